@@ -1,0 +1,71 @@
+//! # ntpkit
+//!
+//! The NTP protocol and clock discipline as a library: a `no_std`, sans-IO
+//! core and thin `std` adapters.
+//!
+//! - [`time`]: NTP timestamps that stay right across eras (the 32-bit
+//!   seconds field wraps on 2036-02-07), signed durations, the 16.16 short
+//!   format, and conversion to and from Unix time.
+//! - [`wire`]: the NTPv4 packet format, parsed from `&[u8]` and emitted into
+//!   `&mut [u8]`, with reference IDs, kiss codes, extension fields and MACs.
+//!   No allocation and no panic on any input.
+//! - [`sample`]: offset, delay and dispersion from the four timestamps of an
+//!   exchange.
+//! - [`clock`]: the actions a discipline asks of a clock, and the trait that
+//!   carries them out.
+//! - [`reference`]: what a server's responses say about its own
+//!   synchronisation.
+//!
+//! Sans-IO means the core never reads a clock, a socket or a random number
+//! generator: time comes in as `now` arguments, randomness as parameters,
+//! and what to send or do comes out as values.
+//!
+//! ## Features
+//! - `std` (default): adapters that need the operating system, and
+//!   `SystemTime` conversions. Without it the crate is `#![no_std]` and
+//!   needs no allocator.
+//! - `serde`: `Serialize`/`Deserialize` on the public value types.
+//! - `bytes`: [`bytes::Buf`]/[`bytes::BufMut`] helpers on [`wire::Header`].
+//!
+//! ## Example: measure an exchange
+//! ```
+//! use ntpkit::sample::{Sample, Timestamps};
+//! use ntpkit::time::NtpTimestamp;
+//! use ntpkit::wire::Header;
+//!
+//! // The client sends a request whose transmit timestamp is a cookie...
+//! let t1 = NtpTimestamp::from_parts(0xeeb2_be21, 0xbdf4_b400);
+//! let mut request = [0u8; 48];
+//! Header::client_request(6, t1).emit(&mut request)?;
+//!
+//! // ...and decodes the response (here, one captured from chronyd 4.3).
+//! let response = Header::decode(&[
+//!     0x24, 0x08, 0x06, 0xe6, 0, 0, 0, 0, 0, 0, 0, 0, 0x7f, 0x7f, 0x01, 0x01,
+//!     0xee, 0xb2, 0xbd, 0xff, 0x9e, 0xa1, 0x0d, 0x89, 0xee, 0xb2, 0xbe, 0x21, 0xbd, 0xf4, 0xb4, 0x00,
+//!     0xee, 0xb2, 0xbe, 0x21, 0xbd, 0xf7, 0xc0, 0x91, 0xee, 0xb2, 0xbe, 0x21, 0xbd, 0xfb, 0x2e, 0x0e,
+//! ])?;
+//! assert_eq!(response.origin_timestamp, t1);
+//! let t4 = response.transmit_timestamp + ntpkit::time::NtpDuration::from_nanos(20_000);
+//! let sample = Sample::new(
+//!     &Timestamps {
+//!         client_transmit: t1,
+//!         server_receive: response.receive_timestamp,
+//!         server_transmit: response.transmit_timestamp,
+//!         client_receive: t4,
+//!     },
+//!     -20,
+//!     response.precision,
+//! );
+//! assert!(sample.delay.to_seconds_f64() > 0.0);
+//! # Ok::<(), ntpkit::wire::Error>(())
+//! ```
+
+#![cfg_attr(not(feature = "std"), no_std)]
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod clock;
+pub mod reference;
+pub mod sample;
+pub mod time;
+pub mod wire;
