@@ -66,6 +66,7 @@
 
 pub mod clock;
 pub mod reference;
+pub mod report;
 pub mod sample;
 pub mod time;
 pub mod wire;
