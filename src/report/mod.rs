@@ -1,10 +1,17 @@
-//! The values behind `chronyc sources`, `sourcestats` and `tracking`.
+//! The values behind `chronyc sources`, `sourcestats` and `tracking`, and
+//! `timedatectl`'s synchronisation line.
 //!
-//! The engine fills these; formatting them in chronyc 4.3's layouts (text,
-//! `-v`, `-c` CSV) and JSON lives beside them. Every offset here uses
+//! The engine fills these; [`chronyc`] prints them in chronyc 4.3's layouts
+//! (text, `-v`, `-c` CSV); with the `serde` feature they serialise (the std
+//! control socket answers JSON with them). Every offset here uses
 //! **chronyc's sign: positive means the local clock is ahead** of the
 //! source (the opposite of a sample's θ).
 
+pub mod chronyc;
+
+use core::fmt;
+
+use crate::clock::SyncStatus;
 use crate::time::NtpTimestamp;
 use crate::wire::{LeapIndicator, ReferenceId};
 
@@ -121,4 +128,59 @@ pub struct TrackingReport {
     pub update_interval: f64,
     /// Leap status (`Unsynchronized`: "Not synchronised").
     pub leap: LeapIndicator,
+}
+
+/// What `timedatectl` says about synchronisation: `NTP synchronized: yes`
+/// when the kernel's maximum error is below 16 s (systemd ignores
+/// `STA_UNSYNC` and reads only `maxerror`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct TimedatectlReport {
+    /// The clock's time now, when known (`Universal time`).
+    pub universal_time: Option<NtpTimestamp>,
+    /// The maximum error the clock was told, seconds.
+    pub max_error: f64,
+}
+
+impl TimedatectlReport {
+    /// The maximum error at and above which a clock is unsynchronised (the
+    /// kernel's `NTP_PHASE_LIMIT`, 16 s).
+    pub const MAX_ERROR_LIMIT: f64 = 16.0;
+
+    /// The report for a clock last given `status`: an unsynchronised status
+    /// counts as the limit, as the kernel's maximum error is then left to
+    /// grow to it.
+    pub fn from_status(status: &SyncStatus, universal_time: Option<NtpTimestamp>) -> Self {
+        let max_error = if status.synchronized {
+            status.max_error
+        } else {
+            Self::MAX_ERROR_LIMIT
+        };
+        TimedatectlReport {
+            universal_time,
+            max_error,
+        }
+    }
+
+    /// Whether `timedatectl` would say `NTP synchronized: yes`.
+    pub fn synchronized(&self) -> bool {
+        self.max_error < Self::MAX_ERROR_LIMIT
+    }
+}
+
+impl fmt::Display for TimedatectlReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(now) = self.universal_time {
+            writeln!(
+                f,
+                "  Universal time: {}",
+                chronyc::IsoDay(chronyc::unix_of(now))
+            )?;
+        }
+        writeln!(
+            f,
+            "NTP synchronized: {}",
+            if self.synchronized() { "yes" } else { "no" }
+        )
+    }
 }
