@@ -61,12 +61,14 @@
 //! ```
 
 #![cfg_attr(not(feature = "std"), no_std)]
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod clock;
 pub mod reference;
 pub mod report;
 pub mod sample;
+#[cfg(feature = "std")]
+pub mod std;
 pub mod time;
 pub mod wire;

@@ -1,0 +1,262 @@
+//! The system clock's exact `timex` values (through a recorder: the kernel
+//! is never called) and the virtual clock's arithmetic.
+
+use std::cell::Cell;
+use std::io;
+use std::rc::Rc;
+
+use super::*;
+
+/// What one call passed, and what the recorder answers.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Call {
+    modes: libc::c_uint,
+    offset: libc::c_long,
+    freq: libc::c_long,
+    maxerror: libc::c_long,
+    esterror: libc::c_long,
+    status: libc::c_int,
+    tick: libc::c_long,
+    sec: libc::time_t,
+    usec: libc::suseconds_t,
+}
+
+type Recorder = Box<dyn FnMut(&mut libc::timex) -> io::Result<libc::c_int>>;
+
+/// A fake kernel with `status` bits and `tick`, recording each call.
+fn recorder(status: libc::c_int, log: Rc<std::cell::RefCell<Vec<Call>>>) -> Recorder {
+    Box::new(move |t: &mut libc::timex| {
+        log.borrow_mut().push(Call {
+            modes: t.modes,
+            offset: t.offset,
+            freq: t.freq,
+            maxerror: t.maxerror,
+            esterror: t.esterror,
+            status: t.status,
+            tick: t.tick,
+            sec: t.time.tv_sec,
+            usec: t.time.tv_usec,
+        });
+        if t.modes == 0 {
+            t.status = status;
+            t.tick = 10_000;
+        }
+        Ok(libc::TIME_OK)
+    })
+}
+
+fn clock(
+    status: libc::c_int,
+    rtcsync: bool,
+) -> (SystemClock<Recorder>, Rc<std::cell::RefCell<Vec<Call>>>) {
+    let log = Rc::new(std::cell::RefCell::new(Vec::new()));
+    (
+        SystemClock::with_syscall(recorder(status, log.clone()), rtcsync),
+        log,
+    )
+}
+
+#[test]
+fn frequency_within_500_ppm_uses_tick_and_freq() {
+    let (mut clock, log) = clock(0, false);
+    clock.set_frequency(12.5).unwrap();
+    clock.set_frequency(-149.0).unwrap();
+    let log = log.borrow();
+    assert_eq!(log[0].modes, libc::ADJ_FREQUENCY | libc::ADJ_TICK);
+    assert_eq!(
+        (log[0].tick, log[0].freq),
+        (10_000, (12.5 * 65536.0) as libc::c_long)
+    );
+    // -149 ppm = one tick microsecond shorter (-100 ppm) and -49 ppm.
+    assert_eq!((log[1].tick, log[1].freq), (9_999, -49 * 65536));
+}
+
+#[test]
+fn frequency_beyond_500_ppm_goes_into_the_tick() {
+    let (mut clock, log) = clock(0, false);
+    clock.set_frequency(5_000.0).unwrap();
+    clock.set_frequency(-50_030.0).unwrap();
+    clock.set_frequency(500_000.0).unwrap(); // chrony's maxdrift: bounded by ±10 % ticks
+    let log = log.borrow();
+    assert_eq!((log[0].tick, log[0].freq), (10_050, 0));
+    assert_eq!((log[1].tick, log[1].freq), (9_500, -30 * 65536));
+    assert_eq!((log[2].tick, log[2].freq), (11_000, 500 * 65536));
+}
+
+#[test]
+fn slew_is_a_singleshot_offset_in_microseconds() {
+    let (mut clock, log) = clock(0, false);
+    clock
+        .slew(NtpDuration::from_nanos(-1_234_567), 83_333.0)
+        .unwrap();
+    let call = log.borrow()[0];
+    assert_eq!(call.modes, libc::ADJ_OFFSET_SINGLESHOT);
+    assert_eq!(call.offset, -1234);
+}
+
+#[test]
+fn step_sets_offset_in_nanoseconds() {
+    let (mut clock, log) = clock(0, false);
+    clock.step(NtpDuration::from_nanos(1_500_000_000)).unwrap();
+    clock.step(NtpDuration::from_nanos(-1_500_000_000)).unwrap();
+    let log = log.borrow();
+    assert_eq!(log[0].modes, libc::ADJ_SETOFFSET | libc::ADJ_NANO);
+    assert_eq!((log[0].sec, log[0].usec), (1, 500_000_000));
+    // Negative: seconds rounded down, nanoseconds non-negative.
+    assert_eq!((log[1].sec, log[1].usec), (-2, 500_000_000));
+}
+
+fn status(synchronized: bool, leap: LeapIndicator) -> SyncStatus {
+    SyncStatus {
+        synchronized,
+        max_error: 0.015_5,
+        est_error: 0.000_25,
+        leap,
+    }
+}
+
+#[test]
+fn status_keeps_unsync_without_rtcsync() {
+    let (mut clock, log) = clock(libc::STA_UNSYNC | libc::STA_NANO, false);
+    clock
+        .set_status(&status(true, LeapIndicator::NoWarning))
+        .unwrap();
+    let log = log.borrow();
+    assert_eq!(log[0].modes, 0, "reads the status first");
+    let set = log[1];
+    assert_eq!(
+        set.modes,
+        libc::ADJ_STATUS | libc::ADJ_MAXERROR | libc::ADJ_ESTERROR
+    );
+    assert_eq!(set.status, libc::STA_UNSYNC | libc::STA_NANO);
+    assert_eq!((set.maxerror, set.esterror), (15_500, 250));
+}
+
+#[test]
+fn status_with_rtcsync_clears_unsync_and_sets_leap() {
+    let (mut clock, log) = clock(libc::STA_UNSYNC | libc::STA_DEL, true);
+    clock
+        .set_status(&status(true, LeapIndicator::InsertSecond))
+        .unwrap();
+    clock
+        .set_status(&status(true, LeapIndicator::DeleteSecond))
+        .unwrap();
+    clock
+        .set_status(&status(false, LeapIndicator::Unsynchronized))
+        .unwrap();
+    let log = log.borrow();
+    assert_eq!(log[1].status, libc::STA_INS);
+    assert_eq!(log[3].status, libc::STA_DEL);
+    // Unsynchronised: STA_UNSYNC, no leap, and timedatectl's 16 s.
+    assert_eq!(log[5].status, libc::STA_UNSYNC);
+    assert_eq!(log[5].maxerror, 16_000_000);
+}
+
+#[test]
+fn eperm_says_cap_sys_time() {
+    let syscall = |_: &mut libc::timex| -> io::Result<libc::c_int> {
+        Err(io::Error::from_raw_os_error(libc::EPERM))
+    };
+    let mut clock = SystemClock::with_syscall(syscall, false);
+    let err = clock.step(NtpDuration::from_seconds(1)).unwrap_err();
+    assert!(matches!(err, ClockError::Permission { .. }));
+    assert!(err.to_string().contains("CAP_SYS_TIME"), "{err}");
+    let syscall = |_: &mut libc::timex| -> io::Result<libc::c_int> {
+        Err(io::Error::from_raw_os_error(libc::EINVAL))
+    };
+    let mut clock = SystemClock::with_syscall(syscall, false);
+    assert!(matches!(
+        clock.set_frequency(1.0),
+        Err(ClockError::Io { .. })
+    ));
+}
+
+#[test]
+fn state_reads_frequency_with_the_tick() {
+    let syscall = |t: &mut libc::timex| -> io::Result<libc::c_int> {
+        assert_eq!(t.modes, 0);
+        t.tick = 10_003;
+        t.freq = -20 * 65536;
+        t.maxerror = 16_000_000;
+        t.esterror = 16_000_000;
+        t.status = libc::STA_UNSYNC;
+        Ok(libc::TIME_ERROR)
+    };
+    let state = SystemClock::with_syscall(syscall, false).state().unwrap();
+    assert_eq!(state.frequency_ppm, 280.0);
+    assert_eq!(state.max_error, 16.0);
+    assert_eq!(state.status, libc::STA_UNSYNC);
+}
+
+/// A time source the test moves by hand.
+fn manual() -> (Rc<Cell<NtpTimestamp>>, impl Fn() -> NtpTimestamp) {
+    let time = Rc::new(Cell::new(NtpTimestamp::from_parts(3_900_000_000, 0)));
+    let source = time.clone();
+    (time, move || source.get())
+}
+
+fn advance(time: &Cell<NtpTimestamp>, seconds: f64) {
+    time.set(time.get() + NtpDuration::from_seconds_f64(seconds));
+}
+
+#[test]
+fn virtual_clock_runs_at_its_frequency() {
+    let (time, source) = manual();
+    let mut clock = VirtualClock::with_source(source);
+    assert_eq!(clock.now().unwrap(), time.get());
+    clock.set_frequency(100.0).unwrap();
+    advance(&time, 1000.0);
+    assert!((clock.offset().to_seconds_f64() - 0.1).abs() < 1e-9);
+    clock.set_frequency(-50.0).unwrap();
+    advance(&time, 1000.0);
+    assert!((clock.offset().to_seconds_f64() - 0.05).abs() < 1e-9);
+}
+
+#[test]
+fn virtual_clock_slews_at_the_rate_then_stops() {
+    let (time, source) = manual();
+    let mut clock = VirtualClock::with_source(source);
+    clock
+        .slew(NtpDuration::from_seconds_f64(-0.01), 500.0)
+        .unwrap();
+    advance(&time, 10.0);
+    assert!((clock.offset().to_seconds_f64() + 0.005).abs() < 1e-9);
+    advance(&time, 100.0);
+    assert!((clock.offset().to_seconds_f64() + 0.01).abs() < 1e-9);
+    // A new slew replaces the remainder.
+    clock
+        .slew(NtpDuration::from_seconds_f64(0.002), 1000.0)
+        .unwrap();
+    advance(&time, 1.0);
+    assert!((clock.offset().to_seconds_f64() + 0.009).abs() < 1e-9);
+    clock.slew(NtpDuration::ZERO, 1000.0).unwrap();
+    advance(&time, 10.0);
+    assert!((clock.offset().to_seconds_f64() + 0.009).abs() < 1e-9);
+}
+
+#[test]
+fn virtual_clock_steps() {
+    let (time, source) = manual();
+    let mut clock = VirtualClock::with_source(source);
+    clock.step(NtpDuration::from_seconds(-100)).unwrap();
+    assert_eq!(
+        clock.now().unwrap(),
+        time.get() - NtpDuration::from_seconds(100)
+    );
+}
+
+#[test]
+fn virtual_clock_status_grows_like_the_kernel() {
+    let (time, source) = manual();
+    let mut clock = VirtualClock::with_source(source);
+    assert!(!clock.timedatectl().synchronized());
+    clock
+        .set_status(&status(true, LeapIndicator::NoWarning))
+        .unwrap();
+    assert!(clock.timedatectl().synchronized());
+    advance(&time, 1000.0);
+    assert!((clock.sync_status().max_error - 0.5155).abs() < 1e-9);
+    advance(&time, 40_000.0);
+    assert_eq!(clock.sync_status().max_error, 16.0);
+    assert!(!clock.timedatectl().synchronized());
+}

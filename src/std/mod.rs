@@ -1,0 +1,5 @@
+//! Adapters to the operating system: clocks, sockets, the control socket
+//! and the driver loop that ties them to the engine.
+
+#[cfg(target_os = "linux")]
+pub mod clock;
