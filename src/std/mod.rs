@@ -3,3 +3,4 @@
 
 #[cfg(target_os = "linux")]
 pub mod clock;
+pub mod control;

@@ -1,0 +1,191 @@
+//! Requests parse as chronyc's options do; a node answers on a socket in
+//! a temporary directory.
+
+use std::path::PathBuf;
+use std::thread;
+use std::time::Duration;
+
+use super::*;
+use crate::report::{SourceMode, SourceState};
+use crate::time::NtpTimestamp;
+use crate::wire::{LeapIndicator, ReferenceId};
+
+fn temp_socket(name: &str) -> PathBuf {
+    std::env::temp_dir()
+        .join(format!("ntpkit-control-test-{}", std::process::id()))
+        .join(name)
+}
+
+fn snapshot() -> Snapshot {
+    let source = SourceReport {
+        mode: SourceMode::Server,
+        state: SourceState::Selected,
+        stratum: 2,
+        poll: 6,
+        reach: 0o377,
+        last_rx: Some(15),
+        adjusted_offset: 4.085e-6,
+        measured_offset: -25e-6,
+        error: 15e-3,
+    };
+    let stats = SourceStatsReport {
+        samples: 5,
+        runs: 4,
+        span: 323,
+        frequency_ppm: -0.252,
+        skew_ppm: 0.819,
+        offset: -3.031e-6,
+        std_dev: 15e-6,
+    };
+    Snapshot {
+        sources: vec![("192.168.1.1".into(), source)],
+        source_stats: vec![("192.168.1.1".into(), stats)],
+        reference_name: "192.168.1.1".into(),
+        tracking: TrackingReport {
+            reference_id: ReferenceId::from_bits(0xc0a8_0101),
+            stratum: 3,
+            reference_time: NtpTimestamp::ZERO,
+            system_offset: 0.0,
+            last_offset: 0.0,
+            rms_offset: 0.0,
+            frequency_ppm: 0.0,
+            residual_frequency_ppm: 0.0,
+            skew_ppm: 0.0,
+            root_delay: 0.0,
+            root_dispersion: 0.0,
+            update_interval: 64.0,
+            leap: LeapIndicator::NoWarning,
+        },
+        timedatectl: TimedatectlReport {
+            universal_time: None,
+            max_error: 0.03,
+        },
+    }
+}
+
+#[test]
+fn requests_parse_like_chronyc_options() {
+    let parse = |s: &str| s.parse::<Request>();
+    assert_eq!(
+        parse("sources -v").unwrap(),
+        Request {
+            report: Report::Sources,
+            format: Format::Text(Style::Verbose)
+        }
+    );
+    assert_eq!(
+        parse("sourcestats -c").unwrap().format,
+        Format::Text(Style::Csv)
+    );
+    assert_eq!(
+        parse("tracking -c -v").unwrap().format,
+        Format::Text(Style::Csv)
+    );
+    assert_eq!(parse("timedatectl --json").unwrap().format, Format::Json);
+    assert!(parse("").is_err());
+    assert!(parse("sources -x").is_err());
+    assert!(parse("ntpdata").is_err());
+    for line in [
+        "sources",
+        "sourcestats -v",
+        "tracking -c",
+        "timedatectl --json",
+    ] {
+        assert_eq!(parse(line).unwrap().to_string(), line);
+    }
+}
+
+#[test]
+fn snapshot_renders_text_csv_and_json() {
+    let s = snapshot();
+    let text = s.render(&"sources".parse().unwrap());
+    assert!(text.ends_with(
+        "^* 192.168.1.1                   2   6   377    15  +4085ns[  -25us] +/-   15ms\n"
+    ));
+    let csv = s.render(&"sourcestats -c".parse().unwrap());
+    assert_eq!(
+        csv,
+        "192.168.1.1,5,4,323,-0.252,0.819,-0.000003031,0.000015000\n"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&s.render(&"sources --json".parse().unwrap())).unwrap();
+    assert_eq!(json[0]["name"], "192.168.1.1");
+    assert_eq!(json[0]["state"], "Selected");
+    assert_eq!(json[0]["reach"], 255);
+    let json: serde_json::Value =
+        serde_json::from_str(&s.render(&"timedatectl --json".parse().unwrap())).unwrap();
+    assert_eq!(json["synchronized"], true);
+    assert_eq!(
+        s.render(&"timedatectl".parse().unwrap()),
+        "NTP synchronized: yes\n"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&s.render(&"tracking --json".parse().unwrap())).unwrap();
+    assert_eq!(json["stratum"], 3);
+}
+
+/// Serve until `client` finishes (bounded: 5 s).
+fn serve_while<T: Send + 'static>(
+    server: &ControlServer,
+    client: thread::JoinHandle<T>,
+    snapshot: &Snapshot,
+) -> T {
+    for _ in 0..500 {
+        server.serve_pending(|r| snapshot.render(r)).unwrap();
+        if client.is_finished() {
+            return client.join().unwrap();
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+    panic!("client did not finish");
+}
+
+#[test]
+fn node_answers_on_its_socket() {
+    let path = temp_socket("answers.sock");
+    let server = ControlServer::bind(&path).unwrap();
+    let snap = snapshot();
+
+    let p = path.clone();
+    let client = thread::spawn(move || query(&p, &"tracking".parse().unwrap()));
+    let reply = serve_while(&server, client, &snap).unwrap();
+    assert!(
+        reply.starts_with("Reference ID    : C0A80101 (192.168.1.1)\nStratum         : 3\n"),
+        "{reply}"
+    );
+
+    // A client speaking nonsense gets an error line.
+    let p = path.clone();
+    let client = thread::spawn(move || {
+        let mut stream = UnixStream::connect(&p).unwrap();
+        stream.write_all(b"reboot\n").unwrap();
+        let mut reply = String::new();
+        stream.read_to_string(&mut reply).unwrap();
+        reply
+    });
+    let reply = serve_while(&server, client, &snap);
+    assert!(
+        reply.starts_with("error: unknown control request"),
+        "{reply}"
+    );
+
+    // A second node cannot take over the live socket; the first one's
+    // socket file goes away with it.
+    assert_eq!(
+        ControlServer::bind(&path).unwrap_err().kind(),
+        io::ErrorKind::AddrInUse
+    );
+    drop(server);
+    assert!(!path.exists());
+    assert!(query(&path, &"sources".parse().unwrap()).is_err());
+}
+
+#[test]
+fn stale_socket_is_replaced() {
+    let path = temp_socket("stale.sock");
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    drop(UnixListener::bind(&path).unwrap()); // leaves the file, nobody listening
+    assert!(path.exists());
+    let server = ControlServer::bind(&path).unwrap();
+    assert_eq!(server.path(), path);
+}
