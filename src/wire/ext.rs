@@ -24,6 +24,7 @@ pub const MAX_V4_MAC_LEN: usize = 24;
 /// Checks the framing of everything after the header of `packet` (at least
 /// 48 bytes, a multiple of 4) and returns where the extension fields end:
 /// the start of the MAC, or the packet's length when there is none.
+#[inline]
 pub(crate) fn extensions_end(packet: &[u8], version: u8) -> Result<usize, Error> {
     let len = packet.len();
     if len == HEADER_LEN || version <= 3 {

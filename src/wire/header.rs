@@ -125,25 +125,47 @@ impl Header {
     pub const LENGTH: usize = HEADER_LEN;
 
     /// Reads every header field of a checked packet.
+    #[inline]
     pub fn parse<T: AsRef<[u8]>>(packet: &Packet<T>) -> Header {
+        Header::from_array(packet.header())
+    }
+
+    /// Reads the fields of 48 header bytes (no checks: every bit pattern is
+    /// a header value).
+    #[inline]
+    pub(crate) fn from_array(h: &[u8; HEADER_LEN]) -> Header {
+        let u32_at = |at: usize| u32::from_be_bytes([h[at], h[at + 1], h[at + 2], h[at + 3]]);
+        let timestamp_at = |at: usize| {
+            NtpTimestamp::from_bits(u64::from_be_bytes([
+                h[at],
+                h[at + 1],
+                h[at + 2],
+                h[at + 3],
+                h[at + 4],
+                h[at + 5],
+                h[at + 6],
+                h[at + 7],
+            ]))
+        };
         Header {
-            leap: packet.leap(),
-            version: packet.version(),
-            mode: packet.mode(),
-            stratum: packet.stratum(),
-            poll: packet.poll(),
-            precision: packet.precision(),
-            root_delay: packet.root_delay(),
-            root_dispersion: packet.root_dispersion(),
-            reference_id: packet.reference_id(),
-            reference_timestamp: packet.reference_timestamp(),
-            origin_timestamp: packet.origin_timestamp(),
-            receive_timestamp: packet.receive_timestamp(),
-            transmit_timestamp: packet.transmit_timestamp(),
+            leap: LeapIndicator::from_bits(h[LI_VN_MODE] >> 6),
+            version: (h[LI_VN_MODE] >> 3) & 0x7,
+            mode: Mode::from_bits(h[LI_VN_MODE]),
+            stratum: h[STRATUM],
+            poll: h[POLL] as i8,
+            precision: h[PRECISION] as i8,
+            root_delay: NtpShort::from_bits(u32_at(ROOT_DELAY)),
+            root_dispersion: NtpShort::from_bits(u32_at(ROOT_DISPERSION)),
+            reference_id: ReferenceId::from_bits(u32_at(REFERENCE_ID)),
+            reference_timestamp: timestamp_at(REFERENCE_TS),
+            origin_timestamp: timestamp_at(ORIGIN_TS),
+            receive_timestamp: timestamp_at(RECEIVE_TS),
+            transmit_timestamp: timestamp_at(TRANSMIT_TS),
         }
     }
 
     /// Checks `bytes` as [`Packet::new_checked`] does and reads the header.
+    #[inline]
     pub fn decode(bytes: &[u8]) -> Result<Header, Error> {
         Packet::new_checked(bytes).map(|packet| Header::parse(&packet))
     }
@@ -151,6 +173,7 @@ impl Header {
     /// Writes the 48 header bytes at the start of `buf` and returns 48.
     ///
     /// Fails if `buf` is shorter than 48 bytes or the version is not 1 to 4.
+    #[inline]
     pub fn emit(&self, buf: &mut [u8]) -> Result<usize, Error> {
         if !(1..=4).contains(&self.version) {
             return Err(Error::UnsupportedVersion {

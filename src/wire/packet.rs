@@ -38,6 +38,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
     /// Checks `buffer` and wraps it: at least 48 bytes, a multiple of 4,
     /// version 1 to 4, and a trailer of well-framed extension fields and
     /// at most one MAC (see [`ext`](super::ext) for the rules).
+    #[inline]
     pub fn new_checked(buffer: T) -> Result<Self, Error> {
         let bytes = buffer.as_ref();
         let len = bytes.len();
@@ -70,7 +71,8 @@ impl<T: AsRef<[u8]>> Packet<T> {
 
     // Every fixed index below is < 48 and the length was checked, so the
     // array reads cannot fail; `header` says so once to the compiler.
-    fn header(&self) -> &[u8; HEADER_LEN] {
+    #[inline]
+    pub(crate) fn header(&self) -> &[u8; HEADER_LEN] {
         let bytes = self.buffer.as_ref();
         match bytes.first_chunk::<HEADER_LEN>() {
             Some(header) => header,
