@@ -251,6 +251,19 @@ impl<A: Adjtimex> Clock for SystemClock<A> {
     }
 }
 
+/// A clock whose time relates to the system clock's, so that the kernel's
+/// packet timestamps (taken on the system clock) can be read on it.
+pub trait SystemTimeMap: Clock {
+    /// This clock's time when the system clock read `system`.
+    fn from_system_time(&self, system: NtpTimestamp) -> NtpTimestamp;
+}
+
+impl<A: Adjtimex> SystemTimeMap for SystemClock<A> {
+    fn from_system_time(&self, system: NtpTimestamp) -> NtpTimestamp {
+        system
+    }
+}
+
 /// A source of the underlying time for a [`VirtualClock`].
 pub trait TimeSource {
     /// The time now.
@@ -423,6 +436,14 @@ impl<S: TimeSource> Clock for VirtualClock<S> {
     fn set_status(&mut self, status: &SyncStatus) -> Result<(), Self::Error> {
         self.status = Some((*status, self.source.now()));
         Ok(())
+    }
+}
+
+/// The underlying time is the system's, so a kernel timestamp maps by
+/// the virtual offset at that moment.
+impl<S: TimeSource> SystemTimeMap for VirtualClock<S> {
+    fn from_system_time(&self, system: NtpTimestamp) -> NtpTimestamp {
+        system + self.advance(system).0
     }
 }
 

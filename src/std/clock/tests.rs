@@ -260,3 +260,19 @@ fn virtual_clock_status_grows_like_the_kernel() {
     assert_eq!(clock.sync_status().max_error, 16.0);
     assert!(!clock.timedatectl().synchronized());
 }
+
+#[test]
+fn kernel_timestamps_map_onto_the_virtual_clock() {
+    let (time, source) = manual();
+    let mut clock = VirtualClock::with_source(source);
+    clock.step(NtpDuration::from_seconds(2)).unwrap();
+    clock.set_frequency(1000.0).unwrap();
+    let stamp = time.get();
+    advance(&time, 10.0);
+    // At the stamp the clock was 2 s ahead (10 s later 2.01 s).
+    assert_eq!(clock.from_system_time(stamp), stamp + NtpDuration::from_seconds(2));
+    assert_eq!(clock.now().unwrap(), time.get() + NtpDuration::from_seconds_f64(2.01));
+    let (mut system, _log) = self::clock(0, false);
+    assert_eq!(system.from_system_time(stamp), stamp);
+    let _ = system.state();
+}

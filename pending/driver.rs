@@ -1,0 +1,515 @@
+//! The client driver: the engine's [`System`], one UDP socket per server, a
+//! clock and the control socket, run by a `poll(2)` loop on one thread.
+//!
+//! It sends the requests the system asks for, hands it each response with
+//! the kernel's receive time read on the disciplined clock, carries out the
+//! clock actions, logs selection changes and steps, saves the drift to the
+//! driftfile (hourly and on [`Driver::save_drift`]) and answers the control
+//! socket.
+//!
+//! Embedding it takes a few lines:
+//!
+//! ```no_run
+//! use ntpkit::std::clock::VirtualClock;
+//! use ntpkit::std::driver::{Driver, DriverConfig, Server};
+//! use ntpkit::system::SourceConfig;
+//!
+//! let config = DriverConfig {
+//!     servers: Server::resolve("pool.ntp.org", 123, SourceConfig { iburst: true, ..Default::default() })?,
+//!     ..DriverConfig::default()
+//! };
+//! let mut driver = Driver::new(config, VirtualClock::new())?;
+//! loop {
+//!     driver.run_once(None)?;
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+#![allow(unsafe_code)]
+
+use std::fmt;
+use std::io;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::os::fd::{AsFd, AsRawFd};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use rand_core::OsRng;
+
+use crate::clock::ClockAction;
+use crate::report::{SourceState, TimedatectlReport};
+use crate::std::client_socket::ClientSocket;
+use crate::std::clock::SystemTimeMap;
+use crate::std::config::{Config, SourceKind};
+use crate::std::control::{ControlServer, Snapshot, DEFAULT_PATH};
+use crate::system::{Drift, MakeStep, ResponseError, SourceConfig, SourceId, System, SystemConfig};
+use crate::time::NtpTimestamp;
+use crate::wire::ReferenceId;
+
+/// How many servers a driver follows at most.
+pub const MAX_SOURCES: usize = 16;
+
+/// How often the drift is saved while synchronised.
+const DRIFT_SAVE_INTERVAL: Duration = Duration::from_secs(3600);
+
+/// The longest the loop sleeps, so that unreachability and the control
+/// socket stay timely even when no poll is due.
+const MAX_WAIT: Duration = Duration::from_secs(1);
+
+/// One server to follow.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Server {
+    /// The name the reports show (as configured).
+    pub name: String,
+    /// Where to send requests.
+    pub address: SocketAddr,
+    /// Polling and selection options.
+    pub config: SourceConfig,
+}
+
+impl Server {
+    /// `host` resolved (its first address, as chronyd uses) on `port`.
+    pub fn resolve(host: &str, port: u16, config: SourceConfig) -> io::Result<Vec<Server>> {
+        let address = (host, port).to_socket_addrs()?.next().ok_or_else(|| {
+            io::Error::new(io::ErrorKind::NotFound, format!("{host}: no address"))
+        })?;
+        Ok(vec![Server {
+            name: host.to_owned(),
+            address,
+            config,
+        }])
+    }
+}
+
+/// What a driver runs.
+#[derive(Debug, Clone, Default)]
+pub struct DriverConfig {
+    /// The engine's settings.
+    pub system: SystemConfig,
+    /// The servers.
+    pub servers: Vec<Server>,
+    /// chrony's driftfile: read at start, written hourly and on request.
+    pub driftfile: Option<PathBuf>,
+    /// Where to answer report requests (none: no control socket).
+    pub control_socket: Option<PathBuf>,
+    /// Measure only: never change the clock (`chronyd -Q`).
+    pub measure_only: bool,
+}
+
+impl DriverConfig {
+    /// The driver a chrony.conf describes: its `server`/`pool` lines
+    /// resolved (a pool gives up to `maxsources` addresses), `driftfile`,
+    /// `makestep`, `maxupdateskew`, `stratumweight`, `local stratum` and
+    /// `bindcmdaddress` (default [`crate::std::control::DEFAULT_PATH`]).
+    /// `precision` is the clock's, log2 seconds.
+    pub fn from_config(config: &Config, precision: i8) -> io::Result<DriverConfig> {
+        let mut servers = Vec::new();
+        for source in &config.sources {
+            let engine = SourceConfig {
+                minpoll: source.minpoll,
+                maxpoll: source.maxpoll,
+                iburst: source.iburst,
+                burst: source.burst,
+                prefer: source.prefer,
+                noselect: source.noselect,
+                ..SourceConfig::default()
+            };
+            let addresses = (source.host.as_str(), source.port)
+                .to_socket_addrs()
+                .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", source.host)))?;
+            let take = match source.kind {
+                SourceKind::Server => 1,
+                SourceKind::Pool => usize::from(source.maxsources),
+            };
+            servers.extend(addresses.take(take).map(|address| Server {
+                name: source.host.clone(),
+                address,
+                config: engine,
+            }));
+        }
+        let defaults = SystemConfig::default();
+        let system = SystemConfig {
+            makestep: config.makestep.map(|m| MakeStep {
+                threshold: m.threshold,
+                limit: m.limit,
+            }),
+            maxupdateskew_ppm: config.maxupdateskew.unwrap_or(defaults.maxupdateskew_ppm),
+            stratumweight: config.stratumweight.unwrap_or(defaults.stratumweight),
+            local_stratum: config.local.map(|local| local.stratum),
+            precision,
+            ..defaults
+        };
+        let control = config.bind_cmd_address.as_deref().unwrap_or(DEFAULT_PATH);
+        Ok(DriverConfig {
+            system,
+            servers,
+            driftfile: config.driftfile.clone(),
+            // chrony's `bindcmdaddress /` turns the Unix socket off.
+            control_socket: (control != "/" && control.starts_with('/')).then(|| PathBuf::from(control)),
+            measure_only: false,
+        })
+    }
+}
+
+/// Why the driver stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum DriverError {
+    /// A socket or the control socket failed.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// The system's error.
+        source: io::Error,
+    },
+    /// The clock refused an action.
+    #[error("clock: {0}")]
+    Clock(String),
+    /// More servers than [`MAX_SOURCES`].
+    #[error("too many servers (at most {MAX_SOURCES})")]
+    TooManyServers,
+}
+
+fn io_error(what: impl Into<String>) -> impl FnOnce(io::Error) -> DriverError {
+    let what = what.into();
+    move |source| DriverError::Io { what, source }
+}
+
+/// Something worth a log line.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// The clock now follows this server.
+    Selected(String),
+    /// No server is selected any more.
+    Unselected,
+    /// The clock was stepped by this many seconds (positive: forward).
+    Stepped(f64),
+    /// A server's offset is over the panic threshold: ignored.
+    PanicThreshold {
+        /// The server.
+        name: String,
+        /// Its offset, seconds (positive: the clock is behind).
+        offset: f64,
+    },
+    /// The drift was saved.
+    DriftSaved(Drift),
+    /// A socket error that did not stop the driver.
+    Warning(String),
+}
+
+impl fmt::Display for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Event::Selected(name) => write!(f, "Selected source {name}"),
+            Event::Unselected => write!(f, "Can't synchronise: no selectable sources"),
+            Event::Stepped(offset) => write!(f, "System clock wrong by {offset:.6} seconds, stepped"),
+            Event::PanicThreshold { name, offset } => write!(
+                f,
+                "Offset of {offset:.6} seconds from {name} exceeds the panic threshold: ignored"
+            ),
+            Event::DriftSaved(drift) => write!(f, "Drift saved: {drift}"),
+            Event::Warning(text) => f.write_str(text),
+        }
+    }
+}
+
+/// One followed server: its socket and engine id.
+#[derive(Debug)]
+struct Peer {
+    name: String,
+    socket: ClientSocket,
+    id: SourceId,
+}
+
+/// The client loop. See the [module documentation](self).
+pub struct Driver<C> {
+    system: System<MAX_SOURCES>,
+    peers: Vec<Peer>,
+    clock: C,
+    control: Option<ControlServer>,
+    driftfile: Option<PathBuf>,
+    drift_saved: Instant,
+    measure_only: bool,
+    selected: Option<SourceId>,
+    log: Box<dyn FnMut(&Event)>,
+}
+
+impl<C> fmt::Debug for Driver<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Driver")
+            .field("peers", &self.peers)
+            .field("control", &self.control)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<C> Driver<C>
+where
+    C: SystemTimeMap,
+    C::Error: fmt::Display,
+{
+    /// Open the sockets, read the driftfile and bind the control socket.
+    /// Events go to standard error until [`Self::set_logger`].
+    pub fn new(config: DriverConfig, clock: C) -> Result<Self, DriverError> {
+        let drift = config
+            .driftfile
+            .as_ref()
+            .and_then(|path| std::fs::read_to_string(path).ok())
+            .and_then(|text| Drift::parse(&text));
+        let mut system = System::new(config.system, drift);
+        let now = clock.now().map_err(|e| DriverError::Clock(e.to_string()))?;
+        let mut peers = Vec::new();
+        for server in config.servers {
+            let socket = ClientSocket::connect(server.address)
+                .map_err(io_error(format!("socket for {}", server.address)))?;
+            let id = system
+                .add_source(server.config, ReferenceId::from_ip(server.address.ip()), now)
+                .map_err(|_| DriverError::TooManyServers)?;
+            peers.push(Peer {
+                name: server.name,
+                socket,
+                id,
+            });
+        }
+        let control = match &config.control_socket {
+            Some(path) => Some(
+                ControlServer::bind(path)
+                    .map_err(io_error(format!("control socket {}", path.display())))?,
+            ),
+            None => None,
+        };
+        Ok(Driver {
+            system,
+            peers,
+            clock,
+            control,
+            driftfile: config.driftfile,
+            // The first save is an hour in (or on request), once the
+            // estimate means something.
+            drift_saved: Instant::now(),
+            measure_only: config.measure_only,
+            selected: None,
+            log: Box::new(|event| eprintln!("ntpkit: {event}")),
+        })
+    }
+
+    /// Send events somewhere else than standard error.
+    pub fn set_logger(&mut self, log: impl FnMut(&Event) + 'static) {
+        self.log = Box::new(log);
+    }
+
+    /// The engine.
+    pub fn system(&self) -> &System<MAX_SOURCES> {
+        &self.system
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &C {
+        &self.clock
+    }
+
+    fn now(&self) -> Result<NtpTimestamp, DriverError> {
+        self.clock
+            .now()
+            .map_err(|e| DriverError::Clock(e.to_string()))
+    }
+
+    /// One turn of the loop: send what is due, wait for responses (at most
+    /// `max_wait`, or until the next poll; never over 1 s), handle them,
+    /// carry out the clock actions and answer the control socket.
+    pub fn run_once(&mut self, max_wait: Option<Duration>) -> Result<(), DriverError> {
+        self.transmit()?;
+        let now = self.now()?;
+        let until_poll = self.system.poll_timeout().map_or(MAX_WAIT, |next| {
+            Duration::from_secs_f64((next - now).to_seconds_f64().max(0.0))
+        });
+        let wait = until_poll.min(max_wait.unwrap_or(MAX_WAIT)).min(MAX_WAIT);
+        let mut fds: Vec<libc::pollfd> = self
+            .peers
+            .iter()
+            .map(|p| p.socket.as_fd().as_raw_fd())
+            .chain(self.control.as_ref().map(|c| c.as_fd().as_raw_fd()))
+            .map(|fd| libc::pollfd {
+                fd,
+                events: libc::POLLIN,
+                revents: 0,
+            })
+            .collect();
+        poll(&mut fds, wait).map_err(io_error("poll"))?;
+        for (i, fd) in fds.iter().enumerate().take(self.peers.len()) {
+            if fd.revents != 0 {
+                self.receive(i)?;
+            }
+        }
+        let now = self.now()?;
+        self.system.handle_timeout(now);
+        self.apply_actions()?;
+        self.note_selection();
+        if self.control.is_some() && fds.last().is_some_and(|fd| fd.revents != 0) {
+            let snapshot = self.snapshot()?;
+            if let Some(control) = &self.control {
+                control
+                    .serve_pending(|request| snapshot.render(request))
+                    .map_err(io_error("control socket"))?;
+            }
+        }
+        if self.system.sync_status(now).synchronized
+            && self.drift_saved.elapsed() >= DRIFT_SAVE_INTERVAL
+        {
+            self.save_drift();
+        }
+        Ok(())
+    }
+
+    /// Send every request that is due.
+    fn transmit(&mut self) -> Result<(), DriverError> {
+        let mut buf = [0u8; 48];
+        loop {
+            // The request's T1 is the clock read just before the send.
+            let now = self.now()?;
+            let Some((id, len)) = self.system.poll_transmit(now, &mut OsRng, &mut buf) else {
+                return Ok(());
+            };
+            let Some(peer) = self.peers.iter().find(|p| p.id == id) else {
+                continue;
+            };
+            if let Err(e) = peer.socket.send(&buf[..len]) {
+                let text = format!("sending to {}: {e}", peer.name);
+                (self.log)(&Event::Warning(text));
+            }
+        }
+    }
+
+    /// Handle everything waiting on peer `i`'s socket.
+    fn receive(&mut self, i: usize) -> Result<(), DriverError> {
+        let mut buf = [0u8; 1024];
+        // Drain transmit timestamps from the error queue (the request's T1
+        // was taken just before the send).
+        while let Ok(Some(_)) = self.peers[i].socket.transmit_timestamp() {}
+        loop {
+            let received = self.peers[i].socket.recv(&mut buf);
+            let (len, rx) = match received {
+                Ok(Some(packet)) => packet,
+                Ok(None) => return Ok(()),
+                Err(e) => {
+                    let text = format!("receiving from {}: {e}", self.peers[i].name);
+                    (self.log)(&Event::Warning(text));
+                    return Ok(());
+                }
+            };
+            let rx = self.clock.from_system_time(rx.time);
+            match self.system.handle_response(rx, self.peers[i].id, &buf[..len]) {
+                Ok(()) => {}
+                Err(ResponseError::PanicThreshold(offset)) => {
+                    let name = self.peers[i].name.clone();
+                    (self.log)(&Event::PanicThreshold { name, offset });
+                }
+                // Bad, late or duplicate packets are dropped silently, as
+                // chronyd does.
+                Err(_) => {}
+            }
+            self.apply_actions()?;
+        }
+    }
+
+    /// Carry out the engine's clock actions (none in measure-only mode).
+    fn apply_actions(&mut self) -> Result<(), DriverError> {
+        while let Some(action) = self.system.poll_action() {
+            if self.measure_only {
+                continue;
+            }
+            self.clock
+                .apply(&action)
+                .map_err(|e| DriverError::Clock(e.to_string()))?;
+            if let ClockAction::Step { offset } = action {
+                (self.log)(&Event::Stepped(offset.to_seconds_f64()));
+            }
+        }
+        Ok(())
+    }
+
+    /// Log a change of the selected server.
+    fn note_selection(&mut self) {
+        let Ok(now) = self.now() else { return };
+        let selected = self.peers.iter().find(|p| {
+            self.system
+                .source_report(p.id, now)
+                .is_some_and(|r| r.state == SourceState::Selected)
+        });
+        let id = selected.map(|p| p.id);
+        if id == self.selected {
+            return;
+        }
+        let event = match selected {
+            Some(peer) => Event::Selected(peer.name.clone()),
+            None => Event::Unselected,
+        };
+        self.selected = id;
+        (self.log)(&event);
+    }
+
+    /// Write the drift to the driftfile (if configured), as chronyd does on
+    /// exit.
+    pub fn save_drift(&mut self) {
+        let Some(path) = &self.driftfile else { return };
+        let drift = self.system.drift();
+        // Write a new file and rename it over the old: never a torn file.
+        let tmp = path.with_extension("tmp");
+        let written = std::fs::write(&tmp, format!("{drift}\n")).and_then(|()| std::fs::rename(&tmp, path));
+        self.drift_saved = Instant::now();
+        match written {
+            Ok(()) => (self.log)(&Event::DriftSaved(drift)),
+            Err(e) => (self.log)(&Event::Warning(format!("driftfile {}: {e}", path.display()))),
+        }
+    }
+
+    /// Whether the clock has been updated from a server yet.
+    pub fn has_synchronised(&self) -> bool {
+        self.now()
+            .is_ok_and(|now| !self.system.tracking(now).reference_time.is_zero())
+    }
+
+    /// A report row per server, in configuration order.
+    fn rows<T>(&self, report: impl Fn(SourceId) -> Option<T>) -> Vec<(String, T)> {
+        self.peers
+            .iter()
+            .filter_map(|p| Some((p.name.clone(), report(p.id)?)))
+            .collect()
+    }
+
+    /// The reports as they stand now.
+    pub fn snapshot(&self) -> Result<Snapshot, DriverError> {
+        let now = self.now()?;
+        let tracking = self.system.tracking(now);
+        let reference_name = self
+            .peers
+            .iter()
+            .find(|p| ReferenceId::from_ip(p.socket.server().ip()) == tracking.reference_id)
+            .map(|p| p.name.clone())
+            .unwrap_or_default();
+        Ok(Snapshot {
+            sources: self.rows(|id| self.system.source_report(id, now)),
+            source_stats: self.rows(|id| self.system.source_stats(id, now)),
+            reference_name,
+            tracking,
+            timedatectl: TimedatectlReport::from_status(&self.system.sync_status(now), Some(now)),
+        })
+    }
+}
+
+/// `poll(2)` on `fds` for at most `timeout`. A signal ends the wait early
+/// (so that a caller's stop flag is seen at once).
+fn poll(fds: &mut [libc::pollfd], timeout: Duration) -> io::Result<()> {
+    let millis = libc::c_int::try_from(timeout.as_millis()).unwrap_or(libc::c_int::MAX);
+    // SAFETY: fds is a valid, exclusively borrowed array of pollfd of the
+    // length passed.
+    let rc = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, millis) };
+    if rc < 0 {
+        let error = io::Error::last_os_error();
+        if error.kind() != io::ErrorKind::Interrupted {
+            return Err(error);
+        }
+        fds.iter_mut().for_each(|fd| fd.revents = 0);
+    }
+    Ok(())
+}
