@@ -397,7 +397,7 @@ where
                     return Ok(());
                 }
             };
-            let rx = self.clock.from_system_time(rx.time);
+            let rx = self.clock.at_system_time(rx.time);
             match self.system.handle_response(rx, self.peers[i].id, &buf[..len]) {
                 Ok(()) => {}
                 Err(ResponseError::PanicThreshold(offset)) => {

@@ -255,11 +255,11 @@ impl<A: Adjtimex> Clock for SystemClock<A> {
 /// packet timestamps (taken on the system clock) can be read on it.
 pub trait SystemTimeMap: Clock {
     /// This clock's time when the system clock read `system`.
-    fn from_system_time(&self, system: NtpTimestamp) -> NtpTimestamp;
+    fn at_system_time(&self, system: NtpTimestamp) -> NtpTimestamp;
 }
 
 impl<A: Adjtimex> SystemTimeMap for SystemClock<A> {
-    fn from_system_time(&self, system: NtpTimestamp) -> NtpTimestamp {
+    fn at_system_time(&self, system: NtpTimestamp) -> NtpTimestamp {
         system
     }
 }
@@ -442,7 +442,7 @@ impl<S: TimeSource> Clock for VirtualClock<S> {
 /// The underlying time is the system's, so a kernel timestamp maps by
 /// the virtual offset at that moment.
 impl<S: TimeSource> SystemTimeMap for VirtualClock<S> {
-    fn from_system_time(&self, system: NtpTimestamp) -> NtpTimestamp {
+    fn at_system_time(&self, system: NtpTimestamp) -> NtpTimestamp {
         system + self.advance(system).0
     }
 }

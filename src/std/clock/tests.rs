@@ -270,9 +270,15 @@ fn kernel_timestamps_map_onto_the_virtual_clock() {
     let stamp = time.get();
     advance(&time, 10.0);
     // At the stamp the clock was 2 s ahead (10 s later 2.01 s).
-    assert_eq!(clock.from_system_time(stamp), stamp + NtpDuration::from_seconds(2));
-    assert_eq!(clock.now().unwrap(), time.get() + NtpDuration::from_seconds_f64(2.01));
+    assert_eq!(
+        clock.at_system_time(stamp),
+        stamp + NtpDuration::from_seconds(2)
+    );
+    assert_eq!(
+        clock.now().unwrap(),
+        time.get() + NtpDuration::from_seconds_f64(2.01)
+    );
     let (mut system, _log) = self::clock(0, false);
-    assert_eq!(system.from_system_time(stamp), stamp);
+    assert_eq!(system.at_system_time(stamp), stamp);
     let _ = system.state();
 }
