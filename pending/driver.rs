@@ -145,7 +145,8 @@ impl DriverConfig {
             servers,
             driftfile: config.driftfile.clone(),
             // chrony's `bindcmdaddress /` turns the Unix socket off.
-            control_socket: (control != "/" && control.starts_with('/')).then(|| PathBuf::from(control)),
+            control_socket: (control != "/" && control.starts_with('/'))
+                .then(|| PathBuf::from(control)),
             measure_only: false,
         })
     }
@@ -202,7 +203,9 @@ impl fmt::Display for Event {
         match self {
             Event::Selected(name) => write!(f, "Selected source {name}"),
             Event::Unselected => write!(f, "Can't synchronise: no selectable sources"),
-            Event::Stepped(offset) => write!(f, "System clock wrong by {offset:.6} seconds, stepped"),
+            Event::Stepped(offset) => {
+                write!(f, "System clock wrong by {offset:.6} seconds, stepped")
+            }
             Event::PanicThreshold { name, offset } => write!(
                 f,
                 "Offset of {offset:.6} seconds from {name} exceeds the panic threshold: ignored"
@@ -263,7 +266,11 @@ where
             let socket = ClientSocket::connect(server.address)
                 .map_err(io_error(format!("socket for {}", server.address)))?;
             let id = system
-                .add_source(server.config, ReferenceId::from_ip(server.address.ip()), now)
+                .add_source(
+                    server.config,
+                    ReferenceId::from_ip(server.address.ip()),
+                    now,
+                )
                 .map_err(|_| DriverError::TooManyServers)?;
             peers.push(Peer {
                 name: server.name,
@@ -398,7 +405,10 @@ where
                 }
             };
             let rx = self.clock.at_system_time(rx.time);
-            match self.system.handle_response(rx, self.peers[i].id, &buf[..len]) {
+            match self
+                .system
+                .handle_response(rx, self.peers[i].id, &buf[..len])
+            {
                 Ok(()) => {}
                 Err(ResponseError::PanicThreshold(offset)) => {
                     let name = self.peers[i].name.clone();
@@ -455,11 +465,15 @@ where
         let drift = self.system.drift();
         // Write a new file and rename it over the old: never a torn file.
         let tmp = path.with_extension("tmp");
-        let written = std::fs::write(&tmp, format!("{drift}\n")).and_then(|()| std::fs::rename(&tmp, path));
+        let written =
+            std::fs::write(&tmp, format!("{drift}\n")).and_then(|()| std::fs::rename(&tmp, path));
         self.drift_saved = Instant::now();
         match written {
             Ok(()) => (self.log)(&Event::DriftSaved(drift)),
-            Err(e) => (self.log)(&Event::Warning(format!("driftfile {}: {e}", path.display()))),
+            Err(e) => (self.log)(&Event::Warning(format!(
+                "driftfile {}: {e}",
+                path.display()
+            ))),
         }
     }
 

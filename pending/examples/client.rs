@@ -52,7 +52,10 @@ fn parse_args() -> Result<Options, String> {
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
-        let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value\n{}", usage()));
+        let mut value = |name: &str| {
+            args.next()
+                .ok_or(format!("{name} needs a value\n{}", usage()))
+        };
         match arg.as_str() {
             "-f" => options.config = PathBuf::from(value("-f")?),
             "--clock" => match value("--clock")?.as_str() {
@@ -106,7 +109,9 @@ where
     if options.once {
         let deadline = Instant::now() + options.timeout;
         while Instant::now() < deadline {
-            driver.run_once(Some(deadline - Instant::now())).map_err(|e| e.to_string())?;
+            driver
+                .run_once(Some(deadline - Instant::now()))
+                .map_err(|e| e.to_string())?;
             if driver.has_synchronised() {
                 let snapshot = driver.snapshot().map_err(|e| e.to_string())?;
                 // chronyd -Q's line: the correction the clock needs
@@ -118,7 +123,10 @@ where
                 return Ok(ExitCode::SUCCESS);
             }
         }
-        eprintln!("No suitable source for synchronisation within {:?}", options.timeout);
+        eprintln!(
+            "No suitable source for synchronisation within {:?}",
+            options.timeout
+        );
         return Ok(ExitCode::FAILURE);
     }
     stop_on_signals();
@@ -135,7 +143,10 @@ fn main() -> ExitCode {
         if let Some(line) = &options.ctl {
             let request: Request = line.parse().map_err(|e| format!("{e}"))?;
             let path = config.bind_cmd_address.as_deref().unwrap_or(DEFAULT_PATH);
-            print!("{}", query(path.as_ref(), &request).map_err(|e| e.to_string())?);
+            print!(
+                "{}",
+                query(path.as_ref(), &request).map_err(|e| e.to_string())?
+            );
             return Ok(ExitCode::SUCCESS);
         }
         for warning in &config.warnings {

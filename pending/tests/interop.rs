@@ -20,7 +20,10 @@ const SELECT_WITHIN: Duration = Duration::from_secs(15);
 const MAX_OFFSET: f64 = 1e-3;
 
 fn follow(port_variable: &str, label: &str) {
-    let Some(port) = std::env::var(port_variable).ok().and_then(|p| p.parse::<u16>().ok()) else {
+    let Some(port) = std::env::var(port_variable)
+        .ok()
+        .and_then(|p| p.parse::<u16>().ok())
+    else {
         eprintln!("{label}: skipped: {port_variable} is not set (scripts/interop.sh starts the server and sets it)");
         return;
     };
@@ -48,7 +51,9 @@ fn follow(port_variable: &str, label: &str) {
     let mut next_check = start;
     let mut report = String::new();
     while start.elapsed() < RUN {
-        driver.run_once(Some(Duration::from_millis(100))).expect("driver turn");
+        driver
+            .run_once(Some(Duration::from_millis(100)))
+            .expect("driver turn");
         if Instant::now() < next_check {
             continue;
         }
@@ -73,17 +78,26 @@ fn follow(port_variable: &str, label: &str) {
     );
     eprint!("{report}{}", snapshot.render(&"tracking".parse().unwrap()));
     let selected_at = selected_at.expect("the server was never selected");
-    assert!(selected_at <= SELECT_WITHIN, "^* only after {selected_at:?}");
+    assert!(
+        selected_at <= SELECT_WITHIN,
+        "^* only after {selected_at:?}"
+    );
     // Reach grows from 0 to all ones (octal 377) and stays there.
     assert!(reaches[0].count_ones() <= 1, "{reach}");
     assert!(
-        reaches.windows(2).take(8).all(|w| w[1].count_ones() >= w[0].count_ones()),
+        reaches
+            .windows(2)
+            .take(8)
+            .all(|w| w[1].count_ones() >= w[0].count_ones()),
         "{reach}"
     );
     assert_eq!(*reaches.last().unwrap(), 0o377);
     assert!(max_offset < MAX_OFFSET, "offset reached {max_offset} s");
     assert_eq!(snapshot.sources[0].1.state, SourceState::Selected);
-    assert_eq!(snapshot.timedatectl.to_string().lines().last(), Some("NTP synchronized: yes"));
+    assert_eq!(
+        snapshot.timedatectl.to_string().lines().last(),
+        Some("NTP synchronized: yes")
+    );
 }
 
 #[test]

@@ -1,0 +1,224 @@
+//! The seed's deployment in simulated time: what a user checks on a real
+//! cluster, in one command, with no network and no privileges.
+//!
+//! ```text
+//! cargo run --release --example cluster
+//! cargo run --release --example cluster -- --no-upstream
+//! cargo run --release --example cluster -- --minutes 60 --seed 7
+//! ```
+//!
+//! One serving node (192.168.1.1, kubeasz's `chrony[0]`) follows five
+//! simulated public servers over internet-like links (one of them, a
+//! falseticker, is 250 ms off), and serves three client nodes on the LAN
+//! (192.168.1.2-4), all with kubeasz's settings (`iburst`, `makestep 1.0
+//! 3`, `maxupdateskew 100.0`, `stratumweight 0`, the serving node's `local
+//! stratum 10`). Each node's clock starts off by up to 1.5 s and runs up to
+//! 100 ppm fast, with a wandering frequency. After the simulated time
+//! (default 30 minutes) it prints what the seed's verification shows: the
+//! serving node's `chronyc sources -v` and `sourcestats -v`, each client's
+//! `chronyc sources` and `sourcestats`, and `timedatectl`'s `NTP
+//! synchronized` line for every node, plus each clock's true error, which
+//! only a simulation knows.
+//!
+//! `--no-upstream`: the isolated cluster. The serving node has no upstream
+//! servers and serves its own clock at `local stratum 10`; the clients
+//! follow it (`yes`), while it says `no`, as chronyd's node would.
+
+use std::process::ExitCode;
+
+use ntpkit::report::chronyc::{SourceStats, Sources, Style};
+use ntpkit::report::TimedatectlReport;
+use ntpkit::sim::{LinkConfig, SimClock, SimServer, Target, World};
+use ntpkit::system::{MakeStep, SourceConfig, SystemConfig};
+use ntpkit::time::{NtpTimestamp, UnixTime};
+
+/// The seed's five upstream servers, as its `chronyc sources` names them,
+/// with the one-way delay of their links (seconds).
+const UPSTREAM: [(&str, f64); 5] = [
+    ("120.25.115.20", 0.006),
+    ("85.199.214.100", 0.055),
+    ("makaki.miuku.net", 0.060),
+    ("static-5-103-139-163.ip.fibianet.dk", 0.050),
+    ("119.28.183.184", 0.020),
+];
+/// Which of them lies, and by how much (seconds).
+const FALSETICKER: (usize, f64) = (2, 0.25);
+const SERVING: &str = "192.168.1.1";
+const CLIENTS: [&str; 3] = ["192.168.1.2", "192.168.1.3", "192.168.1.4"];
+/// Each node's clock at the start: offset (s) and frequency error (s/s).
+const CLOCKS: [(f64, f64); 4] = [(0.1, 1e-4), (-0.05, 3e-5), (0.3, -2e-5), (1.5, 6e-5)];
+/// The end of the seed's `timedatectl` output, 2019-01-26 03:51:51 UTC, is
+/// where a 30-minute run ends.
+const SEED_END_UNIX: i64 = 1_548_474_711;
+
+struct Options {
+    minutes: f64,
+    seed: u64,
+    upstream: bool,
+}
+
+fn parse_args() -> Result<Options, String> {
+    let usage = "usage: cluster [--no-upstream] [--minutes N] [--seed S]";
+    let mut options = Options {
+        minutes: 30.0,
+        seed: 1,
+        upstream: true,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--no-upstream" => options.upstream = false,
+            "--minutes" => {
+                options.minutes = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .filter(|m: &f64| *m > 0.0 && *m <= 100_000.0)
+                    .ok_or(format!("--minutes takes a number of minutes\n{usage}"))?
+            }
+            "--seed" => {
+                options.seed = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .ok_or(format!("--seed takes an integer\n{usage}"))?
+            }
+            _ => return Err(usage.into()),
+        }
+    }
+    Ok(options)
+}
+
+/// kubeasz's client and server settings (see tests/data/kubeasz-*.conf).
+fn kubeasz_system(local_stratum: Option<u8>) -> SystemConfig {
+    SystemConfig {
+        makestep: Some(MakeStep {
+            threshold: 1.0,
+            limit: 3,
+        }),
+        maxupdateskew_ppm: 100.0,
+        stratumweight: 0.0,
+        local_stratum,
+        ..SystemConfig::default()
+    }
+}
+
+fn main() -> ExitCode {
+    let options = match parse_args() {
+        Ok(options) => options,
+        Err(message) => {
+            eprintln!("{message}");
+            return ExitCode::from(2);
+        }
+    };
+    let seconds = options.minutes * 60.0;
+    let end = UnixTime::new(SEED_END_UNIX, 0);
+    let epoch = NtpTimestamp::from_unix(end) - ntpkit::time::NtpDuration::from_seconds_f64(seconds);
+    let mut world = World::new(options.seed, epoch);
+    let clock = |(offset, freq): (f64, f64)| SimClock::new(epoch, offset, freq, 1e-9);
+    let iburst = SourceConfig {
+        iburst: true,
+        ..SourceConfig::default()
+    };
+
+    // The serving node and its upstream servers.
+    let serving = world.add_node(kubeasz_system(Some(10)), None, clock(CLOCKS[0]));
+    let mut upstream_names = Vec::new();
+    if options.upstream {
+        for (i, (name, delay)) in UPSTREAM.iter().enumerate() {
+            let offset = if i == FALSETICKER.0 {
+                FALSETICKER.1
+            } else {
+                0.0
+            };
+            let server = world.add_server(SimServer {
+                offset,
+                ..SimServer::default()
+            });
+            let link = LinkConfig {
+                base_delay: *delay,
+                jitter: delay / 20.0,
+                asymmetry: delay / 50.0,
+                ..LinkConfig::default()
+            };
+            world.connect(serving, Target::Server(server), iburst, link);
+            upstream_names.push(*name);
+        }
+    }
+    // The clients on the LAN.
+    let clients: Vec<usize> = CLOCKS[1..]
+        .iter()
+        .map(|&c| {
+            let node = world.add_node(kubeasz_system(None), None, clock(c));
+            world.connect(node, Target::Node(serving), iburst, LinkConfig::default());
+            node
+        })
+        .collect();
+
+    world.run_until(seconds, &mut |_| {});
+
+    let now_of = |node: usize| world.node(node).clock.local_time();
+    let sources = |node: usize, names: &[&str], style| {
+        let n = world.node(node);
+        let ids: Vec<_> = n.system.sources().collect();
+        let rows: Vec<_> = ids
+            .iter()
+            .zip(names)
+            .filter_map(|(&id, &name)| Some((name, n.system.source_report(id, now_of(node))?)))
+            .collect();
+        Sources { rows: &rows, style }.to_string()
+    };
+    let stats = |node: usize, names: &[&str], style| {
+        let n = world.node(node);
+        let ids: Vec<_> = n.system.sources().collect();
+        let rows: Vec<_> = ids
+            .iter()
+            .zip(names)
+            .filter_map(|(&id, &name)| Some((name, n.system.source_stats(id, now_of(node))?)))
+            .collect();
+        SourceStats { rows: &rows, style }.to_string()
+    };
+
+    println!(
+        "# ntpkit cluster, simulated: {} minutes, seed {}{}",
+        options.minutes,
+        options.seed,
+        if options.upstream {
+            format!(
+                "; {SERVING} follows {} public servers ({} is a falseticker, {:+.0} ms off)",
+                UPSTREAM.len(),
+                UPSTREAM[FALSETICKER.0].0,
+                FALSETICKER.1 * 1e3
+            )
+        } else {
+            format!("; no upstream: {SERVING} serves its own clock (local stratum 10)")
+        }
+    );
+    println!();
+    println!("[{SERVING}]$ chronyc sources -v");
+    print!("{}", sources(serving, &upstream_names, Style::Verbose));
+    println!();
+    println!("[{SERVING}]$ chronyc sourcestats -v");
+    print!("{}", stats(serving, &upstream_names, Style::Verbose));
+    for (&node, name) in clients.iter().zip(CLIENTS) {
+        println!();
+        println!("[{name}]$ chronyc sources");
+        print!("{}", sources(node, &[SERVING], Style::Plain));
+        println!("[{name}]$ chronyc sourcestats");
+        print!("{}", stats(node, &[SERVING], Style::Plain));
+    }
+    println!();
+    println!("$ ansible -i clusters/${{cluster_name}}/hosts all -m shell -a 'timedatectl' | grep synchronized");
+    let nodes = std::iter::once((serving, SERVING)).chain(clients.iter().copied().zip(CLIENTS));
+    let mut truth = Vec::new();
+    for (node, name) in nodes {
+        let status = world.node(node).system.sync_status(now_of(node));
+        let report = TimedatectlReport::from_status(&status, None);
+        print!("{name} | {report}");
+        truth.push(format!("{name} {:+.1} us", world.true_offset(node) * 1e6));
+    }
+    println!();
+    println!(
+        "# true clock errors (known only in simulation): {}",
+        truth.join(", ")
+    );
+    ExitCode::SUCCESS
+}
