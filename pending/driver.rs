@@ -527,3 +527,6 @@ fn poll(fds: &mut [libc::pollfd], timeout: Duration) -> io::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,260 @@
+//! The driver against an in-process server on loopback (0.5 s ahead of the
+//! system clock), with the virtual clock: it steps, selects, answers the
+//! control socket and keeps its driftfile. And kubeasz's client config
+//! mapped onto a driver.
+
+use std::cell::RefCell;
+use std::net::UdpSocket;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread;
+
+use super::*;
+use crate::std::clock::VirtualClock;
+use crate::std::control::query;
+use crate::time::NtpDuration;
+use crate::wire::{Header, LeapIndicator, Mode};
+
+const AHEAD: f64 = 0.5;
+
+/// A stratum-1 server whose clock is the system's plus `AHEAD`, until
+/// `stop`.
+fn spawn_server(stop: Arc<AtomicBool>) -> (SocketAddr, thread::JoinHandle<u32>) {
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_millis(50)))
+        .unwrap();
+    let address = socket.local_addr().unwrap();
+    let handle = thread::spawn(move || {
+        let mut answered = 0;
+        let mut buf = [0u8; 128];
+        while !stop.load(Ordering::Relaxed) {
+            let Ok((len, from)) = socket.recv_from(&mut buf) else {
+                continue;
+            };
+            let Ok(request) = Header::decode(&buf[..len]) else {
+                continue;
+            };
+            let now = NtpTimestamp::from_system_time(std::time::SystemTime::now())
+                + NtpDuration::from_seconds_f64(AHEAD);
+            let response = Header {
+                leap: LeapIndicator::NoWarning,
+                version: 4,
+                mode: Mode::Server,
+                stratum: 1,
+                poll: request.poll,
+                precision: -20,
+                root_delay: crate::time::NtpShort::ZERO,
+                root_dispersion: crate::time::NtpShort::ZERO,
+                reference_id: ReferenceId::from_ascii("LOCL").unwrap(),
+                reference_timestamp: now,
+                origin_timestamp: request.transmit_timestamp,
+                receive_timestamp: now,
+                transmit_timestamp: now,
+            };
+            let mut out = [0u8; 48];
+            response.emit(&mut out).unwrap();
+            socket.send_to(&out, from).unwrap();
+            answered += 1;
+        }
+        answered
+    });
+    (address, handle)
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir =
+        std::env::temp_dir().join(format!("ntpkit-driver-test-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn follows_a_loopback_server() {
+    let stop = Arc::new(AtomicBool::new(false));
+    let (address, server) = spawn_server(stop.clone());
+    let dir = temp_dir("follow");
+    let config = DriverConfig {
+        system: SystemConfig {
+            makestep: Some(MakeStep {
+                threshold: 0.1,
+                limit: 3,
+            }),
+            ..SystemConfig::default()
+        },
+        servers: vec![Server {
+            name: "loopback".into(),
+            address,
+            config: SourceConfig {
+                minpoll: -3,
+                maxpoll: -2,
+                iburst: true,
+                ..SourceConfig::default()
+            },
+        }],
+        driftfile: Some(dir.join("drift")),
+        control_socket: Some(dir.join("ntpkit.sock")),
+        measure_only: false,
+    };
+    std::fs::write(dir.join("drift"), "12.500000 0.250000\n").unwrap();
+    let mut driver = Driver::new(config.clone(), VirtualClock::new()).unwrap();
+    // The saved drift is where the engine starts.
+    assert_eq!(driver.system().drift().frequency_ppm, 12.5);
+    let events = Rc::new(RefCell::new(Vec::new()));
+    let log = events.clone();
+    driver.set_logger(move |event| log.borrow_mut().push(event.clone()));
+
+    // Until the virtual clock has been stepped to the server (bounded).
+    let mut turns = 0;
+    while (driver.clock().offset().to_seconds_f64() - AHEAD).abs() > 1e-3
+        || !driver.has_synchronised()
+    {
+        driver.run_once(Some(Duration::from_millis(50))).unwrap();
+        turns += 1;
+        assert!(turns < 400, "no sync: {:?}", events.borrow());
+    }
+    let logged = events.borrow().clone();
+    assert!(
+        logged.contains(&Event::Selected("loopback".into())),
+        "{logged:?}"
+    );
+    assert!(
+        logged
+            .iter()
+            .any(|e| matches!(e, Event::Stepped(s) if (s - AHEAD).abs() < 0.01)),
+        "{logged:?}"
+    );
+
+    // A client asks over the control socket while the driver runs.
+    let socket = dir.join("ntpkit.sock");
+    let asker = thread::spawn(move || {
+        ["sources", "tracking", "timedatectl"].map(|r| query(&socket, &r.parse().unwrap()).unwrap())
+    });
+    while !asker.is_finished() {
+        driver.run_once(Some(Duration::from_millis(20))).unwrap();
+    }
+    let [sources, tracking, timedatectl] = asker.join().unwrap();
+    assert!(
+        sources
+            .lines()
+            .nth(2)
+            .unwrap()
+            .starts_with("^* loopback                      1 "),
+        "{sources}"
+    );
+    assert!(
+        tracking.starts_with("Reference ID    : 7F000001 (loopback)\nStratum         : 2\n"),
+        "{tracking}"
+    );
+    assert!(
+        timedatectl.ends_with("NTP synchronized: yes\n"),
+        "{timedatectl}"
+    );
+
+    driver.save_drift();
+    let saved = Drift::parse(&std::fs::read_to_string(dir.join("drift")).unwrap()).unwrap();
+    assert_eq!(saved, driver.system().drift());
+    assert!(matches!(events.borrow().last(), Some(Event::DriftSaved(_))));
+
+    drop(driver);
+    assert!(!dir.join("ntpkit.sock").exists());
+    stop.store(true, Ordering::Relaxed);
+    assert!(server.join().unwrap() > 0);
+}
+
+#[test]
+fn measure_only_leaves_the_clock_alone() {
+    let stop = Arc::new(AtomicBool::new(false));
+    let (address, server) = spawn_server(stop.clone());
+    let config = DriverConfig {
+        servers: vec![Server {
+            name: "loopback".into(),
+            address,
+            config: SourceConfig {
+                minpoll: -3,
+                iburst: true,
+                ..SourceConfig::default()
+            },
+        }],
+        system: SystemConfig {
+            makestep: Some(MakeStep {
+                threshold: 0.1,
+                limit: -1,
+            }),
+            ..SystemConfig::default()
+        },
+        measure_only: true,
+        ..DriverConfig::default()
+    };
+    let mut driver = Driver::new(config, VirtualClock::new()).unwrap();
+    driver.set_logger(|_| {});
+    let mut turns = 0;
+    while !driver.has_synchronised() {
+        driver.run_once(Some(Duration::from_millis(50))).unwrap();
+        turns += 1;
+        assert!(turns < 400, "no measurement");
+    }
+    assert_eq!(driver.clock().offset(), NtpDuration::ZERO);
+    let measured = -driver.snapshot().unwrap().sources[0].1.measured_offset;
+    assert!((measured - AHEAD).abs() < 0.01, "{measured}");
+    stop.store(true, Ordering::Relaxed);
+    server.join().unwrap();
+}
+
+#[test]
+fn kubeasz_client_config_maps_onto_the_driver() {
+    let text = include_str!("../../../tests/data/kubeasz-client.conf");
+    let config = Config::parse(text, "client.conf").unwrap();
+    let driver = DriverConfig::from_config(&config, -23).unwrap();
+    assert_eq!(driver.servers.len(), 1);
+    assert_eq!(driver.servers[0].name, "192.168.1.1");
+    assert_eq!(
+        driver.servers[0].address,
+        "192.168.1.1:123".parse().unwrap()
+    );
+    assert!(driver.servers[0].config.iburst);
+    assert_eq!(
+        (
+            driver.servers[0].config.minpoll,
+            driver.servers[0].config.maxpoll
+        ),
+        (6, 10)
+    );
+    assert_eq!(
+        driver.system.makestep,
+        Some(MakeStep {
+            threshold: 1.0,
+            limit: 3
+        })
+    );
+    assert_eq!(driver.system.maxupdateskew_ppm, 100.0);
+    assert_eq!(driver.system.stratumweight, 0.0);
+    assert_eq!(driver.system.local_stratum, None);
+    assert_eq!(driver.system.precision, -23);
+    assert_eq!(
+        driver.driftfile,
+        Some(PathBuf::from("/var/lib/chrony/drift"))
+    );
+    assert_eq!(driver.control_socket, Some(PathBuf::from(DEFAULT_PATH)));
+
+    let config = Config::parse(
+        "server 127.0.0.1 port 11123 minpoll -2 maxpoll 0\nbindcmdaddress /\nlocal stratum 10\n",
+        "x.conf",
+    )
+    .unwrap();
+    let driver = DriverConfig::from_config(&config, -20).unwrap();
+    assert_eq!(
+        driver.servers[0].address,
+        "127.0.0.1:11123".parse().unwrap()
+    );
+    assert_eq!(
+        (
+            driver.servers[0].config.minpoll,
+            driver.servers[0].config.maxpoll
+        ),
+        (-2, 0)
+    );
+    assert_eq!(driver.control_socket, None);
+    assert_eq!(driver.system.local_stratum, Some(10));
+}
