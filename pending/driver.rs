@@ -25,12 +25,10 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-#![allow(unsafe_code)]
-
 use std::fmt;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -42,6 +40,7 @@ use crate::std::client_socket::ClientSocket;
 use crate::std::clock::SystemTimeMap;
 use crate::std::config::{Config, SourceKind};
 use crate::std::control::{ControlServer, Snapshot, DEFAULT_PATH};
+use crate::std::socket::Poller;
 use crate::system::{Drift, MakeStep, ResponseError, SourceConfig, SourceId, System, SystemConfig};
 use crate::time::NtpTimestamp;
 use crate::wire::ReferenceId;
@@ -331,20 +330,14 @@ where
             Duration::from_secs_f64((next - now).to_seconds_f64().max(0.0))
         });
         let wait = until_poll.min(max_wait.unwrap_or(MAX_WAIT)).min(MAX_WAIT);
-        let mut fds: Vec<libc::pollfd> = self
-            .peers
-            .iter()
-            .map(|p| p.socket.as_fd().as_raw_fd())
-            .chain(self.control.as_ref().map(|c| c.as_fd().as_raw_fd()))
-            .map(|fd| libc::pollfd {
-                fd,
-                events: libc::POLLIN,
-                revents: 0,
-            })
-            .collect();
-        poll(&mut fds, wait).map_err(io_error("poll"))?;
-        for (i, fd) in fds.iter().enumerate().take(self.peers.len()) {
-            if fd.revents != 0 {
+        let mut poller = Poller::new();
+        for peer in &self.peers {
+            poller.add(&peer.socket.as_fd());
+        }
+        let control = self.control.as_ref().map(|c| poller.add(&c.as_fd()));
+        poller.wait(Some(wait)).map_err(io_error("poll"))?;
+        for i in 0..self.peers.len() {
+            if poller.is_ready(i) {
                 self.receive(i)?;
             }
         }
@@ -352,7 +345,7 @@ where
         self.system.handle_timeout(now);
         self.apply_actions()?;
         self.note_selection();
-        if self.control.is_some() && fds.last().is_some_and(|fd| fd.revents != 0) {
+        if control.is_some_and(|index| poller.is_ready(index)) {
             let snapshot = self.snapshot()?;
             if let Some(control) = &self.control {
                 control
@@ -509,23 +502,6 @@ where
             timedatectl: TimedatectlReport::from_status(&self.system.sync_status(now), Some(now)),
         })
     }
-}
-
-/// `poll(2)` on `fds` for at most `timeout`. A signal ends the wait early
-/// (so that a caller's stop flag is seen at once).
-fn poll(fds: &mut [libc::pollfd], timeout: Duration) -> io::Result<()> {
-    let millis = libc::c_int::try_from(timeout.as_millis()).unwrap_or(libc::c_int::MAX);
-    // SAFETY: fds is a valid, exclusively borrowed array of pollfd of the
-    // length passed.
-    let rc = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, millis) };
-    if rc < 0 {
-        let error = io::Error::last_os_error();
-        if error.kind() != io::ErrorKind::Interrupted {
-            return Err(error);
-        }
-        fds.iter_mut().for_each(|fd| fd.revents = 0);
-    }
-    Ok(())
 }
 
 #[cfg(test)]
