@@ -29,7 +29,7 @@ use std::process::ExitCode;
 use ntpkit::report::chronyc::{SourceStats, Sources, Style};
 use ntpkit::report::TimedatectlReport;
 use ntpkit::sim::{LinkConfig, SimClock, SimServer, Target, World};
-use ntpkit::system::{MakeStep, SourceConfig, SystemConfig};
+use ntpkit::system::{MakeStep, SourceConfig, SourceId, System, SystemConfig};
 use ntpkit::time::{NtpTimestamp, UnixTime};
 
 /// The seed's five upstream servers, as its `chronyc sources` names them,
@@ -85,6 +85,22 @@ fn parse_args() -> Result<Options, String> {
         }
     }
     Ok(options)
+}
+
+/// A node's report rows, named in the order its sources were added.
+fn rows<T>(
+    world: &World,
+    node: usize,
+    names: &[&'static str],
+    report: impl Fn(&System, SourceId, NtpTimestamp) -> Option<T>,
+) -> Vec<(&'static str, T)> {
+    let node = world.node(node);
+    let now = node.clock.local_time();
+    node.system
+        .sources()
+        .zip(names)
+        .filter_map(|(id, &name)| Some((name, report(&node.system, id, now)?)))
+        .collect()
 }
 
 /// kubeasz's client and server settings (see tests/data/kubeasz-*.conf).
@@ -156,24 +172,12 @@ fn main() -> ExitCode {
     world.run_until(seconds, &mut |_| {});
 
     let now_of = |node: usize| world.node(node).clock.local_time();
-    let sources = |node: usize, names: &[&str], style| {
-        let n = world.node(node);
-        let ids: Vec<_> = n.system.sources().collect();
-        let rows: Vec<_> = ids
-            .iter()
-            .zip(names)
-            .filter_map(|(&id, &name)| Some((name, n.system.source_report(id, now_of(node))?)))
-            .collect();
+    let sources = |node: usize, names: &[&'static str], style| {
+        let rows = rows(&world, node, names, System::source_report);
         Sources { rows: &rows, style }.to_string()
     };
-    let stats = |node: usize, names: &[&str], style| {
-        let n = world.node(node);
-        let ids: Vec<_> = n.system.sources().collect();
-        let rows: Vec<_> = ids
-            .iter()
-            .zip(names)
-            .filter_map(|(&id, &name)| Some((name, n.system.source_stats(id, now_of(node))?)))
-            .collect();
+    let stats = |node: usize, names: &[&'static str], style| {
+        let rows = rows(&world, node, names, System::source_stats);
         SourceStats { rows: &rows, style }.to_string()
     };
 
