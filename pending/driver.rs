@@ -37,7 +37,7 @@ use rand_core::OsRng;
 use crate::clock::ClockAction;
 use crate::report::{SourceState, TimedatectlReport};
 use crate::std::client_socket::ClientSocket;
-use crate::std::clock::SystemTimeMap;
+use crate::std::clock::DriverClock;
 use crate::std::config::{Config, SourceKind};
 use crate::std::control::{ControlServer, Snapshot, DEFAULT_PATH};
 use crate::std::socket::Poller;
@@ -247,7 +247,7 @@ impl<C> fmt::Debug for Driver<C> {
 
 impl<C> Driver<C>
 where
-    C: SystemTimeMap,
+    C: DriverClock,
     C::Error: fmt::Display,
 {
     /// Open the sockets, read the driftfile and bind the control socket.
@@ -329,7 +329,11 @@ where
         let until_poll = self.system.poll_timeout().map_or(MAX_WAIT, |next| {
             Duration::from_secs_f64((next - now).to_seconds_f64().max(0.0))
         });
-        let wait = until_poll.min(max_wait.unwrap_or(MAX_WAIT)).min(MAX_WAIT);
+        let until_clock = self.clock.poll_timeout().unwrap_or(MAX_WAIT);
+        let wait = until_poll
+            .min(until_clock)
+            .min(max_wait.unwrap_or(MAX_WAIT))
+            .min(MAX_WAIT);
         let mut poller = Poller::new();
         for peer in &self.peers {
             poller.add(&peer.socket.as_fd());
@@ -341,6 +345,9 @@ where
                 self.receive(i)?;
             }
         }
+        self.clock
+            .handle_timeout()
+            .map_err(|e| DriverError::Clock(e.to_string()))?;
         let now = self.now()?;
         self.system.handle_timeout(now);
         self.apply_actions()?;

@@ -23,7 +23,7 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use ntpkit::std::clock::{SystemClock, SystemTimeMap, VirtualClock};
+use ntpkit::std::clock::{DriverClock, SystemClock, VirtualClock};
 use ntpkit::std::config::Config;
 use ntpkit::std::control::{query, Request, DEFAULT_PATH};
 use ntpkit::std::driver::{Driver, DriverConfig};
@@ -102,7 +102,7 @@ fn stop_on_signals() {
 
 fn run<C>(config: DriverConfig, clock: C, options: &Options) -> Result<ExitCode, String>
 where
-    C: SystemTimeMap,
+    C: DriverClock,
     C::Error: std::fmt::Display,
 {
     let mut driver = Driver::new(config, clock).map_err(|e| e.to_string())?;

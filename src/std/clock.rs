@@ -9,11 +9,15 @@
 //!   correction is split as chronyd does: whole 100 ppm steps (at
 //!   `USER_HZ` 100) go into the tick length (`ADJ_TICK`, ±10 %), the rest
 //!   into `freq` (`ADJ_FREQUENCY`, in 2⁻¹⁶ ppm).
-//! - **slew**: `ADJ_OFFSET_SINGLESHOT`, the kernel's `adjtime(3)`: the
-//!   kernel slews at its fixed 500 ppm until the offset is gone and stops by
-//!   itself, so no timer is needed here; a new slew replaces what remains of
-//!   the previous one. (`max_rate_ppm` is therefore an upper bound the
-//!   kernel always meets when it is at least 500 ppm.)
+//! - **slew**: by frequency, as chronyd does on Linux and as the engine
+//!   models it: the clock runs `max_rate_ppm` faster (or slower) than the
+//!   set frequency for `|offset| / rate`, then back. The end of a slew is a
+//!   timer the driver keeps ([`DriverClock::poll_timeout`] and
+//!   [`DriverClock::handle_timeout`]); what the late wake-up overshot is
+//!   given back through `ADJ_OFFSET_SINGLESHOT` (the kernel's `adjtime`,
+//!   500 ppm, ends by itself). A new slew replaces the rest of the last.
+//!   The rate is bounded so that frequency plus slew stays within the
+//!   tick's ±10 %.
 //! - **step**: `ADJ_SETOFFSET | ADJ_NANO`.
 //! - **status**: `ADJ_STATUS | ADJ_MAXERROR | ADJ_ESTERROR` on the status
 //!   read back first: `STA_INS`/`STA_DEL` for a pending leap second;
@@ -32,6 +36,7 @@
 #![allow(unsafe_code)]
 
 use std::io;
+use std::time::{Duration, Instant};
 
 use crate::clock::{Clock, SyncStatus};
 use crate::report::TimedatectlReport;
@@ -60,23 +65,32 @@ pub enum ClockError {
     },
 }
 
-/// The `adjtimex` family of system calls, injected so that tests can check
-/// what would be passed to the kernel.
+/// The `adjtimex` family of system calls and a monotonic clock, injected
+/// so that tests can check what would be passed to the kernel and when.
 pub trait Adjtimex {
     /// Read and/or change the kernel clock's state as `clock_adjtime(2)` on
     /// `CLOCK_REALTIME` does; returns the clock state (`TIME_OK`, ...).
     fn adjtimex(&mut self, timex: &mut libc::timex) -> io::Result<libc::c_int>;
+
+    /// Time since an arbitrary fixed start, unaffected by steps (how long
+    /// a slew has run).
+    fn monotonic(&self) -> Duration;
 }
 
-impl<F: FnMut(&mut libc::timex) -> io::Result<libc::c_int>> Adjtimex for F {
-    fn adjtimex(&mut self, timex: &mut libc::timex) -> io::Result<libc::c_int> {
-        self(timex)
+/// The real system call, `clock_adjtime(CLOCK_REALTIME, ...)`, and
+/// `std::time::Instant`.
+#[derive(Debug, Clone, Copy)]
+pub struct KernelAdjtimex {
+    start: Instant,
+}
+
+impl Default for KernelAdjtimex {
+    fn default() -> Self {
+        KernelAdjtimex {
+            start: Instant::now(),
+        }
     }
 }
-
-/// The real system call: `clock_adjtime(CLOCK_REALTIME, ...)`.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct KernelAdjtimex;
 
 impl Adjtimex for KernelAdjtimex {
     fn adjtimex(&mut self, timex: &mut libc::timex) -> io::Result<libc::c_int> {
@@ -87,6 +101,10 @@ impl Adjtimex for KernelAdjtimex {
         } else {
             Ok(state)
         }
+    }
+
+    fn monotonic(&self) -> Duration {
+        self.start.elapsed()
     }
 }
 
@@ -118,7 +136,22 @@ pub struct SystemClock<A = KernelAdjtimex> {
     /// Microseconds per tick at frequency 0 (10000 at USER_HZ 100).
     nominal_tick: libc::c_long,
     rtcsync: bool,
+    /// The frequency set, ppm (without a slew).
+    frequency_ppm: f64,
+    slew: Option<FrequencySlew>,
 }
+
+/// A slew in progress: the kernel runs `rate_ppm` off the set frequency
+/// from `start` (monotonic) for `duration`.
+#[derive(Debug, Clone, Copy)]
+struct FrequencySlew {
+    start: Duration,
+    duration: Duration,
+    rate_ppm: f64,
+}
+
+/// The largest total frequency the tick and `freq` reach, ppm.
+const MAX_TOTAL_PPM: f64 = 100_000.0;
 
 /// Parts per million per microsecond of tick length.
 fn ppm_per_tick_us(nominal_tick: libc::c_long) -> f64 {
@@ -136,7 +169,7 @@ impl SystemClock<KernelAdjtimex> {
     /// (clear `STA_UNSYNC` when synchronised, so the kernel keeps the RTC
     /// in step).
     pub fn new(rtcsync: bool) -> Self {
-        SystemClock::with_syscall(KernelAdjtimex, rtcsync)
+        SystemClock::with_syscall(KernelAdjtimex::default(), rtcsync)
     }
 }
 
@@ -148,7 +181,48 @@ impl<A: Adjtimex> SystemClock<A> {
             syscall,
             nominal_tick: 10_000,
             rtcsync,
+            frequency_ppm: 0.0,
+            slew: None,
         }
+    }
+
+    /// Tell the kernel to run at `ppm` (tick length and `freq`).
+    fn write_frequency(&mut self, ppm: f64) -> Result<(), ClockError> {
+        let per_tick = ppm_per_tick_us(self.nominal_tick);
+        // The kernel accepts ticks within ±10 % of nominal.
+        let max_delta = self.nominal_tick / 10;
+        let delta_tick = ((ppm / per_tick).round() as libc::c_long).clamp(-max_delta, max_delta);
+        let rest = (ppm - delta_tick as f64 * per_tick).clamp(-500.0, 500.0);
+        let mut timex = empty_timex();
+        timex.modes = libc::ADJ_FREQUENCY | libc::ADJ_TICK;
+        timex.tick = self.nominal_tick + delta_tick;
+        timex.freq = (rest * FREQ_SCALE).round() as libc::c_long;
+        self.call("setting the clock frequency", &mut timex)
+            .map(drop)
+    }
+
+    /// End the slew in progress now: back to the set frequency. Returns
+    /// how much it slewed beyond what was asked (seconds; a late end).
+    fn end_slew(&mut self) -> Result<f64, ClockError> {
+        let Some(slew) = self.slew.take() else {
+            return Ok(0.0);
+        };
+        self.write_frequency(self.frequency_ppm)?;
+        let ran = self.syscall.monotonic().saturating_sub(slew.start);
+        let late = ran.saturating_sub(slew.duration).as_secs_f64();
+        Ok(late * slew.rate_ppm * 1e-6)
+    }
+
+    /// Correct `offset` seconds with the kernel's own `adjtime` (500 ppm,
+    /// it stops by itself): for the little a late slew end overshot.
+    fn adjtime(&mut self, offset: f64) -> Result<(), ClockError> {
+        let mut timex = empty_timex();
+        timex.modes = libc::ADJ_OFFSET_SINGLESHOT;
+        timex.offset = (offset * 1e6).round() as libc::c_long;
+        if timex.offset == 0 {
+            return Ok(());
+        }
+        self.call("slewing the clock", &mut timex).map(drop)
     }
 
     /// The injected system call (tests read what it recorded).
@@ -192,28 +266,31 @@ impl<A: Adjtimex> Clock for SystemClock<A> {
     }
 
     fn set_frequency(&mut self, ppm: f64) -> Result<(), ClockError> {
-        let per_tick = ppm_per_tick_us(self.nominal_tick);
-        // The kernel accepts ticks within ±10 % of nominal.
-        let max_delta = self.nominal_tick / 10;
-        let delta_tick = ((ppm / per_tick).round() as libc::c_long).clamp(-max_delta, max_delta);
-        let rest = (ppm - delta_tick as f64 * per_tick).clamp(-500.0, 500.0);
-        let mut timex = empty_timex();
-        timex.modes = libc::ADJ_FREQUENCY | libc::ADJ_TICK;
-        timex.tick = self.nominal_tick + delta_tick;
-        timex.freq = (rest * FREQ_SCALE).round() as libc::c_long;
-        self.call("setting the clock frequency", &mut timex)
-            .map(drop)
+        self.frequency_ppm = ppm;
+        let slew = self.slew.map_or(0.0, |s| s.rate_ppm);
+        self.write_frequency(ppm + slew)
     }
 
-    fn slew(&mut self, offset: NtpDuration, _max_rate_ppm: f64) -> Result<(), ClockError> {
-        let mut timex = empty_timex();
-        timex.modes = libc::ADJ_OFFSET_SINGLESHOT;
-        // Microseconds; the kernel keeps what fits a long.
-        timex.offset = (offset.to_nanos() / 1000) as libc::c_long;
-        self.call("slewing the clock", &mut timex).map(drop)
+    fn slew(&mut self, offset: NtpDuration, max_rate_ppm: f64) -> Result<(), ClockError> {
+        // What the last slew overshot is part of what remains to do.
+        let offset = offset.to_seconds_f64() - self.end_slew()?;
+        let room = (MAX_TOTAL_PPM - self.frequency_ppm.abs()).max(0.0);
+        let rate = max_rate_ppm.abs().min(room);
+        if offset == 0.0 || rate == 0.0 {
+            return Ok(());
+        }
+        let rate_ppm = rate.copysign(offset);
+        self.slew = Some(FrequencySlew {
+            start: self.syscall.monotonic(),
+            duration: Duration::from_secs_f64(offset.abs() / (rate * 1e-6)),
+            rate_ppm,
+        });
+        self.write_frequency(self.frequency_ppm + rate_ppm)
     }
 
     fn step(&mut self, offset: NtpDuration) -> Result<(), ClockError> {
+        // A step settles everything: no slew continues past it.
+        self.end_slew()?;
         let nanos = offset.to_nanos();
         let mut timex = empty_timex();
         timex.modes = libc::ADJ_SETOFFSET | libc::ADJ_NANO;
@@ -251,16 +328,41 @@ impl<A: Adjtimex> Clock for SystemClock<A> {
     }
 }
 
-/// A clock whose time relates to the system clock's, so that the kernel's
-/// packet timestamps (taken on the system clock) can be read on it.
-pub trait SystemTimeMap: Clock {
+/// What the driver needs of a clock beyond [`Clock`]: reading the kernel's
+/// packet timestamps (taken on the system clock) on it, and a timer for
+/// the clock's own work (the end of a slew).
+pub trait DriverClock: Clock {
     /// This clock's time when the system clock read `system`.
     fn at_system_time(&self, system: NtpTimestamp) -> NtpTimestamp;
+
+    /// How long until [`Self::handle_timeout`] is due (none: no timer).
+    fn poll_timeout(&self) -> Option<Duration> {
+        None
+    }
+
+    /// Do what is due (end a slew).
+    fn handle_timeout(&mut self) -> Result<(), Self::Error> {
+        Ok(())
+    }
 }
 
-impl<A: Adjtimex> SystemTimeMap for SystemClock<A> {
+impl<A: Adjtimex> DriverClock for SystemClock<A> {
     fn at_system_time(&self, system: NtpTimestamp) -> NtpTimestamp {
         system
+    }
+
+    fn poll_timeout(&self) -> Option<Duration> {
+        let slew = self.slew?;
+        let ran = self.syscall.monotonic().saturating_sub(slew.start);
+        Some(slew.duration.saturating_sub(ran))
+    }
+
+    fn handle_timeout(&mut self) -> Result<(), ClockError> {
+        if self.poll_timeout() == Some(Duration::ZERO) {
+            let overshot = self.end_slew()?;
+            self.adjtime(-overshot)?;
+        }
+        Ok(())
     }
 }
 
@@ -440,8 +542,8 @@ impl<S: TimeSource> Clock for VirtualClock<S> {
 }
 
 /// The underlying time is the system's, so a kernel timestamp maps by
-/// the virtual offset at that moment.
-impl<S: TimeSource> SystemTimeMap for VirtualClock<S> {
+/// the virtual offset at that moment. Slews are exact: no timer.
+impl<S: TimeSource> DriverClock for VirtualClock<S> {
     fn at_system_time(&self, system: NtpTimestamp) -> NtpTimestamp {
         system + self.advance(system).0
     }

@@ -21,12 +21,25 @@ struct Call {
     usec: libc::suseconds_t,
 }
 
-type Recorder = Box<dyn FnMut(&mut libc::timex) -> io::Result<libc::c_int>>;
+/// A fake kernel: answers reads with its fields, records every call,
+/// fails with `errno` when set; its monotonic clock is the test's.
+#[derive(Debug, Default)]
+struct Fake {
+    status: libc::c_int,
+    tick: libc::c_long,
+    freq: libc::c_long,
+    maxerror: libc::c_long,
+    errno: Option<i32>,
+    log: Vec<Call>,
+    time: Rc<Cell<Duration>>,
+}
 
-/// A fake kernel with `status` bits and `tick`, recording each call.
-fn recorder(status: libc::c_int, log: Rc<std::cell::RefCell<Vec<Call>>>) -> Recorder {
-    Box::new(move |t: &mut libc::timex| {
-        log.borrow_mut().push(Call {
+impl Adjtimex for Fake {
+    fn adjtimex(&mut self, t: &mut libc::timex) -> io::Result<libc::c_int> {
+        if let Some(errno) = self.errno {
+            return Err(io::Error::from_raw_os_error(errno));
+        }
+        self.log.push(Call {
             modes: t.modes,
             offset: t.offset,
             freq: t.freq,
@@ -38,30 +51,35 @@ fn recorder(status: libc::c_int, log: Rc<std::cell::RefCell<Vec<Call>>>) -> Reco
             usec: t.time.tv_usec,
         });
         if t.modes == 0 {
-            t.status = status;
-            t.tick = 10_000;
+            t.status = self.status;
+            t.tick = self.tick;
+            t.freq = self.freq;
+            t.maxerror = self.maxerror;
+            t.esterror = self.maxerror;
         }
         Ok(libc::TIME_OK)
-    })
+    }
+
+    fn monotonic(&self) -> Duration {
+        self.time.get()
+    }
 }
 
-fn clock(
-    status: libc::c_int,
-    rtcsync: bool,
-) -> (SystemClock<Recorder>, Rc<std::cell::RefCell<Vec<Call>>>) {
-    let log = Rc::new(std::cell::RefCell::new(Vec::new()));
-    (
-        SystemClock::with_syscall(recorder(status, log.clone()), rtcsync),
-        log,
-    )
+fn clock(status: libc::c_int, rtcsync: bool) -> SystemClock<Fake> {
+    let fake = Fake {
+        status,
+        tick: 10_000,
+        ..Fake::default()
+    };
+    SystemClock::with_syscall(fake, rtcsync)
 }
 
 #[test]
 fn frequency_within_500_ppm_uses_tick_and_freq() {
-    let (mut clock, log) = clock(0, false);
+    let mut clock = clock(0, false);
     clock.set_frequency(12.5).unwrap();
     clock.set_frequency(-149.0).unwrap();
-    let log = log.borrow();
+    let log = &clock.syscall().log;
     assert_eq!(log[0].modes, libc::ADJ_FREQUENCY | libc::ADJ_TICK);
     assert_eq!(
         (log[0].tick, log[0].freq),
@@ -73,33 +91,84 @@ fn frequency_within_500_ppm_uses_tick_and_freq() {
 
 #[test]
 fn frequency_beyond_500_ppm_goes_into_the_tick() {
-    let (mut clock, log) = clock(0, false);
+    let mut clock = clock(0, false);
     clock.set_frequency(5_000.0).unwrap();
     clock.set_frequency(-50_030.0).unwrap();
     clock.set_frequency(500_000.0).unwrap(); // chrony's maxdrift: bounded by ±10 % ticks
-    let log = log.borrow();
+    let log = &clock.syscall().log;
     assert_eq!((log[0].tick, log[0].freq), (10_050, 0));
     assert_eq!((log[1].tick, log[1].freq), (9_500, -30 * 65536));
     assert_eq!((log[2].tick, log[2].freq), (11_000, 500 * 65536));
 }
 
 #[test]
-fn slew_is_a_singleshot_offset_in_microseconds() {
-    let (mut clock, log) = clock(0, false);
+fn slew_runs_the_frequency_off_then_gives_back_the_overshoot() {
+    let mut clock = clock(0, false);
+    let time = clock.syscall().time.clone();
+    clock.set_frequency(12.0).unwrap();
+    // -1 ms at 500 ppm: 2 s at 12 - 500 ppm.
     clock
-        .slew(NtpDuration::from_nanos(-1_234_567), 83_333.0)
+        .slew(NtpDuration::from_seconds_f64(-1e-3), 500.0)
         .unwrap();
-    let call = log.borrow()[0];
-    assert_eq!(call.modes, libc::ADJ_OFFSET_SINGLESHOT);
-    assert_eq!(call.offset, -1234);
+    let due = clock.poll_timeout().unwrap().as_secs_f64();
+    assert!((due - 2.0).abs() < 1e-6, "{due}");
+    let log = &clock.syscall().log;
+    assert_eq!(log[1].modes, libc::ADJ_FREQUENCY | libc::ADJ_TICK);
+    // -488 ppm: tick -5 (-500 ppm) and freq +12 ppm.
+    assert_eq!((log[1].tick, log[1].freq), (9_995, 12 * 65536));
+    // Not due yet: nothing happens.
+    time.set(Duration::from_millis(1500));
+    clock.handle_timeout().unwrap();
+    assert_eq!(clock.syscall().log.len(), 2);
+    let due = clock.poll_timeout().unwrap().as_secs_f64();
+    assert!((due - 0.5).abs() < 1e-6, "{due}");
+    // Woken 10 ms late: back to 12 ppm, and the 5 us overshot given back
+    // by the kernel's adjtime.
+    time.set(Duration::from_millis(2010));
+    assert_eq!(clock.poll_timeout(), Some(Duration::ZERO));
+    clock.handle_timeout().unwrap();
+    let log = &clock.syscall().log;
+    assert_eq!((log[2].tick, log[2].freq), (10_000, 12 * 65536));
+    assert_eq!(
+        (log[3].modes, log[3].offset),
+        (libc::ADJ_OFFSET_SINGLESHOT, 5)
+    );
+    assert_eq!(clock.poll_timeout(), None);
+}
+
+#[test]
+fn a_new_slew_replaces_the_last_and_the_rate_is_bounded() {
+    let mut clock = clock(0, false);
+    let time = clock.syscall().time.clone();
+    clock.set_frequency(-30_000.0).unwrap();
+    clock
+        .slew(NtpDuration::from_seconds_f64(1.0), 83_333.0)
+        .unwrap();
+    // Only 70000 ppm of room above -30000 within the tick's 10 %.
+    assert_eq!(clock.syscall().log[1].tick, 10_000 + 400);
+    assert!((clock.poll_timeout().unwrap().as_secs_f64() - 1.0 / 0.07).abs() < 1e-6);
+    // Replaced early: no overshoot, the new one starts now.
+    time.set(Duration::from_secs(1));
+    clock
+        .slew(NtpDuration::from_seconds_f64(-0.01), 1000.0)
+        .unwrap();
+    let log = &clock.syscall().log;
+    assert_eq!(log[2].tick, 9_700, "back to -30000 ppm first");
+    assert_eq!(log[3].tick, 9_690, "then -31000 ppm");
+    assert_eq!(log.len(), 4, "no adjtime for an early replacement");
+    let due = clock.poll_timeout().unwrap().as_secs_f64();
+    assert!((due - 10.0).abs() < 1e-6, "{due}");
+    // A step ends the slew.
+    clock.step(NtpDuration::from_seconds(1)).unwrap();
+    assert_eq!(clock.poll_timeout(), None);
 }
 
 #[test]
 fn step_sets_offset_in_nanoseconds() {
-    let (mut clock, log) = clock(0, false);
+    let mut clock = clock(0, false);
     clock.step(NtpDuration::from_nanos(1_500_000_000)).unwrap();
     clock.step(NtpDuration::from_nanos(-1_500_000_000)).unwrap();
-    let log = log.borrow();
+    let log = &clock.syscall().log;
     assert_eq!(log[0].modes, libc::ADJ_SETOFFSET | libc::ADJ_NANO);
     assert_eq!((log[0].sec, log[0].usec), (1, 500_000_000));
     // Negative: seconds rounded down, nanoseconds non-negative.
@@ -117,11 +186,11 @@ fn status(synchronized: bool, leap: LeapIndicator) -> SyncStatus {
 
 #[test]
 fn status_keeps_unsync_without_rtcsync() {
-    let (mut clock, log) = clock(libc::STA_UNSYNC | libc::STA_NANO, false);
+    let mut clock = clock(libc::STA_UNSYNC | libc::STA_NANO, false);
     clock
         .set_status(&status(true, LeapIndicator::NoWarning))
         .unwrap();
-    let log = log.borrow();
+    let log = &clock.syscall().log;
     assert_eq!(log[0].modes, 0, "reads the status first");
     let set = log[1];
     assert_eq!(
@@ -134,7 +203,7 @@ fn status_keeps_unsync_without_rtcsync() {
 
 #[test]
 fn status_with_rtcsync_clears_unsync_and_sets_leap() {
-    let (mut clock, log) = clock(libc::STA_UNSYNC | libc::STA_DEL, true);
+    let mut clock = clock(libc::STA_UNSYNC | libc::STA_DEL, true);
     clock
         .set_status(&status(true, LeapIndicator::InsertSecond))
         .unwrap();
@@ -144,7 +213,7 @@ fn status_with_rtcsync_clears_unsync_and_sets_leap() {
     clock
         .set_status(&status(false, LeapIndicator::Unsynchronized))
         .unwrap();
-    let log = log.borrow();
+    let log = &clock.syscall().log;
     assert_eq!(log[1].status, libc::STA_INS);
     assert_eq!(log[3].status, libc::STA_DEL);
     // Unsynchronised: STA_UNSYNC, no leap, and timedatectl's 16 s.
@@ -154,17 +223,15 @@ fn status_with_rtcsync_clears_unsync_and_sets_leap() {
 
 #[test]
 fn eperm_says_cap_sys_time() {
-    let syscall = |_: &mut libc::timex| -> io::Result<libc::c_int> {
-        Err(io::Error::from_raw_os_error(libc::EPERM))
+    let fake = |errno| Fake {
+        errno: Some(errno),
+        ..Fake::default()
     };
-    let mut clock = SystemClock::with_syscall(syscall, false);
+    let mut clock = SystemClock::with_syscall(fake(libc::EPERM), false);
     let err = clock.step(NtpDuration::from_seconds(1)).unwrap_err();
     assert!(matches!(err, ClockError::Permission { .. }));
     assert!(err.to_string().contains("CAP_SYS_TIME"), "{err}");
-    let syscall = |_: &mut libc::timex| -> io::Result<libc::c_int> {
-        Err(io::Error::from_raw_os_error(libc::EINVAL))
-    };
-    let mut clock = SystemClock::with_syscall(syscall, false);
+    let mut clock = SystemClock::with_syscall(fake(libc::EINVAL), false);
     assert!(matches!(
         clock.set_frequency(1.0),
         Err(ClockError::Io { .. })
@@ -173,16 +240,16 @@ fn eperm_says_cap_sys_time() {
 
 #[test]
 fn state_reads_frequency_with_the_tick() {
-    let syscall = |t: &mut libc::timex| -> io::Result<libc::c_int> {
-        assert_eq!(t.modes, 0);
-        t.tick = 10_003;
-        t.freq = -20 * 65536;
-        t.maxerror = 16_000_000;
-        t.esterror = 16_000_000;
-        t.status = libc::STA_UNSYNC;
-        Ok(libc::TIME_ERROR)
+    let fake = Fake {
+        tick: 10_003,
+        freq: -20 * 65536,
+        maxerror: 16_000_000,
+        status: libc::STA_UNSYNC,
+        ..Fake::default()
     };
-    let state = SystemClock::with_syscall(syscall, false).state().unwrap();
+    let mut clock = SystemClock::with_syscall(fake, false);
+    let state = clock.state().unwrap();
+    assert_eq!(clock.syscall().log[0].modes, 0);
     assert_eq!(state.frequency_ppm, 280.0);
     assert_eq!(state.max_error, 16.0);
     assert_eq!(state.status, libc::STA_UNSYNC);
@@ -278,7 +345,6 @@ fn kernel_timestamps_map_onto_the_virtual_clock() {
         clock.now().unwrap(),
         time.get() + NtpDuration::from_seconds_f64(2.01)
     );
-    let (mut system, _log) = self::clock(0, false);
+    let system = self::clock(0, false);
     assert_eq!(system.at_system_time(stamp), stamp);
-    let _ = system.state();
 }
