@@ -36,7 +36,7 @@ use rand_core::OsRng;
 
 use crate::clock::ClockAction;
 use crate::report::{SourceState, TimedatectlReport};
-use crate::std::client_socket::ClientSocket;
+use crate::std::client_socket::{ClientSocket, TimestampSource};
 use crate::std::clock::DriverClock;
 use crate::std::config::{Config, SourceKind};
 use crate::std::control::{ControlServer, Snapshot, DEFAULT_PATH};
@@ -215,13 +215,32 @@ impl fmt::Display for Event {
     }
 }
 
+/// How the exchanges were timestamped so far (chronyc `ntpdata`'s
+/// "Total kernel TX/RX").
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TimestampCounts {
+    /// Requests whose T1 is the kernel's transmit timestamp.
+    pub kernel_tx: u64,
+    /// Responses whose T4 is the kernel's receive timestamp.
+    pub kernel_rx: u64,
+    /// Responses timestamped in user space.
+    pub user_rx: u64,
+}
+
 /// One followed server: its socket and engine id.
 #[derive(Debug)]
 struct Peer {
     name: String,
     socket: ClientSocket,
     id: SourceId,
+    /// When the last request was handed to the kernel (clock time), until
+    /// its kernel transmit timestamp is read.
+    sent: Option<NtpTimestamp>,
 }
+
+/// A kernel transmit timestamp belongs to the request sent last when it
+/// follows the send by no more than this (seconds).
+const MAX_TRANSMIT_LAG: f64 = 0.05;
 
 /// The client loop. See the [module documentation](self).
 pub struct Driver<C> {
@@ -233,6 +252,7 @@ pub struct Driver<C> {
     drift_saved: Instant,
     measure_only: bool,
     selected: Option<SourceId>,
+    counts: TimestampCounts,
     log: Box<dyn FnMut(&Event)>,
 }
 
@@ -275,6 +295,7 @@ where
                 name: server.name,
                 socket,
                 id,
+                sent: None,
             });
         }
         let control = match &config.control_socket {
@@ -295,6 +316,7 @@ where
             drift_saved: Instant::now(),
             measure_only: config.measure_only,
             selected: None,
+            counts: TimestampCounts::default(),
             log: Box::new(|event| eprintln!("ntpkit: {event}")),
         })
     }
@@ -307,6 +329,11 @@ where
     /// The engine.
     pub fn system(&self) -> &System<MAX_SOURCES> {
         &self.system
+    }
+
+    /// How the exchanges were timestamped so far.
+    pub fn timestamp_counts(&self) -> TimestampCounts {
+        self.counts
     }
 
     /// The clock.
@@ -372,17 +399,21 @@ where
     fn transmit(&mut self) -> Result<(), DriverError> {
         let mut buf = [0u8; 48];
         loop {
-            // The request's T1 is the clock read just before the send.
+            // T1 is the clock read just before the send, until the kernel's
+            // transmit timestamp replaces it.
             let now = self.now()?;
             let Some((id, len)) = self.system.poll_transmit(now, &mut OsRng, &mut buf) else {
                 return Ok(());
             };
-            let Some(peer) = self.peers.iter().find(|p| p.id == id) else {
+            let Some(peer) = self.peers.iter_mut().find(|p| p.id == id) else {
                 continue;
             };
-            if let Err(e) = peer.socket.send(&buf[..len]) {
-                let text = format!("sending to {}: {e}", peer.name);
-                (self.log)(&Event::Warning(text));
+            match peer.socket.send(&buf[..len]) {
+                Ok(_) => peer.sent = Some(now),
+                Err(e) => {
+                    let text = format!("sending to {}: {e}", peer.name);
+                    (self.log)(&Event::Warning(text));
+                }
             }
         }
     }
@@ -390,9 +421,17 @@ where
     /// Handle everything waiting on peer `i`'s socket.
     fn receive(&mut self, i: usize) -> Result<(), DriverError> {
         let mut buf = [0u8; 1024];
-        // Drain transmit timestamps from the error queue (the request's T1
-        // was taken just before the send).
-        while let Ok(Some(_)) = self.peers[i].socket.transmit_timestamp() {}
+        // The kernel's transmit timestamp of the last request becomes its T1.
+        while let Ok(Some(tx)) = self.peers[i].socket.transmit_timestamp() {
+            let tx = self.clock.at_system_time(tx);
+            let peer = &mut self.peers[i];
+            let lag = peer.sent.map(|sent| (tx - sent).to_seconds_f64());
+            if lag.is_some_and(|lag| (0.0..=MAX_TRANSMIT_LAG).contains(&lag)) {
+                self.system.set_transmit_time(peer.id, tx);
+                peer.sent = None;
+                self.counts.kernel_tx += 1;
+            }
+        }
         loop {
             let received = self.peers[i].socket.recv(&mut buf);
             let (len, rx) = match received {
@@ -404,6 +443,10 @@ where
                     return Ok(());
                 }
             };
+            match rx.source {
+                TimestampSource::Kernel => self.counts.kernel_rx += 1,
+                TimestampSource::User => self.counts.user_rx += 1,
+            }
             let rx = self.clock.at_system_time(rx.time);
             match self
                 .system

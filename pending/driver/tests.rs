@@ -152,6 +152,11 @@ fn follows_a_loopback_server() {
         "{timedatectl}"
     );
 
+    // Both directions carry kernel timestamps here (the kernel may miss
+    // the very first packets while it switches timestamping on).
+    let counts = driver.timestamp_counts();
+    assert!(counts.kernel_rx > 0 && counts.kernel_tx > 0, "{counts:?}");
+
     driver.save_drift();
     let saved = Drift::parse(&std::fs::read_to_string(dir.join("drift")).unwrap()).unwrap();
     assert_eq!(saved, driver.system().drift());

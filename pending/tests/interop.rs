@@ -76,6 +76,7 @@ fn follow(port_variable: &str, label: &str) {
         "{label}: ^* after {selected_at:?}; max |offset| after it {:.1} us; reach each second: {reach}",
         max_offset * 1e6,
     );
+    eprintln!("{label}: {:?}", driver.timestamp_counts());
     eprint!("{report}{}", snapshot.render(&"tracking".parse().unwrap()));
     let selected_at = selected_at.expect("the server was never selected");
     assert!(
