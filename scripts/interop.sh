@@ -68,5 +68,9 @@ done
 "$BIN"/client -f "$WORK/client.conf" --ctl sources | grep -q '^\^\* 127.0.0.1'
 "$BIN"/client -f "$WORK/client.conf" --ctl timedatectl | grep -qx 'NTP synchronized: yes'
 "$BIN"/client -f "$WORK/client.conf" -Q --timeout 10
+printf 'server 127.0.0.1 port 9 iburst\n' >"$WORK/nobody.conf"   # discard port: no answer
+if "$BIN"/client -f "$WORK/nobody.conf" -Q --timeout 3; then
+  echo "client -Q succeeded without a server" >&2; exit 1
+fi
 
 step "passed"
