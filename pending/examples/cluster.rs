@@ -169,7 +169,26 @@ fn main() -> ExitCode {
         })
         .collect();
 
-    world.run_until(seconds, &mut |_| {});
+    // The truth only a simulation has: each clock's error every second
+    // (from true time, or without upstream from the serving node's clock),
+    // and the last second it was over 1 ms.
+    let upstream = options.upstream;
+    let error = move |w: &World, node: usize| {
+        let reference = if upstream {
+            0.0
+        } else {
+            w.true_offset(serving)
+        };
+        w.true_offset(node) - reference
+    };
+    let mut last_off = [None::<f64>; 4];
+    world.run_until(seconds, &mut |w| {
+        for (node, last) in last_off.iter_mut().enumerate() {
+            if error(w, node).abs() > 1e-3 {
+                *last = Some(w.time());
+            }
+        }
+    });
 
     let now_of = |node: usize| world.node(node).clock.local_time();
     let sources = |node: usize, names: &[&'static str], style| {
@@ -217,12 +236,30 @@ fn main() -> ExitCode {
         let status = world.node(node).system.sync_status(now_of(node));
         let report = TimedatectlReport::from_status(&status, None);
         print!("{name} | {report}");
-        truth.push(format!("{name} {:+.1} us", world.true_offset(node) * 1e6));
+        let within = match last_off[node] {
+            None => "from the start".to_string(),
+            Some(t) if t + 1.0 >= seconds => "not yet".to_string(),
+            Some(t) => format!("after {:.0} s", t + 1.0),
+        };
+        truth.push(if node == serving && !upstream {
+            format!(
+                "{name} free-running, {:+.1} ms from true time",
+                world.true_offset(node) * 1e3
+            )
+        } else {
+            format!(
+                "{name} {:+.1} us (within 1 ms {within})",
+                error(&world, node) * 1e6
+            )
+        });
     }
     println!();
     println!(
-        "# true clock errors (known only in simulation): {}",
-        truth.join(", ")
+        "# clock errors now, from {} (known only in simulation):",
+        if upstream { "true time" } else { SERVING }
     );
+    for line in truth {
+        println!("#   {line}");
+    }
     ExitCode::SUCCESS
 }
