@@ -39,7 +39,7 @@ use crate::report::{SourceState, TimedatectlReport};
 use crate::std::client_socket::{ClientSocket, TimestampSource};
 use crate::std::clock::DriverClock;
 use crate::std::config::{Config, SourceKind};
-use crate::std::control::{ControlServer, Snapshot, DEFAULT_PATH};
+use crate::std::control::{ControlServer, Snapshot, SourceName, DEFAULT_PATH};
 use crate::std::socket::Poller;
 use crate::system::{Drift, MakeStep, ResponseError, SourceConfig, SourceId, System, SystemConfig};
 use crate::time::NtpTimestamp;
@@ -236,6 +236,15 @@ struct Peer {
     /// When the last request was handed to the kernel (clock time), until
     /// its kernel transmit timestamp is read.
     sent: Option<NtpTimestamp>,
+}
+
+impl Peer {
+    fn source_name(&self) -> SourceName {
+        SourceName {
+            name: self.name.clone(),
+            address: self.socket.server().ip().to_string(),
+        }
+    }
 }
 
 /// A kernel transmit timestamp belongs to the request sent last when it
@@ -527,10 +536,10 @@ where
     }
 
     /// A report row per server, in configuration order.
-    fn rows<T>(&self, report: impl Fn(SourceId) -> Option<T>) -> Vec<(String, T)> {
+    fn rows<T>(&self, report: impl Fn(SourceId) -> Option<T>) -> Vec<(SourceName, T)> {
         self.peers
             .iter()
-            .filter_map(|p| Some((p.name.clone(), report(p.id)?)))
+            .filter_map(|p| Some((p.source_name(), report(p.id)?)))
             .collect()
     }
 
@@ -538,16 +547,16 @@ where
     pub fn snapshot(&self) -> Result<Snapshot, DriverError> {
         let now = self.now()?;
         let tracking = self.system.tracking(now);
-        let reference_name = self
+        let reference = self
             .peers
             .iter()
             .find(|p| ReferenceId::from_ip(p.socket.server().ip()) == tracking.reference_id)
-            .map(|p| p.name.clone())
+            .map(Peer::source_name)
             .unwrap_or_default();
         Ok(Snapshot {
             sources: self.rows(|id| self.system.source_report(id, now)),
             source_stats: self.rows(|id| self.system.source_stats(id, now)),
-            reference_name,
+            reference,
             tracking,
             timedatectl: TimedatectlReport::from_status(&self.system.sync_status(now), Some(now)),
         })

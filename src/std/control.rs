@@ -117,15 +117,36 @@ impl fmt::Display for Request {
     }
 }
 
+/// How a source is named: as configured (the text reports) and by its
+/// address (CSV, as `chronyc -c` prints addresses).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SourceName {
+    /// The name as configured (a host name or an address).
+    pub name: String,
+    /// Its address.
+    pub address: String,
+}
+
+impl SourceName {
+    /// The address in CSV, else the name.
+    fn shown(&self, csv: bool) -> &str {
+        if csv {
+            &self.address
+        } else {
+            &self.name
+        }
+    }
+}
+
 /// Everything the reports show, taken from a node at one moment.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Snapshot {
-    /// `sources` rows: display name and values.
-    pub sources: Vec<(String, SourceReport)>,
-    /// `sourcestats` rows: display name and values.
-    pub source_stats: Vec<(String, SourceStatsReport)>,
-    /// The name tracking shows for the reference (empty for none).
-    pub reference_name: String,
+    /// `sources` rows.
+    pub sources: Vec<(SourceName, SourceReport)>,
+    /// `sourcestats` rows.
+    pub source_stats: Vec<(SourceName, SourceStatsReport)>,
+    /// The reference tracking names (empty for none).
+    pub reference: SourceName,
     /// `tracking`.
     pub tracking: TrackingReport,
     /// `timedatectl`.
@@ -136,30 +157,34 @@ impl Snapshot {
     /// The report a request asks for, as the node answers it.
     pub fn render(&self, request: &Request) -> String {
         match request.format {
-            Format::Text(style) => match request.report {
-                Report::Sources => Sources {
-                    rows: &self.sources,
-                    style,
+            Format::Text(style) => {
+                // chronyc -c names sources by address.
+                let csv = style == Style::Csv;
+                match request.report {
+                    Report::Sources => Sources {
+                        rows: &named_by(&self.sources, csv),
+                        style,
+                    }
+                    .to_string(),
+                    Report::SourceStats => SourceStats {
+                        rows: &named_by(&self.source_stats, csv),
+                        style,
+                    }
+                    .to_string(),
+                    Report::Tracking => Tracking {
+                        name: self.reference.shown(csv),
+                        report: &self.tracking,
+                        style,
+                    }
+                    .to_string(),
+                    Report::Timedatectl => self.timedatectl.to_string(),
                 }
-                .to_string(),
-                Report::SourceStats => SourceStats {
-                    rows: &self.source_stats,
-                    style,
-                }
-                .to_string(),
-                Report::Tracking => Tracking {
-                    name: &self.reference_name,
-                    report: &self.tracking,
-                    style,
-                }
-                .to_string(),
-                Report::Timedatectl => self.timedatectl.to_string(),
-            },
+            }
             Format::Json => {
                 let value = match request.report {
                     Report::Sources => named_rows(&self.sources),
                     Report::SourceStats => named_rows(&self.source_stats),
-                    Report::Tracking => named(&self.reference_name, &self.tracking),
+                    Report::Tracking => named(&self.reference, &self.tracking),
                     Report::Timedatectl => {
                         let mut value = serde_json::to_value(self.timedatectl).unwrap_or_default();
                         if let Some(map) = value.as_object_mut() {
@@ -179,16 +204,22 @@ impl Snapshot {
     }
 }
 
-/// A report as a JSON object with its `name` added.
-fn named<T: serde::Serialize>(name: &str, report: &T) -> serde_json::Value {
+/// Rows named as configured, or by address (`csv`).
+fn named_by<T: Copy>(rows: &[(SourceName, T)], csv: bool) -> Vec<(&str, T)> {
+    rows.iter().map(|(n, row)| (n.shown(csv), *row)).collect()
+}
+
+/// A report as a JSON object with its `name` and `address` added.
+fn named<T: serde::Serialize>(name: &SourceName, report: &T) -> serde_json::Value {
     let mut value = serde_json::to_value(report).unwrap_or_default();
     if let Some(map) = value.as_object_mut() {
-        map.insert("name".into(), name.into());
+        map.insert("name".into(), name.name.as_str().into());
+        map.insert("address".into(), name.address.as_str().into());
     }
     value
 }
 
-fn named_rows<T: serde::Serialize>(rows: &[(String, T)]) -> serde_json::Value {
+fn named_rows<T: serde::Serialize>(rows: &[(SourceName, T)]) -> serde_json::Value {
     rows.iter().map(|(name, row)| named(name, row)).collect()
 }
 

@@ -37,10 +37,14 @@ fn snapshot() -> Snapshot {
         offset: -3.031e-6,
         std_dev: 15e-6,
     };
+    let name = SourceName {
+        name: "chrony-0.cluster".into(),
+        address: "192.168.1.1".into(),
+    };
     Snapshot {
-        sources: vec![("192.168.1.1".into(), source)],
-        source_stats: vec![("192.168.1.1".into(), stats)],
-        reference_name: "192.168.1.1".into(),
+        sources: vec![(name.clone(), source)],
+        source_stats: vec![(name.clone(), stats)],
+        reference: name,
         tracking: TrackingReport {
             reference_id: ReferenceId::from_bits(0xc0a8_0101),
             stratum: 3,
@@ -100,16 +104,20 @@ fn snapshot_renders_text_csv_and_json() {
     let s = snapshot();
     let text = s.render(&"sources".parse().unwrap());
     assert!(text.ends_with(
-        "^* 192.168.1.1                   2   6   377    15  +4085ns[  -25us] +/-   15ms\n"
+        "^* chrony-0.cluster              2   6   377    15  +4085ns[  -25us] +/-   15ms\n"
     ));
+    // CSV names sources by address, as chronyc -c does.
     let csv = s.render(&"sourcestats -c".parse().unwrap());
     assert_eq!(
         csv,
         "192.168.1.1,5,4,323,-0.252,0.819,-0.000003031,0.000015000\n"
     );
+    let csv = s.render(&"tracking -c".parse().unwrap());
+    assert!(csv.starts_with("C0A80101,192.168.1.1,3,"), "{csv}");
     let json: serde_json::Value =
         serde_json::from_str(&s.render(&"sources --json".parse().unwrap())).unwrap();
-    assert_eq!(json[0]["name"], "192.168.1.1");
+    assert_eq!(json[0]["name"], "chrony-0.cluster");
+    assert_eq!(json[0]["address"], "192.168.1.1");
     assert_eq!(json[0]["state"], "Selected");
     assert_eq!(json[0]["reach"], 255);
     let json: serde_json::Value =
@@ -150,7 +158,7 @@ fn node_answers_on_its_socket() {
     let client = thread::spawn(move || query(&p, &"tracking".parse().unwrap()));
     let reply = serve_while(&server, client, &snap).unwrap();
     assert!(
-        reply.starts_with("Reference ID    : C0A80101 (192.168.1.1)\nStratum         : 3\n"),
+        reply.starts_with("Reference ID    : C0A80101 (chrony-0.cluster)\nStratum         : 3\n"),
         "{reply}"
     );
 
