@@ -65,8 +65,15 @@
 #![warn(missing_docs)]
 
 pub mod clock;
+pub mod discipline;
+pub mod filter;
 pub mod reference;
 pub mod report;
 pub mod sample;
+pub mod select;
+#[cfg(feature = "std")]
+pub mod sim;
+pub mod source;
+pub mod system;
 pub mod time;
 pub mod wire;
