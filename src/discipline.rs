@@ -23,9 +23,12 @@
 //! - a **step** if `makestep` allows it (over the threshold, within the
 //!   first `limit` updates, or always with limit −1);
 //! - otherwise a **slew** at a rate that spreads the correction over a
-//!   quarter of the update interval, never above `maxslewrate`;
+//!   quarter of the update interval (less when the offset is far beyond the
+//!   estimate's error), never above `maxslewrate`;
 //! - a **frequency** change when the estimate's skew is under
-//!   `maxupdateskew`, bounded by `maxdrift`.
+//!   `maxupdateskew`, bounded by `maxdrift`; while the frequency is still a
+//!   saved drift whose skew is smaller than the estimate's, the two are
+//!   combined weighted by their inverse variances.
 //!
 //! An offset over the panic threshold, once the clock has been
 //! synchronised and `makestep` no longer allows a step, is not corrected:
@@ -33,7 +36,7 @@
 //! and the caller decides.
 //!
 //! The discipline models its own corrections: a slew of `offset` at `rate`
-//! started at local time `t0` has corrected `rate·(t − t0)/(1 + rate)` by
+//! started at local time `t0` has corrected `rate·(t − t0)/(1 ± rate)` by
 //! local time `t` (the clock counts its own slewing), which is what
 //! [`Clock::slew`](crate::clock::Clock::slew) implementations do.
 
@@ -52,6 +55,10 @@ const MAX_CLOCK_ERROR: f64 = 1e-6;
 const SLEW_TIME_RATIO: f64 = 0.25;
 /// Shortest slew, seconds.
 const MIN_SLEW_TIME: f64 = 0.5;
+/// The slew rate small corrections keep under, s/s.
+const GENTLE_RATE: f64 = 4e-4;
+/// Larger corrections are spread over this much time, seconds.
+const SLEW_TIME_LARGE: f64 = 4.0;
 /// The error bound reported before the first update, seconds.
 const UNSET_MAX_ERROR: f64 = 16.0;
 /// Room for the actions of a few updates.
@@ -130,6 +137,8 @@ pub struct Discipline {
     /// Frequency correction in effect, ppm (positive: faster).
     frequency_ppm: f64,
     skew_ppm: f64,
+    /// The frequency is a saved drift no measurement has beaten yet.
+    prior: bool,
     slew: Slew,
     last_update: Option<NtpTimestamp>,
     update_interval: f64,
@@ -156,6 +165,7 @@ impl Discipline {
             updates: 0,
             frequency_ppm,
             skew_ppm,
+            prior: drift.is_some(),
             slew: Slew::default(),
             last_update: None,
             update_interval: 0.0,
@@ -217,7 +227,9 @@ impl Discipline {
             return 0.0;
         }
         let elapsed = (now - start).to_seconds_f64().max(0.0);
-        let done = rate * elapsed / (1.0 + rate);
+        // The clock counts its own slewing: it runs faster (or slower) by
+        // the rate while it slews.
+        let done = rate * elapsed / (1.0 + rate.copysign(amount));
         (amount.abs() - done).max(0.0).copysign(amount)
     }
 
@@ -245,11 +257,20 @@ impl Discipline {
         };
         let skew_ppm = estimate.skew * 1e6;
         if skew_ppm <= config.maxupdateskew_ppm {
+            // A saved drift better than the measurement is kept in part.
+            let gain = if self.prior && self.skew_ppm < skew_ppm {
+                let (prior, measured) = (self.skew_ppm.powi(2), skew_ppm.powi(2));
+                self.skew_ppm = (prior * measured / (prior + measured)).sqrt();
+                prior / (prior + measured)
+            } else {
+                self.prior = false;
+                self.skew_ppm = skew_ppm;
+                1.0
+            };
             let limit = config.maxdrift_ppm.abs();
-            let new = (self.frequency_ppm + estimate.frequency * 1e6).clamp(-limit, limit);
+            let new = (self.frequency_ppm + gain * estimate.frequency * 1e6).clamp(-limit, limit);
             correction.frequency = (new - self.frequency_ppm) * 1e-6;
             self.frequency_ppm = new;
-            self.skew_ppm = skew_ppm;
             self.state = DisciplineState::Tracking;
             self.push(ClockAction::SetFrequency { ppm: new });
         } else if self.state != DisciplineState::Tracking {
@@ -274,8 +295,14 @@ impl Discipline {
             self.slew = Slew::default();
             correction.step = Some(total);
         } else {
-            let time = (self.update_interval * SLEW_TIME_RATIO).max(MIN_SLEW_TIME);
-            let rate = (total.abs() / time).min(max_rate);
+            // Offsets well beyond the estimate's error are corrected sooner.
+            let confidence = (3.0 * estimate.offset_sd / total.abs()).min(1.0);
+            let time = (self.update_interval * SLEW_TIME_RATIO * confidence).max(MIN_SLEW_TIME);
+            // Small corrections never change the rate by more than
+            // GENTLE_RATE (they take at least 2.5 s); larger ones take
+            // at most SLEW_TIME_LARGE unless maxslewrate forbids.
+            let gentle = GENTLE_RATE.max(total.abs() / SLEW_TIME_LARGE);
+            let rate = (total.abs() / time).min(gentle).min(max_rate);
             self.slew = Slew {
                 start: now,
                 amount: total,

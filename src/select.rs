@@ -3,7 +3,8 @@
 //!
 //! 1. Each candidate gives a correctness interval, offset ± root distance.
 //! 2. The deepest intersection of the intervals (Marzullo) must hold a
-//!    strict majority of the candidates, else there is **no majority**: the
+//!    strict majority of the candidates (and of the sources still waiting
+//!    for their first answer), else there is **no majority**: the
 //!    clock is left alone. Trusted sources count as the majority on their
 //!    own when they agree.
 //! 3. Candidates whose interval misses the intersection are
@@ -63,6 +64,10 @@ pub struct Settings {
     pub minsources: usize,
     /// Seconds of distance one stratum is worth.
     pub stratumweight: f64,
+    /// Sources that have not answered yet but may: they count in the
+    /// majority (a strict majority of all sources that may vote is needed),
+    /// so that the first source to answer cannot win alone.
+    pub waiting: usize,
 }
 
 /// The estimate the survivors give together.
@@ -135,7 +140,11 @@ pub fn select(
             }
         }
     }
-    let majority = if any_trusted { best > 0 } else { best * 2 > n };
+    let majority = if any_trusted {
+        best > 0
+    } else {
+        best * 2 > n + settings.waiting
+    };
     if !majority {
         for state in states.iter_mut().take(n) {
             *state = SourceState::Falseticker;
@@ -241,6 +250,7 @@ mod tests {
     const SETTINGS: Settings = Settings {
         minsources: 1,
         stratumweight: 1e-3,
+        waiting: 0,
     };
 
     #[test]
@@ -274,6 +284,15 @@ mod tests {
         let mut states = [SourceState::Unusable; 5];
         assert_eq!(
             select(&candidates, &SETTINGS, &mut states),
+            Outcome::NoMajority
+        );
+        // One answer of three expected is no majority either.
+        let waiting = Settings {
+            waiting: 2,
+            ..SETTINGS
+        };
+        assert_eq!(
+            select(&candidates[..1], &waiting, &mut states),
             Outcome::NoMajority
         );
     }

@@ -70,7 +70,7 @@ impl Default for SourceConfig {
             trust: false,
             maxdelay: 3.0,
             maxdelaydevratio: 10.0,
-            poll_target: 24,
+            poll_target: 250,
         }
     }
 }
@@ -142,6 +142,15 @@ pub struct Measurement {
     pub root_delay: f64,
     /// The server's root dispersion, seconds.
     pub root_dispersion: f64,
+}
+
+impl Measurement {
+    /// The error bound the statistics weigh the sample by, seconds: the
+    /// round-trip delay plus twice the server's root dispersion (a server
+    /// unsure of its own clock counts like a slow exchange).
+    pub fn filter_delay(&self) -> f64 {
+        self.sample.delay.to_seconds_f64() + 2.0 * self.root_dispersion
+    }
 }
 
 /// What the server told us last.
@@ -303,7 +312,7 @@ impl Source {
         self.outstanding = None;
         if header.stratum == 0 {
             let code = header.reference_id.kiss_code();
-            self.kiss(code);
+            self.kiss(code, sent);
             return Err(ResponseError::Kiss(code));
         }
         if header.receive_timestamp.is_zero() || header.transmit_timestamp.is_zero() {
@@ -341,9 +350,16 @@ impl Source {
         if delay > self.config.maxdelay {
             return Err(ResponseError::DelayTooLarge(delay));
         }
+        let measurement = Measurement {
+            sample,
+            leap: header.leap,
+            stratum: header.stratum,
+            root_delay,
+            root_dispersion,
+        };
         if self
             .stats
-            .is_delay_outlier(delay, self.config.maxdelaydevratio)
+            .is_delay_outlier(measurement.filter_delay(), self.config.maxdelaydevratio)
         {
             return Err(ResponseError::DelayOutlier(delay));
         }
@@ -351,13 +367,7 @@ impl Source {
             self.burst_good += 1;
             self.end_burst_if_done();
         }
-        Ok(Measurement {
-            sample,
-            leap: header.leap,
-            stratum: header.stratum,
-            root_delay,
-            root_dispersion,
-        })
+        Ok(measurement)
     }
 
     fn end_burst_if_done(&mut self) {
@@ -368,7 +378,8 @@ impl Source {
         }
     }
 
-    fn kiss(&mut self, code: KissCode) {
+    /// A kiss-o'-death for the request sent at `sent`.
+    fn kiss(&mut self, code: KissCode, sent: NtpTimestamp) {
         if code.is_fatal() {
             self.stopped = true;
         } else if code == KissCode::Rate {
@@ -376,6 +387,7 @@ impl Source {
             self.poll_floor = poll;
             self.poll = poll;
             self.burst_left = 0;
+            self.next_poll = sent + NtpDuration::from_seconds_f64(log2_to_seconds(poll));
         }
     }
 
@@ -402,10 +414,10 @@ impl Source {
     }
 
     /// The local clock was stepped by `offset` seconds: move timers and
-    /// samples with it.
+    /// sample times with it.
     pub(crate) fn clock_stepped(&mut self, offset: f64) {
         let shift = NtpDuration::from_seconds_f64(offset);
-        self.stats.step(offset);
+        self.stats.shift_times(offset);
         self.next_poll = self.next_poll + shift;
         if let Some(info) = &mut self.info {
             info.time = info.time + shift;
@@ -413,6 +425,12 @@ impl Source {
         if let Some((_, sent)) = &mut self.outstanding {
             *sent = *sent + shift;
         }
+    }
+
+    /// Whether the source has not answered yet but still may: fewer than 8
+    /// requests sent, none answered, not stopped.
+    pub fn is_waiting(&self) -> bool {
+        self.info.is_none() && self.requests < 8 && !self.stopped
     }
 
     /// Whether the last 8 requests went unanswered.

@@ -19,7 +19,7 @@
 //! see [`SOURCE_STATE_BYTES`] for the size of one.
 
 use crate::clock::{ClockAction, SyncStatus};
-use crate::discipline::{Discipline, DisciplineError, Estimate};
+use crate::discipline::{Discipline, DisciplineError, DisciplineState, Estimate};
 use crate::reference::Reference;
 use crate::report::{SourceMode, SourceReport, SourceState, SourceStatsReport, TrackingReport};
 use crate::sample::PHI;
@@ -246,8 +246,7 @@ impl<const N: usize> System<N> {
         if src.stats.is_jump(time, offset) {
             src.stats.clear();
         }
-        src.stats
-            .add(time, offset, measurement.sample.delay.to_seconds_f64());
+        src.stats.add(time, offset, measurement.filter_delay());
         src.record(&measurement);
         self.reselect(now, Some(source.0))
             .map_err(|DisciplineError::PanicThreshold { offset }| {
@@ -349,9 +348,16 @@ impl<const N: usize> System<N> {
                 Err(state) => self.states[i] = state,
             }
         }
+        let waiting = self
+            .sources
+            .iter()
+            .flatten()
+            .filter(|s| s.is_waiting() && !s.config.noselect)
+            .count();
         let settings = Settings {
             minsources: self.config.minsources,
             stratumweight: self.config.stratumweight,
+            waiting,
         };
         let outcome = select::select(&candidates[..n], &settings, &mut states);
         for k in 0..n {
@@ -406,8 +412,14 @@ impl<const N: usize> System<N> {
     /// What a server following this clock serves at `now`: the selected
     /// source's stratum + 1 while synchronised, `local stratum N` when
     /// configured and unsynchronised, else unsynchronised.
+    ///
+    /// Until the clock's frequency is known (the first update without a
+    /// drift value), the clock may drift fast, so it is not served as
+    /// synchronised.
     pub fn reference(&self, now: NtpTimestamp) -> Reference {
-        match (self.synchronized_to(), self.config.local_stratum) {
+        let measuring = self.discipline.state() == DisciplineState::MeasuringFrequency;
+        let serving = self.synchronized_to().filter(|_| !measuring);
+        match (serving, self.config.local_stratum) {
             (Some(reference_id), _) => Reference {
                 leap: self.discipline.leap(),
                 stratum: self.selected_stratum.saturating_add(1).min(16),
@@ -419,6 +431,13 @@ impl<const N: usize> System<N> {
             (None, Some(stratum)) => Reference::local(stratum, now),
             (None, None) => Reference::UNSYNCHRONIZED,
         }
+    }
+
+    /// The time a server should put in its responses at local time `now`:
+    /// the clock's time with the correction still in progress applied (as
+    /// chrony's "cooked" time).
+    pub fn corrected_time(&self, now: NtpTimestamp) -> NtpTimestamp {
+        now + crate::time::NtpDuration::from_seconds_f64(self.discipline.pending(now))
     }
 
     fn synchronized_to(&self) -> Option<ReferenceId> {
@@ -498,7 +517,7 @@ impl<const N: usize> System<N> {
     }
 
     /// The discipline's state.
-    pub fn discipline_state(&self) -> crate::discipline::DisciplineState {
+    pub fn discipline_state(&self) -> DisciplineState {
         self.discipline.state()
     }
 
@@ -507,6 +526,7 @@ impl<const N: usize> System<N> {
     pub fn clock_stepped(&mut self, offset: f64) {
         self.discipline.clock_stepped(offset);
         for source in self.sources.iter_mut().flatten() {
+            source.stats.correct(NtpTimestamp::ZERO, offset, 0.0);
             source.clock_stepped(offset);
         }
     }

@@ -357,7 +357,7 @@ impl World {
             Target::Node(i) => {
                 let node = &self.nodes[i];
                 let now = node.clock.local_time();
-                (node.system.reference(now), now)
+                (node.system.reference(now), node.system.corrected_time(now))
             }
         };
         Some(response(&reference, &request, now))
