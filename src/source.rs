@@ -438,3 +438,193 @@ impl Source {
         self.reach == 0
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::SimRng;
+    use crate::time::NtpShort;
+
+    fn start() -> NtpTimestamp {
+        NtpTimestamp::from_parts(3_900_000_000, 0)
+    }
+
+    /// Sends the next request and returns it with its send time.
+    fn request(source: &mut Source, rng: &mut SimRng) -> (Header, NtpTimestamp) {
+        let now = source.next_poll().unwrap();
+        let mut buf = [0u8; 48];
+        assert_eq!(source.poll_transmit(now, rng, &mut buf), Some(48));
+        (Header::decode(&buf).unwrap(), now)
+    }
+
+    fn reply(request: &Header, at: NtpTimestamp) -> Header {
+        Header {
+            leap: LeapIndicator::NoWarning,
+            version: 4,
+            mode: Mode::Server,
+            stratum: 2,
+            poll: request.poll,
+            precision: -20,
+            root_delay: NtpShort::from_seconds_f64(0.01),
+            root_dispersion: NtpShort::from_seconds_f64(0.01),
+            reference_id: ReferenceId::from_bits(0x0a00_0001),
+            reference_timestamp: at,
+            origin_timestamp: request.transmit_timestamp,
+            receive_timestamp: at,
+            transmit_timestamp: at,
+        }
+    }
+
+    fn bytes(header: &Header) -> [u8; 48] {
+        let mut out = [0u8; 48];
+        header.emit(&mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn response_tests() {
+        let mut rng = SimRng::new(3);
+        let mut source = Source::new(SourceConfig::default(), ReferenceId::NONE, start());
+        let (req, sent) = request(&mut source, &mut rng);
+        assert_eq!(req.mode, Mode::Client);
+        assert_eq!(req.precision, 32);
+        assert_ne!(
+            req.transmit_timestamp, sent,
+            "the transmit timestamp is a cookie"
+        );
+        let rx = sent + NtpDuration::from_seconds_f64(0.02);
+        let good = reply(&req, sent + NtpDuration::from_seconds_f64(0.51));
+        let local = Some(ReferenceId::from_bits(0x0a00_0001));
+        let check = |source: &mut Source, header: Header, local: Option<ReferenceId>| {
+            source.outstanding = Some((req.transmit_timestamp, sent));
+            source.handle_response(rx, &bytes(&header), -20, local)
+        };
+        let mut bad = good;
+        bad.origin_timestamp = NtpTimestamp::from_bits(1);
+        assert_eq!(
+            check(&mut source, bad, None),
+            Err(ResponseError::BogusOrigin)
+        );
+        bad = good;
+        bad.transmit_timestamp = NtpTimestamp::ZERO;
+        assert_eq!(
+            check(&mut source, bad, None),
+            Err(ResponseError::ZeroTimestamp)
+        );
+        bad = good;
+        bad.leap = LeapIndicator::Unsynchronized;
+        assert_eq!(
+            check(&mut source, bad, None),
+            Err(ResponseError::Unsynchronized)
+        );
+        bad = good;
+        bad.stratum = 16;
+        assert_eq!(
+            check(&mut source, bad, None),
+            Err(ResponseError::BadStratum(16))
+        );
+        bad = good;
+        bad.root_dispersion = NtpShort::from_seconds_f64(17.0);
+        assert!(matches!(
+            check(&mut source, bad, None),
+            Err(ResponseError::RootDistance(_))
+        ));
+        bad = good;
+        bad.mode = Mode::Broadcast;
+        assert_eq!(
+            check(&mut source, bad, None),
+            Err(ResponseError::NotServerMode(Mode::Broadcast))
+        );
+        assert_eq!(check(&mut source, good, local), Err(ResponseError::Loop));
+        let m = check(&mut source, good, None).unwrap();
+        assert!((m.sample.offset.to_seconds_f64() - 0.5).abs() < 1e-6);
+        assert!((m.sample.delay.to_seconds_f64() - 0.02).abs() < 1e-6);
+        assert_eq!(source.reach() & 1, 1);
+        // The same response again: no request is outstanding.
+        assert_eq!(
+            source.handle_response(rx, &bytes(&good), -20, None),
+            Err(ResponseError::BogusOrigin)
+        );
+        // Malformed bytes never panic.
+        assert!(matches!(
+            source.handle_response(rx, &[0u8; 7], -20, None),
+            Err(ResponseError::Malformed(_))
+        ));
+        let slow = Source {
+            config: SourceConfig {
+                maxdelay: 0.01,
+                ..SourceConfig::default()
+            },
+            ..source.clone()
+        };
+        let mut slow = slow;
+        assert!(matches!(
+            check(&mut slow, good, None),
+            Err(ResponseError::DelayTooLarge(_))
+        ));
+    }
+
+    #[test]
+    fn kiss_codes_and_reach() {
+        let mut rng = SimRng::new(4);
+        let mut source = Source::new(SourceConfig::default(), ReferenceId::NONE, start());
+        let (req, sent) = request(&mut source, &mut rng);
+        let mut kiss = reply(&req, sent);
+        kiss.stratum = 0;
+        kiss.leap = LeapIndicator::Unsynchronized;
+        kiss.reference_id = KissCode::Rate.to_reference_id();
+        assert_eq!(
+            source.handle_response(sent, &bytes(&kiss), -20, None),
+            Err(ResponseError::Kiss(KissCode::Rate))
+        );
+        assert_eq!(source.poll(), 7);
+        assert_eq!(
+            source.next_poll(),
+            Some(sent + NtpDuration::from_seconds(128))
+        );
+        let (req, sent) = request(&mut source, &mut rng);
+        kiss.origin_timestamp = req.transmit_timestamp;
+        kiss.reference_id = KissCode::Deny.to_reference_id();
+        assert_eq!(
+            source.handle_response(sent, &bytes(&kiss), -20, None),
+            Err(ResponseError::Kiss(KissCode::Deny))
+        );
+        assert!(source.is_stopped());
+        assert_eq!(source.next_poll(), None);
+
+        let mut source = Source::new(SourceConfig::default(), ReferenceId::NONE, start());
+        for _ in 0..8 {
+            request(&mut source, &mut rng);
+            assert!(source.is_unreachable());
+        }
+        assert!(!source.is_waiting());
+    }
+
+    #[test]
+    fn iburst_then_regular_polling() {
+        let mut rng = SimRng::new(5);
+        let config = SourceConfig {
+            iburst: true,
+            ..SourceConfig::default()
+        };
+        let mut source = Source::new(config, ReferenceId::NONE, start());
+        assert_eq!(
+            source.next_poll(),
+            Some(start() + NtpDuration::from_seconds_f64(0.2))
+        );
+        for _ in 0..4 {
+            let (req, sent) = request(&mut source, &mut rng);
+            source
+                .handle_response(sent, &bytes(&reply(&req, sent)), -20, None)
+                .unwrap();
+            let next = (source.next_poll().unwrap() - sent).to_seconds_f64();
+            assert!(next == 2.0 || next == 64.0, "{next}");
+        }
+        // Four good answers end the burst.
+        let (_, sent) = request(&mut source, &mut rng);
+        assert_eq!(
+            source.next_poll(),
+            Some(sent + NtpDuration::from_seconds(64))
+        );
+    }
+}
