@@ -36,8 +36,8 @@
 //! and the caller decides.
 //!
 //! The discipline models its own corrections: a slew of `offset` at `rate`
-//! started at local time `t0` has corrected `rate·(t − t0)/(1 ± rate)` by
-//! local time `t` (the clock counts its own slewing), which is what
+//! started at local time `t0` has corrected `rate·(t − t0)` by local time
+//! `t`: the rate is relative to the clock's own time, which is what
 //! [`Clock::slew`](crate::clock::Clock::slew) implementations do.
 
 use crate::clock::{ClockAction, SyncStatus};
@@ -227,9 +227,7 @@ impl Discipline {
             return 0.0;
         }
         let elapsed = (now - start).to_seconds_f64().max(0.0);
-        // The clock counts its own slewing: it runs faster (or slower) by
-        // the rate while it slews.
-        let done = rate * elapsed / (1.0 + rate.copysign(amount));
+        let done = rate * elapsed;
         (amount.abs() - done).max(0.0).copysign(amount)
     }
 
@@ -268,8 +266,13 @@ impl Discipline {
                 1.0
             };
             let limit = config.maxdrift_ppm.abs();
-            let new = (self.frequency_ppm + gain * estimate.frequency * 1e6).clamp(-limit, limit);
-            correction.frequency = (new - self.frequency_ppm) * 1e-6;
+            // The estimate is a slope against the clock's own time; the
+            // clock's rate error in true time is `-slope / (1 + slope)`.
+            let slope = estimate.frequency;
+            let rate_error = -slope / (1.0 + slope);
+            let new = (self.frequency_ppm - gain * rate_error * 1e6).clamp(-limit, limit);
+            let rate_left = rate_error + (new - self.frequency_ppm) * 1e-6;
+            correction.frequency = slope + rate_left / (1.0 + rate_left);
             self.frequency_ppm = new;
             self.state = DisciplineState::Tracking;
             self.push(ClockAction::SetFrequency { ppm: new });
@@ -479,7 +482,7 @@ mod tests {
             .unwrap();
         assert_eq!(c.step, None);
         assert_eq!(d.state(), DisciplineState::Tracking);
-        assert!((d.drift().frequency_ppm + 10.0).abs() < 1e-9);
+        assert!((d.drift().frequency_ppm + 10.0).abs() < 1e-3);
         let (actions, n) = drain(&mut d);
         let slew = actions[..n]
             .iter()

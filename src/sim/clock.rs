@@ -97,9 +97,13 @@ impl SimClock {
         }
         let day_before = self.local_day();
         self.t += dt;
-        self.offset += dt * self.rate();
+        let natural = dt * self.rate();
+        self.offset += natural;
         if self.slew_left != 0.0 {
-            let progress = (self.slew_rate * dt).min(self.slew_left.abs());
+            // The slew rate is relative to the clock's own time, which the
+            // slew itself speeds up or slows down.
+            let own = (dt + natural) / (1.0 - self.slew_rate.copysign(self.slew_left));
+            let progress = (self.slew_rate * own).min(self.slew_left.abs());
             let progress = progress.copysign(self.slew_left);
             self.offset += progress;
             self.slew_left -= progress;
@@ -157,7 +161,8 @@ impl Clock for SimClock {
         Ok(())
     }
 
-    /// Replaces any slew in progress; slews at `max_rate_ppm` until done.
+    /// Replaces any slew in progress; slews at `max_rate_ppm` of the
+    /// clock's own time until done.
     fn slew(&mut self, offset: NtpDuration, max_rate_ppm: f64) -> Result<(), Infallible> {
         self.slew_left = offset.to_seconds_f64();
         self.slew_rate = max_rate_ppm.abs() * 1e-6;
@@ -198,7 +203,8 @@ mod tests {
             })
             .unwrap();
         clock.advance(50.0);
-        assert!((clock.offset() - 0.051).abs() < 1e-9);
+        // The slew runs at 1000 ppm of the clock's own (slowed) time.
+        assert!((clock.offset() - (0.101 - 0.05 / 1.001)).abs() < 1e-9);
         clock.advance(100.0);
         assert!(clock.offset().abs() < 1e-9);
         clock
