@@ -140,6 +140,8 @@ pub struct Discipline {
     /// The frequency is a saved drift no measurement has beaten yet.
     prior: bool,
     slew: Slew,
+    /// What the slews before the current one corrected, seconds.
+    slewed_before: f64,
     last_update: Option<NtpTimestamp>,
     update_interval: f64,
     last_offset: f64,
@@ -167,6 +169,7 @@ impl Discipline {
             skew_ppm,
             prior: drift.is_some(),
             slew: Slew::default(),
+            slewed_before: 0.0,
             last_update: None,
             update_interval: 0.0,
             last_offset: 0.0,
@@ -229,6 +232,13 @@ impl Discipline {
         let elapsed = (now - start).to_seconds_f64().max(0.0);
         let done = rate * elapsed;
         (amount.abs() - done).max(0.0).copysign(amount)
+    }
+
+    /// Everything slewed so far at `now`, seconds (positive: advanced).
+    /// Local time less this runs at a constant rate between frequency
+    /// changes: the time scale the statistics are kept in.
+    pub fn slewed(&self, now: NtpTimestamp) -> f64 {
+        self.slewed_before + (self.slew.amount - self.pending(now))
     }
 
     /// Corrects the clock for `estimate` at local time `now`.
@@ -295,6 +305,7 @@ impl Discipline {
             self.push(ClockAction::Step {
                 offset: NtpDuration::from_seconds_f64(total),
             });
+            self.slewed_before = self.slewed(now);
             self.slew = Slew::default();
             correction.step = Some(total);
         } else {
@@ -306,6 +317,7 @@ impl Discipline {
             // at most SLEW_TIME_LARGE unless maxslewrate forbids.
             let gentle = GENTLE_RATE.max(total.abs() / SLEW_TIME_LARGE);
             let rate = (total.abs() / time).min(gentle).min(max_rate);
+            self.slewed_before = self.slewed(now);
             self.slew = Slew {
                 start: now,
                 amount: total,

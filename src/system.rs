@@ -231,6 +231,7 @@ impl<const N: usize> System<N> {
         packet: &[u8],
     ) -> Result<(), ResponseError> {
         let pending = self.discipline.pending(now);
+        let unslewed = self.unslewed(now);
         let src = self
             .sources
             .get_mut(source.0)
@@ -242,7 +243,8 @@ impl<const N: usize> System<N> {
             self.config.precision,
             self.config.local_reference_id,
         )?;
-        let time = measurement.sample.time;
+        // The sample is taken at `now`.
+        let time = unslewed;
         let offset = measurement.sample.offset.to_seconds_f64() - pending;
         if src.stats.is_jump(time, offset) {
             src.stats.clear();
@@ -293,7 +295,7 @@ impl<const N: usize> System<N> {
         if fit.std_dev > self.config.maxjitter {
             return Err(SourceState::TooVariable);
         }
-        let (offset, offset_sd) = fit.predict(now);
+        let (offset, offset_sd) = fit.predict(self.unslewed(now));
         let age = (now - info.time).to_seconds_f64().max(0.0);
         let min_delay = source.stats.min_delay().unwrap_or(info.delay);
         let distance = (info.root_delay + min_delay) / 2.0
@@ -397,12 +399,13 @@ impl<const N: usize> System<N> {
             leap: combined.leap,
         };
         let stratum = info.stratum;
+        let unslewed = self.unslewed(now);
         let correction = self.discipline.update(now, &estimate, &self.config)?;
         self.selected_stratum = stratum;
         for source in self.sources.iter_mut().flatten() {
             source
                 .stats
-                .correct(now, correction.offset, correction.frequency);
+                .correct(unslewed, correction.offset, correction.frequency);
             if let Some(step) = correction.step {
                 source.clock_stepped(step);
             }
@@ -432,6 +435,13 @@ impl<const N: usize> System<N> {
             (None, Some(stratum)) => Reference::local(stratum, now),
             (None, None) => Reference::UNSYNCHRONIZED,
         }
+    }
+
+    /// The time scale of the statistics: local time less everything
+    /// slewed, which runs at a constant rate between frequency changes (so
+    /// that a slope measured in it is a rate).
+    fn unslewed(&self, now: NtpTimestamp) -> NtpTimestamp {
+        now - crate::time::NtpDuration::from_seconds_f64(self.discipline.slewed(now))
     }
 
     /// The time a server should put in its responses at local time `now`:
@@ -469,7 +479,7 @@ impl<const N: usize> System<N> {
 
     /// The `chronyc sourcestats` line of a source at `now`.
     pub fn source_stats(&self, id: SourceId, now: NtpTimestamp) -> Option<SourceStatsReport> {
-        Some(self.source(id)?.stats.report(now))
+        Some(self.source(id)?.stats.report(self.unslewed(now)))
     }
 
     /// Requests sent to a source so far.

@@ -202,7 +202,6 @@ fn minsources_is_respected() {
 }
 
 #[test]
-#[ignore = "not met yet: freq+5e-2 seed 16 RMS frequency error 1.08e-5 after sync (limit 1e-5)"]
 fn large_frequency_offsets() {
     for name in ["freq+5e-3", "freq-5e-3", "freq+5e-2", "freq-5e-2"] {
         check_seeds(
