@@ -335,6 +335,7 @@ fn regress(entries: &[Entry], min_delay: f64) -> Fit {
         }
         cov *= scale;
     }
+    let std_dev = (sum_sq / (m.max(2) - 1) as f64).sqrt();
     Fit {
         time: newest,
         offset,
@@ -342,7 +343,7 @@ fn regress(entries: &[Entry], min_delay: f64) -> Fit {
         offset_var: var_a,
         cov,
         skew: var_b.sqrt(),
-        std_dev: (sum_sq / (m.max(2) - 1) as f64).sqrt(),
+        std_dev,
         samples: m as u8,
         runs,
         span: -x_of(&entries[0]),

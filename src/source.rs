@@ -52,9 +52,12 @@ pub struct SourceConfig {
     /// Responses whose delay exceeds the minimum by more than this many
     /// standard deviations of the offsets are refused (default 10).
     pub maxdelaydevratio: f64,
-    /// Samples the statistics should hold: polling slows down when the
-    /// regression uses more, speeds up when it uses fewer than half
-    /// (chrony's `polltarget`; default 24, see the `sim` example).
+    /// Samples the regression should use: polling slows down (one step,
+    /// then again after a quarter as many new samples) when it uses this
+    /// many, and speeds up when it uses fewer than half (chrony's
+    /// `polltarget`, default 8; ours is 64, the whole store, because the
+    /// weighted regression gains from every sample: see the `sim`
+    /// example).
     pub poll_target: u8,
 }
 
@@ -70,7 +73,7 @@ impl Default for SourceConfig {
             trust: false,
             maxdelay: 3.0,
             maxdelaydevratio: 10.0,
-            poll_target: 250,
+            poll_target: 64,
         }
     }
 }
@@ -184,6 +187,7 @@ pub struct Source {
     reach: u8,
     stopped: bool,
     requests: u32,
+    since_poll_change: u8,
 }
 
 impl Source {
@@ -205,6 +209,7 @@ impl Source {
             reach: 0,
             stopped: false,
             requests: 0,
+            since_poll_change: 0,
         };
         if config.iburst || config.burst {
             source.start_burst();
@@ -406,10 +411,17 @@ impl Source {
         });
         let used = self.stats.fit().map_or(0, |fit| fit.samples);
         let target = self.config.poll_target.max(2);
-        if used >= target {
-            self.poll = (self.poll + 1).min(self.config.maxpoll.clamp(-7, 24));
+        self.since_poll_change = self.since_poll_change.saturating_add(1);
+        let poll = if used >= target && self.since_poll_change >= target / 4 {
+            (self.poll + 1).min(self.config.maxpoll.clamp(-7, 24))
         } else if used < target / 2 {
-            self.poll = (self.poll - 1).max(self.config.minpoll.clamp(-7, 24));
+            (self.poll - 1).max(self.config.minpoll.clamp(-7, 24))
+        } else {
+            self.poll
+        };
+        if poll != self.poll {
+            self.poll = poll;
+            self.since_poll_change = 0;
         }
     }
 
