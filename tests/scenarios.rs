@@ -121,16 +121,10 @@ fn large_jitter() {
 
 #[test]
 fn makestep_steps_any_offset_in_the_first_updates() {
-    for name in [
-        "makestep+0.1",
-        "makestep-0.1",
-        "makestep+1",
-        "makestep-1",
-        "makestep+100",
-        "makestep-100",
-        "makestep+1e8",
-        "makestep-1e8",
-    ] {
+    let names = Scenario::names();
+    let makestep = names.iter().filter(|n| n.starts_with("makestep"));
+    assert_eq!(makestep.clone().count(), 8);
+    for name in makestep {
         check_seeds(
             name,
             &Limits {
@@ -156,18 +150,13 @@ fn large_time_offset_is_slewed() {
 
 #[test]
 fn iburst_with_known_drift() {
-    for seed in SEEDS {
-        let f = run("iburst-drift", seed);
-        check(
-            "iburst-drift",
-            seed,
-            &f,
-            &Limits {
-                sync: 6.0,
-                ..DEFAULT
-            },
-        );
-    }
+    check_seeds(
+        "iburst-drift",
+        &Limits {
+            sync: 6.0,
+            ..DEFAULT
+        },
+    );
 }
 
 #[test]
