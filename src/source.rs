@@ -439,10 +439,11 @@ impl Source {
         }
     }
 
-    /// Whether the source has not answered yet but still may: fewer than 8
-    /// requests sent, none answered, not stopped.
+    /// Whether the source has not answered yet but still may: none of its
+    /// first 4 requests answered yet, not stopped. (A dead server delays
+    /// the first selection by at most 4 polls.)
     pub fn is_waiting(&self) -> bool {
-        self.info.is_none() && self.requests < 8 && !self.stopped
+        self.info.is_none() && self.requests < 4 && !self.stopped
     }
 
     /// Whether the last 8 requests went unanswered.
@@ -606,6 +607,7 @@ mod tests {
 
         let mut source = Source::new(SourceConfig::default(), ReferenceId::NONE, start());
         for _ in 0..8 {
+            assert_eq!(source.is_waiting(), source.requests() < 4);
             request(&mut source, &mut rng);
             assert!(source.is_unreachable());
         }

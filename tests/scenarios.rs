@@ -356,3 +356,31 @@ fn every_scenario_has_a_name() {
         assert!(Scenario::named(name).is_some(), "{name}");
     }
 }
+
+#[test]
+fn a_dead_server_does_not_hold_back_the_others() {
+    use ntpkit::sim::{LinkConfig, SimClock, SimServer, Target, World};
+    use ntpkit::system::{SourceConfig, SystemConfig};
+    let scenario = Scenario::named("default").unwrap();
+    let mut world = World::new(1, scenario.epoch);
+    let node = world.add_node(
+        SystemConfig::default(),
+        None,
+        SimClock::new(scenario.epoch, 0.1, 1e-4, 1e-9),
+    );
+    for loss in [0.0, 0.0, 1.0] {
+        let server = world.add_server(SimServer::default());
+        let link = LinkConfig {
+            loss,
+            ..LinkConfig::default()
+        };
+        world.connect(node, Target::Server(server), SourceConfig::default(), link);
+    }
+    let mut last_bad = 0.0;
+    world.run_until(1000.0, &mut |w: &World| {
+        if w.true_offset(node).abs() > 1e-3 {
+            last_bad = w.time();
+        }
+    });
+    assert!(last_bad <= 210.0, "in sync only after {last_bad} s");
+}
