@@ -146,7 +146,7 @@ impl fmt::Display for Drift {
 
 /// The client engine: sources, selection and discipline.
 #[derive(Debug, Clone)]
-pub struct System<const N: usize = 8> {
+pub struct System<const N: usize = DEFAULT_CAPACITY> {
     config: SystemConfig,
     sources: [Option<Source>; N],
     states: [SourceState; N],
@@ -156,9 +156,21 @@ pub struct System<const N: usize = 8> {
     selected_stratum: u8,
 }
 
-impl<const N: usize> System<N> {
-    /// A system with no sources, starting from a saved drift (or none).
+/// How many sources a [`System`] holds unless told otherwise.
+pub const DEFAULT_CAPACITY: usize = 8;
+
+impl System {
+    /// A system for up to [`DEFAULT_CAPACITY`] sources, starting from a
+    /// saved drift (or none). [`System::with_capacity`] gives other sizes.
     pub fn new(config: SystemConfig, drift: Option<Drift>) -> Self {
+        System::with_capacity(config, drift)
+    }
+}
+
+impl<const N: usize> System<N> {
+    /// A system for up to `N` sources (`System::<16>::with_capacity(..)`),
+    /// starting from a saved drift (or none).
+    pub fn with_capacity(config: SystemConfig, drift: Option<Drift>) -> Self {
         System {
             discipline: Discipline::new(drift, &config),
             config,
@@ -585,7 +597,7 @@ mod tests {
 
     #[test]
     fn capacity() {
-        let mut system: System<2> = System::new(SystemConfig::default(), None);
+        let mut system = System::<2>::with_capacity(SystemConfig::default(), None);
         let now = NtpTimestamp::from_parts(3_900_000_000, 0);
         for _ in 0..2 {
             system
@@ -609,7 +621,7 @@ mod tests {
             local_stratum: Some(10),
             ..SystemConfig::default()
         };
-        let mut system: System = System::new(config, None);
+        let mut system = System::new(config, None);
         let mut rng = SimRng::new(1);
         let mut now = NtpTimestamp::from_parts(3_900_000_000, 0);
         assert_eq!(system.reference(now).stratum, 10);

@@ -12,7 +12,7 @@ proptest! {
         packets in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..120), 1..20),
         echo_cookie in any::<bool>(),
     ) {
-        let mut system: System = System::new(SystemConfig::default(), None);
+        let mut system = System::new(SystemConfig::default(), None);
         let mut rng = SimRng::new(9);
         let mut now = NtpTimestamp::from_parts(3_900_000_000, 0);
         let id = system
