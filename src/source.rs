@@ -615,6 +615,32 @@ mod tests {
     }
 
     #[test]
+    fn subsecond_polling_needs_a_short_delay() {
+        let mut rng = SimRng::new(6);
+        let config = SourceConfig {
+            minpoll: -2,
+            maxpoll: -2,
+            ..SourceConfig::default()
+        };
+        let mut source = Source::new(config, ReferenceId::NONE, start());
+        assert_eq!(source.poll(), 0);
+        let (req, sent) = request(&mut source, &mut rng);
+        let rx = sent + NtpDuration::from_seconds_f64(0.002);
+        source
+            .handle_response(rx, &bytes(&reply(&req, sent)), -20, None)
+            .map(|m| source.record(&m))
+            .unwrap();
+        assert_eq!(source.poll(), -2);
+        let (req, sent) = request(&mut source, &mut rng);
+        let rx = sent + NtpDuration::from_seconds_f64(0.05);
+        source
+            .handle_response(rx, &bytes(&reply(&req, sent)), -20, None)
+            .map(|m| source.record(&m))
+            .unwrap();
+        assert_eq!(source.poll(), 0);
+    }
+
+    #[test]
     fn iburst_then_regular_polling() {
         let mut rng = SimRng::new(5);
         let config = SourceConfig {
