@@ -83,6 +83,20 @@ fn high_jitter() {
 }
 
 #[test]
+fn high_jitter_medians() {
+    // The per-seed test above is not met by every seed yet; the medians
+    // over seeds 1-20 meet every default limit.
+    let runs: Vec<Figures> = SEEDS.map(|seed| run("high-jitter", seed)).collect();
+    let m = |f: fn(&Figures) -> f64| median(runs.iter().map(f).collect());
+    assert!(m(|f| f.sync_s) <= DEFAULT.sync);
+    assert!(m(|f| f.settled_s) <= DEFAULT.sync);
+    assert!(m(|f| f.max_offset_s) <= DEFAULT.max_offset);
+    assert!(m(|f| f.rms_offset_s) <= DEFAULT.rms_offset);
+    assert!(m(|f| f.max_freq_ppm) * 1e-6 <= DEFAULT.max_freq);
+    assert!(m(|f| f.rms_freq_ppm) * 1e-6 <= DEFAULT.rms_freq);
+}
+
+#[test]
 fn figures_beat_chronyd() {
     // Medians over seeds 1-20 (chronyd 4.3 in the same world: 43.9 us,
     // 16.5 us, 179 us; sync 132 s), with no more requests than polling at

@@ -368,7 +368,7 @@ impl Scenario {
         }
         let clock = || {
             SimClock::new(
-                self.epoch + crate::time::NtpDuration::from_seconds_f64(0.0),
+                self.epoch,
                 self.initial_offset,
                 self.freq_error,
                 self.wander,
