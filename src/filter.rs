@@ -20,7 +20,7 @@
 //! is behind the source. Stored offsets are kept *as if every clock
 //! correction made since had already been in effect*, so that the fit
 //! always describes the clock as it is now (see [`Stats::correct`] and
-//! [`Stats::step`]).
+//! [`Stats::shift_times`]).
 
 use crate::report::SourceStatsReport;
 use crate::time::{NtpDuration, NtpTimestamp};
