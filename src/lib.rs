@@ -15,6 +15,12 @@
 //!   carries them out.
 //! - [`reference`]: what a server's responses say about its own
 //!   synchronisation.
+//! - [`system`]: the client engine: a fixed set of [`source`]s (polling,
+//!   response tests), their statistics ([`filter`]), [`select`]ion and the
+//!   clock [`discipline`]; it also gives the reference a server serves and
+//!   the values of `chronyc sources`, `sourcestats` and `tracking`.
+//! - `sim` (with `std`): a deterministic simulator of clocks, networks and
+//!   servers, with chrony's test scenarios.
 //!
 //! Sans-IO means the core never reads a clock, a socket or a random number
 //! generator: time comes in as `now` arguments, randomness as parameters,
@@ -65,8 +71,15 @@
 #![warn(missing_docs)]
 
 pub mod clock;
+pub mod discipline;
+pub mod filter;
 pub mod reference;
 pub mod report;
 pub mod sample;
+pub mod select;
+#[cfg(feature = "std")]
+pub mod sim;
+pub mod source;
+pub mod system;
 pub mod time;
 pub mod wire;
