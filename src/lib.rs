@@ -15,6 +15,10 @@
 //!   carries them out.
 //! - [`reference`]: what a server's responses say about its own
 //!   synchronisation.
+//! - [`server`]: the NTP server: responses as chrony sends them, access
+//!   control and rate limiting in fixed memory.
+//! - `std` (feature `std`): UDP sockets with kernel timestamps and
+//!   batching, and the chrony.conf parser.
 //!
 //! Sans-IO means the core never reads a clock, a socket or a random number
 //! generator: time comes in as `now` arguments, randomness as parameters,
@@ -61,12 +65,15 @@
 //! ```
 
 #![cfg_attr(not(feature = "std"), no_std)]
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod clock;
 pub mod reference;
 pub mod report;
 pub mod sample;
+pub mod server;
+#[cfg(feature = "std")]
+pub mod std;
 pub mod time;
 pub mod wire;

@@ -77,7 +77,11 @@ impl Sample {
         let delay = NtpDuration::from_bits(clamp_to_i64(round_trip - server_time));
         let delay = if delay < precision { precision } else { delay };
 
-        let elapsed = if round_trip > 0 { round_trip as f64 } else { 0.0 };
+        let elapsed = if round_trip > 0 {
+            round_trip as f64
+        } else {
+            0.0
+        };
         let growth = NtpDuration::from_bits(libm_round(elapsed * PHI));
         let dispersion = precision + growth;
 

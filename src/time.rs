@@ -272,7 +272,12 @@ impl Sub<NtpDuration> for NtpTimestamp {
 
 impl fmt::Debug for NtpTimestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "NtpTimestamp({:#010x}.{:08x})", self.seconds(), self.fraction())
+        write!(
+            f,
+            "NtpTimestamp({:#010x}.{:08x})",
+            self.seconds(),
+            self.fraction()
+        )
     }
 }
 
@@ -555,7 +560,10 @@ mod tests {
         assert_eq!(just_after.to_unix(pivot), UnixTime::new(ERA1_START_UNIX, 0));
         assert_eq!(just_after.era(pivot), 1);
         let just_before = NtpTimestamp::from_parts(u32::MAX, 0);
-        assert_eq!(just_before.to_unix(pivot), UnixTime::new(ERA1_START_UNIX - 1, 0));
+        assert_eq!(
+            just_before.to_unix(pivot),
+            UnixTime::new(ERA1_START_UNIX - 1, 0)
+        );
         assert_eq!(just_before.era(pivot), 0);
     }
 
@@ -586,7 +594,10 @@ mod tests {
         assert_eq!(NtpShort::from_seconds_f64(1e-9).to_bits(), 1);
         assert_eq!(NtpShort::from_seconds_f64(-1.0), NtpShort::ZERO);
         assert_eq!(NtpShort::from_seconds_f64(1e9), NtpShort::MAX);
-        assert_eq!(NtpShort::from_duration(NtpDuration::from_bits(1)).to_bits(), 1);
+        assert_eq!(
+            NtpShort::from_duration(NtpDuration::from_bits(1)).to_bits(),
+            1
+        );
         assert_eq!(NtpShort::from_bits(3).to_duration().to_bits(), 3 << 16);
     }
 

@@ -158,11 +158,10 @@ impl Header {
             });
         }
         let available = buf.len();
-        let out: &mut [u8; HEADER_LEN] =
-            buf.first_chunk_mut().ok_or(Error::BufferTooSmall {
-                needed: HEADER_LEN,
-                available,
-            })?;
+        let out: &mut [u8; HEADER_LEN] = buf.first_chunk_mut().ok_or(Error::BufferTooSmall {
+            needed: HEADER_LEN,
+            available,
+        })?;
         out[LI_VN_MODE] = self.leap.to_bits() << 6 | self.version << 3 | self.mode.to_bits();
         out[STRATUM] = self.stratum;
         out[POLL] = self.poll as u8;

@@ -91,7 +91,10 @@ impl ReferenceId {
         let len = bytes.iter().position(|&b| b == 0).unwrap_or(4);
         let printable = len > 0 && bytes[..len].iter().all(|b| b.is_ascii_graphic());
         let padding_clean = bytes[len..].iter().all(|&b| b == 0);
-        (printable && padding_clean).then_some(AsciiId { bytes, len: len as u8 })
+        (printable && padding_clean).then_some(AsciiId {
+            bytes,
+            len: len as u8,
+        })
     }
 
     /// The ID read as a kiss-o'-death code (meaningful in stratum-0 packets).
@@ -265,7 +268,12 @@ mod tests {
 
     #[test]
     fn kiss_codes_round_trip() {
-        for code in [KissCode::Rate, KissCode::Deny, KissCode::Rstr, KissCode::Ntsn] {
+        for code in [
+            KissCode::Rate,
+            KissCode::Deny,
+            KissCode::Rstr,
+            KissCode::Ntsn,
+        ] {
             assert_eq!(KissCode::from_bytes(code.to_bytes()), code);
         }
         assert_eq!(KissCode::from_bytes(*b"XYZW"), KissCode::Unknown(*b"XYZW"));
@@ -287,6 +295,9 @@ mod tests {
         assert_eq!(v4, ReferenceId::LOCAL);
         assert_eq!(v4.to_ipv4(), Ipv4Addr::new(127, 127, 1, 1));
         // MD5(::1) = cf404dc806178c245b5b4fe2531e6d8c
-        assert_eq!(ReferenceId::from_ipv6(Ipv6Addr::LOCALHOST).to_bits(), 0xcf40_4dc8);
+        assert_eq!(
+            ReferenceId::from_ipv6(Ipv6Addr::LOCALHOST).to_bits(),
+            0xcf40_4dc8
+        );
     }
 }

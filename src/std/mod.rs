@@ -1,0 +1,6 @@
+//! Adapters that need the operating system (Linux): UDP sockets with
+//! kernel receive timestamps and batched I/O, and the chrony.conf parser
+//! the example programs share.
+
+pub mod config;
+pub mod socket;
