@@ -123,6 +123,34 @@ pub struct Counters {
     pub kod_sent: u64,
 }
 
+impl core::ops::AddAssign for Counters {
+    fn add_assign(&mut self, other: Counters) {
+        self.received += other.received;
+        self.answered += other.answered;
+        self.denied += other.denied;
+        self.rate_limited += other.rate_limited;
+        self.malformed += other.malformed;
+        self.ignored += other.ignored;
+        self.kod_sent += other.kod_sent;
+    }
+}
+
+impl core::fmt::Display for Counters {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(
+            f,
+            "received {} answered {} denied {} rate-limited {} malformed {} ignored {} kod {}",
+            self.received,
+            self.answered,
+            self.denied,
+            self.rate_limited,
+            self.malformed,
+            self.ignored,
+            self.kod_sent
+        )
+    }
+}
+
 /// An NTP server's per-client state: the access rules, the rate-limit
 /// table and the counters. It keeps no reference to the clock: the caller
 /// passes the [`Reference`] to serve and the timestamps with each request.
