@@ -21,14 +21,14 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use ntpkit::reference::Reference;
 use ntpkit::server::{served_reference, ClientRecord, Counters, LocalReference, Server};
 use ntpkit::std::config::Config;
-use ntpkit::std::socket::{
-    measure_precision, realtime_now, Batch, NtpSocket, Poller, SocketOptions,
-};
+use ntpkit::std::serve::serve;
+use ntpkit::std::socket::{measure_precision, realtime_now, NtpSocket, SocketOptions};
 use ntpkit::time::NtpTimestamp;
 
 /// Rate-limit records per thread: 65536 × 28 bytes = 1.75 MiB.
@@ -147,13 +147,13 @@ fn open_sockets(addresses: &[SocketAddr], reuse_port: bool) -> Result<Vec<NtpSoc
     Ok(sockets)
 }
 
-/// One thread's loop: receive a batch, answer it, send the replies.
-fn serve(
+/// One thread: its own rate-limit table and server over its sockets.
+fn serve_thread(
     sockets: Vec<NtpSocket>,
     config: &Config,
     precision: i8,
     seed: [u64; 2],
-    deadline: Option<Instant>,
+    stop: &AtomicBool,
 ) -> Result<Counters, String> {
     let records = if config.rate_limit.is_some() {
         TABLE_RECORDS
@@ -165,45 +165,8 @@ fn serve(
     let mut served = Served {
         local: config.local.map(|local| local.reference()),
     };
-    let mut batch = Batch::new();
-    let mut poller = Poller::new();
-    for socket in &sockets {
-        poller.add(socket);
-    }
-    loop {
-        let mut idle = true;
-        for socket in &sockets {
-            let received = socket.recv_batch(&mut batch).map_err(|e| e.to_string())?;
-            if received == 0 {
-                continue;
-            }
-            idle = false;
-            let reference =
-                served.reference(batch.datagram(0).map_or_else(realtime_now, |d| d.receive));
-            batch.answer(|datagram, reply| {
-                server.respond(
-                    datagram.data,
-                    datagram.from,
-                    datagram.receive,
-                    &reference,
-                    reply,
-                )
-            });
-            // The transmit timestamp, as late as possible: right before the send.
-            batch.set_transmit_timestamps(realtime_now());
-            socket.send_replies(&mut batch).map_err(|e| e.to_string())?;
-        }
-        let now = Instant::now();
-        if deadline.is_some_and(|d| now >= d) {
-            return Ok(*server.counters());
-        }
-        if idle {
-            let timeout = deadline.map_or(Duration::from_secs(1), |d| d - now);
-            poller
-                .wait(Some(timeout.min(Duration::from_secs(1))))
-                .map_err(|e| e.to_string())?;
-        }
-    }
+    serve(&sockets, &mut server, |now| served.reference(now), stop).map_err(|e| e.to_string())?;
+    Ok(*server.counters())
 }
 
 fn seed() -> [u64; 2] {
@@ -280,16 +243,20 @@ fn run() -> Result<(), String> {
         },
         precision,
     );
-    let deadline = options.duration.map(|d| Instant::now() + d);
+    let stop = AtomicBool::new(false);
     let totals = std::thread::scope(|scope| {
         let handles: Vec<_> = per_thread
             .into_iter()
             .map(|sockets| {
-                let config = &config;
+                let (config, stop) = (&config, &stop);
                 let seed = seed();
-                scope.spawn(move || serve(sockets, config, precision, seed, deadline))
+                scope.spawn(move || serve_thread(sockets, config, precision, seed, stop))
             })
             .collect();
+        if let Some(duration) = options.duration {
+            std::thread::sleep(duration);
+            stop.store(true, Ordering::Relaxed);
+        }
         let mut totals = Counters::default();
         for handle in handles {
             totals += handle

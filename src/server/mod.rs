@@ -18,8 +18,8 @@
 //! - A response is always exactly 48 bytes, never more than the request;
 //!   requests shorter than 48 bytes or malformed (see
 //!   [`Packet::new_checked`]) are dropped; extension fields are not echoed;
-//!   a request carrying a MAC is dropped (the server has no keys, and
-//!   chrony drops a MAC with an unknown key).
+//!   a request carrying a MAC or a crypto-NAK is dropped (the server has no
+//!   keys, and chrony drops a MAC with an unknown key).
 //! - [`AccessControl`] decides who is served at all; [`RateLimiter`] how
 //!   often; [`Counters`] count what happened.
 //!
@@ -243,7 +243,9 @@ impl<'a> Server<'a> {
                 }
             }
         }
-        if packet.mac().is_some_and(|mac| !mac.is_crypto_nak()) {
+        // No keys: a MAC cannot be checked (chrony drops an unknown key),
+        // and a crypto-NAK is no request.
+        if packet.mac().is_some() {
             if kiss != Some(KissCode::Deny) {
                 counters.ignored += 1;
             }
