@@ -7,6 +7,12 @@
 //! system clock right after the receive call returns (the user-space
 //! fallback), which [`NtpSocket::kernel_timestamps`] tells apart.
 //!
+//! A socket bound to a wildcard address (0.0.0.0 or ::) asks for each
+//! request's destination address (`IP_PKTINFO` / `IPV6_RECVPKTINFO`) and
+//! sends the reply from it, so a host with several addresses answers from
+//! the one the client asked (clients with connected sockets, like chronyd,
+//! drop replies from any other).
+//!
 //! A server loop, in a few lines:
 //!
 //! ```no_run
@@ -54,8 +60,11 @@ pub const BATCH: usize = 64;
 pub const MAX_REQUEST: usize = 1024;
 /// Room for the replies: the server's are 48 bytes.
 const MAX_REPLY: usize = HEADER_LEN;
-/// Control-message room per datagram: one `timespec` needs 32 bytes.
-const CMSG_WORDS: usize = 8;
+/// Control-message room per received datagram: a `timespec` (32 bytes)
+/// and an IPv6 packet-info message (40 bytes).
+const CMSG_WORDS: usize = 12;
+/// Control-message room per reply: one packet-info message.
+const SEND_CMSG_WORDS: usize = 6;
 
 /// Why a socket could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -235,6 +244,7 @@ fn set_option(
 pub struct NtpSocket {
     fd: OwnedFd,
     kernel_timestamps: bool,
+    packet_info: bool,
 }
 
 impl AsRawFd for NtpSocket {
@@ -280,6 +290,14 @@ impl NtpSocket {
         // No kernel timestamps is not an error: the fallback takes over.
         let kernel_timestamps = options.kernel_timestamps
             && set_option(raw, libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, 1).is_ok();
+        let packet_info = addr.ip().is_unspecified();
+        if packet_info {
+            let (level, name) = match addr {
+                SocketAddr::V4(_) => (libc::IPPROTO_IP, libc::IP_PKTINFO),
+                SocketAddr::V6(_) => (libc::IPPROTO_IPV6, libc::IPV6_RECVPKTINFO),
+            };
+            set_option(raw, level, name, 1).map_err(io("cannot ask for packet info on"))?;
+        }
         let (storage, len) = to_sockaddr(addr);
         // SAFETY: `storage` holds a sockaddr of `len` bytes.
         let bound =
@@ -300,6 +318,7 @@ impl NtpSocket {
         Ok(NtpSocket {
             fd,
             kernel_timestamps,
+            packet_info,
         })
     }
 
@@ -439,9 +458,17 @@ impl NtpSocket {
             } else {
                 header.msg_len as usize
             };
-            let kernel = kernel_timestamp(&header.msg_hdr);
-            batch.receive[i] = kernel.unwrap_or(fallback);
-            batch.kernel[i] = kernel.is_some();
+            let control = read_control(&header.msg_hdr);
+            batch.receive[i] = control.timestamp.unwrap_or(fallback).to_bits();
+            batch.kernel[i] = control.timestamp.is_some();
+            batch.has_destination[i] = false;
+            if let Some(destination) = control.destination.filter(|_| self.packet_info) {
+                batch.destinations[i] = match destination {
+                    IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
+                    IpAddr::V6(v6) => v6.octets(),
+                };
+                batch.has_destination[i] = true;
+            }
             batch.reply_lengths[i] = 0;
         }
         batch.count = received;
@@ -474,6 +501,14 @@ impl NtpSocket {
             } as libc::socklen_t;
             header.msg_iov = &mut iovecs[n];
             header.msg_iovlen = 1;
+            if batch.has_destination[i] {
+                let source = Ipv6Addr::from(batch.destinations[i]);
+                let source = match source.to_ipv4_mapped() {
+                    Some(v4) => IpAddr::V4(v4),
+                    None => IpAddr::V6(source),
+                };
+                write_source(header, &mut batch.send_control[i], source);
+            }
             n += 1;
         }
         let mut sent = 0;
@@ -517,26 +552,94 @@ impl NtpSocket {
     }
 }
 
-/// The `SCM_TIMESTAMPNS` control message of a received datagram.
-fn kernel_timestamp(header: &libc::msghdr) -> Option<NtpTimestamp> {
+/// What the control messages of a received datagram say.
+struct Control {
+    /// `SCM_TIMESTAMPNS`: when the kernel received it.
+    timestamp: Option<NtpTimestamp>,
+    /// `IP_PKTINFO` / `IPV6_PKTINFO`: the address it was sent to.
+    destination: Option<IpAddr>,
+}
+
+fn read_control(header: &libc::msghdr) -> Control {
+    let mut control = Control {
+        timestamp: None,
+        destination: None,
+    };
     // SAFETY: the CMSG_* macros walk the control buffer the kernel filled,
-    // within `msg_controllen`; the payload of a SCM_TIMESTAMPNS message is
-    // a timespec, read unaligned.
+    // within `msg_controllen`; each payload is read unaligned as the type
+    // its level and type say it holds.
     unsafe {
         let mut cmsg = libc::CMSG_FIRSTHDR(header);
         while !cmsg.is_null() {
-            if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_TIMESTAMPNS
-            {
-                let ts = (libc::CMSG_DATA(cmsg) as *const libc::timespec).read_unaligned();
-                return Some(NtpTimestamp::from_unix(UnixTime::new(
-                    ts.tv_sec as i64,
-                    ts.tv_nsec as u32,
-                )));
+            let data = libc::CMSG_DATA(cmsg);
+            match ((*cmsg).cmsg_level, (*cmsg).cmsg_type) {
+                (libc::SOL_SOCKET, libc::SCM_TIMESTAMPNS) => {
+                    let ts = (data as *const libc::timespec).read_unaligned();
+                    control.timestamp = Some(NtpTimestamp::from_unix(UnixTime::new(
+                        ts.tv_sec as i64,
+                        ts.tv_nsec as u32,
+                    )));
+                }
+                (libc::IPPROTO_IP, libc::IP_PKTINFO) => {
+                    let info = (data as *const libc::in_pktinfo).read_unaligned();
+                    control.destination = Some(IpAddr::V4(Ipv4Addr::from(
+                        info.ipi_addr.s_addr.to_ne_bytes(),
+                    )));
+                }
+                (libc::IPPROTO_IPV6, libc::IPV6_PKTINFO) => {
+                    let info = (data as *const libc::in6_pktinfo).read_unaligned();
+                    control.destination = Some(IpAddr::V6(Ipv6Addr::from(info.ipi6_addr.s6_addr)));
+                }
+                _ => {}
             }
             cmsg = libc::CMSG_NXTHDR(header, cmsg);
         }
     }
-    None
+    control
+}
+
+/// Points `header`'s control buffer at `buffer`, holding one packet-info
+/// message that sends the datagram from `source`.
+fn write_source(header: &mut libc::msghdr, buffer: &mut [u64; SEND_CMSG_WORDS], source: IpAddr) {
+    let (level, kind, len) = match source {
+        IpAddr::V4(_) => (
+            libc::IPPROTO_IP,
+            libc::IP_PKTINFO,
+            size_of::<libc::in_pktinfo>(),
+        ),
+        IpAddr::V6(_) => (
+            libc::IPPROTO_IPV6,
+            libc::IPV6_PKTINFO,
+            size_of::<libc::in6_pktinfo>(),
+        ),
+    };
+    header.msg_control = buffer.as_mut_ptr() as *mut libc::c_void;
+    // SAFETY: CMSG_SPACE of a packet-info struct (at most 40 bytes) fits in
+    // `buffer` (48 bytes, 8-aligned), so CMSG_FIRSTHDR is non-null and
+    // points at its start; the payload is written unaligned.
+    unsafe {
+        header.msg_controllen = libc::CMSG_SPACE(len as u32) as _;
+        let cmsg = libc::CMSG_FIRSTHDR(header);
+        (*cmsg).cmsg_level = level;
+        (*cmsg).cmsg_type = kind;
+        (*cmsg).cmsg_len = libc::CMSG_LEN(len as u32) as _;
+        let data = libc::CMSG_DATA(cmsg);
+        match source {
+            IpAddr::V4(v4) => (data as *mut libc::in_pktinfo).write_unaligned(libc::in_pktinfo {
+                ipi_ifindex: 0,
+                ipi_spec_dst: libc::in_addr {
+                    s_addr: u32::from_ne_bytes(v4.octets()),
+                },
+                ipi_addr: libc::in_addr { s_addr: 0 },
+            }),
+            IpAddr::V6(v6) => (data as *mut libc::in6_pktinfo).write_unaligned(libc::in6_pktinfo {
+                ipi6_addr: libc::in6_addr {
+                    s6_addr: v6.octets(),
+                },
+                ipi6_ifindex: 0,
+            }),
+        }
+    }
 }
 
 /// One received datagram.
@@ -560,7 +663,12 @@ pub struct Batch {
     lengths: [usize; BATCH],
     peers: [libc::sockaddr_storage; BATCH],
     control: [[u64; CMSG_WORDS]; BATCH],
-    receive: [NtpTimestamp; BATCH],
+    /// Where each request was sent (IPv4 as mapped IPv6), when asked for.
+    destinations: [[u8; 16]; BATCH],
+    has_destination: [bool; BATCH],
+    send_control: [[u64; SEND_CMSG_WORDS]; BATCH],
+    /// Receive timestamps, as `NtpTimestamp` bits.
+    receive: [u64; BATCH],
     kernel: [bool; BATCH],
     replies: [[u8; MAX_REPLY]; BATCH],
     reply_lengths: [usize; BATCH],
@@ -577,9 +685,9 @@ impl Batch {
     /// Empty buffers, on the heap.
     pub fn new() -> Box<Batch> {
         let layout = ::std::alloc::Layout::new::<Batch>();
-        // SAFETY: every field is plain old data (integers, byte arrays,
-        // sockaddr_storage, NtpTimestamp over a u64), for which all-zero
-        // bytes are a valid value; the memory comes from the global
+        // SAFETY: every field is plain old data (integers, bools, byte
+        // arrays, sockaddr_storage), for which all-zero bytes are a valid
+        // value; the memory comes from the global
         // allocator with Batch's (non-zero-sized) layout, as Box expects.
         unsafe {
             let ptr = ::std::alloc::alloc_zeroed(layout) as *mut Batch;
@@ -608,7 +716,7 @@ impl Batch {
         Some(Datagram {
             data: &self.requests[i][..self.lengths[i].min(MAX_REQUEST)],
             from: from_sockaddr(&self.peers[i])?,
-            receive: self.receive[i],
+            receive: NtpTimestamp::from_bits(self.receive[i]),
             kernel_timestamp: self.kernel[i],
         })
     }
@@ -625,7 +733,7 @@ impl Batch {
             let datagram = Datagram {
                 data: &self.requests[i][..self.lengths[i].min(MAX_REQUEST)],
                 from,
-                receive: self.receive[i],
+                receive: NtpTimestamp::from_bits(self.receive[i]),
                 kernel_timestamp: self.kernel[i],
             };
             let reply = &mut self.replies[i];
@@ -798,6 +906,39 @@ mod tests {
         assert_eq!(total, 5);
         let echo = echoes.datagram(0).unwrap();
         assert_eq!(&echo.data[40..48], &tx.to_bits().to_be_bytes());
+    }
+
+    #[test]
+    fn wildcard_socket_replies_from_the_address_asked() {
+        let server =
+            NtpSocket::bind("0.0.0.0:0".parse().unwrap(), &SocketOptions::default()).unwrap();
+        let port = server.local_addr().unwrap().port();
+        let client = NtpSocket::bind(loopback(), &SocketOptions::default()).unwrap();
+        // 127.0.0.2 is this host too; without packet info the reply would
+        // leave from 127.0.0.1, the address the route to the client picks.
+        let asked: SocketAddr = format!("127.0.0.2:{port}").parse().unwrap();
+        client.send_to(&[7; 48], asked).unwrap();
+        let mut batch = Batch::new();
+        for _ in 0..100 {
+            if server.recv_batch(&mut batch).unwrap() == 1 {
+                break;
+            }
+            ::std::thread::sleep(Duration::from_millis(2));
+        }
+        assert_eq!(batch.len(), 1);
+        batch.answer(|d, reply| {
+            reply.copy_from_slice(d.data);
+            Some(48)
+        });
+        assert_eq!(server.send_replies(&mut batch).unwrap(), 1);
+        let mut replies = Batch::new();
+        for _ in 0..100 {
+            if client.recv_batch(&mut replies).unwrap() == 1 {
+                break;
+            }
+            ::std::thread::sleep(Duration::from_millis(2));
+        }
+        assert_eq!(replies.datagram(0).unwrap().from, asked);
     }
 
     #[test]
