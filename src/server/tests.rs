@@ -30,14 +30,30 @@ fn request(version: u8, mode: u8, poll: i8) -> [u8; 48] {
     bytes
 }
 
-/// Answers `request` with a fresh server; the decoded response, if any.
+/// Answers `request` with a fresh server serving `local stratum 10`; the
+/// decoded response, if any.
 fn answer(config: ServerConfig, request: &[u8], from: SocketAddr) -> Option<Header> {
+    answer_with(config, request, from, &Reference::local(10, now())).0
+}
+
+/// Answers `request` with a fresh server serving `reference`; the decoded
+/// response, if any, and the counters.
+fn answer_with(
+    config: ServerConfig,
+    request: &[u8],
+    from: SocketAddr,
+    reference: &Reference,
+) -> (Option<Header>, Counters) {
     let mut table = [ClientRecord::EMPTY; 16];
     let mut server = Server::new(config, &mut table, [7, 7]);
     let mut out = [0u8; 1024];
-    let len = server.respond(request, from, now(), &Reference::local(10, now()), &mut out)?;
-    assert_eq!(len, 48);
-    Some(Header::decode(&out[..len]).unwrap())
+    let response = server
+        .respond(request, from, now(), reference, &mut out)
+        .map(|len| {
+            assert_eq!(len, 48);
+            Header::decode(&out[..len]).unwrap()
+        });
+    (response, *server.counters())
 }
 
 #[test]
@@ -111,19 +127,13 @@ fn modes_as_chrony() {
 
 #[test]
 fn unsynchronised_without_local() {
-    let mut table = [ClientRecord::EMPTY; 0];
-    let mut server = Server::new(open_config(), &mut table, [0, 0]);
-    let mut out = [0u8; 48];
-    let len = server
-        .respond(
-            &request(4, 3, 6),
-            client(),
-            now(),
-            &Reference::UNSYNCHRONIZED,
-            &mut out,
-        )
-        .unwrap();
-    let response = Header::decode(&out[..len]).unwrap();
+    let (response, _) = answer_with(
+        open_config(),
+        &request(4, 3, 6),
+        client(),
+        &Reference::UNSYNCHRONIZED,
+    );
+    let response = response.unwrap();
     assert_eq!(response.leap, LeapIndicator::Unsynchronized);
     assert_eq!(response.stratum, 0);
 }
@@ -220,23 +230,16 @@ fn access_control_and_deny_kod() {
         deny_kod: true,
         ..config
     };
-    let mut table = [ClientRecord::EMPTY; 0];
-    let mut server = Server::new(config, &mut table, [0, 0]);
-    let mut out = [0u8; 48];
-    let len = server
-        .respond(
-            &request(4, 3, 6),
-            client(),
-            now(),
-            &Reference::local(10, now()),
-            &mut out,
-        )
-        .unwrap();
-    let kod = Header::decode(&out[..len]).unwrap();
+    let (kod, c) = answer_with(
+        config,
+        &request(4, 3, 6),
+        client(),
+        &Reference::local(10, now()),
+    );
+    let kod = kod.unwrap();
     assert_eq!(kod.stratum, 0);
     assert_eq!(kod.leap, LeapIndicator::Unsynchronized);
     assert_eq!(kod.reference_id.kiss_code(), KissCode::Deny);
-    let c = server.counters();
     assert_eq!((c.received, c.denied, c.kod_sent, c.answered), (1, 1, 1, 0));
 }
 
