@@ -125,9 +125,13 @@ fn start_server(config: &Path, port: u16, args: &[&str]) -> Option<Running> {
 }
 
 fn request(version: u8, mode: u8) -> Vec<u8> {
+    with_poll(version, mode, 6)
+}
+
+fn with_poll(version: u8, mode: u8, poll: i8) -> Vec<u8> {
     let mut bytes = vec![0u8; 48];
     bytes[0] = version << 3 | mode;
-    bytes[2] = 6;
+    bytes[2] = poll as u8;
     bytes[3] = 0xec;
     bytes[40..48].copy_from_slice(&0xeeb2_be21_bdf4_b400u64.to_be_bytes());
     bytes
@@ -370,6 +374,8 @@ fn odd_requests() -> Vec<(&'static str, Vec<u8>)> {
         ("v4 mode 5", request(4, 5)),
         ("v4 mode 6", request(4, 6)),
         ("v4 mode 7", request(4, 7)),
+        ("poll -30", with_poll(4, 3, -30)),
+        ("poll 30", with_poll(4, 3, 30)),
         ("v0 mode 3", request(0, 3)),
         ("v5 mode 3", request(5, 3)),
         ("47 bytes", request(4, 3)[..47].to_vec()),
@@ -521,7 +527,8 @@ fn load_generator_refuses_other_targets_and_measures() {
 
     let port = free_port();
     let config = loopback_config("load", port, 10);
-    let Some(_server) = start_server(&config, port, &[]) else {
+    // Two threads on SO_REUSEPORT sockets share the port.
+    let Some(_server) = start_server(&config, port, &["--threads", "2"]) else {
         skip!("the example server is not built");
     };
     let output = Command::new(&load)

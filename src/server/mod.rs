@@ -68,6 +68,10 @@ use crate::wire::{Header, KissCode, LeapIndicator, Mode, Packet, HEADER_LEN};
 /// from another port (from port 123 it could be a server's reply).
 pub const NTP_PORT: u16 = 123;
 
+/// The shortest rate-limit interval (log2 s): the least poll a response
+/// carries, as in chrony.
+const MIN_LIMIT_INTERVAL: i8 = -19;
+
 /// Byte offset of the transmit timestamp in a packet.
 const TRANSMIT_OFFSET: usize = 40;
 
@@ -174,7 +178,11 @@ impl<'a> Server<'a> {
             .map(|limit| RateLimiter::new(limit, table, seed));
         Server {
             access: config.access,
-            min_poll: limiter.as_ref().map_or(i8::MIN, |l| l.limit().interval),
+            // chrony's floor without rate limiting is its shortest limit
+            // interval.
+            min_poll: limiter
+                .as_ref()
+                .map_or(MIN_LIMIT_INTERVAL, |l| l.limit().interval),
             limiter,
             precision: config.precision,
             deny_kod: config.deny_kod,

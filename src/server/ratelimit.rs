@@ -67,7 +67,7 @@ impl RateLimit {
     /// The settings clamped to chrony's ranges.
     pub fn clamped(self) -> RateLimit {
         RateLimit {
-            interval: self.interval.clamp(-19, 12),
+            interval: self.interval.clamp(super::MIN_LIMIT_INTERVAL, 12),
             burst: self.burst.max(1),
             leak: self.leak.clamp(1, 4),
             kod: self.kod.min(4),

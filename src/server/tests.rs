@@ -99,6 +99,14 @@ fn fields_of_a_response() {
 }
 
 #[test]
+fn poll_floor_without_rate_limit_is_chronys() {
+    let response = answer(open_config(), &request(4, 3, -30), client()).unwrap();
+    assert_eq!(response.poll, -19);
+    let response = answer(open_config(), &request(4, 3, 17), client()).unwrap();
+    assert_eq!(response.poll, 17);
+}
+
+#[test]
 fn answers_in_the_requests_version() {
     for version in 1..=4 {
         let response = answer(open_config(), &request(version, 3, 6), client()).unwrap();
