@@ -21,6 +21,10 @@
 //!   the values of `chronyc sources`, `sourcestats` and `tracking`.
 //! - `sim` (with `std`): a deterministic simulator of clocks, networks and
 //!   servers, with chrony's test scenarios.
+//! - [`server`]: the NTP server: responses as chrony sends them, access
+//!   control and rate limiting in fixed memory.
+//! - `std` (feature `std`): UDP sockets with kernel timestamps and
+//!   batching, and the chrony.conf parser.
 //!
 //! Sans-IO means the core never reads a clock, a socket or a random number
 //! generator: time comes in as `now` arguments, randomness as parameters,
@@ -67,7 +71,7 @@
 //! ```
 
 #![cfg_attr(not(feature = "std"), no_std)]
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod clock;
@@ -79,7 +83,10 @@ pub mod sample;
 pub mod select;
 #[cfg(feature = "std")]
 pub mod sim;
+pub mod server;
 pub mod source;
+#[cfg(feature = "std")]
+pub mod std;
 pub mod system;
 pub mod time;
 pub mod wire;
