@@ -81,9 +81,9 @@ pub mod reference;
 pub mod report;
 pub mod sample;
 pub mod select;
+pub mod server;
 #[cfg(feature = "std")]
 pub mod sim;
-pub mod server;
 pub mod source;
 #[cfg(feature = "std")]
 pub mod std;
