@@ -32,13 +32,18 @@ pub struct SyncStatus {
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[must_use = "a clock action does nothing until the caller carries it out"]
 pub enum ClockAction {
-    /// Run at this frequency correction, in ppm (positive: faster).
+    /// Run at this frequency correction, in ppm (positive: faster): the
+    /// clock then gains `ppm`·10⁻⁶ s per second of true time beyond its
+    /// natural rate.
     SetFrequency {
         /// The correction, in parts per million.
         ppm: f64,
     },
     /// Correct `offset` gradually, never changing the rate by more than
-    /// `max_rate_ppm`.
+    /// `max_rate_ppm`. A new slew replaces the rest of one in progress
+    /// (its `offset` is the whole correction still to make). The engine
+    /// models the slew as made at exactly `max_rate_ppm` of the clock's own
+    /// time: `max_rate_ppm`·10⁻⁶ s gained per second the clock counts.
     Slew {
         /// How much to advance the clock (negative: hold it back).
         offset: NtpDuration,

@@ -15,6 +15,16 @@
 //!   carries them out.
 //! - [`reference`]: what a server's responses say about its own
 //!   synchronisation.
+//! - [`system`]: the client engine: a fixed set of [`source`]s (polling,
+//!   response tests), their statistics ([`filter`]), [`select`]ion and the
+//!   clock [`discipline`]; it also gives the reference a server serves and
+//!   the values of `chronyc sources`, `sourcestats` and `tracking`.
+//! - `sim` (with `std`): a deterministic simulator of clocks, networks and
+//!   servers, with chrony's test scenarios.
+//! - [`server`]: the NTP server: responses as chrony sends them, access
+//!   control and rate limiting in fixed memory.
+//! - `std` (feature `std`): UDP sockets with kernel timestamps and
+//!   batching, and the chrony.conf parser.
 //!
 //! Sans-IO means the core never reads a clock, a socket or a random number
 //! generator: time comes in as `now` arguments, randomness as parameters,
@@ -65,10 +75,18 @@
 #![warn(missing_docs)]
 
 pub mod clock;
+pub mod discipline;
+pub mod filter;
 pub mod reference;
 pub mod report;
 pub mod sample;
+pub mod select;
+pub mod server;
+#[cfg(feature = "std")]
+pub mod sim;
+pub mod source;
 #[cfg(feature = "std")]
 pub mod std;
+pub mod system;
 pub mod time;
 pub mod wire;

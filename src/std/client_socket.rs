@@ -19,12 +19,8 @@ use std::mem;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 
-use crate::time::{NtpTimestamp, UnixTime};
-
-/// `SO_TIMESTAMPING` (and its control message type `SCM_TIMESTAMPING`) on
-/// the architectures whose `time_t` is 64 bits and whose socket options
-/// use the generic numbering.
-const SO_TIMESTAMPING: libc::c_int = 37;
+use crate::std::socket::{read_control, realtime_now, SO_TIMESTAMPING};
+use crate::time::NtpTimestamp;
 
 /// Where a timestamp came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,7 +44,7 @@ impl Timestamp {
     /// The system clock now, read in user space.
     pub fn user_now() -> Timestamp {
         Timestamp {
-            time: NtpTimestamp::from_system_time(std::time::SystemTime::now()),
+            time: realtime_now(),
             source: TimestampSource::User,
         }
     }
@@ -168,7 +164,7 @@ impl ClientSocket {
         if len < 0 {
             return Err(io::Error::last_os_error());
         }
-        Ok((len as usize, software_timestamp(&msg)))
+        Ok((len as usize, read_control(&msg).timestamp))
     }
 }
 
@@ -193,35 +189,6 @@ fn enable_timestamping(socket: &UdpSocket) -> io::Result<()> {
     } else {
         Ok(())
     }
-}
-
-/// The software time (the first of three timespecs) of a message's
-/// `SCM_TIMESTAMPING` control message.
-fn software_timestamp(msg: &libc::msghdr) -> Option<NtpTimestamp> {
-    // SAFETY: msg came back from recvmsg; the CMSG_* macros stay within
-    // msg_control/msg_controllen, and the data read is a timespec array
-    // the kernel wrote for SCM_TIMESTAMPING.
-    unsafe {
-        let mut cmsg = libc::CMSG_FIRSTHDR(msg);
-        while !cmsg.is_null() {
-            let header = &*cmsg;
-            if header.cmsg_level == libc::SOL_SOCKET
-                && header.cmsg_type == SO_TIMESTAMPING
-                && header.cmsg_len as usize
-                    >= libc::CMSG_LEN(mem::size_of::<[libc::timespec; 3]>() as u32) as usize
-            {
-                let ts: libc::timespec = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast());
-                if ts.tv_sec != 0 || ts.tv_nsec != 0 {
-                    return Some(NtpTimestamp::from_unix(UnixTime::new(
-                        ts.tv_sec,
-                        ts.tv_nsec as u32,
-                    )));
-                }
-            }
-            cmsg = libc::CMSG_NXTHDR(msg, cmsg);
-        }
-    }
-    None
 }
 
 impl AsFd for ClientSocket {

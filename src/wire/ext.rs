@@ -39,7 +39,9 @@ pub(crate) fn extensions_end(packet: &[u8], version: u8) -> Result<usize, Error>
         if remaining == 0 || (MIN_MAC_LEN..=MAX_V4_MAC_LEN).contains(&remaining) {
             return Ok(at);
         }
-        if remaining < MIN_EXTENSION_LEN {
+        // At most 24 bytes left that are not a MAC: too short for the last
+        // extension field (RFC 7822 wants 28 bytes when no MAC follows).
+        if remaining <= MAX_V4_MAC_LEN {
             return Err(Error::BadTrailer {
                 offset: at,
                 len: remaining,

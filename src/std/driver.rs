@@ -287,7 +287,7 @@ where
             .as_ref()
             .and_then(|path| std::fs::read_to_string(path).ok())
             .and_then(|text| Drift::parse(&text));
-        let mut system = System::new(config.system, drift);
+        let mut system = System::<MAX_SOURCES>::with_capacity(config.system, drift);
         let now = clock.now().map_err(|e| DriverError::Clock(e.to_string()))?;
         let mut peers = Vec::new();
         for server in config.servers {

@@ -1,0 +1,140 @@
+#!/bin/bash
+# interop-server.sh install|test|bench  -- ntpkit's server beside Debian's chrony, on loopback only.
+#
+#   install  install Debian's chrony (its service kept from starting) and ntpsec-ntpdig if missing
+#   test     install, then run the interop tests (tests/interop_server.rs) against chronyd and ntpdig
+#   bench    install, then measure ntpkit's server (1 thread, every check on) beside chronyd -x with
+#            tools/ntpload.c: responses/s and server CPU µs per response, ROUNDS (3) alternating runs
+#            of DURATION (5) s each
+#
+# Never touches the system clock: chronyd always runs with -x and drops to user _chrony; ntpdig is
+# never given -s/-S. Stops only the processes it started (by PID). Needs root (apt, _chrony dirs,
+# port 123 for ntpdig).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+WORK=${WORK:-${TMPDIR:-/tmp}/ntpkit-server-interop}
+ROUNDS=${ROUNDS:-3}
+DURATION=${DURATION:-5}
+CHRONY_PORT=${CHRONY_PORT:-11124}
+OURS_PORT=${OURS_PORT:-11125}
+STARTED=()
+
+cleanup() {
+  local pid
+  for pid in "${STARTED[@]:-}"; do
+    [ -n "$pid" ] || continue
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  done
+}
+trap cleanup EXIT
+
+install_tools() {
+  local need=()
+  command -v chronyd >/dev/null || need+=(chrony)
+  command -v ntpdig >/dev/null || need+=(ntpsec-ntpdig)
+  [ ${#need[@]} -eq 0 ] && return 0
+  if [ "$(id -u)" != 0 ]; then
+    echo "interop-server: ${need[*]} missing and not root: cannot install" >&2
+    return 1
+  fi
+  # The chrony package's postinst would start the SYSTEM chronyd, which steers the clock:
+  # forbid service starts with policy-rc.d while installing (and remove it only if we made it).
+  local made_policy=0
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+    chmod 755 /usr/sbin/policy-rc.d
+    made_policy=1
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${need[@]}" >/dev/null \
+    || { apt-get update >/dev/null \
+         && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${need[@]}" >/dev/null; }
+  [ "$made_policy" = 1 ] && rm -f /usr/sbin/policy-rc.d
+  echo "interop-server: installed ${need[*]}"
+}
+
+# start_chronyd PORT: a loopback chronyd server with -x, as user _chrony; prints its PID.
+start_chronyd() {
+  local port=$1 dir="$WORK/chronyd-$1"
+  install -d -m 0755 "$WORK"
+  install -d -m 0750 -o _chrony -g _chrony "$dir"
+  cat > "$dir/chrony.conf" <<CONF
+port $port
+bindaddress 127.0.0.1
+allow 127.0.0.1
+local stratum 8
+cmdport 0
+bindcmdaddress $dir/chronyd.sock
+pidfile $dir/chronyd.pid
+CONF
+  rm -f "$dir/chronyd.pid"
+  chronyd -x -f "$dir/chrony.conf" -l "$dir/chronyd.log"
+  for _ in $(seq 1 50); do
+    [ -s "$dir/chronyd.pid" ] && { cat "$dir/chronyd.pid"; return 0; }
+    sleep 0.1
+  done
+  echo "chronyd did not start" >&2; cat "$dir/chronyd.log" >&2 || true; return 1
+}
+
+# CPU time of every thread of PID, in ns (sum_exec_runtime: exact, unlike tick-sampled utime/stime).
+# It is brought up to date when a thread sleeps, so read it only while the server is idle.
+cpu_ns() { cat /proc/"$1"/task/*/schedstat | awk '{ s += $1 } END { printf "%.0f\n", s }'; }
+
+# measure NAME PID PORT: one ntpload run; prints "NAME rate us_per_response"
+measure() {
+  local name=$1 pid=$2 port=$3 before after out rate valid
+  [ -r "/proc/$pid/schedstat" ] || { echo "measure: no process $pid ($name)" >&2; return 1; }
+  sleep 0.3
+  before=$(cpu_ns "$pid")
+  out=$(target/ntpload 127.0.0.1 "$port" "$DURATION" 64 4)
+  sleep 0.3
+  after=$(cpu_ns "$pid")
+  rate=$(sed -n 's/^rate=\([0-9]*\) .*/\1/p' <<<"$out")
+  valid=$(sed -n 's/.* valid=\([0-9]*\) .*/\1/p' <<<"$out")
+  awk -v n="$name" -v r="$rate" -v v="$valid" -v t=$((after - before)) \
+    'BEGIN { printf "%s %d %.2f\n", n, r, (v > 0 ? t / 1e3 / v : 0) }'
+}
+
+bench() {
+  cargo build --release --example server >/dev/null 2>&1
+  gcc -O2 -Wall -o target/ntpload tools/ntpload.c
+  install -d -m 0755 "$WORK"
+  local chrony_pid ours_pid results="$WORK/bench.txt"
+  chrony_pid=$(start_chronyd "$CHRONY_PORT"); STARTED+=("$chrony_pid")
+  sed "s/^port .*/port $OURS_PORT/" tests/data/bench-server.conf > "$WORK/ours.conf"
+  target/release/examples/server -f "$WORK/ours.conf" --threads 1 > "$WORK/ours.log" 2>&1 &
+  ours_pid=$!; STARTED+=("$ours_pid")
+  sleep 1
+  kill -0 "$ours_pid" || { cat "$WORK/ours.log" >&2; return 1; }
+  echo "chronyd $(chronyd -v | head -1) pid $chrony_pid on :$CHRONY_PORT; ntpkit pid $ours_pid on :$OURS_PORT"
+  echo "server responses/s cpu_us_per_response  (ntpload: 1 socket, 64 in flight, ${DURATION}s)"
+  : > "$results"
+  for round in $(seq 1 "$ROUNDS"); do
+    measure chronyd "$chrony_pid" "$CHRONY_PORT" | tee -a "$results"
+    measure ntpkit "$ours_pid" "$OURS_PORT" | tee -a "$results"
+  done
+  awk '
+    { n[$1]++; r[$1] += $2; rr[$1] += $2 * $2; c[$1] += $3; cc[$1] += $3 * $3 }
+    $1 == "chronyd" { last = $2 } $1 == "ntpkit" && last > 0 { ratio[++k] = $2 / last }
+    END {
+      for (s in n) {
+        mr = r[s] / n[s]; mc = c[s] / n[s]
+        printf "%s: %.0f ± %.0f responses/s, %.2f ± %.2f µs CPU/response (%d runs)\n", s, mr,
+          sqrt(rr[s] / n[s] - mr * mr), mc, sqrt(cc[s] / n[s] - mc * mc), n[s]
+      }
+      line = "ntpkit/chronyd per round:"; for (i = 1; i <= k; i++) line = line sprintf(" %.2f", ratio[i])
+      print line
+    }' "$results"
+}
+
+case "${1:-}" in
+  install) install_tools ;;
+  test)
+    install_tools
+    # `cargo test --test` builds no examples: build the ones the tests run first.
+    cargo build --release --examples
+    cargo test --release --test interop_server -- --test-threads=1 --nocapture
+    ;;
+  bench) install_tools; bench ;;
+  *) echo "usage: $0 install|test|bench" >&2; exit 2 ;;
+esac

@@ -1,0 +1,446 @@
+//! Per-source statistics: a weighted linear regression of the offsets of
+//! up to [`MAX_SAMPLES`] samples against time, with chrony's runs test to
+//! drop old samples once the clock has wandered away from a straight line.
+//!
+//! The regression gives the offset of the local clock relative to the
+//! source now, its frequency error, and their uncertainties: the values
+//! `chronyc sourcestats` prints (samples, runs, span, frequency, skew,
+//! offset, standard deviation).
+//!
+//! **Weights come from the delay.** When the two directions of an exchange
+//! take `base + u` and `base + v`, the offset error is `(u − v)/2` and the
+//! delay excess over the minimum is `u + v`: a sample with a small excess
+//! `s` has an error of at most `s/2` (for independent exponential queueing
+//! delays it is uniform on `±s/2`, variance `s²/12`). Weighting each sample
+//! by `1/(s²/12 + σ₀²)` lets the few quick exchanges carry the estimate;
+//! this is what makes the estimate several times better than an unweighted
+//! fit in the simulator (see the `sim` example).
+//!
+//! Offsets here use the sample convention: positive means the local clock
+//! is behind the source. Stored offsets are kept *as if every clock
+//! correction made since had already been in effect*, so that the fit
+//! always describes the clock as it is now (see [`Stats::correct`] and
+//! [`Stats::shift_times`]).
+
+use crate::report::SourceStatsReport;
+use crate::time::{NtpDuration, NtpTimestamp};
+#[cfg(not(feature = "std"))]
+use num_traits::Float;
+
+/// How many samples a source keeps at most.
+pub const MAX_SAMPLES: usize = 64;
+
+/// Variance floor of a sample, s² (the error left in a sample with the
+/// minimum delay: clock reading and timestamping noise).
+const MIN_VARIANCE: f64 = 1e-12;
+
+/// The random walk of frequency assumed for the clock, (s/s)²/s: an old
+/// sample's offset has drifted from a straight line by a variance of
+/// `WANDER·age³/3` (chosen by measuring in the simulator).
+const WANDER: f64 = 1e-17;
+
+/// Skew reported while the frequency is unknown (one sample), s/s: more
+/// than any update accepts (`maxupdateskew`), and what bounds the error
+/// of a single sample as it ages.
+const UNKNOWN_SKEW: f64 = 2e-3;
+
+/// A new sample further than this from the prediction, and further than
+/// its uncertainty allows, means the clock was stepped behind our back:
+/// the history is dropped.
+const JUMP_THRESHOLD: f64 = 1.0;
+
+/// One stored sample.
+#[derive(Debug, Clone, Copy, Default)]
+struct Entry {
+    time: NtpTimestamp,
+    offset: f64,
+    delay: f32,
+}
+
+/// The regression over the samples in use.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Fit {
+    /// Local time the fit refers to (the newest sample).
+    pub time: NtpTimestamp,
+    /// Offset at `time`, seconds (positive: local clock behind).
+    pub offset: f64,
+    /// Rate of change of the offset, s/s (positive: the local clock is
+    /// slow and must run faster).
+    pub frequency: f64,
+    /// Variance of `offset`, s².
+    pub offset_var: f64,
+    /// Covariance of `offset` and `frequency`.
+    pub cov: f64,
+    /// Standard error of `frequency` (the skew), s/s.
+    pub skew: f64,
+    /// Standard deviation of the residuals, seconds.
+    pub std_dev: f64,
+    /// Samples used.
+    pub samples: u8,
+    /// Runs of residuals with the same sign.
+    pub runs: u8,
+    /// Seconds from the oldest to the newest sample.
+    pub span: f64,
+}
+
+impl Fit {
+    /// The offset predicted at `now` and its standard deviation.
+    pub fn predict(&self, now: NtpTimestamp) -> (f64, f64) {
+        let dt = (now - self.time).to_seconds_f64();
+        let var = self.offset_var + 2.0 * dt * self.cov + dt * dt * self.skew * self.skew;
+        (self.offset + self.frequency * dt, var.max(0.0).sqrt())
+    }
+}
+
+/// The statistics of one source: its samples and the regression over them.
+#[derive(Debug, Clone)]
+pub struct Stats {
+    entries: [Entry; MAX_SAMPLES],
+    len: u8,
+    fit: Option<Fit>,
+}
+
+impl Default for Stats {
+    fn default() -> Self {
+        Stats {
+            entries: [Entry::default(); MAX_SAMPLES],
+            len: 0,
+            fit: None,
+        }
+    }
+}
+
+impl Stats {
+    /// The current fit, once there is a sample.
+    pub fn fit(&self) -> Option<&Fit> {
+        self.fit.as_ref()
+    }
+
+    /// Samples kept.
+    pub fn len(&self) -> usize {
+        self.len as usize
+    }
+
+    /// Whether no sample is kept.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Forgets every sample.
+    pub fn clear(&mut self) {
+        self.len = 0;
+        self.fit = None;
+    }
+
+    fn entries(&self) -> &[Entry] {
+        &self.entries[..self.len as usize]
+    }
+
+    /// The smallest delay kept, seconds.
+    pub fn min_delay(&self) -> Option<f64> {
+        self.entries()
+            .iter()
+            .map(|e| e.delay as f64)
+            .reduce(f64::min)
+    }
+
+    /// Whether a sample with this delay is an outlier: its excess over the
+    /// minimum delay is more than `ratio` standard deviations.
+    pub fn is_delay_outlier(&self, delay: f64, ratio: f64) -> bool {
+        match (self.fit, self.min_delay()) {
+            (Some(fit), Some(min)) if self.len >= 4 => delay - min > ratio * fit.std_dev.max(1e-6),
+            _ => false,
+        }
+    }
+
+    /// Whether a sample with this offset, taken at `time`, is so far from
+    /// the prediction that the clock must have been stepped by someone else.
+    pub fn is_jump(&self, time: NtpTimestamp, offset: f64) -> bool {
+        match self.fit {
+            Some(fit) if fit.samples >= 2 => {
+                let (predicted, sd) = fit.predict(time);
+                let error = (offset - predicted).abs();
+                error > JUMP_THRESHOLD && error > 10.0 * (sd + fit.std_dev)
+            }
+            _ => false,
+        }
+    }
+
+    /// Adds a sample and refits, dropping old samples that fail the runs
+    /// test.
+    pub fn add(&mut self, time: NtpTimestamp, offset: f64, delay: f64) {
+        if self.len as usize == MAX_SAMPLES {
+            self.entries.copy_within(1.., 0);
+            self.len -= 1;
+        }
+        self.entries[self.len as usize] = Entry {
+            time,
+            offset,
+            delay: delay as f32,
+        };
+        self.len += 1;
+        self.refit();
+    }
+
+    fn refit(&mut self) {
+        let n = self.len as usize;
+        if n == 0 {
+            self.fit = None;
+            return;
+        }
+        let min_delay = self.min_delay().unwrap_or(0.0);
+        let mut start = 0;
+        let fit = loop {
+            let fit = regress(&self.entries[start..n], min_delay);
+            let m = n - start;
+            if m <= 3 || fit.runs as usize >= critical_runs(m) {
+                break fit;
+            }
+            start += 1;
+        };
+        if start > 0 {
+            self.entries.copy_within(start..n, 0);
+            self.len = (n - start) as u8;
+        }
+        self.fit = Some(fit);
+    }
+
+    /// Accounts for a clock correction made at local time `at`: the clock
+    /// will be advanced by `offset` seconds more than before, and runs
+    /// faster by `frequency` (s/s) from now on. Stored samples are changed
+    /// as if the correction had always been in effect.
+    pub fn correct(&mut self, at: NtpTimestamp, offset: f64, frequency: f64) {
+        let n = self.len as usize;
+        for entry in &mut self.entries[..n] {
+            let age = (at - entry.time).to_seconds_f64();
+            entry.offset += frequency * age - offset;
+        }
+        if let Some(fit) = &mut self.fit {
+            let age = (at - fit.time).to_seconds_f64();
+            fit.offset += frequency * age - offset;
+            fit.frequency -= frequency;
+        }
+    }
+
+    /// Accounts for a step of the local clock by `offset` seconds: sample
+    /// times move with the clock. (The change of the offsets is a
+    /// [`correct`](Self::correct).)
+    pub fn shift_times(&mut self, offset: f64) {
+        let shift = NtpDuration::from_seconds_f64(offset);
+        let n = self.len as usize;
+        for entry in &mut self.entries[..n] {
+            entry.time = entry.time + shift;
+        }
+        if let Some(fit) = &mut self.fit {
+            fit.time = fit.time + shift;
+        }
+    }
+
+    /// The newest sample's offset as it stands after later corrections.
+    pub fn newest_offset(&self) -> Option<f64> {
+        self.entries().last().map(|e| e.offset)
+    }
+
+    /// What `chronyc sourcestats` prints for this source at `now`.
+    pub fn report(&self, now: NtpTimestamp) -> SourceStatsReport {
+        match self.fit {
+            Some(fit) => {
+                let (offset, _) = fit.predict(now);
+                SourceStatsReport {
+                    samples: self.len as u32,
+                    runs: fit.runs as u32,
+                    span: fit.span.max(0.0) as u64,
+                    frequency_ppm: -fit.frequency * 1e6,
+                    skew_ppm: fit.skew * 1e6,
+                    offset: -offset,
+                    std_dev: fit.std_dev,
+                }
+            }
+            None => SourceStatsReport {
+                samples: 0,
+                runs: 0,
+                span: 0,
+                frequency_ppm: 0.0,
+                skew_ppm: 0.0,
+                offset: 0.0,
+                std_dev: 0.0,
+            },
+        }
+    }
+}
+
+/// The fewest runs of residual signs that `n` random residuals show with
+/// 95 % probability (normal approximation of the runs distribution with
+/// equal numbers of each sign, one-sided).
+fn critical_runs(n: usize) -> usize {
+    let half = n as f64 / 2.0;
+    let mean = half + 1.0;
+    let sd = (half * (half - 1.0) / (n as f64 - 1.0)).max(0.0).sqrt();
+    (mean - 1.645 * sd).floor().max(0.0) as usize
+}
+
+/// Weighted least squares of offset against time over `entries`, relative
+/// to the newest entry's time.
+fn regress(entries: &[Entry], min_delay: f64) -> Fit {
+    let newest = entries[entries.len() - 1].time;
+    let x_of = |e: &Entry| (e.time - newest).to_seconds_f64();
+    let mean_excess = entries
+        .iter()
+        .map(|e| e.delay as f64 - min_delay)
+        .sum::<f64>()
+        / entries.len() as f64;
+    // The smallest delay is itself above the true minimum by about this
+    // (with few samples, a part of the delay itself bounds it).
+    let floor = mean_excess.max(min_delay / 4.0) / (entries.len() as f64).sqrt();
+    let weight_of = |e: &Entry| {
+        let excess = (e.delay as f64 - min_delay).max(0.0) + floor;
+        let age = -x_of(e);
+        1.0 / (excess * excess / 12.0 + MIN_VARIANCE + WANDER * age * age * age / 3.0)
+    };
+    let (mut w, mut sx, mut sy, mut sxx, mut sxy) = (0.0, 0.0, 0.0, 0.0, 0.0);
+    for e in entries {
+        let (wi, x, y) = (weight_of(e), x_of(e), e.offset);
+        w += wi;
+        sx += wi * x;
+        sy += wi * y;
+        sxx += wi * x * x;
+        sxy += wi * x * y;
+    }
+    let m = entries.len();
+    let det = w * sxx - sx * sx;
+    let fitted = m >= 2 && det > 1e-12 * w * sxx;
+    let (offset, frequency, mut var_a, mut var_b, mut cov) = if fitted {
+        let b = (w * sxy - sx * sy) / det;
+        let a = (sy - b * sx) / w;
+        (a, b, sxx / det, w / det, -sx / det)
+    } else {
+        (sy / w, 0.0, 1.0 / w, UNKNOWN_SKEW * UNKNOWN_SKEW, 0.0)
+    };
+    let (mut chi2, mut sum_sq, mut runs, mut last_sign) = (0.0, 0.0, 0u8, 0i8);
+    for e in entries {
+        let r = e.offset - (offset + frequency * x_of(e));
+        chi2 += weight_of(e) * r * r;
+        sum_sq += r * r;
+        let sign = if r >= 0.0 { 1 } else { -1 };
+        if sign != last_sign {
+            runs = runs.saturating_add(1);
+            last_sign = sign;
+        }
+    }
+    if m > 2 {
+        let scale = (chi2 / (m - 2) as f64).max(1.0);
+        var_a *= scale;
+        if fitted {
+            var_b *= scale;
+        }
+        cov *= scale;
+    }
+    let std_dev = (sum_sq / (m.max(2) - 1) as f64).sqrt();
+    Fit {
+        time: newest,
+        offset,
+        frequency,
+        offset_var: var_a,
+        cov,
+        skew: var_b.sqrt(),
+        std_dev,
+        samples: m as u8,
+        runs,
+        span: -x_of(&entries[0]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(seconds: f64) -> NtpTimestamp {
+        NtpTimestamp::from_seconds_f64(1000.0 + seconds)
+    }
+
+    #[test]
+    fn fits_a_line() {
+        let mut stats = Stats::default();
+        for i in 0..10 {
+            let t = i as f64 * 64.0;
+            let noise = if i % 2 == 0 { 1e-7 } else { -1e-7 };
+            stats.add(at(t), 0.01 + 2e-6 * t + noise, 2e-4);
+        }
+        let fit = *stats.fit().unwrap();
+        assert_eq!(fit.samples, 10);
+        assert!((fit.frequency - 2e-6).abs() < 1e-9);
+        let (offset, _) = fit.predict(at(640.0));
+        assert!((offset - (0.01 + 2e-6 * 640.0)).abs() < 1e-6);
+        let report = stats.report(at(576.0));
+        assert_eq!(report.span, 576);
+        assert!((report.frequency_ppm + 2.0).abs() < 1e-3);
+    }
+
+    #[test]
+    fn quick_samples_weigh_more() {
+        let mut stats = Stats::default();
+        // The true offset is 0; slow exchanges carry errors up to half their excess delay.
+        let data = [
+            (1e-4, 0.0),
+            (9e-4, 3e-4),
+            (5e-4, -1.5e-4),
+            (1.1e-4, 1e-6),
+            (7e-4, 2e-4),
+        ];
+        for (i, (delay, offset)) in data.iter().enumerate() {
+            stats.add(at(i as f64 * 64.0), *offset, *delay);
+        }
+        let (offset, _) = stats.fit().unwrap().predict(at(256.0));
+        assert!(offset.abs() < 2e-5, "{offset}");
+    }
+
+    #[test]
+    fn corrections_keep_the_fit_consistent() {
+        let mut stats = Stats::default();
+        for i in 0..5 {
+            let t = i as f64 * 64.0;
+            stats.add(at(t), 0.5 - 1e-4 * t, 2e-4);
+        }
+        // Advance by the predicted offset, and speed up by the missing frequency.
+        let now = at(300.0);
+        let (offset, _) = stats.fit().unwrap().predict(now);
+        stats.correct(now, offset, -1e-4);
+        let fit = *stats.fit().unwrap();
+        assert!(fit.frequency.abs() < 1e-12);
+        assert!(fit.predict(now).0.abs() < 1e-9);
+        stats.refit();
+        assert!(stats.fit().unwrap().predict(now).0.abs() < 1e-9);
+        // A step moves the samples along with the clock.
+        stats.correct(now, -2.0, 0.0);
+        stats.shift_times(-2.0);
+        assert!((stats.fit().unwrap().predict(at(298.0)).0 - 2.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn runs_test_drops_a_wandered_past() {
+        let mut stats = Stats::default();
+        // Ten samples on one line, then the frequency changes.
+        for i in 0..30 {
+            let t = i as f64 * 64.0;
+            let offset = if i < 10 { 0.0 } else { 1e-6 * (t - 576.0) };
+            let noise = if i % 2 == 0 { 1e-6 } else { -1e-6 };
+            stats.add(at(t), offset + noise, 2e-4);
+        }
+        assert!(stats.len() < 30, "kept {}", stats.len());
+        let fit = stats.fit().unwrap();
+        assert!((fit.frequency - 1e-6).abs() < 2e-8, "{}", fit.frequency);
+    }
+
+    #[test]
+    fn detects_a_jump() {
+        let mut stats = Stats::default();
+        for i in 0..5 {
+            let noise = if i % 2 == 0 { 1e-5 } else { -1e-5 };
+            stats.add(at(i as f64 * 64.0), 1e-5 + noise, 2e-4);
+        }
+        assert!(!stats.is_jump(at(320.0), 2e-4));
+        assert!(stats.is_jump(at(320.0), 100.0));
+        assert!(!stats.is_delay_outlier(3e-4, 10.0));
+        assert!(stats.is_delay_outlier(1.0, 10.0));
+    }
+}

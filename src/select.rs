@@ -1,0 +1,347 @@
+//! Source selection: which sources tell the truth, which one the clock
+//! follows, and what the survivors say together.
+//!
+//! 1. Each candidate gives a correctness interval, offset ± root distance.
+//! 2. The deepest intersection of the intervals (Marzullo) must hold a
+//!    strict majority of the candidates (and of the sources still waiting
+//!    for their first answer), else there is **no majority**: the
+//!    clock is left alone. Trusted sources count as the majority on their
+//!    own when they agree.
+//! 3. Candidates whose interval misses the intersection are
+//!    **falsetickers** (`x`).
+//! 4. If fewer than `minsources` survive, nothing is selected.
+//! 5. The survivor with the lowest `stratum × stratumweight + distance` is
+//!    **selected** (`*`), among the `prefer` sources if any survived; the
+//!    previously selected source keeps its place unless another is better
+//!    by more than [`RESELECT_DISTANCE`].
+//! 6. Survivors whose distance is within [`COMBINE_LIMIT`] times the
+//!    selected one's are **combined** (`+`), the others **not combined**
+//!    (`-`). Offsets are averaged with weights 1/distance, frequencies with
+//!    weights 1/skew².
+//! 7. The leap indicator is what more than half of the survivors announce.
+
+use crate::report::SourceState;
+use crate::wire::LeapIndicator;
+#[cfg(not(feature = "std"))]
+use num_traits::Float;
+
+/// How much better another source must be to replace the selected one,
+/// seconds of distance (chrony's `reselectdist`).
+pub const RESELECT_DISTANCE: f64 = 1e-4;
+/// Survivors further than this many times the selected source's distance
+/// are not combined (chrony's `combinelimit`).
+pub const COMBINE_LIMIT: f64 = 3.0;
+
+/// One source's offer to the selection.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Candidate {
+    /// Estimated offset now, seconds (positive: local clock behind).
+    pub offset: f64,
+    /// Root distance: half the width of the correctness interval, seconds.
+    pub distance: f64,
+    /// Estimated frequency error, s/s (positive: local clock slow).
+    pub frequency: f64,
+    /// Standard error of the frequency, s/s.
+    pub skew: f64,
+    /// Standard deviation of the offset estimate, seconds.
+    pub offset_sd: f64,
+    /// The source's stratum.
+    pub stratum: u8,
+    /// The leap indicator the source announces.
+    pub leap: LeapIndicator,
+    /// `prefer` option.
+    pub prefer: bool,
+    /// `trust` option.
+    pub trust: bool,
+    /// Whether this source was the selected one before.
+    pub was_selected: bool,
+}
+
+/// Selection settings (from the system configuration).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Settings {
+    /// Survivors needed to select anything.
+    pub minsources: usize,
+    /// Seconds of distance one stratum is worth.
+    pub stratumweight: f64,
+    /// Sources that have not answered yet but may: they count in the
+    /// majority (a strict majority of all sources that may vote is needed),
+    /// so that the first source to answer cannot win alone.
+    pub waiting: usize,
+}
+
+/// The estimate the survivors give together.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Combined {
+    /// Index of the selected candidate.
+    pub selected: usize,
+    /// Combined offset, seconds (positive: local clock behind).
+    pub offset: f64,
+    /// Combined standard deviation of the offset, seconds.
+    pub offset_sd: f64,
+    /// Combined frequency error, s/s.
+    pub frequency: f64,
+    /// Combined skew, s/s.
+    pub skew: f64,
+    /// The majority's leap indicator.
+    pub leap: LeapIndicator,
+}
+
+/// What selection decided.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Outcome {
+    /// No candidates.
+    NoSources,
+    /// The deepest intersection holds no strict majority.
+    NoMajority,
+    /// Fewer survivors than `minsources`.
+    TooFewSources,
+    /// A source was selected.
+    Selected(Combined),
+}
+
+/// Runs selection over `candidates`, writing each one's state into
+/// `states` (which must be at least as long).
+pub fn select(
+    candidates: &[Candidate],
+    settings: &Settings,
+    states: &mut [SourceState],
+) -> Outcome {
+    let n = candidates.len();
+    if n == 0 {
+        return Outcome::NoSources;
+    }
+    let low = |c: &Candidate| c.offset - c.distance;
+    let high = |c: &Candidate| c.offset + c.distance;
+    let depth_at = |x: f64, trusted_only: bool| {
+        candidates
+            .iter()
+            .filter(|c| (!trusted_only || c.trust) && low(c) <= x && x <= high(c))
+            .count()
+    };
+    let any_trusted = candidates.iter().any(|c| c.trust);
+    // The deepest intersection [best_low, best_high]; among trusted sources
+    // only when there are any.
+    let mut best = 0;
+    let (mut best_low, mut best_high) = (f64::INFINITY, f64::NEG_INFINITY);
+    for c in candidates.iter().filter(|c| !any_trusted || c.trust) {
+        for (x, is_low) in [(low(c), true), (high(c), false)] {
+            let depth = depth_at(x, any_trusted);
+            if depth > best {
+                best = depth;
+                (best_low, best_high) = (f64::INFINITY, f64::NEG_INFINITY);
+            }
+            if depth == best {
+                if is_low {
+                    best_low = best_low.min(x);
+                } else {
+                    best_high = best_high.max(x);
+                }
+            }
+        }
+    }
+    let majority = if any_trusted {
+        best > 0
+    } else {
+        best * 2 > n + settings.waiting
+    };
+    if !majority {
+        for state in states.iter_mut().take(n) {
+            *state = SourceState::Falseticker;
+        }
+        return Outcome::NoMajority;
+    }
+    let mut survivors = 0;
+    let mut any_prefer = false;
+    for (c, state) in candidates.iter().zip(states.iter_mut()) {
+        if high(c) < best_low || low(c) > best_high {
+            *state = SourceState::Falseticker;
+        } else {
+            *state = SourceState::NotCombined;
+            survivors += 1;
+            any_prefer |= c.prefer;
+        }
+    }
+    if survivors < settings.minsources.max(1) {
+        for state in states.iter_mut().take(n) {
+            if *state == SourceState::NotCombined {
+                *state = SourceState::Unusable;
+            }
+        }
+        return Outcome::TooFewSources;
+    }
+    let score = |c: &Candidate| {
+        let reselect = if c.was_selected {
+            0.0
+        } else {
+            RESELECT_DISTANCE
+        };
+        c.stratum as f64 * settings.stratumweight + c.distance + reselect
+    };
+    let selected = (0..n)
+        .filter(|&i| states[i] == SourceState::NotCombined && (!any_prefer || candidates[i].prefer))
+        .min_by(|&a, &b| score(&candidates[a]).total_cmp(&score(&candidates[b])))
+        .unwrap_or(0);
+    let limit = candidates[selected].distance * COMBINE_LIMIT;
+    let (mut w_sum, mut offset, mut var, mut fw_sum, mut frequency) = (0.0, 0.0, 0.0, 0.0, 0.0);
+    let (mut votes, mut inserts, mut deletes) = (0, 0, 0);
+    for (i, c) in candidates.iter().enumerate() {
+        if states[i] != SourceState::NotCombined {
+            continue;
+        }
+        votes += 1;
+        match c.leap {
+            LeapIndicator::InsertSecond => inserts += 1,
+            LeapIndicator::DeleteSecond => deletes += 1,
+            _ => {}
+        }
+        if i != selected && c.distance > limit {
+            continue;
+        }
+        states[i] = if i == selected {
+            SourceState::Selected
+        } else {
+            SourceState::Combined
+        };
+        let w = 1.0 / c.distance.max(1e-9);
+        w_sum += w;
+        offset += w * c.offset;
+        var += w * c.offset_sd * c.offset_sd;
+        let fw = 1.0 / (c.skew * c.skew).max(1e-24);
+        fw_sum += fw;
+        frequency += fw * c.frequency;
+    }
+    let leap = if inserts * 2 > votes {
+        LeapIndicator::InsertSecond
+    } else if deletes * 2 > votes {
+        LeapIndicator::DeleteSecond
+    } else {
+        LeapIndicator::NoWarning
+    };
+    Outcome::Selected(Combined {
+        selected,
+        offset: offset / w_sum,
+        offset_sd: (var / w_sum).sqrt(),
+        frequency: frequency / fw_sum,
+        skew: (1.0 / fw_sum).sqrt(),
+        leap,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn candidate(offset: f64) -> Candidate {
+        Candidate {
+            offset,
+            distance: 1e-3,
+            frequency: 0.0,
+            skew: 1e-8,
+            offset_sd: 1e-5,
+            stratum: 1,
+            leap: LeapIndicator::NoWarning,
+            prefer: false,
+            trust: false,
+            was_selected: false,
+        }
+    }
+
+    const SETTINGS: Settings = Settings {
+        minsources: 1,
+        stratumweight: 1e-3,
+        waiting: 0,
+    };
+
+    #[test]
+    fn falsetickers_are_outvoted() {
+        let candidates = [
+            candidate(0.0),
+            candidate(1.0),
+            candidate(1e-4),
+            candidate(2.0),
+            candidate(-1e-4),
+        ];
+        let mut states = [SourceState::Unusable; 5];
+        let Outcome::Selected(combined) = select(&candidates, &SETTINGS, &mut states) else {
+            panic!("nothing selected");
+        };
+        assert!(combined.offset.abs() < 1e-4);
+        assert_eq!(states[1], SourceState::Falseticker);
+        assert_eq!(states[3], SourceState::Falseticker);
+        assert!(states[0] == SourceState::Selected || states[0] == SourceState::Combined);
+    }
+
+    #[test]
+    fn no_majority() {
+        let candidates = [
+            candidate(0.0),
+            candidate(1.0),
+            candidate(1e-4),
+            candidate(2.0),
+            candidate(3.0),
+        ];
+        let mut states = [SourceState::Unusable; 5];
+        assert_eq!(
+            select(&candidates, &SETTINGS, &mut states),
+            Outcome::NoMajority
+        );
+        // One answer of three expected is no majority either.
+        let waiting = Settings {
+            waiting: 2,
+            ..SETTINGS
+        };
+        assert_eq!(
+            select(&candidates[..1], &waiting, &mut states),
+            Outcome::NoMajority
+        );
+    }
+
+    #[test]
+    fn minsources_and_leap_vote() {
+        let mut a = candidate(0.0);
+        a.leap = LeapIndicator::InsertSecond;
+        let mut b = candidate(1e-4);
+        b.leap = LeapIndicator::InsertSecond;
+        let mut states = [SourceState::Unusable; 3];
+        let settings = Settings {
+            minsources: 3,
+            ..SETTINGS
+        };
+        assert_eq!(
+            select(&[a, b], &settings, &mut states),
+            Outcome::TooFewSources
+        );
+        let Outcome::Selected(combined) = select(&[a, b, candidate(0.0)], &settings, &mut states)
+        else {
+            panic!("nothing selected");
+        };
+        assert_eq!(combined.leap, LeapIndicator::InsertSecond);
+    }
+
+    #[test]
+    fn prefer_and_trust() {
+        let mut far = candidate(0.0);
+        far.distance = 2e-3;
+        far.prefer = true;
+        let mut states = [SourceState::Unusable; 2];
+        let Outcome::Selected(combined) = select(&[candidate(0.0), far], &SETTINGS, &mut states)
+        else {
+            panic!("nothing selected");
+        };
+        assert_eq!(combined.selected, 1);
+        // A trusted source outvotes two that agree with each other.
+        let mut trusted = candidate(1.0);
+        trusted.trust = true;
+        let mut states = [SourceState::Unusable; 3];
+        let Outcome::Selected(combined) = select(
+            &[candidate(0.0), candidate(0.0), trusted],
+            &SETTINGS,
+            &mut states,
+        ) else {
+            panic!("nothing selected");
+        };
+        assert_eq!(combined.selected, 2);
+        assert_eq!(states[0], SourceState::Falseticker);
+    }
+}

@@ -1,0 +1,316 @@
+//! The NTP server, sans-IO: answer one request with the bytes of the
+//! response, as chrony 4.3 would, behind access control and rate limiting.
+//!
+//! - [`Server::respond`] checks a request and writes the response: the
+//!   request's version (1–4); mode 4 for mode 3 (and mode 2 for a mode-1
+//!   symmetric-active request, mode 4 for an NTPv1 mode-0 request from a
+//!   port other than 123, as chrony does); everything else is ignored.
+//!   Leap, stratum, reference ID and time, root delay and dispersion come
+//!   from the [`Reference`] served (see [`LocalReference`] for chrony's
+//!   `local stratum N`); the poll is the larger of the request's and the
+//!   rate-limit interval; the precision is the clock's; the origin is the
+//!   request's transmit timestamp; receive and transmit timestamps come
+//!   from the caller.
+//! - The transmit timestamp is taken as late as possible: `respond` writes
+//!   the receive timestamp there, and the adapter overwrites it with
+//!   [`set_transmit_timestamp`] just before the packet leaves (once per
+//!   batch when it sends a batch).
+//! - A response is always exactly 48 bytes, never more than the request;
+//!   requests shorter than 48 bytes or malformed (see
+//!   [`Packet::new_checked`]) are dropped; extension fields are not echoed;
+//!   a request carrying a MAC or a crypto-NAK is dropped (the server has no
+//!   keys, and chrony drops a MAC with an unknown key).
+//! - [`AccessControl`] decides who is served at all; [`RateLimiter`] how
+//!   often; [`Counters`] count what happened.
+//!
+//! ```
+//! use core::net::SocketAddr;
+//! use ntpkit::reference::Reference;
+//! use ntpkit::server::{set_transmit_timestamp, AccessControl, ClientRecord, Server, ServerConfig};
+//! use ntpkit::time::NtpTimestamp;
+//! use ntpkit::wire::{Header, Mode};
+//!
+//! let mut table = [ClientRecord::EMPTY; 64];
+//! let config = ServerConfig { access: AccessControl::allow_everyone(), ..ServerConfig::default() };
+//! let mut server = Server::new(config, &mut table, [1, 2]);
+//!
+//! let now = NtpTimestamp::from_parts(0xeeb2_be21, 0);
+//! let mut request = [0u8; 48];
+//! Header::client_request(6, NtpTimestamp::from_bits(0x1234_5678)).emit(&mut request)?;
+//! let client: SocketAddr = "127.0.0.1:40000".parse().unwrap();
+//! let mut response = [0u8; 48];
+//! let len = server
+//!     .respond(&request, client, now, &Reference::local(10, now), &mut response)
+//!     .expect("answered");
+//! set_transmit_timestamp(&mut response[..len], now + ntpkit::time::NtpDuration::from_nanos(900));
+//! let header = Header::decode(&response[..len])?;
+//! assert_eq!((header.mode, header.stratum), (Mode::Server, 10));
+//! assert_eq!(header.origin_timestamp, NtpTimestamp::from_bits(0x1234_5678));
+//! assert_eq!(server.counters().answered, 1);
+//! # Ok::<(), ntpkit::wire::Error>(())
+//! ```
+
+mod access;
+mod local;
+mod ratelimit;
+
+pub use access::{AccessControl, AccessError, Subnet, MAX_RULES};
+pub use local::{served_reference, LocalReference};
+pub use ratelimit::{ClientRecord, RateLimit, RateLimiter, Verdict, WAYS};
+
+use core::net::SocketAddr;
+
+use crate::reference::Reference;
+use crate::time::{NtpShort, NtpTimestamp};
+use crate::wire::{Header, KissCode, LeapIndicator, Mode, Packet, HEADER_LEN};
+
+/// The well-known NTP port. An NTPv1 request in mode 0 is answered only
+/// from another port (from port 123 it could be a server's reply).
+pub const NTP_PORT: u16 = 123;
+
+/// The shortest rate-limit interval (log2 s): the least poll a response
+/// carries, as in chrony.
+const MIN_LIMIT_INTERVAL: i8 = -19;
+
+/// Byte offset of the transmit timestamp in a packet.
+const TRANSMIT_OFFSET: usize = 40;
+
+/// How a server treats its clients.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Who is served (`allow` / `deny`). The default serves nobody.
+    pub access: AccessControl,
+    /// `ratelimit`: off when `None` (chrony's default).
+    pub rate_limit: Option<RateLimit>,
+    /// The log2 precision of the clock that timestamps, in seconds (see
+    /// the std adapter's measurement).
+    pub precision: i8,
+    /// Answer denied clients with a DENY kiss-o'-death (at most as long as
+    /// their request) instead of nothing. chrony has no such option; off
+    /// by default.
+    pub deny_kod: bool,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            access: AccessControl::DENY_ALL,
+            rate_limit: None,
+            precision: -20,
+            deny_kod: false,
+        }
+    }
+}
+
+/// What the server did with the requests it was given. Every request is
+/// counted in `received` and in exactly one of `answered`, `denied`,
+/// `rate_limited`, `malformed` and `ignored`; `kod_sent` counts the
+/// answers that were kiss-o'-death packets.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Counters {
+    /// Requests handed to [`Server::respond`].
+    pub received: u64,
+    /// Responses written (time or kiss-o'-death).
+    pub answered: u64,
+    /// Dropped by access control (or answered DENY, see `kod_sent`).
+    pub denied: u64,
+    /// Dropped by rate limiting.
+    pub rate_limited: u64,
+    /// Shorter than 48 bytes, not word-aligned, version not 1–4, or a
+    /// broken extension-field or MAC trailer.
+    pub malformed: u64,
+    /// Well-formed but not served: a mode other than client or symmetric
+    /// active, a MAC (no keys), or a response buffer under 48 bytes.
+    pub ignored: u64,
+    /// Kiss-o'-death responses sent (RATE, or DENY with `deny_kod`).
+    pub kod_sent: u64,
+}
+
+impl core::ops::AddAssign for Counters {
+    fn add_assign(&mut self, other: Counters) {
+        self.received += other.received;
+        self.answered += other.answered;
+        self.denied += other.denied;
+        self.rate_limited += other.rate_limited;
+        self.malformed += other.malformed;
+        self.ignored += other.ignored;
+        self.kod_sent += other.kod_sent;
+    }
+}
+
+impl core::fmt::Display for Counters {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(
+            f,
+            "received {} answered {} denied {} rate-limited {} malformed {} ignored {} kod {}",
+            self.received,
+            self.answered,
+            self.denied,
+            self.rate_limited,
+            self.malformed,
+            self.ignored,
+            self.kod_sent
+        )
+    }
+}
+
+/// An NTP server's per-client state: the access rules, the rate-limit
+/// table and the counters. It keeps no reference to the clock: the caller
+/// passes the [`Reference`] to serve and the timestamps with each request.
+#[derive(Debug)]
+pub struct Server<'a> {
+    access: AccessControl,
+    limiter: Option<RateLimiter<'a>>,
+    min_poll: i8,
+    precision: i8,
+    deny_kod: bool,
+    counters: Counters,
+}
+
+impl<'a> Server<'a> {
+    /// A server with `config`, keeping rate-limit state in `table` (used
+    /// only when `config.rate_limit` is set; see [`RateLimiter::new`] for
+    /// its size and `seed`).
+    pub fn new(config: ServerConfig, table: &'a mut [ClientRecord], seed: [u64; 2]) -> Self {
+        let limiter = config
+            .rate_limit
+            .map(|limit| RateLimiter::new(limit, table, seed));
+        Server {
+            access: config.access,
+            // chrony's floor without rate limiting is its shortest limit
+            // interval.
+            min_poll: limiter
+                .as_ref()
+                .map_or(MIN_LIMIT_INTERVAL, |l| l.limit().interval),
+            limiter,
+            precision: config.precision,
+            deny_kod: config.deny_kod,
+            counters: Counters::default(),
+        }
+    }
+
+    /// What happened so far.
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// The rate limiter, when rate limiting is on.
+    pub fn rate_limiter(&self) -> Option<&RateLimiter<'a>> {
+        self.limiter.as_ref()
+    }
+
+    /// Answers `request`, received from `client` at `receive`, serving
+    /// `reference`: writes the response at the start of `response` and
+    /// returns its length (48), or `None` when nothing is to be sent.
+    ///
+    /// The transmit timestamp is set to `receive`; overwrite it with
+    /// [`set_transmit_timestamp`] right before sending.
+    pub fn respond(
+        &mut self,
+        request: &[u8],
+        client: SocketAddr,
+        receive: NtpTimestamp,
+        reference: &Reference,
+        response: &mut [u8],
+    ) -> Option<usize> {
+        let counters = &mut self.counters;
+        counters.received += 1;
+        let Ok(packet) = Packet::new_checked(request) else {
+            counters.malformed += 1;
+            return None;
+        };
+        if response.len() < HEADER_LEN {
+            counters.ignored += 1;
+            return None;
+        }
+        let mode = match (packet.mode(), packet.version()) {
+            (Mode::Client, _) => Mode::Server,
+            (Mode::SymmetricActive, _) => Mode::SymmetricPassive,
+            (Mode::Reserved, 1) if client.port() != NTP_PORT => Mode::Server,
+            _ => {
+                counters.ignored += 1;
+                return None;
+            }
+        };
+        let ip = client.ip();
+        let mut kiss = None;
+        if !self.access.allows(ip) {
+            counters.denied += 1;
+            if !self.deny_kod {
+                return None;
+            }
+            kiss = Some(KissCode::Deny);
+        } else if let Some(limiter) = self.limiter.as_mut() {
+            match limiter.check(ip, receive) {
+                Verdict::Pass => {}
+                Verdict::Kod => kiss = Some(KissCode::Rate),
+                Verdict::Drop => {
+                    counters.rate_limited += 1;
+                    return None;
+                }
+            }
+        }
+        // No keys: a MAC cannot be checked (chrony drops an unknown key),
+        // and a crypto-NAK is no request.
+        if packet.mac().is_some() {
+            if kiss != Some(KissCode::Deny) {
+                counters.ignored += 1;
+            }
+            return None;
+        }
+        let header = match kiss {
+            None => Header {
+                leap: reference.leap,
+                version: packet.version(),
+                mode,
+                stratum: reference.stratum,
+                poll: packet.poll().max(self.min_poll),
+                precision: self.precision,
+                root_delay: reference.root_delay,
+                root_dispersion: reference.root_dispersion,
+                reference_id: reference.reference_id,
+                reference_timestamp: reference.reference_time,
+                origin_timestamp: packet.transmit_timestamp(),
+                receive_timestamp: receive,
+                transmit_timestamp: receive,
+            },
+            Some(code) => Header {
+                leap: LeapIndicator::Unsynchronized,
+                version: packet.version(),
+                mode,
+                stratum: 0,
+                poll: packet.poll().max(self.min_poll),
+                precision: self.precision,
+                root_delay: NtpShort::ZERO,
+                root_dispersion: NtpShort::ZERO,
+                reference_id: code.to_reference_id(),
+                reference_timestamp: NtpTimestamp::ZERO,
+                origin_timestamp: packet.transmit_timestamp(),
+                receive_timestamp: receive,
+                transmit_timestamp: receive,
+            },
+        };
+        // Cannot fail: the version is 1–4 and the buffer holds 48 bytes.
+        let len = header.emit(response).ok()?;
+        if kiss.is_some() {
+            counters.kod_sent += 1;
+        }
+        if kiss != Some(KissCode::Deny) {
+            counters.answered += 1;
+        }
+        Some(len)
+    }
+}
+
+/// Writes `transmit` as the transmit timestamp of the response in
+/// `response` (its bytes 40 to 47); does nothing to a buffer shorter than
+/// 48 bytes.
+pub fn set_transmit_timestamp(response: &mut [u8], transmit: NtpTimestamp) {
+    if let Some(field) = response.get_mut(TRANSMIT_OFFSET..TRANSMIT_OFFSET + 8) {
+        field.copy_from_slice(&transmit.to_bits().to_be_bytes());
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,462 @@
+//! Named scenarios (chrony's simulation tests and a few more) and the
+//! figures measured from a run.
+//!
+//! The world of each: per-direction delay 1e-4 s + jitter·Exp(1) (jitter
+//! 1e-4 s unless said), the client's clock 1e-4 fast with a random walk of
+//! its frequency of 1e-9·N(0,1) per second, 0.1 s ahead at the start,
+//! following perfect `local stratum 1` servers for 7200 s.
+//!
+//! Figures: the clock's true offset and frequency error are sampled every
+//! second; `sync_s` is 1 + the last second with |offset| > 1 ms (0 if
+//! none; 5 ms for large wander, whose limit is 5 ms, as in chrony's test);
+//! `settled_s` also counts seconds with a frequency error over 5e-4
+//! (the tail of a slew); RMS and max are taken from `max(210 s, settled_s)`
+//! to the end (from 210 s for scenarios whose offsets never stay under
+//! 1 ms: large jitter, outages); the frequency
+//! error of a second is the clock's rate over it, slews included, steps
+//! excluded.
+
+use crate::system::{Drift, MakeStep, SourceConfig, SystemConfig};
+use crate::time::{NtpTimestamp, UnixTime};
+use std::string::{String, ToString};
+use std::vec::Vec;
+
+use super::{LinkConfig, SimClock, SimServer, Target, World};
+
+/// Seconds after which the figures start.
+pub const SETTLE: f64 = 210.0;
+/// Offset above which the clock is not in sync, seconds.
+pub const SYNC_LIMIT: f64 = 1e-3;
+/// Frequency error above which the clock has not settled, s/s.
+pub const SETTLED_FREQ_LIMIT: f64 = 5e-4;
+
+/// A scenario: the world and the client's configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scenario {
+    /// Its name.
+    pub name: String,
+    /// Length of the run, seconds.
+    pub duration: f64,
+    /// The client's natural frequency error, s/s (positive: fast).
+    pub freq_error: f64,
+    /// Random walk of the frequency per second, s/s.
+    pub wander: f64,
+    /// The client's offset at the start, seconds (positive: ahead).
+    pub initial_offset: f64,
+    /// Truthful servers.
+    pub servers: usize,
+    /// Offsets of the lying servers, seconds.
+    pub falsetickers: Vec<f64>,
+    /// The links.
+    pub link: LinkConfig,
+    /// Servers answer KoD RATE to requests closer together than this.
+    pub rate_limit: Option<f64>,
+    /// The client's system configuration.
+    pub system: SystemConfig,
+    /// The client's source configuration.
+    pub source: SourceConfig,
+    /// The client's saved drift.
+    pub drift: Option<Drift>,
+    /// `(when, by)`: the client's clock is stepped from outside.
+    pub external_step: Option<(f64, f64)>,
+    /// A leap second is inserted at 3600 s (the run starts at 23:00 UTC).
+    pub leap_second: bool,
+    /// The client follows an ntpkit node that follows the servers.
+    pub chain: bool,
+    /// UTC at the start.
+    pub epoch: NtpTimestamp,
+    /// Figures start at 210 s even if the clock never stays in sync.
+    pub fixed_window: bool,
+    /// Offset above which the clock is not in sync, seconds (1 ms; the
+    /// scenario's max offset limit where it is larger, as chrony's tests).
+    pub sync_limit: f64,
+    /// Frequency error above which the clock has not settled (5e-4).
+    pub freq_limit: f64,
+}
+
+/// What a run measured.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Figures {
+    /// 1 + the last second with |offset| > 1 ms (0: never).
+    pub sync_s: f64,
+    /// 1 + the last second with |offset| > 1 ms or |frequency error| >
+    /// 5e-4, the end of the last slew included (chrony's test suite's sync
+    /// time); the window of the figures starts here (or at 210 s).
+    pub settled_s: f64,
+    /// RMS offset over the window, seconds.
+    pub rms_offset_s: f64,
+    /// Largest |offset| over the window, seconds.
+    pub max_offset_s: f64,
+    /// RMS frequency error over the window, ppm.
+    pub rms_freq_ppm: f64,
+    /// Largest |frequency error| over the window, ppm.
+    pub max_freq_ppm: f64,
+    /// Requests the client sent.
+    pub requests: u32,
+    /// Whether the client ever reported itself synchronised.
+    pub ever_synchronized: bool,
+    /// Whether it reports itself synchronised at the end.
+    pub synchronized: bool,
+    /// Its stratum at the end.
+    pub stratum: u8,
+    /// Non-zero slews and steps it made.
+    pub corrections: u32,
+    /// Updates refused for the panic threshold.
+    pub panics: u32,
+    /// Shortest and longest interval between requests after the first
+    /// two, true seconds.
+    pub request_spacing: (f64, f64),
+    /// Whether the clock inserted a leap second.
+    pub leap_applied: bool,
+    /// The offset each second, seconds (index i: at i + 1 s).
+    pub offsets: Vec<f64>,
+}
+
+impl Default for Scenario {
+    fn default() -> Self {
+        Scenario {
+            name: "default".to_string(),
+            duration: 7200.0,
+            freq_error: 1e-4,
+            wander: 1e-9,
+            initial_offset: 0.1,
+            servers: 1,
+            falsetickers: Vec::new(),
+            link: LinkConfig::default(),
+            rate_limit: None,
+            system: SystemConfig::default(),
+            source: SourceConfig::default(),
+            drift: None,
+            external_step: None,
+            leap_second: false,
+            chain: false,
+            epoch: NtpTimestamp::from_unix(UnixTime::new(1_795_651_200, 0)),
+            fixed_window: false,
+            sync_limit: SYNC_LIMIT,
+            freq_limit: SETTLED_FREQ_LIMIT,
+        }
+    }
+}
+
+fn makestep(threshold: f64, limit: i32) -> SystemConfig {
+    SystemConfig {
+        makestep: Some(MakeStep { threshold, limit }),
+        ..SystemConfig::default()
+    }
+}
+
+fn jitter(jitter: f64) -> LinkConfig {
+    LinkConfig {
+        jitter,
+        ..LinkConfig::default()
+    }
+}
+
+impl Scenario {
+    /// The names of all scenarios, most important first.
+    pub fn names() -> Vec<String> {
+        let mut names: Vec<String> = [
+            "default",
+            "low-jitter",
+            "high-jitter",
+            "iburst",
+            "iburst-drift",
+            "makestep+0.1",
+            "makestep-0.1",
+            "makestep+1",
+            "makestep-1",
+            "makestep+100",
+            "makestep-100",
+            "makestep+1e8",
+            "makestep-1e8",
+            "falsetickers-1",
+            "falsetickers-2",
+            "falsetickers-3",
+            "minsources",
+            "freq+5e-3",
+            "freq-5e-3",
+            "freq+5e-2",
+            "freq-5e-2",
+            "offset+100",
+            "offset-100",
+            "loss",
+            "outage",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        names.extend((1..=10).map(|p| std::format!("fixed-poll-{p}")));
+        names.extend(
+            [
+                "leap-second",
+                "chain",
+                "era-2036",
+                "external-step+100",
+                "external-step-100",
+                "large-wander",
+                "large-jitter",
+                "kod-rate",
+            ]
+            .iter()
+            .map(|s| s.to_string()),
+        );
+        names
+    }
+
+    /// The scenario called `name`.
+    pub fn named(name: &str) -> Option<Scenario> {
+        let base = Scenario {
+            name: name.to_string(),
+            ..Scenario::default()
+        };
+        let signed = |prefix: &str| -> Option<f64> { name.strip_prefix(prefix)?.parse().ok() };
+        let scenario = match name {
+            "default" => base,
+            "low-jitter" => Scenario {
+                link: jitter(1e-5),
+                ..base
+            },
+            "high-jitter" => Scenario {
+                link: jitter(1e-3),
+                ..base
+            },
+            "large-jitter" => Scenario {
+                link: jitter(0.1),
+                initial_offset: 1.0,
+                fixed_window: true,
+                ..base
+            },
+            "iburst" => Scenario {
+                initial_offset: 1.0,
+                system: makestep(1.0, 3),
+                source: SourceConfig {
+                    iburst: true,
+                    ..SourceConfig::default()
+                },
+                ..base
+            },
+            "iburst-drift" => Scenario {
+                system: makestep(1e-2, 1),
+                source: SourceConfig {
+                    iburst: true,
+                    ..SourceConfig::default()
+                },
+                drift: Some(Drift {
+                    frequency_ppm: 100.0,
+                    skew_ppm: 1.0,
+                }),
+                ..base
+            },
+            "falsetickers-1" | "falsetickers-2" | "falsetickers-3" => {
+                let liars = signed("falsetickers-")? as usize;
+                Scenario {
+                    servers: 5 - liars,
+                    falsetickers: (1..=liars).map(|k| k as f64).collect(),
+                    ..base
+                }
+            }
+            "minsources" => Scenario {
+                servers: 2,
+                system: SystemConfig {
+                    minsources: 3,
+                    ..SystemConfig::default()
+                },
+                ..base
+            },
+            "loss" => Scenario {
+                link: LinkConfig {
+                    loss: 0.33,
+                    ..LinkConfig::default()
+                },
+                duration: 20_000.0,
+                ..base
+            },
+            "outage" => Scenario {
+                link: LinkConfig {
+                    outage: Some((1200.0, 10_000.0)),
+                    ..LinkConfig::default()
+                },
+                duration: 100_000.0,
+                fixed_window: true,
+                ..base
+            },
+            "leap-second" => Scenario {
+                leap_second: true,
+                epoch: NtpTimestamp::from_unix(UnixTime::new(1_483_228_800 - 3600, 0)),
+                ..base
+            },
+            "chain" => Scenario {
+                chain: true,
+                ..base
+            },
+            "era-2036" => Scenario {
+                epoch: NtpTimestamp::from_parts(u32::MAX - 3599, 0),
+                ..base
+            },
+            "large-wander" => Scenario {
+                wander: 1e-7,
+                sync_limit: 5e-3,
+                freq_limit: 5e-3,
+                ..base
+            },
+            "kod-rate" => Scenario {
+                rate_limit: Some(100.0),
+                ..base
+            },
+            _ => {
+                if let Some(p) = name.strip_prefix("fixed-poll-") {
+                    let p: i8 = p.parse().ok().filter(|p| (1..=10).contains(p))?;
+                    Scenario {
+                        link: jitter(1e-6),
+                        wander: 0.0,
+                        system: makestep(1e-2, 1),
+                        source: SourceConfig {
+                            minpoll: p,
+                            maxpoll: p,
+                            ..SourceConfig::default()
+                        },
+                        ..base
+                    }
+                } else if let Some(f) = signed("freq") {
+                    Scenario {
+                        freq_error: f,
+                        initial_offset: -f * 130.0,
+                        ..base
+                    }
+                } else if let Some(offset) = signed("offset") {
+                    Scenario {
+                        initial_offset: offset,
+                        ..base
+                    }
+                } else if let Some(offset) = signed("makestep") {
+                    Scenario {
+                        initial_offset: offset,
+                        system: makestep(1.0, 3),
+                        ..base
+                    }
+                } else if let Some(offset) = signed("external-step") {
+                    Scenario {
+                        external_step: Some((150.0, offset)),
+                        ..base
+                    }
+                } else {
+                    return None;
+                }
+            }
+        };
+        Some(scenario)
+    }
+
+    /// Runs the scenario with `seed` and measures it.
+    pub fn run(&self, seed: u64) -> Figures {
+        let mut world = World::new(seed, self.epoch);
+        if self.leap_second {
+            world.set_leap_second(Some(3600.0));
+        }
+        let mut servers = Vec::new();
+        for _ in 0..self.servers {
+            servers.push(world.add_server(SimServer {
+                rate_limit: self.rate_limit,
+                ..SimServer::default()
+            }));
+        }
+        for &offset in &self.falsetickers {
+            servers.push(world.add_server(SimServer {
+                offset,
+                ..SimServer::default()
+            }));
+        }
+        let clock = || {
+            SimClock::new(
+                self.epoch,
+                self.initial_offset,
+                self.freq_error,
+                self.wander,
+            )
+        };
+        let mut client = world.add_node(self.system, self.drift, clock());
+        let upstream = client;
+        for &server in &servers {
+            world.connect(upstream, Target::Server(server), self.source, self.link);
+        }
+        if self.chain {
+            client = world.add_node(self.system, self.drift, clock());
+            world.connect(client, Target::Node(upstream), self.source, self.link);
+        }
+        let mut offsets = Vec::with_capacity(self.duration as usize + 1);
+        let mut freqs = Vec::with_capacity(self.duration as usize + 1);
+        let mut ever_synchronized = false;
+        let mut last = None;
+        let mut observe = |world: &World| {
+            let node = world.node(client);
+            let offset = world.true_offset(client);
+            let (clock_offset, stepped) = (node.clock.offset(), node.clock.stepped());
+            if let Some((last_offset, last_stepped)) = last {
+                freqs.push((clock_offset - last_offset) - (stepped - last_stepped));
+            } else {
+                freqs.push(node.clock.rate_with_slew());
+            }
+            last = Some((clock_offset, stepped));
+            offsets.push(offset);
+            ever_synchronized |= node.clock.status().synchronized;
+        };
+        if let Some((at, by)) = self.external_step {
+            world.run_until(at, &mut observe);
+            world.node_mut(client).clock.step_external(by);
+        }
+        world.run_until(self.duration, &mut observe);
+        let node = world.node(client);
+        let sync_s = offsets
+            .iter()
+            .rposition(|o| o.abs() > self.sync_limit)
+            .map_or(0.0, |i| i as f64 + 2.0);
+        let settled_s = offsets
+            .iter()
+            .zip(&freqs)
+            .rposition(|(o, f)| o.abs() > self.sync_limit || f.abs() > self.freq_limit)
+            .map_or(0.0, |i| i as f64 + 2.0);
+        let start = if self.fixed_window {
+            SETTLE
+        } else {
+            SETTLE.max(settled_s)
+        };
+        let from = (start as usize).saturating_sub(1).min(offsets.len());
+        let (rms_offset_s, max_offset_s) = rms_max(&offsets[from..]);
+        let (rms_freq, max_freq) = rms_max(&freqs[from..]);
+        let times = &node.request_times;
+        let spacing = times
+            .windows(2)
+            .skip(1)
+            .map(|w| w[1] - w[0])
+            .fold((f64::INFINITY, 0.0f64), |(lo, hi), d| {
+                (lo.min(d), hi.max(d))
+            });
+        let now = node.clock.local_time();
+        Figures {
+            sync_s,
+            settled_s,
+            rms_offset_s,
+            max_offset_s,
+            rms_freq_ppm: rms_freq * 1e6,
+            max_freq_ppm: max_freq * 1e6,
+            requests: node.requests,
+            ever_synchronized,
+            synchronized: node.system.sync_status(now).synchronized,
+            stratum: node.system.tracking(now).stratum,
+            corrections: node.corrections,
+            panics: node.panics,
+            request_spacing: spacing,
+            leap_applied: node.clock.leap_applied(),
+            offsets,
+        }
+    }
+}
+
+fn rms_max(values: &[f64]) -> (f64, f64) {
+    if values.is_empty() {
+        return (0.0, 0.0);
+    }
+    let sum_sq: f64 = values.iter().map(|v| v * v).sum();
+    let max = values.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    ((sum_sq / values.len() as f64).sqrt(), max)
+}

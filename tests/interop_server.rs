@@ -1,0 +1,547 @@
+//! The example server beside real peers, on loopback only: Debian's chronyd
+//! as a client (`chronyd -Q -x`, never touching the clock) and as a server
+//! answering the same odd requests, and ntpsec's ntpdig on port 123.
+//!
+//! Tests that need chronyd, ntpdig or root print why and pass without
+//! running when those are missing; `scripts/interop-server.sh test`
+//! installs them and runs this file.
+
+use std::io::Read;
+use std::net::{SocketAddr, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use ntpkit::wire::{Header, LeapIndicator, Mode};
+
+/// The example binaries, built by `cargo test` beside this test.
+fn example(name: &str) -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let path = exe.parent()?.parent()?.join("examples").join(name);
+    path.exists().then_some(path)
+}
+
+fn find_program(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin".into(), "/usr/bin".into(), "/sbin".into()])
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
+}
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(1) == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
+/// Why chronyd cannot run here, if it cannot.
+fn chronyd_unavailable() -> Option<&'static str> {
+    if find_program("chronyd").is_none() {
+        Some("chronyd is not installed (scripts/interop-server.sh installs it)")
+    } else if !is_root() {
+        Some("chronyd needs root to start (it drops to user _chrony)")
+    } else {
+        None
+    }
+}
+
+/// A loopback server config on `port` serving `local stratum STRATUM`.
+fn loopback_config(name: &str, port: u16, stratum: u8) -> PathBuf {
+    write_config(
+        &temp_dir(name),
+        "chrony.conf",
+        &format!("port {port}\nbindaddress 127.0.0.1\nallow 127.0.0.1\nlocal stratum {stratum}\n"),
+    )
+}
+
+macro_rules! skip {
+    ($($why:tt)*) => {{
+        eprintln!("skipped: {}", format!($($why)*));
+        return;
+    }};
+}
+
+fn free_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("ntpkit-interop-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A child process killed (by its PID) when dropped.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Running {
+    fn stderr(mut self) -> String {
+        let _ = self.0.kill();
+        let mut text = String::new();
+        if let Some(mut err) = self.0.stderr.take() {
+            let _ = err.read_to_string(&mut text);
+        }
+        text
+    }
+}
+
+/// Starts the example server with `config` (and `args`), waiting until it
+/// answers on 127.0.0.1:`port`.
+fn start_server(config: &Path, port: u16, args: &[&str]) -> Option<Running> {
+    let binary = example("server")?;
+    let child = Command::new(binary)
+        .arg("-f")
+        .arg(config)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the example server");
+    let running = Running(child);
+    let target: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if exchange(target, &request(4, 3)).is_some() {
+            return Some(running);
+        }
+    }
+    panic!("the example server did not answer: {}", running.stderr());
+}
+
+fn request(version: u8, mode: u8) -> Vec<u8> {
+    with_poll(version, mode, 6)
+}
+
+fn with_poll(version: u8, mode: u8, poll: i8) -> Vec<u8> {
+    let mut bytes = vec![0u8; 48];
+    bytes[0] = version << 3 | mode;
+    bytes[2] = poll as u8;
+    bytes[3] = 0xec;
+    bytes[40..48].copy_from_slice(&0xeeb2_be21_bdf4_b400u64.to_be_bytes());
+    bytes
+}
+
+/// Sends `request` and returns the response, if one comes within 300 ms.
+fn exchange(target: SocketAddr, request: &[u8]) -> Option<Vec<u8>> {
+    let socket = UdpSocket::bind("127.0.0.1:0").ok()?;
+    socket
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .ok()?;
+    socket.send_to(request, target).ok()?;
+    let mut buf = [0u8; 2048];
+    let (len, _) = socket.recv_from(&mut buf).ok()?;
+    Some(buf[..len].to_vec())
+}
+
+fn write_config(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn chronyd_query(port: u16, dir: &Path) -> Output {
+    Command::new(find_program("chronyd").unwrap())
+        .args(["-Q", "-x", "-t", "10"])
+        .arg(format!("server 127.0.0.1 port {port} iburst"))
+        .arg(format!("pidfile {}/query.pid", dir.display()))
+        .args(["cmdport 0", "bindcmdaddress /"])
+        .output()
+        .expect("run chronyd -Q")
+}
+
+/// A directory chronyd (which drops to user _chrony) may write in.
+fn chrony_dir(name: &str) -> PathBuf {
+    let dir = temp_dir(name);
+    let status = Command::new("chown")
+        .args(["_chrony:_chrony"])
+        .arg(&dir)
+        .status()
+        .expect("chown");
+    assert!(status.success());
+    dir
+}
+
+#[test]
+fn chronyd_gets_a_sample_from_kubeasz_server_config() {
+    if let Some(why) = chronyd_unavailable() {
+        skip!("{why}");
+    }
+    // kubeasz's server config as written; only the port is moved off 123.
+    let port = free_port();
+    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/kubeasz-server.conf");
+    let Some(server) = start_server(&config, port, &["--port", &port.to_string()]) else {
+        skip!("the example server is not built");
+    };
+    let dir = chrony_dir("query");
+    let output = chronyd_query(port, &dir);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    eprintln!("chronyd -Q: {stdout}{stderr}");
+    assert!(
+        output.status.success(),
+        "chronyd got no sample: {stdout}{stderr}"
+    );
+    // "System clock wrong by 0.000012 seconds (ignored)"
+    let text = format!("{stdout}{stderr}");
+    let offset: f64 = text
+        .split("wrong by ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .expect("an offset in chronyd's output");
+    assert!(
+        offset.abs() < 0.01,
+        "offset {offset} s between two clocks of this machine"
+    );
+    drop(server);
+}
+
+#[test]
+fn kubeasz_client_config_serves_unsynchronised() {
+    let port = free_port();
+    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/kubeasz-client.conf");
+    let Some(_server) = start_server(&config, port, &["--port", &port.to_string()]) else {
+        skip!("the example server is not built");
+    };
+    let target: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let response = exchange(target, &request(4, 3)).expect("an answer");
+    let header = Header::decode(&response).unwrap();
+    assert_eq!(header.leap, LeapIndicator::Unsynchronized);
+    assert_eq!(header.stratum, 0);
+}
+
+#[test]
+fn ntpdig_gets_an_answer_on_port_123() {
+    let Some(ntpdig) = find_program("ntpdig") else {
+        skip!("ntpdig is not installed (scripts/interop-server.sh installs ntpsec-ntpdig)");
+    };
+    if !is_root() {
+        skip!("ntpdig only talks to port 123, which needs root");
+    }
+    if UdpSocket::bind("127.0.0.1:123").is_err() {
+        skip!("127.0.0.1:123 is taken by another server");
+    }
+    let dir = temp_dir("ntpdig");
+    let config = write_config(
+        &dir,
+        "chrony.conf",
+        "bindaddress 127.0.0.1\nallow 127.0.0.1\nlocal stratum 10\n",
+    );
+    let Some(server) = start_server(&config, 123, &[]) else {
+        skip!("the example server is not built");
+    };
+    // Never -s/-S: ntpdig only reports.
+    let output = Command::new(ntpdig)
+        .args(["-t", "2", "127.0.0.1"])
+        .output()
+        .expect("run ntpdig");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    eprintln!(
+        "ntpdig: {stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success());
+    assert!(
+        stdout.contains("127.0.0.1") && stdout.contains(" s10 "),
+        "{stdout}"
+    );
+    drop(server);
+}
+
+/// A chronyd serving on loopback with `-x`, stopped (by its PID) on drop.
+struct Chronyd {
+    dir: PathBuf,
+    pid: u32,
+}
+
+impl Chronyd {
+    fn start(port: u16) -> Chronyd {
+        let dir = chrony_dir("chronyd");
+        let conf = write_config(
+            &dir,
+            "chrony.conf",
+            &format!(
+                "port {port}\nbindaddress 127.0.0.1\nallow 127.0.0.1\nlocal stratum 8\ncmdport 0\n\
+                 bindcmdaddress {0}/chronyd.sock\npidfile {0}/chronyd.pid\n",
+                dir.display()
+            ),
+        );
+        let status = Command::new(find_program("chronyd").unwrap())
+            .args(["-x", "-f"])
+            .arg(&conf)
+            .arg("-l")
+            .arg(dir.join("chronyd.log"))
+            .status()
+            .expect("start chronyd");
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            if let Some(pid) = std::fs::read_to_string(dir.join("chronyd.pid"))
+                .ok()
+                .and_then(|s| s.trim().parse().ok())
+            {
+                return Chronyd { dir, pid };
+            }
+            assert!(Instant::now() < deadline, "chronyd did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Chronyd {
+    fn drop(&mut self) {
+        // Only our chronyd: its command line names our config.
+        let cmdline = std::fs::read(format!("/proc/{}/cmdline", self.pid)).unwrap_or_default();
+        if String::from_utf8_lossy(&cmdline).contains(&*self.dir.to_string_lossy()) {
+            let _ = Command::new("kill").arg(self.pid.to_string()).status();
+        }
+    }
+}
+
+/// What matters in an answer: the fields a server sets from the request
+/// and its state, not the timestamps or the precision.
+#[derive(Debug, PartialEq)]
+struct Answer {
+    len: usize,
+    version: u8,
+    mode: Mode,
+    leap: LeapIndicator,
+    stratum: u8,
+    reference_id: u32,
+    poll: i8,
+    origin_echoed: bool,
+}
+
+fn answer_of(response: Option<Vec<u8>>, request: &[u8]) -> Option<Answer> {
+    let response = response?;
+    let header = Header::decode(&response).ok()?;
+    Some(Answer {
+        len: response.len(),
+        version: header.version,
+        mode: header.mode,
+        leap: header.leap,
+        stratum: header.stratum,
+        reference_id: header.reference_id.to_bits(),
+        poll: header.poll,
+        origin_echoed: header.origin_timestamp.to_bits().to_be_bytes() == request[40..48],
+    })
+}
+
+fn with_tail(mut bytes: Vec<u8>, tail: &[u8]) -> Vec<u8> {
+    bytes.extend_from_slice(tail);
+    bytes
+}
+
+fn extension(field_type: u16, len: usize) -> Vec<u8> {
+    let mut field = vec![0u8; len];
+    field[..2].copy_from_slice(&field_type.to_be_bytes());
+    field[2..4].copy_from_slice(&(len as u16).to_be_bytes());
+    field
+}
+
+/// The odd requests of issue 4, and a few more.
+fn odd_requests() -> Vec<(&'static str, Vec<u8>)> {
+    let mac = |digest: usize| {
+        let mut mac = vec![0xa5u8; 4 + digest];
+        mac[..4].copy_from_slice(&77u32.to_be_bytes());
+        mac
+    };
+    vec![
+        ("v1 mode 3", request(1, 3)),
+        ("v2 mode 3", request(2, 3)),
+        ("v3 mode 3", request(3, 3)),
+        ("v4 mode 3", request(4, 3)),
+        ("v1 mode 0", request(1, 0)),
+        ("v4 mode 1", request(4, 1)),
+        ("v4 mode 2", request(4, 2)),
+        ("v4 mode 4", request(4, 4)),
+        ("v4 mode 5", request(4, 5)),
+        ("v4 mode 6", request(4, 6)),
+        ("v4 mode 7", request(4, 7)),
+        ("poll -30", with_poll(4, 3, -30)),
+        ("poll 30", with_poll(4, 3, 30)),
+        ("v0 mode 3", request(0, 3)),
+        ("v5 mode 3", request(5, 3)),
+        ("47 bytes", request(4, 3)[..47].to_vec()),
+        ("48+1 bytes", with_tail(request(4, 3), &[0])),
+        ("48+4 zero bytes", with_tail(request(4, 3), &[0; 4])),
+        ("48+4 bytes", with_tail(request(4, 3), &[1, 2, 3, 4])),
+        (
+            "extension field 16",
+            with_tail(request(4, 3), &extension(0x7777, 16)),
+        ),
+        (
+            "extension field 28",
+            with_tail(request(4, 3), &extension(0x7777, 28)),
+        ),
+        (
+            "extension fields 16+28",
+            with_tail(
+                with_tail(request(4, 3), &extension(0x7777, 16)),
+                &extension(0x7778, 28),
+            ),
+        ),
+        (
+            "v4 MAC unknown key (MD5)",
+            with_tail(request(4, 3), &mac(16)),
+        ),
+        (
+            "v4 MAC unknown key (SHA1)",
+            with_tail(request(4, 3), &mac(20)),
+        ),
+        ("v3 MAC unknown key", with_tail(request(3, 3), &mac(16))),
+    ]
+}
+
+#[test]
+fn odd_requests_answered_like_chronyd() {
+    if let Some(why) = chronyd_unavailable() {
+        skip!("{why}");
+    }
+    let chrony_port = free_port();
+    let _chronyd = Chronyd::start(chrony_port);
+    let ours_port = free_port();
+    let config = loopback_config("odd", ours_port, 8);
+    let Some(_server) = start_server(&config, ours_port, &[]) else {
+        skip!("the example server is not built");
+    };
+    let chrony: SocketAddr = format!("127.0.0.1:{chrony_port}").parse().unwrap();
+    let ours: SocketAddr = format!("127.0.0.1:{ours_port}").parse().unwrap();
+    // chronyd answers once it runs.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while exchange(chrony, &request(4, 3)).is_none() {
+        assert!(Instant::now() < deadline, "chronyd does not answer");
+    }
+    let mut unexpected = Vec::new();
+    for (name, request) in odd_requests() {
+        let theirs = answer_of(exchange(chrony, &request), &request);
+        let mine = answer_of(exchange(ours, &request), &request);
+        let same = theirs == mine;
+        eprintln!(
+            "{name:28} chronyd: {:60} ntpkit: {}",
+            format!("{theirs:?}"),
+            if same {
+                "same".to_string()
+            } else {
+                format!("{mine:?}")
+            }
+        );
+        if let Some(mine) = &mine {
+            assert!(mine.len <= request.len(), "{name}: longer than the request");
+        }
+        if !same {
+            unexpected.push(name);
+        }
+    }
+    assert!(
+        unexpected.is_empty(),
+        "answered unlike chronyd: {unexpected:?}"
+    );
+}
+
+#[test]
+fn server_errors_name_file_and_line() {
+    let Some(binary) = example("server") else {
+        skip!("the example server is not built");
+    };
+    let dir = temp_dir("errors");
+    let config = write_config(&dir, "bad.conf", "allow\nport 11123\nfrobnicate 1\n");
+    let output = Command::new(&binary)
+        .arg("-f")
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("bad.conf:3: unknown directive `frobnicate`"),
+        "{stderr}"
+    );
+    let config = write_config(&dir, "none.conf", "local stratum 10\nport 11123\n");
+    let output = Command::new(&binary)
+        .arg("-f")
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no `allow` directive"));
+    let output = Command::new(&binary)
+        .arg("-f")
+        .arg(&config)
+        .args(["--clock", "system"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+}
+
+#[test]
+fn privileged_port_error_says_root_or_capability() {
+    if is_root() {
+        skip!("root may bind port 123");
+    }
+    let Some(binary) = example("server") else {
+        skip!("the example server is not built");
+    };
+    let dir = temp_dir("privileged");
+    let config = write_config(&dir, "c.conf", "allow\nbindaddress 127.0.0.1\n");
+    let output = Command::new(binary)
+        .arg("-f")
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("root") && stderr.contains("CAP_NET_BIND_SERVICE"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn load_generator_refuses_other_targets_and_measures() {
+    let Some(load) = example("load") else {
+        skip!("the example load generator is not built");
+    };
+    let output = Command::new(&load)
+        .args(["--target", "192.0.2.1:123"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("refusing non-loopback"));
+
+    let port = free_port();
+    let config = loopback_config("load", port, 10);
+    // Two threads on SO_REUSEPORT sockets share the port.
+    let Some(_server) = start_server(&config, port, &["--threads", "2"]) else {
+        skip!("the example server is not built");
+    };
+    let output = Command::new(&load)
+        .args([
+            "--target",
+            &format!("127.0.0.1:{port}"),
+            "--duration",
+            "0.5",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(stdout.contains(" invalid 0 "), "{stdout}");
+    assert!(stdout.contains("valid responses/s"), "{stdout}");
+}
