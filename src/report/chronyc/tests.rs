@@ -53,26 +53,17 @@ fn reference_source() -> SourceReport {
     }
 }
 
+/// `sources -v` (names resolved) and `-n sources` (addresses).
 #[test]
-fn sources_verbose_matches_chronyc() {
-    let rows = [("localhost", reference_source())];
-    let ours = Sources {
-        rows: &rows,
-        style: Style::Verbose,
+fn sources_match_chronyc() {
+    for (name, style, command) in [
+        ("localhost", Style::Verbose, "sources -v"),
+        ("127.0.0.1", Style::Plain, "-n sources"),
+    ] {
+        let rows = [(name, reference_source())];
+        let ours = Sources { rows: &rows, style }.to_string();
+        assert_eq!(ours, block(REFERENCE, command));
     }
-    .to_string();
-    assert_eq!(ours, block(REFERENCE, "sources -v"));
-}
-
-#[test]
-fn sources_plain_matches_chronyc() {
-    let rows = [("127.0.0.1", reference_source())];
-    let ours = Sources {
-        rows: &rows,
-        style: Style::Plain,
-    }
-    .to_string();
-    assert_eq!(ours, block(REFERENCE, "-n sources"));
 }
 
 #[test]
