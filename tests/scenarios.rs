@@ -398,3 +398,32 @@ fn a_dead_server_does_not_hold_back_the_others() {
     });
     assert!(last_bad <= 210.0, "in sync only after {last_bad} s");
 }
+
+#[test]
+fn panic_threshold_is_an_error_not_a_correction() {
+    use ntpkit::sim::{LinkConfig, SimClock, SimServer, Target, World};
+    use ntpkit::system::{SourceConfig, SystemConfig};
+    let scenario = Scenario::named("default").unwrap();
+    let mut world = World::new(1, scenario.epoch);
+    let node = world.add_node(
+        SystemConfig::default(),
+        None,
+        SimClock::new(scenario.epoch, 0.1, 1e-4, 1e-9),
+    );
+    let server = world.add_server(SimServer::default());
+    world.connect(
+        node,
+        Target::Server(server),
+        SourceConfig::default(),
+        LinkConfig::default(),
+    );
+    world.run_until(600.0, &mut |_| {});
+    assert!(world.true_offset(node).abs() < 1e-3);
+    // Someone steps the clock by 2000 s, over the 1000 s panic threshold.
+    world.node_mut(node).clock.step_external(2000.0);
+    let corrections = world.node(node).corrections;
+    world.run_until(1200.0, &mut |_| {});
+    assert!(world.node(node).panics > 0);
+    assert_eq!(world.node(node).corrections, corrections);
+    assert!((world.true_offset(node) - 2000.0).abs() < 1.0);
+}
