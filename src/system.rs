@@ -217,8 +217,8 @@ impl<const N: usize> System<N> {
         self.sources.get(id.0).and_then(Option::as_ref)
     }
 
-    /// Writes into `buf` a request that is due at `now`, and says for which
-    /// source. Call until `None`.
+    /// Writes into `buf` (at least 48 bytes) a request that is due at
+    /// `now`, and says for which source. Call until `None`.
     pub fn poll_transmit(
         &mut self,
         now: NtpTimestamp,
