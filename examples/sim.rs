@@ -92,9 +92,10 @@ fn main() -> ExitCode {
             );
         } else {
             println!(
-                "{:>5} {:>8} {:>12.3e} {:>12.3e} {:>12.4} {:>12.4} {:>9}",
+                "{:>5} {:>8} {:>8} {:>12.3e} {:>12.3e} {:>12.4} {:>12.4} {:>9}",
                 seed,
                 f.sync_s,
+                f.settled_s,
                 f.rms_offset_s,
                 f.max_offset_s,
                 f.rms_freq_ppm,

@@ -225,8 +225,8 @@ impl<const N: usize> System<N> {
         }
     }
 
-    /// Writes into `buf` a request that is due at `now`, and says for which
-    /// source. Call until `None`.
+    /// Writes into `buf` (at least 48 bytes) a request that is due at
+    /// `now`, and says for which source. Call until `None`.
     pub fn poll_transmit(
         &mut self,
         now: NtpTimestamp,

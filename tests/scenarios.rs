@@ -2,7 +2,8 @@
 //! world of chrony's own simulation tests). Statistical limits are checked
 //! for every seed of 1–20.
 
-use ntpkit::sim::{Figures, Scenario};
+use ntpkit::sim::{Figures, LinkConfig, Scenario, SimClock, SimServer, Target, World};
+use ntpkit::system::{SourceConfig, SystemConfig};
 
 const SEEDS: std::ops::RangeInclusive<u64> = 1..=20;
 
@@ -77,7 +78,7 @@ fn low_jitter() {
 }
 
 #[test]
-#[ignore = "not met yet: some seeds (e.g. 6: 263 s) sync after 210 s, max offset near 1 ms; median RMS 108 us"]
+#[ignore = "not met yet: 4 of seeds 1-20 (6, 7, 10, 16) are in sync only at 322-326 s (limit 210 s), offsets over 1 ms in their first 5 minutes; after that every seed meets the limits"]
 fn high_jitter() {
     check_seeds("high-jitter", &DEFAULT);
 }
@@ -371,18 +372,17 @@ fn every_scenario_has_a_name() {
     }
 }
 
-#[test]
-fn a_dead_server_does_not_hold_back_the_others() {
-    use ntpkit::sim::{LinkConfig, SimClock, SimServer, Target, World};
-    use ntpkit::system::{SourceConfig, SystemConfig};
-    let scenario = Scenario::named("default").unwrap();
-    let mut world = World::new(1, scenario.epoch);
+/// A world with one default client following servers over links that
+/// lose these fractions of packets.
+fn client_of_servers(losses: &[f64]) -> (World, usize) {
+    let epoch = Scenario::default().epoch;
+    let mut world = World::new(1, epoch);
     let node = world.add_node(
         SystemConfig::default(),
         None,
-        SimClock::new(scenario.epoch, 0.1, 1e-4, 1e-9),
+        SimClock::new(epoch, 0.1, 1e-4, 1e-9),
     );
-    for loss in [0.0, 0.0, 1.0] {
+    for &loss in losses {
         let server = world.add_server(SimServer::default());
         let link = LinkConfig {
             loss,
@@ -390,6 +390,12 @@ fn a_dead_server_does_not_hold_back_the_others() {
         };
         world.connect(node, Target::Server(server), SourceConfig::default(), link);
     }
+    (world, node)
+}
+
+#[test]
+fn a_dead_server_does_not_hold_back_the_others() {
+    let (mut world, node) = client_of_servers(&[0.0, 0.0, 1.0]);
     let mut last_bad = 0.0;
     world.run_until(1000.0, &mut |w: &World| {
         if w.true_offset(node).abs() > 1e-3 {
@@ -397,4 +403,18 @@ fn a_dead_server_does_not_hold_back_the_others() {
         }
     });
     assert!(last_bad <= 210.0, "in sync only after {last_bad} s");
+}
+
+#[test]
+fn panic_threshold_is_an_error_not_a_correction() {
+    let (mut world, node) = client_of_servers(&[0.0]);
+    world.run_until(600.0, &mut |_| {});
+    assert!(world.true_offset(node).abs() < 1e-3);
+    // Someone steps the clock by 2000 s, over the 1000 s panic threshold.
+    world.node_mut(node).clock.step_external(2000.0);
+    let corrections = world.node(node).corrections;
+    world.run_until(1200.0, &mut |_| {});
+    assert!(world.node(node).panics > 0);
+    assert_eq!(world.node(node).corrections, corrections);
+    assert!((world.true_offset(node) - 2000.0).abs() < 1.0);
 }
