@@ -3,7 +3,8 @@
 #   1. our client follows chronyd (minpoll -2 maxpoll 0): ^* within 15 s, reach growing,
 #      offsets within 1 ms over 60 s                        (tests/interop.rs)
 #   2. our client follows our server, the same way           (tests/interop.rs)
-#   3. chronyd (-x -Q) measures our server
+#   3. chronyd (-x) follows our server: ^* within 15 s, then 30 s with offsets within 1 ms;
+#      and chronyd (-x -Q) measures it once
 #   4. the README's walk-through: examples/server + examples/client, `--ctl sources` shows ^*
 # Installs chrony when missing (see chrony-peer.sh: service starts are blocked during install).
 # Stops only the processes it started, by PID. Run from anywhere: scripts/interop.sh
@@ -13,6 +14,7 @@ ROOT=$PWD
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/ntpkit-interop.XXXXXX")
 chmod 755 "$WORK"   # chronyd (user _chrony) needs to reach its directory below
 export PEER_DIR="$WORK/chrony" PEER_PORT=11124
+FOLLOW_DIR="$WORK/chrony-follow"
 SERVER_PORT=11123
 BIN=${CARGO_TARGET_DIR:-target}/release/examples
 PIDS=()
@@ -21,6 +23,7 @@ cleanup() {
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
   scripts/chrony-peer.sh stop || true
+  PEER_DIR="$FOLLOW_DIR" scripts/chrony-peer.sh stop || true
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -48,6 +51,25 @@ kill -0 "${PIDS[-1]}" || { cat "$WORK/server.log"; exit 1; }
 step "our client follows chronyd, and our server (60 s each, in parallel)"
 NTPKIT_INTEROP_CHRONYD_PORT=$PEER_PORT NTPKIT_INTEROP_SERVER_PORT=$SERVER_PORT \
   cargo test --release --quiet --test interop -- --ignored --nocapture
+
+step "chronyd (-x) follows our server"
+PEER_DIR="$FOLLOW_DIR" scripts/chrony-peer.sh follow 127.0.0.1 "$SERVER_PORT"
+chronyc_follow() { chronyc -h "$FOLLOW_DIR/chronyd.sock" "$@"; }
+for i in $(seq 1 150); do
+  chronyc_follow -n sources | grep -q '^\^\*' && break
+  [ "$i" = 150 ] && { chronyc_follow -n sources; echo "chronyd did not select our server within 15 s" >&2; exit 1; }
+  sleep 0.1
+done
+echo "chronyd selected our server after $((i / 10)).$((i % 10)) s"
+for _ in $(seq 1 6); do
+  sleep 5
+  # -c sources: mode,state,name,stratum,poll,reach,lastrx,offset,measured,error
+  chronyc_follow -c sources | awk -F, '{ print "  state " $2 " reach " $6 " offset " $8 " s";
+    if ($2 != "*" || $8 > 1e-3 || $8 < -1e-3) bad = 1 } END { exit bad }'
+done
+chronyc_follow -n sources
+chronyc_follow -n sourcestats
+PEER_DIR="$FOLLOW_DIR" scripts/chrony-peer.sh stop
 
 step "chronyd (-x -Q) measures our server"
 scripts/chrony-peer.sh query 127.0.0.1 "$SERVER_PORT" 10 2>&1 | tee "$WORK/query.log"
