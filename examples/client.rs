@@ -161,6 +161,9 @@ fn main() -> ExitCode {
             driver_config.driftfile = None;
         }
         if options.system_clock {
+            if !options.once {
+                SystemClock::check_permission().map_err(|e| e.to_string())?;
+            }
             run(driver_config, SystemClock::new(config.rtcsync), &options)
         } else {
             run(driver_config, VirtualClock::new(), &options)

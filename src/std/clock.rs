@@ -164,7 +164,33 @@ const FREQ_SCALE: f64 = 65536.0;
 /// The kernel's limit for `maxerror` and `esterror`: 16 s in microseconds.
 const MAX_ERROR_US: f64 = 16e6;
 
+/// `CAP_SYS_TIME`'s bit in the capability sets.
+const CAP_SYS_TIME: u32 = 25;
+
+/// Whether the effective capabilities in a `/proc/PID/status` text
+/// (`CapEff:` in hex) include `CAP_SYS_TIME`.
+fn has_cap_sys_time(status: &str) -> bool {
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("CapEff:"))
+        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+        .is_some_and(|caps| caps & (1 << CAP_SYS_TIME) != 0)
+}
+
 impl SystemClock<KernelAdjtimex> {
+    /// Whether this process may change the system clock (`CAP_SYS_TIME`
+    /// among its effective capabilities), checked without changing it.
+    pub fn check_permission() -> Result<(), ClockError> {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        if has_cap_sys_time(&status) {
+            Ok(())
+        } else {
+            Err(ClockError::Permission {
+                operation: "steering the system clock",
+            })
+        }
+    }
+
     /// The real system clock. `rtcsync`: chrony's directive of that name
     /// (clear `STA_UNSYNC` when synchronised, so the kernel keeps the RTC
     /// in step).

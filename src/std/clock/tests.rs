@@ -348,3 +348,14 @@ fn kernel_timestamps_map_onto_the_virtual_clock() {
     let system = self::clock(0, false);
     assert_eq!(system.at_system_time(stamp), stamp);
 }
+
+#[test]
+fn cap_sys_time_is_read_from_proc_status() {
+    let status =
+        |caps: &str| format!("Name:\tclient\nCapInh:\t0000000000000000\nCapEff:\t{caps}\n");
+    assert!(has_cap_sys_time(&status("000001ffffffffff")));
+    assert!(has_cap_sys_time(&status("0000000002000000")));
+    assert!(!has_cap_sys_time(&status("0000000000000000")));
+    assert!(!has_cap_sys_time(&status("00000000fdffffff")));
+    assert!(!has_cap_sys_time("no such line"));
+}
