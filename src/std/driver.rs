@@ -15,7 +15,7 @@
 //! use ntpkit::system::SourceConfig;
 //!
 //! let config = DriverConfig {
-//!     servers: Server::resolve("pool.ntp.org", 123, SourceConfig { iburst: true, ..Default::default() })?,
+//!     servers: vec![Server::resolve("pool.ntp.org", 123, SourceConfig { iburst: true, ..Default::default() })?],
 //!     ..DriverConfig::default()
 //! };
 //! let mut driver = Driver::new(config, VirtualClock::new())?;
@@ -68,15 +68,15 @@ pub struct Server {
 
 impl Server {
     /// `host` resolved (its first address, as chronyd uses) on `port`.
-    pub fn resolve(host: &str, port: u16, config: SourceConfig) -> io::Result<Vec<Server>> {
+    pub fn resolve(host: &str, port: u16, config: SourceConfig) -> io::Result<Server> {
         let address = (host, port).to_socket_addrs()?.next().ok_or_else(|| {
             io::Error::new(io::ErrorKind::NotFound, format!("{host}: no address"))
         })?;
-        Ok(vec![Server {
+        Ok(Server {
             name: host.to_owned(),
             address,
             config,
-        }])
+        })
     }
 }
 

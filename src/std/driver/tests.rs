@@ -208,6 +208,14 @@ fn measure_only_leaves_the_clock_alone() {
 }
 
 #[test]
+fn servers_resolve_to_their_first_address() {
+    let server = Server::resolve("localhost", 11123, SourceConfig::default()).unwrap();
+    assert_eq!(server.name, "localhost");
+    assert!(server.address.ip().is_loopback());
+    assert_eq!(server.address.port(), 11123);
+}
+
+#[test]
 fn kubeasz_client_config_maps_onto_the_driver() {
     let text = include_str!("../../../tests/data/kubeasz-client.conf");
     let config = Config::parse(text, "client.conf").unwrap();
