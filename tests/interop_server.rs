@@ -51,12 +51,13 @@ fn chronyd_unavailable() -> Option<&'static str> {
     }
 }
 
-/// A loopback server config on `port` serving `local stratum STRATUM`.
-fn loopback_config(name: &str, port: u16, stratum: u8) -> PathBuf {
+/// A server config for 127.0.0.1:`port`, serving 127.0.0.1, plus `extra`
+/// lines.
+fn loopback_config(name: &str, port: u16, extra: &str) -> PathBuf {
     write_config(
         &temp_dir(name),
         "chrony.conf",
-        &format!("port {port}\nbindaddress 127.0.0.1\nallow 127.0.0.1\nlocal stratum {stratum}\n"),
+        &format!("port {port}\nbindaddress 127.0.0.1\nallow 127.0.0.1\n{extra}"),
     )
 }
 
@@ -271,13 +272,14 @@ struct Chronyd {
 }
 
 impl Chronyd {
-    fn start(port: u16) -> Chronyd {
-        let dir = chrony_dir("chronyd");
+    /// chronyd on 127.0.0.1:`port` serving 127.0.0.1, plus `extra` lines.
+    fn start(name: &str, port: u16, extra: &str) -> Chronyd {
+        let dir = chrony_dir(name);
         let conf = write_config(
             &dir,
             "chrony.conf",
             &format!(
-                "port {port}\nbindaddress 127.0.0.1\nallow 127.0.0.1\nlocal stratum 8\ncmdport 0\n\
+                "port {port}\nbindaddress 127.0.0.1\nallow 127.0.0.1\n{extra}cmdport 0\n\
                  bindcmdaddress {0}/chronyd.sock\npidfile {0}/chronyd.pid\n",
                 dir.display()
             ),
@@ -415,19 +417,15 @@ fn odd_requests_answered_like_chronyd() {
         skip!("{why}");
     }
     let chrony_port = free_port();
-    let _chronyd = Chronyd::start(chrony_port);
+    let _chronyd = Chronyd::start("chronyd-odd", chrony_port, "local stratum 8\n");
     let ours_port = free_port();
-    let config = loopback_config("odd", ours_port, 8);
+    let config = loopback_config("odd", ours_port, "local stratum 8\n");
     let Some(_server) = start_server(&config, ours_port, &[]) else {
         skip!("the example server is not built");
     };
     let chrony: SocketAddr = format!("127.0.0.1:{chrony_port}").parse().unwrap();
     let ours: SocketAddr = format!("127.0.0.1:{ours_port}").parse().unwrap();
-    // chronyd answers once it runs.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while exchange(chrony, &request(4, 3)).is_none() {
-        assert!(Instant::now() < deadline, "chronyd does not answer");
-    }
+    wait_for_answer(chrony);
     let mut unexpected = Vec::new();
     for (name, request) in odd_requests() {
         let theirs = answer_of(exchange(chrony, &request), &request);
@@ -453,6 +451,62 @@ fn odd_requests_answered_like_chronyd() {
         unexpected.is_empty(),
         "answered unlike chronyd: {unexpected:?}"
     );
+}
+
+fn wait_for_answer(server: SocketAddr) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while exchange(server, &request(4, 3)).is_none() {
+        assert!(Instant::now() < deadline, "{server} does not answer");
+    }
+}
+
+/// How many of `count` back-to-back requests (each waiting up to 300 ms
+/// for its answer) `server` answers, and the polls it answered with.
+fn burst(server: SocketAddr, count: usize, poll: i8) -> (usize, Vec<i8>) {
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let request = with_poll(4, 3, poll);
+    let mut polls = Vec::new();
+    let mut buf = [0u8; 512];
+    for _ in 0..count {
+        socket.send_to(&request, server).unwrap();
+        if let Ok((len, _)) = socket.recv_from(&mut buf) {
+            polls.push(Header::decode(&buf[..len]).unwrap().poll);
+        }
+    }
+    (polls.len(), polls)
+}
+
+#[test]
+fn rate_limiting_like_chronyd() {
+    if let Some(why) = chronyd_unavailable() {
+        skip!("{why}");
+    }
+    let limit = "local stratum 8\nratelimit interval 3 burst 8 leak 2\n";
+    let chrony_port = free_port();
+    let _chronyd = Chronyd::start("chronyd-rate", chrony_port, limit);
+    let ours_port = free_port();
+    let config = loopback_config("rate", ours_port, limit);
+    let Some(_server) = start_server(&config, ours_port, &[]) else {
+        skip!("the example server is not built");
+    };
+    let chrony: SocketAddr = format!("127.0.0.1:{chrony_port}").parse().unwrap();
+    let ours: SocketAddr = format!("127.0.0.1:{ours_port}").parse().unwrap();
+    // One readiness probe each, then 60 requests from one address: the
+    // rest of the burst of 8, then a random 1 in 4 (leak 2) and what the
+    // bucket earns meanwhile (1/8 response per second, the unanswered
+    // requests waiting 300 ms each).
+    wait_for_answer(chrony);
+    let (theirs, their_polls) = burst(chrony, 60, 0);
+    let (mine, my_polls) = burst(ours, 60, 0);
+    eprintln!("answered of 60: chronyd {theirs}, ntpkit {mine}");
+    for answered in [theirs, mine] {
+        assert!((10..=40).contains(&answered), "{answered} of 60 answered");
+    }
+    // Poll = max(request's 0, interval 3).
+    assert!(their_polls.iter().chain(&my_polls).all(|&p| p == 3));
 }
 
 #[test]
@@ -526,7 +580,7 @@ fn load_generator_refuses_other_targets_and_measures() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("refusing non-loopback"));
 
     let port = free_port();
-    let config = loopback_config("load", port, 10);
+    let config = loopback_config("load", port, "local stratum 10\n");
     // Two threads on SO_REUSEPORT sockets share the port.
     let Some(_server) = start_server(&config, port, &["--threads", "2"]) else {
         skip!("the example server is not built");
