@@ -15,8 +15,8 @@ cd "$(dirname "$0")/.."
 WORK=${WORK:-${TMPDIR:-/tmp}/ntpkit-server-interop}
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-5}
-CHRONY_PORT=${CHRONY_PORT:-11124}
-OURS_PORT=${OURS_PORT:-11125}
+CHRONY_PORT=${CHRONY_PORT:-}
+OURS_PORT=${OURS_PORT:-}
 STARTED=()
 
 cleanup() {
@@ -78,6 +78,16 @@ CONF
 
 # CPU time of every thread of PID, in ns (sum_exec_runtime: exact, unlike tick-sampled utime/stime).
 # It is brought up to date when a thread sleeps, so read it only while the server is idle.
+# A UDP port nothing listens on (chronyd sets SO_REUSEPORT: a second one on a busy port would
+# silently share the load with the first).
+free_port() {
+  local port
+  for port in $(seq "$1" $(($1 + 99))); do
+    ss -Huln "sport = :$port" | grep -q . || { echo "$port"; return 0; }
+  done
+  echo "no free UDP port from $1" >&2; return 1
+}
+
 cpu_ns() { cat /proc/"$1"/task/*/schedstat | awk '{ s += $1 } END { printf "%.0f\n", s }'; }
 
 # measure NAME PID PORT: one ntpload run; prints "NAME rate us_per_response"
@@ -100,6 +110,8 @@ bench() {
   gcc -O2 -Wall -o target/ntpload tools/ntpload.c
   install -d -m 0755 "$WORK"
   local chrony_pid ours_pid results="$WORK/bench.txt"
+  CHRONY_PORT=${CHRONY_PORT:-$(free_port 11300)}
+  OURS_PORT=${OURS_PORT:-$(free_port 11400)}
   chrony_pid=$(start_chronyd "$CHRONY_PORT"); STARTED+=("$chrony_pid")
   sed "s/^port .*/port $OURS_PORT/" tests/data/bench-server.conf > "$WORK/ours.conf"
   target/release/examples/server -f "$WORK/ours.conf" --threads 1 > "$WORK/ours.log" 2>&1 &
