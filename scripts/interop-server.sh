@@ -3,9 +3,9 @@
 #
 #   install  install Debian's chrony (its service kept from starting) and ntpsec-ntpdig if missing
 #   test     install, then run the interop tests (tests/interop_server.rs) against chronyd and ntpdig
-#   bench    install, then measure ntpkit's server (1 thread, every check on) beside chronyd -x with
-#            tools/ntpload.c: responses/s and server CPU µs per response, ROUNDS (3) alternating runs
-#            of DURATION (5) s each
+#   bench    install, then measure ntpkit's server (1 thread, every check on) beside chronyd -x and
+#            the floor (tools/floor.c, a responder with no checks) with tools/ntpload.c: responses/s
+#            and server CPU µs per response, ROUNDS (3) rounds of DURATION (5) s runs
 #
 # Never touches the system clock: chronyd always runs with -x and drops to user _chrony; ntpdig is
 # never given -s/-S. Stops only the processes it started (by PID). Needs root (apt, _chrony dirs,
@@ -17,6 +17,7 @@ ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-5}
 CHRONY_PORT=${CHRONY_PORT:-}
 OURS_PORT=${OURS_PORT:-}
+FLOOR_PORT=${FLOOR_PORT:-}
 STARTED=()
 
 cleanup() {
@@ -108,33 +109,41 @@ measure() {
 bench() {
   cargo build --release --example server >/dev/null 2>&1
   gcc -O2 -Wall -o target/ntpload tools/ntpload.c
+  gcc -O2 -Wall -o target/floor tools/floor.c
   install -d -m 0755 "$WORK"
-  local chrony_pid ours_pid results="$WORK/bench.txt"
+  local chrony_pid ours_pid floor_pid results="$WORK/bench.txt"
   CHRONY_PORT=${CHRONY_PORT:-$(free_port 11300)}
   OURS_PORT=${OURS_PORT:-$(free_port 11400)}
+  FLOOR_PORT=${FLOOR_PORT:-$(free_port 11500)}
   chrony_pid=$(start_chronyd "$CHRONY_PORT"); STARTED+=("$chrony_pid")
   sed "s/^port .*/port $OURS_PORT/" tests/data/bench-server.conf > "$WORK/ours.conf"
   target/release/examples/server -f "$WORK/ours.conf" --threads 1 > "$WORK/ours.log" 2>&1 &
   ours_pid=$!; STARTED+=("$ours_pid")
+  target/floor "$FLOOR_PORT" 600 &
+  floor_pid=$!; STARTED+=("$floor_pid")
   sleep 1
   kill -0 "$ours_pid" || { cat "$WORK/ours.log" >&2; return 1; }
-  echo "chronyd $(chronyd -v | head -1) pid $chrony_pid on :$CHRONY_PORT; ntpkit pid $ours_pid on :$OURS_PORT"
+  echo "chronyd $(chronyd -v | head -1) pid $chrony_pid on :$CHRONY_PORT; ntpkit pid $ours_pid on :$OURS_PORT; floor pid $floor_pid on :$FLOOR_PORT"
   echo "server responses/s cpu_us_per_response  (ntpload: 1 socket, 64 in flight, ${DURATION}s)"
   : > "$results"
   for round in $(seq 1 "$ROUNDS"); do
     measure chronyd "$chrony_pid" "$CHRONY_PORT" | tee -a "$results"
     measure ntpkit "$ours_pid" "$OURS_PORT" | tee -a "$results"
+    measure floor "$floor_pid" "$FLOOR_PORT" | tee -a "$results"
   done
   awk '
     { n[$1]++; r[$1] += $2; rr[$1] += $2 * $2; c[$1] += $3; cc[$1] += $3 * $3 }
-    $1 == "chronyd" { last = $2 } $1 == "ntpkit" && last > 0 { ratio[++k] = $2 / last }
+    $1 == "chronyd" { last = $2 } $1 == "ntpkit" && last > 0 { ratio[++k] = $2 / last; ours = $3 }
+    $1 == "floor" && $3 > 0 { cpu[++m] = ours / $3 }
     END {
       for (s in n) {
         mr = r[s] / n[s]; mc = c[s] / n[s]
         printf "%s: %.0f ± %.0f responses/s, %.2f ± %.2f µs CPU/response (%d runs)\n", s, mr,
           sqrt(rr[s] / n[s] - mr * mr), mc, sqrt(cc[s] / n[s] - mc * mc), n[s]
       }
-      line = "ntpkit/chronyd per round:"; for (i = 1; i <= k; i++) line = line sprintf(" %.2f", ratio[i])
+      line = "ntpkit/chronyd responses/s per round:"; for (i = 1; i <= k; i++) line = line sprintf(" %.2f", ratio[i])
+      print line
+      line = "ntpkit/floor CPU per response per round:"; for (i = 1; i <= m; i++) line = line sprintf(" %.2f", cpu[i])
       print line
     }' "$results"
 }
