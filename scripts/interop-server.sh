@@ -91,9 +91,9 @@ free_port() {
 
 cpu_ns() { cat /proc/"$1"/task/*/schedstat | awk '{ s += $1 } END { printf "%.0f\n", s }'; }
 
-# measure NAME PID PORT: one ntpload run; prints "NAME rate us_per_response"
+# measure NAME PID PORT: one ntpload run; prints "NAME rate us_per_response invalid lost"
 measure() {
-  local name=$1 pid=$2 port=$3 before after out rate valid
+  local name=$1 pid=$2 port=$3 before after out rate valid invalid lost
   [ -r "/proc/$pid/schedstat" ] || { echo "measure: no process $pid ($name)" >&2; return 1; }
   sleep 0.3
   before=$(cpu_ns "$pid")
@@ -102,8 +102,10 @@ measure() {
   after=$(cpu_ns "$pid")
   rate=$(sed -n 's/^rate=\([0-9]*\) .*/\1/p' <<<"$out")
   valid=$(sed -n 's/.* valid=\([0-9]*\) .*/\1/p' <<<"$out")
-  awk -v n="$name" -v r="$rate" -v v="$valid" -v t=$((after - before)) \
-    'BEGIN { printf "%s %d %.2f\n", n, r, (v > 0 ? t / 1e3 / v : 0) }'
+  invalid=$(sed -n 's/.* invalid=\([0-9]*\) .*/\1/p' <<<"$out")
+  lost=$(sed -n 's/.* lost=\([0-9]*\) .*/\1/p' <<<"$out")
+  awk -v n="$name" -v r="$rate" -v v="$valid" -v t=$((after - before)) -v i="$invalid" -v l="$lost" \
+    'BEGIN { printf "%s %d %.2f %d %d\n", n, r, (v > 0 ? t / 1e3 / v : 0), i, l }'
 }
 
 bench() {
@@ -124,7 +126,7 @@ bench() {
   sleep 1
   kill -0 "$ours_pid" || { cat "$WORK/ours.log" >&2; return 1; }
   echo "chronyd $(chronyd -v | head -1) pid $chrony_pid on :$CHRONY_PORT; ntpkit pid $ours_pid on :$OURS_PORT; floor pid $floor_pid on :$FLOOR_PORT"
-  echo "server responses/s cpu_us_per_response  (ntpload: 1 socket, 64 in flight, ${DURATION}s)"
+  echo "server responses/s cpu_us_per_response invalid lost  (ntpload: 1 socket, 64 in flight, ${DURATION}s)"
   : > "$results"
   for round in $(seq 1 "$ROUNDS"); do
     measure chronyd "$chrony_pid" "$CHRONY_PORT" | tee -a "$results"
