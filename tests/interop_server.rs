@@ -156,10 +156,10 @@ fn write_config(dir: &Path, name: &str, text: &str) -> PathBuf {
     path
 }
 
-fn chronyd_query(port: u16, dir: &Path) -> Output {
+fn chronyd_query(host: &str, port: u16, dir: &Path) -> Output {
     Command::new(find_program("chronyd").unwrap())
         .args(["-Q", "-x", "-t", "10"])
-        .arg(format!("server 127.0.0.1 port {port} iburst"))
+        .arg(format!("server {host} port {port} iburst"))
         .arg(format!("pidfile {}/query.pid", dir.display()))
         .args(["cmdport 0", "bindcmdaddress /"])
         .output()
@@ -190,7 +190,7 @@ fn chronyd_gets_a_sample_from_kubeasz_server_config() {
         skip!("the example server is not built");
     };
     let dir = chrony_dir("query");
-    let output = chronyd_query(port, &dir);
+    let output = chronyd_query("127.0.0.1", port, &dir);
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     eprintln!("chronyd -Q: {stdout}{stderr}");
@@ -211,6 +211,33 @@ fn chronyd_gets_a_sample_from_kubeasz_server_config() {
         "offset {offset} s between two clocks of this machine"
     );
     drop(server);
+}
+
+#[test]
+fn chronyd_gets_a_sample_over_ipv6() {
+    if let Some(why) = chronyd_unavailable() {
+        skip!("{why}");
+    }
+    if UdpSocket::bind("[::1]:0").is_err() {
+        skip!("no IPv6 loopback here");
+    }
+    let port = free_port();
+    let config = write_config(
+        &temp_dir("ipv6"),
+        "chrony.conf",
+        &format!("port {port}\nbindaddress 127.0.0.1\nbindaddress ::1\nallow ::1\nallow 127.0.0.1\nlocal stratum 10\n"),
+    );
+    let Some(_server) = start_server(&config, port, &[]) else {
+        skip!("the example server is not built");
+    };
+    let output = chronyd_query("::1", port, &chrony_dir("query6"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    eprintln!("chronyd -Q over ::1: {text}");
+    assert!(output.status.success(), "{text}");
 }
 
 #[test]

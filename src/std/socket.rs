@@ -942,6 +942,33 @@ mod tests {
     }
 
     #[test]
+    fn user_space_timestamps_when_the_kernel_gives_none() {
+        let options = SocketOptions {
+            kernel_timestamps: false,
+            ..SocketOptions::default()
+        };
+        let server = NtpSocket::bind(loopback(), &options).unwrap();
+        assert!(!server.kernel_timestamps());
+        let client = NtpSocket::bind(loopback(), &SocketOptions::default()).unwrap();
+        let before = realtime_now();
+        client
+            .send_to(&[3; 48], server.local_addr().unwrap())
+            .unwrap();
+        let mut batch = Batch::new();
+        for _ in 0..100 {
+            if server.recv_batch(&mut batch).unwrap() == 1 {
+                break;
+            }
+            ::std::thread::sleep(Duration::from_millis(2));
+        }
+        let datagram = batch.datagram(0).unwrap();
+        assert!(!datagram.kernel_timestamp);
+        let after = realtime_now();
+        assert!(datagram.receive - before >= crate::time::NtpDuration::ZERO);
+        assert!(after - datagram.receive >= crate::time::NtpDuration::ZERO);
+    }
+
+    #[test]
     fn replies_never_longer_than_requests() {
         let server = NtpSocket::bind(loopback(), &SocketOptions::default()).unwrap();
         let client = NtpSocket::bind(loopback(), &SocketOptions::default()).unwrap();
