@@ -418,15 +418,15 @@ impl NtpSocket {
         let mut headers: [libc::mmsghdr; BATCH] = unsafe { zeroed() };
         for i in 0..BATCH {
             iovecs[i] = libc::iovec {
-                iov_base: batch.requests[i].as_mut_ptr() as *mut libc::c_void,
+                iov_base: batch.received.requests[i].as_mut_ptr() as *mut libc::c_void,
                 iov_len: MAX_REQUEST,
             };
             let header = &mut headers[i].msg_hdr;
-            header.msg_name = &mut batch.peers[i] as *mut _ as *mut libc::c_void;
+            header.msg_name = &mut batch.received.peers[i] as *mut _ as *mut libc::c_void;
             header.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
             header.msg_iov = &mut iovecs[i];
             header.msg_iovlen = 1;
-            header.msg_control = batch.control[i].as_mut_ptr() as *mut libc::c_void;
+            header.msg_control = batch.received.control[i].as_mut_ptr() as *mut libc::c_void;
             header.msg_controllen = size_of::<[u64; CMSG_WORDS]>() as _;
         }
         // SAFETY: `headers` describes BATCH valid messages (see above).
@@ -453,21 +453,21 @@ impl NtpSocket {
         for (i, header) in headers.iter().enumerate().take(received) {
             let truncated = header.msg_hdr.msg_flags & libc::MSG_TRUNC != 0;
             // A truncated datagram is cut to a length no request can have.
-            batch.lengths[i] = if truncated {
+            batch.received.lengths[i] = if truncated {
                 MAX_REQUEST - 1
             } else {
                 header.msg_len as usize
             };
             let control = read_control(&header.msg_hdr);
-            batch.receive[i] = control.timestamp.unwrap_or(fallback).to_bits();
-            batch.kernel[i] = control.timestamp.is_some();
-            batch.has_destination[i] = false;
+            batch.received.receive[i] = control.timestamp.unwrap_or(fallback).to_bits();
+            batch.received.kernel[i] = control.timestamp.is_some();
+            batch.received.has_destination[i] = false;
             if let Some(destination) = control.destination.filter(|_| self.packet_info) {
-                batch.destinations[i] = match destination {
+                batch.received.destinations[i] = match destination {
                     IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
                     IpAddr::V6(v6) => v6.octets(),
                 };
-                batch.has_destination[i] = true;
+                batch.received.has_destination[i] = true;
             }
             batch.reply_lengths[i] = 0;
         }
@@ -494,15 +494,15 @@ impl NtpSocket {
                 iov_len: len,
             };
             let header = &mut headers[n].msg_hdr;
-            header.msg_name = &mut batch.peers[i] as *mut _ as *mut libc::c_void;
-            header.msg_namelen = match batch.peers[i].ss_family as libc::c_int {
+            header.msg_name = &mut batch.received.peers[i] as *mut _ as *mut libc::c_void;
+            header.msg_namelen = match batch.received.peers[i].ss_family as libc::c_int {
                 libc::AF_INET => size_of::<libc::sockaddr_in>(),
                 _ => size_of::<libc::sockaddr_in6>(),
             } as libc::socklen_t;
             header.msg_iov = &mut iovecs[n];
             header.msg_iovlen = 1;
-            if batch.has_destination[i] {
-                let source = Ipv6Addr::from(batch.destinations[i]);
+            if batch.received.has_destination[i] {
+                let source = Ipv6Addr::from(batch.received.destinations[i]);
                 let source = match source.to_ipv4_mapped() {
                     Some(v4) => IpAddr::V4(v4),
                     None => IpAddr::V6(source),
@@ -659,6 +659,15 @@ pub struct Datagram<'a> {
 /// Buffers for [`BATCH`] datagrams and their replies (about 75 KiB; keep
 /// one per socket and reuse it).
 pub struct Batch {
+    received: Received,
+    send_control: [[u64; SEND_CMSG_WORDS]; BATCH],
+    replies: [[u8; MAX_REPLY]; BATCH],
+    reply_lengths: [usize; BATCH],
+    count: usize,
+}
+
+/// The received side of a [`Batch`].
+struct Received {
     requests: [[u8; MAX_REQUEST]; BATCH],
     lengths: [usize; BATCH],
     peers: [libc::sockaddr_storage; BATCH],
@@ -666,13 +675,21 @@ pub struct Batch {
     /// Where each request was sent (IPv4 as mapped IPv6), when asked for.
     destinations: [[u8; 16]; BATCH],
     has_destination: [bool; BATCH],
-    send_control: [[u64; SEND_CMSG_WORDS]; BATCH],
     /// Receive timestamps, as `NtpTimestamp` bits.
     receive: [u64; BATCH],
     kernel: [bool; BATCH],
-    replies: [[u8; MAX_REPLY]; BATCH],
-    reply_lengths: [usize; BATCH],
-    count: usize,
+}
+
+impl Received {
+    /// The `i`th datagram (`i` below the batch's count).
+    fn datagram(&self, i: usize) -> Option<Datagram<'_>> {
+        Some(Datagram {
+            data: &self.requests[i][..self.lengths[i].min(MAX_REQUEST)],
+            from: from_sockaddr(&self.peers[i])?,
+            receive: NtpTimestamp::from_bits(self.receive[i]),
+            kernel_timestamp: self.kernel[i],
+        })
+    }
 }
 
 impl ::std::fmt::Debug for Batch {
@@ -713,12 +730,7 @@ impl Batch {
         if i >= self.count {
             return None;
         }
-        Some(Datagram {
-            data: &self.requests[i][..self.lengths[i].min(MAX_REQUEST)],
-            from: from_sockaddr(&self.peers[i])?,
-            receive: NtpTimestamp::from_bits(self.receive[i]),
-            kernel_timestamp: self.kernel[i],
-        })
+        self.received.datagram(i)
     }
 
     /// Calls `respond` for each datagram with a reply buffer (48 bytes);
@@ -726,21 +738,13 @@ impl Batch {
     /// [`NtpSocket::send_replies`], nothing for `None`.
     pub fn answer(&mut self, mut respond: impl FnMut(&Datagram<'_>, &mut [u8]) -> Option<usize>) {
         for i in 0..self.count {
-            let Some(from) = from_sockaddr(&self.peers[i]) else {
-                self.reply_lengths[i] = 0;
-                continue;
+            self.reply_lengths[i] = match self.received.datagram(i) {
+                Some(datagram) => respond(&datagram, &mut self.replies[i])
+                    .filter(|&len| len <= datagram.data.len())
+                    .unwrap_or(0)
+                    .min(MAX_REPLY),
+                None => 0,
             };
-            let datagram = Datagram {
-                data: &self.requests[i][..self.lengths[i].min(MAX_REQUEST)],
-                from,
-                receive: NtpTimestamp::from_bits(self.receive[i]),
-                kernel_timestamp: self.kernel[i],
-            };
-            let reply = &mut self.replies[i];
-            self.reply_lengths[i] = respond(&datagram, reply)
-                .filter(|&len| len <= datagram.data.len())
-                .unwrap_or(0)
-                .min(MAX_REPLY);
         }
     }
 
