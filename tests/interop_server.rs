@@ -536,6 +536,16 @@ fn rate_limiting_like_chronyd() {
     assert!(their_polls.iter().chain(&my_polls).all(|&p| p == 3));
 }
 
+/// Runs the example server with `config` and `args` to its end.
+fn run_server(binary: &Path, config: &Path, args: &[&str]) -> Output {
+    Command::new(binary)
+        .arg("-f")
+        .arg(config)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn server_errors_name_file_and_line() {
     let Some(binary) = example("server") else {
@@ -543,11 +553,7 @@ fn server_errors_name_file_and_line() {
     };
     let dir = temp_dir("errors");
     let config = write_config(&dir, "bad.conf", "allow\nport 11123\nfrobnicate 1\n");
-    let output = Command::new(&binary)
-        .arg("-f")
-        .arg(&config)
-        .output()
-        .unwrap();
+    let output = run_server(&binary, &config, &[]);
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
@@ -555,19 +561,10 @@ fn server_errors_name_file_and_line() {
         "{stderr}"
     );
     let config = write_config(&dir, "none.conf", "local stratum 10\nport 11123\n");
-    let output = Command::new(&binary)
-        .arg("-f")
-        .arg(&config)
-        .output()
-        .unwrap();
+    let output = run_server(&binary, &config, &[]);
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("no `allow` directive"));
-    let output = Command::new(&binary)
-        .arg("-f")
-        .arg(&config)
-        .args(["--clock", "system"])
-        .output()
-        .unwrap();
+    let output = run_server(&binary, &config, &["--clock", "system"]);
     assert!(!output.status.success());
 }
 

@@ -839,6 +839,18 @@ mod tests {
         "127.0.0.1:0".parse().unwrap()
     }
 
+    /// Receives into `batch` until it holds `want` datagrams (or 200 ms
+    /// pass); how many it holds.
+    fn receive(socket: &NtpSocket, batch: &mut Batch, want: usize) -> usize {
+        for _ in 0..100 {
+            if socket.recv_batch(batch).unwrap() == want {
+                break;
+            }
+            ::std::thread::sleep(Duration::from_millis(2));
+        }
+        batch.len()
+    }
+
     #[test]
     fn sockaddr_round_trip() {
         for text in [
@@ -923,12 +935,7 @@ mod tests {
         let asked: SocketAddr = format!("127.0.0.2:{port}").parse().unwrap();
         client.send_to(&[7; 48], asked).unwrap();
         let mut batch = Batch::new();
-        for _ in 0..100 {
-            if server.recv_batch(&mut batch).unwrap() == 1 {
-                break;
-            }
-            ::std::thread::sleep(Duration::from_millis(2));
-        }
+        receive(&server, &mut batch, 1);
         assert_eq!(batch.len(), 1);
         batch.answer(|d, reply| {
             reply.copy_from_slice(d.data);
@@ -936,12 +943,7 @@ mod tests {
         });
         assert_eq!(server.send_replies(&mut batch).unwrap(), 1);
         let mut replies = Batch::new();
-        for _ in 0..100 {
-            if client.recv_batch(&mut replies).unwrap() == 1 {
-                break;
-            }
-            ::std::thread::sleep(Duration::from_millis(2));
-        }
+        receive(&client, &mut replies, 1);
         assert_eq!(replies.datagram(0).unwrap().from, asked);
     }
 
@@ -959,12 +961,7 @@ mod tests {
             .send_to(&[3; 48], server.local_addr().unwrap())
             .unwrap();
         let mut batch = Batch::new();
-        for _ in 0..100 {
-            if server.recv_batch(&mut batch).unwrap() == 1 {
-                break;
-            }
-            ::std::thread::sleep(Duration::from_millis(2));
-        }
+        receive(&server, &mut batch, 1);
         let datagram = batch.datagram(0).unwrap();
         assert!(!datagram.kernel_timestamp);
         let after = realtime_now();
@@ -980,12 +977,7 @@ mod tests {
             .send_to(&[1; 44], server.local_addr().unwrap())
             .unwrap();
         let mut batch = Batch::new();
-        for _ in 0..100 {
-            if server.recv_batch(&mut batch).unwrap() == 1 {
-                break;
-            }
-            ::std::thread::sleep(Duration::from_millis(2));
-        }
+        receive(&server, &mut batch, 1);
         batch.answer(|_, _| Some(48));
         assert_eq!(batch.replies(), 0);
     }
