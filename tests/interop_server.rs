@@ -175,6 +175,9 @@ fn chrony_dir(name: &str) -> PathBuf {
         .status()
         .expect("chown");
     assert!(status.success());
+    // chronyd refuses a command socket in a directory others can enter.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o750)).unwrap();
     dir
 }
 
@@ -241,6 +244,45 @@ fn chronyd_gets_a_sample_over_ipv6() {
 }
 
 #[test]
+fn chronyd_follows_our_server() {
+    if let Some(why) = chronyd_unavailable() {
+        skip!("{why}");
+    }
+    if find_program("chronyc").is_none() {
+        skip!("chronyc is not installed");
+    }
+    let port = free_port();
+    let config = loopback_config("follow", port, "local stratum 10\n");
+    let Some(_server) = start_server(&config, port, &[]) else {
+        skip!("the example server is not built");
+    };
+    // A client only (port 0: serves nobody), polling every 0.25 to 1 s.
+    let client = Chronyd::start_with(
+        "chronyd-follow",
+        &format!("port 0\nserver 127.0.0.1 port {port} iburst minpoll -2 maxpoll 0\n"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let sources = loop {
+        let sources = client.chronyc("sources");
+        if sources
+            .lines()
+            .any(|l| l.starts_with("^*") && l.contains("127.0.0.1"))
+        {
+            break sources;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "chronyd never selected our server:\n{sources}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    let tracking = client.chronyc("tracking");
+    eprintln!("{sources}{tracking}");
+    // One stratum below the server's local stratum 10.
+    assert!(tracking.contains("Stratum         : 11"), "{tracking}");
+}
+
+#[test]
 fn kubeasz_client_config_serves_unsynchronised() {
     let port = free_port();
     let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/kubeasz-client.conf");
@@ -301,13 +343,21 @@ struct Chronyd {
 impl Chronyd {
     /// chronyd on 127.0.0.1:`port` serving 127.0.0.1, plus `extra` lines.
     fn start(name: &str, port: u16, extra: &str) -> Chronyd {
+        Chronyd::start_with(
+            name,
+            &format!("port {port}\nbindaddress 127.0.0.1\nallow 127.0.0.1\n{extra}"),
+        )
+    }
+
+    /// chronyd with the configuration `body`, its control socket and PID
+    /// file in its own directory.
+    fn start_with(name: &str, body: &str) -> Chronyd {
         let dir = chrony_dir(name);
         let conf = write_config(
             &dir,
             "chrony.conf",
             &format!(
-                "port {port}\nbindaddress 127.0.0.1\nallow 127.0.0.1\n{extra}cmdport 0\n\
-                 bindcmdaddress {0}/chronyd.sock\npidfile {0}/chronyd.pid\n",
+                "{body}cmdport 0\nbindcmdaddress {0}/chronyd.sock\npidfile {0}/chronyd.pid\n",
                 dir.display()
             ),
         );
@@ -330,6 +380,19 @@ impl Chronyd {
             assert!(Instant::now() < deadline, "chronyd did not start");
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+}
+
+impl Chronyd {
+    /// `chronyc REPORT` asked of this chronyd.
+    fn chronyc(&self, report: &str) -> String {
+        let output = Command::new(find_program("chronyc").unwrap())
+            .arg("-h")
+            .arg(self.dir.join("chronyd.sock"))
+            .args(["-n", report])
+            .output()
+            .expect("run chronyc");
+        String::from_utf8_lossy(&output.stdout).into_owned()
     }
 }
 
