@@ -206,6 +206,7 @@ impl<'a> Server<'a> {
     ///
     /// The transmit timestamp is set to `receive`; overwrite it with
     /// [`set_transmit_timestamp`] right before sending.
+    #[must_use = "a response does nothing until the caller sends it"]
     pub fn respond(
         &mut self,
         request: &[u8],
