@@ -83,6 +83,7 @@ CONF
 # silently share the load with the first).
 free_port() {
   local port
+  command -v ss >/dev/null || { echo "$1"; return 0; }   # no iproute2: take the first and hope
   for port in $(seq "$1" $(($1 + 99))); do
     ss -Huln "sport = :$port" | grep -q . || { echo "$port"; return 0; }
   done
