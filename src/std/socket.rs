@@ -441,11 +441,12 @@ impl NtpSocket {
         };
         if received < 0 {
             let error = io::Error::last_os_error();
-            return match error.kind() {
-                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => Ok(0),
-                // An ICMP error from an earlier send: nothing to read.
-                io::ErrorKind::ConnectionRefused => Ok(0),
-                _ => Err(error),
+            // Nothing to read now (an ICMP error from an earlier send, or
+            // the kernel short of memory included): only a broken socket
+            // is an error.
+            return match error.raw_os_error() {
+                Some(libc::EBADF | libc::ENOTSOCK | libc::EFAULT | libc::EINVAL) => Err(error),
+                _ => Ok(0),
             };
         }
         let fallback = realtime_now();
@@ -511,41 +512,34 @@ impl NtpSocket {
             }
             n += 1;
         }
-        let mut sent = 0;
-        while sent < n {
-            // SAFETY: headers[sent..n] describe valid messages.
+        let (mut next, mut sent) = (0, 0);
+        while next < n {
+            // SAFETY: headers[next..n] describe valid messages.
             let result = unsafe {
                 libc::sendmmsg(
                     self.fd.as_raw_fd(),
-                    headers[sent..].as_mut_ptr(),
-                    (n - sent) as libc::c_uint,
+                    headers[next..].as_mut_ptr(),
+                    (n - next) as libc::c_uint,
                     libc::MSG_DONTWAIT,
                 )
             };
             if result < 0 {
                 let error = io::Error::last_os_error();
-                match error.kind() {
-                    io::ErrorKind::Interrupted => continue,
-                    io::ErrorKind::WouldBlock => break,
-                    // A destination that refused an earlier datagram, or
-                    // could not be reached: skip that one.
-                    _ if matches!(
-                        error.raw_os_error(),
-                        Some(
-                            libc::ECONNREFUSED
-                                | libc::EHOSTUNREACH
-                                | libc::ENETUNREACH
-                                | libc::EINVAL
-                                | libc::EPERM
-                        )
-                    ) =>
-                    {
-                        sent += 1;
+                match error.raw_os_error() {
+                    Some(libc::EINTR) => continue,
+                    // The kernel cannot take more now: drop the rest.
+                    Some(libc::EAGAIN | libc::ENOBUFS | libc::ENOMEM) => break,
+                    Some(libc::EBADF | libc::ENOTSOCK | libc::EFAULT) => return Err(error),
+                    // This one datagram cannot go (to port 0, to a
+                    // destination that refused an earlier one, unreachable
+                    // or filtered): skip it.
+                    _ => {
+                        next += 1;
                         continue;
                     }
-                    _ => return Err(error),
                 }
             }
+            next += result as usize;
             sent += result as usize;
         }
         Ok(sent)
@@ -967,6 +961,29 @@ mod tests {
         let after = realtime_now();
         assert!(datagram.receive - before >= crate::time::NtpDuration::ZERO);
         assert!(after - datagram.receive >= crate::time::NtpDuration::ZERO);
+    }
+
+    #[test]
+    fn a_reply_that_cannot_go_is_skipped() {
+        let server = NtpSocket::bind(loopback(), &SocketOptions::default()).unwrap();
+        let client = NtpSocket::bind(loopback(), &SocketOptions::default()).unwrap();
+        for _ in 0..3 {
+            client
+                .send_to(&[5; 48], server.local_addr().unwrap())
+                .unwrap();
+        }
+        let mut batch = Batch::new();
+        receive(&server, &mut batch, 3);
+        assert_eq!(batch.len(), 3);
+        // As if the second came from port 0 (spoofed): sendmmsg refuses it.
+        batch.received.peers[1] = to_sockaddr("127.0.0.1:0".parse().unwrap()).0;
+        batch.answer(|d, reply| {
+            reply.copy_from_slice(d.data);
+            Some(48)
+        });
+        assert_eq!(server.send_replies(&mut batch).unwrap(), 2);
+        let mut replies = Batch::new();
+        assert_eq!(receive(&client, &mut replies, 2), 2);
     }
 
     #[test]
