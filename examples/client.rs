@@ -25,8 +25,8 @@ use std::time::{Duration, Instant};
 
 use ntpkit::std::clock::{DriverClock, SystemClock, VirtualClock};
 use ntpkit::std::config::Config;
-use ntpkit::std::control::{query, Request, DEFAULT_PATH};
-use ntpkit::std::driver::{Driver, DriverConfig};
+use ntpkit::std::control::{query, Request};
+use ntpkit::std::driver::{control_socket_path, Driver, DriverConfig};
 use ntpkit::std::socket::measure_precision;
 
 struct Options {
@@ -142,11 +142,9 @@ fn main() -> ExitCode {
         let config = Config::load(&options.config).map_err(|e| e.to_string())?;
         if let Some(line) = &options.ctl {
             let request: Request = line.parse().map_err(|e| format!("{e}"))?;
-            let path = config.bind_cmd_address.as_deref().unwrap_or(DEFAULT_PATH);
-            print!(
-                "{}",
-                query(path.as_ref(), &request).map_err(|e| e.to_string())?
-            );
+            let path = control_socket_path(&config)
+                .ok_or("the configuration turns the control socket off (bindcmdaddress /)")?;
+            print!("{}", query(&path, &request).map_err(|e| e.to_string())?);
             return Ok(ExitCode::SUCCESS);
         }
         for warning in &config.warnings {

@@ -138,16 +138,25 @@ impl DriverConfig {
             precision,
             ..defaults
         };
-        let control = config.bind_cmd_address.as_deref().unwrap_or(DEFAULT_PATH);
         Ok(DriverConfig {
             system,
             servers,
             driftfile: config.driftfile.clone(),
-            // chrony's `bindcmdaddress /` turns the Unix socket off.
-            control_socket: (control != "/" && control.starts_with('/'))
-                .then(|| PathBuf::from(control)),
+            control_socket: control_socket_path(config),
             measure_only: false,
         })
+    }
+}
+
+/// Where the control socket of a node configured by `config` is: its
+/// `bindcmdaddress` path, or [`DEFAULT_PATH`] (when there is none, or it
+/// names an IP address: that is chrony's UDP command port, which ntpkit
+/// does not open). `bindcmdaddress /` turns the socket off, as in chrony.
+pub fn control_socket_path(config: &Config) -> Option<PathBuf> {
+    match config.bind_cmd_address.as_deref() {
+        Some("/") => None,
+        Some(path) if path.starts_with('/') => Some(PathBuf::from(path)),
+        _ => Some(PathBuf::from(DEFAULT_PATH)),
     }
 }
 

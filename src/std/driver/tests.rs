@@ -270,4 +270,10 @@ fn kubeasz_client_config_maps_onto_the_driver() {
     );
     assert_eq!(driver.control_socket, None);
     assert_eq!(driver.system.local_stratum, Some(10));
+    // An address is chrony's UDP command port: the Unix socket stays put.
+    let config = Config::parse("bindcmdaddress 127.0.0.1\n", "x.conf").unwrap();
+    assert_eq!(
+        control_socket_path(&config),
+        Some(PathBuf::from(DEFAULT_PATH))
+    );
 }
