@@ -16,6 +16,17 @@
 //! this is what makes the estimate several times better than an unweighted
 //! fit in the simulator (see the `sim` example).
 //!
+//! **Why not RFC 5905's clock filter.** Measured with a prototype in the
+//! simulator (medians over seeds 1–20): using the offset of the
+//! minimum-delay sample of the last 8 (RFC 5905's choice, projected to now
+//! with this regression's frequency; no popcorn test, no PLL) instead of
+//! the regression's offset gave RMS offsets of 24.4 µs (default), 3.94 µs
+//! (low jitter) and 194 µs (high jitter), against 20.5, 3.45 and 105 µs;
+//! unprojected, as ntpd uses it, it also delayed sync from 70 s to 134 s.
+//! Nor did a minimax (maximum-likelihood) line over the first samples
+//! measurably beat this weighting; the `early_estimates` example shows it
+//! is within about 10 % of the best possible early on.
+//!
 //! Offsets here use the sample convention: positive means the local clock
 //! is behind the source. Stored offsets are kept *as if every clock
 //! correction made since had already been in effect*, so that the fit

@@ -20,6 +20,8 @@ const BURST_INTERVAL: f64 = 2.0;
 const BURST_MAX: u8 = 8;
 /// Good responses that end a burst.
 const BURST_GOOD: u8 = 4;
+/// The regular polls that take [`SourceConfig::early_exchanges`].
+const EARLY_POLLS: u8 = 4;
 /// Polling below one second only while the delay is under this, seconds.
 const SUBSECOND_MAX_DELAY: f64 = 0.01;
 /// The longest poll a RATE kiss may push a source to (log2 s).
@@ -40,6 +42,14 @@ pub struct SourceConfig {
     pub iburst: bool,
     /// Make every poll such a burst.
     pub burst: bool,
+    /// Exchanges 2 s apart in each of the first 4 regular polls (after
+    /// any `iburst`), 1..=8; default 1, one request per poll as chrony
+    /// does. Not a chrony option: with 2, the first minutes' estimates
+    /// have twice the samples (at jitter 1e-3 the share of starts whose
+    /// clock leaves ±1 ms after the 4th poll falls from 17 % to 3 %: the
+    /// `early_estimates` example), for 4 more requests sent 2 s after
+    /// others, that is, faster than `minpoll`.
+    pub early_exchanges: u8,
     /// Prefer this source in selection.
     pub prefer: bool,
     /// Measure but never select this source.
@@ -68,6 +78,7 @@ impl Default for SourceConfig {
             maxpoll: 10,
             iburst: false,
             burst: false,
+            early_exchanges: 1,
             prefer: false,
             noselect: false,
             trust: false,
@@ -184,6 +195,10 @@ pub struct Source {
     outstanding: Option<(NtpTimestamp, NtpTimestamp)>,
     burst_left: u8,
     burst_good: u8,
+    /// Good responses that end the burst in progress.
+    burst_target: u8,
+    /// Regular polls started, counted up to [`EARLY_POLLS`].
+    regular_polls: u8,
     reach: u8,
     stopped: bool,
     requests: u32,
@@ -206,19 +221,24 @@ impl Source {
             outstanding: None,
             burst_left: 0,
             burst_good: 0,
+            burst_target: 0,
+            regular_polls: 0,
             reach: 0,
             stopped: false,
             requests: 0,
             since_poll_change: 0,
         };
         if config.iburst || config.burst {
-            source.start_burst();
+            source.start_burst(BURST_MAX, BURST_GOOD);
         }
         source
     }
 
-    fn start_burst(&mut self) {
-        self.burst_left = BURST_MAX;
+    /// Starts a burst of up to `requests` requests that ends after `good`
+    /// good responses.
+    fn start_burst(&mut self, requests: u8, good: u8) {
+        self.burst_left = requests;
+        self.burst_target = good;
         self.burst_good = 0;
     }
 
@@ -274,8 +294,14 @@ impl Source {
         self.outstanding = Some((cookie, now));
         self.reach <<= 1;
         self.requests = self.requests.saturating_add(1);
-        if self.burst_left == 0 && self.config.burst {
-            self.start_burst();
+        if self.burst_left == 0 {
+            let early = self.config.early_exchanges.clamp(1, BURST_MAX);
+            if self.config.burst {
+                self.start_burst(BURST_MAX, BURST_GOOD);
+            } else if early > 1 && self.regular_polls < EARLY_POLLS {
+                self.start_burst(early, early);
+            }
+            self.regular_polls = self.regular_polls.saturating_add(1).min(EARLY_POLLS);
         }
         let interval = if self.burst_left > 0 {
             self.burst_left -= 1;
@@ -385,7 +411,7 @@ impl Source {
     }
 
     fn end_burst_if_done(&mut self) {
-        if self.burst_left > 0 && self.burst_good >= BURST_GOOD {
+        if self.burst_left > 0 && self.burst_good >= self.burst_target {
             self.burst_left = 0;
             self.next_poll = self.next_poll - NtpDuration::from_seconds_f64(BURST_INTERVAL)
                 + NtpDuration::from_seconds_f64(log2_to_seconds(self.poll()));
@@ -401,6 +427,7 @@ impl Source {
             self.poll_floor = poll;
             self.poll = poll;
             self.burst_left = 0;
+            self.regular_polls = EARLY_POLLS;
             self.next_poll = sent + NtpDuration::from_seconds_f64(log2_to_seconds(poll));
         }
     }
@@ -647,6 +674,28 @@ mod tests {
             .map(|m| source.record(&m))
             .unwrap();
         assert_eq!(source.poll(), 0);
+    }
+
+    #[test]
+    fn early_exchanges_pair_the_first_polls() {
+        let mut rng = SimRng::new(7);
+        let config = SourceConfig {
+            early_exchanges: 2,
+            ..SourceConfig::default()
+        };
+        let mut source = Source::new(config, ReferenceId::NONE, start());
+        let mut gaps = [0.0; 10];
+        for gap in &mut gaps {
+            let (req, sent) = request(&mut source, &mut rng);
+            source
+                .handle_response(sent, &bytes(&reply(&req, sent)), -20, None)
+                .unwrap();
+            *gap = (source.next_poll().unwrap() - sent).to_seconds_f64();
+        }
+        assert_eq!(
+            gaps,
+            [2.0, 64.0, 2.0, 64.0, 2.0, 64.0, 2.0, 64.0, 64.0, 64.0]
+        );
     }
 
     #[test]

@@ -77,10 +77,29 @@ fn low_jitter() {
     check_seeds("low-jitter", &DEFAULT);
 }
 
+/// Not met: seeds 6, 7, 10 and 16 of 1-20 are in sync only at 322-326 s
+/// (limit 210 s); after that every seed meets the limits. With one
+/// exchange per 64 s poll, only 4 samples exist by 192 s, and at jitter
+/// 1e-3 they cannot place the clock within 1 ms reliably: the
+/// `early_estimates` example measures that 17 % of runs leave ±1 ms after
+/// the 4th update with the engine's regression, and 13.5 % even with the
+/// posterior mean under the simulator's own delay model. 2 exchanges 2 s
+/// apart in each of the first 4 polls bring it to 3 %, but that is
+/// polling faster than minpoll: the opt-in `early_exchanges` (see the
+/// test below).
 #[test]
-#[ignore = "not met yet: 4 of seeds 1-20 (6, 7, 10, 16) are in sync only at 322-326 s (limit 210 s), offsets over 1 ms in their first 5 minutes; after that every seed meets the limits"]
+#[ignore = "information-limited with one exchange per 64 s: 4 of seeds 1-20 sync at 322-326 s (limit 210 s); see the doc comment"]
 fn high_jitter() {
     check_seeds("high-jitter", &DEFAULT);
+}
+
+#[test]
+fn high_jitter_with_early_exchanges() {
+    // `early_exchanges: 2` (not the default): every seed meets the limits.
+    // It sends 4 requests more than minpoll allows in the first 4 polls,
+    // which a run whose polling never lengthens does not make up for (86-117
+    // requests over seeds 1-20).
+    check_seeds("high-jitter-early", &DEFAULT);
 }
 
 #[test]

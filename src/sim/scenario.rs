@@ -159,6 +159,7 @@ impl Scenario {
             "default",
             "low-jitter",
             "high-jitter",
+            "high-jitter-early",
             "iburst",
             "iburst-drift",
             "makestep+0.1",
@@ -218,6 +219,14 @@ impl Scenario {
             },
             "high-jitter" => Scenario {
                 link: jitter(1e-3),
+                ..base
+            },
+            "high-jitter-early" => Scenario {
+                link: jitter(1e-3),
+                source: SourceConfig {
+                    early_exchanges: 2,
+                    ..SourceConfig::default()
+                },
                 ..base
             },
             "large-jitter" => Scenario {
