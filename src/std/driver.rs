@@ -36,11 +36,12 @@ use rand_core::OsRng;
 
 use crate::clock::ClockAction;
 use crate::report::{SourceState, TimedatectlReport};
+use crate::server::{Counters, Server as NtpServer};
 use crate::std::client_socket::{ClientSocket, TimestampSource};
 use crate::std::clock::DriverClock;
 use crate::std::config::{Config, SourceKind};
 use crate::std::control::{ControlServer, Snapshot, SourceName, DEFAULT_PATH};
-use crate::std::socket::Poller;
+use crate::std::socket::{realtime_now, Batch, NtpSocket, Poller, BATCH};
 use crate::system::{Drift, MakeStep, ResponseError, SourceConfig, SourceId, System, SystemConfig};
 use crate::time::NtpTimestamp;
 use crate::wire::ReferenceId;
@@ -261,11 +262,12 @@ impl Peer {
 const MAX_TRANSMIT_LAG: f64 = 0.05;
 
 /// The client loop. See the [module documentation](self).
-pub struct Driver<C> {
+pub struct Driver<'a, C> {
     system: System<MAX_SOURCES>,
     peers: Vec<Peer>,
     clock: C,
     control: Option<ControlServer>,
+    serving: Option<Serving<'a>>,
     driftfile: Option<PathBuf>,
     drift_saved: Instant,
     measure_only: bool,
@@ -274,16 +276,48 @@ pub struct Driver<C> {
     log: Box<dyn FnMut(&Event)>,
 }
 
-impl<C> fmt::Debug for Driver<C> {
+impl<C> fmt::Debug for Driver<'_, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Driver")
             .field("peers", &self.peers)
+            .field("serving", &self.serving)
             .field("control", &self.control)
             .finish_non_exhaustive()
     }
 }
 
-impl<C> Driver<C>
+/// Serving NTP to others from the disciplined clock while following (the
+/// seed's serving node): the server sockets and the responder, whose
+/// rate-limit table the caller owns (hence the lifetime).
+#[derive(Debug)]
+pub struct Serving<'a> {
+    sockets: Vec<NtpSocket>,
+    server: NtpServer<'a>,
+    batch: Box<Batch>,
+}
+
+impl<'a> Serving<'a> {
+    /// Serve on `sockets` with `server`.
+    pub fn new(sockets: Vec<NtpSocket>, server: NtpServer<'a>) -> Self {
+        Serving {
+            sockets,
+            server,
+            batch: Batch::new(),
+        }
+    }
+
+    /// What was served so far.
+    pub fn counters(&self) -> &Counters {
+        self.server.counters()
+    }
+
+    /// The sockets served on.
+    pub fn sockets(&self) -> &[NtpSocket] {
+        &self.sockets
+    }
+}
+
+impl<'a, C> Driver<'a, C>
 where
     C: DriverClock,
     C::Error: fmt::Display,
@@ -328,6 +362,7 @@ where
             peers,
             clock,
             control,
+            serving: None,
             driftfile: config.driftfile,
             // The first save is an hour in (or on request), once the
             // estimate means something.
@@ -337,6 +372,17 @@ where
             counts: TimestampCounts::default(),
             log: Box::new(|event| eprintln!("ntpkit: {event}")),
         })
+    }
+
+    /// Also serve NTP (the system's reference, the disciplined clock's
+    /// time) on `serving`'s sockets, in the same loop.
+    pub fn serve(&mut self, serving: Serving<'a>) {
+        self.serving = Some(serving);
+    }
+
+    /// What is being served, if anything.
+    pub fn serving(&self) -> Option<&Serving<'a>> {
+        self.serving.as_ref()
     }
 
     /// Send events somewhere else than standard error.
@@ -384,10 +430,21 @@ where
             poller.add(&peer.socket.as_fd());
         }
         let control = self.control.as_ref().map(|c| poller.add(&c.as_fd()));
+        let served: Vec<usize> = self
+            .serving
+            .iter()
+            .flat_map(|s| &s.sockets)
+            .map(|socket| poller.add(socket))
+            .collect();
         poller.wait(Some(wait)).map_err(io_error("poll"))?;
         for i in 0..self.peers.len() {
             if poller.is_ready(i) {
                 self.receive(i)?;
+            }
+        }
+        for (socket, &index) in served.iter().enumerate() {
+            if poller.is_ready(index) {
+                self.answer(socket)?;
             }
         }
         self.clock
@@ -480,6 +537,42 @@ where
                 Err(_) => {}
             }
             self.apply_actions()?;
+        }
+    }
+
+    /// Answer the requests waiting on server socket `index`: the system's
+    /// reference, and receive and transmit times read on the disciplined
+    /// clock with the correction in progress (chrony's "cooked" time).
+    fn answer(&mut self, index: usize) -> Result<(), DriverError> {
+        let (system, clock) = (&self.system, &self.clock);
+        let Some(serving) = self.serving.as_mut() else {
+            return Ok(());
+        };
+        let served_time = |system_time| system.corrected_time(clock.at_system_time(system_time));
+        loop {
+            let socket = &serving.sockets[index];
+            let received = socket
+                .recv_batch(&mut serving.batch)
+                .map_err(io_error("serving"))?;
+            if received == 0 {
+                return Ok(());
+            }
+            let now = clock.now().map_err(|e| DriverError::Clock(e.to_string()))?;
+            let reference = system.reference(now);
+            let server = &mut serving.server;
+            serving.batch.answer(|datagram, reply| {
+                let receive = served_time(datagram.receive);
+                server.respond(datagram.data, datagram.from, receive, &reference, reply)
+            });
+            serving
+                .batch
+                .set_transmit_timestamps(served_time(realtime_now()));
+            socket
+                .send_replies(&mut serving.batch)
+                .map_err(io_error("serving"))?;
+            if received < BATCH {
+                return Ok(());
+            }
         }
     }
 

@@ -277,3 +277,76 @@ fn kubeasz_client_config_maps_onto_the_driver() {
         Some(PathBuf::from(DEFAULT_PATH))
     );
 }
+
+/// A driver that serves while it follows: the seed's serving node on
+/// loopback, between an upstream server 0.5 s ahead and a client node.
+#[test]
+fn serving_node_passes_the_time_on() {
+    use crate::server::{AccessControl, ServerConfig};
+    use crate::std::socket::SocketOptions;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let (upstream, server) = spawn_server(stop.clone());
+    let fast = |address| Server {
+        name: "loopback".into(),
+        address,
+        config: SourceConfig {
+            minpoll: -3,
+            maxpoll: -2,
+            iburst: true,
+            ..SourceConfig::default()
+        },
+    };
+    let system = SystemConfig {
+        makestep: Some(MakeStep {
+            threshold: 0.1,
+            limit: 3,
+        }),
+        ..SystemConfig::default()
+    };
+    // The serving node: follows upstream, serves on a loopback port.
+    let config = DriverConfig {
+        system,
+        servers: vec![fast(upstream)],
+        ..DriverConfig::default()
+    };
+    let mut serving = Driver::new(config, VirtualClock::new()).unwrap();
+    serving.set_logger(|_| {});
+    let socket =
+        NtpSocket::bind("127.0.0.1:0".parse().unwrap(), &SocketOptions::default()).unwrap();
+    let address = socket.local_addr().unwrap();
+    let mut table = [];
+    let server_config = ServerConfig {
+        access: AccessControl::allow_everyone(),
+        ..ServerConfig::default()
+    };
+    serving.serve(Serving::new(
+        vec![socket],
+        NtpServer::new(server_config, &mut table, [1, 2]),
+    ));
+    // The client node follows the serving node.
+    let config = DriverConfig {
+        system,
+        servers: vec![fast(address)],
+        ..DriverConfig::default()
+    };
+    let mut client = Driver::new(config, VirtualClock::new()).unwrap();
+    client.set_logger(|_| {});
+
+    let synced = |d: &Driver<'_, VirtualClock>| {
+        (d.clock().offset().to_seconds_f64() - AHEAD).abs() < 1e-3 && d.has_synchronised()
+    };
+    let mut turns = 0;
+    while !(synced(&serving) && synced(&client)) {
+        serving.run_once(Some(Duration::from_millis(10))).unwrap();
+        client.run_once(Some(Duration::from_millis(10))).unwrap();
+        turns += 1;
+        assert!(turns < 1500, "chain did not sync");
+    }
+    let sources = client.snapshot().unwrap().sources;
+    // The client sees the serving node at stratum 2 (upstream is 1).
+    assert_eq!(sources[0].1.stratum, 2);
+    assert!(serving.serving().unwrap().counters().answered > 0);
+    stop.store(true, Ordering::Relaxed);
+    server.join().unwrap();
+}
