@@ -63,6 +63,31 @@ fn spawn_server(stop: Arc<AtomicBool>) -> (SocketAddr, thread::JoinHandle<u32>) 
     (address, handle)
 }
 
+/// A server polled every 1/8 to 1/4 s with an initial burst.
+fn fast(address: SocketAddr) -> Server {
+    Server {
+        name: "loopback".into(),
+        address,
+        config: SourceConfig {
+            minpoll: -3,
+            maxpoll: -2,
+            iburst: true,
+            ..SourceConfig::default()
+        },
+    }
+}
+
+/// Steps over 0.1 s in the first three updates.
+fn stepping() -> SystemConfig {
+    SystemConfig {
+        makestep: Some(MakeStep {
+            threshold: 0.1,
+            limit: 3,
+        }),
+        ..SystemConfig::default()
+    }
+}
+
 fn temp_dir(name: &str) -> PathBuf {
     let dir =
         std::env::temp_dir().join(format!("ntpkit-driver-test-{}-{name}", std::process::id()));
@@ -76,23 +101,8 @@ fn follows_a_loopback_server() {
     let (address, server) = spawn_server(stop.clone());
     let dir = temp_dir("follow");
     let config = DriverConfig {
-        system: SystemConfig {
-            makestep: Some(MakeStep {
-                threshold: 0.1,
-                limit: 3,
-            }),
-            ..SystemConfig::default()
-        },
-        servers: vec![Server {
-            name: "loopback".into(),
-            address,
-            config: SourceConfig {
-                minpoll: -3,
-                maxpoll: -2,
-                iburst: true,
-                ..SourceConfig::default()
-            },
-        }],
+        system: stepping(),
+        servers: vec![fast(address)],
         driftfile: Some(dir.join("drift")),
         control_socket: Some(dir.join("ntpkit.sock")),
         measure_only: false,
@@ -173,22 +183,8 @@ fn measure_only_leaves_the_clock_alone() {
     let stop = Arc::new(AtomicBool::new(false));
     let (address, server) = spawn_server(stop.clone());
     let config = DriverConfig {
-        servers: vec![Server {
-            name: "loopback".into(),
-            address,
-            config: SourceConfig {
-                minpoll: -3,
-                iburst: true,
-                ..SourceConfig::default()
-            },
-        }],
-        system: SystemConfig {
-            makestep: Some(MakeStep {
-                threshold: 0.1,
-                limit: -1,
-            }),
-            ..SystemConfig::default()
-        },
+        servers: vec![fast(address)],
+        system: stepping(),
         measure_only: true,
         ..DriverConfig::default()
     };
@@ -287,23 +283,7 @@ fn serving_node_passes_the_time_on() {
 
     let stop = Arc::new(AtomicBool::new(false));
     let (upstream, server) = spawn_server(stop.clone());
-    let fast = |address| Server {
-        name: "loopback".into(),
-        address,
-        config: SourceConfig {
-            minpoll: -3,
-            maxpoll: -2,
-            iburst: true,
-            ..SourceConfig::default()
-        },
-    };
-    let system = SystemConfig {
-        makestep: Some(MakeStep {
-            threshold: 0.1,
-            limit: 3,
-        }),
-        ..SystemConfig::default()
-    };
+    let system = stepping();
     // The serving node: follows upstream, serves on a loopback port.
     let config = DriverConfig {
         system,
