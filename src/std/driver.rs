@@ -39,7 +39,7 @@ use crate::report::{SourceState, TimedatectlReport};
 use crate::server::{Counters, Server as NtpServer};
 use crate::std::client_socket::{ClientSocket, TimestampSource};
 use crate::std::clock::DriverClock;
-use crate::std::config::{Config, SourceKind};
+use crate::std::config::{self, Config, SourceKind};
 use crate::std::control::{ControlServer, Snapshot, SourceName, DEFAULT_PATH};
 use crate::std::socket::{realtime_now, Batch, NtpSocket, Poller, BATCH};
 use crate::system::{Drift, MakeStep, ResponseError, SourceConfig, SourceId, System, SystemConfig};
@@ -99,21 +99,12 @@ pub struct DriverConfig {
 impl DriverConfig {
     /// The driver a chrony.conf describes: its `server`/`pool` lines
     /// resolved (a pool gives up to `maxsources` addresses), `driftfile`,
-    /// `makestep`, `maxupdateskew`, `stratumweight`, `local stratum` and
-    /// `bindcmdaddress` (default [`crate::std::control::DEFAULT_PATH`]).
-    /// `precision` is the clock's, log2 seconds.
+    /// `bindcmdaddress` (default [`crate::std::control::DEFAULT_PATH`]) and
+    /// the engine settings of [`system_config`]. `precision` is the
+    /// clock's, log2 seconds.
     pub fn from_config(config: &Config, precision: i8) -> io::Result<DriverConfig> {
         let mut servers = Vec::new();
         for source in &config.sources {
-            let engine = SourceConfig {
-                minpoll: source.minpoll,
-                maxpoll: source.maxpoll,
-                iburst: source.iburst,
-                burst: source.burst,
-                prefer: source.prefer,
-                noselect: source.noselect,
-                ..SourceConfig::default()
-            };
             let addresses = (source.host.as_str(), source.port)
                 .to_socket_addrs()
                 .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", source.host)))?;
@@ -124,28 +115,47 @@ impl DriverConfig {
             servers.extend(addresses.take(take).map(|address| Server {
                 name: source.host.clone(),
                 address,
-                config: engine,
+                config: source_config(source),
             }));
         }
-        let defaults = SystemConfig::default();
-        let system = SystemConfig {
-            makestep: config.makestep.map(|m| MakeStep {
-                threshold: m.threshold,
-                limit: m.limit,
-            }),
-            maxupdateskew_ppm: config.maxupdateskew.unwrap_or(defaults.maxupdateskew_ppm),
-            stratumweight: config.stratumweight.unwrap_or(defaults.stratumweight),
-            local_stratum: config.local.map(|local| local.stratum),
-            precision,
-            ..defaults
-        };
         Ok(DriverConfig {
-            system,
+            system: system_config(config, precision),
             servers,
             driftfile: config.driftfile.clone(),
             control_socket: control_socket_path(config),
             measure_only: false,
         })
+    }
+}
+
+/// The engine settings of a chrony.conf: `makestep`, `maxupdateskew`,
+/// `stratumweight` and `local stratum`, with the clock's `precision`.
+pub fn system_config(config: &Config, precision: i8) -> SystemConfig {
+    let defaults = SystemConfig::default();
+    SystemConfig {
+        makestep: config.makestep.map(|m| MakeStep {
+            threshold: m.threshold,
+            limit: m.limit,
+        }),
+        maxupdateskew_ppm: config.maxupdateskew.unwrap_or(defaults.maxupdateskew_ppm),
+        stratumweight: config.stratumweight.unwrap_or(defaults.stratumweight),
+        local_stratum: config.local.map(|local| local.stratum),
+        precision,
+        ..defaults
+    }
+}
+
+/// The engine settings of a `server`/`pool` line: polling, bursts,
+/// `prefer`, `noselect`.
+pub fn source_config(source: &config::SourceConfig) -> SourceConfig {
+    SourceConfig {
+        minpoll: source.minpoll,
+        maxpoll: source.maxpoll,
+        iburst: source.iburst,
+        burst: source.burst,
+        prefer: source.prefer,
+        noselect: source.noselect,
+        ..SourceConfig::default()
     }
 }
 
