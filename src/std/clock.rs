@@ -417,6 +417,9 @@ impl<F: Fn() -> NtpTimestamp> TimeSource for F {
 /// A clock in software: an underlying time plus an offset that the
 /// discipline's frequency, slews and steps change. The kernel is never
 /// touched, so it runs without privileges next to any other time daemon.
+/// It keeps the status it is given (for `timedatectl`'s answer) but does
+/// not insert or delete a leap second itself: after one, the discipline
+/// corrects the second like any other offset (as under `chronyd -x`).
 ///
 /// ```
 /// use ntpkit::clock::Clock;
