@@ -109,7 +109,7 @@ impl Adjtimex for KernelAdjtimex {
 }
 
 /// An all-zero `timex` (modes 0: read only).
-pub fn empty_timex() -> libc::timex {
+fn empty_timex() -> libc::timex {
     // SAFETY: `timex` is plain old data; all zero is a valid value.
     unsafe { std::mem::zeroed() }
 }
