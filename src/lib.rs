@@ -13,7 +13,7 @@
 //!   exchange.
 //! - [`clock`]: the actions a discipline asks of a clock, and the trait that
 //!   carries them out.
-//! - [`reference`]: what a server's responses say about its own
+//! - [`reference`](mod@reference): what a server's responses say about its own
 //!   synchronisation.
 //! - [`system`]: the client engine: a fixed set of [`source`]s (polling,
 //!   response tests), their statistics ([`filter`]), [`select`]ion and the
