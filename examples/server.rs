@@ -16,7 +16,7 @@
 //!
 //! It serves `local stratum N` when configured, else "unsynchronised"
 //! (leap 3, stratum 0). `server`/`pool` lines are parsed; following them
-//! needs the client engine, which plugs in at [`Served::reference`].
+//! needs the client engine, which plugs in at [`Serving::served`].
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
@@ -27,7 +27,7 @@ use std::time::Duration;
 use ntpkit::reference::Reference;
 use ntpkit::server::{served_reference, ClientRecord, Counters, LocalReference, Server};
 use ntpkit::std::config::Config;
-use ntpkit::std::serve::serve;
+use ntpkit::std::serve::{serve, Served};
 use ntpkit::std::socket::{measure_precision, realtime_now, NtpSocket, SocketOptions};
 use ntpkit::time::NtpTimestamp;
 
@@ -96,18 +96,21 @@ fn parse_args() -> Result<Options, String> {
 /// What the server serves: the seam where the client engine plugs in.
 ///
 /// Today the system reference is always "unsynchronised", so the server
-/// serves `local stratum N` when configured. With upstream servers, the
-/// engine's `System::reference(now)` replaces [`Reference::UNSYNCHRONIZED`]
-/// below (and `LocalReference` keeps serving the local clock while the
-/// system is farther than `local distance`).
-struct Served {
+/// serves `local stratum N` when configured, on the system clock's time.
+/// With upstream servers, the engine's `System` gives both parts: its
+/// `corrected_time(now) - now` is the correction (the virtual clock's
+/// offset, as `chronyd -x` serves its corrected time), and its
+/// `reference(corrected)` replaces [`Reference::UNSYNCHRONIZED`] below
+/// (`LocalReference` keeps serving the local clock while the system is
+/// farther than `local distance`).
+struct Serving {
     local: Option<LocalReference>,
 }
 
-impl Served {
-    fn reference(&mut self, now: NtpTimestamp) -> Reference {
+impl Serving {
+    fn served(&mut self, now: NtpTimestamp) -> Served {
         let system = Reference::UNSYNCHRONIZED;
-        served_reference(self.local.as_mut(), &system, now)
+        Served::system(served_reference(self.local.as_mut(), &system, now))
     }
 }
 
@@ -162,10 +165,10 @@ fn serve_thread(
     };
     let mut table = vec![ClientRecord::EMPTY; records];
     let mut server = Server::new(config.server_config(precision), &mut table, seed);
-    let mut served = Served {
+    let mut serving = Serving {
         local: config.local.map(|local| local.reference()),
     };
-    serve(&sockets, &mut server, |now| served.reference(now), stop).map_err(|e| e.to_string())?;
+    serve(&sockets, &mut server, |now| serving.served(now), stop).map_err(|e| e.to_string())?;
     Ok(*server.counters())
 }
 

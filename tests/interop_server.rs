@@ -51,12 +51,13 @@ fn chronyd_unavailable() -> Option<&'static str> {
     }
 }
 
-/// A loopback server config on `port` serving `local stratum STRATUM`.
-fn loopback_config(name: &str, port: u16, stratum: u8) -> PathBuf {
+/// A server config for 127.0.0.1:`port`, serving 127.0.0.1, plus `extra`
+/// lines.
+fn loopback_config(name: &str, port: u16, extra: &str) -> PathBuf {
     write_config(
         &temp_dir(name),
         "chrony.conf",
-        &format!("port {port}\nbindaddress 127.0.0.1\nallow 127.0.0.1\nlocal stratum {stratum}\n"),
+        &format!("port {port}\nbindaddress 127.0.0.1\nallow 127.0.0.1\n{extra}"),
     )
 }
 
@@ -155,10 +156,10 @@ fn write_config(dir: &Path, name: &str, text: &str) -> PathBuf {
     path
 }
 
-fn chronyd_query(port: u16, dir: &Path) -> Output {
+fn chronyd_query(host: &str, port: u16, dir: &Path) -> Output {
     Command::new(find_program("chronyd").unwrap())
         .args(["-Q", "-x", "-t", "10"])
-        .arg(format!("server 127.0.0.1 port {port} iburst"))
+        .arg(format!("server {host} port {port} iburst"))
         .arg(format!("pidfile {}/query.pid", dir.display()))
         .args(["cmdport 0", "bindcmdaddress /"])
         .output()
@@ -174,6 +175,9 @@ fn chrony_dir(name: &str) -> PathBuf {
         .status()
         .expect("chown");
     assert!(status.success());
+    // chronyd refuses a command socket in a directory others can enter.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o750)).unwrap();
     dir
 }
 
@@ -189,7 +193,7 @@ fn chronyd_gets_a_sample_from_kubeasz_server_config() {
         skip!("the example server is not built");
     };
     let dir = chrony_dir("query");
-    let output = chronyd_query(port, &dir);
+    let output = chronyd_query("127.0.0.1", port, &dir);
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     eprintln!("chronyd -Q: {stdout}{stderr}");
@@ -210,6 +214,72 @@ fn chronyd_gets_a_sample_from_kubeasz_server_config() {
         "offset {offset} s between two clocks of this machine"
     );
     drop(server);
+}
+
+#[test]
+fn chronyd_gets_a_sample_over_ipv6() {
+    if let Some(why) = chronyd_unavailable() {
+        skip!("{why}");
+    }
+    if UdpSocket::bind("[::1]:0").is_err() {
+        skip!("no IPv6 loopback here");
+    }
+    let port = free_port();
+    let config = write_config(
+        &temp_dir("ipv6"),
+        "chrony.conf",
+        &format!("port {port}\nbindaddress 127.0.0.1\nbindaddress ::1\nallow ::1\nallow 127.0.0.1\nlocal stratum 10\n"),
+    );
+    let Some(_server) = start_server(&config, port, &[]) else {
+        skip!("the example server is not built");
+    };
+    let output = chronyd_query("::1", port, &chrony_dir("query6"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    eprintln!("chronyd -Q over ::1: {text}");
+    assert!(output.status.success(), "{text}");
+}
+
+#[test]
+fn chronyd_follows_our_server() {
+    if let Some(why) = chronyd_unavailable() {
+        skip!("{why}");
+    }
+    if find_program("chronyc").is_none() {
+        skip!("chronyc is not installed");
+    }
+    let port = free_port();
+    let config = loopback_config("follow", port, "local stratum 10\n");
+    let Some(_server) = start_server(&config, port, &[]) else {
+        skip!("the example server is not built");
+    };
+    // A client only (port 0: serves nobody), polling every 0.25 to 1 s.
+    let client = Chronyd::start_with(
+        "chronyd-follow",
+        &format!("port 0\nserver 127.0.0.1 port {port} iburst minpoll -2 maxpoll 0\n"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let sources = loop {
+        let sources = client.chronyc("sources");
+        if sources
+            .lines()
+            .any(|l| l.starts_with("^*") && l.contains("127.0.0.1"))
+        {
+            break sources;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "chronyd never selected our server:\n{sources}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    let tracking = client.chronyc("tracking");
+    eprintln!("{sources}{tracking}");
+    // One stratum below the server's local stratum 10.
+    assert!(tracking.contains("Stratum         : 11"), "{tracking}");
 }
 
 #[test]
@@ -234,15 +304,11 @@ fn ntpdig_gets_an_answer_on_port_123() {
     if !is_root() {
         skip!("ntpdig only talks to port 123, which needs root");
     }
-    if UdpSocket::bind("127.0.0.1:123").is_err() {
-        skip!("127.0.0.1:123 is taken by another server");
+    if UdpSocket::bind("0.0.0.0:123").is_err() {
+        skip!("port 123 is taken by another server");
     }
-    let dir = temp_dir("ntpdig");
-    let config = write_config(
-        &dir,
-        "chrony.conf",
-        "bindaddress 127.0.0.1\nallow 127.0.0.1\nlocal stratum 10\n",
-    );
+    // kubeasz's server config exactly as written: port 123 on every address.
+    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/kubeasz-server.conf");
     let Some(server) = start_server(&config, 123, &[]) else {
         skip!("the example server is not built");
     };
@@ -271,14 +337,23 @@ struct Chronyd {
 }
 
 impl Chronyd {
-    fn start(port: u16) -> Chronyd {
-        let dir = chrony_dir("chronyd");
+    /// chronyd on 127.0.0.1:`port` serving 127.0.0.1, plus `extra` lines.
+    fn start(name: &str, port: u16, extra: &str) -> Chronyd {
+        Chronyd::start_with(
+            name,
+            &format!("port {port}\nbindaddress 127.0.0.1\nallow 127.0.0.1\n{extra}"),
+        )
+    }
+
+    /// chronyd with the configuration `body`, its control socket and PID
+    /// file in its own directory.
+    fn start_with(name: &str, body: &str) -> Chronyd {
+        let dir = chrony_dir(name);
         let conf = write_config(
             &dir,
             "chrony.conf",
             &format!(
-                "port {port}\nbindaddress 127.0.0.1\nallow 127.0.0.1\nlocal stratum 8\ncmdport 0\n\
-                 bindcmdaddress {0}/chronyd.sock\npidfile {0}/chronyd.pid\n",
+                "{body}cmdport 0\nbindcmdaddress {0}/chronyd.sock\npidfile {0}/chronyd.pid\n",
                 dir.display()
             ),
         );
@@ -301,6 +376,19 @@ impl Chronyd {
             assert!(Instant::now() < deadline, "chronyd did not start");
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+}
+
+impl Chronyd {
+    /// `chronyc REPORT` asked of this chronyd.
+    fn chronyc(&self, report: &str) -> String {
+        let output = Command::new(find_program("chronyc").unwrap())
+            .arg("-h")
+            .arg(self.dir.join("chronyd.sock"))
+            .args(["-n", report])
+            .output()
+            .expect("run chronyc");
+        String::from_utf8_lossy(&output.stdout).into_owned()
     }
 }
 
@@ -415,19 +503,15 @@ fn odd_requests_answered_like_chronyd() {
         skip!("{why}");
     }
     let chrony_port = free_port();
-    let _chronyd = Chronyd::start(chrony_port);
+    let _chronyd = Chronyd::start("chronyd-odd", chrony_port, "local stratum 8\n");
     let ours_port = free_port();
-    let config = loopback_config("odd", ours_port, 8);
+    let config = loopback_config("odd", ours_port, "local stratum 8\n");
     let Some(_server) = start_server(&config, ours_port, &[]) else {
         skip!("the example server is not built");
     };
     let chrony: SocketAddr = format!("127.0.0.1:{chrony_port}").parse().unwrap();
     let ours: SocketAddr = format!("127.0.0.1:{ours_port}").parse().unwrap();
-    // chronyd answers once it runs.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while exchange(chrony, &request(4, 3)).is_none() {
-        assert!(Instant::now() < deadline, "chronyd does not answer");
-    }
+    wait_for_answer(chrony);
     let mut unexpected = Vec::new();
     for (name, request) in odd_requests() {
         let theirs = answer_of(exchange(chrony, &request), &request);
@@ -455,6 +539,81 @@ fn odd_requests_answered_like_chronyd() {
     );
 }
 
+fn wait_for_answer(server: SocketAddr) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while exchange(server, &request(4, 3)).is_none() {
+        assert!(Instant::now() < deadline, "{server} does not answer");
+    }
+}
+
+/// Sends `count` requests back to back from 127.0.0.2 to `server`, each
+/// waiting up to 300 ms for its answer; returns which were answered (`P`)
+/// or not (`.`), and the polls of the answers.
+fn burst(server: SocketAddr, count: usize, poll: i8) -> (String, Vec<i8>) {
+    let socket = UdpSocket::bind("127.0.0.2:0").unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let request = with_poll(4, 3, poll);
+    let mut answers = String::new();
+    let mut polls = Vec::new();
+    let mut buf = [0u8; 512];
+    for _ in 0..count {
+        socket.send_to(&request, server).unwrap();
+        match socket.recv_from(&mut buf) {
+            Ok((len, _)) => {
+                polls.push(Header::decode(&buf[..len]).unwrap().poll);
+                answers.push('P');
+            }
+            Err(_) => answers.push('.'),
+        }
+    }
+    (answers, polls)
+}
+
+#[test]
+fn rate_limiting_like_chronyd() {
+    if let Some(why) = chronyd_unavailable() {
+        skip!("{why}");
+    }
+    let limit = "allow 127.0.0.2\nlocal stratum 8\nratelimit interval 3 burst 8 leak 2\n";
+    let chrony_port = free_port();
+    let _chronyd = Chronyd::start("chronyd-rate", chrony_port, limit);
+    let ours_port = free_port();
+    let config = loopback_config("rate", ours_port, limit);
+    let Some(_server) = start_server(&config, ours_port, &[]) else {
+        skip!("the example server is not built");
+    };
+    let chrony: SocketAddr = format!("127.0.0.1:{chrony_port}").parse().unwrap();
+    let ours: SocketAddr = format!("127.0.0.1:{ours_port}").parse().unwrap();
+    // 60 requests from an address the readiness probes did not use: the
+    // burst of 8, then a random 1 in 4 (leak 2) and what the bucket earns
+    // meanwhile (1/8 response per second, the unanswered requests waiting
+    // 300 ms each). (Probes from the same address long before would start
+    // chrony's request-rate estimate low, and its rule that answers
+    // clients polling faster when unanswered would then answer more.)
+    wait_for_answer(chrony);
+    let (theirs, their_polls) = burst(chrony, 60, 0);
+    let (mine, my_polls) = burst(ours, 60, 0);
+    eprintln!("chronyd {theirs}\nntpkit  {mine}");
+    for answers in [&theirs, &mine] {
+        let answered = answers.matches('P').count();
+        assert!((10..=35).contains(&answered), "{answered} of 60 answered");
+    }
+    // Poll = max(request's 0, interval 3).
+    assert!(their_polls.iter().chain(&my_polls).all(|&p| p == 3));
+}
+
+/// Runs the example server with `config` and `args` to its end.
+fn run_server(binary: &Path, config: &Path, args: &[&str]) -> Output {
+    Command::new(binary)
+        .arg("-f")
+        .arg(config)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn server_errors_name_file_and_line() {
     let Some(binary) = example("server") else {
@@ -462,11 +621,7 @@ fn server_errors_name_file_and_line() {
     };
     let dir = temp_dir("errors");
     let config = write_config(&dir, "bad.conf", "allow\nport 11123\nfrobnicate 1\n");
-    let output = Command::new(&binary)
-        .arg("-f")
-        .arg(&config)
-        .output()
-        .unwrap();
+    let output = run_server(&binary, &config, &[]);
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
@@ -474,41 +629,41 @@ fn server_errors_name_file_and_line() {
         "{stderr}"
     );
     let config = write_config(&dir, "none.conf", "local stratum 10\nport 11123\n");
-    let output = Command::new(&binary)
-        .arg("-f")
-        .arg(&config)
-        .output()
-        .unwrap();
+    let output = run_server(&binary, &config, &[]);
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("no `allow` directive"));
-    let output = Command::new(&binary)
-        .arg("-f")
-        .arg(&config)
-        .args(["--clock", "system"])
-        .output()
-        .unwrap();
+    let output = run_server(&binary, &config, &["--clock", "system"]);
     assert!(!output.status.success());
 }
 
 #[test]
 fn privileged_port_error_says_root_or_capability() {
-    if is_root() {
-        skip!("root may bind port 123");
-    }
     let Some(binary) = example("server") else {
         skip!("the example server is not built");
     };
     let dir = temp_dir("privileged");
     let config = write_config(&dir, "c.conf", "allow\nbindaddress 127.0.0.1\n");
-    let output = Command::new(binary)
-        .arg("-f")
-        .arg(&config)
-        .output()
-        .unwrap();
-    assert!(!output.status.success());
+    // As root, run it as user nobody (the paths must be readable by all).
+    let mut command = if is_root() {
+        let Some(runuser) = find_program("runuser") else {
+            skip!("root, and no runuser to drop to an unprivileged user");
+        };
+        let mut command = Command::new(runuser);
+        command.args(["-u", "nobody", "--"]).arg(&binary);
+        command
+    } else {
+        Command::new(&binary)
+    };
+    let output = command.arg("-f").arg(&config).output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
+    if stderr.contains("Permission denied") && !stderr.contains("port 123") {
+        skip!("user nobody cannot reach the binary or config: {stderr}");
+    }
+    assert!(!output.status.success());
     assert!(
-        stderr.contains("root") && stderr.contains("CAP_NET_BIND_SERVICE"),
+        stderr.contains("port 123 is privileged")
+            && stderr.contains("root")
+            && stderr.contains("CAP_NET_BIND_SERVICE"),
         "{stderr}"
     );
 }
@@ -526,7 +681,7 @@ fn load_generator_refuses_other_targets_and_measures() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("refusing non-loopback"));
 
     let port = free_port();
-    let config = loopback_config("load", port, 10);
+    let config = loopback_config("load", port, "local stratum 10\n");
     // Two threads on SO_REUSEPORT sockets share the port.
     let Some(_server) = start_server(&config, port, &["--threads", "2"]) else {
         skip!("the example server is not built");

@@ -206,6 +206,7 @@ impl<'a> Server<'a> {
     ///
     /// The transmit timestamp is set to `receive`; overwrite it with
     /// [`set_transmit_timestamp`] right before sending.
+    #[must_use = "a response does nothing until the caller sends it"]
     pub fn respond(
         &mut self,
         request: &[u8],
@@ -224,41 +225,46 @@ impl<'a> Server<'a> {
             counters.ignored += 1;
             return None;
         }
+        // chrony's order: access control, mode, rate limit, authentication.
+        let ip = client.ip();
+        let allowed = self.access.allows(ip);
+        if !allowed {
+            counters.denied += 1;
+        }
         let mode = match (packet.mode(), packet.version()) {
             (Mode::Client, _) => Mode::Server,
             (Mode::SymmetricActive, _) => Mode::SymmetricPassive,
             (Mode::Reserved, 1) if client.port() != NTP_PORT => Mode::Server,
             _ => {
-                counters.ignored += 1;
+                if allowed {
+                    counters.ignored += 1;
+                }
                 return None;
             }
         };
-        let ip = client.ip();
-        let mut kiss = None;
-        if !self.access.allows(ip) {
-            counters.denied += 1;
-            if !self.deny_kod {
-                return None;
-            }
-            kiss = Some(KissCode::Deny);
-        } else if let Some(limiter) = self.limiter.as_mut() {
-            match limiter.check(ip, receive) {
-                Verdict::Pass => {}
-                Verdict::Kod => kiss = Some(KissCode::Rate),
-                Verdict::Drop => {
-                    counters.rate_limited += 1;
-                    return None;
-                }
-            }
-        }
         // No keys: a MAC cannot be checked (chrony drops an unknown key),
         // and a crypto-NAK is no request.
-        if packet.mac().is_some() {
-            if kiss != Some(KissCode::Deny) {
-                counters.ignored += 1;
+        let authenticated = packet.mac().is_none();
+        let kiss = if !allowed {
+            if !(self.deny_kod && authenticated) {
+                return None;
             }
-            return None;
-        }
+            Some(KissCode::Deny)
+        } else {
+            let verdict = match self.limiter.as_mut() {
+                Some(limiter) => limiter.check(ip, receive),
+                None => Verdict::Pass,
+            };
+            if verdict == Verdict::Drop {
+                counters.rate_limited += 1;
+                return None;
+            }
+            if !authenticated {
+                counters.ignored += 1;
+                return None;
+            }
+            (verdict == Verdict::Kod).then_some(KissCode::Rate)
+        };
         let header = match kiss {
             None => Header {
                 leap: reference.leap,

@@ -488,6 +488,26 @@ mod tests {
     }
 
     #[test]
+    fn a_client_retrying_faster_when_unanswered_is_answered() {
+        // Answered: waits 2 s. Unanswered: retries after 10 ms. chrony
+        // then inverts the leak (answers 3 in 4) to keep the traffic down.
+        let mut table = vec![ClientRecord::EMPTY; 64];
+        let mut limiter = RateLimiter::new(RateLimit::default(), &mut table, SEED);
+        let me = client(9);
+        let mut t = 0.0;
+        let mut passed = 0;
+        for _ in 0..2000 {
+            if limiter.check(me, at(t)) == Verdict::Pass {
+                passed += 1;
+                t += 2.0;
+            } else {
+                t += 0.01;
+            }
+        }
+        assert!(passed > 1200, "{passed}");
+    }
+
+    #[test]
     fn kod_is_a_share_of_the_dropped() {
         let mut table = vec![ClientRecord::EMPTY; 64];
         let limit = RateLimit {

@@ -248,6 +248,18 @@ fn access_control_and_deny_kod() {
     assert_eq!(kod.stratum, 0);
     assert_eq!(kod.leap, LeapIndicator::Unsynchronized);
     assert_eq!(kod.reference_id.kiss_code(), KissCode::Deny);
+    // A denied client's control query (mode 6) gets nothing, KoD or not.
+    let (response, query) = answer_with(
+        ServerConfig {
+            deny_kod: true,
+            ..ServerConfig::default()
+        },
+        &request(2, 6, 0),
+        client(),
+        &Reference::local(10, now()),
+    );
+    assert!(response.is_none());
+    assert_eq!((query.denied, query.ignored, query.kod_sent), (1, 0, 0));
     assert_eq!((c.received, c.denied, c.kod_sent, c.answered), (1, 1, 1, 0));
 }
 

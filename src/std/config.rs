@@ -804,6 +804,32 @@ mod tests {
         assert_eq!(server.rate_limit, Some(RateLimit::default()));
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_text_parses_or_fails_without_panic(text in "\\PC{0,200}") {
+            let _ = Config::parse(&text, "t");
+        }
+
+        #[test]
+        fn directive_shaped_lines_parse_or_name_their_line(
+            lines in proptest::collection::vec(
+                (
+                    proptest::sample::select(DIRECTIVES.iter().map(|(name, _)| *name).collect::<Vec<_>>()),
+                    proptest::collection::vec("[a-z0-9./:-]{1,12}", 0..5),
+                ),
+                1..6,
+            )
+        ) {
+            let text: String = lines
+                .iter()
+                .map(|(directive, args)| format!("{directive} {}\n", args.join(" ")))
+                .collect();
+            if let Err(ConfigError::Line { line, .. }) = Config::parse(&text, "t") {
+                proptest::prop_assert!((1..=lines.len()).contains(&line));
+            }
+        }
+    }
+
     #[test]
     fn comments_and_blank_lines() {
         let config = Config::parse("# c\n% c\n! c\n; c\n\n   \n\tport 1\n", "t").unwrap();

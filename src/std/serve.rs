@@ -2,11 +2,18 @@
 //! the replies. One call runs one thread's sockets; run one per thread on
 //! `SO_REUSEPORT` sockets to use more cores.
 //!
+//! What is served comes from a closure called once per batch with the
+//! system time: the [`Reference`], and the correction from the system
+//! clock to the time served. A server that follows its upstreams in
+//! software (a virtual clock, like `chronyd -x`) serves its corrected time,
+//! not the system clock's; one that steers the system clock, or serves it
+//! as is, uses [`Served::system`].
+//!
 //! ```no_run
 //! use std::sync::atomic::AtomicBool;
 //! use ntpkit::reference::Reference;
 //! use ntpkit::server::{AccessControl, ClientRecord, Server, ServerConfig};
-//! use ntpkit::std::serve::serve;
+//! use ntpkit::std::serve::{serve, Served};
 //! use ntpkit::std::socket::{NtpSocket, SocketOptions};
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let socket = NtpSocket::bind("127.0.0.1:11123".parse()?, &SocketOptions::default())?;
@@ -14,7 +21,7 @@
 //! let mut table = vec![ClientRecord::EMPTY; 0];
 //! let mut server = Server::new(config, &mut table, [1, 2]);
 //! let stop = AtomicBool::new(false);
-//! serve(&[socket], &mut server, |now| Reference::local(10, now), &stop)?;
+//! serve(&[socket], &mut server, |now| Served::system(Reference::local(10, now)), &stop)?;
 //! # Ok(())
 //! # }
 //! ```
@@ -26,20 +33,41 @@ use ::std::time::Duration;
 use super::socket::{realtime_now, Batch, NtpSocket, Poller, BATCH};
 use crate::reference::Reference;
 use crate::server::Server;
-use crate::time::NtpTimestamp;
+use crate::time::{NtpDuration, NtpTimestamp};
+
+/// What to serve, decided once per batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Served {
+    /// The reference the responses carry.
+    pub reference: Reference,
+    /// Added to the system clock's receive and transmit timestamps to give
+    /// the time served (a virtual clock's offset; zero for the system
+    /// clock itself).
+    pub correction: NtpDuration,
+}
+
+impl Served {
+    /// `reference`, with the system clock's time as it is.
+    pub const fn system(reference: Reference) -> Served {
+        Served {
+            reference,
+            correction: NtpDuration::ZERO,
+        }
+    }
+}
 
 /// How often the loop looks at its stop flag while idle.
 pub const STOP_CHECK: Duration = Duration::from_millis(100);
 
 /// Serves requests on `sockets` with `server` until `stop` is set.
 ///
-/// `reference` gives the [`Reference`] to serve at a time (called once
-/// per batch with the first request's receive timestamp). Each batch's
-/// replies get their transmit timestamp right before `sendmmsg`.
+/// `served` says what to serve at a system time (called once per batch
+/// with the first request's receive timestamp). Each batch's replies get
+/// their transmit timestamp right before `sendmmsg`.
 pub fn serve(
     sockets: &[NtpSocket],
     server: &mut Server<'_>,
-    mut reference: impl FnMut(NtpTimestamp) -> Reference,
+    mut served: impl FnMut(NtpTimestamp) -> Served,
     stop: &AtomicBool,
 ) -> io::Result<()> {
     let mut batch = Batch::new();
@@ -62,20 +90,21 @@ pub fn serve(
                 if received == 0 {
                     break;
                 }
-                let served = match batch.datagram(0) {
-                    Some(first) => reference(first.receive),
-                    None => reference(realtime_now()),
-                };
+                let now = batch.datagram(0).map_or_else(realtime_now, |d| d.receive);
+                let Served {
+                    reference,
+                    correction,
+                } = served(now);
                 batch.answer(|datagram, reply| {
                     server.respond(
                         datagram.data,
                         datagram.from,
-                        datagram.receive,
-                        &served,
+                        datagram.receive + correction,
+                        &reference,
                         reply,
                     )
                 });
-                batch.set_transmit_timestamps(realtime_now());
+                batch.set_transmit_timestamps(realtime_now() + correction);
                 socket.send_replies(&mut batch)?;
                 if received < BATCH || stop.load(Ordering::Relaxed) {
                     break;
@@ -112,7 +141,11 @@ mod tests {
                 serve(
                     &[socket],
                     &mut server,
-                    |now| Reference::local(10, now),
+                    // A virtual clock one second ahead of the system's.
+                    |now| Served {
+                        reference: Reference::local(10, now),
+                        correction: NtpDuration::ONE_SECOND,
+                    },
                     &stop,
                 )
                 .unwrap();
@@ -142,8 +175,11 @@ mod tests {
                     assert_eq!(response.origin_timestamp, NtpTimestamp::from_bits(42));
                     assert!(
                         response.transmit_timestamp - response.receive_timestamp
-                            >= crate::time::NtpDuration::ZERO
+                            >= NtpDuration::ZERO
                     );
+                    // The time served is the corrected one.
+                    let ahead = (response.receive_timestamp - realtime_now()).to_seconds_f64();
+                    assert!((0.5..1.0).contains(&ahead), "{ahead}");
                     answered += 1;
                 }
             }

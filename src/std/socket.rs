@@ -418,15 +418,15 @@ impl NtpSocket {
         let mut headers: [libc::mmsghdr; BATCH] = unsafe { zeroed() };
         for i in 0..BATCH {
             iovecs[i] = libc::iovec {
-                iov_base: batch.requests[i].as_mut_ptr() as *mut libc::c_void,
+                iov_base: batch.received.requests[i].as_mut_ptr() as *mut libc::c_void,
                 iov_len: MAX_REQUEST,
             };
             let header = &mut headers[i].msg_hdr;
-            header.msg_name = &mut batch.peers[i] as *mut _ as *mut libc::c_void;
+            header.msg_name = &mut batch.received.peers[i] as *mut _ as *mut libc::c_void;
             header.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
             header.msg_iov = &mut iovecs[i];
             header.msg_iovlen = 1;
-            header.msg_control = batch.control[i].as_mut_ptr() as *mut libc::c_void;
+            header.msg_control = batch.received.control[i].as_mut_ptr() as *mut libc::c_void;
             header.msg_controllen = size_of::<[u64; CMSG_WORDS]>() as _;
         }
         // SAFETY: `headers` describes BATCH valid messages (see above).
@@ -441,11 +441,12 @@ impl NtpSocket {
         };
         if received < 0 {
             let error = io::Error::last_os_error();
-            return match error.kind() {
-                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => Ok(0),
-                // An ICMP error from an earlier send: nothing to read.
-                io::ErrorKind::ConnectionRefused => Ok(0),
-                _ => Err(error),
+            // Nothing to read now (an ICMP error from an earlier send, or
+            // the kernel short of memory included): only a broken socket
+            // is an error.
+            return match error.raw_os_error() {
+                Some(libc::EBADF | libc::ENOTSOCK | libc::EFAULT | libc::EINVAL) => Err(error),
+                _ => Ok(0),
             };
         }
         let fallback = realtime_now();
@@ -453,21 +454,21 @@ impl NtpSocket {
         for (i, header) in headers.iter().enumerate().take(received) {
             let truncated = header.msg_hdr.msg_flags & libc::MSG_TRUNC != 0;
             // A truncated datagram is cut to a length no request can have.
-            batch.lengths[i] = if truncated {
+            batch.received.lengths[i] = if truncated {
                 MAX_REQUEST - 1
             } else {
                 header.msg_len as usize
             };
             let control = read_control(&header.msg_hdr);
-            batch.receive[i] = control.timestamp.unwrap_or(fallback).to_bits();
-            batch.kernel[i] = control.timestamp.is_some();
-            batch.has_destination[i] = false;
+            batch.received.receive[i] = control.timestamp.unwrap_or(fallback).to_bits();
+            batch.received.kernel[i] = control.timestamp.is_some();
+            batch.received.has_destination[i] = false;
             if let Some(destination) = control.destination.filter(|_| self.packet_info) {
-                batch.destinations[i] = match destination {
+                batch.received.destinations[i] = match destination {
                     IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
                     IpAddr::V6(v6) => v6.octets(),
                 };
-                batch.has_destination[i] = true;
+                batch.received.has_destination[i] = true;
             }
             batch.reply_lengths[i] = 0;
         }
@@ -494,15 +495,15 @@ impl NtpSocket {
                 iov_len: len,
             };
             let header = &mut headers[n].msg_hdr;
-            header.msg_name = &mut batch.peers[i] as *mut _ as *mut libc::c_void;
-            header.msg_namelen = match batch.peers[i].ss_family as libc::c_int {
+            header.msg_name = &mut batch.received.peers[i] as *mut _ as *mut libc::c_void;
+            header.msg_namelen = match batch.received.peers[i].ss_family as libc::c_int {
                 libc::AF_INET => size_of::<libc::sockaddr_in>(),
                 _ => size_of::<libc::sockaddr_in6>(),
             } as libc::socklen_t;
             header.msg_iov = &mut iovecs[n];
             header.msg_iovlen = 1;
-            if batch.has_destination[i] {
-                let source = Ipv6Addr::from(batch.destinations[i]);
+            if batch.received.has_destination[i] {
+                let source = Ipv6Addr::from(batch.received.destinations[i]);
                 let source = match source.to_ipv4_mapped() {
                     Some(v4) => IpAddr::V4(v4),
                     None => IpAddr::V6(source),
@@ -511,41 +512,34 @@ impl NtpSocket {
             }
             n += 1;
         }
-        let mut sent = 0;
-        while sent < n {
-            // SAFETY: headers[sent..n] describe valid messages.
+        let (mut next, mut sent) = (0, 0);
+        while next < n {
+            // SAFETY: headers[next..n] describe valid messages.
             let result = unsafe {
                 libc::sendmmsg(
                     self.fd.as_raw_fd(),
-                    headers[sent..].as_mut_ptr(),
-                    (n - sent) as libc::c_uint,
+                    headers[next..].as_mut_ptr(),
+                    (n - next) as libc::c_uint,
                     libc::MSG_DONTWAIT,
                 )
             };
             if result < 0 {
                 let error = io::Error::last_os_error();
-                match error.kind() {
-                    io::ErrorKind::Interrupted => continue,
-                    io::ErrorKind::WouldBlock => break,
-                    // A destination that refused an earlier datagram, or
-                    // could not be reached: skip that one.
-                    _ if matches!(
-                        error.raw_os_error(),
-                        Some(
-                            libc::ECONNREFUSED
-                                | libc::EHOSTUNREACH
-                                | libc::ENETUNREACH
-                                | libc::EINVAL
-                                | libc::EPERM
-                        )
-                    ) =>
-                    {
-                        sent += 1;
+                match error.raw_os_error() {
+                    Some(libc::EINTR) => continue,
+                    // The kernel cannot take more now: drop the rest.
+                    Some(libc::EAGAIN | libc::ENOBUFS | libc::ENOMEM) => break,
+                    Some(libc::EBADF | libc::ENOTSOCK | libc::EFAULT) => return Err(error),
+                    // This one datagram cannot go (to port 0, to a
+                    // destination that refused an earlier one, unreachable
+                    // or filtered): skip it.
+                    _ => {
+                        next += 1;
                         continue;
                     }
-                    _ => return Err(error),
                 }
             }
+            next += result as usize;
             sent += result as usize;
         }
         Ok(sent)
@@ -669,6 +663,15 @@ pub struct Datagram<'a> {
 /// Buffers for [`BATCH`] datagrams and their replies (about 75 KiB; keep
 /// one per socket and reuse it).
 pub struct Batch {
+    received: Received,
+    send_control: [[u64; SEND_CMSG_WORDS]; BATCH],
+    replies: [[u8; MAX_REPLY]; BATCH],
+    reply_lengths: [usize; BATCH],
+    count: usize,
+}
+
+/// The received side of a [`Batch`].
+struct Received {
     requests: [[u8; MAX_REQUEST]; BATCH],
     lengths: [usize; BATCH],
     peers: [libc::sockaddr_storage; BATCH],
@@ -676,13 +679,21 @@ pub struct Batch {
     /// Where each request was sent (IPv4 as mapped IPv6), when asked for.
     destinations: [[u8; 16]; BATCH],
     has_destination: [bool; BATCH],
-    send_control: [[u64; SEND_CMSG_WORDS]; BATCH],
     /// Receive timestamps, as `NtpTimestamp` bits.
     receive: [u64; BATCH],
     kernel: [bool; BATCH],
-    replies: [[u8; MAX_REPLY]; BATCH],
-    reply_lengths: [usize; BATCH],
-    count: usize,
+}
+
+impl Received {
+    /// The `i`th datagram (`i` below the batch's count).
+    fn datagram(&self, i: usize) -> Option<Datagram<'_>> {
+        Some(Datagram {
+            data: &self.requests[i][..self.lengths[i].min(MAX_REQUEST)],
+            from: from_sockaddr(&self.peers[i])?,
+            receive: NtpTimestamp::from_bits(self.receive[i]),
+            kernel_timestamp: self.kernel[i],
+        })
+    }
 }
 
 impl ::std::fmt::Debug for Batch {
@@ -723,12 +734,7 @@ impl Batch {
         if i >= self.count {
             return None;
         }
-        Some(Datagram {
-            data: &self.requests[i][..self.lengths[i].min(MAX_REQUEST)],
-            from: from_sockaddr(&self.peers[i])?,
-            receive: NtpTimestamp::from_bits(self.receive[i]),
-            kernel_timestamp: self.kernel[i],
-        })
+        self.received.datagram(i)
     }
 
     /// Calls `respond` for each datagram with a reply buffer (48 bytes);
@@ -736,21 +742,13 @@ impl Batch {
     /// [`NtpSocket::send_replies`], nothing for `None`.
     pub fn answer(&mut self, mut respond: impl FnMut(&Datagram<'_>, &mut [u8]) -> Option<usize>) {
         for i in 0..self.count {
-            let Some(from) = from_sockaddr(&self.peers[i]) else {
-                self.reply_lengths[i] = 0;
-                continue;
+            self.reply_lengths[i] = match self.received.datagram(i) {
+                Some(datagram) => respond(&datagram, &mut self.replies[i])
+                    .filter(|&len| len <= datagram.data.len())
+                    .unwrap_or(0)
+                    .min(MAX_REPLY),
+                None => 0,
             };
-            let datagram = Datagram {
-                data: &self.requests[i][..self.lengths[i].min(MAX_REQUEST)],
-                from,
-                receive: NtpTimestamp::from_bits(self.receive[i]),
-                kernel_timestamp: self.kernel[i],
-            };
-            let reply = &mut self.replies[i];
-            self.reply_lengths[i] = respond(&datagram, reply)
-                .filter(|&len| len <= datagram.data.len())
-                .unwrap_or(0)
-                .min(MAX_REPLY);
         }
     }
 
@@ -865,6 +863,18 @@ mod tests {
         "127.0.0.1:0".parse().unwrap()
     }
 
+    /// Receives into `batch` until it holds `want` datagrams (or 200 ms
+    /// pass); how many it holds.
+    fn receive(socket: &NtpSocket, batch: &mut Batch, want: usize) -> usize {
+        for _ in 0..100 {
+            if socket.recv_batch(batch).unwrap() == want {
+                break;
+            }
+            ::std::thread::sleep(Duration::from_millis(2));
+        }
+        batch.len()
+    }
+
     #[test]
     fn sockaddr_round_trip() {
         for text in [
@@ -949,12 +959,7 @@ mod tests {
         let asked: SocketAddr = format!("127.0.0.2:{port}").parse().unwrap();
         client.send_to(&[7; 48], asked).unwrap();
         let mut batch = Batch::new();
-        for _ in 0..100 {
-            if server.recv_batch(&mut batch).unwrap() == 1 {
-                break;
-            }
-            ::std::thread::sleep(Duration::from_millis(2));
-        }
+        receive(&server, &mut batch, 1);
         assert_eq!(batch.len(), 1);
         batch.answer(|d, reply| {
             reply.copy_from_slice(d.data);
@@ -962,13 +967,53 @@ mod tests {
         });
         assert_eq!(server.send_replies(&mut batch).unwrap(), 1);
         let mut replies = Batch::new();
-        for _ in 0..100 {
-            if client.recv_batch(&mut replies).unwrap() == 1 {
-                break;
-            }
-            ::std::thread::sleep(Duration::from_millis(2));
-        }
+        receive(&client, &mut replies, 1);
         assert_eq!(replies.datagram(0).unwrap().from, asked);
+    }
+
+    #[test]
+    fn user_space_timestamps_when_the_kernel_gives_none() {
+        let options = SocketOptions {
+            kernel_timestamps: false,
+            ..SocketOptions::default()
+        };
+        let server = NtpSocket::bind(loopback(), &options).unwrap();
+        assert!(!server.kernel_timestamps());
+        let client = NtpSocket::bind(loopback(), &SocketOptions::default()).unwrap();
+        let before = realtime_now();
+        client
+            .send_to(&[3; 48], server.local_addr().unwrap())
+            .unwrap();
+        let mut batch = Batch::new();
+        receive(&server, &mut batch, 1);
+        let datagram = batch.datagram(0).unwrap();
+        assert!(!datagram.kernel_timestamp);
+        let after = realtime_now();
+        assert!(datagram.receive - before >= crate::time::NtpDuration::ZERO);
+        assert!(after - datagram.receive >= crate::time::NtpDuration::ZERO);
+    }
+
+    #[test]
+    fn a_reply_that_cannot_go_is_skipped() {
+        let server = NtpSocket::bind(loopback(), &SocketOptions::default()).unwrap();
+        let client = NtpSocket::bind(loopback(), &SocketOptions::default()).unwrap();
+        for _ in 0..3 {
+            client
+                .send_to(&[5; 48], server.local_addr().unwrap())
+                .unwrap();
+        }
+        let mut batch = Batch::new();
+        receive(&server, &mut batch, 3);
+        assert_eq!(batch.len(), 3);
+        // As if the second came from port 0 (spoofed): sendmmsg refuses it.
+        batch.received.peers[1] = to_sockaddr("127.0.0.1:0".parse().unwrap()).0;
+        batch.answer(|d, reply| {
+            reply.copy_from_slice(d.data);
+            Some(48)
+        });
+        assert_eq!(server.send_replies(&mut batch).unwrap(), 2);
+        let mut replies = Batch::new();
+        assert_eq!(receive(&client, &mut replies, 2), 2);
     }
 
     #[test]
@@ -979,12 +1024,7 @@ mod tests {
             .send_to(&[1; 44], server.local_addr().unwrap())
             .unwrap();
         let mut batch = Batch::new();
-        for _ in 0..100 {
-            if server.recv_batch(&mut batch).unwrap() == 1 {
-                break;
-            }
-            ::std::thread::sleep(Duration::from_millis(2));
-        }
+        receive(&server, &mut batch, 1);
         batch.answer(|_, _| Some(48));
         assert_eq!(batch.replies(), 0);
     }
