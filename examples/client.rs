@@ -1,5 +1,7 @@
-//! An NTP client configured by a chrony.conf (kubeasz's client config as
-//! written), following its servers with the ntpkit engine.
+//! An NTP client configured by a chrony.conf (kubeasz's client and server
+//! configs as written), following its servers with the ntpkit engine, and
+//! serving its time to others when the file says so (`allow`, `port`,
+//! `bindaddress`, `local stratum`: the seed's serving node).
 //!
 //! ```text
 //! cargo run --release --example client -- -f tests/data/loopback-client.conf
@@ -14,6 +16,9 @@
 //! - `-Q`, `--once`: measure, print the offset and exit (0 with a good
 //!   measurement, 1 without one within `--timeout`), like `chronyd -Q`.
 //! - `--timeout SECONDS`: how long `--once` waits (default 10).
+//! - `--port N`: serve on port N instead of the file's `port` (0: serve
+//!   nobody). Serving needs an `allow` line; port 123 needs root or
+//!   CAP_NET_BIND_SERVICE.
 //! - `--ctl sources|sourcestats|tracking|timedatectl [-v] [-c|--json]`: ask
 //!   the client running with this configuration (at its `bindcmdaddress`)
 //!   for a report, print it and exit.
@@ -23,22 +28,25 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use ntpkit::server::{ClientRecord, Server};
 use ntpkit::std::clock::{DriverClock, SystemClock, VirtualClock};
 use ntpkit::std::config::Config;
-use ntpkit::std::control::{query, Request, DEFAULT_PATH};
-use ntpkit::std::driver::{Driver, DriverConfig};
-use ntpkit::std::socket::measure_precision;
+use ntpkit::std::control::{query, Request};
+use ntpkit::std::driver::{control_socket_path, Driver, DriverConfig, Serving};
+use ntpkit::std::socket::{bind_each, measure_precision, SocketOptions};
+use rand_core::{OsRng, RngCore};
 
 struct Options {
     config: PathBuf,
     system_clock: bool,
     once: bool,
     timeout: Duration,
+    port: Option<u16>,
     ctl: Option<String>,
 }
 
 fn usage() -> &'static str {
-    "usage: client [-f FILE] [--clock virtual|system] [-Q|--once] [--timeout SECONDS]\n\
+    "usage: client [-f FILE] [--clock virtual|system] [--port N] [-Q|--once] [--timeout SECONDS]\n\
      \x20      client [-f FILE] --ctl sources|sourcestats|tracking|timedatectl [-v] [-c|--json]"
 }
 
@@ -48,6 +56,7 @@ fn parse_args() -> Result<Options, String> {
         system_clock: false,
         once: false,
         timeout: Duration::from_secs(10),
+        port: None,
         ctl: None,
     };
     let mut args = std::env::args().skip(1);
@@ -71,6 +80,7 @@ fn parse_args() -> Result<Options, String> {
                 }
                 options.timeout = Duration::from_secs_f64(seconds);
             }
+            "--port" => options.port = Some(value("--port")?.parse().map_err(|_| "bad --port")?),
             // Everything after --ctl is the request.
             "--ctl" => {
                 let words: Vec<String> = args.by_ref().collect();
@@ -100,12 +110,56 @@ fn stop_on_signals() {
     }
 }
 
-fn run<C>(config: DriverConfig, clock: C, options: &Options) -> Result<ExitCode, String>
+/// The sockets and responder to serve with, when the configuration serves
+/// (never for `--once`); its rate-limit records live in `table`.
+fn serving<'a>(
+    config: &Config,
+    options: &Options,
+    precision: i8,
+    table: &'a mut Vec<ClientRecord>,
+) -> Result<Option<Serving<'a>>, String> {
+    let port = options.port.unwrap_or(config.port);
+    if options.once || port == 0 || !config.access.allows_any() {
+        return Ok(None);
+    }
+    let addresses = config.serve_addresses(port);
+    let (sockets, skipped) =
+        bind_each(&addresses, &SocketOptions::default()).map_err(|e| e.to_string())?;
+    for e in skipped {
+        eprintln!("warning: not serving IPv6: {e}");
+    }
+    if config.rate_limit.is_some() {
+        *table = vec![ClientRecord::EMPTY; RATE_LIMIT_RECORDS];
+    }
+    let seed = [OsRng.next_u64(), OsRng.next_u64()];
+    let server = Server::new(config.server_config(precision), table, seed);
+    Ok(Some(Serving::new(sockets, server)))
+}
+
+/// Rate-limit records: 65536 × 28 bytes = 1.75 MiB.
+const RATE_LIMIT_RECORDS: usize = 1 << 16;
+
+fn run<C>(
+    config: DriverConfig,
+    clock: C,
+    serving: Option<Serving<'_>>,
+    options: &Options,
+) -> Result<ExitCode, String>
 where
     C: DriverClock,
     C::Error: std::fmt::Display,
 {
     let mut driver = Driver::new(config, clock).map_err(|e| e.to_string())?;
+    if let Some(serving) = serving {
+        let bound: Vec<String> = serving
+            .sockets()
+            .iter()
+            .filter_map(|s| s.local_addr().ok())
+            .map(|a| a.to_string())
+            .collect();
+        eprintln!("ntpkit: serving on {}", bound.join(" "));
+        driver.serve(serving);
+    }
     if options.once {
         let deadline = Instant::now() + options.timeout;
         while Instant::now() < deadline {
@@ -142,18 +196,19 @@ fn main() -> ExitCode {
         let config = Config::load(&options.config).map_err(|e| e.to_string())?;
         if let Some(line) = &options.ctl {
             let request: Request = line.parse().map_err(|e| format!("{e}"))?;
-            let path = config.bind_cmd_address.as_deref().unwrap_or(DEFAULT_PATH);
-            print!(
-                "{}",
-                query(path.as_ref(), &request).map_err(|e| e.to_string())?
-            );
+            let path = control_socket_path(&config)
+                .ok_or("the configuration turns the control socket off (bindcmdaddress /)")?;
+            print!("{}", query(&path, &request).map_err(|e| e.to_string())?);
             return Ok(ExitCode::SUCCESS);
         }
         for warning in &config.warnings {
             eprintln!("{warning}");
         }
+        let precision = measure_precision();
         let mut driver_config =
-            DriverConfig::from_config(&config, measure_precision()).map_err(|e| e.to_string())?;
+            DriverConfig::from_config(&config, precision).map_err(|e| e.to_string())?;
+        let mut table = Vec::new();
+        let serving = serving(&config, &options, precision, &mut table)?;
         if options.once {
             // Measure only: no clock changes, no control socket, no drift.
             driver_config.measure_only = true;
@@ -164,9 +219,10 @@ fn main() -> ExitCode {
             if !options.once {
                 SystemClock::check_permission().map_err(|e| e.to_string())?;
             }
-            run(driver_config, SystemClock::new(config.rtcsync), &options)
+            let clock = SystemClock::new(config.rtcsync);
+            run(driver_config, clock, serving, &options)
         } else {
-            run(driver_config, VirtualClock::new(), &options)
+            run(driver_config, VirtualClock::new(), serving, &options)
         }
     });
     result.unwrap_or_else(|message| {

@@ -10,9 +10,10 @@
 //! One serving node (192.168.1.1, kubeasz's `chrony[0]`) follows five
 //! simulated public servers over internet-like links (one of them, a
 //! falseticker, is 250 ms off), and serves three client nodes on the LAN
-//! (192.168.1.2-4), all with kubeasz's settings (`iburst`, `makestep 1.0
-//! 3`, `maxupdateskew 100.0`, `stratumweight 0`, the serving node's `local
-//! stratum 10`). Each node's clock starts off by up to 1.5 s and runs up to
+//! (192.168.1.2-4), all with the settings of kubeasz's configs
+//! (`tests/data/kubeasz-*.conf`, read as the nodes would: `iburst`,
+//! `makestep 1.0 3`, `maxupdateskew 100.0`, `stratumweight 0`, the serving
+//! node's `local stratum 10`). Each node's clock starts off by up to 1.5 s and runs up to
 //! 100 ppm fast, with a wandering frequency. After the simulated time
 //! (default 30 minutes) it prints what the seed's verification shows: the
 //! serving node's `chronyc sources -v` and `sourcestats -v`, each client's
@@ -29,7 +30,9 @@ use std::process::ExitCode;
 use ntpkit::report::chronyc::{SourceStats, Sources, Style};
 use ntpkit::report::TimedatectlReport;
 use ntpkit::sim::{LinkConfig, SimClock, SimServer, Target, World};
-use ntpkit::system::{MakeStep, SourceConfig, SourceId, System, SystemConfig};
+use ntpkit::std::config::Config;
+use ntpkit::std::driver::{source_config, system_config};
+use ntpkit::system::{SourceConfig, SourceId, System, SystemConfig};
 use ntpkit::time::{NtpTimestamp, UnixTime};
 
 /// The seed's five upstream servers, as its `chronyc sources` names them,
@@ -103,18 +106,15 @@ fn rows<T>(
         .collect()
 }
 
-/// kubeasz's client and server settings (see tests/data/kubeasz-*.conf).
-fn kubeasz_system(local_stratum: Option<u8>) -> SystemConfig {
-    SystemConfig {
-        makestep: Some(MakeStep {
-            threshold: 1.0,
-            limit: 3,
-        }),
-        maxupdateskew_ppm: 100.0,
-        stratumweight: 0.0,
-        local_stratum,
-        ..SystemConfig::default()
-    }
+/// kubeasz's rendered configs, as the nodes would read them.
+const KUBEASZ_SERVER: &str = include_str!("../tests/data/kubeasz-server.conf");
+const KUBEASZ_CLIENT: &str = include_str!("../tests/data/kubeasz-client.conf");
+
+/// A node's engine settings and its first source line's, from a config.
+fn kubeasz(text: &str, name: &str) -> (SystemConfig, SourceConfig) {
+    let config = Config::parse(text, name).expect("kubeasz's config parses");
+    let system = system_config(&config, SystemConfig::default().precision);
+    (system, source_config(&config.sources[0]))
 }
 
 fn main() -> ExitCode {
@@ -130,13 +130,11 @@ fn main() -> ExitCode {
     let epoch = NtpTimestamp::from_unix(end) - ntpkit::time::NtpDuration::from_seconds_f64(seconds);
     let mut world = World::new(options.seed, epoch);
     let clock = |(offset, freq): (f64, f64)| SimClock::new(epoch, offset, freq, 1e-9);
-    let iburst = SourceConfig {
-        iburst: true,
-        ..SourceConfig::default()
-    };
+    let (server_system, upstream) = kubeasz(KUBEASZ_SERVER, "kubeasz-server.conf");
+    let (client_system, to_serving) = kubeasz(KUBEASZ_CLIENT, "kubeasz-client.conf");
 
     // The serving node and its upstream servers.
-    let serving = world.add_node(kubeasz_system(Some(10)), None, clock(CLOCKS[0]));
+    let serving = world.add_node(server_system, None, clock(CLOCKS[0]));
     let mut upstream_names = Vec::new();
     if options.upstream {
         for (i, (name, delay)) in UPSTREAM.iter().enumerate() {
@@ -155,7 +153,7 @@ fn main() -> ExitCode {
                 asymmetry: delay / 50.0,
                 ..LinkConfig::default()
             };
-            world.connect(serving, Target::Server(server), iburst, link);
+            world.connect(serving, Target::Server(server), upstream, link);
             upstream_names.push(*name);
         }
     }
@@ -163,8 +161,13 @@ fn main() -> ExitCode {
     let clients: Vec<usize> = CLOCKS[1..]
         .iter()
         .map(|&c| {
-            let node = world.add_node(kubeasz_system(None), None, clock(c));
-            world.connect(node, Target::Node(serving), iburst, LinkConfig::default());
+            let node = world.add_node(client_system, None, clock(c));
+            world.connect(
+                node,
+                Target::Node(serving),
+                to_serving,
+                LinkConfig::default(),
+            );
             node
         })
         .collect();

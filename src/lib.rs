@@ -13,7 +13,7 @@
 //!   exchange.
 //! - [`clock`]: the actions a discipline asks of a clock, and the trait that
 //!   carries them out.
-//! - [`reference`]: what a server's responses say about its own
+//! - [`reference`](mod@reference): what a server's responses say about its own
 //!   synchronisation.
 //! - [`system`]: the client engine: a fixed set of [`source`]s (polling,
 //!   response tests), their statistics ([`filter`]), [`select`]ion and the
@@ -23,8 +23,13 @@
 //!   servers, with chrony's test scenarios.
 //! - [`server`]: the NTP server: responses as chrony sends them, access
 //!   control and rate limiting in fixed memory.
+//! - [`report`]: the values of `chronyc sources`, `sourcestats`,
+//!   `tracking` and `timedatectl`'s sync status, printed in chronyc 4.3's
+//!   exact layouts (text, `-v`, `-c` CSV).
 //! - `std` (feature `std`): UDP sockets with kernel timestamps and
-//!   batching, and the chrony.conf parser.
+//!   batching, the chrony.conf parser, the adjtimex and virtual clocks, the
+//!   control socket, and the client driver (follow servers, serve others,
+//!   one thread, `poll(2)`).
 //!
 //! Sans-IO means the core never reads a clock, a socket or a random number
 //! generator: time comes in as `now` arguments, randomness as parameters,
@@ -32,7 +37,8 @@
 //!
 //! ## Features
 //! - `std` (default): adapters that need the operating system, and
-//!   `SystemTime` conversions. Without it the crate is `#![no_std]` and
+//!   `SystemTime` conversions (it also turns on `serde`, for the control
+//!   socket's JSON). Without it the crate is `#![no_std]` and
 //!   needs no allocator.
 //! - `serde`: `Serialize`/`Deserialize` on the public value types.
 //! - `bytes`: [`bytes::Buf`]/[`bytes::BufMut`] helpers on [`wire::Header`].

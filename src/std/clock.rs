@@ -109,7 +109,7 @@ impl Adjtimex for KernelAdjtimex {
 }
 
 /// An all-zero `timex` (modes 0: read only).
-pub fn empty_timex() -> libc::timex {
+fn empty_timex() -> libc::timex {
     // SAFETY: `timex` is plain old data; all zero is a valid value.
     unsafe { std::mem::zeroed() }
 }
@@ -417,6 +417,9 @@ impl<F: Fn() -> NtpTimestamp> TimeSource for F {
 /// A clock in software: an underlying time plus an offset that the
 /// discipline's frequency, slews and steps change. The kernel is never
 /// touched, so it runs without privileges next to any other time daemon.
+/// It keeps the status it is given (for `timedatectl`'s answer) but does
+/// not insert or delete a leap second itself: after one, the discipline
+/// corrects the second like any other offset (as under `chronyd -x`).
 ///
 /// ```
 /// use ntpkit::clock::Clock;

@@ -25,7 +25,7 @@
 //! ```
 
 use ::std::fmt;
-use ::std::net::IpAddr;
+use ::std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use ::std::path::{Path, PathBuf};
 use ::std::str::FromStr;
 use ::std::string::{String, ToString};
@@ -618,6 +618,28 @@ impl Config {
         }
         self.rate_limit = Some(limit);
         Ok(())
+    }
+
+    /// Whether this configuration serves NTP: a `port` other than 0 and at
+    /// least one `allow` (chrony serves nobody without one).
+    pub fn serves(&self) -> bool {
+        self.port != 0 && self.access.allows_any()
+    }
+
+    /// The addresses to serve on at `port`: the `bindaddress` lines, or
+    /// the IPv4 and IPv6 wildcards.
+    pub fn serve_addresses(&self, port: u16) -> Vec<SocketAddr> {
+        let ips = if self.bind_addresses.is_empty() {
+            ::std::vec![
+                IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+                IpAddr::V6(Ipv6Addr::UNSPECIFIED)
+            ]
+        } else {
+            self.bind_addresses.clone()
+        };
+        ips.into_iter()
+            .map(|ip| SocketAddr::new(ip, port))
+            .collect()
     }
 
     /// The server settings this configuration gives, with the clock's

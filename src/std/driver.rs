@@ -36,11 +36,12 @@ use rand_core::OsRng;
 
 use crate::clock::ClockAction;
 use crate::report::{SourceState, TimedatectlReport};
+use crate::server::{Counters, Server as NtpServer};
 use crate::std::client_socket::{ClientSocket, TimestampSource};
 use crate::std::clock::DriverClock;
-use crate::std::config::{Config, SourceKind};
+use crate::std::config::{self, Config, SourceKind};
 use crate::std::control::{ControlServer, Snapshot, SourceName, DEFAULT_PATH};
-use crate::std::socket::Poller;
+use crate::std::socket::{realtime_now, Batch, NtpSocket, Poller, BATCH};
 use crate::system::{Drift, MakeStep, ResponseError, SourceConfig, SourceId, System, SystemConfig};
 use crate::time::NtpTimestamp;
 use crate::wire::ReferenceId;
@@ -98,21 +99,12 @@ pub struct DriverConfig {
 impl DriverConfig {
     /// The driver a chrony.conf describes: its `server`/`pool` lines
     /// resolved (a pool gives up to `maxsources` addresses), `driftfile`,
-    /// `makestep`, `maxupdateskew`, `stratumweight`, `local stratum` and
-    /// `bindcmdaddress` (default [`crate::std::control::DEFAULT_PATH`]).
-    /// `precision` is the clock's, log2 seconds.
+    /// `bindcmdaddress` (default [`crate::std::control::DEFAULT_PATH`]) and
+    /// the engine settings of [`system_config`]. `precision` is the
+    /// clock's, log2 seconds.
     pub fn from_config(config: &Config, precision: i8) -> io::Result<DriverConfig> {
         let mut servers = Vec::new();
         for source in &config.sources {
-            let engine = SourceConfig {
-                minpoll: source.minpoll,
-                maxpoll: source.maxpoll,
-                iburst: source.iburst,
-                burst: source.burst,
-                prefer: source.prefer,
-                noselect: source.noselect,
-                ..SourceConfig::default()
-            };
             let addresses = (source.host.as_str(), source.port)
                 .to_socket_addrs()
                 .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", source.host)))?;
@@ -123,31 +115,59 @@ impl DriverConfig {
             servers.extend(addresses.take(take).map(|address| Server {
                 name: source.host.clone(),
                 address,
-                config: engine,
+                config: source_config(source),
             }));
         }
-        let defaults = SystemConfig::default();
-        let system = SystemConfig {
-            makestep: config.makestep.map(|m| MakeStep {
-                threshold: m.threshold,
-                limit: m.limit,
-            }),
-            maxupdateskew_ppm: config.maxupdateskew.unwrap_or(defaults.maxupdateskew_ppm),
-            stratumweight: config.stratumweight.unwrap_or(defaults.stratumweight),
-            local_stratum: config.local.map(|local| local.stratum),
-            precision,
-            ..defaults
-        };
-        let control = config.bind_cmd_address.as_deref().unwrap_or(DEFAULT_PATH);
         Ok(DriverConfig {
-            system,
+            system: system_config(config, precision),
             servers,
             driftfile: config.driftfile.clone(),
-            // chrony's `bindcmdaddress /` turns the Unix socket off.
-            control_socket: (control != "/" && control.starts_with('/'))
-                .then(|| PathBuf::from(control)),
+            control_socket: control_socket_path(config),
             measure_only: false,
         })
+    }
+}
+
+/// The engine settings of a chrony.conf: `makestep`, `maxupdateskew`,
+/// `stratumweight` and `local stratum`, with the clock's `precision`.
+pub fn system_config(config: &Config, precision: i8) -> SystemConfig {
+    let defaults = SystemConfig::default();
+    SystemConfig {
+        makestep: config.makestep.map(|m| MakeStep {
+            threshold: m.threshold,
+            limit: m.limit,
+        }),
+        maxupdateskew_ppm: config.maxupdateskew.unwrap_or(defaults.maxupdateskew_ppm),
+        stratumweight: config.stratumweight.unwrap_or(defaults.stratumweight),
+        local_stratum: config.local.map(|local| local.stratum),
+        precision,
+        ..defaults
+    }
+}
+
+/// The engine settings of a `server`/`pool` line: polling, bursts,
+/// `prefer`, `noselect`.
+pub fn source_config(source: &config::SourceConfig) -> SourceConfig {
+    SourceConfig {
+        minpoll: source.minpoll,
+        maxpoll: source.maxpoll,
+        iburst: source.iburst,
+        burst: source.burst,
+        prefer: source.prefer,
+        noselect: source.noselect,
+        ..SourceConfig::default()
+    }
+}
+
+/// Where the control socket of a node configured by `config` is: its
+/// `bindcmdaddress` path, or [`DEFAULT_PATH`] (when there is none, or it
+/// names an IP address: that is chrony's UDP command port, which ntpkit
+/// does not open). `bindcmdaddress /` turns the socket off, as in chrony.
+pub fn control_socket_path(config: &Config) -> Option<PathBuf> {
+    match config.bind_cmd_address.as_deref() {
+        Some("/") => None,
+        Some(path) if path.starts_with('/') => Some(PathBuf::from(path)),
+        _ => Some(PathBuf::from(DEFAULT_PATH)),
     }
 }
 
@@ -252,11 +272,12 @@ impl Peer {
 const MAX_TRANSMIT_LAG: f64 = 0.05;
 
 /// The client loop. See the [module documentation](self).
-pub struct Driver<C> {
+pub struct Driver<'a, C> {
     system: System<MAX_SOURCES>,
     peers: Vec<Peer>,
     clock: C,
     control: Option<ControlServer>,
+    serving: Option<Serving<'a>>,
     driftfile: Option<PathBuf>,
     drift_saved: Instant,
     measure_only: bool,
@@ -265,16 +286,48 @@ pub struct Driver<C> {
     log: Box<dyn FnMut(&Event)>,
 }
 
-impl<C> fmt::Debug for Driver<C> {
+impl<C> fmt::Debug for Driver<'_, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Driver")
             .field("peers", &self.peers)
+            .field("serving", &self.serving)
             .field("control", &self.control)
             .finish_non_exhaustive()
     }
 }
 
-impl<C> Driver<C>
+/// Serving NTP to others from the disciplined clock while following (the
+/// seed's serving node): the server sockets and the responder, whose
+/// rate-limit table the caller owns (hence the lifetime).
+#[derive(Debug)]
+pub struct Serving<'a> {
+    sockets: Vec<NtpSocket>,
+    server: NtpServer<'a>,
+    batch: Box<Batch>,
+}
+
+impl<'a> Serving<'a> {
+    /// Serve on `sockets` with `server`.
+    pub fn new(sockets: Vec<NtpSocket>, server: NtpServer<'a>) -> Self {
+        Serving {
+            sockets,
+            server,
+            batch: Batch::new(),
+        }
+    }
+
+    /// What was served so far.
+    pub fn counters(&self) -> &Counters {
+        self.server.counters()
+    }
+
+    /// The sockets served on.
+    pub fn sockets(&self) -> &[NtpSocket] {
+        &self.sockets
+    }
+}
+
+impl<'a, C> Driver<'a, C>
 where
     C: DriverClock,
     C::Error: fmt::Display,
@@ -319,6 +372,7 @@ where
             peers,
             clock,
             control,
+            serving: None,
             driftfile: config.driftfile,
             // The first save is an hour in (or on request), once the
             // estimate means something.
@@ -328,6 +382,17 @@ where
             counts: TimestampCounts::default(),
             log: Box::new(|event| eprintln!("ntpkit: {event}")),
         })
+    }
+
+    /// Also serve NTP (the system's reference, the disciplined clock's
+    /// time) on `serving`'s sockets, in the same loop.
+    pub fn serve(&mut self, serving: Serving<'a>) {
+        self.serving = Some(serving);
+    }
+
+    /// What is being served, if anything.
+    pub fn serving(&self) -> Option<&Serving<'a>> {
+        self.serving.as_ref()
     }
 
     /// Send events somewhere else than standard error.
@@ -375,10 +440,21 @@ where
             poller.add(&peer.socket.as_fd());
         }
         let control = self.control.as_ref().map(|c| poller.add(&c.as_fd()));
+        let served: Vec<usize> = self
+            .serving
+            .iter()
+            .flat_map(|s| &s.sockets)
+            .map(|socket| poller.add(socket))
+            .collect();
         poller.wait(Some(wait)).map_err(io_error("poll"))?;
         for i in 0..self.peers.len() {
             if poller.is_ready(i) {
                 self.receive(i)?;
+            }
+        }
+        for (socket, &index) in served.iter().enumerate() {
+            if poller.is_ready(index) {
+                self.answer(socket)?;
             }
         }
         self.clock
@@ -471,6 +547,42 @@ where
                 Err(_) => {}
             }
             self.apply_actions()?;
+        }
+    }
+
+    /// Answer the requests waiting on server socket `index`: the system's
+    /// reference, and receive and transmit times read on the disciplined
+    /// clock with the correction in progress (chrony's "cooked" time).
+    fn answer(&mut self, index: usize) -> Result<(), DriverError> {
+        let (system, clock) = (&self.system, &self.clock);
+        let Some(serving) = self.serving.as_mut() else {
+            return Ok(());
+        };
+        let served_time = |system_time| system.corrected_time(clock.at_system_time(system_time));
+        loop {
+            let socket = &serving.sockets[index];
+            let received = socket
+                .recv_batch(&mut serving.batch)
+                .map_err(io_error("serving"))?;
+            if received == 0 {
+                return Ok(());
+            }
+            let now = clock.now().map_err(|e| DriverError::Clock(e.to_string()))?;
+            let reference = system.reference(now);
+            let server = &mut serving.server;
+            serving.batch.answer(|datagram, reply| {
+                let receive = served_time(datagram.receive);
+                server.respond(datagram.data, datagram.from, receive, &reference, reply)
+            });
+            serving
+                .batch
+                .set_transmit_timestamps(served_time(realtime_now()));
+            socket
+                .send_replies(&mut serving.batch)
+                .map_err(io_error("serving"))?;
+            if received < BATCH {
+                return Ok(());
+            }
         }
     }
 

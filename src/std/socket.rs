@@ -827,6 +827,26 @@ impl Poller {
     }
 }
 
+/// A socket on each of `addresses`. A host without IPv6 cannot bind the
+/// IPv6 wildcard: that one is skipped (as chronyd serves IPv4 only then)
+/// and its error returned beside the sockets; any other failure is the
+/// error.
+pub fn bind_each(
+    addresses: &[SocketAddr],
+    options: &SocketOptions,
+) -> Result<(Vec<NtpSocket>, Vec<SocketError>), SocketError> {
+    let mut sockets = Vec::new();
+    let mut skipped = Vec::new();
+    for &addr in addresses {
+        match NtpSocket::bind(addr, options) {
+            Ok(socket) => sockets.push(socket),
+            Err(e) if addr.is_ipv6() && addr.ip().is_unspecified() => skipped.push(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok((sockets, skipped))
+}
+
 /// The wildcard address of `ip`'s family.
 pub fn unspecified(ip: IpAddr) -> IpAddr {
     match ip {

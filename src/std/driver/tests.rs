@@ -63,6 +63,31 @@ fn spawn_server(stop: Arc<AtomicBool>) -> (SocketAddr, thread::JoinHandle<u32>) 
     (address, handle)
 }
 
+/// A server polled every 1/8 to 1/4 s with an initial burst.
+fn fast(address: SocketAddr) -> Server {
+    Server {
+        name: "loopback".into(),
+        address,
+        config: SourceConfig {
+            minpoll: -3,
+            maxpoll: -2,
+            iburst: true,
+            ..SourceConfig::default()
+        },
+    }
+}
+
+/// Steps over 0.1 s in the first three updates.
+fn stepping() -> SystemConfig {
+    SystemConfig {
+        makestep: Some(MakeStep {
+            threshold: 0.1,
+            limit: 3,
+        }),
+        ..SystemConfig::default()
+    }
+}
+
 fn temp_dir(name: &str) -> PathBuf {
     let dir =
         std::env::temp_dir().join(format!("ntpkit-driver-test-{}-{name}", std::process::id()));
@@ -76,23 +101,8 @@ fn follows_a_loopback_server() {
     let (address, server) = spawn_server(stop.clone());
     let dir = temp_dir("follow");
     let config = DriverConfig {
-        system: SystemConfig {
-            makestep: Some(MakeStep {
-                threshold: 0.1,
-                limit: 3,
-            }),
-            ..SystemConfig::default()
-        },
-        servers: vec![Server {
-            name: "loopback".into(),
-            address,
-            config: SourceConfig {
-                minpoll: -3,
-                maxpoll: -2,
-                iburst: true,
-                ..SourceConfig::default()
-            },
-        }],
+        system: stepping(),
+        servers: vec![fast(address)],
         driftfile: Some(dir.join("drift")),
         control_socket: Some(dir.join("ntpkit.sock")),
         measure_only: false,
@@ -173,22 +183,8 @@ fn measure_only_leaves_the_clock_alone() {
     let stop = Arc::new(AtomicBool::new(false));
     let (address, server) = spawn_server(stop.clone());
     let config = DriverConfig {
-        servers: vec![Server {
-            name: "loopback".into(),
-            address,
-            config: SourceConfig {
-                minpoll: -3,
-                iburst: true,
-                ..SourceConfig::default()
-            },
-        }],
-        system: SystemConfig {
-            makestep: Some(MakeStep {
-                threshold: 0.1,
-                limit: -1,
-            }),
-            ..SystemConfig::default()
-        },
+        servers: vec![fast(address)],
+        system: stepping(),
         measure_only: true,
         ..DriverConfig::default()
     };
@@ -270,4 +266,67 @@ fn kubeasz_client_config_maps_onto_the_driver() {
     );
     assert_eq!(driver.control_socket, None);
     assert_eq!(driver.system.local_stratum, Some(10));
+    // An address is chrony's UDP command port: the Unix socket stays put.
+    let config = Config::parse("bindcmdaddress 127.0.0.1\n", "x.conf").unwrap();
+    assert_eq!(
+        control_socket_path(&config),
+        Some(PathBuf::from(DEFAULT_PATH))
+    );
+}
+
+/// A driver that serves while it follows: the seed's serving node on
+/// loopback, between an upstream server 0.5 s ahead and a client node.
+#[test]
+fn serving_node_passes_the_time_on() {
+    use crate::server::{AccessControl, ServerConfig};
+    use crate::std::socket::SocketOptions;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let (upstream, server) = spawn_server(stop.clone());
+    let system = stepping();
+    // The serving node: follows upstream, serves on a loopback port.
+    let config = DriverConfig {
+        system,
+        servers: vec![fast(upstream)],
+        ..DriverConfig::default()
+    };
+    let mut serving = Driver::new(config, VirtualClock::new()).unwrap();
+    serving.set_logger(|_| {});
+    let socket =
+        NtpSocket::bind("127.0.0.1:0".parse().unwrap(), &SocketOptions::default()).unwrap();
+    let address = socket.local_addr().unwrap();
+    let mut table = [];
+    let server_config = ServerConfig {
+        access: AccessControl::allow_everyone(),
+        ..ServerConfig::default()
+    };
+    serving.serve(Serving::new(
+        vec![socket],
+        NtpServer::new(server_config, &mut table, [1, 2]),
+    ));
+    // The client node follows the serving node.
+    let config = DriverConfig {
+        system,
+        servers: vec![fast(address)],
+        ..DriverConfig::default()
+    };
+    let mut client = Driver::new(config, VirtualClock::new()).unwrap();
+    client.set_logger(|_| {});
+
+    let synced = |d: &Driver<'_, VirtualClock>| {
+        (d.clock().offset().to_seconds_f64() - AHEAD).abs() < 1e-3 && d.has_synchronised()
+    };
+    let mut turns = 0;
+    while !(synced(&serving) && synced(&client)) {
+        serving.run_once(Some(Duration::from_millis(10))).unwrap();
+        client.run_once(Some(Duration::from_millis(10))).unwrap();
+        turns += 1;
+        assert!(turns < 1500, "chain did not sync");
+    }
+    let sources = client.snapshot().unwrap().sources;
+    // The client sees the serving node at stratum 2 (upstream is 1).
+    assert_eq!(sources[0].1.stratum, 2);
+    assert!(serving.serving().unwrap().counters().answered > 0);
+    stop.store(true, Ordering::Relaxed);
+    server.join().unwrap();
 }
