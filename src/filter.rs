@@ -346,6 +346,13 @@ fn regress(entries: &[Entry], min_delay: f64) -> Fit {
         }
         cov *= scale;
     }
+    if m == 2 && fitted {
+        // Two samples leave no residual to check the noise model against:
+        // a source whose time jumped between them (a server correcting its
+        // own clock) gives a slope that is all error, with the model's
+        // tiny skew. The slope is known no better than its own size.
+        var_b = var_b.max(frequency * frequency);
+    }
     let std_dev = (sum_sq / (m.max(2) - 1) as f64).sqrt();
     Fit {
         time: newest,
@@ -425,6 +432,21 @@ mod tests {
         stats.correct(now, -2.0, 0.0);
         stats.shift_times(-2.0);
         assert!((stats.fit().unwrap().predict(at(298.0)).0 - 2.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn two_samples_across_a_jump_give_no_confident_frequency() {
+        let mut stats = Stats::default();
+        // The source corrected its own clock by 0.1 s between two quick
+        // exchanges: the slope is 5 %, and nothing shows it is an error.
+        stats.add(at(0.0), -0.2, 2e-4);
+        stats.add(at(2.0), -0.3, 2.1e-4);
+        let fit = stats.fit().unwrap();
+        assert!((fit.frequency + 0.05).abs() < 1e-6, "{}", fit.frequency);
+        assert!(fit.skew >= fit.frequency.abs(), "{}", fit.skew);
+        // A third sample shows the jump in the residuals.
+        stats.add(at(4.0), -0.3, 2e-4);
+        assert!(stats.fit().unwrap().skew > 1e-3);
     }
 
     #[test]

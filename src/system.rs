@@ -154,7 +154,15 @@ pub struct System<const N: usize = DEFAULT_CAPACITY> {
     selected: Option<usize>,
     /// Stratum of the selected source when the clock was last updated.
     selected_stratum: u8,
+    /// Local time of the first good response (moved with steps).
+    first_sample: Option<NtpTimestamp>,
 }
+
+/// How long, from its first good response, a node with `local stratum`
+/// withholds its time while it acquires synchronisation, seconds (16
+/// polls at the default minpoll): past it, a node whose sources never
+/// give a frequency serves its local stratum anyway.
+pub const ACQUIRE_LIMIT: f64 = 1024.0;
 
 /// How many sources a [`System`] holds unless told otherwise.
 pub const DEFAULT_CAPACITY: usize = 8;
@@ -178,6 +186,7 @@ impl<const N: usize> System<N> {
             states: [SourceState::Unusable; N],
             selected: None,
             selected_stratum: 0,
+            first_sample: None,
         }
     }
 
@@ -271,6 +280,7 @@ impl<const N: usize> System<N> {
         }
         src.stats.add(time, offset, measurement.filter_delay());
         src.record(&measurement);
+        self.first_sample.get_or_insert(now);
         self.reselect(now, Some(source.0))
             .map_err(|DisciplineError::PanicThreshold { offset }| {
                 ResponseError::PanicThreshold(offset)
@@ -430,6 +440,9 @@ impl<const N: usize> System<N> {
                 source.clock_stepped(step);
             }
         }
+        if let Some(step) = correction.step {
+            self.shift_first_sample(step);
+        }
         Ok(())
     }
 
@@ -437,12 +450,20 @@ impl<const N: usize> System<N> {
     /// source's stratum + 1 while synchronised, `local stratum N` when
     /// configured and unsynchronised, else unsynchronised.
     ///
-    /// Until the clock's frequency is known (the first update without a
-    /// drift value), the clock may drift fast, so it is not served as
-    /// synchronised.
+    /// While the node is *acquiring* synchronisation (its sources are
+    /// answering, or may still answer their first requests, but the
+    /// clock's frequency is not measured yet: before the first update, and
+    /// until an update's skew passes `maxupdateskew`),
+    /// its clock is about to be corrected and may drift fast: it serves
+    /// nothing (leap 3, stratum 0), not even its local stratum, so that
+    /// its clients never learn a time that is about to jump or a drift
+    /// that is about to change. A node whose sources never give a
+    /// frequency serves its local stratum again [`ACQUIRE_LIMIT`] seconds
+    /// after their first answer.
     pub fn reference(&self, now: NtpTimestamp) -> Reference {
-        let measuring = self.discipline.state() == DisciplineState::MeasuringFrequency;
-        let serving = self.synchronized_to().filter(|_| !measuring);
+        let serving = self
+            .synchronized_to()
+            .filter(|_| self.discipline.state() == DisciplineState::Tracking);
         match (serving, self.config.local_stratum) {
             (Some(reference_id), _) => Reference {
                 leap: self.discipline.leap(),
@@ -452,8 +473,33 @@ impl<const N: usize> System<N> {
                 root_delay: NtpShort::from_seconds_f64(self.discipline.root_delay()),
                 root_dispersion: NtpShort::from_seconds_f64(self.discipline.root_dispersion(now)),
             },
-            (None, Some(stratum)) => Reference::local(stratum, now),
-            (None, None) => Reference::UNSYNCHRONIZED,
+            (None, Some(stratum)) if !self.acquiring(now) => Reference::local(stratum, now),
+            (None, _) => Reference::UNSYNCHRONIZED,
+        }
+    }
+
+    /// Whether the clock's frequency is not measured yet while a source
+    /// has answered (within [`ACQUIRE_LIMIT`] of the first answer) or may
+    /// still answer its first requests.
+    fn acquiring(&self, now: NtpTimestamp) -> bool {
+        let measuring = matches!(
+            self.discipline.state(),
+            DisciplineState::Unset | DisciplineState::MeasuringFrequency
+        );
+        let answered = self
+            .first_sample
+            .is_some_and(|t| (now - t).to_seconds_f64() < ACQUIRE_LIMIT);
+        let waiting = self
+            .sources
+            .iter()
+            .flatten()
+            .any(|s| s.is_waiting() && !s.config.noselect);
+        measuring && (answered || waiting)
+    }
+
+    fn shift_first_sample(&mut self, offset: f64) {
+        if let Some(t) = &mut self.first_sample {
+            *t = *t + crate::time::NtpDuration::from_seconds_f64(offset);
         }
     }
 
@@ -556,6 +602,7 @@ impl<const N: usize> System<N> {
     /// operator, a leap second): timers and stored samples move with it.
     pub fn clock_stepped(&mut self, offset: f64) {
         self.discipline.clock_stepped(offset);
+        self.shift_first_sample(offset);
         for source in self.sources.iter_mut().flatten() {
             source.stats.correct(NtpTimestamp::ZERO, offset, 0.0);
             source.clock_stepped(offset);
@@ -650,6 +697,9 @@ mod tests {
         assert!(system
             .poll_transmit(now, &mut rng, &mut [0u8; 48])
             .is_none());
+        // Acquiring: the source may answer, so the clock that is about to
+        // be corrected is not served, not even as the local stratum.
+        assert_eq!(system.reference(now), Reference::UNSYNCHRONIZED);
         let mut steps = 0.0;
         for _ in 0..6 {
             now = system.poll_timeout().unwrap();

@@ -437,3 +437,92 @@ fn panic_threshold_is_an_error_not_a_correction() {
     assert_eq!(world.node(node).corrections, corrections);
     assert!((world.true_offset(node) - 2000.0).abs() < 1.0);
 }
+
+/// The README's cluster (kubeasz's settings): a serving node with `local
+/// stratum 10` follows five servers over internet-like links (one 250 ms
+/// off) while three clients follow it from the start. The serving node's
+/// own first correction (0.1 s) must not reach its clients as a jump or a
+/// drift of its time: each client is within 1 ms of true time after 5
+/// minutes, and never further off than where it started (plus the 0.1 s
+/// the serving node was off).
+#[test]
+fn clients_of_a_node_still_synchronising() {
+    use ntpkit::system::MakeStep;
+    let epoch = ntpkit::time::NtpTimestamp::from_parts(3_757_463_511, 0);
+    let kubeasz = SystemConfig {
+        makestep: Some(MakeStep {
+            threshold: 1.0,
+            limit: 3,
+        }),
+        maxupdateskew_ppm: 100.0,
+        stratumweight: 0.0,
+        ..SystemConfig::default()
+    };
+    let iburst = SourceConfig {
+        iburst: true,
+        ..SourceConfig::default()
+    };
+    let clocks = [(-0.05, 3e-5), (0.3, -2e-5), (1.5, 6e-5)];
+    for seed in 1..=4 {
+        let mut world = World::new(seed, epoch);
+        let serving = world.add_node(
+            SystemConfig {
+                local_stratum: Some(10),
+                ..kubeasz
+            },
+            None,
+            SimClock::new(epoch, 0.1, 1e-4, 1e-9),
+        );
+        for (offset, delay) in [
+            (0.0, 0.006),
+            (0.0, 0.055),
+            (0.25, 0.06),
+            (0.0, 0.05),
+            (0.0, 0.02),
+        ] {
+            let server = world.add_server(SimServer {
+                offset,
+                ..SimServer::default()
+            });
+            let link = LinkConfig {
+                base_delay: delay,
+                jitter: delay / 20.0,
+                asymmetry: delay / 50.0,
+                ..LinkConfig::default()
+            };
+            world.connect(serving, Target::Server(server), iburst, link);
+        }
+        let clients: Vec<usize> = clocks
+            .iter()
+            .map(|&(offset, freq)| {
+                let node = world.add_node(kubeasz, None, SimClock::new(epoch, offset, freq, 1e-9));
+                world.connect(node, Target::Node(serving), iburst, LinkConfig::default());
+                node
+            })
+            .collect();
+        let mut worst = [0.0f64; 3];
+        let mut settled = [0.0f64; 3];
+        world.run_until(1200.0, &mut |w: &World| {
+            for (k, &c) in clients.iter().enumerate() {
+                let error = w.true_offset(c).abs();
+                worst[k] = worst[k].max(error);
+                if w.time() >= 300.0 {
+                    settled[k] = settled[k].max(error);
+                }
+            }
+        });
+        for k in 0..3 {
+            let start = clocks[k].0.abs();
+            assert!(
+                worst[k] <= start + 0.1,
+                "seed {seed} client {k}: {} s off, started {start} s off",
+                worst[k]
+            );
+            assert!(
+                settled[k] < 1e-3,
+                "seed {seed} client {k}: {} s off after 5 min",
+                settled[k]
+            );
+        }
+    }
+}
