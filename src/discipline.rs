@@ -137,6 +137,10 @@ pub struct Discipline {
     /// Frequency correction in effect, ppm (positive: faster).
     frequency_ppm: f64,
     skew_ppm: f64,
+    /// The rate error the last update left uncorrected (rejected by
+    /// `maxupdateskew`, kept back by a saved drift, or beyond `maxdrift`),
+    /// s/s: the error bound grows with it.
+    residual_frequency: f64,
     /// The frequency is a saved drift no measurement has beaten yet.
     prior: bool,
     slew: Slew,
@@ -167,6 +171,7 @@ impl Discipline {
             updates: 0,
             frequency_ppm,
             skew_ppm,
+            residual_frequency: 0.0,
             prior: drift.is_some(),
             slew: Slew::default(),
             slewed_before: 0.0,
@@ -264,6 +269,10 @@ impl Discipline {
             ..Correction::default()
         };
         let skew_ppm = estimate.skew * 1e6;
+        // The estimate is a slope against the clock's own time; the
+        // clock's rate error in true time is `-slope / (1 + slope)`.
+        let slope = estimate.frequency;
+        let rate_error = -slope / (1.0 + slope);
         if skew_ppm <= config.maxupdateskew_ppm {
             // A saved drift better than the measurement is kept in part.
             let gain = if self.prior && self.skew_ppm < skew_ppm {
@@ -276,17 +285,17 @@ impl Discipline {
                 1.0
             };
             let limit = config.maxdrift_ppm.abs();
-            // The estimate is a slope against the clock's own time; the
-            // clock's rate error in true time is `-slope / (1 + slope)`.
-            let slope = estimate.frequency;
-            let rate_error = -slope / (1.0 + slope);
             let new = (self.frequency_ppm - gain * rate_error * 1e6).clamp(-limit, limit);
             let rate_left = rate_error + (new - self.frequency_ppm) * 1e-6;
             correction.frequency = slope + rate_left / (1.0 + rate_left);
+            self.residual_frequency = rate_left.abs();
             self.frequency_ppm = new;
             self.state = DisciplineState::Tracking;
             self.push(ClockAction::SetFrequency { ppm: new });
-        } else if self.state != DisciplineState::Tracking {
+        } else {
+            self.residual_frequency = rate_error.abs();
+        }
+        if self.state != DisciplineState::Tracking {
             self.state = if self.skew_ppm <= config.maxupdateskew_ppm {
                 DisciplineState::Tracking
             } else {
@@ -368,12 +377,14 @@ impl Discipline {
     }
 
     /// Root dispersion at `now`: the one at the last update grown by the
-    /// skew and the clock's own error.
+    /// skew, the rate error left uncorrected and the clock's own error
+    /// (as chrony's).
     pub fn root_dispersion(&self, now: NtpTimestamp) -> f64 {
         let age = self
             .last_update
             .map_or(0.0, |t| (now - t).to_seconds_f64().max(0.0));
-        self.root_dispersion + (self.skew_ppm.min(1e3) * 1e-6 + MAX_CLOCK_ERROR) * age
+        let rate = self.skew_ppm.min(1e3) * 1e-6 + self.residual_frequency.min(1.0);
+        self.root_dispersion + (rate + MAX_CLOCK_ERROR) * age
     }
 
     /// Root delay at the last update, seconds.
@@ -381,10 +392,13 @@ impl Discipline {
         self.root_delay
     }
 
-    /// The status to give the clock at `now`.
+    /// The status to give the clock at `now`. Its maximum error is root
+    /// delay / 2 + root dispersion (which holds the estimate's own error)
+    /// plus the offset still being slewed: the clock reads that much off
+    /// until the slew is done.
     pub fn sync_status(&self, now: NtpTimestamp) -> SyncStatus {
         let max_error = if self.last_update.is_some() {
-            self.root_delay / 2.0 + self.root_dispersion(now)
+            self.root_delay / 2.0 + self.root_dispersion(now) + self.pending(now).abs()
         } else {
             UNSET_MAX_ERROR
         };
@@ -516,6 +530,28 @@ mod tests {
         d.lose_sync(at(200.0));
         assert_eq!(d.state(), DisciplineState::Holdover);
         assert!(!d.sync_status(at(200.0)).synchronized);
+    }
+
+    #[test]
+    fn max_error_holds_what_is_left_uncorrected() {
+        let config = SystemConfig {
+            maxupdateskew_ppm: 100.0,
+            ..SystemConfig::default()
+        };
+        let mut d = Discipline::new(None, &config);
+        // A 5 % frequency error the skew gate refuses to correct, and an
+        // offset of 0.5 s still being slewed.
+        d.update(at(0.0), &estimate(0.5, 0.05, 2e-3), &config)
+            .unwrap();
+        let status = d.sync_status(at(0.0));
+        assert!(status.max_error >= 0.5, "{status:?}");
+        // 64 s later the uncorrected 5 % alone is worth over 3 s.
+        let status = d.sync_status(at(64.0));
+        assert!(status.max_error > 64.0 * 0.05 / 1.05, "{status:?}");
+        // Corrected, the bound stays small.
+        d.update(at(64.0), &estimate(0.0, 0.0, 1e-6), &config)
+            .unwrap();
+        assert!(d.sync_status(at(128.0)).max_error < 0.01);
     }
 
     #[test]
