@@ -55,11 +55,6 @@ const WANDER: f64 = 1e-17;
 /// of a single sample as it ages.
 const UNKNOWN_SKEW: f64 = 2e-3;
 
-/// A new sample further than this from the prediction, and further than
-/// its uncertainty allows, means the clock was stepped behind our back:
-/// the history is dropped.
-const JUMP_THRESHOLD: f64 = 1.0;
-
 /// One stored sample.
 #[derive(Debug, Clone, Copy, Default)]
 struct Entry {
@@ -164,14 +159,19 @@ impl Stats {
         }
     }
 
-    /// Whether a sample with this offset, taken at `time`, is so far from
-    /// the prediction that the clock must have been stepped by someone else.
-    pub fn is_jump(&self, time: NtpTimestamp, offset: f64) -> bool {
+    /// Whether a sample with this offset and delay, taken at `time`, is so
+    /// far from the prediction that either clock must have jumped (ours
+    /// stepped behind our back, or the source's corrected): further than
+    /// ten times the prediction's uncertainty, and further than the
+    /// sample's own delay, which bounds the error of an honest exchange
+    /// twice over. The history is then dropped rather than fitted
+    /// through the jump.
+    pub fn is_jump(&self, time: NtpTimestamp, offset: f64, delay: f64) -> bool {
         match self.fit {
             Some(fit) if fit.samples >= 2 => {
                 let (predicted, sd) = fit.predict(time);
                 let error = (offset - predicted).abs();
-                error > JUMP_THRESHOLD && error > 10.0 * (sd + fit.std_dev)
+                error > delay.max(0.0) + 10.0 * (sd + fit.std_dev)
             }
             _ => false,
         }
@@ -471,8 +471,12 @@ mod tests {
             let noise = if i % 2 == 0 { 1e-5 } else { -1e-5 };
             stats.add(at(i as f64 * 64.0), 1e-5 + noise, 2e-4);
         }
-        assert!(!stats.is_jump(at(320.0), 2e-4));
-        assert!(stats.is_jump(at(320.0), 100.0));
+        assert!(!stats.is_jump(at(320.0), 2e-4, 2e-4));
+        assert!(stats.is_jump(at(320.0), 100.0, 2e-4));
+        // The source corrected its clock by 10 ms: a jump for a quick
+        // exchange, but within what a slow one's error may be.
+        assert!(stats.is_jump(at(320.0), 1e-2, 2e-4));
+        assert!(!stats.is_jump(at(320.0), 1e-2, 3e-2));
         assert!(!stats.is_delay_outlier(3e-4, 10.0));
         assert!(stats.is_delay_outlier(1.0, 10.0));
     }

@@ -275,7 +275,7 @@ impl<const N: usize> System<N> {
         // The sample is taken at `now`.
         let time = unslewed;
         let offset = measurement.sample.offset.to_seconds_f64() - pending;
-        if src.stats.is_jump(time, offset) {
+        if src.stats.is_jump(time, offset, measurement.filter_delay()) {
             src.stats.clear();
         }
         src.stats.add(time, offset, measurement.filter_delay());

@@ -526,3 +526,39 @@ fn clients_of_a_node_still_synchronising() {
         }
     }
 }
+
+/// A 0.1 s step of the clock behind the engine's back (or a source that
+/// corrected its own clock by as much) is far beyond what a quick
+/// exchange's error can be: the history is dropped instead of fitted
+/// through the jump, and the node is within 1 ms again in a few polls.
+#[test]
+fn small_unannounced_step_is_recovered_quickly() {
+    let epoch = ntpkit::time::NtpTimestamp::from_parts(3_757_463_511, 0);
+    for seed in 1..=5 {
+        let mut world = World::new(seed, epoch);
+        let node = world.add_node(
+            SystemConfig::default(),
+            None,
+            SimClock::new(epoch, 0.1, 1e-4, 1e-9),
+        );
+        let server = world.add_server(SimServer::default());
+        world.connect(
+            node,
+            Target::Server(server),
+            SourceConfig::default(),
+            LinkConfig::default(),
+        );
+        world.run_until(1000.0, &mut |_| {});
+        world.node_mut(node).clock.step_external(0.1);
+        let mut last_off = 0.0;
+        world.run_until(3000.0, &mut |w: &World| {
+            if w.true_offset(node).abs() > 1e-3 {
+                last_off = w.time();
+            }
+        });
+        assert!(
+            last_off < 1200.0,
+            "seed {seed}: over 1 ms until {last_off} s"
+        );
+    }
+}
