@@ -131,3 +131,38 @@ fn same_seed_same_output() {
         run(&["--minutes", "3", "--seed", "5"])
     );
 }
+
+/// The true clock errors the example prints (µs), node by node.
+fn true_errors_us(output: &str) -> Vec<(String, f64)> {
+    output
+        .lines()
+        .filter_map(|l| l.strip_prefix("#   "))
+        .filter_map(|l| {
+            let mut words = l.split_whitespace();
+            let node = words.next()?.to_string();
+            let error = words.next()?.parse().ok()?;
+            (words.next() == Some("us")).then_some((node, error))
+        })
+        .collect()
+}
+
+#[test]
+fn clients_follow_within_a_millisecond_after_five_minutes() {
+    for seed in ["1", "4"] {
+        let output = run(&["--minutes", "5", "--seed", seed]);
+        let errors = true_errors_us(&output);
+        assert_eq!(errors.len(), 4, "{output}");
+        for (node, error) in errors {
+            assert!(
+                error.abs() < 1000.0,
+                "seed {seed}: {node} {error} us\n{output}"
+            );
+        }
+        for node in ["192.168.1.1", "192.168.1.2", "192.168.1.3", "192.168.1.4"] {
+            assert!(
+                output.contains(&format!("{node} | NTP synchronized: yes\n")),
+                "{output}"
+            );
+        }
+    }
+}
