@@ -279,7 +279,7 @@ fn kubeasz_client_config_maps_onto_the_driver() {
 #[test]
 fn serving_node_passes_the_time_on() {
     use crate::server::{AccessControl, ServerConfig};
-    use crate::std::socket::SocketOptions;
+    use crate::std::socket::{NtpSocket, SocketOptions};
 
     let stop = Arc::new(AtomicBool::new(false));
     let (upstream, server) = spawn_server(stop.clone());
@@ -302,7 +302,8 @@ fn serving_node_passes_the_time_on() {
     };
     serving.serve(Serving::new(
         vec![socket],
-        NtpServer::new(server_config, &mut table, [1, 2]),
+        crate::server::Server::new(server_config, &mut table, [1, 2]),
+        None,
     ));
     // The client node follows the serving node.
     let config = DriverConfig {
