@@ -193,6 +193,27 @@ fn chronyd_query(host: &str, port: u16, dir: &Path) -> Output {
         .expect("run chronyd -Q")
 }
 
+/// chronyd -Q's measurement of our server at `host`:`port` (its output
+/// printed): the offset it found, or its output when it got no sample.
+fn chronyd_sample(host: &str, port: u16, dir: &Path) -> Result<f64, String> {
+    let output = chronyd_query(host, port, dir);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    eprintln!("chronyd -Q of {host} port {port}: {text}");
+    if !output.status.success() {
+        return Err(text);
+    }
+    // "System clock wrong by 0.000012 seconds (ignored)"
+    text.split("wrong by ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .ok_or(text)
+}
+
 /// A directory chronyd (which drops to user _chrony) may write in.
 fn chrony_dir(name: &str) -> PathBuf {
     let dir = temp_dir(name);
@@ -221,23 +242,8 @@ fn chronyd_gets_a_sample_from_kubeasz_server_config() {
     let Some(server) = start_server(&config, port, &["--port", &port.to_string()]) else {
         skip!("the example server is not built");
     };
-    let dir = chrony_dir("query");
-    let output = chronyd_query("127.0.0.1", port, &dir);
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    eprintln!("chronyd -Q: {stdout}{stderr}");
-    assert!(
-        output.status.success(),
-        "chronyd got no sample: {stdout}{stderr}"
-    );
-    // "System clock wrong by 0.000012 seconds (ignored)"
-    let text = format!("{stdout}{stderr}");
-    let offset: f64 = text
-        .split("wrong by ")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .expect("an offset in chronyd's output");
+    let offset = chronyd_sample("127.0.0.1", port, &chrony_dir("query"))
+        .unwrap_or_else(|text| panic!("chronyd got no sample: {text}"));
     assert!(
         offset.abs() < 0.01,
         "offset {offset} s between two clocks of this machine"
@@ -286,20 +292,8 @@ fn chronyd_gets_a_sample_while_our_server_follows_an_upstream() {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
-    let output = chronyd_query("127.0.0.1", port, &chrony_dir("query-following"));
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    eprintln!("chronyd -Q of our server following an upstream: {text}");
-    assert!(output.status.success(), "chronyd got no sample: {text}");
-    let offset: f64 = text
-        .split("wrong by ")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .expect("an offset in chronyd's output");
+    let offset = chronyd_sample("127.0.0.1", port, &chrony_dir("query-following"))
+        .unwrap_or_else(|text| panic!("chronyd got no sample: {text}"));
     assert!(offset.abs() < 0.01, "offset {offset} s");
     // Still following while chronyd measured.
     assert_eq!(served_stratum(target), Some(9));
@@ -322,14 +316,9 @@ fn chronyd_gets_a_sample_over_ipv6() {
     let Some(_server) = start_server(&config, port, &[]) else {
         skip!("the example server is not built");
     };
-    let output = chronyd_query("::1", port, &chrony_dir("query6"));
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    eprintln!("chronyd -Q over ::1: {text}");
-    assert!(output.status.success(), "{text}");
+    if let Err(text) = chronyd_sample("::1", port, &chrony_dir("query6")) {
+        panic!("chronyd got no sample over ::1: {text}");
+    }
 }
 
 #[test]
