@@ -25,14 +25,14 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use ntpkit::server::ClientRecord;
 use ntpkit::std::clock::{DriverClock, SystemClock, VirtualClock};
 use ntpkit::std::config::Config;
 use ntpkit::std::control::{query, Request};
-use ntpkit::std::driver::{control_socket_path, Driver, DriverConfig};
+use ntpkit::std::driver::{control_socket_path, stop_on_signals, Driver, DriverConfig};
 use ntpkit::std::serve::{rate_limit_table, Serving};
 use ntpkit::std::socket::measure_precision;
 use rand_core::{OsRng, RngCore};
@@ -92,23 +92,6 @@ fn parse_args() -> Result<Options, String> {
         }
     }
     Ok(options)
-}
-
-/// Set by SIGINT/SIGTERM: save the drift and stop.
-static STOP: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn on_signal(_: libc::c_int) {
-    STOP.store(true, Ordering::Relaxed);
-}
-
-fn stop_on_signals() {
-    for signal in [libc::SIGINT, libc::SIGTERM] {
-        // SAFETY: the handler only stores to an atomic, which is
-        // async-signal-safe.
-        unsafe {
-            libc::signal(signal, on_signal as *const () as libc::sighandler_t);
-        }
-    }
 }
 
 /// The sockets and responder to serve with, when the configuration serves
@@ -177,8 +160,8 @@ where
         );
         return Ok(ExitCode::FAILURE);
     }
-    stop_on_signals();
-    while !STOP.load(Ordering::Relaxed) {
+    let stop = stop_on_signals();
+    while !stop.load(Ordering::Relaxed) {
         driver.run_once(None).map_err(|e| e.to_string())?;
     }
     driver.save_drift();

@@ -16,7 +16,8 @@
 //!   `server`/`pool` lines nothing is steered and both serve the system
 //!   clock.
 //! - `--duration SECONDS`: stop after that long and print the counters
-//!   (default: run until killed).
+//!   (default: until SIGINT or SIGTERM, which print them too and save the
+//!   drift).
 //!
 //! With `server`/`pool` lines it is also a client of those servers (the
 //! seed's serving node): the client driver (`ntpkit::std::driver`) follows
@@ -30,14 +31,14 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use ntpkit::server::Counters;
 use ntpkit::std::clock::{DriverClock, SystemClock, VirtualClock};
 use ntpkit::std::config::Config;
-use ntpkit::std::driver::{Driver, DriverConfig};
-use ntpkit::std::serve::{rate_limit_table, serve, Served, Serving};
+use ntpkit::std::driver::{stop_on_signals, Driver, DriverConfig};
+use ntpkit::std::serve::{rate_limit_table, serve, Served, Serving, STOP_CHECK};
 use ntpkit::std::socket::measure_precision;
 use rand_core::{OsRng, RngCore};
 
@@ -131,12 +132,12 @@ fn serve_only(
         per_thread.push(bind(config, port, precision, table, options.threads > 1)?);
     }
     announce(config, options, &per_thread[0], precision);
-    let stop = AtomicBool::new(false);
+    let stop = stop_on_signals();
+    let deadline = options.duration.map(|d| Instant::now() + d);
     std::thread::scope(|scope| {
         let handles: Vec<_> = per_thread
             .into_iter()
             .map(|mut serving| {
-                let stop = &stop;
                 scope.spawn(move || {
                     serve(&mut serving, |_| Served::UNSYNCHRONIZED, stop)
                         .map_err(|e| e.to_string())?;
@@ -144,9 +145,14 @@ fn serve_only(
                 })
             })
             .collect();
-        if let Some(duration) = options.duration {
-            std::thread::sleep(duration);
-            stop.store(true, Ordering::Relaxed);
+        // Until a signal, the --duration, or a thread's error.
+        while !stop.load(Ordering::Relaxed) {
+            if deadline.is_some_and(|d| Instant::now() >= d)
+                || handles.iter().any(|h| h.is_finished())
+            {
+                stop.store(true, Ordering::Relaxed);
+            }
+            std::thread::sleep(STOP_CHECK);
         }
         let mut totals = Counters::default();
         for handle in handles {
@@ -172,8 +178,9 @@ where
 {
     let mut driver = Driver::new(driver_config, clock).map_err(|e| e.to_string())?;
     driver.serve(serving);
+    let stop = stop_on_signals();
     let deadline = duration.map(|d| Instant::now() + d);
-    loop {
+    while !stop.load(Ordering::Relaxed) {
         let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
         if left == Some(Duration::ZERO) {
             break;

@@ -30,6 +30,7 @@ use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::os::fd::AsFd;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use rand_core::OsRng;
@@ -283,6 +284,28 @@ impl Peer {
             address: self.socket.server().ip().to_string(),
         }
     }
+}
+
+/// Set by SIGINT or SIGTERM once [`stop_on_signals`] was called.
+static SIGNALLED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    SIGNALLED.store(true, Ordering::Relaxed);
+}
+
+/// Stop on SIGINT and SIGTERM, as chronyd does (saving the drift on the
+/// way out is the caller's): from now on these signals set the flag
+/// returned, which a loop checks between turns.
+#[allow(unsafe_code)]
+pub fn stop_on_signals() -> &'static AtomicBool {
+    for signal in [libc::SIGINT, libc::SIGTERM] {
+        // SAFETY: the handler only stores to an atomic, which is
+        // async-signal-safe.
+        unsafe {
+            libc::signal(signal, on_signal as *const () as libc::sighandler_t);
+        }
+    }
+    &SIGNALLED
 }
 
 /// What a node following its upstreams with `system` on `clock` serves at
