@@ -25,15 +25,16 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use ntpkit::server::{ClientRecord, Server};
+use ntpkit::server::ClientRecord;
 use ntpkit::std::clock::{DriverClock, SystemClock, VirtualClock};
 use ntpkit::std::config::Config;
 use ntpkit::std::control::{query, Request};
-use ntpkit::std::driver::{control_socket_path, Driver, DriverConfig, Serving};
-use ntpkit::std::socket::{bind_each, measure_precision, SocketOptions};
+use ntpkit::std::driver::{control_socket_path, stop_on_signals, Driver, DriverConfig};
+use ntpkit::std::serve::{rate_limit_table, Serving};
+use ntpkit::std::socket::measure_precision;
 use rand_core::{OsRng, RngCore};
 
 struct Options {
@@ -93,23 +94,6 @@ fn parse_args() -> Result<Options, String> {
     Ok(options)
 }
 
-/// Set by SIGINT/SIGTERM: save the drift and stop.
-static STOP: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn on_signal(_: libc::c_int) {
-    STOP.store(true, Ordering::Relaxed);
-}
-
-fn stop_on_signals() {
-    for signal in [libc::SIGINT, libc::SIGTERM] {
-        // SAFETY: the handler only stores to an atomic, which is
-        // async-signal-safe.
-        unsafe {
-            libc::signal(signal, on_signal as *const () as libc::sighandler_t);
-        }
-    }
-}
-
 /// The sockets and responder to serve with, when the configuration serves
 /// (never for `--once`); its rate-limit records live in `table`.
 fn serving<'a>(
@@ -122,22 +106,15 @@ fn serving<'a>(
     if options.once || port == 0 || !config.access.allows_any() {
         return Ok(None);
     }
-    let addresses = config.serve_addresses(port);
-    let (sockets, skipped) =
-        bind_each(&addresses, &SocketOptions::default()).map_err(|e| e.to_string())?;
+    *table = rate_limit_table(config);
+    let seed = [OsRng.next_u64(), OsRng.next_u64()];
+    let (serving, skipped) =
+        Serving::bind(config, port, precision, table, seed, false).map_err(|e| e.to_string())?;
     for e in skipped {
         eprintln!("warning: not serving IPv6: {e}");
     }
-    if config.rate_limit.is_some() {
-        *table = vec![ClientRecord::EMPTY; RATE_LIMIT_RECORDS];
-    }
-    let seed = [OsRng.next_u64(), OsRng.next_u64()];
-    let server = Server::new(config.server_config(precision), table, seed);
-    Ok(Some(Serving::new(sockets, server)))
+    Ok(Some(serving))
 }
-
-/// Rate-limit records: 65536 × 28 bytes = 1.75 MiB.
-const RATE_LIMIT_RECORDS: usize = 1 << 16;
 
 fn run<C>(
     config: DriverConfig,
@@ -183,8 +160,8 @@ where
         );
         return Ok(ExitCode::FAILURE);
     }
-    stop_on_signals();
-    while !STOP.load(Ordering::Relaxed) {
+    let stop = stop_on_signals();
+    while !stop.load(Ordering::Relaxed) {
         driver.run_once(None).map_err(|e| e.to_string())?;
     }
     driver.save_drift();

@@ -9,35 +9,44 @@
 //! - `--port N`: serve on N instead of the file's `port`.
 //! - `--threads N`: N threads, each with its own sockets (SO_REUSEPORT)
 //!   and rate-limit table (default 1).
-//! - `--clock virtual|system`: `virtual` (the default, like `chronyd -x`)
-//!   never touches the system clock.
+//! - `--clock virtual|system`: how upstream servers are followed:
+//!   `virtual` (the default, like `chronyd -x`) steers a clock in software
+//!   and serves its time, never touching the system clock; `system` steers
+//!   the system clock through adjtimex (needs CAP_SYS_TIME). Without
+//!   `server`/`pool` lines nothing is steered and both serve the system
+//!   clock.
 //! - `--duration SECONDS`: stop after that long and print the counters
-//!   (default: run until killed).
+//!   (default: until SIGINT or SIGTERM, which print them too and save the
+//!   drift).
 //!
-//! It serves `local stratum N` when configured, else "unsynchronised"
-//! (leap 3, stratum 0). `server`/`pool` lines are parsed; following them
-//! needs the client engine, which plugs in at [`Serving::served`].
+//! With `server`/`pool` lines it is also a client of those servers (the
+//! seed's serving node): the client driver (`ntpkit::std::driver`) follows
+//! them and serves the result in the same `poll(2)` loop, on one thread;
+//! `local stratum N distance D` is served while it is unsynchronised or
+//! farther than D, as chronyd does. A name that does not resolve is left
+//! out with a warning. With a `bindcmdaddress PATH` line it answers
+//! `client -f FILE --ctl sources` and the other reports there. Without
+//! upstream servers it only serves (`local stratum N`, else
+//! "unsynchronised": leap 3, stratum 0), on `--threads` threads.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
-use ntpkit::reference::Reference;
-use ntpkit::server::{served_reference, ClientRecord, Counters, LocalReference, Server};
+use ntpkit::server::Counters;
+use ntpkit::std::clock::{DriverClock, SystemClock, VirtualClock};
 use ntpkit::std::config::Config;
-use ntpkit::std::serve::{serve, Served};
-use ntpkit::std::socket::{measure_precision, realtime_now, NtpSocket, SocketOptions};
-use ntpkit::time::NtpTimestamp;
-
-/// Rate-limit records per thread: 65536 × 28 bytes = 1.75 MiB.
-const TABLE_RECORDS: usize = 1 << 16;
+use ntpkit::std::driver::{stop_on_signals, Driver, DriverConfig};
+use ntpkit::std::serve::{rate_limit_table, serve, Served, Serving, STOP_CHECK};
+use ntpkit::std::socket::measure_precision;
+use rand_core::{OsRng, RngCore};
 
 struct Options {
     config: PathBuf,
     port: Option<u16>,
     threads: usize,
+    system_clock: bool,
     duration: Option<Duration>,
 }
 
@@ -51,6 +60,7 @@ fn parse_args() -> Result<Options, String> {
         config: PathBuf::from("/etc/chrony/chrony.conf"),
         port: None,
         threads: 1,
+        system_clock: false,
         duration: None,
     };
     let mut args = std::env::args().skip(1);
@@ -77,13 +87,8 @@ fn parse_args() -> Result<Options, String> {
                 options.duration = Some(Duration::from_secs_f64(seconds));
             }
             "--clock" => match value("--clock")?.as_str() {
-                "virtual" => {}
-                "system" => {
-                    return Err("--clock system: this server only serves; steering the \
-                                system clock comes with the client engine (run it as a \
-                                client for that)"
-                        .into())
-                }
+                "virtual" => options.system_clock = false,
+                "system" => options.system_clock = true,
                 other => return Err(format!("--clock takes virtual or system, not {other}")),
             },
             "-h" | "--help" => return Err(usage()),
@@ -93,97 +98,147 @@ fn parse_args() -> Result<Options, String> {
     Ok(options)
 }
 
-/// What the server serves: the seam where the client engine plugs in.
-///
-/// Today the system reference is always "unsynchronised", so the server
-/// serves `local stratum N` when configured, on the system clock's time.
-/// With upstream servers, the engine's `System` gives both parts: its
-/// `corrected_time(now) - now` is the correction (the virtual clock's
-/// offset, as `chronyd -x` serves its corrected time), and its
-/// `reference(corrected)` replaces [`Reference::UNSYNCHRONIZED`] below
-/// (`LocalReference` keeps serving the local clock while the system is
-/// farther than `local distance`).
-struct Serving {
-    local: Option<LocalReference>,
-}
-
-impl Serving {
-    fn served(&mut self, now: NtpTimestamp) -> Served {
-        let system = Reference::UNSYNCHRONIZED;
-        Served::system(served_reference(self.local.as_mut(), &system, now))
-    }
-}
-
-/// The addresses to bind: `bindaddress` lines, or every IPv4 and IPv6
-/// address.
-fn bind_addresses(config: &Config, port: u16) -> Vec<SocketAddr> {
-    let ips = if config.bind_addresses.is_empty() {
-        vec![
-            IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-            IpAddr::V6(Ipv6Addr::UNSPECIFIED),
-        ]
-    } else {
-        config.bind_addresses.clone()
-    };
-    ips.into_iter()
-        .map(|ip| SocketAddr::new(ip, port))
-        .collect()
-}
-
-fn open_sockets(addresses: &[SocketAddr], reuse_port: bool) -> Result<Vec<NtpSocket>, String> {
-    let options = SocketOptions {
-        reuse_port,
-        receive_buffer: Some(4 << 20),
-        ..SocketOptions::default()
-    };
-    let mut sockets = Vec::new();
-    for &addr in addresses {
-        match NtpSocket::bind(addr, &options) {
-            Ok(socket) => sockets.push(socket),
-            // No IPv6 on this host: serve IPv4 only, as chronyd does.
-            Err(e) if addr.is_ipv6() && addr.ip().is_unspecified() => {
-                eprintln!("warning: not serving IPv6: {e}")
-            }
-            Err(e) => return Err(e.to_string()),
-        }
-    }
-    Ok(sockets)
-}
-
-/// One thread: its own rate-limit table and server over its sockets.
-fn serve_thread(
-    sockets: Vec<NtpSocket>,
+/// Serving sockets for `config` on `port`, with its rate-limit records in
+/// `table`; a missing IPv6 is a warning.
+fn bind<'a>(
     config: &Config,
+    port: u16,
     precision: i8,
-    seed: [u64; 2],
-    stop: &AtomicBool,
-) -> Result<Counters, String> {
-    let records = if config.rate_limit.is_some() {
-        TABLE_RECORDS
-    } else {
-        0
-    };
-    let mut table = vec![ClientRecord::EMPTY; records];
-    let mut server = Server::new(config.server_config(precision), &mut table, seed);
-    let mut serving = Serving {
-        local: config.local.map(|local| local.reference()),
-    };
-    serve(&sockets, &mut server, |now| serving.served(now), stop).map_err(|e| e.to_string())?;
-    Ok(*server.counters())
+    table: &'a mut [ntpkit::server::ClientRecord],
+    reuse_port: bool,
+) -> Result<Serving<'a>, String> {
+    let seed = [OsRng.next_u64(), OsRng.next_u64()];
+    let (serving, skipped) = Serving::bind(config, port, precision, table, seed, reuse_port)
+        .map_err(|e| e.to_string())?;
+    for e in skipped {
+        eprintln!("warning: not serving IPv6: {e}");
+    }
+    Ok(serving)
 }
 
-fn seed() -> [u64; 2] {
-    let mut seed = [0u64; 2];
-    let mut bytes = [0u8; 16];
-    if let Ok(mut file) = std::fs::File::open("/dev/urandom") {
-        use std::io::Read;
-        if file.read_exact(&mut bytes).is_ok() {
-            seed[0] = u64::from_ne_bytes(bytes[..8].try_into().unwrap_or_default());
-            seed[1] = u64::from_ne_bytes(bytes[8..].try_into().unwrap_or_default());
-        }
+/// Only serving (no upstream servers): one `serve` loop per thread, each
+/// with its own sockets and rate-limit table; the counters summed.
+fn serve_only(
+    config: &Config,
+    options: &Options,
+    port: u16,
+    precision: i8,
+) -> Result<Counters, String> {
+    let mut tables: Vec<_> = (0..options.threads)
+        .map(|_| rate_limit_table(config))
+        .collect();
+    let mut per_thread = Vec::new();
+    for table in &mut tables {
+        per_thread.push(bind(config, port, precision, table, options.threads > 1)?);
     }
-    seed[0] ^= realtime_now().to_bits();
-    seed
+    announce(config, options, &per_thread[0], precision);
+    let stop = stop_on_signals();
+    let deadline = options.duration.map(|d| Instant::now() + d);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = per_thread
+            .into_iter()
+            .map(|mut serving| {
+                scope.spawn(move || {
+                    serve(&mut serving, |_| Served::UNSYNCHRONIZED, stop)
+                        .map_err(|e| e.to_string())?;
+                    Ok::<_, String>(*serving.counters())
+                })
+            })
+            .collect();
+        // Until a signal, the --duration, or a thread's error.
+        while !stop.load(Ordering::Relaxed) {
+            if deadline.is_some_and(|d| Instant::now() >= d)
+                || handles.iter().any(|h| h.is_finished())
+            {
+                stop.store(true, Ordering::Relaxed);
+            }
+            std::thread::sleep(STOP_CHECK);
+        }
+        let mut totals = Counters::default();
+        for handle in handles {
+            totals += handle
+                .join()
+                .map_err(|_| "a server thread panicked".to_string())??;
+        }
+        Ok(totals)
+    })
+}
+
+/// Following the upstream servers with the client driver on `clock`, and
+/// serving in its loop.
+fn follow_and_serve<C>(
+    driver_config: DriverConfig,
+    clock: C,
+    serving: Serving<'_>,
+    duration: Option<Duration>,
+) -> Result<Counters, String>
+where
+    C: DriverClock,
+    C::Error: std::fmt::Display,
+{
+    let mut driver = Driver::new(driver_config, clock).map_err(|e| e.to_string())?;
+    driver.serve(serving);
+    let stop = stop_on_signals();
+    let deadline = duration.map(|d| Instant::now() + d);
+    while !stop.load(Ordering::Relaxed) {
+        let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        if left == Some(Duration::ZERO) {
+            break;
+        }
+        driver.run_once(left).map_err(|e| e.to_string())?;
+    }
+    driver.save_drift();
+    Ok(driver.serving().map(|s| *s.counters()).unwrap_or_default())
+}
+
+/// The start-up line: where, what, how.
+fn announce(config: &Config, options: &Options, serving: &Serving<'_>, precision: i8) {
+    let bound: Vec<String> = serving
+        .sockets()
+        .iter()
+        .filter_map(|s| s.local_addr().ok())
+        .map(|a| a.to_string())
+        .collect();
+    let upstream = if config.sources.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "following {} server/pool line(s) on the {} clock, ",
+            config.sources.len(),
+            if options.system_clock {
+                "system"
+            } else {
+                "virtual"
+            }
+        )
+    };
+    println!(
+        "ntpkit server on {} ({} thread(s)); {upstream}serving {}; rate limit {}; kernel rx timestamps {}; precision 2^{}",
+        bound.join(" "),
+        options.threads,
+        match (config.local, config.sources.is_empty()) {
+            (Some(local), true) => format!("local stratum {}", local.stratum),
+            (None, true) => "unsynchronised".to_string(),
+            (Some(local), false) => format!(
+                "what it follows (local stratum {} while unsynchronised or farther than {} s)",
+                local.stratum, local.distance
+            ),
+            (None, false) => "what it follows (unsynchronised until then)".to_string(),
+        },
+        match config.rate_limit {
+            Some(l) => format!(
+                "interval {} burst {} leak {} kod {}",
+                l.interval, l.burst, l.leak, l.kod
+            ),
+            None => "off".to_string(),
+        },
+        if serving.sockets().iter().all(|s| s.kernel_timestamps()) {
+            "yes"
+        } else {
+            "no (user-space fallback)"
+        },
+        precision,
+    );
 }
 
 fn run() -> Result<(), String> {
@@ -202,72 +257,42 @@ fn run() -> Result<(), String> {
             options.config.display()
         ));
     }
-    if !config.sources.is_empty() {
-        eprintln!(
-            "warning: {} server/pool line(s) parsed; following upstream servers needs the \
-             client engine, so this server serves {} meanwhile",
-            config.sources.len(),
-            match config.local {
-                Some(local) => format!("local stratum {}", local.stratum),
-                None => "\"unsynchronised\" (leap 3, stratum 0)".to_string(),
-            }
-        );
-    }
     let precision = measure_precision();
-    let addresses = bind_addresses(&config, port);
-    let mut per_thread = Vec::new();
-    for _ in 0..options.threads {
-        per_thread.push(open_sockets(&addresses, options.threads > 1)?);
-    }
-    let bound: Vec<String> = per_thread[0]
-        .iter()
-        .filter_map(|s| s.local_addr().ok())
-        .map(|a| a.to_string())
-        .collect();
-    println!(
-        "ntpkit server on {} ({} thread(s)); serving {}; rate limit {}; kernel rx timestamps {}; precision 2^{}",
-        bound.join(" "),
-        options.threads,
-        match config.local {
-            Some(local) => format!("local stratum {}", local.stratum),
-            None => "unsynchronised".to_string(),
-        },
-        match config.rate_limit {
-            Some(l) => format!(
-                "interval {} burst {} leak {} kod {}",
-                l.interval, l.burst, l.leak, l.kod
-            ),
-            None => "off".to_string(),
-        },
-        if per_thread[0].iter().all(|s| s.kernel_timestamps()) {
-            "yes"
+    let totals = if config.sources.is_empty() {
+        serve_only(&config, &options, port, precision)?
+    } else {
+        if options.threads > 1 {
+            return Err(
+                "--threads: a server that follows upstream servers runs on one \
+                        thread (the client driver's loop)"
+                    .into(),
+            );
+        }
+        let (mut driver_config, unresolved) = DriverConfig::resolving(&config, precision);
+        for e in unresolved {
+            eprintln!("warning: not following {e}");
+        }
+        // The control socket only where the file puts it: the default
+        // path needs root, and a server runs without one.
+        if config.bind_cmd_address.is_none() {
+            driver_config.control_socket = None;
+        }
+        let mut table = rate_limit_table(&config);
+        let serving = bind(&config, port, precision, &mut table, false)?;
+        announce(&config, &options, &serving, precision);
+        if options.system_clock {
+            SystemClock::check_permission().map_err(|e| e.to_string())?;
+            let clock = SystemClock::new(config.rtcsync);
+            follow_and_serve(driver_config, clock, serving, options.duration)?
         } else {
-            "no (user-space fallback)"
-        },
-        precision,
-    );
-    let stop = AtomicBool::new(false);
-    let totals = std::thread::scope(|scope| {
-        let handles: Vec<_> = per_thread
-            .into_iter()
-            .map(|sockets| {
-                let (config, stop) = (&config, &stop);
-                let seed = seed();
-                scope.spawn(move || serve_thread(sockets, config, precision, seed, stop))
-            })
-            .collect();
-        if let Some(duration) = options.duration {
-            std::thread::sleep(duration);
-            stop.store(true, Ordering::Relaxed);
+            follow_and_serve(
+                driver_config,
+                VirtualClock::new(),
+                serving,
+                options.duration,
+            )?
         }
-        let mut totals = Counters::default();
-        for handle in handles {
-            totals += handle
-                .join()
-                .map_err(|_| "a server thread panicked".to_string())??;
-        }
-        Ok::<_, String>(totals)
-    })?;
+    };
     println!("{totals}");
     Ok(())
 }

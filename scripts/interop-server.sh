@@ -2,6 +2,7 @@
 # interop-server.sh install|test|bench  -- ntpkit's server beside Debian's chrony, on loopback only.
 #
 #   install  install Debian's chrony (its service kept from starting) and ntpsec-ntpdig if missing
+#            (scripts/install-peers.sh)
 #   test     install, then run the interop tests (tests/interop_server.rs) against chronyd and ntpdig
 #   bench    install, then measure ntpkit's server (1 thread, every check on) beside chronyd -x and
 #            the floor (tools/floor.c, a responder with no checks) with tools/ntpload.c: responses/s
@@ -30,51 +31,15 @@ cleanup() {
 }
 trap cleanup EXIT
 
-install_tools() {
-  local need=()
-  command -v chronyd >/dev/null || need+=(chrony)
-  command -v ntpdig >/dev/null || need+=(ntpsec-ntpdig)
-  [ ${#need[@]} -eq 0 ] && return 0
-  if [ "$(id -u)" != 0 ]; then
-    echo "interop-server: ${need[*]} missing and not root: cannot install" >&2
-    return 1
-  fi
-  # The chrony package's postinst would start the SYSTEM chronyd, which steers the clock:
-  # forbid service starts with policy-rc.d while installing (and remove it only if we made it).
-  local made_policy=0
-  if [ ! -e /usr/sbin/policy-rc.d ]; then
-    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
-    chmod 755 /usr/sbin/policy-rc.d
-    made_policy=1
-  fi
-  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${need[@]}" >/dev/null \
-    || { apt-get update >/dev/null \
-         && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${need[@]}" >/dev/null; }
-  [ "$made_policy" = 1 ] && rm -f /usr/sbin/policy-rc.d
-  echo "interop-server: installed ${need[*]}"
-}
+install_tools() { bash scripts/install-peers.sh; }
 
-# start_chronyd PORT: a loopback chronyd server with -x, as user _chrony; prints its PID.
+# start_chronyd PORT: a loopback chronyd server (local stratum 8) with -x, as user _chrony, started
+# by scripts/chrony-peer.sh; prints its PID.
 start_chronyd() {
-  local port=$1 dir="$WORK/chronyd-$1"
+  local dir="$WORK/chronyd-$1"
   install -d -m 0755 "$WORK"
-  install -d -m 0750 -o _chrony -g _chrony "$dir"
-  cat > "$dir/chrony.conf" <<CONF
-port $port
-bindaddress 127.0.0.1
-allow 127.0.0.1
-local stratum 8
-cmdport 0
-bindcmdaddress $dir/chronyd.sock
-pidfile $dir/chronyd.pid
-CONF
-  rm -f "$dir/chronyd.pid"
-  chronyd -x -f "$dir/chrony.conf" -l "$dir/chronyd.log"
-  for _ in $(seq 1 50); do
-    [ -s "$dir/chronyd.pid" ] && { cat "$dir/chronyd.pid"; return 0; }
-    sleep 0.1
-  done
-  echo "chronyd did not start" >&2; cat "$dir/chronyd.log" >&2 || true; return 1
+  PEER_DIR="$dir" PEER_PORT=$1 scripts/chrony-peer.sh start >&2
+  cat "$dir/chronyd.pid"
 }
 
 # CPU time of every thread of PID, in ns (sum_exec_runtime: exact, unlike tick-sampled utime/stime).

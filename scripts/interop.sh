@@ -5,9 +5,10 @@
 #   2. our client follows our server, the same way           (tests/interop.rs)
 #   3. chronyd (-x) follows our server: ^* within 15 s, then 30 s with offsets within 1 ms;
 #      and chronyd (-x -Q) measures it once
-#   4. chronyd (-x) follows our serving node (examples/client following our server and serving)
+#   4. chronyd (-x) follows our serving node (examples/client, then examples/server, following our
+#      server and serving)
 #   5. the README's walk-through: examples/server + examples/client, `--ctl sources` shows ^*
-# Installs chrony when missing (see chrony-peer.sh: service starts are blocked during install).
+# Installs chrony when missing (scripts/install-peers.sh: service starts are blocked during install).
 # Stops only the processes it started, by PID. Run from anywhere: scripts/interop.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -72,7 +73,6 @@ chronyc_follow -n sources
 chronyc_follow -n sourcestats
 PEER_DIR="$FOLLOW_DIR" scripts/chrony-peer.sh stop
 
-step "chronyd (-x) follows our serving node, which follows our server"
 mkdir -p "$WORK/node"
 cat >"$WORK/node.conf" <<CONF
 server 127.0.0.1 port $SERVER_PORT minpoll -2 maxpoll 0 iburst
@@ -82,20 +82,27 @@ bindaddress 127.0.0.1
 local stratum 10
 bindcmdaddress $WORK/node/ntpkit.sock
 CONF
-"$BIN"/client -f "$WORK/node.conf" >"$WORK/node.log" 2>&1 &
-PIDS+=($!)
-PEER_DIR="$FOLLOW_DIR" scripts/chrony-peer.sh follow 127.0.0.1 11125
-for i in $(seq 1 150); do
-  chronyc_follow -n sources | grep -q '^\^\*' && break
-  [ "$i" = 150 ] && { chronyc_follow -n sources; cat "$WORK/node.log"; echo "chronyd did not select our serving node within 15 s" >&2; exit 1; }
-  sleep 0.1
+# The serving node is examples/client (following and serving), then examples/server (server lines
+# make it a client too): the same config for both.
+for node in client server; do
+  step "chronyd (-x) follows our serving node ($node), which follows our server"
+  "$BIN"/$node -f "$WORK/node.conf" >"$WORK/node.log" 2>&1 &
+  node_pid=$!
+  PIDS+=($node_pid)
+  PEER_DIR="$FOLLOW_DIR" scripts/chrony-peer.sh follow 127.0.0.1 11125
+  for i in $(seq 1 150); do
+    chronyc_follow -n sources | grep -q '^\^\*' && break
+    [ "$i" = 150 ] && { chronyc_follow -n sources; cat "$WORK/node.log"; echo "chronyd did not select our serving node within 15 s" >&2; exit 1; }
+    sleep 0.1
+  done
+  sleep 3
+  chronyc_follow -n sources
+  "$BIN"/client -f "$WORK/node.conf" --ctl sources
+  # our server is stratum 10, so the serving node is 11
+  chronyc_follow -c sources | awk -F, '{ if ($2 != "*" || $4 != 11 || $8 > 1e-3 || $8 < -1e-3) bad = 1 } END { exit bad }'
+  PEER_DIR="$FOLLOW_DIR" scripts/chrony-peer.sh stop
+  kill "$node_pid"; wait "$node_pid" 2>/dev/null || true
 done
-sleep 3
-chronyc_follow -n sources
-"$BIN"/client -f "$WORK/node.conf" --ctl sources
-# our server is stratum 10, so the serving node is 11
-chronyc_follow -c sources | awk -F, '{ if ($2 != "*" || $4 != 11 || $8 > 1e-3 || $8 < -1e-3) bad = 1 } END { exit bad }'
-PEER_DIR="$FOLLOW_DIR" scripts/chrony-peer.sh stop
 
 step "chronyd (-x -Q) measures our server"
 scripts/chrony-peer.sh query 127.0.0.1 "$SERVER_PORT" 10 2>&1 | tee "$WORK/query.log"

@@ -150,6 +150,33 @@ fn exchange(target: SocketAddr, request: &[u8]) -> Option<Vec<u8>> {
     Some(buf[..len].to_vec())
 }
 
+/// kubeasz's config `name` (in tests/data) as written, but for its
+/// `server`/`pool` lines, whose hosts become 127.0.0.1:`upstream_port`
+/// (their options kept): tests talk to loopback only.
+fn kubeasz_on_loopback(name: &str, upstream_port: u16) -> PathBuf {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name);
+    let dir = temp_dir(&format!("kubeasz-{upstream_port}"));
+    let text: String = std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|line| {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            match words.as_slice() {
+                [kind @ ("server" | "pool"), _host, options @ ..] => format!(
+                    "{kind} 127.0.0.1 port {upstream_port} {}\n",
+                    options.join(" ")
+                ),
+                // Our drift, not chrony's file.
+                ["driftfile", _] => format!("driftfile {}/drift\n", dir.display()),
+                _ => format!("{line}\n"),
+            }
+        })
+        .collect();
+    write_config(&dir, name, &text)
+}
+
 fn write_config(dir: &Path, name: &str, text: &str) -> PathBuf {
     let path = dir.join(name);
     std::fs::write(&path, text).unwrap();
@@ -164,6 +191,27 @@ fn chronyd_query(host: &str, port: u16, dir: &Path) -> Output {
         .args(["cmdport 0", "bindcmdaddress /"])
         .output()
         .expect("run chronyd -Q")
+}
+
+/// chronyd -Q's measurement of our server at `host`:`port` (its output
+/// printed): the offset it found, or its output when it got no sample.
+fn chronyd_sample(host: &str, port: u16, dir: &Path) -> Result<f64, String> {
+    let output = chronyd_query(host, port, dir);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    eprintln!("chronyd -Q of {host} port {port}: {text}");
+    if !output.status.success() {
+        return Err(text);
+    }
+    // "System clock wrong by 0.000012 seconds (ignored)"
+    text.split("wrong by ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .ok_or(text)
 }
 
 /// A directory chronyd (which drops to user _chrony) may write in.
@@ -186,34 +234,69 @@ fn chronyd_gets_a_sample_from_kubeasz_server_config() {
     if let Some(why) = chronyd_unavailable() {
         skip!("{why}");
     }
-    // kubeasz's server config as written; only the port is moved off 123.
+    // kubeasz's server config as written; the port is moved off 123, and
+    // its upstreams to a loopback port where nobody answers (so it serves
+    // `local stratum 10`).
     let port = free_port();
-    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/kubeasz-server.conf");
+    let config = kubeasz_on_loopback("kubeasz-server.conf", free_port());
     let Some(server) = start_server(&config, port, &["--port", &port.to_string()]) else {
         skip!("the example server is not built");
     };
-    let dir = chrony_dir("query");
-    let output = chronyd_query("127.0.0.1", port, &dir);
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    eprintln!("chronyd -Q: {stdout}{stderr}");
-    assert!(
-        output.status.success(),
-        "chronyd got no sample: {stdout}{stderr}"
-    );
-    // "System clock wrong by 0.000012 seconds (ignored)"
-    let text = format!("{stdout}{stderr}");
-    let offset: f64 = text
-        .split("wrong by ")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .expect("an offset in chronyd's output");
+    let offset = chronyd_sample("127.0.0.1", port, &chrony_dir("query"))
+        .unwrap_or_else(|text| panic!("chronyd got no sample: {text}"));
     assert!(
         offset.abs() < 0.01,
         "offset {offset} s between two clocks of this machine"
     );
     drop(server);
+}
+
+/// The stratum our server at `target` serves now, if it answers.
+fn served_stratum(target: SocketAddr) -> Option<u8> {
+    let response = exchange(target, &request(4, 3))?;
+    Some(Header::decode(&response).ok()?.stratum)
+}
+
+#[test]
+fn chronyd_gets_a_sample_while_our_server_follows_an_upstream() {
+    if let Some(why) = chronyd_unavailable() {
+        skip!("{why}");
+    }
+    // The upstream: a second instance of our server, `local stratum 8`.
+    let upstream_port = free_port();
+    let config = loopback_config("upstream", upstream_port, "local stratum 8\n");
+    let Some(_upstream) = start_server(&config, upstream_port, &[]) else {
+        skip!("the example server is not built");
+    };
+    // The serving node: follows it (polling every 0.25 to 1 s) and serves,
+    // with `local stratum 10` for while it is unsynchronised.
+    let port = free_port();
+    let config = loopback_config(
+        "follower",
+        port,
+        &format!(
+            "server 127.0.0.1 port {upstream_port} iburst minpoll -2 maxpoll 0\nlocal stratum 10\n"
+        ),
+    );
+    let Some(server) = start_server(&config, port, &[]) else {
+        skip!("the example server is not built");
+    };
+    let target: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    // Local stratum 10 until it has synchronised, then upstream's 8 + 1.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while served_stratum(target) != Some(9) {
+        assert!(
+            Instant::now() < deadline,
+            "our server did not synchronise to its upstream: {}",
+            server.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let offset = chronyd_sample("127.0.0.1", port, &chrony_dir("query-following"))
+        .unwrap_or_else(|text| panic!("chronyd got no sample: {text}"));
+    assert!(offset.abs() < 0.01, "offset {offset} s");
+    // Still following while chronyd measured.
+    assert_eq!(served_stratum(target), Some(9));
 }
 
 #[test]
@@ -233,14 +316,9 @@ fn chronyd_gets_a_sample_over_ipv6() {
     let Some(_server) = start_server(&config, port, &[]) else {
         skip!("the example server is not built");
     };
-    let output = chronyd_query("::1", port, &chrony_dir("query6"));
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    eprintln!("chronyd -Q over ::1: {text}");
-    assert!(output.status.success(), "{text}");
+    if let Err(text) = chronyd_sample("::1", port, &chrony_dir("query6")) {
+        panic!("chronyd got no sample over ::1: {text}");
+    }
 }
 
 #[test]
@@ -284,8 +362,9 @@ fn chronyd_follows_our_server() {
 
 #[test]
 fn kubeasz_client_config_serves_unsynchronised() {
+    // Its upstream moved to a loopback port where nobody answers.
     let port = free_port();
-    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/kubeasz-client.conf");
+    let config = kubeasz_on_loopback("kubeasz-client.conf", free_port());
     let Some(_server) = start_server(&config, port, &["--port", &port.to_string()]) else {
         skip!("the example server is not built");
     };
@@ -307,8 +386,9 @@ fn ntpdig_gets_an_answer_on_port_123() {
     if UdpSocket::bind("0.0.0.0:123").is_err() {
         skip!("port 123 is taken by another server");
     }
-    // kubeasz's server config exactly as written: port 123 on every address.
-    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/kubeasz-server.conf");
+    // kubeasz's server config as written: port 123 on every address (its
+    // upstreams moved to a silent loopback port).
+    let config = kubeasz_on_loopback("kubeasz-server.conf", free_port());
     let Some(server) = start_server(&config, 123, &[]) else {
         skip!("the example server is not built");
     };

@@ -30,18 +30,20 @@ use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::os::fd::AsFd;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use rand_core::OsRng;
 
 use crate::clock::ClockAction;
 use crate::report::{SourceState, TimedatectlReport};
-use crate::server::{Counters, Server as NtpServer};
 use crate::std::client_socket::{ClientSocket, TimestampSource};
 use crate::std::clock::DriverClock;
 use crate::std::config::{self, Config, SourceKind};
 use crate::std::control::{ControlServer, Snapshot, SourceName, DEFAULT_PATH};
-use crate::std::socket::{realtime_now, Batch, NtpSocket, Poller, BATCH};
+use crate::std::serve::Served;
+pub use crate::std::serve::Serving;
+use crate::std::socket::Poller;
 use crate::system::{Drift, MakeStep, ResponseError, SourceConfig, SourceId, System, SystemConfig};
 use crate::time::NtpTimestamp;
 use crate::wire::ReferenceId;
@@ -103,11 +105,27 @@ impl DriverConfig {
     /// the engine settings of [`system_config`]. `precision` is the
     /// clock's, log2 seconds.
     pub fn from_config(config: &Config, precision: i8) -> io::Result<DriverConfig> {
+        let (driver, unresolved) = DriverConfig::resolving(config, precision);
+        match unresolved.into_iter().next() {
+            Some(error) => Err(error),
+            None => Ok(driver),
+        }
+    }
+
+    /// As [`Self::from_config`], but a `server`/`pool` name that does not
+    /// resolve is left out, its error returned beside (chronyd starts
+    /// without it too, and serves meanwhile).
+    pub fn resolving(config: &Config, precision: i8) -> (DriverConfig, Vec<io::Error>) {
         let mut servers = Vec::new();
+        let mut unresolved = Vec::new();
         for source in &config.sources {
-            let addresses = (source.host.as_str(), source.port)
-                .to_socket_addrs()
-                .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", source.host)))?;
+            let addresses = match (source.host.as_str(), source.port).to_socket_addrs() {
+                Ok(addresses) => addresses,
+                Err(e) => {
+                    unresolved.push(io::Error::new(e.kind(), format!("{}: {e}", source.host)));
+                    continue;
+                }
+            };
             let take = match source.kind {
                 SourceKind::Server => 1,
                 SourceKind::Pool => usize::from(source.maxsources),
@@ -118,13 +136,14 @@ impl DriverConfig {
                 config: source_config(source),
             }));
         }
-        Ok(DriverConfig {
+        let driver = DriverConfig {
             system: system_config(config, precision),
             servers,
             driftfile: config.driftfile.clone(),
             control_socket: control_socket_path(config),
             measure_only: false,
-        })
+        };
+        (driver, unresolved)
     }
 }
 
@@ -267,6 +286,44 @@ impl Peer {
     }
 }
 
+/// Set by SIGINT or SIGTERM once [`stop_on_signals`] was called.
+static SIGNALLED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    SIGNALLED.store(true, Ordering::Relaxed);
+}
+
+/// Stop on SIGINT and SIGTERM, as chronyd does (saving the drift on the
+/// way out is the caller's): from now on these signals set the flag
+/// returned, which a loop checks between turns.
+#[allow(unsafe_code)]
+pub fn stop_on_signals() -> &'static AtomicBool {
+    for signal in [libc::SIGINT, libc::SIGTERM] {
+        // SAFETY: the handler only stores to an atomic, which is
+        // async-signal-safe.
+        unsafe {
+            libc::signal(signal, on_signal as *const () as libc::sighandler_t);
+        }
+    }
+    &SIGNALLED
+}
+
+/// What a node following its upstreams with `system` on `clock` serves at
+/// system time `now`: the system's reference at the clock's time, and the
+/// correction that turns the system clock's time into the clock's corrected
+/// time (the virtual clock's offset and the correction still being slewed).
+pub fn served<const N: usize, C: DriverClock>(
+    system: &System<N>,
+    clock: &C,
+    now: NtpTimestamp,
+) -> Served {
+    let clock_now = clock.at_system_time(now);
+    Served {
+        reference: system.reference(clock_now),
+        correction: system.corrected_time(clock_now) - now,
+    }
+}
+
 /// A kernel transmit timestamp belongs to the request sent last when it
 /// follows the send by no more than this (seconds).
 const MAX_TRANSMIT_LAG: f64 = 0.05;
@@ -293,37 +350,6 @@ impl<C> fmt::Debug for Driver<'_, C> {
             .field("serving", &self.serving)
             .field("control", &self.control)
             .finish_non_exhaustive()
-    }
-}
-
-/// Serving NTP to others from the disciplined clock while following (the
-/// seed's serving node): the server sockets and the responder, whose
-/// rate-limit table the caller owns (hence the lifetime).
-#[derive(Debug)]
-pub struct Serving<'a> {
-    sockets: Vec<NtpSocket>,
-    server: NtpServer<'a>,
-    batch: Box<Batch>,
-}
-
-impl<'a> Serving<'a> {
-    /// Serve on `sockets` with `server`.
-    pub fn new(sockets: Vec<NtpSocket>, server: NtpServer<'a>) -> Self {
-        Serving {
-            sockets,
-            server,
-            batch: Batch::new(),
-        }
-    }
-
-    /// What was served so far.
-    pub fn counters(&self) -> &Counters {
-        self.server.counters()
-    }
-
-    /// The sockets served on.
-    pub fn sockets(&self) -> &[NtpSocket] {
-        &self.sockets
     }
 }
 
@@ -443,7 +469,7 @@ where
         let served: Vec<usize> = self
             .serving
             .iter()
-            .flat_map(|s| &s.sockets)
+            .flat_map(|s| s.sockets())
             .map(|socket| poller.add(socket))
             .collect();
         poller.wait(Some(wait)).map_err(io_error("poll"))?;
@@ -551,39 +577,17 @@ where
     }
 
     /// Answer the requests waiting on server socket `index`: the system's
-    /// reference, and receive and transmit times read on the disciplined
-    /// clock with the correction in progress (chrony's "cooked" time).
+    /// reference (`local` applied by [`Serving::answer`]), on the
+    /// disciplined clock's time with the correction in progress (chrony's
+    /// "cooked" time).
     fn answer(&mut self, index: usize) -> Result<(), DriverError> {
         let (system, clock) = (&self.system, &self.clock);
         let Some(serving) = self.serving.as_mut() else {
             return Ok(());
         };
-        let served_time = |system_time| system.corrected_time(clock.at_system_time(system_time));
-        loop {
-            let socket = &serving.sockets[index];
-            let received = socket
-                .recv_batch(&mut serving.batch)
-                .map_err(io_error("serving"))?;
-            if received == 0 {
-                return Ok(());
-            }
-            let now = clock.now().map_err(|e| DriverError::Clock(e.to_string()))?;
-            let reference = system.reference(now);
-            let server = &mut serving.server;
-            serving.batch.answer(|datagram, reply| {
-                let receive = served_time(datagram.receive);
-                server.respond(datagram.data, datagram.from, receive, &reference, reply)
-            });
-            serving
-                .batch
-                .set_transmit_timestamps(served_time(realtime_now()));
-            socket
-                .send_replies(&mut serving.batch)
-                .map_err(io_error("serving"))?;
-            if received < BATCH {
-                return Ok(());
-            }
-        }
+        serving
+            .answer(index, |now| served(system, clock, now), None)
+            .map_err(io_error("serving"))
     }
 
     /// Carry out the engine's clock actions (none in measure-only mode).

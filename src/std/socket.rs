@@ -847,14 +847,6 @@ pub fn bind_each(
     Ok((sockets, skipped))
 }
 
-/// The wildcard address of `ip`'s family.
-pub fn unspecified(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-        IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1066,10 +1058,6 @@ mod tests {
         assert!(
             text.contains("root") && text.contains("CAP_NET_BIND_SERVICE"),
             "{text}"
-        );
-        assert_eq!(
-            unspecified("::1".parse().unwrap()),
-            IpAddr::V6(Ipv6Addr::UNSPECIFIED)
         );
     }
 }

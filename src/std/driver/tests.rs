@@ -279,7 +279,7 @@ fn kubeasz_client_config_maps_onto_the_driver() {
 #[test]
 fn serving_node_passes_the_time_on() {
     use crate::server::{AccessControl, ServerConfig};
-    use crate::std::socket::SocketOptions;
+    use crate::std::socket::{NtpSocket, SocketOptions};
 
     let stop = Arc::new(AtomicBool::new(false));
     let (upstream, server) = spawn_server(stop.clone());
@@ -302,7 +302,8 @@ fn serving_node_passes_the_time_on() {
     };
     serving.serve(Serving::new(
         vec![socket],
-        NtpServer::new(server_config, &mut table, [1, 2]),
+        crate::server::Server::new(server_config, &mut table, [1, 2]),
+        None,
     ));
     // The client node follows the serving node.
     let config = DriverConfig {
@@ -327,6 +328,192 @@ fn serving_node_passes_the_time_on() {
     // The client sees the serving node at stratum 2 (upstream is 1).
     assert_eq!(sources[0].1.stratum, 2);
     assert!(serving.serving().unwrap().counters().answered > 0);
+    stop.store(true, Ordering::Relaxed);
+    server.join().unwrap();
+}
+
+/// A serving socket on loopback answering everyone, `local` as given.
+fn loopback_serving(
+    table: &mut [crate::server::ClientRecord],
+    local: Option<crate::server::LocalReference>,
+) -> (Serving<'_>, SocketAddr) {
+    use crate::server::{AccessControl, ServerConfig};
+    use crate::std::socket::{NtpSocket, SocketOptions};
+    let socket =
+        NtpSocket::bind("127.0.0.1:0".parse().unwrap(), &SocketOptions::default()).unwrap();
+    let address = socket.local_addr().unwrap();
+    let config = ServerConfig {
+        access: AccessControl::allow_everyone(),
+        ..ServerConfig::default()
+    };
+    let server = crate::server::Server::new(config, table, [1, 2]);
+    (Serving::new(vec![socket], server, local), address)
+}
+
+/// Asks the node served by `driver` at `address` for the time, running the
+/// driver's loop until it answers; the response.
+fn ask<C>(driver: &mut Driver<'_, C>, address: SocketAddr) -> Header
+where
+    C: DriverClock,
+    C::Error: fmt::Display,
+{
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket.set_nonblocking(true).unwrap();
+    let mut request = [0u8; 48];
+    Header::client_request(6, NtpTimestamp::from_bits(7))
+        .emit(&mut request)
+        .unwrap();
+    socket.send_to(&request, address).unwrap();
+    let mut buf = [0u8; 64];
+    for _ in 0..100 {
+        driver.run_once(Some(Duration::from_millis(10))).unwrap();
+        if let Ok(len) = socket.recv(&mut buf) {
+            return Header::decode(&buf[..len]).unwrap();
+        }
+    }
+    panic!("no answer from {address}");
+}
+
+/// Runs `driver` until it has synchronised (bounded).
+fn until_synchronised<C>(driver: &mut Driver<'_, C>)
+where
+    C: DriverClock,
+    C::Error: fmt::Display,
+{
+    let mut turns = 0;
+    while !driver.has_synchronised() {
+        driver.run_once(Some(Duration::from_millis(10))).unwrap();
+        turns += 1;
+        assert!(turns < 1000, "no sync");
+    }
+}
+
+/// chrony's `local stratum 10 distance D` while following: the local
+/// reference while unsynchronised, the upstream's stratum + 1 once
+/// synchronised within D, and the local reference again when the system is
+/// farther than D.
+#[test]
+fn local_stratum_while_unsynchronised_or_too_far() {
+    use crate::server::LocalReference;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let (upstream, server) = spawn_server(stop.clone());
+    let config = DriverConfig {
+        system: SystemConfig {
+            // What DriverConfig::from_config sets for `local stratum 10`.
+            local_stratum: Some(10),
+            ..stepping()
+        },
+        servers: vec![fast(upstream)],
+        ..DriverConfig::default()
+    };
+    for (distance, synchronised_stratum) in [(1.0, 2), (1e-9, 10)] {
+        let mut driver = Driver::new(config.clone(), VirtualClock::new()).unwrap();
+        driver.set_logger(|_| {});
+        let mut table = [];
+        let local = Some(LocalReference::new(10, distance));
+        let (serving, address) = loopback_serving(&mut table, local);
+        driver.serve(serving);
+        let before = ask(&mut driver, address);
+        assert_eq!(
+            (before.stratum, before.reference_id),
+            (10, ReferenceId::LOCAL)
+        );
+        until_synchronised(&mut driver);
+        // Served as synchronised once the frequency is known (bounded).
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while driver
+            .system()
+            .reference(driver.now().unwrap())
+            .reference_id
+            == ReferenceId::LOCAL
+            && Instant::now() < deadline
+        {
+            driver.run_once(Some(Duration::from_millis(10))).unwrap();
+        }
+        let served = ask(&mut driver, address);
+        assert_eq!(served.stratum, synchronised_stratum, "distance {distance}");
+        assert_eq!(served.leap, LeapIndicator::NoWarning);
+        if synchronised_stratum == 10 {
+            assert_eq!(served.reference_id, ReferenceId::LOCAL);
+        } else {
+            assert_eq!(served.reference_id, ReferenceId::from_ip(upstream.ip()));
+        }
+        // The time served is the corrected clock's: 0.5 s ahead.
+        let ahead = (served.receive_timestamp
+            - NtpTimestamp::from_system_time(std::time::SystemTime::now()))
+        .to_seconds_f64();
+        assert!((ahead - AHEAD).abs() < 0.01, "{ahead}");
+    }
+    stop.store(true, Ordering::Relaxed);
+    server.join().unwrap();
+}
+
+/// A kernel that records what it is asked and changes nothing.
+#[derive(Debug, Default)]
+struct RecordingKernel {
+    steps: Rc<RefCell<Vec<f64>>>,
+}
+
+impl crate::std::clock::Adjtimex for RecordingKernel {
+    fn adjtimex(&mut self, timex: &mut libc::timex) -> std::io::Result<libc::c_int> {
+        if timex.modes & libc::ADJ_SETOFFSET != 0 {
+            let nanos = timex.time.tv_usec as f64 * 1e-9;
+            self.steps
+                .borrow_mut()
+                .push(timex.time.tv_sec as f64 + nanos);
+        }
+        if timex.modes == 0 {
+            timex.tick = 10_000;
+        }
+        Ok(libc::TIME_OK)
+    }
+
+    fn monotonic(&self) -> Duration {
+        Duration::ZERO
+    }
+}
+
+/// `--clock system`'s path, with the system call injected (the kernel is
+/// never called): the driver steps the system clock by the upstream's
+/// offset and serves the upstream's stratum + 1 on the system clock's time.
+#[test]
+fn serving_on_the_system_clock_steps_through_adjtimex() {
+    use crate::std::clock::SystemClock;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let (upstream, server) = spawn_server(stop.clone());
+    let config = DriverConfig {
+        system: stepping(),
+        servers: vec![fast(upstream)],
+        ..DriverConfig::default()
+    };
+    let kernel = RecordingKernel::default();
+    let steps = kernel.steps.clone();
+    let mut driver = Driver::new(config, SystemClock::with_syscall(kernel, false)).unwrap();
+    driver.set_logger(|_| {});
+    let mut table = [];
+    let (serving, address) = loopback_serving(&mut table, None);
+    driver.serve(serving);
+    until_synchronised(&mut driver);
+    let first = steps.borrow().first().copied().expect("a step");
+    assert!((first - AHEAD).abs() < 0.01, "{first}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut served = ask(&mut driver, address);
+    while served.stratum != 2 && Instant::now() < deadline {
+        served = ask(&mut driver, address);
+    }
+    assert_eq!(served.stratum, 2);
+    assert_eq!(served.reference_id, ReferenceId::from_ip(upstream.ip()));
+    // The kernel was not really stepped (steps of 0.5 s were asked for, up
+    // to makestep's limit), so the engine keeps finding the clock 0.5 s
+    // behind: the time served is the system clock's plus what it still has
+    // to correct, never more than that.
+    let ahead = (served.receive_timestamp
+        - NtpTimestamp::from_system_time(std::time::SystemTime::now()))
+    .to_seconds_f64();
+    eprintln!("served {ahead} s ahead; steps {:?}", steps.borrow());
+    assert!((-0.01..AHEAD + 0.01).contains(&ahead), "{ahead}");
     stop.store(true, Ordering::Relaxed);
     server.join().unwrap();
 }
