@@ -473,15 +473,17 @@ impl<const N: usize> System<N> {
                 root_delay: NtpShort::from_seconds_f64(self.discipline.root_delay()),
                 root_dispersion: NtpShort::from_seconds_f64(self.discipline.root_dispersion(now)),
             },
-            (None, Some(stratum)) if !self.acquiring(now) => Reference::local(stratum, now),
+            (None, Some(stratum)) if !self.is_acquiring(now) => Reference::local(stratum, now),
             (None, _) => Reference::UNSYNCHRONIZED,
         }
     }
 
-    /// Whether the clock's frequency is not measured yet while a source
-    /// has answered (within [`ACQUIRE_LIMIT`] of the first answer) or may
-    /// still answer its first requests.
-    fn acquiring(&self, now: NtpTimestamp) -> bool {
+    /// Whether the node is acquiring synchronisation: the clock's
+    /// frequency is not measured yet while a source has answered (within
+    /// [`ACQUIRE_LIMIT`] of the first answer) or may still answer its first
+    /// requests. A server following this system serves nothing then (see
+    /// [`reference`](Self::reference)).
+    pub fn is_acquiring(&self, now: NtpTimestamp) -> bool {
         let measuring = matches!(
             self.discipline.state(),
             DisciplineState::Unset | DisciplineState::MeasuringFrequency

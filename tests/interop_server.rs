@@ -242,6 +242,7 @@ fn chronyd_gets_a_sample_from_kubeasz_server_config() {
     let Some(server) = start_server(&config, port, &["--port", &port.to_string()]) else {
         skip!("the example server is not built");
     };
+    wait_for_stratum(format!("127.0.0.1:{port}").parse().unwrap(), 10);
     let offset = chronyd_sample("127.0.0.1", port, &chrony_dir("query"))
         .unwrap_or_else(|text| panic!("chronyd got no sample: {text}"));
     assert!(
@@ -255,6 +256,21 @@ fn chronyd_gets_a_sample_from_kubeasz_server_config() {
 fn served_stratum(target: SocketAddr) -> Option<u8> {
     let response = exchange(target, &request(4, 3))?;
     Some(Header::decode(&response).ok()?.stratum)
+}
+
+/// Waits (at most 30 s) until our server at `target` serves `stratum`. A
+/// server with upstreams serves nothing while it may still hear from them
+/// (the first four requests to each, a few seconds with `iburst`), so a
+/// client asking at once would be told leap 3, stratum 0.
+fn wait_for_stratum(target: SocketAddr, stratum: u8) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while served_stratum(target) != Some(stratum) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{target} never served stratum {stratum}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
 }
 
 #[test]
@@ -392,6 +408,7 @@ fn ntpdig_gets_an_answer_on_port_123() {
     let Some(server) = start_server(&config, 123, &[]) else {
         skip!("the example server is not built");
     };
+    wait_for_stratum("127.0.0.1:123".parse().unwrap(), 10);
     // Never -s/-S: ntpdig only reports.
     let output = Command::new(ntpdig)
         .args(["-t", "2", "127.0.0.1"])

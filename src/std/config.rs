@@ -620,12 +620,6 @@ impl Config {
         Ok(())
     }
 
-    /// Whether this configuration serves NTP: a `port` other than 0 and at
-    /// least one `allow` (chrony serves nobody without one).
-    pub fn serves(&self) -> bool {
-        self.port != 0 && self.access.allows_any()
-    }
-
     /// The addresses to serve on at `port`: the `bindaddress` lines, or
     /// the IPv4 and IPv6 wildcards.
     pub fn serve_addresses(&self, port: u16) -> Vec<SocketAddr> {

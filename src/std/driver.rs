@@ -321,6 +321,7 @@ pub fn served<const N: usize, C: DriverClock>(
     Served {
         reference: system.reference(clock_now),
         correction: system.corrected_time(clock_now) - now,
+        acquiring: system.is_acquiring(clock_now),
     }
 }
 

@@ -58,6 +58,11 @@ pub struct Served {
     /// the time served (a virtual clock's offset; zero for the system
     /// clock itself).
     pub correction: NtpDuration,
+    /// The system is acquiring synchronisation (see
+    /// [`System::is_acquiring`](crate::system::System::is_acquiring)): its
+    /// clock is about to be corrected, so nothing is served as synchronised,
+    /// not even the `local` reference.
+    pub acquiring: bool,
 }
 
 impl Served {
@@ -70,6 +75,7 @@ impl Served {
         Served {
             reference,
             correction: NtpDuration::ZERO,
+            acquiring: false,
         }
     }
 }
@@ -178,8 +184,13 @@ impl<'a> Serving<'a> {
             let Served {
                 reference,
                 correction,
+                acquiring,
             } = system(now);
-            let reference = served_reference(self.local.as_mut(), &reference, now + correction);
+            let reference = if acquiring {
+                Reference::UNSYNCHRONIZED
+            } else {
+                served_reference(self.local.as_mut(), &reference, now + correction)
+            };
             let server = &mut self.server;
             batch.answer(|datagram, reply| {
                 server.respond(
@@ -255,6 +266,7 @@ mod tests {
                     |now| Served {
                         reference: Reference::local(10, now),
                         correction: NtpDuration::ONE_SECOND,
+                        acquiring: false,
                     },
                     &stop,
                 )
