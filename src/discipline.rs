@@ -49,7 +49,7 @@ use num_traits::Float;
 
 /// Dispersion the clock gains per second without updates beyond its skew
 /// (chrony's `maxclockerror`, 1 ppm).
-const MAX_CLOCK_ERROR: f64 = 1e-6;
+pub(crate) const MAX_CLOCK_ERROR: f64 = 1e-6;
 /// The slew of an update is spread over this fraction of the update
 /// interval.
 const SLEW_TIME_RATIO: f64 = 0.25;

@@ -33,6 +33,7 @@
 //! always describes the clock as it is now (see [`Stats::correct`] and
 //! [`Stats::shift_times`]).
 
+use crate::discipline::MAX_CLOCK_ERROR;
 use crate::report::SourceStatsReport;
 use crate::time::{NtpDuration, NtpTimestamp};
 #[cfg(not(feature = "std"))]
@@ -40,6 +41,9 @@ use num_traits::Float;
 
 /// How many samples a source keeps at most.
 pub const MAX_SAMPLES: usize = 64;
+
+/// Samples needed before the delay-outlier test applies (chrony's 6).
+pub const OUTLIER_MIN_SAMPLES: usize = 6;
 
 /// Variance floor of a sample, s² (the error left in a sample with the
 /// minimum delay: clock reading and timestamping noise).
@@ -150,13 +154,32 @@ impl Stats {
             .reduce(f64::min)
     }
 
-    /// Whether a sample with this delay is an outlier: its excess over the
-    /// minimum delay is more than `ratio` standard deviations.
-    pub fn is_delay_outlier(&self, delay: f64, ratio: f64) -> bool {
-        match (self.fit, self.min_delay()) {
-            (Some(fit), Some(min)) if self.len >= 4 => delay - min > ratio * fit.std_dev.max(1e-6),
-            _ => false,
+    /// Whether a sample with this offset and delay, taken at `time`, is a
+    /// delay outlier (chrony's `maxdelaydevratio` test): half its delay's
+    /// excess over the minimum is more than `ratio` standard deviations of
+    /// the offsets, plus what the frequency's uncertainty allows since the
+    /// newest sample, while its offset is not further from the prediction
+    /// than that excess explains (that would be a change of the clocks,
+    /// not a slow exchange). Only with [`OUTLIER_MIN_SAMPLES`] stored: the
+    /// residuals of fewer say little of the noise.
+    pub fn is_delay_outlier(
+        &self,
+        time: NtpTimestamp,
+        offset: f64,
+        delay: f64,
+        ratio: f64,
+    ) -> bool {
+        let (Some(fit), Some(min)) = (self.fit, self.min_delay()) else {
+            return false;
+        };
+        if self.len() < OUTLIER_MIN_SAMPLES {
+            return false;
         }
+        let elapsed = (time - fit.time).to_seconds_f64().max(0.0);
+        let allowed = ratio * fit.std_dev + elapsed * (fit.skew + MAX_CLOCK_ERROR);
+        let excess = (delay - min) / 2.0;
+        let (predicted, _) = fit.predict(time);
+        excess > allowed && (offset - predicted).abs() - excess <= allowed
     }
 
     /// Whether a sample with this offset and delay, taken at `time`, is so
@@ -477,7 +500,26 @@ mod tests {
         // exchange, but within what a slow one's error may be.
         assert!(stats.is_jump(at(320.0), 1e-2, 2e-4));
         assert!(!stats.is_jump(at(320.0), 1e-2, 3e-2));
-        assert!(!stats.is_delay_outlier(3e-4, 10.0));
-        assert!(stats.is_delay_outlier(1.0, 10.0));
+    }
+
+    #[test]
+    fn refuses_slow_exchanges_that_agree_with_the_prediction() {
+        let mut stats = Stats::default();
+        for i in 0..OUTLIER_MIN_SAMPLES {
+            let noise = if i % 2 == 0 { 1e-5 } else { -1e-5 };
+            stats.add(at(i as f64 * 64.0), noise, 2e-4);
+        }
+        let next = at(OUTLIER_MIN_SAMPLES as f64 * 64.0);
+        assert!(!stats.is_delay_outlier(next, 0.0, 3e-4, 10.0));
+        // 0.5 s of extra delay, offset as predicted: a slow exchange.
+        assert!(stats.is_delay_outlier(next, 1e-5, 1.0, 10.0));
+        // ... but 2 s off the prediction: a change of the clocks.
+        assert!(!stats.is_delay_outlier(next, 2.0, 1.0, 10.0));
+        // Fewer samples: no test.
+        stats.clear();
+        for i in 0..OUTLIER_MIN_SAMPLES - 1 {
+            stats.add(at(i as f64 * 64.0), 0.0, 2e-4);
+        }
+        assert!(!stats.is_delay_outlier(next, 0.0, 1.0, 10.0));
     }
 }

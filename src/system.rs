@@ -275,10 +275,19 @@ impl<const N: usize> System<N> {
         // The sample is taken at `now`.
         let time = unslewed;
         let offset = measurement.sample.offset.to_seconds_f64() - pending;
-        if src.stats.is_jump(time, offset, measurement.filter_delay()) {
+        let delay = measurement.filter_delay();
+        if src
+            .stats
+            .is_delay_outlier(time, offset, delay, src.config.maxdelaydevratio)
+        {
+            return Err(ResponseError::DelayOutlier(
+                measurement.sample.delay.to_seconds_f64(),
+            ));
+        }
+        if src.stats.is_jump(time, offset, delay) {
             src.stats.clear();
         }
-        src.stats.add(time, offset, measurement.filter_delay());
+        src.stats.add(time, offset, delay);
         src.record(&measurement);
         self.first_sample.get_or_insert(now);
         self.reselect(now, Some(source.0))

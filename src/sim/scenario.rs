@@ -159,7 +159,6 @@ impl Scenario {
             "default",
             "low-jitter",
             "high-jitter",
-            "high-jitter-early",
             "iburst",
             "iburst-drift",
             "makestep+0.1",
@@ -219,14 +218,6 @@ impl Scenario {
             },
             "high-jitter" => Scenario {
                 link: jitter(1e-3),
-                ..base
-            },
-            "high-jitter-early" => Scenario {
-                link: jitter(1e-3),
-                source: SourceConfig {
-                    early_exchanges: 2,
-                    ..SourceConfig::default()
-                },
                 ..base
             },
             "large-jitter" => Scenario {
