@@ -53,5 +53,5 @@ mod world;
 
 pub use clock::SimClock;
 pub use rng::SimRng;
-pub use scenario::{Figures, Scenario, SETTLE, SYNC_LIMIT};
+pub use scenario::{Figures, Limits, Scenario, SETTLE, SYNC_LIMIT};
 pub use world::{LinkConfig, Node, SimServer, Target, World};

@@ -30,6 +30,50 @@ pub const SYNC_LIMIT: f64 = 1e-3;
 /// Frequency error above which the clock has not settled, s/s.
 pub const SETTLED_FREQ_LIMIT: f64 = 5e-4;
 
+/// Limits a run must meet (those of chrony's test suite, as the issue
+/// gives them): the sync time, and offset and frequency error over the
+/// window after it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Limits {
+    /// Latest sync and settled time, seconds.
+    pub sync: f64,
+    /// Largest |offset|, seconds.
+    pub max_offset: f64,
+    /// RMS offset, seconds.
+    pub rms_offset: f64,
+    /// Largest |frequency error|, s/s.
+    pub max_freq: f64,
+    /// RMS frequency error, s/s.
+    pub rms_freq: f64,
+}
+
+impl Limits {
+    /// The default limits: sync within 210 s, then max |offset| 1e-3 s,
+    /// RMS offset 3e-4 s, max |frequency error| 5e-4, RMS 1e-5.
+    pub const DEFAULT: Limits = Limits {
+        sync: 210.0,
+        max_offset: 1e-3,
+        rms_offset: 3e-4,
+        max_freq: 5e-4,
+        rms_freq: 1e-5,
+    };
+
+    /// The first limit `figures` break, by name, or `None`.
+    pub fn broken(&self, figures: &Figures) -> Option<&'static str> {
+        let f = figures;
+        [
+            (f.sync_s <= self.sync, "sync too late"),
+            (f.settled_s <= self.sync, "settled too late"),
+            (f.max_offset_s <= self.max_offset, "max offset"),
+            (f.rms_offset_s <= self.rms_offset, "RMS offset"),
+            (f.max_freq_ppm * 1e-6 <= self.max_freq, "max frequency"),
+            (f.rms_freq_ppm * 1e-6 <= self.rms_freq, "RMS frequency"),
+        ]
+        .into_iter()
+        .find_map(|(met, name)| (!met).then_some(name))
+    }
+}
+
 /// A scenario: the world and the client's configuration.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Scenario {
