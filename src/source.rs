@@ -67,8 +67,12 @@ pub struct SourceConfig {
     /// Responses with a larger round-trip delay are refused, seconds
     /// (default 3).
     pub maxdelay: f64,
-    /// Responses whose delay exceeds the minimum by more than this many
-    /// standard deviations of the offsets are refused (default 10).
+    /// Responses for which half the delay's excess over the minimum is
+    /// more than this many standard deviations of the offsets (plus what
+    /// the frequency's uncertainty allows since the last sample), and
+    /// whose offset agrees with the prediction, are refused once 6
+    /// samples are stored (chrony's test; default 10; see
+    /// [`Stats::is_delay_outlier`]).
     pub maxdelaydevratio: f64,
     /// Samples the regression should use: polling slows down (one step,
     /// then again after a quarter as many new samples) when it uses this
