@@ -31,7 +31,7 @@ use ntpkit::report::chronyc::{SourceStats, Sources, Style};
 use ntpkit::report::TimedatectlReport;
 use ntpkit::sim::{LinkConfig, SimClock, SimServer, Target, World};
 use ntpkit::std::config::Config;
-use ntpkit::std::driver::{source_config, system_config};
+use ntpkit::std::driver::system_config;
 use ntpkit::system::{SourceConfig, SourceId, System, SystemConfig};
 use ntpkit::time::{NtpTimestamp, UnixTime};
 
@@ -114,7 +114,7 @@ const KUBEASZ_CLIENT: &str = include_str!("../tests/data/kubeasz-client.conf");
 fn kubeasz(text: &str, name: &str) -> (SystemConfig, SourceConfig) {
     let config = Config::parse(text, name).expect("kubeasz's config parses");
     let system = system_config(&config, SystemConfig::default().precision);
-    (system, source_config(&config.sources[0]))
+    (system, config.sources[0].engine)
 }
 
 fn main() -> ExitCode {

@@ -17,7 +17,7 @@
 //!     "chrony.conf",
 //! )?;
 //! assert_eq!(config.sources[0].host, "ntp1.aliyun.com");
-//! assert!(config.sources[0].iburst);
+//! assert!(config.sources[0].engine.iburst);
 //! assert_eq!(config.local.unwrap().stratum, 10);
 //! assert!(config.access.allows("10.1.2.3".parse().unwrap()));
 //! assert_eq!(config.port, 11123);
@@ -32,6 +32,7 @@ use ::std::string::{String, ToString};
 use ::std::vec::Vec;
 
 use crate::server::{AccessControl, AccessError, LocalReference, RateLimit, ServerConfig, Subnet};
+use crate::system::SourceConfig as EngineSourceConfig;
 
 /// Directives accepted but not acted on yet: each use gives a warning.
 /// (`maxupdateskew` and `stratumweight` go to the client engine through
@@ -59,36 +60,25 @@ pub struct SourceConfig {
     pub host: String,
     /// `port N` (default 123).
     pub port: u16,
-    /// `iburst`: a burst of requests at the start.
-    pub iburst: bool,
-    /// `burst`: a burst of requests at each poll while unreachable.
-    pub burst: bool,
-    /// `minpoll N`: log2 of the shortest poll interval (default 6).
-    pub minpoll: i8,
-    /// `maxpoll N`: log2 of the longest poll interval (default 10).
-    pub maxpoll: i8,
-    /// `prefer`: prefer this source in selection.
-    pub prefer: bool,
-    /// `noselect`: measure but never select.
-    pub noselect: bool,
     /// `maxsources N`: how many addresses of a pool to use (default 4).
     pub maxsources: u8,
+    /// What the engine does with each address: chrony's options `iburst`,
+    /// `burst`, `minpoll N`, `maxpoll N`, `prefer`, `noselect`, `trust`,
+    /// `maxdelay S`, `maxdelaydevratio R` and `polltarget N`, and ntpkit's
+    /// own `earlyexchanges N` (1..=8; 1 is chrony's one request per poll).
+    pub engine: EngineSourceConfig,
 }
 
 impl SourceConfig {
-    /// A source with chrony's defaults.
+    /// A source with the engine's defaults (chrony's, and 4 early
+    /// exchanges).
     pub fn new(kind: SourceKind, host: &str) -> SourceConfig {
         SourceConfig {
             kind,
             host: host.to_string(),
             port: DEFAULT_PORT,
-            iburst: false,
-            burst: false,
-            minpoll: 6,
-            maxpoll: 10,
-            prefer: false,
-            noselect: false,
             maxsources: 4,
+            engine: EngineSourceConfig::default(),
         }
     }
 }
@@ -536,14 +526,24 @@ impl Config {
     fn source(&mut self, kind: SourceKind, mut args: Args<'_>) -> Result<(), LineError> {
         let host = args.required("a host name or address")?;
         let mut source = SourceConfig::new(kind, host);
+        let engine = &mut source.engine;
         while let Some(option) = args.next() {
             match option.to_ascii_lowercase().as_str() {
-                "iburst" => source.iburst = true,
-                "burst" => source.burst = true,
-                "prefer" => source.prefer = true,
-                "noselect" => source.noselect = true,
-                "minpoll" => source.minpoll = args.ranged("minpoll", -7..=24)?,
-                "maxpoll" => source.maxpoll = args.ranged("maxpoll", -7..=24)?,
+                "iburst" => engine.iburst = true,
+                "burst" => engine.burst = true,
+                "prefer" => engine.prefer = true,
+                "noselect" => engine.noselect = true,
+                "trust" => engine.trust = true,
+                "minpoll" => engine.minpoll = args.ranged("minpoll", -7..=24)?,
+                "maxpoll" => engine.maxpoll = args.ranged("maxpoll", -7..=24)?,
+                "maxdelay" => engine.maxdelay = args.ranged("maxdelay", 0.0..=f64::MAX)?,
+                "maxdelaydevratio" => {
+                    engine.maxdelaydevratio = args.ranged("maxdelaydevratio", 0.0..=f64::MAX)?
+                }
+                "polltarget" => engine.poll_target = args.ranged("polltarget", 6..=64)?,
+                "earlyexchanges" => {
+                    engine.early_exchanges = args.ranged("earlyexchanges", 1..=8)?
+                }
                 "port" => source.port = args.value("port number")?,
                 "maxsources" => source.maxsources = args.ranged("maxsources", 1..=16)?,
                 _ => return Err(args.unknown(option)),
@@ -681,7 +681,10 @@ mod tests {
                 (SourceKind::Pool, "0.cn.pool.ntp.org"),
             ]
         );
-        assert!(config.sources.iter().all(|s| s.iburst && s.port == 123));
+        assert!(config
+            .sources
+            .iter()
+            .all(|s| s.engine.iburst && s.port == 123));
         assert_eq!(
             config.driftfile.as_deref(),
             Some(Path::new("/var/lib/chrony/drift"))
@@ -720,7 +723,7 @@ mod tests {
         let config = Config::parse(CLIENT, "client.conf").unwrap();
         assert_eq!(config.sources.len(), 1);
         assert_eq!(config.sources[0].host, "192.168.1.1");
-        assert!(config.sources[0].iburst);
+        assert!(config.sources[0].engine.iburst);
         assert!(config.local.is_none());
         assert!(config.access.allows("10.0.0.1".parse().unwrap()));
         assert_eq!(config.warnings.len(), 4);
@@ -730,7 +733,8 @@ mod tests {
     fn server_options() {
         let config = Config::parse(
             "server 127.0.0.1 iburst minpoll -2 maxpoll 0 port 11123 prefer noselect maxsources 2\n\
-             pool pool.example maxsources 8 burst\n\
+             pool pool.example maxsources 8 burst trust maxdelay 0.5 maxdelaydevratio 4 \
+             polltarget 16 earlyexchanges 1\n\
              bindcmdaddress /run/ntpkit/ntpkit.sock\n\
              port 11123\nbindaddress 127.0.0.1\nbindaddress ::1\n\
              LOCAL stratum 8 distance 0.5 orphan\n",
@@ -738,12 +742,23 @@ mod tests {
         )
         .unwrap();
         let s = &config.sources[0];
-        assert_eq!((s.minpoll, s.maxpoll, s.port), (-2, 0, 11123));
-        assert!(s.iburst && s.prefer && s.noselect && !s.burst);
+        let e = &s.engine;
+        assert_eq!((e.minpoll, e.maxpoll, s.port), (-2, 0, 11123));
+        assert!(e.iburst && e.prefer && e.noselect && !e.burst && !e.trust);
         assert_eq!(s.maxsources, 2);
         assert_eq!(config.sources[1].kind, SourceKind::Pool);
         assert_eq!(config.sources[1].maxsources, 8);
-        assert!(config.sources[1].burst);
+        let e = &config.sources[1].engine;
+        assert!(e.burst && e.trust);
+        assert_eq!(
+            (
+                e.maxdelay,
+                e.maxdelaydevratio,
+                e.poll_target,
+                e.early_exchanges
+            ),
+            (0.5, 4.0, 16, 1)
+        );
         assert_eq!(
             config.bind_cmd_address.as_deref(),
             Some("/run/ntpkit/ntpkit.sock")

@@ -39,7 +39,7 @@ use crate::clock::ClockAction;
 use crate::report::{SourceState, TimedatectlReport};
 use crate::std::client_socket::{ClientSocket, TimestampSource};
 use crate::std::clock::DriverClock;
-use crate::std::config::{self, Config, SourceKind};
+use crate::std::config::{Config, SourceKind};
 use crate::std::control::{ControlServer, Snapshot, SourceName, DEFAULT_PATH};
 use crate::std::serve::Served;
 pub use crate::std::serve::Serving;
@@ -133,7 +133,7 @@ impl DriverConfig {
             servers.extend(addresses.take(take).map(|address| Server {
                 name: source.host.clone(),
                 address,
-                config: source_config(source),
+                config: source.engine,
             }));
         }
         let driver = DriverConfig {
@@ -161,20 +161,6 @@ pub fn system_config(config: &Config, precision: i8) -> SystemConfig {
         local_stratum: config.local.map(|local| local.stratum),
         precision,
         ..defaults
-    }
-}
-
-/// The engine settings of a `server`/`pool` line: polling, bursts,
-/// `prefer`, `noselect`.
-pub fn source_config(source: &config::SourceConfig) -> SourceConfig {
-    SourceConfig {
-        minpoll: source.minpoll,
-        maxpoll: source.maxpoll,
-        iburst: source.iburst,
-        burst: source.burst,
-        prefer: source.prefer,
-        noselect: source.noselect,
-        ..SourceConfig::default()
     }
 }
 
