@@ -462,8 +462,11 @@ impl Source {
     fn end_burst_if_done(&mut self) {
         if self.burst_left > 0 && self.burst_good >= self.burst_target {
             self.burst_left = 0;
-            self.next_poll = self.next_poll - NtpDuration::from_seconds_f64(BURST_INTERVAL)
-                + NtpDuration::from_seconds_f64(log2_to_seconds(self.poll()));
+            // The next request was due one burst interval after the last.
+            let interval = log2_to_seconds(self.poll());
+            self.next_poll = self.next_poll
+                - NtpDuration::from_seconds_f64(BURST_INTERVAL.min(interval))
+                + NtpDuration::from_seconds_f64(interval);
         }
     }
 

@@ -201,8 +201,7 @@ fn intermittent_link() {
             sync: f64::INFINITY,
             max_offset: 0.1,
             rms_offset: 2e-3,
-            max_freq: f64::INFINITY,
-            rms_freq: f64::INFINITY,
+            ..DEFAULT
         },
     );
 }
