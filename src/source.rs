@@ -262,8 +262,7 @@ impl Source {
 
     /// Log2 of the polling interval now in use, seconds.
     pub fn poll(&self) -> i8 {
-        let max = self.config.maxpoll.clamp(-7, 24).max(self.poll_floor);
-        let poll = self.poll.clamp(self.poll_floor, max);
+        let poll = self.poll.clamp(self.poll_floor, self.longest_poll());
         let quick = self
             .info
             .is_some_and(|info| info.delay < SUBSECOND_MAX_DELAY);
@@ -340,9 +339,24 @@ impl Source {
     /// Whether follow-ups may be sent: polling can lengthen to repay them,
     /// and a train of them takes under a quarter of a `minpoll` interval.
     fn may_repay(&self) -> bool {
-        let (minpoll, maxpoll) = (self.config.minpoll.clamp(-7, 24), self.config.maxpoll);
         let train = BURST_INTERVAL * f64::from(self.config.early_exchanges);
-        maxpoll > minpoll && train < log2_to_seconds(minpoll) / 4.0
+        self.maxpoll() > self.minpoll() && train < log2_to_seconds(self.minpoll()) / 4.0
+    }
+
+    /// `minpoll`, within -7..=24.
+    fn minpoll(&self) -> i8 {
+        self.config.minpoll.clamp(-7, 24)
+    }
+
+    /// `maxpoll`, within -7..=24.
+    fn maxpoll(&self) -> i8 {
+        self.config.maxpoll.clamp(-7, 24)
+    }
+
+    /// The longest poll now allowed: `maxpoll`, or longer after a RATE
+    /// kiss.
+    fn longest_poll(&self) -> i8 {
+        self.maxpoll().max(self.poll_floor)
     }
 
     /// The interval of a regular poll, log2 seconds, that also repays the
@@ -353,10 +367,9 @@ impl Source {
         if self.owed == 0 || self.regular_polls < REPAY_AFTER_POLLS {
             return poll;
         }
-        let minpoll = self.config.minpoll.clamp(-7, 24);
-        let max = self.config.maxpoll.clamp(-7, 24).max(self.poll_floor);
-        let poll = if poll <= minpoll {
-            (poll + 1).min(max)
+        let minpoll = self.minpoll();
+        let poll = if poll == minpoll {
+            (poll + 1).min(self.longest_poll())
         } else {
             poll
         };
@@ -502,9 +515,9 @@ impl Source {
         let target = self.config.poll_target.max(2);
         self.since_poll_change = self.since_poll_change.saturating_add(1);
         let poll = if used >= target && self.since_poll_change >= target / 4 {
-            (self.poll + 1).min(self.config.maxpoll.clamp(-7, 24))
+            (self.poll + 1).min(self.maxpoll())
         } else if used < target / 2 {
-            (self.poll - 1).max(self.config.minpoll.clamp(-7, 24))
+            (self.poll - 1).max(self.minpoll())
         } else {
             self.poll
         };
