@@ -25,15 +25,16 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ntpkit::server::ClientRecord;
 use ntpkit::std::clock::{DriverClock, SystemClock, VirtualClock};
 use ntpkit::std::config::Config;
 use ntpkit::std::control::{query, Request};
-use ntpkit::std::driver::{control_socket_path, stop_on_signals, Driver, DriverConfig};
-use ntpkit::std::serve::{rate_limit_table, Serving};
+use ntpkit::std::driver::{control_socket_path, stop_on_signals, Driver, DriverConfig, Serving};
+use ntpkit::std::serve::rate_limit_table;
 use ntpkit::std::socket::measure_precision;
 use rand_core::{OsRng, RngCore};
 
@@ -124,19 +125,18 @@ fn run<C>(
 ) -> Result<ExitCode, String>
 where
     C: DriverClock,
-    C::Error: std::fmt::Display,
+    C::Error: std::fmt::Debug + std::fmt::Display,
 {
-    let mut driver = Driver::new(config, clock).map_err(|e| e.to_string())?;
-    if let Some(serving) = serving {
+    if let Some(serving) = &serving {
         let bound: Vec<String> = serving
-            .sockets()
+            .sockets
             .iter()
             .filter_map(|s| s.local_addr().ok())
             .map(|a| a.to_string())
             .collect();
         eprintln!("ntpkit: serving on {}", bound.join(" "));
-        driver.serve(serving);
     }
+    let mut driver = Driver::new(config, clock, serving).map_err(|e| e.to_string())?;
     if options.once {
         let deadline = Instant::now() + options.timeout;
         while Instant::now() < deadline {
@@ -160,11 +160,9 @@ where
         );
         return Ok(ExitCode::FAILURE);
     }
-    let stop = stop_on_signals();
-    while !stop.load(Ordering::Relaxed) {
-        driver.run_once(None).map_err(|e| e.to_string())?;
-    }
-    driver.save_drift();
+    let stop = Arc::new(AtomicBool::new(false));
+    stop_on_signals(&stop).map_err(|e| format!("signal handlers: {e}"))?;
+    driver.run(&stop).map_err(|e| e.to_string())?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -193,10 +191,10 @@ fn main() -> ExitCode {
             driver_config.driftfile = None;
         }
         if options.system_clock {
+            let mut clock = SystemClock::new(config.rtcsync);
             if !options.once {
-                SystemClock::check_permission().map_err(|e| e.to_string())?;
+                clock.check_permission().map_err(|e| e.to_string())?;
             }
-            let clock = SystemClock::new(config.rtcsync);
             run(driver_config, clock, serving, &options)
         } else {
             run(driver_config, VirtualClock::new(), serving, &options)

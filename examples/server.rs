@@ -31,14 +31,16 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use ntpkit::node::NodeConfig;
 use ntpkit::server::Counters;
 use ntpkit::std::clock::{DriverClock, SystemClock, VirtualClock};
 use ntpkit::std::config::Config;
-use ntpkit::std::driver::{stop_on_signals, Driver, DriverConfig};
-use ntpkit::std::serve::{rate_limit_table, serve, Served, Serving, STOP_CHECK};
+use ntpkit::std::driver::{stop_on_signals, Driver, DriverConfig, Serving};
+use ntpkit::std::serve::rate_limit_table;
 use ntpkit::std::socket::measure_precision;
 use rand_core::{OsRng, RngCore};
 
@@ -116,13 +118,33 @@ fn bind<'a>(
     Ok(serving)
 }
 
-/// Only serving (no upstream servers): one `serve` loop per thread, each
-/// with its own sockets and rate-limit table; the counters summed.
+/// Runs `driver` until a signal or the end of `duration`; its counters.
+fn run_for<C>(mut driver: Driver<'_, C>, stop: &AtomicBool, duration: Option<Duration>) -> Result<Counters, String>
+where
+    C: DriverClock,
+    C::Error: std::fmt::Debug + std::fmt::Display,
+{
+    let deadline = duration.map(|d| Instant::now() + d);
+    while !stop.load(Ordering::Relaxed) {
+        let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        if left == Some(Duration::ZERO) {
+            break;
+        }
+        driver.run_once(left).map_err(|e| e.to_string())?;
+    }
+    driver.finish().map_err(|e| e.to_string())?;
+    Ok(driver.node().server_counters().copied().unwrap_or_default())
+}
+
+/// Only serving (no upstream servers): one driver per thread, each with its
+/// own sockets and rate-limit table, on a clock that is never steered (the
+/// system's); the counters summed.
 fn serve_only(
     config: &Config,
     options: &Options,
     port: u16,
     precision: i8,
+    stop: &AtomicBool,
 ) -> Result<Counters, String> {
     let mut tables: Vec<_> = (0..options.threads)
         .map(|_| rate_limit_table(config))
@@ -132,28 +154,25 @@ fn serve_only(
         per_thread.push(bind(config, port, precision, table, options.threads > 1)?);
     }
     announce(config, options, &per_thread[0], precision);
-    let stop = stop_on_signals();
-    let deadline = options.duration.map(|d| Instant::now() + d);
+    let node = NodeConfig {
+        local: config.local.map(|local| local.reference()),
+        ..NodeConfig::default()
+    };
     std::thread::scope(|scope| {
         let handles: Vec<_> = per_thread
             .into_iter()
-            .map(|mut serving| {
+            .map(|serving| {
                 scope.spawn(move || {
-                    serve(&mut serving, |_| Served::UNSYNCHRONIZED, stop)
+                    let config = DriverConfig {
+                        node,
+                        ..DriverConfig::default()
+                    };
+                    let driver = Driver::new(config, VirtualClock::new(), Some(serving))
                         .map_err(|e| e.to_string())?;
-                    Ok::<_, String>(*serving.counters())
+                    run_for(driver, stop, options.duration)
                 })
             })
             .collect();
-        // Until a signal, the --duration, or a thread's error.
-        while !stop.load(Ordering::Relaxed) {
-            if deadline.is_some_and(|d| Instant::now() >= d)
-                || handles.iter().any(|h| h.is_finished())
-            {
-                stop.store(true, Ordering::Relaxed);
-            }
-            std::thread::sleep(STOP_CHECK);
-        }
         let mut totals = Counters::default();
         for handle in handles {
             totals += handle
@@ -164,37 +183,10 @@ fn serve_only(
     })
 }
 
-/// Following the upstream servers with the client driver on `clock`, and
-/// serving in its loop.
-fn follow_and_serve<C>(
-    driver_config: DriverConfig,
-    clock: C,
-    serving: Serving<'_>,
-    duration: Option<Duration>,
-) -> Result<Counters, String>
-where
-    C: DriverClock,
-    C::Error: std::fmt::Display,
-{
-    let mut driver = Driver::new(driver_config, clock).map_err(|e| e.to_string())?;
-    driver.serve(serving);
-    let stop = stop_on_signals();
-    let deadline = duration.map(|d| Instant::now() + d);
-    while !stop.load(Ordering::Relaxed) {
-        let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-        if left == Some(Duration::ZERO) {
-            break;
-        }
-        driver.run_once(left).map_err(|e| e.to_string())?;
-    }
-    driver.save_drift();
-    Ok(driver.serving().map(|s| *s.counters()).unwrap_or_default())
-}
-
 /// The start-up line: where, what, how.
 fn announce(config: &Config, options: &Options, serving: &Serving<'_>, precision: i8) {
     let bound: Vec<String> = serving
-        .sockets()
+        .sockets
         .iter()
         .filter_map(|s| s.local_addr().ok())
         .map(|a| a.to_string())
@@ -232,7 +224,7 @@ fn announce(config: &Config, options: &Options, serving: &Serving<'_>, precision
             ),
             None => "off".to_string(),
         },
-        if serving.sockets().iter().all(|s| s.kernel_timestamps()) {
+        if serving.sockets.iter().all(|s| s.kernel_timestamps()) {
             "yes"
         } else {
             "no (user-space fallback)"
@@ -258,8 +250,10 @@ fn run() -> Result<(), String> {
         ));
     }
     let precision = measure_precision();
+    let stop = Arc::new(AtomicBool::new(false));
+    stop_on_signals(&stop).map_err(|e| format!("signal handlers: {e}"))?;
     let totals = if config.sources.is_empty() {
-        serve_only(&config, &options, port, precision)?
+        serve_only(&config, &options, port, precision, &stop)?
     } else {
         if options.threads > 1 {
             return Err(
@@ -281,16 +275,15 @@ fn run() -> Result<(), String> {
         let serving = bind(&config, port, precision, &mut table, false)?;
         announce(&config, &options, &serving, precision);
         if options.system_clock {
-            SystemClock::check_permission().map_err(|e| e.to_string())?;
-            let clock = SystemClock::new(config.rtcsync);
-            follow_and_serve(driver_config, clock, serving, options.duration)?
+            let mut clock = SystemClock::new(config.rtcsync);
+            clock.check_permission().map_err(|e| e.to_string())?;
+            let driver =
+                Driver::new(driver_config, clock, Some(serving)).map_err(|e| e.to_string())?;
+            run_for(driver, &stop, options.duration)?
         } else {
-            follow_and_serve(
-                driver_config,
-                VirtualClock::new(),
-                serving,
-                options.duration,
-            )?
+            let driver = Driver::new(driver_config, VirtualClock::new(), Some(serving))
+                .map_err(|e| e.to_string())?;
+            run_for(driver, &stop, options.duration)?
         }
     };
     println!("{totals}");

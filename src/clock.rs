@@ -11,6 +11,12 @@
 use crate::time::{NtpDuration, NtpTimestamp};
 use crate::wire::LeapIndicator;
 
+/// The largest maximum error a clock holds, seconds: Linux's
+/// `NTP_PHASE_LIMIT` (16 s). The kernel grows `maxerror` towards it
+/// while nobody updates it, and `timedatectl` says "NTP synchronized: yes"
+/// only below it.
+pub const MAX_ERROR_LIMIT: f64 = 16.0;
+
 /// The synchronisation status a discipline reports to the clock (on Linux,
 /// the kernel's `STA_UNSYNC`, `maxerror`, `esterror` and leap bits, which
 /// `timedatectl` reads).
@@ -28,27 +34,23 @@ pub struct SyncStatus {
 }
 
 /// Something the discipline asks the clock to do.
+///
+/// There is no "slew" action: the discipline slews by running the clock
+/// faster or slower for a while, with two [`ClockAction::SetFrequency`]s
+/// at times it chooses (it asks to be woken at the second). It therefore
+/// knows exactly what was corrected: the frequency in effect between the
+/// moments its actions were carried out. An adapter must carry out an
+/// action at once, at the `now` of the call that produced it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[must_use = "a clock action does nothing until the caller carries it out"]
 pub enum ClockAction {
-    /// Run at this frequency correction, in ppm (positive: faster): the
-    /// clock then gains `ppm`·10⁻⁶ s per second of true time beyond its
-    /// natural rate.
+    /// Run at this frequency correction from now on, in ppm (positive:
+    /// faster): the clock then counts (1 + `ppm`·10⁻⁶) times its natural
+    /// rate, as Linux's `adjtimex` frequency and tick do.
     SetFrequency {
         /// The correction, in parts per million.
         ppm: f64,
-    },
-    /// Correct `offset` gradually, never changing the rate by more than
-    /// `max_rate_ppm`. A new slew replaces the rest of one in progress
-    /// (its `offset` is the whole correction still to make). The engine
-    /// models the slew as made at exactly `max_rate_ppm` of the clock's own
-    /// time: `max_rate_ppm`·10⁻⁶ s gained per second the clock counts.
-    Slew {
-        /// How much to advance the clock (negative: hold it back).
-        offset: NtpDuration,
-        /// The largest rate change allowed for it, in ppm.
-        max_rate_ppm: f64,
     },
     /// Jump the clock by `offset` at once.
     Step {
@@ -68,11 +70,8 @@ pub trait Clock {
     /// The current time of this clock.
     fn now(&self) -> Result<NtpTimestamp, Self::Error>;
 
-    /// Run at a frequency correction of `ppm` parts per million.
+    /// Run at a frequency correction of `ppm` parts per million from now on.
     fn set_frequency(&mut self, ppm: f64) -> Result<(), Self::Error>;
-
-    /// Correct `offset` gradually, at no more than `max_rate_ppm`.
-    fn slew(&mut self, offset: NtpDuration, max_rate_ppm: f64) -> Result<(), Self::Error>;
 
     /// Jump by `offset` at once.
     fn step(&mut self, offset: NtpDuration) -> Result<(), Self::Error>;
@@ -84,10 +83,6 @@ pub trait Clock {
     fn apply(&mut self, action: &ClockAction) -> Result<(), Self::Error> {
         match *action {
             ClockAction::SetFrequency { ppm } => self.set_frequency(ppm),
-            ClockAction::Slew {
-                offset,
-                max_rate_ppm,
-            } => self.slew(offset, max_rate_ppm),
             ClockAction::Step { offset } => self.step(offset),
             ClockAction::SetStatus(ref status) => self.set_status(status),
         }

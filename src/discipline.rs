@@ -17,52 +17,141 @@
 //! - **Holdover**: sources were lost; the clock keeps its last frequency,
 //!   is reported unsynchronised, and its error bound grows.
 //!
-//! At each update the discipline corrects the whole estimated offset (the
-//! rest of the slew in progress plus the new estimate) and the estimated
-//! frequency error:
+//! # Corrections
+//! At each update the discipline corrects the estimated frequency error and
+//! the whole estimated offset:
 //! - a **step** if `makestep` allows it (over the threshold, within the
 //!   first `limit` updates, or always with limit −1);
-//! - otherwise a **slew** at a rate that spreads the correction over a
-//!   quarter of the update interval (less when the offset is far beyond the
-//!   estimate's error), never above `maxslewrate`;
+//! - otherwise a **slew**, which is nothing but a frequency: the clock runs
+//!   faster (or slower) than its corrected frequency for a while, and the
+//!   discipline asks to be woken when the correction is done
+//!   ([`poll_timeout`](Discipline::poll_timeout)). How long a slew takes is
+//!   chrony's `corrtimeratio` rule: an offset as large as the estimate's
+//!   own error is spread over `corrtimeratio` update intervals, larger ones
+//!   over proportionally less time, smaller ones over more; never faster
+//!   than `maxslewrate`, and never beyond what the clock can run
+//!   ([`DisciplineConfig::max_frequency_ppm`]). The clock's frequency error
+//!   from a slew is then no larger than the offset's own uncertainty
+//!   spread over a few polls, not a fixed fast rate;
 //! - a **frequency** change when the estimate's skew is under
 //!   `maxupdateskew`, bounded by `maxdrift`; while the frequency is still a
 //!   saved drift whose skew is smaller than the estimate's, the two are
 //!   combined weighted by their inverse variances.
+//!
+//! Every change of the clock's frequency (a new frequency, a slew starting
+//! or ending) and every step is reported as a [`Correction`], made at the
+//! `now` of the call: the system corrects the stored samples of every
+//! source by exactly that (see [`crate::filter::Stats::correct`]), so that
+//! the statistics always describe the clock as it runs now. Nothing is
+//! modelled: a slew whose end is handled late has run longer, and the
+//! samples are corrected by what it really did.
 //!
 //! An offset over the panic threshold, once the clock has been
 //! synchronised and `makestep` no longer allows a step, is not corrected:
 //! [`update`](Discipline::update) returns [`DisciplineError::PanicThreshold`]
 //! and the caller decides.
 //!
-//! The discipline models its own corrections: a slew of `offset` at `rate`
-//! started at local time `t0` has corrected `rate·(t − t0)` by local time
-//! `t`: the rate is relative to the clock's own time, which is what
-//! [`Clock::slew`](crate::clock::Clock::slew) implementations do.
+//! # Actions
+//! Actions wait in a queue that never drops anything: the last frequency
+//! and the last status each replace the one before, and steps add up
+//! ([`poll_action`](Discipline::poll_action) gives the step first, then
+//! the frequency, then the status).
+//!
+//! Frequencies are fractions here unless a name says `ppm`. A frequency
+//! correction `F` makes the clock count `(1 + F)` times its natural rate.
 
-use crate::clock::{ClockAction, SyncStatus};
-use crate::system::{Drift, SystemConfig};
+use core::fmt;
+
+use crate::clock::{ClockAction, SyncStatus, MAX_ERROR_LIMIT};
+use crate::sample::MAX_CLOCK_ERROR;
 use crate::time::{NtpDuration, NtpTimestamp};
 use crate::wire::LeapIndicator;
 #[cfg(not(feature = "std"))]
 use num_traits::Float;
 
-/// Dispersion the clock gains per second without updates beyond its skew
-/// (chrony's `maxclockerror`, 1 ppm).
-pub(crate) const MAX_CLOCK_ERROR: f64 = 1e-6;
-/// The slew of an update is spread over this fraction of the update
-/// interval.
-const SLEW_TIME_RATIO: f64 = 0.25;
-/// Shortest slew, seconds.
-const MIN_SLEW_TIME: f64 = 0.5;
-/// The slew rate small corrections keep under, s/s.
-const GENTLE_RATE: f64 = 4e-4;
-/// Larger corrections are spread over this much time, seconds.
-const SLEW_TIME_LARGE: f64 = 4.0;
-/// The error bound reported before the first update, seconds.
-const UNSET_MAX_ERROR: f64 = 16.0;
-/// Room for the actions of a few updates.
-const QUEUE: usize = 8;
+/// The shortest slew, seconds of the clock's time.
+const MIN_SLEW_TIME: f64 = 1.0;
+
+/// chrony's `makestep THRESHOLD LIMIT`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct MakeStep {
+    /// Step when the offset is larger than this, seconds.
+    pub threshold: f64,
+    /// During the first this many updates; -1: always.
+    pub limit: i32,
+}
+
+/// The clock's frequency error and its uncertainty, as chrony's driftfile
+/// holds them: `frequency_ppm` > 0 means the clock runs fast without
+/// correction.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Drift {
+    /// Frequency error, ppm (positive: fast).
+    pub frequency_ppm: f64,
+    /// Its uncertainty, ppm.
+    pub skew_ppm: f64,
+}
+
+impl Drift {
+    /// Reads a driftfile's contents: two numbers separated by white space.
+    pub fn parse(text: &str) -> Option<Drift> {
+        let mut fields = text.split_whitespace();
+        let frequency_ppm = fields.next()?.parse().ok()?;
+        let skew_ppm = fields.next()?.parse().ok()?;
+        let drift = Drift {
+            frequency_ppm,
+            skew_ppm,
+        };
+        (fields.next().is_none() && f64::is_finite(frequency_ppm) && f64::is_finite(skew_ppm))
+            .then_some(drift)
+    }
+}
+
+impl fmt::Display for Drift {
+    /// The driftfile line (as chrony writes it, without padding).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:.6} {:.6}", self.frequency_ppm, self.skew_ppm)
+    }
+}
+
+/// How the discipline corrects the clock. The default is chrony's.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct DisciplineConfig {
+    /// Step instead of slewing (default: never).
+    pub makestep: Option<MakeStep>,
+    /// Frequency updates with a larger skew are ignored, ppm (1000).
+    pub maxupdateskew_ppm: f64,
+    /// Largest frequency correction, ppm (500000).
+    pub maxdrift_ppm: f64,
+    /// Largest slew rate, ppm (83333.333).
+    pub maxslewrate_ppm: f64,
+    /// An offset as large as the estimate's error is slewed over this many
+    /// update intervals (chrony's `corrtimeratio`, 3).
+    pub corrtimeratio: f64,
+    /// The largest frequency correction the clock can run at, slews
+    /// included, ppm (100000: Linux's tick length reaches ±10 %).
+    pub max_frequency_ppm: f64,
+    /// Offsets larger than this are refused once synchronised, seconds
+    /// (1000; `None`: no limit).
+    pub panic_threshold: Option<f64>,
+}
+
+impl Default for DisciplineConfig {
+    fn default() -> Self {
+        DisciplineConfig {
+            makestep: None,
+            maxupdateskew_ppm: 1000.0,
+            maxdrift_ppm: 500_000.0,
+            maxslewrate_ppm: 83_333.333,
+            corrtimeratio: 3.0,
+            max_frequency_ppm: 100_000.0,
+            panic_threshold: Some(1000.0),
+        }
+    }
+}
 
 /// The discipline's states (see the [module docs](self)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -94,12 +183,12 @@ pub enum DisciplineError {
 /// What the selected sources say about the clock now.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Estimate {
-    /// Offset still to correct once the slew in progress is done, seconds
-    /// (positive: the clock is behind).
+    /// How far the clock is behind now, seconds (negative: ahead).
     pub offset: f64,
     /// Its standard deviation, seconds.
     pub offset_sd: f64,
-    /// Frequency error left, s/s (positive: the clock is slow).
+    /// Rate at which the offset grows on the clock as it runs now, s/s
+    /// (positive: the clock is slow).
     pub frequency: f64,
     /// Standard error of the frequency, s/s.
     pub skew: f64,
@@ -109,33 +198,53 @@ pub struct Estimate {
     pub root_dispersion: f64,
     /// The leap second the sources announce.
     pub leap: LeapIndicator,
+    /// When the next update is expected, seconds from now (the selected
+    /// source's polling interval).
+    pub interval: f64,
 }
 
-/// How an update changed the clock, for adjusting stored samples.
+/// A change the discipline made to the clock at the `now` of the call, for
+/// correcting stored samples.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Correction {
-    /// How much more the clock will be advanced than before, seconds.
-    pub offset: f64,
-    /// How much faster it runs from now on, s/s.
-    pub frequency: f64,
-    /// The step made, if any, seconds.
+    /// The clock's rate changed by this fraction of its old rate: it now
+    /// counts `(1 + rate)` times as fast as before.
+    pub rate: f64,
+    /// The clock was stepped by this many seconds (positive: forward).
     pub step: Option<f64>,
 }
 
-#[derive(Debug, Clone, Copy, Default)]
+impl Correction {
+    /// Whether nothing changed.
+    pub fn is_none(&self) -> bool {
+        self.rate == 0.0 && self.step.is_none()
+    }
+}
+
+/// A slew in progress: the clock runs at `base + rate` until `end`.
+#[derive(Debug, Clone, Copy)]
 struct Slew {
-    start: NtpTimestamp,
-    amount: f64,
+    end: NtpTimestamp,
     rate: f64,
+}
+
+/// The actions waiting for the caller: nothing is ever dropped.
+#[derive(Debug, Clone, Copy, Default)]
+struct Actions {
+    step: Option<f64>,
+    frequency: Option<f64>,
+    status: Option<SyncStatus>,
 }
 
 /// The clock-discipline state machine.
 #[derive(Debug, Clone)]
 pub struct Discipline {
+    config: DisciplineConfig,
     state: DisciplineState,
     updates: u32,
-    /// Frequency correction in effect, ppm (positive: faster).
-    frequency_ppm: f64,
+    /// The frequency correction, without a slew, ppm (kept in the unit of
+    /// the drift file, so that a saved drift comes back exactly).
+    base_ppm: f64,
     skew_ppm: f64,
     /// The rate error the last update left uncorrected (rejected by
     /// `maxupdateskew`, kept back by a saved drift, or beyond `maxdrift`),
@@ -143,9 +252,7 @@ pub struct Discipline {
     residual_frequency: f64,
     /// The frequency is a saved drift no measurement has beaten yet.
     prior: bool,
-    slew: Slew,
-    /// What the slews before the current one corrected, seconds.
-    slewed_before: f64,
+    slew: Option<Slew>,
     last_update: Option<NtpTimestamp>,
     update_interval: f64,
     last_offset: f64,
@@ -154,27 +261,27 @@ pub struct Discipline {
     root_dispersion: f64,
     est_error: f64,
     leap: LeapIndicator,
-    actions: [Option<ClockAction>; QUEUE],
+    actions: Actions,
 }
 
 impl Discipline {
     /// A discipline starting from a saved drift (or none), with the
     /// frequency it sets first queued.
-    pub fn new(drift: Option<Drift>, config: &SystemConfig) -> Discipline {
-        let limit = config.maxdrift_ppm.abs();
+    pub fn new(drift: Option<Drift>, config: DisciplineConfig) -> Discipline {
+        let limit = config.maxdrift_ppm.abs().min(config.max_frequency_ppm.abs());
         let (frequency_ppm, skew_ppm) = match drift {
             Some(d) => ((-d.frequency_ppm).clamp(-limit, limit), d.skew_ppm),
             None => (0.0, 1e6),
         };
         let mut discipline = Discipline {
+            config,
             state: DisciplineState::Unset,
             updates: 0,
-            frequency_ppm,
+            base_ppm: frequency_ppm,
             skew_ppm,
             residual_frequency: 0.0,
             prior: drift.is_some(),
-            slew: Slew::default(),
-            slewed_before: 0.0,
+            slew: None,
             last_update: None,
             update_interval: 0.0,
             last_offset: 0.0,
@@ -183,31 +290,30 @@ impl Discipline {
             root_dispersion: 0.0,
             est_error: 0.0,
             leap: LeapIndicator::NoWarning,
-            actions: [None; QUEUE],
+            actions: Actions::default(),
         };
-        discipline.push(ClockAction::SetFrequency { ppm: frequency_ppm });
+        discipline.actions.frequency = Some(frequency_ppm);
         discipline
     }
 
-    fn push(&mut self, action: ClockAction) {
-        if self.actions[QUEUE - 1].is_some() {
-            self.actions.copy_within(1.., 0);
-            self.actions[QUEUE - 1] = None;
-        }
-        if let Some(slot) = self.actions.iter_mut().find(|slot| slot.is_none()) {
-            *slot = Some(action);
-        }
+    /// The configuration.
+    pub fn config(&self) -> &DisciplineConfig {
+        &self.config
     }
 
-    /// The next action for the clock, oldest first.
+    /// The next action for the clock: a step, then the frequency, then the
+    /// status. Drain after every call.
     #[must_use]
     pub fn poll_action(&mut self) -> Option<ClockAction> {
-        let action = self.actions[0].take();
-        if action.is_some() {
-            self.actions.copy_within(1.., 0);
-            self.actions[QUEUE - 1] = None;
+        if let Some(offset) = self.actions.step.take() {
+            return Some(ClockAction::Step {
+                offset: NtpDuration::from_seconds_f64(offset),
+            });
         }
-        action
+        if let Some(ppm) = self.actions.frequency.take() {
+            return Some(ClockAction::SetFrequency { ppm });
+        }
+        self.actions.status.take().map(ClockAction::SetStatus)
     }
 
     /// The state now.
@@ -223,27 +329,52 @@ impl Discipline {
         )
     }
 
+    /// The frequency correction without a slew.
+    fn base(&self) -> f64 {
+        self.base_ppm * 1e-6
+    }
+
+    /// The frequency the clock runs at now, slew included.
+    fn applied(&self) -> f64 {
+        self.base() + self.slew.map_or(0.0, |s| s.rate)
+    }
+
+    /// When the discipline must be called again (the end of the slew in
+    /// progress), on the clock's time.
+    pub fn poll_timeout(&self) -> Option<NtpTimestamp> {
+        self.slew.map(|s| s.end)
+    }
+
+    /// Ends a slew that is due by `now`. Returns the change made.
+    pub fn handle_timeout(&mut self, now: NtpTimestamp) -> Correction {
+        match self.slew {
+            Some(slew) if now >= slew.end => self.end_slew(),
+            _ => Correction::default(),
+        }
+    }
+
+    /// Ends the slew in progress now, leaving the clock at the frequency
+    /// estimate (as chronyd does on its way out).
+    pub fn end_slew(&mut self) -> Correction {
+        let Some(slew) = self.slew.take() else {
+            return Correction::default();
+        };
+        let before = self.base() + slew.rate;
+        self.actions.frequency = Some(self.base_ppm);
+        Correction {
+            rate: rate_change(before, self.base()),
+            step: None,
+        }
+    }
+
     /// The part of the slew in progress still to come at `now`, seconds
     /// (positive: the clock will be advanced).
     pub fn pending(&self, now: NtpTimestamp) -> f64 {
-        let Slew {
-            start,
-            amount,
-            rate,
-        } = self.slew;
-        if amount == 0.0 {
+        let Some(slew) = self.slew else {
             return 0.0;
-        }
-        let elapsed = (now - start).to_seconds_f64().max(0.0);
-        let done = rate * elapsed;
-        (amount.abs() - done).max(0.0).copysign(amount)
-    }
-
-    /// Everything slewed so far at `now`, seconds (positive: advanced).
-    /// Local time less this runs at a constant rate between frequency
-    /// changes: the time scale the statistics are kept in.
-    pub fn slewed(&self, now: NtpTimestamp) -> f64 {
-        self.slewed_before + (self.slew.amount - self.pending(now))
+        };
+        let left = (slew.end - now).to_seconds_f64().max(0.0);
+        left * slew.rate / (1.0 + self.base() + slew.rate)
     }
 
     /// Corrects the clock for `estimate` at local time `now`.
@@ -251,28 +382,24 @@ impl Discipline {
         &mut self,
         now: NtpTimestamp,
         estimate: &Estimate,
-        config: &SystemConfig,
     ) -> Result<Correction, DisciplineError> {
-        let pending = self.pending(now);
-        let total = pending + estimate.offset;
+        let config = self.config;
+        let offset = estimate.offset;
         let may_step = config.makestep.is_some_and(|m| {
-            (m.limit < 0 || (self.updates as i64) < m.limit as i64) && total.abs() > m.threshold
+            (m.limit < 0 || (self.updates as i64) < m.limit as i64) && offset.abs() > m.threshold
         });
         let ever_synchronized = self.updates > 0;
         if let Some(threshold) = config.panic_threshold {
-            if !may_step && ever_synchronized && total.abs() > threshold {
-                return Err(DisciplineError::PanicThreshold { offset: total });
+            if !may_step && ever_synchronized && offset.abs() > threshold {
+                return Err(DisciplineError::PanicThreshold { offset });
             }
         }
-        let mut correction = Correction {
-            offset: estimate.offset,
-            ..Correction::default()
-        };
+        let before = self.applied();
+        // The frequency that would hold the offset still, from the rate it
+        // grows at on the clock as it runs now (slew included).
+        let wanted = before + estimate.frequency * (1.0 + before);
+        let limit = config.maxdrift_ppm.abs().min(config.max_frequency_ppm.abs()) * 1e-6;
         let skew_ppm = estimate.skew * 1e6;
-        // The estimate is a slope against the clock's own time; the
-        // clock's rate error in true time is `-slope / (1 + slope)`.
-        let slope = estimate.frequency;
-        let rate_error = -slope / (1.0 + slope);
         if skew_ppm <= config.maxupdateskew_ppm {
             // A saved drift better than the measurement is kept in part.
             let gain = if self.prior && self.skew_ppm < skew_ppm {
@@ -284,16 +411,12 @@ impl Discipline {
                 self.skew_ppm = skew_ppm;
                 1.0
             };
-            let limit = config.maxdrift_ppm.abs();
-            let new = (self.frequency_ppm - gain * rate_error * 1e6).clamp(-limit, limit);
-            let rate_left = rate_error + (new - self.frequency_ppm) * 1e-6;
-            correction.frequency = slope + rate_left / (1.0 + rate_left);
-            self.residual_frequency = rate_left.abs();
-            self.frequency_ppm = new;
+            let base = self.base();
+            self.base_ppm = (base + gain * (wanted - base)).clamp(-limit, limit) * 1e6;
+            self.residual_frequency = (wanted - self.base()).abs();
             self.state = DisciplineState::Tracking;
-            self.push(ClockAction::SetFrequency { ppm: new });
         } else {
-            self.residual_frequency = rate_error.abs();
+            self.residual_frequency = (wanted - self.base()).abs();
         }
         if self.state != DisciplineState::Tracking {
             self.state = if self.skew_ppm <= config.maxupdateskew_ppm {
@@ -305,54 +428,62 @@ impl Discipline {
         if let Some(interval) = self.last_update.map(|t| (now - t).to_seconds_f64()) {
             self.update_interval = interval.max(0.0);
         }
-        let max_rate = config.maxslewrate_ppm.abs() * 1e-6;
+        let mut correction = Correction::default();
         if may_step {
-            self.push(ClockAction::Slew {
-                offset: NtpDuration::ZERO,
-                max_rate_ppm: config.maxslewrate_ppm,
-            });
-            self.push(ClockAction::Step {
-                offset: NtpDuration::from_seconds_f64(total),
-            });
-            self.slewed_before = self.slewed(now);
-            self.slew = Slew::default();
-            correction.step = Some(total);
+            self.slew = None;
+            *self.actions.step.get_or_insert(0.0) += offset;
+            correction.step = Some(offset);
         } else {
-            // Offsets well beyond the estimate's error are corrected sooner.
-            let confidence = (3.0 * estimate.offset_sd / total.abs()).min(1.0);
-            let time = (self.update_interval * SLEW_TIME_RATIO * confidence).max(MIN_SLEW_TIME);
-            // Small corrections never change the rate by more than
-            // GENTLE_RATE (they take at least 2.5 s); larger ones take
-            // at most SLEW_TIME_LARGE unless maxslewrate forbids.
-            let gentle = GENTLE_RATE.max(total.abs() / SLEW_TIME_LARGE);
-            let rate = (total.abs() / time).min(gentle).min(max_rate);
-            self.slewed_before = self.slewed(now);
-            self.slew = Slew {
-                start: now,
-                amount: total,
-                rate,
-            };
-            self.push(ClockAction::Slew {
-                offset: NtpDuration::from_seconds_f64(total),
-                max_rate_ppm: rate * 1e6,
-            });
+            self.slew = self.plan_slew(now, offset, estimate);
         }
+        let after = self.applied();
+        self.actions.frequency = Some(after * 1e6);
+        correction.rate = rate_change(before, after);
         let now = now + NtpDuration::from_seconds_f64(correction.step.unwrap_or(0.0));
         self.updates = self.updates.saturating_add(1);
         self.last_update = Some(now);
-        self.last_offset = estimate.offset;
+        self.last_offset = offset;
         self.mean_square_offset = if self.updates == 1 {
-            total * total
+            offset * offset
         } else {
-            0.9 * self.mean_square_offset + 0.1 * estimate.offset * estimate.offset
+            0.9 * self.mean_square_offset + 0.1 * offset * offset
         };
         self.root_delay = estimate.root_delay;
         self.root_dispersion = estimate.root_dispersion;
         self.est_error = estimate.offset_sd;
         self.leap = estimate.leap;
-        let status = self.sync_status(now);
-        self.push(ClockAction::SetStatus(status));
+        self.actions.status = Some(self.sync_status(now));
         Ok(correction)
+    }
+
+    /// The slew that corrects `offset` from `now` on (none for nothing to
+    /// correct): chrony's `corrtimeratio` rule, within `maxslewrate` and
+    /// the clock's reach.
+    fn plan_slew(&self, now: NtpTimestamp, offset: f64, estimate: &Estimate) -> Option<Slew> {
+        if offset == 0.0 || !offset.is_finite() {
+            return None;
+        }
+        let config = &self.config;
+        let interval = estimate.interval.max(MIN_SLEW_TIME);
+        let sd = estimate.offset_sd.max(1e-9);
+        let mut duration = (config.corrtimeratio * interval * sd / offset.abs()).max(MIN_SLEW_TIME);
+        // Running at base + rate for `duration` gains `duration · rate /
+        // (1 + base + rate)` on the clock at base.
+        let one = 1.0 + self.base();
+        let reach = (config.max_frequency_ppm.abs() * 1e-6 - self.base().abs()).max(0.0);
+        let max_rate = (config.maxslewrate_ppm.abs() * 1e-6).min(reach);
+        if max_rate <= 0.0 {
+            return None;
+        }
+        let mut rate = offset * one / (duration - offset);
+        if !(rate.abs() <= max_rate) || duration <= offset.abs() {
+            rate = max_rate.copysign(offset);
+            duration = offset * (one + rate) / rate;
+        }
+        Some(Slew {
+            end: now + NtpDuration::from_seconds_f64(duration),
+            rate,
+        })
     }
 
     /// No source can be selected: keep the frequency and report the clock
@@ -361,8 +492,7 @@ impl Discipline {
         if self.is_synchronized() {
             self.state = DisciplineState::Holdover;
             self.leap = LeapIndicator::NoWarning;
-            let status = self.sync_status(now);
-            self.push(ClockAction::SetStatus(status));
+            self.actions.status = Some(self.sync_status(now));
         }
     }
 
@@ -373,7 +503,9 @@ impl Discipline {
         if let Some(t) = &mut self.last_update {
             *t = *t + shift;
         }
-        self.slew.start = self.slew.start + shift;
+        if let Some(slew) = &mut self.slew {
+            slew.end = slew.end + shift;
+        }
     }
 
     /// Root dispersion at `now`: the one at the last update grown by the
@@ -383,8 +515,13 @@ impl Discipline {
         let age = self
             .last_update
             .map_or(0.0, |t| (now - t).to_seconds_f64().max(0.0));
-        let rate = self.skew_ppm.min(1e3) * 1e-6 + self.residual_frequency.min(1.0);
-        self.root_dispersion + (rate + MAX_CLOCK_ERROR) * age
+        self.root_dispersion + self.dispersion_rate() * age
+    }
+
+    /// How fast the root dispersion grows, s/s: the skew, the rate error
+    /// left uncorrected and the clock's own error.
+    pub fn dispersion_rate(&self) -> f64 {
+        self.skew_ppm.min(1e3) * 1e-6 + self.residual_frequency.min(1.0) + MAX_CLOCK_ERROR
     }
 
     /// Root delay at the last update, seconds.
@@ -400,7 +537,7 @@ impl Discipline {
         let max_error = if self.last_update.is_some() {
             self.root_delay / 2.0 + self.root_dispersion(now) + self.pending(now).abs()
         } else {
-            UNSET_MAX_ERROR
+            MAX_ERROR_LIMIT
         };
         SyncStatus {
             synchronized: self.is_synchronized(),
@@ -418,9 +555,14 @@ impl Discipline {
     /// the clock runs fast without correction).
     pub fn drift(&self) -> Drift {
         Drift {
-            frequency_ppm: -self.frequency_ppm,
+            frequency_ppm: -self.base_ppm,
             skew_ppm: self.skew_ppm,
         }
+    }
+
+    /// The frequency correction the clock runs at now, slew included, ppm.
+    pub fn frequency_ppm(&self) -> f64 {
+        self.applied() * 1e6
     }
 
     /// When the clock was last updated (local time).
@@ -449,136 +591,11 @@ impl Discipline {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::system::MakeStep;
-
-    fn at(seconds: f64) -> NtpTimestamp {
-        NtpTimestamp::from_seconds_f64(5000.0 + seconds)
-    }
-
-    fn estimate(offset: f64, frequency: f64, skew: f64) -> Estimate {
-        Estimate {
-            offset,
-            offset_sd: 1e-5,
-            frequency,
-            skew,
-            root_delay: 1e-3,
-            root_dispersion: 1e-3,
-            leap: LeapIndicator::NoWarning,
-        }
-    }
-
-    fn drain(discipline: &mut Discipline) -> ([Option<ClockAction>; QUEUE], usize) {
-        let mut out = [None; QUEUE];
-        let mut n = 0;
-        while let Some(action) = discipline.poll_action() {
-            out[n] = Some(action);
-            n += 1;
-        }
-        (out, n)
-    }
-
-    #[test]
-    fn makestep_then_slew_then_panic() {
-        let config = SystemConfig {
-            makestep: Some(MakeStep {
-                threshold: 1.0,
-                limit: 1,
-            }),
-            ..SystemConfig::default()
-        };
-        let mut d = Discipline::new(None, &config);
-        assert_eq!(d.state(), DisciplineState::Unset);
-        let _ = drain(&mut d);
-        let c = d
-            .update(at(0.0), &estimate(5.0, 0.0, 1.0), &config)
-            .unwrap();
-        assert_eq!(c.step, Some(5.0));
-        assert_eq!(d.state(), DisciplineState::MeasuringFrequency);
-        let (actions, n) = drain(&mut d);
-        assert!(actions[..n]
-            .iter()
-            .any(|a| matches!(a, Some(ClockAction::Step { offset })
-            if (offset.to_seconds_f64() - 5.0).abs() < 1e-9)));
-        // Past the step limit, offsets are slewed and bounded in rate.
-        let c = d
-            .update(at(64.0), &estimate(2.0, 1e-5, 1e-7), &config)
-            .unwrap();
-        assert_eq!(c.step, None);
-        assert_eq!(d.state(), DisciplineState::Tracking);
-        assert!((d.drift().frequency_ppm + 10.0).abs() < 1e-3);
-        let (actions, n) = drain(&mut d);
-        let slew = actions[..n]
-            .iter()
-            .find_map(|a| match a {
-                Some(ClockAction::Slew { max_rate_ppm, .. }) => Some(*max_rate_ppm),
-                _ => None,
-            })
-            .unwrap();
-        assert!(slew <= config.maxslewrate_ppm);
-        assert!(d.pending(at(64.0)) > 1.99);
-        // Over the panic threshold: an error, nothing done.
-        assert_eq!(
-            d.update(at(128.0), &estimate(2000.0, 0.0, 1e-7), &config),
-            Err(DisciplineError::PanicThreshold {
-                offset: 2000.0 + d.pending(at(128.0))
-            })
-        );
-        assert_eq!(drain(&mut d).1, 0);
-        d.lose_sync(at(200.0));
-        assert_eq!(d.state(), DisciplineState::Holdover);
-        assert!(!d.sync_status(at(200.0)).synchronized);
-    }
-
-    #[test]
-    fn max_error_holds_what_is_left_uncorrected() {
-        let config = SystemConfig {
-            maxupdateskew_ppm: 100.0,
-            ..SystemConfig::default()
-        };
-        let mut d = Discipline::new(None, &config);
-        // A 5 % frequency error the skew gate refuses to correct, and an
-        // offset of 0.5 s still being slewed.
-        d.update(at(0.0), &estimate(0.5, 0.05, 2e-3), &config)
-            .unwrap();
-        let status = d.sync_status(at(0.0));
-        assert!(status.max_error >= 0.5, "{status:?}");
-        // 64 s later the uncorrected 5 % alone is worth over 3 s.
-        let status = d.sync_status(at(64.0));
-        assert!(status.max_error > 64.0 * 0.05 / 1.05, "{status:?}");
-        // Corrected, the bound stays small.
-        d.update(at(64.0), &estimate(0.0, 0.0, 1e-6), &config)
-            .unwrap();
-        assert!(d.sync_status(at(128.0)).max_error < 0.01);
-    }
-
-    #[test]
-    fn skew_gate_and_maxdrift() {
-        let config = SystemConfig {
-            maxdrift_ppm: 50.0,
-            ..SystemConfig::default()
-        };
-        let mut d = Discipline::new(
-            Some(Drift {
-                frequency_ppm: 100.0,
-                skew_ppm: 1.0,
-            }),
-            &config,
-        );
-        assert_eq!(
-            d.poll_action(),
-            Some(ClockAction::SetFrequency { ppm: -50.0 })
-        );
-        let c = d
-            .update(at(0.0), &estimate(1e-3, 1e-4, 0.01), &config)
-            .unwrap();
-        assert_eq!(c.frequency, 0.0);
-        let c = d
-            .update(at(64.0), &estimate(1e-3, -1e-4, 1e-7), &config)
-            .unwrap();
-        assert_eq!(c.frequency, 0.0); // already at -50 ppm
-        assert_eq!(d.drift().frequency_ppm, 50.0);
-    }
+/// How much faster, as a fraction of its old rate, a clock runs at
+/// frequency `after` than at `before`.
+fn rate_change(before: f64, after: f64) -> f64 {
+    (after - before) / (1.0 + before)
 }
+
+#[cfg(test)]
+mod tests;

@@ -30,11 +30,10 @@
 //! Offsets here use the sample convention: positive means the local clock
 //! is behind the source. Stored offsets are kept *as if every clock
 //! correction made since had already been in effect*, so that the fit
-//! always describes the clock as it is now (see [`Stats::correct`] and
-//! [`Stats::shift_times`]).
+//! always describes the clock as it runs now (see [`Stats::correct`] and
+//! [`Stats::step`]).
 
-use crate::discipline::MAX_CLOCK_ERROR;
-use crate::report::SourceStatsReport;
+use crate::sample::MAX_CLOCK_ERROR;
 use crate::time::{NtpDuration, NtpTimestamp};
 #[cfg(not(feature = "std"))]
 use num_traits::Float;
@@ -239,67 +238,57 @@ impl Stats {
         self.fit = Some(fit);
     }
 
-    /// Accounts for a clock correction made at local time `at`: the clock
-    /// will be advanced by `offset` seconds more than before, and runs
-    /// faster by `frequency` (s/s) from now on. Stored samples are changed
-    /// as if the correction had always been in effect.
-    pub fn correct(&mut self, at: NtpTimestamp, offset: f64, frequency: f64) {
+    /// Accounts for a change of the clock's rate made at local time `at`:
+    /// from then on it counts `(1 + rate)` times as fast as before. Stored
+    /// samples are changed as if the new rate had always been in effect
+    /// (with the clock reading the same at `at`): an older sample's local
+    /// time was earlier, and its offset larger, in proportion to its age.
+    /// This is exact, so the fit keeps its residuals; its slope drops by
+    /// `rate` (in time scaled by `1 + rate`).
+    pub fn correct(&mut self, at: NtpTimestamp, rate: f64) {
+        if rate == 0.0 {
+            return;
+        }
+        let moved = |time: &mut NtpTimestamp, offset: &mut f64| {
+            let age = (at - *time).to_seconds_f64();
+            *offset += rate * age;
+            *time = *time - NtpDuration::from_seconds_f64(rate * age);
+        };
         let n = self.len as usize;
         for entry in &mut self.entries[..n] {
-            let age = (at - entry.time).to_seconds_f64();
-            entry.offset += frequency * age - offset;
+            moved(&mut entry.time, &mut entry.offset);
         }
+        // The line moves the same way (a fit of one sample keeps the slope
+        // it now has: the clock's new rate), in time scaled by 1 + rate.
         if let Some(fit) = &mut self.fit {
-            let age = (at - fit.time).to_seconds_f64();
-            fit.offset += frequency * age - offset;
-            fit.frequency -= frequency;
+            moved(&mut fit.time, &mut fit.offset);
+            let scale = 1.0 / (1.0 + rate);
+            fit.frequency = (fit.frequency - rate) * scale;
+            fit.skew *= scale;
+            fit.cov *= scale;
+            fit.span *= 1.0 + rate;
         }
     }
 
-    /// Accounts for a step of the local clock by `offset` seconds: sample
-    /// times move with the clock. (The change of the offsets is a
-    /// [`correct`](Self::correct).)
-    pub fn shift_times(&mut self, offset: f64) {
+    /// Accounts for a step of the local clock by `offset` seconds
+    /// (positive: forward): sample times move with the clock, and the
+    /// clock is `offset` closer to every source.
+    pub fn step(&mut self, offset: f64) {
         let shift = NtpDuration::from_seconds_f64(offset);
         let n = self.len as usize;
         for entry in &mut self.entries[..n] {
             entry.time = entry.time + shift;
+            entry.offset -= offset;
         }
         if let Some(fit) = &mut self.fit {
             fit.time = fit.time + shift;
+            fit.offset -= offset;
         }
     }
 
     /// The newest sample's offset as it stands after later corrections.
     pub fn newest_offset(&self) -> Option<f64> {
         self.entries().last().map(|e| e.offset)
-    }
-
-    /// What `chronyc sourcestats` prints for this source at `now`.
-    pub fn report(&self, now: NtpTimestamp) -> SourceStatsReport {
-        match self.fit {
-            Some(fit) => {
-                let (offset, _) = fit.predict(now);
-                SourceStatsReport {
-                    samples: self.len as u32,
-                    runs: fit.runs as u32,
-                    span: fit.span.max(0.0) as u64,
-                    frequency_ppm: -fit.frequency * 1e6,
-                    skew_ppm: fit.skew * 1e6,
-                    offset: -offset,
-                    std_dev: fit.std_dev,
-                }
-            }
-            None => SourceStatsReport {
-                samples: 0,
-                runs: 0,
-                span: 0,
-                frequency_ppm: 0.0,
-                skew_ppm: 0.0,
-                offset: 0.0,
-                std_dev: 0.0,
-            },
-        }
     }
 }
 
@@ -412,9 +401,7 @@ mod tests {
         assert!((fit.frequency - 2e-6).abs() < 1e-9);
         let (offset, _) = fit.predict(at(640.0));
         assert!((offset - (0.01 + 2e-6 * 640.0)).abs() < 1e-6);
-        let report = stats.report(at(576.0));
-        assert_eq!(report.span, 576);
-        assert!((report.frequency_ppm + 2.0).abs() < 1e-3);
+        assert_eq!(fit.span, 576.0);
     }
 
     #[test]
@@ -442,19 +429,18 @@ mod tests {
             let t = i as f64 * 64.0;
             stats.add(at(t), 0.5 - 1e-4 * t, 2e-4);
         }
-        // Advance by the predicted offset, and speed up by the missing frequency.
+        // Slow the clock down by its 100 ppm: the offsets stop changing.
         let now = at(300.0);
-        let (offset, _) = stats.fit().unwrap().predict(now);
-        stats.correct(now, offset, -1e-4);
+        stats.correct(now, -1e-4);
         let fit = *stats.fit().unwrap();
-        assert!(fit.frequency.abs() < 1e-12);
-        assert!(fit.predict(now).0.abs() < 1e-9);
-        stats.refit();
-        assert!(stats.fit().unwrap().predict(now).0.abs() < 1e-9);
+        assert!(fit.frequency.abs() < 1e-12, "{}", fit.frequency);
+        let (offset, _) = fit.predict(now);
+        assert!((offset - 0.47).abs() < 1e-9, "{offset}");
         // A step moves the samples along with the clock.
-        stats.correct(now, -2.0, 0.0);
-        stats.shift_times(-2.0);
-        assert!((stats.fit().unwrap().predict(at(298.0)).0 - 2.0).abs() < 1e-9);
+        stats.step(offset);
+        assert!(stats.fit().unwrap().predict(now + NtpDuration::from_seconds_f64(offset)).0.abs() < 1e-9);
+        stats.step(-2.0);
+        assert!((stats.fit().unwrap().predict(at(298.47)).0 - 2.0).abs() < 1e-9);
     }
 
     #[test]

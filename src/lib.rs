@@ -83,12 +83,13 @@
 pub mod clock;
 pub mod discipline;
 pub mod filter;
+pub mod node;
 pub mod reference;
 pub mod report;
 pub mod sample;
 pub mod select;
 pub mod server;
-#[cfg(feature = "std")]
+#[cfg(all(feature = "std", target_os = "linux"))]
 pub mod sim;
 pub mod source;
 #[cfg(feature = "std")]

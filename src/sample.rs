@@ -28,6 +28,11 @@ use crate::time::{NtpDuration, NtpTimestamp};
 /// seconds per second (15 ppm).
 pub const PHI: f64 = 15e-6;
 
+/// Dispersion a clock gains per second beyond its estimated frequency
+/// error (chrony's `maxclockerror`, 1 ppm): the growth of a served root
+/// dispersion, and the allowance of the delay-outlier test.
+pub const MAX_CLOCK_ERROR: f64 = 1e-6;
+
 /// The four timestamps of one exchange.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]

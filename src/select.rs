@@ -20,10 +20,29 @@
 //!    weights 1/skew².
 //! 7. The leap indicator is what more than half of the survivors announce.
 
-use crate::report::SourceState;
 use crate::wire::LeapIndicator;
 #[cfg(not(feature = "std"))]
 use num_traits::Float;
+
+/// What selection made of a source: the second column (`S`) of
+/// `chronyc sources`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum SourceState {
+    /// `*`: the source the clock is synchronised to.
+    Selected,
+    /// `+`: combined with the selected source.
+    Combined,
+    /// `-`: acceptable but not combined.
+    NotCombined,
+    /// `x`: a falseticker (its interval misses the majority's).
+    Falseticker,
+    /// `~`: too variable to use.
+    TooVariable,
+    /// `?`: unusable (unreachable, too few samples, unsynchronised, bad
+    /// stratum or distance).
+    Unusable,
+}
 
 /// How much better another source must be to replace the selected one,
 /// seconds of distance (chrony's `reselectdist`).

@@ -16,14 +16,12 @@ use rand_core::RngCore;
 const FIRST_POLL_DELAY: f64 = 0.2;
 /// Interval between the requests of a burst, seconds.
 const BURST_INTERVAL: f64 = 2.0;
-/// Requests a burst sends at most.
-const BURST_MAX: u8 = 8;
-/// Good responses that end a burst.
-const BURST_GOOD: u8 = 4;
-/// The regular polls that may take [`SourceConfig::early_exchanges`].
-const EARLY_POLLS: u8 = 8;
-/// Regular polls after which follow-ups are repaid by longer polls.
-const REPAY_AFTER_POLLS: u8 = 32;
+/// Requests an `iburst` or a `burst` sends at most.
+const BURST_MAX: u8 = 4;
+/// The first interval of the warm-up after the first sample, log2
+/// seconds (8 s); it doubles with every sample until it reaches the
+/// polling interval.
+const WARMUP_FIRST_POLL: i8 = 3;
 /// Polling below one second only while the delay is under this, seconds.
 const SUBSECOND_MAX_DELAY: f64 = 0.01;
 /// The longest poll a RATE kiss may push a source to (log2 s).
@@ -40,24 +38,12 @@ pub struct SourceConfig {
     pub minpoll: i8,
     /// Longest polling interval, log2 seconds (-7..=24; default 10).
     pub maxpoll: i8,
-    /// Start with a burst of requests 2 s apart (4 good of up to 8).
+    /// Start with 4 requests 2 s apart.
     pub iburst: bool,
-    /// Make every poll such a burst.
+    /// When a poll gives no good measurement, follow it with up to 3 more
+    /// requests 2 s apart (fewer when the polling interval is short: the
+    /// average interval never falls below `minpoll`), as chrony's `burst`.
     pub burst: bool,
-    /// Exchanges 2 s apart in each of the first 8 regular polls (after
-    /// any `iburst`), once the source has given a first sample; 1..=8,
-    /// default 4; 1 is chrony's one request per poll. Not a chrony
-    /// option. With one exchange per 64 s poll, the first minutes'
-    /// samples are too few to place the clock within 1 ms reliably on a
-    /// link with 1 ms of jitter (17 % of starts fail: the
-    /// `early_estimates` example); trains of 4 bring that to none of
-    /// seeds 1–1000 in the simulator. The extra requests are repaid from
-    /// the 32nd poll on: while some are owed, polls at `minpoll` take
-    /// twice as long (longer polls count for the requests they skip), so
-    /// a source never sends more than `minpoll` allows for long. Only
-    /// when `maxpoll > minpoll` (there must be room to repay) and the
-    /// train fits well within a `minpoll` interval.
-    pub early_exchanges: u8,
     /// Prefer this source in selection.
     pub prefer: bool,
     /// Measure but never select this source.
@@ -74,12 +60,9 @@ pub struct SourceConfig {
     /// samples are stored (chrony's test; default 10; see
     /// [`Stats::is_delay_outlier`]).
     pub maxdelaydevratio: f64,
-    /// Samples the regression should use: polling slows down (one step,
-    /// then again after a quarter as many new samples) when it uses this
-    /// many, and speeds up when it uses fewer than half (chrony's
-    /// `polltarget`, default 8; ours is 64, the whole store, because the
-    /// weighted regression gains from every sample: see the `sim`
-    /// example).
+    /// Samples the regression should use: the polling interval grows while
+    /// it uses more, and shrinks while it uses fewer (chrony's
+    /// `polltarget`, default 8).
     pub poll_target: u8,
 }
 
@@ -90,13 +73,12 @@ impl Default for SourceConfig {
             maxpoll: 10,
             iburst: false,
             burst: false,
-            early_exchanges: 4,
             prefer: false,
             noselect: false,
             trust: false,
             maxdelay: 3.0,
             maxdelaydevratio: 10.0,
-            poll_target: 64,
+            poll_target: 8,
         }
     }
 }
@@ -109,9 +91,6 @@ pub enum ResponseError {
     /// The packet is not a valid NTP packet.
     #[error("malformed packet: {0}")]
     Malformed(#[from] crate::wire::Error),
-    /// No source has this id.
-    #[error("no such source")]
-    UnknownSource,
     /// The packet is not a server (mode 4) response.
     #[error("not a server response (mode {0:?})")]
     NotServerMode(Mode),
@@ -141,17 +120,9 @@ pub enum ResponseError {
     /// The round-trip delay exceeds `maxdelay`.
     #[error("delay {0} s exceeds maxdelay")]
     DelayTooLarge(f64),
-    /// The delay is an outlier against the source's statistics.
-    #[error("delay {0} s is an outlier")]
-    DelayOutlier(f64),
     /// The server is synchronised to us.
     #[error("synchronisation loop: the server follows us")]
     Loop,
-    /// The response was good, but the offset it shows (seconds, positive:
-    /// the clock is behind) is over the panic threshold: the clock was
-    /// left alone and the caller decides.
-    #[error("offset of {0} s exceeds the panic threshold")]
-    PanicThreshold(f64),
 }
 
 /// A response that passed the tests: the sample and what the server said
@@ -160,6 +131,8 @@ pub enum ResponseError {
 pub struct Measurement {
     /// Offset, delay, dispersion and local time of the exchange.
     pub sample: Sample,
+    /// T1: when the request left (local clock).
+    pub sent: NtpTimestamp,
     /// The server's leap indicator.
     pub leap: LeapIndicator,
     /// The server's stratum.
@@ -171,6 +144,13 @@ pub struct Measurement {
 }
 
 impl Measurement {
+    /// The local time the offset refers to: halfway between the request's
+    /// departure and the response's arrival.
+    pub fn midpoint(&self) -> NtpTimestamp {
+        let half = (self.sample.time - self.sent).to_bits() / 2;
+        self.sent + NtpDuration::from_bits(half)
+    }
+
     /// The error bound the statistics weigh the sample by, seconds: the
     /// round-trip delay plus twice the server's root dispersion (a server
     /// unsure of its own clock counts like a slow exchange).
@@ -193,6 +173,18 @@ pub(crate) struct ServerInfo {
     pub dispersion: f64,
 }
 
+/// A burst of requests 2 s apart.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Burst {
+    /// None.
+    Off,
+    /// `iburst`: this many requests still to send, whatever the answers.
+    Initial(u8),
+    /// `burst`: retries of the regular poll sent at `poll_sent`, this many
+    /// still allowed, until a good measurement.
+    Retry { left: u8, poll_sent: NtpTimestamp },
+}
+
 /// One server association. Its whole state is in this fixed-size value.
 #[derive(Debug, Clone)]
 pub struct Source {
@@ -200,25 +192,24 @@ pub struct Source {
     pub(crate) reference_id: ReferenceId,
     pub(crate) stats: Stats,
     pub(crate) info: Option<ServerInfo>,
+    /// The regular polling interval, log2 seconds.
     poll: i8,
+    /// The shortest poll allowed (raised by RATE kisses).
     poll_floor: i8,
+    /// Evidence for a longer (positive) or shorter (negative) poll.
+    poll_score: f32,
+    /// The warm-up's next interval, log2 seconds, until it reaches `poll`.
+    warmup: Option<i8>,
     next_poll: NtpTimestamp,
+    /// When the last request was sent (local time).
+    last_sent: Option<NtpTimestamp>,
     /// Cookie and local send time of the outstanding request.
     outstanding: Option<(NtpTimestamp, NtpTimestamp)>,
-    burst_left: u8,
-    burst_good: u8,
-    /// Good responses that end the burst in progress.
-    burst_target: u8,
-    /// Regular polls started (saturating).
-    regular_polls: u8,
-    /// Follow-up exchanges the current early poll may still send.
-    follow_ups: u8,
-    /// Follow-ups sent and not yet repaid by longer polls.
-    owed: u8,
+    /// The burst in progress.
+    burst: Burst,
     reach: u8,
     stopped: bool,
     requests: u32,
-    since_poll_change: u8,
 }
 
 impl Source {
@@ -226,41 +217,33 @@ impl Source {
     /// ID, first polled shortly after `now`.
     pub fn new(config: SourceConfig, reference_id: ReferenceId, now: NtpTimestamp) -> Source {
         let minpoll = config.minpoll.clamp(-7, 24);
-        let mut source = Source {
+        let maxpoll = config.maxpoll.clamp(-7, 24);
+        Source {
             config,
             reference_id,
             stats: Stats::default(),
             info: None,
             poll: minpoll,
             poll_floor: minpoll,
+            poll_score: 0.0,
+            // Fixed polling (maxpoll = minpoll) is the operator's exact
+            // rate: no warm-up then.
+            warmup: (maxpoll > minpoll && minpoll > WARMUP_FIRST_POLL).then_some(WARMUP_FIRST_POLL),
             next_poll: now + NtpDuration::from_seconds_f64(FIRST_POLL_DELAY),
+            last_sent: None,
             outstanding: None,
-            burst_left: 0,
-            burst_good: 0,
-            burst_target: 0,
-            regular_polls: 0,
-            follow_ups: 0,
-            owed: 0,
+            burst: if config.iburst {
+                Burst::Initial(BURST_MAX)
+            } else {
+                Burst::Off
+            },
             reach: 0,
             stopped: false,
             requests: 0,
-            since_poll_change: 0,
-        };
-        if config.iburst || config.burst {
-            source.start_burst(BURST_MAX, BURST_GOOD);
         }
-        source
     }
 
-    /// Starts a burst of up to `requests` requests that ends after `good`
-    /// good responses.
-    fn start_burst(&mut self, requests: u8, good: u8) {
-        self.burst_left = requests;
-        self.burst_target = good;
-        self.burst_good = 0;
-    }
-
-    /// Log2 of the polling interval now in use, seconds.
+    /// Log2 of the regular polling interval now in use, seconds.
     pub fn poll(&self) -> i8 {
         let poll = self.poll.clamp(self.poll_floor, self.longest_poll());
         let quick = self
@@ -271,6 +254,13 @@ impl Source {
         } else {
             poll
         }
+    }
+
+    /// The interval to the next regular request, seconds: the warm-up's
+    /// while it lasts, else the polling interval.
+    pub(crate) fn regular_interval(&self) -> f64 {
+        let poll = self.poll();
+        log2_to_seconds(self.warmup.map_or(poll, |w| w.min(poll)))
     }
 
     /// The reachability register: bit 0 is the latest request, 1 if it was
@@ -295,8 +285,8 @@ impl Source {
     }
 
     /// Writes a request into `buf` if one is due at `now`, and returns its
-    /// length. The transmit timestamp is a random cookie: it reveals
-    /// nothing of our clock, and a response must echo it.
+    /// length. The transmit timestamp is a random 64-bit cookie: it
+    /// reveals nothing of our clock, and a response must echo it.
     pub fn poll_transmit(
         &mut self,
         now: NtpTimestamp,
@@ -306,41 +296,71 @@ impl Source {
         if self.stopped || now < self.next_poll {
             return None;
         }
-        let cookie = NtpTimestamp::from_bits(rng.next_u64() | 1);
+        // Zero would be an origin no request has (a server's "none").
+        let cookie = loop {
+            let bits = rng.next_u64();
+            if bits != 0 {
+                break NtpTimestamp::from_bits(bits);
+            }
+        };
         let len = Header::client_request(self.poll(), cookie).emit(buf).ok()?;
         self.outstanding = Some((cookie, now));
+        self.last_sent = Some(now);
         self.reach <<= 1;
         self.requests = self.requests.saturating_add(1);
-        if self.burst_left == 0 {
-            if self.config.burst {
-                self.start_burst(BURST_MAX, BURST_GOOD);
+        let retry = BURST_INTERVAL.min(self.regular_interval());
+        let interval = match self.burst {
+            Burst::Initial(left) if left > 1 => {
+                self.burst = Burst::Initial(left - 1);
+                retry
             }
-            self.follow_ups = if self.regular_polls < EARLY_POLLS && self.may_repay() {
-                self.config.early_exchanges.clamp(1, BURST_MAX) - 1
-            } else {
-                0
-            };
-            self.regular_polls = self.regular_polls.saturating_add(1);
-        }
-        let interval = if self.burst_left > 0 {
-            self.burst_left -= 1;
-            if self.burst_left == 0 {
-                log2_to_seconds(self.poll())
-            } else {
-                BURST_INTERVAL.min(log2_to_seconds(self.poll()))
+            Burst::Retry { left, poll_sent } => {
+                // A retry of the poll sent at `poll_sent` (whose burst
+                // allows `left` more); after the last, the regular
+                // schedule resumes.
+                let left = left.saturating_sub(1);
+                if left > 0 {
+                    self.burst = Burst::Retry { left, poll_sent };
+                    retry
+                } else {
+                    self.burst = Burst::Off;
+                    (poll_sent - now).to_seconds_f64() + self.regular_interval()
+                }
             }
-        } else {
-            log2_to_seconds(self.repaying_poll())
+            Burst::Initial(_) | Burst::Off => {
+                // A regular poll; with `burst`, it may be retried until a
+                // good measurement comes.
+                let retries = if self.config.burst {
+                    self.burst_size() - 1
+                } else {
+                    0
+                };
+                if retries > 0 {
+                    self.burst = Burst::Retry {
+                        left: retries,
+                        poll_sent: now,
+                    };
+                    retry
+                } else {
+                    self.burst = Burst::Off;
+                    self.regular_interval()
+                }
+            }
         };
         self.next_poll = now + NtpDuration::from_seconds_f64(interval);
         Some(len)
     }
 
-    /// Whether follow-ups may be sent: polling can lengthen to repay them,
-    /// and a train of them takes under a quarter of a `minpoll` interval.
-    fn may_repay(&self) -> bool {
-        let train = BURST_INTERVAL * f64::from(self.config.early_exchanges);
-        self.maxpoll() > self.minpoll() && train < log2_to_seconds(self.minpoll()) / 4.0
+    /// Requests a `burst` may send for one poll: up to 4, and no more
+    /// than the polling interval holds `minpoll` intervals (chrony's rule,
+    /// so that bursts never raise the average rate above `minpoll`'s).
+    fn burst_size(&self) -> u8 {
+        let ratio = self.poll() - self.minpoll();
+        if ratio <= 0 {
+            1
+        } else {
+            (1u32 << ratio.min(7) as u32).min(BURST_MAX as u32) as u8
+        }
     }
 
     /// `minpoll`, within -7..=24.
@@ -357,25 +377,6 @@ impl Source {
     /// kiss.
     fn longest_poll(&self) -> i8 {
         self.maxpoll().max(self.poll_floor)
-    }
-
-    /// The interval of a regular poll, log2 seconds, that also repays the
-    /// follow-ups: while some are owed, polls at `minpoll` take twice as
-    /// long, and longer polls count for the requests they skip.
-    fn repaying_poll(&mut self) -> i8 {
-        let poll = self.poll();
-        if self.owed == 0 || self.regular_polls < REPAY_AFTER_POLLS {
-            return poll;
-        }
-        let minpoll = self.minpoll();
-        let poll = if poll == minpoll {
-            (poll + 1).min(self.longest_poll())
-        } else {
-            poll
-        };
-        let skipped = (1u32 << (poll - minpoll).clamp(0, 16) as u32) - 1;
-        self.owed = self.owed.saturating_sub(skipped.min(u8::MAX as u32) as u8);
-        poll
     }
 
     /// The request just sent left at `time` (local), as the kernel's
@@ -433,7 +434,6 @@ impl Source {
         }
         // The server answered: it is reachable.
         self.reach |= 1;
-        self.end_burst_if_done();
         if header.stratum > 1 && local_reference_id == Some(header.reference_id) {
             return Err(ResponseError::Loop);
         }
@@ -451,36 +451,14 @@ impl Source {
         if delay > self.config.maxdelay {
             return Err(ResponseError::DelayTooLarge(delay));
         }
-        let measurement = Measurement {
+        Ok(Measurement {
             sample,
+            sent,
             leap: header.leap,
             stratum: header.stratum,
             root_delay,
             root_dispersion,
-        };
-        if self.burst_left > 0 {
-            self.burst_good += 1;
-            self.end_burst_if_done();
-        } else if self.follow_ups > 0 && !self.stats.is_empty() {
-            // Early on, every exchange but the very first is followed by
-            // another 2 s later; the regular polling then resumes.
-            self.follow_ups -= 1;
-            self.owed = self.owed.saturating_add(1);
-            self.start_burst(1, 1);
-            self.next_poll = now + NtpDuration::from_seconds_f64(BURST_INTERVAL);
-        }
-        Ok(measurement)
-    }
-
-    fn end_burst_if_done(&mut self) {
-        if self.burst_left > 0 && self.burst_good >= self.burst_target {
-            self.burst_left = 0;
-            // The next request was due one burst interval after the last.
-            let interval = log2_to_seconds(self.poll());
-            self.next_poll = self.next_poll
-                - NtpDuration::from_seconds_f64(BURST_INTERVAL.min(interval))
-                + NtpDuration::from_seconds_f64(interval);
-        }
+        })
     }
 
     /// A kiss-o'-death for the request sent at `sent`.
@@ -491,16 +469,17 @@ impl Source {
             let poll = (self.poll() + 1).min(MAX_RATE_POLL);
             self.poll_floor = poll;
             self.poll = poll;
-            self.burst_left = 0;
-            self.regular_polls = self.regular_polls.max(REPAY_AFTER_POLLS);
-            self.follow_ups = 0;
+            self.burst = Burst::Off;
+            self.warmup = None;
             self.next_poll = sent + NtpDuration::from_seconds_f64(log2_to_seconds(poll));
         }
     }
 
-    /// Records a good measurement: its values for reports, and adapts the
+    /// Records a good measurement (one the statistics took): its values
+    /// for reports; it ends a burst, moves the warm-up on, and adapts the
     /// polling interval to the samples the statistics use.
     pub(crate) fn record(&mut self, measurement: &Measurement) {
+        let first = self.info.is_none();
         self.info = Some(ServerInfo {
             leap: measurement.leap,
             stratum: measurement.stratum,
@@ -511,19 +490,36 @@ impl Source {
             delay: measurement.sample.delay.to_seconds_f64(),
             dispersion: measurement.sample.dispersion.to_seconds_f64(),
         });
-        let used = self.stats.fit().map_or(0, |fit| fit.samples);
-        let target = self.config.poll_target.max(2);
-        self.since_poll_change = self.since_poll_change.saturating_add(1);
-        let poll = if used >= target && self.since_poll_change >= target / 4 {
-            (self.poll + 1).min(self.maxpoll())
-        } else if used < target / 2 {
-            (self.poll - 1).max(self.minpoll())
-        } else {
-            self.poll
+        let in_burst = match self.burst {
+            Burst::Off => false,
+            Burst::Initial(_) => true,
+            Burst::Retry { poll_sent, .. } => {
+                // A `burst` ends with its first good measurement.
+                self.burst = Burst::Off;
+                self.next_poll = poll_sent + NtpDuration::from_seconds_f64(self.regular_interval());
+                false
+            }
         };
-        if poll != self.poll {
-            self.poll = poll;
-            self.since_poll_change = 0;
+        if in_burst || first {
+            return;
+        }
+        if let Some(warmup) = self.warmup {
+            let next = warmup + 1;
+            self.warmup = (next < self.poll()).then_some(next);
+            return;
+        }
+        let used = self.stats.fit().map_or(0, |fit| fit.samples);
+        let target = f32::from(self.config.poll_target.max(2));
+        self.poll_score += (f32::from(used) / target - 1.0) / target;
+        if self.poll_score >= 1.0 {
+            self.poll = (self.poll + 1).min(self.maxpoll());
+            self.poll_score = 0.0;
+        } else if self.poll_score <= -1.0 {
+            self.poll = (self.poll - 1).max(self.minpoll());
+            self.poll_score = 0.0;
+        }
+        if self.poll <= self.minpoll() {
+            self.poll_score = self.poll_score.max(0.0);
         }
     }
 
@@ -531,12 +527,15 @@ impl Source {
     /// sample times with it.
     pub(crate) fn clock_stepped(&mut self, offset: f64) {
         let shift = NtpDuration::from_seconds_f64(offset);
-        self.stats.shift_times(offset);
+        self.stats.step(offset);
         self.next_poll = self.next_poll + shift;
         if let Some(info) = &mut self.info {
             info.time = info.time + shift;
         }
         if let Some((_, sent)) = &mut self.outstanding {
+            *sent = *sent + shift;
+        }
+        if let Some(sent) = &mut self.last_sent {
             *sent = *sent + shift;
         }
     }
@@ -557,6 +556,7 @@ impl Source {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::reference::Reference;
     use crate::sim::SimRng;
     use crate::time::NtpShort;
 
@@ -572,22 +572,19 @@ mod tests {
         (Header::decode(&buf).unwrap(), now)
     }
 
+    /// A stratum-2 server's answer to `request` at its time `at`, through
+    /// the production responder.
     fn reply(request: &Header, at: NtpTimestamp) -> Header {
-        Header {
-            leap: LeapIndicator::NoWarning,
-            version: 4,
-            mode: Mode::Server,
+        let mut bytes = [0u8; 48];
+        request.emit(&mut bytes).unwrap();
+        let reference = Reference {
             stratum: 2,
-            poll: request.poll,
-            precision: -20,
+            reference_id: ReferenceId::from_bits(0x0a00_0001),
             root_delay: NtpShort::from_seconds_f64(0.01),
             root_dispersion: NtpShort::from_seconds_f64(0.01),
-            reference_id: ReferenceId::from_bits(0x0a00_0001),
-            reference_timestamp: at,
-            origin_timestamp: request.transmit_timestamp,
-            receive_timestamp: at,
-            transmit_timestamp: at,
-        }
+            ..Reference::local(2, at)
+        };
+        Header::decode(&crate::server::reply_to(&bytes, at, &reference)).unwrap()
     }
 
     fn bytes(header: &Header) -> [u8; 48] {
@@ -742,86 +739,117 @@ mod tests {
         assert_eq!(source.poll(), 0);
     }
 
-    /// Polls a source answered at once `count` times, storing every
-    /// sample as the system would, and returns the gaps to the next poll.
-    fn poll_gaps(config: SourceConfig, count: usize) -> Vec<f64> {
+    /// Polls a source answered at once (or, for the polls in `lost`, not
+    /// at all) `count` times, storing every sample as the system would,
+    /// and returns the gaps to the next request.
+    fn poll_gaps(config: SourceConfig, count: usize, lost: &[usize]) -> Vec<f64> {
         let mut rng = SimRng::new(7);
         let mut source = Source::new(config, ReferenceId::NONE, start());
         (0..count)
-            .map(|_| {
+            .map(|i| {
                 let (req, sent) = request(&mut source, &mut rng);
-                let m = source
-                    .handle_response(sent, &bytes(&reply(&req, sent)), -20, None)
-                    .unwrap();
-                source.stats.add(m.sample.time, 0.0, m.filter_delay());
+                if !lost.contains(&i) {
+                    let m = source
+                        .handle_response(sent, &bytes(&reply(&req, sent)), -20, None)
+                        .unwrap();
+                    // Noise that keeps every sample in the regression.
+                    let noise = if i % 2 == 0 { 1e-6 } else { -1e-6 };
+                    source.stats.add(m.midpoint(), noise, m.filter_delay());
+                    source.record(&m);
+                }
                 (source.next_poll().unwrap() - sent).to_seconds_f64()
             })
             .collect()
     }
 
     #[test]
-    fn early_trains_are_repaid() {
-        let gaps = poll_gaps(SourceConfig::default(), 100);
-        // The first sample alone, then trains of 4 exchanges 2 s apart in
-        // the next 7 polls.
-        let mut expected = vec![64.0];
-        for _ in 1..EARLY_POLLS {
-            expected.extend([2.0, 2.0, 2.0, 64.0]);
-        }
-        assert_eq!(gaps[..expected.len()], expected[..]);
-        // Regular polls up to the 32nd, then one doubled poll for each of
-        // the 21 follow-ups, then regular polls again.
-        let regular = usize::from(REPAY_AFTER_POLLS - EARLY_POLLS) - 1;
-        let repaid = expected.len() + regular;
-        assert!(gaps[expected.len()..repaid].iter().all(|&g| g == 64.0));
-        assert!(gaps[repaid..repaid + 21].iter().all(|&g| g == 128.0));
-        assert!(gaps[repaid + 21..].iter().all(|&g| g == 64.0));
+    fn warm_up_then_polling_lengthens_with_the_samples_used() {
+        let gaps = poll_gaps(SourceConfig::default(), 60, &[]);
+        // The first sample, then 8 s doubling up to minpoll.
+        assert_eq!(gaps[..5], [8.0, 8.0, 16.0, 32.0, 64.0]);
+        // Then minpoll while the regression holds fewer samples than the
+        // target, longer and longer polls as it holds more, up to maxpoll.
+        assert!(gaps[5..].windows(2).all(|w| w[1] >= w[0]), "{gaps:?}");
+        assert!(gaps.contains(&128.0) && gaps.contains(&512.0), "{gaps:?}");
+        assert_eq!(*gaps.last().unwrap(), 1024.0);
+        // A lost answer holds the warm-up where it is.
+        let gaps = poll_gaps(SourceConfig::default(), 5, &[2]);
+        assert_eq!(gaps, [8.0, 8.0, 16.0, 16.0, 32.0]);
     }
 
     #[test]
-    fn no_trains_without_room_to_repay() {
+    fn no_warm_up_with_fixed_or_short_polling() {
         for (minpoll, maxpoll) in [(6, 6), (3, 10), (-2, 0)] {
             let config = SourceConfig {
                 minpoll,
                 maxpoll,
                 ..SourceConfig::default()
             };
-            let interval = log2_to_seconds(minpoll.max(0));
-            let gaps = poll_gaps(config, 40);
-            assert!(gaps.iter().all(|&g| g == interval), "{minpoll} {maxpoll}");
+            // (Below a second only once a quick exchange showed the delay.)
+            let gaps = poll_gaps(config, 5, &[]);
+            assert_eq!(gaps[0], log2_to_seconds(minpoll.max(0)));
+            let interval = log2_to_seconds(minpoll);
+            assert!(gaps[1..].iter().all(|&g| g == interval), "{minpoll} {maxpoll}: {gaps:?}");
         }
-        let chrony = SourceConfig {
-            early_exchanges: 1,
+    }
+
+    #[test]
+    fn burst_retries_only_a_poll_without_a_good_answer() {
+        let mut rng = SimRng::new(8);
+        let gaps = |source: &mut Source, rng: &mut SimRng, answered: &[bool]| -> Vec<f64> {
+            answered
+                .iter()
+                .map(|&answer| {
+                    let (req, sent) = request(source, rng);
+                    if answer {
+                        let m = source
+                            .handle_response(sent, &bytes(&reply(&req, sent)), -20, None)
+                            .unwrap();
+                        source.stats.add(m.midpoint(), 0.0, m.filter_delay());
+                        source.record(&m);
+                    }
+                    (source.next_poll().unwrap() - sent).to_seconds_f64()
+                })
+                .collect()
+        };
+        let config = SourceConfig {
+            burst: true,
+            minpoll: 6,
+            maxpoll: 6,
             ..SourceConfig::default()
         };
-        assert!(poll_gaps(chrony, 100).iter().all(|&g| g == 64.0));
+        // At minpoll a burst may not raise the rate: no retries.
+        let mut source = Source::new(config, ReferenceId::NONE, start());
+        assert_eq!(gaps(&mut source, &mut rng, &[false, false, true]), [64.0; 3]);
+        // At 64 s with minpoll 16 s, a poll may take 4 requests: each poll
+        // is retried 2 s later until a good answer, which ends the burst;
+        // the next poll comes when it was due.
+        let config = SourceConfig {
+            minpoll: 4,
+            ..config
+        };
+        let mut source = Source::new(config, ReferenceId::NONE, start());
+        (source.poll, source.warmup) = (6, None);
+        let answered = [true, false, true, false, false, false, true];
+        assert_eq!(
+            gaps(&mut source, &mut rng, &answered),
+            [64.0, 2.0, 62.0, 2.0, 2.0, 2.0, 58.0]
+        );
     }
 
     #[test]
     fn iburst_then_regular_polling() {
-        let mut rng = SimRng::new(5);
         let config = SourceConfig {
             iburst: true,
             ..SourceConfig::default()
         };
-        let mut source = Source::new(config, ReferenceId::NONE, start());
+        let source = Source::new(config, ReferenceId::NONE, start());
         assert_eq!(
             source.next_poll(),
             Some(start() + NtpDuration::from_seconds_f64(0.2))
         );
-        for _ in 0..4 {
-            let (req, sent) = request(&mut source, &mut rng);
-            source
-                .handle_response(sent, &bytes(&reply(&req, sent)), -20, None)
-                .unwrap();
-            let next = (source.next_poll().unwrap() - sent).to_seconds_f64();
-            assert!(next == 2.0 || next == 64.0, "{next}");
-        }
-        // Four good answers end the burst.
-        let (_, sent) = request(&mut source, &mut rng);
-        assert_eq!(
-            source.next_poll(),
-            Some(sent + NtpDuration::from_seconds(64))
-        );
+        // Four requests 2 s apart, whatever the answers, then the warm-up.
+        assert_eq!(poll_gaps(config, 6, &[])[..6], [2.0, 2.0, 2.0, 8.0, 16.0, 32.0]);
+        assert_eq!(poll_gaps(config, 5, &[1])[..4], [2.0, 2.0, 2.0, 8.0]);
     }
 }

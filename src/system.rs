@@ -11,24 +11,29 @@
 //! }
 //! ```
 //!
-//! `now` is always the time of the clock being disciplined; the system
-//! knows that the actions it emits change that clock, and that the caller
-//! carries them out (see [`crate::clock::Clock`]).
+//! `now` is always the time of the clock being disciplined, and the
+//! caller carries out every action at the `now` of the call that produced
+//! it (see [`crate::clock::ClockAction`]): the system then knows exactly
+//! how the clock ran, and keeps every source's samples as if the clock had
+//! always run as it does now. [`crate::node::Node`] wraps it with a server,
+//! events and the drift file's schedule; that is what programs drive.
 //!
 //! The system holds at most `N` sources (default 8) in place, with no heap:
 //! see [`SOURCE_STATE_BYTES`] for the size of one.
 
 use crate::clock::{ClockAction, SyncStatus};
-use crate::discipline::{Discipline, DisciplineError, DisciplineState, Estimate};
+pub use crate::discipline::{Drift, MakeStep};
+use crate::discipline::{
+    Correction, Discipline, DisciplineConfig, DisciplineError, DisciplineState, Estimate,
+};
 use crate::reference::Reference;
-use crate::report::{SourceMode, SourceReport, SourceState, SourceStatsReport, TrackingReport};
+use crate::report::{SourceMode, SourceReport, SourceStatsReport, TrackingReport};
 use crate::sample::PHI;
-use crate::select::{self, Candidate, Outcome, Settings};
-use crate::source::Source;
-pub use crate::source::{ResponseError, SourceConfig};
-use crate::time::{NtpShort, NtpTimestamp};
+use crate::select::{self, Candidate, Outcome, Settings, SourceState};
+use crate::source::{ResponseError, Source};
+pub use crate::source::SourceConfig;
+use crate::time::{NtpDuration, NtpShort, NtpTimestamp};
 use crate::wire::{LeapIndicator, ReferenceId};
-use core::fmt;
 use rand_core::RngCore;
 
 /// An upper bound of the size of one source's whole state (association,
@@ -49,37 +54,36 @@ pub struct CapacityError {
     pub capacity: usize,
 }
 
-/// chrony's `makestep THRESHOLD LIMIT`.
-#[derive(Debug, Clone, Copy, PartialEq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-pub struct MakeStep {
-    /// Step when the offset is larger than this, seconds.
-    pub threshold: f64,
-    /// During the first this many updates; -1: always.
-    pub limit: i32,
+/// Why the system did not use a response.
+#[derive(Debug, Clone, Copy, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum HandleError {
+    /// The source refused it (see [`ResponseError`]).
+    #[error(transparent)]
+    Response(#[from] ResponseError),
+    /// No source has this id.
+    #[error("no such source")]
+    UnknownSource,
+    /// The delay is an outlier against the source's statistics, seconds.
+    #[error("delay {0} s is an outlier")]
+    DelayOutlier(f64),
+    /// The response was good, but the offset it shows (seconds, positive:
+    /// the clock is behind) is over the panic threshold: the clock was
+    /// left alone and the caller decides.
+    #[error("offset of {0} s exceeds the panic threshold")]
+    PanicThreshold(f64),
 }
 
 /// System-wide settings. The default is chrony's.
 #[derive(Debug, Clone, Copy, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct SystemConfig {
-    /// Step instead of slewing (default: never).
-    pub makestep: Option<MakeStep>,
-    /// Frequency updates with a larger skew are ignored, ppm (1000).
-    pub maxupdateskew_ppm: f64,
+    /// How the clock is corrected.
+    pub discipline: DisciplineConfig,
     /// Sources that must survive selection to synchronise (1).
     pub minsources: usize,
     /// Seconds of distance one stratum is worth in selection (0.001).
     pub stratumweight: f64,
-    /// Largest frequency correction, ppm (500000).
-    pub maxdrift_ppm: f64,
-    /// Largest slew rate, ppm (83333.333).
-    pub maxslewrate_ppm: f64,
-    /// Offsets larger than this are refused once synchronised, seconds
-    /// (1000; `None`: no limit).
-    pub panic_threshold: Option<f64>,
-    /// Serve `local stratum N` while unsynchronised (none).
-    pub local_stratum: Option<u8>,
     /// Sources with a larger root distance are unusable, seconds (3).
     pub maxdistance: f64,
     /// Sources whose offsets vary more are too variable, seconds (1).
@@ -94,53 +98,14 @@ pub struct SystemConfig {
 impl Default for SystemConfig {
     fn default() -> Self {
         SystemConfig {
-            makestep: None,
-            maxupdateskew_ppm: 1000.0,
+            discipline: DisciplineConfig::default(),
             minsources: 1,
             stratumweight: 1e-3,
-            maxdrift_ppm: 500_000.0,
-            maxslewrate_ppm: 83_333.333,
-            panic_threshold: Some(1000.0),
-            local_stratum: None,
             maxdistance: 3.0,
             maxjitter: 1.0,
             precision: -20,
             local_reference_id: None,
         }
-    }
-}
-
-/// The clock's frequency error and its uncertainty, as chrony's driftfile
-/// holds them: `frequency_ppm` > 0 means the clock runs fast without
-/// correction.
-#[derive(Debug, Clone, Copy, PartialEq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-pub struct Drift {
-    /// Frequency error, ppm (positive: fast).
-    pub frequency_ppm: f64,
-    /// Its uncertainty, ppm.
-    pub skew_ppm: f64,
-}
-
-impl Drift {
-    /// Reads a driftfile's contents: two numbers separated by white space.
-    pub fn parse(text: &str) -> Option<Drift> {
-        let mut fields = text.split_whitespace();
-        let frequency_ppm = fields.next()?.parse().ok()?;
-        let skew_ppm = fields.next()?.parse().ok()?;
-        let drift = Drift {
-            frequency_ppm,
-            skew_ppm,
-        };
-        (fields.next().is_none() && f64::is_finite(frequency_ppm) && f64::is_finite(skew_ppm))
-            .then_some(drift)
-    }
-}
-
-impl fmt::Display for Drift {
-    /// The driftfile line (as chrony writes it, without padding).
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:.6} {:.6}", self.frequency_ppm, self.skew_ppm)
     }
 }
 
@@ -158,10 +123,10 @@ pub struct System<const N: usize = DEFAULT_CAPACITY> {
     first_sample: Option<NtpTimestamp>,
 }
 
-/// How long, from its first good response, a node with `local stratum`
-/// withholds its time while it acquires synchronisation, seconds (16
-/// polls at the default minpoll): past it, a node whose sources never
-/// give a frequency serves its local stratum anyway.
+/// How long, from its first good response, a node withholds its time
+/// while it acquires synchronisation, seconds (16 polls at the default
+/// minpoll): past it, a node whose sources never give a frequency serves
+/// its local stratum anyway.
 pub const ACQUIRE_LIMIT: f64 = 1024.0;
 
 /// How many sources a [`System`] holds unless told otherwise.
@@ -180,7 +145,7 @@ impl<const N: usize> System<N> {
     /// starting from a saved drift (or none).
     pub fn with_capacity(config: SystemConfig, drift: Option<Drift>) -> Self {
         System {
-            discipline: Discipline::new(drift, &config),
+            discipline: Discipline::new(drift, config.discipline),
             config,
             sources: core::array::from_fn(|_| None),
             states: [SourceState::Unusable; N],
@@ -226,6 +191,13 @@ impl<const N: usize> System<N> {
         self.sources.get(id.0).and_then(Option::as_ref)
     }
 
+    /// The source the clock is synchronised to, if any.
+    pub fn selected(&self) -> Option<SourceId> {
+        self.selected
+            .filter(|&i| self.states[i] == SourceState::Selected)
+            .map(SourceId)
+    }
+
     /// The request last sent to `source` left at `time` (local; a kernel
     /// transmit timestamp): it replaces that request's T1.
     pub fn set_transmit_time(&mut self, source: SourceId, time: NtpTimestamp) {
@@ -250,7 +222,7 @@ impl<const N: usize> System<N> {
 
     /// Handles a response from `source` received at local time `now`.
     ///
-    /// [`ResponseError::PanicThreshold`] means the response was good but
+    /// [`HandleError::PanicThreshold`] means the response was good but
     /// the offset it shows is over the panic threshold: the clock was left
     /// alone, and the caller decides what to do.
     pub fn handle_response(
@@ -258,29 +230,22 @@ impl<const N: usize> System<N> {
         now: NtpTimestamp,
         source: SourceId,
         packet: &[u8],
-    ) -> Result<(), ResponseError> {
-        let pending = self.discipline.pending(now);
-        let unslewed = self.unslewed(now);
+    ) -> Result<(), HandleError> {
+        let (precision, local_id) = (self.config.precision, self.config.local_reference_id);
         let src = self
             .sources
             .get_mut(source.0)
             .and_then(Option::as_mut)
-            .ok_or(ResponseError::UnknownSource)?;
-        let measurement = src.handle_response(
-            now,
-            packet,
-            self.config.precision,
-            self.config.local_reference_id,
-        )?;
-        // The sample is taken at `now`.
-        let time = unslewed;
-        let offset = measurement.sample.offset.to_seconds_f64() - pending;
+            .ok_or(HandleError::UnknownSource)?;
+        let measurement = src.handle_response(now, packet, precision, local_id)?;
+        let time = measurement.midpoint();
+        let offset = measurement.sample.offset.to_seconds_f64();
         let delay = measurement.filter_delay();
         if src
             .stats
             .is_delay_outlier(time, offset, delay, src.config.maxdelaydevratio)
         {
-            return Err(ResponseError::DelayOutlier(
+            return Err(HandleError::DelayOutlier(
                 measurement.sample.delay.to_seconds_f64(),
             ));
         }
@@ -292,13 +257,15 @@ impl<const N: usize> System<N> {
         self.first_sample.get_or_insert(now);
         self.reselect(now, Some(source.0))
             .map_err(|DisciplineError::PanicThreshold { offset }| {
-                ResponseError::PanicThreshold(offset)
+                HandleError::PanicThreshold(offset)
             })
     }
 
-    /// Handles the passing of time: sources that became unreachable are
-    /// dropped from selection.
+    /// Handles the passing of time: a slew that is done ends, and sources
+    /// that became unreachable are dropped from selection.
     pub fn handle_timeout(&mut self, now: NtpTimestamp) {
+        let correction = self.discipline.handle_timeout(now);
+        self.correct(now, &correction);
         // Without an updated source, selection cannot fail on a panic.
         let _ = self.reselect(now, None);
     }
@@ -310,6 +277,7 @@ impl<const N: usize> System<N> {
             .iter()
             .flatten()
             .filter_map(Source::next_poll)
+            .chain(self.discipline.poll_timeout())
             .reduce(|a, b| if b < a { b } else { a })
     }
 
@@ -317,6 +285,32 @@ impl<const N: usize> System<N> {
     #[must_use]
     pub fn poll_action(&mut self) -> Option<ClockAction> {
         self.discipline.poll_action()
+    }
+
+    /// Ends the slew in progress at `now` and leaves the clock running at
+    /// the frequency estimate: what a program does on its way out, so that
+    /// the kernel is not left slewing (the actions come out of
+    /// [`poll_action`](Self::poll_action)).
+    pub fn shutdown(&mut self, now: NtpTimestamp) {
+        let correction = self.discipline.end_slew();
+        self.correct(now, &correction);
+    }
+
+    /// Keeps every source's samples as if the clock had always run as
+    /// `correction` leaves it at `now`.
+    fn correct(&mut self, now: NtpTimestamp, correction: &Correction) {
+        if correction.is_none() {
+            return;
+        }
+        for source in self.sources.iter_mut().flatten() {
+            source.stats.correct(now, correction.rate);
+            if let Some(step) = correction.step {
+                source.clock_stepped(step);
+            }
+        }
+        if let Some(step) = correction.step {
+            self.shift_first_sample(step);
+        }
     }
 
     fn candidate(&self, index: usize, now: NtpTimestamp) -> Result<Candidate, SourceState> {
@@ -334,7 +328,7 @@ impl<const N: usize> System<N> {
         if fit.std_dev > self.config.maxjitter {
             return Err(SourceState::TooVariable);
         }
-        let (offset, offset_sd) = fit.predict(self.unslewed(now));
+        let (offset, offset_sd) = fit.predict(now);
         let age = (now - info.time).to_seconds_f64().max(0.0);
         let min_delay = source.stats.min_delay().unwrap_or(info.delay);
         let distance = (info.root_delay + min_delay) / 2.0
@@ -436,45 +430,27 @@ impl<const N: usize> System<N> {
             root_delay: info.root_delay + min_delay,
             root_dispersion: info.root_dispersion + info.dispersion + combined.offset_sd,
             leap: combined.leap,
+            interval: source.regular_interval(),
         };
         let stratum = info.stratum;
-        let unslewed = self.unslewed(now);
-        let correction = self.discipline.update(now, &estimate, &self.config)?;
+        let correction = self.discipline.update(now, &estimate)?;
         self.selected_stratum = stratum;
-        for source in self.sources.iter_mut().flatten() {
-            source
-                .stats
-                .correct(unslewed, correction.offset, correction.frequency);
-            if let Some(step) = correction.step {
-                source.clock_stepped(step);
-            }
-        }
-        if let Some(step) = correction.step {
-            self.shift_first_sample(step);
-        }
+        self.correct(now, &correction);
         Ok(())
     }
 
-    /// What a server following this clock serves at `now`: the selected
-    /// source's stratum + 1 while synchronised, `local stratum N` when
-    /// configured and unsynchronised, else unsynchronised.
-    ///
-    /// While the node is *acquiring* synchronisation (its sources are
-    /// answering, or may still answer their first requests, but the
-    /// clock's frequency is not measured yet: before the first update, and
-    /// until an update's skew passes `maxupdateskew`),
-    /// its clock is about to be corrected and may drift fast: it serves
-    /// nothing (leap 3, stratum 0), not even its local stratum, so that
-    /// its clients never learn a time that is about to jump or a drift
-    /// that is about to change. A node whose sources never give a
-    /// frequency serves its local stratum again [`ACQUIRE_LIMIT`] seconds
-    /// after their first answer.
+    /// What a server following this clock serves at `now` while it is
+    /// synchronised and its frequency is known: the selected source's
+    /// stratum + 1, its reference ID, the root delay and the root
+    /// dispersion grown since the last update. [`Reference::UNSYNCHRONIZED`]
+    /// otherwise (what is served then, `local stratum` included, is
+    /// [`crate::server::LocalReference`]'s to decide).
     pub fn reference(&self, now: NtpTimestamp) -> Reference {
         let serving = self
             .synchronized_to()
             .filter(|_| self.discipline.state() == DisciplineState::Tracking);
-        match (serving, self.config.local_stratum) {
-            (Some(reference_id), _) => Reference {
+        match serving {
+            Some(reference_id) => Reference {
                 leap: self.discipline.leap(),
                 stratum: self.selected_stratum.saturating_add(1).min(16),
                 reference_id,
@@ -482,16 +458,17 @@ impl<const N: usize> System<N> {
                 root_delay: NtpShort::from_seconds_f64(self.discipline.root_delay()),
                 root_dispersion: NtpShort::from_seconds_f64(self.discipline.root_dispersion(now)),
             },
-            (None, Some(stratum)) if !self.is_acquiring(now) => Reference::local(stratum, now),
-            (None, _) => Reference::UNSYNCHRONIZED,
+            None => Reference::UNSYNCHRONIZED,
         }
     }
 
     /// Whether the node is acquiring synchronisation: the clock's
     /// frequency is not measured yet while a source has answered (within
     /// [`ACQUIRE_LIMIT`] of the first answer) or may still answer its first
-    /// requests. A server following this system serves nothing then (see
-    /// [`reference`](Self::reference)).
+    /// requests. Its clock is about to be corrected and may drift fast
+    /// then, so a server following this system serves nothing, not even
+    /// its local stratum, so that its clients never learn a time that is
+    /// about to jump or a drift that is about to change.
     pub fn is_acquiring(&self, now: NtpTimestamp) -> bool {
         let measuring = matches!(
             self.discipline.state(),
@@ -510,22 +487,15 @@ impl<const N: usize> System<N> {
 
     fn shift_first_sample(&mut self, offset: f64) {
         if let Some(t) = &mut self.first_sample {
-            *t = *t + crate::time::NtpDuration::from_seconds_f64(offset);
+            *t = *t + NtpDuration::from_seconds_f64(offset);
         }
     }
 
-    /// The time scale of the statistics: local time less everything
-    /// slewed, which runs at a constant rate between frequency changes (so
-    /// that a slope measured in it is a rate).
-    fn unslewed(&self, now: NtpTimestamp) -> NtpTimestamp {
-        now - crate::time::NtpDuration::from_seconds_f64(self.discipline.slewed(now))
-    }
-
     /// The time a server should put in its responses at local time `now`:
-    /// the clock's time with the correction still in progress applied (as
+    /// the clock's time with the correction still being slewed applied (as
     /// chrony's "cooked" time).
     pub fn corrected_time(&self, now: NtpTimestamp) -> NtpTimestamp {
-        now + crate::time::NtpDuration::from_seconds_f64(self.discipline.pending(now))
+        now + NtpDuration::from_seconds_f64(self.discipline.pending(now))
     }
 
     fn synchronized_to(&self) -> Option<ReferenceId> {
@@ -556,7 +526,27 @@ impl<const N: usize> System<N> {
 
     /// The `chronyc sourcestats` line of a source at `now`.
     pub fn source_stats(&self, id: SourceId, now: NtpTimestamp) -> Option<SourceStatsReport> {
-        Some(self.source(id)?.stats.report(self.unslewed(now)))
+        let stats = &self.source(id)?.stats;
+        Some(match stats.fit() {
+            Some(fit) => SourceStatsReport {
+                samples: stats.len() as u32,
+                runs: fit.runs as u32,
+                span: fit.span.max(0.0) as u64,
+                frequency_ppm: -fit.frequency * 1e6,
+                skew_ppm: fit.skew * 1e6,
+                offset: -fit.predict(now).0,
+                std_dev: fit.std_dev,
+            },
+            None => SourceStatsReport {
+                samples: 0,
+                runs: 0,
+                span: 0,
+                frequency_ppm: 0.0,
+                skew_ppm: 0.0,
+                offset: 0.0,
+                std_dev: 0.0,
+            },
+        })
     }
 
     /// Requests sent to a source so far.
@@ -609,171 +599,21 @@ impl<const N: usize> System<N> {
         self.discipline.state()
     }
 
+    /// The frequency correction the clock runs at now, slew included, ppm.
+    pub fn frequency_ppm(&self) -> f64 {
+        self.discipline.frequency_ppm()
+    }
+
     /// The clock was stepped by `offset` seconds by someone else (an
     /// operator, a leap second): timers and stored samples move with it.
     pub fn clock_stepped(&mut self, offset: f64) {
         self.discipline.clock_stepped(offset);
         self.shift_first_sample(offset);
         for source in self.sources.iter_mut().flatten() {
-            source.stats.correct(NtpTimestamp::ZERO, offset, 0.0);
             source.clock_stepped(offset);
         }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::clock::ClockAction;
-    use crate::sim::SimRng;
-    use crate::time::NtpDuration;
-    use crate::wire::{Header, Mode};
-
-    /// A perfect stratum-1 server 0.25 s ahead of the local clock,
-    /// answering 10 ms later.
-    fn answer(request: &[u8], local_send: NtpTimestamp) -> ([u8; 48], NtpTimestamp) {
-        let request = Header::decode(request).unwrap();
-        let server_time = local_send + NtpDuration::from_seconds_f64(0.255);
-        let mut reply = Reference::local(1, server_time);
-        reply.reference_id = ReferenceId::from_bits(0x4750_5300);
-        let header = Header {
-            leap: reply.leap,
-            version: 4,
-            mode: Mode::Server,
-            stratum: reply.stratum,
-            poll: request.poll,
-            precision: -20,
-            root_delay: reply.root_delay,
-            root_dispersion: reply.root_dispersion,
-            reference_id: reply.reference_id,
-            reference_timestamp: server_time,
-            origin_timestamp: request.transmit_timestamp,
-            receive_timestamp: server_time,
-            transmit_timestamp: server_time,
-        };
-        let mut out = [0u8; 48];
-        header.emit(&mut out).unwrap();
-        (out, local_send + NtpDuration::from_seconds_f64(0.01))
-    }
-
-    #[test]
-    fn per_source_state_is_fixed_and_small() {
-        assert!(core::mem::size_of::<Source>() <= SOURCE_STATE_BYTES);
-    }
-
-    #[test]
-    fn capacity() {
-        let mut system = System::<2>::with_capacity(SystemConfig::default(), None);
-        let now = NtpTimestamp::from_parts(3_900_000_000, 0);
-        for _ in 0..2 {
-            system
-                .add_source(SourceConfig::default(), ReferenceId::NONE, now)
-                .unwrap();
-        }
-        assert_eq!(
-            system.add_source(SourceConfig::default(), ReferenceId::NONE, now),
-            Err(CapacityError { capacity: 2 })
-        );
-        assert_eq!(system.sources().count(), 2);
-    }
-
-    #[test]
-    fn synchronises_and_serves() {
-        let config = SystemConfig {
-            makestep: Some(MakeStep {
-                threshold: 0.1,
-                limit: 3,
-            }),
-            local_stratum: Some(10),
-            ..SystemConfig::default()
-        };
-        let mut system = System::new(config, None);
-        let mut rng = SimRng::new(1);
-        let mut now = NtpTimestamp::from_parts(3_900_000_000, 0);
-        assert_eq!(system.reference(now).stratum, 10);
-        assert_eq!(
-            system.poll_action(),
-            Some(ClockAction::SetFrequency { ppm: 0.0 })
-        );
-        let id = system
-            .add_source(
-                SourceConfig {
-                    iburst: true,
-                    ..SourceConfig::default()
-                },
-                ReferenceId::from_bits(0xc0a8_0001),
-                now,
-            )
-            .unwrap();
-        assert!(system
-            .poll_transmit(now, &mut rng, &mut [0u8; 48])
-            .is_none());
-        // Acquiring: the source may answer, so the clock that is about to
-        // be corrected is not served, not even as the local stratum.
-        assert_eq!(system.reference(now), Reference::UNSYNCHRONIZED);
-        let mut steps = 0.0;
-        for _ in 0..6 {
-            now = system.poll_timeout().unwrap();
-            system.handle_timeout(now);
-            let mut buf = [0u8; 48];
-            let (source, len) = system.poll_transmit(now, &mut rng, &mut buf).unwrap();
-            assert_eq!((source, len), (id, 48));
-            // The request hides our precision and time.
-            assert_eq!(buf[3] as i8, 32);
-            // The server runs 0.25 s ahead of our clock, less what we stepped.
-            let (mut reply, rx) = answer(&buf, now);
-            let server_time = Header::decode(&reply).unwrap().receive_timestamp
-                - NtpDuration::from_seconds_f64(steps);
-            reply[32..40].copy_from_slice(&server_time.to_bits().to_be_bytes());
-            reply[40..48].copy_from_slice(&server_time.to_bits().to_be_bytes());
-            system.handle_response(rx, id, &reply).unwrap();
-            // A second copy is refused.
-            assert_eq!(
-                system.handle_response(rx, id, &reply),
-                Err(ResponseError::BogusOrigin)
-            );
-            while let Some(action) = system.poll_action() {
-                if let ClockAction::Step { offset } = action {
-                    steps += offset.to_seconds_f64();
-                }
-            }
-            now = rx;
-        }
-        assert!((steps - 0.25).abs() < 1e-6, "{steps}");
-        let reference = system.reference(now);
-        assert_eq!(reference.stratum, 2);
-        assert_eq!(reference.reference_id, ReferenceId::from_bits(0xc0a8_0001));
-        let report = system.source_report(id, now).unwrap();
-        assert_eq!(report.state, SourceState::Selected);
-        assert_eq!(report.reach, 0o77);
-        assert!(report.adjusted_offset.abs() < 1e-6);
-        let stats = system.source_stats(id, now).unwrap();
-        assert!(stats.samples >= 4);
-        let tracking = system.tracking(now);
-        assert_eq!(tracking.stratum, 2);
-        assert!(system.sync_status(now).synchronized);
-        assert!(system.sync_status(now).max_error < 0.1);
-        // Silence: after 8 unanswered polls the source is unreachable and
-        // the node falls back to its local stratum.
-        for _ in 0..8 {
-            now = system.poll_timeout().unwrap();
-            system.handle_timeout(now);
-            system.poll_transmit(now, &mut rng, &mut [0u8; 48]).unwrap();
-        }
-        system.handle_timeout(now);
-        assert_eq!(system.source_report(id, now).unwrap().reach, 0);
-        assert!(!system.sync_status(now).synchronized);
-        assert_eq!(system.reference(now).stratum, 10);
-        assert_eq!(system.tracking(now).leap, LeapIndicator::Unsynchronized);
-    }
-
-    #[test]
-    fn drift_file_round_trip() {
-        let drift = Drift::parse("  -12.345678   0.250000\n").unwrap();
-        assert_eq!(drift.frequency_ppm, -12.345678);
-        assert_eq!(std::format!("{drift}"), "-12.345678 0.250000");
-        assert_eq!(Drift::parse("1.0"), None);
-        assert_eq!(Drift::parse("1.0 2.0 3.0"), None);
-        assert_eq!(Drift::parse("nan 1"), None);
-    }
-}
+mod tests;

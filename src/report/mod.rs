@@ -11,7 +11,8 @@ pub mod chronyc;
 
 use core::fmt;
 
-use crate::clock::SyncStatus;
+use crate::clock::{SyncStatus, MAX_ERROR_LIMIT};
+pub use crate::select::SourceState;
 use crate::time::NtpTimestamp;
 use crate::wire::{LeapIndicator, ReferenceId};
 
@@ -25,26 +26,6 @@ pub enum SourceMode {
     Peer,
     /// `#`: a local reference clock.
     LocalClock,
-}
-
-/// What selection made of a source: the second column (`S`) of
-/// `chronyc sources`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-pub enum SourceState {
-    /// `*`: the source the clock is synchronised to.
-    Selected,
-    /// `+`: combined with the selected source.
-    Combined,
-    /// `-`: acceptable but not combined.
-    NotCombined,
-    /// `x`: a falseticker (its interval misses the majority's).
-    Falseticker,
-    /// `~`: too variable to use.
-    TooVariable,
-    /// `?`: unusable (unreachable, too few samples, unsynchronised, bad
-    /// stratum or distance).
-    Unusable,
 }
 
 /// One line of `chronyc sources` (without the name, which the caller
@@ -145,7 +126,7 @@ pub struct TimedatectlReport {
 impl TimedatectlReport {
     /// The maximum error at and above which a clock is unsynchronised (the
     /// kernel's `NTP_PHASE_LIMIT`, 16 s).
-    pub const MAX_ERROR_LIMIT: f64 = 16.0;
+    pub const MAX_ERROR_LIMIT: f64 = MAX_ERROR_LIMIT;
 
     /// The report for a clock last given `status`: an unsynchronised status
     /// counts as the limit, as the kernel's maximum error is then left to

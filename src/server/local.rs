@@ -4,7 +4,6 @@
 
 use crate::reference::Reference;
 use crate::time::{NtpDuration, NtpTimestamp};
-use crate::wire::ReferenceId;
 
 /// chrony keeps the local reference time within this many seconds of now.
 const LOCAL_REF_UPDATE_SECONDS: i64 = 64;
@@ -39,17 +38,12 @@ impl LocalReference {
     ///
     /// The system's reference is served while it is synchronised to a
     /// source and its root distance (root delay / 2 + root dispersion) is
-    /// at most `distance`; else the local one (also in place of a system
-    /// reference that is itself local, reference ID 127.127.1.1, as the
-    /// engine's `System` gives with `local_stratum` while unsynchronised): reference ID 127.127.1.1, root delay
-    /// and dispersion 0, no leap warning, and a reference time one second
-    /// before the time it was last refreshed (every 64 s, as chrony does,
-    /// so the transmit time never comes before it).
+    /// at most `distance`; else the local one: reference ID 127.127.1.1,
+    /// root delay and dispersion 0, no leap warning, and a reference time
+    /// one second before the time it was last refreshed (every 64 s, as
+    /// chrony does, so the transmit time never comes before it).
     pub fn serve(&mut self, system: &Reference, now: NtpTimestamp) -> Reference {
-        if system.is_synchronized()
-            && system.reference_id != ReferenceId::LOCAL
-            && root_distance(system) <= self.distance
-        {
+        if system.is_synchronized() && root_distance(system) <= self.distance {
             return *system;
         }
         if self.reference_time.is_zero()
@@ -68,15 +62,21 @@ fn root_distance(reference: &Reference) -> f64 {
 }
 
 /// The reference to serve with an optional `local` directive: the one rule
-/// for every ntpkit server (chrony's): the system's reference while it is
-/// synchronised and within the `local` distance; the local reference
-/// otherwise when configured; else the system's as it is (unsynchronised
-/// means leap 3, stratum 0).
+/// for every ntpkit server (chrony's): nothing synchronised while the
+/// system is `acquiring` synchronisation (its clock is about to be
+/// corrected: see [`crate::system::System::is_acquiring`]); else the
+/// system's reference while it is synchronised and within the `local`
+/// distance; the local reference otherwise when configured; else the
+/// system's as it is (unsynchronised means leap 3, stratum 0).
 pub fn served_reference(
     local: Option<&mut LocalReference>,
     system: &Reference,
+    acquiring: bool,
     now: NtpTimestamp,
 ) -> Reference {
+    if acquiring {
+        return Reference::UNSYNCHRONIZED;
+    }
     match local {
         Some(local) => local.serve(system, now),
         None => *system,
@@ -87,7 +87,7 @@ pub fn served_reference(
 mod tests {
     use super::*;
     use crate::time::NtpShort;
-    use crate::wire::LeapIndicator;
+    use crate::wire::{LeapIndicator, ReferenceId};
 
     fn at(seconds: i64) -> NtpTimestamp {
         NtpTimestamp::from_parts(3_900_000_000, 0) + NtpDuration::from_seconds(seconds)
@@ -138,24 +138,21 @@ mod tests {
     }
 
     #[test]
-    fn a_local_system_reference_is_served_as_local() {
-        // What the engine's System serves with `local_stratum` while
-        // unsynchronised: ours (with its stratum and reference time) wins.
-        let mut local = LocalReference::new(10, 1.0);
-        let served = local.serve(&Reference::local(12, at(5)), at(5));
-        assert_eq!(served, Reference::local(10, at(4)));
-    }
-
-    #[test]
     fn without_local_the_system_reference_is_served() {
         assert_eq!(
-            served_reference(None, &Reference::UNSYNCHRONIZED, at(0)),
+            served_reference(None, &Reference::UNSYNCHRONIZED, false, at(0)),
+            Reference::UNSYNCHRONIZED
+        );
+        // Acquiring: nothing, not even the local stratum.
+        let mut local = LocalReference::new(10, 1.0);
+        assert_eq!(
+            served_reference(Some(&mut local), &synced(0.5), true, at(0)),
             Reference::UNSYNCHRONIZED
         );
         let mut local = LocalReference::new(0, 1.0);
         assert_eq!(local.stratum(), 1);
         assert_eq!(
-            served_reference(Some(&mut local), &Reference::UNSYNCHRONIZED, at(0)).stratum,
+            served_reference(Some(&mut local), &Reference::UNSYNCHRONIZED, false, at(0)).stratum,
             1
         );
     }

@@ -318,5 +318,22 @@ pub fn set_transmit_timestamp(response: &mut [u8], transmit: NtpTimestamp) {
     }
 }
 
+/// The reply of a server answering everyone, serving `reference` with
+/// its clock reading `now` at receive and transmit: the one way the
+/// engine's unit tests build a server's response.
+#[cfg(test)]
+pub(crate) fn reply_to(request: &[u8], now: NtpTimestamp, reference: &Reference) -> [u8; 48] {
+    let config = ServerConfig {
+        access: AccessControl::allow_everyone(),
+        ..ServerConfig::default()
+    };
+    let mut server = Server::new(config, &mut [], [1, 2]);
+    let client = SocketAddr::from(([127, 0, 0, 1], 40_000));
+    let mut reply = [0u8; 48];
+    let len = server.respond(request, client, now, reference, &mut reply);
+    assert_eq!(len, Some(48), "the test server refused the request");
+    reply
+}
+
 #[cfg(test)]
 mod tests;

@@ -1,41 +1,36 @@
 //! Named scenarios (chrony's simulation tests and a few more) and the
 //! figures measured from a run.
 //!
-//! The world of each: per-direction delay 1e-4 s + jitter·Exp(1) (jitter
-//! 1e-4 s unless said), the client's clock 1e-4 fast with a random walk of
-//! its frequency of 1e-9·N(0,1) per second, 0.1 s ahead at the start,
-//! following perfect `local stratum 1` servers for 7200 s.
+//! The world of each, unless it says otherwise, is the one of chrony's
+//! test suite (`test/simulation/test.common`, which `scripts/clknetsim.sh`
+//! runs in clknetsim): per-direction delay 1e-4 s + jitter·Exp(1) (jitter
+//! 1e-4 s), the client's clock 1e-4 fast with a random walk of its
+//! frequency of 1e-9·N(0,1) per second, 0.1 s ahead at the start,
+//! following perfect `local stratum 1` servers for 10000 s.
 //!
-//! Figures: the clock's true offset and frequency error are sampled every
-//! second; `sync_s` is 1 + the last second with |offset| > 1 ms (0 if
-//! none; 5 ms for large wander, whose limit is 5 ms, as in chrony's test);
-//! `settled_s` also counts seconds with a frequency error over 5e-4
-//! (the tail of a slew); RMS and max are taken from `max(210 s, settled_s)`
-//! to the end (from 210 s for scenarios whose offsets never stay under
-//! 1 ms: large jitter, outages); the frequency
-//! error of a second is the clock's rate over it, slews included, steps
-//! excluded.
+//! Figures are measured as chrony's `check_sync` measures them: the
+//! clock's true offset and frequency error are sampled every second (the
+//! frequency error of a second is the clock's rate over it, slews
+//! included, steps excluded); `sync_s` is 1 + the last second with
+//! |offset| over the scenario's offset limit or |frequency error| over its
+//! frequency limit; RMS and max are taken from the scenario's latest sync
+//! time to the end.
 
-use crate::system::{Drift, MakeStep, SourceConfig, SystemConfig};
+use crate::discipline::{DisciplineConfig, Drift, MakeStep};
+use crate::node::NodeConfig;
+use crate::server::RateLimit;
+use crate::system::{SourceConfig, SystemConfig};
 use crate::time::{NtpTimestamp, UnixTime};
 use std::string::{String, ToString};
 use std::vec::Vec;
 
-use super::{LinkConfig, SimClock, SimServer, Target, World};
+use super::{LinkConfig, SimKernel, SimServer, Target, World};
 
-/// Seconds after which the figures start.
-pub const SETTLE: f64 = 210.0;
-/// Offset above which the clock is not in sync, seconds.
-pub const SYNC_LIMIT: f64 = 1e-3;
-/// Frequency error above which the clock has not settled, s/s.
-pub const SETTLED_FREQ_LIMIT: f64 = 5e-4;
-
-/// Limits a run must meet (those of chrony's test suite, as the issue
-/// gives them): the sync time, and offset and frequency error over the
-/// window after it.
+/// Limits a run must meet (those of chrony's test suite): the sync time,
+/// and offset and frequency error over the window after it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Limits {
-    /// Latest sync and settled time, seconds.
+    /// Latest sync time, seconds: the figures' window starts here.
     pub sync: f64,
     /// Largest |offset|, seconds.
     pub max_offset: f64,
@@ -63,7 +58,6 @@ impl Limits {
         let f = figures;
         [
             (f.sync_s <= self.sync, "sync too late"),
-            (f.settled_s <= self.sync, "settled too late"),
             (f.max_offset_s <= self.max_offset, "max offset"),
             (f.rms_offset_s <= self.rms_offset, "RMS offset"),
             (f.max_freq_ppm * 1e-6 <= self.max_freq, "max frequency"),
@@ -93,8 +87,8 @@ pub struct Scenario {
     pub falsetickers: Vec<f64>,
     /// The links.
     pub link: LinkConfig,
-    /// Servers answer KoD RATE to requests closer together than this.
-    pub rate_limit: Option<f64>,
+    /// The servers' `ratelimit` (with KoD RATE), if any.
+    pub rate_limit: Option<RateLimit>,
     /// The client's system configuration.
     pub system: SystemConfig,
     /// The client's source configuration.
@@ -105,28 +99,25 @@ pub struct Scenario {
     pub external_step: Option<(f64, f64)>,
     /// A leap second is inserted at 3600 s (the run starts at 23:00 UTC).
     pub leap_second: bool,
-    /// The client follows an ntpkit node that follows the servers.
+    /// The client follows an ntpkit host that follows the servers.
     pub chain: bool,
     /// UTC at the start.
     pub epoch: NtpTimestamp,
-    /// Figures start at 210 s even if the clock never stays in sync.
-    pub fixed_window: bool,
-    /// Offset above which the clock is not in sync, seconds (1 ms; the
-    /// scenario's max offset limit where it is larger, as chrony's tests).
-    pub sync_limit: f64,
-    /// Frequency error above which the clock has not settled (5e-4).
-    pub freq_limit: f64,
+    /// The limits of the scenario (chrony's test suite's, where it has the
+    /// scenario): the figures' window starts at `limits.sync` (at 210 s
+    /// when that is infinite), and the sync time counts the seconds with
+    /// |offset| > `limits.max_offset` or |frequency error| >
+    /// `limits.max_freq`.
+    pub limits: Limits,
 }
 
 /// What a run measured.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Figures {
-    /// 1 + the last second with |offset| > 1 ms (0: never).
+    /// 1 + the last second with |offset| over the scenario's offset limit
+    /// or |frequency error| over its frequency limit (0: never), as
+    /// chrony's test suite measures it.
     pub sync_s: f64,
-    /// 1 + the last second with |offset| > 1 ms or |frequency error| >
-    /// 5e-4, the end of the last slew included (chrony's test suite's sync
-    /// time); the window of the figures starts here (or at 210 s).
-    pub settled_s: f64,
     /// RMS offset over the window, seconds.
     pub rms_offset_s: f64,
     /// Largest |offset| over the window, seconds.
@@ -137,14 +128,17 @@ pub struct Figures {
     pub max_freq_ppm: f64,
     /// Requests the client sent.
     pub requests: u32,
+    /// The client's mean interval between wakeups, seconds (clknetsim's
+    /// "Mean wakeup interval").
+    pub wakeup_interval_s: f64,
     /// Whether the client ever reported itself synchronised.
     pub ever_synchronized: bool,
     /// Whether it reports itself synchronised at the end.
     pub synchronized: bool,
     /// Its stratum at the end.
     pub stratum: u8,
-    /// Non-zero slews and steps it made.
-    pub corrections: u32,
+    /// `adjtimex` calls that changed the clock.
+    pub corrections: u64,
     /// Updates refused for the panic threshold.
     pub panics: u32,
     /// Shortest and longest interval between requests after the first
@@ -154,13 +148,20 @@ pub struct Figures {
     pub leap_applied: bool,
     /// The offset each second, seconds (index i: at i + 1 s).
     pub offsets: Vec<f64>,
+    /// The frequency error each second, s/s (index i: over second i + 1).
+    pub freqs: Vec<f64>,
+    /// When the client sent its requests, true seconds.
+    pub request_times: Vec<f64>,
 }
+
+/// The length of chrony's test runs (`limit`), seconds.
+pub const DURATION: f64 = 10_000.0;
 
 impl Default for Scenario {
     fn default() -> Self {
         Scenario {
             name: "default".to_string(),
-            duration: 7200.0,
+            duration: DURATION,
             freq_error: 1e-4,
             wander: 1e-9,
             initial_offset: 0.1,
@@ -175,16 +176,17 @@ impl Default for Scenario {
             leap_second: false,
             chain: false,
             epoch: NtpTimestamp::from_unix(UnixTime::new(1_795_651_200, 0)),
-            fixed_window: false,
-            sync_limit: SYNC_LIMIT,
-            freq_limit: SETTLED_FREQ_LIMIT,
+            limits: Limits::DEFAULT,
         }
     }
 }
 
 fn makestep(threshold: f64, limit: i32) -> SystemConfig {
     SystemConfig {
-        makestep: Some(MakeStep { threshold, limit }),
+        discipline: DisciplineConfig {
+            makestep: Some(MakeStep { threshold, limit }),
+            ..DisciplineConfig::default()
+        },
         ..SystemConfig::default()
     }
 }
@@ -196,14 +198,31 @@ fn jitter(jitter: f64) -> LinkConfig {
     }
 }
 
+fn sync_within(sync: f64) -> Limits {
+    Limits {
+        sync,
+        ..Limits::DEFAULT
+    }
+}
+
 impl Scenario {
-    /// The names of all scenarios, most important first.
+    /// The names of all scenarios: first the presets of
+    /// `scripts/clknetsim.sh` (the same worlds, to compare), then more.
     pub fn names() -> Vec<String> {
         let mut names: Vec<String> = [
             "default",
             "low-jitter",
             "high-jitter",
+            "step",
             "iburst",
+            "large-jitter",
+            "falsetickers",
+            "freq-fast",
+            "freq-slow",
+            "wander",
+            "minpoll",
+            "fixed-poll",
+            "asymmetry",
             "iburst-drift",
             "makestep+0.1",
             "makestep-0.1",
@@ -238,7 +257,6 @@ impl Scenario {
                 "external-step+100",
                 "external-step-100",
                 "large-wander",
-                "large-jitter",
                 "kod-rate",
             ]
             .iter()
@@ -254,6 +272,10 @@ impl Scenario {
             ..Scenario::default()
         };
         let signed = |prefix: &str| -> Option<f64> { name.strip_prefix(prefix)?.parse().ok() };
+        let iburst = SourceConfig {
+            iburst: true,
+            ..SourceConfig::default()
+        };
         let scenario = match name {
             "default" => base,
             "low-jitter" => Scenario {
@@ -264,31 +286,81 @@ impl Scenario {
                 link: jitter(1e-3),
                 ..base
             },
-            "large-jitter" => Scenario {
-                link: jitter(0.1),
+            "step" | "makestep+1" => Scenario {
                 initial_offset: 1.0,
-                fixed_window: true,
+                system: makestep(1.0, 3),
                 ..base
             },
             "iburst" => Scenario {
                 initial_offset: 1.0,
                 system: makestep(1.0, 3),
+                source: iburst,
+                ..base
+            },
+            "large-jitter" => Scenario {
+                link: jitter(0.1),
+                initial_offset: 1.0,
+                limits: Limits {
+                    sync: 210.0,
+                    max_offset: 0.5,
+                    rms_offset: 0.1,
+                    max_freq: 0.2,
+                    rms_freq: 5e-3,
+                },
+                ..base
+            },
+            "falsetickers" => Scenario {
+                servers: 3,
+                falsetickers: std::vec![1.0, 2.0],
+                link: LinkConfig {
+                    base_delay: 1e-3,
+                    ..LinkConfig::default()
+                },
+                ..base
+            },
+            "freq-fast" => Scenario {
+                freq_error: 1e-3,
+                ..base
+            },
+            "freq-slow" => Scenario {
+                freq_error: -3e-4,
+                ..base
+            },
+            "wander" => Scenario {
+                wander: 1e-8,
+                ..base
+            },
+            "minpoll" => Scenario {
                 source: SourceConfig {
-                    iburst: true,
+                    minpoll: 4,
+                    maxpoll: 8,
                     ..SourceConfig::default()
+                },
+                ..base
+            },
+            "fixed-poll" => Scenario {
+                source: SourceConfig {
+                    minpoll: 6,
+                    maxpoll: 6,
+                    ..SourceConfig::default()
+                },
+                ..base
+            },
+            "asymmetry" => Scenario {
+                link: LinkConfig {
+                    asymmetry: 1e-4,
+                    ..LinkConfig::default()
                 },
                 ..base
             },
             "iburst-drift" => Scenario {
                 system: makestep(1e-2, 1),
-                source: SourceConfig {
-                    iburst: true,
-                    ..SourceConfig::default()
-                },
+                source: iburst,
                 drift: Some(Drift {
                     frequency_ppm: 100.0,
                     skew_ppm: 1.0,
                 }),
+                limits: sync_within(10.0),
                 ..base
             },
             "falsetickers-1" | "falsetickers-2" | "falsetickers-3" => {
@@ -313,6 +385,7 @@ impl Scenario {
                     ..LinkConfig::default()
                 },
                 duration: 20_000.0,
+                limits: sync_within(10_000.0),
                 ..base
             },
             "outage" => Scenario {
@@ -321,7 +394,12 @@ impl Scenario {
                     ..LinkConfig::default()
                 },
                 duration: 100_000.0,
-                fixed_window: true,
+                limits: Limits {
+                    sync: 210.0,
+                    max_offset: 0.1,
+                    rms_offset: 2e-3,
+                    ..Limits::DEFAULT
+                },
                 ..base
             },
             "leap-second" => Scenario {
@@ -339,17 +417,31 @@ impl Scenario {
             },
             "large-wander" => Scenario {
                 wander: 1e-7,
-                sync_limit: 5e-3,
-                freq_limit: 5e-3,
+                limits: Limits {
+                    sync: 210.0,
+                    max_offset: 5e-3,
+                    rms_offset: 1e-3,
+                    max_freq: 5e-3,
+                    rms_freq: 1e-4,
+                },
                 ..base
             },
             "kod-rate" => Scenario {
-                rate_limit: Some(100.0),
+                // chrony's `ratelimit interval 7 burst 1 leak 4 kod 1`:
+                // one request in 128 s, the rest answered RATE.
+                rate_limit: Some(RateLimit {
+                    interval: 7,
+                    burst: 1,
+                    leak: 4,
+                    kod: 1,
+                }),
+                limits: sync_within(600.0),
                 ..base
             },
             _ => {
                 if let Some(p) = name.strip_prefix("fixed-poll-") {
                     let p: i8 = p.parse().ok().filter(|p| (1..=10).contains(p))?;
+                    let interval = 2f64.powi(p.into());
                     Scenario {
                         link: jitter(1e-6),
                         wander: 0.0,
@@ -359,17 +451,26 @@ impl Scenario {
                             maxpoll: p,
                             ..SourceConfig::default()
                         },
+                        duration: DURATION.max(interval * 40.0),
+                        limits: Limits {
+                            sync: 2.1 * interval + 1.0,
+                            max_offset: 1e-5,
+                            rms_offset: 5e-6,
+                            ..Limits::DEFAULT
+                        },
                         ..base
                     }
                 } else if let Some(f) = signed("freq") {
                     Scenario {
                         freq_error: f,
                         initial_offset: -f * 130.0,
+                        limits: sync_within(1000.0),
                         ..base
                     }
                 } else if let Some(offset) = signed("offset") {
                     Scenario {
                         initial_offset: offset,
+                        limits: sync_within(1400.0),
                         ..base
                     }
                 } else if let Some(offset) = signed("makestep") {
@@ -381,6 +482,7 @@ impl Scenario {
                 } else if let Some(offset) = signed("external-step") {
                     Scenario {
                         external_step: Some((150.0, offset)),
+                        limits: sync_within(1550.0),
                         ..base
                     }
                 } else {
@@ -410,64 +512,67 @@ impl Scenario {
                 ..SimServer::default()
             }));
         }
-        let clock = || {
-            SimClock::new(
+        let kernel = || {
+            SimKernel::new(
                 self.epoch,
                 self.initial_offset,
                 self.freq_error,
                 self.wander,
             )
         };
-        let mut client = world.add_node(self.system, self.drift, clock());
+        let config = NodeConfig {
+            system: self.system,
+            local: None,
+        };
+        let mut client = world.add_host(config, self.drift, kernel(), self.chain);
         let upstream = client;
         for &server in &servers {
             world.connect(upstream, Target::Server(server), self.source, self.link);
         }
         if self.chain {
-            client = world.add_node(self.system, self.drift, clock());
-            world.connect(client, Target::Node(upstream), self.source, self.link);
+            client = world.add_host(config, self.drift, kernel(), false);
+            world.connect(client, Target::Host(upstream), self.source, self.link);
         }
-        let mut offsets = Vec::with_capacity(self.duration as usize + 1);
-        let mut freqs = Vec::with_capacity(self.duration as usize + 1);
+        let seconds = self.duration as usize + 1;
+        let mut offsets = Vec::with_capacity(seconds);
+        let mut freqs = Vec::with_capacity(seconds);
         let mut ever_synchronized = false;
         let mut last = None;
         let mut observe = |world: &World| {
-            let node = world.node(client);
+            let host = world.host(client);
+            let kernel = host.clock.kernel();
             let offset = world.true_offset(client);
-            let (clock_offset, stepped) = (node.clock.offset(), node.clock.stepped());
+            let (clock_offset, stepped) = (kernel.offset(), kernel.stepped());
             if let Some((last_offset, last_stepped)) = last {
                 freqs.push((clock_offset - last_offset) - (stepped - last_stepped));
             } else {
-                freqs.push(node.clock.rate_with_slew());
+                freqs.push(kernel.rate_error());
             }
             last = Some((clock_offset, stepped));
             offsets.push(offset);
-            ever_synchronized |= node.clock.status().synchronized;
+            ever_synchronized |= !kernel.unsynchronized();
         };
         if let Some((at, by)) = self.external_step {
             world.run_until(at, &mut observe);
-            world.node_mut(client).clock.step_external(by);
+            world.step_host(client, by);
         }
         world.run_until(self.duration, &mut observe);
-        let node = world.node(client);
+        let host = world.host(client);
+        let limits = &self.limits;
         let sync_s = offsets
             .iter()
-            .rposition(|o| o.abs() > self.sync_limit)
-            .map_or(0.0, |i| i as f64 + 2.0);
-        let settled_s = offsets
-            .iter()
             .zip(&freqs)
-            .rposition(|(o, f)| o.abs() > self.sync_limit || f.abs() > self.freq_limit)
+            .rposition(|(o, f)| o.abs() > limits.max_offset || f.abs() > limits.max_freq)
             .map_or(0.0, |i| i as f64 + 2.0);
-        let start = if self.fixed_window {
-            SETTLE
+        let start = if limits.sync.is_finite() {
+            limits.sync
         } else {
-            SETTLE.max(settled_s)
+            210.0
         };
         let from = (start as usize).saturating_sub(1).min(offsets.len());
         let (rms_offset_s, max_offset_s) = rms_max(&offsets[from..]);
         let (rms_freq, max_freq) = rms_max(&freqs[from..]);
-        let times = &node.request_times;
+        let times = &host.request_times;
         let spacing = times
             .windows(2)
             .skip(1)
@@ -475,23 +580,26 @@ impl Scenario {
             .fold((f64::INFINITY, 0.0f64), |(lo, hi), d| {
                 (lo.min(d), hi.max(d))
             });
-        let now = node.clock.local_time();
+        let now = host.now();
+        let system = host.node.system();
         Figures {
             sync_s,
-            settled_s,
             rms_offset_s,
             max_offset_s,
             rms_freq_ppm: rms_freq * 1e6,
             max_freq_ppm: max_freq * 1e6,
-            requests: node.requests,
+            requests: host.requests,
+            wakeup_interval_s: self.duration / f64::from(host.wakeups.max(1)),
             ever_synchronized,
-            synchronized: node.system.sync_status(now).synchronized,
-            stratum: node.system.tracking(now).stratum,
-            corrections: node.corrections,
-            panics: node.panics,
+            synchronized: system.sync_status(now).synchronized,
+            stratum: system.tracking(now).stratum,
+            corrections: host.clock.kernel().changes(),
+            panics: host.panics,
             request_spacing: spacing,
-            leap_applied: node.clock.leap_applied(),
+            leap_applied: host.clock.kernel().leap_applied(),
             offsets,
+            freqs,
+            request_times: host.request_times.clone(),
         }
     }
 }

@@ -1,38 +1,50 @@
-//! The simulated world: perfect (or lying) servers, ntpkit nodes with
-//! simulated clocks, and the links between them, advanced event by event
-//! in true time.
+//! The simulated world: reference servers, ntpkit hosts and the links
+//! between them, advanced event by event in true time.
 //!
-//! - A **server** is a clock `offset` seconds off true UTC (0: perfect;
-//!   otherwise a falseticker) serving `local stratum 1`, optionally
-//!   rate-limiting with KoD RATE and announcing a leap second.
-//! - A **node** is an ntpkit [`System`] steering a [`SimClock`]; it can
-//!   itself serve its [`System::reference`] to other nodes (a chain, or
-//!   the cluster of the `cluster` example).
+//! - A **server** is a perfect clock (or one `offset` seconds off: a
+//!   falseticker) answering through the production [`Server::respond`]
+//!   with chrony's `local stratum 1`, optionally rate-limiting (chrony's
+//!   `ratelimit`, KoD RATE) and announcing a leap second.
+//! - A **host** is the program users run, minus its sockets: the
+//!   production [`Node`] steering the production
+//!   [`SystemClock`](crate::std::clock::SystemClock) over a simulated
+//!   Linux kernel ([`SimKernel`]), woken at its timers and by datagrams
+//!   exactly as the Linux shell wakes it, with kernel receive and transmit
+//!   timestamps. A host may serve its clients (a chain, or the cluster of
+//!   the `cluster` example).
 //! - A **link** carries one source's requests and responses: each
 //!   direction takes `base + jitter·Exp(1)` (plus `asymmetry` on the way
 //!   out), packets are lost with probability `loss`, and an outage
 //!   schedule can cut the link.
 //!
-//! Time advances to the next event (a node's timer, a packet's arrival, or
+//! Time advances to the next event (a host's timer, a packet's arrival, or
 //! the next whole second, when clocks wander and the observer looks).
 
-use crate::clock::{Clock, ClockAction};
-use crate::reference::Reference;
-use crate::system::{Drift, SourceConfig, SourceId, System, SystemConfig};
-use crate::time::{NtpDuration, NtpTimestamp};
-use crate::wire::{Header, KissCode, LeapIndicator, Mode, ReferenceId};
-use std::net::Ipv4Addr;
+use core::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::boxed::Box;
 use std::vec::Vec;
 
-use super::{SimClock, SimRng};
+use crate::clock::{Clock, ClockAction};
+use crate::node::{Endpoint, Event, Node, NodeConfig};
+use crate::reference::Reference;
+use crate::server::{
+    set_transmit_timestamp, AccessControl, ClientRecord, RateLimit, Server, ServerConfig,
+};
+use crate::std::clock::{Kernel, SystemClock};
+use crate::system::{Drift, SourceConfig, SourceId};
+use crate::time::NtpTimestamp;
+use crate::wire::{LeapIndicator, ReferenceId};
+use rand_core::RngCore;
+
+use super::{SimKernel, SimRng};
 
 /// A simulated NTP server.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SimServer {
     /// How far its clock is from true UTC, seconds (0: perfect).
     pub offset: f64,
-    /// Answer KoD RATE to a client asking again sooner than this, seconds.
-    pub rate_limit: Option<f64>,
+    /// chrony's `ratelimit` (with `kod`), if any.
+    pub rate_limit: Option<RateLimit>,
     /// Announce the world's leap second (if any) before it happens.
     pub announce_leap: bool,
 }
@@ -80,38 +92,90 @@ impl Default for LinkConfig {
 pub enum Target {
     /// A simulated server (index from [`World::add_server`]).
     Server(usize),
-    /// Another node (index from [`World::add_node`]).
-    Node(usize),
+    /// A host (index from [`World::add_host`]).
+    Host(usize),
 }
 
-/// An ntpkit node: the engine and the clock it steers.
-#[derive(Debug, Clone)]
-pub struct Node {
-    /// The engine.
-    pub system: System,
-    /// The clock it steers.
-    pub clock: SimClock,
+/// A reference server and its clock.
+#[derive(Debug)]
+struct ServerHost {
+    kernel: SimKernel,
+    server: Server<'static>,
+    announce_leap: bool,
+    address: IpAddr,
+}
+
+/// An ntpkit host: the node, the clock it steers, and what the world
+/// counted of it.
+#[derive(Debug)]
+pub struct Host {
+    /// The node (engine, server, events).
+    pub node: Node<'static>,
+    /// The clock it steers: the production adjtimex clock over a
+    /// simulated kernel.
+    pub clock: SystemClock<SimKernel>,
     /// Requests sent.
     pub requests: u32,
     /// True times at which requests were sent.
     pub request_times: Vec<f64>,
+    /// Times the host was woken (by its timer or a datagram), as
+    /// clknetsim counts a program's wakeups.
+    pub wakeups: u32,
     /// Responses refused because of the panic threshold.
     pub panics: u32,
-    /// Non-zero slews and steps carried out.
-    pub corrections: u32,
-    /// This node's address as a reference ID.
-    pub reference_id: ReferenceId,
-    /// When the node next wants to run, true time.
+    /// Steps the discipline made.
+    pub steps: u32,
+    /// This host's address.
+    pub address: IpAddr,
+    /// When the host's timer is due, true time.
     wake: f64,
+}
+
+impl Host {
+    /// The clock's time now.
+    pub fn now(&self) -> NtpTimestamp {
+        self.clock.kernel().realtime()
+    }
+
+    /// Carries out the node's actions and counts its events.
+    fn settle(&mut self) {
+        while let Some(action) = self.node.poll_action() {
+            // The simulated kernel accepts every action the discipline
+            // emits; an error would be a bug in the clock adapter.
+            if let Err(e) = self.clock.apply(&action) {
+                panic!("simulated kernel refused {action:?}: {e}");
+            }
+            if matches!(action, ClockAction::Step { .. }) {
+                self.steps += 1;
+            }
+        }
+        while let Some(event) = self.node.poll_event() {
+            if let Event::PanicThreshold { .. } = event {
+                self.panics += 1;
+            }
+        }
+    }
+
+    /// Schedules the next timer at true time `t` from the node's deadline
+    /// on its clock.
+    fn schedule(&mut self, t: f64) {
+        self.wake = match self.node.poll_timeout() {
+            Some(at) => {
+                let local = (at - self.now()).to_seconds_f64();
+                let rate = 1.0 + self.clock.kernel().rate_error();
+                t + (local / rate).max(1e-6)
+            }
+            None => f64::INFINITY,
+        };
+    }
 }
 
 #[derive(Debug, Clone)]
 struct Link {
-    node: usize,
+    host: usize,
     source: SourceId,
     target: Target,
     config: LinkConfig,
-    last_request: Option<f64>,
 }
 
 #[derive(Debug, Clone)]
@@ -119,20 +183,37 @@ struct InFlight {
     at: f64,
     link: usize,
     response: bool,
+    len: usize,
     bytes: [u8; 48],
 }
 
 /// The simulated world.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct World {
     rng: SimRng,
     t: f64,
     epoch: NtpTimestamp,
     leap_at: Option<f64>,
-    servers: Vec<SimServer>,
-    nodes: Vec<Node>,
+    servers: Vec<ServerHost>,
+    hosts: Vec<Host>,
     links: Vec<Link>,
     in_flight: Vec<InFlight>,
+}
+
+/// A server that answers everyone (`allow`), with a rate-limit table of
+/// its own when it limits.
+fn open_server(rate_limit: Option<RateLimit>, seed: [u64; 2]) -> Server<'static> {
+    let config = ServerConfig {
+        access: AccessControl::allow_everyone(),
+        rate_limit,
+        precision: -24,
+        ..ServerConfig::default()
+    };
+    // The table lives as long as the simulation's servers: a small leak
+    // per rate-limiting server of a run.
+    let records = if rate_limit.is_some() { 64 } else { 0 };
+    let table = Box::leak(std::vec![ClientRecord::EMPTY; records].into_boxed_slice());
+    Server::new(config, table, seed)
 }
 
 impl World {
@@ -145,7 +226,7 @@ impl World {
             epoch,
             leap_at: None,
             servers: Vec::new(),
-            nodes: Vec::new(),
+            hosts: Vec::new(),
             links: Vec::new(),
             in_flight: Vec::new(),
         }
@@ -176,98 +257,107 @@ impl World {
         }
     }
 
-    /// True UTC at true time `t`, as an NTP timestamp.
-    pub fn utc(&self, t: f64) -> NtpTimestamp {
-        self.epoch + NtpDuration::from_seconds_f64(t + self.utc_shift(t))
-    }
-
-    /// Adds a server and returns its index.
+    /// Adds a server and returns its index. Its address is 192.168.0.n+1.
     pub fn add_server(&mut self, server: SimServer) -> usize {
-        self.servers.push(server);
-        self.servers.len() - 1
-    }
-
-    /// Adds a node with this configuration and clock; returns its index.
-    /// Its address (for reference IDs and the loop test) is 10.0.0.n+1.
-    pub fn add_node(
-        &mut self,
-        config: SystemConfig,
-        drift: Option<Drift>,
-        clock: SimClock,
-    ) -> usize {
-        let index = self.nodes.len();
-        let reference_id = ReferenceId::from_ipv4(Ipv4Addr::new(10, 0, 0, index as u8 + 1));
-        let config = SystemConfig {
-            local_reference_id: Some(reference_id),
-            ..config
-        };
-        let mut node = Node {
-            system: System::new(config, drift),
-            clock,
-            requests: 0,
-            request_times: Vec::new(),
-            panics: 0,
-            corrections: 0,
-            reference_id,
-            wake: self.t,
-        };
-        apply_actions(&mut node);
-        self.nodes.push(node);
+        let index = self.servers.len();
+        let seed = [self.rng.next_u64(), self.rng.next_u64()];
+        self.servers.push(ServerHost {
+            kernel: SimKernel::perfect(self.epoch, server.offset),
+            server: open_server(server.rate_limit, seed),
+            announce_leap: server.announce_leap,
+            address: IpAddr::V4(Ipv4Addr::new(192, 168, 0, index as u8 + 1)),
+        });
         index
     }
 
-    fn target_reference_id(&self, target: Target) -> ReferenceId {
+    /// Adds a host running `config` from a saved drift (or none) on a
+    /// clock whose kernel is `kernel`; with `serve`, it answers everyone
+    /// who asks. Returns its index; its address (for reference IDs and
+    /// the loop test) is 10.0.0.n+1.
+    pub fn add_host(
+        &mut self,
+        config: NodeConfig,
+        drift: Option<Drift>,
+        kernel: SimKernel,
+        serve: bool,
+    ) -> usize {
+        let index = self.hosts.len();
+        let address = IpAddr::V4(Ipv4Addr::new(10, 0, 0, index as u8 + 1));
+        let mut config = config;
+        config.system.local_reference_id = Some(ReferenceId::from_ip(address));
+        let server = serve.then(|| open_server(None, [self.rng.next_u64(), self.rng.next_u64()]));
+        let mut host = Host {
+            node: Node::new(config, drift, server),
+            clock: SystemClock::with_kernel(kernel, true),
+            requests: 0,
+            request_times: Vec::new(),
+            wakeups: 0,
+            panics: 0,
+            steps: 0,
+            address,
+            wake: self.t,
+        };
+        host.settle();
+        self.hosts.push(host);
+        index
+    }
+
+    fn target_address(&self, target: Target) -> IpAddr {
         match target {
-            Target::Server(i) => ReferenceId::from_ipv4(Ipv4Addr::new(192, 168, 0, i as u8 + 1)),
-            Target::Node(i) => self.nodes[i].reference_id,
+            Target::Server(i) => self.servers[i].address,
+            Target::Host(i) => self.hosts[i].address,
         }
     }
 
-    /// Makes `target` a source of `node`, reached over a link like
-    /// `link`.
+    /// Makes `target` a source of `host`, reached over a link like `link`.
     pub fn connect(
         &mut self,
-        node: usize,
+        host: usize,
         target: Target,
         source: SourceConfig,
         link: LinkConfig,
     ) -> SourceId {
-        let reference_id = self.target_reference_id(target);
-        let n = &mut self.nodes[node];
-        let now = n.clock.local_time();
-        let id = n
-            .system
+        let reference_id = ReferenceId::from_ip(self.target_address(target));
+        let h = &mut self.hosts[host];
+        let now = h.now();
+        let id = h
+            .node
             .add_source(source, reference_id, now)
-            .expect("simulated node has room for its sources");
-        n.wake = self.t;
+            .expect("simulated host has room for its sources");
+        h.wake = self.t;
         self.links.push(Link {
-            node,
+            host,
             source: id,
             target,
             config: link,
-            last_request: None,
         });
         id
     }
 
-    /// The nodes.
-    pub fn nodes(&self) -> &[Node] {
-        &self.nodes
+    /// The hosts.
+    pub fn hosts(&self) -> &[Host] {
+        &self.hosts
     }
 
-    /// One node.
-    pub fn node(&self, index: usize) -> &Node {
-        &self.nodes[index]
+    /// One host.
+    pub fn host(&self, index: usize) -> &Host {
+        &self.hosts[index]
     }
 
-    /// One node, to change.
-    pub fn node_mut(&mut self, index: usize) -> &mut Node {
-        &mut self.nodes[index]
+    /// One host, to change.
+    pub fn host_mut(&mut self, index: usize) -> &mut Host {
+        &mut self.hosts[index]
     }
 
-    /// How far a node's clock is ahead of true UTC now, seconds.
-    pub fn true_offset(&self, node: usize) -> f64 {
-        self.nodes[node].clock.offset() - self.utc_shift(self.t)
+    /// Steps a host's clock from outside (an operator), as a kernel would
+    /// let anyone with the privilege.
+    pub fn step_host(&mut self, index: usize, offset: f64) {
+        self.hosts[index].clock.kernel_mut().step_external(offset);
+    }
+
+    /// How far a host's clock is ahead of true UTC now, seconds.
+    pub fn true_offset(&self, host: usize) -> f64 {
+        self.hosts[host].clock.kernel().offset() - self.utc_shift(self.t)
     }
 
     /// Runs until true time `end`, calling `observer` at every whole second.
@@ -278,24 +368,27 @@ impl World {
             for packet in &self.in_flight {
                 next = next.min(packet.at);
             }
-            for node in &self.nodes {
-                next = next.min(node.wake);
+            for host in &self.hosts {
+                next = next.min(host.wake);
             }
             let next = next.max(self.t);
             let dt = next - self.t;
-            for node in &mut self.nodes {
-                node.clock.advance(dt);
+            for host in &mut self.hosts {
+                host.clock.kernel_mut().advance(dt);
+            }
+            for server in &mut self.servers {
+                server.kernel.advance(dt);
             }
             self.t = next;
             self.deliver();
-            for i in 0..self.nodes.len() {
-                if self.nodes[i].wake <= self.t {
-                    self.run_node(i);
+            for i in 0..self.hosts.len() {
+                if self.hosts[i].wake <= self.t {
+                    self.wake_host(i);
                 }
             }
             if self.t >= next_second {
-                for node in &mut self.nodes {
-                    node.clock.wander(&mut self.rng);
+                for host in &mut self.hosts {
+                    host.clock.kernel_mut().wander(&mut self.rng);
                 }
                 observer(self);
             }
@@ -306,64 +399,64 @@ impl World {
         while let Some(k) = self.in_flight.iter().position(|p| p.at <= self.t) {
             let packet = self.in_flight.swap_remove(k);
             let link = self.links[packet.link].clone();
+            let bytes = &packet.bytes[..packet.len];
             if packet.response {
-                let node = &mut self.nodes[link.node];
-                let now = node.clock.local_time();
-                if let Err(crate::source::ResponseError::PanicThreshold(_)) =
-                    node.system.handle_response(now, link.source, &packet.bytes)
-                {
-                    node.panics += 1;
+                let host = &mut self.hosts[link.host];
+                host.wakeups += 1;
+                let now = host.now();
+                let _ = host
+                    .node
+                    .handle_datagram(now, Endpoint::Source(link.source), bytes, &mut []);
+                host.settle();
+                host.schedule(self.t);
+            } else {
+                let mut reply = [0u8; 48];
+                if let Some(len) = self.answer(&link, bytes, &mut reply) {
+                    self.send(packet.link, &reply[..len], true);
                 }
-                apply_actions(node);
-                node.wake = self.t;
-            } else if let Some(bytes) = self.respond(packet.link, &packet.bytes) {
-                self.send(packet.link, bytes, true);
             }
         }
     }
 
-    /// The server's (or serving node's) response to a request arriving now.
-    fn respond(&mut self, link: usize, request: &[u8; 48]) -> Option<[u8; 48]> {
-        let request = Header::decode(request).ok()?;
-        let t = self.t;
-        let last = self.links[link].last_request.replace(t);
-        let (reference, now) = match self.links[link].target {
+    /// What `link`'s target answers to `request`, arriving now.
+    fn answer(&mut self, link: &Link, request: &[u8], reply: &mut [u8; 48]) -> Option<usize> {
+        let client = SocketAddr::new(self.hosts[link.host].address, 40_000 + link.source.0 as u16);
+        match link.target {
             Target::Server(i) => {
-                let server = &self.servers[i];
-                let now = self.utc(t) + NtpDuration::from_seconds_f64(server.offset);
-                if let (Some(limit), Some(last)) = (server.rate_limit, last) {
-                    if t - last < limit {
-                        let kiss = Reference {
-                            leap: LeapIndicator::Unsynchronized,
-                            stratum: 0,
-                            reference_id: KissCode::Rate.to_reference_id(),
-                            ..Reference::UNSYNCHRONIZED
-                        };
-                        return Some(response(&kiss, &request, now));
-                    }
-                }
+                let t = self.t;
                 let leap = match self.leap_at {
-                    Some(at) if server.announce_leap && t < at && at - t < 86_400.0 => {
+                    Some(at) if self.servers[i].announce_leap && t < at && at - t < 86_400.0 => {
                         LeapIndicator::InsertSecond
                     }
                     _ => LeapIndicator::NoWarning,
                 };
+                let shift = crate::time::NtpDuration::from_seconds_f64(self.utc_shift(t));
+                let server = &mut self.servers[i];
+                let now = server.kernel.realtime() + shift;
                 let reference = Reference {
                     leap,
                     ..Reference::local(1, now)
                 };
-                (reference, now)
+                let len = server.server.respond(request, client, now, &reference, reply)?;
+                set_transmit_timestamp(&mut reply[..len], now);
+                Some(len)
             }
-            Target::Node(i) => {
-                let node = &self.nodes[i];
-                let now = node.clock.local_time();
-                (node.system.reference(now), node.system.corrected_time(now))
+            Target::Host(i) => {
+                let host = &mut self.hosts[i];
+                host.wakeups += 1;
+                let now = host.now();
+                let len = host
+                    .node
+                    .handle_datagram(now, Endpoint::Client(client), request, reply)?;
+                set_transmit_timestamp(&mut reply[..len], host.node.transmit_time(now));
+                host.settle();
+                host.schedule(self.t);
+                Some(len)
             }
-        };
-        Some(response(&reference, &request, now))
+        }
     }
 
-    fn send(&mut self, link: usize, bytes: [u8; 48], response: bool) {
+    fn send(&mut self, link: usize, bytes: &[u8], response: bool) {
         let config = self.links[link].config;
         if let Some((up, period)) = config.outage {
             if self.t.rem_euclid(period) >= up {
@@ -377,81 +470,45 @@ impl World {
         if !response {
             delay += config.asymmetry;
         }
+        let mut copy = [0u8; 48];
+        let len = bytes.len().min(48);
+        copy[..len].copy_from_slice(&bytes[..len]);
         self.in_flight.push(InFlight {
             at: self.t + delay,
             link,
             response,
-            bytes,
+            len,
+            bytes: copy,
         });
     }
 
-    fn run_node(&mut self, index: usize) {
-        let now = self.nodes[index].clock.local_time();
-        self.nodes[index].system.handle_timeout(now);
+    /// Wakes host `index` at its timer, as the Linux shell does when
+    /// `poll(2)` times out.
+    fn wake_host(&mut self, index: usize) {
+        let host = &mut self.hosts[index];
+        host.wakeups += 1;
+        let now = host.now();
+        host.node.handle_timeout(now);
+        host.settle();
         let mut buf = [0u8; 48];
-        while let Some((source, _)) =
-            self.nodes[index]
-                .system
-                .poll_transmit(now, &mut self.rng, &mut buf)
-        {
-            let node = &mut self.nodes[index];
-            node.requests += 1;
-            node.request_times.push(self.t);
+        let mut sent = Vec::new();
+        while let Some((source, len)) = host.node.poll_transmit(now, &mut self.rng, &mut buf) {
+            host.requests += 1;
+            host.request_times.push(self.t);
+            // The kernel's transmit timestamp: the moment it left.
+            host.node.handle_tx_timestamp(source, now);
+            sent.push((source, buf, len));
+        }
+        host.settle();
+        host.schedule(self.t);
+        for (source, bytes, len) in sent {
             if let Some(link) = self
                 .links
                 .iter()
-                .position(|l| l.node == index && l.source == source)
+                .position(|l| l.host == index && l.source == source)
             {
-                self.send(link, buf, false);
+                self.send(link, &bytes[..len], false);
             }
         }
-        let node = &mut self.nodes[index];
-        apply_actions(node);
-        node.wake = match node.system.poll_timeout() {
-            Some(at) => {
-                let local = (at - node.clock.local_time()).to_seconds_f64();
-                let rate = 1.0 + node.clock.rate_with_slew();
-                self.t + (local / rate).max(1e-6)
-            }
-            None => f64::INFINITY,
-        };
     }
-}
-
-fn apply_actions(node: &mut Node) {
-    while let Some(action) = node.system.poll_action() {
-        match action {
-            ClockAction::Slew { offset, .. } | ClockAction::Step { offset }
-                if offset != NtpDuration::ZERO =>
-            {
-                node.corrections += 1
-            }
-            _ => {}
-        }
-        let Ok(()) = node.clock.apply(&action);
-    }
-}
-
-/// A server response to `request` from a server with `reference` whose
-/// clock reads `now` (receive and transmit at the same instant).
-fn response(reference: &Reference, request: &Header, now: NtpTimestamp) -> [u8; 48] {
-    let header = Header {
-        leap: reference.leap,
-        version: 4,
-        mode: Mode::Server,
-        stratum: reference.stratum,
-        poll: request.poll,
-        precision: -24,
-        root_delay: reference.root_delay,
-        root_dispersion: reference.root_dispersion,
-        reference_id: reference.reference_id,
-        reference_timestamp: reference.reference_time,
-        origin_timestamp: request.transmit_timestamp,
-        receive_timestamp: now,
-        transmit_timestamp: now,
-    };
-    let mut bytes = [0u8; 48];
-    // A 48-byte buffer and version 4 cannot fail.
-    let _ = header.emit(&mut bytes);
-    bytes
 }

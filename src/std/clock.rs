@@ -3,21 +3,16 @@
 //! the kernel (the examples' default, like `chronyd -x`).
 //!
 //! # [`SystemClock`]
-//! The system call is injected ([`Adjtimex`]): [`KernelAdjtimex`] calls the
-//! kernel, tests pass a recorder and check the exact `timex` values.
+//! The kernel is injected ([`Kernel`]: `clock_adjtime(2)` and
+//! `clock_gettime(CLOCK_REALTIME)`): [`LinuxKernel`] calls the real one,
+//! tests pass a recorder and check the exact `timex` values, and the
+//! simulator passes a simulated kernel with Linux's semantics.
 //! - **frequency**: the kernel's `freq` field reaches only ±500 ppm, so the
 //!   correction is split as chronyd does: whole 100 ppm steps (at
 //!   `USER_HZ` 100) go into the tick length (`ADJ_TICK`, ±10 %), the rest
-//!   into `freq` (`ADJ_FREQUENCY`, in 2⁻¹⁶ ppm).
-//! - **slew**: by frequency, as chronyd does on Linux and as the engine
-//!   models it: the clock runs `max_rate_ppm` faster (or slower) than the
-//!   set frequency for `|offset| / rate`, then back. The end of a slew is a
-//!   timer the driver keeps ([`DriverClock::poll_timeout`] and
-//!   [`DriverClock::handle_timeout`]); what the late wake-up overshot is
-//!   given back through `ADJ_OFFSET_SINGLESHOT` (the kernel's `adjtime`,
-//!   500 ppm, ends by itself). A new slew replaces the rest of the last.
-//!   The rate is bounded so that frequency plus slew stays within the
-//!   tick's ±10 %.
+//!   into `freq` (`ADJ_FREQUENCY`, in 2⁻¹⁶ ppm). Slews are frequencies
+//!   too (the discipline starts and ends them), so the kernel's own offset
+//!   adjustment (`adjtime`) is never used.
 //! - **step**: `ADJ_SETOFFSET | ADJ_NANO`.
 //! - **status**: `ADJ_STATUS | ADJ_MAXERROR | ADJ_ESTERROR` on the status
 //!   read back first: `STA_INS`/`STA_DEL` for a pending leap second;
@@ -28,17 +23,18 @@
 //!
 //! Changing the system clock needs `CAP_SYS_TIME`; without it every change
 //! fails with [`ClockError::Permission`], which says so.
+//! [`SystemClock::check_permission`] finds out at start without changing
+//! anything: it writes back the status it has just read.
 //!
 //! # [`VirtualClock`]
-//! The system time (or any injected time source) plus a software offset,
-//! frequency and slew. Nothing reaches the kernel.
+//! The system time (or any injected time source) plus a software offset and
+//! frequency. Nothing reaches the kernel.
 
 #![allow(unsafe_code)]
 
 use std::io;
-use std::time::{Duration, Instant};
 
-use crate::clock::{Clock, SyncStatus};
+use crate::clock::{Clock, SyncStatus, MAX_ERROR_LIMIT};
 use crate::report::TimedatectlReport;
 use crate::time::{NtpDuration, NtpTimestamp};
 use crate::wire::LeapIndicator;
@@ -65,34 +61,24 @@ pub enum ClockError {
     },
 }
 
-/// The `adjtimex` family of system calls and a monotonic clock, injected
-/// so that tests can check what would be passed to the kernel and when.
-pub trait Adjtimex {
+/// The kernel calls a [`SystemClock`] makes, injected so that tests can
+/// check what would be passed to the kernel, and the simulator can run a
+/// kernel of its own.
+pub trait Kernel {
     /// Read and/or change the kernel clock's state as `clock_adjtime(2)` on
     /// `CLOCK_REALTIME` does; returns the clock state (`TIME_OK`, ...).
     fn adjtimex(&mut self, timex: &mut libc::timex) -> io::Result<libc::c_int>;
 
-    /// Time since an arbitrary fixed start, unaffected by steps (how long
-    /// a slew has run).
-    fn monotonic(&self) -> Duration;
+    /// `CLOCK_REALTIME` now.
+    fn realtime(&self) -> NtpTimestamp;
 }
 
-/// The real system call, `clock_adjtime(CLOCK_REALTIME, ...)`, and
-/// `std::time::Instant`.
-#[derive(Debug, Clone, Copy)]
-pub struct KernelAdjtimex {
-    start: Instant,
-}
+/// The real kernel: `clock_adjtime(CLOCK_REALTIME, ...)` and the system
+/// time.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LinuxKernel;
 
-impl Default for KernelAdjtimex {
-    fn default() -> Self {
-        KernelAdjtimex {
-            start: Instant::now(),
-        }
-    }
-}
-
-impl Adjtimex for KernelAdjtimex {
+impl Kernel for LinuxKernel {
     fn adjtimex(&mut self, timex: &mut libc::timex) -> io::Result<libc::c_int> {
         // SAFETY: `timex` is a valid, exclusively borrowed `struct timex`.
         let state = unsafe { libc::clock_adjtime(libc::CLOCK_REALTIME, timex) };
@@ -103,8 +89,8 @@ impl Adjtimex for KernelAdjtimex {
         }
     }
 
-    fn monotonic(&self) -> Duration {
-        self.start.elapsed()
+    fn realtime(&self) -> NtpTimestamp {
+        NtpTimestamp::from_system_time(std::time::SystemTime::now())
     }
 }
 
@@ -129,29 +115,14 @@ pub struct KernelState {
     pub status: libc::c_int,
 }
 
-/// The Linux system clock, steered through an [`Adjtimex`].
+/// The Linux system clock, steered through a [`Kernel`].
 #[derive(Debug)]
-pub struct SystemClock<A = KernelAdjtimex> {
-    syscall: A,
+pub struct SystemClock<K = LinuxKernel> {
+    kernel: K,
     /// Microseconds per tick at frequency 0 (10000 at USER_HZ 100).
     nominal_tick: libc::c_long,
     rtcsync: bool,
-    /// The frequency set, ppm (without a slew).
-    frequency_ppm: f64,
-    slew: Option<FrequencySlew>,
 }
-
-/// A slew in progress: the kernel runs `rate_ppm` off the set frequency
-/// from `start` (monotonic) for `duration`.
-#[derive(Debug, Clone, Copy)]
-struct FrequencySlew {
-    start: Duration,
-    duration: Duration,
-    rate_ppm: f64,
-}
-
-/// The largest total frequency the tick and `freq` reach, ppm.
-const MAX_TOTAL_PPM: f64 = 100_000.0;
 
 /// Parts per million per microsecond of tick length.
 fn ppm_per_tick_us(nominal_tick: libc::c_long) -> f64 {
@@ -162,54 +133,40 @@ fn ppm_per_tick_us(nominal_tick: libc::c_long) -> f64 {
 const FREQ_SCALE: f64 = 65536.0;
 
 /// The kernel's limit for `maxerror` and `esterror`: 16 s in microseconds.
-const MAX_ERROR_US: f64 = 16e6;
+const MAX_ERROR_US: f64 = MAX_ERROR_LIMIT * 1e6;
 
-/// `CAP_SYS_TIME`'s bit in the capability sets.
-const CAP_SYS_TIME: u32 = 25;
-
-/// Whether the effective capabilities in a `/proc/PID/status` text
-/// (`CapEff:` in hex) include `CAP_SYS_TIME`.
-fn has_cap_sys_time(status: &str) -> bool {
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("CapEff:"))
-        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
-        .is_some_and(|caps| caps & (1 << CAP_SYS_TIME) != 0)
-}
-
-impl SystemClock<KernelAdjtimex> {
-    /// Whether this process may change the system clock (`CAP_SYS_TIME`
-    /// among its effective capabilities), checked without changing it.
-    pub fn check_permission() -> Result<(), ClockError> {
-        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-        if has_cap_sys_time(&status) {
-            Ok(())
-        } else {
-            Err(ClockError::Permission {
-                operation: "steering the system clock",
-            })
-        }
-    }
-
+impl SystemClock<LinuxKernel> {
     /// The real system clock. `rtcsync`: chrony's directive of that name
     /// (clear `STA_UNSYNC` when synchronised, so the kernel keeps the RTC
     /// in step).
     pub fn new(rtcsync: bool) -> Self {
-        SystemClock::with_syscall(KernelAdjtimex::default(), rtcsync)
+        SystemClock::with_kernel(LinuxKernel, rtcsync)
     }
 }
 
-impl<A: Adjtimex> SystemClock<A> {
-    /// A system clock over an injected system call, at `USER_HZ` 100 (what
+impl<K: Kernel> SystemClock<K> {
+    /// A system clock over an injected kernel, at `USER_HZ` 100 (what
     /// Linux's adjtimex interface uses on every architecture).
-    pub fn with_syscall(syscall: A, rtcsync: bool) -> Self {
+    pub fn with_kernel(kernel: K, rtcsync: bool) -> Self {
         SystemClock {
-            syscall,
+            kernel,
             nominal_tick: 10_000,
             rtcsync,
-            frequency_ppm: 0.0,
-            slew: None,
         }
+    }
+
+    /// Whether this process may change the system clock, found out
+    /// without changing it: the status is read, and the same bits are
+    /// written back. Without `CAP_SYS_TIME` that write fails (EPERM), and
+    /// the error says so. (A capability read from `/proc` would not be the
+    /// truth under a libc-level simulator, nor where `/proc` is not mounted.)
+    pub fn check_permission(&mut self) -> Result<(), ClockError> {
+        let mut timex = empty_timex();
+        self.call("reading the clock status", &mut timex)?;
+        let mut write = empty_timex();
+        write.modes = libc::ADJ_STATUS;
+        write.status = timex.status;
+        self.call("steering the system clock", &mut write).map(drop)
     }
 
     /// Tell the kernel to run at `ppm` (tick length and `freq`).
@@ -227,33 +184,14 @@ impl<A: Adjtimex> SystemClock<A> {
             .map(drop)
     }
 
-    /// End the slew in progress now: back to the set frequency. Returns
-    /// how much it slewed beyond what was asked (seconds; a late end).
-    fn end_slew(&mut self) -> Result<f64, ClockError> {
-        let Some(slew) = self.slew.take() else {
-            return Ok(0.0);
-        };
-        self.write_frequency(self.frequency_ppm)?;
-        let ran = self.syscall.monotonic().saturating_sub(slew.start);
-        let late = ran.saturating_sub(slew.duration).as_secs_f64();
-        Ok(late * slew.rate_ppm * 1e-6)
+    /// The injected kernel (tests read what it recorded).
+    pub fn kernel(&self) -> &K {
+        &self.kernel
     }
 
-    /// Correct `offset` seconds with the kernel's own `adjtime` (500 ppm,
-    /// it stops by itself): for the little a late slew end overshot.
-    fn adjtime(&mut self, offset: f64) -> Result<(), ClockError> {
-        let mut timex = empty_timex();
-        timex.modes = libc::ADJ_OFFSET_SINGLESHOT;
-        timex.offset = (offset * 1e6).round() as libc::c_long;
-        if timex.offset == 0 {
-            return Ok(());
-        }
-        self.call("slewing the clock", &mut timex).map(drop)
-    }
-
-    /// The injected system call (tests read what it recorded).
-    pub fn syscall(&self) -> &A {
-        &self.syscall
+    /// The injected kernel, to change (the simulator advances its time).
+    pub fn kernel_mut(&mut self) -> &mut K {
+        &mut self.kernel
     }
 
     fn call(
@@ -261,7 +199,7 @@ impl<A: Adjtimex> SystemClock<A> {
         operation: &'static str,
         timex: &mut libc::timex,
     ) -> Result<libc::c_int, ClockError> {
-        self.syscall.adjtimex(timex).map_err(|source| {
+        self.kernel.adjtimex(timex).map_err(|source| {
             if source.raw_os_error() == Some(libc::EPERM) {
                 ClockError::Permission { operation }
             } else {
@@ -284,39 +222,18 @@ impl<A: Adjtimex> SystemClock<A> {
     }
 }
 
-impl<A: Adjtimex> Clock for SystemClock<A> {
+impl<K: Kernel> Clock for SystemClock<K> {
     type Error = ClockError;
 
     fn now(&self) -> Result<NtpTimestamp, ClockError> {
-        Ok(NtpTimestamp::from_system_time(std::time::SystemTime::now()))
+        Ok(self.kernel.realtime())
     }
 
     fn set_frequency(&mut self, ppm: f64) -> Result<(), ClockError> {
-        self.frequency_ppm = ppm;
-        let slew = self.slew.map_or(0.0, |s| s.rate_ppm);
-        self.write_frequency(ppm + slew)
-    }
-
-    fn slew(&mut self, offset: NtpDuration, max_rate_ppm: f64) -> Result<(), ClockError> {
-        // What the last slew overshot is part of what remains to do.
-        let offset = offset.to_seconds_f64() - self.end_slew()?;
-        let room = (MAX_TOTAL_PPM - self.frequency_ppm.abs()).max(0.0);
-        let rate = max_rate_ppm.abs().min(room);
-        if offset == 0.0 || rate == 0.0 {
-            return Ok(());
-        }
-        let rate_ppm = rate.copysign(offset);
-        self.slew = Some(FrequencySlew {
-            start: self.syscall.monotonic(),
-            duration: Duration::from_secs_f64(offset.abs() / (rate * 1e-6)),
-            rate_ppm,
-        });
-        self.write_frequency(self.frequency_ppm + rate_ppm)
+        self.write_frequency(ppm)
     }
 
     fn step(&mut self, offset: NtpDuration) -> Result<(), ClockError> {
-        // A step settles everything: no slew continues past it.
-        self.end_slew()?;
         let nanos = offset.to_nanos();
         let mut timex = empty_timex();
         timex.modes = libc::ADJ_SETOFFSET | libc::ADJ_NANO;
@@ -355,40 +272,21 @@ impl<A: Adjtimex> Clock for SystemClock<A> {
 }
 
 /// What the driver needs of a clock beyond [`Clock`]: reading the kernel's
-/// packet timestamps (taken on the system clock) on it, and a timer for
-/// the clock's own work (the end of a slew).
+/// packet timestamps (taken on the system clock) on it, and turning an
+/// interval of its time into one of the system's (what `poll(2)` waits).
 pub trait DriverClock: Clock {
     /// This clock's time when the system clock read `system`.
     fn at_system_time(&self, system: NtpTimestamp) -> NtpTimestamp;
 
-    /// How long until [`Self::handle_timeout`] is due (none: no timer).
-    fn poll_timeout(&self) -> Option<Duration> {
-        None
-    }
-
-    /// Do what is due (end a slew).
-    fn handle_timeout(&mut self) -> Result<(), Self::Error> {
-        Ok(())
+    /// How long the system clock takes to count `seconds` of this clock.
+    fn system_interval(&self, seconds: f64) -> f64 {
+        seconds
     }
 }
 
-impl<A: Adjtimex> DriverClock for SystemClock<A> {
+impl<K: Kernel> DriverClock for SystemClock<K> {
     fn at_system_time(&self, system: NtpTimestamp) -> NtpTimestamp {
         system
-    }
-
-    fn poll_timeout(&self) -> Option<Duration> {
-        let slew = self.slew?;
-        let ran = self.syscall.monotonic().saturating_sub(slew.start);
-        Some(slew.duration.saturating_sub(ran))
-    }
-
-    fn handle_timeout(&mut self) -> Result<(), ClockError> {
-        if self.poll_timeout() == Some(Duration::ZERO) {
-            let overshot = self.end_slew()?;
-            self.adjtime(-overshot)?;
-        }
-        Ok(())
     }
 }
 
@@ -415,11 +313,11 @@ impl<F: Fn() -> NtpTimestamp> TimeSource for F {
 }
 
 /// A clock in software: an underlying time plus an offset that the
-/// discipline's frequency, slews and steps change. The kernel is never
-/// touched, so it runs without privileges next to any other time daemon.
-/// It keeps the status it is given (for `timedatectl`'s answer) but does
-/// not insert or delete a leap second itself: after one, the discipline
-/// corrects the second like any other offset (as under `chronyd -x`).
+/// discipline's frequency and steps change. The kernel is never touched,
+/// so it runs without privileges next to any other time daemon. It keeps
+/// the status it is given (for `timedatectl`'s answer) but does not insert
+/// or delete a leap second itself: after one, the discipline corrects the
+/// second like any other offset (as under `chronyd -x`).
 ///
 /// ```
 /// use ntpkit::clock::Clock;
@@ -434,14 +332,11 @@ impl<F: Fn() -> NtpTimestamp> TimeSource for F {
 #[derive(Debug, Clone)]
 pub struct VirtualClock<S = SystemTimeSource> {
     source: S,
-    /// Underlying time when the state below was last brought up to date.
+    /// Underlying time when the offset below was last brought up to date.
     anchor: NtpTimestamp,
     /// Virtual minus underlying time at `anchor`.
     offset: NtpDuration,
     frequency_ppm: f64,
-    /// Offset still to slew, seconds, and the rate, ppm (positive).
-    slew_remaining: f64,
-    slew_rate_ppm: f64,
     /// The last status and the underlying time it was set.
     status: Option<(SyncStatus, NtpTimestamp)>,
 }
@@ -472,34 +367,26 @@ impl<S: TimeSource> VirtualClock<S> {
             anchor,
             offset: NtpDuration::ZERO,
             frequency_ppm: 0.0,
-            slew_remaining: 0.0,
-            slew_rate_ppm: 0.0,
             status: None,
         }
     }
 
-    /// The offset (virtual minus underlying) and remaining slew at `now`.
-    fn advance(&self, now: NtpTimestamp) -> (NtpDuration, f64) {
-        let elapsed = (now - self.anchor).to_seconds_f64().max(0.0);
-        let slewable = elapsed * self.slew_rate_ppm * 1e-6;
-        let slewed = self.slew_remaining.clamp(-slewable, slewable);
-        let drift = elapsed * self.frequency_ppm * 1e-6;
-        let offset = self.offset + NtpDuration::from_seconds_f64(drift + slewed);
-        (offset, self.slew_remaining - slewed)
+    /// The offset (virtual minus underlying) at underlying time `now`.
+    fn offset_at(&self, now: NtpTimestamp) -> NtpDuration {
+        let elapsed = (now - self.anchor).to_seconds_f64();
+        self.offset + NtpDuration::from_seconds_f64(elapsed * self.frequency_ppm * 1e-6)
     }
 
-    /// Bring the state up to the underlying time now.
+    /// Bring the offset up to the underlying time now.
     fn settle(&mut self) {
         let now = self.source.now();
-        let (offset, remaining) = self.advance(now);
+        self.offset = self.offset_at(now);
         self.anchor = now;
-        self.offset = offset;
-        self.slew_remaining = remaining;
     }
 
     /// The virtual clock's offset from the underlying time now.
     pub fn offset(&self) -> NtpDuration {
-        self.advance(self.source.now()).0
+        self.offset_at(self.source.now())
     }
 
     /// The frequency correction in force, ppm.
@@ -513,14 +400,13 @@ impl<S: TimeSource> VirtualClock<S> {
         let Some((status, set_at)) = self.status else {
             return SyncStatus {
                 synchronized: false,
-                max_error: TimedatectlReport::MAX_ERROR_LIMIT,
-                est_error: TimedatectlReport::MAX_ERROR_LIMIT,
+                max_error: MAX_ERROR_LIMIT,
+                est_error: MAX_ERROR_LIMIT,
                 leap: LeapIndicator::Unsynchronized,
             };
         };
         let elapsed = (self.source.now() - set_at).to_seconds_f64().max(0.0);
-        let max_error =
-            (status.max_error + elapsed * MAX_ERROR_GROWTH).min(TimedatectlReport::MAX_ERROR_LIMIT);
+        let max_error = (status.max_error + elapsed * MAX_ERROR_GROWTH).min(MAX_ERROR_LIMIT);
         SyncStatus {
             max_error,
             ..status
@@ -534,7 +420,7 @@ impl<S: TimeSource> VirtualClock<S> {
 
     fn virtual_now(&self) -> NtpTimestamp {
         let now = self.source.now();
-        now + self.advance(now).0
+        now + self.offset_at(now)
     }
 }
 
@@ -551,13 +437,6 @@ impl<S: TimeSource> Clock for VirtualClock<S> {
         Ok(())
     }
 
-    fn slew(&mut self, offset: NtpDuration, max_rate_ppm: f64) -> Result<(), Self::Error> {
-        self.settle();
-        self.slew_remaining = offset.to_seconds_f64();
-        self.slew_rate_ppm = max_rate_ppm.abs();
-        Ok(())
-    }
-
     fn step(&mut self, offset: NtpDuration) -> Result<(), Self::Error> {
         self.settle();
         self.offset = self.offset + offset;
@@ -570,11 +449,16 @@ impl<S: TimeSource> Clock for VirtualClock<S> {
     }
 }
 
-/// The underlying time is the system's, so a kernel timestamp maps by
-/// the virtual offset at that moment. Slews are exact: no timer.
+/// The underlying time is the system's, so a kernel timestamp maps by the
+/// virtual offset at that moment; the virtual clock counts `1 + frequency`
+/// of the system's seconds per second.
 impl<S: TimeSource> DriverClock for VirtualClock<S> {
     fn at_system_time(&self, system: NtpTimestamp) -> NtpTimestamp {
-        system + self.advance(system).0
+        system + self.offset_at(system)
+    }
+
+    fn system_interval(&self, seconds: f64) -> f64 {
+        seconds / (1.0 + self.frequency_ppm * 1e-6)
     }
 }
 

@@ -64,8 +64,7 @@ pub struct SourceConfig {
     pub maxsources: u8,
     /// What the engine does with each address: chrony's options `iburst`,
     /// `burst`, `minpoll N`, `maxpoll N`, `prefer`, `noselect`, `trust`,
-    /// `maxdelay S`, `maxdelaydevratio R` and `polltarget N`, and ntpkit's
-    /// own `earlyexchanges N` (1..=8; 1 is chrony's one request per poll).
+    /// `maxdelay S`, `maxdelaydevratio R` and `polltarget N`.
     pub engine: EngineSourceConfig,
 }
 
@@ -541,9 +540,6 @@ impl Config {
                     engine.maxdelaydevratio = args.ranged("maxdelaydevratio", 0.0..=f64::MAX)?
                 }
                 "polltarget" => engine.poll_target = args.ranged("polltarget", 6..=64)?,
-                "earlyexchanges" => {
-                    engine.early_exchanges = args.ranged("earlyexchanges", 1..=8)?
-                }
                 "port" => source.port = args.value("port number")?,
                 "maxsources" => source.maxsources = args.ranged("maxsources", 1..=16)?,
                 _ => return Err(args.unknown(option)),
@@ -734,7 +730,7 @@ mod tests {
         let config = Config::parse(
             "server 127.0.0.1 iburst minpoll -2 maxpoll 0 port 11123 prefer noselect maxsources 2\n\
              pool pool.example maxsources 8 burst trust maxdelay 0.5 maxdelaydevratio 4 \
-             polltarget 16 earlyexchanges 1\n\
+             polltarget 16\n\
              bindcmdaddress /run/ntpkit/ntpkit.sock\n\
              port 11123\nbindaddress 127.0.0.1\nbindaddress ::1\n\
              LOCAL stratum 8 distance 0.5 orphan\n",
@@ -751,13 +747,8 @@ mod tests {
         let e = &config.sources[1].engine;
         assert!(e.burst && e.trust);
         assert_eq!(
-            (
-                e.maxdelay,
-                e.maxdelaydevratio,
-                e.poll_target,
-                e.early_exchanges
-            ),
-            (0.5, 4.0, 16, 1)
+            (e.maxdelay, e.maxdelaydevratio, e.poll_target),
+            (0.5, 4.0, 16)
         );
         assert_eq!(
             config.bind_cmd_address.as_deref(),

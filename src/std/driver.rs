@@ -1,27 +1,38 @@
-//! The client driver: the engine's [`System`], one UDP socket per server, a
-//! clock and the control socket, run by a `poll(2)` loop on one thread.
+//! The Linux shell around a [`Node`]: one UDP socket per followed server,
+//! the serving sockets, a clock and the control socket, waited on with
+//! `poll(2)` on one thread. All the logic is the node's (the simulator
+//! drives the same node); the shell only moves bytes, timestamps, clock
+//! actions and files:
 //!
-//! It sends the requests the system asks for, hands it each response with
-//! the kernel's receive time read on the disciplined clock, carries out the
-//! clock actions, logs selection changes and steps, saves the drift to the
-//! driftfile (hourly and on [`Driver::save_drift`]) and answers the control
-//! socket.
+//! - it sends the requests the node asks for, with the kernel's transmit
+//!   timestamps, and hands it each response with the kernel's receive
+//!   time read on the disciplined clock;
+//! - it answers clients in batches (`recvmmsg`, the node's replies,
+//!   transmit timestamps, `sendmmsg`);
+//! - it carries out the clock actions at once, logs selection changes and
+//!   steps, and writes the drift file when the node says so;
+//! - it sleeps until the node's next deadline or a datagram, never longer
+//!   and never in a busy loop (waits are rounded up to whole
+//!   milliseconds, `poll(2)`'s unit);
+//! - on every way out (a stop, an error, a panic unwinding through it) the
+//!   node ends the slew in progress and the clock is left at the
+//!   frequency estimate, as chronyd leaves it ([`Driver::finish`]).
 //!
 //! Embedding it takes a few lines:
 //!
 //! ```no_run
+//! use std::sync::atomic::AtomicBool;
 //! use ntpkit::std::clock::VirtualClock;
-//! use ntpkit::std::driver::{Driver, DriverConfig, Server};
+//! use ntpkit::std::driver::{Driver, DriverConfig, Upstream};
 //! use ntpkit::system::SourceConfig;
 //!
 //! let config = DriverConfig {
-//!     servers: vec![Server::resolve("pool.ntp.org", 123, SourceConfig { iburst: true, ..Default::default() })?],
+//!     upstreams: vec![Upstream::resolve("pool.ntp.org", 123, SourceConfig { iburst: true, ..Default::default() })?],
 //!     ..DriverConfig::default()
 //! };
-//! let mut driver = Driver::new(config, VirtualClock::new())?;
-//! loop {
-//!     driver.run_once(None)?;
-//! }
+//! let mut driver = Driver::new(config, VirtualClock::new(), None)?;
+//! let stop = AtomicBool::new(false);
+//! driver.run(&stop)?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
@@ -31,36 +42,29 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rand_core::OsRng;
 
-use crate::clock::ClockAction;
-use crate::report::{SourceState, TimedatectlReport};
+use crate::discipline::{DisciplineConfig, Drift, MakeStep};
+use crate::node::{self, Endpoint, Node, NodeConfig};
+use crate::report::TimedatectlReport;
+use crate::server::Server;
 use crate::std::client_socket::{ClientSocket, TimestampSource};
 use crate::std::clock::DriverClock;
 use crate::std::config::{Config, SourceKind};
 use crate::std::control::{ControlServer, Snapshot, SourceName, DEFAULT_PATH};
-use crate::std::serve::Served;
-pub use crate::std::serve::Serving;
-use crate::std::socket::Poller;
-use crate::system::{Drift, MakeStep, ResponseError, SourceConfig, SourceId, System, SystemConfig};
+use crate::std::socket::{realtime_now, Batch, NtpSocket, Poller, BATCH};
+use crate::system::{SourceConfig, SourceId, SystemConfig};
 use crate::time::NtpTimestamp;
 use crate::wire::ReferenceId;
 
 /// How many servers a driver follows at most.
 pub const MAX_SOURCES: usize = 16;
 
-/// How often the drift is saved while synchronised.
-const DRIFT_SAVE_INTERVAL: Duration = Duration::from_secs(3600);
-
-/// The longest the loop sleeps, so that unreachability and the control
-/// socket stay timely even when no poll is due.
-const MAX_WAIT: Duration = Duration::from_secs(1);
-
 /// One server to follow.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Server {
+pub struct Upstream {
     /// The name the reports show (as configured).
     pub name: String,
     /// Where to send requests.
@@ -69,13 +73,13 @@ pub struct Server {
     pub config: SourceConfig,
 }
 
-impl Server {
+impl Upstream {
     /// `host` resolved (its first address, as chronyd uses) on `port`.
-    pub fn resolve(host: &str, port: u16, config: SourceConfig) -> io::Result<Server> {
+    pub fn resolve(host: &str, port: u16, config: SourceConfig) -> io::Result<Upstream> {
         let address = (host, port).to_socket_addrs()?.next().ok_or_else(|| {
             io::Error::new(io::ErrorKind::NotFound, format!("{host}: no address"))
         })?;
-        Ok(Server {
+        Ok(Upstream {
             name: host.to_owned(),
             address,
             config,
@@ -86,11 +90,11 @@ impl Server {
 /// What a driver runs.
 #[derive(Debug, Clone, Default)]
 pub struct DriverConfig {
-    /// The engine's settings.
-    pub system: SystemConfig,
-    /// The servers.
-    pub servers: Vec<Server>,
-    /// chrony's driftfile: read at start, written hourly and on request.
+    /// The node's settings (engine, `local`).
+    pub node: NodeConfig,
+    /// The servers to follow.
+    pub upstreams: Vec<Upstream>,
+    /// chrony's driftfile: read at start, written hourly and on the way out.
     pub driftfile: Option<PathBuf>,
     /// Where to answer report requests (none: no control socket).
     pub control_socket: Option<PathBuf>,
@@ -101,9 +105,9 @@ pub struct DriverConfig {
 impl DriverConfig {
     /// The driver a chrony.conf describes: its `server`/`pool` lines
     /// resolved (a pool gives up to `maxsources` addresses), `driftfile`,
-    /// `bindcmdaddress` (default [`crate::std::control::DEFAULT_PATH`]) and
-    /// the engine settings of [`system_config`]. `precision` is the
-    /// clock's, log2 seconds.
+    /// `bindcmdaddress` (default [`crate::std::control::DEFAULT_PATH`]),
+    /// `local` and the engine settings of [`system_config`]. `precision` is
+    /// the clock's, log2 seconds.
     pub fn from_config(config: &Config, precision: i8) -> io::Result<DriverConfig> {
         let (driver, unresolved) = DriverConfig::resolving(config, precision);
         match unresolved.into_iter().next() {
@@ -116,7 +120,7 @@ impl DriverConfig {
     /// resolve is left out, its error returned beside (chronyd starts
     /// without it too, and serves meanwhile).
     pub fn resolving(config: &Config, precision: i8) -> (DriverConfig, Vec<io::Error>) {
-        let mut servers = Vec::new();
+        let mut upstreams = Vec::new();
         let mut unresolved = Vec::new();
         for source in &config.sources {
             let addresses = match (source.host.as_str(), source.port).to_socket_addrs() {
@@ -130,15 +134,18 @@ impl DriverConfig {
                 SourceKind::Server => 1,
                 SourceKind::Pool => usize::from(source.maxsources),
             };
-            servers.extend(addresses.take(take).map(|address| Server {
+            upstreams.extend(addresses.take(take).map(|address| Upstream {
                 name: source.host.clone(),
                 address,
                 config: source.engine,
             }));
         }
         let driver = DriverConfig {
-            system: system_config(config, precision),
-            servers,
+            node: NodeConfig {
+                system: system_config(config, precision),
+                local: config.local.map(|local| local.reference()),
+            },
+            upstreams,
             driftfile: config.driftfile.clone(),
             control_socket: control_socket_path(config),
             measure_only: false,
@@ -147,18 +154,22 @@ impl DriverConfig {
     }
 }
 
-/// The engine settings of a chrony.conf: `makestep`, `maxupdateskew`,
-/// `stratumweight` and `local stratum`, with the clock's `precision`.
+/// The engine settings of a chrony.conf: `makestep`, `maxupdateskew` and
+/// `stratumweight`, with the clock's `precision`.
 pub fn system_config(config: &Config, precision: i8) -> SystemConfig {
     let defaults = SystemConfig::default();
     SystemConfig {
-        makestep: config.makestep.map(|m| MakeStep {
-            threshold: m.threshold,
-            limit: m.limit,
-        }),
-        maxupdateskew_ppm: config.maxupdateskew.unwrap_or(defaults.maxupdateskew_ppm),
+        discipline: DisciplineConfig {
+            makestep: config.makestep.map(|m| MakeStep {
+                threshold: m.threshold,
+                limit: m.limit,
+            }),
+            maxupdateskew_ppm: config
+                .maxupdateskew
+                .unwrap_or(defaults.discipline.maxupdateskew_ppm),
+            ..defaults.discipline
+        },
         stratumweight: config.stratumweight.unwrap_or(defaults.stratumweight),
-        local_stratum: config.local.map(|local| local.stratum),
         precision,
         ..defaults
     }
@@ -178,7 +189,7 @@ pub fn control_socket_path(config: &Config) -> Option<PathBuf> {
 
 /// Why the driver stopped.
 #[derive(Debug, thiserror::Error)]
-pub enum DriverError {
+pub enum DriverError<E: fmt::Debug + fmt::Display> {
     /// A socket or the control socket failed.
     #[error("{what}: {source}")]
     Io {
@@ -189,13 +200,15 @@ pub enum DriverError {
     },
     /// The clock refused an action.
     #[error("clock: {0}")]
-    Clock(String),
+    Clock(E),
     /// More servers than [`MAX_SOURCES`].
     #[error("too many servers (at most {MAX_SOURCES})")]
     TooManyServers,
 }
 
-fn io_error(what: impl Into<String>) -> impl FnOnce(io::Error) -> DriverError {
+fn io_error<E: fmt::Debug + fmt::Display>(
+    what: impl Into<String>,
+) -> impl FnOnce(io::Error) -> DriverError<E> {
     let what = what.into();
     move |source| DriverError::Io { what, source }
 }
@@ -218,7 +231,7 @@ pub enum Event {
     },
     /// The drift was saved.
     DriftSaved(Drift),
-    /// A socket error that did not stop the driver.
+    /// Something failed without stopping the driver.
     Warning(String),
 }
 
@@ -272,65 +285,60 @@ impl Peer {
     }
 }
 
-/// Set by SIGINT or SIGTERM once [`stop_on_signals`] was called.
-static SIGNALLED: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn on_signal(_: libc::c_int) {
-    SIGNALLED.store(true, Ordering::Relaxed);
+/// Serving NTP from a set of sockets: the sockets, and the server (access
+/// rules, rate limiting, counters) the node answers with.
+#[derive(Debug)]
+pub struct Serving<'a> {
+    /// The sockets to answer on.
+    pub sockets: Vec<NtpSocket>,
+    /// The server.
+    pub server: Server<'a>,
 }
 
-/// Stop on SIGINT and SIGTERM, as chronyd does (saving the drift on the
-/// way out is the caller's): from now on these signals set the flag
-/// returned, which a loop checks between turns.
-#[allow(unsafe_code)]
-pub fn stop_on_signals() -> &'static AtomicBool {
-    for signal in [libc::SIGINT, libc::SIGTERM] {
-        // SAFETY: the handler only stores to an atomic, which is
-        // async-signal-safe.
-        unsafe {
-            libc::signal(signal, on_signal as *const () as libc::sighandler_t);
-        }
-    }
-    &SIGNALLED
+/// A serving socket.
+#[derive(Debug)]
+struct ServeSocket {
+    socket: NtpSocket,
+    /// Set after the socket failed: it is no longer waited on.
+    failed: bool,
 }
 
-/// What a node following its upstreams with `system` on `clock` serves at
-/// system time `now`: the system's reference at the clock's time, and the
-/// correction that turns the system clock's time into the clock's corrected
-/// time (the virtual clock's offset and the correction still being slewed).
-pub fn served<const N: usize, C: DriverClock>(
-    system: &System<N>,
-    clock: &C,
-    now: NtpTimestamp,
-) -> Served {
-    let clock_now = clock.at_system_time(now);
-    Served {
-        reference: system.reference(clock_now),
-        correction: system.corrected_time(clock_now) - now,
-        acquiring: system.is_acquiring(clock_now),
+/// Stop on SIGINT and SIGTERM, as chronyd does: from now on these signals
+/// set `flag`, which [`Driver::run`] checks after every wakeup (a signal
+/// interrupts `poll(2)`).
+pub fn stop_on_signals(flag: &std::sync::Arc<AtomicBool>) -> io::Result<()> {
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, flag.clone())?;
     }
+    Ok(())
 }
 
 /// A kernel transmit timestamp belongs to the request sent last when it
 /// follows the send by no more than this (seconds).
 const MAX_TRANSMIT_LAG: f64 = 0.05;
 
-/// The client loop. See the [module documentation](self).
-pub struct Driver<'a, C> {
-    system: System<MAX_SOURCES>,
+/// The Linux shell. See the [module documentation](self).
+pub struct Driver<'a, C: DriverClock>
+where
+    C::Error: fmt::Debug + fmt::Display,
+{
+    node: Node<'a, MAX_SOURCES>,
     peers: Vec<Peer>,
     clock: C,
     control: Option<ControlServer>,
-    serving: Option<Serving<'a>>,
+    serving: Vec<ServeSocket>,
+    batch: Box<Batch>,
     driftfile: Option<PathBuf>,
-    drift_saved: Instant,
     measure_only: bool,
-    selected: Option<SourceId>,
     counts: TimestampCounts,
+    finished: bool,
     log: Box<dyn FnMut(&Event)>,
 }
 
-impl<C> fmt::Debug for Driver<'_, C> {
+impl<C: DriverClock> fmt::Debug for Driver<'_, C>
+where
+    C::Error: fmt::Debug + fmt::Display,
+{
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Driver")
             .field("peers", &self.peers)
@@ -340,34 +348,42 @@ impl<C> fmt::Debug for Driver<'_, C> {
     }
 }
 
-impl<'a, C> Driver<'a, C>
+impl<'a, C: DriverClock> Driver<'a, C>
 where
-    C: DriverClock,
-    C::Error: fmt::Display,
+    C::Error: fmt::Debug + fmt::Display,
 {
-    /// Open the sockets, read the driftfile and bind the control socket.
-    /// Events go to standard error until [`Self::set_logger`].
-    pub fn new(config: DriverConfig, clock: C) -> Result<Self, DriverError> {
+    /// Open the sockets, read the driftfile and bind the control socket;
+    /// serve on `serving` too when given. Events go to standard error
+    /// until [`Self::set_logger`].
+    pub fn new(
+        config: DriverConfig,
+        clock: C,
+        serving: Option<Serving<'a>>,
+    ) -> Result<Self, DriverError<C::Error>> {
         let drift = config
             .driftfile
             .as_ref()
             .and_then(|path| std::fs::read_to_string(path).ok())
             .and_then(|text| Drift::parse(&text));
-        let mut system = System::<MAX_SOURCES>::with_capacity(config.system, drift);
-        let now = clock.now().map_err(|e| DriverError::Clock(e.to_string()))?;
+        let (sockets, server) = match serving {
+            Some(Serving { sockets, server }) => (sockets, Some(server)),
+            None => (Vec::new(), None),
+        };
+        let mut node = Node::new(config.node, drift, server);
+        let now = clock.now().map_err(DriverError::Clock)?;
         let mut peers = Vec::new();
-        for server in config.servers {
-            let socket = ClientSocket::connect(server.address)
-                .map_err(io_error(format!("socket for {}", server.address)))?;
-            let id = system
+        for upstream in config.upstreams {
+            let socket = ClientSocket::connect(upstream.address)
+                .map_err(io_error(format!("socket for {}", upstream.address)))?;
+            let id = node
                 .add_source(
-                    server.config,
-                    ReferenceId::from_ip(server.address.ip()),
+                    upstream.config,
+                    ReferenceId::from_ip(upstream.address.ip()),
                     now,
                 )
                 .map_err(|_| DriverError::TooManyServers)?;
             peers.push(Peer {
-                name: server.name,
+                name: upstream.name,
                 socket,
                 id,
                 sent: None,
@@ -380,32 +396,27 @@ where
             ),
             None => None,
         };
-        Ok(Driver {
-            system,
+        let mut driver = Driver {
+            node,
             peers,
             clock,
             control,
-            serving: None,
+            serving: sockets
+                .into_iter()
+                .map(|socket| ServeSocket {
+                    socket,
+                    failed: false,
+                })
+                .collect(),
+            batch: Batch::new(),
             driftfile: config.driftfile,
-            // The first save is an hour in (or on request), once the
-            // estimate means something.
-            drift_saved: Instant::now(),
             measure_only: config.measure_only,
-            selected: None,
             counts: TimestampCounts::default(),
+            finished: false,
             log: Box::new(|event| eprintln!("ntpkit: {event}")),
-        })
-    }
-
-    /// Also serve NTP (the system's reference, the disciplined clock's
-    /// time) on `serving`'s sockets, in the same loop.
-    pub fn serve(&mut self, serving: Serving<'a>) {
-        self.serving = Some(serving);
-    }
-
-    /// What is being served, if anything.
-    pub fn serving(&self) -> Option<&Serving<'a>> {
-        self.serving.as_ref()
+        };
+        driver.settle()?;
+        Ok(driver)
     }
 
     /// Send events somewhere else than standard error.
@@ -413,9 +424,14 @@ where
         self.log = Box::new(log);
     }
 
-    /// The engine.
-    pub fn system(&self) -> &System<MAX_SOURCES> {
-        &self.system
+    /// The node (engine, server counters).
+    pub fn node(&self) -> &Node<'a, MAX_SOURCES> {
+        &self.node
+    }
+
+    /// The sockets served on.
+    pub fn serving_sockets(&self) -> impl Iterator<Item = &NtpSocket> {
+        self.serving.iter().map(|s| &s.socket)
     }
 
     /// How the exchanges were timestamped so far.
@@ -428,79 +444,128 @@ where
         &self.clock
     }
 
-    fn now(&self) -> Result<NtpTimestamp, DriverError> {
-        self.clock
-            .now()
-            .map_err(|e| DriverError::Clock(e.to_string()))
+    fn now(&self) -> Result<NtpTimestamp, DriverError<C::Error>> {
+        self.clock.now().map_err(DriverError::Clock)
     }
 
-    /// One turn of the loop: send what is due, wait for responses (at most
-    /// `max_wait`, or until the next poll; never over 1 s), handle them,
-    /// carry out the clock actions and answer the control socket.
-    pub fn run_once(&mut self, max_wait: Option<Duration>) -> Result<(), DriverError> {
+    /// Runs until `stop` is set (or an error), then [`finishes`](Self::finish).
+    pub fn run(&mut self, stop: &AtomicBool) -> Result<(), DriverError<C::Error>> {
+        let result = (|| {
+            while !stop.load(Ordering::Relaxed) {
+                self.run_once(None)?;
+            }
+            Ok(())
+        })();
+        let finished = self.finish();
+        result.and(finished)
+    }
+
+    /// One turn of the loop: send what is due, wait for datagrams (at most
+    /// until the node's next deadline, or `max_wait`), handle them, carry
+    /// out the clock actions and answer the control socket.
+    pub fn run_once(&mut self, max_wait: Option<Duration>) -> Result<(), DriverError<C::Error>> {
         self.transmit()?;
         let now = self.now()?;
-        let until_poll = self.system.poll_timeout().map_or(MAX_WAIT, |next| {
-            Duration::from_secs_f64((next - now).to_seconds_f64().max(0.0))
+        let until_due = self.node.poll_timeout().map(|due| {
+            let seconds = self.clock.system_interval((due - now).to_seconds_f64());
+            Duration::from_secs_f64(seconds.clamp(0.0, 1e9))
         });
-        let until_clock = self.clock.poll_timeout().unwrap_or(MAX_WAIT);
-        let wait = until_poll
-            .min(until_clock)
-            .min(max_wait.unwrap_or(MAX_WAIT))
-            .min(MAX_WAIT);
+        let wait = match (until_due, max_wait) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         let mut poller = Poller::new();
         for peer in &self.peers {
             poller.add(&peer.socket.as_fd());
         }
         let control = self.control.as_ref().map(|c| poller.add(&c.as_fd()));
-        let served: Vec<usize> = self
+        let served: Vec<Option<usize>> = self
             .serving
             .iter()
-            .flat_map(|s| s.sockets())
-            .map(|socket| poller.add(socket))
+            .map(|s| (!s.failed).then(|| poller.add(&s.socket)))
             .collect();
-        poller.wait(Some(wait)).map_err(io_error("poll"))?;
+        poller.wait(wait).map_err(io_error("poll"))?;
         for i in 0..self.peers.len() {
             if poller.is_ready(i) {
                 self.receive(i)?;
             }
         }
-        for (socket, &index) in served.iter().enumerate() {
-            if poller.is_ready(index) {
+        for (socket, index) in served.iter().enumerate() {
+            if index.is_some_and(|index| poller.is_ready(index)) {
                 self.answer(socket)?;
             }
         }
-        self.clock
-            .handle_timeout()
-            .map_err(|e| DriverError::Clock(e.to_string()))?;
         let now = self.now()?;
-        self.system.handle_timeout(now);
-        self.apply_actions()?;
-        self.note_selection();
+        self.node.handle_timeout(now);
+        self.settle()?;
         if control.is_some_and(|index| poller.is_ready(index)) {
             let snapshot = self.snapshot()?;
             if let Some(control) = &self.control {
-                control
-                    .serve_pending(|request| snapshot.render(request))
-                    .map_err(io_error("control socket"))?;
+                if let Err(e) = control.serve_pending(|request| snapshot.render(request)) {
+                    (self.log)(&Event::Warning(format!("control socket: {e}")));
+                }
             }
-        }
-        if self.system.sync_status(now).synchronized
-            && self.drift_saved.elapsed() >= DRIFT_SAVE_INTERVAL
-        {
-            self.save_drift();
         }
         Ok(())
     }
 
+    /// The way out: the node ends the slew in progress and leaves the
+    /// clock at the frequency estimate, and the drift is saved. Called by
+    /// [`run`](Self::run), and on drop (a panic unwinding through the
+    /// driver included) if not before.
+    pub fn finish(&mut self) -> Result<(), DriverError<C::Error>> {
+        if self.finished {
+            return Ok(());
+        }
+        self.finished = true;
+        let now = self.now()?;
+        self.node.shutdown(now);
+        self.settle()
+    }
+
+    /// Carries out the node's actions at once (none in measure-only mode)
+    /// and logs its events.
+    fn settle(&mut self) -> Result<(), DriverError<C::Error>> {
+        while let Some(action) = self.node.poll_action() {
+            if self.measure_only {
+                continue;
+            }
+            self.clock.apply(&action).map_err(DriverError::Clock)?;
+        }
+        while let Some(event) = self.node.poll_event() {
+            let event = match event {
+                node::Event::Selected(id) => Event::Selected(self.name(id)),
+                node::Event::Unselected => Event::Unselected,
+                node::Event::Stepped(offset) => Event::Stepped(offset),
+                node::Event::PanicThreshold { source, offset } => Event::PanicThreshold {
+                    name: self.name(source),
+                    offset,
+                },
+                node::Event::SaveDrift(drift) => match self.save_drift(drift) {
+                    Some(event) => event,
+                    None => continue,
+                },
+            };
+            (self.log)(&event);
+        }
+        Ok(())
+    }
+
+    fn name(&self, id: SourceId) -> String {
+        self.peers
+            .iter()
+            .find(|p| p.id == id)
+            .map_or_else(|| format!("source {}", id.0), |p| p.name.clone())
+    }
+
     /// Send every request that is due.
-    fn transmit(&mut self) -> Result<(), DriverError> {
+    fn transmit(&mut self) -> Result<(), DriverError<C::Error>> {
         let mut buf = [0u8; 48];
         loop {
             // T1 is the clock read just before the send, until the kernel's
             // transmit timestamp replaces it.
             let now = self.now()?;
-            let Some((id, len)) = self.system.poll_transmit(now, &mut OsRng, &mut buf) else {
+            let Some((id, len)) = self.node.poll_transmit(now, &mut OsRng, &mut buf) else {
                 return Ok(());
             };
             let Some(peer) = self.peers.iter_mut().find(|p| p.id == id) else {
@@ -517,7 +582,7 @@ where
     }
 
     /// Handle everything waiting on peer `i`'s socket.
-    fn receive(&mut self, i: usize) -> Result<(), DriverError> {
+    fn receive(&mut self, i: usize) -> Result<(), DriverError<C::Error>> {
         let mut buf = [0u8; 1024];
         // The kernel's transmit timestamp of the last request becomes its T1.
         while let Ok(Some(tx)) = self.peers[i].socket.transmit_timestamp() {
@@ -525,7 +590,7 @@ where
             let peer = &mut self.peers[i];
             let lag = peer.sent.map(|sent| (tx - sent).to_seconds_f64());
             if lag.is_some_and(|lag| (0.0..=MAX_TRANSMIT_LAG).contains(&lag)) {
-                self.system.set_transmit_time(peer.id, tx);
+                self.node.handle_tx_timestamp(peer.id, tx);
                 peer.sent = None;
                 self.counts.kernel_tx += 1;
             }
@@ -546,96 +611,79 @@ where
                 TimestampSource::User => self.counts.user_rx += 1,
             }
             let rx = self.clock.at_system_time(rx.time);
-            match self
-                .system
-                .handle_response(rx, self.peers[i].id, &buf[..len])
-            {
-                Ok(()) => {}
-                Err(ResponseError::PanicThreshold(offset)) => {
-                    let name = self.peers[i].name.clone();
-                    (self.log)(&Event::PanicThreshold { name, offset });
-                }
-                // Bad, late or duplicate packets are dropped silently, as
-                // chronyd does.
-                Err(_) => {}
-            }
-            self.apply_actions()?;
+            let id = self.peers[i].id;
+            let _ = self
+                .node
+                .handle_datagram(rx, Endpoint::Source(id), &buf[..len], &mut []);
+            self.settle()?;
         }
     }
 
-    /// Answer the requests waiting on server socket `index`: the system's
-    /// reference (`local` applied by [`Serving::answer`]), on the
-    /// disciplined clock's time with the correction in progress (chrony's
-    /// "cooked" time).
-    fn answer(&mut self, index: usize) -> Result<(), DriverError> {
-        let (system, clock) = (&self.system, &self.clock);
-        let Some(serving) = self.serving.as_mut() else {
+    /// Answer the requests waiting on serving socket `index`, batch after
+    /// batch while they come full: each request gets the node's reply on
+    /// the disciplined clock's time (the kernel's receive timestamp mapped
+    /// onto it), and each batch's replies their transmit timestamp right
+    /// before `sendmmsg`. A socket that fails is reported and no longer
+    /// served on: serving never takes the node's own time-keeping down.
+    fn answer(&mut self, index: usize) -> Result<(), DriverError<C::Error>> {
+        let Some(serve) = self.serving.get_mut(index) else {
             return Ok(());
         };
-        serving
-            .answer(index, |now| served(system, clock, now), None)
-            .map_err(io_error("serving"))
-    }
-
-    /// Carry out the engine's clock actions (none in measure-only mode).
-    fn apply_actions(&mut self) -> Result<(), DriverError> {
-        while let Some(action) = self.system.poll_action() {
-            if self.measure_only {
-                continue;
+        let (node, clock, batch) = (&mut self.node, &self.clock, &mut self.batch);
+        let result = loop {
+            let received = match serve.socket.recv_batch(batch) {
+                Ok(0) => break Ok(()),
+                Ok(n) => n,
+                Err(e) => break Err(e),
+            };
+            batch.answer(|datagram, reply| {
+                let now = clock.at_system_time(datagram.receive);
+                node.handle_datagram(now, Endpoint::Client(datagram.from), datagram.data, reply)
+            });
+            batch.set_transmit_timestamps(node.transmit_time(clock.at_system_time(realtime_now())));
+            if let Err(e) = serve.socket.send_replies(batch) {
+                break Err(e);
             }
-            self.clock
-                .apply(&action)
-                .map_err(|e| DriverError::Clock(e.to_string()))?;
-            if let ClockAction::Step { offset } = action {
-                (self.log)(&Event::Stepped(offset.to_seconds_f64()));
+            if received < BATCH {
+                break Ok(());
             }
+        };
+        if let Err(e) = result {
+            serve.failed = true;
+            let address = serve
+                .socket
+                .local_addr()
+                .map_or_else(|_| "?".to_string(), |a| a.to_string());
+            (self.log)(&Event::Warning(format!(
+                "serving on {address}: {e}; no longer serving on it"
+            )));
         }
         Ok(())
     }
 
-    /// Log a change of the selected server.
-    fn note_selection(&mut self) {
-        let Ok(now) = self.now() else { return };
-        let selected = self.peers.iter().find(|p| {
-            self.system
-                .source_report(p.id, now)
-                .is_some_and(|r| r.state == SourceState::Selected)
-        });
-        let id = selected.map(|p| p.id);
-        if id == self.selected {
-            return;
-        }
-        let event = match selected {
-            Some(peer) => Event::Selected(peer.name.clone()),
-            None => Event::Unselected,
-        };
-        self.selected = id;
-        (self.log)(&event);
-    }
-
-    /// Write the drift to the driftfile (if configured), as chronyd does on
-    /// exit.
-    pub fn save_drift(&mut self) {
-        let Some(path) = &self.driftfile else { return };
-        let drift = self.system.drift();
+    /// Writes `drift` to the driftfile (if configured); the event to log.
+    fn save_drift(&mut self, drift: Drift) -> Option<Event> {
+        let path = self.driftfile.as_ref()?;
         // Write a new file and rename it over the old: never a torn file.
         let tmp = path.with_extension("tmp");
         let written =
             std::fs::write(&tmp, format!("{drift}\n")).and_then(|()| std::fs::rename(&tmp, path));
-        self.drift_saved = Instant::now();
-        match written {
-            Ok(()) => (self.log)(&Event::DriftSaved(drift)),
-            Err(e) => (self.log)(&Event::Warning(format!(
-                "driftfile {}: {e}",
-                path.display()
-            ))),
-        }
+        Some(match written {
+            Ok(()) => Event::DriftSaved(drift),
+            Err(e) => Event::Warning(format!("driftfile {}: {e}", path.display())),
+        })
     }
 
     /// Whether the clock has been updated from a server yet.
     pub fn has_synchronised(&self) -> bool {
-        self.now()
-            .is_ok_and(|now| !self.system.tracking(now).reference_time.is_zero())
+        self.now().is_ok_and(|now| {
+            !self
+                .node
+                .system()
+                .tracking(now)
+                .reference_time
+                .is_zero()
+        })
     }
 
     /// A report row per server, in configuration order.
@@ -647,9 +695,10 @@ where
     }
 
     /// The reports as they stand now.
-    pub fn snapshot(&self) -> Result<Snapshot, DriverError> {
+    pub fn snapshot(&self) -> Result<Snapshot, DriverError<C::Error>> {
         let now = self.now()?;
-        let tracking = self.system.tracking(now);
+        let system = self.node.system();
+        let tracking = system.tracking(now);
         let reference = self
             .peers
             .iter()
@@ -657,12 +706,23 @@ where
             .map(Peer::source_name)
             .unwrap_or_default();
         Ok(Snapshot {
-            sources: self.rows(|id| self.system.source_report(id, now)),
-            source_stats: self.rows(|id| self.system.source_stats(id, now)),
+            sources: self.rows(|id| system.source_report(id, now)),
+            source_stats: self.rows(|id| system.source_stats(id, now)),
             reference,
             tracking,
-            timedatectl: TimedatectlReport::from_status(&self.system.sync_status(now), Some(now)),
+            timedatectl: TimedatectlReport::from_status(&system.sync_status(now), Some(now)),
         })
+    }
+}
+
+impl<C: DriverClock> Drop for Driver<'_, C>
+where
+    C::Error: fmt::Debug + fmt::Display,
+{
+    fn drop(&mut self) {
+        if let Err(e) = self.finish() {
+            eprintln!("ntpkit: on the way out: {e}");
+        }
     }
 }
 

@@ -794,11 +794,16 @@ impl Poller {
     }
 
     /// Waits until one is readable or `timeout` passes (`None`: forever);
-    /// returns how many are ready.
+    /// returns how many are ready. The timeout is rounded up to whole
+    /// milliseconds (`poll(2)`'s unit), so that a short wait is a wait,
+    /// never a busy loop of zero-length ones.
     pub fn wait(&mut self, timeout: Option<Duration>) -> io::Result<usize> {
         let millis = match timeout {
             None => -1,
-            Some(t) => t.as_millis().min(i32::MAX as u128) as libc::c_int,
+            Some(t) => t
+                .as_nanos()
+                .div_ceil(1_000_000)
+                .min(i32::MAX as u128) as libc::c_int,
         };
         // SAFETY: `fds` is a valid array of pollfd of the length passed.
         let ready = unsafe {

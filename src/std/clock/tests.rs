@@ -22,7 +22,8 @@ struct Call {
 }
 
 /// A fake kernel: answers reads with its fields, records every call,
-/// fails with `errno` when set; its monotonic clock is the test's.
+/// fails with `errno` when set, and refuses changes (but not reads) with
+/// EPERM when `unprivileged`, as Linux does without CAP_SYS_TIME.
 #[derive(Debug, Default)]
 struct Fake {
     status: libc::c_int,
@@ -30,14 +31,17 @@ struct Fake {
     freq: libc::c_long,
     maxerror: libc::c_long,
     errno: Option<i32>,
+    unprivileged: bool,
     log: Vec<Call>,
-    time: Rc<Cell<Duration>>,
 }
 
-impl Adjtimex for Fake {
+impl Kernel for Fake {
     fn adjtimex(&mut self, t: &mut libc::timex) -> io::Result<libc::c_int> {
         if let Some(errno) = self.errno {
             return Err(io::Error::from_raw_os_error(errno));
+        }
+        if self.unprivileged && t.modes != 0 {
+            return Err(io::Error::from_raw_os_error(libc::EPERM));
         }
         self.log.push(Call {
             modes: t.modes,
@@ -60,8 +64,8 @@ impl Adjtimex for Fake {
         Ok(libc::TIME_OK)
     }
 
-    fn monotonic(&self) -> Duration {
-        self.time.get()
+    fn realtime(&self) -> NtpTimestamp {
+        NtpTimestamp::from_parts(3_900_000_000, 0)
     }
 }
 
@@ -71,7 +75,7 @@ fn clock(status: libc::c_int, rtcsync: bool) -> SystemClock<Fake> {
         tick: 10_000,
         ..Fake::default()
     };
-    SystemClock::with_syscall(fake, rtcsync)
+    SystemClock::with_kernel(fake, rtcsync)
 }
 
 #[test]
@@ -79,7 +83,7 @@ fn frequency_within_500_ppm_uses_tick_and_freq() {
     let mut clock = clock(0, false);
     clock.set_frequency(12.5).unwrap();
     clock.set_frequency(-149.0).unwrap();
-    let log = &clock.syscall().log;
+    let log = &clock.kernel().log;
     assert_eq!(log[0].modes, libc::ADJ_FREQUENCY | libc::ADJ_TICK);
     assert_eq!(
         (log[0].tick, log[0].freq),
@@ -95,72 +99,10 @@ fn frequency_beyond_500_ppm_goes_into_the_tick() {
     clock.set_frequency(5_000.0).unwrap();
     clock.set_frequency(-50_030.0).unwrap();
     clock.set_frequency(500_000.0).unwrap(); // chrony's maxdrift: bounded by ±10 % ticks
-    let log = &clock.syscall().log;
+    let log = &clock.kernel().log;
     assert_eq!((log[0].tick, log[0].freq), (10_050, 0));
     assert_eq!((log[1].tick, log[1].freq), (9_500, -30 * 65536));
     assert_eq!((log[2].tick, log[2].freq), (11_000, 500 * 65536));
-}
-
-#[test]
-fn slew_runs_the_frequency_off_then_gives_back_the_overshoot() {
-    let mut clock = clock(0, false);
-    let time = clock.syscall().time.clone();
-    clock.set_frequency(12.0).unwrap();
-    // -1 ms at 500 ppm: 2 s at 12 - 500 ppm.
-    clock
-        .slew(NtpDuration::from_seconds_f64(-1e-3), 500.0)
-        .unwrap();
-    let due = clock.poll_timeout().unwrap().as_secs_f64();
-    assert!((due - 2.0).abs() < 1e-6, "{due}");
-    let log = &clock.syscall().log;
-    assert_eq!(log[1].modes, libc::ADJ_FREQUENCY | libc::ADJ_TICK);
-    // -488 ppm: tick -5 (-500 ppm) and freq +12 ppm.
-    assert_eq!((log[1].tick, log[1].freq), (9_995, 12 * 65536));
-    // Not due yet: nothing happens.
-    time.set(Duration::from_millis(1500));
-    clock.handle_timeout().unwrap();
-    assert_eq!(clock.syscall().log.len(), 2);
-    let due = clock.poll_timeout().unwrap().as_secs_f64();
-    assert!((due - 0.5).abs() < 1e-6, "{due}");
-    // Woken 10 ms late: back to 12 ppm, and the 5 us overshot given back
-    // by the kernel's adjtime.
-    time.set(Duration::from_millis(2010));
-    assert_eq!(clock.poll_timeout(), Some(Duration::ZERO));
-    clock.handle_timeout().unwrap();
-    let log = &clock.syscall().log;
-    assert_eq!((log[2].tick, log[2].freq), (10_000, 12 * 65536));
-    assert_eq!(
-        (log[3].modes, log[3].offset),
-        (libc::ADJ_OFFSET_SINGLESHOT, 5)
-    );
-    assert_eq!(clock.poll_timeout(), None);
-}
-
-#[test]
-fn a_new_slew_replaces_the_last_and_the_rate_is_bounded() {
-    let mut clock = clock(0, false);
-    let time = clock.syscall().time.clone();
-    clock.set_frequency(-30_000.0).unwrap();
-    clock
-        .slew(NtpDuration::from_seconds_f64(1.0), 83_333.0)
-        .unwrap();
-    // Only 70000 ppm of room above -30000 within the tick's 10 %.
-    assert_eq!(clock.syscall().log[1].tick, 10_000 + 400);
-    assert!((clock.poll_timeout().unwrap().as_secs_f64() - 1.0 / 0.07).abs() < 1e-6);
-    // Replaced early: no overshoot, the new one starts now.
-    time.set(Duration::from_secs(1));
-    clock
-        .slew(NtpDuration::from_seconds_f64(-0.01), 1000.0)
-        .unwrap();
-    let log = &clock.syscall().log;
-    assert_eq!(log[2].tick, 9_700, "back to -30000 ppm first");
-    assert_eq!(log[3].tick, 9_690, "then -31000 ppm");
-    assert_eq!(log.len(), 4, "no adjtime for an early replacement");
-    let due = clock.poll_timeout().unwrap().as_secs_f64();
-    assert!((due - 10.0).abs() < 1e-6, "{due}");
-    // A step ends the slew.
-    clock.step(NtpDuration::from_seconds(1)).unwrap();
-    assert_eq!(clock.poll_timeout(), None);
 }
 
 #[test]
@@ -168,7 +110,7 @@ fn step_sets_offset_in_nanoseconds() {
     let mut clock = clock(0, false);
     clock.step(NtpDuration::from_nanos(1_500_000_000)).unwrap();
     clock.step(NtpDuration::from_nanos(-1_500_000_000)).unwrap();
-    let log = &clock.syscall().log;
+    let log = &clock.kernel().log;
     assert_eq!(log[0].modes, libc::ADJ_SETOFFSET | libc::ADJ_NANO);
     assert_eq!((log[0].sec, log[0].usec), (1, 500_000_000));
     // Negative: seconds rounded down, nanoseconds non-negative.
@@ -190,7 +132,7 @@ fn status_keeps_unsync_without_rtcsync() {
     clock
         .set_status(&status(true, LeapIndicator::NoWarning))
         .unwrap();
-    let log = &clock.syscall().log;
+    let log = &clock.kernel().log;
     assert_eq!(log[0].modes, 0, "reads the status first");
     let set = log[1];
     assert_eq!(
@@ -213,7 +155,7 @@ fn status_with_rtcsync_clears_unsync_and_sets_leap() {
     clock
         .set_status(&status(false, LeapIndicator::Unsynchronized))
         .unwrap();
-    let log = &clock.syscall().log;
+    let log = &clock.kernel().log;
     assert_eq!(log[1].status, libc::STA_INS);
     assert_eq!(log[3].status, libc::STA_DEL);
     // Unsynchronised: STA_UNSYNC, no leap, and timedatectl's 16 s.
@@ -227,11 +169,11 @@ fn eperm_says_cap_sys_time() {
         errno: Some(errno),
         ..Fake::default()
     };
-    let mut clock = SystemClock::with_syscall(fake(libc::EPERM), false);
+    let mut clock = SystemClock::with_kernel(fake(libc::EPERM), false);
     let err = clock.step(NtpDuration::from_seconds(1)).unwrap_err();
     assert!(matches!(err, ClockError::Permission { .. }));
     assert!(err.to_string().contains("CAP_SYS_TIME"), "{err}");
-    let mut clock = SystemClock::with_syscall(fake(libc::EINVAL), false);
+    let mut clock = SystemClock::with_kernel(fake(libc::EINVAL), false);
     assert!(matches!(
         clock.set_frequency(1.0),
         Err(ClockError::Io { .. })
@@ -247,9 +189,9 @@ fn state_reads_frequency_with_the_tick() {
         status: libc::STA_UNSYNC,
         ..Fake::default()
     };
-    let mut clock = SystemClock::with_syscall(fake, false);
+    let mut clock = SystemClock::with_kernel(fake, false);
     let state = clock.state().unwrap();
-    assert_eq!(clock.syscall().log[0].modes, 0);
+    assert_eq!(clock.kernel().log[0].modes, 0);
     assert_eq!(state.frequency_ppm, 280.0);
     assert_eq!(state.max_error, 16.0);
     assert_eq!(state.status, libc::STA_UNSYNC);
@@ -277,28 +219,6 @@ fn virtual_clock_runs_at_its_frequency() {
     clock.set_frequency(-50.0).unwrap();
     advance(&time, 1000.0);
     assert!((clock.offset().to_seconds_f64() - 0.05).abs() < 1e-9);
-}
-
-#[test]
-fn virtual_clock_slews_at_the_rate_then_stops() {
-    let (time, source) = manual();
-    let mut clock = VirtualClock::with_source(source);
-    clock
-        .slew(NtpDuration::from_seconds_f64(-0.01), 500.0)
-        .unwrap();
-    advance(&time, 10.0);
-    assert!((clock.offset().to_seconds_f64() + 0.005).abs() < 1e-9);
-    advance(&time, 100.0);
-    assert!((clock.offset().to_seconds_f64() + 0.01).abs() < 1e-9);
-    // A new slew replaces the remainder.
-    clock
-        .slew(NtpDuration::from_seconds_f64(0.002), 1000.0)
-        .unwrap();
-    advance(&time, 1.0);
-    assert!((clock.offset().to_seconds_f64() + 0.009).abs() < 1e-9);
-    clock.slew(NtpDuration::ZERO, 1000.0).unwrap();
-    advance(&time, 10.0);
-    assert!((clock.offset().to_seconds_f64() + 0.009).abs() < 1e-9);
 }
 
 #[test]
@@ -350,12 +270,40 @@ fn kernel_timestamps_map_onto_the_virtual_clock() {
 }
 
 #[test]
-fn cap_sys_time_is_read_from_proc_status() {
-    let status =
-        |caps: &str| format!("Name:\tclient\nCapInh:\t0000000000000000\nCapEff:\t{caps}\n");
-    assert!(has_cap_sys_time(&status("000001ffffffffff")));
-    assert!(has_cap_sys_time(&status("0000000002000000")));
-    assert!(!has_cap_sys_time(&status("0000000000000000")));
-    assert!(!has_cap_sys_time(&status("00000000fdffffff")));
-    assert!(!has_cap_sys_time("no such line"));
+fn permission_is_checked_by_writing_back_the_status() {
+    let fake = Fake {
+        status: libc::STA_UNSYNC | libc::STA_PLL,
+        ..Fake::default()
+    };
+    let mut clock = SystemClock::with_kernel(fake, false);
+    clock.check_permission().unwrap();
+    // A read, then the same status written back: nothing changes.
+    let log = &clock.kernel().log;
+    assert_eq!(log.len(), 2);
+    assert_eq!(log[0].modes, 0);
+    assert_eq!(
+        (log[1].modes, log[1].status),
+        (libc::ADJ_STATUS, libc::STA_UNSYNC | libc::STA_PLL)
+    );
+    let unprivileged = Fake {
+        unprivileged: true,
+        ..Fake::default()
+    };
+    let mut clock = SystemClock::with_kernel(unprivileged, false);
+    let err = clock.check_permission().unwrap_err();
+    assert!(matches!(err, ClockError::Permission { .. }), "{err}");
+    assert!(err.to_string().contains("CAP_SYS_TIME"), "{err}");
+}
+
+#[test]
+fn the_virtual_clock_counts_its_frequency_in_system_time() {
+    let (time, source) = manual();
+    let mut clock = VirtualClock::with_source(source);
+    clock.set_frequency(50_000.0).unwrap();
+    // 10.5 s of the virtual clock pass in 10 s of the system's.
+    assert!((clock.system_interval(10.5) - 10.0).abs() < 1e-12);
+    advance(&time, 10.0);
+    assert!((clock.offset().to_seconds_f64() - 0.5).abs() < 1e-9);
+    let system = self::clock(0, false);
+    assert_eq!(system.system_interval(10.5), 10.5);
 }

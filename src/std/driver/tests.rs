@@ -1,71 +1,70 @@
-//! The driver against an in-process server on loopback (0.5 s ahead of the
-//! system clock), with the virtual clock: it steps, selects, answers the
-//! control socket and keeps its driftfile. And kubeasz's client config
-//! mapped onto a driver.
+//! The Linux shell on loopback: real sockets, kernel timestamps, the
+//! control socket and the driftfile, against an in-process server 0.5 s
+//! ahead of the system clock; clocks that are virtual or whose kernel is
+//! a fake (the real clock is never touched). What the engine does with
+//! the samples is the simulator's to test (`tests/scenarios.rs`): it drives
+//! the same node.
 
 use std::cell::RefCell;
-use std::net::UdpSocket;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
+use std::time::Instant;
 
 use super::*;
-use crate::std::clock::VirtualClock;
+use crate::reference::Reference;
+use crate::server::{set_transmit_timestamp, AccessControl, LocalReference, ServerConfig};
+use crate::std::clock::{Kernel, SystemClock, VirtualClock};
 use crate::std::control::query;
+use crate::std::socket::{NtpSocket, SocketOptions};
 use crate::time::NtpDuration;
-use crate::wire::{Header, LeapIndicator, Mode};
+use crate::wire::{Header, LeapIndicator};
 
 const AHEAD: f64 = 0.5;
 
-/// A stratum-1 server whose clock is the system's plus `AHEAD`, until
-/// `stop`.
-fn spawn_server(stop: Arc<AtomicBool>) -> (SocketAddr, thread::JoinHandle<u32>) {
-    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+/// A server answering everyone, as `allow` configures it.
+fn open_server(table: &mut [crate::server::ClientRecord]) -> Server<'_> {
+    let config = ServerConfig {
+        access: AccessControl::allow_everyone(),
+        ..ServerConfig::default()
+    };
+    Server::new(config, table, [1, 2])
+}
+
+/// A `local stratum 1` server whose clock is the system's plus `AHEAD`,
+/// answering through the production responder, until `stop`.
+fn spawn_server(stop: Arc<AtomicBool>) -> (SocketAddr, thread::JoinHandle<u64>) {
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     socket
         .set_read_timeout(Some(Duration::from_millis(50)))
         .unwrap();
     let address = socket.local_addr().unwrap();
     let handle = thread::spawn(move || {
-        let mut answered = 0;
+        let mut table = [];
+        let mut server = open_server(&mut table);
         let mut buf = [0u8; 128];
         while !stop.load(Ordering::Relaxed) {
             let Ok((len, from)) = socket.recv_from(&mut buf) else {
                 continue;
             };
-            let Ok(request) = Header::decode(&buf[..len]) else {
-                continue;
-            };
-            let now = NtpTimestamp::from_system_time(std::time::SystemTime::now())
-                + NtpDuration::from_seconds_f64(AHEAD);
-            let response = Header {
-                leap: LeapIndicator::NoWarning,
-                version: 4,
-                mode: Mode::Server,
-                stratum: 1,
-                poll: request.poll,
-                precision: -20,
-                root_delay: crate::time::NtpShort::ZERO,
-                root_dispersion: crate::time::NtpShort::ZERO,
-                reference_id: ReferenceId::from_ascii("LOCL").unwrap(),
-                reference_timestamp: now,
-                origin_timestamp: request.transmit_timestamp,
-                receive_timestamp: now,
-                transmit_timestamp: now,
-            };
-            let mut out = [0u8; 48];
-            response.emit(&mut out).unwrap();
-            socket.send_to(&out, from).unwrap();
-            answered += 1;
+            let now = realtime_now() + NtpDuration::from_seconds_f64(AHEAD);
+            let mut reply = [0u8; 48];
+            if let Some(n) =
+                server.respond(&buf[..len], from, now, &Reference::local(1, now), &mut reply)
+            {
+                set_transmit_timestamp(&mut reply, realtime_now() + NtpDuration::from_seconds_f64(AHEAD));
+                socket.send_to(&reply[..n], from).unwrap();
+            }
         }
-        answered
+        server.counters().answered
     });
     (address, handle)
 }
 
 /// A server polled every 1/8 to 1/4 s with an initial burst.
-fn fast(address: SocketAddr) -> Server {
-    Server {
+fn fast(address: SocketAddr) -> Upstream {
+    Upstream {
         name: "loopback".into(),
         address,
         config: SourceConfig {
@@ -78,13 +77,19 @@ fn fast(address: SocketAddr) -> Server {
 }
 
 /// Steps over 0.1 s in the first three updates.
-fn stepping() -> SystemConfig {
-    SystemConfig {
-        makestep: Some(MakeStep {
-            threshold: 0.1,
-            limit: 3,
-        }),
-        ..SystemConfig::default()
+fn stepping() -> NodeConfig {
+    NodeConfig {
+        system: SystemConfig {
+            discipline: DisciplineConfig {
+                makestep: Some(MakeStep {
+                    threshold: 0.1,
+                    limit: 3,
+                }),
+                ..DisciplineConfig::default()
+            },
+            ..SystemConfig::default()
+        },
+        local: None,
     }
 }
 
@@ -95,34 +100,56 @@ fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
+/// A wall-clock bound for the loops below: how many turns a loop takes
+/// depends on how often the sockets wake it, so only time bounds it well
+/// on a busy machine.
+struct Deadline(Instant);
+
+impl Deadline {
+    fn after_seconds(seconds: u64) -> Self {
+        Deadline(Instant::now() + Duration::from_secs(seconds))
+    }
+
+    fn check(&self, what: impl FnOnce() -> String) {
+        assert!(Instant::now() < self.0, "{}", what());
+    }
+}
+
+/// Runs `driver` until `done` (bounded).
+fn run_until<C: DriverClock>(driver: &mut Driver<'_, C>, what: &str, done: impl Fn(&Driver<'_, C>) -> bool)
+where
+    C::Error: fmt::Debug + fmt::Display,
+{
+    let deadline = Deadline::after_seconds(30);
+    while !done(driver) {
+        driver.run_once(Some(Duration::from_millis(20))).unwrap();
+        deadline.check(|| format!("{what}: not within 30 s"));
+    }
+}
+
 #[test]
 fn follows_a_loopback_server() {
     let stop = Arc::new(AtomicBool::new(false));
     let (address, server) = spawn_server(stop.clone());
     let dir = temp_dir("follow");
     let config = DriverConfig {
-        system: stepping(),
-        servers: vec![fast(address)],
+        node: stepping(),
+        upstreams: vec![fast(address)],
         driftfile: Some(dir.join("drift")),
         control_socket: Some(dir.join("ntpkit.sock")),
         measure_only: false,
     };
     std::fs::write(dir.join("drift"), "12.500000 0.250000\n").unwrap();
-    let mut driver = Driver::new(config.clone(), VirtualClock::new()).unwrap();
+    let mut driver = Driver::new(config, VirtualClock::new(), None).unwrap();
     // The saved drift is where the engine starts.
-    assert_eq!(driver.system().drift().frequency_ppm, 12.5);
+    assert!((driver.node().system().drift().frequency_ppm - 12.5).abs() < 1e-9);
     let events = Rc::new(RefCell::new(Vec::new()));
     let log = events.clone();
     driver.set_logger(move |event| log.borrow_mut().push(event.clone()));
 
-    // Until the virtual clock has been stepped to the server (bounded).
-    let deadline = Deadline::after_seconds(30);
-    while (driver.clock().offset().to_seconds_f64() - AHEAD).abs() > 1e-3
-        || !driver.has_synchronised()
-    {
-        driver.run_once(Some(Duration::from_millis(50))).unwrap();
-        deadline.check(|| format!("no sync: {:?}", events.borrow()));
-    }
+    run_until(&mut driver, "stepped to the server", |d| {
+        (d.clock().offset().to_seconds_f64() - AHEAD).abs() < 1e-3 && d.has_synchronised()
+    });
     let logged = events.borrow().clone();
     assert!(
         logged.contains(&Event::Selected("loopback".into())),
@@ -140,8 +167,10 @@ fn follows_a_loopback_server() {
     let asker = thread::spawn(move || {
         ["sources", "tracking", "timedatectl"].map(|r| query(&socket, &r.parse().unwrap()).unwrap())
     });
+    let deadline = Deadline::after_seconds(30);
     while !asker.is_finished() {
         driver.run_once(Some(Duration::from_millis(20))).unwrap();
+        deadline.check(|| "no answer on the control socket".into());
     }
     let [sources, tracking, timedatectl] = asker.join().unwrap();
     assert!(
@@ -166,9 +195,10 @@ fn follows_a_loopback_server() {
     let counts = driver.timestamp_counts();
     assert!(counts.kernel_rx > 0 && counts.kernel_tx > 0, "{counts:?}");
 
-    driver.save_drift();
+    // The way out saves the drift.
+    driver.finish().unwrap();
     let saved = Drift::parse(&std::fs::read_to_string(dir.join("drift")).unwrap()).unwrap();
-    assert_eq!(saved, driver.system().drift());
+    assert_eq!(saved, driver.node().system().drift());
     assert!(matches!(events.borrow().last(), Some(Event::DriftSaved(_))));
 
     drop(driver);
@@ -182,18 +212,14 @@ fn measure_only_leaves_the_clock_alone() {
     let stop = Arc::new(AtomicBool::new(false));
     let (address, server) = spawn_server(stop.clone());
     let config = DriverConfig {
-        servers: vec![fast(address)],
-        system: stepping(),
+        upstreams: vec![fast(address)],
+        node: stepping(),
         measure_only: true,
         ..DriverConfig::default()
     };
-    let mut driver = Driver::new(config, VirtualClock::new()).unwrap();
+    let mut driver = Driver::new(config, VirtualClock::new(), None).unwrap();
     driver.set_logger(|_| {});
-    let deadline = Deadline::after_seconds(30);
-    while !driver.has_synchronised() {
-        driver.run_once(Some(Duration::from_millis(50))).unwrap();
-        deadline.check(|| "no measurement".into());
-    }
+    run_until(&mut driver, "a measurement", |d| d.has_synchronised());
     assert_eq!(driver.clock().offset(), NtpDuration::ZERO);
     let measured = -driver.snapshot().unwrap().sources[0].1.measured_offset;
     assert!((measured - AHEAD).abs() < 0.01, "{measured}");
@@ -202,11 +228,11 @@ fn measure_only_leaves_the_clock_alone() {
 }
 
 #[test]
-fn servers_resolve_to_their_first_address() {
-    let server = Server::resolve("localhost", 11123, SourceConfig::default()).unwrap();
-    assert_eq!(server.name, "localhost");
-    assert!(server.address.ip().is_loopback());
-    assert_eq!(server.address.port(), 11123);
+fn upstreams_resolve_to_their_first_address() {
+    let upstream = Upstream::resolve("localhost", 11123, SourceConfig::default()).unwrap();
+    assert_eq!(upstream.name, "localhost");
+    assert!(upstream.address.ip().is_loopback());
+    assert_eq!(upstream.address.port(), 11123);
 }
 
 #[test]
@@ -214,31 +240,24 @@ fn kubeasz_client_config_maps_onto_the_driver() {
     let text = include_str!("../../../tests/data/kubeasz-client.conf");
     let config = Config::parse(text, "client.conf").unwrap();
     let driver = DriverConfig::from_config(&config, -23).unwrap();
-    assert_eq!(driver.servers.len(), 1);
-    assert_eq!(driver.servers[0].name, "192.168.1.1");
+    assert_eq!(driver.upstreams.len(), 1);
+    let upstream = &driver.upstreams[0];
+    assert_eq!(upstream.name, "192.168.1.1");
+    assert_eq!(upstream.address, "192.168.1.1:123".parse().unwrap());
+    assert!(upstream.config.iburst);
+    assert_eq!((upstream.config.minpoll, upstream.config.maxpoll), (6, 10));
+    let system = &driver.node.system;
     assert_eq!(
-        driver.servers[0].address,
-        "192.168.1.1:123".parse().unwrap()
-    );
-    assert!(driver.servers[0].config.iburst);
-    assert_eq!(
-        (
-            driver.servers[0].config.minpoll,
-            driver.servers[0].config.maxpoll
-        ),
-        (6, 10)
-    );
-    assert_eq!(
-        driver.system.makestep,
+        system.discipline.makestep,
         Some(MakeStep {
             threshold: 1.0,
             limit: 3
         })
     );
-    assert_eq!(driver.system.maxupdateskew_ppm, 100.0);
-    assert_eq!(driver.system.stratumweight, 0.0);
-    assert_eq!(driver.system.local_stratum, None);
-    assert_eq!(driver.system.precision, -23);
+    assert_eq!(system.discipline.maxupdateskew_ppm, 100.0);
+    assert_eq!(system.stratumweight, 0.0);
+    assert_eq!(driver.node.local, None);
+    assert_eq!(system.precision, -23);
     assert_eq!(
         driver.driftfile,
         Some(PathBuf::from("/var/lib/chrony/drift"))
@@ -251,19 +270,11 @@ fn kubeasz_client_config_maps_onto_the_driver() {
     )
     .unwrap();
     let driver = DriverConfig::from_config(&config, -20).unwrap();
-    assert_eq!(
-        driver.servers[0].address,
-        "127.0.0.1:11123".parse().unwrap()
-    );
-    assert_eq!(
-        (
-            driver.servers[0].config.minpoll,
-            driver.servers[0].config.maxpoll
-        ),
-        (-2, 0)
-    );
+    let upstream = &driver.upstreams[0];
+    assert_eq!(upstream.address, "127.0.0.1:11123".parse().unwrap());
+    assert_eq!((upstream.config.minpoll, upstream.config.maxpoll), (-2, 0));
     assert_eq!(driver.control_socket, None);
-    assert_eq!(driver.system.local_stratum, Some(10));
+    assert_eq!(driver.node.local, Some(LocalReference::new(10, 1.0)));
     // An address is chrony's UDP command port: the Unix socket stays put.
     let config = Config::parse("bindcmdaddress 127.0.0.1\n", "x.conf").unwrap();
     assert_eq!(
@@ -272,89 +283,25 @@ fn kubeasz_client_config_maps_onto_the_driver() {
     );
 }
 
-/// A driver that serves while it follows: the seed's serving node on
-/// loopback, between an upstream server 0.5 s ahead and a client node.
-#[test]
-fn serving_node_passes_the_time_on() {
-    use crate::server::{AccessControl, ServerConfig};
-    use crate::std::socket::{NtpSocket, SocketOptions};
-
-    let stop = Arc::new(AtomicBool::new(false));
-    let (upstream, server) = spawn_server(stop.clone());
-    let system = stepping();
-    // The serving node: follows upstream, serves on a loopback port.
-    let config = DriverConfig {
-        system,
-        servers: vec![fast(upstream)],
-        ..DriverConfig::default()
-    };
-    let mut serving = Driver::new(config, VirtualClock::new()).unwrap();
-    serving.set_logger(|_| {});
+/// A serving socket on loopback answering everyone.
+fn loopback_serving(table: &mut [crate::server::ClientRecord]) -> (Serving<'_>, SocketAddr) {
     let socket =
         NtpSocket::bind("127.0.0.1:0".parse().unwrap(), &SocketOptions::default()).unwrap();
     let address = socket.local_addr().unwrap();
-    let mut table = [];
-    let server_config = ServerConfig {
-        access: AccessControl::allow_everyone(),
-        ..ServerConfig::default()
+    let serving = Serving {
+        sockets: vec![socket],
+        server: open_server(table),
     };
-    serving.serve(Serving::new(
-        vec![socket],
-        crate::server::Server::new(server_config, &mut table, [1, 2]),
-        None,
-    ));
-    // The client node follows the serving node.
-    let config = DriverConfig {
-        system,
-        servers: vec![fast(address)],
-        ..DriverConfig::default()
-    };
-    let mut client = Driver::new(config, VirtualClock::new()).unwrap();
-    client.set_logger(|_| {});
-
-    let synced = |d: &Driver<'_, VirtualClock>| {
-        (d.clock().offset().to_seconds_f64() - AHEAD).abs() < 1e-3 && d.has_synchronised()
-    };
-    let deadline = Deadline::after_seconds(60);
-    while !(synced(&serving) && synced(&client)) {
-        serving.run_once(Some(Duration::from_millis(10))).unwrap();
-        client.run_once(Some(Duration::from_millis(10))).unwrap();
-        deadline.check(|| "chain did not sync".into());
-    }
-    let sources = client.snapshot().unwrap().sources;
-    // The client sees the serving node at stratum 2 (upstream is 1).
-    assert_eq!(sources[0].1.stratum, 2);
-    assert!(serving.serving().unwrap().counters().answered > 0);
-    stop.store(true, Ordering::Relaxed);
-    server.join().unwrap();
-}
-
-/// A serving socket on loopback answering everyone, `local` as given.
-fn loopback_serving(
-    table: &mut [crate::server::ClientRecord],
-    local: Option<crate::server::LocalReference>,
-) -> (Serving<'_>, SocketAddr) {
-    use crate::server::{AccessControl, ServerConfig};
-    use crate::std::socket::{NtpSocket, SocketOptions};
-    let socket =
-        NtpSocket::bind("127.0.0.1:0".parse().unwrap(), &SocketOptions::default()).unwrap();
-    let address = socket.local_addr().unwrap();
-    let config = ServerConfig {
-        access: AccessControl::allow_everyone(),
-        ..ServerConfig::default()
-    };
-    let server = crate::server::Server::new(config, table, [1, 2]);
-    (Serving::new(vec![socket], server, local), address)
+    (serving, address)
 }
 
 /// Asks the node served by `driver` at `address` for the time, running the
 /// driver's loop until it answers; the response.
-fn ask<C>(driver: &mut Driver<'_, C>, address: SocketAddr) -> Header
+fn ask<C: DriverClock>(driver: &mut Driver<'_, C>, address: SocketAddr) -> Header
 where
-    C: DriverClock,
-    C::Error: fmt::Display,
+    C::Error: fmt::Debug + fmt::Display,
 {
-    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     socket.set_nonblocking(true).unwrap();
     let mut request = [0u8; 48];
     Header::client_request(6, NtpTimestamp::from_bits(7))
@@ -362,7 +309,7 @@ where
         .unwrap();
     socket.send_to(&request, address).unwrap();
     let mut buf = [0u8; 64];
-    for _ in 0..100 {
+    for _ in 0..200 {
         driver.run_once(Some(Duration::from_millis(10))).unwrap();
         if let Ok(len) = socket.recv(&mut buf) {
             return Header::decode(&buf[..len]).unwrap();
@@ -371,60 +318,64 @@ where
     panic!("no answer from {address}");
 }
 
-/// Runs `driver` until it has synchronised (bounded).
-fn until_synchronised<C>(driver: &mut Driver<'_, C>)
-where
-    C: DriverClock,
-    C::Error: fmt::Display,
-{
-    let deadline = Deadline::after_seconds(30);
-    while !driver.has_synchronised() {
-        driver.run_once(Some(Duration::from_millis(10))).unwrap();
-        deadline.check(|| "no sync".into());
-    }
-}
-
-/// A wall-clock bound for the loops above: how many turns a loop takes
-/// depends on how often the sockets wake it, so only time bounds it well
-/// on a busy machine.
-struct Deadline(std::time::Instant);
-
-impl Deadline {
-    fn after_seconds(seconds: u64) -> Self {
-        Deadline(std::time::Instant::now() + Duration::from_secs(seconds))
-    }
-
-    fn check(&self, what: impl FnOnce() -> String) {
-        assert!(std::time::Instant::now() < self.0, "{}", what());
-    }
-}
-
-/// chrony's `local stratum 10 distance D` while following: the local
-/// reference while unsynchronised, the upstream's stratum + 1 once
-/// synchronised within D, and the local reference again when the system is
-/// farther than D.
+/// The seed's serving node on loopback: it follows an upstream 0.5 s
+/// ahead and serves, and a client node follows it.
 #[test]
-fn local_stratum_while_unsynchronised_or_too_far() {
-    use crate::server::LocalReference;
-
+fn serving_node_passes_the_time_on() {
     let stop = Arc::new(AtomicBool::new(false));
     let (upstream, server) = spawn_server(stop.clone());
+    let mut table = [];
+    let (serving, address) = loopback_serving(&mut table);
     let config = DriverConfig {
-        system: SystemConfig {
-            // What DriverConfig::from_config sets for `local stratum 10`.
-            local_stratum: Some(10),
-            ..stepping()
-        },
-        servers: vec![fast(upstream)],
+        node: stepping(),
+        upstreams: vec![fast(upstream)],
         ..DriverConfig::default()
     };
+    let mut hub = Driver::new(config, VirtualClock::new(), Some(serving)).unwrap();
+    hub.set_logger(|_| {});
+    let config = DriverConfig {
+        node: stepping(),
+        upstreams: vec![fast(address)],
+        ..DriverConfig::default()
+    };
+    let mut client = Driver::new(config, VirtualClock::new(), None).unwrap();
+    client.set_logger(|_| {});
+    let synced = |d: &Driver<'_, VirtualClock>| {
+        (d.clock().offset().to_seconds_f64() - AHEAD).abs() < 1e-3 && d.has_synchronised()
+    };
+    let deadline = Deadline::after_seconds(60);
+    while !(synced(&hub) && synced(&client)) {
+        hub.run_once(Some(Duration::from_millis(10))).unwrap();
+        client.run_once(Some(Duration::from_millis(10))).unwrap();
+        deadline.check(|| "the chain did not synchronise".into());
+    }
+    // The client sees the serving node at stratum 2 (upstream is 1).
+    assert_eq!(client.snapshot().unwrap().sources[0].1.stratum, 2);
+    assert!(hub.node().server_counters().unwrap().answered > 0);
+    stop.store(true, Ordering::Relaxed);
+    server.join().unwrap();
+}
+
+/// chrony's `local stratum 10 distance D` while following: nothing while
+/// acquiring, the upstream's stratum + 1 once synchronised within D, and
+/// the local reference when the system is farther than D.
+#[test]
+fn local_stratum_while_unsynchronised_or_too_far() {
+    let stop = Arc::new(AtomicBool::new(false));
+    let (upstream, server) = spawn_server(stop.clone());
     for (distance, synchronised_stratum) in [(1.0, 2), (1e-9, 10)] {
-        let mut driver = Driver::new(config.clone(), VirtualClock::new()).unwrap();
-        driver.set_logger(|_| {});
+        let config = DriverConfig {
+            node: NodeConfig {
+                local: Some(LocalReference::new(10, distance)),
+                ..stepping()
+            },
+            upstreams: vec![fast(upstream)],
+            ..DriverConfig::default()
+        };
         let mut table = [];
-        let local = Some(LocalReference::new(10, distance));
-        let (serving, address) = loopback_serving(&mut table, local);
-        driver.serve(serving);
+        let (serving, address) = loopback_serving(&mut table);
+        let mut driver = Driver::new(config, VirtualClock::new(), Some(serving)).unwrap();
+        driver.set_logger(|_| {});
         // While acquiring (its source may still answer its first requests),
         // the node serves nothing, not even its local stratum.
         let before = ask(&mut driver, address);
@@ -432,16 +383,11 @@ fn local_stratum_while_unsynchronised_or_too_far() {
             (before.leap, before.stratum),
             (LeapIndicator::Unsynchronized, 0)
         );
-        until_synchronised(&mut driver);
-        // Served as synchronised once the frequency is known (bounded).
-        let deadline = Deadline::after_seconds(10);
-        while driver.system().is_acquiring(driver.now().unwrap()) || {
-            let reference = driver.system().reference(driver.now().unwrap());
-            reference.reference_id == ReferenceId::LOCAL || !reference.is_synchronized()
-        } {
-            driver.run_once(Some(Duration::from_millis(10))).unwrap();
-            deadline.check(|| "not served as synchronised".into());
-        }
+        run_until(&mut driver, "served as synchronised", |d| {
+            let now = d.now().unwrap();
+            let system = d.node().system();
+            !system.is_acquiring(now) && system.reference(now).is_synchronized()
+        });
         let served = ask(&mut driver, address);
         assert_eq!(served.stratum, synchronised_stratum, "distance {distance}");
         assert_eq!(served.leap, LeapIndicator::NoWarning);
@@ -451,28 +397,46 @@ fn local_stratum_while_unsynchronised_or_too_far() {
             assert_eq!(served.reference_id, ReferenceId::from_ip(upstream.ip()));
         }
         // The time served is the corrected clock's: 0.5 s ahead.
-        let ahead = (served.receive_timestamp
-            - NtpTimestamp::from_system_time(std::time::SystemTime::now()))
-        .to_seconds_f64();
+        let ahead = (served.receive_timestamp - realtime_now()).to_seconds_f64();
         assert!((ahead - AHEAD).abs() < 0.01, "{ahead}");
     }
     stop.store(true, Ordering::Relaxed);
     server.join().unwrap();
 }
 
-/// A kernel that records what it is asked and changes nothing.
+/// What a fake kernel was asked to do.
 #[derive(Debug, Default)]
-struct RecordingKernel {
-    steps: Rc<RefCell<Vec<f64>>>,
+struct KernelLog {
+    /// Each frequency set, ppm (tick and `freq`).
+    frequencies: Vec<f64>,
+    /// Each step, seconds.
+    steps: Vec<f64>,
 }
 
-impl crate::std::clock::Adjtimex for RecordingKernel {
+/// A kernel that records what it is asked and changes nothing: its clock
+/// is the system's (the sockets' timestamps are the real kernel's, so a
+/// fake that moved its time would disagree with them).
+#[derive(Debug)]
+struct FakeKernel {
+    log: Rc<RefCell<KernelLog>>,
+}
+
+impl FakeKernel {
+    fn new() -> (FakeKernel, Rc<RefCell<KernelLog>>) {
+        let log = Rc::new(RefCell::new(KernelLog::default()));
+        (FakeKernel { log: log.clone() }, log)
+    }
+}
+
+impl Kernel for FakeKernel {
     fn adjtimex(&mut self, timex: &mut libc::timex) -> std::io::Result<libc::c_int> {
         if timex.modes & libc::ADJ_SETOFFSET != 0 {
-            let nanos = timex.time.tv_usec as f64 * 1e-9;
-            self.steps
-                .borrow_mut()
-                .push(timex.time.tv_sec as f64 + nanos);
+            let step = timex.time.tv_sec as f64 + timex.time.tv_usec as f64 * 1e-9;
+            self.log.borrow_mut().steps.push(step);
+        }
+        if timex.modes & libc::ADJ_FREQUENCY != 0 {
+            let ppm = (timex.tick - 10_000) as f64 * 100.0 + timex.freq as f64 / 65536.0;
+            self.log.borrow_mut().frequencies.push(ppm);
         }
         if timex.modes == 0 {
             timex.tick = 10_000;
@@ -480,51 +444,95 @@ impl crate::std::clock::Adjtimex for RecordingKernel {
         Ok(libc::TIME_OK)
     }
 
-    fn monotonic(&self) -> Duration {
-        Duration::ZERO
+    fn realtime(&self) -> NtpTimestamp {
+        realtime_now()
     }
 }
 
-/// `--clock system`'s path, with the system call injected (the kernel is
-/// never called): the driver steps the system clock by the upstream's
-/// offset and serves the upstream's stratum + 1 on the system clock's time.
+/// `--clock system`'s path, with the kernel injected: the driver steps
+/// the system clock by the upstream's offset through adjtimex and serves
+/// the upstream's stratum + 1 on the system clock's time with the
+/// correction in progress.
 #[test]
 fn serving_on_the_system_clock_steps_through_adjtimex() {
-    use crate::std::clock::SystemClock;
-
     let stop = Arc::new(AtomicBool::new(false));
     let (upstream, server) = spawn_server(stop.clone());
     let config = DriverConfig {
-        system: stepping(),
-        servers: vec![fast(upstream)],
+        node: stepping(),
+        upstreams: vec![fast(upstream)],
         ..DriverConfig::default()
     };
-    let kernel = RecordingKernel::default();
-    let steps = kernel.steps.clone();
-    let mut driver = Driver::new(config, SystemClock::with_syscall(kernel, false)).unwrap();
-    driver.set_logger(|_| {});
+    let (kernel, log) = FakeKernel::new();
     let mut table = [];
-    let (serving, address) = loopback_serving(&mut table, None);
-    driver.serve(serving);
-    until_synchronised(&mut driver);
-    let first = steps.borrow().first().copied().expect("a step");
+    let (serving, address) = loopback_serving(&mut table);
+    let clock = SystemClock::with_kernel(kernel, false);
+    let mut driver = Driver::new(config, clock, Some(serving)).unwrap();
+    driver.set_logger(|_| {});
+    run_until(&mut driver, "served at stratum 2", |d| {
+        let now = d.now().unwrap();
+        d.node().system().reference(now).stratum == 2 && !d.node().system().is_acquiring(now)
+    });
+    let first = log.borrow().steps.first().copied().expect("a step");
     assert!((first - AHEAD).abs() < 0.01, "{first}");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut served = ask(&mut driver, address);
-    while served.stratum != 2 && Instant::now() < deadline {
-        served = ask(&mut driver, address);
-    }
+    let served = ask(&mut driver, address);
     assert_eq!(served.stratum, 2);
     assert_eq!(served.reference_id, ReferenceId::from_ip(upstream.ip()));
-    // The kernel was not really stepped (steps of 0.5 s were asked for, up
-    // to makestep's limit), so the engine keeps finding the clock 0.5 s
-    // behind: the time served is the system clock's plus what it still has
-    // to correct, never more than that.
-    let ahead = (served.receive_timestamp
-        - NtpTimestamp::from_system_time(std::time::SystemTime::now()))
-    .to_seconds_f64();
-    eprintln!("served {ahead} s ahead; steps {:?}", steps.borrow());
+    // The kernel was not really stepped, so the engine keeps finding the
+    // clock 0.5 s behind: the time served is the system clock's plus what
+    // it still has to correct, never more than that.
+    let ahead = (served.receive_timestamp - realtime_now()).to_seconds_f64();
     assert!((-0.01..AHEAD + 0.01).contains(&ahead), "{ahead}");
+    stop.store(true, Ordering::Relaxed);
+    server.join().unwrap();
+}
+
+/// A driver slewing a fake kernel's clock by 0.5 s (no makestep: at
+/// chrony's 83333 ppm that takes 6 s), with its kernel's log.
+fn slewing_driver(
+    upstream: SocketAddr,
+) -> (
+    Driver<'static, SystemClock<FakeKernel>>,
+    Rc<RefCell<KernelLog>>,
+) {
+    let config = DriverConfig {
+        upstreams: vec![fast(upstream)],
+        ..DriverConfig::default()
+    };
+    let (kernel, log) = FakeKernel::new();
+    let mut driver = Driver::new(config, SystemClock::with_kernel(kernel, false), None).unwrap();
+    driver.set_logger(|_| {});
+    run_until(&mut driver, "a slew", |d| {
+        d.node().system().frequency_ppm().abs() > 1000.0
+    });
+    (driver, log)
+}
+
+/// On every way out (a stop, or a panic unwinding through the driver) the
+/// slew in progress ends, and the kernel is left at the frequency
+/// estimate.
+#[test]
+fn the_way_out_ends_the_slew() {
+    let stop = Arc::new(AtomicBool::new(false));
+    let (upstream, server) = spawn_server(stop.clone());
+
+    let (mut driver, log) = slewing_driver(upstream);
+    let estimate = -driver.node().system().drift().frequency_ppm;
+    let stopped = AtomicBool::new(true);
+    driver.run(&stopped).unwrap();
+    let last = *log.borrow().frequencies.last().unwrap();
+    assert!((last - estimate).abs() < 1e-6, "left at {last} ppm, not {estimate}");
+    assert!(last.abs() < 1000.0, "{last}");
+
+    let (driver, log) = slewing_driver(upstream);
+    let estimate = -driver.node().system().drift().frequency_ppm;
+    let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+        let _driver = driver;
+        panic!("a bug in the shell");
+    }));
+    assert!(panicked.is_err());
+    let last = *log.borrow().frequencies.last().unwrap();
+    assert!((last - estimate).abs() < 1e-6, "left at {last} ppm, not {estimate}");
+
     stop.store(true, Ordering::Relaxed);
     server.join().unwrap();
 }

@@ -1,0 +1,218 @@
+use super::*;
+
+fn at(seconds: f64) -> NtpTimestamp {
+    NtpTimestamp::from_seconds_f64(5000.0 + seconds)
+}
+
+fn estimate(offset: f64, frequency: f64, skew: f64) -> Estimate {
+    Estimate {
+        offset,
+        offset_sd: 1e-5,
+        frequency,
+        skew,
+        root_delay: 1e-3,
+        root_dispersion: 1e-3,
+        leap: LeapIndicator::NoWarning,
+        interval: 64.0,
+    }
+}
+
+fn drain(discipline: &mut Discipline) -> std::vec::Vec<ClockAction> {
+    core::iter::from_fn(|| discipline.poll_action()).collect()
+}
+
+fn frequency_of(actions: &[ClockAction]) -> Option<f64> {
+    actions.iter().find_map(|a| match a {
+        ClockAction::SetFrequency { ppm } => Some(*ppm),
+        _ => None,
+    })
+}
+
+#[test]
+fn makestep_then_slew_then_panic() {
+    let config = DisciplineConfig {
+        makestep: Some(MakeStep {
+            threshold: 1.0,
+            limit: 1,
+        }),
+        ..DisciplineConfig::default()
+    };
+    let mut d = Discipline::new(None, config);
+    assert_eq!(d.state(), DisciplineState::Unset);
+    assert_eq!(drain(&mut d), [ClockAction::SetFrequency { ppm: 0.0 }]);
+    let c = d.update(at(0.0), &estimate(5.0, 0.0, 1.0)).unwrap();
+    assert_eq!(c.step, Some(5.0));
+    assert_eq!(d.state(), DisciplineState::MeasuringFrequency);
+    let actions = drain(&mut d);
+    assert!(matches!(actions[0], ClockAction::Step { offset }
+        if (offset.to_seconds_f64() - 5.0).abs() < 1e-9));
+    assert_eq!(d.poll_timeout(), None, "nothing left to slew");
+    // Past the step limit, offsets are slewed: a frequency for a while.
+    let c = d.update(at(69.0), &estimate(2.0, 1e-5, 1e-7)).unwrap();
+    assert_eq!(c.step, None);
+    assert_eq!(d.state(), DisciplineState::Tracking);
+    assert!((d.drift().frequency_ppm + 10.0).abs() < 1e-3);
+    let slewing = frequency_of(&drain(&mut d)).unwrap();
+    assert!(
+        (slewing - (10.0 + config.maxslewrate_ppm)).abs() < 1e-6,
+        "{slewing}"
+    );
+    assert!((c.rate - slewing * 1e-6).abs() < 1e-12);
+    assert!(d.pending(at(69.0)) > 1.99);
+    // The slew ends when its time is up, back at the estimate.
+    let end = d.poll_timeout().unwrap();
+    assert_eq!(d.handle_timeout(end - NtpDuration::from_seconds(1)), Correction::default());
+    let c = d.handle_timeout(end);
+    assert!(c.rate < -0.07, "{c:?}");
+    assert_eq!(drain(&mut d), [ClockAction::SetFrequency { ppm: 10.0 }]);
+    assert_eq!(d.pending(end), 0.0);
+    // Over the panic threshold: an error, nothing done.
+    assert_eq!(
+        d.update(at(200.0), &estimate(2000.0, 0.0, 1e-7)),
+        Err(DisciplineError::PanicThreshold { offset: 2000.0 })
+    );
+    assert!(drain(&mut d).is_empty());
+    d.lose_sync(at(300.0));
+    assert_eq!(d.state(), DisciplineState::Holdover);
+    assert!(!d.sync_status(at(300.0)).synchronized);
+}
+
+/// A slew's frequency corrects exactly the offset asked, on a clock that
+/// counts `1 + F` of its natural seconds: `duration · rate / (1 + base +
+/// rate)` of the clock's time, whatever the base.
+#[test]
+fn a_slew_corrects_exactly_the_offset() {
+    for (base_ppm, offset) in [(0.0, 0.25), (-100.0, 1.0), (400.0, -0.5), (30_000.0, 2.0)] {
+        let drift = Drift {
+            frequency_ppm: -base_ppm,
+            skew_ppm: 0.01,
+        };
+        let mut d = Discipline::new(Some(drift), DisciplineConfig::default());
+        let _ = drain(&mut d);
+        d.update(at(0.0), &estimate(offset, 0.0, 1e-9)).unwrap();
+        let ppm = frequency_of(&drain(&mut d)).unwrap();
+        let (rate, base) = ((ppm - base_ppm) * 1e-6, base_ppm * 1e-6);
+        let duration = (d.poll_timeout().unwrap() - at(0.0)).to_seconds_f64();
+        let gained = duration * rate / (1.0 + base + rate);
+        assert!((gained - offset).abs() < 1e-9, "{base_ppm} {offset}: {gained}");
+        assert!(rate.abs() <= 83_333.333e-6 + 1e-12);
+        assert!(
+            (d.pending(at(duration / 2.0)) - offset / 2.0).abs() < 1e-6,
+            "{base_ppm} {offset}"
+        );
+    }
+}
+
+/// chrony's corrtimeratio: an offset the size of the estimate's error is
+/// spread over 3 update intervals, ten times as large over a tenth of
+/// that; so the frequency error a slew adds is small when the offset is.
+#[test]
+fn slews_take_longer_for_smaller_offsets() {
+    let slew_time = |offset: f64| {
+        let mut d = Discipline::new(None, DisciplineConfig::default());
+        d.update(at(0.0), &estimate(offset, 0.0, 1e-9)).unwrap();
+        (d.poll_timeout().unwrap() - at(0.0)).to_seconds_f64()
+    };
+    assert!((slew_time(1e-5) - 192.0).abs() < 1e-3, "{}", slew_time(1e-5));
+    assert!((slew_time(1e-4) - 19.2).abs() < 1e-3);
+    assert!((slew_time(-1e-4) - 19.2).abs() < 1e-3);
+    // Never shorter than a second, never faster than maxslewrate.
+    assert!((slew_time(1e-3) - 1.92).abs() < 1e-3);
+    assert!((slew_time(0.1) - 0.1 * (1.0 + 83_333.333e-6) / 83_333.333e-6).abs() < 1e-6);
+}
+
+/// The clock can only run so fast (Linux: ±10 % of the tick): a slew on
+/// top of a large frequency correction takes the room that is left.
+#[test]
+fn slews_stay_within_the_clocks_reach() {
+    let drift = Drift {
+        frequency_ppm: -60_000.0,
+        skew_ppm: 0.01,
+    };
+    let mut d = Discipline::new(Some(drift), DisciplineConfig::default());
+    let _ = drain(&mut d);
+    d.update(at(0.0), &estimate(1.0, 0.0, 1e-9)).unwrap();
+    let ppm = frequency_of(&drain(&mut d)).unwrap();
+    assert!((ppm - 100_000.0).abs() < 1e-6, "{ppm}");
+}
+
+#[test]
+fn actions_are_merged_never_lost() {
+    let config = DisciplineConfig {
+        makestep: Some(MakeStep {
+            threshold: 0.1,
+            limit: -1,
+        }),
+        ..DisciplineConfig::default()
+    };
+    let mut d = Discipline::new(None, config);
+    // Ten updates with nobody draining: the steps add up, the last
+    // frequency and status win.
+    for i in 0..10 {
+        d.update(at(f64::from(i) * 64.0), &estimate(0.5, 1e-6, 1e-8))
+            .unwrap();
+    }
+    let actions = drain(&mut d);
+    assert_eq!(actions.len(), 3, "{actions:?}");
+    assert!(matches!(actions[0], ClockAction::Step { offset }
+        if (offset.to_seconds_f64() - 5.0).abs() < 1e-9));
+    assert!(matches!(actions[1], ClockAction::SetFrequency { .. }));
+    assert!(matches!(actions[2], ClockAction::SetStatus(s) if s.synchronized));
+}
+
+#[test]
+fn max_error_holds_what_is_left_uncorrected() {
+    let config = DisciplineConfig {
+        maxupdateskew_ppm: 100.0,
+        ..DisciplineConfig::default()
+    };
+    let mut d = Discipline::new(None, config);
+    // A 5 % frequency error the skew gate refuses to correct, and an
+    // offset of 0.5 s still being slewed.
+    d.update(at(0.0), &estimate(0.5, 0.05, 2e-3)).unwrap();
+    let status = d.sync_status(at(0.0));
+    assert!(status.max_error >= 0.5, "{status:?}");
+    // 64 s later the uncorrected 5 % alone is worth over 3 s.
+    let status = d.sync_status(at(64.0));
+    assert!(status.max_error > 64.0 * 0.05 / 1.05, "{status:?}");
+    // Corrected, the bound stays small.
+    let c = d.handle_timeout(d.poll_timeout().unwrap());
+    assert!(!c.is_none());
+    d.update(at(64.0), &estimate(0.0, 0.0, 1e-6)).unwrap();
+    assert!(d.sync_status(at(128.0)).max_error < 0.01);
+}
+
+#[test]
+fn skew_gate_and_maxdrift() {
+    let config = DisciplineConfig {
+        maxdrift_ppm: 50.0,
+        ..DisciplineConfig::default()
+    };
+    let mut d = Discipline::new(
+        Some(Drift {
+            frequency_ppm: 100.0,
+            skew_ppm: 1.0,
+        }),
+        config,
+    );
+    assert_eq!(
+        d.poll_action(),
+        Some(ClockAction::SetFrequency { ppm: -50.0 })
+    );
+    // Too uncertain a frequency is not taken.
+    d.update(at(0.0), &estimate(0.0, 1e-4, 0.01)).unwrap();
+    assert!((d.drift().frequency_ppm - 50.0).abs() < 1e-9);
+    // A good one is, within maxdrift.
+    d.update(at(64.0), &estimate(0.0, -1e-4, 1e-7)).unwrap();
+    assert!((d.drift().frequency_ppm - 50.0).abs() < 1e-9); // already at -50 ppm
+}
+
+#[test]
+fn drift_file_round_trip() {
+    let drift = Drift::parse("  -12.345678   0.250000\n").unwrap();
+    assert_eq!(drift.frequency_ppm, -12.345678);
+    assert_eq!(std::format!("{drift}"), "-12.345678 0.250000");
+    assert_eq!(Drift::parse("1.0"), None);
+    assert_eq!(Drift::parse("1.0 2.0 3.0"), None);
+    assert_eq!(Drift::parse("nan 1"), None);
+}

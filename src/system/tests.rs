@@ -1,0 +1,168 @@
+use super::*;
+use crate::clock::ClockAction;
+use crate::sim::SimRng;
+use crate::time::NtpDuration;
+use crate::wire::Header;
+
+/// A perfect stratum-1 server `ahead` seconds ahead of the local clock,
+/// answering 10 ms after the request left: the response and when it
+/// arrives (local time).
+fn answer(request: &[u8], local_send: NtpTimestamp, ahead: f64) -> ([u8; 48], NtpTimestamp) {
+    let server_time = local_send + NtpDuration::from_seconds_f64(ahead + 0.005);
+    let reference = Reference {
+        reference_id: ReferenceId::from_bits(0x4750_5300),
+        ..Reference::local(1, server_time)
+    };
+    let reply = crate::server::reply_to(request, server_time, &reference);
+    (reply, local_send + NtpDuration::from_seconds_f64(0.01))
+}
+
+fn stepping() -> SystemConfig {
+    SystemConfig {
+        discipline: DisciplineConfig {
+            makestep: Some(MakeStep {
+                threshold: 0.1,
+                limit: 3,
+            }),
+            ..DisciplineConfig::default()
+        },
+        ..SystemConfig::default()
+    }
+}
+
+#[test]
+fn per_source_state_is_fixed_and_small() {
+    assert!(core::mem::size_of::<Source>() <= SOURCE_STATE_BYTES);
+}
+
+#[test]
+fn capacity() {
+    let mut system = System::<2>::with_capacity(SystemConfig::default(), None);
+    let now = NtpTimestamp::from_parts(3_900_000_000, 0);
+    for _ in 0..2 {
+        system
+            .add_source(SourceConfig::default(), ReferenceId::NONE, now)
+            .unwrap();
+    }
+    assert_eq!(
+        system.add_source(SourceConfig::default(), ReferenceId::NONE, now),
+        Err(CapacityError { capacity: 2 })
+    );
+    assert_eq!(system.sources().count(), 2);
+}
+
+#[test]
+fn synchronises_and_serves() {
+    let mut system = System::new(stepping(), None);
+    let mut rng = SimRng::new(1);
+    let mut now = NtpTimestamp::from_parts(3_900_000_000, 0);
+    assert_eq!(system.reference(now), Reference::UNSYNCHRONIZED);
+    assert_eq!(
+        system.poll_action(),
+        Some(ClockAction::SetFrequency { ppm: 0.0 })
+    );
+    let id = system
+        .add_source(
+            SourceConfig {
+                iburst: true,
+                ..SourceConfig::default()
+            },
+            ReferenceId::from_bits(0xc0a8_0001),
+            now,
+        )
+        .unwrap();
+    assert!(system.poll_transmit(now, &mut rng, &mut [0u8; 48]).is_none());
+    // Acquiring: the source may answer.
+    assert!(system.is_acquiring(now));
+    let mut steps = 0.0;
+    for _ in 0..6 {
+        now = system.poll_timeout().unwrap();
+        system.handle_timeout(now);
+        let mut buf = [0u8; 48];
+        let (source, len) = system.poll_transmit(now, &mut rng, &mut buf).unwrap();
+        assert_eq!((source, len), (id, 48));
+        // The request hides our precision and time.
+        assert_eq!(buf[3] as i8, 32);
+        assert_ne!(Header::decode(&buf).unwrap().transmit_timestamp, now);
+        // The server runs 0.25 s ahead of our clock, less what we stepped.
+        let (reply, rx) = answer(&buf, now, 0.25 - steps);
+        system.handle_response(rx, id, &reply).unwrap();
+        // A second copy is refused.
+        assert_eq!(
+            system.handle_response(rx, id, &reply),
+            Err(HandleError::Response(ResponseError::BogusOrigin))
+        );
+        while let Some(action) = system.poll_action() {
+            if let ClockAction::Step { offset } = action {
+                steps += offset.to_seconds_f64();
+            }
+        }
+        now = rx;
+    }
+    assert!((steps - 0.25).abs() < 1e-6, "{steps}");
+    assert!(!system.is_acquiring(now));
+    let reference = system.reference(now);
+    assert_eq!(reference.stratum, 2);
+    assert_eq!(reference.reference_id, ReferenceId::from_bits(0xc0a8_0001));
+    assert_eq!(system.selected(), Some(id));
+    let report = system.source_report(id, now).unwrap();
+    assert_eq!(report.state, SourceState::Selected);
+    assert_eq!(report.reach, 0o77);
+    assert!(report.adjusted_offset.abs() < 1e-6);
+    let stats = system.source_stats(id, now).unwrap();
+    assert!(stats.samples >= 4);
+    let tracking = system.tracking(now);
+    assert_eq!(tracking.stratum, 2);
+    assert!(system.sync_status(now).synchronized);
+    assert!(system.sync_status(now).max_error < 0.1);
+    // Silence: after 8 unanswered polls the source is unreachable, and the
+    // clock unsynchronised.
+    for _ in 0..8 {
+        now = system.poll_timeout().unwrap();
+        system.handle_timeout(now);
+        let _ = system.poll_transmit(now, &mut rng, &mut [0u8; 48]);
+    }
+    system.handle_timeout(now);
+    assert_eq!(system.source_report(id, now).unwrap().reach, 0);
+    assert!(!system.sync_status(now).synchronized);
+    assert_eq!(system.reference(now), Reference::UNSYNCHRONIZED);
+    assert_eq!(system.tracking(now).leap, LeapIndicator::Unsynchronized);
+    assert_eq!(system.selected(), None);
+}
+
+/// The stored samples follow every frequency the clock was given, at the
+/// moment it was given: a slew that ended late is accounted for as long
+/// as it really ran.
+#[test]
+fn samples_follow_the_frequency_actually_applied() {
+    let mut system = System::new(SystemConfig::default(), None);
+    let mut rng = SimRng::new(2);
+    let start = NtpTimestamp::from_parts(3_900_000_000, 0);
+    let id = system
+        .add_source(SourceConfig::default(), ReferenceId::NONE, start)
+        .unwrap();
+    // One exchange: the clock is 0.01 s behind; no makestep, so a slew.
+    let now = system.poll_timeout().unwrap();
+    let mut buf = [0u8; 48];
+    system.poll_transmit(now, &mut rng, &mut buf).unwrap();
+    let (reply, rx) = answer(&buf, now, 0.01);
+    system.handle_response(rx, id, &reply).unwrap();
+    let end = system.discipline.poll_timeout().expect("a slew");
+    let offset_now = |system: &System, at| {
+        let stats = &system.sources[id.0].as_ref().unwrap().stats;
+        stats.fit().unwrap().predict(at).0
+    };
+    // Were the slew ended on time, the 0.01 s would be gone.
+    assert!(offset_now(&system, end).abs() < 1e-9, "{}", offset_now(&system, end));
+    // It ends 5 s late: it ran 5 s longer at its rate.
+    let late = end + NtpDuration::from_seconds(5);
+    let rate = system.frequency_ppm() * 1e-6;
+    system.handle_timeout(late);
+    let over = 5.0 * rate / (1.0 + rate);
+    assert!(over > 1e-3, "{over}");
+    assert!(
+        (offset_now(&system, late) + over).abs() < 1e-9,
+        "{} {over}",
+        offset_now(&system, late)
+    );
+}
