@@ -27,9 +27,10 @@
 
 use std::process::ExitCode;
 
+use ntpkit::node::NodeConfig;
 use ntpkit::report::chronyc::{SourceStats, Sources, Style};
 use ntpkit::report::TimedatectlReport;
-use ntpkit::sim::{LinkConfig, SimClock, SimServer, Target, World};
+use ntpkit::sim::{LinkConfig, SimKernel, SimServer, Target, World};
 use ntpkit::std::config::Config;
 use ntpkit::std::driver::system_config;
 use ntpkit::system::{SourceConfig, SourceId, System, SystemConfig};
@@ -97,12 +98,13 @@ fn rows<T>(
     names: &[&'static str],
     report: impl Fn(&System, SourceId, NtpTimestamp) -> Option<T>,
 ) -> Vec<(&'static str, T)> {
-    let node = world.node(node);
-    let now = node.clock.local_time();
-    node.system
+    let host = world.host(node);
+    let now = host.now();
+    let system = host.node.system();
+    system
         .sources()
         .zip(names)
-        .filter_map(|(id, &name)| Some((name, report(&node.system, id, now)?)))
+        .filter_map(|(id, &name)| Some((name, report(system, id, now)?)))
         .collect()
 }
 
@@ -110,11 +112,14 @@ fn rows<T>(
 const KUBEASZ_SERVER: &str = include_str!("../tests/data/kubeasz-server.conf");
 const KUBEASZ_CLIENT: &str = include_str!("../tests/data/kubeasz-client.conf");
 
-/// A node's engine settings and its first source line's, from a config.
-fn kubeasz(text: &str, name: &str) -> (SystemConfig, SourceConfig) {
+/// A node's settings and its first source line's, from a config.
+fn kubeasz(text: &str, name: &str) -> (NodeConfig, SourceConfig) {
     let config = Config::parse(text, name).expect("kubeasz's config parses");
-    let system = system_config(&config, SystemConfig::default().precision);
-    (system, config.sources[0].engine)
+    let node = NodeConfig {
+        system: system_config(&config, SystemConfig::default().precision),
+        local: config.local.map(|local| local.reference()),
+    };
+    (node, config.sources[0].engine)
 }
 
 fn main() -> ExitCode {
@@ -129,12 +134,12 @@ fn main() -> ExitCode {
     let end = UnixTime::new(SEED_END_UNIX, 0);
     let epoch = NtpTimestamp::from_unix(end) - ntpkit::time::NtpDuration::from_seconds_f64(seconds);
     let mut world = World::new(options.seed, epoch);
-    let clock = |(offset, freq): (f64, f64)| SimClock::new(epoch, offset, freq, 1e-9);
+    let kernel = |(offset, freq): (f64, f64)| SimKernel::new(epoch, offset, freq, 1e-9);
     let (server_system, upstream) = kubeasz(KUBEASZ_SERVER, "kubeasz-server.conf");
     let (client_system, to_serving) = kubeasz(KUBEASZ_CLIENT, "kubeasz-client.conf");
 
     // The serving node and its upstream servers.
-    let serving = world.add_node(server_system, None, clock(CLOCKS[0]));
+    let serving = world.add_host(server_system, None, kernel(CLOCKS[0]), true);
     let mut upstream_names = Vec::new();
     if options.upstream {
         for (i, (name, delay)) in UPSTREAM.iter().enumerate() {
@@ -161,10 +166,10 @@ fn main() -> ExitCode {
     let clients: Vec<usize> = CLOCKS[1..]
         .iter()
         .map(|&c| {
-            let node = world.add_node(client_system, None, clock(c));
+            let node = world.add_host(client_system, None, kernel(c), false);
             world.connect(
                 node,
-                Target::Node(serving),
+                Target::Host(serving),
                 to_serving,
                 LinkConfig::default(),
             );
@@ -193,7 +198,6 @@ fn main() -> ExitCode {
         }
     });
 
-    let now_of = |node: usize| world.node(node).clock.local_time();
     let sources = |node: usize, names: &[&'static str], style| {
         let rows = rows(&world, node, names, System::source_report);
         Sources { rows: &rows, style }.to_string()
@@ -236,8 +240,11 @@ fn main() -> ExitCode {
     let nodes = std::iter::once((serving, SERVING)).chain(clients.iter().copied().zip(CLIENTS));
     let mut truth = Vec::new();
     for (node, name) in nodes {
-        let status = world.node(node).system.sync_status(now_of(node));
-        let report = TimedatectlReport::from_status(&status, None);
+        // What timedatectl reads: the kernel's maxerror.
+        let report = TimedatectlReport {
+            universal_time: None,
+            max_error: world.host(node).clock.kernel().max_error(),
+        };
         print!("{name} | {report}");
         let within = match last_off[node] {
             None => "from the start".to_string(),

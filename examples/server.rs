@@ -119,7 +119,11 @@ fn bind<'a>(
 }
 
 /// Runs `driver` until a signal or the end of `duration`; its counters.
-fn run_for<C>(mut driver: Driver<'_, C>, stop: &AtomicBool, duration: Option<Duration>) -> Result<Counters, String>
+fn run_for<C>(
+    mut driver: Driver<'_, C>,
+    stop: &AtomicBool,
+    duration: Option<Duration>,
+) -> Result<Counters, String>
 where
     C: DriverClock,
     C::Error: std::fmt::Debug + std::fmt::Display,

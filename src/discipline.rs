@@ -199,7 +199,7 @@ pub struct Estimate {
     /// The leap second the sources announce.
     pub leap: LeapIndicator,
     /// When the next update is expected, seconds from now (the selected
-    /// source's polling interval).
+    /// source's polling interval): a slew spreads over a few of these.
     pub interval: f64,
 }
 
@@ -268,7 +268,10 @@ impl Discipline {
     /// A discipline starting from a saved drift (or none), with the
     /// frequency it sets first queued.
     pub fn new(drift: Option<Drift>, config: DisciplineConfig) -> Discipline {
-        let limit = config.maxdrift_ppm.abs().min(config.max_frequency_ppm.abs());
+        let limit = config
+            .maxdrift_ppm
+            .abs()
+            .min(config.max_frequency_ppm.abs());
         let (frequency_ppm, skew_ppm) = match drift {
             Some(d) => ((-d.frequency_ppm).clamp(-limit, limit), d.skew_ppm),
             None => (0.0, 1e6),
@@ -398,7 +401,11 @@ impl Discipline {
         // The frequency that would hold the offset still, from the rate it
         // grows at on the clock as it runs now (slew included).
         let wanted = before + estimate.frequency * (1.0 + before);
-        let limit = config.maxdrift_ppm.abs().min(config.max_frequency_ppm.abs()) * 1e-6;
+        let limit = config
+            .maxdrift_ppm
+            .abs()
+            .min(config.max_frequency_ppm.abs())
+            * 1e-6;
         let skew_ppm = estimate.skew * 1e6;
         if skew_ppm <= config.maxupdateskew_ppm {
             // A saved drift better than the measurement is kept in part.
@@ -406,6 +413,11 @@ impl Discipline {
                 let (prior, measured) = (self.skew_ppm.powi(2), skew_ppm.powi(2));
                 self.skew_ppm = (prior * measured / (prior + measured)).sqrt();
                 prior / (prior + measured)
+            } else if self.state == DisciplineState::Tracking {
+                let old = 1.0 / self.skew_ppm.powi(2).max(1e-30);
+                let new = 3.0 / skew_ppm.powi(2).max(1e-30);
+                self.skew_ppm = skew_ppm;
+                new / (old + new)
             } else {
                 self.prior = false;
                 self.skew_ppm = skew_ppm;
@@ -464,7 +476,11 @@ impl Discipline {
             return None;
         }
         let config = &self.config;
-        let interval = estimate.interval.max(MIN_SLEW_TIME);
+        // The interval corrections are made in: the polling interval, or
+        // the time since the last update when that was longer (after an
+        // outage, what accumulated is not corrected in a hurry).
+        let since = self.last_update.map_or(0.0, |t| (now - t).to_seconds_f64());
+        let interval = estimate.interval.max(since).max(MIN_SLEW_TIME);
         let sd = estimate.offset_sd.max(1e-9);
         let mut duration = (config.corrtimeratio * interval * sd / offset.abs()).max(MIN_SLEW_TIME);
         // Running at base + rate for `duration` gains `duration · rate /
@@ -476,7 +492,8 @@ impl Discipline {
             return None;
         }
         let mut rate = offset * one / (duration - offset);
-        if !(rate.abs() <= max_rate) || duration <= offset.abs() {
+        let within = rate.abs() <= max_rate;
+        if !within || duration <= offset.abs() {
             rate = max_rate.copysign(offset);
             duration = offset * (one + rate) / rate;
         }

@@ -235,6 +235,7 @@ impl Stats {
             self.entries.copy_within(start..n, 0);
             self.len = (n - start) as u8;
         }
+        let fit = bound(fit, self.entries(), min_delay);
         self.fit = Some(fit);
     }
 
@@ -289,6 +290,171 @@ impl Stats {
     /// The newest sample's offset as it stands after later corrections.
     pub fn newest_offset(&self) -> Option<f64> {
         self.entries().last().map(|e| e.offset)
+    }
+}
+
+/// Most vertices the feasible region of a line can have: the four sides
+/// of the starting box and two per sample.
+const MAX_VERTICES: usize = 4 + 2 * MAX_SAMPLES;
+
+/// A convex polygon in the plane of a line's offset and (scaled) slope.
+#[derive(Clone, Copy)]
+struct Polygon {
+    points: [(f64, f64); MAX_VERTICES],
+    len: usize,
+}
+
+impl Polygon {
+    /// Keeps the part where `u·x + v·y ≤ w`.
+    fn clip(&mut self, u: f64, v: f64, w: f64) {
+        let mut out = [(0.0, 0.0); MAX_VERTICES];
+        let mut len = 0;
+        for i in 0..self.len {
+            let p = self.points[i];
+            let q = self.points[(i + 1) % self.len];
+            let (fp, fq) = (u * p.0 + v * p.1 - w, u * q.0 + v * q.1 - w);
+            if fp <= 0.0 && len < MAX_VERTICES {
+                out[len] = p;
+                len += 1;
+            }
+            if (fp <= 0.0) != (fq <= 0.0) && len < MAX_VERTICES {
+                let t = fp / (fp - fq);
+                out[len] = (p.0 + t * (q.0 - p.0), p.1 + t * (q.1 - p.1));
+                len += 1;
+            }
+        }
+        self.points = out;
+        self.len = len;
+    }
+
+    /// The least and the greatest offset (first coordinate) in it.
+    fn extent(&self) -> (f64, f64) {
+        self.points[..self.len]
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), p| {
+                (lo.min(p.0), hi.max(p.0))
+            })
+    }
+
+    fn contains(&self, x: f64, y: f64) -> bool {
+        (0..self.len).all(|i| {
+            let p = self.points[i];
+            let q = self.points[(i + 1) % self.len];
+            (q.0 - p.0) * (y - p.1) - (q.1 - p.1) * (x - p.0) >= 0.0
+        })
+    }
+
+    /// The point of the polygon nearest to (x, y).
+    fn nearest(&self, x: f64, y: f64) -> (f64, f64) {
+        let mut best = (f64::INFINITY, (x, y));
+        for i in 0..self.len {
+            let p = self.points[i];
+            let q = self.points[(i + 1) % self.len];
+            let (dx, dy) = (q.0 - p.0, q.1 - p.1);
+            let length = dx * dx + dy * dy;
+            let t = if length > 0.0 {
+                (((x - p.0) * dx + (y - p.1) * dy) / length).clamp(0.0, 1.0)
+            } else {
+                0.0
+            };
+            let point = (p.0 + t * dx, p.1 + t * dy);
+            let d = (point.0 - x).powi(2) + (point.1 - y).powi(2);
+            if d < best.0 {
+                best = (d, point);
+            }
+        }
+        best.1
+    }
+
+    fn centroid(&self) -> (f64, f64) {
+        let (mut area, mut cx, mut cy) = (0.0, 0.0, 0.0);
+        for i in 0..self.len {
+            let (x0, y0) = self.points[i];
+            let (x1, y1) = self.points[(i + 1) % self.len];
+            let c = x0 * y1 - x1 * y0;
+            area += c;
+            cx += (x0 + x1) * c;
+            cy += (y0 + y1) * c;
+        }
+        if area.abs() < 1e-300 {
+            let n = self.len as f64;
+            let sx: f64 = self.points[..self.len].iter().map(|p| p.0).sum();
+            let sy: f64 = self.points[..self.len].iter().map(|p| p.1).sum();
+            return (sx / n, sy / n);
+        }
+        (cx / (3.0 * area), cy / (3.0 * area))
+    }
+}
+
+/// The line at the centre of the lines every sample allows: an exchange
+/// whose delay exceeds the minimum by `s` is off by at most `s/2` (each
+/// direction takes at least its minimum), plus what the minimum itself
+/// may be above the true one, plus what the clock's wander may have moved
+/// the sample from a straight line (half the wander model's standard
+/// deviation: a bound on the typical, not the worst). Regression treats
+/// such bounded errors as if they were normal; the bounds say more, and
+/// with many noisy samples they pin the line closer (the centroid of the
+/// allowed region is the best estimate when every allowed line is as
+/// likely). When no line fits every bound (the clock wandered more, or a
+/// sample lies), the regression stands; its uncertainties are kept.
+fn bound(fit: Fit, entries: &[Entry], min_delay: f64) -> Fit {
+    if entries.len() < 3 || fit.samples < 3 {
+        return fit;
+    }
+    let newest = entries[entries.len() - 1].time;
+    let x_of = |e: &Entry| (e.time - newest).to_seconds_f64();
+    let span = (-x_of(&entries[0])).max(1.0);
+    // Slopes in units of 1/span, so that both axes are offsets.
+    let mut polygon = Polygon {
+        points: [(0.0, 0.0); MAX_VERTICES],
+        len: 4,
+    };
+    let (a, b) = (fit.offset, fit.frequency * span);
+    let box_size = 1.0 + a.abs() + b.abs();
+    polygon.points[..4].copy_from_slice(&[
+        (a - box_size, b - box_size),
+        (a + box_size, b - box_size),
+        (a + box_size, b + box_size),
+        (a - box_size, b + box_size),
+    ]);
+    let mut excesses = [0.0f64; MAX_SAMPLES];
+    for (e, excess) in entries.iter().zip(excesses.iter_mut()) {
+        *excess = (e.delay as f64 - min_delay).max(0.0);
+    }
+    excesses[..entries.len()].sort_unstable_by(f64::total_cmp);
+    // The minimum is above the true one by about the gap to the next
+    // smallest delay.
+    let base_doubt = excesses[1];
+    for e in entries {
+        let x = x_of(e) / span;
+        let age = -x_of(e);
+        let excess = (e.delay as f64 - min_delay).max(0.0);
+        let wander = (WANDER * age * age * age / 3.0).sqrt() * 0.5;
+        // Never tighter than the timestamps themselves are good for.
+        let h = (excess + base_doubt) / 2.0 + wander + MIN_VARIANCE.sqrt();
+        // |offset - (a + b x)| <= h
+        polygon.clip(1.0, x, e.offset + h);
+        polygon.clip(-1.0, -x, h - e.offset);
+        if polygon.len < 3 {
+            return fit;
+        }
+    }
+    // Where the bounds are tighter than the regression's own uncertainty
+    // (the offset of lines drawn evenly from the region spreads by its
+    // width over √12), their centre is the better estimate; else the
+    // regression, moved into the region if it is outside.
+    let (low, high) = polygon.extent();
+    let (a, b) = if (high - low) / 12f64.sqrt() < fit.offset_var.sqrt() {
+        polygon.centroid()
+    } else if polygon.contains(a, b) {
+        (a, b)
+    } else {
+        polygon.nearest(a, b)
+    };
+    Fit {
+        offset: a,
+        frequency: b / span,
+        ..fit
     }
 }
 
@@ -438,7 +604,15 @@ mod tests {
         assert!((offset - 0.47).abs() < 1e-9, "{offset}");
         // A step moves the samples along with the clock.
         stats.step(offset);
-        assert!(stats.fit().unwrap().predict(now + NtpDuration::from_seconds_f64(offset)).0.abs() < 1e-9);
+        assert!(
+            stats
+                .fit()
+                .unwrap()
+                .predict(now + NtpDuration::from_seconds_f64(offset))
+                .0
+                .abs()
+                < 1e-9
+        );
         stats.step(-2.0);
         assert!((stats.fit().unwrap().predict(at(298.47)).0 - 2.0).abs() < 1e-9);
     }

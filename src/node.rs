@@ -33,7 +33,7 @@ use crate::clock::ClockAction;
 use crate::discipline::Drift;
 use crate::reference::Reference;
 use crate::server::{served_reference, Counters, LocalReference, Server};
-use crate::system::{HandleError, SourceConfig, SourceId, System, SystemConfig, CapacityError};
+use crate::system::{CapacityError, HandleError, SourceConfig, SourceId, System, SystemConfig};
 use crate::time::{NtpDuration, NtpTimestamp};
 use crate::wire::ReferenceId;
 use rand_core::RngCore;
@@ -214,13 +214,12 @@ impl<'a, const N: usize> Node<'a, N> {
     ) -> Option<usize> {
         match from {
             Endpoint::Source(source) => {
-                match self.system.handle_response(now, source, bytes) {
-                    Err(HandleError::PanicThreshold(offset)) => {
-                        self.events.push(Event::PanicThreshold { source, offset })
-                    }
-                    // Bad, late, duplicate and outlying packets are dropped
-                    // silently, as chronyd does.
-                    Ok(()) | Err(_) => {}
+                // Bad, late, duplicate and outlying packets are dropped
+                // silently, as chronyd does.
+                if let Err(HandleError::PanicThreshold(offset)) =
+                    self.system.handle_response(now, source, bytes)
+                {
+                    self.events.push(Event::PanicThreshold { source, offset });
                 }
                 self.note_state(now);
                 None
@@ -319,8 +318,8 @@ impl<'a, const N: usize> Node<'a, N> {
             }
             Some(due) if now >= due => {
                 self.events.push(Event::SaveDrift(self.system.drift()));
-                self.drift_due = synchronized
-                    .then(|| now + NtpDuration::from_seconds_f64(DRIFT_SAVE_INTERVAL));
+                self.drift_due =
+                    synchronized.then(|| now + NtpDuration::from_seconds_f64(DRIFT_SAVE_INTERVAL));
             }
             _ => {}
         }

@@ -11,6 +11,8 @@ use crate::sample::{Sample, Timestamps};
 use crate::time::{log2_to_seconds, NtpDuration, NtpTimestamp};
 use crate::wire::{Header, KissCode, LeapIndicator, Mode, ReferenceId};
 use rand_core::RngCore;
+#[cfg(not(feature = "std"))]
+use num_traits::Float;
 
 /// Delay before the first request after a source is added, seconds.
 const FIRST_POLL_DELAY: f64 = 0.2;
@@ -19,9 +21,13 @@ const BURST_INTERVAL: f64 = 2.0;
 /// Requests an `iburst` or a `burst` sends at most.
 const BURST_MAX: u8 = 4;
 /// The first interval of the warm-up after the first sample, log2
-/// seconds (8 s); it doubles with every sample until it reaches the
+/// seconds (16 s); it doubles with every sample until it reaches the
 /// polling interval.
-const WARMUP_FIRST_POLL: i8 = 3;
+const WARMUP_FIRST_POLL: i8 = 4;
+/// Regular polls come up to this fraction of the interval late, at
+/// random (as chronyd's do), so that clients started together do not
+/// stay in step.
+const POLL_SPREAD: f64 = 1.0 / 32.0;
 /// Polling below one second only while the delay is under this, seconds.
 const SUBSECOND_MAX_DELAY: f64 = 0.01;
 /// The longest poll a RATE kiss may push a source to (log2 s).
@@ -343,7 +349,8 @@ impl Source {
                     retry
                 } else {
                     self.burst = Burst::Off;
-                    self.regular_interval()
+                    let spread = (rng.next_u32() as f64 / (u32::MAX as f64 + 1.0)) * POLL_SPREAD;
+                    self.regular_interval() * (1.0 + spread)
                 }
             }
         };
@@ -477,9 +484,14 @@ impl Source {
 
     /// Records a good measurement (one the statistics took): its values
     /// for reports; it ends a burst, moves the warm-up on, and adapts the
-    /// polling interval to the samples the statistics use.
-    pub(crate) fn record(&mut self, measurement: &Measurement) {
-        let first = self.info.is_none();
+    /// polling interval: longer while the statistics use more samples than
+    /// the target, shorter while they use fewer; and at once shorter when
+    /// the sample missed the prediction made before it (`innovation`: the
+    /// miss and the standard deviation expected of it, seconds) by more
+    /// than its own error bound (half its delay plus its dispersion)
+    /// explains, as chrony does, or by more than three standard deviations:
+    /// the clock wanders faster than the polling follows.
+    pub(crate) fn record(&mut self, measurement: &Measurement, innovation: Option<(f64, f64)>) {
         self.info = Some(ServerInfo {
             leap: measurement.leap,
             stratum: measurement.stratum,
@@ -500,22 +512,34 @@ impl Source {
                 false
             }
         };
-        if in_burst || first {
+        if in_burst {
             return;
         }
         if let Some(warmup) = self.warmup {
             let next = warmup + 1;
             self.warmup = (next < self.poll()).then_some(next);
-            return;
         }
-        let used = self.stats.fit().map_or(0, |fit| fit.samples);
-        let target = f32::from(self.config.poll_target.max(2));
-        self.poll_score += (f32::from(used) / target - 1.0) / target;
+        // The error bound of the sample, or three times what the
+        // prediction and the sample's delay excess lead one to expect when
+        // that is tighter: a clock that wanders more than the statistics
+        // assume misses by more than that.
+        let (missed, expected) = innovation.map_or((0.0, f64::INFINITY), |(e, sd)| (e.abs(), sd));
+        let bound = (measurement.sample.delay.to_seconds_f64() / 2.0
+            + measurement.sample.dispersion.to_seconds_f64())
+        .min(3.0 * expected);
+        if missed > bound && bound > 0.0 {
+            self.poll_score -= (missed / bound).log2() as f32;
+        } else {
+            let used = self.stats.fit().map_or(0, |fit| fit.samples);
+            let target = f32::from(self.config.poll_target.max(2));
+            self.poll_score += (f32::from(used) / target - 1.0) / target;
+        }
         if self.poll_score >= 1.0 {
             self.poll = (self.poll + 1).min(self.maxpoll());
             self.poll_score = 0.0;
         } else if self.poll_score <= -1.0 {
-            self.poll = (self.poll - 1).max(self.minpoll());
+            let down = (-self.poll_score).floor() as i8;
+            self.poll = (self.poll - down).max(self.minpoll());
             self.poll_score = 0.0;
         }
         if self.poll <= self.minpoll() {
@@ -727,14 +751,14 @@ mod tests {
         let rx = sent + NtpDuration::from_seconds_f64(0.002);
         source
             .handle_response(rx, &bytes(&reply(&req, sent)), -20, None)
-            .map(|m| source.record(&m))
+            .map(|m| source.record(&m, None))
             .unwrap();
         assert_eq!(source.poll(), -2);
         let (req, sent) = request(&mut source, &mut rng);
         let rx = sent + NtpDuration::from_seconds_f64(0.05);
         source
             .handle_response(rx, &bytes(&reply(&req, sent)), -20, None)
-            .map(|m| source.record(&m))
+            .map(|m| source.record(&m, None))
             .unwrap();
         assert_eq!(source.poll(), 0);
     }
@@ -755,26 +779,39 @@ mod tests {
                     // Noise that keeps every sample in the regression.
                     let noise = if i % 2 == 0 { 1e-6 } else { -1e-6 };
                     source.stats.add(m.midpoint(), noise, m.filter_delay());
-                    source.record(&m);
+                    source.record(&m, None);
                 }
                 (source.next_poll().unwrap() - sent).to_seconds_f64()
             })
             .collect()
     }
 
+    /// Whether each gap is the expected interval, up to the random spread
+    /// of regular polls (at most 1/32 late).
+    fn assert_gaps(gaps: &[f64], expected: &[f64]) {
+        assert_eq!(gaps.len(), expected.len(), "{gaps:?}");
+        for (gap, want) in gaps.iter().zip(expected) {
+            assert!(
+                *gap >= *want && *gap <= want * (1.0 + POLL_SPREAD),
+                "{gaps:?} is not {expected:?}"
+            );
+        }
+    }
+
     #[test]
     fn warm_up_then_polling_lengthens_with_the_samples_used() {
         let gaps = poll_gaps(SourceConfig::default(), 60, &[]);
         // The first sample, then 8 s doubling up to minpoll.
-        assert_eq!(gaps[..5], [8.0, 8.0, 16.0, 32.0, 64.0]);
+        assert_gaps(&gaps[..5], &[16.0, 32.0, 64.0, 64.0, 64.0]);
         // Then minpoll while the regression holds fewer samples than the
         // target, longer and longer polls as it holds more, up to maxpoll.
-        assert!(gaps[5..].windows(2).all(|w| w[1] >= w[0]), "{gaps:?}");
-        assert!(gaps.contains(&128.0) && gaps.contains(&512.0), "{gaps:?}");
-        assert_eq!(*gaps.last().unwrap(), 1024.0);
+        let polls: Vec<f64> = gaps.iter().map(|g| g.log2().floor()).collect();
+        assert!(polls[2..].windows(2).all(|w| w[1] >= w[0]), "{gaps:?}");
+        assert!(polls.contains(&7.0) && polls.contains(&9.0), "{gaps:?}");
+        assert_eq!(*polls.last().unwrap(), 10.0);
         // A lost answer holds the warm-up where it is.
-        let gaps = poll_gaps(SourceConfig::default(), 5, &[2]);
-        assert_eq!(gaps, [8.0, 8.0, 16.0, 16.0, 32.0]);
+        let gaps = poll_gaps(SourceConfig::default(), 5, &[1]);
+        assert_gaps(&gaps, &[16.0, 32.0, 32.0, 64.0, 64.0]);
     }
 
     #[test]
@@ -787,9 +824,8 @@ mod tests {
             };
             // (Below a second only once a quick exchange showed the delay.)
             let gaps = poll_gaps(config, 5, &[]);
-            assert_eq!(gaps[0], log2_to_seconds(minpoll.max(0)));
-            let interval = log2_to_seconds(minpoll);
-            assert!(gaps[1..].iter().all(|&g| g == interval), "{minpoll} {maxpoll}: {gaps:?}");
+            assert_gaps(&gaps[..1], &[log2_to_seconds(minpoll.max(0))]);
+            assert_gaps(&gaps[1..], &[log2_to_seconds(minpoll); 4]);
         }
     }
 
@@ -806,7 +842,7 @@ mod tests {
                             .handle_response(sent, &bytes(&reply(&req, sent)), -20, None)
                             .unwrap();
                         source.stats.add(m.midpoint(), 0.0, m.filter_delay());
-                        source.record(&m);
+                        source.record(&m, None);
                     }
                     (source.next_poll().unwrap() - sent).to_seconds_f64()
                 })
@@ -820,7 +856,10 @@ mod tests {
         };
         // At minpoll a burst may not raise the rate: no retries.
         let mut source = Source::new(config, ReferenceId::NONE, start());
-        assert_eq!(gaps(&mut source, &mut rng, &[false, false, true]), [64.0; 3]);
+        assert_gaps(
+            &gaps(&mut source, &mut rng, &[false, false, true]),
+            &[64.0; 3],
+        );
         // At 64 s with minpoll 16 s, a poll may take 4 requests: each poll
         // is retried 2 s later until a good answer, which ends the burst;
         // the next poll comes when it was due.
@@ -831,9 +870,17 @@ mod tests {
         let mut source = Source::new(config, ReferenceId::NONE, start());
         (source.poll, source.warmup) = (6, None);
         let answered = [true, false, true, false, false, false, true];
-        assert_eq!(
-            gaps(&mut source, &mut rng, &answered),
-            [64.0, 2.0, 62.0, 2.0, 2.0, 2.0, 58.0]
+        let gaps = gaps(&mut source, &mut rng, &answered);
+        // Retries 2 s apart; each regular poll 64 s (and its spread) after
+        // the last.
+        assert_eq!([gaps[1], gaps[3], gaps[4], gaps[5]], [2.0; 4]);
+        assert_gaps(
+            &[
+                gaps[0],
+                gaps[1] + gaps[2],
+                gaps[3] + gaps[4] + gaps[5] + gaps[6],
+            ],
+            &[64.0; 3],
         );
     }
 
@@ -849,7 +896,10 @@ mod tests {
             Some(start() + NtpDuration::from_seconds_f64(0.2))
         );
         // Four requests 2 s apart, whatever the answers, then the warm-up.
-        assert_eq!(poll_gaps(config, 6, &[])[..6], [2.0, 2.0, 2.0, 8.0, 16.0, 32.0]);
-        assert_eq!(poll_gaps(config, 5, &[1])[..4], [2.0, 2.0, 2.0, 8.0]);
+        assert_gaps(
+            &poll_gaps(config, 6, &[]),
+            &[2.0, 2.0, 2.0, 16.0, 32.0, 64.0],
+        );
+        assert_gaps(&poll_gaps(config, 4, &[1]), &[2.0, 2.0, 2.0, 16.0]);
     }
 }

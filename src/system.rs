@@ -22,19 +22,21 @@
 //! see [`SOURCE_STATE_BYTES`] for the size of one.
 
 use crate::clock::{ClockAction, SyncStatus};
-pub use crate::discipline::{Drift, MakeStep};
 use crate::discipline::{
     Correction, Discipline, DisciplineConfig, DisciplineError, DisciplineState, Estimate,
 };
+pub use crate::discipline::{Drift, MakeStep};
 use crate::reference::Reference;
 use crate::report::{SourceMode, SourceReport, SourceStatsReport, TrackingReport};
 use crate::sample::PHI;
 use crate::select::{self, Candidate, Outcome, Settings, SourceState};
-use crate::source::{ResponseError, Source};
 pub use crate::source::SourceConfig;
+use crate::source::{ResponseError, Source};
 use crate::time::{NtpDuration, NtpShort, NtpTimestamp};
 use crate::wire::{LeapIndicator, ReferenceId};
 use rand_core::RngCore;
+#[cfg(not(feature = "std"))]
+use num_traits::Float;
 
 /// An upper bound of the size of one source's whole state (association,
 /// statistics of up to 64 samples of 24 bytes, server values), bytes: 1768
@@ -252,8 +254,17 @@ impl<const N: usize> System<N> {
         if src.stats.is_jump(time, offset, delay) {
             src.stats.clear();
         }
+        let excess = delay - src.stats.min_delay().unwrap_or(delay).min(delay);
+        let innovation = src.stats.fit().filter(|fit| fit.samples >= 3).map(|fit| {
+            let (predicted, sd) = fit.predict(time);
+            // The sample's own error: uniform within half its excess.
+            (
+                offset - predicted,
+                (sd * sd + excess * excess / 12.0).sqrt(),
+            )
+        });
         src.stats.add(time, offset, delay);
-        src.record(&measurement);
+        src.record(&measurement, innovation);
         self.first_sample.get_or_insert(now);
         self.reselect(now, Some(source.0))
             .map_err(|DisciplineError::PanicThreshold { offset }| {

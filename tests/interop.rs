@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use ntpkit::report::SourceState;
 use ntpkit::std::clock::VirtualClock;
-use ntpkit::std::driver::{Driver, DriverConfig, Server};
+use ntpkit::std::driver::{Driver, DriverConfig, Upstream};
 use ntpkit::system::SourceConfig;
 
 const RUN: Duration = Duration::from_secs(60);
@@ -28,7 +28,7 @@ fn follow(port_variable: &str, label: &str) {
         return;
     };
     let config = DriverConfig {
-        servers: vec![Server {
+        upstreams: vec![Upstream {
             name: "127.0.0.1".into(),
             address: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
             config: SourceConfig {
@@ -40,7 +40,7 @@ fn follow(port_variable: &str, label: &str) {
         }],
         ..DriverConfig::default()
     };
-    let mut driver = Driver::new(config, VirtualClock::new()).expect("driver");
+    let mut driver = Driver::new(config, VirtualClock::new(), None).expect("driver");
     let prefix = label.to_owned();
     driver.set_logger(move |event| eprintln!("{prefix}: {event}"));
 

@@ -61,7 +61,10 @@ fn makestep_then_slew_then_panic() {
     assert!(d.pending(at(69.0)) > 1.99);
     // The slew ends when its time is up, back at the estimate.
     let end = d.poll_timeout().unwrap();
-    assert_eq!(d.handle_timeout(end - NtpDuration::from_seconds(1)), Correction::default());
+    assert_eq!(
+        d.handle_timeout(end - NtpDuration::from_seconds(1)),
+        Correction::default()
+    );
     let c = d.handle_timeout(end);
     assert!(c.rate < -0.07, "{c:?}");
     assert_eq!(drain(&mut d), [ClockAction::SetFrequency { ppm: 10.0 }]);
@@ -94,7 +97,10 @@ fn a_slew_corrects_exactly_the_offset() {
         let (rate, base) = ((ppm - base_ppm) * 1e-6, base_ppm * 1e-6);
         let duration = (d.poll_timeout().unwrap() - at(0.0)).to_seconds_f64();
         let gained = duration * rate / (1.0 + base + rate);
-        assert!((gained - offset).abs() < 1e-9, "{base_ppm} {offset}: {gained}");
+        assert!(
+            (gained - offset).abs() < 1e-9,
+            "{base_ppm} {offset}: {gained}"
+        );
         assert!(rate.abs() <= 83_333.333e-6 + 1e-12);
         assert!(
             (d.pending(at(duration / 2.0)) - offset / 2.0).abs() < 1e-6,
@@ -113,7 +119,11 @@ fn slews_take_longer_for_smaller_offsets() {
         d.update(at(0.0), &estimate(offset, 0.0, 1e-9)).unwrap();
         (d.poll_timeout().unwrap() - at(0.0)).to_seconds_f64()
     };
-    assert!((slew_time(1e-5) - 192.0).abs() < 1e-3, "{}", slew_time(1e-5));
+    assert!(
+        (slew_time(1e-5) - 192.0).abs() < 1e-3,
+        "{}",
+        slew_time(1e-5)
+    );
     assert!((slew_time(1e-4) - 19.2).abs() < 1e-3);
     assert!((slew_time(-1e-4) - 19.2).abs() < 1e-3);
     // Never shorter than a second, never faster than maxslewrate.

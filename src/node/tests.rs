@@ -55,7 +55,10 @@ fn a_local_stratum_is_served_unless_acquiring() {
         .unwrap();
     assert_eq!(len, 48);
     let header = Header::decode(&reply[..len]).unwrap();
-    assert_eq!((header.stratum, header.reference_id), (10, ReferenceId::LOCAL));
+    assert_eq!(
+        (header.stratum, header.reference_id),
+        (10, ReferenceId::LOCAL)
+    );
     // A source that may answer: the node is acquiring, and serves nothing.
     node.add_source(SourceConfig::default(), ReferenceId::NONE, at(0.0))
         .unwrap();
@@ -63,7 +66,10 @@ fn a_local_stratum_is_served_unless_acquiring() {
         .handle_datagram(at(1.0), Endpoint::Client(client), &request(), &mut reply)
         .unwrap();
     let header = Header::decode(&reply[..len]).unwrap();
-    assert_eq!((header.leap, header.stratum), (LeapIndicator::Unsynchronized, 0));
+    assert_eq!(
+        (header.leap, header.stratum),
+        (LeapIndicator::Unsynchronized, 0)
+    );
     assert_eq!(node.server_counters().unwrap().answered, 2);
     // A request shorter than a header gets nothing.
     assert_eq!(
@@ -78,7 +84,12 @@ fn a_node_that_does_not_serve_answers_nobody() {
     let client: SocketAddr = "10.0.0.9:40000".parse().unwrap();
     assert!(!node.is_serving());
     assert_eq!(
-        node.handle_datagram(at(0.0), Endpoint::Client(client), &request(), &mut [0u8; 48]),
+        node.handle_datagram(
+            at(0.0),
+            Endpoint::Client(client),
+            &request(),
+            &mut [0u8; 48]
+        ),
         None
     );
 }
@@ -118,11 +129,17 @@ fn events_for_selection_steps_and_the_drift() {
         events.extend(core::iter::from_fn(|| node.poll_event()));
     }
     assert!((stepped - 0.5).abs() < 1e-3, "{stepped}");
-    assert!(matches!(events[..2], [Event::Selected(s), Event::Stepped(step)]
-        if s == id && (step - 0.5).abs() < 1e-3), "{events:?}");
+    assert!(
+        matches!(events[..2], [Event::Selected(s), Event::Stepped(step)]
+        if s == id && (step - 0.5).abs() < 1e-3),
+        "{events:?}"
+    );
     // Synchronised for over an hour: the drift is saved once an hour.
     assert!((now - at(0.0)).to_seconds_f64() > DRIFT_SAVE_INTERVAL);
-    let saves = events.iter().filter(|e| matches!(e, Event::SaveDrift(_))).count();
+    let saves = events
+        .iter()
+        .filter(|e| matches!(e, Event::SaveDrift(_)))
+        .count();
     assert_eq!(saves, 1, "{events:?}");
     assert_eq!(node.events_dropped(), 0);
     // The way out: the clock is left at the estimate, the drift saved.
@@ -132,7 +149,10 @@ fn events_for_selection_steps_and_the_drift() {
     if let Some(ClockAction::SetFrequency { ppm }) = actions.first() {
         assert!((ppm - estimate).abs() < 1e-9);
     }
-    assert_eq!(node.poll_event(), Some(Event::SaveDrift(node.system().drift())));
+    assert_eq!(
+        node.poll_event(),
+        Some(Event::SaveDrift(node.system().drift()))
+    );
 }
 
 #[test]

@@ -88,7 +88,8 @@ impl SimKernel {
 
     /// The frequency correction in effect, s/s (tick and `freq`).
     pub fn correction(&self) -> f64 {
-        (self.tick - NOMINAL_TICK) as f64 / NOMINAL_TICK as f64 + self.freq as f64 / FREQ_SCALE * 1e-6
+        (self.tick - NOMINAL_TICK) as f64 / NOMINAL_TICK as f64
+            + self.freq as f64 / FREQ_SCALE * 1e-6
     }
 
     /// The clock's rate error now, s/s: how much faster than true time it
@@ -212,7 +213,11 @@ impl Kernel for SimKernel {
             self.freq = timex.freq;
         }
         if modes & libc::ADJ_SETOFFSET != 0 {
-            let unit = if modes & libc::ADJ_NANO != 0 { 1e-9 } else { 1e-6 };
+            let unit = if modes & libc::ADJ_NANO != 0 {
+                1e-9
+            } else {
+                1e-6
+            };
             let step = timex.time.tv_sec as f64 + timex.time.tv_usec as f64 * unit;
             self.offset += step;
             self.stepped += step;
@@ -235,7 +240,9 @@ impl Kernel for SimKernel {
     }
 
     fn realtime(&self) -> NtpTimestamp {
-        self.epoch + NtpDuration::from_seconds_f64(self.t) + NtpDuration::from_seconds_f64(self.offset)
+        self.epoch
+            + NtpDuration::from_seconds_f64(self.t)
+            + NtpDuration::from_seconds_f64(self.offset)
     }
 }
 
@@ -259,7 +266,9 @@ mod tests {
         // (1 + 1e-4)(1 - 1e-4) = 1 - 1e-8.
         assert!((clock.kernel().offset() - (0.101 - 1e-5)).abs() < 1e-9);
         // A slew is a frequency for a while: +1000 ppm for 10 s.
-        clock.apply(&ClockAction::SetFrequency { ppm: 900.0 }).unwrap();
+        clock
+            .apply(&ClockAction::SetFrequency { ppm: 900.0 })
+            .unwrap();
         clock.kernel_mut().advance(10.0);
         clock
             .apply(&ClockAction::SetFrequency { ppm: -100.0 })

@@ -404,9 +404,9 @@ impl World {
                 let host = &mut self.hosts[link.host];
                 host.wakeups += 1;
                 let now = host.now();
-                let _ = host
-                    .node
-                    .handle_datagram(now, Endpoint::Source(link.source), bytes, &mut []);
+                let _ =
+                    host.node
+                        .handle_datagram(now, Endpoint::Source(link.source), bytes, &mut []);
                 host.settle();
                 host.schedule(self.t);
             } else {
@@ -437,7 +437,9 @@ impl World {
                     leap,
                     ..Reference::local(1, now)
                 };
-                let len = server.server.respond(request, client, now, &reference, reply)?;
+                let len = server
+                    .server
+                    .respond(request, client, now, &reference, reply)?;
                 set_transmit_timestamp(&mut reply[..len], now);
                 Some(len)
             }
@@ -445,9 +447,9 @@ impl World {
                 let host = &mut self.hosts[i];
                 host.wakeups += 1;
                 let now = host.now();
-                let len = host
-                    .node
-                    .handle_datagram(now, Endpoint::Client(client), request, reply)?;
+                let len =
+                    host.node
+                        .handle_datagram(now, Endpoint::Client(client), request, reply)?;
                 set_transmit_timestamp(&mut reply[..len], host.node.transmit_time(now));
                 host.settle();
                 host.schedule(self.t);

@@ -676,14 +676,8 @@ where
 
     /// Whether the clock has been updated from a server yet.
     pub fn has_synchronised(&self) -> bool {
-        self.now().is_ok_and(|now| {
-            !self
-                .node
-                .system()
-                .tracking(now)
-                .reference_time
-                .is_zero()
-        })
+        self.now()
+            .is_ok_and(|now| !self.node.system().tracking(now).reference_time.is_zero())
     }
 
     /// A report row per server, in configuration order.

@@ -800,10 +800,7 @@ impl Poller {
     pub fn wait(&mut self, timeout: Option<Duration>) -> io::Result<usize> {
         let millis = match timeout {
             None => -1,
-            Some(t) => t
-                .as_nanos()
-                .div_ceil(1_000_000)
-                .min(i32::MAX as u128) as libc::c_int,
+            Some(t) => t.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as libc::c_int,
         };
         // SAFETY: `fds` is a valid array of pollfd of the length passed.
         let ready = unsafe {

@@ -71,7 +71,9 @@ fn synchronises_and_serves() {
             now,
         )
         .unwrap();
-    assert!(system.poll_transmit(now, &mut rng, &mut [0u8; 48]).is_none());
+    assert!(system
+        .poll_transmit(now, &mut rng, &mut [0u8; 48])
+        .is_none());
     // Acquiring: the source may answer.
     assert!(system.is_acquiring(now));
     let mut steps = 0.0;
@@ -153,7 +155,11 @@ fn samples_follow_the_frequency_actually_applied() {
         stats.fit().unwrap().predict(at).0
     };
     // Were the slew ended on time, the 0.01 s would be gone.
-    assert!(offset_now(&system, end).abs() < 1e-9, "{}", offset_now(&system, end));
+    assert!(
+        offset_now(&system, end).abs() < 1e-9,
+        "{}",
+        offset_now(&system, end)
+    );
     // It ends 5 s late: it ran 5 s longer at its rate.
     let late = end + NtpDuration::from_seconds(5);
     let rate = system.frequency_ppm() * 1e-6;

@@ -50,10 +50,17 @@ fn spawn_server(stop: Arc<AtomicBool>) -> (SocketAddr, thread::JoinHandle<u64>) 
             };
             let now = realtime_now() + NtpDuration::from_seconds_f64(AHEAD);
             let mut reply = [0u8; 48];
-            if let Some(n) =
-                server.respond(&buf[..len], from, now, &Reference::local(1, now), &mut reply)
-            {
-                set_transmit_timestamp(&mut reply, realtime_now() + NtpDuration::from_seconds_f64(AHEAD));
+            if let Some(n) = server.respond(
+                &buf[..len],
+                from,
+                now,
+                &Reference::local(1, now),
+                &mut reply,
+            ) {
+                set_transmit_timestamp(
+                    &mut reply,
+                    realtime_now() + NtpDuration::from_seconds_f64(AHEAD),
+                );
                 socket.send_to(&reply[..n], from).unwrap();
             }
         }
@@ -116,8 +123,11 @@ impl Deadline {
 }
 
 /// Runs `driver` until `done` (bounded).
-fn run_until<C: DriverClock>(driver: &mut Driver<'_, C>, what: &str, done: impl Fn(&Driver<'_, C>) -> bool)
-where
+fn run_until<C: DriverClock>(
+    driver: &mut Driver<'_, C>,
+    what: &str,
+    done: impl Fn(&Driver<'_, C>) -> bool,
+) where
     C::Error: fmt::Debug + fmt::Display,
 {
     let deadline = Deadline::after_seconds(30);
@@ -520,7 +530,10 @@ fn the_way_out_ends_the_slew() {
     let stopped = AtomicBool::new(true);
     driver.run(&stopped).unwrap();
     let last = *log.borrow().frequencies.last().unwrap();
-    assert!((last - estimate).abs() < 1e-6, "left at {last} ppm, not {estimate}");
+    assert!(
+        (last - estimate).abs() < 1e-6,
+        "left at {last} ppm, not {estimate}"
+    );
     assert!(last.abs() < 1000.0, "{last}");
 
     let (driver, log) = slewing_driver(upstream);
@@ -531,7 +544,10 @@ fn the_way_out_ends_the_slew() {
     }));
     assert!(panicked.is_err());
     let last = *log.borrow().frequencies.last().unwrap();
-    assert!((last - estimate).abs() < 1e-6, "left at {last} ppm, not {estimate}");
+    assert!(
+        (last - estimate).abs() < 1e-6,
+        "left at {last} ppm, not {estimate}"
+    );
 
     stop.store(true, Ordering::Relaxed);
     server.join().unwrap();
