@@ -515,6 +515,35 @@ impl Default for Config {
     }
 }
 
+/// `chronyd -p`: reads the configuration at `path` (with every file it
+/// includes), writes it as parsed to `out` ([`Config::render`]) and its
+/// warnings to `err`, and returns the exit status: 0, or 1 with the error
+/// (naming file and line) on `err` when the file is refused.
+pub fn print_parsed(
+    path: &Path,
+    out: &mut dyn ::std::io::Write,
+    err: &mut dyn ::std::io::Write,
+) -> u8 {
+    match Config::load(path) {
+        Ok(config) => {
+            for warning in &config.warnings {
+                let _ = writeln!(err, "{warning}");
+            }
+            match out.write_all(config.render().as_bytes()) {
+                Ok(()) => 0,
+                Err(e) => {
+                    let _ = writeln!(err, "{e}");
+                    1
+                }
+            }
+        }
+        Err(e) => {
+            let _ = writeln!(err, "{e}");
+            1
+        }
+    }
+}
+
 /// Files nested deeper than this are refused (chronyd would loop until it
 /// runs out of file descriptors).
 pub const MAX_INCLUDE_DEPTH: usize = 16;
