@@ -371,8 +371,13 @@ pub(super) struct Parser<'e> {
     pub config: Config,
     /// The sources of `sourcedir` files, added at the end.
     dir_sources: Vec<SourceConfig>,
-    /// Where `ratelimit` was last set (for the `noclientlog` conflict).
+    /// Where `ratelimit`, `cmdratelimit` or `ntsratelimit` was last set
+    /// (for the `noclientlog` conflict).
     ratelimit_at: Option<Location>,
+    /// Where `rtcfile` was last set (for the `rtcsync` conflict).
+    rtcfile_at: Option<Location>,
+    /// The last `ntsservercert` or `ntsserverkey` (they must pair up).
+    nts_server_at: Option<Location>,
     /// What the current line does not act on.
     notes: Vec<String>,
 }
@@ -384,6 +389,8 @@ impl<'e> Parser<'e> {
             config: Config::default(),
             dir_sources: Vec::new(),
             ratelimit_at: None,
+            rtcfile_at: None,
+            nts_server_at: None,
             notes: Vec::new(),
         }
     }
@@ -620,11 +627,28 @@ impl<'e> Parser<'e> {
 
     /// The end of the configuration.
     pub fn finish(mut self) -> Result<Config, ConfigError> {
-        if self.config.noclientlog && self.config.rate_limit.is_some() {
-            if let Some(at) = &self.ratelimit_at {
+        // What chronyd 4.3 refuses at start-up.
+        // Any rate limiting needs the client log.
+        if let (true, Some(at)) = (self.config.noclientlog, &self.ratelimit_at) {
+            return Err(ConfigError::at(
+                at,
+                LineError::Conflict("rate limiting cannot be used with noclientlog"),
+            ));
+        }
+        if let (true, Some(at)) = (self.config.rtcsync, &self.rtcfile_at) {
+            return Err(ConfigError::at(
+                at,
+                LineError::Conflict("rtcfile cannot be used with rtcsync"),
+            ));
+        }
+        let auth = &self.config.auth;
+        if auth.nts_server_certs.len() != auth.nts_server_keys.len() {
+            if let Some(at) = &self.nts_server_at {
                 return Err(ConfigError::at(
                     at,
-                    LineError::Conflict("ratelimit cannot be used with noclientlog"),
+                    LineError::Conflict(
+                        "ntsservercert and ntsserverkey must be given the same number of times",
+                    ),
                 ));
             }
         }
@@ -642,6 +666,12 @@ impl<'e> Parser<'e> {
         args: &mut Args<'_>,
         at: &Location,
     ) -> Result<(), LineError> {
+        match name {
+            "ntsservercert" | "ntsserverkey" => self.nts_server_at = Some(at.clone()),
+            "rtcfile" => self.rtcfile_at = Some(at.clone()),
+            "cmdratelimit" | "ntsratelimit" => self.ratelimit_at = Some(at.clone()),
+            _ => {}
+        }
         if auth::directive(self, name, args)? {
             return Ok(());
         }
@@ -698,9 +728,10 @@ impl<'e> Parser<'e> {
             }
             "sched_priority" => {
                 let value = args.int()?;
-                // chronyd refuses to start with a priority it cannot set.
-                if !(0..=100).contains(&value) {
-                    return Err(args.bad(args.rest(), "priority (0 to 100)"));
+                // chronyd refuses to start with a priority Linux cannot set
+                // (SCHED_FIFO takes 1 to 99; 0 is chronyd's "off").
+                if !(0..=99).contains(&value) {
+                    return Err(args.bad(args.rest(), "priority (0 to 99)"));
                 }
             }
             "minsources" => {

@@ -551,3 +551,45 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn docs_name_every_directive_and_option() {
+    let docs = include_str!("../../../docs/configuration.md");
+    for name in DIRECTIVES.iter().chain(SOURCE_OPTIONS) {
+        assert!(
+            docs.contains(&format!("`{name}`")),
+            "docs/configuration.md does not name `{name}`"
+        );
+    }
+}
+
+#[test]
+fn too_many_access_rules_name_the_line() {
+    let text: String = (0..70).map(|i| format!("allow 10.{i}.0.0/16\n")).collect();
+    let error = error_of(&text);
+    assert!(error.starts_with("test.conf:65: `allow`:"), "{error}");
+}
+
+#[test]
+fn what_chronyd_refuses_at_start() {
+    assert_eq!(
+        error_of("noclientlog\nport 1\ncmdratelimit\n"),
+        "test.conf:3: rate limiting cannot be used with noclientlog"
+    );
+    assert_eq!(
+        error_of("rtcfile /var/lib/chrony/rtc\nrtcsync\n"),
+        "test.conf:1: rtcfile cannot be used with rtcsync"
+    );
+    assert_eq!(
+        error_of("ntsservercert /a.crt\nntsserverkey /a.key\nntsservercert /b.crt\n"),
+        "test.conf:3: ntsservercert and ntsserverkey must be given the same number of times"
+    );
+    assert_eq!(
+        error_of("sched_priority 100\n"),
+        "test.conf:1: `sched_priority`: bad priority (0 to 99) `100`"
+    );
+    assert_eq!(
+        error_of("refclock shm 0\n"),
+        "test.conf:1: `refclock`: bad driver (PPS, SHM, SOCK or PHC) `shm`"
+    );
+}
