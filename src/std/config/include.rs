@@ -106,10 +106,8 @@ impl Rooted {
             match component {
                 Component::Normal(part) => mapped.push(part),
                 // `..` may not climb out of the root.
-                Component::ParentDir => {
-                    if mapped != self.root {
-                        mapped.pop();
-                    }
+                Component::ParentDir if mapped != self.root => {
+                    mapped.pop();
                 }
                 _ => {}
             }
