@@ -10,6 +10,8 @@
 //!
 //! Options:
 //! - `-f FILE`: the configuration (default /etc/chrony/chrony.conf).
+//! - `-p`: print the configuration as parsed, with every included file,
+//!   and exit (0, or 1 on an error), like `chronyd -p`.
 //! - `--clock virtual|system`: `virtual` (the default, like `chronyd -x`)
 //!   steers a clock in software and never touches the system clock;
 //!   `system` steers it through adjtimex (needs CAP_SYS_TIME).
@@ -31,7 +33,7 @@ use std::time::{Duration, Instant};
 
 use ntpkit::server::ClientRecord;
 use ntpkit::std::clock::{DriverClock, SystemClock, VirtualClock};
-use ntpkit::std::config::Config;
+use ntpkit::std::config::{print_parsed, Config};
 use ntpkit::std::control::{query, Request};
 use ntpkit::std::driver::{control_socket_path, stop_on_signals, Driver, DriverConfig, Serving};
 use ntpkit::std::serve::rate_limit_table;
@@ -45,10 +47,11 @@ struct Options {
     timeout: Duration,
     port: Option<u16>,
     ctl: Option<String>,
+    print: bool,
 }
 
 fn usage() -> &'static str {
-    "usage: client [-f FILE] [--clock virtual|system] [--port N] [-Q|--once] [--timeout SECONDS]\n\
+    "usage: client [-f FILE] [-p] [--clock virtual|system] [--port N] [-Q|--once] [--timeout SECONDS]\n\
      \x20      client [-f FILE] --ctl sources|sourcestats|tracking|timedatectl [-v] [-c|--json]"
 }
 
@@ -60,6 +63,7 @@ fn parse_args() -> Result<Options, String> {
         timeout: Duration::from_secs(10),
         port: None,
         ctl: None,
+        print: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -69,6 +73,7 @@ fn parse_args() -> Result<Options, String> {
         };
         match arg.as_str() {
             "-f" => options.config = PathBuf::from(value("-f")?),
+            "-p" => options.print = true,
             "--clock" => match value("--clock")?.as_str() {
                 "virtual" => options.system_clock = false,
                 "system" => options.system_clock = true,
@@ -168,6 +173,14 @@ where
 
 fn main() -> ExitCode {
     let result = parse_args().and_then(|options| {
+        if options.print {
+            let (mut out, mut err) = (std::io::stdout(), std::io::stderr());
+            return Ok(ExitCode::from(print_parsed(
+                &options.config,
+                &mut out,
+                &mut err,
+            )));
+        }
         let config = Config::load(&options.config).map_err(|e| e.to_string())?;
         if let Some(line) = &options.ctl {
             let request: Request = line.parse().map_err(|e| format!("{e}"))?;

@@ -32,7 +32,6 @@ use ntpkit::report::chronyc::{SourceStats, Sources, Style};
 use ntpkit::report::TimedatectlReport;
 use ntpkit::sim::{LinkConfig, SimKernel, SimServer, Target, World};
 use ntpkit::std::config::Config;
-use ntpkit::std::driver::system_config;
 use ntpkit::system::{SourceConfig, SourceId, System, SystemConfig};
 use ntpkit::time::{NtpTimestamp, UnixTime};
 
@@ -115,10 +114,7 @@ const KUBEASZ_CLIENT: &str = include_str!("../tests/data/kubeasz-client.conf");
 /// A node's settings and its first source line's, from a config.
 fn kubeasz(text: &str, name: &str) -> (NodeConfig, SourceConfig) {
     let config = Config::parse(text, name).expect("kubeasz's config parses");
-    let node = NodeConfig {
-        system: system_config(&config, SystemConfig::default().precision),
-        local: config.local.map(|local| local.reference()),
-    };
+    let node = config.node_config(SystemConfig::default().precision);
     (node, config.sources[0].engine)
 }
 

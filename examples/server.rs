@@ -6,6 +6,8 @@
 //!
 //! Options:
 //! - `-f FILE`: the configuration (default /etc/chrony/chrony.conf).
+//! - `-p`: print the configuration as parsed, with every included file,
+//!   and exit (0, or 1 on an error), like `chronyd -p`.
 //! - `--port N`: serve on N instead of the file's `port`.
 //! - `--threads N`: N threads, each with its own sockets (SO_REUSEPORT)
 //!   and rate-limit table (default 1).
@@ -38,7 +40,7 @@ use std::time::{Duration, Instant};
 use ntpkit::node::NodeConfig;
 use ntpkit::server::Counters;
 use ntpkit::std::clock::{DriverClock, SystemClock, VirtualClock};
-use ntpkit::std::config::Config;
+use ntpkit::std::config::{print_parsed, Config};
 use ntpkit::std::driver::{stop_on_signals, Driver, DriverConfig, Serving};
 use ntpkit::std::serve::rate_limit_table;
 use ntpkit::std::socket::measure_precision;
@@ -50,10 +52,11 @@ struct Options {
     threads: usize,
     system_clock: bool,
     duration: Option<Duration>,
+    print: bool,
 }
 
 fn usage() -> String {
-    "usage: server [-f FILE] [--port N] [--threads N] [--clock virtual|system] [--duration SECONDS]"
+    "usage: server [-f FILE] [-p] [--port N] [--threads N] [--clock virtual|system] [--duration SECONDS]"
         .to_string()
 }
 
@@ -64,6 +67,7 @@ fn parse_args() -> Result<Options, String> {
         threads: 1,
         system_clock: false,
         duration: None,
+        print: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -73,6 +77,7 @@ fn parse_args() -> Result<Options, String> {
         };
         match arg.as_str() {
             "-f" => options.config = PathBuf::from(value("-f")?),
+            "-p" => options.print = true,
             "--port" => options.port = Some(value("--port")?.parse().map_err(|_| "bad --port")?),
             "--threads" => {
                 options.threads = value("--threads")?
@@ -239,6 +244,10 @@ fn announce(config: &Config, options: &Options, serving: &Serving<'_>, precision
 
 fn run() -> Result<(), String> {
     let options = parse_args()?;
+    if options.print {
+        let (mut out, mut err) = (std::io::stdout(), std::io::stderr());
+        std::process::exit(i32::from(print_parsed(&options.config, &mut out, &mut err)));
+    }
     let config = Config::load(&options.config).map_err(|e| e.to_string())?;
     for warning in &config.warnings {
         eprintln!("{warning}");

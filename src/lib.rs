@@ -13,6 +13,8 @@
 //!   exchange.
 //! - [`clock`]: the actions a discipline asks of a clock, and the trait that
 //!   carries them out.
+//! - [`leap`]: leap seconds from a TZif file (the tz database's
+//!   `right/UTC`, as chronyd's `leapsectz` reads it).
 //! - [`reference`](mod@reference): what a server's responses say about its own
 //!   synchronisation.
 //! - [`system`]: the client engine: a fixed set of [`source`]s (polling,
@@ -27,7 +29,8 @@
 //!   `tracking` and `timedatectl`'s sync status, printed in chronyc 4.3's
 //!   exact layouts (text, `-v`, `-c` CSV).
 //! - `std` (feature `std`): UDP sockets with kernel timestamps and
-//!   batching, the chrony.conf parser, the adjtimex and virtual clocks, the
+//!   batching, the chrony.conf parser (every chrony 4.3 directive,
+//!   `include`/`confdir`/`sourcedir`, `chronyd -p`), chrony's log files, the adjtimex and virtual clocks, the
 //!   control socket, and the client driver (follow servers, serve others,
 //!   one thread, `poll(2)`).
 //!
@@ -83,6 +86,7 @@
 pub mod clock;
 pub mod discipline;
 pub mod filter;
+pub mod leap;
 pub mod node;
 pub mod reference;
 pub mod report;

@@ -10,9 +10,9 @@ use crate::filter::Stats;
 use crate::sample::{Sample, Timestamps};
 use crate::time::{log2_to_seconds, NtpDuration, NtpTimestamp};
 use crate::wire::{Header, KissCode, LeapIndicator, Mode, ReferenceId};
-use rand_core::RngCore;
 #[cfg(not(feature = "std"))]
 use num_traits::Float;
+use rand_core::RngCore;
 
 /// Delay before the first request after a source is added, seconds.
 const FIRST_POLL_DELAY: f64 = 0.2;

@@ -34,9 +34,9 @@ pub use crate::source::SourceConfig;
 use crate::source::{ResponseError, Source};
 use crate::time::{NtpDuration, NtpShort, NtpTimestamp};
 use crate::wire::{LeapIndicator, ReferenceId};
-use rand_core::RngCore;
 #[cfg(not(feature = "std"))]
 use num_traits::Float;
+use rand_core::RngCore;
 
 /// An upper bound of the size of one source's whole state (association,
 /// statistics of up to 64 samples of 24 bytes, server values), bytes: 1768

@@ -46,7 +46,7 @@ use std::time::Duration;
 
 use rand_core::OsRng;
 
-use crate::discipline::{DisciplineConfig, Drift, MakeStep};
+use crate::discipline::Drift;
 use crate::node::{self, Endpoint, Node, NodeConfig};
 use crate::report::TimedatectlReport;
 use crate::server::Server;
@@ -55,7 +55,7 @@ use crate::std::clock::DriverClock;
 use crate::std::config::{Config, SourceKind};
 use crate::std::control::{ControlServer, Snapshot, SourceName, DEFAULT_PATH};
 use crate::std::socket::{realtime_now, Batch, NtpSocket, Poller, BATCH};
-use crate::system::{SourceConfig, SourceId, SystemConfig};
+use crate::system::{SourceConfig, SourceId};
 use crate::time::NtpTimestamp;
 use crate::wire::ReferenceId;
 
@@ -106,7 +106,7 @@ impl DriverConfig {
     /// The driver a chrony.conf describes: its `server`/`pool` lines
     /// resolved (a pool gives up to `maxsources` addresses), `driftfile`,
     /// `bindcmdaddress` (default [`crate::std::control::DEFAULT_PATH`]),
-    /// `local` and the engine settings of [`system_config`]. `precision` is
+    /// and the node's settings ([`Config::node_config`]). `precision` is
     /// the clock's, log2 seconds.
     pub fn from_config(config: &Config, precision: i8) -> io::Result<DriverConfig> {
         let (driver, unresolved) = DriverConfig::resolving(config, precision);
@@ -141,37 +141,13 @@ impl DriverConfig {
             }));
         }
         let driver = DriverConfig {
-            node: NodeConfig {
-                system: system_config(config, precision),
-                local: config.local.map(|local| local.reference()),
-            },
+            node: config.node_config(precision),
             upstreams,
             driftfile: config.driftfile.clone(),
             control_socket: control_socket_path(config),
             measure_only: false,
         };
         (driver, unresolved)
-    }
-}
-
-/// The engine settings of a chrony.conf: `makestep`, `maxupdateskew` and
-/// `stratumweight`, with the clock's `precision`.
-pub fn system_config(config: &Config, precision: i8) -> SystemConfig {
-    let defaults = SystemConfig::default();
-    SystemConfig {
-        discipline: DisciplineConfig {
-            makestep: config.makestep.map(|m| MakeStep {
-                threshold: m.threshold,
-                limit: m.limit,
-            }),
-            maxupdateskew_ppm: config
-                .maxupdateskew
-                .unwrap_or(defaults.discipline.maxupdateskew_ppm),
-            ..defaults.discipline
-        },
-        stratumweight: config.stratumweight.unwrap_or(defaults.stratumweight),
-        precision,
-        ..defaults
     }
 }
 

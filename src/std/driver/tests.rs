@@ -13,11 +13,13 @@ use std::thread;
 use std::time::Instant;
 
 use super::*;
+use crate::discipline::{DisciplineConfig, MakeStep};
 use crate::reference::Reference;
 use crate::server::{set_transmit_timestamp, AccessControl, LocalReference, ServerConfig};
 use crate::std::clock::{Kernel, SystemClock, VirtualClock};
 use crate::std::control::query;
 use crate::std::socket::{NtpSocket, SocketOptions};
+use crate::system::SystemConfig;
 use crate::time::NtpDuration;
 use crate::wire::{Header, LeapIndicator};
 
