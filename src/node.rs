@@ -163,6 +163,13 @@ impl<'a, const N: usize> Node<'a, N> {
         self.system.add_source(config, reference_id, now)
     }
 
+    /// Our address as `source`'s server sees it, as a reference ID: a
+    /// server that announces it follows us (see
+    /// [`System::set_own_reference_id`]).
+    pub fn set_own_reference_id(&mut self, source: SourceId, own: ReferenceId) {
+        self.system.set_own_reference_id(source, own);
+    }
+
     /// The client engine (for reports).
     pub fn system(&self) -> &System<N> {
         &self.system

@@ -196,6 +196,9 @@ enum Burst {
 pub struct Source {
     pub(crate) config: SourceConfig,
     pub(crate) reference_id: ReferenceId,
+    /// Our address as the server sees it, as a reference ID (the loop
+    /// test).
+    pub(crate) own_reference_id: Option<ReferenceId>,
     pub(crate) stats: Stats,
     pub(crate) info: Option<ServerInfo>,
     /// The regular polling interval, log2 seconds.
@@ -227,6 +230,7 @@ impl Source {
         Source {
             config,
             reference_id,
+            own_reference_id: None,
             stats: Stats::default(),
             info: None,
             poll: minpoll,
@@ -396,15 +400,14 @@ impl Source {
     }
 
     /// Checks a response received at local time `now` and returns its
-    /// measurement. `local_precision` is log2 seconds; `local_reference_id`
-    /// is the reference ID a server following us would announce (the loop
-    /// test).
+    /// measurement. `local_precision` is log2 seconds. A server above
+    /// stratum 1 whose reference ID is ours (see `own_reference_id`)
+    /// follows us: refused as a loop.
     pub fn handle_response(
         &mut self,
         now: NtpTimestamp,
         packet: &[u8],
         local_precision: i8,
-        local_reference_id: Option<ReferenceId>,
     ) -> Result<Measurement, ResponseError> {
         let header = Header::decode(packet)?;
         if header.mode != Mode::Server {
@@ -441,7 +444,7 @@ impl Source {
         }
         // The server answered: it is reachable.
         self.reach |= 1;
-        if header.stratum > 1 && local_reference_id == Some(header.reference_id) {
+        if header.stratum > 1 && self.own_reference_id == Some(header.reference_id) {
             return Err(ResponseError::Loop);
         }
         let sample = Sample::new(
@@ -633,7 +636,8 @@ mod tests {
         let local = Some(ReferenceId::from_bits(0x0a00_0001));
         let check = |source: &mut Source, header: Header, local: Option<ReferenceId>| {
             source.outstanding = Some((req.transmit_timestamp, sent));
-            source.handle_response(rx, &bytes(&header), -20, local)
+            source.own_reference_id = local;
+            source.handle_response(rx, &bytes(&header), -20)
         };
         let mut bad = good;
         bad.origin_timestamp = NtpTimestamp::from_bits(1);
@@ -678,12 +682,12 @@ mod tests {
         assert_eq!(source.reach() & 1, 1);
         // The same response again: no request is outstanding.
         assert_eq!(
-            source.handle_response(rx, &bytes(&good), -20, None),
+            source.handle_response(rx, &bytes(&good), -20),
             Err(ResponseError::BogusOrigin)
         );
         // Malformed bytes never panic.
         assert!(matches!(
-            source.handle_response(rx, &[0u8; 7], -20, None),
+            source.handle_response(rx, &[0u8; 7], -20),
             Err(ResponseError::Malformed(_))
         ));
         let slow = Source {
@@ -710,7 +714,7 @@ mod tests {
         kiss.leap = LeapIndicator::Unsynchronized;
         kiss.reference_id = KissCode::Rate.to_reference_id();
         assert_eq!(
-            source.handle_response(sent, &bytes(&kiss), -20, None),
+            source.handle_response(sent, &bytes(&kiss), -20),
             Err(ResponseError::Kiss(KissCode::Rate))
         );
         assert_eq!(source.poll(), 7);
@@ -722,7 +726,7 @@ mod tests {
         kiss.origin_timestamp = req.transmit_timestamp;
         kiss.reference_id = KissCode::Deny.to_reference_id();
         assert_eq!(
-            source.handle_response(sent, &bytes(&kiss), -20, None),
+            source.handle_response(sent, &bytes(&kiss), -20),
             Err(ResponseError::Kiss(KissCode::Deny))
         );
         assert!(source.is_stopped());
@@ -750,14 +754,14 @@ mod tests {
         let (req, sent) = request(&mut source, &mut rng);
         let rx = sent + NtpDuration::from_seconds_f64(0.002);
         source
-            .handle_response(rx, &bytes(&reply(&req, sent)), -20, None)
+            .handle_response(rx, &bytes(&reply(&req, sent)), -20)
             .map(|m| source.record(&m, None))
             .unwrap();
         assert_eq!(source.poll(), -2);
         let (req, sent) = request(&mut source, &mut rng);
         let rx = sent + NtpDuration::from_seconds_f64(0.05);
         source
-            .handle_response(rx, &bytes(&reply(&req, sent)), -20, None)
+            .handle_response(rx, &bytes(&reply(&req, sent)), -20)
             .map(|m| source.record(&m, None))
             .unwrap();
         assert_eq!(source.poll(), 0);
@@ -774,7 +778,7 @@ mod tests {
                 let (req, sent) = request(&mut source, &mut rng);
                 if !lost.contains(&i) {
                     let m = source
-                        .handle_response(sent, &bytes(&reply(&req, sent)), -20, None)
+                        .handle_response(sent, &bytes(&reply(&req, sent)), -20)
                         .unwrap();
                     // Noise that keeps every sample in the regression.
                     let noise = if i % 2 == 0 { 1e-6 } else { -1e-6 };
@@ -839,7 +843,7 @@ mod tests {
                     let (req, sent) = request(source, rng);
                     if answer {
                         let m = source
-                            .handle_response(sent, &bytes(&reply(&req, sent)), -20, None)
+                            .handle_response(sent, &bytes(&reply(&req, sent)), -20)
                             .unwrap();
                         source.stats.add(m.midpoint(), 0.0, m.filter_delay());
                         source.record(&m, None);

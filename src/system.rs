@@ -28,7 +28,7 @@ use crate::discipline::{
 pub use crate::discipline::{Drift, MakeStep};
 use crate::reference::Reference;
 use crate::report::{SourceMode, SourceReport, SourceStatsReport, TrackingReport};
-use crate::sample::PHI;
+use crate::sample::MAX_CLOCK_ERROR;
 use crate::select::{self, Candidate, Outcome, Settings, SourceState};
 pub use crate::source::SourceConfig;
 use crate::source::{ResponseError, Source};
@@ -39,9 +39,9 @@ use num_traits::Float;
 use rand_core::RngCore;
 
 /// An upper bound of the size of one source's whole state (association,
-/// statistics of up to 64 samples of 24 bytes, server values), bytes: 1768
+/// statistics of up to 64 samples of 24 bytes, server values), bytes: 1800
 /// on 64-bit targets today. A test checks it; nothing is on the heap.
-pub const SOURCE_STATE_BYTES: usize = 1792;
+pub const SOURCE_STATE_BYTES: usize = 1856;
 
 /// Identifies a source of a [`System`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -92,9 +92,6 @@ pub struct SystemConfig {
     pub maxjitter: f64,
     /// Precision of the local clock, log2 seconds (-20).
     pub precision: i8,
-    /// The reference ID a server following us would announce (our own
-    /// address), for the loop test.
-    pub local_reference_id: Option<ReferenceId>,
 }
 
 impl Default for SystemConfig {
@@ -106,7 +103,6 @@ impl Default for SystemConfig {
             maxdistance: 3.0,
             maxjitter: 1.0,
             precision: -20,
-            local_reference_id: None,
         }
     }
 }
@@ -200,6 +196,16 @@ impl<const N: usize> System<N> {
             .map(SourceId)
     }
 
+    /// The reference ID a server would announce if it followed us over
+    /// `source`'s path: the address it sees our requests come from. A
+    /// response carrying it (above stratum 1) is refused: the server is
+    /// synchronised to us, a loop.
+    pub fn set_own_reference_id(&mut self, source: SourceId, own: ReferenceId) {
+        if let Some(src) = self.sources.get_mut(source.0).and_then(Option::as_mut) {
+            src.own_reference_id = Some(own);
+        }
+    }
+
     /// The request last sent to `source` left at `time` (local; a kernel
     /// transmit timestamp): it replaces that request's T1.
     pub fn set_transmit_time(&mut self, source: SourceId, time: NtpTimestamp) {
@@ -233,13 +239,13 @@ impl<const N: usize> System<N> {
         source: SourceId,
         packet: &[u8],
     ) -> Result<(), HandleError> {
-        let (precision, local_id) = (self.config.precision, self.config.local_reference_id);
+        let precision = self.config.precision;
         let src = self
             .sources
             .get_mut(source.0)
             .and_then(Option::as_mut)
             .ok_or(HandleError::UnknownSource)?;
-        let measurement = src.handle_response(now, packet, precision, local_id)?;
+        let measurement = src.handle_response(now, packet, precision)?;
         let time = measurement.midpoint();
         let offset = measurement.sample.offset.to_seconds_f64();
         let delay = measurement.filter_delay();
@@ -342,11 +348,15 @@ impl<const N: usize> System<N> {
         let (offset, offset_sd) = fit.predict(now);
         let age = (now - info.time).to_seconds_f64().max(0.0);
         let min_delay = source.stats.min_delay().unwrap_or(info.delay);
+        // Uncertainty grows with the frequency error the statistics cannot
+        // rule out, plus the clock's own instability: the model the served
+        // root dispersion grows by too (`Discipline::dispersion_rate`), not
+        // RFC 5905's worst case for an unmeasured clock (15 ppm).
         let distance = (info.root_delay + min_delay) / 2.0
             + info.root_dispersion
             + info.dispersion
             + offset_sd
-            + PHI * age;
+            + (fit.skew + MAX_CLOCK_ERROR) * age;
         if distance > self.config.maxdistance {
             return Err(SourceState::Unusable);
         }

@@ -483,3 +483,29 @@ fn small_unannounced_step_is_recovered_quickly() {
         );
     }
 }
+
+/// The loop test, in the program's node: A follows a server and B, B
+/// follows A. Once B is synchronised to A it announces A's address as its
+/// reference ID, and A never follows it.
+#[test]
+fn a_host_never_follows_one_that_follows_it() {
+    let epoch = ntpkit::time::NtpTimestamp::from_parts(3_757_463_511, 0);
+    let mut world = World::new(3, epoch);
+    let kernel = || SimKernel::new(epoch, 0.1, 1e-4, 1e-9);
+    let a = world.add_host(NodeConfig::default(), None, kernel(), true);
+    let b = world.add_host(NodeConfig::default(), None, kernel(), true);
+    let server = world.add_server(SimServer::default());
+    let link = LinkConfig::default();
+    world.connect(a, Target::Server(server), SourceConfig::default(), link);
+    let b_of_a = world.connect(a, Target::Host(b), SourceConfig::default(), link);
+    world.connect(b, Target::Host(a), SourceConfig::default(), link);
+    world.run_until(3000.0, &mut |_| {});
+    let host = world.host(a);
+    let now = host.now();
+    let report = host.node.system().source_report(b_of_a, now).unwrap();
+    assert!(report.reach != 0, "B answers A");
+    assert_eq!(report.state, ntpkit::report::SourceState::Unusable);
+    assert_eq!(host.node.system().tracking(now).stratum, 2);
+    let b_host = world.host(b);
+    assert_eq!(b_host.node.system().tracking(b_host.now()).stratum, 3);
+}

@@ -283,8 +283,6 @@ impl World {
     ) -> usize {
         let index = self.hosts.len();
         let address = IpAddr::V4(Ipv4Addr::new(10, 0, 0, index as u8 + 1));
-        let mut config = config;
-        config.system.local_reference_id = Some(ReferenceId::from_ip(address));
         let server = serve.then(|| open_server(None, [self.rng.next_u64(), self.rng.next_u64()]));
         let mut host = Host {
             node: Node::new(config, drift, server),
@@ -324,6 +322,8 @@ impl World {
             .node
             .add_source(source, reference_id, now)
             .expect("simulated host has room for its sources");
+        h.node
+            .set_own_reference_id(id, ReferenceId::from_ip(h.address));
         h.wake = self.t;
         self.links.push(Link {
             host,

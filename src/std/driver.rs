@@ -358,6 +358,11 @@ where
                     now,
                 )
                 .map_err(|_| DriverError::TooManyServers)?;
+            // The loop test: our address as this server sees it (not on
+            // loopback, where every node has the same address).
+            if let Some(local) = socket.local_addr().ok().filter(|a| !a.ip().is_loopback()) {
+                node.set_own_reference_id(id, ReferenceId::from_ip(local.ip()));
+            }
             peers.push(Peer {
                 name: upstream.name,
                 socket,

@@ -32,7 +32,8 @@ fn stepping() -> SystemConfig {
 
 #[test]
 fn per_source_state_is_fixed_and_small() {
-    assert!(core::mem::size_of::<Source>() <= SOURCE_STATE_BYTES);
+    let size = core::mem::size_of::<Source>();
+    assert!(size <= SOURCE_STATE_BYTES, "{size}");
 }
 
 #[test]

@@ -52,13 +52,8 @@ fn spawn_server(stop: Arc<AtomicBool>) -> (SocketAddr, thread::JoinHandle<u64>) 
             };
             let now = realtime_now() + NtpDuration::from_seconds_f64(AHEAD);
             let mut reply = [0u8; 48];
-            if let Some(n) = server.respond(
-                &buf[..len],
-                from,
-                now,
-                &Reference::local(1, now),
-                &mut reply,
-            ) {
+            let reference = Reference::local(1, now);
+            if let Some(n) = server.respond(&buf[..len], from, now, &reference, &mut reply) {
                 set_transmit_timestamp(
                     &mut reply,
                     realtime_now() + NtpDuration::from_seconds_f64(AHEAD),
