@@ -625,7 +625,6 @@ impl Config {
             maxdistance: self.maxdistance.unwrap_or(defaults.maxdistance),
             maxjitter: self.maxjitter.unwrap_or(defaults.maxjitter),
             precision,
-            ..defaults
         }
     }
 

@@ -291,7 +291,6 @@ fn system_config_maps_what_the_engine_takes() {
             maxdistance: 16.0,
             maxjitter: 0.5,
             precision: -23,
-            ..SystemConfig::default()
         }
     );
     let node = config.node_config(-23);
