@@ -279,7 +279,7 @@ impl Stats {
     pub fn report(&self, now: NtpTimestamp) -> SourceStatsReport {
         match self.fit {
             Some(fit) => {
-                let (offset, _) = fit.predict(now);
+                let (offset, offset_error) = fit.predict(now);
                 SourceStatsReport {
                     samples: self.len as u32,
                     runs: fit.runs as u32,
@@ -288,6 +288,7 @@ impl Stats {
                     skew_ppm: fit.skew * 1e6,
                     offset: -offset,
                     std_dev: fit.std_dev,
+                    offset_error,
                 }
             }
             None => SourceStatsReport {
@@ -298,6 +299,7 @@ impl Stats {
                 skew_ppm: 0.0,
                 offset: 0.0,
                 std_dev: 0.0,
+                offset_error: 0.0,
             },
         }
     }

@@ -76,6 +76,7 @@ fn sourcestats_verbose_matches_chronyc() {
         skew_ppm: 0.009,
         offset: -0.2e-9,
         std_dev: 350e-9,
+        offset_error: 0.0,
     };
     let ours = SourceStats {
         rows: &[("localhost", row)],
@@ -152,6 +153,7 @@ fn csv_matches_chronyc() {
             skew_ppm: 0.471,
             offset: 5e-9,
             std_dev: 230e-9,
+            offset_error: 0.0,
         },
     )];
     let csv = Style::Csv;
@@ -243,6 +245,7 @@ fn seed_server_rows() {
         skew_ppm: skew,
         offset: off,
         std_dev: sd,
+        offset_error: 0.0,
     };
     let rows = [
         (
@@ -329,6 +332,7 @@ fn layout_columns_are_fixed() {
             skew_ppm: x.abs().min(1e8),
             offset: x,
             std_dev: x,
+            offset_error: 0.0,
         };
         let text = SourceStats {
             rows: &[("n", stats)],
