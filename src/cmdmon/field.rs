@@ -319,7 +319,10 @@ mod tests {
         // A 32-bit sender's marker.
         let old = [0x7f, 0xff, 0xff, 0xff, 0x6b, 0x0f, 0x25, 0x06, 0, 0, 0, 1];
         assert_eq!(
-            Reader::new(&old).timespec().unwrap().to_unix(NtpTimestamp::DEFAULT_PIVOT),
+            Reader::new(&old)
+                .timespec()
+                .unwrap()
+                .to_unix(NtpTimestamp::DEFAULT_PIVOT),
             UnixTime::new(0x6b0f_2506, 1)
         );
     }

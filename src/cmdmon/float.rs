@@ -118,8 +118,8 @@ mod tests {
     #[test]
     fn decodes_chronyd_values() {
         for (bits, value) in [
-            (0x0880_0000, 4.0),                    // sourcestats std dev, no samples
-            (0x18fa_0000, 2000.0),                 // sourcestats skew, no samples
+            (0x0880_0000, 4.0),    // sourcestats std dev, no samples
+            (0x18fa_0000, 2000.0), // sourcestats skew, no samples
             (0xe092_fed2, 9_633_490.0 / (1u64 << 41) as f64), // +/- 4381ns
             (0xdd13_2c2d, -15_520_723.0 / (1u64 << 43) as f64), // 1.765 us fast
         ] {

@@ -65,78 +65,78 @@ const fn info(name: &'static str, request_len: usize, monitoring: bool) -> Optio
 /// codes (withdrawn commands) get [`Status::INVALID`], as every code from
 /// [`Command::COUNT`] on.
 const COMMANDS: [Option<CommandInfo>; Command::COUNT as usize] = [
-    info("null", 28, true),          // 0
-    info("online", 60, false),       // 1
-    info("offline", 60, false),      // 2
-    info("burst", 68, false),        // 3
-    info("minpoll", 44, false),      // 4
-    info("maxpoll", 44, false),      // 5
-    info("dump", 28, false),         // 6
-    info("maxdelay", 44, false),     // 7
-    info("maxdelayratio", 44, false), // 8
-    info("maxupdateskew", 28, false), // 9
-    info("logon", 32, true),         // 10: withdrawn; chronyd answers FAILED
-    info("settime", 40, false),      // 11
-    None,                            // 12
-    info("manual", 28, false),       // 13
-    info("sources", 32, true),       // 14: N_SOURCES
-    info("sources", 76, true),       // 15: SOURCE_DATA
-    info("rekey", 28, false),        // 16
-    info("allow", 44, false),        // 17
-    info("allow all", 44, false),    // 18
-    info("deny", 44, false),         // 19
-    info("deny all", 44, false),     // 20
-    info("cmdallow", 44, false),     // 21
-    info("cmdallow all", 44, false), // 22
-    info("cmddeny", 44, false),      // 23
-    info("cmddeny all", 44, false),  // 24
-    info("accheck", 40, false),      // 25
-    info("cmdaccheck", 40, false),   // 26
-    None,                            // 27
-    None,                            // 28
-    info("delete", 40, false),       // 29
-    info("writertc", 28, false),     // 30
-    info("dfreq", 28, false),        // 31
-    None,                            // 32
-    info("tracking", 104, true),     // 33
-    info("sourcestats", 84, true),   // 34
-    info("rtcdata", 56, true),       // 35
-    info("trimrtc", 28, false),      // 36
-    info("cyclelogs", 28, false),    // 37
-    None,                            // 38
-    None,                            // 39
-    None,                            // 40
-    info("manual list", 416, true),  // 41
-    info("manual delete", 28, false), // 42
-    info("makestep", 28, false),     // 43
-    info("activity", 48, true),      // 44
-    info("minstratum", 44, false),   // 45
-    info("polltarget", 44, false),   // 46
+    info("null", 28, true),              // 0
+    info("online", 60, false),           // 1
+    info("offline", 60, false),          // 2
+    info("burst", 68, false),            // 3
+    info("minpoll", 44, false),          // 4
+    info("maxpoll", 44, false),          // 5
+    info("dump", 28, false),             // 6
+    info("maxdelay", 44, false),         // 7
+    info("maxdelayratio", 44, false),    // 8
+    info("maxupdateskew", 28, false),    // 9
+    info("logon", 32, true),             // 10: withdrawn; chronyd answers FAILED
+    info("settime", 40, false),          // 11
+    None,                                // 12
+    info("manual", 28, false),           // 13
+    info("sources", 32, true),           // 14: N_SOURCES
+    info("sources", 76, true),           // 15: SOURCE_DATA
+    info("rekey", 28, false),            // 16
+    info("allow", 44, false),            // 17
+    info("allow all", 44, false),        // 18
+    info("deny", 44, false),             // 19
+    info("deny all", 44, false),         // 20
+    info("cmdallow", 44, false),         // 21
+    info("cmdallow all", 44, false),     // 22
+    info("cmddeny", 44, false),          // 23
+    info("cmddeny all", 44, false),      // 24
+    info("accheck", 40, false),          // 25
+    info("cmdaccheck", 40, false),       // 26
+    None,                                // 27
+    None,                                // 28
+    info("delete", 40, false),           // 29
+    info("writertc", 28, false),         // 30
+    info("dfreq", 28, false),            // 31
+    None,                                // 32
+    info("tracking", 104, true),         // 33
+    info("sourcestats", 84, true),       // 34
+    info("rtcdata", 56, true),           // 35
+    info("trimrtc", 28, false),          // 36
+    info("cyclelogs", 28, false),        // 37
+    None,                                // 38
+    None,                                // 39
+    None,                                // 40
+    info("manual list", 416, true),      // 41
+    info("manual delete", 28, false),    // 42
+    info("makestep", 28, false),         // 43
+    info("activity", 48, true),          // 44
+    info("minstratum", 44, false),       // 45
+    info("polltarget", 44, false),       // 46
     info("maxdelaydevratio", 44, false), // 47
-    info("reselect", 28, false),     // 48
-    info("reselectdist", 28, false), // 49
-    info("makestep", 28, false),     // 50: makestep THRESHOLD LIMIT
-    info("smoothing", 52, true),     // 51
-    info("smoothtime", 28, false),   // 52
-    info("refresh", 28, false),      // 53
-    info("serverstats", 72, false),  // 54
-    None,                            // 55
-    info("local", 36, false),        // 56
-    info("ntpdata", 152, false),     // 57
-    None,                            // 58
-    None,                            // 59
-    None,                            // 60
-    None,                            // 61
-    info("shutdown", 28, false),     // 62
-    info("onoffline", 28, false),    // 63
-    info("add", 372, false),         // 64
-    info("sourcename", 284, true),   // 65
-    info("reset sources", 28, false), // 66
-    info("authdata", 52, false),     // 67
-    info("clients", 520, false),     // 68
-    info("selectdata", 76, false),   // 69
-    info("reload sources", 28, false), // 70
-    info("doffset", 28, false),      // 71
+    info("reselect", 28, false),         // 48
+    info("reselectdist", 28, false),     // 49
+    info("makestep", 28, false),         // 50: makestep THRESHOLD LIMIT
+    info("smoothing", 52, true),         // 51
+    info("smoothtime", 28, false),       // 52
+    info("refresh", 28, false),          // 53
+    info("serverstats", 72, false),      // 54
+    None,                                // 55
+    info("local", 36, false),            // 56
+    info("ntpdata", 152, false),         // 57
+    None,                                // 58
+    None,                                // 59
+    None,                                // 60
+    None,                                // 61
+    info("shutdown", 28, false),         // 62
+    info("onoffline", 28, false),        // 63
+    info("add", 372, false),             // 64
+    info("sourcename", 284, true),       // 65
+    info("reset sources", 28, false),    // 66
+    info("authdata", 52, false),         // 67
+    info("clients", 520, false),         // 68
+    info("selectdata", 76, false),       // 69
+    info("reload sources", 28, false),   // 70
+    info("doffset", 28, false),          // 71
 ];
 
 impl Command {
@@ -502,7 +502,8 @@ pub(crate) fn emit_reply_header(
     header[field::COMMAND..field::COMMAND + 2].copy_from_slice(&command.0.to_be_bytes());
     header[field::REPLY..field::REPLY + 2].copy_from_slice(&kind.0.to_be_bytes());
     header[field::STATUS..field::STATUS + 2].copy_from_slice(&status.0.to_be_bytes());
-    header[field::REPLY_SEQUENCE..field::REPLY_SEQUENCE + 4].copy_from_slice(&sequence.to_be_bytes());
+    header[field::REPLY_SEQUENCE..field::REPLY_SEQUENCE + 4]
+        .copy_from_slice(&sequence.to_be_bytes());
     Ok(())
 }
 
@@ -551,20 +552,43 @@ mod tests {
     #[test]
     fn headers() {
         let mut out = [0xffu8; 28];
-        emit_reply_header(&mut out, Command::TRACKING, ReplyKind::NULL, Status::UNAUTH, 0x1122_3344)
-            .unwrap();
+        emit_reply_header(
+            &mut out,
+            Command::TRACKING,
+            ReplyKind::NULL,
+            Status::UNAUTH,
+            0x1122_3344,
+        )
+        .unwrap();
         let reply = ReplyPacket::new_checked(&out[..]).unwrap();
         assert_eq!(
             (reply.version(), reply.pkt_type(), reply.reserved()),
             (6, 2, [0, 0])
         );
         assert_eq!(
-            (reply.command(), reply.kind(), reply.status(), reply.sequence()),
-            (Command::TRACKING, ReplyKind::NULL, Status::UNAUTH, 0x1122_3344)
+            (
+                reply.command(),
+                reply.kind(),
+                reply.status(),
+                reply.sequence()
+            ),
+            (
+                Command::TRACKING,
+                ReplyKind::NULL,
+                Status::UNAUTH,
+                0x1122_3344
+            )
         );
         assert!(reply.body().is_empty());
         assert!(ReplyPacket::new_checked(&out[..27]).is_err());
         assert!(RequestPacket::new_checked(&out[..19]).is_err());
-        assert!(emit_reply_header(&mut out[..27], Command::NULL, ReplyKind::NULL, Status::SUCCESS, 0).is_err());
+        assert!(emit_reply_header(
+            &mut out[..27],
+            Command::NULL,
+            ReplyKind::NULL,
+            Status::SUCCESS,
+            0
+        )
+        .is_err());
     }
 }

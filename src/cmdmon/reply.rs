@@ -130,8 +130,12 @@ impl ClientPage {
 }
 
 /// The body of a reply.
+///
+/// A `clients` page holds its eight records inline (no allocator), which
+/// makes this enum large; replies are built once per request on the stack.
 #[derive(Debug, Clone, Copy, PartialEq)]
 #[non_exhaustive]
+#[allow(clippy::large_enum_variant)]
 pub enum ReplyBody<'a> {
     /// No body: `200 OK`, or any error status.
     Null,
@@ -432,7 +436,13 @@ impl<'a> Reply<'a> {
             ReplyBody::Tracking(t) => emit_tracking(&mut w, t)?,
             ReplyBody::SourceStats(s) => emit_source_stats(&mut w, s)?,
             ReplyBody::Activity(a) => {
-                for n in [a.online, a.offline, a.burst_online, a.burst_offline, a.unresolved] {
+                for n in [
+                    a.online,
+                    a.offline,
+                    a.burst_online,
+                    a.burst_offline,
+                    a.unresolved,
+                ] {
                     w.u32(n.min(i32::MAX as u32))?;
                 }
             }
@@ -517,7 +527,10 @@ fn emit_source_data(w: &mut Writer, s: &SourceData) -> Result<(), Error> {
     w.u16(mode_code(r.mode))?;
     w.u16(0)?; // flags: zero in chronyd 4.3
     w.u16(u16::from(r.reach))?;
-    w.u32(r.last_rx.map_or(NEVER, |s| s.min(u64::from(NEVER - 1)) as u32))?;
+    w.u32(
+        r.last_rx
+            .map_or(NEVER, |s| s.min(u64::from(NEVER - 1)) as u32),
+    )?;
     w.float(r.measured_offset)?;
     w.float(r.adjusted_offset)?;
     w.float(r.error)

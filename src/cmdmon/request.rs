@@ -20,9 +20,8 @@ use core::net::IpAddr;
 use super::error::Error;
 use super::field::{Address, Reader, Writer, ADDRESS_LEN};
 use super::packet::{
-    emit_request_header, Command, RequestPacket, Status, MAX_REQUEST_LEN,
-    OLDEST_ANSWERED_VERSION, PKT_TYPE_REQUEST, PROTOCOL_VERSION, REPLY_HEADER_LEN,
-    REQUEST_HEADER_LEN,
+    emit_request_header, Command, RequestPacket, Status, MAX_REQUEST_LEN, OLDEST_ANSWERED_VERSION,
+    PKT_TYPE_REQUEST, PROTOCOL_VERSION, REPLY_HEADER_LEN, REQUEST_HEADER_LEN,
 };
 
 /// The sources a command is for: those whose address, masked, equals
@@ -399,8 +398,14 @@ mod tests {
     #[test]
     fn sorts_like_chronyd() {
         let b = request(33, 104);
-        assert_eq!(Request::parse(&b[..104]).unwrap().body, RequestBody::Tracking);
-        assert_eq!(Request::parse(&b[..860]).unwrap().body, RequestBody::Tracking);
+        assert_eq!(
+            Request::parse(&b[..104]).unwrap().body,
+            RequestBody::Tracking
+        );
+        assert_eq!(
+            Request::parse(&b[..860]).unwrap().body,
+            RequestBody::Tracking
+        );
         assert_eq!(Request::parse(&b[..861]), Err(Reject::Drop));
         assert_eq!(Request::parse(&b[..27]), Err(Reject::Drop));
         let short = Request::parse(&b[..28]);
@@ -418,7 +423,10 @@ mod tests {
         v[0] = 5;
         assert!(matches!(
             Request::parse(&v[..28]),
-            Err(Reject::Status { status: Status::BAD_PACKET_VERSION, .. })
+            Err(Reject::Status {
+                status: Status::BAD_PACKET_VERSION,
+                ..
+            })
         ));
         let mut t = b;
         t[1] = 2;
@@ -430,7 +438,10 @@ mod tests {
             let u = request(code, 28);
             assert!(matches!(
                 Request::parse(&u[..28]),
-                Err(Reject::Status { status: Status::INVALID, .. })
+                Err(Reject::Status {
+                    status: Status::INVALID,
+                    ..
+                })
             ));
         }
     }
@@ -512,7 +523,11 @@ mod tests {
             (one, "::2", false),
             (one, "0.0.0.1", false),
         ] {
-            assert_eq!(selector.matches(source.parse().unwrap()), expected, "{source}");
+            assert_eq!(
+                selector.matches(source.parse().unwrap()),
+                expected,
+                "{source}"
+            );
         }
     }
 }

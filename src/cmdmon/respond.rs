@@ -262,7 +262,10 @@ impl Responder {
                 let command = parsed.body.command();
                 let monitoring = command.info().is_some_and(|info| info.monitoring);
                 if matches!(origin, Origin::Udp(_)) && !monitoring {
-                    (Reply::status(command, parsed.sequence, Status::UNAUTH), None)
+                    (
+                        Reply::status(command, parsed.sequence, Status::UNAUTH),
+                        None,
+                    )
                 } else {
                     match execute(&parsed.body, data, &mut name) {
                         Ok((body, action)) => (

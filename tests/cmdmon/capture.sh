@@ -7,14 +7,19 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 DIR=${CAP_DIR:-/tmp/ntpkit-cmdmon-capture}
 OUT=${OUT:-$HERE/captures}
 SETTLE=${SETTLE:-30}
-CMDPORT=11323
+# Ports nobody else on a shared machine is likely to use (a second daemon on the same port, as
+# chronyd binds with SO_REUSEPORT, would take some of the datagrams).
+PA=31124 PB=31125 PC=31126 PDEAD=31127 CMDPORT=31323 CMDPORT_E=31329
+for p in $PA $PB $PC $PDEAD $CMDPORT $CMDPORT_E; do
+  if ss -Hulpn "sport = :$p" | grep -q .; then echo "port $p is in use" >&2; exit 1; fi
+done
 mkdir -p "$OUT" "$DIR"
 chmod 755 "$DIR"
 install -d -m 0750 -o _chrony -g _chrony "$DIR/a" "$DIR/b" "$DIR/c" "$DIR/e"
 
 # A: local stratum 8 on 127.0.0.1 and ::1; B: local stratum 9 on 127.0.0.2.
 cat > "$DIR/a/chrony.conf" <<CONF
-port 11124
+port $PA
 bindaddress 127.0.0.1
 bindaddress ::1
 allow 127.0.0.1
@@ -25,7 +30,7 @@ bindcmdaddress $DIR/a/chronyd.sock
 pidfile $DIR/a/chronyd.pid
 CONF
 cat > "$DIR/b/chrony.conf" <<CONF
-port 11125
+port $PB
 bindaddress 127.0.0.2
 allow 127.0.0.0/8
 local stratum 9
@@ -34,14 +39,14 @@ bindcmdaddress $DIR/b/chronyd.sock
 pidfile $DIR/b/chronyd.pid
 CONF
 # C, the daemon whose command socket is captured: follows A by name and on ::1, B, and a silent
-# 127.0.0.3 (noselect); serves NTP on 127.0.0.1:11126; answers commands on the Unix socket and on
+# 127.0.0.3 (noselect); serves NTP on 127.0.0.1:$PC; answers commands on the Unix socket and on
 # UDP 127.0.0.1/::1 port $CMDPORT.
 cat > "$DIR/c/chrony.conf" <<CONF
-server localhost port 11124 minpoll -2 maxpoll 0 iburst
-server 127.0.0.2 port 11125 minpoll -2 maxpoll 0 iburst
-server ::1 port 11124 minpoll -2 maxpoll 0 iburst
-server 127.0.0.3 port 11127 minpoll 0 maxpoll 0 noselect
-port 11126
+server localhost port $PA minpoll -2 maxpoll 0 iburst
+server 127.0.0.2 port $PB minpoll -2 maxpoll 0 iburst
+server ::1 port $PA minpoll -2 maxpoll 0 iburst
+server 127.0.0.3 port $PDEAD minpoll 0 maxpoll 0 noselect
+port $PC
 bindaddress 127.0.0.1
 allow 127.0.0.1
 cmdport $CMDPORT
@@ -54,7 +59,7 @@ CONF
 # E: no sources, no local reference (unsynchronised); a throwaway for commands.py.
 cat > "$DIR/e/chrony.conf" <<CONF
 port 0
-cmdport 11329
+cmdport $CMDPORT_E
 bindcmdaddress 127.0.0.1
 bindcmdaddress $DIR/e/chronyd.sock
 pidfile $DIR/e/chronyd.pid
@@ -76,7 +81,7 @@ trap stop EXIT
 for d in a b c e; do chronyd -x -f "$DIR/$d/chrony.conf" -l "$DIR/$d/chronyd.log"; done
 sleep "$SETTLE"
 # An NTP client of C, so that serverstats and clients count something.
-timeout 30 chronyd -Q -x -t 5 "server 127.0.0.1 port 11126 iburst" "pidfile $DIR/q.pid" "cmdport 0" \
+timeout 30 chronyd -Q -x -t 5 "server 127.0.0.1 port $PC iburst" "pidfile $DIR/q.pid" "cmdport 0" \
   "bindcmdaddress /" >/dev/null 2>&1 || true
 
 SOCK="$DIR/c/chronyd.sock"
@@ -145,13 +150,14 @@ cap udp-burst "${I[@]}" burst 4/8
 cap udp-makestep "${I[@]}" makestep
 cap udp-online "${I[@]}" online
 cap udp-reselect "${I[@]}" reselect
+if grep -l "Cannot talk to daemon" "$OUT"/*.out; then echo "chronyd left requests unanswered" >&2; exit 1; fi
 python3 "$HERE/probe.py" "$SOCK" $CMDPORT > "$OUT/probes.txt"
 # The command table, from E (every command carried out once with an all-zero body).
 from=0
 : > "$OUT/commands.txt"
 while :; do
   rc=0
-  python3 "$HERE/commands.py" "$DIR/e/chronyd.sock" 11329 "$from" >> "$OUT/commands.txt" || rc=$?
+  python3 "$HERE/commands.py" "$DIR/e/chronyd.sock" $CMDPORT_E "$from" >> "$OUT/commands.txt" || rc=$?
   [ "$rc" = 3 ] || break
   from=$(( $(tail -1 "$OUT/commands.txt" | cut -d' ' -f1) + 1 ))
   chronyd -x -f "$DIR/e/chrony.conf" -l "$DIR/e/chronyd.log"
