@@ -15,7 +15,7 @@ use ntpkit::cmdmon::{
     Address, Command, Origin, Reject, Reply, ReplyBody, ReplyKind, Request, RequestBody, Responder,
     SourceSelector, Status,
 };
-use ntpkit::report::chronyc::{SourceStats, Sources, Style, Tracking};
+use ntpkit::report::chronyc::{Activity, NtpData, ServerStats, SourceStats, Sources, Style, Tracking};
 use ntpkit::report::SourceActivity;
 use ntpkit::std::cmdmon::{Snapshot, SourceSnapshot};
 
@@ -347,12 +347,58 @@ fn decoded_replies_print_as_chronyc_printed_them() {
                 }
                 .to_string()
             }
+            "activity" | "udp-activity" => {
+                let ReplyBody::Activity(a) = replies[0].1.body else {
+                    panic!("{}", capture.name)
+                };
+                Activity(&a).to_string()
+            }
+            "serverstats" => {
+                let ReplyBody::ServerStats3(s) = replies[0].1.body else {
+                    panic!("{}", capture.name)
+                };
+                ServerStats(&s).to_string()
+            }
+            "ntpdata" | "ntpdata-one" => {
+                let blocks: Vec<String> = replies
+                    .iter()
+                    .filter_map(|(_, reply)| match reply.body {
+                        ReplyBody::NtpData(d) => Some(NtpData(&d).to_string()),
+                        _ => None,
+                    })
+                    .collect();
+                if capture.name == "ntpdata" {
+                    blocks.iter().map(|b| format!("\n{b}")).collect()
+                } else {
+                    blocks.concat()
+                }
+            }
+            "sources-ntpdata" => {
+                let ntpdata = replies
+                    .iter()
+                    .find_map(|(_, reply)| match reply.body {
+                        ReplyBody::NtpData(d) => Some(NtpData(&d).to_string()),
+                        _ => None,
+                    })
+                    .unwrap();
+                format!(
+                    "{}{ntpdata}{}",
+                    Sources {
+                        rows: &sources,
+                        style
+                    },
+                    SourceStats {
+                        rows: &stats,
+                        style
+                    }
+                )
+            }
             _ => continue,
         };
         assert_eq!(ours, capture.output, "{}", capture.name);
         checked += 1;
     }
-    assert_eq!(checked, 15);
+    assert_eq!(checked, 21);
 }
 
 /// A provider holding what a capture's replies say, over the sources

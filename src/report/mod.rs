@@ -234,8 +234,9 @@ pub struct NtpDataReport {
     pub response_time: f64,
     /// The estimated asymmetry of the path's jitter (−0.5..0.5).
     pub jitter_asymmetry: f64,
-    /// The tests the packet passed: bit 9 is the first of chronyc's ten
-    /// (`NTP tests : 111 111 1111`), bit 0 the last; a set bit passed.
+    /// The tests the packet passed, a set bit for each: bit 0 is the first
+    /// of the ten chronyc prints (`NTP tests : 111 111 1111`), bit 9 the
+    /// last.
     pub tests: u16,
     /// The exchange was interleaved.
     pub interleaved: bool,
