@@ -15,7 +15,9 @@ use ntpkit::cmdmon::{
     Address, Command, Origin, Reject, Reply, ReplyBody, ReplyKind, Request, RequestBody, Responder,
     SourceSelector, Status,
 };
-use ntpkit::report::chronyc::{Activity, NtpData, ServerStats, SourceStats, Sources, Style, Tracking};
+use ntpkit::report::chronyc::{
+    Activity, NtpData, ServerStats, SourceStats, Sources, Style, Tracking,
+};
 use ntpkit::report::SourceActivity;
 use ntpkit::std::cmdmon::{Snapshot, SourceSnapshot};
 

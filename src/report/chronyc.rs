@@ -305,8 +305,16 @@ impl fmt::Display for Activity<'_> {
         writeln!(f, "200 OK")?;
         writeln!(f, "{} sources online", a.online)?;
         writeln!(f, "{} sources offline", a.offline)?;
-        writeln!(f, "{} sources doing burst (return to online)", a.burst_online)?;
-        writeln!(f, "{} sources doing burst (return to offline)", a.burst_offline)?;
+        writeln!(
+            f,
+            "{} sources doing burst (return to online)",
+            a.burst_online
+        )?;
+        writeln!(
+            f,
+            "{} sources doing burst (return to offline)",
+            a.burst_offline
+        )?;
         writeln!(f, "{} sources with unknown address", a.unresolved)
     }
 }
@@ -396,7 +404,11 @@ impl fmt::Display for NtpData<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let d = self.0;
         let yes = |b: bool| if b { "Yes" } else { "No" };
-        writeln!(f, "Remote address  : {}", AddressAndId(Some(d.remote_address)))?;
+        writeln!(
+            f,
+            "Remote address  : {}",
+            AddressAndId(Some(d.remote_address))
+        )?;
         writeln!(f, "Remote port     : {}", d.remote_port)?;
         writeln!(f, "Local address   : {}", AddressAndId(d.local_address))?;
         writeln!(f, "Leap status     : {}", leap_status(d.leap))?;
@@ -412,7 +424,12 @@ impl fmt::Display for NtpData<'_> {
             }
         )?;
         writeln!(f, "Stratum         : {}", d.stratum)?;
-        writeln!(f, "Poll interval   : {} ({:.0} seconds)", d.poll, pow2(d.poll))?;
+        writeln!(
+            f,
+            "Poll interval   : {} ({:.0} seconds)",
+            d.poll,
+            pow2(d.poll)
+        )?;
         writeln!(
             f,
             "Precision       : {} ({:.9} seconds)",
@@ -434,8 +451,8 @@ impl fmt::Display for NtpData<'_> {
         writeln!(f, "Response time   : {:.9} seconds", d.response_time)?;
         writeln!(f, "Jitter asymmetry: {:+.2}", d.jitter_asymmetry)?;
         f.write_str("NTP tests       : ")?;
-        for bit in 0..10 {
-            if bit == 3 || bit == 6 {
+        for (i, bit) in (0..10).rev().enumerate() {
+            if i == 3 || i == 6 {
                 f.write_char(' ')?;
             }
             f.write_char(if d.tests & (1 << bit) != 0 { '1' } else { '0' })?;

@@ -234,9 +234,9 @@ pub struct NtpDataReport {
     pub response_time: f64,
     /// The estimated asymmetry of the path's jitter (−0.5..0.5).
     pub jitter_asymmetry: f64,
-    /// The tests the packet passed, a set bit for each: bit 0 is the first
-    /// of the ten chronyc prints (`NTP tests : 111 111 1111`), bit 9 the
-    /// last.
+    /// The tests the packet passed, a set bit for each: chronyc prints
+    /// bit 9 first and bit 0 last (`NTP tests : 111 111 1101` is bit 1
+    /// clear; checked against chronyc 4.3).
     pub tests: u16,
     /// The exchange was interleaved.
     pub interleaved: bool,
