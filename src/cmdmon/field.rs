@@ -167,7 +167,14 @@ impl<'a> Reader<'a> {
         }
         let high = if high == NO_HIGH_SECONDS { 0 } else { high };
         let secs = ((u64::from(high) << 32) | u64::from(low)) as i64;
-        Ok(NtpTimestamp::from_unix(UnixTime::new(secs, nanos)))
+        let time = NtpTimestamp::from_unix(UnixTime::new(secs, nanos));
+        // 2036-02-07 06:28:16 UTC is NTP's zero, "never": keep it a time
+        // (2^-32 s later, which writes back as the same timespec).
+        Ok(if time.is_zero() {
+            NtpTimestamp::from_bits(1)
+        } else {
+            time
+        })
     }
 }
 
@@ -316,6 +323,12 @@ mod tests {
         );
         Writer::new(&mut out).timespec(NtpTimestamp::ZERO).unwrap();
         assert_eq!(out, [0; 12]);
+        // The start of NTP era 1 is not "never".
+        let era1 = [0, 0, 0, 0, 0x7c, 0x55, 0x81, 0x80, 0, 0, 0, 0];
+        let time = Reader::new(&era1).timespec().unwrap();
+        assert!(!time.is_zero());
+        Writer::new(&mut out).timespec(time).unwrap();
+        assert_eq!(out, era1);
         // A 32-bit sender's marker.
         let old = [0x7f, 0xff, 0xff, 0xff, 0x6b, 0x0f, 0x25, 0x06, 0, 0, 0, 1];
         assert_eq!(

@@ -98,6 +98,10 @@ impl ChronyFloat {
                 exp += 1;
             }
             exp = exp.max(MIN_EXP);
+            if coef == 0 {
+                // Below the lowest exponent's step: zero, as all zero bits.
+                return ChronyFloat::ZERO;
+            }
         }
         if exp > MAX_EXP {
             exp = MAX_EXP;
@@ -145,7 +149,8 @@ mod tests {
         // Tiny values keep what the lowest exponent holds, then vanish.
         let tiny = pow2(-70);
         assert_eq!(ChronyFloat::from_f64(tiny).to_f64(), tiny);
-        assert_eq!(ChronyFloat::from_f64(pow2(-100)).to_f64(), 0.0);
+        assert_eq!(ChronyFloat::from_f64(pow2(-100)), ChronyFloat::ZERO);
+        assert_eq!(ChronyFloat::from_f64(-pow2(-100)), ChronyFloat::ZERO);
         assert_eq!(ChronyFloat::from_f64(5e-324).to_f64(), 0.0);
         // One part in 2^24 of precision.
         for x in [1e-9, -3.3e-7, 0.5, 1.0, 123_456.789, -1e12] {
@@ -161,6 +166,14 @@ mod tests {
             let coef = if negative { -(mag as i32) } else { mag as i32 };
             let bits = ((exp as u32 & 0x7f) << 25) | (coef as u32 & 0x1ff_ffff);
             proptest::prop_assert_eq!(ChronyFloat::from_f64(ChronyFloat(bits).to_f64()), ChronyFloat(bits));
+        }
+
+        /// Whatever the value, its encoding decodes to a value that
+        /// encodes to the same bits.
+        #[test]
+        fn encoding_is_canonical(bits: u64) {
+            let once = ChronyFloat::from_f64(f64::from_bits(bits));
+            proptest::prop_assert_eq!(ChronyFloat::from_f64(once.to_f64()), once);
         }
 
         /// Encoding is within half a coefficient step of the value.

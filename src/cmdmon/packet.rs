@@ -212,7 +212,8 @@ impl fmt::Debug for Command {
     }
 }
 
-/// A reply's status.
+/// A reply's status. Where the doc quotes chronyc, that is what chronyc
+/// 4.3 printed for it in the captures and tests.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Status(pub u16);
 
@@ -224,30 +225,29 @@ impl Status {
     /// `501 Not authorised`: not a monitoring command, and not asked on
     /// the Unix socket.
     pub const UNAUTH: Status = Status(2);
-    /// `502 Invalid command`.
+    /// A withdrawn or unknown command.
     pub const INVALID: Status = Status(3);
     /// `503 No such source`.
     pub const NO_SUCH_SOURCE: Status = Status(4);
-    /// `504 Duplicate or stale logon detected`.
+    /// A bad timestamp (chronyd's withdrawn logon).
     pub const INVALID_TS: Status = Status(5);
     /// `505 Facility not enabled in daemon`.
     pub const NOT_ENABLED: Status = Status(6);
-    /// `507 Bad subnet`.
+    /// A bad subnet (allow/deny).
     pub const BAD_SUBNET: Status = Status(7);
-    /// `208 Access allowed` (accheck).
+    /// Access allowed (accheck).
     pub const ACCESS_ALLOWED: Status = Status(8);
     /// `209 Access denied` (accheck).
     pub const ACCESS_DENIED: Status = Status(9);
     /// `513 RTC driver not running`.
     pub const NO_RTC: Status = Status(13);
-    /// `515 Source is not in the active state` (inactive).
+    /// The source is not active.
     pub const INACTIVE: Status = Status(15);
     /// `516 Sample index out of range`.
     pub const BAD_SAMPLE: Status = Status(16);
-    /// `518 Protocol version mismatch`: a version chronyd answers but
-    /// does not speak.
+    /// A version chronyd answers but does not speak.
     pub const BAD_PACKET_VERSION: Status = Status(18);
-    /// `519 Packet length mismatch`: shorter than the command needs.
+    /// Shorter than the command needs.
     pub const BAD_PACKET_LENGTH: Status = Status(19);
 
     /// chronyd's name for the status (`STT_` dropped).

@@ -1,11 +1,17 @@
 //! The node's side: the Unix datagram socket and the UDP sockets, served
 //! from the caller's `poll(2)` loop.
 
+// recvmmsg/sendmmsg through libc: every unsafe block is small and says why
+// it is sound.
+#![allow(unsafe_code)]
+
+use ::std::boxed::Box;
 use ::std::format;
 use ::std::fs;
 use ::std::io;
+use ::std::mem::{size_of, zeroed};
 use ::std::net::{IpAddr, SocketAddr, UdpSocket};
-use ::std::os::fd::{AsFd, BorrowedFd};
+use ::std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use ::std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use ::std::os::unix::net::UnixDatagram;
 use ::std::path::{Path, PathBuf};
@@ -14,11 +20,12 @@ use ::std::vec::Vec;
 
 use super::{CmdmonError, CmdmonSettings};
 use crate::cmdmon::packet::MAX_REQUEST_LEN;
-use crate::cmdmon::{Action, Origin, Provider, Responder, MAX_REPLY_LEN};
+use crate::cmdmon::{Action, Origin, Provider, Responder, Response, MAX_REPLY_LEN};
 use crate::report::{
     ActivityReport, AuthReport, ClientReport, NtpDataReport, ServerStatsReport, SourceActivity,
     SourceReport, SourceStatsReport, TrackingReport,
 };
+use crate::std::socket::from_sockaddr;
 
 /// What one [`CmdmonServer::serve_pending`] call did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -39,6 +46,7 @@ pub struct CmdmonServer {
     path: Option<PathBuf>,
     udp: Vec<UdpSocket>,
     responder: Responder,
+    buffers: Box<Buffers>,
     received: u64,
     dropped: u64,
     warnings: Vec<String>,
@@ -68,6 +76,7 @@ impl CmdmonServer {
             path,
             udp: Vec::new(),
             responder: Responder::new(settings.access.clone()),
+            buffers: Buffers::new(),
             received: 0,
             dropped: 0,
             warnings: Vec::new(),
@@ -132,40 +141,64 @@ impl CmdmonServer {
     }
 
     /// Answers every request waiting now (call when poll(2) says a
-    /// descriptor is readable; harmless otherwise). `serverstats` answers
-    /// report this server's own command counters.
+    /// descriptor is readable; harmless otherwise): up to 16 datagrams per
+    /// `recvmmsg` and their replies in one `sendmmsg`, until a socket has
+    /// no more. `serverstats` answers report this server's own command
+    /// counters.
     pub fn serve_pending(&mut self, provider: &impl Provider) -> io::Result<Served> {
         let mut served = Served::default();
-        let mut request = [0u8; MAX_REQUEST_LEN + 1];
         let mut counts = Counts {
             received: self.received,
             dropped: self.dropped,
         };
-        if let Some(unix) = &self.unix {
-            while let Some((len, from)) = receive(|| unix.recv_from(&mut request))? {
-                counts.answer(
-                    &self.responder,
-                    provider,
-                    &request[..len],
-                    Origin::Unix,
-                    &mut served,
-                    |reply| {
-                        from.as_pathname()
-                            .is_some_and(|to| unix.send_to(reply, to).is_ok())
-                    },
-                );
-            }
-        }
-        for socket in &self.udp {
-            while let Some((len, from)) = receive(|| socket.recv_from(&mut request))? {
-                counts.answer(
-                    &self.responder,
-                    provider,
-                    &request[..len],
-                    Origin::Udp(from.ip()),
-                    &mut served,
-                    |reply| socket.send_to(reply, from).is_ok(),
-                );
+        let sockets = self
+            .unix
+            .iter()
+            .map(|s| (s.as_raw_fd(), true))
+            .chain(self.udp.iter().map(|s| (s.as_raw_fd(), false)));
+        for (fd, unix) in sockets {
+            loop {
+                let n = self.buffers.receive(fd)?;
+                for i in 0..n {
+                    let origin = if unix {
+                        Some(Origin::Unix)
+                    } else {
+                        from_sockaddr(&self.buffers.peers[i]).map(|peer| Origin::Udp(peer.ip()))
+                    };
+                    // A Unix client with no name of its own cannot be answered.
+                    let named = !unix
+                        || self.buffers.peer_lengths[i] as usize > size_of::<libc::sa_family_t>();
+                    let (request, reply) = self.buffers.pair(i);
+                    let answer = match origin.filter(|_| named) {
+                        Some(origin) => {
+                            counts.answer(&self.responder, provider, request, origin, reply)
+                        }
+                        None => {
+                            counts.received += 1;
+                            None
+                        }
+                    };
+                    if let Some(answer) = answer {
+                        self.buffers.reply_lengths[i] = answer.len;
+                        self.buffers.actions[i] = answer.action;
+                    }
+                }
+                let sent = self.buffers.send(fd, n);
+                for (i, sent) in sent.iter().enumerate().take(n) {
+                    match (self.buffers.reply_lengths[i], sent) {
+                        (0, _) | (_, false) => {
+                            counts.dropped += 1;
+                            served.dropped += 1;
+                        }
+                        (_, true) => {
+                            served.answered += 1;
+                            served.actions.extend(self.buffers.actions[i].take());
+                        }
+                    }
+                }
+                if n < BATCH {
+                    break;
+                }
             }
         }
         self.received = counts.received;
@@ -174,20 +207,146 @@ impl CmdmonServer {
     }
 }
 
-/// The next datagram, or `None` when no more are waiting.
-fn receive<A>(mut recv: impl FnMut() -> io::Result<(usize, A)>) -> io::Result<Option<(usize, A)>> {
-    loop {
-        match recv() {
-            Ok(got) => return Ok(Some(got)),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
-            // Interrupted, or an ICMP error for an earlier UDP reply.
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::Interrupted | io::ErrorKind::ConnectionRefused
-                ) => {}
-            Err(e) => return Err(e),
+/// Datagrams per `recvmmsg`.
+const BATCH: usize = 16;
+
+/// What one batch needs: the requests and their senders, the replies.
+struct Buffers {
+    requests: [[u8; MAX_REQUEST_LEN + 1]; BATCH],
+    lengths: [usize; BATCH],
+    peers: [libc::sockaddr_storage; BATCH],
+    peer_lengths: [libc::socklen_t; BATCH],
+    replies: [[u8; MAX_REPLY_LEN]; BATCH],
+    reply_lengths: [usize; BATCH],
+    actions: [Option<Action>; BATCH],
+}
+
+impl ::std::fmt::Debug for Buffers {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str("Buffers")
+    }
+}
+
+impl Buffers {
+    fn new() -> Box<Buffers> {
+        Box::new(Buffers {
+            requests: [[0; MAX_REQUEST_LEN + 1]; BATCH],
+            lengths: [0; BATCH],
+            // SAFETY: sockaddr_storage is plain old data; all-zero is valid.
+            peers: unsafe { zeroed() },
+            peer_lengths: [0; BATCH],
+            replies: [[0; MAX_REPLY_LEN]; BATCH],
+            reply_lengths: [0; BATCH],
+            actions: [None; BATCH],
+        })
+    }
+
+    /// Request `i` and the buffer for its reply.
+    fn pair(&mut self, i: usize) -> (&[u8], &mut [u8]) {
+        (
+            &self.requests[i][..self.lengths[i]],
+            &mut self.replies[i][..],
+        )
+    }
+
+    /// Reads what is waiting on `fd` (at most [`BATCH`] datagrams).
+    fn receive(&mut self, fd: RawFd) -> io::Result<usize> {
+        // SAFETY: all-zero iovec and mmsghdr arrays are valid (null
+        // pointers, zero lengths); each is then pointed at buffers of
+        // `self`, which outlive the call and are not otherwise used during
+        // it.
+        let mut iovecs: [libc::iovec; BATCH] = unsafe { zeroed() };
+        let mut headers: [libc::mmsghdr; BATCH] = unsafe { zeroed() };
+        for i in 0..BATCH {
+            iovecs[i] = libc::iovec {
+                iov_base: self.requests[i].as_mut_ptr() as *mut libc::c_void,
+                iov_len: MAX_REQUEST_LEN + 1,
+            };
+            let header = &mut headers[i].msg_hdr;
+            header.msg_name = &mut self.peers[i] as *mut _ as *mut libc::c_void;
+            header.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+            header.msg_iov = &mut iovecs[i];
+            header.msg_iovlen = 1;
         }
+        loop {
+            // SAFETY: `headers` describes BATCH valid messages (above).
+            let n = unsafe {
+                libc::recvmmsg(
+                    fd,
+                    headers.as_mut_ptr(),
+                    BATCH as libc::c_uint,
+                    libc::MSG_DONTWAIT,
+                    ::std::ptr::null_mut(),
+                )
+            };
+            if n >= 0 {
+                let n = n as usize;
+                for (i, header) in headers.iter().enumerate().take(n) {
+                    // A datagram longer than the buffer (so than any
+                    // request) fills it: too long, dropped.
+                    self.lengths[i] = header.msg_len as usize;
+                    self.peer_lengths[i] = header.msg_hdr.msg_namelen;
+                    self.reply_lengths[i] = 0;
+                    self.actions[i] = None;
+                }
+                return Ok(n);
+            }
+            let error = io::Error::last_os_error();
+            match error.kind() {
+                io::ErrorKind::WouldBlock => return Ok(0),
+                // Interrupted, or an ICMP error for an earlier UDP reply.
+                io::ErrorKind::Interrupted | io::ErrorKind::ConnectionRefused => continue,
+                _ => return Err(error),
+            }
+        }
+    }
+
+    /// Sends the replies of the first `n` requests (those with a length)
+    /// back to their senders; says which left.
+    fn send(&mut self, fd: RawFd, n: usize) -> [bool; BATCH] {
+        let mut sent = [false; BATCH];
+        // SAFETY: as in `receive`; only the first `count` entries are
+        // filled, each pointing at buffers of `self`.
+        let mut iovecs: [libc::iovec; BATCH] = unsafe { zeroed() };
+        let mut headers: [libc::mmsghdr; BATCH] = unsafe { zeroed() };
+        let mut which = [0usize; BATCH];
+        let mut count = 0;
+        for i in (0..n).filter(|i| self.reply_lengths[*i] > 0) {
+            iovecs[count] = libc::iovec {
+                iov_base: self.replies[i].as_mut_ptr() as *mut libc::c_void,
+                iov_len: self.reply_lengths[i],
+            };
+            let header = &mut headers[count].msg_hdr;
+            header.msg_name = &mut self.peers[i] as *mut _ as *mut libc::c_void;
+            header.msg_namelen = self.peer_lengths[i];
+            header.msg_iov = &mut iovecs[count];
+            header.msg_iovlen = 1;
+            which[count] = i;
+            count += 1;
+        }
+        let mut done = 0;
+        while done < count {
+            // SAFETY: entries done..count of `headers` are valid (above).
+            let k = unsafe {
+                libc::sendmmsg(
+                    fd,
+                    headers[done..].as_mut_ptr(),
+                    (count - done) as libc::c_uint,
+                    libc::MSG_DONTWAIT,
+                )
+            };
+            if k > 0 {
+                for &i in &which[done..done + k as usize] {
+                    sent[i] = true;
+                }
+                done += k as usize;
+            } else if io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+                // This one cannot be sent (its client is gone, or its
+                // queue is full): skip it, send the rest.
+                done += 1;
+            }
+        }
+        sent
     }
 }
 
@@ -198,34 +357,22 @@ struct Counts {
 }
 
 impl Counts {
-    /// Answers one datagram through `send` (which says whether the reply
-    /// left) and counts it.
+    /// Answers one request into `reply` and counts it.
     fn answer(
         &mut self,
         responder: &Responder,
         provider: &impl Provider,
         request: &[u8],
         origin: Origin,
-        served: &mut Served,
-        send: impl FnOnce(&[u8]) -> bool,
-    ) {
+        reply: &mut [u8],
+    ) -> Option<Response> {
         self.received += 1;
         let data = Counted {
             inner: provider,
             received: self.received,
             dropped: self.dropped,
         };
-        let mut reply = [0u8; MAX_REPLY_LEN];
-        match responder.respond(request, origin, &data, &mut reply) {
-            Some(answer) if send(&reply[..answer.len]) => {
-                served.answered += 1;
-                served.actions.extend(answer.action);
-            }
-            _ => {
-                self.dropped += 1;
-                served.dropped += 1;
-            }
-        }
+        responder.respond(request, origin, &data, reply)
     }
 }
 
