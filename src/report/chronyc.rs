@@ -164,9 +164,9 @@ impl<N: AsRef<str>> fmt::Display for Sources<'_, N> {
                     r.poll,
                     r.reach,
                     csv_interval(r.last_rx),
-                    r.adjusted_offset,
-                    r.measured_offset,
-                    r.error
+                    z(r.adjusted_offset),
+                    z(r.measured_offset),
+                    z(r.error)
                 )?;
                 continue;
             }
@@ -209,10 +209,10 @@ impl<N: AsRef<str>> fmt::Display for SourceStats<'_, N> {
                     r.samples,
                     r.runs,
                     r.span,
-                    r.frequency_ppm,
-                    r.skew_ppm,
-                    r.offset,
-                    r.std_dev
+                    z(r.frequency_ppm),
+                    z(r.skew_ppm),
+                    z(r.offset),
+                    z(r.std_dev)
                 )?;
                 continue;
             }
@@ -238,7 +238,7 @@ impl fmt::Display for Tracking<'_> {
         let ref_time = unix_of(r.reference_time);
         // chronyc's raw value is the correction still to apply: positive
         // when the clock is slow. Ours says how far the clock is ahead.
-        let correction = -r.system_offset;
+        let correction = z(-r.system_offset);
         if self.style == Style::Csv {
             return writeln!(
                 f,
@@ -249,14 +249,14 @@ impl fmt::Display for Tracking<'_> {
                 ref_time.secs,
                 ref_time.nanos,
                 correction,
-                r.last_offset,
-                r.rms_offset,
-                r.frequency_ppm,
-                r.residual_frequency_ppm,
-                r.skew_ppm,
-                r.root_delay,
-                r.root_dispersion,
-                r.update_interval,
+                z(r.last_offset),
+                z(r.rms_offset),
+                z(r.frequency_ppm),
+                z(r.residual_frequency_ppm),
+                z(r.skew_ppm),
+                z(r.root_delay),
+                z(r.root_dispersion),
+                z(r.update_interval),
                 leap_status(r.leap)
             );
         }
@@ -274,7 +274,7 @@ impl fmt::Display for Tracking<'_> {
             correction.abs(),
             if correction > 0.0 { "slow" } else { "fast" }
         )?;
-        writeln!(f, "Last offset     : {:+.9} seconds", r.last_offset)?;
+        writeln!(f, "Last offset     : {:+.9} seconds", z(r.last_offset))?;
         writeln!(f, "RMS offset      : {:.9} seconds", r.rms_offset)?;
         writeln!(
             f,
@@ -286,7 +286,11 @@ impl fmt::Display for Tracking<'_> {
                 "slow"
             }
         )?;
-        writeln!(f, "Residual freq   : {:+.3} ppm", r.residual_frequency_ppm)?;
+        writeln!(
+            f,
+            "Residual freq   : {:+.3} ppm",
+            z(r.residual_frequency_ppm)
+        )?;
         writeln!(f, "Skew            : {:.3} ppm", r.skew_ppm)?;
         writeln!(f, "Root delay      : {:.9} seconds", r.root_delay)?;
         writeln!(f, "Root dispersion : {:.9} seconds", r.root_dispersion)?;
@@ -445,11 +449,11 @@ impl fmt::Display for NtpData<'_> {
             IdText(d.reference_id)
         )?;
         writeln!(f, "Reference time  : {}", CTime(unix_of(d.reference_time)))?;
-        writeln!(f, "Offset          : {:+.9} seconds", d.offset)?;
+        writeln!(f, "Offset          : {:+.9} seconds", z(d.offset))?;
         writeln!(f, "Peer delay      : {:.9} seconds", d.peer_delay)?;
         writeln!(f, "Peer dispersion : {:.9} seconds", d.peer_dispersion)?;
         writeln!(f, "Response time   : {:.9} seconds", d.response_time)?;
-        writeln!(f, "Jitter asymmetry: {:+.2}", d.jitter_asymmetry)?;
+        writeln!(f, "Jitter asymmetry: {:+.2}", z(d.jitter_asymmetry))?;
         f.write_str("NTP tests       : ")?;
         for (i, bit) in (0..10).rev().enumerate() {
             if i == 3 || i == 6 {
@@ -560,6 +564,12 @@ fn unit(x: f64) -> (f64, &'static str, bool) {
     }
 }
 
+/// A value with a negative zero made positive: chronyc never sees one
+/// (chrony's wire format has no negative zero), so it never prints `-0`.
+fn z(x: f64) -> f64 {
+    x + 0.0
+}
+
 /// chronyc's `print_nanoseconds`: a magnitude in 6 columns with its unit.
 fn nanoseconds(f: &mut impl Write, s: f64) -> fmt::Result {
     let x = s.abs();
@@ -574,6 +584,7 @@ fn nanoseconds(f: &mut impl Write, s: f64) -> fmt::Result {
 /// chronyc's `print_signed_nanoseconds`: a signed value in 7 columns with its
 /// unit, chosen on the magnitude.
 fn signed_nanoseconds(f: &mut impl Write, s: f64) -> fmt::Result {
+    let s = z(s);
     let x = s.abs();
     let (scale, unit, long) = unit(x);
     match (long, x < 999.5) {
@@ -585,6 +596,7 @@ fn signed_nanoseconds(f: &mut impl Write, s: f64) -> fmt::Result {
 
 /// chronyc's `print_freq_ppm` / `print_signed_freq_ppm`: 10 columns.
 fn freq_ppm(f: &mut impl Write, ppm: f64, signed: bool) -> fmt::Result {
+    let ppm = z(ppm);
     match (signed, ppm.abs() < 99_999.5) {
         (true, true) => write!(f, "{ppm:+10.3}"),
         (true, false) => write!(f, "{ppm:+10.0}"),

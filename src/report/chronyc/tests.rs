@@ -443,3 +443,29 @@ fn timedatectl_line() {
     let report = TimedatectlReport::from_status(&status, None);
     assert_eq!(report.to_string(), "NTP synchronized: no\n");
 }
+
+/// A negative zero (the engine negates offsets) prints as chronyc prints
+/// the zero it receives: `+0ns`, never `-0ns`.
+#[test]
+fn negative_zero_prints_as_zero() {
+    let row = SourceReport {
+        adjusted_offset: -0.0,
+        measured_offset: -0.0,
+        ..source(SourceState::Unusable, 0, 0, 0, 0)
+    };
+    let text = Sources {
+        rows: &[("x", row)],
+        style: Style::Plain,
+    }
+    .to_string();
+    assert!(text.contains("+0ns[   +0ns]"), "{text}");
+    let csv = Sources {
+        rows: &[("x", row)],
+        style: Style::Csv,
+    }
+    .to_string();
+    assert!(
+        csv.ends_with(",0.000000000,0.000000000,0.000000000\n"),
+        "{csv}"
+    );
+}

@@ -423,7 +423,9 @@ fn bind_unix(path: &Path) -> Result<UnixDatagram, CmdmonError> {
 use ::std::string::ToString;
 
 /// A provider whose `serverstats` carries the server's own command
-/// counters.
+/// counters. It forwards every other method of [`Provider`] (keep it in
+/// step with the trait: a method left to its default would hide the
+/// node's own).
 struct Counted<'a, P> {
     inner: &'a P,
     received: u64,
