@@ -231,9 +231,9 @@ impl Client {
             let target = target.to_string();
             move |source| QueryError::Io { target, source }
         };
+        let mut out = [0u8; MAX_REQUEST_LEN];
         let mut len = None;
         'attempts: for attempt in 0..ATTEMPTS {
-            let mut out = [0u8; MAX_REQUEST_LEN];
             let n = Request {
                 sequence,
                 attempt,
@@ -245,24 +245,15 @@ impl Client {
                 error,
             })?;
             self.send(&out[..n]).map_err(io(&self.target))?;
+            // The socket is connected: only the daemon can answer. A reply
+            // to an earlier attempt of an earlier request is skipped.
             loop {
                 match self.recv(&mut buf[..]) {
-                    Ok(n) => {
-                        let matches = Reply::parse(&buf[..n])
-                            .is_ok_and(|r| r.sequence == sequence && r.command == body.command());
-                        if matches || n < 28 {
-                            if matches {
-                                len = Some(n);
-                                break 'attempts;
-                            }
-                            continue;
-                        }
-                        // A reply we cannot decode that is ours: report it.
-                        if buf[16..20] == sequence.to_be_bytes() {
-                            len = Some(n);
-                            break 'attempts;
-                        }
+                    Ok(n) if n >= 20 && buf[16..20] == sequence.to_be_bytes() => {
+                        len = Some(n);
+                        break 'attempts;
                     }
+                    Ok(_) => {}
                     Err(e)
                         if matches!(
                             e.kind(),
@@ -277,10 +268,17 @@ impl Client {
         }
         let n = len.ok_or_else(|| QueryError::NoReply(self.target.clone()))?;
         let target = self.target.clone();
-        let reply = Reply::parse(&buf[..n]).map_err(|error| QueryError::BadReply {
+        let bad = |error| QueryError::BadReply {
             target: target.clone(),
             error,
-        })?;
+        };
+        let reply = Reply::parse(&buf[..n]).map_err(bad)?;
+        if reply.command != body.command() {
+            return Err(bad(Error::Mismatch {
+                command: reply.command.0,
+                sequence,
+            }));
+        }
         if reply.status != Status::SUCCESS {
             return Err(QueryError::Refused {
                 target,
