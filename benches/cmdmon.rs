@@ -132,6 +132,8 @@ fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("ntpkit-bench-{name}-{}", std::process::id()));
     let _ = fs::remove_dir_all(&dir);
     fs::create_dir_all(&dir).unwrap();
+    // The command socket's directory must be closed to others.
+    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
     dir
 }
 
@@ -278,8 +280,6 @@ fn start_chronyd() -> Option<Chronyd> {
         return None;
     }
     let dir = temp_dir("chronyd");
-    // chronyd refuses a socket directory others can reach.
-    fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
     let conf = dir.join("chrony.conf");
     fs::write(
         &conf,

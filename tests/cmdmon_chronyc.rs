@@ -219,6 +219,8 @@ fn temp_dir() -> PathBuf {
     let dir = std::env::temp_dir().join(format!("ntpkit-cmdmon-e2e-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
+    // The command socket's directory must be closed to others.
+    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
     dir
 }
 

@@ -21,6 +21,8 @@ fn dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("ntpkit-cmdmon-{name}-{}", std::process::id()));
     let _ = fs::remove_dir_all(&dir);
     fs::create_dir_all(&dir).unwrap();
+    // The command socket's directory must be closed to others.
+    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
     dir
 }
 
@@ -189,8 +191,6 @@ fn client_reads_chronyd() {
         return;
     }
     let d = dir("client-chronyd");
-    // chronyd refuses a socket directory others can reach.
-    fs::set_permissions(&d, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
     let conf = d.join("chrony.conf");
     fs::write(
         &conf,

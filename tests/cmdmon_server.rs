@@ -15,6 +15,8 @@ fn dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("ntpkit-cmdmon-{name}-{}", std::process::id()));
     let _ = fs::remove_dir_all(&dir);
     fs::create_dir_all(&dir).unwrap();
+    // The command socket's directory must be closed to others.
+    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
     dir
 }
 
@@ -71,11 +73,25 @@ fn start_up_rules() {
         Err(CmdmonError::NotASocket { .. })
     ));
     assert_eq!(fs::read_to_string(&path).unwrap(), "data");
-    // A missing directory is made.
+    // A missing directory is made, closed to others.
     let deep = d.join("run/chrony/chronyd.sock");
     let server = CmdmonServer::bind(&unix_only(deep.clone())).unwrap();
     assert!(deep.exists());
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &fs::metadata(deep.parent().unwrap()).unwrap().permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o750);
     drop(server);
+    // A directory others can reach: refused, as chronyd refuses it.
+    let open = d.join("open");
+    fs::create_dir(&open).unwrap();
+    fs::set_permissions(&open, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    match CmdmonServer::bind(&unix_only(open.join("chronyd.sock"))) {
+        Err(e @ CmdmonError::OpenDirectory { mode: 0o755, .. }) => {
+            assert!(e.to_string().contains("0755"), "{e}")
+        }
+        other => panic!("{other:?}"),
+    }
     // A held UDP port.
     let port = free_port();
     let holder = UdpSocket::bind(("127.0.0.1", port)).unwrap();

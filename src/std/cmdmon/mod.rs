@@ -95,6 +95,17 @@ pub enum CmdmonError {
         /// The path.
         path: PathBuf,
     },
+    /// The socket's directory lets other users in: anyone could send any
+    /// command (chronyd refuses it too).
+    #[error(
+        "{path}: mode {mode:04o} lets other users reach the command socket; make it 0750 or 0700"
+    )]
+    OpenDirectory {
+        /// The directory.
+        path: PathBuf,
+        /// Its mode.
+        mode: u32,
+    },
     /// The path exists and is not a socket (it is never removed).
     #[error("{path}: exists and is not a socket")]
     NotASocket {

@@ -59,11 +59,13 @@ fn io_error(what: String) -> impl FnOnce(io::Error) -> CmdmonError {
 impl CmdmonServer {
     /// Opens the sockets `settings` asks for, non-blocking.
     ///
-    /// The socket's directory is created (mode 0750) if missing; a
-    /// socket file at the path that no daemon answers on is replaced, one
-    /// that answers is [`CmdmonError::SocketInUse`]. The socket file is
-    /// made writable by all (0666), as chronyc, running as any user the
-    /// directory admits, must send to it: protect the directory. An
+    /// The socket's directory is created (mode 0750) if missing, and must
+    /// not let other users in ([`CmdmonError::OpenDirectory`], as chronyd
+    /// refuses it): the socket answers every command, and its file is
+    /// writable by all (0666) so that chronyc, running as any user the
+    /// directory admits, can send to it. A socket file at the path that no
+    /// daemon answers on is replaced, one that answers is
+    /// [`CmdmonError::SocketInUse`]. An
     /// address that cannot be bound because the host lacks it (IPv6 off)
     /// is skipped with a [`warning`](Self::warnings).
     pub fn bind(settings: &CmdmonSettings) -> Result<Self, CmdmonError> {
@@ -387,12 +389,26 @@ impl Drop for CmdmonServer {
 /// Binds the Unix socket at `path`, replacing a stale one.
 fn bind_unix(path: &Path) -> Result<UnixDatagram, CmdmonError> {
     let shown = || path.display().to_string();
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        if !dir.exists() {
-            fs::create_dir_all(dir).map_err(io_error(format!("{}: creating", dir.display())))?;
-            fs::set_permissions(dir, fs::Permissions::from_mode(0o750))
-                .map_err(io_error(format!("{}", dir.display())))?;
-        }
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    if !dir.exists() {
+        fs::create_dir_all(dir).map_err(io_error(format!("{}: creating", dir.display())))?;
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o750))
+            .map_err(io_error(format!("{}", dir.display())))?;
+    }
+    // The socket answers every command: as chronyd, refuse a directory
+    // that lets other users reach it.
+    let mode = fs::metadata(dir)
+        .map_err(io_error(format!("{}", dir.display())))?
+        .permissions()
+        .mode();
+    if mode & 0o007 != 0 {
+        return Err(CmdmonError::OpenDirectory {
+            path: dir.to_owned(),
+            mode: mode & 0o7777,
+        });
     }
     match fs::symlink_metadata(path) {
         Ok(meta) if !meta.file_type().is_socket() => {
