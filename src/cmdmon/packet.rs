@@ -5,7 +5,7 @@
 //! A request starts with a 20-byte header: version (6), packet type (1),
 //! two reserved bytes, the command (16 bits), the attempt number (16), the
 //! sequence number (32) and 8 bytes of padding; then the command's body,
-//! then zeros up to the command's length (see [`Command::request_len`]),
+//! then zeros up to the command's length (see [`CommandInfo::request_len`]),
 //! which chronyc makes at least as long as the reply, so that a reply is
 //! never longer than its request.
 //!
