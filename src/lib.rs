@@ -25,6 +25,8 @@
 //!   servers, with chrony's test scenarios.
 //! - [`server`]: the NTP server: responses as chrony sends them, access
 //!   control and rate limiting in fixed memory.
+//! - [`cmdmon`]: chronyc's command protocol (version 6, as chronyd 4.3
+//!   speaks it): codec and sans-IO responder.
 //! - [`report`]: the values of `chronyc sources`, `sourcestats`,
 //!   `tracking` and `timedatectl`'s sync status, printed in chronyc 4.3's
 //!   exact layouts (text, `-v`, `-c` CSV).
@@ -84,6 +86,7 @@
 #![warn(missing_docs)]
 
 pub mod clock;
+pub mod cmdmon;
 pub mod discipline;
 pub mod filter;
 pub mod leap;

@@ -549,15 +549,19 @@ impl<const N: usize> System<N> {
     pub fn source_stats(&self, id: SourceId, now: NtpTimestamp) -> Option<SourceStatsReport> {
         let stats = &self.source(id)?.stats;
         Some(match stats.fit() {
-            Some(fit) => SourceStatsReport {
-                samples: stats.len() as u32,
-                runs: fit.runs as u32,
-                span: fit.span.max(0.0) as u64,
-                frequency_ppm: -fit.frequency * 1e6,
-                skew_ppm: fit.skew * 1e6,
-                offset: -fit.predict(now).0,
-                std_dev: fit.std_dev,
-            },
+            Some(fit) => {
+                let (offset, offset_error) = fit.predict(now);
+                SourceStatsReport {
+                    samples: stats.len() as u32,
+                    runs: fit.runs as u32,
+                    span: fit.span.max(0.0) as u64,
+                    frequency_ppm: -fit.frequency * 1e6,
+                    skew_ppm: fit.skew * 1e6,
+                    offset: -offset,
+                    std_dev: fit.std_dev,
+                    offset_error,
+                }
+            }
             None => SourceStatsReport {
                 samples: 0,
                 runs: 0,
@@ -566,6 +570,7 @@ impl<const N: usize> System<N> {
                 skew_ppm: 0.0,
                 offset: 0.0,
                 std_dev: 0.0,
+                offset_error: 0.0,
             },
         })
     }

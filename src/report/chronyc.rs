@@ -1,5 +1,6 @@
 //! chronyc 4.3's layouts: `sources`, `sourcestats` and `tracking` as text
-//! (with the `-v` legends) and as `-c` CSV.
+//! (with the `-v` legends) and as `-c` CSV; `activity`, `serverstats` and
+//! `ntpdata` as text.
 //!
 //! The number formats are chronyc's (its `client.c`): each offset picks its
 //! unit (ns, us, ms, s, then m, h, d, y) so that it fits in a fixed width,
@@ -36,7 +37,10 @@
 use core::fmt::{self, Write};
 use core::net::IpAddr;
 
-use super::{SourceMode, SourceReport, SourceState, SourceStatsReport, TrackingReport};
+use super::{
+    ActivityReport, NtpDataReport, ServerStatsReport, SourceMode, SourceReport, SourceState,
+    SourceStatsReport, TimestampSource, TrackingReport,
+};
 use crate::time::{NtpTimestamp, UnixTime};
 use crate::wire::LeapIndicator;
 
@@ -160,9 +164,9 @@ impl<N: AsRef<str>> fmt::Display for Sources<'_, N> {
                     r.poll,
                     r.reach,
                     csv_interval(r.last_rx),
-                    r.adjusted_offset,
-                    r.measured_offset,
-                    r.error
+                    z(r.adjusted_offset),
+                    z(r.measured_offset),
+                    z(r.error)
                 )?;
                 continue;
             }
@@ -205,10 +209,10 @@ impl<N: AsRef<str>> fmt::Display for SourceStats<'_, N> {
                     r.samples,
                     r.runs,
                     r.span,
-                    r.frequency_ppm,
-                    r.skew_ppm,
-                    r.offset,
-                    r.std_dev
+                    z(r.frequency_ppm),
+                    z(r.skew_ppm),
+                    z(r.offset),
+                    z(r.std_dev)
                 )?;
                 continue;
             }
@@ -234,7 +238,7 @@ impl fmt::Display for Tracking<'_> {
         let ref_time = unix_of(r.reference_time);
         // chronyc's raw value is the correction still to apply: positive
         // when the clock is slow. Ours says how far the clock is ahead.
-        let correction = -r.system_offset;
+        let correction = z(-r.system_offset);
         if self.style == Style::Csv {
             return writeln!(
                 f,
@@ -245,14 +249,14 @@ impl fmt::Display for Tracking<'_> {
                 ref_time.secs,
                 ref_time.nanos,
                 correction,
-                r.last_offset,
-                r.rms_offset,
-                r.frequency_ppm,
-                r.residual_frequency_ppm,
-                r.skew_ppm,
-                r.root_delay,
-                r.root_dispersion,
-                r.update_interval,
+                z(r.last_offset),
+                z(r.rms_offset),
+                z(r.frequency_ppm),
+                z(r.residual_frequency_ppm),
+                z(r.skew_ppm),
+                z(r.root_delay),
+                z(r.root_dispersion),
+                z(r.update_interval),
                 leap_status(r.leap)
             );
         }
@@ -270,7 +274,7 @@ impl fmt::Display for Tracking<'_> {
             correction.abs(),
             if correction > 0.0 { "slow" } else { "fast" }
         )?;
-        writeln!(f, "Last offset     : {:+.9} seconds", r.last_offset)?;
+        writeln!(f, "Last offset     : {:+.9} seconds", z(r.last_offset))?;
         writeln!(f, "RMS offset      : {:.9} seconds", r.rms_offset)?;
         writeln!(
             f,
@@ -282,12 +286,190 @@ impl fmt::Display for Tracking<'_> {
                 "slow"
             }
         )?;
-        writeln!(f, "Residual freq   : {:+.3} ppm", r.residual_frequency_ppm)?;
+        writeln!(
+            f,
+            "Residual freq   : {:+.3} ppm",
+            z(r.residual_frequency_ppm)
+        )?;
         writeln!(f, "Skew            : {:.3} ppm", r.skew_ppm)?;
         writeln!(f, "Root delay      : {:.9} seconds", r.root_delay)?;
         writeln!(f, "Root dispersion : {:.9} seconds", r.root_dispersion)?;
         writeln!(f, "Update interval : {:.1} seconds", r.update_interval)?;
         writeln!(f, "Leap status     : {}", leap_status(r.leap))
+    }
+}
+
+/// `chronyc activity` (with chronyc's `200 OK` first line).
+#[derive(Debug, Clone, Copy)]
+pub struct Activity<'a>(pub &'a ActivityReport);
+
+impl fmt::Display for Activity<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let a = self.0;
+        writeln!(f, "200 OK")?;
+        writeln!(f, "{} sources online", a.online)?;
+        writeln!(f, "{} sources offline", a.offline)?;
+        writeln!(
+            f,
+            "{} sources doing burst (return to online)",
+            a.burst_online
+        )?;
+        writeln!(
+            f,
+            "{} sources doing burst (return to offline)",
+            a.burst_offline
+        )?;
+        writeln!(f, "{} sources with unknown address", a.unresolved)
+    }
+}
+
+/// `chronyc serverstats` as chronyc 4.3 prints it (the counters chrony
+/// 4.3 has).
+#[derive(Debug, Clone, Copy)]
+pub struct ServerStats<'a>(pub &'a ServerStatsReport);
+
+impl fmt::Display for ServerStats<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = self.0;
+        for (label, value) in [
+            ("NTP packets received       ", s.ntp_hits),
+            ("NTP packets dropped        ", s.ntp_drops),
+            ("Command packets received   ", s.cmd_hits),
+            ("Command packets dropped    ", s.cmd_drops),
+            ("Client log records dropped ", s.log_drops),
+            ("NTS-KE connections accepted", s.nke_hits),
+            ("NTS-KE connections dropped ", s.nke_drops),
+            ("Authenticated NTP packets  ", s.ntp_auth_hits),
+            ("Interleaved NTP packets    ", s.ntp_interleaved_hits),
+            ("NTP timestamps held        ", s.ntp_timestamps),
+            ("NTP timestamp span         ", s.ntp_span_seconds),
+        ] {
+            writeln!(f, "{label}: {value}")?;
+        }
+        Ok(())
+    }
+}
+
+/// `chronyc ntpdata` for one source (chronyc puts a blank line before
+/// each when it lists them all).
+#[derive(Debug, Clone, Copy)]
+pub struct NtpData<'a>(pub &'a NtpDataReport);
+
+/// An address and its reference ID in hex, as `ntpdata` prints them.
+struct AddressAndId(Option<IpAddr>);
+
+impl fmt::Display for AddressAndId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(ip) => write!(
+                f,
+                "{ip} ({:08X})",
+                crate::wire::ReferenceId::from_ip(ip).to_bits()
+            ),
+            None => f.write_str("[UNSPEC] (00000000)"),
+        }
+    }
+}
+
+/// The printable characters of a reference ID (`tracking` and `ntpdata`
+/// print them in brackets).
+struct IdText(crate::wire::ReferenceId);
+
+impl fmt::Display for IdText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for b in self.0.to_bytes() {
+            if b.is_ascii_graphic() || b == b' ' {
+                f.write_char(char::from(b))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn timestamping(source: Option<TimestampSource>) -> &'static str {
+    match source {
+        Some(TimestampSource::Daemon) => "Daemon",
+        Some(TimestampSource::Kernel) => "Kernel",
+        Some(TimestampSource::Hardware) => "Hardware",
+        None => "Invalid",
+    }
+}
+
+/// 2^exponent, exactly for the exponents an `i8` holds.
+fn pow2(exponent: i8) -> f64 {
+    let mut x = 1.0;
+    for _ in 0..exponent.unsigned_abs() {
+        x = if exponent < 0 { x / 2.0 } else { x * 2.0 };
+    }
+    x
+}
+
+impl fmt::Display for NtpData<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let d = self.0;
+        let yes = |b: bool| if b { "Yes" } else { "No" };
+        writeln!(
+            f,
+            "Remote address  : {}",
+            AddressAndId(Some(d.remote_address))
+        )?;
+        writeln!(f, "Remote port     : {}", d.remote_port)?;
+        writeln!(f, "Local address   : {}", AddressAndId(d.local_address))?;
+        writeln!(f, "Leap status     : {}", leap_status(d.leap))?;
+        writeln!(f, "Version         : {}", d.version)?;
+        writeln!(
+            f,
+            "Mode            : {}",
+            match d.mode {
+                1 => "Symmetric active",
+                2 => "Symmetric passive",
+                4 => "Server",
+                _ => "Invalid",
+            }
+        )?;
+        writeln!(f, "Stratum         : {}", d.stratum)?;
+        writeln!(
+            f,
+            "Poll interval   : {} ({:.0} seconds)",
+            d.poll,
+            pow2(d.poll)
+        )?;
+        writeln!(
+            f,
+            "Precision       : {} ({:.9} seconds)",
+            d.precision,
+            pow2(d.precision)
+        )?;
+        writeln!(f, "Root delay      : {:.6} seconds", d.root_delay)?;
+        writeln!(f, "Root dispersion : {:.6} seconds", d.root_dispersion)?;
+        writeln!(
+            f,
+            "Reference ID    : {:08X} ({})",
+            d.reference_id.to_bits(),
+            IdText(d.reference_id)
+        )?;
+        writeln!(f, "Reference time  : {}", CTime(unix_of(d.reference_time)))?;
+        writeln!(f, "Offset          : {:+.9} seconds", z(d.offset))?;
+        writeln!(f, "Peer delay      : {:.9} seconds", d.peer_delay)?;
+        writeln!(f, "Peer dispersion : {:.9} seconds", d.peer_dispersion)?;
+        writeln!(f, "Response time   : {:.9} seconds", d.response_time)?;
+        writeln!(f, "Jitter asymmetry: {:+.2}", z(d.jitter_asymmetry))?;
+        f.write_str("NTP tests       : ")?;
+        for (i, bit) in (0..10).rev().enumerate() {
+            if i == 3 || i == 6 {
+                f.write_char(' ')?;
+            }
+            f.write_char(if d.tests & (1 << bit) != 0 { '1' } else { '0' })?;
+        }
+        f.write_char('\n')?;
+        writeln!(f, "Interleaved     : {}", yes(d.interleaved))?;
+        writeln!(f, "Authenticated   : {}", yes(d.authenticated))?;
+        writeln!(f, "TX timestamping : {}", timestamping(d.tx_timestamping))?;
+        writeln!(f, "RX timestamping : {}", timestamping(d.rx_timestamping))?;
+        writeln!(f, "Total TX        : {}", d.total_tx)?;
+        writeln!(f, "Total RX        : {}", d.total_rx)?;
+        writeln!(f, "Total valid RX  : {}", d.total_valid_rx)?;
+        writeln!(f, "Total good RX   : {}", d.total_good_rx)
     }
 }
 
@@ -382,6 +564,12 @@ fn unit(x: f64) -> (f64, &'static str, bool) {
     }
 }
 
+/// A value with a negative zero made positive: chronyc never sees one
+/// (chrony's wire format has no negative zero), so it never prints `-0`.
+fn z(x: f64) -> f64 {
+    x + 0.0
+}
+
 /// chronyc's `print_nanoseconds`: a magnitude in 6 columns with its unit.
 fn nanoseconds(f: &mut impl Write, s: f64) -> fmt::Result {
     let x = s.abs();
@@ -396,6 +584,7 @@ fn nanoseconds(f: &mut impl Write, s: f64) -> fmt::Result {
 /// chronyc's `print_signed_nanoseconds`: a signed value in 7 columns with its
 /// unit, chosen on the magnitude.
 fn signed_nanoseconds(f: &mut impl Write, s: f64) -> fmt::Result {
+    let s = z(s);
     let x = s.abs();
     let (scale, unit, long) = unit(x);
     match (long, x < 999.5) {
@@ -407,6 +596,7 @@ fn signed_nanoseconds(f: &mut impl Write, s: f64) -> fmt::Result {
 
 /// chronyc's `print_freq_ppm` / `print_signed_freq_ppm`: 10 columns.
 fn freq_ppm(f: &mut impl Write, ppm: f64, signed: bool) -> fmt::Result {
+    let ppm = z(ppm);
     match (signed, ppm.abs() < 99_999.5) {
         (true, true) => write!(f, "{ppm:+10.3}"),
         (true, false) => write!(f, "{ppm:+10.0}"),

@@ -10,6 +10,7 @@
 pub mod chronyc;
 
 use core::fmt;
+use core::net::IpAddr;
 
 use crate::clock::{SyncStatus, MAX_ERROR_LIMIT};
 pub use crate::select::SourceState;
@@ -75,6 +76,9 @@ pub struct SourceStatsReport {
     pub offset: f64,
     /// `Std Dev`: standard deviation of the samples, seconds.
     pub std_dev: f64,
+    /// Estimated error of `offset` (one standard deviation), seconds.
+    /// chronyc does not print it; the command protocol carries it.
+    pub offset_error: f64,
 }
 
 /// The values of `chronyc tracking`.
@@ -109,6 +113,240 @@ pub struct TrackingReport {
     pub update_interval: f64,
     /// Leap status (`Unsynchronized`: "Not synchronised").
     pub leap: LeapIndicator,
+}
+
+/// Whether a source is being polled: what `chronyc activity` counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum SourceActivity {
+    /// Polled.
+    #[default]
+    Online,
+    /// Not polled (`offline`).
+    Offline,
+    /// In a burst, then back online.
+    BurstOnline,
+    /// In a burst, then back offline.
+    BurstOffline,
+}
+
+/// The values of `chronyc activity`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct ActivityReport {
+    /// Sources online.
+    pub online: u32,
+    /// Sources offline.
+    pub offline: u32,
+    /// Sources in a burst that return online after it.
+    pub burst_online: u32,
+    /// Sources in a burst that return offline after it.
+    pub burst_offline: u32,
+    /// Sources whose name is not resolved yet.
+    pub unresolved: u32,
+}
+
+impl ActivityReport {
+    /// Counts one source.
+    pub fn count(&mut self, activity: SourceActivity) {
+        let n = match activity {
+            SourceActivity::Online => &mut self.online,
+            SourceActivity::Offline => &mut self.offline,
+            SourceActivity::BurstOnline => &mut self.burst_online,
+            SourceActivity::BurstOffline => &mut self.burst_offline,
+        };
+        *n = n.saturating_add(1);
+    }
+}
+
+/// Where a timestamp of an NTP exchange was taken (`ntpdata`'s TX and RX
+/// timestamping lines).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum TimestampSource {
+    /// By the daemon, reading the clock.
+    Daemon,
+    /// By the kernel (`SO_TIMESTAMPING` software timestamps).
+    Kernel,
+    /// By the network card.
+    Hardware,
+}
+
+/// The values of `chronyc ntpdata` for one NTP source: its last valid
+/// packet, the measurement from it, and the exchange counters.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct NtpDataReport {
+    /// The server's address.
+    pub remote_address: IpAddr,
+    /// The server's port.
+    pub remote_port: u16,
+    /// The local address the exchange used (`None` before any).
+    pub local_address: Option<IpAddr>,
+    /// The packet's leap indicator.
+    pub leap: LeapIndicator,
+    /// The packet's version (0 before any packet).
+    pub version: u8,
+    /// The packet's mode (4: server; 0 before any packet).
+    pub mode: u8,
+    /// The packet's stratum.
+    pub stratum: u8,
+    /// The packet's poll, log2 seconds.
+    pub poll: i8,
+    /// The packet's precision, log2 seconds.
+    pub precision: i8,
+    /// The packet's root delay, seconds.
+    pub root_delay: f64,
+    /// The packet's root dispersion, seconds.
+    pub root_dispersion: f64,
+    /// The packet's reference ID.
+    pub reference_id: ReferenceId,
+    /// The packet's reference time (zero: none).
+    pub reference_time: NtpTimestamp,
+    /// The measured offset, seconds, with the sample's sign (θ: positive
+    /// when the local clock is *behind*; `sources` prints the same sample
+    /// negated as its measured offset).
+    pub offset: f64,
+    /// The measured round-trip delay, seconds.
+    pub peer_delay: f64,
+    /// The measurement's dispersion, seconds.
+    pub peer_dispersion: f64,
+    /// How long the server took to answer, seconds.
+    pub response_time: f64,
+    /// The estimated asymmetry of the path's jitter (−0.5..0.5).
+    pub jitter_asymmetry: f64,
+    /// The tests the packet passed, a set bit for each: chronyc prints
+    /// bit 9 first and bit 0 last (`NTP tests : 111 111 1101` is bit 1
+    /// clear; checked against chronyc 4.3).
+    pub tests: u16,
+    /// The exchange was interleaved.
+    pub interleaved: bool,
+    /// The packet was authenticated.
+    pub authenticated: bool,
+    /// Where the request's transmit timestamp was taken (`None`: unknown).
+    pub tx_timestamping: Option<TimestampSource>,
+    /// Where the response's receive timestamp was taken.
+    pub rx_timestamping: Option<TimestampSource>,
+    /// Requests sent.
+    pub total_tx: u32,
+    /// Responses received.
+    pub total_rx: u32,
+    /// Responses that passed the packet tests.
+    pub total_valid_rx: u32,
+    /// Responses whose sample was used.
+    pub total_good_rx: u32,
+}
+
+/// The values of `chronyc serverstats` (chrony 4.4's set; chrony 4.3's
+/// reply carries the first eleven, as 32-bit counters).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct ServerStatsReport {
+    /// NTP requests received.
+    pub ntp_hits: u64,
+    /// NTS-KE connections accepted.
+    pub nke_hits: u64,
+    /// Command requests received.
+    pub cmd_hits: u64,
+    /// NTP requests dropped (rate limiting).
+    pub ntp_drops: u64,
+    /// NTS-KE connections dropped.
+    pub nke_drops: u64,
+    /// Command requests dropped.
+    pub cmd_drops: u64,
+    /// Client log records dropped (table full).
+    pub log_drops: u64,
+    /// Authenticated NTP requests.
+    pub ntp_auth_hits: u64,
+    /// Interleaved NTP requests.
+    pub ntp_interleaved_hits: u64,
+    /// NTP timestamps held for interleaved mode.
+    pub ntp_timestamps: u64,
+    /// Seconds the held timestamps span.
+    pub ntp_span_seconds: u64,
+    /// Receive timestamps taken by the daemon.
+    pub ntp_daemon_rx_timestamps: u64,
+    /// Transmit timestamps taken by the daemon.
+    pub ntp_daemon_tx_timestamps: u64,
+    /// Receive timestamps taken by the kernel.
+    pub ntp_kernel_rx_timestamps: u64,
+    /// Transmit timestamps taken by the kernel.
+    pub ntp_kernel_tx_timestamps: u64,
+    /// Receive timestamps taken by the network card.
+    pub ntp_hw_rx_timestamps: u64,
+    /// Transmit timestamps taken by the network card.
+    pub ntp_hw_tx_timestamps: u64,
+}
+
+/// One line of `chronyc clients`: what the server logged of a client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct ClientReport {
+    /// The client's address.
+    pub address: IpAddr,
+    /// NTP requests.
+    pub ntp_hits: u32,
+    /// NTS-KE connections.
+    pub nke_hits: u32,
+    /// Command requests.
+    pub cmd_hits: u32,
+    /// NTP requests dropped.
+    pub ntp_drops: u32,
+    /// NTS-KE connections dropped.
+    pub nke_drops: u32,
+    /// Command requests dropped.
+    pub cmd_drops: u32,
+    /// Average interval of NTP requests, log2 seconds (`None`: unknown).
+    pub ntp_interval: Option<i8>,
+    /// Average interval of NTS-KE connections, log2 seconds.
+    pub nke_interval: Option<i8>,
+    /// Average interval of command requests, log2 seconds.
+    pub cmd_interval: Option<i8>,
+    /// Interval of NTP requests with the short ones left out (`IntL`).
+    pub ntp_timeout_interval: Option<i8>,
+    /// Seconds since the last NTP request (`None`: never).
+    pub last_ntp_hit_ago: Option<u32>,
+    /// Seconds since the last NTS-KE connection.
+    pub last_nke_hit_ago: Option<u32>,
+    /// Seconds since the last command request.
+    pub last_cmd_hit_ago: Option<u32>,
+}
+
+/// How a source's packets are authenticated (`chronyc authdata`'s mode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum AuthMode {
+    /// Not authenticated (`-`).
+    #[default]
+    None,
+    /// A symmetric key (`SK`).
+    SymmetricKey,
+    /// NTS (`NTS`).
+    Nts,
+}
+
+/// One line of `chronyc authdata`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct AuthReport {
+    /// The mode.
+    pub mode: AuthMode,
+    /// The key's type (chrony's hash or cipher number; 0: none).
+    pub key_type: u16,
+    /// The key's ID.
+    pub key_id: u32,
+    /// The key's length, bits.
+    pub key_length: u16,
+    /// NTS-KE attempts since the last success.
+    pub ke_attempts: u16,
+    /// Seconds since the last NTS-KE (`None`: never).
+    pub last_ke_ago: Option<u32>,
+    /// NTS cookies held.
+    pub cookies: u16,
+    /// Length of the cookies, bytes.
+    pub cookie_length: u16,
+    /// Whether an NTS NAK was received.
+    pub nak: bool,
 }
 
 /// What `timedatectl` says about synchronisation: `NTP synchronized: yes`

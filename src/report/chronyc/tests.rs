@@ -76,6 +76,7 @@ fn sourcestats_verbose_matches_chronyc() {
         skew_ppm: 0.009,
         offset: -0.2e-9,
         std_dev: 350e-9,
+        offset_error: 0.0,
     };
     let ours = SourceStats {
         rows: &[("localhost", row)],
@@ -152,6 +153,7 @@ fn csv_matches_chronyc() {
             skew_ppm: 0.471,
             offset: 5e-9,
             std_dev: 230e-9,
+            offset_error: 0.0,
         },
     )];
     let csv = Style::Csv;
@@ -243,6 +245,7 @@ fn seed_server_rows() {
         skew_ppm: skew,
         offset: off,
         std_dev: sd,
+        offset_error: 0.0,
     };
     let rows = [
         (
@@ -329,6 +332,7 @@ fn layout_columns_are_fixed() {
             skew_ppm: x.abs().min(1e8),
             offset: x,
             std_dev: x,
+            offset_error: 0.0,
         };
         let text = SourceStats {
             rows: &[("n", stats)],
@@ -438,4 +442,30 @@ fn timedatectl_line() {
     status.synchronized = false;
     let report = TimedatectlReport::from_status(&status, None);
     assert_eq!(report.to_string(), "NTP synchronized: no\n");
+}
+
+/// A negative zero (the engine negates offsets) prints as chronyc prints
+/// the zero it receives: `+0ns`, never `-0ns`.
+#[test]
+fn negative_zero_prints_as_zero() {
+    let row = SourceReport {
+        adjusted_offset: -0.0,
+        measured_offset: -0.0,
+        ..source(SourceState::Unusable, 0, 0, 0, 0)
+    };
+    let text = Sources {
+        rows: &[("x", row)],
+        style: Style::Plain,
+    }
+    .to_string();
+    assert!(text.contains("+0ns[   +0ns]"), "{text}");
+    let csv = Sources {
+        rows: &[("x", row)],
+        style: Style::Csv,
+    }
+    .to_string();
+    assert!(
+        csv.ends_with(",0.000000000,0.000000000,0.000000000\n"),
+        "{csv}"
+    );
 }

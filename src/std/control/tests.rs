@@ -36,6 +36,7 @@ fn snapshot() -> Snapshot {
         skew_ppm: 0.819,
         offset: -3.031e-6,
         std_dev: 15e-6,
+        offset_error: 0.0,
     };
     let name = SourceName {
         name: "chrony-0.cluster".into(),

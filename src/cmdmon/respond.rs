@@ -1,0 +1,442 @@
+//! The responder: a request in, the reply bytes (or nothing) out, with
+//! chronyd 4.3's access rules; the commands that act come out as
+//! [`Action`]s for the caller to carry out.
+//!
+//! Access, as chronyd's:
+//! - on the Unix socket ([`Origin::Unix`]) every command;
+//! - over UDP ([`Origin::Udp`]) only from addresses [`CommandAccess`]
+//!   allows (localhost, and what `cmdallow`/`cmddeny` say); others are
+//!   dropped unanswered, whatever they send; and from those only the
+//!   monitoring commands (`activity`, `manual list`, `rtcdata`,
+//!   `smoothing`, `sourcename`, `sources`, `sourcestats`, `tracking` /
+//!   `waitsync`); the rest get `UNAUTH` (`501 Not authorised`).
+//!
+//! What ntpkit does not carry out gets the status chronyd sends when it
+//! lacks the facility: `settime`, `manual`, `smoothtime`, and every
+//! reconfiguring command (`add`, `delete`, `allow`, `minpoll`, `local`,
+//! ...) `NOTENABLED` (`505 Facility not enabled in daemon`); `rtcdata`,
+//! `writertc`, `trimrtc` `NORTC`; `manual delete` `BADSAMPLE`; the
+//! withdrawn `logon` `FAILED`. `smoothing` is `NOTENABLED` and `manual list`
+//! an empty list, as from chronyd without smoothing or manual input.
+
+use core::net::IpAddr;
+
+use super::field::Address;
+use super::packet::{Command, Status, MAX_REQUEST_LEN};
+use super::reply::{
+    ClientPage, Reply, ReplyBody, SourceData, SourceStats, Tracking, MAX_CLIENTS_PER_REPLY,
+    SOURCE_NAME_LEN,
+};
+use super::request::{Reject, Request, RequestBody, SourceSelector};
+use crate::report::{
+    ActivityReport, AuthReport, ClientReport, NtpDataReport, ServerStatsReport, SourceActivity,
+    SourceReport, SourceStatsReport, TrackingReport,
+};
+use crate::server::{AccessControl, AccessError, Subnet};
+use crate::wire::ReferenceId;
+
+/// Where a request came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// The Unix socket: every command.
+    Unix,
+    /// UDP from this address: monitoring commands, if allowed.
+    Udp(IpAddr),
+}
+
+/// Who may send commands over UDP: chronyd's `cmdallow`/`cmddeny` rules
+/// over its default, localhost (127.0.0.1 and ::1) only. The most
+/// specific rule decides, as for `allow`/`deny` (see
+/// [`AccessControl`]).
+#[derive(Debug, Clone)]
+pub struct CommandAccess {
+    rules: AccessControl,
+}
+
+impl Default for CommandAccess {
+    fn default() -> Self {
+        CommandAccess::localhost()
+    }
+}
+
+impl CommandAccess {
+    /// chronyd's default: localhost only.
+    pub fn localhost() -> Self {
+        let mut rules = AccessControl::DENY_ALL;
+        for host in [
+            IpAddr::V4(core::net::Ipv4Addr::LOCALHOST),
+            IpAddr::V6(core::net::Ipv6Addr::LOCALHOST),
+        ] {
+            // Two rules always fit in an empty table.
+            let _ = Subnet::new(host, if host.is_ipv4() { 32 } else { 128 })
+                .and_then(|subnet| rules.allow(subnet));
+        }
+        CommandAccess { rules }
+    }
+
+    /// `cmdallow SUBNET`.
+    pub fn allow(&mut self, subnet: Subnet) -> Result<(), AccessError> {
+        self.rules.allow(subnet)
+    }
+
+    /// `cmddeny SUBNET`.
+    pub fn deny(&mut self, subnet: Subnet) -> Result<(), AccessError> {
+        self.rules.deny(subnet)
+    }
+
+    /// `cmdallow all SUBNET` (`allow: true`) or `cmddeny all SUBNET`.
+    pub fn set_all(&mut self, subnet: Subnet, allow: bool) -> Result<(), AccessError> {
+        self.rules.set_all(subnet, allow)
+    }
+
+    /// Whether a request from `origin` is answered at all.
+    pub fn admits(&self, origin: Origin) -> bool {
+        match origin {
+            Origin::Unix => true,
+            Origin::Udp(ip) => self.rules.allows(ip),
+        }
+    }
+}
+
+/// What a command asks the node to do. The reply (`200 OK`) is already
+/// written when the responder hands it over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Start polling the selected sources (`online`).
+    Online(SourceSelector),
+    /// Stop polling the selected sources (`offline`).
+    Offline(SourceSelector),
+    /// A burst of requests to the selected sources, ending after `good`
+    /// good samples or `total` requests (`burst GOOD/TOTAL`).
+    Burst {
+        /// The sources.
+        sources: SourceSelector,
+        /// Good samples wanted.
+        good: i32,
+        /// Requests at most.
+        total: i32,
+    },
+    /// Step the clock by the whole remaining offset now (`makestep`).
+    MakeStep,
+    /// Select again now (`reselect`).
+    Reselect,
+    /// Reset the client log's counters once read (`clients -r`).
+    ResetClients,
+}
+
+/// The values the replies are built from, taken from the node at the
+/// moment of the request. Sources are numbered from 0 in the order
+/// `chronyc sources` lists them; every per-source method answers for
+/// `0..source_count()`.
+///
+/// The defaults derive what can be derived, so that the replies agree
+/// with each other as chronyc prints them side by side: the tracking
+/// reference's address is the address of the source whose reference ID
+/// `tracking` names; `activity` counts the sources.
+pub trait Provider {
+    /// How many sources (`sources` lists this many).
+    fn source_count(&self) -> usize;
+    /// The address of a source (`None`: a reference clock).
+    fn source_address(&self, index: usize) -> Option<IpAddr>;
+    /// The name a source was configured with (`server NAME`).
+    fn source_name(&self, index: usize) -> Option<&str>;
+    /// A source's `sources` line.
+    fn source(&self, index: usize) -> Option<SourceReport>;
+    /// A source's `sourcestats` line.
+    fn source_stats(&self, index: usize) -> Option<SourceStatsReport>;
+    /// Whether a source is being polled (default: online).
+    fn source_activity(&self, _index: usize) -> SourceActivity {
+        SourceActivity::Online
+    }
+    /// Sources whose names are not resolved yet (default: none).
+    fn unresolved_sources(&self) -> u32 {
+        0
+    }
+    /// `tracking`.
+    fn tracking(&self) -> TrackingReport;
+    /// The address of the source `tracking` names (default: the source
+    /// whose reference ID, its IPv4 address or IPv6 hash, is the
+    /// tracking reference ID; none for the local clock or none
+    /// selected).
+    fn reference_address(&self, tracking: &TrackingReport) -> Option<IpAddr> {
+        if tracking.reference_id == ReferenceId::NONE {
+            return None;
+        }
+        (0..self.source_count())
+            .filter_map(|i| self.source_address(i))
+            .find(|ip| ReferenceId::from_ip(*ip) == tracking.reference_id)
+    }
+    /// `activity` (default: counted from [`source_activity`](Self::source_activity)
+    /// and [`unresolved_sources`](Self::unresolved_sources)).
+    fn activity(&self) -> ActivityReport {
+        let mut report = ActivityReport {
+            unresolved: self.unresolved_sources(),
+            ..ActivityReport::default()
+        };
+        for i in 0..self.source_count() {
+            report.count(self.source_activity(i));
+        }
+        report
+    }
+    /// A source's `ntpdata` (default: none, answered `503 No such
+    /// source` as chronyd answers for a reference clock).
+    fn ntp_data(&self, _index: usize) -> Option<NtpDataReport> {
+        None
+    }
+    /// A source's `authdata` (default: not authenticated).
+    fn auth_data(&self, _index: usize) -> AuthReport {
+        AuthReport::default()
+    }
+    /// `serverstats`.
+    fn server_stats(&self) -> ServerStatsReport;
+    /// The number of records the client log has room for (`clients`
+    /// pages through `0..client_slots()`; default: no log).
+    fn client_slots(&self) -> u32 {
+        0
+    }
+    /// The client log record at `index` (`None`: an empty slot).
+    fn client(&self, _index: u32) -> Option<ClientReport> {
+        None
+    }
+    /// What the reply to an action says: [`Status::SUCCESS`] when the
+    /// node will carry it out (the default), else the status chronyd
+    /// gives (`makestep` without control of the clock: [`Status::FAILED`],
+    /// as chronyd -x).
+    fn action_status(&self, _action: &Action) -> Status {
+        Status::SUCCESS
+    }
+}
+
+/// The outcome of a request that is answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+pub struct Response {
+    /// Length of the reply written at the start of the output buffer
+    /// (never more than the request's).
+    pub len: usize,
+    /// What the node is to do, if the command acts.
+    pub action: Option<Action>,
+}
+
+/// The command responder (no state but its access rules).
+#[derive(Debug, Clone, Default)]
+pub struct Responder {
+    access: CommandAccess,
+}
+
+/// An output buffer of this size holds every reply.
+pub const MAX_REPLY_LEN: usize = MAX_REQUEST_LEN;
+
+impl Responder {
+    /// A responder with these UDP access rules.
+    pub fn new(access: CommandAccess) -> Self {
+        Responder { access }
+    }
+
+    /// The access rules.
+    pub fn access(&self) -> &CommandAccess {
+        &self.access
+    }
+
+    /// Answers one request: writes the reply into `out` and says its
+    /// length and what to do, or `None` when chronyd would not answer (or
+    /// `out` is too small for the reply; [`MAX_REPLY_LEN`] always
+    /// suffices).
+    pub fn respond(
+        &self,
+        request: &[u8],
+        origin: Origin,
+        data: &impl Provider,
+        out: &mut [u8],
+    ) -> Option<Response> {
+        let mut name = [0u8; SOURCE_NAME_LEN];
+        let (reply, action) = match Request::parse(request) {
+            Err(Reject::Drop) => return None,
+            _ if !self.access.admits(origin) => return None,
+            Err(Reject::Status {
+                command,
+                sequence,
+                status,
+            }) => (Reply::status(command, sequence, status), None),
+            Ok(parsed) => {
+                let command = parsed.body.command();
+                let monitoring = command.info().is_some_and(|info| info.monitoring);
+                if matches!(origin, Origin::Udp(_)) && !monitoring {
+                    (
+                        Reply::status(command, parsed.sequence, Status::UNAUTH),
+                        None,
+                    )
+                } else {
+                    match execute(&parsed.body, data, &mut name) {
+                        Ok((body, action)) => (
+                            Reply {
+                                command,
+                                sequence: parsed.sequence,
+                                status: Status::SUCCESS,
+                                body,
+                            },
+                            action,
+                        ),
+                        Err(status) => (Reply::status(command, parsed.sequence, status), None),
+                    }
+                }
+            }
+        };
+        let len = reply.emit(out).ok()?;
+        (len <= request.len()).then_some(Response { len, action })
+    }
+}
+
+/// Index of the source at `address`, if any.
+fn find(data: &impl Provider, address: Address) -> Option<usize> {
+    let ip = address.ip()?;
+    (0..data.source_count()).find(|i| data.source_address(*i) == Some(ip))
+}
+
+/// Whether any source is selected.
+fn any_selected(data: &impl Provider, sources: &SourceSelector) -> bool {
+    (0..data.source_count())
+        .filter_map(|i| data.source_address(i))
+        .any(|ip| sources.matches(ip))
+}
+
+/// The reply body to a parsed request and the action, or the error
+/// status.
+type Outcome<'n> = Result<(ReplyBody<'n>, Option<Action>), Status>;
+
+fn execute<'n>(
+    body: &RequestBody,
+    data: &impl Provider,
+    name_buf: &'n mut [u8; SOURCE_NAME_LEN],
+) -> Outcome<'n> {
+    let ok = |body| Ok((body, None));
+    let index = |i: i32| usize::try_from(i).ok().filter(|i| *i < data.source_count());
+    match *body {
+        RequestBody::Null => ok(ReplyBody::Null),
+        RequestBody::NSources => ok(ReplyBody::NSources(
+            u32::try_from(data.source_count()).unwrap_or(u32::MAX),
+        )),
+        RequestBody::SourceData { index: i } => {
+            let i = index(i).ok_or(Status::NO_SUCH_SOURCE)?;
+            let report = data.source(i).ok_or(Status::NO_SUCH_SOURCE)?;
+            ok(ReplyBody::SourceData(SourceData {
+                address: data.source_address(i).into(),
+                report,
+            }))
+        }
+        RequestBody::SourceStats { index: i } => {
+            let i = index(i).ok_or(Status::NO_SUCH_SOURCE)?;
+            let report = data.source_stats(i).ok_or(Status::NO_SUCH_SOURCE)?;
+            let address = data.source_address(i);
+            ok(ReplyBody::SourceStats(SourceStats {
+                reference_id: address.map_or(ReferenceId::NONE, ReferenceId::from_ip),
+                address: address.into(),
+                report,
+            }))
+        }
+        RequestBody::Tracking => {
+            let report = data.tracking();
+            ok(ReplyBody::Tracking(Tracking {
+                address: data.reference_address(&report).into(),
+                report,
+            }))
+        }
+        RequestBody::Activity => ok(ReplyBody::Activity(data.activity())),
+        RequestBody::ServerStats { v4 } => {
+            let stats = data.server_stats();
+            ok(if v4 {
+                ReplyBody::ServerStats4(stats)
+            } else {
+                ReplyBody::ServerStats3(stats)
+            })
+        }
+        RequestBody::NtpData { address } => {
+            let i = find(data, address).ok_or(Status::NO_SUCH_SOURCE)?;
+            ok(ReplyBody::NtpData(
+                data.ntp_data(i).ok_or(Status::NO_SUCH_SOURCE)?,
+            ))
+        }
+        RequestBody::NtpSourceName { address } => {
+            let i = find(data, address).ok_or(Status::NO_SUCH_SOURCE)?;
+            let name = data.source_name(i).ok_or(Status::NO_SUCH_SOURCE)?;
+            let n = name.len().min(SOURCE_NAME_LEN - 1);
+            name_buf[..n].copy_from_slice(&name.as_bytes()[..n]);
+            ok(ReplyBody::NtpSourceName(&name_buf[..n]))
+        }
+        RequestBody::AuthData { address } => {
+            let i = find(data, address).ok_or(Status::NO_SUCH_SOURCE)?;
+            ok(ReplyBody::AuthData(data.auth_data(i)))
+        }
+        RequestBody::ClientAccesses {
+            first_index,
+            count,
+            min_hits,
+            reset,
+        } => {
+            let slots = data.client_slots();
+            let wanted = (count as usize).min(MAX_CLIENTS_PER_REPLY);
+            let mut page = ClientPage::new(slots, slots);
+            let mut index = first_index;
+            while index < slots && page.clients().len() < wanted {
+                if let Some(client) = data.client(index) {
+                    let hits = u64::from(client.ntp_hits)
+                        + u64::from(client.nke_hits)
+                        + u64::from(client.cmd_hits);
+                    if hits >= u64::from(min_hits) {
+                        page.push(client);
+                    }
+                }
+                index += 1;
+            }
+            page.next_index = index;
+            Ok((
+                ReplyBody::ClientAccesses(page),
+                reset.then_some(Action::ResetClients),
+            ))
+        }
+        RequestBody::ManualList => ok(ReplyBody::ManualList),
+        RequestBody::ManualDelete => Err(Status::BAD_SAMPLE),
+        RequestBody::RtcReport => Err(Status::NO_RTC),
+        RequestBody::Smoothing => Err(Status::NOT_ENABLED),
+        RequestBody::MakeStep => act(data, Action::MakeStep),
+        RequestBody::Reselect => act(data, Action::Reselect),
+        RequestBody::Online(sources)
+        | RequestBody::Offline(sources)
+        | RequestBody::Burst { sources, .. }
+            if !any_selected(data, &sources) =>
+        {
+            Err(Status::NO_SUCH_SOURCE)
+        }
+        RequestBody::Online(sources) => act(data, Action::Online(sources)),
+        RequestBody::Offline(sources) => act(data, Action::Offline(sources)),
+        RequestBody::Burst {
+            sources,
+            good,
+            total,
+        } => act(
+            data,
+            Action::Burst {
+                sources,
+                good,
+                total,
+            },
+        ),
+        RequestBody::Other(command) => Err(not_carried_out(command)),
+    }
+}
+
+fn act<'n>(data: &impl Provider, action: Action) -> Outcome<'n> {
+    match data.action_status(&action) {
+        Status::SUCCESS => Ok((ReplyBody::Null, Some(action))),
+        status => Err(status),
+    }
+}
+
+/// The status for a command ntpkit knows but does not carry out.
+fn not_carried_out(command: Command) -> Status {
+    match command {
+        Command::LOGON => Status::FAILED,
+        Command::WRITERTC | Command::TRIMRTC => Status::NO_RTC,
+        _ => Status::NOT_ENABLED,
+    }
+}
