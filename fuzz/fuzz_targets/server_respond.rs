@@ -68,6 +68,6 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(c.received, 3);
     assert_eq!(
         c.received,
-        c.answered + c.denied + c.rate_limited + c.malformed + c.ignored
+        c.answered + c.denied + c.rate_limited + c.malformed + c.ignored + c.auth_failed
     );
 });

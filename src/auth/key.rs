@@ -180,33 +180,50 @@ impl fmt::Debug for Key {
     }
 }
 
-/// Keys looked up by ID, over a slice the caller owns (sorted by ID on
-/// construction, so a lookup is a binary search and allocates nothing).
-#[derive(Debug, Default)]
+/// Keys looked up by ID, over a slice the caller owns; allocates nothing.
+/// A slice sorted by ID (as [`KeyStore::sort`] leaves it) is searched by
+/// bisection, any other one in order.
+#[derive(Debug, Default, Clone, Copy)]
 pub struct KeyStore<'a> {
     keys: &'a [Key],
+    sorted: bool,
 }
 
 impl<'a> KeyStore<'a> {
     /// No keys.
-    pub const EMPTY: KeyStore<'static> = KeyStore { keys: &[] };
+    pub const EMPTY: KeyStore<'static> = KeyStore {
+        keys: &[],
+        sorted: true,
+    };
 
-    /// A store of `keys`, which it sorts by ID; two keys with one ID are
-    /// an error.
-    pub fn new(keys: &'a mut [Key]) -> Result<Self, KeyError> {
+    /// Sorts `keys` by ID, for the quicker lookup.
+    pub fn sort(keys: &mut [Key]) {
         keys.sort_unstable_by_key(|k| k.id);
-        if let Some(pair) = keys.windows(2).find(|w| w[0].id == w[1].id) {
-            return Err(KeyError::DuplicateId { key_id: pair[0].id });
+    }
+
+    /// A store of `keys`; two keys with one ID are an error.
+    pub fn new(keys: &'a [Key]) -> Result<Self, KeyError> {
+        let sorted = keys.windows(2).all(|w| w[0].id < w[1].id);
+        if !sorted {
+            for (i, a) in keys.iter().enumerate() {
+                if keys[i + 1..].iter().any(|b| b.id == a.id) {
+                    return Err(KeyError::DuplicateId { key_id: a.id });
+                }
+            }
         }
-        Ok(KeyStore { keys })
+        Ok(KeyStore { keys, sorted })
     }
 
     /// The key with ID `id`.
     pub fn get(&self, id: u32) -> Option<&'a Key> {
         let keys: &'a [Key] = self.keys;
-        keys.binary_search_by_key(&id, |k| k.id)
-            .ok()
-            .map(|i| &keys[i])
+        if self.sorted {
+            keys.binary_search_by_key(&id, |k| k.id)
+                .ok()
+                .map(|i| &keys[i])
+        } else {
+            keys.iter().find(|k| k.id == id)
+        }
     }
 
     /// How many keys there are.
@@ -265,16 +282,22 @@ mod tests {
             Key::new(1, KeyType::Md5, b"a").unwrap(),
             Key::new(20, KeyType::Sha1, b"b").unwrap(),
         ];
-        let store = KeyStore::new(&mut keys).unwrap();
-        assert_eq!(store.get(20).unwrap().bytes(), b"b");
-        assert_eq!(store.get(30).unwrap().bytes(), b"c");
-        assert!(store.get(2).is_none());
+        for sort in [false, true] {
+            if sort {
+                KeyStore::sort(&mut keys);
+            }
+            let store = KeyStore::new(&keys).unwrap();
+            assert_eq!(store.get(20).unwrap().bytes(), b"b");
+            assert_eq!(store.get(30).unwrap().bytes(), b"c");
+            assert_eq!(store.get(1).unwrap().bytes(), b"a");
+            assert!(store.get(2).is_none());
+        }
         let mut twice = [
             Key::new(5, KeyType::Md5, b"x").unwrap(),
             Key::new(5, KeyType::Sha1, b"y").unwrap(),
         ];
         assert_eq!(
-            KeyStore::new(&mut twice).unwrap_err(),
+            KeyStore::new(&twice).unwrap_err(),
             KeyError::DuplicateId { key_id: 5 }
         );
     }

@@ -263,7 +263,7 @@ mod tests {
                 assert_eq!(n, 52 + digest_len(key_type, version));
                 verify_with(&key, &buf[..n]).unwrap();
                 let mut keys = [key];
-                let store = KeyStore::new(&mut keys).unwrap();
+                let store = KeyStore::new(&keys).unwrap();
                 assert_eq!(verify(&store, &buf[..n]).unwrap().id(), 42);
                 // Any flipped bit of the header or the digest is refused.
                 for at in [0, 40, 47, 52, n - 1] {
@@ -297,7 +297,7 @@ mod tests {
             })
         );
         let mut keys = [two];
-        let store = KeyStore::new(&mut keys).unwrap();
+        let store = KeyStore::new(&keys).unwrap();
         assert_eq!(
             verify(&store, &buf[..n]),
             Err(MacError::UnknownKey { key_id: 1 })
