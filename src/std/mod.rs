@@ -9,5 +9,6 @@ pub mod clock;
 pub mod config;
 pub mod control;
 pub mod driver;
+pub mod keyfile;
 pub mod serve;
 pub mod socket;
