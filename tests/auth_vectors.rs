@@ -51,12 +51,21 @@ fn chronyds_macs_verify_and_are_answered_alike() {
         let now = NtpTimestamp::from_parts(0xeeb2_be21, 0);
         let mut out = [0u8; 256];
         let len = server
-            .respond(request, "127.0.0.1:5000".parse().unwrap(), now, &Reference::local(8, now), &mut out)
+            .respond(
+                request,
+                "127.0.0.1:5000".parse().unwrap(),
+                now,
+                &Reference::local(8, now),
+                &mut out,
+            )
             .unwrap();
         assert_eq!(len, request.len(), "key {id}");
         mac::verify_with(key, &out[..len]).unwrap();
     }
-    let types: Vec<KeyType> = vectors.iter().map(|(id, _)| store.get(*id).unwrap().key_type()).collect();
+    let types: Vec<KeyType> = vectors
+        .iter()
+        .map(|(id, _)| store.get(*id).unwrap().key_type())
+        .collect();
     assert!(KeyType::ALL.iter().all(|t| types.contains(t)));
     assert_eq!(server.counters().mac_answered, 8);
 }

@@ -76,7 +76,10 @@ impl KeyFile {
         if mode & 0o004 != 0 {
             file.warnings.insert(
                 0,
-                format!("{name}: the key file is readable by other users (mode {:o}): chmod o-r it", mode & 0o777),
+                format!(
+                    "{name}: the key file is readable by other users (mode {:o}): chmod o-r it",
+                    mode & 0o777
+                ),
             );
         }
         Ok(file)
@@ -111,9 +114,11 @@ impl KeyFile {
                 ),
                 _ => return Err(bad("expected `ID [TYPE] KEY`".to_string())),
             };
-            let id: u32 = id
-                .parse()
-                .map_err(|_| bad(format!("bad key ID `{id}` (a decimal number up to 4294967295)")))?;
+            let id: u32 = id.parse().map_err(|_| {
+                bad(format!(
+                    "bad key ID `{id}` (a decimal number up to 4294967295)"
+                ))
+            })?;
             let bytes = decode_key(key).map_err(&bad)?;
             let key = Key::new(id, key_type, &bytes).map_err(|e| bad(format!("key {id}: {e}")))?;
             if let Some(first) = file.keys.iter().position(|k| k.id() == id) {
@@ -170,7 +175,8 @@ mod tests {
 
     #[test]
     fn every_type_both_encodings_and_comments() {
-        let text = "# keys\n\n1 MD5 HEX:0102030405060708090a0b0c0d0e0f10\n2 SHA1 ASCII:abcdefghijkl\n\
+        let text =
+            "# keys\n\n1 MD5 HEX:0102030405060708090a0b0c0d0e0f10\n2 SHA1 ASCII:abcdefghijkl\n\
                     3 SHA256 HEX:0102030405060708090A0B0C0D0E0F10\n4 SHA384 long-enough-key\n\
                     5 SHA512 long-enough-key\n6 AES128 HEX:0102030405060708090a0b0c0d0e0f10\n\
                     7 AES256 HEX:0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20\n\
@@ -189,10 +195,19 @@ mod tests {
     fn bad_lines_name_the_file_and_line() {
         for (text, message) in [
             ("1 MD5 HEX:zz\n", "keys:1: bad hex digits"),
-            ("\n1 SHA3-224 abcdefghijk\n", "keys:2: unknown key type `SHA3-224`"),
+            (
+                "\n1 SHA3-224 abcdefghijk\n",
+                "keys:2: unknown key type `SHA3-224`",
+            ),
             ("x MD5 abcdefghijk\n", "keys:1: bad key ID `x`"),
-            ("1 AES128 HEX:0102\n", "keys:1: key 1: an AES128 key must be 16 bytes long, not 2"),
-            ("1 MD5 abcdefghijk\n1 SHA1 abcdefghijk\n", "keys:2: key ID 1 is already defined on line 1"),
+            (
+                "1 AES128 HEX:0102\n",
+                "keys:1: key 1: an AES128 key must be 16 bytes long, not 2",
+            ),
+            (
+                "1 MD5 abcdefghijk\n1 SHA1 abcdefghijk\n",
+                "keys:2: key ID 1 is already defined on line 1",
+            ),
             ("1\n", "keys:1: expected `ID [TYPE] KEY`"),
             ("1 MD5 HEX:123\n", "keys:1: a HEX: key needs"),
         ] {
@@ -200,7 +215,10 @@ mod tests {
             assert!(e.starts_with(message), "{e}");
         }
         let short = KeyFile::parse("1 MD5 abc\n", "keys").unwrap();
-        assert_eq!(short.warnings, ["keys:1: key 1 is too short (3 bytes; 10 or more recommended)"]);
+        assert_eq!(
+            short.warnings,
+            ["keys:1: key 1 is too short (3 bytes; 10 or more recommended)"]
+        );
     }
 
     #[test]
@@ -211,7 +229,11 @@ mod tests {
         fs::write(&path, "1 SHA1 abcdefghijkl\n").unwrap();
         fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
         let file = KeyFile::load(&path).unwrap();
-        assert!(file.warnings[0].contains("readable by other users (mode 644)"), "{:?}", file.warnings);
+        assert!(
+            file.warnings[0].contains("readable by other users (mode 644)"),
+            "{:?}",
+            file.warnings
+        );
         fs::set_permissions(&path, fs::Permissions::from_mode(0o640)).unwrap();
         assert!(KeyFile::load(&path).unwrap().warnings.is_empty());
         let missing = KeyFile::load(&dir.join("none")).unwrap_err().to_string();

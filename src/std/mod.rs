@@ -10,5 +10,6 @@ pub mod config;
 pub mod control;
 pub mod driver;
 pub mod keyfile;
+pub mod nts;
 pub mod serve;
 pub mod socket;
