@@ -19,6 +19,13 @@
 //!   (default: until SIGINT or SIGTERM, which print them too and save the
 //!   drift).
 //!
+//! Authentication, as chronyd's: with a `keyfile` it answers requests
+//! with a MAC under one of its keys with the same key; with
+//! `ntsserverkey`/`ntsservercert` (one or more pairs) it runs an NTS-KE
+//! server on TCP `ntsport` (4460) in its own thread and answers NTS
+//! requests (`ntsrotate`, `ntsdumpdir`, `maxntsconnections` and
+//! `ntsprocesses` as chronyd reads them).
+//!
 //! With `server`/`pool` lines it is also a client of those servers (the
 //! seed's serving node): the client driver (`ntpkit::std::driver`) follows
 //! them and serves the result in the same `poll(2)` loop, on one thread;
@@ -29,15 +36,20 @@
 //! upstream servers it only serves (`local stratum N`, else
 //! "unsynchronised": leap 3, stratum 0), on `--threads` threads.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use ntpkit::auth::KeyStore;
 use ntpkit::server::Counters;
 use ntpkit::std::clock::{DriverClock, SystemClock, VirtualClock};
 use ntpkit::std::config::Config;
 use ntpkit::std::driver::{stop_on_signals, Driver, DriverConfig};
+use ntpkit::std::keyfile::KeyFile;
+use ntpkit::std::nts::ke_server::{KeServer, NtsServerConfig};
+use ntpkit::std::nts::server_keys::SharedKeys;
 use ntpkit::std::serve::{rate_limit_table, serve, Served, Serving, STOP_CHECK};
 use ntpkit::std::socket::measure_precision;
 use rand_core::{OsRng, RngCore};
@@ -98,22 +110,121 @@ fn parse_args() -> Result<Options, String> {
     Ok(options)
 }
 
+/// What authenticated requests are answered with: the key file's keys and
+/// the NTS-KE server's cookie keys.
+#[derive(Clone, Copy)]
+struct Auth<'k> {
+    keys: KeyStore<'k>,
+    nts: Option<&'k Arc<SharedKeys>>,
+}
+
 /// Serving sockets for `config` on `port`, with its rate-limit records in
-/// `table`; a missing IPv6 is a warning.
+/// `table`, answering authenticated requests with `auth`; a missing IPv6
+/// is a warning.
 fn bind<'a>(
     config: &Config,
     port: u16,
     precision: i8,
     table: &'a mut [ntpkit::server::ClientRecord],
     reuse_port: bool,
+    auth: Auth<'a>,
 ) -> Result<Serving<'a>, String> {
     let seed = [OsRng.next_u64(), OsRng.next_u64()];
-    let (serving, skipped) = Serving::bind(config, port, precision, table, seed, reuse_port)
+    let (mut serving, skipped) = Serving::bind(config, port, precision, table, seed, reuse_port)
         .map_err(|e| e.to_string())?;
     for e in skipped {
         eprintln!("warning: not serving IPv6: {e}");
     }
+    serving.set_keys(auth.keys);
+    if let Some(keys) = auth.nts {
+        serving.set_nts(keys.clone(), OsRng.next_u64().to_be_bytes());
+    }
     Ok(serving)
+}
+
+// integrator: move into Config
+/// The authentication directives this example reads itself until
+/// `std::config` acts on them.
+struct AuthSettings {
+    keyfile: Option<PathBuf>,
+    nts_keys: Vec<PathBuf>,
+    nts_certs: Vec<PathBuf>,
+    nts: NtsServerConfig,
+}
+
+// integrator: move into Config
+/// Reads `keyfile`, `ntsserverkey`, `ntsservercert`, `ntsport`, `ntsrotate`,
+/// `ntsdumpdir`, `maxntsconnections` and `ntsprocesses` from the lines of
+/// the configuration `path`, and returns them with the file's text where
+/// those lines are blanked (so that line numbers still match) for
+/// `Config::parse`. A bad value is an error naming the file and line.
+fn auth_settings(path: &Path) -> Result<(AuthSettings, String), String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut settings = AuthSettings {
+        keyfile: None,
+        nts_keys: Vec::new(),
+        nts_certs: Vec::new(),
+        nts: NtsServerConfig::default(),
+    };
+    let mut rest = String::with_capacity(text.len());
+    for (index, line) in text.lines().enumerate() {
+        let at = |message: &str| format!("{}:{}: {message}", path.display(), index + 1);
+        let mut words = line.split_whitespace();
+        let directive = words.next().unwrap_or("").to_ascii_lowercase();
+        let value = words.next();
+        let known = [
+            "keyfile",
+            "ntsserverkey",
+            "ntsservercert",
+            "ntsport",
+            "ntsrotate",
+            "ntsdumpdir",
+            "maxntsconnections",
+            "ntsprocesses",
+        ];
+        if !known.contains(&directive.as_str()) {
+            rest.push_str(line);
+            rest.push('\n');
+            continue;
+        }
+        rest.push('\n');
+        let value = value.ok_or_else(|| at(&format!("{directive} needs a value")))?;
+        if words.next().is_some() {
+            return Err(at(&format!("{directive} takes one value")));
+        }
+        let number = |what: &str| -> Result<u64, String> {
+            value
+                .parse()
+                .map_err(|_| at(&format!("bad {what} `{value}`")))
+        };
+        match directive.as_str() {
+            "keyfile" => settings.keyfile = Some(PathBuf::from(value)),
+            "ntsserverkey" => settings.nts_keys.push(PathBuf::from(value)),
+            "ntsservercert" => settings.nts_certs.push(PathBuf::from(value)),
+            "ntsport" => {
+                settings.nts.port = u16::try_from(number("port")?)
+                    .ok()
+                    .filter(|p| *p != 0)
+                    .ok_or_else(|| at("ntsport takes 1 to 65535"))?
+            }
+            "ntsrotate" => settings.nts.rotate = Duration::from_secs(number("interval")?),
+            "ntsdumpdir" => settings.nts.dump_dir = Some(PathBuf::from(value)),
+            "maxntsconnections" => {
+                settings.nts.max_connections = number("count")?.clamp(1, 65536) as usize
+            }
+            "ntsprocesses" => settings.nts.processes = number("count")? as usize,
+            _ => {}
+        }
+    }
+    if settings.nts_keys.len() != settings.nts_certs.len() {
+        return Err(format!(
+            "{}: {} ntsserverkey but {} ntsservercert directives (they pair up in order)",
+            path.display(),
+            settings.nts_keys.len(),
+            settings.nts_certs.len()
+        ));
+    }
+    Ok((settings, rest))
 }
 
 /// Only serving (no upstream servers): one `serve` loop per thread, each
@@ -123,13 +234,21 @@ fn serve_only(
     options: &Options,
     port: u16,
     precision: i8,
+    auth: Auth<'_>,
 ) -> Result<Counters, String> {
     let mut tables: Vec<_> = (0..options.threads)
         .map(|_| rate_limit_table(config))
         .collect();
     let mut per_thread = Vec::new();
     for table in &mut tables {
-        per_thread.push(bind(config, port, precision, table, options.threads > 1)?);
+        per_thread.push(bind(
+            config,
+            port,
+            precision,
+            table,
+            options.threads > 1,
+            auth,
+        )?);
     }
     announce(config, options, &per_thread[0], precision);
     let stop = stop_on_signals();
@@ -243,7 +362,9 @@ fn announce(config: &Config, options: &Options, serving: &Serving<'_>, precision
 
 fn run() -> Result<(), String> {
     let options = parse_args()?;
-    let config = Config::load(&options.config).map_err(|e| e.to_string())?;
+    let (settings, text) = auth_settings(&options.config)?;
+    let config =
+        Config::parse(&text, &options.config.display().to_string()).map_err(|e| e.to_string())?;
     for warning in &config.warnings {
         eprintln!("{warning}");
     }
@@ -258,8 +379,57 @@ fn run() -> Result<(), String> {
         ));
     }
     let precision = measure_precision();
+    let key_file = match &settings.keyfile {
+        Some(path) => KeyFile::load(path).map_err(|e| e.to_string())?,
+        None => KeyFile::default(),
+    };
+    for warning in &key_file.warnings {
+        eprintln!("warning: {warning}");
+    }
+    let keys = key_file.store().map_err(|e| e.to_string())?;
+    let ke_server = if settings.nts_certs.is_empty() {
+        None
+    } else {
+        let mut nts = settings.nts.clone();
+        nts.certificates = settings
+            .nts_certs
+            .iter()
+            .cloned()
+            .zip(settings.nts_keys.iter().cloned())
+            .collect();
+        nts.ntp_port = port;
+        let mut ips: Vec<_> = config
+            .serve_addresses(port)
+            .iter()
+            .map(|a| a.ip())
+            .collect();
+        ips.dedup();
+        nts.addresses = ips;
+        let server = KeServer::start(&nts).map_err(|e| e.to_string())?;
+        println!(
+            "NTS-KE on {} (TCP), cookies for NTP port {port}",
+            server
+                .local_addrs()
+                .iter()
+                .map(|a| a.to_string())
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+        Some(server)
+    };
+    let shared = ke_server.as_ref().map(|s| s.shared_keys());
+    let auth = Auth {
+        keys,
+        nts: shared.as_ref(),
+    };
+    if !keys.is_empty() {
+        println!(
+            "answering requests authenticated with {} key(s)",
+            keys.len()
+        );
+    }
     let totals = if config.sources.is_empty() {
-        serve_only(&config, &options, port, precision)?
+        serve_only(&config, &options, port, precision, auth)?
     } else {
         if options.threads > 1 {
             return Err(
@@ -278,7 +448,7 @@ fn run() -> Result<(), String> {
             driver_config.control_socket = None;
         }
         let mut table = rate_limit_table(&config);
-        let serving = bind(&config, port, precision, &mut table, false)?;
+        let serving = bind(&config, port, precision, &mut table, false, auth)?;
         announce(&config, &options, &serving, precision);
         if options.system_clock {
             SystemClock::check_permission().map_err(|e| e.to_string())?;
@@ -294,6 +464,14 @@ fn run() -> Result<(), String> {
         }
     };
     println!("{totals}");
+    if let Some(server) = ke_server {
+        let [accepted, refused, completed, errors, failed, timed_out, rotations] =
+            server.stats().snapshot();
+        println!(
+            "NTS-KE: accepted {accepted} completed {completed} errors {errors} failed {failed} timed-out {timed_out} refused {refused} rotations {rotations}"
+        );
+        server.stop().map_err(|e| e.to_string())?;
+    }
     Ok(())
 }
 

@@ -7,6 +7,10 @@
 //! upstream servers answers through the same [`Serving::answer`] from the
 //! client driver's loop (`std::driver::Driver::serve`).
 //!
+//! With [`Serving::set_keys`] and [`Serving::set_nts`] it also answers
+//! requests authenticated with symmetric keys and NTS (the NTS-KE server
+//! runs in its own thread, see [`super::nts::ke_server`]).
+//!
 //! What is served is decided once per batch, in one place
 //! ([`Serving::answer`]): the caller says what its system serves at the
 //! system time of the batch's first request (a [`Served`]: the system's
@@ -41,12 +45,16 @@ use ::std::time::Duration;
 use ::std::vec::Vec;
 
 use super::config::Config;
+use super::nts::server_keys::SharedKeys;
 use super::socket::{
     bind_each, realtime_now, Batch, NtpSocket, Poller, SocketError, SocketOptions, BATCH,
 };
+use crate::auth::KeyStore;
+use crate::nts::NtsServer;
 use crate::reference::Reference;
 use crate::server::{served_reference, ClientRecord, Counters, LocalReference, Server};
 use crate::time::{NtpDuration, NtpTimestamp};
+use ::std::sync::Arc;
 
 /// What a node's system serves at a moment, before `local` is applied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,6 +115,8 @@ pub struct Serving<'a> {
     server: Server<'a>,
     local: Option<LocalReference>,
     batch: ::std::boxed::Box<Batch>,
+    /// The NTS-KE server's cookie keys and the generation last applied.
+    nts_keys: Option<(Arc<SharedKeys>, u64)>,
 }
 
 impl<'a> Serving<'a> {
@@ -118,7 +128,24 @@ impl<'a> Serving<'a> {
             server,
             local,
             batch: Batch::new(),
+            nts_keys: None,
         }
+    }
+
+    /// Answers requests with a MAC under these keys (chrony's `keyfile`,
+    /// see [`KeyFile`](super::keyfile::KeyFile)) with the same key.
+    pub fn set_keys(&mut self, keys: KeyStore<'a>) {
+        self.server.set_keys(keys);
+    }
+
+    /// Answers NTS requests whose cookies were made under `keys` (an
+    /// [`KeServer`](super::nts::ke_server::KeServer)'s, which it rotates:
+    /// each batch picks up a rotation). `nonce_prefix` must differ between
+    /// the threads sharing the keys (random is good).
+    pub fn set_nts(&mut self, keys: Arc<SharedKeys>, nonce_prefix: [u8; 8]) {
+        self.server
+            .set_nts(NtsServer::new(keys.get(), nonce_prefix));
+        self.nts_keys = Some((keys.clone(), keys.generation()));
     }
 
     /// What `config` serves on `port`: sockets on its `bindaddress` lines
@@ -172,6 +199,15 @@ impl<'a> Serving<'a> {
         let Some(socket) = self.sockets.get(index) else {
             return Ok(());
         };
+        if let Some((keys, applied)) = &mut self.nts_keys {
+            let generation = keys.generation();
+            if generation != *applied {
+                *applied = generation;
+                if let Some(nts) = self.server.nts_mut() {
+                    nts.set_keys(keys.get());
+                }
+            }
+        }
         let batch = &mut self.batch;
         // Drain while batches come full; a short one means the queue is
         // empty, so back to poll(2) without another receive call.
@@ -193,12 +229,15 @@ impl<'a> Serving<'a> {
             };
             let server = &mut self.server;
             batch.answer(|datagram, reply| {
-                server.respond(
+                // An authenticated reply is sealed here, with its transmit
+                // timestamp; plain ones get theirs in the batch below.
+                server.respond_with_transmit(
                     datagram.data,
                     datagram.from,
                     datagram.receive + correction,
                     &reference,
                     reply,
+                    || realtime_now() + correction,
                 )
             });
             batch.set_transmit_timestamps(realtime_now() + correction);
