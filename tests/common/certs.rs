@@ -1,6 +1,8 @@
 //! Test certificates made with rcgen: a CA and a server certificate for
 //! `localhost` and 127.0.0.1, written as PEM files into a directory.
 
+#![allow(dead_code)]
+
 use std::path::{Path, PathBuf};
 
 pub struct TestPki {
