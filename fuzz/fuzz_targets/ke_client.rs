@@ -35,6 +35,8 @@ fuzz_target!(|data: &[u8]| {
             assert!((1..=MAX_COOKIE_LEN).contains(&cookie.len()));
             session.add_cookie(cookie).unwrap();
         }
-        assert!(response.server.is_none_or(|s| s.is_ascii() && !s.is_empty()));
+        assert!(response
+            .server
+            .is_none_or(|s| s.is_ascii() && !s.is_empty()));
     }
 });

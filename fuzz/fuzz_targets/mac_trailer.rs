@@ -10,7 +10,14 @@ fuzz_target!(|data: &[u8]| {
     let keys: Vec<Key> = KeyType::ALL
         .iter()
         .enumerate()
-        .map(|(i, t)| Key::new(i as u32 + 1, *t, &[0x42; 32][..t.required_key_len().unwrap_or(24)]).unwrap())
+        .map(|(i, t)| {
+            Key::new(
+                i as u32 + 1,
+                *t,
+                &[0x42; 32][..t.required_key_len().unwrap_or(24)],
+            )
+            .unwrap()
+        })
         .collect();
     let store = KeyStore::new(&keys).unwrap();
     assert!(mac::verify(&store, data).is_err());

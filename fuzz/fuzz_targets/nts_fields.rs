@@ -41,7 +41,13 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let _ = NtsFields::scan(&packet);
-    let mut server = NtsServer::new(CookieKeys::new(CookieKey { id: 1, key: [7; 32] }), [0; 8]);
+    let mut server = NtsServer::new(
+        CookieKeys::new(CookieKey {
+            id: 1,
+            key: [7; 32],
+        }),
+        [0; 8],
+    );
     match server.check_request(&packet) {
         // The fuzzer cannot forge the C2S authenticator of a cookie it
         // cannot make: anything accepted is a bug.
@@ -54,7 +60,9 @@ fuzz_target!(|data: &[u8]| {
     session.add_cookie(&[9; 104]).unwrap();
     let mut request = [0u8; 2048];
     request[0] = 0x23;
-    session.write_request(&mut request, &mut Counter(0)).unwrap();
+    session
+        .write_request(&mut request, &mut Counter(0))
+        .unwrap();
     let mut copy = [0u8; 1024];
     let copy = &mut copy[..data.len().min(1024)];
     copy.copy_from_slice(&data[..copy.len()]);

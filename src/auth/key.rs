@@ -292,7 +292,7 @@ mod tests {
             assert_eq!(store.get(1).unwrap().bytes(), b"a");
             assert!(store.get(2).is_none());
         }
-        let mut twice = [
+        let twice = [
             Key::new(5, KeyType::Md5, b"x").unwrap(),
             Key::new(5, KeyType::Sha1, b"y").unwrap(),
         ];

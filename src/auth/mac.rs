@@ -262,7 +262,7 @@ mod tests {
                 let n = append(&key, &mut buf, 48).unwrap();
                 assert_eq!(n, 52 + digest_len(key_type, version));
                 verify_with(&key, &buf[..n]).unwrap();
-                let mut keys = [key];
+                let keys = [key];
                 let store = KeyStore::new(&keys).unwrap();
                 assert_eq!(verify(&store, &buf[..n]).unwrap().id(), 42);
                 // Any flipped bit of the header or the digest is refused.
@@ -296,7 +296,7 @@ mod tests {
                 key_id: 1
             })
         );
-        let mut keys = [two];
+        let keys = [two];
         let store = KeyStore::new(&keys).unwrap();
         assert_eq!(
             verify(&store, &buf[..n]),

@@ -133,7 +133,9 @@ impl fmt::Debug for AeadKey {
     }
 }
 
-/// A keyed AES-SIV instance.
+/// A keyed AES-SIV instance (its key schedules: up to 1 KiB, on the stack
+/// or in the caller's structure; the core has no heap to box it in).
+#[allow(clippy::large_enum_variant)]
 pub enum Cipher {
     /// AEAD_AES_SIV_CMAC_256.
     Siv256(Aes128Siv),

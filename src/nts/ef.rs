@@ -93,18 +93,12 @@ impl NtsFields {
                 return Err(NtsError::FieldAfterAuthenticator);
             }
             match field.field_type {
-                UNIQUE_IDENTIFIER => {
-                    if fields.uid.replace((at + 4, field.value.len())).is_some() {
-                        return Err(NtsError::DuplicateField {
-                            field_type: UNIQUE_IDENTIFIER,
-                        });
-                    }
-                }
-                COOKIE => {
-                    if fields.cookie.replace((at + 4, field.value.len())).is_some() {
-                        return Err(NtsError::DuplicateField { field_type: COOKIE });
-                    }
-                }
+                UNIQUE_IDENTIFIER => set_once(
+                    &mut fields.uid,
+                    (at + 4, field.value.len()),
+                    UNIQUE_IDENTIFIER,
+                )?,
+                COOKIE => set_once(&mut fields.cookie, (at + 4, field.value.len()), COOKIE)?,
                 COOKIE_PLACEHOLDER => {
                     fields.placeholders += 1;
                     if *placeholder_len.get_or_insert(field.value.len()) != field.value.len() {
@@ -133,6 +127,13 @@ impl NtsFields {
         }
         Ok(fields)
     }
+}
+
+fn set_once(slot: &mut Option<Span>, span: Span, field_type: u16) -> Result<(), NtsError> {
+    if slot.replace(span).is_some() {
+        return Err(NtsError::DuplicateField { field_type });
+    }
+    Ok(())
 }
 
 /// Writes an extension field header (type, length) at `buf[at..at + 4]`.

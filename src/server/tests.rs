@@ -357,7 +357,7 @@ mod auth {
     #[test]
     fn answers_a_mac_with_the_same_key_and_length() {
         let mut table = [ClientRecord::EMPTY; 0];
-        let mut keys: Vec<Key> = KeyType::ALL
+        let keys: Vec<Key> = KeyType::ALL
             .iter()
             .enumerate()
             .map(|(i, t)| key(i as u32 + 1, *t, 0x30 + i as u8))
@@ -407,7 +407,7 @@ mod auth {
     #[test]
     fn wrong_tampered_and_unknown_keys_are_dropped_and_counted() {
         let mut table = [ClientRecord::EMPTY; 0];
-        let mut keys = [key(1, KeyType::Sha256, 1), key(2, KeyType::Aes128, 2)];
+        let keys = [key(1, KeyType::Sha256, 1), key(2, KeyType::Aes128, 2)];
         let mut server = Server::new(open_config(), &mut table, [1, 2]);
         server.set_keys(KeyStore::new(&keys).unwrap());
         let mut out = [0u8; 1024];

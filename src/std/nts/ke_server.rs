@@ -323,8 +323,9 @@ impl Worker {
                 timeout = timeout.min(c.deadline.saturating_duration_since(now));
             }
             poll(&mut fds, timeout)?;
-            for i in 0..self.listeners.len() {
-                if fds[i].revents != 0 {
+            let listeners = self.listeners.len();
+            for (i, fd) in fds.iter().enumerate().take(listeners) {
+                if fd.revents != 0 {
                     self.accept(i);
                 }
             }
