@@ -2,6 +2,19 @@
 //! session's keys and up to [`MAX_COOKIES`] cookies, writes authenticated
 //! requests and checks their responses.
 //!
+//! How a client engine uses it (one [`NtsSession`] per `nts` source):
+//! 1. Get a session from NTS-KE (the std side's `KeClient::establish`, or
+//!    a saved one); it says where to send NTP requests.
+//! 2. Each poll: write the 48-byte request header, then
+//!    [`NtsSession::write_request`] into a buffer of at least
+//!    [`NtsSession::request_len`] bytes ([`MAX_REQUEST_LEN`] always
+//!    does); send the length it returns.
+//! 3. On a response: [`NtsSession::verify_response`] first; on any error
+//!    drop the response (count it) before the NTP tests; on success run
+//!    the usual tests on the header.
+//! 4. Run NTS-KE again when [`NtsSession::cookies`] is 0 or a response was
+//!    [`NtsError::Nak`], pacing failed handshakes with a [`KeBackoff`].
+//!
 //! Each request spends one cookie and asks, with placeholders, for as many
 //! new ones as bring the session back to 8; the response carries them,
 //! encrypted. A response is accepted once: its unique identifier must be
@@ -269,5 +282,61 @@ impl NtsSession {
             rest = &rest[field_len..];
         }
         Ok(fresh)
+    }
+}
+
+/// When to run NTS-KE again, sans-IO: at once when a session is needed
+/// (none yet, its cookies ran out, or an NTS NAK), then, while handshakes
+/// fail, after waits that double from [`KeBackoff::MIN_WAIT`] to
+/// [`KeBackoff::MAX_WAIT`] seconds. The caller adds its own jitter and
+/// keeps the time: it asks [`wait`](Self::wait) after a failure.
+///
+/// ```
+/// use ntpkit::nts::client::KeBackoff;
+/// let mut backoff = KeBackoff::new();
+/// assert_eq!(backoff.failed(), 2);
+/// assert_eq!(backoff.failed(), 4);
+/// backoff.succeeded();
+/// assert_eq!(backoff.failed(), 2);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KeBackoff {
+    failures: u32,
+}
+
+impl KeBackoff {
+    /// The first wait after a failure, in seconds.
+    pub const MIN_WAIT: u64 = 2;
+    /// The longest wait, in seconds.
+    pub const MAX_WAIT: u64 = 1024;
+
+    /// No failure yet.
+    pub const fn new() -> Self {
+        KeBackoff { failures: 0 }
+    }
+
+    /// A handshake failed: how many seconds to wait before the next.
+    pub fn failed(&mut self) -> u64 {
+        self.failures = self.failures.saturating_add(1);
+        self.wait()
+    }
+
+    /// The wait after the failures so far (0 without any).
+    pub fn wait(&self) -> u64 {
+        if self.failures == 0 {
+            return 0;
+        }
+        let shift = (self.failures - 1).min(20);
+        (Self::MIN_WAIT << shift).min(Self::MAX_WAIT)
+    }
+
+    /// A handshake succeeded: the next failure waits the least again.
+    pub fn succeeded(&mut self) {
+        self.failures = 0;
+    }
+
+    /// Failures in a row.
+    pub fn failures(&self) -> u32 {
+        self.failures
     }
 }
