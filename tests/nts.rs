@@ -229,3 +229,36 @@ fn idle_connections_are_capped_and_timed_out_without_delaying_others() {
     assert_eq!(server.stats().timed_out.load(Ordering::Relaxed), 2);
     drop(idle);
 }
+
+#[test]
+fn the_ke_server_rotates_its_cookie_keys_and_old_cookies_still_open() {
+    let dir = temp_dir("nts-rotate");
+    let pki = make_pki(&dir, "a", 2020, 2100);
+    let server = ke_server(&pki, |c| {
+        c.rotate = Duration::from_secs(1);
+        c.dump_dir = Some(dir.clone());
+    });
+    let shared = server.shared_keys();
+    let (generation, first) = (
+        shared.generation(),
+        shared.get().current().copied().unwrap(),
+    );
+    let mut outcome = client(&pki.ca, false)
+        .establish("localhost", server.local_addrs()[0])
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while server.stats().rotations.load(Ordering::Relaxed) == 0 {
+        assert!(Instant::now() < deadline, "no rotation");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_ne!(shared.generation(), generation);
+    let keys = shared.get();
+    assert_ne!(keys.current().copied(), Some(first));
+    assert_eq!(keys.get(first.id), Some(&first));
+    // A cookie of the previous key still opens; the new cookies use the new one.
+    assert_eq!(exchange(&mut outcome.session, keys), Ok(1));
+    let saved =
+        std::fs::read_to_string(dir.join(ntpkit::std::nts::server_keys::FILE_NAME)).unwrap();
+    assert!(saved.lines().count() >= 4, "{saved}");
+    server.stop().unwrap();
+}
