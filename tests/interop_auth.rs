@@ -287,8 +287,9 @@ fn our_ke_client_and_session_against_chronyds_nts_server() {
     let outcome = establish(&client, ntsport);
     assert_eq!(outcome.session.cookies(), 8);
     assert_eq!(outcome.session.keys().algorithm().id(), 15);
+    let cookie_len = outcome.session.iter_cookies().next().unwrap().len();
     eprintln!(
-        "chronyd's NTS-KE: NTP server {} port {}",
+        "chronyd's NTS-KE: NTP server {} port {}, cookies of {cookie_len} bytes",
         outcome.ntp_server, outcome.ntp_port
     );
     assert_eq!(outcome.ntp_port, port, "chronyd gives its NTP port");
