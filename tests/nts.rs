@@ -10,7 +10,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use common::certs::{make_pki, temp_dir};
+use common::certs::{make_pki, make_pki_for, temp_dir};
 use ntpkit::nts::{AeadAlgorithm, NtsError, NtsServer};
 use ntpkit::reference::Reference;
 use ntpkit::server::{AccessControl, ClientRecord, Server, ServerConfig};
@@ -261,4 +261,18 @@ fn the_ke_server_rotates_its_cookie_keys_and_old_cookies_still_open() {
         std::fs::read_to_string(dir.join(ntpkit::std::nts::server_keys::FILE_NAME)).unwrap();
     assert!(saved.lines().count() >= 4, "{saved}");
     server.stop().unwrap();
+}
+
+#[test]
+fn several_certificates_are_chosen_by_the_name_asked() {
+    let dir = temp_dir("nts-sni");
+    let a = make_pki(&dir, "a", 2020, 2100);
+    let b = make_pki_for(&dir, "b", &["ntp.test"], 2020, 2100);
+    let server = ke_server(&a, |c| c.certificates.push((b.cert.clone(), b.key.clone())));
+    let addr = server.local_addrs()[0];
+    assert!(client(&a.ca, false).establish("localhost", addr).is_ok());
+    assert!(client(&b.ca, false).establish("ntp.test", addr).is_ok());
+    // A name neither has: the first certificate, which is not for it.
+    assert!(client(&a.ca, false).establish("other.test", addr).is_err());
+    assert!(client(&b.ca, false).establish("localhost", addr).is_err());
 }

@@ -11,9 +11,26 @@ pub struct TestPki {
     pub key: PathBuf,
 }
 
-/// A CA named `name` and a server certificate it signs, valid from
-/// `not_before` to `not_after` (years), in `dir`.
+/// A CA named `name` and a server certificate it signs for `localhost` and
+/// 127.0.0.1, valid from `not_before` to `not_after` (years), in `dir`.
 pub fn make_pki(dir: &Path, name: &str, not_before: i32, not_after: i32) -> TestPki {
+    make_pki_for(
+        dir,
+        name,
+        &["localhost", "127.0.0.1"],
+        not_before,
+        not_after,
+    )
+}
+
+/// [`make_pki`] with the certificate's names.
+pub fn make_pki_for(
+    dir: &Path,
+    name: &str,
+    names: &[&str],
+    not_before: i32,
+    not_after: i32,
+) -> TestPki {
     std::fs::create_dir_all(dir).unwrap();
     let ca_key = rcgen::KeyPair::generate().unwrap();
     let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
@@ -24,7 +41,7 @@ pub fn make_pki(dir: &Path, name: &str, not_before: i32, not_after: i32) -> Test
     let ca = ca_params.self_signed(&ca_key).unwrap();
     let key = rcgen::KeyPair::generate().unwrap();
     let mut params =
-        rcgen::CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+        rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
             .unwrap();
     params.not_before = rcgen::date_time_ymd(not_before, 1, 1);
     params.not_after = rcgen::date_time_ymd(not_after, 1, 1);
