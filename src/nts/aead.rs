@@ -115,8 +115,34 @@ impl AeadKey {
         &self.bytes[..self.algorithm.key_len()]
     }
 
+    /// Seals `buf` in place with this key, as [`Cipher::seal`] does, with
+    /// the key schedule built on the stack for this one use.
+    pub fn seal(&self, ad: &[u8], nonce: &[u8], buf: &mut [u8]) -> Result<(), AeadError> {
+        match self.algorithm {
+            AeadAlgorithm::AesSivCmac256 => {
+                seal_with(&mut Aes128Siv::new(self.bytes[..32].into()), ad, nonce, buf)
+            }
+            AeadAlgorithm::AesSivCmac512 => {
+                seal_with(&mut Aes256Siv::new((&self.bytes).into()), ad, nonce, buf)
+            }
+        }
+    }
+
+    /// Opens `buf` in place with this key, as [`Cipher::open`] does, with
+    /// the key schedule built on the stack for this one use.
+    pub fn open(&self, ad: &[u8], nonce: &[u8], buf: &mut [u8]) -> Result<(), AeadError> {
+        match self.algorithm {
+            AeadAlgorithm::AesSivCmac256 => {
+                open_with(&mut Aes128Siv::new(self.bytes[..32].into()), ad, nonce, buf)
+            }
+            AeadAlgorithm::AesSivCmac512 => {
+                open_with(&mut Aes256Siv::new((&self.bytes).into()), ad, nonce, buf)
+            }
+        }
+    }
+
     /// The cipher of this key (its key schedule), to encrypt or decrypt
-    /// with.
+    /// with many times.
     pub fn cipher(&self) -> Cipher {
         match self.algorithm {
             AeadAlgorithm::AesSivCmac256 => Cipher::Siv256(Aes128Siv::new(self.bytes[..32].into())),
@@ -152,39 +178,62 @@ impl fmt::Debug for Cipher {
     }
 }
 
+type Siv<C> = aes_siv::siv::Siv<C, cmac::Cmac<C>>;
+
+fn seal_with<C>(siv: &mut Siv<C>, ad: &[u8], nonce: &[u8], buf: &mut [u8]) -> Result<(), AeadError>
+where
+    C: aes::cipher::BlockCipher<BlockSize = aes::cipher::consts::U16>
+        + aes::cipher::BlockEncryptMut
+        + aes::cipher::BlockEncrypt
+        + KeyInit
+        + Clone,
+{
+    if buf.len() < TAG_LEN {
+        return Err(AeadError);
+    }
+    let (tag_out, plaintext) = buf.split_at_mut(TAG_LEN);
+    let tag = siv
+        .encrypt_in_place_detached([ad, nonce], plaintext)
+        .map_err(|_| AeadError)?;
+    tag_out.copy_from_slice(&tag);
+    Ok(())
+}
+
+fn open_with<C>(siv: &mut Siv<C>, ad: &[u8], nonce: &[u8], buf: &mut [u8]) -> Result<(), AeadError>
+where
+    C: aes::cipher::BlockCipher<BlockSize = aes::cipher::consts::U16>
+        + aes::cipher::BlockEncryptMut
+        + aes::cipher::BlockEncrypt
+        + KeyInit
+        + Clone,
+{
+    if buf.len() < TAG_LEN {
+        return Err(AeadError);
+    }
+    let (tag, ciphertext) = buf.split_at_mut(TAG_LEN);
+    let tag = aes_siv::Tag::clone_from_slice(tag);
+    siv.decrypt_in_place_detached([ad, nonce], ciphertext, &tag)
+        .map_err(|_| AeadError)
+}
+
 impl Cipher {
     /// Encrypts `buf[TAG_LEN..]` in place and writes the tag into
     /// `buf[..TAG_LEN]`, so that `buf` becomes the ciphertext; `buf` must
     /// be at least [`TAG_LEN`] long.
     pub fn seal(&mut self, ad: &[u8], nonce: &[u8], buf: &mut [u8]) -> Result<(), AeadError> {
-        if buf.len() < TAG_LEN {
-            return Err(AeadError);
+        match self {
+            Cipher::Siv256(c) => seal_with(c, ad, nonce, buf),
+            Cipher::Siv512(c) => seal_with(c, ad, nonce, buf),
         }
-        let (tag_out, plaintext) = buf.split_at_mut(TAG_LEN);
-        let headers = [ad, nonce];
-        let tag = match self {
-            Cipher::Siv256(c) => c.encrypt_in_place_detached(headers, plaintext),
-            Cipher::Siv512(c) => c.encrypt_in_place_detached(headers, plaintext),
-        }
-        .map_err(|_| AeadError)?;
-        tag_out.copy_from_slice(&tag);
-        Ok(())
     }
 
     /// Decrypts the ciphertext `buf` (tag first) in place; on success the
     /// plaintext is `buf[TAG_LEN..]`. On failure `buf` is left encrypted.
     pub fn open(&mut self, ad: &[u8], nonce: &[u8], buf: &mut [u8]) -> Result<(), AeadError> {
-        if buf.len() < TAG_LEN {
-            return Err(AeadError);
-        }
-        let (tag, ciphertext) = buf.split_at_mut(TAG_LEN);
-        let tag = aes_siv::Tag::clone_from_slice(tag);
-        let headers = [ad, nonce];
         match self {
-            Cipher::Siv256(c) => c.decrypt_in_place_detached(headers, ciphertext, &tag),
-            Cipher::Siv512(c) => c.decrypt_in_place_detached(headers, ciphertext, &tag),
+            Cipher::Siv256(c) => open_with(c, ad, nonce, buf),
+            Cipher::Siv512(c) => open_with(c, ad, nonce, buf),
         }
-        .map_err(|_| AeadError)
     }
 }
 

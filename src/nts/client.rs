@@ -218,7 +218,7 @@ impl NtsSession {
         }
         let mut nonce = [0u8; NONCE_LEN];
         rng.fill_bytes(&mut nonce);
-        let end = ef::seal_authenticator(buf, at, &nonce, 0, &mut self.keys.c2s.cipher())?;
+        let end = ef::seal_authenticator(buf, at, &nonce, 0, &self.keys.c2s)?;
         self.pending = Some(uid);
         Ok(end)
     }
@@ -262,7 +262,6 @@ impl NtsSession {
         let sealed = &mut rest[rest_start..rest_start + len];
         self.keys
             .s2c
-            .cipher()
             .open(ad, nonce, sealed)
             .map_err(|_| NtsError::AuthenticationFailed)?;
         self.pending = None;

@@ -169,14 +169,14 @@ pub(crate) const fn authenticator_len(plaintext_len: usize) -> usize {
 
 /// Writes the authenticator field at `buf[at..]`, whose plaintext the
 /// caller already placed at `buf[at + EMPTY_AUTHENTICATOR_LEN..][..plaintext_len]`,
-/// and seals it under `cipher` with the associated data `buf[..at]`;
+/// and seals it under `key` with the associated data `buf[..at]`;
 /// returns the packet's length.
 pub(crate) fn seal_authenticator(
     buf: &mut [u8],
     at: usize,
     nonce: &[u8; NONCE_LEN],
     plaintext_len: usize,
-    cipher: &mut super::aead::Cipher,
+    key: &super::aead::AeadKey,
 ) -> Result<usize, NtsError> {
     let total = authenticator_len(plaintext_len);
     let end = at + total;
@@ -192,8 +192,7 @@ pub(crate) fn seal_authenticator(
     buf[at + 8..at + 8 + NONCE_LEN].copy_from_slice(nonce);
     let (ad, rest) = buf.split_at_mut(at);
     let sealed = &mut rest[8 + NONCE_LEN..total];
-    cipher
-        .seal(ad, nonce, sealed)
+    key.seal(ad, nonce, sealed)
         .map_err(|_| NtsError::AuthenticationFailed)?;
     Ok(end)
 }

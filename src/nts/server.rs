@@ -134,7 +134,6 @@ impl NtsServer {
         let sealed = &mut sealed[..len];
         sealed.copy_from_slice(&bytes[start..start + len]);
         keys.c2s
-            .cipher()
             .open(
                 &bytes[..fields.authenticator_at],
                 ef::slice(bytes, fields.nonce),
@@ -185,7 +184,7 @@ impl NtsServer {
             auth_at,
             &nonce,
             at - auth_at - EMPTY_AUTHENTICATOR_LEN,
-            &mut request.keys.s2c.cipher(),
+            &request.keys.s2c,
         )
     }
 
