@@ -8,9 +8,11 @@
 //! ```
 //!
 //! With `--key` every request carries a MAC under the key (NTPv4, or
-//! NTPv3 for digests longer than 20 bytes, as chronyd sends them); a
-//! response is valid when it is a mode-4 answer to one of our requests, as
-//! long as the request, with a MAC under the same key that verifies.
+//! NTPv3 for digests longer than 20 bytes, as chronyd sends them), from a
+//! pool of 1024 built before the run; a response is valid when it is a
+//! mode-4 answer to one of them, as long as the request, with a MAC under
+//! the same key ID; one in 8 has its MAC fully verified (a failure there
+//! counts as invalid), so that the load generator is not the bottleneck.
 //!
 //! With `--nts` it runs NTS-KE once (trusting `--ca`, checking the name
 //! `--name`), then sends NTS requests carrying one cookie and no
