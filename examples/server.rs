@@ -42,7 +42,7 @@ use ntpkit::server::Counters;
 use ntpkit::std::clock::{DriverClock, SystemClock, VirtualClock};
 use ntpkit::std::config::{print_parsed, Config};
 use ntpkit::std::driver::{stop_on_signals, Driver, DriverConfig, Serving};
-use ntpkit::std::serve::rate_limit_table;
+use ntpkit::std::serve::{rate_limit_table, ServingAuth};
 use ntpkit::std::socket::measure_precision;
 use rand_core::{OsRng, RngCore};
 
@@ -106,28 +106,38 @@ fn parse_args() -> Result<Options, String> {
 }
 
 /// Serving sockets for `config` on `port`, with its rate-limit records in
-/// `table`; a missing IPv6 is a warning.
+/// `table`, answering authenticated requests with `auth`; a missing IPv6
+/// is a warning.
 fn bind<'a>(
     config: &Config,
     port: u16,
     precision: i8,
     table: &'a mut [ntpkit::server::ClientRecord],
     reuse_port: bool,
+    auth: &'a ServingAuth,
 ) -> Result<Serving<'a>, String> {
     let seed = [OsRng.next_u64(), OsRng.next_u64()];
-    let (serving, skipped) = Serving::bind(config, port, precision, table, seed, reuse_port)
+    let (mut serving, skipped) = Serving::bind(config, port, precision, table, seed, reuse_port)
         .map_err(|e| e.to_string())?;
     for e in skipped {
         eprintln!("warning: not serving IPv6: {e}");
     }
+    auth.apply(&mut serving);
     Ok(serving)
 }
 
-/// Runs `driver` until a signal or the end of `duration`; its counters.
+/// How often a serving thread looks at the stop flag: a signal interrupts
+/// the `poll(2)` of one thread only, and with several (or beside the main
+/// thread) it may be another's.
+const STOP_CHECK: Duration = Duration::from_millis(500);
+
+/// Runs `driver` until a signal or the end of `duration` (looking at the
+/// stop flag at least every `check`, if given); its counters.
 fn run_for<C>(
     mut driver: Driver<'_, C>,
     stop: &AtomicBool,
     duration: Option<Duration>,
+    check: Option<Duration>,
 ) -> Result<Counters, String>
 where
     C: DriverClock,
@@ -139,7 +149,11 @@ where
         if left == Some(Duration::ZERO) {
             break;
         }
-        driver.run_once(left).map_err(|e| e.to_string())?;
+        let wait = match (left, check) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        driver.run_once(wait).map_err(|e| e.to_string())?;
     }
     driver.finish().map_err(|e| e.to_string())?;
     Ok(driver.node().server_counters().copied().unwrap_or_default())
@@ -154,13 +168,21 @@ fn serve_only(
     port: u16,
     precision: i8,
     stop: &AtomicBool,
+    auth: &ServingAuth,
 ) -> Result<Counters, String> {
     let mut tables: Vec<_> = (0..options.threads)
         .map(|_| rate_limit_table(config))
         .collect();
     let mut per_thread = Vec::new();
     for table in &mut tables {
-        per_thread.push(bind(config, port, precision, table, options.threads > 1)?);
+        per_thread.push(bind(
+            config,
+            port,
+            precision,
+            table,
+            options.threads > 1,
+            auth,
+        )?);
     }
     announce(config, options, &per_thread[0], precision);
     let node = NodeConfig {
@@ -178,7 +200,7 @@ fn serve_only(
                     };
                     let driver = Driver::new(config, VirtualClock::new(), Some(serving))
                         .map_err(|e| e.to_string())?;
-                    run_for(driver, stop, options.duration)
+                    run_for(driver, stop, options.duration, Some(STOP_CHECK))
                 })
             })
             .collect();
@@ -263,10 +285,25 @@ fn run() -> Result<(), String> {
         ));
     }
     let precision = measure_precision();
+    let auth = ServingAuth::start(&config, port, |w| eprintln!("warning: {w}"))
+        .map_err(|e| e.to_string())?;
+    if let Some(ke) = auth.ke_server() {
+        let addresses: Vec<String> = ke.local_addrs().iter().map(|a| a.to_string()).collect();
+        println!(
+            "NTS-KE on {} (TCP), cookies for NTP port {port}",
+            addresses.join(" ")
+        );
+    }
+    if auth.key_count() > 0 {
+        println!(
+            "answering requests authenticated with {} key(s)",
+            auth.key_count()
+        );
+    }
     let stop = Arc::new(AtomicBool::new(false));
     stop_on_signals(&stop).map_err(|e| format!("signal handlers: {e}"))?;
     let totals = if config.sources.is_empty() {
-        serve_only(&config, &options, port, precision, &stop)?
+        serve_only(&config, &options, port, precision, &stop, &auth)?
     } else {
         if options.threads > 1 {
             return Err(
@@ -285,21 +322,28 @@ fn run() -> Result<(), String> {
             driver_config.control_socket = None;
         }
         let mut table = rate_limit_table(&config);
-        let serving = bind(&config, port, precision, &mut table, false)?;
+        let serving = bind(&config, port, precision, &mut table, false, &auth)?;
         announce(&config, &options, &serving, precision);
         if options.system_clock {
             let mut clock = SystemClock::new(config.rtcsync);
             clock.check_permission().map_err(|e| e.to_string())?;
             let driver =
                 Driver::new(driver_config, clock, Some(serving)).map_err(|e| e.to_string())?;
-            run_for(driver, &stop, options.duration)?
+            run_for(driver, &stop, options.duration, None)?
         } else {
             let driver = Driver::new(driver_config, VirtualClock::new(), Some(serving))
                 .map_err(|e| e.to_string())?;
-            run_for(driver, &stop, options.duration)?
+            run_for(driver, &stop, options.duration, None)?
         }
     };
     println!("{totals}");
+    if let Some(server) = auth.ke_server() {
+        let [accepted, refused, completed, errors, failed, timed_out, rotations] =
+            server.stats().snapshot();
+        println!(
+            "NTS-KE: accepted {accepted} completed {completed} errors {errors} failed {failed} timed-out {timed_out} refused {refused} rotations {rotations}"
+        );
+    }
     Ok(())
 }
 

@@ -9,6 +9,11 @@
 //! - [`wire`]: the NTPv4 packet format, parsed from `&[u8]` and emitted into
 //!   `&mut [u8]`, with reference IDs, kiss codes, extension fields and MACs.
 //!   No allocation and no panic on any input.
+//! - [`auth`]: symmetric keys and the MAC trailer (chrony's `keyfile`,
+//!   RFC 8573), computed and checked without allocating.
+//! - [`nts`]: Network Time Security (RFC 8915): the NTP extension fields,
+//!   AES-SIV, cookies, client sessions and the server side, and the NTS-KE
+//!   record codec.
 //! - [`sample`]: offset, delay and dispersion from the four timestamps of an
 //!   exchange.
 //! - [`clock`]: the actions a discipline asks of a clock, and the trait that
@@ -85,12 +90,14 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod auth;
 pub mod clock;
 pub mod cmdmon;
 pub mod discipline;
 pub mod filter;
 pub mod leap;
 pub mod node;
+pub mod nts;
 pub mod reference;
 pub mod report;
 pub mod sample;

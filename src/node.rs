@@ -175,6 +175,11 @@ impl<'a, const N: usize> Node<'a, N> {
         &self.system
     }
 
+    /// The server, to change its keys (none when not serving).
+    pub fn server_mut(&mut self) -> Option<&mut Server<'a>> {
+        self.server.as_mut()
+    }
+
     /// What the server did so far (none when not serving).
     pub fn server_counters(&self) -> Option<&Counters> {
         self.server.as_ref().map(Server::counters)
@@ -210,14 +215,19 @@ impl<'a, const N: usize> Node<'a, N> {
     /// A datagram arrived at `now` (its receive timestamp, on the clock).
     /// From a source, it is a response for the engine. From a client, it
     /// is a request: the reply is written into `reply` and its length
-    /// returned (never longer than the request); stamp it with
-    /// [`transmit_time`](Self::transmit_time) right before it leaves.
+    /// returned (never longer than the request). A plain reply carries the
+    /// receive time as its transmit time: stamp it with
+    /// [`transmit_time`](Self::transmit_time) right before it leaves
+    /// ([`crate::server::set_transmit_timestamp`]). An authenticated one is
+    /// sealed here, so its transmit time is asked of `clock_now` (the
+    /// clock's time at that moment) and corrected as `transmit_time` does.
     pub fn handle_datagram(
         &mut self,
         now: NtpTimestamp,
         from: Endpoint,
         bytes: &[u8],
         reply: &mut [u8],
+        clock_now: impl FnOnce() -> NtpTimestamp,
     ) -> Option<usize> {
         match from {
             Endpoint::Source(source) => {
@@ -234,9 +244,11 @@ impl<'a, const N: usize> Node<'a, N> {
             Endpoint::Client(client) => {
                 let reference = self.served(now);
                 let receive = self.system.corrected_time(now);
+                let system = &self.system;
+                let transmit = || system.corrected_time(clock_now());
                 self.server
                     .as_mut()?
-                    .respond(bytes, client, receive, &reference, reply)
+                    .respond_with_transmit(bytes, client, receive, &reference, reply, transmit)
             }
         }
     }

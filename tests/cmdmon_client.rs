@@ -99,18 +99,26 @@ fn control_render(snapshot: &Snapshot, request: &str) -> String {
 fn client_reads_back_what_is_served() {
     let d = dir("client");
     let path = d.join("chronyd.sock");
-    let port = std::net::UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let settings = CmdmonSettings {
-        socket: Some(path.clone()),
-        port,
-        addresses: vec!["127.0.0.1".parse().unwrap()],
-        ..CmdmonSettings::default()
-    };
-    let mut server = CmdmonServer::bind(&settings).unwrap();
+    // A port the kernel just gave out may be taken again before we bind
+    // it (tests run in parallel): try a few.
+    let (mut server, port) = (0..20)
+        .find_map(|_| {
+            let port = std::net::UdpSocket::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let settings = CmdmonSettings {
+                socket: Some(path.clone()),
+                port,
+                addresses: vec!["127.0.0.1".parse().unwrap()],
+                ..CmdmonSettings::default()
+            };
+            CmdmonServer::bind(&settings)
+                .ok()
+                .map(|server| (server, port))
+        })
+        .expect("a free loopback port in 20 tries");
     let served = values();
     let stop = Arc::new(AtomicBool::new(false));
     let stopping = stop.clone();

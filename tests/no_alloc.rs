@@ -12,10 +12,26 @@ struct Counting;
 
 static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
 
+thread_local! {
+    /// Whether this thread's allocations are counted: the test harness
+    /// allocates on other threads meanwhile.
+    static COUNTED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` with this thread's allocations counted.
+fn counted<T>(f: impl FnOnce() -> T) -> T {
+    COUNTED.with(|c| c.set(true));
+    let value = f();
+    COUNTED.with(|c| c.set(false));
+    value
+}
+
 // SAFETY: forwards to the system allocator unchanged, only counting calls.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
+        if COUNTED.try_with(|c| c.get()).unwrap_or(false) {
+            ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
+        }
         System.alloc(layout)
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
@@ -37,32 +53,129 @@ fn wire_and_sample_paths_do_not_allocate() {
     let mut out = [0u8; 48];
 
     let before = ALLOCATIONS.load(Ordering::SeqCst);
-    for _ in 0..1000 {
-        let header = Header::decode(&response).unwrap();
-        header.emit(&mut out).unwrap();
-        let mut len = header.emit(&mut with_fields).unwrap();
-        for value in [&[1u8; 12][..], &[2u8; 24][..]] {
-            len += ExtensionField {
-                field_type: 0x0104,
-                value,
+    counted(|| {
+        for _ in 0..1000 {
+            let header = Header::decode(&response).unwrap();
+            header.emit(&mut out).unwrap();
+            let mut len = header.emit(&mut with_fields).unwrap();
+            for value in [&[1u8; 12][..], &[2u8; 24][..]] {
+                len += ExtensionField {
+                    field_type: 0x0104,
+                    value,
+                }
+                .emit(&mut with_fields[len..])
+                .unwrap();
             }
-            .emit(&mut with_fields[len..])
-            .unwrap();
+            let packet = Packet::new_checked(&with_fields[..len]).unwrap();
+            assert_eq!(packet.extensions().count(), 2);
+            let sample = Sample::new(
+                &Timestamps {
+                    client_transmit: header.origin_timestamp,
+                    server_receive: header.receive_timestamp,
+                    server_transmit: header.transmit_timestamp,
+                    client_receive: NtpTimestamp::from_bits(
+                        header.transmit_timestamp.to_bits() + 1000,
+                    ),
+                },
+                -20,
+                header.precision,
+            );
+            std::hint::black_box(sample);
         }
-        let packet = Packet::new_checked(&with_fields[..len]).unwrap();
-        assert_eq!(packet.extensions().count(), 2);
-        let sample = Sample::new(
-            &Timestamps {
-                client_transmit: header.origin_timestamp,
-                server_receive: header.receive_timestamp,
-                server_transmit: header.transmit_timestamp,
-                client_receive: NtpTimestamp::from_bits(header.transmit_timestamp.to_bits() + 1000),
-            },
-            -20,
-            header.precision,
-        );
-        std::hint::black_box(sample);
-    }
+    });
     let after = ALLOCATIONS.load(Ordering::SeqCst);
     assert_eq!(after - before, 0, "allocations during parse/emit/sample");
+}
+
+/// A counter as the random source (the paths measured, not the numbers).
+struct Counter(u64);
+
+impl rand_core::RngCore for Counter {
+    fn next_u32(&mut self) -> u32 {
+        self.next_u64() as u32
+    }
+    fn next_u64(&mut self) -> u64 {
+        self.0 += 1;
+        self.0
+    }
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        rand_core::impls::fill_bytes_via_next(self, dest)
+    }
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
+        self.fill_bytes(dest);
+        Ok(())
+    }
+}
+
+#[test]
+fn mac_and_nts_paths_do_not_allocate() {
+    use ntpkit::auth::{mac, Key, KeyStore, KeyType};
+    use ntpkit::nts::{
+        AeadAlgorithm, AeadKey, CookieKey, CookieKeys, NtsServer, NtsSession, SessionKeys,
+    };
+    use ntpkit::reference::Reference;
+    use ntpkit::server::{AccessControl, ClientRecord, Server, ServerConfig};
+
+    let keys = [
+        Key::new(1, KeyType::Sha256, b"0123456789abcdef").unwrap(),
+        Key::new(2, KeyType::Aes128, &[7; 16]).unwrap(),
+    ];
+    let store = KeyStore::new(&keys).unwrap();
+    let session_keys = SessionKeys {
+        c2s: AeadKey::new(AeadAlgorithm::AesSivCmac256, &[1; 32]).unwrap(),
+        s2c: AeadKey::new(AeadAlgorithm::AesSivCmac256, &[2; 32]).unwrap(),
+    };
+    let cookie_keys = CookieKeys::new(CookieKey {
+        id: 3,
+        key: [4; 32],
+    });
+    let mut table = [ClientRecord::EMPTY; 0];
+    let config = ServerConfig {
+        access: AccessControl::allow_everyone(),
+        ..ServerConfig::default()
+    };
+    let mut server = Server::new(config, &mut table, [1, 2]);
+    server.set_keys(store);
+    server.set_nts(NtsServer::new(cookie_keys, [5; 8]));
+    let mut maker = NtsServer::new(cookie_keys, [6; 8]);
+    let mut session = NtsSession::new(session_keys);
+    let mut cookie = [0u8; 104];
+    let n = maker.make_cookie(&session_keys, &mut cookie).unwrap();
+    session.add_cookie(&cookie[..n]).unwrap();
+    let now = NtpTimestamp::from_parts(0xeeb2_be21, 0);
+    let reference = Reference::local(9, now);
+    let client = "127.0.0.1:9".parse().unwrap();
+    let mut rng = Counter(0);
+    let mut request = [0u8; 2048];
+    let mut response = [0u8; 2048];
+
+    let before = ALLOCATIONS.load(Ordering::SeqCst);
+    counted(|| {
+        for round in 0..200u64 {
+            for key in &keys {
+                Header::client_request(6, NtpTimestamp::from_bits(round))
+                    .emit(&mut request)
+                    .unwrap();
+                let n = mac::append(key, &mut request, 48).unwrap();
+                let m = server
+                    .respond(&request[..n], client, now, &reference, &mut response)
+                    .unwrap();
+                mac::verify_with(key, &response[..m]).unwrap();
+            }
+            Header::client_request(6, NtpTimestamp::from_bits(round))
+                .emit(&mut request)
+                .unwrap();
+            let n = session.write_request(&mut request, &mut rng).unwrap();
+            let m = server
+                .respond(&request[..n], client, now, &reference, &mut response)
+                .unwrap();
+            let fresh = session.verify_response(&mut response[..m]).unwrap();
+            assert_eq!(fresh, if round == 0 { 8 } else { 1 });
+        }
+    });
+    assert_eq!(
+        ALLOCATIONS.load(Ordering::SeqCst),
+        before,
+        "the MAC and NTS paths allocated"
+    );
 }

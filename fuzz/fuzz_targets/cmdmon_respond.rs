@@ -125,7 +125,8 @@ fuzz_target!(|data: &[u8]| {
         // Dropped: malformed, a host without access, or a reply that
         // would not fit (never for the replies chronyd gives).
         assert!(
-            matches!(parsed, Err(Reject::Drop)) || matches!(origin, Origin::Udp(ip) if !ip.is_loopback()),
+            matches!(parsed, Err(Reject::Drop))
+                || matches!(origin, Origin::Udp(ip) if !ip.is_loopback()),
             "{parsed:?}"
         );
         return;

@@ -35,7 +35,7 @@ fn exchange(node: &mut Node<'_>, rng: &mut SimRng, now: NtpTimestamp, ahead: f64
     let server_time = now + NtpDuration::from_seconds_f64(ahead + 0.005);
     let reply = crate::server::reply_to(&buf, server_time, &Reference::local(1, server_time));
     let rx = now + NtpDuration::from_seconds_f64(0.01);
-    node.handle_datagram(rx, Endpoint::Source(source), &reply, &mut []);
+    node.handle_datagram(rx, Endpoint::Source(source), &reply, &mut [], || at(0.0));
     true
 }
 
@@ -51,7 +51,13 @@ fn a_local_stratum_is_served_unless_acquiring() {
     let mut reply = [0u8; 64];
     // No sources: the local stratum.
     let len = node
-        .handle_datagram(at(0.0), Endpoint::Client(client), &request(), &mut reply)
+        .handle_datagram(
+            at(0.0),
+            Endpoint::Client(client),
+            &request(),
+            &mut reply,
+            || at(0.0),
+        )
         .unwrap();
     assert_eq!(len, 48);
     let header = Header::decode(&reply[..len]).unwrap();
@@ -63,7 +69,13 @@ fn a_local_stratum_is_served_unless_acquiring() {
     node.add_source(SourceConfig::default(), ReferenceId::NONE, at(0.0))
         .unwrap();
     let len = node
-        .handle_datagram(at(1.0), Endpoint::Client(client), &request(), &mut reply)
+        .handle_datagram(
+            at(1.0),
+            Endpoint::Client(client),
+            &request(),
+            &mut reply,
+            || at(0.0),
+        )
         .unwrap();
     let header = Header::decode(&reply[..len]).unwrap();
     assert_eq!(
@@ -73,7 +85,13 @@ fn a_local_stratum_is_served_unless_acquiring() {
     assert_eq!(node.server_counters().unwrap().answered, 2);
     // A request shorter than a header gets nothing.
     assert_eq!(
-        node.handle_datagram(at(2.0), Endpoint::Client(client), &[0u8; 20], &mut reply),
+        node.handle_datagram(
+            at(2.0),
+            Endpoint::Client(client),
+            &[0u8; 20],
+            &mut reply,
+            || at(2.0)
+        ),
         None
     );
 }
@@ -88,7 +106,8 @@ fn a_node_that_does_not_serve_answers_nobody() {
             at(0.0),
             Endpoint::Client(client),
             &request(),
-            &mut [0u8; 48]
+            &mut [0u8; 48],
+            || at(0.0)
         ),
         None
     );

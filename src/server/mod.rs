@@ -14,12 +14,25 @@
 //! - The transmit timestamp is taken as late as possible: `respond` writes
 //!   the receive timestamp there, and the adapter overwrites it with
 //!   [`set_transmit_timestamp`] just before the packet leaves (once per
-//!   batch when it sends a batch).
-//! - A response is always exactly 48 bytes, never more than the request;
-//!   requests shorter than 48 bytes or malformed (see
-//!   [`Packet::new_checked`]) are dropped; extension fields are not echoed;
-//!   a request carrying a MAC or a crypto-NAK is dropped (the server has no
-//!   keys, and chrony drops a MAC with an unknown key).
+//!   batch when it sends a batch). An authenticated response is sealed in
+//!   `respond`, so its transmit timestamp is the one given to
+//!   [`Server::respond_with_transmit`] (the receive timestamp with
+//!   [`Server::respond`]), and [`set_transmit_timestamp`] leaves it alone.
+//! - A response is never longer than its request: 48 bytes for a plain
+//!   request; requests shorter than 48 bytes or malformed (see
+//!   [`Packet::new_checked`]) are dropped; extension fields are not echoed.
+//! - Authentication ([`Server::set_keys`], [`Server::set_nts`]): a request
+//!   with a MAC under a known key is answered with a MAC under the same key
+//!   (truncated as chrony truncates it, see [`crate::auth::mac`]); a MAC
+//!   that does not verify, a key ID the server does not know and a
+//!   crypto-NAK are dropped without an answer, as chronyd 4.3 does
+//!   (observed: it sends nothing back). An NTS request is answered with
+//!   its unique identifier and an authenticator holding a new cookie for
+//!   its cookie and each placeholder; a cookie that does not open (another
+//!   server's key, a key rotated out, tampered) or an authenticator that
+//!   does not verify gets an NTS NAK (kiss code NTSN with the unique
+//!   identifier), as RFC 8915 §5.7 says. Without NTS configured, NTS fields
+//!   are ignored like any other extension field.
 //! - [`AccessControl`] decides who is served at all; [`RateLimiter`] how
 //!   often; [`Counters`] count what happened.
 //!
@@ -60,6 +73,8 @@ pub use ratelimit::{ClientRecord, RateLimit, RateLimiter, Verdict, WAYS};
 
 use core::net::SocketAddr;
 
+use crate::auth::{mac, Key, KeyStore};
+use crate::nts::{ef, NtsReject, NtsRequest, NtsServer};
 use crate::reference::Reference;
 use crate::time::{NtpShort, NtpTimestamp};
 use crate::wire::{Header, KissCode, LeapIndicator, Mode, Packet, HEADER_LEN};
@@ -104,8 +119,11 @@ impl Default for ServerConfig {
 
 /// What the server did with the requests it was given. Every request is
 /// counted in `received` and in exactly one of `answered`, `denied`,
-/// `rate_limited`, `malformed` and `ignored`; `kod_sent` counts the
-/// answers that were kiss-o'-death packets.
+/// `rate_limited`, `malformed`, `ignored` and `auth_failed`; `kod_sent`
+/// counts the answers that were kiss-o'-death packets, `mac_answered`,
+/// `nts_answered` and `nts_nak` the answers that were authenticated with a
+/// key, with NTS, and NTS NAKs; `unknown_key` the `auth_failed` requests
+/// whose key ID the server does not have.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Counters {
@@ -123,8 +141,21 @@ pub struct Counters {
     /// Well-formed but not served: a mode other than client or symmetric
     /// active, a MAC (no keys), or a response buffer under 48 bytes.
     pub ignored: u64,
-    /// Kiss-o'-death responses sent (RATE, or DENY with `deny_kod`).
+    /// Kiss-o'-death responses sent (RATE, or DENY with `deny_kod`, or NTS
+    /// NAKs).
     pub kod_sent: u64,
+    /// Dropped because authentication failed: a MAC that does not verify or
+    /// under an unknown key, or a malformed NTS request.
+    pub auth_failed: u64,
+    /// Of `auth_failed`: a MAC under a key ID the server does not have.
+    pub unknown_key: u64,
+    /// Answers with a MAC (symmetric key).
+    pub mac_answered: u64,
+    /// Answers authenticated with NTS.
+    pub nts_answered: u64,
+    /// NTS NAKs sent (a cookie that did not open, or a request that did
+    /// not authenticate under its keys).
+    pub nts_nak: u64,
 }
 
 impl core::ops::AddAssign for Counters {
@@ -136,6 +167,11 @@ impl core::ops::AddAssign for Counters {
         self.malformed += other.malformed;
         self.ignored += other.ignored;
         self.kod_sent += other.kod_sent;
+        self.auth_failed += other.auth_failed;
+        self.unknown_key += other.unknown_key;
+        self.mac_answered += other.mac_answered;
+        self.nts_answered += other.nts_answered;
+        self.nts_nak += other.nts_nak;
     }
 }
 
@@ -151,7 +187,19 @@ impl core::fmt::Display for Counters {
             self.malformed,
             self.ignored,
             self.kod_sent
-        )
+        )?;
+        if self.auth_failed + self.mac_answered + self.nts_answered + self.nts_nak > 0 {
+            write!(
+                f,
+                " auth-failed {} unknown-key {} mac {} nts {} nts-nak {}",
+                self.auth_failed,
+                self.unknown_key,
+                self.mac_answered,
+                self.nts_answered,
+                self.nts_nak
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -166,6 +214,20 @@ pub struct Server<'a> {
     precision: i8,
     deny_kod: bool,
     counters: Counters,
+    keys: KeyStore<'a>,
+    nts: Option<NtsServer>,
+}
+
+/// How a request is authenticated.
+enum Auth<'k, 'p> {
+    /// Not at all.
+    None,
+    /// With this key.
+    Mac(&'k Key),
+    /// With NTS.
+    Nts(NtsRequest<'p>),
+    /// An NTS request to answer with a NAK, echoing this identifier.
+    NtsNak(&'p [u8]),
 }
 
 impl<'a> Server<'a> {
@@ -187,7 +249,27 @@ impl<'a> Server<'a> {
             precision: config.precision,
             deny_kod: config.deny_kod,
             counters: Counters::default(),
+            keys: KeyStore::default(),
+            nts: None,
         }
+    }
+
+    /// Answers requests authenticated with these symmetric keys (chrony's
+    /// `keyfile`).
+    pub fn set_keys(&mut self, keys: KeyStore<'a>) {
+        self.keys = keys;
+    }
+
+    /// Answers NTS requests with `nts` (its cookie keys: the NTS-KE
+    /// server's).
+    pub fn set_nts(&mut self, nts: NtsServer) {
+        self.nts = Some(nts);
+    }
+
+    /// The NTS state, to update its cookie keys after a rotation
+    /// ([`NtsServer::set_keys`]).
+    pub fn nts_mut(&mut self) -> Option<&mut NtsServer> {
+        self.nts.as_mut()
     }
 
     /// What happened so far.
@@ -202,10 +284,12 @@ impl<'a> Server<'a> {
 
     /// Answers `request`, received from `client` at `receive`, serving
     /// `reference`: writes the response at the start of `response` and
-    /// returns its length (48), or `None` when nothing is to be sent.
+    /// returns its length (48 for a plain response, at most the request's),
+    /// or `None` when nothing is to be sent.
     ///
     /// The transmit timestamp is set to `receive`; overwrite it with
-    /// [`set_transmit_timestamp`] right before sending.
+    /// [`set_transmit_timestamp`] right before sending (an authenticated
+    /// response keeps it: see [`respond_with_transmit`](Self::respond_with_transmit)).
     #[must_use = "a response does nothing until the caller sends it"]
     pub fn respond(
         &mut self,
@@ -214,6 +298,22 @@ impl<'a> Server<'a> {
         receive: NtpTimestamp,
         reference: &Reference,
         response: &mut [u8],
+    ) -> Option<usize> {
+        self.respond_with_transmit(request, client, receive, reference, response, || receive)
+    }
+
+    /// [`respond`](Self::respond), with `transmit` called for the transmit
+    /// timestamp of an authenticated response (sealed here, so it cannot be
+    /// patched later); plain responses still get `receive` there.
+    #[must_use = "a response does nothing until the caller sends it"]
+    pub fn respond_with_transmit(
+        &mut self,
+        request: &[u8],
+        client: SocketAddr,
+        receive: NtpTimestamp,
+        reference: &Reference,
+        response: &mut [u8],
+        transmit: impl FnOnce() -> NtpTimestamp,
     ) -> Option<usize> {
         let counters = &mut self.counters;
         counters.received += 1;
@@ -242,11 +342,17 @@ impl<'a> Server<'a> {
                 return None;
             }
         };
-        // No keys: a MAC cannot be checked (chrony drops an unknown key),
-        // and a crypto-NAK is no request.
-        let authenticated = packet.mac().is_none();
+        let mac = packet.mac();
+        // NTS fields are looked for only when NTS is on and the request
+        // has extension fields.
+        let nts_request = mac.is_none()
+            && self.nts.is_some()
+            && packet
+                .extensions()
+                .any(|field| field.field_type == ef::COOKIE);
+        let plain = mac.is_none() && !nts_request;
         let kiss = if !allowed {
-            if !(self.deny_kod && authenticated) {
+            if !(self.deny_kod && plain) {
                 return None;
             }
             Some(KissCode::Deny)
@@ -255,15 +361,49 @@ impl<'a> Server<'a> {
                 Some(limiter) => limiter.check(ip, receive),
                 None => Verdict::Pass,
             };
-            if verdict == Verdict::Drop {
+            // An authenticated request is answered in full or not at all.
+            if verdict == Verdict::Drop || (verdict == Verdict::Kod && !plain) {
                 counters.rate_limited += 1;
                 return None;
             }
-            if !authenticated {
+            (verdict == Verdict::Kod).then_some(KissCode::Rate)
+        };
+        let auth = if kiss.is_some() || plain {
+            Auth::None
+        } else if let Some(mac) = mac {
+            // No keys, or a crypto-NAK: not a request to answer.
+            if self.keys.is_empty() || mac.is_crypto_nak() {
                 counters.ignored += 1;
                 return None;
             }
-            (verdict == Verdict::Kod).then_some(KissCode::Rate)
+            match mac::verify_packet(&self.keys, &packet) {
+                Ok(key) => Auth::Mac(key),
+                Err(e) => {
+                    counters.auth_failed += 1;
+                    if matches!(e, mac::MacError::UnknownKey { .. }) {
+                        counters.unknown_key += 1;
+                    }
+                    return None;
+                }
+            }
+        } else {
+            let nts = self.nts.as_mut()?;
+            match nts.check_request(&packet) {
+                Ok(checked) => Auth::Nts(checked),
+                Err(NtsReject::Nak { uid, .. }) => Auth::NtsNak(uid),
+                Err(NtsReject::Drop(_)) => {
+                    counters.auth_failed += 1;
+                    return None;
+                }
+            }
+        };
+        let kiss = match auth {
+            Auth::NtsNak(_) => Some(KissCode::Ntsn),
+            _ => kiss,
+        };
+        let transmit = match auth {
+            Auth::Mac(_) | Auth::Nts(_) => transmit(),
+            _ => receive,
         };
         let header = match kiss {
             None => Header {
@@ -279,7 +419,7 @@ impl<'a> Server<'a> {
                 reference_timestamp: reference.reference_time,
                 origin_timestamp: packet.transmit_timestamp(),
                 receive_timestamp: receive,
-                transmit_timestamp: receive,
+                transmit_timestamp: transmit,
             },
             Some(code) => Header {
                 leap: LeapIndicator::Unsynchronized,
@@ -294,11 +434,51 @@ impl<'a> Server<'a> {
                 reference_timestamp: NtpTimestamp::ZERO,
                 origin_timestamp: packet.transmit_timestamp(),
                 receive_timestamp: receive,
-                transmit_timestamp: receive,
+                transmit_timestamp: transmit,
             },
         };
+        // Never longer than the request.
+        let room = response.len().min(request.len());
+        let response = &mut response[..room];
         // Cannot fail: the version is 1–4 and the buffer holds 48 bytes.
-        let len = header.emit(response).ok()?;
+        let mut len = header.emit(response).ok()?;
+        let counters = &mut self.counters;
+        match auth {
+            Auth::None => {}
+            Auth::Mac(key) => match mac::append(key, response, len) {
+                Ok(n) => {
+                    len = n;
+                    counters.mac_answered += 1;
+                }
+                Err(_) => {
+                    counters.ignored += 1;
+                    return None;
+                }
+            },
+            Auth::Nts(checked) => {
+                let nts = self.nts.as_mut()?;
+                match nts.write_response(&checked, response, len) {
+                    Ok(n) => {
+                        len = n;
+                        counters.nts_answered += 1;
+                    }
+                    Err(_) => {
+                        counters.ignored += 1;
+                        return None;
+                    }
+                }
+            }
+            Auth::NtsNak(uid) => match NtsServer::write_nak(uid, response, len) {
+                Ok(n) => {
+                    len = n;
+                    counters.nts_nak += 1;
+                }
+                Err(_) => {
+                    counters.ignored += 1;
+                    return None;
+                }
+            },
+        }
         if kiss.is_some() {
             counters.kod_sent += 1;
         }
@@ -309,10 +489,14 @@ impl<'a> Server<'a> {
     }
 }
 
-/// Writes `transmit` as the transmit timestamp of the response in
-/// `response` (its bytes 40 to 47); does nothing to a buffer shorter than
-/// 48 bytes.
+/// Writes `transmit` as the transmit timestamp of the 48-byte response
+/// `response` (its bytes 40 to 47); does nothing to a buffer of another
+/// length: shorter is no response, longer is an authenticated one, whose
+/// MAC or authenticator covers the timestamp `respond` wrote.
 pub fn set_transmit_timestamp(response: &mut [u8], transmit: NtpTimestamp) {
+    if response.len() != HEADER_LEN {
+        return;
+    }
     if let Some(field) = response.get_mut(TRANSMIT_OFFSET..TRANSMIT_OFFSET + 8) {
         field.copy_from_slice(&transmit.to_bits().to_be_bytes());
     }

@@ -329,6 +329,307 @@ proptest! {
             prop_assert_eq!(header.version, (bytes[0] >> 3) & 7);
         }
         let c = server.counters();
-        prop_assert_eq!(c.received, c.answered + c.denied + c.rate_limited + c.malformed + c.ignored);
+        prop_assert_eq!(c.received, c.answered + c.denied + c.rate_limited + c.malformed + c.ignored + c.auth_failed);
+    }
+}
+
+mod auth {
+    use super::*;
+    use crate::auth::{mac, Key, KeyStore, KeyType};
+    use crate::nts::{
+        AeadAlgorithm, AeadKey, CookieKey, CookieKeys, NtsError, NtsServer, NtsSession, SessionKeys,
+    };
+    use rand_core::{OsRng, RngCore};
+
+    fn key(id: u32, key_type: KeyType, fill: u8) -> Key {
+        let len = key_type.required_key_len().unwrap_or(20);
+        Key::new(id, key_type, &[fill; 32][..len]).unwrap()
+    }
+
+    /// A request of `version` with a MAC under `key`.
+    fn mac_request(key: &Key, version: u8) -> ([u8; 1024], usize) {
+        let mut buf = [0u8; 1024];
+        buf[..48].copy_from_slice(&request(version, 3, 6));
+        let len = mac::append(key, &mut buf, 48).unwrap();
+        (buf, len)
+    }
+
+    #[test]
+    fn answers_a_mac_with_the_same_key_and_length() {
+        let mut table = [ClientRecord::EMPTY; 0];
+        let keys: Vec<Key> = KeyType::ALL
+            .iter()
+            .enumerate()
+            .map(|(i, t)| key(i as u32 + 1, *t, 0x30 + i as u8))
+            .collect();
+        let all = keys.clone();
+        let mut server = Server::new(open_config(), &mut table, [1, 2]);
+        server.set_keys(KeyStore::new(&keys).unwrap());
+        let mut answered = 0;
+        for k in &all {
+            for version in [3, 4] {
+                let (req, n) = mac_request(k, version);
+                let mut out = [0u8; 1024];
+                let transmit = now() + NtpDuration::from_nanos(1500);
+                let len = server
+                    .respond_with_transmit(
+                        &req[..n],
+                        client(),
+                        now(),
+                        &Reference::local(10, now()),
+                        &mut out,
+                        || transmit,
+                    )
+                    .unwrap();
+                answered += 1;
+                assert_eq!(len, n, "{} v{version}", k.key_type());
+                mac::verify_with(k, &out[..len]).unwrap();
+                let header = Header::decode(&out[..len]).unwrap();
+                assert_eq!((header.version, header.mode), (version, Mode::Server));
+                assert_eq!(
+                    header.origin_timestamp,
+                    NtpTimestamp::from_bits(0x0123_4567_89ab_cdef)
+                );
+                assert_eq!(header.transmit_timestamp, transmit);
+                // The batch's transmit patch leaves an authenticated reply alone.
+                let before = out;
+                set_transmit_timestamp(&mut out[..len], NtpTimestamp::from_bits(1));
+                assert_eq!(out, before);
+            }
+        }
+        let c = *server.counters();
+        assert_eq!(
+            (c.answered, c.mac_answered, c.auth_failed),
+            (answered, answered, 0)
+        );
+    }
+
+    #[test]
+    fn wrong_tampered_and_unknown_keys_are_dropped_and_counted() {
+        let mut table = [ClientRecord::EMPTY; 0];
+        let keys = [key(1, KeyType::Sha256, 1), key(2, KeyType::Aes128, 2)];
+        let mut server = Server::new(open_config(), &mut table, [1, 2]);
+        server.set_keys(KeyStore::new(&keys).unwrap());
+        let mut out = [0u8; 1024];
+        let reference = Reference::local(10, now());
+        // Wrong key: right ID, other bytes.
+        let (req, n) = mac_request(&key(1, KeyType::Sha256, 9), 4);
+        assert!(server
+            .respond(&req[..n], client(), now(), &reference, &mut out)
+            .is_none());
+        // Tampered MAC and tampered header.
+        let (mut req, n) = mac_request(&keys[1], 4);
+        req[n - 1] ^= 1;
+        assert!(server
+            .respond(&req[..n], client(), now(), &reference, &mut out)
+            .is_none());
+        let (mut req, n) = mac_request(&keys[1], 4);
+        req[40] ^= 1;
+        assert!(server
+            .respond(&req[..n], client(), now(), &reference, &mut out)
+            .is_none());
+        // Unknown key ID.
+        let (req, n) = mac_request(&key(77, KeyType::Sha1, 1), 4);
+        assert!(server
+            .respond(&req[..n], client(), now(), &reference, &mut out)
+            .is_none());
+        // A SHA256 MAC of NTPv4 length in an NTPv3 request is refused.
+        let (mut req, n) = mac_request(&keys[0], 4);
+        req[0] = 3 << 3 | 3;
+        assert!(server
+            .respond(&req[..n], client(), now(), &reference, &mut out)
+            .is_none());
+        let c = *server.counters();
+        assert_eq!(
+            (c.received, c.auth_failed, c.unknown_key, c.answered),
+            (5, 5, 1, 0)
+        );
+        // The good one still passes.
+        let (req, n) = mac_request(&keys[0], 3);
+        assert!(server
+            .respond(&req[..n], client(), now(), &reference, &mut out)
+            .is_some());
+    }
+
+    fn session_keys() -> SessionKeys {
+        let mut c2s = [0u8; 32];
+        let mut s2c = [0u8; 32];
+        OsRng.fill_bytes(&mut c2s);
+        OsRng.fill_bytes(&mut s2c);
+        SessionKeys {
+            c2s: AeadKey::new(AeadAlgorithm::AesSivCmac256, &c2s).unwrap(),
+            s2c: AeadKey::new(AeadAlgorithm::AesSivCmac256, &s2c).unwrap(),
+        }
+    }
+
+    fn nts_server(key_id: u32, fill: u8) -> NtsServer {
+        NtsServer::new(
+            CookieKeys::new(CookieKey {
+                id: key_id,
+                key: [fill; 32],
+            }),
+            [fill; 8],
+        )
+    }
+
+    /// A client session holding `cookies` cookies made by `maker`.
+    fn session(maker: &mut NtsServer, cookies: usize) -> NtsSession {
+        let keys = session_keys();
+        let mut session = NtsSession::new(keys);
+        for _ in 0..cookies {
+            let mut cookie = [0u8; 256];
+            let len = maker.make_cookie(&keys, &mut cookie).unwrap();
+            session.add_cookie(&cookie[..len]).unwrap();
+        }
+        session
+    }
+
+    fn nts_request(session: &mut NtsSession) -> ([u8; 2048], usize) {
+        let mut buf = [0u8; 2048];
+        buf[..48].copy_from_slice(&request(4, 3, 6));
+        let n = session.write_request(&mut buf, &mut OsRng).unwrap();
+        (buf, n)
+    }
+
+    #[test]
+    fn nts_requests_are_answered_and_refill_the_cookies() {
+        let mut table = [ClientRecord::EMPTY; 0];
+        let mut server = Server::new(open_config(), &mut table, [1, 2]);
+        let mut maker = nts_server(5, 0x55);
+        server.set_nts(nts_server(5, 0x55));
+        let mut session = session(&mut maker, 2);
+        let reference = Reference::local(10, now());
+        for round in 0..3 {
+            let (req, n) = nts_request(&mut session);
+            let mut out = [0u8; 2048];
+            let len = server
+                .respond(&req[..n], client(), now(), &reference, &mut out)
+                .unwrap();
+            assert!(len <= n);
+            let mut response = out;
+            let fresh = session.verify_response(&mut response[..len]).unwrap();
+            assert_eq!(session.cookies(), 8, "round {round}");
+            assert_eq!(fresh, if round == 0 { 7 } else { 1 });
+            let header = Header::decode(&out[..len]).unwrap();
+            assert_eq!((header.stratum, header.mode), (10, Mode::Server));
+            // Replayed: the request is no longer in flight.
+            let mut replay = out;
+            assert_eq!(
+                session.verify_response(&mut replay[..len]),
+                Err(NtsError::NoPendingRequest)
+            );
+        }
+        let c = *server.counters();
+        assert_eq!(
+            (c.answered, c.nts_answered, c.auth_failed, c.nts_nak),
+            (3, 3, 0, 0)
+        );
+        // Without NTS configured an NTS request is answered plain (its
+        // fields ignored), which the client refuses.
+        let mut table = [ClientRecord::EMPTY; 0];
+        let mut plain = Server::new(open_config(), &mut table, [1, 2]);
+        let (req, n) = nts_request(&mut session);
+        let mut out = [0u8; 2048];
+        let len = plain
+            .respond(&req[..n], client(), now(), &reference, &mut out)
+            .unwrap();
+        assert_eq!(len, 48);
+        assert_eq!(
+            session.verify_response(&mut out[..len]),
+            Err(NtsError::MissingUid)
+        );
+    }
+
+    #[test]
+    fn foreign_cookies_and_tampered_authenticators_get_a_nak() {
+        let mut table = [ClientRecord::EMPTY; 0];
+        let mut server = Server::new(open_config(), &mut table, [1, 2]);
+        server.set_nts(nts_server(5, 0x55));
+        let reference = Reference::local(10, now());
+        // A cookie from another server key (same ID, other key; and another ID).
+        for mut other in [nts_server(5, 0x66), nts_server(6, 0x55)] {
+            let mut session = session(&mut other, 1);
+            let (req, n) = nts_request(&mut session);
+            let mut out = [0u8; 2048];
+            let len = server
+                .respond(&req[..n], client(), now(), &reference, &mut out)
+                .unwrap();
+            let header = Header::decode(&out[..len]).unwrap();
+            assert_eq!(
+                (header.stratum, header.leap),
+                (0, LeapIndicator::Unsynchronized)
+            );
+            assert_eq!(
+                KissCode::from_bytes(header.reference_id.to_bits().to_be_bytes()),
+                KissCode::Ntsn
+            );
+            assert_eq!(session.verify_response(&mut out[..len]), Err(NtsError::Nak));
+        }
+        // A tampered authenticator (last byte of the tag's ciphertext).
+        let mut maker = nts_server(5, 0x55);
+        let mut session = session(&mut maker, 1);
+        let (mut req, n) = nts_request(&mut session);
+        req[n - 1] ^= 1;
+        let mut out = [0u8; 2048];
+        let len = server
+            .respond(&req[..n], client(), now(), &reference, &mut out)
+            .unwrap();
+        assert_eq!(session.verify_response(&mut out[..len]), Err(NtsError::Nak));
+        // A tampered header under the authenticator.
+        let mut session2 = self::session(&mut maker, 1);
+        let (mut req, n) = nts_request(&mut session2);
+        req[2] ^= 1;
+        assert!(server
+            .respond(&req[..n], client(), now(), &reference, &mut out)
+            .is_some());
+        // No unique identifier: not an NTS request to answer.
+        let (req, n) = nts_request(&mut self::session(&mut maker, 1));
+        let mut no_uid = req;
+        no_uid[48..50].copy_from_slice(&0x0f00u16.to_be_bytes());
+        assert!(server
+            .respond(&no_uid[..n], client(), now(), &reference, &mut out)
+            .is_none());
+        let c = *server.counters();
+        assert_eq!(
+            (c.nts_nak, c.kod_sent, c.auth_failed, c.nts_answered),
+            (4, 4, 1, 0)
+        );
+        assert_eq!(c.received, c.answered + c.auth_failed);
+    }
+
+    #[test]
+    fn client_refuses_tampered_and_foreign_responses() {
+        let mut table = [ClientRecord::EMPTY; 0];
+        let mut server = Server::new(open_config(), &mut table, [1, 2]);
+        let mut maker = nts_server(5, 0x55);
+        server.set_nts(nts_server(5, 0x55));
+        let reference = Reference::local(10, now());
+        let mut session = session(&mut maker, 3);
+        let (req, n) = nts_request(&mut session);
+        let mut out = [0u8; 2048];
+        let len = server
+            .respond(&req[..n], client(), now(), &reference, &mut out)
+            .unwrap();
+        // Every byte of the response is covered: flip any, it is refused.
+        for at in [1, 24, 40, 47, 60, len - 20, len - 1] {
+            let mut bad = out;
+            bad[at] ^= 0x40;
+            assert!(
+                session.verify_response(&mut bad[..len]).is_err(),
+                "byte {at}"
+            );
+        }
+        // A response to another request (its UID differs).
+        let mut other = self::session(&mut maker, 1);
+        let (req2, n2) = nts_request(&mut other);
+        let mut out2 = [0u8; 2048];
+        let len2 = server
+            .respond(&req2[..n2], client(), now(), &reference, &mut out2)
+            .unwrap();
+        assert_eq!(
+            session.verify_response(&mut out2[..len2]),
+            Err(NtsError::UidMismatch)
+        );
+        assert_eq!(session.verify_response(&mut out[..len]), Ok(6));
     }
 }

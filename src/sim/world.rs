@@ -404,9 +404,13 @@ impl World {
                 let host = &mut self.hosts[link.host];
                 host.wakeups += 1;
                 let now = host.now();
-                let _ =
-                    host.node
-                        .handle_datagram(now, Endpoint::Source(link.source), bytes, &mut []);
+                let _ = host.node.handle_datagram(
+                    now,
+                    Endpoint::Source(link.source),
+                    bytes,
+                    &mut [],
+                    || now,
+                );
                 host.settle();
                 host.schedule(self.t);
             } else {
@@ -447,9 +451,13 @@ impl World {
                 let host = &mut self.hosts[i];
                 host.wakeups += 1;
                 let now = host.now();
-                let len =
-                    host.node
-                        .handle_datagram(now, Endpoint::Client(client), request, reply)?;
+                let len = host.node.handle_datagram(
+                    now,
+                    Endpoint::Client(client),
+                    request,
+                    reply,
+                    || now,
+                )?;
                 set_transmit_timestamp(&mut reply[..len], host.node.transmit_time(now));
                 host.settle();
                 host.schedule(self.t);

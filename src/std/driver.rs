@@ -262,13 +262,16 @@ impl Peer {
 }
 
 /// Serving NTP from a set of sockets: the sockets, and the server (access
-/// rules, rate limiting, counters) the node answers with.
+/// rules, rate limiting, keys, counters) the node answers with.
 #[derive(Debug)]
 pub struct Serving<'a> {
     /// The sockets to answer on.
     pub sockets: Vec<NtpSocket>,
     /// The server.
     pub server: Server<'a>,
+    /// The NTS-KE server's cookie keys, which it rotates (see
+    /// [`Serving::set_nts`]).
+    pub nts_keys: Option<std::sync::Arc<crate::std::nts::server_keys::SharedKeys>>,
 }
 
 /// A serving socket.
@@ -304,6 +307,11 @@ where
     control: Option<ControlServer>,
     serving: Vec<ServeSocket>,
     batch: Box<Batch>,
+    /// The NTS-KE server's cookie keys and the generation last applied.
+    nts_keys: Option<(
+        std::sync::Arc<crate::std::nts::server_keys::SharedKeys>,
+        u64,
+    )>,
     driftfile: Option<PathBuf>,
     measure_only: bool,
     counts: TimestampCounts,
@@ -341,9 +349,13 @@ where
             .as_ref()
             .and_then(|path| std::fs::read_to_string(path).ok())
             .and_then(|text| Drift::parse(&text));
-        let (sockets, server) = match serving {
-            Some(Serving { sockets, server }) => (sockets, Some(server)),
-            None => (Vec::new(), None),
+        let (sockets, server, nts_keys) = match serving {
+            Some(Serving {
+                sockets,
+                server,
+                nts_keys,
+            }) => (sockets, Some(server), nts_keys),
+            None => (Vec::new(), None, None),
         };
         let mut node = Node::new(config.node, drift, server);
         let now = clock.now().map_err(DriverError::Clock)?;
@@ -390,6 +402,10 @@ where
                 })
                 .collect(),
             batch: Batch::new(),
+            nts_keys: nts_keys.map(|keys| {
+                let generation = keys.generation();
+                (keys, generation)
+            }),
             driftfile: config.driftfile,
             measure_only: config.measure_only,
             counts: TimestampCounts::default(),
@@ -593,9 +609,9 @@ where
             }
             let rx = self.clock.at_system_time(rx.time);
             let id = self.peers[i].id;
-            let _ = self
-                .node
-                .handle_datagram(rx, Endpoint::Source(id), &buf[..len], &mut []);
+            let _ =
+                self.node
+                    .handle_datagram(rx, Endpoint::Source(id), &buf[..len], &mut [], || rx);
             self.settle()?;
         }
     }
@@ -610,6 +626,16 @@ where
         let Some(serve) = self.serving.get_mut(index) else {
             return Ok(());
         };
+        // A rotation of the NTS cookie keys, before the batch.
+        if let Some((keys, applied)) = &mut self.nts_keys {
+            let generation = keys.generation();
+            if generation != *applied {
+                *applied = generation;
+                if let Some(nts) = self.node.server_mut().and_then(|s| s.nts_mut()) {
+                    nts.set_keys(keys.get());
+                }
+            }
+        }
         let (node, clock, batch) = (&mut self.node, &self.clock, &mut self.batch);
         let result = loop {
             let received = match serve.socket.recv_batch(batch) {
@@ -619,7 +645,16 @@ where
             };
             batch.answer(|datagram, reply| {
                 let now = clock.at_system_time(datagram.receive);
-                node.handle_datagram(now, Endpoint::Client(datagram.from), datagram.data, reply)
+                // An authenticated reply is sealed in the node with its
+                // transmit time; plain ones get theirs just before sending.
+                let transmit = || clock.at_system_time(realtime_now());
+                node.handle_datagram(
+                    now,
+                    Endpoint::Client(datagram.from),
+                    datagram.data,
+                    reply,
+                    transmit,
+                )
             });
             batch.set_transmit_timestamps(node.transmit_time(clock.at_system_time(realtime_now())));
             if let Err(e) = serve.socket.send_replies(batch) {

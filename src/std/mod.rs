@@ -11,7 +11,8 @@ pub mod cmdmon;
 pub mod config;
 pub mod control;
 pub mod driver;
+pub mod keyfile;
 pub mod logs;
-
+pub mod nts;
 pub mod serve;
 pub mod socket;

@@ -1,14 +1,25 @@
 //! Serving NTP: the sockets and the server a chrony.conf describes, for
 //! the [driver](crate::std::driver) to answer on (the node decides what is
 //! served and writes the replies; the driver moves them in batches with
-//! `recvmmsg`/`sendmmsg`).
+//! `recvmmsg`/`sendmmsg`). With [`Serving::set_keys`] and
+//! [`Serving::set_nts`] it also answers requests authenticated with
+//! symmetric keys and NTS (the NTS-KE server runs in its own thread, see
+//! [`super::nts::ke_server`]).
 
 use ::std::vec::Vec;
 
+use ::std::sync::Arc;
+
 use super::config::Config;
 use super::driver::Serving;
+use super::keyfile::KeyFile;
+use super::nts::ke_server::{KeServer, NtsServerConfig};
+use super::nts::server_keys::SharedKeys;
 use super::socket::{bind_each, SocketError, SocketOptions};
+use crate::auth::KeyStore;
+use crate::nts::NtsServer;
 use crate::server::{ClientRecord, Server};
+use rand_core::RngCore;
 
 /// Rate-limit records of a server that limits (`ratelimit`): 65536 × 28
 /// bytes = 1.75 MiB, fixed whatever the number of clients.
@@ -47,6 +58,123 @@ impl<'a> Serving<'a> {
         };
         let (sockets, skipped) = bind_each(&config.serve_addresses(port), &options)?;
         let server = Server::new(config.server_config(precision), table, seed);
-        Ok((Serving { sockets, server }, skipped))
+        let serving = Serving {
+            sockets,
+            server,
+            nts_keys: None,
+        };
+        Ok((serving, skipped))
+    }
+
+    /// Answers requests with a MAC under these keys (chrony's `keyfile`,
+    /// see [`KeyFile`](super::keyfile::KeyFile)) with the same key.
+    pub fn set_keys(&mut self, keys: KeyStore<'a>) {
+        self.server.set_keys(keys);
+    }
+
+    /// Answers NTS requests whose cookies were made under `keys` (an
+    /// [`KeServer`](super::nts::ke_server::KeServer)'s, which it rotates:
+    /// the driver picks up a rotation before each batch). `nonce_prefix`
+    /// must differ between the threads sharing the keys (random is good).
+    pub fn set_nts(&mut self, keys: Arc<SharedKeys>, nonce_prefix: [u8; 8]) {
+        self.server
+            .set_nts(NtsServer::new(keys.get(), nonce_prefix));
+        self.nts_keys = Some(keys);
+    }
+}
+
+/// What a server answers authenticated requests with, from a chrony.conf:
+/// the `keyfile`'s keys, and, with `ntsservercert`/`ntsserverkey`, an
+/// NTS-KE server (its own thread) whose cookie keys the NTP side opens.
+#[derive(Debug)]
+pub struct ServingAuth {
+    keys: KeyFile,
+    ke_server: Option<KeServer>,
+}
+
+/// Why authentication could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum ServingAuthError {
+    /// The key file.
+    #[error(transparent)]
+    KeyFile(#[from] super::keyfile::KeyFileError),
+    /// A key in it.
+    #[error("keyfile: {0}")]
+    Key(#[from] crate::auth::KeyError),
+    /// The NTS-KE server.
+    #[error("NTS-KE server: {0}")]
+    Nts(#[from] super::nts::ke_server::NtsServerError),
+}
+
+impl ServingAuth {
+    /// Reads `config`'s `keyfile` and starts its NTS-KE server (giving
+    /// clients NTP `port`), if it has certificates. Warnings (a key file
+    /// others can read, short keys) go to `warn`.
+    pub fn start(
+        config: &Config,
+        port: u16,
+        mut warn: impl FnMut(&str),
+    ) -> Result<ServingAuth, ServingAuthError> {
+        let auth = &config.auth;
+        let keys = match &auth.keyfile {
+            Some(path) => KeyFile::load(path)?,
+            None => KeyFile::default(),
+        };
+        for warning in &keys.warnings {
+            warn(warning);
+        }
+        keys.store()?;
+        let ke_server = if auth.nts_server_certs.is_empty() {
+            None
+        } else {
+            let mut ips: Vec<_> = config
+                .serve_addresses(port)
+                .iter()
+                .map(|a| a.ip())
+                .collect();
+            ips.dedup();
+            let nts = NtsServerConfig {
+                certificates: auth
+                    .nts_server_certs
+                    .iter()
+                    .cloned()
+                    .zip(auth.nts_server_keys.iter().cloned())
+                    .collect(),
+                addresses: ips,
+                port: auth.nts_port,
+                ntp_port: port,
+                ntp_server: auth.nts_ntp_server.clone(),
+                rotate: ::std::time::Duration::from_secs(auth.nts_rotate.max(0) as u64),
+                dump_dir: auth.nts_dump_dir.clone(),
+                max_connections: auth.max_nts_connections.max(1) as usize,
+                processes: auth.nts_processes.max(1) as usize,
+                ..NtsServerConfig::default()
+            };
+            Some(KeServer::start(&nts)?)
+        };
+        Ok(ServingAuth { keys, ke_server })
+    }
+
+    /// The NTS-KE server, if one runs.
+    pub fn ke_server(&self) -> Option<&KeServer> {
+        self.ke_server.as_ref()
+    }
+
+    /// How many symmetric keys are loaded.
+    pub fn key_count(&self) -> usize {
+        self.keys.store().map_or(0, |store| store.len())
+    }
+
+    /// Makes `serving` answer requests authenticated with these keys and
+    /// NTS cookies.
+    pub fn apply<'a>(&'a self, serving: &mut Serving<'a>) {
+        if let Ok(store) = self.keys.store() {
+            serving.set_keys(store);
+        }
+        if let Some(server) = &self.ke_server {
+            let mut prefix = [0u8; 8];
+            rand_core::OsRng.fill_bytes(&mut prefix);
+            serving.set_nts(server.shared_keys(), prefix);
+        }
     }
 }

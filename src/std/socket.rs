@@ -52,14 +52,15 @@ use ::std::vec::Vec;
 
 use crate::server::set_transmit_timestamp;
 use crate::time::{NtpTimestamp, UnixTime};
-use crate::wire::HEADER_LEN;
 
 /// Datagrams per batch.
 pub const BATCH: usize = 64;
 /// The largest request kept (longer ones are truncated, and so malformed).
 pub const MAX_REQUEST: usize = 1024;
 /// Room for the replies: the server's are 48 bytes.
-const MAX_REPLY: usize = HEADER_LEN;
+/// Replies are never longer than requests (authenticated ones are longer
+/// than 48 bytes).
+const MAX_REPLY: usize = MAX_REQUEST;
 /// Control-message room per received datagram: a `timespec` (32 bytes)
 /// and an IPv6 packet-info message (40 bytes).
 const CMSG_WORDS: usize = 12;
@@ -660,7 +661,7 @@ pub struct Datagram<'a> {
     pub kernel_timestamp: bool,
 }
 
-/// Buffers for [`BATCH`] datagrams and their replies (about 75 KiB; keep
+/// Buffers for [`BATCH`] datagrams and their replies (about 140 KiB; keep
 /// one per socket and reuse it).
 pub struct Batch {
     received: Received,
@@ -737,7 +738,7 @@ impl Batch {
         self.received.datagram(i)
     }
 
-    /// Calls `respond` for each datagram with a reply buffer (48 bytes);
+    /// Calls `respond` for each datagram with a reply buffer (1024 bytes);
     /// the length it returns is sent back by
     /// [`NtpSocket::send_replies`], nothing for `None`.
     pub fn answer(&mut self, mut respond: impl FnMut(&Datagram<'_>, &mut [u8]) -> Option<usize>) {
@@ -757,7 +758,7 @@ impl Batch {
     pub fn set_transmit_timestamps(&mut self, transmit: NtpTimestamp) {
         for i in 0..self.count {
             if self.reply_lengths[i] > 0 {
-                set_transmit_timestamp(&mut self.replies[i], transmit);
+                set_transmit_timestamp(&mut self.replies[i][..self.reply_lengths[i]], transmit);
             }
         }
     }
@@ -921,7 +922,7 @@ mod tests {
             if d.data.len() < 48 {
                 return None;
             }
-            reply.copy_from_slice(d.data);
+            reply[..d.data.len()].copy_from_slice(d.data);
             Some(48)
         });
         assert_eq!(batch.replies(), 5);
@@ -956,7 +957,7 @@ mod tests {
         receive(&server, &mut batch, 1);
         assert_eq!(batch.len(), 1);
         batch.answer(|d, reply| {
-            reply.copy_from_slice(d.data);
+            reply[..d.data.len()].copy_from_slice(d.data);
             Some(48)
         });
         assert_eq!(server.send_replies(&mut batch).unwrap(), 1);
@@ -1002,7 +1003,7 @@ mod tests {
         // As if the second came from port 0 (spoofed): sendmmsg refuses it.
         batch.received.peers[1] = to_sockaddr("127.0.0.1:0".parse().unwrap()).0;
         batch.answer(|d, reply| {
-            reply.copy_from_slice(d.data);
+            reply[..d.data.len()].copy_from_slice(d.data);
             Some(48)
         });
         assert_eq!(server.send_replies(&mut batch).unwrap(), 2);

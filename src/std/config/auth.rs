@@ -3,9 +3,9 @@
 //! one place.
 //!
 //! None of it is acted on yet: each line gives a warning with
-//! [`AUTH_NOT_ACTED_ON`]. When authentication lands, [`ACTED_ON`] is where
-//! a directive (or `"key"`, `"nts"`, ... for the source options) is moved
-//! to acted-on: its warning then stops.
+//! [`AUTH_NOT_ACTED_ON`]. [`ACTED_ON`] (directives) and
+//! [`OPTIONS_ACTED_ON`] (`"key"`, `"nts"`, ... of source lines) list what is
+//! acted on: their warnings stop.
 
 use ::std::path::PathBuf;
 use ::std::string::String;
@@ -19,9 +19,25 @@ use crate::server::RateLimit;
 /// Why the authentication directives and options are not acted on.
 pub const AUTH_NOT_ACTED_ON: &str = "authentication is not implemented yet";
 
-/// The authentication directives and source options that ntpkit acts on.
-/// Empty until authentication lands; every other one warns.
-pub const ACTED_ON: &[&str] = &[];
+/// The authentication source options ntpkit acts on (none yet); every
+/// other one warns.
+pub const OPTIONS_ACTED_ON: &[&str] = &[];
+
+/// The authentication directives that ntpkit acts on (a server's keys and
+/// its NTS-KE server, see [`crate::std::serve::ServingAuth`]); every other
+/// one warns.
+pub const ACTED_ON: &[&str] = &[
+    "keyfile",
+    "ntsserverkey",
+    "ntsservercert",
+    "ntsport",
+    "ntsrotate",
+    "ntsdumpdir",
+    "ntscachedir",
+    "maxntsconnections",
+    "ntsprocesses",
+    "ntsntpserver",
+];
 
 /// `authselectmode`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -181,9 +197,14 @@ pub(super) fn directive(
     Ok(true)
 }
 
-/// Whether `name` (a directive, or a source option) is acted on.
+/// Whether the directive `name` is acted on.
 pub(super) fn acted_on(name: &str) -> bool {
     ACTED_ON.contains(&name)
+}
+
+/// Whether the source option `name` is acted on.
+pub(super) fn option_acted_on(name: &str) -> bool {
+    OPTIONS_ACTED_ON.contains(&name)
 }
 
 /// The names [`directive`] handles.

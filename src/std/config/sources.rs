@@ -254,7 +254,7 @@ pub(super) fn parse(
 fn auth_option(option: &str) -> Option<&'static str> {
     matches!(option, "key" | "nts" | "ntsport" | "certset")
         .then_some(())
-        .filter(|()| !auth::acted_on(option))
+        .filter(|()| !auth::option_acted_on(option))
         .map(|()| auth::AUTH_NOT_ACTED_ON)
 }
 

@@ -298,6 +298,7 @@ fn loopback_serving(table: &mut [crate::server::ClientRecord]) -> (Serving<'_>, 
     let serving = Serving {
         sockets: vec![socket],
         server: open_server(table),
+        nts_keys: None,
     };
     (serving, address)
 }

@@ -1,0 +1,415 @@
+//! A bounded load generator for authenticated NTP on loopback: requests
+//! with a symmetric-key MAC or with NTS, or NTS-KE handshakes.
+//!
+//! ```text
+//! cargo run --release --example auth_load -- --target 127.0.0.1:11123 --key KEYFILE:ID [--duration 5] [--window 64]
+//! cargo run --release --example auth_load -- --target 127.0.0.1:11123 --nts 127.0.0.1:4460 --ca CA.pem [--name localhost]
+//! cargo run --release --example auth_load -- --ke 127.0.0.1:4460 --ca CA.pem [--name localhost] [--duration 5]
+//! ```
+//!
+//! With `--key` every request carries a MAC under the key (NTPv4, or
+//! NTPv3 for digests longer than 20 bytes, as chronyd sends them), from a
+//! pool of 1024 built before the run; a response is valid when it is a
+//! mode-4 answer to one of them, as long as the request, with a MAC under
+//! the same key ID; one in 8 has its MAC fully verified (a failure there
+//! counts as invalid), so that the load generator is not the bottleneck.
+//!
+//! With `--nts` it runs NTS-KE once (trusting `--ca`, checking the name
+//! `--name`), then sends NTS requests carrying one cookie and no
+//! placeholders (a client's steady state), built before the run from a
+//! pool of 1024 (each with its own unique identifier and transmit
+//! timestamp; a server cannot tell a reused cookie). A response is valid
+//! when it answers one of them (origin timestamp and unique identifier),
+//! is no longer than the request and holds an authenticator; one in 8 is
+//! fully verified (AES-SIV under the S2C key) and any failure there counts
+//! as invalid.
+//!
+//! With `--ke` it makes NTS-KE handshakes one after the other for
+//! `--duration` and reports the completed handshakes per second (each
+//! gives 8 cookies).
+//!
+//! At most 60 seconds; targets outside 127.0.0.0/8 and ::1 are refused.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use ntpkit::auth::{mac, Key};
+use ntpkit::nts::ef::{self, NtsFields};
+use ntpkit::nts::{AeadKey, NtsSession};
+use ntpkit::std::keyfile::KeyFile;
+use ntpkit::std::nts::ke_client::{KeClient, NtsClientConfig};
+use ntpkit::std::socket::{Batch, NtpSocket, Poller, SocketOptions, BATCH};
+use ntpkit::time::NtpTimestamp;
+use ntpkit::wire::{Header, Mode, Packet};
+use rand_core::OsRng;
+
+const MAX_SECONDS: f64 = 60.0;
+const POOL: usize = 1024;
+/// In-flight requests are counted lost after this much silence.
+const SILENCE: Duration = Duration::from_millis(20);
+
+enum Auth {
+    Key(Key),
+    Nts { ke: SocketAddr },
+    Handshakes { ke: SocketAddr },
+}
+
+struct Options {
+    target: Option<SocketAddr>,
+    auth: Auth,
+    ca: Option<PathBuf>,
+    name: String,
+    duration: Duration,
+    window: usize,
+}
+
+fn loopback(addr: SocketAddr) -> Result<SocketAddr, String> {
+    if addr.ip().is_loopback() {
+        Ok(addr)
+    } else {
+        Err(format!(
+            "refusing non-loopback target {addr}: this tool only loads servers on this machine"
+        ))
+    }
+}
+
+fn parse_args() -> Result<Options, String> {
+    let mut target = None;
+    let mut auth = None;
+    let mut ca = None;
+    let mut name = "localhost".to_string();
+    let mut duration = Duration::from_secs(5);
+    let mut window = 64;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let value = args.next().ok_or(format!("{arg} needs a value"))?;
+        let addr = || {
+            value
+                .parse::<SocketAddr>()
+                .map_err(|_| format!("bad {arg}"))
+                .and_then(loopback)
+        };
+        match arg.as_str() {
+            "--target" => target = Some(addr()?),
+            "--key" => {
+                let (file, id) = value.rsplit_once(':').ok_or("--key takes KEYFILE:ID")?;
+                let id: u32 = id.parse().map_err(|_| "bad key ID")?;
+                let keys = KeyFile::load(file.as_ref()).map_err(|e| e.to_string())?;
+                let key = *keys
+                    .store()
+                    .map_err(|e| e.to_string())?
+                    .get(id)
+                    .ok_or(format!("no key {id} in {file}"))?;
+                auth = Some(Auth::Key(key));
+            }
+            "--nts" => auth = Some(Auth::Nts { ke: addr()? }),
+            "--ke" => auth = Some(Auth::Handshakes { ke: addr()? }),
+            "--ca" => ca = Some(PathBuf::from(value)),
+            "--name" => name = value,
+            "--duration" => {
+                let seconds: f64 = value.parse().map_err(|_| "bad --duration")?;
+                if seconds.is_nan() || seconds <= 0.0 {
+                    return Err("bad --duration".into());
+                }
+                duration = Duration::from_secs_f64(seconds.min(MAX_SECONDS));
+            }
+            "--window" => {
+                window = value
+                    .parse()
+                    .ok()
+                    .filter(|w| (1..=POOL / 2).contains(w))
+                    .ok_or("--window takes 1 to 512")?
+            }
+            other => return Err(format!("unknown argument {other}")),
+        }
+    }
+    let auth = auth.ok_or("one of --key, --nts or --ke is needed")?;
+    if !matches!(auth, Auth::Handshakes { .. }) && target.is_none() {
+        return Err("--target is needed".into());
+    }
+    Ok(Options {
+        target,
+        auth,
+        ca,
+        name,
+        duration,
+        window,
+    })
+}
+
+/// The requests of a run, each answered by at most one kind of response.
+struct Pool {
+    requests: Vec<Vec<u8>>,
+    tag: u32,
+    check: Check,
+}
+
+enum Check {
+    Key(Key),
+    Nts { s2c: AeadKey },
+}
+
+fn header(tag: u32, index: usize, version: u8) -> [u8; 48] {
+    let mut h = [0u8; 48];
+    h[0] = version << 3 | 3;
+    h[2] = 6;
+    h[3] = (-20i8) as u8;
+    h[40..44].copy_from_slice(&tag.to_be_bytes());
+    h[44..48].copy_from_slice(&(index as u32).to_be_bytes());
+    h
+}
+
+fn ke_client(options: &Options) -> Result<KeClient, String> {
+    KeClient::new(&NtsClientConfig {
+        trusted_certs: options.ca.iter().cloned().collect(),
+        ..NtsClientConfig::default()
+    })
+    .map_err(|e| e.to_string())
+}
+
+fn pool(options: &Options, tag: u32) -> Result<Pool, String> {
+    match &options.auth {
+        Auth::Key(key) => {
+            let version = mac::request_version(key.key_type());
+            let requests = (0..POOL)
+                .map(|i| {
+                    let mut buf = [0u8; mac::MAX_MAC_PACKET_LEN];
+                    buf[..48].copy_from_slice(&header(tag, i, version));
+                    let n = mac::append(key, &mut buf, 48).map_err(|e| e.to_string())?;
+                    Ok(buf[..n].to_vec())
+                })
+                .collect::<Result<_, String>>()?;
+            Ok(Pool {
+                requests,
+                tag,
+                check: Check::Key(*key),
+            })
+        }
+        Auth::Nts { ke } => {
+            let outcome = ke_client(options)?
+                .establish(&options.name, *ke)
+                .map_err(|e| e.to_string())?;
+            println!(
+                "NTS-KE: {} cookies of {} bytes, AEAD {}, NTP server {} port {}",
+                outcome.session.cookies(),
+                outcome.session.iter_cookies().next().map_or(0, |c| c.len()),
+                outcome.session.keys().algorithm().id(),
+                outcome.ntp_server,
+                outcome.ntp_port
+            );
+            let mut session: NtsSession = outcome.session;
+            let s2c = session.keys().s2c;
+            let mut requests = Vec::with_capacity(POOL);
+            for i in 0..POOL {
+                let cookie = session.iter_cookies().next().ok_or("no cookie")?.to_vec();
+                let mut buf = vec![0u8; ntpkit::nts::client::MAX_REQUEST_LEN];
+                buf[..48].copy_from_slice(&header(tag, i, 4));
+                let n = session
+                    .write_request(&mut buf, &mut OsRng)
+                    .map_err(|e| e.to_string())?;
+                session.add_cookie(&cookie).map_err(|e| e.to_string())?;
+                buf.truncate(n);
+                requests.push(buf);
+            }
+            Ok(Pool {
+                requests,
+                tag,
+                check: Check::Nts { s2c },
+            })
+        }
+        Auth::Handshakes { .. } => Err("no pool for handshakes".into()),
+    }
+}
+
+impl Pool {
+    /// Whether `response` is a valid answer (fully verified when `full`).
+    fn valid(&self, response: &[u8], full: bool) -> bool {
+        let Ok(h) = Header::decode(response) else {
+            return false;
+        };
+        let index = h.origin_timestamp.fraction() as usize;
+        if h.mode != Mode::Server || h.origin_timestamp.seconds() != self.tag || index >= POOL {
+            return false;
+        }
+        let request = &self.requests[index];
+        if response.len() > request.len() || !(1..=15).contains(&h.stratum) {
+            return false;
+        }
+        match &self.check {
+            Check::Key(key) => {
+                response.len() == request.len() && mac::verify_with(key, response).is_ok()
+            }
+            Check::Nts { s2c } => {
+                let Ok(packet) = Packet::new_checked(response) else {
+                    return false;
+                };
+                let Ok(fields) = NtsFields::scan(&packet) else {
+                    return false;
+                };
+                let uid_ok = fields
+                    .uid
+                    .is_some_and(|uid| ef::slice(response, uid) == &request[52..52 + ef::UID_LEN]);
+                if !uid_ok || !fields.authenticated {
+                    return false;
+                }
+                if !full {
+                    return true;
+                }
+                let (start, len) = fields.ciphertext;
+                let mut sealed = response[start..start + len].to_vec();
+                s2c.cipher()
+                    .open(
+                        &response[..fields.authenticator_at],
+                        ef::slice(response, fields.nonce),
+                        &mut sealed,
+                    )
+                    .is_ok()
+            }
+        }
+    }
+}
+
+#[derive(Default)]
+struct Tally {
+    sent: u64,
+    valid: u64,
+    invalid: u64,
+    lost: u64,
+    verified: u64,
+}
+
+fn load(options: &Options, target: SocketAddr) -> Result<(), String> {
+    let local: SocketAddr = if target.is_ipv6() {
+        "[::1]:0"
+    } else {
+        "127.0.0.1:0"
+    }
+    .parse()
+    .map_err(|_| "local address")?;
+    let socket = NtpSocket::bind(
+        local,
+        &SocketOptions {
+            kernel_timestamps: false,
+            receive_buffer: Some(4 << 20),
+            ..SocketOptions::default()
+        },
+    )
+    .map_err(|e| e.to_string())?;
+    let tag = NtpTimestamp::from_system_time(std::time::SystemTime::now()).seconds();
+    let pool = pool(options, tag)?;
+    let mut batch = Batch::new();
+    let mut poller = Poller::new();
+    poller.add(&socket);
+    let mut tally = Tally::default();
+    let mut next = 0usize;
+    let mut outstanding = 0usize;
+    let start = Instant::now();
+    let mut last_heard = start;
+    while start.elapsed() < options.duration {
+        while outstanding < options.window {
+            let n = (options.window - outstanding).min(BATCH);
+            let datagrams: Vec<&[u8]> = (0..n)
+                .map(|i| &pool.requests[(next + i) % POOL][..])
+                .collect();
+            let sent = socket
+                .send_many(target, &datagrams)
+                .map_err(|e| format!("send: {e}"))?;
+            if sent == 0 {
+                break;
+            }
+            next = (next + sent) % POOL;
+            tally.sent += sent as u64;
+            outstanding += sent;
+        }
+        let received = socket
+            .recv_batch(&mut batch)
+            .map_err(|e| format!("receive: {e}"))?;
+        if received == 0 {
+            if last_heard.elapsed() >= SILENCE {
+                tally.lost += outstanding as u64;
+                outstanding = 0;
+                last_heard = Instant::now();
+                continue;
+            }
+            poller
+                .wait(Some(Duration::from_millis(5)))
+                .map_err(|e| format!("poll: {e}"))?;
+            continue;
+        }
+        last_heard = Instant::now();
+        for i in 0..received {
+            let Some(datagram) = batch.datagram(i) else {
+                continue;
+            };
+            let full =
+                matches!(pool.check, Check::Key(_)) || (tally.valid + tally.invalid) % 8 == 0;
+            if pool.valid(datagram.data, full) {
+                tally.valid += 1;
+                tally.verified += full as u64;
+            } else {
+                tally.invalid += 1;
+            }
+            outstanding = outstanding.saturating_sub(1);
+        }
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    println!(
+        "target {target} window {} duration {elapsed:.2}s sent {} valid {} invalid {} lost {} fully-verified {} request-bytes {}",
+        options.window,
+        tally.sent,
+        tally.valid,
+        tally.invalid,
+        tally.lost,
+        tally.verified,
+        pool.requests[0].len()
+    );
+    println!(
+        "rate {:.0} valid responses/s, loss {:.3} %",
+        tally.valid as f64 / elapsed,
+        100.0 * tally.lost as f64 / tally.sent.max(1) as f64
+    );
+    if tally.valid == 0 {
+        return Err("no valid response".into());
+    }
+    Ok(())
+}
+
+fn handshakes(options: &Options, ke: SocketAddr) -> Result<(), String> {
+    let client = ke_client(options)?;
+    let (mut done, mut failed) = (0u64, 0u64);
+    let start = Instant::now();
+    while start.elapsed() < options.duration {
+        match client.establish(&options.name, ke) {
+            Ok(outcome) if outcome.session.cookies() == 8 => done += 1,
+            _ => failed += 1,
+        }
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    println!("ke {ke} duration {elapsed:.2}s handshakes {done} failed {failed}");
+    println!("rate {:.0} handshakes/s", done as f64 / elapsed);
+    if done == 0 {
+        return Err("no handshake completed".into());
+    }
+    Ok(())
+}
+
+fn run() -> Result<(), String> {
+    let options = parse_args()?;
+    match (&options.auth, options.target) {
+        (Auth::Handshakes { ke }, _) => handshakes(&options, *ke),
+        (_, Some(target)) => load(&options, target),
+        _ => Err("--target is needed".into()),
+    }
+}
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("auth_load: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}

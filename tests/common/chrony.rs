@@ -1,0 +1,230 @@
+//! Running Debian's chronyd (always `-x`, loopback-only configurations,
+//! dropping to user _chrony) and ntpkit's example server for interop
+//! tests; both stopped by their PIDs when dropped.
+
+#![allow(dead_code)]
+
+use std::net::UdpSocket;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub fn find_program(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin".into(), "/usr/bin".into(), "/sbin".into()])
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
+}
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(1) == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
+/// Why chronyd cannot run here, if it cannot.
+pub fn chronyd_unavailable() -> Option<&'static str> {
+    if find_program("chronyd").is_none() || find_program("chronyc").is_none() {
+        Some("chronyd/chronyc are not installed (scripts/install-peers.sh installs them)")
+    } else if !is_root() {
+        Some("chronyd needs root to start (it drops to user _chrony)")
+    } else {
+        None
+    }
+}
+
+pub fn free_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// A free TCP port on loopback.
+pub fn free_tcp_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback TCP port")
+}
+
+/// A directory user _chrony owns (mode 0750), for its sockets and files.
+pub fn chrony_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("ntpkit-auth-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    chown_chrony(&dir);
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o750)).unwrap();
+    dir
+}
+
+pub fn chown_chrony(path: &Path) {
+    let status = Command::new("chown")
+        .arg("_chrony:_chrony")
+        .arg(path)
+        .status()
+        .expect("chown");
+    assert!(status.success());
+}
+
+/// A chronyd with `-x`, stopped (by its PID) on drop.
+pub struct Chronyd {
+    pub dir: PathBuf,
+    pid: u32,
+}
+
+impl Chronyd {
+    /// chronyd with the configuration `body` in the _chrony directory
+    /// `dir` (its control socket and PID file there too).
+    pub fn start(dir: &Path, body: &str) -> Chronyd {
+        let conf = dir.join("chrony.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "{body}cmdport 0\nbindcmdaddress {0}/chronyd.sock\npidfile {0}/chronyd.pid\n",
+                dir.display()
+            ),
+        )
+        .unwrap();
+        let status = Command::new(find_program("chronyd").unwrap())
+            .args(["-x", "-f"])
+            .arg(&conf)
+            .arg("-l")
+            .arg(dir.join("chronyd.log"))
+            .status()
+            .expect("start chronyd");
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            if let Some(pid) = std::fs::read_to_string(dir.join("chronyd.pid"))
+                .ok()
+                .and_then(|s| s.trim().parse().ok())
+            {
+                return Chronyd {
+                    dir: dir.to_path_buf(),
+                    pid,
+                };
+            }
+            assert!(
+                Instant::now() < deadline,
+                "chronyd did not start: {}",
+                self_log(dir)
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// `chronyc -n REPORT` asked of this chronyd.
+    pub fn chronyc(&self, report: &str) -> String {
+        let output = Command::new(find_program("chronyc").unwrap())
+            .arg("-h")
+            .arg(self.dir.join("chronyd.sock"))
+            .args(["-n", report])
+            .output()
+            .expect("run chronyc");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    /// Its log.
+    pub fn log(&self) -> String {
+        self_log(&self.dir)
+    }
+
+    /// Polls `chronyc REPORT` until `done` says yes, for up to `limit`.
+    pub fn wait_for(
+        &self,
+        report: &str,
+        limit: Duration,
+        done: impl Fn(&str) -> bool,
+    ) -> Result<String, String> {
+        let deadline = Instant::now() + limit;
+        loop {
+            let text = self.chronyc(report);
+            if done(&text) {
+                return Ok(text);
+            }
+            if Instant::now() >= deadline {
+                return Err(text);
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+}
+
+fn self_log(dir: &Path) -> String {
+    std::fs::read_to_string(dir.join("chronyd.log")).unwrap_or_default()
+}
+
+impl Drop for Chronyd {
+    fn drop(&mut self) {
+        // Only our chronyd: its command line names our config.
+        let cmdline = std::fs::read(format!("/proc/{}/cmdline", self.pid)).unwrap_or_default();
+        if String::from_utf8_lossy(&cmdline).contains(&*self.dir.to_string_lossy()) {
+            let _ = Command::new("kill").arg(self.pid.to_string()).status();
+        }
+    }
+}
+
+/// The example binaries, built by `cargo test` beside the tests.
+pub fn example(name: &str) -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let path = exe.parent()?.parent()?.join("examples").join(name);
+    path.exists().then_some(path)
+}
+
+/// A child process stopped (SIGTERM, by its PID) when dropped.
+pub struct Running(pub Child);
+
+impl Running {
+    /// Stops it (SIGTERM: it prints its counters) and returns what it
+    /// printed.
+    pub fn finish(mut self) -> String {
+        use std::io::Read;
+        let _ = Command::new("kill").arg(self.0.id().to_string()).status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let mut text = String::new();
+        if let Some(mut out) = self.0.stdout.take() {
+            let _ = out.read_to_string(&mut text);
+        }
+        if let Some(mut err) = self.0.stderr.take() {
+            let _ = err.read_to_string(&mut text);
+        }
+        text
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts examples/server with the configuration `config`; waits until
+/// `ready` (a line of its output announcing it) has been printed.
+pub fn start_example_server(config: &Path) -> Option<Running> {
+    let binary = example("server")?;
+    let child = Command::new(binary)
+        .arg("-f")
+        .arg(config)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the example server");
+    // It binds before it prints; give it a moment.
+    std::thread::sleep(Duration::from_millis(300));
+    Some(Running(child))
+}

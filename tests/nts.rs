@@ -1,0 +1,278 @@
+//! NTS end to end on loopback, ntpkit against itself: NTS-KE over rustls
+//! (certificates made here with rcgen), then authenticated NTP exchanges
+//! through the core server; and the refusals: a certificate that does not
+//! verify, a cookie of another server key, capped and timed-out
+//! connections.
+
+mod common;
+
+use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use common::certs::{make_pki, make_pki_for, temp_dir};
+use ntpkit::nts::{AeadAlgorithm, NtsError, NtsServer};
+use ntpkit::reference::Reference;
+use ntpkit::server::{AccessControl, ClientRecord, Server, ServerConfig};
+use ntpkit::std::nts::ke_client::{self, KeClient, KeClientError, NtsClientConfig};
+use ntpkit::std::nts::ke_server::{KeServer, NtsServerConfig};
+use ntpkit::time::NtpTimestamp;
+use ntpkit::wire::Header;
+use rand_core::OsRng;
+
+fn ke_server(pki: &common::certs::TestPki, tweak: impl FnOnce(&mut NtsServerConfig)) -> KeServer {
+    let mut config = NtsServerConfig {
+        certificates: vec![(pki.cert.clone(), pki.key.clone())],
+        addresses: vec!["127.0.0.1".parse().unwrap()],
+        port: 0,
+        ntp_port: 11123,
+        ..NtsServerConfig::default()
+    };
+    tweak(&mut config);
+    KeServer::start(&config).unwrap()
+}
+
+fn client(ca: &std::path::Path, ignore_time: bool) -> KeClient {
+    KeClient::new(&NtsClientConfig {
+        trusted_certs: vec![ca.to_path_buf()],
+        ignore_cert_time: ignore_time,
+        ..NtsClientConfig::default()
+    })
+    .unwrap()
+}
+
+/// One NTS exchange through a core server using `server`'s cookie keys.
+fn exchange(
+    session: &mut ntpkit::nts::NtsSession,
+    keys: ntpkit::nts::CookieKeys,
+) -> Result<usize, NtsError> {
+    let mut table = [ClientRecord::EMPTY; 0];
+    let config = ServerConfig {
+        access: AccessControl::allow_everyone(),
+        ..ServerConfig::default()
+    };
+    let mut server = Server::new(config, &mut table, [1, 2]);
+    server.set_nts(NtsServer::new(keys, [9; 8]));
+    let mut request = [0u8; 2048];
+    let t1 = NtpTimestamp::from_bits(0x1234);
+    Header::client_request(6, t1).emit(&mut request).unwrap();
+    let n = session.write_request(&mut request, &mut OsRng)?;
+    let now = NtpTimestamp::from_parts(0xeeb2_be21, 0);
+    let mut response = [0u8; 2048];
+    let len = server
+        .respond(
+            &request[..n],
+            "127.0.0.1:1".parse().unwrap(),
+            now,
+            &Reference::local(9, now),
+            &mut response,
+        )
+        .expect("an answer");
+    assert!(len <= n);
+    let fresh = session.verify_response(&mut response[..len])?;
+    assert_eq!(
+        Header::decode(&response[..len]).unwrap().origin_timestamp,
+        t1
+    );
+    Ok(fresh)
+}
+
+#[test]
+fn ke_gives_keys_and_eight_cookies_that_the_ntp_side_accepts() {
+    let dir = temp_dir("nts-ke");
+    let pki = make_pki(&dir, "a", 2020, 2100);
+    let server = ke_server(&pki, |c| c.dump_dir = Some(dir.clone()));
+    let addr = server.local_addrs()[0];
+    let outcome = client(&pki.ca, false).establish("localhost", addr).unwrap();
+    assert_eq!(outcome.session.cookies(), 8);
+    assert_eq!(
+        outcome.session.keys().algorithm(),
+        AeadAlgorithm::AesSivCmac256
+    );
+    assert_eq!(
+        (outcome.ntp_server.as_str(), outcome.ntp_port),
+        ("localhost", 11123)
+    );
+    let mut session = outcome.session.clone();
+    assert_eq!(exchange(&mut session, server.shared_keys().get()), Ok(1));
+    assert_eq!(session.cookies(), 8);
+    // Saved and loaded: the same session, usable after a restart.
+    let path = ke_client::save(
+        &dir,
+        "localhost",
+        &ke_client::KeOutcome {
+            session: session.clone(),
+            ..outcome.clone()
+        },
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let mut loaded = ke_client::load(&dir, "localhost").unwrap().unwrap();
+    assert_eq!(loaded.session.cookies(), 8);
+    assert_eq!(loaded.ntp_port, 11123);
+    assert_eq!(
+        exchange(&mut loaded.session, server.shared_keys().get()),
+        Ok(1)
+    );
+    // The server's cookie keys were kept (mode 0600) in its dump directory.
+    let keys = dir.join(ntpkit::std::nts::server_keys::FILE_NAME);
+    assert_eq!(
+        std::fs::metadata(keys).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    // AEAD 17 when the client prefers it.
+    let strong = KeClient::new(&NtsClientConfig {
+        trusted_certs: vec![pki.ca.clone()],
+        algorithms: vec![AeadAlgorithm::AesSivCmac512],
+        ..NtsClientConfig::default()
+    })
+    .unwrap();
+    let mut outcome = strong.establish("127.0.0.1", addr).unwrap();
+    assert_eq!(
+        outcome.session.keys().algorithm(),
+        AeadAlgorithm::AesSivCmac512
+    );
+    assert_eq!(
+        exchange(&mut outcome.session, server.shared_keys().get()),
+        Ok(1)
+    );
+    let stats = server.stats().snapshot();
+    assert_eq!((stats[0], stats[2]), (2, 2), "{stats:?}");
+    server.stop().unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_cookie_of_another_server_key_is_refused_with_a_nak() {
+    let dir = temp_dir("nts-foreign");
+    let pki = make_pki(&dir, "a", 2020, 2100);
+    let one = ke_server(&pki, |_| {});
+    let two = ke_server(&pki, |_| {});
+    let mut outcome = client(&pki.ca, false)
+        .establish("localhost", one.local_addrs()[0])
+        .unwrap();
+    assert_eq!(
+        exchange(&mut outcome.session, two.shared_keys().get()),
+        Err(NtsError::Nak)
+    );
+}
+
+#[test]
+fn a_certificate_that_does_not_verify_is_refused() {
+    let dir = temp_dir("nts-untrusted");
+    let pki = make_pki(&dir, "a", 2020, 2100);
+    let other = make_pki(&dir, "b", 2020, 2100);
+    let expired = make_pki(&dir, "old", 2001, 2002);
+    let server = ke_server(&pki, |_| {});
+    let addr = server.local_addrs()[0];
+    // Another CA.
+    let e = client(&other.ca, false)
+        .establish("localhost", addr)
+        .unwrap_err();
+    assert!(
+        matches!(e, KeClientError::Tls(rustls::Error::InvalidCertificate(_))),
+        "{e}"
+    );
+    // The right CA but another name.
+    let e = client(&pki.ca, false)
+        .establish("ntp.example", addr)
+        .unwrap_err();
+    assert!(
+        matches!(e, KeClientError::Tls(rustls::Error::InvalidCertificate(_))),
+        "{e}"
+    );
+    // An expired certificate: refused, unless nocerttimecheck applies.
+    let old = ke_server(&expired, |_| {});
+    let e = client(&expired.ca, false)
+        .establish("localhost", old.local_addrs()[0])
+        .unwrap_err();
+    assert!(
+        matches!(e, KeClientError::Tls(rustls::Error::InvalidCertificate(_))),
+        "{e}"
+    );
+    let ok = client(&expired.ca, true)
+        .establish("localhost", old.local_addrs()[0])
+        .unwrap();
+    assert_eq!(ok.session.cookies(), 8);
+    // ... and still not from another CA.
+    assert!(client(&other.ca, true)
+        .establish("localhost", old.local_addrs()[0])
+        .is_err());
+    assert!(server.stats().failed.load(Ordering::Relaxed) >= 2);
+}
+
+#[test]
+fn idle_connections_are_capped_and_timed_out_without_delaying_others() {
+    let dir = temp_dir("nts-cap");
+    let pki = make_pki(&dir, "a", 2020, 2100);
+    let server = ke_server(&pki, |c| {
+        c.max_connections = 2;
+        c.timeout = Duration::from_millis(600);
+    });
+    let addr: SocketAddr = server.local_addrs()[0];
+    let idle: Vec<TcpStream> = (0..2).map(|_| TcpStream::connect(addr).unwrap()).collect();
+    std::thread::sleep(Duration::from_millis(100));
+    // A third connection is refused while two hold their slots...
+    let refused = client(&pki.ca, false).establish("localhost", addr);
+    assert!(refused.is_err());
+    assert_eq!(server.stats().refused.load(Ordering::Relaxed), 1);
+    // ...until they time out; then the next client is served at once.
+    std::thread::sleep(Duration::from_millis(700));
+    let start = Instant::now();
+    let outcome = client(&pki.ca, false).establish("localhost", addr).unwrap();
+    assert!(start.elapsed() < Duration::from_millis(500));
+    assert_eq!(outcome.session.cookies(), 8);
+    assert_eq!(server.stats().timed_out.load(Ordering::Relaxed), 2);
+    drop(idle);
+}
+
+#[test]
+fn the_ke_server_rotates_its_cookie_keys_and_old_cookies_still_open() {
+    let dir = temp_dir("nts-rotate");
+    let pki = make_pki(&dir, "a", 2020, 2100);
+    let server = ke_server(&pki, |c| {
+        c.rotate = Duration::from_secs(1);
+        c.dump_dir = Some(dir.clone());
+    });
+    let shared = server.shared_keys();
+    let (generation, first) = (
+        shared.generation(),
+        shared.get().current().copied().unwrap(),
+    );
+    let mut outcome = client(&pki.ca, false)
+        .establish("localhost", server.local_addrs()[0])
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while server.stats().rotations.load(Ordering::Relaxed) == 0 {
+        assert!(Instant::now() < deadline, "no rotation");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_ne!(shared.generation(), generation);
+    let keys = shared.get();
+    assert_ne!(keys.current().copied(), Some(first));
+    assert_eq!(keys.get(first.id), Some(&first));
+    // A cookie of the previous key still opens; the new cookies use the new one.
+    assert_eq!(exchange(&mut outcome.session, keys), Ok(1));
+    let saved =
+        std::fs::read_to_string(dir.join(ntpkit::std::nts::server_keys::FILE_NAME)).unwrap();
+    assert!(saved.lines().count() >= 4, "{saved}");
+    server.stop().unwrap();
+}
+
+#[test]
+fn several_certificates_are_chosen_by_the_name_asked() {
+    let dir = temp_dir("nts-sni");
+    let a = make_pki(&dir, "a", 2020, 2100);
+    let b = make_pki_for(&dir, "b", &["ntp.test"], 2020, 2100);
+    let server = ke_server(&a, |c| c.certificates.push((b.cert.clone(), b.key.clone())));
+    let addr = server.local_addrs()[0];
+    assert!(client(&a.ca, false).establish("localhost", addr).is_ok());
+    assert!(client(&b.ca, false).establish("ntp.test", addr).is_ok());
+    // A name neither has: the first certificate, which is not for it.
+    assert!(client(&a.ca, false).establish("other.test", addr).is_err());
+    assert!(client(&b.ca, false).establish("localhost", addr).is_err());
+}
