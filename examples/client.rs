@@ -22,8 +22,14 @@
 //!   nobody). Serving needs an `allow` line; port 123 needs root or
 //!   CAP_NET_BIND_SERVICE.
 //! - `--ctl sources|sourcestats|tracking|timedatectl [-v] [-c|--json]`: ask
-//!   the client running with this configuration (at its `bindcmdaddress`)
-//!   for a report, print it and exit.
+//!   the node running with this configuration for a report over chronyc's
+//!   command protocol (its Unix socket, `bindcmdaddress`, or else its UDP
+//!   `cmdport` on 127.0.0.1), print it and exit. `chronyc` itself asks the
+//!   same sockets.
+//!
+//! The node answers `chronyc` (and the tools built on its protocol) on
+//! chronyd's sockets: `/run/chrony/chronyd.sock` and UDP port 323 on
+//! localhost, or what `bindcmdaddress` and `cmdport` say.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -33,9 +39,10 @@ use std::time::{Duration, Instant};
 
 use ntpkit::server::ClientRecord;
 use ntpkit::std::clock::{DriverClock, SystemClock, VirtualClock};
+use ntpkit::std::cmdmon::{Client, Target};
 use ntpkit::std::config::{print_parsed, Config};
-use ntpkit::std::control::{query, Request};
-use ntpkit::std::driver::{control_socket_path, stop_on_signals, Driver, DriverConfig, Serving};
+use ntpkit::std::control::Request;
+use ntpkit::std::driver::{command_settings, stop_on_signals, Driver, DriverConfig, Serving};
 use ntpkit::std::serve::rate_limit_table;
 use ntpkit::std::socket::measure_precision;
 use rand_core::{OsRng, RngCore};
@@ -184,9 +191,16 @@ fn main() -> ExitCode {
         let config = Config::load(&options.config).map_err(|e| e.to_string())?;
         if let Some(line) = &options.ctl {
             let request: Request = line.parse().map_err(|e| format!("{e}"))?;
-            let path = control_socket_path(&config)
-                .ok_or("the configuration turns the control socket off (bindcmdaddress /)")?;
-            print!("{}", query(&path, &request).map_err(|e| e.to_string())?);
+            let settings = command_settings(&config);
+            let target = match (&settings.socket, settings.addresses.first()) {
+                (Some(path), _) => Target::Unix(path.clone()),
+                (None, Some(&ip)) if settings.port != 0 => {
+                    Target::Udp(std::net::SocketAddr::new(ip, settings.port))
+                }
+                _ => return Err("the configuration turns the command sockets off".into()),
+            };
+            let mut client = Client::connect(&target).map_err(|e| e.to_string())?;
+            print!("{}", client.render(&request).map_err(|e| e.to_string())?);
             return Ok(ExitCode::SUCCESS);
         }
         for warning in &config.warnings {
@@ -198,9 +212,9 @@ fn main() -> ExitCode {
         let mut table = Vec::new();
         let serving = serving(&config, &options, precision, &mut table)?;
         if options.once {
-            // Measure only: no clock changes, no control socket, no drift.
+            // Measure only: no clock changes, no command sockets, no drift.
             driver_config.measure_only = true;
-            driver_config.control_socket = None;
+            driver_config.command = None;
             driver_config.driftfile = None;
         }
         if options.system_clock {

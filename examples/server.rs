@@ -41,7 +41,7 @@ use ntpkit::node::NodeConfig;
 use ntpkit::server::Counters;
 use ntpkit::std::clock::{DriverClock, SystemClock, VirtualClock};
 use ntpkit::std::config::{print_parsed, Config};
-use ntpkit::std::driver::{stop_on_signals, Driver, DriverConfig, Serving};
+use ntpkit::std::driver::{command_settings, stop_on_signals, Driver, DriverConfig, Serving};
 use ntpkit::std::serve::{rate_limit_table, ServingAuth};
 use ntpkit::std::socket::measure_precision;
 use rand_core::{OsRng, RngCore};
@@ -189,13 +189,17 @@ fn serve_only(
         local: config.local.map(|local| local.reference()),
         ..NodeConfig::default()
     };
+    // The first thread answers chronyc too.
+    let mut command = Some(command_settings(config));
     std::thread::scope(|scope| {
         let handles: Vec<_> = per_thread
             .into_iter()
             .map(|serving| {
+                let command = command.take();
                 scope.spawn(move || {
                     let config = DriverConfig {
                         node,
+                        command,
                         ..DriverConfig::default()
                     };
                     let driver = Driver::new(config, VirtualClock::new(), Some(serving))
@@ -312,14 +316,9 @@ fn run() -> Result<(), String> {
                     .into(),
             );
         }
-        let (mut driver_config, unresolved) = DriverConfig::resolving(&config, precision);
+        let (driver_config, unresolved) = DriverConfig::resolving(&config, precision);
         for e in unresolved {
             eprintln!("warning: not following {e}");
-        }
-        // The control socket only where the file puts it: the default
-        // path needs root, and a server runs without one.
-        if config.bind_cmd_address.is_none() {
-            driver_config.control_socket = None;
         }
         let mut table = rate_limit_table(&config);
         let serving = bind(&config, port, precision, &mut table, false, &auth)?;

@@ -370,6 +370,22 @@ impl Discipline {
         }
     }
 
+    /// Steps the clock by what the slew in progress has still to correct
+    /// at `now`, and ends the slew (`chronyc makestep`). Returns the change
+    /// made (nothing without a slew).
+    pub fn step_remaining(&mut self, now: NtpTimestamp) -> Correction {
+        let remaining = self.pending(now);
+        let mut correction = self.end_slew();
+        if remaining != 0.0 {
+            *self.actions.step.get_or_insert(0.0) += remaining;
+            correction.step = Some(remaining);
+            if let Some(t) = &mut self.last_update {
+                *t = *t + NtpDuration::from_seconds_f64(remaining);
+            }
+        }
+        correction
+    }
+
     /// The part of the slew in progress still to come at `now`, seconds
     /// (positive: the clock will be advanced).
     pub fn pending(&self, now: NtpTimestamp) -> f64 {
@@ -580,6 +596,11 @@ impl Discipline {
     /// The frequency correction the clock runs at now, slew included, ppm.
     pub fn frequency_ppm(&self) -> f64 {
         self.applied() * 1e6
+    }
+
+    /// Updates so far (saturating).
+    pub fn updates(&self) -> u32 {
+        self.updates
     }
 
     /// When the clock was last updated (local time).

@@ -299,12 +299,12 @@ impl LeapTable {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// A TZif file: version, then (time, correction) leap records in the
     /// 32-bit block, and with version 2 the same in the 64-bit block.
-    fn tzif(version: u8, leaps: &[(i64, i32)]) -> std::vec::Vec<u8> {
+    pub(crate) fn tzif(version: u8, leaps: &[(i64, i32)]) -> std::vec::Vec<u8> {
         let mut file = std::vec::Vec::new();
         let block = |file: &mut std::vec::Vec<u8>, wide: bool| {
             file.extend(b"TZif");

@@ -175,6 +175,29 @@ impl<'a, const N: usize> Node<'a, N> {
         &self.system
     }
 
+    /// The `chronyc tracking` values at `now`: the engine's, or, while it
+    /// is not synchronised and `local stratum` is configured, the local
+    /// reference's (reference ID 127.127.1.1, its stratum, no leap), as
+    /// chronyd reports them.
+    pub fn tracking(&self, now: NtpTimestamp) -> crate::report::TrackingReport {
+        let mut tracking = self.system.tracking(now);
+        if let (crate::wire::LeapIndicator::Unsynchronized, Some(local)) =
+            (tracking.leap, self.local)
+        {
+            tracking.reference_id = ReferenceId::LOCAL;
+            tracking.stratum = local.stratum();
+            tracking.leap = crate::wire::LeapIndicator::NoWarning;
+        }
+        tracking
+    }
+
+    /// The client engine, for what an operator asks of it (`chronyc
+    /// burst`, `online`/`offline`, `makestep`, `reselect`); drain the
+    /// actions and events afterwards.
+    pub fn system_mut(&mut self) -> &mut System<N> {
+        &mut self.system
+    }
+
     /// The server, to change its keys (none when not serving).
     pub fn server_mut(&mut self) -> Option<&mut Server<'a>> {
         self.server.as_mut()

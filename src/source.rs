@@ -191,6 +191,60 @@ enum Burst {
     Retry { left: u8, poll_sent: NtpTimestamp },
 }
 
+/// The tests of a response, as `chronyc ntpdata` shows them: a set bit for
+/// each passed; chronyc prints bit 9 first. Bits 9 to 7: not a duplicate,
+/// the origin is our request's, valid timestamps; 6 to 4: authenticated,
+/// the server is synchronised with a valid stratum, its root distance is
+/// acceptable; 3 to 0: `maxdelay`, `maxdelayratio`, `maxdelaydevratio`,
+/// no synchronisation loop.
+pub const ALL_TESTS: u16 = 0x3ff;
+const TEST_TIMESTAMPS: u16 = 1 << 7;
+const TEST_SYNCHRONIZED: u16 = 1 << 5;
+const TEST_ROOT_DISTANCE: u16 = 1 << 4;
+const TEST_MAX_DELAY: u16 = 1 << 3;
+const TEST_DELAY_DEV_RATIO: u16 = 1 << 1;
+const TEST_LOOP: u16 = 1;
+
+/// The test bit (of [`ALL_TESTS`]) a response fails with `error`.
+fn test_bit(error: &ResponseError) -> u16 {
+    match error {
+        ResponseError::ZeroTimestamp => TEST_TIMESTAMPS,
+        ResponseError::Kiss(_)
+        | ResponseError::Stopped
+        | ResponseError::Unsynchronized
+        | ResponseError::BadStratum(_) => TEST_SYNCHRONIZED,
+        ResponseError::RootDistance(_) => TEST_ROOT_DISTANCE,
+        ResponseError::DelayTooLarge(_) => TEST_MAX_DELAY,
+        ResponseError::Loop => TEST_LOOP,
+        ResponseError::Malformed(_)
+        | ResponseError::NotServerMode(_)
+        | ResponseError::BogusOrigin => 1 << 8,
+    }
+}
+
+/// The last response to one of our requests: what `chronyc ntpdata`
+/// shows.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Exchange {
+    /// The response's header.
+    pub header: Header,
+    /// The tests it passed ([`ALL_TESTS`] bits).
+    pub tests: u16,
+    /// Its sample, when it passed the packet tests.
+    pub sample: Option<Sample>,
+}
+
+/// A source's response counts (`chronyc ntpdata`'s totals).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ResponseCounts {
+    /// Responses to our requests.
+    pub received: u32,
+    /// Those that passed the tests.
+    pub valid: u32,
+    /// Those whose sample was used.
+    pub used: u32,
+}
+
 /// One server association. Its whole state is in this fixed-size value.
 #[derive(Debug, Clone)]
 pub struct Source {
@@ -218,7 +272,11 @@ pub struct Source {
     burst: Burst,
     reach: u8,
     stopped: bool,
+    /// Not polled (`chronyc offline`) until set online again.
+    offline: bool,
     requests: u32,
+    counts: ResponseCounts,
+    exchange: Option<Exchange>,
 }
 
 impl Source {
@@ -249,7 +307,10 @@ impl Source {
             },
             reach: 0,
             stopped: false,
+            offline: false,
             requests: 0,
+            counts: ResponseCounts::default(),
+            exchange: None,
         }
     }
 
@@ -291,7 +352,32 @@ impl Source {
 
     /// When the next request is due (local time); `None` once stopped.
     pub fn next_poll(&self) -> Option<NtpTimestamp> {
-        (!self.stopped).then_some(self.next_poll)
+        (!self.stopped && !self.offline).then_some(self.next_poll)
+    }
+
+    /// Whether the source is polled (`chronyc online`/`offline`).
+    pub fn is_online(&self) -> bool {
+        !self.offline
+    }
+
+    /// Polls the source again from `now` on (`online`), or stops polling
+    /// it (`offline`): it becomes unreachable in time, as chronyd's.
+    pub fn set_online(&mut self, online: bool, now: NtpTimestamp) {
+        if online && self.offline {
+            self.next_poll = now;
+        }
+        self.offline = !online;
+    }
+
+    /// A burst of `total` requests 2 s apart from `now` on (`chronyc
+    /// burst`), whatever the answers: chrony's `burst GOOD/TOTAL`, with
+    /// GOOD left to the statistics.
+    pub fn burst(&mut self, total: u8, now: NtpTimestamp) {
+        if total == 0 || self.offline || self.stopped {
+            return;
+        }
+        self.burst = Burst::Initial(total.min(8));
+        self.next_poll = now;
     }
 
     /// Writes a request into `buf` if one is due at `now`, and returns its
@@ -303,7 +389,7 @@ impl Source {
         rng: &mut impl RngCore,
         buf: &mut [u8],
     ) -> Option<usize> {
-        if self.stopped || now < self.next_poll {
+        if self.stopped || self.offline || now < self.next_poll {
             return None;
         }
         // Zero would be an origin no request has (a server's "none").
@@ -402,8 +488,61 @@ impl Source {
     /// Checks a response received at local time `now` and returns its
     /// measurement. `local_precision` is log2 seconds. A server above
     /// stratum 1 whose reference ID is ours (see `own_reference_id`)
-    /// follows us: refused as a loop.
+    /// follows us: refused as a loop. What the response was and which
+    /// tests it passed are kept for `chronyc ntpdata` ([`Source::exchange`]).
     pub fn handle_response(
+        &mut self,
+        now: NtpTimestamp,
+        packet: &[u8],
+        local_precision: i8,
+    ) -> Result<Measurement, ResponseError> {
+        let result = self.check_response(now, packet, local_precision);
+        self.note_response(packet, &result);
+        result
+    }
+
+    /// Notes a response to our last request (one whose origin matched):
+    /// its header, the tests it passed, its sample; and counts it.
+    fn note_response(&mut self, packet: &[u8], result: &Result<Measurement, ResponseError>) {
+        let Ok(header) = Header::decode(packet) else {
+            return;
+        };
+        self.counts.received = self.counts.received.saturating_add(1);
+        let failed = match result {
+            Ok(_) => 0,
+            Err(ResponseError::BogusOrigin | ResponseError::NotServerMode(_)) => return,
+            Err(error) => test_bit(error),
+        };
+        if failed == 0 {
+            self.counts.valid = self.counts.valid.saturating_add(1);
+        }
+        self.exchange = Some(Exchange {
+            header,
+            tests: ALL_TESTS & !failed,
+            sample: result.as_ref().ok().map(|m| m.sample),
+        });
+    }
+
+    /// The last response to one of our requests, if any.
+    pub fn exchange(&self) -> Option<&Exchange> {
+        self.exchange.as_ref()
+    }
+
+    /// How many responses came, passed the tests, and were used.
+    pub fn counts(&self) -> ResponseCounts {
+        self.counts
+    }
+
+    /// The statistics refused the last response's sample as a delay
+    /// outlier (chrony's `maxdelaydevratio` test).
+    pub(crate) fn note_delay_outlier(&mut self) {
+        if let Some(exchange) = &mut self.exchange {
+            exchange.tests &= !TEST_DELAY_DEV_RATIO;
+        }
+        self.counts.valid = self.counts.valid.saturating_sub(1);
+    }
+
+    fn check_response(
         &mut self,
         now: NtpTimestamp,
         packet: &[u8],
@@ -495,6 +634,7 @@ impl Source {
     /// explains, as chrony does, or by more than three standard deviations:
     /// the clock wanders faster than the polling follows.
     pub(crate) fn record(&mut self, measurement: &Measurement, innovation: Option<(f64, f64)>) {
+        self.counts.used = self.counts.used.saturating_add(1);
         self.info = Some(ServerInfo {
             leap: measurement.leap,
             stratum: measurement.stratum,

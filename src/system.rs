@@ -26,12 +26,13 @@ use crate::discipline::{
     Correction, Discipline, DisciplineConfig, DisciplineError, DisciplineState, Estimate,
 };
 pub use crate::discipline::{Drift, MakeStep};
+use crate::leap::LeapTable;
 use crate::reference::Reference;
 use crate::report::{SourceMode, SourceReport, SourceStatsReport, TrackingReport};
 use crate::sample::MAX_CLOCK_ERROR;
 use crate::select::{self, Candidate, Outcome, Settings, SourceState};
 pub use crate::source::SourceConfig;
-use crate::source::{ResponseError, Source};
+use crate::source::{Exchange, ResponseCounts, ResponseError, Source};
 use crate::time::{NtpDuration, NtpShort, NtpTimestamp};
 use crate::wire::{LeapIndicator, ReferenceId};
 #[cfg(not(feature = "std"))]
@@ -39,9 +40,10 @@ use num_traits::Float;
 use rand_core::RngCore;
 
 /// An upper bound of the size of one source's whole state (association,
-/// statistics of up to 64 samples of 24 bytes, server values), bytes: 1800
-/// on 64-bit targets today. A test checks it; nothing is on the heap.
-pub const SOURCE_STATE_BYTES: usize = 1856;
+/// statistics of up to 64 samples of 24 bytes, server values, the last
+/// response for `chronyc ntpdata`), bytes: 1912 on 64-bit targets today. A
+/// test checks it; nothing is on the heap.
+pub const SOURCE_STATE_BYTES: usize = 1984;
 
 /// Identifies a source of a [`System`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -115,10 +117,10 @@ pub struct System<const N: usize = DEFAULT_CAPACITY> {
     states: [SourceState; N],
     discipline: Discipline,
     selected: Option<usize>,
-    /// Stratum of the selected source when the clock was last updated.
-    selected_stratum: u8,
     /// Local time of the first good response (moved with steps).
     first_sample: Option<NtpTimestamp>,
+    /// `leapsectz`'s leap seconds, if given.
+    leap_table: Option<LeapTable>,
 }
 
 /// How long, from its first good response, a node withholds its time
@@ -148,8 +150,28 @@ impl<const N: usize> System<N> {
             sources: core::array::from_fn(|_| None),
             states: [SourceState::Unusable; N],
             selected: None,
-            selected_stratum: 0,
             first_sample: None,
+            leap_table: None,
+        }
+    }
+
+    /// Takes the leap seconds of a time zone (chrony's `leapsectz`): a leap
+    /// second the table has at the coming midnight is announced, to the
+    /// clock and to clients, whatever the sources say; otherwise the
+    /// sources' vote stands.
+    pub fn set_leap_table(&mut self, table: Option<LeapTable>) {
+        self.leap_table = table;
+    }
+
+    /// The leap second to announce at `now` for the sources' `vote`.
+    fn leap_at(&self, now: NtpTimestamp, vote: LeapIndicator) -> LeapIndicator {
+        let from_table = self
+            .leap_table
+            .as_ref()
+            .map(|table| table.pending(now.to_unix(NtpTimestamp::DEFAULT_PIVOT).secs));
+        match from_table {
+            Some(leap @ (LeapIndicator::InsertSecond | LeapIndicator::DeleteSecond)) => leap,
+            _ => vote,
         }
     }
 
@@ -253,6 +275,7 @@ impl<const N: usize> System<N> {
             .stats
             .is_delay_outlier(time, offset, delay, src.config.maxdelaydevratio)
         {
+            src.note_delay_outlier();
             return Err(HandleError::DelayOutlier(
                 measurement.sample.delay.to_seconds_f64(),
             ));
@@ -311,6 +334,44 @@ impl<const N: usize> System<N> {
     pub fn shutdown(&mut self, now: NtpTimestamp) {
         let correction = self.discipline.end_slew();
         self.correct(now, &correction);
+    }
+
+    /// `chronyc makestep`: steps the clock at `now` by what the slew in
+    /// progress has still to correct.
+    pub fn make_step(&mut self, now: NtpTimestamp) {
+        let correction = self.discipline.step_remaining(now);
+        self.correct(now, &correction);
+    }
+
+    /// `chronyc reselect`: selects again at `now`.
+    pub fn reselect_now(&mut self, now: NtpTimestamp) {
+        let _ = self.reselect(now, None);
+    }
+
+    /// `chronyc online`/`offline`: polls a source again from `now`, or
+    /// stops polling it.
+    pub fn set_online(&mut self, source: SourceId, online: bool, now: NtpTimestamp) {
+        if let Some(src) = self.sources.get_mut(source.0).and_then(Option::as_mut) {
+            src.set_online(online, now);
+        }
+    }
+
+    /// Whether a source is polled.
+    pub fn is_online(&self, source: SourceId) -> bool {
+        self.source(source).is_some_and(Source::is_online)
+    }
+
+    /// `chronyc burst`: `total` requests 2 s apart to a source from `now`.
+    pub fn burst(&mut self, source: SourceId, total: u8, now: NtpTimestamp) {
+        if let Some(src) = self.sources.get_mut(source.0).and_then(Option::as_mut) {
+            src.burst(total, now);
+        }
+    }
+
+    /// The last response of a source and its counts (`chronyc ntpdata`).
+    pub fn exchange(&self, source: SourceId) -> Option<(Option<Exchange>, ResponseCounts)> {
+        let src = self.source(source)?;
+        Some((src.exchange().copied(), src.counts()))
     }
 
     /// Keeps every source's samples as if the clock had always run as
@@ -450,37 +511,44 @@ impl<const N: usize> System<N> {
             skew: combined.skew,
             root_delay: info.root_delay + min_delay,
             root_dispersion: info.root_dispersion + info.dispersion + combined.offset_sd,
-            leap: combined.leap,
+            leap: self.leap_at(now, combined.leap),
             interval: source.regular_interval(),
         };
-        let stratum = info.stratum;
         let correction = self.discipline.update(now, &estimate)?;
-        self.selected_stratum = stratum;
         self.correct(now, &correction);
         Ok(())
     }
 
-    /// What a server following this clock serves at `now` while it is
-    /// synchronised and its frequency is known: the selected source's
-    /// stratum + 1, its reference ID, the root delay and the root
-    /// dispersion grown since the last update. [`Reference::UNSYNCHRONIZED`]
-    /// otherwise (what is served then, `local stratum` included, is
-    /// [`crate::server::LocalReference`]'s to decide).
-    pub fn reference(&self, now: NtpTimestamp) -> Reference {
-        let serving = self
-            .synchronized_to()
-            .filter(|_| self.discipline.state() == DisciplineState::Tracking);
-        match serving {
-            Some(reference_id) => Reference {
-                leap: self.discipline.leap(),
-                stratum: self.selected_stratum.saturating_add(1).min(16),
-                reference_id,
-                reference_time: self.discipline.last_update().unwrap_or(now),
-                root_delay: NtpShort::from_seconds_f64(self.discipline.root_delay()),
-                root_dispersion: NtpShort::from_seconds_f64(self.discipline.root_dispersion(now)),
-            },
-            None => Reference::UNSYNCHRONIZED,
+    /// The clock's own reference at `now` while it is synchronised: the
+    /// selected source's reference ID and stratum + 1 (as the source says
+    /// now, not as it was at the last update), the root delay and the root
+    /// dispersion grown since the last update.
+    fn own_reference(&self, now: NtpTimestamp) -> Option<Reference> {
+        if !self.discipline.is_synchronized() {
+            return None;
         }
+        let source = self.source(SourceId(self.selected?))?;
+        let stratum = source.info?.stratum;
+        Some(Reference {
+            leap: self.discipline.leap(),
+            stratum: stratum.saturating_add(1).min(16),
+            reference_id: source.reference_id,
+            reference_time: self.discipline.last_update().unwrap_or(now),
+            root_delay: NtpShort::from_seconds_f64(self.discipline.root_delay()),
+            root_dispersion: NtpShort::from_seconds_f64(self.discipline.root_dispersion(now)),
+        })
+    }
+
+    /// What a server following this clock serves at `now`: its own
+    /// reference while it is synchronised and its frequency is known (see
+    /// [`is_acquiring`](Self::is_acquiring) for what is withheld before),
+    /// [`Reference::UNSYNCHRONIZED`] otherwise (what is served then,
+    /// `local stratum` included, is [`crate::server::LocalReference`]'s to
+    /// decide).
+    pub fn reference(&self, now: NtpTimestamp) -> Reference {
+        self.own_reference(now)
+            .filter(|_| self.discipline.state() == DisciplineState::Tracking)
+            .unwrap_or(Reference::UNSYNCHRONIZED)
     }
 
     /// Whether the node is acquiring synchronisation: the clock's
@@ -517,13 +585,6 @@ impl<const N: usize> System<N> {
     /// chrony's "cooked" time).
     pub fn corrected_time(&self, now: NtpTimestamp) -> NtpTimestamp {
         now + NtpDuration::from_seconds_f64(self.discipline.pending(now))
-    }
-
-    fn synchronized_to(&self) -> Option<ReferenceId> {
-        if !self.discipline.is_synchronized() {
-            return None;
-        }
-        Some(self.source(SourceId(self.selected?))?.reference_id)
     }
 
     /// The `chronyc sources` line of a source at `now`.
@@ -582,9 +643,11 @@ impl<const N: usize> System<N> {
 
     /// The `chronyc tracking` values at `now`.
     pub fn tracking(&self, now: NtpTimestamp) -> TrackingReport {
-        let reference = self.reference(now);
-        let residual = self
-            .synchronized_to()
+        // The clock's state, as the sync status says it: synchronised (even
+        // while its frequency is still being measured) or not.
+        let own = self.own_reference(now);
+        let reference = own.unwrap_or(Reference::UNSYNCHRONIZED);
+        let residual = own
             .and(self.selected)
             .and_then(|i| self.sources[i].as_ref())
             .and_then(|s| s.stats.fit())
@@ -599,14 +662,11 @@ impl<const N: usize> System<N> {
             frequency_ppm: self.discipline.drift().frequency_ppm,
             residual_frequency_ppm: residual,
             skew_ppm: self.discipline.drift().skew_ppm,
-            root_delay: reference.root_delay.to_seconds_f64(),
-            root_dispersion: reference.root_dispersion.to_seconds_f64(),
+            // Unrounded (the reference rounds them up to NTP's 2^-16 s).
+            root_delay: own.map_or(0.0, |_| self.discipline.root_delay()),
+            root_dispersion: own.map_or(0.0, |_| self.discipline.root_dispersion(now)),
             update_interval: self.discipline.update_interval(),
-            leap: if self.discipline.is_synchronized() {
-                self.discipline.leap()
-            } else {
-                LeapIndicator::Unsynchronized
-            },
+            leap: reference.leap,
         }
     }
 
@@ -618,6 +678,12 @@ impl<const N: usize> System<N> {
     /// The synchronisation status at `now` (what the kernel is told).
     pub fn sync_status(&self, now: NtpTimestamp) -> SyncStatus {
         self.discipline.sync_status(now)
+    }
+
+    /// Clock updates so far (saturating): a change says the clock was just
+    /// updated.
+    pub fn updates(&self) -> u32 {
+        self.discipline.updates()
     }
 
     /// The discipline's state.

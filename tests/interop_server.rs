@@ -6,50 +6,18 @@
 //! running when those are missing; `scripts/interop-server.sh test`
 //! installs them and runs this file.
 
+mod common;
+
 use std::io::Read;
 use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use common::chrony::{
+    chronyd_unavailable, example, find_program, free_port, is_root, private_command_sockets,
+};
 use ntpkit::wire::{Header, LeapIndicator, Mode};
-
-/// The example binaries, built by `cargo test` beside this test.
-fn example(name: &str) -> Option<PathBuf> {
-    let exe = std::env::current_exe().ok()?;
-    let path = exe.parent()?.parent()?.join("examples").join(name);
-    path.exists().then_some(path)
-}
-
-fn find_program(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain(["/usr/sbin".into(), "/usr/bin".into(), "/sbin".into()])
-        .map(|dir| dir.join(name))
-        .find(|p| p.is_file())
-}
-
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .map(|l| l.split_whitespace().nth(1) == Some("0"))
-        })
-        .unwrap_or(false)
-}
-
-/// Why chronyd cannot run here, if it cannot.
-fn chronyd_unavailable() -> Option<&'static str> {
-    if find_program("chronyd").is_none() {
-        Some("chronyd is not installed (scripts/interop-server.sh installs it)")
-    } else if !is_root() {
-        Some("chronyd needs root to start (it drops to user _chrony)")
-    } else {
-        None
-    }
-}
 
 /// A server config for 127.0.0.1:`port`, serving 127.0.0.1, plus `extra`
 /// lines.
@@ -66,13 +34,6 @@ macro_rules! skip {
         eprintln!("skipped: {}", format!($($why)*));
         return;
     }};
-}
-
-fn free_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .and_then(|s| s.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
 }
 
 fn temp_dir(name: &str) -> PathBuf {
@@ -106,6 +67,7 @@ impl Running {
 /// answers on 127.0.0.1:`port`.
 fn start_server(config: &Path, port: u16, args: &[&str]) -> Option<Running> {
     let binary = example("server")?;
+    private_command_sockets(config);
     let child = Command::new(binary)
         .arg("-f")
         .arg(config)
@@ -703,6 +665,7 @@ fn rate_limiting_like_chronyd() {
 
 /// Runs the example server with `config` and `args` to its end.
 fn run_server(binary: &Path, config: &Path, args: &[&str]) -> Output {
+    private_command_sockets(config);
     Command::new(binary)
         .arg("-f")
         .arg(config)

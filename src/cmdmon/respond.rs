@@ -51,6 +51,8 @@ pub enum Origin {
 #[derive(Debug, Clone)]
 pub struct CommandAccess {
     rules: AccessControl,
+    /// Localhost is answered whatever the rules say.
+    localhost_always: bool,
 }
 
 impl Default for CommandAccess {
@@ -71,7 +73,10 @@ impl CommandAccess {
             let _ = Subnet::new(host, if host.is_ipv4() { 32 } else { 128 })
                 .and_then(|subnet| rules.allow(subnet));
         }
-        CommandAccess { rules }
+        CommandAccess {
+            rules,
+            localhost_always: false,
+        }
     }
 
     /// `cmdallow SUBNET`.
@@ -89,11 +94,22 @@ impl CommandAccess {
         self.rules.set_all(subnet, allow)
     }
 
+    /// What `cmdallow`/`cmddeny` lines make of it (`rules`: the lines in
+    /// order, most specific winning, as the configuration parser gathers
+    /// them): localhost is always answered, as chronyd answers it, and
+    /// other addresses as the rules say.
+    pub fn with_rules(rules: &AccessControl) -> Self {
+        CommandAccess {
+            rules: rules.clone(),
+            localhost_always: true,
+        }
+    }
+
     /// Whether a request from `origin` is answered at all.
     pub fn admits(&self, origin: Origin) -> bool {
         match origin {
             Origin::Unix => true,
-            Origin::Udp(ip) => self.rules.allows(ip),
+            Origin::Udp(ip) => (self.localhost_always && ip.is_loopback()) || self.rules.allows(ip),
         }
     }
 }

@@ -1,40 +1,25 @@
-//! The control socket: a Unix-domain stream socket (`bindcmdaddress PATH`,
-//! default [`DEFAULT_PATH`]) on which a running node answers the reports
-//! `chronyc` would print.
+//! What `client --ctl` prints: a report [`Request`] (`sources -v`,
+//! `sourcestats -c`, `tracking --json`, `timedatectl`) rendered from a
+//! [`Snapshot`] of the reports, in chronyc's layouts or as JSON. The
+//! values come from a running node over chronyc's own command protocol
+//! ([`crate::std::cmdmon::Client::render`]).
 //!
-//! The protocol is one line each way and then the report: the client sends
-//! a request such as `sources -v\n`, `sourcestats -c\n`, `tracking --json\n`
-//! or `timedatectl\n`; the node writes the report and closes the
-//! connection. The node renders the text itself (from a [`Snapshot`]), so
-//! any client, even `socat`, can ask.
-//!
-//! ```no_run
-//! use ntpkit::std::control::{query, Request};
+//! ```
+//! use ntpkit::report::chronyc::Style;
+//! use ntpkit::std::control::{Format, Report, Request};
 //!
 //! let request: Request = "sources -v".parse()?;
-//! print!("{}", query("/run/ntpkit/ntpkit.sock".as_ref(), &request)?);
-//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! assert_eq!(request.report, Report::Sources);
+//! assert_eq!(request.format, Format::Text(Style::Verbose));
+//! assert!("clients".parse::<Request>().is_err());
+//! # Ok::<(), ntpkit::std::control::BadRequest>(())
 //! ```
 
 use std::fmt;
-use std::io::{self, BufRead, BufReader, Read, Write};
-use std::os::fd::{AsFd, BorrowedFd};
-use std::os::unix::net::{UnixListener, UnixStream};
-use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::time::Duration;
 
 use crate::report::chronyc::{SourceStats, Sources, Style, Tracking};
 use crate::report::{SourceReport, SourceStatsReport, TimedatectlReport, TrackingReport};
-
-/// Where the control socket is when the configuration names none.
-pub const DEFAULT_PATH: &str = "/run/ntpkit/ntpkit.sock";
-
-/// How long a connected client may take to send its request line.
-const REQUEST_TIMEOUT: Duration = Duration::from_millis(200);
-
-/// The longest request line accepted.
-const MAX_REQUEST: u64 = 128;
 
 /// Which report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -221,102 +206,6 @@ fn named<T: serde::Serialize>(name: &SourceName, report: &T) -> serde_json::Valu
 
 fn named_rows<T: serde::Serialize>(rows: &[(SourceName, T)]) -> serde_json::Value {
     rows.iter().map(|(name, row)| named(name, row)).collect()
-}
-
-/// The listening side, owned by the running node. Removes its socket file
-/// when dropped.
-#[derive(Debug)]
-pub struct ControlServer {
-    listener: UnixListener,
-    path: PathBuf,
-}
-
-impl ControlServer {
-    /// Listen at `path`, creating its directory and replacing a stale
-    /// socket left by an earlier run (but refusing to replace a live one).
-    pub fn bind(path: &Path) -> io::Result<Self> {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        if UnixStream::connect(path).is_ok() {
-            return Err(io::Error::new(
-                io::ErrorKind::AddrInUse,
-                format!("{}: another node is answering there", path.display()),
-            ));
-        }
-        match std::fs::remove_file(path) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
-            _ => {}
-        }
-        let listener = UnixListener::bind(path)?;
-        listener.set_nonblocking(true)?;
-        Ok(ControlServer {
-            listener,
-            path: path.to_owned(),
-        })
-    }
-
-    /// The socket's path.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// Answer every client waiting now (call when poll(2) says the socket
-    /// is readable); `answer` renders a request. A client that sends
-    /// nothing within 200 ms or garbage gets an error line, never a hang.
-    pub fn serve_pending(&self, mut answer: impl FnMut(&Request) -> String) -> io::Result<usize> {
-        let mut served = 0;
-        loop {
-            let stream = match self.listener.accept() {
-                Ok((stream, _)) => stream,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(served),
-                Err(e) => return Err(e),
-            };
-            served += 1;
-            // One misbehaving client must not stop the node: ignore its errors.
-            let _ = serve_one(stream, &mut answer);
-        }
-    }
-}
-
-fn serve_one(stream: UnixStream, answer: &mut impl FnMut(&Request) -> String) -> io::Result<()> {
-    stream.set_nonblocking(false)?;
-    stream.set_read_timeout(Some(REQUEST_TIMEOUT))?;
-    stream.set_write_timeout(Some(REQUEST_TIMEOUT))?;
-    let mut line = String::new();
-    BufReader::new((&stream).take(MAX_REQUEST)).read_line(&mut line)?;
-    let reply = match line.trim().parse::<Request>() {
-        Ok(request) => answer(&request),
-        Err(e) => format!("error: {e}\n"),
-    };
-    (&stream).write_all(reply.as_bytes())
-}
-
-impl AsFd for ControlServer {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.listener.as_fd()
-    }
-}
-
-impl Drop for ControlServer {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
-    }
-}
-
-/// Ask the node listening at `path` for a report (what `--ctl` does).
-pub fn query(path: &Path, request: &Request) -> io::Result<String> {
-    let mut stream = UnixStream::connect(path).map_err(|e| {
-        io::Error::new(
-            e.kind(),
-            format!("cannot reach a running node at {}: {e}", path.display()),
-        )
-    })?;
-    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-    stream.write_all(format!("{request}\n").as_bytes())?;
-    let mut reply = String::new();
-    stream.read_to_string(&mut reply)?;
-    Ok(reply)
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
 //! The Linux shell around a [`Node`]: one UDP socket per followed server,
-//! the serving sockets, a clock and the control socket, waited on with
+//! the serving sockets, a clock and chronyc's command sockets, waited on with
 //! `poll(2)` on one thread. All the logic is the node's (the simulator
 //! drives the same node); the shell only moves bytes, timestamps, clock
 //! actions and files:
@@ -38,22 +38,30 @@
 
 use std::fmt;
 use std::io;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::os::fd::AsFd;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use rand_core::OsRng;
 
+use crate::cmdmon::{Action, CommandAccess, Provider, Status};
 use crate::discipline::Drift;
+use crate::leap::LeapTable;
 use crate::node::{self, Endpoint, Node, NodeConfig};
 use crate::report::TimedatectlReport;
+use crate::report::{
+    NtpDataReport, ServerStatsReport, SourceActivity, SourceReport, SourceStatsReport,
+    TimestampSource as ReportedTimestamps, TrackingReport,
+};
 use crate::server::Server;
 use crate::std::client_socket::{ClientSocket, TimestampSource};
 use crate::std::clock::DriverClock;
-use crate::std::config::{Config, SourceKind};
-use crate::std::control::{ControlServer, Snapshot, SourceName, DEFAULT_PATH};
+use crate::std::cmdmon::{CmdmonServer, CmdmonSettings};
+use crate::std::config::{Config, SourceKind, ZONEINFO};
+use crate::std::control::{Snapshot, SourceName};
+use crate::std::logs::LogSettings;
 use crate::std::socket::{realtime_now, Batch, NtpSocket, Poller, BATCH};
 use crate::system::{SourceConfig, SourceId};
 use crate::time::NtpTimestamp;
@@ -96,17 +104,23 @@ pub struct DriverConfig {
     pub upstreams: Vec<Upstream>,
     /// chrony's driftfile: read at start, written hourly and on the way out.
     pub driftfile: Option<PathBuf>,
-    /// Where to answer report requests (none: no control socket).
-    pub control_socket: Option<PathBuf>,
+    /// chronyc's command sockets (none: not answered).
+    pub command: Option<CmdmonSettings>,
     /// Measure only: never change the clock (`chronyd -Q`).
     pub measure_only: bool,
+    /// `leapsectz`'s leap seconds (see [`System::set_leap_table`]).
+    ///
+    /// [`System::set_leap_table`]: crate::system::System::set_leap_table
+    pub leap_table: Option<LeapTable>,
+    /// chronyd's log files to write (none: none).
+    pub logs: Option<LogSettings>,
 }
 
 impl DriverConfig {
     /// The driver a chrony.conf describes: its `server`/`pool` lines
     /// resolved (a pool gives up to `maxsources` addresses), `driftfile`,
-    /// `bindcmdaddress` (default [`crate::std::control::DEFAULT_PATH`]),
-    /// and the node's settings ([`Config::node_config`]). `precision` is
+    /// the command sockets (`bindcmdaddress`, `cmdport`, `cmdallow`,
+    /// `cmddeny`, with chronyd's defaults), and the node's settings ([`Config::node_config`]). `precision` is
     /// the clock's, log2 seconds.
     pub fn from_config(config: &Config, precision: i8) -> io::Result<DriverConfig> {
         let (driver, unresolved) = DriverConfig::resolving(config, precision);
@@ -117,8 +131,9 @@ impl DriverConfig {
     }
 
     /// As [`Self::from_config`], but a `server`/`pool` name that does not
-    /// resolve is left out, its error returned beside (chronyd starts
-    /// without it too, and serves meanwhile).
+    /// resolve is left out, and a `leapsectz` zone that cannot be read is
+    /// not used, their errors returned beside (chronyd starts without
+    /// them too, and serves meanwhile).
     pub fn resolving(config: &Config, precision: i8) -> (DriverConfig, Vec<io::Error>) {
         let mut upstreams = Vec::new();
         let mut unresolved = Vec::new();
@@ -140,33 +155,55 @@ impl DriverConfig {
                 config: source.engine,
             }));
         }
+        let leap_table = match config.leap_table(Path::new(ZONEINFO)) {
+            Some(Ok(table)) => Some(table),
+            Some(Err(e)) => {
+                unresolved.push(io::Error::new(e.kind(), format!("leapsectz: {e}")));
+                None
+            }
+            None => None,
+        };
         let driver = DriverConfig {
             node: config.node_config(precision),
             upstreams,
             driftfile: config.driftfile.clone(),
-            control_socket: control_socket_path(config),
+            command: Some(command_settings(config)),
             measure_only: false,
+            leap_table,
+            logs: Some(LogSettings::of(config)).filter(LogSettings::any),
         };
         (driver, unresolved)
     }
 }
 
-/// Where the control socket of a node configured by `config` is: its
-/// `bindcmdaddress` path, or [`DEFAULT_PATH`] (when there is none, or it
-/// names an IP address: that is chrony's UDP command port, which ntpkit
-/// does not open). `bindcmdaddress /` turns the socket off, as in chrony.
-pub fn control_socket_path(config: &Config) -> Option<PathBuf> {
-    match config.bind_cmd_address.as_deref() {
-        Some("/") => None,
-        Some(path) if path.starts_with('/') => Some(PathBuf::from(path)),
-        _ => Some(PathBuf::from(DEFAULT_PATH)),
+/// chronyc's command sockets as `config` sets them: the Unix socket at
+/// `bindcmdaddress PATH` (default `/run/chrony/chronyd.sock`, off with
+/// `bindcmdaddress /`), UDP `cmdport` (default 323, off with 0) on the
+/// `bindcmdaddress` addresses (default 127.0.0.1 and ::1), answering
+/// localhost and what `cmdallow`/`cmddeny` allow.
+pub fn command_settings(config: &Config) -> CmdmonSettings {
+    let command = &config.command;
+    let defaults = CmdmonSettings::default();
+    let addresses = [
+        command.bind_ipv4.map(IpAddr::V4),
+        command.bind_ipv6.map(IpAddr::V6),
+    ];
+    CmdmonSettings {
+        socket: command.socket.clone(),
+        port: command.port,
+        addresses: if addresses.iter().any(Option::is_some) {
+            addresses.into_iter().flatten().collect()
+        } else {
+            defaults.addresses
+        },
+        access: CommandAccess::with_rules(&command.access),
     }
 }
 
 /// Why the driver stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum DriverError<E: fmt::Debug + fmt::Display> {
-    /// A socket or the control socket failed.
+    /// A socket failed.
     #[error("{what}: {source}")]
     Io {
         /// What was being done.
@@ -250,6 +287,8 @@ struct Peer {
     /// When the last request was handed to the kernel (clock time), until
     /// its kernel transmit timestamp is read.
     sent: Option<NtpTimestamp>,
+    /// Where the last request's and response's timestamps came from.
+    timestamps: (ReportedTimestamps, ReportedTimestamps),
 }
 
 impl Peer {
@@ -304,7 +343,7 @@ where
     node: Node<'a, MAX_SOURCES>,
     peers: Vec<Peer>,
     clock: C,
-    control: Option<ControlServer>,
+    cmdmon: Option<CmdmonServer>,
     serving: Vec<ServeSocket>,
     batch: Box<Batch>,
     /// The NTS-KE server's cookie keys and the generation last applied.
@@ -315,6 +354,7 @@ where
     driftfile: Option<PathBuf>,
     measure_only: bool,
     counts: TimestampCounts,
+    logging: Option<Logging>,
     finished: bool,
     log: Box<dyn FnMut(&Event)>,
 }
@@ -327,7 +367,7 @@ where
         f.debug_struct("Driver")
             .field("peers", &self.peers)
             .field("serving", &self.serving)
-            .field("control", &self.control)
+            .field("cmdmon", &self.cmdmon)
             .finish_non_exhaustive()
     }
 }
@@ -336,7 +376,7 @@ impl<'a, C: DriverClock> Driver<'a, C>
 where
     C::Error: fmt::Debug + fmt::Display,
 {
-    /// Open the sockets, read the driftfile and bind the control socket;
+    /// Open the sockets, read the driftfile and bind the command sockets;
     /// serve on `serving` too when given. Events go to standard error
     /// until [`Self::set_logger`].
     pub fn new(
@@ -358,6 +398,7 @@ where
             None => (Vec::new(), None, None),
         };
         let mut node = Node::new(config.node, drift, server);
+        node.system_mut().set_leap_table(config.leap_table);
         let now = clock.now().map_err(DriverError::Clock)?;
         let mut peers = Vec::new();
         for upstream in config.upstreams {
@@ -380,20 +421,26 @@ where
                 socket,
                 id,
                 sent: None,
+                timestamps: (ReportedTimestamps::Daemon, ReportedTimestamps::Daemon),
             });
         }
-        let control = match &config.control_socket {
-            Some(path) => Some(
-                ControlServer::bind(path)
-                    .map_err(io_error(format!("control socket {}", path.display())))?,
-            ),
+        let cmdmon = match &config.command {
+            Some(settings) => Some(CmdmonServer::bind(settings).map_err(|e| DriverError::Io {
+                what: "chronyc's command sockets".into(),
+                source: io::Error::other(e.to_string()),
+            })?),
+            None => None,
+        };
+        let logging = match &config.logs {
+            Some(settings) => Logging::open(settings)
+                .map_err(io_error(format!("log files in {}", settings.dir.display())))?,
             None => None,
         };
         let mut driver = Driver {
             node,
             peers,
             clock,
-            control,
+            cmdmon,
             serving: sockets
                 .into_iter()
                 .map(|socket| ServeSocket {
@@ -409,9 +456,18 @@ where
             driftfile: config.driftfile,
             measure_only: config.measure_only,
             counts: TimestampCounts::default(),
+            logging,
             finished: false,
             log: Box::new(|event| eprintln!("ntpkit: {event}")),
         };
+        let warnings: Vec<String> = driver
+            .cmdmon
+            .iter()
+            .flat_map(|c| c.warnings().iter().cloned())
+            .collect();
+        for warning in warnings {
+            (driver.log)(&Event::Warning(format!("command sockets: {warning}")));
+        }
         driver.settle()?;
         Ok(driver)
     }
@@ -459,7 +515,7 @@ where
 
     /// One turn of the loop: send what is due, wait for datagrams (at most
     /// until the node's next deadline, or `max_wait`), handle them, carry
-    /// out the clock actions and answer the control socket.
+    /// out the clock actions and answer chronyc's commands.
     pub fn run_once(&mut self, max_wait: Option<Duration>) -> Result<(), DriverError<C::Error>> {
         self.transmit()?;
         let now = self.now()?;
@@ -475,7 +531,12 @@ where
         for peer in &self.peers {
             poller.add(&peer.socket.as_fd());
         }
-        let control = self.control.as_ref().map(|c| poller.add(&c.as_fd()));
+        let commands: Vec<usize> = self
+            .cmdmon
+            .iter()
+            .flat_map(|c| c.fds())
+            .map(|fd| poller.add(&fd))
+            .collect();
         let served: Vec<Option<usize>> = self
             .serving
             .iter()
@@ -495,13 +556,8 @@ where
         let now = self.now()?;
         self.node.handle_timeout(now);
         self.settle()?;
-        if control.is_some_and(|index| poller.is_ready(index)) {
-            let snapshot = self.snapshot()?;
-            if let Some(control) = &self.control {
-                if let Err(e) = control.serve_pending(|request| snapshot.render(request)) {
-                    (self.log)(&Event::Warning(format!("control socket: {e}")));
-                }
-            }
+        if commands.iter().any(|&index| poller.is_ready(index)) {
+            self.answer_commands()?;
         }
         Ok(())
     }
@@ -569,7 +625,10 @@ where
                 continue;
             };
             match peer.socket.send(&buf[..len]) {
-                Ok(_) => peer.sent = Some(now),
+                Ok(_) => {
+                    peer.sent = Some(now);
+                    peer.timestamps.0 = ReportedTimestamps::Daemon;
+                }
                 Err(e) => {
                     let text = format!("sending to {}: {e}", peer.name);
                     (self.log)(&Event::Warning(text));
@@ -589,6 +648,7 @@ where
             if lag.is_some_and(|lag| (0.0..=MAX_TRANSMIT_LAG).contains(&lag)) {
                 self.node.handle_tx_timestamp(peer.id, tx);
                 peer.sent = None;
+                peer.timestamps.0 = ReportedTimestamps::Kernel;
                 self.counts.kernel_tx += 1;
             }
         }
@@ -603,15 +663,22 @@ where
                     return Ok(());
                 }
             };
-            match rx.source {
-                TimestampSource::Kernel => self.counts.kernel_rx += 1,
-                TimestampSource::User => self.counts.user_rx += 1,
-            }
+            self.peers[i].timestamps.1 = match rx.source {
+                TimestampSource::Kernel => {
+                    self.counts.kernel_rx += 1;
+                    ReportedTimestamps::Kernel
+                }
+                TimestampSource::User => {
+                    self.counts.user_rx += 1;
+                    ReportedTimestamps::Daemon
+                }
+            };
             let rx = self.clock.at_system_time(rx.time);
             let id = self.peers[i].id;
             let _ =
                 self.node
                     .handle_datagram(rx, Endpoint::Source(id), &buf[..len], &mut [], || rx);
+            self.write_logs(i, rx);
             self.settle()?;
         }
     }
@@ -677,6 +744,69 @@ where
         Ok(())
     }
 
+    /// Answers what waits on the command sockets, and carries out what the
+    /// commands ask (`burst`, `online`/`offline`, `makestep`, `reselect`).
+    fn answer_commands(&mut self) -> Result<(), DriverError<C::Error>> {
+        let now = self.now()?;
+        // The sockets are lent out while the view borrows the driver.
+        let Some(mut cmdmon) = self.cmdmon.take() else {
+            return Ok(());
+        };
+        let served = cmdmon.serve_pending(&NodeView { driver: self, now });
+        self.cmdmon = Some(cmdmon);
+        let actions = match served {
+            Ok(served) => served.actions,
+            Err(e) => {
+                (self.log)(&Event::Warning(format!("command sockets: {e}")));
+                return Ok(());
+            }
+        };
+        for action in actions {
+            let system = self.node.system_mut();
+            let matching = |selector: &crate::cmdmon::SourceSelector, peers: &[Peer]| {
+                peers
+                    .iter()
+                    .filter(|p| selector.matches(p.socket.server().ip()))
+                    .map(|p| p.id)
+                    .collect::<Vec<_>>()
+            };
+            match action {
+                Action::Online(selector) | Action::Offline(selector) => {
+                    let online = matches!(action, Action::Online(_));
+                    for id in matching(&selector, &self.peers) {
+                        system.set_online(id, online, now);
+                    }
+                }
+                Action::Burst { sources, total, .. } => {
+                    for id in matching(&sources, &self.peers) {
+                        system.burst(id, total.clamp(1, 8) as u8, now);
+                    }
+                }
+                Action::MakeStep if !self.measure_only => system.make_step(now),
+                Action::MakeStep => {}
+                Action::Reselect => system.reselect_now(now),
+                // No client log: nothing to reset.
+                Action::ResetClients => {}
+            }
+        }
+        self.settle()
+    }
+
+    /// Writes the log lines for `peers[index]`'s response handled at `now`;
+    /// a file that cannot be written is reported and logging stops (not
+    /// to report it on every response).
+    fn write_logs(&mut self, index: usize, now: NtpTimestamp) {
+        let Some(logging) = &mut self.logging else {
+            return;
+        };
+        if let Err(e) = logging.after_response(self.node.system(), &self.peers, index, now) {
+            self.logging = None;
+            (self.log)(&Event::Warning(format!(
+                "log files: {e}; no more lines are written"
+            )));
+        }
+    }
+
     /// Writes `drift` to the driftfile (if configured); the event to log.
     fn save_drift(&mut self, drift: Drift) -> Option<Event> {
         let path = self.driftfile.as_ref()?;
@@ -708,7 +838,7 @@ where
     pub fn snapshot(&self) -> Result<Snapshot, DriverError<C::Error>> {
         let now = self.now()?;
         let system = self.node.system();
-        let tracking = system.tracking(now);
+        let tracking = self.node.tracking(now);
         let reference = self
             .peers
             .iter()
@@ -725,6 +855,124 @@ where
     }
 }
 
+/// The node as chronyc sees it at one moment.
+struct NodeView<'d, 'a, C: DriverClock>
+where
+    C::Error: fmt::Debug + fmt::Display,
+{
+    driver: &'d Driver<'a, C>,
+    now: NtpTimestamp,
+}
+
+impl<C: DriverClock> NodeView<'_, '_, C>
+where
+    C::Error: fmt::Debug + fmt::Display,
+{
+    fn peer(&self, index: usize) -> Option<&Peer> {
+        self.driver.peers.get(index)
+    }
+}
+
+impl<C: DriverClock> Provider for NodeView<'_, '_, C>
+where
+    C::Error: fmt::Debug + fmt::Display,
+{
+    fn source_count(&self) -> usize {
+        self.driver.peers.len()
+    }
+
+    fn source_address(&self, index: usize) -> Option<IpAddr> {
+        Some(self.peer(index)?.socket.server().ip())
+    }
+
+    fn source_name(&self, index: usize) -> Option<&str> {
+        Some(&self.peer(index)?.name)
+    }
+
+    fn source(&self, index: usize) -> Option<SourceReport> {
+        let id = self.peer(index)?.id;
+        self.driver.node.system().source_report(id, self.now)
+    }
+
+    fn source_stats(&self, index: usize) -> Option<SourceStatsReport> {
+        let id = self.peer(index)?.id;
+        self.driver.node.system().source_stats(id, self.now)
+    }
+
+    fn source_activity(&self, index: usize) -> SourceActivity {
+        match self.peer(index) {
+            Some(peer) if !self.driver.node.system().is_online(peer.id) => SourceActivity::Offline,
+            _ => SourceActivity::Online,
+        }
+    }
+
+    fn tracking(&self) -> TrackingReport {
+        self.driver.node.tracking(self.now)
+    }
+
+    fn ntp_data(&self, index: usize) -> Option<NtpDataReport> {
+        let peer = self.peer(index)?;
+        let system = self.driver.node.system();
+        let (exchange, counts) = system.exchange(peer.id)?;
+        let exchange = exchange?;
+        let header = exchange.header;
+        let sample = exchange.sample;
+        let seconds = |d: crate::time::NtpDuration| d.to_seconds_f64();
+        Some(NtpDataReport {
+            remote_address: peer.socket.server().ip(),
+            remote_port: peer.socket.server().port(),
+            local_address: peer.socket.local_addr().ok().map(|a| a.ip()),
+            leap: header.leap,
+            version: header.version,
+            mode: header.mode as u8,
+            stratum: header.stratum,
+            poll: header.poll,
+            precision: header.precision,
+            root_delay: header.root_delay.to_seconds_f64(),
+            root_dispersion: header.root_dispersion.to_seconds_f64(),
+            reference_id: header.reference_id,
+            reference_time: header.reference_timestamp,
+            offset: sample.map_or(0.0, |s| seconds(s.offset)),
+            peer_delay: sample.map_or(0.0, |s| seconds(s.delay)),
+            peer_dispersion: sample.map_or(0.0, |s| seconds(s.dispersion)),
+            response_time: seconds(header.transmit_timestamp - header.receive_timestamp),
+            jitter_asymmetry: 0.0,
+            tests: exchange.tests,
+            interleaved: false,
+            authenticated: false,
+            tx_timestamping: Some(peer.timestamps.0),
+            rx_timestamping: Some(peer.timestamps.1),
+            total_tx: system.requests(peer.id).unwrap_or(0),
+            total_rx: counts.received,
+            total_valid_rx: counts.valid,
+            total_good_rx: counts.used,
+        })
+    }
+
+    fn server_stats(&self) -> ServerStatsReport {
+        let counters = self
+            .driver
+            .node
+            .server_counters()
+            .copied()
+            .unwrap_or_default();
+        ServerStatsReport {
+            ntp_hits: counters.received,
+            ntp_drops: counters.rate_limited,
+            ntp_auth_hits: counters.mac_answered + counters.nts_answered,
+            ..ServerStatsReport::default()
+        }
+    }
+
+    fn action_status(&self, action: &Action) -> Status {
+        match action {
+            // Measuring only: the clock is not ours to step.
+            Action::MakeStep if self.driver.measure_only => Status::FAILED,
+            _ => Status::SUCCESS,
+        }
+    }
+}
+
 impl<C: DriverClock> Drop for Driver<'_, C>
 where
     C::Error: fmt::Debug + fmt::Display,
@@ -735,6 +983,9 @@ where
         }
     }
 }
+
+mod logging;
+use logging::Logging;
 
 #[cfg(test)]
 mod tests;

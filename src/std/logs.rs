@@ -12,10 +12,10 @@
 //!
 //! ```no_run
 //! use ntpkit::std::config::Config;
-//! use ntpkit::std::logs::{Logs, Tracking};
+//! use ntpkit::std::logs::{LogSettings, Logs, Tracking};
 //!
 //! let config = Config::load("/etc/chrony/chrony.conf".as_ref())?;
-//! let mut logs = Logs::open(&config)?;
+//! let mut logs = Logs::open(&LogSettings::of(&config))?;
 //! logs.tracking(&Tracking {
 //!     time: 1_764_618_645,
 //!     reference: "127.0.0.1".into(),
@@ -39,27 +39,16 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use crate::std::config::Config;
+pub use crate::report::TimestampSource;
+use crate::std::config::{Config, LogSet};
 use crate::wire::LeapIndicator;
 
-/// Where a local timestamp came from (measurements.log's `MTxRx`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TimestampSource {
-    /// Read by the daemon (`D`).
-    Daemon,
-    /// From the kernel (`K`).
-    Kernel,
-    /// From the network card (`H`).
-    Hardware,
-}
-
-impl TimestampSource {
-    fn letter(self) -> char {
-        match self {
-            TimestampSource::Daemon => 'D',
-            TimestampSource::Kernel => 'K',
-            TimestampSource::Hardware => 'H',
-        }
+/// measurements.log's letter (`MTxRx`) for where a timestamp came from.
+fn letter(source: TimestampSource) -> char {
+    match source {
+        TimestampSource::Daemon => 'D',
+        TimestampSource::Kernel => 'K',
+        TimestampSource::Hardware => 'H',
     }
 }
 
@@ -310,8 +299,8 @@ impl fmt::Display for Measurement {
             self.reference_id,
             self.mode,
             if self.interleaved { 'I' } else { 'B' },
-            self.tx_timestamp.letter(),
-            self.rx_timestamp.letter()
+            letter(self.tx_timestamp),
+            letter(self.rx_timestamp)
         )
     }
 }
@@ -406,7 +395,40 @@ impl<L: LogLine> LogFile<L> {
     }
 }
 
-/// The log files a configuration asks for (`logdir`, `log`, `logbanner`).
+/// Which log files to write, where: chrony's `logdir`, `log` and
+/// `logbanner`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogSettings {
+    /// The directory (chronyd's default is its working directory, here
+    /// too).
+    pub dir: PathBuf,
+    /// The files (`log measurements statistics tracking`; the other kinds
+    /// are not written, and warn at parsing).
+    pub log: LogSet,
+    /// A banner every this many lines (0: none).
+    pub banner: u32,
+}
+
+impl LogSettings {
+    /// The settings of `config`.
+    pub fn of(config: &Config) -> LogSettings {
+        LogSettings {
+            dir: config.logdir.clone().unwrap_or_else(|| PathBuf::from(".")),
+            log: config.log,
+            banner: config.logbanner,
+        }
+    }
+
+    /// Whether any file is written.
+    pub fn any(&self) -> bool {
+        self.log.measurements
+            || self.log.rawmeasurements
+            || self.log.statistics
+            || self.log.tracking
+    }
+}
+
+/// The log files a configuration asks for.
 #[derive(Debug)]
 pub struct Logs {
     measurements: Option<LogFile<Measurement>>,
@@ -416,29 +438,27 @@ pub struct Logs {
 }
 
 impl Logs {
-    /// Opens the files `config` asks for in its `logdir` (created if
-    /// missing, as chronyd does; chronyd's default is its working
-    /// directory, here too).
-    pub fn open(config: &Config) -> io::Result<Logs> {
-        let log = config.log;
-        let dir = config.logdir.clone().unwrap_or_else(|| PathBuf::from("."));
-        if log.measurements || log.statistics || log.tracking {
-            std::fs::create_dir_all(&dir)?;
+    /// Opens the files `settings` ask for in their directory (created if
+    /// missing, as chronyd does).
+    pub fn open(settings: &LogSettings) -> io::Result<Logs> {
+        let log = settings.log;
+        let dir = &settings.dir;
+        if settings.any() {
+            std::fs::create_dir_all(dir)?;
         }
-        let every = config.logbanner;
+        let every = settings.banner;
         Ok(Logs {
-            measurements: log
-                .measurements
-                .then(|| LogFile::open(&dir, every))
+            measurements: (log.measurements || log.rawmeasurements)
+                .then(|| LogFile::open(dir, every))
                 .transpose()?,
             raw: log.rawmeasurements,
             statistics: log
                 .statistics
-                .then(|| LogFile::open(&dir, every))
+                .then(|| LogFile::open(dir, every))
                 .transpose()?,
             tracking: log
                 .tracking
-                .then(|| LogFile::open(&dir, every))
+                .then(|| LogFile::open(dir, every))
                 .transpose()?,
         })
     }

@@ -173,3 +173,48 @@ fn samples_follow_the_frequency_actually_applied() {
         offset_now(&system, late)
     );
 }
+
+/// With `leapsectz`, a leap second the table has at the coming midnight is
+/// announced to the clock and to clients although the sources do not; the
+/// sources' vote stands on other days.
+#[test]
+fn leap_table_announces_the_coming_leap_second() {
+    // 3_900_000_000 NTP is Unix 1_691_011_200; the next midnight is
+    // 1_691_020_800 (the record's correction goes from 0 to 1 there).
+    let start = NtpTimestamp::from_parts(3_900_000_000, 0);
+    for (midnight, expected) in [
+        (1_691_020_800, LeapIndicator::InsertSecond),
+        (1_691_020_800 + 86_400, LeapIndicator::NoWarning),
+    ] {
+        let table = LeapTable::parse(&crate::leap::tests::tzif(b'2', &[(midnight, 1)])).unwrap();
+        let mut system = System::new(stepping(), None);
+        system.set_leap_table(Some(table));
+        let mut rng = SimRng::new(2);
+        let id = system
+            .add_source(
+                SourceConfig {
+                    iburst: true,
+                    ..SourceConfig::default()
+                },
+                ReferenceId::from_bits(0xc0a8_0001),
+                start,
+            )
+            .unwrap();
+        let mut now = start;
+        while system.is_acquiring(now) || !system.sync_status(now).synchronized {
+            now = system.poll_timeout().unwrap();
+            assert!((now - start).to_seconds_f64() < 600.0, "never synchronised");
+            system.handle_timeout(now);
+            let mut buf = [0u8; 48];
+            if system.poll_transmit(now, &mut rng, &mut buf).is_some() {
+                let (reply, rx) = answer(&buf, now, 0.0);
+                system.handle_response(rx, id, &reply).unwrap();
+                now = rx;
+            }
+            while system.poll_action().is_some() {}
+        }
+        assert_eq!(system.sync_status(now).leap, expected);
+        assert_eq!(system.tracking(now).leap, expected);
+        assert_eq!(system.reference(now).leap, expected);
+    }
+}

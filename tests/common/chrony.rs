@@ -17,7 +17,8 @@ pub fn find_program(name: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-fn is_root() -> bool {
+/// Whether this process runs as root.
+pub fn is_root() -> bool {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
@@ -213,10 +214,31 @@ impl Drop for Running {
     }
 }
 
+/// Our examples answer chronyc on /run/chrony/chronyd.sock and UDP 323
+/// unless told otherwise: a test's config gets its own socket beside it
+/// and no UDP port (appended, so line numbers stay), not to meet another
+/// daemon's sockets.
+pub fn private_command_sockets(config: &Path) {
+    let text = std::fs::read_to_string(config).unwrap_or_default();
+    if text.contains("bindcmdaddress") {
+        return;
+    }
+    // In a directory of its own, which the example creates private (it
+    // refuses one other users can reach).
+    let socket = config.with_extension("cmd").join("ntpkit.sock");
+    let mut text = text;
+    if !text.is_empty() && !text.ends_with('\n') {
+        text.push('\n');
+    }
+    text.push_str(&format!("cmdport 0\nbindcmdaddress {}\n", socket.display()));
+    std::fs::write(config, text).unwrap();
+}
+
 /// Starts examples/server with the configuration `config`; waits until
 /// `ready` (a line of its output announcing it) has been printed.
 pub fn start_example_server(config: &Path) -> Option<Running> {
     let binary = example("server")?;
+    private_command_sockets(config);
     let child = Command::new(binary)
         .arg("-f")
         .arg(config)

@@ -115,28 +115,20 @@ pub const DIRECTIVES: &[&str] = &[
 ];
 
 /// The directives ntpkit reads but does not act on, and why. (The
-/// authentication ones are in `auth.rs`; `bindcmdaddress` with an IP
-/// address, `local ... orphan` and the source options not acted on warn
+/// authentication ones are in `auth.rs`; `local ... orphan` and the source options not acted on warn
 /// from their parsers.) When ntpkit starts to act on one, it leaves this
 /// list.
 pub const NOT_ACTED_ON: &[(&str, &str)] = &[
-    // Waiting for the engine to call std::logs.
-    ("log", LOGS),
-    ("logdir", LOGS),
-    ("logbanner", LOGS),
-    // Waiting for the engine to take a leap::LeapTable.
     (
-        "leapsectz",
-        "the engine does not take a leap-second table yet",
+        "leapsecmode",
+        "leap seconds are left to the kernel (chronyd's `leapsecmode system`)",
     ),
-    ("leapsecmode", "the engine does not handle leap seconds yet"),
     // Waiting for the engine to take the limit.
     ("maxchange", "the engine has no maxchange limit yet"),
-    // Waiting for chronyc's protocol (cmdmon).
-    ("cmdport", CMDMON),
-    ("cmdallow", CMDMON),
-    ("cmddeny", CMDMON),
-    ("cmdratelimit", CMDMON),
+    (
+        "cmdratelimit",
+        "command requests are not rate limited (only localhost and cmdallow are answered)",
+    ),
     (
         "dumpdir",
         "ntpkit does not save measurement histories on exit",
@@ -215,8 +207,6 @@ pub const NOT_ACTED_ON: &[(&str, &str)] = &[
     ("linux_hz", OBSOLETE),
 ];
 
-const LOGS: &str = "ntpkit does not write chrony's log files yet";
-const CMDMON: &str = "chronyc's command protocol is not served yet";
 const CLIENT_SOCKETS: &str = "ntpkit's client sockets take the port and address the system gives";
 const RTC: &str = "tracking the RTC is not supported (rtcsync is)";
 const ENGINE_OWN: &str = "the engine does not take it (it keeps its built-in value)";
@@ -954,9 +944,6 @@ impl<'e> Parser<'e> {
                     {
                         config.bind_cmd_address = Some(value.to_string());
                     }
-                    self.note(format!(
-                        "`bindcmdaddress {value}` is not acted on: {CMDMON}"
-                    ));
                 }
             }
             // Every name of DIRECTIVES has an arm (a test checks it).

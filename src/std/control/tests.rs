@@ -1,20 +1,11 @@
-//! Requests parse as chronyc's options do; a node answers on a socket in
-//! a temporary directory.
-
-use std::path::PathBuf;
-use std::thread;
-use std::time::Duration;
+//! Requests parse as chronyc's options do, and render in chronyc's layouts
+//! and as JSON. (Answering them over chronyc's protocol is
+//! `std::cmdmon`'s, tested in `tests/cmdmon*.rs`.)
 
 use super::*;
 use crate::report::{SourceMode, SourceState};
 use crate::time::NtpTimestamp;
 use crate::wire::{LeapIndicator, ReferenceId};
-
-fn temp_socket(name: &str) -> PathBuf {
-    std::env::temp_dir()
-        .join(format!("ntpkit-control-test-{}", std::process::id()))
-        .join(name)
-}
 
 fn snapshot() -> Snapshot {
     let source = SourceReport {
@@ -131,70 +122,4 @@ fn snapshot_renders_text_csv_and_json() {
     let json: serde_json::Value =
         serde_json::from_str(&s.render(&"tracking --json".parse().unwrap())).unwrap();
     assert_eq!(json["stratum"], 3);
-}
-
-/// Serve until `client` finishes (bounded: 5 s).
-fn serve_while<T: Send + 'static>(
-    server: &ControlServer,
-    client: thread::JoinHandle<T>,
-    snapshot: &Snapshot,
-) -> T {
-    for _ in 0..500 {
-        server.serve_pending(|r| snapshot.render(r)).unwrap();
-        if client.is_finished() {
-            return client.join().unwrap();
-        }
-        thread::sleep(Duration::from_millis(10));
-    }
-    panic!("client did not finish");
-}
-
-#[test]
-fn node_answers_on_its_socket() {
-    let path = temp_socket("answers.sock");
-    let server = ControlServer::bind(&path).unwrap();
-    let snap = snapshot();
-
-    let p = path.clone();
-    let client = thread::spawn(move || query(&p, &"tracking".parse().unwrap()));
-    let reply = serve_while(&server, client, &snap).unwrap();
-    assert!(
-        reply.starts_with("Reference ID    : C0A80101 (chrony-0.cluster)\nStratum         : 3\n"),
-        "{reply}"
-    );
-
-    // A client speaking nonsense gets an error line.
-    let p = path.clone();
-    let client = thread::spawn(move || {
-        let mut stream = UnixStream::connect(&p).unwrap();
-        stream.write_all(b"reboot\n").unwrap();
-        let mut reply = String::new();
-        stream.read_to_string(&mut reply).unwrap();
-        reply
-    });
-    let reply = serve_while(&server, client, &snap);
-    assert!(
-        reply.starts_with("error: unknown control request"),
-        "{reply}"
-    );
-
-    // A second node cannot take over the live socket; the first one's
-    // socket file goes away with it.
-    assert_eq!(
-        ControlServer::bind(&path).unwrap_err().kind(),
-        io::ErrorKind::AddrInUse
-    );
-    drop(server);
-    assert!(!path.exists());
-    assert!(query(&path, &"sources".parse().unwrap()).is_err());
-}
-
-#[test]
-fn stale_socket_is_replaced() {
-    let path = temp_socket("stale.sock");
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    drop(UnixListener::bind(&path).unwrap()); // leaves the file, nobody listening
-    assert!(path.exists());
-    let server = ControlServer::bind(&path).unwrap();
-    assert_eq!(server.path(), path);
 }

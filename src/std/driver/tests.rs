@@ -17,7 +17,7 @@ use crate::discipline::{DisciplineConfig, MakeStep};
 use crate::reference::Reference;
 use crate::server::{set_transmit_timestamp, AccessControl, LocalReference, ServerConfig};
 use crate::std::clock::{Kernel, SystemClock, VirtualClock};
-use crate::std::control::query;
+use crate::std::cmdmon::{Client, Target, DEFAULT_SOCKET};
 use crate::std::socket::{NtpSocket, SocketOptions};
 use crate::system::SystemConfig;
 use crate::time::NtpDuration;
@@ -101,6 +101,8 @@ fn temp_dir(name: &str) -> PathBuf {
     let dir =
         std::env::temp_dir().join(format!("ntpkit-driver-test-{}-{name}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
+    // A command socket's directory must be closed to others (chronyd's rule).
+    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
     dir
 }
 
@@ -143,8 +145,23 @@ fn follows_a_loopback_server() {
         node: stepping(),
         upstreams: vec![fast(address)],
         driftfile: Some(dir.join("drift")),
-        control_socket: Some(dir.join("ntpkit.sock")),
+        command: Some(CmdmonSettings {
+            socket: Some(dir.join("chronyd.sock")),
+            port: 0,
+            ..CmdmonSettings::default()
+        }),
         measure_only: false,
+        leap_table: None,
+        logs: Some(LogSettings {
+            dir: dir.join("log"),
+            log: crate::std::config::LogSet {
+                measurements: true,
+                statistics: true,
+                tracking: true,
+                ..Default::default()
+            },
+            banner: 32,
+        }),
     };
     std::fs::write(dir.join("drift"), "12.500000 0.250000\n").unwrap();
     let mut driver = Driver::new(config, VirtualClock::new(), None).unwrap();
@@ -169,15 +186,16 @@ fn follows_a_loopback_server() {
         "{logged:?}"
     );
 
-    // A client asks over the control socket while the driver runs.
-    let socket = dir.join("ntpkit.sock");
+    // A client asks over chronyc's protocol while the driver runs.
+    let socket = dir.join("chronyd.sock");
     let asker = thread::spawn(move || {
-        ["sources", "tracking", "timedatectl"].map(|r| query(&socket, &r.parse().unwrap()).unwrap())
+        let mut client = Client::connect(&Target::Unix(socket)).unwrap();
+        ["sources", "tracking", "timedatectl"].map(|r| client.render(&r.parse().unwrap()).unwrap())
     });
     let deadline = Deadline::after_seconds(30);
     while !asker.is_finished() {
         driver.run_once(Some(Duration::from_millis(20))).unwrap();
-        deadline.check(|| "no answer on the control socket".into());
+        deadline.check(|| "no answer on the command socket".into());
     }
     let [sources, tracking, timedatectl] = asker.join().unwrap();
     assert!(
@@ -202,6 +220,23 @@ fn follows_a_loopback_server() {
     let counts = driver.timestamp_counts();
     assert!(counts.kernel_rx > 0 && counts.kernel_tx > 0, "{counts:?}");
 
+    // chronyd's log files: a banner, then a line for each response, each
+    // sample and each clock update, for the loopback server.
+    for (file, columns) in [
+        ("measurements.log", 20),
+        ("statistics.log", 13),
+        ("tracking.log", 14),
+    ] {
+        let text = std::fs::read_to_string(dir.join("log").join(file)).unwrap();
+        let lines: Vec<&str> = text.lines().filter(|l| l.starts_with("20")).collect();
+        assert!(!lines.is_empty(), "{file}: {text}");
+        for line in lines {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            assert_eq!(words.len(), columns, "{file}: {line}");
+            assert_eq!(words[2], "127.0.0.1", "{file}: {line}");
+        }
+    }
+
     // The way out saves the drift.
     driver.finish().unwrap();
     let saved = Drift::parse(&std::fs::read_to_string(dir.join("drift")).unwrap()).unwrap();
@@ -209,7 +244,7 @@ fn follows_a_loopback_server() {
     assert!(matches!(events.borrow().last(), Some(Event::DriftSaved(_))));
 
     drop(driver);
-    assert!(!dir.join("ntpkit.sock").exists());
+    assert!(!dir.join("chronyd.sock").exists());
     stop.store(true, Ordering::Relaxed);
     assert!(server.join().unwrap() > 0);
 }
@@ -269,7 +304,17 @@ fn kubeasz_client_config_maps_onto_the_driver() {
         driver.driftfile,
         Some(PathBuf::from("/var/lib/chrony/drift"))
     );
-    assert_eq!(driver.control_socket, Some(PathBuf::from(DEFAULT_PATH)));
+    // chronyd's command sockets, as it opens them.
+    let command = driver.command.as_ref().unwrap();
+    assert_eq!(command.socket, Some(PathBuf::from(DEFAULT_SOCKET)));
+    assert_eq!(command.port, 323);
+    assert_eq!(
+        command.addresses,
+        [
+            "127.0.0.1".parse::<IpAddr>().unwrap(),
+            "::1".parse().unwrap()
+        ]
+    );
 
     let config = Config::parse(
         "server 127.0.0.1 port 11123 minpoll -2 maxpoll 0\nbindcmdaddress /\nlocal stratum 10\n",
@@ -280,13 +325,15 @@ fn kubeasz_client_config_maps_onto_the_driver() {
     let upstream = &driver.upstreams[0];
     assert_eq!(upstream.address, "127.0.0.1:11123".parse().unwrap());
     assert_eq!((upstream.config.minpoll, upstream.config.maxpoll), (-2, 0));
-    assert_eq!(driver.control_socket, None);
+    assert_eq!(driver.command.unwrap().socket, None);
     assert_eq!(driver.node.local, Some(LocalReference::new(10, 1.0)));
-    // An address is chrony's UDP command port: the Unix socket stays put.
-    let config = Config::parse("bindcmdaddress 127.0.0.1\n", "x.conf").unwrap();
+    // An address is where the UDP port is bound: the Unix socket stays put.
+    let config = Config::parse("bindcmdaddress 127.0.0.2\ncmdport 10323\n", "x.conf").unwrap();
+    let command = command_settings(&config);
+    assert_eq!(command.socket, Some(PathBuf::from(DEFAULT_SOCKET)));
     assert_eq!(
-        control_socket_path(&config),
-        Some(PathBuf::from(DEFAULT_PATH))
+        (command.port, command.addresses.as_slice()),
+        (10323, &["127.0.0.2".parse::<IpAddr>().unwrap()][..])
     );
 }
 

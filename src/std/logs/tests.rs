@@ -242,7 +242,7 @@ fn logs_follow_the_configuration() {
         &crate::std::config::Isolated,
     )
     .unwrap();
-    let mut logs = Logs::open(&config).unwrap();
+    let mut logs = Logs::open(&LogSettings::of(&config)).unwrap();
     let m = measurement(MEASUREMENTS.lines().nth(3).unwrap());
     logs.measurement(&m, false).unwrap();
     logs.measurement(&m, true).unwrap();
