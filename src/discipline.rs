@@ -82,6 +82,21 @@ pub struct MakeStep {
     pub limit: i32,
 }
 
+/// chrony's `maxchange OFFSET START IGNORE`: after START updates, an
+/// offset larger than OFFSET is not corrected; after IGNORE such offsets
+/// (negative: never) the discipline gives up, and chronyd exits.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct MaxChange {
+    /// The largest offset corrected, seconds.
+    pub offset: f64,
+    /// Updates before the check starts.
+    pub start: i32,
+    /// Offsets over the limit ignored before giving up (negative: always
+    /// ignored).
+    pub ignore: i32,
+}
+
 /// The clock's frequency error and its uncertainty, as chrony's driftfile
 /// holds them: `frequency_ppm` > 0 means the clock runs fast without
 /// correction.
@@ -137,6 +152,8 @@ pub struct DisciplineConfig {
     /// Offsets larger than this are refused once synchronised, seconds
     /// (1000; `None`: no limit).
     pub panic_threshold: Option<f64>,
+    /// `maxchange` (default: none).
+    pub maxchange: Option<MaxChange>,
 }
 
 impl Default for DisciplineConfig {
@@ -149,6 +166,7 @@ impl Default for DisciplineConfig {
             corrtimeratio: 3.0,
             max_frequency_ppm: 100_000.0,
             panic_threshold: Some(1000.0),
+            maxchange: None,
         }
     }
 }
@@ -177,6 +195,16 @@ pub enum DisciplineError {
         /// The offset that would have been corrected, seconds (positive:
         /// the clock is behind).
         offset: f64,
+    },
+    /// The offset is over `maxchange`: not corrected; with `give_up`, it
+    /// was one too many (chronyd exits).
+    #[error("offset of {offset} s exceeds maxchange")]
+    MaxChange {
+        /// The offset that would have been corrected, seconds (positive:
+        /// the clock is behind).
+        offset: f64,
+        /// More offsets over the limit than `maxchange` ignores.
+        give_up: bool,
     },
 }
 
@@ -242,6 +270,8 @@ pub struct Discipline {
     config: DisciplineConfig,
     state: DisciplineState,
     updates: u32,
+    /// Offsets ignored for being over `maxchange`.
+    maxchange_ignored: u32,
     /// The frequency correction, without a slew, ppm (kept in the unit of
     /// the drift file, so that a saved drift comes back exactly).
     base_ppm: f64,
@@ -280,6 +310,7 @@ impl Discipline {
             config,
             state: DisciplineState::Unset,
             updates: 0,
+            maxchange_ignored: 0,
             base_ppm: frequency_ppm,
             skew_ppm,
             residual_frequency: 0.0,
@@ -411,6 +442,14 @@ impl Discipline {
         if let Some(threshold) = config.panic_threshold {
             if !may_step && ever_synchronized && offset.abs() > threshold {
                 return Err(DisciplineError::PanicThreshold { offset });
+            }
+        }
+        if let Some(m) = config.maxchange {
+            if i64::from(self.updates) >= i64::from(m.start) && offset.abs() > m.offset {
+                self.maxchange_ignored = self.maxchange_ignored.saturating_add(1);
+                let give_up =
+                    m.ignore >= 0 && i64::from(self.maxchange_ignored) > i64::from(m.ignore);
+                return Err(DisciplineError::MaxChange { offset, give_up });
             }
         }
         let before = self.applied();

@@ -38,7 +38,7 @@
 //! - `std` (feature `std`): UDP sockets with kernel timestamps and
 //!   batching, the chrony.conf parser (every chrony 4.3 directive,
 //!   `include`/`confdir`/`sourcedir`, `chronyd -p`), chrony's log files, the adjtimex and virtual clocks, the
-//!   control socket, and the client driver (follow servers, serve others,
+//!   chronyc's command sockets, and the client driver (follow servers, serve others,
 //!   one thread, `poll(2)`).
 //!
 //! Sans-IO means the core never reads a clock, a socket or a random number

@@ -74,6 +74,16 @@ pub enum Event {
     /// Save this drift to the drift file (hourly while synchronised, and on
     /// the way out).
     SaveDrift(Drift),
+    /// An offset over `maxchange`: not corrected. With `give_up`, it was
+    /// one too many: chronyd exits here.
+    MaxChange {
+        /// The source.
+        source: SourceId,
+        /// Its offset, seconds (positive: the clock is behind).
+        offset: f64,
+        /// One too many.
+        give_up: bool,
+    },
 }
 
 /// What a node runs.
@@ -256,10 +266,18 @@ impl<'a, const N: usize> Node<'a, N> {
             Endpoint::Source(source) => {
                 // Bad, late, duplicate and outlying packets are dropped
                 // silently, as chronyd does.
-                if let Err(HandleError::PanicThreshold(offset)) =
-                    self.system.handle_response(now, source, bytes)
-                {
-                    self.events.push(Event::PanicThreshold { source, offset });
+                match self.system.handle_response(now, source, bytes) {
+                    Err(HandleError::PanicThreshold(offset)) => {
+                        self.events.push(Event::PanicThreshold { source, offset });
+                    }
+                    Err(HandleError::MaxChange { offset, give_up }) => {
+                        self.events.push(Event::MaxChange {
+                            source,
+                            offset,
+                            give_up,
+                        });
+                    }
+                    _ => {}
                 }
                 self.note_state(now);
                 None

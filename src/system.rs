@@ -76,6 +76,16 @@ pub enum HandleError {
     /// left alone and the caller decides.
     #[error("offset of {0} s exceeds the panic threshold")]
     PanicThreshold(f64),
+    /// The response was good, but the offset (seconds, positive: the clock
+    /// is behind) is over `maxchange`: not corrected; with `give_up`, one
+    /// too many (chronyd exits).
+    #[error("offset of {offset} s exceeds maxchange")]
+    MaxChange {
+        /// The offset, seconds.
+        offset: f64,
+        /// More offsets over the limit than `maxchange` ignores.
+        give_up: bool,
+    },
 }
 
 /// System-wide settings. The default is chrony's.
@@ -295,10 +305,12 @@ impl<const N: usize> System<N> {
         src.stats.add(time, offset, delay);
         src.record(&measurement, innovation);
         self.first_sample.get_or_insert(now);
-        self.reselect(now, Some(source.0))
-            .map_err(|DisciplineError::PanicThreshold { offset }| {
-                HandleError::PanicThreshold(offset)
-            })
+        self.reselect(now, Some(source.0)).map_err(|e| match e {
+            DisciplineError::PanicThreshold { offset } => HandleError::PanicThreshold(offset),
+            DisciplineError::MaxChange { offset, give_up } => {
+                HandleError::MaxChange { offset, give_up }
+            }
+        })
     }
 
     /// Handles the passing of time: a slew that is done ends, and sources

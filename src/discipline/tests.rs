@@ -226,3 +226,70 @@ fn drift_file_round_trip() {
     assert_eq!(Drift::parse("1.0 2.0 3.0"), None);
     assert_eq!(Drift::parse("nan 1"), None);
 }
+
+/// `maxchange 1 1 2`: the first update may correct anything; after it, an
+/// offset over 1 s is ignored twice (nothing done to the clock) and the
+/// third gives up; offsets within the limit go on being corrected.
+#[test]
+fn maxchange_ignores_then_gives_up() {
+    let config = DisciplineConfig {
+        makestep: Some(MakeStep {
+            threshold: 0.5,
+            limit: -1,
+        }),
+        maxchange: Some(MaxChange {
+            offset: 1.0,
+            start: 1,
+            ignore: 2,
+        }),
+        ..DisciplineConfig::default()
+    };
+    let mut d = Discipline::new(None, config);
+    drain(&mut d);
+    // Before `start` updates: corrected (stepped) however large.
+    assert_eq!(
+        d.update(at(0.0), &estimate(5.0, 0.0, 1.0)).unwrap().step,
+        Some(5.0)
+    );
+    drain(&mut d);
+    for (i, give_up) in [(1, false), (2, false), (3, true)] {
+        assert_eq!(
+            d.update(at(64.0 * f64::from(i)), &estimate(-3.0, 0.0, 1e-7)),
+            Err(DisciplineError::MaxChange {
+                offset: -3.0,
+                give_up
+            })
+        );
+        assert!(drain(&mut d).is_empty(), "nothing done to the clock");
+        // A small offset in between is corrected as usual.
+        if !give_up {
+            assert!(d
+                .update(at(64.0 * f64::from(i) + 32.0), &estimate(0.8, 0.0, 1e-7))
+                .unwrap()
+                .step
+                .is_some());
+            drain(&mut d);
+        }
+    }
+    // A negative IGNORE never gives up.
+    let mut d = Discipline::new(
+        None,
+        DisciplineConfig {
+            maxchange: Some(MaxChange {
+                offset: 1.0,
+                start: 0,
+                ignore: -1,
+            }),
+            ..config
+        },
+    );
+    for i in 0..5 {
+        assert_eq!(
+            d.update(at(f64::from(i)), &estimate(2.0, 0.0, 1e-7)),
+            Err(DisciplineError::MaxChange {
+                offset: 2.0,
+                give_up: false
+            })
+        );
+    }
+}

@@ -214,6 +214,15 @@ pub enum DriverError<E: fmt::Debug + fmt::Display> {
     /// The clock refused an action.
     #[error("clock: {0}")]
     Clock(E),
+    /// An offset over `maxchange` once more than it ignores (chronyd exits
+    /// too).
+    #[error("adjustment of {offset:.6} seconds from {name} exceeds the allowed maximum, exiting")]
+    MaxChange {
+        /// The server.
+        name: String,
+        /// Its offset, seconds.
+        offset: f64,
+    },
     /// More servers than [`MAX_SOURCES`].
     #[error("too many servers (at most {MAX_SOURCES})")]
     TooManyServers,
@@ -242,6 +251,13 @@ pub enum Event {
         /// Its offset, seconds (positive: the clock is behind).
         offset: f64,
     },
+    /// A server's offset is over `maxchange`: ignored.
+    MaxChange {
+        /// The server.
+        name: String,
+        /// Its offset, seconds (positive: the clock is behind).
+        offset: f64,
+    },
     /// The drift was saved.
     DriftSaved(Drift),
     /// Something failed without stopping the driver.
@@ -259,6 +275,10 @@ impl fmt::Display for Event {
             Event::PanicThreshold { name, offset } => write!(
                 f,
                 "Offset of {offset:.6} seconds from {name} exceeds the panic threshold: ignored"
+            ),
+            Event::MaxChange { name, offset } => write!(
+                f,
+                "Adjustment of {offset:.6} seconds from {name} exceeds the allowed maximum: ignored"
             ),
             Event::DriftSaved(drift) => write!(f, "Drift saved: {drift}"),
             Event::Warning(text) => f.write_str(text),
@@ -598,6 +618,17 @@ where
                     Some(event) => event,
                     None => continue,
                 },
+                node::Event::MaxChange {
+                    source,
+                    offset,
+                    give_up,
+                } => {
+                    let name = self.name(source);
+                    if give_up {
+                        return Err(DriverError::MaxChange { name, offset });
+                    }
+                    Event::MaxChange { name, offset }
+                }
             };
             (self.log)(&event);
         }

@@ -123,8 +123,6 @@ pub const NOT_ACTED_ON: &[(&str, &str)] = &[
         "leapsecmode",
         "leap seconds are left to the kernel (chronyd's `leapsecmode system`)",
     ),
-    // Waiting for the engine to take the limit.
-    ("maxchange", "the engine has no maxchange limit yet"),
     (
         "cmdratelimit",
         "command requests are not rate limited (only localhost and cmdallow are answered)",

@@ -182,18 +182,7 @@ pub struct MakeStep {
     pub limit: i32,
 }
 
-/// `maxchange OFFSET START IGNORE`: after START clock updates, an offset
-/// larger than OFFSET seconds is ignored IGNORE times, and the next one
-/// stops chronyd (negative IGNORE: always ignored).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct MaxChange {
-    /// The largest offset accepted, seconds.
-    pub offset: f64,
-    /// Clock updates before the check starts.
-    pub start: i32,
-    /// Large offsets ignored before giving up.
-    pub ignore: i32,
-}
+pub use crate::discipline::MaxChange;
 
 /// `leapsecmode`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -423,8 +412,7 @@ pub struct Config {
     /// IPv6 address).
     pub bind_addresses: Vec<IpAddr>,
     /// `bindcmdaddress`: the last path given (`/` included), else the last
-    /// address, as written (what `std::driver::control_socket_path`
-    /// reads; [`Config::command`] has them typed).
+    /// address, as written ([`Config::command`] has them typed).
     pub bind_cmd_address: Option<String>,
     /// chronyc's command port and socket, and who may use them.
     pub command: CommandConfig,
@@ -432,7 +420,7 @@ pub struct Config {
     pub driftfile: Option<PathBuf>,
     /// `makestep`.
     pub makestep: Option<MakeStep>,
-    /// `maxchange` (not acted on yet: the engine has no such limit).
+    /// `maxchange`.
     pub maxchange: Option<MaxChange>,
     /// `maxupdateskew`, in ppm.
     pub maxupdateskew: Option<f64>,
@@ -603,7 +591,7 @@ impl Config {
     }
 
     /// The engine settings: `makestep`, `maxupdateskew`, `maxdrift`,
-    /// `maxslewrate`, `minsources`, `stratumweight`, `maxdistance` and
+    /// `maxslewrate`, `maxchange`, `minsources`, `stratumweight`, `maxdistance` and
     /// `maxjitter`, with the clock's `precision` (log2 seconds). What the
     /// file does not set keeps the engine's (chrony's) default.
     pub fn system_config(&self, precision: i8) -> SystemConfig {
@@ -618,6 +606,7 @@ impl Config {
                 maxupdateskew_ppm: self.maxupdateskew.unwrap_or(discipline.maxupdateskew_ppm),
                 maxdrift_ppm: self.maxdrift.unwrap_or(discipline.maxdrift_ppm),
                 maxslewrate_ppm: self.maxslewrate.unwrap_or(discipline.maxslewrate_ppm),
+                maxchange: self.maxchange,
                 ..discipline
             },
             minsources: self.minsources.unwrap_or(defaults.minsources),

@@ -263,7 +263,7 @@ fn numbers_as_sscanf_reads_them() {
 fn system_config_maps_what_the_engine_takes() {
     let config = parse(
         "makestep 0.1 -1\nmaxupdateskew 50\nminsources 2\nstratumweight 0.01\nmaxdrift 100\n\
-         maxslewrate 1000\nmaxdistance 16\nmaxjitter 0.5\nlocal stratum 7\n",
+         maxslewrate 1000\nmaxdistance 16\nmaxjitter 0.5\nlocal stratum 7\nmaxchange 10 2 -1\n",
     );
     let system = config.system_config(-23);
     assert_eq!(
@@ -277,6 +277,11 @@ fn system_config_maps_what_the_engine_takes() {
                 maxupdateskew_ppm: 50.0,
                 maxdrift_ppm: 100.0,
                 maxslewrate_ppm: 1000.0,
+                maxchange: Some(MaxChange {
+                    offset: 10.0,
+                    start: 2,
+                    ignore: -1
+                }),
                 ..Default::default()
             },
             minsources: 2,
