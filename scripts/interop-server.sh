@@ -6,7 +6,9 @@
 #   test     install, then run the interop tests (tests/interop_server.rs) against chronyd and ntpdig
 #   bench    install, then measure ntpkit's server (1 thread, every check on) beside chronyd -x and
 #            the floor (tools/floor.c, a responder with no checks) with tools/ntpload.c: responses/s
-#            and server CPU µs per response, ROUNDS (3) rounds of DURATION (5) s runs
+#            and server CPU µs per response, ROUNDS (3) rounds of DURATION (5) s runs. ntpkit runs
+#            twice: without command sockets, and with chronyc's sockets open (a Unix socket and a
+#            UDP cmdport, idle: "ntpkit+cmd"), to show what answering chronyc costs the NTP path
 #
 # Never touches the system clock: chronyd always runs with -x and drops to user _chrony; ntpdig is
 # never given -s/-S. Stops only the processes it started (by PID). Needs root (apt, _chrony dirs,
@@ -79,29 +81,41 @@ bench() {
   gcc -O2 -Wall -o target/ntpload tools/ntpload.c
   gcc -O2 -Wall -o target/floor tools/floor.c
   install -d -m 0755 "$WORK"
-  local chrony_pid ours_pid floor_pid results="$WORK/bench.txt"
+  local chrony_pid ours_pid cmd_pid floor_pid results="$WORK/bench.txt"
   CHRONY_PORT=${CHRONY_PORT:-$(free_port 11300)}
   OURS_PORT=${OURS_PORT:-$(free_port 11400)}
   FLOOR_PORT=${FLOOR_PORT:-$(free_port 11500)}
   chrony_pid=$(start_chronyd "$CHRONY_PORT"); STARTED+=("$chrony_pid")
-  sed "s/^port .*/port $OURS_PORT/" tests/data/bench-server.conf > "$WORK/ours.conf"
+  CMD_PORT=${CMD_PORT:-$(free_port 11600)}
+  CMD_NTP_PORT=${CMD_NTP_PORT:-$(free_port 11700)}
+  { sed "s/^port .*/port $OURS_PORT/" tests/data/bench-server.conf
+    printf 'cmdport 0\nbindcmdaddress /\n'; } > "$WORK/ours.conf"
+  { sed "s/^port .*/port $CMD_NTP_PORT/" tests/data/bench-server.conf
+    printf 'cmdport %s\nbindcmdaddress %s\n' "$CMD_PORT" "$WORK/cmd/ntpkit.sock"; } > "$WORK/ours-cmd.conf"
   target/release/examples/server -f "$WORK/ours.conf" --threads 1 > "$WORK/ours.log" 2>&1 &
   ours_pid=$!; STARTED+=("$ours_pid")
+  target/release/examples/server -f "$WORK/ours-cmd.conf" --threads 1 > "$WORK/ours-cmd.log" 2>&1 &
+  cmd_pid=$!; STARTED+=("$cmd_pid")
   target/floor "$FLOOR_PORT" 600 &
   floor_pid=$!; STARTED+=("$floor_pid")
   sleep 1
   kill -0 "$ours_pid" || { cat "$WORK/ours.log" >&2; return 1; }
+  kill -0 "$cmd_pid" || { cat "$WORK/ours-cmd.log" >&2; return 1; }
+  chronyc -h "$WORK/cmd/ntpkit.sock" -n tracking >/dev/null   # the command socket is open and answers
   echo "chronyd $(chronyd -v | head -1) pid $chrony_pid on :$CHRONY_PORT; ntpkit pid $ours_pid on :$OURS_PORT; floor pid $floor_pid on :$FLOOR_PORT"
   echo "server responses/s cpu_us_per_response invalid lost  (ntpload: 1 socket, 64 in flight, ${DURATION}s)"
   : > "$results"
   for round in $(seq 1 "$ROUNDS"); do
     measure chronyd "$chrony_pid" "$CHRONY_PORT" | tee -a "$results"
     measure ntpkit "$ours_pid" "$OURS_PORT" | tee -a "$results"
+    measure ntpkit+cmd "$cmd_pid" "$CMD_NTP_PORT" | tee -a "$results"
     measure floor "$floor_pid" "$FLOOR_PORT" | tee -a "$results"
   done
   awk '
     { n[$1]++; r[$1] += $2; rr[$1] += $2 * $2; c[$1] += $3; cc[$1] += $3 * $3 }
     $1 == "chronyd" { last = $2 } $1 == "ntpkit" && last > 0 { ratio[++k] = $2 / last; ours = $3 }
+    $1 == "ntpkit+cmd" && ours_rate > 0 { cmd[++q] = $2 / ours_rate; cmdcpu[q] = $3 / ours }
+    $1 == "ntpkit" { ours_rate = $2 }
     $1 == "floor" && $3 > 0 { cpu[++m] = ours / $3 }
     END {
       for (s in n) {
@@ -110,6 +124,10 @@ bench() {
           sqrt(rr[s] / n[s] - mr * mr), mc, sqrt(cc[s] / n[s] - mc * mc), n[s]
       }
       line = "ntpkit/chronyd responses/s per round:"; for (i = 1; i <= k; i++) line = line sprintf(" %.2f", ratio[i])
+      print line
+      line = "ntpkit+cmd/ntpkit responses/s per round:"; for (i = 1; i <= q; i++) line = line sprintf(" %.3f", cmd[i])
+      print line
+      line = "ntpkit+cmd/ntpkit CPU per response per round:"; for (i = 1; i <= q; i++) line = line sprintf(" %.3f", cmdcpu[i])
       print line
       line = "ntpkit/floor CPU per response per round:"; for (i = 1; i <= m; i++) line = line sprintf(" %.2f", cpu[i])
       print line
