@@ -87,7 +87,7 @@ fn main() -> ExitCode {
         let mut failed = Vec::new();
         for seed in options.seeds.0..=options.seeds.1 {
             let f = scenario.run(seed);
-            let limit = scenario.limits.broken(&f);
+            let limit = scenario.broken(&f);
             if let Some(limit) = limit {
                 failed.push(seed);
                 broken.push(format!("{} {seed} ({limit})", scenario.name));

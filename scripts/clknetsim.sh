@@ -21,7 +21,7 @@
 # has a frequency error FREQ_OFFSET plus a random walk of WANDER per second, and starts TIME_OFFSET off. Each
 # direction's delay is BASE_DELAY + JITTER * Exp(1). Deterministic for a seed. Every variable below can be set
 # in the environment (scenario `custom` takes them all from there); CLIENT_ONLY_CONF adds lines to ntpkit's
-# configuration only.
+# configuration only; KEEP_LOGS=DIR keeps each client's output there.
 #
 # --check: exit 1 when ntpkit leaves the limits on a seed where chronyd does not (or on any seed with
 # STRICT=1), or when a run fails.
@@ -169,6 +169,9 @@ world() {
       "$([ -n "$fail" ] && echo "FAIL:${fail%,}" || echo ok)"
   )
   local rc=$?
+  if [ -n "${KEEP_LOGS:-}" ]; then   # the client's output, for a look at what it did
+    mkdir -p "$KEEP_LOGS" && cp "$work/tmp/log.$((SERVERS + 1))" "$KEEP_LOGS/$scen-$seed-$who.log" 2>/dev/null
+  fi
   rm -rf "$work"
   return $rc
 }

@@ -509,3 +509,18 @@ fn a_host_never_follows_one_that_follows_it() {
     let b_host = world.host(b);
     assert_eq!(b_host.node.system().tracking(b_host.now()).stratum, 3);
 }
+
+/// `sim --check` judges each scenario by how it must end: those without
+/// a majority or with too few sources by never steering the clock, the
+/// leap second by its insertion and the limits around it.
+#[test]
+fn each_scenario_is_judged_by_how_it_must_end() {
+    let no_sync = Scenario::named("minsources").unwrap();
+    let leap = Scenario::named("leap-second").unwrap();
+    let synchronising = run("default", 1);
+    assert_eq!(no_sync.broken(&synchronising), Some("synchronised"));
+    assert_eq!(no_sync.broken(&run("minsources", 1)), None);
+    assert_eq!(no_sync.broken(&run("falsetickers-3", 1)), None);
+    assert_eq!(leap.broken(&synchronising), Some("no leap second"));
+    assert_eq!(leap.broken(&run("leap-second", 1)), None);
+}

@@ -59,5 +59,5 @@ mod world;
 
 pub use kernel::SimKernel;
 pub use rng::SimRng;
-pub use scenario::{Figures, Limits, Scenario, DURATION};
+pub use scenario::{Expect, Figures, Limits, Scenario, DURATION};
 pub use world::{Host, LinkConfig, SimServer, Target, World};

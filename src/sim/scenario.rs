@@ -68,6 +68,20 @@ impl Limits {
     }
 }
 
+/// How a scenario must end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect {
+    /// Synchronised by `limits.sync`, then within the limits.
+    Synchronised,
+    /// Never synchronised, and the clock never steered (no more than the
+    /// first frequency setting): no majority of the sources agrees, or
+    /// fewer than `minsources` are usable.
+    NoSync,
+    /// The leap second inserted; the limits hold outside the second it
+    /// is inserted in.
+    LeapInserted,
+}
+
 /// A scenario: the world and the client's configuration.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Scenario {
@@ -109,6 +123,8 @@ pub struct Scenario {
     /// |offset| > `limits.max_offset` or |frequency error| >
     /// `limits.max_freq`.
     pub limits: Limits,
+    /// How it must end.
+    pub expect: Expect,
 }
 
 /// What a run measured.
@@ -154,6 +170,10 @@ pub struct Figures {
     pub request_times: Vec<f64>,
 }
 
+/// When a scenario's leap second is inserted, seconds from the start
+/// (which is 23:00 UTC then).
+const LEAP_AT: f64 = 3600.0;
+
 /// The length of chrony's test runs (`limit`), seconds.
 pub const DURATION: f64 = 10_000.0;
 
@@ -177,6 +197,7 @@ impl Default for Scenario {
             chain: false,
             epoch: NtpTimestamp::from_unix(UnixTime::new(1_795_651_200, 0)),
             limits: Limits::DEFAULT,
+            expect: Expect::Synchronised,
         }
     }
 }
@@ -368,6 +389,12 @@ impl Scenario {
                 Scenario {
                     servers: 5 - liars,
                     falsetickers: (1..=liars).map(|k| k as f64).collect(),
+                    // Three liars of five: no majority.
+                    expect: if liars * 2 > 5 {
+                        Expect::NoSync
+                    } else {
+                        Expect::Synchronised
+                    },
                     ..base
                 }
             }
@@ -377,6 +404,7 @@ impl Scenario {
                     minsources: 3,
                     ..SystemConfig::default()
                 },
+                expect: Expect::NoSync,
                 ..base
             },
             "loss" => Scenario {
@@ -410,7 +438,8 @@ impl Scenario {
             },
             "leap-second" => Scenario {
                 leap_second: true,
-                epoch: NtpTimestamp::from_unix(UnixTime::new(1_483_228_800 - 3600, 0)),
+                epoch: NtpTimestamp::from_unix(UnixTime::new(1_483_228_800 - LEAP_AT as i64, 0)),
+                expect: Expect::LeapInserted,
                 ..base
             },
             "chain" => Scenario {
@@ -507,7 +536,7 @@ impl Scenario {
     pub fn run(&self, seed: u64) -> Figures {
         let mut world = World::new(seed, self.epoch);
         if self.leap_second {
-            world.set_leap_second(Some(3600.0));
+            world.set_leap_second(Some(LEAP_AT));
         }
         let mut servers = Vec::new();
         for _ in 0..self.servers {
@@ -569,10 +598,16 @@ impl Scenario {
         world.run_until(self.duration, &mut observe);
         let host = world.host(client);
         let limits = &self.limits;
+        // The second a leap second is inserted in is left out (the offset
+        // is 1 s for that second, as it is for every clock).
+        let leap = self.leap_second.then_some(LEAP_AT as usize - 1);
         let sync_s = offsets
             .iter()
             .zip(&freqs)
-            .rposition(|(o, f)| o.abs() > limits.max_offset || f.abs() > limits.max_freq)
+            .enumerate()
+            .rposition(|(i, (o, f))| {
+                Some(i) != leap && (o.abs() > limits.max_offset || f.abs() > limits.max_freq)
+            })
             .map_or(0.0, |i| i as f64 + 2.0);
         let start = if limits.sync.is_finite() {
             limits.sync
@@ -580,8 +615,17 @@ impl Scenario {
             210.0
         };
         let from = (start as usize).saturating_sub(1).min(offsets.len());
-        let (rms_offset_s, max_offset_s) = rms_max(&offsets[from..]);
-        let (rms_freq, max_freq) = rms_max(&freqs[from..]);
+        let window = |values: &[f64]| -> Vec<f64> {
+            values
+                .iter()
+                .enumerate()
+                .skip(from)
+                .filter(|(i, _)| Some(*i) != leap)
+                .map(|(_, v)| *v)
+                .collect()
+        };
+        let (rms_offset_s, max_offset_s) = rms_max(&window(&offsets));
+        let (rms_freq, max_freq) = rms_max(&window(&freqs));
         let times = &host.request_times;
         let spacing = times
             .windows(2)
@@ -610,6 +654,21 @@ impl Scenario {
             offsets,
             freqs,
             request_times: host.request_times.clone(),
+        }
+    }
+}
+
+impl Scenario {
+    /// What `figures` break of how this scenario must end, or `None`.
+    pub fn broken(&self, figures: &Figures) -> Option<&'static str> {
+        match self.expect {
+            Expect::Synchronised => self.limits.broken(figures),
+            Expect::NoSync if figures.ever_synchronized => Some("synchronised"),
+            // The first frequency setting, and nothing after.
+            Expect::NoSync if figures.corrections > 2 => Some("steered the clock"),
+            Expect::NoSync => None,
+            Expect::LeapInserted if !figures.leap_applied => Some("no leap second"),
+            Expect::LeapInserted => self.limits.broken(figures),
         }
     }
 }

@@ -98,15 +98,12 @@ impl CmdmonServer {
                             port: settings.port,
                         })
                     }
-                    Err(e) if e.kind() == io::ErrorKind::AddrNotAvailable => server
+                    // Another daemon's: refuse to start. Anything else (no
+                    // IPv6 here, no privilege for port 323) leaves that
+                    // address unserved, with a warning, as chronyd does.
+                    Err(e) => server
                         .warnings
                         .push(format!("UDP {address}:{}: not served ({e})", settings.port)),
-                    Err(e) => {
-                        return Err(CmdmonError::Io {
-                            what: format!("UDP {address}:{}", settings.port),
-                            source: e,
-                        })
-                    }
                 }
             }
         }
@@ -393,17 +390,18 @@ fn bind_unix(path: &Path) -> Result<UnixDatagram, CmdmonError> {
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    if !dir.exists() {
-        fs::create_dir_all(dir).map_err(io_error(format!("{}: creating", dir.display())))?;
-        fs::set_permissions(dir, fs::Permissions::from_mode(0o750))
-            .map_err(io_error(format!("{}", dir.display())))?;
-    }
+    let mode = match stat_mode(dir) {
+        Ok(mode) => mode,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            fs::create_dir_all(dir).map_err(io_error(format!("{}: creating", dir.display())))?;
+            fs::set_permissions(dir, fs::Permissions::from_mode(0o750))
+                .map_err(io_error(format!("{}", dir.display())))?;
+            stat_mode(dir).map_err(io_error(format!("{}", dir.display())))?
+        }
+        Err(e) => return Err(io_error(format!("{}", dir.display()))(e)),
+    };
     // The socket answers every command: as chronyd, refuse a directory
     // that lets other users reach it.
-    let mode = fs::metadata(dir)
-        .map_err(io_error(format!("{}", dir.display())))?
-        .permissions()
-        .mode();
     if mode & 0o007 != 0 {
         return Err(CmdmonError::OpenDirectory {
             path: dir.to_owned(),
@@ -417,12 +415,18 @@ fn bind_unix(path: &Path) -> Result<UnixDatagram, CmdmonError> {
             })
         }
         Ok(_) => {
-            // Someone bound there answers a connect; a stale file refuses.
+            // Someone bound there answers a connect; a stale file refuses
+            // it. Anything else (a simulator's own sockets) says nothing
+            // either way: the file is left alone.
             let probe = UnixDatagram::unbound().map_err(io_error(shown()))?;
-            if probe.connect(path).is_ok() {
-                return Err(CmdmonError::SocketInUse {
-                    path: path.to_owned(),
-                });
+            match probe.connect(path) {
+                Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {}
+                Ok(()) => {
+                    return Err(CmdmonError::SocketInUse {
+                        path: path.to_owned(),
+                    })
+                }
+                Err(e) => return Err(io_error(format!("{}: is it in use?", shown()))(e)),
             }
             fs::remove_file(path)
                 .map_err(io_error(format!("{}: removing the stale socket", shown())))?;
@@ -434,6 +438,22 @@ fn bind_unix(path: &Path) -> Result<UnixDatagram, CmdmonError> {
     socket.set_nonblocking(true).map_err(io_error(shown()))?;
     fs::set_permissions(path, fs::Permissions::from_mode(0o666)).map_err(io_error(shown()))?;
     Ok(socket)
+}
+
+/// The mode bits of `path`, by `stat(2)` through libc (which a libc-level
+/// simulator such as clknetsim answers for its own directories; std's
+/// metadata calls `statx`, which it does not see).
+fn stat_mode(path: &Path) -> io::Result<u32> {
+    use ::std::os::unix::ffi::OsStrExt;
+    let name = ::std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // SAFETY: `name` is NUL-terminated and `st` is a plain C struct that
+    // stat fills in.
+    let mut st: libc::stat = unsafe { zeroed() };
+    if unsafe { libc::stat(name.as_ptr(), &mut st) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(st.st_mode)
 }
 
 use ::std::string::ToString;
