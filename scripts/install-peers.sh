@@ -1,6 +1,7 @@
 #!/bin/bash
 # install-peers.sh  -- install the interop peers if missing: Debian's chrony (its service kept from
-# starting) and ntpsec-ntpdig. The one place the project installs them; the interop scripts call it.
+# starting) and ntpsec-ntpdig, and the C tools the load generators and clknetsim are built with (gcc,
+# g++, make). The one place the project installs them; the interop scripts call it.
 #
 # The chrony package's postinst would start the SYSTEM chronyd, which steers the clock: service
 # starts are forbidden with policy-rc.d while installing (removed afterwards only if made here).
@@ -10,6 +11,9 @@ set -euo pipefail
 need=()
 command -v chronyd >/dev/null || need+=(chrony)
 command -v ntpdig >/dev/null || need+=(ntpsec-ntpdig)
+command -v gcc >/dev/null || need+=(gcc libc6-dev)
+command -v g++ >/dev/null || need+=(g++)
+command -v make >/dev/null || need+=(make)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ]; then
   echo "install-peers: ${need[*]} missing and not root: cannot install" >&2
