@@ -4,9 +4,18 @@
 //!
 //! A [`Source`] knows nothing of the clock discipline: it turns responses
 //! into [`Measurement`]s, which the system feeds to the source's
-//! statistics ([`crate::filter`]).
+//! statistics ([`crate::filter`]). Its exchanges may be authenticated, with
+//! a symmetric key or NTS ([`SourceAuth`], see [`auth`]): the request then
+//! carries a MAC or the NTS fields, and a response is checked for them
+//! before any other test.
 
+mod auth;
+
+pub use auth::{AuthCounters, NtsState, SourceAuth};
+
+use crate::auth::MacError;
 use crate::filter::Stats;
+use crate::nts::NtsError;
 use crate::sample::{Sample, Timestamps};
 use crate::time::{log2_to_seconds, NtpDuration, NtpTimestamp};
 use crate::wire::{Header, KissCode, LeapIndicator, Mode, ReferenceId};
@@ -129,6 +138,19 @@ pub enum ResponseError {
     /// The server is synchronised to us.
     #[error("synchronisation loop: the server follows us")]
     Loop,
+    /// The source has a key and the response has no MAC under it, or one
+    /// that does not verify.
+    #[error("MAC: {0}")]
+    Mac(MacError),
+    /// The source uses NTS and the response's NTS fields are missing or do
+    /// not verify ([`NtsError::NoPendingRequest`] and
+    /// [`NtsError::UidMismatch`]: it answers no request in flight).
+    #[error("NTS: {0}")]
+    Nts(NtsError),
+    /// An NTS NAK: the server did not open our cookie. The session is
+    /// dropped and NTS-KE wanted.
+    #[error("NTS NAK: the server refused the cookie")]
+    NtsNak,
 }
 
 /// A response that passed the tests: the sample and what the server said
@@ -219,6 +241,15 @@ pub struct Source {
     reach: u8,
     stopped: bool,
     requests: u32,
+    /// Polls so far, sent or not (an NTS source without a cookie sends
+    /// nothing).
+    polls: u32,
+    /// How the exchanges are authenticated.
+    pub(crate) auth: SourceAuth,
+    /// What authentication made of the responses.
+    pub(crate) auth_counters: AuthCounters,
+    /// Where the system keeps this NTS source's session.
+    pub(crate) nts_slot: Option<usize>,
 }
 
 impl Source {
@@ -250,6 +281,10 @@ impl Source {
             reach: 0,
             stopped: false,
             requests: 0,
+            polls: 0,
+            auth: SourceAuth::None,
+            auth_counters: AuthCounters::default(),
+            nts_slot: None,
         }
     }
 
@@ -296,12 +331,19 @@ impl Source {
 
     /// Writes a request into `buf` if one is due at `now`, and returns its
     /// length. The transmit timestamp is a random 64-bit cookie: it
-    /// reveals nothing of our clock, and a response must echo it.
+    /// reveals nothing of our clock, and a response must echo it. An
+    /// authenticated request carries its MAC or NTS fields (`nts`: the NTS
+    /// source's session), so `buf` needs up to
+    /// [`crate::nts::client::MAX_REQUEST_LEN`] bytes. A poll that cannot
+    /// send (an NTS source without a cookie, or `buf` too small for the
+    /// authentication) is missed: nothing is written, the reachability
+    /// register shifts, and the next poll is scheduled as usual.
     pub fn poll_transmit(
         &mut self,
         now: NtpTimestamp,
         rng: &mut impl RngCore,
         buf: &mut [u8],
+        nts: Option<&mut NtsState>,
     ) -> Option<usize> {
         if self.stopped || now < self.next_poll {
             return None;
@@ -313,11 +355,19 @@ impl Source {
                 break NtpTimestamp::from_bits(bits);
             }
         };
-        let len = Header::client_request(self.poll(), cookie).emit(buf).ok()?;
-        self.outstanding = Some((cookie, now));
-        self.last_sent = Some(now);
+        let mut header = Header::client_request(self.poll(), cookie);
+        header.version = self.auth.request_version();
+        let len = header
+            .emit(buf)
+            .ok()
+            .and_then(|n| self.auth.seal_request(nts, buf, n, rng));
+        self.outstanding = len.map(|_| (cookie, now));
         self.reach <<= 1;
-        self.requests = self.requests.saturating_add(1);
+        self.polls = self.polls.saturating_add(1);
+        if len.is_some() {
+            self.last_sent = Some(now);
+            self.requests = self.requests.saturating_add(1);
+        }
         let retry = BURST_INTERVAL.min(self.regular_interval());
         let interval = match self.burst {
             Burst::Initial(left) if left > 1 => {
@@ -359,7 +409,7 @@ impl Source {
             }
         };
         self.next_poll = now + NtpDuration::from_seconds_f64(interval);
-        Some(len)
+        len
     }
 
     /// Requests a `burst` may send for one poll: up to 4, and no more
@@ -403,11 +453,17 @@ impl Source {
     /// measurement. `local_precision` is log2 seconds. A server above
     /// stratum 1 whose reference ID is ours (see `own_reference_id`)
     /// follows us: refused as a loop.
+    ///
+    /// An authenticated source checks the response's MAC or NTS fields
+    /// first (`nts`: the NTS source's session): one that fails is dropped
+    /// and counted ([`AuthCounters`]) before it changes anything, so the
+    /// request stays outstanding for the genuine answer.
     pub fn handle_response(
         &mut self,
         now: NtpTimestamp,
         packet: &[u8],
         local_precision: i8,
+        nts: Option<&mut NtsState>,
     ) -> Result<Measurement, ResponseError> {
         let header = Header::decode(packet)?;
         if header.mode != Mode::Server {
@@ -416,9 +472,23 @@ impl Source {
         if self.stopped {
             return Err(ResponseError::Stopped);
         }
+        let verified = self
+            .auth
+            .verify_response(nts, packet, &mut self.auth_counters);
+        if let Err(e) = verified {
+            if e == ResponseError::NtsNak {
+                // It answered the request (the unique identifier is
+                // the request's): nothing more will.
+                self.outstanding = None;
+            }
+            return Err(e);
+        }
         let sent = match self.outstanding {
             Some((cookie, sent)) if header.origin_timestamp == cookie => sent,
-            _ => return Err(ResponseError::BogusOrigin),
+            _ => {
+                self.auth_counters.unmatched = self.auth_counters.unmatched.saturating_add(1);
+                return Err(ResponseError::BogusOrigin);
+            }
         };
         // At most one response is accepted per request.
         self.outstanding = None;
@@ -568,10 +638,21 @@ impl Source {
     }
 
     /// Whether the source has not answered yet but still may: none of its
-    /// first 4 requests answered yet, not stopped. (A dead server delays
-    /// the first selection by at most 4 polls.)
+    /// first 4 polls answered yet, not stopped. (A dead server, or an NTS
+    /// server whose NTS-KE fails, delays the first selection by at most 4
+    /// polls.)
     pub fn is_waiting(&self) -> bool {
-        self.info.is_none() && self.requests < 4 && !self.stopped
+        self.info.is_none() && self.polls < 4 && !self.stopped
+    }
+
+    /// How the exchanges are authenticated.
+    pub fn auth(&self) -> &SourceAuth {
+        &self.auth
+    }
+
+    /// What authentication made of the responses so far.
+    pub fn auth_counters(&self) -> AuthCounters {
+        self.auth_counters
     }
 
     /// Whether the last 8 requests went unanswered.
@@ -595,7 +676,7 @@ mod tests {
     fn request(source: &mut Source, rng: &mut SimRng) -> (Header, NtpTimestamp) {
         let now = source.next_poll().unwrap();
         let mut buf = [0u8; 48];
-        assert_eq!(source.poll_transmit(now, rng, &mut buf), Some(48));
+        assert_eq!(source.poll_transmit(now, rng, &mut buf, None), Some(48));
         (Header::decode(&buf).unwrap(), now)
     }
 
@@ -637,7 +718,7 @@ mod tests {
         let check = |source: &mut Source, header: Header, local: Option<ReferenceId>| {
             source.outstanding = Some((req.transmit_timestamp, sent));
             source.own_reference_id = local;
-            source.handle_response(rx, &bytes(&header), -20)
+            source.handle_response(rx, &bytes(&header), -20, None)
         };
         let mut bad = good;
         bad.origin_timestamp = NtpTimestamp::from_bits(1);
@@ -682,12 +763,12 @@ mod tests {
         assert_eq!(source.reach() & 1, 1);
         // The same response again: no request is outstanding.
         assert_eq!(
-            source.handle_response(rx, &bytes(&good), -20),
+            source.handle_response(rx, &bytes(&good), -20, None),
             Err(ResponseError::BogusOrigin)
         );
         // Malformed bytes never panic.
         assert!(matches!(
-            source.handle_response(rx, &[0u8; 7], -20),
+            source.handle_response(rx, &[0u8; 7], -20, None),
             Err(ResponseError::Malformed(_))
         ));
         let slow = Source {
@@ -714,7 +795,7 @@ mod tests {
         kiss.leap = LeapIndicator::Unsynchronized;
         kiss.reference_id = KissCode::Rate.to_reference_id();
         assert_eq!(
-            source.handle_response(sent, &bytes(&kiss), -20),
+            source.handle_response(sent, &bytes(&kiss), -20, None),
             Err(ResponseError::Kiss(KissCode::Rate))
         );
         assert_eq!(source.poll(), 7);
@@ -726,7 +807,7 @@ mod tests {
         kiss.origin_timestamp = req.transmit_timestamp;
         kiss.reference_id = KissCode::Deny.to_reference_id();
         assert_eq!(
-            source.handle_response(sent, &bytes(&kiss), -20),
+            source.handle_response(sent, &bytes(&kiss), -20, None),
             Err(ResponseError::Kiss(KissCode::Deny))
         );
         assert!(source.is_stopped());
@@ -754,14 +835,14 @@ mod tests {
         let (req, sent) = request(&mut source, &mut rng);
         let rx = sent + NtpDuration::from_seconds_f64(0.002);
         source
-            .handle_response(rx, &bytes(&reply(&req, sent)), -20)
+            .handle_response(rx, &bytes(&reply(&req, sent)), -20, None)
             .map(|m| source.record(&m, None))
             .unwrap();
         assert_eq!(source.poll(), -2);
         let (req, sent) = request(&mut source, &mut rng);
         let rx = sent + NtpDuration::from_seconds_f64(0.05);
         source
-            .handle_response(rx, &bytes(&reply(&req, sent)), -20)
+            .handle_response(rx, &bytes(&reply(&req, sent)), -20, None)
             .map(|m| source.record(&m, None))
             .unwrap();
         assert_eq!(source.poll(), 0);
@@ -778,7 +859,7 @@ mod tests {
                 let (req, sent) = request(&mut source, &mut rng);
                 if !lost.contains(&i) {
                     let m = source
-                        .handle_response(sent, &bytes(&reply(&req, sent)), -20)
+                        .handle_response(sent, &bytes(&reply(&req, sent)), -20, None)
                         .unwrap();
                     // Noise that keeps every sample in the regression.
                     let noise = if i % 2 == 0 { 1e-6 } else { -1e-6 };
@@ -843,7 +924,7 @@ mod tests {
                     let (req, sent) = request(source, rng);
                     if answer {
                         let m = source
-                            .handle_response(sent, &bytes(&reply(&req, sent)), -20)
+                            .handle_response(sent, &bytes(&reply(&req, sent)), -20, None)
                             .unwrap();
                         source.stats.add(m.midpoint(), 0.0, m.filter_delay());
                         source.record(&m, None);
