@@ -195,6 +195,9 @@ fn main() -> ExitCode {
         let precision = measure_precision();
         let mut driver_config =
             DriverConfig::from_config(&config, precision).map_err(|e| e.to_string())?;
+        for warning in &driver_config.warnings {
+            eprintln!("warning: {warning}");
+        }
         let mut table = Vec::new();
         let serving = serving(&config, &options, precision, &mut table)?;
         if options.once {

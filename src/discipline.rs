@@ -319,6 +319,12 @@ impl Discipline {
         self.actions.status.take().map(ClockAction::SetStatus)
     }
 
+    /// How many times the clock was updated from the sources so far
+    /// (what chrony's `nocerttimecheck` counts).
+    pub fn updates(&self) -> u32 {
+        self.updates
+    }
+
     /// The state now.
     pub fn state(&self) -> DisciplineState {
         self.state

@@ -5,7 +5,7 @@
 //! A [`Source`] knows nothing of the clock discipline: it turns responses
 //! into [`Measurement`]s, which the system feeds to the source's
 //! statistics ([`crate::filter`]). Its exchanges may be authenticated, with
-//! a symmetric key or NTS ([`SourceAuth`], see [`auth`]): the request then
+//! a symmetric key or NTS ([`SourceAuth`], [`NtsState`]): the request then
 //! carries a MAC or the NTS fields, and a response is checked for them
 //! before any other test.
 
@@ -490,6 +490,9 @@ impl Source {
                 return Err(ResponseError::BogusOrigin);
             }
         };
+        if self.auth.is_authenticated() {
+            self.auth_counters.authenticated = self.auth_counters.authenticated.saturating_add(1);
+        }
         // At most one response is accepted per request.
         self.outstanding = None;
         if header.stratum == 0 {

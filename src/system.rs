@@ -853,6 +853,11 @@ impl<const N: usize, const S: usize> System<N, S> {
         self.discipline.sync_status(now)
     }
 
+    /// How many times the clock was updated from the sources so far.
+    pub fn clock_updates(&self) -> u32 {
+        self.discipline.updates()
+    }
+
     /// The discipline's state.
     pub fn discipline_state(&self) -> DisciplineState {
         self.discipline.state()

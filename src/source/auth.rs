@@ -2,22 +2,7 @@
 //! (a MAC under a symmetric key, or the NTS fields), what a response must
 //! pass before any NTP test, what is counted, and when NTS-KE is wanted.
 //!
-//! - **Symmetric key** (`server HOST key ID`): the request is NTPv4, or
-//!   NTPv3 for keys whose digest is longer than 20 bytes, as chronyd sends
-//!   them ([`mac::request_version`]), with the MAC appended; a response
-//!   counts only with a MAC under the same key, checked in constant time.
-//! - **NTS** (`server HOST nts`): each request spends a cookie of the
-//!   source's [`NtsSession`] and asks for refills; a response counts only
-//!   when its unique identifier is the request's and its authenticator
-//!   opens under the session's S2C key; the cookies it carries are kept.
-//!   NTS-KE is wanted when the session has no cookie left (or there is none
-//!   yet), after an NTS NAK (the session is dropped: the server no longer
-//!   opens its cookies), and `ntsrefresh` seconds after the last one.
-//!   Failed handshakes are paced by a [`KeBackoff`].
-//!
-//! A response that fails is dropped before it touches the source (its
-//! request stays outstanding, so a forgery cannot consume the genuine
-//! answer's place) and counted in [`AuthCounters`].
+//! See [`SourceAuth`].
 
 use rand_core::RngCore;
 
@@ -30,6 +15,25 @@ use super::ResponseError;
 
 /// How a source's exchanges are authenticated (see
 /// [`crate::system::System::set_source_auth`]).
+///
+/// - **Symmetric key** (`server HOST key ID`): the request is NTPv4, or
+///   NTPv3 for keys whose digest is longer than 20 bytes, as chronyd sends
+///   them ([`mac::request_version`]), with the MAC appended; a response
+///   counts only with a MAC under the same key, checked in constant time.
+/// - **NTS** (`server HOST nts`): each request spends a cookie of the
+///   source's [`NtsSession`] and asks for refills; a response counts only
+///   when its unique identifier is the request's and its authenticator
+///   opens under the session's S2C key; the cookies it carries are kept.
+///   NTS-KE is wanted when the session has no cookie left (or there is none
+///   yet), after an NTS NAK (the session is dropped: the server no longer
+///   opens its cookies), and `ntsrefresh` seconds after the last one.
+///   Failed handshakes are paced by a [`KeBackoff`]. Without a cookie the
+///   source sends nothing: its poll is missed (the reachability register
+///   shows it).
+///
+/// A response that fails is dropped before it touches the source (its
+/// request stays outstanding, so a forgery cannot consume the genuine
+/// answer's place) and counted in [`AuthCounters`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SourceAuth {
     /// Not at all: plain 48-byte requests (chrony's default).
@@ -54,7 +58,8 @@ impl SourceAuth {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct AuthCounters {
-    /// Responses whose MAC or NTS authenticator verified.
+    /// Responses whose MAC or NTS authenticator verified and that answered
+    /// the request in flight.
     pub authenticated: u64,
     /// Responses dropped because authentication failed: no MAC or one
     /// that does not verify (wrong key, tampered), or NTS fields missing,
@@ -268,7 +273,7 @@ impl SourceAuth {
     }
 
     /// Checks the authentication of `packet` (a server-mode response)
-    /// before any NTP test, counting what it finds in `counters`.
+    /// before any NTP test, counting the failures in `counters`.
     pub(crate) fn verify_response(
         &self,
         nts: Option<&mut NtsState>,
@@ -281,7 +286,9 @@ impl SourceAuth {
             SourceAuth::Nts => verify_nts(nts, packet),
         };
         let counter = match result {
-            Ok(()) => &mut counters.authenticated,
+            // Counted by the caller once the response also answers the
+            // request in flight (a replayed MAC verifies too).
+            Ok(()) => return Ok(()),
             Err(ResponseError::NtsNak) => &mut counters.naks,
             Err(ResponseError::Nts(NtsError::NoPendingRequest | NtsError::UidMismatch)) => {
                 &mut counters.unmatched
