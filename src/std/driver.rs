@@ -208,12 +208,13 @@ impl DriverConfig {
                 address,
                 config: source.engine,
                 auth: match auth {
+                    ConfiguredAuth::None => UpstreamAuth::None,
+                    ConfiguredAuth::Key(key) => UpstreamAuth::Key(key),
                     // The NTS-KE server is the host's address, `ntsport`.
-                    UpstreamAuth::Nts { certset, .. } => UpstreamAuth::Nts {
+                    ConfiguredAuth::Nts { certset } => UpstreamAuth::Nts {
                         ke_address: SocketAddr::new(address.ip(), source.auth.nts_port),
                         certset,
                     },
-                    ref other => other.clone(),
                 },
             }));
         }
@@ -230,15 +231,22 @@ impl DriverConfig {
     }
 }
 
-/// The authentication of `source` (the NTS-KE address is the caller's to
-/// fill): its key from `keys` (the key file, if one was read), or NTS with
-/// a certificate set that holds something.
+/// A source line's authentication, before its addresses are known.
+#[derive(Clone, Copy)]
+enum ConfiguredAuth {
+    None,
+    Key(Key),
+    Nts { certset: u32 },
+}
+
+/// The authentication of `source`: its key from `keys` (the key file, if
+/// one was read), or NTS with a certificate set that holds something.
 fn upstream_auth(
     source: &crate::std::config::SourceConfig,
     keys: Option<&Result<KeyFile, crate::std::keyfile::KeyFileError>>,
     config: &Config,
     nts: &NtsSettings,
-) -> io::Result<UpstreamAuth> {
+) -> io::Result<ConfiguredAuth> {
     let refused = |why: String| {
         io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -257,7 +265,7 @@ fn upstream_auth(
             .as_ref()
             .map_or_else(String::new, |p| p.display().to_string());
         return match keys.keys.iter().find(|k| k.id() == id) {
-            Some(key) => Ok(UpstreamAuth::Key(*key)),
+            Some(key) => Ok(ConfiguredAuth::Key(*key)),
             None => Err(refused(format!("has key {id}, which {path} does not hold"))),
         };
     }
@@ -268,12 +276,9 @@ fn upstream_auth(
                 "has certset {certset}, which holds no trusted certificate (ntstrustedcerts {certset} …)"
             )));
         }
-        return Ok(UpstreamAuth::Nts {
-            ke_address: SocketAddr::from(([0, 0, 0, 0], source.auth.nts_port)),
-            certset,
-        });
+        return Ok(ConfiguredAuth::Nts { certset });
     }
-    Ok(UpstreamAuth::None)
+    Ok(ConfiguredAuth::None)
 }
 
 /// Where the control socket of a node configured by `config` is: its
@@ -595,7 +600,6 @@ where
                 nts,
             });
         }
-
         let control = match &config.control_socket {
             Some(path) => Some(
                 ControlServer::bind(path)
