@@ -207,8 +207,15 @@ fn main() -> ExitCode {
             eprintln!("{warning}");
         }
         let precision = measure_precision();
-        let mut driver_config =
-            DriverConfig::from_config(&config, precision).map_err(|e| e.to_string())?;
+        // As chronyd, start without what cannot be used (a name that does
+        // not resolve, a key that is missing, an unreadable leapsectz).
+        let (mut driver_config, unusable) = DriverConfig::resolving(&config, precision);
+        for e in unusable {
+            eprintln!("warning: {e}");
+        }
+        for warning in &driver_config.warnings {
+            eprintln!("warning: {warning}");
+        }
         let mut table = Vec::new();
         let serving = serving(&config, &options, precision, &mut table)?;
         if options.once {

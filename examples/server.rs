@@ -318,7 +318,10 @@ fn run() -> Result<(), String> {
         }
         let (driver_config, unresolved) = DriverConfig::resolving(&config, precision);
         for e in unresolved {
-            eprintln!("warning: not following {e}");
+            eprintln!("warning: {e}");
+        }
+        for warning in &driver_config.warnings {
+            eprintln!("warning: {warning}");
         }
         let mut table = rate_limit_table(&config);
         let serving = bind(&config, port, precision, &mut table, false, &auth)?;

@@ -171,6 +171,7 @@ world() {
   local rc=$?
   if [ -n "${KEEP_LOGS:-}" ]; then   # the client's output, for a look at what it did
     mkdir -p "$KEEP_LOGS" && cp "$work/tmp/log.$((SERVERS + 1))" "$KEEP_LOGS/$scen-$seed-$who.log" 2>/dev/null
+    cp "$work/tmp/log.packets" "$KEEP_LOGS/$scen-$seed-$who.packets" 2>/dev/null
   fi
   rm -rf "$work"
   return $rc

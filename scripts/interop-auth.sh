@@ -4,7 +4,9 @@
 #
 #   test   install chronyd if missing (scripts/install-peers.sh), build the examples, run the
 #          interop tests (tests/interop_auth.rs: chronyd follows our NTS and keyed server, our NTS-KE
-#          client and session against chronyd's) and the loopback NTS tests (tests/nts.rs)
+#          client and session against chronyd's; tests/interop_client_auth.rs: our client follows
+#          chronyd with keys and NTS, never a wrong key, an unverified certificate or an altered
+#          path), the simulated ones (tests/sim_auth.rs) and the loopback NTS tests (tests/nts.rs)
 #   bench  ntpkit's server (1 thread) beside chronyd -x, each with NTS and a SHA256 key, loaded by
 #          examples/auth_load (NTS-KE once, then authenticated requests; or NTS-KE handshakes):
 #          NTS responses/s, SHA256 responses/s and NTS-KE handshakes/s, with the server's CPU µs per
@@ -152,7 +154,8 @@ case "${1:-}" in
   test)
     bash scripts/install-peers.sh
     cargo build --release --examples
-    cargo test --release --test interop_auth --test nts --test auth_vectors -- --test-threads=1 --nocapture
+    cargo test --release --test interop_auth --test interop_client_auth --test sim_auth --test nts \
+      --test auth_vectors -- --test-threads=1 --nocapture
     ;;
   bench) bash scripts/install-peers.sh; bench ;;
   *) echo "usage: $0 test|bench" >&2; exit 2 ;;

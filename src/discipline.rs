@@ -350,6 +350,12 @@ impl Discipline {
         self.actions.status.take().map(ClockAction::SetStatus)
     }
 
+    /// How many times the clock was updated from the sources so far
+    /// (what chrony's `nocerttimecheck` counts).
+    pub fn updates(&self) -> u32 {
+        self.updates
+    }
+
     /// The state now.
     pub fn state(&self) -> DisciplineState {
         self.state
@@ -635,11 +641,6 @@ impl Discipline {
     /// The frequency correction the clock runs at now, slew included, ppm.
     pub fn frequency_ppm(&self) -> f64 {
         self.applied() * 1e6
-    }
-
-    /// Updates so far (saturating).
-    pub fn updates(&self) -> u32 {
-        self.updates
     }
 
     /// When the clock was last updated (local time).

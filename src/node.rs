@@ -18,6 +18,8 @@
 //!     the timer:   node.handle_timeout(now)
 //!     while let Some(action) = node.poll_action() { clock.apply(&action) }   // at once
 //!     while let Some(event) = node.poll_event() { log or save }
+//!     while let Some(source) = node.poll_nts_ke(now) { start NTS-KE for it }
+//!     an NTS-KE finished: node.set_nts_session(source, session, now) or node.nts_ke_failed(source, now)
 //!     sleep until node.poll_timeout(), or a datagram
 //! }
 //! on the way out: node.shutdown(now), then the actions and events once more
@@ -31,9 +33,12 @@ use core::net::SocketAddr;
 
 use crate::clock::ClockAction;
 use crate::discipline::Drift;
+use crate::nts::NtsSession;
 use crate::reference::Reference;
 use crate::server::{served_reference, Counters, LocalReference, Server};
-use crate::system::{CapacityError, HandleError, SourceConfig, SourceId, System, SystemConfig};
+use crate::system::{
+    AuthError, CapacityError, HandleError, SourceAuth, SourceConfig, SourceId, System, SystemConfig,
+};
 use crate::time::{NtpDuration, NtpTimestamp};
 use crate::wire::ReferenceId;
 use rand_core::RngCore;
@@ -136,10 +141,11 @@ impl Events {
     }
 }
 
-/// A time daemon's whole state. See the [module documentation](self).
+/// A time daemon's whole state: `N` sources, up to `S` of them NTS
+/// sources (see [`System`]). See the [module documentation](self).
 #[derive(Debug)]
-pub struct Node<'a, const N: usize = { crate::system::DEFAULT_CAPACITY }> {
-    system: System<N>,
+pub struct Node<'a, const N: usize = { crate::system::DEFAULT_CAPACITY }, const S: usize = N> {
+    system: System<N, S>,
     server: Option<Server<'a>>,
     local: Option<LocalReference>,
     events: Events,
@@ -148,7 +154,7 @@ pub struct Node<'a, const N: usize = { crate::system::DEFAULT_CAPACITY }> {
     drift_due: Option<NtpTimestamp>,
 }
 
-impl<'a, const N: usize> Node<'a, N> {
+impl<'a, const N: usize, const S: usize> Node<'a, N, S> {
     /// A node with `config`, starting from a saved drift (or none), serving
     /// with `server` (or not serving).
     pub fn new(config: NodeConfig, drift: Option<Drift>, server: Option<Server<'a>>) -> Self {
@@ -180,8 +186,35 @@ impl<'a, const N: usize> Node<'a, N> {
         self.system.set_own_reference_id(source, own);
     }
 
+    /// Authenticates `source`'s exchanges (see
+    /// [`System::set_source_auth`]).
+    pub fn set_source_auth(&mut self, source: SourceId, auth: SourceAuth) -> Result<(), AuthError> {
+        self.system.set_source_auth(source, auth)
+    }
+
+    /// An NTS source to run NTS-KE for now (see [`System::poll_nts_ke`]).
+    /// Call until `None` after every call.
+    pub fn poll_nts_ke(&mut self, now: NtpTimestamp) -> Option<SourceId> {
+        self.system.poll_nts_ke(now)
+    }
+
+    /// NTS-KE for `source` (or a saved dump) gave `session` at `now`.
+    pub fn set_nts_session(
+        &mut self,
+        source: SourceId,
+        session: NtsSession,
+        now: NtpTimestamp,
+    ) -> Result<(), AuthError> {
+        self.system.set_nts_session(source, session, now)
+    }
+
+    /// NTS-KE for `source` failed at `now`: seconds until the next try.
+    pub fn nts_ke_failed(&mut self, source: SourceId, now: NtpTimestamp) -> Result<u64, AuthError> {
+        self.system.nts_ke_failed(source, now)
+    }
+
     /// The client engine (for reports).
-    pub fn system(&self) -> &System<N> {
+    pub fn system(&self) -> &System<N, S> {
         &self.system
     }
 
@@ -204,7 +237,7 @@ impl<'a, const N: usize> Node<'a, N> {
     /// The client engine, for what an operator asks of it (`chronyc
     /// burst`, `online`/`offline`, `makestep`, `reselect`); drain the
     /// actions and events afterwards.
-    pub fn system_mut(&mut self) -> &mut System<N> {
+    pub fn system_mut(&mut self) -> &mut System<N, S> {
         &mut self.system
     }
 
@@ -228,8 +261,10 @@ impl<'a, const N: usize> Node<'a, N> {
         self.events.dropped
     }
 
-    /// Writes into `buf` (at least 48 bytes) a request that is due at
-    /// `now`, and says for which source. Call until `None`.
+    /// Writes into `buf` a request that is due at `now`, and says for which
+    /// source. Call until `None`. `buf` needs
+    /// [`MAX_REQUEST_LEN`](crate::system::MAX_REQUEST_LEN) bytes for an
+    /// authenticated source (48 for plain ones).
     pub fn poll_transmit(
         &mut self,
         now: NtpTimestamp,
@@ -318,8 +353,9 @@ impl<'a, const N: usize> Node<'a, N> {
         self.note_state(now);
     }
 
-    /// When to call [`handle_timeout`](Self::handle_timeout) and
-    /// [`poll_transmit`](Self::poll_transmit) next, on the clock's time.
+    /// When to call [`handle_timeout`](Self::handle_timeout),
+    /// [`poll_transmit`](Self::poll_transmit) and
+    /// [`poll_nts_ke`](Self::poll_nts_ke) next, on the clock's time.
     pub fn poll_timeout(&self) -> Option<NtpTimestamp> {
         [self.system.poll_timeout(), self.drift_due]
             .into_iter()

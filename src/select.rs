@@ -19,6 +19,10 @@
 //!    (`-`). Offsets are averaged with weights 1/distance, frequencies with
 //!    weights 1/skew².
 //! 7. The leap indicator is what more than half of the survivors announce.
+//!
+//! Authentication weighs in through [`AuthSelectMode`] (chrony's
+//! `authselectmode`): the system turns it into `noselect`, `trust` and
+//! `require` on the sources before they get here.
 
 use crate::wire::LeapIndicator;
 #[cfg(not(feature = "std"))]
@@ -51,6 +55,27 @@ pub const RESELECT_DISTANCE: f64 = 1e-4;
 /// are not combined (chrony's `combinelimit`).
 pub const COMBINE_LIMIT: f64 = 3.0;
 
+/// How authentication weighs in selection: chrony's `authselectmode`.
+/// "Authenticated" means configured with a key or NTS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum AuthSelectMode {
+    /// `require`: unauthenticated sources are never selected (as if
+    /// `noselect`).
+    Require,
+    /// `prefer`: once any source is authenticated, unauthenticated ones
+    /// are never selected.
+    Prefer,
+    /// `mix` (chrony's default): when there are both, the authenticated
+    /// sources are trusted and required (`trust require`): nothing is
+    /// selected unless one of them survives, and unauthenticated sources
+    /// survive only when they agree with the authenticated ones.
+    #[default]
+    Mix,
+    /// `ignore`: authentication plays no part.
+    Ignore,
+}
+
 /// One source's offer to the selection.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Candidate {
@@ -72,6 +97,8 @@ pub struct Candidate {
     pub prefer: bool,
     /// `trust` option.
     pub trust: bool,
+    /// `require` option: see [`Settings::require`].
+    pub require: bool,
     /// Whether this source was the selected one before.
     pub was_selected: bool,
 }
@@ -87,6 +114,9 @@ pub struct Settings {
     /// majority (a strict majority of all sources that may vote is needed),
     /// so that the first source to answer cannot win alone.
     pub waiting: usize,
+    /// Some source has the `require` option (a candidate or not): nothing
+    /// is selected unless a survivor has it.
+    pub require: bool,
 }
 
 /// The estimate the survivors give together.
@@ -115,6 +145,8 @@ pub enum Outcome {
     NoMajority,
     /// Fewer survivors than `minsources`.
     TooFewSources,
+    /// No survivor has the `require` option though a source has it.
+    NoRequiredSource,
     /// A source was selected.
     Selected(Combined),
 }
@@ -181,13 +213,22 @@ pub fn select(
             any_prefer |= c.prefer;
         }
     }
-    if survivors < settings.minsources.max(1) {
+    let required = !settings.require
+        || candidates
+            .iter()
+            .zip(states.iter())
+            .any(|(c, state)| c.require && *state == SourceState::NotCombined);
+    if survivors < settings.minsources.max(1) || !required {
         for state in states.iter_mut().take(n) {
             if *state == SourceState::NotCombined {
                 *state = SourceState::Unusable;
             }
         }
-        return Outcome::TooFewSources;
+        return if required {
+            Outcome::TooFewSources
+        } else {
+            Outcome::NoRequiredSource
+        };
     }
     let score = |c: &Candidate| {
         let reselect = if c.was_selected {
@@ -262,6 +303,7 @@ mod tests {
             leap: LeapIndicator::NoWarning,
             prefer: false,
             trust: false,
+            require: false,
             was_selected: false,
         }
     }
@@ -270,6 +312,7 @@ mod tests {
         minsources: 1,
         stratumweight: 1e-3,
         waiting: 0,
+        require: false,
     };
 
     #[test]
@@ -362,5 +405,45 @@ mod tests {
         };
         assert_eq!(combined.selected, 2);
         assert_eq!(states[0], SourceState::Falseticker);
+    }
+
+    #[test]
+    fn a_required_survivor_is_needed() {
+        let settings = Settings {
+            require: true,
+            ..SETTINGS
+        };
+        let mut states = [SourceState::Unusable; 2];
+        // Two agreeing sources, neither required: nothing is selected.
+        assert_eq!(
+            select(&[candidate(0.0), candidate(1e-4)], &settings, &mut states),
+            Outcome::NoRequiredSource
+        );
+        assert_eq!(states, [SourceState::Unusable; 2]);
+        // A required one that survives: selection goes on.
+        let mut required = candidate(1e-4);
+        required.require = true;
+        assert!(matches!(
+            select(&[candidate(0.0), required], &settings, &mut states),
+            Outcome::Selected(_)
+        ));
+        // A required one that is a falseticker does not count.
+        let mut false_required = candidate(1.0);
+        false_required.require = true;
+        let mut states = [SourceState::Unusable; 4];
+        assert_eq!(
+            select(
+                &[
+                    candidate(0.0),
+                    candidate(0.0),
+                    candidate(1e-4),
+                    false_required
+                ],
+                &settings,
+                &mut states
+            ),
+            Outcome::NoRequiredSource
+        );
+        assert_eq!(states[3], SourceState::Falseticker);
     }
 }

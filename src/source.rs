@@ -4,9 +4,18 @@
 //!
 //! A [`Source`] knows nothing of the clock discipline: it turns responses
 //! into [`Measurement`]s, which the system feeds to the source's
-//! statistics ([`crate::filter`]).
+//! statistics ([`crate::filter`]). Its exchanges may be authenticated, with
+//! a symmetric key or NTS ([`SourceAuth`], [`NtsState`]): the request then
+//! carries a MAC or the NTS fields, and a response is checked for them
+//! before any other test.
 
+mod auth;
+
+pub use auth::{AuthCounters, NtsState, SourceAuth};
+
+use crate::auth::MacError;
 use crate::filter::Stats;
+use crate::nts::NtsError;
 use crate::sample::{Sample, Timestamps};
 use crate::time::{log2_to_seconds, NtpDuration, NtpTimestamp};
 use crate::wire::{Header, KissCode, LeapIndicator, Mode, ReferenceId};
@@ -129,6 +138,19 @@ pub enum ResponseError {
     /// The server is synchronised to us.
     #[error("synchronisation loop: the server follows us")]
     Loop,
+    /// The source has a key and the response has no MAC under it, or one
+    /// that does not verify.
+    #[error("MAC: {0}")]
+    Mac(MacError),
+    /// The source uses NTS and the response's NTS fields are missing or do
+    /// not verify ([`NtsError::NoPendingRequest`] and
+    /// [`NtsError::UidMismatch`]: it answers no request in flight).
+    #[error("NTS: {0}")]
+    Nts(NtsError),
+    /// An NTS NAK: the server did not open our cookie. The session is
+    /// dropped and NTS-KE wanted.
+    #[error("NTS NAK: the server refused the cookie")]
+    NtsNak,
 }
 
 /// A response that passed the tests: the sample and what the server said
@@ -199,6 +221,7 @@ enum Burst {
 /// no synchronisation loop.
 pub const ALL_TESTS: u16 = 0x3ff;
 const TEST_TIMESTAMPS: u16 = 1 << 7;
+const TEST_AUTHENTICATED: u16 = 1 << 6;
 const TEST_SYNCHRONIZED: u16 = 1 << 5;
 const TEST_ROOT_DISTANCE: u16 = 1 << 4;
 const TEST_MAX_DELAY: u16 = 1 << 3;
@@ -216,6 +239,7 @@ fn test_bit(error: &ResponseError) -> u16 {
         ResponseError::RootDistance(_) => TEST_ROOT_DISTANCE,
         ResponseError::DelayTooLarge(_) => TEST_MAX_DELAY,
         ResponseError::Loop => TEST_LOOP,
+        ResponseError::Mac(_) | ResponseError::Nts(_) | ResponseError::NtsNak => TEST_AUTHENTICATED,
         ResponseError::Malformed(_)
         | ResponseError::NotServerMode(_)
         | ResponseError::BogusOrigin => 1 << 8,
@@ -277,6 +301,15 @@ pub struct Source {
     requests: u32,
     counts: ResponseCounts,
     exchange: Option<Exchange>,
+    /// Polls so far, sent or not (an NTS source without a cookie sends
+    /// nothing).
+    polls: u32,
+    /// How the exchanges are authenticated.
+    pub(crate) auth: SourceAuth,
+    /// What authentication made of the responses.
+    pub(crate) auth_counters: AuthCounters,
+    /// Where the system keeps this NTS source's session.
+    pub(crate) nts_slot: Option<usize>,
 }
 
 impl Source {
@@ -311,6 +344,10 @@ impl Source {
             requests: 0,
             counts: ResponseCounts::default(),
             exchange: None,
+            polls: 0,
+            auth: SourceAuth::None,
+            auth_counters: AuthCounters::default(),
+            nts_slot: None,
         }
     }
 
@@ -382,12 +419,19 @@ impl Source {
 
     /// Writes a request into `buf` if one is due at `now`, and returns its
     /// length. The transmit timestamp is a random 64-bit cookie: it
-    /// reveals nothing of our clock, and a response must echo it.
+    /// reveals nothing of our clock, and a response must echo it. An
+    /// authenticated request carries its MAC or NTS fields (`nts`: the NTS
+    /// source's session), so `buf` needs up to
+    /// [`crate::nts::client::MAX_REQUEST_LEN`] bytes. A poll that cannot
+    /// send (an NTS source without a cookie, or `buf` too small for the
+    /// authentication) is missed: nothing is written, the reachability
+    /// register shifts, and the next poll is scheduled as usual.
     pub fn poll_transmit(
         &mut self,
         now: NtpTimestamp,
         rng: &mut impl RngCore,
         buf: &mut [u8],
+        nts: Option<&mut NtsState>,
     ) -> Option<usize> {
         if self.stopped || self.offline || now < self.next_poll {
             return None;
@@ -399,11 +443,19 @@ impl Source {
                 break NtpTimestamp::from_bits(bits);
             }
         };
-        let len = Header::client_request(self.poll(), cookie).emit(buf).ok()?;
-        self.outstanding = Some((cookie, now));
-        self.last_sent = Some(now);
+        let mut header = Header::client_request(self.poll(), cookie);
+        header.version = self.auth.request_version();
+        let len = header
+            .emit(buf)
+            .ok()
+            .and_then(|n| self.auth.seal_request(nts, buf, n, rng));
+        self.outstanding = len.map(|_| (cookie, now));
         self.reach <<= 1;
-        self.requests = self.requests.saturating_add(1);
+        self.polls = self.polls.saturating_add(1);
+        if len.is_some() {
+            self.last_sent = Some(now);
+            self.requests = self.requests.saturating_add(1);
+        }
         let retry = BURST_INTERVAL.min(self.regular_interval());
         let interval = match self.burst {
             Burst::Initial(left) if left > 1 => {
@@ -445,7 +497,7 @@ impl Source {
             }
         };
         self.next_poll = now + NtpDuration::from_seconds_f64(interval);
-        Some(len)
+        len
     }
 
     /// Requests a `burst` may send for one poll: up to 4, and no more
@@ -490,19 +542,27 @@ impl Source {
     /// stratum 1 whose reference ID is ours (see `own_reference_id`)
     /// follows us: refused as a loop. What the response was and which
     /// tests it passed are kept for `chronyc ntpdata` ([`Source::exchange`]).
+    ///
+    /// An authenticated source checks the response's MAC or NTS fields
+    /// first (`nts`: the NTS source's session): one that fails is dropped
+    /// and counted ([`AuthCounters`]) before it changes anything, so the
+    /// request stays outstanding for the genuine answer.
     pub fn handle_response(
         &mut self,
         now: NtpTimestamp,
         packet: &[u8],
         local_precision: i8,
+        nts: Option<&mut NtsState>,
     ) -> Result<Measurement, ResponseError> {
-        let result = self.check_response(now, packet, local_precision);
+        let result = self.check_response(now, packet, local_precision, nts);
         self.note_response(packet, &result);
         result
     }
 
-    /// Notes a response to our last request (one whose origin matched):
-    /// its header, the tests it passed, its sample; and counts it.
+    /// Notes a response to our last request (one whose origin matched and
+    /// that authenticated, if the source authenticates): its header, the
+    /// tests it passed, its sample; and counts it. A forgery changes
+    /// nothing here either.
     fn note_response(&mut self, packet: &[u8], result: &Result<Measurement, ResponseError>) {
         let Ok(header) = Header::decode(packet) else {
             return;
@@ -510,7 +570,12 @@ impl Source {
         self.counts.received = self.counts.received.saturating_add(1);
         let failed = match result {
             Ok(_) => 0,
-            Err(ResponseError::BogusOrigin | ResponseError::NotServerMode(_)) => return,
+            Err(
+                ResponseError::BogusOrigin
+                | ResponseError::NotServerMode(_)
+                | ResponseError::Mac(_)
+                | ResponseError::Nts(_),
+            ) => return,
             Err(error) => test_bit(error),
         };
         if failed == 0 {
@@ -547,6 +612,7 @@ impl Source {
         now: NtpTimestamp,
         packet: &[u8],
         local_precision: i8,
+        nts: Option<&mut NtsState>,
     ) -> Result<Measurement, ResponseError> {
         let header = Header::decode(packet)?;
         if header.mode != Mode::Server {
@@ -555,10 +621,27 @@ impl Source {
         if self.stopped {
             return Err(ResponseError::Stopped);
         }
+        let verified = self
+            .auth
+            .verify_response(nts, packet, &mut self.auth_counters);
+        if let Err(e) = verified {
+            if e == ResponseError::NtsNak {
+                // It answered the request (the unique identifier is
+                // the request's): nothing more will.
+                self.outstanding = None;
+            }
+            return Err(e);
+        }
         let sent = match self.outstanding {
             Some((cookie, sent)) if header.origin_timestamp == cookie => sent,
-            _ => return Err(ResponseError::BogusOrigin),
+            _ => {
+                self.auth_counters.unmatched = self.auth_counters.unmatched.saturating_add(1);
+                return Err(ResponseError::BogusOrigin);
+            }
         };
+        if self.auth.is_authenticated() {
+            self.auth_counters.authenticated = self.auth_counters.authenticated.saturating_add(1);
+        }
         // At most one response is accepted per request.
         self.outstanding = None;
         if header.stratum == 0 {
@@ -708,10 +791,21 @@ impl Source {
     }
 
     /// Whether the source has not answered yet but still may: none of its
-    /// first 4 requests answered yet, not stopped. (A dead server delays
-    /// the first selection by at most 4 polls.)
+    /// first 4 polls answered yet, not stopped. (A dead server, or an NTS
+    /// server whose NTS-KE fails, delays the first selection by at most 4
+    /// polls.)
     pub fn is_waiting(&self) -> bool {
-        self.info.is_none() && self.requests < 4 && !self.stopped
+        self.info.is_none() && self.polls < 4 && !self.stopped
+    }
+
+    /// How the exchanges are authenticated.
+    pub fn auth(&self) -> &SourceAuth {
+        &self.auth
+    }
+
+    /// What authentication made of the responses so far.
+    pub fn auth_counters(&self) -> AuthCounters {
+        self.auth_counters
     }
 
     /// Whether the last 8 requests went unanswered.
@@ -735,7 +829,7 @@ mod tests {
     fn request(source: &mut Source, rng: &mut SimRng) -> (Header, NtpTimestamp) {
         let now = source.next_poll().unwrap();
         let mut buf = [0u8; 48];
-        assert_eq!(source.poll_transmit(now, rng, &mut buf), Some(48));
+        assert_eq!(source.poll_transmit(now, rng, &mut buf, None), Some(48));
         (Header::decode(&buf).unwrap(), now)
     }
 
@@ -777,7 +871,7 @@ mod tests {
         let check = |source: &mut Source, header: Header, local: Option<ReferenceId>| {
             source.outstanding = Some((req.transmit_timestamp, sent));
             source.own_reference_id = local;
-            source.handle_response(rx, &bytes(&header), -20)
+            source.handle_response(rx, &bytes(&header), -20, None)
         };
         let mut bad = good;
         bad.origin_timestamp = NtpTimestamp::from_bits(1);
@@ -822,12 +916,12 @@ mod tests {
         assert_eq!(source.reach() & 1, 1);
         // The same response again: no request is outstanding.
         assert_eq!(
-            source.handle_response(rx, &bytes(&good), -20),
+            source.handle_response(rx, &bytes(&good), -20, None),
             Err(ResponseError::BogusOrigin)
         );
         // Malformed bytes never panic.
         assert!(matches!(
-            source.handle_response(rx, &[0u8; 7], -20),
+            source.handle_response(rx, &[0u8; 7], -20, None),
             Err(ResponseError::Malformed(_))
         ));
         let slow = Source {
@@ -854,7 +948,7 @@ mod tests {
         kiss.leap = LeapIndicator::Unsynchronized;
         kiss.reference_id = KissCode::Rate.to_reference_id();
         assert_eq!(
-            source.handle_response(sent, &bytes(&kiss), -20),
+            source.handle_response(sent, &bytes(&kiss), -20, None),
             Err(ResponseError::Kiss(KissCode::Rate))
         );
         assert_eq!(source.poll(), 7);
@@ -866,7 +960,7 @@ mod tests {
         kiss.origin_timestamp = req.transmit_timestamp;
         kiss.reference_id = KissCode::Deny.to_reference_id();
         assert_eq!(
-            source.handle_response(sent, &bytes(&kiss), -20),
+            source.handle_response(sent, &bytes(&kiss), -20, None),
             Err(ResponseError::Kiss(KissCode::Deny))
         );
         assert!(source.is_stopped());
@@ -894,14 +988,14 @@ mod tests {
         let (req, sent) = request(&mut source, &mut rng);
         let rx = sent + NtpDuration::from_seconds_f64(0.002);
         source
-            .handle_response(rx, &bytes(&reply(&req, sent)), -20)
+            .handle_response(rx, &bytes(&reply(&req, sent)), -20, None)
             .map(|m| source.record(&m, None))
             .unwrap();
         assert_eq!(source.poll(), -2);
         let (req, sent) = request(&mut source, &mut rng);
         let rx = sent + NtpDuration::from_seconds_f64(0.05);
         source
-            .handle_response(rx, &bytes(&reply(&req, sent)), -20)
+            .handle_response(rx, &bytes(&reply(&req, sent)), -20, None)
             .map(|m| source.record(&m, None))
             .unwrap();
         assert_eq!(source.poll(), 0);
@@ -918,7 +1012,7 @@ mod tests {
                 let (req, sent) = request(&mut source, &mut rng);
                 if !lost.contains(&i) {
                     let m = source
-                        .handle_response(sent, &bytes(&reply(&req, sent)), -20)
+                        .handle_response(sent, &bytes(&reply(&req, sent)), -20, None)
                         .unwrap();
                     // Noise that keeps every sample in the regression.
                     let noise = if i % 2 == 0 { 1e-6 } else { -1e-6 };
@@ -983,7 +1077,7 @@ mod tests {
                     let (req, sent) = request(source, rng);
                     if answer {
                         let m = source
-                            .handle_response(sent, &bytes(&reply(&req, sent)), -20)
+                            .handle_response(sent, &bytes(&reply(&req, sent)), -20, None)
                             .unwrap();
                         source.stats.add(m.midpoint(), 0.0, m.filter_delay());
                         source.record(&m, None);

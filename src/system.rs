@@ -19,7 +19,14 @@
 //! events and the drift file's schedule; that is what programs drive.
 //!
 //! The system holds at most `N` sources (default 8) in place, with no heap:
-//! see [`SOURCE_STATE_BYTES`] for the size of one.
+//! see [`SOURCE_STATE_BYTES`] for the size of one. A source's exchanges may
+//! be authenticated ([`System::set_source_auth`]): with a symmetric key,
+//! or with NTS, whose sessions (keys and up to 8 cookies, about 2.2 KiB
+//! each) the system keeps in `S` slots of their own beside the sources
+//! (`System<N, S>`, `S` = `N` by default), so that a system built for
+//! fewer NTS sources, or none (`System<8, 0>`), does not pay for them. The
+//! shell runs NTS-KE when [`System::poll_nts_ke`] says so and hands the
+//! session back with [`System::set_nts_session`].
 
 use crate::clock::{ClockAction, SyncStatus};
 use crate::discipline::{
@@ -27,11 +34,14 @@ use crate::discipline::{
 };
 pub use crate::discipline::{Drift, MakeStep};
 use crate::leap::LeapTable;
+use crate::nts::NtsSession;
 use crate::reference::Reference;
+use crate::report::{AuthMode, AuthReport};
 use crate::report::{SourceMode, SourceReport, SourceStatsReport, TrackingReport};
 use crate::sample::MAX_CLOCK_ERROR;
+pub use crate::select::AuthSelectMode;
 use crate::select::{self, Candidate, Outcome, Settings, SourceState};
-pub use crate::source::SourceConfig;
+pub use crate::source::{AuthCounters, NtsState, SourceAuth, SourceConfig};
 use crate::source::{Exchange, ResponseCounts, ResponseError, Source};
 use crate::time::{NtpDuration, NtpShort, NtpTimestamp};
 use crate::wire::{LeapIndicator, ReferenceId};
@@ -41,9 +51,11 @@ use rand_core::RngCore;
 
 /// An upper bound of the size of one source's whole state (association,
 /// statistics of up to 64 samples of 24 bytes, server values, the last
-/// response for `chronyc ntpdata`), bytes: 1912 on 64-bit targets today. A
-/// test checks it; nothing is on the heap.
-pub const SOURCE_STATE_BYTES: usize = 1984;
+/// response for `chronyc ntpdata`, its key and authentication counters),
+/// bytes: 2040 on 64-bit targets today. A test checks it; nothing is on the
+/// heap. An NTS source's session is kept apart (see the [module
+/// documentation](self)).
+pub const SOURCE_STATE_BYTES: usize = 2048;
 
 /// Identifies a source of a [`System`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -56,6 +68,24 @@ pub struct SourceId(pub usize);
 pub struct CapacityError {
     /// How many sources the system holds.
     pub capacity: usize,
+}
+
+/// Why a source's authentication was not set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuthError {
+    /// No source has this id.
+    #[error("no such source")]
+    UnknownSource,
+    /// Every NTS slot holds another source's session.
+    #[error("no room for another NTS source (capacity {capacity})")]
+    NtsCapacity {
+        /// How many NTS sources the system holds.
+        capacity: usize,
+    },
+    /// The source does not use NTS.
+    #[error("the source does not use NTS")]
+    NotNts,
 }
 
 /// Why the system did not use a response.
@@ -104,6 +134,12 @@ pub struct SystemConfig {
     pub maxjitter: f64,
     /// Precision of the local clock, log2 seconds (-20).
     pub precision: i8,
+    /// How authentication weighs in selection (chrony's `authselectmode`,
+    /// default mix).
+    pub auth_select: AuthSelectMode,
+    /// NTS-KE is repeated this long after the last, seconds (chrony's
+    /// `ntsrefresh`, default 2419200: four weeks).
+    pub nts_refresh: f64,
 }
 
 impl Default for SystemConfig {
@@ -115,15 +151,20 @@ impl Default for SystemConfig {
             maxdistance: 3.0,
             maxjitter: 1.0,
             precision: -20,
+            auth_select: AuthSelectMode::Mix,
+            nts_refresh: 2_419_200.0,
         }
     }
 }
 
-/// The client engine: sources, selection and discipline.
+/// The client engine: sources, selection and discipline; `N` sources of
+/// which up to `S` use NTS.
 #[derive(Debug, Clone)]
-pub struct System<const N: usize = DEFAULT_CAPACITY> {
+pub struct System<const N: usize = DEFAULT_CAPACITY, const S: usize = N> {
     config: SystemConfig,
     sources: [Option<Source>; N],
+    /// The NTS sources' sessions, in the slots their sources name.
+    nts: [Option<NtsState>; S],
     states: [SourceState; N],
     discipline: Discipline,
     selected: Option<usize>,
@@ -142,6 +183,19 @@ pub const ACQUIRE_LIMIT: f64 = 1024.0;
 /// How many sources a [`System`] holds unless told otherwise.
 pub const DEFAULT_CAPACITY: usize = 8;
 
+/// The longest request a source writes (an NTS request asking for 7
+/// cookies of the longest length kept): the buffer
+/// [`System::poll_transmit`] needs for any source.
+pub const MAX_REQUEST_LEN: usize = crate::nts::client::MAX_REQUEST_LEN;
+
+/// The NTS state in `slot`, if the source has one.
+fn nts_slot<const S: usize>(
+    nts: &mut [Option<NtsState>; S],
+    slot: Option<usize>,
+) -> Option<&mut NtsState> {
+    nts.get_mut(slot?)?.as_mut()
+}
+
 impl System {
     /// A system for up to [`DEFAULT_CAPACITY`] sources, starting from a
     /// saved drift (or none). [`System::with_capacity`] gives other sizes.
@@ -150,14 +204,15 @@ impl System {
     }
 }
 
-impl<const N: usize> System<N> {
+impl<const N: usize, const S: usize> System<N, S> {
     /// A system for up to `N` sources (`System::<16>::with_capacity(..)`),
-    /// starting from a saved drift (or none).
+    /// `S` of them NTS sources, starting from a saved drift (or none).
     pub fn with_capacity(config: SystemConfig, drift: Option<Drift>) -> Self {
         System {
             discipline: Discipline::new(drift, config.discipline),
             config,
             sources: core::array::from_fn(|_| None),
+            nts: core::array::from_fn(|_| None),
             states: [SourceState::Unusable; N],
             selected: None,
             first_sample: None,
@@ -246,16 +301,153 @@ impl<const N: usize> System<N> {
         }
     }
 
-    /// Writes into `buf` (at least 48 bytes) a request that is due at
-    /// `now`, and says for which source. Call until `None`.
+    /// Authenticates source `id`'s exchanges with `auth` from its next
+    /// request on: a symmetric key, or NTS (the source then sends nothing
+    /// until [`set_nts_session`](Self::set_nts_session) gives it a session,
+    /// and [`poll_nts_ke`](Self::poll_nts_ke) hands it out for NTS-KE at
+    /// once). Leaving NTS frees the source's NTS slot.
+    pub fn set_source_auth(&mut self, id: SourceId, auth: SourceAuth) -> Result<(), AuthError> {
+        let source = self
+            .sources
+            .get_mut(id.0)
+            .and_then(Option::as_mut)
+            .ok_or(AuthError::UnknownSource)?;
+        match (auth, source.nts_slot) {
+            (SourceAuth::Nts, None) => {
+                let slot = self
+                    .nts
+                    .iter()
+                    .position(Option::is_none)
+                    .ok_or(AuthError::NtsCapacity { capacity: S })?;
+                self.nts[slot] = Some(NtsState::new());
+                source.nts_slot = Some(slot);
+            }
+            (SourceAuth::Nts, Some(_)) => {}
+            (_, Some(slot)) => {
+                self.nts[slot] = None;
+                source.nts_slot = None;
+            }
+            (_, None) => {}
+        }
+        source.auth = auth;
+        Ok(())
+    }
+
+    /// How source `id`'s exchanges are authenticated.
+    pub fn source_auth(&self, id: SourceId) -> Option<&SourceAuth> {
+        Some(self.source(id)?.auth())
+    }
+
+    /// What authentication made of source `id`'s responses so far.
+    pub fn auth_counters(&self, id: SourceId) -> Option<AuthCounters> {
+        Some(self.source(id)?.auth_counters())
+    }
+
+    /// The NTS state of source `id` (its session, to save the cookies;
+    /// its NTS-KE schedule), if it uses NTS.
+    pub fn nts_state(&self, id: SourceId) -> Option<&NtsState> {
+        let slot = self.source(id)?.nts_slot?;
+        self.nts.get(slot)?.as_ref()
+    }
+
+    /// An NTS source that wants NTS-KE at `now` (no session, no cookie
+    /// left, a NAK, or the refresh is due, and a failed attempt's backoff
+    /// is over), now marked as being in NTS-KE; call until `None` after
+    /// every call that may change it (as for
+    /// [`poll_transmit`](Self::poll_transmit)). Answer each with
+    /// [`set_nts_session`](Self::set_nts_session) or
+    /// [`nts_ke_failed`](Self::nts_ke_failed).
+    pub fn poll_nts_ke(&mut self, now: NtpTimestamp) -> Option<SourceId> {
+        let nts = &mut self.nts;
+        self.sources.iter().enumerate().find_map(|(i, s)| {
+            let state = nts_slot(nts, s.as_ref()?.nts_slot)?;
+            state.wants_ke(now).then(|| {
+                state.start();
+                SourceId(i)
+            })
+        })
+    }
+
+    /// NTS-KE for source `id` (or a saved dump) gave `session` at `now`:
+    /// the source uses it from its next request on, and wants NTS-KE again
+    /// when its cookies run out, after a NAK, or `nts_refresh` seconds
+    /// later.
+    pub fn set_nts_session(
+        &mut self,
+        id: SourceId,
+        session: NtsSession,
+        now: NtpTimestamp,
+    ) -> Result<(), AuthError> {
+        let refresh = self.config.nts_refresh;
+        self.nts_state_mut(id)?.established(session, now, refresh);
+        Ok(())
+    }
+
+    /// NTS-KE for source `id` failed at `now`: the next attempt comes
+    /// after the backoff's wait, in seconds, which is returned (2, 4, …
+    /// 1024).
+    pub fn nts_ke_failed(&mut self, id: SourceId, now: NtpTimestamp) -> Result<u64, AuthError> {
+        Ok(self.nts_state_mut(id)?.failed(now))
+    }
+
+    fn nts_state_mut(&mut self, id: SourceId) -> Result<&mut NtsState, AuthError> {
+        let source = self
+            .sources
+            .get(id.0)
+            .and_then(Option::as_ref)
+            .ok_or(AuthError::UnknownSource)?;
+        nts_slot(&mut self.nts, source.nts_slot).ok_or(AuthError::NotNts)
+    }
+
+    /// The `chronyc authdata` line of source `id` at `now`.
+    pub fn auth_report(&self, id: SourceId, now: NtpTimestamp) -> Option<AuthReport> {
+        let source = self.source(id)?;
+        Some(match source.auth() {
+            SourceAuth::None => AuthReport::default(),
+            SourceAuth::Key(key) => AuthReport {
+                mode: AuthMode::SymmetricKey,
+                key_type: key.key_type().chrony_id(),
+                key_id: key.id(),
+                key_length: (key.bytes().len() * 8) as u16,
+                ..AuthReport::default()
+            },
+            SourceAuth::Nts => {
+                let state = self.nts_state(id)?;
+                let session = state.session();
+                AuthReport {
+                    mode: AuthMode::Nts,
+                    key_type: session.map_or(0, |s| s.keys().algorithm().id()),
+                    key_id: state.sessions(),
+                    key_length: session.map_or(0, |s| (s.keys().c2s.bytes().len() * 8) as u16),
+                    ke_attempts: state.attempts(),
+                    last_ke_ago: state
+                        .last_ke()
+                        .map(|t| (now - t).to_seconds_f64().clamp(0.0, u32::MAX as f64) as u32),
+                    cookies: state.cookies() as u16,
+                    cookie_length: session
+                        .and_then(|s| s.iter_cookies().next())
+                        .map_or(0, |c| c.len() as u16),
+                    nak: state.nak(),
+                }
+            }
+        })
+    }
+
+    /// Writes into `buf` a request that is due at `now`, and says for which
+    /// source. Call until `None`. `buf` needs 48 bytes for a plain request,
+    /// [`MAX_REQUEST_LEN`] for any (a MAC or the NTS fields); a poll whose
+    /// request does not fit is missed.
     pub fn poll_transmit(
         &mut self,
         now: NtpTimestamp,
         rng: &mut impl RngCore,
         buf: &mut [u8],
     ) -> Option<(SourceId, usize)> {
+        let nts = &mut self.nts;
         self.sources.iter_mut().enumerate().find_map(|(i, s)| {
-            let len = s.as_mut()?.poll_transmit(now, rng, buf)?;
+            let source = s.as_mut()?;
+            let slot = nts_slot(nts, source.nts_slot);
+            let len = source.poll_transmit(now, rng, buf, slot)?;
             Some((SourceId(i), len))
         })
     }
@@ -277,7 +469,8 @@ impl<const N: usize> System<N> {
             .get_mut(source.0)
             .and_then(Option::as_mut)
             .ok_or(HandleError::UnknownSource)?;
-        let measurement = src.handle_response(now, packet, precision)?;
+        let slot = nts_slot(&mut self.nts, src.nts_slot);
+        let measurement = src.handle_response(now, packet, precision, slot)?;
         let time = measurement.midpoint();
         let offset = measurement.sample.offset.to_seconds_f64();
         let delay = measurement.filter_delay();
@@ -322,13 +515,15 @@ impl<const N: usize> System<N> {
         let _ = self.reselect(now, None);
     }
 
-    /// When to call [`handle_timeout`](Self::handle_timeout) and
-    /// [`poll_transmit`](Self::poll_transmit) again (local time).
+    /// When to call [`handle_timeout`](Self::handle_timeout),
+    /// [`poll_transmit`](Self::poll_transmit) and
+    /// [`poll_nts_ke`](Self::poll_nts_ke) again (local time).
     pub fn poll_timeout(&self) -> Option<NtpTimestamp> {
         self.sources
             .iter()
             .flatten()
             .filter_map(Source::next_poll)
+            .chain(self.nts.iter().flatten().filter_map(NtsState::ke_timeout))
             .chain(self.discipline.poll_timeout())
             .reduce(|a, b| if b < a { b } else { a })
     }
@@ -400,15 +595,42 @@ impl<const N: usize> System<N> {
         }
         if let Some(step) = correction.step {
             self.shift_first_sample(step);
+            self.shift_nts(step);
         }
     }
 
-    fn candidate(&self, index: usize, now: NtpTimestamp) -> Result<Candidate, SourceState> {
+    /// Whether any source is authenticated, and whether any is not.
+    fn auth_mix(&self) -> (bool, bool) {
+        let mut sources = self.sources.iter().flatten();
+        let authenticated = sources.clone().any(|s| s.auth.is_authenticated());
+        (authenticated, sources.any(|s| !s.auth.is_authenticated()))
+    }
+
+    /// What [`AuthSelectMode`] makes of a source: whether it may be
+    /// selected at all, and whether it is trusted and required.
+    fn auth_selection(&self, source: &Source, mix: (bool, bool)) -> (bool, bool) {
+        let authenticated = source.auth.is_authenticated();
+        match self.config.auth_select {
+            AuthSelectMode::Require => (authenticated, false),
+            AuthSelectMode::Prefer => (authenticated || !mix.0, false),
+            AuthSelectMode::Mix => (true, authenticated && mix.1),
+            AuthSelectMode::Ignore => (true, false),
+        }
+    }
+
+    fn candidate(
+        &self,
+        index: usize,
+        now: NtpTimestamp,
+        mix: (bool, bool),
+    ) -> Result<Candidate, SourceState> {
         let source = self.sources[index].as_ref().ok_or(SourceState::Unusable)?;
         let (Some(info), Some(fit)) = (source.info, source.stats.fit()) else {
             return Err(SourceState::Unusable);
         };
+        let (selectable, required) = self.auth_selection(source, mix);
         if source.config.noselect
+            || !selectable
             || source.is_stopped()
             || source.is_unreachable()
             || info.leap == LeapIndicator::Unsynchronized
@@ -442,7 +664,8 @@ impl<const N: usize> System<N> {
             stratum: info.stratum,
             leap: info.leap,
             prefer: source.config.prefer,
-            trust: source.config.trust,
+            trust: source.config.trust || required,
+            require: required,
             was_selected: self.selected == Some(index),
         })
     }
@@ -462,14 +685,16 @@ impl<const N: usize> System<N> {
             leap: LeapIndicator::NoWarning,
             prefer: false,
             trust: false,
+            require: false,
             was_selected: false,
         };
         let mut candidates = [placeholder; N];
         let mut index = [0usize; N];
         let mut states = [SourceState::Unusable; N];
         let mut n = 0;
+        let mix = self.auth_mix();
         for i in 0..N {
-            match self.candidate(i, now) {
+            match self.candidate(i, now, mix) {
                 Ok(c) => {
                     candidates[n] = c;
                     index[n] = i;
@@ -482,12 +707,13 @@ impl<const N: usize> System<N> {
             .sources
             .iter()
             .flatten()
-            .filter(|s| s.is_waiting() && !s.config.noselect)
+            .filter(|s| s.is_waiting() && !s.config.noselect && self.auth_selection(s, mix).0)
             .count();
         let settings = Settings {
             minsources: self.config.minsources,
             stratumweight: self.config.stratumweight,
             waiting,
+            require: self.config.auth_select == AuthSelectMode::Mix && mix.0 && mix.1,
         };
         let outcome = select::select(&candidates[..n], &settings, &mut states);
         for k in 0..n {
@@ -592,6 +818,13 @@ impl<const N: usize> System<N> {
         }
     }
 
+    fn shift_nts(&mut self, offset: f64) {
+        let shift = NtpDuration::from_seconds_f64(offset);
+        for state in self.nts.iter_mut().flatten() {
+            state.step(shift);
+        }
+    }
+
     /// The time a server should put in its responses at local time `now`:
     /// the clock's time with the correction still being slewed applied (as
     /// chrony's "cooked" time).
@@ -692,9 +925,8 @@ impl<const N: usize> System<N> {
         self.discipline.sync_status(now)
     }
 
-    /// Clock updates so far (saturating): a change says the clock was just
-    /// updated.
-    pub fn updates(&self) -> u32 {
+    /// How many times the clock was updated from the sources so far.
+    pub fn clock_updates(&self) -> u32 {
         self.discipline.updates()
     }
 
@@ -713,6 +945,7 @@ impl<const N: usize> System<N> {
     pub fn clock_stepped(&mut self, offset: f64) {
         self.discipline.clock_stepped(offset);
         self.shift_first_sample(offset);
+        self.shift_nts(offset);
         for source in self.sources.iter_mut().flatten() {
             source.clock_stepped(offset);
         }

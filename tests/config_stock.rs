@@ -1,7 +1,8 @@
 //! The stock chrony.conf of Debian 12, Ubuntu 24.04 and RHEL 9, kubeasz's
 //! templates and chrony's own examples (tests/data/README.md says where
 //! each comes from), read as they are, each under its own root: they
-//! parse, warn exactly about what ntpkit does not act on, and print as
+//! parse, warn exactly about what ntpkit does not act on (their `keyfile`
+//! and `ntsdumpdir` are acted on), and print as
 //! chronyd 4.3's `-p` printed them (the `.chronyd-p` files).
 
 use std::path::Path;

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use ntpkit::report::SourceState;
 use ntpkit::std::clock::VirtualClock;
-use ntpkit::std::driver::{Driver, DriverConfig, Upstream};
+use ntpkit::std::driver::{Driver, DriverConfig, Upstream, UpstreamAuth};
 use ntpkit::system::SourceConfig;
 
 const RUN: Duration = Duration::from_secs(60);
@@ -37,6 +37,7 @@ fn follow(port_variable: &str, label: &str) {
                 iburst: true,
                 ..SourceConfig::default()
             },
+            auth: UpstreamAuth::None,
         }],
         ..DriverConfig::default()
     };

@@ -10,13 +10,12 @@
 mod common;
 
 use std::net::{SocketAddr, UdpSocket};
-use std::path::Path;
 use std::time::Duration;
 
 use common::certs::make_pki;
 use common::chrony::{
-    chown_chrony, chrony_dir, chronyd_unavailable, free_port, free_tcp_port, start_example_server,
-    Chronyd,
+    chown_chrony, chrony_dir, chronyd_server, chronyd_unavailable, free_port, free_tcp_port,
+    start_example_server, write_private, Chronyd,
 };
 use ntpkit::auth::{mac, Key, KeyType};
 use ntpkit::nts::{NtsError, NtsSession};
@@ -42,13 +41,6 @@ fn keys() -> Vec<Key> {
     ntpkit::std::keyfile::KeyFile::parse(KEYS, "keys")
         .unwrap()
         .keys
-}
-
-fn write_private(path: &Path, text: &str) {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::write(path, text).unwrap();
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o640)).unwrap();
-    chown_chrony(path);
 }
 
 /// chronyd's authdata line for `address`.
@@ -221,29 +213,6 @@ fn chronyd_follows_our_server_with_sha1_sha256_and_aes128_keys_and_never_a_wrong
     assert!(count("auth-failed") >= 1, "{printed}");
 }
 
-/// chronyd serving NTS (and keys) on loopback: its NTP port and NTS-KE port.
-fn chronyd_server(name: &str) -> (Chronyd, common::certs::TestPki, u16, u16) {
-    let dir = chrony_dir(name);
-    let pki = make_pki(&dir, "chronyd", 2020, 2100);
-    for f in [&pki.cert, &pki.key, &pki.ca] {
-        chown_chrony(f);
-    }
-    let keys = dir.join("server.keys");
-    write_private(&keys, KEYS);
-    let (port, ntsport) = (free_port(), free_tcp_port());
-    let chronyd = Chronyd::start(
-        &dir,
-        &format!(
-            "port {port}\nbindaddress 127.0.0.1\nallow 127.0.0.1\nlocal stratum 8\n\
-             ntsserverkey {}\nntsservercert {}\nntsport {ntsport}\nkeyfile {}\n",
-            pki.key.display(),
-            pki.cert.display(),
-            keys.display()
-        ),
-    );
-    (chronyd, pki, port, ntsport)
-}
-
 fn udp_exchange(port: u16, request: &[u8]) -> Option<Vec<u8>> {
     let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
     socket
@@ -280,7 +249,7 @@ fn our_ke_client_and_session_against_chronyds_nts_server() {
     if let Some(why) = chronyd_unavailable() {
         skip!("{why}");
     }
-    let (chronyd, pki, port, ntsport) = chronyd_server("nts-chronyd");
+    let (chronyd, pki, port, ntsport) = chronyd_server("nts-chronyd", KEYS);
     let client = KeClient::new(&NtsClientConfig {
         trusted_certs: vec![pki.ca.clone()],
         ..NtsClientConfig::default()
@@ -349,7 +318,7 @@ fn symmetric_key_exchanges_with_chronyd() {
     if let Some(why) = chronyd_unavailable() {
         skip!("{why}");
     }
-    let (chronyd, _pki, port, _) = chronyd_server("keys-chronyd");
+    let (chronyd, _pki, port, _) = chronyd_server("keys-chronyd", KEYS);
     let keys = keys();
     for key in &keys {
         let mut buf = [0u8; mac::MAX_MAC_PACKET_LEN];

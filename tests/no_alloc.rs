@@ -179,3 +179,91 @@ fn mac_and_nts_paths_do_not_allocate() {
         "the MAC and NTS paths allocated"
     );
 }
+
+#[test]
+fn the_engines_authenticated_exchanges_do_not_allocate() {
+    use ntpkit::auth::{Key, KeyStore, KeyType};
+    use ntpkit::nts::{
+        AeadAlgorithm, AeadKey, CookieKey, CookieKeys, NtsServer, NtsSession, SessionKeys,
+    };
+    use ntpkit::reference::Reference;
+    use ntpkit::server::{AccessControl, ClientRecord, Server, ServerConfig};
+    use ntpkit::system::{SourceAuth, SourceConfig, System, SystemConfig, MAX_REQUEST_LEN};
+    use ntpkit::time::NtpDuration;
+    use ntpkit::wire::ReferenceId;
+
+    let keys = [Key::new(1, KeyType::Sha256, b"0123456789abcdef").unwrap()];
+    let session_keys = SessionKeys {
+        c2s: AeadKey::new(AeadAlgorithm::AesSivCmac256, &[1; 32]).unwrap(),
+        s2c: AeadKey::new(AeadAlgorithm::AesSivCmac256, &[2; 32]).unwrap(),
+    };
+    let cookie_keys = CookieKeys::new(CookieKey {
+        id: 3,
+        key: [4; 32],
+    });
+    let mut table = [ClientRecord::EMPTY; 0];
+    let config = ServerConfig {
+        access: AccessControl::allow_everyone(),
+        ..ServerConfig::default()
+    };
+    let mut server = Server::new(config, &mut table, [1, 2]);
+    server.set_keys(KeyStore::new(&keys).unwrap());
+    server.set_nts(NtsServer::new(cookie_keys, [5; 8]));
+    let mut session = NtsSession::new(session_keys);
+    let mut maker = NtsServer::new(cookie_keys, [6; 8]);
+    for _ in 0..8 {
+        let mut cookie = [0u8; 104];
+        let n = maker.make_cookie(&session_keys, &mut cookie).unwrap();
+        session.add_cookie(&cookie[..n]).unwrap();
+    }
+    let start = NtpTimestamp::from_parts(0xeeb2_be21, 0);
+    let fast = SourceConfig {
+        minpoll: 0,
+        maxpoll: 0,
+        ..SourceConfig::default()
+    };
+    let mut system = System::new(SystemConfig::default(), None);
+    let keyed = system.add_source(fast, ReferenceId::NONE, start).unwrap();
+    let nts = system.add_source(fast, ReferenceId::NONE, start).unwrap();
+    system
+        .set_source_auth(keyed, SourceAuth::Key(keys[0]))
+        .unwrap();
+    system.set_source_auth(nts, SourceAuth::Nts).unwrap();
+    assert_eq!(system.poll_nts_ke(start), Some(nts));
+    system.set_nts_session(nts, session, start).unwrap();
+    let client = "127.0.0.1:9".parse().unwrap();
+    let mut rng = Counter(0);
+    let mut request = [0u8; MAX_REQUEST_LEN];
+    let mut response = [0u8; MAX_REQUEST_LEN];
+
+    let mut sent = [0u64; 2];
+    let before = ALLOCATIONS.load(Ordering::SeqCst);
+    counted(|| {
+        for _ in 0..100 {
+            let now = system.poll_timeout().unwrap();
+            system.handle_timeout(now);
+            while let Some((id, n)) = system.poll_transmit(now, &mut rng, &mut request) {
+                sent[usize::from(id == nts)] += 1;
+                let at = now + NtpDuration::from_seconds_f64(0.001);
+                let reference = Reference::local(2, at);
+                let m = server
+                    .respond(&request[..n], client, at, &reference, &mut response)
+                    .unwrap();
+                let rx = now + NtpDuration::from_seconds_f64(0.002);
+                let _ = system.handle_response(rx, id, &response[..m]);
+            }
+            while system.poll_action().is_some() {}
+        }
+    });
+    assert_eq!(
+        ALLOCATIONS.load(Ordering::SeqCst),
+        before,
+        "the engine's authenticated exchanges allocated"
+    );
+    // Every answer was authenticated (and there were many).
+    for (id, sent) in [(keyed, sent[0]), (nts, sent[1])] {
+        assert!(sent >= 20, "{sent}");
+        assert_eq!(system.auth_counters(id).unwrap().authenticated, sent);
+    }
+    assert_eq!(system.nts_state(nts).unwrap().cookies(), 8);
+}

@@ -67,6 +67,21 @@ impl KeyType {
         }
     }
 
+    /// chrony's number for this type, as `chronyc authdata` prints it in
+    /// its Type column (seen from chronyd 4.3: 1 MD5, 2 SHA1, 3 SHA256,
+    /// 4 SHA384, 5 SHA512, 13 AES128, 14 AES256).
+    pub const fn chrony_id(self) -> u16 {
+        match self {
+            KeyType::Md5 => 1,
+            KeyType::Sha1 => 2,
+            KeyType::Sha256 => 3,
+            KeyType::Sha384 => 4,
+            KeyType::Sha512 => 5,
+            KeyType::Aes128 => 13,
+            KeyType::Aes256 => 14,
+        }
+    }
+
     /// The length a key of this type must have (CMAC keys), or `None`
     /// when any length from 1 to [`MAX_KEY_LEN`] is allowed.
     pub const fn required_key_len(self) -> Option<usize> {

@@ -4,7 +4,10 @@
 //! - A **server** is a perfect clock (or one `offset` seconds off: a
 //!   falseticker) answering through the production [`Server::respond`]
 //!   with chrony's `local stratum 1`, optionally rate-limiting (chrony's
-//!   `ratelimit`, KoD RATE) and announcing a leap second.
+//!   `ratelimit`, KoD RATE), announcing a leap second, answering requests
+//!   under its symmetric keys and NTS requests (its NTS-KE is simulated:
+//!   a host's NTS source gets 8 cookies of the server's at once when the
+//!   node asks for NTS-KE).
 //! - A **host** is the program users run, minus its sockets: the
 //!   production [`Node`] steering the production
 //!   [`SystemClock`](crate::std::clock::SystemClock) over a simulated
@@ -24,14 +27,18 @@ use core::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::boxed::Box;
 use std::vec::Vec;
 
+use crate::auth::{Key, KeyStore};
 use crate::clock::{Clock, ClockAction};
 use crate::node::{Endpoint, Event, Node, NodeConfig};
+use crate::nts::{
+    AeadAlgorithm, AeadKey, CookieKey, CookieKeys, NtsServer, NtsSession, SessionKeys,
+};
 use crate::reference::Reference;
 use crate::server::{
     set_transmit_timestamp, AccessControl, ClientRecord, RateLimit, Server, ServerConfig,
 };
 use crate::std::clock::{Kernel, SystemClock};
-use crate::system::{Drift, SourceConfig, SourceId};
+use crate::system::{Drift, SourceConfig, SourceId, MAX_REQUEST_LEN};
 use crate::time::NtpTimestamp;
 use crate::wire::{LeapIndicator, ReferenceId};
 use rand_core::RngCore;
@@ -47,6 +54,10 @@ pub struct SimServer {
     pub rate_limit: Option<RateLimit>,
     /// Announce the world's leap second (if any) before it happens.
     pub announce_leap: bool,
+    /// Answer requests under these keys (chrony's `keyfile`).
+    pub keys: Vec<Key>,
+    /// Serve NTS (and its NTS-KE).
+    pub nts: bool,
 }
 
 impl Default for SimServer {
@@ -55,6 +66,8 @@ impl Default for SimServer {
             offset: 0.0,
             rate_limit: None,
             announce_leap: true,
+            keys: Vec::new(),
+            nts: false,
         }
     }
 }
@@ -66,6 +79,10 @@ pub struct LinkConfig {
     pub base_delay: f64,
     /// Mean of the exponential extra delay of each direction, seconds (1e-4).
     pub jitter: f64,
+    /// Probability that a response is altered on the way (one bit of its
+    /// last byte flipped: a MAC, an authenticator or, in a plain packet,
+    /// the transmit timestamp), as an attacker on the path would (0).
+    pub tamper: f64,
     /// Extra delay of the request direction, seconds (0).
     pub asymmetry: f64,
     /// Probability that a packet is lost (0).
@@ -80,6 +97,7 @@ impl Default for LinkConfig {
         LinkConfig {
             base_delay: 1e-4,
             jitter: 1e-4,
+            tamper: 0.0,
             asymmetry: 0.0,
             loss: 0.0,
             outage: None,
@@ -183,8 +201,7 @@ struct InFlight {
     at: f64,
     link: usize,
     response: bool,
-    len: usize,
-    bytes: [u8; 48],
+    bytes: Vec<u8>,
 }
 
 /// The simulated world.
@@ -261,13 +278,56 @@ impl World {
     pub fn add_server(&mut self, server: SimServer) -> usize {
         let index = self.servers.len();
         let seed = [self.rng.next_u64(), self.rng.next_u64()];
+        let mut responder = open_server(server.rate_limit, seed);
+        if !server.keys.is_empty() {
+            // The keys live as long as the simulation's servers, as the
+            // rate-limit tables do.
+            let keys: &'static [Key] = Box::leak(server.keys.into_boxed_slice());
+            if let Ok(store) = KeyStore::new(keys) {
+                responder.set_keys(store);
+            }
+        }
+        if server.nts {
+            let keys = CookieKeys::new(self.cookie_key(1));
+            let mut prefix = [0u8; 8];
+            self.rng.fill_bytes(&mut prefix);
+            responder.set_nts(NtsServer::new(keys, prefix));
+        }
         self.servers.push(ServerHost {
             kernel: SimKernel::perfect(self.epoch, server.offset),
-            server: open_server(server.rate_limit, seed),
+            server: responder,
             announce_leap: server.announce_leap,
             address: IpAddr::V4(Ipv4Addr::new(192, 168, 0, index as u8 + 1)),
         });
         index
+    }
+
+    /// A random NTS cookie key with ID `id`.
+    fn cookie_key(&mut self, id: u32) -> CookieKey {
+        let mut key = [0u8; 32];
+        self.rng.fill_bytes(&mut key);
+        CookieKey { id, key }
+    }
+
+    /// Server `index` replaces its NTS cookie keys with a new one and
+    /// forgets the old (as a server whose keys were lost, or rotated out
+    /// while a client slept): the cookies its clients hold get NTS NAKs.
+    pub fn renew_nts_keys(&mut self, index: usize) {
+        let id = self.servers[index]
+            .server
+            .nts_mut()
+            .and_then(|nts| nts.keys().current().map(|k| k.id + 1));
+        if let Some(id) = id {
+            let keys = CookieKeys::new(self.cookie_key(id));
+            if let Some(nts) = self.servers[index].server.nts_mut() {
+                nts.set_keys(keys);
+            }
+        }
+    }
+
+    /// What server `index` counted of its requests.
+    pub fn server_counters(&self, index: usize) -> crate::server::Counters {
+        *self.servers[index].server.counters()
     }
 
     /// Adds a host running `config` from a saved drift (or none) on a
@@ -399,7 +459,7 @@ impl World {
         while let Some(k) = self.in_flight.iter().position(|p| p.at <= self.t) {
             let packet = self.in_flight.swap_remove(k);
             let link = self.links[packet.link].clone();
-            let bytes = &packet.bytes[..packet.len];
+            let bytes = &packet.bytes[..];
             if packet.response {
                 let host = &mut self.hosts[link.host];
                 host.wakeups += 1;
@@ -414,7 +474,7 @@ impl World {
                 host.settle();
                 host.schedule(self.t);
             } else {
-                let mut reply = [0u8; 48];
+                let mut reply = [0u8; MAX_REQUEST_LEN];
                 if let Some(len) = self.answer(&link, bytes, &mut reply) {
                     self.send(packet.link, &reply[..len], true);
                 }
@@ -423,7 +483,7 @@ impl World {
     }
 
     /// What `link`'s target answers to `request`, arriving now.
-    fn answer(&mut self, link: &Link, request: &[u8], reply: &mut [u8; 48]) -> Option<usize> {
+    fn answer(&mut self, link: &Link, request: &[u8], reply: &mut [u8]) -> Option<usize> {
         let client = SocketAddr::new(self.hosts[link.host].address, 40_000 + link.source.0 as u16);
         match link.target {
             Target::Server(i) => {
@@ -480,15 +540,17 @@ impl World {
         if !response {
             delay += config.asymmetry;
         }
-        let mut copy = [0u8; 48];
-        let len = bytes.len().min(48);
-        copy[..len].copy_from_slice(&bytes[..len]);
+        let mut bytes = bytes.to_vec();
+        if response && self.rng.chance(config.tamper) {
+            if let Some(last) = bytes.last_mut() {
+                *last ^= 1;
+            }
+        }
         self.in_flight.push(InFlight {
             at: self.t + delay,
             link,
             response,
-            len,
-            bytes: copy,
+            bytes,
         });
     }
 
@@ -500,25 +562,72 @@ impl World {
         let now = host.now();
         host.node.handle_timeout(now);
         host.settle();
-        let mut buf = [0u8; 48];
+        self.nts_ke(index, now);
+        let host = &mut self.hosts[index];
+        let mut buf = [0u8; MAX_REQUEST_LEN];
         let mut sent = Vec::new();
         while let Some((source, len)) = host.node.poll_transmit(now, &mut self.rng, &mut buf) {
             host.requests += 1;
             host.request_times.push(self.t);
             // The kernel's transmit timestamp: the moment it left.
             host.node.handle_tx_timestamp(source, now);
-            sent.push((source, buf, len));
+            sent.push((source, buf[..len].to_vec()));
         }
         host.settle();
         host.schedule(self.t);
-        for (source, bytes, len) in sent {
-            if let Some(link) = self
-                .links
-                .iter()
-                .position(|l| l.host == index && l.source == source)
-            {
-                self.send(link, &bytes[..len], false);
+        for (source, bytes) in sent {
+            if let Some(link) = self.link_of(index, source) {
+                self.send(link, &bytes, false);
             }
         }
+    }
+
+    fn link_of(&self, host: usize, source: SourceId) -> Option<usize> {
+        self.links
+            .iter()
+            .position(|l| l.host == host && l.source == source)
+    }
+
+    /// Runs the NTS-KE host `index`'s node asks for at `now` (its clock):
+    /// at once, with the server at the other end of the source's link,
+    /// which makes 8 cookies for fresh session keys; a server without NTS
+    /// (or a host) fails it.
+    fn nts_ke(&mut self, index: usize, now: NtpTimestamp) {
+        while let Some(source) = self.hosts[index].node.poll_nts_ke(now) {
+            let target = self.link_of(index, source).map(|l| self.links[l].target);
+            let session = match target {
+                Some(Target::Server(i)) => self.make_session(i),
+                _ => None,
+            };
+            let node = &mut self.hosts[index].node;
+            // Neither fails: the node asked for this source, so it uses
+            // NTS.
+            let _ = match session {
+                Some(session) => node.set_nts_session(source, session, now),
+                None => node.nts_ke_failed(source, now).map(|_| ()),
+            };
+        }
+    }
+
+    /// What NTS-KE with server `index` gives: session keys and 8 cookies,
+    /// or `None` without NTS.
+    fn make_session(&mut self, index: usize) -> Option<NtsSession> {
+        let mut key = || {
+            let mut bytes = [0u8; 32];
+            self.rng.fill_bytes(&mut bytes);
+            AeadKey::new(AeadAlgorithm::AesSivCmac256, &bytes)
+        };
+        let keys = SessionKeys {
+            c2s: key()?,
+            s2c: key()?,
+        };
+        let nts = self.servers[index].server.nts_mut()?;
+        let mut session = NtsSession::new(keys);
+        let mut cookie = [0u8; crate::nts::MAX_COOKIE_LEN];
+        for _ in 0..crate::nts::MAX_COOKIES {
+            let len = nts.make_cookie(&keys, &mut cookie).ok()?;
+            session.add_cookie(&cookie[..len]).ok()?;
+        }
+        Some(session)
     }
 }

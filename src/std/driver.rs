@@ -16,7 +16,13 @@
 //!   milliseconds, `poll(2)`'s unit);
 //! - on every way out (a stop, an error, a panic unwinding through it) the
 //!   node ends the slew in progress and the clock is left at the
-//!   frequency estimate, as chronyd leaves it ([`Driver::finish`]).
+//!   frequency estimate, as chronyd leaves it ([`Driver::finish`]);
+//! - it authenticates the sources configured so ([`UpstreamAuth`]): a
+//!   key's MAC is the node's to write and check; for NTS sources it runs
+//!   NTS-KE in helper threads when the node asks (before the first poll,
+//!   when the cookies run out, after a NAK, at `ntsrefresh`), follows the
+//!   NTP server the handshake names, and keeps the cookies in `ntsdumpdir`
+//!   across restarts ([`NtsSettings`]).
 //!
 //! Embedding it takes a few lines:
 //!
@@ -46,13 +52,14 @@ use std::time::Duration;
 
 use rand_core::OsRng;
 
+use crate::auth::Key;
 use crate::cmdmon::{Action, CommandAccess, Provider, Status};
 use crate::discipline::Drift;
 use crate::leap::LeapTable;
 use crate::node::{self, Endpoint, Node, NodeConfig};
 use crate::report::TimedatectlReport;
 use crate::report::{
-    NtpDataReport, ServerStatsReport, SourceActivity, SourceReport, SourceStatsReport,
+    AuthReport, NtpDataReport, ServerStatsReport, SourceActivity, SourceReport, SourceStatsReport,
     TimestampSource as ReportedTimestamps, TrackingReport,
 };
 use crate::server::Server;
@@ -61,24 +68,53 @@ use crate::std::clock::DriverClock;
 use crate::std::cmdmon::{CmdmonServer, CmdmonSettings};
 use crate::std::config::{Config, SourceKind, ZONEINFO};
 use crate::std::control::{Snapshot, SourceName};
+use crate::std::keyfile::KeyFile;
 use crate::std::logs::LogSettings;
+use crate::std::nts::ke_client::{self, KeOutcome};
 use crate::std::socket::{realtime_now, Batch, NtpSocket, Poller, BATCH};
-use crate::system::{SourceConfig, SourceId};
+use crate::system::{SourceAuth, SourceConfig, SourceId, MAX_REQUEST_LEN};
 use crate::time::NtpTimestamp;
 use crate::wire::ReferenceId;
+
+mod nts;
+
+pub use nts::NtsSettings;
+use nts::{KeRunner, PeerNts};
 
 /// How many servers a driver follows at most.
 pub const MAX_SOURCES: usize = 16;
 
+/// How an upstream's exchanges are authenticated.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum UpstreamAuth {
+    /// Not at all.
+    #[default]
+    None,
+    /// A MAC under this key (`key ID`).
+    Key(Key),
+    /// NTS (`nts`): NTS-KE with the server at `ke_address`, whose
+    /// certificate must be valid for the upstream's name and signed by a
+    /// CA of certificate set `certset` ([`NtsSettings::trusted_certs`]).
+    Nts {
+        /// The NTS-KE server (the upstream's address, `ntsport`).
+        ke_address: SocketAddr,
+        /// `certset`.
+        certset: u32,
+    },
+}
+
 /// One server to follow.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Upstream {
-    /// The name the reports show (as configured).
+    /// The name the reports show (as configured); an NTS server's
+    /// certificate must be valid for it.
     pub name: String,
-    /// Where to send requests.
+    /// Where to send requests (an NTS server's NTS-KE may name another).
     pub address: SocketAddr,
     /// Polling and selection options.
     pub config: SourceConfig,
+    /// Authentication.
+    pub auth: UpstreamAuth,
 }
 
 impl Upstream {
@@ -91,6 +127,7 @@ impl Upstream {
             name: host.to_owned(),
             address,
             config,
+            auth: UpstreamAuth::None,
         })
     }
 }
@@ -114,14 +151,23 @@ pub struct DriverConfig {
     pub leap_table: Option<LeapTable>,
     /// chronyd's log files to write (none: none).
     pub logs: Option<LogSettings>,
+    /// The NTS sources' settings.
+    pub nts: NtsSettings,
+    /// What building it found worth a warning (a key file other users can
+    /// read): the caller shows them.
+    pub warnings: Vec<String>,
 }
 
 impl DriverConfig {
     /// The driver a chrony.conf describes: its `server`/`pool` lines
-    /// resolved (a pool gives up to `maxsources` addresses), `driftfile`,
-    /// the command sockets (`bindcmdaddress`, `cmdport`, `cmdallow`,
-    /// `cmddeny`, with chronyd's defaults), and the node's settings ([`Config::node_config`]). `precision` is
-    /// the clock's, log2 seconds.
+    /// resolved (a pool gives up to `maxsources` addresses) with their
+    /// `key` (from the `keyfile`, read once) or `nts` (`ntsport`,
+    /// `certset`), `driftfile`, the command sockets (`bindcmdaddress`,
+    /// `cmdport`, `cmdallow`, `cmddeny`, with chronyd's defaults),
+    /// `leapsectz`, the log files (`logdir`, `log`), the NTS settings
+    /// (`ntstrustedcerts`, `nosystemcert`, `nocerttimecheck`,
+    /// `ntsdumpdir`) and the node's settings ([`Config::node_config`]).
+    /// `precision` is the clock's, log2 seconds.
     pub fn from_config(config: &Config, precision: i8) -> io::Result<DriverConfig> {
         let (driver, unresolved) = DriverConfig::resolving(config, precision);
         match unresolved.into_iter().next() {
@@ -133,15 +179,42 @@ impl DriverConfig {
     /// As [`Self::from_config`], but a `server`/`pool` name that does not
     /// resolve is left out, and a `leapsectz` zone that cannot be read is
     /// not used, their errors returned beside (chronyd starts without
-    /// them too, and serves meanwhile).
+    /// them too, and serves meanwhile); so is a source whose key is not in
+    /// the key file (or whose certificate set holds nothing), its error
+    /// naming the line.
     pub fn resolving(config: &Config, precision: i8) -> (DriverConfig, Vec<io::Error>) {
         let mut upstreams = Vec::new();
         let mut unresolved = Vec::new();
+        let mut warnings = Vec::new();
+        let nts = NtsSettings {
+            trusted_certs: config.auth.nts_trusted_certs.clone(),
+            no_system_certs: config.auth.no_system_cert,
+            no_cert_time_check: config.auth.no_cert_time_check.max(0) as u32,
+            dump_dir: config.auth.nts_dump_dir.clone(),
+            ..NtsSettings::default()
+        };
+        let keyed = config.sources.iter().any(|s| s.auth.key.is_some());
+        let keys = match (&config.auth.keyfile, keyed) {
+            (Some(path), true) => Some(
+                KeyFile::load(path).inspect(|file| warnings.extend(file.warnings.iter().cloned())),
+            ),
+            _ => None,
+        };
         for source in &config.sources {
+            let auth = match upstream_auth(source, keys.as_ref(), config, &nts) {
+                Ok(auth) => auth,
+                Err(e) => {
+                    unresolved.push(e);
+                    continue;
+                }
+            };
             let addresses = match (source.host.as_str(), source.port).to_socket_addrs() {
                 Ok(addresses) => addresses,
                 Err(e) => {
-                    unresolved.push(io::Error::new(e.kind(), format!("{}: {e}", source.host)));
+                    unresolved.push(io::Error::new(
+                        e.kind(),
+                        format!("{}: not following {}: {e}", source.location, source.host),
+                    ));
                     continue;
                 }
             };
@@ -153,12 +226,24 @@ impl DriverConfig {
                 name: source.host.clone(),
                 address,
                 config: source.engine,
+                auth: match auth {
+                    ConfiguredAuth::None => UpstreamAuth::None,
+                    ConfiguredAuth::Key(key) => UpstreamAuth::Key(key),
+                    // The NTS-KE server is the host's address, `ntsport`.
+                    ConfiguredAuth::Nts { certset } => UpstreamAuth::Nts {
+                        ke_address: SocketAddr::new(address.ip(), source.auth.nts_port),
+                        certset,
+                    },
+                },
             }));
         }
         let leap_table = match config.leap_table(Path::new(ZONEINFO)) {
             Some(Ok(table)) => Some(table),
             Some(Err(e)) => {
-                unresolved.push(io::Error::new(e.kind(), format!("leapsectz: {e}")));
+                unresolved.push(io::Error::new(
+                    e.kind(),
+                    format!("leapsectz: {e} (leap seconds come from the sources only)"),
+                ));
                 None
             }
             None => None,
@@ -171,9 +256,61 @@ impl DriverConfig {
             measure_only: false,
             leap_table,
             logs: Some(LogSettings::of(config)).filter(LogSettings::any),
+            nts,
+            warnings,
         };
         (driver, unresolved)
     }
+}
+
+/// A source line's authentication, before its addresses are known.
+#[derive(Clone, Copy)]
+enum ConfiguredAuth {
+    None,
+    Key(Key),
+    Nts { certset: u32 },
+}
+
+/// The authentication of `source`: its key from `keys` (the key file, if
+/// one was read), or NTS with a certificate set that holds something.
+fn upstream_auth(
+    source: &crate::std::config::SourceConfig,
+    keys: Option<&Result<KeyFile, crate::std::keyfile::KeyFileError>>,
+    config: &Config,
+    nts: &NtsSettings,
+) -> io::Result<ConfiguredAuth> {
+    let refused = |why: String| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{}: not following {}: {why}", source.location, source.host),
+        )
+    };
+    if let Some(id) = source.auth.key {
+        let keys = match keys {
+            Some(Ok(file)) => file,
+            Some(Err(e)) => return Err(refused(format!("key {id}: {e}"))),
+            None => return Err(refused(format!("key {id}, but there is no keyfile"))),
+        };
+        let path = config
+            .auth
+            .keyfile
+            .as_ref()
+            .map_or_else(String::new, |p| p.display().to_string());
+        return match keys.keys.iter().find(|k| k.id() == id) {
+            Some(key) => Ok(ConfiguredAuth::Key(*key)),
+            None => Err(refused(format!("key {id} is not in {path}"))),
+        };
+    }
+    if source.auth.nts {
+        let certset = source.auth.certset;
+        if nts.trust(certset).is_none() {
+            return Err(refused(format!(
+                "certset {certset} holds no trusted certificate (ntstrustedcerts {certset} …)"
+            )));
+        }
+        return Ok(ConfiguredAuth::Nts { certset });
+    }
+    Ok(ConfiguredAuth::None)
 }
 
 /// chronyc's command sockets as `config` sets them: the Unix socket at
@@ -260,6 +397,24 @@ pub enum Event {
     },
     /// The drift was saved.
     DriftSaved(Drift),
+    /// An NTS source has a new session.
+    NtsSession {
+        /// The server.
+        name: String,
+        /// Its cookies.
+        cookies: usize,
+        /// Where it came from: `NTS-KE`, or the `ntsdumpdir` file.
+        from: String,
+    },
+    /// NTS-KE with a server failed.
+    NtsKeFailed {
+        /// The server.
+        name: String,
+        /// Why.
+        error: String,
+        /// Seconds until the next attempt.
+        retry_in: u64,
+    },
     /// Something failed without stopping the driver.
     Warning(String),
 }
@@ -281,6 +436,19 @@ impl fmt::Display for Event {
                 "Adjustment of {offset:.6} seconds from {name} exceeds the allowed maximum: ignored"
             ),
             Event::DriftSaved(drift) => write!(f, "Drift saved: {drift}"),
+            Event::NtsSession {
+                name,
+                cookies,
+                from,
+            } => write!(f, "NTS session with {name}: {cookies} cookies from {from}"),
+            Event::NtsKeFailed {
+                name,
+                error,
+                retry_in,
+            } => write!(
+                f,
+                "NTS-KE with {name} failed: {error}; next attempt in {retry_in} s"
+            ),
             Event::Warning(text) => f.write_str(text),
         }
     }
@@ -309,6 +477,8 @@ struct Peer {
     sent: Option<NtpTimestamp>,
     /// Where the last request's and response's timestamps came from.
     timestamps: (ReportedTimestamps, ReportedTimestamps),
+    /// An NTS source's NTS-KE server and NTP server.
+    nts: Option<PeerNts>,
 }
 
 impl Peer {
@@ -371,6 +541,8 @@ where
         std::sync::Arc<crate::std::nts::server_keys::SharedKeys>,
         u64,
     )>,
+    /// The NTS sources' handshakes (none without NTS sources).
+    ke: Option<KeRunner>,
     driftfile: Option<PathBuf>,
     measure_only: bool,
     counts: TimestampCounts,
@@ -421,9 +593,16 @@ where
         node.system_mut().set_leap_table(config.leap_table);
         let now = clock.now().map_err(DriverError::Clock)?;
         let mut peers = Vec::new();
+        let nts_sources = config
+            .upstreams
+            .iter()
+            .any(|u| matches!(u.auth, UpstreamAuth::Nts { .. }));
+        let mut ke = if nts_sources {
+            Some(KeRunner::new(config.nts.clone()).map_err(io_error("NTS-KE wake-up socket"))?)
+        } else {
+            None
+        };
         for upstream in config.upstreams {
-            let socket = ClientSocket::connect(upstream.address)
-                .map_err(io_error(format!("socket for {}", upstream.address)))?;
             let id = node
                 .add_source(
                     upstream.config,
@@ -431,6 +610,51 @@ where
                     now,
                 )
                 .map_err(|_| DriverError::TooManyServers)?;
+            let mut address = upstream.address;
+            let nts = match upstream.auth {
+                UpstreamAuth::None => None,
+                UpstreamAuth::Key(key) => {
+                    // Every source fits: MAX_SOURCES of each kind.
+                    let _ = node.set_source_auth(id, SourceAuth::Key(key));
+                    None
+                }
+                UpstreamAuth::Nts {
+                    ke_address,
+                    certset,
+                } => {
+                    let _ = node.set_source_auth(id, SourceAuth::Nts);
+                    let mut nts = PeerNts {
+                        host: upstream.name.clone(),
+                        ke_address,
+                        certset,
+                        ntp_server: upstream.name.clone(),
+                        ntp_port: upstream.address.port(),
+                    };
+                    if let (Some(dir), Some(ke)) = (&config.nts.dump_dir, &mut ke) {
+                        match load_dump(dir, &mut nts) {
+                            Ok(Some((outcome, ntp))) => {
+                                ke.note(Event::NtsSession {
+                                    name: upstream.name.clone(),
+                                    cookies: outcome.session.cookies(),
+                                    from: ke_client::dump_path(dir, &nts.dump_name())
+                                        .display()
+                                        .to_string(),
+                                });
+                                let _ = node.set_nts_session(id, outcome.session, now);
+                                address = ntp;
+                            }
+                            Ok(None) => {}
+                            Err(e) => ke.note(Event::Warning(format!(
+                                "NTS cookies of {}: {e}; NTS-KE instead",
+                                upstream.name
+                            ))),
+                        }
+                    }
+                    Some(nts)
+                }
+            };
+            let socket = ClientSocket::connect(address)
+                .map_err(io_error(format!("socket for {address}")))?;
             // The loop test: our address as this server sees it (not on
             // loopback, where every node has the same address).
             if let Some(local) = socket.local_addr().ok().filter(|a| !a.ip().is_loopback()) {
@@ -442,6 +666,7 @@ where
                 id,
                 sent: None,
                 timestamps: (ReportedTimestamps::Daemon, ReportedTimestamps::Daemon),
+                nts,
             });
         }
         let cmdmon = match &config.command {
@@ -473,6 +698,7 @@ where
                 let generation = keys.generation();
                 (keys, generation)
             }),
+            ke,
             driftfile: config.driftfile,
             measure_only: config.measure_only,
             counts: TimestampCounts::default(),
@@ -500,6 +726,16 @@ where
     /// The node (engine, server counters).
     pub fn node(&self) -> &Node<'a, MAX_SOURCES> {
         &self.node
+    }
+
+    /// The followed servers, in configuration order: each one's name, the
+    /// address its requests go to (an NTS server's as its NTS-KE said),
+    /// and its id in the node (for [`crate::system::System`]'s reports:
+    /// `source_report`, `auth_counters`, `auth_report`, `nts_state`).
+    pub fn sources(&self) -> impl Iterator<Item = (&str, SocketAddr, SourceId)> {
+        self.peers
+            .iter()
+            .map(|p| (p.name.as_str(), p.socket.server(), p.id))
     }
 
     /// The sockets served on.
@@ -557,6 +793,10 @@ where
             .flat_map(|c| c.fds())
             .map(|fd| poller.add(&fd))
             .collect();
+        // A handshake that finishes wakes the loop (handled in transmit()).
+        if let Some(ke) = &self.ke {
+            poller.add(&ke.wake_fd());
+        }
         let served: Vec<Option<usize>> = self
             .serving
             .iter()
@@ -593,6 +833,7 @@ where
         self.finished = true;
         let now = self.now()?;
         self.node.shutdown(now);
+        self.save_nts_dumps();
         self.settle()
     }
 
@@ -642,9 +883,11 @@ where
             .map_or_else(|| format!("source {}", id.0), |p| p.name.clone())
     }
 
-    /// Send every request that is due.
+    /// Send every request that is due (after taking in the NTS-KE
+    /// handshakes that finished and starting those the node wants).
     fn transmit(&mut self) -> Result<(), DriverError<C::Error>> {
-        let mut buf = [0u8; 48];
+        self.nts_ke()?;
+        let mut buf = [0u8; MAX_REQUEST_LEN];
         loop {
             // T1 is the clock read just before the send, until the kernel's
             // transmit timestamp replaces it.
@@ -670,7 +913,8 @@ where
 
     /// Handle everything waiting on peer `i`'s socket.
     fn receive(&mut self, i: usize) -> Result<(), DriverError<C::Error>> {
-        let mut buf = [0u8; 1024];
+        // Responses are never longer than the requests.
+        let mut buf = [0u8; MAX_REQUEST_LEN];
         // The kernel's transmit timestamp of the last request becomes its T1.
         while let Ok(Some(tx)) = self.peers[i].socket.transmit_timestamp() {
             let tx = self.clock.at_system_time(tx);
@@ -711,6 +955,115 @@ where
                     .handle_datagram(rx, Endpoint::Source(id), &buf[..len], &mut [], || rx);
             self.write_logs(i, rx);
             self.settle()?;
+        }
+    }
+
+    /// Takes in the NTS-KE handshakes that finished (the session for the
+    /// node, the socket moved to the NTP server they name) and starts, in
+    /// helper threads, those the node wants now.
+    fn nts_ke(&mut self) -> Result<(), DriverError<C::Error>> {
+        let Some(ke) = &mut self.ke else {
+            return Ok(());
+        };
+        let now = self.clock.now().map_err(DriverError::Clock)?;
+        let mut events = ke.take_notes();
+        for done in ke.finished() {
+            let Some(peer) = self.peers.get_mut(done.peer) else {
+                continue;
+            };
+            let name = peer.name.clone();
+            let moved = done.result.and_then(|(outcome, address)| {
+                if address != peer.socket.server() {
+                    peer.socket = ClientSocket::connect(address)
+                        .map_err(|e| format!("socket for {address}: {e}"))?;
+                }
+                if let Some(nts) = &mut peer.nts {
+                    nts.ntp_server = outcome.ntp_server;
+                    nts.ntp_port = outcome.ntp_port;
+                }
+                Ok(outcome.session)
+            });
+            match moved {
+                Ok(session) => {
+                    events.push(Event::NtsSession {
+                        name,
+                        cookies: session.cookies(),
+                        from: "NTS-KE".into(),
+                    });
+                    let _ = self.node.set_nts_session(peer.id, session, now);
+                }
+                Err(error) => {
+                    let retry_in = self.node.nts_ke_failed(peer.id, now).unwrap_or(0);
+                    events.push(Event::NtsKeFailed {
+                        name,
+                        error,
+                        retry_in,
+                    });
+                }
+            }
+        }
+        let updates = self.node.system().clock_updates();
+        while let Some(id) = self.node.poll_nts_ke(now) {
+            let Some((index, peer)) = self.peers.iter().enumerate().find(|(_, p)| p.id == id)
+            else {
+                continue;
+            };
+            let Some(nts) = &peer.nts else {
+                continue;
+            };
+            if let Err(error) = ke.start(index, nts, updates) {
+                let retry_in = self.node.nts_ke_failed(id, now).unwrap_or(0);
+                events.push(Event::NtsKeFailed {
+                    name: peer.name.clone(),
+                    error,
+                    retry_in,
+                });
+            }
+        }
+        for event in &events {
+            (self.log)(event);
+        }
+        Ok(())
+    }
+
+    /// Saves the NTS sources' cookies in `ntsdumpdir` (on the way out).
+    fn save_nts_dumps(&mut self) {
+        let Some(dir) = self
+            .ke
+            .as_ref()
+            .and_then(|ke| ke.settings().dump_dir.clone())
+        else {
+            return;
+        };
+        let system = self.node.system();
+        let mut warnings = Vec::new();
+        for peer in &self.peers {
+            let (Some(nts), Some(session)) = (
+                &peer.nts,
+                system.nts_state(peer.id).and_then(|s| s.session()),
+            ) else {
+                continue;
+            };
+            if session.cookies() == 0 {
+                continue;
+            }
+            let outcome = KeOutcome {
+                session: session.clone(),
+                ntp_server: nts.ntp_server.clone(),
+                ntp_port: nts.ntp_port,
+            };
+            let saved = std::fs::create_dir_all(&dir)
+                .and_then(|()| ke_client::save(&dir, &nts.dump_name(), &outcome));
+            if let Err(e) = saved {
+                warnings.push(Event::Warning(format!(
+                    "saving the NTS cookies of {} in {}: {e}",
+                    peer.name,
+                    dir.display()
+                )));
+            }
+        }
+        for warning in &warnings {
+            (self.log)(warning);
         }
     }
 
@@ -970,7 +1323,10 @@ where
             jitter_asymmetry: 0.0,
             tests: exchange.tests,
             interleaved: false,
-            authenticated: false,
+            // An authenticating source takes only authenticated responses.
+            authenticated: system
+                .source_auth(peer.id)
+                .is_some_and(|a| *a != SourceAuth::None),
             tx_timestamping: Some(peer.timestamps.0),
             rx_timestamping: Some(peer.timestamps.1),
             total_tx: system.requests(peer.id).unwrap_or(0),
@@ -978,6 +1334,12 @@ where
             total_valid_rx: counts.valid,
             total_good_rx: counts.used,
         })
+    }
+
+    fn auth_data(&self, index: usize) -> AuthReport {
+        self.peer(index)
+            .and_then(|peer| self.driver.node.system().auth_report(peer.id, self.now))
+            .unwrap_or_default()
     }
 
     fn server_stats(&self) -> ServerStatsReport {
@@ -1002,6 +1364,24 @@ where
             _ => Status::SUCCESS,
         }
     }
+}
+
+/// The cookies saved for `nts` in `dir`, and the NTP address they are for
+/// (`nts` learns its NTP server); the file is removed once read, so that
+/// no cookie is sent twice (the way out saves those left).
+fn load_dump(
+    dir: &std::path::Path,
+    nts: &mut PeerNts,
+) -> io::Result<Option<(KeOutcome, SocketAddr)>> {
+    let name = nts.dump_name();
+    let Some(outcome) = ke_client::load(dir, &name)? else {
+        return Ok(None);
+    };
+    std::fs::remove_file(ke_client::dump_path(dir, &name))?;
+    let address = nts.ntp_address(&outcome)?;
+    nts.ntp_server = outcome.ntp_server.clone();
+    nts.ntp_port = outcome.ntp_port;
+    Ok(Some((outcome, address)))
 }
 
 impl<C: DriverClock> Drop for Driver<'_, C>

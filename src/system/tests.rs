@@ -218,3 +218,146 @@ fn leap_table_announces_the_coming_leap_second() {
         assert_eq!(system.reference(now).leap, expected);
     }
 }
+
+/// A session of `cookies` cookies (of 100 bytes, as chronyd's) under
+/// made-up keys.
+fn session(cookies: usize) -> crate::nts::NtsSession {
+    use crate::nts::{AeadAlgorithm, AeadKey, NtsSession, SessionKeys};
+    let keys = SessionKeys {
+        c2s: AeadKey::new(AeadAlgorithm::AesSivCmac256, &[1; 32]).unwrap(),
+        s2c: AeadKey::new(AeadAlgorithm::AesSivCmac256, &[2; 32]).unwrap(),
+    };
+    let mut session = NtsSession::new(keys);
+    for i in 0..cookies {
+        session.add_cookie(&[i as u8; 100]).unwrap();
+    }
+    session
+}
+
+#[test]
+fn nts_sources_get_their_sessions_through_nts_ke() {
+    let mut system = System::<3, 1>::with_capacity(SystemConfig::default(), None);
+    let mut rng = SimRng::new(3);
+    let now = NtpTimestamp::from_parts(3_900_000_000, 0);
+    let plain = system
+        .add_source(SourceConfig::default(), ReferenceId::NONE, now)
+        .unwrap();
+    let nts = system
+        .add_source(SourceConfig::default(), ReferenceId::NONE, now)
+        .unwrap();
+    let other = system
+        .add_source(SourceConfig::default(), ReferenceId::NONE, now)
+        .unwrap();
+    assert_eq!(system.poll_nts_ke(now), None);
+    system.set_source_auth(nts, SourceAuth::Nts).unwrap();
+    // One NTS slot only.
+    assert_eq!(
+        system.set_source_auth(other, SourceAuth::Nts),
+        Err(AuthError::NtsCapacity { capacity: 1 })
+    );
+    assert_eq!(
+        system.set_nts_session(plain, session(8), now),
+        Err(AuthError::NotNts)
+    );
+    // NTS-KE is wanted at once, handed out once.
+    assert_eq!(system.poll_nts_ke(now), Some(nts));
+    assert_eq!(system.poll_nts_ke(now), None);
+    // It fails: the next attempt is part of the timeout, 2 s later.
+    assert_eq!(system.nts_ke_failed(nts, now), Ok(2));
+    let retry = now + NtpDuration::from_seconds(2);
+    assert_eq!(system.poll_nts_ke(now), None);
+    assert!(system.poll_timeout().unwrap() <= retry);
+    // Meanwhile the first poll finds no cookie: the plain sources'
+    // requests go out, the NTS source's poll is missed.
+    let first = system.poll_timeout().unwrap();
+    assert!(first < retry);
+    let mut buf = [0u8; MAX_REQUEST_LEN];
+    let mut sent = Vec::new();
+    while let Some((source, _)) = system.poll_transmit(first, &mut rng, &mut buf) {
+        sent.push(source);
+    }
+    assert_eq!(sent, [plain, other]);
+    assert_eq!(system.requests(nts), Some(0));
+    let report = system.auth_report(nts, first).unwrap();
+    assert_eq!(
+        (
+            report.mode,
+            report.ke_attempts,
+            report.cookies,
+            report.last_ke_ago
+        ),
+        (AuthMode::Nts, 1, 0, None)
+    );
+    assert_eq!(system.poll_nts_ke(retry), Some(nts));
+    system.set_nts_session(nts, session(8), retry).unwrap();
+    let later = retry + NtpDuration::from_seconds(10);
+    let report = system.auth_report(nts, later).unwrap();
+    assert_eq!(
+        (
+            report.key_type,
+            report.key_id,
+            report.key_length,
+            report.ke_attempts,
+            report.last_ke_ago,
+            report.cookies,
+            report.cookie_length,
+            report.nak
+        ),
+        (15, 1, 256, 0, Some(10), 8, 100, false)
+    );
+    // The next poll sends an NTS request, spending a cookie.
+    let len = loop {
+        let due = system.poll_timeout().unwrap();
+        let sent = core::iter::from_fn(|| system.poll_transmit(due, &mut rng, &mut buf))
+            .find(|(source, _)| *source == nts);
+        if let Some((_, len)) = sent {
+            break len;
+        }
+    };
+    assert_eq!(len, 48 + 36 + 104 + 40, "one cookie, no placeholder");
+    assert_eq!(system.nts_state(nts).unwrap().cookies(), 7);
+    // The refresh is part of the timeout too.
+    let refresh = retry + NtpDuration::from_seconds_f64(system.config().nts_refresh);
+    assert!(system.nts_state(nts).unwrap().ke_timeout() == Some(refresh));
+    // Leaving NTS frees the slot for another source.
+    system.set_source_auth(nts, SourceAuth::None).unwrap();
+    assert!(system.nts_state(nts).is_none());
+    system.set_source_auth(other, SourceAuth::Nts).unwrap();
+    assert_eq!(system.poll_nts_ke(later), Some(other));
+}
+
+#[test]
+fn keyed_sources_report_their_key() {
+    use crate::auth::{Key, KeyType};
+    let mut system = System::new(SystemConfig::default(), None);
+    let now = NtpTimestamp::from_parts(3_900_000_000, 0);
+    let id = system
+        .add_source(SourceConfig::default(), ReferenceId::NONE, now)
+        .unwrap();
+    assert_eq!(system.auth_report(id, now), Some(AuthReport::default()));
+    let key = Key::new(6, KeyType::Aes128, &[3; 16]).unwrap();
+    system.set_source_auth(id, SourceAuth::Key(key)).unwrap();
+    assert_eq!(system.source_auth(id), Some(&SourceAuth::Key(key)));
+    let report = system.auth_report(id, now).unwrap();
+    assert_eq!(
+        (
+            report.mode,
+            report.key_id,
+            report.key_type,
+            report.key_length
+        ),
+        (AuthMode::SymmetricKey, 6, 13, 128)
+    );
+    // A keyed request: NTPv4, 16-byte CMAC.
+    let mut rng = SimRng::new(4);
+    let mut buf = [0u8; MAX_REQUEST_LEN];
+    let due = system.poll_timeout().unwrap();
+    assert_eq!(
+        system.poll_transmit(due, &mut rng, &mut buf),
+        Some((id, 68))
+    );
+    assert_eq!(
+        system.set_source_auth(SourceId(5), SourceAuth::None),
+        Err(AuthError::UnknownSource)
+    );
+}

@@ -250,3 +250,38 @@ pub fn start_example_server(config: &Path) -> Option<Running> {
     std::thread::sleep(Duration::from_millis(300));
     Some(Running(child))
 }
+
+/// Writes `text` to `path` readable by _chrony only (a key file).
+pub fn write_private(path: &Path, text: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, text).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o640)).unwrap();
+    chown_chrony(path);
+}
+
+/// chronyd serving NTS and the keys of `keys` (a key file's text) on
+/// 127.0.0.1, `local stratum 8`: it, its certificates (for `localhost`,
+/// 127.0.0.1 and 127.0.0.2, where a test may put a proxy), its NTP port
+/// and its NTS-KE port.
+pub fn chronyd_server(name: &str, keys: &str) -> (Chronyd, super::certs::TestPki, u16, u16) {
+    let dir = chrony_dir(name);
+    let names = ["localhost", "127.0.0.1", "127.0.0.2"];
+    let pki = super::certs::make_pki_for(&dir, "chronyd", &names, 2020, 2100);
+    for f in [&pki.cert, &pki.key, &pki.ca] {
+        chown_chrony(f);
+    }
+    let key_file = dir.join("server.keys");
+    write_private(&key_file, keys);
+    let (port, ntsport) = (free_port(), free_tcp_port());
+    let chronyd = Chronyd::start(
+        &dir,
+        &format!(
+            "port {port}\nbindaddress 127.0.0.1\nallow 127.0.0.1\nlocal stratum 8\n\
+             ntsserverkey {}\nntsservercert {}\nntsport {ntsport}\nkeyfile {}\n",
+            pki.key.display(),
+            pki.cert.display(),
+            key_file.display()
+        ),
+    );
+    (chronyd, pki, port, ntsport)
+}

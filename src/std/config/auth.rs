@@ -2,10 +2,9 @@
 //! authentication, parsed into [`AuthConfig`] and [`SourceAuth`], in this
 //! one place.
 //!
-//! None of it is acted on yet: each line gives a warning with
-//! [`AUTH_NOT_ACTED_ON`]. [`ACTED_ON`] (directives) and
-//! [`OPTIONS_ACTED_ON`] (`"key"`, `"nts"`, ... of source lines) list what is
-//! acted on: their warnings stop.
+//! [`ACTED_ON`] (directives) and [`OPTIONS_ACTED_ON`] (`"key"`, `"nts"`, ...
+//! of source lines) list what is acted on; every other line gives a warning
+//! with [`AUTH_NOT_ACTED_ON`].
 
 use ::std::path::PathBuf;
 use ::std::string::String;
@@ -14,19 +13,28 @@ use ::std::vec::Vec;
 use super::directives::{path, Args, Parser};
 use super::scan::Cursor;
 use super::LineError;
+pub use crate::select::AuthSelectMode;
 use crate::server::RateLimit;
 
 /// Why the authentication directives and options are not acted on.
 pub const AUTH_NOT_ACTED_ON: &str = "authentication is not implemented yet";
 
-/// The authentication source options ntpkit acts on (none yet); every
-/// other one warns.
-pub const OPTIONS_ACTED_ON: &[&str] = &[];
+/// The authentication source options ntpkit acts on (the client's keys and
+/// NTS, see [`crate::std::driver::DriverConfig::from_config`]); every other
+/// one warns.
+pub const OPTIONS_ACTED_ON: &[&str] = &["key", "nts", "ntsport", "certset"];
 
 /// The authentication directives that ntpkit acts on (a server's keys and
-/// its NTS-KE server, see [`crate::std::serve::ServingAuth`]); every other
-/// one warns.
+/// its NTS-KE server, see [`crate::std::serve::ServingAuth`]; the client's
+/// keys, trusted certificates and NTS settings, see
+/// [`crate::std::driver::DriverConfig::from_config`]); every other one
+/// warns.
 pub const ACTED_ON: &[&str] = &[
+    "ntstrustedcerts",
+    "nosystemcert",
+    "nocerttimecheck",
+    "ntsrefresh",
+    "authselectmode",
     "keyfile",
     "ntsserverkey",
     "ntsservercert",
@@ -38,19 +46,6 @@ pub const ACTED_ON: &[&str] = &[
     "ntsprocesses",
     "ntsntpserver",
 ];
-
-/// `authselectmode`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AuthSelectMode {
-    /// `require`: unauthenticated sources are never selected.
-    Require,
-    /// `prefer`: they are not, once one source is authenticated.
-    Prefer,
-    /// `mix` (chronyd's default).
-    Mix,
-    /// `ignore`.
-    Ignore,
-}
 
 /// The authentication directives.
 #[derive(Debug, Clone, PartialEq)]

@@ -128,7 +128,7 @@ pub struct SourceConfig {
     /// `burst`, `minpoll N`, `maxpoll N`, `prefer`, `noselect`, `trust`,
     /// `maxdelay S`, `maxdelaydevratio R` and `polltarget N`.
     pub engine: EngineSourceConfig,
-    /// `key`, `nts`, `ntsport`, `certset`: not acted on yet.
+    /// `key`, `nts`, `ntsport`, `certset`.
     pub auth: SourceAuth,
     /// The other options, parsed but not acted on (each gives a warning).
     pub options: SourceOptions,
@@ -456,7 +456,7 @@ pub struct Config {
     pub logbanner: u32,
     /// `noclientlog`.
     pub noclientlog: bool,
-    /// Keys and NTS (not acted on yet).
+    /// Keys and NTS.
     pub auth: AuthConfig,
     /// Lines accepted but not (all) acted on, one per line.
     pub warnings: Vec<Warning>,
@@ -591,8 +591,9 @@ impl Config {
     }
 
     /// The engine settings: `makestep`, `maxupdateskew`, `maxdrift`,
-    /// `maxslewrate`, `maxchange`, `minsources`, `stratumweight`, `maxdistance` and
-    /// `maxjitter`, with the clock's `precision` (log2 seconds). What the
+    /// `maxslewrate`, `maxchange`, `minsources`, `stratumweight`,
+    /// `maxdistance`, `maxjitter`, `authselectmode` and `ntsrefresh`, with
+    /// the clock's `precision` (log2 seconds). What the
     /// file does not set keeps the engine's (chrony's) default.
     pub fn system_config(&self, precision: i8) -> SystemConfig {
         let defaults = SystemConfig::default();
@@ -614,6 +615,9 @@ impl Config {
             maxdistance: self.maxdistance.unwrap_or(defaults.maxdistance),
             maxjitter: self.maxjitter.unwrap_or(defaults.maxjitter),
             precision,
+            auth_select: self.auth.select_mode.unwrap_or(defaults.auth_select),
+            // chrony's range is 1 to 2^31 - 1 seconds.
+            nts_refresh: f64::from(self.auth.nts_refresh.max(1)),
         }
     }
 

@@ -193,6 +193,7 @@ fn options_are_a_stream_as_in_chronyd() {
 
 #[test]
 fn source_options_not_acted_on_warn_once_per_line() {
+    // (`key`, `nts`, `ntsport` and `certset` are acted on: no warning.)
     let config = parse(
         "server a xleave key 5 nts ntsport 123 certset 2 offline presend 9 extfield F323 xleave\n\
          peer b\n",
@@ -215,10 +216,6 @@ fn source_options_not_acted_on_warn_once_per_line() {
         warned(&config),
         [
             "warning: t:1: `server` option `xleave` is not acted on: the interleaved mode is not implemented; \
-             `server` option `key` is not acted on: authentication is not implemented yet; \
-             `server` option `nts` is not acted on: authentication is not implemented yet; \
-             `server` option `ntsport` is not acted on: authentication is not implemented yet; \
-             `server` option `certset` is not acted on: authentication is not implemented yet; \
              `server` option `offline` is not acted on: the engine always polls (there is no online/offline state); \
              `server` option `presend` is not acted on: the engine sends no extra requests before a poll; \
              `server` option `extfield` is not acted on: NTP extension fields are not sent",
@@ -263,7 +260,8 @@ fn numbers_as_sscanf_reads_them() {
 fn system_config_maps_what_the_engine_takes() {
     let config = parse(
         "makestep 0.1 -1\nmaxupdateskew 50\nminsources 2\nstratumweight 0.01\nmaxdrift 100\n\
-         maxslewrate 1000\nmaxdistance 16\nmaxjitter 0.5\nlocal stratum 7\nmaxchange 10 2 -1\n",
+         maxslewrate 1000\nmaxdistance 16\nmaxjitter 0.5\nlocal stratum 7\nmaxchange 10 2 -1\n\
+         authselectmode prefer\nntsrefresh 3600\n",
     );
     let system = config.system_config(-23);
     assert_eq!(
@@ -289,6 +287,8 @@ fn system_config_maps_what_the_engine_takes() {
             maxdistance: 16.0,
             maxjitter: 0.5,
             precision: -23,
+            auth_select: crate::system::AuthSelectMode::Prefer,
+            nts_refresh: 3600.0,
         }
     );
     let node = config.node_config(-23);
@@ -366,7 +366,7 @@ fn command_access() {
 }
 
 #[test]
-fn authentication_is_parsed_and_warned_about() {
+fn authentication_is_parsed_and_acted_on() {
     let config = parse(
         "keyfile /etc/chrony/chrony.keys\nntsdumpdir /var/lib/chrony\nntsservercert /c.crt\n\
          ntsserverkey /k.key\nntsport 4461\nntsprocesses 2\nmaxntsconnections 50\nntsrotate 0\n\
@@ -406,21 +406,11 @@ fn authentication_is_parsed_and_warned_about() {
         auth.nts_rate_limit.map(|r| (r.interval, r.burst)),
         Some((3, 1))
     );
-    // A server's keys and NTS-KE server are acted on; the client's NTS
-    // settings (trust, refresh, selection, rate limit) warn.
+    // A server's keys and NTS-KE server, and the client's keys and NTS
+    // settings (trust, refresh, selection) are acted on; the NTS-KE
+    // server's rate limit warns.
     let warned: Vec<_> = config.warnings.iter().map(|w| w.directive).collect();
-    assert_eq!(
-        warned,
-        [
-            "ntstrustedcerts",
-            "ntstrustedcerts",
-            "nocerttimecheck",
-            "ntsrefresh",
-            "nosystemcert",
-            "authselectmode",
-            "ntsratelimit"
-        ]
-    );
+    assert_eq!(warned, ["ntsratelimit"]);
     assert!(config
         .warnings
         .iter()

@@ -120,7 +120,7 @@ impl Logging {
             self.logs.statistics(&line)?;
         }
         self.seen[index] = (counts, stats.or(seen_stats));
-        let updates = system.updates();
+        let updates = system.clock_updates();
         if updates != self.updates {
             self.updates = updates;
             self.tracking(system, peers, now)?;

@@ -77,6 +77,7 @@ fn fast(address: SocketAddr) -> Upstream {
             iburst: true,
             ..SourceConfig::default()
         },
+        auth: UpstreamAuth::None,
     }
 }
 
@@ -162,6 +163,7 @@ fn follows_a_loopback_server() {
             },
             banner: 32,
         }),
+        ..DriverConfig::default()
     };
     std::fs::write(dir.join("drift"), "12.500000 0.250000\n").unwrap();
     let mut driver = Driver::new(config, VirtualClock::new(), None).unwrap();
@@ -596,4 +598,80 @@ fn the_way_out_ends_the_slew() {
 
     stop.store(true, Ordering::Relaxed);
     server.join().unwrap();
+}
+
+#[test]
+fn sources_take_their_key_or_nts_from_the_configuration() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = temp_dir("auth-config");
+    let keys = dir.join("keys");
+    std::fs::write(
+        &keys,
+        "2 SHA1 HEX:0102030405060708090a0b0c0d0e0f1011121314\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&keys, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let text = format!(
+        "keyfile {}\nserver 127.0.0.1 port 1234 key 2\nserver 127.0.0.2 nts ntsport 4461\n\
+         server 127.0.0.3 key 5\nserver 127.0.0.4 nts certset 3\nserver 127.0.0.5 nts certset 1\n\
+         ntstrustedcerts 1 /x.pem\nnocerttimecheck 2\nntsdumpdir {}\n",
+        keys.display(),
+        dir.display()
+    );
+    let config = Config::parse(&text, "t.conf").unwrap();
+    let (driver, errors) = DriverConfig::resolving(&config, -20);
+    let auth: Vec<(SocketAddr, UpstreamAuth)> = driver
+        .upstreams
+        .iter()
+        .map(|u| (u.address, u.auth.clone()))
+        .collect();
+    let key = crate::std::keyfile::KeyFile::load(&keys).unwrap().keys[0];
+    assert_eq!(
+        auth,
+        [
+            ("127.0.0.1:1234".parse().unwrap(), UpstreamAuth::Key(key)),
+            (
+                "127.0.0.2:123".parse().unwrap(),
+                UpstreamAuth::Nts {
+                    ke_address: "127.0.0.2:4461".parse().unwrap(),
+                    certset: 0
+                }
+            ),
+            (
+                "127.0.0.5:123".parse().unwrap(),
+                UpstreamAuth::Nts {
+                    ke_address: "127.0.0.5:4460".parse().unwrap(),
+                    certset: 1
+                }
+            ),
+        ]
+    );
+    // A key the file does not hold, a certificate set that holds nothing:
+    // left out, the line named.
+    let errors: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(
+        errors[0].starts_with("t.conf:4: not following 127.0.0.3: key 5 is not in "),
+        "{errors:?}"
+    );
+    assert!(
+        errors[1].starts_with("t.conf:5: not following 127.0.0.4: certset 3 holds no"),
+        "{errors:?}"
+    );
+    // The key file is readable by others: a warning.
+    assert_eq!(driver.warnings.len(), 1, "{:?}", driver.warnings);
+    assert!(driver.warnings[0].contains("readable by other users"));
+    assert_eq!(
+        driver.nts,
+        NtsSettings {
+            trusted_certs: vec![(1, PathBuf::from("/x.pem"))],
+            no_cert_time_check: 2,
+            dump_dir: Some(dir.clone()),
+            ..NtsSettings::default()
+        }
+    );
+    // Without a key file, a keyed source is refused too.
+    let config = Config::parse("server 127.0.0.1 key 2\n", "u.conf").unwrap();
+    let (_, errors) = DriverConfig::resolving(&config, -20);
+    assert!(errors[0].to_string().contains("no keyfile"), "{errors:?}");
 }

@@ -43,6 +43,9 @@ pub struct NtsClientConfig {
     /// `ntstrustedcerts` files or directories of PEM certificates; the
     /// system trust store when empty.
     pub trusted_certs: Vec<PathBuf>,
+    /// Trust the system's store besides `trusted_certs` (chrony's
+    /// certificate set 0 unless `nosystemcert`).
+    pub system_certs: bool,
     /// Do not check certificates' validity times against the clock: what
     /// `nocerttimecheck N` asks while the clock has been updated fewer than
     /// N times (the caller counts).
@@ -57,6 +60,7 @@ impl Default for NtsClientConfig {
     fn default() -> Self {
         NtsClientConfig {
             trusted_certs: Vec::new(),
+            system_certs: false,
             ignore_cert_time: false,
             timeout: DEFAULT_TIMEOUT,
             algorithms: AeadAlgorithm::SUPPORTED.to_vec(),
@@ -115,7 +119,7 @@ fn timed_out() -> io::Error {
 impl KeClient {
     /// A client trusting what `config` says.
     pub fn new(config: &NtsClientConfig) -> Result<KeClient, KeClientError> {
-        let roots = tls::trust_anchors(&config.trusted_certs)?;
+        let roots = tls::trust_anchors(&config.trusted_certs, config.system_certs)?;
         Ok(KeClient {
             tls: tls::client_config(roots, config.ignore_cert_time)?,
             timeout: config.timeout,

@@ -118,10 +118,11 @@ pub fn server_config(
 }
 
 /// The trust anchors of `ntstrustedcerts` paths (PEM files, or directories
-/// of them), or of the system's store when `paths` is empty.
-pub fn trust_anchors(paths: &[PathBuf]) -> Result<RootCertStore, TlsSetupError> {
+/// of them) and, with `system` or when `paths` is empty, of the system's
+/// store (chrony's certificate set 0 holds both unless `nosystemcert`).
+pub fn trust_anchors(paths: &[PathBuf], system: bool) -> Result<RootCertStore, TlsSetupError> {
     let mut files = Vec::new();
-    if paths.is_empty() {
+    if system || paths.is_empty() {
         files.extend(
             SYSTEM_TRUST_FILES
                 .iter()
@@ -129,7 +130,7 @@ pub fn trust_anchors(paths: &[PathBuf]) -> Result<RootCertStore, TlsSetupError> 
                 .filter(|p| p.is_file())
                 .take(1),
         );
-        if files.is_empty() {
+        if files.is_empty() && paths.is_empty() {
             return Err(file_error(
                 Path::new(SYSTEM_TRUST_FILES[0]),
                 "no system trust store",

@@ -1,0 +1,57 @@
+//! Arbitrary responses to the engine's requests: a plain source, a source
+//! with a key and an NTS source (8 cookies) each get the fuzzer's bytes as
+//! the answer to the request they just sent. Never a panic, and never an
+//! authenticated answer accepted: the fuzzer knows neither the key nor the
+//! session's keys, nor the request's cookie and unique identifier.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use ntpkit::auth::{Key, KeyType};
+use ntpkit::nts::{AeadAlgorithm, AeadKey, CookieKey, CookieKeys, NtsServer, NtsSession, SessionKeys};
+use ntpkit::sim::SimRng;
+use ntpkit::system::{SourceAuth, SourceConfig, System, SystemConfig, MAX_REQUEST_LEN};
+use ntpkit::time::{NtpDuration, NtpTimestamp};
+use ntpkit::wire::ReferenceId;
+
+fuzz_target!(|data: &[u8]| {
+    let now = NtpTimestamp::from_parts(3_900_000_000, 0);
+    let mut system = System::<3, 1>::with_capacity(SystemConfig::default(), None);
+    let ids: Vec<_> = (0..3)
+        .map(|_| {
+            system
+                .add_source(SourceConfig::default(), ReferenceId::NONE, now)
+                .unwrap()
+        })
+        .collect();
+    let key = Key::new(1, KeyType::Sha256, &[7; 20]).unwrap();
+    system.set_source_auth(ids[1], SourceAuth::Key(key)).unwrap();
+    system.set_source_auth(ids[2], SourceAuth::Nts).unwrap();
+    let keys = SessionKeys {
+        c2s: AeadKey::new(AeadAlgorithm::AesSivCmac256, &[1; 32]).unwrap(),
+        s2c: AeadKey::new(AeadAlgorithm::AesSivCmac256, &[2; 32]).unwrap(),
+    };
+    let mut server = NtsServer::new(CookieKeys::new(CookieKey { id: 1, key: [3; 32] }), [0; 8]);
+    let mut session = NtsSession::new(keys);
+    for _ in 0..8 {
+        let mut cookie = [0u8; 256];
+        let len = server.make_cookie(&keys, &mut cookie).unwrap();
+        session.add_cookie(&cookie[..len]).unwrap();
+    }
+    assert_eq!(system.poll_nts_ke(now), Some(ids[2]));
+    system.set_nts_session(ids[2], session, now).unwrap();
+    let mut rng = SimRng::new(u64::from(data.first().copied().unwrap_or(0)));
+    let mut buf = [0u8; MAX_REQUEST_LEN];
+    let due = system.poll_timeout().unwrap();
+    let mut sent = 0;
+    while system.poll_transmit(due, &mut rng, &mut buf).is_some() {
+        sent += 1;
+    }
+    assert_eq!(sent, 3);
+    let rx = due + NtpDuration::from_seconds_f64(0.01);
+    for &id in &ids {
+        let _ = system.handle_response(rx, id, data);
+    }
+    for &id in &ids[1..] {
+        assert_eq!(system.auth_counters(id).unwrap().authenticated, 0);
+    }
+});

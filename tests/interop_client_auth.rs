@@ -1,0 +1,567 @@
+//! Our client authenticating its servers on loopback: the production
+//! driver (in-process, on a virtual clock: the system clock is never
+//! touched) configured by a chrony.conf, following Debian's chronyd 4.3
+//! (`-x`) with SHA1, SHA256 and AES128 keys and with NTS (cookies kept in
+//! `ntsdumpdir` across a restart), and our own example server the same
+//! way. The negative cases: a wrong key, an NTS server whose certificate
+//! does not verify, and a path that alters or replays every response
+//! (a proxy on 127.0.0.2, which the certificate names too). Each is never
+//! selected, and counted.
+//!
+//! Tests that need chronyd or root print why and pass without running when
+//! those are missing (`scripts/interop-auth.sh` installs chronyd).
+
+mod common;
+
+use std::cell::RefCell;
+use std::io;
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use common::certs::{make_pki, temp_dir};
+use common::chrony::{
+    chronyd_server, chronyd_unavailable, free_port, free_tcp_port, start_example_server,
+};
+use ntpkit::report::AuthMode;
+use ntpkit::std::clock::VirtualClock;
+use ntpkit::std::config::Config;
+use ntpkit::std::driver::{Driver, DriverConfig};
+use ntpkit::system::{AuthCounters, SourceId};
+use ntpkit::time::NtpTimestamp;
+
+macro_rules! skip {
+    ($($why:tt)*) => {{
+        eprintln!("skipped: {}", format!($($why)*));
+        return;
+    }};
+}
+
+/// The keys both sides have (chrony's keyfile format).
+const KEYS: &str = "2 SHA1 HEX:0102030405060708090a0b0c0d0e0f1011121314\n\
+                    3 SHA256 HEX:1112131415161718191a1b1c1d1e1f202122232425262728292a2b2c2d2e2f30\n\
+                    6 AES128 HEX:2122232425262728292a2b2c2d2e2f30\n";
+/// Key 9 as the server has it, and as the client (wrongly) has it.
+const SERVER_KEY_9: &str = "9 SHA1 HEX:ffffffffffffffffffffffffffffffffffffffff\n";
+const CLIENT_KEY_9: &str = "9 SHA1 HEX:0000000000000000000000000000000000000000\n";
+
+/// Polled every 1/4 s to 1 s, starting with a burst.
+const FAST: &str = "iburst minpoll -2 maxpoll 0";
+
+type Log = Rc<RefCell<Vec<String>>>;
+
+/// Our client configured by `body` (written to `dir`), its events kept.
+fn client(dir: &Path, body: &str) -> (Driver<'static, VirtualClock>, Log) {
+    let conf = dir.join("client.conf");
+    // No control socket: the reports are read in-process.
+    std::fs::write(&conf, format!("{body}bindcmdaddress /\n")).unwrap();
+    let config = Config::load(&conf).unwrap();
+    assert!(config.warnings.is_empty(), "{:?}", config.warnings);
+    let driver_config = DriverConfig::from_config(&config, -20).unwrap();
+    assert!(
+        driver_config.warnings.is_empty(),
+        "{:?}",
+        driver_config.warnings
+    );
+    let mut driver = Driver::new(driver_config, VirtualClock::new(), None).unwrap();
+    let log: Log = Rc::default();
+    let kept = log.clone();
+    driver.set_logger(move |event| {
+        eprintln!("client: {event}");
+        kept.borrow_mut().push(event.to_string());
+    });
+    (driver, log)
+}
+
+/// A key file of ours (mode 0600: no warning).
+fn write_keys(path: &Path, text: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, text).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+}
+
+fn ids(driver: &Driver<'_, VirtualClock>) -> Vec<SourceId> {
+    driver.sources().map(|(_, _, id)| id).collect()
+}
+
+fn counters(driver: &Driver<'_, VirtualClock>, id: SourceId) -> AuthCounters {
+    driver.node().system().auth_counters(id).unwrap()
+}
+
+/// The reachability register (which does not depend on the time asked).
+fn reach(driver: &Driver<'_, VirtualClock>, id: SourceId) -> u8 {
+    driver
+        .node()
+        .system()
+        .source_report(id, NtpTimestamp::ZERO)
+        .unwrap()
+        .reach
+}
+
+/// Runs `driver` until `done` or `limit`; records every source ever
+/// selected. Returns whether `done` came.
+fn run(
+    driver: &mut Driver<'_, VirtualClock>,
+    limit: Duration,
+    selected: &mut Vec<SourceId>,
+    done: impl Fn(&Driver<'_, VirtualClock>) -> bool,
+) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        driver
+            .run_once(Some(Duration::from_millis(100)))
+            .expect("driver turn");
+        if let Some(id) = driver.node().system().selected() {
+            if !selected.contains(&id) {
+                selected.push(id);
+            }
+        }
+        if done(driver) {
+            return true;
+        }
+    }
+    false
+}
+
+/// Runs `driver` for `time`, whatever happens.
+fn run_for(driver: &mut Driver<'_, VirtualClock>, time: Duration, selected: &mut Vec<SourceId>) {
+    run(driver, time, selected, |_| false);
+}
+
+#[test]
+fn our_client_follows_chronyd_with_sha1_sha256_and_aes128_keys_never_a_wrong_one() {
+    if let Some(why) = chronyd_unavailable() {
+        skip!("{why}");
+    }
+    let (chronyd, _pki, port, _) = chronyd_server("client-keys", &format!("{KEYS}{SERVER_KEY_9}"));
+    let dir = temp_dir("client-keys");
+    let keys = dir.join("client.keys");
+    write_keys(&keys, &format!("{KEYS}{CLIENT_KEY_9}"));
+    let mut body = format!("keyfile {}\n", keys.display());
+    for key in [2, 3, 6, 9] {
+        body.push_str(&format!("server 127.0.0.1 port {port} key {key} {FAST}\n"));
+    }
+    let (mut driver, _) = client(&dir, &body);
+    let ids = ids(&driver);
+    let (good, wrong) = (&ids[..3], ids[3]);
+    let mut selected = Vec::new();
+    let followed = run(&mut driver, Duration::from_secs(30), &mut selected, |d| {
+        good.iter()
+            .all(|&id| counters(d, id).authenticated >= 4 && reach(d, id) != 0)
+            && d.node().system().selected().is_some()
+    });
+    // A few seconds more for the wrong key to show it is never answered.
+    run_for(&mut driver, Duration::from_secs(3), &mut selected);
+    let serverstats = chronyd.chronyc("serverstats");
+    drop(chronyd);
+    eprintln!("{serverstats}");
+    assert!(followed, "chronyd was not followed with every key");
+    assert!(!selected.is_empty() && selected.iter().all(|id| good.contains(id)));
+    let system = driver.node().system();
+    for (&id, (key_id, key_type, bits)) in good.iter().zip([(2, 2, 160), (3, 3, 256), (6, 13, 128)])
+    {
+        let c = counters(&driver, id);
+        assert_eq!((c.failed, c.naks), (0, 0), "key {key_id}: {c:?}");
+        let report = system.auth_report(id, NtpTimestamp::ZERO).unwrap();
+        assert_eq!(
+            (
+                report.mode,
+                report.key_id,
+                report.key_type,
+                report.key_length
+            ),
+            (AuthMode::SymmetricKey, key_id, key_type, bits)
+        );
+    }
+    // The wrong key: chronyd drops our requests (it answers no MAC it
+    // cannot verify): sent, never answered, never selected.
+    assert!(system.requests(wrong).unwrap() >= 4);
+    assert_eq!(reach(&driver, wrong), 0);
+    assert_eq!(counters(&driver, wrong), AuthCounters::default());
+    assert!(!selected.contains(&wrong));
+    // chronyd counted our authenticated requests.
+    let authenticated = serverstats
+        .lines()
+        .find(|l| l.starts_with("Authenticated NTP packets"))
+        .and_then(|l| l.split(':').nth(1))
+        .and_then(|n| n.trim().parse::<u64>().ok());
+    assert!(authenticated.is_some_and(|n| n >= 12), "{serverstats}");
+}
+
+/// The line of chronyc's `serverstats` that counts NTS-KE connections.
+fn ke_connections(serverstats: &str) -> Option<u64> {
+    serverstats
+        .lines()
+        .find(|l| l.starts_with("NTS-KE connections accepted"))
+        .and_then(|l| l.split(':').nth(1))
+        .and_then(|n| n.trim().parse().ok())
+}
+
+#[test]
+fn our_client_follows_chronyd_with_nts_and_keeps_its_cookies_across_a_restart() {
+    if let Some(why) = chronyd_unavailable() {
+        skip!("{why}");
+    }
+    let (chronyd, pki, port, ntsport) = chronyd_server("client-nts", KEYS);
+    let dir = temp_dir("client-nts");
+    let dump = dir.join("nts");
+    let body = format!(
+        "server 127.0.0.1 port {port} nts ntsport {ntsport} {FAST}\n\
+         ntstrustedcerts {}\nntsdumpdir {}\n",
+        pki.ca.display(),
+        dump.display()
+    );
+    let (mut driver, log) = client(&dir, &body);
+    let id = ids(&driver)[0];
+    let mut selected = Vec::new();
+    let followed = run(&mut driver, Duration::from_secs(30), &mut selected, |d| {
+        d.node().system().selected() == Some(id) && counters(d, id).authenticated >= 4
+    });
+    assert!(followed, "chronyd's NTS server was not followed");
+    let c = counters(&driver, id);
+    assert_eq!((c.failed, c.naks, c.unmatched), (0, 0, 0), "{c:?}");
+    let report = driver
+        .node()
+        .system()
+        .auth_report(id, NtpTimestamp::ZERO)
+        .unwrap();
+    assert_eq!(report.mode, AuthMode::Nts);
+    assert_eq!((report.key_type, report.key_length), (15, 256));
+    assert_eq!((report.key_id, report.ke_attempts), (1, 0));
+    assert_eq!(report.cookies, 8, "refilled after every answer");
+    assert!(report.cookie_length > 0);
+    assert!(log
+        .borrow()
+        .iter()
+        .any(|l| l.contains("cookies from NTS-KE")));
+    // The way out saves the cookies.
+    driver.finish().unwrap();
+    drop(driver);
+    let file = dump.join(format!("ntpkit-127.0.0.1-{ntsport}.nts"));
+    assert!(file.is_file(), "no dump at {}", file.display());
+    assert_eq!(ke_connections(&chronyd.chronyc("serverstats")), Some(1));
+    // Restarted, the client needs no NTS-KE: the dump's cookies are
+    // taken (and the file removed: no cookie is sent twice).
+    let (mut driver, log) = client(&dir, &body);
+    assert!(!file.exists());
+    let id = ids(&driver)[0];
+    let mut selected = Vec::new();
+    let followed = run(&mut driver, Duration::from_secs(30), &mut selected, |d| {
+        d.node().system().selected() == Some(id)
+    });
+    let serverstats = chronyd.chronyc("serverstats");
+    drop(chronyd);
+    assert!(followed, "not followed after the restart");
+    assert!(log
+        .borrow()
+        .iter()
+        .any(|l| l.contains("cookies from") && l.contains(".nts")));
+    assert_eq!(ke_connections(&serverstats), Some(1), "{serverstats}");
+    assert!(counters(&driver, id).authenticated >= 1);
+}
+
+#[test]
+fn our_client_never_selects_an_nts_server_whose_certificate_does_not_verify() {
+    if let Some(why) = chronyd_unavailable() {
+        skip!("{why}");
+    }
+    let (chronyd, _pki, port, ntsport) = chronyd_server("client-nts-untrusted", KEYS);
+    let dir = temp_dir("client-nts-untrusted");
+    // We trust another CA only.
+    let other = make_pki(&dir, "other", 2020, 2100);
+    let body = format!(
+        "server 127.0.0.1 port {port} nts ntsport {ntsport} {FAST}\n\
+         ntstrustedcerts {}\nnosystemcert\n",
+        other.ca.display()
+    );
+    let (mut driver, log) = client(&dir, &body);
+    let id = ids(&driver)[0];
+    let mut selected = Vec::new();
+    run_for(&mut driver, Duration::from_secs(7), &mut selected);
+    drop(chronyd);
+    assert!(selected.is_empty());
+    let system = driver.node().system();
+    assert_eq!(
+        system.requests(id),
+        Some(0),
+        "no NTP request without NTS-KE"
+    );
+    let report = system.auth_report(id, NtpTimestamp::ZERO).unwrap();
+    // Handshakes at 0 s, 2 s and 6 s (the backoff doubles).
+    assert!(report.ke_attempts >= 3, "{report:?}");
+    assert_eq!(report.cookies, 0);
+    let failures: Vec<String> = log
+        .borrow()
+        .iter()
+        .filter(|l| l.contains("NTS-KE with 127.0.0.1 failed"))
+        .cloned()
+        .collect();
+    assert!(failures.len() >= 3, "{failures:?}");
+    assert!(
+        failures.iter().all(|l| l.contains("certificate")),
+        "{failures:?}"
+    );
+}
+
+/// What a proxy does to each response.
+#[derive(Clone, Copy)]
+enum Mangle {
+    /// Alters it (the last bit of the transmit timestamp, which the MAC and
+    /// the NTS authenticator cover).
+    Tamper,
+    /// Delivers it, then a copy of it.
+    Replay,
+}
+
+/// A UDP proxy on `listen` to `target`, and a thread forwarding TCP
+/// connections from `listen`'s address at `tcp_port` to `target`'s
+/// address at `tcp_target` (TLS passes through untouched).
+struct Proxy {
+    stop: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn udp_proxy(
+    stop: Arc<AtomicBool>,
+    listen: SocketAddr,
+    target: SocketAddr,
+    path: Mangle,
+) -> JoinHandle<()> {
+    let front = UdpSocket::bind(listen).unwrap();
+    thread::spawn(move || {
+        let back = UdpSocket::bind("127.0.0.1:0").unwrap();
+        back.connect(target).unwrap();
+        front.set_nonblocking(true).unwrap();
+        back.set_nonblocking(true).unwrap();
+        let mut client = None;
+        let mut buf = [0u8; 4096];
+        while !stop.load(Ordering::Relaxed) {
+            let mut idle = true;
+            if let Ok((n, from)) = front.recv_from(&mut buf) {
+                client = Some(from);
+                let _ = back.send(&buf[..n]);
+                idle = false;
+            }
+            if let (Ok(n), Some(client)) = (back.recv(&mut buf), client) {
+                match path {
+                    Mangle::Tamper => {
+                        buf[47] ^= 1;
+                        let _ = front.send_to(&buf[..n], client);
+                    }
+                    Mangle::Replay => {
+                        let _ = front.send_to(&buf[..n], client);
+                        let _ = front.send_to(&buf[..n], client);
+                    }
+                }
+                idle = false;
+            }
+            if idle {
+                thread::sleep(Duration::from_micros(500));
+            }
+        }
+    })
+}
+
+fn tcp_forward(stop: Arc<AtomicBool>, listen: SocketAddr, target: SocketAddr) -> JoinHandle<()> {
+    let listener = TcpListener::bind(listen).unwrap();
+    listener.set_nonblocking(true).unwrap();
+    thread::spawn(move || {
+        while !stop.load(Ordering::Relaxed) {
+            match listener.accept() {
+                Ok((inbound, _)) => {
+                    let _ = inbound.set_nonblocking(false);
+                    if let Ok(outbound) = TcpStream::connect(target) {
+                        pipe(inbound, outbound);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    thread::sleep(Duration::from_millis(5));
+                }
+                Err(_) => return,
+            }
+        }
+    })
+}
+
+/// Copies both ways until either side closes (threads of their own, which
+/// end with the connection).
+fn pipe(a: TcpStream, b: TcpStream) {
+    for (mut from, mut to) in [(a.try_clone().unwrap(), b.try_clone().unwrap()), (b, a)] {
+        thread::spawn(move || {
+            let _ = io::copy(&mut from, &mut to);
+            let _ = to.shutdown(std::net::Shutdown::Write);
+        });
+    }
+}
+
+/// A path through 127.0.0.2 to chronyd on 127.0.0.1: NTP on `port` (the
+/// port chronyd's NTS-KE names) and a free one for the keyed source, the
+/// NTS-KE port forwarded as it is.
+fn proxy(port: u16, ntsport: u16, path: Mangle) -> (Proxy, u16) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let key_port = free_port();
+    let at = |port| SocketAddr::from(([127, 0, 0, 2], port));
+    let chronyd = |port| SocketAddr::from(([127, 0, 0, 1], port));
+    let threads = vec![
+        udp_proxy(stop.clone(), at(port), chronyd(port), path),
+        udp_proxy(stop.clone(), at(key_port), chronyd(port), path),
+        tcp_forward(stop.clone(), at(ntsport), chronyd(ntsport)),
+    ];
+    (Proxy { stop, threads }, key_port)
+}
+
+/// Our client following chronyd through `path`, with key 2 and with NTS,
+/// beside a direct keyed source (so that the clock has something good to
+/// follow): its sources' ids (keyed, NTS, direct) after `time`, and what
+/// was ever selected.
+fn through(
+    name: &str,
+    path: Mangle,
+    time: Duration,
+) -> (Driver<'static, VirtualClock>, [SourceId; 3], Vec<SourceId>) {
+    let (chronyd, pki, port, ntsport) = chronyd_server(name, KEYS);
+    let (_proxy, key_port) = proxy(port, ntsport, path);
+    let dir = temp_dir(name);
+    let keys = dir.join("client.keys");
+    write_keys(&keys, KEYS);
+    let body = format!(
+        "keyfile {}\nntstrustedcerts {}\n\
+         server 127.0.0.2 port {key_port} key 2 {FAST}\n\
+         server 127.0.0.2 port {port} nts ntsport {ntsport} {FAST}\n\
+         server 127.0.0.1 port {port} key 3 {FAST}\n",
+        keys.display(),
+        pki.ca.display()
+    );
+    let (mut driver, _) = client(&dir, &body);
+    let ids = ids(&driver);
+    let mut selected = Vec::new();
+    run_for(&mut driver, time, &mut selected);
+    drop(chronyd);
+    (driver, [ids[0], ids[1], ids[2]], selected)
+}
+
+#[test]
+fn responses_altered_on_the_path_are_refused_counted_and_never_selected() {
+    if let Some(why) = chronyd_unavailable() {
+        skip!("{why}");
+    }
+    let (driver, [keyed, nts, direct], selected) =
+        through("client-tamper", Mangle::Tamper, Duration::from_secs(12));
+    assert_eq!(selected, [direct], "only the direct source is followed");
+    for id in [keyed, nts] {
+        let c = counters(&driver, id);
+        assert_eq!(c.authenticated, 0, "{c:?}");
+        assert!(c.failed >= 8, "{c:?}");
+        assert_eq!(reach(&driver, id), 0);
+    }
+    // NTS-KE went through (TLS untouched): the NTS source sent requests,
+    // and without answers its cookies ran down.
+    let system = driver.node().system();
+    assert!(system.requests(nts).unwrap() >= 8);
+    assert!(system.nts_state(nts).unwrap().sessions() >= 1);
+}
+
+#[test]
+fn replayed_responses_are_refused_and_counted() {
+    if let Some(why) = chronyd_unavailable() {
+        skip!("{why}");
+    }
+    let (driver, [keyed, nts, _], selected) =
+        through("client-replay", Mangle::Replay, Duration::from_secs(12));
+    for id in [keyed, nts] {
+        let c = counters(&driver, id);
+        // Each answer taken once, its copy refused.
+        assert!(c.authenticated >= 8, "{c:?}");
+        assert!(c.unmatched >= c.authenticated - 1, "{c:?}");
+        assert_eq!((c.failed, c.naks), (0, 0), "{c:?}");
+    }
+    assert!(!selected.is_empty());
+}
+
+/// Our example server with keys and NTS (certificates for 127.0.0.1): its
+/// process, NTP port and NTS-KE port, and the CA.
+fn our_server(dir: &Path) -> Option<(common::chrony::Running, u16, u16, PathBuf)> {
+    let pki = make_pki(dir, "ours", 2020, 2100);
+    let keys = dir.join("server.keys");
+    write_keys(&keys, &format!("{KEYS}{SERVER_KEY_9}"));
+    let (port, ntsport) = (free_port(), free_tcp_port());
+    let conf = dir.join("server.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "port {port}\nbindaddress 127.0.0.1\nallow 127.0.0.1\nlocal stratum 9\nkeyfile {}\n\
+             ntsserverkey {}\nntsservercert {}\nntsport {ntsport}\nntsdumpdir {}\n",
+            keys.display(),
+            pki.key.display(),
+            pki.cert.display(),
+            dir.display()
+        ),
+    )
+    .unwrap();
+    let server = start_example_server(&conf)?;
+    Some((server, port, ntsport, pki.ca))
+}
+
+#[test]
+fn our_client_follows_our_server_with_keys_and_nts() {
+    let dir = temp_dir("client-ours");
+    let Some((server, port, ntsport, ca)) = our_server(&dir) else {
+        skip!("the example server is not built");
+    };
+    let keys = dir.join("client.keys");
+    write_keys(&keys, &format!("{KEYS}{CLIENT_KEY_9}"));
+    let mut body = format!(
+        "keyfile {}\nntstrustedcerts {}\n",
+        keys.display(),
+        ca.display()
+    );
+    for key in [2, 3, 6, 9] {
+        body.push_str(&format!("server 127.0.0.1 port {port} key {key} {FAST}\n"));
+    }
+    body.push_str(&format!(
+        "server 127.0.0.1 port {port} nts ntsport {ntsport} {FAST}\n"
+    ));
+    let (mut driver, _) = client(&dir, &body);
+    let ids = ids(&driver);
+    let (good, wrong) = ([ids[0], ids[1], ids[2], ids[4]], ids[3]);
+    let mut selected = Vec::new();
+    let followed = run(&mut driver, Duration::from_secs(30), &mut selected, |d| {
+        good.iter().all(|&id| counters(d, id).authenticated >= 4)
+            && d.node().system().selected().is_some()
+    });
+    run_for(&mut driver, Duration::from_secs(2), &mut selected);
+    let printed = server.finish();
+    eprintln!("{printed}");
+    assert!(
+        followed,
+        "our server was not followed with every key and NTS"
+    );
+    assert!(selected.iter().all(|id| good.contains(id)));
+    for id in good {
+        assert_eq!(counters(&driver, id).failed, 0);
+    }
+    assert_eq!(reach(&driver, wrong), 0);
+    assert_eq!(counters(&driver, wrong), AuthCounters::default());
+    let report = driver
+        .node()
+        .system()
+        .auth_report(ids[4], NtpTimestamp::ZERO)
+        .unwrap();
+    // Our server's cookies are 104 bytes.
+    assert_eq!((report.cookies, report.cookie_length), (8, 104));
+    // Our server refused the wrong key's requests and counted them.
+    assert!(printed.contains("auth-failed"), "{printed}");
+}
