@@ -57,8 +57,8 @@ type Log = Rc<RefCell<Vec<String>>>;
 /// Our client configured by `body` (written to `dir`), its events kept.
 fn client(dir: &Path, body: &str) -> (Driver<'static, VirtualClock>, Log) {
     let conf = dir.join("client.conf");
-    // No control socket: the reports are read in-process.
-    std::fs::write(&conf, format!("{body}bindcmdaddress /\n")).unwrap();
+    // No command sockets: the reports are read in-process.
+    std::fs::write(&conf, format!("{body}bindcmdaddress /\ncmdport 0\n")).unwrap();
     let config = Config::load(&conf).unwrap();
     assert!(config.warnings.is_empty(), "{:?}", config.warnings);
     let driver_config = DriverConfig::from_config(&config, -20).unwrap();
