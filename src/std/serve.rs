@@ -67,13 +67,13 @@ impl<'a> Serving<'a> {
     }
 
     /// Answers requests with a MAC under these keys (chrony's `keyfile`,
-    /// see [`KeyFile`](super::keyfile::KeyFile)) with the same key.
+    /// see [`KeyFile`]) with the same key.
     pub fn set_keys(&mut self, keys: KeyStore<'a>) {
         self.server.set_keys(keys);
     }
 
     /// Answers NTS requests whose cookies were made under `keys` (an
-    /// [`KeServer`](super::nts::ke_server::KeServer)'s, which it rotates:
+    /// [`KeServer`]'s, which it rotates:
     /// the driver picks up a rotation before each batch). `nonce_prefix`
     /// must differ between the threads sharing the keys (random is good).
     pub fn set_nts(&mut self, keys: Arc<SharedKeys>, nonce_prefix: [u8; 8]) {
