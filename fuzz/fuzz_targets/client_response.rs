@@ -7,7 +7,9 @@
 
 use libfuzzer_sys::fuzz_target;
 use ntpkit::auth::{Key, KeyType};
-use ntpkit::nts::{AeadAlgorithm, AeadKey, CookieKey, CookieKeys, NtsServer, NtsSession, SessionKeys};
+use ntpkit::nts::{
+    AeadAlgorithm, AeadKey, CookieKey, CookieKeys, NtsServer, NtsSession, SessionKeys,
+};
 use ntpkit::sim::SimRng;
 use ntpkit::system::{SourceAuth, SourceConfig, System, SystemConfig, MAX_REQUEST_LEN};
 use ntpkit::time::{NtpDuration, NtpTimestamp};
@@ -24,13 +26,21 @@ fuzz_target!(|data: &[u8]| {
         })
         .collect();
     let key = Key::new(1, KeyType::Sha256, &[7; 20]).unwrap();
-    system.set_source_auth(ids[1], SourceAuth::Key(key)).unwrap();
+    system
+        .set_source_auth(ids[1], SourceAuth::Key(key))
+        .unwrap();
     system.set_source_auth(ids[2], SourceAuth::Nts).unwrap();
     let keys = SessionKeys {
         c2s: AeadKey::new(AeadAlgorithm::AesSivCmac256, &[1; 32]).unwrap(),
         s2c: AeadKey::new(AeadAlgorithm::AesSivCmac256, &[2; 32]).unwrap(),
     };
-    let mut server = NtsServer::new(CookieKeys::new(CookieKey { id: 1, key: [3; 32] }), [0; 8]);
+    let mut server = NtsServer::new(
+        CookieKeys::new(CookieKey {
+            id: 1,
+            key: [3; 32],
+        }),
+        [0; 8],
+    );
     let mut session = NtsSession::new(keys);
     for _ in 0..8 {
         let mut cookie = [0u8; 256];
