@@ -79,9 +79,17 @@
 //! # Ok::<(), ntpkit::wire::Error>(())
 //! ```
 
-#![cfg_attr(not(feature = "std"), no_std)]
+#![no_std]
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
+
+// With `#![no_std]` always, the prelude is core's: what std adds (`Vec`,
+// `String`, `format!`, ...) is imported by name where it is used, so a
+// std-only call cannot slip into the core unnoticed (rustls does the same).
+// The crate is named `libstd` because the adapters' module takes the name
+// `std`.
+#[cfg(any(feature = "std", test))]
+extern crate std as libstd;
 
 pub mod clock;
 pub mod discipline;

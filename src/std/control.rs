@@ -16,16 +16,21 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use std::fmt;
-use std::io::{self, BufRead, BufReader, Read, Write};
-use std::os::fd::{AsFd, BorrowedFd};
-use std::os::unix::net::{UnixListener, UnixStream};
-use std::path::{Path, PathBuf};
-use std::str::FromStr;
-use std::time::Duration;
+use libstd::fmt;
+use libstd::io::{self, BufRead, BufReader, Read, Write};
+use libstd::os::fd::{AsFd, BorrowedFd};
+use libstd::os::unix::net::{UnixListener, UnixStream};
+use libstd::path::{Path, PathBuf};
+use libstd::str::FromStr;
+use libstd::time::Duration;
 
 use crate::report::chronyc::{SourceStats, Sources, Style, Tracking};
 use crate::report::{SourceReport, SourceStatsReport, TimedatectlReport, TrackingReport};
+use libstd::borrow::ToOwned;
+use libstd::format;
+use libstd::string::String;
+use libstd::string::ToString;
+use libstd::vec::Vec;
 
 /// Where the control socket is when the configuration names none.
 pub const DEFAULT_PATH: &str = "/run/ntpkit/ntpkit.sock";
@@ -236,7 +241,7 @@ impl ControlServer {
     /// socket left by an earlier run (but refusing to replace a live one).
     pub fn bind(path: &Path) -> io::Result<Self> {
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
+            libstd::fs::create_dir_all(dir)?;
         }
         if UnixStream::connect(path).is_ok() {
             return Err(io::Error::new(
@@ -244,7 +249,7 @@ impl ControlServer {
                 format!("{}: another node is answering there", path.display()),
             ));
         }
-        match std::fs::remove_file(path) {
+        match libstd::fs::remove_file(path) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
             _ => {}
         }
@@ -300,7 +305,7 @@ impl AsFd for ControlServer {
 
 impl Drop for ControlServer {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
+        let _ = libstd::fs::remove_file(&self.path);
     }
 }
 

@@ -36,13 +36,13 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use std::fmt;
-use std::io;
-use std::net::{SocketAddr, ToSocketAddrs};
-use std::os::fd::AsFd;
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use libstd::fmt;
+use libstd::io;
+use libstd::net::{SocketAddr, ToSocketAddrs};
+use libstd::os::fd::AsFd;
+use libstd::path::PathBuf;
+use libstd::sync::atomic::{AtomicBool, Ordering};
+use libstd::time::Duration;
 
 use rand_core::OsRng;
 
@@ -58,6 +58,13 @@ use crate::std::socket::{realtime_now, Batch, NtpSocket, Poller, BATCH};
 use crate::system::{SourceConfig, SourceId};
 use crate::time::NtpTimestamp;
 use crate::wire::ReferenceId;
+use libstd::borrow::ToOwned;
+use libstd::boxed::Box;
+use libstd::eprintln;
+use libstd::format;
+use libstd::string::String;
+use libstd::string::ToString;
+use libstd::vec::Vec;
 
 /// How many servers a driver follows at most.
 pub const MAX_SOURCES: usize = 16;
@@ -282,7 +289,7 @@ struct ServeSocket {
 /// Stop on SIGINT and SIGTERM, as chronyd does: from now on these signals
 /// set `flag`, which [`Driver::run`] checks after every wakeup (a signal
 /// interrupts `poll(2)`).
-pub fn stop_on_signals(flag: &std::sync::Arc<AtomicBool>) -> io::Result<()> {
+pub fn stop_on_signals(flag: &libstd::sync::Arc<AtomicBool>) -> io::Result<()> {
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(signal, flag.clone())?;
     }
@@ -339,7 +346,7 @@ where
         let drift = config
             .driftfile
             .as_ref()
-            .and_then(|path| std::fs::read_to_string(path).ok())
+            .and_then(|path| libstd::fs::read_to_string(path).ok())
             .and_then(|text| Drift::parse(&text));
         let (sockets, server) = match serving {
             Some(Serving { sockets, server }) => (sockets, Some(server)),
@@ -642,8 +649,8 @@ where
         let path = self.driftfile.as_ref()?;
         // Write a new file and rename it over the old: never a torn file.
         let tmp = path.with_extension("tmp");
-        let written =
-            std::fs::write(&tmp, format!("{drift}\n")).and_then(|()| std::fs::rename(&tmp, path));
+        let written = libstd::fs::write(&tmp, format!("{drift}\n"))
+            .and_then(|()| libstd::fs::rename(&tmp, path));
         Some(match written {
             Ok(()) => Event::DriftSaved(drift),
             Err(e) => Event::Warning(format!("driftfile {}: {e}", path.display())),

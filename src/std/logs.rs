@@ -34,13 +34,15 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use std::fmt::{self, Write as _};
-use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use libstd::fmt::{self, Write as _};
+use libstd::fs::{File, OpenOptions};
+use libstd::io::{self, Write};
+use libstd::path::{Path, PathBuf};
 
 use crate::std::config::Config;
 use crate::wire::LeapIndicator;
+use libstd::format;
+use libstd::string::String;
 
 /// Where a local timestamp came from (measurements.log's `MTxRx`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -368,7 +370,7 @@ pub struct LogFile<L> {
     file: File,
     banner_every: u32,
     since_banner: Option<u32>,
-    _line: ::std::marker::PhantomData<fn(&L)>,
+    _line: libstd::marker::PhantomData<fn(&L)>,
 }
 
 impl<L: LogLine> LogFile<L> {
@@ -382,7 +384,7 @@ impl<L: LogLine> LogFile<L> {
             file,
             banner_every,
             since_banner: None,
-            _line: ::std::marker::PhantomData,
+            _line: libstd::marker::PhantomData,
         })
     }
 
@@ -423,7 +425,7 @@ impl Logs {
         let log = config.log;
         let dir = config.logdir.clone().unwrap_or_else(|| PathBuf::from("."));
         if log.measurements || log.statistics || log.tracking {
-            std::fs::create_dir_all(&dir)?;
+            libstd::fs::create_dir_all(&dir)?;
         }
         let every = config.logbanner;
         Ok(Logs {

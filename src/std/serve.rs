@@ -3,7 +3,7 @@
 //! served and writes the replies; the driver moves them in batches with
 //! `recvmmsg`/`sendmmsg`).
 
-use ::std::vec::Vec;
+use libstd::vec::Vec;
 
 use super::config::Config;
 use super::driver::Serving;
@@ -22,7 +22,7 @@ pub fn rate_limit_table(config: &Config) -> Vec<ClientRecord> {
     } else {
         0
     };
-    ::std::vec![ClientRecord::EMPTY; records]
+    libstd::vec![ClientRecord::EMPTY; records]
 }
 
 impl<'a> Serving<'a> {

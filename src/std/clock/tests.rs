@@ -1,11 +1,13 @@
 //! The system clock's exact `timex` values (through a recorder: the kernel
 //! is never called) and the virtual clock's arithmetic.
 
-use std::cell::Cell;
-use std::io;
-use std::rc::Rc;
+use libstd::cell::Cell;
+use libstd::io;
+use libstd::rc::Rc;
 
 use super::*;
+use libstd::string::ToString;
+use libstd::vec::Vec;
 
 /// What one call passed, and what the recorder answers.
 #[derive(Debug, Clone, Copy, PartialEq)]

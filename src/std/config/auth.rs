@@ -7,9 +7,9 @@
 //! a directive (or `"key"`, `"nts"`, ... for the source options) is moved
 //! to acted-on: its warning then stops.
 
-use ::std::path::PathBuf;
-use ::std::string::String;
-use ::std::vec::Vec;
+use libstd::path::PathBuf;
+use libstd::string::String;
+use libstd::vec::Vec;
 
 use super::directives::{path, Args, Parser};
 use super::scan::Cursor;

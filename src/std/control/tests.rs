@@ -1,18 +1,19 @@
 //! Requests parse as chronyc's options do; a node answers on a socket in
 //! a temporary directory.
 
-use std::path::PathBuf;
-use std::thread;
-use std::time::Duration;
+use libstd::path::PathBuf;
+use libstd::thread;
+use libstd::time::Duration;
 
 use super::*;
 use crate::report::{SourceMode, SourceState};
 use crate::time::NtpTimestamp;
 use crate::wire::{LeapIndicator, ReferenceId};
+use libstd::vec;
 
 fn temp_socket(name: &str) -> PathBuf {
-    std::env::temp_dir()
-        .join(format!("ntpkit-control-test-{}", std::process::id()))
+    libstd::env::temp_dir()
+        .join(format!("ntpkit-control-test-{}", libstd::process::id()))
         .join(name)
 }
 
@@ -191,7 +192,7 @@ fn node_answers_on_its_socket() {
 #[test]
 fn stale_socket_is_replaced() {
     let path = temp_socket("stale.sock");
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    libstd::fs::create_dir_all(path.parent().unwrap()).unwrap();
     drop(UnixListener::bind(&path).unwrap()); // leaves the file, nobody listening
     assert!(path.exists());
     let server = ControlServer::bind(&path).unwrap();

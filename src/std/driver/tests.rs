@@ -5,12 +5,12 @@
 //! the samples is the simulator's to test (`tests/scenarios.rs`): it drives
 //! the same node.
 
-use std::cell::RefCell;
-use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::thread;
-use std::time::Instant;
+use libstd::cell::RefCell;
+use libstd::rc::Rc;
+use libstd::sync::atomic::{AtomicBool, Ordering};
+use libstd::sync::Arc;
+use libstd::thread;
+use libstd::time::Instant;
 
 use super::*;
 use crate::discipline::{DisciplineConfig, MakeStep};
@@ -22,6 +22,7 @@ use crate::std::socket::{NtpSocket, SocketOptions};
 use crate::system::SystemConfig;
 use crate::time::NtpDuration;
 use crate::wire::{Header, LeapIndicator};
+use libstd::vec;
 
 const AHEAD: f64 = 0.5;
 
@@ -37,7 +38,7 @@ fn open_server(table: &mut [crate::server::ClientRecord]) -> Server<'_> {
 /// A `local stratum 1` server whose clock is the system's plus `AHEAD`,
 /// answering through the production responder, until `stop`.
 fn spawn_server(stop: Arc<AtomicBool>) -> (SocketAddr, thread::JoinHandle<u64>) {
-    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let socket = libstd::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     socket
         .set_read_timeout(Some(Duration::from_millis(50)))
         .unwrap();
@@ -103,9 +104,11 @@ fn stepping() -> NodeConfig {
 }
 
 fn temp_dir(name: &str) -> PathBuf {
-    let dir =
-        std::env::temp_dir().join(format!("ntpkit-driver-test-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = libstd::env::temp_dir().join(format!(
+        "ntpkit-driver-test-{}-{name}",
+        libstd::process::id()
+    ));
+    libstd::fs::create_dir_all(&dir).unwrap();
     dir
 }
 
@@ -151,7 +154,7 @@ fn follows_a_loopback_server() {
         control_socket: Some(dir.join("ntpkit.sock")),
         measure_only: false,
     };
-    std::fs::write(dir.join("drift"), "12.500000 0.250000\n").unwrap();
+    libstd::fs::write(dir.join("drift"), "12.500000 0.250000\n").unwrap();
     let mut driver = Driver::new(config, VirtualClock::new(), None).unwrap();
     // The saved drift is where the engine starts.
     assert!((driver.node().system().drift().frequency_ppm - 12.5).abs() < 1e-9);
@@ -209,7 +212,7 @@ fn follows_a_loopback_server() {
 
     // The way out saves the drift.
     driver.finish().unwrap();
-    let saved = Drift::parse(&std::fs::read_to_string(dir.join("drift")).unwrap()).unwrap();
+    let saved = Drift::parse(&libstd::fs::read_to_string(dir.join("drift")).unwrap()).unwrap();
     assert_eq!(saved, driver.node().system().drift());
     assert!(matches!(events.borrow().last(), Some(Event::DriftSaved(_))));
 
@@ -313,7 +316,7 @@ fn ask<C: DriverClock>(driver: &mut Driver<'_, C>, address: SocketAddr) -> Heade
 where
     C::Error: fmt::Debug + fmt::Display,
 {
-    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let socket = libstd::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     socket.set_nonblocking(true).unwrap();
     let mut request = [0u8; 48];
     Header::client_request(6, NtpTimestamp::from_bits(7))
@@ -441,7 +444,7 @@ impl FakeKernel {
 }
 
 impl Kernel for FakeKernel {
-    fn adjtimex(&mut self, timex: &mut libc::timex) -> std::io::Result<libc::c_int> {
+    fn adjtimex(&mut self, timex: &mut libc::timex) -> libstd::io::Result<libc::c_int> {
         if timex.modes & libc::ADJ_SETOFFSET != 0 {
             let step = timex.time.tv_sec as f64 + timex.time.tv_usec as f64 * 1e-9;
             self.log.borrow_mut().steps.push(step);
@@ -540,7 +543,7 @@ fn the_way_out_ends_the_slew() {
 
     let (driver, log) = slewing_driver(upstream);
     let estimate = -driver.node().system().drift().frequency_ppm;
-    let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+    let panicked = libstd::panic::catch_unwind(libstd::panic::AssertUnwindSafe(move || {
         let _driver = driver;
         panic!("a bug in the shell");
     }));
