@@ -39,10 +39,11 @@
 //! and what to send or do comes out as values.
 //!
 //! ## Features
-//! - `std` (default): adapters that need the operating system, and
-//!   `SystemTime` conversions (it also turns on `serde`, for the control
-//!   socket's JSON). Without it the crate is `#![no_std]` and
-//!   needs no allocator.
+//! - `std` (default): adapters that need the operating system (Linux), the
+//!   simulator, and `SystemTime` conversions. Without it the crate needs
+//!   neither std nor an allocator (it is `#![no_std]` in every build).
+//! - `json` (default, implies `std` and `serde`): the control socket's
+//!   `--json` answers.
 //! - `serde`: `Serialize`/`Deserialize` on the public value types.
 //! - `bytes`: [`bytes::Buf`]/[`bytes::BufMut`] helpers on [`wire::Header`].
 //!

@@ -10,7 +10,6 @@ use crate::filter::Stats;
 use crate::sample::{Sample, Timestamps};
 use crate::time::{log2_to_seconds, NtpDuration, NtpTimestamp};
 use crate::wire::{Header, KissCode, LeapIndicator, Mode, ReferenceId};
-#[cfg(not(feature = "std"))]
 use num_traits::Float;
 use rand_core::RngCore;
 
@@ -528,7 +527,7 @@ impl Source {
             + measurement.sample.dispersion.to_seconds_f64())
         .min(3.0 * expected);
         if missed > bound && bound > 0.0 {
-            self.poll_score -= (missed / bound).log2() as f32;
+            self.poll_score -= Float::log2(missed / bound) as f32;
         } else {
             let used = self.stats.fit().map_or(0, |fit| fit.samples);
             let target = f32::from(self.config.poll_target.max(2));
@@ -538,7 +537,7 @@ impl Source {
             self.poll = (self.poll + 1).min(self.maxpoll());
             self.poll_score = 0.0;
         } else if self.poll_score <= -1.0 {
-            let down = (-self.poll_score).floor() as i8;
+            let down = Float::floor(-self.poll_score) as i8;
             self.poll = (self.poll - down).max(self.minpoll());
             self.poll_score = 0.0;
         }

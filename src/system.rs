@@ -34,7 +34,6 @@ pub use crate::source::SourceConfig;
 use crate::source::{ResponseError, Source};
 use crate::time::{NtpDuration, NtpShort, NtpTimestamp};
 use crate::wire::{LeapIndicator, ReferenceId};
-#[cfg(not(feature = "std"))]
 use num_traits::Float;
 use rand_core::RngCore;
 
@@ -260,7 +259,7 @@ impl<const N: usize> System<N> {
             // The sample's own error: uniform within half its excess.
             (
                 offset - predicted,
-                (sd * sd + excess * excess / 12.0).sqrt(),
+                Float::sqrt(sd * sd + excess * excess / 12.0),
             )
         });
         src.stats.add(time, offset, delay);

@@ -4,7 +4,7 @@
 //!
 //! The protocol is one line each way and then the report: the client sends
 //! a request such as `sources -v\n`, `sourcestats -c\n`, `tracking --json\n`
-//! or `timedatectl\n`; the node writes the report and closes the
+//! (with the `json` feature) or `timedatectl\n`; the node writes the report and closes the
 //! connection. The node renders the text itself (from a [`Snapshot`]), so
 //! any client, even `socat`, can ask.
 //!
@@ -60,6 +60,7 @@ pub enum Format {
     /// chronyc's text.
     Text(Style),
     /// JSON (one document).
+    #[cfg(feature = "json")]
     Json,
 }
 
@@ -74,7 +75,14 @@ pub struct Request {
 
 /// A request line that does not parse.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown control request {0:?} (expected sources|sourcestats|tracking|timedatectl [-v] [-c|--json])")]
+#[cfg_attr(
+    feature = "json",
+    error("unknown control request {0:?} (expected sources|sourcestats|tracking|timedatectl [-v] [-c|--json])")
+)]
+#[cfg_attr(
+    not(feature = "json"),
+    error("unknown control request {0:?} (expected sources|sourcestats|tracking|timedatectl [-v] [-c]; --json needs the json feature)")
+)]
 pub struct BadRequest(pub String);
 
 impl FromStr for Request {
@@ -97,6 +105,7 @@ impl FromStr for Request {
                 ("-v", Format::Text(Style::Plain)) => Format::Text(Style::Verbose),
                 ("-v", other) => other,
                 ("-c", Format::Text(_)) => Format::Text(Style::Csv),
+                #[cfg(feature = "json")]
                 ("--json", _) => Format::Json,
                 _ => return Err(bad()),
             };
@@ -117,6 +126,7 @@ impl fmt::Display for Request {
             Format::Text(Style::Plain) => "",
             Format::Text(Style::Verbose) => " -v",
             Format::Text(Style::Csv) => " -c",
+            #[cfg(feature = "json")]
             Format::Json => " --json",
         })
     }
@@ -185,6 +195,7 @@ impl Snapshot {
                     Report::Timedatectl => self.timedatectl.to_string(),
                 }
             }
+            #[cfg(feature = "json")]
             Format::Json => {
                 let value = match request.report {
                     Report::Sources => named_rows(&self.sources),
@@ -215,6 +226,7 @@ fn named_by<T: Copy>(rows: &[(SourceName, T)], csv: bool) -> Vec<(&str, T)> {
 }
 
 /// A report as a JSON object with its `name` and `address` added.
+#[cfg(feature = "json")]
 fn named<T: serde::Serialize>(name: &SourceName, report: &T) -> serde_json::Value {
     let mut value = serde_json::to_value(report).unwrap_or_default();
     if let Some(map) = value.as_object_mut() {
@@ -224,6 +236,7 @@ fn named<T: serde::Serialize>(name: &SourceName, report: &T) -> serde_json::Valu
     value
 }
 
+#[cfg(feature = "json")]
 fn named_rows<T: serde::Serialize>(rows: &[(SourceName, T)]) -> serde_json::Value {
     rows.iter().map(|(name, row)| named(name, row)).collect()
 }
