@@ -21,26 +21,27 @@
 //!   response tests), their statistics ([`filter`]), [`select`]ion and the
 //!   clock [`discipline`]; it also gives the reference a server serves and
 //!   the values of `chronyc sources`, `sourcestats` and `tracking`.
-//! - `sim` (with `std`): a deterministic simulator of clocks, networks and
+//! - `sim` (with `std`, on Linux): a deterministic simulator of clocks, networks and
 //!   servers, with chrony's test scenarios.
 //! - [`server`]: the NTP server: responses as chrony sends them, access
 //!   control and rate limiting in fixed memory.
 //! - [`report`]: the values of `chronyc sources`, `sourcestats`,
 //!   `tracking` and `timedatectl`'s sync status, printed in chronyc 4.3's
 //!   exact layouts (text, `-v`, `-c` CSV).
-//! - `std` (feature `std`): UDP sockets with kernel timestamps and
-//!   batching, the chrony.conf parser (every chrony 4.3 directive,
-//!   `include`/`confdir`/`sourcedir`, `chronyd -p`), chrony's log files, the adjtimex and virtual clocks, the
-//!   control socket, and the client driver (follow servers, serve others,
-//!   one thread, `poll(2)`).
+//! - `std` (feature `std`): the chrony.conf parser (every chrony 4.3
+//!   directive, `include`/`confdir`/`sourcedir`, `chronyd -p`) and
+//!   chrony's log files on any target; the control socket on Unix; on
+//!   Linux, UDP sockets with kernel timestamps and batching, the adjtimex
+//!   and virtual clocks, and the client driver (follow servers, serve
+//!   others, one thread, `poll(2)`).
 //!
 //! Sans-IO means the core never reads a clock, a socket or a random number
 //! generator: time comes in as `now` arguments, randomness as parameters,
 //! and what to send or do comes out as values.
 //!
 //! ## Features
-//! - `std` (default): adapters that need the operating system (Linux), the
-//!   simulator, and `SystemTime` conversions. Without it the crate needs
+//! - `std` (default): adapters that need the operating system, the
+//!   simulator (Linux), and `SystemTime` conversions. Without it the crate needs
 //!   neither std nor an allocator (it is `#![no_std]` in every build).
 //! - `json` (default, implies `std` and `serde`): the control socket's
 //!   `--json` answers.
