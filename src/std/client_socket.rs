@@ -19,7 +19,7 @@ use libstd::mem;
 use libstd::net::{Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use libstd::os::fd::{AsFd, AsRawFd, BorrowedFd};
 
-use crate::std::socket::{read_control, realtime_now, SO_TIMESTAMPING};
+use crate::std::socket::{read_control, realtime_now};
 use crate::time::NtpTimestamp;
 
 /// Where a timestamp came from.
@@ -179,7 +179,7 @@ fn enable_timestamping(socket: &UdpSocket) -> io::Result<()> {
         libc::setsockopt(
             socket.as_raw_fd(),
             libc::SOL_SOCKET,
-            SO_TIMESTAMPING,
+            libc::SO_TIMESTAMPING,
             (&flags as *const libc::c_uint).cast(),
             mem::size_of_val(&flags) as libc::socklen_t,
         )

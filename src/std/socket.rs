@@ -546,11 +546,6 @@ impl NtpSocket {
     }
 }
 
-/// `SO_TIMESTAMPING` and its control message type `SCM_TIMESTAMPING`, on
-/// the architectures whose `time_t` is 64 bits and whose socket options use
-/// the generic numbering (libc does not export it for glibc).
-pub(crate) const SO_TIMESTAMPING: libc::c_int = 37;
-
 /// What the control messages of a received datagram say.
 pub(crate) struct Control {
     /// `SCM_TIMESTAMPNS`, or the software time of `SCM_TIMESTAMPING` (also
@@ -575,7 +570,7 @@ pub(crate) fn read_control(header: &libc::msghdr) -> Control {
             match ((*cmsg).cmsg_level, (*cmsg).cmsg_type) {
                 // SCM_TIMESTAMPING holds three timespecs, the software
                 // one first; zero when the kernel has none.
-                (libc::SOL_SOCKET, libc::SCM_TIMESTAMPNS | SO_TIMESTAMPING) => {
+                (libc::SOL_SOCKET, libc::SCM_TIMESTAMPNS | libc::SCM_TIMESTAMPING) => {
                     let ts = (data as *const libc::timespec).read_unaligned();
                     if ts.tv_sec != 0 || ts.tv_nsec != 0 {
                         control.timestamp = Some(NtpTimestamp::from_unix(UnixTime::new(
