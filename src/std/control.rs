@@ -16,21 +16,21 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+use libstd::borrow::ToOwned;
 use libstd::fmt;
+use libstd::format;
 use libstd::io::{self, BufRead, BufReader, Read, Write};
 use libstd::os::fd::{AsFd, BorrowedFd};
 use libstd::os::unix::net::{UnixListener, UnixStream};
 use libstd::path::{Path, PathBuf};
 use libstd::str::FromStr;
+use libstd::string::String;
+use libstd::string::ToString;
 use libstd::time::Duration;
+use libstd::vec::Vec;
 
 use crate::report::chronyc::{SourceStats, Sources, Style, Tracking};
 use crate::report::{SourceReport, SourceStatsReport, TimedatectlReport, TrackingReport};
-use libstd::borrow::ToOwned;
-use libstd::format;
-use libstd::string::String;
-use libstd::string::ToString;
-use libstd::vec::Vec;
 
 /// Where the control socket is when the configuration names none.
 pub const DEFAULT_PATH: &str = "/run/ntpkit/ntpkit.sock";

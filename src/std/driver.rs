@@ -36,13 +36,20 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+use libstd::borrow::ToOwned;
+use libstd::boxed::Box;
+use libstd::eprintln;
 use libstd::fmt;
+use libstd::format;
 use libstd::io;
 use libstd::net::{SocketAddr, ToSocketAddrs};
 use libstd::os::fd::AsFd;
 use libstd::path::PathBuf;
+use libstd::string::String;
+use libstd::string::ToString;
 use libstd::sync::atomic::{AtomicBool, Ordering};
 use libstd::time::Duration;
+use libstd::vec::Vec;
 
 use rand_core::OsRng;
 
@@ -58,13 +65,6 @@ use crate::std::socket::{realtime_now, Batch, NtpSocket, Poller, BATCH};
 use crate::system::{SourceConfig, SourceId};
 use crate::time::NtpTimestamp;
 use crate::wire::ReferenceId;
-use libstd::borrow::ToOwned;
-use libstd::boxed::Box;
-use libstd::eprintln;
-use libstd::format;
-use libstd::string::String;
-use libstd::string::ToString;
-use libstd::vec::Vec;
 
 /// How many servers a driver follows at most.
 pub const MAX_SOURCES: usize = 16;

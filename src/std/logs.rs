@@ -35,14 +35,14 @@
 //! ```
 
 use libstd::fmt::{self, Write as _};
+use libstd::format;
 use libstd::fs::{File, OpenOptions};
 use libstd::io::{self, Write};
 use libstd::path::{Path, PathBuf};
+use libstd::string::String;
 
 use crate::std::config::Config;
 use crate::wire::LeapIndicator;
-use libstd::format;
-use libstd::string::String;
 
 /// Where a local timestamp came from (measurements.log's `MTxRx`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,10 +4,10 @@
 use libstd::cell::Cell;
 use libstd::io;
 use libstd::rc::Rc;
-
-use super::*;
 use libstd::string::ToString;
 use libstd::vec::Vec;
+
+use super::*;
 
 /// What one call passed, and what the recorder answers.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -1,9 +1,9 @@
+use libstd::format;
 use libstd::path::Path;
 
 use proptest::strategy::Strategy;
 
 use super::*;
-use libstd::format;
 
 const SERVER: &str = include_str!("../../../tests/data/kubeasz-server.conf");
 const CLIENT: &str = include_str!("../../../tests/data/kubeasz-client.conf");

@@ -4,12 +4,12 @@
 use libstd::path::PathBuf;
 use libstd::thread;
 use libstd::time::Duration;
+use libstd::vec;
 
 use super::*;
 use crate::report::{SourceMode, SourceState};
 use crate::time::NtpTimestamp;
 use crate::wire::{LeapIndicator, ReferenceId};
-use libstd::vec;
 
 fn temp_socket(name: &str) -> PathBuf {
     libstd::env::temp_dir()

@@ -11,6 +11,7 @@ use libstd::sync::atomic::{AtomicBool, Ordering};
 use libstd::sync::Arc;
 use libstd::thread;
 use libstd::time::Instant;
+use libstd::vec;
 
 use super::*;
 use crate::discipline::{DisciplineConfig, MakeStep};
@@ -22,7 +23,6 @@ use crate::std::socket::{NtpSocket, SocketOptions};
 use crate::system::SystemConfig;
 use crate::time::NtpDuration;
 use crate::wire::{Header, LeapIndicator};
-use libstd::vec;
 
 const AHEAD: f64 = 0.5;
 
