@@ -27,6 +27,7 @@
 
 use std::process::ExitCode;
 
+use clap::Parser;
 use ntpkit::node::NodeConfig;
 use ntpkit::report::chronyc::{SourceStats, Sources, Style};
 use ntpkit::report::TimedatectlReport;
@@ -54,40 +55,27 @@ const CLOCKS: [(f64, f64); 4] = [(0.1, 1e-4), (-0.05, 3e-5), (0.3, -2e-5), (1.5,
 /// where a 30-minute run ends.
 const SEED_END_UNIX: i64 = 1_548_474_711;
 
+/// The seed's cluster in simulated time: the serving node's and the
+/// clients' chronyc reports and timedatectl's sync status.
+#[derive(Parser)]
 struct Options {
+    /// Simulated minutes to run (more than 0, at most 100000).
+    #[arg(long, default_value_t = 30.0, value_parser = parse_minutes)]
     minutes: f64,
+    /// The simulation's seed.
+    #[arg(long, default_value_t = 1)]
     seed: u64,
-    upstream: bool,
+    /// The isolated cluster: no upstream servers, the serving node serves
+    /// its own clock at local stratum 10.
+    #[arg(long)]
+    no_upstream: bool,
 }
 
-fn parse_args() -> Result<Options, String> {
-    let usage = "usage: cluster [--no-upstream] [--minutes N] [--seed S]";
-    let mut options = Options {
-        minutes: 30.0,
-        seed: 1,
-        upstream: true,
-    };
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--no-upstream" => options.upstream = false,
-            "--minutes" => {
-                options.minutes = args
-                    .next()
-                    .and_then(|v| v.parse().ok())
-                    .filter(|m: &f64| *m > 0.0 && *m <= 100_000.0)
-                    .ok_or(format!("--minutes takes a number of minutes\n{usage}"))?
-            }
-            "--seed" => {
-                options.seed = args
-                    .next()
-                    .and_then(|v| v.parse().ok())
-                    .ok_or(format!("--seed takes an integer\n{usage}"))?
-            }
-            _ => return Err(usage.into()),
-        }
-    }
-    Ok(options)
+fn parse_minutes(text: &str) -> Result<f64, String> {
+    text.parse()
+        .ok()
+        .filter(|m: &f64| *m > 0.0 && *m <= 100_000.0)
+        .ok_or_else(|| format!("{text:?} is not a number of minutes in (0, 100000]"))
 }
 
 /// A node's report rows, named in the order its sources were added.
@@ -119,13 +107,7 @@ fn kubeasz(text: &str, name: &str) -> (NodeConfig, SourceConfig) {
 }
 
 fn main() -> ExitCode {
-    let options = match parse_args() {
-        Ok(options) => options,
-        Err(message) => {
-            eprintln!("{message}");
-            return ExitCode::from(2);
-        }
-    };
+    let options = Options::parse();
     let seconds = options.minutes * 60.0;
     let end = UnixTime::new(SEED_END_UNIX, 0);
     let epoch = NtpTimestamp::from_unix(end) - ntpkit::time::NtpDuration::from_seconds_f64(seconds);
@@ -137,7 +119,7 @@ fn main() -> ExitCode {
     // The serving node and its upstream servers.
     let serving = world.add_host(server_system, None, kernel(CLOCKS[0]), true);
     let mut upstream_names = Vec::new();
-    if options.upstream {
+    if !options.no_upstream {
         for (i, (name, delay)) in UPSTREAM.iter().enumerate() {
             let offset = if i == FALSETICKER.0 {
                 FALSETICKER.1
@@ -176,7 +158,7 @@ fn main() -> ExitCode {
     // The truth only a simulation has: each clock's error every second
     // (from true time, or without upstream from the serving node's clock),
     // and the last second it was over 1 ms.
-    let upstream = options.upstream;
+    let upstream = !options.no_upstream;
     let error = move |w: &World, node: usize| {
         let reference = if upstream {
             0.0
@@ -207,7 +189,7 @@ fn main() -> ExitCode {
         "# ntpkit cluster, simulated: {} minutes, seed {}{}",
         options.minutes,
         options.seed,
-        if options.upstream {
+        if !options.no_upstream {
             format!(
                 "; {SERVING} follows {} public servers ({} is a falseticker, {:+.0} ms off)",
                 UPSTREAM.len(),

@@ -16,6 +16,7 @@
 //! 4th update (what a sync time over 210 s means), with one exchange per
 //! poll and with 2–4 exchanges 2 s apart in each of the first 4 polls.
 
+use clap::Parser;
 use ntpkit::filter::Stats;
 use ntpkit::sim::SimRng;
 use ntpkit::time::NtpTimestamp;
@@ -141,10 +142,20 @@ fn leaves_sync(estimator: Estimator, per_poll: usize, jitter: f64, trials: usize
     failed as f64 / trials as f64
 }
 
+/// The first samples' offset and frequency errors, the engine's regression
+/// beside the posterior mean, by Monte Carlo.
+#[derive(Parser)]
+struct Options {
+    /// The mean queueing delay of each direction, seconds.
+    #[arg(default_value_t = 1e-3)]
+    jitter: f64,
+    /// Runs per number of samples.
+    #[arg(default_value_t = 2000)]
+    trials: usize,
+}
+
 fn main() {
-    let mut args = std::env::args().skip(1);
-    let jitter: f64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(1e-3);
-    let trials: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(2000);
+    let Options { jitter, trials } = Options::parse();
     println!("jitter {jitter} s, {trials} trials, polls {POLL} s apart");
     println!(
         "{:>2} {:>14} {:>14} {:>16} {:>16}",

@@ -8,6 +8,7 @@
 //!
 //! Run: `cargo run --example exchange [-- --t4-after-us N]`
 
+use clap::Parser;
 use ntpkit::sample::{Sample, Timestamps};
 use ntpkit::time::NtpDuration;
 use ntpkit::wire::{Header, Packet};
@@ -15,12 +16,17 @@ use ntpkit::wire::{Header, Packet};
 const CHRONY_REQUEST: &[u8] = include_bytes!("../tests/vectors/chrony_request.bin");
 const CHRONY_RESPONSE: &[u8] = include_bytes!("../tests/vectors/chrony_response.bin");
 
+/// One NTP exchange, offline: chronyd's captured response to a request,
+/// decoded and measured.
+#[derive(Parser)]
+struct Options {
+    /// When the response arrived (T4), in microseconds after T3.
+    #[arg(long, default_value_t = 30, allow_negative_numbers = true)]
+    t4_after_us: i64,
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let t4_after_us: i64 = match std::env::args().skip(1).collect::<Vec<_>>().as_slice() {
-        [] => 30,
-        [flag, value] if flag == "--t4-after-us" => value.parse()?,
-        _ => return Err("usage: exchange [--t4-after-us N]".into()),
-    };
+    let t4_after_us = Options::parse().t4_after_us;
 
     // The request: mode 3, version 4, transmit timestamp T1.
     let captured = Header::decode(CHRONY_REQUEST)?;

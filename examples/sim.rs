@@ -20,7 +20,6 @@ use std::process::ExitCode;
 
 /// The simulator's scenarios, run and measured.
 #[derive(Parser)]
-#[command(about)]
 struct Options {
     /// Scenarios to run (see --list).
     scenarios: Vec<String>,

@@ -66,7 +66,6 @@ use crate::clock::{ClockAction, SyncStatus, MAX_ERROR_LIMIT};
 use crate::sample::MAX_CLOCK_ERROR;
 use crate::time::{NtpDuration, NtpTimestamp};
 use crate::wire::LeapIndicator;
-#[cfg(not(feature = "std"))]
 use num_traits::Float;
 
 /// The shortest slew, seconds of the clock's time.
@@ -471,12 +470,12 @@ impl Discipline {
         if skew_ppm <= config.maxupdateskew_ppm {
             // A saved drift better than the measurement is kept in part.
             let gain = if self.prior && self.skew_ppm < skew_ppm {
-                let (prior, measured) = (self.skew_ppm.powi(2), skew_ppm.powi(2));
-                self.skew_ppm = (prior * measured / (prior + measured)).sqrt();
+                let (prior, measured) = (Float::powi(self.skew_ppm, 2), Float::powi(skew_ppm, 2));
+                self.skew_ppm = Float::sqrt(prior * measured / (prior + measured));
                 prior / (prior + measured)
             } else if self.state == DisciplineState::Tracking {
-                let old = 1.0 / self.skew_ppm.powi(2).max(1e-30);
-                let new = 3.0 / skew_ppm.powi(2).max(1e-30);
+                let old = 1.0 / Float::powi(self.skew_ppm, 2).max(1e-30);
+                let new = 3.0 / Float::powi(skew_ppm, 2).max(1e-30);
                 self.skew_ppm = skew_ppm;
                 new / (old + new)
             } else {
@@ -660,7 +659,7 @@ impl Discipline {
 
     /// Long-term RMS of the offsets at updates, seconds.
     pub fn rms_offset(&self) -> f64 {
-        self.mean_square_offset.sqrt()
+        Float::sqrt(self.mean_square_offset)
     }
 
     /// The leap second announced at the last update.

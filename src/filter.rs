@@ -35,7 +35,6 @@
 
 use crate::sample::MAX_CLOCK_ERROR;
 use crate::time::{NtpDuration, NtpTimestamp};
-#[cfg(not(feature = "std"))]
 use num_traits::Float;
 
 /// How many samples a source keeps at most.
@@ -97,7 +96,7 @@ impl Fit {
     pub fn predict(&self, now: NtpTimestamp) -> (f64, f64) {
         let dt = (now - self.time).to_seconds_f64();
         let var = self.offset_var + 2.0 * dt * self.cov + dt * dt * self.skew * self.skew;
-        (self.offset + self.frequency * dt, var.max(0.0).sqrt())
+        (self.offset + self.frequency * dt, Float::sqrt(var.max(0.0)))
     }
 }
 
@@ -358,7 +357,7 @@ impl Polygon {
                 0.0
             };
             let point = (p.0 + t * dx, p.1 + t * dy);
-            let d = (point.0 - x).powi(2) + (point.1 - y).powi(2);
+            let d = Float::powi(point.0 - x, 2) + Float::powi(point.1 - y, 2);
             if d < best.0 {
                 best = (d, point);
             }
@@ -429,9 +428,9 @@ fn bound(fit: Fit, entries: &[Entry], min_delay: f64) -> Fit {
         let x = x_of(e) / span;
         let age = -x_of(e);
         let excess = (e.delay as f64 - min_delay).max(0.0);
-        let wander = (WANDER * age * age * age / 3.0).sqrt() * 0.5;
+        let wander = Float::sqrt(WANDER * age * age * age / 3.0) * 0.5;
         // Never tighter than the timestamps themselves are good for.
-        let h = (excess + base_doubt) / 2.0 + wander + MIN_VARIANCE.sqrt();
+        let h = (excess + base_doubt) / 2.0 + wander + Float::sqrt(MIN_VARIANCE);
         // |offset - (a + b x)| <= h
         polygon.clip(1.0, x, e.offset + h);
         polygon.clip(-1.0, -x, h - e.offset);
@@ -444,7 +443,7 @@ fn bound(fit: Fit, entries: &[Entry], min_delay: f64) -> Fit {
     // width over √12), their centre is the better estimate; else the
     // regression, moved into the region if it is outside.
     let (low, high) = polygon.extent();
-    let (a, b) = if (high - low) / 12f64.sqrt() < fit.offset_var.sqrt() {
+    let (a, b) = if (high - low) / Float::sqrt(12f64) < Float::sqrt(fit.offset_var) {
         polygon.centroid()
     } else if polygon.contains(a, b) {
         (a, b)
@@ -464,8 +463,8 @@ fn bound(fit: Fit, entries: &[Entry], min_delay: f64) -> Fit {
 fn critical_runs(n: usize) -> usize {
     let half = n as f64 / 2.0;
     let mean = half + 1.0;
-    let sd = (half * (half - 1.0) / (n as f64 - 1.0)).max(0.0).sqrt();
-    (mean - 1.645 * sd).floor().max(0.0) as usize
+    let sd = Float::sqrt((half * (half - 1.0) / (n as f64 - 1.0)).max(0.0));
+    Float::floor(mean - 1.645 * sd).max(0.0) as usize
 }
 
 /// Weighted least squares of offset against time over `entries`, relative
@@ -480,7 +479,7 @@ fn regress(entries: &[Entry], min_delay: f64) -> Fit {
         / entries.len() as f64;
     // The smallest delay is itself above the true minimum by about this
     // (with few samples, a part of the delay itself bounds it).
-    let floor = mean_excess.max(min_delay / 4.0) / (entries.len() as f64).sqrt();
+    let floor = mean_excess.max(min_delay / 4.0) / Float::sqrt(entries.len() as f64);
     let weight_of = |e: &Entry| {
         let excess = (e.delay as f64 - min_delay).max(0.0) + floor;
         let age = -x_of(e);
@@ -531,14 +530,14 @@ fn regress(entries: &[Entry], min_delay: f64) -> Fit {
         // tiny skew. The slope is known no better than its own size.
         var_b = var_b.max(frequency * frequency);
     }
-    let std_dev = (sum_sq / (m.max(2) - 1) as f64).sqrt();
+    let std_dev = Float::sqrt(sum_sq / (m.max(2) - 1) as f64);
     Fit {
         time: newest,
         offset,
         frequency,
         offset_var: var_a,
         cov,
-        skew: var_b.sqrt(),
+        skew: Float::sqrt(var_b),
         std_dev,
         samples: m as u8,
         runs,

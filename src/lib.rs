@@ -26,7 +26,7 @@
 //!   response tests), their statistics ([`filter`]), [`select`]ion and the
 //!   clock [`discipline`]; it also gives the reference a server serves and
 //!   the values of `chronyc sources`, `sourcestats` and `tracking`.
-//! - `sim` (with `std`): a deterministic simulator of clocks, networks and
+//! - `sim` (with `std`, on Linux): a deterministic simulator of clocks, networks and
 //!   servers, with chrony's test scenarios.
 //! - [`server`]: the NTP server: responses as chrony sends them, access
 //!   control and rate limiting in fixed memory.
@@ -35,21 +35,23 @@
 //! - [`report`]: the values of `chronyc sources`, `sourcestats`,
 //!   `tracking` and `timedatectl`'s sync status, printed in chronyc 4.3's
 //!   exact layouts (text, `-v`, `-c` CSV).
-//! - `std` (feature `std`): UDP sockets with kernel timestamps and
-//!   batching, the chrony.conf parser (every chrony 4.3 directive,
-//!   `include`/`confdir`/`sourcedir`, `chronyd -p`), chrony's log files, the adjtimex and virtual clocks, the
-//!   chronyc's command sockets, and the client driver (follow servers, serve others,
-//!   one thread, `poll(2)`).
+//! - `std` (feature `std`): the chrony.conf parser (every chrony 4.3
+//!   directive, `include`/`confdir`/`sourcedir`, `chronyd -p`), the
+//!   keyfile and chrony's log files on any target; chronyc's command
+//!   sockets on Unix; on Linux, UDP sockets with kernel timestamps and
+//!   batching, NTS-KE, the adjtimex and virtual clocks, and the client
+//!   driver (follow servers, serve others, one thread, `poll(2)`).
 //!
 //! Sans-IO means the core never reads a clock, a socket or a random number
 //! generator: time comes in as `now` arguments, randomness as parameters,
 //! and what to send or do comes out as values.
 //!
 //! ## Features
-//! - `std` (default): adapters that need the operating system, and
-//!   `SystemTime` conversions (it also turns on `serde`, for the control
-//!   socket's JSON). Without it the crate is `#![no_std]` and
-//!   needs no allocator.
+//! - `std` (default): adapters that need the operating system, the
+//!   simulator (Linux), and `SystemTime` conversions. Without it the crate needs
+//!   neither std nor an allocator (it is `#![no_std]` in every build).
+//! - `json` (default, implies `std` and `serde`): the control socket's
+//!   `--json` answers.
 //! - `serde`: `Serialize`/`Deserialize` on the public value types.
 //! - `bytes`: [`bytes::Buf`]/[`bytes::BufMut`] helpers on [`wire::Header`].
 //!
@@ -86,9 +88,17 @@
 //! # Ok::<(), ntpkit::wire::Error>(())
 //! ```
 
-#![cfg_attr(not(feature = "std"), no_std)]
+#![no_std]
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
+
+// With `#![no_std]` always, the prelude is core's: what std adds (`Vec`,
+// `String`, `format!`, ...) is imported by name where it is used, so a
+// std-only call cannot slip into the core unnoticed (rustls does the same).
+// The crate is named `libstd` because the adapters' module takes the name
+// `std`.
+#[cfg(any(feature = "std", test))]
+extern crate std as libstd;
 
 pub mod auth;
 pub mod clock;

@@ -25,7 +25,6 @@
 //! `require` on the sources before they get here.
 
 use crate::wire::LeapIndicator;
-#[cfg(not(feature = "std"))]
 use num_traits::Float;
 
 /// What selection made of a source: the second column (`S`) of
@@ -281,9 +280,9 @@ pub fn select(
     Outcome::Selected(Combined {
         selected,
         offset: offset / w_sum,
-        offset_sd: (var / w_sum).sqrt(),
+        offset_sd: Float::sqrt(var / w_sum),
         frequency: frequency / fw_sum,
-        skew: (1.0 / fw_sum).sqrt(),
+        skew: Float::sqrt(1.0 / fw_sum),
         leap,
     })
 }

@@ -19,7 +19,6 @@ use crate::nts::NtsError;
 use crate::sample::{Sample, Timestamps};
 use crate::time::{log2_to_seconds, NtpDuration, NtpTimestamp};
 use crate::wire::{Header, KissCode, LeapIndicator, Mode, ReferenceId};
-#[cfg(not(feature = "std"))]
 use num_traits::Float;
 use rand_core::RngCore;
 
@@ -754,7 +753,7 @@ impl Source {
             + measurement.sample.dispersion.to_seconds_f64())
         .min(3.0 * expected);
         if missed > bound && bound > 0.0 {
-            self.poll_score -= (missed / bound).log2() as f32;
+            self.poll_score -= Float::log2(missed / bound) as f32;
         } else {
             let used = self.stats.fit().map_or(0, |fit| fit.samples);
             let target = f32::from(self.config.poll_target.max(2));
@@ -764,7 +763,7 @@ impl Source {
             self.poll = (self.poll + 1).min(self.maxpoll());
             self.poll_score = 0.0;
         } else if self.poll_score <= -1.0 {
-            let down = (-self.poll_score).floor() as i8;
+            let down = Float::floor(-self.poll_score) as i8;
             self.poll = (self.poll - down).max(self.minpoll());
             self.poll_score = 0.0;
         }
@@ -820,6 +819,7 @@ mod tests {
     use crate::reference::Reference;
     use crate::sim::SimRng;
     use crate::time::NtpShort;
+    use libstd::vec::Vec;
 
     fn start() -> NtpTimestamp {
         NtpTimestamp::from_parts(3_900_000_000, 0)

@@ -45,7 +45,6 @@ pub use crate::source::{AuthCounters, NtsState, SourceAuth, SourceConfig};
 use crate::source::{Exchange, ResponseCounts, ResponseError, Source};
 use crate::time::{NtpDuration, NtpShort, NtpTimestamp};
 use crate::wire::{LeapIndicator, ReferenceId};
-#[cfg(not(feature = "std"))]
 use num_traits::Float;
 use rand_core::RngCore;
 
@@ -492,7 +491,7 @@ impl<const N: usize, const S: usize> System<N, S> {
             // The sample's own error: uniform within half its excess.
             (
                 offset - predicted,
-                (sd * sd + excess * excess / 12.0).sqrt(),
+                Float::sqrt(sd * sd + excess * excess / 12.0),
             )
         });
         src.stats.add(time, offset, delay);

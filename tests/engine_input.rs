@@ -1,14 +1,15 @@
 //! No network input makes the engine panic, and junk never moves the clock.
 
+use ntpkit::clock::ClockAction;
 use ntpkit::sim::SimRng;
 use ntpkit::system::{SourceConfig, System, SystemConfig};
 use ntpkit::time::NtpTimestamp;
-use ntpkit::wire::ReferenceId;
+use ntpkit::wire::{Packet, ReferenceId};
 use proptest::prelude::*;
 
 proptest! {
     #[test]
-    fn arbitrary_responses_never_panic(
+    fn arbitrary_responses_never_panic_nor_move_the_clock(
         packets in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..120), 1..20),
         echo_cookie in any::<bool>(),
     ) {
@@ -18,20 +19,28 @@ proptest! {
         let id = system
             .add_source(SourceConfig::default(), ReferenceId::NONE, now)
             .unwrap();
-        let _ = system.poll_action();
+        // Construction sets the frequency (0 ppm without a drift file), and
+        // nothing else.
+        prop_assert_eq!(system.poll_action(), Some(ClockAction::SetFrequency { ppm: 0.0 }));
+        prop_assert_eq!(system.poll_action(), None);
+        // Until a response is accepted (random bytes almost never are one),
+        // no action at all comes out: no frequency, no step, no status.
+        let mut accepted = false;
         for mut packet in packets {
             now = system.poll_timeout().unwrap();
             system.handle_timeout(now);
             let mut request = [0u8; 48];
             system.poll_transmit(now, &mut rng, &mut request).unwrap();
-            if echo_cookie && packet.len() >= 32 {
+            if echo_cookie && packet.len() >= 48 {
                 // Even with the right cookie, junk fields must not panic.
-                packet[24..32].copy_from_slice(&request[40..48]);
+                let cookie = Packet::new_header(&request[..]).unwrap().transmit_timestamp();
+                Packet::new_header(&mut packet[..]).unwrap().set_origin_timestamp(cookie);
             }
-            let _ = system.handle_response(now, id, &packet);
+            accepted |= system.handle_response(now, id, &packet).is_ok();
             while let Some(action) = system.poll_action() {
-                // Whatever came in, no action carries a non-finite value.
-                if let ntpkit::clock::ClockAction::SetFrequency { ppm } = action {
+                prop_assert!(accepted, "junk moved the clock: {:?}", action);
+                // After an accepted response, no action carries a non-finite value.
+                if let ClockAction::SetFrequency { ppm } = action {
                     prop_assert!(ppm.is_finite());
                 }
             }

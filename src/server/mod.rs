@@ -87,9 +87,6 @@ pub const NTP_PORT: u16 = 123;
 /// carries, as in chrony.
 const MIN_LIMIT_INTERVAL: i8 = -19;
 
-/// Byte offset of the transmit timestamp in a packet.
-const TRANSMIT_OFFSET: usize = 40;
-
 /// How a server treats its clients.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -497,8 +494,8 @@ pub fn set_transmit_timestamp(response: &mut [u8], transmit: NtpTimestamp) {
     if response.len() != HEADER_LEN {
         return;
     }
-    if let Some(field) = response.get_mut(TRANSMIT_OFFSET..TRANSMIT_OFFSET + 8) {
-        field.copy_from_slice(&transmit.to_bits().to_be_bytes());
+    if let Ok(mut packet) = Packet::new_header(response) {
+        packet.set_transmit_timestamp(transmit);
     }
 }
 

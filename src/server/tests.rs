@@ -2,6 +2,8 @@ use super::*;
 use crate::time::NtpDuration;
 use crate::wire::ReferenceId;
 use core::net::{IpAddr, Ipv6Addr};
+use libstd::vec;
+use libstd::vec::Vec;
 use proptest::prelude::*;
 
 const CHRONY_REQUEST: &[u8] = include_bytes!("../../tests/vectors/chrony_request.bin");

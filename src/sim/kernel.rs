@@ -19,7 +19,7 @@
 //! The natural frequency error takes a random walk, one step a second
 //! ([`SimKernel::wander`]), as in chrony's test suite.
 
-use std::io;
+use libstd::io;
 
 use crate::clock::MAX_ERROR_LIMIT;
 use crate::std::clock::Kernel;
@@ -308,7 +308,7 @@ mod tests {
         // SAFETY: `timex` is plain old data; all zero is a valid value.
         #[allow(unsafe_code)]
         unsafe {
-            std::mem::zeroed()
+            libstd::mem::zeroed()
         }
     }
 }

@@ -24,8 +24,8 @@
 //! the next whole second, when clocks wander and the observer looks).
 
 use core::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::boxed::Box;
-use std::vec::Vec;
+use libstd::boxed::Box;
+use libstd::vec::Vec;
 
 use crate::auth::{Key, KeyStore};
 use crate::clock::{Clock, ClockAction};
@@ -229,7 +229,7 @@ fn open_server(rate_limit: Option<RateLimit>, seed: [u64; 2]) -> Server<'static>
     // The table lives as long as the simulation's servers: a small leak
     // per rate-limiting server of a run.
     let records = if rate_limit.is_some() { 64 } else { 0 };
-    let table = Box::leak(std::vec![ClientRecord::EMPTY; records].into_boxed_slice());
+    let table = Box::leak(libstd::vec![ClientRecord::EMPTY; records].into_boxed_slice());
     Server::new(config, table, seed)
 }
 

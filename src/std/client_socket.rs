@@ -14,12 +14,12 @@
 
 #![allow(unsafe_code)]
 
-use std::io;
-use std::mem;
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use libstd::io;
+use libstd::mem;
+use libstd::net::{Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use libstd::os::fd::{AsFd, AsRawFd, BorrowedFd};
 
-use crate::std::socket::{read_control, realtime_now, SO_TIMESTAMPING};
+use crate::std::socket::{read_control, realtime_now};
 use crate::time::NtpTimestamp;
 
 /// Where a timestamp came from.
@@ -179,7 +179,7 @@ fn enable_timestamping(socket: &UdpSocket) -> io::Result<()> {
         libc::setsockopt(
             socket.as_raw_fd(),
             libc::SOL_SOCKET,
-            SO_TIMESTAMPING,
+            libc::SO_TIMESTAMPING,
             (&flags as *const libc::c_uint).cast(),
             mem::size_of_val(&flags) as libc::socklen_t,
         )
@@ -200,7 +200,8 @@ impl AsFd for ClientSocket {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
+    use libstd::eprintln;
+    use libstd::time::Duration;
 
     /// Wait (bounded) until `f` yields something.
     fn wait_for<T>(mut f: impl FnMut() -> Option<T>) -> T {
@@ -208,7 +209,7 @@ mod tests {
             if let Some(v) = f() {
                 return v;
             }
-            std::thread::sleep(Duration::from_millis(5));
+            libstd::thread::sleep(Duration::from_millis(5));
         }
         panic!("nothing arrived on loopback");
     }
@@ -266,7 +267,7 @@ mod tests {
                 assert!(tx >= sent.time && tx <= rx.time, "{tx:?} {sent:?} {rx:?}");
                 return;
             }
-            std::thread::sleep(Duration::from_millis(10));
+            libstd::thread::sleep(Duration::from_millis(10));
         }
         panic!("the kernel never stamped both directions");
     }
@@ -278,7 +279,7 @@ mod tests {
         drop(closed);
         let socket = ClientSocket::connect(addr).unwrap();
         socket.send(b"x").unwrap();
-        std::thread::sleep(Duration::from_millis(20));
+        libstd::thread::sleep(Duration::from_millis(20));
         let mut buf = [0u8; 8];
         assert!(socket.recv(&mut buf).unwrap().is_none());
     }

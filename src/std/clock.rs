@@ -32,7 +32,7 @@
 
 #![allow(unsafe_code)]
 
-use std::io;
+use libstd::io;
 
 use crate::clock::{Clock, SyncStatus, MAX_ERROR_LIMIT};
 use crate::report::TimedatectlReport;
@@ -90,14 +90,14 @@ impl Kernel for LinuxKernel {
     }
 
     fn realtime(&self) -> NtpTimestamp {
-        NtpTimestamp::from_system_time(std::time::SystemTime::now())
+        NtpTimestamp::from_system_time(libstd::time::SystemTime::now())
     }
 }
 
 /// An all-zero `timex` (modes 0: read only).
 fn empty_timex() -> libc::timex {
     // SAFETY: `timex` is plain old data; all zero is a valid value.
-    unsafe { std::mem::zeroed() }
+    unsafe { libstd::mem::zeroed() }
 }
 
 /// What the kernel says about its clock.
@@ -302,7 +302,7 @@ pub struct SystemTimeSource;
 
 impl TimeSource for SystemTimeSource {
     fn now(&self) -> NtpTimestamp {
-        NtpTimestamp::from_system_time(std::time::SystemTime::now())
+        NtpTimestamp::from_system_time(libstd::time::SystemTime::now())
     }
 }
 

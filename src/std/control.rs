@@ -15,8 +15,11 @@
 //! # Ok::<(), ntpkit::std::control::BadRequest>(())
 //! ```
 
-use std::fmt;
-use std::str::FromStr;
+use libstd::fmt;
+use libstd::str::FromStr;
+use libstd::string::String;
+use libstd::string::ToString;
+use libstd::vec::Vec;
 
 use crate::report::chronyc::{SourceStats, Sources, Style, Tracking};
 use crate::report::{SourceReport, SourceStatsReport, TimedatectlReport, TrackingReport};
@@ -40,6 +43,7 @@ pub enum Format {
     /// chronyc's text.
     Text(Style),
     /// JSON (one document).
+    #[cfg(feature = "json")]
     Json,
 }
 
@@ -54,7 +58,14 @@ pub struct Request {
 
 /// A request line that does not parse.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown control request {0:?} (expected sources|sourcestats|tracking|timedatectl [-v] [-c|--json])")]
+#[cfg_attr(
+    feature = "json",
+    error("unknown control request {0:?} (expected sources|sourcestats|tracking|timedatectl [-v] [-c|--json])")
+)]
+#[cfg_attr(
+    not(feature = "json"),
+    error("unknown control request {0:?} (expected sources|sourcestats|tracking|timedatectl [-v] [-c]; --json needs the json feature)")
+)]
 pub struct BadRequest(pub String);
 
 impl FromStr for Request {
@@ -77,6 +88,7 @@ impl FromStr for Request {
                 ("-v", Format::Text(Style::Plain)) => Format::Text(Style::Verbose),
                 ("-v", other) => other,
                 ("-c", Format::Text(_)) => Format::Text(Style::Csv),
+                #[cfg(feature = "json")]
                 ("--json", _) => Format::Json,
                 _ => return Err(bad()),
             };
@@ -97,6 +109,7 @@ impl fmt::Display for Request {
             Format::Text(Style::Plain) => "",
             Format::Text(Style::Verbose) => " -v",
             Format::Text(Style::Csv) => " -c",
+            #[cfg(feature = "json")]
             Format::Json => " --json",
         })
     }
@@ -165,6 +178,7 @@ impl Snapshot {
                     Report::Timedatectl => self.timedatectl.to_string(),
                 }
             }
+            #[cfg(feature = "json")]
             Format::Json => {
                 let value = match request.report {
                     Report::Sources => named_rows(&self.sources),
@@ -195,6 +209,7 @@ fn named_by<T: Copy>(rows: &[(SourceName, T)], csv: bool) -> Vec<(&str, T)> {
 }
 
 /// A report as a JSON object with its `name` and `address` added.
+#[cfg(feature = "json")]
 fn named<T: serde::Serialize>(name: &SourceName, report: &T) -> serde_json::Value {
     let mut value = serde_json::to_value(report).unwrap_or_default();
     if let Some(map) = value.as_object_mut() {
@@ -204,6 +219,7 @@ fn named<T: serde::Serialize>(name: &SourceName, report: &T) -> serde_json::Valu
     value
 }
 
+#[cfg(feature = "json")]
 fn named_rows<T: serde::Serialize>(rows: &[(SourceName, T)]) -> serde_json::Value {
     rows.iter().map(|(name, row)| named(name, row)).collect()
 }

@@ -42,13 +42,20 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use std::fmt;
-use std::io;
-use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
-use std::os::fd::AsFd;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use libstd::borrow::ToOwned;
+use libstd::boxed::Box;
+use libstd::eprintln;
+use libstd::fmt;
+use libstd::format;
+use libstd::io;
+use libstd::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use libstd::os::fd::AsFd;
+use libstd::path::{Path, PathBuf};
+use libstd::string::String;
+use libstd::string::ToString;
+use libstd::sync::atomic::{AtomicBool, Ordering};
+use libstd::time::Duration;
+use libstd::vec::Vec;
 
 use rand_core::OsRng;
 
@@ -500,7 +507,7 @@ pub struct Serving<'a> {
     pub server: Server<'a>,
     /// The NTS-KE server's cookie keys, which it rotates (see
     /// [`Serving::set_nts`]).
-    pub nts_keys: Option<std::sync::Arc<crate::std::nts::server_keys::SharedKeys>>,
+    pub nts_keys: Option<libstd::sync::Arc<crate::std::nts::server_keys::SharedKeys>>,
 }
 
 /// A serving socket.
@@ -514,7 +521,7 @@ struct ServeSocket {
 /// Stop on SIGINT and SIGTERM, as chronyd does: from now on these signals
 /// set `flag`, which [`Driver::run`] checks after every wakeup (a signal
 /// interrupts `poll(2)`).
-pub fn stop_on_signals(flag: &std::sync::Arc<AtomicBool>) -> io::Result<()> {
+pub fn stop_on_signals(flag: &libstd::sync::Arc<AtomicBool>) -> io::Result<()> {
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(signal, flag.clone())?;
     }
@@ -538,7 +545,7 @@ where
     batch: Box<Batch>,
     /// The NTS-KE server's cookie keys and the generation last applied.
     nts_keys: Option<(
-        std::sync::Arc<crate::std::nts::server_keys::SharedKeys>,
+        libstd::sync::Arc<crate::std::nts::server_keys::SharedKeys>,
         u64,
     )>,
     /// The NTS sources' handshakes (none without NTS sources).
@@ -579,7 +586,7 @@ where
         let drift = config
             .driftfile
             .as_ref()
-            .and_then(|path| std::fs::read_to_string(path).ok())
+            .and_then(|path| libstd::fs::read_to_string(path).ok())
             .and_then(|text| Drift::parse(&text));
         let (sockets, server, nts_keys) = match serving {
             Some(Serving {
@@ -1052,7 +1059,7 @@ where
                 ntp_server: nts.ntp_server.clone(),
                 ntp_port: nts.ntp_port,
             };
-            let saved = std::fs::create_dir_all(&dir)
+            let saved = libstd::fs::create_dir_all(&dir)
                 .and_then(|()| ke_client::save(&dir, &nts.dump_name(), &outcome));
             if let Err(e) = saved {
                 warnings.push(Event::Warning(format!(
@@ -1196,8 +1203,8 @@ where
         let path = self.driftfile.as_ref()?;
         // Write a new file and rename it over the old: never a torn file.
         let tmp = path.with_extension("tmp");
-        let written =
-            std::fs::write(&tmp, format!("{drift}\n")).and_then(|()| std::fs::rename(&tmp, path));
+        let written = libstd::fs::write(&tmp, format!("{drift}\n"))
+            .and_then(|()| libstd::fs::rename(&tmp, path));
         Some(match written {
             Ok(()) => Event::DriftSaved(drift),
             Err(e) => Event::Warning(format!("driftfile {}: {e}", path.display())),
@@ -1370,14 +1377,14 @@ where
 /// (`nts` learns its NTP server); the file is removed once read, so that
 /// no cookie is sent twice (the way out saves those left).
 fn load_dump(
-    dir: &std::path::Path,
+    dir: &libstd::path::Path,
     nts: &mut PeerNts,
 ) -> io::Result<Option<(KeOutcome, SocketAddr)>> {
     let name = nts.dump_name();
     let Some(outcome) = ke_client::load(dir, &name)? else {
         return Ok(None);
     };
-    std::fs::remove_file(ke_client::dump_path(dir, &name))?;
+    libstd::fs::remove_file(ke_client::dump_path(dir, &name))?;
     let address = nts.ntp_address(&outcome)?;
     nts.ntp_server = outcome.ntp_server.clone();
     nts.ntp_port = outcome.ntp_port;

@@ -17,11 +17,12 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use ::std::fs;
-use ::std::os::unix::fs::PermissionsExt;
-use ::std::path::Path;
-use ::std::string::{String, ToString};
-use ::std::vec::Vec;
+use libstd::format;
+use libstd::fs;
+use libstd::os::unix::fs::PermissionsExt;
+use libstd::path::Path;
+use libstd::string::{String, ToString};
+use libstd::vec::Vec;
 
 use crate::auth::{Key, KeyError, KeyStore, KeyType};
 
@@ -38,7 +39,7 @@ pub enum KeyFileError {
         /// The file.
         path: String,
         /// The error.
-        source: ::std::io::Error,
+        source: libstd::io::Error,
     },
     /// A line is bad.
     #[error("{path}:{line}: {message}")]
@@ -223,7 +224,7 @@ mod tests {
 
     #[test]
     fn a_world_readable_file_is_a_warning() {
-        let dir = ::std::env::temp_dir().join(format!("ntpkit-keyfile-{}", ::std::process::id()));
+        let dir = libstd::env::temp_dir().join(format!("ntpkit-keyfile-{}", libstd::process::id()));
         fs::create_dir_all(&dir).unwrap();
         let path = dir.join("keys");
         fs::write(&path, "1 SHA1 abcdefghijkl\n").unwrap();

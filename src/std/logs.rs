@@ -34,10 +34,12 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use std::fmt::{self, Write as _};
-use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use libstd::fmt::{self, Write as _};
+use libstd::format;
+use libstd::fs::{File, OpenOptions};
+use libstd::io::{self, Write};
+use libstd::path::{Path, PathBuf};
+use libstd::string::String;
 
 pub use crate::report::TimestampSource;
 use crate::std::config::{Config, LogSet};
@@ -357,7 +359,7 @@ pub struct LogFile<L> {
     file: File,
     banner_every: u32,
     since_banner: Option<u32>,
-    _line: ::std::marker::PhantomData<fn(&L)>,
+    _line: libstd::marker::PhantomData<fn(&L)>,
 }
 
 impl<L: LogLine> LogFile<L> {
@@ -371,7 +373,7 @@ impl<L: LogLine> LogFile<L> {
             file,
             banner_every,
             since_banner: None,
-            _line: ::std::marker::PhantomData,
+            _line: libstd::marker::PhantomData,
         })
     }
 
@@ -444,7 +446,7 @@ impl Logs {
         let log = settings.log;
         let dir = &settings.dir;
         if settings.any() {
-            std::fs::create_dir_all(dir)?;
+            libstd::fs::create_dir_all(dir)?;
         }
         let every = settings.banner;
         Ok(Logs {

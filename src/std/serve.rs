@@ -6,9 +6,9 @@
 //! symmetric keys and NTS (the NTS-KE server runs in its own thread, see
 //! [`super::nts::ke_server`]).
 
-use ::std::vec::Vec;
+use libstd::vec::Vec;
 
-use ::std::sync::Arc;
+use libstd::sync::Arc;
 
 use super::config::Config;
 use super::driver::Serving;
@@ -33,7 +33,7 @@ pub fn rate_limit_table(config: &Config) -> Vec<ClientRecord> {
     } else {
         0
     };
-    ::std::vec![ClientRecord::EMPTY; records]
+    libstd::vec![ClientRecord::EMPTY; records]
 }
 
 impl<'a> Serving<'a> {
@@ -144,7 +144,7 @@ impl ServingAuth {
                 port: auth.nts_port,
                 ntp_port: port,
                 ntp_server: auth.nts_ntp_server.clone(),
-                rotate: ::std::time::Duration::from_secs(auth.nts_rotate.max(0) as u64),
+                rotate: libstd::time::Duration::from_secs(auth.nts_rotate.max(0) as u64),
                 dump_dir: auth.nts_dump_dir.clone(),
                 max_connections: auth.max_nts_connections.max(1) as usize,
                 processes: auth.nts_processes.max(1) as usize,

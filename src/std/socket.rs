@@ -42,13 +42,13 @@
 // is sound.
 #![allow(unsafe_code)]
 
-use ::std::boxed::Box;
-use ::std::io;
-use ::std::mem::{size_of, zeroed};
-use ::std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
-use ::std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use ::std::time::{Duration, SystemTime};
-use ::std::vec::Vec;
+use libstd::boxed::Box;
+use libstd::io;
+use libstd::mem::{size_of, zeroed};
+use libstd::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+use libstd::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use libstd::time::{Duration, SystemTime};
+use libstd::vec::Vec;
 
 use crate::server::set_transmit_timestamp;
 use crate::time::{NtpTimestamp, UnixTime};
@@ -437,7 +437,7 @@ impl NtpSocket {
                 headers.as_mut_ptr(),
                 BATCH as libc::c_uint,
                 libc::MSG_DONTWAIT,
-                ::std::ptr::null_mut(),
+                libstd::ptr::null_mut(),
             )
         };
         if received < 0 {
@@ -547,11 +547,6 @@ impl NtpSocket {
     }
 }
 
-/// `SO_TIMESTAMPING` and its control message type `SCM_TIMESTAMPING`, on
-/// the architectures whose `time_t` is 64 bits and whose socket options use
-/// the generic numbering (libc does not export it for glibc).
-pub(crate) const SO_TIMESTAMPING: libc::c_int = 37;
-
 /// What the control messages of a received datagram say.
 pub(crate) struct Control {
     /// `SCM_TIMESTAMPNS`, or the software time of `SCM_TIMESTAMPING` (also
@@ -576,7 +571,7 @@ pub(crate) fn read_control(header: &libc::msghdr) -> Control {
             match ((*cmsg).cmsg_level, (*cmsg).cmsg_type) {
                 // SCM_TIMESTAMPING holds three timespecs, the software
                 // one first; zero when the kernel has none.
-                (libc::SOL_SOCKET, libc::SCM_TIMESTAMPNS | SO_TIMESTAMPING) => {
+                (libc::SOL_SOCKET, libc::SCM_TIMESTAMPNS | libc::SCM_TIMESTAMPING) => {
                     let ts = (data as *const libc::timespec).read_unaligned();
                     if ts.tv_sec != 0 || ts.tv_nsec != 0 {
                         control.timestamp = Some(NtpTimestamp::from_unix(UnixTime::new(
@@ -697,8 +692,8 @@ impl Received {
     }
 }
 
-impl ::std::fmt::Debug for Batch {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+impl libstd::fmt::Debug for Batch {
+    fn fmt(&self, f: &mut libstd::fmt::Formatter<'_>) -> libstd::fmt::Result {
         f.debug_struct("Batch").field("count", &self.count).finish()
     }
 }
@@ -706,15 +701,15 @@ impl ::std::fmt::Debug for Batch {
 impl Batch {
     /// Empty buffers, on the heap.
     pub fn new() -> Box<Batch> {
-        let layout = ::std::alloc::Layout::new::<Batch>();
+        let layout = libstd::alloc::Layout::new::<Batch>();
         // SAFETY: every field is plain old data (integers, bools, byte
         // arrays, sockaddr_storage), for which all-zero bytes are a valid
         // value; the memory comes from the global
         // allocator with Batch's (non-zero-sized) layout, as Box expects.
         unsafe {
-            let ptr = ::std::alloc::alloc_zeroed(layout) as *mut Batch;
+            let ptr = libstd::alloc::alloc_zeroed(layout) as *mut Batch;
             if ptr.is_null() {
-                ::std::alloc::handle_alloc_error(layout);
+                libstd::alloc::handle_alloc_error(layout);
             }
             Box::from_raw(ptr)
         }
@@ -853,6 +848,9 @@ pub fn bind_each(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use libstd::eprintln;
+    use libstd::format;
+    use libstd::string::ToString;
 
     fn loopback() -> SocketAddr {
         "127.0.0.1:0".parse().unwrap()
@@ -865,7 +863,7 @@ mod tests {
             if socket.recv_batch(batch).unwrap() == want {
                 break;
             }
-            ::std::thread::sleep(Duration::from_millis(2));
+            libstd::thread::sleep(Duration::from_millis(2));
         }
         batch.len()
     }
@@ -936,7 +934,7 @@ mod tests {
             if total == 5 {
                 break;
             }
-            ::std::thread::sleep(Duration::from_millis(2));
+            libstd::thread::sleep(Duration::from_millis(2));
         }
         assert_eq!(total, 5);
         let echo = echoes.datagram(0).unwrap();

@@ -1,3 +1,5 @@
+use libstd::vec::Vec;
+
 use super::*;
 use crate::clock::ClockAction;
 use crate::sim::SimRng;

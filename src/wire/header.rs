@@ -2,7 +2,7 @@
 //! `emit`.
 
 use super::error::Error;
-use super::packet::*;
+use super::packet::Packet;
 use super::refid::ReferenceId;
 use super::HEADER_LEN;
 use crate::time::{NtpShort, NtpTimestamp};
@@ -124,43 +124,23 @@ impl Header {
     /// Length of the header on the wire.
     pub const LENGTH: usize = HEADER_LEN;
 
-    /// Reads every header field of a checked packet.
+    /// Reads every header field of a packet.
     #[inline]
     pub fn parse<T: AsRef<[u8]>>(packet: &Packet<T>) -> Header {
-        Header::from_array(packet.header())
-    }
-
-    /// Reads the fields of 48 header bytes (no checks: every bit pattern is
-    /// a header value).
-    #[inline]
-    pub(crate) fn from_array(h: &[u8; HEADER_LEN]) -> Header {
-        let u32_at = |at: usize| u32::from_be_bytes([h[at], h[at + 1], h[at + 2], h[at + 3]]);
-        let timestamp_at = |at: usize| {
-            NtpTimestamp::from_bits(u64::from_be_bytes([
-                h[at],
-                h[at + 1],
-                h[at + 2],
-                h[at + 3],
-                h[at + 4],
-                h[at + 5],
-                h[at + 6],
-                h[at + 7],
-            ]))
-        };
         Header {
-            leap: LeapIndicator::from_bits(h[LI_VN_MODE] >> 6),
-            version: (h[LI_VN_MODE] >> 3) & 0x7,
-            mode: Mode::from_bits(h[LI_VN_MODE]),
-            stratum: h[STRATUM],
-            poll: h[POLL] as i8,
-            precision: h[PRECISION] as i8,
-            root_delay: NtpShort::from_bits(u32_at(ROOT_DELAY)),
-            root_dispersion: NtpShort::from_bits(u32_at(ROOT_DISPERSION)),
-            reference_id: ReferenceId::from_bits(u32_at(REFERENCE_ID)),
-            reference_timestamp: timestamp_at(REFERENCE_TS),
-            origin_timestamp: timestamp_at(ORIGIN_TS),
-            receive_timestamp: timestamp_at(RECEIVE_TS),
-            transmit_timestamp: timestamp_at(TRANSMIT_TS),
+            leap: packet.leap(),
+            version: packet.version(),
+            mode: packet.mode(),
+            stratum: packet.stratum(),
+            poll: packet.poll(),
+            precision: packet.precision(),
+            root_delay: packet.root_delay(),
+            root_dispersion: packet.root_dispersion(),
+            reference_id: packet.reference_id(),
+            reference_timestamp: packet.reference_timestamp(),
+            origin_timestamp: packet.origin_timestamp(),
+            receive_timestamp: packet.receive_timestamp(),
+            transmit_timestamp: packet.transmit_timestamp(),
         }
     }
 
@@ -180,29 +160,27 @@ impl Header {
                 version: self.version,
             });
         }
-        let available = buf.len();
-        let out: &mut [u8; HEADER_LEN] = buf.first_chunk_mut().ok_or(Error::BufferTooSmall {
-            needed: HEADER_LEN,
-            available,
-        })?;
-        out[LI_VN_MODE] = self.leap.to_bits() << 6 | self.version << 3 | self.mode.to_bits();
-        out[STRATUM] = self.stratum;
-        out[POLL] = self.poll as u8;
-        out[PRECISION] = self.precision as u8;
-        out[ROOT_DELAY..ROOT_DELAY + 4].copy_from_slice(&self.root_delay.to_bits().to_be_bytes());
-        out[ROOT_DISPERSION..ROOT_DISPERSION + 4]
-            .copy_from_slice(&self.root_dispersion.to_bits().to_be_bytes());
-        out[REFERENCE_ID..REFERENCE_ID + 4]
-            .copy_from_slice(&self.reference_id.to_bits().to_be_bytes());
-        for (at, timestamp) in [
-            (REFERENCE_TS, self.reference_timestamp),
-            (ORIGIN_TS, self.origin_timestamp),
-            (RECEIVE_TS, self.receive_timestamp),
-            (TRANSMIT_TS, self.transmit_timestamp),
-        ] {
-            out[at..at + 8].copy_from_slice(&timestamp.to_bits().to_be_bytes());
-        }
+        let mut packet = Packet::new_header(buf)?;
+        self.write(&mut packet);
         Ok(HEADER_LEN)
+    }
+
+    /// Writes every field into `packet`'s header through its setters.
+    #[inline]
+    fn write<T: AsRef<[u8]> + AsMut<[u8]>>(&self, packet: &mut Packet<T>) {
+        packet.set_leap(self.leap);
+        packet.set_version(self.version);
+        packet.set_mode(self.mode);
+        packet.set_stratum(self.stratum);
+        packet.set_poll(self.poll);
+        packet.set_precision(self.precision);
+        packet.set_root_delay(self.root_delay);
+        packet.set_root_dispersion(self.root_dispersion);
+        packet.set_reference_id(self.reference_id);
+        packet.set_reference_timestamp(self.reference_timestamp);
+        packet.set_origin_timestamp(self.origin_timestamp);
+        packet.set_receive_timestamp(self.receive_timestamp);
+        packet.set_transmit_timestamp(self.transmit_timestamp);
     }
 
     /// A client request (mode 3, version 4) whose transmit timestamp is

@@ -5,9 +5,11 @@
 //! - [`Packet`] is a checked view over the bytes: construction validates the
 //!   length, version and trailer framing, then accessors read fields in
 //!   place, and [`Packet::extensions`] and [`Packet::mac`] expose what
-//!   follows the header.
+//!   follows the header; [`Packet::new_header`] wraps a buffer to write
+//!   into, and setters write each field in place.
 //! - [`Header`] is the plain value of the 48-byte header, with
-//!   [`Header::parse`] / [`Header::decode`] and [`Header::emit`].
+//!   [`Header::parse`] / [`Header::decode`] (built on the accessors) and
+//!   [`Header::emit`] (built on the setters).
 //!
 //! ```
 //! use ntpkit::wire::{Header, Mode, Packet};

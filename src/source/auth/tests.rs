@@ -3,6 +3,9 @@
 //! cookie keys) answers it, and the source checks the answer. The bad
 //! answers are the good ones altered as an attacker on the path would.
 
+use libstd::vec;
+use libstd::vec::Vec;
+
 use core::net::SocketAddr;
 
 use super::*;

@@ -1,9 +1,11 @@
 //! The system clock's exact `timex` values (through a recorder: the kernel
 //! is never called) and the virtual clock's arithmetic.
 
-use std::cell::Cell;
-use std::io;
-use std::rc::Rc;
+use libstd::cell::Cell;
+use libstd::io;
+use libstd::rc::Rc;
+use libstd::string::ToString;
+use libstd::vec::Vec;
 
 use super::*;
 

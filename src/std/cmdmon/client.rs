@@ -1,17 +1,17 @@
 //! A client of the command protocol: what `chronyc` asks, asked of ntpkit
 //! or chronyd alike, and rendered as ntpkit's `--ctl` prints it.
 
-use ::std::format;
-use ::std::fs;
-use ::std::io;
-use ::std::net::{IpAddr, SocketAddr, UdpSocket};
-use ::std::os::unix::fs::PermissionsExt;
-use ::std::os::unix::net::UnixDatagram;
-use ::std::path::{Path, PathBuf};
-use ::std::string::{String, ToString};
-use ::std::sync::atomic::{AtomicU32, Ordering};
-use ::std::time::Duration;
-use ::std::vec::Vec;
+use libstd::format;
+use libstd::fs;
+use libstd::io;
+use libstd::net::{IpAddr, SocketAddr, UdpSocket};
+use libstd::os::unix::fs::PermissionsExt;
+use libstd::os::unix::net::UnixDatagram;
+use libstd::path::{Path, PathBuf};
+use libstd::string::{String, ToString};
+use libstd::sync::atomic::{AtomicU32, Ordering};
+use libstd::time::Duration;
+use libstd::vec::Vec;
 
 use crate::cmdmon::packet::MAX_REQUEST_LEN;
 use crate::cmdmon::{
@@ -114,8 +114,8 @@ pub struct Client {
     timeout: Duration,
 }
 
-impl ::std::fmt::Debug for Client {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+impl libstd::fmt::Debug for Client {
+    fn fmt(&self, f: &mut libstd::fmt::Formatter<'_>) -> libstd::fmt::Result {
         f.debug_struct("Client")
             .field("target", &self.target)
             .finish()
@@ -150,7 +150,7 @@ impl Client {
             Target::Unix(path) => {
                 let dir = path.parent().unwrap_or(Path::new("."));
                 let n = NEXT_SOCKET.fetch_add(1, Ordering::Relaxed);
-                let own = dir.join(format!("ntpkit-ctl.{}.{n}.sock", ::std::process::id()));
+                let own = dir.join(format!("ntpkit-ctl.{}.{n}.sock", libstd::process::id()));
                 let _ = fs::remove_file(&own);
                 let socket = UnixDatagram::bind(&own).map_err(fail)?;
                 let socket = (|| {
@@ -181,9 +181,9 @@ impl Client {
             }
         };
         // A sequence number that differs between runs, as chronyc's.
-        let sequence = ::std::time::SystemTime::now()
-            .duration_since(::std::time::UNIX_EPOCH)
-            .map_or(1, |d| d.subsec_nanos() ^ ::std::process::id());
+        let sequence = libstd::time::SystemTime::now()
+            .duration_since(libstd::time::UNIX_EPOCH)
+            .map_or(1, |d| d.subsec_nanos() ^ libstd::process::id());
         Ok(Client {
             socket,
             target: shown,

@@ -33,10 +33,10 @@ mod client;
 mod server;
 mod snapshot;
 
-use ::std::io;
-use ::std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use ::std::path::PathBuf;
-use ::std::vec::Vec;
+use libstd::io;
+use libstd::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use libstd::path::PathBuf;
+use libstd::vec::Vec;
 
 use crate::cmdmon::CommandAccess;
 
@@ -68,7 +68,7 @@ impl Default for CmdmonSettings {
         CmdmonSettings {
             socket: Some(PathBuf::from(DEFAULT_SOCKET)),
             port: DEFAULT_PORT,
-            addresses: ::std::vec![
+            addresses: libstd::vec![
                 IpAddr::V4(Ipv4Addr::LOCALHOST),
                 IpAddr::V6(Ipv6Addr::LOCALHOST)
             ],
@@ -124,7 +124,7 @@ pub enum CmdmonError {
     #[error("{what}: {source}")]
     Io {
         /// What failed.
-        what: ::std::string::String,
+        what: libstd::string::String,
         /// The error.
         source: io::Error,
     },

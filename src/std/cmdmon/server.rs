@@ -5,18 +5,18 @@
 // it is sound.
 #![allow(unsafe_code)]
 
-use ::std::boxed::Box;
-use ::std::format;
-use ::std::fs;
-use ::std::io;
-use ::std::mem::{size_of, zeroed};
-use ::std::net::{IpAddr, SocketAddr, UdpSocket};
-use ::std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
-use ::std::os::unix::fs::{FileTypeExt, PermissionsExt};
-use ::std::os::unix::net::UnixDatagram;
-use ::std::path::{Path, PathBuf};
-use ::std::string::String;
-use ::std::vec::Vec;
+use libstd::boxed::Box;
+use libstd::format;
+use libstd::fs;
+use libstd::io;
+use libstd::mem::{size_of, zeroed};
+use libstd::net::{IpAddr, SocketAddr, UdpSocket};
+use libstd::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use libstd::os::unix::fs::{FileTypeExt, PermissionsExt};
+use libstd::os::unix::net::UnixDatagram;
+use libstd::path::{Path, PathBuf};
+use libstd::string::String;
+use libstd::vec::Vec;
 
 use super::{CmdmonError, CmdmonSettings};
 use crate::cmdmon::packet::MAX_REQUEST_LEN;
@@ -220,8 +220,8 @@ struct Buffers {
     actions: [Option<Action>; BATCH],
 }
 
-impl ::std::fmt::Debug for Buffers {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+impl libstd::fmt::Debug for Buffers {
+    fn fmt(&self, f: &mut libstd::fmt::Formatter<'_>) -> libstd::fmt::Result {
         f.write_str("Buffers")
     }
 }
@@ -275,7 +275,7 @@ impl Buffers {
                     headers.as_mut_ptr(),
                     BATCH as libc::c_uint,
                     libc::MSG_DONTWAIT,
-                    ::std::ptr::null_mut(),
+                    libstd::ptr::null_mut(),
                 )
             };
             if n >= 0 {
@@ -444,8 +444,8 @@ fn bind_unix(path: &Path) -> Result<UnixDatagram, CmdmonError> {
 /// simulator such as clknetsim answers for its own directories; std's
 /// metadata calls `statx`, which it does not see).
 fn stat_mode(path: &Path) -> io::Result<u32> {
-    use ::std::os::unix::ffi::OsStrExt;
-    let name = ::std::ffi::CString::new(path.as_os_str().as_bytes())
+    use libstd::os::unix::ffi::OsStrExt;
+    let name = libstd::ffi::CString::new(path.as_os_str().as_bytes())
         .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
     // SAFETY: `name` is NUL-terminated and `st` is a plain C struct that
     // stat fills in.
@@ -456,7 +456,8 @@ fn stat_mode(path: &Path) -> io::Result<u32> {
     Ok(st.st_mode)
 }
 
-use ::std::string::ToString;
+use libstd::borrow::ToOwned;
+use libstd::string::ToString;
 
 /// A provider whose `serverstats` carries the server's own command
 /// counters. It forwards every other method of [`Provider`] (keep it in

@@ -2,9 +2,9 @@
 //! moment (what tests, examples and a simple node can hand the
 //! responder).
 
-use ::std::net::IpAddr;
-use ::std::string::String;
-use ::std::vec::Vec;
+use libstd::net::IpAddr;
+use libstd::string::String;
+use libstd::vec::Vec;
 
 use crate::cmdmon::{Action, Provider, Status};
 use crate::report::{

@@ -6,9 +6,9 @@
 //! of source lines) list what is acted on; every other line gives a warning
 //! with [`AUTH_NOT_ACTED_ON`].
 
-use ::std::path::PathBuf;
-use ::std::string::String;
-use ::std::vec::Vec;
+use libstd::path::PathBuf;
+use libstd::string::String;
+use libstd::vec::Vec;
 
 use super::directives::{path, Args, Parser};
 use super::scan::Cursor;

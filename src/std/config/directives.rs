@@ -1,11 +1,11 @@
 //! Every chrony 4.3 directive: how its arguments are read, where its value
 //! goes, and, for what ntpkit does not act on, why ([`NOT_ACTED_ON`]).
 
-use ::std::format;
-use ::std::net::IpAddr;
-use ::std::path::PathBuf;
-use ::std::string::{String, ToString};
-use ::std::vec::Vec;
+use libstd::format;
+use libstd::net::IpAddr;
+use libstd::path::PathBuf;
+use libstd::string::{String, ToString};
+use libstd::vec::Vec;
 
 use super::include::{self, Environment};
 use super::print::Printed;
@@ -392,7 +392,7 @@ impl<'e> Parser<'e> {
     pub fn out_of_range(
         &mut self,
         name: &str,
-        value: impl ::std::fmt::Display,
+        value: impl libstd::fmt::Display,
         range: &str,
         used: &str,
     ) {
@@ -449,7 +449,7 @@ impl<'e> Parser<'e> {
         if self.notes.is_empty() {
             return;
         }
-        let message = ::std::mem::take(&mut self.notes).join("; ");
+        let message = libstd::mem::take(&mut self.notes).join("; ");
         self.config.warnings.push(Warning {
             path: at.path.clone(),
             line: at.line,
@@ -532,7 +532,7 @@ impl<'e> Parser<'e> {
     /// A `*.sources` file: `server`, `pool` and `peer` lines, each ended
     /// by a newline. chronyd skips every other line, so does ntpkit, with
     /// a warning.
-    fn sources_file(&mut self, file: &::std::path::Path) {
+    fn sources_file(&mut self, file: &libstd::path::Path) {
         let name = file.display().to_string();
         let text = match self.env.read(file) {
             Ok(Some(text)) => text,
@@ -677,14 +677,14 @@ impl<'e> Parser<'e> {
             "local" => self.local(args)?,
             "allow" | "deny" => {
                 let mut access =
-                    ::std::mem::replace(&mut self.config.access, AccessControl::DENY_ALL);
+                    libstd::mem::replace(&mut self.config.access, AccessControl::DENY_ALL);
                 let result = self.access_rule(&mut access, name == "allow", args);
                 self.config.access = access;
                 result?;
             }
             "cmdallow" | "cmddeny" => {
                 let mut access =
-                    ::std::mem::replace(&mut self.config.command.access, AccessControl::DENY_ALL);
+                    libstd::mem::replace(&mut self.config.command.access, AccessControl::DENY_ALL);
                 let result = self.access_rule(&mut access, name == "cmdallow", args);
                 self.config.command.access = access;
                 result?;

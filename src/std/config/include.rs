@@ -2,12 +2,12 @@
 //! does, through an [`Environment`] (the real system, a directory standing
 //! for `/`, or nothing at all).
 
-use ::std::ffi::OsString;
-use ::std::io;
-use ::std::net::{IpAddr, ToSocketAddrs};
-use ::std::path::{Component, Path, PathBuf};
-use ::std::string::ToString;
-use ::std::vec::Vec;
+use libstd::ffi::OsString;
+use libstd::io;
+use libstd::net::{IpAddr, ToSocketAddrs};
+use libstd::path::{Component, Path, PathBuf};
+use libstd::string::ToString;
+use libstd::vec::Vec;
 
 use super::LineError;
 
@@ -33,20 +33,20 @@ pub struct SystemEnvironment;
 
 impl Environment for SystemEnvironment {
     fn read(&self, path: &Path) -> io::Result<Option<Vec<u8>>> {
-        if ::std::fs::metadata(path)?.is_dir() {
+        if libstd::fs::metadata(path)?.is_dir() {
             return Ok(None);
         }
-        ::std::fs::read(path).map(Some)
+        libstd::fs::read(path).map(Some)
     }
 
     fn list(&self, dir: &Path) -> io::Result<Vec<OsString>> {
-        ::std::fs::read_dir(dir)?
+        libstd::fs::read_dir(dir)?
             .map(|entry| entry.map(|e| e.file_name()))
             .collect()
     }
 
     fn exists(&self, path: &Path) -> bool {
-        ::std::fs::symlink_metadata(path).is_ok()
+        libstd::fs::symlink_metadata(path).is_ok()
     }
 
     fn resolve(&self, host: &str) -> Option<IpAddr> {
@@ -149,7 +149,7 @@ pub(super) fn glob(env: &dyn Environment, pattern: &str) -> Result<Vec<PathBuf>,
                 reason: "no such file".to_string(),
             });
         }
-        return Ok(::std::vec![path]);
+        return Ok(libstd::vec![path]);
     }
     let mut found = expand(env, pattern);
     found.sort_by(|a, b| {
@@ -163,7 +163,7 @@ pub(super) fn glob(env: &dyn Environment, pattern: &str) -> Result<Vec<PathBuf>,
 /// The paths matching a pattern, component by component (as glob(3)).
 fn expand(env: &dyn Environment, pattern: &str) -> Vec<PathBuf> {
     let absolute = pattern.starts_with('/');
-    let mut paths: Vec<PathBuf> = ::std::vec![if absolute {
+    let mut paths: Vec<PathBuf> = libstd::vec![if absolute {
         PathBuf::from("/")
     } else {
         PathBuf::new()
@@ -281,7 +281,7 @@ fn class(p: &[char], c: char) -> Option<usize> {
 pub(super) fn search_dirs(env: &dyn Environment, dirs: &[&str], suffix: &str) -> Vec<PathBuf> {
     let mut found: Vec<(Vec<u8>, usize, PathBuf)> = Vec::new();
     for (order, dir) in dirs.iter().enumerate() {
-        let pattern = ::std::format!("{dir}/*{suffix}");
+        let pattern = libstd::format!("{dir}/*{suffix}");
         for path in expand(env, &pattern) {
             let name = path
                 .file_name()

@@ -59,11 +59,11 @@ mod sources;
 #[cfg(test)]
 mod tests;
 
-use ::std::fmt;
-use ::std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use ::std::path::{Path, PathBuf};
-use ::std::string::{String, ToString};
-use ::std::vec::Vec;
+use libstd::fmt;
+use libstd::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use libstd::path::{Path, PathBuf};
+use libstd::string::{String, ToString};
+use libstd::vec::Vec;
 
 use crate::discipline::{DisciplineConfig, MakeStep as EngineMakeStep};
 use crate::node::NodeConfig;
@@ -366,7 +366,7 @@ pub enum ConfigError {
         /// The file.
         path: String,
         /// What the system said.
-        source: ::std::io::Error,
+        source: libstd::io::Error,
     },
     /// A line is wrong.
     #[error("{path}:{line}: {error}")]
@@ -509,8 +509,8 @@ impl Default for Config {
 /// (naming file and line) on `err` when the file is refused.
 pub fn print_parsed(
     path: &Path,
-    out: &mut dyn ::std::io::Write,
-    err: &mut dyn ::std::io::Write,
+    out: &mut dyn libstd::io::Write,
+    err: &mut dyn libstd::io::Write,
 ) -> u8 {
     match Config::load(path) {
         Ok(config) => {
@@ -645,7 +645,7 @@ impl Config {
     /// the IPv4 and IPv6 wildcards.
     pub fn serve_addresses(&self, port: u16) -> Vec<SocketAddr> {
         let ips = if self.bind_addresses.is_empty() {
-            ::std::vec![
+            libstd::vec![
                 IpAddr::V4(Ipv4Addr::UNSPECIFIED),
                 IpAddr::V6(Ipv6Addr::UNSPECIFIED)
             ]
@@ -660,7 +660,10 @@ impl Config {
     /// The leap seconds of the `leapsectz` time zone, read from
     /// `zoneinfo` (normally [`ZONEINFO`]) as chronyd reads them; `None`
     /// without `leapsectz`.
-    pub fn leap_table(&self, zoneinfo: &Path) -> Option<::std::io::Result<crate::leap::LeapTable>> {
+    pub fn leap_table(
+        &self,
+        zoneinfo: &Path,
+    ) -> Option<libstd::io::Result<crate::leap::LeapTable>> {
         let zone = self.leapsectz.as_ref()?;
         Some(crate::leap::LeapTable::load(&zoneinfo.join(zone)))
     }

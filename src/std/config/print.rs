@@ -1,6 +1,6 @@
 //! `chronyd -p`: the configuration as parsed.
 
-use ::std::string::{String, ToString};
+use libstd::string::{String, ToString};
 
 /// One printed line: a directive and its arguments, normalised.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,7 +29,7 @@ pub(super) fn render(lines: &[Printed]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ::std::vec::Vec;
+    use libstd::vec::Vec;
 
     #[test]
     fn one_line_each() {

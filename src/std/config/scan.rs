@@ -5,8 +5,8 @@
 //! 1, `port 1.5` is 1). These rules were taken from the behaviour of the
 //! chronyd 4.3 binary (`chronyd -p`), see `tests/data/chronyd-4.3-verdicts.tsv`.
 
-use ::std::borrow::Cow;
-use ::std::string::String;
+use libstd::borrow::Cow;
+use libstd::string::String;
 
 /// chronyd reads a file with a 2048-byte `fgets()` buffer: a line that does
 /// not fit (2047 bytes or more before its newline) is an error.
@@ -33,7 +33,7 @@ pub(super) struct RawLine<'a> {
 pub(super) fn lines(text: &[u8]) -> impl Iterator<Item = RawLine<'_>> {
     let mut rest = text;
     let mut number = 0;
-    ::std::iter::from_fn(move || {
+    libstd::iter::from_fn(move || {
         if rest.is_empty() {
             return None;
         }
@@ -379,6 +379,9 @@ fn scan_hex_double(bytes: &[u8], mut at: usize) -> Option<(usize, f64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use libstd::string::ToString;
+    use libstd::vec;
+    use libstd::vec::Vec;
 
     fn int(text: &str) -> Option<(i32, &str)> {
         let mut c = Cursor::new(text);

@@ -7,9 +7,9 @@
 //! follows it is the next option, so `minpoll 3iburst` is `minpoll 3
 //! iburst` and `minpoll 3x` fails on an option `x`.
 
-use ::std::format;
-use ::std::string::{String, ToString};
-use ::std::vec::Vec;
+use libstd::format;
+use libstd::string::{String, ToString};
+use libstd::vec::Vec;
 
 use super::auth;
 use super::scan::Cursor;
@@ -178,7 +178,7 @@ pub(super) fn parse(
             "minpoll" | "maxpoll" | "polltarget" | "port" | "ntsport" | "maxsources"
             | "minsamples" | "maxsamples" | "filter" | "presend" | "minstratum" | "version" => {
                 let value = c.int().ok_or_else(|| bad(&c))?;
-                let mut clamp = |range: ::std::ops::RangeInclusive<i32>| {
+                let mut clamp = |range: libstd::ops::RangeInclusive<i32>| {
                     let used = value.clamp(*range.start(), *range.end());
                     if used != value {
                         clamped.push(format!(

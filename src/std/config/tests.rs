@@ -1,4 +1,5 @@
-use ::std::path::Path;
+use libstd::format;
+use libstd::path::Path;
 
 use proptest::strategy::Strategy;
 

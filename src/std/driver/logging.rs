@@ -8,7 +8,9 @@
 //! and statistics.log's jitter asymmetry (not estimated; `chronyc
 //! ntpdata` shows 0 too).
 
-use std::io;
+use libstd::io;
+use libstd::string::ToString;
+use libstd::vec::Vec;
 
 use crate::report::SourceStatsReport;
 use crate::select::SourceState;

@@ -6,14 +6,18 @@
 //! this module runs them, resolves where NTP goes afterwards, and names the
 //! `ntsdumpdir` files the cookies are kept in across restarts.
 
-use std::collections::HashMap;
-use std::io::{self, Read, Write};
-use std::net::{SocketAddr, ToSocketAddrs};
-use std::os::fd::{AsFd, BorrowedFd};
-use std::os::unix::net::UnixStream;
-use std::path::PathBuf;
-use std::sync::mpsc::{self, Receiver, Sender};
-use std::time::Duration;
+use libstd::collections::HashMap;
+use libstd::format;
+use libstd::io::{self, Read, Write};
+use libstd::net::{SocketAddr, ToSocketAddrs};
+use libstd::os::fd::{AsFd, BorrowedFd};
+use libstd::os::unix::net::UnixStream;
+use libstd::path::PathBuf;
+use libstd::string::String;
+use libstd::string::ToString;
+use libstd::sync::mpsc::{self, Receiver, Sender};
+use libstd::time::Duration;
+use libstd::vec::Vec;
 
 use super::Event;
 use crate::std::nts::ke_client::{self, KeClient, KeOutcome, NtsClientConfig};
@@ -157,7 +161,7 @@ impl KeRunner {
 
     /// The events kept so far.
     pub fn take_notes(&mut self) -> Vec<Event> {
-        std::mem::take(&mut self.notes)
+        libstd::mem::take(&mut self.notes)
     }
 
     /// Readable when a handshake finished.
@@ -201,7 +205,7 @@ impl KeRunner {
         let peer = peer.clone();
         let done = self.done_tx.clone();
         let mut wake = self.wake_tx.try_clone().map_err(|e| e.to_string())?;
-        std::thread::Builder::new()
+        libstd::thread::Builder::new()
             .name("ntpkit-nts-ke".into())
             .spawn(move || {
                 let result = client

@@ -5,12 +5,13 @@
 //! the samples is the simulator's to test (`tests/scenarios.rs`): it drives
 //! the same node.
 
-use std::cell::RefCell;
-use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::thread;
-use std::time::Instant;
+use libstd::cell::RefCell;
+use libstd::rc::Rc;
+use libstd::sync::atomic::{AtomicBool, Ordering};
+use libstd::sync::Arc;
+use libstd::thread;
+use libstd::time::Instant;
+use libstd::vec;
 
 use super::*;
 use crate::discipline::{DisciplineConfig, MakeStep};
@@ -37,7 +38,7 @@ fn open_server(table: &mut [crate::server::ClientRecord]) -> Server<'_> {
 /// A `local stratum 1` server whose clock is the system's plus `AHEAD`,
 /// answering through the production responder, until `stop`.
 fn spawn_server(stop: Arc<AtomicBool>) -> (SocketAddr, thread::JoinHandle<u64>) {
-    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let socket = libstd::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     socket
         .set_read_timeout(Some(Duration::from_millis(50)))
         .unwrap();
@@ -99,11 +100,14 @@ fn stepping() -> NodeConfig {
 }
 
 fn temp_dir(name: &str) -> PathBuf {
-    let dir =
-        std::env::temp_dir().join(format!("ntpkit-driver-test-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = libstd::env::temp_dir().join(format!(
+        "ntpkit-driver-test-{}-{name}",
+        libstd::process::id()
+    ));
+    libstd::fs::create_dir_all(&dir).unwrap();
     // A command socket's directory must be closed to others (chronyd's rule).
-    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    libstd::fs::set_permissions(&dir, libstd::os::unix::fs::PermissionsExt::from_mode(0o700))
+        .unwrap();
     dir
 }
 
@@ -165,7 +169,7 @@ fn follows_a_loopback_server() {
         }),
         ..DriverConfig::default()
     };
-    std::fs::write(dir.join("drift"), "12.500000 0.250000\n").unwrap();
+    libstd::fs::write(dir.join("drift"), "12.500000 0.250000\n").unwrap();
     let mut driver = Driver::new(config, VirtualClock::new(), None).unwrap();
     // The saved drift is where the engine starts.
     assert!((driver.node().system().drift().frequency_ppm - 12.5).abs() < 1e-9);
@@ -229,7 +233,7 @@ fn follows_a_loopback_server() {
         ("statistics.log", 13),
         ("tracking.log", 14),
     ] {
-        let text = std::fs::read_to_string(dir.join("log").join(file)).unwrap();
+        let text = libstd::fs::read_to_string(dir.join("log").join(file)).unwrap();
         let lines: Vec<&str> = text.lines().filter(|l| l.starts_with("20")).collect();
         assert!(!lines.is_empty(), "{file}: {text}");
         for line in lines {
@@ -241,7 +245,7 @@ fn follows_a_loopback_server() {
 
     // The way out saves the drift.
     driver.finish().unwrap();
-    let saved = Drift::parse(&std::fs::read_to_string(dir.join("drift")).unwrap()).unwrap();
+    let saved = Drift::parse(&libstd::fs::read_to_string(dir.join("drift")).unwrap()).unwrap();
     assert_eq!(saved, driver.node().system().drift());
     assert!(matches!(events.borrow().last(), Some(Event::DriftSaved(_))));
 
@@ -358,7 +362,7 @@ fn ask<C: DriverClock>(driver: &mut Driver<'_, C>, address: SocketAddr) -> Heade
 where
     C::Error: fmt::Debug + fmt::Display,
 {
-    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let socket = libstd::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     socket.set_nonblocking(true).unwrap();
     let mut request = [0u8; 48];
     Header::client_request(6, NtpTimestamp::from_bits(7))
@@ -486,7 +490,7 @@ impl FakeKernel {
 }
 
 impl Kernel for FakeKernel {
-    fn adjtimex(&mut self, timex: &mut libc::timex) -> std::io::Result<libc::c_int> {
+    fn adjtimex(&mut self, timex: &mut libc::timex) -> libstd::io::Result<libc::c_int> {
         if timex.modes & libc::ADJ_SETOFFSET != 0 {
             let step = timex.time.tv_sec as f64 + timex.time.tv_usec as f64 * 1e-9;
             self.log.borrow_mut().steps.push(step);
@@ -585,7 +589,7 @@ fn the_way_out_ends_the_slew() {
 
     let (driver, log) = slewing_driver(upstream);
     let estimate = -driver.node().system().drift().frequency_ppm;
-    let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+    let panicked = libstd::panic::catch_unwind(libstd::panic::AssertUnwindSafe(move || {
         let _driver = driver;
         panic!("a bug in the shell");
     }));
@@ -602,15 +606,15 @@ fn the_way_out_ends_the_slew() {
 
 #[test]
 fn sources_take_their_key_or_nts_from_the_configuration() {
-    use std::os::unix::fs::PermissionsExt;
+    use libstd::os::unix::fs::PermissionsExt;
     let dir = temp_dir("auth-config");
     let keys = dir.join("keys");
-    std::fs::write(
+    libstd::fs::write(
         &keys,
         "2 SHA1 HEX:0102030405060708090a0b0c0d0e0f1011121314\n",
     )
     .unwrap();
-    std::fs::set_permissions(&keys, std::fs::Permissions::from_mode(0o644)).unwrap();
+    libstd::fs::set_permissions(&keys, libstd::fs::Permissions::from_mode(0o644)).unwrap();
     let text = format!(
         "keyfile {}\nserver 127.0.0.1 port 1234 key 2\nserver 127.0.0.2 nts ntsport 4461\n\
          server 127.0.0.3 key 5\nserver 127.0.0.4 nts certset 3\nserver 127.0.0.5 nts certset 1\n\

@@ -4,6 +4,8 @@
 //! through [`LogFile`] (restarted where chronyd was) and compared whole.
 
 use super::*;
+use libstd::string::ToString;
+use libstd::vec::Vec;
 
 const MEASUREMENTS: &str = include_str!("../../../tests/data/logs/measurements.log");
 const STATISTICS: &str = include_str!("../../../tests/data/logs/statistics.log");
@@ -121,9 +123,10 @@ fn tracking(line: &str) -> Tracking {
 /// Rewrites `golden` through a `LogFile`, reopening it where chronyd
 /// restarted (a banner before 32 lines since the last), and compares.
 fn reproduce<L: LogLine>(golden: &str, parse: fn(&str) -> L) {
-    let dir = std::env::temp_dir().join(format!("ntpkit-logs-{}-{}", std::process::id(), L::FILE));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir =
+        libstd::env::temp_dir().join(format!("ntpkit-logs-{}-{}", libstd::process::id(), L::FILE));
+    let _ = libstd::fs::remove_dir_all(&dir);
+    libstd::fs::create_dir_all(&dir).unwrap();
     let mut file = LogFile::<L>::open(&dir, 32).unwrap();
     let mut since_banner = 0;
     let mut entries = 0;
@@ -146,9 +149,9 @@ fn reproduce<L: LogLine>(golden: &str, parse: fn(&str) -> L) {
         entries += 1;
     }
     assert!(entries > 100, "{}: {entries} lines", L::FILE);
-    let written = std::fs::read_to_string(file.path()).unwrap();
+    let written = libstd::fs::read_to_string(file.path()).unwrap();
     assert_eq!(written, golden, "{}", L::FILE);
-    std::fs::remove_dir_all(&dir).unwrap();
+    libstd::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -211,31 +214,32 @@ fn dates_are_utc() {
 
 #[test]
 fn banners_every_logbanner_lines_or_never() {
-    let dir = std::env::temp_dir().join(format!("ntpkit-banner-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = libstd::env::temp_dir().join(format!("ntpkit-banner-{}", libstd::process::id()));
+    let _ = libstd::fs::remove_dir_all(&dir);
+    libstd::fs::create_dir_all(&dir).unwrap();
     let line = tracking(TRACKING.lines().nth(3).unwrap());
     let mut every2 = LogFile::<Tracking>::open(&dir, 2).unwrap();
     for _ in 0..5 {
         every2.write(&line).unwrap();
     }
-    let text = std::fs::read_to_string(every2.path()).unwrap();
+    let text = libstd::fs::read_to_string(every2.path()).unwrap();
     assert_eq!(text.matches(Tracking::HEADER).count(), 3);
     assert_eq!(text.lines().count(), 5 + 3 * 3);
-    std::fs::remove_file(every2.path()).unwrap();
+    libstd::fs::remove_file(every2.path()).unwrap();
     let mut never = LogFile::<Tracking>::open(&dir, 0).unwrap();
     never.write(&line).unwrap();
     assert_eq!(
-        std::fs::read_to_string(never.path()).unwrap(),
+        libstd::fs::read_to_string(never.path()).unwrap(),
         format!("{line}\n")
     );
-    std::fs::remove_dir_all(&dir).unwrap();
+    libstd::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
 fn logs_follow_the_configuration() {
-    let dir = std::env::temp_dir().join(format!("ntpkit-logs-config-{}/sub", std::process::id()));
-    let _ = std::fs::remove_dir_all(dir.parent().unwrap());
+    let dir =
+        libstd::env::temp_dir().join(format!("ntpkit-logs-config-{}/sub", libstd::process::id()));
+    let _ = libstd::fs::remove_dir_all(dir.parent().unwrap());
     let config = Config::parse_with(
         &format!("logdir {}\nlog measurements tracking\n", dir.display()),
         "t",
@@ -250,10 +254,10 @@ fn logs_follow_the_configuration() {
         .unwrap();
     logs.tracking(&tracking(TRACKING.lines().nth(3).unwrap()))
         .unwrap();
-    let measurements = std::fs::read_to_string(dir.join("measurements.log")).unwrap();
+    let measurements = libstd::fs::read_to_string(dir.join("measurements.log")).unwrap();
     // The invalid one is not logged without rawmeasurements.
     assert_eq!(measurements.lines().count(), 3 + 1);
     assert!(!dir.join("statistics.log").exists());
     assert!(dir.join("tracking.log").exists());
-    std::fs::remove_dir_all(dir.parent().unwrap()).unwrap();
+    libstd::fs::remove_dir_all(dir.parent().unwrap()).unwrap();
 }

@@ -16,15 +16,16 @@
 //! # }
 //! ```
 
-use ::std::fs;
-use ::std::io::{self, Read, Write};
-use ::std::net::{SocketAddr, TcpStream};
-use ::std::os::unix::fs::OpenOptionsExt;
-use ::std::path::{Path, PathBuf};
-use ::std::string::{String, ToString};
-use ::std::sync::Arc;
-use ::std::time::{Duration, Instant};
-use ::std::vec::Vec;
+use libstd::format;
+use libstd::fs;
+use libstd::io::{self, Read, Write};
+use libstd::net::{SocketAddr, TcpStream};
+use libstd::os::unix::fs::OpenOptionsExt;
+use libstd::path::{Path, PathBuf};
+use libstd::string::{String, ToString};
+use libstd::sync::Arc;
+use libstd::time::{Duration, Instant};
+use libstd::vec::Vec;
 
 use rustls::pki_types::ServerName;
 use rustls::{ClientConnection, StreamOwned};

@@ -11,16 +11,17 @@
 //! rotates the cookie keys when `ntsrotate` says so and publishes them to
 //! the responders through [`SharedKeys`].
 
-use ::std::io::{self, Read, Write};
-use ::std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
-use ::std::os::fd::AsRawFd;
-use ::std::path::PathBuf;
-use ::std::string::String;
-use ::std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use ::std::sync::Arc;
-use ::std::thread::JoinHandle;
-use ::std::time::{Duration, Instant, SystemTime};
-use ::std::vec::Vec;
+use libstd::format;
+use libstd::io::{self, Read, Write};
+use libstd::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
+use libstd::os::fd::AsRawFd;
+use libstd::path::PathBuf;
+use libstd::string::String;
+use libstd::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use libstd::sync::Arc;
+use libstd::thread::JoinHandle;
+use libstd::time::{Duration, Instant, SystemTime};
+use libstd::vec::Vec;
 
 use rand_core::{OsRng, RngCore};
 use rustls::ServerConnection;
@@ -162,7 +163,7 @@ impl KeServer {
         )?;
         let keys = SharedKeys::new(server_keys.keys());
         let addresses = if config.addresses.is_empty() {
-            ::std::vec![
+            libstd::vec![
                 IpAddr::V4(Ipv4Addr::UNSPECIFIED),
                 IpAddr::V6(Ipv6Addr::UNSPECIFIED)
             ]
@@ -203,7 +204,7 @@ impl KeServer {
             config: config.clone(),
         };
         let stop_flag = stop.clone();
-        let thread = ::std::thread::Builder::new()
+        let thread = libstd::thread::Builder::new()
             .name("nts-ke".into())
             .spawn(move || worker.run(&stop_flag))?;
         Ok(KeServer {

@@ -8,15 +8,16 @@
 //! own), is text: a header line, the Unix time of the last rotation, then
 //! `ID HEX` lines, newest first.
 
-use ::std::fs;
-use ::std::io::{self, Write};
-use ::std::os::unix::fs::OpenOptionsExt;
-use ::std::path::{Path, PathBuf};
-use ::std::string::String;
-use ::std::sync::atomic::{AtomicU64, Ordering};
-use ::std::sync::{Arc, Mutex};
-use ::std::time::{Duration, SystemTime, UNIX_EPOCH};
-use ::std::vec::Vec;
+use libstd::format;
+use libstd::fs;
+use libstd::io::{self, Write};
+use libstd::os::unix::fs::OpenOptionsExt;
+use libstd::path::{Path, PathBuf};
+use libstd::string::String;
+use libstd::sync::atomic::{AtomicU64, Ordering};
+use libstd::sync::{Arc, Mutex};
+use libstd::time::{Duration, SystemTime, UNIX_EPOCH};
+use libstd::vec::Vec;
 
 use rand_core::{OsRng, RngCore};
 
@@ -226,11 +227,12 @@ impl ServerKeys {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ::std::os::unix::fs::PermissionsExt;
+    use libstd::os::unix::fs::PermissionsExt;
+    use libstd::string::ToString;
 
     #[test]
     fn keys_persist_rotate_and_stay_private() {
-        let dir = ::std::env::temp_dir().join(format!("ntpkit-ntskeys-{}", ::std::process::id()));
+        let dir = libstd::env::temp_dir().join(format!("ntpkit-ntskeys-{}", libstd::process::id()));
         fs::create_dir_all(&dir).unwrap();
         let t0 = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
         let rotate = Duration::from_secs(100);

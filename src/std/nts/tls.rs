@@ -2,11 +2,11 @@
 //! `ntske/1`, certificates and keys from PEM files, trust from a file, a
 //! directory or the system's store, and `nocerttimecheck`.
 
-use ::std::fs;
-use ::std::path::{Path, PathBuf};
-use ::std::string::{String, ToString};
-use ::std::sync::Arc;
-use ::std::vec::Vec;
+use libstd::fs;
+use libstd::path::{Path, PathBuf};
+use libstd::string::{String, ToString};
+use libstd::sync::Arc;
+use libstd::vec::Vec;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
@@ -113,7 +113,7 @@ pub fn server_config(
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .with_no_client_auth()
         .with_cert_resolver(Arc::new(Certificates { keys }));
-    config.alpn_protocols = ::std::vec![ALPN.to_vec()];
+    config.alpn_protocols = libstd::vec![ALPN.to_vec()];
     Ok(Arc::new(config))
 }
 
@@ -248,6 +248,6 @@ pub fn client_config(
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(Verifier { inner, ignore_time }))
         .with_no_client_auth();
-    config.alpn_protocols = ::std::vec![ALPN.to_vec()];
+    config.alpn_protocols = libstd::vec![ALPN.to_vec()];
     Ok(Arc::new(config))
 }
