@@ -35,6 +35,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use clap::Parser;
 use ntpkit::auth::{mac, Key};
 use ntpkit::nts::ef::{self, NtsFields};
 use ntpkit::nts::{AeadKey, NtsSession};
@@ -65,7 +66,42 @@ struct Options {
     window: usize,
 }
 
-fn loopback(addr: SocketAddr) -> Result<SocketAddr, String> {
+/// A bounded load generator for authenticated NTP on loopback.
+#[derive(Parser)]
+#[command(name = "auth_load")]
+#[command(group = clap::ArgGroup::new("auth").required(true).args(["key", "nts", "ke"]))]
+struct Args {
+    /// The NTP server to load (127.0.0.0/8 or ::1 only); needed with
+    /// --key and --nts.
+    #[arg(long, value_parser = loopback)]
+    target: Option<SocketAddr>,
+    /// Requests with a MAC under key ID of this keyfile.
+    #[arg(long, value_name = "KEYFILE:ID")]
+    key: Option<String>,
+    /// NTS requests, with cookies from this NTS-KE server.
+    #[arg(long, value_name = "ADDR:PORT", value_parser = loopback)]
+    nts: Option<SocketAddr>,
+    /// NTS-KE handshakes with this server, one after the other.
+    #[arg(long, value_name = "ADDR:PORT", value_parser = loopback)]
+    ke: Option<SocketAddr>,
+    /// The certificate (PEM) that NTS-KE trusts.
+    #[arg(long, value_name = "CA.pem")]
+    ca: Option<PathBuf>,
+    /// The NTS-KE server's name, as its certificate names it.
+    #[arg(long, default_value = "localhost")]
+    name: String,
+    /// Seconds to run (at most 60).
+    #[arg(long, value_name = "SECONDS", default_value = "5", value_parser = seconds)]
+    duration: Duration,
+    /// Requests in flight (1 to 512).
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..=POOL as i64 / 2))]
+    window: u16,
+}
+
+fn loopback(text: &str) -> Result<SocketAddr, String> {
+    let addr: SocketAddr = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not an address:port"))?;
     if addr.ip().is_loopback() {
         Ok(addr)
     } else {
@@ -75,67 +111,42 @@ fn loopback(addr: SocketAddr) -> Result<SocketAddr, String> {
     }
 }
 
-fn parse_args() -> Result<Options, String> {
-    let mut target = None;
-    let mut auth = None;
-    let mut ca = None;
-    let mut name = "localhost".to_string();
-    let mut duration = Duration::from_secs(5);
-    let mut window = 64;
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let value = args.next().ok_or(format!("{arg} needs a value"))?;
-        let addr = || {
-            value
-                .parse::<SocketAddr>()
-                .map_err(|_| format!("bad {arg}"))
-                .and_then(loopback)
-        };
-        match arg.as_str() {
-            "--target" => target = Some(addr()?),
-            "--key" => {
-                let (file, id) = value.rsplit_once(':').ok_or("--key takes KEYFILE:ID")?;
-                let id: u32 = id.parse().map_err(|_| "bad key ID")?;
-                let keys = KeyFile::load(file.as_ref()).map_err(|e| e.to_string())?;
-                let key = *keys
-                    .store()
-                    .map_err(|e| e.to_string())?
-                    .get(id)
-                    .ok_or(format!("no key {id} in {file}"))?;
-                auth = Some(Auth::Key(key));
-            }
-            "--nts" => auth = Some(Auth::Nts { ke: addr()? }),
-            "--ke" => auth = Some(Auth::Handshakes { ke: addr()? }),
-            "--ca" => ca = Some(PathBuf::from(value)),
-            "--name" => name = value,
-            "--duration" => {
-                let seconds: f64 = value.parse().map_err(|_| "bad --duration")?;
-                if seconds.is_nan() || seconds <= 0.0 {
-                    return Err("bad --duration".into());
-                }
-                duration = Duration::from_secs_f64(seconds.min(MAX_SECONDS));
-            }
-            "--window" => {
-                window = value
-                    .parse()
-                    .ok()
-                    .filter(|w| (1..=POOL / 2).contains(w))
-                    .ok_or("--window takes 1 to 512")?
-            }
-            other => return Err(format!("unknown argument {other}")),
+fn seconds(text: &str) -> Result<Duration, String> {
+    text.parse()
+        .ok()
+        .filter(|seconds: &f64| *seconds > 0.0)
+        .map(|seconds| Duration::from_secs_f64(seconds.min(MAX_SECONDS)))
+        .ok_or_else(|| format!("{text:?} is not a positive number of seconds"))
+}
+
+/// The options, with the key read from its file.
+fn options(args: Args) -> Result<Options, String> {
+    let auth = match (&args.key, args.nts, args.ke) {
+        (Some(spec), _, _) => {
+            let (file, id) = spec.rsplit_once(':').ok_or("--key takes KEYFILE:ID")?;
+            let id: u32 = id.parse().map_err(|_| format!("bad key ID {id:?}"))?;
+            let keys = KeyFile::load(file.as_ref()).map_err(|e| e.to_string())?;
+            let key = *keys
+                .store()
+                .map_err(|e| e.to_string())?
+                .get(id)
+                .ok_or(format!("no key {id} in {file}"))?;
+            Auth::Key(key)
         }
-    }
-    let auth = auth.ok_or("one of --key, --nts or --ke is needed")?;
-    if !matches!(auth, Auth::Handshakes { .. }) && target.is_none() {
+        (None, Some(ke), _) => Auth::Nts { ke },
+        (None, None, Some(ke)) => Auth::Handshakes { ke },
+        (None, None, None) => return Err("one of --key, --nts or --ke is needed".into()),
+    };
+    if !matches!(auth, Auth::Handshakes { .. }) && args.target.is_none() {
         return Err("--target is needed".into());
     }
     Ok(Options {
-        target,
+        target: args.target,
         auth,
-        ca,
-        name,
-        duration,
-        window,
+        ca: args.ca,
+        name: args.name,
+        duration: args.duration,
+        window: usize::from(args.window),
     })
 }
 
@@ -396,7 +407,7 @@ fn handshakes(options: &Options, ke: SocketAddr) -> Result<(), String> {
 }
 
 fn run() -> Result<(), String> {
-    let options = parse_args()?;
+    let options = options(Args::parse())?;
     match (&options.auth, options.target) {
         (Auth::Handshakes { ke }, _) => handshakes(&options, *ke),
         (_, Some(target)) => load(&options, target),

@@ -37,6 +37,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use clap::{Parser, ValueEnum};
 use ntpkit::server::ClientRecord;
 use ntpkit::std::clock::{DriverClock, SystemClock, VirtualClock};
 use ntpkit::std::cmdmon::{Client, Target};
@@ -47,64 +48,60 @@ use ntpkit::std::serve::rate_limit_table;
 use ntpkit::std::socket::measure_precision;
 use rand_core::{OsRng, RngCore};
 
+/// An NTP client configured by a chrony.conf; it serves others when the
+/// file says so, and answers chronyc on chronyd's command sockets.
+#[derive(Parser)]
+#[command(name = "client")]
 struct Options {
+    /// The configuration.
+    #[arg(
+        short = 'f',
+        value_name = "FILE",
+        default_value = "/etc/chrony/chrony.conf"
+    )]
     config: PathBuf,
-    system_clock: bool,
-    once: bool,
-    timeout: Duration,
-    port: Option<u16>,
-    ctl: Option<String>,
+    /// Print the configuration as parsed, with every included file, and
+    /// exit (0, or 1 on an error), like `chronyd -p`.
+    #[arg(short = 'p')]
     print: bool,
+    /// `virtual` (like `chronyd -x`) steers a clock in software and never
+    /// touches the system clock; `system` steers it through adjtimex
+    /// (needs CAP_SYS_TIME).
+    #[arg(long, value_enum, default_value_t = ClockChoice::Virtual)]
+    clock: ClockChoice,
+    /// Serve on this port instead of the file's `port` (0: serve nobody).
+    #[arg(long, value_name = "N")]
+    port: Option<u16>,
+    /// Measure, print the offset and exit (0 with a good measurement, 1
+    /// without one within --timeout), like `chronyd -Q`.
+    #[arg(short = 'Q', long)]
+    once: bool,
+    /// How long --once waits, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = parse_timeout)]
+    timeout: Duration,
+    /// Ask the node running with this configuration for a report
+    /// (sources|sourcestats|tracking|timedatectl [-v] [-c|--json]) over
+    /// chronyc's command protocol, print it and exit. Everything after
+    /// --ctl is the request.
+    #[arg(long, num_args = 1.., allow_hyphen_values = true, value_name = "REQUEST")]
+    ctl: Option<Vec<String>>,
 }
 
-fn usage() -> &'static str {
-    "usage: client [-f FILE] [-p] [--clock virtual|system] [--port N] [-Q|--once] [--timeout SECONDS]\n\
-     \x20      client [-f FILE] --ctl sources|sourcestats|tracking|timedatectl [-v] [-c|--json]"
+/// Which clock the client steers.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ClockChoice {
+    /// A clock in software (the system clock is left alone).
+    Virtual,
+    /// The system clock, through adjtimex.
+    System,
 }
 
-fn parse_args() -> Result<Options, String> {
-    let mut options = Options {
-        config: PathBuf::from("/etc/chrony/chrony.conf"),
-        system_clock: false,
-        once: false,
-        timeout: Duration::from_secs(10),
-        port: None,
-        ctl: None,
-        print: false,
-    };
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let mut value = |name: &str| {
-            args.next()
-                .ok_or(format!("{name} needs a value\n{}", usage()))
-        };
-        match arg.as_str() {
-            "-f" => options.config = PathBuf::from(value("-f")?),
-            "-p" => options.print = true,
-            "--clock" => match value("--clock")?.as_str() {
-                "virtual" => options.system_clock = false,
-                "system" => options.system_clock = true,
-                other => return Err(format!("--clock takes virtual or system, not {other:?}")),
-            },
-            "-Q" | "--once" => options.once = true,
-            "--timeout" => {
-                let seconds: f64 = value("--timeout")?.parse().map_err(|_| "bad --timeout")?;
-                if !(seconds > 0.0 && seconds < 1e6) {
-                    return Err("bad --timeout".into());
-                }
-                options.timeout = Duration::from_secs_f64(seconds);
-            }
-            "--port" => options.port = Some(value("--port")?.parse().map_err(|_| "bad --port")?),
-            // Everything after --ctl is the request.
-            "--ctl" => {
-                let words: Vec<String> = args.by_ref().collect();
-                options.ctl = Some(words.join(" "));
-            }
-            "-h" | "--help" => return Err(usage().into()),
-            other => return Err(format!("unknown option {other:?}\n{}", usage())),
-        }
-    }
-    Ok(options)
+fn parse_timeout(text: &str) -> Result<Duration, String> {
+    text.parse()
+        .ok()
+        .filter(|seconds: &f64| *seconds > 0.0 && *seconds < 1e6)
+        .map(Duration::from_secs_f64)
+        .ok_or_else(|| format!("{text:?} is not a number of seconds in (0, 1e6)"))
 }
 
 /// The sockets and responder to serve with, when the configuration serves
@@ -179,7 +176,8 @@ where
 }
 
 fn main() -> ExitCode {
-    let result = parse_args().and_then(|options| {
+    let options = Options::parse();
+    let result = (|| {
         if options.print {
             let (mut out, mut err) = (std::io::stdout(), std::io::stderr());
             return Ok(ExitCode::from(print_parsed(
@@ -189,8 +187,8 @@ fn main() -> ExitCode {
             )));
         }
         let config = Config::load(&options.config).map_err(|e| e.to_string())?;
-        if let Some(line) = &options.ctl {
-            let request: Request = line.parse().map_err(|e| format!("{e}"))?;
+        if let Some(words) = &options.ctl {
+            let request: Request = words.join(" ").parse().map_err(|e| format!("{e}"))?;
             let settings = command_settings(&config);
             let target = match (&settings.socket, settings.addresses.first()) {
                 (Some(path), _) => Target::Unix(path.clone()),
@@ -224,7 +222,7 @@ fn main() -> ExitCode {
             driver_config.command = None;
             driver_config.driftfile = None;
         }
-        if options.system_clock {
+        if options.clock == ClockChoice::System {
             let mut clock = SystemClock::new(config.rtcsync);
             if !options.once {
                 clock.check_permission().map_err(|e| e.to_string())?;
@@ -233,7 +231,7 @@ fn main() -> ExitCode {
         } else {
             run(driver_config, VirtualClock::new(), serving, &options)
         }
-    });
+    })();
     result.unwrap_or_else(|message| {
         eprintln!("client: {message}");
         ExitCode::from(2)

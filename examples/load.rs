@@ -17,6 +17,7 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use clap::Parser;
 use ntpkit::std::socket::{Batch, NtpSocket, Poller, SocketOptions, BATCH};
 use ntpkit::time::NtpTimestamp;
 use ntpkit::wire::{Header, Mode};
@@ -25,56 +26,43 @@ const MAX_SECONDS: f64 = 60.0;
 /// In-flight requests are counted lost after this much silence.
 const SILENCE: Duration = Duration::from_millis(20);
 
+/// A bounded NTP load generator for servers on loopback.
+#[derive(Parser)]
+#[command(name = "load")]
 struct Options {
+    /// The server to load (127.0.0.0/8 or ::1 only).
+    #[arg(long, default_value = "127.0.0.1:11123", value_parser = loopback)]
     target: SocketAddr,
+    /// Seconds to run (at most 60).
+    #[arg(long, value_name = "SECONDS", default_value = "5", value_parser = seconds)]
     duration: Duration,
-    window: usize,
+    /// Requests in flight (1 to 4096).
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..=4096))]
+    window: u16,
+    /// The requests' NTP version (1 to 4).
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u8).range(1..=4))]
     version: u8,
 }
 
-fn parse_args() -> Result<Options, String> {
-    let mut options = Options {
-        target: "127.0.0.1:11123".parse().map_err(|_| "default target")?,
-        duration: Duration::from_secs(5),
-        window: 64,
-        version: 4,
-    };
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let value = args.next().ok_or(format!("{arg} needs a value"))?;
-        match arg.as_str() {
-            "--target" => options.target = value.parse().map_err(|_| "bad --target")?,
-            "--duration" => {
-                let seconds: f64 = value.parse().map_err(|_| "bad --duration")?;
-                if seconds.is_nan() || seconds <= 0.0 {
-                    return Err("bad --duration".into());
-                }
-                options.duration = Duration::from_secs_f64(seconds.min(MAX_SECONDS));
-            }
-            "--window" => {
-                options.window = value
-                    .parse()
-                    .ok()
-                    .filter(|w| (1..=4096).contains(w))
-                    .ok_or("--window takes 1 to 4096")?
-            }
-            "--version" => {
-                options.version = value
-                    .parse()
-                    .ok()
-                    .filter(|v| (1..=4).contains(v))
-                    .ok_or("--version takes 1 to 4")?
-            }
-            other => return Err(format!("unknown argument {other}")),
-        }
+fn loopback(text: &str) -> Result<SocketAddr, String> {
+    let addr: SocketAddr = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not an address:port"))?;
+    if addr.ip().is_loopback() {
+        Ok(addr)
+    } else {
+        Err(format!(
+            "refusing non-loopback target {addr}: this tool only loads servers on this machine"
+        ))
     }
-    if !options.target.ip().is_loopback() {
-        return Err(format!(
-            "refusing non-loopback target {}: this tool only loads servers on this machine",
-            options.target
-        ));
-    }
-    Ok(options)
+}
+
+fn seconds(text: &str) -> Result<Duration, String> {
+    text.parse()
+        .ok()
+        .filter(|seconds: &f64| *seconds > 0.0)
+        .map(|seconds| Duration::from_secs_f64(seconds.min(MAX_SECONDS)))
+        .ok_or_else(|| format!("{text:?} is not a positive number of seconds"))
 }
 
 #[derive(Default)]
@@ -87,7 +75,7 @@ struct Tally {
 }
 
 fn run() -> Result<(), String> {
-    let options = parse_args()?;
+    let options = Options::parse();
     let local: SocketAddr = if options.target.is_ipv6() {
         "[::1]:0"
     } else {
@@ -119,11 +107,12 @@ fn run() -> Result<(), String> {
     let mut tally = Tally::default();
     let mut seq: u32 = 0;
     let mut outstanding = 0usize;
+    let window = usize::from(options.window);
     let start = Instant::now();
     let mut last_heard = start;
     while start.elapsed() < options.duration {
-        while outstanding < options.window {
-            let n = (options.window - outstanding).min(BATCH);
+        while outstanding < window {
+            let n = (window - outstanding).min(BATCH);
             for (i, request) in requests.iter_mut().take(n).enumerate() {
                 request[40..44].copy_from_slice(&tag.to_be_bytes());
                 request[44..48].copy_from_slice(&seq.wrapping_add(i as u32).to_be_bytes());

@@ -37,6 +37,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use clap::{Parser, ValueEnum};
 use ntpkit::node::NodeConfig;
 use ntpkit::server::Counters;
 use ntpkit::std::clock::{DriverClock, SystemClock, VirtualClock};
@@ -46,63 +47,56 @@ use ntpkit::std::serve::{rate_limit_table, ServingAuth};
 use ntpkit::std::socket::measure_precision;
 use rand_core::{OsRng, RngCore};
 
+/// An NTP server configured by a chrony.conf; with `server`/`pool` lines
+/// it follows them and serves the result.
+#[derive(Parser)]
+#[command(name = "server")]
 struct Options {
+    /// The configuration.
+    #[arg(
+        short = 'f',
+        value_name = "FILE",
+        default_value = "/etc/chrony/chrony.conf"
+    )]
     config: PathBuf,
-    port: Option<u16>,
-    threads: usize,
-    system_clock: bool,
-    duration: Option<Duration>,
+    /// Print the configuration as parsed, with every included file, and
+    /// exit (0, or 1 on an error), like `chronyd -p`.
+    #[arg(short = 'p')]
     print: bool,
+    /// Serve on this port instead of the file's `port`.
+    #[arg(long, value_name = "N")]
+    port: Option<u16>,
+    /// Threads, each with its own sockets (SO_REUSEPORT) and rate-limit
+    /// table (1 to 64).
+    #[arg(long, value_name = "N", default_value_t = 1,
+          value_parser = clap::value_parser!(u16).range(1..=64))]
+    threads: u16,
+    /// How upstream servers are followed: `virtual` (like `chronyd -x`)
+    /// steers a clock in software and serves its time; `system` steers the
+    /// system clock through adjtimex (needs CAP_SYS_TIME).
+    #[arg(long, value_enum, default_value_t = ClockChoice::Virtual)]
+    clock: ClockChoice,
+    /// Stop after this many seconds and print the counters (default: until
+    /// SIGINT or SIGTERM).
+    #[arg(long, value_name = "SECONDS", value_parser = parse_duration)]
+    duration: Option<Duration>,
 }
 
-fn usage() -> String {
-    "usage: server [-f FILE] [-p] [--port N] [--threads N] [--clock virtual|system] [--duration SECONDS]"
-        .to_string()
+/// Which clock the server steers when it follows upstream servers.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ClockChoice {
+    /// A clock in software (the system clock is left alone).
+    Virtual,
+    /// The system clock, through adjtimex.
+    System,
 }
 
-fn parse_args() -> Result<Options, String> {
-    let mut options = Options {
-        config: PathBuf::from("/etc/chrony/chrony.conf"),
-        port: None,
-        threads: 1,
-        system_clock: false,
-        duration: None,
-        print: false,
-    };
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let mut value = |name: &str| {
-            args.next()
-                .ok_or(format!("{name} needs a value\n{}", usage()))
-        };
-        match arg.as_str() {
-            "-f" => options.config = PathBuf::from(value("-f")?),
-            "-p" => options.print = true,
-            "--port" => options.port = Some(value("--port")?.parse().map_err(|_| "bad --port")?),
-            "--threads" => {
-                options.threads = value("--threads")?
-                    .parse()
-                    .ok()
-                    .filter(|n| (1..=64).contains(n))
-                    .ok_or("--threads takes 1 to 64")?
-            }
-            "--duration" => {
-                let seconds: f64 = value("--duration")?.parse().map_err(|_| "bad --duration")?;
-                if seconds.is_nan() || seconds <= 0.0 || seconds >= 1e9 {
-                    return Err("bad --duration".into());
-                }
-                options.duration = Some(Duration::from_secs_f64(seconds));
-            }
-            "--clock" => match value("--clock")?.as_str() {
-                "virtual" => options.system_clock = false,
-                "system" => options.system_clock = true,
-                other => return Err(format!("--clock takes virtual or system, not {other}")),
-            },
-            "-h" | "--help" => return Err(usage()),
-            other => return Err(format!("unknown argument {other}\n{}", usage())),
-        }
-    }
-    Ok(options)
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    text.parse()
+        .ok()
+        .filter(|seconds: &f64| *seconds > 0.0 && *seconds < 1e9)
+        .map(Duration::from_secs_f64)
+        .ok_or_else(|| format!("{text:?} is not a number of seconds in (0, 1e9)"))
 }
 
 /// Serving sockets for `config` on `port`, with its rate-limit records in
@@ -170,7 +164,7 @@ fn serve_only(
     stop: &AtomicBool,
     auth: &ServingAuth,
 ) -> Result<Counters, String> {
-    let mut tables: Vec<_> = (0..options.threads)
+    let mut tables: Vec<_> = (0..usize::from(options.threads))
         .map(|_| rate_limit_table(config))
         .collect();
     let mut per_thread = Vec::new();
@@ -232,7 +226,7 @@ fn announce(config: &Config, options: &Options, serving: &Serving<'_>, precision
         format!(
             "following {} server/pool line(s) on the {} clock, ",
             config.sources.len(),
-            if options.system_clock {
+            if options.clock == ClockChoice::System {
                 "system"
             } else {
                 "virtual"
@@ -242,7 +236,7 @@ fn announce(config: &Config, options: &Options, serving: &Serving<'_>, precision
     println!(
         "ntpkit server on {} ({} thread(s)); {upstream}serving {}; rate limit {}; kernel rx timestamps {}; precision 2^{}",
         bound.join(" "),
-        options.threads,
+        usize::from(options.threads),
         match (config.local, config.sources.is_empty()) {
             (Some(local), true) => format!("local stratum {}", local.stratum),
             (None, true) => "unsynchronised".to_string(),
@@ -269,7 +263,7 @@ fn announce(config: &Config, options: &Options, serving: &Serving<'_>, precision
 }
 
 fn run() -> Result<(), String> {
-    let options = parse_args()?;
+    let options = Options::parse();
     if options.print {
         let (mut out, mut err) = (std::io::stdout(), std::io::stderr());
         std::process::exit(i32::from(print_parsed(&options.config, &mut out, &mut err)));
@@ -326,7 +320,7 @@ fn run() -> Result<(), String> {
         let mut table = rate_limit_table(&config);
         let serving = bind(&config, port, precision, &mut table, false, &auth)?;
         announce(&config, &options, &serving, precision);
-        if options.system_clock {
+        if options.clock == ClockChoice::System {
             let mut clock = SystemClock::new(config.rtcsync);
             clock.check_permission().map_err(|e| e.to_string())?;
             let driver =
