@@ -121,3 +121,8 @@ pub mod std;
 pub mod system;
 pub mod time;
 pub mod wire;
+
+// README's Rust example is compiled as a doctest, so that it stays true.
+#[cfg(all(doctest, feature = "std", target_os = "linux"))]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
