@@ -15,7 +15,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::chrony::{
-    chronyd_unavailable, example, find_program, free_port, is_root, private_command_sockets,
+    chrony_dir, chronyd_unavailable, example, find_program, free_port, is_root,
+    private_command_sockets, Chronyd,
 };
 use ntpkit::wire::{Header, LeapIndicator, Mode};
 
@@ -176,21 +177,6 @@ fn chronyd_sample(host: &str, port: u16, dir: &Path) -> Result<f64, String> {
         .ok_or(text)
 }
 
-/// A directory chronyd (which drops to user _chrony) may write in.
-fn chrony_dir(name: &str) -> PathBuf {
-    let dir = temp_dir(name);
-    let status = Command::new("chown")
-        .args(["_chrony:_chrony"])
-        .arg(&dir)
-        .status()
-        .expect("chown");
-    assert!(status.success());
-    // chronyd refuses a command socket in a directory others can enter.
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o750)).unwrap();
-    dir
-}
-
 #[test]
 fn chronyd_gets_a_sample_from_kubeasz_server_config() {
     if let Some(why) = chronyd_unavailable() {
@@ -313,8 +299,8 @@ fn chronyd_follows_our_server() {
         skip!("the example server is not built");
     };
     // A client only (port 0: serves nobody), polling every 0.25 to 1 s.
-    let client = Chronyd::start_with(
-        "chronyd-follow",
+    let client = Chronyd::start(
+        &chrony_dir("chronyd-follow"),
         &format!("port 0\nserver 127.0.0.1 port {port} iburst minpoll -2 maxpoll 0\n"),
     );
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -389,76 +375,12 @@ fn ntpdig_gets_an_answer_on_port_123() {
     drop(server);
 }
 
-/// A chronyd serving on loopback with `-x`, stopped (by its PID) on drop.
-struct Chronyd {
-    dir: PathBuf,
-    pid: u32,
-}
-
-impl Chronyd {
-    /// chronyd on 127.0.0.1:`port` serving 127.0.0.1, plus `extra` lines.
-    fn start(name: &str, port: u16, extra: &str) -> Chronyd {
-        Chronyd::start_with(
-            name,
-            &format!("port {port}\nbindaddress 127.0.0.1\nallow 127.0.0.1\n{extra}"),
-        )
-    }
-
-    /// chronyd with the configuration `body`, its control socket and PID
-    /// file in its own directory.
-    fn start_with(name: &str, body: &str) -> Chronyd {
-        let dir = chrony_dir(name);
-        let conf = write_config(
-            &dir,
-            "chrony.conf",
-            &format!(
-                "{body}cmdport 0\nbindcmdaddress {0}/chronyd.sock\npidfile {0}/chronyd.pid\n",
-                dir.display()
-            ),
-        );
-        let status = Command::new(find_program("chronyd").unwrap())
-            .args(["-x", "-f"])
-            .arg(&conf)
-            .arg("-l")
-            .arg(dir.join("chronyd.log"))
-            .status()
-            .expect("start chronyd");
-        assert!(status.success());
-        let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
-            if let Some(pid) = std::fs::read_to_string(dir.join("chronyd.pid"))
-                .ok()
-                .and_then(|s| s.trim().parse().ok())
-            {
-                return Chronyd { dir, pid };
-            }
-            assert!(Instant::now() < deadline, "chronyd did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Chronyd {
-    /// `chronyc REPORT` asked of this chronyd.
-    fn chronyc(&self, report: &str) -> String {
-        let output = Command::new(find_program("chronyc").unwrap())
-            .arg("-h")
-            .arg(self.dir.join("chronyd.sock"))
-            .args(["-n", report])
-            .output()
-            .expect("run chronyc");
-        String::from_utf8_lossy(&output.stdout).into_owned()
-    }
-}
-
-impl Drop for Chronyd {
-    fn drop(&mut self) {
-        // Only our chronyd: its command line names our config.
-        let cmdline = std::fs::read(format!("/proc/{}/cmdline", self.pid)).unwrap_or_default();
-        if String::from_utf8_lossy(&cmdline).contains(&*self.dir.to_string_lossy()) {
-            let _ = Command::new("kill").arg(self.pid.to_string()).status();
-        }
-    }
+/// chronyd (`-x`) on 127.0.0.1:`port` serving 127.0.0.1, plus `extra` lines.
+fn chronyd_serving(name: &str, port: u16, extra: &str) -> Chronyd {
+    Chronyd::start(
+        &chrony_dir(name),
+        &format!("port {port}\nbindaddress 127.0.0.1\nallow 127.0.0.1\n{extra}"),
+    )
 }
 
 /// What matters in an answer: the fields a server sets from the request
@@ -562,7 +484,7 @@ fn odd_requests_answered_like_chronyd() {
         skip!("{why}");
     }
     let chrony_port = free_port();
-    let _chronyd = Chronyd::start("chronyd-odd", chrony_port, "local stratum 8\n");
+    let _chronyd = chronyd_serving("chronyd-odd", chrony_port, "local stratum 8\n");
     let ours_port = free_port();
     let config = loopback_config("odd", ours_port, "local stratum 8\n");
     let Some(_server) = start_server(&config, ours_port, &[]) else {
@@ -637,7 +559,7 @@ fn rate_limiting_like_chronyd() {
     }
     let limit = "allow 127.0.0.2\nlocal stratum 8\nratelimit interval 3 burst 8 leak 2\n";
     let chrony_port = free_port();
-    let _chronyd = Chronyd::start("chronyd-rate", chrony_port, limit);
+    let _chronyd = chronyd_serving("chronyd-rate", chrony_port, limit);
     let ours_port = free_port();
     let config = loopback_config("rate", ours_port, limit);
     let Some(_server) = start_server(&config, ours_port, &[]) else {

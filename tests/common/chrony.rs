@@ -57,7 +57,7 @@ pub fn free_tcp_port() -> u16 {
 
 /// A directory user _chrony owns (mode 0750), for its sockets and files.
 pub fn chrony_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("ntpkit-auth-{name}-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("ntpkit-chrony-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     chown_chrony(&dir);
