@@ -35,7 +35,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+#[path = "common/load_args.rs"]
+mod load_args;
+
 use clap::Parser;
+use load_args::{loopback, seconds};
 use ntpkit::auth::{mac, Key};
 use ntpkit::nts::ef::{self, NtsFields};
 use ntpkit::nts::{AeadKey, NtsSession};
@@ -46,7 +50,6 @@ use ntpkit::time::NtpTimestamp;
 use ntpkit::wire::{Header, Mode, Packet};
 use rand_core::OsRng;
 
-const MAX_SECONDS: f64 = 60.0;
 const POOL: usize = 1024;
 /// In-flight requests are counted lost after this much silence.
 const SILENCE: Duration = Duration::from_millis(20);
@@ -96,27 +99,6 @@ struct Args {
     /// Requests in flight (1 to 512).
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..=POOL as i64 / 2))]
     window: u16,
-}
-
-fn loopback(text: &str) -> Result<SocketAddr, String> {
-    let addr: SocketAddr = text
-        .parse()
-        .map_err(|_| format!("{text:?} is not an address:port"))?;
-    if addr.ip().is_loopback() {
-        Ok(addr)
-    } else {
-        Err(format!(
-            "refusing non-loopback target {addr}: this tool only loads servers on this machine"
-        ))
-    }
-}
-
-fn seconds(text: &str) -> Result<Duration, String> {
-    text.parse()
-        .ok()
-        .filter(|seconds: &f64| *seconds > 0.0)
-        .map(|seconds| Duration::from_secs_f64(seconds.min(MAX_SECONDS)))
-        .ok_or_else(|| format!("{text:?} is not a positive number of seconds"))
 }
 
 /// The options, with the key read from its file.

@@ -37,7 +37,11 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use clap::{Parser, ValueEnum};
+#[path = "common/node_args.rs"]
+mod node_args;
+
+use clap::Parser;
+use node_args::{seconds_below, ClockChoice};
 use ntpkit::server::ClientRecord;
 use ntpkit::std::clock::{DriverClock, SystemClock, VirtualClock};
 use ntpkit::std::cmdmon::{Client, Target};
@@ -77,7 +81,7 @@ struct Options {
     #[arg(short = 'Q', long)]
     once: bool,
     /// How long --once waits, in seconds.
-    #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = parse_timeout)]
+    #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = |text: &str| seconds_below(text, 1e6))]
     timeout: Duration,
     /// Ask the node running with this configuration for a report
     /// (sources|sourcestats|tracking|timedatectl [-v] [-c|--json]) over
@@ -85,23 +89,6 @@ struct Options {
     /// --ctl is the request.
     #[arg(long, num_args = 1.., allow_hyphen_values = true, value_name = "REQUEST")]
     ctl: Option<Vec<String>>,
-}
-
-/// Which clock the client steers.
-#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum ClockChoice {
-    /// A clock in software (the system clock is left alone).
-    Virtual,
-    /// The system clock, through adjtimex.
-    System,
-}
-
-fn parse_timeout(text: &str) -> Result<Duration, String> {
-    text.parse()
-        .ok()
-        .filter(|seconds: &f64| *seconds > 0.0 && *seconds < 1e6)
-        .map(Duration::from_secs_f64)
-        .ok_or_else(|| format!("{text:?} is not a number of seconds in (0, 1e6)"))
 }
 
 /// The sockets and responder to serve with, when the configuration serves

@@ -17,12 +17,15 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+#[path = "common/load_args.rs"]
+mod load_args;
+
 use clap::Parser;
+use load_args::{loopback, seconds};
 use ntpkit::std::socket::{Batch, NtpSocket, Poller, SocketOptions, BATCH};
 use ntpkit::time::NtpTimestamp;
 use ntpkit::wire::{Header, Mode};
 
-const MAX_SECONDS: f64 = 60.0;
 /// In-flight requests are counted lost after this much silence.
 const SILENCE: Duration = Duration::from_millis(20);
 
@@ -42,27 +45,6 @@ struct Options {
     /// The requests' NTP version (1 to 4).
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u8).range(1..=4))]
     version: u8,
-}
-
-fn loopback(text: &str) -> Result<SocketAddr, String> {
-    let addr: SocketAddr = text
-        .parse()
-        .map_err(|_| format!("{text:?} is not an address:port"))?;
-    if addr.ip().is_loopback() {
-        Ok(addr)
-    } else {
-        Err(format!(
-            "refusing non-loopback target {addr}: this tool only loads servers on this machine"
-        ))
-    }
-}
-
-fn seconds(text: &str) -> Result<Duration, String> {
-    text.parse()
-        .ok()
-        .filter(|seconds: &f64| *seconds > 0.0)
-        .map(|seconds| Duration::from_secs_f64(seconds.min(MAX_SECONDS)))
-        .ok_or_else(|| format!("{text:?} is not a positive number of seconds"))
 }
 
 #[derive(Default)]

@@ -37,7 +37,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use clap::{Parser, ValueEnum};
+#[path = "common/node_args.rs"]
+mod node_args;
+
+use clap::Parser;
+use node_args::{seconds_below, ClockChoice};
 use ntpkit::node::NodeConfig;
 use ntpkit::server::Counters;
 use ntpkit::std::clock::{DriverClock, SystemClock, VirtualClock};
@@ -78,25 +82,8 @@ struct Options {
     clock: ClockChoice,
     /// Stop after this many seconds and print the counters (default: until
     /// SIGINT or SIGTERM).
-    #[arg(long, value_name = "SECONDS", value_parser = parse_duration)]
+    #[arg(long, value_name = "SECONDS", value_parser = |text: &str| seconds_below(text, 1e9))]
     duration: Option<Duration>,
-}
-
-/// Which clock the server steers when it follows upstream servers.
-#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum ClockChoice {
-    /// A clock in software (the system clock is left alone).
-    Virtual,
-    /// The system clock, through adjtimex.
-    System,
-}
-
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    text.parse()
-        .ok()
-        .filter(|seconds: &f64| *seconds > 0.0 && *seconds < 1e9)
-        .map(Duration::from_secs_f64)
-        .ok_or_else(|| format!("{text:?} is not a number of seconds in (0, 1e9)"))
 }
 
 /// Serving sockets for `config` on `port`, with its rate-limit records in
