@@ -438,43 +438,35 @@ impl<'a> Server<'a> {
         let room = response.len().min(request.len());
         let response = &mut response[..room];
         // Cannot fail: the version is 1–4 and the buffer holds 48 bytes.
-        let mut len = header.emit(response).ok()?;
+        let len = header.emit(response).ok()?;
         let counters = &mut self.counters;
-        match auth {
-            Auth::None => {}
-            Auth::Mac(key) => match mac::append(key, response, len) {
-                Ok(n) => {
-                    len = n;
-                    counters.mac_answered += 1;
-                }
-                Err(_) => {
-                    counters.ignored += 1;
-                    return None;
-                }
-            },
-            Auth::Nts(checked) => {
-                let nts = self.nts.as_mut()?;
-                match nts.write_response(&checked, response, len) {
-                    Ok(n) => {
-                        len = n;
-                        counters.nts_answered += 1;
-                    }
-                    Err(_) => {
-                        counters.ignored += 1;
-                        return None;
-                    }
-                }
-            }
-            Auth::NtsNak(uid) => match NtsServer::write_nak(uid, response, len) {
-                Ok(n) => {
-                    len = n;
-                    counters.nts_nak += 1;
-                }
-                Err(_) => {
-                    counters.ignored += 1;
-                    return None;
-                }
-            },
+        // The authenticated forms write their trailer after the header; a
+        // trailer that does not fit is no answer at all.
+        let (written, answered) = match auth {
+            Auth::None => (Some(len), None),
+            Auth::Mac(key) => (
+                mac::append(key, response, len).ok(),
+                Some(&mut counters.mac_answered),
+            ),
+            Auth::Nts(checked) => (
+                self.nts
+                    .as_mut()?
+                    .write_response(&checked, response, len)
+                    .ok(),
+                Some(&mut counters.nts_answered),
+            ),
+            Auth::NtsNak(uid) => (
+                NtsServer::write_nak(uid, response, len).ok(),
+                Some(&mut counters.nts_nak),
+            ),
+        };
+        let Some(written) = written else {
+            counters.ignored += 1;
+            return None;
+        };
+        let len = written;
+        if let Some(answered) = answered {
+            *answered += 1;
         }
         if kiss.is_some() {
             counters.kod_sent += 1;
