@@ -153,14 +153,7 @@ fn decode_key(text: &str) -> Result<Vec<u8>, String> {
         if hex.is_empty() || hex.len() % 2 != 0 {
             return Err("a HEX: key needs an even, non-zero number of hex digits".to_string());
         }
-        (0..hex.len())
-            .step_by(2)
-            .map(|i| {
-                hex.get(i..i + 2)
-                    .and_then(|pair| u8::from_str_radix(pair, 16).ok())
-                    .ok_or_else(|| format!("bad hex digits in `{hex}`"))
-            })
-            .collect()
+        crate::std::hex::decode(hex).ok_or_else(|| format!("bad hex digits in `{hex}`"))
     } else {
         let ascii = text.strip_prefix("ASCII:").unwrap_or(text);
         if ascii.is_empty() {

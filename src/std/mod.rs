@@ -10,6 +10,7 @@
 
 pub mod config;
 pub mod control;
+mod hex;
 pub mod keyfile;
 pub mod logs;
 

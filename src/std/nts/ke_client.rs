@@ -34,6 +34,7 @@ use super::tls::{self, TlsSetupError};
 use crate::nts::aead::{AeadAlgorithm, AeadKey, MAX_KEY_LEN};
 use crate::nts::ke::{self, exporter_context, KeError, EXPORTER_LABEL, MAX_MESSAGE_LEN};
 use crate::nts::{NtsSession, SessionKeys};
+use crate::std::hex;
 
 /// How long one NTS-KE exchange may take.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -217,20 +218,6 @@ fn unwrap_tls(e: io::Error) -> KeClientError {
 
 const DUMP_HEADER: &str = "ntpkit-nts-cookies 1";
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn unhex(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 {
-        return None;
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-        .collect()
-}
-
 /// The dump file of the source `name` (for example its host name) in
 /// `dir`: `name` with anything but letters, digits, `.`, `-` and `_`
 /// replaced.
@@ -257,11 +244,11 @@ pub fn save(dir: &Path, name: &str, outcome: &KeOutcome) -> io::Result<PathBuf> 
         outcome.ntp_server,
         outcome.ntp_port,
         keys.algorithm().id(),
-        hex(keys.c2s.bytes()),
-        hex(keys.s2c.bytes())
+        hex::encode(keys.c2s.bytes()),
+        hex::encode(keys.s2c.bytes())
     );
     for cookie in outcome.session.iter_cookies() {
-        text.push_str(&format!("cookie {}\n", hex(cookie)));
+        text.push_str(&format!("cookie {}\n", hex::encode(cookie)));
     }
     let path = dump_path(dir, name);
     let temp = path.with_extension("tmp");
@@ -311,7 +298,7 @@ pub fn load(dir: &Path, name: &str) -> io::Result<Option<KeOutcome>> {
         .and_then(AeadAlgorithm::from_id)
         .ok_or_else(|| bad(3))?;
     let key = |i: usize, name: &str| {
-        unhex(field(i, name)?)
+        hex::decode(field(i, name)?)
             .and_then(|b| AeadKey::new(algorithm, &b))
             .ok_or_else(|| bad(i + 1))
     };
@@ -321,7 +308,7 @@ pub fn load(dir: &Path, name: &str) -> io::Result<Option<KeOutcome>> {
     };
     let mut session = NtsSession::new(keys);
     for i in 5..lines.len() {
-        let cookie = unhex(field(i, "cookie")?).ok_or_else(|| bad(i + 1))?;
+        let cookie = hex::decode(field(i, "cookie")?).ok_or_else(|| bad(i + 1))?;
         session.add_cookie(&cookie).map_err(|_| bad(i + 1))?;
     }
     if session.cookies() == 0 {

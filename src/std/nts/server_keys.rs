@@ -13,7 +13,6 @@ use libstd::fs;
 use libstd::io::{self, Write};
 use libstd::os::unix::fs::OpenOptionsExt;
 use libstd::path::{Path, PathBuf};
-use libstd::string::String;
 use libstd::sync::atomic::{AtomicU64, Ordering};
 use libstd::sync::{Arc, Mutex};
 use libstd::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -22,6 +21,7 @@ use libstd::vec::Vec;
 use rand_core::{OsRng, RngCore};
 
 use crate::nts::cookie::{CookieKey, CookieKeys, COOKIE_KEY_LEN, MAX_COOKIE_KEYS};
+use crate::std::hex;
 
 /// chrony's default `ntsrotate`.
 pub const DEFAULT_ROTATE: Duration = Duration::from_secs(604_800);
@@ -76,20 +76,6 @@ pub struct ServerKeys {
     rotated: SystemTime,
     rotate: Duration,
     dump: Option<PathBuf>,
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn unhex(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 {
-        return None;
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-        .collect()
 }
 
 fn invalid(path: &Path, line: usize, what: &str) -> io::Error {
@@ -154,7 +140,7 @@ impl ServerKeys {
             let mut words = line.split_whitespace();
             let key = (|| {
                 let id = words.next()?.parse().ok()?;
-                let key: [u8; COOKIE_KEY_LEN] = unhex(words.next()?)?.try_into().ok()?;
+                let key: [u8; COOKIE_KEY_LEN] = hex::decode(words.next()?)?.try_into().ok()?;
                 words.next().is_none().then_some(CookieKey { id, key })
             })()
             .ok_or_else(|| invalid(path, index + 1, "expected `ID HEXKEY`"))?;
@@ -183,7 +169,7 @@ impl ServerKeys {
                 .as_secs()
         );
         for key in self.keys.iter() {
-            text.push_str(&format!("{} {}\n", key.id, hex(&key.key)));
+            text.push_str(&format!("{} {}\n", key.id, hex::encode(&key.key)));
         }
         let temp = path.with_extension("tmp");
         let mut file = fs::OpenOptions::new()
