@@ -13,7 +13,8 @@ pub(crate) fn encode(bytes: &[u8]) -> String {
 /// The bytes of `text`, two hex digits each (either case); `None` for an
 /// odd length or anything but hex digits.
 pub(crate) fn decode(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 {
+    // from_str_radix alone would take "+1" as a byte.
+    if text.len() % 2 != 0 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
     (0..text.len())
@@ -33,5 +34,6 @@ mod tests {
         assert_eq!(decode(""), Some(Vec::new()));
         assert_eq!(decode("abc"), None);
         assert_eq!(decode("zz"), None);
+        assert_eq!(decode("+1"), None);
     }
 }
