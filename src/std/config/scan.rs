@@ -151,18 +151,7 @@ impl<'a> Cursor<'a> {
     fn digits(&mut self, radix: u32) -> Option<(bool, u128)> {
         self.skip_space();
         let bytes = self.rest.as_bytes();
-        let mut at = 0;
-        let negative = match bytes.first() {
-            Some(b'-') => {
-                at = 1;
-                true
-            }
-            Some(b'+') => {
-                at = 1;
-                false
-            }
-            _ => false,
-        };
+        let (mut at, negative) = sign(bytes);
         if radix == 16
             && bytes.get(at) == Some(&b'0')
             && matches!(bytes.get(at + 1), Some(b'x' | b'X'))
@@ -239,21 +228,20 @@ impl<'a> Cursor<'a> {
     }
 }
 
+/// The length of a leading `+` or `-` in `bytes` (0 or 1), and whether it
+/// is a minus, as `scanf` reads a sign.
+fn sign(bytes: &[u8]) -> (usize, bool) {
+    match bytes.first() {
+        Some(b'-') => (1, true),
+        Some(b'+') => (1, false),
+        _ => (0, false),
+    }
+}
+
 /// The length of the floating-point number at the start of `bytes` and
 /// its value, as glibc's `scanf("%lf")` reads it.
 fn scan_double(bytes: &[u8]) -> Option<(usize, f64)> {
-    let mut at = 0;
-    let negative = match bytes.first() {
-        Some(b'-') => {
-            at = 1;
-            true
-        }
-        Some(b'+') => {
-            at = 1;
-            false
-        }
-        _ => false,
-    };
+    let (mut at, negative) = sign(bytes);
     let sign = if negative { -1.0 } else { 1.0 };
     let lower = |i: usize| bytes.get(i).map(u8::to_ascii_lowercase);
     let starts = |i: usize, word: &[u8]| {
