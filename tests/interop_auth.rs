@@ -7,6 +7,7 @@
 //! those are missing (`scripts/interop-auth.sh` installs chronyd and runs
 //! this file).
 
+#[macro_use]
 mod common;
 
 use std::net::{SocketAddr, UdpSocket};
@@ -15,7 +16,7 @@ use std::time::Duration;
 use common::certs::make_pki;
 use common::chrony::{
     chown_chrony, chrony_dir, chronyd_server, chronyd_unavailable, free_port, free_tcp_port,
-    start_example_server, write_private, Chronyd,
+    start_example_server, write_private, Chronyd, KEYS,
 };
 use ntpkit::auth::{mac, Key, KeyType};
 use ntpkit::nts::{NtsError, NtsSession};
@@ -23,19 +24,6 @@ use ntpkit::std::nts::ke_client::{KeClient, NtsClientConfig};
 use ntpkit::time::NtpTimestamp;
 use ntpkit::wire::Header;
 use rand_core::OsRng;
-
-macro_rules! skip {
-    ($($why:tt)*) => {{
-        eprintln!("skipped: {}", format!($($why)*));
-        return;
-    }};
-}
-
-/// The keys both sides use (chrony's keyfile format), and one (ID 9) that
-/// only the client has, under another secret than the server's.
-const KEYS: &str = "2 SHA1 HEX:0102030405060708090a0b0c0d0e0f1011121314\n\
-                    3 SHA256 HEX:1112131415161718191a1b1c1d1e1f202122232425262728292a2b2c2d2e2f30\n\
-                    6 AES128 HEX:2122232425262728292a2b2c2d2e2f30\n";
 
 fn keys() -> Vec<Key> {
     ntpkit::std::keyfile::KeyFile::parse(KEYS, "keys")

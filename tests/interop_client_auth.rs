@@ -11,6 +11,7 @@
 //! Tests that need chronyd or root print why and pass without running when
 //! those are missing (`scripts/interop-auth.sh` installs chronyd).
 
+#[macro_use]
 mod common;
 
 use std::cell::RefCell;
@@ -25,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use common::certs::{make_pki, temp_dir};
 use common::chrony::{
-    chronyd_server, chronyd_unavailable, free_port, free_tcp_port, start_example_server,
+    chronyd_server, chronyd_unavailable, free_port, free_tcp_port, start_example_server, KEYS,
 };
 use ntpkit::report::AuthMode;
 use ntpkit::std::clock::VirtualClock;
@@ -34,17 +35,6 @@ use ntpkit::std::driver::{Driver, DriverConfig};
 use ntpkit::system::{AuthCounters, SourceId};
 use ntpkit::time::NtpTimestamp;
 
-macro_rules! skip {
-    ($($why:tt)*) => {{
-        eprintln!("skipped: {}", format!($($why)*));
-        return;
-    }};
-}
-
-/// The keys both sides have (chrony's keyfile format).
-const KEYS: &str = "2 SHA1 HEX:0102030405060708090a0b0c0d0e0f1011121314\n\
-                    3 SHA256 HEX:1112131415161718191a1b1c1d1e1f202122232425262728292a2b2c2d2e2f30\n\
-                    6 AES128 HEX:2122232425262728292a2b2c2d2e2f30\n";
 /// Key 9 as the server has it, and as the client (wrongly) has it.
 const SERVER_KEY_9: &str = "9 SHA1 HEX:ffffffffffffffffffffffffffffffffffffffff\n";
 const CLIENT_KEY_9: &str = "9 SHA1 HEX:0000000000000000000000000000000000000000\n";

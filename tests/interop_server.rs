@@ -6,6 +6,7 @@
 //! running when those are missing; `scripts/interop-server.sh test`
 //! installs them and runs this file.
 
+#[macro_use]
 mod common;
 
 use std::io::Read;
@@ -28,13 +29,6 @@ fn loopback_config(name: &str, port: u16, extra: &str) -> PathBuf {
         "chrony.conf",
         &format!("port {port}\nbindaddress 127.0.0.1\nallow 127.0.0.1\n{extra}"),
     )
-}
-
-macro_rules! skip {
-    ($($why:tt)*) => {{
-        eprintln!("skipped: {}", format!($($why)*));
-        return;
-    }};
 }
 
 fn temp_dir(name: &str) -> PathBuf {

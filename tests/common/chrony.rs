@@ -55,6 +55,12 @@ pub fn free_tcp_port() -> u16 {
         .expect("a free loopback TCP port")
 }
 
+/// The symmetric keys both sides of the authentication tests have
+/// (chrony's keyfile format): SHA1, SHA256 and AES128.
+pub const KEYS: &str = "2 SHA1 HEX:0102030405060708090a0b0c0d0e0f1011121314\n\
+                        3 SHA256 HEX:1112131415161718191a1b1c1d1e1f202122232425262728292a2b2c2d2e2f30\n\
+                        6 AES128 HEX:2122232425262728292a2b2c2d2e2f30\n";
+
 /// A directory user _chrony owns (mode 0750), for its sockets and files.
 pub fn chrony_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("ntpkit-chrony-{name}-{}", std::process::id()));
