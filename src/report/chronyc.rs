@@ -617,7 +617,7 @@ pub(crate) fn unix_of(time: NtpTimestamp) -> UnixTime {
 
 /// Year, month (1-12), day (1-31), weekday (0 = Sunday) and seconds of the
 /// day of a Unix time (proleptic Gregorian, H. Hinnant's civil_from_days).
-fn civil(time: UnixTime) -> (i64, u32, u32, usize, u32) {
+pub(crate) fn civil(time: UnixTime) -> (i64, u32, u32, usize, u32) {
     let days = time.secs.div_euclid(86_400);
     let day_secs = time.secs.rem_euclid(86_400) as u32;
     let weekday = (days + 4).rem_euclid(7) as usize;

@@ -41,8 +41,10 @@ use libstd::io::{self, Write};
 use libstd::path::{Path, PathBuf};
 use libstd::string::String;
 
+use crate::report::chronyc::civil;
 pub use crate::report::TimestampSource;
 use crate::std::config::{Config, LogSet};
+use crate::time::UnixTime;
 use crate::wire::LeapIndicator;
 
 /// measurements.log's letter (`MTxRx`) for where a timestamp came from.
@@ -195,18 +197,7 @@ fn leap_letter(leap: LeapIndicator) -> char {
 
 /// `YYYY-MM-DD HH:MM:SS` of POSIX seconds, UTC (proleptic Gregorian).
 fn date(f: &mut fmt::Formatter<'_>, unix: i64) -> fmt::Result {
-    let days = unix.div_euclid(86_400);
-    let seconds = unix.rem_euclid(86_400);
-    // Howard Hinnant's days-to-civil.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    let (year, month, day, _, seconds) = civil(UnixTime::new(unix, 0));
     write!(
         f,
         "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}",
