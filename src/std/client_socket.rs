@@ -16,10 +16,11 @@
 
 use libstd::io;
 use libstd::mem;
-use libstd::net::{Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use libstd::net::{SocketAddr, UdpSocket};
 use libstd::os::fd::{AsFd, AsRawFd, BorrowedFd};
 
 use crate::std::socket::{read_control, realtime_now};
+use crate::std::sys;
 use crate::time::NtpTimestamp;
 
 /// Where a timestamp came from.
@@ -62,13 +63,8 @@ impl ClientSocket {
     /// A new non-blocking socket on a fresh ephemeral port, connected to
     /// `server`, with kernel timestamps when the kernel offers them.
     pub fn connect(server: SocketAddr) -> io::Result<ClientSocket> {
-        let local: SocketAddr = match server {
-            SocketAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
-            SocketAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
-        };
-        let socket = UdpSocket::bind(local)?;
-        socket.connect(server)?;
-        socket.set_nonblocking(true)?;
+        let socket = UdpSocket::from(sys::udp_socket(server)?);
+        sys::connect(socket.as_raw_fd(), server)?;
         let kernel_timestamps = enable_timestamping(&socket).is_ok();
         Ok(ClientSocket {
             socket,
@@ -101,8 +97,11 @@ impl ClientSocket {
     }
 
     /// The kernel's transmit timestamp of the last packet sent, if it has
-    /// arrived on the error queue. Call after [`Self::send`]; poll(2)
-    /// reports the error queue as `POLLERR`.
+    /// arrived on the error queue. Call after [`Self::send`] when poll(2)
+    /// reports the error queue (`POLLPRI` or `POLLERR`:
+    /// [`Poller::has_error_queue`]).
+    ///
+    /// [`Poller::has_error_queue`]: crate::std::socket::Poller::has_error_queue
     pub fn transmit_timestamp(&self) -> io::Result<Option<NtpTimestamp>> {
         if !self.kernel_timestamps {
             return Ok(None);
@@ -170,6 +169,19 @@ impl ClientSocket {
 
 /// Ask the kernel for software receive and transmit timestamps.
 fn enable_timestamping(socket: &UdpSocket) -> io::Result<()> {
+    // The error queue is reported as POLLPRI too (Linux 3.10 and later):
+    // it is read only when reported. Older kernels report POLLERR alone.
+    let on: libc::c_int = 1;
+    // SAFETY: the option value is a c_int of the stated size.
+    unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_SELECT_ERR_QUEUE,
+            (&on as *const libc::c_int).cast(),
+            mem::size_of_val(&on) as libc::socklen_t,
+        )
+    };
     let flags: libc::c_uint = libc::SOF_TIMESTAMPING_RX_SOFTWARE
         | libc::SOF_TIMESTAMPING_TX_SOFTWARE
         | libc::SOF_TIMESTAMPING_SOFTWARE

@@ -518,11 +518,15 @@ struct ServeSocket {
     failed: bool,
 }
 
-/// Stop on SIGINT and SIGTERM, as chronyd does: from now on these signals
-/// set `flag`, which [`Driver::run`] checks after every wakeup (a signal
-/// interrupts `poll(2)`).
+/// Stop on SIGINT, SIGTERM and SIGHUP, as chronyd does: from now on these
+/// signals set `flag`, which [`Driver::run`] checks after every wakeup (a
+/// signal interrupts `poll(2)`).
 pub fn stop_on_signals(flag: &libstd::sync::Arc<AtomicBool>) -> io::Result<()> {
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+    for signal in [
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGHUP,
+    ] {
         signal_hook::flag::register(signal, flag.clone())?;
     }
     Ok(())
@@ -792,7 +796,7 @@ where
         };
         let mut poller = Poller::new();
         for peer in &self.peers {
-            poller.add(&peer.socket.as_fd());
+            poller.add_with_error_queue(&peer.socket.as_fd());
         }
         let commands: Vec<usize> = self
             .cmdmon
@@ -811,7 +815,10 @@ where
             .collect();
         poller.wait(wait).map_err(io_error("poll"))?;
         for i in 0..self.peers.len() {
-            if poller.is_ready(i) {
+            if poller.has_error_queue(i) {
+                self.transmit_timestamp(i);
+            }
+            if poller.is_readable(i) {
                 self.receive(i)?;
             }
         }
@@ -823,8 +830,9 @@ where
         let now = self.now()?;
         self.node.handle_timeout(now);
         self.settle()?;
-        if commands.iter().any(|&index| poller.is_ready(index)) {
-            self.answer_commands()?;
+        let ready: Vec<bool> = commands.iter().map(|&i| poller.is_ready(i)).collect();
+        if ready.contains(&true) {
+            self.answer_commands(&ready)?;
         }
         Ok(())
     }
@@ -918,11 +926,9 @@ where
         }
     }
 
-    /// Handle everything waiting on peer `i`'s socket.
-    fn receive(&mut self, i: usize) -> Result<(), DriverError<C::Error>> {
-        // Responses are never longer than the requests.
-        let mut buf = [0u8; MAX_REQUEST_LEN];
-        // The kernel's transmit timestamp of the last request becomes its T1.
+    /// Takes the kernel's transmit timestamps waiting on peer `i`'s error
+    /// queue: that of the last request becomes its T1.
+    fn transmit_timestamp(&mut self, i: usize) {
         while let Ok(Some(tx)) = self.peers[i].socket.transmit_timestamp() {
             let tx = self.clock.at_system_time(tx);
             let peer = &mut self.peers[i];
@@ -934,35 +940,41 @@ where
                 self.counts.kernel_tx += 1;
             }
         }
-        loop {
-            let received = self.peers[i].socket.recv(&mut buf);
-            let (len, rx) = match received {
-                Ok(Some(packet)) => packet,
-                Ok(None) => return Ok(()),
-                Err(e) => {
-                    let text = format!("receiving from {}: {e}", self.peers[i].name);
-                    (self.log)(&Event::Warning(text));
-                    return Ok(());
-                }
-            };
-            self.peers[i].timestamps.1 = match rx.source {
-                TimestampSource::Kernel => {
-                    self.counts.kernel_rx += 1;
-                    ReportedTimestamps::Kernel
-                }
-                TimestampSource::User => {
-                    self.counts.user_rx += 1;
-                    ReportedTimestamps::Daemon
-                }
-            };
-            let rx = self.clock.at_system_time(rx.time);
-            let id = self.peers[i].id;
-            let _ =
-                self.node
-                    .handle_datagram(rx, Endpoint::Source(id), &buf[..len], &mut [], || rx);
-            self.write_logs(i, rx);
-            self.settle()?;
-        }
+    }
+
+    /// Handles the datagram waiting on peer `i`'s socket: one per wakeup
+    /// (poll(2) reports the socket again while more wait), so that a socket
+    /// is read only when it was reported readable.
+    fn receive(&mut self, i: usize) -> Result<(), DriverError<C::Error>> {
+        // Responses are never longer than the requests.
+        let mut buf = [0u8; MAX_REQUEST_LEN];
+        let received = self.peers[i].socket.recv(&mut buf);
+        let (len, rx) = match received {
+            Ok(Some(packet)) => packet,
+            Ok(None) => return Ok(()),
+            Err(e) => {
+                let text = format!("receiving from {}: {e}", self.peers[i].name);
+                (self.log)(&Event::Warning(text));
+                return Ok(());
+            }
+        };
+        self.peers[i].timestamps.1 = match rx.source {
+            TimestampSource::Kernel => {
+                self.counts.kernel_rx += 1;
+                ReportedTimestamps::Kernel
+            }
+            TimestampSource::User => {
+                self.counts.user_rx += 1;
+                ReportedTimestamps::Daemon
+            }
+        };
+        let rx = self.clock.at_system_time(rx.time);
+        let id = self.peers[i].id;
+        let _ = self
+            .node
+            .handle_datagram(rx, Endpoint::Source(id), &buf[..len], &mut [], || rx);
+        self.write_logs(i, rx);
+        self.settle()
     }
 
     /// Takes in the NTS-KE handshakes that finished (the session for the
@@ -1137,13 +1149,13 @@ where
 
     /// Answers what waits on the command sockets, and carries out what the
     /// commands ask (`burst`, `online`/`offline`, `makestep`, `reselect`).
-    fn answer_commands(&mut self) -> Result<(), DriverError<C::Error>> {
+    fn answer_commands(&mut self, ready: &[bool]) -> Result<(), DriverError<C::Error>> {
         let now = self.now()?;
         // The sockets are lent out while the view borrows the driver.
         let Some(mut cmdmon) = self.cmdmon.take() else {
             return Ok(());
         };
-        let served = cmdmon.serve_pending(&NodeView { driver: self, now });
+        let served = cmdmon.serve_ready(&NodeView { driver: self, now }, ready);
         self.cmdmon = Some(cmdmon);
         let actions = match served {
             Ok(served) => served.actions,

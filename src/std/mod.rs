@@ -29,3 +29,5 @@ pub mod driver;
 pub mod serve;
 #[cfg(target_os = "linux")]
 pub mod socket;
+#[cfg(target_os = "linux")]
+mod sys;

@@ -46,11 +46,12 @@ use libstd::boxed::Box;
 use libstd::io;
 use libstd::mem::{size_of, zeroed};
 use libstd::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
-use libstd::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use libstd::os::fd::{AsRawFd, OwnedFd, RawFd};
 use libstd::time::{Duration, SystemTime};
 use libstd::vec::Vec;
 
 use crate::server::set_transmit_timestamp;
+use crate::std::sys::{self, cvt};
 use crate::time::{NtpTimestamp, UnixTime};
 
 /// Datagrams per batch.
@@ -152,7 +153,7 @@ pub fn measure_precision() -> i8 {
     log
 }
 
-fn to_sockaddr(addr: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
+pub(crate) fn to_sockaddr(addr: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
     // SAFETY: sockaddr_storage is plain old data; all-zero is a valid value.
     let mut storage: libc::sockaddr_storage = unsafe { zeroed() };
     let len = match addr {
@@ -213,14 +214,6 @@ pub(crate) fn from_sockaddr(storage: &libc::sockaddr_storage) -> Option<SocketAd
     }
 }
 
-fn cvt(result: libc::c_int) -> io::Result<libc::c_int> {
-    if result < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(result)
-    }
-}
-
 fn set_option(
     fd: RawFd,
     level: libc::c_int,
@@ -263,18 +256,8 @@ impl NtpSocket {
             SocketAddr::V4(_) => libc::AF_INET,
             SocketAddr::V6(_) => libc::AF_INET6,
         };
-        // SAFETY: socket(2) takes no pointers; a non-negative result is a
-        // new descriptor that we own from here on.
-        let raw = cvt(unsafe {
-            libc::socket(
-                family,
-                libc::SOCK_DGRAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-                0,
-            )
-        })
-        .map_err(io("cannot open a socket for"))?;
-        // SAFETY: `raw` is a fresh descriptor nobody else owns.
-        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        let fd = sys::socket(family, libc::SOCK_DGRAM).map_err(io("cannot open a socket for"))?;
+        let raw = fd.as_raw_fd();
         if family == libc::AF_INET6 {
             set_option(raw, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, 1)
                 .map_err(io("cannot set IPV6_V6ONLY on"))?;
@@ -388,23 +371,13 @@ impl NtpSocket {
             header.msg_iov = &mut iovecs[i];
             header.msg_iovlen = 1;
         }
-        // SAFETY: headers[..n] describe valid messages.
-        let sent = unsafe {
-            libc::sendmmsg(
-                self.fd.as_raw_fd(),
-                headers.as_mut_ptr(),
-                n as libc::c_uint,
-                libc::MSG_DONTWAIT,
-            )
-        };
-        if sent < 0 {
-            let error = io::Error::last_os_error();
-            return match error.raw_os_error() {
+        match sys::send_mmsg(self.fd.as_raw_fd(), &mut headers[..n], libc::MSG_DONTWAIT) {
+            Ok(sent) => Ok(sent),
+            Err(error) => match error.raw_os_error() {
                 Some(libc::EAGAIN | libc::EINTR | libc::ENOBUFS) => Ok(0),
                 _ => Err(error),
-            };
+            },
         }
-        Ok(sent as usize)
     }
 
     /// Receives up to [`BATCH`] datagrams without blocking into `batch`
@@ -515,18 +488,14 @@ impl NtpSocket {
         }
         let (mut next, mut sent) = (0, 0);
         while next < n {
-            // SAFETY: headers[next..n] describe valid messages.
-            let result = unsafe {
-                libc::sendmmsg(
-                    self.fd.as_raw_fd(),
-                    headers[next..].as_mut_ptr(),
-                    (n - next) as libc::c_uint,
-                    libc::MSG_DONTWAIT,
-                )
-            };
-            if result < 0 {
-                let error = io::Error::last_os_error();
-                match error.raw_os_error() {
+            let result = sys::send_mmsg(
+                self.fd.as_raw_fd(),
+                &mut headers[next..n],
+                libc::MSG_DONTWAIT,
+            );
+            let result = match result {
+                Ok(result) => result,
+                Err(error) => match error.raw_os_error() {
                     Some(libc::EINTR) => continue,
                     // The kernel cannot take more now: drop the rest.
                     Some(libc::EAGAIN | libc::ENOBUFS | libc::ENOMEM) => break,
@@ -538,10 +507,10 @@ impl NtpSocket {
                         next += 1;
                         continue;
                     }
-                }
-            }
-            next += result as usize;
-            sent += result as usize;
+                },
+            };
+            next += result;
+            sent += result;
         }
         Ok(sent)
     }
@@ -781,9 +750,21 @@ impl Poller {
 
     /// Watches `source` for input; returns its index.
     pub fn add(&mut self, source: &impl AsRawFd) -> usize {
+        self.add_events(source, libc::POLLIN)
+    }
+
+    /// Watches `source` for input and for its error queue (`POLLPRI`, which
+    /// a socket with `SO_SELECT_ERR_QUEUE` reports when a transmit
+    /// timestamp waits there, as chrony's test harness does too); returns
+    /// its index. See [`Self::has_error_queue`].
+    pub fn add_with_error_queue(&mut self, source: &impl AsRawFd) -> usize {
+        self.add_events(source, libc::POLLIN | libc::POLLPRI)
+    }
+
+    fn add_events(&mut self, source: &impl AsRawFd, events: libc::c_short) -> usize {
         self.fds.push(libc::pollfd {
             fd: source.as_raw_fd(),
-            events: libc::POLLIN,
+            events,
             revents: 0,
         });
         self.fds.len() - 1
@@ -822,6 +803,24 @@ impl Poller {
         self.fds
             .get(index)
             .is_some_and(|fd| fd.revents & (libc::POLLIN | libc::POLLERR | libc::POLLHUP) != 0)
+    }
+
+    /// Whether the `index`th descriptor had something on its error queue
+    /// at the last wait (`POLLPRI` or `POLLERR`). Only then is the queue
+    /// read: where a socket layer is simulated, reading an empty error
+    /// queue may take the next datagram instead.
+    pub fn has_error_queue(&self, index: usize) -> bool {
+        self.fds
+            .get(index)
+            .is_some_and(|fd| fd.revents & (libc::POLLPRI | libc::POLLERR) != 0)
+    }
+
+    /// Whether the `index`th descriptor had a datagram to read at the last
+    /// wait (`POLLIN`).
+    pub fn is_readable(&self, index: usize) -> bool {
+        self.fds
+            .get(index)
+            .is_some_and(|fd| fd.revents & libc::POLLIN != 0)
     }
 }
 
