@@ -26,6 +26,7 @@ use crate::report::{
     SourceReport, SourceStatsReport, TrackingReport,
 };
 use crate::std::socket::from_sockaddr;
+use crate::std::sys;
 
 /// What one [`CmdmonServer::serve_pending`] call did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -69,8 +70,25 @@ impl CmdmonServer {
     /// address that cannot be bound because the host lacks it (IPv6 off)
     /// is skipped with a [`warning`](Self::warnings).
     pub fn bind(settings: &CmdmonSettings) -> Result<Self, CmdmonError> {
+        let mut warnings = Vec::new();
         let (unix, path) = match &settings.socket {
-            Some(path) => (Some(bind_unix(path)?), Some(path.clone())),
+            Some(path) => match bind_unix(path) {
+                Ok(socket) => (Some(socket), Some(path.clone())),
+                // Another daemon's: two would steer one clock.
+                Err(e @ CmdmonError::SocketInUse { .. }) => return Err(e),
+                // Time-keeping never stops for a monitoring socket: as
+                // chronyd, the socket is left off with a warning.
+                Err(CmdmonError::OpenDirectory { path: dir, .. }) => {
+                    warnings.push(format!("Wrong permissions on {}", dir.display()));
+                    warnings.push(format!("Disabled command socket {}", path.display()));
+                    (None, None)
+                }
+                Err(e) => {
+                    warnings.push(format!("Could not open command socket: {e}"));
+                    warnings.push(format!("Disabled command socket {}", path.display()));
+                    (None, None)
+                }
+            },
             None => (None, None),
         };
         let mut server = CmdmonServer {
@@ -81,17 +99,12 @@ impl CmdmonServer {
             buffers: Buffers::new(),
             received: 0,
             dropped: 0,
-            warnings: Vec::new(),
+            warnings,
         };
         if settings.port != 0 {
             for &address in &settings.addresses {
-                match UdpSocket::bind(SocketAddr::new(address, settings.port)) {
-                    Ok(socket) => {
-                        socket
-                            .set_nonblocking(true)
-                            .map_err(io_error(format!("UDP {address}:{}", settings.port)))?;
-                        server.udp.push(socket);
-                    }
+                match sys::udp_bound(SocketAddr::new(address, settings.port)) {
+                    Ok(socket) => server.udp.push(UdpSocket::from(socket)),
                     Err(e) if e.kind() == io::ErrorKind::AddrInUse => {
                         return Err(CmdmonError::PortInUse {
                             address,
@@ -145,6 +158,16 @@ impl CmdmonServer {
     /// no more. `serverstats` answers report this server's own command
     /// counters.
     pub fn serve_pending(&mut self, provider: &impl Provider) -> io::Result<Served> {
+        let all = libstd::vec![true; 1 + self.udp.len()];
+        self.serve_ready(provider, &all)
+    }
+
+    /// As [`Self::serve_pending`], but only on the sockets whose entry in
+    /// `ready` (in the order of [`Self::fds`]) is true: those poll(2)
+    /// reported readable. A driver calls this one: where the socket layer
+    /// is simulated (chrony's test harness), reading a socket that has
+    /// nothing may take another socket's datagram.
+    pub fn serve_ready(&mut self, provider: &impl Provider, ready: &[bool]) -> io::Result<Served> {
         let mut served = Served::default();
         let mut counts = Counts {
             received: self.received,
@@ -155,7 +178,10 @@ impl CmdmonServer {
             .iter()
             .map(|s| (s.as_raw_fd(), true))
             .chain(self.udp.iter().map(|s| (s.as_raw_fd(), false)));
-        for (fd, unix) in sockets {
+        for (index, (fd, unix)) in sockets.enumerate() {
+            if !ready.get(index).copied().unwrap_or(false) {
+                continue;
+            }
             loop {
                 let n = self.buffers.receive(fd)?;
                 for i in 0..n {
@@ -325,24 +351,18 @@ impl Buffers {
         }
         let mut done = 0;
         while done < count {
-            // SAFETY: entries done..count of `headers` are valid (above).
-            let k = unsafe {
-                libc::sendmmsg(
-                    fd,
-                    headers[done..].as_mut_ptr(),
-                    (count - done) as libc::c_uint,
-                    libc::MSG_DONTWAIT,
-                )
-            };
-            if k > 0 {
-                for &i in &which[done..done + k as usize] {
-                    sent[i] = true;
+            // Entries done..count of `headers` are valid (above).
+            match sys::send_mmsg(fd, &mut headers[done..count], libc::MSG_DONTWAIT) {
+                Ok(k) => {
+                    for &i in &which[done..done + k] {
+                        sent[i] = true;
+                    }
+                    done += k;
                 }
-                done += k as usize;
-            } else if io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 // This one cannot be sent (its client is gone, or its
                 // queue is full): skip it, send the rest.
-                done += 1;
+                Err(_) => done += 1,
             }
         }
         sent
@@ -434,8 +454,9 @@ fn bind_unix(path: &Path) -> Result<UnixDatagram, CmdmonError> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => return Err(io_error(shown())(e)),
     }
-    let socket = UnixDatagram::bind(path).map_err(io_error(format!("{}: binding", shown())))?;
-    socket.set_nonblocking(true).map_err(io_error(shown()))?;
+    let socket = sys::unix_datagram_bound(path)
+        .map(UnixDatagram::from)
+        .map_err(io_error(format!("{}: binding", shown())))?;
     fs::set_permissions(path, fs::Permissions::from_mode(0o666)).map_err(io_error(shown()))?;
     Ok(socket)
 }
