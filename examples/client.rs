@@ -89,6 +89,71 @@ struct Options {
     /// --ctl is the request.
     #[arg(long, num_args = 1.., allow_hyphen_values = true, value_name = "REQUEST")]
     ctl: Option<Vec<String>>,
+    /// Stay in the foreground and log to standard error (chronyd -d).
+    #[arg(short = 'd', action = clap::ArgAction::Count)]
+    debug: u8,
+    /// Stay in the foreground (chronyd -n).
+    #[arg(short = 'n')]
+    no_fork: bool,
+    /// Never steer the system clock, whatever --clock says (chronyd -x).
+    #[arg(short = 'x')]
+    no_clock_control: bool,
+    /// chronyd's other options, accepted and not yet acted on (each is
+    /// named in a warning at start).
+    #[arg(short = 'r')]
+    reload: bool,
+    #[arg(short = 'R')]
+    restarted: bool,
+    #[arg(short = 's')]
+    rtc: bool,
+    #[arg(short = 'q')]
+    update_once: bool,
+    #[arg(short = 'U')]
+    no_user_check: bool,
+    #[arg(short = 'm')]
+    lock_memory: bool,
+    #[arg(short = '4')]
+    ipv4: bool,
+    #[arg(short = '6')]
+    ipv6: bool,
+    #[arg(short = 'l', value_name = "FILE")]
+    log_file: Option<PathBuf>,
+    #[arg(short = 'L', value_name = "LEVEL")]
+    log_level: Option<i32>,
+    #[arg(short = 't', value_name = "SECONDS")]
+    timeout_exit: Option<i64>,
+    #[arg(short = 'u', value_name = "USER")]
+    user: Option<String>,
+    #[arg(short = 'F', value_name = "LEVEL", allow_negative_numbers = true)]
+    filter: Option<i32>,
+    #[arg(short = 'P', value_name = "PRIORITY")]
+    priority: Option<i32>,
+}
+
+impl Options {
+    /// chronyd's options given and not yet acted on.
+    fn not_acted_on(&self) -> Vec<&'static str> {
+        let flags = [
+            (self.reload, "-r"),
+            (self.restarted, "-R"),
+            (self.rtc, "-s"),
+            (self.update_once, "-q"),
+            (self.lock_memory, "-m"),
+            (self.ipv4, "-4"),
+            (self.ipv6, "-6"),
+            (self.log_file.is_some(), "-l"),
+            (self.log_level.is_some(), "-L"),
+            (self.timeout_exit.is_some(), "-t"),
+            (self.user.is_some(), "-u"),
+            (self.filter.is_some_and(|f| f != 0), "-F"),
+            (self.priority.is_some_and(|p| p != 0), "-P"),
+        ];
+        flags
+            .into_iter()
+            .filter(|(set, _)| *set)
+            .map(|(_, name)| name)
+            .collect()
+    }
 }
 
 /// The sockets and responder to serve with, when the configuration serves
@@ -159,6 +224,7 @@ where
     let stop = Arc::new(AtomicBool::new(false));
     stop_on_signals(&stop).map_err(|e| format!("signal handlers: {e}"))?;
     driver.run(&stop).map_err(|e| e.to_string())?;
+    eprintln!("ntpkit exiting");
     Ok(ExitCode::SUCCESS)
 }
 
@@ -191,6 +257,9 @@ fn main() -> ExitCode {
         for warning in &config.warnings {
             eprintln!("{warning}");
         }
+        for option in options.not_acted_on() {
+            eprintln!("warning: chronyd's option {option} is not acted on yet");
+        }
         let precision = measure_precision();
         // As chronyd, start without what cannot be used (a name that does
         // not resolve, a key that is missing, an unreadable leapsectz).
@@ -209,7 +278,7 @@ fn main() -> ExitCode {
             driver_config.command = None;
             driver_config.driftfile = None;
         }
-        if options.clock == ClockChoice::System {
+        if options.clock == ClockChoice::System && !options.no_clock_control {
             let mut clock = SystemClock::new(config.rtcsync);
             if !options.once {
                 clock.check_permission().map_err(|e| e.to_string())?;
