@@ -24,9 +24,11 @@ use std::time::{Duration, Instant};
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use ntpkit::cmdmon::{Origin, Request, RequestBody, Responder};
+use ntpkit::linux::cmdmon::{
+    Client, CmdmonServer, CmdmonSettings, Snapshot, SourceSnapshot, Target,
+};
+use ntpkit::linux::socket::Poller;
 use ntpkit::report::{SourceMode, SourceReport, SourceState, SourceStatsReport, TrackingReport};
-use ntpkit::std::cmdmon::{Client, CmdmonServer, CmdmonSettings, Snapshot, SourceSnapshot, Target};
-use ntpkit::std::socket::Poller;
 use ntpkit::time::NtpTimestamp;
 use ntpkit::wire::{LeapIndicator, ReferenceId};
 

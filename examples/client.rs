@@ -42,14 +42,14 @@ mod node_args;
 
 use clap::Parser;
 use node_args::{seconds_below, ClockChoice};
+use ntpkit::chrony::config::{print_parsed, Config};
+use ntpkit::chrony::control::Request;
+use ntpkit::linux::clock::{DriverClock, SystemClock, VirtualClock};
+use ntpkit::linux::cmdmon::{Client, Target};
+use ntpkit::linux::driver::{command_settings, stop_on_signals, Driver, DriverConfig, Serving};
+use ntpkit::linux::serve::rate_limit_table;
+use ntpkit::linux::socket::measure_precision;
 use ntpkit::server::ClientRecord;
-use ntpkit::std::clock::{DriverClock, SystemClock, VirtualClock};
-use ntpkit::std::cmdmon::{Client, Target};
-use ntpkit::std::config::{print_parsed, Config};
-use ntpkit::std::control::Request;
-use ntpkit::std::driver::{command_settings, stop_on_signals, Driver, DriverConfig, Serving};
-use ntpkit::std::serve::rate_limit_table;
-use ntpkit::std::socket::measure_precision;
 use rand_core::{OsRng, RngCore};
 
 /// An NTP client configured by a chrony.conf; it serves others when the

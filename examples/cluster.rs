@@ -28,11 +28,11 @@
 use std::process::ExitCode;
 
 use clap::Parser;
+use ntpkit::chrony::config::Config;
 use ntpkit::node::NodeConfig;
 use ntpkit::report::chronyc::{SourceStats, Sources, Style};
 use ntpkit::report::TimedatectlReport;
 use ntpkit::sim::{LinkConfig, SimKernel, SimServer, Target, World};
-use ntpkit::std::config::Config;
 use ntpkit::system::{SourceConfig, SourceId, System, SystemConfig};
 use ntpkit::time::{NtpTimestamp, UnixTime};
 

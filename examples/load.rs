@@ -22,7 +22,7 @@ mod load_args;
 
 use clap::Parser;
 use load_args::{loopback, seconds};
-use ntpkit::std::socket::{Batch, NtpSocket, Poller, SocketOptions, BATCH};
+use ntpkit::linux::socket::{Batch, NtpSocket, Poller, SocketOptions, BATCH};
 use ntpkit::time::NtpTimestamp;
 use ntpkit::wire::{Header, Mode};
 

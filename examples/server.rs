@@ -22,7 +22,7 @@
 //!   drift).
 //!
 //! With `server`/`pool` lines it is also a client of those servers (the
-//! seed's serving node): the client driver (`ntpkit::std::driver`) follows
+//! seed's serving node): the client driver (`ntpkit::linux::driver`) follows
 //! them and serves the result in the same `poll(2)` loop, on one thread;
 //! `local stratum N distance D` is served while it is unsynchronised or
 //! farther than D, as chronyd does. A name that does not resolve is left
@@ -42,13 +42,13 @@ mod node_args;
 
 use clap::Parser;
 use node_args::{seconds_below, ClockChoice};
+use ntpkit::chrony::config::{print_parsed, Config};
+use ntpkit::linux::clock::{DriverClock, SystemClock, VirtualClock};
+use ntpkit::linux::driver::{command_settings, stop_on_signals, Driver, DriverConfig, Serving};
+use ntpkit::linux::serve::{rate_limit_table, ServingAuth};
+use ntpkit::linux::socket::measure_precision;
 use ntpkit::node::NodeConfig;
 use ntpkit::server::Counters;
-use ntpkit::std::clock::{DriverClock, SystemClock, VirtualClock};
-use ntpkit::std::config::{print_parsed, Config};
-use ntpkit::std::driver::{command_settings, stop_on_signals, Driver, DriverConfig, Serving};
-use ntpkit::std::serve::{rate_limit_table, ServingAuth};
-use ntpkit::std::socket::measure_precision;
 use rand_core::{OsRng, RngCore};
 
 /// An NTP server configured by a chrony.conf; with `server`/`pool` lines

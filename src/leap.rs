@@ -287,12 +287,12 @@ impl LeapTable {
 
     /// Reads the TZif file at `path`.
     #[cfg(feature = "std")]
-    pub fn load(path: &libstd::path::Path) -> libstd::io::Result<LeapTable> {
-        let bytes = libstd::fs::read(path)?;
+    pub fn load(path: &std::path::Path) -> std::io::Result<LeapTable> {
+        let bytes = std::fs::read(path)?;
         LeapTable::parse(&bytes).map_err(|e| {
-            libstd::io::Error::new(
-                libstd::io::ErrorKind::InvalidData,
-                libstd::format!("{}: {e}", path.display()),
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                std::format!("{}: {e}", path.display()),
             )
         })
     }
@@ -304,9 +304,9 @@ pub(crate) mod tests {
 
     /// A TZif file: version, then (time, correction) leap records in the
     /// 32-bit block, and with version 2 the same in the 64-bit block.
-    pub(crate) fn tzif(version: u8, leaps: &[(i64, i32)]) -> libstd::vec::Vec<u8> {
-        let mut file = libstd::vec::Vec::new();
-        let block = |file: &mut libstd::vec::Vec<u8>, wide: bool| {
+    pub(crate) fn tzif(version: u8, leaps: &[(i64, i32)]) -> std::vec::Vec<u8> {
+        let mut file = std::vec::Vec::new();
+        let block = |file: &mut std::vec::Vec<u8>, wide: bool| {
             file.extend(b"TZif");
             file.push(version);
             file.extend([0u8; 15]);

@@ -95,17 +95,19 @@
 // With `#![no_std]` always, the prelude is core's: what std adds (`Vec`,
 // `String`, `format!`, ...) is imported by name where it is used, so a
 // std-only call cannot slip into the core unnoticed (rustls does the same).
-// The crate is named `libstd` because the adapters' module takes the name
-// `std`.
 #[cfg(any(feature = "std", test))]
-extern crate std as libstd;
+extern crate std;
 
 pub mod auth;
+#[cfg(feature = "std")]
+pub mod chrony;
 pub mod clock;
 pub mod cmdmon;
 pub mod discipline;
 pub mod filter;
 pub mod leap;
+#[cfg(all(feature = "std", target_os = "linux"))]
+pub mod linux;
 pub mod node;
 pub mod nts;
 pub mod reference;
@@ -116,8 +118,6 @@ pub mod server;
 #[cfg(all(feature = "std", target_os = "linux"))]
 pub mod sim;
 pub mod source;
-#[cfg(feature = "std")]
-pub mod std;
 pub mod system;
 pub mod time;
 pub mod wire;

@@ -819,7 +819,7 @@ mod tests {
     use crate::reference::Reference;
     use crate::sim::SimRng;
     use crate::time::NtpShort;
-    use libstd::vec::Vec;
+    use std::vec::Vec;
 
     fn start() -> NtpTimestamp {
         NtpTimestamp::from_parts(3_900_000_000, 0)

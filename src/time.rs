@@ -189,23 +189,23 @@ impl NtpTimestamp {
         NtpTimestamp((wrapped * FRAC_PER_SECOND_F64) as u64)
     }
 
-    /// The timestamp of a [`SystemTime`](libstd::time::SystemTime).
+    /// The timestamp of a [`SystemTime`](std::time::SystemTime).
     #[cfg(feature = "std")]
-    pub fn from_system_time(time: libstd::time::SystemTime) -> Self {
+    pub fn from_system_time(time: std::time::SystemTime) -> Self {
         NtpTimestamp::from_unix(UnixTime::from(time))
     }
 
-    /// The [`SystemTime`](libstd::time::SystemTime) this timestamp names near `pivot`.
+    /// The [`SystemTime`](std::time::SystemTime) this timestamp names near `pivot`.
     #[cfg(feature = "std")]
-    pub fn to_system_time(self, pivot: libstd::time::SystemTime) -> libstd::time::SystemTime {
+    pub fn to_system_time(self, pivot: std::time::SystemTime) -> std::time::SystemTime {
         self.to_unix(UnixTime::from(pivot)).into()
     }
 }
 
 #[cfg(feature = "std")]
-impl From<libstd::time::SystemTime> for UnixTime {
-    fn from(time: libstd::time::SystemTime) -> Self {
-        match time.duration_since(libstd::time::UNIX_EPOCH) {
+impl From<std::time::SystemTime> for UnixTime {
+    fn from(time: std::time::SystemTime) -> Self {
+        match time.duration_since(std::time::UNIX_EPOCH) {
             Ok(after) => UnixTime::new(after.as_secs() as i64, after.subsec_nanos()),
             Err(before) => {
                 let before = before.duration();
@@ -221,14 +221,14 @@ impl From<libstd::time::SystemTime> for UnixTime {
 }
 
 #[cfg(feature = "std")]
-impl From<UnixTime> for libstd::time::SystemTime {
+impl From<UnixTime> for std::time::SystemTime {
     fn from(time: UnixTime) -> Self {
-        let epoch = libstd::time::UNIX_EPOCH;
+        let epoch = std::time::UNIX_EPOCH;
         if time.secs >= 0 {
-            epoch + libstd::time::Duration::new(time.secs as u64, time.nanos)
+            epoch + std::time::Duration::new(time.secs as u64, time.nanos)
         } else {
-            epoch - libstd::time::Duration::from_secs(time.secs.unsigned_abs())
-                + libstd::time::Duration::from_nanos(time.nanos as u64)
+            epoch - std::time::Duration::from_secs(time.secs.unsigned_abs())
+                + std::time::Duration::from_nanos(time.nanos as u64)
         }
     }
 }

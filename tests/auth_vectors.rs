@@ -6,9 +6,9 @@
 use std::path::Path;
 
 use ntpkit::auth::{mac, KeyType};
+use ntpkit::chrony::keyfile::KeyFile;
 use ntpkit::reference::Reference;
 use ntpkit::server::{AccessControl, ClientRecord, Server, ServerConfig};
-use ntpkit::std::keyfile::KeyFile;
 use ntpkit::time::NtpTimestamp;
 
 fn vectors() -> Vec<(u32, Vec<u8>)> {

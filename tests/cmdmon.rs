@@ -15,11 +15,11 @@ use ntpkit::cmdmon::{
     Address, Command, Origin, Reject, Reply, ReplyBody, ReplyKind, Request, RequestBody, Responder,
     SourceSelector, Status,
 };
+use ntpkit::linux::cmdmon::{Snapshot, SourceSnapshot};
 use ntpkit::report::chronyc::{
     Activity, NtpData, ServerStats, SourceStats, Sources, Style, Tracking,
 };
 use ntpkit::report::SourceActivity;
-use ntpkit::std::cmdmon::{Snapshot, SourceSnapshot};
 
 fn dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/cmdmon/captures")

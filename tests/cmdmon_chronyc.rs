@@ -15,6 +15,7 @@ use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use ntpkit::cmdmon::{Action, SourceSelector};
+use ntpkit::linux::cmdmon::{CmdmonServer, CmdmonSettings, Snapshot, SourceSnapshot};
 use ntpkit::report::chronyc::{
     Activity, NtpData, ServerStats, SourceStats, Sources, Style, Tracking,
 };
@@ -22,7 +23,6 @@ use ntpkit::report::{
     NtpDataReport, ServerStatsReport, SourceActivity, SourceMode, SourceReport, SourceState,
     SourceStatsReport, TimestampSource, TrackingReport,
 };
-use ntpkit::std::cmdmon::{CmdmonServer, CmdmonSettings, Snapshot, SourceSnapshot};
 use ntpkit::time::{NtpTimestamp, UnixTime};
 use ntpkit::wire::{LeapIndicator, ReferenceId};
 

@@ -12,9 +12,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use ntpkit::chrony::control::{self, SourceName};
+use ntpkit::linux::cmdmon::{
+    Client, CmdmonServer, CmdmonSettings, Snapshot, SourceSnapshot, Target,
+};
 use ntpkit::report::{SourceMode, SourceReport, SourceState, SourceStatsReport, TimedatectlReport};
-use ntpkit::std::cmdmon::{Client, CmdmonServer, CmdmonSettings, Snapshot, SourceSnapshot, Target};
-use ntpkit::std::control::{self, SourceName};
 use ntpkit::wire::{LeapIndicator, ReferenceId};
 
 fn dir(name: &str) -> PathBuf {

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use ntpkit::cmdmon::{Action, Reply, ReplyBody, Request, RequestBody, SourceSelector, Status};
-use ntpkit::std::cmdmon::{CmdmonError, CmdmonServer, CmdmonSettings, Snapshot, SourceSnapshot};
+use ntpkit::linux::cmdmon::{CmdmonError, CmdmonServer, CmdmonSettings, Snapshot, SourceSnapshot};
 
 fn dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("ntpkit-cmdmon-{name}-{}", std::process::id()));
@@ -102,7 +102,10 @@ fn start_up_rules() {
         server.warnings(),
         [
             format!("Wrong permissions on {}", open.display()),
-            format!("Disabled command socket {}", open.join("chronyd.sock").display()),
+            format!(
+                "Disabled command socket {}",
+                open.join("chronyd.sock").display()
+            ),
         ]
     );
     assert!(!open.join("chronyd.sock").exists());

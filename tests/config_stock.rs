@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use ntpkit::std::config::{Config, Rooted, SourceKind};
+use ntpkit::chrony::config::{Config, Rooted, SourceKind};
 
 fn data(path: &str) -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

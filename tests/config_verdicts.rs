@@ -6,7 +6,7 @@
 //! installed chronyd's `-p` parse and its full `-Q -x` start-up). ntpkit
 //! must agree on every line but its one extension.
 
-use ntpkit::std::config::{Config, Rooted};
+use ntpkit::chrony::config::{Config, Rooted};
 
 const VERDICTS: &str = include_str!("data/chronyd-4.3-verdicts.tsv");
 

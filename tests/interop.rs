@@ -10,9 +10,9 @@
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
+use ntpkit::linux::clock::VirtualClock;
+use ntpkit::linux::driver::{Driver, DriverConfig, Upstream, UpstreamAuth};
 use ntpkit::report::SourceState;
-use ntpkit::std::clock::VirtualClock;
-use ntpkit::std::driver::{Driver, DriverConfig, Upstream, UpstreamAuth};
 use ntpkit::system::SourceConfig;
 
 const RUN: Duration = Duration::from_secs(60);

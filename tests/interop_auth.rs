@@ -19,14 +19,14 @@ use common::chrony::{
     start_example_server, write_private, Chronyd, KEYS,
 };
 use ntpkit::auth::{mac, Key, KeyType};
+use ntpkit::linux::nts::ke_client::{KeClient, NtsClientConfig};
 use ntpkit::nts::{NtsError, NtsSession};
-use ntpkit::std::nts::ke_client::{KeClient, NtsClientConfig};
 use ntpkit::time::NtpTimestamp;
 use ntpkit::wire::Header;
 use rand_core::OsRng;
 
 fn keys() -> Vec<Key> {
-    ntpkit::std::keyfile::KeyFile::parse(KEYS, "keys")
+    ntpkit::chrony::keyfile::KeyFile::parse(KEYS, "keys")
         .unwrap()
         .keys
 }
@@ -212,7 +212,7 @@ fn udp_exchange(port: u16, request: &[u8]) -> Option<Vec<u8>> {
 }
 
 /// chronyd's NTS-KE server may take a moment after start.
-fn establish(client: &KeClient, ntsport: u16) -> ntpkit::std::nts::ke_client::KeOutcome {
+fn establish(client: &KeClient, ntsport: u16) -> ntpkit::linux::nts::ke_client::KeOutcome {
     let addr: SocketAddr = format!("127.0.0.1:{ntsport}").parse().unwrap();
     let mut last = None;
     for _ in 0..20 {

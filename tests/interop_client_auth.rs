@@ -28,10 +28,10 @@ use common::certs::{make_pki, temp_dir};
 use common::chrony::{
     chronyd_server, chronyd_unavailable, free_port, free_tcp_port, start_example_server, KEYS,
 };
+use ntpkit::chrony::config::Config;
+use ntpkit::linux::clock::VirtualClock;
+use ntpkit::linux::driver::{Driver, DriverConfig};
 use ntpkit::report::AuthMode;
-use ntpkit::std::clock::VirtualClock;
-use ntpkit::std::config::Config;
-use ntpkit::std::driver::{Driver, DriverConfig};
 use ntpkit::system::{AuthCounters, SourceId};
 use ntpkit::time::NtpTimestamp;
 

@@ -6,9 +6,9 @@ use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use ntpkit::cmdmon::{Address, Origin, Reply, Request, RequestBody, Responder, SourceSelector};
+use ntpkit::linux::cmdmon::{Snapshot, SourceSnapshot};
 use ntpkit::report::{SourceMode, SourceReport, SourceState, SourceStatsReport};
 use ntpkit::sample::{Sample, Timestamps};
-use ntpkit::std::cmdmon::{Snapshot, SourceSnapshot};
 use ntpkit::time::NtpTimestamp;
 use ntpkit::wire::{ExtensionField, Header, Packet};
 

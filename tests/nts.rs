@@ -11,11 +11,11 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use common::certs::{make_pki, make_pki_for, temp_dir};
+use ntpkit::linux::nts::ke_client::{self, KeClient, KeClientError, NtsClientConfig};
+use ntpkit::linux::nts::ke_server::{KeServer, NtsServerConfig};
 use ntpkit::nts::{AeadAlgorithm, NtsError, NtsServer};
 use ntpkit::reference::Reference;
 use ntpkit::server::{AccessControl, ClientRecord, Server, ServerConfig};
-use ntpkit::std::nts::ke_client::{self, KeClient, KeClientError, NtsClientConfig};
-use ntpkit::std::nts::ke_server::{KeServer, NtsServerConfig};
 use ntpkit::time::NtpTimestamp;
 use ntpkit::wire::Header;
 use rand_core::OsRng;
@@ -119,7 +119,7 @@ fn ke_gives_keys_and_eight_cookies_that_the_ntp_side_accepts() {
         Ok(1)
     );
     // The server's cookie keys were kept (mode 0600) in its dump directory.
-    let keys = dir.join(ntpkit::std::nts::server_keys::FILE_NAME);
+    let keys = dir.join(ntpkit::linux::nts::server_keys::FILE_NAME);
     assert_eq!(
         std::fs::metadata(keys).unwrap().permissions().mode() & 0o777,
         0o600
@@ -258,7 +258,7 @@ fn the_ke_server_rotates_its_cookie_keys_and_old_cookies_still_open() {
     // A cookie of the previous key still opens; the new cookies use the new one.
     assert_eq!(exchange(&mut outcome.session, keys), Ok(1));
     let saved =
-        std::fs::read_to_string(dir.join(ntpkit::std::nts::server_keys::FILE_NAME)).unwrap();
+        std::fs::read_to_string(dir.join(ntpkit::linux::nts::server_keys::FILE_NAME)).unwrap();
     assert!(saved.lines().count() >= 4, "{saved}");
     server.stop().unwrap();
 }

@@ -5,7 +5,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use ntpkit::std::config::{Config, ConfigError, Isolated};
+use ntpkit::chrony::config::{Config, ConfigError, Isolated};
 
 fuzz_target!(|data: &[u8]| {
     match Config::parse_bytes(data, "fuzz.conf", &Isolated) {

@@ -260,7 +260,7 @@ impl<'a> KeyStore<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use libstd::format;
+    use std::format;
 
     #[test]
     fn names_round_trip_and_are_exact() {

@@ -17,7 +17,7 @@ fn estimate(offset: f64, frequency: f64, skew: f64) -> Estimate {
     }
 }
 
-fn drain(discipline: &mut Discipline) -> libstd::vec::Vec<ClockAction> {
+fn drain(discipline: &mut Discipline) -> std::vec::Vec<ClockAction> {
     core::iter::from_fn(|| discipline.poll_action()).collect()
 }
 
@@ -221,7 +221,7 @@ fn skew_gate_and_maxdrift() {
 fn drift_file_round_trip() {
     let drift = Drift::parse("  -12.345678   0.250000\n").unwrap();
     assert_eq!(drift.frequency_ppm, -12.345678);
-    assert_eq!(libstd::format!("{drift}"), "-12.345678 0.250000");
+    assert_eq!(std::format!("{drift}"), "-12.345678 0.250000");
     assert_eq!(Drift::parse("1.0"), None);
     assert_eq!(Drift::parse("1.0 2.0 3.0"), None);
     assert_eq!(Drift::parse("nan 1"), None);

@@ -133,7 +133,7 @@ fn events_for_selection_steps_and_the_drift() {
     let id = node
         .add_source(SourceConfig::default(), ReferenceId::NONE, at(0.0))
         .unwrap();
-    let mut events = libstd::vec::Vec::new();
+    let mut events = std::vec::Vec::new();
     let mut stepped = 0.0;
     let mut now = at(0.0);
     while (now - at(0.0)).to_seconds_f64() < 1.5 * DRIFT_SAVE_INTERVAL {
@@ -164,7 +164,7 @@ fn events_for_selection_steps_and_the_drift() {
     // The way out: the clock is left at the estimate, the drift saved.
     node.shutdown(now);
     let estimate = -node.system().drift().frequency_ppm;
-    let actions: libstd::vec::Vec<_> = core::iter::from_fn(|| node.poll_action()).collect();
+    let actions: std::vec::Vec<_> = core::iter::from_fn(|| node.poll_action()).collect();
     if let Some(ClockAction::SetFrequency { ppm }) = actions.first() {
         assert!((ppm - estimate).abs() < 1e-9);
     }

@@ -297,7 +297,7 @@ impl AccessControl {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use libstd::string::ToString;
+    use std::string::ToString;
 
     fn ip(text: &str) -> IpAddr {
         text.parse().unwrap()

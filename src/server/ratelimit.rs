@@ -403,7 +403,7 @@ fn decide(record: &mut ClientRecord, per_hit: u16, limit: RateLimit, bits: &mut 
 mod tests {
     use super::*;
     use core::net::{Ipv4Addr, Ipv6Addr};
-    use libstd::vec;
+    use std::vec;
 
     const SEED: [u64; 2] = [0x1234_5678_9abc_def0, 0x0fed_cba9_8765_4321];
 

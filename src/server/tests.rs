@@ -2,9 +2,9 @@ use super::*;
 use crate::time::NtpDuration;
 use crate::wire::ReferenceId;
 use core::net::{IpAddr, Ipv6Addr};
-use libstd::vec;
-use libstd::vec::Vec;
 use proptest::prelude::*;
+use std::vec;
+use std::vec::Vec;
 
 const CHRONY_REQUEST: &[u8] = include_bytes!("../../tests/vectors/chrony_request.bin");
 const CHRONY_RESPONSE: &[u8] = include_bytes!("../../tests/vectors/chrony_response.bin");

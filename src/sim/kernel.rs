@@ -1,6 +1,6 @@
 //! A simulated Linux kernel clock, behind the same [`Kernel`] interface as
 //! the real one, so that a simulated node steers it through the
-//! production [`SystemClock`](crate::std::clock::SystemClock).
+//! production [`SystemClock`](crate::linux::clock::SystemClock).
 //!
 //! What it does, as Linux (and chrony's clknetsim) do:
 //! - `CLOCK_REALTIME` counts `(1 + natural error) · (tick / 10000 + freq /
@@ -19,10 +19,10 @@
 //! The natural frequency error takes a random walk, one step a second
 //! ([`SimKernel::wander`]), as in chrony's test suite.
 
-use libstd::io;
+use std::io;
 
 use crate::clock::MAX_ERROR_LIMIT;
-use crate::std::clock::Kernel;
+use crate::linux::clock::Kernel;
 use crate::time::{NtpDuration, NtpTimestamp};
 
 use super::SimRng;
@@ -250,7 +250,7 @@ impl Kernel for SimKernel {
 mod tests {
     use super::*;
     use crate::clock::{Clock, ClockAction};
-    use crate::std::clock::SystemClock;
+    use crate::linux::clock::SystemClock;
 
     #[test]
     fn the_production_clock_steers_it_as_linux_would() {
@@ -308,7 +308,7 @@ mod tests {
         // SAFETY: `timex` is plain old data; all zero is a valid value.
         #[allow(unsafe_code)]
         unsafe {
-            libstd::mem::zeroed()
+            std::mem::zeroed()
         }
     }
 }

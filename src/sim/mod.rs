@@ -1,7 +1,7 @@
 //! A deterministic simulator of the world chrony's own test suite uses,
 //! running the program users run: each simulated host is the production
 //! [`Node`](crate::node::Node) steering the production adjtimex clock
-//! ([`SystemClock`](crate::std::clock::SystemClock)) over a simulated Linux
+//! ([`SystemClock`](crate::linux::clock::SystemClock)) over a simulated Linux
 //! kernel ([`SimKernel`]), with a network that has exponential jitter,
 //! asymmetry, loss and outages and gives kernel timestamps, and reference
 //! servers answering through the production responder. Seeded, independent

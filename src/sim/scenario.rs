@@ -21,8 +21,8 @@ use crate::node::NodeConfig;
 use crate::server::RateLimit;
 use crate::system::{SourceConfig, SystemConfig};
 use crate::time::{NtpTimestamp, UnixTime};
-use libstd::string::{String, ToString};
-use libstd::vec::Vec;
+use std::string::{String, ToString};
+use std::vec::Vec;
 
 use super::{LinkConfig, SimKernel, SimServer, Target, World};
 
@@ -269,7 +269,7 @@ impl Scenario {
         .iter()
         .map(|s| s.to_string())
         .collect();
-        names.extend((1..=10).map(|p| libstd::format!("fixed-poll-{p}")));
+        names.extend((1..=10).map(|p| std::format!("fixed-poll-{p}")));
         names.extend(
             [
                 "leap-second",
@@ -332,7 +332,7 @@ impl Scenario {
             },
             "falsetickers" => Scenario {
                 servers: 3,
-                falsetickers: libstd::vec![1.0, 2.0],
+                falsetickers: std::vec![1.0, 2.0],
                 link: LinkConfig {
                     base_delay: 1e-3,
                     ..LinkConfig::default()

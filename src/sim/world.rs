@@ -10,7 +10,7 @@
 //!   node asks for NTS-KE).
 //! - A **host** is the program users run, minus its sockets: the
 //!   production [`Node`] steering the production
-//!   [`SystemClock`](crate::std::clock::SystemClock) over a simulated
+//!   [`SystemClock`](crate::linux::clock::SystemClock) over a simulated
 //!   Linux kernel ([`SimKernel`]), woken at its timers and by datagrams
 //!   exactly as the Linux shell wakes it, with kernel receive and transmit
 //!   timestamps. A host may serve its clients (a chain, or the cluster of
@@ -24,11 +24,12 @@
 //! the next whole second, when clocks wander and the observer looks).
 
 use core::net::{IpAddr, Ipv4Addr, SocketAddr};
-use libstd::boxed::Box;
-use libstd::vec::Vec;
+use std::boxed::Box;
+use std::vec::Vec;
 
 use crate::auth::{Key, KeyStore};
 use crate::clock::{Clock, ClockAction};
+use crate::linux::clock::{Kernel, SystemClock};
 use crate::node::{Endpoint, Event, Node, NodeConfig};
 use crate::nts::{
     AeadAlgorithm, AeadKey, CookieKey, CookieKeys, NtsServer, NtsSession, SessionKeys,
@@ -37,7 +38,6 @@ use crate::reference::Reference;
 use crate::server::{
     set_transmit_timestamp, AccessControl, ClientRecord, RateLimit, Server, ServerConfig,
 };
-use crate::std::clock::{Kernel, SystemClock};
 use crate::system::{Drift, SourceConfig, SourceId, MAX_REQUEST_LEN};
 use crate::time::NtpTimestamp;
 use crate::wire::{LeapIndicator, ReferenceId};
@@ -229,7 +229,7 @@ fn open_server(rate_limit: Option<RateLimit>, seed: [u64; 2]) -> Server<'static>
     // The table lives as long as the simulation's servers: a small leak
     // per rate-limiting server of a run.
     let records = if rate_limit.is_some() { 64 } else { 0 };
-    let table = Box::leak(libstd::vec![ClientRecord::EMPTY; records].into_boxed_slice());
+    let table = Box::leak(std::vec![ClientRecord::EMPTY; records].into_boxed_slice());
     Server::new(config, table, seed)
 }
 

@@ -1,4 +1,4 @@
-use libstd::vec::Vec;
+use std::vec::Vec;
 
 use super::*;
 use crate::clock::ClockAction;

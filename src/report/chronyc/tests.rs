@@ -3,8 +3,8 @@
 
 extern crate std;
 
-use libstd::string::{String, ToString};
-use libstd::vec::Vec;
+use std::string::{String, ToString};
+use std::vec::Vec;
 
 use super::*;
 use crate::report::{TimedatectlReport, TrackingReport};

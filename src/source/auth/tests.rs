@@ -3,8 +3,8 @@
 //! cookie keys) answers it, and the source checks the answer. The bad
 //! answers are the good ones altered as an attacker on the path would.
 
-use libstd::vec;
-use libstd::vec::Vec;
+use std::vec;
+use std::vec::Vec;
 
 use core::net::SocketAddr;
 

@@ -1,0 +1,356 @@
+//! `server`, `pool` and `peer` lines and their options; `refclock` and
+//! `hwtimestamp` (read to accept and refuse what chronyd does; not acted
+//! on).
+//!
+//! Options are read as a stream, as chronyd reads them: a value is
+//! scanned from where its option ends (`sscanf("%d%n")`), and whatever
+//! follows it is the next option, so `minpoll 3iburst` is `minpoll 3
+//! iburst` and `minpoll 3x` fails on an option `x`.
+
+use std::format;
+use std::string::{String, ToString};
+use std::vec::Vec;
+
+use super::auth;
+use super::scan::Cursor;
+use super::{LineError, Location, SourceConfig, SourceKind};
+
+/// Every option of `server`, `pool` and `peer` in chrony 4.3.
+pub const SOURCE_OPTIONS: &[&str] = &[
+    "asymmetry",
+    "auto_offline",
+    "burst",
+    "certset",
+    "copy",
+    "extfield",
+    "filter",
+    "iburst",
+    "key",
+    "maxdelay",
+    "maxdelaydevratio",
+    "maxdelayquant",
+    "maxdelayratio",
+    "maxpoll",
+    "maxsamples",
+    "maxsources",
+    "mindelay",
+    "minpoll",
+    "minsamples",
+    "minstratum",
+    "noselect",
+    "nts",
+    "ntsport",
+    "offline",
+    "offset",
+    "polltarget",
+    "port",
+    "prefer",
+    "presend",
+    "require",
+    "trust",
+    "version",
+    "xleave",
+];
+
+/// The options ntpkit does not act on, and why (the authentication ones
+/// are in `auth.rs`).
+const NOT_ACTED_ON: &[(&str, &str)] = &[
+    (
+        "asymmetry",
+        "the engine does not correct for asymmetric jitter",
+    ),
+    ("auto_offline", OFFLINE),
+    ("copy", "the engine does not copy a server's reference"),
+    ("extfield", "NTP extension fields are not sent"),
+    ("filter", "the engine has no median filter"),
+    ("maxdelayquant", DELAY_TESTS),
+    ("maxdelayratio", DELAY_TESTS),
+    ("maxsamples", "the engine keeps its own number of samples"),
+    ("mindelay", DELAY_TESTS),
+    ("minsamples", "the engine keeps its own number of samples"),
+    ("minstratum", "the engine uses the stratum the server sends"),
+    ("offline", OFFLINE),
+    ("offset", "the engine applies no fixed offset correction"),
+    (
+        "presend",
+        "the engine sends no extra requests before a poll",
+    ),
+    ("require", "the engine does not implement `require`"),
+    ("version", "ntpkit always sends NTPv4"),
+    ("xleave", "the interleaved mode is not implemented"),
+];
+
+const OFFLINE: &str = "the engine always polls (there is no online/offline state)";
+const DELAY_TESTS: &str = "the engine applies only maxdelay and maxdelaydevratio";
+
+/// Options of a source that ntpkit parses but does not act on.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SourceOptions {
+    /// `maxdelayratio R`.
+    pub maxdelayratio: Option<f64>,
+    /// `maxdelayquant P`.
+    pub maxdelayquant: Option<f64>,
+    /// `mindelay S`.
+    pub mindelay: Option<f64>,
+    /// `asymmetry R`.
+    pub asymmetry: Option<f64>,
+    /// `offset S`.
+    pub offset: Option<f64>,
+    /// `minsamples N`.
+    pub minsamples: Option<i32>,
+    /// `maxsamples N`.
+    pub maxsamples: Option<i32>,
+    /// `filter N`.
+    pub filter: Option<i32>,
+    /// `presend POLL`.
+    pub presend: Option<i32>,
+    /// `minstratum N`.
+    pub minstratum: Option<i32>,
+    /// `version N`.
+    pub version: Option<i32>,
+    /// `extfield TYPE` (each; chrony 4.3 knows only F323).
+    pub extfields: Vec<u32>,
+    /// `offline`.
+    pub offline: bool,
+    /// `auto_offline`.
+    pub auto_offline: bool,
+    /// `require`.
+    pub require: bool,
+    /// `xleave`.
+    pub xleave: bool,
+    /// `copy`.
+    pub copy: bool,
+}
+
+/// A parsed source line and what it does not act on.
+pub(super) struct SourceLine {
+    pub source: SourceConfig,
+    pub notes: Vec<String>,
+}
+
+/// `server`/`pool`/`peer HOST [OPTION]...`.
+pub(super) fn parse(
+    kind: &'static str,
+    rest: &str,
+    at: &Location,
+) -> Result<SourceLine, LineError> {
+    let mut c = Cursor::new(rest);
+    let host = c.word().ok_or(LineError::Missing {
+        directive: kind,
+        what: "a host name or address",
+    })?;
+    let source_kind = if kind == "pool" {
+        SourceKind::Pool
+    } else {
+        SourceKind::Server
+    };
+    let mut source = SourceConfig::new(source_kind, host);
+    source.location = at.clone();
+    let mut ignored: Vec<&'static str> = Vec::new();
+    let mut clamped: Vec<String> = Vec::new();
+    while let Some(word) = c.word() {
+        let lower = word.to_ascii_lowercase();
+        let Some(option) = SOURCE_OPTIONS.iter().copied().find(|o| *o == lower) else {
+            return Err(LineError::UnknownOption {
+                directive: kind,
+                option: word.to_string(),
+            });
+        };
+        let bad = |c: &Cursor<'_>| LineError::BadValue {
+            directive: kind,
+            what: option,
+            value: c.rest().split(' ').next().unwrap_or_default().to_string(),
+        };
+        let engine = &mut source.engine;
+        let options = &mut source.options;
+        match option {
+            "iburst" => engine.iburst = true,
+            "burst" => engine.burst = true,
+            "prefer" => engine.prefer = true,
+            "noselect" => engine.noselect = true,
+            "trust" => engine.trust = true,
+            "nts" => source.auth.nts = true,
+            "offline" => options.offline = true,
+            "auto_offline" => options.auto_offline = true,
+            "require" => options.require = true,
+            "xleave" => options.xleave = true,
+            "copy" => options.copy = true,
+            "minpoll" | "maxpoll" | "polltarget" | "port" | "ntsport" | "maxsources"
+            | "minsamples" | "maxsamples" | "filter" | "presend" | "minstratum" | "version" => {
+                let value = c.int().ok_or_else(|| bad(&c))?;
+                let mut clamp = |range: std::ops::RangeInclusive<i32>| {
+                    let used = value.clamp(*range.start(), *range.end());
+                    if used != value {
+                        clamped.push(format!(
+                            "`{option} {value}` is outside {}..{}: ntpkit uses {used}",
+                            range.start(),
+                            range.end()
+                        ));
+                    }
+                    used
+                };
+                match option {
+                    "minpoll" => engine.minpoll = clamp(-7..=24) as i8,
+                    "maxpoll" => engine.maxpoll = clamp(-7..=24) as i8,
+                    "polltarget" => engine.poll_target = clamp(1..=64) as u8,
+                    "maxsources" => source.maxsources = clamp(1..=16) as u8,
+                    "port" => source.port = clamp(0..=65535) as u16,
+                    "ntsport" => source.auth.nts_port = clamp(0..=65535) as u16,
+                    "minsamples" => options.minsamples = Some(value),
+                    "maxsamples" => options.maxsamples = Some(value),
+                    "filter" => options.filter = Some(value),
+                    "presend" => options.presend = Some(value),
+                    "minstratum" => options.minstratum = Some(value),
+                    _ => options.version = Some(value),
+                }
+            }
+            "key" => {
+                // `%u` into a uint32_t; 0 is no key and refused.
+                let key = c.uint32().filter(|&k| k != 0).ok_or_else(|| bad(&c))?;
+                source.auth.key = Some(key);
+            }
+            "certset" => source.auth.certset = c.uint32().ok_or_else(|| bad(&c))?,
+            "extfield" => {
+                let field = c.hex().filter(|&f| f == 0xf323).ok_or_else(|| bad(&c))?;
+                options.extfields.push(field);
+            }
+            _ => {
+                let value = c.double().ok_or_else(|| bad(&c))?;
+                match option {
+                    "maxdelay" => engine.maxdelay = value,
+                    "maxdelaydevratio" => engine.maxdelaydevratio = value,
+                    "maxdelayratio" => options.maxdelayratio = Some(value),
+                    "maxdelayquant" => options.maxdelayquant = Some(value),
+                    "mindelay" => options.mindelay = Some(value),
+                    "asymmetry" => options.asymmetry = Some(value),
+                    _ => options.offset = Some(value),
+                }
+            }
+        }
+        let not_acted = auth_option(option).or_else(|| {
+            NOT_ACTED_ON
+                .iter()
+                .find(|(name, _)| *name == option)
+                .map(|(_, why)| *why)
+        });
+        if not_acted.is_some() && !ignored.contains(&option) {
+            ignored.push(option);
+        }
+    }
+    let mut notes = clamped;
+    for option in ignored {
+        let why = auth_option(option).unwrap_or_else(|| {
+            NOT_ACTED_ON
+                .iter()
+                .find(|(name, _)| *name == option)
+                .map_or("", |(_, why)| *why)
+        });
+        notes.push(format!("`{kind}` option `{option}` is not acted on: {why}"));
+    }
+    Ok(SourceLine { source, notes })
+}
+
+/// Why an authentication option is not acted on, if it is one and is not.
+fn auth_option(option: &str) -> Option<&'static str> {
+    matches!(option, "key" | "nts" | "ntsport" | "certset")
+        .then_some(())
+        .filter(|()| !auth::option_acted_on(option))
+        .map(|()| auth::AUTH_NOT_ACTED_ON)
+}
+
+/// A `refclock` line (not acted on).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefclockConfig {
+    /// `PPS`, `SHM`, `SOCK` or `PHC`.
+    pub driver: String,
+    /// The driver's parameter, with its `:option`s.
+    pub parameter: String,
+    /// Where the line is.
+    pub location: Location,
+}
+
+/// chronyd 4.3's refclock drivers (it refuses to start with another).
+const DRIVERS: &[&str] = &["PPS", "SHM", "SOCK", "PHC"];
+
+/// `refclock DRIVER PARAMETER [OPTION]...`.
+pub(super) fn refclock(rest: &str, at: &Location) -> Result<RefclockConfig, LineError> {
+    let directive = "refclock";
+    let mut c = Cursor::new(rest);
+    let missing = |what| LineError::Missing { directive, what };
+    let driver = c.word().ok_or(missing("a driver"))?;
+    let parameter = c.word().ok_or(missing("a driver parameter"))?;
+    if !DRIVERS.contains(&driver) {
+        return Err(LineError::BadValue {
+            directive,
+            what: "driver (PPS, SHM, SOCK or PHC)",
+            value: driver.to_string(),
+        });
+    }
+    while let Some(word) = c.word() {
+        let option = word.to_ascii_lowercase();
+        let bad = |c: &Cursor<'_>| LineError::BadValue {
+            directive,
+            what: "option value",
+            value: format!("{word} {}", c.rest().split(' ').next().unwrap_or_default()),
+        };
+        let ok = match option.as_str() {
+            "refid" | "lock" => c.chars(4).is_some(),
+            "poll" | "dpoll" | "filter" | "rate" | "minsamples" | "maxsamples" | "maxlockage" => {
+                c.int().is_some()
+            }
+            "stratum" => c.int().is_some_and(|s| (0..=15).contains(&s)),
+            "offset" | "delay" | "precision" | "maxdispersion" | "width" => c.double().is_some(),
+            "local" | "pps" | "tai" | "prefer" | "noselect" | "trust" | "require" => true,
+            _ => {
+                return Err(LineError::UnknownOption {
+                    directive,
+                    option: word.to_string(),
+                })
+            }
+        };
+        if !ok {
+            return Err(bad(&c));
+        }
+    }
+    Ok(RefclockConfig {
+        driver: driver.to_string(),
+        parameter: parameter.to_string(),
+        location: at.clone(),
+    })
+}
+
+/// `hwtimestamp INTERFACE [OPTION]...` (chrony 4.3's options).
+pub(super) fn hwtimestamp(rest: &str) -> Result<(), LineError> {
+    let directive = "hwtimestamp";
+    let mut c = Cursor::new(rest);
+    c.word().ok_or(LineError::Missing {
+        directive,
+        what: "an interface",
+    })?;
+    while let Some(word) = c.word() {
+        let ok = match word.to_ascii_lowercase().as_str() {
+            "minpoll" | "minsamples" | "maxsamples" => c.int().is_some(),
+            "precision" | "txcomp" | "rxcomp" => c.double().is_some(),
+            "nocrossts" => true,
+            "rxfilter" => c.chars(4).is_some_and(|f| {
+                ["all", "ntp", "ptp", "none"]
+                    .iter()
+                    .any(|k| k.eq_ignore_ascii_case(f))
+            }),
+            _ => {
+                return Err(LineError::UnknownOption {
+                    directive,
+                    option: word.to_string(),
+                })
+            }
+        };
+        if !ok {
+            return Err(LineError::BadValue {
+                directive,
+                what: "option value",
+                value: word.to_string(),
+            });
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,603 @@
+use std::format;
+use std::path::Path;
+
+use proptest::strategy::Strategy;
+
+use super::*;
+
+const SERVER: &str = include_str!("../../../tests/data/kubeasz-server.conf");
+const CLIENT: &str = include_str!("../../../tests/data/kubeasz-client.conf");
+
+fn parse(text: &str) -> Config {
+    Config::parse_with(text, "t", &Isolated).unwrap()
+}
+
+fn error_of(text: &str) -> String {
+    Config::parse_with(text, "test.conf", &Isolated)
+        .unwrap_err()
+        .to_string()
+}
+
+fn warned(config: &Config) -> Vec<String> {
+    config.warnings.iter().map(|w| w.to_string()).collect()
+}
+
+#[test]
+fn every_directive_has_a_parser() {
+    for name in DIRECTIVES {
+        // With no arguments a directive parses or fails on its arguments,
+        // never as unknown.
+        let result = Config::parse_with(name, "t", &Isolated);
+        assert!(
+            !matches!(
+                result,
+                Err(ConfigError::Line {
+                    error: LineError::UnknownDirective(_),
+                    ..
+                })
+            ),
+            "`{name}` has no parser"
+        );
+    }
+}
+
+#[test]
+fn kubeasz_server_config_as_is() {
+    let config = Config::parse_with(SERVER, "server.conf", &Isolated).unwrap();
+    let hosts: Vec<_> = config
+        .sources
+        .iter()
+        .map(|s| (s.kind, s.host.as_str()))
+        .collect();
+    assert_eq!(
+        hosts,
+        [
+            (SourceKind::Server, "ntp1.aliyun.com"),
+            (SourceKind::Server, "time1.cloud.tencent.com"),
+            (SourceKind::Pool, "0.cn.pool.ntp.org"),
+        ]
+    );
+    assert!(config
+        .sources
+        .iter()
+        .all(|s| s.engine.iburst && s.port == 123));
+    assert_eq!(
+        config.sources[2].location,
+        Location {
+            path: "server.conf".into(),
+            line: 4
+        }
+    );
+    assert_eq!(
+        config.driftfile.as_deref(),
+        Some(Path::new("/var/lib/chrony/drift"))
+    );
+    assert_eq!(
+        config.makestep,
+        Some(MakeStep {
+            threshold: 1.0,
+            limit: 3
+        })
+    );
+    assert!(config.rtcsync && config.noclientlog);
+    assert_eq!(
+        config.dumpdir.as_deref(),
+        Some(Path::new("/var/lib/chrony"))
+    );
+    assert_eq!(config.logdir.as_deref(), Some(Path::new("/var/log/chrony")));
+    assert_eq!(config.local.unwrap().stratum, 10);
+    assert_eq!(config.local.unwrap().distance, 1.0);
+    assert!(config.access.allows("192.168.1.20".parse().unwrap()));
+    assert!(!config.access.allows("::1".parse().unwrap()));
+    assert_eq!(config.maxupdateskew, Some(100.0));
+    assert_eq!(config.stratumweight, Some(0.0));
+    assert_eq!(
+        config.log,
+        LogSet {
+            statistics: true,
+            measurements: true,
+            tracking: true,
+            ..LogSet::default()
+        }
+    );
+    assert_eq!(config.port, 123);
+    assert!(config.rate_limit.is_none());
+    let lines: Vec<_> = config
+        .warnings
+        .iter()
+        .map(|w| (w.line, w.directive))
+        .collect();
+    assert_eq!(lines, [(17, "dumpdir"), (38, "noclientlog")]);
+    assert_eq!(
+        config.warnings[0].to_string(),
+        "warning: server.conf:17: `dumpdir` is not acted on: ntpkit does not save measurement histories on exit"
+    );
+}
+
+#[test]
+fn kubeasz_client_config_as_is() {
+    let config = Config::parse_with(CLIENT, "client.conf", &Isolated).unwrap();
+    assert_eq!(config.sources.len(), 1);
+    assert_eq!(config.sources[0].host, "192.168.1.1");
+    assert!(config.sources[0].engine.iburst);
+    assert!(config.local.is_none());
+    assert!(config.access.allows("10.0.0.1".parse().unwrap()));
+    let warned: Vec<_> = config.warnings.iter().map(|w| w.directive).collect();
+    assert_eq!(warned, ["dumpdir", "noclientlog"]);
+}
+
+#[test]
+fn server_options() {
+    let config = parse(
+        "server 127.0.0.1 iburst minpoll -2 maxpoll 0 port 11123 prefer noselect maxsources 2\n\
+         pool pool.example maxsources 8 burst trust maxdelay 0.5 maxdelaydevratio 4 \
+         polltarget 16\n\
+         bindcmdaddress /run/ntpkit/ntpkit.sock\n\
+         port 11123\nbindaddress 127.0.0.1\nbindaddress ::1\n\
+         LOCAL stratum 8 distance 0.5\n",
+    );
+    let s = &config.sources[0];
+    let e = &s.engine;
+    assert_eq!((e.minpoll, e.maxpoll, s.port), (-2, 0, 11123));
+    assert!(e.iburst && e.prefer && e.noselect && !e.burst && !e.trust);
+    assert_eq!(s.maxsources, 2);
+    assert_eq!(config.sources[1].kind, SourceKind::Pool);
+    assert_eq!(config.sources[1].maxsources, 8);
+    let e = &config.sources[1].engine;
+    assert!(e.burst && e.trust);
+    assert_eq!(
+        (e.maxdelay, e.maxdelaydevratio, e.poll_target),
+        (0.5, 4.0, 16)
+    );
+    assert_eq!(
+        config.bind_cmd_address.as_deref(),
+        Some("/run/ntpkit/ntpkit.sock")
+    );
+    assert_eq!(
+        config.command.socket.as_deref(),
+        Some(Path::new("/run/ntpkit/ntpkit.sock"))
+    );
+    assert_eq!(config.port, 11123);
+    assert_eq!(
+        config.bind_addresses,
+        [
+            "127.0.0.1".parse::<IpAddr>().unwrap(),
+            "::1".parse().unwrap()
+        ]
+    );
+    assert_eq!(
+        config.local,
+        Some(LocalConfig {
+            stratum: 8,
+            distance: 0.5,
+            orphan: false
+        })
+    );
+    assert!(config.warnings.is_empty(), "{:?}", config.warnings);
+}
+
+#[test]
+fn options_are_a_stream_as_in_chronyd() {
+    let config = parse("server a minpoll 3iburst maxdelay 0.5prefer\n");
+    let e = config.sources[0].engine;
+    assert!(e.iburst && e.prefer);
+    assert_eq!((e.minpoll, e.maxdelay), (3, 0.5));
+    assert_eq!(
+        error_of("server a minpoll 3x\n"),
+        "test.conf:1: `server` has no option `x`"
+    );
+    assert_eq!(
+        error_of("server a maxdelay 1e5e\n"),
+        "test.conf:1: `server` has no option `e`"
+    );
+}
+
+#[test]
+fn source_options_not_acted_on_warn_once_per_line() {
+    // (`key`, `nts`, `ntsport` and `certset` are acted on: no warning.)
+    let config = parse(
+        "server a xleave key 5 nts ntsport 123 certset 2 offline presend 9 extfield F323 xleave\n\
+         peer b\n",
+    );
+    let s = &config.sources[0];
+    assert_eq!(
+        s.auth,
+        SourceAuth {
+            key: Some(5),
+            nts: true,
+            nts_port: 123,
+            certset: 2
+        }
+    );
+    assert!(s.options.xleave && s.options.offline);
+    assert_eq!(s.options.presend, Some(9));
+    assert_eq!(s.options.extfields, [0xf323]);
+    assert_eq!(config.peers.len(), 1);
+    assert_eq!(
+        warned(&config),
+        [
+            "warning: t:1: `server` option `xleave` is not acted on: the interleaved mode is not implemented; \
+             `server` option `offline` is not acted on: the engine always polls (there is no online/offline state); \
+             `server` option `presend` is not acted on: the engine sends no extra requests before a poll; \
+             `server` option `extfield` is not acted on: NTP extension fields are not sent",
+            "warning: t:2: `peer` is not acted on: symmetric peers are not supported",
+        ]
+    );
+}
+
+#[test]
+fn values_chronyd_accepts_but_ntpkit_cannot_use() {
+    let config = parse("server a minpoll 99 maxpoll -99\nport 70000\nminsources 0\n");
+    let e = config.sources[0].engine;
+    assert_eq!((e.minpoll, e.maxpoll), (24, -7));
+    assert_eq!(config.port, 123);
+    assert_eq!(config.minsources, Some(1));
+    assert_eq!(
+        warned(&config),
+        [
+            "warning: t:1: `minpoll 99` is outside -7..24: ntpkit uses 24; `maxpoll -99` is outside -7..24: ntpkit uses -7",
+            "warning: t:2: `port 70000` is outside 0..65535: ntpkit uses the previous port",
+            "warning: t:3: `minsources 0` is outside 1..: ntpkit uses 1",
+        ]
+    );
+}
+
+#[test]
+fn numbers_as_sscanf_reads_them() {
+    let config = parse("maxdistance 1x\nport 1.5\nmaxslewrate 0x10\nmakestep 1.5 3.5\n");
+    assert_eq!(config.maxdistance, Some(1.0));
+    assert_eq!(config.port, 1);
+    assert_eq!(config.maxslewrate, Some(16.0));
+    assert_eq!(
+        config.makestep,
+        Some(MakeStep {
+            threshold: 1.5,
+            limit: 3
+        })
+    );
+}
+
+#[test]
+fn system_config_maps_what_the_engine_takes() {
+    let config = parse(
+        "makestep 0.1 -1\nmaxupdateskew 50\nminsources 2\nstratumweight 0.01\nmaxdrift 100\n\
+         maxslewrate 1000\nmaxdistance 16\nmaxjitter 0.5\nlocal stratum 7\nmaxchange 10 2 -1\n\
+         authselectmode prefer\nntsrefresh 3600\n",
+    );
+    let system = config.system_config(-23);
+    assert_eq!(
+        system,
+        SystemConfig {
+            discipline: crate::discipline::DisciplineConfig {
+                makestep: Some(crate::system::MakeStep {
+                    threshold: 0.1,
+                    limit: -1
+                }),
+                maxupdateskew_ppm: 50.0,
+                maxdrift_ppm: 100.0,
+                maxslewrate_ppm: 1000.0,
+                maxchange: Some(MaxChange {
+                    offset: 10.0,
+                    start: 2,
+                    ignore: -1
+                }),
+                ..Default::default()
+            },
+            minsources: 2,
+            stratumweight: 0.01,
+            maxdistance: 16.0,
+            maxjitter: 0.5,
+            precision: -23,
+            auth_select: crate::system::AuthSelectMode::Prefer,
+            nts_refresh: 3600.0,
+        }
+    );
+    let node = config.node_config(-23);
+    assert_eq!(node.system, system);
+    assert_eq!(node.local.map(|l| l.stratum()), Some(7));
+    // Without the directives: the engine's defaults.
+    assert_eq!(parse("").system_config(-20), SystemConfig::default());
+}
+
+#[test]
+fn access_and_ratelimit() {
+    let config = parse(
+        "allow 10/8\ndeny 10.1\nallow ::1\nallow all 10.1.2.0/24\nratelimit interval 1 burst 16 kod 2\n",
+    );
+    assert!(config.access.allows("10.9.9.9".parse().unwrap()));
+    assert!(!config.access.allows("10.1.9.9".parse().unwrap()));
+    assert!(config.access.allows("10.1.2.9".parse().unwrap()));
+    assert!(config.access.allows("::1".parse().unwrap()));
+    assert_eq!(
+        config.rate_limit,
+        Some(RateLimit {
+            interval: 1,
+            burst: 16,
+            leak: 2,
+            kod: 2
+        })
+    );
+    let everyone = parse("allow\n");
+    assert!(everyone.access.allows("2001:db8::1".parse().unwrap()));
+    let nobody = parse("allow\ndeny all\n");
+    assert!(!nobody.access.allows("127.0.0.1".parse().unwrap()));
+    let defaults = parse("ratelimit\n");
+    assert_eq!(defaults.rate_limit, Some(RateLimit::default()));
+    let server = defaults.server_config(-24);
+    assert_eq!(server.precision, -24);
+    assert_eq!(server.rate_limit, Some(RateLimit::default()));
+    // chronyd clamps nothing at parse time; the server's ranges apply.
+    let wide = parse("ratelimit interval 99 burst 999 leak 9\n");
+    assert_eq!(
+        wide.rate_limit,
+        Some(RateLimit {
+            interval: 12,
+            burst: 255,
+            leak: 4,
+            kod: 0
+        })
+    );
+}
+
+#[test]
+fn command_access() {
+    let config = parse(
+        "cmdport 1323\ncmdallow 192.168/16\ncmddeny 192.168.1\nbindcmdaddress 0.0.0.0\n\
+         bindcmdaddress ::\ncmdratelimit interval 2\n",
+    );
+    let command = &config.command;
+    assert_eq!(command.port, 1323);
+    assert!(command.access.allows("192.168.2.1".parse().unwrap()));
+    assert!(!command.access.allows("192.168.1.1".parse().unwrap()));
+    assert_eq!(command.bind_ipv4, Some(Ipv4Addr::UNSPECIFIED));
+    assert_eq!(command.bind_ipv6, Some(Ipv6Addr::UNSPECIFIED));
+    assert_eq!(
+        command.socket.as_deref(),
+        Some(Path::new(DEFAULT_CMD_SOCKET))
+    );
+    assert_eq!(command.rate_limit.map(|r| r.interval), Some(2));
+    assert_eq!(config.bind_cmd_address.as_deref(), Some("::"));
+    // Only the rate limit is not acted on.
+    let warned: Vec<_> = config.warnings.iter().map(|w| w.directive).collect();
+    assert_eq!(warned, ["cmdratelimit"]);
+    let off = parse("bindcmdaddress /\nbindcmdaddress 127.0.0.1\n");
+    assert_eq!(off.command.socket, None);
+    assert_eq!(off.bind_cmd_address.as_deref(), Some("/"));
+    assert_eq!(parse("").command.port, DEFAULT_CMD_PORT);
+}
+
+#[test]
+fn authentication_is_parsed_and_acted_on() {
+    let config = parse(
+        "keyfile /etc/chrony/chrony.keys\nntsdumpdir /var/lib/chrony\nntsservercert /c.crt\n\
+         ntsserverkey /k.key\nntsport 4461\nntsprocesses 2\nmaxntsconnections 50\nntsrotate 0\n\
+         ntstrustedcerts /a.crt\nntstrustedcerts 1 /b.crt\nnocerttimecheck 1\nntsrefresh 3600\n\
+         ntsntpserver ntp.example\nntscachedir /var/cache/chrony\nnosystemcert\n\
+         authselectmode require\nntsratelimit interval 3 burst 1\n",
+    );
+    let auth = &config.auth;
+    assert_eq!(
+        auth.keyfile.as_deref(),
+        Some(Path::new("/etc/chrony/chrony.keys"))
+    );
+    assert_eq!(
+        auth.nts_dump_dir.as_deref(),
+        Some(Path::new("/var/cache/chrony"))
+    );
+    assert_eq!(auth.nts_server_certs, [PathBuf::from("/c.crt")]);
+    assert_eq!(auth.nts_server_keys, [PathBuf::from("/k.key")]);
+    assert_eq!(
+        (
+            auth.nts_port,
+            auth.nts_processes,
+            auth.max_nts_connections,
+            auth.nts_rotate
+        ),
+        (4461, 2, 50, 0)
+    );
+    assert_eq!(
+        auth.nts_trusted_certs,
+        [(0, PathBuf::from("/a.crt")), (1, PathBuf::from("/b.crt"))]
+    );
+    assert_eq!((auth.no_cert_time_check, auth.nts_refresh), (1, 3600));
+    assert_eq!(auth.nts_ntp_server.as_deref(), Some("ntp.example"));
+    assert!(auth.no_system_cert);
+    assert_eq!(auth.select_mode, Some(AuthSelectMode::Require));
+    assert_eq!(
+        auth.nts_rate_limit.map(|r| (r.interval, r.burst)),
+        Some((3, 1))
+    );
+    // A server's keys and NTS-KE server, and the client's keys and NTS
+    // settings (trust, refresh, selection) are acted on; the NTS-KE
+    // server's rate limit warns.
+    let warned: Vec<_> = config.warnings.iter().map(|w| w.directive).collect();
+    assert_eq!(warned, ["ntsratelimit"]);
+    assert!(config
+        .warnings
+        .iter()
+        .all(|w| w.message.ends_with(AUTH_NOT_ACTED_ON)));
+}
+
+#[test]
+fn leap_second_directives() {
+    let config = parse("leapsectz right/UTC\nleapsecmode slew\n");
+    assert_eq!(config.leapsectz.as_deref(), Some("right/UTC"));
+    assert_eq!(config.leapsecmode, Some(LeapSecMode::Slew));
+    assert!(parse("").leap_table(Path::new(ZONEINFO)).is_none());
+    // The system's right/UTC, when it has one.
+    if Path::new("/usr/share/zoneinfo/right/UTC").exists() {
+        let table = config.leap_table(Path::new(ZONEINFO)).unwrap().unwrap();
+        // 2016-12-31 ended with 23:59:60; TAI - UTC has been 37 s since.
+        assert_eq!(
+            table.pending(1_483_228_800 - 1),
+            crate::wire::LeapIndicator::InsertSecond
+        );
+        assert_eq!(table.tai_offset(1_700_000_000), 37);
+    }
+}
+
+#[test]
+fn maxchange_and_dumps() {
+    let config = parse("maxchange 1000 1 2\ndumpdir /run/chrony\ndumponexit\n");
+    assert_eq!(
+        config.maxchange,
+        Some(MaxChange {
+            offset: 1000.0,
+            start: 1,
+            ignore: 2
+        })
+    );
+    assert_eq!(config.dumpdir.as_deref(), Some(Path::new("/run/chrony")));
+    assert!(config.dumponexit);
+}
+
+#[test]
+fn comments_and_blank_lines() {
+    let config = parse("# c\n% c\n! c\n; c\n\n   \n\tport 1\n\t# tab\n");
+    assert_eq!(config.port, 1);
+    assert_eq!(config.render(), "port 1\n");
+}
+
+#[test]
+fn render_as_chronyd_p() {
+    let config = parse("  SERVER\t127.0.0.1   iburst  \n#x\nport 0\nrtcsync\n");
+    assert_eq!(
+        config.render(),
+        "SERVER 127.0.0.1 iburst\nport 0\nrtcsync\n"
+    );
+}
+
+#[test]
+fn errors_name_file_and_line() {
+    assert_eq!(
+        error_of("port 1\nfrobnicate 3\n"),
+        "test.conf:2: unknown directive `frobnicate`"
+    );
+    assert_eq!(
+        error_of("server a.example iburst fast\n"),
+        "test.conf:1: `server` has no option `fast`"
+    );
+    assert_eq!(
+        error_of("server\n"),
+        "test.conf:1: `server` needs a host name or address"
+    );
+    assert_eq!(
+        error_of("\nserver a minpoll\n"),
+        "test.conf:2: `server`: bad minpoll ``"
+    );
+    assert_eq!(
+        error_of("port 1 2\n"),
+        "test.conf:1: `port` takes no more arguments, found `2`"
+    );
+    assert_eq!(
+        error_of("local stratum 16\n"),
+        "test.conf:1: `local`: bad stratum (1 to 15) `stratum`"
+    );
+    assert_eq!(
+        error_of("allow 10.0.0.0/33\n"),
+        "test.conf:1: `allow`: prefix length 33 is too long (at most 32) (`10.0.0.0/33`)"
+    );
+    assert_eq!(
+        error_of("deny example.com\n"),
+        "test.conf:1: `deny`: cannot resolve `example.com`"
+    );
+    assert_eq!(
+        error_of("log everything\n"),
+        "test.conf:1: `log` has no option `everything`"
+    );
+    assert_eq!(
+        error_of("makestep 1.0\n"),
+        "test.conf:1: `makestep` needs a threshold and a limit"
+    );
+    assert_eq!(
+        error_of("bindaddress nowhere\n"),
+        "test.conf:1: `bindaddress`: bad IP address `nowhere`"
+    );
+    assert_eq!(
+        error_of(&format!("driftfile /{}\n", "a".repeat(3000))),
+        "test.conf:1: line too long (chronyd reads at most 2046 bytes)"
+    );
+    let missing = Config::load(Path::new("/nonexistent/ntpkit.conf")).unwrap_err();
+    assert!(missing
+        .to_string()
+        .starts_with("/nonexistent/ntpkit.conf: "));
+}
+
+proptest::proptest! {
+    #[test]
+    fn any_text_parses_or_fails_without_panic(text in "\\PC{0,200}") {
+        let _ = Config::parse_with(&text, "t", &Isolated);
+    }
+
+    #[test]
+    fn any_bytes_parse_or_fail_without_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..300)) {
+        let _ = Config::parse_bytes(&bytes, "t", &Isolated);
+    }
+
+    #[test]
+    fn directive_shaped_lines_parse_or_name_their_line(
+        lines in proptest::collection::vec(
+            (
+                proptest::sample::select(DIRECTIVES.to_vec()),
+                proptest::collection::vec(
+                    proptest::prop_oneof![
+                        "[a-z0-9./:-]{1,12}",
+                        proptest::sample::select(SOURCE_OPTIONS.to_vec()).prop_map(String::from),
+                    ],
+                    0..5,
+                ),
+            ),
+            1..6,
+        )
+    ) {
+        let text: String = lines
+            .iter()
+            .map(|(directive, args)| format!("{directive} {}\n", args.join(" ")))
+            .collect();
+        if let Err(ConfigError::Line { line, .. }) = Config::parse_with(&text, "t", &Isolated) {
+            proptest::prop_assert!((1..=lines.len()).contains(&line));
+        }
+    }
+}
+
+#[test]
+fn docs_name_every_directive_and_option() {
+    let docs = include_str!("../../../docs/configuration.md");
+    for name in DIRECTIVES.iter().chain(SOURCE_OPTIONS) {
+        assert!(
+            docs.contains(&format!("`{name}`")),
+            "docs/configuration.md does not name `{name}`"
+        );
+    }
+}
+
+#[test]
+fn too_many_access_rules_name_the_line() {
+    let text: String = (0..70).map(|i| format!("allow 10.{i}.0.0/16\n")).collect();
+    let error = error_of(&text);
+    assert!(error.starts_with("test.conf:65: `allow`:"), "{error}");
+}
+
+#[test]
+fn what_chronyd_refuses_at_start() {
+    assert_eq!(
+        error_of("noclientlog\nport 1\ncmdratelimit\n"),
+        "test.conf:3: rate limiting cannot be used with noclientlog"
+    );
+    assert_eq!(
+        error_of("rtcfile /var/lib/chrony/rtc\nrtcsync\n"),
+        "test.conf:1: rtcfile cannot be used with rtcsync"
+    );
+    assert_eq!(
+        error_of("ntsservercert /a.crt\nntsserverkey /a.key\nntsservercert /b.crt\n"),
+        "test.conf:3: ntsservercert and ntsserverkey must be given the same number of times"
+    );
+    assert_eq!(
+        error_of("sched_priority 100\n"),
+        "test.conf:1: `sched_priority`: bad priority (0 to 99) `100`"
+    );
+    assert_eq!(
+        error_of("refclock shm 0\n"),
+        "test.conf:1: `refclock`: bad driver (PPS, SHM, SOCK or PHC) `shm`"
+    );
+}

@@ -1,0 +1,235 @@
+//! NTS-KE for the driver's NTS sources, off the NTP path: each handshake
+//! (TLS over TCP, blocking, bounded by its time-out) runs in a helper
+//! thread of its own, which sends the outcome back on a channel and wakes
+//! the driver's `poll(2)` through a socket pair. The node decides when a
+//! source needs one ([`crate::node::Node::poll_nts_ke`]) and paces failures;
+//! this module runs them, resolves where NTP goes afterwards, and names the
+//! `ntsdumpdir` files the cookies are kept in across restarts.
+
+use std::collections::HashMap;
+use std::format;
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::os::fd::{AsFd, BorrowedFd};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::string::String;
+use std::string::ToString;
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::time::Duration;
+use std::vec::Vec;
+
+use super::Event;
+use crate::linux::nts::ke_client::{self, KeClient, KeOutcome, NtsClientConfig};
+
+/// The NTS client's settings (chrony's `ntstrustedcerts`, `nosystemcert`,
+/// `nocerttimecheck`, `ntsdumpdir`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NtsSettings {
+    /// `ntstrustedcerts [SET] PATH`: trusted CA files or directories, by
+    /// certificate set.
+    pub trusted_certs: Vec<(u32, PathBuf)>,
+    /// `nosystemcert`: set 0 does not hold the system's trusted CAs.
+    pub no_system_certs: bool,
+    /// `nocerttimecheck N`: certificates' validity times are not checked
+    /// until the clock was updated N times.
+    pub no_cert_time_check: u32,
+    /// `ntsdumpdir`: where the cookies are saved on the way out and loaded
+    /// from at start.
+    pub dump_dir: Option<PathBuf>,
+    /// How long one NTS-KE may take.
+    pub timeout: Duration,
+}
+
+impl Default for NtsSettings {
+    fn default() -> Self {
+        NtsSettings {
+            trusted_certs: Vec::new(),
+            no_system_certs: false,
+            no_cert_time_check: 0,
+            dump_dir: None,
+            timeout: ke_client::DEFAULT_TIMEOUT,
+        }
+    }
+}
+
+impl NtsSettings {
+    /// The trusted CAs of certificate set `set`: its paths, and for set 0
+    /// the system's store unless `nosystemcert`. `None` when the set holds
+    /// nothing (no server could be verified).
+    pub fn trust(&self, set: u32) -> Option<(Vec<PathBuf>, bool)> {
+        let paths: Vec<PathBuf> = self
+            .trusted_certs
+            .iter()
+            .filter(|(s, _)| *s == set)
+            .map(|(_, path)| path.clone())
+            .collect();
+        let system = set == 0 && !self.no_system_certs;
+        (system || !paths.is_empty()).then_some((paths, system))
+    }
+}
+
+/// An NTS source of the driver: where its NTS-KE server is and what NTP
+/// address the last handshake gave.
+#[derive(Debug, Clone)]
+pub(super) struct PeerNts {
+    /// The name the server's certificate must carry (the configured host).
+    pub host: String,
+    /// The NTS-KE server (the host's address, `ntsport`).
+    pub ke_address: SocketAddr,
+    /// The trusted certificate set (`certset`).
+    pub certset: u32,
+    /// The NTP server the last NTS-KE named (kept in the dump).
+    pub ntp_server: String,
+    /// Its NTP port.
+    pub ntp_port: u16,
+}
+
+impl PeerNts {
+    /// The name of this source's `ntsdumpdir` file: the NTS-KE server's
+    /// address and port (chronyd names its own files by the address
+    /// alone; the prefix keeps them apart in a shared directory).
+    pub fn dump_name(&self) -> String {
+        format!("ntpkit-{}-{}", self.ke_address.ip(), self.ke_address.port())
+    }
+
+    /// Where NTP goes after `outcome`: its Server record's address (the
+    /// NTS-KE server's when it names none) at its Port record's port.
+    pub fn ntp_address(&self, outcome: &KeOutcome) -> io::Result<SocketAddr> {
+        if outcome.ntp_server == self.host {
+            return Ok(SocketAddr::new(self.ke_address.ip(), outcome.ntp_port));
+        }
+        (outcome.ntp_server.as_str(), outcome.ntp_port)
+            .to_socket_addrs()?
+            .next()
+            .ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::NotFound,
+                    format!("{}: no address", outcome.ntp_server),
+                )
+            })
+    }
+}
+
+/// A finished NTS-KE: the outcome and the NTP address it leads to, or why
+/// it failed.
+pub(super) struct KeDone {
+    /// The peer's index.
+    pub peer: usize,
+    /// The session and where NTP goes.
+    pub result: Result<(KeOutcome, SocketAddr), String>,
+}
+
+/// Runs handshakes in helper threads.
+pub(super) struct KeRunner {
+    settings: NtsSettings,
+    /// NTS-KE clients by certificate set and whether times are checked.
+    clients: HashMap<(u32, bool), KeClient>,
+    done_tx: Sender<KeDone>,
+    done_rx: Receiver<KeDone>,
+    wake_rx: UnixStream,
+    wake_tx: UnixStream,
+    /// What to log at the next turn (what happened before the logger was
+    /// set: cookies loaded at start).
+    notes: Vec<Event>,
+}
+
+impl KeRunner {
+    pub fn new(settings: NtsSettings) -> io::Result<KeRunner> {
+        let (wake_rx, wake_tx) = UnixStream::pair()?;
+        wake_rx.set_nonblocking(true)?;
+        let (done_tx, done_rx) = mpsc::channel();
+        Ok(KeRunner {
+            settings,
+            clients: HashMap::new(),
+            done_tx,
+            done_rx,
+            wake_rx,
+            wake_tx,
+            notes: Vec::new(),
+        })
+    }
+
+    pub fn settings(&self) -> &NtsSettings {
+        &self.settings
+    }
+
+    /// Keeps `event` for the next [`take_notes`](Self::take_notes).
+    pub fn note(&mut self, event: Event) {
+        self.notes.push(event);
+    }
+
+    /// The events kept so far.
+    pub fn take_notes(&mut self) -> Vec<Event> {
+        std::mem::take(&mut self.notes)
+    }
+
+    /// Readable when a handshake finished.
+    pub fn wake_fd(&self) -> BorrowedFd<'_> {
+        self.wake_rx.as_fd()
+    }
+
+    /// The client for certificate set `set`, checking certificate times
+    /// unless `ignore_time` (built once each).
+    fn client(&mut self, set: u32, ignore_time: bool) -> Result<KeClient, String> {
+        if let Some(client) = self.clients.get(&(set, ignore_time)) {
+            return Ok(client.clone());
+        }
+        let (trusted_certs, system_certs) = self
+            .settings
+            .trust(set)
+            .ok_or_else(|| format!("certificate set {set} holds no trusted certificate"))?;
+        let client = KeClient::new(&NtsClientConfig {
+            trusted_certs,
+            system_certs,
+            ignore_cert_time: ignore_time,
+            timeout: self.settings.timeout,
+            ..NtsClientConfig::default()
+        })
+        .map_err(|e| e.to_string())?;
+        self.clients.insert((set, ignore_time), client.clone());
+        Ok(client)
+    }
+
+    /// Starts NTS-KE for peer `index` in a helper thread; `clock_updates`
+    /// says whether `nocerttimecheck` still applies. An error (no trusted
+    /// certificate, no thread) is the failed handshake's.
+    pub fn start(
+        &mut self,
+        index: usize,
+        peer: &PeerNts,
+        clock_updates: u32,
+    ) -> Result<(), String> {
+        let ignore_time = clock_updates < self.settings.no_cert_time_check;
+        let client = self.client(peer.certset, ignore_time)?;
+        let peer = peer.clone();
+        let done = self.done_tx.clone();
+        let mut wake = self.wake_tx.try_clone().map_err(|e| e.to_string())?;
+        std::thread::Builder::new()
+            .name("ntpkit-nts-ke".into())
+            .spawn(move || {
+                let result = client
+                    .establish(&peer.host, peer.ke_address)
+                    .map_err(|e| e.to_string())
+                    .and_then(|outcome| {
+                        let address = peer.ntp_address(&outcome).map_err(|e| e.to_string())?;
+                        Ok((outcome, address))
+                    });
+                // The driver may be gone: then nobody waits for this.
+                let _ = done.send(KeDone {
+                    peer: index,
+                    result,
+                });
+                let _ = wake.write_all(&[1]);
+            })
+            .map_err(|e| format!("NTS-KE thread: {e}"))?;
+        Ok(())
+    }
+
+    /// The handshakes that finished since the last call.
+    pub fn finished(&mut self) -> Vec<KeDone> {
+        let mut drain = [0u8; 64];
+        while matches!(self.wake_rx.read(&mut drain), Ok(n) if n > 0) {}
+        self.done_rx.try_iter().collect()
+    }
+}

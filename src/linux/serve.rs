@@ -1,0 +1,180 @@
+//! Serving NTP: the sockets and the server a chrony.conf describes, for
+//! the [driver](crate::linux::driver) to answer on (the node decides what is
+//! served and writes the replies; the driver moves them in batches with
+//! `recvmmsg`/`sendmmsg`). With [`Serving::set_keys`] and
+//! [`Serving::set_nts`] it also answers requests authenticated with
+//! symmetric keys and NTS (the NTS-KE server runs in its own thread, see
+//! [`super::nts::ke_server`]).
+
+use std::vec::Vec;
+
+use std::sync::Arc;
+
+use super::driver::Serving;
+use super::nts::ke_server::{KeServer, NtsServerConfig};
+use super::nts::server_keys::SharedKeys;
+use super::socket::{bind_each, SocketError, SocketOptions};
+use crate::auth::KeyStore;
+use crate::chrony::config::Config;
+use crate::chrony::keyfile::KeyFile;
+use crate::nts::NtsServer;
+use crate::server::{ClientRecord, Server};
+use rand_core::RngCore;
+
+/// Rate-limit records of a server that limits (`ratelimit`): 65536 × 28
+/// bytes = 1.75 MiB, fixed whatever the number of clients.
+pub const RATE_LIMIT_RECORDS: usize = 1 << 16;
+
+/// A rate-limit table for `config`: [`RATE_LIMIT_RECORDS`] records with
+/// `ratelimit`, none without.
+pub fn rate_limit_table(config: &Config) -> Vec<ClientRecord> {
+    let records = if config.rate_limit.is_some() {
+        RATE_LIMIT_RECORDS
+    } else {
+        0
+    };
+    std::vec![ClientRecord::EMPTY; records]
+}
+
+impl<'a> Serving<'a> {
+    /// What `config` serves on `port`: sockets on its `bindaddress` lines
+    /// (or the IPv4 and IPv6 wildcards; with `reuse_port`, sharing the port
+    /// with other threads' sockets), its access rules and rate limit
+    /// (records in `table`, see [`rate_limit_table`]), with the clock's
+    /// `precision` and the rate limiter's keyed-hash `seed`. A host without
+    /// IPv6 serves IPv4 only: the IPv6 wildcard's error is returned beside.
+    pub fn bind(
+        config: &Config,
+        port: u16,
+        precision: i8,
+        table: &'a mut [ClientRecord],
+        seed: [u64; 2],
+        reuse_port: bool,
+    ) -> Result<(Self, Vec<SocketError>), SocketError> {
+        let options = SocketOptions {
+            reuse_port,
+            receive_buffer: Some(4 << 20),
+            ..SocketOptions::default()
+        };
+        let (sockets, skipped) = bind_each(&config.serve_addresses(port), &options)?;
+        let server = Server::new(config.server_config(precision), table, seed);
+        let serving = Serving {
+            sockets,
+            server,
+            nts_keys: None,
+        };
+        Ok((serving, skipped))
+    }
+
+    /// Answers requests with a MAC under these keys (chrony's `keyfile`,
+    /// see [`KeyFile`]) with the same key.
+    pub fn set_keys(&mut self, keys: KeyStore<'a>) {
+        self.server.set_keys(keys);
+    }
+
+    /// Answers NTS requests whose cookies were made under `keys` (an
+    /// [`KeServer`]'s, which it rotates:
+    /// the driver picks up a rotation before each batch). `nonce_prefix`
+    /// must differ between the threads sharing the keys (random is good).
+    pub fn set_nts(&mut self, keys: Arc<SharedKeys>, nonce_prefix: [u8; 8]) {
+        self.server
+            .set_nts(NtsServer::new(keys.get(), nonce_prefix));
+        self.nts_keys = Some(keys);
+    }
+}
+
+/// What a server answers authenticated requests with, from a chrony.conf:
+/// the `keyfile`'s keys, and, with `ntsservercert`/`ntsserverkey`, an
+/// NTS-KE server (its own thread) whose cookie keys the NTP side opens.
+#[derive(Debug)]
+pub struct ServingAuth {
+    keys: KeyFile,
+    ke_server: Option<KeServer>,
+}
+
+/// Why authentication could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum ServingAuthError {
+    /// The key file.
+    #[error(transparent)]
+    KeyFile(#[from] crate::chrony::keyfile::KeyFileError),
+    /// A key in it.
+    #[error("keyfile: {0}")]
+    Key(#[from] crate::auth::KeyError),
+    /// The NTS-KE server.
+    #[error("NTS-KE server: {0}")]
+    Nts(#[from] super::nts::ke_server::NtsServerError),
+}
+
+impl ServingAuth {
+    /// Reads `config`'s `keyfile` and starts its NTS-KE server (giving
+    /// clients NTP `port`), if it has certificates. Warnings (a key file
+    /// others can read, short keys) go to `warn`.
+    pub fn start(
+        config: &Config,
+        port: u16,
+        mut warn: impl FnMut(&str),
+    ) -> Result<ServingAuth, ServingAuthError> {
+        let auth = &config.auth;
+        let keys = match &auth.keyfile {
+            Some(path) => KeyFile::load(path)?,
+            None => KeyFile::default(),
+        };
+        for warning in &keys.warnings {
+            warn(warning);
+        }
+        keys.store()?;
+        let ke_server = if auth.nts_server_certs.is_empty() {
+            None
+        } else {
+            let mut ips: Vec<_> = config
+                .serve_addresses(port)
+                .iter()
+                .map(|a| a.ip())
+                .collect();
+            ips.dedup();
+            let nts = NtsServerConfig {
+                certificates: auth
+                    .nts_server_certs
+                    .iter()
+                    .cloned()
+                    .zip(auth.nts_server_keys.iter().cloned())
+                    .collect(),
+                addresses: ips,
+                port: auth.nts_port,
+                ntp_port: port,
+                ntp_server: auth.nts_ntp_server.clone(),
+                rotate: std::time::Duration::from_secs(auth.nts_rotate.max(0) as u64),
+                dump_dir: auth.nts_dump_dir.clone(),
+                max_connections: auth.max_nts_connections.max(1) as usize,
+                processes: auth.nts_processes.max(1) as usize,
+                ..NtsServerConfig::default()
+            };
+            Some(KeServer::start(&nts)?)
+        };
+        Ok(ServingAuth { keys, ke_server })
+    }
+
+    /// The NTS-KE server, if one runs.
+    pub fn ke_server(&self) -> Option<&KeServer> {
+        self.ke_server.as_ref()
+    }
+
+    /// How many symmetric keys are loaded.
+    pub fn key_count(&self) -> usize {
+        self.keys.store().map_or(0, |store| store.len())
+    }
+
+    /// Makes `serving` answer requests authenticated with these keys and
+    /// NTS cookies.
+    pub fn apply<'a>(&'a self, serving: &mut Serving<'a>) {
+        if let Ok(store) = self.keys.store() {
+            serving.set_keys(store);
+        }
+        if let Some(server) = &self.ke_server {
+            let mut prefix = [0u8; 8];
+            rand_core::OsRng.fill_bytes(&mut prefix);
+            serving.set_nts(server.shared_keys(), prefix);
+        }
+    }
+}

@@ -1,0 +1,298 @@
+//! The client's UDP sockets: one per server, each bound to a fresh
+//! ephemeral port and connected to its server (so only that server's
+//! answers arrive, and a response's port cannot be guessed from earlier
+//! ones), with the kernel's software receive and transmit timestamps.
+//!
+//! Timestamps come from `SO_TIMESTAMPING` (`SOF_TIMESTAMPING_RX_SOFTWARE`
+//! and `TX_SOFTWARE`): the receive time arrives with the packet, the
+//! transmit time on the socket's error queue (`MSG_ERRQUEUE`) just after
+//! the send. Where the kernel gives none, the time is read in user space
+//! right after `recv` (or before `send`): [`TimestampSource`] says which.
+//!
+//! All timestamps are the **system** clock's (`CLOCK_REALTIME`); a driver
+//! steering a virtual clock maps them onto it.
+
+#![allow(unsafe_code)]
+
+use std::io;
+use std::mem;
+use std::net::{SocketAddr, UdpSocket};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+
+use crate::linux::socket::{read_control, realtime_now};
+use crate::linux::sys;
+use crate::time::NtpTimestamp;
+
+/// Where a timestamp came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimestampSource {
+    /// The kernel stamped the packet (`SO_TIMESTAMPING`, software).
+    Kernel,
+    /// The process read the clock around the system call.
+    User,
+}
+
+/// A time on the system clock and where it came from.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Timestamp {
+    /// The system clock's time.
+    pub time: NtpTimestamp,
+    /// Kernel or user space.
+    pub source: TimestampSource,
+}
+
+impl Timestamp {
+    /// The system clock now, read in user space.
+    pub fn user_now() -> Timestamp {
+        Timestamp {
+            time: realtime_now(),
+            source: TimestampSource::User,
+        }
+    }
+}
+
+/// A UDP socket connected to one server.
+#[derive(Debug)]
+pub struct ClientSocket {
+    socket: UdpSocket,
+    server: SocketAddr,
+    kernel_timestamps: bool,
+}
+
+impl ClientSocket {
+    /// A new non-blocking socket on a fresh ephemeral port, connected to
+    /// `server`, with kernel timestamps when the kernel offers them.
+    pub fn connect(server: SocketAddr) -> io::Result<ClientSocket> {
+        let socket = UdpSocket::from(sys::udp_socket(server)?);
+        sys::connect(socket.as_raw_fd(), server)?;
+        let kernel_timestamps = enable_timestamping(&socket).is_ok();
+        Ok(ClientSocket {
+            socket,
+            server,
+            kernel_timestamps,
+        })
+    }
+
+    /// The server this socket talks to.
+    pub fn server(&self) -> SocketAddr {
+        self.server
+    }
+
+    /// The local address (a port of its own).
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.socket.local_addr()
+    }
+
+    /// Whether the kernel stamps this socket's packets.
+    pub fn kernel_timestamps(&self) -> bool {
+        self.kernel_timestamps
+    }
+
+    /// Send a request; returns the user-space time just before the send
+    /// (the kernel's own transmit time follows on [`Self::transmit_timestamp`]).
+    pub fn send(&self, packet: &[u8]) -> io::Result<Timestamp> {
+        let before = Timestamp::user_now();
+        self.socket.send(packet)?;
+        Ok(before)
+    }
+
+    /// The kernel's transmit timestamp of the last packet sent, if it has
+    /// arrived on the error queue. Call after [`Self::send`] when poll(2)
+    /// reports the error queue (`POLLPRI` or `POLLERR`:
+    /// [`Poller::has_error_queue`]).
+    ///
+    /// [`Poller::has_error_queue`]: crate::linux::socket::Poller::has_error_queue
+    pub fn transmit_timestamp(&self) -> io::Result<Option<NtpTimestamp>> {
+        if !self.kernel_timestamps {
+            return Ok(None);
+        }
+        let mut data = [0u8; 64];
+        match self.recvmsg(&mut data, libc::MSG_ERRQUEUE) {
+            Ok((_, stamp)) => Ok(stamp),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Receive one packet if one is waiting: its length and receive time.
+    pub fn recv(&self, buf: &mut [u8]) -> io::Result<Option<(usize, Timestamp)>> {
+        match self.recvmsg(buf, 0) {
+            Ok((len, Some(time))) => Ok(Some((
+                len,
+                Timestamp {
+                    time,
+                    source: TimestampSource::Kernel,
+                },
+            ))),
+            Ok((len, None)) => Ok(Some((len, Timestamp::user_now()))),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+            // A refused earlier datagram (ICMP port unreachable) is not a
+            // packet: report nothing, the poll just goes unanswered.
+            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `recvmsg(2)` without blocking, returning the length and the
+    /// software timestamp of its `SCM_TIMESTAMPING` message, if any.
+    fn recvmsg(
+        &self,
+        buf: &mut [u8],
+        flags: libc::c_int,
+    ) -> io::Result<(usize, Option<NtpTimestamp>)> {
+        let mut iov = libc::iovec {
+            iov_base: buf.as_mut_ptr().cast(),
+            iov_len: buf.len(),
+        };
+        // u64s keep the control buffer aligned for cmsghdr.
+        let mut control = [0u64; 32];
+        // SAFETY: msghdr is plain old data; all zero is valid.
+        let mut msg: libc::msghdr = unsafe { mem::zeroed() };
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.as_mut_ptr().cast();
+        msg.msg_controllen = mem::size_of_val(&control) as _;
+        // SAFETY: msg points at live buffers of the lengths it states.
+        let len = unsafe {
+            libc::recvmsg(
+                self.socket.as_raw_fd(),
+                &mut msg,
+                flags | libc::MSG_DONTWAIT,
+            )
+        };
+        if len < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok((len as usize, read_control(&msg).timestamp))
+    }
+}
+
+/// Ask the kernel for software receive and transmit timestamps.
+fn enable_timestamping(socket: &UdpSocket) -> io::Result<()> {
+    // The error queue is reported as POLLPRI too (Linux 3.10 and later):
+    // it is read only when reported. Older kernels report POLLERR alone.
+    let on: libc::c_int = 1;
+    // SAFETY: the option value is a c_int of the stated size.
+    unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_SELECT_ERR_QUEUE,
+            (&on as *const libc::c_int).cast(),
+            mem::size_of_val(&on) as libc::socklen_t,
+        )
+    };
+    let flags: libc::c_uint = libc::SOF_TIMESTAMPING_RX_SOFTWARE
+        | libc::SOF_TIMESTAMPING_TX_SOFTWARE
+        | libc::SOF_TIMESTAMPING_SOFTWARE
+        | libc::SOF_TIMESTAMPING_OPT_TSONLY;
+    // SAFETY: the option value is a c_uint of the stated size.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_TIMESTAMPING,
+            (&flags as *const libc::c_uint).cast(),
+            mem::size_of_val(&flags) as libc::socklen_t,
+        )
+    };
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+impl AsFd for ClientSocket {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.socket.as_fd()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::eprintln;
+    use std::time::Duration;
+
+    /// Wait (bounded) until `f` yields something.
+    fn wait_for<T>(mut f: impl FnMut() -> Option<T>) -> T {
+        for _ in 0..200 {
+            if let Some(v) = f() {
+                return v;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        panic!("nothing arrived on loopback");
+    }
+
+    /// One request/response over loopback: what was sent, the response's
+    /// receive time, and the time just after.
+    fn exchange(a: &ClientSocket, server: &UdpSocket) -> (Timestamp, Timestamp, NtpTimestamp) {
+        let sent = a.send(b"ping").unwrap();
+        let mut buf = [0u8; 16];
+        let (n, from) = server.recv_from(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"ping");
+        assert_eq!(from, a.local_addr().unwrap());
+        server.send_to(b"pong", from).unwrap();
+        // Someone else's datagram to a's port is filtered by connect().
+        let stranger = UdpSocket::bind("127.0.0.1:0").unwrap();
+        stranger.send_to(b"evil", from).unwrap();
+        let (n, rx) = wait_for(|| a.recv(&mut buf).unwrap());
+        assert_eq!(&buf[..n], b"pong");
+        assert!(a.recv(&mut buf).unwrap().is_none());
+        (sent, rx, Timestamp::user_now().time)
+    }
+
+    #[test]
+    fn loopback_exchange_with_kernel_timestamps() {
+        let server = UdpSocket::bind("127.0.0.1:0").unwrap();
+        server
+            .set_read_timeout(Some(Duration::from_secs(2)))
+            .unwrap();
+        let a = ClientSocket::connect(server.local_addr().unwrap()).unwrap();
+        let b = ClientSocket::connect(server.local_addr().unwrap()).unwrap();
+        // A port of its own per server socket.
+        assert_ne!(
+            a.local_addr().unwrap().port(),
+            b.local_addr().unwrap().port()
+        );
+        assert_eq!(a.server(), server.local_addr().unwrap());
+        if !a.kernel_timestamps() {
+            eprintln!("kernel gives no SO_TIMESTAMPING here: user-space timestamps tested");
+        }
+        // The kernel switches timestamping on system-wide a little after
+        // the first socket asks (a deferred static key): the first packets
+        // may come with user-space times, later ones must not.
+        for _ in 0..50 {
+            let (sent, rx, after) = exchange(&a, &server);
+            assert!(rx.time >= sent.time && rx.time <= after);
+            let mut tx = None;
+            while let Some(time) = a.transmit_timestamp().unwrap() {
+                tx = Some(time);
+            }
+            if !a.kernel_timestamps() {
+                assert_eq!((rx.source, tx), (TimestampSource::User, None));
+                return;
+            }
+            if let (TimestampSource::Kernel, Some(tx)) = (rx.source, tx) {
+                assert!(tx >= sent.time && tx <= rx.time, "{tx:?} {sent:?} {rx:?}");
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("the kernel never stamped both directions");
+    }
+
+    #[test]
+    fn refused_port_is_no_packet() {
+        let closed = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let addr = closed.local_addr().unwrap();
+        drop(closed);
+        let socket = ClientSocket::connect(addr).unwrap();
+        socket.send(b"x").unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        let mut buf = [0u8; 8];
+        assert!(socket.recv(&mut buf).unwrap().is_none());
+    }
+}
