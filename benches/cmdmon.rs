@@ -23,10 +23,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
+use ntpkit::chrony::control::{Snapshot, SourceSnapshot};
 use ntpkit::cmdmon::{Origin, Request, RequestBody, Responder};
-use ntpkit::linux::cmdmon::{
-    Client, CmdmonServer, CmdmonSettings, Snapshot, SourceSnapshot, Target,
-};
+use ntpkit::linux::cmdmon::{Client, CmdmonServer, CmdmonSettings, Target};
 use ntpkit::linux::socket::Poller;
 use ntpkit::report::{SourceMode, SourceReport, SourceState, SourceStatsReport, TrackingReport};
 use ntpkit::time::NtpTimestamp;

@@ -29,6 +29,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use ntpkit::chrony::config::Config;
+use ntpkit::linux::settings;
 use ntpkit::node::NodeConfig;
 use ntpkit::report::chronyc::{SourceStats, Sources, Style};
 use ntpkit::report::TimedatectlReport;
@@ -102,7 +103,7 @@ const KUBEASZ_CLIENT: &str = include_str!("../tests/data/kubeasz-client.conf");
 /// A node's settings and its first source line's, from a config.
 fn kubeasz(text: &str, name: &str) -> (NodeConfig, SourceConfig) {
     let config = Config::parse(text, name).expect("kubeasz's config parses");
-    let node = config.node_config(SystemConfig::default().precision);
+    let node = settings::node_config(&config, SystemConfig::default().precision);
     (node, config.sources[0].engine)
 }
 
@@ -144,7 +145,7 @@ fn main() -> ExitCode {
     let clients: Vec<usize> = CLOCKS[1..]
         .iter()
         .map(|&c| {
-            let node = world.add_host(client_system, None, kernel(c), false);
+            let node = world.add_host(client_system.clone(), None, kernel(c), false);
             world.connect(
                 node,
                 Target::Host(serving),

@@ -44,8 +44,11 @@ use clap::Parser;
 use node_args::{seconds_below, ClockChoice};
 use ntpkit::chrony::config::{print_parsed, Config};
 use ntpkit::linux::clock::{DriverClock, SystemClock, VirtualClock};
-use ntpkit::linux::driver::{command_settings, stop_on_signals, Driver, DriverConfig, Serving};
-use ntpkit::linux::serve::{rate_limit_table, ServingAuth};
+use ntpkit::linux::daemon::process::stop_on_signals;
+use ntpkit::linux::driver::Driver;
+use ntpkit::linux::logger::{Destination, Logger};
+use ntpkit::linux::serve::{rate_limit_table, Serving, ServingAuth};
+use ntpkit::linux::settings::{ServeSettings, Settings};
 use ntpkit::linux::socket::measure_precision;
 use ntpkit::node::NodeConfig;
 use ntpkit::server::Counters;
@@ -86,20 +89,19 @@ struct Options {
     duration: Option<Duration>,
 }
 
-/// Serving sockets for `config` on `port`, with its rate-limit records in
-/// `table`, answering authenticated requests with `auth`; a missing IPv6
-/// is a warning.
+/// Serving sockets for `serve`, with its rate-limit records in `table`,
+/// answering authenticated requests with `auth`; a missing IPv6 is a
+/// warning.
 fn bind<'a>(
-    config: &Config,
-    port: u16,
+    serve: &ServeSettings,
     precision: i8,
     table: &'a mut [ntpkit::server::ClientRecord],
     reuse_port: bool,
     auth: &'a ServingAuth,
 ) -> Result<Serving<'a>, String> {
     let seed = [OsRng.next_u64(), OsRng.next_u64()];
-    let (mut serving, skipped) = Serving::bind(config, port, precision, table, seed, reuse_port)
-        .map_err(|e| e.to_string())?;
+    let (mut serving, skipped) =
+        Serving::bind(serve, precision, table, seed, reuse_port).map_err(|e| e.to_string())?;
     for e in skipped {
         eprintln!("warning: not serving IPv6: {e}");
     }
@@ -114,16 +116,12 @@ const STOP_CHECK: Duration = Duration::from_millis(500);
 
 /// Runs `driver` until a signal or the end of `duration` (looking at the
 /// stop flag at least every `check`, if given); its counters.
-fn run_for<C>(
+fn run_for<C: DriverClock>(
     mut driver: Driver<'_, C>,
     stop: &AtomicBool,
     duration: Option<Duration>,
     check: Option<Duration>,
-) -> Result<Counters, String>
-where
-    C: DriverClock,
-    C::Error: std::fmt::Debug + std::fmt::Display,
-{
+) -> Result<Counters, String> {
     let deadline = duration.map(|d| Instant::now() + d);
     while !stop.load(Ordering::Relaxed) {
         let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
@@ -145,43 +143,38 @@ where
 /// system's); the counters summed.
 fn serve_only(
     config: &Config,
+    settings: &Settings,
     options: &Options,
-    port: u16,
     precision: i8,
     stop: &AtomicBool,
     auth: &ServingAuth,
 ) -> Result<Counters, String> {
+    let serve = settings.serve.as_ref().ok_or("nothing to serve")?;
     let mut tables: Vec<_> = (0..usize::from(options.threads))
-        .map(|_| rate_limit_table(config))
+        .map(|_| rate_limit_table(serve))
         .collect();
     let mut per_thread = Vec::new();
     for table in &mut tables {
-        per_thread.push(bind(
-            config,
-            port,
-            precision,
-            table,
-            options.threads > 1,
-            auth,
-        )?);
+        per_thread.push(bind(serve, precision, table, options.threads > 1, auth)?);
     }
     announce(config, options, &per_thread[0], precision);
     let node = NodeConfig {
-        local: config.local.map(|local| local.reference()),
+        local: settings.node.local,
         ..NodeConfig::default()
     };
     // The first thread answers chronyc too.
-    let mut command = Some(command_settings(config));
+    let mut command = settings.command.clone();
     std::thread::scope(|scope| {
         let handles: Vec<_> = per_thread
             .into_iter()
             .map(|serving| {
                 let command = command.take();
+                let node = node.clone();
                 scope.spawn(move || {
-                    let config = DriverConfig {
+                    let config = Settings {
                         node,
                         command,
-                        ..DriverConfig::default()
+                        ..Settings::default()
                     };
                     let driver = Driver::new(config, VirtualClock::new(), Some(serving))
                         .map_err(|e| e.to_string())?;
@@ -255,12 +248,16 @@ fn run() -> Result<(), String> {
         let (mut out, mut err) = (std::io::stdout(), std::io::stderr());
         std::process::exit(i32::from(print_parsed(&options.config, &mut out, &mut err)));
     }
-    let config = Config::load(&options.config).map_err(|e| e.to_string())?;
+    // Messages (warnings, the NTS-KE server's) to standard error, stamped.
+    let _ = Logger::new(Destination::Stderr, log::LevelFilter::Info).map(Logger::install);
+    let mut config = Config::load(&options.config).map_err(|e| e.to_string())?;
     for warning in &config.warnings {
         eprintln!("{warning}");
     }
-    let port = options.port.unwrap_or(config.port);
-    if port == 0 {
+    if let Some(port) = options.port {
+        config.port = port;
+    }
+    if config.port == 0 {
         return Err("port 0: serving is disabled (as in chrony)".into());
     }
     if !config.access.allows_any() {
@@ -269,9 +266,18 @@ fn run() -> Result<(), String> {
             options.config.display()
         ));
     }
+    let port = config.port;
     let precision = measure_precision();
-    let auth = ServingAuth::start(&config, port, |w| eprintln!("warning: {w}"))
-        .map_err(|e| e.to_string())?;
+    let (settings, unresolved) = Settings::resolve(&config, precision);
+    for e in unresolved {
+        eprintln!("warning: {e}");
+    }
+    for warning in &settings.warnings {
+        eprintln!("warning: {warning}");
+    }
+    let serve = settings.serve.clone().ok_or("nothing to serve")?;
+    let auth =
+        ServingAuth::start(&serve, |w| eprintln!("warning: {w}")).map_err(|e| e.to_string())?;
     if let Some(ke) = auth.ke_server() {
         let addresses: Vec<String> = ke.local_addrs().iter().map(|a| a.to_string()).collect();
         println!(
@@ -288,7 +294,7 @@ fn run() -> Result<(), String> {
     let stop = Arc::new(AtomicBool::new(false));
     stop_on_signals(&stop).map_err(|e| format!("signal handlers: {e}"))?;
     let totals = if config.sources.is_empty() {
-        serve_only(&config, &options, port, precision, &stop, &auth)?
+        serve_only(&config, &settings, &options, precision, &stop, &auth)?
     } else {
         if options.threads > 1 {
             return Err(
@@ -297,24 +303,16 @@ fn run() -> Result<(), String> {
                     .into(),
             );
         }
-        let (driver_config, unresolved) = DriverConfig::resolving(&config, precision);
-        for e in unresolved {
-            eprintln!("warning: {e}");
-        }
-        for warning in &driver_config.warnings {
-            eprintln!("warning: {warning}");
-        }
-        let mut table = rate_limit_table(&config);
-        let serving = bind(&config, port, precision, &mut table, false, &auth)?;
+        let mut table = rate_limit_table(&serve);
+        let serving = bind(&serve, precision, &mut table, false, &auth)?;
         announce(&config, &options, &serving, precision);
         if options.clock == ClockChoice::System {
             let mut clock = SystemClock::new(config.rtcsync);
             clock.check_permission().map_err(|e| e.to_string())?;
-            let driver =
-                Driver::new(driver_config, clock, Some(serving)).map_err(|e| e.to_string())?;
+            let driver = Driver::new(settings, clock, Some(serving)).map_err(|e| e.to_string())?;
             run_for(driver, &stop, options.duration, None)?
         } else {
-            let driver = Driver::new(driver_config, VirtualClock::new(), Some(serving))
+            let driver = Driver::new(settings, VirtualClock::new(), Some(serving))
                 .map_err(|e| e.to_string())?;
             run_for(driver, &stop, options.duration, None)?
         }

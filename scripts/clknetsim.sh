@@ -7,7 +7,7 @@
 #   scripts/clknetsim.sh --list
 #
 # For each scenario and seed it runs the same world twice, once with chronyd as the client and once with
-# `examples/client -f CONF --clock system`, both given the same chrony.conf lines, and prints one line per run:
+# `examples/client -d -f CONF --clock system`, both given the same chrony.conf lines, and prints one line per run:
 #
 #   SCENARIO SEED WHO requests=N sync=S max_off=.. rms_off=.. max_freq=.. rms_freq=.. wakeup=.. limits=ok|FAIL:..
 #
@@ -134,9 +134,11 @@ world() {
     if [ "$who" = chronyd ]; then
       start_client "$client" chronyd "$conf" >/dev/null || exit 3
     else
-      printf '%s\n' "$conf" ${CLIENT_ONLY_CONF:+"$CLIENT_ONLY_CONF"} > tmp/client.conf
+      # (As clknetsim's own start_client gives chronyd: a PID file of its own world.)
+      printf '%s\n' "pidfile $work/tmp/pidfile.$client" "$conf" ${CLIENT_ONLY_CONF:+"$CLIENT_ONLY_CONF"} \
+        > tmp/client.conf
       LD_PRELOAD=$CLKNETSIM_PATH/clknetsim.so CLKNETSIM_NODE=$client CLKNETSIM_SOCKET=tmp/sock \
-        "$repo/target/release/examples/client" -f "$work/tmp/client.conf" --clock system &> "tmp/log.$client" &
+        "$repo/target/release/examples/client" -d -f "$work/tmp/client.conf" --clock system &> "tmp/log.$client" &
       client_pids="$client_pids $!"
     fi
     if ! start_server "$client" -n 2 -o tmp/log.offset -f tmp/log.freq -p tmp/log.packets -R 1 \

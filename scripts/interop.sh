@@ -139,7 +139,8 @@ CONF
 # make it a client too): the same config for both.
 for node in client server; do
   step "chronyd (-x) follows our serving node ($node), which follows our server"
-  "$BIN"/$node -f "$WORK/serving.conf" >"$WORK/serving.log" 2>&1 &
+  if [ "$node" = client ]; then fg=-d; else fg=; fi
+  "$BIN"/$node $fg -f "$WORK/serving.conf" >"$WORK/serving.log" 2>&1 &
   node_pid=$!
   PIDS+=($node_pid)
   PEER_DIR="$FOLLOW_DIR" scripts/chrony-peer.sh follow 127.0.0.1 "$SERVING_PORT"
@@ -173,7 +174,7 @@ printf 'port %s\nbindaddress 127.0.0.1\ncmdport 0\nbindcmdaddress %s\n' \
   "$MEMBER_PORT" "$WORK/member/cmd/ntpkit.sock" >>"$WORK/member.conf"
 "$BIN"/server -f "$WORK/node.conf" >"$WORK/node.log" 2>&1 &
 PIDS+=($!)
-"$BIN"/client -f "$WORK/member.conf" >"$WORK/member.log" 2>&1 &
+"$BIN"/client -d -f "$WORK/member.conf" >"$WORK/member.log" 2>&1 &
 PIDS+=($!)
 wait_selected "$WORK/node/cmd/ntpkit.sock" "$WORK/node.log"
 wait_selected "$WORK/member/cmd/ntpkit.sock" "$WORK/member.log"
@@ -216,16 +217,16 @@ grep -q "System clock wrong by" "$WORK/query.log"
 
 step "README walk-through: examples/client follows examples/server, asked with chronyc"
 sed "s#/tmp/ntpkit-client#$WORK/client#" tests/data/loopback-client.conf >"$WORK/client.conf"
-"$BIN"/client -f "$WORK/client.conf" >"$WORK/client.log" 2>&1 &
+"$BIN"/client -d -f "$WORK/client.conf" >"$WORK/client.log" 2>&1 &
 PIDS+=($!)
 wait_selected "$WORK/client/ntpkit.sock" "$WORK/client.log"
 chronyc -h "$WORK/client/ntpkit.sock" sources -v
 chronyc -h "$WORK/client/ntpkit.sock" tracking
 chronyc -h "$WORK/client/ntpkit.sock" -n sources | grep -q '^\^\* 127.0.0.1'
 "$BIN"/client -f "$WORK/client.conf" --ctl timedatectl | grep -qx 'NTP synchronized: yes'
-"$BIN"/client -f "$WORK/client.conf" -Q --timeout 10
+"$BIN"/client -f "$WORK/client.conf" -Q -t 10
 printf 'server 127.0.0.1 port 9 iburst\n' >"$WORK/nobody.conf"   # discard port: no answer
-if "$BIN"/client -f "$WORK/nobody.conf" -Q --timeout 3; then
+if "$BIN"/client -f "$WORK/nobody.conf" -Q -t 3; then
   echo "client -Q succeeded without a server" >&2; exit 1
 fi
 

@@ -38,7 +38,7 @@ bindcmdaddress $WORK/client/ntpkit.sock
 CONF
 "$BIN/server" -f "$WORK/server.conf" >"$WORK/server.log" 2>&1 & PIDS+=($!)
 sleep 0.5
-"$BIN/client" -f "$WORK/client.conf" >"$WORK/client.log" 2>&1 & client=$!; PIDS+=($client)
+"$BIN/client" -d -f "$WORK/client.conf" >"$WORK/client.log" 2>&1 & client=$!; PIDS+=($client)
 PEER_DIR="$WORK/chronyd" "$repo/scripts/chrony-peer.sh" follow 127.0.0.1 11131 >/dev/null
 chronyd=$(cat "$WORK/chronyd/chronyd.pid")
 sleep "$seconds"

@@ -64,8 +64,8 @@ pub enum ClockAction {
 /// A clock that can be read and steered. Implemented by the std adapters
 /// (system and virtual clocks) and by the simulator.
 pub trait Clock {
-    /// Why an operation failed.
-    type Error;
+    /// Why an operation failed (shown in log lines and errors).
+    type Error: core::fmt::Debug + core::fmt::Display;
 
     /// The current time of this clock.
     fn now(&self) -> Result<NtpTimestamp, Self::Error>;

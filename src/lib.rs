@@ -115,12 +115,18 @@ pub mod report;
 pub mod sample;
 pub mod select;
 pub mod server;
-#[cfg(all(feature = "std", target_os = "linux"))]
+#[cfg(all(feature = "sim", target_os = "linux"))]
+#[cfg_attr(docsrs, doc(cfg(all(feature = "sim", target_os = "linux"))))]
 pub mod sim;
 pub mod source;
 pub mod system;
 pub mod time;
 pub mod wire;
+#[cfg(any(test, feature = "sim"))]
+mod xoshiro;
+
+#[cfg(test)]
+mod test_util;
 
 // README's Rust example is compiled as a doctest, so that it stays true.
 #[cfg(all(doctest, feature = "std", target_os = "linux"))]

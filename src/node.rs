@@ -1,23 +1,24 @@
 //! The node: everything a time daemon does, sans-IO. It owns the client
 //! engine ([`System`]), the NTP server ([`Server`]) and chrony's `local`
 //! reference, decides what is served, keeps the drift file's schedule and
-//! says what is worth a log line. Two shells drive the same node: the
-//! Linux one (`std::driver`: sockets, `poll(2)`, adjtimex, files) and the
-//! simulator (`sim`: a simulated kernel and network). What the tests prove
-//! is therefore the program users run.
+//! reports what happened as [`Event`]s. Two shells drive the same node:
+//! the Linux one (`linux::driver`: sockets, `poll(2)`, adjtimex, files)
+//! and the simulator (`sim`: a simulated kernel and network). What the
+//! tests prove is therefore the program users run.
 //!
 //! The shape is quinn-proto's: the shell hands in what happened and asks
 //! what to do, always with the clock's time `now`.
 //!
 //! ```text
 //! loop {
-//!     while let Some((source, len)) = node.poll_transmit(now, &mut rng, &mut buf) { send(source, &buf[..len]) }
-//!     a datagram:  node.handle_datagram(now_rx, Endpoint::Source(id) | Endpoint::Client(addr), bytes, &mut reply)
-//!                  (a reply to a client: stamp it with node.transmit_time(now) and send it)
-//!     a transmit timestamp of a request: node.handle_tx_timestamp(source, time)
-//!     the timer:   node.handle_timeout(now)
+//!     while let Some(t) = node.poll_transmit(now, &mut rng, &mut buf) { send to t.source: t.bytes, remember t.token }
+//!     a response on a source's socket:  node.handle(rx_time, Datagram { source, bytes, receive })
+//!     a request from a client:          node.serve(rx_time, client, bytes, &mut reply, clock_now) → reply
+//!     a kernel transmit timestamp:      node.handle_tx_timestamp(token, time)
+//!     what an operator asks:            node.handle_command(now, Command::…)
+//!     the timer:                        node.handle_timeout(now)
 //!     while let Some(action) = node.poll_action() { clock.apply(&action) }   // at once
-//!     while let Some(event) = node.poll_event() { log or save }
+//!     while let Some(event) = node.poll_event() { log it, write files }
 //!     while let Some(source) = node.poll_nts_ke(now) { start NTS-KE for it }
 //!     an NTS-KE finished: node.set_nts_session(source, session, now) or node.nts_ke_failed(source, now)
 //!     sleep until node.poll_timeout(), or a datagram
@@ -33,14 +34,19 @@ use core::net::SocketAddr;
 
 use crate::clock::ClockAction;
 use crate::discipline::Drift;
-use crate::nts::NtsSession;
+use crate::leap::LeapTable;
+use crate::nts::{CookieKeys, NtsSession};
 use crate::reference::Reference;
+use crate::report::{SourceStatsReport, TimestampSource, TrackingReport};
 use crate::server::{served_reference, Counters, LocalReference, Server};
+use crate::source::Exchange;
+pub use crate::system::Timer;
 use crate::system::{
-    AuthError, CapacityError, HandleError, SourceAuth, SourceConfig, SourceId, System, SystemConfig,
+    AuthError, CapacityError, HandleError, RequestNumber, SourceAuth, SourceConfig, SourceId,
+    System, SystemConfig, Unselected, Used,
 };
 use crate::time::{NtpDuration, NtpTimestamp};
-use crate::wire::ReferenceId;
+use crate::wire::{LeapIndicator, ReferenceId};
 use rand_core::RngCore;
 
 /// How often the drift is saved while synchronised, seconds (chronyd:
@@ -49,24 +55,130 @@ pub const DRIFT_SAVE_INTERVAL: f64 = 3600.0;
 
 /// Events a node keeps for the shell at most; older ones are dropped (and
 /// counted) if the shell does not drain them after every call.
-const EVENTS: usize = 8;
+const EVENTS: usize = 16;
 
-/// Where a datagram came from.
+/// A response that arrived on a source's socket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Endpoint {
-    /// A server this node follows (the response came on its socket).
-    Source(SourceId),
-    /// A client of this node's server.
-    Client(SocketAddr),
+pub struct Datagram<'d> {
+    /// The source whose socket it came on.
+    pub source: SourceId,
+    /// Its bytes.
+    pub bytes: &'d [u8],
+    /// Where its receive time (the `now` it is handled at) came from.
+    pub receive: TimestampSource,
 }
 
-/// Something worth a log line or a file.
+/// What [`Node::handle`] made of a response (the details, for logs, come
+/// as [`Event`]s).
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[must_use]
+pub enum DatagramEvent {
+    /// Its sample entered the source's statistics.
+    Used(Used),
+    /// It was not used, for this reason.
+    Rejected(HandleError),
+}
+
+/// Names one request handed out by [`Node::poll_transmit`]: give it back
+/// with the request's kernel transmit timestamp
+/// ([`Node::handle_tx_timestamp`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TransmitToken {
+    /// The source the request went to.
+    pub source: SourceId,
+    /// Which of its requests.
+    pub request: RequestNumber,
+}
+
+/// A request to send.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Transmit<'b> {
+    /// The source to send it to (on its own socket).
+    pub source: SourceId,
+    /// The request.
+    pub bytes: &'b [u8],
+    /// Its name, for its transmit timestamp.
+    pub token: TransmitToken,
+}
+
+/// What an operator asks of the node (chronyc's commands, and the shell's
+/// own changes of its settings).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Command {
+    /// Poll a source again (`chronyc online`).
+    Online(SourceId),
+    /// Stop polling a source (`chronyc offline`).
+    Offline(SourceId),
+    /// Send `total` requests to a source 2 s apart (`chronyc burst`).
+    Burst {
+        /// The source.
+        source: SourceId,
+        /// The requests.
+        total: u8,
+    },
+    /// Step the clock by what the slew in progress has still to correct
+    /// (`chronyc makestep`).
+    MakeStep,
+    /// Select again now (`chronyc reselect`).
+    Reselect,
+    /// The server's NTS cookie keys (after a rotation).
+    ServerNtsKeys(CookieKeys),
+}
+
+/// Why a [`Command`] was not carried out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CommandError {
+    /// No source has this id.
+    #[error("no such source")]
+    UnknownSource,
+    /// The node does not serve (or not NTS).
+    #[error("the node does not serve NTS")]
+    NotServing,
+}
+
+/// What happened, for log lines and files: chronyd's log messages and its
+/// `measurements`, `statistics` and `tracking` logs can be written from
+/// these alone.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
 pub enum Event {
+    /// A response to one of a source's requests (one whose origin matched,
+    /// and that authenticated if the source authenticates): the packet,
+    /// the tests it passed, and our polling interval then (log2 s).
+    Measured {
+        /// The source.
+        source: SourceId,
+        /// The response and what it measured.
+        exchange: Exchange,
+        /// Our polling interval of the source, log2 seconds.
+        poll: i8,
+    },
+    /// A response was not used (the reason is typed; a forged one counts).
+    Rejected {
+        /// The source whose socket it came on.
+        source: SourceId,
+        /// Why.
+        reason: HandleError,
+    },
+    /// A sample entered a source's statistics: the regression before and
+    /// after it.
+    Sampled {
+        /// The source.
+        source: SourceId,
+        /// The regression before (none before the first sample).
+        before: Option<SourceStatsReport>,
+        /// And after.
+        after: SourceStatsReport,
+    },
+    /// The clock was updated from the selection (its new values are the
+    /// node's [`tracking`](Node::tracking) now).
+    ClockUpdated,
     /// The clock now follows this source.
     Selected(SourceId),
-    /// No source is selected any more.
-    Unselected,
+    /// No source is selected any more, for this reason.
+    Unselected(Unselected),
     /// The clock was stepped by this many seconds (positive: forward).
     Stepped(f64),
     /// A source's offset is over the panic threshold: ignored.
@@ -92,13 +204,15 @@ pub enum Event {
 }
 
 /// What a node runs.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct NodeConfig {
     /// The client engine's settings.
     pub system: SystemConfig,
     /// chrony's `local stratum N distance D`: serve the own clock while
     /// unsynchronised or farther than D.
     pub local: Option<LocalReference>,
+    /// `leapsectz`'s leap seconds (see [`System::set_leap_table`]).
+    pub leap_table: Option<LeapTable>,
 }
 
 /// A fixed ring of events.
@@ -158,8 +272,10 @@ impl<'a, const N: usize, const S: usize> Node<'a, N, S> {
     /// A node with `config`, starting from a saved drift (or none), serving
     /// with `server` (or not serving).
     pub fn new(config: NodeConfig, drift: Option<Drift>, server: Option<Server<'a>>) -> Self {
+        let mut system = System::with_capacity(config.system, drift);
+        system.set_leap_table(config.leap_table);
         Node {
-            system: System::with_capacity(config.system, drift),
+            system,
             server,
             local: config.local,
             events: Events::new(),
@@ -222,28 +338,14 @@ impl<'a, const N: usize, const S: usize> Node<'a, N, S> {
     /// is not synchronised and `local stratum` is configured, the local
     /// reference's (reference ID 127.127.1.1, its stratum, no leap), as
     /// chronyd reports them.
-    pub fn tracking(&self, now: NtpTimestamp) -> crate::report::TrackingReport {
+    pub fn tracking(&self, now: NtpTimestamp) -> TrackingReport {
         let mut tracking = self.system.tracking(now);
-        if let (crate::wire::LeapIndicator::Unsynchronized, Some(local)) =
-            (tracking.leap, self.local)
-        {
+        if let (LeapIndicator::Unsynchronized, Some(local)) = (tracking.leap, self.local) {
             tracking.reference_id = ReferenceId::LOCAL;
             tracking.stratum = local.stratum();
-            tracking.leap = crate::wire::LeapIndicator::NoWarning;
+            tracking.leap = LeapIndicator::NoWarning;
         }
         tracking
-    }
-
-    /// The client engine, for what an operator asks of it (`chronyc
-    /// burst`, `online`/`offline`, `makestep`, `reselect`); drain the
-    /// actions and events afterwards.
-    pub fn system_mut(&mut self) -> &mut System<N, S> {
-        &mut self.system
-    }
-
-    /// The server, to change its keys (none when not serving).
-    pub fn server_mut(&mut self) -> Option<&mut Server<'a>> {
-        self.server.as_mut()
     }
 
     /// What the server did so far (none when not serving).
@@ -265,68 +367,140 @@ impl<'a, const N: usize, const S: usize> Node<'a, N, S> {
     /// source. Call until `None`. `buf` needs
     /// [`MAX_REQUEST_LEN`](crate::system::MAX_REQUEST_LEN) bytes for an
     /// authenticated source (48 for plain ones).
-    pub fn poll_transmit(
+    pub fn poll_transmit<'b>(
         &mut self,
         now: NtpTimestamp,
         rng: &mut impl RngCore,
-        buf: &mut [u8],
-    ) -> Option<(SourceId, usize)> {
-        self.system.poll_transmit(now, rng, buf)
+        buf: &'b mut [u8],
+    ) -> Option<Transmit<'b>> {
+        let (source, len, request) = self.system.poll_transmit(now, rng, buf)?;
+        Some(Transmit {
+            source,
+            bytes: &buf[..len],
+            token: TransmitToken { source, request },
+        })
     }
 
-    /// The last request to `source` left at `time` on the clock (the
-    /// kernel's transmit timestamp): it becomes the request's T1.
-    pub fn handle_tx_timestamp(&mut self, source: SourceId, time: NtpTimestamp) {
-        self.system.set_transmit_time(source, time);
+    /// The request `token` names left at `time` on the clock (the kernel's
+    /// transmit timestamp): it becomes the request's T1, if the request
+    /// still waits for its answer. Whether it was taken.
+    pub fn handle_tx_timestamp(&mut self, token: TransmitToken, time: NtpTimestamp) -> bool {
+        self.system
+            .set_transmit_time(token.source, token.request, time)
     }
 
-    /// A datagram arrived at `now` (its receive timestamp, on the clock).
-    /// From a source, it is a response for the engine. From a client, it
-    /// is a request: the reply is written into `reply` and its length
-    /// returned (never longer than the request). A plain reply carries the
-    /// receive time as its transmit time: stamp it with
+    /// A response arrived at `now` (its receive timestamp, on the clock) on
+    /// a source's socket. Bad, late, duplicate and outlying packets are
+    /// dropped, as chronyd drops them; the events say what came of it.
+    pub fn handle(&mut self, now: NtpTimestamp, datagram: Datagram<'_>) -> DatagramEvent {
+        let source = datagram.source;
+        let before = self
+            .system
+            .source_stats(source, now)
+            .filter(|stats| stats.samples > 0);
+        let handled = self
+            .system
+            .handle_response(now, source, datagram.bytes, datagram.receive);
+        if let Some(exchange) = handled.exchange {
+            let poll = self.system.poll(source).unwrap_or(0);
+            self.events.push(Event::Measured {
+                source,
+                exchange,
+                poll,
+            });
+        }
+        let event = match handled.result {
+            Ok(used) => {
+                if let Some(after) = self.system.source_stats(source, now) {
+                    self.events.push(Event::Sampled {
+                        source,
+                        before,
+                        after,
+                    });
+                }
+                if used == Used::ClockUpdated {
+                    self.events.push(Event::ClockUpdated);
+                }
+                DatagramEvent::Used(used)
+            }
+            Err(reason) => {
+                self.events.push(match reason {
+                    HandleError::PanicThreshold(offset) => Event::PanicThreshold { source, offset },
+                    HandleError::MaxChange { offset, give_up } => Event::MaxChange {
+                        source,
+                        offset,
+                        give_up,
+                    },
+                    reason => Event::Rejected { source, reason },
+                });
+                DatagramEvent::Rejected(reason)
+            }
+        };
+        self.note_state(now);
+        event
+    }
+
+    /// A request from `client` arrived at `now` (its receive timestamp, on
+    /// the clock): the reply is written into `reply` and its length
+    /// returned (never longer than the request; none when the node does
+    /// not serve, or does not answer this request). A plain reply carries
+    /// the receive time as its transmit time: stamp it with
     /// [`transmit_time`](Self::transmit_time) right before it leaves
     /// ([`crate::server::set_transmit_timestamp`]). An authenticated one is
     /// sealed here, so its transmit time is asked of `clock_now` (the
     /// clock's time at that moment) and corrected as `transmit_time` does.
-    pub fn handle_datagram(
+    pub fn serve(
         &mut self,
         now: NtpTimestamp,
-        from: Endpoint,
-        bytes: &[u8],
+        client: SocketAddr,
+        request: &[u8],
         reply: &mut [u8],
         clock_now: impl FnOnce() -> NtpTimestamp,
     ) -> Option<usize> {
-        match from {
-            Endpoint::Source(source) => {
-                // Bad, late, duplicate and outlying packets are dropped
-                // silently, as chronyd does.
-                match self.system.handle_response(now, source, bytes) {
-                    Err(HandleError::PanicThreshold(offset)) => {
-                        self.events.push(Event::PanicThreshold { source, offset });
-                    }
-                    Err(HandleError::MaxChange { offset, give_up }) => {
-                        self.events.push(Event::MaxChange {
-                            source,
-                            offset,
-                            give_up,
-                        });
-                    }
-                    _ => {}
-                }
-                self.note_state(now);
-                None
+        let reference = self.served(now);
+        let receive = self.system.corrected_time(now);
+        let system = &self.system;
+        let transmit = || system.corrected_time(clock_now());
+        self.server
+            .as_mut()?
+            .respond_with_transmit(request, client, receive, &reference, reply, transmit)
+    }
+
+    /// Carries out what an operator asks, at `now`; drain the actions and
+    /// events afterwards.
+    pub fn handle_command(
+        &mut self,
+        now: NtpTimestamp,
+        command: Command,
+    ) -> Result<(), CommandError> {
+        let known = |system: &System<N, S>, source: SourceId| {
+            system
+                .sources()
+                .any(|id| id == source)
+                .then_some(())
+                .ok_or(CommandError::UnknownSource)
+        };
+        match command {
+            Command::Online(source) | Command::Offline(source) => {
+                known(&self.system, source)?;
+                let online = matches!(command, Command::Online(_));
+                self.system.set_online(source, online, now);
             }
-            Endpoint::Client(client) => {
-                let reference = self.served(now);
-                let receive = self.system.corrected_time(now);
-                let system = &self.system;
-                let transmit = || system.corrected_time(clock_now());
-                self.server
-                    .as_mut()?
-                    .respond_with_transmit(bytes, client, receive, &reference, reply, transmit)
+            Command::Burst { source, total } => {
+                known(&self.system, source)?;
+                self.system.burst(source, total, now);
             }
+            Command::MakeStep => self.system.make_step(now),
+            Command::Reselect => self.system.reselect_now(now),
+            Command::ServerNtsKeys(keys) => self
+                .server
+                .as_mut()
+                .and_then(Server::nts_mut)
+                .ok_or(CommandError::NotServing)?
+                .set_keys(keys),
         }
+        self.note_state(now);
+        Ok(())
     }
 
     /// What this node serves at `now` (the clock's time): the system's
@@ -353,13 +527,20 @@ impl<'a, const N: usize, const S: usize> Node<'a, N, S> {
         self.note_state(now);
     }
 
+    /// Each timer that is set, and when it is due on the clock's time.
+    pub fn timers(&self) -> impl Iterator<Item = (Timer, NtpTimestamp)> + '_ {
+        self.system
+            .timers()
+            .chain(self.drift_due.map(|due| (Timer::SaveDrift, due)))
+    }
+
     /// When to call [`handle_timeout`](Self::handle_timeout),
     /// [`poll_transmit`](Self::poll_transmit) and
-    /// [`poll_nts_ke`](Self::poll_nts_ke) next, on the clock's time.
+    /// [`poll_nts_ke`](Self::poll_nts_ke) next, on the clock's time: the
+    /// earliest of the [`timers`](Self::timers).
     pub fn poll_timeout(&self) -> Option<NtpTimestamp> {
-        [self.system.poll_timeout(), self.drift_due]
-            .into_iter()
-            .flatten()
+        self.timers()
+            .map(|(_, due)| due)
             .reduce(|a, b| if b < a { b } else { a })
     }
 
@@ -401,11 +582,16 @@ impl<'a, const N: usize, const S: usize> Node<'a, N, S> {
     fn note_state(&mut self, now: NtpTimestamp) {
         let selected = self.system.selected();
         if selected != self.selected {
+            // As chronyd, losing the selection is told once, with why.
+            let event = match (selected, self.system.unselected()) {
+                (Some(source), _) => Some(Event::Selected(source)),
+                (None, Some(reason)) => Some(Event::Unselected(reason)),
+                (None, None) => None,
+            };
             self.selected = selected;
-            self.events.push(match selected {
-                Some(source) => Event::Selected(source),
-                None => Event::Unselected,
-            });
+            if let Some(event) = event {
+                self.events.push(event);
+            }
         }
         let synchronized = self.system.sync_status(now).synchronized;
         match self.drift_due {

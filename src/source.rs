@@ -16,6 +16,7 @@ pub use auth::{AuthCounters, NtsState, SourceAuth};
 use crate::auth::MacError;
 use crate::filter::Stats;
 use crate::nts::NtsError;
+use crate::report::TimestampSource;
 use crate::sample::{Sample, Timestamps};
 use crate::time::{log2_to_seconds, NtpDuration, NtpTimestamp};
 use crate::wire::{Header, KissCode, LeapIndicator, Mode, ReferenceId};
@@ -134,6 +135,10 @@ pub enum ResponseError {
     /// The round-trip delay exceeds `maxdelay`.
     #[error("delay {0} s exceeds maxdelay")]
     DelayTooLarge(f64),
+    /// The delay is an outlier against the source's statistics
+    /// (`maxdelaydevratio`), seconds.
+    #[error("delay {0} s is an outlier")]
+    DelayOutlier(f64),
     /// The server is synchronised to us.
     #[error("synchronisation loop: the server follows us")]
     Loop,
@@ -237,6 +242,7 @@ fn test_bit(error: &ResponseError) -> u16 {
         | ResponseError::BadStratum(_) => TEST_SYNCHRONIZED,
         ResponseError::RootDistance(_) => TEST_ROOT_DISTANCE,
         ResponseError::DelayTooLarge(_) => TEST_MAX_DELAY,
+        ResponseError::DelayOutlier(_) => TEST_DELAY_DEV_RATIO,
         ResponseError::Loop => TEST_LOOP,
         ResponseError::Mac(_) | ResponseError::Nts(_) | ResponseError::NtsNak => TEST_AUTHENTICATED,
         ResponseError::Malformed(_)
@@ -255,6 +261,41 @@ pub struct Exchange {
     pub tests: u16,
     /// Its sample, when it passed the packet tests.
     pub sample: Option<Sample>,
+    /// Where the request's transmit timestamp (T1) came from.
+    pub transmit: TimestampSource,
+    /// Where the response's receive timestamp (T4) came from.
+    pub receive: TimestampSource,
+}
+
+/// Names one request of one source: handed out with it, and back with its
+/// transmit timestamp (see [`Source::set_transmit_time`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestNumber(pub u32);
+
+/// The request waiting for its answer.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Outstanding {
+    /// Its transmit timestamp, a random cookie the answer must echo.
+    cookie: NtpTimestamp,
+    /// When it left (local time): T1.
+    sent: NtpTimestamp,
+    /// Where `sent` came from.
+    transmit: TimestampSource,
+    /// Which request it is.
+    number: RequestNumber,
+}
+
+/// What a source made of a response.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[must_use]
+pub struct Response {
+    /// The response as recorded now for reports and logs, if it was: a
+    /// response to our request that authenticated (if the source
+    /// authenticates). A malformed, late, forged or unauthenticated packet
+    /// is neither recorded nor counted.
+    pub exchange: Option<Exchange>,
+    /// Its measurement, in the statistics; or why not.
+    pub result: Result<Measurement, ResponseError>,
 }
 
 /// A source's response counts (`chronyc ntpdata`'s totals).
@@ -289,8 +330,8 @@ pub struct Source {
     next_poll: NtpTimestamp,
     /// When the last request was sent (local time).
     last_sent: Option<NtpTimestamp>,
-    /// Cookie and local send time of the outstanding request.
-    outstanding: Option<(NtpTimestamp, NtpTimestamp)>,
+    /// The request waiting for its answer.
+    outstanding: Option<Outstanding>,
     /// The burst in progress.
     burst: Burst,
     reach: u8,
@@ -431,7 +472,7 @@ impl Source {
         rng: &mut impl RngCore,
         buf: &mut [u8],
         nts: Option<&mut NtsState>,
-    ) -> Option<usize> {
+    ) -> Option<(usize, RequestNumber)> {
         if self.stopped || self.offline || now < self.next_poll {
             return None;
         }
@@ -448,12 +489,18 @@ impl Source {
             .emit(buf)
             .ok()
             .and_then(|n| self.auth.seal_request(nts, buf, n, rng));
-        self.outstanding = len.map(|_| (cookie, now));
+        let number = RequestNumber(self.requests);
+        self.outstanding = len.map(|_| Outstanding {
+            cookie,
+            sent: now,
+            transmit: TimestampSource::Daemon,
+            number,
+        });
         self.reach <<= 1;
         self.polls = self.polls.saturating_add(1);
         if len.is_some() {
             self.last_sent = Some(now);
-            self.requests = self.requests.saturating_add(1);
+            self.requests = self.requests.wrapping_add(1);
         }
         let retry = BURST_INTERVAL.min(self.regular_interval());
         let interval = match self.burst {
@@ -496,7 +543,7 @@ impl Source {
             }
         };
         self.next_poll = now + NtpDuration::from_seconds_f64(interval);
-        len
+        len.map(|len| (len, number))
     }
 
     /// Requests a `burst` may send for one poll: up to 4, and no more
@@ -527,12 +574,19 @@ impl Source {
         self.maxpoll().max(self.poll_floor)
     }
 
-    /// The request just sent left at `time` (local), as the kernel's
-    /// transmit timestamp says: it becomes T1 instead of the `now` given
-    /// to [`Self::poll_transmit`]. Ignored without an outstanding request.
-    pub fn set_transmit_time(&mut self, time: NtpTimestamp) {
-        if let Some((_, sent)) = &mut self.outstanding {
-            *sent = time;
+    /// Request `number` left at `time` (local), as the kernel's transmit
+    /// timestamp says: it becomes T1 instead of the `now` given to
+    /// [`Self::poll_transmit`]. Ignored (false) unless that request still
+    /// waits for its answer: a late timestamp of an earlier request never
+    /// lands on a later one.
+    pub fn set_transmit_time(&mut self, number: RequestNumber, time: NtpTimestamp) -> bool {
+        match &mut self.outstanding {
+            Some(request) if request.number == number => {
+                request.sent = time;
+                request.transmit = TimestampSource::Kernel;
+                true
+            }
+            _ => false,
         }
     }
 
@@ -546,26 +600,83 @@ impl Source {
     /// first (`nts`: the NTS source's session): one that fails is dropped
     /// and counted ([`AuthCounters`]) before it changes anything, so the
     /// request stays outstanding for the genuine answer.
+    ///
+    /// A measurement that passes is then tested against the source's
+    /// statistics (chrony's `maxdelaydevratio` test:
+    /// [`ResponseError::DelayOutlier`]) and, if it passes, enters them: an
+    /// `Ok` measurement is in the statistics, and the polling interval
+    /// follows it. `receive` says where `now` came from (the kernel, or
+    /// the daemon reading the clock).
     pub fn handle_response(
         &mut self,
         now: NtpTimestamp,
         packet: &[u8],
         local_precision: i8,
         nts: Option<&mut NtsState>,
-    ) -> Result<Measurement, ResponseError> {
-        let result = self.check_response(now, packet, local_precision, nts);
-        self.note_response(packet, &result);
-        result
+        receive: TimestampSource,
+    ) -> Response {
+        let header = match Header::decode(packet) {
+            Ok(header) => header,
+            Err(e) => {
+                return Response {
+                    exchange: None,
+                    result: Err(e.into()),
+                }
+            }
+        };
+        let transmit = self
+            .outstanding
+            .map_or(TimestampSource::Daemon, |request| request.transmit);
+        let checked = self.check_response(now, &header, packet, local_precision, nts);
+        let sample = checked.as_ref().ok().map(|m| m.sample);
+        let result = checked.and_then(|measurement| self.accept(measurement));
+        let exchange = self.note_response(header, &result, sample, (transmit, receive));
+        Response { exchange, result }
+    }
+
+    /// The statistics' tests of a measurement, and then its entry: a delay
+    /// outlier is refused; an offset that jumps away from all before it
+    /// starts the statistics afresh.
+    fn accept(&mut self, measurement: Measurement) -> Result<Measurement, ResponseError> {
+        let time = measurement.midpoint();
+        let offset = measurement.sample.offset.to_seconds_f64();
+        let delay = measurement.filter_delay();
+        if self
+            .stats
+            .is_delay_outlier(time, offset, delay, self.config.maxdelaydevratio)
+        {
+            return Err(ResponseError::DelayOutlier(
+                measurement.sample.delay.to_seconds_f64(),
+            ));
+        }
+        if self.stats.is_jump(time, offset, delay) {
+            self.stats.clear();
+        }
+        let excess = delay - self.stats.min_delay().unwrap_or(delay).min(delay);
+        let innovation = self.stats.fit().filter(|fit| fit.samples >= 3).map(|fit| {
+            let (predicted, sd) = fit.predict(time);
+            // The sample's own error: uniform within half its excess.
+            (
+                offset - predicted,
+                Float::sqrt(sd * sd + excess * excess / 12.0),
+            )
+        });
+        self.stats.add(time, offset, delay);
+        self.record(&measurement, innovation);
+        Ok(measurement)
     }
 
     /// Notes a response to our last request (one whose origin matched and
     /// that authenticated, if the source authenticates): its header, the
     /// tests it passed, its sample; and counts it. A forgery changes
-    /// nothing here either.
-    fn note_response(&mut self, packet: &[u8], result: &Result<Measurement, ResponseError>) {
-        let Ok(header) = Header::decode(packet) else {
-            return;
-        };
+    /// nothing here either. What was recorded, if anything.
+    fn note_response(
+        &mut self,
+        header: Header,
+        result: &Result<Measurement, ResponseError>,
+        sample: Option<Sample>,
+        (transmit, receive): (TimestampSource, TimestampSource),
+    ) -> Option<Exchange> {
         self.counts.received = self.counts.received.saturating_add(1);
         let failed = match result {
             Ok(_) => 0,
@@ -574,7 +685,7 @@ impl Source {
                 | ResponseError::NotServerMode(_)
                 | ResponseError::Mac(_)
                 | ResponseError::Nts(_),
-            ) => return,
+            ) => return None,
             Err(error) => test_bit(error),
         };
         if failed == 0 {
@@ -583,8 +694,11 @@ impl Source {
         self.exchange = Some(Exchange {
             header,
             tests: ALL_TESTS & !failed,
-            sample: result.as_ref().ok().map(|m| m.sample),
+            sample,
+            transmit,
+            receive,
         });
+        self.exchange
     }
 
     /// The last response to one of our requests, if any.
@@ -597,23 +711,14 @@ impl Source {
         self.counts
     }
 
-    /// The statistics refused the last response's sample as a delay
-    /// outlier (chrony's `maxdelaydevratio` test).
-    pub(crate) fn note_delay_outlier(&mut self) {
-        if let Some(exchange) = &mut self.exchange {
-            exchange.tests &= !TEST_DELAY_DEV_RATIO;
-        }
-        self.counts.valid = self.counts.valid.saturating_sub(1);
-    }
-
     fn check_response(
         &mut self,
         now: NtpTimestamp,
+        header: &Header,
         packet: &[u8],
         local_precision: i8,
         nts: Option<&mut NtsState>,
     ) -> Result<Measurement, ResponseError> {
-        let header = Header::decode(packet)?;
         if header.mode != Mode::Server {
             return Err(ResponseError::NotServerMode(header.mode));
         }
@@ -632,7 +737,7 @@ impl Source {
             return Err(e);
         }
         let sent = match self.outstanding {
-            Some((cookie, sent)) if header.origin_timestamp == cookie => sent,
+            Some(request) if header.origin_timestamp == request.cookie => request.sent,
             _ => {
                 self.auth_counters.unmatched = self.auth_counters.unmatched.saturating_add(1);
                 return Err(ResponseError::BogusOrigin);
@@ -715,7 +820,7 @@ impl Source {
     /// than its own error bound (half its delay plus its dispersion)
     /// explains, as chrony does, or by more than three standard deviations:
     /// the clock wanders faster than the polling follows.
-    pub(crate) fn record(&mut self, measurement: &Measurement, innovation: Option<(f64, f64)>) {
+    fn record(&mut self, measurement: &Measurement, innovation: Option<(f64, f64)>) {
         self.counts.used = self.counts.used.saturating_add(1);
         self.info = Some(ServerInfo {
             leap: measurement.leap,
@@ -781,8 +886,8 @@ impl Source {
         if let Some(info) = &mut self.info {
             info.time = info.time + shift;
         }
-        if let Some((_, sent)) = &mut self.outstanding {
-            *sent = *sent + shift;
+        if let Some(request) = &mut self.outstanding {
+            request.sent = request.sent + shift;
         }
         if let Some(sent) = &mut self.last_sent {
             *sent = *sent + shift;
@@ -817,7 +922,7 @@ impl Source {
 mod tests {
     use super::*;
     use crate::reference::Reference;
-    use crate::sim::SimRng;
+    use crate::test_util::TestRng;
     use crate::time::NtpShort;
     use std::vec::Vec;
 
@@ -826,10 +931,15 @@ mod tests {
     }
 
     /// Sends the next request and returns it with its send time.
-    fn request(source: &mut Source, rng: &mut SimRng) -> (Header, NtpTimestamp) {
+    fn request(source: &mut Source, rng: &mut TestRng) -> (Header, NtpTimestamp) {
         let now = source.next_poll().unwrap();
         let mut buf = [0u8; 48];
-        assert_eq!(source.poll_transmit(now, rng, &mut buf, None), Some(48));
+        assert_eq!(
+            source
+                .poll_transmit(now, rng, &mut buf, None)
+                .map(|(len, _)| len),
+            Some(48)
+        );
         (Header::decode(&buf).unwrap(), now)
     }
 
@@ -856,7 +966,7 @@ mod tests {
 
     #[test]
     fn response_tests() {
-        let mut rng = SimRng::new(3);
+        let mut rng = TestRng::new(3);
         let mut source = Source::new(SourceConfig::default(), ReferenceId::NONE, start());
         let (req, sent) = request(&mut source, &mut rng);
         assert_eq!(req.mode, Mode::Client);
@@ -869,9 +979,16 @@ mod tests {
         let good = reply(&req, sent + NtpDuration::from_seconds_f64(0.51));
         let local = Some(ReferenceId::from_bits(0x0a00_0001));
         let check = |source: &mut Source, header: Header, local: Option<ReferenceId>| {
-            source.outstanding = Some((req.transmit_timestamp, sent));
+            source.outstanding = Some(Outstanding {
+                cookie: req.transmit_timestamp,
+                sent,
+                transmit: TimestampSource::Daemon,
+                number: RequestNumber(0),
+            });
             source.own_reference_id = local;
-            source.handle_response(rx, &bytes(&header), -20, None)
+            source
+                .handle_response(rx, &bytes(&header), -20, None, TimestampSource::Daemon)
+                .result
         };
         let mut bad = good;
         bad.origin_timestamp = NtpTimestamp::from_bits(1);
@@ -916,12 +1033,16 @@ mod tests {
         assert_eq!(source.reach() & 1, 1);
         // The same response again: no request is outstanding.
         assert_eq!(
-            source.handle_response(rx, &bytes(&good), -20, None),
+            source
+                .handle_response(rx, &bytes(&good), -20, None, TimestampSource::Daemon)
+                .result,
             Err(ResponseError::BogusOrigin)
         );
         // Malformed bytes never panic.
         assert!(matches!(
-            source.handle_response(rx, &[0u8; 7], -20, None),
+            source
+                .handle_response(rx, &[0u8; 7], -20, None, TimestampSource::Daemon)
+                .result,
             Err(ResponseError::Malformed(_))
         ));
         let slow = Source {
@@ -940,7 +1061,7 @@ mod tests {
 
     #[test]
     fn kiss_codes_and_reach() {
-        let mut rng = SimRng::new(4);
+        let mut rng = TestRng::new(4);
         let mut source = Source::new(SourceConfig::default(), ReferenceId::NONE, start());
         let (req, sent) = request(&mut source, &mut rng);
         let mut kiss = reply(&req, sent);
@@ -948,7 +1069,9 @@ mod tests {
         kiss.leap = LeapIndicator::Unsynchronized;
         kiss.reference_id = KissCode::Rate.to_reference_id();
         assert_eq!(
-            source.handle_response(sent, &bytes(&kiss), -20, None),
+            source
+                .handle_response(sent, &bytes(&kiss), -20, None, TimestampSource::Daemon)
+                .result,
             Err(ResponseError::Kiss(KissCode::Rate))
         );
         assert_eq!(source.poll(), 7);
@@ -960,7 +1083,9 @@ mod tests {
         kiss.origin_timestamp = req.transmit_timestamp;
         kiss.reference_id = KissCode::Deny.to_reference_id();
         assert_eq!(
-            source.handle_response(sent, &bytes(&kiss), -20, None),
+            source
+                .handle_response(sent, &bytes(&kiss), -20, None, TimestampSource::Daemon)
+                .result,
             Err(ResponseError::Kiss(KissCode::Deny))
         );
         assert!(source.is_stopped());
@@ -977,7 +1102,7 @@ mod tests {
 
     #[test]
     fn subsecond_polling_needs_a_short_delay() {
-        let mut rng = SimRng::new(6);
+        let mut rng = TestRng::new(6);
         let config = SourceConfig {
             minpoll: -2,
             maxpoll: -2,
@@ -988,15 +1113,27 @@ mod tests {
         let (req, sent) = request(&mut source, &mut rng);
         let rx = sent + NtpDuration::from_seconds_f64(0.002);
         source
-            .handle_response(rx, &bytes(&reply(&req, sent)), -20, None)
-            .map(|m| source.record(&m, None))
+            .handle_response(
+                rx,
+                &bytes(&reply(&req, sent)),
+                -20,
+                None,
+                TimestampSource::Daemon,
+            )
+            .result
             .unwrap();
         assert_eq!(source.poll(), -2);
         let (req, sent) = request(&mut source, &mut rng);
         let rx = sent + NtpDuration::from_seconds_f64(0.05);
         source
-            .handle_response(rx, &bytes(&reply(&req, sent)), -20, None)
-            .map(|m| source.record(&m, None))
+            .handle_response(
+                rx,
+                &bytes(&reply(&req, sent)),
+                -20,
+                None,
+                TimestampSource::Daemon,
+            )
+            .result
             .unwrap();
         assert_eq!(source.poll(), 0);
     }
@@ -1005,19 +1142,27 @@ mod tests {
     /// at all) `count` times, storing every sample as the system would,
     /// and returns the gaps to the next request.
     fn poll_gaps(config: SourceConfig, count: usize, lost: &[usize]) -> Vec<f64> {
-        let mut rng = SimRng::new(7);
+        let mut rng = TestRng::new(7);
         let mut source = Source::new(config, ReferenceId::NONE, start());
         (0..count)
             .map(|i| {
                 let (req, sent) = request(&mut source, &mut rng);
                 if !lost.contains(&i) {
-                    let m = source
-                        .handle_response(sent, &bytes(&reply(&req, sent)), -20, None)
-                        .unwrap();
-                    // Noise that keeps every sample in the regression.
+                    // Noise that keeps every sample in the regression,
+                    // well within the 1 ms delay's error bound.
                     let noise = if i % 2 == 0 { 1e-6 } else { -1e-6 };
-                    source.stats.add(m.midpoint(), noise, m.filter_delay());
-                    source.record(&m, None);
+                    let at = sent + NtpDuration::from_seconds_f64(0.0005 + noise);
+                    let rx = sent + NtpDuration::from_seconds_f64(0.001);
+                    source
+                        .handle_response(
+                            rx,
+                            &bytes(&reply(&req, at)),
+                            -20,
+                            None,
+                            TimestampSource::Daemon,
+                        )
+                        .result
+                        .unwrap();
                 }
                 (source.next_poll().unwrap() - sent).to_seconds_f64()
             })
@@ -1069,18 +1214,23 @@ mod tests {
 
     #[test]
     fn burst_retries_only_a_poll_without_a_good_answer() {
-        let mut rng = SimRng::new(8);
-        let gaps = |source: &mut Source, rng: &mut SimRng, answered: &[bool]| -> Vec<f64> {
+        let mut rng = TestRng::new(8);
+        let gaps = |source: &mut Source, rng: &mut TestRng, answered: &[bool]| -> Vec<f64> {
             answered
                 .iter()
                 .map(|&answer| {
                     let (req, sent) = request(source, rng);
                     if answer {
-                        let m = source
-                            .handle_response(sent, &bytes(&reply(&req, sent)), -20, None)
+                        source
+                            .handle_response(
+                                sent,
+                                &bytes(&reply(&req, sent)),
+                                -20,
+                                None,
+                                TimestampSource::Daemon,
+                            )
+                            .result
                             .unwrap();
-                        source.stats.add(m.midpoint(), 0.0, m.filter_delay());
-                        source.record(&m, None);
                     }
                     (source.next_poll().unwrap() - sent).to_seconds_f64()
                 })

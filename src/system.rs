@@ -36,16 +36,15 @@ pub use crate::discipline::{Drift, MakeStep};
 use crate::leap::LeapTable;
 use crate::nts::NtsSession;
 use crate::reference::Reference;
-use crate::report::{AuthMode, AuthReport};
+use crate::report::{AuthMode, AuthReport, TimestampSource};
 use crate::report::{SourceMode, SourceReport, SourceStatsReport, TrackingReport};
 use crate::sample::MAX_CLOCK_ERROR;
 pub use crate::select::AuthSelectMode;
 use crate::select::{self, Candidate, Outcome, Settings, SourceState};
-pub use crate::source::{AuthCounters, NtsState, SourceAuth, SourceConfig};
+pub use crate::source::{AuthCounters, NtsState, RequestNumber, SourceAuth, SourceConfig};
 use crate::source::{Exchange, ResponseCounts, ResponseError, Source};
 use crate::time::{NtpDuration, NtpShort, NtpTimestamp};
 use crate::wire::{LeapIndicator, ReferenceId};
-use num_traits::Float;
 use rand_core::RngCore;
 
 /// An upper bound of the size of one source's whole state (association,
@@ -97,9 +96,6 @@ pub enum HandleError {
     /// No source has this id.
     #[error("no such source")]
     UnknownSource,
-    /// The delay is an outlier against the source's statistics, seconds.
-    #[error("delay {0} s is an outlier")]
-    DelayOutlier(f64),
     /// The response was good, but the offset it shows (seconds, positive:
     /// the clock is behind) is over the panic threshold: the clock was
     /// left alone and the caller decides.
@@ -115,6 +111,69 @@ pub enum HandleError {
         /// More offsets over the limit than `maxchange` ignores.
         give_up: bool,
     },
+}
+
+/// Why no source is selected: chronyd's "Can't synchronise: …" reasons.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum Unselected {
+    /// The system has no source at all.
+    NoSources,
+    /// No source is selectable (none has usable measurements, or every one
+    /// is unreachable, too far or too variable).
+    NoSelectableSources,
+    /// The deepest intersection holds no strict majority of the sources.
+    NoMajority,
+    /// Fewer sources survived selection than `minsources`.
+    NotEnoughSources,
+    /// A source has the `require` option and none with it survived.
+    NoRequiredSource,
+}
+
+impl core::fmt::Display for Unselected {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            Unselected::NoSources => "no sources",
+            Unselected::NoSelectableSources => "no selectable sources",
+            Unselected::NoMajority => "no majority",
+            Unselected::NotEnoughSources => "not enough selectable sources",
+            Unselected::NoRequiredSource => "no required source in selectable sources",
+        })
+    }
+}
+
+/// The engine's timers (see [`System::timers`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Timer {
+    /// A source's next request.
+    Poll(SourceId),
+    /// An NTS source's next NTS-KE.
+    NtsKe(SourceId),
+    /// The end of the slew in progress (the discipline's timer).
+    Discipline,
+    /// The hourly save of the drift (a [`crate::node::Node`]'s).
+    SaveDrift,
+}
+
+/// What a response that was used changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Used {
+    /// Its sample entered the source's statistics.
+    Sampled,
+    /// Its sample entered the statistics, and the clock was updated from
+    /// the selection it changed.
+    ClockUpdated,
+}
+
+/// What the system made of a response ([`System::handle_response`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[must_use]
+pub struct Handled {
+    /// The response as recorded now for reports and logs (see
+    /// [`crate::source::Response::exchange`]), if it was.
+    pub exchange: Option<Exchange>,
+    /// What it changed, or why it was not used.
+    pub result: Result<Used, HandleError>,
 }
 
 /// System-wide settings. The default is chrony's.
@@ -167,6 +226,8 @@ pub struct System<const N: usize = DEFAULT_CAPACITY, const S: usize = N> {
     states: [SourceState; N],
     discipline: Discipline,
     selected: Option<usize>,
+    /// Why nothing is selected, after a selection that selected nothing.
+    unselected: Option<Unselected>,
     /// Local time of the first good response (moved with steps).
     first_sample: Option<NtpTimestamp>,
     /// `leapsectz`'s leap seconds, if given.
@@ -214,6 +275,7 @@ impl<const N: usize, const S: usize> System<N, S> {
             nts: core::array::from_fn(|_| None),
             states: [SourceState::Unusable; N],
             selected: None,
+            unselected: None,
             first_sample: None,
             leap_table: None,
         }
@@ -282,6 +344,15 @@ impl<const N: usize, const S: usize> System<N, S> {
             .map(SourceId)
     }
 
+    /// Why no source is selected, when the last selection selected none
+    /// (see [`Unselected`]).
+    pub fn unselected(&self) -> Option<Unselected> {
+        self.selected()
+            .is_none()
+            .then_some(self.unselected)
+            .flatten()
+    }
+
     /// The reference ID a server would announce if it followed us over
     /// `source`'s path: the address it sees our requests come from. A
     /// response carrying it (above stratum 1) is refused: the server is
@@ -292,12 +363,19 @@ impl<const N: usize, const S: usize> System<N, S> {
         }
     }
 
-    /// The request last sent to `source` left at `time` (local; a kernel
-    /// transmit timestamp): it replaces that request's T1.
-    pub fn set_transmit_time(&mut self, source: SourceId, time: NtpTimestamp) {
-        if let Some(src) = self.sources.get_mut(source.0).and_then(Option::as_mut) {
-            src.set_transmit_time(time);
-        }
+    /// Request `number` of `source` left at `time` (local; a kernel
+    /// transmit timestamp): it replaces that request's T1, if the request
+    /// still waits for its answer (see [`Source::set_transmit_time`]).
+    pub fn set_transmit_time(
+        &mut self,
+        source: SourceId,
+        number: RequestNumber,
+        time: NtpTimestamp,
+    ) -> bool {
+        self.sources
+            .get_mut(source.0)
+            .and_then(Option::as_mut)
+            .is_some_and(|src| src.set_transmit_time(number, time))
     }
 
     /// Authenticates source `id`'s exchanges with `auth` from its next
@@ -441,17 +519,19 @@ impl<const N: usize, const S: usize> System<N, S> {
         now: NtpTimestamp,
         rng: &mut impl RngCore,
         buf: &mut [u8],
-    ) -> Option<(SourceId, usize)> {
+    ) -> Option<(SourceId, usize, RequestNumber)> {
         let nts = &mut self.nts;
         self.sources.iter_mut().enumerate().find_map(|(i, s)| {
             let source = s.as_mut()?;
             let slot = nts_slot(nts, source.nts_slot);
-            let len = source.poll_transmit(now, rng, buf, slot)?;
-            Some((SourceId(i), len))
+            let (len, number) = source.poll_transmit(now, rng, buf, slot)?;
+            Some((SourceId(i), len, number))
         })
     }
 
-    /// Handles a response from `source` received at local time `now`.
+    /// Handles a response from `source` received at local time `now`
+    /// (`receive`: where that time came from): the source's tests, its
+    /// statistics, selection and the discipline.
     ///
     /// [`HandleError::PanicThreshold`] means the response was good but
     /// the offset it shows is over the panic threshold: the clock was left
@@ -461,48 +541,37 @@ impl<const N: usize, const S: usize> System<N, S> {
         now: NtpTimestamp,
         source: SourceId,
         packet: &[u8],
-    ) -> Result<(), HandleError> {
+        receive: TimestampSource,
+    ) -> Handled {
         let precision = self.config.precision;
-        let src = self
-            .sources
-            .get_mut(source.0)
-            .and_then(Option::as_mut)
-            .ok_or(HandleError::UnknownSource)?;
+        let Some(src) = self.sources.get_mut(source.0).and_then(Option::as_mut) else {
+            return Handled {
+                exchange: None,
+                result: Err(HandleError::UnknownSource),
+            };
+        };
         let slot = nts_slot(&mut self.nts, src.nts_slot);
-        let measurement = src.handle_response(now, packet, precision, slot)?;
-        let time = measurement.midpoint();
-        let offset = measurement.sample.offset.to_seconds_f64();
-        let delay = measurement.filter_delay();
-        if src
-            .stats
-            .is_delay_outlier(time, offset, delay, src.config.maxdelaydevratio)
-        {
-            src.note_delay_outlier();
-            return Err(HandleError::DelayOutlier(
-                measurement.sample.delay.to_seconds_f64(),
-            ));
-        }
-        if src.stats.is_jump(time, offset, delay) {
-            src.stats.clear();
-        }
-        let excess = delay - src.stats.min_delay().unwrap_or(delay).min(delay);
-        let innovation = src.stats.fit().filter(|fit| fit.samples >= 3).map(|fit| {
-            let (predicted, sd) = fit.predict(time);
-            // The sample's own error: uniform within half its excess.
-            (
-                offset - predicted,
-                Float::sqrt(sd * sd + excess * excess / 12.0),
-            )
-        });
-        src.stats.add(time, offset, delay);
-        src.record(&measurement, innovation);
-        self.first_sample.get_or_insert(now);
-        self.reselect(now, Some(source.0)).map_err(|e| match e {
-            DisciplineError::PanicThreshold { offset } => HandleError::PanicThreshold(offset),
-            DisciplineError::MaxChange { offset, give_up } => {
-                HandleError::MaxChange { offset, give_up }
+        let response = src.handle_response(now, packet, precision, slot, receive);
+        let result = match response.result {
+            Ok(_) => {
+                self.first_sample.get_or_insert(now);
+                match self.reselect(now, Some(source.0)) {
+                    Ok(true) => Ok(Used::ClockUpdated),
+                    Ok(false) => Ok(Used::Sampled),
+                    Err(DisciplineError::PanicThreshold { offset }) => {
+                        Err(HandleError::PanicThreshold(offset))
+                    }
+                    Err(DisciplineError::MaxChange { offset, give_up }) => {
+                        Err(HandleError::MaxChange { offset, give_up })
+                    }
+                }
             }
-        })
+            Err(e) => Err(HandleError::Response(e)),
+        };
+        Handled {
+            exchange: response.exchange,
+            result,
+        }
     }
 
     /// Handles the passing of time: a slew that is done ends, and sources
@@ -514,17 +583,39 @@ impl<const N: usize, const S: usize> System<N, S> {
         let _ = self.reselect(now, None);
     }
 
+    /// Each timer that is set, and when it is due (local time): a source's
+    /// next request, an NTS source's next NTS-KE, the discipline's.
+    pub fn timers(&self) -> impl Iterator<Item = (Timer, NtpTimestamp)> + '_ {
+        let polls = self
+            .sources
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| Some((Timer::Poll(SourceId(i)), s.as_ref()?.next_poll()?)));
+        let ke = self.sources.iter().enumerate().filter_map(|(i, s)| {
+            let slot = s.as_ref()?.nts_slot?;
+            let due = self.nts.get(slot)?.as_ref()?.ke_timeout()?;
+            Some((Timer::NtsKe(SourceId(i)), due))
+        });
+        polls.chain(ke).chain(
+            self.discipline
+                .poll_timeout()
+                .map(|due| (Timer::Discipline, due)),
+        )
+    }
+
     /// When to call [`handle_timeout`](Self::handle_timeout),
     /// [`poll_transmit`](Self::poll_transmit) and
-    /// [`poll_nts_ke`](Self::poll_nts_ke) again (local time).
+    /// [`poll_nts_ke`](Self::poll_nts_ke) again (local time): the earliest
+    /// of the [`timers`](Self::timers).
     pub fn poll_timeout(&self) -> Option<NtpTimestamp> {
-        self.sources
-            .iter()
-            .flatten()
-            .filter_map(Source::next_poll)
-            .chain(self.nts.iter().flatten().filter_map(NtsState::ke_timeout))
-            .chain(self.discipline.poll_timeout())
+        self.timers()
+            .map(|(_, due)| due)
             .reduce(|a, b| if b < a { b } else { a })
+    }
+
+    /// A source's polling interval now, log2 seconds.
+    pub fn poll(&self, source: SourceId) -> Option<i8> {
+        Some(self.source(source)?.poll())
     }
 
     /// The next action for the clock. Drain after every call.
@@ -669,11 +760,13 @@ impl<const N: usize, const S: usize> System<N, S> {
         })
     }
 
+    /// Selects at `now` after source `updated` took a sample (if any);
+    /// whether the clock was updated.
     fn reselect(
         &mut self,
         now: NtpTimestamp,
         updated: Option<usize>,
-    ) -> Result<(), DisciplineError> {
+    ) -> Result<bool, DisciplineError> {
         let placeholder = Candidate {
             offset: 0.0,
             distance: 0.0,
@@ -718,27 +811,38 @@ impl<const N: usize, const S: usize> System<N, S> {
         for k in 0..n {
             self.states[index[k]] = states[k];
         }
-        let Outcome::Selected(combined) = outcome else {
-            self.selected = None;
-            self.discipline.lose_sync(now);
-            return Ok(());
+        let combined = match outcome {
+            Outcome::Selected(combined) => combined,
+            other => {
+                self.unselected = Some(match other {
+                    _ if self.sources.iter().all(Option::is_none) => Unselected::NoSources,
+                    Outcome::NoMajority => Unselected::NoMajority,
+                    Outcome::TooFewSources => Unselected::NotEnoughSources,
+                    Outcome::NoRequiredSource => Unselected::NoRequiredSource,
+                    _ => Unselected::NoSelectableSources,
+                });
+                self.selected = None;
+                self.discipline.lose_sync(now);
+                return Ok(false);
+            }
         };
+        self.unselected = None;
         let selected = index[combined.selected];
         self.selected = Some(selected);
         let Some(updated) = updated else {
-            return Ok(());
+            return Ok(false);
         };
         if !matches!(
             self.states[updated],
             SourceState::Selected | SourceState::Combined
         ) {
-            return Ok(());
+            return Ok(false);
         }
         let Some(source) = self.sources[selected].as_ref() else {
-            return Ok(());
+            return Ok(false);
         };
         let Some(info) = source.info else {
-            return Ok(());
+            return Ok(false);
         };
         let min_delay = source.stats.min_delay().unwrap_or(info.delay);
         let estimate = Estimate {
@@ -753,7 +857,7 @@ impl<const N: usize, const S: usize> System<N, S> {
         };
         let correction = self.discipline.update(now, &estimate)?;
         self.correct(now, &correction);
-        Ok(())
+        Ok(true)
     }
 
     /// The clock's own reference at `now` while it is synchronised: the

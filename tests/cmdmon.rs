@@ -11,11 +11,11 @@ use std::fs;
 use std::net::IpAddr;
 use std::path::PathBuf;
 
+use ntpkit::chrony::control::{Snapshot, SourceSnapshot};
 use ntpkit::cmdmon::{
     Address, Command, Origin, Reject, Reply, ReplyBody, ReplyKind, Request, RequestBody, Responder,
     SourceSelector, Status,
 };
-use ntpkit::linux::cmdmon::{Snapshot, SourceSnapshot};
 use ntpkit::report::chronyc::{
     Activity, NtpData, ServerStats, SourceStats, Sources, Style, Tracking,
 };

@@ -14,8 +14,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
+use ntpkit::chrony::control::{Snapshot, SourceSnapshot};
 use ntpkit::cmdmon::{Action, SourceSelector};
-use ntpkit::linux::cmdmon::{CmdmonServer, CmdmonSettings, Snapshot, SourceSnapshot};
+use ntpkit::linux::cmdmon::{CmdmonServer, CmdmonSettings};
 use ntpkit::report::chronyc::{
     Activity, NtpData, ServerStats, SourceStats, Sources, Style, Tracking,
 };
@@ -182,7 +183,7 @@ fn values() -> Snapshot {
             ..ServerStatsReport::default()
         },
         clients: Vec::new(),
-        clock_control: true,
+        ..Snapshot::default()
     };
     snapshot.sources[1].ntp_data = Some(ntp_data);
     snapshot

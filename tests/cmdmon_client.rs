@@ -12,10 +12,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ntpkit::chrony::control::{self, SourceName};
-use ntpkit::linux::cmdmon::{
-    Client, CmdmonServer, CmdmonSettings, Snapshot, SourceSnapshot, Target,
-};
+use ntpkit::chrony::control::{Snapshot, SourceSnapshot};
+use ntpkit::linux::cmdmon::{Client, CmdmonServer, CmdmonSettings, Target};
+use ntpkit::linux::ctl;
 use ntpkit::report::{SourceMode, SourceReport, SourceState, SourceStatsReport, TimedatectlReport};
 use ntpkit::wire::{LeapIndicator, ReferenceId};
 
@@ -69,30 +68,17 @@ fn values() -> Snapshot {
     snapshot
 }
 
-/// What the old control socket printed for the same values.
+/// What the snapshot itself renders, with the tracked source named and
+/// the maximum error the tracking values give.
 fn control_render(snapshot: &Snapshot, request: &str) -> String {
-    let named = |s: &SourceSnapshot| SourceName {
-        name: s.name.clone(),
-        address: s.address.unwrap().to_string(),
-    };
     let reference = &snapshot.sources[0];
-    control::Snapshot {
-        sources: snapshot
-            .sources
-            .iter()
-            .map(|s| (named(s), s.report.unwrap()))
-            .collect(),
-        source_stats: snapshot
-            .sources
-            .iter()
-            .map(|s| (named(s), s.stats.unwrap()))
-            .collect(),
-        reference: named(reference),
-        tracking: snapshot.tracking,
+    Snapshot {
+        reference: (reference.name.clone(), reference.address),
         timedatectl: TimedatectlReport {
             universal_time: None,
             max_error: snapshot.tracking.root_delay / 2.0 + snapshot.tracking.root_dispersion,
         },
+        ..snapshot.clone()
     }
     .render(&request.parse().unwrap())
 }
@@ -173,7 +159,7 @@ fn client_reads_back_what_is_served() {
         "timedatectl --json",
     ] {
         assert_eq!(
-            client.render(&request.parse().unwrap()).unwrap(),
+            ctl::report(&mut client, &request.parse().unwrap()).unwrap(),
             control_render(&served, request),
             "{request}"
         );
@@ -230,7 +216,7 @@ fn client_reads_chronyd() {
         assert_eq!(tracking.report.reference_id, ReferenceId::NONE);
         let stats = client.server_stats().unwrap();
         assert!(stats.cmd_hits >= 3, "{stats:?}");
-        let text = client.render(&"tracking".parse().unwrap()).unwrap();
+        let text = ctl::report(&mut client, &"tracking".parse().unwrap()).unwrap();
         assert!(
             text.starts_with("Reference ID    : 00000000 ()\n"),
             "{text}"

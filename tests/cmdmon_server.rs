@@ -8,8 +8,9 @@ use std::os::unix::net::UnixDatagram;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use ntpkit::chrony::control::{Snapshot, SourceSnapshot};
 use ntpkit::cmdmon::{Action, Reply, ReplyBody, Request, RequestBody, SourceSelector, Status};
-use ntpkit::linux::cmdmon::{CmdmonError, CmdmonServer, CmdmonSettings, Snapshot, SourceSnapshot};
+use ntpkit::linux::cmdmon::{CmdmonError, CmdmonServer, CmdmonSettings};
 
 fn dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("ntpkit-cmdmon-{name}-{}", std::process::id()));

@@ -36,7 +36,7 @@ proptest! {
                 let cookie = Packet::new_header(&request[..]).unwrap().transmit_timestamp();
                 Packet::new_header(&mut packet[..]).unwrap().set_origin_timestamp(cookie);
             }
-            accepted |= system.handle_response(now, id, &packet).is_ok();
+            accepted |= system.handle_response(now, id, &packet, ntpkit::report::TimestampSource::Kernel).result.is_ok();
             while let Some(action) = system.poll_action() {
                 prop_assert!(accepted, "junk moved the clock: {:?}", action);
                 // After an accepted response, no action carries a non-finite value.

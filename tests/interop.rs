@@ -7,11 +7,14 @@
 //! Both ends share this machine's clock, so the truth is known: the
 //! virtual clock's offset from the system clock is the client's error.
 
+mod common;
+
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use ntpkit::linux::clock::VirtualClock;
-use ntpkit::linux::driver::{Driver, DriverConfig, Upstream, UpstreamAuth};
+use ntpkit::linux::driver::Driver;
+use ntpkit::linux::settings::{Settings, Upstream, UpstreamAuth};
 use ntpkit::report::SourceState;
 use ntpkit::system::SourceConfig;
 
@@ -27,7 +30,7 @@ fn follow(port_variable: &str, label: &str) {
         eprintln!("{label}: skipped: {port_variable} is not set (scripts/interop.sh starts the server and sets it)");
         return;
     };
-    let config = DriverConfig {
+    let config = Settings {
         upstreams: vec![Upstream {
             name: "127.0.0.1".into(),
             address: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
@@ -39,11 +42,10 @@ fn follow(port_variable: &str, label: &str) {
             },
             auth: UpstreamAuth::None,
         }],
-        ..DriverConfig::default()
+        ..Settings::default()
     };
+    common::logs::capture();
     let mut driver = Driver::new(config, VirtualClock::new(), None).expect("driver");
-    let prefix = label.to_owned();
-    driver.set_logger(move |event| eprintln!("{prefix}: {event}"));
 
     let start = Instant::now();
     let mut selected_at = None;
@@ -60,7 +62,7 @@ fn follow(port_variable: &str, label: &str) {
         }
         next_check += Duration::from_secs(1);
         let snapshot = driver.snapshot().expect("snapshot");
-        let source = snapshot.sources[0].1;
+        let source = snapshot.sources[0].report.expect("a sources row");
         reaches.push(source.reach);
         if source.state == SourceState::Selected && selected_at.is_none() {
             selected_at = Some(start.elapsed());
@@ -77,7 +79,13 @@ fn follow(port_variable: &str, label: &str) {
         "{label}: ^* after {selected_at:?}; max |offset| after it {:.1} us; reach each second: {reach}",
         max_offset * 1e6,
     );
-    eprintln!("{label}: {:?}", driver.timestamp_counts());
+    let (_, _, id) = driver.sources().next().unwrap();
+    let (exchange, _) = driver.node().system().exchange(id).unwrap();
+    let exchange = exchange.expect("a response");
+    eprintln!(
+        "{label}: last exchange timestamped by {:?} (TX), {:?} (RX)",
+        exchange.transmit, exchange.receive
+    );
     eprint!("{report}{}", snapshot.render(&"tracking".parse().unwrap()));
     let selected_at = selected_at.expect("the server was never selected");
     assert!(
@@ -95,7 +103,10 @@ fn follow(port_variable: &str, label: &str) {
     );
     assert_eq!(*reaches.last().unwrap(), 0o377);
     assert!(max_offset < MAX_OFFSET, "offset reached {max_offset} s");
-    assert_eq!(snapshot.sources[0].1.state, SourceState::Selected);
+    assert_eq!(
+        snapshot.sources[0].report.unwrap().state,
+        SourceState::Selected
+    );
     assert_eq!(
         snapshot.timedatectl.to_string().lines().last(),
         Some("NTP synchronized: yes")

@@ -14,11 +14,9 @@
 #[macro_use]
 mod common;
 
-use std::cell::RefCell;
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
-use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
@@ -30,7 +28,8 @@ use common::chrony::{
 };
 use ntpkit::chrony::config::Config;
 use ntpkit::linux::clock::VirtualClock;
-use ntpkit::linux::driver::{Driver, DriverConfig};
+use ntpkit::linux::driver::Driver;
+use ntpkit::linux::settings::Settings;
 use ntpkit::report::AuthMode;
 use ntpkit::system::{AuthCounters, SourceId};
 use ntpkit::time::NtpTimestamp;
@@ -42,29 +41,19 @@ const CLIENT_KEY_9: &str = "9 SHA1 HEX:0000000000000000000000000000000000000000\
 /// Polled every 1/4 s to 1 s, starting with a burst.
 const FAST: &str = "iburst minpoll -2 maxpoll 0";
 
-type Log = Rc<RefCell<Vec<String>>>;
-
-/// Our client configured by `body` (written to `dir`), its events kept.
-fn client(dir: &Path, body: &str) -> (Driver<'static, VirtualClock>, Log) {
+/// Our client configured by `body` (written to `dir`); its log lines go
+/// to [`common::logs`].
+fn client(dir: &Path, body: &str) -> Driver<'static, VirtualClock> {
+    common::logs::capture();
     let conf = dir.join("client.conf");
     // No command sockets: the reports are read in-process.
     std::fs::write(&conf, format!("{body}bindcmdaddress /\ncmdport 0\n")).unwrap();
     let config = Config::load(&conf).unwrap();
     assert!(config.warnings.is_empty(), "{:?}", config.warnings);
-    let driver_config = DriverConfig::from_config(&config, -20).unwrap();
-    assert!(
-        driver_config.warnings.is_empty(),
-        "{:?}",
-        driver_config.warnings
-    );
-    let mut driver = Driver::new(driver_config, VirtualClock::new(), None).unwrap();
-    let log: Log = Rc::default();
-    let kept = log.clone();
-    driver.set_logger(move |event| {
-        eprintln!("client: {event}");
-        kept.borrow_mut().push(event.to_string());
-    });
-    (driver, log)
+    let (settings, unresolved) = Settings::resolve(&config, -20);
+    assert!(unresolved.is_empty(), "{unresolved:?}");
+    assert!(settings.warnings.is_empty(), "{:?}", settings.warnings);
+    Driver::new(settings, VirtualClock::new(), None).unwrap()
 }
 
 /// A key file of ours (mode 0600: no warning).
@@ -135,7 +124,7 @@ fn our_client_follows_chronyd_with_sha1_sha256_and_aes128_keys_never_a_wrong_one
     for key in [2, 3, 6, 9] {
         body.push_str(&format!("server 127.0.0.1 port {port} key {key} {FAST}\n"));
     }
-    let (mut driver, _) = client(&dir, &body);
+    let mut driver = client(&dir, &body);
     let ids = ids(&driver);
     let (good, wrong) = (&ids[..3], ids[3]);
     let mut selected = Vec::new();
@@ -205,7 +194,7 @@ fn our_client_follows_chronyd_with_nts_and_keeps_its_cookies_across_a_restart() 
         pki.ca.display(),
         dump.display()
     );
-    let (mut driver, log) = client(&dir, &body);
+    let mut driver = client(&dir, &body);
     let id = ids(&driver)[0];
     let mut selected = Vec::new();
     let followed = run(&mut driver, Duration::from_secs(30), &mut selected, |d| {
@@ -224,8 +213,7 @@ fn our_client_follows_chronyd_with_nts_and_keeps_its_cookies_across_a_restart() 
     assert_eq!((report.key_id, report.ke_attempts), (1, 0));
     assert_eq!(report.cookies, 8, "refilled after every answer");
     assert!(report.cookie_length > 0);
-    assert!(log
-        .borrow()
+    assert!(common::logs::lines()
         .iter()
         .any(|l| l.contains("cookies from NTS-KE")));
     // The way out saves the cookies.
@@ -236,7 +224,7 @@ fn our_client_follows_chronyd_with_nts_and_keeps_its_cookies_across_a_restart() 
     assert_eq!(ke_connections(&chronyd.chronyc("serverstats")), Some(1));
     // Restarted, the client needs no NTS-KE: the dump's cookies are
     // taken (and the file removed: no cookie is sent twice).
-    let (mut driver, log) = client(&dir, &body);
+    let mut driver = client(&dir, &body);
     assert!(!file.exists());
     let id = ids(&driver)[0];
     let mut selected = Vec::new();
@@ -246,8 +234,7 @@ fn our_client_follows_chronyd_with_nts_and_keeps_its_cookies_across_a_restart() 
     let serverstats = chronyd.chronyc("serverstats");
     drop(chronyd);
     assert!(followed, "not followed after the restart");
-    assert!(log
-        .borrow()
+    assert!(common::logs::lines()
         .iter()
         .any(|l| l.contains("cookies from") && l.contains(".nts")));
     assert_eq!(ke_connections(&serverstats), Some(1), "{serverstats}");
@@ -268,7 +255,7 @@ fn our_client_never_selects_an_nts_server_whose_certificate_does_not_verify() {
          ntstrustedcerts {}\nnosystemcert\n",
         other.ca.display()
     );
-    let (mut driver, log) = client(&dir, &body);
+    let mut driver = client(&dir, &body);
     let id = ids(&driver)[0];
     let mut selected = Vec::new();
     run_for(&mut driver, Duration::from_secs(7), &mut selected);
@@ -284,8 +271,7 @@ fn our_client_never_selects_an_nts_server_whose_certificate_does_not_verify() {
     // Handshakes at 0 s, 2 s and 6 s (the backoff doubles).
     assert!(report.ke_attempts >= 3, "{report:?}");
     assert_eq!(report.cookies, 0);
-    let failures: Vec<String> = log
-        .borrow()
+    let failures: Vec<String> = common::logs::lines()
         .iter()
         .filter(|l| l.contains("NTS-KE with 127.0.0.1 failed"))
         .cloned()
@@ -435,7 +421,7 @@ fn through(
         keys.display(),
         pki.ca.display()
     );
-    let (mut driver, _) = client(&dir, &body);
+    let mut driver = client(&dir, &body);
     let ids = ids(&driver);
     let mut selected = Vec::new();
     run_for(&mut driver, time, &mut selected);
@@ -524,7 +510,7 @@ fn our_client_follows_our_server_with_keys_and_nts() {
     body.push_str(&format!(
         "server 127.0.0.1 port {port} nts ntsport {ntsport} {FAST}\n"
     ));
-    let (mut driver, _) = client(&dir, &body);
+    let mut driver = client(&dir, &body);
     let ids = ids(&driver);
     let (good, wrong) = ([ids[0], ids[1], ids[2], ids[4]], ids[3]);
     let mut selected = Vec::new();

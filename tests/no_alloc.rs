@@ -5,8 +5,8 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use ntpkit::chrony::control::{Snapshot, SourceSnapshot};
 use ntpkit::cmdmon::{Address, Origin, Reply, Request, RequestBody, Responder, SourceSelector};
-use ntpkit::linux::cmdmon::{Snapshot, SourceSnapshot};
 use ntpkit::report::{SourceMode, SourceReport, SourceState, SourceStatsReport};
 use ntpkit::sample::{Sample, Timestamps};
 use ntpkit::time::NtpTimestamp;
@@ -246,7 +246,7 @@ fn the_engines_authenticated_exchanges_do_not_allocate() {
         for _ in 0..100 {
             let now = system.poll_timeout().unwrap();
             system.handle_timeout(now);
-            while let Some((id, n)) = system.poll_transmit(now, &mut rng, &mut request) {
+            while let Some((id, n, _)) = system.poll_transmit(now, &mut rng, &mut request) {
                 sent[usize::from(id == nts)] += 1;
                 let at = now + NtpDuration::from_seconds_f64(0.001);
                 let reference = Reference::local(2, at);
@@ -254,7 +254,14 @@ fn the_engines_authenticated_exchanges_do_not_allocate() {
                     .respond(&request[..n], client, at, &reference, &mut response)
                     .unwrap();
                 let rx = now + NtpDuration::from_seconds_f64(0.002);
-                let _ = system.handle_response(rx, id, &response[..m]);
+                let _ = system
+                    .handle_response(
+                        rx,
+                        id,
+                        &response[..m],
+                        ntpkit::report::TimestampSource::Kernel,
+                    )
+                    .result;
             }
             while system.poll_action().is_some() {}
         }

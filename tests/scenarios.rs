@@ -370,7 +370,7 @@ fn clients_of_a_node_still_synchronising() {
             stratumweight: 0.0,
             ..SystemConfig::default()
         },
-        local: None,
+        ..NodeConfig::default()
     };
     let iburst = SourceConfig {
         iburst: true,
@@ -382,7 +382,7 @@ fn clients_of_a_node_still_synchronising() {
         let serving = world.add_host(
             NodeConfig {
                 local: Some(LocalReference::new(10, 1.0)),
-                ..kubeasz
+                ..kubeasz.clone()
             },
             None,
             SimKernel::new(epoch, 0.1, 1e-4, 1e-9),
@@ -411,7 +411,7 @@ fn clients_of_a_node_still_synchronising() {
             .iter()
             .map(|&(offset, freq)| {
                 let node = world.add_host(
-                    kubeasz,
+                    kubeasz.clone(),
                     None,
                     SimKernel::new(epoch, offset, freq, 1e-9),
                     false,

@@ -59,7 +59,9 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(sent, 3);
     let rx = due + NtpDuration::from_seconds_f64(0.01);
     for &id in &ids {
-        let _ = system.handle_response(rx, id, data);
+        let _ = system
+            .handle_response(rx, id, data, ntpkit::report::TimestampSource::Kernel)
+            .result;
     }
     for &id in &ids[1..] {
         assert_eq!(system.auth_counters(id).unwrap().authenticated, 0);

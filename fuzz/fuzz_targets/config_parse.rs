@@ -6,12 +6,12 @@
 
 use libfuzzer_sys::fuzz_target;
 use ntpkit::chrony::config::{Config, ConfigError, Isolated};
+use ntpkit::linux::settings;
 
 fuzz_target!(|data: &[u8]| {
     match Config::parse_bytes(data, "fuzz.conf", &Isolated) {
         Ok(config) => {
-            let _ = config.system_config(-20);
-            let _ = config.server_config(-20);
+            let _ = settings::node_config(&config, -20);
             for warning in &config.warnings {
                 assert!(warning.line >= 1);
                 let _ = warning.to_string();

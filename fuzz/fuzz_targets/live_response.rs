@@ -86,7 +86,7 @@ fuzz_target!(|data: &[u8]| {
         rest = tail;
 
         // The next request, when the engine sends it.
-        let Some((id, sent)) = (loop {
+        let Some((id, sent, _)) = (loop {
             let Some(due) = system.poll_timeout() else {
                 break None;
             };
@@ -113,8 +113,11 @@ fuzz_target!(|data: &[u8]| {
             header.set_origin_timestamp(cookie);
         }
         now = now + NtpDuration::from_nanos(i64::from(delay_ms) * 1_000_000);
-        match system.handle_response(now, id, packet) {
-            Ok(()) => {
+        match system
+            .handle_response(now, id, packet, ntpkit::report::TimestampSource::Kernel)
+            .result
+        {
+            Ok(_) => {
                 while let Some(action) = system.poll_action() {
                     check(&action);
                 }

@@ -1,8 +1,9 @@
-//! What `client --ctl` prints: a report [`Request`] (`sources -v`,
-//! `sourcestats -c`, `tracking --json`, `timedatectl`) rendered from a
-//! [`Snapshot`] of the reports, in chronyc's layouts or as JSON. The
-//! values come from a running node over chronyc's own command protocol
-//! ([`crate::linux::cmdmon::Client::render`]).
+//! The node's reports at one moment ([`Snapshot`]): what chronyc's command
+//! protocol answers from (it is a [`Provider`]), and what `client --ctl`
+//! prints of them: a report [`Request`] (`sources -v`, `sourcestats -c`,
+//! `tracking --json`, `timedatectl`) in chronyc's layouts or as JSON. A
+//! running node's snapshot comes over the protocol itself
+//! (`linux::ctl::report`).
 //!
 //! ```
 //! use ntpkit::report::chronyc::Style;
@@ -21,8 +22,16 @@ use std::string::String;
 use std::string::ToString;
 use std::vec::Vec;
 
+use std::net::IpAddr;
+
+use crate::cmdmon::{Action, Provider, Status};
 use crate::report::chronyc::{SourceStats, Sources, Style, Tracking};
-use crate::report::{SourceReport, SourceStatsReport, TimedatectlReport, TrackingReport};
+use crate::report::{
+    AuthReport, ClientReport, NtpDataReport, ServerStatsReport, SourceActivity, SourceReport,
+    SourceStatsReport, TimedatectlReport, TrackingReport,
+};
+use crate::time::NtpTimestamp;
+use crate::wire::{LeapIndicator, ReferenceId};
 
 /// Which report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,40 +124,102 @@ impl fmt::Display for Request {
     }
 }
 
-/// How a source is named: as configured (the text reports) and by its
-/// address (CSV, as `chronyc -c` prints addresses).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct SourceName {
-    /// The name as configured (a host name or an address).
+/// One source's values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceSnapshot {
+    /// Its address (none for a source not resolved yet).
+    pub address: Option<IpAddr>,
+    /// Its name as configured (a host name or an address).
     pub name: String,
-    /// Its address.
-    pub address: String,
+    /// Polled or not.
+    pub activity: SourceActivity,
+    /// Its `sources` row.
+    pub report: Option<SourceReport>,
+    /// Its `sourcestats` row.
+    pub stats: Option<SourceStatsReport>,
+    /// Its `ntpdata`.
+    pub ntp_data: Option<NtpDataReport>,
+    /// Its `authdata`.
+    pub auth: AuthReport,
 }
 
-impl SourceName {
-    /// The address in CSV, else the name.
-    fn shown(&self, csv: bool) -> &str {
-        if csv {
-            &self.address
-        } else {
-            &self.name
+impl SourceSnapshot {
+    /// A source with nothing measured yet.
+    pub fn new(address: Option<IpAddr>, name: impl Into<String>) -> Self {
+        SourceSnapshot {
+            address,
+            name: name.into(),
+            activity: SourceActivity::Online,
+            report: None,
+            stats: None,
+            ntp_data: None,
+            auth: AuthReport::default(),
+        }
+    }
+
+    /// How the reports name it: by address in CSV (as `chronyc -c`), else
+    /// as configured.
+    fn shown(&self, csv: bool) -> String {
+        match self.address {
+            Some(ip) if csv => ip.to_string(),
+            _ => self.name.clone(),
         }
     }
 }
 
-/// Everything the reports show, taken from a node at one moment.
+/// The node's reports at one moment.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Snapshot {
-    /// `sources` rows.
-    pub sources: Vec<(SourceName, SourceReport)>,
-    /// `sourcestats` rows.
-    pub source_stats: Vec<(SourceName, SourceStatsReport)>,
-    /// The reference tracking names (empty for none).
-    pub reference: SourceName,
+    /// The sources, in `chronyc sources` order.
+    pub sources: Vec<SourceSnapshot>,
+    /// Sources whose names are not resolved yet.
+    pub unresolved: u32,
     /// `tracking`.
     pub tracking: TrackingReport,
-    /// `timedatectl`.
+    /// The source `tracking` follows: its name as configured and its
+    /// address (none without one).
+    pub reference: (String, Option<IpAddr>),
+    /// `timedatectl`'s synchronisation status.
     pub timedatectl: TimedatectlReport,
+    /// `serverstats`.
+    pub server_stats: ServerStatsReport,
+    /// `clients`, by slot.
+    pub clients: Vec<Option<ClientReport>>,
+    /// Whether the node steers its clock (`makestep` fails otherwise).
+    pub clock_control: bool,
+}
+
+impl Default for Snapshot {
+    /// No source, not synchronised.
+    fn default() -> Self {
+        Snapshot {
+            sources: Vec::new(),
+            unresolved: 0,
+            tracking: TrackingReport {
+                reference_id: ReferenceId::NONE,
+                stratum: 0,
+                reference_time: NtpTimestamp::ZERO,
+                system_offset: 0.0,
+                last_offset: 0.0,
+                rms_offset: 0.0,
+                frequency_ppm: 0.0,
+                residual_frequency_ppm: 0.0,
+                skew_ppm: 0.0,
+                root_delay: 1.0,
+                root_dispersion: 1.0,
+                update_interval: 0.0,
+                leap: LeapIndicator::Unsynchronized,
+            },
+            reference: (String::new(), None),
+            timedatectl: TimedatectlReport {
+                universal_time: None,
+                max_error: TimedatectlReport::MAX_ERROR_LIMIT,
+            },
+            server_stats: ServerStatsReport::default(),
+            clients: Vec::new(),
+            clock_control: true,
+        }
+    }
 }
 
 impl Snapshot {
@@ -159,31 +230,51 @@ impl Snapshot {
                 // chronyc -c names sources by address.
                 let csv = style == Style::Csv;
                 match request.report {
-                    Report::Sources => Sources {
-                        rows: &named_by(&self.sources, csv),
-                        style,
+                    Report::Sources => {
+                        let rows: Vec<(String, SourceReport)> = self
+                            .sources
+                            .iter()
+                            .filter_map(|s| Some((s.shown(csv), s.report?)))
+                            .collect();
+                        Sources { rows: &rows, style }.to_string()
                     }
-                    .to_string(),
-                    Report::SourceStats => SourceStats {
-                        rows: &named_by(&self.source_stats, csv),
-                        style,
+                    Report::SourceStats => {
+                        let rows: Vec<(String, SourceStatsReport)> = self
+                            .sources
+                            .iter()
+                            .filter_map(|s| Some((s.shown(csv), s.stats?)))
+                            .collect();
+                        SourceStats { rows: &rows, style }.to_string()
                     }
-                    .to_string(),
-                    Report::Tracking => Tracking {
-                        name: self.reference.shown(csv),
-                        report: &self.tracking,
-                        style,
+                    Report::Tracking => {
+                        let name = match self.reference {
+                            (_, Some(ip)) if csv => ip.to_string(),
+                            (ref name, _) => name.clone(),
+                        };
+                        Tracking {
+                            name: &name,
+                            report: &self.tracking,
+                            style,
+                        }
+                        .to_string()
                     }
-                    .to_string(),
                     Report::Timedatectl => self.timedatectl.to_string(),
                 }
             }
             #[cfg(feature = "json")]
             Format::Json => {
                 let value = match request.report {
-                    Report::Sources => named_rows(&self.sources),
-                    Report::SourceStats => named_rows(&self.source_stats),
-                    Report::Tracking => named(&self.reference, &self.tracking),
+                    Report::Sources => self
+                        .sources
+                        .iter()
+                        .filter_map(|s| Some(named(&s.name, s.address, &s.report?)))
+                        .collect(),
+                    Report::SourceStats => self
+                        .sources
+                        .iter()
+                        .filter_map(|s| Some(named(&s.name, s.address, &s.stats?)))
+                        .collect(),
+                    Report::Tracking => named(&self.reference.0, self.reference.1, &self.tracking),
                     Report::Timedatectl => {
                         let mut value = serde_json::to_value(self.timedatectl).unwrap_or_default();
                         if let Some(map) = value.as_object_mut() {
@@ -203,25 +294,70 @@ impl Snapshot {
     }
 }
 
-/// Rows named as configured, or by address (`csv`).
-fn named_by<T: Copy>(rows: &[(SourceName, T)], csv: bool) -> Vec<(&str, T)> {
-    rows.iter().map(|(n, row)| (n.shown(csv), *row)).collect()
-}
-
 /// A report as a JSON object with its `name` and `address` added.
 #[cfg(feature = "json")]
-fn named<T: serde::Serialize>(name: &SourceName, report: &T) -> serde_json::Value {
+fn named<T: serde::Serialize>(
+    name: &str,
+    address: Option<IpAddr>,
+    report: &T,
+) -> serde_json::Value {
     let mut value = serde_json::to_value(report).unwrap_or_default();
     if let Some(map) = value.as_object_mut() {
-        map.insert("name".into(), name.name.as_str().into());
-        map.insert("address".into(), name.address.as_str().into());
+        map.insert("name".into(), name.into());
+        let address = address.map_or_else(String::new, |ip| ip.to_string());
+        map.insert("address".into(), address.into());
     }
     value
 }
 
-#[cfg(feature = "json")]
-fn named_rows<T: serde::Serialize>(rows: &[(SourceName, T)]) -> serde_json::Value {
-    rows.iter().map(|(name, row)| named(name, row)).collect()
+impl Provider for Snapshot {
+    fn source_count(&self) -> usize {
+        self.sources.len()
+    }
+    fn source_address(&self, index: usize) -> Option<IpAddr> {
+        self.sources.get(index)?.address
+    }
+    fn source_name(&self, index: usize) -> Option<&str> {
+        Some(&self.sources.get(index)?.name)
+    }
+    fn source(&self, index: usize) -> Option<SourceReport> {
+        self.sources.get(index)?.report
+    }
+    fn source_stats(&self, index: usize) -> Option<SourceStatsReport> {
+        self.sources.get(index)?.stats
+    }
+    fn source_activity(&self, index: usize) -> SourceActivity {
+        self.sources
+            .get(index)
+            .map_or(SourceActivity::Online, |s| s.activity)
+    }
+    fn unresolved_sources(&self) -> u32 {
+        self.unresolved
+    }
+    fn tracking(&self) -> TrackingReport {
+        self.tracking
+    }
+    fn ntp_data(&self, index: usize) -> Option<NtpDataReport> {
+        self.sources.get(index)?.ntp_data
+    }
+    fn auth_data(&self, index: usize) -> AuthReport {
+        self.sources.get(index).map(|s| s.auth).unwrap_or_default()
+    }
+    fn server_stats(&self) -> ServerStatsReport {
+        self.server_stats
+    }
+    fn client_slots(&self) -> u32 {
+        u32::try_from(self.clients.len()).unwrap_or(u32::MAX)
+    }
+    fn client(&self, index: u32) -> Option<ClientReport> {
+        *self.clients.get(usize::try_from(index).ok()?)?
+    }
+    fn action_status(&self, action: &Action) -> Status {
+        match action {
+            Action::MakeStep if !self.clock_control => Status::FAILED,
+            _ => Status::SUCCESS,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -11,11 +11,15 @@
 //! `printf` prints them (`%10.3e` is ` 1.234e-05`).
 //!
 //! ```no_run
-//! use ntpkit::chrony::config::Config;
+//! use ntpkit::chrony::config::LogSet;
 //! use ntpkit::chrony::logs::{LogSettings, Logs, Tracking};
 //!
-//! let config = Config::load("/etc/chrony/chrony.conf".as_ref())?;
-//! let mut logs = Logs::open(&LogSettings::of(&config))?;
+//! let settings = LogSettings {
+//!     dir: "/var/log/chrony".into(),
+//!     log: LogSet { tracking: true, ..LogSet::default() },
+//!     banner: 32,
+//! };
+//! let mut logs = Logs::open(&settings)?;
 //! logs.tracking(&Tracking {
 //!     time: 1_764_618_645,
 //!     reference: "127.0.0.1".into(),
@@ -41,7 +45,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::string::String;
 
-use crate::chrony::config::{Config, LogSet};
+use crate::chrony::config::LogSet;
 use crate::report::chronyc::civil;
 pub use crate::report::TimestampSource;
 use crate::time::UnixTime;
@@ -403,15 +407,6 @@ pub struct LogSettings {
 }
 
 impl LogSettings {
-    /// The settings of `config`.
-    pub fn of(config: &Config) -> LogSettings {
-        LogSettings {
-            dir: config.logdir.clone().unwrap_or_else(|| PathBuf::from(".")),
-            log: config.log,
-            banner: config.logbanner,
-        }
-    }
-
     /// Whether any file is written.
     pub fn any(&self) -> bool {
         self.log.measurements

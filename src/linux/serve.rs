@@ -1,4 +1,4 @@
-//! Serving NTP: the sockets and the server a chrony.conf describes, for
+//! Serving NTP: the sockets and the server [`ServeSettings`] describe, for
 //! the [driver](crate::linux::driver) to answer on (the node decides what is
 //! served and writes the replies; the driver moves them in batches with
 //! `recvmmsg`/`sendmmsg`). With [`Serving::set_keys`] and
@@ -10,12 +10,11 @@ use std::vec::Vec;
 
 use std::sync::Arc;
 
-use super::driver::Serving;
-use super::nts::ke_server::{KeServer, NtsServerConfig};
+use super::nts::ke_server::KeServer;
 use super::nts::server_keys::SharedKeys;
-use super::socket::{bind_each, SocketError, SocketOptions};
+use super::settings::ServeSettings;
+use super::socket::{bind_each, NtpSocket, SocketError, SocketOptions};
 use crate::auth::KeyStore;
-use crate::chrony::config::Config;
 use crate::chrony::keyfile::KeyFile;
 use crate::nts::NtsServer;
 use crate::server::{ClientRecord, Server};
@@ -25,10 +24,23 @@ use rand_core::RngCore;
 /// bytes = 1.75 MiB, fixed whatever the number of clients.
 pub const RATE_LIMIT_RECORDS: usize = 1 << 16;
 
-/// A rate-limit table for `config`: [`RATE_LIMIT_RECORDS`] records with
+/// Serving NTP from a set of sockets: the sockets, and the server (access
+/// rules, rate limiting, keys, counters) the node answers with.
+#[derive(Debug)]
+pub struct Serving<'a> {
+    /// The sockets to answer on.
+    pub sockets: Vec<NtpSocket>,
+    /// The server.
+    pub server: Server<'a>,
+    /// The NTS-KE server's cookie keys, which it rotates (see
+    /// [`Serving::set_nts`]).
+    pub nts_keys: Option<Arc<SharedKeys>>,
+}
+
+/// A rate-limit table for `settings`: [`RATE_LIMIT_RECORDS`] records with
 /// `ratelimit`, none without.
-pub fn rate_limit_table(config: &Config) -> Vec<ClientRecord> {
-    let records = if config.rate_limit.is_some() {
+pub fn rate_limit_table(settings: &ServeSettings) -> Vec<ClientRecord> {
+    let records = if settings.rate_limited() {
         RATE_LIMIT_RECORDS
     } else {
         0
@@ -37,15 +49,14 @@ pub fn rate_limit_table(config: &Config) -> Vec<ClientRecord> {
 }
 
 impl<'a> Serving<'a> {
-    /// What `config` serves on `port`: sockets on its `bindaddress` lines
-    /// (or the IPv4 and IPv6 wildcards; with `reuse_port`, sharing the port
-    /// with other threads' sockets), its access rules and rate limit
-    /// (records in `table`, see [`rate_limit_table`]), with the clock's
-    /// `precision` and the rate limiter's keyed-hash `seed`. A host without
-    /// IPv6 serves IPv4 only: the IPv6 wildcard's error is returned beside.
+    /// What `settings` serve: sockets on their addresses (with
+    /// `reuse_port`, sharing the port with other threads' sockets), their
+    /// access rules and rate limit (records in `table`, see
+    /// [`rate_limit_table`]), with the clock's `precision` and the rate
+    /// limiter's keyed-hash `seed`. A host without IPv6 serves IPv4 only:
+    /// the IPv6 wildcard's error is returned beside.
     pub fn bind(
-        config: &Config,
-        port: u16,
+        settings: &ServeSettings,
         precision: i8,
         table: &'a mut [ClientRecord],
         seed: [u64; 2],
@@ -56,8 +67,12 @@ impl<'a> Serving<'a> {
             receive_buffer: Some(4 << 20),
             ..SocketOptions::default()
         };
-        let (sockets, skipped) = bind_each(&config.serve_addresses(port), &options)?;
-        let server = Server::new(config.server_config(precision), table, seed);
+        let (sockets, skipped) = bind_each(&settings.addresses, &options)?;
+        let config = crate::server::ServerConfig {
+            precision,
+            ..settings.server.clone()
+        };
+        let server = Server::new(config, table, seed);
         let serving = Serving {
             sockets,
             server,
@@ -83,9 +98,9 @@ impl<'a> Serving<'a> {
     }
 }
 
-/// What a server answers authenticated requests with, from a chrony.conf:
-/// the `keyfile`'s keys, and, with `ntsservercert`/`ntsserverkey`, an
-/// NTS-KE server (its own thread) whose cookie keys the NTP side opens.
+/// What a server answers authenticated requests with: the `keyfile`'s
+/// keys, and, with `ntsservercert`/`ntsserverkey`, an NTS-KE server (its
+/// own thread) whose cookie keys the NTP side opens.
 #[derive(Debug)]
 pub struct ServingAuth {
     keys: KeyFile,
@@ -107,16 +122,14 @@ pub enum ServingAuthError {
 }
 
 impl ServingAuth {
-    /// Reads `config`'s `keyfile` and starts its NTS-KE server (giving
-    /// clients NTP `port`), if it has certificates. Warnings (a key file
-    /// others can read, short keys) go to `warn`.
+    /// Reads the `keyfile` of `settings` and starts their NTS-KE server,
+    /// if they have certificates. Warnings (a key file others can read,
+    /// short keys) go to `warn`.
     pub fn start(
-        config: &Config,
-        port: u16,
+        settings: &ServeSettings,
         mut warn: impl FnMut(&str),
     ) -> Result<ServingAuth, ServingAuthError> {
-        let auth = &config.auth;
-        let keys = match &auth.keyfile {
+        let keys = match &settings.keyfile {
             Some(path) => KeyFile::load(path)?,
             None => KeyFile::default(),
         };
@@ -124,33 +137,9 @@ impl ServingAuth {
             warn(warning);
         }
         keys.store()?;
-        let ke_server = if auth.nts_server_certs.is_empty() {
-            None
-        } else {
-            let mut ips: Vec<_> = config
-                .serve_addresses(port)
-                .iter()
-                .map(|a| a.ip())
-                .collect();
-            ips.dedup();
-            let nts = NtsServerConfig {
-                certificates: auth
-                    .nts_server_certs
-                    .iter()
-                    .cloned()
-                    .zip(auth.nts_server_keys.iter().cloned())
-                    .collect(),
-                addresses: ips,
-                port: auth.nts_port,
-                ntp_port: port,
-                ntp_server: auth.nts_ntp_server.clone(),
-                rotate: std::time::Duration::from_secs(auth.nts_rotate.max(0) as u64),
-                dump_dir: auth.nts_dump_dir.clone(),
-                max_connections: auth.max_nts_connections.max(1) as usize,
-                processes: auth.nts_processes.max(1) as usize,
-                ..NtsServerConfig::default()
-            };
-            Some(KeServer::start(&nts)?)
+        let ke_server = match &settings.nts {
+            Some(nts) => Some(KeServer::start(nts)?),
+            None => None,
         };
         Ok(ServingAuth { keys, ke_server })
     }

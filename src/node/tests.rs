@@ -1,8 +1,9 @@
 use super::*;
 use crate::clock::ClockAction;
 use crate::discipline::{DisciplineConfig, MakeStep};
+use crate::report::TimestampSource;
 use crate::server::{AccessControl, ServerConfig};
-use crate::sim::SimRng;
+use crate::test_util::TestRng;
 use crate::wire::{Header, LeapIndicator};
 
 fn at(seconds: f64) -> NtpTimestamp {
@@ -27,15 +28,21 @@ fn request() -> [u8; 48] {
 
 /// Answers a node's request at `now` as a stratum-1 server `ahead`
 /// seconds ahead would, received 10 ms later.
-fn exchange(node: &mut Node<'_>, rng: &mut SimRng, now: NtpTimestamp, ahead: f64) -> bool {
+fn exchange(node: &mut Node<'_>, rng: &mut TestRng, now: NtpTimestamp, ahead: f64) -> bool {
     let mut buf = [0u8; 48];
-    let Some((source, _)) = node.poll_transmit(now, rng, &mut buf) else {
+    let Some(transmit) = node.poll_transmit(now, rng, &mut buf) else {
         return false;
     };
+    let source = transmit.source;
     let server_time = now + NtpDuration::from_seconds_f64(ahead + 0.005);
     let reply = crate::server::reply_to(&buf, server_time, &Reference::local(1, server_time));
     let rx = now + NtpDuration::from_seconds_f64(0.01);
-    node.handle_datagram(rx, Endpoint::Source(source), &reply, &mut [], || at(0.0));
+    let datagram = Datagram {
+        source,
+        bytes: &reply,
+        receive: TimestampSource::Kernel,
+    };
+    let _ = node.handle(rx, datagram);
     true
 }
 
@@ -51,13 +58,7 @@ fn a_local_stratum_is_served_unless_acquiring() {
     let mut reply = [0u8; 64];
     // No sources: the local stratum.
     let len = node
-        .handle_datagram(
-            at(0.0),
-            Endpoint::Client(client),
-            &request(),
-            &mut reply,
-            || at(0.0),
-        )
+        .serve(at(0.0), client, &request(), &mut reply, || at(0.0))
         .unwrap();
     assert_eq!(len, 48);
     let header = Header::decode(&reply[..len]).unwrap();
@@ -69,13 +70,7 @@ fn a_local_stratum_is_served_unless_acquiring() {
     node.add_source(SourceConfig::default(), ReferenceId::NONE, at(0.0))
         .unwrap();
     let len = node
-        .handle_datagram(
-            at(1.0),
-            Endpoint::Client(client),
-            &request(),
-            &mut reply,
-            || at(0.0),
-        )
+        .serve(at(1.0), client, &request(), &mut reply, || at(0.0))
         .unwrap();
     let header = Header::decode(&reply[..len]).unwrap();
     assert_eq!(
@@ -85,13 +80,7 @@ fn a_local_stratum_is_served_unless_acquiring() {
     assert_eq!(node.server_counters().unwrap().answered, 2);
     // A request shorter than a header gets nothing.
     assert_eq!(
-        node.handle_datagram(
-            at(2.0),
-            Endpoint::Client(client),
-            &[0u8; 20],
-            &mut reply,
-            || at(2.0)
-        ),
+        node.serve(at(2.0), client, &[0u8; 20], &mut reply, || at(2.0)),
         None
     );
 }
@@ -102,13 +91,7 @@ fn a_node_that_does_not_serve_answers_nobody() {
     let client: SocketAddr = "10.0.0.9:40000".parse().unwrap();
     assert!(!node.is_serving());
     assert_eq!(
-        node.handle_datagram(
-            at(0.0),
-            Endpoint::Client(client),
-            &request(),
-            &mut [0u8; 48],
-            || at(0.0)
-        ),
+        node.serve(at(0.0), client, &request(), &mut [0u8; 48], || at(0.0)),
         None
     );
 }
@@ -126,20 +109,23 @@ fn events_for_selection_steps_and_the_drift() {
             },
             ..SystemConfig::default()
         },
-        local: None,
+        ..NodeConfig::default()
     };
     let mut node: Node<'_> = Node::new(config, None, None);
-    let mut rng = SimRng::new(3);
+    let mut rng = TestRng::new(3);
     let id = node
         .add_source(SourceConfig::default(), ReferenceId::NONE, at(0.0))
         .unwrap();
     let mut events = std::vec::Vec::new();
     let mut stepped = 0.0;
     let mut now = at(0.0);
+    let mut exchanges = 0;
     while (now - at(0.0)).to_seconds_f64() < 1.5 * DRIFT_SAVE_INTERVAL {
         now = node.poll_timeout().unwrap();
         node.handle_timeout(now);
-        exchange(&mut node, &mut rng, now, 0.5 - stepped);
+        if exchange(&mut node, &mut rng, now, 0.5 - stepped) {
+            exchanges += 1;
+        }
         while let Some(action) = node.poll_action() {
             if let ClockAction::Step { offset } = action {
                 stepped += offset.to_seconds_f64();
@@ -148,10 +134,37 @@ fn events_for_selection_steps_and_the_drift() {
         events.extend(core::iter::from_fn(|| node.poll_event()));
     }
     assert!((stepped - 0.5).abs() < 1e-3, "{stepped}");
+    let count = |f: fn(&Event) -> bool| events.iter().filter(|e| f(e)).count();
+    // Every response is reported with its packet, every sample with the
+    // regression, every clock update once.
+    assert_eq!(count(|e| matches!(e, Event::Measured { .. })), exchanges);
+    assert_eq!(count(|e| matches!(e, Event::Sampled { .. })), exchanges);
+    assert_eq!(
+        count(|e| matches!(e, Event::ClockUpdated)),
+        node.system().clock_updates() as usize
+    );
     assert!(
-        matches!(events[..2], [Event::Selected(s), Event::Stepped(step)]
+        matches!(
+            events[..2],
+            [Event::Measured { source, exchange, .. }, Event::Sampled { before: None, .. }]
+            if source == id && exchange.tests == crate::source::ALL_TESTS
+        ),
+        "{:?}",
+        &events[..2]
+    );
+    let notable: std::vec::Vec<_> = events
+        .iter()
+        .filter(|e| {
+            matches!(
+                e,
+                Event::Selected(_) | Event::Unselected(_) | Event::Stepped(_)
+            )
+        })
+        .collect();
+    assert!(
+        matches!(notable[..2], [&Event::Selected(s), &Event::Stepped(step)]
         if s == id && (step - 0.5).abs() < 1e-3),
-        "{events:?}"
+        "{notable:?}"
     );
     // Synchronised for over an hour: the drift is saved once an hour.
     assert!((now - at(0.0)).to_seconds_f64() > DRIFT_SAVE_INTERVAL);

@@ -561,9 +561,9 @@ impl Scenario {
         };
         let config = NodeConfig {
             system: self.system,
-            local: None,
+            ..NodeConfig::default()
         };
-        let mut client = world.add_host(config, self.drift, kernel(), self.chain);
+        let mut client = world.add_host(config.clone(), self.drift, kernel(), self.chain);
         let upstream = client;
         for &server in &servers {
             world.connect(upstream, Target::Server(server), self.source, self.link);

@@ -30,11 +30,12 @@ use std::vec::Vec;
 use crate::auth::{Key, KeyStore};
 use crate::clock::{Clock, ClockAction};
 use crate::linux::clock::{Kernel, SystemClock};
-use crate::node::{Endpoint, Event, Node, NodeConfig};
+use crate::node::{Datagram, Event, Node, NodeConfig};
 use crate::nts::{
     AeadAlgorithm, AeadKey, CookieKey, CookieKeys, NtsServer, NtsSession, SessionKeys,
 };
 use crate::reference::Reference;
+use crate::report::TimestampSource;
 use crate::server::{
     set_transmit_timestamp, AccessControl, ClientRecord, RateLimit, Server, ServerConfig,
 };
@@ -464,12 +465,13 @@ impl World {
                 let host = &mut self.hosts[link.host];
                 host.wakeups += 1;
                 let now = host.now();
-                let _ = host.node.handle_datagram(
+                let _ = host.node.handle(
                     now,
-                    Endpoint::Source(link.source),
-                    bytes,
-                    &mut [],
-                    || now,
+                    Datagram {
+                        source: link.source,
+                        bytes,
+                        receive: TimestampSource::Kernel,
+                    },
                 );
                 host.settle();
                 host.schedule(self.t);
@@ -511,13 +513,7 @@ impl World {
                 let host = &mut self.hosts[i];
                 host.wakeups += 1;
                 let now = host.now();
-                let len = host.node.handle_datagram(
-                    now,
-                    Endpoint::Client(client),
-                    request,
-                    reply,
-                    || now,
-                )?;
+                let len = host.node.serve(now, client, request, reply, || now)?;
                 set_transmit_timestamp(&mut reply[..len], host.node.transmit_time(now));
                 host.settle();
                 host.schedule(self.t);
@@ -566,12 +562,13 @@ impl World {
         let host = &mut self.hosts[index];
         let mut buf = [0u8; MAX_REQUEST_LEN];
         let mut sent = Vec::new();
-        while let Some((source, len)) = host.node.poll_transmit(now, &mut self.rng, &mut buf) {
+        while let Some(transmit) = host.node.poll_transmit(now, &mut self.rng, &mut buf) {
             host.requests += 1;
             host.request_times.push(self.t);
+            let (source, bytes, token) = (transmit.source, transmit.bytes.to_vec(), transmit.token);
             // The kernel's transmit timestamp: the moment it left.
-            host.node.handle_tx_timestamp(source, now);
-            sent.push((source, buf[..len].to_vec()));
+            host.node.handle_tx_timestamp(token, now);
+            sent.push((source, bytes));
         }
         host.settle();
         host.schedule(self.t);

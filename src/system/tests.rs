@@ -2,7 +2,8 @@ use std::vec::Vec;
 
 use super::*;
 use crate::clock::ClockAction;
-use crate::sim::SimRng;
+use crate::report::TimestampSource;
+use crate::test_util::TestRng;
 use crate::time::NtpDuration;
 use crate::wire::Header;
 
@@ -57,7 +58,7 @@ fn capacity() {
 #[test]
 fn synchronises_and_serves() {
     let mut system = System::new(stepping(), None);
-    let mut rng = SimRng::new(1);
+    let mut rng = TestRng::new(1);
     let mut now = NtpTimestamp::from_parts(3_900_000_000, 0);
     assert_eq!(system.reference(now), Reference::UNSYNCHRONIZED);
     assert_eq!(
@@ -84,17 +85,22 @@ fn synchronises_and_serves() {
         now = system.poll_timeout().unwrap();
         system.handle_timeout(now);
         let mut buf = [0u8; 48];
-        let (source, len) = system.poll_transmit(now, &mut rng, &mut buf).unwrap();
+        let (source, len, _) = system.poll_transmit(now, &mut rng, &mut buf).unwrap();
         assert_eq!((source, len), (id, 48));
         // The request hides our precision and time.
         assert_eq!(buf[3] as i8, 32);
         assert_ne!(Header::decode(&buf).unwrap().transmit_timestamp, now);
         // The server runs 0.25 s ahead of our clock, less what we stepped.
         let (reply, rx) = answer(&buf, now, 0.25 - steps);
-        system.handle_response(rx, id, &reply).unwrap();
+        system
+            .handle_response(rx, id, &reply, TimestampSource::Kernel)
+            .result
+            .unwrap();
         // A second copy is refused.
         assert_eq!(
-            system.handle_response(rx, id, &reply),
+            system
+                .handle_response(rx, id, &reply, TimestampSource::Kernel)
+                .result,
             Err(HandleError::Response(ResponseError::BogusOrigin))
         );
         while let Some(action) = system.poll_action() {
@@ -141,7 +147,7 @@ fn synchronises_and_serves() {
 #[test]
 fn samples_follow_the_frequency_actually_applied() {
     let mut system = System::new(SystemConfig::default(), None);
-    let mut rng = SimRng::new(2);
+    let mut rng = TestRng::new(2);
     let start = NtpTimestamp::from_parts(3_900_000_000, 0);
     let id = system
         .add_source(SourceConfig::default(), ReferenceId::NONE, start)
@@ -151,7 +157,10 @@ fn samples_follow_the_frequency_actually_applied() {
     let mut buf = [0u8; 48];
     system.poll_transmit(now, &mut rng, &mut buf).unwrap();
     let (reply, rx) = answer(&buf, now, 0.01);
-    system.handle_response(rx, id, &reply).unwrap();
+    system
+        .handle_response(rx, id, &reply, TimestampSource::Kernel)
+        .result
+        .unwrap();
     let end = system.discipline.poll_timeout().expect("a slew");
     let offset_now = |system: &System, at| {
         let stats = &system.sources[id.0].as_ref().unwrap().stats;
@@ -191,7 +200,7 @@ fn leap_table_announces_the_coming_leap_second() {
         let table = LeapTable::parse(&crate::leap::tests::tzif(b'2', &[(midnight, 1)])).unwrap();
         let mut system = System::new(stepping(), None);
         system.set_leap_table(Some(table));
-        let mut rng = SimRng::new(2);
+        let mut rng = TestRng::new(2);
         let id = system
             .add_source(
                 SourceConfig {
@@ -210,7 +219,10 @@ fn leap_table_announces_the_coming_leap_second() {
             let mut buf = [0u8; 48];
             if system.poll_transmit(now, &mut rng, &mut buf).is_some() {
                 let (reply, rx) = answer(&buf, now, 0.0);
-                system.handle_response(rx, id, &reply).unwrap();
+                system
+                    .handle_response(rx, id, &reply, TimestampSource::Kernel)
+                    .result
+                    .unwrap();
                 now = rx;
             }
             while system.poll_action().is_some() {}
@@ -239,7 +251,7 @@ fn session(cookies: usize) -> crate::nts::NtsSession {
 #[test]
 fn nts_sources_get_their_sessions_through_nts_ke() {
     let mut system = System::<3, 1>::with_capacity(SystemConfig::default(), None);
-    let mut rng = SimRng::new(3);
+    let mut rng = TestRng::new(3);
     let now = NtpTimestamp::from_parts(3_900_000_000, 0);
     let plain = system
         .add_source(SourceConfig::default(), ReferenceId::NONE, now)
@@ -275,7 +287,7 @@ fn nts_sources_get_their_sessions_through_nts_ke() {
     assert!(first < retry);
     let mut buf = [0u8; MAX_REQUEST_LEN];
     let mut sent = Vec::new();
-    while let Some((source, _)) = system.poll_transmit(first, &mut rng, &mut buf) {
+    while let Some((source, _, _)) = system.poll_transmit(first, &mut rng, &mut buf) {
         sent.push(source);
     }
     assert_eq!(sent, [plain, other]);
@@ -311,8 +323,8 @@ fn nts_sources_get_their_sessions_through_nts_ke() {
     let len = loop {
         let due = system.poll_timeout().unwrap();
         let sent = core::iter::from_fn(|| system.poll_transmit(due, &mut rng, &mut buf))
-            .find(|(source, _)| *source == nts);
-        if let Some((_, len)) = sent {
+            .find(|(source, _, _)| *source == nts);
+        if let Some((_, len, _)) = sent {
             break len;
         }
     };
@@ -351,11 +363,13 @@ fn keyed_sources_report_their_key() {
         (AuthMode::SymmetricKey, 6, 13, 128)
     );
     // A keyed request: NTPv4, 16-byte CMAC.
-    let mut rng = SimRng::new(4);
+    let mut rng = TestRng::new(4);
     let mut buf = [0u8; MAX_REQUEST_LEN];
     let due = system.poll_timeout().unwrap();
     assert_eq!(
-        system.poll_transmit(due, &mut rng, &mut buf),
+        system
+            .poll_transmit(due, &mut rng, &mut buf)
+            .map(|(source, len, _)| (source, len)),
         Some((id, 68))
     );
     assert_eq!(

@@ -12,3 +12,4 @@ macro_rules! skip {
 
 pub mod certs;
 pub mod chrony;
+pub mod logs;

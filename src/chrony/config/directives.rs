@@ -193,11 +193,6 @@ pub const NOT_ACTED_ON: &[(&str, &str)] = &[
         "sched_priority",
         "ntpkit does not change its scheduling priority",
     ),
-    (
-        "user",
-        "ntpkit does not drop privileges (it runs as the user that starts it)",
-    ),
-    ("pidfile", "ntpkit writes no PID file"),
     ("ntpsigndsocket", "MS-SNTP signing is not supported"),
     ("commandkey", OBSOLETE),
     ("generatecommandkey", OBSOLETE),
@@ -750,9 +745,11 @@ impl<'e> Parser<'e> {
             "logdir" => config.logdir = Some(path(args)?),
             "leapsectz" => config.leapsectz = Some(args.string()?.to_string()),
             "bindacqdevice" | "bindcmddevice" | "binddevice" | "hwclockfile" | "ntpsigndsocket"
-            | "pidfile" | "rtcdevice" | "rtcfile" | "user" => {
+            | "rtcdevice" | "rtcfile" => {
                 args.string()?;
             }
+            "pidfile" => config.pidfile = Some(PathBuf::from(args.string()?)),
+            "user" => config.user = Some(args.string()?.to_string()),
             "lock_all" | "manual" | "rtconutc" => args.none()?,
             "rtcsync" => {
                 args.none()?;

@@ -9,10 +9,9 @@
 //!   case-insensitive. Numbers are read as chronyd's `sscanf()` reads them
 //!   (`maxdistance 1x` is 1). A line longer than 2046 bytes is an error.
 //! - **Every directive is recognised.** What ntpkit acts on is in the typed
-//!   fields of [`Config`] and reaches the engine through
-//!   [`Config::system_config`], the server through
-//!   [`Config::server_config`], the driver through
-//!   `std::driver::DriverConfig::from_config`. Everything else gives one
+//!   fields of [`Config`], which the Linux shell's `Settings::resolve`
+//!   turns into what the node, its server and its sockets run with.
+//!   Everything else gives one
 //!   [`Warning`] per line, naming the file, the line, what is not acted on
 //!   and why. The list is in `docs/configuration.md`.
 //! - **A file chronyd 4.3 refuses is refused** with a [`ConfigError`]
@@ -60,15 +59,13 @@ mod sources;
 mod tests;
 
 use std::fmt;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 use std::string::{String, ToString};
 use std::vec::Vec;
 
-use crate::discipline::{DisciplineConfig, MakeStep as EngineMakeStep};
-use crate::node::NodeConfig;
-use crate::server::{AccessControl, AccessError, LocalReference, RateLimit, ServerConfig};
-use crate::system::{SourceConfig as EngineSourceConfig, SystemConfig};
+use crate::server::{AccessControl, AccessError, LocalReference, RateLimit};
+use crate::system::SourceConfig as EngineSourceConfig;
 
 pub use auth::{AuthConfig, AuthSelectMode, SourceAuth, AUTH_NOT_ACTED_ON};
 pub use directives::DIRECTIVES;
@@ -439,7 +436,7 @@ pub struct Config {
     /// `rtcsync`.
     pub rtcsync: bool,
     /// `leapsectz`: the time zone (e.g. `right/UTC`) whose leap seconds
-    /// [`Config::leap_table`] reads.
+    /// the daemon reads (`linux::settings::Settings::resolve`).
     pub leapsectz: Option<String>,
     /// `leapsecmode`.
     pub leapsecmode: Option<LeapSecMode>,
@@ -456,6 +453,10 @@ pub struct Config {
     pub logbanner: u32,
     /// `noclientlog`.
     pub noclientlog: bool,
+    /// `pidfile` (`/` for none; chronyd's default otherwise).
+    pub pidfile: Option<PathBuf>,
+    /// `user`: the user to drop root to.
+    pub user: Option<String>,
     /// Keys and NTS.
     pub auth: AuthConfig,
     /// Lines accepted but not (all) acted on, one per line.
@@ -496,6 +497,8 @@ impl Default for Config {
             log: LogSet::default(),
             logbanner: 32,
             noclientlog: false,
+            pidfile: None,
+            user: None,
             auth: AuthConfig::default(),
             warnings: Vec::new(),
             lines: Vec::new(),
@@ -584,80 +587,5 @@ impl Config {
     /// the lines read from its files follow it.
     pub fn render(&self) -> String {
         print::render(&self.lines)
-    }
-
-    /// The engine settings: `makestep`, `maxupdateskew`, `maxdrift`,
-    /// `maxslewrate`, `maxchange`, `minsources`, `stratumweight`,
-    /// `maxdistance`, `maxjitter`, `authselectmode` and `ntsrefresh`, with
-    /// the clock's `precision` (log2 seconds). What the
-    /// file does not set keeps the engine's (chrony's) default.
-    pub fn system_config(&self, precision: i8) -> SystemConfig {
-        let defaults = SystemConfig::default();
-        let discipline = defaults.discipline;
-        SystemConfig {
-            discipline: DisciplineConfig {
-                makestep: self.makestep.map(|m| EngineMakeStep {
-                    threshold: m.threshold,
-                    limit: m.limit,
-                }),
-                maxupdateskew_ppm: self.maxupdateskew.unwrap_or(discipline.maxupdateskew_ppm),
-                maxdrift_ppm: self.maxdrift.unwrap_or(discipline.maxdrift_ppm),
-                maxslewrate_ppm: self.maxslewrate.unwrap_or(discipline.maxslewrate_ppm),
-                maxchange: self.maxchange,
-                ..discipline
-            },
-            minsources: self.minsources.unwrap_or(defaults.minsources),
-            stratumweight: self.stratumweight.unwrap_or(defaults.stratumweight),
-            maxdistance: self.maxdistance.unwrap_or(defaults.maxdistance),
-            maxjitter: self.maxjitter.unwrap_or(defaults.maxjitter),
-            precision,
-            auth_select: self.auth.select_mode.unwrap_or(defaults.auth_select),
-            // chrony's range is 1 to 2^31 - 1 seconds.
-            nts_refresh: f64::from(self.auth.nts_refresh.max(1)),
-        }
-    }
-
-    /// The node's settings: [`system_config`](Self::system_config) and
-    /// `local stratum N distance D`.
-    pub fn node_config(&self, precision: i8) -> NodeConfig {
-        NodeConfig {
-            system: self.system_config(precision),
-            local: self.local.map(|local| local.reference()),
-        }
-    }
-
-    /// The server settings this configuration gives, with the clock's
-    /// measured `precision` (log2 seconds).
-    pub fn server_config(&self, precision: i8) -> ServerConfig {
-        ServerConfig {
-            access: self.access.clone(),
-            rate_limit: self.rate_limit,
-            precision,
-            deny_kod: false,
-        }
-    }
-
-    /// The addresses to serve on at `port`: the `bindaddress` lines, or
-    /// the IPv4 and IPv6 wildcards.
-    pub fn serve_addresses(&self, port: u16) -> Vec<SocketAddr> {
-        let ips = if self.bind_addresses.is_empty() {
-            std::vec![
-                IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-                IpAddr::V6(Ipv6Addr::UNSPECIFIED)
-            ]
-        } else {
-            self.bind_addresses.clone()
-        };
-        ips.into_iter()
-            .map(|ip| SocketAddr::new(ip, port))
-            .collect()
-    }
-
-    /// The leap seconds of the `leapsectz` time zone, read from
-    /// `zoneinfo` (normally [`ZONEINFO`]) as chronyd reads them; `None`
-    /// without `leapsectz`.
-    pub fn leap_table(&self, zoneinfo: &Path) -> Option<std::io::Result<crate::leap::LeapTable>> {
-        let zone = self.leapsectz.as_ref()?;
-        Some(crate::leap::LeapTable::load(&zoneinfo.join(zone)))
     }
 }

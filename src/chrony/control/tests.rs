@@ -1,6 +1,6 @@
 //! Requests parse as chronyc's options do, and render in chronyc's layouts
 //! and as JSON. (Answering them over chronyc's protocol is
-//! `std::cmdmon`'s, tested in `tests/cmdmon*.rs`.)
+//! `linux::cmdmon`'s, tested in `tests/cmdmon*.rs`.)
 
 use std::vec;
 
@@ -31,14 +31,14 @@ fn snapshot() -> Snapshot {
         std_dev: 15e-6,
         offset_error: 0.0,
     };
-    let name = SourceName {
-        name: "chrony-0.cluster".into(),
-        address: "192.168.1.1".into(),
-    };
+    let address = "192.168.1.1".parse().ok();
     Snapshot {
-        sources: vec![(name.clone(), source)],
-        source_stats: vec![(name.clone(), stats)],
-        reference: name,
+        sources: vec![SourceSnapshot {
+            report: Some(source),
+            stats: Some(stats),
+            ..SourceSnapshot::new(address, "chrony-0.cluster")
+        }],
+        reference: ("chrony-0.cluster".into(), address),
         tracking: TrackingReport {
             reference_id: ReferenceId::from_bits(0xc0a8_0101),
             stratum: 3,
@@ -58,6 +58,7 @@ fn snapshot() -> Snapshot {
             universal_time: None,
             max_error: 0.03,
         },
+        ..Snapshot::default()
     }
 }
 

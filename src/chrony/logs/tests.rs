@@ -235,16 +235,19 @@ fn banners_every_logbanner_lines_or_never() {
 }
 
 #[test]
-fn logs_follow_the_configuration() {
+fn logs_follow_their_settings() {
     let dir = std::env::temp_dir().join(format!("ntpkit-logs-config-{}/sub", std::process::id()));
     let _ = std::fs::remove_dir_all(dir.parent().unwrap());
-    let config = Config::parse_with(
-        &format!("logdir {}\nlog measurements tracking\n", dir.display()),
-        "t",
-        &crate::chrony::config::Isolated,
-    )
-    .unwrap();
-    let mut logs = Logs::open(&LogSettings::of(&config)).unwrap();
+    let settings = LogSettings {
+        dir: dir.clone(),
+        log: LogSet {
+            measurements: true,
+            tracking: true,
+            ..LogSet::default()
+        },
+        banner: 32,
+    };
+    let mut logs = Logs::open(&settings).unwrap();
     let m = measurement(MEASUREMENTS.lines().nth(3).unwrap());
     logs.measurement(&m, false).unwrap();
     logs.measurement(&m, true).unwrap();

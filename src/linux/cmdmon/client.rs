@@ -13,16 +13,13 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 use std::vec::Vec;
 
-use crate::chrony::control::{Report, Snapshot, SourceName};
 use crate::cmdmon::packet::MAX_REQUEST_LEN;
 use crate::cmdmon::{
     Address, Error, Reply, ReplyBody, Request, RequestBody, Status, Tracking, MAX_REPLY_LEN,
 };
 use crate::report::{
-    ActivityReport, ClientReport, NtpDataReport, ServerStatsReport, SourceReport,
-    SourceStatsReport, TimedatectlReport,
+    ActivityReport, ClientReport, NtpDataReport, ServerStatsReport, SourceReport, SourceStatsReport,
 };
-use crate::wire::LeapIndicator;
 
 /// How long to wait for each reply before asking again (chronyc waits
 /// 1 s the first time).
@@ -442,68 +439,5 @@ impl Client {
             }
             first_index = page.next_index;
         }
-    }
-
-    /// What `--ctl REPORT` prints: the report asked of the daemon,
-    /// rendered as [`Snapshot::render`] renders it (chronyc's layouts, or
-    /// JSON). Sources are named as configured (as `chronyc -N`), and by
-    /// address in CSV. `timedatectl`'s maximum error is the one chronyd
-    /// gives the kernel at each update, root delay / 2 + root dispersion
-    /// (16 s when unsynchronised); the protocol does not carry the
-    /// kernel's own, nor the node's time.
-    pub fn render(
-        &mut self,
-        request: &crate::chrony::control::Request,
-    ) -> Result<String, QueryError> {
-        let mut snapshot = Snapshot {
-            sources: Vec::new(),
-            source_stats: Vec::new(),
-            reference: SourceName::default(),
-            tracking: self.empty_tracking(),
-            timedatectl: TimedatectlReport {
-                universal_time: None,
-                max_error: TimedatectlReport::MAX_ERROR_LIMIT,
-            },
-        };
-        let named = |address: Option<IpAddr>, name: String| SourceName {
-            address: address.map_or_else(String::new, |ip| ip.to_string()),
-            name,
-        };
-        match request.report {
-            Report::Sources => {
-                snapshot.sources = self
-                    .sources()?
-                    .into_iter()
-                    .map(|row| (named(row.address, row.name), row.report))
-                    .collect();
-            }
-            Report::SourceStats => {
-                let stats = self.source_stats()?;
-                for (address, report) in stats {
-                    let name = match address {
-                        Some(ip) => self.source_name(ip).unwrap_or_else(|_| ip.to_string()),
-                        None => String::new(),
-                    };
-                    snapshot.source_stats.push((named(address, name), report));
-                }
-            }
-            Report::Tracking | Report::Timedatectl => {
-                let tracking = self.tracking()?;
-                if let Some(ip) = tracking.address.ip() {
-                    let name = self.source_name(ip).unwrap_or_else(|_| ip.to_string());
-                    snapshot.reference = named(Some(ip), name);
-                }
-                let r = tracking.report;
-                if r.leap != LeapIndicator::Unsynchronized {
-                    snapshot.timedatectl.max_error = r.root_delay / 2.0 + r.root_dispersion;
-                }
-                snapshot.tracking = r;
-            }
-        }
-        Ok(snapshot.render(request))
-    }
-
-    fn empty_tracking(&self) -> crate::report::TrackingReport {
-        super::Snapshot::default().tracking
     }
 }

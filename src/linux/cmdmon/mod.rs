@@ -12,7 +12,8 @@
 //! replaced.
 //!
 //! ```no_run
-//! use ntpkit::linux::cmdmon::{CmdmonServer, CmdmonSettings, Snapshot};
+//! use ntpkit::chrony::control::Snapshot;
+//! use ntpkit::linux::cmdmon::{CmdmonServer, CmdmonSettings};
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let mut server = CmdmonServer::bind(&CmdmonSettings::default())?;
 //! let snapshot = Snapshot::default(); // the node implements `Provider` instead
@@ -31,7 +32,6 @@
 
 mod client;
 mod server;
-mod snapshot;
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -42,7 +42,6 @@ use crate::cmdmon::CommandAccess;
 
 pub use client::{Client, QueryError, SourceRow, Target, DEFAULT_TIMEOUT};
 pub use server::{CmdmonServer, Served};
-pub use snapshot::{Snapshot, SourceSnapshot};
 
 /// chronyd's command socket path when `bindcmdaddress` names none.
 pub const DEFAULT_SOCKET: &str = "/run/chrony/chronyd.sock";

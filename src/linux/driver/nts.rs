@@ -12,62 +12,17 @@ use std::io::{self, Read, Write};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::net::UnixStream;
-use std::path::PathBuf;
 use std::string::String;
 use std::string::ToString;
 use std::sync::mpsc::{self, Receiver, Sender};
-use std::time::Duration;
 use std::vec::Vec;
 
-use super::Event;
-use crate::linux::nts::ke_client::{self, KeClient, KeOutcome, NtsClientConfig};
-
-/// The NTS client's settings (chrony's `ntstrustedcerts`, `nosystemcert`,
-/// `nocerttimecheck`, `ntsdumpdir`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct NtsSettings {
-    /// `ntstrustedcerts [SET] PATH`: trusted CA files or directories, by
-    /// certificate set.
-    pub trusted_certs: Vec<(u32, PathBuf)>,
-    /// `nosystemcert`: set 0 does not hold the system's trusted CAs.
-    pub no_system_certs: bool,
-    /// `nocerttimecheck N`: certificates' validity times are not checked
-    /// until the clock was updated N times.
-    pub no_cert_time_check: u32,
-    /// `ntsdumpdir`: where the cookies are saved on the way out and loaded
-    /// from at start.
-    pub dump_dir: Option<PathBuf>,
-    /// How long one NTS-KE may take.
-    pub timeout: Duration,
-}
-
-impl Default for NtsSettings {
-    fn default() -> Self {
-        NtsSettings {
-            trusted_certs: Vec::new(),
-            no_system_certs: false,
-            no_cert_time_check: 0,
-            dump_dir: None,
-            timeout: ke_client::DEFAULT_TIMEOUT,
-        }
-    }
-}
-
-impl NtsSettings {
-    /// The trusted CAs of certificate set `set`: its paths, and for set 0
-    /// the system's store unless `nosystemcert`. `None` when the set holds
-    /// nothing (no server could be verified).
-    pub fn trust(&self, set: u32) -> Option<(Vec<PathBuf>, bool)> {
-        let paths: Vec<PathBuf> = self
-            .trusted_certs
-            .iter()
-            .filter(|(s, _)| *s == set)
-            .map(|(_, path)| path.clone())
-            .collect();
-        let system = set == 0 && !self.no_system_certs;
-        (system || !paths.is_empty()).then_some((paths, system))
-    }
-}
+use super::peers::Peer;
+use super::{files, MAX_SOURCES};
+use crate::linux::nts::ke_client::{KeClient, KeOutcome, NtsClientConfig, NtsSettings};
+use crate::linux::socket::client::ClientSocket;
+use crate::node::Node;
+use crate::time::NtpTimestamp;
 
 /// An NTS source of the driver: where its NTS-KE server is and what NTP
 /// address the last handshake gave.
@@ -129,9 +84,6 @@ pub(super) struct KeRunner {
     done_rx: Receiver<KeDone>,
     wake_rx: UnixStream,
     wake_tx: UnixStream,
-    /// What to log at the next turn (what happened before the logger was
-    /// set: cookies loaded at start).
-    notes: Vec<Event>,
 }
 
 impl KeRunner {
@@ -146,22 +98,11 @@ impl KeRunner {
             done_rx,
             wake_rx,
             wake_tx,
-            notes: Vec::new(),
         })
     }
 
     pub fn settings(&self) -> &NtsSettings {
         &self.settings
-    }
-
-    /// Keeps `event` for the next [`take_notes`](Self::take_notes).
-    pub fn note(&mut self, event: Event) {
-        self.notes.push(event);
-    }
-
-    /// The events kept so far.
-    pub fn take_notes(&mut self) -> Vec<Event> {
-        std::mem::take(&mut self.notes)
     }
 
     /// Readable when a handshake finished.
@@ -231,5 +172,97 @@ impl KeRunner {
         let mut drain = [0u8; 64];
         while matches!(self.wake_rx.read(&mut drain), Ok(n) if n > 0) {}
         self.done_rx.try_iter().collect()
+    }
+}
+
+/// Takes in the NTS-KE handshakes that finished (the session for the
+/// node, the peer's socket moved to the NTP server they name) and starts,
+/// in helper threads, those the node wants at `now`.
+pub(super) fn run_handshakes(
+    node: &mut Node<'_, MAX_SOURCES>,
+    peers: &mut [Peer],
+    ke: &mut KeRunner,
+    now: NtpTimestamp,
+) {
+    for done in ke.finished() {
+        let Some(peer) = peers.get_mut(done.peer) else {
+            continue;
+        };
+        let moved = done.result.and_then(|(outcome, address)| {
+            if address != peer.server() {
+                peer.socket = ClientSocket::connect(address)
+                    .map_err(|e| format!("socket for {address}: {e}"))?;
+            }
+            if let Some(nts) = &mut peer.nts {
+                nts.ntp_server = outcome.ntp_server;
+                nts.ntp_port = outcome.ntp_port;
+            }
+            Ok(outcome.session)
+        });
+        match moved {
+            Ok(session) => {
+                log::info!(
+                    "NTS session with {}: {} cookies from NTS-KE",
+                    peer.name,
+                    session.cookies()
+                );
+                // The node asked for this source's handshake: it uses NTS.
+                let _ = node.set_nts_session(peer.id, session, now);
+            }
+            Err(error) => {
+                let retry_in = node.nts_ke_failed(peer.id, now).unwrap_or(0);
+                log::warn!(
+                    "NTS-KE with {} failed: {error}; next attempt in {retry_in} s",
+                    peer.name
+                );
+            }
+        }
+    }
+    let updates = node.system().clock_updates();
+    while let Some(id) = node.poll_nts_ke(now) {
+        let Some((index, peer)) = peers.iter().enumerate().find(|(_, p)| p.id == id) else {
+            continue;
+        };
+        let Some(nts) = &peer.nts else {
+            continue;
+        };
+        if let Err(error) = ke.start(index, nts, updates) {
+            let retry_in = node.nts_ke_failed(id, now).unwrap_or(0);
+            log::warn!(
+                "NTS-KE with {} failed: {error}; next attempt in {retry_in} s",
+                peer.name
+            );
+        }
+    }
+}
+
+/// Saves the NTS sources' cookies in `ntsdumpdir` (on the way out).
+pub(super) fn save_cookies(node: &Node<'_, MAX_SOURCES>, peers: &[Peer], ke: &KeRunner) {
+    let Some(dir) = &ke.settings().dump_dir else {
+        return;
+    };
+    let system = node.system();
+    for peer in peers {
+        let (Some(nts), Some(session)) = (
+            &peer.nts,
+            system.nts_state(peer.id).and_then(|s| s.session()),
+        ) else {
+            continue;
+        };
+        if session.cookies() == 0 {
+            continue;
+        }
+        let outcome = KeOutcome {
+            session: session.clone(),
+            ntp_server: nts.ntp_server.clone(),
+            ntp_port: nts.ntp_port,
+        };
+        if let Err(e) = files::save_cookies(dir, nts, &outcome) {
+            log::warn!(
+                "Could not save the NTS cookies of {} in {}: {e}",
+                peer.name,
+                dir.display()
+            );
+        }
     }
 }

@@ -20,7 +20,6 @@ use std::format;
 use std::fs;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::string::{String, ToString};
 use std::sync::Arc;
@@ -32,12 +31,60 @@ use rustls::{ClientConnection, StreamOwned};
 
 use super::tls::{self, TlsSetupError};
 use crate::chrony::hex;
+use crate::linux::files::write_atomically;
 use crate::nts::aead::{AeadAlgorithm, AeadKey, MAX_KEY_LEN};
 use crate::nts::ke::{self, exporter_context, KeError, EXPORTER_LABEL, MAX_MESSAGE_LEN};
 use crate::nts::{NtsSession, SessionKeys};
 
 /// How long one NTS-KE exchange may take.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The NTS client's settings (chrony's `ntstrustedcerts`, `nosystemcert`,
+/// `nocerttimecheck`, `ntsdumpdir`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NtsSettings {
+    /// `ntstrustedcerts [SET] PATH`: trusted CA files or directories, by
+    /// certificate set.
+    pub trusted_certs: Vec<(u32, PathBuf)>,
+    /// `nosystemcert`: set 0 does not hold the system's trusted CAs.
+    pub no_system_certs: bool,
+    /// `nocerttimecheck N`: certificates' validity times are not checked
+    /// until the clock was updated N times.
+    pub no_cert_time_check: u32,
+    /// `ntsdumpdir`: where the cookies are saved on the way out and loaded
+    /// from at start.
+    pub dump_dir: Option<PathBuf>,
+    /// How long one NTS-KE may take.
+    pub timeout: Duration,
+}
+
+impl Default for NtsSettings {
+    fn default() -> Self {
+        NtsSettings {
+            trusted_certs: Vec::new(),
+            no_system_certs: false,
+            no_cert_time_check: 0,
+            dump_dir: None,
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
+}
+
+impl NtsSettings {
+    /// The trusted CAs of certificate set `set`: its paths, and for set 0
+    /// the system's store unless `nosystemcert`. `None` when the set holds
+    /// nothing (no server could be verified).
+    pub fn trust(&self, set: u32) -> Option<(Vec<PathBuf>, bool)> {
+        let paths: Vec<PathBuf> = self
+            .trusted_certs
+            .iter()
+            .filter(|(s, _)| *s == set)
+            .map(|(_, path)| path.clone())
+            .collect();
+        let system = set == 0 && !self.no_system_certs;
+        (system || !paths.is_empty()).then_some((paths, system))
+    }
+}
 
 /// The client's settings (chrony's `ntstrustedcerts`, `nocerttimecheck`).
 #[derive(Debug, Clone)]
@@ -251,16 +298,7 @@ pub fn save(dir: &Path, name: &str, outcome: &KeOutcome) -> io::Result<PathBuf> 
         text.push_str(&format!("cookie {}\n", hex::encode(cookie)));
     }
     let path = dump_path(dir, name);
-    let temp = path.with_extension("tmp");
-    let mut file = fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&temp)?;
-    file.write_all(text.as_bytes())?;
-    file.sync_all()?;
-    fs::rename(&temp, &path)?;
+    write_atomically(&path, text.as_bytes(), 0o600)?;
     Ok(path)
 }
 

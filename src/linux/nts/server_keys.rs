@@ -10,8 +10,7 @@
 
 use std::format;
 use std::fs;
-use std::io::{self, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -21,6 +20,7 @@ use std::vec::Vec;
 use rand_core::{OsRng, RngCore};
 
 use crate::chrony::hex;
+use crate::linux::files::write_atomically;
 use crate::nts::cookie::{CookieKey, CookieKeys, COOKIE_KEY_LEN, MAX_COOKIE_KEYS};
 
 /// chrony's default `ntsrotate`.
@@ -171,17 +171,7 @@ impl ServerKeys {
         for key in self.keys.iter() {
             text.push_str(&format!("{} {}\n", key.id, hex::encode(&key.key)));
         }
-        let temp = path.with_extension("tmp");
-        let mut file = fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&temp)
-            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", temp.display())))?;
-        file.write_all(text.as_bytes())?;
-        file.sync_all()?;
-        fs::rename(&temp, path)
+        write_atomically(path, text.as_bytes(), 0o600)
     }
 
     /// The keys.

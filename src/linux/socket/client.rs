@@ -21,16 +21,8 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 
 use crate::linux::socket::{read_control, realtime_now};
 use crate::linux::sys;
+pub use crate::report::TimestampSource;
 use crate::time::NtpTimestamp;
-
-/// Where a timestamp came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TimestampSource {
-    /// The kernel stamped the packet (`SO_TIMESTAMPING`, software).
-    Kernel,
-    /// The process read the clock around the system call.
-    User,
-}
 
 /// A time on the system clock and where it came from.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -46,7 +38,7 @@ impl Timestamp {
     pub fn user_now() -> Timestamp {
         Timestamp {
             time: realtime_now(),
-            source: TimestampSource::User,
+            source: TimestampSource::Daemon,
         }
     }
 }
@@ -272,7 +264,7 @@ mod tests {
                 tx = Some(time);
             }
             if !a.kernel_timestamps() {
-                assert_eq!((rx.source, tx), (TimestampSource::User, None));
+                assert_eq!((rx.source, tx), (TimestampSource::Daemon, None));
                 return;
             }
             if let (TimestampSource::Kernel, Some(tx)) = (rx.source, tx) {

@@ -12,9 +12,10 @@ use super::*;
 use crate::auth::{Key, KeyStore, KeyType};
 use crate::nts::{AeadAlgorithm, CookieKey, CookieKeys, NtsServer, SessionKeys};
 use crate::reference::Reference;
+use crate::report::TimestampSource;
 use crate::server::{AccessControl, Server, ServerConfig};
-use crate::sim::SimRng;
 use crate::source::{Source, SourceConfig};
+use crate::test_util::TestRng;
 use crate::wire::{Header, KissCode, LeapIndicator, Mode, ReferenceId};
 
 fn start() -> NtpTimestamp {
@@ -46,11 +47,11 @@ fn answer(server: &mut Server<'_>, request: &[u8], at: NtpTimestamp) -> Option<V
 fn request(
     source: &mut Source,
     nts: Option<&mut NtsState>,
-    rng: &mut SimRng,
+    rng: &mut TestRng,
 ) -> (Vec<u8>, NtpTimestamp) {
     let now = source.next_poll().unwrap();
     let mut buf = [0u8; MAX_REQUEST_LEN];
-    let len = source
+    let (len, _) = source
         .poll_transmit(now, rng, &mut buf, nts)
         .expect("a request");
     (buf[..len].to_vec(), now)
@@ -72,7 +73,7 @@ fn keyed_requests_are_answered_and_verified_with_every_key_type() {
         let keys = [key];
         let mut server = open_server();
         server.set_keys(KeyStore::new(&keys).unwrap());
-        let mut rng = SimRng::new(1);
+        let mut rng = TestRng::new(1);
         let mut source = Source::new(SourceConfig::default(), ReferenceId::NONE, start());
         source.auth = SourceAuth::Key(key);
         let (req, sent) = request(&mut source, None, &mut rng);
@@ -82,7 +83,9 @@ fn keyed_requests_are_answered_and_verified_with_every_key_type() {
         assert_eq!(req.len(), 52 + mac::digest_len(key_type, version));
         let reply = answer(&mut server, &req, ms(sent, 5.0)).expect("answered");
         assert_eq!(reply.len(), req.len(), "{key_type}");
-        let m = source.handle_response(ms(sent, 10.0), &reply, -20, None);
+        let m = source
+            .handle_response(ms(sent, 10.0), &reply, -20, None, TimestampSource::Daemon)
+            .result;
         assert!(m.is_ok(), "{key_type}: {m:?}");
         assert_eq!(source.auth_counters().authenticated, 1);
         assert_eq!(source.reach() & 1, 1);
@@ -95,7 +98,7 @@ fn a_keyed_source_refuses_wrong_tampered_missing_and_replayed_macs() {
     let keys = [key];
     let mut server = open_server();
     server.set_keys(KeyStore::new(&keys).unwrap());
-    let mut rng = SimRng::new(2);
+    let mut rng = TestRng::new(2);
     let mut source = Source::new(SourceConfig::default(), ReferenceId::NONE, start());
     source.auth = SourceAuth::Key(key);
     let (req, sent) = request(&mut source, None, &mut rng);
@@ -105,7 +108,9 @@ fn a_keyed_source_refuses_wrong_tampered_missing_and_replayed_macs() {
     // Under a key with the same ID but other bytes (another server's).
     source.auth = SourceAuth::Key(Key::new(7, KeyType::Sha1, &[2; 20]).unwrap());
     assert!(matches!(
-        source.handle_response(rx, &good, -20, None),
+        source
+            .handle_response(rx, &good, -20, None, TimestampSource::Daemon)
+            .result,
         Err(ResponseError::Mac(MacError::Mismatch { key_id: 7 }))
     ));
     source.auth = SourceAuth::Key(key);
@@ -114,13 +119,17 @@ fn a_keyed_source_refuses_wrong_tampered_missing_and_replayed_macs() {
         let mut bad = good.clone();
         bad[at] ^= 0x01;
         assert!(matches!(
-            source.handle_response(rx, &bad, -20, None),
+            source
+                .handle_response(rx, &bad, -20, None, TimestampSource::Daemon)
+                .result,
             Err(ResponseError::Mac(MacError::Mismatch { .. }))
         ));
     }
     // No MAC at all, as a server without the key answers.
     assert_eq!(
-        source.handle_response(rx, &good[..48], -20, None),
+        source
+            .handle_response(rx, &good[..48], -20, None, TimestampSource::Daemon)
+            .result,
         Err(ResponseError::Mac(MacError::NoMac))
     );
     // An unauthenticated DENY kiss stops nothing.
@@ -130,17 +139,25 @@ fn a_keyed_source_refuses_wrong_tampered_missing_and_replayed_macs() {
     kiss.reference_id = KissCode::Deny.to_reference_id();
     let mut deny = [0u8; 48];
     kiss.emit(&mut deny).unwrap();
-    assert!(source.handle_response(rx, &deny, -20, None).is_err());
+    assert!(source
+        .handle_response(rx, &deny, -20, None, TimestampSource::Daemon)
+        .result
+        .is_err());
     assert!(!source.is_stopped());
     assert_eq!(source.reach() & 1, 0, "no failure counts as an answer");
     let counters = source.auth_counters();
     assert_eq!((counters.authenticated, counters.failed), (0, 5));
     // The genuine answer still finds its request outstanding.
-    assert!(source.handle_response(rx, &good, -20, None).is_ok());
+    assert!(source
+        .handle_response(rx, &good, -20, None, TimestampSource::Daemon)
+        .result
+        .is_ok());
     // Replayed, its MAC still verifies, but it answers no request: counted
     // as unmatched, not as authenticated.
     assert_eq!(
-        source.handle_response(rx, &good, -20, None),
+        source
+            .handle_response(rx, &good, -20, None, TimestampSource::Daemon)
+            .result,
         Err(ResponseError::BogusOrigin)
     );
     let counters = source.auth_counters();
@@ -188,7 +205,7 @@ fn nts_source(session: NtsSession) -> (Source, NtsState) {
 fn nts_requests_are_answered_verified_and_refill_the_cookies() {
     let (mut server, session) = nts_pair([7; 32]);
     let (mut source, mut state) = nts_source(session);
-    let mut rng = SimRng::new(3);
+    let mut rng = TestRng::new(3);
     // Three requests lost on the way: a cookie spent each time, and each
     // next request asks for one more (placeholders).
     for left in [7, 6, 5] {
@@ -201,7 +218,15 @@ fn nts_requests_are_answered_verified_and_refill_the_cookies() {
     assert_eq!(state.cookies(), 4);
     let reply = answer(&mut server, &req, ms(sent, 5.0)).unwrap();
     assert!(reply.len() <= req.len());
-    let m = source.handle_response(ms(sent, 10.0), &reply, -20, Some(&mut state));
+    let m = source
+        .handle_response(
+            ms(sent, 10.0),
+            &reply,
+            -20,
+            Some(&mut state),
+            TimestampSource::Daemon,
+        )
+        .result;
     assert!(m.is_ok(), "{m:?}");
     assert_eq!(state.cookies(), 8, "refilled");
     assert_eq!(source.auth_counters().authenticated, 1);
@@ -212,7 +237,7 @@ fn nts_requests_are_answered_verified_and_refill_the_cookies() {
 fn an_nts_source_refuses_tampered_missing_and_replayed_answers() {
     let (mut server, session) = nts_pair([7; 32]);
     let (mut source, mut state) = nts_source(session);
-    let mut rng = SimRng::new(4);
+    let mut rng = TestRng::new(4);
     let (req, sent) = request(&mut source, Some(&mut state), &mut rng);
     let good = answer(&mut server, &req, ms(sent, 5.0)).unwrap();
     let rx = ms(sent, 10.0);
@@ -222,20 +247,32 @@ fn an_nts_source_refuses_tampered_missing_and_replayed_answers() {
         let mut bad = good.clone();
         bad[at] ^= 0x01;
         assert_eq!(
-            source.handle_response(rx, &bad, -20, Some(&mut state)),
+            source
+                .handle_response(rx, &bad, -20, Some(&mut state), TimestampSource::Daemon)
+                .result,
             Err(ResponseError::Nts(NtsError::AuthenticationFailed))
         );
     }
     // A plain answer (a server without NTS, or a spoofer).
     assert_eq!(
-        source.handle_response(rx, &good[..48], -20, Some(&mut state)),
+        source
+            .handle_response(
+                rx,
+                &good[..48],
+                -20,
+                Some(&mut state),
+                TimestampSource::Daemon
+            )
+            .result,
         Err(ResponseError::Nts(NtsError::MissingUid))
     );
     // Another request's identifier.
     let mut other = good.clone();
     other[52] ^= 0xff;
     assert_eq!(
-        source.handle_response(rx, &other, -20, Some(&mut state)),
+        source
+            .handle_response(rx, &other, -20, Some(&mut state), TimestampSource::Daemon)
+            .result,
         Err(ResponseError::Nts(NtsError::UidMismatch))
     );
     let counters = source.auth_counters();
@@ -243,11 +280,14 @@ fn an_nts_source_refuses_tampered_missing_and_replayed_answers() {
     assert_eq!(state.cookies(), 7, "nothing was taken from the forgeries");
     // The genuine one is still good; replayed, it answers nothing.
     assert!(source
-        .handle_response(rx, &good, -20, Some(&mut state))
+        .handle_response(rx, &good, -20, Some(&mut state), TimestampSource::Daemon)
+        .result
         .is_ok());
     assert_eq!(state.cookies(), 8);
     assert_eq!(
-        source.handle_response(rx, &good, -20, Some(&mut state)),
+        source
+            .handle_response(rx, &good, -20, Some(&mut state), TimestampSource::Daemon)
+            .result,
         Err(ResponseError::Nts(NtsError::NoPendingRequest))
     );
     let counters = source.auth_counters();
@@ -264,14 +304,22 @@ fn a_nak_drops_the_session_and_wants_nts_ke() {
     let (_, session) = nts_pair([7; 32]);
     let (mut other_server, _) = nts_pair([8; 32]);
     let (mut source, mut state) = nts_source(session);
-    let mut rng = SimRng::new(5);
+    let mut rng = TestRng::new(5);
     let (req, sent) = request(&mut source, Some(&mut state), &mut rng);
     let nak = answer(&mut other_server, &req, ms(sent, 5.0)).expect("a NAK");
     assert_eq!(other_server.counters().nts_nak, 1);
     let header = Header::decode(&nak).unwrap();
     assert_eq!(header.reference_id.kiss_code(), KissCode::Ntsn);
     assert_eq!(
-        source.handle_response(ms(sent, 10.0), &nak, -20, Some(&mut state)),
+        source
+            .handle_response(
+                ms(sent, 10.0),
+                &nak,
+                -20,
+                Some(&mut state),
+                TimestampSource::Daemon
+            )
+            .result,
         Err(ResponseError::NtsNak)
     );
     assert_eq!(source.auth_counters().naks, 1);
@@ -307,7 +355,7 @@ fn running_out_of_cookies_wants_nts_ke_with_backoff_on_failure() {
     single.add_cookie(&one).unwrap();
     session = single;
     let (mut source, mut state) = nts_source(session);
-    let mut rng = SimRng::new(6);
+    let mut rng = TestRng::new(6);
     let (_, sent) = request(&mut source, Some(&mut state), &mut rng);
     assert_eq!(state.cookies(), 0);
     // The answer is lost; the next poll finds no cookie.
@@ -350,14 +398,15 @@ fn running_out_of_cookies_wants_nts_ke_with_backoff_on_failure() {
 #[test]
 fn a_response_to_a_plain_source_is_taken_as_before() {
     let mut server = open_server();
-    let mut rng = SimRng::new(7);
+    let mut rng = TestRng::new(7);
     let mut source = Source::new(SourceConfig::default(), ReferenceId::NONE, start());
     let (req, sent) = request(&mut source, None, &mut rng);
     assert_eq!(req.len(), 48);
     let reply = answer(&mut server, &req, ms(sent, 5.0)).unwrap();
     assert_eq!(Header::decode(&reply).unwrap().mode, Mode::Server);
     assert!(source
-        .handle_response(ms(sent, 10.0), &reply, -20, None)
+        .handle_response(ms(sent, 10.0), &reply, -20, None, TimestampSource::Daemon)
+        .result
         .is_ok());
     assert_eq!(source.auth_counters(), AuthCounters::default());
 }

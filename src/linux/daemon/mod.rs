@@ -1,0 +1,537 @@
+//! A time daemon's life, as chronyd lives it: chronyd's command line
+//! ([`Options`]), the configuration (a file, or directives given on the
+//! command line), going to the background or not, where messages go
+//! (syslog, standard error, a file), the PID file, dropping root, and
+//! then the [`Driver`] until a signal, `-q`/`-Q`'s one measurement, or
+//! `-t`'s time-out; with chronyd's messages at start and on the way out.
+//!
+//! The one deliberate difference from chronyd: the system clock is
+//! steered only with [`ClockChoice::System`] (`--clock system`).
+//! Otherwise the daemon keeps a clock of its own in software (as
+//! `chronyd -x` leaves the system clock alone), so that a mistaken run
+//! never moves a clock; it says so loudly at start.
+//!
+//! A program's `main` is then a few lines (see `examples/client.rs`):
+//! parse the command line into [`Options`] and call [`run`].
+
+pub mod process;
+
+use std::path::PathBuf;
+use std::string::{String, ToString};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use std::vec::Vec;
+
+use rand_core::{OsRng, RngCore};
+
+use crate::chrony::config::{Config, ConfigError};
+use crate::linux::clock::{DriverClock, SystemClock, VirtualClock};
+use crate::linux::driver::{Driver, DriverError};
+use crate::linux::logger::{level_filter, Destination, Logger};
+use crate::linux::serve::{rate_limit_table, Serving, ServingAuth};
+use crate::linux::settings::Settings;
+use crate::linux::socket::measure_precision;
+use process::{stop_on_signals, Keep, StartupPipe};
+
+/// The configuration file chronyd reads by default.
+pub const DEFAULT_CONFIG: &str = "/etc/chrony/chrony.conf";
+
+/// The PID file chronyd writes by default (`pidfile`).
+pub const DEFAULT_PIDFILE: &str = "/run/chrony/chronyd.pid";
+
+/// Which clock the daemon steers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ClockChoice {
+    /// A clock in software over the system clock, which is left alone.
+    #[default]
+    Virtual,
+    /// The system clock, through adjtimex (needs `CAP_SYS_TIME`).
+    System,
+}
+
+/// What to do once a source is selected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// Keep time until stopped.
+    #[default]
+    Normal,
+    /// `-q`: set the clock once and exit.
+    UpdateOnce,
+    /// `-Q`: print the offset once and exit, the clock left alone.
+    PrintOnce,
+}
+
+/// chronyd's command line (chronyd(8)), as a program parsed it, and
+/// ntpkit's own `--clock`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Options {
+    /// `-f FILE` (default [`DEFAULT_CONFIG`]).
+    pub config: Option<PathBuf>,
+    /// Directives given after the options: read instead of the file.
+    pub directives: Vec<String>,
+    /// `-d` (once or twice): stay in the foreground, messages to standard
+    /// error.
+    pub debug: u8,
+    /// `-n`: stay in the foreground.
+    pub no_fork: bool,
+    /// `-l FILE`: messages to this file.
+    pub log_file: Option<PathBuf>,
+    /// `-L LEVEL`: the least severity written (0 informational, 1
+    /// warnings, 2 errors, 3 fatal).
+    pub log_level: i32,
+    /// `-p`: print the configuration and exit.
+    pub print_config: bool,
+    /// `-q`, `-Q`, or neither.
+    pub mode: Mode,
+    /// `-r`: reload the sources' samples from `dumpdir`.
+    pub reload: bool,
+    /// `-R`: ignore `initstepslew` and `makestep` with a positive limit.
+    pub restarted: bool,
+    /// `-s`: set the clock from the RTC or the drift file's time.
+    pub rtc: bool,
+    /// `-t SECONDS`: exit after that long.
+    pub timeout: Option<u32>,
+    /// `-u USER`: drop root to this user.
+    pub user: Option<String>,
+    /// `-U`: do not require root.
+    pub no_user_check: bool,
+    /// `-F LEVEL`: the system-call filter.
+    pub filter: i32,
+    /// `-P PRIORITY`: SCHED_FIFO at this priority.
+    pub priority: i32,
+    /// `-m`: lock the memory.
+    pub lock_memory: bool,
+    /// `-x`: never steer the clock.
+    pub no_clock_control: bool,
+    /// `-4` or `-6`: one address family only.
+    pub family: Option<Family>,
+    /// `--clock`: which clock is steered.
+    pub clock: ClockChoice,
+}
+
+/// An address family (`-4`, `-6`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    /// IPv4 only.
+    V4,
+    /// IPv6 only.
+    V6,
+}
+
+/// What this build does of chronyd's features, in chronyd's notation.
+pub const FEATURES: &str =
+    "+CMDMON +NTP -REFCLOCK -RTC +PRIVDROP -SCFILTER -SIGND +ASYNCDNS +NTS +SECHASH +IPV6 -DEBUG";
+
+/// `-v`: ntpkit's version and features, as chronyd prints its own.
+pub fn version() -> String {
+    std::format!("ntpkit version {} ({FEATURES})", env!("CARGO_PKG_VERSION"))
+}
+
+impl Options {
+    /// Whether the daemon stays in the foreground.
+    fn foreground(&self) -> bool {
+        self.debug > 0 || self.no_fork || self.print_config || self.mode != Mode::Normal
+    }
+
+    /// The configuration file's path.
+    fn config_path(&self) -> PathBuf {
+        self.config
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG))
+    }
+
+    /// Whether the system clock is steered.
+    fn steers_system_clock(&self) -> bool {
+        self.clock == ClockChoice::System && !self.no_clock_control && self.mode != Mode::PrintOnce
+    }
+}
+
+/// The configuration the options name: the directives given, else the
+/// file.
+pub fn load_config(options: &Options) -> Result<Config, ConfigError> {
+    if options.directives.is_empty() {
+        Config::load(&options.config_path())
+    } else {
+        let mut text = options.directives.join("\n");
+        text.push('\n');
+        Config::parse(&text, "command line")
+    }
+}
+
+/// Runs the daemon `options` describe until it is stopped; the exit
+/// status (0, or 1 after an error, a failed `-q`/`-Q`, or a time-out
+/// before synchronisation).
+pub fn run(options: &Options) -> u8 {
+    if options.print_config {
+        return print_config(options);
+    }
+    let needs_root = options.steers_system_clock() && !options.no_user_check;
+    if needs_root && !process::is_root() {
+        std::eprintln!("Fatal error : Not superuser");
+        return 1;
+    }
+    let startup = if options.foreground() {
+        None
+    } else {
+        match process::daemonize() {
+            Ok(pipe) => Some(pipe),
+            Err(e) => {
+                std::eprintln!("Fatal error : Could not go to the background : {e}");
+                return 1;
+            }
+        }
+    };
+    if let Err(e) = install_logger(options) {
+        fail(startup, &std::format!("Could not open log file : {e}"));
+        return 1;
+    }
+    log::info!(
+        "ntpkit version {} starting ({FEATURES})",
+        env!("CARGO_PKG_VERSION")
+    );
+    match life(options, startup) {
+        Ok(status) => {
+            log::info!("ntpkit exiting");
+            status
+        }
+        Err(Fatal(message)) => {
+            log::error!("Fatal error : {message}");
+            1
+        }
+    }
+}
+
+/// `-p`: the configuration as parsed on standard output, its warnings on
+/// standard error; 0, or 1 when it is refused.
+fn print_config(options: &Options) -> u8 {
+    match load_config(options) {
+        Ok(config) => {
+            for warning in &config.warnings {
+                std::eprintln!("{warning}");
+            }
+            std::print!("{}", config.render());
+            0
+        }
+        Err(e) => {
+            std::eprintln!("{e}");
+            1
+        }
+    }
+}
+
+/// Where messages go: `-l FILE`; standard error in the foreground with
+/// `-d` (and `-q`, `-Q`); syslog otherwise.
+fn install_logger(options: &Options) -> std::io::Result<()> {
+    let destination = match &options.log_file {
+        Some(path) => Destination::File(path.clone()),
+        None if options.debug > 0 || options.mode != Mode::Normal => Destination::Stderr,
+        None => Destination::Syslog,
+    };
+    let level = if options.debug >= 2 {
+        log::LevelFilter::Debug
+    } else {
+        level_filter(options.log_level)
+    };
+    let logger = Logger::new(destination, level)?;
+    // A program that installed its own logger keeps it.
+    let _ = logger.install();
+    Ok(())
+}
+
+/// Tells the waiting parent (if any) why the daemon did not start.
+fn fail(startup: Option<StartupPipe>, message: &str) {
+    match startup {
+        Some(pipe) => pipe.fail(message),
+        None => std::eprintln!("Fatal error : {message}"),
+    }
+}
+
+/// What ends the daemon before it keeps time.
+#[derive(Debug)]
+struct Fatal(String);
+
+impl<E: core::fmt::Display> From<E> for Fatal {
+    fn from(e: E) -> Fatal {
+        Fatal(e.to_string())
+    }
+}
+
+/// Everything after the logger: the configuration, the files, the
+/// sockets, the privileges, the loop.
+fn life(options: &Options, startup: Option<StartupPipe>) -> Result<u8, Fatal> {
+    let result = start(options);
+    let (mut run, startup) = match result {
+        Ok(run) => (run, startup),
+        Err(Fatal(message)) => {
+            if let Some(pipe) = startup {
+                pipe.fail(&message);
+            }
+            return Err(Fatal(message));
+        }
+    };
+    if let Some(pipe) = startup {
+        pipe.ready();
+    }
+    process::notify_ready();
+    let status = run.go(options);
+    if let Some(path) = &run.pidfile {
+        let _ = std::fs::remove_file(path);
+    }
+    Ok(status)
+}
+
+/// A daemon ready to run.
+struct Running {
+    config: Config,
+    settings: Settings,
+    precision: i8,
+    pidfile: Option<PathBuf>,
+}
+
+/// The configuration read and checked, the PID file written.
+fn start(options: &Options) -> Result<Running, Fatal> {
+    let config = load_config(options)?;
+    for warning in &config.warnings {
+        log::warn!("{warning}");
+    }
+    if !options.steers_system_clock() {
+        log::warn!(
+            "The system clock is not steered: ntpkit keeps its own clock (run with --clock system to steer the system clock)"
+        );
+    }
+    // chronyd's default PID file marks the daemon that steers the system
+    // clock; one keeping a clock of its own writes one only when told.
+    let pidfile = config
+        .pidfile
+        .clone()
+        .or_else(|| {
+            options
+                .steers_system_clock()
+                .then(|| PathBuf::from(DEFAULT_PIDFILE))
+        })
+        .filter(|_| options.mode == Mode::Normal);
+    if let Some(path) = &pidfile {
+        process::check_pidfile(path).map_err(Fatal)?;
+    }
+    let precision = measure_precision();
+    let (mut settings, unusable) = Settings::resolve(&config, precision);
+    for e in unusable {
+        log::warn!("{e}");
+    }
+    for warning in &settings.warnings {
+        log::warn!("{warning}");
+    }
+    if let Some(path) = &pidfile {
+        if let Some(dir) = path.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        if let Err(e) = process::write_pidfile(path) {
+            log::warn!("Could not write the PID file: {e}");
+        }
+    }
+    if options.mode != Mode::Normal {
+        // One measurement: no serving, no command sockets, no files.
+        settings.serve = None;
+        settings.command = None;
+        settings.driftfile = None;
+        settings.logs = None;
+        settings.measure_only = options.mode == Mode::PrintOnce;
+    }
+    for (set, option) in [
+        (options.reload, "-r"),
+        (options.restarted, "-R"),
+        (options.rtc, "-s"),
+        (options.filter != 0, "-F"),
+        (options.family.is_some(), "-4/-6"),
+    ] {
+        if set {
+            log::warn!("The option {option} is not acted on yet");
+        }
+    }
+    if options.priority > 0 {
+        if let Err(e) = process::set_scheduler(options.priority) {
+            log::warn!(
+                "Could not set SCHED_FIFO at priority {} : {e}",
+                options.priority
+            );
+        }
+    }
+    if options.lock_memory {
+        if let Err(e) = process::lock_memory() {
+            log::warn!("Could not lock the memory : {e}");
+        }
+    }
+    Ok(Running {
+        config,
+        settings,
+        precision,
+        pidfile,
+    })
+}
+
+impl Running {
+    /// Serves (if the configuration does), drops root, and runs the loop
+    /// on the clock chosen; the exit status.
+    fn go(&mut self, options: &Options) -> u8 {
+        let serve = self.settings.serve.clone();
+        let auth = match &serve {
+            Some(serve) => match ServingAuth::start(serve, |w| log::warn!("{w}")) {
+                Ok(auth) => Some(auth),
+                Err(e) => {
+                    log::error!("Fatal error : {e}");
+                    return 1;
+                }
+            },
+            None => None,
+        };
+        let mut table = serve.as_ref().map(rate_limit_table).unwrap_or_default();
+        let serving = match &serve {
+            Some(serve) => {
+                let seed = [OsRng.next_u64(), OsRng.next_u64()];
+                match Serving::bind(serve, self.precision, &mut table, seed, false) {
+                    Ok((mut serving, skipped)) => {
+                        for e in skipped {
+                            log::warn!("Could not open NTP socket : {e}");
+                        }
+                        if let Some(auth) = &auth {
+                            auth.apply(&mut serving);
+                        }
+                        Some(serving)
+                    }
+                    Err(e) => {
+                        log::error!("Fatal error : Could not open NTP sockets : {e}");
+                        return 1;
+                    }
+                }
+            }
+            None => None,
+        };
+        let settings = std::mem::take(&mut self.settings);
+        if options.steers_system_clock() {
+            let mut clock = SystemClock::new(settings.rtcsync);
+            if let Err(e) = clock.check_permission() {
+                log::error!("Fatal error : {e}");
+                return 1;
+            }
+            self.drive(
+                options,
+                settings,
+                clock,
+                serving,
+                serve.as_ref().map(|s| s.port),
+            )
+        } else {
+            self.drive(
+                options,
+                settings,
+                VirtualClock::new(),
+                serving,
+                serve.as_ref().map(|s| s.port),
+            )
+        }
+    }
+
+    fn drive<C: DriverClock>(
+        &self,
+        options: &Options,
+        settings: Settings,
+        clock: C,
+        serving: Option<Serving<'_>>,
+        port: Option<u16>,
+    ) -> u8 {
+        let mut driver = match Driver::new(settings, clock, serving) {
+            Ok(driver) => driver,
+            Err(e) => {
+                log::error!("Fatal error : {e}");
+                return 1;
+            }
+        };
+        if let Err(e) = drop_privileges(options, &self.config, port) {
+            log::error!("Fatal error : {e}");
+            return 1;
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        if let Err(e) = stop_on_signals(&stop) {
+            log::error!("Fatal error : signal handlers : {e}");
+            return 1;
+        }
+        let deadline = options
+            .timeout
+            .map(|seconds| Instant::now() + Duration::from_secs(u64::from(seconds)));
+        let status = loop_until(&mut driver, &stop, deadline, options.mode);
+        match driver.finish() {
+            Ok(()) => status,
+            Err(e) => {
+                log::error!("{e}");
+                1
+            }
+        }
+    }
+}
+
+/// Runs the driver until a signal, the deadline, or (with `-q`/`-Q`) the
+/// first clock update; the exit status.
+fn loop_until<C: DriverClock>(
+    driver: &mut Driver<'_, C>,
+    stop: &AtomicBool,
+    deadline: Option<Instant>,
+    mode: Mode,
+) -> u8 {
+    loop {
+        if stop.load(std::sync::atomic::Ordering::Relaxed) {
+            return 0;
+        }
+        let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        if left == Some(Duration::ZERO) {
+            log::info!("Timeout reached");
+            return u8::from(!driver.has_synchronised());
+        }
+        if let Err(e) = driver.run_once(left) {
+            return match e {
+                DriverError::MaxChange { .. } => 1,
+                e => {
+                    log::error!("{e}");
+                    1
+                }
+            };
+        }
+        if mode != Mode::Normal && driver.has_synchronised() {
+            if let Ok(snapshot) = driver.snapshot() {
+                let offset = -snapshot.tracking.last_offset;
+                let what = if mode == Mode::UpdateOnce {
+                    "step"
+                } else {
+                    "ignored"
+                };
+                log::info!("System clock wrong by {offset:.6} seconds ({what})");
+            }
+            return 0;
+        }
+    }
+}
+
+/// Drops root to `-u USER` (or the `user` directive) as chronyd does,
+/// keeping `CAP_SYS_TIME` while the clock is steered and
+/// `CAP_NET_BIND_SERVICE` for an NTP port under 1024; warns when the
+/// daemon stays root.
+fn drop_privileges(options: &Options, config: &Config, port: Option<u16>) -> Result<(), String> {
+    let user = options.user.clone().or_else(|| config.user.clone());
+    if !process::is_root() {
+        return Ok(());
+    }
+    if let Some(user) = user.filter(|u| u != "root") {
+        let (uid, gid) = process::user_ids(&user)?;
+        if uid != 0 || gid != 0 {
+            let keep = Keep {
+                sys_time: options.steers_system_clock(),
+                net_bind_service: port.is_some_and(|p| p > 0 && p < 1024),
+            };
+            process::drop_root(uid, gid, keep).map_err(|e| e.to_string())?;
+        }
+    }
+    if process::is_root() {
+        log::warn!("Running with root privileges");
+    }
+    Ok(())
+}

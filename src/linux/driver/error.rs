@@ -1,0 +1,41 @@
+//! Why a driver stops.
+
+use std::fmt;
+use std::io;
+use std::string::String;
+
+use super::MAX_SOURCES;
+
+/// Why the driver stopped.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DriverError<E: fmt::Debug + fmt::Display> {
+    /// A socket failed.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// The system's error.
+        source: io::Error,
+    },
+    /// The clock refused an action.
+    #[error("clock: {0}")]
+    Clock(E),
+    /// An offset over `maxchange` once more than it ignores (chronyd exits
+    /// too).
+    #[error("adjustment of {offset:.3} seconds exceeds the allowed maximum")]
+    MaxChange {
+        /// The offset, seconds (positive: the clock is behind).
+        offset: f64,
+    },
+    /// More servers than [`MAX_SOURCES`].
+    #[error("too many servers (at most {MAX_SOURCES})")]
+    TooManySources,
+}
+
+pub(super) fn io_error<E: fmt::Debug + fmt::Display>(
+    what: impl Into<String>,
+) -> impl FnOnce(io::Error) -> DriverError<E> {
+    let what = what.into();
+    move |source| DriverError::Io { what, source }
+}

@@ -1,0 +1,102 @@
+//! What the driver does with the node's events (chronyd's log lines, the
+//! drift file, the log files) and with chronyc's commands.
+
+use std::vec::Vec;
+
+use super::peers::{log_name, Peer};
+use super::{files, Driver, DriverError};
+use crate::cmdmon::{Action, SourceSelector};
+use crate::linux::clock::DriverClock;
+use crate::node::{Command, Event};
+use crate::time::NtpTimestamp;
+
+impl<C: DriverClock> Driver<'_, C> {
+    /// Acts on one event of the node, handled at `now`: a log line in
+    /// chronyd's words where chronyd writes one, the log files, the drift
+    /// file. An offset over `maxchange` once too often ends the driver, as
+    /// it ends chronyd.
+    pub(super) fn handle_event(
+        &mut self,
+        event: &Event,
+        now: NtpTimestamp,
+    ) -> Result<(), DriverError<C::Error>> {
+        if let Some(log_files) = &mut self.log_files {
+            if let Err(e) = log_files.write(event, &self.node, &self.peers, now) {
+                log::warn!("Could not write the log files: {e}; no more lines are written");
+                self.log_files = None;
+            }
+        }
+        match *event {
+            Event::Selected(source) => {
+                log::info!("Selected source {}", log_name(&self.peers, source));
+            }
+            Event::Unselected(reason) => log::info!("Can't synchronise: {reason}"),
+            Event::Stepped(offset) => log::warn!("System clock was stepped by {offset:.6} seconds"),
+            Event::PanicThreshold { source, offset } => log::warn!(
+                "Offset of {offset:.6} seconds from {} exceeds the panic threshold: ignored",
+                log_name(&self.peers, source)
+            ),
+            Event::MaxChange {
+                offset, give_up, ..
+            } => {
+                let limit = self.maxchange.map_or(0.0, |m| m.offset);
+                let what = if give_up { "exiting" } else { "ignored" };
+                log::warn!(
+                    "Adjustment of {offset:.3} seconds exceeds the allowed maximum of {limit:.3} seconds ({what}) "
+                );
+                if give_up {
+                    return Err(DriverError::MaxChange { offset });
+                }
+            }
+            Event::SaveDrift(drift) => {
+                if let Some(path) = &self.driftfile {
+                    if let Err(e) = files::save_drift(path, &drift) {
+                        log::warn!("Could not write the driftfile: {e}");
+                    }
+                }
+            }
+            Event::Rejected { source, reason } => {
+                log::debug!(
+                    "Response of {} not used: {reason}",
+                    log_name(&self.peers, source)
+                );
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// What the node is to do for chronyc's `action` (one command per source
+/// it names); nothing for `makestep` while measuring only.
+pub(super) fn commands(action: &Action, peers: &[Peer], measure_only: bool) -> Vec<Command> {
+    let matching = |selector: &SourceSelector| {
+        peers
+            .iter()
+            .filter(|p| selector.matches(p.server().ip()))
+            .map(|p| p.id)
+            .collect::<Vec<_>>()
+    };
+    match action {
+        Action::Online(selector) => matching(selector)
+            .into_iter()
+            .map(Command::Online)
+            .collect(),
+        Action::Offline(selector) => matching(selector)
+            .into_iter()
+            .map(Command::Offline)
+            .collect(),
+        Action::Burst { sources, total, .. } => matching(sources)
+            .into_iter()
+            .map(|source| Command::Burst {
+                source,
+                total: (*total).clamp(1, 8) as u8,
+            })
+            .collect(),
+        Action::MakeStep if !measure_only => std::vec![Command::MakeStep],
+        Action::MakeStep => Vec::new(),
+        Action::Reselect => std::vec![Command::Reselect],
+        // No client log: nothing to reset.
+        Action::ResetClients => Vec::new(),
+    }
+}

@@ -1,0 +1,397 @@
+//! The Linux shell around a [`Node`]: one UDP socket per followed server,
+//! the serving sockets, a clock and chronyc's command sockets, waited on
+//! with `poll(2)` on one thread. All the logic is the node's (the
+//! simulator drives the same node); the shell only moves bytes,
+//! timestamps, clock actions and files, and says what happened in
+//! chronyd's words through the [`log`] crate (the program chooses where
+//! the lines go).
+//!
+//! - It sends the requests the node asks for and hands back their kernel
+//!   transmit timestamps with their tokens; it hands the node each
+//!   response with the kernel's receive time, read on the disciplined
+//!   clock.
+//! - It answers clients in batches ([`serve`](crate::linux::serve)).
+//! - It carries out the clock actions at once, and writes the drift file
+//!   and chronyd's log files when the node's events say so.
+//! - It sleeps until the node's next deadline or a datagram, never longer
+//!   and never in a busy loop.
+//! - On every way out (a stop, an error, a panic unwinding through it) the
+//!   node ends the slew in progress and the clock is left at the frequency
+//!   estimate, as chronyd leaves it ([`Driver::finish`]).
+//! - NTS sources get their NTS-KE in helper threads when the node asks,
+//!   and keep their cookies in `ntsdumpdir` across restarts.
+//!
+//! Embedding it takes a few lines:
+//!
+//! ```no_run
+//! use std::sync::atomic::AtomicBool;
+//! use ntpkit::linux::clock::VirtualClock;
+//! use ntpkit::linux::driver::Driver;
+//! use ntpkit::linux::settings::{Settings, Upstream};
+//! use ntpkit::system::SourceConfig;
+//!
+//! let settings = Settings {
+//!     upstreams: vec![Upstream::resolve("pool.ntp.org", 123, SourceConfig { iburst: true, ..Default::default() })?],
+//!     ..Settings::default()
+//! };
+//! let mut driver = Driver::new(settings, VirtualClock::new(), None)?;
+//! driver.run(&AtomicBool::new(false))?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod error;
+mod events;
+mod files;
+mod logging;
+mod nts;
+mod peers;
+mod serving;
+mod view;
+
+use std::boxed::Box;
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::AsFd;
+use std::path::PathBuf;
+use std::string::ToString;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use std::vec::Vec;
+
+use rand_core::OsRng;
+
+use crate::discipline::MaxChange;
+use crate::linux::clock::DriverClock;
+use crate::linux::cmdmon::CmdmonServer;
+use crate::linux::serve::Serving;
+use crate::linux::settings::Settings;
+use crate::linux::socket::{NtpSocket, Poller};
+use crate::node::Node;
+use crate::system::{SourceId, MAX_REQUEST_LEN};
+use crate::time::NtpTimestamp;
+use error::io_error;
+pub use error::DriverError;
+use logging::LogFiles;
+use peers::Peer;
+use serving::ServeSockets;
+use view::NodeView;
+
+/// How many servers a driver follows at most.
+pub const MAX_SOURCES: usize = 64;
+
+/// The Linux shell. See the [module documentation](self).
+pub struct Driver<'a, C: DriverClock> {
+    node: Box<Node<'a, MAX_SOURCES>>,
+    peers: Vec<Peer>,
+    clock: C,
+    cmdmon: Option<CmdmonServer>,
+    serving: ServeSockets,
+    /// The NTS sources' handshakes (none without NTS sources).
+    ke: Option<nts::KeRunner>,
+    driftfile: Option<PathBuf>,
+    measure_only: bool,
+    maxchange: Option<MaxChange>,
+    log_files: Option<LogFiles>,
+    finished: bool,
+}
+
+impl<C: DriverClock> fmt::Debug for Driver<'_, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Driver")
+            .field("peers", &self.peers)
+            .field("serving", &self.serving)
+            .field("cmdmon", &self.cmdmon)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a, C: DriverClock> Driver<'a, C> {
+    /// Reads the driftfile, opens the sockets and the log files and binds
+    /// the command sockets; serves on `serving` too when given (its server
+    /// goes into the node).
+    pub fn new(
+        settings: Settings,
+        clock: C,
+        serving: Option<Serving<'a>>,
+    ) -> Result<Self, DriverError<C::Error>> {
+        let drift = match settings.driftfile.as_deref().map(files::read_drift) {
+            Some(Ok(drift)) => drift,
+            Some(Err(warning)) => {
+                log::warn!("{warning}");
+                None
+            }
+            None => None,
+        };
+        if let (Some(drift), Some(path)) = (drift, &settings.driftfile) {
+            log::info!(
+                "Frequency {:.3} +/- {:.3} ppm read from {}",
+                drift.frequency_ppm,
+                drift.skew_ppm,
+                path.display()
+            );
+        }
+        let (sockets, server, nts_keys) = match serving {
+            Some(Serving {
+                sockets,
+                server,
+                nts_keys,
+            }) => (sockets, Some(server), nts_keys),
+            None => (Vec::new(), None, None),
+        };
+        let mut node = Box::new(Node::new(settings.node.clone(), drift, server));
+        let now = clock.now().map_err(DriverError::Clock)?;
+        let (peers, ke) = peers::open_peers(&mut node, &settings, now)?;
+        let cmdmon = match &settings.command {
+            Some(command) => Some(CmdmonServer::bind(command).map_err(|e| DriverError::Io {
+                what: "chronyc's command sockets".into(),
+                source: io::Error::other(e.to_string()),
+            })?),
+            None => None,
+        };
+        for warning in cmdmon.iter().flat_map(CmdmonServer::warnings) {
+            log::warn!("{warning}");
+        }
+        let log_files = match &settings.logs {
+            Some(logs) => LogFiles::open(logs).map_err(io_error(std::format!(
+                "log files in {}",
+                logs.dir.display()
+            )))?,
+            None => None,
+        };
+        let mut driver = Driver {
+            node,
+            peers,
+            clock,
+            cmdmon,
+            serving: ServeSockets::new(sockets, nts_keys),
+            ke,
+            driftfile: settings.driftfile,
+            measure_only: settings.measure_only,
+            maxchange: settings.maxchange,
+            log_files,
+            finished: false,
+        };
+        driver.settle()?;
+        Ok(driver)
+    }
+
+    /// The node (engine, server counters).
+    pub fn node(&self) -> &Node<'a, MAX_SOURCES> {
+        &self.node
+    }
+
+    /// The followed servers, in configuration order: each one's name, the
+    /// address its requests go to (an NTS server's as its NTS-KE said),
+    /// and its id in the node.
+    pub fn sources(&self) -> impl Iterator<Item = (&str, SocketAddr, SourceId)> {
+        self.peers
+            .iter()
+            .map(|p| (p.name.as_str(), p.server(), p.id))
+    }
+
+    /// The sockets served on.
+    pub fn serving_sockets(&self) -> impl Iterator<Item = &NtpSocket> {
+        self.serving.sockets()
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &C {
+        &self.clock
+    }
+
+    fn now(&self) -> Result<NtpTimestamp, DriverError<C::Error>> {
+        self.clock.now().map_err(DriverError::Clock)
+    }
+
+    /// Runs until `stop` is set (or an error), then [`finishes`](Self::finish).
+    pub fn run(&mut self, stop: &AtomicBool) -> Result<(), DriverError<C::Error>> {
+        let result = (|| {
+            while !stop.load(Ordering::Relaxed) {
+                self.run_once(None)?;
+            }
+            Ok(())
+        })();
+        let finished = self.finish();
+        result.and(finished)
+    }
+
+    /// One turn of the loop: send what is due, wait for datagrams (at most
+    /// until the node's next deadline, or `max_wait`), handle them, carry
+    /// out the clock actions and answer chronyc's commands.
+    pub fn run_once(&mut self, max_wait: Option<Duration>) -> Result<(), DriverError<C::Error>> {
+        self.transmit()?;
+        let now = self.now()?;
+        let until_due = self.node.poll_timeout().map(|due| {
+            let seconds = self.clock.system_interval((due - now).to_seconds_f64());
+            Duration::from_secs_f64(seconds.clamp(0.0, 1e9))
+        });
+        let wait = match (until_due, max_wait) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let mut poller = Poller::new();
+        for peer in &self.peers {
+            poller.add_with_error_queue(&peer.socket.as_fd());
+        }
+        let commands: Vec<usize> = self
+            .cmdmon
+            .iter()
+            .flat_map(|c| c.fds())
+            .map(|fd| poller.add(&fd))
+            .collect();
+        // A handshake that finishes wakes the loop (handled in transmit()).
+        if let Some(ke) = &self.ke {
+            poller.add(&ke.wake_fd());
+        }
+        let served: Vec<(usize, usize)> = self
+            .serving
+            .live()
+            .map(|(socket, s)| (socket, poller.add(s)))
+            .collect();
+        poller.wait(wait).map_err(io_error("poll"))?;
+        for i in 0..self.peers.len() {
+            if poller.has_error_queue(i) {
+                let clock = &self.clock;
+                for (token, time) in self.peers[i].transmit_timestamps(|t| clock.at_system_time(t))
+                {
+                    self.node.handle_tx_timestamp(token, time);
+                }
+            }
+            if poller.is_readable(i) {
+                self.receive(i)?;
+            }
+        }
+        for (socket, index) in served {
+            if poller.is_ready(index) {
+                self.serving.answer(socket, &mut self.node, &self.clock);
+            }
+        }
+        let now = self.now()?;
+        self.node.handle_timeout(now);
+        self.settle()?;
+        let ready: Vec<bool> = commands.iter().map(|&i| poller.is_ready(i)).collect();
+        if ready.contains(&true) {
+            self.answer_commands(&ready)?;
+        }
+        Ok(())
+    }
+
+    /// The way out: the node ends the slew in progress and leaves the
+    /// clock at the frequency estimate, the drift is saved, and so are the
+    /// NTS sources' cookies. Called by [`run`](Self::run), and on drop (a
+    /// panic unwinding through the driver included) if not before.
+    pub fn finish(&mut self) -> Result<(), DriverError<C::Error>> {
+        if self.finished {
+            return Ok(());
+        }
+        self.finished = true;
+        let now = self.now()?;
+        self.node.shutdown(now);
+        if let Some(ke) = &self.ke {
+            nts::save_cookies(&self.node, &self.peers, ke);
+        }
+        self.settle()
+    }
+
+    /// Carries out the node's actions at once (none in measure-only mode)
+    /// and acts on its events.
+    fn settle(&mut self) -> Result<(), DriverError<C::Error>> {
+        while let Some(action) = self.node.poll_action() {
+            if self.measure_only {
+                continue;
+            }
+            self.clock.apply(&action).map_err(DriverError::Clock)?;
+        }
+        let now = self.now()?;
+        while let Some(event) = self.node.poll_event() {
+            self.handle_event(&event, now)?;
+        }
+        Ok(())
+    }
+
+    /// Sends every request that is due (after taking in the NTS-KE
+    /// handshakes that finished and starting those the node wants).
+    fn transmit(&mut self) -> Result<(), DriverError<C::Error>> {
+        if let Some(ke) = &mut self.ke {
+            let now = self.clock.now().map_err(DriverError::Clock)?;
+            nts::run_handshakes(&mut self.node, &mut self.peers, ke, now);
+        }
+        let mut buf = [0u8; MAX_REQUEST_LEN];
+        loop {
+            // T1 is the clock read just before the send, until the kernel's
+            // transmit timestamp replaces it.
+            let now = self.now()?;
+            let Some(transmit) = self.node.poll_transmit(now, &mut OsRng, &mut buf) else {
+                return Ok(());
+            };
+            let Some(peer) = self.peers.iter_mut().find(|p| p.id == transmit.source) else {
+                continue;
+            };
+            if let Err(e) = peer.send(transmit.bytes, transmit.token, now) {
+                log::warn!("Could not send to {}: {e}", peer.name);
+            }
+        }
+    }
+
+    /// Handles the datagram waiting on peer `i`'s socket: one per wakeup
+    /// (poll(2) reports the socket again while more wait), so that a socket
+    /// is read only when it was reported readable.
+    fn receive(&mut self, i: usize) -> Result<(), DriverError<C::Error>> {
+        // Responses are never longer than the requests.
+        let mut buf = [0u8; MAX_REQUEST_LEN];
+        let (len, rx, kind) = match self.peers[i].receive(&mut buf) {
+            Ok(Some(received)) => received,
+            Ok(None) => return Ok(()),
+            Err(e) => {
+                log::warn!("Could not receive from {}: {e}", self.peers[i].name);
+                return Ok(());
+            }
+        };
+        let rx = self.clock.at_system_time(rx);
+        let datagram = self.peers[i].datagram(&buf[..len], kind);
+        let _ = self.node.handle(rx, datagram);
+        self.settle()
+    }
+
+    /// Answers what waits on the command sockets reported `ready`, and
+    /// carries out what the commands ask (`burst`, `online`/`offline`,
+    /// `makestep`, `reselect`).
+    fn answer_commands(&mut self, ready: &[bool]) -> Result<(), DriverError<C::Error>> {
+        let now = self.now()?;
+        let Some(cmdmon) = &mut self.cmdmon else {
+            return Ok(());
+        };
+        let view = NodeView {
+            node: &self.node,
+            peers: &self.peers,
+            now,
+            measure_only: self.measure_only,
+        };
+        let actions = match cmdmon.serve_ready(&view, ready) {
+            Ok(served) => served.actions,
+            Err(e) => {
+                log::warn!("Command sockets: {e}");
+                return Ok(());
+            }
+        };
+        for action in actions {
+            for command in events::commands(&action, &self.peers, self.measure_only) {
+                // The sources named are the node's own.
+                let _ = self.node.handle_command(now, command);
+            }
+        }
+        self.settle()
+    }
+}
+
+impl<C: DriverClock> Drop for Driver<'_, C> {
+    fn drop(&mut self) {
+        if let Err(e) = self.finish() {
+            log::error!("On the way out: {e}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,120 @@
+//! Answering clients on the serving sockets, in batches: each request gets
+//! the node's reply on the disciplined clock's time (the kernel's receive
+//! timestamp mapped onto it), and each batch's replies their transmit
+//! timestamp right before `sendmmsg`.
+
+use std::boxed::Box;
+use std::string::ToString;
+use std::sync::Arc;
+use std::vec::Vec;
+
+use super::MAX_SOURCES;
+use crate::linux::clock::DriverClock;
+use crate::linux::nts::server_keys::SharedKeys;
+use crate::linux::socket::{realtime_now, Batch, NtpSocket, BATCH};
+use crate::node::{Command, Node};
+
+/// A serving socket.
+#[derive(Debug)]
+struct ServeSocket {
+    socket: NtpSocket,
+    /// Set after the socket failed: it is no longer waited on.
+    failed: bool,
+}
+
+/// The serving sockets and what answering them needs.
+#[derive(Debug)]
+pub(super) struct ServeSockets {
+    sockets: Vec<ServeSocket>,
+    batch: Box<Batch>,
+    /// The NTS-KE server's cookie keys and the generation last applied.
+    nts_keys: Option<(Arc<SharedKeys>, u64)>,
+}
+
+impl ServeSockets {
+    pub fn new(sockets: Vec<NtpSocket>, nts_keys: Option<Arc<SharedKeys>>) -> Self {
+        ServeSockets {
+            sockets: sockets
+                .into_iter()
+                .map(|socket| ServeSocket {
+                    socket,
+                    failed: false,
+                })
+                .collect(),
+            batch: Batch::new(),
+            nts_keys: nts_keys.map(|keys| {
+                let generation = keys.generation();
+                (keys, generation)
+            }),
+        }
+    }
+
+    /// The sockets still served on, with their index.
+    pub fn live(&self) -> impl Iterator<Item = (usize, &NtpSocket)> {
+        self.sockets
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| !s.failed)
+            .map(|(i, s)| (i, &s.socket))
+    }
+
+    /// Every socket.
+    pub fn sockets(&self) -> impl Iterator<Item = &NtpSocket> {
+        self.sockets.iter().map(|s| &s.socket)
+    }
+
+    /// Answers the requests waiting on socket `index`, batch after batch
+    /// while they come full. A socket that fails is reported and no longer
+    /// served on: serving never takes the node's own time-keeping down.
+    pub fn answer<C: DriverClock>(
+        &mut self,
+        index: usize,
+        node: &mut Node<'_, MAX_SOURCES>,
+        clock: &C,
+    ) {
+        // A rotation of the NTS cookie keys, before the batch.
+        if let Some((keys, applied)) = &mut self.nts_keys {
+            let generation = keys.generation();
+            if generation != *applied {
+                *applied = generation;
+                if let Ok(now) = clock.now() {
+                    // The node serves NTS: these are its keys.
+                    let _ = node.handle_command(now, Command::ServerNtsKeys(keys.get()));
+                }
+            }
+        }
+        let Some(serve) = self.sockets.get_mut(index) else {
+            return;
+        };
+        let batch = &mut self.batch;
+        let result = loop {
+            let received = match serve.socket.recv_batch(batch) {
+                Ok(0) => break Ok(()),
+                Ok(n) => n,
+                Err(e) => break Err(e),
+            };
+            batch.answer(|datagram, reply| {
+                let now = clock.at_system_time(datagram.receive);
+                // An authenticated reply is sealed in the node with its
+                // transmit time; plain ones get theirs just before sending.
+                let transmit = || clock.at_system_time(realtime_now());
+                node.serve(now, datagram.from, datagram.data, reply, transmit)
+            });
+            batch.set_transmit_timestamps(node.transmit_time(clock.at_system_time(realtime_now())));
+            if let Err(e) = serve.socket.send_replies(batch) {
+                break Err(e);
+            }
+            if received < BATCH {
+                break Ok(());
+            }
+        };
+        if let Err(e) = result {
+            serve.failed = true;
+            let address = serve
+                .socket
+                .local_addr()
+                .map_or_else(|_| "?".to_string(), |a| a.to_string());
+            log::error!("Serving on {address} failed: {e}; no longer serving on it");
+        }
+    }
+}

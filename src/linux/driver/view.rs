@@ -1,0 +1,189 @@
+//! The node as chronyc sees it at one moment: the [`Provider`] the command
+//! sockets answer from, and the [`Snapshot`] of `client --ctl`.
+
+use std::net::IpAddr;
+use std::string::String;
+use std::vec::Vec;
+
+use super::peers::Peer;
+use super::{DriverError, MAX_SOURCES};
+use crate::chrony::control::{Snapshot, SourceSnapshot};
+use crate::cmdmon::{Action, Provider, Status};
+use crate::node::Node;
+use crate::report::{
+    AuthReport, NtpDataReport, ServerStatsReport, SourceActivity, SourceReport, SourceStatsReport,
+    TimedatectlReport, TrackingReport,
+};
+use crate::system::SourceAuth;
+use crate::time::{NtpDuration, NtpTimestamp};
+use crate::wire::ReferenceId;
+
+/// The node and its peers at `now`.
+pub(super) struct NodeView<'d, 'a> {
+    pub node: &'d Node<'a, MAX_SOURCES>,
+    pub peers: &'d [Peer],
+    pub now: NtpTimestamp,
+    /// Measuring only: `makestep` is refused.
+    pub measure_only: bool,
+}
+
+impl NodeView<'_, '_> {
+    fn peer(&self, index: usize) -> Option<&Peer> {
+        self.peers.get(index)
+    }
+
+    /// The reports as they stand now.
+    pub fn snapshot(&self) -> Snapshot {
+        let tracking = self.node.tracking(self.now);
+        let reference = self
+            .peers
+            .iter()
+            .find(|p| ReferenceId::from_ip(p.server().ip()) == tracking.reference_id)
+            .map_or((String::new(), None), |p| {
+                (p.name.clone(), Some(p.server().ip()))
+            });
+        Snapshot {
+            sources: (0..self.peers.len())
+                .map(|i| SourceSnapshot {
+                    address: self.source_address(i),
+                    name: self.peers[i].name.clone(),
+                    activity: self.source_activity(i),
+                    report: self.source(i),
+                    stats: self.source_stats(i),
+                    ntp_data: self.ntp_data(i),
+                    auth: self.auth_data(i),
+                })
+                .collect(),
+            unresolved: 0,
+            tracking,
+            reference,
+            timedatectl: TimedatectlReport::from_status(
+                &self.node.system().sync_status(self.now),
+                Some(self.now),
+            ),
+            server_stats: self.server_stats(),
+            clients: Vec::new(),
+            clock_control: !self.measure_only,
+        }
+    }
+}
+
+impl Provider for NodeView<'_, '_> {
+    fn source_count(&self) -> usize {
+        self.peers.len()
+    }
+
+    fn source_address(&self, index: usize) -> Option<IpAddr> {
+        Some(self.peer(index)?.server().ip())
+    }
+
+    fn source_name(&self, index: usize) -> Option<&str> {
+        Some(&self.peer(index)?.name)
+    }
+
+    fn source(&self, index: usize) -> Option<SourceReport> {
+        let id = self.peer(index)?.id;
+        self.node.system().source_report(id, self.now)
+    }
+
+    fn source_stats(&self, index: usize) -> Option<SourceStatsReport> {
+        let id = self.peer(index)?.id;
+        self.node.system().source_stats(id, self.now)
+    }
+
+    fn source_activity(&self, index: usize) -> SourceActivity {
+        match self.peer(index) {
+            Some(peer) if !self.node.system().is_online(peer.id) => SourceActivity::Offline,
+            _ => SourceActivity::Online,
+        }
+    }
+
+    fn tracking(&self) -> TrackingReport {
+        self.node.tracking(self.now)
+    }
+
+    fn ntp_data(&self, index: usize) -> Option<NtpDataReport> {
+        let peer = self.peer(index)?;
+        let system = self.node.system();
+        let (exchange, counts) = system.exchange(peer.id)?;
+        let exchange = exchange?;
+        let header = exchange.header;
+        let sample = exchange.sample;
+        let seconds = |d: NtpDuration| d.to_seconds_f64();
+        Some(NtpDataReport {
+            remote_address: peer.server().ip(),
+            remote_port: peer.server().port(),
+            local_address: peer.socket.local_addr().ok().map(|a| a.ip()),
+            leap: header.leap,
+            version: header.version,
+            mode: header.mode as u8,
+            stratum: header.stratum,
+            poll: header.poll,
+            precision: header.precision,
+            root_delay: header.root_delay.to_seconds_f64(),
+            root_dispersion: header.root_dispersion.to_seconds_f64(),
+            reference_id: header.reference_id,
+            reference_time: header.reference_timestamp,
+            offset: sample.map_or(0.0, |s| seconds(s.offset)),
+            peer_delay: sample.map_or(0.0, |s| seconds(s.delay)),
+            peer_dispersion: sample.map_or(0.0, |s| seconds(s.dispersion)),
+            response_time: seconds(header.transmit_timestamp - header.receive_timestamp),
+            jitter_asymmetry: 0.0,
+            tests: exchange.tests,
+            interleaved: false,
+            // An authenticating source takes only authenticated responses.
+            authenticated: system
+                .source_auth(peer.id)
+                .is_some_and(|a| *a != SourceAuth::None),
+            tx_timestamping: Some(exchange.transmit),
+            rx_timestamping: Some(exchange.receive),
+            total_tx: system.requests(peer.id).unwrap_or(0),
+            total_rx: counts.received,
+            total_valid_rx: counts.valid,
+            total_good_rx: counts.used,
+        })
+    }
+
+    fn auth_data(&self, index: usize) -> AuthReport {
+        self.peer(index)
+            .and_then(|peer| self.node.system().auth_report(peer.id, self.now))
+            .unwrap_or_default()
+    }
+
+    fn server_stats(&self) -> ServerStatsReport {
+        let counters = self.node.server_counters().copied().unwrap_or_default();
+        ServerStatsReport {
+            ntp_hits: counters.received,
+            ntp_drops: counters.rate_limited,
+            ntp_auth_hits: counters.mac_answered + counters.nts_answered,
+            ..ServerStatsReport::default()
+        }
+    }
+
+    fn action_status(&self, action: &Action) -> Status {
+        match action {
+            // Measuring only: the clock is not ours to step.
+            Action::MakeStep if self.measure_only => Status::FAILED,
+            _ => Status::SUCCESS,
+        }
+    }
+}
+
+impl<C: crate::linux::clock::DriverClock> super::Driver<'_, C> {
+    /// Whether the clock has been updated from a server yet.
+    pub fn has_synchronised(&self) -> bool {
+        self.now()
+            .is_ok_and(|now| !self.node.system().tracking(now).reference_time.is_zero())
+    }
+
+    /// The reports as they stand now.
+    pub fn snapshot(&self) -> Result<Snapshot, DriverError<C::Error>> {
+        Ok(NodeView {
+            node: &self.node,
+            peers: &self.peers,
+            now: self.now()?,
+            measure_only: self.measure_only,
+        }
+        .snapshot())
+    }
+}

@@ -1,0 +1,704 @@
+//! What a node runs with, and the one place chrony.conf becomes it:
+//! [`Settings::resolve`] takes a parsed [`Config`] and gives the engine's
+//! settings, the servers to follow (names resolved, keys and NTS set up),
+//! what and where to serve, chronyc's command sockets, the files, and the
+//! NTS client's trust. Every default the configuration leaves open is
+//! chrony's, and is written here once.
+
+use std::borrow::ToOwned;
+use std::format;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+use std::string::{String, ToString};
+use std::time::Duration;
+use std::vec::Vec;
+
+use crate::auth::Key;
+use crate::chrony::config::{Config, SourceKind, ZONEINFO};
+use crate::chrony::keyfile::{KeyFile, KeyFileError};
+use crate::chrony::logs::LogSettings;
+use crate::cmdmon::CommandAccess;
+use crate::discipline::{DisciplineConfig, MakeStep, MaxChange};
+use crate::leap::LeapTable;
+use crate::linux::cmdmon::CmdmonSettings;
+use crate::linux::nts::ke_client::NtsSettings;
+use crate::linux::nts::ke_server::NtsServerConfig;
+use crate::node::NodeConfig;
+use crate::server::ServerConfig;
+use crate::system::{SourceConfig, SystemConfig};
+
+/// How an upstream's exchanges are authenticated.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum UpstreamAuth {
+    /// Not at all.
+    #[default]
+    None,
+    /// A MAC under this key (`key ID`).
+    Key(Key),
+    /// NTS (`nts`): NTS-KE with the server at `ke_address`, whose
+    /// certificate must be valid for the upstream's name and signed by a
+    /// CA of certificate set `certset` ([`NtsSettings::trust`]).
+    Nts {
+        /// The NTS-KE server (the upstream's address, `ntsport`).
+        ke_address: SocketAddr,
+        /// `certset`.
+        certset: u32,
+    },
+}
+
+/// One server to follow.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Upstream {
+    /// The name the reports show (as configured); an NTS server's
+    /// certificate must be valid for it.
+    pub name: String,
+    /// Where to send requests (an NTS server's NTS-KE may name another).
+    pub address: SocketAddr,
+    /// Polling and selection options.
+    pub config: SourceConfig,
+    /// Authentication.
+    pub auth: UpstreamAuth,
+}
+
+impl Upstream {
+    /// `host` resolved (its first address, as chronyd uses) on `port`.
+    pub fn resolve(host: &str, port: u16, config: SourceConfig) -> io::Result<Upstream> {
+        let address = (host, port).to_socket_addrs()?.next().ok_or_else(|| {
+            io::Error::new(io::ErrorKind::NotFound, format!("{host}: no address"))
+        })?;
+        Ok(Upstream {
+            name: host.to_owned(),
+            address,
+            config,
+            auth: UpstreamAuth::None,
+        })
+    }
+}
+
+/// What and where a node serves (`port`, `bindaddress`, `allow`/`deny`,
+/// `ratelimit`, `keyfile`, the NTS-KE server's directives).
+#[derive(Debug, Clone)]
+pub struct ServeSettings {
+    /// The NTP port (`port`).
+    pub port: u16,
+    /// The addresses to serve on: the `bindaddress` lines at `port`, or
+    /// the IPv4 and IPv6 wildcards.
+    pub addresses: Vec<SocketAddr>,
+    /// Who is served and how (the clock's precision is the driver's to
+    /// fill in).
+    pub server: ServerConfig,
+    /// The key file whose keys authenticated requests may use.
+    pub keyfile: Option<PathBuf>,
+    /// The NTS-KE server, with `ntsservercert`/`ntsserverkey`.
+    pub nts: Option<NtsServerConfig>,
+}
+
+impl ServeSettings {
+    /// Whether anybody is served: a port, and an `allow`.
+    pub fn serves_anybody(&self) -> bool {
+        self.port != 0 && self.server.access.allows_any()
+    }
+
+    /// Whether the server limits clients' rates (`ratelimit`): it needs a
+    /// table of records then.
+    pub fn rate_limited(&self) -> bool {
+        self.server.rate_limit.is_some()
+    }
+}
+
+/// Everything a node runs with. [`Settings::resolve`] gives it from a
+/// chrony.conf; a program may also build it.
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    /// The node's settings (engine, `local`, `leapsectz`).
+    pub node: NodeConfig,
+    /// The servers to follow.
+    pub upstreams: Vec<Upstream>,
+    /// What and where to serve (none: the file serves nobody).
+    pub serve: Option<ServeSettings>,
+    /// chrony's driftfile: read at start, written hourly and on the way out.
+    pub driftfile: Option<PathBuf>,
+    /// chronyc's command sockets (none: not answered).
+    pub command: Option<CmdmonSettings>,
+    /// Measure only: never change the clock (`chronyd -Q`).
+    pub measure_only: bool,
+    /// chronyd's log files to write (none: none).
+    pub logs: Option<LogSettings>,
+    /// The NTS sources' settings.
+    pub nts: NtsSettings,
+    /// `maxchange`, as the log lines tell it.
+    pub maxchange: Option<MaxChange>,
+    /// `rtcsync`: the kernel copies the system time to the RTC.
+    pub rtcsync: bool,
+    /// What resolving found worth a warning (a key file other users can
+    /// read): the caller shows them.
+    pub warnings: Vec<String>,
+}
+
+impl Settings {
+    /// The settings a chrony.conf describes, with the clock's `precision`
+    /// (log2 seconds). A `server`/`pool` name that does not resolve is left
+    /// out, and a `leapsectz` zone that cannot be read is not used, their
+    /// errors returned beside (chronyd starts without them too, and serves
+    /// meanwhile); so is a source whose key is not in the key file (or
+    /// whose certificate set holds nothing), its error naming the line.
+    pub fn resolve(config: &Config, precision: i8) -> (Settings, Vec<io::Error>) {
+        let mut unresolved = Vec::new();
+        let mut warnings = Vec::new();
+        let nts = NtsSettings {
+            trusted_certs: config.auth.nts_trusted_certs.clone(),
+            no_system_certs: config.auth.no_system_cert,
+            no_cert_time_check: config.auth.no_cert_time_check.max(0) as u32,
+            dump_dir: config.auth.nts_dump_dir.clone(),
+            ..NtsSettings::default()
+        };
+        let upstreams = upstreams(config, &nts, &mut unresolved, &mut warnings);
+        let leap_table = match leap_table(config, Path::new(ZONEINFO)) {
+            Some(Ok(table)) => Some(table),
+            Some(Err(e)) => {
+                unresolved.push(io::Error::new(
+                    e.kind(),
+                    format!("leapsectz: {e} (leap seconds come from the sources only)"),
+                ));
+                None
+            }
+            None => None,
+        };
+        let serve = serve_settings(config);
+        let settings = Settings {
+            node: NodeConfig {
+                leap_table,
+                ..node_config(config, precision)
+            },
+            upstreams,
+            serve: serve.serves_anybody().then_some(serve),
+            driftfile: config.driftfile.clone(),
+            command: Some(command_settings(config)),
+            measure_only: false,
+            logs: Some(log_settings(config)).filter(LogSettings::any),
+            nts,
+            maxchange: config.maxchange,
+            rtcsync: config.rtcsync,
+            warnings,
+        };
+        (settings, unresolved)
+    }
+}
+
+/// The servers to follow: each `server` line's first address, each
+/// `pool` line's first `maxsources`, with its key or NTS; what cannot be
+/// followed goes to `unresolved`, the key file's warnings to `warnings`.
+fn upstreams(
+    config: &Config,
+    nts: &NtsSettings,
+    unresolved: &mut Vec<io::Error>,
+    warnings: &mut Vec<String>,
+) -> Vec<Upstream> {
+    let keyed = config.sources.iter().any(|s| s.auth.key.is_some());
+    let keys = match (&config.auth.keyfile, keyed) {
+        (Some(path), true) => {
+            Some(KeyFile::load(path).inspect(|file| warnings.extend(file.warnings.iter().cloned())))
+        }
+        _ => None,
+    };
+    let mut upstreams = Vec::new();
+    for source in &config.sources {
+        let auth = match upstream_auth(source, keys.as_ref(), config, nts) {
+            Ok(auth) => auth,
+            Err(e) => {
+                unresolved.push(e);
+                continue;
+            }
+        };
+        let addresses = match (source.host.as_str(), source.port).to_socket_addrs() {
+            Ok(addresses) => addresses,
+            Err(e) => {
+                unresolved.push(io::Error::new(
+                    e.kind(),
+                    format!("{}: not following {}: {e}", source.location, source.host),
+                ));
+                continue;
+            }
+        };
+        let take = match source.kind {
+            SourceKind::Server => 1,
+            SourceKind::Pool => usize::from(source.maxsources),
+        };
+        upstreams.extend(addresses.take(take).map(|address| Upstream {
+            name: source.host.clone(),
+            address,
+            config: source.engine,
+            auth: match auth {
+                ConfiguredAuth::None => UpstreamAuth::None,
+                ConfiguredAuth::Key(key) => UpstreamAuth::Key(key),
+                // The NTS-KE server is the host's address, `ntsport`.
+                ConfiguredAuth::Nts { certset } => UpstreamAuth::Nts {
+                    ke_address: SocketAddr::new(address.ip(), source.auth.nts_port),
+                    certset,
+                },
+            },
+        }));
+    }
+    upstreams
+}
+
+/// A source line's authentication, before its addresses are known.
+#[derive(Clone, Copy)]
+enum ConfiguredAuth {
+    None,
+    Key(Key),
+    Nts { certset: u32 },
+}
+
+/// The authentication of `source`: its key from `keys` (the key file, if
+/// one was read), or NTS with a certificate set that holds something.
+fn upstream_auth(
+    source: &crate::chrony::config::SourceConfig,
+    keys: Option<&Result<KeyFile, KeyFileError>>,
+    config: &Config,
+    nts: &NtsSettings,
+) -> io::Result<ConfiguredAuth> {
+    let refused = |why: String| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{}: not following {}: {why}", source.location, source.host),
+        )
+    };
+    if let Some(id) = source.auth.key {
+        let keys = match keys {
+            Some(Ok(file)) => file,
+            Some(Err(e)) => return Err(refused(format!("key {id}: {e}"))),
+            None => return Err(refused(format!("key {id}, but there is no keyfile"))),
+        };
+        let path = config
+            .auth
+            .keyfile
+            .as_ref()
+            .map_or_else(String::new, |p| p.display().to_string());
+        return match keys.keys.iter().find(|k| k.id() == id) {
+            Some(key) => Ok(ConfiguredAuth::Key(*key)),
+            None => Err(refused(format!("key {id} is not in {path}"))),
+        };
+    }
+    if source.auth.nts {
+        let certset = source.auth.certset;
+        if nts.trust(certset).is_none() {
+            return Err(refused(format!(
+                "certset {certset} holds no trusted certificate (ntstrustedcerts {certset} …)"
+            )));
+        }
+        return Ok(ConfiguredAuth::Nts { certset });
+    }
+    Ok(ConfiguredAuth::None)
+}
+
+/// The node's settings from `config` with the clock's `precision` (log2
+/// seconds): the engine's ([`system_config`]) and `local`; the leap table
+/// of `leapsectz` is [`Settings::resolve`]'s to read.
+pub fn node_config(config: &Config, precision: i8) -> NodeConfig {
+    NodeConfig {
+        system: system_config(config, precision),
+        local: config.local.map(|local| local.reference()),
+        leap_table: None,
+    }
+}
+
+/// The engine settings: `makestep`, `maxupdateskew`, `maxdrift`,
+/// `maxslewrate`, `maxchange`, `minsources`, `stratumweight`,
+/// `maxdistance`, `maxjitter`, `authselectmode` and `ntsrefresh`, with the
+/// clock's `precision` (log2 seconds). What the file does not set keeps
+/// the engine's (chrony's) default.
+pub fn system_config(config: &Config, precision: i8) -> SystemConfig {
+    let defaults = SystemConfig::default();
+    let discipline = defaults.discipline;
+    SystemConfig {
+        discipline: DisciplineConfig {
+            makestep: config.makestep.map(|m| MakeStep {
+                threshold: m.threshold,
+                limit: m.limit,
+            }),
+            maxupdateskew_ppm: config.maxupdateskew.unwrap_or(discipline.maxupdateskew_ppm),
+            maxdrift_ppm: config.maxdrift.unwrap_or(discipline.maxdrift_ppm),
+            maxslewrate_ppm: config.maxslewrate.unwrap_or(discipline.maxslewrate_ppm),
+            maxchange: config.maxchange,
+            ..discipline
+        },
+        minsources: config.minsources.unwrap_or(defaults.minsources),
+        stratumweight: config.stratumweight.unwrap_or(defaults.stratumweight),
+        maxdistance: config.maxdistance.unwrap_or(defaults.maxdistance),
+        maxjitter: config.maxjitter.unwrap_or(defaults.maxjitter),
+        precision,
+        auth_select: config.auth.select_mode.unwrap_or(defaults.auth_select),
+        // chrony's range is 1 to 2^31 - 1 seconds.
+        nts_refresh: f64::from(config.auth.nts_refresh.max(1)),
+    }
+}
+
+/// What `config` serves, and where.
+fn serve_settings(config: &Config) -> ServeSettings {
+    let port = config.port;
+    let ips = if config.bind_addresses.is_empty() {
+        std::vec![
+            IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            IpAddr::V6(Ipv6Addr::UNSPECIFIED)
+        ]
+    } else {
+        config.bind_addresses.clone()
+    };
+    let addresses: Vec<SocketAddr> = ips.iter().map(|&ip| SocketAddr::new(ip, port)).collect();
+    let auth = &config.auth;
+    let nts = (!auth.nts_server_certs.is_empty()).then(|| {
+        let mut ips = ips.clone();
+        ips.dedup();
+        NtsServerConfig {
+            certificates: auth
+                .nts_server_certs
+                .iter()
+                .cloned()
+                .zip(auth.nts_server_keys.iter().cloned())
+                .collect(),
+            addresses: ips,
+            port: auth.nts_port,
+            ntp_port: port,
+            ntp_server: auth.nts_ntp_server.clone(),
+            rotate: Duration::from_secs(auth.nts_rotate.max(0) as u64),
+            dump_dir: auth.nts_dump_dir.clone(),
+            max_connections: auth.max_nts_connections.max(1) as usize,
+            processes: auth.nts_processes.max(1) as usize,
+            ..NtsServerConfig::default()
+        }
+    });
+    ServeSettings {
+        port,
+        addresses,
+        server: ServerConfig {
+            access: config.access.clone(),
+            rate_limit: config.rate_limit,
+            precision: -20,
+            deny_kod: false,
+        },
+        keyfile: auth.keyfile.clone(),
+        nts,
+    }
+}
+
+/// chronyc's command sockets as `config` sets them: the Unix socket at
+/// `bindcmdaddress PATH` (default `/run/chrony/chronyd.sock`, off with
+/// `bindcmdaddress /`), UDP `cmdport` (default 323, off with 0) on the
+/// `bindcmdaddress` addresses (default 127.0.0.1 and ::1), answering
+/// localhost and what `cmdallow`/`cmddeny` allow.
+pub fn command_settings(config: &Config) -> CmdmonSettings {
+    let command = &config.command;
+    let defaults = CmdmonSettings::default();
+    let addresses = [
+        command.bind_ipv4.map(IpAddr::V4),
+        command.bind_ipv6.map(IpAddr::V6),
+    ];
+    CmdmonSettings {
+        socket: command.socket.clone(),
+        port: command.port,
+        addresses: if addresses.iter().any(Option::is_some) {
+            addresses.into_iter().flatten().collect()
+        } else {
+            defaults.addresses
+        },
+        access: CommandAccess::with_rules(&command.access),
+    }
+}
+
+/// The log files `config` asks for, in `logdir` (chronyd's default is its
+/// working directory).
+fn log_settings(config: &Config) -> LogSettings {
+    LogSettings {
+        dir: config.logdir.clone().unwrap_or_else(|| PathBuf::from(".")),
+        log: config.log,
+        banner: config.logbanner,
+    }
+}
+
+/// The leap seconds of the `leapsectz` time zone, read from `zoneinfo`
+/// (normally [`ZONEINFO`]) as chronyd reads them; `None` without
+/// `leapsectz`.
+fn leap_table(config: &Config, zoneinfo: &Path) -> Option<io::Result<LeapTable>> {
+    let zone = config.leapsectz.as_ref()?;
+    Some(LeapTable::load(&zoneinfo.join(zone)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chrony::config::Isolated;
+    use crate::server::LocalReference;
+    use std::vec;
+
+    fn parse(text: &str) -> Config {
+        Config::parse_with(text, "chrony.conf", &Isolated).unwrap()
+    }
+
+    #[test]
+    fn the_engine_gets_what_the_file_sets_and_chronys_defaults_otherwise() {
+        let config = parse(
+            "makestep 0.1 -1\nmaxupdateskew 50\nminsources 2\nstratumweight 0.01\nmaxdrift 100\n\
+             maxslewrate 1000\nmaxdistance 16\nmaxjitter 0.5\nlocal stratum 7\nmaxchange 10 2 -1\n\
+             authselectmode prefer\nntsrefresh 3600\n",
+        );
+        let system = system_config(&config, -23);
+        assert_eq!(
+            system,
+            SystemConfig {
+                discipline: DisciplineConfig {
+                    makestep: Some(MakeStep {
+                        threshold: 0.1,
+                        limit: -1
+                    }),
+                    maxupdateskew_ppm: 50.0,
+                    maxdrift_ppm: 100.0,
+                    maxslewrate_ppm: 1000.0,
+                    maxchange: Some(MaxChange {
+                        offset: 10.0,
+                        start: 2,
+                        ignore: -1
+                    }),
+                    ..Default::default()
+                },
+                minsources: 2,
+                stratumweight: 0.01,
+                maxdistance: 16.0,
+                maxjitter: 0.5,
+                precision: -23,
+                auth_select: crate::system::AuthSelectMode::Prefer,
+                nts_refresh: 3600.0,
+            }
+        );
+        let (settings, _) = Settings::resolve(&config, -23);
+        assert_eq!(settings.node.system, system);
+        assert_eq!(settings.node.local.map(|l| l.stratum()), Some(7));
+        assert_eq!(settings.maxchange, config.maxchange);
+        // Without the directives: the engine's defaults.
+        assert_eq!(system_config(&parse(""), -20), SystemConfig::default());
+    }
+
+    #[test]
+    fn serving_needs_an_allow_and_a_port() {
+        let (settings, _) = Settings::resolve(&parse("local stratum 10\n"), -20);
+        assert!(settings.serve.is_none());
+        let (settings, _) = Settings::resolve(&parse("allow\nport 0\n"), -20);
+        assert!(settings.serve.is_none());
+        let (settings, _) = Settings::resolve(
+            &parse("allow 10.0.0.0/8\nport 11123\nbindaddress 127.0.0.1\n"),
+            -20,
+        );
+        let serve = settings.serve.unwrap();
+        assert_eq!(serve.addresses, ["127.0.0.1:11123".parse().unwrap()]);
+        assert!(serve.server.access.allows("10.1.2.3".parse().unwrap()));
+        assert!(!serve.rate_limited());
+        let (settings, _) = Settings::resolve(&parse("allow\nport 11123\n"), -20);
+        let serve = settings.serve.unwrap();
+        assert_eq!(
+            serve.addresses,
+            [
+                "0.0.0.0:11123".parse().unwrap(),
+                "[::]:11123".parse().unwrap()
+            ]
+        );
+    }
+
+    #[test]
+    fn local_stratum_and_log_files() {
+        let (settings, _) = Settings::resolve(
+            &parse("local stratum 8 distance 0.5\nlogdir /var/log/x\nlog tracking\n"),
+            -20,
+        );
+        assert_eq!(settings.node.local.unwrap().stratum(), 8);
+        let logs = settings.logs.unwrap();
+        assert_eq!(logs.dir, PathBuf::from("/var/log/x"));
+        assert!(logs.log.tracking);
+        let (settings, _) = Settings::resolve(&parse("logdir /var/log/x\n"), -20);
+        assert!(settings.logs.is_none(), "no file asked for");
+    }
+
+    #[test]
+    fn leap_seconds_from_the_time_zone() {
+        assert!(leap_table(&parse(""), Path::new(ZONEINFO)).is_none());
+        // A zone of the tz database's format (tests/data has a copy of
+        // right/UTC's leap records).
+        let config = parse("leapsectz right/UTC\n");
+        let table = leap_table(&config, Path::new("tests/data/zoneinfo"))
+            .unwrap()
+            .unwrap();
+        // 2016-12-31 ended with 23:59:60; TAI - UTC has been 37 s since.
+        assert_eq!(
+            table.pending(1_483_228_800 - 1),
+            crate::wire::LeapIndicator::InsertSecond
+        );
+        assert_eq!(table.tai_offset(1_700_000_000), 37);
+    }
+
+    #[test]
+    fn a_missing_leap_zone_is_an_error_beside_the_settings() {
+        let config = parse("leapsectz no/such/zone\n");
+        assert!(leap_table(&config, Path::new("/nonexistent")).is_some_and(|r| r.is_err()));
+        let (settings, unresolved) = Settings::resolve(&config, -20);
+        assert!(settings.node.leap_table.is_none());
+        assert!(
+            unresolved[0].to_string().contains("leapsectz"),
+            "{:?}",
+            unresolved
+        );
+    }
+
+    #[test]
+    fn upstreams_resolve_to_their_first_address() {
+        let upstream = Upstream::resolve("localhost", 11123, SourceConfig::default()).unwrap();
+        assert_eq!(upstream.name, "localhost");
+        assert!(upstream.address.ip().is_loopback());
+        assert_eq!(upstream.address.port(), 11123);
+    }
+
+    #[test]
+    fn kubeasz_client_config_maps_onto_the_settings() {
+        let text = include_str!("../../tests/data/kubeasz-client.conf");
+        let config = Config::parse(text, "client.conf").unwrap();
+        let (driver, unresolved) = Settings::resolve(&config, -23);
+        assert!(unresolved.is_empty(), "{unresolved:?}");
+        assert_eq!(driver.upstreams.len(), 1);
+        let upstream = &driver.upstreams[0];
+        assert_eq!(upstream.name, "192.168.1.1");
+        assert_eq!(upstream.address, "192.168.1.1:123".parse().unwrap());
+        assert!(upstream.config.iburst);
+        assert_eq!((upstream.config.minpoll, upstream.config.maxpoll), (6, 10));
+        let system = &driver.node.system;
+        assert_eq!(
+            system.discipline.makestep,
+            Some(MakeStep {
+                threshold: 1.0,
+                limit: 3
+            })
+        );
+        assert_eq!(system.discipline.maxupdateskew_ppm, 100.0);
+        assert_eq!(system.stratumweight, 0.0);
+        assert_eq!(driver.node.local, None);
+        assert_eq!(system.precision, -23);
+        assert_eq!(
+            driver.driftfile,
+            Some(PathBuf::from("/var/lib/chrony/drift"))
+        );
+        // chronyd's command sockets, as it opens them.
+        let command = driver.command.as_ref().unwrap();
+        assert_eq!(
+            command.socket,
+            Some(PathBuf::from(crate::linux::cmdmon::DEFAULT_SOCKET))
+        );
+        assert_eq!(command.port, 323);
+        assert_eq!(
+            command.addresses,
+            [
+                "127.0.0.1".parse::<IpAddr>().unwrap(),
+                "::1".parse().unwrap()
+            ]
+        );
+
+        let config = Config::parse(
+            "server 127.0.0.1 port 11123 minpoll -2 maxpoll 0\nbindcmdaddress /\nlocal stratum 10\n",
+            "x.conf",
+        )
+        .unwrap();
+        let (driver, unresolved) = Settings::resolve(&config, -20);
+        assert!(unresolved.is_empty(), "{unresolved:?}");
+        let upstream = &driver.upstreams[0];
+        assert_eq!(upstream.address, "127.0.0.1:11123".parse().unwrap());
+        assert_eq!((upstream.config.minpoll, upstream.config.maxpoll), (-2, 0));
+        assert_eq!(driver.command.unwrap().socket, None);
+        assert_eq!(driver.node.local, Some(LocalReference::new(10, 1.0)));
+        // An address is where the UDP port is bound: the Unix socket stays put.
+        let config = Config::parse("bindcmdaddress 127.0.0.2\ncmdport 10323\n", "x.conf").unwrap();
+        let command = command_settings(&config);
+        assert_eq!(
+            command.socket,
+            Some(PathBuf::from(crate::linux::cmdmon::DEFAULT_SOCKET))
+        );
+        assert_eq!(
+            (command.port, command.addresses.as_slice()),
+            (10323, &["127.0.0.2".parse::<IpAddr>().unwrap()][..])
+        );
+    }
+
+    #[test]
+    fn sources_take_their_key_or_nts_from_the_configuration() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("ntpkit-settings-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let keys = dir.join("keys");
+        std::fs::write(
+            &keys,
+            "2 SHA1 HEX:0102030405060708090a0b0c0d0e0f1011121314\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&keys, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let text = format!(
+            "keyfile {}\nserver 127.0.0.1 port 1234 key 2\nserver 127.0.0.2 nts ntsport 4461\n\
+             server 127.0.0.3 key 5\nserver 127.0.0.4 nts certset 3\nserver 127.0.0.5 nts certset 1\n\
+             ntstrustedcerts 1 /x.pem\nnocerttimecheck 2\nntsdumpdir {}\n",
+            keys.display(),
+            dir.display()
+        );
+        let config = Config::parse(&text, "t.conf").unwrap();
+        let (driver, errors) = Settings::resolve(&config, -20);
+        let auth: Vec<(SocketAddr, UpstreamAuth)> = driver
+            .upstreams
+            .iter()
+            .map(|u| (u.address, u.auth.clone()))
+            .collect();
+        let key = crate::chrony::keyfile::KeyFile::load(&keys).unwrap().keys[0];
+        assert_eq!(
+            auth,
+            [
+                ("127.0.0.1:1234".parse().unwrap(), UpstreamAuth::Key(key)),
+                (
+                    "127.0.0.2:123".parse().unwrap(),
+                    UpstreamAuth::Nts {
+                        ke_address: "127.0.0.2:4461".parse().unwrap(),
+                        certset: 0
+                    }
+                ),
+                (
+                    "127.0.0.5:123".parse().unwrap(),
+                    UpstreamAuth::Nts {
+                        ke_address: "127.0.0.5:4460".parse().unwrap(),
+                        certset: 1
+                    }
+                ),
+            ]
+        );
+        // A key the file does not hold, a certificate set that holds nothing:
+        // left out, the line named.
+        let errors: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(
+            errors[0].starts_with("t.conf:4: not following 127.0.0.3: key 5 is not in "),
+            "{errors:?}"
+        );
+        assert!(
+            errors[1].starts_with("t.conf:5: not following 127.0.0.4: certset 3 holds no"),
+            "{errors:?}"
+        );
+        // The key file is readable by others: a warning.
+        assert_eq!(driver.warnings.len(), 1, "{:?}", driver.warnings);
+        assert!(driver.warnings[0].contains("readable by other users"));
+        assert_eq!(
+            driver.nts,
+            NtsSettings {
+                trusted_certs: vec![(1, PathBuf::from("/x.pem"))],
+                no_cert_time_check: 2,
+                dump_dir: Some(dir.clone()),
+                ..NtsSettings::default()
+            }
+        );
+        // Without a key file, a keyed source is refused too.
+        let config = Config::parse("server 127.0.0.1 key 2\n", "u.conf").unwrap();
+        let (_, errors) = Settings::resolve(&config, -20);
+        assert!(errors[0].to_string().contains("no keyfile"), "{errors:?}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
