@@ -588,7 +588,7 @@ mod tests {
         let command = driver.command.as_ref().unwrap();
         assert_eq!(
             command.socket,
-            Some(PathBuf::from(crate::linux::cmdmon::DEFAULT_SOCKET))
+            Some(PathBuf::from(crate::chrony::config::DEFAULT_CMD_SOCKET))
         );
         assert_eq!(command.port, 323);
         assert_eq!(
@@ -616,7 +616,7 @@ mod tests {
         let command = command_settings(&config);
         assert_eq!(
             command.socket,
-            Some(PathBuf::from(crate::linux::cmdmon::DEFAULT_SOCKET))
+            Some(PathBuf::from(crate::chrony::config::DEFAULT_CMD_SOCKET))
         );
         assert_eq!(
             (command.port, command.addresses.as_slice()),

@@ -1,51 +1,17 @@
-//! Keys and NTS: every directive and source option of chrony's
-//! authentication, parsed into [`AuthConfig`] and [`SourceAuth`], in this
-//! one place.
-//!
-//! [`ACTED_ON`] (directives) and [`OPTIONS_ACTED_ON`] (`"key"`, `"nts"`, ...
-//! of source lines) list what is acted on; every other line gives a warning
-//! with [`AUTH_NOT_ACTED_ON`].
+//! Keys and NTS: chrony's authentication directives, read into
+//! [`AuthConfig`] here (the table of directives names the readers), and
+//! the source options `key`, `nts`, `ntsport` and `certset`, read into
+//! [`SourceAuth`] with the other source options (`sources.rs`).
 
 use std::path::PathBuf;
 use std::string::String;
 use std::vec::Vec;
 
-use super::directives::{path, Args, Parser};
+use super::reader::{Args, RateOptions, Reader};
 use super::scan::Cursor;
-use super::LineError;
+use super::{LineError, Location};
 pub use crate::select::AuthSelectMode;
 use crate::server::RateLimit;
-
-/// Why the authentication directives and options are not acted on.
-pub const AUTH_NOT_ACTED_ON: &str = "authentication is not implemented yet";
-
-/// The authentication source options ntpkit acts on (the client's keys and
-/// NTS, see [`crate::linux::driver::DriverConfig::from_config`]); every other
-/// one warns.
-pub const OPTIONS_ACTED_ON: &[&str] = &["key", "nts", "ntsport", "certset"];
-
-/// The authentication directives that ntpkit acts on (a server's keys and
-/// its NTS-KE server, see [`crate::linux::serve::ServingAuth`]; the client's
-/// keys, trusted certificates and NTS settings, see
-/// [`crate::linux::driver::DriverConfig::from_config`]); every other one
-/// warns.
-pub const ACTED_ON: &[&str] = &[
-    "ntstrustedcerts",
-    "nosystemcert",
-    "nocerttimecheck",
-    "ntsrefresh",
-    "authselectmode",
-    "keyfile",
-    "ntsserverkey",
-    "ntsservercert",
-    "ntsport",
-    "ntsrotate",
-    "ntsdumpdir",
-    "ntscachedir",
-    "maxntsconnections",
-    "ntsprocesses",
-    "ntsntpserver",
-];
 
 /// The authentication directives.
 #[derive(Debug, Clone, PartialEq)]
@@ -89,7 +55,7 @@ impl Default for AuthConfig {
             nts_dump_dir: None,
             nts_server_certs: Vec::new(),
             nts_server_keys: Vec::new(),
-            nts_port: 4460,
+            nts_port: crate::nts::ke::DEFAULT_PORT,
             nts_processes: 1,
             max_nts_connections: 100,
             nts_rotate: 604_800,
@@ -122,102 +88,173 @@ impl Default for SourceAuth {
         SourceAuth {
             key: None,
             nts: false,
-            nts_port: 4460,
+            nts_port: crate::nts::ke::DEFAULT_PORT,
             certset: 0,
         }
     }
 }
 
-/// The authentication directive `name`, if it is one; `Ok(true)` when it
-/// was parsed.
-pub(super) fn directive(
-    parser: &mut Parser<'_>,
-    name: &'static str,
-    args: &mut Args<'_>,
-) -> Result<bool, LineError> {
-    let auth = &mut parser.config.auth;
-    match name {
-        "keyfile" => auth.keyfile = Some(path(args)?),
-        "ntsdumpdir" | "ntscachedir" => auth.nts_dump_dir = Some(path(args)?),
-        "ntsservercert" => auth.nts_server_certs.push(path(args)?),
-        "ntsserverkey" => auth.nts_server_keys.push(path(args)?),
-        "ntsport" => {
-            let port = args.int()?;
-            match u16::try_from(port) {
-                Ok(port) => auth.nts_port = port,
-                Err(_) => parser.out_of_range(name, port, "0..65535", "4460"),
-            }
-        }
-        "ntsprocesses" => auth.nts_processes = args.int()?,
-        "maxntsconnections" => auth.max_nts_connections = args.int()?,
-        "ntsrotate" => auth.nts_rotate = args.int()?,
-        "ntsrefresh" => auth.nts_refresh = args.int()?,
-        "nocerttimecheck" => auth.no_cert_time_check = args.int()?,
-        "ntsntpserver" => auth.nts_ntp_server = Some(args.string()?.into()),
-        "nosystemcert" => {
-            args.none()?;
-            auth.no_system_cert = true;
-        }
-        "ntstrustedcerts" => {
-            // `[SET] PATH`: with two words the first is a set number, read
-            // as sscanf("%u") reads it.
-            let (set, file) = match args.count() {
-                2 => {
-                    let set_word = args.word("a certificate set")?;
-                    let set = Cursor::new(set_word)
-                        .uint32()
-                        .ok_or_else(|| args.bad(set_word, "certificate set"))?;
-                    (set, args.word("a path")?)
-                }
-                _ => {
-                    args.expect(1, "a path")?;
-                    (0, args.word("a path")?)
-                }
-            };
-            auth.nts_trusted_certs.push((set, PathBuf::from(file)));
-        }
-        "ntsratelimit" => auth.nts_rate_limit = Some(args.rate_limit(false)?),
-        "authselectmode" => {
-            let mode = args.rest();
-            auth.select_mode = Some(match mode.to_ascii_lowercase().as_str() {
-                "require" => AuthSelectMode::Require,
-                "prefer" => AuthSelectMode::Prefer,
-                "mix" => AuthSelectMode::Mix,
-                "ignore" => AuthSelectMode::Ignore,
-                _ => return Err(args.bad(mode, "mode")),
-            });
-        }
-        _ => return Ok(false),
+/// Why `ntsratelimit` is not acted on.
+pub(super) const NTS_RATE_LIMIT_NOT_ACTED_ON: &str =
+    "the NTS-KE server does not rate limit (it limits its connections: maxntsconnections)";
+
+// The authentication directives' readers, for the table of directives.
+
+pub(super) fn keyfile(r: &mut Reader<'_>, a: &mut Args<'_>, _: &Location) -> Result<(), LineError> {
+    r.config.auth.keyfile = Some(a.path()?);
+    Ok(())
+}
+
+/// `ntsdumpdir`, or its old name `ntscachedir`.
+pub(super) fn ntsdumpdir(
+    r: &mut Reader<'_>,
+    a: &mut Args<'_>,
+    _: &Location,
+) -> Result<(), LineError> {
+    r.config.auth.nts_dump_dir = Some(a.path()?);
+    Ok(())
+}
+
+pub(super) fn ntsservercert(
+    r: &mut Reader<'_>,
+    a: &mut Args<'_>,
+    at: &Location,
+) -> Result<(), LineError> {
+    r.config.auth.nts_server_certs.push(a.path()?);
+    r.nts_server_at = Some(at.clone());
+    Ok(())
+}
+
+pub(super) fn ntsserverkey(
+    r: &mut Reader<'_>,
+    a: &mut Args<'_>,
+    at: &Location,
+) -> Result<(), LineError> {
+    r.config.auth.nts_server_keys.push(a.path()?);
+    r.nts_server_at = Some(at.clone());
+    Ok(())
+}
+
+pub(super) fn ntsport(r: &mut Reader<'_>, a: &mut Args<'_>, _: &Location) -> Result<(), LineError> {
+    if let Some(port) = r.port(a)? {
+        r.config.auth.nts_port = port;
     }
-    Ok(true)
+    Ok(())
 }
 
-/// Whether the directive `name` is acted on.
-pub(super) fn acted_on(name: &str) -> bool {
-    ACTED_ON.contains(&name)
+pub(super) fn ntsprocesses(
+    r: &mut Reader<'_>,
+    a: &mut Args<'_>,
+    _: &Location,
+) -> Result<(), LineError> {
+    r.config.auth.nts_processes = a.int()?;
+    Ok(())
 }
 
-/// Whether the source option `name` is acted on.
-pub(super) fn option_acted_on(name: &str) -> bool {
-    OPTIONS_ACTED_ON.contains(&name)
+pub(super) fn maxntsconnections(
+    r: &mut Reader<'_>,
+    a: &mut Args<'_>,
+    _: &Location,
+) -> Result<(), LineError> {
+    r.config.auth.max_nts_connections = a.int()?;
+    Ok(())
 }
 
-/// The names [`directive`] handles.
-pub(super) const DIRECTIVES: &[&str] = &[
-    "keyfile",
-    "ntsdumpdir",
-    "ntscachedir",
-    "ntsservercert",
-    "ntsserverkey",
-    "ntsport",
-    "ntsprocesses",
-    "maxntsconnections",
-    "ntsrotate",
-    "ntsrefresh",
-    "nocerttimecheck",
-    "ntsntpserver",
-    "nosystemcert",
-    "ntstrustedcerts",
-    "ntsratelimit",
-    "authselectmode",
-];
+pub(super) fn ntsrotate(
+    r: &mut Reader<'_>,
+    a: &mut Args<'_>,
+    _: &Location,
+) -> Result<(), LineError> {
+    r.config.auth.nts_rotate = a.int()?;
+    Ok(())
+}
+
+pub(super) fn ntsrefresh(
+    r: &mut Reader<'_>,
+    a: &mut Args<'_>,
+    _: &Location,
+) -> Result<(), LineError> {
+    r.config.auth.nts_refresh = a.int()?;
+    Ok(())
+}
+
+pub(super) fn nocerttimecheck(
+    r: &mut Reader<'_>,
+    a: &mut Args<'_>,
+    _: &Location,
+) -> Result<(), LineError> {
+    r.config.auth.no_cert_time_check = a.int()?;
+    Ok(())
+}
+
+pub(super) fn ntsntpserver(
+    r: &mut Reader<'_>,
+    a: &mut Args<'_>,
+    _: &Location,
+) -> Result<(), LineError> {
+    r.config.auth.nts_ntp_server = Some(a.string()?.into());
+    Ok(())
+}
+
+pub(super) fn nosystemcert(
+    r: &mut Reader<'_>,
+    a: &mut Args<'_>,
+    _: &Location,
+) -> Result<(), LineError> {
+    a.none()?;
+    r.config.auth.no_system_cert = true;
+    Ok(())
+}
+
+/// `ntstrustedcerts [SET] PATH`: with two words the first is a set number,
+/// read as sscanf("%u") reads it.
+pub(super) fn ntstrustedcerts(
+    r: &mut Reader<'_>,
+    a: &mut Args<'_>,
+    _: &Location,
+) -> Result<(), LineError> {
+    let (set, file) = match a.count() {
+        2 => {
+            let set_word = a.word("a certificate set")?;
+            let set = Cursor::new(set_word)
+                .uint32()
+                .ok_or_else(|| a.bad(set_word, "certificate set"))?;
+            (set, a.word("a path")?)
+        }
+        _ => {
+            a.expect(1, "a path")?;
+            (0, a.word("a path")?)
+        }
+    };
+    r.config
+        .auth
+        .nts_trusted_certs
+        .push((set, PathBuf::from(file)));
+    Ok(())
+}
+
+pub(super) fn ntsratelimit(
+    r: &mut Reader<'_>,
+    a: &mut Args<'_>,
+    at: &Location,
+) -> Result<(), LineError> {
+    r.config.auth.nts_rate_limit = Some(a.rate_limit(RateOptions::Plain)?);
+    r.ratelimit_at = Some(at.clone());
+    Ok(())
+}
+
+pub(super) fn authselectmode(
+    r: &mut Reader<'_>,
+    a: &mut Args<'_>,
+    _: &Location,
+) -> Result<(), LineError> {
+    let mode = a.rest();
+    r.config.auth.select_mode = Some(match mode.to_ascii_lowercase().as_str() {
+        "require" => AuthSelectMode::Require,
+        "prefer" => AuthSelectMode::Prefer,
+        "mix" => AuthSelectMode::Mix,
+        "ignore" => AuthSelectMode::Ignore,
+        _ => return Err(a.bad(mode, "mode")),
+    });
+    Ok(())
+}

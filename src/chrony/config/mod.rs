@@ -51,8 +51,10 @@
 
 mod auth;
 mod directives;
+mod files;
 mod include;
 mod print;
+mod reader;
 mod scan;
 mod sources;
 #[cfg(test)]
@@ -64,16 +66,13 @@ use std::path::{Path, PathBuf};
 use std::string::{String, ToString};
 use std::vec::Vec;
 
-use crate::server::{AccessControl, AccessError, LocalReference, RateLimit};
+use crate::server::{AccessControl, AccessError, LocalReference, RateLimit, NTP_PORT};
 use crate::system::SourceConfig as EngineSourceConfig;
 
-pub use auth::{AuthConfig, AuthSelectMode, SourceAuth, AUTH_NOT_ACTED_ON};
-pub use directives::DIRECTIVES;
+pub use auth::{AuthConfig, AuthSelectMode, SourceAuth};
+pub use directives::{Directive, DIRECTIVES};
 pub use include::{Environment, Isolated, Rooted, SystemEnvironment};
 pub use sources::{RefclockConfig, SourceOptions, SOURCE_OPTIONS};
-
-/// chrony's default NTP port.
-pub const DEFAULT_PORT: u16 = 123;
 
 /// chrony's default command port (`cmdport`).
 pub const DEFAULT_CMD_PORT: u16 = 323;
@@ -140,7 +139,7 @@ impl SourceConfig {
         SourceConfig {
             kind,
             host: host.to_string(),
-            port: DEFAULT_PORT,
+            port: NTP_PORT,
             maxsources: 4,
             engine: EngineSourceConfig::default(),
             auth: SourceAuth::default(),
@@ -170,16 +169,7 @@ impl LocalConfig {
     }
 }
 
-/// `makestep THRESHOLD LIMIT`.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct MakeStep {
-    /// Step when the offset is larger than this many seconds...
-    pub threshold: f64,
-    /// ...in the first LIMIT updates (negative: always).
-    pub limit: i32,
-}
-
-pub use crate::discipline::MaxChange;
+pub use crate::discipline::{MakeStep, MaxChange};
 
 /// `leapsecmode`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -474,7 +464,7 @@ impl Default for Config {
             local: None,
             access: AccessControl::DENY_ALL,
             rate_limit: None,
-            port: DEFAULT_PORT,
+            port: NTP_PORT,
             bind_addresses: Vec::new(),
             bind_cmd_address: None,
             command: CommandConfig::default(),
@@ -575,9 +565,9 @@ impl Config {
         path: &str,
         env: &dyn Environment,
     ) -> Result<Config, ConfigError> {
-        let mut parser = directives::Parser::new(env);
-        parser.file(text, path, 0)?;
-        parser.finish()
+        let mut reader = reader::Reader::new(env);
+        reader.file(text, path, 0)?;
+        reader.finish()
     }
 
     /// The configuration as `chronyd -p` prints it: each directive line,

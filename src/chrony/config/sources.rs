@@ -11,7 +11,6 @@ use std::format;
 use std::string::{String, ToString};
 use std::vec::Vec;
 
-use super::auth;
 use super::scan::Cursor;
 use super::{LineError, Location, SourceConfig, SourceKind};
 
@@ -52,8 +51,7 @@ pub const SOURCE_OPTIONS: &[&str] = &[
     "xleave",
 ];
 
-/// The options ntpkit does not act on, and why (the authentication ones
-/// are in `auth.rs`).
+/// The options ntpkit does not act on, and why.
 const NOT_ACTED_ON: &[(&str, &str)] = &[
     (
         "asymmetry",
@@ -120,6 +118,15 @@ pub struct SourceOptions {
     pub xleave: bool,
     /// `copy`.
     pub copy: bool,
+}
+
+/// Where a source line was read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Origin {
+    /// The configuration (or a file it includes).
+    Configuration,
+    /// A `sourcedir` file.
+    SourcesFile,
 }
 
 /// A parsed source line and what it does not act on.
@@ -227,35 +234,20 @@ pub(super) fn parse(
                 }
             }
         }
-        let not_acted = auth_option(option).or_else(|| {
-            NOT_ACTED_ON
-                .iter()
-                .find(|(name, _)| *name == option)
-                .map(|(_, why)| *why)
-        });
-        if not_acted.is_some() && !ignored.contains(&option) {
+        let not_acted = NOT_ACTED_ON.iter().any(|(name, _)| *name == option);
+        if not_acted && !ignored.contains(&option) {
             ignored.push(option);
         }
     }
     let mut notes = clamped;
     for option in ignored {
-        let why = auth_option(option).unwrap_or_else(|| {
-            NOT_ACTED_ON
-                .iter()
-                .find(|(name, _)| *name == option)
-                .map_or("", |(_, why)| *why)
-        });
+        let why = NOT_ACTED_ON
+            .iter()
+            .find(|(name, _)| *name == option)
+            .map_or("", |(_, why)| *why);
         notes.push(format!("`{kind}` option `{option}` is not acted on: {why}"));
     }
     Ok(SourceLine { source, notes })
-}
-
-/// Why an authentication option is not acted on, if it is one and is not.
-fn auth_option(option: &str) -> Option<&'static str> {
-    matches!(option, "key" | "nts" | "ntsport" | "certset")
-        .then_some(())
-        .filter(|()| !auth::option_acted_on(option))
-        .map(|()| auth::AUTH_NOT_ACTED_ON)
 }
 
 /// A `refclock` line (not acted on).

@@ -4,8 +4,8 @@
 //! speaking to ntpkit or to chronyd alike).
 //!
 //! As chronyd: the Unix socket at `bindcmdaddress PATH` (default
-//! [`DEFAULT_SOCKET`]) answers every command, UDP port `cmdport` (default
-//! [`DEFAULT_PORT`], on 127.0.0.1 and ::1) the monitoring commands from
+//! [`DEFAULT_CMD_SOCKET`]) answers every command, UDP port `cmdport` (default
+//! [`DEFAULT_CMD_PORT`], on 127.0.0.1 and ::1) the monitoring commands from
 //! localhost and `cmdallow`-ed hosts; `bindcmdaddress /` turns the socket
 //! off, `cmdport 0` the port. A socket path or port another daemon holds
 //! is an error at start; a socket file left by a daemon that is gone is
@@ -38,15 +38,11 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 use std::vec::Vec;
 
+use crate::chrony::config::{DEFAULT_CMD_PORT, DEFAULT_CMD_SOCKET};
 use crate::cmdmon::CommandAccess;
 
 pub use client::{Client, QueryError, SourceRow, Target, DEFAULT_TIMEOUT};
 pub use server::{CmdmonServer, Served};
-
-/// chronyd's command socket path when `bindcmdaddress` names none.
-pub const DEFAULT_SOCKET: &str = "/run/chrony/chronyd.sock";
-/// chronyd's command port when `cmdport` is not given.
-pub const DEFAULT_PORT: u16 = 323;
 
 /// Where and to whom the command protocol is served.
 #[derive(Debug, Clone)]
@@ -65,8 +61,8 @@ pub struct CmdmonSettings {
 impl Default for CmdmonSettings {
     fn default() -> Self {
         CmdmonSettings {
-            socket: Some(PathBuf::from(DEFAULT_SOCKET)),
-            port: DEFAULT_PORT,
+            socket: Some(PathBuf::from(DEFAULT_CMD_SOCKET)),
+            port: DEFAULT_CMD_PORT,
             addresses: std::vec![
                 IpAddr::V4(Ipv4Addr::LOCALHOST),
                 IpAddr::V6(Ipv6Addr::LOCALHOST)
