@@ -17,7 +17,9 @@ use crate::auth::MacError;
 use crate::filter::Stats;
 use crate::nts::NtsError;
 use crate::report::TimestampSource;
+use crate::sample::MAX_CLOCK_ERROR;
 use crate::sample::{Sample, Timestamps};
+use crate::select::{Candidate, SourceState};
 use crate::time::{log2_to_seconds, NtpDuration, NtpTimestamp};
 use crate::wire::{Header, KissCode, LeapIndicator, Mode, ReferenceId};
 use num_traits::Float;
@@ -312,13 +314,13 @@ pub struct ResponseCounts {
 /// One server association. Its whole state is in this fixed-size value.
 #[derive(Debug, Clone)]
 pub struct Source {
-    pub(crate) config: SourceConfig,
-    pub(crate) reference_id: ReferenceId,
+    config: SourceConfig,
+    reference_id: ReferenceId,
     /// Our address as the server sees it, as a reference ID (the loop
     /// test).
-    pub(crate) own_reference_id: Option<ReferenceId>,
-    pub(crate) stats: Stats,
-    pub(crate) info: Option<ServerInfo>,
+    own_reference_id: Option<ReferenceId>,
+    stats: Stats,
+    info: Option<ServerInfo>,
     /// The regular polling interval, log2 seconds.
     poll: i8,
     /// The shortest poll allowed (raised by RATE kisses).
@@ -345,11 +347,11 @@ pub struct Source {
     /// nothing).
     polls: u32,
     /// How the exchanges are authenticated.
-    pub(crate) auth: SourceAuth,
+    auth: SourceAuth,
     /// What authentication made of the responses.
-    pub(crate) auth_counters: AuthCounters,
+    auth_counters: AuthCounters,
     /// Where the system keeps this NTS source's session.
-    pub(crate) nts_slot: Option<usize>,
+    nts_slot: Option<usize>,
 }
 
 impl Source {
@@ -389,6 +391,53 @@ impl Source {
             auth_counters: AuthCounters::default(),
             nts_slot: None,
         }
+    }
+
+    /// How it is polled and used.
+    pub fn config(&self) -> &SourceConfig {
+        &self.config
+    }
+
+    /// The reference ID of the server's address.
+    pub fn reference_id(&self) -> ReferenceId {
+        self.reference_id
+    }
+
+    /// Our address as the server would announce it if it followed us
+    /// (the loop test).
+    pub fn set_own_reference_id(&mut self, own: ReferenceId) {
+        self.own_reference_id = Some(own);
+    }
+
+    /// Its statistics: the samples taken and their regression.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// What the server said of itself with its last good response.
+    pub(crate) fn info(&self) -> Option<ServerInfo> {
+        self.info
+    }
+
+    /// The statistics follow the clock: it ran at `rate` (a frequency
+    /// correction) since the last correction, up to `now`.
+    pub(crate) fn correct(&mut self, now: NtpTimestamp, rate: f64) {
+        self.stats.correct(now, rate);
+    }
+
+    /// Authenticates the exchanges from the next request on.
+    pub(crate) fn set_auth(&mut self, auth: SourceAuth) {
+        self.auth = auth;
+    }
+
+    /// Where the system keeps this NTS source's session.
+    pub(crate) fn nts_slot(&self) -> Option<usize> {
+        self.nts_slot
+    }
+
+    /// Keeps this NTS source's session in the system's slot `slot`.
+    pub(crate) fn set_nts_slot(&mut self, slot: Option<usize>) {
+        self.nts_slot = slot;
     }
 
     /// Log2 of the regular polling interval now in use, seconds.
@@ -892,6 +941,61 @@ impl Source {
         if let Some(sent) = &mut self.last_sent {
             *sent = *sent + shift;
         }
+    }
+
+    /// What selection needs of this source at `now` (its offset and the
+    /// distance around it, from its statistics and what the server said
+    /// of itself), or the state it gets without it: unusable when it is
+    /// not selectable, stopped, unreachable, unsynchronised or farther
+    /// than `maxdistance`; too variable when its offsets vary more than
+    /// `maxjitter`. The system decides `require`, and adds `trust`.
+    pub(crate) fn candidate(
+        &self,
+        now: NtpTimestamp,
+        maxjitter: f64,
+        maxdistance: f64,
+    ) -> Result<Candidate, SourceState> {
+        let (Some(info), Some(fit)) = (self.info, self.stats.fit()) else {
+            return Err(SourceState::Unusable);
+        };
+        if self.config.noselect
+            || self.is_stopped()
+            || self.is_unreachable()
+            || info.leap == LeapIndicator::Unsynchronized
+        {
+            return Err(SourceState::Unusable);
+        }
+        if fit.std_dev > maxjitter {
+            return Err(SourceState::TooVariable);
+        }
+        let (offset, offset_sd) = fit.predict(now);
+        let age = (now - info.time).to_seconds_f64().max(0.0);
+        let min_delay = self.stats.min_delay().unwrap_or(info.delay);
+        // Uncertainty grows with the frequency error the statistics cannot
+        // rule out, plus the clock's own instability: the model the served
+        // root dispersion grows by too (`Discipline::dispersion_rate`), not
+        // RFC 5905's worst case for an unmeasured clock (15 ppm).
+        let distance = (info.root_delay + min_delay) / 2.0
+            + info.root_dispersion
+            + info.dispersion
+            + offset_sd
+            + (fit.skew + MAX_CLOCK_ERROR) * age;
+        if distance > maxdistance {
+            return Err(SourceState::Unusable);
+        }
+        Ok(Candidate {
+            offset,
+            distance,
+            frequency: fit.frequency,
+            skew: fit.skew,
+            offset_sd,
+            stratum: info.stratum,
+            leap: info.leap,
+            prefer: self.config.prefer,
+            trust: self.config.trust,
+            require: false,
+            was_selected: false,
+        })
     }
 
     /// Whether the source has not answered yet but still may: none of its

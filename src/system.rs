@@ -38,7 +38,6 @@ use crate::nts::NtsSession;
 use crate::reference::Reference;
 use crate::report::{AuthMode, AuthReport, TimestampSource};
 use crate::report::{SourceMode, SourceReport, SourceStatsReport, TrackingReport};
-use crate::sample::MAX_CLOCK_ERROR;
 pub use crate::select::AuthSelectMode;
 use crate::select::{self, Candidate, Outcome, Settings, SourceState};
 pub use crate::source::{AuthCounters, NtsState, RequestNumber, SourceAuth, SourceConfig};
@@ -359,7 +358,7 @@ impl<const N: usize, const S: usize> System<N, S> {
     /// synchronised to us, a loop.
     pub fn set_own_reference_id(&mut self, source: SourceId, own: ReferenceId) {
         if let Some(src) = self.sources.get_mut(source.0).and_then(Option::as_mut) {
-            src.own_reference_id = Some(own);
+            src.set_own_reference_id(own);
         }
     }
 
@@ -389,7 +388,7 @@ impl<const N: usize, const S: usize> System<N, S> {
             .get_mut(id.0)
             .and_then(Option::as_mut)
             .ok_or(AuthError::UnknownSource)?;
-        match (auth, source.nts_slot) {
+        match (auth, source.nts_slot()) {
             (SourceAuth::Nts, None) => {
                 let slot = self
                     .nts
@@ -397,16 +396,16 @@ impl<const N: usize, const S: usize> System<N, S> {
                     .position(Option::is_none)
                     .ok_or(AuthError::NtsCapacity { capacity: S })?;
                 self.nts[slot] = Some(NtsState::new());
-                source.nts_slot = Some(slot);
+                source.set_nts_slot(Some(slot));
             }
             (SourceAuth::Nts, Some(_)) => {}
             (_, Some(slot)) => {
                 self.nts[slot] = None;
-                source.nts_slot = None;
+                source.set_nts_slot(None);
             }
             (_, None) => {}
         }
-        source.auth = auth;
+        source.set_auth(auth);
         Ok(())
     }
 
@@ -423,7 +422,7 @@ impl<const N: usize, const S: usize> System<N, S> {
     /// The NTS state of source `id` (its session, to save the cookies;
     /// its NTS-KE schedule), if it uses NTS.
     pub fn nts_state(&self, id: SourceId) -> Option<&NtsState> {
-        let slot = self.source(id)?.nts_slot?;
+        let slot = self.source(id)?.nts_slot()?;
         self.nts.get(slot)?.as_ref()
     }
 
@@ -437,7 +436,7 @@ impl<const N: usize, const S: usize> System<N, S> {
     pub fn poll_nts_ke(&mut self, now: NtpTimestamp) -> Option<SourceId> {
         let nts = &mut self.nts;
         self.sources.iter().enumerate().find_map(|(i, s)| {
-            let state = nts_slot(nts, s.as_ref()?.nts_slot)?;
+            let state = nts_slot(nts, s.as_ref()?.nts_slot())?;
             state.wants_ke(now).then(|| {
                 state.start();
                 SourceId(i)
@@ -473,7 +472,7 @@ impl<const N: usize, const S: usize> System<N, S> {
             .get(id.0)
             .and_then(Option::as_ref)
             .ok_or(AuthError::UnknownSource)?;
-        nts_slot(&mut self.nts, source.nts_slot).ok_or(AuthError::NotNts)
+        nts_slot(&mut self.nts, source.nts_slot()).ok_or(AuthError::NotNts)
     }
 
     /// The `chronyc authdata` line of source `id` at `now`.
@@ -523,7 +522,7 @@ impl<const N: usize, const S: usize> System<N, S> {
         let nts = &mut self.nts;
         self.sources.iter_mut().enumerate().find_map(|(i, s)| {
             let source = s.as_mut()?;
-            let slot = nts_slot(nts, source.nts_slot);
+            let slot = nts_slot(nts, source.nts_slot());
             let (len, number) = source.poll_transmit(now, rng, buf, slot)?;
             Some((SourceId(i), len, number))
         })
@@ -550,7 +549,7 @@ impl<const N: usize, const S: usize> System<N, S> {
                 result: Err(HandleError::UnknownSource),
             };
         };
-        let slot = nts_slot(&mut self.nts, src.nts_slot);
+        let slot = nts_slot(&mut self.nts, src.nts_slot());
         let response = src.handle_response(now, packet, precision, slot, receive);
         let result = match response.result {
             Ok(_) => {
@@ -592,7 +591,7 @@ impl<const N: usize, const S: usize> System<N, S> {
             .enumerate()
             .filter_map(|(i, s)| Some((Timer::Poll(SourceId(i)), s.as_ref()?.next_poll()?)));
         let ke = self.sources.iter().enumerate().filter_map(|(i, s)| {
-            let slot = s.as_ref()?.nts_slot?;
+            let slot = s.as_ref()?.nts_slot()?;
             let due = self.nts.get(slot)?.as_ref()?.ke_timeout()?;
             Some((Timer::NtsKe(SourceId(i)), due))
         });
@@ -678,7 +677,7 @@ impl<const N: usize, const S: usize> System<N, S> {
             return;
         }
         for source in self.sources.iter_mut().flatten() {
-            source.stats.correct(now, correction.rate);
+            source.correct(now, correction.rate);
             if let Some(step) = correction.step {
                 source.clock_stepped(step);
             }
@@ -692,14 +691,14 @@ impl<const N: usize, const S: usize> System<N, S> {
     /// Whether any source is authenticated, and whether any is not.
     fn auth_mix(&self) -> (bool, bool) {
         let mut sources = self.sources.iter().flatten();
-        let authenticated = sources.clone().any(|s| s.auth.is_authenticated());
-        (authenticated, sources.any(|s| !s.auth.is_authenticated()))
+        let authenticated = sources.clone().any(|s| s.auth().is_authenticated());
+        (authenticated, sources.any(|s| !s.auth().is_authenticated()))
     }
 
     /// What [`AuthSelectMode`] makes of a source: whether it may be
     /// selected at all, and whether it is trusted and required.
     fn auth_selection(&self, source: &Source, mix: (bool, bool)) -> (bool, bool) {
-        let authenticated = source.auth.is_authenticated();
+        let authenticated = source.auth().is_authenticated();
         match self.config.auth_select {
             AuthSelectMode::Require => (authenticated, false),
             AuthSelectMode::Prefer => (authenticated || !mix.0, false),
@@ -715,48 +714,16 @@ impl<const N: usize, const S: usize> System<N, S> {
         mix: (bool, bool),
     ) -> Result<Candidate, SourceState> {
         let source = self.sources[index].as_ref().ok_or(SourceState::Unusable)?;
-        let (Some(info), Some(fit)) = (source.info, source.stats.fit()) else {
-            return Err(SourceState::Unusable);
-        };
         let (selectable, required) = self.auth_selection(source, mix);
-        if source.config.noselect
-            || !selectable
-            || source.is_stopped()
-            || source.is_unreachable()
-            || info.leap == LeapIndicator::Unsynchronized
-        {
+        if !selectable {
             return Err(SourceState::Unusable);
         }
-        if fit.std_dev > self.config.maxjitter {
-            return Err(SourceState::TooVariable);
-        }
-        let (offset, offset_sd) = fit.predict(now);
-        let age = (now - info.time).to_seconds_f64().max(0.0);
-        let min_delay = source.stats.min_delay().unwrap_or(info.delay);
-        // Uncertainty grows with the frequency error the statistics cannot
-        // rule out, plus the clock's own instability: the model the served
-        // root dispersion grows by too (`Discipline::dispersion_rate`), not
-        // RFC 5905's worst case for an unmeasured clock (15 ppm).
-        let distance = (info.root_delay + min_delay) / 2.0
-            + info.root_dispersion
-            + info.dispersion
-            + offset_sd
-            + (fit.skew + MAX_CLOCK_ERROR) * age;
-        if distance > self.config.maxdistance {
-            return Err(SourceState::Unusable);
-        }
+        let candidate = source.candidate(now, self.config.maxjitter, self.config.maxdistance)?;
         Ok(Candidate {
-            offset,
-            distance,
-            frequency: fit.frequency,
-            skew: fit.skew,
-            offset_sd,
-            stratum: info.stratum,
-            leap: info.leap,
-            prefer: source.config.prefer,
-            trust: source.config.trust || required,
+            trust: candidate.trust || required,
             require: required,
             was_selected: self.selected == Some(index),
+            ..candidate
         })
     }
 
@@ -799,7 +766,7 @@ impl<const N: usize, const S: usize> System<N, S> {
             .sources
             .iter()
             .flatten()
-            .filter(|s| s.is_waiting() && !s.config.noselect && self.auth_selection(s, mix).0)
+            .filter(|s| s.is_waiting() && !s.config().noselect && self.auth_selection(s, mix).0)
             .count();
         let settings = Settings {
             minsources: self.config.minsources,
@@ -841,10 +808,10 @@ impl<const N: usize, const S: usize> System<N, S> {
         let Some(source) = self.sources[selected].as_ref() else {
             return Ok(false);
         };
-        let Some(info) = source.info else {
+        let Some(info) = source.info() else {
             return Ok(false);
         };
-        let min_delay = source.stats.min_delay().unwrap_or(info.delay);
+        let min_delay = source.stats().min_delay().unwrap_or(info.delay);
         let estimate = Estimate {
             offset: combined.offset,
             offset_sd: combined.offset_sd,
@@ -869,11 +836,11 @@ impl<const N: usize, const S: usize> System<N, S> {
             return None;
         }
         let source = self.source(SourceId(self.selected?))?;
-        let stratum = source.info?.stratum;
+        let stratum = source.info()?.stratum;
         Some(Reference {
             leap: self.discipline.leap(),
             stratum: stratum.saturating_add(1).min(16),
-            reference_id: source.reference_id,
+            reference_id: source.reference_id(),
             reference_time: self.discipline.last_update().unwrap_or(now),
             root_delay: NtpShort::from_seconds_f64(self.discipline.root_delay()),
             root_dispersion: NtpShort::from_seconds_f64(self.discipline.root_dispersion(now)),
@@ -911,7 +878,7 @@ impl<const N: usize, const S: usize> System<N, S> {
             .sources
             .iter()
             .flatten()
-            .any(|s| s.is_waiting() && !s.config.noselect);
+            .any(|s| s.is_waiting() && !s.config().noselect);
         measuring && (answered || waiting)
     }
 
@@ -938,7 +905,7 @@ impl<const N: usize, const S: usize> System<N, S> {
     /// The `chronyc sources` line of a source at `now`.
     pub fn source_report(&self, id: SourceId, now: NtpTimestamp) -> Option<SourceReport> {
         let source = self.source(id)?;
-        let info = source.info.unwrap_or_default();
+        let info = source.info().unwrap_or_default();
         Some(SourceReport {
             mode: SourceMode::Server,
             state: self.states[id.0],
@@ -946,9 +913,9 @@ impl<const N: usize, const S: usize> System<N, S> {
             poll: source.poll(),
             reach: source.reach(),
             last_rx: source
-                .info
+                .info()
                 .map(|info| (now - info.time).to_seconds_f64().max(0.0) as u64),
-            adjusted_offset: -source.stats.newest_offset().unwrap_or(0.0),
+            adjusted_offset: -source.stats().newest_offset().unwrap_or(0.0),
             measured_offset: -info.measured_offset,
             error: (info.root_delay + info.delay) / 2.0 + info.root_dispersion + info.dispersion,
         })
@@ -956,7 +923,7 @@ impl<const N: usize, const S: usize> System<N, S> {
 
     /// The `chronyc sourcestats` line of a source at `now`.
     pub fn source_stats(&self, id: SourceId, now: NtpTimestamp) -> Option<SourceStatsReport> {
-        let stats = &self.source(id)?.stats;
+        let stats = self.source(id)?.stats();
         Some(match stats.fit() {
             Some(fit) => {
                 let (offset, offset_error) = fit.predict(now);
@@ -998,7 +965,7 @@ impl<const N: usize, const S: usize> System<N, S> {
         let residual = own
             .and(self.selected)
             .and_then(|i| self.sources[i].as_ref())
-            .and_then(|s| s.stats.fit())
+            .and_then(|s| s.stats().fit())
             .map_or(0.0, |fit| -fit.frequency * 1e6);
         TrackingReport {
             reference_id: reference.reference_id,

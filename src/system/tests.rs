@@ -163,7 +163,7 @@ fn samples_follow_the_frequency_actually_applied() {
         .unwrap();
     let end = system.discipline.poll_timeout().expect("a slew");
     let offset_now = |system: &System, at| {
-        let stats = &system.sources[id.0].as_ref().unwrap().stats;
+        let stats = system.sources[id.0].as_ref().unwrap().stats();
         stats.fit().unwrap().predict(at).0
     };
     // Were the slew ended on time, the 0.01 s would be gone.
