@@ -258,6 +258,13 @@ impl Stats {
         for entry in &mut self.entries[..n] {
             moved(&mut entry.time, &mut entry.offset);
         }
+        if n == 2 {
+            // Two samples' slope is known no better than its own size (see
+            // `regress`): that size is the slope against the clock as it
+            // runs now, so the fit is made again.
+            self.refit();
+            return;
+        }
         // The line moves the same way (a fit of one sample keeps the slope
         // it now has: the clock's new rate), in time scaled by 1 + rate.
         if let Some(fit) = &mut self.fit {
@@ -365,11 +372,17 @@ impl Polygon {
         best.1
     }
 
+    /// The centre of mass. Taken relative to the first vertex: the
+    /// region is tiny beside its distance from the origin (an offset of
+    /// seconds pinned to microseconds), where the shoelace formula's
+    /// products in absolute coordinates would cancel to noise.
     fn centroid(&self) -> (f64, f64) {
+        let origin = self.points[0];
         let (mut area, mut cx, mut cy) = (0.0, 0.0, 0.0);
         for i in 0..self.len {
             let (x0, y0) = self.points[i];
             let (x1, y1) = self.points[(i + 1) % self.len];
+            let (x0, y0, x1, y1) = (x0 - origin.0, y0 - origin.1, x1 - origin.0, y1 - origin.1);
             let c = x0 * y1 - x1 * y0;
             area += c;
             cx += (x0 + x1) * c;
@@ -381,7 +394,7 @@ impl Polygon {
             let sy: f64 = self.points[..self.len].iter().map(|p| p.1).sum();
             return (sx / n, sy / n);
         }
-        (cx / (3.0 * area), cy / (3.0 * area))
+        (origin.0 + cx / (3.0 * area), origin.1 + cy / (3.0 * area))
     }
 }
 
@@ -644,6 +657,27 @@ mod tests {
         assert!(stats.len() < 30, "kept {}", stats.len());
         let fit = stats.fit().unwrap();
         assert!((fit.frequency - 1e-6).abs() < 2e-8, "{}", fit.frequency);
+    }
+
+    #[test]
+    fn the_centre_of_a_tiny_region_far_out_is_exact() {
+        // A region a few 1e-7 across where a 100 s slew leaves a source's
+        // line (offset 10 s, slope -90 in span units): the centre of a
+        // triangle is the mean of its corners.
+        let corners = [
+            (10.226_169_756_827_72, -89.774_172_876_647_58),
+            (10.226_170_042_974_77, -89.774_172_533_376_91),
+            (10.226_170_156_853_847, -89.774_170_479_427_84),
+        ];
+        let mut polygon = Polygon {
+            points: [(0.0, 0.0); MAX_VERTICES],
+            len: 3,
+        };
+        polygon.points[..3].copy_from_slice(&corners);
+        let (x, y) = polygon.centroid();
+        let mean = |f: fn(&(f64, f64)) -> f64| corners.iter().map(f).sum::<f64>() / 3.0;
+        assert!((x - mean(|p| p.0)).abs() < 1e-12, "{x}");
+        assert!((y - mean(|p| p.1)).abs() < 1e-11, "{y}");
     }
 
     #[test]
