@@ -71,6 +71,11 @@ use num_traits::Float;
 /// The shortest slew, seconds of the clock's time.
 const MIN_SLEW_TIME: f64 = 1.0;
 
+/// What a slew ended late may overshoot before it is taken back, seconds:
+/// below this, the next measurement finds it (and it is under what a
+/// clock can be read to).
+const MIN_OVERSHOOT: f64 = 1e-9;
+
 /// chrony's `makestep THRESHOLD LIMIT`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -385,10 +390,41 @@ impl Discipline {
     }
 
     /// Ends a slew that is due by `now`. Returns the change made.
+    ///
+    /// A slew ended late (a timer is never exact: `poll(2)` counts whole
+    /// milliseconds, a process may be scheduled late) has corrected more
+    /// than it was to: what it overshot is known exactly, and is taken
+    /// back at once by a short slew the other way, as gently as
+    /// [`MIN_SLEW_TIME`] allows, instead of waiting for the next
+    /// measurement to find it.
     pub fn handle_timeout(&mut self, now: NtpTimestamp) -> Correction {
-        match self.slew {
-            Some(slew) if now >= slew.end => self.end_slew(),
-            _ => Correction::default(),
+        let Some(slew) = self.slew else {
+            return Correction::default();
+        };
+        if now < slew.end {
+            return Correction::default();
+        }
+        let before = self.applied();
+        let late = (now - slew.end).to_seconds_f64();
+        let one = 1.0 + self.base();
+        let overshoot = late * slew.rate / (one + slew.rate);
+        self.slew = None;
+        if overshoot.abs() > MIN_OVERSHOOT {
+            let max_rate = slew.rate.abs();
+            let duration = (overshoot.abs() * (one + max_rate) / max_rate).max(MIN_SLEW_TIME);
+            // Running at base + rate for `duration` gains `duration · rate
+            // / (1 + base + rate)`: that gain is `-overshoot`.
+            let rate = -overshoot * one / (duration + overshoot);
+            self.slew = Some(Slew {
+                end: now + NtpDuration::from_seconds_f64(duration),
+                rate,
+            });
+        }
+        let after = self.applied();
+        self.actions.frequency = Some(after * 1e6);
+        Correction {
+            rate: rate_change(before, after),
+            step: None,
         }
     }
 
@@ -450,11 +486,18 @@ impl Discipline {
             }
         }
         if let Some(m) = config.maxchange {
-            if i64::from(self.updates) >= i64::from(m.start) && offset.abs() > m.offset {
+            // The change this update makes: the offset less what the slew
+            // in progress is still to correct (chronyd checks the offset
+            // of its corrected time).
+            let change = offset - self.pending(now);
+            if i64::from(self.updates) >= i64::from(m.start) && change.abs() > m.offset {
                 self.maxchange_ignored = self.maxchange_ignored.saturating_add(1);
                 let give_up =
                     m.ignore >= 0 && i64::from(self.maxchange_ignored) > i64::from(m.ignore);
-                return Err(DisciplineError::MaxChange { offset, give_up });
+                return Err(DisciplineError::MaxChange {
+                    offset: change,
+                    give_up,
+                });
             }
         }
         let before = self.applied();

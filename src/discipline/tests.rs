@@ -271,6 +271,30 @@ fn maxchange_ignores_then_gives_up() {
             drain(&mut d);
         }
     }
+    // What the slew in progress is still to correct is not a change: the
+    // first update slews 2 s; an offset of what is left is no change at
+    // all, one 1.5 s beyond it is one.
+    let mut d = Discipline::new(
+        None,
+        DisciplineConfig {
+            makestep: None,
+            ..config
+        },
+    );
+    assert!(d.update(at(0.0), &estimate(2.0, 0.0, 1e-7)).is_ok());
+    drain(&mut d);
+    let left = d.pending(at(1.0));
+    assert!(left > 1.0, "{left}");
+    assert!(d.update(at(1.0), &estimate(left, 0.0, 1e-7)).is_ok());
+    drain(&mut d);
+    let left = d.pending(at(2.0));
+    assert_eq!(
+        d.update(at(2.0), &estimate(left + 1.5, 0.0, 1e-7)),
+        Err(DisciplineError::MaxChange {
+            offset: 1.5,
+            give_up: false
+        })
+    );
     // A negative IGNORE never gives up.
     let mut d = Discipline::new(
         None,
@@ -292,4 +316,33 @@ fn maxchange_ignores_then_gives_up() {
             })
         );
     }
+}
+
+#[test]
+fn a_slew_ended_late_takes_back_what_it_overshot() {
+    let mut d = Discipline::new(None, DisciplineConfig::default());
+    drain(&mut d);
+    let start = at(0.0);
+    d.update(start, &estimate(0.1, 0.0, 1e-7)).unwrap();
+    let end = d.poll_timeout().unwrap();
+    let rate = frequency_of(&drain(&mut d)).unwrap() * 1e-6;
+    // Handled 0.7 ms late: the slew ran that much longer than planned.
+    let late = end + NtpDuration::from_seconds_f64(7e-4);
+    let c = d.handle_timeout(late);
+    let overshoot = 7e-4 * rate / (1.0 + rate);
+    assert!(overshoot > 5e-5, "{overshoot}");
+    // The clock now runs slow until exactly that much is given back.
+    assert!(c.rate < 0.0, "{c:?}");
+    assert!(
+        (d.pending(late) + overshoot).abs() < 1e-10,
+        "{} vs {overshoot}",
+        d.pending(late)
+    );
+    let back = d.poll_timeout().expect("a slew the other way");
+    assert!((back - late).to_seconds_f64() >= MIN_SLEW_TIME);
+    assert!(frequency_of(&drain(&mut d)).unwrap() < 0.0);
+    // Ended on time, nothing is left over and nothing more is planned.
+    d.handle_timeout(back);
+    assert_eq!(d.poll_timeout(), None);
+    assert_eq!(frequency_of(&drain(&mut d)), Some(0.0));
 }
