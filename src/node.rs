@@ -373,7 +373,11 @@ impl<'a, const N: usize, const S: usize> Node<'a, N, S> {
         rng: &mut impl RngCore,
         buf: &'b mut [u8],
     ) -> Option<Transmit<'b>> {
-        let (source, len, request) = self.system.poll_transmit(now, rng, buf)?;
+        let polled = self.system.poll_transmit(now, rng, buf);
+        // A poll may find a source unreachable: select again at once.
+        self.system.reselect_if_due(now);
+        self.note_state(now);
+        let (source, len, request) = polled?;
         Some(Transmit {
             source,
             bytes: &buf[..len],

@@ -227,6 +227,8 @@ pub struct System<const N: usize = DEFAULT_CAPACITY, const S: usize = N> {
     selected: Option<usize>,
     /// Why nothing is selected, after a selection that selected nothing.
     unselected: Option<Unselected>,
+    /// A source's reachability changed since the last selection.
+    reselect_due: bool,
     /// Local time of the first good response (moved with steps).
     first_sample: Option<NtpTimestamp>,
     /// `leapsectz`'s leap seconds, if given.
@@ -275,6 +277,7 @@ impl<const N: usize, const S: usize> System<N, S> {
             states: [SourceState::Unusable; N],
             selected: None,
             unselected: None,
+            reselect_due: false,
             first_sample: None,
             leap_table: None,
         }
@@ -520,10 +523,16 @@ impl<const N: usize, const S: usize> System<N, S> {
         buf: &mut [u8],
     ) -> Option<(SourceId, usize, RequestNumber)> {
         let nts = &mut self.nts;
+        let reselect_due = &mut self.reselect_due;
         self.sources.iter_mut().enumerate().find_map(|(i, s)| {
             let source = s.as_mut()?;
             let slot = nts_slot(nts, source.nts_slot());
-            let (len, number) = source.poll_transmit(now, rng, buf, slot)?;
+            let before = (source.is_unreachable(), source.is_waiting());
+            let sent = source.poll_transmit(now, rng, buf, slot);
+            if (source.is_unreachable(), source.is_waiting()) != before {
+                *reselect_due = true;
+            }
+            let (len, number) = sent?;
             Some((SourceId(i), len, number))
         })
     }
@@ -573,13 +582,23 @@ impl<const N: usize, const S: usize> System<N, S> {
         }
     }
 
-    /// Handles the passing of time: a slew that is done ends, and sources
-    /// that became unreachable are dropped from selection.
+    /// Handles the passing of time: a slew that is done ends. (Selection
+    /// is made again when a source's sample or reachability changes, as
+    /// chronyd makes it, not as time passes: a source whose uncertainty
+    /// grows between its polls is judged with its next sample.)
     pub fn handle_timeout(&mut self, now: NtpTimestamp) {
         let correction = self.discipline.handle_timeout(now);
         self.correct(now, &correction);
-        // Without an updated source, selection cannot fail on a panic.
-        let _ = self.reselect(now, None);
+        self.reselect_if_due(now);
+    }
+
+    /// Selects again at `now` if a source became unreachable, or stopped
+    /// waiting for its first answers, since the last selection.
+    pub fn reselect_if_due(&mut self, now: NtpTimestamp) {
+        if core::mem::take(&mut self.reselect_due) {
+            // Without an updated source, selection cannot fail on a panic.
+            let _ = self.reselect(now, None);
+        }
     }
 
     /// Each timer that is set, and when it is due (local time): a source's
