@@ -78,7 +78,8 @@ run_one() {
   set -e
   [ -s "$work/notes" ] && sort -u "$work/notes" > "$results/$who-$test.notes"
   if [ -n "$keep" ]; then
-    mkdir -p "$keep/$who-$test" && cp -r "$work/top/test/simulation/tmp/." "$keep/$who-$test/" 2>/dev/null || true
+    local kept="$keep/$who-$test"; [ "$mode" = strict ] && kept+=.strict
+    mkdir -p "$kept" && cp -r "$work/top/test/simulation/tmp/." "$kept/" 2>/dev/null || true
   fi
   rm -rf "$work"
   echo "$rc"

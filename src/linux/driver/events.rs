@@ -30,7 +30,20 @@ impl<C: DriverClock> Driver<'_, C> {
             Event::Selected(source) => {
                 log::info!("Selected source {}", log_name(&self.peers, source));
             }
-            Event::Unselected(reason) => log::info!("Can't synchronise: {reason}"),
+            Event::Unselected(reason) => {
+                log::info!("Can't synchronise: {reason}");
+                let system = self.node.system();
+                for peer in &self.peers {
+                    if let Some(report) = system.source_report(peer.id, now) {
+                        log::debug!(
+                            "{}: {:?}, reach {:o}",
+                            log_name(&self.peers, peer.id),
+                            report.state,
+                            report.reach
+                        );
+                    }
+                }
+            }
             Event::Stepped(offset) => log::warn!("System clock was stepped by {offset:.6} seconds"),
             Event::PanicThreshold { source, offset } => log::warn!(
                 "Offset of {offset:.6} seconds from {} exceeds the panic threshold: ignored",
@@ -55,6 +68,14 @@ impl<C: DriverClock> Driver<'_, C> {
                     }
                 }
             }
+            Event::Sampled { source, after, .. } => log::debug!(
+                "{}: {} samples, offset {:.9} s, frequency {:.3} ppm, skew {:.3} ppm",
+                log_name(&self.peers, source),
+                after.samples,
+                after.offset,
+                after.frequency_ppm,
+                after.skew_ppm
+            ),
             Event::Rejected { source, reason } => {
                 log::debug!(
                     "Response of {} not used: {reason}",
