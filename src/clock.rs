@@ -88,3 +88,70 @@ pub trait Clock {
         }
     }
 }
+
+/// How far the clock must move against a monotonic clock between two
+/// readings to be taken as stepped by someone else, seconds (chronyd's
+/// threshold too). Smaller changes (a leap second, an operator's nudge)
+/// are offsets like any other: measured and corrected.
+pub const JUMP_THRESHOLD: f64 = 10.0;
+
+/// Notices the clock being stepped by someone else (`date -s`, a virtual
+/// machine resumed, another daemon): what moves the wall clock against a
+/// monotonic one (on Linux, `CLOCK_REALTIME` against `CLOCK_MONOTONIC`,
+/// which frequency corrections move alike and steps do not).
+///
+/// The shell reads both clocks after every wait and hands them to
+/// [`observe`](Self::observe); after carrying out a step of its own, it
+/// hands them to [`rebase`](Self::rebase) instead. A jump it reports goes
+/// to [`Node::clock_jumped`](crate::node::Node::clock_jumped).
+///
+/// ```
+/// use ntpkit::clock::StepWatch;
+///
+/// let mut watch = StepWatch::default();
+/// assert_eq!(watch.observe(1000.0, 5.0), None);
+/// assert_eq!(watch.observe(1064.0, 69.0), None, "time passes alike");
+/// assert_eq!(watch.observe(1164.5, 70.0), Some(99.5), "stepped forward");
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StepWatch {
+    /// Wall minus monotonic time at the last reading, seconds.
+    base: Option<f64>,
+}
+
+impl StepWatch {
+    /// Takes a reading of the wall clock and of a monotonic clock (any
+    /// epochs, seconds). Returns how far the wall clock was stepped since
+    /// the last reading (positive: forward) when that is more than
+    /// [`JUMP_THRESHOLD`]; smaller moves are taken in silently.
+    pub fn observe(&mut self, wall: f64, monotonic: f64) -> Option<f64> {
+        let difference = wall - monotonic;
+        let moved = self.base.map(|base| difference - base);
+        self.base = Some(difference);
+        moved.filter(|m| m.abs() > JUMP_THRESHOLD)
+    }
+
+    /// Takes a reading after a step of the shell's own: it is not a jump.
+    pub fn rebase(&mut self, wall: f64, monotonic: f64) {
+        self.base = Some(wall - monotonic);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn step_watch_reports_only_steps_over_the_threshold() {
+        let mut watch = StepWatch::default();
+        assert_eq!(watch.observe(5000.0, 0.0), None, "the first reading");
+        // A leap second (1 s back) is an offset like any other: taken in.
+        assert_eq!(watch.observe(5063.0, 64.0), None);
+        assert_eq!(watch.observe(5127.0, 128.0), None, "the new base");
+        assert_eq!(watch.observe(5117.0, 128.0 + 0.5), Some(-10.5));
+        // A step of the shell's own is no jump.
+        watch.rebase(6117.0, 129.0);
+        assert_eq!(watch.observe(6118.0, 130.0), None);
+        assert_eq!(watch.observe(6118.0 + 1e8, 131.0), Some(1e8 - 1.0));
+    }
+}

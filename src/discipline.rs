@@ -606,6 +606,48 @@ impl Discipline {
         })
     }
 
+    /// Corrects `offset` once at `now`, outside the updates (chronyd's
+    /// `initstepslew`, `-q`): a step, or a slew as fast as `maxslewrate`
+    /// and the clock allow. The frequency, the state and the update count
+    /// are left as they are. Returns the change made.
+    pub fn correct_once(&mut self, now: NtpTimestamp, offset: f64, step: bool) -> Correction {
+        if offset == 0.0 || !offset.is_finite() {
+            return Correction::default();
+        }
+        if step {
+            *self.actions.step.get_or_insert(0.0) += offset;
+            if let Some(t) = &mut self.last_update {
+                *t = *t + NtpDuration::from_seconds_f64(offset);
+            }
+            return Correction {
+                rate: 0.0,
+                step: Some(offset),
+            };
+        }
+        let before = self.applied();
+        let one = 1.0 + self.base();
+        let reach = (self.config.max_frequency_ppm.abs() * 1e-6 - self.base().abs()).max(0.0);
+        let rate = (self.config.maxslewrate_ppm.abs() * 1e-6)
+            .min(reach)
+            .copysign(offset);
+        if rate == 0.0 {
+            return Correction::default();
+        }
+        // Running at base + rate for `duration` gains `duration · rate /
+        // (1 + base + rate)`.
+        let duration = offset * (one + rate) / rate;
+        self.slew = Some(Slew {
+            end: now + NtpDuration::from_seconds_f64(duration),
+            rate,
+        });
+        let after = self.applied();
+        self.actions.frequency = Some(after * 1e6);
+        Correction {
+            rate: rate_change(before, after),
+            step: None,
+        }
+    }
+
     /// No source can be selected: keep the frequency and report the clock
     /// unsynchronised.
     pub fn lose_sync(&mut self, now: NtpTimestamp) {

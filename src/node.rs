@@ -42,8 +42,8 @@ use crate::server::{served_reference, Counters, LocalReference, Server};
 use crate::source::Exchange;
 pub use crate::system::Timer;
 use crate::system::{
-    AuthError, CapacityError, HandleError, RequestNumber, SourceAuth, SourceConfig, SourceId,
-    System, SystemConfig, Unselected, Used,
+    AuthError, CapacityError, HandleError, ModeEnd, RequestNumber, SourceAuth, SourceConfig,
+    SourceId, System, SystemConfig, Unselected, Used,
 };
 use crate::time::{NtpDuration, NtpTimestamp};
 use crate::wire::{LeapIndicator, ReferenceId};
@@ -174,7 +174,11 @@ pub enum Event {
     },
     /// The clock was updated from the selection (its new values are the
     /// node's [`tracking`](Node::tracking) now).
-    ClockUpdated,
+    ClockUpdated {
+        /// The offset the update corrects, seconds (positive: the clock
+        /// was behind): what chronyd's `logchange` compares.
+        offset: f64,
+    },
     /// The clock now follows this source.
     Selected(SourceId),
     /// No source is selected any more, for this reason.
@@ -191,6 +195,9 @@ pub enum Event {
     /// Save this drift to the drift file (hourly while synchronised, and on
     /// the way out).
     SaveDrift(Drift),
+    /// A reference mode (`-q`, `-Q`, `initstepslew`) ended: the node runs
+    /// normally from now on.
+    ModeEnded(ModeEnd),
     /// An offset over `maxchange`: not corrected. With `give_up`, it was
     /// one too many: chronyd exits here.
     MaxChange {
@@ -293,6 +300,14 @@ impl<'a, const N: usize, const S: usize> Node<'a, N, S> {
         now: NtpTimestamp,
     ) -> Result<SourceId, CapacityError> {
         self.system.add_source(config, reference_id, now)
+    }
+
+    /// Stops following `source` (see [`System::remove_source`]); whether
+    /// there was one.
+    pub fn remove_source(&mut self, source: SourceId, now: NtpTimestamp) -> bool {
+        let removed = self.system.remove_source(source, now);
+        self.note_state(now);
+        removed
     }
 
     /// Our address as `source`'s server sees it, as a reference ID: a
@@ -423,7 +438,11 @@ impl<'a, const N: usize, const S: usize> Node<'a, N, S> {
                     });
                 }
                 if used == Used::ClockUpdated {
-                    self.events.push(Event::ClockUpdated);
+                    // The selection that made the update is told first.
+                    self.note_state(now);
+                    self.events.push(Event::ClockUpdated {
+                        offset: self.system.last_offset(),
+                    });
                 }
                 DatagramEvent::Used(used)
             }
@@ -573,16 +592,21 @@ impl<'a, const N: usize, const S: usize> Node<'a, N, S> {
         self.drift_due = None;
     }
 
-    /// The clock was stepped by `offset` seconds by someone else: timers
-    /// and samples move with it.
-    pub fn clock_stepped(&mut self, offset: f64) {
-        self.system.clock_stepped(offset);
+    /// The clock was stepped by about `offset` seconds by someone else,
+    /// as a [`StepWatch`](crate::clock::StepWatch) saw at `now` (on the
+    /// clock's new time): timers move with it, every source's samples are
+    /// dropped and selection starts again (see
+    /// [`System::clock_jumped`]).
+    pub fn clock_jumped(&mut self, now: NtpTimestamp, offset: f64) {
+        self.system.clock_jumped(now, offset);
         if let Some(due) = &mut self.drift_due {
             *due = *due + NtpDuration::from_seconds_f64(offset);
         }
+        self.note_state(now);
     }
 
-    /// Notes selection changes and the drift file's schedule.
+    /// Notes selection changes, the end of a reference mode and the drift
+    /// file's schedule.
     fn note_state(&mut self, now: NtpTimestamp) {
         let selected = self.system.selected();
         if selected != self.selected {
@@ -596,6 +620,10 @@ impl<'a, const N: usize, const S: usize> Node<'a, N, S> {
             if let Some(event) = event {
                 self.events.push(event);
             }
+        }
+        // The selection that ended a reference mode is told first.
+        if let Some(end) = self.system.take_mode_end() {
+            self.events.push(Event::ModeEnded(end));
         }
         let synchronized = self.system.sync_status(now).synchronized;
         match self.drift_due {

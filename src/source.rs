@@ -27,10 +27,18 @@ use rand_core::RngCore;
 
 /// Delay before the first request after a source is added, seconds.
 const FIRST_POLL_DELAY: f64 = 0.2;
+/// The shortest and the longest time between requests to different
+/// servers, seconds (see [`Source::separation`]).
+const MIN_SEPARATION: f64 = 0.002;
+const MAX_SEPARATION: f64 = 0.2;
 /// Interval between the requests of a burst, seconds.
 const BURST_INTERVAL: f64 = 2.0;
-/// Requests an `iburst` or a `burst` sends at most.
+/// Good answers an `iburst` waits for, and a `burst` sends requests for
+/// at most.
 const BURST_MAX: u8 = 4;
+/// Requests an `iburst` sends at most while answers are missing
+/// (chronyd's too: 4 good answers, or 8 requests).
+const IBURST_TOTAL: u8 = 8;
 /// The first interval of the warm-up after the first sample, log2
 /// seconds (16 s); it doubles with every sample until it reaches the
 /// polling interval.
@@ -212,8 +220,9 @@ pub(crate) struct ServerInfo {
 enum Burst {
     /// None.
     Off,
-    /// `iburst`: this many requests still to send, whatever the answers.
-    Initial(u8),
+    /// `iburst` (or `chronyc burst`): requests 2 s apart until `good`
+    /// more answers are measured or `total` more requests are sent.
+    Initial { good: u8, total: u8 },
     /// `burst`: retries of the regular poll sent at `poll_sent`, this many
     /// still allowed, until a good measurement.
     Retry { left: u8, poll_sent: NtpTimestamp },
@@ -376,7 +385,10 @@ impl Source {
             last_sent: None,
             outstanding: None,
             burst: if config.iburst {
-                Burst::Initial(BURST_MAX)
+                Burst::Initial {
+                    good: BURST_MAX,
+                    total: IBURST_TOTAL,
+                }
             } else {
                 Burst::Off
             },
@@ -481,6 +493,22 @@ impl Source {
         (!self.stopped && !self.offline).then_some(self.next_poll)
     }
 
+    /// Moves the next request to `until` if it is due earlier: requests
+    /// to different servers keep [`separation`](Self::separation) apart.
+    pub(crate) fn defer_poll(&mut self, until: NtpTimestamp) {
+        if self.next_poll < until {
+            self.next_poll = until;
+        }
+    }
+
+    /// How long after a request to another server this source's may
+    /// leave, seconds: an eighth of its polling interval, within 2 ms and
+    /// 0.2 s (chronyd's sampling separation), so that eight sources
+    /// polled at one interval fit, and the others' answers never crowd.
+    pub fn separation(&self) -> f64 {
+        log2_to_seconds(self.poll() - 3).clamp(MIN_SEPARATION, MAX_SEPARATION)
+    }
+
     /// Whether the source is polled (`chronyc online`/`offline`).
     pub fn is_online(&self) -> bool {
         !self.offline
@@ -502,7 +530,8 @@ impl Source {
         if total == 0 || self.offline || self.stopped {
             return;
         }
-        self.burst = Burst::Initial(total.min(8));
+        let total = total.min(IBURST_TOTAL);
+        self.burst = Burst::Initial { good: total, total };
         self.next_poll = now;
     }
 
@@ -553,8 +582,11 @@ impl Source {
         }
         let retry = BURST_INTERVAL.min(self.regular_interval());
         let interval = match self.burst {
-            Burst::Initial(left) if left > 1 => {
-                self.burst = Burst::Initial(left - 1);
+            Burst::Initial { good, total } if total > 1 => {
+                self.burst = Burst::Initial {
+                    good,
+                    total: total - 1,
+                };
                 retry
             }
             Burst::Retry { left, poll_sent } => {
@@ -570,7 +602,7 @@ impl Source {
                     (poll_sent - now).to_seconds_f64() + self.regular_interval()
                 }
             }
-            Burst::Initial(_) | Burst::Off => {
+            Burst::Initial { .. } | Burst::Off => {
                 // A regular poll; with `burst`, it may be retried until a
                 // good measurement comes.
                 let retries = if self.config.burst {
@@ -883,7 +915,23 @@ impl Source {
         });
         let in_burst = match self.burst {
             Burst::Off => false,
-            Burst::Initial(_) => true,
+            Burst::Initial { good, total } => {
+                // An `iburst` ends with its last good measurement: the
+                // regular schedule resumes from this request, and this
+                // measurement counts as a regular one.
+                if good > 1 {
+                    self.burst = Burst::Initial {
+                        good: good - 1,
+                        total,
+                    };
+                    true
+                } else {
+                    self.burst = Burst::Off;
+                    self.next_poll =
+                        measurement.sent + NtpDuration::from_seconds_f64(self.regular_interval());
+                    false
+                }
+            }
             Burst::Retry { poll_sent, .. } => {
                 // A `burst` ends with its first good measurement.
                 self.burst = Burst::Off;
@@ -943,6 +991,14 @@ impl Source {
         }
     }
 
+    /// The local clock was stepped by about `offset` seconds by someone
+    /// else: timers and requests in flight move with it, and the samples,
+    /// which say nothing of the clock now, are dropped.
+    pub(crate) fn clock_jumped(&mut self, offset: f64) {
+        self.clock_stepped(offset);
+        self.stats.clear();
+    }
+
     /// What selection needs of this source at `now` (its offset and the
     /// distance around it, from its statistics and what the server said
     /// of itself), or the state it gets without it: unusable when it is
@@ -996,6 +1052,15 @@ impl Source {
             require: false,
             was_selected: false,
         })
+    }
+
+    /// Whether the source may still hold `samples` samples within its
+    /// first `polls` polls (the request in flight not counted): chronyd's
+    /// rule for ending `-q`, `-Q` and `initstepslew` when no source can.
+    pub fn may_reach_samples(&self, samples: usize, polls: u32) -> bool {
+        let settled = self.polls - u32::from(self.outstanding.is_some());
+        let more = polls.saturating_sub(settled) as usize;
+        !self.stopped && !self.offline && settled < polls && more + self.stats.len() >= samples
     }
 
     /// Whether the source has not answered yet but still may: none of its
@@ -1387,11 +1452,16 @@ mod tests {
             source.next_poll(),
             Some(start() + NtpDuration::from_seconds_f64(0.2))
         );
-        // Four requests 2 s apart, whatever the answers, then the warm-up.
+        // Requests 2 s apart until four answers, then the warm-up.
         assert_gaps(
             &poll_gaps(config, 6, &[]),
             &[2.0, 2.0, 2.0, 16.0, 32.0, 64.0],
         );
-        assert_gaps(&poll_gaps(config, 4, &[1]), &[2.0, 2.0, 2.0, 16.0]);
+        assert_gaps(&poll_gaps(config, 5, &[1]), &[2.0, 2.0, 2.0, 2.0, 16.0]);
+        // Eight at most when the answers are missing, then the warm-up's
+        // first interval.
+        let mut gaps = [2.0; 8];
+        gaps[7] = 16.0;
+        assert_gaps(&poll_gaps(config, 8, &[0, 1, 2, 3, 4, 5, 6, 7]), &gaps);
     }
 }

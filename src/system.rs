@@ -175,6 +175,61 @@ pub struct Handled {
     pub result: Result<Used, HandleError>,
 }
 
+/// What the first clock update does: chronyd's reference modes.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum ReferenceMode {
+    /// Every update corrects the clock (the daemon).
+    #[default]
+    Normal,
+    /// `chronyd -q`: the first update steps the clock by the whole
+    /// offset, and the mode ends.
+    UpdateOnce,
+    /// `chronyd -Q`: the first update only measures the offset.
+    PrintOnce,
+    /// `initstepslew`: the first update steps the clock if the offset is
+    /// at least `threshold` seconds, and slews it otherwise; the node then
+    /// runs normally.
+    InitStepSlew {
+        /// Seconds.
+        threshold: f64,
+    },
+}
+
+/// How a [`ReferenceMode`] other than normal ended (the node runs
+/// normally from then on).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ModeEnd {
+    /// The first update came.
+    Updated {
+        /// The mode it ended.
+        mode: ReferenceMode,
+        /// The offset measured, seconds (positive: the clock was behind).
+        offset: f64,
+        /// Whether the clock was stepped (else slewed, or left alone by
+        /// [`ReferenceMode::PrintOnce`]).
+        stepped: bool,
+    },
+    /// No source can give an update any more: each has been polled
+    /// [`MODE_POLLS`] times without [`MODE_SAMPLES`] samples, or none is
+    /// configured.
+    NoSource {
+        /// The mode it ended.
+        mode: ReferenceMode,
+    },
+}
+
+/// Polls after which a source that gave no update cannot end a
+/// [`ReferenceMode`] other than normal (chronyd's: seven, the reach
+/// register less the request in flight).
+pub const MODE_POLLS: u32 = 7;
+
+/// Samples a source needs to be selected in a [`ReferenceMode`] other
+/// than normal (chronyd's, for every selection): its one correction is
+/// never corrected later, so it is made from a regression, not from one
+/// exchange.
+pub const MODE_SAMPLES: usize = 3;
+
 /// System-wide settings. The default is chrony's.
 #[derive(Debug, Clone, Copy, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -197,6 +252,9 @@ pub struct SystemConfig {
     /// NTS-KE is repeated this long after the last, seconds (chrony's
     /// `ntsrefresh`, default 2419200: four weeks).
     pub nts_refresh: f64,
+    /// What the first update does (normally: correct the clock like every
+    /// other).
+    pub mode: ReferenceMode,
 }
 
 impl Default for SystemConfig {
@@ -210,6 +268,7 @@ impl Default for SystemConfig {
             precision: -20,
             auth_select: AuthSelectMode::Mix,
             nts_refresh: 2_419_200.0,
+            mode: ReferenceMode::Normal,
         }
     }
 }
@@ -229,6 +288,10 @@ pub struct System<const N: usize = DEFAULT_CAPACITY, const S: usize = N> {
     unselected: Option<Unselected>,
     /// A source's reachability changed since the last selection.
     reselect_due: bool,
+    /// The reference mode in force.
+    mode: ReferenceMode,
+    /// How the last reference mode ended, until taken.
+    mode_end: Option<ModeEnd>,
     /// Local time of the first good response (moved with steps).
     first_sample: Option<NtpTimestamp>,
     /// `leapsectz`'s leap seconds, if given.
@@ -278,6 +341,8 @@ impl<const N: usize, const S: usize> System<N, S> {
             selected: None,
             unselected: None,
             reselect_due: false,
+            mode: config.mode,
+            mode_end: None,
             first_sample: None,
             leap_table: None,
         }
@@ -324,6 +389,32 @@ impl<const N: usize, const S: usize> System<N, S> {
         self.sources[slot] = Some(Source::new(config, reference_id, now));
         self.states[slot] = SourceState::Unusable;
         Ok(SourceId(slot))
+    }
+
+    /// Stops following `source` at `now` (its id may be given to a source
+    /// added later): if it was selected, nothing is until selection is
+    /// made again, at the next timeout or poll. Whether there was one.
+    pub fn remove_source(&mut self, source: SourceId, now: NtpTimestamp) -> bool {
+        let Some(removed) = self.sources.get_mut(source.0).and_then(Option::take) else {
+            return false;
+        };
+        if let Some(state) = removed.nts_slot().and_then(|slot| self.nts.get_mut(slot)) {
+            *state = None;
+        }
+        self.states[source.0] = SourceState::Unusable;
+        if self.selected == Some(source.0) {
+            self.selected = None;
+            self.unselected = Some(if self.sources.iter().all(Option::is_none) {
+                Unselected::NoSources
+            } else {
+                Unselected::NoSelectableSources
+            });
+            self.discipline.lose_sync(now);
+        }
+        // The others are judged again at the next turn (several may go
+        // at once).
+        self.reselect_due = true;
+        true
     }
 
     /// The ids of the sources.
@@ -524,7 +615,7 @@ impl<const N: usize, const S: usize> System<N, S> {
     ) -> Option<(SourceId, usize, RequestNumber)> {
         let nts = &mut self.nts;
         let reselect_due = &mut self.reselect_due;
-        self.sources.iter_mut().enumerate().find_map(|(i, s)| {
+        let sent = self.sources.iter_mut().enumerate().find_map(|(i, s)| {
             let source = s.as_mut()?;
             let slot = nts_slot(nts, source.nts_slot());
             let before = (source.is_unreachable(), source.is_waiting());
@@ -534,7 +625,18 @@ impl<const N: usize, const S: usize> System<N, S> {
             }
             let (len, number) = sent?;
             Some((SourceId(i), len, number))
-        })
+        });
+        if let Some((SourceId(sent_to), ..)) = sent {
+            for (i, source) in self.sources.iter_mut().enumerate() {
+                if let Some(source) = source.as_mut().filter(|_| i != sent_to) {
+                    let separation = NtpDuration::from_seconds_f64(source.separation());
+                    source.defer_poll(now + separation);
+                }
+            }
+        }
+        // A poll settles the request before it.
+        self.check_mode_sources();
+        sent
     }
 
     /// Handles a response from `source` received at local time `now`
@@ -576,6 +678,7 @@ impl<const N: usize, const S: usize> System<N, S> {
             }
             Err(e) => Err(HandleError::Response(e)),
         };
+        self.check_mode_sources();
         Handled {
             exchange: response.exchange,
             result,
@@ -590,6 +693,57 @@ impl<const N: usize, const S: usize> System<N, S> {
         let correction = self.discipline.handle_timeout(now);
         self.correct(now, &correction);
         self.reselect_if_due(now);
+    }
+
+    /// The reference mode in force.
+    pub fn mode(&self) -> ReferenceMode {
+        self.mode
+    }
+
+    /// How the reference mode ended, once (then `None` until another
+    /// ends).
+    pub fn take_mode_end(&mut self) -> Option<ModeEnd> {
+        self.mode_end.take()
+    }
+
+    /// Ends a reference mode other than normal with the first update's
+    /// `offset` at `now`: a step, a slew or nothing, as the mode says.
+    fn end_mode(&mut self, now: NtpTimestamp, offset: f64) {
+        let mode = self.mode;
+        let stepped = match mode {
+            ReferenceMode::Normal => return,
+            ReferenceMode::PrintOnce => false,
+            ReferenceMode::UpdateOnce => true,
+            ReferenceMode::InitStepSlew { threshold } => offset.abs() >= threshold,
+        };
+        if mode != ReferenceMode::PrintOnce {
+            let correction = self.discipline.correct_once(now, offset, stepped);
+            self.correct(now, &correction);
+        }
+        self.mode = ReferenceMode::Normal;
+        self.mode_end = Some(ModeEnd::Updated {
+            mode,
+            offset,
+            stepped,
+        });
+    }
+
+    /// Ends a reference mode other than normal when no source can give
+    /// its update any more: none can have [`MODE_SAMPLES`] samples within
+    /// its first [`MODE_POLLS`] polls (or is stopped, or there is none).
+    fn check_mode_sources(&mut self) {
+        if self.mode == ReferenceMode::Normal {
+            return;
+        }
+        let hopeful = self
+            .sources
+            .iter()
+            .flatten()
+            .any(|s| s.may_reach_samples(MODE_SAMPLES, MODE_POLLS));
+        if !hopeful {
+            self.mode_end = Some(ModeEnd::NoSource { mode: self.mode });
+            self.mode = ReferenceMode::Normal;
+        }
     }
 
     /// Selects again at `now` if a source became unreachable, or stopped
@@ -737,6 +891,9 @@ impl<const N: usize, const S: usize> System<N, S> {
         if !selectable {
             return Err(SourceState::Unusable);
         }
+        if self.mode != ReferenceMode::Normal && source.stats().len() < MODE_SAMPLES {
+            return Err(SourceState::Unusable);
+        }
         let candidate = source.candidate(now, self.config.maxjitter, self.config.maxdistance)?;
         Ok(Candidate {
             trust: candidate.trust || required,
@@ -781,11 +938,22 @@ impl<const N: usize, const S: usize> System<N, S> {
                 Err(state) => self.states[i] = state,
             }
         }
+        // In a reference mode, a source still gathering its samples is
+        // waited for like one that has not answered yet.
+        let gathering = |s: &Source| {
+            self.mode != ReferenceMode::Normal
+                && s.stats().len() < MODE_SAMPLES
+                && s.may_reach_samples(MODE_SAMPLES, MODE_POLLS)
+        };
         let waiting = self
             .sources
             .iter()
             .flatten()
-            .filter(|s| s.is_waiting() && !s.config().noselect && self.auth_selection(s, mix).0)
+            .filter(|s| {
+                (s.is_waiting() || gathering(s))
+                    && !s.config().noselect
+                    && self.auth_selection(s, mix).0
+            })
             .count();
         let settings = Settings {
             minsources: self.config.minsources,
@@ -841,6 +1009,10 @@ impl<const N: usize, const S: usize> System<N, S> {
             leap: self.leap_at(now, combined.leap),
             interval: source.regular_interval(),
         };
+        if self.mode != ReferenceMode::Normal {
+            self.end_mode(now, estimate.offset);
+            return Ok(false);
+        }
         let correction = self.discipline.update(now, &estimate)?;
         self.correct(now, &correction);
         Ok(true)
@@ -1024,20 +1196,33 @@ impl<const N: usize, const S: usize> System<N, S> {
         self.discipline.state()
     }
 
+    /// The offset the last clock update corrected, seconds (positive: the
+    /// clock was behind).
+    pub fn last_offset(&self) -> f64 {
+        self.discipline.last_offset()
+    }
+
     /// The frequency correction the clock runs at now, slew included, ppm.
     pub fn frequency_ppm(&self) -> f64 {
         self.discipline.frequency_ppm()
     }
 
-    /// The clock was stepped by `offset` seconds by someone else (an
-    /// operator, a leap second): timers and stored samples move with it.
-    pub fn clock_stepped(&mut self, offset: f64) {
+    /// The clock was stepped by about `offset` seconds by someone else at
+    /// `now` (an operator, a virtual machine resumed: see
+    /// [`StepWatch`](crate::clock::StepWatch)). Timers, requests in flight
+    /// and reference times move with it. What was measured before says
+    /// nothing of the clock now (the step may have set it right, or
+    /// wrong), so every source's samples are dropped, as chronyd drops
+    /// them, and selection is made again: nothing is selected until the
+    /// sources answer again.
+    pub fn clock_jumped(&mut self, now: NtpTimestamp, offset: f64) {
         self.discipline.clock_stepped(offset);
         self.shift_first_sample(offset);
         self.shift_nts(offset);
         for source in self.sources.iter_mut().flatten() {
-            source.clock_stepped(offset);
+            source.clock_jumped(offset);
         }
+        let _ = self.reselect(now, None);
     }
 }
 

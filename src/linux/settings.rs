@@ -25,8 +25,8 @@ use crate::linux::cmdmon::CmdmonSettings;
 use crate::linux::nts::ke_client::NtsSettings;
 use crate::linux::nts::ke_server::NtsServerConfig;
 use crate::node::NodeConfig;
-use crate::server::ServerConfig;
-use crate::system::{SourceConfig, SystemConfig};
+use crate::server::{ServerConfig, NTP_PORT};
+use crate::system::{ReferenceMode, SourceConfig, SystemConfig};
 
 /// How an upstream's exchanges are authenticated.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -129,6 +129,14 @@ pub struct Settings {
     pub nts: NtsSettings,
     /// `maxchange`, as the log lines tell it.
     pub maxchange: Option<MaxChange>,
+    /// `initstepslew`'s hosts (with `iburst`): followed alone until the
+    /// first update ends the node's [`ReferenceMode::InitStepSlew`], then
+    /// replaced by the [`upstreams`](Self::upstreams).
+    pub init_sources: Vec<Upstream>,
+    /// `logchange`: a clock update correcting more than this many seconds
+    /// is logged ("System clock wrong by ..."); none: chronyd's default,
+    /// [`DEFAULT_LOGCHANGE`](crate::chrony::config::DEFAULT_LOGCHANGE).
+    pub logchange: Option<f64>,
     /// `rtcsync`: the kernel copies the system time to the RTC.
     pub rtcsync: bool,
     /// What resolving found worth a warning (a key file other users can
@@ -154,6 +162,7 @@ impl Settings {
             ..NtsSettings::default()
         };
         let upstreams = upstreams(config, &nts, &mut unresolved, &mut warnings);
+        let init_sources = init_sources(config, &mut unresolved);
         let leap_table = match leap_table(config, Path::new(ZONEINFO)) {
             Some(Ok(table)) => Some(table),
             Some(Err(e)) => {
@@ -166,11 +175,17 @@ impl Settings {
             None => None,
         };
         let serve = serve_settings(config);
+        let mut node = NodeConfig {
+            leap_table,
+            ..node_config(config, precision)
+        };
+        if let (Some(init), false) = (&config.initstepslew, init_sources.is_empty()) {
+            node.system.mode = ReferenceMode::InitStepSlew {
+                threshold: init.threshold,
+            };
+        }
         let settings = Settings {
-            node: NodeConfig {
-                leap_table,
-                ..node_config(config, precision)
-            },
+            node,
             upstreams,
             serve: serve.serves_anybody().then_some(serve),
             driftfile: config.driftfile.clone(),
@@ -179,11 +194,39 @@ impl Settings {
             logs: Some(log_settings(config)).filter(LogSettings::any),
             nts,
             maxchange: config.maxchange,
+            init_sources,
+            logchange: Some(config.logchange),
             rtcsync: config.rtcsync,
             warnings,
         };
         (settings, unresolved)
     }
+}
+
+/// `initstepslew`'s hosts, each its first address on port 123, polled
+/// with `iburst` (as chronyd adds them); what does not resolve goes to
+/// `unresolved`.
+fn init_sources(config: &Config, unresolved: &mut Vec<io::Error>) -> Vec<Upstream> {
+    let Some(init) = &config.initstepslew else {
+        return Vec::new();
+    };
+    let engine = SourceConfig {
+        iburst: true,
+        ..SourceConfig::default()
+    };
+    init.hosts
+        .iter()
+        .filter_map(|host| match Upstream::resolve(host, NTP_PORT, engine) {
+            Ok(upstream) => Some(upstream),
+            Err(e) => {
+                unresolved.push(io::Error::new(
+                    e.kind(),
+                    format!("Could not resolve address of initstepslew server {host}: {e}"),
+                ));
+                None
+            }
+        })
+        .collect()
 }
 
 /// The servers to follow: each `server` line's first address, each
@@ -332,6 +375,9 @@ pub fn system_config(config: &Config, precision: i8) -> SystemConfig {
         auth_select: config.auth.select_mode.unwrap_or(defaults.auth_select),
         // chrony's range is 1 to 2^31 - 1 seconds.
         nts_refresh: f64::from(config.auth.nts_refresh.max(1)),
+        // `initstepslew` is [`Settings::resolve`]'s to set: it needs its
+        // hosts resolved.
+        mode: ReferenceMode::Normal,
     }
 }
 
@@ -469,6 +515,7 @@ mod tests {
                 precision: -23,
                 auth_select: crate::system::AuthSelectMode::Prefer,
                 nts_refresh: 3600.0,
+                mode: ReferenceMode::Normal,
             }
         );
         let (settings, _) = Settings::resolve(&config, -23);
@@ -477,6 +524,33 @@ mod tests {
         assert_eq!(settings.maxchange, config.maxchange);
         // Without the directives: the engine's defaults.
         assert_eq!(system_config(&parse(""), -20), SystemConfig::default());
+    }
+
+    #[test]
+    fn initstepslew_hosts_come_first_and_logchange_is_kept() {
+        let config = parse("initstepslew 5 127.0.0.1 ::1\nserver 127.0.0.2\nlogchange 0.5\n");
+        let (settings, unresolved) = Settings::resolve(&config, -20);
+        assert!(unresolved.is_empty(), "{unresolved:?}");
+        assert_eq!(
+            settings.node.system.mode,
+            ReferenceMode::InitStepSlew { threshold: 5.0 }
+        );
+        let init: Vec<_> = settings.init_sources.iter().map(|u| u.address).collect();
+        assert_eq!(
+            init,
+            [
+                "127.0.0.1:123".parse().unwrap(),
+                "[::1]:123".parse().unwrap()
+            ]
+        );
+        assert!(settings.init_sources.iter().all(|u| u.config.iburst));
+        assert_eq!(settings.upstreams.len(), 1);
+        assert_eq!(settings.logchange, Some(0.5));
+        // No host resolves: nothing to wait for, the sources start at once.
+        let config = parse("initstepslew 5 nonexistent.invalid\n");
+        let (settings, unresolved) = Settings::resolve(&config, -20);
+        assert_eq!(unresolved.len(), 1);
+        assert_eq!(settings.node.system.mode, ReferenceMode::Normal);
     }
 
     #[test]

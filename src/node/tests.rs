@@ -140,7 +140,7 @@ fn events_for_selection_steps_and_the_drift() {
     assert_eq!(count(|e| matches!(e, Event::Measured { .. })), exchanges);
     assert_eq!(count(|e| matches!(e, Event::Sampled { .. })), exchanges);
     assert_eq!(
-        count(|e| matches!(e, Event::ClockUpdated)),
+        count(|e| matches!(e, Event::ClockUpdated { .. })),
         node.system().clock_updates() as usize
     );
     assert!(

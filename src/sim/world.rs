@@ -28,7 +28,7 @@ use std::boxed::Box;
 use std::vec::Vec;
 
 use crate::auth::{Key, KeyStore};
-use crate::clock::{Clock, ClockAction};
+use crate::clock::{Clock, ClockAction, StepWatch};
 use crate::linux::clock::{Kernel, SystemClock};
 use crate::node::{Datagram, Event, Node, NodeConfig};
 use crate::nts::{
@@ -148,12 +148,37 @@ pub struct Host {
     pub address: IpAddr,
     /// When the host's timer is due, true time.
     wake: f64,
+    /// Watches the clock for steps from outside, as the Linux shell does.
+    jumps: StepWatch,
+    /// The clock's time at the start: readings count from it (across an
+    /// NTP era too).
+    origin: NtpTimestamp,
 }
 
 impl Host {
     /// The clock's time now.
     pub fn now(&self) -> NtpTimestamp {
         self.clock.kernel().realtime()
+    }
+
+    /// The clock's wall and monotonic time (the kernel's time less every
+    /// step), seconds, as the Linux shell reads `CLOCK_REALTIME` and
+    /// `CLOCK_MONOTONIC`.
+    fn readings(&self) -> (f64, f64) {
+        let kernel = self.clock.kernel();
+        let wall = (kernel.realtime() - self.origin).to_seconds_f64();
+        (wall, wall - kernel.stepped())
+    }
+
+    /// Tells the node when its clock was stepped from outside since it
+    /// last woke, as the Linux shell does after every wait.
+    fn watch_for_jumps(&mut self) {
+        let (wall, monotonic) = self.readings();
+        if let Some(jump) = self.jumps.observe(wall, monotonic) {
+            let now = self.now();
+            self.node.clock_jumped(now, jump);
+            self.settle();
+        }
     }
 
     /// Carries out the node's actions and counts its events.
@@ -166,6 +191,8 @@ impl Host {
             }
             if matches!(action, ClockAction::Step { .. }) {
                 self.steps += 1;
+                let (wall, monotonic) = self.readings();
+                self.jumps.rebase(wall, monotonic);
             }
         }
         while let Some(event) = self.node.poll_event() {
@@ -345,6 +372,7 @@ impl World {
         let index = self.hosts.len();
         let address = IpAddr::V4(Ipv4Addr::new(10, 0, 0, index as u8 + 1));
         let server = serve.then(|| open_server(None, [self.rng.next_u64(), self.rng.next_u64()]));
+        let origin = kernel.realtime();
         let mut host = Host {
             node: Node::new(config, drift, server),
             clock: SystemClock::with_kernel(kernel, true),
@@ -355,7 +383,11 @@ impl World {
             steps: 0,
             address,
             wake: self.t,
+            jumps: StepWatch::default(),
+            origin,
         };
+        let (wall, monotonic) = host.readings();
+        host.jumps.rebase(wall, monotonic);
         host.settle();
         self.hosts.push(host);
         index
@@ -464,6 +496,7 @@ impl World {
             if packet.response {
                 let host = &mut self.hosts[link.host];
                 host.wakeups += 1;
+                host.watch_for_jumps();
                 let now = host.now();
                 let _ = host.node.handle(
                     now,
@@ -512,6 +545,7 @@ impl World {
             Target::Host(i) => {
                 let host = &mut self.hosts[i];
                 host.wakeups += 1;
+                host.watch_for_jumps();
                 let now = host.now();
                 let len = host.node.serve(now, client, request, reply, || now)?;
                 set_transmit_timestamp(&mut reply[..len], host.node.transmit_time(now));
@@ -555,6 +589,7 @@ impl World {
     fn wake_host(&mut self, index: usize) {
         let host = &mut self.hosts[index];
         host.wakeups += 1;
+        host.watch_for_jumps();
         let now = host.now();
         host.node.handle_timeout(now);
         host.settle();

@@ -282,15 +282,20 @@ fn nts_sources_get_their_sessions_through_nts_ke() {
     assert_eq!(system.poll_nts_ke(now), None);
     assert!(system.poll_timeout().unwrap() <= retry);
     // Meanwhile the first poll finds no cookie: the plain sources'
-    // requests go out, the NTS source's poll is missed.
+    // requests go out (0.2 s apart, the separation at a 64 s interval),
+    // the NTS source's poll is missed.
     let first = system.poll_timeout().unwrap();
     assert!(first < retry);
     let mut buf = [0u8; MAX_REQUEST_LEN];
     let mut sent = Vec::new();
-    while let Some((source, _, _)) = system.poll_transmit(first, &mut rng, &mut buf) {
-        sent.push(source);
+    let mut at = first;
+    while at < first + NtpDuration::from_seconds(1) {
+        while let Some((source, _, _)) = system.poll_transmit(at, &mut rng, &mut buf) {
+            sent.push((source, ((at - first).to_seconds_f64() * 1e3).round()));
+        }
+        at = system.poll_timeout().unwrap();
     }
-    assert_eq!(sent, [plain, other]);
+    assert_eq!(sent, [(plain, 0.0), (other, 200.0)], "(ms)");
     assert_eq!(system.requests(nts), Some(0));
     let report = system.auth_report(nts, first).unwrap();
     assert_eq!(
@@ -376,4 +381,165 @@ fn keyed_sources_report_their_key() {
         system.set_source_auth(SourceId(5), SourceAuth::None),
         Err(AuthError::UnknownSource)
     );
+}
+
+/// A step from outside moves the timers with the clock, drops what was
+/// measured, and unselects until the source answers again.
+#[test]
+fn a_step_from_outside_drops_the_samples_and_keeps_the_schedule() {
+    let mut system = System::new(stepping(), None);
+    let mut rng = TestRng::new(3);
+    let mut now = NtpTimestamp::from_parts(3_900_000_000, 0);
+    let id = system
+        .add_source(SourceConfig::default(), ReferenceId::NONE, now)
+        .unwrap();
+    let mut exchange = |system: &mut System, now: NtpTimestamp, ahead: f64| {
+        system.handle_timeout(now);
+        let mut buf = [0u8; 48];
+        let (_, len, _) = system.poll_transmit(now, &mut rng, &mut buf).unwrap();
+        let (reply, rx) = answer(&buf[..len], now, ahead);
+        system
+            .handle_response(rx, id, &reply, TimestampSource::Kernel)
+            .result
+            .unwrap();
+        while system.poll_action().is_some() {}
+        rx
+    };
+    for _ in 0..4 {
+        now = system.poll_timeout().unwrap();
+        now = exchange(&mut system, now, 0.0);
+    }
+    assert_eq!(system.selected(), Some(id));
+    assert!(system.source_stats(id, now).unwrap().samples >= 4);
+    let due = system.poll_timeout().unwrap();
+    // Someone sets the clock 100 s ahead: the server is now 100 s behind.
+    let jumped = now + NtpDuration::from_seconds(100);
+    system.clock_jumped(jumped, 100.0);
+    assert_eq!(
+        system.poll_timeout(),
+        Some(due + NtpDuration::from_seconds(100))
+    );
+    assert_eq!(system.source_stats(id, jumped).map_or(0, |s| s.samples), 0);
+    assert_eq!(system.selected(), None);
+    assert_eq!(system.unselected(), Some(Unselected::NoSelectableSources));
+    assert!(!system.sync_status(jumped).synchronized);
+    // The next answer is measured afresh: 100 s to set back (a step, as
+    // makestep allows within its first updates).
+    let now = system.poll_timeout().unwrap();
+    exchange(&mut system, now, -100.0);
+    assert_eq!(system.selected(), Some(id));
+    assert!(
+        (system.last_offset() + 100.0).abs() < 1e-3,
+        "{}",
+        system.last_offset()
+    );
+}
+
+/// Polls `system`'s one source `count` times from `now`, answered by a
+/// server `ahead` seconds ahead (or not at all); returns the time after.
+fn exchanges(
+    system: &mut System,
+    rng: &mut TestRng,
+    mut now: NtpTimestamp,
+    count: usize,
+    ahead: Option<f64>,
+) -> NtpTimestamp {
+    for _ in 0..count {
+        let due = system.poll_timeout().unwrap();
+        if due > now {
+            now = due;
+        }
+        system.handle_timeout(now);
+        let mut buf = [0u8; 48];
+        let (id, len, _) = system.poll_transmit(now, rng, &mut buf).unwrap();
+        if let Some(ahead) = ahead {
+            let (reply, rx) = answer(&buf[..len], now, ahead);
+            let _ = system.handle_response(rx, id, &reply, TimestampSource::Kernel);
+            now = rx;
+        }
+    }
+    now
+}
+
+#[test]
+fn reference_modes_correct_once_from_three_samples() {
+    let cases = [
+        (ReferenceMode::UpdateOnce, 0.25, true),
+        (ReferenceMode::PrintOnce, 0.25, false),
+        (ReferenceMode::InitStepSlew { threshold: 1.0 }, 0.25, false),
+        (ReferenceMode::InitStepSlew { threshold: 1.0 }, -2.0, true),
+    ];
+    for (mode, ahead, stepped) in cases {
+        let config = SystemConfig {
+            mode,
+            ..SystemConfig::default()
+        };
+        let mut system = System::new(config, None);
+        let mut rng = TestRng::new(4);
+        let start = NtpTimestamp::from_parts(3_900_000_000, 0);
+        let source_config = SourceConfig {
+            iburst: true,
+            ..SourceConfig::default()
+        };
+        system
+            .add_source(source_config, ReferenceId::NONE, start)
+            .unwrap();
+        while system.poll_action().is_some() {}
+        // Two samples are not enough for a correction nothing corrects.
+        let now = exchanges(&mut system, &mut rng, start, 2, Some(ahead));
+        assert_eq!(system.take_mode_end(), None, "{mode:?}");
+        assert_eq!(system.mode(), mode);
+        exchanges(&mut system, &mut rng, now, 1, Some(ahead));
+        let Some(ModeEnd::Updated {
+            mode: ended,
+            offset,
+            stepped: was_stepped,
+        }) = system.take_mode_end()
+        else {
+            panic!("{mode:?}: no update");
+        };
+        assert_eq!((ended, was_stepped), (mode, stepped), "{mode:?}");
+        assert!((offset - ahead).abs() < 1e-3, "{mode:?}: {offset}");
+        assert_eq!(system.mode(), ReferenceMode::Normal);
+        let actions: Vec<_> = core::iter::from_fn(|| system.poll_action()).collect();
+        let step = actions.iter().find_map(|a| match a {
+            ClockAction::Step { offset } => Some(offset.to_seconds_f64()),
+            _ => None,
+        });
+        let slews = actions
+            .iter()
+            .any(|a| matches!(a, ClockAction::SetFrequency { ppm } if *ppm != 0.0));
+        match mode {
+            ReferenceMode::PrintOnce => assert!(actions.is_empty(), "{actions:?}"),
+            _ if stepped => assert!(step.is_some_and(|s| (s - ahead).abs() < 1e-3)),
+            _ => assert!(step.is_none() && slews, "{mode:?}: {actions:?}"),
+        }
+        // The clock was not updated as by a normal update.
+        assert!(!system.sync_status(now).synchronized);
+    }
+}
+
+#[test]
+fn reference_modes_end_when_no_source_can_answer_in_time() {
+    let config = SystemConfig {
+        mode: ReferenceMode::UpdateOnce,
+        ..SystemConfig::default()
+    };
+    let mut system = System::new(config, None);
+    let mut rng = TestRng::new(5);
+    let start = NtpTimestamp::from_parts(3_900_000_000, 0);
+    system
+        .add_source(SourceConfig::default(), ReferenceId::NONE, start)
+        .unwrap();
+    // Unanswered: after 5 settled polls, the 2 left cannot give 3 samples.
+    let now = exchanges(&mut system, &mut rng, start, 5, None);
+    assert_eq!(system.take_mode_end(), None);
+    exchanges(&mut system, &mut rng, now, 1, None);
+    assert_eq!(
+        system.take_mode_end(),
+        Some(ModeEnd::NoSource {
+            mode: ReferenceMode::UpdateOnce
+        })
+    );
+    assert_eq!(system.mode(), ReferenceMode::Normal);
 }

@@ -11,7 +11,9 @@ use super::auth;
 use super::reader::{Args, RateOptions, Reader};
 use super::scan::{self, Cursor};
 use super::sources::{self, Origin, SourceLine};
-use super::{LeapSecMode, LineError, LocalConfig, Location, LogSet, MakeStep, MaxChange};
+use super::{
+    InitStepSlew, LeapSecMode, LineError, LocalConfig, Location, LogSet, MakeStep, MaxChange,
+};
 use crate::server::{AccessError, Subnet};
 
 /// Reads one line of a directive into the configuration.
@@ -185,16 +187,18 @@ pub const DIRECTIVES: &[Directive] = &[
         |_, a, _| sources::hwtimestamp(a.rest()),
     ),
     files("include"),
-    not_acted(
-        "initstepslew",
-        "it is not supported (chrony deprecates it for makestep and iburst)",
-        |_, a, _| {
-            Cursor::new(a.rest())
-                .double()
-                .map(drop)
-                .ok_or_else(|| a.bad(a.rest(), "threshold"))
-        },
-    ),
+    acted("initstepslew", |r, a, _| {
+        let mut words = scan::words(a.rest());
+        let first = words.next().unwrap_or_default();
+        let threshold = Cursor::new(first)
+            .double()
+            .ok_or_else(|| a.bad(first, "threshold"))?;
+        r.config.initstepslew = Some(InitStepSlew {
+            threshold,
+            hosts: words.map(str::to_string).collect(),
+        });
+        Ok(())
+    }),
     acted("keyfile", auth::keyfile),
     not_acted(
         "leapsecmode",
@@ -216,11 +220,10 @@ pub const DIRECTIVES: &[Directive] = &[
         r.config.logbanner = a.int()?.max(0) as u32;
         Ok(())
     }),
-    not_acted(
-        "logchange",
-        "ntpkit does not report clock changes to syslog",
-        |_, a, _| a.double().map(drop),
-    ),
+    acted("logchange", |r, a, _| {
+        r.config.logchange = a.double()?.abs();
+        Ok(())
+    }),
     acted("logdir", |r, a, _| {
         r.config.logdir = Some(a.path()?);
         Ok(())

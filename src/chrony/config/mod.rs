@@ -80,6 +80,20 @@ pub const DEFAULT_CMD_PORT: u16 = 323;
 /// chronyd's command socket when `bindcmdaddress` names none.
 pub const DEFAULT_CMD_SOCKET: &str = "/run/chrony/chronyd.sock";
 
+/// `initstepslew THRESHOLD HOST...`: the clock is corrected from these
+/// hosts once at start (stepped if it is off by the threshold or more,
+/// slewed otherwise) before the configured sources start.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InitStepSlew {
+    /// Seconds.
+    pub threshold: f64,
+    /// The hosts, as written (resolved with the other names).
+    pub hosts: Vec<String>,
+}
+
+/// chronyd's `logchange` when the file names none, seconds.
+pub const DEFAULT_LOGCHANGE: f64 = 1.0;
+
 /// Where `leapsectz` time zones are looked up.
 pub const ZONEINFO: &str = "/usr/share/zoneinfo";
 
@@ -409,6 +423,12 @@ pub struct Config {
     pub makestep: Option<MakeStep>,
     /// `maxchange`.
     pub maxchange: Option<MaxChange>,
+    /// `initstepslew`: the threshold (seconds) and the hosts to measure
+    /// before the sources are started.
+    pub initstepslew: Option<InitStepSlew>,
+    /// `logchange`: clock updates correcting more than this many seconds
+    /// are logged (chronyd's default: 1 s).
+    pub logchange: f64,
     /// `maxupdateskew`, in ppm.
     pub maxupdateskew: Option<f64>,
     /// `stratumweight`, in seconds.
@@ -471,6 +491,8 @@ impl Default for Config {
             driftfile: None,
             makestep: None,
             maxchange: None,
+            logchange: DEFAULT_LOGCHANGE,
+            initstepslew: None,
             maxupdateskew: None,
             stratumweight: None,
             maxdistance: None,

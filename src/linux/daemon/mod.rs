@@ -32,6 +32,7 @@ use crate::linux::logger::{level_filter, Destination, Logger};
 use crate::linux::serve::{rate_limit_table, Serving, ServingAuth};
 use crate::linux::settings::Settings;
 use crate::linux::socket::measure_precision;
+use crate::system::{ModeEnd, ReferenceMode};
 use process::{stop_on_signals, Keep, StartupPipe};
 
 /// The configuration file chronyd reads by default.
@@ -330,6 +331,14 @@ fn start(options: &Options) -> Result<Running, Fatal> {
             log::warn!("Could not write the PID file: {e}");
         }
     }
+    if options.restarted {
+        // -R: a restart keeps the clock as it is: no `initstepslew`, and
+        // `makestep` only where it steps whenever it must.
+        settings.init_sources.clear();
+        settings.node.system.mode = ReferenceMode::Normal;
+        let discipline = &mut settings.node.system.discipline;
+        discipline.makestep = discipline.makestep.filter(|m| m.limit < 0);
+    }
     if options.mode != Mode::Normal {
         // One measurement: no serving, no command sockets, no files.
         settings.serve = None;
@@ -337,10 +346,15 @@ fn start(options: &Options) -> Result<Running, Fatal> {
         settings.driftfile = None;
         settings.logs = None;
         settings.measure_only = options.mode == Mode::PrintOnce;
+        settings.init_sources.clear();
+        settings.node.system.mode = if options.mode == Mode::UpdateOnce {
+            ReferenceMode::UpdateOnce
+        } else {
+            ReferenceMode::PrintOnce
+        };
     }
     for (set, option) in [
         (options.reload, "-r"),
-        (options.restarted, "-R"),
         (options.rtc, "-s"),
         (options.filter != 0, "-F"),
         (options.family.is_some(), "-4/-6"),
@@ -496,17 +510,13 @@ fn loop_until<C: DriverClock>(
                 }
             };
         }
-        if mode != Mode::Normal && driver.has_synchronised() {
-            if let Ok(snapshot) = driver.snapshot() {
-                let offset = -snapshot.tracking.last_offset;
-                let what = if mode == Mode::UpdateOnce {
-                    "step"
-                } else {
-                    "ignored"
-                };
-                log::info!("System clock wrong by {offset:.6} seconds ({what})");
+        if mode != Mode::Normal {
+            // The driver said how in chronyd's words.
+            match driver.mode_end() {
+                Some(ModeEnd::Updated { .. }) => return 0,
+                Some(ModeEnd::NoSource { .. }) => return 1,
+                None => {}
             }
-            return 0;
         }
     }
 }

@@ -8,9 +8,26 @@ use super::{files, Driver, DriverError};
 use crate::cmdmon::{Action, SourceSelector};
 use crate::linux::clock::DriverClock;
 use crate::node::{Command, Event};
+use crate::system::{ModeEnd, ReferenceMode};
 use crate::time::NtpTimestamp;
 
 impl<C: DriverClock> Driver<'_, C> {
+    /// `initstepslew` is done: its hosts are dropped and the configured
+    /// sources start (as chronyd starts them then).
+    fn start_sources(&mut self, now: NtpTimestamp) -> Result<(), DriverError<C::Error>> {
+        for peer in std::mem::take(&mut self.peers) {
+            self.node.remove_source(peer.id, now);
+        }
+        let later = std::mem::take(&mut self.later);
+        let (peers, ke) =
+            super::peers::open_peers(&mut self.node, &later, &self.nts_settings, now)?;
+        self.peers = peers;
+        if self.ke.is_none() {
+            self.ke = ke;
+        }
+        Ok(())
+    }
+
     /// Acts on one event of the node, handled at `now`: a log line in
     /// chronyd's words where chronyd writes one, the log files, the drift
     /// file. An offset over `maxchange` once too often ends the driver, as
@@ -44,6 +61,9 @@ impl<C: DriverClock> Driver<'_, C> {
                     }
                 }
             }
+            Event::ClockUpdated { offset } if offset.abs() > self.logchange => {
+                log::warn!("System clock wrong by {offset:.6} seconds");
+            }
             Event::Stepped(offset) => log::warn!("System clock was stepped by {offset:.6} seconds"),
             Event::PanicThreshold { source, offset } => log::warn!(
                 "Offset of {offset:.6} seconds from {} exceeds the panic threshold: ignored",
@@ -76,6 +96,20 @@ impl<C: DriverClock> Driver<'_, C> {
                 after.frequency_ppm,
                 after.skew_ppm
             ),
+            Event::ModeEnded(end) => {
+                log_mode_end(&end);
+                self.mode_end = Some(end);
+                if let ModeEnd::Updated {
+                    mode: ReferenceMode::InitStepSlew { .. },
+                    ..
+                }
+                | ModeEnd::NoSource {
+                    mode: ReferenceMode::InitStepSlew { .. },
+                } = end
+                {
+                    self.start_sources(now)?;
+                }
+            }
             Event::Rejected { source, reason } => {
                 log::debug!(
                     "Response of {} not used: {reason}",
@@ -85,6 +119,35 @@ impl<C: DriverClock> Driver<'_, C> {
             _ => {}
         }
         Ok(())
+    }
+}
+
+/// chronyd's line for the end of a reference mode.
+fn log_mode_end(end: &ModeEnd) {
+    match *end {
+        ModeEnd::Updated {
+            mode: ReferenceMode::InitStepSlew { .. },
+            offset,
+            stepped,
+        } => log::info!(
+            "System's initial offset : {:.6} seconds {} of true ({})",
+            offset.abs(),
+            // A positive offset: the clock is behind, slow.
+            if offset > 0.0 { "slow" } else { "fast" },
+            if stepped { "step" } else { "slew" }
+        ),
+        ModeEnd::Updated { mode, offset, .. } => {
+            let what = if mode == ReferenceMode::PrintOnce {
+                "ignored"
+            } else {
+                "step"
+            };
+            log::info!("System clock wrong by {offset:.6} seconds ({what})");
+        }
+        ModeEnd::NoSource {
+            mode: ReferenceMode::InitStepSlew { .. },
+        } => log::warn!("No suitable source for initstepslew"),
+        ModeEnd::NoSource { .. } => log::warn!("No suitable source for synchronisation"),
     }
 }
 

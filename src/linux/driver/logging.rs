@@ -90,7 +90,7 @@ impl LogFiles {
                     asymmetry: 0.0,
                 })
             }
-            Event::ClockUpdated => self.logs.tracking(&tracking(node, peers, now)),
+            Event::ClockUpdated { .. } => self.logs.tracking(&tracking(node, peers, now)),
             _ => Ok(()),
         }
     }

@@ -56,19 +56,22 @@ use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::string::ToString;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime};
 use std::vec::Vec;
 
 use rand_core::OsRng;
 
+use crate::chrony::config::DEFAULT_LOGCHANGE;
+use crate::clock::{ClockAction, StepWatch};
 use crate::discipline::MaxChange;
 use crate::linux::clock::DriverClock;
 use crate::linux::cmdmon::CmdmonServer;
+use crate::linux::nts::ke_client::NtsSettings;
 use crate::linux::serve::Serving;
-use crate::linux::settings::Settings;
+use crate::linux::settings::{Settings, Upstream};
 use crate::linux::socket::{NtpSocket, Poller};
 use crate::node::Node;
-use crate::system::{SourceId, MAX_REQUEST_LEN};
+use crate::system::{ModeEnd, ReferenceMode, SourceId, MAX_REQUEST_LEN};
 use crate::time::NtpTimestamp;
 use error::io_error;
 pub use error::DriverError;
@@ -89,10 +92,22 @@ pub struct Driver<'a, C: DriverClock> {
     serving: ServeSockets,
     /// The NTS sources' handshakes (none without NTS sources).
     ke: Option<nts::KeRunner>,
+    /// The sources to start when `initstepslew` is done.
+    later: Vec<Upstream>,
+    /// What NTS sources started later need.
+    nts_settings: NtsSettings,
+    /// How the reference mode ended (`-q`, `-Q`, `initstepslew`).
+    mode_end: Option<ModeEnd>,
     driftfile: Option<PathBuf>,
     measure_only: bool,
     maxchange: Option<MaxChange>,
+    /// Clock updates correcting more than this are logged, seconds.
+    logchange: f64,
     log_files: Option<LogFiles>,
+    /// Watches the system clock for steps made by someone else.
+    jumps: StepWatch,
+    /// Where the monotonic readings the watch takes count from.
+    started: Instant,
     finished: bool,
 }
 
@@ -141,7 +156,18 @@ impl<'a, C: DriverClock> Driver<'a, C> {
         };
         let mut node = Box::new(Node::new(settings.node.clone(), drift, server));
         let now = clock.now().map_err(DriverError::Clock)?;
-        let (peers, ke) = peers::open_peers(&mut node, &settings, now)?;
+        // With `initstepslew`, its hosts come first, alone; the sources
+        // start when its update is done.
+        let initial = matches!(
+            settings.node.system.mode,
+            ReferenceMode::InitStepSlew { .. }
+        );
+        let (first, later) = if initial {
+            (&settings.init_sources, settings.upstreams.clone())
+        } else {
+            (&settings.upstreams, Vec::new())
+        };
+        let (peers, ke) = peers::open_peers(&mut node, first, &settings.nts, now)?;
         let cmdmon = match &settings.command {
             Some(command) => Some(CmdmonServer::bind(command).map_err(|e| DriverError::Io {
                 what: "chronyc's command sockets".into(),
@@ -166,14 +192,29 @@ impl<'a, C: DriverClock> Driver<'a, C> {
             cmdmon,
             serving: ServeSockets::new(sockets, nts_keys),
             ke,
+            later,
+            nts_settings: settings.nts,
+            mode_end: None,
             driftfile: settings.driftfile,
             measure_only: settings.measure_only,
             maxchange: settings.maxchange,
+            logchange: settings.logchange.unwrap_or(DEFAULT_LOGCHANGE),
             log_files,
+            jumps: StepWatch::default(),
+            started: Instant::now(),
             finished: false,
         };
+        let (wall, monotonic) = driver.readings();
+        driver.jumps.rebase(wall, monotonic);
         driver.settle()?;
         Ok(driver)
+    }
+
+    /// How the node's reference mode ended (`-q` and `-Q` exit then; after
+    /// `initstepslew` the sources have started); none while it runs or
+    /// when it ran normally from the start.
+    pub fn mode_end(&self) -> Option<ModeEnd> {
+        self.mode_end
     }
 
     /// The node (engine, server counters).
@@ -250,6 +291,7 @@ impl<'a, C: DriverClock> Driver<'a, C> {
             .map(|(socket, s)| (socket, poller.add(s)))
             .collect();
         poller.wait(wait).map_err(io_error("poll"))?;
+        self.watch_for_jumps()?;
         for i in 0..self.peers.len() {
             if poller.has_error_queue(i) {
                 let clock = &self.clock;
@@ -302,12 +344,41 @@ impl<'a, C: DriverClock> Driver<'a, C> {
                 continue;
             }
             self.clock.apply(&action).map_err(DriverError::Clock)?;
+            if let ClockAction::Step { .. } = action {
+                let (wall, monotonic) = self.readings();
+                self.jumps.rebase(wall, monotonic);
+            }
         }
         let now = self.now()?;
         while let Some(event) = self.node.poll_event() {
             self.handle_event(&event, now)?;
         }
         Ok(())
+    }
+
+    /// The system's wall clock (`CLOCK_REALTIME`, which the kernel's
+    /// packet timestamps are taken on, and which a virtual clock follows)
+    /// and its monotonic clock (`CLOCK_MONOTONIC`), seconds.
+    fn readings(&self) -> (f64, f64) {
+        let wall = match SystemTime::now().duration_since(SystemTime::UNIX_EPOCH) {
+            Ok(since) => since.as_secs_f64(),
+            Err(before) => -before.duration().as_secs_f64(),
+        };
+        (wall, self.started.elapsed().as_secs_f64())
+    }
+
+    /// Tells the node when the system clock was stepped by someone else
+    /// since the last turn (chronyd's words in the log).
+    fn watch_for_jumps(&mut self) -> Result<(), DriverError<C::Error>> {
+        let (wall, monotonic) = self.readings();
+        let Some(jump) = self.jumps.observe(wall, monotonic) else {
+            return Ok(());
+        };
+        let direction = if jump > 0.0 { "Forward" } else { "Backward" };
+        log::warn!("{direction} time jump detected!");
+        let now = self.now()?;
+        self.node.clock_jumped(now, jump);
+        self.settle()
     }
 
     /// Sends every request that is due (after taking in the NTS-KE

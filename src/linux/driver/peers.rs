@@ -10,7 +10,8 @@ use std::vec::Vec;
 use super::nts::{KeRunner, PeerNts};
 use super::{files, DriverError, MAX_SOURCES};
 use crate::linux::nts::ke_client;
-use crate::linux::settings::{Settings, UpstreamAuth};
+use crate::linux::nts::ke_client::NtsSettings;
+use crate::linux::settings::{Upstream, UpstreamAuth};
 use crate::linux::socket::client::ClientSocket;
 use crate::node::Node;
 use crate::node::{Datagram, TransmitToken};
@@ -117,21 +118,21 @@ pub(super) fn log_name(peers: &[Peer], id: SourceId) -> String {
     }
 }
 
-/// Adds `settings`' upstreams to `node` at `now` and opens their sockets;
-/// with NTS sources, the runner of their handshakes, and the cookies saved
-/// in `ntsdumpdir` given to the node.
+/// Adds `upstreams` to `node` at `now` and opens their sockets; with NTS
+/// sources, the runner of their handshakes (`nts`' settings), and the
+/// cookies saved in `ntsdumpdir` given to the node.
 pub(super) fn open_peers<E: std::fmt::Debug + std::fmt::Display>(
     node: &mut Node<'_, MAX_SOURCES>,
-    settings: &Settings,
+    upstreams: &[Upstream],
+    nts_settings: &NtsSettings,
     now: NtpTimestamp,
 ) -> Result<(Vec<Peer>, Option<KeRunner>), DriverError<E>> {
-    let nts_sources = settings
-        .upstreams
+    let nts_sources = upstreams
         .iter()
         .any(|u| matches!(u.auth, UpstreamAuth::Nts { .. }));
     let ke = if nts_sources {
         Some(
-            KeRunner::new(settings.nts.clone()).map_err(|source| DriverError::Io {
+            KeRunner::new(nts_settings.clone()).map_err(|source| DriverError::Io {
                 what: "NTS-KE wake-up socket".into(),
                 source,
             })?,
@@ -140,7 +141,7 @@ pub(super) fn open_peers<E: std::fmt::Debug + std::fmt::Display>(
         None
     };
     let mut peers = Vec::new();
-    for upstream in &settings.upstreams {
+    for upstream in upstreams {
         let id = node
             .add_source(
                 upstream.config,
@@ -168,7 +169,7 @@ pub(super) fn open_peers<E: std::fmt::Debug + std::fmt::Display>(
                     ntp_server: upstream.name.clone(),
                     ntp_port: upstream.address.port(),
                 };
-                if let Some(dir) = &settings.nts.dump_dir {
+                if let Some(dir) = &nts_settings.dump_dir {
                     match files::load_cookies(dir, &mut nts) {
                         Ok(Some((outcome, ntp))) => {
                             log::info!(

@@ -168,6 +168,7 @@ fn follows_a_loopback_server() {
             },
             banner: 32,
         }),
+        logchange: Some(0.1),
         ..Settings::default()
     };
     std::fs::write(dir.join("drift"), "12.500000 0.250000\n").unwrap();
@@ -194,12 +195,14 @@ fn follows_a_loopback_server() {
         logged.contains(&"Selected source 127.0.0.1 (loopback)".into()),
         "{logged:?}"
     );
-    assert!(
-        logged
-            .iter()
-            .any(|l| l.starts_with("System clock was stepped by 0.5")),
-        "{logged:?}"
-    );
+    // The update's offset is over `logchange`, and told before the step.
+    let wrong = logged
+        .iter()
+        .position(|l| l.starts_with("System clock wrong by 0.5"));
+    let stepped = logged
+        .iter()
+        .position(|l| l.starts_with("System clock was stepped by 0.5"));
+    assert!(wrong.is_some() && wrong < stepped, "{logged:?}");
 
     // A client asks over chronyc's protocol while the driver runs.
     let socket = dir.join("chronyd.sock");
