@@ -28,11 +28,11 @@ use super::reply::{
     SOURCE_NAME_LEN,
 };
 use super::request::{Reject, Request, RequestBody, SourceSelector};
+use crate::access::{AccessControl, AccessError, Subnet};
 use crate::report::{
     ActivityReport, AuthReport, ClientReport, NtpDataReport, ServerStatsReport, SourceActivity,
     SourceReport, SourceStatsReport, TrackingReport,
 };
-use crate::server::{AccessControl, AccessError, Subnet};
 use crate::wire::ReferenceId;
 
 /// Where a request came from.

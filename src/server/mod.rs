@@ -40,7 +40,8 @@
 //! ```
 //! use core::net::SocketAddr;
 //! use ntpkit::reference::Reference;
-//! use ntpkit::server::{set_transmit_timestamp, AccessControl, ClientRecord, Server, ServerConfig};
+//! use ntpkit::access::AccessControl;
+//! use ntpkit::server::{set_transmit_timestamp, ClientRecord, Server, ServerConfig};
 //! use ntpkit::time::NtpTimestamp;
 //! use ntpkit::wire::{Header, Mode};
 //!
@@ -64,16 +65,15 @@
 //! # Ok::<(), ntpkit::wire::Error>(())
 //! ```
 
-mod access;
 mod local;
 mod ratelimit;
 
-pub use access::{AccessControl, AccessError, Subnet, MAX_RULES};
 pub use local::{served_reference, LocalReference};
 pub use ratelimit::{ClientRecord, RateLimit, RateLimiter, Verdict, WAYS};
 
 use core::net::SocketAddr;
 
+use crate::access::AccessControl;
 use crate::auth::mac::{self, MacError};
 use crate::auth::{Key, KeyStore};
 use crate::nts::{ef, NtsError, NtsReject, NtsRequest, NtsServer};

@@ -27,6 +27,7 @@ use core::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::boxed::Box;
 use std::vec::Vec;
 
+use crate::access::AccessControl;
 use crate::auth::{Key, KeyStore};
 use crate::clock::{Clock, ClockAction};
 use crate::linux::clock::{Kernel, SystemClock};
@@ -36,9 +37,7 @@ use crate::nts::{
 };
 use crate::reference::Reference;
 use crate::report::TimestampSource;
-use crate::server::{
-    set_transmit_timestamp, AccessControl, ClientRecord, RateLimit, Server, ServerConfig,
-};
+use crate::server::{set_transmit_timestamp, ClientRecord, RateLimit, Server, ServerConfig};
 use crate::system::{Drift, SourceConfig, SourceId, MAX_REQUEST_LEN};
 use crate::time::NtpTimestamp;
 use crate::wire::{LeapIndicator, ReferenceId};

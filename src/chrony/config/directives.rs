@@ -15,7 +15,8 @@ use super::{
     auth, Config, ConfigError, LeapSecMode, LineError, Location, MakeStep, MaxChange, SourceConfig,
     Warning, MAX_INCLUDE_DEPTH,
 };
-use crate::server::{AccessControl, AccessError, RateLimit, Subnet};
+use crate::access::{AccessControl, AccessError, Subnet};
+use crate::server::RateLimit;
 
 /// Every directive of chrony 4.3 (and the four it no longer supports but
 /// still accepts).

@@ -64,7 +64,8 @@ use std::path::{Path, PathBuf};
 use std::string::{String, ToString};
 use std::vec::Vec;
 
-use crate::server::{AccessControl, AccessError, LocalReference, RateLimit};
+use crate::access::{AccessControl, AccessError};
+use crate::server::{LocalReference, RateLimit};
 use crate::system::SourceConfig as EngineSourceConfig;
 
 pub use auth::{AuthConfig, AuthSelectMode, SourceAuth, AUTH_NOT_ACTED_ON};

@@ -16,6 +16,7 @@ use std::time::Instant;
 use std::vec;
 
 use super::*;
+use crate::access::AccessControl;
 use crate::chrony::logs::LogSettings;
 use crate::discipline::{DisciplineConfig, Drift, MakeStep};
 use crate::linux::clock::{Kernel, SystemClock, VirtualClock};
@@ -25,7 +26,7 @@ use crate::linux::socket::{realtime_now, SocketOptions};
 use crate::node::NodeConfig;
 use crate::reference::Reference;
 use crate::report::TimestampSource;
-use crate::server::{set_transmit_timestamp, AccessControl, LocalReference, Server, ServerConfig};
+use crate::server::{set_transmit_timestamp, LocalReference, Server, ServerConfig};
 use crate::system::{SourceConfig, SystemConfig};
 use crate::test_util::logs;
 use crate::time::NtpDuration;
