@@ -13,11 +13,12 @@
 //!   from the caller.
 //! - The transmit timestamp is taken as late as possible: `respond` writes
 //!   the receive timestamp there, and the adapter overwrites it with
-//!   [`set_transmit_timestamp`] just before the packet leaves (once per
-//!   batch when it sends a batch). An authenticated response is sealed in
-//!   `respond`, so its transmit timestamp is the one given to
+//!   [`wire::set_transmit_timestamp`][stamp] just before the packet leaves
+//!   (once per batch when it sends a batch). An authenticated response is
+//!   sealed in `respond`, so its transmit timestamp is the one given to
 //!   [`Server::respond_with_transmit`] (the receive timestamp with
-//!   [`Server::respond`]), and [`set_transmit_timestamp`] leaves it alone.
+//!   [`Server::respond`]), and [`wire::set_transmit_timestamp`][stamp]
+//!   leaves it alone.
 //! - A response is never longer than its request: 48 bytes for a plain
 //!   request; requests shorter than 48 bytes or malformed (see
 //!   [`Packet::new_checked`]) are dropped; extension fields are not echoed.
@@ -37,13 +38,15 @@
 //!   often; [`Counters`] count what happened; [`Server::answer`] says why
 //!   a request gets no reply ([`NoReply`]).
 //!
+//! [stamp]: crate::wire::set_transmit_timestamp
+//!
 //! ```
 //! use core::net::SocketAddr;
 //! use ntpkit::reference::Reference;
 //! use ntpkit::access::AccessControl;
-//! use ntpkit::server::{set_transmit_timestamp, ClientRecord, Server, ServerConfig};
+//! use ntpkit::server::{ClientRecord, Server, ServerConfig};
 //! use ntpkit::time::NtpTimestamp;
-//! use ntpkit::wire::{Header, Mode};
+//! use ntpkit::wire::{set_transmit_timestamp, Header, Mode};
 //!
 //! let mut table = [ClientRecord::EMPTY; 64];
 //! let config = ServerConfig { access: AccessControl::allow_everyone(), ..ServerConfig::default() };
@@ -326,8 +329,9 @@ impl<'a> Server<'a> {
     /// why).
     ///
     /// The transmit timestamp is set to `receive`; overwrite it with
-    /// [`set_transmit_timestamp`] right before sending (an authenticated
-    /// response keeps it: see [`respond_with_transmit`](Self::respond_with_transmit)).
+    /// [`wire::set_transmit_timestamp`](crate::wire::set_transmit_timestamp)
+    /// right before sending (an authenticated response keeps it: see
+    /// [`respond_with_transmit`](Self::respond_with_transmit)).
     #[must_use = "a response does nothing until the caller sends it"]
     pub fn respond(
         &mut self,
@@ -643,19 +647,6 @@ impl Counters {
             }
             NoReply::BadMac(_) | NoReply::BadNts(_) => self.auth_failed += 1,
         }
-    }
-}
-
-/// Writes `transmit` as the transmit timestamp of the 48-byte response
-/// `response` (its bytes 40 to 47); does nothing to a buffer of another
-/// length: shorter is no response, longer is an authenticated one, whose
-/// MAC or authenticator covers the timestamp `respond` wrote.
-pub fn set_transmit_timestamp(response: &mut [u8], transmit: NtpTimestamp) {
-    if response.len() != HEADER_LEN {
-        return;
-    }
-    if let Ok(mut packet) = Packet::new_header(response) {
-        packet.set_transmit_timestamp(transmit);
     }
 }
 

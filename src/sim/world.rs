@@ -37,10 +37,10 @@ use crate::nts::{
 };
 use crate::reference::Reference;
 use crate::report::TimestampSource;
-use crate::server::{set_transmit_timestamp, ClientRecord, RateLimit, Server, ServerConfig};
+use crate::server::{ClientRecord, RateLimit, Server, ServerConfig};
 use crate::system::{Drift, SourceConfig, SourceId, MAX_REQUEST_LEN};
 use crate::time::NtpTimestamp;
-use crate::wire::{LeapIndicator, ReferenceId};
+use crate::wire::{set_transmit_timestamp, LeapIndicator, ReferenceId};
 use rand_core::RngCore;
 
 use super::{SimKernel, SimRng};

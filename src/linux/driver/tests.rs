@@ -26,11 +26,11 @@ use crate::linux::socket::{realtime_now, SocketOptions};
 use crate::node::NodeConfig;
 use crate::reference::Reference;
 use crate::report::TimestampSource;
-use crate::server::{set_transmit_timestamp, LocalReference, Server, ServerConfig};
+use crate::server::{LocalReference, Server, ServerConfig};
 use crate::system::{SourceConfig, SystemConfig};
 use crate::test_util::logs;
 use crate::time::NtpDuration;
-use crate::wire::{Header, LeapIndicator, ReferenceId};
+use crate::wire::{set_transmit_timestamp, Header, LeapIndicator, ReferenceId};
 
 const AHEAD: f64 = 0.5;
 
