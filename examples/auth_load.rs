@@ -30,6 +30,7 @@
 //!
 //! At most 60 seconds; targets outside 127.0.0.0/8 and ::1 are refused.
 
+use std::error::Error;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -42,7 +43,7 @@ use clap::Parser;
 use load_args::{loopback, seconds};
 use ntpkit::auth::{mac, Key};
 use ntpkit::chrony::keyfile::KeyFile;
-use ntpkit::linux::nts::ke_client::{KeClient, NtsClientConfig};
+use ntpkit::linux::nts::ke_client::{KeClient, KeClientError, NtsClientConfig};
 use ntpkit::linux::socket::{Batch, NtpSocket, Poller, SocketOptions, BATCH};
 use ntpkit::nts::ef::{self, NtsFields};
 use ntpkit::nts::{AeadKey, NtsSession};
@@ -102,15 +103,14 @@ struct Args {
 }
 
 /// The options, with the key read from its file.
-fn options(args: Args) -> Result<Options, String> {
+fn options(args: Args) -> Result<Options, Box<dyn Error>> {
     let auth = match (&args.key, args.nts, args.ke) {
         (Some(spec), _, _) => {
             let (file, id) = spec.rsplit_once(':').ok_or("--key takes KEYFILE:ID")?;
             let id: u32 = id.parse().map_err(|_| format!("bad key ID {id:?}"))?;
-            let keys = KeyFile::load(file.as_ref()).map_err(|e| e.to_string())?;
+            let keys = KeyFile::load(file.as_ref())?;
             let key = *keys
-                .store()
-                .map_err(|e| e.to_string())?
+                .store()?
                 .get(id)
                 .ok_or(format!("no key {id} in {file}"))?;
             Auth::Key(key)
@@ -154,15 +154,14 @@ fn header(tag: u32, index: usize, version: u8) -> [u8; 48] {
     h
 }
 
-fn ke_client(options: &Options) -> Result<KeClient, String> {
+fn ke_client(options: &Options) -> Result<KeClient, KeClientError> {
     KeClient::new(&NtsClientConfig {
         trusted_certs: options.ca.iter().cloned().collect(),
         ..NtsClientConfig::default()
     })
-    .map_err(|e| e.to_string())
 }
 
-fn pool(options: &Options, tag: u32) -> Result<Pool, String> {
+fn pool(options: &Options, tag: u32) -> Result<Pool, Box<dyn Error>> {
     match &options.auth {
         Auth::Key(key) => {
             let version = mac::request_version(key.key_type());
@@ -170,10 +169,10 @@ fn pool(options: &Options, tag: u32) -> Result<Pool, String> {
                 .map(|i| {
                     let mut buf = [0u8; mac::MAX_MAC_PACKET_LEN];
                     buf[..48].copy_from_slice(&header(tag, i, version));
-                    let n = mac::append(key, &mut buf, 48).map_err(|e| e.to_string())?;
+                    let n = mac::append(key, &mut buf, 48)?;
                     Ok(buf[..n].to_vec())
                 })
-                .collect::<Result<_, String>>()?;
+                .collect::<Result<_, mac::MacError>>()?;
             Ok(Pool {
                 requests,
                 tag,
@@ -181,9 +180,7 @@ fn pool(options: &Options, tag: u32) -> Result<Pool, String> {
             })
         }
         Auth::Nts { ke } => {
-            let outcome = ke_client(options)?
-                .establish(&options.name, *ke)
-                .map_err(|e| e.to_string())?;
+            let outcome = ke_client(options)?.establish(&options.name, *ke)?;
             println!(
                 "NTS-KE: {} cookies of {} bytes, AEAD {}, NTP server {} port {}",
                 outcome.session.cookies(),
@@ -199,10 +196,8 @@ fn pool(options: &Options, tag: u32) -> Result<Pool, String> {
                 let cookie = session.iter_cookies().next().ok_or("no cookie")?.to_vec();
                 let mut buf = vec![0u8; ntpkit::nts::client::MAX_REQUEST_LEN];
                 buf[..48].copy_from_slice(&header(tag, i, 4));
-                let n = session
-                    .write_request(&mut buf, &mut OsRng)
-                    .map_err(|e| e.to_string())?;
-                session.add_cookie(&cookie).map_err(|e| e.to_string())?;
+                let n = session.write_request(&mut buf, &mut OsRng)?;
+                session.add_cookie(&cookie)?;
                 buf.truncate(n);
                 requests.push(buf);
             }
@@ -273,7 +268,7 @@ struct Tally {
     verified: u64,
 }
 
-fn load(options: &Options, target: SocketAddr) -> Result<(), String> {
+fn load(options: &Options, target: SocketAddr) -> Result<(), Box<dyn Error>> {
     let local: SocketAddr = if target.is_ipv6() {
         "[::1]:0"
     } else {
@@ -288,8 +283,7 @@ fn load(options: &Options, target: SocketAddr) -> Result<(), String> {
             receive_buffer: Some(4 << 20),
             ..SocketOptions::default()
         },
-    )
-    .map_err(|e| e.to_string())?;
+    )?;
     let tag = NtpTimestamp::from_system_time(std::time::SystemTime::now()).seconds();
     let pool = pool(options, tag)?;
     let mut batch = Batch::new();
@@ -369,7 +363,7 @@ fn load(options: &Options, target: SocketAddr) -> Result<(), String> {
     Ok(())
 }
 
-fn handshakes(options: &Options, ke: SocketAddr) -> Result<(), String> {
+fn handshakes(options: &Options, ke: SocketAddr) -> Result<(), Box<dyn Error>> {
     let client = ke_client(options)?;
     let (mut done, mut failed) = (0u64, 0u64);
     let start = Instant::now();
@@ -388,7 +382,7 @@ fn handshakes(options: &Options, ke: SocketAddr) -> Result<(), String> {
     Ok(())
 }
 
-fn run() -> Result<(), String> {
+fn run() -> Result<(), Box<dyn Error>> {
     let options = options(Args::parse())?;
     match (&options.auth, options.target) {
         (Auth::Handshakes { ke }, _) => handshakes(&options, *ke),

@@ -13,6 +13,7 @@
 //! and no longer than the request. Targets outside 127.0.0.0/8 and ::1
 //! are refused.
 
+use std::error::Error;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -56,7 +57,7 @@ struct Tally {
     send_blocked: u64,
 }
 
-fn run() -> Result<(), String> {
+fn run() -> Result<(), Box<dyn Error>> {
     let options = Options::parse();
     let local: SocketAddr = if options.target.is_ipv6() {
         "[::1]:0"
@@ -72,8 +73,7 @@ fn run() -> Result<(), String> {
             receive_buffer: Some(4 << 20),
             ..SocketOptions::default()
         },
-    )
-    .map_err(|e| e.to_string())?;
+    )?;
     // Every request of this run carries `tag` in the transmit timestamp's
     // seconds and a sequence number in its fraction.
     let tag = NtpTimestamp::from_system_time(std::time::SystemTime::now()).seconds();
