@@ -38,13 +38,15 @@ use std::time::{Duration, Instant};
 
 #[path = "common/load_args.rs"]
 mod load_args;
+#[path = "common/load_loop.rs"]
+mod load_loop;
 
 use clap::Parser;
 use load_args::{loopback, seconds};
+use load_loop::{Tally, Traffic};
 use ntpkit::auth::{mac, Key};
 use ntpkit::chrony::keyfile::KeyFile;
 use ntpkit::linux::nts::ke_client::{KeClient, KeClientError, NtsClientConfig};
-use ntpkit::linux::socket::{Batch, NtpSocket, Poller, SocketOptions, BATCH};
 use ntpkit::nts::ef::{self, NtsFields};
 use ntpkit::nts::{AeadKey, NtsSession};
 use ntpkit::time::NtpTimestamp;
@@ -52,8 +54,6 @@ use ntpkit::wire::{Header, Mode, Packet};
 use rand_core::OsRng;
 
 const POOL: usize = 1024;
-/// In-flight requests are counted lost after this much silence.
-const SILENCE: Duration = Duration::from_millis(20);
 
 enum Auth {
     Key(Key),
@@ -259,89 +259,51 @@ impl Pool {
     }
 }
 
-#[derive(Default)]
-struct Tally {
-    sent: u64,
-    valid: u64,
-    invalid: u64,
-    lost: u64,
+/// The pool's requests in turn, counting the responses fully verified.
+struct PoolTraffic<'p> {
+    pool: &'p Pool,
+    /// The next request's index in the pool.
+    next: usize,
     verified: u64,
 }
 
-fn load(options: &Options, target: SocketAddr) -> Result<(), Box<dyn Error>> {
-    let local: SocketAddr = if target.is_ipv6() {
-        "[::1]:0"
-    } else {
-        "127.0.0.1:0"
+impl Traffic for PoolTraffic<'_> {
+    fn next(&mut self, n: usize) -> Vec<&[u8]> {
+        (0..n)
+            .map(|i| &self.pool.requests[(self.next + i) % POOL][..])
+            .collect()
     }
-    .parse()
-    .map_err(|_| "local address")?;
-    let socket = NtpSocket::bind(
-        local,
-        &SocketOptions {
-            kernel_timestamps: false,
-            receive_buffer: Some(4 << 20),
-            ..SocketOptions::default()
-        },
-    )?;
+
+    fn sent(&mut self, sent: usize) {
+        self.next = (self.next + sent) % POOL;
+    }
+
+    /// Every MAC is verified; one NTS response in 8 fully.
+    fn valid(&mut self, response: &[u8], tally: &Tally) -> bool {
+        let full =
+            matches!(self.pool.check, Check::Key(_)) || (tally.valid + tally.invalid) % 8 == 0;
+        let valid = self.pool.valid(response, full);
+        self.verified += (valid && full) as u64;
+        valid
+    }
+}
+
+fn load(options: &Options, target: SocketAddr) -> Result<(), Box<dyn Error>> {
+    let socket = load_loop::socket_for(target)?;
     let tag = NtpTimestamp::from_system_time(std::time::SystemTime::now()).seconds();
     let pool = pool(options, tag)?;
-    let mut batch = Batch::new();
-    let mut poller = Poller::new();
-    poller.add(&socket);
-    let mut tally = Tally::default();
-    let mut next = 0usize;
-    let mut outstanding = 0usize;
-    let start = Instant::now();
-    let mut last_heard = start;
-    while start.elapsed() < options.duration {
-        while outstanding < options.window {
-            let n = (options.window - outstanding).min(BATCH);
-            let datagrams: Vec<&[u8]> = (0..n)
-                .map(|i| &pool.requests[(next + i) % POOL][..])
-                .collect();
-            let sent = socket
-                .send_many(target, &datagrams)
-                .map_err(|e| format!("send: {e}"))?;
-            if sent == 0 {
-                break;
-            }
-            next = (next + sent) % POOL;
-            tally.sent += sent as u64;
-            outstanding += sent;
-        }
-        let received = socket
-            .recv_batch(&mut batch)
-            .map_err(|e| format!("receive: {e}"))?;
-        if received == 0 {
-            if last_heard.elapsed() >= SILENCE {
-                tally.lost += outstanding as u64;
-                outstanding = 0;
-                last_heard = Instant::now();
-                continue;
-            }
-            poller
-                .wait(Some(Duration::from_millis(5)))
-                .map_err(|e| format!("poll: {e}"))?;
-            continue;
-        }
-        last_heard = Instant::now();
-        for i in 0..received {
-            let Some(datagram) = batch.datagram(i) else {
-                continue;
-            };
-            let full =
-                matches!(pool.check, Check::Key(_)) || (tally.valid + tally.invalid) % 8 == 0;
-            if pool.valid(datagram.data, full) {
-                tally.valid += 1;
-                tally.verified += full as u64;
-            } else {
-                tally.invalid += 1;
-            }
-            outstanding = outstanding.saturating_sub(1);
-        }
-    }
-    let elapsed = start.elapsed().as_secs_f64();
+    let mut traffic = PoolTraffic {
+        pool: &pool,
+        next: 0,
+        verified: 0,
+    };
+    let (tally, elapsed) = load_loop::run(
+        &socket,
+        target,
+        options.window,
+        options.duration,
+        &mut traffic,
+    )?;
     println!(
         "target {target} window {} duration {elapsed:.2}s sent {} valid {} invalid {} lost {} fully-verified {} request-bytes {}",
         options.window,
@@ -349,14 +311,10 @@ fn load(options: &Options, target: SocketAddr) -> Result<(), Box<dyn Error>> {
         tally.valid,
         tally.invalid,
         tally.lost,
-        tally.verified,
+        traffic.verified,
         pool.requests[0].len()
     );
-    println!(
-        "rate {:.0} valid responses/s, loss {:.3} %",
-        tally.valid as f64 / elapsed,
-        100.0 * tally.lost as f64 / tally.sent.max(1) as f64
-    );
+    load_loop::print_rate(&tally, elapsed);
     if tally.valid == 0 {
         return Err("no valid response".into());
     }
