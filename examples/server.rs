@@ -21,8 +21,8 @@
 //!   (default: until SIGINT or SIGTERM, which print them too and save the
 //!   drift).
 //!
-//! With `server`/`pool` lines it is also a client of those servers (the
-//! seed's serving node): the client driver (`ntpkit::linux::driver`) follows
+//! With `server`/`pool` lines it is also a client of those servers (a
+//! cluster's serving node, as kubeasz sets it up): the client driver (`ntpkit::linux::driver`) follows
 //! them and serves the result in the same `poll(2)` loop, on one thread;
 //! `local stratum N distance D` is served while it is unsynchronised or
 //! farther than D, as chronyd does. A name that does not resolve is left

@@ -326,8 +326,9 @@ fn ask<C: DriverClock>(driver: &mut Driver<'_, C>, address: SocketAddr) -> Heade
     panic!("no answer from {address}");
 }
 
-/// The seed's serving node on loopback: it follows an upstream 0.5 s
-/// ahead and serves, and a client node follows it.
+/// A cluster's serving node (as kubeasz sets it up) on loopback: it
+/// follows an upstream 0.5 s ahead and serves, and a client node follows
+/// it.
 #[test]
 fn serving_node_passes_the_time_on() {
     let stop = Arc::new(AtomicBool::new(false));
