@@ -6,12 +6,13 @@
 //! `auth/nts_exchange` (request, server response and the client's check).
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
+use ntpkit::access::AccessControl;
 use ntpkit::auth::{mac, Key, KeyStore, KeyType};
 use ntpkit::nts::{
     AeadAlgorithm, AeadKey, CookieKey, CookieKeys, NtsServer, NtsSession, SessionKeys,
 };
 use ntpkit::reference::Reference;
-use ntpkit::server::{AccessControl, ClientRecord, Server, ServerConfig};
+use ntpkit::server::{ClientRecord, Server, ServerConfig};
 use ntpkit::time::NtpTimestamp;
 use ntpkit::wire::Header;
 use std::net::SocketAddr;

@@ -6,8 +6,9 @@
 //! drops.
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
+use ntpkit::access::{AccessControl, Subnet};
 use ntpkit::reference::Reference;
-use ntpkit::server::{AccessControl, ClientRecord, RateLimit, Server, ServerConfig, Subnet};
+use ntpkit::server::{ClientRecord, RateLimit, Server, ServerConfig};
 use ntpkit::time::{NtpDuration, NtpTimestamp};
 use ntpkit::wire::Header;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};

@@ -30,6 +30,7 @@
 //!
 //! At most 60 seconds; targets outside 127.0.0.0/8 and ::1 are refused.
 
+use std::error::Error;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -37,13 +38,15 @@ use std::time::{Duration, Instant};
 
 #[path = "common/load_args.rs"]
 mod load_args;
+#[path = "common/load_loop.rs"]
+mod load_loop;
 
 use clap::Parser;
 use load_args::{loopback, seconds};
+use load_loop::{Tally, Traffic};
 use ntpkit::auth::{mac, Key};
 use ntpkit::chrony::keyfile::KeyFile;
-use ntpkit::linux::nts::ke_client::{KeClient, NtsClientConfig};
-use ntpkit::linux::socket::{Batch, NtpSocket, Poller, SocketOptions, BATCH};
+use ntpkit::linux::nts::ke_client::{KeClient, KeClientError, NtsClientConfig};
 use ntpkit::nts::ef::{self, NtsFields};
 use ntpkit::nts::{AeadKey, NtsSession};
 use ntpkit::time::NtpTimestamp;
@@ -51,8 +54,6 @@ use ntpkit::wire::{Header, Mode, Packet};
 use rand_core::OsRng;
 
 const POOL: usize = 1024;
-/// In-flight requests are counted lost after this much silence.
-const SILENCE: Duration = Duration::from_millis(20);
 
 enum Auth {
     Key(Key),
@@ -102,15 +103,14 @@ struct Args {
 }
 
 /// The options, with the key read from its file.
-fn options(args: Args) -> Result<Options, String> {
+fn options(args: Args) -> Result<Options, Box<dyn Error>> {
     let auth = match (&args.key, args.nts, args.ke) {
         (Some(spec), _, _) => {
             let (file, id) = spec.rsplit_once(':').ok_or("--key takes KEYFILE:ID")?;
             let id: u32 = id.parse().map_err(|_| format!("bad key ID {id:?}"))?;
-            let keys = KeyFile::load(file.as_ref()).map_err(|e| e.to_string())?;
+            let keys = KeyFile::load(file.as_ref())?;
             let key = *keys
-                .store()
-                .map_err(|e| e.to_string())?
+                .store()?
                 .get(id)
                 .ok_or(format!("no key {id} in {file}"))?;
             Auth::Key(key)
@@ -154,15 +154,14 @@ fn header(tag: u32, index: usize, version: u8) -> [u8; 48] {
     h
 }
 
-fn ke_client(options: &Options) -> Result<KeClient, String> {
+fn ke_client(options: &Options) -> Result<KeClient, KeClientError> {
     KeClient::new(&NtsClientConfig {
         trusted_certs: options.ca.iter().cloned().collect(),
         ..NtsClientConfig::default()
     })
-    .map_err(|e| e.to_string())
 }
 
-fn pool(options: &Options, tag: u32) -> Result<Pool, String> {
+fn pool(options: &Options, tag: u32) -> Result<Pool, Box<dyn Error>> {
     match &options.auth {
         Auth::Key(key) => {
             let version = mac::request_version(key.key_type());
@@ -170,10 +169,10 @@ fn pool(options: &Options, tag: u32) -> Result<Pool, String> {
                 .map(|i| {
                     let mut buf = [0u8; mac::MAX_MAC_PACKET_LEN];
                     buf[..48].copy_from_slice(&header(tag, i, version));
-                    let n = mac::append(key, &mut buf, 48).map_err(|e| e.to_string())?;
+                    let n = mac::append(key, &mut buf, 48)?;
                     Ok(buf[..n].to_vec())
                 })
-                .collect::<Result<_, String>>()?;
+                .collect::<Result<_, mac::MacError>>()?;
             Ok(Pool {
                 requests,
                 tag,
@@ -181,9 +180,7 @@ fn pool(options: &Options, tag: u32) -> Result<Pool, String> {
             })
         }
         Auth::Nts { ke } => {
-            let outcome = ke_client(options)?
-                .establish(&options.name, *ke)
-                .map_err(|e| e.to_string())?;
+            let outcome = ke_client(options)?.establish(&options.name, *ke)?;
             println!(
                 "NTS-KE: {} cookies of {} bytes, AEAD {}, NTP server {} port {}",
                 outcome.session.cookies(),
@@ -199,10 +196,8 @@ fn pool(options: &Options, tag: u32) -> Result<Pool, String> {
                 let cookie = session.iter_cookies().next().ok_or("no cookie")?.to_vec();
                 let mut buf = vec![0u8; ntpkit::nts::client::MAX_REQUEST_LEN];
                 buf[..48].copy_from_slice(&header(tag, i, 4));
-                let n = session
-                    .write_request(&mut buf, &mut OsRng)
-                    .map_err(|e| e.to_string())?;
-                session.add_cookie(&cookie).map_err(|e| e.to_string())?;
+                let n = session.write_request(&mut buf, &mut OsRng)?;
+                session.add_cookie(&cookie)?;
                 buf.truncate(n);
                 requests.push(buf);
             }
@@ -264,90 +259,51 @@ impl Pool {
     }
 }
 
-#[derive(Default)]
-struct Tally {
-    sent: u64,
-    valid: u64,
-    invalid: u64,
-    lost: u64,
+/// The pool's requests in turn, counting the responses fully verified.
+struct PoolTraffic<'p> {
+    pool: &'p Pool,
+    /// The next request's index in the pool.
+    next: usize,
     verified: u64,
 }
 
-fn load(options: &Options, target: SocketAddr) -> Result<(), String> {
-    let local: SocketAddr = if target.is_ipv6() {
-        "[::1]:0"
-    } else {
-        "127.0.0.1:0"
+impl Traffic for PoolTraffic<'_> {
+    fn next(&mut self, n: usize) -> Vec<&[u8]> {
+        (0..n)
+            .map(|i| &self.pool.requests[(self.next + i) % POOL][..])
+            .collect()
     }
-    .parse()
-    .map_err(|_| "local address")?;
-    let socket = NtpSocket::bind(
-        local,
-        &SocketOptions {
-            kernel_timestamps: false,
-            receive_buffer: Some(4 << 20),
-            ..SocketOptions::default()
-        },
-    )
-    .map_err(|e| e.to_string())?;
+
+    fn sent(&mut self, sent: usize) {
+        self.next = (self.next + sent) % POOL;
+    }
+
+    /// Every MAC is verified; one NTS response in 8 fully.
+    fn valid(&mut self, response: &[u8], tally: &Tally) -> bool {
+        let full =
+            matches!(self.pool.check, Check::Key(_)) || (tally.valid + tally.invalid) % 8 == 0;
+        let valid = self.pool.valid(response, full);
+        self.verified += (valid && full) as u64;
+        valid
+    }
+}
+
+fn load(options: &Options, target: SocketAddr) -> Result<(), Box<dyn Error>> {
+    let socket = load_loop::socket_for(target)?;
     let tag = NtpTimestamp::from_system_time(std::time::SystemTime::now()).seconds();
     let pool = pool(options, tag)?;
-    let mut batch = Batch::new();
-    let mut poller = Poller::new();
-    poller.add(&socket);
-    let mut tally = Tally::default();
-    let mut next = 0usize;
-    let mut outstanding = 0usize;
-    let start = Instant::now();
-    let mut last_heard = start;
-    while start.elapsed() < options.duration {
-        while outstanding < options.window {
-            let n = (options.window - outstanding).min(BATCH);
-            let datagrams: Vec<&[u8]> = (0..n)
-                .map(|i| &pool.requests[(next + i) % POOL][..])
-                .collect();
-            let sent = socket
-                .send_many(target, &datagrams)
-                .map_err(|e| format!("send: {e}"))?;
-            if sent == 0 {
-                break;
-            }
-            next = (next + sent) % POOL;
-            tally.sent += sent as u64;
-            outstanding += sent;
-        }
-        let received = socket
-            .recv_batch(&mut batch)
-            .map_err(|e| format!("receive: {e}"))?;
-        if received == 0 {
-            if last_heard.elapsed() >= SILENCE {
-                tally.lost += outstanding as u64;
-                outstanding = 0;
-                last_heard = Instant::now();
-                continue;
-            }
-            poller
-                .wait(Some(Duration::from_millis(5)))
-                .map_err(|e| format!("poll: {e}"))?;
-            continue;
-        }
-        last_heard = Instant::now();
-        for i in 0..received {
-            let Some(datagram) = batch.datagram(i) else {
-                continue;
-            };
-            let full =
-                matches!(pool.check, Check::Key(_)) || (tally.valid + tally.invalid) % 8 == 0;
-            if pool.valid(datagram.data, full) {
-                tally.valid += 1;
-                tally.verified += full as u64;
-            } else {
-                tally.invalid += 1;
-            }
-            outstanding = outstanding.saturating_sub(1);
-        }
-    }
-    let elapsed = start.elapsed().as_secs_f64();
+    let mut traffic = PoolTraffic {
+        pool: &pool,
+        next: 0,
+        verified: 0,
+    };
+    let (tally, elapsed) = load_loop::run(
+        &socket,
+        target,
+        options.window,
+        options.duration,
+        &mut traffic,
+    )?;
     println!(
         "target {target} window {} duration {elapsed:.2}s sent {} valid {} invalid {} lost {} fully-verified {} request-bytes {}",
         options.window,
@@ -355,21 +311,17 @@ fn load(options: &Options, target: SocketAddr) -> Result<(), String> {
         tally.valid,
         tally.invalid,
         tally.lost,
-        tally.verified,
+        traffic.verified,
         pool.requests[0].len()
     );
-    println!(
-        "rate {:.0} valid responses/s, loss {:.3} %",
-        tally.valid as f64 / elapsed,
-        100.0 * tally.lost as f64 / tally.sent.max(1) as f64
-    );
+    load_loop::print_rate(&tally, elapsed);
     if tally.valid == 0 {
         return Err("no valid response".into());
     }
     Ok(())
 }
 
-fn handshakes(options: &Options, ke: SocketAddr) -> Result<(), String> {
+fn handshakes(options: &Options, ke: SocketAddr) -> Result<(), Box<dyn Error>> {
     let client = ke_client(options)?;
     let (mut done, mut failed) = (0u64, 0u64);
     let start = Instant::now();
@@ -388,7 +340,7 @@ fn handshakes(options: &Options, ke: SocketAddr) -> Result<(), String> {
     Ok(())
 }
 
-fn run() -> Result<(), String> {
+fn run() -> Result<(), Box<dyn Error>> {
     let options = options(Args::parse())?;
     match (&options.auth, options.target) {
         (Auth::Handshakes { ke }, _) => handshakes(&options, *ke),

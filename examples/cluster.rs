@@ -1,5 +1,6 @@
-//! The seed's deployment in simulated time: what a user checks on a real
-//! cluster, in one command, with no network and no privileges.
+//! A cluster's time service as kubeasz deploys it, in simulated time: what
+//! a user checks on a real cluster, in one command, with no network and no
+//! privileges.
 //!
 //! ```text
 //! cargo run --release --example cluster
@@ -15,7 +16,7 @@
 //! `makestep 1.0 3`, `maxupdateskew 100.0`, `stratumweight 0`, the serving
 //! node's `local stratum 10`). Each node's clock starts off by up to 1.5 s and runs up to
 //! 100 ppm fast, with a wandering frequency. After the simulated time
-//! (default 30 minutes) it prints what the seed's verification shows: the
+//! (default 30 minutes) it prints what one checks on a real cluster: the
 //! serving node's `chronyc sources -v` and `sourcestats -v`, each client's
 //! `chronyc sources` and `sourcestats`, and `timedatectl`'s `NTP
 //! synchronized` line for every node, plus each clock's true error, which
@@ -37,8 +38,9 @@ use ntpkit::sim::{LinkConfig, SimKernel, SimServer, Target, World};
 use ntpkit::system::{SourceConfig, SourceId, System, SystemConfig};
 use ntpkit::time::{NtpTimestamp, UnixTime};
 
-/// The seed's five upstream servers, as its `chronyc sources` names them,
-/// with the one-way delay of their links (seconds).
+/// Five public upstream servers, as `chronyc sources` named them on the
+/// serving node of a real kubeasz cluster (the rows `report::chronyc`'s
+/// tests check), with the one-way delay of their links (seconds).
 const UPSTREAM: [(&str, f64); 5] = [
     ("120.25.115.20", 0.006),
     ("85.199.214.100", 0.055),
@@ -52,11 +54,11 @@ const SERVING: &str = "192.168.1.1";
 const CLIENTS: [&str; 3] = ["192.168.1.2", "192.168.1.3", "192.168.1.4"];
 /// Each node's clock at the start: offset (s) and frequency error (s/s).
 const CLOCKS: [(f64, f64); 4] = [(0.1, 1e-4), (-0.05, 3e-5), (0.3, -2e-5), (1.5, 6e-5)];
-/// The end of the seed's `timedatectl` output, 2019-01-26 03:51:51 UTC, is
-/// where a 30-minute run ends.
-const SEED_END_UNIX: i64 = 1_548_474_711;
+/// Where a 30-minute run ends: 2019-01-26 03:51:51 UTC, the time
+/// `timedatectl` showed on that cluster when those outputs were taken.
+const END_UNIX: i64 = 1_548_474_711;
 
-/// The seed's cluster in simulated time: the serving node's and the
+/// A kubeasz cluster in simulated time: the serving node's and the
 /// clients' chronyc reports and timedatectl's sync status.
 #[derive(Parser)]
 struct Options {
@@ -110,7 +112,7 @@ fn kubeasz(text: &str, name: &str) -> (NodeConfig, SourceConfig) {
 fn main() -> ExitCode {
     let options = Options::parse();
     let seconds = options.minutes * 60.0;
-    let end = UnixTime::new(SEED_END_UNIX, 0);
+    let end = UnixTime::new(END_UNIX, 0);
     let epoch = NtpTimestamp::from_unix(end) - ntpkit::time::NtpDuration::from_seconds_f64(seconds);
     let mut world = World::new(options.seed, epoch);
     let kernel = |(offset, freq): (f64, f64)| SimKernel::new(epoch, offset, freq, 1e-9);

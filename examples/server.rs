@@ -21,8 +21,8 @@
 //!   (default: until SIGINT or SIGTERM, which print them too and save the
 //!   drift).
 //!
-//! With `server`/`pool` lines it is also a client of those servers (the
-//! seed's serving node): the client driver (`ntpkit::linux::driver`) follows
+//! With `server`/`pool` lines it is also a client of those servers (a
+//! cluster's serving node, as kubeasz sets it up): the client driver (`ntpkit::linux::driver`) follows
 //! them and serves the result in the same `poll(2)` loop, on one thread;
 //! `local stratum N distance D` is served while it is unsynchronised or
 //! farther than D, as chronyd does. A name that does not resolve is left
@@ -53,6 +53,9 @@ use ntpkit::linux::socket::measure_precision;
 use ntpkit::node::NodeConfig;
 use ntpkit::server::Counters;
 use rand_core::{OsRng, RngCore};
+
+/// Any error, as the serving threads hand theirs back.
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// An NTP server configured by a chrony.conf; with `server`/`pool` lines
 /// it follows them and serves the result.
@@ -98,10 +101,9 @@ fn bind<'a>(
     table: &'a mut [ntpkit::server::ClientRecord],
     reuse_port: bool,
     auth: &'a ServingAuth,
-) -> Result<Serving<'a>, String> {
+) -> Result<Serving<'a>, BoxError> {
     let seed = [OsRng.next_u64(), OsRng.next_u64()];
-    let (mut serving, skipped) =
-        Serving::bind(serve, precision, table, seed, reuse_port).map_err(|e| e.to_string())?;
+    let (mut serving, skipped) = Serving::bind(serve, precision, table, seed, reuse_port)?;
     for e in skipped {
         eprintln!("warning: not serving IPv6: {e}");
     }
@@ -121,7 +123,10 @@ fn run_for<C: DriverClock>(
     stop: &AtomicBool,
     duration: Option<Duration>,
     check: Option<Duration>,
-) -> Result<Counters, String> {
+) -> Result<Counters, BoxError>
+where
+    C::Error: Send + Sync + 'static,
+{
     let deadline = duration.map(|d| Instant::now() + d);
     while !stop.load(Ordering::Relaxed) {
         let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
@@ -132,9 +137,9 @@ fn run_for<C: DriverClock>(
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        driver.run_once(wait).map_err(|e| e.to_string())?;
+        driver.run_once(wait)?;
     }
-    driver.finish().map_err(|e| e.to_string())?;
+    driver.finish()?;
     Ok(driver.node().server_counters().copied().unwrap_or_default())
 }
 
@@ -148,7 +153,7 @@ fn serve_only(
     precision: i8,
     stop: &AtomicBool,
     auth: &ServingAuth,
-) -> Result<Counters, String> {
+) -> Result<Counters, BoxError> {
     let serve = settings.serve.as_ref().ok_or("nothing to serve")?;
     let mut tables: Vec<_> = (0..usize::from(options.threads))
         .map(|_| rate_limit_table(serve))
@@ -176,17 +181,14 @@ fn serve_only(
                         command,
                         ..Settings::default()
                     };
-                    let driver = Driver::new(config, VirtualClock::new(), Some(serving))
-                        .map_err(|e| e.to_string())?;
+                    let driver = Driver::new(config, VirtualClock::new(), Some(serving))?;
                     run_for(driver, stop, options.duration, Some(STOP_CHECK))
                 })
             })
             .collect();
         let mut totals = Counters::default();
         for handle in handles {
-            totals += handle
-                .join()
-                .map_err(|_| "a server thread panicked".to_string())??;
+            totals += handle.join().map_err(|_| "a server thread panicked")??;
         }
         Ok(totals)
     })
@@ -242,7 +244,7 @@ fn announce(config: &Config, options: &Options, serving: &Serving<'_>, precision
     );
 }
 
-fn run() -> Result<(), String> {
+fn run() -> Result<(), BoxError> {
     let options = Options::parse();
     if options.print {
         let (mut out, mut err) = (std::io::stdout(), std::io::stderr());
@@ -250,7 +252,7 @@ fn run() -> Result<(), String> {
     }
     // Messages (warnings, the NTS-KE server's) to standard error, stamped.
     let _ = Logger::new(Destination::Stderr, log::LevelFilter::Info).map(Logger::install);
-    let mut config = Config::load(&options.config).map_err(|e| e.to_string())?;
+    let mut config = Config::load(&options.config)?;
     for warning in &config.warnings {
         eprintln!("{warning}");
     }
@@ -264,7 +266,8 @@ fn run() -> Result<(), String> {
         return Err(format!(
             "{}: no `allow` directive: nobody would be served (chrony serves nobody without one)",
             options.config.display()
-        ));
+        )
+        .into());
     }
     let port = config.port;
     let precision = measure_precision();
@@ -276,8 +279,7 @@ fn run() -> Result<(), String> {
         eprintln!("warning: {warning}");
     }
     let serve = settings.serve.clone().ok_or("nothing to serve")?;
-    let auth =
-        ServingAuth::start(&serve, |w| eprintln!("warning: {w}")).map_err(|e| e.to_string())?;
+    let auth = ServingAuth::start(&serve, |w| eprintln!("warning: {w}"))?;
     if let Some(ke) = auth.ke_server() {
         let addresses: Vec<String> = ke.local_addrs().iter().map(|a| a.to_string()).collect();
         println!(
@@ -308,12 +310,11 @@ fn run() -> Result<(), String> {
         announce(&config, &options, &serving, precision);
         if options.clock == ClockChoice::System {
             let mut clock = SystemClock::new(config.rtcsync);
-            clock.check_permission().map_err(|e| e.to_string())?;
-            let driver = Driver::new(settings, clock, Some(serving)).map_err(|e| e.to_string())?;
+            clock.check_permission()?;
+            let driver = Driver::new(settings, clock, Some(serving))?;
             run_for(driver, &stop, options.duration, None)?
         } else {
-            let driver = Driver::new(settings, VirtualClock::new(), Some(serving))
-                .map_err(|e| e.to_string())?;
+            let driver = Driver::new(settings, VirtualClock::new(), Some(serving))?;
             run_for(driver, &stop, options.duration, None)?
         }
     };

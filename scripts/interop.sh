@@ -7,7 +7,7 @@
 #      and chronyd (-x -Q) measures it once
 #   4. chronyd (-x) follows our serving node (examples/client, then examples/server, following our
 #      server and serving)
-#   5. the seed's pair, checked with Debian's chronyc 4.3: our serving node (examples/server with
+#   5. the kubeasz pair, checked with Debian's chronyc 4.3: our serving node (examples/server with
 #      kubeasz's server config, upstreams redirected to the chronyd above) and our client (kubeasz's
 #      client config, following the node). Against each daemon `chronyc sources -v`,
 #      `sourcestats -v`, `tracking`, `activity`, `ntpdata` and `serverstats` exit 0; `sources`,
@@ -158,7 +158,7 @@ for node in client server; do
   kill "$node_pid"; wait "$node_pid" 2>/dev/null || true
 done
 
-step "the seed's pair: kubeasz's server config (our serving node) and client config (our client)"
+step "the kubeasz pair: kubeasz's server config (our serving node) and client config (our client)"
 mkdir -p "$WORK/node" "$WORK/member"
 # Upstreams redirected to the chronyd above (IPv4 and IPv6; no pool on loopback), polling fast.
 sed -e "s/^server ntp1.aliyun.com iburst/server 127.0.0.1 port $PEER_PORT iburst minpoll -2 maxpoll 0/" \

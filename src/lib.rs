@@ -28,6 +28,8 @@
 //!   the values of `chronyc sources`, `sourcestats` and `tracking`.
 //! - `sim` (with `std`, on Linux): a deterministic simulator of clocks, networks and
 //!   servers, with chrony's test scenarios.
+//! - [`access`]: chrony's `allow`/`deny` rules over IPv4 and IPv6 subnets,
+//!   in fixed memory: who the server and the command port answer.
 //! - [`server`]: the NTP server: responses as chrony sends them, access
 //!   control and rate limiting in fixed memory.
 //! - [`cmdmon`]: chronyc's command protocol (version 6, as chronyd 4.3
@@ -98,6 +100,7 @@
 #[cfg(any(feature = "std", test))]
 extern crate std;
 
+pub mod access;
 pub mod auth;
 #[cfg(feature = "std")]
 pub mod chrony;

@@ -469,7 +469,7 @@ impl<'a, const N: usize, const S: usize> Node<'a, N, S> {
     /// not serve, or does not answer this request). A plain reply carries
     /// the receive time as its transmit time: stamp it with
     /// [`transmit_time`](Self::transmit_time) right before it leaves
-    /// ([`crate::server::set_transmit_timestamp`]). An authenticated one is
+    /// ([`crate::wire::set_transmit_timestamp`]). An authenticated one is
     /// sealed here, so its transmit time is asked of `clock_now` (the
     /// clock's time at that moment) and corrected as `transmit_time` does.
     pub fn serve(

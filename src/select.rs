@@ -161,22 +161,57 @@ pub fn select(
     if n == 0 {
         return Outcome::NoSources;
     }
-    let low = |c: &Candidate| c.offset - c.distance;
-    let high = |c: &Candidate| c.offset + c.distance;
-    let depth_at = |x: f64, trusted_only: bool| {
+    let Some(intersection) = majority_intersection(candidates, settings) else {
+        for state in states.iter_mut().take(n) {
+            *state = SourceState::Falseticker;
+        }
+        return Outcome::NoMajority;
+    };
+    let (survivors, any_prefer) = mark_falsetickers(candidates, intersection, states);
+    let required = !settings.require || has_required_survivor(candidates, states);
+    if survivors < settings.minsources.max(1) || !required {
+        for state in states.iter_mut().take(n) {
+            if *state == SourceState::NotCombined {
+                *state = SourceState::Unusable;
+            }
+        }
+        return if required {
+            Outcome::TooFewSources
+        } else {
+            Outcome::NoRequiredSource
+        };
+    }
+    let selected = choose(candidates, settings, states, any_prefer);
+    let leap = leap_vote(candidates, states);
+    Outcome::Selected(combine(candidates, selected, leap, states))
+}
+
+/// A candidate's correctness interval: offset ± root distance.
+fn interval(c: &Candidate) -> (f64, f64) {
+    (c.offset - c.distance, c.offset + c.distance)
+}
+
+/// Step 2: the deepest intersection `(low, high)` of the candidates'
+/// intervals (among the trusted ones only when there are any), when it
+/// holds a majority: a strict one of the candidates and the sources still
+/// waiting, or any trusted source.
+fn majority_intersection(candidates: &[Candidate], settings: &Settings) -> Option<(f64, f64)> {
+    let any_trusted = candidates.iter().any(|c| c.trust);
+    let depth_at = |x: f64| {
         candidates
             .iter()
-            .filter(|c| (!trusted_only || c.trust) && low(c) <= x && x <= high(c))
+            .filter(|c| {
+                let (low, high) = interval(c);
+                (!any_trusted || c.trust) && low <= x && x <= high
+            })
             .count()
     };
-    let any_trusted = candidates.iter().any(|c| c.trust);
-    // The deepest intersection [best_low, best_high]; among trusted sources
-    // only when there are any.
     let mut best = 0;
     let (mut best_low, mut best_high) = (f64::INFINITY, f64::NEG_INFINITY);
     for c in candidates.iter().filter(|c| !any_trusted || c.trust) {
-        for (x, is_low) in [(low(c), true), (high(c), false)] {
-            let depth = depth_at(x, any_trusted);
+        let (low, high) = interval(c);
+        for (x, is_low) in [(low, true), (high, false)] {
+            let depth = depth_at(x);
             if depth > best {
                 best = depth;
                 (best_low, best_high) = (f64::INFINITY, f64::NEG_INFINITY);
@@ -193,18 +228,24 @@ pub fn select(
     let majority = if any_trusted {
         best > 0
     } else {
-        best * 2 > n + settings.waiting
+        best * 2 > candidates.len() + settings.waiting
     };
-    if !majority {
-        for state in states.iter_mut().take(n) {
-            *state = SourceState::Falseticker;
-        }
-        return Outcome::NoMajority;
-    }
+    majority.then_some((best_low, best_high))
+}
+
+/// Step 3: marks the candidates whose interval misses `intersection`
+/// falsetickers, the others survivors ([`SourceState::NotCombined`] until
+/// combined); returns how many survived and whether one has `prefer`.
+fn mark_falsetickers(
+    candidates: &[Candidate],
+    (best_low, best_high): (f64, f64),
+    states: &mut [SourceState],
+) -> (usize, bool) {
     let mut survivors = 0;
     let mut any_prefer = false;
     for (c, state) in candidates.iter().zip(states.iter_mut()) {
-        if high(c) < best_low || low(c) > best_high {
+        let (low, high) = interval(c);
+        if high < best_low || low > best_high {
             *state = SourceState::Falseticker;
         } else {
             *state = SourceState::NotCombined;
@@ -212,23 +253,26 @@ pub fn select(
             any_prefer |= c.prefer;
         }
     }
-    let required = !settings.require
-        || candidates
-            .iter()
-            .zip(states.iter())
-            .any(|(c, state)| c.require && *state == SourceState::NotCombined);
-    if survivors < settings.minsources.max(1) || !required {
-        for state in states.iter_mut().take(n) {
-            if *state == SourceState::NotCombined {
-                *state = SourceState::Unusable;
-            }
-        }
-        return if required {
-            Outcome::TooFewSources
-        } else {
-            Outcome::NoRequiredSource
-        };
-    }
+    (survivors, any_prefer)
+}
+
+/// Step 4: whether a survivor has the `require` option.
+fn has_required_survivor(candidates: &[Candidate], states: &[SourceState]) -> bool {
+    candidates
+        .iter()
+        .zip(states.iter())
+        .any(|(c, state)| c.require && *state == SourceState::NotCombined)
+}
+
+/// Step 5: the survivor with the lowest score (among the `prefer` ones if
+/// `any_prefer`), the selected one before keeping its place unless another
+/// is better by more than [`RESELECT_DISTANCE`].
+fn choose(
+    candidates: &[Candidate],
+    settings: &Settings,
+    states: &[SourceState],
+    any_prefer: bool,
+) -> usize {
     let score = |c: &Candidate| {
         let reselect = if c.was_selected {
             0.0
@@ -237,15 +281,19 @@ pub fn select(
         };
         c.stratum as f64 * settings.stratumweight + c.distance + reselect
     };
-    let selected = (0..n)
+    (0..candidates.len())
         .filter(|&i| states[i] == SourceState::NotCombined && (!any_prefer || candidates[i].prefer))
         .min_by(|&a, &b| score(&candidates[a]).total_cmp(&score(&candidates[b])))
-        .unwrap_or(0);
-    let limit = candidates[selected].distance * COMBINE_LIMIT;
-    let (mut w_sum, mut offset, mut var, mut fw_sum, mut frequency) = (0.0, 0.0, 0.0, 0.0, 0.0);
+        .unwrap_or(0)
+}
+
+/// Step 7: the leap indicator more than half of the survivors announce
+/// (the candidates still [`SourceState::NotCombined`]: call it before
+/// [`combine`]).
+fn leap_vote(candidates: &[Candidate], states: &[SourceState]) -> LeapIndicator {
     let (mut votes, mut inserts, mut deletes) = (0, 0, 0);
-    for (i, c) in candidates.iter().enumerate() {
-        if states[i] != SourceState::NotCombined {
+    for (c, state) in candidates.iter().zip(states.iter()) {
+        if *state != SourceState::NotCombined {
             continue;
         }
         votes += 1;
@@ -254,7 +302,29 @@ pub fn select(
             LeapIndicator::DeleteSecond => deletes += 1,
             _ => {}
         }
-        if i != selected && c.distance > limit {
+    }
+    if inserts * 2 > votes {
+        LeapIndicator::InsertSecond
+    } else if deletes * 2 > votes {
+        LeapIndicator::DeleteSecond
+    } else {
+        LeapIndicator::NoWarning
+    }
+}
+
+/// Step 6: marks `selected` and the survivors within [`COMBINE_LIMIT`]
+/// times its distance, and averages them: offsets with weights
+/// 1/distance, frequencies with weights 1/skew².
+fn combine(
+    candidates: &[Candidate],
+    selected: usize,
+    leap: LeapIndicator,
+    states: &mut [SourceState],
+) -> Combined {
+    let limit = candidates[selected].distance * COMBINE_LIMIT;
+    let (mut w_sum, mut offset, mut var, mut fw_sum, mut frequency) = (0.0, 0.0, 0.0, 0.0, 0.0);
+    for (i, c) in candidates.iter().enumerate() {
+        if states[i] != SourceState::NotCombined || (i != selected && c.distance > limit) {
             continue;
         }
         states[i] = if i == selected {
@@ -270,21 +340,14 @@ pub fn select(
         fw_sum += fw;
         frequency += fw * c.frequency;
     }
-    let leap = if inserts * 2 > votes {
-        LeapIndicator::InsertSecond
-    } else if deletes * 2 > votes {
-        LeapIndicator::DeleteSecond
-    } else {
-        LeapIndicator::NoWarning
-    };
-    Outcome::Selected(Combined {
+    Combined {
         selected,
         offset: offset / w_sum,
         offset_sd: Float::sqrt(var / w_sum),
         frequency: frequency / fw_sum,
         skew: Float::sqrt(1.0 / fw_sum),
         leap,
-    })
+    }
 }
 
 #[cfg(test)]

@@ -5,10 +5,11 @@
 
 use std::path::Path;
 
+use ntpkit::access::AccessControl;
 use ntpkit::auth::{mac, KeyType};
 use ntpkit::chrony::keyfile::KeyFile;
 use ntpkit::reference::Reference;
-use ntpkit::server::{AccessControl, ClientRecord, Server, ServerConfig};
+use ntpkit::server::{ClientRecord, Server, ServerConfig};
 use ntpkit::time::NtpTimestamp;
 
 fn vectors() -> Vec<(u32, Vec<u8>)> {

@@ -1,5 +1,6 @@
-//! The README's main job: `examples/cluster` prints the seed's
-//! verification for a simulated cluster. This runs the example and checks
+//! The README's main job: `examples/cluster` prints, for a simulated
+//! kubeasz cluster, what one checks on a real one (`chronyc sources` and
+//! `sourcestats`, `timedatectl`'s sync status). This runs the example and checks
 //! what a user would look at.
 
 use std::path::PathBuf;
@@ -51,7 +52,7 @@ fn section<'a>(output: &'a str, host: &str, command: &str) -> Vec<&'a str> {
 }
 
 #[test]
-fn seed_verification_for_every_node() {
+fn what_a_user_checks_for_every_node() {
     let output = run(&[]);
     // The serving node: five sources, one selected, the falseticker marked.
     let sources = section(&output, "192.168.1.1", "sources -v");

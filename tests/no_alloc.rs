@@ -113,12 +113,13 @@ impl rand_core::RngCore for Counter {
 
 #[test]
 fn mac_and_nts_paths_do_not_allocate() {
+    use ntpkit::access::AccessControl;
     use ntpkit::auth::{mac, Key, KeyStore, KeyType};
     use ntpkit::nts::{
         AeadAlgorithm, AeadKey, CookieKey, CookieKeys, NtsServer, NtsSession, SessionKeys,
     };
     use ntpkit::reference::Reference;
-    use ntpkit::server::{AccessControl, ClientRecord, Server, ServerConfig};
+    use ntpkit::server::{ClientRecord, Server, ServerConfig};
 
     let keys = [
         Key::new(1, KeyType::Sha256, b"0123456789abcdef").unwrap(),
@@ -186,12 +187,13 @@ fn mac_and_nts_paths_do_not_allocate() {
 
 #[test]
 fn the_engines_authenticated_exchanges_do_not_allocate() {
+    use ntpkit::access::AccessControl;
     use ntpkit::auth::{Key, KeyStore, KeyType};
     use ntpkit::nts::{
         AeadAlgorithm, AeadKey, CookieKey, CookieKeys, NtsServer, NtsSession, SessionKeys,
     };
     use ntpkit::reference::Reference;
-    use ntpkit::server::{AccessControl, ClientRecord, Server, ServerConfig};
+    use ntpkit::server::{ClientRecord, Server, ServerConfig};
     use ntpkit::system::{SourceAuth, SourceConfig, System, SystemConfig, MAX_REQUEST_LEN};
     use ntpkit::time::NtpDuration;
     use ntpkit::wire::ReferenceId;

@@ -11,11 +11,12 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use common::certs::{make_pki, make_pki_for, temp_dir};
+use ntpkit::access::AccessControl;
 use ntpkit::linux::nts::ke_client::{self, KeClient, KeClientError, NtsClientConfig};
 use ntpkit::linux::nts::ke_server::{KeServer, NtsServerConfig};
 use ntpkit::nts::{AeadAlgorithm, NtsError, NtsServer};
 use ntpkit::reference::Reference;
-use ntpkit::server::{AccessControl, ClientRecord, Server, ServerConfig};
+use ntpkit::server::{ClientRecord, Server, ServerConfig};
 use ntpkit::time::NtpTimestamp;
 use ntpkit::wire::Header;
 use rand_core::OsRng;

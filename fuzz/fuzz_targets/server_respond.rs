@@ -5,8 +5,9 @@
 
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use libfuzzer_sys::fuzz_target;
+use ntpkit::access::{AccessControl, Subnet};
 use ntpkit::reference::Reference;
-use ntpkit::server::{AccessControl, ClientRecord, RateLimit, Server, ServerConfig};
+use ntpkit::server::{ClientRecord, RateLimit, Server, ServerConfig};
 use ntpkit::time::NtpTimestamp;
 
 fuzz_target!(|data: &[u8]| {
@@ -29,9 +30,7 @@ fuzz_target!(|data: &[u8]| {
     if head[0] & 2 == 0 {
         access = AccessControl::allow_everyone();
     } else {
-        let _ = access.allow(
-            ntpkit::server::Subnet::new(ip, head[1] % 33).unwrap_or(ntpkit::server::Subnet::ALL_V4),
-        );
+        let _ = access.allow(Subnet::new(ip, head[1] % 33).unwrap_or(Subnet::ALL_V4));
     }
     let config = ServerConfig {
         access,

@@ -28,11 +28,11 @@ use super::reply::{
     SOURCE_NAME_LEN,
 };
 use super::request::{Reject, Request, RequestBody, SourceSelector};
+use crate::access::{AccessControl, AccessError, Subnet};
 use crate::report::{
     ActivityReport, AuthReport, ClientReport, NtpDataReport, ServerStatsReport, SourceActivity,
     SourceReport, SourceStatsReport, TrackingReport,
 };
-use crate::server::{AccessControl, AccessError, Subnet};
 use crate::wire::ReferenceId;
 
 /// Where a request came from.
@@ -274,32 +274,41 @@ impl Responder {
                 sequence,
                 status,
             }) => (Reply::status(command, sequence, status), None),
-            Ok(parsed) => {
-                let command = parsed.body.command();
-                let monitoring = command.info().is_some_and(|info| info.monitoring);
-                if matches!(origin, Origin::Udp(_)) && !monitoring {
-                    (
-                        Reply::status(command, parsed.sequence, Status::UNAUTH),
-                        None,
-                    )
-                } else {
-                    match execute(&parsed.body, data, &mut name) {
-                        Ok((body, action)) => (
-                            Reply {
-                                command,
-                                sequence: parsed.sequence,
-                                status: Status::SUCCESS,
-                                body,
-                            },
-                            action,
-                        ),
-                        Err(status) => (Reply::status(command, parsed.sequence, status), None),
-                    }
-                }
-            }
+            Ok(parsed) => reply_to(&parsed, origin, data, &mut name),
         };
         let len = reply.emit(out).ok()?;
         (len <= request.len()).then_some(Response { len, action })
+    }
+}
+
+/// The reply to a request admitted from `origin`, and what to do: over
+/// UDP only the monitoring commands are carried out, the others get
+/// `UNAUTH`.
+fn reply_to<'n>(
+    parsed: &Request,
+    origin: Origin,
+    data: &impl Provider,
+    name_buf: &'n mut [u8; SOURCE_NAME_LEN],
+) -> (Reply<'n>, Option<Action>) {
+    let command = parsed.body.command();
+    let monitoring = command.info().is_some_and(|info| info.monitoring);
+    if matches!(origin, Origin::Udp(_)) && !monitoring {
+        return (
+            Reply::status(command, parsed.sequence, Status::UNAUTH),
+            None,
+        );
+    }
+    match execute(&parsed.body, data, name_buf) {
+        Ok((body, action)) => (
+            Reply {
+                command,
+                sequence: parsed.sequence,
+                status: Status::SUCCESS,
+                body,
+            },
+            action,
+        ),
+        Err(status) => (Reply::status(command, parsed.sequence, status), None),
     }
 }
 
@@ -320,117 +329,63 @@ fn any_selected(data: &impl Provider, sources: &SourceSelector) -> bool {
 /// status.
 type Outcome<'n> = Result<(ReplyBody<'n>, Option<Action>), Status>;
 
+/// Carries out a request: the reply body and the action, or the error
+/// status.
 fn execute<'n>(
     body: &RequestBody,
     data: &impl Provider,
     name_buf: &'n mut [u8; SOURCE_NAME_LEN],
 ) -> Outcome<'n> {
     let ok = |body| Ok((body, None));
-    let index = |i: i32| usize::try_from(i).ok().filter(|i| *i < data.source_count());
+    let index = |i: i32| {
+        usize::try_from(i)
+            .ok()
+            .filter(|i| *i < data.source_count())
+            .ok_or(Status::NO_SUCH_SOURCE)
+    };
+    let found = |address| find(data, address).ok_or(Status::NO_SUCH_SOURCE);
     match *body {
         RequestBody::Null => ok(ReplyBody::Null),
         RequestBody::NSources => ok(ReplyBody::NSources(
             u32::try_from(data.source_count()).unwrap_or(u32::MAX),
         )),
-        RequestBody::SourceData { index: i } => {
-            let i = index(i).ok_or(Status::NO_SUCH_SOURCE)?;
-            let report = data.source(i).ok_or(Status::NO_SUCH_SOURCE)?;
-            ok(ReplyBody::SourceData(SourceData {
-                address: data.source_address(i).into(),
-                report,
-            }))
-        }
-        RequestBody::SourceStats { index: i } => {
-            let i = index(i).ok_or(Status::NO_SUCH_SOURCE)?;
-            let report = data.source_stats(i).ok_or(Status::NO_SUCH_SOURCE)?;
-            let address = data.source_address(i);
-            ok(ReplyBody::SourceStats(SourceStats {
-                reference_id: address.map_or(ReferenceId::NONE, ReferenceId::from_ip),
-                address: address.into(),
-                report,
-            }))
-        }
-        RequestBody::Tracking => {
-            let report = data.tracking();
-            ok(ReplyBody::Tracking(Tracking {
-                address: data.reference_address(&report).into(),
-                report,
-            }))
-        }
+        RequestBody::SourceData { index: i } => ok(source_data(data, index(i)?)?),
+        RequestBody::SourceStats { index: i } => ok(source_stats(data, index(i)?)?),
+        RequestBody::Tracking => ok(tracking(data)),
         RequestBody::Activity => ok(ReplyBody::Activity(data.activity())),
-        RequestBody::ServerStats { v4 } => {
-            let stats = data.server_stats();
-            ok(if v4 {
-                ReplyBody::ServerStats4(stats)
-            } else {
-                ReplyBody::ServerStats3(stats)
-            })
-        }
-        RequestBody::NtpData { address } => {
-            let i = find(data, address).ok_or(Status::NO_SUCH_SOURCE)?;
-            ok(ReplyBody::NtpData(
-                data.ntp_data(i).ok_or(Status::NO_SUCH_SOURCE)?,
-            ))
-        }
-        RequestBody::NtpSourceName { address } => {
-            let i = find(data, address).ok_or(Status::NO_SUCH_SOURCE)?;
-            let name = data.source_name(i).ok_or(Status::NO_SUCH_SOURCE)?;
-            let n = name.len().min(SOURCE_NAME_LEN - 1);
-            name_buf[..n].copy_from_slice(&name.as_bytes()[..n]);
-            ok(ReplyBody::NtpSourceName(&name_buf[..n]))
-        }
+        RequestBody::ServerStats { v4 } => ok(server_stats(data, v4)),
+        RequestBody::NtpData { address } => ok(ReplyBody::NtpData(
+            data.ntp_data(found(address)?)
+                .ok_or(Status::NO_SUCH_SOURCE)?,
+        )),
+        RequestBody::NtpSourceName { address } => ok(source_name(data, found(address)?, name_buf)?),
         RequestBody::AuthData { address } => {
-            let i = find(data, address).ok_or(Status::NO_SUCH_SOURCE)?;
-            ok(ReplyBody::AuthData(data.auth_data(i)))
+            ok(ReplyBody::AuthData(data.auth_data(found(address)?)))
         }
         RequestBody::ClientAccesses {
             first_index,
             count,
             min_hits,
             reset,
-        } => {
-            let slots = data.client_slots();
-            let wanted = (count as usize).min(MAX_CLIENTS_PER_REPLY);
-            let mut page = ClientPage::new(slots, slots);
-            let mut index = first_index;
-            while index < slots && page.clients().len() < wanted {
-                if let Some(client) = data.client(index) {
-                    let hits = u64::from(client.ntp_hits)
-                        + u64::from(client.nke_hits)
-                        + u64::from(client.cmd_hits);
-                    if hits >= u64::from(min_hits) {
-                        page.push(client);
-                    }
-                }
-                index += 1;
-            }
-            page.next_index = index;
-            Ok((
-                ReplyBody::ClientAccesses(page),
-                reset.then_some(Action::ResetClients),
-            ))
-        }
+        } => Ok((
+            ReplyBody::ClientAccesses(client_page(data, first_index, count, min_hits)),
+            reset.then_some(Action::ResetClients),
+        )),
         RequestBody::ManualList => ok(ReplyBody::ManualList),
         RequestBody::ManualDelete => Err(Status::BAD_SAMPLE),
         RequestBody::RtcReport => Err(Status::NO_RTC),
         RequestBody::Smoothing => Err(Status::NOT_ENABLED),
         RequestBody::MakeStep => act(data, Action::MakeStep),
         RequestBody::Reselect => act(data, Action::Reselect),
-        RequestBody::Online(sources)
-        | RequestBody::Offline(sources)
-        | RequestBody::Burst { sources, .. }
-            if !any_selected(data, &sources) =>
-        {
-            Err(Status::NO_SUCH_SOURCE)
-        }
-        RequestBody::Online(sources) => act(data, Action::Online(sources)),
-        RequestBody::Offline(sources) => act(data, Action::Offline(sources)),
+        RequestBody::Online(sources) => act_on(data, &sources, Action::Online(sources)),
+        RequestBody::Offline(sources) => act_on(data, &sources, Action::Offline(sources)),
         RequestBody::Burst {
             sources,
             good,
             total,
-        } => act(
+        } => act_on(
             data,
+            &sources,
             Action::Burst {
                 sources,
                 good,
@@ -439,6 +394,89 @@ fn execute<'n>(
         ),
         RequestBody::Other(command) => Err(not_carried_out(command)),
     }
+}
+
+/// `sources`: source `i`'s line.
+fn source_data<'n>(data: &impl Provider, i: usize) -> Result<ReplyBody<'n>, Status> {
+    let report = data.source(i).ok_or(Status::NO_SUCH_SOURCE)?;
+    Ok(ReplyBody::SourceData(SourceData {
+        address: data.source_address(i).into(),
+        report,
+    }))
+}
+
+/// `sourcestats`: source `i`'s line.
+fn source_stats<'n>(data: &impl Provider, i: usize) -> Result<ReplyBody<'n>, Status> {
+    let report = data.source_stats(i).ok_or(Status::NO_SUCH_SOURCE)?;
+    let address = data.source_address(i);
+    Ok(ReplyBody::SourceStats(SourceStats {
+        reference_id: address.map_or(ReferenceId::NONE, ReferenceId::from_ip),
+        address: address.into(),
+        report,
+    }))
+}
+
+/// `tracking`, with the address of the source it names.
+fn tracking<'n>(data: &impl Provider) -> ReplyBody<'n> {
+    let report = data.tracking();
+    ReplyBody::Tracking(Tracking {
+        address: data.reference_address(&report).into(),
+        report,
+    })
+}
+
+/// `serverstats`, in the version-4 layout or the version-3 one.
+fn server_stats<'n>(data: &impl Provider, v4: bool) -> ReplyBody<'n> {
+    let stats = data.server_stats();
+    if v4 {
+        ReplyBody::ServerStats4(stats)
+    } else {
+        ReplyBody::ServerStats3(stats)
+    }
+}
+
+/// `sourcename`: source `i`'s name, copied into `name_buf` (cut to fit).
+fn source_name<'n>(
+    data: &impl Provider,
+    i: usize,
+    name_buf: &'n mut [u8; SOURCE_NAME_LEN],
+) -> Result<ReplyBody<'n>, Status> {
+    let name = data.source_name(i).ok_or(Status::NO_SUCH_SOURCE)?;
+    let n = name.len().min(SOURCE_NAME_LEN - 1);
+    name_buf[..n].copy_from_slice(&name.as_bytes()[..n]);
+    Ok(ReplyBody::NtpSourceName(&name_buf[..n]))
+}
+
+/// `clients`: up to `count` records (at most a reply's worth) with at
+/// least `min_hits` hits, from slot `first_index` on; the page says where
+/// the next one starts.
+fn client_page(data: &impl Provider, first_index: u32, count: u32, min_hits: u32) -> ClientPage {
+    let slots = data.client_slots();
+    let wanted = (count as usize).min(MAX_CLIENTS_PER_REPLY);
+    let mut page = ClientPage::new(slots, slots);
+    let mut index = first_index;
+    while index < slots && page.clients().len() < wanted {
+        if let Some(client) = data.client(index) {
+            let hits = u64::from(client.ntp_hits)
+                + u64::from(client.nke_hits)
+                + u64::from(client.cmd_hits);
+            if hits >= u64::from(min_hits) {
+                page.push(client);
+            }
+        }
+        index += 1;
+    }
+    page.next_index = index;
+    page
+}
+
+/// `online`, `offline`, `burst`: `action`, unless no source is selected
+/// by `sources`.
+fn act_on<'n>(data: &impl Provider, sources: &SourceSelector, action: Action) -> Outcome<'n> {
+    if !any_selected(data, sources) {
+        return Err(Status::NO_SUCH_SOURCE);
+    }
+    act(data, action)
 }
 
 fn act<'n>(data: &impl Provider, action: Action) -> Outcome<'n> {

@@ -35,7 +35,6 @@
 use std::io;
 
 use crate::clock::{Clock, SyncStatus, MAX_ERROR_LIMIT};
-use crate::report::TimedatectlReport;
 use crate::time::{NtpDuration, NtpTimestamp};
 use crate::wire::LeapIndicator;
 
@@ -315,7 +314,9 @@ impl<F: Fn() -> NtpTimestamp> TimeSource for F {
 /// A clock in software: an underlying time plus an offset that the
 /// discipline's frequency and steps change. The kernel is never touched,
 /// so it runs without privileges next to any other time daemon. It keeps
-/// the status it is given (for `timedatectl`'s answer) but does not insert
+/// the status it is given ([`sync_status`](Self::sync_status), from which
+/// [`TimedatectlReport::from_status`](crate::report::TimedatectlReport::from_status)
+/// builds `timedatectl`'s answer) but does not insert
 /// or delete a leap second itself: after one, the discipline corrects the
 /// second like any other offset (as under `chronyd -x`).
 ///
@@ -411,11 +412,6 @@ impl<S: TimeSource> VirtualClock<S> {
             max_error,
             ..status
         }
-    }
-
-    /// What `timedatectl` would say about this clock.
-    pub fn timedatectl(&self) -> TimedatectlReport {
-        TimedatectlReport::from_status(&self.sync_status(), Some(self.virtual_now()))
     }
 
     fn virtual_now(&self) -> NtpTimestamp {

@@ -1,8 +1,9 @@
 use super::*;
+use crate::access::AccessControl;
 use crate::clock::ClockAction;
 use crate::discipline::{DisciplineConfig, MakeStep};
 use crate::report::TimestampSource;
-use crate::server::{AccessControl, ServerConfig};
+use crate::server::ServerConfig;
 use crate::test_util::TestRng;
 use crate::wire::{Header, LeapIndicator};
 

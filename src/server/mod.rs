@@ -13,11 +13,12 @@
 //!   from the caller.
 //! - The transmit timestamp is taken as late as possible: `respond` writes
 //!   the receive timestamp there, and the adapter overwrites it with
-//!   [`set_transmit_timestamp`] just before the packet leaves (once per
-//!   batch when it sends a batch). An authenticated response is sealed in
-//!   `respond`, so its transmit timestamp is the one given to
+//!   [`wire::set_transmit_timestamp`][stamp] just before the packet leaves
+//!   (once per batch when it sends a batch). An authenticated response is
+//!   sealed in `respond`, so its transmit timestamp is the one given to
 //!   [`Server::respond_with_transmit`] (the receive timestamp with
-//!   [`Server::respond`]), and [`set_transmit_timestamp`] leaves it alone.
+//!   [`Server::respond`]), and [`wire::set_transmit_timestamp`][stamp]
+//!   leaves it alone.
 //! - A response is never longer than its request: 48 bytes for a plain
 //!   request; requests shorter than 48 bytes or malformed (see
 //!   [`Packet::new_checked`]) are dropped; extension fields are not echoed.
@@ -34,14 +35,18 @@
 //!   identifier), as RFC 8915 §5.7 says. Without NTS configured, NTS fields
 //!   are ignored like any other extension field.
 //! - [`AccessControl`] decides who is served at all; [`RateLimiter`] how
-//!   often; [`Counters`] count what happened.
+//!   often; [`Counters`] count what happened; [`Server::answer`] says why
+//!   a request gets no reply ([`NoReply`]).
+//!
+//! [stamp]: crate::wire::set_transmit_timestamp
 //!
 //! ```
 //! use core::net::SocketAddr;
 //! use ntpkit::reference::Reference;
-//! use ntpkit::server::{set_transmit_timestamp, AccessControl, ClientRecord, Server, ServerConfig};
+//! use ntpkit::access::AccessControl;
+//! use ntpkit::server::{ClientRecord, Server, ServerConfig};
 //! use ntpkit::time::NtpTimestamp;
-//! use ntpkit::wire::{Header, Mode};
+//! use ntpkit::wire::{set_transmit_timestamp, Header, Mode};
 //!
 //! let mut table = [ClientRecord::EMPTY; 64];
 //! let config = ServerConfig { access: AccessControl::allow_everyone(), ..ServerConfig::default() };
@@ -63,21 +68,21 @@
 //! # Ok::<(), ntpkit::wire::Error>(())
 //! ```
 
-mod access;
 mod local;
 mod ratelimit;
 
-pub use access::{AccessControl, AccessError, Subnet, MAX_RULES};
 pub use local::{served_reference, LocalReference};
 pub use ratelimit::{ClientRecord, RateLimit, RateLimiter, Verdict, WAYS};
 
 use core::net::SocketAddr;
 
-use crate::auth::{mac, Key, KeyStore};
-use crate::nts::{ef, NtsReject, NtsRequest, NtsServer};
+use crate::access::AccessControl;
+use crate::auth::mac::{self, MacError};
+use crate::auth::{Key, KeyStore};
+use crate::nts::{ef, NtsError, NtsReject, NtsRequest, NtsServer};
 use crate::reference::Reference;
-use crate::time::{NtpShort, NtpTimestamp};
-use crate::wire::{Header, KissCode, LeapIndicator, Mode, Packet, HEADER_LEN};
+use crate::time::NtpTimestamp;
+use crate::wire::{Error as WireError, Header, KissCode, Mac, Mode, Packet, HEADER_LEN};
 
 /// The well-known NTP port. An NTPv1 request in mode 0 is answered only
 /// from another port (from port 123 it could be a server's reply).
@@ -200,6 +205,56 @@ impl core::fmt::Display for Counters {
     }
 }
 
+/// Why a request gets no reply from [`Server::answer`]. Each reason is
+/// counted in one field of [`Counters`], named in its description.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum NoReply {
+    /// Not an NTP request: shorter than 48 bytes, not word-aligned,
+    /// version not 1–4, or a broken extension-field or MAC trailer
+    /// (`malformed`).
+    #[error("malformed request: {0}")]
+    Malformed(WireError),
+    /// The response buffer is shorter than 48 bytes (`ignored`).
+    #[error("no room for a response")]
+    NoRoom,
+    /// The client is not allowed, and is not sent a DENY kiss-o'-death
+    /// (`denied`).
+    #[error("client denied")]
+    Denied,
+    /// A mode the server does not answer: not client, symmetric active, or
+    /// NTPv1 mode 0 from a port other than 123 (`ignored`).
+    #[error("not a request the server answers")]
+    NotARequest,
+    /// Over the rate limit: to drop, or authenticated (an authenticated
+    /// request gets no RATE kiss-o'-death) (`rate_limited`).
+    #[error("rate limited")]
+    RateLimited,
+    /// A MAC, and the server has no keys (`ignored`).
+    #[error("a MAC, and no keys")]
+    MacWithoutKeys,
+    /// A crypto-NAK (`ignored`).
+    #[error("a crypto-NAK")]
+    CryptoNak,
+    /// A MAC under a key ID the server does not have (`auth_failed` and
+    /// `unknown_key`).
+    #[error("unknown key ID {key_id}")]
+    UnknownKey {
+        /// The MAC's key ID.
+        key_id: u32,
+    },
+    /// A MAC that does not verify (`auth_failed`).
+    #[error("bad MAC: {0}")]
+    BadMac(MacError),
+    /// An NTS request too malformed for an NTS NAK (`auth_failed`).
+    #[error("bad NTS request: {0}")]
+    BadNts(NtsError),
+    /// The MAC or NTS fields of the answer could not be written (they do
+    /// not fit: a response is never longer than its request) (`ignored`).
+    #[error("the authenticated trailer does not fit")]
+    TrailerNotWritten,
+}
+
 /// An NTP server's per-client state: the access rules, the rate-limit
 /// table and the counters. It keeps no reference to the clock: the caller
 /// passes the [`Reference`] to serve and the timestamps with each request.
@@ -213,18 +268,6 @@ pub struct Server<'a> {
     counters: Counters,
     keys: KeyStore<'a>,
     nts: Option<NtsServer>,
-}
-
-/// How a request is authenticated.
-enum Auth<'k, 'p> {
-    /// Not at all.
-    None,
-    /// With this key.
-    Mac(&'k Key),
-    /// With NTS.
-    Nts(NtsRequest<'p>),
-    /// An NTS request to answer with a NAK, echoing this identifier.
-    NtsNak(&'p [u8]),
 }
 
 impl<'a> Server<'a> {
@@ -282,11 +325,13 @@ impl<'a> Server<'a> {
     /// Answers `request`, received from `client` at `receive`, serving
     /// `reference`: writes the response at the start of `response` and
     /// returns its length (48 for a plain response, at most the request's),
-    /// or `None` when nothing is to be sent.
+    /// or `None` when nothing is to be sent ([`answer`](Self::answer) says
+    /// why).
     ///
     /// The transmit timestamp is set to `receive`; overwrite it with
-    /// [`set_transmit_timestamp`] right before sending (an authenticated
-    /// response keeps it: see [`respond_with_transmit`](Self::respond_with_transmit)).
+    /// [`wire::set_transmit_timestamp`](crate::wire::set_transmit_timestamp)
+    /// right before sending (an authenticated response keeps it: see
+    /// [`respond_with_transmit`](Self::respond_with_transmit)).
     #[must_use = "a response does nothing until the caller sends it"]
     pub fn respond(
         &mut self,
@@ -296,7 +341,8 @@ impl<'a> Server<'a> {
         reference: &Reference,
         response: &mut [u8],
     ) -> Option<usize> {
-        self.respond_with_transmit(request, client, receive, reference, response, || receive)
+        self.answer(request, client, receive, reference, response, || receive)
+            .ok()
     }
 
     /// [`respond`](Self::respond), with `transmit` called for the transmit
@@ -312,182 +358,295 @@ impl<'a> Server<'a> {
         response: &mut [u8],
         transmit: impl FnOnce() -> NtpTimestamp,
     ) -> Option<usize> {
-        let counters = &mut self.counters;
-        counters.received += 1;
-        let Ok(packet) = Packet::new_checked(request) else {
-            counters.malformed += 1;
-            return None;
-        };
+        self.answer(request, client, receive, reference, response, transmit)
+            .ok()
+    }
+
+    /// [`respond_with_transmit`](Self::respond_with_transmit), saying why
+    /// a request gets no reply: the length of the response written, or the
+    /// [`NoReply`] reason (counted in [`Counters`] as that type says).
+    #[must_use = "a response does nothing until the caller sends it"]
+    pub fn answer(
+        &mut self,
+        request: &[u8],
+        client: SocketAddr,
+        receive: NtpTimestamp,
+        reference: &Reference,
+        response: &mut [u8],
+        transmit: impl FnOnce() -> NtpTimestamp,
+    ) -> Result<usize, NoReply> {
+        self.counters.received += 1;
+        let outcome = self.reply(request, client, receive, reference, response, transmit);
+        self.counters.count(&outcome);
+        outcome.map(|answer| answer.len)
+    }
+
+    /// The steps of [`answer`](Self::answer), in chrony's order: parse,
+    /// access control, mode, rate limit, authentication; then the header
+    /// and the authenticated trailer. Counts nothing.
+    fn reply(
+        &mut self,
+        request: &[u8],
+        client: SocketAddr,
+        receive: NtpTimestamp,
+        reference: &Reference,
+        response: &mut [u8],
+        transmit: impl FnOnce() -> NtpTimestamp,
+    ) -> Result<Answer, NoReply> {
+        let packet = Packet::new_checked(request).map_err(NoReply::Malformed)?;
         if response.len() < HEADER_LEN {
-            counters.ignored += 1;
-            return None;
+            return Err(NoReply::NoRoom);
         }
-        // chrony's order: access control, mode, rate limit, authentication.
-        let ip = client.ip();
-        let allowed = self.access.allows(ip);
-        if !allowed {
-            counters.denied += 1;
-        }
-        let mode = match (packet.mode(), packet.version()) {
-            (Mode::Client, _) => Mode::Server,
-            (Mode::SymmetricActive, _) => Mode::SymmetricPassive,
-            (Mode::Reserved, 1) if client.port() != NTP_PORT => Mode::Server,
-            _ => {
-                if allowed {
-                    counters.ignored += 1;
-                }
-                return None;
-            }
-        };
-        let mac = packet.mac();
-        // NTS fields are looked for only when NTS is on and the request
-        // has extension fields.
-        let nts_request = mac.is_none()
-            && self.nts.is_some()
-            && packet
-                .extensions()
-                .any(|field| field.field_type == ef::COOKIE);
-        let plain = mac.is_none() && !nts_request;
-        let kiss = if !allowed {
-            if !(self.deny_kod && plain) {
-                return None;
-            }
-            Some(KissCode::Deny)
+        let allowed = self.access.allows(client.ip());
+        let mode = reply_mode(&packet, client.port()).ok_or(if allowed {
+            NoReply::NotARequest
         } else {
-            let verdict = match self.limiter.as_mut() {
-                Some(limiter) => limiter.check(ip, receive),
-                None => Verdict::Pass,
-            };
-            // An authenticated request is answered in full or not at all.
-            if verdict == Verdict::Drop || (verdict == Verdict::Kod && !plain) {
-                counters.rate_limited += 1;
-                return None;
-            }
-            (verdict == Verdict::Kod).then_some(KissCode::Rate)
-        };
-        let auth = if kiss.is_some() || plain {
-            Auth::None
-        } else if let Some(mac) = mac {
-            // No keys, or a crypto-NAK: not a request to answer.
-            if self.keys.is_empty() || mac.is_crypto_nak() {
-                counters.ignored += 1;
-                return None;
-            }
-            match mac::verify_packet(&self.keys, &packet) {
-                Ok(key) => Auth::Mac(key),
-                Err(e) => {
-                    counters.auth_failed += 1;
-                    if matches!(e, mac::MacError::UnknownKey { .. }) {
-                        counters.unknown_key += 1;
-                    }
-                    return None;
-                }
-            }
-        } else {
-            let nts = self.nts.as_mut()?;
-            match nts.check_request(&packet) {
-                Ok(checked) => Auth::Nts(checked),
-                Err(NtsReject::Nak { uid, .. }) => Auth::NtsNak(uid),
-                Err(NtsReject::Drop(_)) => {
-                    counters.auth_failed += 1;
-                    return None;
-                }
-            }
-        };
-        let kiss = match auth {
-            Auth::NtsNak(_) => Some(KissCode::Ntsn),
+            NoReply::Denied
+        })?;
+        let claim = self.claim(&packet);
+        let kiss = self.admit(allowed, client, receive, matches!(claim, Claim::Plain))?;
+        let auth = authenticate(&self.keys, self.nts.as_mut(), &packet, claim)?;
+        let kind = auth.kind();
+        let kiss = match kind {
+            AuthKind::NtsNak => Some(KissCode::Ntsn),
             _ => kiss,
         };
-        let transmit = match auth {
-            Auth::Mac(_) | Auth::Nts(_) => transmit(),
-            _ => receive,
+        let transmit = match kind {
+            AuthKind::Mac | AuthKind::Nts => transmit(),
+            AuthKind::None | AuthKind::NtsNak => receive,
         };
-        let header = match kiss {
-            None => Header {
-                leap: reference.leap,
-                version: packet.version(),
-                mode,
-                stratum: reference.stratum,
-                poll: packet.poll().max(self.min_poll),
-                precision: self.precision,
-                root_delay: reference.root_delay,
-                root_dispersion: reference.root_dispersion,
-                reference_id: reference.reference_id,
-                reference_timestamp: reference.reference_time,
-                origin_timestamp: packet.transmit_timestamp(),
-                receive_timestamp: receive,
-                transmit_timestamp: transmit,
-            },
-            Some(code) => Header {
-                leap: LeapIndicator::Unsynchronized,
-                version: packet.version(),
-                mode,
-                stratum: 0,
-                poll: packet.poll().max(self.min_poll),
-                precision: self.precision,
-                root_delay: NtpShort::ZERO,
-                root_dispersion: NtpShort::ZERO,
+        // A kiss-o'-death says nothing of the server's synchronisation.
+        let served = match kiss {
+            None => *reference,
+            Some(code) => Reference {
                 reference_id: code.to_reference_id(),
-                reference_timestamp: NtpTimestamp::ZERO,
-                origin_timestamp: packet.transmit_timestamp(),
-                receive_timestamp: receive,
-                transmit_timestamp: transmit,
+                ..Reference::UNSYNCHRONIZED
             },
+        };
+        let header = Header {
+            leap: served.leap,
+            version: packet.version(),
+            mode,
+            stratum: served.stratum,
+            poll: packet.poll().max(self.min_poll),
+            precision: self.precision,
+            root_delay: served.root_delay,
+            root_dispersion: served.root_dispersion,
+            reference_id: served.reference_id,
+            reference_timestamp: served.reference_time,
+            origin_timestamp: packet.transmit_timestamp(),
+            receive_timestamp: receive,
+            transmit_timestamp: transmit,
         };
         // Never longer than the request.
         let room = response.len().min(request.len());
-        let response = &mut response[..room];
-        // Cannot fail: the version is 1–4 and the buffer holds 48 bytes.
-        let len = header.emit(response).ok()?;
-        let counters = &mut self.counters;
-        // The authenticated forms write their trailer after the header; a
-        // trailer that does not fit is no answer at all.
-        let (written, answered) = match auth {
-            Auth::None => (Some(len), None),
-            Auth::Mac(key) => (
-                mac::append(key, response, len).ok(),
-                Some(&mut counters.mac_answered),
-            ),
-            Auth::Nts(checked) => (
-                self.nts
-                    .as_mut()?
-                    .write_response(&checked, response, len)
-                    .ok(),
-                Some(&mut counters.nts_answered),
-            ),
-            Auth::NtsNak(uid) => (
-                NtsServer::write_nak(uid, response, len).ok(),
-                Some(&mut counters.nts_nak),
-            ),
+        let len = write_reply(&header, auth, &mut response[..room])?;
+        Ok(Answer { len, kiss, kind })
+    }
+
+    /// How `packet` asks to be authenticated. NTS fields are looked for
+    /// only when NTS is on and the request has extension fields; without
+    /// NTS they are ignored like any other extension field.
+    fn claim<'p>(&self, packet: &'p Packet<&[u8]>) -> Claim<'p> {
+        match packet.mac() {
+            Some(mac) => Claim::Mac(mac),
+            None if self.nts.is_some()
+                && packet
+                    .extensions()
+                    .any(|field| field.field_type == ef::COOKIE) =>
+            {
+                Claim::Nts
+            }
+            None => Claim::Plain,
+        }
+    }
+
+    /// Access control (`allowed`, already decided) and rate limiting: the
+    /// kiss-o'-death to answer with, if any. A denied client gets a DENY
+    /// kiss only with `deny_kod` and a plain request; an authenticated
+    /// request is answered in full or not at all, so it gets no RATE kiss.
+    fn admit(
+        &mut self,
+        allowed: bool,
+        client: SocketAddr,
+        receive: NtpTimestamp,
+        plain: bool,
+    ) -> Result<Option<KissCode>, NoReply> {
+        if !allowed {
+            return match self.deny_kod && plain {
+                true => Ok(Some(KissCode::Deny)),
+                false => Err(NoReply::Denied),
+            };
+        }
+        let verdict = match self.limiter.as_mut() {
+            Some(limiter) => limiter.check(client.ip(), receive),
+            None => Verdict::Pass,
         };
-        let Some(written) = written else {
-            counters.ignored += 1;
-            return None;
-        };
-        let len = written;
-        if let Some(answered) = answered {
-            *answered += 1;
+        match verdict {
+            Verdict::Pass => Ok(None),
+            Verdict::Kod if plain => Ok(Some(KissCode::Rate)),
+            Verdict::Kod | Verdict::Drop => Err(NoReply::RateLimited),
         }
-        if kiss.is_some() {
-            counters.kod_sent += 1;
-        }
-        if kiss != Some(KissCode::Deny) {
-            counters.answered += 1;
-        }
-        Some(len)
     }
 }
 
-/// Writes `transmit` as the transmit timestamp of the 48-byte response
-/// `response` (its bytes 40 to 47); does nothing to a buffer of another
-/// length: shorter is no response, longer is an authenticated one, whose
-/// MAC or authenticator covers the timestamp `respond` wrote.
-pub fn set_transmit_timestamp(response: &mut [u8], transmit: NtpTimestamp) {
-    if response.len() != HEADER_LEN {
-        return;
+/// The mode of the reply to `packet`, received from `port`: mode 4 for
+/// mode 3, mode 2 for mode 1, mode 4 for an NTPv1 mode-0 request from a
+/// port other than 123; `None` for anything else.
+fn reply_mode(packet: &Packet<&[u8]>, port: u16) -> Option<Mode> {
+    match (packet.mode(), packet.version()) {
+        (Mode::Client, _) => Some(Mode::Server),
+        (Mode::SymmetricActive, _) => Some(Mode::SymmetricPassive),
+        (Mode::Reserved, 1) if port != NTP_PORT => Some(Mode::Server),
+        _ => None,
     }
-    if let Ok(mut packet) = Packet::new_header(response) {
-        packet.set_transmit_timestamp(transmit);
+}
+
+/// How a request asks to be authenticated.
+enum Claim<'p> {
+    /// Not at all.
+    Plain,
+    /// With this MAC.
+    Mac(Mac<'p>),
+    /// With NTS (only when the server has NTS on).
+    Nts,
+}
+
+/// How a request is authenticated: with the key, or the server's NTS
+/// state, its answer is sealed with.
+enum Auth<'k, 's, 'p> {
+    /// Not at all.
+    None,
+    /// With this key.
+    Mac(&'k Key),
+    /// With NTS.
+    Nts(&'s mut NtsServer, NtsRequest<'p>),
+    /// An NTS request to answer with a NAK, echoing this identifier.
+    NtsNak(&'p [u8]),
+}
+
+/// [`Auth`] without its data: what [`Counters`] count of an answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AuthKind {
+    None,
+    Mac,
+    Nts,
+    NtsNak,
+}
+
+impl Auth<'_, '_, '_> {
+    fn kind(&self) -> AuthKind {
+        match self {
+            Auth::None => AuthKind::None,
+            Auth::Mac(_) => AuthKind::Mac,
+            Auth::Nts(..) => AuthKind::Nts,
+            Auth::NtsNak(_) => AuthKind::NtsNak,
+        }
+    }
+}
+
+/// Checks the authentication `claim`ed by `packet` under `keys` or `nts`:
+/// a MAC under a known key and an NTS request whose cookie and
+/// authenticator check out are answered in kind; a cookie that does not
+/// open or an authenticator that does not verify gets an NTS NAK; anything
+/// else gets no reply.
+fn authenticate<'k, 's, 'p>(
+    keys: &KeyStore<'k>,
+    nts: Option<&'s mut NtsServer>,
+    packet: &Packet<&'p [u8]>,
+    claim: Claim<'_>,
+) -> Result<Auth<'k, 's, 'p>, NoReply> {
+    match (claim, nts) {
+        // `claim` says NTS only when NTS is on.
+        (Claim::Plain, _) | (Claim::Nts, None) => Ok(Auth::None),
+        (Claim::Mac(mac), _) => {
+            // No keys, or a crypto-NAK: not a request to answer.
+            if keys.is_empty() {
+                return Err(NoReply::MacWithoutKeys);
+            }
+            if mac.is_crypto_nak() {
+                return Err(NoReply::CryptoNak);
+            }
+            match mac::verify_packet(keys, packet) {
+                Ok(key) => Ok(Auth::Mac(key)),
+                Err(mac::MacError::UnknownKey { key_id }) => Err(NoReply::UnknownKey { key_id }),
+                Err(e) => Err(NoReply::BadMac(e)),
+            }
+        }
+        (Claim::Nts, Some(nts)) => match nts.check_request(packet) {
+            Ok(checked) => Ok(Auth::Nts(nts, checked)),
+            Err(NtsReject::Nak { uid, .. }) => Ok(Auth::NtsNak(uid)),
+            Err(NtsReject::Drop(e)) => Err(NoReply::BadNts(e)),
+        },
+    }
+}
+
+/// Writes `header` into `response` (at least 48 bytes), then the trailer
+/// `auth` asks for; returns the response's length. A trailer that does not
+/// fit is no answer at all.
+fn write_reply(
+    header: &Header,
+    auth: Auth<'_, '_, '_>,
+    response: &mut [u8],
+) -> Result<usize, NoReply> {
+    // Cannot fail: the version is 1–4 and the buffer holds 48 bytes.
+    let len = header.emit(response).map_err(|_| NoReply::NoRoom)?;
+    let written = match auth {
+        Auth::None => Ok(len),
+        Auth::Mac(key) => mac::append(key, response, len).map_err(|_| ()),
+        Auth::Nts(nts, checked) => nts.write_response(&checked, response, len).map_err(|_| ()),
+        Auth::NtsNak(uid) => NtsServer::write_nak(uid, response, len).map_err(|_| ()),
+    };
+    written.map_err(|()| NoReply::TrailerNotWritten)
+}
+
+/// What [`Server::reply`] wrote: what [`Counters`] count of an answer.
+struct Answer {
+    len: usize,
+    kiss: Option<KissCode>,
+    kind: AuthKind,
+}
+
+impl Counters {
+    /// Counts what became of a request (already counted in `received`).
+    fn count(&mut self, outcome: &Result<Answer, NoReply>) {
+        let answer = match outcome {
+            Ok(answer) => answer,
+            Err(reason) => return self.count_no_reply(*reason),
+        };
+        match answer.kind {
+            AuthKind::None => {}
+            AuthKind::Mac => self.mac_answered += 1,
+            AuthKind::Nts => self.nts_answered += 1,
+            AuthKind::NtsNak => self.nts_nak += 1,
+        }
+        if answer.kiss.is_some() {
+            self.kod_sent += 1;
+        }
+        // A DENY kiss is an answer to a client that is not served.
+        if answer.kiss == Some(KissCode::Deny) {
+            self.denied += 1;
+        } else {
+            self.answered += 1;
+        }
+    }
+
+    fn count_no_reply(&mut self, reason: NoReply) {
+        match reason {
+            NoReply::Malformed(_) => self.malformed += 1,
+            NoReply::Denied => self.denied += 1,
+            NoReply::RateLimited => self.rate_limited += 1,
+            NoReply::NoRoom
+            | NoReply::NotARequest
+            | NoReply::MacWithoutKeys
+            | NoReply::CryptoNak
+            | NoReply::TrailerNotWritten => self.ignored += 1,
+            NoReply::UnknownKey { .. } => {
+                self.auth_failed += 1;
+                self.unknown_key += 1;
+            }
+            NoReply::BadMac(_) | NoReply::BadNts(_) => self.auth_failed += 1,
+        }
     }
 }
 

@@ -1,6 +1,6 @@
 use super::*;
 use crate::time::NtpDuration;
-use crate::wire::ReferenceId;
+use crate::wire::{set_transmit_timestamp, LeapIndicator, ReferenceId};
 use core::net::{IpAddr, Ipv6Addr};
 use proptest::prelude::*;
 use std::vec;
@@ -303,13 +303,63 @@ fn rate_limit_poll_drops_and_kod() {
 }
 
 #[test]
-fn transmit_timestamp_is_patched_in_place() {
-    let mut bytes = [0u8; 48];
-    set_transmit_timestamp(&mut bytes, NtpTimestamp::from_bits(0x1122_3344_5566_7788));
-    assert_eq!(&bytes[40..], &0x1122_3344_5566_7788u64.to_be_bytes());
-    let mut short = [0u8; 47];
-    set_transmit_timestamp(&mut short, NtpTimestamp::from_bits(1));
-    assert_eq!(short, [0u8; 47]);
+fn the_reason_for_no_reply_is_typed_and_counted() {
+    let reference = Reference::local(10, now());
+    let mut table = [ClientRecord::EMPTY; 0];
+    let mut server = Server::new(open_config(), &mut table, [0, 0]);
+    let mut out = [0u8; 128];
+    let mut answer = |server: &mut Server<'_>, request: &[u8], room: usize| {
+        server.answer(request, client(), now(), &reference, &mut out[..room], now)
+    };
+    assert_eq!(
+        answer(&mut server, &request(4, 3, 6)[..47], 128),
+        Err(NoReply::Malformed(WireError::TooShort { len: 47 }))
+    );
+    assert_eq!(
+        answer(&mut server, &request(4, 3, 6), 47),
+        Err(NoReply::NoRoom)
+    );
+    assert_eq!(
+        answer(&mut server, &request(4, 4, 6), 128),
+        Err(NoReply::NotARequest)
+    );
+    let mut nak = [0u8; 52];
+    nak[..48].copy_from_slice(&request(4, 3, 6));
+    assert_eq!(answer(&mut server, &nak, 128), Err(NoReply::MacWithoutKeys));
+    assert_eq!(answer(&mut server, &request(4, 3, 6), 128), Ok(48));
+    let c = *server.counters();
+    assert_eq!(
+        (c.received, c.malformed, c.ignored, c.answered),
+        (5, 1, 3, 1)
+    );
+
+    let mut denying = Server::new(ServerConfig::default(), &mut [], [0, 0]);
+    assert_eq!(
+        answer(&mut denying, &request(4, 3, 6), 128),
+        Err(NoReply::Denied)
+    );
+    // A denied client's other modes are counted as denied too.
+    assert_eq!(
+        answer(&mut denying, &request(4, 4, 6), 128),
+        Err(NoReply::Denied)
+    );
+    assert_eq!(denying.counters().denied, 2);
+
+    let config = ServerConfig {
+        rate_limit: Some(RateLimit::default()),
+        ..open_config()
+    };
+    let mut table = [ClientRecord::EMPTY; 8];
+    let mut limited = Server::new(config, &mut table, [3, 4]);
+    let outcomes: Vec<_> = (0..20)
+        .map(|_| answer(&mut limited, &request(4, 3, 0), 128))
+        .collect();
+    assert!(outcomes.contains(&Err(NoReply::RateLimited)));
+    assert!(outcomes
+        .iter()
+        .all(|o| matches!(o, Ok(48) | Err(NoReply::RateLimited))));
+    let c = *limited.counters();
+    assert_eq!(c.received, c.answered + c.rate_limited);
 }
 
 proptest! {
@@ -451,6 +501,58 @@ mod auth {
         assert!(server
             .respond(&req[..n], client(), now(), &reference, &mut out)
             .is_some());
+    }
+
+    #[test]
+    fn the_reason_an_authenticated_request_gets_no_reply_is_typed() {
+        let mut table = [ClientRecord::EMPTY; 0];
+        let keys = [key(1, KeyType::Sha256, 1)];
+        let mut server = Server::new(open_config(), &mut table, [1, 2]);
+        server.set_keys(KeyStore::new(&keys).unwrap());
+        server.set_nts(nts_server(5, 0x55));
+        let reference = Reference::local(10, now());
+        let mut out = [0u8; 1024];
+        let mut answer = |server: &mut Server<'_>, request: &[u8], room: usize| {
+            server.answer(request, client(), now(), &reference, &mut out[..room], now)
+        };
+        let mut nak = [0u8; 52];
+        nak[..48].copy_from_slice(&request(4, 3, 6));
+        assert_eq!(answer(&mut server, &nak, 1024), Err(NoReply::CryptoNak));
+        let (req, n) = mac_request(&key(77, KeyType::Sha1, 1), 4);
+        assert_eq!(
+            answer(&mut server, &req[..n], 1024),
+            Err(NoReply::UnknownKey { key_id: 77 })
+        );
+        let (req, n) = mac_request(&key(1, KeyType::Sha256, 9), 4);
+        assert!(matches!(
+            answer(&mut server, &req[..n], 1024),
+            Err(NoReply::BadMac(_))
+        ));
+        // A response buffer with room for the header only.
+        let (req, n) = mac_request(&keys[0], 4);
+        assert_eq!(
+            answer(&mut server, &req[..n], 48),
+            Err(NoReply::TrailerNotWritten)
+        );
+        assert_eq!(answer(&mut server, &req[..n], 1024), Ok(n));
+        let mut maker = nts_server(5, 0x55);
+        let (mut req, n) = nts_request(&mut session(&mut maker, 1));
+        req[48..50].copy_from_slice(&0x0f00u16.to_be_bytes());
+        assert_eq!(
+            answer(&mut server, &req[..n], 1024),
+            Err(NoReply::BadNts(NtsError::MissingUid))
+        );
+        let c = *server.counters();
+        assert_eq!(
+            (
+                c.received,
+                c.ignored,
+                c.auth_failed,
+                c.unknown_key,
+                c.mac_answered
+            ),
+            (6, 2, 3, 1, 1)
+        );
     }
 
     fn session_keys() -> SessionKeys {

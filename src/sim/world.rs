@@ -27,6 +27,7 @@ use core::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::boxed::Box;
 use std::vec::Vec;
 
+use crate::access::AccessControl;
 use crate::auth::{Key, KeyStore};
 use crate::clock::{Clock, ClockAction, StepWatch};
 use crate::linux::clock::{Kernel, SystemClock};
@@ -36,12 +37,10 @@ use crate::nts::{
 };
 use crate::reference::Reference;
 use crate::report::TimestampSource;
-use crate::server::{
-    set_transmit_timestamp, AccessControl, ClientRecord, RateLimit, Server, ServerConfig,
-};
+use crate::server::{ClientRecord, RateLimit, Server, ServerConfig};
 use crate::system::{Drift, SourceConfig, SourceId, MAX_REQUEST_LEN};
 use crate::time::NtpTimestamp;
-use crate::wire::{LeapIndicator, ReferenceId};
+use crate::wire::{set_transmit_timestamp, LeapIndicator, ReferenceId};
 use rand_core::RngCore;
 
 use super::{SimKernel, SimRng};

@@ -332,6 +332,20 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     }
 }
 
+/// Writes `transmit` as the transmit timestamp of the 48-byte reply
+/// `reply` (its bytes 40 to 47), as late as possible before it is sent;
+/// does nothing to a buffer of another length: shorter is no reply, longer
+/// is an authenticated one, whose MAC or NTS authenticator covers the
+/// transmit timestamp it was sealed with.
+pub fn set_transmit_timestamp(reply: &mut [u8], transmit: NtpTimestamp) {
+    if reply.len() != HEADER_LEN {
+        return;
+    }
+    if let Ok(mut packet) = Packet::new_header(reply) {
+        packet.set_transmit_timestamp(transmit);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -452,5 +466,19 @@ mod tests {
             view.transmit_timestamp(),
             NtpTimestamp::from_bits(0xeeb2_be21_bdfb_2e0e)
         );
+    }
+
+    #[test]
+    fn transmit_timestamp_is_patched_in_place() {
+        let mut bytes = [0u8; 48];
+        set_transmit_timestamp(&mut bytes, NtpTimestamp::from_bits(0x1122_3344_5566_7788));
+        assert_eq!(&bytes[40..], &0x1122_3344_5566_7788u64.to_be_bytes());
+        let mut short = [0u8; 47];
+        set_transmit_timestamp(&mut short, NtpTimestamp::from_bits(1));
+        assert_eq!(short, [0u8; 47]);
+        // An authenticated reply keeps the timestamp it was sealed with.
+        let mut long = [0u8; 68];
+        set_transmit_timestamp(&mut long, NtpTimestamp::from_bits(1));
+        assert_eq!(long, [0u8; 68]);
     }
 }

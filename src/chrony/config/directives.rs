@@ -14,7 +14,7 @@ use super::sources::{self, Origin, SourceLine};
 use super::{
     InitStepSlew, LeapSecMode, LineError, LocalConfig, Location, LogSet, MakeStep, MaxChange,
 };
-use crate::server::{AccessError, Subnet};
+use crate::access::{AccessError, Subnet};
 
 /// Reads one line of a directive into the configuration.
 pub(super) type Read = fn(&mut Reader<'_>, &mut Args<'_>, &Location) -> Result<(), LineError>;

@@ -66,7 +66,8 @@ use std::path::{Path, PathBuf};
 use std::string::{String, ToString};
 use std::vec::Vec;
 
-use crate::server::{AccessControl, AccessError, LocalReference, RateLimit, NTP_PORT};
+use crate::access::{AccessControl, AccessError};
+use crate::server::{LocalReference, RateLimit, NTP_PORT};
 use crate::system::SourceConfig as EngineSourceConfig;
 
 pub use auth::{AuthConfig, AuthSelectMode, SourceAuth};

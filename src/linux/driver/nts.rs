@@ -13,13 +13,14 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::net::UnixStream;
 use std::string::String;
-use std::string::ToString;
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::vec::Vec;
 
 use super::peers::Peer;
 use super::{files, MAX_SOURCES};
-use crate::linux::nts::ke_client::{KeClient, KeOutcome, NtsClientConfig, NtsSettings};
+use crate::linux::nts::ke_client::{
+    KeClient, KeClientError, KeOutcome, NtsClientConfig, NtsSettings,
+};
 use crate::linux::socket::client::ClientSocket;
 use crate::node::Node;
 use crate::time::NtpTimestamp;
@@ -66,13 +67,42 @@ impl PeerNts {
     }
 }
 
+/// Why an NTS-KE for a source failed or could not start (logged with the
+/// source's name, and retried as the node paces it).
+#[derive(Debug, thiserror::Error)]
+pub(super) enum KeFailure {
+    /// The source's certificate set (`certset`) has nothing to trust.
+    #[error("certificate set {0} holds no trusted certificate")]
+    NoTrustedCertificate(u32),
+    /// The client could not be set up, or the handshake failed.
+    #[error(transparent)]
+    Client(#[from] KeClientError),
+    /// The driver's wake-up socket could not be shared with the thread.
+    #[error(transparent)]
+    Wake(io::Error),
+    /// The helper thread could not be started.
+    #[error("NTS-KE thread: {0}")]
+    Thread(io::Error),
+    /// The NTP server the handshake named has no address.
+    #[error(transparent)]
+    NtpAddress(io::Error),
+    /// No socket to the NTP server the handshake named.
+    #[error("socket for {address}: {source}")]
+    Socket {
+        /// The NTP server's address.
+        address: SocketAddr,
+        /// Why.
+        source: io::Error,
+    },
+}
+
 /// A finished NTS-KE: the outcome and the NTP address it leads to, or why
 /// it failed.
 pub(super) struct KeDone {
     /// The peer's index.
     pub peer: usize,
     /// The session and where NTP goes.
-    pub result: Result<(KeOutcome, SocketAddr), String>,
+    pub result: Result<(KeOutcome, SocketAddr), KeFailure>,
 }
 
 /// Runs handshakes in helper threads.
@@ -112,22 +142,21 @@ impl KeRunner {
 
     /// The client for certificate set `set`, checking certificate times
     /// unless `ignore_time` (built once each).
-    fn client(&mut self, set: u32, ignore_time: bool) -> Result<KeClient, String> {
+    fn client(&mut self, set: u32, ignore_time: bool) -> Result<KeClient, KeFailure> {
         if let Some(client) = self.clients.get(&(set, ignore_time)) {
             return Ok(client.clone());
         }
         let (trusted_certs, system_certs) = self
             .settings
             .trust(set)
-            .ok_or_else(|| format!("certificate set {set} holds no trusted certificate"))?;
+            .ok_or(KeFailure::NoTrustedCertificate(set))?;
         let client = KeClient::new(&NtsClientConfig {
             trusted_certs,
             system_certs,
             ignore_cert_time: ignore_time,
             timeout: self.settings.timeout,
             ..NtsClientConfig::default()
-        })
-        .map_err(|e| e.to_string())?;
+        })?;
         self.clients.insert((set, ignore_time), client.clone());
         Ok(client)
     }
@@ -140,20 +169,20 @@ impl KeRunner {
         index: usize,
         peer: &PeerNts,
         clock_updates: u32,
-    ) -> Result<(), String> {
+    ) -> Result<(), KeFailure> {
         let ignore_time = clock_updates < self.settings.no_cert_time_check;
         let client = self.client(peer.certset, ignore_time)?;
         let peer = peer.clone();
         let done = self.done_tx.clone();
-        let mut wake = self.wake_tx.try_clone().map_err(|e| e.to_string())?;
+        let mut wake = self.wake_tx.try_clone().map_err(KeFailure::Wake)?;
         std::thread::Builder::new()
             .name("ntpkit-nts-ke".into())
             .spawn(move || {
                 let result = client
                     .establish(&peer.host, peer.ke_address)
-                    .map_err(|e| e.to_string())
+                    .map_err(KeFailure::Client)
                     .and_then(|outcome| {
-                        let address = peer.ntp_address(&outcome).map_err(|e| e.to_string())?;
+                        let address = peer.ntp_address(&outcome).map_err(KeFailure::NtpAddress)?;
                         Ok((outcome, address))
                     });
                 // The driver may be gone: then nobody waits for this.
@@ -163,7 +192,7 @@ impl KeRunner {
                 });
                 let _ = wake.write_all(&[1]);
             })
-            .map_err(|e| format!("NTS-KE thread: {e}"))?;
+            .map_err(KeFailure::Thread)?;
         Ok(())
     }
 
@@ -191,7 +220,7 @@ pub(super) fn run_handshakes(
         let moved = done.result.and_then(|(outcome, address)| {
             if address != peer.server() {
                 peer.socket = ClientSocket::connect(address)
-                    .map_err(|e| format!("socket for {address}: {e}"))?;
+                    .map_err(|source| KeFailure::Socket { address, source })?;
             }
             if let Some(nts) = &mut peer.nts {
                 nts.ntp_server = outcome.ntp_server;

@@ -16,6 +16,7 @@ use std::time::Instant;
 use std::vec;
 
 use super::*;
+use crate::access::AccessControl;
 use crate::chrony::logs::LogSettings;
 use crate::discipline::{DisciplineConfig, Drift, MakeStep};
 use crate::linux::clock::{Kernel, SystemClock, VirtualClock};
@@ -25,11 +26,11 @@ use crate::linux::socket::{realtime_now, SocketOptions};
 use crate::node::NodeConfig;
 use crate::reference::Reference;
 use crate::report::TimestampSource;
-use crate::server::{set_transmit_timestamp, AccessControl, LocalReference, Server, ServerConfig};
+use crate::server::{LocalReference, Server, ServerConfig};
 use crate::system::{SourceConfig, SystemConfig};
 use crate::test_util::logs;
 use crate::time::NtpDuration;
-use crate::wire::{Header, LeapIndicator, ReferenceId};
+use crate::wire::{set_transmit_timestamp, Header, LeapIndicator, ReferenceId};
 
 const AHEAD: f64 = 0.5;
 
@@ -328,8 +329,9 @@ fn ask<C: DriverClock>(driver: &mut Driver<'_, C>, address: SocketAddr) -> Heade
     panic!("no answer from {address}");
 }
 
-/// The seed's serving node on loopback: it follows an upstream 0.5 s
-/// ahead and serves, and a client node follows it.
+/// A cluster's serving node (as kubeasz sets it up) on loopback: it
+/// follows an upstream 0.5 s ahead and serves, and a client node follows
+/// it.
 #[test]
 fn serving_node_passes_the_time_on() {
     let stop = Arc::new(AtomicBool::new(false));

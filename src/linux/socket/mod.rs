@@ -51,8 +51,8 @@ use std::time::{Duration, SystemTime};
 use std::vec::Vec;
 
 use crate::linux::sys::{self, cvt};
-use crate::server::set_transmit_timestamp;
 use crate::time::{NtpTimestamp, UnixTime};
+use crate::wire::set_transmit_timestamp;
 
 pub mod client;
 

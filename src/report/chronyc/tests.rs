@@ -1,5 +1,7 @@
 //! The layouts against chronyc 4.3's own output (tests/reference holds a
-//! copy of what Debian's chronyc printed) and the seed document's lines.
+//! copy of what Debian's chronyc printed), and against the lines an older
+//! chronyc printed on the serving node of a kubeasz cluster
+//! (`kubeasz_serving_node_rows`).
 
 extern crate std;
 
@@ -186,11 +188,12 @@ fn csv_matches_chronyc() {
     );
 }
 
-/// The seed's serving node: five sources in every unit and state. (The
-/// seed came from an older chronyc: its header has no trailing spaces and
-/// it cut long names without the `>` that 4.3 puts there.)
+/// The serving node of a kubeasz cluster (one node following five public
+/// servers), as an older chronyc listed its sources: five sources in every
+/// unit and state. (That chronyc's header has no trailing spaces and it cut
+/// long names without the `>` that 4.3 puts there.)
 #[test]
-fn seed_server_rows() {
+fn kubeasz_serving_node_rows() {
     let row = |state, stratum, poll, reach, rx, adj: f64, meas: f64, err: f64| SourceReport {
         adjusted_offset: adj,
         measured_offset: meas,

@@ -9,11 +9,12 @@ use std::vec::Vec;
 use core::net::SocketAddr;
 
 use super::*;
+use crate::access::AccessControl;
 use crate::auth::{Key, KeyStore, KeyType};
 use crate::nts::{AeadAlgorithm, CookieKey, CookieKeys, NtsServer, SessionKeys};
 use crate::reference::Reference;
 use crate::report::TimestampSource;
-use crate::server::{AccessControl, Server, ServerConfig};
+use crate::server::{Server, ServerConfig};
 use crate::source::{Source, SourceConfig};
 use crate::test_util::TestRng;
 use crate::wire::{Header, KissCode, LeapIndicator, Mode, ReferenceId};
