@@ -26,7 +26,8 @@ use clap::{ArgAction, Parser};
 use ntpkit::linux::ctl;
 use ntpkit::linux::daemon::{self, ClockChoice, Family, Mode, Options};
 
-/// chronyd's options, and ntpkit's `--clock` and `--ctl`.
+/// chronyd's options, and ntpkit's `--clock` and `--ctl`. The system clock
+/// is steered only with `--clock system`.
 #[derive(Parser)]
 #[command(name = "client", disable_version_flag = true)]
 struct Args {
