@@ -64,7 +64,7 @@ use core::fmt;
 
 use crate::clock::{ClockAction, SyncStatus, MAX_ERROR_LIMIT};
 use crate::sample::MAX_CLOCK_ERROR;
-use crate::time::{NtpDuration, NtpTimestamp};
+use crate::time::{log2_to_seconds, NtpDuration, NtpTimestamp};
 use crate::wire::LeapIndicator;
 use num_traits::Float;
 
@@ -158,6 +158,49 @@ pub struct DisciplineConfig {
     pub panic_threshold: Option<f64>,
     /// `maxchange` (default: none).
     pub maxchange: Option<MaxChange>,
+    /// `fallbackdrift` (default: none).
+    pub fallbackdrift: Option<FallbackDrift>,
+}
+
+/// chrony's `fallbackdrift MIN MAX`: while synchronised, the frequency is
+/// averaged over 2^MIN to 2^MAX seconds (log2 seconds, each a moving
+/// average over about that long); once no update has come for 2^i
+/// seconds, the clock runs at average i, the longest one as long as it
+/// is wanted. A clock whose frequency swings with the temperature (or any
+/// cycle) then drifts at its long-term average when the sources are lost,
+/// not at wherever the cycle was at the last update.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct FallbackDrift {
+    /// The shortest average, log2 seconds (at least 1).
+    pub min: u8,
+    /// The longest, log2 seconds (at most [`FALLBACK_MAX`]).
+    pub max: u8,
+}
+
+/// The longest fallback drift, log2 seconds (2^30 s: 34 years).
+pub const FALLBACK_MAX: u8 = 30;
+
+impl FallbackDrift {
+    /// `fallbackdrift MIN MAX` as chronyd takes it: none unless
+    /// 0 < MIN <= MAX (chronyd ignores other pairs); MAX is capped at
+    /// [`FALLBACK_MAX`].
+    pub fn new(min: i64, max: i64) -> Option<FallbackDrift> {
+        let max = max.min(i64::from(FALLBACK_MAX));
+        (min > 0 && max >= min).then(|| FallbackDrift {
+            min: min as u8,
+            max: max as u8,
+        })
+    }
+}
+
+/// One fallback drift: a moving average of the frequency over about
+/// 2^i seconds, and how many seconds it holds so far (it is used only
+/// once it holds 2^i).
+#[derive(Debug, Clone, Copy, Default)]
+struct Average {
+    frequency_ppm: f64,
+    seconds: f64,
 }
 
 impl Default for DisciplineConfig {
@@ -171,6 +214,7 @@ impl Default for DisciplineConfig {
             max_frequency_ppm: 100_000.0,
             panic_threshold: Some(1000.0),
             maxchange: None,
+            fallbackdrift: None,
         }
     }
 }
@@ -296,6 +340,10 @@ pub struct Discipline {
     est_error: f64,
     leap: LeapIndicator,
     actions: Actions,
+    /// The fallback drifts, by log2 seconds (those of `fallbackdrift`).
+    fallback: [Average; FALLBACK_MAX as usize + 1],
+    /// The fallback drift the clock runs at (none while updates come).
+    fallback_active: Option<u8>,
 }
 
 impl Discipline {
@@ -329,6 +377,8 @@ impl Discipline {
             est_error: 0.0,
             leap: LeapIndicator::NoWarning,
             actions: Actions::default(),
+            fallback: [Average::default(); FALLBACK_MAX as usize + 1],
+            fallback_active: None,
         };
         discipline.actions.frequency = Some(frequency_ppm);
         discipline
@@ -384,9 +434,61 @@ impl Discipline {
     }
 
     /// When the discipline must be called again (the end of the slew in
-    /// progress), on the clock's time.
+    /// progress, the next fallback drift), on the clock's time.
     pub fn poll_timeout(&self) -> Option<NtpTimestamp> {
-        self.slew.map(|s| s.end)
+        let fallback = self.next_fallback().map(|(at, _)| at);
+        match (self.slew.map(|s| s.end), fallback) {
+            (Some(a), Some(b)) => Some(if a < b { a } else { b }),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Takes the frequency of this update (the correction without a slew)
+    /// into the fallback drifts: `interval` seconds since the last update,
+    /// `previous` the interval before (an update after a gap four times
+    /// longer than the last one is left out, as chronyd leaves it out).
+    fn update_fallback(&mut self, interval: f64, previous: f64) {
+        let Some(range) = self.config.fallbackdrift else {
+            return;
+        };
+        if interval < 1.0 || interval > previous * 4.0 {
+            return;
+        }
+        let frequency = self.base_ppm;
+        for i in range.min..=range.max {
+            let span = log2_to_seconds(i as i8);
+            let average = &mut self.fallback[usize::from(i)];
+            if average.seconds < span {
+                // Until it spans its interval: the plain mean, each update
+                // weighing half its interval.
+                let weight = interval * 0.5;
+                average.frequency_ppm = (average.frequency_ppm * average.seconds
+                    + weight * frequency)
+                    / (weight + average.seconds);
+                average.seconds += weight;
+            } else {
+                // Then a moving average with a time constant of its span.
+                let gain = 1.0 - Float::exp(-interval / span);
+                average.frequency_ppm += gain * (frequency - average.frequency_ppm);
+            }
+        }
+    }
+
+    /// The next fallback drift to switch to, and when: the shortest ready
+    /// average (one that spans its interval) longer than the one in use,
+    /// 2^i seconds after the last update.
+    fn next_fallback(&self) -> Option<(NtpTimestamp, u8)> {
+        let range = self.config.fallbackdrift?;
+        let last = self.last_update?;
+        (range.min..=range.max)
+            .filter(|&i| self.fallback_active.is_none_or(|active| i > active))
+            .find(|&i| self.fallback[usize::from(i)].seconds >= log2_to_seconds(i as i8))
+            .map(|i| {
+                (
+                    last + NtpDuration::from_seconds_f64(log2_to_seconds(i as i8)),
+                    i,
+                )
+            })
     }
 
     /// Ends a slew that is due by `now`. Returns the change made.
@@ -398,13 +500,35 @@ impl Discipline {
     /// [`MIN_SLEW_TIME`] allows, instead of waiting for the next
     /// measurement to find it.
     pub fn handle_timeout(&mut self, now: NtpTimestamp) -> Correction {
+        let start = self.applied();
+        self.end_due_slew(now);
+        while let Some((_, i)) = self.next_fallback().filter(|&(due, _)| due <= now) {
+            // No update for 2^i seconds: run at that long an average.
+            self.base_ppm = self.fallback[usize::from(i)].frequency_ppm;
+            self.fallback_active = Some(i);
+            self.actions.frequency = Some(self.applied() * 1e6);
+            self.lose_sync(now);
+        }
+        let end = self.applied();
+        Correction {
+            rate: if end == start {
+                0.0
+            } else {
+                rate_change(start, end)
+            },
+            step: None,
+        }
+    }
+
+    /// Ends the slew in progress if it is due by `now` (see
+    /// [`handle_timeout`](Self::handle_timeout)).
+    fn end_due_slew(&mut self, now: NtpTimestamp) {
         let Some(slew) = self.slew else {
-            return Correction::default();
+            return;
         };
         if now < slew.end {
-            return Correction::default();
+            return;
         }
-        let before = self.applied();
         let late = (now - slew.end).to_seconds_f64();
         let one = 1.0 + self.base();
         let overshoot = late * slew.rate / (one + slew.rate);
@@ -420,12 +544,7 @@ impl Discipline {
                 rate,
             });
         }
-        let after = self.applied();
-        self.actions.frequency = Some(after * 1e6);
-        Correction {
-            rate: rate_change(before, after),
-            step: None,
-        }
+        self.actions.frequency = Some(self.applied() * 1e6);
     }
 
     /// Ends the slew in progress now, leaving the clock at the frequency
@@ -540,9 +659,12 @@ impl Discipline {
                 DisciplineState::MeasuringFrequency
             };
         }
+        let previous_interval = self.update_interval;
         if let Some(interval) = self.last_update.map(|t| (now - t).to_seconds_f64()) {
             self.update_interval = interval.max(0.0);
+            self.update_fallback(interval, previous_interval);
         }
+        self.fallback_active = None;
         let mut correction = Correction::default();
         if may_step {
             self.slew = None;

@@ -346,3 +346,62 @@ fn a_slew_ended_late_takes_back_what_it_overshot() {
     assert_eq!(d.poll_timeout(), None);
     assert_eq!(frequency_of(&drain(&mut d)), Some(0.0));
 }
+
+/// Without updates for 2^i seconds, the clock runs at the frequency
+/// averaged over about 2^i seconds: longer averages remember older
+/// frequencies.
+#[test]
+fn fallback_drifts_take_over_when_updates_stop() {
+    let config = DisciplineConfig {
+        fallbackdrift: FallbackDrift::new(6, 8),
+        ..DisciplineConfig::default()
+    };
+    // A saved drift holds the frequency while the measurements' skew is
+    // too large to update it.
+    let drift = Drift {
+        frequency_ppm: -10.0,
+        skew_ppm: 0.01,
+    };
+    let mut d = Discipline::new(Some(drift), config);
+    let mut t = 0.0;
+    for _ in 0..20 {
+        d.update(at(t), &estimate(0.0, 0.0, 1.0)).unwrap();
+        t += 64.0;
+    }
+    let before = d.frequency_ppm();
+    // Then a measured frequency 20 ppm higher, for three updates.
+    d.update(at(t), &estimate(0.0, 20e-6, 1e-9)).unwrap();
+    for _ in 0..2 {
+        t += 64.0;
+        d.update(at(t), &estimate(0.0, 0.0, 1e-9)).unwrap();
+    }
+    let after = d.frequency_ppm();
+    assert!((after - before - 20.0).abs() < 0.1, "{before} {after}");
+    drain(&mut d);
+    // Updates stop at t: nothing changes before 64 s.
+    let last = at(t);
+    assert_eq!(d.poll_timeout(), Some(at(t + 64.0)));
+    assert_eq!(d.handle_timeout(at(t + 63.0)), Correction::default());
+    assert!(d.is_synchronized());
+    let mut fallbacks = std::vec::Vec::new();
+    for i in 6..=8 {
+        let due = d.poll_timeout().unwrap();
+        assert_eq!(due, last + NtpDuration::from_seconds(1 << i));
+        let c = d.handle_timeout(due);
+        assert_ne!(c.rate, 0.0);
+        fallbacks.push(frequency_of(&drain(&mut d)).unwrap());
+        assert!(!d.is_synchronized());
+    }
+    assert_eq!(d.poll_timeout(), None, "the longest is kept");
+    let [f6, f7, f8] = fallbacks[..] else {
+        unreachable!()
+    };
+    assert!(
+        before < f8 && f8 < f7 && f7 < f6 && f6 <= after,
+        "{before} {f8} {f7} {f6} {after}"
+    );
+    assert!(after - f6 < 2.0, "the 64 s average is mostly the new one");
+    // An update ends it.
+    d.update(at(t + 300.0), &estimate(0.0, 0.0, 1e-9)).unwrap();
+    assert_eq!(d.poll_timeout(), Some(at(t + 364.0)));
+}

@@ -365,6 +365,7 @@ pub fn system_config(config: &Config, precision: i8) -> SystemConfig {
             maxdrift_ppm: config.maxdrift.unwrap_or(discipline.maxdrift_ppm),
             maxslewrate_ppm: config.maxslewrate.unwrap_or(discipline.maxslewrate_ppm),
             maxchange: config.maxchange,
+            fallbackdrift: config.fallbackdrift,
             ..discipline
         },
         minsources: config.minsources.unwrap_or(defaults.minsources),

@@ -15,6 +15,7 @@ use super::{
     InitStepSlew, LeapSecMode, LineError, LocalConfig, Location, LogSet, MakeStep, MaxChange,
 };
 use crate::access::{AccessError, Subnet};
+use crate::discipline::FallbackDrift;
 
 /// Reads one line of a directive into the configuration.
 pub(super) type Read = fn(&mut Reader<'_>, &mut Args<'_>, &Location) -> Result<(), LineError>;
@@ -167,18 +168,18 @@ pub const DIRECTIVES: &[Directive] = &[
             Ok(())
         },
     ),
-    not_acted(
-        "fallbackdrift",
-        "fallback drifts are not supported",
-        |_, a, _| {
-            a.expect(2, "two intervals")?;
-            let mut c = Cursor::new(a.rest());
-            match (c.int(), c.int()) {
-                (Some(_), Some(_)) => Ok(()),
-                _ => Err(a.bad(a.rest(), "intervals")),
+    acted("fallbackdrift", |r, a, _| {
+        a.expect(2, "two intervals")?;
+        let mut c = Cursor::new(a.rest());
+        match (c.int(), c.int()) {
+            (Some(min), Some(max)) => {
+                // chronyd takes any pair and uses only 0 < MIN <= MAX.
+                r.config.fallbackdrift = FallbackDrift::new(i64::from(min), i64::from(max));
+                Ok(())
             }
-        },
-    ),
+            _ => Err(a.bad(a.rest(), "intervals")),
+        }
+    }),
     not_acted("generatecommandkey", OBSOLETE, |_, _, _| Ok(())),
     not_acted("hwclockfile", RTC, |_, a, _| a.string().map(drop)),
     not_acted(

@@ -424,6 +424,9 @@ pub struct Config {
     pub makestep: Option<MakeStep>,
     /// `maxchange`.
     pub maxchange: Option<MaxChange>,
+    /// `fallbackdrift` (none when not given, or when chronyd would not use
+    /// the pair it gives).
+    pub fallbackdrift: Option<crate::discipline::FallbackDrift>,
     /// `initstepslew`: the threshold (seconds) and the hosts to measure
     /// before the sources are started.
     pub initstepslew: Option<InitStepSlew>,
@@ -494,6 +497,7 @@ impl Default for Config {
             maxchange: None,
             logchange: DEFAULT_LOGCHANGE,
             initstepslew: None,
+            fallbackdrift: None,
             maxupdateskew: None,
             stratumweight: None,
             maxdistance: None,
