@@ -106,7 +106,15 @@ pub struct Stats {
     entries: [Entry; MAX_SAMPLES],
     len: u8,
     fit: Option<Fit>,
+    /// The runs test drops no sample below this many.
+    min_samples: u8,
+    /// At most this many samples are kept.
+    max_samples: u8,
 }
+
+/// Samples the runs test keeps at least, unless told otherwise (see
+/// [`Stats::set_limits`]).
+pub const MIN_SAMPLES: usize = 3;
 
 impl Default for Stats {
     fn default() -> Self {
@@ -114,6 +122,8 @@ impl Default for Stats {
             entries: [Entry::default(); MAX_SAMPLES],
             len: 0,
             fit: None,
+            min_samples: MIN_SAMPLES as u8,
+            max_samples: MAX_SAMPLES as u8,
         }
     }
 }
@@ -132,6 +142,26 @@ impl Stats {
     /// Whether no sample is kept.
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+
+    /// Keeps at most `max` samples (chrony's `maxsamples`; 0: the most,
+    /// [`MAX_SAMPLES`]), and never drops below `min` for the runs test
+    /// (chrony's `minsamples`; 0: [`MIN_SAMPLES`]). With one sample at
+    /// most, no frequency is estimated: the offset is the last sample's.
+    pub fn set_limits(&mut self, min: usize, max: usize) {
+        let max = if max == 0 {
+            MAX_SAMPLES
+        } else {
+            max.min(MAX_SAMPLES)
+        };
+        let min = if min == 0 { MIN_SAMPLES } else { min };
+        self.max_samples = max as u8;
+        self.min_samples = min.clamp(1, max) as u8;
+    }
+
+    /// The most samples kept.
+    pub fn max_samples(&self) -> usize {
+        usize::from(self.max_samples)
     }
 
     /// Forgets every sample.
@@ -201,9 +231,11 @@ impl Stats {
     /// Adds a sample and refits, dropping old samples that fail the runs
     /// test.
     pub fn add(&mut self, time: NtpTimestamp, offset: f64, delay: f64) {
-        if self.len as usize == MAX_SAMPLES {
-            self.entries.copy_within(1.., 0);
-            self.len -= 1;
+        if self.len >= self.max_samples {
+            let n = self.len as usize;
+            let drop = n + 1 - usize::from(self.max_samples);
+            self.entries.copy_within(drop..n, 0);
+            self.len -= drop as u8;
         }
         self.entries[self.len as usize] = Entry {
             time,
@@ -225,7 +257,9 @@ impl Stats {
         let fit = loop {
             let fit = regress(&self.entries[start..n], min_delay);
             let m = n - start;
-            if m <= 3 || fit.runs as usize >= critical_runs(m) {
+            if m <= usize::from(self.min_samples).max(MIN_SAMPLES)
+                || fit.runs as usize >= critical_runs(m)
+            {
                 break fit;
             }
             start += 1;
@@ -678,6 +712,26 @@ mod tests {
         let mean = |f: fn(&(f64, f64)) -> f64| corners.iter().map(f).sum::<f64>() / 3.0;
         assert!((x - mean(|p| p.0)).abs() < 1e-12, "{x}");
         assert!((y - mean(|p| p.1)).abs() < 1e-11, "{y}");
+    }
+
+    #[test]
+    fn maxsamples_keeps_the_newest() {
+        let mut stats = Stats::default();
+        stats.set_limits(0, 4);
+        for i in 0..10 {
+            stats.add(at(f64::from(i) * 64.0), 1e-3 * f64::from(i), 2e-4);
+            assert!(stats.len() <= 4);
+        }
+        assert!((stats.newest_offset().unwrap() - 9e-3).abs() < 1e-12);
+        let fit = stats.fit().unwrap();
+        assert_eq!(fit.samples, 4);
+        assert!((fit.span - 192.0).abs() < 1e-6, "{}", fit.span);
+        // One sample: its offset, and no frequency.
+        stats.set_limits(0, 1);
+        stats.add(at(640.0), 0.5, 2e-4);
+        assert_eq!(stats.len(), 1);
+        let fit = stats.fit().unwrap();
+        assert_eq!((fit.offset, fit.frequency), (0.5, 0.0));
     }
 
     #[test]

@@ -89,6 +89,13 @@ pub struct SourceConfig {
     /// it uses more, and shrinks while it uses fewer (chrony's
     /// `polltarget`, default 8).
     pub poll_target: u8,
+    /// The regression keeps at least this many samples (chrony's
+    /// `minsamples`; 0: the engine's [`MIN_SAMPLES`](crate::filter::MIN_SAMPLES)).
+    pub min_samples: u8,
+    /// And at most this many (chrony's `maxsamples`; 0: the most it
+    /// holds). One makes the source selectable with one sample in every
+    /// mode (`-q`, `-Q`), with no frequency estimated.
+    pub max_samples: u8,
 }
 
 impl Default for SourceConfig {
@@ -104,6 +111,8 @@ impl Default for SourceConfig {
             maxdelay: 3.0,
             maxdelaydevratio: 10.0,
             poll_target: 8,
+            min_samples: 0,
+            max_samples: 0,
         }
     }
 }
@@ -369,11 +378,16 @@ impl Source {
     pub fn new(config: SourceConfig, reference_id: ReferenceId, now: NtpTimestamp) -> Source {
         let minpoll = config.minpoll.clamp(-7, 24);
         let maxpoll = config.maxpoll.clamp(-7, 24);
+        let mut stats = Stats::default();
+        stats.set_limits(
+            usize::from(config.min_samples),
+            usize::from(config.max_samples),
+        );
         Source {
             config,
             reference_id,
             own_reference_id: None,
-            stats: Stats::default(),
+            stats,
             info: None,
             poll: minpoll,
             poll_floor: minpoll,

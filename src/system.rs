@@ -225,10 +225,16 @@ pub enum ModeEnd {
 pub const MODE_POLLS: u32 = 7;
 
 /// Samples a source needs to be selected in a [`ReferenceMode`] other
-/// than normal (chronyd's, for every selection): its one correction is
-/// never corrected later, so it is made from a regression, not from one
-/// exchange.
+/// than normal (chronyd's, for every selection), unless it keeps fewer
+/// (`maxsamples`): its one correction is never corrected later, so it is
+/// made from a regression, not from one exchange.
 pub const MODE_SAMPLES: usize = 3;
+
+/// Samples `source` needs in a reference mode: [`MODE_SAMPLES`], or
+/// fewer if it keeps fewer (`maxsamples`).
+fn mode_samples(source: &Source) -> usize {
+    MODE_SAMPLES.min(source.stats().max_samples())
+}
 
 /// System-wide settings. The default is chrony's.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -739,7 +745,7 @@ impl<const N: usize, const S: usize> System<N, S> {
             .sources
             .iter()
             .flatten()
-            .any(|s| s.may_reach_samples(MODE_SAMPLES, MODE_POLLS));
+            .any(|s| s.may_reach_samples(mode_samples(s), MODE_POLLS));
         if !hopeful {
             self.mode_end = Some(ModeEnd::NoSource { mode: self.mode });
             self.mode = ReferenceMode::Normal;
@@ -891,7 +897,7 @@ impl<const N: usize, const S: usize> System<N, S> {
         if !selectable {
             return Err(SourceState::Unusable);
         }
-        if self.mode != ReferenceMode::Normal && source.stats().len() < MODE_SAMPLES {
+        if self.mode != ReferenceMode::Normal && source.stats().len() < mode_samples(source) {
             return Err(SourceState::Unusable);
         }
         let candidate = source.candidate(now, self.config.maxjitter, self.config.maxdistance)?;
@@ -942,8 +948,8 @@ impl<const N: usize, const S: usize> System<N, S> {
         // waited for like one that has not answered yet.
         let gathering = |s: &Source| {
             self.mode != ReferenceMode::Normal
-                && s.stats().len() < MODE_SAMPLES
-                && s.may_reach_samples(MODE_SAMPLES, MODE_POLLS)
+                && s.stats().len() < mode_samples(s)
+                && s.may_reach_samples(mode_samples(s), MODE_POLLS)
         };
         let waiting = self
             .sources

@@ -268,10 +268,17 @@ fn upstreams(
             SourceKind::Server => 1,
             SourceKind::Pool => usize::from(source.maxsources),
         };
+        let mut engine = source.engine;
+        if engine.max_samples == 0 {
+            engine.max_samples = config.maxsamples.unwrap_or(0);
+        }
+        if engine.min_samples == 0 {
+            engine.min_samples = config.minsamples.unwrap_or(0);
+        }
         upstreams.extend(addresses.take(take).map(|address| Upstream {
             name: source.host.clone(),
             address,
-            config: source.engine,
+            config: engine,
             auth: match auth {
                 ConfiguredAuth::None => UpstreamAuth::None,
                 ConfiguredAuth::Key(key) => UpstreamAuth::Key(key),
@@ -525,6 +532,19 @@ mod tests {
         assert_eq!(settings.maxchange, config.maxchange);
         // Without the directives: the engine's defaults.
         assert_eq!(system_config(&parse(""), -20), SystemConfig::default());
+    }
+
+    #[test]
+    fn maxsamples_directive_is_the_default_of_every_source() {
+        let config =
+            parse("maxsamples 4\nminsamples 8\nserver 127.0.0.2 maxsamples 1\nserver 127.0.0.3\n");
+        let (settings, _) = Settings::resolve(&config, -20);
+        let limits: Vec<_> = settings
+            .upstreams
+            .iter()
+            .map(|u| (u.config.min_samples, u.config.max_samples))
+            .collect();
+        assert_eq!(limits, [(8, 1), (8, 4)]);
     }
 
     #[test]

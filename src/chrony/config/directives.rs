@@ -282,7 +282,10 @@ pub const DIRECTIVES: &[Directive] = &[
         Ok(())
     }),
     acted("maxntsconnections", auth::maxntsconnections),
-    not_acted("maxsamples", ENGINE_OWN, |_, a, _| a.int().map(drop)),
+    acted("maxsamples", |r, a, _| {
+        r.config.maxsamples = Some(a.int()?.clamp(0, 64) as u8);
+        Ok(())
+    }),
     acted("maxslewrate", |r, a, _| {
         r.config.maxslewrate = Some(a.double()?);
         Ok(())
@@ -291,7 +294,10 @@ pub const DIRECTIVES: &[Directive] = &[
         r.config.maxupdateskew = Some(a.double()?);
         Ok(())
     }),
-    not_acted("minsamples", ENGINE_OWN, |_, a, _| a.int().map(drop)),
+    acted("minsamples", |r, a, _| {
+        r.config.minsamples = Some(a.int()?.clamp(0, 64) as u8);
+        Ok(())
+    }),
     acted("minsources", |r, a, _| {
         let value = a.int()?;
         if value < 1 {

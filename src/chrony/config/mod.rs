@@ -424,6 +424,10 @@ pub struct Config {
     pub makestep: Option<MakeStep>,
     /// `maxchange`.
     pub maxchange: Option<MaxChange>,
+    /// `maxsamples`: every source's, where its line sets none (0 there).
+    pub maxsamples: Option<u8>,
+    /// `minsamples`: likewise.
+    pub minsamples: Option<u8>,
     /// `fallbackdrift` (none when not given, or when chronyd would not use
     /// the pair it gives).
     pub fallbackdrift: Option<crate::discipline::FallbackDrift>,
@@ -498,6 +502,8 @@ impl Default for Config {
             logchange: DEFAULT_LOGCHANGE,
             initstepslew: None,
             fallbackdrift: None,
+            maxsamples: None,
+            minsamples: None,
             maxupdateskew: None,
             stratumweight: None,
             maxdistance: None,

@@ -63,9 +63,7 @@ const NOT_ACTED_ON: &[(&str, &str)] = &[
     ("filter", "the engine has no median filter"),
     ("maxdelayquant", DELAY_TESTS),
     ("maxdelayratio", DELAY_TESTS),
-    ("maxsamples", "the engine keeps its own number of samples"),
     ("mindelay", DELAY_TESTS),
-    ("minsamples", "the engine keeps its own number of samples"),
     ("minstratum", "the engine uses the stratum the server sends"),
     ("offline", OFFLINE),
     ("offset", "the engine applies no fixed offset correction"),
@@ -94,10 +92,6 @@ pub struct SourceOptions {
     pub asymmetry: Option<f64>,
     /// `offset S`.
     pub offset: Option<f64>,
-    /// `minsamples N`.
-    pub minsamples: Option<i32>,
-    /// `maxsamples N`.
-    pub maxsamples: Option<i32>,
     /// `filter N`.
     pub filter: Option<i32>,
     /// `presend POLL`.
@@ -203,8 +197,8 @@ pub(super) fn parse(
                     "maxsources" => source.maxsources = clamp(1..=16) as u8,
                     "port" => source.port = clamp(0..=65535) as u16,
                     "ntsport" => source.auth.nts_port = clamp(0..=65535) as u16,
-                    "minsamples" => options.minsamples = Some(value),
-                    "maxsamples" => options.maxsamples = Some(value),
+                    "minsamples" => engine.min_samples = clamp(0..=64) as u8,
+                    "maxsamples" => engine.max_samples = clamp(0..=64) as u8,
                     "filter" => options.filter = Some(value),
                     "presend" => options.presend = Some(value),
                     "minstratum" => options.minstratum = Some(value),
