@@ -127,14 +127,22 @@ pub fn realtime_now() -> NtpTimestamp {
 
 /// The system clock's precision as chrony measures it: the smallest
 /// positive step between successive readings, as a rounded log2 of
-/// seconds.
+/// seconds. A clock that never moves while it is read (a simulated one
+/// between events) shows no step: then the resolution the kernel states
+/// for it (`clock_getres(2)`) stands, never a made-up second.
 pub fn measure_precision() -> i8 {
+    precision_of(SystemTime::now, clock_resolution_nanos())
+}
+
+/// The precision of the clock `read` reads (see [`measure_precision`]),
+/// `resolution` nanoseconds when it shows no step.
+fn precision_of(mut read: impl FnMut() -> SystemTime, resolution: u128) -> i8 {
     let mut best = u128::MAX;
-    let mut previous = SystemTime::now();
+    let mut previous = read();
     let mut steps = 0;
     let mut reads = 0;
     while steps < 100 && reads < 1_000_000 {
-        let now = SystemTime::now();
+        let now = read();
         reads += 1;
         if let Ok(step) = now.duration_since(previous) {
             let nanos = step.as_nanos();
@@ -145,7 +153,10 @@ pub fn measure_precision() -> i8 {
         }
         previous = now;
     }
-    let mut best = best.min(1_000_000_000);
+    if steps == 0 {
+        best = resolution;
+    }
+    let mut best = best.clamp(1, 1_000_000_000);
     let mut log = 0i8;
     // Rounded: compare with sqrt(1/2) s.
     while best < 707_106_781 {
@@ -153,6 +164,18 @@ pub fn measure_precision() -> i8 {
         best *= 2;
     }
     log
+}
+
+/// `clock_getres(CLOCK_REALTIME)`, nanoseconds (1 µs if it fails).
+fn clock_resolution_nanos() -> u128 {
+    // SAFETY: timespec is plain old data; all zero is a valid value.
+    let mut res: libc::timespec = unsafe { zeroed() };
+    // SAFETY: `res` is a valid, exclusively borrowed timespec.
+    let rc = unsafe { libc::clock_getres(libc::CLOCK_REALTIME, &mut res) };
+    if rc != 0 || res.tv_sec < 0 || res.tv_nsec < 0 {
+        return 1_000;
+    }
+    res.tv_sec as u128 * 1_000_000_000 + res.tv_nsec as u128
 }
 
 pub(crate) fn to_sockaddr(addr: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
@@ -1021,6 +1044,21 @@ mod tests {
         receive(&server, &mut batch, 1);
         batch.answer(|_, _| Some(48));
         assert_eq!(batch.replies(), 0);
+    }
+
+    #[test]
+    fn precision_of_a_clock_that_never_moves_is_its_resolution() {
+        let frozen = SystemTime::UNIX_EPOCH + Duration::from_secs(1_262_304_000);
+        // 1 ns: 2^-30 s; never a second (2^0) for want of a step.
+        assert_eq!(precision_of(|| frozen, 1), -30);
+        assert_eq!(precision_of(|| frozen, 1_000), -20);
+        // A clock that moves in 1 µs steps.
+        let mut t = frozen;
+        let ticking = move || {
+            t += Duration::from_micros(1);
+            t
+        };
+        assert_eq!(precision_of(ticking, 1), -20);
     }
 
     #[test]
