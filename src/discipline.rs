@@ -187,7 +187,7 @@ impl FallbackDrift {
     /// [`FALLBACK_MAX`].
     pub fn new(min: i64, max: i64) -> Option<FallbackDrift> {
         let max = max.min(i64::from(FALLBACK_MAX));
-        (min > 0 && max >= min).then(|| FallbackDrift {
+        (min > 0 && max >= min).then_some(FallbackDrift {
             min: min as u8,
             max: max as u8,
         })
@@ -481,7 +481,7 @@ impl Discipline {
         let range = self.config.fallbackdrift?;
         let last = self.last_update?;
         (range.min..=range.max)
-            .filter(|&i| self.fallback_active.is_none_or(|active| i > active))
+            .filter(|&i| self.fallback_active.map_or(true, |active| i > active))
             .find(|&i| self.fallback[usize::from(i)].seconds >= log2_to_seconds(i as i8))
             .map(|i| {
                 (
