@@ -491,13 +491,14 @@ impl Discipline {
             })
     }
 
-    /// Ends a slew that is due by `now`. Returns the change made.
+    /// Ends a slew that is due by `now`, and switches to the fallback drift
+    /// that is due (see [`FallbackDrift`]). Returns the change made.
     ///
     /// A slew ended late (a timer is never exact: `poll(2)` counts whole
     /// milliseconds, a process may be scheduled late) has corrected more
     /// than it was to: what it overshot is known exactly, and is taken
     /// back at once by a short slew the other way, as gently as
-    /// [`MIN_SLEW_TIME`] allows, instead of waiting for the next
+    /// the shortest slew (1 s) allows, instead of waiting for the next
     /// measurement to find it.
     pub fn handle_timeout(&mut self, now: NtpTimestamp) -> Correction {
         let start = self.applied();

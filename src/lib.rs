@@ -91,6 +91,7 @@
 //! ```
 
 #![no_std]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -103,6 +104,7 @@ extern crate std;
 pub mod access;
 pub mod auth;
 #[cfg(feature = "std")]
+#[cfg_attr(docsrs, doc(cfg(feature = "std")))]
 pub mod chrony;
 pub mod clock;
 pub mod cmdmon;
@@ -110,6 +112,7 @@ pub mod discipline;
 pub mod filter;
 pub mod leap;
 #[cfg(all(feature = "std", target_os = "linux"))]
+#[cfg_attr(docsrs, doc(cfg(all(feature = "std", target_os = "linux"))))]
 pub mod linux;
 pub mod node;
 pub mod nts;
