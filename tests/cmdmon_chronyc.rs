@@ -1,14 +1,16 @@
 //! Debian's real chronyc against ntpkit's command sockets: a Unix socket
 //! in a temporary directory and a UDP port on 127.0.0.1, served from fixed
 //! values; chronyc must exit 0 and print exactly what `report::chronyc`
-//! prints for the same values. Without chronyc installed
-//! (`scripts/install-peers.sh`) the test says so and passes.
+//! prints for the same values. It needs chronyc, so it is `#[ignore]`d
+//! (`cargo test -- --include-ignored` runs it, and fails it without
+//! chronyc, which `scripts/install-peers.sh` installs).
 //!
 //! Every chronyc run uses `-n` (addresses, not names): without it chronyc
 //! resolves each address through DNS, and tests talk to loopback only.
 
+mod common;
+
 use std::net::{IpAddr, UdpSocket};
-use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
@@ -26,8 +28,6 @@ use ntpkit::report::{
 };
 use ntpkit::time::{NtpTimestamp, UnixTime};
 use ntpkit::wire::{LeapIndicator, ReferenceId};
-
-const CHRONYC: &str = "/usr/bin/chronyc";
 
 fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
@@ -205,7 +205,7 @@ struct Run {
 fn chronyc(args: &[&str]) -> Run {
     let out = Command::new("timeout")
         .arg("20")
-        .arg(CHRONYC)
+        .arg(common::need::program("chronyc"))
         .args(args)
         .output()
         .expect("run chronyc");
@@ -216,23 +216,14 @@ fn chronyc(args: &[&str]) -> Run {
     }
 }
 
-fn temp_dir() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("ntpkit-cmdmon-e2e-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    // The command socket's directory must be closed to others.
-    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
-    dir
-}
-
 #[test]
+#[ignore = "needs chronyc: cargo test -- --include-ignored"]
 fn chronyc_prints_the_values_served() {
-    if !Path::new(CHRONYC).exists() {
-        eprintln!("skipped: {CHRONYC} is not installed (scripts/install-peers.sh installs it)");
-        return;
-    }
-    let dir = temp_dir();
-    let socket = dir.join("chronyd.sock");
+    common::need::program("chronyc");
+    // Closed to others (0700), as a command socket's folder must be;
+    // chronyc puts its own socket beside ours.
+    let dir = common::temp_dir("cmdmon-e2e");
+    let socket = dir.path().join("chronyd.sock");
     let port = free_udp_port();
     let settings = CmdmonSettings {
         socket: Some(socket.clone()),
@@ -416,5 +407,4 @@ fn chronyc_prints_the_values_served() {
         !socket.exists(),
         "the socket file is removed with the server"
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }

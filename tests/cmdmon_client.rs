@@ -1,31 +1,23 @@
 //! ntpkit's own client of the command protocol (what `--ctl` becomes):
 //! against ntpkit's server it reads back exactly the values served and
 //! prints what the control socket printed for them; against chronyd 4.3
-//! (when installed) it reads its replies, `serverstats` included (asked in
-//! 4.4's format, answered in 4.3's).
+//! (`#[ignore]`d: it needs chronyd and root) it reads its replies,
+//! `serverstats` included (asked in 4.4's format, answered in 4.3's).
+
+mod common;
 
 use std::fs;
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::chrony::{chrony_dir, Chronyd};
 use ntpkit::chrony::control::{Snapshot, SourceSnapshot};
 use ntpkit::linux::cmdmon::{Client, CmdmonServer, CmdmonSettings, Target};
 use ntpkit::linux::ctl;
 use ntpkit::report::{SourceMode, SourceReport, SourceState, SourceStatsReport, TimedatectlReport};
 use ntpkit::wire::{LeapIndicator, ReferenceId};
-
-fn dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("ntpkit-cmdmon-{name}-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).unwrap();
-    // The command socket's directory must be closed to others.
-    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
-    dir
-}
 
 fn values() -> Snapshot {
     let mut snapshot = Snapshot::default();
@@ -85,8 +77,9 @@ fn control_render(snapshot: &Snapshot, request: &str) -> String {
 
 #[test]
 fn client_reads_back_what_is_served() {
-    let d = dir("client");
-    let path = d.join("chronyd.sock");
+    // Closed to others (0700), as a command socket's folder must be.
+    let d = common::temp_dir("cmdmon-client");
+    let path = d.path().join("chronyd.sock");
     // A port the kernel just gave out may be taken again before we bind
     // it (tests run in parallel): try a few.
     let (mut server, port) = (0..20)
@@ -171,63 +164,39 @@ fn client_reads_back_what_is_served() {
     assert!(refused.to_string().contains("UNAUTH"), "{refused}");
     drop(client);
     assert_eq!(
-        fs::read_dir(&d).unwrap().count(),
+        fs::read_dir(d.path()).unwrap().count(),
         1,
         "the client's socket is removed"
     );
     stop.store(true, Ordering::Relaxed);
     thread.join().unwrap();
-    let _ = fs::remove_dir_all(&d);
 }
 
 #[test]
+#[ignore = "needs chronyd and root: cargo test -- --include-ignored"]
 fn client_reads_chronyd() {
-    if !Path::new("/usr/sbin/chronyd").exists() {
-        eprintln!("skipped: chronyd is not installed (scripts/install-peers.sh)");
-        return;
-    }
-    let d = dir("client-chronyd");
-    let conf = d.join("chrony.conf");
-    fs::write(
-        &conf,
-        format!(
-            "port 0\ncmdport 0\nbindcmdaddress {0}/chronyd.sock\npidfile {0}/chronyd.pid\n",
-            d.display()
-        ),
-    )
-    .unwrap();
+    common::need::chronyd();
     // -x: never touches the clock; no sources, no NTP port.
-    let mut chronyd = Command::new("/usr/sbin/chronyd")
-        .args(["-x", "-d", "-u", "root", "-f"])
-        .arg(&conf)
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let path = d.join("chronyd.sock");
+    let chronyd = Chronyd::start(chrony_dir("cmdmon-client"), "port 0\n");
+    let path = chronyd.dir().join("chronyd.sock");
     let deadline = Instant::now() + Duration::from_secs(10);
     while !path.exists() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
-    let result = std::panic::catch_unwind(|| {
-        let mut client = Client::connect(&Target::Unix(path.clone())).unwrap();
-        assert!(client.sources().unwrap().is_empty());
-        let tracking = client.tracking().unwrap();
-        assert_eq!(tracking.report.leap, LeapIndicator::Unsynchronized);
-        assert_eq!(tracking.report.reference_id, ReferenceId::NONE);
-        let stats = client.server_stats().unwrap();
-        assert!(stats.cmd_hits >= 3, "{stats:?}");
-        let text = ctl::report(&mut client, &"tracking".parse().unwrap()).unwrap();
-        assert!(
-            text.starts_with("Reference ID    : 00000000 ()\n"),
-            "{text}"
-        );
-        assert!(
-            text.ends_with("Leap status     : Not synchronised\n"),
-            "{text}"
-        );
-    });
-    chronyd.kill().unwrap();
-    chronyd.wait().unwrap();
-    let _ = fs::remove_dir_all(&d);
-    result.unwrap();
+    let mut client = Client::connect(&Target::Unix(path.clone())).unwrap();
+    assert!(client.sources().unwrap().is_empty());
+    let tracking = client.tracking().unwrap();
+    assert_eq!(tracking.report.leap, LeapIndicator::Unsynchronized);
+    assert_eq!(tracking.report.reference_id, ReferenceId::NONE);
+    let stats = client.server_stats().unwrap();
+    assert!(stats.cmd_hits >= 3, "{stats:?}");
+    let text = ctl::report(&mut client, &"tracking".parse().unwrap()).unwrap();
+    assert!(
+        text.starts_with("Reference ID    : 00000000 ()\n"),
+        "{text}"
+    );
+    assert!(
+        text.ends_with("Leap status     : Not synchronised\n"),
+        "{text}"
+    );
 }

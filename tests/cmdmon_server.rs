@@ -12,13 +12,14 @@ use ntpkit::chrony::control::{Snapshot, SourceSnapshot};
 use ntpkit::cmdmon::{Action, Reply, ReplyBody, Request, RequestBody, SourceSelector, Status};
 use ntpkit::linux::cmdmon::{CmdmonError, CmdmonServer, CmdmonSettings};
 
-fn dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("ntpkit-cmdmon-{name}-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).unwrap();
-    // The command socket's directory must be closed to others.
-    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
-    dir
+/// A folder closed to others (0700), as a command socket's folder must
+/// be; removed when dropped.
+fn dir(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("ntpkit-cmdmon-{name}-"))
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
+        .tempdir()
+        .unwrap()
 }
 
 fn unix_only(path: PathBuf) -> CmdmonSettings {
@@ -51,7 +52,8 @@ fn free_port() -> u16 {
 
 #[test]
 fn start_up_rules() {
-    let d = dir("startup");
+    let tmp = dir("startup");
+    let d = tmp.path();
     let path = d.join("chronyd.sock");
     // Live: someone is bound there.
     let live = UnixDatagram::bind(&path).unwrap();
@@ -134,12 +136,12 @@ fn start_up_rules() {
         ..CmdmonSettings::default()
     };
     assert_eq!(CmdmonServer::bind(&off).unwrap().fds().count(), 0);
-    let _ = fs::remove_dir_all(&d);
 }
 
 #[test]
 fn serving() {
-    let d = dir("serving");
+    let tmp = dir("serving");
+    let d = tmp.path();
     let path = d.join("chronyd.sock");
     let port = free_port();
     let settings = CmdmonSettings {
@@ -254,5 +256,4 @@ fn serving() {
     let served = server.serve_pending(&snapshot).unwrap();
     assert_eq!((served.answered, served.dropped), (0, 0));
     drop(server);
-    let _ = fs::remove_dir_all(&d);
 }

@@ -186,8 +186,11 @@ fn include_confdir_and_sourcedir_as_chronyd() {
 
 #[test]
 fn errors_in_included_files_name_them() {
-    let root = std::env::temp_dir().join(format!("ntpkit-include-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&root);
+    let tmp = tempfile::Builder::new()
+        .prefix("ntpkit-include-")
+        .tempdir()
+        .unwrap();
+    let root = tmp.path();
     std::fs::create_dir_all(root.join("etc/chrony/conf.d")).unwrap();
     std::fs::write(
         root.join("etc/chrony/chrony.conf"),
@@ -195,7 +198,7 @@ fn errors_in_included_files_name_them() {
     )
     .unwrap();
     std::fs::write(root.join("etc/chrony/conf.d/a.conf"), "\n\nmaxdistance x\n").unwrap();
-    let env = Rooted::new(&root);
+    let env = Rooted::new(root);
     let error = Config::load_with(Path::new("/etc/chrony/chrony.conf"), &env).unwrap_err();
     assert_eq!(
         error.to_string(),
@@ -224,5 +227,4 @@ fn errors_in_included_files_name_them() {
         error.to_string(),
         "/etc/chrony/chrony.conf:2: cannot read `/etc/none.conf`: no such file"
     );
-    std::fs::remove_dir_all(&root).unwrap();
 }

@@ -48,9 +48,11 @@ fn unescape(text: &str) -> Vec<u8> {
 #[test]
 fn ntpkit_accepts_and_refuses_what_chronyd_does() {
     // No file exists under an empty root; only `localhost` resolves.
-    let root = std::env::temp_dir().join(format!("ntpkit-verdicts-{}", std::process::id()));
-    std::fs::create_dir_all(&root).unwrap();
-    let env = Rooted::new(&root);
+    let root = tempfile::Builder::new()
+        .prefix("ntpkit-verdicts-")
+        .tempdir()
+        .unwrap();
+    let env = Rooted::new(root.path());
     let mut disagreements = Vec::new();
     let mut counts = [0; 2];
     for entry in VERDICTS.lines() {
@@ -74,7 +76,6 @@ fn ntpkit_accepts_and_refuses_what_chronyd_does() {
             ));
         }
     }
-    std::fs::remove_dir_all(&root).unwrap();
     let expected: Vec<String> = EXTENSIONS
         .iter()
         .map(|probe| format!("{probe:?}: chronyd err, ntpkit ok"))

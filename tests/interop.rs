@@ -1,8 +1,10 @@
 //! Our client on loopback, following a real server for 60 s: Debian's
-//! chronyd (`-x`) or our own example server. `scripts/interop.sh` starts
-//! them and runs these tests (`--ignored`) with the ports in
-//! `NTPKIT_INTEROP_CHRONYD_PORT` and `NTPKIT_INTEROP_SERVER_PORT`; without
-//! a port each test says why and passes.
+//! chronyd (`-x`) or our own example server. Both are `#[ignore]`d for
+//! their length (`cargo test -- --include-ignored` runs them; the chronyd
+//! one needs chronyd and root, and fails without). Each starts its server
+//! on loopback, unless `scripts/interop.sh`, which runs them (`--ignored`),
+//! names the port of the one it started in `NTPKIT_INTEROP_CHRONYD_PORT`
+//! or `NTPKIT_INTEROP_SERVER_PORT`.
 //!
 //! Both ends share this machine's clock, so the truth is known: the
 //! virtual clock's offset from the system clock is the client's error.
@@ -12,6 +14,7 @@ mod common;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
+use common::chrony::{chrony_dir, free_port, start_example_server, Chronyd};
 use ntpkit::linux::clock::VirtualClock;
 use ntpkit::linux::driver::Driver;
 use ntpkit::linux::settings::{Settings, Upstream, UpstreamAuth};
@@ -22,14 +25,17 @@ const RUN: Duration = Duration::from_secs(60);
 const SELECT_WITHIN: Duration = Duration::from_secs(15);
 const MAX_OFFSET: f64 = 1e-3;
 
-fn follow(port_variable: &str, label: &str) {
-    let Some(port) = std::env::var(port_variable)
-        .ok()
-        .and_then(|p| p.parse::<u16>().ok())
-    else {
-        eprintln!("{label}: skipped: {port_variable} is not set (scripts/interop.sh starts the server and sets it)");
-        return;
-    };
+/// The port in `port_variable`, if set (a server scripts/interop.sh
+/// started).
+fn given_port(port_variable: &str) -> Option<u16> {
+    let text = std::env::var(port_variable).ok()?;
+    Some(
+        text.parse()
+            .unwrap_or_else(|_| panic!("{port_variable}={text}: not a port")),
+    )
+}
+
+fn follow(port: u16, label: &str) {
     let config = Settings {
         upstreams: vec![Upstream {
             name: "127.0.0.1".into(),
@@ -114,13 +120,37 @@ fn follow(port_variable: &str, label: &str) {
 }
 
 #[test]
-#[ignore = "60 s against chronyd: run by scripts/interop.sh"]
+#[ignore = "60 s; needs chronyd and root: cargo test -- --include-ignored"]
 fn follows_chronyd() {
-    follow("NTPKIT_INTEROP_CHRONYD_PORT", "chronyd");
+    if let Some(port) = given_port("NTPKIT_INTEROP_CHRONYD_PORT") {
+        return follow(port, "chronyd");
+    }
+    common::need::chronyd();
+    // As scripts/chrony-peer.sh starts it: local stratum 8, serving
+    // 127.0.0.1.
+    let port = free_port();
+    let _chronyd = Chronyd::start(
+        chrony_dir("interop-peer"),
+        &format!("port {port}\nbindaddress 127.0.0.1\nallow 127.0.0.1\nlocal stratum 8\n"),
+    );
+    follow(port, "chronyd");
 }
 
 #[test]
-#[ignore = "60 s against examples/server: run by scripts/interop.sh"]
+#[ignore = "60 s against examples/server: cargo test -- --include-ignored"]
 fn follows_ntpkit_server() {
-    follow("NTPKIT_INTEROP_SERVER_PORT", "ntpkit server");
+    if let Some(port) = given_port("NTPKIT_INTEROP_SERVER_PORT") {
+        return follow(port, "ntpkit server");
+    }
+    // As tests/data/loopback-server.conf: local stratum 10, on 127.0.0.1.
+    let dir = common::temp_dir("interop-server");
+    let config = dir.path().join("server.conf");
+    let port = free_port();
+    std::fs::write(
+        &config,
+        format!("port {port}\nbindaddress 127.0.0.1\nallow 127.0.0.1\nlocal stratum 10\n"),
+    )
+    .unwrap();
+    let _server = start_example_server(&config);
+    follow(port, "ntpkit server");
 }

@@ -8,10 +8,10 @@
 //! (a proxy on 127.0.0.2, which the certificate names too). Each is never
 //! selected, and counted.
 //!
-//! Tests that need chronyd or root print why and pass without running when
-//! those are missing (`scripts/interop-auth.sh` installs chronyd).
+//! Tests that need chronyd and root are `#[ignore]`d (`cargo test --
+//! --include-ignored` runs them, and fails them when either is missing;
+//! `scripts/interop-auth.sh test` installs chronyd and runs them).
 
-#[macro_use]
 mod common;
 
 use std::io;
@@ -22,10 +22,9 @@ use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use common::certs::{make_pki, temp_dir};
-use common::chrony::{
-    chronyd_server, chronyd_unavailable, free_port, free_tcp_port, start_example_server, KEYS,
-};
+use common::certs::make_pki;
+use common::chrony::{chronyd_server, free_port, free_tcp_port, start_example_server, KEYS};
+use common::{need, temp_dir};
 use ntpkit::chrony::config::Config;
 use ntpkit::linux::clock::VirtualClock;
 use ntpkit::linux::driver::Driver;
@@ -112,19 +111,19 @@ fn run_for(driver: &mut Driver<'_, VirtualClock>, time: Duration, selected: &mut
 }
 
 #[test]
+#[ignore = "needs chronyd and root: cargo test -- --include-ignored"]
 fn our_client_follows_chronyd_with_sha1_sha256_and_aes128_keys_never_a_wrong_one() {
-    if let Some(why) = chronyd_unavailable() {
-        skip!("{why}");
-    }
+    need::chronyd();
     let (chronyd, _pki, port, _) = chronyd_server("client-keys", &format!("{KEYS}{SERVER_KEY_9}"));
-    let dir = temp_dir("client-keys");
+    let tmp = temp_dir("client-keys");
+    let dir = tmp.path();
     let keys = dir.join("client.keys");
     write_keys(&keys, &format!("{KEYS}{CLIENT_KEY_9}"));
     let mut body = format!("keyfile {}\n", keys.display());
     for key in [2, 3, 6, 9] {
         body.push_str(&format!("server 127.0.0.1 port {port} key {key} {FAST}\n"));
     }
-    let mut driver = client(&dir, &body);
+    let mut driver = client(dir, &body);
     let ids = ids(&driver);
     let (good, wrong) = (&ids[..3], ids[3]);
     let mut selected = Vec::new();
@@ -181,12 +180,12 @@ fn ke_connections(serverstats: &str) -> Option<u64> {
 }
 
 #[test]
+#[ignore = "needs chronyd and root: cargo test -- --include-ignored"]
 fn our_client_follows_chronyd_with_nts_and_keeps_its_cookies_across_a_restart() {
-    if let Some(why) = chronyd_unavailable() {
-        skip!("{why}");
-    }
+    need::chronyd();
     let (chronyd, pki, port, ntsport) = chronyd_server("client-nts", KEYS);
-    let dir = temp_dir("client-nts");
+    let tmp = temp_dir("client-nts");
+    let dir = tmp.path();
     let dump = dir.join("nts");
     let body = format!(
         "server 127.0.0.1 port {port} nts ntsport {ntsport} {FAST}\n\
@@ -194,7 +193,7 @@ fn our_client_follows_chronyd_with_nts_and_keeps_its_cookies_across_a_restart() 
         pki.ca.display(),
         dump.display()
     );
-    let mut driver = client(&dir, &body);
+    let mut driver = client(dir, &body);
     let id = ids(&driver)[0];
     let mut selected = Vec::new();
     let followed = run(&mut driver, Duration::from_secs(30), &mut selected, |d| {
@@ -224,7 +223,7 @@ fn our_client_follows_chronyd_with_nts_and_keeps_its_cookies_across_a_restart() 
     assert_eq!(ke_connections(&chronyd.chronyc("serverstats")), Some(1));
     // Restarted, the client needs no NTS-KE: the dump's cookies are
     // taken (and the file removed: no cookie is sent twice).
-    let mut driver = client(&dir, &body);
+    let mut driver = client(dir, &body);
     assert!(!file.exists());
     let id = ids(&driver)[0];
     let mut selected = Vec::new();
@@ -242,20 +241,20 @@ fn our_client_follows_chronyd_with_nts_and_keeps_its_cookies_across_a_restart() 
 }
 
 #[test]
+#[ignore = "needs chronyd and root: cargo test -- --include-ignored"]
 fn our_client_never_selects_an_nts_server_whose_certificate_does_not_verify() {
-    if let Some(why) = chronyd_unavailable() {
-        skip!("{why}");
-    }
+    need::chronyd();
     let (chronyd, _pki, port, ntsport) = chronyd_server("client-nts-untrusted", KEYS);
-    let dir = temp_dir("client-nts-untrusted");
+    let tmp = temp_dir("client-nts-untrusted");
+    let dir = tmp.path();
     // We trust another CA only.
-    let other = make_pki(&dir, "other", 2020, 2100);
+    let other = make_pki(dir, "other", 2020, 2100);
     let body = format!(
         "server 127.0.0.1 port {port} nts ntsport {ntsport} {FAST}\n\
          ntstrustedcerts {}\nnosystemcert\n",
         other.ca.display()
     );
-    let mut driver = client(&dir, &body);
+    let mut driver = client(dir, &body);
     let id = ids(&driver)[0];
     let mut selected = Vec::new();
     run_for(&mut driver, Duration::from_secs(7), &mut selected);
@@ -410,7 +409,8 @@ fn through(
 ) -> (Driver<'static, VirtualClock>, [SourceId; 3], Vec<SourceId>) {
     let (chronyd, pki, port, ntsport) = chronyd_server(name, KEYS);
     let (_proxy, key_port) = proxy(port, ntsport, path);
-    let dir = temp_dir(name);
+    let tmp = temp_dir(name);
+    let dir = tmp.path();
     let keys = dir.join("client.keys");
     write_keys(&keys, KEYS);
     let body = format!(
@@ -421,7 +421,7 @@ fn through(
         keys.display(),
         pki.ca.display()
     );
-    let mut driver = client(&dir, &body);
+    let mut driver = client(dir, &body);
     let ids = ids(&driver);
     let mut selected = Vec::new();
     run_for(&mut driver, time, &mut selected);
@@ -430,10 +430,9 @@ fn through(
 }
 
 #[test]
+#[ignore = "needs chronyd and root: cargo test -- --include-ignored"]
 fn responses_altered_on_the_path_are_refused_counted_and_never_selected() {
-    if let Some(why) = chronyd_unavailable() {
-        skip!("{why}");
-    }
+    need::chronyd();
     let (driver, [keyed, nts, direct], selected) =
         through("client-tamper", Mangle::Tamper, Duration::from_secs(12));
     assert_eq!(selected, [direct], "only the direct source is followed");
@@ -451,10 +450,9 @@ fn responses_altered_on_the_path_are_refused_counted_and_never_selected() {
 }
 
 #[test]
+#[ignore = "needs chronyd and root: cargo test -- --include-ignored"]
 fn replayed_responses_are_refused_and_counted() {
-    if let Some(why) = chronyd_unavailable() {
-        skip!("{why}");
-    }
+    need::chronyd();
     let (driver, [keyed, nts, _], selected) =
         through("client-replay", Mangle::Replay, Duration::from_secs(12));
     for id in [keyed, nts] {
@@ -469,7 +467,7 @@ fn replayed_responses_are_refused_and_counted() {
 
 /// Our example server with keys and NTS (certificates for 127.0.0.1): its
 /// process, NTP port and NTS-KE port, and the CA.
-fn our_server(dir: &Path) -> Option<(common::chrony::Running, u16, u16, PathBuf)> {
+fn our_server(dir: &Path) -> (common::chrony::Running, u16, u16, PathBuf) {
     let pki = make_pki(dir, "ours", 2020, 2100);
     let keys = dir.join("server.keys");
     write_keys(&keys, &format!("{KEYS}{SERVER_KEY_9}"));
@@ -487,16 +485,15 @@ fn our_server(dir: &Path) -> Option<(common::chrony::Running, u16, u16, PathBuf)
         ),
     )
     .unwrap();
-    let server = start_example_server(&conf)?;
-    Some((server, port, ntsport, pki.ca))
+    let server = start_example_server(&conf);
+    (server, port, ntsport, pki.ca)
 }
 
 #[test]
 fn our_client_follows_our_server_with_keys_and_nts() {
-    let dir = temp_dir("client-ours");
-    let Some((server, port, ntsport, ca)) = our_server(&dir) else {
-        skip!("the example server is not built");
-    };
+    let tmp = temp_dir("client-ours");
+    let dir = tmp.path();
+    let (server, port, ntsport, ca) = our_server(dir);
     let keys = dir.join("client.keys");
     write_keys(&keys, &format!("{KEYS}{CLIENT_KEY_9}"));
     let mut body = format!(
@@ -510,7 +507,7 @@ fn our_client_follows_our_server_with_keys_and_nts() {
     body.push_str(&format!(
         "server 127.0.0.1 port {port} nts ntsport {ntsport} {FAST}\n"
     ));
-    let mut driver = client(&dir, &body);
+    let mut driver = client(dir, &body);
     let ids = ids(&driver);
     let (good, wrong) = ([ids[0], ids[1], ids[2], ids[4]], ids[3]);
     let mut selected = Vec::new();

@@ -10,7 +10,8 @@ use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use common::certs::{make_pki, make_pki_for, temp_dir};
+use common::certs::{make_pki, make_pki_for};
+use common::temp_dir;
 use ntpkit::access::AccessControl;
 use ntpkit::linux::nts::ke_client::{self, KeClient, KeClientError, NtsClientConfig};
 use ntpkit::linux::nts::ke_server::{KeServer, NtsServerConfig};
@@ -80,9 +81,10 @@ fn exchange(
 
 #[test]
 fn ke_gives_keys_and_eight_cookies_that_the_ntp_side_accepts() {
-    let dir = temp_dir("nts-ke");
-    let pki = make_pki(&dir, "a", 2020, 2100);
-    let server = ke_server(&pki, |c| c.dump_dir = Some(dir.clone()));
+    let tmp = temp_dir("nts-ke");
+    let dir = tmp.path();
+    let pki = make_pki(dir, "a", 2020, 2100);
+    let server = ke_server(&pki, |c| c.dump_dir = Some(dir.to_path_buf()));
     let addr = server.local_addrs()[0];
     let outcome = client(&pki.ca, false).establish("localhost", addr).unwrap();
     assert_eq!(outcome.session.cookies(), 8);
@@ -99,7 +101,7 @@ fn ke_gives_keys_and_eight_cookies_that_the_ntp_side_accepts() {
     assert_eq!(session.cookies(), 8);
     // Saved and loaded: the same session, usable after a restart.
     let path = ke_client::save(
-        &dir,
+        dir,
         "localhost",
         &ke_client::KeOutcome {
             session: session.clone(),
@@ -112,7 +114,7 @@ fn ke_gives_keys_and_eight_cookies_that_the_ntp_side_accepts() {
         std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
         0o600
     );
-    let mut loaded = ke_client::load(&dir, "localhost").unwrap().unwrap();
+    let mut loaded = ke_client::load(dir, "localhost").unwrap().unwrap();
     assert_eq!(loaded.session.cookies(), 8);
     assert_eq!(loaded.ntp_port, 11123);
     assert_eq!(
@@ -144,13 +146,13 @@ fn ke_gives_keys_and_eight_cookies_that_the_ntp_side_accepts() {
     let stats = server.stats().snapshot();
     assert_eq!((stats[0], stats[2]), (2, 2), "{stats:?}");
     server.stop().unwrap();
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
 fn a_cookie_of_another_server_key_is_refused_with_a_nak() {
-    let dir = temp_dir("nts-foreign");
-    let pki = make_pki(&dir, "a", 2020, 2100);
+    let tmp = temp_dir("nts-foreign");
+    let dir = tmp.path();
+    let pki = make_pki(dir, "a", 2020, 2100);
     let one = ke_server(&pki, |_| {});
     let two = ke_server(&pki, |_| {});
     let mut outcome = client(&pki.ca, false)
@@ -164,10 +166,11 @@ fn a_cookie_of_another_server_key_is_refused_with_a_nak() {
 
 #[test]
 fn a_certificate_that_does_not_verify_is_refused() {
-    let dir = temp_dir("nts-untrusted");
-    let pki = make_pki(&dir, "a", 2020, 2100);
-    let other = make_pki(&dir, "b", 2020, 2100);
-    let expired = make_pki(&dir, "old", 2001, 2002);
+    let tmp = temp_dir("nts-untrusted");
+    let dir = tmp.path();
+    let pki = make_pki(dir, "a", 2020, 2100);
+    let other = make_pki(dir, "b", 2020, 2100);
+    let expired = make_pki(dir, "old", 2001, 2002);
     let server = ke_server(&pki, |_| {});
     let addr = server.local_addrs()[0];
     // Another CA.
@@ -208,8 +211,9 @@ fn a_certificate_that_does_not_verify_is_refused() {
 
 #[test]
 fn idle_connections_are_capped_and_timed_out_without_delaying_others() {
-    let dir = temp_dir("nts-cap");
-    let pki = make_pki(&dir, "a", 2020, 2100);
+    let tmp = temp_dir("nts-cap");
+    let dir = tmp.path();
+    let pki = make_pki(dir, "a", 2020, 2100);
     let server = ke_server(&pki, |c| {
         c.max_connections = 2;
         c.timeout = Duration::from_millis(600);
@@ -233,11 +237,12 @@ fn idle_connections_are_capped_and_timed_out_without_delaying_others() {
 
 #[test]
 fn the_ke_server_rotates_its_cookie_keys_and_old_cookies_still_open() {
-    let dir = temp_dir("nts-rotate");
-    let pki = make_pki(&dir, "a", 2020, 2100);
+    let tmp = temp_dir("nts-rotate");
+    let dir = tmp.path();
+    let pki = make_pki(dir, "a", 2020, 2100);
     let server = ke_server(&pki, |c| {
         c.rotate = Duration::from_secs(1);
-        c.dump_dir = Some(dir.clone());
+        c.dump_dir = Some(dir.to_path_buf());
     });
     let shared = server.shared_keys();
     let (generation, first) = (
@@ -266,9 +271,10 @@ fn the_ke_server_rotates_its_cookie_keys_and_old_cookies_still_open() {
 
 #[test]
 fn several_certificates_are_chosen_by_the_name_asked() {
-    let dir = temp_dir("nts-sni");
-    let a = make_pki(&dir, "a", 2020, 2100);
-    let b = make_pki_for(&dir, "b", &["ntp.test"], 2020, 2100);
+    let tmp = temp_dir("nts-sni");
+    let dir = tmp.path();
+    let a = make_pki(dir, "a", 2020, 2100);
+    let b = make_pki_for(dir, "b", &["ntp.test"], 2020, 2100);
     let server = ke_server(&a, |c| c.certificates.push((b.cert.clone(), b.key.clone())));
     let addr = server.local_addrs()[0];
     assert!(client(&a.ca, false).establish("localhost", addr).is_ok());

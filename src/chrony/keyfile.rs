@@ -217,8 +217,11 @@ mod tests {
 
     #[test]
     fn a_world_readable_file_is_a_warning() {
-        let dir = std::env::temp_dir().join(format!("ntpkit-keyfile-{}", std::process::id()));
-        fs::create_dir_all(&dir).unwrap();
+        let tmp = tempfile::Builder::new()
+            .prefix("ntpkit-keyfile-")
+            .tempdir()
+            .unwrap();
+        let dir = tmp.path();
         let path = dir.join("keys");
         fs::write(&path, "1 SHA1 abcdefghijkl\n").unwrap();
         fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
@@ -232,6 +235,5 @@ mod tests {
         assert!(KeyFile::load(&path).unwrap().warnings.is_empty());
         let missing = KeyFile::load(&dir.join("none")).unwrap_err().to_string();
         assert!(missing.contains("none"), "{missing}");
-        fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -31,8 +31,11 @@ mod tests {
 
     #[test]
     fn replaces_the_file_with_the_mode_asked() {
-        let dir = std::env::temp_dir().join(std::format!("ntpkit-files-{}", std::process::id()));
-        fs::create_dir_all(&dir).unwrap();
+        let tmp = tempfile::Builder::new()
+            .prefix("ntpkit-files-")
+            .tempdir()
+            .unwrap();
+        let dir = tmp.path();
         let path = dir.join("secret");
         write_atomically(&path, b"one", 0o600).unwrap();
         write_atomically(&path, b"two", 0o600).unwrap();
@@ -42,6 +45,5 @@ mod tests {
         assert!(!path.with_extension("tmp").exists());
         let error = write_atomically(&dir.join("no/such/dir/x"), b"", 0o644).unwrap_err();
         assert!(error.to_string().contains("no/such/dir"), "{error}");
-        fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -207,8 +207,11 @@ mod tests {
 
     #[test]
     fn a_rotated_file_is_reopened_at_its_path() {
-        let dir = std::env::temp_dir().join(std::format!("ntpkit-logger-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let tmp = tempfile::Builder::new()
+            .prefix("ntpkit-logger-")
+            .tempdir()
+            .unwrap();
+        let dir = tmp.path();
         let path = dir.join("ntpkit.log");
         let logger = Logger::new(Destination::File(path.clone()), log::LevelFilter::Info).unwrap();
         let record = |text: &str, level| {
@@ -239,6 +242,5 @@ mod tests {
         assert!(std::fs::read_to_string(&path)
             .unwrap()
             .ends_with("Z three\n"));
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -722,8 +722,11 @@ mod tests {
     #[test]
     fn sources_take_their_key_or_nts_from_the_configuration() {
         use std::os::unix::fs::PermissionsExt;
-        let dir = std::env::temp_dir().join(format!("ntpkit-settings-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let tmp = tempfile::Builder::new()
+            .prefix("ntpkit-settings-")
+            .tempdir()
+            .unwrap();
+        let dir = tmp.path();
         let keys = dir.join("keys");
         std::fs::write(
             &keys,
@@ -786,7 +789,7 @@ mod tests {
             NtsSettings {
                 trusted_certs: vec![(1, PathBuf::from("/x.pem"))],
                 no_cert_time_check: 2,
-                dump_dir: Some(dir.clone()),
+                dump_dir: Some(dir.to_path_buf()),
                 ..NtsSettings::default()
             }
         );
@@ -794,6 +797,5 @@ mod tests {
         let config = Config::parse("server 127.0.0.1 key 2\n", "u.conf").unwrap();
         let (_, errors) = Settings::resolve(&config, -20);
         assert!(errors[0].to_string().contains("no keyfile"), "{errors:?}");
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -56,11 +56,3 @@ pub fn make_pki_for(
     std::fs::write(&pki.key, key.serialize_pem()).unwrap();
     pki
 }
-
-/// A fresh directory under the temp dir.
-pub fn temp_dir(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("ntpkit-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}

@@ -1,6 +1,7 @@
-//! Running Debian's chronyd (always `-x`, loopback-only configurations,
-//! dropping to user _chrony) and ntpkit's example server for interop
-//! tests; both stopped by their PIDs when dropped.
+//! Running Debian's chronyd (always `-x`, IPv4 only, loopback-only
+//! configurations, dropping to user _chrony) and ntpkit's example server
+//! for interop tests; both stopped by their PIDs when dropped, chronyd's
+//! folder removed after it.
 
 #![allow(dead_code)]
 
@@ -8,6 +9,8 @@ use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
 
 pub fn find_program(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
@@ -27,17 +30,6 @@ pub fn is_root() -> bool {
                 .map(|l| l.split_whitespace().nth(1) == Some("0"))
         })
         .unwrap_or(false)
-}
-
-/// Why chronyd cannot run here, if it cannot.
-pub fn chronyd_unavailable() -> Option<&'static str> {
-    if find_program("chronyd").is_none() || find_program("chronyc").is_none() {
-        Some("chronyd/chronyc are not installed (scripts/install-peers.sh installs them)")
-    } else if !is_root() {
-        Some("chronyd needs root to start (it drops to user _chrony)")
-    } else {
-        None
-    }
 }
 
 pub fn free_port() -> u16 {
@@ -61,14 +53,13 @@ pub const KEYS: &str = "2 SHA1 HEX:0102030405060708090a0b0c0d0e0f1011121314\n\
                         3 SHA256 HEX:1112131415161718191a1b1c1d1e1f202122232425262728292a2b2c2d2e2f30\n\
                         6 AES128 HEX:2122232425262728292a2b2c2d2e2f30\n";
 
-/// A directory user _chrony owns (mode 0750), for its sockets and files.
-pub fn chrony_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("ntpkit-chrony-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    chown_chrony(&dir);
+/// A folder user _chrony owns (mode 0750), for chronyd's sockets and
+/// files; removed when dropped.
+pub fn chrony_dir(name: &str) -> TempDir {
+    let dir = super::temp_dir(&format!("chrony-{name}"));
+    chown_chrony(dir.path());
     use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o750)).unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o750)).unwrap();
     dir
 }
 
@@ -81,58 +72,65 @@ pub fn chown_chrony(path: &Path) {
     assert!(status.success());
 }
 
-/// A chronyd with `-x`, stopped (by its PID) on drop.
+/// A chronyd with `-x`, stopped (by its PID) on drop, its folder removed
+/// once it has gone.
 pub struct Chronyd {
-    pub dir: PathBuf,
+    dir: TempDir,
     pid: u32,
 }
 
 impl Chronyd {
-    /// chronyd with the configuration `body` in the _chrony directory
-    /// `dir` (its control socket and PID file there too).
-    pub fn start(dir: &Path, body: &str) -> Chronyd {
-        let conf = dir.join("chrony.conf");
+    /// chronyd with the configuration `body` in the _chrony folder `dir`
+    /// (its control socket, PID file and log there too), IPv4 only, its
+    /// client sockets on 127.0.0.1.
+    pub fn start(dir: TempDir, body: &str) -> Chronyd {
+        let conf = dir.path().join("chrony.conf");
         std::fs::write(
             &conf,
             format!(
-                "{body}cmdport 0\nbindcmdaddress {0}/chronyd.sock\npidfile {0}/chronyd.pid\n",
-                dir.display()
+                "{body}bindacqaddress 127.0.0.1\ncmdport 0\nbindcmdaddress {0}/chronyd.sock\n\
+                 pidfile {0}/chronyd.pid\n",
+                dir.path().display()
             ),
         )
         .unwrap();
-        let status = Command::new(find_program("chronyd").unwrap())
-            .args(["-x", "-f"])
+        // -4: without `bindaddress ::1` chronyd would listen on the IPv6
+        // wildcard (NTS-KE, NTP).
+        let status = Command::new(super::need::program("chronyd"))
+            .args(["-x", "-4", "-f"])
             .arg(&conf)
             .arg("-l")
-            .arg(dir.join("chronyd.log"))
+            .arg(dir.path().join("chronyd.log"))
             .status()
             .expect("start chronyd");
         assert!(status.success());
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
-            if let Some(pid) = std::fs::read_to_string(dir.join("chronyd.pid"))
+            if let Some(pid) = std::fs::read_to_string(dir.path().join("chronyd.pid"))
                 .ok()
                 .and_then(|s| s.trim().parse().ok())
             {
-                return Chronyd {
-                    dir: dir.to_path_buf(),
-                    pid,
-                };
+                return Chronyd { dir, pid };
             }
             assert!(
                 Instant::now() < deadline,
                 "chronyd did not start: {}",
-                self_log(dir)
+                self_log(dir.path())
             );
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// Its folder.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
     }
 
     /// `chronyc -n REPORT` asked of this chronyd.
     pub fn chronyc(&self, report: &str) -> String {
         let output = Command::new(find_program("chronyc").unwrap())
             .arg("-h")
-            .arg(self.dir.join("chronyd.sock"))
+            .arg(self.dir().join("chronyd.sock"))
             .args(["-n", report])
             .output()
             .expect("run chronyc");
@@ -141,7 +139,7 @@ impl Chronyd {
 
     /// Its log.
     pub fn log(&self) -> String {
-        self_log(&self.dir)
+        self_log(self.dir())
     }
 
     /// Polls `chronyc REPORT` until `done` says yes, for up to `limit`.
@@ -171,19 +169,57 @@ fn self_log(dir: &Path) -> String {
 
 impl Drop for Chronyd {
     fn drop(&mut self) {
-        // Only our chronyd: its command line names our config.
-        let cmdline = std::fs::read(format!("/proc/{}/cmdline", self.pid)).unwrap_or_default();
-        if String::from_utf8_lossy(&cmdline).contains(&*self.dir.to_string_lossy()) {
+        // Only our chronyd: its command line names our config. It has
+        // gone when its command line no longer does (it exited, or is a
+        // zombie); then its folder can go.
+        let ours = || {
+            let cmdline = std::fs::read(format!("/proc/{}/cmdline", self.pid)).unwrap_or_default();
+            String::from_utf8_lossy(&cmdline).contains(&*self.dir().to_string_lossy())
+        };
+        if ours() {
             let _ = Command::new("kill").arg(self.pid.to_string()).status();
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while ours() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
         }
     }
 }
 
-/// The example binaries, built by `cargo test` beside the tests.
-pub fn example(name: &str) -> Option<PathBuf> {
-    let exe = std::env::current_exe().ok()?;
-    let path = exe.parent()?.parent()?.join("examples").join(name);
-    path.exists().then_some(path)
+/// The example `name`, built beside the tests by `cargo test`; built now
+/// (with the features this test was built with) when missing, as after
+/// `cargo test --test NAME`.
+pub fn example(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("the test's path");
+    let profile = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("the target folder");
+    let path = profile.join("examples").join(name);
+    if !path.exists() {
+        let features: Vec<&str> = [
+            ("std", cfg!(feature = "std")),
+            ("json", cfg!(feature = "json")),
+            ("sim", cfg!(feature = "sim")),
+            ("serde", cfg!(feature = "serde")),
+            ("bytes", cfg!(feature = "bytes")),
+        ]
+        .iter()
+        .filter(|(_, on)| *on)
+        .map(|(feature, _)| *feature)
+        .collect();
+        let mut build = Command::new(env!("CARGO"));
+        build
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .args(["build", "--example", name, "--no-default-features"])
+            .args(["--features", &features.join(",")]);
+        if profile.ends_with("release") {
+            build.arg("--release");
+        }
+        let status = build.status().expect("run cargo build");
+        assert!(status.success(), "cargo build --example {name} failed");
+    }
+    path
 }
 
 /// A child process stopped (SIGTERM, by its PID) when dropped.
@@ -240,10 +276,10 @@ pub fn private_command_sockets(config: &Path) {
     std::fs::write(config, text).unwrap();
 }
 
-/// Starts examples/server with the configuration `config`; waits until
-/// `ready` (a line of its output announcing it) has been printed.
-pub fn start_example_server(config: &Path) -> Option<Running> {
-    let binary = example("server")?;
+/// Starts examples/server with the configuration `config` (its command
+/// socket moved beside it, [`private_command_sockets`]).
+pub fn start_example_server(config: &Path) -> Running {
+    let binary = example("server");
     private_command_sockets(config);
     let child = Command::new(binary)
         .arg("-f")
@@ -254,7 +290,7 @@ pub fn start_example_server(config: &Path) -> Option<Running> {
         .expect("start the example server");
     // It binds before it prints; give it a moment.
     std::thread::sleep(Duration::from_millis(300));
-    Some(Running(child))
+    Running(child)
 }
 
 /// Writes `text` to `path` readable by _chrony only (a key file).
@@ -272,22 +308,20 @@ pub fn write_private(path: &Path, text: &str) {
 pub fn chronyd_server(name: &str, keys: &str) -> (Chronyd, super::certs::TestPki, u16, u16) {
     let dir = chrony_dir(name);
     let names = ["localhost", "127.0.0.1", "127.0.0.2"];
-    let pki = super::certs::make_pki_for(&dir, "chronyd", &names, 2020, 2100);
+    let pki = super::certs::make_pki_for(dir.path(), "chronyd", &names, 2020, 2100);
     for f in [&pki.cert, &pki.key, &pki.ca] {
         chown_chrony(f);
     }
-    let key_file = dir.join("server.keys");
+    let key_file = dir.path().join("server.keys");
     write_private(&key_file, keys);
     let (port, ntsport) = (free_port(), free_tcp_port());
-    let chronyd = Chronyd::start(
-        &dir,
-        &format!(
-            "port {port}\nbindaddress 127.0.0.1\nallow 127.0.0.1\nlocal stratum 8\n\
-             ntsserverkey {}\nntsservercert {}\nntsport {ntsport}\nkeyfile {}\n",
-            pki.key.display(),
-            pki.cert.display(),
-            key_file.display()
-        ),
+    let body = format!(
+        "port {port}\nbindaddress 127.0.0.1\nallow 127.0.0.1\nlocal stratum 8\n\
+         ntsserverkey {}\nntsservercert {}\nntsport {ntsport}\nkeyfile {}\n",
+        pki.key.display(),
+        pki.cert.display(),
+        key_file.display()
     );
+    let chronyd = Chronyd::start(dir, &body);
     (chronyd, pki, port, ntsport)
 }

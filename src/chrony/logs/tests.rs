@@ -123,10 +123,12 @@ fn tracking(line: &str) -> Tracking {
 /// Rewrites `golden` through a `LogFile`, reopening it where chronyd
 /// restarted (a banner before 32 lines since the last), and compares.
 fn reproduce<L: LogLine>(golden: &str, parse: fn(&str) -> L) {
-    let dir = std::env::temp_dir().join(format!("ntpkit-logs-{}-{}", std::process::id(), L::FILE));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let mut file = LogFile::<L>::open(&dir, 32).unwrap();
+    let tmp = tempfile::Builder::new()
+        .prefix("ntpkit-logs-")
+        .tempdir()
+        .unwrap();
+    let dir = tmp.path();
+    let mut file = LogFile::<L>::open(dir, 32).unwrap();
     let mut since_banner = 0;
     let mut entries = 0;
     for line in golden.lines() {
@@ -136,7 +138,7 @@ fn reproduce<L: LogLine>(golden: &str, parse: fn(&str) -> L) {
         if line == L::HEADER {
             if entries > 0 && since_banner != 32 {
                 // chronyd was restarted here.
-                file = LogFile::open(&dir, 32).unwrap();
+                file = LogFile::open(dir, 32).unwrap();
             }
             since_banner = 0;
             continue;
@@ -150,7 +152,6 @@ fn reproduce<L: LogLine>(golden: &str, parse: fn(&str) -> L) {
     assert!(entries > 100, "{}: {entries} lines", L::FILE);
     let written = std::fs::read_to_string(file.path()).unwrap();
     assert_eq!(written, golden, "{}", L::FILE);
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -213,11 +214,13 @@ fn dates_are_utc() {
 
 #[test]
 fn banners_every_logbanner_lines_or_never() {
-    let dir = std::env::temp_dir().join(format!("ntpkit-banner-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = tempfile::Builder::new()
+        .prefix("ntpkit-banner-")
+        .tempdir()
+        .unwrap();
+    let dir = tmp.path();
     let line = tracking(TRACKING.lines().nth(3).unwrap());
-    let mut every2 = LogFile::<Tracking>::open(&dir, 2).unwrap();
+    let mut every2 = LogFile::<Tracking>::open(dir, 2).unwrap();
     for _ in 0..5 {
         every2.write(&line).unwrap();
     }
@@ -225,19 +228,21 @@ fn banners_every_logbanner_lines_or_never() {
     assert_eq!(text.matches(Tracking::HEADER).count(), 3);
     assert_eq!(text.lines().count(), 5 + 3 * 3);
     std::fs::remove_file(every2.path()).unwrap();
-    let mut never = LogFile::<Tracking>::open(&dir, 0).unwrap();
+    let mut never = LogFile::<Tracking>::open(dir, 0).unwrap();
     never.write(&line).unwrap();
     assert_eq!(
         std::fs::read_to_string(never.path()).unwrap(),
         format!("{line}\n")
     );
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
 fn logs_follow_their_settings() {
-    let dir = std::env::temp_dir().join(format!("ntpkit-logs-config-{}/sub", std::process::id()));
-    let _ = std::fs::remove_dir_all(dir.parent().unwrap());
+    let tmp = tempfile::Builder::new()
+        .prefix("ntpkit-logs-config-")
+        .tempdir()
+        .unwrap();
+    let dir = tmp.path().join("sub");
     let settings = LogSettings {
         dir: dir.clone(),
         log: LogSet {
@@ -260,5 +265,4 @@ fn logs_follow_their_settings() {
     assert_eq!(measurements.lines().count(), 3 + 1);
     assert!(!dir.join("statistics.log").exists());
     assert!(dir.join("tracking.log").exists());
-    std::fs::remove_dir_all(dir.parent().unwrap()).unwrap();
 }

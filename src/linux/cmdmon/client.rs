@@ -4,7 +4,7 @@
 use std::format;
 use std::fs;
 use std::io;
-use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
@@ -163,15 +163,14 @@ impl Client {
                 Socket::Unix(socket, own)
             }
             Target::Udp(addr) => {
-                let local: SocketAddr = if addr.is_ipv4() {
-                    "0.0.0.0:0"
-                        .parse()
-                        .map_err(|_| fail(io::ErrorKind::InvalidInput.into()))?
-                } else {
-                    "[::]:0"
-                        .parse()
-                        .map_err(|_| fail(io::ErrorKind::InvalidInput.into()))?
+                // A daemon on loopback is asked from loopback (never from
+                // the wildcard); any other from the family's wildcard.
+                let ip = match addr.ip() {
+                    ip if ip.is_loopback() => ip,
+                    IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+                    IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
                 };
+                let local = SocketAddr::new(ip, 0);
                 let socket = UdpSocket::bind(local).map_err(fail)?;
                 socket.connect(addr).map_err(fail)?;
                 Socket::Udp(socket)

@@ -284,8 +284,11 @@ mod tests {
 
     #[test]
     fn pid_files() {
-        let dir = std::env::temp_dir().join(std::format!("ntpkit-pid-{}", std::process::id()));
-        fs::create_dir_all(&dir).unwrap();
+        let tmp = tempfile::Builder::new()
+            .prefix("ntpkit-pid-")
+            .tempdir()
+            .unwrap();
+        let dir = tmp.path();
         let path = dir.join("chronyd.pid");
         assert_eq!(check_pidfile(&path), Ok(()));
         write_pidfile(&path).unwrap();
@@ -304,7 +307,6 @@ mod tests {
         assert_eq!(check_pidfile(&path), Ok(()));
         fs::write(&path, "garbage\n").unwrap();
         assert_eq!(check_pidfile(&path), Ok(()));
-        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

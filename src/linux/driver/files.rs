@@ -63,8 +63,11 @@ mod tests {
 
     #[test]
     fn drift_files() {
-        let dir = std::env::temp_dir().join(format!("ntpkit-drift-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let tmp = tempfile::Builder::new()
+            .prefix("ntpkit-drift-")
+            .tempdir()
+            .unwrap();
+        let dir = tmp.path();
         let path = dir.join("drift");
         assert_eq!(read_drift(&path), Ok(None));
         let drift = Drift {
@@ -82,6 +85,5 @@ mod tests {
                 path.display()
             ))
         );
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

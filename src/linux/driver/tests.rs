@@ -107,13 +107,14 @@ fn stepping() -> NodeConfig {
     }
 }
 
-fn temp_dir(name: &str) -> PathBuf {
-    let dir =
-        std::env::temp_dir().join(format!("ntpkit-driver-test-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    // A command socket's directory must be closed to others (chronyd's rule).
-    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
-    dir
+/// A folder closed to others (0700), as a command socket's directory must
+/// be (chronyd's rule); removed when dropped.
+fn temp_dir(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("ntpkit-driver-test-{name}-"))
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
+        .tempdir()
+        .unwrap()
 }
 
 /// A wall-clock bound for the loops below: how many turns a loop takes
@@ -148,7 +149,8 @@ fn run_until<C: DriverClock>(
 fn follows_a_loopback_server() {
     let stop = Arc::new(AtomicBool::new(false));
     let (address, server) = spawn_server(stop.clone());
-    let dir = temp_dir("follow");
+    let tmp = temp_dir("follow");
+    let dir = tmp.path();
     let config = Settings {
         node: stepping(),
         upstreams: vec![fast(address)],

@@ -208,11 +208,14 @@ mod tests {
 
     #[test]
     fn keys_persist_rotate_and_stay_private() {
-        let dir = std::env::temp_dir().join(format!("ntpkit-ntskeys-{}", std::process::id()));
-        fs::create_dir_all(&dir).unwrap();
+        let tmp = tempfile::Builder::new()
+            .prefix("ntpkit-ntskeys-")
+            .tempdir()
+            .unwrap();
+        let dir = tmp.path();
         let t0 = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
         let rotate = Duration::from_secs(100);
-        let first = ServerKeys::load_or_create(Some(&dir), rotate, t0).unwrap();
+        let first = ServerKeys::load_or_create(Some(dir), rotate, t0).unwrap();
         let path = dir.join(FILE_NAME);
         assert_eq!(
             fs::metadata(&path).unwrap().permissions().mode() & 0o777,
@@ -220,11 +223,11 @@ mod tests {
         );
         // Reloaded before the rotation is due: the same keys.
         let again =
-            ServerKeys::load_or_create(Some(&dir), rotate, t0 + Duration::from_secs(50)).unwrap();
+            ServerKeys::load_or_create(Some(dir), rotate, t0 + Duration::from_secs(50)).unwrap();
         assert_eq!(again.keys(), first.keys());
         // Reloaded after: rotated, the old key kept behind the new one.
         let later =
-            ServerKeys::load_or_create(Some(&dir), rotate, t0 + Duration::from_secs(150)).unwrap();
+            ServerKeys::load_or_create(Some(dir), rotate, t0 + Duration::from_secs(150)).unwrap();
         let old = first.keys().current().copied().unwrap();
         assert_ne!(later.keys().current().copied(), Some(old));
         assert_eq!(later.keys().get(old.id), Some(&old));
@@ -235,11 +238,10 @@ mod tests {
             .maybe_rotate(t0 + Duration::from_secs(1 << 30))
             .unwrap());
         fs::write(&path, "ntpkit-ntskeys 1\n5\n1 abcd\n").unwrap();
-        let e = ServerKeys::load_or_create(Some(&dir), rotate, t0)
+        let e = ServerKeys::load_or_create(Some(dir), rotate, t0)
             .unwrap_err()
             .to_string();
         assert!(e.ends_with("ntpkit-ntskeys:3: expected `ID HEXKEY`"), "{e}");
-        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

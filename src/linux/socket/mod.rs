@@ -965,10 +965,36 @@ mod tests {
         assert_eq!(&echo.data[40..48], &tx.to_bits().to_be_bytes());
     }
 
+    /// A socket on the IPv4 wildcard as [`NtpSocket::bind`] opens one
+    /// (packet info asked for), but held to the loopback device
+    /// (`SO_BINDTODEVICE` before the bind): no test binds an address the
+    /// network reaches.
+    fn wildcard_on_loopback() -> NtpSocket {
+        let fd = sys::socket(libc::AF_INET, libc::SOCK_DGRAM).unwrap();
+        let device = b"lo";
+        // SAFETY: `device` outlives the call and its length is passed with it.
+        cvt(unsafe {
+            libc::setsockopt(
+                fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_BINDTODEVICE,
+                device.as_ptr().cast(),
+                device.len() as libc::socklen_t,
+            )
+        })
+        .expect("SO_BINDTODEVICE lo");
+        set_option(fd.as_raw_fd(), libc::IPPROTO_IP, libc::IP_PKTINFO, 1).unwrap();
+        sys::bind(fd.as_raw_fd(), "0.0.0.0:0".parse().unwrap()).unwrap();
+        NtpSocket {
+            fd,
+            kernel_timestamps: false,
+            packet_info: true,
+        }
+    }
+
     #[test]
     fn wildcard_socket_replies_from_the_address_asked() {
-        let server =
-            NtpSocket::bind("0.0.0.0:0".parse().unwrap(), &SocketOptions::default()).unwrap();
+        let server = wildcard_on_loopback();
         let port = server.local_addr().unwrap().port();
         let client = NtpSocket::bind(loopback(), &SocketOptions::default()).unwrap();
         // 127.0.0.2 is this host too; without packet info the reply would
