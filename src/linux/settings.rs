@@ -129,6 +129,9 @@ pub struct Settings {
     pub nts: NtsSettings,
     /// `maxchange`, as the log lines tell it.
     pub maxchange: Option<MaxChange>,
+    /// The `leapsectz` zone whose leap seconds the node has (none when not
+    /// given or not readable).
+    pub leap_zone: Option<String>,
     /// `initstepslew`'s hosts (with `iburst`): followed alone until the
     /// first update ends the node's [`ReferenceMode::InitStepSlew`], then
     /// replaced by the [`upstreams`](Self::upstreams).
@@ -166,14 +169,20 @@ impl Settings {
         let leap_table = match leap_table(config, Path::new(ZONEINFO)) {
             Some(Ok(table)) => Some(table),
             Some(Err(e)) => {
+                // chronyd's words, then why.
+                let zone = config.leapsectz.as_deref().unwrap_or_default();
                 unresolved.push(io::Error::new(
                     e.kind(),
-                    format!("leapsectz: {e} (leap seconds come from the sources only)"),
+                    format!(
+                        "Timezone {zone} failed leap second check, ignoring \
+                         (leapsectz: {e}; leap seconds come from the sources only)"
+                    ),
                 ));
                 None
             }
             None => None,
         };
+        let leap_zone = leap_table.as_ref().and(config.leapsectz.clone());
         let serve = serve_settings(config);
         let mut node = NodeConfig {
             leap_table,
@@ -195,6 +204,7 @@ impl Settings {
             nts,
             maxchange: config.maxchange,
             init_sources,
+            leap_zone,
             logchange: Some(config.logchange),
             rtcsync: config.rtcsync,
             warnings,
@@ -636,8 +646,11 @@ mod tests {
         assert!(leap_table(&config, Path::new("/nonexistent")).is_some_and(|r| r.is_err()));
         let (settings, unresolved) = Settings::resolve(&config, -20);
         assert!(settings.node.leap_table.is_none());
+        assert_eq!(settings.leap_zone, None);
         assert!(
-            unresolved[0].to_string().contains("leapsectz"),
+            unresolved[0]
+                .to_string()
+                .starts_with("Timezone no/such/zone failed leap second check, ignoring"),
             "{:?}",
             unresolved
         );

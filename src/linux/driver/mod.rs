@@ -146,6 +146,9 @@ impl<'a, C: DriverClock> Driver<'a, C> {
                 path.display()
             );
         }
+        if let Some(zone) = &settings.leap_zone {
+            log::info!("Using {zone} timezone to obtain leap second data");
+        }
         let (sockets, server, nts_keys) = match serving {
             Some(Serving {
                 sockets,
