@@ -43,6 +43,9 @@ const IBURST_TOTAL: u8 = 8;
 /// seconds (16 s); it doubles with every sample until it reaches the
 /// polling interval.
 const WARMUP_FIRST_POLL: i8 = 4;
+/// What an unanswered request adds to the evidence for a longer poll (four
+/// make one step, as chronyd's).
+const MISSED_POLL_SCORE: f32 = 0.25;
 /// Regular polls come up to this fraction of the interval late, at
 /// random (as chronyd's do), so that clients started together do not
 /// stay in step.
@@ -483,7 +486,23 @@ impl Source {
     /// while it lasts, else the polling interval.
     pub(crate) fn regular_interval(&self) -> f64 {
         let poll = self.poll();
-        log2_to_seconds(self.warmup.map_or(poll, |w| w.min(poll)))
+        // The warm-up is for a server that answers (or may still answer
+        // its first polls): one that never does is polled at the polling
+        // interval, not the warm-up's.
+        let warmup = self
+            .warmup
+            .filter(|_| self.info.is_some() || self.is_waiting());
+        log2_to_seconds(warmup.map_or(poll, |w| w.min(poll)))
+    }
+
+    /// A request went unanswered: a quarter of a step towards a polling
+    /// interval twice as long (chronyd's rate), up to `maxpoll`.
+    fn back_off(&mut self) {
+        self.poll_score += MISSED_POLL_SCORE;
+        if self.poll_score >= 1.0 {
+            self.poll = (self.poll + 1).min(self.maxpoll());
+            self.poll_score = 0.0;
+        }
     }
 
     /// The reachability register: bit 0 is the latest request, 1 if it was
@@ -582,6 +601,12 @@ impl Source {
             .ok()
             .and_then(|n| self.auth.seal_request(nts, buf, n, rng));
         let number = RequestNumber(self.requests);
+        // The last request went unanswered: poll less often (chronyd's
+        // back-off), so that a dead server is not asked at the rate of a
+        // live one.
+        if self.outstanding.is_some() {
+            self.back_off();
+        }
         self.outstanding = len.map(|_| Outstanding {
             cookie,
             sent: now,
@@ -1381,6 +1406,21 @@ mod tests {
     }
 
     #[test]
+    fn an_unanswering_server_is_polled_ever_less_often() {
+        // The warm-up's interval only while the first polls may still be
+        // answered, and every four misses double the interval (chronyd's
+        // back-off), up to maxpoll.
+        let lost: Vec<usize> = (0..30).collect();
+        let gaps = poll_gaps(SourceConfig::default(), 30, &lost);
+        let mut expected = std::vec![16.0, 16.0, 16.0, 64.0];
+        expected.extend([128.0; 4]);
+        expected.extend([256.0; 4]);
+        expected.extend([512.0; 4]);
+        expected.extend([1024.0; 14]);
+        assert_gaps(&gaps, &expected);
+    }
+
+    #[test]
     fn no_warm_up_with_fixed_or_short_polling() {
         for (minpoll, maxpoll) in [(6, 6), (3, 10), (-2, 0)] {
             let config = SourceConfig {
@@ -1472,10 +1512,11 @@ mod tests {
             &[2.0, 2.0, 2.0, 16.0, 32.0, 64.0],
         );
         assert_gaps(&poll_gaps(config, 5, &[1]), &[2.0, 2.0, 2.0, 2.0, 16.0]);
-        // Eight at most when the answers are missing, then the warm-up's
-        // first interval.
+        // Eight at most when the answers are missing, then the polling
+        // interval, longer for the missed answers.
         let mut gaps = [2.0; 8];
-        gaps[7] = 16.0;
+        // (Seven unanswered requests: 1.75 steps of back-off, one taken.)
+        gaps[7] = 128.0;
         assert_gaps(&poll_gaps(config, 8, &[0, 1, 2, 3, 4, 5, 6, 7]), &gaps);
     }
 }

@@ -412,9 +412,14 @@ impl Scenario {
                     loss: 0.33,
                     ..LinkConfig::default()
                 },
+                // chrony's 125-packetloss: a third of the packets lost,
+                // `maxpoll 8` (unanswered requests lengthen the polling
+                // interval, as chronyd's do).
+                source: SourceConfig {
+                    maxpoll: 8,
+                    ..SourceConfig::default()
+                },
                 duration: 20_000.0,
-                // Polling on chronyd's budget (up to 1024 s), a third of
-                // the answers lost leaves gaps of 2000-3000 s.
                 limits: Limits {
                     sync: 10_000.0,
                     rms_offset: 5e-4,
