@@ -107,6 +107,27 @@ impl ServeSettings {
     }
 }
 
+/// Where the requests to the followed servers leave from, and their
+/// responses arrive (chronyd's `acquisitionport`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ClientSockets {
+    /// A socket of its own per server, on a port the system picks and
+    /// connected to the server (no `acquisitionport`, chronyd's default).
+    #[default]
+    Separate,
+    /// One socket per address family for every server, bound to `port`
+    /// (0: a port the system picks; `acquisitionport N` where N is not
+    /// the NTP server port).
+    Shared {
+        /// The port the requests leave from.
+        port: u16,
+    },
+    /// The NTP server's own sockets (`acquisitionport` equal to `port`):
+    /// they are opened even when nobody is served ([`Settings::serve`]
+    /// has them then, with rules that allow nobody).
+    Server,
+}
+
 /// Everything a node runs with. [`Settings::resolve`] gives it from a
 /// chrony.conf; a program may also build it.
 #[derive(Debug, Clone, Default)]
@@ -115,8 +136,14 @@ pub struct Settings {
     pub node: NodeConfig,
     /// The servers to follow.
     pub upstreams: Vec<Upstream>,
-    /// What and where to serve (none: the file serves nobody).
+    /// What and where to serve (none: the file serves nobody, and its
+    /// requests do not leave from the server's sockets).
     pub serve: Option<ServeSettings>,
+    /// Where the requests to the servers leave from (`acquisitionport`).
+    pub client_sockets: ClientSockets,
+    /// The addresses they leave from, one per family (`bindacqaddress`;
+    /// none: the system picks).
+    pub client_addresses: Vec<IpAddr>,
     /// chrony's driftfile: read at start, written hourly and on the way out.
     pub driftfile: Option<PathBuf>,
     /// chronyc's command sockets (none: not answered).
@@ -184,6 +211,7 @@ impl Settings {
         };
         let leap_zone = leap_table.as_ref().and(config.leapsectz.clone());
         let serve = serve_settings(config);
+        let client_sockets = client_sockets(config);
         let mut node = NodeConfig {
             leap_table,
             ..node_config(config, precision)
@@ -196,7 +224,12 @@ impl Settings {
         let settings = Settings {
             node,
             upstreams,
-            serve: serve.serves_anybody().then_some(serve),
+            // Requests that leave from the server's sockets need them open,
+            // whoever is served.
+            serve: (serve.serves_anybody() || client_sockets == ClientSockets::Server)
+                .then_some(serve),
+            client_sockets,
+            client_addresses: config.bind_acq_addresses.clone(),
             driftfile: config.driftfile.clone(),
             command: Some(command_settings(config)),
             measure_only: false,
@@ -447,6 +480,17 @@ fn serve_settings(config: &Config) -> ServeSettings {
     }
 }
 
+/// Where `config`'s requests leave from: chronyd's rules for
+/// `acquisitionport` (the server's sockets only when it equals a `port`
+/// that is not 0).
+fn client_sockets(config: &Config) -> ClientSockets {
+    match config.acquisition_port {
+        None => ClientSockets::Separate,
+        Some(port) if port != 0 && port == config.port => ClientSockets::Server,
+        Some(port) => ClientSockets::Shared { port },
+    }
+}
+
 /// chronyc's command sockets as `config` sets them: the Unix socket at
 /// `bindcmdaddress PATH` (default `/run/chrony/chronyd.sock`, off with
 /// `bindcmdaddress /`), UDP `cmdport` (default 323, off with 0) on the
@@ -606,6 +650,61 @@ mod tests {
                 "0.0.0.0:11123".parse().unwrap(),
                 "[::]:11123".parse().unwrap()
             ]
+        );
+    }
+
+    #[test]
+    fn acquisitionport_chooses_where_the_requests_leave_from() {
+        let cases = [
+            ("", ClientSockets::Separate, false),
+            (
+                "acquisitionport 0\n",
+                ClientSockets::Shared { port: 0 },
+                false,
+            ),
+            (
+                "acquisitionport 1123\n",
+                ClientSockets::Shared { port: 1123 },
+                false,
+            ),
+            // The server port: the server's sockets, open whoever is served.
+            ("acquisitionport 123\n", ClientSockets::Server, true),
+            (
+                "port 11123\nacquisitionport 11123\n",
+                ClientSockets::Server,
+                true,
+            ),
+            (
+                "port 11124\nacquisitionport 123\n",
+                ClientSockets::Shared { port: 123 },
+                false,
+            ),
+            // No server port: never the server's.
+            (
+                "port 0\nacquisitionport 0\n",
+                ClientSockets::Shared { port: 0 },
+                false,
+            ),
+            (
+                "port 0\nacquisitionport 123\n",
+                ClientSockets::Shared { port: 123 },
+                false,
+            ),
+        ];
+        for (text, client_sockets, serve) in cases {
+            let (settings, _) = Settings::resolve(&parse(text), -20);
+            assert_eq!(settings.client_sockets, client_sockets, "{text}");
+            assert_eq!(settings.serve.is_some(), serve, "{text}");
+        }
+        // Without `allow` the server's sockets open to serve nobody.
+        let (settings, _) = Settings::resolve(&parse("acquisitionport 123\n"), -20);
+        let serve = settings.serve.unwrap();
+        assert!(!serve.server.access.allows_any());
+        assert_eq!(serve.port, 123);
+        let (settings, _) = Settings::resolve(&parse("bindacqaddress 127.0.0.1\n"), -20);
+        assert_eq!(
+            settings.client_addresses,
+            ["127.0.0.1".parse::<IpAddr>().unwrap()]
         );
     }
 

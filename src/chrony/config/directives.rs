@@ -80,7 +80,6 @@ const fn files(name: &'static str) -> Directive {
     }
 }
 
-const CLIENT_SOCKETS: &str = "ntpkit's client sockets take the port and address the system gives";
 const RTC: &str = "tracking the RTC is not supported (rtcsync is)";
 const ENGINE_OWN: &str = "the engine does not take it (it keeps its built-in value)";
 const OBSOLETE: &str = "obsolete: chronyd 4.3 no longer supports it either";
@@ -89,15 +88,11 @@ const DEVICE: &str = "binding sockets to a device is not supported";
 /// Every directive of chrony 4.3 (and the four it no longer supports but
 /// still accepts), in the order of their names.
 pub const DIRECTIVES: &[Directive] = &[
-    not_acted("acquisitionport", CLIENT_SOCKETS, |_, a, _| {
-        a.int().map(drop)
-    }),
+    acted("acquisitionport", acquisitionport),
     acted("allow", |r, a, _| access(r, a, Rule::Allow, Table::Ntp)),
     acted("authselectmode", auth::authselectmode),
-    not_acted("bindacqaddress", CLIENT_SOCKETS, |_, a, _| ip(a).map(drop)),
-    not_acted("bindacqdevice", CLIENT_SOCKETS, |_, a, _| {
-        a.string().map(drop)
-    }),
+    acted("bindacqaddress", bindacqaddress),
+    not_acted("bindacqdevice", DEVICE, |_, a, _| a.string().map(drop)),
     acted("bindaddress", bindaddress),
     acted("bindcmdaddress", bindcmdaddress),
     not_acted("bindcmddevice", DEVICE, |_, a, _| a.string().map(drop)),
@@ -524,6 +519,33 @@ fn bindaddress(r: &mut Reader<'_>, a: &mut Args<'_>, _: &Location) -> Result<(),
     if addresses.len() == before {
         r.note(format!(
             "it replaces the earlier IPv{} bindaddress (one per family, as in chronyd)",
+            if ip.is_ipv4() { 4 } else { 6 }
+        ));
+    }
+    Ok(())
+}
+
+/// `acquisitionport N`: a negative number is chronyd's default (a socket
+/// per source); one no port can be is noted, and the earlier value kept.
+fn acquisitionport(r: &mut Reader<'_>, a: &mut Args<'_>, _: &Location) -> Result<(), LineError> {
+    if a.int()? < 0 {
+        r.config.acquisition_port = None;
+    } else if let Some(port) = r.port(a)? {
+        r.config.acquisition_port = Some(port);
+    }
+    Ok(())
+}
+
+/// `bindacqaddress ADDRESS`: one per family, the last one (chronyd's rule).
+fn bindacqaddress(r: &mut Reader<'_>, a: &mut Args<'_>, _: &Location) -> Result<(), LineError> {
+    let ip = ip(a)?;
+    let addresses = &mut r.config.bind_acq_addresses;
+    let before = addresses.len();
+    addresses.retain(|a| a.is_ipv4() != ip.is_ipv4());
+    addresses.push(ip);
+    if addresses.len() == before {
+        r.note(format!(
+            "it replaces the earlier IPv{} bindacqaddress (one per family, as in chronyd)",
             if ip.is_ipv4() { 4 } else { 6 }
         ));
     }

@@ -413,6 +413,15 @@ pub struct Config {
     /// `bindaddress`: the addresses to serve on (default: every IPv4 and
     /// IPv6 address).
     pub bind_addresses: Vec<IpAddr>,
+    /// `acquisitionport`: the port the requests to the sources leave from,
+    /// on one socket (per address family) for all of them (0: a port the
+    /// system picks; the NTP server port: the server's own sockets). None
+    /// (chronyd's -1, the default): a socket of its own per source, each
+    /// on a port the system picks.
+    pub acquisition_port: Option<u16>,
+    /// `bindacqaddress`: the address the sources' requests leave from, one
+    /// per family (default: the system picks).
+    pub bind_acq_addresses: Vec<IpAddr>,
     /// `bindcmdaddress`: the last path given (`/` included), else the last
     /// address, as written ([`Config::command`] has them typed).
     pub bind_cmd_address: Option<String>,
@@ -494,6 +503,8 @@ impl Default for Config {
             rate_limit: None,
             port: NTP_PORT,
             bind_addresses: Vec::new(),
+            acquisition_port: None,
+            bind_acq_addresses: Vec::new(),
             bind_cmd_address: None,
             command: CommandConfig::default(),
             driftfile: None,

@@ -237,6 +237,40 @@ fn source_options_not_acted_on_warn_once_per_line() {
 }
 
 #[test]
+fn acquisitionport_and_bindacqaddress_are_acted_on() {
+    let config = parse("");
+    assert_eq!(config.acquisition_port, None);
+    assert!(config.bind_acq_addresses.is_empty());
+    let config = parse(
+        "acquisitionport 1123\nbindacqaddress 127.0.0.1\nbindacqaddress ::1\n\
+         bindacqaddress 127.0.0.2\n",
+    );
+    assert_eq!(config.acquisition_port, Some(1123));
+    assert_eq!(
+        config.bind_acq_addresses,
+        [
+            "::1".parse::<IpAddr>().unwrap(),
+            "127.0.0.2".parse().unwrap()
+        ]
+    );
+    assert_eq!(
+        warned(&config),
+        ["warning: t:4: it replaces the earlier IPv4 bindacqaddress (one per family, as in chronyd)"]
+    );
+    // chronyd's -1 (any negative number) is its default; 0 is a port too.
+    assert_eq!(parse("acquisitionport 0\n").acquisition_port, Some(0));
+    let config = parse("acquisitionport 1123\nacquisitionport -1\n");
+    assert_eq!(config.acquisition_port, None);
+    let config = parse("acquisitionport 1123\nacquisitionport 70000\n");
+    assert_eq!(config.acquisition_port, Some(1123));
+    assert_eq!(
+        warned(&config),
+        ["warning: t:2: `acquisitionport 70000` is outside 0..65535: ntpkit uses the previous port"]
+    );
+    assert!(error_of("bindacqaddress nowhere\n").contains("bad IP address `nowhere`"));
+}
+
+#[test]
 fn values_chronyd_accepts_but_ntpkit_cannot_use() {
     let config = parse("server a minpoll 99 maxpoll -99\nport 70000\nminsources 0\n");
     let e = config.sources[0].engine;

@@ -30,7 +30,7 @@ use crate::linux::clock::{DriverClock, SystemClock, VirtualClock};
 use crate::linux::driver::{Driver, DriverError};
 use crate::linux::logger::{level_filter, Destination, Logger};
 use crate::linux::serve::{rate_limit_table, Serving, ServingAuth};
-use crate::linux::settings::Settings;
+use crate::linux::settings::{ClientSockets, Settings};
 use crate::linux::socket::measure_precision;
 use crate::system::{ModeEnd, ReferenceMode};
 use process::{stop_on_signals, Keep, StartupPipe};
@@ -340,7 +340,11 @@ fn start(options: &Options) -> Result<Running, Fatal> {
         discipline.makestep = discipline.makestep.filter(|m| m.limit < 0);
     }
     if options.mode != Mode::Normal {
-        // One measurement: no serving, no command sockets, no files.
+        // One measurement: no serving, no command sockets, no files; the
+        // requests still leave from the server's port when it is theirs.
+        if settings.client_sockets == ClientSockets::Server {
+            settings.client_sockets = ClientSockets::Shared { port: config.port };
+        }
         settings.serve = None;
         settings.command = None;
         settings.driftfile = None;

@@ -19,8 +19,14 @@ impl<C: DriverClock> Driver<'_, C> {
             self.node.remove_source(peer.id, now);
         }
         let later = std::mem::take(&mut self.later);
-        let (peers, ke) =
-            super::peers::open_peers(&mut self.node, &later, &self.nts_settings, now)?;
+        let (peers, ke) = super::peers::open_peers(
+            &mut self.node,
+            &later,
+            &self.nts_settings,
+            now,
+            &mut self.client,
+            &self.serving,
+        )?;
         self.peers = peers;
         if self.ke.is_none() {
             self.ke = ke;

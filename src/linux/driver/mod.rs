@@ -1,6 +1,8 @@
-//! The Linux shell around a [`Node`]: one UDP socket per followed server,
-//! the serving sockets, a clock and chronyc's command sockets, waited on
-//! with `poll(2)` on one thread. All the logic is the node's (the
+//! The Linux shell around a [`Node`]: one UDP socket per followed server
+//! (or, with `acquisitionport`, one shared by them all, or the serving
+//! sockets: [`ClientSockets`](crate::linux::settings::ClientSockets)), the
+//! serving sockets, a clock and chronyc's command sockets, waited on with
+//! `poll(2)` on one thread. All the logic is the node's (the
 //! simulator drives the same node); the shell only moves bytes,
 //! timestamps, clock actions and files, and says what happened in
 //! chronyd's words through the [`log`] crate (the program chooses where
@@ -9,7 +11,10 @@
 //! - It sends the requests the node asks for and hands back their kernel
 //!   transmit timestamps with their tokens; it hands the node each
 //!   response with the kernel's receive time, read on the disciplined
-//!   clock.
+//!   clock, taken only from the address and port its source's requests go
+//!   to, on the socket they leave from. (Requests that leave from a
+//!   serving socket keep the time read just before the send: those
+//!   sockets do not ask for transmit timestamps.)
 //! - It answers clients in batches ([`serve`](crate::linux::serve)).
 //! - It carries out the clock actions at once, and writes the drift file
 //!   and chronyd's log files when the node's events say so.
@@ -44,6 +49,7 @@ mod events;
 mod files;
 mod logging;
 mod nts;
+mod outgoing;
 mod peers;
 mod serving;
 mod view;
@@ -70,12 +76,13 @@ use crate::linux::nts::ke_client::NtsSettings;
 use crate::linux::serve::Serving;
 use crate::linux::settings::{Settings, Upstream};
 use crate::linux::socket::{NtpSocket, Poller};
-use crate::node::Node;
+use crate::node::{Datagram, Node};
 use crate::system::{ModeEnd, ReferenceMode, SourceId, MAX_REQUEST_LEN};
 use crate::time::NtpTimestamp;
 use error::io_error;
 pub use error::DriverError;
 use logging::LogFiles;
+use outgoing::{is_request, ClientPorts, Route};
 use peers::Peer;
 use serving::ServeSockets;
 use view::NodeView;
@@ -87,6 +94,8 @@ pub const MAX_SOURCES: usize = 64;
 pub struct Driver<'a, C: DriverClock> {
     node: Box<Node<'a, MAX_SOURCES>>,
     peers: Vec<Peer>,
+    /// Where the requests leave from, and the shared client sockets.
+    client: ClientPorts,
     clock: C,
     cmdmon: Option<CmdmonServer>,
     serving: ServeSockets,
@@ -170,7 +179,16 @@ impl<'a, C: DriverClock> Driver<'a, C> {
         } else {
             (&settings.upstreams, Vec::new())
         };
-        let (peers, ke) = peers::open_peers(&mut node, first, &settings.nts, now)?;
+        let serving = ServeSockets::new(sockets, nts_keys);
+        let mut client = ClientPorts::new(settings.client_sockets, settings.client_addresses);
+        // Every shared socket the sources will need, bound now: a port
+        // under 1024 cannot be once the privileges are dropped.
+        let addresses = settings.upstreams.iter().chain(&settings.init_sources);
+        client
+            .open_for(addresses.map(|u| u.address))
+            .map_err(io_error("acquisitionport"))?;
+        let (peers, ke) =
+            peers::open_peers(&mut node, first, &settings.nts, now, &mut client, &serving)?;
         let cmdmon = match &settings.command {
             Some(command) => Some(CmdmonServer::bind(command).map_err(|e| DriverError::Io {
                 what: "chronyc's command sockets".into(),
@@ -191,9 +209,10 @@ impl<'a, C: DriverClock> Driver<'a, C> {
         let mut driver = Driver {
             node,
             peers,
+            client,
             clock,
             cmdmon,
-            serving: ServeSockets::new(sockets, nts_keys),
+            serving,
             ke,
             later,
             nts_settings: settings.nts,
@@ -275,9 +294,24 @@ impl<'a, C: DriverClock> Driver<'a, C> {
             (a, b) => a.or(b),
         };
         let mut poller = Poller::new();
-        for peer in &self.peers {
-            poller.add_with_error_queue(&peer.socket.as_fd());
-        }
+        // Each socket a source's requests leave from: its own (by the
+        // source's id, which a source started meanwhile does not have), and
+        // the shared ones (by family).
+        let own: Vec<(SourceId, usize)> = self
+            .peers
+            .iter()
+            .filter_map(|peer| match &peer.route {
+                Route::Own(out) => {
+                    Some((peer.id, poller.add_with_error_queue(&out.socket.as_fd())))
+                }
+                _ => None,
+            })
+            .collect();
+        let shared: Vec<(usize, usize)> = self
+            .client
+            .shared()
+            .map(|(f, out)| (f, poller.add_with_error_queue(&out.socket.as_fd())))
+            .collect();
         let commands: Vec<usize> = self
             .cmdmon
             .iter()
@@ -295,21 +329,47 @@ impl<'a, C: DriverClock> Driver<'a, C> {
             .collect();
         poller.wait(wait).map_err(io_error("poll"))?;
         self.watch_for_jumps()?;
-        for i in 0..self.peers.len() {
-            if poller.has_error_queue(i) {
+        for (id, index) in own {
+            if poller.has_error_queue(index) {
                 let clock = &self.clock;
-                for (token, time) in self.peers[i].transmit_timestamps(|t| clock.at_system_time(t))
-                {
-                    self.node.handle_tx_timestamp(token, time);
+                let peer = self.peers.iter_mut().find(|p| p.id == id);
+                if let Some(Route::Own(out)) = peer.map(|p| &mut p.route) {
+                    for (token, time) in out.transmit_timestamps(|t| clock.at_system_time(t)) {
+                        self.node.handle_tx_timestamp(token, time);
+                    }
                 }
             }
-            if poller.is_readable(i) {
-                self.receive(i)?;
+            if poller.is_readable(index) {
+                self.receive_own(id)?;
+            }
+        }
+        for (f, index) in shared {
+            if poller.has_error_queue(index) {
+                let clock = &self.clock;
+                if let Some(out) = self.client.shared_mut(f) {
+                    for (token, time) in out.transmit_timestamps(|t| clock.at_system_time(t)) {
+                        self.node.handle_tx_timestamp(token, time);
+                    }
+                }
+            }
+            if poller.is_readable(index) {
+                self.receive_shared(f)?;
             }
         }
         for (socket, index) in served {
             if poller.is_ready(index) {
-                self.serving.answer(socket, &mut self.node, &self.clock);
+                let sources: Vec<(SocketAddr, SourceId)> = self
+                    .peers
+                    .iter()
+                    .filter(|p| p.on_server(socket))
+                    .map(|p| (p.address, p.id))
+                    .collect();
+                if self
+                    .serving
+                    .answer(socket, &mut self.node, &self.clock, &sources)
+                {
+                    self.settle()?;
+                }
             }
         }
         let now = self.now()?;
@@ -389,7 +449,14 @@ impl<'a, C: DriverClock> Driver<'a, C> {
     fn transmit(&mut self) -> Result<(), DriverError<C::Error>> {
         if let Some(ke) = &mut self.ke {
             let now = self.clock.now().map_err(DriverError::Clock)?;
-            nts::run_handshakes(&mut self.node, &mut self.peers, ke, now);
+            nts::run_handshakes(
+                &mut self.node,
+                &mut self.peers,
+                ke,
+                now,
+                &mut self.client,
+                &self.serving,
+            );
         }
         let mut buf = [0u8; MAX_REQUEST_LEN];
         loop {
@@ -402,29 +469,95 @@ impl<'a, C: DriverClock> Driver<'a, C> {
             let Some(peer) = self.peers.iter_mut().find(|p| p.id == transmit.source) else {
                 continue;
             };
-            if let Err(e) = peer.send(transmit.bytes, transmit.token, now) {
+            let (bytes, token, to) = (transmit.bytes, transmit.token, peer.address);
+            let sent = match &mut peer.route {
+                Route::Own(out) => out.send(bytes, to, token, now),
+                Route::Shared(f) => match self.client.shared_mut(*f) {
+                    Some(out) => out.send(bytes, to, token, now),
+                    None => Err(io::Error::other("no client socket")),
+                },
+                Route::Server(index) => self.serving.send_to(*index, bytes, to),
+            };
+            if let Err(e) = sent {
                 log::warn!("Could not send to {}: {e}", peer.name);
             }
         }
     }
 
-    /// Handles the datagram waiting on peer `i`'s socket: one per wakeup
-    /// (poll(2) reports the socket again while more wait), so that a socket
-    /// is read only when it was reported readable.
-    fn receive(&mut self, i: usize) -> Result<(), DriverError<C::Error>> {
+    /// Handles the datagram waiting on the own socket of the peer the node
+    /// calls `id`: one per wakeup (poll(2) reports the socket again while
+    /// more wait), so that a socket is read only when it was reported
+    /// readable.
+    fn receive_own(&mut self, id: SourceId) -> Result<(), DriverError<C::Error>> {
         // Responses are never longer than the requests.
         let mut buf = [0u8; MAX_REQUEST_LEN];
-        let (len, rx, kind) = match self.peers[i].receive(&mut buf) {
+        let Some(peer) = self.peers.iter().find(|p| p.id == id) else {
+            return Ok(());
+        };
+        let Route::Own(out) = &peer.route else {
+            return Ok(());
+        };
+        let (len, rx) = match out.socket.recv(&mut buf) {
             Ok(Some(received)) => received,
             Ok(None) => return Ok(()),
             Err(e) => {
-                log::warn!("Could not receive from {}: {e}", self.peers[i].name);
+                log::warn!("Could not receive from {}: {e}", peer.name);
                 return Ok(());
             }
         };
-        let rx = self.clock.at_system_time(rx);
-        let datagram = self.peers[i].datagram(&buf[..len], kind);
-        let _ = self.node.handle(rx, datagram);
+        self.handle_response(id, &buf[..len], rx)
+    }
+
+    /// Handles the datagram waiting on the shared client socket of family
+    /// `f` (one per wakeup, as [`Self::receive_own`]): a response from the
+    /// address and port a source's requests on it go to is that source's;
+    /// anything else is dropped (requests included: a client socket does
+    /// not serve, as in chronyd).
+    fn receive_shared(&mut self, f: usize) -> Result<(), DriverError<C::Error>> {
+        let mut buf = [0u8; MAX_REQUEST_LEN];
+        let Some(out) = self.client.shared_mut(f) else {
+            return Ok(());
+        };
+        let (len, rx, from) = match out.socket.recv_from(&mut buf) {
+            Ok(Some(received)) => received,
+            Ok(None) => return Ok(()),
+            Err(e) => {
+                let local = out.socket.local_addr().map(|a| a.to_string());
+                log::warn!(
+                    "Could not receive on the client socket {}: {e}",
+                    local.unwrap_or_default()
+                );
+                return Ok(());
+            }
+        };
+        if is_request(&buf[..len]) {
+            return Ok(());
+        }
+        let source = self
+            .peers
+            .iter()
+            .find(|p| p.on_shared(f) && outgoing::same_endpoint(p.address, from));
+        match source {
+            Some(peer) => self.handle_response(peer.id, &buf[..len], rx),
+            None => Ok(()),
+        }
+    }
+
+    /// Hands source `id`'s response in `bytes`, received at `rx` on the
+    /// system clock, to the node.
+    fn handle_response(
+        &mut self,
+        id: SourceId,
+        bytes: &[u8],
+        rx: crate::linux::socket::client::Timestamp,
+    ) -> Result<(), DriverError<C::Error>> {
+        let now = self.clock.at_system_time(rx.time);
+        let datagram = Datagram {
+            source: id,
+            bytes,
+            receive: rx.source,
+        };
+        let _ = self.node.handle(now, datagram);
         self.settle()
     }
 

@@ -16,12 +16,13 @@ use std::string::String;
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::vec::Vec;
 
+use super::outgoing::ClientPorts;
 use super::peers::Peer;
+use super::serving::ServeSockets;
 use super::{files, MAX_SOURCES};
 use crate::linux::nts::ke_client::{
     KeClient, KeClientError, KeOutcome, NtsClientConfig, NtsSettings,
 };
-use crate::linux::socket::client::ClientSocket;
 use crate::node::Node;
 use crate::time::NtpTimestamp;
 
@@ -212,6 +213,8 @@ pub(super) fn run_handshakes(
     peers: &mut [Peer],
     ke: &mut KeRunner,
     now: NtpTimestamp,
+    client: &mut ClientPorts,
+    serving: &ServeSockets,
 ) {
     for done in ke.finished() {
         let Some(peer) = peers.get_mut(done.peer) else {
@@ -219,7 +222,7 @@ pub(super) fn run_handshakes(
         };
         let moved = done.result.and_then(|(outcome, address)| {
             if address != peer.server() {
-                peer.socket = ClientSocket::connect(address)
+                peer.move_to(address, client, serving)
                     .map_err(|source| KeFailure::Socket { address, source })?;
             }
             if let Some(nts) = &mut peer.nts {

@@ -1,23 +1,20 @@
-//! The servers a driver follows: one connected UDP socket each, the
-//! node's id for it, and the request whose kernel transmit timestamp is
-//! awaited.
+//! The servers a driver follows: the node's id for each, the address its
+//! requests go to and the socket they leave from (see [`super::outgoing`]).
 
-use std::io;
 use std::net::SocketAddr;
 use std::string::{String, ToString};
 use std::vec::Vec;
 
 use super::nts::{KeRunner, PeerNts};
+use super::outgoing::{ClientPorts, Route};
+use super::serving::ServeSockets;
 use super::{files, DriverError, MAX_SOURCES};
 use crate::linux::nts::ke_client;
 use crate::linux::nts::ke_client::NtsSettings;
 use crate::linux::settings::{Upstream, UpstreamAuth};
-use crate::linux::socket::client::ClientSocket;
 use crate::node::Node;
-use crate::node::{Datagram, TransmitToken};
-use crate::report::TimestampSource;
 use crate::system::SourceAuth;
-use crate::system::{SourceId, MAX_REQUEST_LEN};
+use crate::system::SourceId;
 use crate::time::NtpTimestamp;
 use crate::wire::ReferenceId;
 
@@ -26,11 +23,14 @@ use crate::wire::ReferenceId;
 pub(super) struct Peer {
     /// The name as configured.
     pub name: String,
-    pub socket: ClientSocket,
     pub id: SourceId,
-    /// The last request sent: its token and the clock's time just before
-    /// it was handed to the kernel, until its transmit timestamp comes.
-    pub pending: Option<(TransmitToken, NtpTimestamp)>,
+    /// The address its requests go to, and the only one its responses
+    /// are taken from.
+    pub address: SocketAddr,
+    /// The socket its requests leave from.
+    pub route: Route,
+    /// The local address they leave from, as far as it is known.
+    pub local: Option<SocketAddr>,
     /// An NTS source's NTS-KE server and NTP server.
     pub nts: Option<PeerNts>,
 }
@@ -38,62 +38,33 @@ pub(super) struct Peer {
 impl Peer {
     /// The address its requests go to.
     pub fn server(&self) -> SocketAddr {
-        self.socket.server()
+        self.address
     }
 
-    /// Sends a request, `token` naming it, at `now` (the clock's time just
-    /// before the send).
-    pub fn send(
+    /// Whether its requests leave from the shared client socket of family
+    /// `f`.
+    pub fn on_shared(&self, f: usize) -> bool {
+        matches!(self.route, Route::Shared(g) if g == f)
+    }
+
+    /// Whether its requests leave from serving socket `index`.
+    pub fn on_server(&self, index: usize) -> bool {
+        matches!(self.route, Route::Server(i) if i == index)
+    }
+
+    /// Sends its requests to `address` from now on, from the socket
+    /// `client` gives for it.
+    pub fn move_to(
         &mut self,
-        bytes: &[u8],
-        token: TransmitToken,
-        now: NtpTimestamp,
-    ) -> io::Result<()> {
-        self.socket.send(bytes)?;
-        self.pending = Some((token, now));
+        address: SocketAddr,
+        client: &mut ClientPorts,
+        serving: &ServeSockets,
+    ) -> std::io::Result<()> {
+        let (route, local) = client.route(address, serving)?;
+        self.route = route;
+        self.local = local;
+        self.address = address;
         Ok(())
-    }
-
-    /// The kernel's transmit timestamps on the error queue, each mapped
-    /// onto the clock by `at_clock`: the pending request's, with its
-    /// token. A timestamp earlier than the request's send is an earlier
-    /// request's (its own never came in time): dropped.
-    pub fn transmit_timestamps(
-        &mut self,
-        at_clock: impl Fn(NtpTimestamp) -> NtpTimestamp,
-    ) -> Vec<(TransmitToken, NtpTimestamp)> {
-        let mut taken = Vec::new();
-        while let Ok(Some(time)) = self.socket.transmit_timestamp() {
-            let time = at_clock(time);
-            if let Some((token, sent)) = self.pending {
-                if time >= sent {
-                    self.pending = None;
-                    taken.push((token, time));
-                }
-            }
-        }
-        taken
-    }
-
-    /// Receives the datagram waiting, if any, into `buf`: its length, its
-    /// receive time on the system clock and where that came from.
-    pub fn receive(
-        &self,
-        buf: &mut [u8; MAX_REQUEST_LEN],
-    ) -> io::Result<Option<(usize, NtpTimestamp, TimestampSource)>> {
-        Ok(self
-            .socket
-            .recv(buf)?
-            .map(|(len, rx)| (len, rx.time, rx.source)))
-    }
-
-    /// The datagram in `buf[..len]`, received at a time from `kind`.
-    pub fn datagram<'b>(&self, buf: &'b [u8], kind: TimestampSource) -> Datagram<'b> {
-        Datagram {
-            source: self.id,
-            bytes: buf,
-            receive: kind,
-        }
     }
 }
 
@@ -118,7 +89,8 @@ pub(super) fn log_name(peers: &[Peer], id: SourceId) -> String {
     }
 }
 
-/// Adds `upstreams` to `node` at `now` and opens their sockets; with NTS
+/// Adds `upstreams` to `node` at `now` and gives each the socket `client`
+/// routes it through (`serving`'s, when they are the client's); with NTS
 /// sources, the runner of their handshakes (`nts`' settings), and the
 /// cookies saved in `ntsdumpdir` given to the node.
 pub(super) fn open_peers<E: std::fmt::Debug + std::fmt::Display>(
@@ -126,6 +98,8 @@ pub(super) fn open_peers<E: std::fmt::Debug + std::fmt::Display>(
     upstreams: &[Upstream],
     nts_settings: &NtsSettings,
     now: NtpTimestamp,
+    client: &mut ClientPorts,
+    serving: &ServeSockets,
 ) -> Result<(Vec<Peer>, Option<KeRunner>), DriverError<E>> {
     let nts_sources = upstreams
         .iter()
@@ -191,20 +165,24 @@ pub(super) fn open_peers<E: std::fmt::Debug + std::fmt::Display>(
                 Some(nts)
             }
         };
-        let socket = ClientSocket::connect(address).map_err(|source| DriverError::Io {
-            what: std::format!("socket for {address}"),
-            source,
-        })?;
+        let (route, local) = client
+            .route(address, serving)
+            .map_err(|source| DriverError::Io {
+                what: std::format!("socket for {address}"),
+                source,
+            })?;
         // The loop test: our address as this server sees it (not on
-        // loopback, where every node has the same address).
-        if let Some(local) = socket.local_addr().ok().filter(|a| !a.ip().is_loopback()) {
+        // loopback, where every node has the same address, nor a
+        // wildcard's).
+        if let Some(local) = local.filter(|a| !a.ip().is_loopback() && !a.ip().is_unspecified()) {
             node.set_own_reference_id(id, ReferenceId::from_ip(local.ip()));
         }
         peers.push(Peer {
             name: upstream.name.clone(),
-            socket,
             id,
-            pending: None,
+            address,
+            route,
+            local,
             nts,
         });
     }

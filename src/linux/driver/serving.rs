@@ -1,18 +1,26 @@
 //! Answering clients on the serving sockets, in batches: each request gets
 //! the node's reply on the disciplined clock's time (the kernel's receive
 //! timestamp mapped onto it), and each batch's replies their transmit
-//! timestamp right before `sendmmsg`.
+//! timestamp right before `sendmmsg`. When the sources' requests leave from
+//! these sockets too (`acquisitionport` equal to `port`), their responses
+//! arrive here: they go to the node as its sources'.
 
 use std::boxed::Box;
 use std::string::ToString;
 use std::sync::Arc;
 use std::vec::Vec;
 
+use std::io;
+use std::net::SocketAddr;
+
+use super::outgoing::{is_request, same_endpoint};
 use super::MAX_SOURCES;
 use crate::linux::clock::DriverClock;
 use crate::linux::nts::server_keys::SharedKeys;
 use crate::linux::socket::{realtime_now, Batch, NtpSocket, BATCH};
-use crate::node::{Command, Node};
+use crate::node::{Command, Datagram, Node};
+use crate::report::TimestampSource;
+use crate::system::SourceId;
 
 /// A serving socket.
 #[derive(Debug)]
@@ -63,15 +71,28 @@ impl ServeSockets {
         self.sockets.iter().map(|s| &s.socket)
     }
 
+    /// Sends a source's request to `server` from socket `index`.
+    pub fn send_to(&self, index: usize, bytes: &[u8], server: SocketAddr) -> io::Result<()> {
+        let serve = self
+            .sockets
+            .get(index)
+            .ok_or_else(|| io::Error::other("no such serving socket"))?;
+        serve.socket.send_to(bytes, server).map(drop)
+    }
+
     /// Answers the requests waiting on socket `index`, batch after batch
-    /// while they come full. A socket that fails is reported and no longer
-    /// served on: serving never takes the node's own time-keeping down.
+    /// while they come full; what comes from one of `sources` (the address
+    /// its requests go to from this socket, and its id) and is not a
+    /// request is that source's response, handed to the node. Whether
+    /// there was one. A socket that fails is reported and no longer served
+    /// on: serving never takes the node's own time-keeping down.
     pub fn answer<C: DriverClock>(
         &mut self,
         index: usize,
         node: &mut Node<'_, MAX_SOURCES>,
         clock: &C,
-    ) {
+        sources: &[(SocketAddr, SourceId)],
+    ) -> bool {
         // A rotation of the NTS cookie keys, before the batch.
         if let Some((keys, applied)) = &mut self.nts_keys {
             let generation = keys.generation();
@@ -84,8 +105,9 @@ impl ServeSockets {
             }
         }
         let Some(serve) = self.sockets.get_mut(index) else {
-            return;
+            return false;
         };
+        let mut responses = false;
         let batch = &mut self.batch;
         let result = loop {
             let received = match serve.socket.recv_batch(batch) {
@@ -95,6 +117,24 @@ impl ServeSockets {
             };
             batch.answer(|datagram, reply| {
                 let now = clock.at_system_time(datagram.receive);
+                let source = sources
+                    .iter()
+                    .find(|(address, _)| same_endpoint(*address, datagram.from));
+                if let (Some(&(_, source)), false) = (source, is_request(datagram.data)) {
+                    let receive = if datagram.kernel_timestamp {
+                        TimestampSource::Kernel
+                    } else {
+                        TimestampSource::Daemon
+                    };
+                    let response = Datagram {
+                        source,
+                        bytes: datagram.data,
+                        receive,
+                    };
+                    let _ = node.handle(now, response);
+                    responses = true;
+                    return None;
+                }
                 // An authenticated reply is sealed in the node with its
                 // transmit time; plain ones get theirs just before sending.
                 let transmit = || clock.at_system_time(realtime_now());
@@ -116,5 +156,6 @@ impl ServeSockets {
                 .map_or_else(|_| "?".to_string(), |a| a.to_string());
             log::error!("Serving on {address} failed: {e}; no longer serving on it");
         }
+        responses
     }
 }

@@ -562,3 +562,5 @@ fn the_way_out_ends_the_slew() {
     stop.store(true, Ordering::Relaxed);
     server.join().unwrap();
 }
+
+mod ports;

@@ -113,7 +113,7 @@ impl Provider for NodeView<'_, '_> {
         Some(NtpDataReport {
             remote_address: peer.server().ip(),
             remote_port: peer.server().port(),
-            local_address: peer.socket.local_addr().ok().map(|a| a.ip()),
+            local_address: peer.local.map(|a| a.ip()),
             leap: header.leap,
             version: header.version,
             mode: header.mode as u8,

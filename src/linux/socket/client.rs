@@ -1,7 +1,11 @@
-//! The client's UDP sockets: one per server, each bound to a fresh
+//! The client's UDP sockets, with the kernel's software receive and
+//! transmit timestamps: by default one per server, each bound to a fresh
 //! ephemeral port and connected to its server (so only that server's
 //! answers arrive, and a response's port cannot be guessed from earlier
-//! ones), with the kernel's software receive and transmit timestamps.
+//! ones: [`ClientSocket::connect`]); or, as chronyd's `acquisitionport`
+//! asks, one unconnected socket bound to a port for every server
+//! ([`ClientSocket::bind`]), whose responses the caller sorts by the
+//! address they come from.
 //!
 //! Timestamps come from `SO_TIMESTAMPING` (`SOF_TIMESTAMPING_RX_SOFTWARE`
 //! and `TX_SOFTWARE`): the receive time arrives with the packet, the
@@ -16,10 +20,10 @@
 
 use std::io;
 use std::mem;
-use std::net::{SocketAddr, UdpSocket};
+use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 
-use crate::linux::socket::{read_control, realtime_now};
+use crate::linux::socket::{from_sockaddr, read_control, realtime_now, to_sockaddr};
 use crate::linux::sys;
 pub use crate::report::TimestampSource;
 use crate::time::NtpTimestamp;
@@ -43,11 +47,12 @@ impl Timestamp {
     }
 }
 
-/// A UDP socket connected to one server.
+/// A UDP socket connected to one server, or bound to a port for many.
 #[derive(Debug)]
 pub struct ClientSocket {
     socket: UdpSocket,
-    server: SocketAddr,
+    /// The server it is connected to (none: unconnected).
+    server: Option<SocketAddr>,
     kernel_timestamps: bool,
 }
 
@@ -55,18 +60,60 @@ impl ClientSocket {
     /// A new non-blocking socket on a fresh ephemeral port, connected to
     /// `server`, with kernel timestamps when the kernel offers them.
     pub fn connect(server: SocketAddr) -> io::Result<ClientSocket> {
+        Self::connect_from(None, server)
+    }
+
+    /// As [`Self::connect`], the socket bound first to `local` (on a port
+    /// the system picks; of `server`'s family) when given: the address the
+    /// requests leave from (chronyd's `bindacqaddress`).
+    pub fn connect_from(local: Option<IpAddr>, server: SocketAddr) -> io::Result<ClientSocket> {
         let socket = UdpSocket::from(sys::udp_socket(server)?);
+        if let Some(ip) = local {
+            sys::bind(socket.as_raw_fd(), SocketAddr::new(ip, 0))?;
+        }
         sys::connect(socket.as_raw_fd(), server)?;
         let kernel_timestamps = enable_timestamping(&socket).is_ok();
         Ok(ClientSocket {
             socket,
-            server,
+            server: Some(server),
             kernel_timestamps,
         })
     }
 
-    /// The server this socket talks to.
-    pub fn server(&self) -> SocketAddr {
+    /// A new non-blocking socket bound to `local` (port 0: one the system
+    /// picks), not connected: it sends to any server
+    /// ([`Self::send_to`]) and receives from any ([`Self::recv_from`]).
+    /// An IPv6 socket takes IPv6 only, so that an IPv4 one can have the
+    /// same port.
+    pub fn bind(local: SocketAddr) -> io::Result<ClientSocket> {
+        let socket = UdpSocket::from(sys::udp_socket(local)?);
+        if local.is_ipv6() {
+            let on: libc::c_int = 1;
+            // SAFETY: the option value is a c_int of the stated size.
+            let rc = unsafe {
+                libc::setsockopt(
+                    socket.as_raw_fd(),
+                    libc::IPPROTO_IPV6,
+                    libc::IPV6_V6ONLY,
+                    (&on as *const libc::c_int).cast(),
+                    mem::size_of_val(&on) as libc::socklen_t,
+                )
+            };
+            if rc < 0 {
+                return Err(io::Error::last_os_error());
+            }
+        }
+        sys::bind(socket.as_raw_fd(), local)?;
+        let kernel_timestamps = enable_timestamping(&socket).is_ok();
+        Ok(ClientSocket {
+            socket,
+            server: None,
+            kernel_timestamps,
+        })
+    }
+
+    /// The server this socket is connected to (none: not connected).
+    pub fn server(&self) -> Option<SocketAddr> {
         self.server
     }
 
@@ -80,11 +127,30 @@ impl ClientSocket {
         self.kernel_timestamps
     }
 
-    /// Send a request; returns the user-space time just before the send
-    /// (the kernel's own transmit time follows on [`Self::transmit_timestamp`]).
+    /// Send a request on a connected socket; returns the user-space time
+    /// just before the send (the kernel's own transmit time follows on
+    /// [`Self::transmit_timestamp`]).
     pub fn send(&self, packet: &[u8]) -> io::Result<Timestamp> {
         let before = Timestamp::user_now();
         self.socket.send(packet)?;
+        Ok(before)
+    }
+
+    /// Send a request to `server` (on a connected socket, its own server
+    /// only); as [`Self::send`] otherwise.
+    pub fn send_to(&self, packet: &[u8], server: SocketAddr) -> io::Result<Timestamp> {
+        if self.server.is_some_and(|own| own != server) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a connected socket sends to its own server only",
+            ));
+        }
+        let before = Timestamp::user_now();
+        if self.server.is_some() {
+            self.socket.send(packet)?;
+        } else {
+            self.socket.send_to(packet, server)?;
+        }
         Ok(before)
     }
 
@@ -100,7 +166,7 @@ impl ClientSocket {
         }
         let mut data = [0u8; 64];
         match self.recvmsg(&mut data, libc::MSG_ERRQUEUE) {
-            Ok((_, stamp)) => Ok(stamp),
+            Ok((_, stamp, _)) => Ok(stamp),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
             Err(e) => Err(e),
         }
@@ -108,15 +174,27 @@ impl ClientSocket {
 
     /// Receive one packet if one is waiting: its length and receive time.
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<Option<(usize, Timestamp)>> {
+        Ok(self.recv_from(buf)?.map(|(len, rx, _)| (len, rx)))
+    }
+
+    /// Receive one packet if one is waiting: its length, receive time and
+    /// the address it came from.
+    pub fn recv_from(&self, buf: &mut [u8]) -> io::Result<Option<(usize, Timestamp, SocketAddr)>> {
         match self.recvmsg(buf, 0) {
-            Ok((len, Some(time))) => Ok(Some((
-                len,
-                Timestamp {
-                    time,
-                    source: TimestampSource::Kernel,
-                },
-            ))),
-            Ok((len, None)) => Ok(Some((len, Timestamp::user_now()))),
+            Ok((len, stamp, from)) => {
+                let rx = match stamp {
+                    Some(time) => Timestamp {
+                        time,
+                        source: TimestampSource::Kernel,
+                    },
+                    None => Timestamp::user_now(),
+                };
+                // A connected socket hears its server only.
+                match from.or(self.server) {
+                    Some(from) => Ok(Some((len, rx, from))),
+                    None => Ok(None),
+                }
+            }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
             // A refused earlier datagram (ICMP port unreachable) is not a
             // packet: report nothing, the poll just goes unanswered.
@@ -125,21 +203,25 @@ impl ClientSocket {
         }
     }
 
-    /// `recvmsg(2)` without blocking, returning the length and the
-    /// software timestamp of its `SCM_TIMESTAMPING` message, if any.
+    /// `recvmsg(2)` without blocking, returning the length, the software
+    /// timestamp of its `SCM_TIMESTAMPING` message, if any, and the
+    /// address the datagram came from (none on the error queue).
     fn recvmsg(
         &self,
         buf: &mut [u8],
         flags: libc::c_int,
-    ) -> io::Result<(usize, Option<NtpTimestamp>)> {
+    ) -> io::Result<(usize, Option<NtpTimestamp>, Option<SocketAddr>)> {
         let mut iov = libc::iovec {
             iov_base: buf.as_mut_ptr().cast(),
             iov_len: buf.len(),
         };
         // u64s keep the control buffer aligned for cmsghdr.
         let mut control = [0u64; 32];
+        let (mut name, _) = to_sockaddr(SocketAddr::from(([0, 0, 0, 0], 0)));
         // SAFETY: msghdr is plain old data; all zero is valid.
         let mut msg: libc::msghdr = unsafe { mem::zeroed() };
+        msg.msg_name = (&mut name as *mut libc::sockaddr_storage).cast();
+        msg.msg_namelen = mem::size_of_val(&name) as libc::socklen_t;
         msg.msg_iov = &mut iov;
         msg.msg_iovlen = 1;
         msg.msg_control = control.as_mut_ptr().cast();
@@ -155,7 +237,12 @@ impl ClientSocket {
         if len < 0 {
             return Err(io::Error::last_os_error());
         }
-        Ok((len as usize, read_control(&msg).timestamp))
+        let from = if flags & libc::MSG_ERRQUEUE == 0 && msg.msg_namelen > 0 {
+            from_sockaddr(&name).filter(|a| a.port() != 0)
+        } else {
+            None
+        };
+        Ok((len as usize, read_control(&msg).timestamp, from))
     }
 }
 
@@ -206,6 +293,7 @@ mod tests {
     use super::*;
     use std::eprintln;
     use std::time::Duration;
+    use std::vec::Vec;
 
     /// Wait (bounded) until `f` yields something.
     fn wait_for<T>(mut f: impl FnMut() -> Option<T>) -> T {
@@ -249,7 +337,7 @@ mod tests {
             a.local_addr().unwrap().port(),
             b.local_addr().unwrap().port()
         );
-        assert_eq!(a.server(), server.local_addr().unwrap());
+        assert_eq!(a.server(), Some(server.local_addr().unwrap()));
         if !a.kernel_timestamps() {
             eprintln!("kernel gives no SO_TIMESTAMPING here: user-space timestamps tested");
         }
@@ -274,6 +362,51 @@ mod tests {
             std::thread::sleep(Duration::from_millis(10));
         }
         panic!("the kernel never stamped both directions");
+    }
+
+    /// An unconnected socket bound to a port talks to several servers and
+    /// tells their datagrams apart by address; a connected one sends to
+    /// its own server only, from the address it was bound to.
+    #[test]
+    fn one_bound_socket_for_several_servers() {
+        let servers: Vec<UdpSocket> = (0..2)
+            .map(|_| {
+                let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+                s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+                s
+            })
+            .collect();
+        let shared = ClientSocket::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        assert_eq!(shared.server(), None);
+        let local = shared.local_addr().unwrap();
+        assert_ne!(local.port(), 0);
+        let mut buf = [0u8; 16];
+        for (i, server) in servers.iter().enumerate() {
+            shared
+                .send_to(&[i as u8], server.local_addr().unwrap())
+                .unwrap();
+            let (n, from) = server.recv_from(&mut buf).unwrap();
+            assert_eq!((&buf[..n], from), (&[i as u8][..], local));
+            server.send_to(&[10 + i as u8], from).unwrap();
+        }
+        for (i, server) in servers.iter().enumerate() {
+            let (n, _, from) = wait_for(|| shared.recv_from(&mut buf).unwrap());
+            assert_eq!(
+                (&buf[..n], from),
+                (&[10 + i as u8][..], server.local_addr().unwrap())
+            );
+        }
+        assert!(shared.recv_from(&mut buf).unwrap().is_none());
+
+        let to = servers[0].local_addr().unwrap();
+        let own = ClientSocket::connect_from(Some("127.0.0.1".parse().unwrap()), to).unwrap();
+        assert_eq!(own.local_addr().unwrap().ip(), to.ip());
+        let other = servers[1].local_addr().unwrap();
+        let refused = own.send_to(b"x", other).unwrap_err();
+        assert_eq!(refused.kind(), io::ErrorKind::InvalidInput);
+        own.send_to(b"y", to).unwrap();
+        let (n, _) = servers[0].recv_from(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"y");
     }
 
     #[test]
