@@ -533,9 +533,30 @@ fn docs_name_every_directive_and_option() {
 
 #[test]
 fn too_many_access_rules_name_the_line() {
-    let text: String = (0..70).map(|i| format!("allow 10.{i}.0.0/16\n")).collect();
-    let error = error_of(&text);
-    assert!(error.starts_with("test.conf:65: `allow`:"), "{error}");
+    // 1,024 subnets are taken (chronyd has no limit; its users write
+    // long lists), the next one is refused with its line.
+    let rule = |i: usize| format!("allow 10.{}.{}.0/24\n", i / 256, i % 256);
+    let text: String = (0..1024).map(rule).collect();
+    let config = Config::parse(&text, "test.conf").unwrap();
+    assert_eq!(config.access.len(), 1024);
+    assert!(config.access.allows("10.3.255.1".parse().unwrap()));
+    // Repeating a subnet replaces its rule and takes no more room.
+    let repeated = format!("{text}deny 10.0.0.0/24\n");
+    let config = Config::parse(&repeated, "test.conf").unwrap();
+    assert!(!config.access.allows("10.0.0.1".parse().unwrap()));
+    let error = error_of(&format!("{text}deny 10.4.0.0/24\n"));
+    assert_eq!(
+        error,
+        "test.conf:1025: `deny`: too many allow/deny rules (at most 1024 subnets) (`10.4.0.0/24`)"
+    );
+    let commands: String = (0..1025)
+        .map(|i| format!("cmdallow 10.{}.{}.0/24\n", i / 256, i % 256))
+        .collect();
+    assert!(
+        error_of(&commands).starts_with("test.conf:1025: `cmdallow`: too many"),
+        "{}",
+        error_of(&commands)
+    );
 }
 
 #[test]
