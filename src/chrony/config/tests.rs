@@ -582,3 +582,48 @@ fn what_chronyd_refuses_at_start() {
         "test.conf:1: `refclock`: bad driver (PPS, SHM, SOCK or PHC) `shm`"
     );
 }
+
+/// chronyd 4.3 (`chronyd -x -p`) on the same tree: `include` of a pattern
+/// in a missing folder stops it ("Could not search for files matching
+/// ..."), one matching nothing in a folder that exists, or below a
+/// folder that a wildcard did not find, reads nothing; `confdir` and
+/// `sourcedir` pass over missing folders.
+#[test]
+fn include_in_a_missing_folder_is_an_error() {
+    let root = std::env::temp_dir().join(format!("ntpkit-glob-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(root.join("etc/chrony/conf.d")).unwrap();
+    std::fs::write(root.join("etc/chrony/conf.d/a.conf"), "maxdistance 5\n").unwrap();
+    let env = Rooted::new(&root);
+    let load = |text: &str| {
+        std::fs::write(root.join("etc/chrony/chrony.conf"), text).unwrap();
+        Config::load_with(std::path::Path::new("/etc/chrony/chrony.conf"), &env)
+    };
+    for fine in [
+        "include /etc/chrony/conf.d/*.nomatch\n",
+        "include /etc/*/missing/*.conf\n",
+        "include /etc/chrony/conf.d/a.conf/*.conf\n",
+        "confdir /missing/a /etc/chrony/conf.d\nsourcedir /missing/b\n",
+    ] {
+        assert!(load(fine).is_ok(), "{fine}: {:?}", load(fine).err());
+    }
+    let config = load("include /etc/chrony/conf.d/*.conf\n").unwrap();
+    assert_eq!(config.maxdistance, Some(5.0));
+    for (text, line, pattern) in [
+        ("include /missing/dir/*.conf\n", 1, "/missing/dir/*.conf"),
+        (
+            "\ninclude /etc/chrony/missing/*.conf\n",
+            2,
+            "/etc/chrony/missing/*.conf",
+        ),
+        ("include /missing/*/x.conf\n", 1, "/missing/*/x.conf"),
+    ] {
+        let error = load(text).unwrap_err().to_string();
+        let expected = format!(
+            "/etc/chrony/chrony.conf:{line}: could not search for files matching `{pattern}`: "
+        );
+        assert!(error.starts_with(&expected), "{error}");
+        assert!(error.contains("No such file or directory"), "{error}");
+    }
+    std::fs::remove_dir_all(&root).unwrap();
+}
