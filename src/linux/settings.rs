@@ -773,6 +773,27 @@ mod tests {
         let config = Config::parse("server 127.0.0.1 key 2\n", "u.conf").unwrap();
         let (_, errors) = Settings::resolve(&config, -20);
         assert!(errors[0].to_string().contains("no keyfile"), "{errors:?}");
+        // A key ID given twice: a warning, and the source is followed
+        // with the first key (chronyd warns and keeps the source).
+        std::fs::write(
+            &keys,
+            "2 SHA1 HEX:0102030405060708090a0b0c0d0e0f1011121314\n2 MD5 otherkeyotherkey\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&keys, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let text = format!("keyfile {}\nserver 127.0.0.1 key 2\n", keys.display());
+        let config = Config::parse(&text, "d.conf").unwrap();
+        let (driver, errors) = Settings::resolve(&config, -20);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(driver.upstreams.len(), 1);
+        assert_eq!(driver.upstreams[0].auth, UpstreamAuth::Key(key));
+        assert_eq!(
+            driver.warnings,
+            [format!(
+                "{}:2: Detected duplicate key 2: the key on line 1 is used",
+                keys.display()
+            )]
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
