@@ -111,14 +111,7 @@ pub struct Options {
     pub clock: ClockChoice,
 }
 
-/// An address family (`-4`, `-6`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Family {
-    /// IPv4 only.
-    V4,
-    /// IPv6 only.
-    V6,
-}
+pub use crate::linux::settings::Family;
 
 /// What this build does of chronyd's features, in chronyd's notation.
 pub const FEATURES: &str =
@@ -316,7 +309,7 @@ fn start(options: &Options) -> Result<Running, Fatal> {
         process::check_pidfile(path).map_err(Fatal)?;
     }
     let precision = measure_precision();
-    let (mut settings, unusable) = Settings::resolve(&config, precision);
+    let (mut settings, unusable) = Settings::resolve_in(&config, precision, options.family);
     for e in unusable {
         log::warn!("{e}");
     }
@@ -357,7 +350,6 @@ fn start(options: &Options) -> Result<Running, Fatal> {
         (options.reload, "-r"),
         (options.rtc, "-s"),
         (options.filter != 0, "-F"),
-        (options.family.is_some(), "-4/-6"),
     ] {
         if set {
             log::warn!("The option {option} is not acted on yet");
