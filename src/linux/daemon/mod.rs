@@ -15,6 +15,7 @@
 //! parse the command line into [`Options`] and call [`run`].
 
 pub mod process;
+pub mod seccomp;
 
 use std::path::PathBuf;
 use std::string::{String, ToString};
@@ -115,7 +116,7 @@ pub use crate::linux::settings::Family;
 
 /// What this build does of chronyd's features, in chronyd's notation.
 pub const FEATURES: &str =
-    "+CMDMON +NTP -REFCLOCK -RTC +PRIVDROP -SCFILTER -SIGND +ASYNCDNS +NTS +SECHASH +IPV6 -DEBUG";
+    "+CMDMON +NTP -REFCLOCK -RTC +PRIVDROP +SCFILTER -SIGND +ASYNCDNS +NTS +SECHASH +IPV6 -DEBUG";
 
 /// `-v`: ntpkit's version and features, as chronyd prints its own.
 pub fn version() -> String {
@@ -346,11 +347,7 @@ fn start(options: &Options) -> Result<Running, Fatal> {
             ReferenceMode::PrintOnce
         };
     }
-    for (set, option) in [
-        (options.reload, "-r"),
-        (options.rtc, "-s"),
-        (options.filter != 0, "-F"),
-    ] {
+    for (set, option) in [(options.reload, "-r"), (options.rtc, "-s")] {
         if set {
             log::warn!("The option {option} is not acted on yet");
         }
@@ -454,6 +451,11 @@ impl Running {
             }
         };
         if let Err(e) = drop_privileges(options, &self.config, port) {
+            log::error!("Fatal error : {e}");
+            return 1;
+        }
+        // As chronyd: the system-call filter once root is dropped.
+        if let Err(e) = seccomp::apply(options.filter) {
             log::error!("Fatal error : {e}");
             return 1;
         }
