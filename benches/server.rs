@@ -3,7 +3,9 @@
 //! limiting in a 65536-record table, validation), `server/respond_many_clients`
 //! spreads requests over a million addresses (table misses and
 //! replacements), `server/denied` and `server/malformed` are the cheap
-//! drops.
+//! drops. `access/rules_64` (and `access/rules_1024`) time the access
+//! check alone against a table of 64 (1,024) rules of mixed prefix
+//! lengths, as a server with a long `allow`/`deny` list does per request.
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use ntpkit::access::{AccessControl, Subnet};
@@ -89,5 +91,40 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench);
+/// `count` rules over 10.0.0.0/8 of mixed prefix lengths (/16 to /32),
+/// alternately allowing and denying, with `allow 10/8` under them.
+fn many_rules(access: &mut AccessControl, count: u32) {
+    access.allow("10.0.0.0/8".parse().unwrap()).unwrap();
+    for i in 1..count {
+        let prefix = 16 + (i % 17) as u8;
+        let ip = IpAddr::V4(Ipv4Addr::from(
+            0x0a00_0000 | (i.wrapping_mul(0x9e37_79b9) >> 8),
+        ));
+        let subnet = Subnet::new(ip, prefix).unwrap();
+        if i % 2 == 0 {
+            access.allow(subnet).unwrap();
+        } else {
+            access.deny(subnet).unwrap();
+        }
+    }
+}
+
+fn bench_access(c: &mut Criterion) {
+    let mut group = c.benchmark_group("access");
+    for count in [64u32, 1024] {
+        let mut access = AccessControl::default();
+        many_rules(&mut access, count);
+        let mut n = 0u32;
+        group.bench_function(format!("rules_{count}"), |b| {
+            b.iter(|| {
+                n = n.wrapping_add(0x0001_0001);
+                let ip = IpAddr::V4(Ipv4Addr::from(0x0a00_0000 | (n & 0x00ff_ffff)));
+                black_box(access.allows(black_box(ip)))
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench, bench_access);
 criterion_main!(benches);

@@ -17,14 +17,18 @@
 //! (say /25 and /28), the one written last can override the other. Here
 //! the longer prefix always wins, whatever the order.
 //!
-//! The rules live in a fixed array ([`MAX_RULES`]): no heap, no growth.
+//! The rules live in a fixed array of `N` entries (`AccessControl<N>`,
+//! [`DEFAULT_RULES`] unless chosen): no heap, no growth. chrony has no
+//! limit; the default is well above what its users write.
 
 use core::fmt;
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use core::str::FromStr;
 
-/// The most rules an [`AccessControl`] holds.
-pub const MAX_RULES: usize = 64;
+/// The rules an [`AccessControl`] holds unless another capacity is
+/// chosen: 1,024 subnets (the daemon's limit): 24 KiB of rules and a
+/// 350-byte index.
+pub const DEFAULT_RULES: usize = 1024;
 
 /// An IPv4 or IPv6 subnet: an address and a prefix length.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -67,9 +71,12 @@ pub enum AccessError {
         /// 32 for IPv4, 128 for IPv6.
         max: u8,
     },
-    /// More than [`MAX_RULES`] rules.
-    #[error("too many allow/deny rules (at most {MAX_RULES})")]
-    TooManyRules,
+    /// More rules than the table holds.
+    #[error("too many allow/deny rules (at most {max} subnets)")]
+    TooManyRules {
+        /// The table's capacity.
+        max: usize,
+    },
 }
 
 /// The client address as (family, value) with IPv4-mapped IPv6 unwrapped.
@@ -196,17 +203,80 @@ impl fmt::Display for Subnet {
     }
 }
 
+/// One rule: a network and whether it allows, in 24 bytes (the network
+/// as two `u64` halves keeps the alignment at 8). Its family and prefix
+/// length are those of the group it is in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Rule {
-    subnet: Subnet,
+    /// The network, high half first (so arrays compare as `u128`s).
+    network: [u64; 2],
     allow: bool,
 }
 
-/// The `allow`/`deny` rules of a server, in a fixed-size array.
-#[derive(Debug, Clone)]
-pub struct AccessControl {
-    rules: [Rule; MAX_RULES],
-    len: usize,
+/// The groups of rules, one per (family, prefix length): IPv4 /32 to /0,
+/// then IPv6 /128 to /0, so that the most specific come first.
+const GROUPS: usize = 33 + 129;
+
+/// The group of rules for `family` and `prefix`.
+const fn group(family: Family, prefix: u8) -> usize {
+    match family {
+        Family::V4 => 32 - prefix as usize,
+        Family::V6 => 33 + 128 - prefix as usize,
+    }
+}
+
+/// The family and prefix length of group `g`.
+const fn group_subnet(g: usize) -> (Family, u8) {
+    if g < 33 {
+        (Family::V4, (32 - g) as u8)
+    } else {
+        (Family::V6, (33 + 128 - g) as u8)
+    }
+}
+
+/// The rule for `network` in `rules` (sorted by network), by a bisection
+/// without unpredictable branches.
+fn find(rules: &[Rule], network: [u64; 2]) -> Option<&Rule> {
+    let mut base = 0;
+    let mut size = rules.len();
+    if size == 0 {
+        return None;
+    }
+    while size > 1 {
+        let half = size / 2;
+        let mid = base + half;
+        if rules[mid].network <= network {
+            base = mid;
+        }
+        size -= half;
+    }
+    let rule = &rules[base];
+    (rule.network == network).then_some(rule)
+}
+
+const fn halves(value: u128) -> [u64; 2] {
+    [(value >> 64) as u64, value as u64]
+}
+
+/// The `allow`/`deny` rules of a server, at most `N` of them (and at
+/// most 65,535) in a fixed-size array: no heap, no growth. The default
+/// `N`, [`DEFAULT_RULES`], takes 1,024 subnets; pick another with
+/// `AccessControl::<N>`.
+///
+/// The rules are kept one per subnet (a later rule for a subnet replaces
+/// the earlier one), grouped by family and prefix length and sorted by
+/// network within a group. [`allows`](Self::allows) looks the client up
+/// by bisection in each group that holds rules, from the longest prefix
+/// down, and stops at the first match: its cost grows with the number of
+/// distinct prefix lengths written and only logarithmically with the
+/// number of rules.
+#[derive(Clone)]
+pub struct AccessControl<const N: usize = DEFAULT_RULES> {
+    rules: [Rule; N],
+    /// Where each group starts in `rules`; `starts[GROUPS]` is the count.
+    starts: [u16; GROUPS + 1],
+    /// The groups that hold rules, one bit each.
+    present: [u64; 3],
 }
 
 impl Default for AccessControl {
@@ -215,85 +285,168 @@ impl Default for AccessControl {
     }
 }
 
-impl AccessControl {
+impl<const N: usize> fmt::Debug for AccessControl<N> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut list = f.debug_list();
+        for g in 0..GROUPS {
+            for rule in &self.rules[self.range(g)] {
+                let verb = if rule.allow { "allow" } else { "deny" };
+                list.entry(&format_args!("{verb} {}", self.subnet_of(g, rule)));
+            }
+        }
+        list.finish()
+    }
+}
+
+impl<const N: usize> AccessControl<N> {
     /// No rules: nobody is served (chrony's default).
-    pub const DENY_ALL: AccessControl = AccessControl {
+    pub const DENY_ALL: AccessControl<N> = AccessControl {
         rules: [Rule {
-            subnet: Subnet::ALL_V4,
+            network: [0; 2],
             allow: false,
-        }; MAX_RULES],
-        len: 0,
+        }; N],
+        starts: [0; GROUPS + 1],
+        present: [0; 3],
     };
 
-    /// Everybody is served (`allow` with no subnet).
-    pub fn allow_everyone() -> AccessControl {
+    /// Everybody is served (`allow` with no subnet). With `N` under 2
+    /// only IPv4 (`N` = 1) or nobody (`N` = 0) is.
+    pub fn allow_everyone() -> AccessControl<N> {
         let mut access = AccessControl::DENY_ALL;
-        access.rules[0] = Rule {
-            subnet: Subnet::ALL_V4,
-            allow: true,
-        };
-        access.rules[1] = Rule {
-            subnet: Subnet::ALL_V6,
-            allow: true,
-        };
-        access.len = 2;
+        let _ = access.allow(Subnet::ALL_V4);
+        let _ = access.allow(Subnet::ALL_V6);
         access
     }
 
-    fn push(&mut self, subnet: Subnet, allow: bool) -> Result<(), AccessError> {
-        let slot = self
-            .rules
-            .get_mut(self.len)
-            .ok_or(AccessError::TooManyRules)?;
-        *slot = Rule { subnet, allow };
-        self.len += 1;
+    /// The most rules this table holds: `N`, at most 65,535.
+    pub const fn capacity(&self) -> usize {
+        if N < u16::MAX as usize {
+            N
+        } else {
+            u16::MAX as usize
+        }
+    }
+
+    /// How many rules it holds (one per subnet).
+    pub const fn len(&self) -> usize {
+        self.starts[GROUPS] as usize
+    }
+
+    /// Whether it holds no rule (nobody is served).
+    pub const fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn range(&self, g: usize) -> core::ops::Range<usize> {
+        self.starts[g] as usize..self.starts[g + 1] as usize
+    }
+
+    fn subnet_of(&self, g: usize, rule: &Rule) -> Subnet {
+        let (family, prefix) = group_subnet(g);
+        Subnet {
+            family,
+            network: (u128::from(rule.network[0]) << 64) | u128::from(rule.network[1]),
+            prefix,
+        }
+    }
+
+    /// Adds the rule, or replaces the rule for the same subnet.
+    fn put(&mut self, subnet: Subnet, allow: bool) -> Result<(), AccessError> {
+        let g = group(subnet.family, subnet.prefix);
+        let range = self.range(g);
+        let network = halves(subnet.network);
+        match self.rules[range.clone()].binary_search_by(|r| r.network.cmp(&network)) {
+            Ok(i) => self.rules[range.start + i].allow = allow,
+            Err(i) => {
+                let len = self.len();
+                if len >= self.capacity() {
+                    return Err(AccessError::TooManyRules {
+                        max: self.capacity(),
+                    });
+                }
+                let at = range.start + i;
+                self.rules.copy_within(at..len, at + 1);
+                self.rules[at] = Rule { network, allow };
+                for start in &mut self.starts[g + 1..] {
+                    *start += 1;
+                }
+                self.present[g / 64] |= 1 << (g % 64);
+            }
+        }
         Ok(())
     }
 
     /// `allow SUBNET`.
     pub fn allow(&mut self, subnet: Subnet) -> Result<(), AccessError> {
-        self.push(subnet, true)
+        self.put(subnet, true)
     }
 
     /// `deny SUBNET`.
     pub fn deny(&mut self, subnet: Subnet) -> Result<(), AccessError> {
-        self.push(subnet, false)
+        self.put(subnet, false)
     }
 
     /// `allow all SUBNET` (`allow: true`) or `deny all SUBNET`: drops every
     /// earlier rule within `subnet`, then adds this one.
     pub fn set_all(&mut self, subnet: Subnet, allow: bool) -> Result<(), AccessError> {
         let mut kept = 0;
-        for i in 0..self.len {
-            let rule = self.rules[i];
-            if !subnet.covers(&rule.subnet) {
-                self.rules[kept] = rule;
-                kept += 1;
+        let mut starts = [0u16; GROUPS + 1];
+        let mut present = [0u64; 3];
+        for (g, start) in starts.iter_mut().enumerate().take(GROUPS) {
+            *start = kept as u16;
+            for i in self.range(g) {
+                let rule = self.rules[i];
+                if !subnet.covers(&self.subnet_of(g, &rule)) {
+                    self.rules[kept] = rule;
+                    kept += 1;
+                    present[g / 64] |= 1 << (g % 64);
+                }
             }
         }
-        self.len = kept;
-        self.push(subnet, allow)
+        starts[GROUPS] = kept as u16;
+        self.starts = starts;
+        self.present = present;
+        self.put(subnet, allow)
     }
 
     /// Whether any rule allows some address: a server with none serves
     /// nobody (chrony then does not even open its server socket).
     pub fn allows_any(&self) -> bool {
-        self.rules[..self.len].iter().any(|rule| rule.allow)
+        self.rules[..self.len()].iter().any(|rule| rule.allow)
     }
 
     /// Whether `client` may be served: the rule with the longest matching
-    /// prefix decides (the later one between equals); no match denies.
+    /// prefix decides (of rules for one subnet, the later one); no match
+    /// denies.
     pub fn allows(&self, client: IpAddr) -> bool {
         let (family, value) = key(client);
-        let mut best: Option<Rule> = None;
-        for rule in &self.rules[..self.len] {
-            if rule.subnet.contains_key(family, value)
-                && best.map_or(true, |b| rule.subnet.prefix >= b.subnet.prefix)
-            {
-                best = Some(*rule);
+        // The family's groups, as bits of `present` from `first`, longest
+        // prefix first.
+        let (first, count) = match family {
+            Family::V4 => (0, 33),
+            Family::V6 => (33, 129),
+        };
+        let mut g = first;
+        let end = first + count;
+        while g < end {
+            // The next group from `g` that holds rules.
+            let word = self.present[g / 64] >> (g % 64);
+            if word == 0 {
+                g = (g / 64 + 1) * 64;
+                continue;
             }
+            g += word.trailing_zeros() as usize;
+            if g >= end {
+                break;
+            }
+            let (_, prefix) = group_subnet(g);
+            let network = halves(value & mask(family, prefix));
+            if let Some(rule) = find(&self.rules[self.range(g)], network) {
+                return rule.allow;
+            }
+            g += 1;
         }
-        best.is_some_and(|rule| rule.allow)
+        false
     }
 }
 
@@ -434,18 +587,109 @@ mod tests {
         access.deny(net("2001:db8:1::/48")).unwrap();
         assert!(access.allows(ip("2001:db8::1")));
         assert!(!access.allows(ip("2001:db8:1::1")));
-        let everyone = AccessControl::allow_everyone();
+        let everyone: AccessControl = AccessControl::allow_everyone();
         assert!(everyone.allows(ip("::1")) && everyone.allows(ip("10.0.0.1")));
     }
 
     #[test]
     fn rule_table_is_bounded() {
         let mut access = AccessControl::default();
-        for i in 0..MAX_RULES {
+        assert_eq!(access.capacity(), DEFAULT_RULES);
+        for i in 0..DEFAULT_RULES {
             access
                 .allow(Subnet::new(IpAddr::V4(Ipv4Addr::from(i as u32)), 32).unwrap())
                 .unwrap();
         }
-        assert_eq!(access.allow(Subnet::ALL_V4), Err(AccessError::TooManyRules));
+        assert_eq!(access.len(), DEFAULT_RULES);
+        assert_eq!(
+            access.allow(Subnet::ALL_V4),
+            Err(AccessError::TooManyRules { max: DEFAULT_RULES })
+        );
+        // A rule for a subnet already there replaces it: no room needed.
+        access.deny(net("0.0.0.5")).unwrap();
+        assert!(!access.allows(ip("0.0.0.5")) && access.allows(ip("0.0.0.6")));
+        // A library user picks the capacity.
+        let mut small = AccessControl::<2>::allow_everyone();
+        assert_eq!(
+            small.deny(net("10.0.0.0/8")),
+            Err(AccessError::TooManyRules { max: 2 })
+        );
+        assert_eq!(
+            small.deny(net("10.0.0.0/8")).unwrap_err().to_string(),
+            "too many allow/deny rules (at most 2 subnets)"
+        );
+    }
+
+    #[test]
+    fn later_rule_for_a_subnet_replaces_the_earlier() {
+        let mut access = AccessControl::default();
+        access.allow(net("10.0.0.0/8")).unwrap();
+        access.deny(net("10.0.0.0/8")).unwrap();
+        assert!(!access.allows(ip("10.1.1.1")));
+        access.allow(net("10.0.0.0/8")).unwrap();
+        assert!(access.allows(ip("10.1.1.1")));
+        assert_eq!(access.len(), 1);
+        assert_eq!(std::format!("{access:?}"), "[allow 10.0.0.0/8]");
+    }
+
+    /// The most specific matching rule, the later of equals, by brute
+    /// force over the rules in the order given.
+    fn reference(rules: &[(Subnet, bool, bool)], client: IpAddr) -> bool {
+        let mut kept: std::vec::Vec<(Subnet, bool)> = std::vec::Vec::new();
+        for &(subnet, allow, all) in rules {
+            if all {
+                kept.retain(|(s, _)| !subnet.covers(s));
+            }
+            kept.push((subnet, allow));
+        }
+        let mut best: Option<(Subnet, bool)> = None;
+        for (subnet, allow) in kept {
+            if subnet.contains(client) && best.map_or(true, |(b, _)| subnet.prefix >= b.prefix) {
+                best = Some((subnet, allow));
+            }
+        }
+        best.is_some_and(|(_, allow)| allow)
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn table_agrees_with_brute_force(
+            rules in proptest::collection::vec(
+                (proptest::bool::ANY, 0u32..64, 0u8..=32, proptest::bool::ANY, proptest::bool::weighted(0.1)),
+                0..60,
+            ),
+            clients in proptest::collection::vec((proptest::bool::ANY, 0u32..64), 1..40),
+        ) {
+            // Addresses spread over a few bits so that subnets overlap.
+            let address = |v6: bool, n: u32| -> IpAddr {
+                let bits = n.rotate_right(6);
+                if v6 {
+                    IpAddr::V6(Ipv6Addr::from(u128::from(bits) << 96))
+                } else {
+                    IpAddr::V4(Ipv4Addr::from(bits))
+                }
+            };
+            let rules: std::vec::Vec<(Subnet, bool, bool)> = rules
+                .into_iter()
+                .map(|(v6, n, prefix, allow, all)| {
+                    let prefix = if v6 { prefix * 4 } else { prefix };
+                    (Subnet::new(address(v6, n), prefix).unwrap(), allow, all)
+                })
+                .collect();
+            let mut access = AccessControl::<64>::DENY_ALL;
+            for &(subnet, allow, all) in &rules {
+                if all {
+                    access.set_all(subnet, allow).unwrap();
+                } else if allow {
+                    access.allow(subnet).unwrap();
+                } else {
+                    access.deny(subnet).unwrap();
+                }
+            }
+            for (v6, n) in clients {
+                let client = address(v6, n);
+                proptest::prop_assert_eq!(access.allows(client), reference(&rules, client), "{}", client);
+            }
+        }
     }
 }

@@ -6,8 +6,9 @@
 //!   AES128 keys are 16 bytes, AES256 keys 32; others 1 to 64 bytes.
 //! - Blank lines and comments (`#`, `%`, `!`, `;`) are skipped.
 //! - A bad line is an error naming the file and line. A file readable by
-//!   other users, and a key shorter than 80 bits (as chronyd says), give
-//!   warnings.
+//!   other users, a key shorter than 80 bits (as chronyd says), and a key
+//!   ID given again (chronyd: "Detected duplicate key ID"; the first one
+//!   is kept) give warnings.
 //!
 //! ```
 //! use ntpkit::chrony::keyfile::KeyFile;
@@ -123,10 +124,13 @@ impl KeyFile {
             let bytes = decode_key(key).map_err(&bad)?;
             let key = Key::new(id, key_type, &bytes).map_err(|e| bad(format!("key {id}: {e}")))?;
             if let Some(first) = file.keys.iter().position(|k| k.id() == id) {
-                return Err(bad(format!(
-                    "key ID {id} is already defined on line {}",
+                // chronyd warns and carries on (which of the two it then
+                // uses is left to its sort); the first is kept here.
+                file.warnings.push(format!(
+                    "{path}:{number}: Detected duplicate key {id}: the key on line {} is used",
                     lines[first]
-                )));
+                ));
+                continue;
             }
             if key_type.required_key_len().is_none() && bytes.len() < MIN_SECURE_KEY_LEN {
                 file.warnings.push(format!(
@@ -198,16 +202,25 @@ mod tests {
                 "1 AES128 HEX:0102\n",
                 "keys:1: key 1: an AES128 key must be 16 bytes long, not 2",
             ),
-            (
-                "1 MD5 abcdefghijk\n1 SHA1 abcdefghijk\n",
-                "keys:2: key ID 1 is already defined on line 1",
-            ),
             ("1\n", "keys:1: expected `ID [TYPE] KEY`"),
             ("1 MD5 HEX:123\n", "keys:1: a HEX: key needs"),
         ] {
             let e = KeyFile::parse(text, "keys").unwrap_err().to_string();
             assert!(e.starts_with(message), "{e}");
         }
+        let twice = KeyFile::parse(
+            "1 MD5 abcdefghijk\n2 MD5 abcdefghijk\n\n1 SHA1 abcdefghijkl\n",
+            "keys",
+        )
+        .unwrap();
+        assert_eq!(twice.keys.len(), 2);
+        assert_eq!(twice.keys[0].key_type(), KeyType::Md5);
+        assert_eq!(twice.keys[0].bytes(), b"abcdefghijk");
+        assert_eq!(
+            twice.warnings,
+            ["keys:4: Detected duplicate key 1: the key on line 1 is used"]
+        );
+        assert!(twice.store().is_ok());
         let short = KeyFile::parse("1 MD5 abc\n", "keys").unwrap();
         assert_eq!(
             short.warnings,

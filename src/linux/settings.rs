@@ -61,12 +61,60 @@ pub struct Upstream {
     pub auth: UpstreamAuth,
 }
 
+/// An address family, as chronyd's `-4` and `-6` keep to one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    /// IPv4 only (`-4`).
+    V4,
+    /// IPv6 only (`-6`).
+    V6,
+}
+
+impl Family {
+    /// Whether `ip` is of the family (IPv4-mapped IPv6 addresses are IPv6
+    /// sockets' addresses: IPv6).
+    pub fn has(self, ip: IpAddr) -> bool {
+        match self {
+            Family::V4 => ip.is_ipv4(),
+            Family::V6 => ip.is_ipv6(),
+        }
+    }
+
+    /// Its name in messages.
+    fn name(self) -> &'static str {
+        match self {
+            Family::V4 => "IPv4",
+            Family::V6 => "IPv6",
+        }
+    }
+}
+
+/// Whether `ip` may be used with `family` (any with none).
+fn in_family(family: Option<Family>, ip: IpAddr) -> bool {
+    family.map_or(true, |f| f.has(ip))
+}
+
 impl Upstream {
     /// `host` resolved (its first address, as chronyd uses) on `port`.
     pub fn resolve(host: &str, port: u16, config: SourceConfig) -> io::Result<Upstream> {
-        let address = (host, port).to_socket_addrs()?.next().ok_or_else(|| {
-            io::Error::new(io::ErrorKind::NotFound, format!("{host}: no address"))
-        })?;
+        Upstream::resolve_in(host, port, config, None)
+    }
+
+    /// [`Upstream::resolve`] keeping to `family` (chronyd's `-4`, `-6`):
+    /// the first address of that family.
+    pub fn resolve_in(
+        host: &str,
+        port: u16,
+        config: SourceConfig,
+        family: Option<Family>,
+    ) -> io::Result<Upstream> {
+        let address = (host, port)
+            .to_socket_addrs()?
+            .find(|a| in_family(family, a.ip()))
+            .ok_or_else(|| {
+                let what = family.map_or(String::new(), |f| format!(" {}", f.name()));
+                io::Error::new(io::ErrorKind::NotFound, format!("{host}: no{what} address"))
+            })?;
         Ok(Upstream {
             name: host.to_owned(),
             address,
@@ -182,6 +230,19 @@ impl Settings {
     /// meanwhile); so is a source whose key is not in the key file (or
     /// whose certificate set holds nothing), its error naming the line.
     pub fn resolve(config: &Config, precision: i8) -> (Settings, Vec<io::Error>) {
+        Settings::resolve_in(config, precision, None)
+    }
+
+    /// [`Settings::resolve`] keeping to one address `family`, as chronyd
+    /// with `-4` or `-6`: sources use their addresses of that family only
+    /// (one without any is not followed, its error returned), and the NTP,
+    /// NTS-KE and command sockets are opened on that family's addresses
+    /// only.
+    pub fn resolve_in(
+        config: &Config,
+        precision: i8,
+        family: Option<Family>,
+    ) -> (Settings, Vec<io::Error>) {
         let mut unresolved = Vec::new();
         let mut warnings = Vec::new();
         let nts = NtsSettings {
@@ -191,8 +252,8 @@ impl Settings {
             dump_dir: config.auth.nts_dump_dir.clone(),
             ..NtsSettings::default()
         };
-        let upstreams = upstreams(config, &nts, &mut unresolved, &mut warnings);
-        let init_sources = init_sources(config, &mut unresolved);
+        let upstreams = upstreams(config, &nts, family, &mut unresolved, &mut warnings);
+        let init_sources = init_sources(config, family, &mut unresolved);
         let leap_table = match leap_table(config, Path::new(ZONEINFO)) {
             Some(Ok(table)) => Some(table),
             Some(Err(e)) => {
@@ -210,7 +271,15 @@ impl Settings {
             None => None,
         };
         let leap_zone = leap_table.as_ref().and(config.leapsectz.clone());
-        let serve = serve_settings(config);
+        let mut serve = serve_settings(config);
+        if family.is_some() {
+            serve.addresses.retain(|a| in_family(family, a.ip()));
+            if let Some(nts) = &mut serve.nts {
+                nts.addresses.retain(|&ip| in_family(family, ip));
+            }
+        }
+        let mut command = command_settings(config);
+        command.addresses.retain(|&ip| in_family(family, ip));
         let client_sockets = client_sockets(config);
         let mut node = NodeConfig {
             leap_table,
@@ -226,12 +295,13 @@ impl Settings {
             upstreams,
             // Requests that leave from the server's sockets need them open,
             // whoever is served.
-            serve: (serve.serves_anybody() || client_sockets == ClientSockets::Server)
-                .then_some(serve),
+            serve: ((serve.serves_anybody() || client_sockets == ClientSockets::Server)
+                && !serve.addresses.is_empty())
+            .then_some(serve),
             client_sockets,
             client_addresses: config.bind_acq_addresses.clone(),
             driftfile: config.driftfile.clone(),
-            command: Some(command_settings(config)),
+            command: Some(command),
             measure_only: false,
             logs: Some(log_settings(config)).filter(LogSettings::any),
             nts,
@@ -249,7 +319,11 @@ impl Settings {
 /// `initstepslew`'s hosts, each its first address on port 123, polled
 /// with `iburst` (as chronyd adds them); what does not resolve goes to
 /// `unresolved`.
-fn init_sources(config: &Config, unresolved: &mut Vec<io::Error>) -> Vec<Upstream> {
+fn init_sources(
+    config: &Config,
+    family: Option<Family>,
+    unresolved: &mut Vec<io::Error>,
+) -> Vec<Upstream> {
     let Some(init) = &config.initstepslew else {
         return Vec::new();
     };
@@ -259,16 +333,18 @@ fn init_sources(config: &Config, unresolved: &mut Vec<io::Error>) -> Vec<Upstrea
     };
     init.hosts
         .iter()
-        .filter_map(|host| match Upstream::resolve(host, NTP_PORT, engine) {
-            Ok(upstream) => Some(upstream),
-            Err(e) => {
-                unresolved.push(io::Error::new(
-                    e.kind(),
-                    format!("Could not resolve address of initstepslew server {host}: {e}"),
-                ));
-                None
-            }
-        })
+        .filter_map(
+            |host| match Upstream::resolve_in(host, NTP_PORT, engine, family) {
+                Ok(upstream) => Some(upstream),
+                Err(e) => {
+                    unresolved.push(io::Error::new(
+                        e.kind(),
+                        format!("Could not resolve address of initstepslew server {host}: {e}"),
+                    ));
+                    None
+                }
+            },
+        )
         .collect()
 }
 
@@ -278,6 +354,7 @@ fn init_sources(config: &Config, unresolved: &mut Vec<io::Error>) -> Vec<Upstrea
 fn upstreams(
     config: &Config,
     nts: &NtsSettings,
+    family: Option<Family>,
     unresolved: &mut Vec<io::Error>,
     warnings: &mut Vec<String>,
 ) -> Vec<Upstream> {
@@ -317,6 +394,19 @@ fn upstreams(
         }
         if engine.min_samples == 0 {
             engine.min_samples = config.minsamples.unwrap_or(0);
+        }
+        let mut addresses = addresses.filter(|a| in_family(family, a.ip())).peekable();
+        if let (Some(family), None) = (family, addresses.peek()) {
+            unresolved.push(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!(
+                    "{}: not following {}: no {} address",
+                    source.location,
+                    source.host,
+                    family.name()
+                ),
+            ));
+            continue;
         }
         upstreams.extend(addresses.take(take).map(|address| Upstream {
             name: source.host.clone(),
@@ -832,6 +922,54 @@ mod tests {
     }
 
     #[test]
+    fn one_address_family_with_4_or_6() {
+        let text = "server 127.0.0.1 port 1234\nserver ::1 port 1235\n\
+                    initstepslew 1 127.0.0.2 ::2\nallow\nport 11123\n\
+                    bindcmdaddress 127.0.0.1\nbindcmdaddress ::1\n";
+        let config = Config::parse(text, "f.conf").unwrap();
+        let (both, errors) = Settings::resolve(&config, -20);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(both.upstreams.len(), 2);
+        assert_eq!(both.serve.as_ref().unwrap().addresses.len(), 2);
+        for (family, source, first, wildcard, command, refused) in [
+            (
+                Family::V4,
+                "127.0.0.1:1234",
+                "127.0.0.2:123",
+                "0.0.0.0:11123",
+                "127.0.0.1",
+                "f.conf:2: not following ::1: no IPv4 address",
+            ),
+            (
+                Family::V6,
+                "[::1]:1235",
+                "[::2]:123",
+                "[::]:11123",
+                "::1",
+                "f.conf:1: not following 127.0.0.1: no IPv6 address",
+            ),
+        ] {
+            let (settings, errors) = Settings::resolve_in(&config, -20, Some(family));
+            let addresses: Vec<SocketAddr> = settings.upstreams.iter().map(|u| u.address).collect();
+            assert_eq!(addresses, [source.parse::<SocketAddr>().unwrap()]);
+            let init: Vec<SocketAddr> = settings.init_sources.iter().map(|u| u.address).collect();
+            assert_eq!(init, [first.parse::<SocketAddr>().unwrap()]);
+            assert_eq!(
+                settings.serve.unwrap().addresses,
+                [wildcard.parse::<SocketAddr>().unwrap()]
+            );
+            assert_eq!(
+                settings.command.unwrap().addresses,
+                [command.parse::<IpAddr>().unwrap()]
+            );
+            let errors: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+            assert_eq!(errors.len(), 2, "{errors:?}");
+            assert_eq!(errors[0], refused);
+            assert!(errors[1].starts_with("Could not resolve address of initstepslew server"));
+        }
+    }
+
+    #[test]
     fn sources_take_their_key_or_nts_from_the_configuration() {
         use std::os::unix::fs::PermissionsExt;
         let tmp = tempfile::Builder::new()
@@ -909,5 +1047,26 @@ mod tests {
         let config = Config::parse("server 127.0.0.1 key 2\n", "u.conf").unwrap();
         let (_, errors) = Settings::resolve(&config, -20);
         assert!(errors[0].to_string().contains("no keyfile"), "{errors:?}");
+        // A key ID given twice: a warning, and the source is followed
+        // with the first key (chronyd warns and keeps the source).
+        std::fs::write(
+            &keys,
+            "2 SHA1 HEX:0102030405060708090a0b0c0d0e0f1011121314\n2 MD5 otherkeyotherkey\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&keys, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let text = format!("keyfile {}\nserver 127.0.0.1 key 2\n", keys.display());
+        let config = Config::parse(&text, "d.conf").unwrap();
+        let (driver, errors) = Settings::resolve(&config, -20);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(driver.upstreams.len(), 1);
+        assert_eq!(driver.upstreams[0].auth, UpstreamAuth::Key(key));
+        assert_eq!(
+            driver.warnings,
+            [format!(
+                "{}:2: Detected duplicate key 2: the key on line 1 is used",
+                keys.display()
+            )]
+        );
     }
 }

@@ -76,7 +76,7 @@ pub use ratelimit::{ClientRecord, RateLimit, RateLimiter, Verdict, WAYS};
 
 use core::net::SocketAddr;
 
-use crate::access::AccessControl;
+use crate::access::{AccessControl, DEFAULT_RULES};
 use crate::auth::mac::{self, MacError};
 use crate::auth::{Key, KeyStore};
 use crate::nts::{ef, NtsError, NtsReject, NtsRequest, NtsServer};
@@ -92,11 +92,12 @@ pub const NTP_PORT: u16 = 123;
 /// carries, as in chrony.
 const MIN_LIMIT_INTERVAL: i8 = -19;
 
-/// How a server treats its clients.
+/// How a server treats its clients; `A` is the most access rules it
+/// holds (see [`AccessControl`]).
 #[derive(Debug, Clone)]
-pub struct ServerConfig {
+pub struct ServerConfig<const A: usize = DEFAULT_RULES> {
     /// Who is served (`allow` / `deny`). The default serves nobody.
-    pub access: AccessControl,
+    pub access: AccessControl<A>,
     /// `ratelimit`: off when `None` (chrony's default).
     pub rate_limit: Option<RateLimit>,
     /// The log2 precision of the clock that timestamps, in seconds (see
@@ -255,12 +256,13 @@ pub enum NoReply {
     TrailerNotWritten,
 }
 
-/// An NTP server's per-client state: the access rules, the rate-limit
-/// table and the counters. It keeps no reference to the clock: the caller
-/// passes the [`Reference`] to serve and the timestamps with each request.
+/// An NTP server's per-client state: the access rules (at most `A`), the
+/// rate-limit table and the counters. It keeps no reference to the clock:
+/// the caller passes the [`Reference`] to serve and the timestamps with
+/// each request.
 #[derive(Debug)]
-pub struct Server<'a> {
-    access: AccessControl,
+pub struct Server<'a, const A: usize = DEFAULT_RULES> {
+    access: AccessControl<A>,
     limiter: Option<RateLimiter<'a>>,
     min_poll: i8,
     precision: i8,
@@ -270,11 +272,11 @@ pub struct Server<'a> {
     nts: Option<NtsServer>,
 }
 
-impl<'a> Server<'a> {
+impl<'a, const A: usize> Server<'a, A> {
     /// A server with `config`, keeping rate-limit state in `table` (used
     /// only when `config.rate_limit` is set; see [`RateLimiter::new`] for
     /// its size and `seed`).
-    pub fn new(config: ServerConfig, table: &'a mut [ClientRecord], seed: [u64; 2]) -> Self {
+    pub fn new(config: ServerConfig<A>, table: &'a mut [ClientRecord], seed: [u64; 2]) -> Self {
         let limiter = config
             .rate_limit
             .map(|limit| RateLimiter::new(limit, table, seed));

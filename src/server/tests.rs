@@ -219,6 +219,41 @@ fn mac_crypto_nak_and_unknown_key_are_dropped() {
 }
 
 #[test]
+fn a_server_with_a_small_rule_table() {
+    // A library user picks the table's size: two rules here.
+    let mut access = AccessControl::<2>::DENY_ALL;
+    access.allow("10.0.0.0/8".parse().unwrap()).unwrap();
+    access.deny("10.9.0.0/16".parse().unwrap()).unwrap();
+    assert!(access.allow("192.0.2.0/24".parse().unwrap()).is_err());
+    let config = ServerConfig {
+        access,
+        rate_limit: None,
+        precision: -20,
+        deny_kod: false,
+    };
+    let mut server = Server::new(config, &mut [], [0, 0]);
+    let now = NtpTimestamp::from_parts(0xeeb2_be21, 0);
+    let reference = Reference::local(10, now);
+    let mut out = [0u8; 48];
+    let mut ask = |client: &str| {
+        server
+            .respond(
+                &request(4, 3, 6),
+                client.parse().unwrap(),
+                now,
+                &reference,
+                &mut out,
+            )
+            .is_some()
+    };
+    assert!(ask("10.1.1.1:123"));
+    assert!(!ask("10.9.1.1:123"));
+    assert!(!ask("192.0.2.1:123"));
+    // 24 bytes a rule, and an index of 350 bytes.
+    assert!(core::mem::size_of::<AccessControl<2>>() <= 2 * 24 + 360);
+}
+
+#[test]
 fn access_control_and_deny_kod() {
     let mut access = AccessControl::default();
     access.allow("10.0.0.0/8".parse().unwrap()).unwrap();

@@ -139,7 +139,12 @@ fn has_magic(text: &str) -> bool {
 }
 
 /// The files `include PATTERN` reads: those the glob matches, sorted; a
-/// pattern without `*`, `?` or `[` names its file, which must exist.
+/// pattern without `*`, `?` or `[` names its file, which must exist. As
+/// chronyd's glob(3) with `GLOB_ERR`, a folder that must be listed and
+/// cannot be (missing, unreadable) is an error: `include
+/// /missing/dir/*.conf` stops chronyd with "Could not search for files
+/// matching ...", while a pattern that matches nothing in a folder that
+/// exists reads nothing.
 pub(super) fn glob(env: &dyn Environment, pattern: &str) -> Result<Vec<PathBuf>, LineError> {
     if !has_magic(pattern) {
         let path = PathBuf::from(pattern);
@@ -151,7 +156,10 @@ pub(super) fn glob(env: &dyn Environment, pattern: &str) -> Result<Vec<PathBuf>,
         }
         return Ok(std::vec![path]);
     }
-    let mut found = expand(env, pattern);
+    let mut found = expand(env, pattern, true).map_err(|(dir, e)| LineError::Glob {
+        pattern: pattern.to_string(),
+        reason: std::format!("{}: {e}", dir.display()),
+    })?;
     found.sort_by(|a, b| {
         a.as_os_str()
             .as_encoded_bytes()
@@ -160,8 +168,24 @@ pub(super) fn glob(env: &dyn Environment, pattern: &str) -> Result<Vec<PathBuf>,
     Ok(found)
 }
 
-/// The paths matching a pattern, component by component (as glob(3)).
-fn expand(env: &dyn Environment, pattern: &str) -> Vec<PathBuf> {
+/// Whether listing a folder failed because it is a file: glob(3) passes
+/// over that even with `GLOB_ERR`.
+fn not_a_directory(e: &io::Error) -> bool {
+    e.raw_os_error() == Some(libc::ENOTDIR)
+}
+
+/// The paths matching a pattern, component by component, as glob(3)
+/// finds them: the folders before a component with `*`, `?` or `[` are
+/// listed; literal components after such a one are kept only where they
+/// exist (glob(3) checks them, it lists no folder that is not there).
+/// With `strict` (`GLOB_ERR`), a folder that cannot be listed, other than
+/// a file, is an error (the folder and the system's error); without it,
+/// it gives nothing.
+fn expand(
+    env: &dyn Environment,
+    pattern: &str,
+    strict: bool,
+) -> Result<Vec<PathBuf>, (PathBuf, io::Error)> {
     let absolute = pattern.starts_with('/');
     let mut paths: Vec<PathBuf> = std::vec![if absolute {
         PathBuf::from("/")
@@ -169,6 +193,7 @@ fn expand(env: &dyn Environment, pattern: &str) -> Vec<PathBuf> {
         PathBuf::new()
     }];
     let parts: Vec<&str> = pattern.split('/').filter(|p| !p.is_empty()).collect();
+    let mut expanded = false;
     for (index, part) in parts.iter().enumerate() {
         let last = index + 1 == parts.len();
         let mut next = Vec::new();
@@ -179,8 +204,10 @@ fn expand(env: &dyn Environment, pattern: &str) -> Vec<PathBuf> {
                 } else {
                     base.as_path()
                 };
-                let Ok(mut names) = env.list(dir) else {
-                    continue;
+                let mut names = match env.list(dir) {
+                    Ok(names) => names,
+                    Err(e) if strict && !not_a_directory(&e) => return Err((dir.to_path_buf(), e)),
+                    Err(_) => continue,
                 };
                 names.sort();
                 for name in names {
@@ -193,12 +220,13 @@ fn expand(env: &dyn Environment, pattern: &str) -> Vec<PathBuf> {
                 next.push(base.join(part));
             }
         }
-        if last {
+        if !has_magic(part) && (last || expanded) {
             next.retain(|p| env.exists(p));
         }
+        expanded |= has_magic(part);
         paths = next;
     }
-    paths
+    Ok(paths)
 }
 
 /// fnmatch(3) without flags but glob's rule for a leading dot: `*`, `?`,
@@ -277,12 +305,12 @@ fn class(p: &[char], c: char) -> Option<usize> {
 /// The files `confdir`/`sourcedir DIR...` read: every `*SUFFIX` in the
 /// directories, in the order of their names; of files with the same name,
 /// only the one in the directory listed first. Missing directories give
-/// nothing.
+/// nothing: chronyd globs them without `GLOB_ERR`.
 pub(super) fn search_dirs(env: &dyn Environment, dirs: &[&str], suffix: &str) -> Vec<PathBuf> {
     let mut found: Vec<(Vec<u8>, usize, PathBuf)> = Vec::new();
     for (order, dir) in dirs.iter().enumerate() {
         let pattern = std::format!("{dir}/*{suffix}");
-        for path in expand(env, &pattern) {
+        for path in expand(env, &pattern, false).unwrap_or_default() {
             let name = path
                 .file_name()
                 .map(|n| n.as_encoded_bytes().to_vec())

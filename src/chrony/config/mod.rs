@@ -350,6 +350,15 @@ pub enum LineError {
         /// What the system said.
         reason: String,
     },
+    /// An `include` pattern in a folder that cannot be listed (chronyd:
+    /// "Could not search for files matching ...").
+    #[error("could not search for files matching `{pattern}`: {reason}")]
+    Glob {
+        /// The pattern.
+        pattern: String,
+        /// The folder and what the system said.
+        reason: String,
+    },
     /// Files including each other too deeply (a loop).
     #[error("includes nested more than {0} deep")]
     TooDeep(usize),

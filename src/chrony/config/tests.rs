@@ -567,9 +567,30 @@ fn docs_name_every_directive_and_option() {
 
 #[test]
 fn too_many_access_rules_name_the_line() {
-    let text: String = (0..70).map(|i| format!("allow 10.{i}.0.0/16\n")).collect();
-    let error = error_of(&text);
-    assert!(error.starts_with("test.conf:65: `allow`:"), "{error}");
+    // 1,024 subnets are taken (chronyd has no limit; its users write
+    // long lists), the next one is refused with its line.
+    let rule = |i: usize| format!("allow 10.{}.{}.0/24\n", i / 256, i % 256);
+    let text: String = (0..1024).map(rule).collect();
+    let config = Config::parse(&text, "test.conf").unwrap();
+    assert_eq!(config.access.len(), 1024);
+    assert!(config.access.allows("10.3.255.1".parse().unwrap()));
+    // Repeating a subnet replaces its rule and takes no more room.
+    let repeated = format!("{text}deny 10.0.0.0/24\n");
+    let config = Config::parse(&repeated, "test.conf").unwrap();
+    assert!(!config.access.allows("10.0.0.1".parse().unwrap()));
+    let error = error_of(&format!("{text}deny 10.4.0.0/24\n"));
+    assert_eq!(
+        error,
+        "test.conf:1025: `deny`: too many allow/deny rules (at most 1024 subnets) (`10.4.0.0/24`)"
+    );
+    let commands: String = (0..1025)
+        .map(|i| format!("cmdallow 10.{}.{}.0/24\n", i / 256, i % 256))
+        .collect();
+    assert!(
+        error_of(&commands).starts_with("test.conf:1025: `cmdallow`: too many"),
+        "{}",
+        error_of(&commands)
+    );
 }
 
 #[test]
@@ -594,4 +615,49 @@ fn what_chronyd_refuses_at_start() {
         error_of("refclock shm 0\n"),
         "test.conf:1: `refclock`: bad driver (PPS, SHM, SOCK or PHC) `shm`"
     );
+}
+
+/// chronyd 4.3 (`chronyd -x -p`) on the same tree: `include` of a pattern
+/// in a missing folder stops it ("Could not search for files matching
+/// ..."), one matching nothing in a folder that exists, or below a
+/// folder that a wildcard did not find, reads nothing; `confdir` and
+/// `sourcedir` pass over missing folders.
+#[test]
+fn include_in_a_missing_folder_is_an_error() {
+    let root = std::env::temp_dir().join(format!("ntpkit-glob-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(root.join("etc/chrony/conf.d")).unwrap();
+    std::fs::write(root.join("etc/chrony/conf.d/a.conf"), "maxdistance 5\n").unwrap();
+    let env = Rooted::new(&root);
+    let load = |text: &str| {
+        std::fs::write(root.join("etc/chrony/chrony.conf"), text).unwrap();
+        Config::load_with(std::path::Path::new("/etc/chrony/chrony.conf"), &env)
+    };
+    for fine in [
+        "include /etc/chrony/conf.d/*.nomatch\n",
+        "include /etc/*/missing/*.conf\n",
+        "include /etc/chrony/conf.d/a.conf/*.conf\n",
+        "confdir /missing/a /etc/chrony/conf.d\nsourcedir /missing/b\n",
+    ] {
+        assert!(load(fine).is_ok(), "{fine}: {:?}", load(fine).err());
+    }
+    let config = load("include /etc/chrony/conf.d/*.conf\n").unwrap();
+    assert_eq!(config.maxdistance, Some(5.0));
+    for (text, line, pattern) in [
+        ("include /missing/dir/*.conf\n", 1, "/missing/dir/*.conf"),
+        (
+            "\ninclude /etc/chrony/missing/*.conf\n",
+            2,
+            "/etc/chrony/missing/*.conf",
+        ),
+        ("include /missing/*/x.conf\n", 1, "/missing/*/x.conf"),
+    ] {
+        let error = load(text).unwrap_err().to_string();
+        let expected = format!(
+            "/etc/chrony/chrony.conf:{line}: could not search for files matching `{pattern}`: "
+        );
+        assert!(error.starts_with(&expected), "{error}");
+        assert!(error.contains("No such file or directory"), "{error}");
+    }
+    std::fs::remove_dir_all(&root).unwrap();
 }

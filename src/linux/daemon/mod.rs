@@ -15,6 +15,7 @@
 //! parse the command line into [`Options`] and call [`run`].
 
 pub mod process;
+pub mod seccomp;
 
 use std::path::PathBuf;
 use std::string::{String, ToString};
@@ -111,18 +112,11 @@ pub struct Options {
     pub clock: ClockChoice,
 }
 
-/// An address family (`-4`, `-6`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Family {
-    /// IPv4 only.
-    V4,
-    /// IPv6 only.
-    V6,
-}
+pub use crate::linux::settings::Family;
 
 /// What this build does of chronyd's features, in chronyd's notation.
 pub const FEATURES: &str =
-    "+CMDMON +NTP -REFCLOCK -RTC +PRIVDROP -SCFILTER -SIGND +ASYNCDNS +NTS +SECHASH +IPV6 -DEBUG";
+    "+CMDMON +NTP -REFCLOCK -RTC +PRIVDROP +SCFILTER -SIGND +ASYNCDNS +NTS +SECHASH +IPV6 -DEBUG";
 
 /// `-v`: ntpkit's version and features, as chronyd prints its own.
 pub fn version() -> String {
@@ -316,7 +310,7 @@ fn start(options: &Options) -> Result<Running, Fatal> {
         process::check_pidfile(path).map_err(Fatal)?;
     }
     let precision = measure_precision();
-    let (mut settings, unusable) = Settings::resolve(&config, precision);
+    let (mut settings, unusable) = Settings::resolve_in(&config, precision, options.family);
     for e in unusable {
         log::warn!("{e}");
     }
@@ -357,12 +351,7 @@ fn start(options: &Options) -> Result<Running, Fatal> {
             ReferenceMode::PrintOnce
         };
     }
-    for (set, option) in [
-        (options.reload, "-r"),
-        (options.rtc, "-s"),
-        (options.filter != 0, "-F"),
-        (options.family.is_some(), "-4/-6"),
-    ] {
+    for (set, option) in [(options.reload, "-r"), (options.rtc, "-s")] {
         if set {
             log::warn!("The option {option} is not acted on yet");
         }
@@ -466,6 +455,11 @@ impl Running {
             }
         };
         if let Err(e) = drop_privileges(options, &self.config, port) {
+            log::error!("Fatal error : {e}");
+            return 1;
+        }
+        // As chronyd: the system-call filter once root is dropped.
+        if let Err(e) = seccomp::apply(options.filter) {
             log::error!("Fatal error : {e}");
             return 1;
         }

@@ -169,8 +169,9 @@ impl KeClient {
     /// A client trusting what `config` says.
     pub fn new(config: &NtsClientConfig) -> Result<KeClient, KeClientError> {
         let roots = tls::trust_anchors(&config.trusted_certs, config.system_certs)?;
+        let trusted = tls::trusted_certificates(&config.trusted_certs)?;
         Ok(KeClient {
-            tls: tls::client_config(roots, config.ignore_cert_time)?,
+            tls: tls::client_config(roots, trusted, config.ignore_cert_time)?,
             timeout: config.timeout,
             algorithms: config.algorithms.clone(),
         })

@@ -117,6 +117,38 @@ pub fn server_config(
     Ok(Arc::new(config))
 }
 
+/// The PEM files of `ntstrustedcerts` paths: files as they are, the
+/// files of directories in name order.
+fn trust_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, TlsSetupError> {
+    let mut files = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            let mut entries: Vec<PathBuf> = fs::read_dir(path)
+                .map_err(|e| file_error(path, e))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.is_file())
+                .collect();
+            entries.sort();
+            files.extend(entries);
+        } else {
+            files.push(path.clone());
+        }
+    }
+    Ok(files)
+}
+
+/// The certificates of PEM files.
+fn read_certificates(files: &[PathBuf]) -> Result<Vec<CertificateDer<'static>>, TlsSetupError> {
+    let mut found = Vec::new();
+    for file in files {
+        let certs = CertificateDer::pem_file_iter(file).map_err(|e| file_error(file, e))?;
+        for cert in certs {
+            found.push(cert.map_err(|e| file_error(file, e))?);
+        }
+    }
+    Ok(found)
+}
+
 /// The trust anchors of `ntstrustedcerts` paths (PEM files, or directories
 /// of them) and, with `system` or when `paths` is empty, of the system's
 /// store (chrony's certificate set 0 holds both unless `nosystemcert`).
@@ -137,24 +169,10 @@ pub fn trust_anchors(paths: &[PathBuf], system: bool) -> Result<RootCertStore, T
             ));
         }
     }
-    for path in paths {
-        if path.is_dir() {
-            let mut entries: Vec<PathBuf> = fs::read_dir(path)
-                .map_err(|e| file_error(path, e))?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.is_file())
-                .collect();
-            entries.sort();
-            files.extend(entries);
-        } else {
-            files.push(path.clone());
-        }
-    }
+    files.extend(trust_files(paths)?);
     let mut roots = RootCertStore::empty();
     for file in &files {
-        let certs = CertificateDer::pem_file_iter(file).map_err(|e| file_error(file, e))?;
-        for cert in certs {
-            let cert = cert.map_err(|e| file_error(file, e))?;
+        for cert in read_certificates(std::slice::from_ref(file))? {
             roots.add(cert).map_err(|e| file_error(file, e))?;
         }
     }
@@ -169,14 +187,138 @@ pub fn trust_anchors(paths: &[PathBuf], system: bool) -> Result<RootCertStore, T
     Ok(roots)
 }
 
+/// The certificates of `ntstrustedcerts` paths themselves (not the
+/// system's store): a server presenting one of them, byte for byte, is
+/// trusted as it is, CA or not, as chronyd (gnutls) trusts it.
+pub fn trusted_certificates(
+    paths: &[PathBuf],
+) -> Result<Vec<CertificateDer<'static>>, TlsSetupError> {
+    read_certificates(&trust_files(paths)?)
+}
+
+/// The validity period (notBefore, notAfter) of a DER certificate, in
+/// seconds since 1970; `None` if it does not parse.
+fn validity(cert: &[u8]) -> Option<(i64, i64)> {
+    /// One DER element: its tag, its contents and what follows it.
+    fn element(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+        let (&tag, rest) = input.split_first()?;
+        let (&first, rest) = rest.split_first()?;
+        let (len, rest) = if first < 0x80 {
+            (usize::from(first), rest)
+        } else {
+            let n = usize::from(first & 0x7f);
+            if n == 0 || n > 4 || rest.len() < n {
+                return None;
+            }
+            let len = rest[..n]
+                .iter()
+                .fold(0usize, |len, &b| (len << 8) | usize::from(b));
+            (len, &rest[n..])
+        };
+        (rest.len() >= len).then(|| (tag, &rest[..len], &rest[len..]))
+    }
+    /// UTCTime (tag 0x17, YYMMDDHHMMSSZ) or GeneralizedTime (0x18,
+    /// YYYYMMDDHHMMSSZ) in seconds since 1970.
+    fn time(tag: u8, text: &[u8]) -> Option<i64> {
+        let digits = |t: &[u8]| -> Option<i64> {
+            t.iter().try_fold(0i64, |n, &b| {
+                b.is_ascii_digit().then(|| n * 10 + i64::from(b - b'0'))
+            })
+        };
+        let (year, rest) = match (tag, text.len()) {
+            (0x17, 13) => {
+                let yy = digits(&text[..2])?;
+                (if yy < 50 { 2000 + yy } else { 1900 + yy }, &text[2..])
+            }
+            (0x18, 15) => (digits(&text[..4])?, &text[4..]),
+            _ => return None,
+        };
+        if rest[10] != b'Z' {
+            return None;
+        }
+        let field = |i: usize| digits(&rest[i..i + 2]);
+        let (month, day) = (field(0)?, field(2)?);
+        let (hour, minute, second) = (field(4)?, field(6)?, field(8)?);
+        if !(1..=12).contains(&month) || !(1..=31).contains(&day) {
+            return None;
+        }
+        // Days from 1970-01-01 to the date (proleptic Gregorian).
+        let (y, m) = if month <= 2 {
+            (year - 1, month + 9)
+        } else {
+            (year, month - 3)
+        };
+        let era = y.div_euclid(400);
+        let yoe = y - era * 400;
+        let doy = (153 * m + 2) / 5 + day - 1;
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+        let days = era * 146_097 + doe - 719_468;
+        Some(days * 86_400 + hour * 3_600 + minute * 60 + second)
+    }
+    let (_, certificate, _) = element(cert)?;
+    let (_, mut tbs, _) = element(certificate)?;
+    // [0] version (optional), serial number, signature algorithm, issuer.
+    if tbs.first() == Some(&0xa0) {
+        tbs = element(tbs)?.2;
+    }
+    for _ in 0..3 {
+        tbs = element(tbs)?.2;
+    }
+    let (_, validity, _) = element(tbs)?;
+    let (tag, not_before, rest) = element(validity)?;
+    let not_before = time(tag, not_before)?;
+    let (tag, not_after, _) = element(rest)?;
+    Some((not_before, time(tag, not_after)?))
+}
+
 /// Verifies with webpki, and with `ignore_time` (chrony's
 /// `nocerttimecheck` while it applies) accepts a chain that is valid at
 /// some time within its certificates' validity: the clock is not trusted
 /// yet, everything else is checked.
+///
+/// A server certificate that is one of `trusted` (the `ntstrustedcerts`
+/// certificates) byte for byte is trusted as it is, whether or not it is
+/// marked as a CA (webpki refuses a CA as an end entity, gnutls and so
+/// chronyd accept it): its name and, unless `ignore_time`, its validity
+/// period are still checked.
 #[derive(Debug)]
 struct Verifier {
     inner: Arc<WebPkiServerVerifier>,
+    trusted: Vec<CertificateDer<'static>>,
     ignore_time: bool,
+}
+
+impl Verifier {
+    /// A server certificate found among the trusted ones: the name and
+    /// the time.
+    fn verify_trusted(
+        &self,
+        cert: &CertificateDer<'_>,
+        server_name: &ServerName<'_>,
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let bad = |e| rustls::Error::InvalidCertificate(e);
+        let parsed = webpki::EndEntityCert::try_from(cert)
+            .map_err(|_| bad(CertificateError::BadEncoding))?;
+        parsed
+            .verify_is_valid_for_subject_name(server_name)
+            .map_err(|_| bad(CertificateError::NotValidForName))?;
+        let (not_before, not_after) =
+            validity(cert.as_ref()).ok_or(bad(CertificateError::BadEncoding))?;
+        if not_before > not_after {
+            return Err(bad(CertificateError::BadEncoding));
+        }
+        if !self.ignore_time {
+            let now = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
+            if now < not_before {
+                return Err(bad(CertificateError::NotValidYet));
+            }
+            if now > not_after {
+                return Err(bad(CertificateError::Expired));
+            }
+        }
+        Ok(ServerCertVerified::assertion())
+    }
 }
 
 impl ServerCertVerifier for Verifier {
@@ -188,6 +330,13 @@ impl ServerCertVerifier for Verifier {
         ocsp: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
+        if self
+            .trusted
+            .iter()
+            .any(|c| c.as_ref() == end_entity.as_ref())
+        {
+            return self.verify_trusted(end_entity, server_name, now);
+        }
         let mut at = now;
         // Each retry moves into one more certificate's validity.
         for _ in 0..=intermediates.len() + 1 {
@@ -232,11 +381,14 @@ impl ServerCertVerifier for Verifier {
     }
 }
 
-/// A TLS 1.3, ALPN `ntske/1` client configuration trusting `roots`; with
-/// `ignore_time`, certificate validity times are not checked against the
-/// clock (`nocerttimecheck`).
+/// A TLS 1.3, ALPN `ntske/1` client configuration trusting `roots`, and
+/// a server whose certificate is one of `trusted` (see
+/// [`trusted_certificates`]) for the names it holds; with `ignore_time`,
+/// certificate validity times are not checked against the clock
+/// (`nocerttimecheck`).
 pub fn client_config(
     roots: RootCertStore,
+    trusted: Vec<CertificateDer<'static>>,
     ignore_time: bool,
 ) -> Result<Arc<rustls::ClientConfig>, TlsSetupError> {
     let provider = provider();
@@ -246,8 +398,36 @@ pub fn client_config(
     let mut config = rustls::ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(Verifier { inner, ignore_time }))
+        .with_custom_certificate_verifier(Arc::new(Verifier {
+            inner,
+            trusted,
+            ignore_time,
+        }))
         .with_no_client_auth();
     config.alpn_protocols = std::vec![ALPN.to_vec()];
     Ok(Arc::new(config))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validity_periods_read_from_der() {
+        let key = rcgen::KeyPair::generate().unwrap();
+        for ((from, until), expected) in [
+            // UTCTime before 2050, GeneralizedTime from 2050 on.
+            ((2020, 2049), (1_577_836_800, 2_493_072_000)),
+            ((1999, 2100), (915_148_800, 4_102_444_800)),
+        ] {
+            let mut params = rcgen::CertificateParams::new(std::vec!["a.test".into()]).unwrap();
+            params.not_before = rcgen::date_time_ymd(from, 1, 1);
+            params.not_after = rcgen::date_time_ymd(until, 1, 1);
+            let cert = params.self_signed(&key).unwrap();
+            assert_eq!(validity(cert.der()), Some(expected), "{from}-{until}");
+        }
+        assert_eq!(validity(&[]), None);
+        assert_eq!(validity(&[0x30, 0x82, 0xff]), None);
+        assert_eq!(validity(&[0x30, 0x03, 0x30, 0x01, 0x02]), None);
+    }
 }
