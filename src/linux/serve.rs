@@ -68,11 +68,9 @@ impl<'a> Serving<'a> {
             ..SocketOptions::default()
         };
         let (sockets, skipped) = bind_each(&settings.addresses, &options)?;
-        let config = crate::server::ServerConfig {
-            precision,
-            ..settings.server.clone()
-        };
-        let server = Server::new(config, table, seed);
+        let mut config = settings.server.clone();
+        config.precision = precision;
+        let server = Server::new(*config, table, seed);
         let serving = Serving {
             sockets,
             server,

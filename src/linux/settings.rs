@@ -6,6 +6,7 @@
 //! chrony's, and is written here once.
 
 use std::borrow::ToOwned;
+use std::boxed::Box;
 use std::format;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
@@ -135,7 +136,7 @@ pub struct ServeSettings {
     pub addresses: Vec<SocketAddr>,
     /// Who is served and how (the clock's precision is the driver's to
     /// fill in).
-    pub server: ServerConfig,
+    pub server: Box<ServerConfig>,
     /// The key file whose keys authenticated requests may use.
     pub keyfile: Option<PathBuf>,
     /// The NTS-KE server, with `ntsservercert`/`ntsserverkey`.
@@ -559,12 +560,12 @@ fn serve_settings(config: &Config) -> ServeSettings {
     ServeSettings {
         port,
         addresses,
-        server: ServerConfig {
-            access: config.access.clone(),
+        server: Box::new(ServerConfig {
+            access: (*config.access).clone(),
             rate_limit: config.rate_limit,
             precision: -20,
             deny_kod: false,
-        },
+        }),
         keyfile: auth.keyfile.clone(),
         nts,
     }
@@ -601,7 +602,7 @@ pub fn command_settings(config: &Config) -> CmdmonSettings {
         } else {
             defaults.addresses
         },
-        access: CommandAccess::with_rules(&command.access),
+        access: Box::new(CommandAccess::with_rules(&command.access)),
     }
 }
 

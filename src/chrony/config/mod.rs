@@ -62,6 +62,7 @@ mod tests;
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::boxed::Box;
 use std::path::{Path, PathBuf};
 use std::string::{String, ToString};
 use std::vec::Vec;
@@ -241,8 +242,9 @@ pub struct CommandConfig {
     /// [`DEFAULT_CMD_SOCKET`]; `None` after `bindcmdaddress /`).
     pub socket: Option<PathBuf>,
     /// `cmdallow` and `cmddeny`, in order. chronyd also always answers
-    /// localhost.
-    pub access: AccessControl,
+    /// localhost. (Boxed: a table of 1,024 rules is 24 KiB, not for the
+    /// stack.)
+    pub access: Box<AccessControl>,
     /// `cmdratelimit`.
     pub rate_limit: Option<RateLimit>,
 }
@@ -254,7 +256,7 @@ impl Default for CommandConfig {
             bind_ipv4: None,
             bind_ipv6: None,
             socket: Some(PathBuf::from(DEFAULT_CMD_SOCKET)),
-            access: AccessControl::DENY_ALL,
+            access: Box::new(AccessControl::DENY_ALL),
             rate_limit: None,
         }
     }
@@ -413,8 +415,9 @@ pub struct Config {
     pub refclocks: Vec<RefclockConfig>,
     /// `local`.
     pub local: Option<LocalConfig>,
-    /// `allow` and `deny`, in order (nobody is served without an `allow`).
-    pub access: AccessControl,
+    /// `allow` and `deny`, in order (nobody is served without an `allow`;
+    /// boxed: 24 KiB).
+    pub access: Box<AccessControl>,
     /// `ratelimit` (off without it).
     pub rate_limit: Option<RateLimit>,
     /// `port`: the NTP server port (default 123; 0 disables serving).
@@ -508,7 +511,7 @@ impl Default for Config {
             peers: Vec::new(),
             refclocks: Vec::new(),
             local: None,
-            access: AccessControl::DENY_ALL,
+            access: Box::new(AccessControl::DENY_ALL),
             rate_limit: None,
             port: NTP_PORT,
             bind_addresses: Vec::new(),

@@ -33,6 +33,7 @@
 mod client;
 mod server;
 
+use std::boxed::Box;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
@@ -55,7 +56,7 @@ pub struct CmdmonSettings {
     /// 127.0.0.1 and ::1).
     pub addresses: Vec<IpAddr>,
     /// Who may ask over UDP (`cmdallow`/`cmddeny`; default localhost).
-    pub access: CommandAccess,
+    pub access: Box<CommandAccess>,
 }
 
 impl Default for CmdmonSettings {
@@ -67,7 +68,7 @@ impl Default for CmdmonSettings {
                 IpAddr::V4(Ipv4Addr::LOCALHOST),
                 IpAddr::V6(Ipv6Addr::LOCALHOST)
             ],
-            access: CommandAccess::localhost(),
+            access: Box::new(CommandAccess::localhost()),
         }
     }
 }

@@ -95,7 +95,7 @@ impl CmdmonServer {
             unix,
             path,
             udp: Vec::new(),
-            responder: Responder::new(settings.access.clone()),
+            responder: Responder::new((*settings.access).clone()),
             buffers: Buffers::new(),
             received: 0,
             dropped: 0,
