@@ -42,7 +42,13 @@ impl LogFiles {
         }))
     }
 
-    /// Writes the line `event` (handled at `now`) asks for, if any.
+    /// Closes every file, to be opened again at its path (`cyclelogs`).
+    pub(super) fn cycle(&mut self) {
+        self.logs.cycle();
+    }
+
+    /// Writes the line `event` (handled at `now`) asks for, if any; a file
+    /// that cannot be written is given up (the error names it).
     pub(super) fn write<'a>(
         &mut self,
         event: &Event,

@@ -236,6 +236,16 @@ impl<'a, C: DriverClock> Driver<'a, C> {
         self.serving.sockets()
     }
 
+    /// Closes chronyd's log files (`logdir`): each is opened again at its
+    /// path before its next line, after a banner. chronyc's `cyclelogs`,
+    /// for a log rotation that renames the files (a file renamed or
+    /// removed is also reopened by itself before its next line).
+    pub fn cycle_logs(&mut self) {
+        if let Some(log_files) = &mut self.log_files {
+            log_files.cycle();
+        }
+    }
+
     /// The clock.
     pub fn clock(&self) -> &C {
         &self.clock
