@@ -139,8 +139,8 @@ pub enum CommandError {
 }
 
 /// What happened, for log lines and files: chronyd's log messages and its
-/// `measurements`, `statistics` and `tracking` logs can be written from
-/// these alone.
+/// `measurements`, `statistics`, `tracking` and `selection` logs can be
+/// written from these alone.
 #[derive(Debug, Clone, Copy, PartialEq)]
 #[non_exhaustive]
 pub enum Event {
@@ -179,6 +179,10 @@ pub enum Event {
         /// was behind): what chronyd's `logchange` compares.
         offset: f64,
     },
+    /// A selection was made: every source's state (in
+    /// [`System::source_report`]) is as it left it (chronyd's
+    /// selection.log).
+    SelectionMade,
     /// The clock now follows this source.
     Selected(SourceId),
     /// No source is selected any more, for this reason.
@@ -271,6 +275,8 @@ pub struct Node<'a, const N: usize = { crate::system::DEFAULT_CAPACITY }, const 
     local: Option<LocalReference>,
     events: Events,
     selected: Option<SourceId>,
+    /// The system's selections told so far.
+    selections: u32,
     /// When the drift is saved next (while synchronised).
     drift_due: Option<NtpTimestamp>,
 }
@@ -287,6 +293,7 @@ impl<'a, const N: usize, const S: usize> Node<'a, N, S> {
             local: config.local,
             events: Events::new(),
             selected: None,
+            selections: 0,
             drift_due: None,
         }
     }
@@ -605,9 +612,14 @@ impl<'a, const N: usize, const S: usize> Node<'a, N, S> {
         self.note_state(now);
     }
 
-    /// Notes selection changes, the end of a reference mode and the drift
-    /// file's schedule.
+    /// Notes selections and their changes, the end of a reference mode
+    /// and the drift file's schedule.
     fn note_state(&mut self, now: NtpTimestamp) {
+        let selections = self.system.selections();
+        if selections != self.selections {
+            self.selections = selections;
+            self.events.push(Event::SelectionMade);
+        }
         let selected = self.system.selected();
         if selected != self.selected {
             // As chronyd, losing the selection is told once, with why.

@@ -141,6 +141,19 @@ impl core::fmt::Display for Unselected {
     }
 }
 
+/// What a selection saw of a source (chronyd's selection.log).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SelectionInterval {
+    /// The local clock's offset the source measures, seconds (positive:
+    /// the clock is fast, as chronyd's logs have it).
+    pub offset: f64,
+    /// The root distance around it, seconds: the true offset is expected
+    /// within `offset ± distance`.
+    pub distance: f64,
+    /// Seconds since the source's last sample.
+    pub last_sample_ago: f64,
+}
+
 /// The engine's timers (see [`System::timers`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Timer {
@@ -288,6 +301,11 @@ pub struct System<const N: usize = DEFAULT_CAPACITY, const S: usize = N> {
     unselected: Option<Unselected>,
     /// A source's reachability changed since the last selection.
     reselect_due: bool,
+    /// Selections made so far (wrapping): a shell logging each one
+    /// (chronyd's selection.log) compares it.
+    selections: u32,
+    /// What the last selection saw of each source.
+    intervals: [Option<SelectionInterval>; N],
     /// The reference mode in force.
     mode: ReferenceMode,
     /// How the last reference mode ended, until taken.
@@ -341,6 +359,8 @@ impl<const N: usize, const S: usize> System<N, S> {
             selected: None,
             unselected: None,
             reselect_due: false,
+            selections: 0,
+            intervals: [None; N],
             mode: config.mode,
             mode_end: None,
             first_sample: None,
@@ -910,6 +930,7 @@ impl<const N: usize, const S: usize> System<N, S> {
         now: NtpTimestamp,
         updated: Option<usize>,
     ) -> Result<bool, DisciplineError> {
+        self.selections = self.selections.wrapping_add(1);
         let placeholder = Candidate {
             offset: 0.0,
             distance: 0.0,
@@ -934,8 +955,17 @@ impl<const N: usize, const S: usize> System<N, S> {
                     candidates[n] = c;
                     index[n] = i;
                     n += 1;
+                    let info = self.sources[i].as_ref().and_then(Source::info);
+                    self.intervals[i] = info.map(|info| SelectionInterval {
+                        offset: -c.offset,
+                        distance: c.distance,
+                        last_sample_ago: (now - info.time).to_seconds_f64().max(0.0),
+                    });
                 }
-                Err(state) => self.states[i] = state,
+                Err(state) => {
+                    self.states[i] = state;
+                    self.intervals[i] = None;
+                }
             }
         }
         // In a reference mode, a source still gathering its samples is
@@ -1110,6 +1140,25 @@ impl<const N: usize, const S: usize> System<N, S> {
             measured_offset: -info.measured_offset,
             error: (info.root_delay + info.delay) / 2.0 + info.root_dispersion + info.dispersion,
         })
+    }
+
+    /// How many selections were made so far (wrapping): each one leaves
+    /// every source's state as [`source_report`](Self::source_report)
+    /// gives it, until the next.
+    pub fn selections(&self) -> u32 {
+        self.selections
+    }
+
+    /// How a source is polled and used.
+    pub fn source_config(&self, id: SourceId) -> Option<&SourceConfig> {
+        self.source(id).map(Source::config)
+    }
+
+    /// What the last selection saw of a source: none when it was not a
+    /// candidate (no sample yet, or unusable, too variable).
+    pub fn selection_interval(&self, id: SourceId) -> Option<SelectionInterval> {
+        self.source(id)?;
+        self.intervals[id.0]
     }
 
     /// The `chronyc sourcestats` line of a source at `now`.

@@ -378,3 +378,74 @@ fn cycle_closes_every_file_and_a_failing_file_is_given_up() {
     assert_eq!(text.lines().count(), 5);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn selection_and_tempcomp_lines_as_chronyd_writes_them() {
+    // Lines of chronyd 4.3's selection.log and tempcomp.log (a run of
+    // chrony's test 134-log in clknetsim), rebuilt from their values.
+    let selection = |time: i64, address: &str, state: char, noselect: bool, reach: u8| Selection {
+        time,
+        address: address.into(),
+        state,
+        noselect,
+        prefer: false,
+        trust: false,
+        require: false,
+        reach,
+        score: 1.0,
+        last_sample_ago: 0.0,
+        low: 0.0,
+        high: 0.0,
+    };
+    let start = posix("2010-01-01", "00:00:00");
+    assert_eq!(
+        selection(start, "PHC0", 'N', true, 0).to_string(),
+        "2010-01-01 00:00:00 PHC0            N -N---    0  1.00  0.000e+00  0.000e+00  0.000e+00"
+    );
+    assert_eq!(
+        Selection {
+            last_sample_ago: 4.586e1,
+            low: -1.034e-3,
+            high: 1.034e-3,
+            ..selection(start + 176, "192.168.123.1", '*', false, 0o7)
+        }
+        .to_string(),
+        "2010-01-01 00:02:56 192.168.123.1   * -----    7  1.00  4.586e+01 -1.034e-03  1.034e-03"
+    );
+    assert_eq!(
+        Selection {
+            prefer: true,
+            trust: true,
+            require: true,
+            score: 12.5,
+            ..selection(start, "203.0.113.15", 'x', false, 0o377)
+        }
+        .to_string(),
+        "2010-01-01 00:00:00 203.0.113.15    x --PTR  377 12.50  0.000e+00  0.000e+00  0.000e+00"
+    );
+    assert_eq!(
+        TempComp {
+            time: start + 64,
+            temperature: 0.0,
+            compensation: 0.0
+        }
+        .to_string(),
+        "2010-01-01 00:01:04  0.0000e+00  0.0000e+00"
+    );
+    assert_eq!(
+        TempComp {
+            time: start,
+            temperature: 28000.0,
+            compensation: 0.366
+        }
+        .to_string(),
+        "2010-01-01 00:00:00  2.8000e+04  3.6600e-01"
+    );
+    // The banners: the rule is as long as the header.
+    assert_eq!(
+        Selection::HEADER,
+        "   Date (UTC) Time     IP Address   S EOpts Reach Score Last sample  Low end   High end"
+    );
+    assert_eq!(Selection::HEADER.len(), 87);
+    assert_eq!(TempComp::HEADER.len(), 43);
+}

@@ -165,6 +165,7 @@ fn follows_a_loopback_server() {
                 measurements: true,
                 statistics: true,
                 tracking: true,
+                selection: true,
                 ..Default::default()
             },
             banner: 32,
@@ -252,6 +253,7 @@ fn follows_a_loopback_server() {
         ("measurements.log", 20),
         ("statistics.log", 13),
         ("tracking.log", 14),
+        ("selection.log", 10),
     ] {
         let text = std::fs::read_to_string(dir.join("log").join(file)).unwrap();
         let lines: Vec<&str> = text.lines().filter(|l| l.starts_with("20")).collect();
@@ -262,6 +264,22 @@ fn follows_a_loopback_server() {
             assert_eq!(words[2], "127.0.0.1", "{file}: {line}");
         }
     }
+
+    // The source was selected ('*'), the interval around its offset as
+    // the selection saw it, before the step: the clock was 0.5 s slow.
+    let selection = std::fs::read_to_string(dir.join("log").join("selection.log")).unwrap();
+    let first: Vec<&str> = selection
+        .lines()
+        .find(|l| l.starts_with("20"))
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    let (low, high): (f64, f64) = (first[8].parse().unwrap(), first[9].parse().unwrap());
+    assert_eq!(first[3], "*", "{selection}");
+    assert!(
+        low < -AHEAD + 0.01 && high > -AHEAD - 0.01 && high - low < 0.02,
+        "{selection}"
+    );
 
     // Rotated (renamed away): the next line starts a new file at the path,
     // with its banner; the old file gets no more. After cyclelogs too.
