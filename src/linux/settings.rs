@@ -15,7 +15,7 @@ use std::time::Duration;
 use std::vec::Vec;
 
 use crate::auth::Key;
-use crate::chrony::config::{Config, SourceKind, ZONEINFO};
+use crate::chrony::config::{Config, SourceKind, TempCompConfig, ZONEINFO};
 use crate::chrony::keyfile::{KeyFile, KeyFileError};
 use crate::chrony::logs::LogSettings;
 use crate::cmdmon::CommandAccess;
@@ -139,6 +139,9 @@ pub struct Settings {
     pub logchange: Option<f64>,
     /// `rtcsync`: the kernel copies the system time to the RTC.
     pub rtcsync: bool,
+    /// `tempcomp`: a temperature sensor and the frequency compensation
+    /// made of it.
+    pub tempcomp: Option<TempCompConfig>,
     /// What resolving found worth a warning (a key file other users can
     /// read): the caller shows them.
     pub warnings: Vec<String>,
@@ -197,6 +200,7 @@ impl Settings {
             init_sources,
             logchange: Some(config.logchange),
             rtcsync: config.rtcsync,
+            tempcomp: config.tempcomp.clone(),
             warnings,
         };
         (settings, unresolved)

@@ -408,6 +408,38 @@ fn maxchange_and_dumps() {
 }
 
 #[test]
+fn tempcomp_in_both_forms() {
+    let config = parse("tempcomp /sys/temp 30 26000 0.0 0.000183 0.0\n");
+    assert_eq!(
+        config.tempcomp,
+        Some(TempCompConfig {
+            sensor: "/sys/temp".into(),
+            interval: 30.0,
+            curve: TempCompCurve::Quadratic {
+                t0: 26000.0,
+                k0: 0.0,
+                k1: 0.000183,
+                k2: 0.0
+            }
+        })
+    );
+    assert!(config.warnings.is_empty(), "acted on: no warning");
+    let config = parse("tempcomp /sys/temp 64 /etc/chrony.tempcomp\n");
+    assert_eq!(
+        config.tempcomp.unwrap().curve,
+        TempCompCurve::Points("/etc/chrony.tempcomp".into())
+    );
+    for bad in [
+        "tempcomp /sys/temp\n",
+        "tempcomp /sys/temp 30 1 2 3\n",
+        "tempcomp /sys/temp x /p\n",
+        "tempcomp /sys/temp 30 1 2 x 4\n",
+    ] {
+        assert!(Config::parse_with(bad, "t", &Isolated).is_err(), "{bad}");
+    }
+}
+
+#[test]
 fn comments_and_blank_lines() {
     let config = parse("# c\n% c\n! c\n; c\n\n   \n\tport 1\n\t# tab\n");
     assert_eq!(config.port, 1);

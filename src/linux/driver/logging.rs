@@ -3,8 +3,8 @@
 //! each response ([`Event::Measured`]), a statistics line when its sample
 //! entered the source's regression ([`Event::Sampled`]), a tracking line
 //! when the clock was updated ([`Event::ClockUpdated`]), a selection line
-//! for each source when a selection was made ([`Event::SelectionMade`]).
-//! (tempcomp.log is the driver's own: see `tempcomp`.)
+//! for each source when a selection was made ([`Event::SelectionMade`]);
+//! and a tempcomp line for each compensation `tempcomp` applies.
 //!
 //! Three columns have no counterpart in ntpkit's engine: measurements.log's
 //! polling score (the poll policy has no score) and statistics.log's
@@ -16,8 +16,11 @@ use std::io;
 use std::string::ToString;
 
 use super::peers::{find, Peer};
+use super::tempcomp::Reading;
 use super::MAX_SOURCES;
-use crate::chrony::logs::{LogSettings, Logs, Measurement, Selection, Statistics, Tracking};
+use crate::chrony::logs::{
+    LogSettings, Logs, Measurement, Selection, Statistics, TempComp, Tracking,
+};
 use crate::node::{Event, Node};
 use crate::select::SourceState;
 use crate::source::Exchange;
@@ -44,6 +47,15 @@ impl LogFiles {
         Ok(Some(LogFiles {
             logs: Logs::open(settings)?,
         }))
+    }
+
+    /// tempcomp.log's line for `reading`, taken at `now`.
+    pub(super) fn tempcomp(&mut self, reading: &Reading, now: NtpTimestamp) -> io::Result<()> {
+        self.logs.tempcomp(&TempComp {
+            time: unix(now),
+            temperature: reading.temperature,
+            compensation: reading.compensation,
+        })
     }
 
     /// Closes every file, to be opened again at its path (`cyclelogs`).

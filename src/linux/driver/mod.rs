@@ -46,6 +46,7 @@ mod logging;
 mod nts;
 mod peers;
 mod serving;
+mod tempcomp;
 mod view;
 
 use std::boxed::Box;
@@ -78,6 +79,7 @@ pub use error::DriverError;
 use logging::LogFiles;
 use peers::Peer;
 use serving::ServeSockets;
+use tempcomp::TempComp;
 use view::NodeView;
 
 /// How many servers a driver follows at most.
@@ -104,6 +106,11 @@ pub struct Driver<'a, C: DriverClock> {
     /// Clock updates correcting more than this are logged, seconds.
     logchange: f64,
     log_files: Option<LogFiles>,
+    /// `tempcomp`'s sensor and compensation.
+    tempcomp: Option<TempComp>,
+    /// The frequency the node set last, ppm (the clock runs at it with
+    /// `tempcomp`'s compensation on top).
+    node_frequency: f64,
     /// Watches the system clock for steps made by someone else.
     jumps: StepWatch,
     /// Where the monotonic readings the watch takes count from.
@@ -185,6 +192,10 @@ impl<'a, C: DriverClock> Driver<'a, C> {
             )))?,
             None => None,
         };
+        let tempcomp = match &settings.tempcomp {
+            Some(config) => Some(TempComp::new(config).map_err(io_error("tempcomp"))?),
+            None => None,
+        };
         let mut driver = Driver {
             node,
             peers,
@@ -200,6 +211,8 @@ impl<'a, C: DriverClock> Driver<'a, C> {
             maxchange: settings.maxchange,
             logchange: settings.logchange.unwrap_or(DEFAULT_LOGCHANGE),
             log_files,
+            tempcomp,
+            node_frequency: 0.0,
             jumps: StepWatch::default(),
             started: Instant::now(),
             finished: false,
@@ -207,6 +220,7 @@ impl<'a, C: DriverClock> Driver<'a, C> {
         let (wall, monotonic) = driver.readings();
         driver.jumps.rebase(wall, monotonic);
         driver.settle()?;
+        driver.read_temperature()?;
         Ok(driver)
     }
 
@@ -277,10 +291,14 @@ impl<'a, C: DriverClock> Driver<'a, C> {
             let seconds = self.clock.system_interval((due - now).to_seconds_f64());
             Duration::from_secs_f64(seconds.clamp(0.0, 1e9))
         });
-        let wait = match (until_due, max_wait) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let until_temperature = self
+            .tempcomp
+            .as_ref()
+            .map(|t| t.due().saturating_duration_since(Instant::now()));
+        let wait = [until_due, max_wait, until_temperature]
+            .into_iter()
+            .flatten()
+            .min();
         let mut poller = Poller::new();
         for peer in &self.peers {
             poller.add_with_error_queue(&peer.socket.as_fd());
@@ -322,6 +340,7 @@ impl<'a, C: DriverClock> Driver<'a, C> {
         let now = self.now()?;
         self.node.handle_timeout(now);
         self.settle()?;
+        self.read_temperature()?;
         let ready: Vec<bool> = commands.iter().map(|&i| poller.is_ready(i)).collect();
         if ready.contains(&true) {
             self.answer_commands(&ready)?;
@@ -353,6 +372,16 @@ impl<'a, C: DriverClock> Driver<'a, C> {
             if self.measure_only {
                 continue;
             }
+            let action = match action {
+                ClockAction::SetFrequency { ppm } => {
+                    self.node_frequency = ppm;
+                    let compensation = self.tempcomp.as_ref().map_or(0.0, TempComp::applied);
+                    ClockAction::SetFrequency {
+                        ppm: tempcomp::compensated(ppm, compensation),
+                    }
+                }
+                action => action,
+            };
             self.clock.apply(&action).map_err(DriverError::Clock)?;
             if let ClockAction::Step { .. } = action {
                 let (wall, monotonic) = self.readings();
@@ -362,6 +391,36 @@ impl<'a, C: DriverClock> Driver<'a, C> {
         let now = self.now()?;
         while let Some(event) = self.node.poll_event() {
             self.handle_event(&event, now)?;
+        }
+        Ok(())
+    }
+
+    /// Reads `tempcomp`'s sensor if it is due: a new compensation is
+    /// applied at once (the node's frequency with it on top) and logged in
+    /// tempcomp.log; a reading that gives none is a warning.
+    fn read_temperature(&mut self) -> Result<(), DriverError<C::Error>> {
+        let Some(tempcomp) = &mut self.tempcomp else {
+            return Ok(());
+        };
+        let reading = match tempcomp.poll(Instant::now()) {
+            None => return Ok(()),
+            Some(Err(warning)) => {
+                log::warn!("{warning}");
+                return Ok(());
+            }
+            Some(Ok(reading)) => reading,
+        };
+        if !self.measure_only {
+            let ppm = tempcomp::compensated(self.node_frequency, reading.compensation);
+            self.clock
+                .apply(&ClockAction::SetFrequency { ppm })
+                .map_err(DriverError::Clock)?;
+        }
+        let now = self.now()?;
+        if let Some(log_files) = &mut self.log_files {
+            if let Err(e) = log_files.tempcomp(&reading, now) {
+                log::warn!("Could not write log file {e}: no more lines are written to it");
+            }
         }
         Ok(())
     }

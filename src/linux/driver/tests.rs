@@ -597,3 +597,53 @@ fn the_way_out_ends_the_slew() {
     stop.store(true, Ordering::Relaxed);
     server.join().unwrap();
 }
+
+#[test]
+fn tempcomp_runs_the_clock_faster_by_the_compensation() {
+    let dir = temp_dir("tempcomp");
+    let sensor = dir.join("temp");
+    std::fs::write(&sensor, "27000\n").unwrap();
+    std::fs::write(dir.join("drift"), "-12.500000 0.250000\n").unwrap();
+    let config = Settings {
+        driftfile: Some(dir.join("drift")),
+        tempcomp: Some(crate::chrony::config::TempCompConfig {
+            sensor: sensor.clone(),
+            interval: 1.0,
+            curve: crate::chrony::config::TempCompCurve::Quadratic {
+                t0: 26000.0,
+                k0: 1.0,
+                k1: 0.002,
+                k2: 0.0,
+            },
+        }),
+        logs: Some(LogSettings {
+            dir: dir.join("log"),
+            log: crate::chrony::config::LogSet {
+                tempcomp: true,
+                ..Default::default()
+            },
+            banner: 32,
+        }),
+        ..Settings::default()
+    };
+    let mut driver = Driver::new(config, VirtualClock::new(), None).unwrap();
+    // The drift file's frequency, and 3 ppm on top (the rates multiply);
+    // the engine's own frequency is the drift file's.
+    let expected = 12.5 + 3.0 + 12.5 * 3.0 * 1e-6;
+    assert!(
+        (driver.clock().frequency_ppm() - expected).abs() < 1e-9,
+        "{}",
+        driver.clock().frequency_ppm()
+    );
+    assert!((driver.node().system().drift().frequency_ppm - -12.5).abs() < 1e-9);
+    // Colder a second later: 1 ppm.
+    std::fs::write(&sensor, "26000\n").unwrap();
+    run_until(&mut driver, "the next reading", |d| {
+        (d.clock().frequency_ppm() - (12.5 + 1.0 + 12.5e-6)).abs() < 1e-9
+    });
+    let log = std::fs::read_to_string(dir.join("log").join("tempcomp.log")).unwrap();
+    let lines: Vec<&str> = log.lines().filter(|l| l.starts_with("20")).collect();
+    assert!(lines[0].ends_with("  2.7000e+04  3.0000e+00"), "{log}");
+    assert!(lines[1].ends_with("  2.6000e+04  1.0000e+00"), "{log}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
