@@ -33,7 +33,8 @@
 use core::net::SocketAddr;
 
 use crate::clock::ClockAction;
-use crate::discipline::Drift;
+use crate::discipline::{DisciplineError, Drift};
+use crate::filter::StoredSample;
 use crate::leap::LeapTable;
 use crate::nts::{CookieKeys, NtsSession};
 use crate::reference::Reference;
@@ -42,8 +43,8 @@ use crate::server::{served_reference, Counters, LocalReference, Server};
 use crate::source::Exchange;
 pub use crate::system::Timer;
 use crate::system::{
-    AuthError, CapacityError, HandleError, ModeEnd, RequestNumber, SourceAuth, SourceConfig,
-    SourceId, System, SystemConfig, Unselected, Used,
+    AuthError, CapacityError, HandleError, ModeEnd, RequestNumber, RestoreError, SourceAuth,
+    SourceConfig, SourceHistory, SourceId, System, SystemConfig, Unselected, Used,
 };
 use crate::time::{NtpDuration, NtpTimestamp};
 use crate::wire::{LeapIndicator, ReferenceId};
@@ -468,6 +469,66 @@ impl<'a, const N: usize, const S: usize> Node<'a, N, S> {
         };
         self.note_state(now);
         event
+    }
+
+    /// A source's history to save on the way out (chronyd's `dumpdir`),
+    /// while it has samples; with [`source_samples`](Self::source_samples).
+    pub fn source_history(&self, source: SourceId) -> Option<SourceHistory> {
+        self.system.source_history(source)
+    }
+
+    /// A source's samples, oldest first: local time, offset (as if every
+    /// clock correction since had been in effect), delay.
+    pub fn source_samples(&self, source: SourceId) -> impl Iterator<Item = StoredSample> + '_ {
+        self.system.source_samples(source)
+    }
+
+    /// Restores a source's saved history at `now`, in place of what it
+    /// had: its samples (oldest first), reachability and server's values.
+    /// Refused, and nothing changed, when the source authenticates and the
+    /// history was not authenticated, when the server was unsynchronised,
+    /// or when a sample is bad or newer than `now` (the clock was set back
+    /// since). Call [`select_restored`](Self::select_restored) once every
+    /// source is restored.
+    ///
+    /// The samples are taken as they were saved: in the clock's time
+    /// scale of then, which is right when the clock was left alone
+    /// between (as it runs at the frequency it was left at); a clock set
+    /// since shows as a jump in the next sample, which drops them.
+    pub fn restore_source(
+        &mut self,
+        source: SourceId,
+        history: &SourceHistory,
+        samples: impl IntoIterator<Item = StoredSample>,
+        now: NtpTimestamp,
+    ) -> Result<(), RestoreError> {
+        self.system.restore_source(source, history, samples, now)
+    }
+
+    /// Selects at `now` among the restored sources and updates the clock
+    /// from the selection at once, as after a sample; drain the actions
+    /// and events afterwards.
+    pub fn select_restored(&mut self, now: NtpTimestamp) {
+        let result = self.system.select_restored(now);
+        self.note_state(now);
+        let source = self.system.selected();
+        match (result, source) {
+            (Ok(true), _) => self.events.push(Event::ClockUpdated {
+                offset: self.system.last_offset(),
+            }),
+            (Err(DisciplineError::PanicThreshold { offset }), Some(source)) => {
+                self.events.push(Event::PanicThreshold { source, offset });
+            }
+            (Err(DisciplineError::MaxChange { offset, give_up }), Some(source)) => {
+                self.events.push(Event::MaxChange {
+                    source,
+                    offset,
+                    give_up,
+                });
+            }
+            _ => {}
+        }
+        self.note_state(now);
     }
 
     /// A request from `client` arrived at `now` (its receive timestamp, on

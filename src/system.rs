@@ -40,7 +40,9 @@ use crate::report::{AuthMode, AuthReport, TimestampSource};
 use crate::report::{SourceMode, SourceReport, SourceStatsReport, TrackingReport};
 pub use crate::select::AuthSelectMode;
 use crate::select::{self, Candidate, Outcome, Settings, SourceState};
-pub use crate::source::{AuthCounters, NtsState, RequestNumber, SourceAuth, SourceConfig};
+pub use crate::source::{
+    AuthCounters, NtsState, RequestNumber, RestoreError, SourceAuth, SourceConfig, SourceHistory,
+};
 use crate::source::{Exchange, ResponseCounts, ResponseError, Source};
 use crate::time::{NtpDuration, NtpShort, NtpTimestamp};
 use crate::wire::{LeapIndicator, ReferenceId};
@@ -1274,6 +1276,8 @@ impl<const N: usize, const S: usize> System<N, S> {
         let _ = self.reselect(now, None);
     }
 }
+
+mod history;
 
 #[cfg(test)]
 mod tests;

@@ -142,6 +142,11 @@ pub struct Settings {
     /// `tempcomp`: a temperature sensor and the frequency compensation
     /// made of it.
     pub tempcomp: Option<TempCompConfig>,
+    /// `dumpdir`: the sources' measurement histories are saved there on
+    /// the way out, and the files found there at start are removed.
+    pub dumpdir: Option<PathBuf>,
+    /// Restore the histories in `dumpdir` at start (chronyd's `-r`).
+    pub reload: bool,
     /// What resolving found worth a warning (a key file other users can
     /// read): the caller shows them.
     pub warnings: Vec<String>,
@@ -201,6 +206,8 @@ impl Settings {
             logchange: Some(config.logchange),
             rtcsync: config.rtcsync,
             tempcomp: config.tempcomp.clone(),
+            dumpdir: config.dumpdir.clone(),
+            reload: false,
             warnings,
         };
         (settings, unresolved)

@@ -152,17 +152,13 @@ pub const DIRECTIVES: &[Directive] = &[
     not_acted("dscp", "DSCP marking is not supported", |_, a, _| {
         a.int().map(drop)
     }),
-    not_acted(
-        "dumpdir",
-        "ntpkit does not save measurement histories on exit",
-        |r, a, _| {
-            r.config.dumpdir = Some(a.path()?);
-            Ok(())
-        },
-    ),
+    acted("dumpdir", |r, a, _| {
+        r.config.dumpdir = Some(a.path()?);
+        Ok(())
+    }),
     not_acted(
         "dumponexit",
-        "obsolete: chronyd 4.3 ignores it too",
+        "obsolete: chronyd 4.3 ignores it too (histories are saved on exit whenever dumpdir is set)",
         |r, _, _| {
             r.config.dumponexit = true;
             Ok(())

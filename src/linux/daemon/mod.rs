@@ -85,7 +85,7 @@ pub struct Options {
     pub print_config: bool,
     /// `-q`, `-Q`, or neither.
     pub mode: Mode,
-    /// `-r`: reload the sources' samples from `dumpdir`.
+    /// `-r`: restore the sources' measurement histories from `dumpdir`.
     pub reload: bool,
     /// `-R`: ignore `initstepslew` and `makestep` with a positive limit.
     pub restarted: bool,
@@ -345,6 +345,7 @@ fn start(options: &Options) -> Result<Running, Fatal> {
         settings.command = None;
         settings.driftfile = None;
         settings.logs = None;
+        settings.dumpdir = None;
         settings.measure_only = options.mode == Mode::PrintOnce;
         settings.init_sources.clear();
         settings.node.system.mode = if options.mode == Mode::UpdateOnce {
@@ -353,8 +354,8 @@ fn start(options: &Options) -> Result<Running, Fatal> {
             ReferenceMode::PrintOnce
         };
     }
+    settings.reload = options.reload;
     for (set, option) in [
-        (options.reload, "-r"),
         (options.rtc, "-s"),
         (options.filter != 0, "-F"),
         (options.family.is_some(), "-4/-6"),

@@ -20,6 +20,9 @@
 //!   estimate, as chronyd leaves it ([`Driver::finish`]).
 //! - NTS sources get their NTS-KE in helper threads when the node asks,
 //!   and keep their cookies in `ntsdumpdir` across restarts.
+//! - With `dumpdir`, the sources' measurement histories are saved on the
+//!   way out and (with `-r`, [`Settings::reload`]) restored at start, so
+//!   that a restarted node corrects the clock at once.
 //!
 //! Embedding it takes a few lines:
 //!
@@ -42,6 +45,7 @@
 mod error;
 mod events;
 mod files;
+mod histories;
 mod logging;
 mod nts;
 mod peers;
@@ -101,6 +105,8 @@ pub struct Driver<'a, C: DriverClock> {
     /// How the reference mode ended (`-q`, `-Q`, `initstepslew`).
     mode_end: Option<ModeEnd>,
     driftfile: Option<PathBuf>,
+    /// Where the sources' histories are saved and restored (`dumpdir`).
+    dumpdir: Option<PathBuf>,
     measure_only: bool,
     maxchange: Option<MaxChange>,
     /// Clock updates correcting more than this are logged, seconds.
@@ -207,6 +213,7 @@ impl<'a, C: DriverClock> Driver<'a, C> {
             nts_settings: settings.nts,
             mode_end: None,
             driftfile: settings.driftfile,
+            dumpdir: settings.dumpdir,
             measure_only: settings.measure_only,
             maxchange: settings.maxchange,
             logchange: settings.logchange.unwrap_or(DEFAULT_LOGCHANGE),
@@ -220,6 +227,8 @@ impl<'a, C: DriverClock> Driver<'a, C> {
         let (wall, monotonic) = driver.readings();
         driver.jumps.rebase(wall, monotonic);
         driver.settle()?;
+        let now = driver.now()?;
+        driver.load_histories(settings.reload, now)?;
         driver.read_temperature()?;
         Ok(driver)
     }
@@ -350,7 +359,7 @@ impl<'a, C: DriverClock> Driver<'a, C> {
 
     /// The way out: the node ends the slew in progress and leaves the
     /// clock at the frequency estimate, the drift is saved, and so are the
-    /// NTS sources' cookies. Called by [`run`](Self::run), and on drop (a
+    /// NTS sources' cookies and (with `dumpdir`) the sources' histories. Called by [`run`](Self::run), and on drop (a
     /// panic unwinding through the driver included) if not before.
     pub fn finish(&mut self) -> Result<(), DriverError<C::Error>> {
         if self.finished {
@@ -362,7 +371,10 @@ impl<'a, C: DriverClock> Driver<'a, C> {
         if let Some(ke) = &self.ke {
             nts::save_cookies(&self.node, &self.peers, ke);
         }
-        self.settle()
+        let settled = self.settle();
+        // The samples as the clock is left: at its frequency estimate.
+        self.dump();
+        settled
     }
 
     /// Carries out the node's actions at once (none in measure-only mode)

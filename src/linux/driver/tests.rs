@@ -647,3 +647,123 @@ fn tempcomp_runs_the_clock_faster_by_the_compensation() {
     assert!(lines[1].ends_with("  2.6000e+04  1.0000e+00"), "{log}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn histories_are_saved_on_the_way_out_and_restored_with_reload() {
+    let stop = Arc::new(AtomicBool::new(false));
+    let (address, server) = spawn_server(stop.clone());
+    let dir = temp_dir("histories");
+    let dumpdir = dir.join("dump");
+    let settings = |reload: bool, auth: UpstreamAuth| Settings {
+        upstreams: vec![Upstream {
+            auth,
+            ..fast(address)
+        }],
+        dumpdir: Some(dumpdir.clone()),
+        reload,
+        ..Settings::default()
+    };
+    logs::capture();
+    let _ = logs::take();
+    // The clock left alone, so that the next driver's virtual clock (which
+    // starts at the system's) is the clock the samples were taken on.
+    let mut driver = Driver::new(
+        Settings {
+            measure_only: true,
+            ..settings(true, UpstreamAuth::None)
+        },
+        VirtualClock::new(),
+        None,
+    )
+    .unwrap();
+    assert!(logs::take().iter().all(|l| !l.contains("dump file")));
+    run_until(&mut driver, "three samples", |d| {
+        let (_, _, id) = d.sources().next().unwrap();
+        d.node().source_samples(id).count() >= 3
+    });
+    driver.finish().unwrap();
+    let (_, _, id) = driver.sources().next().unwrap();
+    let kept = driver.node().source_samples(id).count();
+    drop(driver);
+    let file = dumpdir.join("127.0.0.1.dat");
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert_eq!(text.lines().count(), 4 + kept, "{text}");
+    stop.store(true, Ordering::Relaxed);
+    server.join().unwrap();
+
+    // A restart with -r, the server gone: selected from the history alone,
+    // and the file removed.
+    let mut driver = Driver::new(
+        settings(true, UpstreamAuth::None),
+        VirtualClock::new(),
+        None,
+    )
+    .unwrap();
+    let logged = logs::take();
+    assert!(
+        logged.contains(&"Loaded dump file for 127.0.0.1 (loopback)".into()),
+        "{logged:?}"
+    );
+    let (_, _, id) = driver.sources().next().unwrap();
+    assert_eq!(driver.node().system().selected(), Some(id));
+    assert!(driver.has_synchronised());
+    assert_eq!(driver.node().source_samples(id).count(), kept);
+    assert!(!file.exists(), "removed once loaded");
+    // Saved again on the way out (the samples as the correction left
+    // them).
+    driver.finish().unwrap();
+    let again = std::fs::read_to_string(&file).unwrap();
+    assert_eq!(again.lines().count(), text.lines().count(), "{again}");
+    assert_eq!(again.lines().nth(3), text.lines().nth(3), "{again}");
+    drop(driver);
+
+    // The source now authenticates: unauthenticated samples are refused.
+    let key = crate::auth::Key::new(1, crate::auth::KeyType::Sha256, b"secret").unwrap();
+    let driver = Driver::new(
+        settings(true, UpstreamAuth::Key(key)),
+        VirtualClock::new(),
+        None,
+    )
+    .unwrap();
+    let logged = logs::take();
+    assert!(
+        logged.iter().any(|l| l.starts_with(&format!(
+            "Could not load dump file for 127.0.0.1 (loopback) : {}: ",
+            file.display()
+        ))),
+        "{logged:?}"
+    );
+    assert_eq!(driver.node().system().selected(), None);
+    assert!(!file.exists(), "removed even when not loaded");
+    drop(driver);
+
+    // Without -r the file is removed, not loaded; chronyd's file too is
+    // refused, never misread.
+    std::fs::write(&file, &text).unwrap();
+    let driver = Driver::new(
+        settings(false, UpstreamAuth::None),
+        VirtualClock::new(),
+        None,
+    )
+    .unwrap();
+    assert_eq!(driver.node().system().selected(), None);
+    assert!(!file.exists());
+    drop(driver);
+    std::fs::write(&file, "SRC0\n127.0.0.1\n0 377 8 2 0\n1 0\n").unwrap();
+    let driver = Driver::new(
+        settings(true, UpstreamAuth::None),
+        VirtualClock::new(),
+        None,
+    )
+    .unwrap();
+    let logged = logs::take();
+    assert!(
+        logged.iter().any(|l| l.ends_with(
+            "not an ntpkit history (its first line is not \"ntpkit source history 1\")"
+        ) && l.contains(&file.display().to_string())),
+        "{logged:?}"
+    );
+    assert_eq!(driver.node().system().selected(), None);
+    drop(driver);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
