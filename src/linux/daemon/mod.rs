@@ -316,6 +316,10 @@ fn start(options: &Options) -> Result<Running, Fatal> {
         process::check_pidfile(path).map_err(Fatal)?;
     }
     let precision = measure_precision();
+    log::debug!(
+        "Clock precision {:.9} ({precision})",
+        2f64.powi(precision.into())
+    );
     let (mut settings, unusable) = Settings::resolve(&config, precision);
     for e in unusable {
         log::warn!("{e}");

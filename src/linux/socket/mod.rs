@@ -127,8 +127,43 @@ pub fn realtime_now() -> NtpTimestamp {
 
 /// The system clock's precision as chrony measures it: the smallest
 /// positive step between successive readings, as a rounded log2 of
-/// seconds.
+/// seconds. A clock that never moved in a million readings (one that moves
+/// only while the process waits, as a simulated one) has no step to
+/// measure: its resolution as the kernel states it (`clock_getres`) is
+/// taken then, not a second.
 pub fn measure_precision() -> i8 {
+    let (best, steps) = smallest_step();
+    let best = if steps == 0 {
+        stated_resolution()
+    } else {
+        best
+    };
+    let mut best = best.clamp(1, 1_000_000_000);
+    let mut log = 0i8;
+    // Rounded: compare with sqrt(1/2) s.
+    while best < 707_106_781 {
+        log -= 1;
+        best *= 2;
+    }
+    log
+}
+
+/// `CLOCK_REALTIME`'s resolution as the kernel states it, nanoseconds
+/// (a second if it does not say).
+fn stated_resolution() -> u128 {
+    // SAFETY: zeroed timespec is a valid value, written by clock_getres.
+    let mut ts: libc::timespec = unsafe { zeroed() };
+    // SAFETY: a valid clock id and a pointer to a live timespec.
+    if unsafe { libc::clock_getres(libc::CLOCK_REALTIME, &mut ts) } != 0 {
+        return 1_000_000_000;
+    }
+    (ts.tv_sec as u128 * 1_000_000_000 + ts.tv_nsec as u128).max(1)
+}
+
+/// The smallest positive step between successive `CLOCK_REALTIME`
+/// readings, nanoseconds, and how many steps were seen (at most 100, in
+/// at most a million readings).
+fn smallest_step() -> (u128, u32) {
     let mut best = u128::MAX;
     let mut previous = SystemTime::now();
     let mut steps = 0;
@@ -145,14 +180,7 @@ pub fn measure_precision() -> i8 {
         }
         previous = now;
     }
-    let mut best = best.min(1_000_000_000);
-    let mut log = 0i8;
-    // Rounded: compare with sqrt(1/2) s.
-    while best < 707_106_781 {
-        log -= 1;
-        best *= 2;
-    }
-    log
+    (best, steps)
 }
 
 pub(crate) fn to_sockaddr(addr: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
@@ -1048,6 +1076,9 @@ mod tests {
     fn precision_is_plausible() {
         let precision = measure_precision();
         assert!((-30..=-6).contains(&precision), "{precision}");
+        // Linux states a resolution finer than a microsecond for
+        // CLOCK_REALTIME (one nanosecond with high-resolution timers).
+        assert!(stated_resolution() <= 1000, "{}", stated_resolution());
     }
 
     #[test]
