@@ -247,6 +247,26 @@ fn a_restored_history_is_selected_at_once() {
     );
     assert_eq!(after.system().clock_updates(), 1);
     assert_eq!(after.source_history(restored).unwrap().reach, history.reach);
+    assert_eq!(history.frequency_ppm, before.system().frequency_ppm());
+
+    // Kept while the clock ran 10 ppm faster than it runs now: the older a
+    // sample, the more the clock has gained on it since, as it runs now.
+    let mut slower: Node<'_> = Node::new(NodeConfig::default(), None, None);
+    let id = slower
+        .add_source(SourceConfig::default(), ReferenceId::NONE, later)
+        .unwrap();
+    while slower.poll_action().is_some() {}
+    let faster = SourceHistory {
+        frequency_ppm: slower.system().frequency_ppm() + 10.0,
+        ..history
+    };
+    slower
+        .restore_source(id, &faster, samples.iter().copied(), later)
+        .unwrap();
+    let oldest = slower.source_samples(id).next().unwrap();
+    let age = (later - samples[0].time).to_seconds_f64();
+    let moved = oldest.offset - samples[0].offset;
+    assert!((moved - -10e-6 * age).abs() < 1e-6, "{moved} {age}");
 
     // Refused: samples newer than the clock; unauthenticated samples for
     // an authenticated source; an unknown source; an unsynchronised server.

@@ -34,6 +34,11 @@ pub struct SourceHistory {
     pub last_delay: f64,
     /// Its dispersion, seconds.
     pub last_dispersion: f64,
+    /// The frequency correction the clock ran at when the history was
+    /// taken, ppm (positive: faster): the samples are kept as if it had
+    /// always been in effect, and are made to fit the frequency the clock
+    /// runs at when they are restored.
+    pub frequency_ppm: f64,
 }
 
 /// Why a history was not restored.
@@ -75,11 +80,14 @@ impl Source {
             last_offset: info.measured_offset,
             last_delay: info.delay,
             last_dispersion: info.dispersion,
+            frequency_ppm: 0.0,
         })
     }
 
     /// Takes a saved history at `now` (the samples oldest first), in
-    /// place of what the source had; refused, and nothing changed, when
+    /// place of what the source had, the clock running at a frequency
+    /// correction of `frequency_ppm` now (the samples are corrected for
+    /// the change from the history's); refused, and nothing changed, when
     /// the source authenticates and the history was not authenticated,
     /// when the server was unsynchronised, or when a sample is bad or
     /// newer than `now`.
@@ -88,7 +96,11 @@ impl Source {
         history: &SourceHistory,
         samples: impl IntoIterator<Item = StoredSample>,
         now: NtpTimestamp,
+        frequency_ppm: f64,
     ) -> Result<(), RestoreError> {
+        if !history.frequency_ppm.is_finite() {
+            return Err(RestoreError::Samples(BadSamples::NotFinite));
+        }
         if self.auth.is_authenticated() && !history.authenticated {
             return Err(RestoreError::Unauthenticated);
         }
@@ -104,6 +116,10 @@ impl Source {
         if future {
             return Err(RestoreError::FromTheFuture);
         }
+        // The clock has counted (1 + now)/(1 + then) times as fast since
+        // it was restarted (a moment ago: at `now`, near enough).
+        let rate = (1.0 + frequency_ppm * 1e-6) / (1.0 + history.frequency_ppm * 1e-6) - 1.0;
+        stats.correct(now, rate);
         self.stats = stats;
         self.reach = history.reach;
         self.info = Some(ServerInfo {

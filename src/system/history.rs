@@ -11,7 +11,10 @@ impl<const N: usize, const S: usize> System<N, S> {
     /// A source's history to save (see [`SourceHistory`]), while it has
     /// samples.
     pub fn source_history(&self, id: SourceId) -> Option<SourceHistory> {
-        self.source(id)?.history()
+        Some(SourceHistory {
+            frequency_ppm: self.frequency_ppm(),
+            ..self.source(id)?.history()?
+        })
     }
 
     /// A source's samples, oldest first (none for an unknown source).
@@ -22,8 +25,8 @@ impl<const N: usize, const S: usize> System<N, S> {
     }
 
     /// Restores a source's saved history at `now` (its samples oldest
-    /// first), in place of what it had; see [`Source::restore`] for what
-    /// is refused. Nothing is selected until
+    /// first), in place of what it had, made to fit the frequency the
+    /// clock runs at now; see [`Source::restore`] for what is refused. Nothing is selected until
     /// [`select_restored`](Self::select_restored).
     ///
     /// [`Source::restore`]: crate::source::Source
@@ -34,12 +37,13 @@ impl<const N: usize, const S: usize> System<N, S> {
         samples: impl IntoIterator<Item = StoredSample>,
         now: NtpTimestamp,
     ) -> Result<(), RestoreError> {
+        let frequency = self.frequency_ppm();
         let source = self
             .sources
             .get_mut(id.0)
             .and_then(Option::as_mut)
             .ok_or(RestoreError::UnknownSource)?;
-        source.restore(history, samples, now)?;
+        source.restore(history, samples, now, frequency)?;
         self.first_sample.get_or_insert(now);
         Ok(())
     }

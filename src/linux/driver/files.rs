@@ -11,15 +11,17 @@
 //! ```text
 //! ntpkit source history 1
 //! server NAME                                      the name configured
-//! state AUTHENTICATED REACH STRATUM LEAP           0/1, octal, 1-15, N + - (the server's)
+//! state AUTHENTICATED REACH STRATUM LEAP FREQUENCY 0/1, octal, 1-15, N + - (the server's), ppm
 //! last TIME ROOT_DELAY ROOT_DISPERSION OFFSET DELAY DISPERSION    its last response
 //! sample TIME OFFSET DELAY                         one a sample, oldest first
 //! ```
 //!
 //! The offsets are the statistics' (positive: the clock was behind), as
 //! if every clock correction made before the file was written had been in
-//! effect; the driver writes the files after the way out left the clock
-//! at its frequency estimate.
+//! effect; FREQUENCY is the frequency correction the clock was left at
+//! then (the driver writes the files after the way out left the clock at
+//! its frequency estimate), for which the samples are corrected when the
+//! clock runs at another at start (no drift file, say).
 
 use std::format;
 use std::io;
@@ -122,11 +124,12 @@ pub(super) fn format_history(
     samples: impl Iterator<Item = StoredSample>,
 ) -> String {
     let mut text = format!(
-        "{HISTORY_HEADER}\nserver {name}\nstate {} {:o} {} {}\nlast {} {:e} {:e} {:e} {:e} {:e}\n",
+        "{HISTORY_HEADER}\nserver {name}\nstate {} {:o} {} {} {:e}\nlast {} {:e} {:e} {:e} {:e} {:e}\n",
         u8::from(history.authenticated),
         history.reach,
         history.stratum,
         leap_text(history.leap),
+        history.frequency_ppm,
         time_text(history.last_time),
         history.root_delay,
         history.root_dispersion,
@@ -212,7 +215,7 @@ pub(super) fn parse_history(text: &str) -> Result<SavedHistory, String> {
     };
     let server = next("server", 1)?;
     let name = server.words[0].to_string();
-    let state = next("state", 4)?;
+    let state = next("state", 5)?;
     let authenticated = match state.words[0] {
         "0" => false,
         "1" => true,
@@ -240,6 +243,7 @@ pub(super) fn parse_history(text: &str) -> Result<SavedHistory, String> {
         last_offset: last.float(3, "an offset")?,
         last_delay: last.float(4, "a delay")?,
         last_dispersion: last.float(5, "a dispersion")?,
+        frequency_ppm: state.float(4, "a frequency")?,
     };
     let mut samples = Vec::new();
     for (line, text) in lines {
@@ -366,6 +370,7 @@ mod history_tests {
             last_offset: -3.0e-5,
             last_delay: 2.5e-4,
             last_dispersion: 1.9e-5,
+            frequency_ppm: -12.5,
         };
         (history, samples)
     }
@@ -376,7 +381,7 @@ mod history_tests {
         let text = format_history("ntp.example.org", &history, samples.iter().copied());
         assert_eq!(text.lines().count(), 4 + 3);
         assert!(text.starts_with(
-            "ntpkit source history 1\nserver ntp.example.org\nstate 1 377 2 N\n\
+            "ntpkit source history 1\nserver ntp.example.org\nstate 1 377 2 N -1.25e1\n\
              last 1262304128.123456789 1.5e-3 2.25e-4 -3e-5 2.5e-4 1.9e-5\n\
              sample 1262304000.123456789 3.3333333333333335e-5 2.5e-4\n"
         ));
@@ -409,7 +414,15 @@ mod history_tests {
             broken(" 377 ", " 9 "),
             "line 3: an octal reachability expected"
         );
-        assert_eq!(broken(" N\n", " X\n"), "line 3: a leap status expected");
+        assert_eq!(broken(" N ", " X "), "line 3: a leap status expected");
+        assert_eq!(
+            broken(" -1.25e1\n", " inf\n"),
+            "line 3: a frequency expected"
+        );
+        assert_eq!(
+            broken(" -1.25e1\n", "\n"),
+            "line 3: 5 values expected after \"state\""
+        );
         assert_eq!(
             broken("last 1262304128.1", "last x.1"),
             "line 4: a time expected"
