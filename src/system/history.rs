@@ -26,10 +26,11 @@ impl<const N: usize, const S: usize> System<N, S> {
 
     /// Restores a source's saved history at `now` (its samples oldest
     /// first), in place of what it had, made to fit the frequency the
-    /// clock runs at now; see [`Source::restore`] for what is refused. Nothing is selected until
+    /// clock runs at now; see [`Node::restore_source`] for what is
+    /// refused. Nothing is selected until
     /// [`select_restored`](Self::select_restored).
     ///
-    /// [`Source::restore`]: crate::source::Source
+    /// [`Node::restore_source`]: crate::node::Node::restore_source
     pub fn restore_source(
         &mut self,
         id: SourceId,
