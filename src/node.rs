@@ -491,10 +491,11 @@ impl<'a, const N: usize, const S: usize> Node<'a, N, S> {
     /// since). Call [`select_restored`](Self::select_restored) once every
     /// source is restored.
     ///
-    /// The samples are taken as they were saved: in the clock's time
-    /// scale of then, which is right when the clock was left alone
-    /// between (as it runs at the frequency it was left at); a clock set
-    /// since shows as a jump in the next sample, which drops them.
+    /// The samples are taken in the clock's time scale of then, made to
+    /// fit the frequency the clock runs at now (they were kept at
+    /// [`SourceHistory::frequency_ppm`]): right when the clock ran on at
+    /// the frequency it was left at meanwhile, as chronyd assumes; a clock
+    /// set since shows as a jump at the next sample, which drops them.
     pub fn restore_source(
         &mut self,
         source: SourceId,

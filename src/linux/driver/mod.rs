@@ -359,8 +359,9 @@ impl<'a, C: DriverClock> Driver<'a, C> {
 
     /// The way out: the node ends the slew in progress and leaves the
     /// clock at the frequency estimate, the drift is saved, and so are the
-    /// NTS sources' cookies and (with `dumpdir`) the sources' histories. Called by [`run`](Self::run), and on drop (a
-    /// panic unwinding through the driver included) if not before.
+    /// NTS sources' cookies and (with `dumpdir`) the sources' histories.
+    /// Called by [`run`](Self::run), and on drop (a panic unwinding
+    /// through the driver included) if not before.
     pub fn finish(&mut self) -> Result<(), DriverError<C::Error>> {
         if self.finished {
             return Ok(());
