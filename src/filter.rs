@@ -65,6 +65,21 @@ struct Entry {
     delay: f32,
 }
 
+/// A sample as the statistics keep it: its local time, its offset
+/// (positive: the local clock is behind) as if every clock correction
+/// made since had been in effect when it was taken, and its delay
+/// (seconds).
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct StoredSample {
+    /// Local time it was taken.
+    pub time: NtpTimestamp,
+    /// Offset, seconds.
+    pub offset: f64,
+    /// Delay, seconds.
+    pub delay: f64,
+}
+
 /// The regression over the samples in use.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Fit {
@@ -327,10 +342,73 @@ impl Stats {
         }
     }
 
+    /// The samples kept, oldest first.
+    pub fn samples(&self) -> impl Iterator<Item = StoredSample> + '_ {
+        self.entries().iter().map(|e| StoredSample {
+            time: e.time,
+            offset: e.offset,
+            delay: e.delay as f64,
+        })
+    }
+
+    /// Replaces the samples with `samples` (oldest first, as
+    /// [`samples`](Self::samples) gives them) and fits them. Refused,
+    /// leaving the statistics as they were, when there are none or more
+    /// than [`MAX_SAMPLES`], when they are out of order, or when a value
+    /// is not finite or a delay negative.
+    pub fn restore(
+        &mut self,
+        samples: impl IntoIterator<Item = StoredSample>,
+    ) -> Result<(), BadSamples> {
+        let mut entries = [Entry::default(); MAX_SAMPLES];
+        let mut len = 0;
+        for sample in samples {
+            if len == MAX_SAMPLES {
+                return Err(BadSamples::TooMany);
+            }
+            if len > 0 && sample.time < entries[len - 1].time {
+                return Err(BadSamples::OutOfOrder);
+            }
+            if !sample.offset.is_finite() || !sample.delay.is_finite() || sample.delay < 0.0 {
+                return Err(BadSamples::NotFinite);
+            }
+            entries[len] = Entry {
+                time: sample.time,
+                offset: sample.offset,
+                delay: sample.delay as f32,
+            };
+            len += 1;
+        }
+        if len == 0 {
+            return Err(BadSamples::None);
+        }
+        self.entries = entries;
+        self.len = len as u8;
+        self.refit();
+        Ok(())
+    }
+
     /// The newest sample's offset as it stands after later corrections.
     pub fn newest_offset(&self) -> Option<f64> {
         self.entries().last().map(|e| e.offset)
     }
+}
+
+/// Why samples were not restored ([`Stats::restore`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum BadSamples {
+    /// No sample.
+    #[error("no sample")]
+    None,
+    /// More than [`MAX_SAMPLES`].
+    #[error("more than {MAX_SAMPLES} samples")]
+    TooMany,
+    /// A sample older than the one before it.
+    #[error("samples out of order")]
+    OutOfOrder,
+    /// An offset or a delay that is not a number, or a negative delay.
+    #[error("an offset or a delay that is not a number")]
+    NotFinite,
 }
 
 /// Most vertices the feasible region of a line can have: the four sides
@@ -732,6 +810,50 @@ mod tests {
         assert_eq!(stats.len(), 1);
         let fit = stats.fit().unwrap();
         assert_eq!((fit.offset, fit.frequency), (0.5, 0.0));
+    }
+
+    #[test]
+    fn samples_are_restored_as_they_were_kept() {
+        let mut stats = Stats::default();
+        for i in 0..8 {
+            let noise = if i % 2 == 0 { 1e-5 } else { -1e-5 };
+            stats.add(at(i as f64 * 64.0), 1e-3 + 2e-6 * i as f64 + noise, 2e-4);
+        }
+        stats.correct(at(500.0), 1e-6);
+        let kept: std::vec::Vec<StoredSample> = stats.samples().collect();
+        assert_eq!(kept.len(), 8);
+        let mut restored = Stats::default();
+        restored.restore(kept.iter().copied()).unwrap();
+        assert_eq!(restored.samples().collect::<std::vec::Vec<_>>(), kept);
+        // Fitted again: the line a correction moved is the line the
+        // corrected samples give.
+        let (a, b) = (stats.fit().unwrap(), restored.fit().unwrap());
+        let (pa, pb) = (a.predict(at(600.0)).0, b.predict(at(600.0)).0);
+        assert!((pa - pb).abs() < 1e-9, "{pa} {pb}");
+        assert!((a.frequency - b.frequency).abs() < 1e-12, "{a:?} {b:?}");
+
+        // Refused, and nothing changed.
+        let mut reversed = kept.clone();
+        reversed.reverse();
+        assert_eq!(restored.restore(reversed), Err(BadSamples::OutOfOrder));
+        assert_eq!(restored.restore([]), Err(BadSamples::None));
+        let many = (0..MAX_SAMPLES + 1).map(|i| StoredSample {
+            time: at(i as f64),
+            offset: 0.0,
+            delay: 1e-4,
+        });
+        assert_eq!(restored.restore(many), Err(BadSamples::TooMany));
+        let nan = StoredSample {
+            offset: f64::NAN,
+            ..kept[0]
+        };
+        assert_eq!(restored.restore([nan]), Err(BadSamples::NotFinite));
+        let negative = StoredSample {
+            delay: -1e-3,
+            ..kept[0]
+        };
+        assert_eq!(restored.restore([negative]), Err(BadSamples::NotFinite));
+        assert_eq!(restored.len(), 8);
     }
 
     #[test]

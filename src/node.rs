@@ -33,7 +33,8 @@
 use core::net::SocketAddr;
 
 use crate::clock::ClockAction;
-use crate::discipline::Drift;
+use crate::discipline::{DisciplineError, Drift};
+use crate::filter::StoredSample;
 use crate::leap::LeapTable;
 use crate::nts::{CookieKeys, NtsSession};
 use crate::reference::Reference;
@@ -42,8 +43,8 @@ use crate::server::{served_reference, Counters, LocalReference, Server};
 use crate::source::Exchange;
 pub use crate::system::Timer;
 use crate::system::{
-    AuthError, CapacityError, HandleError, ModeEnd, RequestNumber, SourceAuth, SourceConfig,
-    SourceId, System, SystemConfig, Unselected, Used,
+    AuthError, CapacityError, HandleError, ModeEnd, RequestNumber, RestoreError, SourceAuth,
+    SourceConfig, SourceHistory, SourceId, System, SystemConfig, Unselected, Used,
 };
 use crate::time::{NtpDuration, NtpTimestamp};
 use crate::wire::{LeapIndicator, ReferenceId};
@@ -139,8 +140,8 @@ pub enum CommandError {
 }
 
 /// What happened, for log lines and files: chronyd's log messages and its
-/// `measurements`, `statistics` and `tracking` logs can be written from
-/// these alone.
+/// `measurements`, `statistics`, `tracking` and `selection` logs can be
+/// written from these alone.
 #[derive(Debug, Clone, Copy, PartialEq)]
 #[non_exhaustive]
 pub enum Event {
@@ -179,6 +180,10 @@ pub enum Event {
         /// was behind): what chronyd's `logchange` compares.
         offset: f64,
     },
+    /// A selection was made: every source's state (in
+    /// [`System::source_report`]) is as it left it (chronyd's
+    /// selection.log).
+    SelectionMade,
     /// The clock now follows this source.
     Selected(SourceId),
     /// No source is selected any more, for this reason.
@@ -271,6 +276,8 @@ pub struct Node<'a, const N: usize = { crate::system::DEFAULT_CAPACITY }, const 
     local: Option<LocalReference>,
     events: Events,
     selected: Option<SourceId>,
+    /// The system's selections told so far.
+    selections: u32,
     /// When the drift is saved next (while synchronised).
     drift_due: Option<NtpTimestamp>,
 }
@@ -287,6 +294,7 @@ impl<'a, const N: usize, const S: usize> Node<'a, N, S> {
             local: config.local,
             events: Events::new(),
             selected: None,
+            selections: 0,
             drift_due: None,
         }
     }
@@ -463,6 +471,67 @@ impl<'a, const N: usize, const S: usize> Node<'a, N, S> {
         event
     }
 
+    /// A source's history to save on the way out (chronyd's `dumpdir`),
+    /// while it has samples; with [`source_samples`](Self::source_samples).
+    pub fn source_history(&self, source: SourceId) -> Option<SourceHistory> {
+        self.system.source_history(source)
+    }
+
+    /// A source's samples, oldest first: local time, offset (as if every
+    /// clock correction since had been in effect), delay.
+    pub fn source_samples(&self, source: SourceId) -> impl Iterator<Item = StoredSample> + '_ {
+        self.system.source_samples(source)
+    }
+
+    /// Restores a source's saved history at `now`, in place of what it
+    /// had: its samples (oldest first), reachability and server's values.
+    /// Refused, and nothing changed, when the source authenticates and the
+    /// history was not authenticated, when the server was unsynchronised,
+    /// or when a sample is bad or newer than `now` (the clock was set back
+    /// since). Call [`select_restored`](Self::select_restored) once every
+    /// source is restored.
+    ///
+    /// The samples are taken in the clock's time scale of then, made to
+    /// fit the frequency the clock runs at now (they were kept at
+    /// [`SourceHistory::frequency_ppm`]): right when the clock ran on at
+    /// the frequency it was left at meanwhile, as chronyd assumes; a clock
+    /// set since shows as a jump at the next sample, which drops them.
+    pub fn restore_source(
+        &mut self,
+        source: SourceId,
+        history: &SourceHistory,
+        samples: impl IntoIterator<Item = StoredSample>,
+        now: NtpTimestamp,
+    ) -> Result<(), RestoreError> {
+        self.system.restore_source(source, history, samples, now)
+    }
+
+    /// Selects at `now` among the restored sources and updates the clock
+    /// from the selection at once, as after a sample; drain the actions
+    /// and events afterwards.
+    pub fn select_restored(&mut self, now: NtpTimestamp) {
+        let result = self.system.select_restored(now);
+        self.note_state(now);
+        let source = self.system.selected();
+        match (result, source) {
+            (Ok(true), _) => self.events.push(Event::ClockUpdated {
+                offset: self.system.last_offset(),
+            }),
+            (Err(DisciplineError::PanicThreshold { offset }), Some(source)) => {
+                self.events.push(Event::PanicThreshold { source, offset });
+            }
+            (Err(DisciplineError::MaxChange { offset, give_up }), Some(source)) => {
+                self.events.push(Event::MaxChange {
+                    source,
+                    offset,
+                    give_up,
+                });
+            }
+            _ => {}
+        }
+        self.note_state(now);
+    }
+
     /// A request from `client` arrived at `now` (its receive timestamp, on
     /// the clock): the reply is written into `reply` and its length
     /// returned (never longer than the request; none when the node does
@@ -605,9 +674,14 @@ impl<'a, const N: usize, const S: usize> Node<'a, N, S> {
         self.note_state(now);
     }
 
-    /// Notes selection changes, the end of a reference mode and the drift
-    /// file's schedule.
+    /// Notes selections and their changes, the end of a reference mode
+    /// and the drift file's schedule.
     fn note_state(&mut self, now: NtpTimestamp) {
+        let selections = self.system.selections();
+        if selections != self.selections {
+            self.selections = selections;
+            self.events.push(Event::SelectionMade);
+        }
         let selected = self.system.selected();
         if selected != self.selected {
             // As chronyd, losing the selection is told once, with why.

@@ -10,8 +10,10 @@
 //! before any other test.
 
 mod auth;
+mod history;
 
 pub use auth::{AuthCounters, NtsState, SourceAuth};
+pub use history::{RestoreError, SourceHistory};
 
 use crate::auth::MacError;
 use crate::filter::Stats;

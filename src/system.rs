@@ -40,7 +40,9 @@ use crate::report::{AuthMode, AuthReport, TimestampSource};
 use crate::report::{SourceMode, SourceReport, SourceStatsReport, TrackingReport};
 pub use crate::select::AuthSelectMode;
 use crate::select::{self, Candidate, Outcome, Settings, SourceState};
-pub use crate::source::{AuthCounters, NtsState, RequestNumber, SourceAuth, SourceConfig};
+pub use crate::source::{
+    AuthCounters, NtsState, RequestNumber, RestoreError, SourceAuth, SourceConfig, SourceHistory,
+};
 use crate::source::{Exchange, ResponseCounts, ResponseError, Source};
 use crate::time::{NtpDuration, NtpShort, NtpTimestamp};
 use crate::wire::{LeapIndicator, ReferenceId};
@@ -139,6 +141,19 @@ impl core::fmt::Display for Unselected {
             Unselected::NoRequiredSource => "no required source in selectable sources",
         })
     }
+}
+
+/// What a selection saw of a source (chronyd's selection.log).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SelectionInterval {
+    /// The local clock's offset the source measures, seconds (positive:
+    /// the clock is fast, as chronyd's logs have it).
+    pub offset: f64,
+    /// The root distance around it, seconds: the true offset is expected
+    /// within `offset ± distance`.
+    pub distance: f64,
+    /// Seconds since the source's last sample.
+    pub last_sample_ago: f64,
 }
 
 /// The engine's timers (see [`System::timers`]).
@@ -294,6 +309,11 @@ pub struct System<const N: usize = DEFAULT_CAPACITY, const S: usize = N> {
     unselected: Option<Unselected>,
     /// A source's reachability changed since the last selection.
     reselect_due: bool,
+    /// Selections made so far (wrapping): a shell logging each one
+    /// (chronyd's selection.log) compares it.
+    selections: u32,
+    /// What the last selection saw of each source.
+    intervals: [Option<SelectionInterval>; N],
     /// The reference mode in force.
     mode: ReferenceMode,
     /// How the last reference mode ended, until taken.
@@ -347,6 +367,8 @@ impl<const N: usize, const S: usize> System<N, S> {
             selected: None,
             unselected: None,
             reselect_due: false,
+            selections: 0,
+            intervals: [None; N],
             mode: config.mode,
             mode_end: None,
             first_sample: None,
@@ -916,6 +938,7 @@ impl<const N: usize, const S: usize> System<N, S> {
         now: NtpTimestamp,
         updated: Option<usize>,
     ) -> Result<bool, DisciplineError> {
+        self.selections = self.selections.wrapping_add(1);
         let placeholder = Candidate {
             offset: 0.0,
             distance: 0.0,
@@ -940,8 +963,17 @@ impl<const N: usize, const S: usize> System<N, S> {
                     candidates[n] = c;
                     index[n] = i;
                     n += 1;
+                    let info = self.sources[i].as_ref().and_then(Source::info);
+                    self.intervals[i] = info.map(|info| SelectionInterval {
+                        offset: -c.offset,
+                        distance: c.distance,
+                        last_sample_ago: (now - info.time).to_seconds_f64().max(0.0),
+                    });
                 }
-                Err(state) => self.states[i] = state,
+                Err(state) => {
+                    self.states[i] = state;
+                    self.intervals[i] = None;
+                }
             }
         }
         // In a reference mode, a source still gathering its samples is
@@ -1118,6 +1150,25 @@ impl<const N: usize, const S: usize> System<N, S> {
         })
     }
 
+    /// How many selections were made so far (wrapping): each one leaves
+    /// every source's state as [`source_report`](Self::source_report)
+    /// gives it, until the next.
+    pub fn selections(&self) -> u32 {
+        self.selections
+    }
+
+    /// How a source is polled and used.
+    pub fn source_config(&self, id: SourceId) -> Option<&SourceConfig> {
+        self.source(id).map(Source::config)
+    }
+
+    /// What the last selection saw of a source: none when it was not a
+    /// candidate (no sample yet, or unusable, too variable).
+    pub fn selection_interval(&self, id: SourceId) -> Option<SelectionInterval> {
+        self.source(id)?;
+        self.intervals[id.0]
+    }
+
     /// The `chronyc sourcestats` line of a source at `now`.
     pub fn source_stats(&self, id: SourceId, now: NtpTimestamp) -> Option<SourceStatsReport> {
         let stats = self.source(id)?.stats();
@@ -1231,6 +1282,8 @@ impl<const N: usize, const S: usize> System<N, S> {
         let _ = self.reselect(now, None);
     }
 }
+
+mod history;
 
 #[cfg(test)]
 mod tests;

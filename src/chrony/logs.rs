@@ -1,9 +1,15 @@
-//! chronyd's log files (`logdir` with `log measurements statistics
-//! tracking`), in chronyd 4.3's exact formats: one type per line
-//! ([`Measurement`], [`Statistics`], [`Tracking`]), whose `Display` is the
+//! chronyd's log files (`logdir` with `log measurements rawmeasurements
+//! statistics tracking selection tempcomp`), in chronyd 4.3's exact
+//! formats: one type per line ([`Measurement`], [`Statistics`],
+//! [`Tracking`], [`Selection`], [`TempComp`]), whose `Display` is the
 //! line, and a [`LogFile`] that appends them with chronyd's banner (a line
-//! of `=`, the column names, a line of `=`) before the first line a
-//! process writes and then every `logbanner` lines (default 32; 0: none).
+//! of `=`, the column names, a line of `=`) before the first line written
+//! to a file and then every `logbanner` lines (default 32; 0: none).
+//!
+//! A file is opened at its first line, as chronyd opens its own (`log
+//! refclocks` and `log rtc`, which get no line here, make no file), and is
+//! reopened at its path when it was renamed or removed (log rotation) or
+//! after [`Logs::cycle`] (chronyc's `cyclelogs`).
 //!
 //! The formats were learnt from chronyd 4.3's own files (captured on
 //! loopback: `tests/data/logs/`, which the tests reproduce byte for byte).
@@ -167,6 +173,53 @@ pub struct Tracking {
     pub max_error: f64,
 }
 
+/// A line of selection.log: a source as a selection left it (chronyd
+/// writes one per source each time it selects).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Selection {
+    /// When, POSIX seconds.
+    pub time: i64,
+    /// The source's address.
+    pub address: String,
+    /// chronyd's letter for the source's state: `*` selected, `+`
+    /// combined, `D` not combined (too distant), `x` falseticker, `~` too
+    /// variable, `N` noselect, `s` unsynchronised, `M` without usable
+    /// measurements, `d` too far (root distance).
+    pub state: char,
+    /// The source's `noselect` option.
+    pub noselect: bool,
+    /// Its `prefer` option.
+    pub prefer: bool,
+    /// Its `trust` option.
+    pub trust: bool,
+    /// Its `require` option.
+    pub require: bool,
+    /// The reachability register.
+    pub reach: u8,
+    /// The score against the selected source (1: as good).
+    pub score: f64,
+    /// Seconds since the source's last sample.
+    pub last_sample_ago: f64,
+    /// Lower end of the interval expected to hold the local clock's
+    /// offset (positive: fast), seconds.
+    pub low: f64,
+    /// Upper end of it, seconds.
+    pub high: f64,
+}
+
+/// A line of tempcomp.log: a temperature read and the compensation made
+/// of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TempComp {
+    /// When, POSIX seconds.
+    pub time: i64,
+    /// The temperature as the sensor file gave it.
+    pub temperature: f64,
+    /// The compensation applied, ppm (positive: the clock runs faster
+    /// than it would without it).
+    pub compensation: f64,
+}
+
 /// A kind of log line: its file name and column names.
 pub trait LogLine: fmt::Display {
     /// The file in `logdir`.
@@ -188,6 +241,17 @@ impl LogLine for Statistics {
 impl LogLine for Tracking {
     const FILE: &'static str = "tracking.log";
     const HEADER: &'static str = "   Date (UTC) Time     IP Address   St   Freq ppm   Skew ppm     Offset L Co  Offset sd Rem. corr. Root delay Root disp. Max. error";
+}
+
+impl LogLine for Selection {
+    const FILE: &'static str = "selection.log";
+    const HEADER: &'static str =
+        "   Date (UTC) Time     IP Address   S EOpts Reach Score Last sample  Low end   High end";
+}
+
+impl LogLine for TempComp {
+    const FILE: &'static str = "tempcomp.log";
+    const HEADER: &'static str = "   Date (UTC) Time        Temp.       Comp.";
 }
 
 fn leap_letter(leap: LeapIndicator) -> char {
@@ -347,29 +411,67 @@ impl fmt::Display for Tracking {
     }
 }
 
-/// One log file, appended to (created if missing).
+impl fmt::Display for Selection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        date(f, self.time)?;
+        let option = |set: bool, letter: char| if set { letter } else { '-' };
+        write!(
+            f,
+            " {:<15} {} -{}{}{}{} {:4o} ",
+            self.address,
+            self.state,
+            option(self.noselect, 'N'),
+            option(self.prefer, 'P'),
+            option(self.trust, 'T'),
+            option(self.require, 'R'),
+            self.reach
+        )?;
+        fixed(f, self.score, 5, 2)?;
+        for value in [self.last_sample_ago, self.low, self.high] {
+            f.write_char(' ')?;
+            exp(f, value, 10, 3)?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for TempComp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        date(f, self.time)?;
+        f.write_char(' ')?;
+        exp(f, self.temperature, 11, 4)?;
+        f.write_char(' ')?;
+        exp(f, self.compensation, 11, 4)
+    }
+}
+
+/// One log file, appended to: opened (created if missing) at its first
+/// line, as chronyd opens its own, so a file that never gets a line is
+/// never made. A file renamed or removed since (log rotation) is reopened
+/// at its path before the next line, and so is every file after
+/// [`close`](Self::close) (chronyc's `cyclelogs`); a new file starts with
+/// the banner.
 #[derive(Debug)]
 pub struct LogFile<L> {
     path: PathBuf,
-    file: File,
+    file: Option<File>,
     banner_every: u32,
     since_banner: Option<u32>,
     _line: std::marker::PhantomData<fn(&L)>,
 }
 
 impl<L: LogLine> LogFile<L> {
-    /// Opens `L::FILE` in `dir` for appending; a banner comes before the
-    /// first line written and then every `banner_every` lines (0: never).
-    pub fn open(dir: &Path, banner_every: u32) -> io::Result<Self> {
-        let path = dir.join(L::FILE);
-        let file = OpenOptions::new().create(true).append(true).open(&path)?;
-        Ok(LogFile {
-            path,
-            file,
+    /// `L::FILE` in `dir`, opened at the first line; a banner comes before
+    /// the first line written to a file and then every `banner_every`
+    /// lines (0: never).
+    pub fn new(dir: &Path, banner_every: u32) -> Self {
+        LogFile {
+            path: dir.join(L::FILE),
+            file: None,
             banner_every,
             since_banner: None,
             _line: std::marker::PhantomData,
-        })
+        }
     }
 
     /// The file's path.
@@ -377,8 +479,32 @@ impl<L: LogLine> LogFile<L> {
         &self.path
     }
 
-    /// Appends `line` (and the banner when one is due), in one write.
+    /// Closes the file: the next line opens it again at its path, after a
+    /// banner (chronyc's `cyclelogs`).
+    pub fn close(&mut self) {
+        self.file = None;
+        self.since_banner = None;
+    }
+
+    /// Appends `line` (and the banner when one is due), in one write; the
+    /// file is opened first if it is not open, or no longer the one at its
+    /// path. An error names the file.
     pub fn write(&mut self, line: &L) -> io::Result<()> {
+        if self.file.as_ref().is_some_and(|f| moved(f, &self.path)) {
+            self.close();
+        }
+        let file = match &mut self.file {
+            Some(file) => file,
+            None => {
+                let opened = OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&self.path)
+                    .map_err(|e| named(&self.path, e))?;
+                self.since_banner = None;
+                self.file.insert(opened)
+            }
+        };
         let mut text = String::new();
         let due = self.since_banner.map_or(true, |n| n >= self.banner_every);
         if self.banner_every > 0 && due {
@@ -388,8 +514,31 @@ impl<L: LogLine> LogFile<L> {
         }
         let _ = writeln!(text, "{line}");
         self.since_banner = Some(self.since_banner.unwrap_or(0) + 1);
-        self.file.write_all(text.as_bytes())
+        file.write_all(text.as_bytes())
+            .map_err(|e| named(&self.path, e))
     }
+}
+
+/// `e`, saying which file.
+fn named(path: &Path, e: io::Error) -> io::Error {
+    io::Error::new(e.kind(), format!("{}: {e}", path.display()))
+}
+
+/// Whether `file` is no longer the file at `path`: renamed, or removed
+/// (what log rotation does).
+#[cfg(unix)]
+fn moved(file: &File, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (file.metadata(), std::fs::metadata(path)) {
+        (Ok(open), Ok(named)) => open.ino() != named.ino() || open.dev() != named.dev(),
+        _ => true,
+    }
+}
+
+/// Elsewhere a file is only reopened when closed.
+#[cfg(not(unix))]
+fn moved(_: &File, _: &Path) -> bool {
+    false
 }
 
 /// Which log files to write, where: chrony's `logdir`, `log` and
@@ -399,55 +548,67 @@ pub struct LogSettings {
     /// The directory (chronyd's default is its working directory, here
     /// too).
     pub dir: PathBuf,
-    /// The files (`log measurements statistics tracking`; the other kinds
-    /// are not written, and warn at parsing).
+    /// The files (`log measurements rawmeasurements statistics tracking
+    /// selection tempcomp`; `refclocks` and `rtc` get no line: there is
+    /// no reference clock nor RTC tracking, and chronyd makes no file
+    /// without a line).
     pub log: LogSet,
     /// A banner every this many lines (0: none).
     pub banner: u32,
 }
 
 impl LogSettings {
-    /// Whether any file is written.
+    /// Whether any file is asked for.
     pub fn any(&self) -> bool {
-        self.log.measurements
-            || self.log.rawmeasurements
-            || self.log.statistics
-            || self.log.tracking
+        !self.log.is_empty()
     }
 }
 
-/// The log files a configuration asks for.
+/// The log files a configuration asks for. A file that cannot be written
+/// is given up (the error, naming it, says so once), as chronyd gives up
+/// its own.
 #[derive(Debug)]
 pub struct Logs {
     measurements: Option<LogFile<Measurement>>,
     raw: bool,
     statistics: Option<LogFile<Statistics>>,
     tracking: Option<LogFile<Tracking>>,
+    selection: Option<LogFile<Selection>>,
+    tempcomp: Option<LogFile<TempComp>>,
+}
+
+/// Writes `line` to `file` if it is kept; a file that fails is given up.
+fn write_to<L: LogLine>(file: &mut Option<LogFile<L>>, line: &L) -> io::Result<()> {
+    let Some(log) = file else {
+        return Ok(());
+    };
+    let result = log.write(line);
+    if result.is_err() {
+        *file = None;
+    }
+    result
 }
 
 impl Logs {
-    /// Opens the files `settings` ask for in their directory (created if
-    /// missing, as chronyd does).
+    /// The files `settings` ask for in their directory (created if
+    /// missing, as chronyd does); each file is opened at its first line.
     pub fn open(settings: &LogSettings) -> io::Result<Logs> {
         let log = settings.log;
         let dir = &settings.dir;
         if settings.any() {
-            std::fs::create_dir_all(dir)?;
+            std::fs::create_dir_all(dir).map_err(|e| named(dir, e))?;
         }
         let every = settings.banner;
+        fn file<L: LogLine>(wanted: bool, dir: &Path, every: u32) -> Option<LogFile<L>> {
+            wanted.then(|| LogFile::new(dir, every))
+        }
         Ok(Logs {
-            measurements: (log.measurements || log.rawmeasurements)
-                .then(|| LogFile::open(dir, every))
-                .transpose()?,
+            measurements: file(log.measurements || log.rawmeasurements, dir, every),
             raw: log.rawmeasurements,
-            statistics: log
-                .statistics
-                .then(|| LogFile::open(dir, every))
-                .transpose()?,
-            tracking: log
-                .tracking
-                .then(|| LogFile::open(dir, every))
-                .transpose()?,
+            statistics: file(log.statistics, dir, every),
+            tracking: file(log.tracking, dir, every),
+            selection: file(log.selection, dir, every),
+            tempcomp: file(log.tempcomp, dir, every),
         })
     }
 
@@ -455,24 +616,57 @@ impl Logs {
     /// to 7) with `log measurements`, and always with `log
     /// rawmeasurements`.
     pub fn measurement(&mut self, line: &Measurement, valid: bool) -> io::Result<()> {
-        match &mut self.measurements {
-            Some(file) if valid || self.raw => file.write(line),
-            _ => Ok(()),
+        if valid || self.raw {
+            write_to(&mut self.measurements, line)
+        } else {
+            Ok(())
         }
     }
 
     /// A source's new regression (`log statistics`).
     pub fn statistics(&mut self, line: &Statistics) -> io::Result<()> {
-        self.statistics
-            .as_mut()
-            .map_or(Ok(()), |file| file.write(line))
+        write_to(&mut self.statistics, line)
     }
 
     /// A clock update (`log tracking`).
     pub fn tracking(&mut self, line: &Tracking) -> io::Result<()> {
-        self.tracking
-            .as_mut()
-            .map_or(Ok(()), |file| file.write(line))
+        write_to(&mut self.tracking, line)
+    }
+
+    /// A source after a selection (`log selection`).
+    pub fn selection(&mut self, line: &Selection) -> io::Result<()> {
+        write_to(&mut self.selection, line)
+    }
+
+    /// Whether selection.log is written (its lines take some work).
+    pub fn logs_selection(&self) -> bool {
+        self.selection.is_some()
+    }
+
+    /// A temperature compensation (`log tempcomp`).
+    pub fn tempcomp(&mut self, line: &TempComp) -> io::Result<()> {
+        write_to(&mut self.tempcomp, line)
+    }
+
+    /// Closes every file: each is opened again at its path before its
+    /// next line, which a banner precedes (chronyc's `cyclelogs`, after
+    /// the files were moved away).
+    pub fn cycle(&mut self) {
+        if let Some(f) = &mut self.measurements {
+            f.close();
+        }
+        if let Some(f) = &mut self.statistics {
+            f.close();
+        }
+        if let Some(f) = &mut self.tracking {
+            f.close();
+        }
+        if let Some(f) = &mut self.selection {
+            f.close();
+        }
+        if let Some(f) = &mut self.tempcomp {
+            f.close();
+        }
     }
 }
 

@@ -1,5 +1,6 @@
 //! chrony's formats, on any target with std: chrony.conf ([`config`]), the
-//! key file ([`keyfile`]), chronyd's log files ([`logs`]) and the text,
+//! key file ([`keyfile`]), chronyd's log files ([`logs`]), `tempcomp`'s
+//! curves ([`tempcomp`]) and the text,
 //! CSV and JSON that `client --ctl` prints of chronyc's reports
 //! ([`control`]).
 
@@ -8,3 +9,4 @@ pub mod control;
 pub(crate) mod hex;
 pub mod keyfile;
 pub mod logs;
+pub mod tempcomp;

@@ -16,7 +16,7 @@ use std::time::Duration;
 use std::vec::Vec;
 
 use crate::auth::Key;
-use crate::chrony::config::{Config, SourceKind, ZONEINFO};
+use crate::chrony::config::{Config, SourceKind, TempCompConfig, ZONEINFO};
 use crate::chrony::keyfile::{KeyFile, KeyFileError};
 use crate::chrony::logs::LogSettings;
 use crate::cmdmon::CommandAccess;
@@ -218,6 +218,14 @@ pub struct Settings {
     pub logchange: Option<f64>,
     /// `rtcsync`: the kernel copies the system time to the RTC.
     pub rtcsync: bool,
+    /// `tempcomp`: a temperature sensor and the frequency compensation
+    /// made of it.
+    pub tempcomp: Option<TempCompConfig>,
+    /// `dumpdir`: the sources' measurement histories are saved there on
+    /// the way out, and the files found there at start are removed.
+    pub dumpdir: Option<PathBuf>,
+    /// Restore the histories in `dumpdir` at start (chronyd's `-r`).
+    pub reload: bool,
     /// What resolving found worth a warning (a key file other users can
     /// read): the caller shows them.
     pub warnings: Vec<String>,
@@ -311,6 +319,9 @@ impl Settings {
             leap_zone,
             logchange: Some(config.logchange),
             rtcsync: config.rtcsync,
+            tempcomp: config.tempcomp.clone(),
+            dumpdir: config.dumpdir.clone(),
+            reload: false,
             warnings,
         };
         (settings, unresolved)

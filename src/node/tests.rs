@@ -198,3 +198,108 @@ fn undrained_events_are_counted_when_dropped() {
     assert_eq!(events.pop(), Some(Event::Stepped(3.0)));
     assert_eq!(core::iter::from_fn(|| events.pop()).count(), EVENTS - 1);
 }
+
+#[test]
+fn a_restored_history_is_selected_at_once() {
+    let mut rng = TestRng::new(5);
+    let mut before: Node<'_> = Node::new(NodeConfig::default(), None, None);
+    let id = before
+        .add_source(SourceConfig::default(), ReferenceId::NONE, at(0.0))
+        .unwrap();
+    assert_eq!(before.source_history(id), None, "no sample yet");
+    let mut now = at(0.0);
+    while (now - at(0.0)).to_seconds_f64() < 600.0 {
+        now = before.poll_timeout().unwrap();
+        before.handle_timeout(now);
+        exchange(&mut before, &mut rng, now, 0.0);
+        while before.poll_action().is_some() {}
+        while before.poll_event().is_some() {}
+    }
+    let history = before.source_history(id).unwrap();
+    let samples: std::vec::Vec<StoredSample> = before.source_samples(id).collect();
+    assert!(samples.len() >= 3, "{samples:?}");
+    assert!(history.reach != 0 && history.stratum == 1 && !history.authenticated);
+
+    // A restarted node, its source not polled yet: selected and the clock
+    // updated from the history alone.
+    let later = now + NtpDuration::from_seconds_f64(30.0);
+    let mut after: Node<'_> = Node::new(NodeConfig::default(), None, None);
+    let restored = after
+        .add_source(SourceConfig::default(), ReferenceId::NONE, later)
+        .unwrap();
+    while after.poll_action().is_some() {}
+    after
+        .restore_source(restored, &history, samples.iter().copied(), later)
+        .unwrap();
+    assert_eq!(
+        after.system().selected(),
+        None,
+        "not before select_restored"
+    );
+    assert_eq!(after.source_samples(restored).count(), samples.len());
+    after.select_restored(later);
+    let events: std::vec::Vec<Event> = core::iter::from_fn(|| after.poll_event()).collect();
+    assert!(events.contains(&Event::SelectionMade), "{events:?}");
+    assert!(events.contains(&Event::Selected(restored)), "{events:?}");
+    assert!(
+        matches!(events.last(), Some(Event::ClockUpdated { offset }) if offset.abs() < 1e-3),
+        "{events:?}"
+    );
+    assert_eq!(after.system().clock_updates(), 1);
+    assert_eq!(after.source_history(restored).unwrap().reach, history.reach);
+    assert_eq!(history.frequency_ppm, before.system().frequency_ppm());
+
+    // Kept while the clock ran 10 ppm faster than it runs now: the older a
+    // sample, the more the clock has gained on it since, as it runs now.
+    let mut slower: Node<'_> = Node::new(NodeConfig::default(), None, None);
+    let id = slower
+        .add_source(SourceConfig::default(), ReferenceId::NONE, later)
+        .unwrap();
+    while slower.poll_action().is_some() {}
+    let faster = SourceHistory {
+        frequency_ppm: slower.system().frequency_ppm() + 10.0,
+        ..history
+    };
+    slower
+        .restore_source(id, &faster, samples.iter().copied(), later)
+        .unwrap();
+    let oldest = slower.source_samples(id).next().unwrap();
+    let age = (later - samples[0].time).to_seconds_f64();
+    let moved = oldest.offset - samples[0].offset;
+    assert!((moved - -10e-6 * age).abs() < 1e-6, "{moved} {age}");
+
+    // Refused: samples newer than the clock; unauthenticated samples for
+    // an authenticated source; an unknown source; an unsynchronised server.
+    let mut fresh: Node<'_> = Node::new(NodeConfig::default(), None, None);
+    let plain = fresh
+        .add_source(SourceConfig::default(), ReferenceId::NONE, at(0.0))
+        .unwrap();
+    assert_eq!(
+        fresh.restore_source(plain, &history, samples.iter().copied(), at(1.0)),
+        Err(RestoreError::FromTheFuture)
+    );
+    let keyed = fresh
+        .add_source(SourceConfig::default(), ReferenceId::NONE, at(0.0))
+        .unwrap();
+    let key = crate::auth::Key::new(1, crate::auth::KeyType::Md5, b"secret").unwrap();
+    fresh
+        .set_source_auth(keyed, crate::system::SourceAuth::Key(key))
+        .unwrap();
+    assert_eq!(
+        fresh.restore_source(keyed, &history, samples.iter().copied(), later),
+        Err(RestoreError::Unauthenticated)
+    );
+    assert_eq!(fresh.source_samples(keyed).count(), 0);
+    assert_eq!(
+        fresh.restore_source(SourceId(7), &history, samples.iter().copied(), later),
+        Err(RestoreError::UnknownSource)
+    );
+    let unsynchronised = SourceHistory {
+        leap: LeapIndicator::Unsynchronized,
+        ..history
+    };
+    assert_eq!(
+        fresh.restore_source(plain, &unsynchronised, samples.iter().copied(), later),
+        Err(RestoreError::Unsynchronised)
+    );
+}

@@ -13,6 +13,7 @@ use super::scan::{self, Cursor};
 use super::sources::{self, Origin, SourceLine};
 use super::{
     InitStepSlew, LeapSecMode, LineError, LocalConfig, Location, LogSet, MakeStep, MaxChange,
+    TempCompConfig, TempCompCurve,
 };
 use crate::access::{AccessError, Subnet};
 use crate::discipline::FallbackDrift;
@@ -147,17 +148,13 @@ pub const DIRECTIVES: &[Directive] = &[
     not_acted("dscp", "DSCP marking is not supported", |_, a, _| {
         a.int().map(drop)
     }),
-    not_acted(
-        "dumpdir",
-        "ntpkit does not save measurement histories on exit",
-        |r, a, _| {
-            r.config.dumpdir = Some(a.path()?);
-            Ok(())
-        },
-    ),
+    acted("dumpdir", |r, a, _| {
+        r.config.dumpdir = Some(a.path()?);
+        Ok(())
+    }),
     not_acted(
         "dumponexit",
-        "obsolete: chronyd 4.3 ignores it too",
+        "obsolete: chronyd 4.3 ignores it too (histories are saved on exit whenever dumpdir is set)",
         |r, _, _| {
             r.config.dumponexit = true;
             Ok(())
@@ -411,11 +408,7 @@ pub const DIRECTIVES: &[Directive] = &[
         r.config.stratumweight = Some(a.double()?);
         Ok(())
     }),
-    not_acted(
-        "tempcomp",
-        "temperature compensation is not supported",
-        tempcomp,
-    ),
+    acted("tempcomp", tempcomp),
     acted("user", |r, a, _| {
         r.config.user = Some(a.string()?.to_string());
         Ok(())
@@ -681,7 +674,9 @@ fn smoothtime(_: &mut Reader<'_>, a: &mut Args<'_>, _: &Location) -> Result<(), 
     }
 }
 
-fn tempcomp(_: &mut Reader<'_>, a: &mut Args<'_>, _: &Location) -> Result<(), LineError> {
+/// `tempcomp FILE INTERVAL T0 K0 K1 K2` or `tempcomp FILE INTERVAL
+/// POINTS-FILE`.
+fn tempcomp(r: &mut Reader<'_>, a: &mut Args<'_>, _: &Location) -> Result<(), LineError> {
     let n = a.count();
     if n != 3 {
         a.expect(
@@ -689,18 +684,30 @@ fn tempcomp(_: &mut Reader<'_>, a: &mut Args<'_>, _: &Location) -> Result<(), Li
             "a sensor file, an interval and coefficients or a points file",
         )?;
     }
-    let after_file = a.rest().split_once(' ').map_or("", |(_, r)| r);
-    let mut c = Cursor::new(after_file);
-    let ok = if n == 3 {
-        c.double().is_some()
+    let sensor = PathBuf::from(a.word("a sensor file")?);
+    let interval = a
+        .cursor()
+        .double()
+        .ok_or_else(|| a.bad(a.rest(), "interval"))?;
+    let curve = if n == 3 {
+        TempCompCurve::Points(PathBuf::from(a.word("a points file")?))
     } else {
-        (0..5).all(|_| c.double().is_some())
+        let mut k = [0.0; 4];
+        for value in &mut k {
+            *value = a
+                .cursor()
+                .double()
+                .ok_or_else(|| a.bad(a.rest(), "coefficients"))?;
+        }
+        let [t0, k0, k1, k2] = k;
+        TempCompCurve::Quadratic { t0, k0, k1, k2 }
     };
-    if ok {
-        Ok(())
-    } else {
-        Err(a.bad(a.rest(), "interval or coefficients"))
-    }
+    r.config.tempcomp = Some(TempCompConfig {
+        sensor,
+        interval,
+        curve,
+    });
+    Ok(())
 }
 
 impl Reader<'_> {

@@ -55,14 +55,14 @@ mod files;
 mod include;
 mod print;
 mod reader;
-mod scan;
+pub(crate) mod scan;
 mod sources;
 #[cfg(test)]
 mod tests;
 
+use std::boxed::Box;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::boxed::Box;
 use std::path::{Path, PathBuf};
 use std::string::{String, ToString};
 use std::vec::Vec;
@@ -198,6 +198,38 @@ pub enum LeapSecMode {
     Slew,
     /// Nothing is done.
     Ignore,
+}
+
+/// `tempcomp`: a temperature sensor read every `interval` seconds, and
+/// the frequency compensation made of its reading.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TempCompConfig {
+    /// The file the sensor's reading is read from (a number, as sysfs
+    /// gives it).
+    pub sensor: PathBuf,
+    /// Seconds between readings (chronyd reads at least every second).
+    pub interval: f64,
+    /// How a reading becomes a compensation.
+    pub curve: TempCompCurve,
+}
+
+/// How `tempcomp` makes a compensation (ppm) of a temperature `T`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TempCompCurve {
+    /// `k0 + (T − T0)·k1 + (T − T0)²·k2`.
+    Quadratic {
+        /// `T0`.
+        t0: f64,
+        /// `k0`.
+        k0: f64,
+        /// `k1`.
+        k1: f64,
+        /// `k2`.
+        k2: f64,
+    },
+    /// Interpolated (or extrapolated) between the two nearest of the
+    /// (temperature, compensation) points in this file, one pair a line.
+    Points(PathBuf),
 }
 
 /// What `log` asks for.
@@ -479,6 +511,8 @@ pub struct Config {
     pub leapsectz: Option<String>,
     /// `leapsecmode`.
     pub leapsecmode: Option<LeapSecMode>,
+    /// `tempcomp`.
+    pub tempcomp: Option<TempCompConfig>,
     /// `dumpdir`.
     pub dumpdir: Option<PathBuf>,
     /// `dumponexit` (obsolete: chronyd 4.3 ignores it and dumps on exit
@@ -537,6 +571,7 @@ impl Default for Config {
             rtcsync: false,
             leapsectz: None,
             leapsecmode: None,
+            tempcomp: None,
             dumpdir: None,
             dumponexit: false,
             logdir: None,

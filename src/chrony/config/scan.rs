@@ -95,7 +95,7 @@ pub(super) fn count(text: &str) -> usize {
 /// conversion skips leading white space, takes the longest prefix that
 /// can be a number and fails only when there is none.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct Cursor<'a> {
+pub(crate) struct Cursor<'a> {
     rest: &'a str,
 }
 

@@ -118,10 +118,10 @@ fn kubeasz_server_config_as_is() {
         .iter()
         .map(|w| (w.line, w.directive))
         .collect();
-    assert_eq!(lines, [(17, "dumpdir"), (38, "noclientlog")]);
+    assert_eq!(lines, [(38, "noclientlog")]);
     assert_eq!(
         config.warnings[0].to_string(),
-        "warning: server.conf:17: `dumpdir` is not acted on: ntpkit does not save measurement histories on exit"
+        "warning: server.conf:38: `noclientlog` is not acted on: ntpkit keeps no client log (no `chronyc clients` report yet)"
     );
 }
 
@@ -134,7 +134,7 @@ fn kubeasz_client_config_as_is() {
     assert!(config.local.is_none());
     assert!(config.access.allows("10.0.0.1".parse().unwrap()));
     let warned: Vec<_> = config.warnings.iter().map(|w| w.directive).collect();
-    assert_eq!(warned, ["dumpdir", "noclientlog"]);
+    assert_eq!(warned, ["noclientlog"]);
 }
 
 #[test]
@@ -439,6 +439,38 @@ fn maxchange_and_dumps() {
     );
     assert_eq!(config.dumpdir.as_deref(), Some(Path::new("/run/chrony")));
     assert!(config.dumponexit);
+}
+
+#[test]
+fn tempcomp_in_both_forms() {
+    let config = parse("tempcomp /sys/temp 30 26000 0.0 0.000183 0.0\n");
+    assert_eq!(
+        config.tempcomp,
+        Some(TempCompConfig {
+            sensor: "/sys/temp".into(),
+            interval: 30.0,
+            curve: TempCompCurve::Quadratic {
+                t0: 26000.0,
+                k0: 0.0,
+                k1: 0.000183,
+                k2: 0.0
+            }
+        })
+    );
+    assert!(config.warnings.is_empty(), "acted on: no warning");
+    let config = parse("tempcomp /sys/temp 64 /etc/chrony.tempcomp\n");
+    assert_eq!(
+        config.tempcomp.unwrap().curve,
+        TempCompCurve::Points("/etc/chrony.tempcomp".into())
+    );
+    for bad in [
+        "tempcomp /sys/temp\n",
+        "tempcomp /sys/temp 30 1 2 3\n",
+        "tempcomp /sys/temp x /p\n",
+        "tempcomp /sys/temp 30 1 2 x 4\n",
+    ] {
+        assert!(Config::parse_with(bad, "t", &Isolated).is_err(), "{bad}");
+    }
 }
 
 #[test]

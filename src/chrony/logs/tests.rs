@@ -128,7 +128,7 @@ fn reproduce<L: LogLine>(golden: &str, parse: fn(&str) -> L) {
         .tempdir()
         .unwrap();
     let dir = tmp.path();
-    let mut file = LogFile::<L>::open(dir, 32).unwrap();
+    let mut file = LogFile::<L>::new(dir, 32);
     let mut since_banner = 0;
     let mut entries = 0;
     for line in golden.lines() {
@@ -138,7 +138,7 @@ fn reproduce<L: LogLine>(golden: &str, parse: fn(&str) -> L) {
         if line == L::HEADER {
             if entries > 0 && since_banner != 32 {
                 // chronyd was restarted here.
-                file = LogFile::open(dir, 32).unwrap();
+                file = LogFile::new(dir, 32);
             }
             since_banner = 0;
             continue;
@@ -220,7 +220,7 @@ fn banners_every_logbanner_lines_or_never() {
         .unwrap();
     let dir = tmp.path();
     let line = tracking(TRACKING.lines().nth(3).unwrap());
-    let mut every2 = LogFile::<Tracking>::open(dir, 2).unwrap();
+    let mut every2 = LogFile::<Tracking>::new(dir, 2);
     for _ in 0..5 {
         every2.write(&line).unwrap();
     }
@@ -228,7 +228,7 @@ fn banners_every_logbanner_lines_or_never() {
     assert_eq!(text.matches(Tracking::HEADER).count(), 3);
     assert_eq!(text.lines().count(), 5 + 3 * 3);
     std::fs::remove_file(every2.path()).unwrap();
-    let mut never = LogFile::<Tracking>::open(dir, 0).unwrap();
+    let mut never = LogFile::<Tracking>::new(dir, 0);
     never.write(&line).unwrap();
     assert_eq!(
         std::fs::read_to_string(never.path()).unwrap(),
@@ -265,4 +265,196 @@ fn logs_follow_their_settings() {
     assert_eq!(measurements.lines().count(), 3 + 1);
     assert!(!dir.join("statistics.log").exists());
     assert!(dir.join("tracking.log").exists());
+}
+
+#[test]
+fn a_file_is_made_at_its_first_line() {
+    let tmp = tempfile::Builder::new()
+        .prefix("ntpkit-logs-lazy-")
+        .tempdir()
+        .unwrap();
+    let dir = tmp.path().to_path_buf();
+    let settings = LogSettings {
+        dir: dir.clone(),
+        log: LogSet {
+            tracking: true,
+            rtc: true,
+            refclocks: true,
+            ..LogSet::default()
+        },
+        banner: 32,
+    };
+    let mut logs = Logs::open(&settings).unwrap();
+    assert!(dir.is_dir(), "logdir is made at start");
+    assert!(!dir.join("tracking.log").exists(), "no line yet: no file");
+    logs.tracking(&tracking(TRACKING.lines().nth(3).unwrap()))
+        .unwrap();
+    assert!(dir.join("tracking.log").exists());
+    // rtc.log and refclocks.log get no line, so no file (as chronyd's).
+    let names: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(names, ["tracking.log"]);
+}
+
+#[test]
+fn rotated_files_are_reopened_at_their_path_with_a_banner() {
+    let tmp = tempfile::Builder::new()
+        .prefix("ntpkit-logs-rotate-")
+        .tempdir()
+        .unwrap();
+    let dir = tmp.path().to_path_buf();
+    let line = tracking(TRACKING.lines().nth(3).unwrap());
+    let banner = |n: usize| {
+        let rule = "=".repeat(Tracking::HEADER.len());
+        format!("{rule}\n{}\n{rule}\n", Tracking::HEADER).repeat(n)
+    };
+    let mut file = LogFile::<Tracking>::new(&dir, 32);
+    let path = file.path().to_path_buf();
+    file.write(&line).unwrap();
+    // logrotate's default: rename, then the daemon's next line.
+    std::fs::rename(&path, dir.join("tracking.log.1")).unwrap();
+    file.write(&line).unwrap();
+    file.write(&line).unwrap();
+    let old = std::fs::read_to_string(dir.join("tracking.log.1")).unwrap();
+    assert_eq!(
+        old,
+        format!("{}{line}\n", banner(1)),
+        "nothing more in the old file"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        format!("{}{line}\n{line}\n", banner(1)),
+        "a new file, with its banner"
+    );
+    // Removed: made again.
+    std::fs::remove_file(&path).unwrap();
+    file.write(&line).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        format!("{}{line}\n", banner(1))
+    );
+    // Closed (cyclelogs): the same file, a banner again.
+    file.close();
+    file.write(&line).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        format!("{0}{line}\n{0}{line}\n", banner(1))
+    );
+}
+
+#[test]
+fn cycle_closes_every_file_and_a_failing_file_is_given_up() {
+    let tmp = tempfile::Builder::new()
+        .prefix("ntpkit-logs-cycle-")
+        .tempdir()
+        .unwrap();
+    let dir = tmp.path().to_path_buf();
+    let settings = LogSettings {
+        dir: dir.clone(),
+        log: LogSet {
+            statistics: true,
+            tracking: true,
+            ..LogSet::default()
+        },
+        banner: 32,
+    };
+    let mut logs = Logs::open(&settings).unwrap();
+    let s = statistics(STATISTICS.lines().nth(3).unwrap());
+    let t = tracking(TRACKING.lines().nth(3).unwrap());
+    logs.statistics(&s).unwrap();
+    logs.tracking(&t).unwrap();
+    for name in ["statistics.log", "tracking.log"] {
+        std::fs::rename(dir.join(name), dir.join(format!("{name}.1"))).unwrap();
+    }
+    logs.cycle();
+    logs.statistics(&s).unwrap();
+    logs.tracking(&t).unwrap();
+    for name in ["statistics.log", "tracking.log"] {
+        let text = std::fs::read_to_string(dir.join(name)).unwrap();
+        assert_eq!(text.lines().count(), 4, "{name}: {text}");
+        assert!(text.starts_with("====="), "{name}: {text}");
+    }
+    // tracking.log is now a directory: its error names it, and it is given
+    // up; statistics.log goes on.
+    std::fs::remove_file(dir.join("tracking.log")).unwrap();
+    std::fs::create_dir(dir.join("tracking.log")).unwrap();
+    let error = logs.tracking(&t).unwrap_err();
+    assert!(error.to_string().contains("tracking.log"), "{error}");
+    logs.tracking(&t).unwrap();
+    logs.statistics(&s).unwrap();
+    let text = std::fs::read_to_string(dir.join("statistics.log")).unwrap();
+    assert_eq!(text.lines().count(), 5);
+}
+
+#[test]
+fn selection_and_tempcomp_lines_as_chronyd_writes_them() {
+    // Lines of chronyd 4.3's selection.log and tempcomp.log (a run of
+    // chrony's test 134-log in clknetsim), rebuilt from their values.
+    let selection = |time: i64, address: &str, state: char, noselect: bool, reach: u8| Selection {
+        time,
+        address: address.into(),
+        state,
+        noselect,
+        prefer: false,
+        trust: false,
+        require: false,
+        reach,
+        score: 1.0,
+        last_sample_ago: 0.0,
+        low: 0.0,
+        high: 0.0,
+    };
+    let start = posix("2010-01-01", "00:00:00");
+    assert_eq!(
+        selection(start, "PHC0", 'N', true, 0).to_string(),
+        "2010-01-01 00:00:00 PHC0            N -N---    0  1.00  0.000e+00  0.000e+00  0.000e+00"
+    );
+    assert_eq!(
+        Selection {
+            last_sample_ago: 4.586e1,
+            low: -1.034e-3,
+            high: 1.034e-3,
+            ..selection(start + 176, "192.168.123.1", '*', false, 0o7)
+        }
+        .to_string(),
+        "2010-01-01 00:02:56 192.168.123.1   * -----    7  1.00  4.586e+01 -1.034e-03  1.034e-03"
+    );
+    assert_eq!(
+        Selection {
+            prefer: true,
+            trust: true,
+            require: true,
+            score: 12.5,
+            ..selection(start, "203.0.113.15", 'x', false, 0o377)
+        }
+        .to_string(),
+        "2010-01-01 00:00:00 203.0.113.15    x --PTR  377 12.50  0.000e+00  0.000e+00  0.000e+00"
+    );
+    assert_eq!(
+        TempComp {
+            time: start + 64,
+            temperature: 0.0,
+            compensation: 0.0
+        }
+        .to_string(),
+        "2010-01-01 00:01:04  0.0000e+00  0.0000e+00"
+    );
+    assert_eq!(
+        TempComp {
+            time: start,
+            temperature: 28000.0,
+            compensation: 0.366
+        }
+        .to_string(),
+        "2010-01-01 00:00:00  2.8000e+04  3.6600e-01"
+    );
+    // The banners: the rule is as long as the header.
+    assert_eq!(
+        Selection::HEADER,
+        "   Date (UTC) Time     IP Address   S EOpts Reach Score Last sample  Low end   High end"
+    );
+    assert_eq!(Selection::HEADER.len(), 87);
+    assert_eq!(TempComp::HEADER.len(), 43);
 }

@@ -86,7 +86,7 @@ pub struct Options {
     pub print_config: bool,
     /// `-q`, `-Q`, or neither.
     pub mode: Mode,
-    /// `-r`: reload the sources' samples from `dumpdir`.
+    /// `-r`: restore the sources' measurement histories from `dumpdir`.
     pub reload: bool,
     /// `-R`: ignore `initstepslew` and `makestep` with a positive limit.
     pub restarted: bool,
@@ -310,6 +310,10 @@ fn start(options: &Options) -> Result<Running, Fatal> {
         process::check_pidfile(path).map_err(Fatal)?;
     }
     let precision = measure_precision();
+    log::debug!(
+        "Clock precision {:.9} ({precision})",
+        2f64.powi(precision.into())
+    );
     let (mut settings, unusable) = Settings::resolve_in(&config, precision, options.family);
     for e in unusable {
         log::warn!("{e}");
@@ -343,6 +347,7 @@ fn start(options: &Options) -> Result<Running, Fatal> {
         settings.command = None;
         settings.driftfile = None;
         settings.logs = None;
+        settings.dumpdir = None;
         settings.measure_only = options.mode == Mode::PrintOnce;
         settings.init_sources.clear();
         settings.node.system.mode = if options.mode == Mode::UpdateOnce {
@@ -351,7 +356,8 @@ fn start(options: &Options) -> Result<Running, Fatal> {
             ReferenceMode::PrintOnce
         };
     }
-    for (set, option) in [(options.reload, "-r"), (options.rtc, "-s")] {
+    settings.reload = options.reload;
+    for (set, option) in [(options.rtc, "-s")] {
         if set {
             log::warn!("The option {option} is not acted on yet");
         }

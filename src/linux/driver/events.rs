@@ -45,8 +45,7 @@ impl<C: DriverClock> Driver<'_, C> {
     ) -> Result<(), DriverError<C::Error>> {
         if let Some(log_files) = &mut self.log_files {
             if let Err(e) = log_files.write(event, &self.node, &self.peers, now) {
-                log::warn!("Could not write the log files: {e}; no more lines are written");
-                self.log_files = None;
+                log::warn!("Could not write log file {e}: no more lines are written to it");
             }
         }
         match *event {

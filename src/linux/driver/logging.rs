@@ -1,24 +1,31 @@
-//! chronyd's log files (`log measurements statistics tracking`), written
-//! from the node's events: a measurements line for each response
-//! ([`Event::Measured`]), a statistics line when its sample entered the
-//! source's regression ([`Event::Sampled`]), a tracking line when the
-//! clock was updated ([`Event::ClockUpdated`]).
+//! chronyd's log files (`log measurements statistics tracking
+//! selection`), written from the node's events: a measurements line for
+//! each response ([`Event::Measured`]), a statistics line when its sample
+//! entered the source's regression ([`Event::Sampled`]), a tracking line
+//! when the clock was updated ([`Event::ClockUpdated`]), a selection line
+//! for each source when a selection was made ([`Event::SelectionMade`]);
+//! and a tempcomp line for each compensation `tempcomp` applies.
 //!
-//! Two columns have no counterpart in ntpkit's engine and are written as
-//! zero: measurements.log's polling score (the poll policy has no score)
-//! and statistics.log's jitter asymmetry (not estimated; `chronyc
-//! ntpdata` shows 0 too).
+//! Three columns have no counterpart in ntpkit's engine: measurements.log's
+//! polling score (the poll policy has no score) and statistics.log's
+//! jitter asymmetry (not estimated; `chronyc ntpdata` shows 0 too) are
+//! written as zero, and selection.log's score as 1.00 (as good as the
+//! selected source: there is no reselection score).
 
 use std::io;
 use std::string::ToString;
 
 use super::peers::{find, Peer};
+use super::tempcomp::Reading;
 use super::MAX_SOURCES;
-use crate::chrony::logs::{LogSettings, Logs, Measurement, Statistics, Tracking};
+use crate::chrony::logs::{
+    LogSettings, Logs, Measurement, Selection, Statistics, TempComp, Tracking,
+};
 use crate::node::{Event, Node};
 use crate::select::SourceState;
 use crate::source::Exchange;
 use crate::time::{NtpDuration, NtpTimestamp};
+use crate::wire::LeapIndicator;
 
 /// POSIX seconds of a clock time.
 fn unix(now: NtpTimestamp) -> i64 {
@@ -42,7 +49,22 @@ impl LogFiles {
         }))
     }
 
-    /// Writes the line `event` (handled at `now`) asks for, if any.
+    /// tempcomp.log's line for `reading`, taken at `now`.
+    pub(super) fn tempcomp(&mut self, reading: &Reading, now: NtpTimestamp) -> io::Result<()> {
+        self.logs.tempcomp(&TempComp {
+            time: unix(now),
+            temperature: reading.temperature,
+            compensation: reading.compensation,
+        })
+    }
+
+    /// Closes every file, to be opened again at its path (`cyclelogs`).
+    pub(super) fn cycle(&mut self) {
+        self.logs.cycle();
+    }
+
+    /// Writes the line `event` (handled at `now`) asks for, if any; a file
+    /// that cannot be written is given up (the error names it).
     pub(super) fn write<'a>(
         &mut self,
         event: &Event,
@@ -91,6 +113,14 @@ impl LogFiles {
                 })
             }
             Event::ClockUpdated { .. } => self.logs.tracking(&tracking(node, peers, now)),
+            Event::SelectionMade if self.logs.logs_selection() => {
+                for peer in peers {
+                    if let Some(line) = selection(node, peer, now) {
+                        self.logs.selection(&line)?;
+                    }
+                }
+                Ok(())
+            }
             _ => Ok(()),
         }
     }
@@ -157,4 +187,50 @@ fn tracking(node: &Node<'_, MAX_SOURCES>, peers: &[Peer], now: NtpTimestamp) -> 
         root_dispersion: tracking.root_dispersion,
         max_error: status.max_error,
     }
+}
+
+/// selection.log's line for `peer` after the selection just made at
+/// `now`.
+fn selection(node: &Node<'_, MAX_SOURCES>, peer: &Peer, now: NtpTimestamp) -> Option<Selection> {
+    let system = node.system();
+    let report = system.source_report(peer.id, now)?;
+    let config = system.source_config(peer.id)?;
+    let interval = system.selection_interval(peer.id);
+    let unsynchronised = system
+        .exchange(peer.id)
+        .and_then(|(exchange, _)| exchange)
+        .is_some_and(|e| e.header.leap == LeapIndicator::Unsynchronized);
+    let state = match report.state {
+        SourceState::Selected => '*',
+        SourceState::Combined => '+',
+        SourceState::NotCombined => 'D',
+        SourceState::Falseticker => 'x',
+        SourceState::TooVariable => '~',
+        SourceState::Unusable if config.noselect => 'N',
+        SourceState::Unusable if unsynchronised => 's',
+        SourceState::Unusable if interval.is_none() => 'M',
+        SourceState::Unusable => 'd',
+    };
+    let (ago, low, high) = interval.map_or((0.0, 0.0, 0.0), |i| {
+        (
+            i.last_sample_ago,
+            i.offset - i.distance,
+            i.offset + i.distance,
+        )
+    });
+    Some(Selection {
+        time: unix(now),
+        address: peer.server().ip().to_string(),
+        state,
+        noselect: config.noselect,
+        prefer: config.prefer,
+        trust: config.trust,
+        // ntpkit has no `require` option.
+        require: false,
+        reach: report.reach,
+        score: 1.0,
+        last_sample_ago: ago,
+        low,
+        high,
+    })
 }

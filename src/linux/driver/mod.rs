@@ -25,6 +25,9 @@
 //!   estimate, as chronyd leaves it ([`Driver::finish`]).
 //! - NTS sources get their NTS-KE in helper threads when the node asks,
 //!   and keep their cookies in `ntsdumpdir` across restarts.
+//! - With `dumpdir`, the sources' measurement histories are saved on the
+//!   way out and (with `-r`, [`Settings::reload`]) restored at start, so
+//!   that a restarted node corrects the clock at once.
 //!
 //! Embedding it takes a few lines:
 //!
@@ -47,11 +50,13 @@
 mod error;
 mod events;
 mod files;
+mod histories;
 mod logging;
 mod nts;
 mod outgoing;
 mod peers;
 mod serving;
+mod tempcomp;
 mod view;
 
 use std::boxed::Box;
@@ -85,6 +90,7 @@ use logging::LogFiles;
 use outgoing::{is_request, ClientPorts, Route};
 use peers::Peer;
 use serving::ServeSockets;
+use tempcomp::TempComp;
 use view::NodeView;
 
 /// How many servers a driver follows at most.
@@ -108,11 +114,18 @@ pub struct Driver<'a, C: DriverClock> {
     /// How the reference mode ended (`-q`, `-Q`, `initstepslew`).
     mode_end: Option<ModeEnd>,
     driftfile: Option<PathBuf>,
+    /// Where the sources' histories are saved and restored (`dumpdir`).
+    dumpdir: Option<PathBuf>,
     measure_only: bool,
     maxchange: Option<MaxChange>,
     /// Clock updates correcting more than this are logged, seconds.
     logchange: f64,
     log_files: Option<LogFiles>,
+    /// `tempcomp`'s sensor and compensation.
+    tempcomp: Option<TempComp>,
+    /// The frequency the node set last, ppm (the clock runs at it with
+    /// `tempcomp`'s compensation on top).
+    node_frequency: f64,
     /// Watches the system clock for steps made by someone else.
     jumps: StepWatch,
     /// Where the monotonic readings the watch takes count from.
@@ -210,6 +223,10 @@ impl<'a, C: DriverClock> Driver<'a, C> {
             )))?,
             None => None,
         };
+        let tempcomp = match &settings.tempcomp {
+            Some(config) => Some(TempComp::new(config).map_err(io_error("tempcomp"))?),
+            None => None,
+        };
         let mut driver = Driver {
             node,
             peers,
@@ -222,10 +239,13 @@ impl<'a, C: DriverClock> Driver<'a, C> {
             nts_settings: settings.nts,
             mode_end: None,
             driftfile: settings.driftfile,
+            dumpdir: settings.dumpdir,
             measure_only: settings.measure_only,
             maxchange: settings.maxchange,
             logchange: settings.logchange.unwrap_or(DEFAULT_LOGCHANGE),
             log_files,
+            tempcomp,
+            node_frequency: 0.0,
             jumps: StepWatch::default(),
             started: Instant::now(),
             finished: false,
@@ -233,6 +253,9 @@ impl<'a, C: DriverClock> Driver<'a, C> {
         let (wall, monotonic) = driver.readings();
         driver.jumps.rebase(wall, monotonic);
         driver.settle()?;
+        let now = driver.now()?;
+        driver.load_histories(settings.reload, now)?;
+        driver.read_temperature()?;
         Ok(driver)
     }
 
@@ -260,6 +283,16 @@ impl<'a, C: DriverClock> Driver<'a, C> {
     /// The sockets served on.
     pub fn serving_sockets(&self) -> impl Iterator<Item = &NtpSocket> {
         self.serving.sockets()
+    }
+
+    /// Closes chronyd's log files (`logdir`): each is opened again at its
+    /// path before its next line, after a banner. chronyc's `cyclelogs`,
+    /// for a log rotation that renames the files (a file renamed or
+    /// removed is also reopened by itself before its next line).
+    pub fn cycle_logs(&mut self) {
+        if let Some(log_files) = &mut self.log_files {
+            log_files.cycle();
+        }
     }
 
     /// The clock.
@@ -293,10 +326,14 @@ impl<'a, C: DriverClock> Driver<'a, C> {
             let seconds = self.clock.system_interval((due - now).to_seconds_f64());
             Duration::from_secs_f64(seconds.clamp(0.0, 1e9))
         });
-        let wait = match (until_due, max_wait) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let until_temperature = self
+            .tempcomp
+            .as_ref()
+            .map(|t| t.due().saturating_duration_since(Instant::now()));
+        let wait = [until_due, max_wait, until_temperature]
+            .into_iter()
+            .flatten()
+            .min();
         let mut poller = Poller::new();
         // Each socket a source's requests leave from: its own (by the
         // source's id, which a source started meanwhile does not have), and
@@ -379,6 +416,7 @@ impl<'a, C: DriverClock> Driver<'a, C> {
         let now = self.now()?;
         self.node.handle_timeout(now);
         self.settle()?;
+        self.read_temperature()?;
         let ready: Vec<bool> = commands.iter().map(|&i| poller.is_ready(i)).collect();
         if ready.contains(&true) {
             self.answer_commands(&ready)?;
@@ -388,8 +426,9 @@ impl<'a, C: DriverClock> Driver<'a, C> {
 
     /// The way out: the node ends the slew in progress and leaves the
     /// clock at the frequency estimate, the drift is saved, and so are the
-    /// NTS sources' cookies. Called by [`run`](Self::run), and on drop (a
-    /// panic unwinding through the driver included) if not before.
+    /// NTS sources' cookies and (with `dumpdir`) the sources' histories.
+    /// Called by [`run`](Self::run), and on drop (a panic unwinding
+    /// through the driver included) if not before.
     pub fn finish(&mut self) -> Result<(), DriverError<C::Error>> {
         if self.finished {
             return Ok(());
@@ -400,7 +439,10 @@ impl<'a, C: DriverClock> Driver<'a, C> {
         if let Some(ke) = &self.ke {
             nts::save_cookies(&self.node, &self.peers, ke);
         }
-        self.settle()
+        let settled = self.settle();
+        // The samples as the clock is left: at its frequency estimate.
+        self.dump();
+        settled
     }
 
     /// Carries out the node's actions at once (none in measure-only mode)
@@ -410,6 +452,16 @@ impl<'a, C: DriverClock> Driver<'a, C> {
             if self.measure_only {
                 continue;
             }
+            let action = match action {
+                ClockAction::SetFrequency { ppm } => {
+                    self.node_frequency = ppm;
+                    let compensation = self.tempcomp.as_ref().map_or(0.0, TempComp::applied);
+                    ClockAction::SetFrequency {
+                        ppm: tempcomp::compensated(ppm, compensation),
+                    }
+                }
+                action => action,
+            };
             self.clock.apply(&action).map_err(DriverError::Clock)?;
             if let ClockAction::Step { .. } = action {
                 let (wall, monotonic) = self.readings();
@@ -419,6 +471,36 @@ impl<'a, C: DriverClock> Driver<'a, C> {
         let now = self.now()?;
         while let Some(event) = self.node.poll_event() {
             self.handle_event(&event, now)?;
+        }
+        Ok(())
+    }
+
+    /// Reads `tempcomp`'s sensor if it is due: a new compensation is
+    /// applied at once (the node's frequency with it on top) and logged in
+    /// tempcomp.log; a reading that gives none is a warning.
+    fn read_temperature(&mut self) -> Result<(), DriverError<C::Error>> {
+        let Some(tempcomp) = &mut self.tempcomp else {
+            return Ok(());
+        };
+        let reading = match tempcomp.poll(Instant::now()) {
+            None => return Ok(()),
+            Some(Err(warning)) => {
+                log::warn!("{warning}");
+                return Ok(());
+            }
+            Some(Ok(reading)) => reading,
+        };
+        if !self.measure_only {
+            let ppm = tempcomp::compensated(self.node_frequency, reading.compensation);
+            self.clock
+                .apply(&ClockAction::SetFrequency { ppm })
+                .map_err(DriverError::Clock)?;
+        }
+        let now = self.now()?;
+        if let Some(log_files) = &mut self.log_files {
+            if let Err(e) = log_files.tempcomp(&reading, now) {
+                log::warn!("Could not write log file {e}: no more lines are written to it");
+            }
         }
         Ok(())
     }

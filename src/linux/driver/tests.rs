@@ -167,6 +167,7 @@ fn follows_a_loopback_server() {
                 measurements: true,
                 statistics: true,
                 tracking: true,
+                selection: true,
                 ..Default::default()
             },
             banner: 32,
@@ -259,6 +260,7 @@ fn follows_a_loopback_server() {
         ("measurements.log", 20),
         ("statistics.log", 13),
         ("tracking.log", 14),
+        ("selection.log", 10),
     ] {
         let text = std::fs::read_to_string(dir.join("log").join(file)).unwrap();
         let lines: Vec<&str> = text.lines().filter(|l| l.starts_with("20")).collect();
@@ -270,10 +272,50 @@ fn follows_a_loopback_server() {
         }
     }
 
+    // The source was selected ('*'), the interval around its offset as
+    // the selection saw it, before the step: the clock was 0.5 s slow.
+    let selection = std::fs::read_to_string(dir.join("log").join("selection.log")).unwrap();
+    let first: Vec<&str> = selection
+        .lines()
+        .find(|l| l.starts_with("20"))
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    let (low, high): (f64, f64) = (first[8].parse().unwrap(), first[9].parse().unwrap());
+    assert_eq!(first[3], "*", "{selection}");
+    assert!(
+        low < -AHEAD + 0.01 && high > -AHEAD - 0.01 && high - low < 0.02,
+        "{selection}"
+    );
+
+    // Rotated (renamed away): the next line starts a new file at the path,
+    // with its banner; the old file gets no more. After cyclelogs too.
+    let tracking_log = dir.join("log").join("tracking.log");
+    for cycle in [false, true] {
+        let rotated = dir.join("log").join("tracking.log.1");
+        std::fs::rename(&tracking_log, &rotated).unwrap();
+        let old = std::fs::read_to_string(&rotated).unwrap();
+        if cycle {
+            driver.cycle_logs();
+        }
+        run_until(&mut driver, "a tracking line after the rotation", |_| {
+            tracking_log.exists()
+        });
+        let new = std::fs::read_to_string(&tracking_log).unwrap();
+        assert!(new.starts_with("====="), "{new}");
+        assert_eq!(std::fs::read_to_string(&rotated).unwrap(), old);
+    }
+
     // The way out saves the drift.
     driver.finish().unwrap();
     let saved = Drift::parse(&std::fs::read_to_string(dir.join("drift")).unwrap()).unwrap();
-    assert_eq!(saved, driver.node().system().drift());
+    // (As the file writes it: six decimals.)
+    let drift = driver.node().system().drift();
+    assert!(
+        (saved.frequency_ppm - drift.frequency_ppm).abs() < 1e-6
+            && (saved.skew_ppm - drift.skew_ppm).abs() < 1e-6,
+        "{saved:?} {drift:?}"
+    );
 
     drop(driver);
     assert!(!dir.join("chronyd.sock").exists());
@@ -561,6 +603,176 @@ fn the_way_out_ends_the_slew() {
 
     stop.store(true, Ordering::Relaxed);
     server.join().unwrap();
+}
+
+#[test]
+fn tempcomp_runs_the_clock_faster_by_the_compensation() {
+    let tmp = temp_dir("tempcomp");
+    let dir = tmp.path();
+    let sensor = dir.join("temp");
+    std::fs::write(&sensor, "27000\n").unwrap();
+    std::fs::write(dir.join("drift"), "-12.500000 0.250000\n").unwrap();
+    let config = Settings {
+        driftfile: Some(dir.join("drift")),
+        tempcomp: Some(crate::chrony::config::TempCompConfig {
+            sensor: sensor.clone(),
+            interval: 1.0,
+            curve: crate::chrony::config::TempCompCurve::Quadratic {
+                t0: 26000.0,
+                k0: 1.0,
+                k1: 0.002,
+                k2: 0.0,
+            },
+        }),
+        logs: Some(LogSettings {
+            dir: dir.join("log"),
+            log: crate::chrony::config::LogSet {
+                tempcomp: true,
+                ..Default::default()
+            },
+            banner: 32,
+        }),
+        ..Settings::default()
+    };
+    let mut driver = Driver::new(config, VirtualClock::new(), None).unwrap();
+    // The drift file's frequency, and 3 ppm on top (the rates multiply);
+    // the engine's own frequency is the drift file's.
+    let expected = 12.5 + 3.0 + 12.5 * 3.0 * 1e-6;
+    assert!(
+        (driver.clock().frequency_ppm() - expected).abs() < 1e-9,
+        "{}",
+        driver.clock().frequency_ppm()
+    );
+    assert!((driver.node().system().drift().frequency_ppm - -12.5).abs() < 1e-9);
+    // Colder a second later: 1 ppm.
+    std::fs::write(&sensor, "26000\n").unwrap();
+    run_until(&mut driver, "the next reading", |d| {
+        (d.clock().frequency_ppm() - (12.5 + 1.0 + 12.5e-6)).abs() < 1e-9
+    });
+    let log = std::fs::read_to_string(dir.join("log").join("tempcomp.log")).unwrap();
+    let lines: Vec<&str> = log.lines().filter(|l| l.starts_with("20")).collect();
+    assert!(lines[0].ends_with("  2.7000e+04  3.0000e+00"), "{log}");
+    assert!(lines[1].ends_with("  2.6000e+04  1.0000e+00"), "{log}");
+}
+
+#[test]
+fn histories_are_saved_on_the_way_out_and_restored_with_reload() {
+    let stop = Arc::new(AtomicBool::new(false));
+    let (address, server) = spawn_server(stop.clone());
+    let tmp = temp_dir("histories");
+    let dir = tmp.path();
+    let dumpdir = dir.join("dump");
+    let settings = |reload: bool, auth: UpstreamAuth| Settings {
+        upstreams: vec![Upstream {
+            auth,
+            ..fast(address)
+        }],
+        dumpdir: Some(dumpdir.clone()),
+        reload,
+        ..Settings::default()
+    };
+    logs::capture();
+    let _ = logs::take();
+    // The clock left alone, so that the next driver's virtual clock (which
+    // starts at the system's) is the clock the samples were taken on.
+    let mut driver = Driver::new(
+        Settings {
+            measure_only: true,
+            ..settings(true, UpstreamAuth::None)
+        },
+        VirtualClock::new(),
+        None,
+    )
+    .unwrap();
+    assert!(logs::take().iter().all(|l| !l.contains("dump file")));
+    run_until(&mut driver, "three samples", |d| {
+        let (_, _, id) = d.sources().next().unwrap();
+        d.node().source_samples(id).count() >= 3
+    });
+    driver.finish().unwrap();
+    let (_, _, id) = driver.sources().next().unwrap();
+    let kept = driver.node().source_samples(id).count();
+    drop(driver);
+    let file = dumpdir.join("127.0.0.1.dat");
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert_eq!(text.lines().count(), 4 + kept, "{text}");
+    stop.store(true, Ordering::Relaxed);
+    server.join().unwrap();
+
+    // A restart with -r, the server gone: selected from the history alone,
+    // and the file removed.
+    let mut driver = Driver::new(
+        settings(true, UpstreamAuth::None),
+        VirtualClock::new(),
+        None,
+    )
+    .unwrap();
+    let logged = logs::take();
+    assert!(
+        logged.contains(&"Loaded dump file for 127.0.0.1 (loopback)".into()),
+        "{logged:?}"
+    );
+    let (_, _, id) = driver.sources().next().unwrap();
+    assert_eq!(driver.node().system().selected(), Some(id));
+    assert!(driver.has_synchronised());
+    assert_eq!(driver.node().source_samples(id).count(), kept);
+    assert!(!file.exists(), "removed once loaded");
+    // Saved again on the way out (the samples as the correction left
+    // them).
+    driver.finish().unwrap();
+    let again = std::fs::read_to_string(&file).unwrap();
+    assert_eq!(again.lines().count(), text.lines().count(), "{again}");
+    assert_eq!(again.lines().nth(3), text.lines().nth(3), "{again}");
+    drop(driver);
+
+    // The source now authenticates: unauthenticated samples are refused.
+    let key = crate::auth::Key::new(1, crate::auth::KeyType::Sha256, b"secret").unwrap();
+    let driver = Driver::new(
+        settings(true, UpstreamAuth::Key(key)),
+        VirtualClock::new(),
+        None,
+    )
+    .unwrap();
+    let logged = logs::take();
+    assert!(
+        logged.iter().any(|l| l.starts_with(&format!(
+            "Could not load dump file for 127.0.0.1 (loopback) : {}: ",
+            file.display()
+        ))),
+        "{logged:?}"
+    );
+    assert_eq!(driver.node().system().selected(), None);
+    assert!(!file.exists(), "removed even when not loaded");
+    drop(driver);
+
+    // Without -r the file is removed, not loaded; chronyd's file too is
+    // refused, never misread.
+    std::fs::write(&file, &text).unwrap();
+    let driver = Driver::new(
+        settings(false, UpstreamAuth::None),
+        VirtualClock::new(),
+        None,
+    )
+    .unwrap();
+    assert_eq!(driver.node().system().selected(), None);
+    assert!(!file.exists());
+    drop(driver);
+    std::fs::write(&file, "SRC0\n127.0.0.1\n0 377 8 2 0\n1 0\n").unwrap();
+    let driver = Driver::new(
+        settings(true, UpstreamAuth::None),
+        VirtualClock::new(),
+        None,
+    )
+    .unwrap();
+    let logged = logs::take();
+    assert!(
+        logged.iter().any(|l| l.ends_with(
+            "not an ntpkit history (its first line is not \"ntpkit source history 1\")"
+        ) && l.contains(&file.display().to_string())),
+        "{logged:?}"
+    );
+    assert_eq!(driver.node().system().selected(), None);
+    drop(driver);
 }
 
 mod ports;
