@@ -74,7 +74,7 @@ fn refusal(result: Result<ntpkit::linux::nts::ke_client::KeOutcome, KeClientErro
 fn a_trusted_self_signed_ca_certificate_is_the_servers_own() {
     let tmp = temp_dir("nts-self-signed");
     let dir = tmp.path();
-    let (cert, key) = self_signed(&dir, "ca-true", true, 2020, 2100);
+    let (cert, key) = self_signed(dir, "ca-true", true, 2020, 2100);
     let ke = server(&cert, &key);
     let addr = ke.local_addrs()[0];
     // Trusted as it is, by name and by address.
@@ -96,12 +96,12 @@ fn a_trusted_self_signed_ca_certificate_is_the_servers_own() {
         format!("{:?}", CertificateError::NotValidForName)
     );
     // Another self-signed certificate, or a CA's, is no trust in this one.
-    let (other, _) = self_signed(&dir, "other", true, 2020, 2100);
+    let (other, _) = self_signed(dir, "other", true, 2020, 2100);
     refusal(client(&[&other], false).establish("localhost", addr));
-    let pki = make_pki(&dir, "pki", 2020, 2100);
+    let pki = make_pki(dir, "pki", 2020, 2100);
     refusal(client(&[&pki.ca], false).establish("localhost", addr));
     // A self-signed certificate without the CA flag: trusted as well.
-    let (plain, plain_key) = self_signed(&dir, "ca-false", false, 2020, 2100);
+    let (plain, plain_key) = self_signed(dir, "ca-false", false, 2020, 2100);
     let plain_ke = server(&plain, &plain_key);
     assert!(client(&[&plain], false)
         .establish("localhost", plain_ke.local_addrs()[0])
@@ -117,8 +117,8 @@ fn a_trusted_self_signed_ca_certificate_is_the_servers_own() {
 fn a_trusted_self_signed_certificate_out_of_its_time_needs_nocerttimecheck() {
     let tmp = temp_dir("nts-self-signed-time");
     let dir = tmp.path();
-    let (old, old_key) = self_signed(&dir, "old", true, 2001, 2002);
-    let (future, future_key) = self_signed(&dir, "future", true, 2090, 2100);
+    let (old, old_key) = self_signed(dir, "old", true, 2001, 2002);
+    let (future, future_key) = self_signed(dir, "future", true, 2090, 2100);
     for (cert, key, error) in [
         (&old, &old_key, CertificateError::Expired),
         (&future, &future_key, CertificateError::NotValidYet),

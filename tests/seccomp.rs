@@ -110,12 +110,12 @@ fn a_call_outside_the_filter_kills_the_process() {
     let tmp = common::temp_dir("seccomp-calls");
     let dir = tmp.path();
     let name = "a_call_outside_the_filter_kills_the_process";
-    let out = run_child(name, "allowed", &dir);
+    let out = run_child(name, "allowed", dir);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{out:?}");
     assert!(text.contains("alive"), "{text}");
     for mode in ["link", "trap"] {
-        let out = run_child(name, mode, &dir);
+        let out = run_child(name, mode, dir);
         let text = String::from_utf8_lossy(&out.stdout);
         assert_eq!(out.status.signal(), Some(libc::SIGSYS), "{mode}: {out:?}");
         assert!(
@@ -125,7 +125,7 @@ fn a_call_outside_the_filter_kills_the_process() {
         assert!(!dir.join(format!("{mode}.link")).exists());
     }
     // Level 2: the process lives on, what it tries to execute does not.
-    let out = run_child(name, "exec", &dir);
+    let out = run_child(name, "exec", dir);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{out:?}");
     // Killed by SIGSYS (31) at execve.
@@ -146,7 +146,7 @@ fn the_daemon_works_under_filter_level_1() {
     }
     let tmp = common::temp_dir("seccomp-daemon");
     let dir = tmp.path();
-    let pki = common::certs::make_pki(&dir, "s", 2020, 2100);
+    let pki = common::certs::make_pki(dir, "s", 2020, 2100);
     let run = dir.join("run");
     std::fs::create_dir_all(&run).unwrap();
     std::fs::set_permissions(&run, std::fs::Permissions::from_mode(0o700)).unwrap();
@@ -180,9 +180,9 @@ fn the_daemon_works_under_filter_level_1() {
     )
     .unwrap();
     let name = "the_daemon_works_under_filter_level_1";
-    let mut server = child(name, "server", &dir);
+    let mut server = child(name, "server", dir);
     std::thread::sleep(Duration::from_millis(700));
-    let client = child(name, "client", &dir);
+    let client = child(name, "client", dir);
     std::thread::sleep(Duration::from_secs(4));
     let config = ntpkit::chrony::config::Config::load(&dir.join("client.conf")).unwrap();
     let sources = ntpkit::linux::ctl::query(&config, "sources");
