@@ -205,8 +205,10 @@ pub const DIRECTIVES: &[Directive] = &[
     not_acted("linux_freq_scale", OBSOLETE, |_, _, _| Ok(())),
     not_acted("linux_hz", OBSOLETE, |_, _, _| Ok(())),
     acted("local", local),
-    not_acted("lock_all", "ntpkit does not lock its memory", |_, a, _| {
-        a.none()
+    acted("lock_all", |r, a, _| {
+        a.none()?;
+        r.config.lock_all = true;
+        Ok(())
     }),
     acted("log", log),
     acted("logbanner", |r, a, _| {
@@ -380,19 +382,16 @@ pub const DIRECTIVES: &[Directive] = &[
         r.config.rtcsync = true;
         Ok(())
     }),
-    not_acted(
-        "sched_priority",
-        "ntpkit does not change its scheduling priority",
-        |_, a, _| {
-            let value = a.int()?;
-            // chronyd refuses to start with a priority Linux cannot set
-            // (SCHED_FIFO takes 1 to 99; 0 is chronyd's "off").
-            if !(0..=99).contains(&value) {
-                return Err(a.bad(a.rest(), "priority (0 to 99)"));
-            }
-            Ok(())
-        },
-    ),
+    acted("sched_priority", |r, a, _| {
+        let value = a.int()?;
+        // chronyd refuses to start with a priority Linux cannot set
+        // (SCHED_FIFO takes 1 to 99; 0 is chronyd's "off").
+        if !(0..=99).contains(&value) {
+            return Err(a.bad(a.rest(), "priority (0 to 99)"));
+        }
+        r.config.sched_priority = value;
+        Ok(())
+    }),
     acted("server", |r, a, at| {
         let parsed = sources::parse("server", a.rest(), at)?;
         r.add_source("server", parsed, at, Origin::Configuration);

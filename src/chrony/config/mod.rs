@@ -477,6 +477,10 @@ pub struct Config {
     pub makestep: Option<MakeStep>,
     /// `maxchange`.
     pub maxchange: Option<MaxChange>,
+    /// `sched_priority` (0: not set; `-P` wins).
+    pub sched_priority: i32,
+    /// `lock_all` (as `-m`).
+    pub lock_all: bool,
     /// `maxsamples`: every source's, where its line sets none (0 there).
     pub maxsamples: Option<u8>,
     /// `minsamples`: likewise.
@@ -561,6 +565,8 @@ impl Default for Config {
             fallbackdrift: None,
             maxsamples: None,
             minsamples: None,
+            sched_priority: 0,
+            lock_all: false,
             maxupdateskew: None,
             stratumweight: None,
             maxdistance: None,

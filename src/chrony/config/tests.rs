@@ -693,3 +693,13 @@ fn include_in_a_missing_folder_is_an_error() {
     }
     std::fs::remove_dir_all(&root).unwrap();
 }
+
+#[test]
+fn sched_priority_and_lock_all_are_kept_for_the_daemon() {
+    let config = Config::parse("sched_priority 5\nlock_all\n", "p.conf").unwrap();
+    assert_eq!((config.sched_priority, config.lock_all), (5, true));
+    assert!(config.warnings.is_empty(), "{:?}", config.warnings);
+    assert!(Config::parse("sched_priority 100\n", "p.conf").is_err());
+    let config = Config::parse("", "p.conf").unwrap();
+    assert_eq!((config.sched_priority, config.lock_all), (0, false));
+}

@@ -362,15 +362,18 @@ fn start(options: &Options) -> Result<Running, Fatal> {
             log::warn!("The option {option} is not acted on yet");
         }
     }
-    if options.priority > 0 {
-        if let Err(e) = process::set_scheduler(options.priority) {
-            log::warn!(
-                "Could not set SCHED_FIFO at priority {} : {e}",
-                options.priority
-            );
+    // -P and -m, or else the file's `sched_priority` and `lock_all`.
+    let priority = if options.priority > 0 {
+        options.priority
+    } else {
+        config.sched_priority
+    };
+    if priority > 0 {
+        if let Err(e) = process::set_scheduler(priority) {
+            log::warn!("Could not set SCHED_FIFO at priority {priority} : {e}");
         }
     }
-    if options.lock_memory {
+    if options.lock_memory || config.lock_all {
         if let Err(e) = process::lock_memory() {
             log::warn!("Could not lock the memory : {e}");
         }
