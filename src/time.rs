@@ -523,6 +523,27 @@ pub fn log2_to_seconds(exponent: i8) -> f64 {
     Float::powi(2.0, exponent as i32)
 }
 
+/// Days from 1970-01-01 to `year`-`month`-`day` in the proleptic Gregorian
+/// calendar (negative before 1970), for dates written as calendar fields
+/// (certificates, log files).
+///
+/// ```
+/// assert_eq!(ntpkit::time::days_from_civil(1970, 1, 1), 0);
+/// assert_eq!(ntpkit::time::days_from_civil(2036, 2, 7), 24_143);
+/// ```
+pub const fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let (y, m) = if month <= 2 {
+        (year - 1, month + 9)
+    } else {
+        (year, month - 3)
+    };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * m + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 /// The smallest exponent `e` with 2^`e` ≥ `seconds`, as precision fields
 /// are written (a clock reading every 0.9 µs has precision -20). Values
 /// outside the i8 range saturate; zero, negative and NaN give `i8::MIN`.

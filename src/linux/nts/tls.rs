@@ -242,17 +242,7 @@ fn validity(cert: &[u8]) -> Option<(i64, i64)> {
         if !(1..=12).contains(&month) || !(1..=31).contains(&day) {
             return None;
         }
-        // Days from 1970-01-01 to the date (proleptic Gregorian).
-        let (y, m) = if month <= 2 {
-            (year - 1, month + 9)
-        } else {
-            (year, month - 3)
-        };
-        let era = y.div_euclid(400);
-        let yoe = y - era * 400;
-        let doy = (153 * m + 2) / 5 + day - 1;
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-        let days = era * 146_097 + doe - 719_468;
+        let days = crate::time::days_from_civil(year, month, day);
         Some(days * 86_400 + hour * 3_600 + minute * 60 + second)
     }
     let (_, certificate, _) = element(cert)?;
