@@ -1,6 +1,7 @@
 //! What the driver does with the node's events (chronyd's log lines, the
 //! drift file, the log files) and with chronyc's commands.
 
+use super::view::NodeView;
 use std::vec::Vec;
 
 use super::peers::{log_name, Peer};
@@ -187,5 +188,37 @@ pub(super) fn commands(action: &Action, peers: &[Peer], measure_only: bool) -> V
         Action::Reselect => std::vec![Command::Reselect],
         // No client log: nothing to reset.
         Action::ResetClients => Vec::new(),
+    }
+}
+
+impl<C: DriverClock> Driver<'_, C> {
+    /// Answers what waits on the command sockets reported `ready`, and
+    /// carries out what the commands ask (`burst`, `online`/`offline`,
+    /// `makestep`, `reselect`).
+    pub(super) fn answer_commands(&mut self, ready: &[bool]) -> Result<(), DriverError<C::Error>> {
+        let now = self.now()?;
+        let Some(cmdmon) = &mut self.cmdmon else {
+            return Ok(());
+        };
+        let view = NodeView {
+            node: &self.node,
+            peers: &self.peers,
+            now,
+            measure_only: self.measure_only,
+        };
+        let actions = match cmdmon.serve_ready(&view, ready) {
+            Ok(served) => served.actions,
+            Err(e) => {
+                log::warn!("Command sockets: {e}");
+                return Ok(());
+            }
+        };
+        for action in actions {
+            for command in commands(&action, &self.peers, self.measure_only) {
+                // The sources named are the node's own.
+                let _ = self.node.handle_command(now, command);
+            }
+        }
+        self.settle()
     }
 }

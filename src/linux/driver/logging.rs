@@ -234,3 +234,15 @@ fn selection(node: &Node<'_, MAX_SOURCES>, peer: &Peer, now: NtpTimestamp) -> Op
         high,
     })
 }
+
+impl<C: crate::linux::clock::DriverClock> super::Driver<'_, C> {
+    /// Closes chronyd's log files (`logdir`): each is opened again at its
+    /// path before its next line, after a banner. chronyc's `cyclelogs`,
+    /// for a log rotation that renames the files (a file renamed or
+    /// removed is also reopened by itself before its next line).
+    pub fn cycle_logs(&mut self) {
+        if let Some(log_files) = &mut self.log_files {
+            log_files.cycle();
+        }
+    }
+}

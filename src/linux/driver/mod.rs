@@ -51,11 +51,15 @@ mod error;
 mod events;
 mod files;
 mod histories;
+mod inspect;
+mod jumps;
 mod logging;
 mod nts;
 mod outgoing;
 mod peers;
+mod receiving;
 mod serving;
+mod setup;
 mod tempcomp;
 mod view;
 
@@ -65,9 +69,8 @@ use std::io;
 use std::net::SocketAddr;
 use std::os::fd::AsFd;
 use std::path::PathBuf;
-use std::string::ToString;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 use std::vec::Vec;
 
 use rand_core::OsRng;
@@ -91,7 +94,6 @@ use outgoing::{is_request, ClientPorts, Route};
 use peers::Peer;
 use serving::ServeSockets;
 use tempcomp::TempComp;
-use view::NodeView;
 
 /// How many servers a driver follows at most.
 pub const MAX_SOURCES: usize = 64;
@@ -144,162 +146,6 @@ impl<C: DriverClock> fmt::Debug for Driver<'_, C> {
 }
 
 impl<'a, C: DriverClock> Driver<'a, C> {
-    /// Reads the driftfile, opens the sockets and the log files and binds
-    /// the command sockets; serves on `serving` too when given (its server
-    /// goes into the node).
-    ///
-    /// The node (about 300 KiB: 64 sources and their NTS state, in place)
-    /// is built on the stack before it is boxed: in a debug build, call this
-    /// on a thread with a few MiB of stack (a main thread's 8 MiB).
-    pub fn new(
-        settings: Settings,
-        clock: C,
-        serving: Option<Serving<'a>>,
-    ) -> Result<Self, DriverError<C::Error>> {
-        let drift = match settings.driftfile.as_deref().map(files::read_drift) {
-            Some(Ok(drift)) => drift,
-            Some(Err(warning)) => {
-                log::warn!("{warning}");
-                None
-            }
-            None => None,
-        };
-        if let (Some(drift), Some(path)) = (drift, &settings.driftfile) {
-            log::info!(
-                "Frequency {:.3} +/- {:.3} ppm read from {}",
-                drift.frequency_ppm,
-                drift.skew_ppm,
-                path.display()
-            );
-        }
-        if let Some(zone) = &settings.leap_zone {
-            log::info!("Using {zone} timezone to obtain leap second data");
-        }
-        let (sockets, server, nts_keys) = match serving {
-            Some(Serving {
-                sockets,
-                server,
-                nts_keys,
-            }) => (sockets, Some(server), nts_keys),
-            None => (Vec::new(), None, None),
-        };
-        let mut node = Box::new(Node::new(settings.node.clone(), drift, server));
-        let now = clock.now().map_err(DriverError::Clock)?;
-        // With `initstepslew`, its hosts come first, alone; the sources
-        // start when its update is done.
-        let initial = matches!(
-            settings.node.system.mode,
-            ReferenceMode::InitStepSlew { .. }
-        );
-        let (first, later) = if initial {
-            (&settings.init_sources, settings.upstreams.clone())
-        } else {
-            (&settings.upstreams, Vec::new())
-        };
-        let serving = ServeSockets::new(sockets, nts_keys);
-        let mut client = ClientPorts::new(settings.client_sockets, settings.client_addresses);
-        // Every shared socket the sources will need, bound now: a port
-        // under 1024 cannot be once the privileges are dropped.
-        let addresses = settings.upstreams.iter().chain(&settings.init_sources);
-        client
-            .open_for(addresses.map(|u| u.address))
-            .map_err(io_error("acquisitionport"))?;
-        let (peers, ke) =
-            peers::open_peers(&mut node, first, &settings.nts, now, &mut client, &serving)?;
-        let cmdmon = match &settings.command {
-            Some(command) => Some(CmdmonServer::bind(command).map_err(|e| DriverError::Io {
-                what: "chronyc's command sockets".into(),
-                source: io::Error::other(e.to_string()),
-            })?),
-            None => None,
-        };
-        for warning in cmdmon.iter().flat_map(CmdmonServer::warnings) {
-            log::warn!("{warning}");
-        }
-        let log_files = match &settings.logs {
-            Some(logs) => LogFiles::open(logs).map_err(io_error(std::format!(
-                "log files in {}",
-                logs.dir.display()
-            )))?,
-            None => None,
-        };
-        let tempcomp = match &settings.tempcomp {
-            Some(config) => Some(TempComp::new(config).map_err(io_error("tempcomp"))?),
-            None => None,
-        };
-        let mut driver = Driver {
-            node,
-            peers,
-            client,
-            clock,
-            cmdmon,
-            serving,
-            ke,
-            later,
-            nts_settings: settings.nts,
-            mode_end: None,
-            driftfile: settings.driftfile,
-            dumpdir: settings.dumpdir,
-            measure_only: settings.measure_only,
-            maxchange: settings.maxchange,
-            logchange: settings.logchange.unwrap_or(DEFAULT_LOGCHANGE),
-            log_files,
-            tempcomp,
-            node_frequency: 0.0,
-            jumps: StepWatch::default(),
-            started: Instant::now(),
-            finished: false,
-        };
-        let (wall, monotonic) = driver.readings();
-        driver.jumps.rebase(wall, monotonic);
-        driver.settle()?;
-        let now = driver.now()?;
-        driver.load_histories(settings.reload, now)?;
-        driver.read_temperature()?;
-        Ok(driver)
-    }
-
-    /// How the node's reference mode ended (`-q` and `-Q` exit then; after
-    /// `initstepslew` the sources have started); none while it runs or
-    /// when it ran normally from the start.
-    pub fn mode_end(&self) -> Option<ModeEnd> {
-        self.mode_end
-    }
-
-    /// The node (engine, server counters).
-    pub fn node(&self) -> &Node<'a, MAX_SOURCES> {
-        &self.node
-    }
-
-    /// The followed servers, in configuration order: each one's name, the
-    /// address its requests go to (an NTS server's as its NTS-KE said),
-    /// and its id in the node.
-    pub fn sources(&self) -> impl Iterator<Item = (&str, SocketAddr, SourceId)> {
-        self.peers
-            .iter()
-            .map(|p| (p.name.as_str(), p.server(), p.id))
-    }
-
-    /// The sockets served on.
-    pub fn serving_sockets(&self) -> impl Iterator<Item = &NtpSocket> {
-        self.serving.sockets()
-    }
-
-    /// Closes chronyd's log files (`logdir`): each is opened again at its
-    /// path before its next line, after a banner. chronyc's `cyclelogs`,
-    /// for a log rotation that renames the files (a file renamed or
-    /// removed is also reopened by itself before its next line).
-    pub fn cycle_logs(&mut self) {
-        if let Some(log_files) = &mut self.log_files {
-            log_files.cycle();
-        }
-    }
-
-    /// The clock.
-    pub fn clock(&self) -> &C {
-        &self.clock
-    }
-
     fn now(&self) -> Result<NtpTimestamp, DriverError<C::Error>> {
         self.clock.now().map_err(DriverError::Clock)
     }
@@ -475,61 +321,6 @@ impl<'a, C: DriverClock> Driver<'a, C> {
         Ok(())
     }
 
-    /// Reads `tempcomp`'s sensor if it is due: a new compensation is
-    /// applied at once (the node's frequency with it on top) and logged in
-    /// tempcomp.log; a reading that gives none is a warning.
-    fn read_temperature(&mut self) -> Result<(), DriverError<C::Error>> {
-        let Some(tempcomp) = &mut self.tempcomp else {
-            return Ok(());
-        };
-        let reading = match tempcomp.poll(Instant::now()) {
-            None => return Ok(()),
-            Some(Err(warning)) => {
-                log::warn!("{warning}");
-                return Ok(());
-            }
-            Some(Ok(reading)) => reading,
-        };
-        if !self.measure_only {
-            let ppm = tempcomp::compensated(self.node_frequency, reading.compensation);
-            self.clock
-                .apply(&ClockAction::SetFrequency { ppm })
-                .map_err(DriverError::Clock)?;
-        }
-        let now = self.now()?;
-        if let Some(log_files) = &mut self.log_files {
-            if let Err(e) = log_files.tempcomp(&reading, now) {
-                log::warn!("Could not write log file {e}: no more lines are written to it");
-            }
-        }
-        Ok(())
-    }
-
-    /// The system's wall clock (`CLOCK_REALTIME`, which the kernel's
-    /// packet timestamps are taken on, and which a virtual clock follows)
-    /// and its monotonic clock (`CLOCK_MONOTONIC`), seconds.
-    fn readings(&self) -> (f64, f64) {
-        let wall = match SystemTime::now().duration_since(SystemTime::UNIX_EPOCH) {
-            Ok(since) => since.as_secs_f64(),
-            Err(before) => -before.duration().as_secs_f64(),
-        };
-        (wall, self.started.elapsed().as_secs_f64())
-    }
-
-    /// Tells the node when the system clock was stepped by someone else
-    /// since the last turn (chronyd's words in the log).
-    fn watch_for_jumps(&mut self) -> Result<(), DriverError<C::Error>> {
-        let (wall, monotonic) = self.readings();
-        let Some(jump) = self.jumps.observe(wall, monotonic) else {
-            return Ok(());
-        };
-        let direction = if jump > 0.0 { "Forward" } else { "Backward" };
-        log::warn!("{direction} time jump detected!");
-        let now = self.now()?;
-        self.node.clock_jumped(now, jump);
-        self.settle()
-    }
-
     /// Sends every request that is due (after taking in the NTS-KE
     /// handshakes that finished and starting those the node wants).
     fn transmit(&mut self) -> Result<(), DriverError<C::Error>> {
@@ -568,113 +359,6 @@ impl<'a, C: DriverClock> Driver<'a, C> {
                 log::warn!("Could not send to {}: {e}", peer.name);
             }
         }
-    }
-
-    /// Handles the datagram waiting on the own socket of the peer the node
-    /// calls `id`: one per wakeup (poll(2) reports the socket again while
-    /// more wait), so that a socket is read only when it was reported
-    /// readable.
-    fn receive_own(&mut self, id: SourceId) -> Result<(), DriverError<C::Error>> {
-        // Responses are never longer than the requests.
-        let mut buf = [0u8; MAX_REQUEST_LEN];
-        let Some(peer) = self.peers.iter().find(|p| p.id == id) else {
-            return Ok(());
-        };
-        let Route::Own(out) = &peer.route else {
-            return Ok(());
-        };
-        let (len, rx) = match out.socket.recv(&mut buf) {
-            Ok(Some(received)) => received,
-            Ok(None) => return Ok(()),
-            Err(e) => {
-                log::warn!("Could not receive from {}: {e}", peer.name);
-                return Ok(());
-            }
-        };
-        self.handle_response(id, &buf[..len], rx)
-    }
-
-    /// Handles the datagram waiting on the shared client socket of family
-    /// `f` (one per wakeup, as [`Self::receive_own`]): a response from the
-    /// address and port a source's requests on it go to is that source's;
-    /// anything else is dropped (requests included: a client socket does
-    /// not serve, as in chronyd).
-    fn receive_shared(&mut self, f: usize) -> Result<(), DriverError<C::Error>> {
-        let mut buf = [0u8; MAX_REQUEST_LEN];
-        let Some(out) = self.client.shared_mut(f) else {
-            return Ok(());
-        };
-        let (len, rx, from) = match out.socket.recv_from(&mut buf) {
-            Ok(Some(received)) => received,
-            Ok(None) => return Ok(()),
-            Err(e) => {
-                let local = out.socket.local_addr().map(|a| a.to_string());
-                log::warn!(
-                    "Could not receive on the client socket {}: {e}",
-                    local.unwrap_or_default()
-                );
-                return Ok(());
-            }
-        };
-        if is_request(&buf[..len]) {
-            return Ok(());
-        }
-        let source = self
-            .peers
-            .iter()
-            .find(|p| p.on_shared(f) && outgoing::same_endpoint(p.address, from));
-        match source {
-            Some(peer) => self.handle_response(peer.id, &buf[..len], rx),
-            None => Ok(()),
-        }
-    }
-
-    /// Hands source `id`'s response in `bytes`, received at `rx` on the
-    /// system clock, to the node.
-    fn handle_response(
-        &mut self,
-        id: SourceId,
-        bytes: &[u8],
-        rx: crate::linux::socket::client::Timestamp,
-    ) -> Result<(), DriverError<C::Error>> {
-        let now = self.clock.at_system_time(rx.time);
-        let datagram = Datagram {
-            source: id,
-            bytes,
-            receive: rx.source,
-        };
-        let _ = self.node.handle(now, datagram);
-        self.settle()
-    }
-
-    /// Answers what waits on the command sockets reported `ready`, and
-    /// carries out what the commands ask (`burst`, `online`/`offline`,
-    /// `makestep`, `reselect`).
-    fn answer_commands(&mut self, ready: &[bool]) -> Result<(), DriverError<C::Error>> {
-        let now = self.now()?;
-        let Some(cmdmon) = &mut self.cmdmon else {
-            return Ok(());
-        };
-        let view = NodeView {
-            node: &self.node,
-            peers: &self.peers,
-            now,
-            measure_only: self.measure_only,
-        };
-        let actions = match cmdmon.serve_ready(&view, ready) {
-            Ok(served) => served.actions,
-            Err(e) => {
-                log::warn!("Command sockets: {e}");
-                return Ok(());
-            }
-        };
-        for action in actions {
-            for command in events::commands(&action, &self.peers, self.measure_only) {
-                // The sources named are the node's own.
-                let _ = self.node.handle_command(now, command);
-            }
-        }
-        self.settle()
     }
 }
 

@@ -6,6 +6,8 @@
 //! the crystal's temperature leaves the node a steadier frequency to
 //! track. Each compensation applied is a tempcomp.log line.
 
+use super::{Driver, DriverError};
+use crate::clock::ClockAction;
 use std::io;
 use std::path::PathBuf;
 use std::string::String;
@@ -105,6 +107,38 @@ impl TempComp {
 /// compensation of `compensation` ppm on top: the rates multiply.
 pub(super) fn compensated(ppm: f64, compensation: f64) -> f64 {
     ppm + compensation + ppm * compensation * 1e-6
+}
+
+impl<C: crate::linux::clock::DriverClock> Driver<'_, C> {
+    /// Reads `tempcomp`'s sensor if it is due: a new compensation is
+    /// applied at once (the node's frequency with it on top) and logged in
+    /// tempcomp.log; a reading that gives none is a warning.
+    pub(super) fn read_temperature(&mut self) -> Result<(), DriverError<C::Error>> {
+        let Some(tempcomp) = &mut self.tempcomp else {
+            return Ok(());
+        };
+        let reading = match tempcomp.poll(Instant::now()) {
+            None => return Ok(()),
+            Some(Err(warning)) => {
+                log::warn!("{warning}");
+                return Ok(());
+            }
+            Some(Ok(reading)) => reading,
+        };
+        if !self.measure_only {
+            let ppm = compensated(self.node_frequency, reading.compensation);
+            self.clock
+                .apply(&ClockAction::SetFrequency { ppm })
+                .map_err(DriverError::Clock)?;
+        }
+        let now = self.now()?;
+        if let Some(log_files) = &mut self.log_files {
+            if let Err(e) = log_files.tempcomp(&reading, now) {
+                log::warn!("Could not write log file {e}: no more lines are written to it");
+            }
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

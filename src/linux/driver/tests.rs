@@ -8,7 +8,7 @@
 use std::cell::RefCell;
 use std::format;
 use std::rc::Rc;
-use std::string::String;
+use std::string::{String, ToString};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;

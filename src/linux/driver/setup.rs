@@ -1,0 +1,127 @@
+//! Building a driver: the drift read, the node made, the peers' and
+//! chronyc's sockets opened, the log files, the histories restored.
+
+use std::boxed::Box;
+use std::io;
+use std::string::ToString;
+use std::time::Instant;
+use std::vec::Vec;
+
+use super::*;
+
+impl<'a, C: DriverClock> Driver<'a, C> {
+    /// Reads the driftfile, opens the sockets and the log files and binds
+    /// the command sockets; serves on `serving` too when given (its server
+    /// goes into the node).
+    ///
+    /// The node (about 300 KiB: 64 sources and their NTS state, in place)
+    /// is built on the stack before it is boxed: in a debug build, call this
+    /// on a thread with a few MiB of stack (a main thread's 8 MiB).
+    pub fn new(
+        settings: Settings,
+        clock: C,
+        serving: Option<Serving<'a>>,
+    ) -> Result<Self, DriverError<C::Error>> {
+        let drift = match settings.driftfile.as_deref().map(files::read_drift) {
+            Some(Ok(drift)) => drift,
+            Some(Err(warning)) => {
+                log::warn!("{warning}");
+                None
+            }
+            None => None,
+        };
+        if let (Some(drift), Some(path)) = (drift, &settings.driftfile) {
+            log::info!(
+                "Frequency {:.3} +/- {:.3} ppm read from {}",
+                drift.frequency_ppm,
+                drift.skew_ppm,
+                path.display()
+            );
+        }
+        if let Some(zone) = &settings.leap_zone {
+            log::info!("Using {zone} timezone to obtain leap second data");
+        }
+        let (sockets, server, nts_keys) = match serving {
+            Some(Serving {
+                sockets,
+                server,
+                nts_keys,
+            }) => (sockets, Some(server), nts_keys),
+            None => (Vec::new(), None, None),
+        };
+        let mut node = Box::new(Node::new(settings.node.clone(), drift, server));
+        let now = clock.now().map_err(DriverError::Clock)?;
+        // With `initstepslew`, its hosts come first, alone; the sources
+        // start when its update is done.
+        let initial = matches!(
+            settings.node.system.mode,
+            ReferenceMode::InitStepSlew { .. }
+        );
+        let (first, later) = if initial {
+            (&settings.init_sources, settings.upstreams.clone())
+        } else {
+            (&settings.upstreams, Vec::new())
+        };
+        let serving = ServeSockets::new(sockets, nts_keys);
+        let mut client = ClientPorts::new(settings.client_sockets, settings.client_addresses);
+        // Every shared socket the sources will need, bound now: a port
+        // under 1024 cannot be once the privileges are dropped.
+        let addresses = settings.upstreams.iter().chain(&settings.init_sources);
+        client
+            .open_for(addresses.map(|u| u.address))
+            .map_err(io_error("acquisitionport"))?;
+        let (peers, ke) =
+            peers::open_peers(&mut node, first, &settings.nts, now, &mut client, &serving)?;
+        let cmdmon = match &settings.command {
+            Some(command) => Some(CmdmonServer::bind(command).map_err(|e| DriverError::Io {
+                what: "chronyc's command sockets".into(),
+                source: io::Error::other(e.to_string()),
+            })?),
+            None => None,
+        };
+        for warning in cmdmon.iter().flat_map(CmdmonServer::warnings) {
+            log::warn!("{warning}");
+        }
+        let log_files = match &settings.logs {
+            Some(logs) => LogFiles::open(logs).map_err(io_error(std::format!(
+                "log files in {}",
+                logs.dir.display()
+            )))?,
+            None => None,
+        };
+        let tempcomp = match &settings.tempcomp {
+            Some(config) => Some(TempComp::new(config).map_err(io_error("tempcomp"))?),
+            None => None,
+        };
+        let mut driver = Driver {
+            node,
+            peers,
+            client,
+            clock,
+            cmdmon,
+            serving,
+            ke,
+            later,
+            nts_settings: settings.nts,
+            mode_end: None,
+            driftfile: settings.driftfile,
+            dumpdir: settings.dumpdir,
+            measure_only: settings.measure_only,
+            maxchange: settings.maxchange,
+            logchange: settings.logchange.unwrap_or(DEFAULT_LOGCHANGE),
+            log_files,
+            tempcomp,
+            node_frequency: 0.0,
+            jumps: StepWatch::default(),
+            started: Instant::now(),
+            finished: false,
+        };
+        let (wall, monotonic) = driver.readings();
+        driver.jumps.rebase(wall, monotonic);
+        driver.settle()?;
+        let now = driver.now()?;
+        driver.load_histories(settings.reload, now)?;
+        driver.read_temperature()?;
+        Ok(driver)
+    }
+}
