@@ -17,7 +17,7 @@
 pub mod process;
 pub mod seccomp;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::string::{String, ToString};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -62,6 +62,21 @@ pub enum Mode {
     UpdateOnce,
     /// `-Q`: print the offset once and exit, the clock left alone.
     PrintOnce,
+}
+
+/// The PID file to write: `pidfile`'s, or chronyd's default where it
+/// marks the daemon that steers the system clock or runs as a service
+/// (forked: a unit of `Type=forking` waits for it); none for `-q`/`-Q`,
+/// and none for a daemon tried in the foreground on a clock of its own,
+/// so that it can run beside chronyd.
+fn pidfile(configured: Option<&Path>, options: &Options) -> Option<PathBuf> {
+    if options.mode != Mode::Normal {
+        return None;
+    }
+    configured.map(Path::to_path_buf).or_else(|| {
+        (options.steers_system_clock() || !options.foreground())
+            .then(|| PathBuf::from(DEFAULT_PIDFILE))
+    })
 }
 
 /// chronyd's command line (chronyd(8)), as a program parsed it, and
@@ -295,17 +310,7 @@ fn start(options: &Options) -> Result<Running, Fatal> {
             "The system clock is not steered: ntpkit keeps its own clock (run with --clock system to steer the system clock)"
         );
     }
-    // chronyd's default PID file marks the daemon that steers the system
-    // clock; one keeping a clock of its own writes one only when told.
-    let pidfile = config
-        .pidfile
-        .clone()
-        .or_else(|| {
-            options
-                .steers_system_clock()
-                .then(|| PathBuf::from(DEFAULT_PIDFILE))
-        })
-        .filter(|_| options.mode == Mode::Normal);
+    let pidfile = pidfile(config.pidfile.as_deref(), options);
     if let Some(path) = &pidfile {
         process::check_pidfile(path).map_err(Fatal)?;
     }
@@ -551,4 +556,34 @@ fn drop_privileges(options: &Options, config: &Config, port: Option<u16>) -> Res
         log::warn!("Running with root privileges");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_pid_file_marks_a_service_or_the_clock_s_steerer() {
+        let default = Some(PathBuf::from(DEFAULT_PIDFILE));
+        let tried = Options {
+            no_fork: true,
+            ..Options::default()
+        };
+        assert_eq!(pidfile(None, &tried), None, "foreground, own clock");
+        let forked = Options::default();
+        assert_eq!(pidfile(None, &forked), default, "a service forks");
+        let steering = Options {
+            no_fork: true,
+            clock: ClockChoice::System,
+            ..Options::default()
+        };
+        assert_eq!(pidfile(None, &steering), default);
+        let told = Path::new("/run/ntpkit/x.pid");
+        assert_eq!(pidfile(Some(told), &tried), Some(told.to_path_buf()));
+        let once = Options {
+            mode: Mode::UpdateOnce,
+            ..Options::default()
+        };
+        assert_eq!(pidfile(Some(told), &once), None);
+    }
 }
