@@ -4,8 +4,8 @@
 # read it. No unit is started or enabled, nothing is written outside that folder.
 #
 #   1. the files agree with each other and with the daemon: ExecStart runs /usr/local/sbin/ntpkitd
-#      with -n, --clock system and -u the unit's User=; Type=notify; no -F while the daemon only
-#      warns about it; the ntp-units.d list names the unit; sysusers creates that user; logrotate
+#      with -n, --clock system and -u the unit's User=; Type=notify; a SystemCallFilter= and no -F
+#      beside it; the ntp-units.d list names the unit; sysusers creates that user; logrotate
 #      renames, nocreate, with chronyc cyclelogs after (ntpkitd reopens renamed files itself)
 #   2. systemd-analyze verify on the unit (its ExecStart pointed at a stub in the folder), and
 #      systemd-analyze security --offline's exposure (figure only)
@@ -74,11 +74,12 @@ grep -q 'notify_ready();' src/linux/daemon/mod.rs &&
 [ -n "$user" ] && [[ " $exec_start " == *" -u $user "* ]] &&
   pass "-u $user is the unit's User= (owner of its directories)" ||
   fail "ExecStart's -u and User= ($user) differ: the daemon could not write its directories"
-if grep -q '(options.filter != 0, "-F")' src/linux/daemon/mod.rs; then
-  [[ " $exec_start " != *" -F "* ]] && pass "no -F (the daemon only warns that it does not act on it)" ||
-    fail "ExecStart passes -F, which the daemon only warns about"
+# The unit filters system calls itself; the daemon's own filter (-F, chronyd's levels) is an
+# operator's choice in NTPKITD_OPTS, not a second filter by default.
+if grep -q '^SystemCallFilter=' "$UNIT" && [[ " $exec_start " != *" -F "* ]]; then
+  pass "the unit filters system calls (SystemCallFilter=) and passes no -F (NTPKITD_OPTS may)"
 else
-  fail "the daemon may act on -F now: reconsider -F 1 in $UNIT (and this check)"
+  fail "$UNIT: SystemCallFilter= missing, or -F in ExecStart beside it"
 fi
 grep -qx 'ntpkitd.service' "$LIST" && pass "$LIST names ntpkitd.service" ||
   fail "$LIST does not name ntpkitd.service"
