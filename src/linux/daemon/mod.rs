@@ -34,7 +34,7 @@ use crate::linux::serve::{rate_limit_table, Serving, ServingAuth};
 use crate::linux::settings::{ClientSockets, Settings};
 use crate::linux::socket::measure_precision;
 use crate::system::{ModeEnd, ReferenceMode};
-use process::{stop_on_signals, Keep, StartupPipe};
+use process::{stop_on_signals, Background, Keep, StartupPipe};
 
 /// The configuration file chronyd reads by default.
 pub const DEFAULT_CONFIG: &str = "/etc/chrony/chrony.conf";
@@ -185,7 +185,9 @@ pub fn run(options: &Options) -> u8 {
         None
     } else {
         match process::daemonize() {
-            Ok(pipe) => Some(pipe),
+            Ok(Background::Daemon(pipe)) => Some(pipe),
+            // A parent's part is done: its status goes back to `main`.
+            Ok(Background::Parent(status)) => return status,
             Err(e) => {
                 std::eprintln!("Fatal error : Could not go to the background : {e}");
                 return 1;
@@ -257,6 +259,16 @@ fn fail(startup: Option<StartupPipe>, message: &str) {
     }
 }
 
+/// The daemon could not start: chronyd's fatal line in the log, and the
+/// message to the waiting parent (if any); the exit status.
+fn not_started(startup: &mut Option<StartupPipe>, message: &str) -> u8 {
+    log::error!("Fatal error : {message}");
+    if let Some(pipe) = startup.take() {
+        pipe.fail(message);
+    }
+    1
+}
+
 /// What ends the daemon before it keeps time.
 #[derive(Debug)]
 struct Fatal(String);
@@ -280,11 +292,9 @@ fn life(options: &Options, startup: Option<StartupPipe>) -> Result<u8, Fatal> {
             return Err(Fatal(message));
         }
     };
-    if let Some(pipe) = startup {
-        pipe.ready();
-    }
-    process::notify_ready();
-    let status = run.go(options);
+    // The parent (or systemd) hears "ready" once the sockets are open and
+    // root is dropped, just before the loop; or why not.
+    let status = run.go(options, startup);
     if let Some(path) = &run.pidfile {
         let _ = std::fs::remove_file(path);
     }
@@ -394,15 +404,12 @@ fn start(options: &Options) -> Result<Running, Fatal> {
 impl Running {
     /// Serves (if the configuration does), drops root, and runs the loop
     /// on the clock chosen; the exit status.
-    fn go(&mut self, options: &Options) -> u8 {
+    fn go(&mut self, options: &Options, mut startup: Option<StartupPipe>) -> u8 {
         let serve = self.settings.serve.clone();
         let auth = match &serve {
             Some(serve) => match ServingAuth::start(serve, |w| log::warn!("{w}")) {
                 Ok(auth) => Some(auth),
-                Err(e) => {
-                    log::error!("Fatal error : {e}");
-                    return 1;
-                }
+                Err(e) => return not_started(&mut startup, &e.to_string()),
             },
             None => None,
         };
@@ -421,8 +428,8 @@ impl Running {
                         Some(serving)
                     }
                     Err(e) => {
-                        log::error!("Fatal error : Could not open NTP sockets : {e}");
-                        return 1;
+                        let message = std::format!("Could not open NTP sockets : {e}");
+                        return not_started(&mut startup, &message);
                     }
                 }
             }
@@ -432,8 +439,7 @@ impl Running {
         if options.steers_system_clock() {
             let mut clock = SystemClock::new(settings.rtcsync);
             if let Err(e) = clock.check_permission() {
-                log::error!("Fatal error : {e}");
-                return 1;
+                return not_started(&mut startup, &e.to_string());
             }
             self.drive(
                 options,
@@ -441,6 +447,7 @@ impl Running {
                 clock,
                 serving,
                 serve.as_ref().map(|s| s.port),
+                startup,
             )
         } else {
             self.drive(
@@ -449,6 +456,7 @@ impl Running {
                 VirtualClock::new(),
                 serving,
                 serve.as_ref().map(|s| s.port),
+                startup,
             )
         }
     }
@@ -460,28 +468,28 @@ impl Running {
         clock: C,
         serving: Option<Serving<'_>>,
         port: Option<u16>,
+        mut startup: Option<StartupPipe>,
     ) -> u8 {
         let mut driver = match Driver::new(settings, clock, serving) {
             Ok(driver) => driver,
-            Err(e) => {
-                log::error!("Fatal error : {e}");
-                return 1;
-            }
+            Err(e) => return not_started(&mut startup, &e.to_string()),
         };
         if let Err(e) = drop_privileges(options, &self.config, port) {
-            log::error!("Fatal error : {e}");
-            return 1;
+            return not_started(&mut startup, &e);
         }
         // As chronyd: the system-call filter once root is dropped.
         if let Err(e) = seccomp::apply(options.filter) {
-            log::error!("Fatal error : {e}");
-            return 1;
+            return not_started(&mut startup, &e.to_string());
         }
         let stop = Arc::new(AtomicBool::new(false));
         if let Err(e) = stop_on_signals(&stop) {
-            log::error!("Fatal error : signal handlers : {e}");
-            return 1;
+            let message = std::format!("signal handlers : {e}");
+            return not_started(&mut startup, &message);
         }
+        if let Some(pipe) = startup {
+            pipe.ready();
+        }
+        process::notify_ready();
         let deadline = options
             .timeout
             .map(|seconds| Instant::now() + Duration::from_secs(u64::from(seconds)));

@@ -34,12 +34,25 @@ impl StartupPipe {
     pub fn ready(self) {}
 }
 
+/// Which process [`daemonize`] returned in.
+#[derive(Debug)]
+pub enum Background {
+    /// The daemon, with the pipe its first parent waits on.
+    Daemon(StartupPipe),
+    /// A parent that is done: the first one once the daemon is up (0) or
+    /// said why not (1, the message printed), or the intermediate one
+    /// (0). The caller returns this status from `main` at once: the
+    /// library never ends the process itself.
+    Parent(u8),
+}
+
 /// Goes to the background as chronyd does: fork (the parent waits on a
-/// pipe and exits 1 with the daemon's message, or 0 when the daemon is
-/// up), a new session, fork again, `/` as the working directory, and
-/// `/dev/null` as standard input, output and error. Returns in the daemon
-/// only. Call before any thread is started.
-pub fn daemonize() -> io::Result<StartupPipe> {
+/// pipe for the daemon's message), a new session, fork again, `/` as the
+/// working directory, and `/dev/null` as standard input, output and
+/// error. Returns in every process: in the daemon with its
+/// [`StartupPipe`], in each parent with its exit status. Call before any
+/// thread is started.
+pub fn daemonize() -> io::Result<Background> {
     let mut fds = [0; 2];
     // SAFETY: `fds` has room for the two descriptors pipe(2) writes.
     if unsafe { libc::pipe(fds.as_mut_ptr()) } != 0 {
@@ -58,10 +71,10 @@ pub fn daemonize() -> io::Result<StartupPipe> {
             let mut reader = std::fs::File::from(reader);
             let _ = reader.read_to_string(&mut message);
             if message.is_empty() {
-                std::process::exit(0);
+                return Ok(Background::Parent(0));
             }
             eprintln_raw(&message);
-            std::process::exit(1);
+            return Ok(Background::Parent(1));
         }
     }
     drop(reader);
@@ -72,7 +85,7 @@ pub fn daemonize() -> io::Result<StartupPipe> {
         -1 => return Err(io::Error::last_os_error()),
         0 => {}
         // The intermediate parent: the daemon goes on.
-        _ => std::process::exit(0),
+        _ => return Ok(Background::Parent(0)),
     }
     std::env::set_current_dir("/")?;
     let null = fs::OpenOptions::new()
@@ -83,7 +96,7 @@ pub fn daemonize() -> io::Result<StartupPipe> {
         // SAFETY: dup2 onto the standard descriptors.
         unsafe { libc::dup2(std::os::fd::AsRawFd::as_raw_fd(&null), fd) };
     }
-    Ok(StartupPipe(std::fs::File::from(writer)))
+    Ok(Background::Daemon(StartupPipe(std::fs::File::from(writer))))
 }
 
 /// Writes `message` and a newline to standard error.
