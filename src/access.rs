@@ -409,6 +409,17 @@ impl<const N: usize> AccessControl<N> {
         self.put(subnet, allow)
     }
 
+    /// One `allow`/`deny` line or command: `allow [all] SUBNET` when
+    /// `allow`, else `deny [all] SUBNET`; with `all`, as
+    /// [`set_all`](Self::set_all).
+    pub fn add(&mut self, subnet: Subnet, allow: bool, all: bool) -> Result<(), AccessError> {
+        match (all, allow) {
+            (true, _) => self.set_all(subnet, allow),
+            (false, true) => self.allow(subnet),
+            (false, false) => self.deny(subnet),
+        }
+    }
+
     /// Whether any rule allows some address: a server with none serves
     /// nobody (chrony then does not even open its server socket).
     pub fn allows_any(&self) -> bool {

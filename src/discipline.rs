@@ -404,6 +404,26 @@ impl Discipline {
         self.actions.status.take().map(ClockAction::SetStatus)
     }
 
+    /// `chronyc makestep THRESHOLD LIMIT`: step when the offset is over
+    /// the threshold in the next `limit` updates (negative: always), as
+    /// chronyd counts them from the command.
+    pub fn set_makestep(&mut self, makestep: MakeStep) {
+        let limit = if makestep.limit < 0 {
+            -1
+        } else {
+            i32::try_from(i64::from(self.updates) + i64::from(makestep.limit)).unwrap_or(i32::MAX)
+        };
+        self.config.makestep = Some(MakeStep {
+            threshold: makestep.threshold,
+            limit,
+        });
+    }
+
+    /// `chronyc maxupdateskew PPM`.
+    pub fn set_maxupdateskew(&mut self, ppm: f64) {
+        self.config.maxupdateskew_ppm = ppm;
+    }
+
     /// How many times the clock was updated from the sources so far
     /// (what chrony's `nocerttimecheck` counts).
     pub fn updates(&self) -> u32 {

@@ -32,8 +32,10 @@
 
 use core::net::SocketAddr;
 
+use crate::access::{AccessError, Subnet};
 use crate::clock::ClockAction;
-use crate::discipline::{DisciplineError, Drift};
+use crate::cmdmon::{SourceFlags, SourceSetting};
+use crate::discipline::{DisciplineError, Drift, MakeStep};
 use crate::filter::StoredSample;
 use crate::leap::LeapTable;
 use crate::nts::{CookieKeys, NtsSession};
@@ -125,6 +127,72 @@ pub enum Command {
     Reselect,
     /// The server's NTS cookie keys (after a rotation).
     ServerNtsKeys(CookieKeys),
+    /// Change one setting of a source (chronyc's `minpoll`, `maxpoll`,
+    /// `maxdelay`, `maxdelaydevratio`, `polltarget`, `selectopts`; see
+    /// [`apply_setting`]).
+    SetSource {
+        /// The source.
+        source: SourceId,
+        /// The new value.
+        setting: SourceSetting,
+    },
+    /// `chronyc makestep THRESHOLD LIMIT` (the limit counts from now).
+    SetMakeStep(MakeStep),
+    /// `chronyc maxupdateskew PPM`.
+    SetMaxUpdateSkew(f64),
+    /// `chronyc reselectdist SECONDS`.
+    SetReselectDistance(f64),
+    /// `chronyc local ...` (`Some`) or `local off` (`None`).
+    SetLocal(Option<LocalReference>),
+    /// `chronyc allow|deny [all] SUBNET`: a rule for the server's clients.
+    Access {
+        /// The subnet.
+        subnet: Subnet,
+        /// Allow (or deny).
+        allow: bool,
+        /// `all`: the rule replaces the more specific ones inside it.
+        all: bool,
+    },
+    /// `chronyc reset sources`: every source forgets its samples.
+    ResetSources,
+}
+
+/// A source's configuration with chronyc's `setting` applied, or why it
+/// cannot be: [`CommandError::NotCarriedOut`] for the settings the engine
+/// does not act on yet (`maxdelayratio`, `minstratum`, `offset`,
+/// `selectopts` with `require`), as for the same options in chrony.conf.
+pub fn apply_setting(
+    config: &SourceConfig,
+    setting: &SourceSetting,
+) -> Result<SourceConfig, CommandError> {
+    let mut config = *config;
+    let poll = |n: i32| n.clamp(-7, 24) as i8;
+    match *setting {
+        SourceSetting::MinPoll(n) => config.minpoll = poll(n),
+        SourceSetting::MaxPoll(n) => config.maxpoll = poll(n),
+        SourceSetting::MaxDelay(s) => config.maxdelay = s,
+        SourceSetting::MaxDelayDevRatio(r) => config.maxdelaydevratio = r,
+        SourceSetting::PollTarget(n) => config.poll_target = n.clamp(1, 255) as u8,
+        SourceSetting::SelectOptions { mask, options } => {
+            if mask.has(SourceFlags::REQUIRE) {
+                return Err(CommandError::NotCarriedOut);
+            }
+            let set = |flag| options.has(flag);
+            if mask.has(SourceFlags::PREFER) {
+                config.prefer = set(SourceFlags::PREFER);
+            }
+            if mask.has(SourceFlags::NOSELECT) {
+                config.noselect = set(SourceFlags::NOSELECT);
+            }
+            if mask.has(SourceFlags::TRUST) {
+                config.trust = set(SourceFlags::TRUST);
+            }
+        }
+        SourceSetting::MaxDelayRatio(_)
+        | SourceSetting::MinStratum(_)
+        | SourceSetting::Offset(_) => return Err(CommandError::NotCarriedOut),
+    }
+    Ok(config)
 }
 
 /// Why a [`Command`] was not carried out.
@@ -135,8 +203,14 @@ pub enum CommandError {
     #[error("no such source")]
     UnknownSource,
     /// The node does not serve (or not NTS).
-    #[error("the node does not serve NTS")]
+    #[error("the node does not serve (NTS)")]
     NotServing,
+    /// The engine does not act on this setting.
+    #[error("the setting is not acted on")]
+    NotCarriedOut,
+    /// The server's access table is full.
+    #[error("access rules: {0}")]
+    Access(AccessError),
 }
 
 /// What happened, for log lines and files: chronyd's log messages and its
@@ -381,6 +455,19 @@ impl<'a, const N: usize, const S: usize> Node<'a, N, S> {
         self.server.is_some()
     }
 
+    /// Whether the server would answer `client` (`chronyc accheck`): never
+    /// when the node does not serve.
+    pub fn serves(&self, client: core::net::IpAddr) -> bool {
+        self.server
+            .as_ref()
+            .is_some_and(|server| server.access().allows(client))
+    }
+
+    /// The local reference served when unsynchronised (`local`).
+    pub fn local(&self) -> Option<&LocalReference> {
+        self.local.as_ref()
+    }
+
     /// Events dropped because the shell did not drain them.
     pub fn events_dropped(&self) -> u64 {
         self.events.dropped
@@ -590,6 +677,26 @@ impl<'a, const N: usize, const S: usize> Node<'a, N, S> {
                 .and_then(Server::nts_mut)
                 .ok_or(CommandError::NotServing)?
                 .set_keys(keys),
+            Command::SetSource { source, setting } => {
+                let config = self
+                    .system
+                    .source_config(source)
+                    .ok_or(CommandError::UnknownSource)?;
+                let config = apply_setting(config, &setting)?;
+                self.system.reconfigure_source(source, config);
+            }
+            Command::SetMakeStep(makestep) => self.system.set_makestep(makestep),
+            Command::SetMaxUpdateSkew(ppm) => self.system.set_maxupdateskew(ppm),
+            Command::SetReselectDistance(d) => self.system.set_reselect_distance(d),
+            Command::SetLocal(local) => self.local = local,
+            Command::Access { subnet, allow, all } => self
+                .server
+                .as_mut()
+                .ok_or(CommandError::NotServing)?
+                .access_mut()
+                .add(subnet, allow, all)
+                .map_err(CommandError::Access)?,
+            Command::ResetSources => self.system.reset_sources(now),
         }
         self.note_state(now);
         Ok(())

@@ -116,6 +116,10 @@ pub struct Settings {
     /// Some source has the `require` option (a candidate or not): nothing
     /// is selected unless a survivor has it.
     pub require: bool,
+    /// How much better another source must be to replace the selected
+    /// one, seconds of distance (chrony's `reselectdist`,
+    /// [`RESELECT_DISTANCE`] by default).
+    pub reselect_distance: f64,
 }
 
 /// The estimate the survivors give together.
@@ -266,7 +270,7 @@ fn has_required_survivor(candidates: &[Candidate], states: &[SourceState]) -> bo
 
 /// Step 5: the survivor with the lowest score (among the `prefer` ones if
 /// `any_prefer`), the selected one before keeping its place unless another
-/// is better by more than [`RESELECT_DISTANCE`].
+/// is better by more than the reselect distance.
 fn choose(
     candidates: &[Candidate],
     settings: &Settings,
@@ -277,7 +281,7 @@ fn choose(
         let reselect = if c.was_selected {
             0.0
         } else {
-            RESELECT_DISTANCE
+            settings.reselect_distance
         };
         c.stratum as f64 * settings.stratumweight + c.distance + reselect
     };
@@ -375,6 +379,7 @@ mod tests {
         stratumweight: 1e-3,
         waiting: 0,
         require: false,
+        reselect_distance: RESELECT_DISTANCE,
     };
 
     #[test]

@@ -332,6 +332,14 @@ pub struct ResponseCounts {
     pub valid: u32,
     /// Those whose sample was used.
     pub used: u32,
+    /// Requests whose transmit timestamp the kernel gave.
+    pub kernel_tx: u32,
+    /// Responses whose receive timestamp the kernel gave.
+    pub kernel_rx: u32,
+    /// Requests whose transmit timestamp the network card gave.
+    pub hw_tx: u32,
+    /// Responses whose receive timestamp the network card gave.
+    pub hw_rx: u32,
 }
 
 /// One server association. Its whole state is in this fixed-size value.
@@ -427,6 +435,21 @@ impl Source {
     /// How it is polled and used.
     pub fn config(&self) -> &SourceConfig {
         &self.config
+    }
+
+    /// Polls and uses it as `config` says from now on (chronyc's
+    /// `minpoll`, `maxdelay`, `selectopts`, ...): the polling interval is
+    /// kept within the new bounds.
+    pub fn reconfigure(&mut self, config: SourceConfig) {
+        self.config = config;
+        self.poll = self
+            .poll
+            .clamp(self.minpoll(), self.maxpoll().max(self.minpoll()));
+    }
+
+    /// Forgets every sample (chronyc's `reset sources`).
+    pub(crate) fn reset_samples(&mut self) {
+        self.stats.clear();
     }
 
     /// The reference ID of the server's address.
@@ -705,6 +728,9 @@ impl Source {
         match &mut self.outstanding {
             Some(request) if request.number == number => {
                 request.sent = time;
+                if request.transmit != TimestampSource::Kernel {
+                    self.counts.kernel_tx = self.counts.kernel_tx.saturating_add(1);
+                }
                 request.transmit = TimestampSource::Kernel;
                 true
             }
@@ -800,6 +826,13 @@ impl Source {
         (transmit, receive): (TimestampSource, TimestampSource),
     ) -> Option<Exchange> {
         self.counts.received = self.counts.received.saturating_add(1);
+        match receive {
+            TimestampSource::Kernel => {
+                self.counts.kernel_rx = self.counts.kernel_rx.saturating_add(1)
+            }
+            TimestampSource::Hardware => self.counts.hw_rx = self.counts.hw_rx.saturating_add(1),
+            TimestampSource::Daemon => {}
+        }
         let failed = match result {
             Ok(_) => 0,
             Err(

@@ -51,10 +51,10 @@ use rand_core::RngCore;
 /// An upper bound of the size of one source's whole state (association,
 /// statistics of up to 64 samples of 24 bytes, server values, the last
 /// response for `chronyc ntpdata`, its key and authentication counters),
-/// bytes: 2040 on 64-bit targets today. A test checks it; nothing is on the
+/// bytes: 2064 on 64-bit targets today. A test checks it; nothing is on the
 /// heap. An NTS source's session is kept apart (see the [module
 /// documentation](self)).
-pub const SOURCE_STATE_BYTES: usize = 2048;
+pub const SOURCE_STATE_BYTES: usize = 2112;
 
 /// Identifies a source of a [`System`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -261,6 +261,9 @@ pub struct SystemConfig {
     pub minsources: usize,
     /// Seconds of distance one stratum is worth in selection (0.001).
     pub stratumweight: f64,
+    /// How much better another source must be to replace the selected
+    /// one, seconds of distance (`reselectdist`, 0.0001).
+    pub reselect_distance: f64,
     /// Sources with a larger root distance are unusable, seconds (3).
     pub maxdistance: f64,
     /// Sources whose offsets vary more are too variable, seconds (1).
@@ -284,6 +287,7 @@ impl Default for SystemConfig {
             discipline: DisciplineConfig::default(),
             minsources: 1,
             stratumweight: 1e-3,
+            reselect_distance: crate::select::RESELECT_DISTANCE,
             maxdistance: 3.0,
             maxjitter: 1.0,
             precision: -20,
@@ -996,6 +1000,7 @@ impl<const N: usize, const S: usize> System<N, S> {
         let settings = Settings {
             minsources: self.config.minsources,
             stratumweight: self.config.stratumweight,
+            reselect_distance: self.config.reselect_distance,
             waiting,
             require: self.config.auth_select == AuthSelectMode::Mix && mix.0 && mix.1,
         };
@@ -1160,6 +1165,46 @@ impl<const N: usize, const S: usize> System<N, S> {
     /// How a source is polled and used.
     pub fn source_config(&self, id: SourceId) -> Option<&SourceConfig> {
         self.source(id).map(Source::config)
+    }
+
+    /// Polls and uses a source as `config` says from now on; selection is
+    /// made again at the next turn. Whether there is such a source.
+    pub fn reconfigure_source(&mut self, id: SourceId, config: SourceConfig) -> bool {
+        let Some(source) = self.sources.get_mut(id.0).and_then(Option::as_mut) else {
+            return false;
+        };
+        source.reconfigure(config);
+        self.reselect_due = true;
+        true
+    }
+
+    /// Every source forgets its samples (chronyc's `reset sources`): the
+    /// clock keeps its frequency and nothing is selected until new
+    /// samples come.
+    pub fn reset_sources(&mut self, now: NtpTimestamp) {
+        for source in self.sources.iter_mut().flatten() {
+            source.reset_samples();
+        }
+        self.reselect_due = true;
+        self.reselect_if_due(now);
+    }
+
+    /// `chronyc makestep THRESHOLD LIMIT` (the limit counts from now).
+    pub fn set_makestep(&mut self, makestep: crate::discipline::MakeStep) {
+        self.discipline.set_makestep(makestep);
+        self.config.discipline.makestep = self.discipline.config().makestep;
+    }
+
+    /// `chronyc maxupdateskew PPM`.
+    pub fn set_maxupdateskew(&mut self, ppm: f64) {
+        self.discipline.set_maxupdateskew(ppm);
+        self.config.discipline.maxupdateskew_ppm = ppm;
+    }
+
+    /// A source replaces the selected one only when it is better by more
+    /// than this, seconds of distance (chronyc's `reselectdist`).
+    pub fn set_reselect_distance(&mut self, distance: f64) {
+        self.config.reselect_distance = distance;
     }
 
     /// What the last selection saw of a source: none when it was not a

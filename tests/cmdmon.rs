@@ -58,8 +58,15 @@ impl Capture {
 }
 
 fn captures() -> Vec<Capture> {
+    let all = captures_in(&dir());
+    assert!(all.len() >= 40, "captures missing");
+    all
+}
+
+/// The captures in `dir` (`*.hex` with their `*.out`).
+fn captures_in(dir: &std::path::Path) -> Vec<Capture> {
     let mut all = Vec::new();
-    let mut names: Vec<_> = fs::read_dir(dir())
+    let mut names: Vec<_> = fs::read_dir(dir)
         .unwrap()
         .filter_map(|e| {
             let name = e.unwrap().file_name().into_string().unwrap();
@@ -68,7 +75,7 @@ fn captures() -> Vec<Capture> {
         .collect();
     names.sort();
     for name in names {
-        let text = fs::read_to_string(dir().join(format!("{name}.hex"))).unwrap();
+        let text = fs::read_to_string(dir.join(format!("{name}.hex"))).unwrap();
         let mut lines = text.lines();
         let command = lines.next().unwrap().to_string();
         let mut exchanges = Vec::new();
@@ -83,7 +90,7 @@ fn captures() -> Vec<Capture> {
             }
         }
         assert!(pending.is_none(), "{name}: a request without reply");
-        let output = fs::read_to_string(dir().join(format!("{name}.out"))).unwrap();
+        let output = fs::read_to_string(dir.join(format!("{name}.out"))).unwrap();
         all.push(Capture {
             name,
             command,
@@ -91,7 +98,6 @@ fn captures() -> Vec<Capture> {
             output,
         });
     }
-    assert!(all.len() >= 40, "captures missing");
     all
 }
 
@@ -140,14 +146,17 @@ fn expected_requests(name: &str) -> Option<Vec<RequestBody>> {
                 RequestBody::SourceData { index: i },
                 RequestBody::NtpData {
                     address: Address::Ip(ip(C_ADDRESSES[i as usize])),
+                    v2: false,
                 },
             ]
         }),
         "ntpdata-one" | "udp-ntpdata" => vec![RequestBody::NtpData {
             address: Address::Ip(ip("127.0.0.2")),
+            v2: false,
         }],
         "ntpdata-unknown" => vec![RequestBody::NtpData {
             address: Address::Ip(ip("127.0.0.9")),
+            v2: false,
         }],
         "authdata" => sources(4, |i| {
             vec![
@@ -186,10 +195,7 @@ fn expected_requests(name: &str) -> Option<Vec<RequestBody>> {
         "smoothing" => vec![RequestBody::Smoothing],
         "rtcdata" => vec![RequestBody::RtcReport],
         "manual-list" => vec![RequestBody::ManualList],
-        "selectdata" => sources(4, |i| {
-            let _ = i;
-            vec![RequestBody::Other(Command(69))]
-        }),
+        "selectdata" => sources(4, |i| vec![RequestBody::SelectData { index: i }]),
         _ => return None,
     })
 }
@@ -445,7 +451,10 @@ fn snapshot_of(capture: &Capture) -> Snapshot {
                 assert_eq!(source.address, s.address.ip());
                 source.stats = Some(s.report);
             }
-            (RequestBody::NtpData { address }, ReplyBody::NtpData(d)) => {
+            (
+                RequestBody::NtpData { address, .. },
+                ReplyBody::NtpData(d) | ReplyBody::NtpData2(d),
+            ) => {
                 let i = by_address(&mut snapshot, address);
                 snapshot.sources[i].ntp_data = Some(d);
             }
@@ -682,12 +691,8 @@ fn probes_are_answered_as_chronyd_answered() {
         let mut out = [0u8; 1024];
         let ours = responder.respond(&request, origin, &snapshot, &mut out);
         probes += 1;
-        if name == "server-stats-length-164" {
-            // chrony 4.4's request length: answered in 4.4's format.
-            let response = ours.unwrap();
-            assert_eq!(response.len, 164);
-            let reply = Reply::parse(&out[..164]).unwrap();
-            assert!(matches!(reply.body, ReplyBody::ServerStats4(_)));
+        if name.contains("unknown-command-72") {
+            // Unknown to chronyd 4.3; chrony 4.4's `selectopts` since.
             continue;
         }
         if reply == "dropped" {
@@ -719,8 +724,18 @@ fn command_table_is_chronyds() {
     let text = fs::read_to_string(dir().join("commands.txt")).unwrap();
     let responder = Responder::default();
     let snapshot = Snapshot::default();
+    // chronyd 4.3's table, and for the codes later versions added, 4.8's.
+    let later = fs::read_to_string(dir().join("4.8/commands.txt")).unwrap();
+    let later = later
+        .lines()
+        .filter(|l| (72..75).contains(&l.split(' ').next().unwrap().parse::<u16>().unwrap()));
+    let text: Vec<&str> = text
+        .lines()
+        .filter(|l| !(72..75).contains(&l.split(' ').next().unwrap().parse::<u16>().unwrap()))
+        .chain(later)
+        .collect();
     let mut rows = 0;
-    for line in text.lines() {
+    for line in text {
         let fields: Vec<&str> = line.split(' ').collect();
         let code: u16 = fields[0].parse().unwrap();
         let len: usize = fields[1].parse().unwrap();
@@ -766,4 +781,250 @@ fn command_table_is_chronyds() {
         rows += 1;
     }
     assert_eq!(rows, 80);
+}
+
+/// A node that carries out every command (what a Linux node with a server
+/// says), serving 127.0.0.5 only, following C's sources.
+struct Acting(Snapshot, bool);
+
+impl ntpkit::cmdmon::Provider for Acting {
+    fn source_count(&self) -> usize {
+        self.0.source_count()
+    }
+    fn source_address(&self, i: usize) -> Option<IpAddr> {
+        self.0.source_address(i)
+    }
+    fn source_name(&self, i: usize) -> Option<&str> {
+        self.0.source_name(i)
+    }
+    fn source(&self, i: usize) -> Option<ntpkit::report::SourceReport> {
+        self.0.source(i)
+    }
+    fn source_stats(&self, i: usize) -> Option<ntpkit::report::SourceStatsReport> {
+        self.0.source_stats(i)
+    }
+    fn tracking(&self) -> ntpkit::report::TrackingReport {
+        self.0.tracking()
+    }
+    fn server_stats(&self) -> ntpkit::report::ServerStatsReport {
+        self.0.server_stats()
+    }
+    fn action_status(&self, action: &ntpkit::cmdmon::Action) -> Status {
+        match action {
+            // chronyd C already follows 127.0.0.4 when it is added again.
+            ntpkit::cmdmon::Action::AddSource(add) if self.1 && add.name() == b"127.0.0.4" => {
+                Status::SOURCE_ALREADY_KNOWN
+            }
+            _ => Status::SUCCESS,
+        }
+    }
+    fn serves(&self, address: IpAddr) -> bool {
+        address == ip("127.0.0.5")
+    }
+}
+
+/// chronyc 4.3's commands that change the node (`captures/actions/`):
+/// each request decodes to the values chronyc was given and re-emits byte
+/// for byte, and the responder answers each with chronyd's status (except
+/// `manual` and `settime`, which ntpkit does not carry out: 505).
+#[test]
+fn commands_that_act_decode_and_are_answered_as_chronyd() {
+    use ntpkit::cmdmon::{AccessRule, AccessTable, AddKind, SourceFlags, SourceSetting};
+    let all = captures_in(&dir().join("actions"));
+    assert!(all.len() >= 50, "captures missing");
+    let first = |name: &str| {
+        let capture = all.iter().find(|c| c.name == name).unwrap();
+        Request::parse(&capture.exchanges[0].0).unwrap().body
+    };
+    let RequestBody::AddSource(add) = first("add-server") else {
+        panic!("add-server");
+    };
+    assert_eq!(add.kind, Some(AddKind::Server));
+    assert_eq!(add.name(), b"127.0.0.4");
+    assert_eq!(
+        (
+            add.port,
+            add.minpoll,
+            add.maxpoll,
+            add.presend,
+            add.min_stratum
+        ),
+        (31128, 1, 9, 3, 2)
+    );
+    assert_eq!(
+        (
+            add.poll_target,
+            add.version,
+            add.max_sources,
+            add.min_samples,
+            add.max_samples
+        ),
+        (7, 3, 5, 4, 11)
+    );
+    assert_eq!(
+        (
+            add.max_delay,
+            add.max_delay_ratio,
+            add.max_delay_dev_ratio,
+            add.asymmetry,
+            add.offset
+        ),
+        (0.5, 2.5, 3.5, 0.25, 0.125)
+    );
+    assert!((add.min_delay - 0.001).abs() < 1e-9);
+    assert_eq!(add.filter, 3);
+    for flag in [
+        SourceFlags::ONLINE,
+        SourceFlags::IBURST,
+        SourceFlags::BURST,
+        SourceFlags::PREFER,
+        SourceFlags::TRUST,
+        SourceFlags::REQUIRE,
+        SourceFlags::NOSELECT,
+        SourceFlags::INTERLEAVED,
+        SourceFlags::EXT_MONO_ROOT,
+    ] {
+        assert!(add.flags.has(flag), "{flag:#x}");
+    }
+    assert!(!add.flags.has(SourceFlags::NTS));
+    let RequestBody::AddSource(pool) = first("add-pool") else {
+        panic!("add-pool");
+    };
+    assert_eq!((pool.kind, pool.max_sources), (Some(AddKind::Pool), 2));
+    assert_eq!(
+        first("minpoll"),
+        RequestBody::ModifySource {
+            source: ntpkit::cmdmon::SourceRef {
+                address: Address::Ip(ip("127.0.0.2")),
+                reference_id: ntpkit::wire::ReferenceId::NONE,
+            },
+            setting: SourceSetting::MinPoll(3),
+        }
+    );
+    assert_eq!(first("maxupdateskew"), RequestBody::MaxUpdateSkew(50.0));
+    assert_eq!(
+        first("makestep-limits"),
+        RequestBody::MakeStepLimits {
+            threshold: 0.5,
+            limit: 3
+        }
+    );
+    assert_eq!(
+        first("allow-all"),
+        RequestBody::Access(AccessRule {
+            table: AccessTable::Ntp,
+            allow: true,
+            all: true,
+            address: Address::Ip(ip("127.1.0.0")),
+            bits: 16,
+        })
+    );
+    let RequestBody::Local { setting: local, .. } = first("local") else {
+        panic!("local");
+    };
+    assert_eq!(
+        (local.on, local.stratum, local.distance, local.orphan),
+        (true, 5, 2.0, true)
+    );
+
+    // chronyd's command access as the captures left it: `cmdallow
+    // 127.0.0.5`, `cmddeny 127.0.0.6`.
+    let mut access = ntpkit::cmdmon::CommandAccess::localhost();
+    access
+        .allow(ntpkit::access::Subnet::new(ip("127.0.0.5"), 32).unwrap())
+        .unwrap();
+    let responder = Responder::new(access);
+    let mut checked = 0;
+    for capture in &all {
+        let mut snapshot = Snapshot::default();
+        for address in C_ADDRESSES.iter().chain(&["127.0.0.4", "127.0.0.5"]) {
+            snapshot
+                .sources
+                .push(SourceSnapshot::new(Some(ip(address)), *address));
+        }
+        let provider = Acting(snapshot, capture.name == "add-server-again");
+        for (request, reply) in &capture.exchanges {
+            let parsed = Request::parse(request).unwrap();
+            if !matches!(parsed.body, RequestBody::Other(_)) {
+                let mut out = [0u8; 1024];
+                let len = parsed.emit(&mut out).unwrap();
+                assert_eq!(&out[..len], &request[..], "{}", capture.name);
+            }
+            if matches!(parsed.body, RequestBody::SelectData { .. }) {
+                continue; // not answered yet (505)
+            }
+            let theirs = ntpkit::cmdmon::packet::ReplyPacket::new_checked(&reply[..]).unwrap();
+            // The reports are checked with the monitoring captures; the
+            // manual time's reply is chronyd's only (ntpkit: 505).
+            if theirs.kind() != ReplyKind::NULL && !matches!(parsed.body, RequestBody::SetTime(_)) {
+                continue;
+            }
+            let mut out = [0u8; 1024];
+            let ours = responder
+                .respond(request, capture.origin(), &provider, &mut out)
+                .unwrap();
+            let ours = Reply::parse(&out[..ours.len]).unwrap();
+            let expected = match parsed.body {
+                RequestBody::Manual(_) | RequestBody::SetTime(_) => Status::NOT_ENABLED,
+                _ => theirs.status(),
+            };
+            assert_eq!(ours.status, expected, "{}", capture.name);
+            checked += 1;
+        }
+    }
+    assert!(checked >= 50, "{checked}");
+}
+
+/// chronyc 4.4 to 4.8 (`captures/4.*/`, each against chronyd of its own
+/// version): every request parses and re-emits byte for byte, and the
+/// responder answers each with a reply of chronyd's type and length (the
+/// one each version's chronyc accepts), save `selectdata`.
+#[test]
+fn later_chronycs_get_the_replies_of_their_version() {
+    let responder = Responder::default();
+    for version in ["4.4", "4.5", "4.6", "4.7", "4.8"] {
+        let all = captures_in(&dir().join(version));
+        assert!(all.len() >= 40, "{version}: captures missing");
+        let mut kinds = BTreeMap::new();
+        for capture in &all {
+            let snapshot = snapshot_of(capture);
+            for (request, reply) in &capture.exchanges {
+                let parsed = Request::parse(request)
+                    .unwrap_or_else(|e| panic!("{version} {}: {e:?}", capture.name));
+                if !matches!(parsed.body, RequestBody::Other(_)) {
+                    let mut out = [0u8; 1024];
+                    let len = parsed.emit(&mut out).unwrap();
+                    assert_eq!(&out[..len], &request[..], "{version} {}", capture.name);
+                }
+                if matches!(parsed.body, RequestBody::SelectData { .. }) {
+                    continue;
+                }
+                let theirs = ntpkit::cmdmon::packet::ReplyPacket::new_checked(&reply[..]).unwrap();
+                let mut out = [0u8; 1024];
+                let Some(ours) = responder.respond(request, capture.origin(), &snapshot, &mut out)
+                else {
+                    panic!("{version} {}: dropped", capture.name);
+                };
+                let ours_packet =
+                    ntpkit::cmdmon::packet::ReplyPacket::new_checked(&out[..ours.len]).unwrap();
+                if theirs.status() == Status::SUCCESS && ours_packet.status() == Status::SUCCESS {
+                    assert_eq!(
+                        (ours_packet.kind(), ours.len),
+                        (theirs.kind(), reply.len()),
+                        "{version} {}",
+                        capture.name
+                    );
+                    kinds.insert(theirs.kind().0, ours.len);
+                }
+            }
+        }
+        // serverstats in 4.4's format, ntpdata in 4.6's from 4.6 on.
+        assert_eq!(kinds.get(&25), Some(&196), "{version}");
+        let ntp_data = if version >= "4.6" {
+            (26, 172)
+        } else {
+            (16, 152)
+        };
+        assert_eq!(kinds.get(&ntp_data.0), Some(&ntp_data.1), "{version}");
+    }
 }

@@ -98,6 +98,10 @@ fn values() -> Snapshot {
         total_rx: 305,
         total_valid_rx: 301,
         total_good_rx: 299,
+        total_kernel_tx: 0,
+        total_kernel_rx: 0,
+        total_hw_tx: 0,
+        total_hw_rx: 305,
     };
     let mut snapshot = Snapshot {
         sources: vec![

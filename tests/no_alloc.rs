@@ -323,7 +323,10 @@ fn command_responder_does_not_allocate() {
         RequestBody::Activity,
         RequestBody::ServerStats { v4: false },
         RequestBody::ServerStats { v4: true },
-        RequestBody::NtpData { address: v6 },
+        RequestBody::NtpData {
+            address: v6,
+            v2: true,
+        },
         RequestBody::NtpSourceName { address: v6 },
         RequestBody::AuthData { address: v6 },
         RequestBody::ClientAccesses {

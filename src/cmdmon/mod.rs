@@ -65,6 +65,7 @@
 //! # Ok::<(), ntpkit::cmdmon::Error>(())
 //! ```
 
+mod change;
 mod error;
 mod field;
 pub mod float;
@@ -73,6 +74,10 @@ pub mod reply;
 pub mod request;
 pub mod respond;
 
+pub use change::{
+    AccessRule, AccessTable, AddKind, AddSource, LocalSetting, ManualMode, SourceFlags, SourceRef,
+    SourceSetting, SOURCE_NAME_MAX,
+};
 pub use error::Error;
 pub use field::{Address, ADDRESS_LEN, TIMESPEC_LEN};
 pub use float::ChronyFloat;

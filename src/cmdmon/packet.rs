@@ -38,7 +38,7 @@ pub const MAX_REQUEST_LEN: usize = 860;
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Command(pub u16);
 
-/// What chronyd 4.3 knows of a command.
+/// What ntpkit knows of a command (what chronyd does with it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CommandInfo {
     /// The chronyc command that sends it.
@@ -59,8 +59,9 @@ const fn info(name: &'static str, request_len: usize, monitoring: bool) -> Optio
     })
 }
 
-/// chronyd 4.3's commands by code: name, request length, whether UDP may
-/// send it. Measured by `tests/cmdmon/commands.py` against chronyd 4.3
+/// The commands by code: name, request length, whether UDP may send it.
+/// Codes 0–71 measured by `tests/cmdmon/commands.py` against chronyd 4.3,
+/// 72–74 against chronyd 4.8 (`captures/4.8/commands.txt`)
 /// (names from chronyc's requests, `tests/cmdmon/README.md`); `None`
 /// codes (withdrawn commands) get [`Status::INVALID`], as every code from
 /// [`Command::COUNT`] on.
@@ -137,11 +138,15 @@ const COMMANDS: [Option<CommandInfo>; Command::COUNT as usize] = [
     info("selectdata", 76, false),       // 69
     info("reload sources", 28, false),   // 70
     info("doffset", 28, false),          // 71
+    info("selectopts", 52, false),       // 72: chrony 4.4 on
+    info("offset", 48, false),           // 73: chrony 4.6 on
+    info("local", 48, false),            // 74: chrony 4.6 on (LOCAL3)
 ];
 
 impl Command {
-    /// Codes chronyd 4.3 knows: `0..COUNT`.
-    pub const COUNT: u16 = 72;
+    /// Codes ntpkit knows: `0..COUNT` (chrony 4.3's and the three that
+    /// 4.4 and 4.6 added).
+    pub const COUNT: u16 = 75;
 
     /// `REQ_NULL`: does nothing, answers SUCCESS.
     pub const NULL: Command = Command(0);
@@ -195,6 +200,80 @@ impl Command {
     pub const CLIENT_ACCESSES: Command = Command(68);
     /// The withdrawn `logon`, which chronyd answers FAILED.
     pub const LOGON: Command = Command(10);
+    /// `minpoll ADDRESS N`.
+    pub const MODIFY_MINPOLL: Command = Command(4);
+    /// `maxpoll ADDRESS N`.
+    pub const MODIFY_MAXPOLL: Command = Command(5);
+    /// `dump`.
+    pub const DUMP: Command = Command(6);
+    /// `maxdelay ADDRESS S`.
+    pub const MODIFY_MAXDELAY: Command = Command(7);
+    /// `maxdelayratio ADDRESS R`.
+    pub const MODIFY_MAXDELAYRATIO: Command = Command(8);
+    /// `maxupdateskew PPM`.
+    pub const MODIFY_MAXUPDATESKEW: Command = Command(9);
+    /// `rekey`.
+    pub const REKEY: Command = Command(16);
+    /// `allow [SUBNET]`.
+    pub const ALLOW: Command = Command(17);
+    /// `allow all [SUBNET]`.
+    pub const ALLOW_ALL: Command = Command(18);
+    /// `deny [SUBNET]`.
+    pub const DENY: Command = Command(19);
+    /// `deny all [SUBNET]`.
+    pub const DENY_ALL: Command = Command(20);
+    /// `cmdallow [SUBNET]`.
+    pub const CMDALLOW: Command = Command(21);
+    /// `cmdallow all [SUBNET]`.
+    pub const CMDALLOW_ALL: Command = Command(22);
+    /// `cmddeny [SUBNET]`.
+    pub const CMDDENY: Command = Command(23);
+    /// `cmddeny all [SUBNET]`.
+    pub const CMDDENY_ALL: Command = Command(24);
+    /// `accheck ADDRESS`.
+    pub const ACCHECK: Command = Command(25);
+    /// `cmdaccheck ADDRESS`.
+    pub const CMDACCHECK: Command = Command(26);
+    /// `delete ADDRESS`.
+    pub const DEL_SOURCE: Command = Command(29);
+    /// `dfreq PPM` (undocumented in chronyc's help).
+    pub const DFREQ: Command = Command(31);
+    /// `cyclelogs`.
+    pub const CYCLELOGS: Command = Command(37);
+    /// `minstratum ADDRESS N`.
+    pub const MODIFY_MINSTRATUM: Command = Command(45);
+    /// `polltarget ADDRESS N`.
+    pub const MODIFY_POLLTARGET: Command = Command(46);
+    /// `maxdelaydevratio ADDRESS R`.
+    pub const MODIFY_MAXDELAYDEVRATIO: Command = Command(47);
+    /// `reselectdist S`.
+    pub const RESELECT_DISTANCE: Command = Command(49);
+    /// `makestep THRESHOLD LIMIT`.
+    pub const MODIFY_MAKESTEP: Command = Command(50);
+    /// `refresh`.
+    pub const REFRESH: Command = Command(53);
+    /// `local ...` as chronyc 4.0–4.5 send it (`REQ_LOCAL2`).
+    pub const LOCAL2: Command = Command(56);
+    /// `shutdown`.
+    pub const SHUTDOWN: Command = Command(62);
+    /// `onoffline`.
+    pub const ONOFFLINE: Command = Command(63);
+    /// `add server|pool|peer NAME [OPTIONS]`.
+    pub const ADD_SOURCE: Command = Command(64);
+    /// `reset sources`.
+    pub const RESET_SOURCES: Command = Command(66);
+    /// One source's `selectdata` line, by index.
+    pub const SELECT_DATA: Command = Command(69);
+    /// `reload sources`.
+    pub const RELOAD_SOURCES: Command = Command(70);
+    /// `doffset S` (undocumented in chronyc's help).
+    pub const DOFFSET: Command = Command(71);
+    /// `selectopts ADDRESS|REFID +OPT -OPT` (chrony 4.4 on).
+    pub const MODIFY_SELECTOPTS: Command = Command(72);
+    /// `offset ADDRESS|REFID S` (chrony 4.6 on).
+    pub const MODIFY_OFFSET: Command = Command(73);
+    /// `local ...` as chronyc 4.6 and later send it (`REQ_LOCAL3`).
+    pub const LOCAL3: Command = Command(74);
 
     /// What chronyd 4.3 knows of this command; `None` for withdrawn and
     /// unknown codes.
@@ -241,10 +320,20 @@ impl Status {
     pub const ACCESS_DENIED: Status = Status(9);
     /// `513 RTC driver not running`.
     pub const NO_RTC: Status = Status(13);
-    /// The source is not active.
+    /// `519 Client logging is not active in the daemon` (`clients` with
+    /// `noclientlog`).
     pub const INACTIVE: Status = Status(15);
     /// `516 Sample index out of range`.
     pub const BAD_SAMPLE: Status = Status(16);
+    /// `511 Source already present` (`add`).
+    pub const SOURCE_ALREADY_KNOWN: Status = Status(11);
+    /// `512 Too many sources present` (`add`).
+    pub const TOO_MANY_SOURCES: Status = Status(12);
+    /// `515 Invalid address family` (`add` of an address of a family the
+    /// node keeps away from, `-4`/`-6`).
+    pub const INVALID_AF: Status = Status(17);
+    /// `521 Invalid name` (`add` of a name that is not a host name).
+    pub const INVALID_NAME: Status = Status(21);
     /// A version chronyd answers but does not speak.
     pub const BAD_PACKET_VERSION: Status = Status(18);
     /// Shorter than the command needs.
@@ -252,7 +341,7 @@ impl Status {
 
     /// chronyd's name for the status (`STT_` dropped).
     pub fn name(self) -> Option<&'static str> {
-        const NAMES: [&str; 20] = [
+        const NAMES: [&str; 22] = [
             "SUCCESS",
             "FAILED",
             "UNAUTH",
@@ -273,8 +362,13 @@ impl Status {
             "INVALIDAF",
             "BADPKTVERSION",
             "BADPKTLENGTH",
+            "",
+            "INVALIDNAME",
         ];
-        NAMES.get(usize::from(self.0)).copied()
+        NAMES
+            .get(usize::from(self.0))
+            .copied()
+            .filter(|name| !name.is_empty())
     }
 }
 
@@ -328,6 +422,13 @@ impl ReplyKind {
     /// `serverstats` as chronyd 4.4 and later send it (64-bit counters
     /// and the timestamp sources).
     pub const SERVER_STATS4: ReplyKind = ReplyKind(25);
+    /// The result of `settime` (`RPY_MANUAL_TIMESTAMP2`).
+    pub const MANUAL_TIMESTAMP: ReplyKind = ReplyKind(17);
+    /// One source's `selectdata` line.
+    pub const SELECT_DATA: ReplyKind = ReplyKind(23);
+    /// `ntpdata` as chronyd 4.6 and later send it (with the kernel and
+    /// hardware timestamp counts).
+    pub const NTP_DATA2: ReplyKind = ReplyKind(26);
 }
 
 mod field {
@@ -540,7 +641,8 @@ mod tests {
         assert!(Command::TRACKING.info().unwrap().monitoring);
         assert!(!Command::SERVER_STATS.info().unwrap().monitoring);
         assert_eq!(Command(12).info(), None);
-        assert_eq!(Command(72).info(), None);
+        assert_eq!(Command(72).info().unwrap().name, "selectopts");
+        assert_eq!(Command(75).info(), None);
         assert_eq!(Command(u16::MAX).info(), None);
         // No request is shorter than a reply header, none longer than
         // chronyd reads.

@@ -156,6 +156,9 @@ pub enum ReplyBody<'a> {
     ServerStats4(ServerStatsReport),
     /// `ntpdata`.
     NtpData(NtpDataReport),
+    /// `ntpdata` in chrony 4.6's format (with the kernel and hardware
+    /// timestamp counts).
+    NtpData2(NtpDataReport),
     /// `sourcename`: the name's bytes (without the NUL padding; at most
     /// 255).
     NtpSourceName(&'a [u8]),
@@ -181,6 +184,7 @@ impl ReplyBody<'_> {
             ReplyBody::ServerStats3(_) => ReplyKind::SERVER_STATS3,
             ReplyBody::ServerStats4(_) => ReplyKind::SERVER_STATS4,
             ReplyBody::NtpData(_) => ReplyKind::NTP_DATA,
+            ReplyBody::NtpData2(_) => ReplyKind::NTP_DATA2,
             ReplyBody::NtpSourceName(_) => ReplyKind::NTP_SOURCE_NAME,
             ReplyBody::AuthData(_) => ReplyKind::AUTH_DATA,
             ReplyBody::ClientAccesses(_) => ReplyKind::CLIENT_ACCESSES,
@@ -199,8 +203,9 @@ impl ReplyBody<'_> {
                 ReplyBody::SourceStats(_) => 56,
                 ReplyBody::Activity(_) => 20,
                 ReplyBody::ServerStats3(_) => 44,
-                ReplyBody::ServerStats4(_) => 136,
+                ReplyBody::ServerStats4(_) => 168,
                 ReplyBody::NtpData(_) => 124,
+                ReplyBody::NtpData2(_) => 144,
                 ReplyBody::NtpSourceName(_) => SOURCE_NAME_LEN,
                 ReplyBody::AuthData(_) => 24,
                 ReplyBody::ClientAccesses(_) => 12 + 60 * MAX_CLIENTS_PER_REPLY,
@@ -368,7 +373,8 @@ impl<'a> Reply<'a> {
                 }
                 ReplyBody::ServerStats4(server_stats(&v))
             }
-            ReplyKind::NTP_DATA => ReplyBody::NtpData(parse_ntp_data(&mut r)?),
+            ReplyKind::NTP_DATA => ReplyBody::NtpData(parse_ntp_data(&mut r, false)?),
+            ReplyKind::NTP_DATA2 => ReplyBody::NtpData2(parse_ntp_data(&mut r, true)?),
             ReplyKind::NTP_SOURCE_NAME => {
                 let name = r.slice(SOURCE_NAME_LEN)?;
                 let end = name.iter().position(|b| *b == 0).unwrap_or(name.len());
@@ -455,8 +461,12 @@ impl<'a> Reply<'a> {
                 for n in server_stats_values(s) {
                     w.u64(n)?;
                 }
+                for _ in 0..4 {
+                    w.u64(u64::MAX)?; // reserved: chronyd 4.8 sends all ones
+                }
             }
-            ReplyBody::NtpData(d) => emit_ntp_data(&mut w, d)?,
+            ReplyBody::NtpData(d) => emit_ntp_data(&mut w, d, false)?,
+            ReplyBody::NtpData2(d) => emit_ntp_data(&mut w, d, true)?,
             ReplyBody::NtpSourceName(name) => {
                 let name = &name[..name.len().min(SOURCE_NAME_LEN - 1)];
                 w.put(name)?;
@@ -673,7 +683,8 @@ fn server_stats_values(s: &ServerStatsReport) -> [u64; 17] {
     ]
 }
 
-fn parse_ntp_data(r: &mut Reader) -> Result<NtpDataReport, Error> {
+/// `ntpdata`'s fields; `v2`: chrony 4.6's format.
+fn parse_ntp_data(r: &mut Reader, v2: bool) -> Result<NtpDataReport, Error> {
     let remote_address = ip(r.address()?, "ntpdata remote address")?;
     let local_address = r.address()?.ip();
     let remote_port = r.u16()?;
@@ -695,7 +706,7 @@ fn parse_ntp_data(r: &mut Reader) -> Result<NtpDataReport, Error> {
     let flags = r.u16()?;
     let tx_timestamping = timestamping_of(r.u8()?)?;
     let rx_timestamping = timestamping_of(r.u8()?)?;
-    let report = NtpDataReport {
+    let mut report = NtpDataReport {
         remote_address,
         remote_port,
         local_address,
@@ -723,12 +734,23 @@ fn parse_ntp_data(r: &mut Reader) -> Result<NtpDataReport, Error> {
         total_rx: r.u32()?,
         total_valid_rx: r.u32()?,
         total_good_rx: r.u32()?,
+        total_kernel_tx: 0,
+        total_kernel_rx: 0,
+        total_hw_tx: 0,
+        total_hw_rx: 0,
     };
-    r.slice(12)?; // reserved
+    if v2 {
+        report.total_kernel_tx = r.u32()?;
+        report.total_kernel_rx = r.u32()?;
+        report.total_hw_tx = r.u32()?;
+        report.total_hw_rx = r.u32()?;
+    }
+    r.slice(if v2 { 16 } else { 12 })?; // reserved
     Ok(report)
 }
 
-fn emit_ntp_data(w: &mut Writer, d: &NtpDataReport) -> Result<(), Error> {
+/// `ntpdata`'s fields; `v2` adds chrony 4.6's four timestamp counts.
+fn emit_ntp_data(w: &mut Writer, d: &NtpDataReport, v2: bool) -> Result<(), Error> {
     w.address(Address::Ip(d.remote_address))?;
     w.address(d.local_address.into())?;
     w.u16(d.remote_port)?;
@@ -764,8 +786,20 @@ fn emit_ntp_data(w: &mut Writer, d: &NtpDataReport) -> Result<(), Error> {
     for n in [d.total_tx, d.total_rx, d.total_valid_rx, d.total_good_rx] {
         w.u32(n)?;
     }
-    for _ in 0..3 {
-        w.u32(u32::MAX)?; // reserved: chronyd 4.3 sends all ones
+    if v2 {
+        for n in [
+            d.total_kernel_tx,
+            d.total_kernel_rx,
+            d.total_hw_tx,
+            d.total_hw_rx,
+        ] {
+            w.u32(n)?;
+        }
+    }
+    // reserved: chronyd sends all ones (three words in 4.3's format, four
+    // in 4.6's)
+    for _ in 0..if v2 { 4 } else { 3 } {
+        w.u32(u32::MAX)?;
     }
     Ok(())
 }

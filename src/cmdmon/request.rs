@@ -17,6 +17,13 @@
 
 use core::net::IpAddr;
 
+use crate::time::NtpTimestamp;
+use crate::wire::ReferenceId;
+
+use super::change::{
+    AccessRule, AccessTable, AddSource, LocalSetting, ManualMode, SourceFlags, SourceRef,
+    SourceSetting,
+};
 use super::error::Error;
 use super::field::{Address, Reader, Writer, ADDRESS_LEN};
 use super::packet::{
@@ -75,8 +82,10 @@ impl SourceSelector {
 
 /// The body of a request, for the commands ntpkit decodes; every other
 /// command chronyd knows is [`RequestBody::Other`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 #[non_exhaustive]
+// No allocator in the core: `add`'s 256-byte name is kept in place.
+#[allow(clippy::large_enum_variant)]
 pub enum RequestBody {
     /// `REQ_NULL`.
     Null,
@@ -128,10 +137,13 @@ pub enum RequestBody {
         /// Answer in chrony 4.4's format.
         v4: bool,
     },
-    /// `ntpdata` of the source at this address.
+    /// `ntpdata` of the source at this address; `v2` when the request is
+    /// long enough for chrony 4.6's reply (172 bytes), which is then sent.
     NtpData {
         /// The source's address.
         address: Address,
+        /// Answer in chrony 4.6's format.
+        v2: bool,
     },
     /// `sourcename`: the name the source at this address was configured
     /// with.
@@ -157,12 +169,89 @@ pub enum RequestBody {
         /// Reset the records' counters.
         reset: bool,
     },
-    /// Another command chronyd 4.3 knows (its body is not decoded).
+    /// One source's `selectdata` line (index from 0).
+    SelectData {
+        /// The source's index.
+        index: i32,
+    },
+    /// `add server|pool|peer NAME [OPTIONS]`.
+    AddSource(AddSource),
+    /// `delete ADDRESS`.
+    DeleteSource {
+        /// The source's address.
+        address: Address,
+    },
+    /// `minpoll`, `maxpoll`, `maxdelay`, `maxdelayratio`,
+    /// `maxdelaydevratio`, `minstratum`, `polltarget`, `selectopts`,
+    /// `offset` of one source.
+    ModifySource {
+        /// The source.
+        source: SourceRef,
+        /// The new value.
+        setting: SourceSetting,
+    },
+    /// `maxupdateskew PPM`.
+    MaxUpdateSkew(f64),
+    /// `reselectdist SECONDS`.
+    ReselectDistance(f64),
+    /// `makestep THRESHOLD LIMIT`.
+    MakeStepLimits {
+        /// Step when the offset is larger than this, seconds.
+        threshold: f64,
+        /// In the first this many updates (negative: always).
+        limit: i32,
+    },
+    /// `allow`, `deny`, `cmdallow`, `cmddeny` (each with or without `all`).
+    Access(AccessRule),
+    /// `accheck ADDRESS` or `cmdaccheck ADDRESS`.
+    AccessCheck {
+        /// NTP or command access.
+        table: AccessTable,
+        /// The address asked about.
+        address: Address,
+    },
+    /// `local ...`: chronyc 4.0–4.5's `REQ_LOCAL2`, or 4.6's `REQ_LOCAL3`
+    /// (`v3`) with `activate` and 4.8's waits.
+    Local {
+        /// The setting.
+        setting: LocalSetting,
+        /// Sent as `REQ_LOCAL3`.
+        v3: bool,
+    },
+    /// `manual off|on|reset` (`None`: a code chronyc never sends).
+    Manual(Option<ManualMode>),
+    /// `settime TIME`: the true time now.
+    SetTime(NtpTimestamp),
+    /// `dfreq PPM`: change the frequency by this much.
+    Dfreq(f64),
+    /// `doffset SECONDS`: slew the clock by this much.
+    Doffset(f64),
+    /// `dump`.
+    Dump,
+    /// `rekey`.
+    Rekey,
+    /// `cyclelogs`.
+    CycleLogs,
+    /// `refresh`.
+    Refresh,
+    /// `shutdown`.
+    Shutdown,
+    /// `onoffline`.
+    OnOffline,
+    /// `reset sources`.
+    ResetSources,
+    /// `reload sources`.
+    ReloadSources,
+    /// Another command chronyd knows (its body is not decoded).
     Other(Command),
 }
 
-/// The request length of chrony 4.4's `serverstats` (its reply's length).
-pub const SERVER_STATS4_REQUEST_LEN: usize = 164;
+/// The request length of chrony 4.4's and later `serverstats` (its
+/// reply's length).
+pub const SERVER_STATS4_REQUEST_LEN: usize = 196;
+/// The request length of chrony 4.6's and later `ntpdata` (its reply's
+/// length).
+pub const NTP_DATA2_REQUEST_LEN: usize = 172;
 
 impl RequestBody {
     /// The command code.
@@ -188,15 +277,62 @@ impl RequestBody {
             RequestBody::NtpSourceName { .. } => Command::NTP_SOURCE_NAME,
             RequestBody::AuthData { .. } => Command::AUTH_DATA,
             RequestBody::ClientAccesses { .. } => Command::CLIENT_ACCESSES,
+            RequestBody::SelectData { .. } => Command::SELECT_DATA,
+            RequestBody::AddSource(_) => Command::ADD_SOURCE,
+            RequestBody::DeleteSource { .. } => Command::DEL_SOURCE,
+            RequestBody::ModifySource { setting, .. } => match setting {
+                SourceSetting::MinPoll(_) => Command::MODIFY_MINPOLL,
+                SourceSetting::MaxPoll(_) => Command::MODIFY_MAXPOLL,
+                SourceSetting::MaxDelay(_) => Command::MODIFY_MAXDELAY,
+                SourceSetting::MaxDelayRatio(_) => Command::MODIFY_MAXDELAYRATIO,
+                SourceSetting::MaxDelayDevRatio(_) => Command::MODIFY_MAXDELAYDEVRATIO,
+                SourceSetting::MinStratum(_) => Command::MODIFY_MINSTRATUM,
+                SourceSetting::PollTarget(_) => Command::MODIFY_POLLTARGET,
+                SourceSetting::Offset(_) => Command::MODIFY_OFFSET,
+                SourceSetting::SelectOptions { .. } => Command::MODIFY_SELECTOPTS,
+            },
+            RequestBody::MaxUpdateSkew(_) => Command::MODIFY_MAXUPDATESKEW,
+            RequestBody::ReselectDistance(_) => Command::RESELECT_DISTANCE,
+            RequestBody::MakeStepLimits { .. } => Command::MODIFY_MAKESTEP,
+            RequestBody::Access(rule) => match (rule.table, rule.allow, rule.all) {
+                (AccessTable::Ntp, true, false) => Command::ALLOW,
+                (AccessTable::Ntp, true, true) => Command::ALLOW_ALL,
+                (AccessTable::Ntp, false, false) => Command::DENY,
+                (AccessTable::Ntp, false, true) => Command::DENY_ALL,
+                (AccessTable::Command, true, false) => Command::CMDALLOW,
+                (AccessTable::Command, true, true) => Command::CMDALLOW_ALL,
+                (AccessTable::Command, false, false) => Command::CMDDENY,
+                (AccessTable::Command, false, true) => Command::CMDDENY_ALL,
+            },
+            RequestBody::AccessCheck { table, .. } => match table {
+                AccessTable::Ntp => Command::ACCHECK,
+                AccessTable::Command => Command::CMDACCHECK,
+            },
+            RequestBody::Local { v3: true, .. } => Command::LOCAL3,
+            RequestBody::Local { v3: false, .. } => Command::LOCAL2,
+            RequestBody::Manual(_) => Command::MANUAL,
+            RequestBody::SetTime(_) => Command::SETTIME,
+            RequestBody::Dfreq(_) => Command::DFREQ,
+            RequestBody::Doffset(_) => Command::DOFFSET,
+            RequestBody::Dump => Command::DUMP,
+            RequestBody::Rekey => Command::REKEY,
+            RequestBody::CycleLogs => Command::CYCLELOGS,
+            RequestBody::Refresh => Command::REFRESH,
+            RequestBody::Shutdown => Command::SHUTDOWN,
+            RequestBody::OnOffline => Command::ONOFFLINE,
+            RequestBody::ResetSources => Command::RESET_SOURCES,
+            RequestBody::ReloadSources => Command::RELOAD_SOURCES,
             RequestBody::Other(command) => *command,
         }
     }
 
     /// The length of the request chronyc sends for this body (its
-    /// command's, or 164 for chrony 4.4's `serverstats`).
+    /// command's, or the longer one of chrony 4.4's `serverstats` and 4.6's
+    /// `ntpdata`).
     pub fn request_len(&self) -> usize {
         match self {
             RequestBody::ServerStats { v4: true } => SERVER_STATS4_REQUEST_LEN,
+            RequestBody::NtpData { v2: true, .. } => NTP_DATA2_REQUEST_LEN,
             _ => self
                 .command()
                 .info()
@@ -239,6 +375,7 @@ impl RequestBody {
             },
             Command::NTP_DATA => RequestBody::NtpData {
                 address: r.address()?,
+                v2: len >= NTP_DATA2_REQUEST_LEN,
             },
             Command::NTP_SOURCE_NAME => RequestBody::NtpSourceName {
                 address: r.address()?,
@@ -252,6 +389,128 @@ impl RequestBody {
                 min_hits: r.u32()?,
                 reset: r.u32()? != 0,
             },
+            Command::SELECT_DATA => RequestBody::SelectData { index: r.i32()? },
+            Command::ADD_SOURCE => RequestBody::AddSource(AddSource::parse(&mut r)?),
+            Command::DEL_SOURCE => RequestBody::DeleteSource {
+                address: r.address()?,
+            },
+            Command::MODIFY_MINPOLL
+            | Command::MODIFY_MAXPOLL
+            | Command::MODIFY_MINSTRATUM
+            | Command::MODIFY_POLLTARGET => {
+                let address = r.address()?;
+                let n = r.i32()?;
+                RequestBody::ModifySource {
+                    source: by_address(address),
+                    setting: match command {
+                        Command::MODIFY_MINPOLL => SourceSetting::MinPoll(n),
+                        Command::MODIFY_MAXPOLL => SourceSetting::MaxPoll(n),
+                        Command::MODIFY_MINSTRATUM => SourceSetting::MinStratum(n),
+                        _ => SourceSetting::PollTarget(n),
+                    },
+                }
+            }
+            Command::MODIFY_MAXDELAY
+            | Command::MODIFY_MAXDELAYRATIO
+            | Command::MODIFY_MAXDELAYDEVRATIO => {
+                let address = r.address()?;
+                let x = r.float()?;
+                RequestBody::ModifySource {
+                    source: by_address(address),
+                    setting: match command {
+                        Command::MODIFY_MAXDELAY => SourceSetting::MaxDelay(x),
+                        Command::MODIFY_MAXDELAYRATIO => SourceSetting::MaxDelayRatio(x),
+                        _ => SourceSetting::MaxDelayDevRatio(x),
+                    },
+                }
+            }
+            Command::MODIFY_SELECTOPTS => RequestBody::ModifySource {
+                source: SourceRef {
+                    address: r.address()?,
+                    reference_id: ReferenceId::from_bits(r.u32()?),
+                },
+                setting: SourceSetting::SelectOptions {
+                    mask: SourceFlags(r.u32()?),
+                    options: SourceFlags(r.u32()?),
+                },
+            },
+            Command::MODIFY_OFFSET => RequestBody::ModifySource {
+                source: SourceRef {
+                    address: r.address()?,
+                    reference_id: ReferenceId::from_bits(r.u32()?),
+                },
+                setting: SourceSetting::Offset(r.float()?),
+            },
+            Command::MODIFY_MAXUPDATESKEW => RequestBody::MaxUpdateSkew(r.float()?),
+            Command::RESELECT_DISTANCE => RequestBody::ReselectDistance(r.float()?),
+            Command::MODIFY_MAKESTEP => {
+                let limit = r.i32()?;
+                RequestBody::MakeStepLimits {
+                    threshold: r.float()?,
+                    limit,
+                }
+            }
+            Command::ALLOW
+            | Command::ALLOW_ALL
+            | Command::DENY
+            | Command::DENY_ALL
+            | Command::CMDALLOW
+            | Command::CMDALLOW_ALL
+            | Command::CMDDENY
+            | Command::CMDDENY_ALL => {
+                let code = command.0 - Command::ALLOW.0;
+                RequestBody::Access(AccessRule {
+                    table: if code < 4 {
+                        AccessTable::Ntp
+                    } else {
+                        AccessTable::Command
+                    },
+                    allow: code % 4 < 2,
+                    all: code % 2 == 1,
+                    address: r.address()?,
+                    bits: r.i32()?,
+                })
+            }
+            Command::ACCHECK | Command::CMDACCHECK => RequestBody::AccessCheck {
+                table: if command == Command::ACCHECK {
+                    AccessTable::Ntp
+                } else {
+                    AccessTable::Command
+                },
+                address: r.address()?,
+            },
+            Command::LOCAL2 | Command::LOCAL3 => {
+                let mut local = LocalSetting {
+                    on: r.i32()? != 0,
+                    stratum: r.i32()?,
+                    distance: r.float()?,
+                    orphan: r.i32()? != 0,
+                    activate: 0.0,
+                    wait_synced: 0.0,
+                    wait_unsynced: 0.0,
+                };
+                if command == Command::LOCAL3 {
+                    local.activate = r.float()?;
+                    local.wait_synced = r.float()?;
+                    local.wait_unsynced = r.float()?;
+                }
+                RequestBody::Local {
+                    setting: local,
+                    v3: command == Command::LOCAL3,
+                }
+            }
+            Command::MANUAL => RequestBody::Manual(ManualMode::of(r.i32()?)),
+            Command::SETTIME => RequestBody::SetTime(r.timespec()?),
+            Command::DFREQ => RequestBody::Dfreq(r.float()?),
+            Command::DOFFSET => RequestBody::Doffset(r.float()?),
+            Command::DUMP => RequestBody::Dump,
+            Command::REKEY => RequestBody::Rekey,
+            Command::CYCLELOGS => RequestBody::CycleLogs,
+            Command::REFRESH => RequestBody::Refresh,
+            Command::SHUTDOWN => RequestBody::Shutdown,
+            Command::ONOFFLINE => RequestBody::OnOffline,
+            Command::RESET_SOURCES => RequestBody::ResetSources,
+            Command::RELOAD_SOURCES => RequestBody::ReloadSources,
             other => RequestBody::Other(other),
         })
     }
@@ -273,12 +532,62 @@ impl RequestBody {
                 w.u32(*good as u32)?;
                 w.u32(*total as u32)
             }
-            RequestBody::SourceData { index } | RequestBody::SourceStats { index } => {
-                w.u32(*index as u32)
-            }
-            RequestBody::NtpData { address }
+            RequestBody::SourceData { index }
+            | RequestBody::SourceStats { index }
+            | RequestBody::SelectData { index } => w.u32(*index as u32),
+            RequestBody::NtpData { address, .. }
             | RequestBody::NtpSourceName { address }
-            | RequestBody::AuthData { address } => w.address(*address),
+            | RequestBody::AuthData { address }
+            | RequestBody::DeleteSource { address }
+            | RequestBody::AccessCheck { address, .. } => w.address(*address),
+            RequestBody::AddSource(add) => add.emit(w),
+            RequestBody::ModifySource { source, setting } => {
+                w.address(source.address)?;
+                match *setting {
+                    SourceSetting::MinPoll(n)
+                    | SourceSetting::MaxPoll(n)
+                    | SourceSetting::MinStratum(n)
+                    | SourceSetting::PollTarget(n) => w.u32(n as u32),
+                    SourceSetting::MaxDelay(x)
+                    | SourceSetting::MaxDelayRatio(x)
+                    | SourceSetting::MaxDelayDevRatio(x) => w.float(x),
+                    SourceSetting::SelectOptions { mask, options } => {
+                        w.u32(source.reference_id.to_bits())?;
+                        w.u32(mask.0)?;
+                        w.u32(options.0)
+                    }
+                    SourceSetting::Offset(x) => {
+                        w.u32(source.reference_id.to_bits())?;
+                        w.float(x)
+                    }
+                }
+            }
+            RequestBody::MaxUpdateSkew(x)
+            | RequestBody::ReselectDistance(x)
+            | RequestBody::Dfreq(x)
+            | RequestBody::Doffset(x) => w.float(*x),
+            RequestBody::MakeStepLimits { threshold, limit } => {
+                w.u32(*limit as u32)?;
+                w.float(*threshold)
+            }
+            RequestBody::Access(rule) => {
+                w.address(rule.address)?;
+                w.u32(rule.bits as u32)
+            }
+            RequestBody::Local { setting: local, v3 } => {
+                w.u32(u32::from(local.on))?;
+                w.u32(local.stratum as u32)?;
+                w.float(local.distance)?;
+                w.u32(u32::from(local.orphan))?;
+                if *v3 {
+                    w.float(local.activate)?;
+                    w.float(local.wait_synced)?;
+                    w.float(local.wait_unsynced)?;
+                }
+                Ok(())
+            }
+            RequestBody::Manual(mode) => w.u32(mode.map_or(u32::MAX, |m| m.code() as u32)),
+            RequestBody::SetTime(time) => w.timespec(*time),
             RequestBody::ClientAccesses {
                 first_index,
                 count,
@@ -296,7 +605,7 @@ impl RequestBody {
 }
 
 /// A parsed request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Request {
     /// The sequence number (the reply echoes it).
     pub sequence: u32,
@@ -378,6 +687,14 @@ impl Request {
     }
 }
 
+/// A setting for the source at `address`.
+fn by_address(address: Address) -> SourceRef {
+    SourceRef {
+        address,
+        reference_id: ReferenceId::NONE,
+    }
+}
+
 /// A request's address field is 20 bytes.
 const _: () = assert!(ADDRESS_LEN == 20);
 
@@ -434,7 +751,7 @@ mod tests {
         let mut r = b;
         r[3] = 1;
         assert_eq!(Request::parse(&r[..104]), Err(Reject::Drop));
-        for code in [12u16, 72, 65535] {
+        for code in [12u16, 75, 65535] {
             let u = request(code, 28);
             assert!(matches!(
                 Request::parse(&u[..28]),
@@ -454,11 +771,11 @@ mod tests {
             RequestBody::ServerStats { v4: false }
         );
         assert_eq!(
-            Request::parse(&b[..163]).unwrap().body,
+            Request::parse(&b[..195]).unwrap().body,
             RequestBody::ServerStats { v4: false }
         );
         assert_eq!(
-            Request::parse(&b[..164]).unwrap().body,
+            Request::parse(&b[..196]).unwrap().body,
             RequestBody::ServerStats { v4: true }
         );
     }
@@ -482,7 +799,78 @@ mod tests {
             RequestBody::Tracking,
             RequestBody::ServerStats { v4: false },
             RequestBody::ServerStats { v4: true },
-            RequestBody::NtpData { address: v6.into() },
+            RequestBody::NtpData {
+                address: v6.into(),
+                v2: false,
+            },
+            RequestBody::NtpData {
+                address: v4.into(),
+                v2: true,
+            },
+            RequestBody::SelectData { index: 2 },
+            RequestBody::AddSource({
+                let mut add = AddSource::new(crate::cmdmon::AddKind::Pool, "pool.example");
+                add.minpoll = -2;
+                add.max_delay = 0.5;
+                add.flags = SourceFlags(SourceFlags::ONLINE | SourceFlags::IBURST);
+                add
+            }),
+            RequestBody::DeleteSource { address: v6.into() },
+            RequestBody::ModifySource {
+                source: by_address(v4.into()),
+                setting: SourceSetting::MinPoll(3),
+            },
+            RequestBody::ModifySource {
+                source: by_address(v4.into()),
+                setting: SourceSetting::MaxDelayDevRatio(3.5),
+            },
+            RequestBody::ModifySource {
+                source: SourceRef {
+                    address: Address::Unspecified,
+                    reference_id: ReferenceId::from_bytes(*b"GPS\0"),
+                },
+                setting: SourceSetting::SelectOptions {
+                    mask: SourceFlags(SourceFlags::TRUST),
+                    options: SourceFlags(SourceFlags::TRUST),
+                },
+            },
+            RequestBody::ModifySource {
+                source: by_address(v6.into()),
+                setting: SourceSetting::Offset(0.125),
+            },
+            RequestBody::MaxUpdateSkew(50.0),
+            RequestBody::ReselectDistance(0.001953125),
+            RequestBody::MakeStepLimits {
+                threshold: 0.5,
+                limit: 3,
+            },
+            RequestBody::Access(AccessRule {
+                table: AccessTable::Command,
+                allow: false,
+                all: true,
+                address: v4.into(),
+                bits: 16,
+            }),
+            RequestBody::AccessCheck {
+                table: AccessTable::Ntp,
+                address: v6.into(),
+            },
+            RequestBody::Local {
+                setting: LocalSetting {
+                    on: true,
+                    stratum: 5,
+                    distance: 2.0,
+                    orphan: true,
+                    activate: 0.5,
+                    wait_synced: 0.0,
+                    wait_unsynced: 0.0,
+                },
+                v3: true,
+            },
+            RequestBody::Manual(Some(ManualMode::Reset)),
+            RequestBody::Dump,
+            RequestBody::Shutdown,
+            RequestBody::ReloadSources,
             RequestBody::NtpSourceName { address: v4.into() },
             RequestBody::AuthData { address: v4.into() },
             RequestBody::ClientAccesses {
@@ -491,7 +879,7 @@ mod tests {
                 min_hits: 2,
                 reset: true,
             },
-            RequestBody::Other(Command(29)),
+            RequestBody::Other(Command(30)),
         ] {
             let request = Request {
                 sequence: 7,

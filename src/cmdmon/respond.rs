@@ -11,16 +11,25 @@
 //!   `smoothing`, `sourcename`, `sources`, `sourcestats`, `tracking` /
 //!   `waitsync`); the rest get `UNAUTH` (`501 Not authorised`).
 //!
+//! The commands that change the node (`add`, `delete`, the source
+//! settings, `allow`/`deny`, `cmdallow`/`cmddeny`, `local`, `makestep`,
+//! `maxupdateskew`, `reselectdist`, `dump`, `rekey`, `cyclelogs`,
+//! `refresh`, `onoffline`, `reset sources`, `reload sources`, `shutdown`)
+//! come out as [`Action`]s once the [`Provider`] says they can be carried
+//! out ([`Provider::action_status`]); `accheck` is answered from
+//! [`Provider::serves`], `cmdaccheck` from the responder's own
+//! [`CommandAccess`].
+//!
 //! What ntpkit does not carry out gets the status chronyd sends when it
-//! lacks the facility: `settime`, `manual`, `smoothtime`, and every
-//! reconfiguring command (`add`, `delete`, `allow`, `minpoll`, `local`,
-//! ...) `NOTENABLED` (`505 Facility not enabled in daemon`); `rtcdata`,
-//! `writertc`, `trimrtc` `NORTC`; `manual delete` `BADSAMPLE`; the
-//! withdrawn `logon` `FAILED`. `smoothing` is `NOTENABLED` and `manual list`
-//! an empty list, as from chronyd without smoothing or manual input.
+//! lacks the facility: `settime`, `manual`, `smoothtime`, `dfreq`,
+//! `doffset` `NOTENABLED` (`505 Facility not enabled in daemon`);
+//! `rtcdata`, `writertc`, `trimrtc` `NORTC`; `manual delete` `BADSAMPLE`;
+//! the withdrawn `logon` `FAILED`. `smoothing` is `NOTENABLED` and `manual
+//! list` an empty list, as from chronyd without smoothing or manual input.
 
 use core::net::IpAddr;
 
+use super::change::{AccessRule, AccessTable, AddSource, LocalSetting, SourceSetting};
 use super::field::Address;
 use super::packet::{Command, Status, MAX_REQUEST_LEN};
 use super::reply::{
@@ -84,6 +93,11 @@ impl CommandAccess {
         self.rules.allow(subnet)
     }
 
+    /// `cmdallow|cmddeny [all] SUBNET` (see [`AccessControl::add`]).
+    pub fn add(&mut self, subnet: Subnet, allow: bool, all: bool) -> Result<(), AccessError> {
+        self.rules.add(subnet, allow, all)
+    }
+
     /// `cmddeny SUBNET`.
     pub fn deny(&mut self, subnet: Subnet) -> Result<(), AccessError> {
         self.rules.deny(subnet)
@@ -116,7 +130,9 @@ impl CommandAccess {
 
 /// What a command asks the node to do. The reply (`200 OK`) is already
 /// written when the responder hands it over.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
+// No allocator in the core: `add`'s 256-byte name is kept in place.
+#[allow(clippy::large_enum_variant)]
 pub enum Action {
     /// Start polling the selected sources (`online`).
     Online(SourceSelector),
@@ -138,6 +154,43 @@ pub enum Action {
     Reselect,
     /// Reset the client log's counters once read (`clients -r`).
     ResetClients,
+    /// `add server|pool|peer`.
+    AddSource(AddSource),
+    /// `delete ADDRESS`.
+    DeleteSource(IpAddr),
+    /// A setting of the source at this address.
+    ModifySource(IpAddr, SourceSetting),
+    /// `maxupdateskew PPM`.
+    MaxUpdateSkew(f64),
+    /// `reselectdist SECONDS`.
+    ReselectDistance(f64),
+    /// `makestep THRESHOLD LIMIT`.
+    MakeStepLimits {
+        /// Step when the offset is larger, seconds.
+        threshold: f64,
+        /// In the first this many updates (negative: always).
+        limit: i32,
+    },
+    /// An `allow`/`deny`/`cmdallow`/`cmddeny` rule (its subnets checked).
+    Access(AccessRule),
+    /// `local ...` / `local off`.
+    Local(LocalSetting),
+    /// `dump`.
+    Dump,
+    /// `rekey`.
+    Rekey,
+    /// `cyclelogs`.
+    CycleLogs,
+    /// `refresh`.
+    Refresh,
+    /// `onoffline`.
+    OnOffline,
+    /// `reset sources`.
+    ResetSources,
+    /// `reload sources`.
+    ReloadSources,
+    /// `shutdown`.
+    Shutdown,
 }
 
 /// The values the replies are built from, taken from the node at the
@@ -215,16 +268,33 @@ pub trait Provider {
         None
     }
     /// What the reply to an action says: [`Status::SUCCESS`] when the
-    /// node will carry it out (the default), else the status chronyd
-    /// gives (`makestep` without control of the clock: [`Status::FAILED`],
-    /// as chronyd -x).
-    fn action_status(&self, _action: &Action) -> Status {
-        Status::SUCCESS
+    /// node will carry it out, else the status chronyd gives (`makestep`
+    /// without control of the clock: [`Status::FAILED`], as chronyd -x;
+    /// `add` of a source already there: [`Status::SOURCE_ALREADY_KNOWN`]).
+    /// The default carries out what every node can (`online`, `offline`,
+    /// `burst`, `makestep`, `reselect`) and nothing else
+    /// ([`Status::NOT_ENABLED`]).
+    fn action_status(&self, action: &Action) -> Status {
+        match action {
+            Action::Online(_)
+            | Action::Offline(_)
+            | Action::Burst { .. }
+            | Action::MakeStep
+            | Action::Reselect
+            | Action::ResetClients => Status::SUCCESS,
+            _ => Status::NOT_ENABLED,
+        }
+    }
+    /// Whether the NTP server would answer `address` (`accheck`;
+    /// default: no, as a node that does not serve). `cmdaccheck` is
+    /// answered from the responder's own [`CommandAccess`].
+    fn serves(&self, _address: IpAddr) -> bool {
+        false
     }
 }
 
 /// The outcome of a request that is answered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 #[must_use]
 pub struct Response {
     /// Length of the reply written at the start of the output buffer
@@ -254,6 +324,11 @@ impl Responder {
         &self.access
     }
 
+    /// The access rules, to change (`cmdallow`, `cmddeny`).
+    pub fn access_mut(&mut self) -> &mut CommandAccess {
+        &mut self.access
+    }
+
     /// Answers one request: writes the reply into `out` and says its
     /// length and what to do, or `None` when chronyd would not answer (or
     /// `out` is too small for the reply; [`MAX_REPLY_LEN`] always
@@ -274,7 +349,7 @@ impl Responder {
                 sequence,
                 status,
             }) => (Reply::status(command, sequence, status), None),
-            Ok(parsed) => reply_to(&parsed, origin, data, &mut name),
+            Ok(parsed) => reply_to(&parsed, origin, data, &self.access, &mut name),
         };
         let len = reply.emit(out).ok()?;
         (len <= request.len()).then_some(Response { len, action })
@@ -288,6 +363,7 @@ fn reply_to<'n>(
     parsed: &Request,
     origin: Origin,
     data: &impl Provider,
+    access: &CommandAccess,
     name_buf: &'n mut [u8; SOURCE_NAME_LEN],
 ) -> (Reply<'n>, Option<Action>) {
     let command = parsed.body.command();
@@ -298,7 +374,7 @@ fn reply_to<'n>(
             None,
         );
     }
-    match execute(&parsed.body, data, name_buf) {
+    match execute(&parsed.body, data, access, name_buf) {
         Ok((body, action)) => (
             Reply {
                 command,
@@ -334,6 +410,7 @@ type Outcome<'n> = Result<(ReplyBody<'n>, Option<Action>), Status>;
 fn execute<'n>(
     body: &RequestBody,
     data: &impl Provider,
+    access: &CommandAccess,
     name_buf: &'n mut [u8; SOURCE_NAME_LEN],
 ) -> Outcome<'n> {
     let ok = |body| Ok((body, None));
@@ -354,10 +431,16 @@ fn execute<'n>(
         RequestBody::Tracking => ok(tracking(data)),
         RequestBody::Activity => ok(ReplyBody::Activity(data.activity())),
         RequestBody::ServerStats { v4 } => ok(server_stats(data, v4)),
-        RequestBody::NtpData { address } => ok(ReplyBody::NtpData(
-            data.ntp_data(found(address)?)
-                .ok_or(Status::NO_SUCH_SOURCE)?,
-        )),
+        RequestBody::NtpData { address, v2 } => {
+            let report = data
+                .ntp_data(found(address)?)
+                .ok_or(Status::NO_SUCH_SOURCE)?;
+            ok(if v2 {
+                ReplyBody::NtpData2(report)
+            } else {
+                ReplyBody::NtpData(report)
+            })
+        }
         RequestBody::NtpSourceName { address } => ok(source_name(data, found(address)?, name_buf)?),
         RequestBody::AuthData { address } => {
             ok(ReplyBody::AuthData(data.auth_data(found(address)?)))
@@ -392,6 +475,58 @@ fn execute<'n>(
                 total,
             },
         ),
+        RequestBody::AddSource(add) => act(data, Action::AddSource(add)),
+        RequestBody::DeleteSource { address } => {
+            found(address)?;
+            act(
+                data,
+                Action::DeleteSource(address.ip().ok_or(Status::NO_SUCH_SOURCE)?),
+            )
+        }
+        RequestBody::ModifySource { source, setting } => {
+            // Reference clocks (by reference ID) are not there to change.
+            let ip = source.address.ip().ok_or(Status::NO_SUCH_SOURCE)?;
+            found(source.address)?;
+            act(data, Action::ModifySource(ip, setting))
+        }
+        RequestBody::MaxUpdateSkew(ppm) => act(data, Action::MaxUpdateSkew(ppm)),
+        RequestBody::ReselectDistance(d) => act(data, Action::ReselectDistance(d)),
+        RequestBody::MakeStepLimits { threshold, limit } => {
+            act(data, Action::MakeStepLimits { threshold, limit })
+        }
+        RequestBody::Access(rule) => {
+            rule.subnets().ok_or(Status::BAD_SUBNET)?;
+            act(data, Action::Access(rule))
+        }
+        RequestBody::AccessCheck { table, address } => {
+            let ip = address.ip().ok_or(Status::BAD_SUBNET)?;
+            let allowed = match table {
+                AccessTable::Ntp => data.serves(ip),
+                AccessTable::Command => access.admits(Origin::Udp(ip)),
+            };
+            Err(if allowed {
+                Status::ACCESS_ALLOWED
+            } else {
+                Status::ACCESS_DENIED
+            })
+        }
+        RequestBody::Local { setting, .. } => act(data, Action::Local(setting)),
+        RequestBody::Dump => act(data, Action::Dump),
+        RequestBody::Rekey => act(data, Action::Rekey),
+        RequestBody::CycleLogs => act(data, Action::CycleLogs),
+        RequestBody::Refresh => act(data, Action::Refresh),
+        RequestBody::OnOffline => act(data, Action::OnOffline),
+        RequestBody::ResetSources => act(data, Action::ResetSources),
+        RequestBody::ReloadSources => act(data, Action::ReloadSources),
+        RequestBody::Shutdown => act(data, Action::Shutdown),
+        RequestBody::SelectData { index: i } => {
+            index(i)?;
+            Err(Status::NOT_ENABLED)
+        }
+        RequestBody::Manual(_)
+        | RequestBody::SetTime(_)
+        | RequestBody::Dfreq(_)
+        | RequestBody::Doffset(_) => Err(Status::NOT_ENABLED),
         RequestBody::Other(command) => Err(not_carried_out(command)),
     }
 }

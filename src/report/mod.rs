@@ -235,6 +235,15 @@ pub struct NtpDataReport {
     pub total_valid_rx: u32,
     /// Responses whose sample was used.
     pub total_good_rx: u32,
+    /// Requests whose transmit timestamp the kernel gave (chronyc 4.6's
+    /// `ntpdata` shows it).
+    pub total_kernel_tx: u32,
+    /// Responses whose receive timestamp the kernel gave.
+    pub total_kernel_rx: u32,
+    /// Requests whose transmit timestamp the network card gave.
+    pub total_hw_tx: u32,
+    /// Responses whose receive timestamp the network card gave.
+    pub total_hw_rx: u32,
 }
 
 /// The values of `chronyc serverstats` (chrony 4.4's set; chrony 4.3's

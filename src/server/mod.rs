@@ -314,6 +314,16 @@ impl<'a, const A: usize> Server<'a, A> {
         self.nts.as_mut()
     }
 
+    /// Who is answered (chronyc's `allow`/`deny` change it).
+    pub fn access(&self) -> &AccessControl<A> {
+        &self.access
+    }
+
+    /// The access rules, to change.
+    pub fn access_mut(&mut self) -> &mut AccessControl<A> {
+        &mut self.access
+    }
+
     /// What happened so far.
     pub fn counters(&self) -> &Counters {
         &self.counters

@@ -368,7 +368,10 @@ pub const DIRECTIVES: &[Directive] = &[
             Ok(())
         },
     ),
-    not_acted("reselectdist", ENGINE_OWN, |_, a, _| a.double().map(drop)),
+    acted("reselectdist", |r, a, _| {
+        r.config.reselectdist = Some(a.double()?);
+        Ok(())
+    }),
     not_acted("rtcautotrim", RTC, |_, a, _| a.double().map(drop)),
     not_acted("rtcdevice", RTC, |_, a, _| a.string().map(drop)),
     not_acted("rtcfile", RTC, |r, a, at| {
@@ -454,16 +457,12 @@ fn access(r: &mut Reader<'_>, a: &mut Args<'_>, rule: Rule, table: Table) -> Res
         Table::Command => &mut r.config.command.access,
     };
     for subnet in subnets.into_iter().flatten() {
-        let added = match (all, rule) {
-            (true, _) => list.set_all(subnet, rule == Rule::Allow),
-            (false, Rule::Allow) => list.allow(subnet),
-            (false, Rule::Deny) => list.deny(subnet),
-        };
-        added.map_err(|error| LineError::Subnet {
-            directive,
-            error,
-            value: subnet.to_string(),
-        })?;
+        list.add(subnet, rule == Rule::Allow, all)
+            .map_err(|error| LineError::Subnet {
+                directive,
+                error,
+                value: subnet.to_string(),
+            })?;
     }
     Ok(())
 }

@@ -498,6 +498,8 @@ pub struct Config {
     pub maxupdateskew: Option<f64>,
     /// `stratumweight`, in seconds.
     pub stratumweight: Option<f64>,
+    /// `reselectdist`, in seconds.
+    pub reselectdist: Option<f64>,
     /// `maxdistance`, in seconds.
     pub maxdistance: Option<f64>,
     /// `maxjitter`, in seconds.
@@ -569,6 +571,7 @@ impl Default for Config {
             lock_all: false,
             maxupdateskew: None,
             stratumweight: None,
+            reselectdist: None,
             maxdistance: None,
             maxjitter: None,
             minsources: None,
