@@ -19,7 +19,7 @@ use crate::auth::Key;
 use crate::chrony::config::{Config, SourceKind, TempCompConfig, ZONEINFO};
 use crate::chrony::keyfile::{KeyFile, KeyFileError};
 use crate::chrony::logs::LogSettings;
-use crate::cmdmon::CommandAccess;
+use crate::cmdmon::{AddKind, AddSource, CommandAccess, SourceFlags, Status};
 use crate::discipline::{DisciplineConfig, MakeStep, MaxChange};
 use crate::leap::LeapTable;
 use crate::linux::cmdmon::CmdmonSettings;
@@ -123,6 +123,113 @@ impl Upstream {
             auth: UpstreamAuth::None,
         })
     }
+}
+
+/// What `chronyc add` asks for, as the servers to follow: the name
+/// resolved (a pool's first `maxsources` addresses, a server's first
+/// address; of `family` only), with the options the engine acts on; the
+/// others are named in `ignored` (a warning each, as for the same options
+/// in chrony.conf). Keys and NTS are not taken from chronyc
+/// ([`add_refusal`] says so first).
+pub fn upstreams_from_add(
+    add: &AddSource,
+    family: Option<Family>,
+    ignored: &mut Vec<&'static str>,
+) -> io::Result<Vec<Upstream>> {
+    let name = std::str::from_utf8(add.name())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "the name is not UTF-8"))?;
+    let port = u16::try_from(add.port)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "bad port"))?;
+    let flags = add.flags;
+    let defaults = AddSource::new(AddKind::Server, "");
+    let config = SourceConfig {
+        minpoll: add.minpoll.clamp(-7, 24) as i8,
+        maxpoll: add.maxpoll.clamp(-7, 24) as i8,
+        iburst: flags.has(SourceFlags::IBURST),
+        burst: flags.has(SourceFlags::BURST),
+        prefer: flags.has(SourceFlags::PREFER),
+        noselect: flags.has(SourceFlags::NOSELECT),
+        trust: flags.has(SourceFlags::TRUST),
+        maxdelay: add.max_delay,
+        maxdelaydevratio: add.max_delay_dev_ratio,
+        poll_target: add.poll_target.clamp(1, 255) as u8,
+        min_samples: u8::try_from(add.min_samples).unwrap_or(0),
+        max_samples: u8::try_from(add.max_samples).unwrap_or(0),
+    };
+    for (set, option) in [
+        (add.presend != defaults.presend, "presend"),
+        (add.min_stratum != 0, "minstratum"),
+        (add.version != 0, "version"),
+        (add.max_delay_ratio != 0.0, "maxdelayratio"),
+        (add.min_delay != 0.0, "mindelay"),
+        (add.asymmetry != defaults.asymmetry, "asymmetry"),
+        (add.offset != 0.0, "offset"),
+        (add.filter != 0, "filter"),
+        (add.max_delay_quant != 0.0, "maxdelayquant"),
+        (add.max_unreach != 0, "maxunreach"),
+        (flags.has(SourceFlags::REQUIRE), "require"),
+        (flags.has(SourceFlags::INTERLEAVED), "xleave"),
+        (flags.has(SourceFlags::COPY), "copy"),
+        (flags.has(SourceFlags::AUTO_OFFLINE), "auto_offline"),
+        (
+            flags.has(SourceFlags::EXT_MONO_ROOT) || flags.has(SourceFlags::EXT_NET_CORRECTION),
+            "extfield",
+        ),
+    ] {
+        if set {
+            ignored.push(option);
+        }
+    }
+    let family = match (flags.has(SourceFlags::IPV4), flags.has(SourceFlags::IPV6)) {
+        (true, false) => Some(Family::V4),
+        (false, true) => Some(Family::V6),
+        _ => family,
+    };
+    let take = match add.kind {
+        Some(AddKind::Pool) => add.max_sources.clamp(1, 16) as usize,
+        _ => 1,
+    };
+    let upstreams: Vec<Upstream> = (name, port)
+        .to_socket_addrs()?
+        .filter(|a| in_family(family, a.ip()))
+        .take(take)
+        .map(|address| Upstream {
+            name: name.to_owned(),
+            address,
+            config,
+            auth: UpstreamAuth::None,
+        })
+        .collect();
+    if upstreams.is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("{name}: no address"),
+        ));
+    }
+    Ok(upstreams)
+}
+
+/// Why `chronyc add` is refused before anything is resolved, as chronyd's
+/// status: a kind this version does not know, an empty or unreadable
+/// name, an address of the family the node keeps away from (`-4`/`-6`), a
+/// key or NTS (the key file and the certificates are chrony.conf's).
+pub fn add_refusal(add: &AddSource, family: Option<Family>) -> Option<Status> {
+    let Some(_) = add.kind else {
+        return Some(Status::INVALID);
+    };
+    let name = match std::str::from_utf8(add.name()) {
+        Ok(name) if !name.is_empty() && !name.contains(char::is_whitespace) => name,
+        _ => return Some(Status::INVALID_NAME),
+    };
+    if let (Ok(ip), Some(family)) = (name.parse::<IpAddr>(), family) {
+        if !family.has(ip) {
+            return Some(Status::INVALID_AF);
+        }
+    }
+    if add.key != 0 || add.flags.has(SourceFlags::NTS) {
+        return Some(Status::NOT_ENABLED);
+    }
+    None
 }
 
 /// What and where a node serves (`port`, `bindaddress`, `allow`/`deny`,
@@ -229,6 +336,9 @@ pub struct Settings {
     /// What resolving found worth a warning (a key file other users can
     /// read): the caller shows them.
     pub warnings: Vec<String>,
+    /// The one address family kept to (`-4`, `-6`), also by sources added
+    /// later (`chronyc add`).
+    pub family: Option<Family>,
 }
 
 impl Settings {
@@ -300,6 +410,7 @@ impl Settings {
             };
         }
         let settings = Settings {
+            family,
             node,
             upstreams,
             // Requests that leave from the server's sockets need them open,
@@ -500,7 +611,7 @@ pub fn node_config(config: &Config, precision: i8) -> NodeConfig {
 }
 
 /// The engine settings: `makestep`, `maxupdateskew`, `maxdrift`,
-/// `maxslewrate`, `maxchange`, `minsources`, `stratumweight`,
+/// `maxslewrate`, `maxchange`, `minsources`, `stratumweight`, `reselectdist`,
 /// `maxdistance`, `maxjitter`, `authselectmode` and `ntsrefresh`, with the
 /// clock's `precision` (log2 seconds). What the file does not set keeps
 /// the engine's (chrony's) default.
@@ -522,6 +633,7 @@ pub fn system_config(config: &Config, precision: i8) -> SystemConfig {
         },
         minsources: config.minsources.unwrap_or(defaults.minsources),
         stratumweight: config.stratumweight.unwrap_or(defaults.stratumweight),
+        reselect_distance: config.reselectdist.unwrap_or(defaults.reselect_distance),
         maxdistance: config.maxdistance.unwrap_or(defaults.maxdistance),
         maxjitter: config.maxjitter.unwrap_or(defaults.maxjitter),
         precision,
@@ -651,7 +763,7 @@ mod tests {
         let config = parse(
             "makestep 0.1 -1\nmaxupdateskew 50\nminsources 2\nstratumweight 0.01\nmaxdrift 100\n\
              maxslewrate 1000\nmaxdistance 16\nmaxjitter 0.5\nlocal stratum 7\nmaxchange 10 2 -1\n\
-             authselectmode prefer\nntsrefresh 3600\n",
+             authselectmode prefer\nntsrefresh 3600\nreselectdist 0.002\n",
         );
         let system = system_config(&config, -23);
         assert_eq!(
@@ -674,6 +786,7 @@ mod tests {
                 },
                 minsources: 2,
                 stratumweight: 0.01,
+                reselect_distance: 0.002,
                 maxdistance: 16.0,
                 maxjitter: 0.5,
                 precision: -23,

@@ -405,11 +405,12 @@ impl Client {
         let reply = self.request(
             RequestBody::NtpData {
                 address: Address::Ip(address),
+                v2: true,
             },
             &mut buf,
         )?;
         match reply.body {
-            ReplyBody::NtpData(d) => Ok(d),
+            ReplyBody::NtpData(d) | ReplyBody::NtpData2(d) => Ok(d),
             _ => Err(self.unexpected(&reply)),
         }
     }

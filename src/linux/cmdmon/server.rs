@@ -20,7 +20,7 @@ use std::vec::Vec;
 
 use super::{CmdmonError, CmdmonSettings};
 use crate::cmdmon::packet::MAX_REQUEST_LEN;
-use crate::cmdmon::{Action, Origin, Provider, Responder, Response, MAX_REPLY_LEN};
+use crate::cmdmon::{Action, CommandAccess, Origin, Provider, Responder, Response, MAX_REPLY_LEN};
 use crate::linux::socket::from_sockaddr;
 use crate::linux::sys;
 use crate::report::{
@@ -29,7 +29,7 @@ use crate::report::{
 };
 
 /// What one [`CmdmonServer::serve_pending`] call did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Served {
     /// Requests answered.
     pub answered: u64,
@@ -58,6 +58,12 @@ fn io_error(what: String) -> impl FnOnce(io::Error) -> CmdmonError {
 }
 
 impl CmdmonServer {
+    /// Who may send commands over UDP (`chronyc cmdallow`, `cmddeny`
+    /// change it).
+    pub fn access_mut(&mut self) -> &mut CommandAccess {
+        self.responder.access_mut()
+    }
+
     /// Opens the sockets `settings` asks for, non-blocking.
     ///
     /// The socket's directory is created (mode 0750) if missing, and must

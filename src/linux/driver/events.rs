@@ -1,14 +1,10 @@
 //! What the driver does with the node's events (chronyd's log lines, the
-//! drift file, the log files) and with chronyc's commands.
+//! drift file, the log files).
 
-use super::view::NodeView;
-use std::vec::Vec;
-
-use super::peers::{log_name, Peer};
+use super::peers::log_name;
 use super::{files, Driver, DriverError};
-use crate::cmdmon::{Action, SourceSelector};
 use crate::linux::clock::DriverClock;
-use crate::node::{Command, Event};
+use crate::node::Event;
 use crate::system::{ModeEnd, ReferenceMode};
 use crate::time::NtpTimestamp;
 
@@ -154,71 +150,5 @@ fn log_mode_end(end: &ModeEnd) {
             mode: ReferenceMode::InitStepSlew { .. },
         } => log::warn!("No suitable source for initstepslew"),
         ModeEnd::NoSource { .. } => log::warn!("No suitable source for synchronisation"),
-    }
-}
-
-/// What the node is to do for chronyc's `action` (one command per source
-/// it names); nothing for `makestep` while measuring only.
-pub(super) fn commands(action: &Action, peers: &[Peer], measure_only: bool) -> Vec<Command> {
-    let matching = |selector: &SourceSelector| {
-        peers
-            .iter()
-            .filter(|p| selector.matches(p.server().ip()))
-            .map(|p| p.id)
-            .collect::<Vec<_>>()
-    };
-    match action {
-        Action::Online(selector) => matching(selector)
-            .into_iter()
-            .map(Command::Online)
-            .collect(),
-        Action::Offline(selector) => matching(selector)
-            .into_iter()
-            .map(Command::Offline)
-            .collect(),
-        Action::Burst { sources, total, .. } => matching(sources)
-            .into_iter()
-            .map(|source| Command::Burst {
-                source,
-                total: (*total).clamp(1, 8) as u8,
-            })
-            .collect(),
-        Action::MakeStep if !measure_only => std::vec![Command::MakeStep],
-        Action::MakeStep => Vec::new(),
-        Action::Reselect => std::vec![Command::Reselect],
-        // No client log: nothing to reset.
-        Action::ResetClients => Vec::new(),
-    }
-}
-
-impl<C: DriverClock> Driver<'_, C> {
-    /// Answers what waits on the command sockets reported `ready`, and
-    /// carries out what the commands ask (`burst`, `online`/`offline`,
-    /// `makestep`, `reselect`).
-    pub(super) fn answer_commands(&mut self, ready: &[bool]) -> Result<(), DriverError<C::Error>> {
-        let now = self.now()?;
-        let Some(cmdmon) = &mut self.cmdmon else {
-            return Ok(());
-        };
-        let view = NodeView {
-            node: &self.node,
-            peers: &self.peers,
-            now,
-            measure_only: self.measure_only,
-        };
-        let actions = match cmdmon.serve_ready(&view, ready) {
-            Ok(served) => served.actions,
-            Err(e) => {
-                log::warn!("Command sockets: {e}");
-                return Ok(());
-            }
-        };
-        for action in actions {
-            for command in commands(&action, &self.peers, self.measure_only) {
-                // The sources named are the node's own.
-                let _ = self.node.handle_command(now, command);
-            }
-        }
-        self.settle()
     }
 }

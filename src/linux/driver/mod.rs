@@ -47,6 +47,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod commands;
 mod error;
 mod events;
 mod files;
@@ -82,7 +83,7 @@ use crate::linux::clock::DriverClock;
 use crate::linux::cmdmon::CmdmonServer;
 use crate::linux::nts::ke_client::NtsSettings;
 use crate::linux::serve::Serving;
-use crate::linux::settings::{Settings, Upstream};
+use crate::linux::settings::{Family, Settings, Upstream};
 use crate::linux::socket::{NtpSocket, Poller};
 use crate::node::{Datagram, Node};
 use crate::system::{ModeEnd, ReferenceMode, SourceId, MAX_REQUEST_LEN};
@@ -133,6 +134,10 @@ pub struct Driver<'a, C: DriverClock> {
     /// Where the monotonic readings the watch takes count from.
     started: Instant,
     finished: bool,
+    /// The address family kept to (`-4`, `-6`), also by `chronyc add`.
+    family: Option<Family>,
+    /// `chronyc shutdown` was asked: the loop ends.
+    shutdown: bool,
 }
 
 impl<C: DriverClock> fmt::Debug for Driver<'_, C> {
@@ -153,7 +158,7 @@ impl<'a, C: DriverClock> Driver<'a, C> {
     /// Runs until `stop` is set (or an error), then [`finishes`](Self::finish).
     pub fn run(&mut self, stop: &AtomicBool) -> Result<(), DriverError<C::Error>> {
         let result = (|| {
-            while !stop.load(Ordering::Relaxed) {
+            while !stop.load(Ordering::Relaxed) && !self.shutdown {
                 self.run_once(None)?;
             }
             Ok(())

@@ -115,6 +115,8 @@ impl<'a, C: DriverClock> Driver<'a, C> {
             jumps: StepWatch::default(),
             started: Instant::now(),
             finished: false,
+            family: settings.family,
+            shutdown: false,
         };
         let (wall, monotonic) = driver.readings();
         driver.jumps.rebase(wall, monotonic);

@@ -776,3 +776,150 @@ fn histories_are_saved_on_the_way_out_and_restored_with_reload() {
 }
 
 mod ports;
+
+/// chronyc's commands that change the node, carried out by the running
+/// driver: `add server`, `minpoll`, `makestep`, `reselectdist`, `local`,
+/// `cmdallow`, `delete`, `allow` (refused: the node does not serve), and
+/// `shutdown`, which ends `run`.
+#[test]
+fn chronyc_commands_change_the_running_node() {
+    use crate::cmdmon::{
+        AccessRule, AccessTable, AddKind, AddSource, LocalSetting, RequestBody, SourceRef,
+        SourceSetting, Status,
+    };
+    use crate::linux::cmdmon::QueryError;
+    let stop = Arc::new(AtomicBool::new(false));
+    let (first, server) = spawn_server(stop.clone());
+    let (second, second_server) = spawn_server(stop.clone());
+    let tmp = temp_dir("commands");
+    let socket = tmp.path().join("chronyd.sock");
+    let settings = Settings {
+        upstreams: vec![fast(first)],
+        command: Some(CmdmonSettings {
+            socket: Some(socket.clone()),
+            port: 0,
+            ..CmdmonSettings::default()
+        }),
+        measure_only: true,
+        ..Settings::default()
+    };
+    let mut driver = Driver::new(settings, VirtualClock::new(), None).unwrap();
+    let ip = |a: SocketAddr| crate::cmdmon::Address::Ip(a.ip());
+    let by = |a: SocketAddr| SourceRef {
+        address: ip(a),
+        reference_id: crate::wire::ReferenceId::NONE,
+    };
+    let status = |r: Result<crate::cmdmon::Reply<'_>, QueryError>| match r {
+        Ok(reply) => reply.status,
+        Err(QueryError::Refused { status, .. }) => status,
+        Err(e) => panic!("{e}"),
+    };
+    // One command at a time, each carried out before the next is sent.
+    let ask = |driver: &mut Driver<'_, VirtualClock>, body: RequestBody| -> Status {
+        let socket = socket.clone();
+        let asker = thread::spawn(move || {
+            let mut client = Client::connect(&Target::Unix(socket)).unwrap();
+            let mut buf = [0u8; crate::cmdmon::MAX_REPLY_LEN];
+            status(client.request(body, &mut buf))
+        });
+        let deadline = Deadline::after_seconds(30);
+        while !asker.is_finished() {
+            driver.run_once(Some(Duration::from_millis(20))).unwrap();
+            deadline.check(|| "no answer on the command socket".into());
+        }
+        driver.run_once(Some(Duration::ZERO)).unwrap();
+        asker.join().unwrap()
+    };
+    let mut add = AddSource::new(AddKind::Server, &second.ip().to_string());
+    add.port = u32::from(second.port());
+    add.minpoll = -3;
+    add.maxpoll = -2;
+    assert_eq!(
+        ask(&mut driver, RequestBody::AddSource(add)),
+        Status::SUCCESS
+    );
+    let servers: Vec<SocketAddr> = driver.sources().map(|(_, a, _)| a).collect();
+    assert_eq!(servers, [first, second]);
+    // The same address and port again, as chronyd: already there.
+    let again = ask(&mut driver, RequestBody::AddSource(add));
+    assert_eq!(again, Status::SOURCE_ALREADY_KNOWN);
+
+    let minpoll = RequestBody::ModifySource {
+        source: by(second),
+        setting: SourceSetting::MaxPoll(4),
+    };
+    assert_eq!(ask(&mut driver, minpoll), Status::SUCCESS);
+    let id = driver.sources().nth(1).unwrap().2;
+    assert_eq!(driver.node().system().source_config(id).unwrap().maxpoll, 4);
+    // What the engine does not act on is refused, not ignored.
+    let ratio = RequestBody::ModifySource {
+        source: by(second),
+        setting: SourceSetting::MaxDelayRatio(2.0),
+    };
+    assert_eq!(ask(&mut driver, ratio), Status::NOT_ENABLED);
+
+    let makestep = RequestBody::MakeStepLimits {
+        threshold: 0.5,
+        limit: 3,
+    };
+    assert_eq!(ask(&mut driver, makestep), Status::SUCCESS);
+    let step = driver.node().system().config().discipline.makestep.unwrap();
+    assert_eq!(step.threshold, 0.5);
+    assert_eq!(
+        ask(&mut driver, RequestBody::ReselectDistance(0.01)),
+        Status::SUCCESS
+    );
+    // chrony's 32-bit floats on the wire.
+    assert!((driver.node().system().config().reselect_distance - 0.01).abs() < 1e-8);
+    let local = LocalSetting {
+        on: true,
+        stratum: 7,
+        distance: 1.0,
+        orphan: false,
+        activate: 0.0,
+        wait_synced: 0.0,
+        wait_unsynced: 0.0,
+    };
+    let local = RequestBody::Local {
+        setting: local,
+        v3: false,
+    };
+    assert_eq!(ask(&mut driver, local), Status::SUCCESS);
+    assert_eq!(driver.node().local().map(|l| l.stratum()), Some(7));
+    let cmdallow = RequestBody::Access(AccessRule {
+        table: AccessTable::Command,
+        allow: true,
+        all: false,
+        address: ip("192.0.2.0:0".parse().unwrap()),
+        bits: 24,
+    });
+    assert_eq!(ask(&mut driver, cmdallow), Status::SUCCESS);
+    let cmdaccheck = RequestBody::AccessCheck {
+        table: AccessTable::Command,
+        address: ip("192.0.2.7:0".parse().unwrap()),
+    };
+    assert_eq!(ask(&mut driver, cmdaccheck), Status::ACCESS_ALLOWED);
+    // No server here: NTP access rules would do nothing.
+    let allow = RequestBody::Access(AccessRule {
+        table: AccessTable::Ntp,
+        allow: true,
+        all: false,
+        address: crate::cmdmon::Address::Unspecified,
+        bits: 0,
+    });
+    assert_eq!(ask(&mut driver, allow), Status::FAILED);
+
+    let delete = RequestBody::DeleteSource {
+        address: ip(second),
+    };
+    // Both sources are on 127.0.0.1: `delete` names an address, so both go.
+    assert_eq!(ask(&mut driver, delete), Status::SUCCESS);
+    assert_eq!(driver.sources().count(), 0);
+    assert_eq!(ask(&mut driver, RequestBody::Shutdown), Status::SUCCESS);
+    let ended = Deadline::after_seconds(5);
+    driver.run(&AtomicBool::new(false)).unwrap();
+    ended.check(|| "shutdown did not end the loop".into());
+    stop.store(true, Ordering::Relaxed);
+    server.join().unwrap();
+    second_server.join().unwrap();
+}

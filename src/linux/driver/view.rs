@@ -8,8 +8,9 @@ use std::vec::Vec;
 use super::peers::Peer;
 use super::{DriverError, MAX_SOURCES};
 use crate::chrony::control::{Snapshot, SourceSnapshot};
-use crate::cmdmon::{Action, Provider, Status};
-use crate::node::Node;
+use crate::cmdmon::{AccessTable, Action, Provider, Status};
+use crate::linux::settings::{add_refusal, Family};
+use crate::node::{apply_setting, Node};
 use crate::report::{
     AuthReport, NtpDataReport, ServerStatsReport, SourceActivity, SourceReport, SourceStatsReport,
     TimedatectlReport, TrackingReport,
@@ -25,6 +26,8 @@ pub(super) struct NodeView<'d, 'a> {
     pub now: NtpTimestamp,
     /// Measuring only: `makestep` is refused.
     pub measure_only: bool,
+    /// The address family kept to (`-4`, `-6`).
+    pub family: Option<Family>,
 }
 
 impl NodeView<'_, '_> {
@@ -141,6 +144,10 @@ impl Provider for NodeView<'_, '_> {
             total_rx: counts.received,
             total_valid_rx: counts.valid,
             total_good_rx: counts.used,
+            total_kernel_tx: counts.kernel_tx,
+            total_kernel_rx: counts.kernel_rx,
+            total_hw_tx: counts.hw_tx,
+            total_hw_rx: counts.hw_rx,
         })
     }
 
@@ -164,8 +171,52 @@ impl Provider for NodeView<'_, '_> {
         match action {
             // Measuring only: the clock is not ours to step.
             Action::MakeStep if self.measure_only => Status::FAILED,
+            Action::AddSource(add) => {
+                if let Some(status) = add_refusal(add, self.family) {
+                    return status;
+                }
+                let named = std::str::from_utf8(add.name()).ok();
+                let known = named
+                    .and_then(|name| name.parse::<IpAddr>().ok())
+                    .is_some_and(|ip| {
+                        self.peers
+                            .iter()
+                            .any(|p| p.server() == std::net::SocketAddr::new(ip, add.port as u16))
+                    });
+                if known {
+                    Status::SOURCE_ALREADY_KNOWN
+                } else if self.peers.len() >= MAX_SOURCES {
+                    Status::TOO_MANY_SOURCES
+                } else {
+                    Status::SUCCESS
+                }
+            }
+            Action::ModifySource(ip, setting) => {
+                let applies = self
+                    .peers
+                    .iter()
+                    .filter(|p| p.server().ip() == *ip)
+                    .filter_map(|p| self.node.system().source_config(p.id))
+                    .all(|config| apply_setting(config, setting).is_ok());
+                if applies {
+                    Status::SUCCESS
+                } else {
+                    Status::NOT_ENABLED
+                }
+            }
+            // Rules for a server that is not there would do nothing.
+            Action::Access(rule) if rule.table == AccessTable::Ntp && !self.node.is_serving() => {
+                Status::FAILED
+            }
+            // Not carried out yet: the key file and the sources files are
+            // read at start only.
+            Action::Rekey | Action::ReloadSources => Status::NOT_ENABLED,
             _ => Status::SUCCESS,
         }
+    }
+
+    fn serves(&self, address: IpAddr) -> bool {
+        self.node.serves(address)
     }
 }
 
@@ -183,6 +234,7 @@ impl<C: crate::linux::clock::DriverClock> super::Driver<'_, C> {
             peers: &self.peers,
             now: self.now()?,
             measure_only: self.measure_only,
+            family: self.family,
         }
         .snapshot())
     }

@@ -1,0 +1,309 @@
+//! chronyc's commands, carried out: what the command sockets answered
+//! comes back as [`Action`]s; those for the engine go to the node as
+//! [`Command`]s, the rest (sources added and removed, sockets, files,
+//! command access, the way out) are the shell's.
+
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs, UdpSocket};
+use std::vec::Vec;
+
+use super::peers::{log_name, open_peers, Peer};
+use super::view::NodeView;
+use super::{Driver, DriverError, MAX_SOURCES};
+use crate::cmdmon::{AccessTable, Action, AddSource, LocalSetting, SourceSelector};
+use crate::discipline::MakeStep;
+use crate::linux::clock::DriverClock;
+use crate::linux::settings::upstreams_from_add;
+use crate::node::{Command, Node};
+use crate::server::LocalReference;
+use crate::system::SourceId;
+use crate::time::NtpTimestamp;
+
+impl<C: DriverClock> Driver<'_, C> {
+    /// Answers what waits on the command sockets reported `ready`, and
+    /// carries out what the commands ask.
+    pub(super) fn answer_commands(&mut self, ready: &[bool]) -> Result<(), DriverError<C::Error>> {
+        let now = self.now()?;
+        let Some(cmdmon) = &mut self.cmdmon else {
+            return Ok(());
+        };
+        let view = NodeView {
+            node: &self.node,
+            peers: &self.peers,
+            now,
+            measure_only: self.measure_only,
+            family: self.family,
+        };
+        let actions = match cmdmon.serve_ready(&view, ready) {
+            Ok(served) => served.actions,
+            Err(e) => {
+                log::warn!("Command sockets: {e}");
+                return Ok(());
+            }
+        };
+        for action in actions {
+            self.carry_out(now, &action)?;
+            self.settle()?;
+        }
+        Ok(())
+    }
+
+    /// Carries out one command the responder accepted (its reply, `200
+    /// OK`, is sent already).
+    fn carry_out(
+        &mut self,
+        now: NtpTimestamp,
+        action: &Action,
+    ) -> Result<(), DriverError<C::Error>> {
+        let command = |node: &mut Node<'_, MAX_SOURCES>, command| {
+            if let Err(e) = node.handle_command(now, command) {
+                log::warn!("chronyc command not carried out: {e}");
+            }
+        };
+        match *action {
+            Action::Online(selector) | Action::Offline(selector) => {
+                let online = matches!(action, Action::Online(_));
+                for id in matching(&self.peers, &selector) {
+                    command(
+                        &mut self.node,
+                        if online {
+                            Command::Online(id)
+                        } else {
+                            Command::Offline(id)
+                        },
+                    );
+                }
+            }
+            Action::Burst { sources, total, .. } => {
+                for source in matching(&self.peers, &sources) {
+                    let total = total.clamp(1, 8) as u8;
+                    command(&mut self.node, Command::Burst { source, total });
+                }
+            }
+            // Measuring only, the responder refused it.
+            Action::MakeStep => command(&mut self.node, Command::MakeStep),
+            Action::Reselect => command(&mut self.node, Command::Reselect),
+            // No client log: nothing to reset.
+            Action::ResetClients => {}
+            Action::AddSource(add) => self.add_sources(now, &add)?,
+            Action::DeleteSource(ip) => {
+                for id in matching(&self.peers, &SourceSelector::one(ip)) {
+                    self.remove_peer(now, id);
+                }
+            }
+            Action::ModifySource(ip, setting) => {
+                for source in matching(&self.peers, &SourceSelector::one(ip)) {
+                    command(&mut self.node, Command::SetSource { source, setting });
+                }
+            }
+            Action::MaxUpdateSkew(ppm) => command(&mut self.node, Command::SetMaxUpdateSkew(ppm)),
+            Action::ReselectDistance(d) => {
+                command(&mut self.node, Command::SetReselectDistance(d));
+            }
+            Action::MakeStepLimits { threshold, limit } => command(
+                &mut self.node,
+                Command::SetMakeStep(MakeStep { threshold, limit }),
+            ),
+            Action::Access(rule) => {
+                for subnet in rule.subnets().into_iter().flatten().flatten() {
+                    match rule.table {
+                        AccessTable::Ntp => command(
+                            &mut self.node,
+                            Command::Access {
+                                subnet,
+                                allow: rule.allow,
+                                all: rule.all,
+                            },
+                        ),
+                        AccessTable::Command => {
+                            if let Some(cmdmon) = &mut self.cmdmon {
+                                if let Err(e) =
+                                    cmdmon.access_mut().add(subnet, rule.allow, rule.all)
+                                {
+                                    log::warn!("cmdallow/cmddeny not carried out: {e}");
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            Action::Local(local) => {
+                command(&mut self.node, Command::SetLocal(local_reference(&local)))
+            }
+            Action::Dump => self.dump(),
+            Action::CycleLogs => self.cycle_logs(),
+            Action::ResetSources => command(&mut self.node, Command::ResetSources),
+            Action::OnOffline => {
+                for peer in &self.peers {
+                    let online = has_route(peer.server());
+                    let id = peer.id;
+                    command(
+                        &mut self.node,
+                        if online {
+                            Command::Online(id)
+                        } else {
+                            Command::Offline(id)
+                        },
+                    );
+                }
+            }
+            Action::Refresh => self.refresh(now)?,
+            Action::Shutdown => {
+                log::info!("Shutdown requested with chronyc");
+                self.shutdown = true;
+            }
+            // The responder refuses them (`505`): nothing to do.
+            Action::Rekey | Action::ReloadSources => {}
+        }
+        Ok(())
+    }
+
+    /// `add server|pool|peer`: the name resolved now, each address
+    /// followed with its own socket.
+    fn add_sources(
+        &mut self,
+        now: NtpTimestamp,
+        add: &AddSource,
+    ) -> Result<(), DriverError<C::Error>> {
+        let mut ignored = Vec::new();
+        let upstreams = match upstreams_from_add(add, self.family, &mut ignored) {
+            Ok(upstreams) => upstreams,
+            Err(e) => {
+                log::warn!("chronyc add: not following it: {e}");
+                return Ok(());
+            }
+        };
+        if !ignored.is_empty() {
+            log::warn!(
+                "chronyc add {}: not acted on (the engine does not take them yet): {}",
+                upstreams[0].name,
+                ignored.join(", ")
+            );
+        }
+        let room = MAX_SOURCES.saturating_sub(self.peers.len());
+        let fresh: Vec<_> = upstreams
+            .into_iter()
+            .filter(|u| !self.peers.iter().any(|p| p.server() == u.address))
+            .take(room)
+            .collect();
+        let (peers, _) = open_peers(
+            &mut self.node,
+            &fresh,
+            &self.nts_settings,
+            now,
+            &mut self.client,
+            &self.serving,
+        )?;
+        for peer in peers {
+            if !add.flags.has(crate::cmdmon::SourceFlags::ONLINE) {
+                let _ = self.node.handle_command(now, Command::Offline(peer.id));
+            }
+            log::info!("Added source {}", peer.server().ip());
+            self.peers.push(peer);
+        }
+        Ok(())
+    }
+
+    /// Stops following a source and closes its socket.
+    fn remove_peer(&mut self, now: NtpTimestamp, id: SourceId) {
+        log::info!("Removed source {}", log_name(&self.peers, id));
+        self.node.remove_source(id, now);
+        self.peers.retain(|p| p.id != id);
+    }
+
+    /// `refresh`: every source named by a host name is looked up again,
+    /// and follows the name's new address if it moved (with its
+    /// configuration, samples dropped).
+    fn refresh(&mut self, now: NtpTimestamp) -> Result<(), DriverError<C::Error>> {
+        let mut moved = Vec::new();
+        for peer in &self.peers {
+            if peer.name.parse::<IpAddr>().is_ok() || peer.nts.is_some() {
+                continue;
+            }
+            let port = peer.server().port();
+            let Ok(mut addresses) = (peer.name.as_str(), port).to_socket_addrs() else {
+                continue;
+            };
+            let family = self.family;
+            let current = peer.server();
+            let all: Vec<SocketAddr> = addresses
+                .by_ref()
+                .filter(|a| family.map_or(true, |f| f.has(a.ip())))
+                .collect();
+            if let (false, Some(first)) = (all.contains(&current), all.first()) {
+                moved.push((peer.id, *first));
+            }
+        }
+        for (id, address) in moved {
+            let Some(config) = self.node.system().source_config(id).copied() else {
+                continue;
+            };
+            let Some(name) = self
+                .peers
+                .iter()
+                .find(|p| p.id == id)
+                .map(|p| p.name.clone())
+            else {
+                continue;
+            };
+            log::info!("Source {name} replaced with {}", address.ip());
+            self.node.remove_source(id, now);
+            self.peers.retain(|p| p.id != id);
+            let upstream = crate::linux::settings::Upstream {
+                name,
+                address,
+                config,
+                auth: crate::linux::settings::UpstreamAuth::None,
+            };
+            let (peers, _) = open_peers(
+                &mut self.node,
+                &[upstream],
+                &self.nts_settings,
+                now,
+                &mut self.client,
+                &self.serving,
+            )?;
+            self.peers.extend(peers);
+        }
+        Ok(())
+    }
+}
+
+/// The node's ids of the peers `selector` selects.
+fn matching(peers: &[Peer], selector: &SourceSelector) -> Vec<SourceId> {
+    peers
+        .iter()
+        .filter(|p| selector.matches(p.server().ip()))
+        .map(|p| p.id)
+        .collect()
+}
+
+/// What `local` asks to serve (`None`: `local off`); `orphan`, `activate`
+/// and the waits are not acted on (a warning).
+fn local_reference(local: &LocalSetting) -> Option<LocalReference> {
+    if !local.on {
+        return None;
+    }
+    if local.orphan
+        || local.activate != 0.0
+        || local.wait_synced != 0.0
+        || local.wait_unsynced != 0.0
+    {
+        log::warn!("chronyc local: orphan, activate, waitsynced and waitunsynced are not acted on");
+    }
+    Some(LocalReference::new(
+        local.stratum.clamp(1, 15) as u8,
+        local.distance,
+    ))
+}
+
+/// Whether the system has a route to `address` (what `onoffline` asks): a
+/// UDP socket can be connected to it.
+fn has_route(address: SocketAddr) -> bool {
+    let any: SocketAddr = match address {
+        SocketAddr::V4(_) => (std::net::Ipv4Addr::UNSPECIFIED, 0).into(),
+        SocketAddr::V6(_) => (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
+    };
+    UdpSocket::bind(any)
+        .and_then(|s| s.connect(address))
+        .is_ok()
+}
