@@ -352,10 +352,15 @@ impl Provider for Snapshot {
     fn client(&self, index: u32) -> Option<ClientReport> {
         *self.clients.get(usize::try_from(index).ok()?)?
     }
+    /// `online`, `offline`, `burst`, `makestep` (unless without clock
+    /// control), `reselect` and `clients -r` are for the snapshot's holder
+    /// to carry out; the commands that change sources, rules and settings
+    /// are refused (`NOTENABLED`): a snapshot has nothing to change.
     fn action_status(&self, action: &Action) -> Status {
         match action {
             Action::MakeStep if !self.clock_control => Status::FAILED,
-            _ => Status::SUCCESS,
+            _ if action.is_basic() => Status::SUCCESS,
+            _ => Status::NOT_ENABLED,
         }
     }
 }

@@ -128,6 +128,23 @@ impl CommandAccess {
     }
 }
 
+impl Action {
+    /// What every node carries out: `online`, `offline`, `burst`,
+    /// `makestep`, `reselect`, `clients -r` (not the commands that change
+    /// sources, rules, settings or files).
+    pub fn is_basic(&self) -> bool {
+        matches!(
+            self,
+            Action::Online(_)
+                | Action::Offline(_)
+                | Action::Burst { .. }
+                | Action::MakeStep
+                | Action::Reselect
+                | Action::ResetClients
+        )
+    }
+}
+
 /// What a command asks the node to do. The reply (`200 OK`) is already
 /// written when the responder hands it over.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -275,14 +292,10 @@ pub trait Provider {
     /// `burst`, `makestep`, `reselect`) and nothing else
     /// ([`Status::NOT_ENABLED`]).
     fn action_status(&self, action: &Action) -> Status {
-        match action {
-            Action::Online(_)
-            | Action::Offline(_)
-            | Action::Burst { .. }
-            | Action::MakeStep
-            | Action::Reselect
-            | Action::ResetClients => Status::SUCCESS,
-            _ => Status::NOT_ENABLED,
+        if action.is_basic() {
+            Status::SUCCESS
+        } else {
+            Status::NOT_ENABLED
         }
     }
     /// Whether the NTP server would answer `address` (`accheck`;
