@@ -387,7 +387,7 @@ impl<'a, const N: usize, const S: usize> Node<'a, N, S> {
     /// Stops following `source` (see [`System::remove_source`]); whether
     /// there was one.
     pub fn remove_source(&mut self, source: SourceId, now: NtpTimestamp) -> bool {
-        let removed = self.system.remove_source(source, now);
+        let removed = self.system.remove_source(source);
         self.note_state(now);
         removed
     }
@@ -437,10 +437,22 @@ impl<'a, const N: usize, const S: usize> Node<'a, N, S> {
     /// chronyd reports them.
     pub fn tracking(&self, now: NtpTimestamp) -> TrackingReport {
         let mut tracking = self.system.tracking(now);
-        if let (LeapIndicator::Unsynchronized, Some(local)) = (tracking.leap, self.local) {
+        let Some(local) = &self.local else {
+            return tracking;
+        };
+        // The local reference when it is what is served (unsynchronised, or
+        // further than its distance), as chronyd reports it: its stratum
+        // and reference time, no skew, no root delay or dispersion.
+        let served = local.reference(&self.system.reference(now), now);
+        if served.reference_id == ReferenceId::LOCAL {
             tracking.reference_id = ReferenceId::LOCAL;
-            tracking.stratum = local.stratum();
+            tracking.stratum = served.stratum;
+            tracking.reference_time = served.reference_time;
             tracking.leap = LeapIndicator::NoWarning;
+            tracking.skew_ppm = 0.0;
+            tracking.residual_frequency_ppm = 0.0;
+            tracking.root_delay = 0.0;
+            tracking.root_dispersion = 0.0;
         }
         tracking
     }

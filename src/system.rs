@@ -309,6 +309,10 @@ pub struct System<const N: usize = DEFAULT_CAPACITY, const S: usize = N> {
     states: [SourceState; N],
     discipline: Discipline,
     selected: Option<usize>,
+    /// The reference ID and stratum (ours: the source's + 1) of the last
+    /// update: what the clock is synchronised to, kept while no source is
+    /// selectable, as chronyd keeps it.
+    last_reference: Option<(ReferenceId, u8)>,
     /// Why nothing is selected, after a selection that selected nothing.
     unselected: Option<Unselected>,
     /// A source's reachability changed since the last selection.
@@ -369,6 +373,7 @@ impl<const N: usize, const S: usize> System<N, S> {
             nts: core::array::from_fn(|_| None),
             states: [SourceState::Unusable; N],
             selected: None,
+            last_reference: None,
             unselected: None,
             reselect_due: false,
             selections: 0,
@@ -423,10 +428,11 @@ impl<const N: usize, const S: usize> System<N, S> {
         Ok(SourceId(slot))
     }
 
-    /// Stops following `source` at `now` (its id may be given to a source
-    /// added later): if it was selected, nothing is until selection is
-    /// made again, at the next timeout or poll. Whether there was one.
-    pub fn remove_source(&mut self, source: SourceId, now: NtpTimestamp) -> bool {
+    /// Stops following `source` (its id may be given to a source added
+    /// later): if it was selected, nothing is until selection is made
+    /// again, at the next timeout or poll, and the clock keeps its
+    /// reference meanwhile (as chronyd). Whether there was one.
+    pub fn remove_source(&mut self, source: SourceId) -> bool {
         let Some(removed) = self.sources.get_mut(source.0).and_then(Option::take) else {
             return false;
         };
@@ -441,7 +447,6 @@ impl<const N: usize, const S: usize> System<N, S> {
             } else {
                 Unselected::NoSelectableSources
             });
-            self.discipline.lose_sync(now);
         }
         // The others are judged again at the next turn (several may go
         // at once).
@@ -1019,7 +1024,12 @@ impl<const N: usize, const S: usize> System<N, S> {
                     _ => Unselected::NoSelectableSources,
                 });
                 self.selected = None;
-                self.discipline.lose_sync(now);
+                // As chronyd: only a lost majority unsynchronises the
+                // clock; with no selectable source it keeps its reference
+                // and its root dispersion grows.
+                if other == Outcome::NoMajority {
+                    self.discipline.lose_sync(now);
+                }
                 return Ok(false);
             }
         };
@@ -1056,7 +1066,12 @@ impl<const N: usize, const S: usize> System<N, S> {
             self.end_mode(now, estimate.offset);
             return Ok(false);
         }
+        let reference = (
+            source.reference_id(),
+            info.stratum.saturating_add(1).min(16),
+        );
         let correction = self.discipline.update(now, &estimate)?;
+        self.last_reference = Some(reference);
         self.correct(now, &correction);
         Ok(true)
     }
@@ -1069,12 +1084,21 @@ impl<const N: usize, const S: usize> System<N, S> {
         if !self.discipline.is_synchronized() {
             return None;
         }
-        let source = self.source(SourceId(self.selected?))?;
-        let stratum = source.info()?.stratum;
+        // The selected source as it says now; with none selectable, the
+        // last update's (chronyd keeps its reference until it has no
+        // majority).
+        let (reference_id, stratum) = self
+            .selected
+            .and_then(|i| self.sources[i].as_ref())
+            .and_then(|source| {
+                let stratum = source.info()?.stratum.saturating_add(1).min(16);
+                Some((source.reference_id(), stratum))
+            })
+            .or(self.last_reference)?;
         Some(Reference {
             leap: self.discipline.leap(),
-            stratum: stratum.saturating_add(1).min(16),
-            reference_id: source.reference_id(),
+            stratum,
+            reference_id,
             reference_time: self.discipline.last_update().unwrap_or(now),
             root_delay: NtpShort::from_seconds_f64(self.discipline.root_delay()),
             root_dispersion: NtpShort::from_seconds_f64(self.discipline.root_dispersion(now)),
@@ -1260,19 +1284,23 @@ impl<const N: usize, const S: usize> System<N, S> {
             .and_then(|i| self.sources[i].as_ref())
             .and_then(|s| s.stats().fit())
             .map_or(0.0, |fit| -fit.frequency * 1e6);
+        // Unsynchronised, chronyd reports no reference time, no skew, and
+        // 1 s of root delay and dispersion.
         TrackingReport {
             reference_id: reference.reference_id,
             stratum: reference.stratum,
-            reference_time: self.discipline.last_update().unwrap_or(NtpTimestamp::ZERO),
+            reference_time: own.map_or(NtpTimestamp::ZERO, |_| {
+                self.discipline.last_update().unwrap_or(NtpTimestamp::ZERO)
+            }),
             system_offset: -self.discipline.pending(now),
             last_offset: -self.discipline.last_offset(),
             rms_offset: self.discipline.rms_offset(),
             frequency_ppm: self.discipline.drift().frequency_ppm,
             residual_frequency_ppm: residual,
-            skew_ppm: self.discipline.drift().skew_ppm,
+            skew_ppm: own.map_or(0.0, |_| self.discipline.drift().skew_ppm),
             // Unrounded (the reference rounds them up to NTP's 2^-16 s).
-            root_delay: own.map_or(0.0, |_| self.discipline.root_delay()),
-            root_dispersion: own.map_or(0.0, |_| self.discipline.root_dispersion(now)),
+            root_delay: own.map_or(1.0, |_| self.discipline.root_delay()),
+            root_dispersion: own.map_or(1.0, |_| self.discipline.root_dispersion(now)),
             update_interval: self.discipline.update_interval(),
             leap: reference.leap,
         }
@@ -1324,6 +1352,9 @@ impl<const N: usize, const S: usize> System<N, S> {
         for source in self.sources.iter_mut().flatten() {
             source.clock_jumped(offset);
         }
+        // The clock is no longer known to be right (chronyd: an unknown
+        // step unsynchronises it).
+        self.discipline.lose_sync(now);
         let _ = self.reselect(now, None);
     }
 }

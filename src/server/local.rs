@@ -4,6 +4,7 @@
 
 use crate::reference::Reference;
 use crate::time::{NtpDuration, NtpTimestamp};
+use crate::wire::ReferenceId;
 
 /// chrony keeps the local reference time within this many seconds of now.
 const LOCAL_REF_UPDATE_SECONDS: i64 = 64;
@@ -43,16 +44,28 @@ impl LocalReference {
     /// one second before the time it was last refreshed (every 64 s, as
     /// chrony does, so the transmit time never comes before it).
     pub fn serve(&mut self, system: &Reference, now: NtpTimestamp) -> Reference {
+        let reference = self.reference(system, now);
+        if reference.reference_id == ReferenceId::LOCAL {
+            self.reference_time = reference.reference_time;
+        }
+        reference
+    }
+
+    /// What [`serve`](Self::serve) would serve at `now`, without
+    /// refreshing the reference time (what `chronyc tracking` shows).
+    pub fn reference(&self, system: &Reference, now: NtpTimestamp) -> Reference {
         if system.is_synchronized() && root_distance(system) <= self.distance {
             return *system;
         }
-        if self.reference_time.is_zero()
+        let reference_time = if self.reference_time.is_zero()
             || now - self.reference_time > NtpDuration::from_seconds(LOCAL_REF_UPDATE_SECONDS)
             || now - self.reference_time < NtpDuration::ZERO
         {
-            self.reference_time = now - NtpDuration::ONE_SECOND;
-        }
-        Reference::local(self.stratum, self.reference_time)
+            now - NtpDuration::ONE_SECOND
+        } else {
+            self.reference_time
+        };
+        Reference::local(self.stratum, reference_time)
     }
 }
 

@@ -126,8 +126,12 @@ fn synchronises_and_serves() {
     assert_eq!(tracking.stratum, 2);
     assert!(system.sync_status(now).synchronized);
     assert!(system.sync_status(now).max_error < 0.1);
-    // Silence: after 8 unanswered polls the source is unreachable, and the
-    // clock unsynchronised.
+    let served = system.reference(now);
+    let max_error = system.sync_status(now).max_error;
+    // Silence: after 8 unanswered polls the source is unreachable and no
+    // longer selected, but the clock keeps its reference, as chronyd's
+    // does (only a lost majority unsynchronises it): its root dispersion
+    // and maximum error grow instead.
     for _ in 0..8 {
         now = system.poll_timeout().unwrap();
         system.handle_timeout(now);
@@ -135,10 +139,18 @@ fn synchronises_and_serves() {
     }
     system.handle_timeout(now);
     assert_eq!(system.source_report(id, now).unwrap().reach, 0);
-    assert!(!system.sync_status(now).synchronized);
-    assert_eq!(system.reference(now), Reference::UNSYNCHRONIZED);
-    assert_eq!(system.tracking(now).leap, LeapIndicator::Unsynchronized);
     assert_eq!(system.selected(), None);
+    assert_eq!(system.unselected(), Some(Unselected::NoSelectableSources));
+    assert!(system.sync_status(now).synchronized);
+    assert!(system.sync_status(now).max_error > max_error);
+    let still = system.reference(now);
+    assert_eq!(
+        (still.reference_id, still.stratum, still.leap),
+        (served.reference_id, served.stratum, served.leap)
+    );
+    assert!(still.root_dispersion > served.root_dispersion);
+    assert_eq!(system.tracking(now).leap, LeapIndicator::NoWarning);
+    assert_eq!(system.tracking(now).reference_id, served.reference_id);
 }
 
 /// The stored samples follow every frequency the clock was given, at the
