@@ -18,8 +18,8 @@
 //! 100 ppm fast, with a wandering frequency. After the simulated time
 //! (default 30 minutes) it prints what one checks on a real cluster: the
 //! serving node's `chronyc sources -v` and `sourcestats -v`, each client's
-//! `chronyc sources` and `sourcestats`, and `timedatectl`'s `NTP
-//! synchronized` line for every node, plus each clock's true error, which
+//! `chronyc sources` and `sourcestats`, and `timedatectl`'s `System
+//! clock synchronized` line for every node, plus each clock's true error, which
 //! only a simulation knows.
 //!
 //! `--no-upstream`: the isolated cluster. The serving node has no upstream
@@ -226,7 +226,7 @@ fn main() -> ExitCode {
             universal_time: None,
             max_error: world.host(node).clock.kernel().max_error(),
         };
-        print!("{name} | {report}");
+        println!("{name} | {}", report.synchronized_line());
         let within = match last_off[node] {
             None => "from the start".to_string(),
             Some(t) if t + 1.0 >= seconds => "not yet".to_string(),

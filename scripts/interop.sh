@@ -209,7 +209,7 @@ chronyc -h 127.0.0.1 -p "$NODE_CMDPORT" -n sources | grep -q '^\^[*+] '
 # The member follows the node, which follows chronyd (stratum 8): 9, then 10.
 chronyc -h "$WORK/node/cmd/ntpkit.sock" tracking | grep -qx 'Stratum         : 9'
 chronyc -h "$WORK/member/cmd/ntpkit.sock" tracking | grep -qx 'Stratum         : 10'
-"$BIN"/client -f "$WORK/member.conf" --ctl timedatectl | grep -qx 'NTP synchronized: yes'
+"$BIN"/client -f "$WORK/member.conf" --ctl timedatectl | grep -qx 'System clock synchronized: yes'
 
 step "chronyd (-x -Q) measures our server"
 scripts/chrony-peer.sh query 127.0.0.1 "$SERVER_PORT" 10 2>&1 | tee "$WORK/query.log"
@@ -223,7 +223,7 @@ wait_selected "$WORK/client/ntpkit.sock" "$WORK/client.log"
 chronyc -h "$WORK/client/ntpkit.sock" sources -v
 chronyc -h "$WORK/client/ntpkit.sock" tracking
 chronyc -h "$WORK/client/ntpkit.sock" -n sources | grep -q '^\^\* 127.0.0.1'
-"$BIN"/client -f "$WORK/client.conf" --ctl timedatectl | grep -qx 'NTP synchronized: yes'
+"$BIN"/client -f "$WORK/client.conf" --ctl timedatectl | grep -qx 'System clock synchronized: yes'
 "$BIN"/client -f "$WORK/client.conf" -Q -t 10
 printf 'server 127.0.0.1 port 9 iburst\n' >"$WORK/nobody.conf"   # discard port: no answer
 if "$BIN"/client -f "$WORK/nobody.conf" -Q -t 3; then

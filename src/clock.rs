@@ -13,7 +13,7 @@ use crate::wire::LeapIndicator;
 
 /// The largest maximum error a clock holds, seconds: Linux's
 /// `NTP_PHASE_LIMIT` (16 s). The kernel grows `maxerror` towards it
-/// while nobody updates it, and `timedatectl` says "NTP synchronized: yes"
+/// while nobody updates it, and `timedatectl` says "System clock synchronized: yes"
 /// only below it.
 pub const MAX_ERROR_LIMIT: f64 = 16.0;
 

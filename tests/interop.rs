@@ -114,8 +114,8 @@ fn follow(port: u16, label: &str) {
         SourceState::Selected
     );
     assert_eq!(
-        snapshot.timedatectl.to_string().lines().last(),
-        Some("NTP synchronized: yes")
+        snapshot.timedatectl.synchronized_line(),
+        "System clock synchronized: yes"
     );
 }
 

@@ -258,6 +258,9 @@ impl Snapshot {
                         }
                         .to_string()
                     }
+                    Report::Timedatectl if style == Style::Verbose => {
+                        std::format!("{:#}", self.timedatectl)
+                    }
                     Report::Timedatectl => self.timedatectl.to_string(),
                 }
             }
@@ -274,13 +277,28 @@ impl Snapshot {
                         .iter()
                         .filter_map(|s| Some(named(&s.name, s.address, &s.stats?)))
                         .collect(),
-                    Report::Tracking => named(&self.reference.0, self.reference.1, &self.tracking),
+                    Report::Tracking => {
+                        let mut value = named(&self.reference.0, self.reference.1, &self.tracking);
+                        if let Some(map) = value.as_object_mut() {
+                            map.insert(
+                                "reference_time".into(),
+                                unix_seconds(self.tracking.reference_time),
+                            );
+                        }
+                        value
+                    }
                     Report::Timedatectl => {
                         let mut value = serde_json::to_value(self.timedatectl).unwrap_or_default();
                         if let Some(map) = value.as_object_mut() {
                             map.insert(
                                 "synchronized".into(),
                                 self.timedatectl.synchronized().into(),
+                            );
+                            map.insert(
+                                "universal_time".into(),
+                                self.timedatectl
+                                    .universal_time
+                                    .map_or(serde_json::Value::Null, unix_seconds),
                             );
                         }
                         value
@@ -292,6 +310,17 @@ impl Snapshot {
             }
         }
     }
+}
+
+/// A time in JSON: seconds since the Unix epoch (with the fraction), or
+/// `null` for none (an NTP timestamp of zero).
+#[cfg(feature = "json")]
+fn unix_seconds(time: NtpTimestamp) -> serde_json::Value {
+    if time.is_zero() {
+        return serde_json::Value::Null;
+    }
+    let unix = time.to_unix(NtpTimestamp::DEFAULT_PIVOT);
+    (unix.secs as f64 + f64::from(unix.nanos) * 1e-9).into()
 }
 
 /// A report as a JSON object with its `name` and `address` added.

@@ -358,9 +358,15 @@ pub struct AuthReport {
     pub nak: bool,
 }
 
-/// What `timedatectl` says about synchronisation: `NTP synchronized: yes`
-/// when the kernel's maximum error is below 16 s (systemd ignores
-/// `STA_UNSYNC` and reads only `maxerror`).
+/// What `timedatectl` says about synchronisation: `System clock
+/// synchronized: yes` when the kernel's maximum error is below 16 s
+/// (systemd ignores `STA_UNSYNC` and reads only `maxerror`).
+///
+/// It prints as systemd 239 and later print it (Debian 12's 252), labels
+/// right-aligned: `Universal time` (when known), `System clock
+/// synchronized`, `NTP service` (the node answering is the service, so
+/// `active`); the alternate form (`{:#}`, `--ctl timedatectl -v`) adds the
+/// maximum error behind the decision.
 #[derive(Debug, Clone, Copy, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct TimedatectlReport {
@@ -390,9 +396,19 @@ impl TimedatectlReport {
         }
     }
 
-    /// Whether `timedatectl` would say `NTP synchronized: yes`.
+    /// Whether `timedatectl` would say `System clock synchronized: yes`.
     pub fn synchronized(&self) -> bool {
         self.max_error < Self::MAX_ERROR_LIMIT
+    }
+
+    /// timedatectl's line on it: `System clock synchronized: yes` (what
+    /// `timedatectl | grep synchronized` shows).
+    pub fn synchronized_line(&self) -> &'static str {
+        if self.synchronized() {
+            "System clock synchronized: yes"
+        } else {
+            "System clock synchronized: no"
+        }
     }
 }
 
@@ -401,14 +417,16 @@ impl fmt::Display for TimedatectlReport {
         if let Some(now) = self.universal_time {
             writeln!(
                 f,
-                "  Universal time: {}",
+                "{:>25}: {}",
+                "Universal time",
                 chronyc::IsoDay(chronyc::unix_of(now))
             )?;
         }
-        writeln!(
-            f,
-            "NTP synchronized: {}",
-            if self.synchronized() { "yes" } else { "no" }
-        )
+        writeln!(f, "{}", self.synchronized_line())?;
+        writeln!(f, "{:>25}: active", "NTP service")?;
+        if f.alternate() {
+            writeln!(f, "{:>25}: {:.6} seconds", "Maximum error", self.max_error)?;
+        }
+        Ok(())
     }
 }

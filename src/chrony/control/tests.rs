@@ -118,7 +118,7 @@ fn snapshot_renders_text_and_csv() {
     assert!(csv.starts_with("C0A80101,192.168.1.1,3,"), "{csv}");
     assert_eq!(
         s.render(&"timedatectl".parse().unwrap()),
-        "NTP synchronized: yes\n"
+        "System clock synchronized: yes\n              NTP service: active\n"
     );
 }
 

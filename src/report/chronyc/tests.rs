@@ -437,14 +437,25 @@ fn timedatectl_line() {
     let report = TimedatectlReport::from_status(&status, now);
     assert_eq!(
         report.to_string(),
-        "  Universal time: Sat 2019-01-26 03:51:51 UTC\nNTP synchronized: yes\n"
+        concat!(
+            "           Universal time: Sat 2019-01-26 03:51:51 UTC\n",
+            "System clock synchronized: yes\n",
+            "              NTP service: active\n"
+        )
     );
     status.max_error = 16.0;
     assert!(!TimedatectlReport::from_status(&status, None).synchronized());
     status.max_error = 0.1;
     status.synchronized = false;
     let report = TimedatectlReport::from_status(&status, None);
-    assert_eq!(report.to_string(), "NTP synchronized: no\n");
+    assert_eq!(
+        report.to_string(),
+        "System clock synchronized: no\n              NTP service: active\n"
+    );
+    assert_eq!(
+        std::format!("{report:#}").lines().last(),
+        Some("            Maximum error: 16.000000 seconds")
+    );
 }
 
 /// A negative zero (the engine negates offsets) prints as chronyc prints
