@@ -183,11 +183,22 @@ impl<'a> Reader<'a> {
 pub(crate) struct Writer<'a> {
     bytes: &'a mut [u8],
     at: usize,
+    /// The era timestamps are resolved in: the one nearest this time.
+    pivot: UnixTime,
 }
 
 impl<'a> Writer<'a> {
     pub(crate) fn new(bytes: &'a mut [u8]) -> Self {
-        Writer { bytes, at: 0 }
+        Writer::with_pivot(bytes, NtpTimestamp::DEFAULT_PIVOT)
+    }
+
+    /// A writer whose timespecs are in the NTP era nearest `pivot`.
+    pub(crate) fn with_pivot(bytes: &'a mut [u8], pivot: UnixTime) -> Self {
+        Writer {
+            bytes,
+            at: 0,
+            pivot,
+        }
     }
 
     pub(crate) fn put(&mut self, data: &[u8]) -> Result<(), Error> {
@@ -263,12 +274,12 @@ impl<'a> Writer<'a> {
     }
 
     /// An NTP timestamp as a timespec (zero: the zero timespec), resolved
-    /// in the era nearest [`NtpTimestamp::DEFAULT_PIVOT`].
+    /// in the era nearest the writer's pivot.
     pub(crate) fn timespec(&mut self, time: NtpTimestamp) -> Result<(), Error> {
         if time.is_zero() {
             return self.put(&[0; TIMESPEC_LEN]);
         }
-        let unix = time.to_unix(NtpTimestamp::DEFAULT_PIVOT);
+        let unix = time.to_unix(self.pivot);
         self.u32((unix.secs >> 32) as u32)?;
         self.u32(unix.secs as u32)?;
         self.u32(unix.nanos)

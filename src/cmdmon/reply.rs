@@ -23,6 +23,7 @@ use crate::report::{
     ActivityReport, AuthMode, AuthReport, ClientReport, NtpDataReport, ServerStatsReport,
     SourceMode, SourceReport, SourceState, SourceStatsReport, TimestampSource, TrackingReport,
 };
+use crate::time::{NtpTimestamp, UnixTime};
 use crate::wire::{LeapIndicator, ReferenceId};
 
 /// Most clients in one `clients` reply.
@@ -419,8 +420,16 @@ impl<'a> Reply<'a> {
         false
     }
 
-    /// Writes the reply and returns its length.
+    /// Writes the reply and returns its length (times resolved in the NTP
+    /// era nearest [`NtpTimestamp::DEFAULT_PIVOT`]).
     pub fn emit(&self, out: &mut [u8]) -> Result<usize, Error> {
+        self.emit_at(out, NtpTimestamp::DEFAULT_PIVOT)
+    }
+
+    /// Writes the reply as [`emit`](Self::emit) does, its times resolved
+    /// in the NTP era nearest `pivot` (the clock's time now: chronyd
+    /// reports times of any year its clock is in).
+    pub fn emit_at(&self, out: &mut [u8], pivot: UnixTime) -> Result<usize, Error> {
         let len = self.len();
         let available = out.len();
         let out = out.get_mut(..len).ok_or(Error::BufferTooSmall {
@@ -434,7 +443,7 @@ impl<'a> Reply<'a> {
             self.status,
             self.sequence,
         )?;
-        let mut w = Writer::new(&mut out[REPLY_HEADER_LEN..]);
+        let mut w = Writer::with_pivot(&mut out[REPLY_HEADER_LEN..], pivot);
         match &self.body {
             ReplyBody::Null | ReplyBody::ManualList => {}
             ReplyBody::NSources(n) => w.u32(*n)?,

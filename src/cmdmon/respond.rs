@@ -42,6 +42,7 @@ use crate::report::{
     ActivityReport, AuthReport, ClientReport, NtpDataReport, ServerStatsReport, SourceActivity,
     SourceReport, SourceStatsReport, TrackingReport,
 };
+use crate::time::{NtpTimestamp, UnixTime};
 use crate::wire::ReferenceId;
 
 /// Where a request came from.
@@ -275,6 +276,12 @@ pub trait Provider {
     }
     /// `serverstats`.
     fn server_stats(&self) -> ServerStatsReport;
+    /// The clock's time now as Unix time: the replies' times are resolved
+    /// in the NTP era nearest it (default:
+    /// [`NtpTimestamp::DEFAULT_PIVOT`], 1958–2094).
+    fn unix_now(&self) -> UnixTime {
+        NtpTimestamp::DEFAULT_PIVOT
+    }
     /// The number of records the client log has room for (`clients`
     /// pages through `0..client_slots()`; default: no log).
     fn client_slots(&self) -> u32 {
@@ -364,7 +371,7 @@ impl Responder {
             }) => (Reply::status(command, sequence, status), None),
             Ok(parsed) => reply_to(&parsed, origin, data, &self.access, &mut name),
         };
-        let len = reply.emit(out).ok()?;
+        let len = reply.emit_at(out, data.unix_now()).ok()?;
         (len <= request.len()).then_some(Response { len, action })
     }
 }

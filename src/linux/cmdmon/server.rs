@@ -549,4 +549,10 @@ impl<P: Provider> Provider for Counted<'_, P> {
     fn action_status(&self, action: &Action) -> crate::cmdmon::Status {
         self.inner.action_status(action)
     }
+    fn serves(&self, address: IpAddr) -> bool {
+        self.inner.serves(address)
+    }
+    fn unix_now(&self) -> crate::time::UnixTime {
+        self.inner.unix_now()
+    }
 }

@@ -789,7 +789,6 @@ fn chronyc_commands_change_the_running_node() {
         AccessRule, AccessTable, AddKind, AddSource, LocalSetting, RequestBody, SourceRef,
         SourceSetting, Status,
     };
-    use crate::linux::cmdmon::QueryError;
     let stop = Arc::new(AtomicBool::new(false));
     let (first, server) = spawn_server(stop.clone());
     let (second, second_server) = spawn_server(stop.clone());
@@ -811,27 +810,7 @@ fn chronyc_commands_change_the_running_node() {
         address: ip(a),
         reference_id: crate::wire::ReferenceId::NONE,
     };
-    let status = |r: Result<crate::cmdmon::Reply<'_>, QueryError>| match r {
-        Ok(reply) => reply.status,
-        Err(QueryError::Refused { status, .. }) => status,
-        Err(e) => panic!("{e}"),
-    };
-    // One command at a time, each carried out before the next is sent.
-    let ask = |driver: &mut Driver<'_, VirtualClock>, body: RequestBody| -> Status {
-        let socket = socket.clone();
-        let asker = thread::spawn(move || {
-            let mut client = Client::connect(&Target::Unix(socket)).unwrap();
-            let mut buf = [0u8; crate::cmdmon::MAX_REPLY_LEN];
-            status(client.request(body, &mut buf))
-        });
-        let deadline = Deadline::after_seconds(30);
-        while !asker.is_finished() {
-            driver.run_once(Some(Duration::from_millis(20))).unwrap();
-            deadline.check(|| "no answer on the command socket".into());
-        }
-        driver.run_once(Some(Duration::ZERO)).unwrap();
-        asker.join().unwrap()
-    };
+    let ask = |driver: &mut Driver<'_, VirtualClock>, body| command(driver, &socket, body);
     let mut add = AddSource::new(AddKind::Server, &second.ip().to_string());
     add.port = u32::from(second.port());
     add.minpoll = -3;
@@ -924,4 +903,84 @@ fn chronyc_commands_change_the_running_node() {
     stop.store(true, Ordering::Relaxed);
     server.join().unwrap();
     second_server.join().unwrap();
+}
+
+/// Sends one chronyc command to `driver`'s socket at `socket`, running the
+/// driver until it is answered and carried out; the reply's status.
+fn command<C: DriverClock>(
+    driver: &mut Driver<'_, C>,
+    socket: &std::path::Path,
+    body: crate::cmdmon::RequestBody,
+) -> crate::cmdmon::Status {
+    use crate::linux::cmdmon::QueryError;
+    let socket = socket.to_path_buf();
+    let asker = thread::spawn(move || {
+        let mut client = Client::connect(&Target::Unix(socket)).unwrap();
+        let mut buf = [0u8; crate::cmdmon::MAX_REPLY_LEN];
+        match client.request(body, &mut buf) {
+            Ok(reply) => reply.status,
+            Err(QueryError::Refused { status, .. }) => status,
+            Err(e) => panic!("{e}"),
+        }
+    });
+    let deadline = Deadline::after_seconds(30);
+    while !asker.is_finished() {
+        driver.run_once(Some(Duration::from_millis(20))).unwrap();
+        deadline.check(|| "no answer on the command socket".into());
+    }
+    driver.run_once(Some(Duration::ZERO)).unwrap();
+    asker.join().unwrap()
+}
+
+/// `chronyc allow`/`deny` change whom a serving node answers, and
+/// `accheck` says so.
+#[test]
+fn chronyc_access_rules_change_whom_the_node_serves() {
+    use crate::cmdmon::{AccessRule, AccessTable, Address, RequestBody, Status};
+    let mut table = [crate::server::ClientRecord::default(); 16];
+    let (serving, _) = loopback_serving(&mut table);
+    let tmp = temp_dir("access");
+    let socket = tmp.path().join("chronyd.sock");
+    let settings = Settings {
+        command: Some(CmdmonSettings {
+            socket: Some(socket.clone()),
+            port: 0,
+            ..CmdmonSettings::default()
+        }),
+        measure_only: true,
+        ..Settings::default()
+    };
+    let mut driver = Driver::new(settings, VirtualClock::new(), Some(serving)).unwrap();
+    let host = Address::Ip("127.0.0.1".parse().unwrap());
+    let accheck = RequestBody::AccessCheck {
+        table: AccessTable::Ntp,
+        address: host,
+    };
+    assert_eq!(
+        command(&mut driver, &socket, accheck),
+        Status::ACCESS_ALLOWED
+    );
+    let deny = RequestBody::Access(AccessRule {
+        table: AccessTable::Ntp,
+        allow: false,
+        all: false,
+        address: host,
+        bits: 32,
+    });
+    assert_eq!(command(&mut driver, &socket, deny), Status::SUCCESS);
+    assert!(!driver.node().serves("127.0.0.1".parse().unwrap()));
+    assert!(driver.node().serves("127.0.0.2".parse().unwrap()));
+    assert_eq!(
+        command(&mut driver, &socket, accheck),
+        Status::ACCESS_DENIED
+    );
+    // A prefix longer than the family's: chronyd's 507.
+    let bad = RequestBody::Access(AccessRule {
+        table: AccessTable::Ntp,
+        allow: true,
+        all: false,
+        address: host,
+        bits: 33,
+    });
+    assert_eq!(command(&mut driver, &socket, bad), Status::BAD_SUBNET);
 }
