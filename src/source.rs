@@ -101,6 +101,10 @@ pub struct SourceConfig {
     /// holds). One makes the source selectable with one sample in every
     /// mode (`-q`, `-Q`), with no frequency estimated.
     pub max_samples: u8,
+    /// Synchronised to this source, take its reference ID and stratum as
+    /// ours (chrony's `copy`: a server and client that share their
+    /// reference, such as two daemons of one host).
+    pub copy: bool,
 }
 
 impl Default for SourceConfig {
@@ -118,6 +122,7 @@ impl Default for SourceConfig {
             poll_target: 8,
             min_samples: 0,
             max_samples: 0,
+            copy: false,
         }
     }
 }
@@ -193,6 +198,8 @@ pub struct Measurement {
     pub leap: LeapIndicator,
     /// The server's stratum.
     pub stratum: u8,
+    /// The server's reference ID.
+    pub reference_id: ReferenceId,
     /// The server's root delay, seconds.
     pub root_delay: f64,
     /// The server's root dispersion, seconds.
@@ -220,6 +227,8 @@ impl Measurement {
 pub(crate) struct ServerInfo {
     pub leap: LeapIndicator,
     pub stratum: u8,
+    /// Its reference ID (what `copy` takes).
+    pub reference_id: ReferenceId,
     pub root_delay: f64,
     pub root_dispersion: f64,
     /// The last accepted sample: local time, measured offset, delay, dispersion.
@@ -947,6 +956,7 @@ impl Source {
             sent,
             leap: header.leap,
             stratum: header.stratum,
+            reference_id: header.reference_id,
             root_delay,
             root_dispersion,
         })
@@ -980,6 +990,7 @@ impl Source {
         self.info = Some(ServerInfo {
             leap: measurement.leap,
             stratum: measurement.stratum,
+            reference_id: measurement.reference_id,
             root_delay: measurement.root_delay,
             root_dispersion: measurement.root_dispersion,
             time: measurement.sample.time,

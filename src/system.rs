@@ -309,10 +309,10 @@ pub struct System<const N: usize = DEFAULT_CAPACITY, const S: usize = N> {
     states: [SourceState; N],
     discipline: Discipline,
     selected: Option<usize>,
-    /// The reference ID and stratum (ours: the source's + 1) of the last
-    /// update: what the clock is synchronised to, kept while no source is
-    /// selectable, as chronyd keeps it.
-    last_reference: Option<(ReferenceId, u8)>,
+    /// The source, reference ID and stratum of the last update: what the
+    /// clock is synchronised to, kept while no source is selectable, as
+    /// chronyd keeps it.
+    last_reference: Option<(usize, ReferenceId, u8)>,
     /// Why nothing is selected, after a selection that selected nothing.
     unselected: Option<Unselected>,
     /// A source's reachability changed since the last selection.
@@ -1066,19 +1066,40 @@ impl<const N: usize, const S: usize> System<N, S> {
             self.end_mode(now, estimate.offset);
             return Ok(false);
         }
-        let reference = (
-            source.reference_id(),
-            info.stratum.saturating_add(1).min(16),
-        );
+        let reference = Self::reference_of(source).map(|(id, stratum)| (selected, id, stratum));
         let correction = self.discipline.update(now, &estimate)?;
-        self.last_reference = Some(reference);
+        self.last_reference = reference;
         self.correct(now, &correction);
         Ok(true)
     }
 
+    /// The reference ID and stratum a source gives the clock when it is
+    /// synchronised to it: the source's address (as a reference ID) and
+    /// its stratum + 1, or with `copy` the source's own.
+    fn reference_of(source: &Source) -> Option<(ReferenceId, u8)> {
+        let info = source.info()?;
+        Some(if source.config().copy {
+            (info.reference_id, info.stratum)
+        } else {
+            (
+                source.reference_id(),
+                info.stratum.saturating_add(1).min(16),
+            )
+        })
+    }
+
+    /// The source the clock's reference comes from: the selected one, or
+    /// with none selectable the one of the last update, while it is
+    /// followed.
+    pub fn reference_source(&self) -> Option<SourceId> {
+        let id = self.selected.or(self.last_reference.map(|(i, _, _)| i))?;
+        self.source(SourceId(id)).map(|_| SourceId(id))
+    }
+
     /// The clock's own reference at `now` while it is synchronised: the
-    /// selected source's reference ID and stratum + 1 (as the source says
-    /// now, not as it was at the last update), the root delay and the root
+    /// selected source's reference ID and stratum ([`Self::reference_of`],
+    /// as the source says now, not as it was at the last update; with none
+    /// selectable, the last update's), the root delay and the root
     /// dispersion grown since the last update.
     fn own_reference(&self, now: NtpTimestamp) -> Option<Reference> {
         if !self.discipline.is_synchronized() {
@@ -1090,11 +1111,8 @@ impl<const N: usize, const S: usize> System<N, S> {
         let (reference_id, stratum) = self
             .selected
             .and_then(|i| self.sources[i].as_ref())
-            .and_then(|source| {
-                let stratum = source.info()?.stratum.saturating_add(1).min(16);
-                Some((source.reference_id(), stratum))
-            })
-            .or(self.last_reference)?;
+            .and_then(Self::reference_of)
+            .or(self.last_reference.map(|(_, id, stratum)| (id, stratum)))?;
         Some(Reference {
             leap: self.discipline.leap(),
             stratum,
@@ -1255,14 +1273,16 @@ impl<const N: usize, const S: usize> System<N, S> {
                     offset_error,
                 }
             }
+            // No regression yet (too few samples): chronyd's values for
+            // it (a skew of 2000 ppm and a standard deviation of 4 s).
             None => SourceStatsReport {
-                samples: 0,
+                samples: stats.len() as u32,
                 runs: 0,
                 span: 0,
                 frequency_ppm: 0.0,
-                skew_ppm: 0.0,
+                skew_ppm: 2000.0,
                 offset: 0.0,
-                std_dev: 0.0,
+                std_dev: 4.0,
                 offset_error: 0.0,
             },
         })

@@ -155,6 +155,7 @@ pub fn upstreams_from_add(
         poll_target: add.poll_target.clamp(1, 255) as u8,
         min_samples: u8::try_from(add.min_samples).unwrap_or(0),
         max_samples: u8::try_from(add.max_samples).unwrap_or(0),
+        copy: flags.has(SourceFlags::COPY),
     };
     for (set, option) in [
         (add.presend != defaults.presend, "presend"),
@@ -169,7 +170,6 @@ pub fn upstreams_from_add(
         (add.max_unreach != 0, "maxunreach"),
         (flags.has(SourceFlags::REQUIRE), "require"),
         (flags.has(SourceFlags::INTERLEAVED), "xleave"),
-        (flags.has(SourceFlags::COPY), "copy"),
         (flags.has(SourceFlags::AUTO_OFFLINE), "auto_offline"),
         (
             flags.has(SourceFlags::EXT_MONO_ROOT) || flags.has(SourceFlags::EXT_NET_CORRECTION),

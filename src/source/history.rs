@@ -8,6 +8,7 @@ use super::{ServerInfo, Source};
 use crate::filter::{BadSamples, StoredSample};
 use crate::time::NtpTimestamp;
 use crate::wire::LeapIndicator;
+use crate::wire::ReferenceId;
 
 /// What a source's samples need beside them to be selected again: the
 /// reachability register and what the server said in its last response.
@@ -125,6 +126,8 @@ impl Source {
         self.info = Some(ServerInfo {
             leap: history.leap,
             stratum: history.stratum,
+            // Not in chronyd's dump: the next response brings it.
+            reference_id: ReferenceId::NONE,
             root_delay: history.root_delay,
             root_dispersion: history.root_dispersion,
             time: history.last_time,

@@ -58,7 +58,6 @@ const NOT_ACTED_ON: &[(&str, &str)] = &[
         "the engine does not correct for asymmetric jitter",
     ),
     ("auto_offline", OFFLINE),
-    ("copy", "the engine does not copy a server's reference"),
     ("extfield", "NTP extension fields are not sent"),
     ("filter", "the engine has no median filter"),
     ("maxdelayquant", DELAY_TESTS),
@@ -110,8 +109,6 @@ pub struct SourceOptions {
     pub require: bool,
     /// `xleave`.
     pub xleave: bool,
-    /// `copy`.
-    pub copy: bool,
 }
 
 /// Where a source line was read.
@@ -175,7 +172,7 @@ pub(super) fn parse(
             "auto_offline" => options.auto_offline = true,
             "require" => options.require = true,
             "xleave" => options.xleave = true,
-            "copy" => options.copy = true,
+            "copy" => engine.copy = true,
             "minpoll" | "maxpoll" | "polltarget" | "port" | "ntsport" | "maxsources"
             | "minsamples" | "maxsamples" | "filter" | "presend" | "minstratum" | "version" => {
                 let value = c.int().ok_or_else(|| bad(&c))?;

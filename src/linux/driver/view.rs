@@ -16,8 +16,8 @@ use crate::report::{
     TimedatectlReport, TrackingReport,
 };
 use crate::system::SourceAuth;
-use crate::time::{NtpDuration, NtpTimestamp};
-use crate::wire::ReferenceId;
+use crate::time::{NtpDuration, NtpTimestamp, UnixTime};
+use crate::wire::{LeapIndicator, ReferenceId};
 
 /// The node and its peers at `now`.
 pub(super) struct NodeView<'d, 'a> {
@@ -217,6 +217,27 @@ impl Provider for NodeView<'_, '_> {
 
     fn serves(&self, address: IpAddr) -> bool {
         self.node.serves(address)
+    }
+
+    /// The source the reference comes from (with `copy`, the reference ID
+    /// is the server's own, not its address's).
+    fn reference_address(&self, tracking: &TrackingReport) -> Option<IpAddr> {
+        // None while the local reference stands in for the system's.
+        let own = self.node.system().tracking(self.now);
+        if own.leap == LeapIndicator::Unsynchronized || own.reference_id != tracking.reference_id {
+            return None;
+        }
+        let id = self.node.system().reference_source()?;
+        self.peers
+            .iter()
+            .find(|p| p.id == id)
+            .map(|p| p.server().ip())
+    }
+
+    /// The system clock's year, whatever it is (chronyd reports times of
+    /// any year its clock is in: chrony's test 115 runs it in 1850).
+    fn unix_now(&self) -> UnixTime {
+        UnixTime::from(std::time::SystemTime::now())
     }
 }
 
