@@ -10,7 +10,7 @@
 //!   and exit (0, or 1 on an error), like `chronyd -p`.
 //! - `--port N`: serve on N instead of the file's `port`.
 //! - `--threads N`: N threads, each with its own sockets (SO_REUSEPORT)
-//!   and rate-limit table (default 1).
+//!   and client log (default 1).
 //! - `--clock virtual|system`: how upstream servers are followed:
 //!   `virtual` (the default, like `chronyd -x`) steers a clock in software
 //!   and serves its time, never touching the system clock; `system` steers
@@ -47,7 +47,7 @@ use ntpkit::linux::clock::{DriverClock, SystemClock, VirtualClock};
 use ntpkit::linux::daemon::process::stop_on_signals;
 use ntpkit::linux::driver::Driver;
 use ntpkit::linux::logger::{Destination, Logger};
-use ntpkit::linux::serve::{rate_limit_table, Serving, ServingAuth};
+use ntpkit::linux::serve::{client_log_table, Serving, ServingAuth};
 use ntpkit::linux::settings::{ServeSettings, Settings};
 use ntpkit::linux::socket::measure_precision;
 use ntpkit::node::NodeConfig;
@@ -76,7 +76,7 @@ struct Options {
     /// Serve on this port instead of the file's `port`.
     #[arg(long, value_name = "N")]
     port: Option<u16>,
-    /// Threads, each with its own sockets (SO_REUSEPORT) and rate-limit
+    /// Threads, each with its own sockets (SO_REUSEPORT) and client-log
     /// table (1 to 64).
     #[arg(long, value_name = "N", default_value_t = 1,
           value_parser = clap::value_parser!(u16).range(1..=64))]
@@ -92,7 +92,7 @@ struct Options {
     duration: Option<Duration>,
 }
 
-/// Serving sockets for `serve`, with its rate-limit records in `table`,
+/// Serving sockets for `serve`, with its client log records in `table`,
 /// answering authenticated requests with `auth`; a missing IPv6 is a
 /// warning.
 fn bind<'a>(
@@ -144,7 +144,7 @@ where
 }
 
 /// Only serving (no upstream servers): one driver per thread, each with its
-/// own sockets and rate-limit table, on a clock that is never steered (the
+/// own sockets and client log, on a clock that is never steered (the
 /// system's); the counters summed.
 fn serve_only(
     config: &Config,
@@ -156,7 +156,7 @@ fn serve_only(
 ) -> Result<Counters, BoxError> {
     let serve = settings.serve.as_ref().ok_or("nothing to serve")?;
     let mut tables: Vec<_> = (0..usize::from(options.threads))
-        .map(|_| rate_limit_table(serve))
+        .map(|_| client_log_table(serve))
         .collect();
     let mut per_thread = Vec::new();
     for table in &mut tables {
@@ -305,7 +305,7 @@ fn run() -> Result<(), BoxError> {
                     .into(),
             );
         }
-        let mut table = rate_limit_table(&serve);
+        let mut table = client_log_table(&serve);
         let serving = bind(&serve, precision, &mut table, false, &auth)?;
         announce(&config, &options, &serving, precision);
         if options.clock == ClockChoice::System {

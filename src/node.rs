@@ -155,6 +155,8 @@ pub enum Command {
     },
     /// `chronyc reset sources`: every source forgets its samples.
     ResetSources,
+    /// `chronyc clients -r`: the client log's counts start again.
+    ResetClients,
 }
 
 /// A source's configuration with chronyc's `setting` applied, or why it
@@ -475,6 +477,11 @@ impl<'a, const N: usize, const S: usize> Node<'a, N, S> {
             .is_some_and(|server| server.access().allows(client))
     }
 
+    /// The server's client log (none when not serving).
+    pub fn client_log(&self) -> Option<&crate::server::ClientLog<'a>> {
+        self.server.as_ref().map(Server::client_log)
+    }
+
     /// The local reference served when unsynchronised (`local`).
     pub fn local(&self) -> Option<&LocalReference> {
         self.local.as_ref()
@@ -709,6 +716,12 @@ impl<'a, const N: usize, const S: usize> Node<'a, N, S> {
                 .add(subnet, allow, all)
                 .map_err(CommandError::Access)?,
             Command::ResetSources => self.system.reset_sources(now),
+            Command::ResetClients => self
+                .server
+                .as_mut()
+                .ok_or(CommandError::NotServing)?
+                .client_log_mut()
+                .reset_counts(),
         }
         self.note_state(now);
         Ok(())

@@ -123,14 +123,11 @@ fn chrony_examples() {
 
 #[test]
 fn kubeasz_templates() {
-    for (file, line) in [("kubeasz-server.conf", 38), ("kubeasz-client.conf", 33)] {
+    for file in ["kubeasz-server.conf", "kubeasz-client.conf"] {
         let config = Config::load(&data(file)).unwrap();
-        let warned: Vec<_> = config
-            .warnings
-            .iter()
-            .map(|w| (w.line, w.directive))
-            .collect();
-        assert_eq!(warned, [(line, "noclientlog")], "{file}");
+        // Every line acted on (their `noclientlog` too, since the client
+        // log is kept).
+        assert!(config.warnings.is_empty(), "{file}: {:?}", config.warnings);
         assert_eq!(config.render(), chronyd_p(file), "{file}");
     }
 }

@@ -283,7 +283,8 @@ pub trait Provider {
         NtpTimestamp::DEFAULT_PIVOT
     }
     /// The number of records the client log has room for (`clients`
-    /// pages through `0..client_slots()`; default: no log).
+    /// pages through `0..client_slots()`; default 0: no log, and `clients`
+    /// is answered `519 Client logging is not active`).
     fn client_slots(&self) -> u32 {
         0
     }
@@ -465,6 +466,8 @@ fn execute<'n>(
         RequestBody::AuthData { address } => {
             ok(ReplyBody::AuthData(data.auth_data(found(address)?)))
         }
+        // No log (`noclientlog`, or not serving): chronyd's 519.
+        RequestBody::ClientAccesses { .. } if data.client_slots() == 0 => Err(Status::INACTIVE),
         RequestBody::ClientAccesses {
             first_index,
             count,

@@ -18,11 +18,12 @@ use crate::auth::KeyStore;
 use crate::chrony::keyfile::KeyFile;
 use crate::nts::NtsServer;
 use crate::server::{ClientRecord, Server};
+use core::mem::size_of;
 use rand_core::RngCore;
 
-/// Rate-limit records of a server that limits (`ratelimit`): 65536 × 28
-/// bytes = 1.75 MiB, fixed whatever the number of clients.
-pub const RATE_LIMIT_RECORDS: usize = 1 << 16;
+/// The most client log records a server keeps (2^20 × 36 bytes = 36 MiB,
+/// whatever `clientloglimit` says; chronyd's default limit holds 14563).
+pub const MAX_CLIENT_RECORDS: usize = 1 << 20;
 
 /// Serving NTP from a set of sockets: the sockets, and the server (access
 /// rules, rate limiting, keys, counters) the node answers with.
@@ -37,23 +38,22 @@ pub struct Serving<'a> {
     pub nts_keys: Option<Arc<SharedKeys>>,
 }
 
-/// A rate-limit table for `settings`: [`RATE_LIMIT_RECORDS`] records with
-/// `ratelimit`, none without.
-pub fn rate_limit_table(settings: &ServeSettings) -> Vec<ClientRecord> {
-    let records = if settings.rate_limited() {
-        RATE_LIMIT_RECORDS
-    } else {
-        0
-    };
+/// The client log's table for `settings`: as many records as
+/// `clientloglimit` bytes hold (chronyd's rule; at most
+/// [`MAX_CLIENT_RECORDS`]), none with `noclientlog`.
+pub fn client_log_table(settings: &ServeSettings) -> Vec<ClientRecord> {
+    let records = usize::try_from(settings.client_log_bytes / size_of::<ClientRecord>() as u64)
+        .unwrap_or(usize::MAX)
+        .min(MAX_CLIENT_RECORDS);
     std::vec![ClientRecord::EMPTY; records]
 }
 
 impl<'a> Serving<'a> {
     /// What `settings` serve: sockets on their addresses (with
     /// `reuse_port`, sharing the port with other threads' sockets), their
-    /// access rules and rate limit (records in `table`, see
-    /// [`rate_limit_table`]), with the clock's `precision` and the rate
-    /// limiter's keyed-hash `seed`. A host without IPv6 serves IPv4 only:
+    /// access rules, client log and rate limit (records in `table`, see
+    /// [`client_log_table`]), with the clock's `precision` and the
+    /// log's keyed-hash `seed`. A host without IPv6 serves IPv4 only:
     /// the IPv6 wildcard's error is returned beside.
     pub fn bind(
         settings: &ServeSettings,

@@ -248,7 +248,13 @@ pub struct ServeSettings {
     pub keyfile: Option<PathBuf>,
     /// The NTS-KE server, with `ntsservercert`/`ntsserverkey`.
     pub nts: Option<NtsServerConfig>,
+    /// The client log's memory, bytes (`clientloglimit`; 0 with
+    /// `noclientlog`).
+    pub client_log_bytes: u64,
 }
+
+/// chronyd's default `clientloglimit`, bytes.
+pub const DEFAULT_CLIENT_LOG_BYTES: u64 = 524_288;
 
 impl ServeSettings {
     /// Whether anybody is served: a port, and an `allow`.
@@ -256,8 +262,7 @@ impl ServeSettings {
         self.port != 0 && self.server.access.allows_any()
     }
 
-    /// Whether the server limits clients' rates (`ratelimit`): it needs a
-    /// table of records then.
+    /// Whether the server limits clients' rates (`ratelimit`).
     pub fn rate_limited(&self) -> bool {
         self.server.rate_limit.is_some()
     }
@@ -681,6 +686,11 @@ fn serve_settings(config: &Config) -> ServeSettings {
         }
     });
     ServeSettings {
+        client_log_bytes: if config.noclientlog {
+            0
+        } else {
+            config.clientloglimit.unwrap_or(DEFAULT_CLIENT_LOG_BYTES)
+        },
         port,
         addresses,
         server: Box::new(ServerConfig {

@@ -34,7 +34,7 @@
 //!   does not verify gets an NTS NAK (kiss code NTSN with the unique
 //!   identifier), as RFC 8915 §5.7 says. Without NTS configured, NTS fields
 //!   are ignored like any other extension field.
-//! - [`AccessControl`] decides who is served at all; [`RateLimiter`] how
+//! - [`AccessControl`] decides who is served at all; [`ClientLog`] how
 //!   often; [`Counters`] count what happened; [`Server::answer`] says why
 //!   a request gets no reply ([`NoReply`]).
 //!
@@ -68,11 +68,11 @@
 //! # Ok::<(), ntpkit::wire::Error>(())
 //! ```
 
+mod clientlog;
 mod local;
-mod ratelimit;
 
+pub use clientlog::{ClientEntry, ClientLog, ClientRecord, RateLimit, Verdict, WAYS};
 pub use local::{served_reference, LocalReference};
-pub use ratelimit::{ClientRecord, RateLimit, RateLimiter, Verdict, WAYS};
 
 use core::net::SocketAddr;
 
@@ -263,7 +263,7 @@ pub enum NoReply {
 #[derive(Debug)]
 pub struct Server<'a, const A: usize = DEFAULT_RULES> {
     access: AccessControl<A>,
-    limiter: Option<RateLimiter<'a>>,
+    log: ClientLog<'a>,
     min_poll: i8,
     precision: i8,
     deny_kod: bool,
@@ -273,21 +273,18 @@ pub struct Server<'a, const A: usize = DEFAULT_RULES> {
 }
 
 impl<'a, const A: usize> Server<'a, A> {
-    /// A server with `config`, keeping rate-limit state in `table` (used
-    /// only when `config.rate_limit` is set; see [`RateLimiter::new`] for
-    /// its size and `seed`).
+    /// A server with `config`, keeping its client log (and rate-limit
+    /// state, when `config.rate_limit` is set) in `table` (see
+    /// [`ClientLog::new`] for its size and `seed`; an empty table is no
+    /// log, chrony's `noclientlog`).
     pub fn new(config: ServerConfig<A>, table: &'a mut [ClientRecord], seed: [u64; 2]) -> Self {
-        let limiter = config
-            .rate_limit
-            .map(|limit| RateLimiter::new(limit, table, seed));
+        let log = ClientLog::new(config.rate_limit, table, seed);
         Server {
             access: config.access,
             // chrony's floor without rate limiting is its shortest limit
             // interval.
-            min_poll: limiter
-                .as_ref()
-                .map_or(MIN_LIMIT_INTERVAL, |l| l.limit().interval),
-            limiter,
+            min_poll: log.limit().map_or(MIN_LIMIT_INTERVAL, |l| l.interval),
+            log,
             precision: config.precision,
             deny_kod: config.deny_kod,
             counters: Counters::default(),
@@ -329,9 +326,14 @@ impl<'a, const A: usize> Server<'a, A> {
         &self.counters
     }
 
-    /// The rate limiter, when rate limiting is on.
-    pub fn rate_limiter(&self) -> Option<&RateLimiter<'a>> {
-        self.limiter.as_ref()
+    /// The client log (and rate limiter).
+    pub fn client_log(&self) -> &ClientLog<'a> {
+        &self.log
+    }
+
+    /// The client log, to reset its counts (`chronyc clients -r`).
+    pub fn client_log_mut(&mut self) -> &mut ClientLog<'a> {
+        &mut self.log
     }
 
     /// Answers `request`, received from `client` at `receive`, serving
@@ -490,10 +492,7 @@ impl<'a, const A: usize> Server<'a, A> {
                 false => Err(NoReply::Denied),
             };
         }
-        let verdict = match self.limiter.as_mut() {
-            Some(limiter) => limiter.check(client.ip(), receive),
-            None => Verdict::Pass,
-        };
+        let verdict = self.log.check(client.ip(), receive);
         match verdict {
             Verdict::Pass => Ok(None),
             Verdict::Kod if plain => Ok(Some(KissCode::Rate)),

@@ -334,7 +334,7 @@ fn rate_limit_poll_drops_and_kod() {
     assert!(c.rate_limited > 0 && kods > 0);
     assert_eq!(c.kod_sent, kods);
     assert_eq!(c.received, c.answered + c.rate_limited);
-    assert_eq!(server.rate_limiter().unwrap().capacity(), 64);
+    assert_eq!(server.client_log().capacity(), 64);
 }
 
 #[test]

@@ -99,17 +99,14 @@ pub const DIRECTIVES: &[Directive] = &[
     not_acted("bindcmddevice", DEVICE, |_, a, _| a.string().map(drop)),
     not_acted("binddevice", DEVICE, |_, a, _| a.string().map(drop)),
     not_acted("broadcast", "broadcast mode is not supported", broadcast),
-    not_acted(
-        "clientloglimit",
-        "ntpkit's table of clients has a fixed size",
-        |_, a, _| {
-            a.expect(1, "a number")?;
-            Cursor::new(a.rest())
-                .ulong()
-                .map(drop)
-                .ok_or_else(|| a.bad(a.rest(), "number"))
-        },
-    ),
+    acted("clientloglimit", |r, a, _| {
+        a.expect(1, "a number")?;
+        let bytes = Cursor::new(a.rest())
+            .ulong()
+            .ok_or_else(|| a.bad(a.rest(), "number"))?;
+        r.config.clientloglimit = Some(bytes);
+        Ok(())
+    }),
     not_acted(
         "clockprecision",
         "the clock's precision is measured at start",
@@ -301,15 +298,11 @@ pub const DIRECTIVES: &[Directive] = &[
         Ok(())
     }),
     acted("nocerttimecheck", auth::nocerttimecheck),
-    not_acted(
-        "noclientlog",
-        "ntpkit keeps no client log (no `chronyc clients` report yet)",
-        |r, a, _| {
-            a.none()?;
-            r.config.noclientlog = true;
-            Ok(())
-        },
-    ),
+    acted("noclientlog", |r, a, _| {
+        a.none()?;
+        r.config.noclientlog = true;
+        Ok(())
+    }),
     acted("nosystemcert", auth::nosystemcert),
     not_acted(
         "ntpsigndsocket",

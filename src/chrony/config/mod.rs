@@ -530,8 +530,11 @@ pub struct Config {
     pub log: LogSet,
     /// `logbanner`: entries between banners (default 32; 0: none).
     pub logbanner: u32,
-    /// `noclientlog`.
+    /// `noclientlog`: no client log (nor rate limiting).
     pub noclientlog: bool,
+    /// `clientloglimit BYTES`: the client log's memory (chronyd's default
+    /// 524288).
+    pub clientloglimit: Option<u64>,
     /// `pidfile` (`/` for none; chronyd's default otherwise).
     pub pidfile: Option<PathBuf>,
     /// `user`: the user to drop root to.
@@ -587,6 +590,7 @@ impl Default for Config {
             log: LogSet::default(),
             logbanner: 32,
             noclientlog: false,
+            clientloglimit: None,
             pidfile: None,
             user: None,
             auth: AuthConfig::default(),

@@ -113,16 +113,8 @@ fn kubeasz_server_config_as_is() {
     );
     assert_eq!(config.port, 123);
     assert!(config.rate_limit.is_none());
-    let lines: Vec<_> = config
-        .warnings
-        .iter()
-        .map(|w| (w.line, w.directive))
-        .collect();
-    assert_eq!(lines, [(38, "noclientlog")]);
-    assert_eq!(
-        config.warnings[0].to_string(),
-        "warning: server.conf:38: `noclientlog` is not acted on: ntpkit keeps no client log (no `chronyc clients` report yet)"
-    );
+    // Every line of kubeasz's server template is acted on.
+    assert!(config.warnings.is_empty(), "{:?}", config.warnings);
 }
 
 #[test]
@@ -133,8 +125,8 @@ fn kubeasz_client_config_as_is() {
     assert!(config.sources[0].engine.iburst);
     assert!(config.local.is_none());
     assert!(config.access.allows("10.0.0.1".parse().unwrap()));
-    let warned: Vec<_> = config.warnings.iter().map(|w| w.directive).collect();
-    assert_eq!(warned, ["noclientlog"]);
+    assert!(config.warnings.is_empty(), "{:?}", config.warnings);
+    assert!(config.noclientlog);
 }
 
 #[test]

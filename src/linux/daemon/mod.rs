@@ -30,7 +30,7 @@ use crate::chrony::config::{Config, ConfigError};
 use crate::linux::clock::{DriverClock, SystemClock, VirtualClock};
 use crate::linux::driver::{Driver, DriverError};
 use crate::linux::logger::{level_filter, Destination, Logger};
-use crate::linux::serve::{rate_limit_table, Serving, ServingAuth};
+use crate::linux::serve::{client_log_table, Serving, ServingAuth};
 use crate::linux::settings::{ClientSockets, Settings};
 use crate::linux::socket::measure_precision;
 use crate::system::{ModeEnd, ReferenceMode};
@@ -413,7 +413,7 @@ impl Running {
             },
             None => None,
         };
-        let mut table = serve.as_ref().map(rate_limit_table).unwrap_or_default();
+        let mut table = serve.as_ref().map(client_log_table).unwrap_or_default();
         let serving = match &serve {
             Some(serve) => {
                 let seed = [OsRng.next_u64(), OsRng.next_u64()];

@@ -82,8 +82,9 @@ impl<C: DriverClock> Driver<'_, C> {
             // Measuring only, the responder refused it.
             Action::MakeStep => command(&mut self.node, Command::MakeStep),
             Action::Reselect => command(&mut self.node, Command::Reselect),
-            // No client log: nothing to reset.
-            Action::ResetClients => {}
+            // Not serving: no log to reset.
+            Action::ResetClients if !self.node.is_serving() => {}
+            Action::ResetClients => command(&mut self.node, Command::ResetClients),
             Action::AddSource(add) => self.add_sources(now, &add)?,
             Action::DeleteSource(ip) => {
                 for id in matching(&self.peers, &SourceSelector::one(ip)) {

@@ -938,7 +938,7 @@ fn command<C: DriverClock>(
 fn chronyc_access_rules_change_whom_the_node_serves() {
     use crate::cmdmon::{AccessRule, AccessTable, Address, RequestBody, Status};
     let mut table = [crate::server::ClientRecord::default(); 16];
-    let (serving, _) = loopback_serving(&mut table);
+    let (serving, served) = loopback_serving(&mut table);
     let tmp = temp_dir("access");
     let socket = tmp.path().join("chronyd.sock");
     let settings = Settings {
@@ -951,6 +951,38 @@ fn chronyc_access_rules_change_whom_the_node_serves() {
         ..Settings::default()
     };
     let mut driver = Driver::new(settings, VirtualClock::new(), Some(serving)).unwrap();
+    // Two requests: the client log has them (chronyc clients).
+    for _ in 0..2 {
+        ask(&mut driver, served);
+    }
+    let socket_path = socket.clone();
+    let asker = thread::spawn(move || {
+        let mut client = Client::connect(&Target::Unix(socket_path)).unwrap();
+        let mut buf = [0u8; crate::cmdmon::MAX_REPLY_LEN];
+        let clients = RequestBody::ClientAccesses {
+            first_index: 0,
+            count: 8,
+            min_hits: 0,
+            reset: false,
+        };
+        match client.request(clients, &mut buf).unwrap().body {
+            crate::cmdmon::ReplyBody::ClientAccesses(page) => page.clients().to_vec(),
+            other => panic!("{other:?}"),
+        }
+    });
+    let deadline = Deadline::after_seconds(30);
+    while !asker.is_finished() {
+        driver.run_once(Some(Duration::from_millis(20))).unwrap();
+        deadline.check(|| "no answer on the command socket".into());
+    }
+    let clients = asker.join().unwrap();
+    assert_eq!(clients.len(), 1, "{clients:?}");
+    assert_eq!(
+        clients[0].address,
+        "127.0.0.1".parse::<std::net::IpAddr>().unwrap()
+    );
+    assert_eq!((clients[0].ntp_hits, clients[0].ntp_drops), (2, 0));
+
     let host = Address::Ip("127.0.0.1".parse().unwrap());
     let accheck = RequestBody::AccessCheck {
         table: AccessTable::Ntp,

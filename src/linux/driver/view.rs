@@ -12,9 +12,10 @@ use crate::cmdmon::{AccessTable, Action, Provider, Status};
 use crate::linux::settings::{add_refusal, Family};
 use crate::node::{apply_setting, Node};
 use crate::report::{
-    AuthReport, NtpDataReport, ServerStatsReport, SourceActivity, SourceReport, SourceStatsReport,
-    TimedatectlReport, TrackingReport,
+    AuthReport, ClientReport, NtpDataReport, ServerStatsReport, SourceActivity, SourceReport,
+    SourceStatsReport, TimedatectlReport, TrackingReport,
 };
+use crate::server::ClientEntry;
 use crate::system::SourceAuth;
 use crate::time::{NtpDuration, NtpTimestamp, UnixTime};
 use crate::wire::{LeapIndicator, ReferenceId};
@@ -68,6 +69,27 @@ impl NodeView<'_, '_> {
             clients: Vec::new(),
             clock_control: !self.measure_only,
         }
+    }
+}
+
+/// A client log entry as `chronyc clients` shows it: the NTP columns (the
+/// command sockets are not logged by client, nor is NTS-KE).
+fn client_report(entry: &ClientEntry) -> ClientReport {
+    ClientReport {
+        address: entry.address,
+        ntp_hits: entry.ntp_hits,
+        ntp_drops: entry.ntp_drops,
+        ntp_interval: entry.ntp_interval,
+        ntp_timeout_interval: entry.ntp_timeout_interval,
+        last_ntp_hit_ago: Some(entry.last_hit_ago),
+        nke_hits: 0,
+        cmd_hits: 0,
+        nke_drops: 0,
+        cmd_drops: 0,
+        nke_interval: None,
+        cmd_interval: None,
+        last_nke_hit_ago: None,
+        last_cmd_hit_ago: None,
     }
 }
 
@@ -217,6 +239,21 @@ impl Provider for NodeView<'_, '_> {
 
     fn serves(&self, address: IpAddr) -> bool {
         self.node.serves(address)
+    }
+
+    fn client_slots(&self) -> u32 {
+        self.node
+            .client_log()
+            .filter(|log| log.is_active())
+            .map_or(0, |log| u32::try_from(log.capacity()).unwrap_or(u32::MAX))
+    }
+
+    fn client(&self, index: u32) -> Option<ClientReport> {
+        let entry = self
+            .node
+            .client_log()?
+            .entry(usize::try_from(index).ok()?, self.now)?;
+        Some(client_report(&entry))
     }
 
     /// The source the reference comes from (with `copy`, the reference ID

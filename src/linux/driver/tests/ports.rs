@@ -8,7 +8,7 @@ use std::string::ToString;
 
 use super::*;
 use crate::chrony::config::{Config, Isolated};
-use crate::linux::serve::rate_limit_table;
+use crate::linux::serve::client_log_table;
 use crate::linux::settings::ClientSockets;
 use crate::wire::Mode;
 
@@ -193,7 +193,7 @@ allow 127.0.0.1
         );
         let settings = settings_of(&text);
         let serve = settings.serve.clone().unwrap();
-        let mut table = rate_limit_table(&serve);
+        let mut table = client_log_table(&serve);
         let (serving, _) = Serving::bind(&serve, -20, &mut table, [1, 2], false).unwrap();
         let mut driver = Driver::new(settings, VirtualClock::new(), Some(serving)).unwrap();
         let mut records = [];
@@ -269,7 +269,7 @@ fn the_server_socket_carries_the_requests() {
             .clone()
             .expect("the server's socket, allow or not");
         assert_eq!(serve.server.access.allows_any(), allow);
-        let mut table = rate_limit_table(&serve);
+        let mut table = client_log_table(&serve);
         let (serving, skipped) = Serving::bind(&serve, -20, &mut table, [1, 2], false).unwrap();
         assert!(skipped.is_empty());
         let mut driver = Driver::new(settings, VirtualClock::new(), Some(serving)).unwrap();

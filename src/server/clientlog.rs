@@ -1,5 +1,6 @@
-//! Response rate limiting per client address: chrony's `ratelimit interval
-//! I burst B leak L [kod K]`, in a fixed-size table.
+//! The client log: one record per client address in a fixed-size table,
+//! counting its requests (`chronyc clients`), and chrony's response rate
+//! limiting over it (`ratelimit interval I burst B leak L [kod K]`).
 //!
 //! Each address has a token bucket. Time is counted in 1/16 s; a response
 //! costs `2^(4 + I)` tokens (shifted down so `B` of them fit in 16 bits) and
@@ -9,14 +10,16 @@
 //! with `kod K` a random 1 in `2^K` of the dropped ones gets a RATE
 //! kiss-o'-death instead of nothing. Like chrony, a client that polls
 //! faster when it gets no answers (more than twice its answered rate) is
-//! answered instead, to keep the traffic down.
+//! answered instead, to keep the traffic down. Without `ratelimit` every
+//! request is answered and only counted.
 //!
-//! The table is a slice the caller provides ([`ClientRecord`]s, 28 bytes
-//! each), set-associative with [`WAYS`] records per bucket: an address goes
-//! to one bucket by a keyed hash, and when the bucket is full the record
-//! hit longest ago is replaced. Memory is therefore fixed however many
+//! The table is a slice the caller provides ([`ClientRecord`]s, 36 bytes
+//! each: chronyd's `clientloglimit` divided by that is how many), set-
+//! associative with [`WAYS`] records per bucket: an address goes to one
+//! bucket by a keyed hash, and when the bucket is full the record hit
+//! longest ago is replaced. Memory is therefore fixed however many
 //! addresses send; an address forgotten that way starts again with a full
-//! bucket.
+//! bucket and no counts.
 
 use core::net::IpAddr;
 
@@ -86,11 +89,13 @@ pub enum Verdict {
     Drop,
 }
 
-/// One client address's state in the table (28 bytes).
+/// One client address's state in the table (36 bytes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientRecord {
     address: [u8; 16],
     last_hit: u32,
+    ntp_hits: u32,
+    ntp_drops: u32,
     tokens: u16,
     rate: i8,
     timeout_rate: i8,
@@ -102,6 +107,8 @@ impl ClientRecord {
     pub const EMPTY: ClientRecord = ClientRecord {
         address: [0; 16],
         last_hit: 0,
+        ntp_hits: 0,
+        ntp_drops: 0,
         tokens: 0,
         rate: INVALID_RATE,
         timeout_rate: INVALID_RATE,
@@ -154,35 +161,39 @@ impl Bits {
     }
 }
 
-/// Token buckets per client address in a caller-provided table.
+/// The client log: a record per client address in a caller-provided
+/// table, with token buckets when rate limiting.
 #[derive(Debug)]
-pub struct RateLimiter<'a> {
+pub struct ClientLog<'a> {
     table: &'a mut [ClientRecord],
     buckets: usize,
     hash_key: [u64; 2],
-    limit: RateLimit,
+    /// `None`: every request is answered (only counted).
+    limit: Option<RateLimit>,
     tokens_per_hit: u16,
     max_tokens: u16,
     token_shift: i32,
     bits: Bits,
 }
 
-impl<'a> RateLimiter<'a> {
-    /// A limiter enforcing `limit` over `table`, whose length is rounded
-    /// down to a power of two times [`WAYS`] (a table shorter than that is
-    /// not used: every request passes). `seed` keys the address hash and
-    /// the random draws: take it from a good random source so that an
-    /// attacker cannot aim addresses at one bucket.
-    pub fn new(limit: RateLimit, table: &'a mut [ClientRecord], seed: [u64; 2]) -> Self {
-        let limit = limit.clamped();
+impl<'a> ClientLog<'a> {
+    /// A log over `table`, enforcing `limit` when there is one; the
+    /// table's length is rounded down to a power of two times [`WAYS`] (a
+    /// table shorter than that is not used: no log, every request passes).
+    /// `seed` keys the address hash and the random draws: take it from a
+    /// good random source so that an attacker cannot aim addresses at one
+    /// bucket.
+    pub fn new(limit: Option<RateLimit>, table: &'a mut [ClientRecord], seed: [u64; 2]) -> Self {
+        let limit = limit.map(RateLimit::clamped);
         let buckets = match table.len() / WAYS {
             0 => 0,
             n => 1 << n.ilog2(),
         };
         table.fill(ClientRecord::EMPTY);
-        let (tokens_per_hit, max_tokens, token_shift) =
-            bucket_params(limit.interval as i32, limit.burst as i32);
-        RateLimiter {
+        let (tokens_per_hit, max_tokens, token_shift) = limit.map_or((0, 0, 0), |limit| {
+            bucket_params(limit.interval as i32, limit.burst as i32)
+        });
+        ClientLog {
             table,
             buckets,
             hash_key: [seed[0], seed[1] ^ 0x9e37_79b9_7f4a_7c15],
@@ -194,9 +205,48 @@ impl<'a> RateLimiter<'a> {
         }
     }
 
-    /// The settings in force (clamped).
-    pub fn limit(&self) -> RateLimit {
+    /// The rate limit in force (clamped), if any.
+    pub fn limit(&self) -> Option<RateLimit> {
         self.limit
+    }
+
+    /// Whether the log keeps records at all (a table long enough).
+    pub fn is_active(&self) -> bool {
+        self.buckets > 0
+    }
+
+    /// What the log holds of the address in slot `index` (of
+    /// [`capacity`](Self::capacity)) at `now`; `None` for an empty slot.
+    pub fn entry(&self, index: usize, now: NtpTimestamp) -> Option<ClientEntry> {
+        let record = self.table[..self.capacity()].get(index)?;
+        if record.flags & OCCUPIED == 0 {
+            return None;
+        }
+        let ago = now_ts(now).wrapping_sub(record.last_hit) >> TS_FRAC;
+        let interval = |rate: i8| {
+            (rate != INVALID_RATE).then(|| {
+                // The rate is -log2(interval) scaled by RATE_SCALE.
+                let log = -(rate as i32);
+                (log.div_euclid(RATE_SCALE)).clamp(i8::MIN as i32 + 1, i8::MAX as i32) as i8
+            })
+        };
+        let v6 = core::net::Ipv6Addr::from(record.address);
+        Some(ClientEntry {
+            address: v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
+            ntp_hits: record.ntp_hits,
+            ntp_drops: record.ntp_drops,
+            ntp_interval: interval(record.rate),
+            ntp_timeout_interval: interval(record.timeout_rate),
+            last_hit_ago: ago,
+        })
+    }
+
+    /// Sets every record's counts back to zero (`chronyc clients -r`).
+    pub fn reset_counts(&mut self) {
+        for record in self.table.iter_mut() {
+            record.ntp_hits = 0;
+            record.ntp_drops = 0;
+        }
     }
 
     /// The records in use: at most [`capacity`](Self::capacity).
@@ -247,8 +297,7 @@ impl<'a> RateLimiter<'a> {
             IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
             IpAddr::V6(v6) => v6.octets(),
         };
-        // Times in 1/16 s, wrapping every 2^28 s like chrony's.
-        let now_ts = (now.to_bits() >> (32 - TS_FRAC)) as u32;
+        let now_ts = now_ts(now);
         let first = (self.hash(&address) as usize & (self.buckets - 1)) * WAYS;
         let (tokens_per_hit, max_tokens, token_shift) =
             (self.tokens_per_hit, self.max_tokens, self.token_shift);
@@ -283,8 +332,38 @@ impl<'a> RateLimiter<'a> {
         };
         let record = &mut bucket[index];
         update(record, now_ts, max_tokens, token_shift);
-        decide(record, tokens_per_hit, self.limit, &mut self.bits)
+        record.ntp_hits = record.ntp_hits.saturating_add(1);
+        let verdict = match self.limit {
+            Some(limit) => decide(record, tokens_per_hit, limit, &mut self.bits),
+            None => Verdict::Pass,
+        };
+        if verdict != Verdict::Pass {
+            record.ntp_drops = record.ntp_drops.saturating_add(1);
+        }
+        verdict
     }
+}
+
+/// What the log holds of one client (`chronyc clients`' NTP columns).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientEntry {
+    /// The client's address.
+    pub address: IpAddr,
+    /// Its requests since the counts were last reset.
+    pub ntp_hits: u32,
+    /// Those not answered (rate limited: dropped or a RATE kiss-o'-death).
+    pub ntp_drops: u32,
+    /// The average interval of its answered requests, log2 seconds.
+    pub ntp_interval: Option<i8>,
+    /// That of its requests while unanswered.
+    pub ntp_timeout_interval: Option<i8>,
+    /// Seconds since its last request.
+    pub last_hit_ago: u32,
+}
+
+/// A time in the table's 1/16 s, wrapping every 2^28 s like chrony's.
+fn now_ts(now: NtpTimestamp) -> u32 {
+    (now.to_bits() >> (32 - TS_FRAC)) as u32
 }
 
 /// splitmix64's finaliser.
@@ -417,12 +496,12 @@ mod tests {
     }
 
     #[test]
-    fn record_is_28_bytes_and_table_is_fixed() {
-        assert_eq!(core::mem::size_of::<ClientRecord>(), 28);
+    fn record_is_36_bytes_and_table_is_fixed() {
+        assert_eq!(core::mem::size_of::<ClientRecord>(), 36);
         let mut table = vec![ClientRecord::EMPTY; 1 << 12];
-        let mut limiter = RateLimiter::new(RateLimit::default(), &mut table, SEED);
+        let mut limiter = ClientLog::new(Some(RateLimit::default()), &mut table, SEED);
         assert_eq!(limiter.capacity(), 4096);
-        assert_eq!(limiter.table_bytes(), 4096 * 28);
+        assert_eq!(limiter.table_bytes(), 4096 * 36);
         // A million distinct addresses: the table neither grows nor loses
         // track of the latest ones.
         for n in 0..1_000_000u32 {
@@ -430,7 +509,7 @@ mod tests {
         }
         assert!(limiter.occupied() <= 4096);
         assert!(limiter.occupied() > 4000);
-        assert_eq!(limiter.table_bytes(), 4096 * 28);
+        assert_eq!(limiter.table_bytes(), 4096 * 36);
         // The most recent address is still tracked: its bucket is spent.
         let last = client(999_999);
         let mut passed = 0;
@@ -444,10 +523,10 @@ mod tests {
     #[test]
     fn table_length_rounds_down() {
         let mut table = vec![ClientRecord::EMPTY; 1000];
-        let limiter = RateLimiter::new(RateLimit::default(), &mut table, SEED);
+        let limiter = ClientLog::new(Some(RateLimit::default()), &mut table, SEED);
         assert_eq!(limiter.capacity(), 512);
         let mut tiny = [ClientRecord::EMPTY; 3];
-        let mut off = RateLimiter::new(RateLimit::default(), &mut tiny, SEED);
+        let mut off = ClientLog::new(Some(RateLimit::default()), &mut tiny, SEED);
         assert_eq!(off.capacity(), 0);
         for _ in 0..100 {
             assert_eq!(off.check(client(1), at(0.0)), Verdict::Pass);
@@ -470,7 +549,7 @@ mod tests {
     #[test]
     fn burst_then_one_per_interval_then_leak() {
         let mut table = vec![ClientRecord::EMPTY; 64];
-        let mut limiter = RateLimiter::new(RateLimit::default(), &mut table, SEED);
+        let mut limiter = ClientLog::new(Some(RateLimit::default()), &mut table, SEED);
         let me = client(7);
         // A burst of 8 passes at once.
         for _ in 0..8 {
@@ -493,7 +572,7 @@ mod tests {
         // Answered: waits 2 s. Unanswered: retries after 10 ms. chrony
         // then inverts the leak (answers 3 in 4) to keep the traffic down.
         let mut table = vec![ClientRecord::EMPTY; 64];
-        let mut limiter = RateLimiter::new(RateLimit::default(), &mut table, SEED);
+        let mut limiter = ClientLog::new(Some(RateLimit::default()), &mut table, SEED);
         let me = client(9);
         let mut t = 0.0;
         let mut passed = 0;
@@ -515,7 +594,7 @@ mod tests {
             kod: 1,
             ..RateLimit::default()
         };
-        let mut limiter = RateLimiter::new(limit, &mut table, SEED);
+        let mut limiter = ClientLog::new(Some(limit), &mut table, SEED);
         let me = IpAddr::V6(Ipv6Addr::LOCALHOST);
         let (mut pass, mut kod, mut drop) = (0, 0, 0);
         for i in 0..8000 {
@@ -550,5 +629,47 @@ mod tests {
                 kod: 4
             }
         );
+    }
+
+    #[test]
+    fn the_log_counts_each_client_with_or_without_a_limit() {
+        let mut table = vec![ClientRecord::EMPTY; 64];
+        let mut log = ClientLog::new(None, &mut table, SEED);
+        assert!(log.is_active() && log.limit().is_none());
+        let v6 = IpAddr::V6(Ipv6Addr::LOCALHOST);
+        // Every 2 s for a minute: all answered, the interval learnt.
+        for i in 0..30 {
+            assert_eq!(log.check(client(1), at(2.0 * i as f64)), Verdict::Pass);
+        }
+        log.check(v6, at(10.0));
+        let entries: std::vec::Vec<ClientEntry> = (0..log.capacity())
+            .filter_map(|i| log.entry(i, at(60.0)))
+            .collect();
+        assert_eq!(entries.len(), 2);
+        let one = entries.iter().find(|e| e.address == client(1)).unwrap();
+        assert_eq!((one.ntp_hits, one.ntp_drops), (30, 0));
+        assert_eq!(one.ntp_interval, Some(1));
+        assert_eq!(one.last_hit_ago, 2);
+        let six = entries.iter().find(|e| e.address == v6).unwrap();
+        assert_eq!((six.ntp_hits, six.last_hit_ago), (1, 50));
+        log.reset_counts();
+        let one = (0..log.capacity())
+            .filter_map(|i| log.entry(i, at(60.0)))
+            .find(|e| e.address == client(1))
+            .unwrap();
+        assert_eq!((one.ntp_hits, one.ntp_drops), (0, 0));
+        // Rate limited: the dropped requests are counted as such.
+        let mut table = vec![ClientRecord::EMPTY; 64];
+        let mut limited = ClientLog::new(Some(RateLimit::default()), &mut table, SEED);
+        let passed = (0..100)
+            .filter(|_| limited.check(client(2), at(0.0)) == Verdict::Pass)
+            .count() as u32;
+        let entry = (0..limited.capacity())
+            .find_map(|i| limited.entry(i, at(0.0)))
+            .unwrap();
+        assert_eq!((entry.ntp_hits, entry.ntp_drops), (100, 100 - passed));
+        // No table: no log.
+        let mut none: [ClientRecord; 0] = [];
+        assert!(!ClientLog::new(None, &mut none, SEED).is_active());
     }
 }
