@@ -47,6 +47,7 @@ fn follow(port: u16, label: &str) {
                 ..SourceConfig::default()
             },
             auth: UpstreamAuth::None,
+            from_sourcedir: false,
         }],
         ..Settings::default()
     };

@@ -60,6 +60,9 @@ pub struct Upstream {
     pub config: SourceConfig,
     /// Authentication.
     pub auth: UpstreamAuth,
+    /// From a `sourcedir` file (`chronyc reload sources` reads them
+    /// again).
+    pub from_sourcedir: bool,
 }
 
 /// An address family, as chronyd's `-4` and `-6` keep to one.
@@ -121,6 +124,7 @@ impl Upstream {
             address,
             config,
             auth: UpstreamAuth::None,
+            from_sourcedir: false,
         })
     }
 }
@@ -198,6 +202,7 @@ pub fn upstreams_from_add(
             address,
             config,
             auth: UpstreamAuth::None,
+            from_sourcedir: false,
         })
         .collect();
     if upstreams.is_empty() {
@@ -230,6 +235,36 @@ pub fn add_refusal(add: &AddSource, family: Option<Family>) -> Option<Status> {
         return Some(Status::NOT_ENABLED);
     }
     None
+}
+
+/// What the `sourcedir` files list, resolved ([`sourcedir_upstreams`]).
+#[derive(Debug)]
+pub struct DirSources {
+    /// The sources to follow.
+    pub upstreams: Vec<Upstream>,
+    /// Those that cannot be followed, and why.
+    pub unresolved: Vec<io::Error>,
+    /// The key file's warnings.
+    pub warnings: Vec<String>,
+}
+
+/// The sources the `sourcedir` files of the configuration at `path` list
+/// now (what `chronyc reload sources` reads), resolved as at start.
+pub fn sourcedir_upstreams(
+    path: &Path,
+    family: Option<Family>,
+    nts: &NtsSettings,
+) -> Result<DirSources, crate::chrony::config::ConfigError> {
+    let mut config = Config::load(path)?;
+    config.sources.retain(|s| s.from_sourcedir);
+    let mut unresolved = Vec::new();
+    let mut warnings = Vec::new();
+    let upstreams = upstreams(&config, nts, family, &mut unresolved, &mut warnings);
+    Ok(DirSources {
+        upstreams,
+        unresolved,
+        warnings,
+    })
 }
 
 /// What and where a node serves (`port`, `bindaddress`, `allow`/`deny`,
@@ -344,6 +379,10 @@ pub struct Settings {
     /// The one address family kept to (`-4`, `-6`), also by sources added
     /// later (`chronyc add`).
     pub family: Option<Family>,
+    /// The configuration file, whose `sourcedir` files `chronyc reload
+    /// sources` reads again (none: the configuration came from elsewhere,
+    /// and `reload sources` is refused).
+    pub config_path: Option<PathBuf>,
 }
 
 impl Settings {
@@ -415,6 +454,7 @@ impl Settings {
             };
         }
         let settings = Settings {
+            config_path: None,
             family,
             node,
             upstreams,
@@ -537,6 +577,7 @@ fn upstreams(
             continue;
         }
         upstreams.extend(addresses.take(take).map(|address| Upstream {
+            from_sourcedir: source.from_sourcedir,
             name: source.host.clone(),
             address,
             config: engine,

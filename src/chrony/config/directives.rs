@@ -713,10 +713,12 @@ impl Reader<'_> {
         for note in parsed.notes {
             self.note(note);
         }
+        let mut source = parsed.source;
+        source.from_sourcedir = origin == Origin::SourcesFile;
         match (kind, origin) {
-            ("peer", _) => self.config.peers.push(parsed.source),
-            (_, Origin::SourcesFile) => self.dir_sources.push(parsed.source),
-            (_, Origin::Configuration) => self.config.sources.push(parsed.source),
+            ("peer", _) => self.config.peers.push(source),
+            (_, Origin::SourcesFile) => self.dir_sources.push(source),
+            (_, Origin::Configuration) => self.config.sources.push(source),
         }
         if origin == Origin::SourcesFile {
             if kind == "peer" {

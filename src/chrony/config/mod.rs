@@ -146,6 +146,9 @@ pub struct SourceConfig {
     pub options: SourceOptions,
     /// Where the line is.
     pub location: Location,
+    /// Read from a `sourcedir` file (what `chronyc reload sources` reads
+    /// again).
+    pub from_sourcedir: bool,
 }
 
 impl SourceConfig {
@@ -161,6 +164,7 @@ impl SourceConfig {
             auth: SourceAuth::default(),
             options: SourceOptions::default(),
             location: Location::default(),
+            from_sourcedir: false,
         }
     }
 }

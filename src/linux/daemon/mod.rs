@@ -330,6 +330,10 @@ fn start(options: &Options) -> Result<Running, Fatal> {
         2f64.powi(precision.into())
     );
     let (mut settings, unusable) = Settings::resolve_in(&config, precision, options.family);
+    // `chronyc reload sources` reads the file's `sourcedir` files again.
+    if options.directives.is_empty() {
+        settings.config_path = Some(options.config_path());
+    }
     for e in unusable {
         log::warn!("{e}");
     }

@@ -12,7 +12,7 @@ use super::{Driver, DriverError, MAX_SOURCES};
 use crate::cmdmon::{AccessTable, Action, AddSource, LocalSetting, SourceSelector};
 use crate::discipline::MakeStep;
 use crate::linux::clock::DriverClock;
-use crate::linux::settings::upstreams_from_add;
+use crate::linux::settings::{sourcedir_upstreams, upstreams_from_add, Upstream};
 use crate::node::{Command, Node};
 use crate::server::LocalReference;
 use crate::system::SourceId;
@@ -32,6 +32,7 @@ impl<C: DriverClock> Driver<'_, C> {
             now,
             measure_only: self.measure_only,
             family: self.family,
+            reloadable: self.config_path.is_some(),
         };
         let actions = match cmdmon.serve_ready(&view, ready) {
             Ok(served) => served.actions,
@@ -152,8 +153,9 @@ impl<C: DriverClock> Driver<'_, C> {
                 log::info!("Shutdown requested with chronyc");
                 self.shutdown = true;
             }
-            // The responder refuses them (`505`): nothing to do.
-            Action::Rekey | Action::ReloadSources => {}
+            Action::ReloadSources => self.reload_sources(now)?,
+            // The responder refuses it (`505`): nothing to do.
+            Action::Rekey => {}
         }
         Ok(())
     }
@@ -204,6 +206,60 @@ impl<C: DriverClock> Driver<'_, C> {
         Ok(())
     }
 
+    /// `reload sources`: the `sourcedir` files read again; the sources
+    /// they no longer list are removed, the new ones added, the others
+    /// kept as they are (their samples with them).
+    fn reload_sources(&mut self, now: NtpTimestamp) -> Result<(), DriverError<C::Error>> {
+        let Some(path) = &self.config_path else {
+            return Ok(());
+        };
+        let read = match sourcedir_upstreams(path, self.family, &self.nts_settings) {
+            Ok(read) => read,
+            Err(e) => {
+                log::warn!("Could not reload sources: {e}");
+                return Ok(());
+            }
+        };
+        for e in read.unresolved {
+            log::warn!("{e}");
+        }
+        for warning in read.warnings {
+            log::warn!("{warning}");
+        }
+        let listed = read.upstreams;
+        let gone: Vec<SourceId> = self
+            .peers
+            .iter()
+            .filter(|p| p.upstream.from_sourcedir && !listed.contains(&p.upstream))
+            .map(|p| p.id)
+            .collect();
+        for id in gone {
+            self.remove_peer(now, id);
+        }
+        let room = MAX_SOURCES.saturating_sub(self.peers.len());
+        let fresh: Vec<Upstream> = listed
+            .into_iter()
+            .filter(|u| !self.peers.iter().any(|p| p.upstream == *u))
+            .take(room)
+            .collect();
+        let (peers, ke) = open_peers(
+            &mut self.node,
+            &fresh,
+            &self.nts_settings,
+            now,
+            &mut self.client,
+            &self.serving,
+        )?;
+        if self.ke.is_none() {
+            self.ke = ke;
+        }
+        for peer in peers {
+            log::info!("Added source {}", peer.server().ip());
+            self.peers.push(peer);
+        }
+        Ok(())
+    }
+
     /// Stops following a source and closes its socket.
     fn remove_peer(&mut self, now: NtpTimestamp, id: SourceId) {
         log::info!("Removed source {}", log_name(&self.peers, id));
@@ -235,26 +291,18 @@ impl<C: DriverClock> Driver<'_, C> {
             }
         }
         for (id, address) in moved {
-            let Some(config) = self.node.system().source_config(id).copied() else {
+            let Some(old) = self.peers.iter().find(|p| p.id == id) else {
                 continue;
             };
-            let Some(name) = self
-                .peers
-                .iter()
-                .find(|p| p.id == id)
-                .map(|p| p.name.clone())
-            else {
-                continue;
+            // As configured (settings changed with chronyc since are not
+            // carried over to the new address).
+            let upstream = Upstream {
+                address,
+                ..old.upstream.clone()
             };
-            log::info!("Source {name} replaced with {}", address.ip());
+            log::info!("Source {} replaced with {}", upstream.name, address.ip());
             self.node.remove_source(id, now);
             self.peers.retain(|p| p.id != id);
-            let upstream = crate::linux::settings::Upstream {
-                name,
-                address,
-                config,
-                auth: crate::linux::settings::UpstreamAuth::None,
-            };
             let (peers, _) = open_peers(
                 &mut self.node,
                 &[upstream],

@@ -138,6 +138,9 @@ pub struct Driver<'a, C: DriverClock> {
     family: Option<Family>,
     /// `chronyc shutdown` was asked: the loop ends.
     shutdown: bool,
+    /// The configuration file (`reload sources` reads its `sourcedir`
+    /// files again).
+    config_path: Option<PathBuf>,
 }
 
 impl<C: DriverClock> fmt::Debug for Driver<'_, C> {

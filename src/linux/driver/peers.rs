@@ -33,6 +33,8 @@ pub(super) struct Peer {
     pub local: Option<SocketAddr>,
     /// An NTS source's NTS-KE server and NTP server.
     pub nts: Option<PeerNts>,
+    /// The upstream it follows (what `reload sources` compares).
+    pub upstream: Upstream,
 }
 
 impl Peer {
@@ -184,6 +186,7 @@ pub(super) fn open_peers<E: std::fmt::Debug + std::fmt::Display>(
             route,
             local,
             nts,
+            upstream: upstream.clone(),
         });
     }
     Ok((peers, ke))

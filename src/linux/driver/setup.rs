@@ -117,6 +117,7 @@ impl<'a, C: DriverClock> Driver<'a, C> {
             finished: false,
             family: settings.family,
             shutdown: false,
+            config_path: settings.config_path.clone(),
         };
         let (wall, monotonic) = driver.readings();
         driver.jumps.rebase(wall, monotonic);

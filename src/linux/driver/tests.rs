@@ -87,6 +87,7 @@ fn fast(address: SocketAddr) -> Upstream {
             ..SourceConfig::default()
         },
         auth: UpstreamAuth::None,
+        from_sourcedir: false,
     }
 }
 
@@ -1015,4 +1016,72 @@ fn chronyc_access_rules_change_whom_the_node_serves() {
         bits: 33,
     });
     assert_eq!(command(&mut driver, &socket, bad), Status::BAD_SUBNET);
+}
+
+/// `chronyc reload sources`: the `sourcedir` files are read again, a
+/// source they no longer list is removed, a new one added, and the one
+/// from the configuration file kept (as NetworkManager's hook expects).
+#[test]
+fn reload_sources_follows_the_sourcedir_files() {
+    use crate::cmdmon::{RequestBody, Status};
+    let stop = Arc::new(AtomicBool::new(false));
+    let (first, server) = spawn_server(stop.clone());
+    let (second, second_server) = spawn_server(stop.clone());
+    let tmp = temp_dir("reload");
+    let dir = tmp.path();
+    let sources = dir.join("sources.d");
+    std::fs::create_dir(&sources).unwrap();
+    let line = |a: SocketAddr| {
+        format!(
+            "server {} port {} minpoll -3 maxpoll -2\n",
+            a.ip(),
+            a.port()
+        )
+    };
+    std::fs::write(sources.join("dhcp.sources"), line(first)).unwrap();
+    let conf = dir.join("chrony.conf");
+    let socket = dir.join("chronyd.sock");
+    std::fs::write(
+        &conf,
+        format!(
+            "server 127.0.0.1 port 9 minpoll 4\nsourcedir {}\nbindcmdaddress {}\ncmdport 0\n",
+            sources.display(),
+            socket.display()
+        ),
+    )
+    .unwrap();
+    let config = crate::chrony::config::Config::load(&conf).unwrap();
+    let (mut settings, _) = Settings::resolve(&config, -20);
+    settings.config_path = Some(conf.clone());
+    settings.measure_only = true;
+    let mut driver = Driver::new(settings, VirtualClock::new(), None).unwrap();
+    let servers = |d: &Driver<'_, VirtualClock>| d.sources().map(|(_, a, _)| a).collect::<Vec<_>>();
+    let configured: SocketAddr = "127.0.0.1:9".parse().unwrap();
+    assert_eq!(servers(&driver), [configured, first]);
+    let first_id = driver.sources().nth(1).unwrap().2;
+
+    // Unchanged files: nothing moves.
+    assert_eq!(
+        command(&mut driver, &socket, RequestBody::ReloadSources),
+        Status::SUCCESS
+    );
+    assert_eq!(servers(&driver), [configured, first]);
+    assert_eq!(driver.sources().nth(1).unwrap().2, first_id);
+    // The file now lists the second server instead.
+    std::fs::write(sources.join("dhcp.sources"), line(second)).unwrap();
+    assert_eq!(
+        command(&mut driver, &socket, RequestBody::ReloadSources),
+        Status::SUCCESS
+    );
+    assert_eq!(servers(&driver), [configured, second]);
+    // A second file adds to it.
+    std::fs::write(sources.join("more.sources"), line(first)).unwrap();
+    assert_eq!(
+        command(&mut driver, &socket, RequestBody::ReloadSources),
+        Status::SUCCESS
+    );
+    assert_eq!(servers(&driver), [configured, second, first]);
+    stop.store(true, Ordering::Relaxed);
+    server.join().unwrap();
+    second_server.join().unwrap();
 }

@@ -29,6 +29,9 @@ pub(super) struct NodeView<'d, 'a> {
     pub measure_only: bool,
     /// The address family kept to (`-4`, `-6`).
     pub family: Option<Family>,
+    /// The configuration file is known: `reload sources` can read its
+    /// `sourcedir` files again.
+    pub reloadable: bool,
 }
 
 impl NodeView<'_, '_> {
@@ -230,9 +233,10 @@ impl Provider for NodeView<'_, '_> {
             Action::Access(rule) if rule.table == AccessTable::Ntp && !self.node.is_serving() => {
                 Status::FAILED
             }
-            // Not carried out yet: the key file and the sources files are
-            // read at start only.
-            Action::Rekey | Action::ReloadSources => Status::NOT_ENABLED,
+            // Not carried out yet: the key file is read at start only.
+            Action::Rekey => Status::NOT_ENABLED,
+            // A configuration given on the command line has no files.
+            Action::ReloadSources if !self.reloadable => Status::NOT_ENABLED,
             _ => Status::SUCCESS,
         }
     }
@@ -293,6 +297,7 @@ impl<C: crate::linux::clock::DriverClock> super::Driver<'_, C> {
             now: self.now()?,
             measure_only: self.measure_only,
             family: self.family,
+            reloadable: self.config_path.is_some(),
         }
         .snapshot())
     }
