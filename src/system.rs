@@ -37,7 +37,9 @@ use crate::leap::LeapTable;
 use crate::nts::NtsSession;
 use crate::reference::Reference;
 use crate::report::{AuthMode, AuthReport, TimestampSource};
-use crate::report::{SourceMode, SourceReport, SourceStatsReport, TrackingReport};
+use crate::report::{
+    SelectOptions, SelectReport, SourceMode, SourceReport, SourceStatsReport, TrackingReport,
+};
 pub use crate::select::AuthSelectMode;
 use crate::select::{self, Candidate, Outcome, Settings, SourceState};
 pub use crate::source::{
@@ -1194,6 +1196,60 @@ impl<const N: usize, const S: usize> System<N, S> {
             adjusted_offset: -source.stats().newest_offset().unwrap_or(0.0),
             measured_offset: -info.measured_offset,
             error: (info.root_delay + info.delay) / 2.0 + info.root_dispersion + info.dispersion,
+        })
+    }
+
+    /// How the last selection saw a source (`chronyc selectdata`), at
+    /// `now`.
+    pub fn select_report(&self, id: SourceId, now: NtpTimestamp) -> Option<SelectReport> {
+        let source = self.source(id)?;
+        let config = source.config();
+        let info = source.info();
+        let interval = self.intervals[id.0];
+        let option = |set: bool, flag: u16| if set { flag } else { 0 };
+        let configured = SelectOptions(
+            option(config.noselect, SelectOptions::NOSELECT)
+                | option(config.prefer, SelectOptions::PREFER)
+                | option(config.trust, SelectOptions::TRUST),
+        );
+        let (selectable, required) = self.auth_selection(source, self.auth_mix());
+        let effective = SelectOptions(
+            configured.0
+                | option(!selectable, SelectOptions::NOSELECT)
+                | option(required, SelectOptions::TRUST | SelectOptions::REQUIRE),
+        );
+        let state = match self.states[id.0] {
+            SourceState::Selected => '*',
+            SourceState::Combined => '+',
+            SourceState::NotCombined => 'D',
+            SourceState::Falseticker => 'x',
+            SourceState::TooVariable => '~',
+            SourceState::Unusable if effective.0 & SelectOptions::NOSELECT != 0 => 'N',
+            SourceState::Unusable
+                if info.is_some_and(|i| i.leap == LeapIndicator::Unsynchronized) =>
+            {
+                's'
+            }
+            SourceState::Unusable if source.stats().fit().is_none() => 'M',
+            SourceState::Unusable if source.reach() == 0 => 'S',
+            SourceState::Unusable => 'd',
+        };
+        let last_sample_ago = interval
+            .map(|i| i.last_sample_ago)
+            .or_else(|| info.map(|i| (now - i.time).to_seconds_f64()));
+        let (lo_limit, hi_limit) = interval.map_or((0.0, 0.0), |i| {
+            (i.offset - i.distance, i.offset + i.distance)
+        });
+        Some(SelectReport {
+            state,
+            authenticated: source.auth().is_authenticated(),
+            leap: info.map_or(LeapIndicator::Unsynchronized, |i| i.leap),
+            configured,
+            effective,
+            last_sample_ago: last_sample_ago.map_or(0, |s| s.max(0.0) as u32),
+            score: 1.0,
+            lo_limit,
+            hi_limit,
         })
     }
 

@@ -20,8 +20,9 @@ use super::packet::{
     REPLY_HEADER_LEN,
 };
 use crate::report::{
-    ActivityReport, AuthMode, AuthReport, ClientReport, NtpDataReport, ServerStatsReport,
-    SourceMode, SourceReport, SourceState, SourceStatsReport, TimestampSource, TrackingReport,
+    ActivityReport, AuthMode, AuthReport, ClientReport, NtpDataReport, SelectOptions, SelectReport,
+    ServerStatsReport, SourceMode, SourceReport, SourceState, SourceStatsReport, TimestampSource,
+    TrackingReport,
 };
 use crate::time::{NtpTimestamp, UnixTime};
 use crate::wire::{LeapIndicator, ReferenceId};
@@ -165,6 +166,8 @@ pub enum ReplyBody<'a> {
     NtpSourceName(&'a [u8]),
     /// `authdata`.
     AuthData(AuthReport),
+    /// One `selectdata` line.
+    SelectData(SelectData),
     /// A page of `clients`.
     ClientAccesses(ClientPage),
     /// An empty `manual list` (no samples: what ntpkit, which has no
@@ -188,6 +191,7 @@ impl ReplyBody<'_> {
             ReplyBody::NtpData2(_) => ReplyKind::NTP_DATA2,
             ReplyBody::NtpSourceName(_) => ReplyKind::NTP_SOURCE_NAME,
             ReplyBody::AuthData(_) => ReplyKind::AUTH_DATA,
+            ReplyBody::SelectData(_) => ReplyKind::SELECT_DATA,
             ReplyBody::ClientAccesses(_) => ReplyKind::CLIENT_ACCESSES,
             ReplyBody::ManualList => ReplyKind::MANUAL_LIST,
         }
@@ -209,6 +213,7 @@ impl ReplyBody<'_> {
                 ReplyBody::NtpData2(_) => 144,
                 ReplyBody::NtpSourceName(_) => SOURCE_NAME_LEN,
                 ReplyBody::AuthData(_) => 24,
+                ReplyBody::SelectData(_) => 48,
                 ReplyBody::ClientAccesses(_) => 12 + 60 * MAX_CLIENTS_PER_REPLY,
                 ReplyBody::ManualList => 4 + 24 * MAX_MANUAL_SAMPLES,
             }
@@ -393,6 +398,7 @@ impl<'a> Reply<'a> {
                 nak: r.u16()? != 0,
             }),
             ReplyKind::CLIENT_ACCESSES => ReplyBody::ClientAccesses(parse_clients(&mut r)?),
+            ReplyKind::SELECT_DATA => ReplyBody::SelectData(parse_select_data(&mut r)?),
             ReplyKind::MANUAL_LIST => {
                 if r.u32()? != 0 {
                     return Err(Error::BadValue("manual list samples"));
@@ -495,6 +501,7 @@ impl<'a> Reply<'a> {
                 w.u16(a.cookie_length)?;
                 w.u16(u16::from(a.nak))?;
             }
+            ReplyBody::SelectData(d) => emit_select_data(&mut w, d)?,
             ReplyBody::ClientAccesses(page) => {
                 w.u32(page.n_indices)?;
                 w.u32(page.next_index)?;
@@ -811,6 +818,58 @@ fn emit_ntp_data(w: &mut Writer, d: &NtpDataReport, v2: bool) -> Result<(), Erro
         w.u32(u32::MAX)?;
     }
     Ok(())
+}
+
+/// One `selectdata` line: the source's reference ID and address, and
+/// how the last selection saw it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SelectData {
+    /// The source's reference ID.
+    pub reference_id: ReferenceId,
+    /// Its address (unspecified for a reference clock).
+    pub address: Address,
+    /// The values.
+    pub report: SelectReport,
+}
+
+fn parse_select_data(r: &mut Reader) -> Result<SelectData, Error> {
+    let reference_id = ReferenceId::from_bits(r.u32()?);
+    let address = r.address()?;
+    let state = char::from(r.u8()?);
+    let authenticated = r.u8()? != 0;
+    let leap = LeapIndicator::from_bits(r.u8()?);
+    let _pad = r.u8()?;
+    Ok(SelectData {
+        reference_id,
+        address,
+        report: SelectReport {
+            state,
+            authenticated,
+            leap,
+            configured: SelectOptions(r.u16()?),
+            effective: SelectOptions(r.u16()?),
+            last_sample_ago: r.u32()?,
+            score: r.float()?,
+            lo_limit: r.float()?,
+            hi_limit: r.float()?,
+        },
+    })
+}
+
+fn emit_select_data(w: &mut Writer, d: &SelectData) -> Result<(), Error> {
+    let r = &d.report;
+    w.u32(d.reference_id.to_bits())?;
+    w.address(d.address)?;
+    w.u8(u8::try_from(r.state).unwrap_or(b'?'))?;
+    w.u8(u8::from(r.authenticated))?;
+    w.u8(r.leap.to_bits())?;
+    w.u8(0)?;
+    w.u16(r.configured.0)?;
+    w.u16(r.effective.0)?;
+    w.u32(r.last_sample_ago)?;
+    w.float(r.score)?;
+    w.float(r.lo_limit)?;
+    w.float(r.hi_limit)
 }
 
 fn parse_clients(r: &mut Reader) -> Result<ClientPage, Error> {

@@ -33,14 +33,14 @@ use super::change::{AccessRule, AccessTable, AddSource, LocalSetting, SourceSett
 use super::field::Address;
 use super::packet::{Command, Status, MAX_REQUEST_LEN};
 use super::reply::{
-    ClientPage, Reply, ReplyBody, SourceData, SourceStats, Tracking, MAX_CLIENTS_PER_REPLY,
-    SOURCE_NAME_LEN,
+    ClientPage, Reply, ReplyBody, SelectData, SourceData, SourceStats, Tracking,
+    MAX_CLIENTS_PER_REPLY, SOURCE_NAME_LEN,
 };
 use super::request::{Reject, Request, RequestBody, SourceSelector};
 use crate::access::{AccessControl, AccessError, Subnet};
 use crate::report::{
-    ActivityReport, AuthReport, ClientReport, NtpDataReport, ServerStatsReport, SourceActivity,
-    SourceReport, SourceStatsReport, TrackingReport,
+    ActivityReport, AuthReport, ClientReport, NtpDataReport, SelectReport, ServerStatsReport,
+    SourceActivity, SourceReport, SourceStatsReport, TrackingReport,
 };
 use crate::time::{NtpTimestamp, UnixTime};
 use crate::wire::ReferenceId;
@@ -268,6 +268,11 @@ pub trait Provider {
     /// A source's `ntpdata` (default: none, answered `503 No such
     /// source` as chronyd answers for a reference clock).
     fn ntp_data(&self, _index: usize) -> Option<NtpDataReport> {
+        None
+    }
+    /// A source's `selectdata` line (default: none, answered `505
+    /// Facility not enabled`).
+    fn select_data(&self, _index: usize) -> Option<SelectReport> {
         None
     }
     /// A source's `authdata` (default: not authenticated).
@@ -543,8 +548,14 @@ fn execute<'n>(
         RequestBody::ReloadSources => act(data, Action::ReloadSources),
         RequestBody::Shutdown => act(data, Action::Shutdown),
         RequestBody::SelectData { index: i } => {
-            index(i)?;
-            Err(Status::NOT_ENABLED)
+            let i = index(i)?;
+            let report = data.select_data(i).ok_or(Status::NOT_ENABLED)?;
+            let address = data.source_address(i);
+            ok(ReplyBody::SelectData(SelectData {
+                reference_id: address.map_or(ReferenceId::NONE, ReferenceId::from_ip),
+                address: address.into(),
+                report,
+            }))
         }
         RequestBody::Manual(_)
         | RequestBody::SetTime(_)

@@ -334,6 +334,50 @@ pub enum AuthMode {
     Nts,
 }
 
+/// The selection options of a source, as `chronyc selectdata` shows them
+/// (`N`, `P`, `T`, `R`; chronyc's bits).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct SelectOptions(pub u16);
+
+impl SelectOptions {
+    /// `noselect`.
+    pub const NOSELECT: u16 = 0x1;
+    /// `prefer`.
+    pub const PREFER: u16 = 0x2;
+    /// `trust`.
+    pub const TRUST: u16 = 0x4;
+    /// `require`.
+    pub const REQUIRE: u16 = 0x8;
+}
+
+/// One line of `chronyc selectdata`: how the last selection saw a source.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct SelectReport {
+    /// chronyd's state letter: `*` selected, `+` combined, `D` too far to
+    /// combine, `x` falseticker, `~` too variable, `N` noselect, `s`
+    /// unsynchronised, `M` too few samples, `S` stale (no recent answer),
+    /// `d` too large a distance.
+    pub state: char,
+    /// Whether the source is authenticated (a key or NTS).
+    pub authenticated: bool,
+    /// The leap indicator the source announces.
+    pub leap: LeapIndicator,
+    /// The options configured.
+    pub configured: SelectOptions,
+    /// The options in effect (`authselectmode` may add to them).
+    pub effective: SelectOptions,
+    /// Seconds since its last sample.
+    pub last_sample_ago: u32,
+    /// chronyd's reselection score (ntpkit: 1).
+    pub score: f64,
+    /// The low end of its offset interval, seconds.
+    pub lo_limit: f64,
+    /// The high end.
+    pub hi_limit: f64,
+}
+
 /// One line of `chronyc authdata`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]

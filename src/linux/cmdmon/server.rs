@@ -552,6 +552,9 @@ impl<P: Provider> Provider for Counted<'_, P> {
     fn serves(&self, address: IpAddr) -> bool {
         self.inner.serves(address)
     }
+    fn select_data(&self, index: usize) -> Option<crate::report::SelectReport> {
+        self.inner.select_data(index)
+    }
     fn unix_now(&self) -> crate::time::UnixTime {
         self.inner.unix_now()
     }

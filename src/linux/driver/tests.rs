@@ -218,15 +218,33 @@ fn follows_a_loopback_server() {
     let socket = dir.join("chronyd.sock");
     let asker = thread::spawn(move || {
         let mut client = Client::connect(&Target::Unix(socket)).unwrap();
-        ["sources", "tracking", "timedatectl"]
-            .map(|r| crate::linux::ctl::report(&mut client, &r.parse().unwrap()).unwrap())
+        let mut buf = [0u8; crate::cmdmon::MAX_REPLY_LEN];
+        let select = match client
+            .request(
+                crate::cmdmon::RequestBody::SelectData { index: 0 },
+                &mut buf,
+            )
+            .unwrap()
+            .body
+        {
+            crate::cmdmon::ReplyBody::SelectData(d) => d,
+            other => panic!("{other:?}"),
+        };
+        let reports = ["sources", "tracking", "timedatectl"]
+            .map(|r| crate::linux::ctl::report(&mut client, &r.parse().unwrap()).unwrap());
+        (reports, select)
     });
     let deadline = Deadline::after_seconds(30);
     while !asker.is_finished() {
         driver.run_once(Some(Duration::from_millis(20))).unwrap();
         deadline.check(|| "no answer on the command socket".into());
     }
-    let [sources, tracking, timedatectl] = asker.join().unwrap();
+    let ([sources, tracking, timedatectl], select) = asker.join().unwrap();
+    // selectdata: the selected source, its interval around its offset.
+    assert_eq!(select.report.state, '*');
+    assert_eq!(select.address.ip(), Some(address.ip()));
+    assert!(select.report.lo_limit < select.report.hi_limit);
+    assert_eq!(select.report.leap, crate::wire::LeapIndicator::NoWarning);
     assert!(
         sources
             .lines()

@@ -12,8 +12,8 @@ use crate::cmdmon::{AccessTable, Action, Provider, Status};
 use crate::linux::settings::{add_refusal, Family};
 use crate::node::{apply_setting, Node};
 use crate::report::{
-    AuthReport, ClientReport, NtpDataReport, ServerStatsReport, SourceActivity, SourceReport,
-    SourceStatsReport, TimedatectlReport, TrackingReport,
+    AuthReport, ClientReport, NtpDataReport, SelectReport, ServerStatsReport, SourceActivity,
+    SourceReport, SourceStatsReport, TimedatectlReport, TrackingReport,
 };
 use crate::server::ClientEntry;
 use crate::system::SourceAuth;
@@ -243,6 +243,11 @@ impl Provider for NodeView<'_, '_> {
 
     fn serves(&self, address: IpAddr) -> bool {
         self.node.serves(address)
+    }
+
+    fn select_data(&self, index: usize) -> Option<SelectReport> {
+        let id = self.peer(index)?.id;
+        self.node.system().select_report(id, self.now)
     }
 
     fn client_slots(&self) -> u32 {
