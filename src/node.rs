@@ -160,9 +160,9 @@ pub enum Command {
 }
 
 /// A source's configuration with chronyc's `setting` applied, or why it
-/// cannot be: [`CommandError::NotCarriedOut`] for the settings the engine
-/// does not act on yet (`maxdelayratio`, `minstratum`, `offset`,
-/// `selectopts` with `require`), as for the same options in chrony.conf.
+/// cannot be: [`CommandError::NotCarriedOut`] for `selectopts` with
+/// `require`, which the engine does not act on yet (as for the option in
+/// chrony.conf).
 pub fn apply_setting(
     config: &SourceConfig,
     setting: &SourceSetting,
@@ -190,9 +190,9 @@ pub fn apply_setting(
                 config.trust = set(SourceFlags::TRUST);
             }
         }
-        SourceSetting::MaxDelayRatio(_)
-        | SourceSetting::MinStratum(_)
-        | SourceSetting::Offset(_) => return Err(CommandError::NotCarriedOut),
+        SourceSetting::MaxDelayRatio(r) => config.maxdelayratio = r.max(0.0),
+        SourceSetting::MinStratum(n) => config.min_stratum = n.clamp(0, 15) as u8,
+        SourceSetting::Offset(s) => config.offset = s,
     }
     Ok(config)
 }

@@ -105,6 +105,17 @@ pub struct SourceConfig {
     /// ours (chrony's `copy`: a server and client that share their
     /// reference, such as two daemons of one host).
     pub copy: bool,
+    /// Responses whose delay is more than this many times the smallest
+    /// delay of the samples kept are refused (chrony's `maxdelayratio`; 0:
+    /// off).
+    pub maxdelayratio: f64,
+    /// A lower stratum the server sends counts as this one (chrony's
+    /// `minstratum`; 0: as sent).
+    pub min_stratum: u8,
+    /// Added to every offset measured with this source, seconds (chrony's
+    /// `offset`: a known asymmetry; positive: the server is taken to be
+    /// that much further ahead).
+    pub offset: f64,
 }
 
 impl Default for SourceConfig {
@@ -123,6 +134,9 @@ impl Default for SourceConfig {
             min_samples: 0,
             max_samples: 0,
             copy: false,
+            maxdelayratio: 0.0,
+            min_stratum: 0,
+            offset: 0.0,
         }
     }
 }
@@ -798,6 +812,19 @@ impl Source {
         let time = measurement.midpoint();
         let offset = measurement.sample.offset.to_seconds_f64();
         let delay = measurement.filter_delay();
+        // chrony's `maxdelayratio`: against the smallest delay kept (the
+        // same measure of it).
+        let ratio = self.config.maxdelayratio;
+        if ratio > 0.0
+            && self
+                .stats
+                .min_delay()
+                .is_some_and(|min| min > 0.0 && delay > ratio * min)
+        {
+            return Err(ResponseError::DelayTooLarge(
+                measurement.sample.delay.to_seconds_f64(),
+            ));
+        }
         if self
             .stats
             .is_delay_outlier(time, offset, delay, self.config.maxdelaydevratio)
@@ -937,7 +964,7 @@ impl Source {
         if header.stratum > 1 && self.own_reference_id == Some(header.reference_id) {
             return Err(ResponseError::Loop);
         }
-        let sample = Sample::new(
+        let mut sample = Sample::new(
             &Timestamps {
                 client_transmit: sent,
                 server_receive: header.receive_timestamp,
@@ -947,6 +974,7 @@ impl Source {
             local_precision,
             header.precision,
         );
+        sample.offset = sample.offset + NtpDuration::from_seconds_f64(self.config.offset);
         let delay = sample.delay.to_seconds_f64();
         if delay > self.config.maxdelay {
             return Err(ResponseError::DelayTooLarge(delay));
@@ -955,7 +983,7 @@ impl Source {
             sample,
             sent,
             leap: header.leap,
-            stratum: header.stratum,
+            stratum: header.stratum.max(self.config.min_stratum),
             reference_id: header.reference_id,
             root_delay,
             root_dispersion,
@@ -1216,6 +1244,47 @@ mod tests {
         let mut out = [0u8; 48];
         header.emit(&mut out).unwrap();
         out
+    }
+
+    /// chrony's `offset`, `minstratum` and `maxdelayratio`: the offset is
+    /// corrected, the stratum raised, and a delay over the ratio times the
+    /// smallest kept refused.
+    #[test]
+    fn offset_minstratum_and_maxdelayratio() {
+        let mut rng = TestRng::new(5);
+        let config = SourceConfig {
+            offset: 0.25,
+            min_stratum: 4,
+            maxdelayratio: 1.5,
+            ..SourceConfig::default()
+        };
+        let mut source = Source::new(config, ReferenceId::NONE, start());
+        // The server is 0.5 s ahead; each exchange takes `delay` seconds.
+        let mut exchange = |source: &mut Source, delay: f64| {
+            let (req, sent) = request(source, &mut rng);
+            let half = NtpDuration::from_seconds_f64(delay / 2.0);
+            let answer = reply(&req, sent + half + NtpDuration::from_seconds_f64(0.5));
+            source
+                .handle_response(sent + half + half, &bytes(&answer), -20, None, TimestampSource::Daemon)
+                .result
+        };
+        let first = exchange(&mut source, 0.02).unwrap();
+        assert!((first.sample.offset.to_seconds_f64() - 0.75).abs() < 1e-3);
+        assert_eq!(first.stratum, 4);
+        assert_eq!(source.info().unwrap().stratum, 4);
+        // With the server's 2 × 0.01 s of root dispersion, the delays the
+        // statistics keep are 0.04 s and up: 0.059 s is within 1.5 × 0.04,
+        // 0.061 s is not.
+        assert!(exchange(&mut source, 0.039).is_ok());
+        assert!(matches!(
+            exchange(&mut source, 0.041 + 0.02),
+            Err(ResponseError::DelayTooLarge(_))
+        ));
+        // Without the options: the offset as measured, the server's stratum.
+        let mut plain = Source::new(SourceConfig::default(), ReferenceId::NONE, start());
+        let m = exchange(&mut plain, 0.031).unwrap();
+        assert!((m.sample.offset.to_seconds_f64() - 0.5).abs() < 1e-3);
+        assert_eq!(m.stratum, 2);
     }
 
     #[test]

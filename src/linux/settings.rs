@@ -160,15 +160,15 @@ pub fn upstreams_from_add(
         min_samples: u8::try_from(add.min_samples).unwrap_or(0),
         max_samples: u8::try_from(add.max_samples).unwrap_or(0),
         copy: flags.has(SourceFlags::COPY),
+        maxdelayratio: add.max_delay_ratio.max(0.0),
+        min_stratum: add.min_stratum.min(15) as u8,
+        offset: add.offset,
     };
     for (set, option) in [
         (add.presend != defaults.presend, "presend"),
-        (add.min_stratum != 0, "minstratum"),
         (add.version != 0, "version"),
-        (add.max_delay_ratio != 0.0, "maxdelayratio"),
         (add.min_delay != 0.0, "mindelay"),
         (add.asymmetry != defaults.asymmetry, "asymmetry"),
-        (add.offset != 0.0, "offset"),
         (add.filter != 0, "filter"),
         (add.max_delay_quant != 0.0, "maxdelayquant"),
         (add.max_unreach != 0, "maxunreach"),

@@ -61,11 +61,8 @@ const NOT_ACTED_ON: &[(&str, &str)] = &[
     ("extfield", "NTP extension fields are not sent"),
     ("filter", "the engine has no median filter"),
     ("maxdelayquant", DELAY_TESTS),
-    ("maxdelayratio", DELAY_TESTS),
     ("mindelay", DELAY_TESTS),
-    ("minstratum", "the engine uses the stratum the server sends"),
     ("offline", OFFLINE),
-    ("offset", "the engine applies no fixed offset correction"),
     (
         "presend",
         "the engine sends no extra requests before a poll",
@@ -76,27 +73,21 @@ const NOT_ACTED_ON: &[(&str, &str)] = &[
 ];
 
 const OFFLINE: &str = "the engine always polls (there is no online/offline state)";
-const DELAY_TESTS: &str = "the engine applies only maxdelay and maxdelaydevratio";
+const DELAY_TESTS: &str = "the engine applies only maxdelay, maxdelayratio and maxdelaydevratio";
 
 /// Options of a source that ntpkit parses but does not act on.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SourceOptions {
-    /// `maxdelayratio R`.
-    pub maxdelayratio: Option<f64>,
     /// `maxdelayquant P`.
     pub maxdelayquant: Option<f64>,
     /// `mindelay S`.
     pub mindelay: Option<f64>,
     /// `asymmetry R`.
     pub asymmetry: Option<f64>,
-    /// `offset S`.
-    pub offset: Option<f64>,
     /// `filter N`.
     pub filter: Option<i32>,
     /// `presend POLL`.
     pub presend: Option<i32>,
-    /// `minstratum N`.
-    pub minstratum: Option<i32>,
     /// `version N`.
     pub version: Option<i32>,
     /// `extfield TYPE` (each; chrony 4.3 knows only F323).
@@ -198,7 +189,7 @@ pub(super) fn parse(
                     "maxsamples" => engine.max_samples = clamp(0..=64) as u8,
                     "filter" => options.filter = Some(value),
                     "presend" => options.presend = Some(value),
-                    "minstratum" => options.minstratum = Some(value),
+                    "minstratum" => engine.min_stratum = clamp(0..=15) as u8,
                     _ => options.version = Some(value),
                 }
             }
@@ -217,11 +208,11 @@ pub(super) fn parse(
                 match option {
                     "maxdelay" => engine.maxdelay = value,
                     "maxdelaydevratio" => engine.maxdelaydevratio = value,
-                    "maxdelayratio" => options.maxdelayratio = Some(value),
+                    "maxdelayratio" => engine.maxdelayratio = value.max(0.0),
                     "maxdelayquant" => options.maxdelayquant = Some(value),
                     "mindelay" => options.mindelay = Some(value),
                     "asymmetry" => options.asymmetry = Some(value),
-                    _ => options.offset = Some(value),
+                    _ => engine.offset = value,
                 }
             }
         }

@@ -851,12 +851,24 @@ fn chronyc_commands_change_the_running_node() {
     assert_eq!(ask(&mut driver, minpoll), Status::SUCCESS);
     let id = driver.sources().nth(1).unwrap().2;
     assert_eq!(driver.node().system().source_config(id).unwrap().maxpoll, 4);
-    // What the engine does not act on is refused, not ignored.
     let ratio = RequestBody::ModifySource {
         source: by(second),
         setting: SourceSetting::MaxDelayRatio(2.0),
     };
-    assert_eq!(ask(&mut driver, ratio), Status::NOT_ENABLED);
+    assert_eq!(ask(&mut driver, ratio), Status::SUCCESS);
+    assert_eq!(
+        driver.node().system().source_config(id).unwrap().maxdelayratio,
+        2.0
+    );
+    // What the engine does not act on is refused, not ignored.
+    let require = RequestBody::ModifySource {
+        source: by(second),
+        setting: SourceSetting::SelectOptions {
+            mask: crate::cmdmon::SourceFlags(crate::cmdmon::SourceFlags::REQUIRE),
+            options: crate::cmdmon::SourceFlags(crate::cmdmon::SourceFlags::REQUIRE),
+        },
+    };
+    assert_eq!(ask(&mut driver, require), Status::NOT_ENABLED);
 
     let makestep = RequestBody::MakeStepLimits {
         threshold: 0.5,
