@@ -857,7 +857,12 @@ fn chronyc_commands_change_the_running_node() {
     };
     assert_eq!(ask(&mut driver, ratio), Status::SUCCESS);
     assert_eq!(
-        driver.node().system().source_config(id).unwrap().maxdelayratio,
+        driver
+            .node()
+            .system()
+            .source_config(id)
+            .unwrap()
+            .maxdelayratio,
         2.0
     );
     // What the engine does not act on is refused, not ignored.
