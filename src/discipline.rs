@@ -616,9 +616,7 @@ impl Discipline {
     ) -> Result<Correction, DisciplineError> {
         let config = self.config;
         let offset = estimate.offset;
-        let may_step = config.makestep.is_some_and(|m| {
-            (m.limit < 0 || (self.updates as i64) < m.limit as i64) && offset.abs() > m.threshold
-        });
+        let may_step = self.makestep_allows(offset);
         let ever_synchronized = self.updates > 0;
         if let Some(threshold) = config.panic_threshold {
             if !may_step && ever_synchronized && offset.abs() > threshold {
@@ -747,6 +745,39 @@ impl Discipline {
             end: now + NtpDuration::from_seconds_f64(duration),
             rate,
         })
+    }
+
+    /// Whether `makestep` allows a step of `offset` seconds now.
+    fn makestep_allows(&self, offset: f64) -> bool {
+        self.config.makestep.is_some_and(|m| {
+            (m.limit < 0 || (self.updates as i64) < m.limit as i64) && offset.abs() > m.threshold
+        })
+    }
+
+    /// Manual time input (`chronyc settime`): the drift estimate grows by
+    /// `dfreq_ppm` (positive: the clock gains more than thought) and
+    /// `offset` is corrected (positive: the clock is behind), stepped when
+    /// `makestep` allows it, else slewed. Returns the change made.
+    pub fn correct_manually(
+        &mut self,
+        now: NtpTimestamp,
+        offset: f64,
+        dfreq_ppm: f64,
+    ) -> Correction {
+        let before = self.applied();
+        let limit = self
+            .config
+            .maxdrift_ppm
+            .abs()
+            .min(self.config.max_frequency_ppm.abs());
+        self.base_ppm = (self.base_ppm - dfreq_ppm).clamp(-limit, limit);
+        let once = self.correct_once(now, offset, self.makestep_allows(offset));
+        let after = self.applied();
+        self.actions.frequency = Some(after * 1e6);
+        Correction {
+            rate: rate_change(before, after),
+            step: once.step,
+        }
     }
 
     /// Corrects `offset` once at `now`, outside the updates (chronyd's

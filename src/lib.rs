@@ -20,6 +20,7 @@
 //!   carries them out.
 //! - [`leap`]: leap seconds from a TZif file (the tz database's
 //!   `right/UTC`, as chronyd's `leapsectz` reads it).
+//! - [`manual`]: manual time input (chrony's `manual`, `chronyc settime`).
 //! - [`reference`](mod@reference): what a server's responses say about its own
 //!   synchronisation.
 //! - [`system`]: the client engine: a fixed set of [`source`]s (polling,
@@ -114,6 +115,7 @@ pub mod leap;
 #[cfg(all(feature = "std", target_os = "linux"))]
 #[cfg_attr(docsrs, doc(cfg(all(feature = "std", target_os = "linux"))))]
 pub mod linux;
+pub mod manual;
 pub mod node;
 pub mod nts;
 pub mod reference;

@@ -38,6 +38,7 @@ use crate::cmdmon::{SourceFlags, SourceSetting};
 use crate::discipline::{DisciplineError, Drift, MakeStep};
 use crate::filter::StoredSample;
 use crate::leap::LeapTable;
+use crate::manual::ManualError;
 use crate::nts::{CookieKeys, NtsSession};
 use crate::reference::Reference;
 use crate::report::{SourceStatsReport, TimestampSource, TrackingReport};
@@ -157,6 +158,14 @@ pub enum Command {
     ResetSources,
     /// `chronyc clients -r`: the client log's counts start again.
     ResetClients,
+    /// `chronyc manual on` (`true`) or `manual off`.
+    Manual(bool),
+    /// `chronyc manual reset`.
+    ManualReset,
+    /// `chronyc manual delete INDEX`.
+    ManualDelete(usize),
+    /// `chronyc settime`: the true time when the clock reads `now`.
+    SetTime(NtpTimestamp),
 }
 
 /// A source's configuration with chronyc's `setting` applied, or why it
@@ -213,6 +222,9 @@ pub enum CommandError {
     /// The server's access table is full.
     #[error("access rules: {0}")]
     Access(AccessError),
+    /// Manual input refused it.
+    #[error("manual input: {0}")]
+    Manual(ManualError),
 }
 
 /// What happened, for log lines and files: chronyd's log messages and its
@@ -716,6 +728,17 @@ impl<'a, const N: usize, const S: usize> Node<'a, N, S> {
                 .add(subnet, allow, all)
                 .map_err(CommandError::Access)?,
             Command::ResetSources => self.system.reset_sources(now),
+            Command::Manual(enabled) => self.system.set_manual(enabled),
+            Command::ManualReset => self.system.reset_manual(),
+            Command::ManualDelete(index) => self
+                .system
+                .delete_manual(index)
+                .map_err(CommandError::Manual)?,
+            Command::SetTime(true_time) => {
+                self.system
+                    .settime(now, true_time)
+                    .map_err(CommandError::Manual)?;
+            }
             Command::ResetClients => self
                 .server
                 .as_mut()

@@ -1265,7 +1265,13 @@ mod tests {
             let half = NtpDuration::from_seconds_f64(delay / 2.0);
             let answer = reply(&req, sent + half + NtpDuration::from_seconds_f64(0.5));
             source
-                .handle_response(sent + half + half, &bytes(&answer), -20, None, TimestampSource::Daemon)
+                .handle_response(
+                    sent + half + half,
+                    &bytes(&answer),
+                    -20,
+                    None,
+                    TimestampSource::Daemon,
+                )
                 .result
         };
         let first = exchange(&mut source, 0.02).unwrap();

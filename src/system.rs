@@ -34,6 +34,7 @@ use crate::discipline::{
 };
 pub use crate::discipline::{Drift, MakeStep};
 use crate::leap::LeapTable;
+use crate::manual::{Manual, ManualCorrection, ManualError};
 use crate::nts::NtsSession;
 use crate::reference::Reference;
 use crate::report::{AuthMode, AuthReport, TimestampSource};
@@ -281,6 +282,8 @@ pub struct SystemConfig {
     /// What the first update does (normally: correct the clock like every
     /// other).
     pub mode: ReferenceMode,
+    /// Manual time input on from the start (chrony's `manual`).
+    pub manual: bool,
 }
 
 impl Default for SystemConfig {
@@ -296,6 +299,7 @@ impl Default for SystemConfig {
             auth_select: AuthSelectMode::Mix,
             nts_refresh: 2_419_200.0,
             mode: ReferenceMode::Normal,
+            manual: false,
         }
     }
 }
@@ -332,6 +336,8 @@ pub struct System<const N: usize = DEFAULT_CAPACITY, const S: usize = N> {
     first_sample: Option<NtpTimestamp>,
     /// `leapsectz`'s leap seconds, if given.
     leap_table: Option<LeapTable>,
+    /// Manual time input (`chronyc settime`).
+    manual: Manual,
 }
 
 /// How long, from its first good response, a node withholds its time
@@ -384,6 +390,7 @@ impl<const N: usize, const S: usize> System<N, S> {
             mode_end: None,
             first_sample: None,
             leap_table: None,
+            manual: Manual::new(config.manual),
         }
     }
 
@@ -888,6 +895,7 @@ impl<const N: usize, const S: usize> System<N, S> {
         if correction.is_none() {
             return;
         }
+        self.manual.correct(now, correction.rate, correction.step);
         for source in self.sources.iter_mut().flatten() {
             source.correct(now, correction.rate);
             if let Some(step) = correction.step {
@@ -1251,6 +1259,60 @@ impl<const N: usize, const S: usize> System<N, S> {
             lo_limit,
             hi_limit,
         })
+    }
+
+    /// Manual time input: its samples and whether it is on.
+    pub fn manual(&self) -> &Manual {
+        &self.manual
+    }
+
+    /// `chronyc manual on|off`.
+    pub fn set_manual(&mut self, enabled: bool) {
+        self.manual.set_enabled(enabled);
+    }
+
+    /// `chronyc manual reset`.
+    pub fn reset_manual(&mut self) {
+        self.manual.reset();
+    }
+
+    /// `chronyc manual delete INDEX`.
+    pub fn delete_manual(&mut self, index: usize) -> Result<(), ManualError> {
+        self.manual.delete(index)
+    }
+
+    /// What [`settime`](Self::settime) would do at `now`: the correction,
+    /// and the drift after it, ppm (positive: the clock gains).
+    pub fn settime_preview(
+        &self,
+        now: NtpTimestamp,
+        true_time: NtpTimestamp,
+    ) -> Result<(ManualCorrection, f64), ManualError> {
+        let correction = self.manual.clone().accept(now, true_time)?;
+        Ok((
+            correction,
+            self.drift().frequency_ppm + correction.dfreq_ppm,
+        ))
+    }
+
+    /// `chronyc settime`: the true time is `true_time` when the clock reads
+    /// `now`. The offset is corrected (stepped when `makestep` allows it,
+    /// else slewed) and the drift estimate changed by what the samples
+    /// show; as chronyd's manual reference, the clock is then not
+    /// synchronised to any source.
+    pub fn settime(
+        &mut self,
+        now: NtpTimestamp,
+        true_time: NtpTimestamp,
+    ) -> Result<ManualCorrection, ManualError> {
+        let correction = self.manual.accept(now, true_time)?;
+        // The offset is the clock's (positive: fast): corrected backwards.
+        let change =
+            self.discipline
+                .correct_manually(now, -correction.offset, correction.dfreq_ppm);
+        self.discipline.lose_sync(now);
+        self.correct(now, &change);
+        Ok(correction)
     }
 
     /// How many selections were made so far (wrapping): each one leaves

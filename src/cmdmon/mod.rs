@@ -82,6 +82,9 @@ pub use error::Error;
 pub use field::{Address, ADDRESS_LEN, TIMESPEC_LEN};
 pub use float::ChronyFloat;
 pub use packet::{Command, CommandInfo, ReplyKind, Status};
-pub use reply::{ClientPage, Reply, ReplyBody, SelectData, SourceData, SourceStats, Tracking};
+pub use reply::{
+    ClientPage, ManualList, ManualTimestamp, Reply, ReplyBody, SelectData, SourceData, SourceStats,
+    Tracking,
+};
 pub use request::{Reject, Request, RequestBody, SourceSelector};
 pub use respond::{Action, CommandAccess, Origin, Provider, Responder, Response, MAX_REPLY_LEN};

@@ -19,6 +19,7 @@ use super::packet::{
     emit_reply_header, Command, ReplyKind, ReplyPacket, Status, PKT_TYPE_REPLY, PROTOCOL_VERSION,
     REPLY_HEADER_LEN,
 };
+use crate::manual::ManualSample;
 use crate::report::{
     ActivityReport, AuthMode, AuthReport, ClientReport, NtpDataReport, SelectOptions, SelectReport,
     ServerStatsReport, SourceMode, SourceReport, SourceState, SourceStatsReport, TimestampSource,
@@ -30,7 +31,7 @@ use crate::wire::{LeapIndicator, ReferenceId};
 /// Most clients in one `clients` reply.
 pub const MAX_CLIENTS_PER_REPLY: usize = 8;
 /// Most entries of a `manual list` reply.
-const MAX_MANUAL_SAMPLES: usize = 16;
+const MAX_MANUAL_SAMPLES: usize = crate::manual::MAX_MANUAL_SAMPLES;
 /// Length of a `sourcename` reply's name field (NUL-padded).
 pub const SOURCE_NAME_LEN: usize = 256;
 /// A since-sample or last-hit age that means "never".
@@ -170,9 +171,12 @@ pub enum ReplyBody<'a> {
     SelectData(SelectData),
     /// A page of `clients`.
     ClientAccesses(ClientPage),
-    /// An empty `manual list` (no samples: what ntpkit, which has no
-    /// manual mode, and chronyd without `manual` send).
-    ManualList,
+    /// `manual list`: the manual samples (none from a node without manual
+    /// input).
+    ManualList(ManualList),
+    /// What `settime` did: the offset corrected, the frequency change and
+    /// the frequency now.
+    ManualTimestamp(ManualTimestamp),
 }
 
 impl ReplyBody<'_> {
@@ -193,7 +197,8 @@ impl ReplyBody<'_> {
             ReplyBody::AuthData(_) => ReplyKind::AUTH_DATA,
             ReplyBody::SelectData(_) => ReplyKind::SELECT_DATA,
             ReplyBody::ClientAccesses(_) => ReplyKind::CLIENT_ACCESSES,
-            ReplyBody::ManualList => ReplyKind::MANUAL_LIST,
+            ReplyBody::ManualList(_) => ReplyKind::MANUAL_LIST,
+            ReplyBody::ManualTimestamp(_) => ReplyKind::MANUAL_TIMESTAMP,
         }
     }
 
@@ -215,7 +220,8 @@ impl ReplyBody<'_> {
                 ReplyBody::AuthData(_) => 24,
                 ReplyBody::SelectData(_) => 48,
                 ReplyBody::ClientAccesses(_) => 12 + 60 * MAX_CLIENTS_PER_REPLY,
-                ReplyBody::ManualList => 4 + 24 * MAX_MANUAL_SAMPLES,
+                ReplyBody::ManualList(_) => 4 + 24 * MAX_MANUAL_SAMPLES,
+                ReplyBody::ManualTimestamp(_) => 12,
             }
     }
 }
@@ -400,12 +406,29 @@ impl<'a> Reply<'a> {
             ReplyKind::CLIENT_ACCESSES => ReplyBody::ClientAccesses(parse_clients(&mut r)?),
             ReplyKind::SELECT_DATA => ReplyBody::SelectData(parse_select_data(&mut r)?),
             ReplyKind::MANUAL_LIST => {
-                if r.u32()? != 0 {
+                let n = r.u32()? as usize;
+                if n > MAX_MANUAL_SAMPLES {
                     return Err(Error::BadValue("manual list samples"));
                 }
-                r.slice(24 * MAX_MANUAL_SAMPLES)?;
-                ReplyBody::ManualList
+                let mut list = ManualList::default();
+                for i in 0..MAX_MANUAL_SAMPLES {
+                    let sample = ManualSample {
+                        when: r.timespec()?,
+                        slewed_offset: r.float()?,
+                        original_offset: r.float()?,
+                        residual: r.float()?,
+                    };
+                    if i < n {
+                        list.push(sample);
+                    }
+                }
+                ReplyBody::ManualList(list)
             }
+            ReplyKind::MANUAL_TIMESTAMP => ReplyBody::ManualTimestamp(ManualTimestamp {
+                offset: r.float()?,
+                dfreq_ppm: r.float()?,
+                new_afreq_ppm: r.float()?,
+            }),
             kind => return Err(Error::UnexpectedReply { command, kind }),
         };
         Ok(Reply {
@@ -451,7 +474,21 @@ impl<'a> Reply<'a> {
         )?;
         let mut w = Writer::with_pivot(&mut out[REPLY_HEADER_LEN..], pivot);
         match &self.body {
-            ReplyBody::Null | ReplyBody::ManualList => {}
+            ReplyBody::Null => {}
+            ReplyBody::ManualList(list) => {
+                w.u32(list.samples().len() as u32)?;
+                for sample in list.samples() {
+                    w.timespec(sample.when)?;
+                    w.float(sample.slewed_offset)?;
+                    w.float(sample.original_offset)?;
+                    w.float(sample.residual)?;
+                }
+            }
+            ReplyBody::ManualTimestamp(t) => {
+                w.float(t.offset)?;
+                w.float(t.dfreq_ppm)?;
+                w.float(t.new_afreq_ppm)?;
+            }
             ReplyBody::NSources(n) => w.u32(*n)?,
             ReplyBody::SourceData(s) => emit_source_data(&mut w, s)?,
             ReplyBody::Tracking(t) => emit_tracking(&mut w, t)?,
@@ -818,6 +855,50 @@ fn emit_ntp_data(w: &mut Writer, d: &NtpDataReport, v2: bool) -> Result<(), Erro
         w.u32(u32::MAX)?;
     }
     Ok(())
+}
+
+/// `manual list`'s samples (at most 16).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct ManualList {
+    samples: [ManualSample; MAX_MANUAL_SAMPLES],
+    len: usize,
+}
+
+impl ManualList {
+    /// The list of `samples` (the first 16).
+    pub fn of(samples: &[ManualSample]) -> ManualList {
+        let mut list = ManualList::default();
+        for sample in samples {
+            list.push(*sample);
+        }
+        list
+    }
+
+    /// Adds a sample (beyond 16: ignored).
+    pub fn push(&mut self, sample: ManualSample) {
+        if self.len < MAX_MANUAL_SAMPLES {
+            self.samples[self.len] = sample;
+            self.len += 1;
+        }
+    }
+
+    /// The samples.
+    pub fn samples(&self) -> &[ManualSample] {
+        &self.samples[..self.len]
+    }
+}
+
+/// What `settime` did (`RPY_MANUAL_TIMESTAMP2`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ManualTimestamp {
+    /// The clock's offset, seconds (positive: fast).
+    pub offset: f64,
+    /// The frequency change, ppm (positive: the clock gains more than
+    /// thought).
+    pub dfreq_ppm: f64,
+    /// The frequency now, ppm (positive: the clock gains, as chronyc's
+    /// tracking "fast").
+    pub new_afreq_ppm: f64,
 }
 
 /// One `selectdata` line: the source's reference ID and address, and

@@ -121,8 +121,11 @@ pub enum RequestBody {
     RtcReport,
     /// `manual list`.
     ManualList,
-    /// `manual delete INDEX` (the index is not decoded).
-    ManualDelete,
+    /// `manual delete INDEX`.
+    ManualDelete {
+        /// The sample's index (from 0, as `manual list` numbers them).
+        index: i32,
+    },
     /// `makestep`: step the clock now.
     MakeStep,
     /// `activity`.
@@ -267,7 +270,7 @@ impl RequestBody {
             RequestBody::SourceStats { .. } => Command::SOURCESTATS,
             RequestBody::RtcReport => Command::RTCREPORT,
             RequestBody::ManualList => Command::MANUAL_LIST,
-            RequestBody::ManualDelete => Command::MANUAL_DELETE,
+            RequestBody::ManualDelete { .. } => Command::MANUAL_DELETE,
             RequestBody::MakeStep => Command::MAKESTEP,
             RequestBody::Activity => Command::ACTIVITY,
             RequestBody::Reselect => Command::RESELECT,
@@ -365,7 +368,7 @@ impl RequestBody {
             Command::SOURCESTATS => RequestBody::SourceStats { index: r.i32()? },
             Command::RTCREPORT => RequestBody::RtcReport,
             Command::MANUAL_LIST => RequestBody::ManualList,
-            Command::MANUAL_DELETE => RequestBody::ManualDelete,
+            Command::MANUAL_DELETE => RequestBody::ManualDelete { index: r.i32()? },
             Command::MAKESTEP => RequestBody::MakeStep,
             Command::ACTIVITY => RequestBody::Activity,
             Command::RESELECT => RequestBody::Reselect,
@@ -534,7 +537,8 @@ impl RequestBody {
             }
             RequestBody::SourceData { index }
             | RequestBody::SourceStats { index }
-            | RequestBody::SelectData { index } => w.u32(*index as u32),
+            | RequestBody::SelectData { index }
+            | RequestBody::ManualDelete { index } => w.u32(*index as u32),
             RequestBody::NtpData { address, .. }
             | RequestBody::NtpSourceName { address }
             | RequestBody::AuthData { address }

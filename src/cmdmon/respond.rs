@@ -20,21 +20,24 @@
 //! [`Provider::serves`], `cmdaccheck` from the responder's own
 //! [`CommandAccess`].
 //!
+//! Manual input: `manual on|off|reset` and `manual delete` are actions,
+//! `settime` is answered from [`Provider::settime`] and carried out as
+//! [`Action::SetTime`], `manual list` from [`Provider::manual_list`].
+//!
 //! What ntpkit does not carry out gets the status chronyd sends when it
-//! lacks the facility: `settime`, `manual`, `smoothtime`, `dfreq`,
-//! `doffset` `NOTENABLED` (`505 Facility not enabled in daemon`);
-//! `rtcdata`, `writertc`, `trimrtc` `NORTC`; `manual delete` `BADSAMPLE`;
-//! the withdrawn `logon` `FAILED`. `smoothing` is `NOTENABLED` and `manual
-//! list` an empty list, as from chronyd without smoothing or manual input.
+//! lacks the facility: `smoothtime`, `dfreq`, `doffset` `NOTENABLED`
+//! (`505 Facility not enabled in daemon`); `rtcdata`, `writertc`,
+//! `trimrtc` `NORTC`; the withdrawn `logon` `FAILED`. `smoothing` is
+//! `NOTENABLED`, as from chronyd without smoothing.
 
 use core::net::IpAddr;
 
-use super::change::{AccessRule, AccessTable, AddSource, LocalSetting, SourceSetting};
+use super::change::{AccessRule, AccessTable, AddSource, LocalSetting, ManualMode, SourceSetting};
 use super::field::Address;
 use super::packet::{Command, Status, MAX_REQUEST_LEN};
 use super::reply::{
-    ClientPage, Reply, ReplyBody, SelectData, SourceData, SourceStats, Tracking,
-    MAX_CLIENTS_PER_REPLY, SOURCE_NAME_LEN,
+    ClientPage, ManualList, ManualTimestamp, Reply, ReplyBody, SelectData, SourceData, SourceStats,
+    Tracking, MAX_CLIENTS_PER_REPLY, SOURCE_NAME_LEN,
 };
 use super::request::{Reject, Request, RequestBody, SourceSelector};
 use crate::access::{AccessControl, AccessError, Subnet};
@@ -209,6 +212,13 @@ pub enum Action {
     ReloadSources,
     /// `shutdown`.
     Shutdown,
+    /// `manual on|off|reset`.
+    Manual(ManualMode),
+    /// `settime`: the true time now (the reply, with what it does, is
+    /// [`Provider::settime`]'s).
+    SetTime(NtpTimestamp),
+    /// `manual delete INDEX`.
+    ManualDelete(usize),
 }
 
 /// The values the replies are built from, taken from the node at the
@@ -269,6 +279,16 @@ pub trait Provider {
     /// source` as chronyd answers for a reference clock).
     fn ntp_data(&self, _index: usize) -> Option<NtpDataReport> {
         None
+    }
+    /// The manual samples (`manual list`; default: none).
+    fn manual_list(&self) -> ManualList {
+        ManualList::default()
+    }
+    /// What `settime TIME` would do now: the offset, the frequency change
+    /// and the frequency after it; or the status chronyd gives (default
+    /// `NOTENABLED`, as without manual input).
+    fn settime(&self, _time: NtpTimestamp) -> Result<ManualTimestamp, Status> {
+        Err(Status::NOT_ENABLED)
     }
     /// A source's `selectdata` line (default: none, answered `505
     /// Facility not enabled`).
@@ -482,8 +502,23 @@ fn execute<'n>(
             ReplyBody::ClientAccesses(client_page(data, first_index, count, min_hits)),
             reset.then_some(Action::ResetClients),
         )),
-        RequestBody::ManualList => ok(ReplyBody::ManualList),
-        RequestBody::ManualDelete => Err(Status::BAD_SAMPLE),
+        RequestBody::ManualList => ok(ReplyBody::ManualList(data.manual_list())),
+        RequestBody::ManualDelete { index } => {
+            let index = usize::try_from(index)
+                .ok()
+                .filter(|&i| i < data.manual_list().samples().len())
+                .ok_or(Status::BAD_SAMPLE)?;
+            act(data, Action::ManualDelete(index))
+        }
+        RequestBody::Manual(Some(mode)) => act(data, Action::Manual(mode)),
+        RequestBody::Manual(None) => Err(Status::INVALID),
+        RequestBody::SetTime(time) => {
+            let done = data.settime(time)?;
+            Ok((
+                ReplyBody::ManualTimestamp(done),
+                Some(Action::SetTime(time)),
+            ))
+        }
         RequestBody::RtcReport => Err(Status::NO_RTC),
         RequestBody::Smoothing => Err(Status::NOT_ENABLED),
         RequestBody::MakeStep => act(data, Action::MakeStep),
@@ -557,10 +592,7 @@ fn execute<'n>(
                 report,
             }))
         }
-        RequestBody::Manual(_)
-        | RequestBody::SetTime(_)
-        | RequestBody::Dfreq(_)
-        | RequestBody::Doffset(_) => Err(Status::NOT_ENABLED),
+        RequestBody::Dfreq(_) | RequestBody::Doffset(_) => Err(Status::NOT_ENABLED),
         RequestBody::Other(command) => Err(not_carried_out(command)),
     }
 }

@@ -555,3 +555,70 @@ fn reference_modes_end_when_no_source_can_answer_in_time() {
     );
     assert_eq!(system.mode(), ReferenceMode::Normal);
 }
+
+/// `chronyc settime` with `manual`: the first sample steps the clock by
+/// its offset (makestep allows it), the second also changes the drift by
+/// what the two show; the samples follow the corrections, and without
+/// `manual` nothing is taken.
+#[test]
+fn manual_time_input_corrects_offset_then_frequency() {
+    let mut off = System::new(stepping(), None);
+    let t0 = NtpTimestamp::from_parts(3_900_000_000, 0);
+    assert_eq!(
+        off.settime(t0, t0),
+        Err(crate::manual::ManualError::Disabled)
+    );
+    let mut system = System::new(
+        SystemConfig {
+            manual: true,
+            ..stepping()
+        },
+        None,
+    );
+    let drain = |system: &mut System| {
+        let mut steps = Vec::new();
+        let mut frequency = None;
+        while let Some(action) = system.poll_action() {
+            match action {
+                ClockAction::Step { offset } => steps.push(offset.to_seconds_f64()),
+                ClockAction::SetFrequency { ppm } => frequency = Some(ppm),
+                ClockAction::SetStatus(_) => {}
+            }
+        }
+        (steps, frequency)
+    };
+    // The clock is 0.5 s fast.
+    let first = system
+        .settime(t0, t0 - NtpDuration::from_seconds_f64(0.5))
+        .unwrap();
+    assert!((first.offset - 0.5).abs() < 1e-9 && first.dfreq_ppm == 0.0);
+    let (steps, _) = drain(&mut system);
+    assert_eq!(steps.len(), 1);
+    assert!((steps[0] + 0.5).abs() < 1e-9, "{steps:?}");
+    // The step moved the sample: no offset left against the clock now.
+    let sample = system.manual().samples()[0];
+    assert!(sample.slewed_offset.abs() < 1e-9 && (sample.original_offset - 0.5).abs() < 1e-9);
+    // An hour later (after the step) it is 0.36 s fast again: it gains
+    // 100 ppm.
+    let t1 = t0 + NtpDuration::from_seconds_f64(3600.0 - 0.5);
+    let (preview, drift) = system
+        .settime_preview(t1, t1 - NtpDuration::from_seconds_f64(0.36))
+        .unwrap();
+    let second = system
+        .settime(t1, t1 - NtpDuration::from_seconds_f64(0.36))
+        .unwrap();
+    assert_eq!(preview, second);
+    assert!((second.dfreq_ppm - 100.0).abs() < 0.1, "{second:?}");
+    assert!((drift - 100.0).abs() < 0.1);
+    let (steps, frequency) = drain(&mut system);
+    assert!((steps[0] + 0.36).abs() < 1e-9, "{steps:?}");
+    // Slowed down by 100 ppm.
+    assert!((frequency.unwrap() + 100.0).abs() < 0.1, "{frequency:?}");
+    assert!((system.drift().frequency_ppm - 100.0).abs() < 0.1);
+    // Not synchronised to any source: manual input is no reference.
+    assert!(!system.sync_status(t1).synchronized);
+    system.delete_manual(0).unwrap();
+    assert_eq!(system.manual().samples().len(), 1);
+    system.reset_manual();
+    assert!(system.manual().samples().is_empty());
+}

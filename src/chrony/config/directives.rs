@@ -239,11 +239,11 @@ pub const DIRECTIVES: &[Directive] = &[
             _ => Err(a.bad(a.rest(), "threshold and limit")),
         }
     }),
-    not_acted(
-        "manual",
-        "manual time input (chronyc settime) is not supported",
-        |_, a, _| a.none(),
-    ),
+    acted("manual", |r, a, _| {
+        a.none()?;
+        r.config.manual = true;
+        Ok(())
+    }),
     acted("maxchange", |r, a, _| {
         a.expect(3, "an offset, a start and an ignore count")?;
         let mut c = Cursor::new(a.rest());

@@ -534,6 +534,8 @@ pub struct Config {
     pub log: LogSet,
     /// `logbanner`: entries between banners (default 32; 0: none).
     pub logbanner: u32,
+    /// `manual`: `chronyc settime` accepted from the start.
+    pub manual: bool,
     /// `noclientlog`: no client log (nor rate limiting).
     pub noclientlog: bool,
     /// `clientloglimit BYTES`: the client log's memory (chronyd's default
@@ -593,6 +595,7 @@ impl Default for Config {
             logdir: None,
             log: LogSet::default(),
             logbanner: 32,
+            manual: false,
             noclientlog: false,
             clientloglimit: None,
             pidfile: None,

@@ -555,6 +555,15 @@ impl<P: Provider> Provider for Counted<'_, P> {
     fn select_data(&self, index: usize) -> Option<crate::report::SelectReport> {
         self.inner.select_data(index)
     }
+    fn manual_list(&self) -> crate::cmdmon::ManualList {
+        self.inner.manual_list()
+    }
+    fn settime(
+        &self,
+        time: crate::time::NtpTimestamp,
+    ) -> Result<crate::cmdmon::ManualTimestamp, crate::cmdmon::Status> {
+        self.inner.settime(time)
+    }
     fn unix_now(&self) -> crate::time::UnixTime {
         self.inner.unix_now()
     }

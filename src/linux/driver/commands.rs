@@ -9,7 +9,7 @@ use std::vec::Vec;
 use super::peers::{log_name, open_peers, Peer};
 use super::view::NodeView;
 use super::{Driver, DriverError, MAX_SOURCES};
-use crate::cmdmon::{AccessTable, Action, AddSource, LocalSetting, SourceSelector};
+use crate::cmdmon::{AccessTable, Action, AddSource, LocalSetting, ManualMode, SourceSelector};
 use crate::discipline::MakeStep;
 use crate::linux::clock::DriverClock;
 use crate::linux::settings::{sourcedir_upstreams, upstreams_from_add, Upstream};
@@ -154,6 +154,16 @@ impl<C: DriverClock> Driver<'_, C> {
                 self.shutdown = true;
             }
             Action::ReloadSources => self.reload_sources(now)?,
+            Action::Manual(mode) => command(
+                &mut self.node,
+                match mode {
+                    ManualMode::On => Command::Manual(true),
+                    ManualMode::Off => Command::Manual(false),
+                    ManualMode::Reset => Command::ManualReset,
+                },
+            ),
+            Action::ManualDelete(index) => command(&mut self.node, Command::ManualDelete(index)),
+            Action::SetTime(true_time) => command(&mut self.node, Command::SetTime(true_time)),
             // The responder refuses it (`505`): nothing to do.
             Action::Rekey => {}
         }

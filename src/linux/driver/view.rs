@@ -8,8 +8,9 @@ use std::vec::Vec;
 use super::peers::Peer;
 use super::{DriverError, MAX_SOURCES};
 use crate::chrony::control::{Snapshot, SourceSnapshot};
-use crate::cmdmon::{AccessTable, Action, Provider, Status};
+use crate::cmdmon::{AccessTable, Action, ManualList, ManualTimestamp, Provider, Status};
 use crate::linux::settings::{add_refusal, Family};
+use crate::manual::ManualError;
 use crate::node::{apply_setting, Node};
 use crate::report::{
     AuthReport, ClientReport, NtpDataReport, SelectReport, ServerStatsReport, SourceActivity,
@@ -243,6 +244,22 @@ impl Provider for NodeView<'_, '_> {
 
     fn serves(&self, address: IpAddr) -> bool {
         self.node.serves(address)
+    }
+
+    fn manual_list(&self) -> ManualList {
+        ManualList::of(self.node.system().manual().samples())
+    }
+
+    fn settime(&self, time: NtpTimestamp) -> Result<ManualTimestamp, Status> {
+        match self.node.system().settime_preview(self.now, time) {
+            Ok((correction, frequency_ppm)) => Ok(ManualTimestamp {
+                offset: correction.offset,
+                dfreq_ppm: correction.dfreq_ppm,
+                new_afreq_ppm: frequency_ppm,
+            }),
+            Err(ManualError::Disabled) => Err(Status::NOT_ENABLED),
+            Err(_) => Err(Status::FAILED),
+        }
     }
 
     fn select_data(&self, index: usize) -> Option<SelectReport> {
