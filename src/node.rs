@@ -489,6 +489,11 @@ impl<'a, const N: usize, const S: usize> Node<'a, N, S> {
             .is_some_and(|server| server.access().allows(client))
     }
 
+    /// How many symmetric keys the server answers with (0 when not serving).
+    pub fn server_key_count(&self) -> usize {
+        self.server.as_ref().map_or(0, Server::key_count)
+    }
+
     /// The server's client log (none when not serving).
     pub fn client_log(&self) -> Option<&crate::server::ClientLog<'a>> {
         self.server.as_ref().map(Server::client_log)

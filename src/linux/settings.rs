@@ -383,6 +383,8 @@ pub struct Settings {
     /// sources` reads again (none: the configuration came from elsewhere,
     /// and `reload sources` is refused).
     pub config_path: Option<PathBuf>,
+    /// The key file (`keyfile`), which `chronyc rekey` reads again.
+    pub keyfile: Option<PathBuf>,
 }
 
 impl Settings {
@@ -455,6 +457,7 @@ impl Settings {
         }
         let settings = Settings {
             config_path: None,
+            keyfile: config.auth.keyfile.clone(),
             family,
             node,
             upstreams,

@@ -311,6 +311,11 @@ impl<'a, const A: usize> Server<'a, A> {
         self.nts.as_mut()
     }
 
+    /// How many symmetric keys it answers with.
+    pub fn key_count(&self) -> usize {
+        self.keys.len()
+    }
+
     /// Who is answered (chronyc's `allow`/`deny` change it).
     pub fn access(&self) -> &AccessControl<A> {
         &self.access

@@ -9,12 +9,14 @@ use std::vec::Vec;
 use super::peers::{log_name, open_peers, Peer};
 use super::view::NodeView;
 use super::{Driver, DriverError, MAX_SOURCES};
+use crate::chrony::keyfile::KeyFile;
 use crate::cmdmon::{AccessTable, Action, AddSource, LocalSetting, ManualMode, SourceSelector};
 use crate::discipline::MakeStep;
 use crate::linux::clock::DriverClock;
-use crate::linux::settings::{sourcedir_upstreams, upstreams_from_add, Upstream};
+use crate::linux::settings::{sourcedir_upstreams, upstreams_from_add, Upstream, UpstreamAuth};
 use crate::node::{Command, Node};
 use crate::server::LocalReference;
+use crate::system::SourceAuth;
 use crate::system::SourceId;
 use crate::time::NtpTimestamp;
 
@@ -164,8 +166,7 @@ impl<C: DriverClock> Driver<'_, C> {
             ),
             Action::ManualDelete(index) => command(&mut self.node, Command::ManualDelete(index)),
             Action::SetTime(true_time) => command(&mut self.node, Command::SetTime(true_time)),
-            // The responder refuses it (`505`): nothing to do.
-            Action::Rekey => {}
+            Action::Rekey => self.rekey(),
         }
         Ok(())
     }
@@ -268,6 +269,48 @@ impl<C: DriverClock> Driver<'_, C> {
             self.peers.push(peer);
         }
         Ok(())
+    }
+
+    /// `rekey`: the key file read again; each source with a key takes the
+    /// key of its ID as the file has it now (one the file no longer has is
+    /// kept, with a warning). The server's keys are read at start only
+    /// (a warning says so when it has some).
+    fn rekey(&mut self) {
+        let Some(path) = &self.keyfile else {
+            return;
+        };
+        let file = match KeyFile::load(path) {
+            Ok(file) => file,
+            Err(e) => {
+                log::warn!("Could not reload keys: {e}");
+                return;
+            }
+        };
+        for warning in &file.warnings {
+            log::warn!("{warning}");
+        }
+        for peer in &mut self.peers {
+            let UpstreamAuth::Key(old) = peer.upstream.auth else {
+                continue;
+            };
+            match file.keys.iter().find(|k| k.id() == old.id()) {
+                Some(key) => {
+                    peer.upstream.auth = UpstreamAuth::Key(*key);
+                    if let Err(e) = self.node.set_source_auth(peer.id, SourceAuth::Key(*key)) {
+                        log::warn!("Key {} of {}: {e}", key.id(), peer.name);
+                    }
+                }
+                None => log::warn!(
+                    "Key {} of {} is no longer in {}: the old key is kept",
+                    old.id(),
+                    peer.name,
+                    path.display()
+                ),
+            }
+        }
+        if self.node.server_key_count() > 0 {
+            log::warn!("The server's keys are read at start only: restart to serve the new ones");
+        }
     }
 
     /// Stops following a source and closes its socket.

@@ -141,6 +141,8 @@ pub struct Driver<'a, C: DriverClock> {
     /// The configuration file (`reload sources` reads its `sourcedir`
     /// files again).
     config_path: Option<PathBuf>,
+    /// The key file (`rekey` reads it again).
+    keyfile: Option<PathBuf>,
 }
 
 impl<C: DriverClock> fmt::Debug for Driver<'_, C> {

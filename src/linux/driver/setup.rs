@@ -118,6 +118,7 @@ impl<'a, C: DriverClock> Driver<'a, C> {
             family: settings.family,
             shutdown: false,
             config_path: settings.config_path.clone(),
+            keyfile: settings.keyfile.clone(),
         };
         let (wall, monotonic) = driver.readings();
         driver.jumps.rebase(wall, monotonic);

@@ -1120,3 +1120,61 @@ fn reload_sources_follows_the_sourcedir_files() {
     server.join().unwrap();
     second_server.join().unwrap();
 }
+
+/// `chronyc rekey`: the key file is read again and a source with a key
+/// takes the key its ID has now.
+#[test]
+fn rekey_reads_the_key_file_again() {
+    use crate::cmdmon::{RequestBody, Status};
+    use crate::system::SourceAuth;
+    let tmp = temp_dir("rekey");
+    let dir = tmp.path();
+    let keys = dir.join("chrony.keys");
+    let write_keys = |hex: &str| {
+        std::fs::write(&keys, format!("9 SHA1 HEX:{hex}\n")).unwrap();
+        std::fs::set_permissions(&keys, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .unwrap();
+    };
+    write_keys("0000000000000000000000000000000000000000");
+    let conf = dir.join("chrony.conf");
+    let socket = dir.join("chronyd.sock");
+    std::fs::write(
+        &conf,
+        format!(
+            "keyfile {}\nserver 127.0.0.1 port 9 key 9 minpoll 4\nbindcmdaddress {}\ncmdport 0\n",
+            keys.display(),
+            socket.display()
+        ),
+    )
+    .unwrap();
+    let config = crate::chrony::config::Config::load(&conf).unwrap();
+    let (mut settings, unresolved) = Settings::resolve(&config, -20);
+    assert!(unresolved.is_empty(), "{unresolved:?}");
+    settings.measure_only = true;
+    let mut driver = Driver::new(settings, VirtualClock::new(), None).unwrap();
+    let id = driver.sources().next().unwrap().2;
+    let key_of = |d: &Driver<'_, VirtualClock>| match d.node().system().source_auth(id) {
+        Some(SourceAuth::Key(key)) => *key,
+        other => panic!("{other:?}"),
+    };
+    let before = key_of(&driver);
+    write_keys("ffffffffffffffffffffffffffffffffffffffff");
+    assert_eq!(
+        command(&mut driver, &socket, RequestBody::Rekey),
+        Status::SUCCESS
+    );
+    let after = key_of(&driver);
+    assert_eq!(after.id(), 9);
+    assert_ne!(after, before);
+    // A file without key 9: the key in use stays.
+    std::fs::write(
+        &keys,
+        "1 SHA1 HEX:ffffffffffffffffffffffffffffffffffffffff\n",
+    )
+    .unwrap();
+    assert_eq!(
+        command(&mut driver, &socket, RequestBody::Rekey),
+        Status::SUCCESS
+    );
+    assert_eq!(key_of(&driver), after);
+}

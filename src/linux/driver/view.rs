@@ -234,8 +234,6 @@ impl Provider for NodeView<'_, '_> {
             Action::Access(rule) if rule.table == AccessTable::Ntp && !self.node.is_serving() => {
                 Status::FAILED
             }
-            // Not carried out yet: the key file is read at start only.
-            Action::Rekey => Status::NOT_ENABLED,
             // A configuration given on the command line has no files.
             Action::ReloadSources if !self.reloadable => Status::NOT_ENABLED,
             _ => Status::SUCCESS,
