@@ -2,13 +2,14 @@
 //! follows, and what the survivors say together.
 //!
 //! 1. Each candidate gives a correctness interval, offset ± root distance.
-//! 2. The deepest intersection of the intervals (Marzullo) must hold a
-//!    strict majority of the candidates (and of the sources still waiting
-//!    for their first answer), else there is **no majority**: the
-//!    clock is left alone. Trusted sources count as the majority on their
-//!    own when they agree.
-//! 3. Candidates whose interval misses the intersection are
-//!    **falsetickers** (`x`).
+//! 2. The deepest intersection of the intervals (Marzullo's, as chronyd
+//!    sweeps it: the most trusted sources first) must hold a strict
+//!    majority of the candidates (and of the sources still waiting for
+//!    their first answer), else there is **no majority**: the clock is
+//!    left alone. With trusted sources, a strict majority of them.
+//! 3. Candidates whose interval neither holds the intersection nor lies
+//!    within it are **falsetickers** (`x`); with trusted sources, an
+//!    untrusted one must also lie within the trusted sources' interval.
 //! 4. If fewer than `minsources` survive, nothing is selected.
 //! 5. The survivor with the lowest `stratum × stratumweight + distance` is
 //!    **selected** (`*`), among the `prefer` sources if any survived; the
@@ -195,67 +196,122 @@ fn interval(c: &Candidate) -> (f64, f64) {
     (c.offset - c.distance, c.offset + c.distance)
 }
 
-/// Step 2: the deepest intersection `(low, high)` of the candidates'
-/// intervals (among the trusted ones only when there are any), when it
-/// holds a majority: a strict one of the candidates and the sources still
-/// waiting, or any trusted source.
-fn majority_intersection(candidates: &[Candidate], settings: &Settings) -> Option<(f64, f64)> {
-    let any_trusted = candidates.iter().any(|c| c.trust);
-    let depth_at = |x: f64| {
-        candidates
-            .iter()
-            .filter(|c| {
-                let (low, high) = interval(c);
-                (!any_trusted || c.trust) && low <= x && x <= high
-            })
-            .count()
-    };
-    let mut best = 0;
-    let (mut best_low, mut best_high) = (f64::INFINITY, f64::NEG_INFINITY);
-    for c in candidates.iter().filter(|c| !any_trusted || c.trust) {
-        let (low, high) = interval(c);
-        for (x, is_low) in [(low, true), (high, false)] {
-            let depth = depth_at(x);
-            if depth > best {
-                best = depth;
-                (best_low, best_high) = (f64::INFINITY, f64::NEG_INFINITY);
-            }
-            if depth == best {
-                if is_low {
-                    best_low = best_low.min(x);
-                } else {
-                    best_high = best_high.max(x);
-                }
-            }
-        }
-    }
-    let majority = if any_trusted {
-        best > 0
-    } else {
-        best * 2 > candidates.len() + settings.waiting
-    };
-    majority.then_some((best_low, best_high))
+/// The best interval of step 2, as chronyd finds it: sweeping the
+/// intervals' ends in order (a low end before a high end at the same
+/// offset), the deepest intersection among those with the most trusted
+/// sources, and that of the trusted sources alone.
+#[derive(Debug, Clone, Copy)]
+struct Best {
+    low: f64,
+    high: f64,
+    depth: usize,
+    trust_low: f64,
+    trust_high: f64,
+    trust_depth: usize,
 }
 
-/// Step 3: marks the candidates whose interval misses `intersection`
-/// falsetickers, the others survivors ([`SourceState::NotCombined`] until
-/// combined); returns how many survived and whether one has `prefer`.
+fn best_interval(candidates: &[Candidate]) -> Best {
+    // Endpoint `e` is candidate `e / 2`'s low end (even) or high end (odd).
+    let key = |e: usize| {
+        let (low, high) = interval(&candidates[e / 2]);
+        (if e % 2 == 0 { low } else { high }, e % 2, e / 2)
+    };
+    let before = |a: (f64, usize, usize), b: (f64, usize, usize)| {
+        a.0.total_cmp(&b.0)
+            .then(a.1.cmp(&b.1))
+            .then(a.2.cmp(&b.2))
+            .is_lt()
+    };
+    let mut best = Best {
+        low: 0.0,
+        high: 0.0,
+        depth: 0,
+        trust_low: 0.0,
+        trust_high: 0.0,
+        trust_depth: 0,
+    };
+    let (mut depth, mut trust_depth) = (0usize, 0usize);
+    let mut last: Option<(f64, usize, usize)> = None;
+    // Without allocating: each turn takes the next endpoint in order.
+    for _ in 0..2 * candidates.len() {
+        let Some(next) = (0..2 * candidates.len())
+            .map(key)
+            .filter(|&k| last.map_or(true, |l| before(l, k)))
+            .reduce(|a, b| if before(b, a) { b } else { a })
+        else {
+            break;
+        };
+        last = Some(next);
+        let (offset, tag, index) = next;
+        let trusted = candidates[index].trust;
+        if tag == 0 {
+            depth += 1;
+            trust_depth += usize::from(trusted);
+            if trust_depth > best.trust_depth
+                || (trust_depth == best.trust_depth && depth > best.depth)
+            {
+                if trust_depth > best.trust_depth {
+                    best.trust_depth = trust_depth;
+                    best.trust_low = offset;
+                }
+                best.depth = depth;
+                best.low = offset;
+            }
+        } else {
+            if trust_depth == best.trust_depth {
+                if depth == best.depth {
+                    best.high = offset;
+                }
+                best.trust_high = offset;
+            }
+            trust_depth -= usize::from(trusted);
+            depth -= 1;
+        }
+    }
+    best
+}
+
+/// Step 2: the best interval (see [`Best`]), when it holds a majority: a
+/// strict one of the candidates and the sources still waiting, or, with
+/// trusted sources, a strict one of them.
+fn majority_intersection(candidates: &[Candidate], settings: &Settings) -> Option<Best> {
+    let best = best_interval(candidates);
+    let trusted = candidates.iter().filter(|c| c.trust).count();
+    let majority = if best.trust_depth == 0 {
+        best.depth * 2 > candidates.len() + settings.waiting
+    } else {
+        best.trust_depth * 2 > trusted
+    };
+    majority.then_some(best)
+}
+
+/// Step 3: the candidates whose interval holds the best interval or lies
+/// within it survive ([`SourceState::NotCombined`] until combined); with
+/// trusted sources, an untrusted one must also lie within the trusted
+/// sources' interval (else it is unusable); the others are falsetickers.
+/// Returns how many survived and whether one has `prefer`.
 fn mark_falsetickers(
     candidates: &[Candidate],
-    (best_low, best_high): (f64, f64),
+    best: Best,
     states: &mut [SourceState],
 ) -> (usize, bool) {
     let mut survivors = 0;
     let mut any_prefer = false;
     for (c, state) in candidates.iter().zip(states.iter_mut()) {
         let (low, high) = interval(c);
-        if high < best_low || low > best_high {
-            *state = SourceState::Falseticker;
-        } else {
-            *state = SourceState::NotCombined;
-            survivors += 1;
-            any_prefer |= c.prefer;
-        }
+        let agrees =
+            (low <= best.low && high >= best.high) || (low >= best.low && high <= best.high);
+        let trusted_enough =
+            best.trust_depth == 0 || c.trust || (low >= best.trust_low && high <= best.trust_high);
+        *state = match (agrees, trusted_enough) {
+            (false, _) => SourceState::Falseticker,
+            (true, false) => SourceState::Unusable,
+            (true, true) => {
+                survivors += 1;
+                any_prefer |= c.prefer;
+                SourceState::NotCombined
+            }
+        };
     }
     (survivors, any_prefer)
 }
@@ -512,5 +568,53 @@ mod tests {
             Outcome::NoRequiredSource
         );
         assert_eq!(states[3], SourceState::Falseticker);
+    }
+
+    /// chronyd's rules: a trusted source wins over a majority that
+    /// disagrees with it, and an untrusted source is used only inside the
+    /// trusted interval; one that only overlaps the best interval is a
+    /// falseticker.
+    #[test]
+    fn trusted_sources_and_containment_as_chronyd() {
+        // Two agreeing wide intervals around +0.5 s, a trusted one at 0
+        // whose interval the wide ones reach.
+        let wide = |offset| Candidate {
+            distance: 0.6,
+            ..candidate(offset)
+        };
+        let trusted = Candidate {
+            trust: true,
+            distance: 0.6,
+            ..candidate(0.0)
+        };
+        let candidates = [wide(0.5), wide(0.52), trusted];
+        let mut states = [SourceState::Unusable; 3];
+        let Outcome::Selected(combined) = select(&candidates, &SETTINGS, &mut states) else {
+            panic!("{states:?}");
+        };
+        assert_eq!(combined.selected, 2);
+        // Not within the trusted interval (-0.6, 0.6): not used.
+        assert_eq!(states[..2], [SourceState::Unusable; 2]);
+        assert!(combined.offset.abs() < 1e-9);
+        // Without trust, the two agreeing ones are the majority.
+        let untrusted = [wide(0.5), wide(0.52), wide(0.0)];
+        let Outcome::Selected(combined) = select(&untrusted, &SETTINGS, &mut states) else {
+            panic!("{states:?}");
+        };
+        assert!(combined.offset > 0.3, "{combined:?}");
+        // Narrow intervals across the ends of the best one (two agreeing
+        // at 0 ± 1 ms): overlapping it is not enough, they are
+        // falsetickers.
+        let edge = |offset| Candidate {
+            distance: 1e-4,
+            ..candidate(offset)
+        };
+        let overlapping = [candidate(0.0), candidate(0.0), edge(1e-3), edge(-1e-3)];
+        let mut states = [SourceState::Unusable; 4];
+        assert!(matches!(
+            select(&overlapping, &SETTINGS, &mut states),
+            Outcome::Selected(_)
+        ));
+        assert_eq!(states[2..], [SourceState::Falseticker; 2]);
     }
 }

@@ -950,6 +950,29 @@ impl<const N: usize, const S: usize> System<N, S> {
         })
     }
 
+    /// chronyd's wait at start: the candidates (`selectable`, by slot) have
+    /// been polled fewer than 8 times, and another selectable source with
+    /// too few samples to be a candidate is only one poll behind the best
+    /// of them (its reach register is theirs shifted by one; no answer yet
+    /// while they have one). Selecting now would judge without it.
+    fn waits_for_stats(&self, selectable: &[usize], mix: (bool, bool)) -> bool {
+        let candidates = selectable.iter().filter_map(|&i| self.sources[i].as_ref());
+        let best_reach = candidates.clone().map(Source::reach).max().unwrap_or(0);
+        let young = candidates.clone().all(|s| s.requests() < 8);
+        let behind = self
+            .sources
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !selectable.contains(i))
+            .filter_map(|(_, s)| s.as_ref())
+            .filter(|s| {
+                !s.config().noselect && self.auth_selection(s, mix).0 && s.stats().fit().is_none()
+            })
+            .map(Source::reach)
+            .max();
+        young && behind.is_some_and(|reach| reach == best_reach >> 1)
+    }
+
     /// Selects at `now` after source `updated` took a sample (if any);
     /// whether the clock was updated.
     fn reselect(
@@ -1012,6 +1035,14 @@ impl<const N: usize, const S: usize> System<N, S> {
                     && self.auth_selection(s, mix).0
             })
             .count();
+        if self.selected.is_none() && n > 0 && self.waits_for_stats(&index[..n], mix) {
+            // As chronyd: nothing is selected yet while a source answering
+            // as long as the others has too few samples to be judged.
+            for &i in &index[..n] {
+                self.states[i] = SourceState::Unusable;
+            }
+            return Ok(false);
+        }
         let settings = Settings {
             minsources: self.config.minsources,
             stratumweight: self.config.stratumweight,
