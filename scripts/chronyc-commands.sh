@@ -8,7 +8,7 @@
 # built by hand from chrony's tags (https://github.com/mlichvar/chrony: `git archive 4.8`,
 # `./configure && make`), e.g. `4.8:/path/chrony-4.8/chronyc:/path/chrony-4.8/chronyd`; nothing of
 # them is kept here. For each version: chronyd A (-x, local stratum 8) serves on 127.0.0.1; chronyd B
-# (-x) and ntpkit's node N (examples/client on its own virtual clock) both follow A and serve; each
+# (-x) and ntpkit's node N (examples/client, on its own virtual clock) both follow A and serve; each
 # command is run with that version's chronyc against B's and N's Unix sockets, in the same order (the
 # commands that change a daemon last, `shutdown` at the end). Prints, per version, a markdown table:
 # the command, what chronyc printed first against chronyd and against ntpkit (numbers written as #),
