@@ -138,4 +138,13 @@ fn snapshot_renders_json() {
     let json: serde_json::Value =
         serde_json::from_str(&s.render(&"tracking --json".parse().unwrap())).unwrap();
     assert_eq!(json["stratum"], 3);
+    // Times as Unix seconds (none: null), not raw NTP timestamps.
+    assert!(json["reference_time"].is_null());
+    let mut s = s;
+    s.tracking.reference_time =
+        NtpTimestamp::from_unix(crate::time::UnixTime::new(1_796_150_000, 250_000_000));
+    let json: serde_json::Value =
+        serde_json::from_str(&s.render(&"tracking --json".parse().unwrap())).unwrap();
+    let seconds = json["reference_time"].as_f64().unwrap();
+    assert!((seconds - 1_796_150_000.25).abs() < 1e-6, "{seconds}");
 }
