@@ -122,8 +122,14 @@ fn snapshot_renders_text_and_csv() {
     );
     // -v adds what the decision rests on.
     let verbose = s.render(&"timedatectl -v".parse().unwrap());
-    assert!(verbose.starts_with("System clock synchronized: yes\n"), "{verbose}");
-    assert!(verbose.contains("\n            Maximum error: 0.0"), "{verbose}");
+    assert!(
+        verbose.starts_with("System clock synchronized: yes\n"),
+        "{verbose}"
+    );
+    assert!(
+        verbose.contains("\n            Maximum error: 0.0"),
+        "{verbose}"
+    );
 }
 
 #[cfg(feature = "json")]
