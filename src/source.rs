@@ -105,6 +105,9 @@ pub struct SourceConfig {
     /// ours (chrony's `copy`: a server and client that share their
     /// reference, such as two daemons of one host).
     pub copy: bool,
+    /// Not polled from the start, until `chronyc online` (chrony's
+    /// `offline`).
+    pub offline: bool,
     /// Responses whose delay is more than this many times the smallest
     /// delay of the samples kept are refused (chrony's `maxdelayratio`; 0:
     /// off).
@@ -134,6 +137,7 @@ impl Default for SourceConfig {
             min_samples: 0,
             max_samples: 0,
             copy: false,
+            offline: false,
             maxdelayratio: 0.0,
             min_stratum: 0,
             offset: 0.0,
@@ -444,7 +448,7 @@ impl Source {
             },
             reach: 0,
             stopped: false,
-            offline: false,
+            offline: config.offline,
             requests: 0,
             counts: ResponseCounts::default(),
             exchange: None,
@@ -1181,7 +1185,7 @@ impl Source {
     /// server whose NTS-KE fails, delays the first selection by at most 4
     /// polls.)
     pub fn is_waiting(&self) -> bool {
-        self.info.is_none() && self.polls < 4 && !self.stopped
+        self.info.is_none() && self.polls < 4 && !self.stopped && !self.offline
     }
 
     /// How the exchanges are authenticated.
@@ -1244,6 +1248,29 @@ mod tests {
         let mut out = [0u8; 48];
         header.emit(&mut out).unwrap();
         out
+    }
+
+    /// chrony's `offline`: nothing is sent until the source is set online.
+    #[test]
+    fn offline_sources_wait_for_online() {
+        let mut rng = TestRng::new(7);
+        let config = SourceConfig {
+            offline: true,
+            iburst: true,
+            ..SourceConfig::default()
+        };
+        let mut source = Source::new(config, ReferenceId::NONE, start());
+        assert!(!source.is_online() && !source.is_waiting());
+        let mut buf = [0u8; 48];
+        let later = start() + NtpDuration::from_seconds(3600);
+        assert!(source
+            .poll_transmit(later, &mut rng, &mut buf, None)
+            .is_none());
+        source.set_online(true, later);
+        let due = source.next_poll().unwrap();
+        assert!(source
+            .poll_transmit(due, &mut rng, &mut buf, None)
+            .is_some());
     }
 
     /// chrony's `offset`, `minstratum` and `maxdelayratio`: the offset is

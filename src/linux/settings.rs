@@ -160,6 +160,7 @@ pub fn upstreams_from_add(
         min_samples: u8::try_from(add.min_samples).unwrap_or(0),
         max_samples: u8::try_from(add.max_samples).unwrap_or(0),
         copy: flags.has(SourceFlags::COPY),
+        offline: !flags.has(SourceFlags::ONLINE),
         maxdelayratio: add.max_delay_ratio.max(0.0),
         min_stratum: add.min_stratum.min(15) as u8,
         offset: add.offset,

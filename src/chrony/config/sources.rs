@@ -62,7 +62,6 @@ const NOT_ACTED_ON: &[(&str, &str)] = &[
     ("filter", "the engine has no median filter"),
     ("maxdelayquant", DELAY_TESTS),
     ("mindelay", DELAY_TESTS),
-    ("offline", OFFLINE),
     (
         "presend",
         "the engine sends no extra requests before a poll",
@@ -72,7 +71,7 @@ const NOT_ACTED_ON: &[(&str, &str)] = &[
     ("xleave", "the interleaved mode is not implemented"),
 ];
 
-const OFFLINE: &str = "the engine always polls (there is no online/offline state)";
+const OFFLINE: &str = "sources are not set offline when their requests cannot be sent";
 const DELAY_TESTS: &str = "the engine applies only maxdelay, maxdelayratio and maxdelaydevratio";
 
 /// Options of a source that ntpkit parses but does not act on.
@@ -92,8 +91,6 @@ pub struct SourceOptions {
     pub version: Option<i32>,
     /// `extfield TYPE` (each; chrony 4.3 knows only F323).
     pub extfields: Vec<u32>,
-    /// `offline`.
-    pub offline: bool,
     /// `auto_offline`.
     pub auto_offline: bool,
     /// `require`.
@@ -159,7 +156,7 @@ pub(super) fn parse(
             "noselect" => engine.noselect = true,
             "trust" => engine.trust = true,
             "nts" => source.auth.nts = true,
-            "offline" => options.offline = true,
+            "offline" => engine.offline = true,
             "auto_offline" => options.auto_offline = true,
             "require" => options.require = true,
             "xleave" => options.xleave = true,

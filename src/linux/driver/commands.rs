@@ -208,9 +208,6 @@ impl<C: DriverClock> Driver<'_, C> {
             &self.serving,
         )?;
         for peer in peers {
-            if !add.flags.has(crate::cmdmon::SourceFlags::ONLINE) {
-                let _ = self.node.handle_command(now, Command::Offline(peer.id));
-            }
             log::info!("Added source {}", peer.server().ip());
             self.peers.push(peer);
         }
