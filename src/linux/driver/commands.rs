@@ -16,8 +16,7 @@ use crate::linux::clock::DriverClock;
 use crate::linux::settings::{sourcedir_upstreams, upstreams_from_add, Upstream, UpstreamAuth};
 use crate::node::{Command, Node};
 use crate::server::LocalReference;
-use crate::system::SourceAuth;
-use crate::system::SourceId;
+use crate::system::{SourceAuth, SourceId};
 use crate::time::NtpTimestamp;
 
 impl<C: DriverClock> Driver<'_, C> {
@@ -82,7 +81,7 @@ impl<C: DriverClock> Driver<'_, C> {
                     command(&mut self.node, Command::Burst { source, total });
                 }
             }
-            // Measuring only, the responder refused it.
+            // (While measuring only, the responder refuses it: not here.)
             Action::MakeStep => command(&mut self.node, Command::MakeStep),
             Action::Reselect => command(&mut self.node, Command::Reselect),
             // Not serving: no log to reset.
@@ -199,14 +198,27 @@ impl<C: DriverClock> Driver<'_, C> {
             .filter(|u| !self.peers.iter().any(|p| p.server() == u.address))
             .take(room)
             .collect();
-        let (peers, _) = open_peers(
+        self.follow(now, &fresh)
+    }
+
+    /// Follows `upstreams` from `now` on (their sockets opened), each
+    /// logged as chronyd logs it.
+    fn follow(
+        &mut self,
+        now: NtpTimestamp,
+        upstreams: &[Upstream],
+    ) -> Result<(), DriverError<C::Error>> {
+        let (peers, ke) = open_peers(
             &mut self.node,
-            &fresh,
+            upstreams,
             &self.nts_settings,
             now,
             &mut self.client,
             &self.serving,
         )?;
+        if self.ke.is_none() {
+            self.ke = ke;
+        }
         for peer in peers {
             log::info!("Added source {}", peer.server().ip());
             self.peers.push(peer);
@@ -250,22 +262,7 @@ impl<C: DriverClock> Driver<'_, C> {
             .filter(|u| !self.peers.iter().any(|p| p.upstream == *u))
             .take(room)
             .collect();
-        let (peers, ke) = open_peers(
-            &mut self.node,
-            &fresh,
-            &self.nts_settings,
-            now,
-            &mut self.client,
-            &self.serving,
-        )?;
-        if self.ke.is_none() {
-            self.ke = ke;
-        }
-        for peer in peers {
-            log::info!("Added source {}", peer.server().ip());
-            self.peers.push(peer);
-        }
-        Ok(())
+        self.follow(now, &fresh)
     }
 
     /// `rekey`: the key file read again; each source with a key takes the
