@@ -168,14 +168,8 @@ pub enum Command {
     SetTime(NtpTimestamp),
 }
 
-/// A source's configuration with chronyc's `setting` applied, or why it
-/// cannot be: [`CommandError::NotCarriedOut`] for `selectopts` with
-/// `require`, which the engine does not act on yet (as for the option in
-/// chrony.conf).
-pub fn apply_setting(
-    config: &SourceConfig,
-    setting: &SourceSetting,
-) -> Result<SourceConfig, CommandError> {
+/// A source's configuration with chronyc's `setting` applied.
+pub fn apply_setting(config: &SourceConfig, setting: &SourceSetting) -> SourceConfig {
     let mut config = *config;
     let poll = |n: i32| n.clamp(-7, 24) as i8;
     match *setting {
@@ -185,10 +179,10 @@ pub fn apply_setting(
         SourceSetting::MaxDelayDevRatio(r) => config.maxdelaydevratio = r,
         SourceSetting::PollTarget(n) => config.poll_target = n.clamp(1, 255) as u8,
         SourceSetting::SelectOptions { mask, options } => {
-            if mask.has(SourceFlags::REQUIRE) {
-                return Err(CommandError::NotCarriedOut);
-            }
             let set = |flag| options.has(flag);
+            if mask.has(SourceFlags::REQUIRE) {
+                config.require = set(SourceFlags::REQUIRE);
+            }
             if mask.has(SourceFlags::PREFER) {
                 config.prefer = set(SourceFlags::PREFER);
             }
@@ -203,7 +197,7 @@ pub fn apply_setting(
         SourceSetting::MinStratum(n) => config.min_stratum = n.clamp(0, 15) as u8,
         SourceSetting::Offset(s) => config.offset = s,
     }
-    Ok(config)
+    config
 }
 
 /// Why a [`Command`] was not carried out.
@@ -216,9 +210,6 @@ pub enum CommandError {
     /// The node does not serve (or not NTS).
     #[error("the node does not serve (NTS)")]
     NotServing,
-    /// The engine does not act on this setting.
-    #[error("the setting is not acted on")]
-    NotCarriedOut,
     /// The server's access table is full.
     #[error("access rules: {0}")]
     Access(AccessError),
@@ -718,7 +709,7 @@ impl<'a, const N: usize, const S: usize> Node<'a, N, S> {
                     .system
                     .source_config(source)
                     .ok_or(CommandError::UnknownSource)?;
-                let config = apply_setting(config, &setting)?;
+                let config = apply_setting(config, &setting);
                 self.system.reconfigure_source(source, config);
             }
             Command::SetMakeStep(makestep) => self.system.set_makestep(makestep),

@@ -108,6 +108,9 @@ pub struct SourceConfig {
     /// Not polled from the start, until `chronyc online` (chrony's
     /// `offline`).
     pub offline: bool,
+    /// Nothing is selected unless a source with this option survives
+    /// (chrony's `require`).
+    pub require: bool,
     /// Responses whose delay is more than this many times the smallest
     /// delay of the samples kept are refused (chrony's `maxdelayratio`; 0:
     /// off).
@@ -138,6 +141,7 @@ impl Default for SourceConfig {
             max_samples: 0,
             copy: false,
             offline: false,
+            require: false,
             maxdelayratio: 0.0,
             min_stratum: 0,
             offset: 0.0,

@@ -944,7 +944,7 @@ impl<const N: usize, const S: usize> System<N, S> {
         let candidate = source.candidate(now, self.config.maxjitter, self.config.maxdistance)?;
         Ok(Candidate {
             trust: candidate.trust || required,
-            require: required,
+            require: required || source.config().require,
             was_selected: self.selected == Some(index),
             ..candidate
         })
@@ -1048,7 +1048,12 @@ impl<const N: usize, const S: usize> System<N, S> {
             stratumweight: self.config.stratumweight,
             reselect_distance: self.config.reselect_distance,
             waiting,
-            require: self.config.auth_select == AuthSelectMode::Mix && mix.0 && mix.1,
+            require: (self.config.auth_select == AuthSelectMode::Mix && mix.0 && mix.1)
+                || self
+                    .sources
+                    .iter()
+                    .flatten()
+                    .any(|s| s.config().require && !s.config().noselect),
         };
         let outcome = select::select(&candidates[..n], &settings, &mut states);
         for k in 0..n {
@@ -1249,7 +1254,8 @@ impl<const N: usize, const S: usize> System<N, S> {
         let configured = SelectOptions(
             option(config.noselect, SelectOptions::NOSELECT)
                 | option(config.prefer, SelectOptions::PREFER)
-                | option(config.trust, SelectOptions::TRUST),
+                | option(config.trust, SelectOptions::TRUST)
+                | option(config.require, SelectOptions::REQUIRE),
         );
         let (selectable, required) = self.auth_selection(source, self.auth_mix());
         let effective = SelectOptions(

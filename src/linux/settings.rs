@@ -161,6 +161,7 @@ pub fn upstreams_from_add(
         max_samples: u8::try_from(add.max_samples).unwrap_or(0),
         copy: flags.has(SourceFlags::COPY),
         offline: !flags.has(SourceFlags::ONLINE),
+        require: flags.has(SourceFlags::REQUIRE),
         maxdelayratio: add.max_delay_ratio.max(0.0),
         min_stratum: add.min_stratum.min(15) as u8,
         offset: add.offset,
@@ -173,7 +174,6 @@ pub fn upstreams_from_add(
         (add.filter != 0, "filter"),
         (add.max_delay_quant != 0.0, "maxdelayquant"),
         (add.max_unreach != 0, "maxunreach"),
-        (flags.has(SourceFlags::REQUIRE), "require"),
         (flags.has(SourceFlags::INTERLEAVED), "xleave"),
         (flags.has(SourceFlags::AUTO_OFFLINE), "auto_offline"),
         (

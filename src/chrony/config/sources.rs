@@ -66,7 +66,6 @@ const NOT_ACTED_ON: &[(&str, &str)] = &[
         "presend",
         "the engine sends no extra requests before a poll",
     ),
-    ("require", "the engine does not implement `require`"),
     ("version", "ntpkit always sends NTPv4"),
     ("xleave", "the interleaved mode is not implemented"),
 ];
@@ -93,8 +92,6 @@ pub struct SourceOptions {
     pub extfields: Vec<u32>,
     /// `auto_offline`.
     pub auto_offline: bool,
-    /// `require`.
-    pub require: bool,
     /// `xleave`.
     pub xleave: bool,
 }
@@ -158,7 +155,7 @@ pub(super) fn parse(
             "nts" => source.auth.nts = true,
             "offline" => engine.offline = true,
             "auto_offline" => options.auto_offline = true,
-            "require" => options.require = true,
+            "require" => engine.require = true,
             "xleave" => options.xleave = true,
             "copy" => engine.copy = true,
             "minpoll" | "maxpoll" | "polltarget" | "port" | "ntsport" | "maxsources"

@@ -865,7 +865,6 @@ fn chronyc_commands_change_the_running_node() {
             .maxdelayratio,
         2.0
     );
-    // What the engine does not act on is refused, not ignored.
     let require = RequestBody::ModifySource {
         source: by(second),
         setting: SourceSetting::SelectOptions {
@@ -873,7 +872,8 @@ fn chronyc_commands_change_the_running_node() {
             options: crate::cmdmon::SourceFlags(crate::cmdmon::SourceFlags::REQUIRE),
         },
     };
-    assert_eq!(ask(&mut driver, require), Status::NOT_ENABLED);
+    assert_eq!(ask(&mut driver, require), Status::SUCCESS);
+    assert!(driver.node().system().source_config(id).unwrap().require);
 
     let makestep = RequestBody::MakeStepLimits {
         threshold: 0.5,

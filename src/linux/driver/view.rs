@@ -11,7 +11,7 @@ use crate::chrony::control::{Snapshot, SourceSnapshot};
 use crate::cmdmon::{AccessTable, Action, ManualList, ManualTimestamp, Provider, Status};
 use crate::linux::settings::{add_refusal, Family};
 use crate::manual::ManualError;
-use crate::node::{apply_setting, Node};
+use crate::node::Node;
 use crate::report::{
     AuthReport, ClientReport, NtpDataReport, SelectReport, ServerStatsReport, SourceActivity,
     SourceReport, SourceStatsReport, TimedatectlReport, TrackingReport,
@@ -215,19 +215,6 @@ impl Provider for NodeView<'_, '_> {
                     Status::TOO_MANY_SOURCES
                 } else {
                     Status::SUCCESS
-                }
-            }
-            Action::ModifySource(ip, setting) => {
-                let applies = self
-                    .peers
-                    .iter()
-                    .filter(|p| p.server().ip() == *ip)
-                    .filter_map(|p| self.node.system().source_config(p.id))
-                    .all(|config| apply_setting(config, setting).is_ok());
-                if applies {
-                    Status::SUCCESS
-                } else {
-                    Status::NOT_ENABLED
                 }
             }
             // Rules for a server that is not there would do nothing.
