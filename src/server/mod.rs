@@ -257,9 +257,9 @@ pub enum NoReply {
 }
 
 /// An NTP server's per-client state: the access rules (at most `A`), the
-/// rate-limit table and the counters. It keeps no reference to the clock:
-/// the caller passes the [`Reference`] to serve and the timestamps with
-/// each request.
+/// client log (and rate limiting) and the counters. It keeps no reference
+/// to the clock: the caller passes the [`Reference`] to serve and the
+/// timestamps with each request.
 #[derive(Debug)]
 pub struct Server<'a, const A: usize = DEFAULT_RULES> {
     access: AccessControl<A>,

@@ -244,8 +244,8 @@ pub struct World {
     in_flight: Vec<InFlight>,
 }
 
-/// A server that answers everyone (`allow`), with a rate-limit table of
-/// its own when it limits.
+/// A server that answers everyone (`allow`), with a client log of its own
+/// when it limits.
 fn open_server(rate_limit: Option<RateLimit>, seed: [u64; 2]) -> Server<'static> {
     let config = ServerConfig {
         access: AccessControl::allow_everyone(),
