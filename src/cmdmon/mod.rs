@@ -87,4 +87,6 @@ pub use reply::{
     Tracking,
 };
 pub use request::{Reject, Request, RequestBody, SourceSelector};
-pub use respond::{Action, CommandAccess, Origin, Provider, Responder, Response, MAX_REPLY_LEN};
+pub use respond::{
+    Action, CommandAccess, CommandCounts, Origin, Provider, Responder, Response, MAX_REPLY_LEN,
+};

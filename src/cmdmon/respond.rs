@@ -386,6 +386,20 @@ impl Responder {
         data: &impl Provider,
         out: &mut [u8],
     ) -> Option<Response> {
+        self.respond_counted(request, origin, data, out, None)
+    }
+
+    /// [`respond`](Self::respond) for a command server that counts its
+    /// own requests: `serverstats` reports `counts` as the command
+    /// requests received and dropped (the provider's values otherwise).
+    pub fn respond_counted(
+        &self,
+        request: &[u8],
+        origin: Origin,
+        data: &impl Provider,
+        out: &mut [u8],
+        counts: Option<CommandCounts>,
+    ) -> Option<Response> {
         let mut name = [0u8; SOURCE_NAME_LEN];
         let (reply, action) = match Request::parse(request) {
             Err(Reject::Drop) => return None,
@@ -395,11 +409,33 @@ impl Responder {
                 sequence,
                 status,
             }) => (Reply::status(command, sequence, status), None),
-            Ok(parsed) => reply_to(&parsed, origin, data, &self.access, &mut name),
+            Ok(parsed) => {
+                let context = Context {
+                    access: &self.access,
+                    counts,
+                };
+                reply_to(&parsed, origin, data, &context, &mut name)
+            }
         };
         let len = reply.emit_at(out, data.unix_now()).ok()?;
         (len <= request.len()).then_some(Response { len, action })
     }
+}
+
+/// A command server's own counts of the requests it got
+/// ([`Responder::respond_counted`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CommandCounts {
+    /// Requests received, this one included.
+    pub received: u64,
+    /// Requests dropped unanswered.
+    pub dropped: u64,
+}
+
+/// What a request is answered with beside the provider's values.
+struct Context<'a> {
+    access: &'a CommandAccess,
+    counts: Option<CommandCounts>,
 }
 
 /// The reply to a request admitted from `origin`, and what to do: over
@@ -409,7 +445,7 @@ fn reply_to<'n>(
     parsed: &Request,
     origin: Origin,
     data: &impl Provider,
-    access: &CommandAccess,
+    context: &Context,
     name_buf: &'n mut [u8; SOURCE_NAME_LEN],
 ) -> (Reply<'n>, Option<Action>) {
     let command = parsed.body.command();
@@ -420,7 +456,7 @@ fn reply_to<'n>(
             None,
         );
     }
-    match execute(&parsed.body, data, access, name_buf) {
+    match execute(&parsed.body, data, context, name_buf) {
         Ok((body, action)) => (
             Reply {
                 command,
@@ -456,7 +492,7 @@ type Outcome<'n> = Result<(ReplyBody<'n>, Option<Action>), Status>;
 fn execute<'n>(
     body: &RequestBody,
     data: &impl Provider,
-    access: &CommandAccess,
+    context: &Context,
     name_buf: &'n mut [u8; SOURCE_NAME_LEN],
 ) -> Outcome<'n> {
     let ok = |body| Ok((body, None));
@@ -476,7 +512,7 @@ fn execute<'n>(
         RequestBody::SourceStats { index: i } => ok(source_stats(data, index(i)?)?),
         RequestBody::Tracking => ok(tracking(data)),
         RequestBody::Activity => ok(ReplyBody::Activity(data.activity())),
-        RequestBody::ServerStats { v4 } => ok(server_stats(data, v4)),
+        RequestBody::ServerStats { v4 } => ok(server_stats(data, v4, context.counts)),
         RequestBody::NtpData { address, v2 } => {
             let report = data
                 .ntp_data(found(address)?)
@@ -565,7 +601,7 @@ fn execute<'n>(
             let ip = address.ip().ok_or(Status::BAD_SUBNET)?;
             let allowed = match table {
                 AccessTable::Ntp => data.serves(ip),
-                AccessTable::Command => access.admits(Origin::Udp(ip)),
+                AccessTable::Command => context.access.admits(Origin::Udp(ip)),
             };
             Err(if allowed {
                 Status::ACCESS_ALLOWED
@@ -627,8 +663,16 @@ fn tracking<'n>(data: &impl Provider) -> ReplyBody<'n> {
 }
 
 /// `serverstats`, in the version-4 layout or the version-3 one.
-fn server_stats<'n>(data: &impl Provider, v4: bool) -> ReplyBody<'n> {
-    let stats = data.server_stats();
+fn server_stats<'n>(
+    data: &impl Provider,
+    v4: bool,
+    counts: Option<CommandCounts>,
+) -> ReplyBody<'n> {
+    let mut stats = data.server_stats();
+    if let Some(counts) = counts {
+        stats.cmd_hits = counts.received;
+        stats.cmd_drops = counts.dropped;
+    }
     if v4 {
         ReplyBody::ServerStats4(stats)
     } else {

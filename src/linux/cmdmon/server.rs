@@ -10,7 +10,7 @@ use std::format;
 use std::fs;
 use std::io;
 use std::mem::{size_of, zeroed};
-use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::os::unix::net::UnixDatagram;
@@ -20,13 +20,11 @@ use std::vec::Vec;
 
 use super::{CmdmonError, CmdmonSettings};
 use crate::cmdmon::packet::MAX_REQUEST_LEN;
-use crate::cmdmon::{Action, CommandAccess, Origin, Provider, Responder, Response, MAX_REPLY_LEN};
+use crate::cmdmon::{
+    Action, CommandAccess, CommandCounts, Origin, Provider, Responder, Response, MAX_REPLY_LEN,
+};
 use crate::linux::socket::from_sockaddr;
 use crate::linux::sys;
-use crate::report::{
-    ActivityReport, AuthReport, ClientReport, NtpDataReport, ServerStatsReport, SourceActivity,
-    SourceReport, SourceStatsReport, TrackingReport,
-};
 
 /// What one [`CmdmonServer::serve_pending`] call did.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -392,12 +390,11 @@ impl Counts {
         reply: &mut [u8],
     ) -> Option<Response> {
         self.received += 1;
-        let data = Counted {
-            inner: provider,
+        let counts = CommandCounts {
             received: self.received,
             dropped: self.dropped,
         };
-        responder.respond(request, origin, &data, reply)
+        responder.respond_counted(request, origin, provider, reply, Some(counts))
     }
 }
 
@@ -485,86 +482,3 @@ fn stat_mode(path: &Path) -> io::Result<u32> {
 
 use std::borrow::ToOwned;
 use std::string::ToString;
-
-/// A provider whose `serverstats` carries the server's own command
-/// counters. It forwards every other method of [`Provider`] (keep it in
-/// step with the trait: a method left to its default would hide the
-/// node's own).
-struct Counted<'a, P> {
-    inner: &'a P,
-    received: u64,
-    dropped: u64,
-}
-
-impl<P: Provider> Provider for Counted<'_, P> {
-    fn source_count(&self) -> usize {
-        self.inner.source_count()
-    }
-    fn source_address(&self, index: usize) -> Option<IpAddr> {
-        self.inner.source_address(index)
-    }
-    fn source_name(&self, index: usize) -> Option<&str> {
-        self.inner.source_name(index)
-    }
-    fn source(&self, index: usize) -> Option<SourceReport> {
-        self.inner.source(index)
-    }
-    fn source_stats(&self, index: usize) -> Option<SourceStatsReport> {
-        self.inner.source_stats(index)
-    }
-    fn source_activity(&self, index: usize) -> SourceActivity {
-        self.inner.source_activity(index)
-    }
-    fn unresolved_sources(&self) -> u32 {
-        self.inner.unresolved_sources()
-    }
-    fn tracking(&self) -> TrackingReport {
-        self.inner.tracking()
-    }
-    fn reference_address(&self, tracking: &TrackingReport) -> Option<IpAddr> {
-        self.inner.reference_address(tracking)
-    }
-    fn activity(&self) -> ActivityReport {
-        self.inner.activity()
-    }
-    fn ntp_data(&self, index: usize) -> Option<NtpDataReport> {
-        self.inner.ntp_data(index)
-    }
-    fn auth_data(&self, index: usize) -> AuthReport {
-        self.inner.auth_data(index)
-    }
-    fn server_stats(&self) -> ServerStatsReport {
-        ServerStatsReport {
-            cmd_hits: self.received,
-            cmd_drops: self.dropped,
-            ..self.inner.server_stats()
-        }
-    }
-    fn client_slots(&self) -> u32 {
-        self.inner.client_slots()
-    }
-    fn client(&self, index: u32) -> Option<ClientReport> {
-        self.inner.client(index)
-    }
-    fn action_status(&self, action: &Action) -> crate::cmdmon::Status {
-        self.inner.action_status(action)
-    }
-    fn serves(&self, address: IpAddr) -> bool {
-        self.inner.serves(address)
-    }
-    fn select_data(&self, index: usize) -> Option<crate::report::SelectReport> {
-        self.inner.select_data(index)
-    }
-    fn manual_list(&self) -> crate::cmdmon::ManualList {
-        self.inner.manual_list()
-    }
-    fn settime(
-        &self,
-        time: crate::time::NtpTimestamp,
-    ) -> Result<crate::cmdmon::ManualTimestamp, crate::cmdmon::Status> {
-        self.inner.settime(time)
-    }
-    fn unix_now(&self) -> crate::time::UnixTime {
-        self.inner.unix_now()
-    }
-}
