@@ -618,16 +618,7 @@ fn execute<'n>(
         RequestBody::ResetSources => act(data, Action::ResetSources),
         RequestBody::ReloadSources => act(data, Action::ReloadSources),
         RequestBody::Shutdown => act(data, Action::Shutdown),
-        RequestBody::SelectData { index: i } => {
-            let i = index(i)?;
-            let report = data.select_data(i).ok_or(Status::NOT_ENABLED)?;
-            let address = data.source_address(i);
-            ok(ReplyBody::SelectData(SelectData {
-                reference_id: address.map_or(ReferenceId::NONE, ReferenceId::from_ip),
-                address: address.into(),
-                report,
-            }))
-        }
+        RequestBody::SelectData { index: i } => ok(select_data(data, index(i)?)?),
         RequestBody::Dfreq(_) | RequestBody::Doffset(_) => Err(Status::NOT_ENABLED),
         RequestBody::Other(command) => Err(not_carried_out(command)),
     }
@@ -645,12 +636,34 @@ fn source_data<'n>(data: &impl Provider, i: usize) -> Result<ReplyBody<'n>, Stat
 /// `sourcestats`: source `i`'s line.
 fn source_stats<'n>(data: &impl Provider, i: usize) -> Result<ReplyBody<'n>, Status> {
     let report = data.source_stats(i).ok_or(Status::NO_SUCH_SOURCE)?;
-    let address = data.source_address(i);
+    let (reference_id, address) = identity(data, i);
     Ok(ReplyBody::SourceStats(SourceStats {
-        reference_id: address.map_or(ReferenceId::NONE, ReferenceId::from_ip),
-        address: address.into(),
+        reference_id,
+        address,
         report,
     }))
+}
+
+/// `selectdata`: source `i`'s line (`NOTENABLED` from a provider without
+/// it).
+fn select_data<'n>(data: &impl Provider, i: usize) -> Result<ReplyBody<'n>, Status> {
+    let report = data.select_data(i).ok_or(Status::NOT_ENABLED)?;
+    let (reference_id, address) = identity(data, i);
+    Ok(ReplyBody::SelectData(SelectData {
+        reference_id,
+        address,
+        report,
+    }))
+}
+
+/// Source `i`'s reference ID and address as the per-source replies carry
+/// them (a reference clock's: none).
+fn identity(data: &impl Provider, i: usize) -> (ReferenceId, Address) {
+    let address = data.source_address(i);
+    (
+        address.map_or(ReferenceId::NONE, ReferenceId::from_ip),
+        address.into(),
+    )
 }
 
 /// `tracking`, with the address of the source it names.

@@ -65,14 +65,7 @@ impl<C: DriverClock> Driver<'_, C> {
             Action::Online(selector) | Action::Offline(selector) => {
                 let online = matches!(action, Action::Online(_));
                 for id in matching(&self.peers, &selector) {
-                    command(
-                        &mut self.node,
-                        if online {
-                            Command::Online(id)
-                        } else {
-                            Command::Offline(id)
-                        },
-                    );
+                    command(&mut self.node, set_online(id, online));
                 }
             }
             Action::Burst { sources, total, .. } => {
@@ -137,15 +130,9 @@ impl<C: DriverClock> Driver<'_, C> {
             Action::ResetSources => command(&mut self.node, Command::ResetSources),
             Action::OnOffline => {
                 for peer in &self.peers {
-                    let online = has_route(peer.server());
-                    let id = peer.id;
                     command(
                         &mut self.node,
-                        if online {
-                            Command::Online(id)
-                        } else {
-                            Command::Offline(id)
-                        },
+                        set_online(peer.id, has_route(peer.server())),
                     );
                 }
             }
@@ -361,6 +348,15 @@ impl<C: DriverClock> Driver<'_, C> {
             self.peers.extend(peers);
         }
         Ok(())
+    }
+}
+
+/// The command that polls a source again (`online`) or stops polling it.
+fn set_online(source: SourceId, online: bool) -> Command {
+    if online {
+        Command::Online(source)
+    } else {
+        Command::Offline(source)
     }
 }
 

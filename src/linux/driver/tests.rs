@@ -1074,22 +1074,13 @@ fn reload_sources_follows_the_sourcedir_files() {
         )
     };
     std::fs::write(sources.join("dhcp.sources"), line(first)).unwrap();
-    let conf = dir.join("chrony.conf");
-    let socket = dir.join("chronyd.sock");
-    std::fs::write(
-        &conf,
-        format!(
-            "server 127.0.0.1 port 9 minpoll 4\nsourcedir {}\nbindcmdaddress {}\ncmdport 0\n",
-            sources.display(),
-            socket.display()
+    let (mut driver, socket) = measuring_driver(
+        dir,
+        &format!(
+            "server 127.0.0.1 port 9 minpoll 4\nsourcedir {}\n",
+            sources.display()
         ),
-    )
-    .unwrap();
-    let config = crate::chrony::config::Config::load(&conf).unwrap();
-    let (mut settings, _) = Settings::resolve(&config, -20);
-    settings.config_path = Some(conf.clone());
-    settings.measure_only = true;
-    let mut driver = Driver::new(settings, VirtualClock::new(), None).unwrap();
+    );
     let servers = |d: &Driver<'_, VirtualClock>| d.sources().map(|(_, a, _)| a).collect::<Vec<_>>();
     let configured: SocketAddr = "127.0.0.1:9".parse().unwrap();
     assert_eq!(servers(&driver), [configured, first]);
@@ -1136,22 +1127,13 @@ fn rekey_reads_the_key_file_again() {
             .unwrap();
     };
     write_keys("0000000000000000000000000000000000000000");
-    let conf = dir.join("chrony.conf");
-    let socket = dir.join("chronyd.sock");
-    std::fs::write(
-        &conf,
-        format!(
-            "keyfile {}\nserver 127.0.0.1 port 9 key 9 minpoll 4\nbindcmdaddress {}\ncmdport 0\n",
-            keys.display(),
-            socket.display()
+    let (mut driver, socket) = measuring_driver(
+        dir,
+        &format!(
+            "keyfile {}\nserver 127.0.0.1 port 9 key 9 minpoll 4\n",
+            keys.display()
         ),
-    )
-    .unwrap();
-    let config = crate::chrony::config::Config::load(&conf).unwrap();
-    let (mut settings, unresolved) = Settings::resolve(&config, -20);
-    assert!(unresolved.is_empty(), "{unresolved:?}");
-    settings.measure_only = true;
-    let mut driver = Driver::new(settings, VirtualClock::new(), None).unwrap();
+    );
     let id = driver.sources().next().unwrap().2;
     let key_of = |d: &Driver<'_, VirtualClock>| match d.node().system().source_auth(id) {
         Some(SourceAuth::Key(key)) => *key,
@@ -1177,4 +1159,27 @@ fn rekey_reads_the_key_file_again() {
         Status::SUCCESS
     );
     assert_eq!(key_of(&driver), after);
+}
+
+/// A measuring-only driver of the chrony.conf `body` (written in `dir`,
+/// with its command socket there, which is returned), every source of it
+/// resolved, knowing its configuration file.
+fn measuring_driver(
+    dir: &std::path::Path,
+    body: &str,
+) -> (Driver<'static, VirtualClock>, std::path::PathBuf) {
+    let conf = dir.join("chrony.conf");
+    let socket = dir.join("chronyd.sock");
+    std::fs::write(
+        &conf,
+        format!("{body}bindcmdaddress {}\ncmdport 0\n", socket.display()),
+    )
+    .unwrap();
+    let config = crate::chrony::config::Config::load(&conf).unwrap();
+    let (mut settings, unresolved) = Settings::resolve(&config, -20);
+    assert!(unresolved.is_empty(), "{unresolved:?}");
+    settings.config_path = Some(conf);
+    settings.measure_only = true;
+    let driver = Driver::new(settings, VirtualClock::new(), None).unwrap();
+    (driver, socket)
 }
