@@ -19,7 +19,6 @@
 # started, by PID.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROOT=$PWD
 PAIRS=("$@")
 [ ${#PAIRS[@]} -gt 0 ] || PAIRS=("4.3:chronyc:chronyd")
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/ntpkit-chronyc-commands.XXXXXX")
