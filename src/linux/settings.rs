@@ -216,13 +216,14 @@ pub fn upstreams_from_add(
 }
 
 /// Why `chronyc add` is refused before anything is resolved, as chronyd's
-/// status: a kind this version does not know, an empty or unreadable
-/// name, an address of the family the node keeps away from (`-4`/`-6`), a
-/// key or NTS (the key file and the certificates are chrony.conf's).
+/// status: a kind this version does not know or a port beyond 65535, an
+/// empty or unreadable name, an address of the family the node keeps away
+/// from (`-4`/`-6`), a key or NTS (the key file and the certificates are
+/// chrony.conf's).
 pub fn add_refusal(add: &AddSource, family: Option<Family>) -> Option<Status> {
-    let Some(_) = add.kind else {
+    if add.kind.is_none() || u16::try_from(add.port).is_err() {
         return Some(Status::INVALID);
-    };
+    }
     let name = match std::str::from_utf8(add.name()) {
         Ok(name) if !name.is_empty() && !name.contains(char::is_whitespace) => name,
         _ => return Some(Status::INVALID_NAME),
@@ -1250,5 +1251,28 @@ mod tests {
                 keys.display()
             )]
         );
+    }
+
+    /// `chronyc add` is refused as chronyd refuses it, before any lookup.
+    #[test]
+    fn add_refusals() {
+        use crate::cmdmon::{AddKind, AddSource, SourceFlags, Status};
+        let add = |name: &str| AddSource::new(AddKind::Server, name);
+        assert_eq!(add_refusal(&add("192.0.2.1"), None), None);
+        assert_eq!(add_refusal(&add(""), None), Some(Status::INVALID_NAME));
+        assert_eq!(add_refusal(&add("a b"), None), Some(Status::INVALID_NAME));
+        assert_eq!(
+            add_refusal(&add("2001:db8::1"), Some(Family::V4)),
+            Some(Status::INVALID_AF)
+        );
+        let mut port = add("192.0.2.1");
+        port.port = 70_000;
+        assert_eq!(add_refusal(&port, None), Some(Status::INVALID));
+        let mut keyed = add("192.0.2.1");
+        keyed.key = 3;
+        assert_eq!(add_refusal(&keyed, None), Some(Status::NOT_ENABLED));
+        let mut nts = add("192.0.2.1");
+        nts.flags = SourceFlags(SourceFlags::NTS);
+        assert_eq!(add_refusal(&nts, None), Some(Status::NOT_ENABLED));
     }
 }

@@ -201,13 +201,15 @@ impl Provider for NodeView<'_, '_> {
                 if let Some(status) = add_refusal(add, self.family) {
                     return status;
                 }
-                let named = std::str::from_utf8(add.name()).ok();
-                let known = named
+                // A valid port: add_refusal checked it.
+                let port = add.port as u16;
+                let known = std::str::from_utf8(add.name())
+                    .ok()
                     .and_then(|name| name.parse::<IpAddr>().ok())
                     .is_some_and(|ip| {
                         self.peers
                             .iter()
-                            .any(|p| p.server() == std::net::SocketAddr::new(ip, add.port as u16))
+                            .any(|p| p.server() == std::net::SocketAddr::new(ip, port))
                     });
                 if known {
                     Status::SOURCE_ALREADY_KNOWN
