@@ -21,7 +21,10 @@
 //! At each update the discipline corrects the estimated frequency error and
 //! the whole estimated offset:
 //! - a **step** if `makestep` allows it (over the threshold, within the
-//!   first `limit` updates, or always with limit −1);
+//!   first `limit` updates made with a measured frequency, or always with
+//!   limit −1: up to two corrections made from a sample or two while the
+//!   frequency is still being measured come before chronyd's first
+//!   update, and do not count);
 //! - otherwise a **slew**, which is nothing but a frequency: the clock runs
 //!   faster (or slower) than its corrected frequency for a while, and the
 //!   discipline asks to be woken when the correction is done
@@ -75,6 +78,11 @@ const MIN_SLEW_TIME: f64 = 1.0;
 /// below this, the next measurement finds it (and it is under what a
 /// clock can be read to).
 const MIN_OVERSHOOT: f64 = 1e-9;
+
+/// Updates made before the frequency is measured that `makestep`'s limit
+/// does not count, at most (the two samples before chronyd's first
+/// regression).
+const UNCOUNTED_UPDATES: u32 = 2;
 
 /// chrony's `makestep THRESHOLD LIMIT`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -318,6 +326,13 @@ pub struct Discipline {
     config: DisciplineConfig,
     state: DisciplineState,
     updates: u32,
+    /// The updates `makestep`'s limit counts: those made with a measured
+    /// frequency (in `Tracking`), and every one from the third on.
+    /// chronyd makes no update before its statistics have three samples,
+    /// so its first `limit` updates all come with a frequency; the
+    /// corrections made here before that, from a sample or two, do not
+    /// use the limit up.
+    measured_updates: u32,
     /// Offsets ignored for being over `maxchange`.
     maxchange_ignored: u32,
     /// The frequency correction, without a slew, ppm (kept in the unit of
@@ -362,6 +377,7 @@ impl Discipline {
             config,
             state: DisciplineState::Unset,
             updates: 0,
+            measured_updates: 0,
             maxchange_ignored: 0,
             base_ppm: frequency_ppm,
             skew_ppm,
@@ -411,7 +427,8 @@ impl Discipline {
         let limit = if makestep.limit < 0 {
             -1
         } else {
-            i32::try_from(i64::from(self.updates) + i64::from(makestep.limit)).unwrap_or(i32::MAX)
+            i32::try_from(i64::from(self.measured_updates) + i64::from(makestep.limit))
+                .unwrap_or(i32::MAX)
         };
         self.config.makestep = Some(MakeStep {
             threshold: makestep.threshold,
@@ -697,6 +714,9 @@ impl Discipline {
         correction.rate = rate_change(before, after);
         let now = now + NtpDuration::from_seconds_f64(correction.step.unwrap_or(0.0));
         self.updates = self.updates.saturating_add(1);
+        if self.state == DisciplineState::Tracking || self.updates > UNCOUNTED_UPDATES {
+            self.measured_updates = self.measured_updates.saturating_add(1);
+        }
         self.last_update = Some(now);
         self.last_offset = offset;
         self.mean_square_offset = if self.updates == 1 {
@@ -750,7 +770,8 @@ impl Discipline {
     /// Whether `makestep` allows a step of `offset` seconds now.
     fn makestep_allows(&self, offset: f64) -> bool {
         self.config.makestep.is_some_and(|m| {
-            (m.limit < 0 || (self.updates as i64) < m.limit as i64) && offset.abs() > m.threshold
+            (m.limit < 0 || i64::from(self.measured_updates) < i64::from(m.limit))
+                && offset.abs() > m.threshold
         })
     }
 

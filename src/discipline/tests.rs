@@ -47,17 +47,25 @@ fn makestep_then_slew_then_panic() {
     assert!(matches!(actions[0], ClockAction::Step { offset }
         if (offset.to_seconds_f64() - 5.0).abs() < 1e-9));
     assert_eq!(d.poll_timeout(), None, "nothing left to slew");
-    // Past the step limit, offsets are slewed: a frequency for a while.
-    let c = d.update(at(69.0), &estimate(2.0, 1e-5, 1e-7)).unwrap();
-    assert_eq!(c.step, None);
+    // That step came before the frequency was known: the first update
+    // with a measured frequency is the one the limit counts, and it may
+    // still step.
+    let c = d.update(at(5.0), &estimate(2.0, 1e-5, 1e-7)).unwrap();
+    assert_eq!(c.step, Some(2.0));
     assert_eq!(d.state(), DisciplineState::Tracking);
+    assert!((d.drift().frequency_ppm + 10.0).abs() < 1e-3);
+    let _ = drain(&mut d);
+    // Past the step limit, offsets are slewed: a frequency for a while.
+    let c = d.update(at(69.0), &estimate(2.0, 0.0, 1e-7)).unwrap();
+    assert_eq!(c.step, None);
     assert!((d.drift().frequency_ppm + 10.0).abs() < 1e-3);
     let slewing = frequency_of(&drain(&mut d)).unwrap();
     assert!(
         (slewing - (10.0 + config.maxslewrate_ppm)).abs() < 1e-6,
         "{slewing}"
     );
-    assert!((c.rate - slewing * 1e-6).abs() < 1e-12);
+    let base = 10e-6;
+    assert!((c.rate - (slewing * 1e-6 - base) / (1.0 + base)).abs() < 1e-12);
     assert!(d.pending(at(69.0)) > 1.99);
     // The slew ends when its time is up, back at the estimate.
     let end = d.poll_timeout().unwrap();
@@ -78,6 +86,31 @@ fn makestep_then_slew_then_panic() {
     d.lose_sync(at(300.0));
     assert_eq!(d.state(), DisciplineState::Holdover);
     assert!(!d.sync_status(at(300.0)).synchronized);
+}
+
+/// `makestep 1 1` with a frequency that is never measured (every
+/// estimate's skew over `maxupdateskew`): the two updates before a
+/// regression could exist do not count, the third does, and after it
+/// offsets are slewed, never stepped for ever.
+#[test]
+fn makestep_counts_at_most_two_updates_early() {
+    let config = DisciplineConfig {
+        makestep: Some(MakeStep {
+            threshold: 1.0,
+            limit: 1,
+        }),
+        ..DisciplineConfig::default()
+    };
+    let mut d = Discipline::new(None, config);
+    let steps: std::vec::Vec<_> = (0..5)
+        .map(|i| {
+            d.update(at(f64::from(i) * 64.0), &estimate(3.0, 0.0, 1.0))
+                .unwrap()
+                .step
+        })
+        .collect();
+    assert_eq!(steps, [Some(3.0), Some(3.0), Some(3.0), None, None]);
+    assert_eq!(d.state(), DisciplineState::MeasuringFrequency);
 }
 
 /// A slew's frequency corrects exactly the offset asked, on a clock that
