@@ -125,6 +125,10 @@ pub struct Stats {
     min_samples: u8,
     /// At most this many samples are kept.
     max_samples: u8,
+    /// The fixed minimum delay (chrony's `mindelay`; 0: the smallest kept).
+    fixed_min_delay: f64,
+    /// The jitter's asymmetry (chrony's `asymmetry`, −0.5..=0.5).
+    asymmetry: f64,
 }
 
 /// Samples the runs test keeps at least, unless told otherwise (see
@@ -139,6 +143,8 @@ impl Default for Stats {
             fit: None,
             min_samples: MIN_SAMPLES as u8,
             max_samples: MAX_SAMPLES as u8,
+            fixed_min_delay: 0.0,
+            asymmetry: 0.0,
         }
     }
 }
@@ -174,6 +180,36 @@ impl Stats {
         self.min_samples = min.clamp(1, max) as u8;
     }
 
+    /// The network's delays as the operator knows them (chrony's
+    /// `mindelay` and `asymmetry`): `min_delay` > 0 is the round trip's
+    /// true minimum, used instead of the smallest delay kept (in the
+    /// weights, the bounds and the delay tests); `asymmetry` (−0.5..=0.5,
+    /// clamped) is how the delay's excess over that minimum splits between
+    /// the two directions, positive when the responses are the more
+    /// variable: each offset is corrected by `asymmetry` times its delay's
+    /// excess, and the error left in it is bounded by the rest,
+    /// `(0.5 − |asymmetry|)` times the excess.
+    pub fn set_delay_model(&mut self, min_delay: f64, asymmetry: f64) {
+        self.fixed_min_delay = if min_delay.is_finite() {
+            min_delay.max(0.0)
+        } else {
+            0.0
+        };
+        self.asymmetry = if asymmetry.is_finite() {
+            asymmetry.clamp(-0.5, 0.5)
+        } else {
+            0.0
+        };
+        self.refit();
+    }
+
+    /// `offset` of a sample with this `delay`, corrected for the jitter's
+    /// asymmetry (see [`set_delay_model`](Stats::set_delay_model)).
+    pub fn corrected_offset(&self, offset: f64, delay: f64) -> f64 {
+        let min = self.min_delay().unwrap_or(delay);
+        offset + self.asymmetry * (delay - min).max(0.0)
+    }
+
     /// The most samples kept.
     pub fn max_samples(&self) -> usize {
         usize::from(self.max_samples)
@@ -189,8 +225,12 @@ impl Stats {
         &self.entries[..self.len as usize]
     }
 
-    /// The smallest delay kept, seconds.
+    /// The smallest delay kept, seconds, or the fixed one (`mindelay`,
+    /// see [`set_delay_model`](Stats::set_delay_model)).
     pub fn min_delay(&self) -> Option<f64> {
+        if self.fixed_min_delay > 0.0 {
+            return Some(self.fixed_min_delay);
+        }
         self.entries()
             .iter()
             .map(|e| e.delay as f64)
@@ -222,6 +262,7 @@ impl Stats {
         let allowed = ratio * fit.std_dev + elapsed * (fit.skew + MAX_CLOCK_ERROR);
         let excess = (delay - min) / 2.0;
         let (predicted, _) = fit.predict(time);
+        let offset = self.corrected_offset(offset, delay);
         excess > allowed && (offset - predicted).abs() - excess <= allowed
     }
 
@@ -236,7 +277,7 @@ impl Stats {
         match self.fit {
             Some(fit) if fit.samples >= 2 => {
                 let (predicted, sd) = fit.predict(time);
-                let error = (offset - predicted).abs();
+                let error = (self.corrected_offset(offset, delay) - predicted).abs();
                 error > delay.max(0.0) + 10.0 * (sd + fit.std_dev)
             }
             _ => false,
@@ -270,7 +311,7 @@ impl Stats {
         let min_delay = self.min_delay().unwrap_or(0.0);
         let mut start = 0;
         let fit = loop {
-            let fit = regress(&self.entries[start..n], min_delay);
+            let fit = regress(&self.entries[start..n], min_delay, self.asymmetry);
             let m = n - start;
             if m <= usize::from(self.min_samples).max(MIN_SAMPLES)
                 || fit.runs as usize >= critical_runs(m)
@@ -283,7 +324,12 @@ impl Stats {
             self.entries.copy_within(start..n, 0);
             self.len = (n - start) as u8;
         }
-        let fit = bound(fit, self.entries(), min_delay);
+        let doubt = if self.fixed_min_delay > 0.0 {
+            MinDelay::Known
+        } else {
+            MinDelay::Smallest
+        };
+        let fit = bound(fit, self.entries(), (min_delay, doubt), self.asymmetry);
         self.fit = Some(fit);
     }
 
@@ -510,6 +556,15 @@ impl Polygon {
     }
 }
 
+/// Where the minimum delay the bounds start from comes from.
+#[derive(Debug, Clone, Copy)]
+enum MinDelay {
+    /// The smallest delay kept.
+    Smallest,
+    /// The operator's `mindelay`.
+    Known,
+}
+
 /// The line at the centre of the lines every sample allows: an exchange
 /// whose delay exceeds the minimum by `s` is off by at most `s/2` (each
 /// direction takes at least its minimum), plus what the minimum itself
@@ -521,7 +576,7 @@ impl Polygon {
 /// allowed region is the best estimate when every allowed line is as
 /// likely). When no line fits every bound (the clock wandered more, or a
 /// sample lies), the regression stands; its uncertainties are kept.
-fn bound(fit: Fit, entries: &[Entry], min_delay: f64) -> Fit {
+fn bound(fit: Fit, entries: &[Entry], (min_delay, doubt): (f64, MinDelay), asymmetry: f64) -> Fit {
     if entries.len() < 3 || fit.samples < 3 {
         return fit;
     }
@@ -546,19 +601,26 @@ fn bound(fit: Fit, entries: &[Entry], min_delay: f64) -> Fit {
         *excess = (e.delay as f64 - min_delay).max(0.0);
     }
     excesses[..entries.len()].sort_unstable_by(f64::total_cmp);
-    // The minimum is above the true one by about the gap to the next
-    // smallest delay.
-    let base_doubt = excesses[1];
+    // The smallest delay is above the true minimum by about the gap to
+    // the next smallest; a minimum the operator gave is exact.
+    let base_doubt = match doubt {
+        MinDelay::Smallest => excesses[1],
+        MinDelay::Known => 0.0,
+    };
     for e in entries {
         let x = x_of(e) / span;
         let age = -x_of(e);
         let excess = (e.delay as f64 - min_delay).max(0.0);
+        let offset = e.offset + asymmetry * excess;
         let wander = Float::sqrt(WANDER * age * age * age / 3.0) * 0.5;
         // Never tighter than the timestamps themselves are good for.
-        let h = (excess + base_doubt) / 2.0 + wander + Float::sqrt(MIN_VARIANCE);
+        let h = (0.5 - asymmetry.abs()) * excess
+            + base_doubt / 2.0
+            + wander
+            + Float::sqrt(MIN_VARIANCE);
         // |offset - (a + b x)| <= h
-        polygon.clip(1.0, x, e.offset + h);
-        polygon.clip(-1.0, -x, h - e.offset);
+        polygon.clip(1.0, x, offset + h);
+        polygon.clip(-1.0, -x, h - offset);
         if polygon.len < 3 {
             return fit;
         }
@@ -594,9 +656,13 @@ fn critical_runs(n: usize) -> usize {
 
 /// Weighted least squares of offset against time over `entries`, relative
 /// to the newest entry's time.
-fn regress(entries: &[Entry], min_delay: f64) -> Fit {
+fn regress(entries: &[Entry], min_delay: f64, asymmetry: f64) -> Fit {
     let newest = entries[entries.len() - 1].time;
     let x_of = |e: &Entry| (e.time - newest).to_seconds_f64();
+    // The offset corrected for the jitter's asymmetry; the error left is
+    // spread over `1 − 2|asymmetry|` of the excess.
+    let y_of = |e: &Entry| e.offset + asymmetry * (e.delay as f64 - min_delay).max(0.0);
+    let spread = 1.0 - 2.0 * asymmetry.abs();
     let mean_excess = entries
         .iter()
         .map(|e| e.delay as f64 - min_delay)
@@ -606,13 +672,13 @@ fn regress(entries: &[Entry], min_delay: f64) -> Fit {
     // (with few samples, a part of the delay itself bounds it).
     let floor = mean_excess.max(min_delay / 4.0) / Float::sqrt(entries.len() as f64);
     let weight_of = |e: &Entry| {
-        let excess = (e.delay as f64 - min_delay).max(0.0) + floor;
+        let excess = ((e.delay as f64 - min_delay).max(0.0) + floor) * spread;
         let age = -x_of(e);
         1.0 / (excess * excess / 12.0 + MIN_VARIANCE + WANDER * age * age * age / 3.0)
     };
     let (mut w, mut sx, mut sy, mut sxx, mut sxy) = (0.0, 0.0, 0.0, 0.0, 0.0);
     for e in entries {
-        let (wi, x, y) = (weight_of(e), x_of(e), e.offset);
+        let (wi, x, y) = (weight_of(e), x_of(e), y_of(e));
         w += wi;
         sx += wi * x;
         sy += wi * y;
@@ -631,7 +697,7 @@ fn regress(entries: &[Entry], min_delay: f64) -> Fit {
     };
     let (mut chi2, mut sum_sq, mut runs, mut last_sign) = (0.0, 0.0, 0u8, 0i8);
     for e in entries {
-        let r = e.offset - (offset + frequency * x_of(e));
+        let r = y_of(e) - (offset + frequency * x_of(e));
         chi2 += weight_of(e) * r * r;
         sum_sq += r * r;
         let sign = if r >= 0.0 { 1 } else { -1 };
@@ -710,6 +776,36 @@ mod tests {
         }
         let (offset, _) = stats.fit().unwrap().predict(at(256.0));
         assert!(offset.abs() < 2e-5, "{offset}");
+    }
+
+    /// All the jitter on the responses (each response late by `v`, the
+    /// requests never): every raw offset is low by `v/2`. Told the
+    /// asymmetry and the minimum delay, the statistics find the true
+    /// offset; not told, they are biased by a good part of the mean `v/2`.
+    #[test]
+    fn mindelay_and_asymmetry_correct_one_sided_jitter() {
+        let (base, truth) = (2e-4, 3e-3);
+        let late = [
+            3e-5, 1.2e-4, 6e-5, 2e-4, 9e-5, 4e-5, 1.5e-4, 7e-5, 1e-4, 5e-5,
+        ];
+        let fitted = |stats: &mut Stats| {
+            for (i, v) in late.iter().enumerate() {
+                stats.add(at(i as f64 * 16.0), truth - v / 2.0, base + v);
+            }
+            stats.fit().unwrap().predict(at(144.0)).0
+        };
+        let mut told = Stats::default();
+        told.set_delay_model(base, 0.5);
+        assert_eq!(told.min_delay(), Some(base));
+        let corrected = fitted(&mut told);
+        assert!((corrected - truth).abs() < 1e-9, "{corrected}");
+        let raw = fitted(&mut Stats::default());
+        assert!(truth - raw > 5e-6, "{raw}");
+        // A wrong minimum (half the true one) biases it by asymmetry × 1e-4.
+        let mut wrong = Stats::default();
+        wrong.set_delay_model(base / 2.0, 0.5);
+        let off = fitted(&mut wrong) - truth;
+        assert!((off - 5e-5).abs() < 1e-9, "{off}");
     }
 
     #[test]

@@ -122,6 +122,14 @@ pub struct SourceConfig {
     /// `offset`: a known asymmetry; positive: the server is taken to be
     /// that much further ahead).
     pub offset: f64,
+    /// The round trip's true minimum delay, seconds, used instead of the
+    /// smallest delay kept (chrony's `mindelay`; 0: the smallest kept).
+    pub mindelay: f64,
+    /// How the delay's variation splits between the two directions
+    /// (chrony's `asymmetry`, −0.5..=0.5; positive: the responses vary
+    /// more): offsets are corrected by this times their delay's excess
+    /// over the minimum (0: not corrected; chronyd would estimate it).
+    pub asymmetry: f64,
 }
 
 impl Default for SourceConfig {
@@ -145,6 +153,8 @@ impl Default for SourceConfig {
             maxdelayratio: 0.0,
             min_stratum: 0,
             offset: 0.0,
+            mindelay: 0.0,
+            asymmetry: 0.0,
         }
     }
 }
@@ -427,6 +437,7 @@ impl Source {
             usize::from(config.min_samples),
             usize::from(config.max_samples),
         );
+        stats.set_delay_model(config.mindelay, config.asymmetry);
         Source {
             config,
             reference_id,
@@ -472,6 +483,10 @@ impl Source {
     /// `minpoll`, `maxdelay`, `selectopts`, ...): the polling interval is
     /// kept within the new bounds.
     pub fn reconfigure(&mut self, config: SourceConfig) {
+        if (config.mindelay, config.asymmetry) != (self.config.mindelay, self.config.asymmetry) {
+            self.stats
+                .set_delay_model(config.mindelay, config.asymmetry);
+        }
         self.config = config;
         self.poll = self
             .poll
@@ -845,11 +860,12 @@ impl Source {
             self.stats.clear();
         }
         let excess = delay - self.stats.min_delay().unwrap_or(delay).min(delay);
+        let corrected = self.stats.corrected_offset(offset, delay);
         let innovation = self.stats.fit().filter(|fit| fit.samples >= 3).map(|fit| {
             let (predicted, sd) = fit.predict(time);
             // The sample's own error: uniform within half its excess.
             (
-                offset - predicted,
+                corrected - predicted,
                 Float::sqrt(sd * sd + excess * excess / 12.0),
             )
         });

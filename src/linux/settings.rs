@@ -165,12 +165,21 @@ pub fn upstreams_from_add(
         maxdelayratio: add.max_delay_ratio.max(0.0),
         min_stratum: add.min_stratum.min(15) as u8,
         offset: add.offset,
+        mindelay: add.min_delay.max(0.0),
+        // Outside ±0.5, chronyd estimates it (its default, 1.0).
+        asymmetry: if add.asymmetry.abs() <= 0.5 {
+            add.asymmetry
+        } else {
+            0.0
+        },
     };
     for (set, option) in [
         (add.presend != defaults.presend, "presend"),
         (add.version != 0, "version"),
-        (add.min_delay != 0.0, "mindelay"),
-        (add.asymmetry != defaults.asymmetry, "asymmetry"),
+        (
+            add.asymmetry != defaults.asymmetry && add.asymmetry.abs() > 0.5,
+            "asymmetry",
+        ),
         (add.filter != 0, "filter"),
         (add.max_delay_quant != 0.0, "maxdelayquant"),
         (add.max_unreach != 0, "maxunreach"),

@@ -55,13 +55,12 @@ pub const SOURCE_OPTIONS: &[&str] = &[
 const NOT_ACTED_ON: &[(&str, &str)] = &[
     (
         "asymmetry",
-        "the engine does not correct for asymmetric jitter",
+        "outside -0.5..0.5 chronyd estimates the asymmetry; ntpkit does not, and corrects nothing",
     ),
     ("auto_offline", OFFLINE),
     ("extfield", "NTP extension fields are not sent"),
     ("filter", "the engine has no median filter"),
     ("maxdelayquant", DELAY_TESTS),
-    ("mindelay", DELAY_TESTS),
     (
         "presend",
         "the engine sends no extra requests before a poll",
@@ -71,16 +70,15 @@ const NOT_ACTED_ON: &[(&str, &str)] = &[
 ];
 
 const OFFLINE: &str = "sources are not set offline when their requests cannot be sent";
-const DELAY_TESTS: &str = "the engine applies only maxdelay, maxdelayratio and maxdelaydevratio";
+const DELAY_TESTS: &str =
+    "the engine applies only maxdelay, maxdelayratio, maxdelaydevratio and mindelay";
 
 /// Options of a source that ntpkit parses but does not act on.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SourceOptions {
     /// `maxdelayquant P`.
     pub maxdelayquant: Option<f64>,
-    /// `mindelay S`.
-    pub mindelay: Option<f64>,
-    /// `asymmetry R`.
+    /// `asymmetry R` outside −0.5..=0.5 (chronyd's "estimate it").
     pub asymmetry: Option<f64>,
     /// `filter N`.
     pub filter: Option<i32>,
@@ -204,13 +202,15 @@ pub(super) fn parse(
                     "maxdelaydevratio" => engine.maxdelaydevratio = value,
                     "maxdelayratio" => engine.maxdelayratio = value.max(0.0),
                     "maxdelayquant" => options.maxdelayquant = Some(value),
-                    "mindelay" => options.mindelay = Some(value),
+                    "mindelay" => engine.mindelay = value.max(0.0),
+                    "asymmetry" if value.abs() <= 0.5 => engine.asymmetry = value,
                     "asymmetry" => options.asymmetry = Some(value),
                     _ => engine.offset = value,
                 }
             }
         }
-        let not_acted = NOT_ACTED_ON.iter().any(|(name, _)| *name == option);
+        let acted = option == "asymmetry" && options.asymmetry.is_none();
+        let not_acted = !acted && NOT_ACTED_ON.iter().any(|(name, _)| *name == option);
         if not_acted && !ignored.contains(&option) {
             ignored.push(option);
         }
