@@ -10,6 +10,7 @@
 //! before any other test.
 
 mod auth;
+mod delays;
 mod history;
 
 pub use auth::{AuthCounters, NtsState, SourceAuth};
@@ -24,6 +25,7 @@ use crate::sample::{Sample, Timestamps};
 use crate::select::{Candidate, SourceState};
 use crate::time::{log2_to_seconds, NtpDuration, NtpTimestamp};
 use crate::wire::{Header, KissCode, LeapIndicator, Mode, ReferenceId};
+use delays::DelayQuantile;
 use num_traits::Float;
 use rand_core::RngCore;
 
@@ -130,6 +132,10 @@ pub struct SourceConfig {
     /// more): offsets are corrected by this times their delay's excess
     /// over the minimum (0: not corrected; chronyd would estimate it).
     pub asymmetry: f64,
+    /// Responses whose delay is above this quantile (0.05..=0.95) of the
+    /// last 64 responses' delays are refused, in place of the
+    /// `maxdelaydevratio` test (chrony's `maxdelayquant`; 0: off).
+    pub maxdelayquant: f64,
 }
 
 impl Default for SourceConfig {
@@ -155,6 +161,7 @@ impl Default for SourceConfig {
             offset: 0.0,
             mindelay: 0.0,
             asymmetry: 0.0,
+            maxdelayquant: 0.0,
         }
     }
 }
@@ -196,10 +203,18 @@ pub enum ResponseError {
     /// The round-trip delay exceeds `maxdelay`.
     #[error("delay {0} s exceeds maxdelay")]
     DelayTooLarge(f64),
+    /// The delay is more than `maxdelayratio` times the smallest delay
+    /// kept, seconds.
+    #[error("delay {0} s exceeds maxdelayratio times the minimum")]
+    DelayRatio(f64),
     /// The delay is an outlier against the source's statistics
     /// (`maxdelaydevratio`), seconds.
     #[error("delay {0} s is an outlier")]
     DelayOutlier(f64),
+    /// The delay is above the quantile of the recent delays that
+    /// `maxdelayquant` accepts, seconds.
+    #[error("delay {0} s is above maxdelayquant's quantile")]
+    DelayAboveQuantile(f64),
     /// The server is synchronised to us.
     #[error("synchronisation loop: the server follows us")]
     Loop,
@@ -295,6 +310,7 @@ const TEST_AUTHENTICATED: u16 = 1 << 6;
 const TEST_SYNCHRONIZED: u16 = 1 << 5;
 const TEST_ROOT_DISTANCE: u16 = 1 << 4;
 const TEST_MAX_DELAY: u16 = 1 << 3;
+const TEST_DELAY_RATIO: u16 = 1 << 2;
 const TEST_DELAY_DEV_RATIO: u16 = 1 << 1;
 const TEST_LOOP: u16 = 1;
 
@@ -308,7 +324,10 @@ fn test_bit(error: &ResponseError) -> u16 {
         | ResponseError::BadStratum(_) => TEST_SYNCHRONIZED,
         ResponseError::RootDistance(_) => TEST_ROOT_DISTANCE,
         ResponseError::DelayTooLarge(_) => TEST_MAX_DELAY,
-        ResponseError::DelayOutlier(_) => TEST_DELAY_DEV_RATIO,
+        ResponseError::DelayRatio(_) => TEST_DELAY_RATIO,
+        ResponseError::DelayOutlier(_) | ResponseError::DelayAboveQuantile(_) => {
+            TEST_DELAY_DEV_RATIO
+        }
         ResponseError::Loop => TEST_LOOP,
         ResponseError::Mac(_) | ResponseError::Nts(_) | ResponseError::NtsNak => TEST_AUTHENTICATED,
         ResponseError::Malformed(_)
@@ -424,6 +443,8 @@ pub struct Source {
     auth_counters: AuthCounters,
     /// Where the system keeps this NTS source's session.
     nts_slot: Option<usize>,
+    /// The recent delays, for `maxdelayquant`.
+    delays: DelayQuantile,
 }
 
 impl Source {
@@ -471,6 +492,7 @@ impl Source {
             auth: SourceAuth::None,
             auth_counters: AuthCounters::default(),
             nts_slot: None,
+            delays: DelayQuantile::default(),
         }
     }
 
@@ -496,6 +518,7 @@ impl Source {
     /// Forgets every sample (chronyc's `reset sources`).
     pub(crate) fn reset_samples(&mut self) {
         self.stats.clear();
+        self.delays.clear();
     }
 
     /// The reference ID of the server's address.
@@ -835,6 +858,10 @@ impl Source {
         let time = measurement.midpoint();
         let offset = measurement.sample.offset.to_seconds_f64();
         let delay = measurement.filter_delay();
+        // `maxdelayquant` remembers every delay, also of responses another
+        // test refuses.
+        let quantile = self.config.maxdelayquant;
+        let above_quantile = quantile > 0.0 && self.delays.exceeds(quantile, delay);
         // chrony's `maxdelayratio`: against the smallest delay kept (the
         // same measure of it).
         let ratio = self.config.maxdelayratio;
@@ -844,11 +871,17 @@ impl Source {
                 .min_delay()
                 .is_some_and(|min| min > 0.0 && delay > ratio * min)
         {
-            return Err(ResponseError::DelayTooLarge(
+            return Err(ResponseError::DelayRatio(
                 measurement.sample.delay.to_seconds_f64(),
             ));
         }
-        if self
+        if quantile > 0.0 {
+            if above_quantile {
+                return Err(ResponseError::DelayAboveQuantile(
+                    measurement.sample.delay.to_seconds_f64(),
+                ));
+            }
+        } else if self
             .stats
             .is_delay_outlier(time, offset, delay, self.config.maxdelaydevratio)
         {
@@ -1331,8 +1364,13 @@ mod tests {
         assert!(exchange(&mut source, 0.039).is_ok());
         assert!(matches!(
             exchange(&mut source, 0.041 + 0.02),
-            Err(ResponseError::DelayTooLarge(_))
+            Err(ResponseError::DelayRatio(_))
         ));
+        assert_eq!(
+            test_bit(&ResponseError::DelayRatio(0.0)),
+            1 << 2,
+            "maxdelayratio is chrony's test B"
+        );
         // Without the options: the offset as measured, the server's stratum.
         let mut plain = Source::new(SourceConfig::default(), ReferenceId::NONE, start());
         let m = exchange(&mut plain, 0.031).unwrap();

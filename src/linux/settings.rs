@@ -166,6 +166,11 @@ pub fn upstreams_from_add(
         min_stratum: add.min_stratum.min(15) as u8,
         offset: add.offset,
         mindelay: add.min_delay.max(0.0),
+        maxdelayquant: if add.max_delay_quant > 0.0 {
+            add.max_delay_quant.clamp(0.05, 0.95)
+        } else {
+            0.0
+        },
         // Outside ±0.5, chronyd estimates it (its default, 1.0).
         asymmetry: if add.asymmetry.abs() <= 0.5 {
             add.asymmetry
@@ -181,7 +186,6 @@ pub fn upstreams_from_add(
             "asymmetry",
         ),
         (add.filter != 0, "filter"),
-        (add.max_delay_quant != 0.0, "maxdelayquant"),
         (add.max_unreach != 0, "maxunreach"),
         (flags.has(SourceFlags::INTERLEAVED), "xleave"),
         (flags.has(SourceFlags::AUTO_OFFLINE), "auto_offline"),

@@ -60,7 +60,6 @@ const NOT_ACTED_ON: &[(&str, &str)] = &[
     ("auto_offline", OFFLINE),
     ("extfield", "NTP extension fields are not sent"),
     ("filter", "the engine has no median filter"),
-    ("maxdelayquant", DELAY_TESTS),
     (
         "presend",
         "the engine sends no extra requests before a poll",
@@ -70,14 +69,10 @@ const NOT_ACTED_ON: &[(&str, &str)] = &[
 ];
 
 const OFFLINE: &str = "sources are not set offline when their requests cannot be sent";
-const DELAY_TESTS: &str =
-    "the engine applies only maxdelay, maxdelayratio, maxdelaydevratio and mindelay";
 
 /// Options of a source that ntpkit parses but does not act on.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SourceOptions {
-    /// `maxdelayquant P`.
-    pub maxdelayquant: Option<f64>,
     /// `asymmetry R` outside −0.5..=0.5 (chronyd's "estimate it").
     pub asymmetry: Option<f64>,
     /// `filter N`.
@@ -201,7 +196,15 @@ pub(super) fn parse(
                     "maxdelay" => engine.maxdelay = value,
                     "maxdelaydevratio" => engine.maxdelaydevratio = value,
                     "maxdelayratio" => engine.maxdelayratio = value.max(0.0),
-                    "maxdelayquant" => options.maxdelayquant = Some(value),
+                    "maxdelayquant" => {
+                        engine.maxdelayquant = value.clamp(0.05, 0.95);
+                        if engine.maxdelayquant != value {
+                            clamped.push(format!(
+                                "`maxdelayquant {value}` is outside 0.05..0.95: ntpkit uses {}",
+                                engine.maxdelayquant
+                            ));
+                        }
+                    }
                     "mindelay" => engine.mindelay = value.max(0.0),
                     "asymmetry" if value.abs() <= 0.5 => engine.asymmetry = value,
                     "asymmetry" => options.asymmetry = Some(value),
