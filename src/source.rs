@@ -37,6 +37,8 @@ const MIN_SEPARATION: f64 = 0.002;
 const MAX_SEPARATION: f64 = 0.2;
 /// Interval between the requests of a burst, seconds.
 const BURST_INTERVAL: f64 = 2.0;
+/// How long before its poll a `presend` request goes, seconds.
+const PRESEND_INTERVAL: f64 = 2.0;
 /// Good answers an `iburst` waits for, and a `burst` sends requests for
 /// at most.
 const BURST_MAX: u8 = 4;
@@ -136,6 +138,11 @@ pub struct SourceConfig {
     /// last 64 responses' delays are refused, in place of the
     /// `maxdelaydevratio` test (chrony's `maxdelayquant`; 0: off).
     pub maxdelayquant: f64,
+    /// From this polling interval (log2 seconds) on, each regular poll is
+    /// preceded by an extra request 2 s before it, whose answer only
+    /// warms the path (ARP caches) and is not measured (chrony's
+    /// `presend`; `None`: never).
+    pub presend: Option<i8>,
 }
 
 impl Default for SourceConfig {
@@ -162,6 +169,7 @@ impl Default for SourceConfig {
             mindelay: 0.0,
             asymmetry: 0.0,
             maxdelayquant: 0.0,
+            presend: None,
         }
     }
 }
@@ -211,6 +219,10 @@ pub enum ResponseError {
     /// (`maxdelaydevratio`), seconds.
     #[error("delay {0} s is an outlier")]
     DelayOutlier(f64),
+    /// The answer to a `presend` request: the server answered (it is
+    /// reachable), but the exchange only warmed the path.
+    #[error("answer to a presend request, not measured")]
+    Presend,
     /// The delay is above the quantile of the recent delays that
     /// `maxdelayquant` accepts, seconds.
     #[error("delay {0} s is above maxdelayquant's quantile")]
@@ -323,7 +335,7 @@ fn test_bit(error: &ResponseError) -> u16 {
         | ResponseError::Unsynchronized
         | ResponseError::BadStratum(_) => TEST_SYNCHRONIZED,
         ResponseError::RootDistance(_) => TEST_ROOT_DISTANCE,
-        ResponseError::DelayTooLarge(_) => TEST_MAX_DELAY,
+        ResponseError::DelayTooLarge(_) | ResponseError::Presend => TEST_MAX_DELAY,
         ResponseError::DelayRatio(_) => TEST_DELAY_RATIO,
         ResponseError::DelayOutlier(_) | ResponseError::DelayAboveQuantile(_) => {
             TEST_DELAY_DEV_RATIO
@@ -368,6 +380,8 @@ struct Outstanding {
     transmit: TimestampSource,
     /// Which request it is.
     number: RequestNumber,
+    /// A `presend` request: its answer is not measured.
+    presend: bool,
 }
 
 /// What a source made of a response.
@@ -445,6 +459,8 @@ pub struct Source {
     nts_slot: Option<usize>,
     /// The recent delays, for `maxdelayquant`.
     delays: DelayQuantile,
+    /// The last request was a `presend`: the next is the poll it warmed.
+    presend_done: bool,
 }
 
 impl Source {
@@ -493,6 +509,7 @@ impl Source {
             auth_counters: AuthCounters::default(),
             nts_slot: None,
             delays: DelayQuantile::default(),
+            presend_done: false,
         }
     }
 
@@ -698,14 +715,21 @@ impl Source {
         // The last request went unanswered: poll less often (chronyd's
         // back-off), so that a dead server is not asked at the rate of a
         // live one.
-        if self.outstanding.is_some() {
+        if self.outstanding.is_some_and(|request| !request.presend) {
             self.back_off();
         }
+        // `presend`: a regular poll at a long enough interval goes out
+        // twice, first to warm the path.
+        let presend = self.burst == Burst::Off
+            && !self.presend_done
+            && self.config.presend.is_some_and(|p| self.poll() >= p);
+        self.presend_done = presend;
         self.outstanding = len.map(|_| Outstanding {
             cookie,
             sent: now,
             transmit: TimestampSource::Daemon,
             number,
+            presend,
         });
         self.reach <<= 1;
         self.polls = self.polls.saturating_add(1);
@@ -715,6 +739,7 @@ impl Source {
         }
         let retry = BURST_INTERVAL.min(self.regular_interval());
         let interval = match self.burst {
+            _ if presend => PRESEND_INTERVAL,
             Burst::Initial { good, total } if total > 1 => {
                 self.burst = Burst::Initial {
                     good,
@@ -844,9 +869,16 @@ impl Source {
         let transmit = self
             .outstanding
             .map_or(TimestampSource::Daemon, |request| request.transmit);
+        let presend = self.outstanding.is_some_and(|request| request.presend);
         let checked = self.check_response(now, &header, packet, local_precision, nts);
         let sample = checked.as_ref().ok().map(|m| m.sample);
-        let result = checked.and_then(|measurement| self.accept(measurement));
+        let result = checked.and_then(|measurement| {
+            if presend {
+                Err(ResponseError::Presend)
+            } else {
+                self.accept(measurement)
+            }
+        });
         let exchange = self.note_response(header, &result, sample, (transmit, receive));
         Response { exchange, result }
     }
@@ -1398,6 +1430,7 @@ mod tests {
                 sent,
                 transmit: TimestampSource::Daemon,
                 number: RequestNumber(0),
+                presend: false,
             });
             source.own_reference_id = local;
             source
@@ -1699,6 +1732,60 @@ mod tests {
             ],
             &[64.0; 3],
         );
+    }
+
+    /// `presend 4` at a 16 s poll: each poll goes out twice, 2 s apart;
+    /// the first answer shows the server reachable but is not measured,
+    /// the second is. Below the presend interval, polls go out once.
+    #[test]
+    fn presend_warms_each_poll() {
+        let run = |presend: i8| {
+            let config = SourceConfig {
+                minpoll: 4,
+                maxpoll: 4,
+                presend: Some(presend),
+                ..SourceConfig::default()
+            };
+            let mut rng = TestRng::new(9);
+            let mut source = Source::new(config, ReferenceId::NONE, start());
+            let mut log = Vec::new();
+            for _ in 0..6 {
+                let (req, sent) = request(&mut source, &mut rng);
+                let at = sent + NtpDuration::from_seconds_f64(0.0005);
+                let rx = sent + NtpDuration::from_seconds_f64(0.001);
+                let result = source
+                    .handle_response(
+                        rx,
+                        &bytes(&reply(&req, at)),
+                        -20,
+                        None,
+                        TimestampSource::Daemon,
+                    )
+                    .result;
+                assert_eq!(source.reach() & 1, 1);
+                let gap = (source.next_poll().unwrap() - sent).to_seconds_f64();
+                log.push((
+                    gap.round(),
+                    result.map(|_| ()).map_err(|e| e == ResponseError::Presend),
+                ));
+            }
+            log
+        };
+        let warmed = run(4);
+        for pair in warmed.chunks(2) {
+            assert_eq!(pair[0], (2.0, Err(true)), "{warmed:?}");
+            assert_eq!(pair[1], (16.0, Ok(())), "{warmed:?}");
+        }
+        assert_eq!(source_used(&warmed), 3);
+        let plain = run(5);
+        assert!(
+            plain.iter().all(|&(gap, r)| gap == 16.0 && r.is_ok()),
+            "{plain:?}"
+        );
+    }
+
+    fn source_used(log: &[(f64, Result<(), bool>)]) -> usize {
+        log.iter().filter(|(_, r)| r.is_ok()).count()
     }
 
     #[test]

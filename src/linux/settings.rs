@@ -166,6 +166,10 @@ pub fn upstreams_from_add(
         min_stratum: add.min_stratum.min(15) as u8,
         offset: add.offset,
         mindelay: add.min_delay.max(0.0),
+        // chronyc sends 100 for "no presend".
+        presend: (-7..=24)
+            .contains(&add.presend)
+            .then_some(add.presend as i8),
         maxdelayquant: if add.max_delay_quant > 0.0 {
             add.max_delay_quant.clamp(0.05, 0.95)
         } else {
@@ -179,7 +183,6 @@ pub fn upstreams_from_add(
         },
     };
     for (set, option) in [
-        (add.presend != defaults.presend, "presend"),
         (add.version != 0, "version"),
         (
             add.asymmetry != defaults.asymmetry && add.asymmetry.abs() > 0.5,

@@ -60,10 +60,6 @@ const NOT_ACTED_ON: &[(&str, &str)] = &[
     ("auto_offline", OFFLINE),
     ("extfield", "NTP extension fields are not sent"),
     ("filter", "the engine has no median filter"),
-    (
-        "presend",
-        "the engine sends no extra requests before a poll",
-    ),
     ("version", "ntpkit always sends NTPv4"),
     ("xleave", "the interleaved mode is not implemented"),
 ];
@@ -77,8 +73,6 @@ pub struct SourceOptions {
     pub asymmetry: Option<f64>,
     /// `filter N`.
     pub filter: Option<i32>,
-    /// `presend POLL`.
-    pub presend: Option<i32>,
     /// `version N`.
     pub version: Option<i32>,
     /// `extfield TYPE` (each; chrony 4.3 knows only F323).
@@ -175,7 +169,7 @@ pub(super) fn parse(
                     "minsamples" => engine.min_samples = clamp(0..=64) as u8,
                     "maxsamples" => engine.max_samples = clamp(0..=64) as u8,
                     "filter" => options.filter = Some(value),
-                    "presend" => options.presend = Some(value),
+                    "presend" => engine.presend = Some(clamp(-7..=24) as i8),
                     "minstratum" => engine.min_stratum = clamp(0..=15) as u8,
                     _ => options.version = Some(value),
                 }

@@ -213,14 +213,13 @@ fn source_options_not_acted_on_warn_once_per_line() {
         }
     );
     assert!(s.options.xleave && s.engine.offline);
-    assert_eq!(s.options.presend, Some(9));
+    assert_eq!(s.engine.presend, Some(9));
     assert_eq!(s.options.extfields, [0xf323]);
     assert_eq!(config.peers.len(), 1);
     assert_eq!(
         warned(&config),
         [
             "warning: t:1: `server` option `xleave` is not acted on: the interleaved mode is not implemented; \
-             `server` option `presend` is not acted on: the engine sends no extra requests before a poll; \
              `server` option `extfield` is not acted on: NTP extension fields are not sent",
             "warning: t:2: `peer` is not acted on: symmetric peers are not supported",
         ]
