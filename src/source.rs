@@ -1103,6 +1103,21 @@ impl Source {
     /// explains, as chrony does, or by more than three standard deviations:
     /// the clock wanders faster than the polling follows.
     fn record(&mut self, measurement: &Measurement, innovation: Option<(f64, f64)>) {
+        let interval = self.regular_interval();
+        self.record_sample(measurement, innovation);
+        // A shorter interval takes effect at once, from the request just
+        // answered (chronyd reschedules at each response): a source that
+        // proves to be on the LAN goes sub-second with its first answer.
+        let shorter = self.regular_interval();
+        if shorter < interval && self.burst == Burst::Off && !self.presend_done {
+            let due = measurement.sent + NtpDuration::from_seconds_f64(shorter);
+            if due < self.next_poll {
+                self.next_poll = due;
+            }
+        }
+    }
+
+    fn record_sample(&mut self, measurement: &Measurement, innovation: Option<(f64, f64)>) {
         self.counts.used = self.counts.used.saturating_add(1);
         self.info = Some(ServerInfo {
             leap: measurement.leap,
@@ -1667,10 +1682,12 @@ mod tests {
                 maxpoll,
                 ..SourceConfig::default()
             };
-            // (Below a second only once a quick exchange showed the delay.)
+            // (Below a second only once a quick exchange showed the delay:
+            // from its answer on, so the first gap is short too.)
             let gaps = poll_gaps(config, 5, &[]);
+            assert_gaps(&gaps, &[log2_to_seconds(minpoll); 5]);
+            let gaps = poll_gaps(config, 2, &[0]);
             assert_gaps(&gaps[..1], &[log2_to_seconds(minpoll.max(0))]);
-            assert_gaps(&gaps[1..], &[log2_to_seconds(minpoll); 4]);
         }
     }
 
