@@ -12,6 +12,7 @@
 mod auth;
 mod delays;
 mod history;
+mod median;
 
 pub use auth::{AuthCounters, NtsState, SourceAuth};
 pub use history::{RestoreError, SourceHistory};
@@ -26,6 +27,7 @@ use crate::select::{Candidate, SourceState};
 use crate::time::{log2_to_seconds, NtpDuration, NtpTimestamp};
 use crate::wire::{Header, KissCode, LeapIndicator, Mode, ReferenceId};
 use delays::DelayQuantile;
+use median::{MedianFilter, Pending};
 use num_traits::Float;
 use rand_core::RngCore;
 
@@ -143,6 +145,10 @@ pub struct SourceConfig {
     /// warms the path (ARP caches) and is not measured (chrony's
     /// `presend`; `None`: never).
     pub presend: Option<i8>,
+    /// The samples of this many polls (1..=16; an unanswered one counts)
+    /// become one, the one with the median offset, before the statistics
+    /// take it (chrony's `filter`; 0 or 1: every sample as it comes).
+    pub filter: u8,
 }
 
 impl Default for SourceConfig {
@@ -170,6 +176,7 @@ impl Default for SourceConfig {
             asymmetry: 0.0,
             maxdelayquant: 0.0,
             presend: None,
+            filter: 0,
         }
     }
 }
@@ -219,6 +226,10 @@ pub enum ResponseError {
     /// (`maxdelaydevratio`), seconds.
     #[error("delay {0} s is an outlier")]
     DelayOutlier(f64),
+    /// A good measurement the `filter` keeps until its polls are done: it
+    /// passed every test, and is not in the statistics yet.
+    #[error("kept by the median filter until its polls are done")]
+    Filtered,
     /// The answer to a `presend` request: the server answered (it is
     /// reachable), but the exchange only warmed the path.
     #[error("answer to a presend request, not measured")]
@@ -336,6 +347,7 @@ fn test_bit(error: &ResponseError) -> u16 {
         | ResponseError::BadStratum(_) => TEST_SYNCHRONIZED,
         ResponseError::RootDistance(_) => TEST_ROOT_DISTANCE,
         ResponseError::DelayTooLarge(_) | ResponseError::Presend => TEST_MAX_DELAY,
+        ResponseError::Filtered => 0,
         ResponseError::DelayRatio(_) => TEST_DELAY_RATIO,
         ResponseError::DelayOutlier(_) | ResponseError::DelayAboveQuantile(_) => {
             TEST_DELAY_DEV_RATIO
@@ -461,6 +473,8 @@ pub struct Source {
     delays: DelayQuantile,
     /// The last request was a `presend`: the next is the poll it warmed.
     presend_done: bool,
+    /// The samples waiting for `filter`.
+    median: MedianFilter,
 }
 
 impl Source {
@@ -510,6 +524,7 @@ impl Source {
             nts_slot: None,
             delays: DelayQuantile::default(),
             presend_done: false,
+            median: MedianFilter::default(),
         }
     }
 
@@ -536,6 +551,7 @@ impl Source {
     pub(crate) fn reset_samples(&mut self) {
         self.stats.clear();
         self.delays.clear();
+        self.median.clear();
     }
 
     /// The reference ID of the server's address.
@@ -563,6 +579,7 @@ impl Source {
     /// correction) since the last correction, up to `now`.
     pub(crate) fn correct(&mut self, now: NtpTimestamp, rate: f64) {
         self.stats.correct(now, rate);
+        self.median.correct(now, rate);
     }
 
     /// Authenticates the exchanges from the next request on.
@@ -717,6 +734,9 @@ impl Source {
         // live one.
         if self.outstanding.is_some_and(|request| !request.presend) {
             self.back_off();
+            if self.config.filter > 1 {
+                let _ = self.median.poll_done(self.config.filter, None);
+            }
         }
         // `presend`: a regular poll at a long enough interval goes out
         // twice, first to warm the path.
@@ -921,6 +941,19 @@ impl Source {
                 measurement.sample.delay.to_seconds_f64(),
             ));
         }
+        let (time, offset, delay) = if self.config.filter > 1 {
+            let sample = Pending {
+                time,
+                offset,
+                delay,
+            };
+            match self.median.poll_done(self.config.filter, Some(sample)) {
+                Some(median) => (median.time, median.offset, median.delay),
+                None => return Err(ResponseError::Filtered),
+            }
+        } else {
+            (time, offset, delay)
+        };
         if self.stats.is_jump(time, offset, delay) {
             self.stats.clear();
         }
@@ -1196,6 +1229,7 @@ impl Source {
     pub(crate) fn clock_stepped(&mut self, offset: f64) {
         let shift = NtpDuration::from_seconds_f64(offset);
         self.stats.step(offset);
+        self.median.step(offset);
         self.next_poll = self.next_poll + shift;
         if let Some(info) = &mut self.info {
             info.time = info.time + shift;
@@ -1214,6 +1248,7 @@ impl Source {
     pub(crate) fn clock_jumped(&mut self, offset: f64) {
         self.clock_stepped(offset);
         self.stats.clear();
+        self.median.clear();
     }
 
     /// What selection needs of this source at `now` (its offset and the
@@ -1799,6 +1834,45 @@ mod tests {
             plain.iter().all(|&(gap, r)| gap == 16.0 && r.is_ok()),
             "{plain:?}"
         );
+    }
+
+    /// `filter 3`: three polls' answers, then their median alone enters
+    /// the statistics.
+    #[test]
+    fn filter_enters_the_median_of_its_polls() {
+        let config = SourceConfig {
+            minpoll: 4,
+            maxpoll: 4,
+            filter: 3,
+            ..SourceConfig::default()
+        };
+        let mut rng = TestRng::new(11);
+        let mut source = Source::new(config, ReferenceId::NONE, start());
+        let mut results = Vec::new();
+        for offset in [0.003, -0.001, 0.002, 0.010, 0.011, 0.012] {
+            let (req, sent) = request(&mut source, &mut rng);
+            let at = sent + NtpDuration::from_seconds_f64(0.0005 + offset);
+            let rx = sent + NtpDuration::from_seconds_f64(0.001);
+            let result = source
+                .handle_response(
+                    rx,
+                    &bytes(&reply(&req, at)),
+                    -20,
+                    None,
+                    TimestampSource::Daemon,
+                )
+                .result;
+            results.push(result.map(|_| ()));
+        }
+        let filtered = Err(ResponseError::Filtered);
+        assert_eq!(
+            results,
+            [filtered, filtered, Ok(()), filtered, filtered, Ok(())]
+        );
+        assert_eq!(source.stats().len(), 2);
+        let fit = source.stats().fit().unwrap();
+        let (newest, _) = fit.predict(fit.time);
+        assert!((newest - 0.011).abs() < 1e-6, "{newest}");
     }
 
     fn source_used(log: &[(f64, Result<(), bool>)]) -> usize {

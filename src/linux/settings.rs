@@ -166,6 +166,7 @@ pub fn upstreams_from_add(
         min_stratum: add.min_stratum.min(15) as u8,
         offset: add.offset,
         mindelay: add.min_delay.max(0.0),
+        filter: add.filter.clamp(0, 16) as u8,
         // chronyc sends 100 for "no presend".
         presend: (-7..=24)
             .contains(&add.presend)
@@ -188,7 +189,6 @@ pub fn upstreams_from_add(
             add.asymmetry != defaults.asymmetry && add.asymmetry.abs() > 0.5,
             "asymmetry",
         ),
-        (add.filter != 0, "filter"),
         (add.max_unreach != 0, "maxunreach"),
         (flags.has(SourceFlags::INTERLEAVED), "xleave"),
         (flags.has(SourceFlags::AUTO_OFFLINE), "auto_offline"),

@@ -59,7 +59,6 @@ const NOT_ACTED_ON: &[(&str, &str)] = &[
     ),
     ("auto_offline", OFFLINE),
     ("extfield", "NTP extension fields are not sent"),
-    ("filter", "the engine has no median filter"),
     ("version", "ntpkit always sends NTPv4"),
     ("xleave", "the interleaved mode is not implemented"),
 ];
@@ -71,8 +70,6 @@ const OFFLINE: &str = "sources are not set offline when their requests cannot be
 pub struct SourceOptions {
     /// `asymmetry R` outside −0.5..=0.5 (chronyd's "estimate it").
     pub asymmetry: Option<f64>,
-    /// `filter N`.
-    pub filter: Option<i32>,
     /// `version N`.
     pub version: Option<i32>,
     /// `extfield TYPE` (each; chrony 4.3 knows only F323).
@@ -168,7 +165,7 @@ pub(super) fn parse(
                     "ntsport" => source.auth.nts_port = clamp(0..=65535) as u16,
                     "minsamples" => engine.min_samples = clamp(0..=64) as u8,
                     "maxsamples" => engine.max_samples = clamp(0..=64) as u8,
-                    "filter" => options.filter = Some(value),
+                    "filter" => engine.filter = clamp(0..=16) as u8,
                     "presend" => engine.presend = Some(clamp(-7..=24) as i8),
                     "minstratum" => engine.min_stratum = clamp(0..=15) as u8,
                     _ => options.version = Some(value),
