@@ -352,6 +352,10 @@ impl Stats {
         let n = self.len as usize;
         for entry in &mut self.entries[..n] {
             moved(&mut entry.time, &mut entry.offset);
+            // A delay is a length of the clock's time: at the new rate it
+            // reads `1 + rate` times as long (8 % during a fast slew,
+            // which over a 1 s path is 80 ms).
+            entry.delay *= (1.0 + rate) as f32;
         }
         if n == 2 {
             // Two samples' slope is known no better than its own size (see
@@ -815,9 +819,12 @@ mod tests {
             let t = i as f64 * 64.0;
             stats.add(at(t), 0.5 - 1e-4 * t, 2e-4);
         }
-        // Slow the clock down by its 100 ppm: the offsets stop changing.
+        // Slow the clock down by its 100 ppm: the offsets stop changing,
+        // and the delays read that much shorter.
         let now = at(300.0);
         stats.correct(now, -1e-4);
+        let min = stats.min_delay().unwrap();
+        assert!((min - 2e-4 * (1.0 - 1e-4)).abs() < 1e-10, "{min}");
         let fit = *stats.fit().unwrap();
         assert!(fit.frequency.abs() < 1e-12, "{}", fit.frequency);
         let (offset, _) = fit.predict(now);

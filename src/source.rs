@@ -575,11 +575,21 @@ impl Source {
         self.info
     }
 
-    /// The statistics follow the clock: it ran at `rate` (a frequency
-    /// correction) since the last correction, up to `now`.
+    /// The clock's rate changed at `now` by the fraction `rate` (see
+    /// [`Stats::correct`]): the samples, and the request in flight, are
+    /// taken as if the new rate had always been in effect. A request sent
+    /// before the change and answered after it would otherwise measure
+    /// its delay and offset on two rates: over a 1 s path, a slew starting
+    /// at 83 333 ppm would take 83 ms off its delay.
     pub(crate) fn correct(&mut self, now: NtpTimestamp, rate: f64) {
         self.stats.correct(now, rate);
         self.median.correct(now, rate);
+        if let Some(request) = &mut self.outstanding {
+            let age = (now - request.sent).to_seconds_f64();
+            if age > 0.0 {
+                request.sent = request.sent - NtpDuration::from_seconds_f64(rate * age);
+            }
+        }
     }
 
     /// Authenticates the exchanges from the next request on.

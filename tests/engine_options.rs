@@ -359,3 +359,51 @@ fn served_root_dispersion_grows_with_age_with(seed: u64) {
         );
     }
 }
+
+/// chrony's 009-sourceselection, last part: of three servers, two are
+/// reached over a path whose requests take 1 s longer than the answers
+/// (each is 0.5 s off, and its interval only just reaches the truth). The
+/// quick server is followed all along; the slow ones never pull the clock.
+#[test]
+fn sources_with_a_large_asymmetric_delay_are_not_followed() {
+    for_each_seed(sources_with_a_large_asymmetric_delay_are_not_followed_with);
+}
+
+fn sources_with_a_large_asymmetric_delay_are_not_followed_with(seed: u64) {
+    let (mut world, node) = world_with_client(seed, SystemConfig::default());
+    let quick = LinkConfig {
+        base_delay: 1e-3,
+        ..LinkConfig::default()
+    };
+    let slow = LinkConfig {
+        asymmetry: 1.0,
+        ..quick
+    };
+    let good = follow(&mut world, node, SourceConfig::default(), quick);
+    let ids = [
+        good,
+        follow(&mut world, node, SourceConfig::default(), slow),
+        follow(&mut world, node, SourceConfig::default(), slow),
+    ];
+    let mut worst: f64 = 0.0;
+    let mut t = 0.0;
+    while t < 5000.0 {
+        t += 10.0;
+        world.run_until(t, &mut |_| {});
+        if t > 300.0 {
+            worst = worst.max(world.true_offset(node).abs());
+            let lines: Vec<String> = ids
+                .iter()
+                .zip(["quick", "slow1", "slow2"])
+                .map(|(&id, name)| sources_line(&world, node, id, name))
+                .collect();
+            assert_eq!(
+                state(&world, node, good),
+                SourceState::Selected,
+                "at {t} s:\n{}",
+                lines.join("\n")
+            );
+        }
+    }
+    assert!(worst < 1e-3, "{worst}");
+}

@@ -73,6 +73,7 @@ impl MedianFilter {
         for s in &mut self.samples[..usize::from(self.len)] {
             let age = (at - s.time).to_seconds_f64();
             s.offset += rate * age;
+            s.delay *= 1.0 + rate;
             s.time = s.time - crate::time::NtpDuration::from_seconds_f64(rate * age);
         }
     }
