@@ -29,9 +29,11 @@
 //!   faster (or slower) than its corrected frequency for a while, and the
 //!   discipline asks to be woken when the correction is done
 //!   ([`poll_timeout`](Discipline::poll_timeout)). How long a slew takes is
-//!   chrony's `corrtimeratio` rule: an offset as large as the estimate's
-//!   own error is spread over `corrtimeratio` update intervals, larger ones
-//!   over proportionally less time, smaller ones over more; never faster
+//!   chrony's `corrtimeratio` rule as chronyd carries it out: an offset as
+//!   large as the estimate's own error is spread over half `corrtimeratio`
+//!   update intervals (chronyd's correction rate is `corrtimeratio` × ½ ×
+//!   error × interval, and a slew lasts that rate over the offset), larger
+//!   ones over proportionally less time, smaller ones over more; never faster
 //!   than `maxslewrate`, and never beyond what the clock can run
 //!   ([`DisciplineConfig::max_frequency_ppm`]). The clock's frequency error
 //!   from a slew is then no larger than the offset's own uncertainty
@@ -155,8 +157,9 @@ pub struct DisciplineConfig {
     pub maxdrift_ppm: f64,
     /// Largest slew rate, ppm (83333.333).
     pub maxslewrate_ppm: f64,
-    /// An offset as large as the estimate's error is slewed over this many
-    /// update intervals (chrony's `corrtimeratio`, 3).
+    /// An offset as large as the estimate's error is slewed over half this
+    /// many update intervals (chrony's `corrtimeratio`, 3, as chronyd
+    /// applies it).
     pub corrtimeratio: f64,
     /// The largest frequency correction the clock can run at, slews
     /// included, ppm (100000: Linux's tick length reaches ±10 %).
@@ -746,7 +749,8 @@ impl Discipline {
         let since = self.last_update.map_or(0.0, |t| (now - t).to_seconds_f64());
         let interval = estimate.interval.max(since).max(MIN_SLEW_TIME);
         let sd = estimate.offset_sd.max(1e-9);
-        let mut duration = (config.corrtimeratio * interval * sd / offset.abs()).max(MIN_SLEW_TIME);
+        let mut duration =
+            (0.5 * config.corrtimeratio * interval * sd / offset.abs()).max(MIN_SLEW_TIME);
         // Running at base + rate for `duration` gains `duration · rate /
         // (1 + base + rate)` on the clock at base.
         let one = 1.0 + self.base();

@@ -142,9 +142,10 @@ fn a_slew_corrects_exactly_the_offset() {
     }
 }
 
-/// chrony's corrtimeratio: an offset the size of the estimate's error is
-/// spread over 3 update intervals, ten times as large over a tenth of
-/// that; so the frequency error a slew adds is small when the offset is.
+/// chrony's corrtimeratio as chronyd applies it: an offset the size of
+/// the estimate's error is spread over 1.5 update intervals (half the
+/// ratio 3), ten times as large over a tenth of that; so the frequency
+/// error a slew adds is small when the offset is.
 #[test]
 fn slews_take_longer_for_smaller_offsets() {
     let slew_time = |offset: f64| {
@@ -152,15 +153,11 @@ fn slews_take_longer_for_smaller_offsets() {
         d.update(at(0.0), &estimate(offset, 0.0, 1e-9)).unwrap();
         (d.poll_timeout().unwrap() - at(0.0)).to_seconds_f64()
     };
-    assert!(
-        (slew_time(1e-5) - 192.0).abs() < 1e-3,
-        "{}",
-        slew_time(1e-5)
-    );
-    assert!((slew_time(1e-4) - 19.2).abs() < 1e-3);
-    assert!((slew_time(-1e-4) - 19.2).abs() < 1e-3);
+    assert!((slew_time(1e-5) - 96.0).abs() < 1e-3, "{}", slew_time(1e-5));
+    assert!((slew_time(1e-4) - 9.6).abs() < 1e-3);
+    assert!((slew_time(-1e-4) - 9.6).abs() < 1e-3);
     // Never shorter than a second, never faster than maxslewrate.
-    assert!((slew_time(1e-3) - 1.92).abs() < 1e-3);
+    assert!((slew_time(1e-3) - 1.0).abs() < 1e-3);
     assert!((slew_time(0.1) - 0.1 * (1.0 + 83_333.333e-6) / 83_333.333e-6).abs() < 1e-6);
 }
 
