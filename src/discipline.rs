@@ -921,6 +921,14 @@ impl Discipline {
         }
     }
 
+    /// How much faster than its estimated true rate the clock runs now
+    /// for a slew in progress (a fraction; 0 without a slew): a length of
+    /// time measured on the clock now reads `1 + slew_rate` times the
+    /// true one.
+    pub fn slew_rate(&self) -> f64 {
+        rate_change(self.base(), self.applied())
+    }
+
     /// The frequency correction the clock runs at now, slew included, ppm.
     pub fn frequency_ppm(&self) -> f64 {
         self.applied() * 1e6

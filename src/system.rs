@@ -942,7 +942,11 @@ impl<const N: usize, const S: usize> System<N, S> {
         if self.mode != ReferenceMode::Normal && source.stats().len() < mode_samples(source) {
             return Err(SourceState::Unusable);
         }
-        let candidate = source.candidate(now, self.config.maxjitter, self.config.maxdistance)?;
+        let candidate = source.candidate(
+            now,
+            self.discipline.slew_rate(),
+            (self.config.maxjitter, self.config.maxdistance),
+        )?;
         Ok(Candidate {
             trust: candidate.trust || required,
             require: required || source.config().require,
