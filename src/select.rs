@@ -17,8 +17,9 @@
 //!    by more than [`RESELECT_DISTANCE`].
 //! 6. Survivors whose distance is within [`COMBINE_LIMIT`] times the
 //!    selected one's are **combined** (`+`), the others **not combined**
-//!    (`-`). Offsets are averaged with weights 1/distance, frequencies with
-//!    weights 1/skew².
+//!    (`-`); when a `prefer` source survived, only `prefer` sources are
+//!    combined (as chronyd: the others are not preferred). Offsets are
+//!    averaged with weights 1/distance, frequencies with weights 1/skew².
 //! 7. The leap indicator is what more than half of the survivors announce.
 //!
 //! Authentication weighs in through [`AuthSelectMode`] (chrony's
@@ -188,7 +189,7 @@ pub fn select(
     }
     let selected = choose(candidates, settings, states, any_prefer);
     let leap = leap_vote(candidates, states);
-    Outcome::Selected(combine(candidates, selected, leap, states))
+    Outcome::Selected(combine(candidates, selected, any_prefer, leap, states))
 }
 
 /// A candidate's correctness interval: offset ± root distance.
@@ -373,18 +374,21 @@ fn leap_vote(candidates: &[Candidate], states: &[SourceState]) -> LeapIndicator 
 }
 
 /// Step 6: marks `selected` and the survivors within [`COMBINE_LIMIT`]
-/// times its distance, and averages them: offsets with weights
-/// 1/distance, frequencies with weights 1/skew².
+/// times its distance (only `prefer` ones if `any_prefer`), and averages
+/// them: offsets with weights 1/distance, frequencies with weights
+/// 1/skew².
 fn combine(
     candidates: &[Candidate],
     selected: usize,
+    any_prefer: bool,
     leap: LeapIndicator,
     states: &mut [SourceState],
 ) -> Combined {
     let limit = candidates[selected].distance * COMBINE_LIMIT;
     let (mut w_sum, mut offset, mut var, mut fw_sum, mut frequency) = (0.0, 0.0, 0.0, 0.0, 0.0);
     for (i, c) in candidates.iter().enumerate() {
-        if states[i] != SourceState::NotCombined || (i != selected && c.distance > limit) {
+        let left_out = c.distance > limit || (any_prefer && !c.prefer);
+        if states[i] != SourceState::NotCombined || (i != selected && left_out) {
             continue;
         }
         states[i] = if i == selected {
@@ -515,6 +519,25 @@ mod tests {
             panic!("nothing selected");
         };
         assert_eq!(combined.selected, 1);
+        // Only prefer sources are combined (chrony's 120 world: two
+        // servers 1 s and 2 s off whose wide intervals still meet the
+        // preferred one's): the others are left out.
+        let wide = |offset, prefer| Candidate {
+            distance: 1.1,
+            prefer,
+            ..candidate(offset)
+        };
+        let mut states = [SourceState::Unusable; 3];
+        let Outcome::Selected(combined) = select(
+            &[wide(1.0, false), wide(2.0, false), wide(0.0, true)],
+            &SETTINGS,
+            &mut states,
+        ) else {
+            panic!("nothing selected");
+        };
+        assert_eq!(combined.selected, 2);
+        assert_eq!(combined.offset, 0.0);
+        assert_eq!(states[..2], [SourceState::NotCombined; 2]);
         // A trusted source outvotes two that agree with each other.
         let mut trusted = candidate(1.0);
         trusted.trust = true;
