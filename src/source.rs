@@ -744,9 +744,7 @@ impl Source {
         // live one.
         if self.outstanding.is_some_and(|request| !request.presend) {
             self.back_off();
-            if self.config.filter > 1 {
-                let _ = self.median.poll_done(self.config.filter, None);
-            }
+            self.filter_missed();
         }
         // `presend`: a regular poll at a long enough interval goes out
         // twice, first to warm the path.
@@ -909,6 +907,18 @@ impl Source {
                 self.accept(measurement)
             }
         });
+        // An answer refused by a delay test or the loop test counts as a
+        // missing sample of the `filter`'s span, as chronyd counts it.
+        if let Err(
+            ResponseError::DelayTooLarge(_)
+            | ResponseError::DelayRatio(_)
+            | ResponseError::DelayOutlier(_)
+            | ResponseError::DelayAboveQuantile(_)
+            | ResponseError::Loop,
+        ) = result
+        {
+            self.filter_missed();
+        }
         let exchange = self.note_response(header, &result, sample, (transmit, receive));
         Response { exchange, result }
     }
@@ -980,6 +990,20 @@ impl Source {
         self.stats.add(time, offset, delay);
         self.record(&measurement, innovation);
         Ok(measurement)
+    }
+
+    /// A poll of the `filter`'s span gave no sample; when it ends the
+    /// span, the median of what was collected enters the statistics.
+    fn filter_missed(&mut self) {
+        if self.config.filter <= 1 {
+            return;
+        }
+        if let Some(median) = self.median.poll_done(self.config.filter, None) {
+            if self.stats.is_jump(median.time, median.offset, median.delay) {
+                self.stats.clear();
+            }
+            self.stats.add(median.time, median.offset, median.delay);
+        }
     }
 
     /// Notes a response to our last request (one whose origin matched and
@@ -1267,11 +1291,17 @@ impl Source {
     /// not selectable, stopped, unreachable, unsynchronised or farther
     /// than `maxdistance`; too variable when its offsets vary more than
     /// `maxjitter`. The system decides `require`, and adds `trust`.
+    ///
+    /// The statistics keep delays as the clock measures them now
+    /// ([`Stats::correct`]); during a slew it runs `1 + slew` times its
+    /// true rate, so the half delay that bounds the offset's error is
+    /// taken back to true seconds (a fast slew would otherwise narrow a
+    /// long path's interval by 8 %).
     pub(crate) fn candidate(
         &self,
         now: NtpTimestamp,
-        maxjitter: f64,
-        maxdistance: f64,
+        slew: f64,
+        (maxjitter, maxdistance): (f64, f64),
     ) -> Result<Candidate, SourceState> {
         let (Some(info), Some(fit)) = (self.info, self.stats.fit()) else {
             return Err(SourceState::Unusable);
@@ -1288,7 +1318,7 @@ impl Source {
         }
         let (offset, offset_sd) = fit.predict(now);
         let age = (now - info.time).to_seconds_f64().max(0.0);
-        let min_delay = self.stats.min_delay().unwrap_or(info.delay);
+        let min_delay = self.stats.min_delay().unwrap_or(info.delay) / (1.0 + slew);
         // Uncertainty grows with the frequency error the statistics cannot
         // rule out, plus the clock's own instability: the model the served
         // root dispersion grows by too (`Discipline::dispersion_rate`), not
@@ -1883,6 +1913,42 @@ mod tests {
         let fit = source.stats().fit().unwrap();
         let (newest, _) = fit.predict(fit.time);
         assert!((newest - 0.011).abs() < 1e-6, "{newest}");
+    }
+
+    /// An answer refused by `maxdelay` counts as a poll of the span (a
+    /// missing sample, as chronyd counts it): the span still ends after
+    /// three polls, with the median of the two samples it has.
+    #[test]
+    fn filter_counts_a_refused_answer_as_a_poll() {
+        let config = SourceConfig {
+            minpoll: 4,
+            maxpoll: 4,
+            filter: 3,
+            maxdelay: 0.002,
+            ..SourceConfig::default()
+        };
+        let mut rng = TestRng::new(12);
+        let mut source = Source::new(config, ReferenceId::NONE, start());
+        let mut results = Vec::new();
+        for (offset, delay) in [(0.003, 0.001), (-0.001, 0.003), (0.002, 0.001)] {
+            let (req, sent) = request(&mut source, &mut rng);
+            let at = sent + NtpDuration::from_seconds_f64(delay / 2.0 + offset);
+            let rx = sent + NtpDuration::from_seconds_f64(delay);
+            let result = source
+                .handle_response(
+                    rx,
+                    &bytes(&reply(&req, at)),
+                    -20,
+                    None,
+                    TimestampSource::Daemon,
+                )
+                .result;
+            results.push(matches!(result, Ok(_)));
+        }
+        assert_eq!(results, [false, false, true]);
+        assert_eq!(source.stats().len(), 1);
+        let fit = source.stats().fit().unwrap();
+        assert!((fit.offset - 0.002).abs() < 1e-6, "{}", fit.offset);
     }
 
     fn source_used(log: &[(f64, Result<(), bool>)]) -> usize {
