@@ -1943,7 +1943,7 @@ mod tests {
                     TimestampSource::Daemon,
                 )
                 .result;
-            results.push(matches!(result, Ok(_)));
+            results.push(result.is_ok());
         }
         assert_eq!(results, [false, false, true]);
         assert_eq!(source.stats().len(), 1);
