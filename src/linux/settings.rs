@@ -189,6 +189,7 @@ pub fn upstreams_from_add(
             add.asymmetry != defaults.asymmetry && add.asymmetry.abs() > 0.5,
             "asymmetry",
         ),
+        (add.filter > 16, "filter beyond 16 polls (16 used)"),
         (add.max_unreach != 0, "maxunreach"),
         (flags.has(SourceFlags::INTERLEAVED), "xleave"),
         (flags.has(SourceFlags::AUTO_OFFLINE), "auto_offline"),
@@ -1290,5 +1291,38 @@ mod tests {
         let mut nts = add("192.0.2.1");
         nts.flags = SourceFlags(SourceFlags::NTS);
         assert_eq!(add_refusal(&nts, None), Some(Status::NOT_ENABLED));
+    }
+
+    /// `chronyc add` carries the delay and filter options chrony.conf
+    /// carries, and names what it cannot take as asked.
+    #[test]
+    fn add_carries_the_source_options() {
+        let mut add = AddSource::new(AddKind::Server, "127.0.0.1");
+        add.min_delay = 2e-4;
+        add.asymmetry = 0.25;
+        add.max_delay_quant = 0.2;
+        add.presend = 9;
+        add.filter = 8;
+        let mut ignored = Vec::new();
+        let upstreams = upstreams_from_add(&add, None, &mut ignored).unwrap();
+        let config = &upstreams[0].config;
+        assert_eq!(
+            (config.mindelay, config.asymmetry, config.maxdelayquant),
+            (2e-4, 0.25, 0.2)
+        );
+        assert_eq!((config.presend, config.filter), (Some(9), 8));
+        assert!(ignored.is_empty(), "{ignored:?}");
+        // chronyc's "none" for presend, chronyd's "estimate" for the
+        // asymmetry, and a filter longer than ntpkit keeps.
+        add.presend = 100;
+        add.asymmetry = 1.0;
+        add.filter = 20;
+        let upstreams = upstreams_from_add(&add, None, &mut ignored).unwrap();
+        let config = &upstreams[0].config;
+        assert_eq!(
+            (config.presend, config.asymmetry, config.filter),
+            (None, 0.0, 16)
+        );
+        assert_eq!(ignored, ["filter beyond 16 polls (16 used)"]);
     }
 }
