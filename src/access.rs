@@ -655,7 +655,7 @@ mod tests {
         }
         let mut best: Option<(Subnet, bool)> = None;
         for (subnet, allow) in kept {
-            if subnet.contains(client) && best.map_or(true, |(b, _)| subnet.prefix >= b.prefix) {
+            if subnet.contains(client) && best.is_none_or(|(b, _)| subnet.prefix >= b.prefix) {
                 best = Some((subnet, allow));
             }
         }

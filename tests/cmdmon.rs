@@ -463,17 +463,17 @@ fn snapshot_of(capture: &Capture) -> Snapshot {
             (_, ReplyBody::ServerStats3(s)) => snapshot.server_stats = s,
             (_, ReplyBody::Activity(a)) => {
                 // Per-source states that count to what chronyd said.
-                let states = std::iter::repeat(SourceActivity::Online)
-                    .take(a.online as usize)
-                    .chain(std::iter::repeat(SourceActivity::Offline).take(a.offline as usize))
-                    .chain(
-                        std::iter::repeat(SourceActivity::BurstOnline)
-                            .take(a.burst_online as usize),
-                    )
-                    .chain(
-                        std::iter::repeat(SourceActivity::BurstOffline)
-                            .take(a.burst_offline as usize),
-                    );
+                use std::iter::repeat_n;
+                let states = repeat_n(SourceActivity::Online, a.online as usize)
+                    .chain(repeat_n(SourceActivity::Offline, a.offline as usize))
+                    .chain(repeat_n(
+                        SourceActivity::BurstOnline,
+                        a.burst_online as usize,
+                    ))
+                    .chain(repeat_n(
+                        SourceActivity::BurstOffline,
+                        a.burst_offline as usize,
+                    ));
                 for (source, state) in snapshot.sources.iter_mut().zip(states) {
                     source.activity = state;
                 }

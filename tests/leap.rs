@@ -127,7 +127,7 @@ fn a_zone_without_leap_seconds_is_refused() {
     utc[28..32].copy_from_slice(&0u32.to_be_bytes()); // leapcnt
     utc[4] = 0;
     let (time, types, chars) = (1usize, 1usize, 4usize);
-    utc.extend(std::iter::repeat(0).take(time * 5 + types * 6 + chars));
+    utc.extend(std::iter::repeat_n(0, time * 5 + types * 6 + chars));
     assert_eq!(
         LeapTable::parse(&utc),
         Err(ntpkit::leap::TzifError::NoLeapSeconds)

@@ -506,7 +506,7 @@ impl<L: LogLine> LogFile<L> {
             }
         };
         let mut text = String::new();
-        let due = self.since_banner.map_or(true, |n| n >= self.banner_every);
+        let due = self.since_banner.is_none_or(|n| n >= self.banner_every);
         if self.banner_every > 0 && due {
             let rule = "=".repeat(L::HEADER.len());
             let _ = writeln!(text, "{rule}\n{}\n{rule}", L::HEADER);

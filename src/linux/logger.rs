@@ -149,7 +149,7 @@ impl log::Log for Logger {
             }
             Destination::File(path) => {
                 let mut file = self.file.lock().unwrap_or_else(|e| e.into_inner());
-                if !file.as_ref().is_some_and(|f| !rotated(f, path)) {
+                if file.as_ref().is_none_or(|f| rotated(f, path)) {
                     *file = open(path).ok();
                 }
                 if let Some(file) = file.as_mut() {

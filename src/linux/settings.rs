@@ -95,7 +95,7 @@ impl Family {
 
 /// Whether `ip` may be used with `family` (any with none).
 fn in_family(family: Option<Family>, ip: IpAddr) -> bool {
-    family.map_or(true, |f| f.has(ip))
+    family.is_none_or(|f| f.has(ip))
 }
 
 impl Upstream {

@@ -318,7 +318,7 @@ impl<C: DriverClock> Driver<'_, C> {
             let current = peer.server();
             let all: Vec<SocketAddr> = addresses
                 .by_ref()
-                .filter(|a| family.map_or(true, |f| f.has(a.ip())))
+                .filter(|a| family.is_none_or(|f| f.has(a.ip())))
                 .collect();
             if let (false, Some(first)) = (all.contains(&current), all.first()) {
                 moved.push((peer.id, *first));
