@@ -1,36 +1,94 @@
-//! The stock chrony.conf of Debian 12, Ubuntu 24.04 and RHEL 9, kubeasz's
-//! templates and chrony's own examples (tests/data/README.md says where
-//! each comes from), read as they are, each under its own root: they
-//! parse, warn exactly about what ntpkit does not act on (their `keyfile`
-//! and `ntsdumpdir` are acted on), and print as
-//! chronyd 4.3's `-p` printed them (the `.chronyd-p` files).
+//! The stock chrony.conf of Debian 12, Ubuntu 24.04 and RHEL 9, chrony's
+//! own examples, and kubeasz's templates, read as they are, each under its
+//! own root: they parse, warn exactly about what ntpkit does not act on
+//! (their `keyfile` and `ntsdumpdir` are acted on), and print as chronyd
+//! 4.3's `-p` prints them.
+//!
+//! chrony's files are GPL-2.0 and not carried here: the tests read them
+//! from Debian's chrony package (`scripts/install-peers.sh` installs it:
+//! `/usr/share/chrony/chrony.conf`, the examples in
+//! `/usr/share/doc/chrony/examples`, or `$CHRONY_SRC/examples` of a chrony
+//! source tree), make Ubuntu's and RHEL's files from them with the edits
+//! their packages make (tests/data/README.md), and ask the installed
+//! chronyd (`-x -p`, which only parses and prints) what it makes of each.
+//! They are `#[ignore]`d for that; CI runs them with the package installed.
 
-use std::path::Path;
+mod common;
+
+use std::path::{Path, PathBuf};
 
 use ntpkit::chrony::config::{Config, Rooted, SourceKind};
 
-fn data(path: &str) -> std::path::PathBuf {
+fn data(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/data")
         .join(path)
 }
 
-/// The configuration at `file` under the root `root` (both in
-/// tests/data), with its warnings.
-fn stock(root: &str, file: &str) -> (Config, Vec<String>) {
-    let env = Rooted::new(data(root));
-    let config = Config::load_with(Path::new(file), &env).unwrap();
-    let warnings = config.warnings.iter().map(|w| w.to_string()).collect();
-    (config, warnings)
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}; this test needs Debian's chrony package (scripts/install-peers.sh), \
+             or CHRONY_SRC for chrony's examples",
+            path.display()
+        )
+    })
 }
 
-fn chronyd_p(path: &str) -> String {
-    std::fs::read_to_string(data(&format!("{path}.chronyd-p"))).unwrap()
+/// Debian 12's chrony.conf, as its package installs it.
+fn debian_conf() -> String {
+    read(Path::new("/usr/share/chrony/chrony.conf"))
+}
+
+/// chrony 4.3's `examples/chrony.conf.exampleN`.
+fn example(n: u32) -> String {
+    let dir = std::env::var_os("CHRONY_SRC").map_or_else(
+        || PathBuf::from("/usr/share/doc/chrony/examples"),
+        |src| PathBuf::from(src).join("examples"),
+    );
+    read(&dir.join(format!("chrony.conf.example{n}")))
+}
+
+/// Replaces `from` (which must be there) by `to`.
+fn edit(text: &str, from: &str, to: &str) -> String {
+    assert!(text.contains(from), "`{from}` is not in the stock file");
+    text.replacen(from, to, 1)
+}
+
+/// `text` written at `file` under a fresh root, with the directories
+/// Debian's file names (empty), loaded as ntpkit loads it; and what
+/// chronyd's `-p` prints for the same text.
+fn stock(text: &str, file: &str) -> (Config, Vec<String>, String) {
+    let root = common::temp_dir("stock");
+    for dir in ["etc/chrony/conf.d", "etc/chrony/sources.d"] {
+        std::fs::create_dir_all(root.path().join(dir)).unwrap();
+    }
+    let path = root.path().join(file.trim_start_matches('/'));
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, text).unwrap();
+    let env = Rooted::new(root.path());
+    let config = Config::load_with(Path::new(file), &env).unwrap();
+    let warnings = config.warnings.iter().map(|w| w.to_string()).collect();
+    (config, warnings, chronyd_p(&path))
+}
+
+/// What the installed chronyd prints with `-x -p -f file` (it parses the
+/// file, prints it and exits; `-x`: it never touches the clock).
+fn chronyd_p(file: &Path) -> String {
+    let chronyd = common::need::program("chronyd");
+    let out = std::process::Command::new(chronyd)
+        .args(["-x", "-p", "-f"])
+        .arg(file)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "chronyd -p: {out:?}");
+    String::from_utf8(out.stdout).unwrap()
 }
 
 #[test]
+#[ignore = "needs Debian's chrony package (its stock files and chronyd -p): scripts/install-peers.sh"]
 fn debian_12() {
-    let (config, warnings) = stock("debian12", "/etc/chrony/chrony.conf");
+    let (config, warnings, printed) = stock(&debian_conf(), "/etc/chrony/chrony.conf");
     // Everything in it is acted on.
     assert_eq!(warnings, Vec::<String>::new());
     assert_eq!(config.sources.len(), 1);
@@ -48,15 +106,23 @@ fn debian_12() {
         Some((1.0, 3))
     );
     assert_eq!(config.leapsectz.as_deref(), Some("right/UTC"));
-    assert_eq!(
-        config.render(),
-        chronyd_p("debian12/etc/chrony/chrony.conf")
-    );
+    assert_eq!(config.render(), printed);
 }
 
+/// Ubuntu 24.04 ships Debian's file with its own pools in place of
+/// Debian's vendor zone.
 #[test]
+#[ignore = "needs Debian's chrony package (its stock files and chronyd -p): scripts/install-peers.sh"]
 fn ubuntu_24_04() {
-    let (config, warnings) = stock("ubuntu2404", "/etc/chrony/chrony.conf");
+    let text = edit(
+        &debian_conf(),
+        "pool 2.debian.pool.ntp.org iburst\n",
+        "pool ntp.ubuntu.com        iburst maxsources 4\n\
+         pool 0.ubuntu.pool.ntp.org iburst maxsources 1\n\
+         pool 1.ubuntu.pool.ntp.org iburst maxsources 1\n\
+         pool 2.ubuntu.pool.ntp.org iburst maxsources 2\n",
+    );
+    let (config, warnings, printed) = stock(&text, "/etc/chrony/chrony.conf");
     // Everything in it is acted on.
     assert_eq!(warnings, Vec::<String>::new());
     let pools: Vec<_> = config
@@ -73,15 +139,26 @@ fn ubuntu_24_04() {
             (SourceKind::Pool, "2.ubuntu.pool.ntp.org", 2),
         ]
     );
-    assert_eq!(
-        config.render(),
-        chronyd_p("ubuntu2404/etc/chrony/chrony.conf")
-    );
+    assert_eq!(config.render(), printed);
 }
 
+/// RHEL 9's file is chrony's second example with the package's edits: its
+/// pool, the DHCP sources, and `keyfile` and `leapsectz` uncommented.
 #[test]
+#[ignore = "needs Debian's chrony package (its stock files and chronyd -p): scripts/install-peers.sh"]
 fn rhel_9() {
-    let (config, warnings) = stock("rhel9", "/etc/chrony.conf");
+    let text = edit(
+        &example(2),
+        "pool pool.ntp.org iburst\n",
+        "pool 2.rhel.pool.ntp.org iburst\n\n# Use NTP servers from DHCP.\nsourcedir /run/chrony-dhcp\n",
+    );
+    let text = edit(
+        &text,
+        "#keyfile /etc/chrony.keys",
+        "keyfile /etc/chrony.keys",
+    );
+    let text = edit(&text, "#leapsectz right/UTC", "leapsectz right/UTC");
+    let (config, warnings, printed) = stock(&text, "/etc/chrony.conf");
     // Everything in it is acted on.
     assert_eq!(warnings, Vec::<String>::new());
     assert_eq!(config.sources[0].host, "2.rhel.pool.ntp.org");
@@ -93,30 +170,20 @@ fn rhel_9() {
         config.makestep.map(|m| (m.threshold, m.limit)),
         Some((1.0, 3))
     );
-    assert_eq!(config.render(), chronyd_p("rhel9/etc/chrony.conf"));
+    assert_eq!(config.render(), printed);
 }
 
 #[test]
+#[ignore = "needs Debian's chrony package (its stock files and chronyd -p): scripts/install-peers.sh"]
 fn chrony_examples() {
-    for example in [
-        "chrony.conf.example1",
-        "chrony.conf.example2",
-        "chrony.conf.example3",
-    ] {
-        let path = format!("chrony-examples/{example}");
-        let config = Config::load(&data(&path)).unwrap();
-        let full = data(&path).display().to_string();
-        let warnings: Vec<String> = config
-            .warnings
-            .iter()
-            .map(|w| w.to_string().replace(&full, "EX"))
-            .collect();
-        assert_eq!(warnings, Vec::<String>::new(), "{example}");
-        assert_eq!(config.render(), chronyd_p(&path), "{example}");
+    for n in 1..=3 {
+        let (config, warnings, printed) = stock(&example(n), "/etc/chrony.conf");
+        assert_eq!(warnings, Vec::<String>::new(), "example {n}");
+        assert_eq!(config.render(), printed, "example {n}");
         assert_eq!(
             config.driftfile.as_deref(),
             Some(Path::new("/var/lib/chrony/drift")),
-            "{example}"
+            "example {n}"
         );
     }
 }
@@ -128,7 +195,8 @@ fn kubeasz_templates() {
         // Every line acted on (their `noclientlog` too, since the client
         // log is kept).
         assert!(config.warnings.is_empty(), "{file}: {:?}", config.warnings);
-        assert_eq!(config.render(), chronyd_p(file), "{file}");
+        let recorded = std::fs::read_to_string(data(&format!("{file}.chronyd-p"))).unwrap();
+        assert_eq!(config.render(), recorded, "{file}");
     }
 }
 
@@ -139,7 +207,12 @@ fn kubeasz_templates() {
 /// README.md in tests/data/layout has its output.
 #[test]
 fn include_confdir_and_sourcedir_as_chronyd() {
-    let (config, warnings) = stock("layout", "/etc/chrony/chrony.conf");
+    let config = Config::load_with(
+        Path::new("/etc/chrony/chrony.conf"),
+        &Rooted::new(data("layout")),
+    )
+    .unwrap();
+    let warnings: Vec<String> = config.warnings.iter().map(|w| w.to_string()).collect();
     assert_eq!(
         config.render(),
         "minsources 2\nmaxdistance 5\ndeny 10.1/16\nallow 10/8\n\
