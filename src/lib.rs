@@ -3,6 +3,8 @@
 //! The NTP protocol and clock discipline as a library: a `no_std`, sans-IO
 //! core and thin `std` adapters.
 //!
+//! - `query` (with `std`): ask a server the time in one call,
+//!   `ntpkit::query("pool.ntp.org:123")`, with every check the daemon makes.
 //! - [`time`]: NTP timestamps that stay right across eras (the 32-bit
 //!   seconds field wraps on 2036-02-07), signed durations, the 16.16 short
 //!   format, and conversion to and from Unix time.
@@ -123,6 +125,9 @@ pub mod linux;
 pub mod manual;
 pub mod node;
 pub mod nts;
+#[cfg(feature = "std")]
+#[cfg_attr(docsrs, doc(cfg(feature = "std")))]
+pub mod query;
 pub mod reference;
 pub mod report;
 pub mod sample;
@@ -137,6 +142,10 @@ pub mod source;
 pub mod system;
 pub mod time;
 pub mod wire;
+
+#[cfg(feature = "std")]
+#[cfg_attr(docsrs, doc(cfg(feature = "std")))]
+pub use query::query;
 #[cfg(any(test, feature = "sim"))]
 mod xoshiro;
 

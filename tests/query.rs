@@ -1,0 +1,147 @@
+//! The one-call client against ntpkit's own responder on loopback: a
+//! server 0.25 s ahead of the system clock is measured 0.25 s ahead; an
+//! unsynchronised or rate-limiting server is refused with the reason; a
+//! server that never answers times out.
+
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, SystemTime};
+
+use ntpkit::access::AccessControl;
+use ntpkit::query::{query_with_timeout, QueryError};
+use ntpkit::reference::Reference;
+use ntpkit::server::{ClientRecord, Server, ServerConfig};
+use ntpkit::source::ResponseError;
+use ntpkit::time::{NtpDuration, NtpTimestamp};
+use ntpkit::wire::{set_transmit_timestamp, KissCode, LeapIndicator};
+
+const AHEAD: f64 = 0.25;
+
+/// A loopback server answering through the production responder with a
+/// clock `AHEAD` of the system's, `reference` made of its time, until
+/// `stop`.
+fn spawn_server(
+    stop: Arc<AtomicBool>,
+    reference: fn(NtpTimestamp) -> Reference,
+) -> (SocketAddr, thread::JoinHandle<()>) {
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_millis(50)))
+        .unwrap();
+    let address = socket.local_addr().unwrap();
+    let handle = thread::spawn(move || {
+        let mut table = [ClientRecord::EMPTY; 0];
+        let config = ServerConfig {
+            access: AccessControl::allow_everyone(),
+            ..ServerConfig::default()
+        };
+        let mut server = Server::new(config, &mut table, [1, 2]);
+        let now = || {
+            NtpTimestamp::from_system_time(SystemTime::now()) + NtpDuration::from_seconds_f64(AHEAD)
+        };
+        let mut buf = [0u8; 1024];
+        while !stop.load(Ordering::Relaxed) {
+            let Ok((len, from)) = socket.recv_from(&mut buf) else {
+                continue;
+            };
+            let received = now();
+            let mut reply = [0u8; 1024];
+            if let Some(n) = server.respond(
+                &buf[..len],
+                from,
+                received,
+                &reference(received),
+                &mut reply,
+            ) {
+                set_transmit_timestamp(&mut reply[..n], now());
+                socket.send_to(&reply[..n], from).unwrap();
+            }
+        }
+    });
+    (address, handle)
+}
+
+#[test]
+fn a_server_ahead_is_measured_ahead() {
+    let stop = Arc::new(AtomicBool::new(false));
+    let (address, server) = spawn_server(stop.clone(), |now| Reference::local(3, now));
+    let before = SystemTime::now();
+    let answer = query_with_timeout(address, Duration::from_secs(5)).unwrap();
+    let after = SystemTime::now();
+    stop.store(true, Ordering::Relaxed);
+    server.join().unwrap();
+    assert_eq!(answer.server, address);
+    assert!((answer.offset - AHEAD).abs() < 0.01, "{answer:?}");
+    assert!(answer.delay >= 0.0 && answer.delay < 0.1, "{answer:?}");
+    assert_eq!(answer.stratum, 3);
+    assert_eq!(answer.leap, LeapIndicator::NoWarning);
+    assert!(answer.root_distance >= answer.delay / 2.0, "{answer:?}");
+    // The server's time when the answer came: between the system times
+    // around the call, moved by the server's lead.
+    let lead = Duration::from_secs_f64(AHEAD);
+    let slack = Duration::from_millis(10);
+    assert!(
+        answer.server_time + slack >= before + lead && answer.server_time <= after + lead + slack,
+        "{answer:?}"
+    );
+}
+
+#[test]
+fn an_unsynchronised_server_is_refused() {
+    let stop = Arc::new(AtomicBool::new(false));
+    let (address, server) = spawn_server(stop.clone(), |now| Reference {
+        leap: LeapIndicator::Unsynchronized,
+        ..Reference::local(3, now)
+    });
+    let result = query_with_timeout(address, Duration::from_secs(5));
+    stop.store(true, Ordering::Relaxed);
+    server.join().unwrap();
+    assert!(
+        matches!(
+            result,
+            Err(QueryError::Rejected(ResponseError::Unsynchronized))
+        ),
+        "{result:?}"
+    );
+}
+
+/// A kiss-o'-death names its code.
+#[test]
+fn a_kiss_is_refused_with_its_code() {
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let address = socket.local_addr().unwrap();
+    let server = thread::spawn(move || {
+        let mut buf = [0u8; 1024];
+        let (len, from) = socket.recv_from(&mut buf).unwrap();
+        // Stratum 0, reference ID "RATE", origin = the request's transmit.
+        let mut reply = [0u8; 48];
+        reply[0] = 0x24; // leap 0, version 4, mode 4
+        reply[12..16].copy_from_slice(b"RATE");
+        reply[24..32].copy_from_slice(&buf[40..48]);
+        reply[32..40].copy_from_slice(&buf[40..48]);
+        reply[40..48].copy_from_slice(&buf[40..48]);
+        assert!(len >= 48);
+        socket.send_to(&reply, from).unwrap();
+    });
+    let result = query_with_timeout(address, Duration::from_secs(5));
+    server.join().unwrap();
+    assert!(
+        matches!(
+            result,
+            Err(QueryError::Rejected(ResponseError::Kiss(KissCode::Rate)))
+        ),
+        "{result:?}"
+    );
+}
+
+#[test]
+fn a_silent_server_times_out() {
+    // Bound, never read: the request is queued and never answered.
+    let silent = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let address = silent.local_addr().unwrap();
+    let result = query_with_timeout(address, Duration::from_millis(300));
+    assert!(matches!(result, Err(QueryError::Timeout(_))), "{result:?}");
+    drop(silent);
+}
