@@ -1,43 +1,83 @@
-//! Asks an NTP server the time once and prints what it said.
+//! Asks NTP servers the time once and prints what they said: one server,
+//! its answer; several, the daemon's selection over their answers (which
+//! one is followed, which are falsetickers).
 //!
-//! Run: `cargo run --example query -- SERVER[:PORT]` (port 123 by default).
+//! Run: `cargo run --example query -- SERVER[:PORT]...` (port 123 by default).
 
-use std::net::ToSocketAddrs;
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
 use clap::Parser;
+use ntpkit::query::{query_many, query_with_timeout, QueryAnswer};
 
-/// Ask an NTP server the time once.
+/// Ask NTP servers the time once.
 #[derive(Parser)]
 struct Options {
-    /// The server, `host` or `host:port`.
-    server: String,
-    /// Seconds to wait for the answer.
+    /// The servers, `host` or `host:port`.
+    #[arg(required = true)]
+    servers: Vec<String>,
+    /// Seconds to wait for the answers.
     #[arg(long, default_value_t = 3.0)]
     timeout: f64,
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let options = Options::parse();
-    let timeout = Duration::from_secs_f64(options.timeout);
-    // `host:port` or `[v6]:port` as given; else port 123.
-    let answer = match options.server.to_socket_addrs() {
-        Ok(addresses) => ntpkit::query::query_with_timeout(addresses.as_slice(), timeout),
+/// `host:port` or `[v6]:port` as given; else port 123.
+fn address(server: &str) -> std::io::Result<Vec<SocketAddr>> {
+    match server.to_socket_addrs() {
+        Ok(addresses) => Ok(addresses.collect()),
         Err(_) => {
-            let host = options.server.trim_start_matches('[').trim_end_matches(']');
-            ntpkit::query::query_with_timeout((host, 123), timeout)
+            let host = server.trim_start_matches('[').trim_end_matches(']');
+            Ok((host, 123).to_socket_addrs()?.collect())
         }
-    };
-    let answer = answer.map_err(|e| format!("{}: {e}", options.server))?;
-    println!(
-        "{}: offset {:+.6} s, delay {:.6} s, stratum {}, reference {}, leap {:?}, root distance {:.6} s",
-        answer.server,
+    }
+}
+
+fn line(answer: &QueryAnswer) -> String {
+    format!(
+        "offset {:+.6} s, delay {:.6} s, stratum {}, reference {}, leap {:?}, root distance {:.6} s",
         answer.offset,
         answer.delay,
         answer.stratum,
         answer.reference_id,
         answer.leap,
         answer.root_distance
+    )
+}
+
+fn main() -> std::process::ExitCode {
+    match run(Options::parse()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("query: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(options: Options) -> Result<(), Box<dyn std::error::Error>> {
+    let timeout = Duration::from_secs_f64(options.timeout);
+    let addresses = options
+        .servers
+        .iter()
+        .map(|s| address(s).map_err(|e| format!("{s}: {e}")))
+        .collect::<Result<Vec<_>, _>>()?;
+    if let [one] = addresses.as_slice() {
+        let answer = query_with_timeout(one.as_slice(), timeout)
+            .map_err(|e| format!("{}: {e}", options.servers[0]))?;
+        println!("{}: {}", answer.server, line(&answer));
+        return Ok(());
+    }
+    let consensus = query_many(addresses.iter().map(Vec::as_slice), timeout)?;
+    for (name, (answer, state)) in options.servers.iter().zip(&consensus.servers) {
+        match (answer, state) {
+            (Ok(answer), Some(state)) => println!("{name} ({state:?}): {}", line(answer)),
+            (Ok(answer), None) => println!("{name} (not a candidate): {}", line(answer)),
+            (Err(e), _) => println!("{name}: {e}"),
+        }
+    }
+    println!(
+        "selected {}: offset {:+.6} s, root distance {:.6} s",
+        consensus.selected, consensus.offset, consensus.root_distance
     );
     Ok(())
 }

@@ -14,15 +14,29 @@
 //! answers nothing we asked (another origin, a duplicate) is ignored while
 //! the timeout runs.
 //!
+//! [`query_many`] asks several servers at once and gives the selection's
+//! answer: the same [`crate::select`] code as the daemon rejects the
+//! falsetickers and combines the others.
+//!
+//! ```no_run
+//! let servers = ["0.pool.ntp.org:123", "1.pool.ntp.org:123", "2.pool.ntp.org:123"];
+//! let consensus = ntpkit::query::query_many(servers, ntpkit::query::DEFAULT_TIMEOUT)?;
+//! println!("{:+.6} s, following {}", consensus.offset, consensus.selected);
+//! # Ok::<(), ntpkit::query::QueryError>(())
+//! ```
+//!
 //! Timestamps are read from the system clock around the socket calls (no
 //! kernel timestamps), which adds a few microseconds of noise on a LAN.
 
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
 use std::time::{Duration, Instant, SystemTime};
+use std::vec::Vec;
 
 use crate::report::TimestampSource;
-use crate::source::{ResponseError, Source, SourceConfig};
+use crate::select::{self, Candidate, Outcome, Settings, SourceState};
+use crate::source::{Measurement, ResponseError, Source, SourceConfig};
+use crate::system::SystemConfig;
 use crate::time::NtpTimestamp;
 use crate::wire::{LeapIndicator, ReferenceId};
 
@@ -76,6 +90,32 @@ pub enum QueryError {
     /// code, an unsynchronised server, a delay over 3 s, ...).
     #[error("the answer was refused: {0}")]
     Rejected(ResponseError),
+    /// [`query_many`]: the servers that answered do not agree: no interval
+    /// holds a strict majority of them.
+    #[error("no majority of the servers agrees")]
+    NoMajority,
+    /// [`query_many`]: no server gave a usable answer.
+    #[error("no server gave a usable answer")]
+    NoAnswer,
+}
+
+/// What [`query_many`] made of several servers.
+#[derive(Debug)]
+pub struct Consensus {
+    /// How far the local clock is behind the servers' combined time,
+    /// seconds (as [`QueryAnswer::offset`]).
+    pub offset: f64,
+    /// The server the selection chose.
+    pub selected: SocketAddr,
+    /// The chosen server's root distance, seconds: the error bound of the
+    /// answer.
+    pub root_distance: f64,
+    /// The leap second the majority announces.
+    pub leap: LeapIndicator,
+    /// Each server asked, in the order given: its answer or why there is
+    /// none, and what selection made of it (`None` when it gave no usable
+    /// answer).
+    pub servers: Vec<(Result<QueryAnswer, QueryError>, Option<SourceState>)>,
 }
 
 /// Asks `server` (`"host:port"`, or any [`ToSocketAddrs`]) the time once,
@@ -141,39 +181,210 @@ pub fn query_with_timeout(
             None,
             TimestampSource::Daemon,
         );
-        match response.result {
-            Ok(measurement) => {
-                let sample = measurement.sample;
-                let offset = sample.offset.to_seconds_f64();
-                let delay = sample.delay.to_seconds_f64();
-                let local = received.to_system_time(SystemTime::now());
-                let server_time = if offset >= 0.0 {
-                    local + Duration::from_secs_f64(offset)
-                } else {
-                    local - Duration::from_secs_f64(-offset)
-                };
-                return Ok(QueryAnswer {
-                    server: address,
-                    offset,
-                    delay,
-                    stratum: measurement.stratum,
-                    leap: measurement.leap,
-                    reference_id: measurement.reference_id,
-                    root_distance: (measurement.root_delay + delay) / 2.0
-                        + measurement.root_dispersion
-                        + sample.dispersion.to_seconds_f64(),
-                    server_time,
-                });
-            }
-            // Not an answer to our request (another origin, a duplicate,
-            // not a server packet): keep waiting for the real one.
-            Err(
-                ResponseError::BogusOrigin
-                | ResponseError::NotServerMode(_)
-                | ResponseError::Malformed(_),
-            ) => continue,
-            Err(e) => return Err(QueryError::Rejected(e)),
+        if let Some(answer) = settle(address, received, response.result) {
+            return answer;
         }
+    }
+}
+
+/// What a response to `address` received at `received` ends in: an
+/// answer, a refusal, or nothing yet (not an answer to our request:
+/// another origin, a duplicate, not a server packet).
+fn settle(
+    address: SocketAddr,
+    received: NtpTimestamp,
+    result: Result<Measurement, ResponseError>,
+) -> Option<Result<QueryAnswer, QueryError>> {
+    match result {
+        Ok(measurement) => Some(Ok(answer(address, received, &measurement))),
+        Err(
+            ResponseError::BogusOrigin
+            | ResponseError::NotServerMode(_)
+            | ResponseError::Malformed(_),
+        ) => None,
+        Err(e) => Some(Err(QueryError::Rejected(e))),
+    }
+}
+
+/// The answer a measurement of `address` received at `received` gives.
+fn answer(address: SocketAddr, received: NtpTimestamp, measurement: &Measurement) -> QueryAnswer {
+    let sample = measurement.sample;
+    let offset = sample.offset.to_seconds_f64();
+    let delay = sample.delay.to_seconds_f64();
+    let local = received.to_system_time(SystemTime::now());
+    let server_time = if offset >= 0.0 {
+        local + Duration::from_secs_f64(offset)
+    } else {
+        local - Duration::from_secs_f64(-offset)
+    };
+    QueryAnswer {
+        server: address,
+        offset,
+        delay,
+        stratum: measurement.stratum,
+        leap: measurement.leap,
+        reference_id: measurement.reference_id,
+        root_distance: (measurement.root_delay + delay) / 2.0
+            + measurement.root_dispersion
+            + sample.dispersion.to_seconds_f64(),
+        server_time,
+    }
+}
+
+/// A server [`query_many`] asks: where and through which association (none
+/// when its name did not resolve), and how it ended (none while waiting).
+type Asked = (
+    Option<(SocketAddr, Source)>,
+    Option<Result<QueryAnswer, QueryError>>,
+);
+
+/// Asks every server of `servers` the time at once (the first address
+/// each name resolves to), waits up to `timeout` for their answers, and
+/// runs the daemon's selection over those that came: falsetickers are
+/// rejected, the best server is chosen and the agreeing ones combined,
+/// as chronyd would with one sample from each. Each server's own answer
+/// (or why there is none) comes with it.
+pub fn query_many<A: ToSocketAddrs>(
+    servers: impl IntoIterator<Item = A>,
+    timeout: Duration,
+) -> Result<Consensus, QueryError> {
+    let mut asked: Vec<Asked> = Vec::new();
+    for server in servers {
+        match server.to_socket_addrs().map(|mut a| a.next()) {
+            Ok(Some(address)) => {
+                let source = Source::new(
+                    SourceConfig::default(),
+                    ReferenceId::from_ip(address.ip()),
+                    ntp_now(),
+                );
+                asked.push((Some((address, source)), None));
+            }
+            Ok(None) => asked.push((None, Some(Err(QueryError::NoAddress)))),
+            Err(e) => asked.push((None, Some(Err(e.into())))),
+        }
+    }
+    let v4 = UdpSocket::bind(("0.0.0.0", 0))?;
+    let v6 = if asked
+        .iter()
+        .any(|(s, _)| s.as_ref().is_some_and(|(a, _)| a.is_ipv6()))
+    {
+        Some(UdpSocket::bind((std::net::Ipv6Addr::UNSPECIFIED, 0))?)
+    } else {
+        None
+    };
+    let mut buf = [0u8; 1024];
+    for (entry, outcome) in &mut asked {
+        let Some((address, source)) = entry else {
+            continue;
+        };
+        let socket = if address.is_ipv6() {
+            v6.as_ref()
+        } else {
+            Some(&v4)
+        };
+        let now = ntp_now();
+        source.burst(1, now);
+        let (len, _) = source
+            .poll_transmit(now, &mut rand_core::OsRng, &mut buf, None)
+            .expect("a source told to burst sends at once");
+        if let Err(e) = socket
+            .expect("a socket of each family asked")
+            .send_to(&buf[..len], *address)
+        {
+            *outcome = Some(Err(e.into()));
+        }
+    }
+    let deadline = Instant::now() + timeout;
+    let waiting = |asked: &[Asked]| asked.iter().any(|(s, o)| s.is_some() && o.is_none());
+    let sockets: Vec<&UdpSocket> = core::iter::once(&v4).chain(v6.as_ref()).collect();
+    'wait: while waiting(&asked) {
+        for socket in &sockets {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break 'wait;
+            }
+            // Both families share the wait: a short slice each.
+            socket.set_read_timeout(Some(left.min(Duration::from_millis(20))))?;
+            let (n, from) = match socket.recv_from(&mut buf) {
+                Ok(got) => got,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    continue
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let received = ntp_now();
+            let Some((entry, outcome)) = asked
+                .iter_mut()
+                .find(|(s, o)| o.is_none() && s.as_ref().is_some_and(|(a, _)| *a == from))
+            else {
+                continue;
+            };
+            let (address, source) = entry.as_mut().expect("found by its address");
+            let response = source.handle_response(
+                received,
+                &buf[..n],
+                CLOCK_PRECISION,
+                None,
+                TimestampSource::Daemon,
+            );
+            *outcome = settle(*address, received, response.result);
+        }
+    }
+    // Selection over those that answered, as the daemon selects.
+    let config = SystemConfig::default();
+    let now = ntp_now();
+    let mut candidates: Vec<Candidate> = Vec::new();
+    let mut index = Vec::new();
+    for (i, (entry, outcome)) in asked.iter().enumerate() {
+        if let (Some((_, source)), Some(Ok(_))) = (entry, outcome) {
+            if let Ok(candidate) =
+                source.candidate(now, 0.0, (config.maxjitter, config.maxdistance))
+            {
+                candidates.push(candidate);
+                index.push(i);
+            }
+        }
+    }
+    let mut states = std::vec![SourceState::Unusable; candidates.len()];
+    let settings = Settings {
+        minsources: 1,
+        stratumweight: config.stratumweight,
+        waiting: 0,
+        require: false,
+        reselect_distance: config.reselect_distance,
+    };
+    let outcome = select::select(&candidates, &settings, &mut states);
+    let selected = match outcome {
+        Outcome::Selected(combined) => asked[index[combined.selected]]
+            .0
+            .as_ref()
+            .map(|(address, _)| (*address, combined)),
+        _ => None,
+    };
+    let mut verdicts: Vec<Option<SourceState>> = std::vec![None; asked.len()];
+    for (k, &i) in index.iter().enumerate() {
+        verdicts[i] = Some(states[k]);
+    }
+    let servers: Vec<_> = asked
+        .into_iter()
+        .zip(verdicts)
+        .map(|((_, outcome), state)| (outcome.unwrap_or(Err(QueryError::Timeout(timeout))), state))
+        .collect();
+    match (selected, outcome) {
+        (Some((selected, combined)), _) => Ok(Consensus {
+            offset: combined.offset,
+            selected,
+            root_distance: candidates[combined.selected].distance,
+            leap: combined.leap,
+            servers,
+        }),
+        (None, Outcome::NoSources) => Err(QueryError::NoAnswer),
+        (None, _) => Err(QueryError::NoMajority),
     }
 }
 

@@ -1,7 +1,8 @@
 //! The one-call client against ntpkit's own responder on loopback: a
 //! server 0.25 s ahead of the system clock is measured 0.25 s ahead; an
 //! unsynchronised or rate-limiting server is refused with the reason; a
-//! server that never answers times out.
+//! server that never answers times out; of several servers, the one that
+//! disagrees with the others is a falseticker.
 
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -10,8 +11,9 @@ use std::thread;
 use std::time::{Duration, SystemTime};
 
 use ntpkit::access::AccessControl;
-use ntpkit::query::{query_with_timeout, QueryError};
+use ntpkit::query::{query_many, query_with_timeout, QueryError};
 use ntpkit::reference::Reference;
+use ntpkit::select::SourceState;
 use ntpkit::server::{ClientRecord, Server, ServerConfig};
 use ntpkit::source::ResponseError;
 use ntpkit::time::{NtpDuration, NtpTimestamp};
@@ -24,6 +26,7 @@ const AHEAD: f64 = 0.25;
 /// `stop`.
 fn spawn_server(
     stop: Arc<AtomicBool>,
+    ahead: f64,
     reference: fn(NtpTimestamp) -> Reference,
 ) -> (SocketAddr, thread::JoinHandle<()>) {
     let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -39,7 +42,7 @@ fn spawn_server(
         };
         let mut server = Server::new(config, &mut table, [1, 2]);
         let now = || {
-            NtpTimestamp::from_system_time(SystemTime::now()) + NtpDuration::from_seconds_f64(AHEAD)
+            NtpTimestamp::from_system_time(SystemTime::now()) + NtpDuration::from_seconds_f64(ahead)
         };
         let mut buf = [0u8; 1024];
         while !stop.load(Ordering::Relaxed) {
@@ -66,7 +69,7 @@ fn spawn_server(
 #[test]
 fn a_server_ahead_is_measured_ahead() {
     let stop = Arc::new(AtomicBool::new(false));
-    let (address, server) = spawn_server(stop.clone(), |now| Reference::local(3, now));
+    let (address, server) = spawn_server(stop.clone(), AHEAD, |now| Reference::local(3, now));
     let before = SystemTime::now();
     let answer = query_with_timeout(address, Duration::from_secs(5)).unwrap();
     let after = SystemTime::now();
@@ -91,7 +94,7 @@ fn a_server_ahead_is_measured_ahead() {
 #[test]
 fn an_unsynchronised_server_is_refused() {
     let stop = Arc::new(AtomicBool::new(false));
-    let (address, server) = spawn_server(stop.clone(), |now| Reference {
+    let (address, server) = spawn_server(stop.clone(), AHEAD, |now| Reference {
         leap: LeapIndicator::Unsynchronized,
         ..Reference::local(3, now)
     });
@@ -144,4 +147,36 @@ fn a_silent_server_times_out() {
     let result = query_with_timeout(address, Duration::from_millis(300));
     assert!(matches!(result, Err(QueryError::Timeout(_))), "{result:?}");
     drop(silent);
+}
+
+/// Three servers 0.25 s ahead and one 3 s ahead: the selection follows
+/// the three, marks the fourth a falseticker, and a name that does not
+/// resolve (a bad port: no lookup is made) is reported in its place.
+#[test]
+fn query_many_rejects_the_falseticker() {
+    let stop = Arc::new(AtomicBool::new(false));
+    let local = |now| Reference::local(2, now);
+    let servers: Vec<_> = [AHEAD, AHEAD, AHEAD, 3.0]
+        .into_iter()
+        .map(|ahead| spawn_server(stop.clone(), ahead, local))
+        .collect();
+    let mut addresses: Vec<String> = servers.iter().map(|(a, _)| a.to_string()).collect();
+    // Refused before any lookup (no DNS: tests stay on loopback).
+    addresses.push("127.0.0.1:no-port".into());
+    let consensus = query_many(&addresses, Duration::from_secs(5));
+    stop.store(true, Ordering::Relaxed);
+    for (_, handle) in servers {
+        handle.join().unwrap();
+    }
+    let consensus = consensus.unwrap();
+    assert!((consensus.offset - AHEAD).abs() < 0.01, "{consensus:?}");
+    assert_ne!(consensus.selected.to_string(), addresses[3]);
+    let states: Vec<_> = consensus.servers.iter().map(|(_, state)| *state).collect();
+    assert_eq!(states[3], Some(SourceState::Falseticker), "{consensus:?}");
+    assert!(states[..3].iter().all(|s| matches!(
+        s,
+        Some(SourceState::Selected | SourceState::Combined | SourceState::NotCombined)
+    )));
+    assert_eq!(states[4], None);
+    assert!(consensus.servers[4].0.is_err());
 }
