@@ -30,6 +30,7 @@
 
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
+use std::string::ToString;
 use std::time::{Duration, Instant, SystemTime};
 use std::vec::Vec;
 
@@ -264,36 +265,37 @@ pub fn query_many<A: ToSocketAddrs>(
         }
     }
     let v4 = UdpSocket::bind(("0.0.0.0", 0))?;
-    let v6 = if asked
+    // An IPv6 socket only when a server needs one; if the host has no
+    // IPv6, those servers say so and the others are still asked.
+    let v6 = asked
         .iter()
         .any(|(s, _)| s.as_ref().is_some_and(|(a, _)| a.is_ipv6()))
-    {
-        Some(UdpSocket::bind((std::net::Ipv6Addr::UNSPECIFIED, 0))?)
-    } else {
-        None
-    };
+        .then(|| UdpSocket::bind((std::net::Ipv6Addr::UNSPECIFIED, 0)));
     let mut buf = [0u8; 1024];
     for (entry, outcome) in &mut asked {
         let Some((address, source)) = entry else {
             continue;
         };
-        let socket = if address.is_ipv6() {
-            v6.as_ref()
-        } else {
-            Some(&v4)
+        let socket = match (address.is_ipv6(), &v6) {
+            (false, _) => &v4,
+            (true, Some(Ok(socket))) => socket,
+            (true, Some(Err(e))) => {
+                *outcome = Some(Err(io::Error::new(e.kind(), e.to_string()).into()));
+                continue;
+            }
+            (true, None) => continue,
         };
         let now = ntp_now();
         source.burst(1, now);
-        let (len, _) = source
-            .poll_transmit(now, &mut rand_core::OsRng, &mut buf, None)
-            .expect("a source told to burst sends at once");
-        if let Err(e) = socket
-            .expect("a socket of each family asked")
-            .send_to(&buf[..len], *address)
-        {
+        let Some((len, _)) = source.poll_transmit(now, &mut rand_core::OsRng, &mut buf, None)
+        else {
+            continue;
+        };
+        if let Err(e) = socket.send_to(&buf[..len], *address) {
             *outcome = Some(Err(e.into()));
         }
     }
+    let v6 = v6.and_then(Result::ok);
     let deadline = Instant::now() + timeout;
     let waiting = |asked: &[Asked]| asked.iter().any(|(s, o)| s.is_some() && o.is_none());
     let sockets: Vec<&UdpSocket> = core::iter::once(&v4).chain(v6.as_ref()).collect();
