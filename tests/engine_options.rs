@@ -1,7 +1,9 @@
 //! The engine's options that change what it does with good measurements,
 //! each checked in the simulator against the same world without it:
 //! `makestep` with limit −1, `noselect`, `stratumweight`, `maxjitter` (the
-//! `~` state), and how the root dispersion a node serves grows with age.
+//! `~` state), how the root dispersion a node serves grows with age, the
+//! source options `presend`, `filter` and `maxdelayquant`, and sources
+//! behind a large one-sided delay.
 
 use ntpkit::discipline::{DisciplineConfig, MakeStep};
 use ntpkit::node::NodeConfig;
@@ -406,4 +408,97 @@ fn sources_with_a_large_asymmetric_delay_are_not_followed_with(seed: u64) {
         }
     }
     assert!(worst < 1e-3, "{worst}");
+}
+
+/// The clock stays within 1 ms of the truth from `from` s to `until` s.
+fn stays_synchronised(world: &mut World, node: usize, from: f64, until: f64) -> f64 {
+    let mut worst: f64 = 0.0;
+    world.run_until(until, &mut |w| {
+        if w.time() >= from {
+            worst = worst.max(w.true_offset(node).abs());
+        }
+    });
+    assert!(worst < 1e-3, "{worst}");
+    worst
+}
+
+/// `presend 6` at a fixed 64 s poll: every poll goes out twice, 2 s apart
+/// (twice the requests of the same world without it, less the 2 s each
+/// cycle gains), and the clock keeps time as well.
+#[test]
+fn presend_doubles_each_poll_and_keeps_time() {
+    for_each_seed(presend_doubles_each_poll_and_keeps_time_with);
+}
+
+fn presend_doubles_each_poll_and_keeps_time_with(seed: u64) {
+    let requests = |presend: Option<i8>| {
+        let (mut world, node) = world_with_client(seed, SystemConfig::default());
+        let config = SourceConfig {
+            minpoll: 6,
+            maxpoll: 6,
+            presend,
+            ..SourceConfig::default()
+        };
+        follow(&mut world, node, config, LinkConfig::default());
+        stays_synchronised(&mut world, node, 600.0, 3000.0);
+        world.host(node).requests
+    };
+    let (plain, warmed) = (requests(None), requests(Some(6)));
+    // Two requests per poll, and each poll cycle 2 s longer (the warm-up
+    // goes 2 s before the measurement, and the next poll follows that).
+    let cycle = 64.0 * 1.016; // the poll with its mean random spread
+    let expected = 2.0 * f64::from(plain) * cycle / (cycle + 2.0);
+    assert!(
+        (f64::from(warmed) - expected).abs() <= 3.0,
+        "{plain} requests without presend, {warmed} with ({expected:.1} expected)"
+    );
+}
+
+/// `filter 4` at a fixed 16 s poll: the statistics take one sample per
+/// four polls (the median), and the clock keeps time.
+#[test]
+fn filter_takes_one_sample_per_span() {
+    for_each_seed(filter_takes_one_sample_per_span_with);
+}
+
+fn filter_takes_one_sample_per_span_with(seed: u64) {
+    let (mut world, node) = world_with_client(seed, SystemConfig::default());
+    let config = SourceConfig {
+        minpoll: 4,
+        maxpoll: 4,
+        filter: 4,
+        ..SourceConfig::default()
+    };
+    let id = follow(&mut world, node, config, LinkConfig::default());
+    stays_synchronised(&mut world, node, 1200.0, 3000.0);
+    let host = world.host(node);
+    let (_, counts) = host.node.system().exchange(id).unwrap();
+    let polls = f64::from(host.requests);
+    let used = f64::from(counts.used);
+    assert!(
+        (used - polls / 4.0).abs() <= 2.0,
+        "{used} samples used of {polls} polls"
+    );
+}
+
+/// `maxdelayquant 0.2`: about a fifth of the answers pass, the slowest
+/// ones refused, and the clock keeps time on the quick ones.
+#[test]
+fn maxdelayquant_keeps_the_quickest_fifth() {
+    for_each_seed(maxdelayquant_keeps_the_quickest_fifth_with);
+}
+
+fn maxdelayquant_keeps_the_quickest_fifth_with(seed: u64) {
+    let (mut world, node) = world_with_client(seed, SystemConfig::default());
+    let config = SourceConfig {
+        minpoll: 2,
+        maxpoll: 2,
+        maxdelayquant: 0.2,
+        ..SourceConfig::default()
+    };
+    let id = follow(&mut world, node, config, LinkConfig::default());
+    stays_synchronised(&mut world, node, 600.0, 3000.0);
+    let (_, counts) = world.host(node).node.system().exchange(id).unwrap();
+    let share = f64::from(counts.used) / f64::from(counts.received.max(1));
+    assert!((0.12..=0.3).contains(&share), "{counts:?}");
 }
