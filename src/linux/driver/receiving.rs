@@ -19,7 +19,7 @@ impl<'a, C: DriverClock> Driver<'a, C> {
         let Route::Own(out) = &peer.route else {
             return Ok(());
         };
-        let (len, rx) = match out.socket.recv(&mut buf) {
+        let (len, rx) = match out.socket.recv_packet(&mut buf) {
             Ok(Some(received)) => received,
             Ok(None) => return Ok(()),
             Err(e) => {
@@ -40,7 +40,7 @@ impl<'a, C: DriverClock> Driver<'a, C> {
         let Some(out) = self.client.shared_mut(f) else {
             return Ok(());
         };
-        let (len, rx, from) = match out.socket.recv_from(&mut buf) {
+        let (len, rx, from) = match out.socket.recv_packet_from(&mut buf) {
             Ok(Some(received)) => received,
             Ok(None) => return Ok(()),
             Err(e) => {

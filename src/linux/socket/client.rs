@@ -18,10 +18,12 @@
 
 #![allow(unsafe_code)]
 
+use std::collections::VecDeque;
 use std::io;
 use std::mem;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::sync::Mutex;
 
 use crate::linux::socket::{from_sockaddr, read_control, realtime_now, to_sockaddr};
 use crate::linux::sys;
@@ -54,7 +56,13 @@ pub struct ClientSocket {
     /// The server it is connected to (none: unconnected).
     server: Option<SocketAddr>,
     kernel_timestamps: bool,
+    /// Transmit timestamps taken off the error queue by a receive that
+    /// found no packet, oldest first (see [`ClientSocket::recv_from`]).
+    held: Mutex<VecDeque<NtpTimestamp>>,
 }
+
+/// Transmit timestamps held at most (the oldest are dropped beyond).
+const HELD_TIMESTAMPS: usize = 16;
 
 impl ClientSocket {
     /// A new non-blocking socket on a fresh ephemeral port, connected to
@@ -77,6 +85,7 @@ impl ClientSocket {
             socket,
             server: Some(server),
             kernel_timestamps,
+            held: Mutex::default(),
         })
     }
 
@@ -109,6 +118,7 @@ impl ClientSocket {
             socket,
             server: None,
             kernel_timestamps,
+            held: Mutex::default(),
         })
     }
 
@@ -164,6 +174,9 @@ impl ClientSocket {
         if !self.kernel_timestamps {
             return Ok(None);
         }
+        if let Some(time) = self.held().pop_front() {
+            return Ok(Some(time));
+        }
         let mut data = [0u8; 64];
         match self.recvmsg(&mut data, libc::MSG_ERRQUEUE) {
             Ok((_, stamp, _)) => Ok(stamp),
@@ -172,14 +185,48 @@ impl ClientSocket {
         }
     }
 
-    /// Receive one packet if one is waiting: its length and receive time.
+    /// Receive one packet if one is waiting: its length and receive time
+    /// (as [`Self::recv_from`]).
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<Option<(usize, Timestamp)>> {
         Ok(self.recv_from(buf)?.map(|(len, rx, _)| (len, rx)))
     }
 
+    /// As [`Self::recv`], leaving the error queue alone: for a caller that
+    /// reads the transmit timestamps itself whenever poll(2) reports the
+    /// queue (the daemon's loop, also where clknetsim simulates the
+    /// socket layer and a queue read when none was reported would take a
+    /// packet).
+    pub(crate) fn recv_packet(&self, buf: &mut [u8]) -> io::Result<Option<(usize, Timestamp)>> {
+        Ok(self.receive(buf, false)?.map(|(len, rx, _)| (len, rx)))
+    }
+
+    /// As [`Self::recv_from`], leaving the error queue alone (see
+    /// [`Self::recv_packet`]).
+    pub(crate) fn recv_packet_from(
+        &self,
+        buf: &mut [u8],
+    ) -> io::Result<Option<(usize, Timestamp, SocketAddr)>> {
+        self.receive(buf, false)
+    }
+
     /// Receive one packet if one is waiting: its length, receive time and
     /// the address it came from.
+    ///
+    /// When no packet waits but the kernel's transmit timestamps do, they
+    /// are taken off the error queue and kept, in order, for
+    /// [`Self::transmit_timestamp`]: poll(2) then stops reporting the
+    /// socket, so a plain wait-then-receive loop does not spin on them.
     pub fn recv_from(&self, buf: &mut [u8]) -> io::Result<Option<(usize, Timestamp, SocketAddr)>> {
+        self.receive(buf, true)
+    }
+
+    /// A packet if one waits; with `hold`, the transmit timestamps waiting
+    /// on the error queue are kept when none does.
+    fn receive(
+        &self,
+        buf: &mut [u8],
+        hold: bool,
+    ) -> io::Result<Option<(usize, Timestamp, SocketAddr)>> {
         match self.recvmsg(buf, 0) {
             Ok((len, stamp, from)) => {
                 let rx = match stamp {
@@ -195,11 +242,62 @@ impl ClientSocket {
                     None => Ok(None),
                 }
             }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
             // A refused earlier datagram (ICMP port unreachable) is not a
             // packet: report nothing, the poll just goes unanswered.
-            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => Ok(None),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::ConnectionRefused
+                ) =>
+            {
+                if hold {
+                    self.hold_transmit_timestamps()?;
+                }
+                Ok(None)
+            }
             Err(e) => Err(e),
+        }
+    }
+
+    fn held(&self) -> std::sync::MutexGuard<'_, VecDeque<NtpTimestamp>> {
+        self.held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Takes the transmit timestamps waiting on the error queue into
+    /// `held`. The queue is read only when poll(2) reports it: where a
+    /// socket layer is simulated, reading an empty one may take a packet.
+    fn hold_transmit_timestamps(&self) -> io::Result<()> {
+        if !self.kernel_timestamps {
+            return Ok(());
+        }
+        loop {
+            let mut fd = libc::pollfd {
+                fd: self.socket.as_raw_fd(),
+                events: libc::POLLPRI,
+                revents: 0,
+            };
+            // SAFETY: one valid pollfd, no wait.
+            let ready = unsafe { libc::poll(&mut fd, 1, 0) };
+            if ready <= 0 || fd.revents & (libc::POLLPRI | libc::POLLERR) == 0 {
+                return Ok(());
+            }
+            let mut data = [0u8; 64];
+            match self.recvmsg(&mut data, libc::MSG_ERRQUEUE) {
+                Ok((_, Some(time), _)) => {
+                    let mut held = self.held();
+                    if held.len() == HELD_TIMESTAMPS {
+                        held.pop_front();
+                    }
+                    held.push_back(time);
+                }
+                Ok((_, None, _)) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                // A pending socket error (ICMP) is read and cleared here.
+                Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {}
+                Err(e) => return Err(e),
+            }
         }
     }
 
@@ -294,6 +392,32 @@ mod tests {
     use std::eprintln;
     use std::time::Duration;
     use std::vec::Vec;
+
+    /// A transmit timestamp on the error queue makes poll(2) report the
+    /// socket; a receive that finds no packet takes it off the queue (kept
+    /// for `transmit_timestamp`), so the next wait sleeps: a plain
+    /// wait-then-receive loop does not spin.
+    #[test]
+    fn a_transmit_timestamp_does_not_keep_a_wait_loop_awake() {
+        use crate::linux::socket::Poller;
+        // Bound and never read: the request is never answered.
+        let silent = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let client = ClientSocket::connect(silent.local_addr().unwrap()).unwrap();
+        assert!(
+            client.kernel_timestamps(),
+            "loopback has software timestamps"
+        );
+        client.send(b"ping").unwrap();
+        let mut poller = Poller::new();
+        let index = poller.add(&client.as_fd());
+        assert_eq!(poller.wait(Some(Duration::from_secs(2))).unwrap(), 1);
+        assert!(poller.is_ready(index));
+        let mut buf = [0u8; 64];
+        assert_eq!(client.recv(&mut buf).unwrap(), None);
+        assert_eq!(poller.wait(Some(Duration::from_millis(50))).unwrap(), 0);
+        assert!(client.transmit_timestamp().unwrap().is_some());
+        assert!(client.transmit_timestamp().unwrap().is_none());
+    }
 
     /// Wait (bounded) until `f` yields something.
     fn wait_for<T>(mut f: impl FnMut() -> Option<T>) -> T {
