@@ -14,7 +14,7 @@ use ntpkit::access::AccessControl;
 use ntpkit::query::{query_many, query_with_timeout, QueryError};
 use ntpkit::reference::Reference;
 use ntpkit::select::SourceState;
-use ntpkit::server::{ClientRecord, Server, ServerConfig};
+use ntpkit::server::{Server, ServerConfig};
 use ntpkit::source::ResponseError;
 use ntpkit::time::{NtpDuration, NtpTimestamp};
 use ntpkit::wire::{set_transmit_timestamp, KissCode, LeapIndicator};
@@ -35,12 +35,11 @@ fn spawn_server(
         .unwrap();
     let address = socket.local_addr().unwrap();
     let handle = thread::spawn(move || {
-        let mut table = [ClientRecord::EMPTY; 0];
         let config = ServerConfig {
             access: AccessControl::allow_everyone(),
             ..ServerConfig::default()
         };
-        let mut server = Server::new(config, &mut table, [1, 2]);
+        let mut server = Server::without_client_log(config).unwrap();
         let now = || {
             NtpTimestamp::from_system_time(SystemTime::now()) + NtpDuration::from_seconds_f64(ahead)
         };

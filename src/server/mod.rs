@@ -272,6 +272,25 @@ pub struct Server<'a, const A: usize = DEFAULT_RULES> {
     nts: Option<NtsServer>,
 }
 
+/// [`Server::without_client_log`] was given a `rate_limit`, which needs
+/// the client log's table ([`Server::new`] takes one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("rate limiting needs a client log table: use Server::new")]
+pub struct RateLimitNeedsTable;
+
+impl<const A: usize> Server<'static, A> {
+    /// A server that keeps no client log (chrony's `noclientlog`), so it
+    /// needs neither a table nor a seed: the simplest server to embed.
+    /// Refused when `config` asks for rate limiting, which needs the log
+    /// ([`Server::new`]).
+    pub fn without_client_log(config: ServerConfig<A>) -> Result<Self, RateLimitNeedsTable> {
+        if config.rate_limit.is_some() {
+            return Err(RateLimitNeedsTable);
+        }
+        Ok(Server::new(config, &mut [], [0, 0]))
+    }
+}
+
 impl<'a, const A: usize> Server<'a, A> {
     /// A server with `config`, keeping its client log (and rate-limit
     /// state, when `config.rate_limit` is set) in `table` (see

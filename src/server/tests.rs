@@ -772,3 +772,30 @@ mod auth {
         assert_eq!(session.verify_response(&mut out[..len]), Ok(6));
     }
 }
+
+/// A server with no client log needs no table or seed, answers as any
+/// other, and refuses to be built with rate limiting (which needs the
+/// log).
+#[test]
+fn without_client_log_answers_and_refuses_rate_limiting() {
+    let mut server = Server::without_client_log(open_config()).unwrap();
+    let mut reply = [0u8; 48];
+    let n = server
+        .respond(
+            &request(4, 3, 6),
+            client(),
+            now(),
+            &Reference::local(10, now()),
+            &mut reply,
+        )
+        .unwrap();
+    assert_eq!(Header::decode(&reply[..n]).unwrap().stratum, 10);
+    let limited = ServerConfig {
+        rate_limit: Some(RateLimit::default()),
+        ..open_config()
+    };
+    assert_eq!(
+        Server::without_client_log(limited).err(),
+        Some(RateLimitNeedsTable)
+    );
+}
