@@ -142,50 +142,82 @@ pub fn query_with_timeout(
     };
     let socket = UdpSocket::bind(local)?;
     socket.connect(address)?;
-    let mut source = Source::new(
-        SourceConfig::default(),
-        ReferenceId::from_ip(address.ip()),
-        ntp_now(),
-    );
+    let mut source = new_source(address);
     let mut buf = [0u8; 1024];
-    // T1 is read right before the request leaves.
-    let now = ntp_now();
-    source.burst(1, now);
-    let (len, _) = source
-        .poll_transmit(now, &mut rand_core::OsRng, &mut buf, None)
-        .expect("a source told to burst sends at once");
+    let len = first_request(&mut source, &mut buf);
     socket.send(&buf[..len])?;
     let deadline = Instant::now() + timeout;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
+        let Some((n, _)) = receive_within(&socket, &mut buf, left)? else {
             return Err(QueryError::Timeout(timeout));
-        }
-        socket.set_read_timeout(Some(left))?;
-        let n = match socket.recv(&mut buf) {
-            Ok(n) => n,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) =>
-            {
-                return Err(QueryError::Timeout(timeout))
-            }
-            Err(e) => return Err(e.into()),
         };
-        let received = ntp_now();
-        let response = source.handle_response(
-            received,
-            &buf[..n],
-            CLOCK_PRECISION,
-            None,
-            TimestampSource::Daemon,
-        );
-        if let Some(answer) = settle(address, received, response.result) {
+        if let Some(answer) = take(&mut source, address, &buf[..n]) {
             return answer;
         }
     }
+}
+
+/// A fresh association with the server at `address`.
+fn new_source(address: SocketAddr) -> Source {
+    Source::new(
+        SourceConfig::default(),
+        ReferenceId::from_ip(address.ip()),
+        ntp_now(),
+    )
+}
+
+/// Writes `source`'s request into `buf` at once (T1 is read right before
+/// it leaves); its length.
+fn first_request(source: &mut Source, buf: &mut [u8]) -> usize {
+    let now = ntp_now();
+    source.burst(1, now);
+    source
+        .poll_transmit(now, &mut rand_core::OsRng, buf, None)
+        .map_or(0, |(len, _)| len)
+}
+
+/// A datagram received on `socket` within `wait` (none when the wait
+/// ends first): its length and sender.
+fn receive_within(
+    socket: &UdpSocket,
+    buf: &mut [u8],
+    wait: Duration,
+) -> io::Result<Option<(usize, SocketAddr)>> {
+    if wait.is_zero() {
+        return Ok(None);
+    }
+    socket.set_read_timeout(Some(wait))?;
+    match socket.recv_from(buf) {
+        Ok(got) => Ok(Some(got)),
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+            ) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// `source`'s response `packet` from `address`, received now, checked
+/// and settled (see [`settle`]).
+fn take(
+    source: &mut Source,
+    address: SocketAddr,
+    packet: &[u8],
+) -> Option<Result<QueryAnswer, QueryError>> {
+    let received = ntp_now();
+    let response = source.handle_response(
+        received,
+        packet,
+        CLOCK_PRECISION,
+        None,
+        TimestampSource::Daemon,
+    );
+    settle(address, received, response.result)
 }
 
 /// What a response to `address` received at `received` ends in: an
@@ -252,14 +284,7 @@ pub fn query_many<A: ToSocketAddrs>(
     let mut asked: Vec<Asked> = Vec::new();
     for server in servers {
         match server.to_socket_addrs().map(|mut a| a.next()) {
-            Ok(Some(address)) => {
-                let source = Source::new(
-                    SourceConfig::default(),
-                    ReferenceId::from_ip(address.ip()),
-                    ntp_now(),
-                );
-                asked.push((Some((address, source)), None));
-            }
+            Ok(Some(address)) => asked.push((Some((address, new_source(address))), None)),
             Ok(None) => asked.push((None, Some(Err(QueryError::NoAddress)))),
             Err(e) => asked.push((None, Some(Err(e.into())))),
         }
@@ -285,12 +310,7 @@ pub fn query_many<A: ToSocketAddrs>(
             }
             (true, None) => continue,
         };
-        let now = ntp_now();
-        source.burst(1, now);
-        let Some((len, _)) = source.poll_transmit(now, &mut rand_core::OsRng, &mut buf, None)
-        else {
-            continue;
-        };
+        let len = first_request(source, &mut buf);
         if let Err(e) = socket.send_to(&buf[..len], *address) {
             *outcome = Some(Err(e.into()));
         }
@@ -306,35 +326,19 @@ pub fn query_many<A: ToSocketAddrs>(
                 break 'wait;
             }
             // Both families share the wait: a short slice each.
-            socket.set_read_timeout(Some(left.min(Duration::from_millis(20))))?;
-            let (n, from) = match socket.recv_from(&mut buf) {
-                Ok(got) => got,
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                    ) =>
-                {
-                    continue
-                }
-                Err(e) => return Err(e.into()),
+            let wait = left.min(Duration::from_millis(20));
+            let Some((n, from)) = receive_within(socket, &mut buf, wait)? else {
+                continue;
             };
-            let received = ntp_now();
             let Some((entry, outcome)) = asked
                 .iter_mut()
                 .find(|(s, o)| o.is_none() && s.as_ref().is_some_and(|(a, _)| *a == from))
             else {
                 continue;
             };
-            let (address, source) = entry.as_mut().expect("found by its address");
-            let response = source.handle_response(
-                received,
-                &buf[..n],
-                CLOCK_PRECISION,
-                None,
-                TimestampSource::Daemon,
-            );
-            *outcome = settle(*address, received, response.result);
+            if let Some((address, source)) = entry {
+                *outcome = take(source, *address, &buf[..n]);
+            }
         }
     }
     // Selection over those that answered, as the daemon selects.

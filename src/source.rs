@@ -1425,6 +1425,25 @@ mod tests {
         out
     }
 
+    /// `source`'s next request, answered by a server `offset` seconds
+    /// ahead over a round trip of `delay` (half each way): what the
+    /// source made of the answer, and when the request left.
+    fn poll_and_answer(
+        source: &mut Source,
+        rng: &mut TestRng,
+        offset: f64,
+        delay: f64,
+    ) -> (Result<Measurement, ResponseError>, NtpTimestamp) {
+        let (req, sent) = request(source, rng);
+        let at = sent + NtpDuration::from_seconds_f64(delay / 2.0 + offset);
+        let rx = sent + NtpDuration::from_seconds_f64(delay);
+        let packet = bytes(&reply(&req, at));
+        let result = source
+            .handle_response(rx, &packet, -20, None, TimestampSource::Daemon)
+            .result;
+        (result, sent)
+    }
+
     /// chrony's `offline`: nothing is sent until the source is set online.
     #[test]
     fn offline_sources_wait_for_online() {
@@ -1842,18 +1861,7 @@ mod tests {
             let mut source = Source::new(config, ReferenceId::NONE, start());
             let mut log = Vec::new();
             for _ in 0..6 {
-                let (req, sent) = request(&mut source, &mut rng);
-                let at = sent + NtpDuration::from_seconds_f64(0.0005);
-                let rx = sent + NtpDuration::from_seconds_f64(0.001);
-                let result = source
-                    .handle_response(
-                        rx,
-                        &bytes(&reply(&req, at)),
-                        -20,
-                        None,
-                        TimestampSource::Daemon,
-                    )
-                    .result;
+                let (result, sent) = poll_and_answer(&mut source, &mut rng, 0.0, 0.001);
                 assert_eq!(source.reach() & 1, 1);
                 let gap = (source.next_poll().unwrap() - sent).to_seconds_f64();
                 log.push((
@@ -1868,7 +1876,7 @@ mod tests {
             assert_eq!(pair[0], (2.0, Err(true)), "{warmed:?}");
             assert_eq!(pair[1], (16.0, Ok(())), "{warmed:?}");
         }
-        assert_eq!(source_used(&warmed), 3);
+        assert_eq!(warmed.iter().filter(|(_, r)| r.is_ok()).count(), 3);
         let plain = run(5);
         assert!(
             plain.iter().all(|&(gap, r)| gap == 16.0 && r.is_ok()),
@@ -1890,18 +1898,7 @@ mod tests {
         let mut source = Source::new(config, ReferenceId::NONE, start());
         let mut results = Vec::new();
         for offset in [0.003, -0.001, 0.002, 0.010, 0.011, 0.012] {
-            let (req, sent) = request(&mut source, &mut rng);
-            let at = sent + NtpDuration::from_seconds_f64(0.0005 + offset);
-            let rx = sent + NtpDuration::from_seconds_f64(0.001);
-            let result = source
-                .handle_response(
-                    rx,
-                    &bytes(&reply(&req, at)),
-                    -20,
-                    None,
-                    TimestampSource::Daemon,
-                )
-                .result;
+            let (result, _) = poll_and_answer(&mut source, &mut rng, offset, 0.001);
             results.push(result.map(|_| ()));
         }
         let filtered = Err(ResponseError::Filtered);
@@ -1931,28 +1928,13 @@ mod tests {
         let mut source = Source::new(config, ReferenceId::NONE, start());
         let mut results = Vec::new();
         for (offset, delay) in [(0.003, 0.001), (-0.001, 0.003), (0.002, 0.001)] {
-            let (req, sent) = request(&mut source, &mut rng);
-            let at = sent + NtpDuration::from_seconds_f64(delay / 2.0 + offset);
-            let rx = sent + NtpDuration::from_seconds_f64(delay);
-            let result = source
-                .handle_response(
-                    rx,
-                    &bytes(&reply(&req, at)),
-                    -20,
-                    None,
-                    TimestampSource::Daemon,
-                )
-                .result;
+            let (result, _) = poll_and_answer(&mut source, &mut rng, offset, delay);
             results.push(result.is_ok());
         }
         assert_eq!(results, [false, false, true]);
         assert_eq!(source.stats().len(), 1);
         let fit = source.stats().fit().unwrap();
         assert!((fit.offset - 0.002).abs() < 1e-6, "{}", fit.offset);
-    }
-
-    fn source_used(log: &[(f64, Result<(), bool>)]) -> usize {
-        log.iter().filter(|(_, r)| r.is_ok()).count()
     }
 
     #[test]

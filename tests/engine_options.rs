@@ -411,7 +411,7 @@ fn sources_with_a_large_asymmetric_delay_are_not_followed_with(seed: u64) {
 }
 
 /// The clock stays within 1 ms of the truth from `from` s to `until` s.
-fn stays_synchronised(world: &mut World, node: usize, from: f64, until: f64) -> f64 {
+fn stays_synchronised(world: &mut World, node: usize, from: f64, until: f64) {
     let mut worst: f64 = 0.0;
     world.run_until(until, &mut |w| {
         if w.time() >= from {
@@ -419,7 +419,6 @@ fn stays_synchronised(world: &mut World, node: usize, from: f64, until: f64) -> 
         }
     });
     assert!(worst < 1e-3, "{worst}");
-    worst
 }
 
 /// `presend 6` at a fixed 64 s poll: every poll goes out twice, 2 s apart

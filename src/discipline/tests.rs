@@ -17,6 +17,14 @@ fn estimate(offset: f64, frequency: f64, skew: f64) -> Estimate {
     }
 }
 
+/// The default configuration with `makestep THRESHOLD LIMIT`.
+fn stepping(threshold: f64, limit: i32) -> DisciplineConfig {
+    DisciplineConfig {
+        makestep: Some(MakeStep { threshold, limit }),
+        ..DisciplineConfig::default()
+    }
+}
+
 fn drain(discipline: &mut Discipline) -> std::vec::Vec<ClockAction> {
     core::iter::from_fn(|| discipline.poll_action()).collect()
 }
@@ -30,13 +38,7 @@ fn frequency_of(actions: &[ClockAction]) -> Option<f64> {
 
 #[test]
 fn makestep_then_slew_then_panic() {
-    let config = DisciplineConfig {
-        makestep: Some(MakeStep {
-            threshold: 1.0,
-            limit: 1,
-        }),
-        ..DisciplineConfig::default()
-    };
+    let config = stepping(1.0, 1);
     let mut d = Discipline::new(None, config);
     assert_eq!(d.state(), DisciplineState::Unset);
     assert_eq!(drain(&mut d), [ClockAction::SetFrequency { ppm: 0.0 }]);
@@ -94,13 +96,7 @@ fn makestep_then_slew_then_panic() {
 /// offsets are slewed, never stepped for ever.
 #[test]
 fn makestep_counts_at_most_two_updates_early() {
-    let config = DisciplineConfig {
-        makestep: Some(MakeStep {
-            threshold: 1.0,
-            limit: 1,
-        }),
-        ..DisciplineConfig::default()
-    };
+    let config = stepping(1.0, 1);
     let mut d = Discipline::new(None, config);
     let steps: std::vec::Vec<_> = (0..5)
         .map(|i| {
@@ -178,13 +174,7 @@ fn slews_stay_within_the_clocks_reach() {
 
 #[test]
 fn actions_are_merged_never_lost() {
-    let config = DisciplineConfig {
-        makestep: Some(MakeStep {
-            threshold: 0.1,
-            limit: -1,
-        }),
-        ..DisciplineConfig::default()
-    };
+    let config = stepping(0.1, -1);
     let mut d = Discipline::new(None, config);
     // Ten updates with nobody draining: the steps add up, the last
     // frequency and status win.
@@ -263,16 +253,12 @@ fn drift_file_round_trip() {
 #[test]
 fn maxchange_ignores_then_gives_up() {
     let config = DisciplineConfig {
-        makestep: Some(MakeStep {
-            threshold: 0.5,
-            limit: -1,
-        }),
         maxchange: Some(MaxChange {
             offset: 1.0,
             start: 1,
             ignore: 2,
         }),
-        ..DisciplineConfig::default()
+        ..stepping(0.5, -1)
     };
     let mut d = Discipline::new(None, config);
     drain(&mut d);
