@@ -29,7 +29,7 @@
 //!   response tests), their statistics ([`filter`]), [`select`]ion and the
 //!   clock [`discipline`]; it also gives the reference a server serves and
 //!   the values of `chronyc sources`, `sourcestats` and `tracking`.
-//! - `sim` (with `std`, on Linux): a deterministic simulator of clocks, networks and
+//! - `sim` (feature `sim`, on Linux): a deterministic simulator of clocks, networks and
 //!   servers, with chrony's test scenarios.
 //! - [`access`]: chrony's `allow`/`deny` rules over IPv4 and IPv6 subnets,
 //!   in fixed memory: who the server and the command port answer.
@@ -40,25 +40,40 @@
 //! - [`report`]: the values of `chronyc sources`, `sourcestats`,
 //!   `tracking` and `timedatectl`'s sync status, printed in chronyc 4.3's
 //!   exact layouts (text, `-v`, `-c` CSV).
-//! - `std` (feature `std`): the chrony.conf parser (every chrony 4.3
+//! - `chrony` (feature `chrony`): the chrony.conf parser (every chrony 4.3
 //!   directive, `include`/`confdir`/`sourcedir`, `chronyd -p`), the
-//!   keyfile and chrony's log files on any target; chronyc's command
-//!   sockets on Unix; on Linux, UDP sockets with kernel timestamps and
-//!   batching, NTS-KE, the adjtimex and virtual clocks, and the client
-//!   driver (follow servers, serve others, one thread, `poll(2)`).
+//!   keyfile and chrony's log files.
+//! - `linux` (feature `linux`, on Linux): UDP sockets with kernel
+//!   timestamps and batching, NTS-KE, the adjtimex and virtual clocks,
+//!   chronyc's command sockets, and the client driver (follow servers,
+//!   serve others, one thread, `poll(2)`).
 //!
 //! Sans-IO means the core never reads a clock, a socket or a random number
 //! generator: time comes in as `now` arguments, randomness as parameters,
 //! and what to send or do comes out as values.
 //!
 //! ## Features
-//! - `std` (default): adapters that need the operating system, the
-//!   simulator (Linux), and `SystemTime` conversions. Without it the crate needs
-//!   neither std nor an allocator (it is `#![no_std]` in every build).
-//! - `json` (default, implies `std` and `serde`): the control socket's
+//! - `std` (default): the standard library's sockets and clocks: the
+//!   one-call clients (`query`), `SystemTime` conversions. Without it the
+//!   crate needs neither std nor an allocator (it is `#![no_std]` in every
+//!   build).
+//! - `auth` (default): symmetric-key MACs. Without it no [`auth::Key`] can
+//!   be made ([`auth::KeyError::Unsupported`]).
+//! - `nts` (default): AES-SIV for NTS. Without it no [`nts::AeadKey`] can
+//!   be made.
+//! - `chrony` (default, implies `std`): chrony.conf, the keyfile and
+//!   chrony's log files.
+//! - `linux` (default, implies `std`, `chrony`, `auth` and `nts`): the Linux
+//!   shell: sockets with kernel timestamps, clocks, the driver, the daemon
+//!   and NTS-KE over rustls.
+//! - `json` (default, implies `chrony` and `serde`): the control socket's
 //!   `--json` answers.
+//! - `sim` (implies `linux`): the simulator.
 //! - `serde`: `Serialize`/`Deserialize` on the public value types.
-//! - `bytes`: [`bytes::Buf`]/[`bytes::BufMut`] helpers on [`wire::Header`].
+//! - `bytes`: `bytes::Buf`/`BufMut` helpers on [`wire::Header`].
+//!
+//! A program that only asks servers the time needs `std` alone:
+//! `ntpkit = { version = "0.1", default-features = false, features = ["std"] }`.
 //!
 //! ## Example: measure an exchange
 //! ```
@@ -106,8 +121,8 @@ extern crate std;
 
 pub mod access;
 pub mod auth;
-#[cfg(feature = "std")]
-#[cfg_attr(docsrs, doc(cfg(feature = "std")))]
+#[cfg(feature = "chrony")]
+#[cfg_attr(docsrs, doc(cfg(feature = "chrony")))]
 pub mod chrony;
 pub mod clock;
 pub mod cmdmon;
@@ -119,8 +134,8 @@ pub mod cmdmon;
 pub mod discipline;
 pub mod filter;
 pub mod leap;
-#[cfg(all(feature = "std", target_os = "linux"))]
-#[cfg_attr(docsrs, doc(cfg(all(feature = "std", target_os = "linux"))))]
+#[cfg(all(feature = "linux", target_os = "linux"))]
+#[cfg_attr(docsrs, doc(cfg(all(feature = "linux", target_os = "linux"))))]
 pub mod linux;
 pub mod manual;
 pub mod node;
@@ -153,6 +168,6 @@ mod xoshiro;
 mod test_util;
 
 // README's Rust example is compiled as a doctest, so that it stays true.
-#[cfg(all(doctest, feature = "std", target_os = "linux"))]
+#[cfg(all(doctest, feature = "linux", target_os = "linux"))]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;

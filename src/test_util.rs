@@ -5,7 +5,7 @@ pub(crate) use crate::xoshiro::Xoshiro256 as TestRng;
 
 /// The log lines written on the test's own thread (tests run on threads
 /// of their own, so each sees its own lines).
-#[cfg(feature = "std")]
+#[cfg(feature = "linux")]
 pub(crate) mod logs {
     use std::cell::RefCell;
     use std::string::{String, ToString};

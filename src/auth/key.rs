@@ -122,6 +122,13 @@ pub enum KeyError {
         /// The length the type needs.
         expected: usize,
     },
+    /// The crate was built without the `auth` feature, which computes
+    /// MACs: no key can be made.
+    #[error("{key_type} keys need ntpkit's `auth` feature, which this build lacks")]
+    Unsupported {
+        /// The key's type.
+        key_type: KeyType,
+    },
     /// Two keys with one ID in a [`KeyStore`].
     #[error("key ID {key_id} is given twice")]
     DuplicateId {
@@ -132,13 +139,25 @@ pub enum KeyError {
 
 /// A symmetric key: its ID, type and bytes, held in a fixed-size array.
 /// Its `Debug` output does not show the bytes.
+///
+/// Without the `auth` feature no key can be made ([`KeyError::Unsupported`]):
+/// the code that would use one stays, and the type system shows it is
+/// never reached.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct Key {
     id: u32,
     key_type: KeyType,
     len: u8,
     bytes: [u8; MAX_KEY_LEN],
+    pub(super) backend: Backend,
 }
+
+/// What a key holds to show that MACs can be computed: nothing with the
+/// `auth` feature, and a type with no values without it.
+#[cfg(feature = "auth")]
+pub(super) type Backend = ();
+#[cfg(not(feature = "auth"))]
+pub(super) type Backend = core::convert::Infallible;
 
 impl Key {
     /// Key `id` of `key_type` with `bytes` (1 to [`MAX_KEY_LEN`] bytes;
@@ -159,14 +178,27 @@ impl Key {
                 });
             }
         }
+        Key::build(id, key_type, bytes)
+    }
+
+    /// The key, once its length is checked.
+    #[cfg(feature = "auth")]
+    fn build(id: u32, key_type: KeyType, bytes: &[u8]) -> Result<Key, KeyError> {
         let mut key = Key {
             id,
             key_type,
             len: bytes.len() as u8,
             bytes: [0; MAX_KEY_LEN],
+            backend: (),
         };
         key.bytes[..bytes.len()].copy_from_slice(bytes);
         Ok(key)
+    }
+
+    /// No key without the `auth` feature.
+    #[cfg(not(feature = "auth"))]
+    fn build(_: u32, key_type: KeyType, _: &[u8]) -> Result<Key, KeyError> {
+        Err(KeyError::Unsupported { key_type })
     }
 
     /// The key ID carried in the MAC trailer.
@@ -286,11 +318,28 @@ mod tests {
                 expected: 16
             })
         );
+    }
+
+    #[cfg(feature = "auth")]
+    #[test]
+    fn keys_keep_their_bytes_and_hide_them() {
         let key = Key::new(9, KeyType::Aes256, &[7; 32]).unwrap();
         assert_eq!((key.id(), key.bytes()), (9, &[7u8; 32][..]));
         assert!(!format!("{key:?}").contains('7'));
     }
 
+    #[cfg(not(feature = "auth"))]
+    #[test]
+    fn without_auth_no_key_is_made() {
+        for key_type in KeyType::ALL {
+            let len = key_type.required_key_len().unwrap_or(20);
+            let err = Key::new(9, key_type, &[7; 32][..len]).unwrap_err();
+            assert_eq!(err, KeyError::Unsupported { key_type });
+            assert!(format!("{err}").contains("`auth` feature"), "{err}");
+        }
+    }
+
+    #[cfg(feature = "auth")]
     #[test]
     fn store_finds_by_id_and_rejects_duplicates() {
         let mut keys = [

@@ -14,8 +14,6 @@
 //! - A digest is accepted only at exactly the length chrony would send
 //!   for the packet's version, and compared in constant time.
 
-use subtle::ConstantTimeEq;
-
 use super::key::{Key, KeyStore, KeyType};
 use crate::wire::{Error as WireError, Packet, HEADER_LEN};
 
@@ -107,6 +105,14 @@ pub const fn request_version(key_type: KeyType) -> u8 {
 
 /// The full digest (or CMAC) of `data` under `key`, written into `out`;
 /// returns its length.
+#[cfg(not(feature = "auth"))]
+pub fn compute(key: &Key, _data: &[u8], _out: &mut [u8; MAX_DIGEST_LEN]) -> usize {
+    match key.backend {}
+}
+
+/// The full digest (or CMAC) of `data` under `key`, written into `out`;
+/// returns its length.
+#[cfg(feature = "auth")]
 pub fn compute(key: &Key, data: &[u8], out: &mut [u8; MAX_DIGEST_LEN]) -> usize {
     fn hash<D: sha2::Digest>(key: &[u8], data: &[u8], out: &mut [u8]) -> usize {
         let digest = D::new().chain_update(key).chain_update(data).finalize();
@@ -175,11 +181,23 @@ pub fn check(key: &Key, data: &[u8], version: u8, digest: &[u8]) -> Result<(), M
     }
     let mut computed = [0; MAX_DIGEST_LEN];
     compute(key, data, &mut computed);
-    if bool::from(computed[..expected].ct_eq(digest)) {
+    if digests_equal(key, &computed[..expected], digest) {
         Ok(())
     } else {
         Err(MacError::Mismatch { key_id: key.id() })
     }
+}
+
+/// `a == b`, in a time that depends on the length only.
+#[cfg(feature = "auth")]
+fn digests_equal(_: &Key, a: &[u8], b: &[u8]) -> bool {
+    bool::from(subtle::ConstantTimeEq::ct_eq(a, b))
+}
+
+/// Without `auth` there is no key, so no digest to compare.
+#[cfg(not(feature = "auth"))]
+fn digests_equal(key: &Key, _: &[u8], _: &[u8]) -> bool {
+    match key.backend {}
 }
 
 /// The key ID, the authenticated bytes and the digest of `packet`.
@@ -226,7 +244,7 @@ pub fn verify<'k>(store: &KeyStore<'k>, packet: &[u8]) -> Result<&'k Key, MacErr
     verify_packet(store, &Packet::new_checked(packet)?)
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "auth"))]
 mod tests {
     use super::*;
     use crate::time::NtpTimestamp;

@@ -1,11 +1,12 @@
 //! Hexadecimal text for the files the adapters write and read (cookie
 //! dumps, the server's cookie keys, `HEX:` keys in a keyfile).
 
-use std::format;
-use std::string::String;
 use std::vec::Vec;
+#[cfg(feature = "linux")]
+use std::{format, string::String};
 
-/// `bytes` as lower-case hex digits, two a byte.
+/// `bytes` as lower-case hex digits, two a byte (the Linux shell's dumps).
+#[cfg(feature = "linux")]
 pub(crate) fn encode(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -29,6 +30,7 @@ mod tests {
 
     #[test]
     fn round_trips_and_refuses_what_is_not_hex() {
+        #[cfg(feature = "linux")]
         assert_eq!(encode(&[0x00, 0xab, 0x7f]), "00ab7f");
         assert_eq!(decode("00AB7f"), Some(std::vec![0x00, 0xab, 0x7f]));
         assert_eq!(decode(""), Some(Vec::new()));

@@ -171,6 +171,7 @@ fn decode_key(text: &str) -> Result<Vec<u8>, String> {
 mod tests {
     use super::*;
 
+    #[cfg(feature = "auth")]
     #[test]
     fn every_type_both_encodings_and_comments() {
         let text =
@@ -189,6 +190,7 @@ mod tests {
         assert!(file.warnings.is_empty(), "{:?}", file.warnings);
     }
 
+    #[cfg(feature = "auth")]
     #[test]
     fn bad_lines_name_the_file_and_line() {
         for (text, message) in [
@@ -228,6 +230,7 @@ mod tests {
         );
     }
 
+    #[cfg(feature = "auth")]
     #[test]
     fn a_world_readable_file_is_a_warning() {
         let tmp = tempfile::Builder::new()
@@ -248,5 +251,17 @@ mod tests {
         assert!(KeyFile::load(&path).unwrap().warnings.is_empty());
         let missing = KeyFile::load(&dir.join("none")).unwrap_err().to_string();
         assert!(missing.contains("none"), "{missing}");
+    }
+
+    #[cfg(not(feature = "auth"))]
+    #[test]
+    fn without_auth_a_key_line_is_an_error_naming_the_feature() {
+        let e = KeyFile::parse("# keys\n1 SHA1 abcdefghijkl\n", "keys")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("keys:2: key 1: SHA1 keys need ntpkit's `auth` feature"),
+            "{e}"
+        );
     }
 }

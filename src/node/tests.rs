@@ -278,18 +278,21 @@ fn a_restored_history_is_selected_at_once() {
         fresh.restore_source(plain, &history, samples.iter().copied(), at(1.0)),
         Err(RestoreError::FromTheFuture)
     );
-    let keyed = fresh
-        .add_source(SourceConfig::default(), ReferenceId::NONE, at(0.0))
-        .unwrap();
-    let key = crate::auth::Key::new(1, crate::auth::KeyType::Md5, b"secret").unwrap();
-    fresh
-        .set_source_auth(keyed, crate::system::SourceAuth::Key(key))
-        .unwrap();
-    assert_eq!(
-        fresh.restore_source(keyed, &history, samples.iter().copied(), later),
-        Err(RestoreError::Unauthenticated)
-    );
-    assert_eq!(fresh.source_samples(keyed).count(), 0);
+    #[cfg(feature = "auth")]
+    {
+        let keyed = fresh
+            .add_source(SourceConfig::default(), ReferenceId::NONE, at(0.0))
+            .unwrap();
+        let key = crate::auth::Key::new(1, crate::auth::KeyType::Md5, b"secret").unwrap();
+        fresh
+            .set_source_auth(keyed, crate::system::SourceAuth::Key(key))
+            .unwrap();
+        assert_eq!(
+            fresh.restore_source(keyed, &history, samples.iter().copied(), later),
+            Err(RestoreError::Unauthenticated)
+        );
+        assert_eq!(fresh.source_samples(keyed).count(), 0);
+    }
     assert_eq!(
         fresh.restore_source(SourceId(7), &history, samples.iter().copied(), later),
         Err(RestoreError::UnknownSource)

@@ -8,7 +8,9 @@
 
 use core::fmt;
 
+#[cfg(feature = "nts")]
 use aes_siv::siv::{Aes128Siv, Aes256Siv};
+#[cfg(feature = "nts")]
 use aes_siv::KeyInit;
 
 /// The length of the SIV (tag) that starts every ciphertext.
@@ -68,11 +70,23 @@ impl fmt::Display for AeadAlgorithm {
 
 /// An AEAD key of a known algorithm, in a fixed-size array. `Debug` does
 /// not show the bytes.
+///
+/// Without the `nts` feature no key can be made ([`AeadKey::new`] gives
+/// `None`): the NTS code stays, and the type system shows it is never
+/// reached.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct AeadKey {
     algorithm: AeadAlgorithm,
     bytes: [u8; MAX_KEY_LEN],
+    backend: Backend,
 }
+
+/// What a key holds to show that AES-SIV is there: nothing with the `nts`
+/// feature, and a type with no values without it.
+#[cfg(feature = "nts")]
+type Backend = ();
+#[cfg(not(feature = "nts"))]
+type Backend = core::convert::Infallible;
 
 /// Decryption failed: the tag does not match (wrong key, tampered data or
 /// associated data), or the ciphertext is shorter than a tag.
@@ -82,27 +96,31 @@ pub struct AeadError;
 
 impl AeadKey {
     /// A key for `algorithm` from `bytes`, which must be exactly
-    /// [`AeadAlgorithm::key_len`] long.
+    /// [`AeadAlgorithm::key_len`] long; `None` otherwise, and always
+    /// without the `nts` feature.
     pub fn new(algorithm: AeadAlgorithm, bytes: &[u8]) -> Option<AeadKey> {
         if bytes.len() != algorithm.key_len() {
             return None;
         }
+        AeadKey::build(algorithm, bytes)
+    }
+
+    /// The key, once its length is checked.
+    #[cfg(feature = "nts")]
+    fn build(algorithm: AeadAlgorithm, bytes: &[u8]) -> Option<AeadKey> {
         let mut key = AeadKey {
             algorithm,
             bytes: [0; MAX_KEY_LEN],
+            backend: (),
         };
         key.bytes[..bytes.len()].copy_from_slice(bytes);
         Some(key)
     }
 
-    /// An AEAD_AES_SIV_CMAC_256 key.
-    pub fn siv256(bytes: &[u8; 32]) -> AeadKey {
-        let mut key = AeadKey {
-            algorithm: AeadAlgorithm::AesSivCmac256,
-            bytes: [0; MAX_KEY_LEN],
-        };
-        key.bytes[..32].copy_from_slice(bytes);
-        key
+    /// No key without the `nts` feature.
+    #[cfg(not(feature = "nts"))]
+    fn build(_: AeadAlgorithm, _: &[u8]) -> Option<AeadKey> {
+        None
     }
 
     /// The algorithm.
@@ -117,36 +135,48 @@ impl AeadKey {
 
     /// Seals `buf` in place with this key, as [`Cipher::seal`] does, with
     /// the key schedule built on the stack for this one use.
+    #[cfg(feature = "nts")]
     pub fn seal(&self, ad: &[u8], nonce: &[u8], buf: &mut [u8]) -> Result<(), AeadError> {
-        match self.algorithm {
-            AeadAlgorithm::AesSivCmac256 => {
-                seal_with(&mut Aes128Siv::new(self.bytes[..32].into()), ad, nonce, buf)
-            }
-            AeadAlgorithm::AesSivCmac512 => {
-                seal_with(&mut Aes256Siv::new((&self.bytes).into()), ad, nonce, buf)
-            }
-        }
+        self.cipher().seal(ad, nonce, buf)
+    }
+
+    /// Seals in place (see the `nts` build); there is no key without it.
+    #[cfg(not(feature = "nts"))]
+    pub fn seal(&self, _: &[u8], _: &[u8], _: &mut [u8]) -> Result<(), AeadError> {
+        match self.backend {}
     }
 
     /// Opens `buf` in place with this key, as [`Cipher::open`] does, with
     /// the key schedule built on the stack for this one use.
+    #[cfg(feature = "nts")]
     pub fn open(&self, ad: &[u8], nonce: &[u8], buf: &mut [u8]) -> Result<(), AeadError> {
-        match self.algorithm {
-            AeadAlgorithm::AesSivCmac256 => {
-                open_with(&mut Aes128Siv::new(self.bytes[..32].into()), ad, nonce, buf)
-            }
-            AeadAlgorithm::AesSivCmac512 => {
-                open_with(&mut Aes256Siv::new((&self.bytes).into()), ad, nonce, buf)
-            }
-        }
+        self.cipher().open(ad, nonce, buf)
+    }
+
+    /// Opens in place (see the `nts` build); there is no key without it.
+    #[cfg(not(feature = "nts"))]
+    pub fn open(&self, _: &[u8], _: &[u8], _: &mut [u8]) -> Result<(), AeadError> {
+        match self.backend {}
     }
 
     /// The cipher of this key (its key schedule), to encrypt or decrypt
     /// with many times.
+    #[cfg(not(feature = "nts"))]
+    pub fn cipher(&self) -> Cipher {
+        match self.backend {}
+    }
+
+    /// The cipher of this key (its key schedule), to encrypt or decrypt
+    /// with many times.
+    #[cfg(feature = "nts")]
     pub fn cipher(&self) -> Cipher {
         match self.algorithm {
-            AeadAlgorithm::AesSivCmac256 => Cipher::Siv256(Aes128Siv::new(self.bytes[..32].into())),
-            AeadAlgorithm::AesSivCmac512 => Cipher::Siv512(Aes256Siv::new((&self.bytes).into())),
+            AeadAlgorithm::AesSivCmac256 => {
+                Cipher(Schedule::Siv256(Aes128Siv::new(self.bytes[..32].into())))
+            }
+            AeadAlgorithm::AesSivCmac512 => {
+                Cipher(Schedule::Siv512(Aes256Siv::new((&self.bytes).into())))
+            }
         }
     }
 }
@@ -161,25 +191,36 @@ impl fmt::Debug for AeadKey {
 
 /// A keyed AES-SIV instance (its key schedules: up to 1 KiB, on the stack
 /// or in the caller's structure; the core has no heap to box it in).
+pub struct Cipher(Schedule);
+
+/// The key schedule of one algorithm (none without the `nts` feature).
+#[cfg(feature = "nts")]
 #[allow(clippy::large_enum_variant)]
-pub enum Cipher {
-    /// AEAD_AES_SIV_CMAC_256.
+enum Schedule {
     Siv256(Aes128Siv),
-    /// AEAD_AES_SIV_CMAC_512.
     Siv512(Aes256Siv),
 }
+#[cfg(not(feature = "nts"))]
+type Schedule = core::convert::Infallible;
 
 impl fmt::Debug for Cipher {
+    #[cfg(feature = "nts")]
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Cipher::Siv256(_) => "Cipher(AEAD_AES_SIV_CMAC_256)",
-            Cipher::Siv512(_) => "Cipher(AEAD_AES_SIV_CMAC_512)",
+        f.write_str(match self.0 {
+            Schedule::Siv256(_) => "Cipher(AEAD_AES_SIV_CMAC_256)",
+            Schedule::Siv512(_) => "Cipher(AEAD_AES_SIV_CMAC_512)",
         })
+    }
+    #[cfg(not(feature = "nts"))]
+    fn fmt(&self, _: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {}
     }
 }
 
+#[cfg(feature = "nts")]
 type Siv<C> = aes_siv::siv::Siv<C, cmac::Cmac<C>>;
 
+#[cfg(feature = "nts")]
 fn seal_with<C>(siv: &mut Siv<C>, ad: &[u8], nonce: &[u8], buf: &mut [u8]) -> Result<(), AeadError>
 where
     C: aes::cipher::BlockCipher<BlockSize = aes::cipher::consts::U16>
@@ -199,6 +240,7 @@ where
     Ok(())
 }
 
+#[cfg(feature = "nts")]
 fn open_with<C>(siv: &mut Siv<C>, ad: &[u8], nonce: &[u8], buf: &mut [u8]) -> Result<(), AeadError>
 where
     C: aes::cipher::BlockCipher<BlockSize = aes::cipher::consts::U16>
@@ -220,24 +262,50 @@ impl Cipher {
     /// Encrypts `buf[TAG_LEN..]` in place and writes the tag into
     /// `buf[..TAG_LEN]`, so that `buf` becomes the ciphertext; `buf` must
     /// be at least [`TAG_LEN`] long.
+    #[cfg(feature = "nts")]
     pub fn seal(&mut self, ad: &[u8], nonce: &[u8], buf: &mut [u8]) -> Result<(), AeadError> {
-        match self {
-            Cipher::Siv256(c) => seal_with(c, ad, nonce, buf),
-            Cipher::Siv512(c) => seal_with(c, ad, nonce, buf),
+        match &mut self.0 {
+            Schedule::Siv256(c) => seal_with(c, ad, nonce, buf),
+            Schedule::Siv512(c) => seal_with(c, ad, nonce, buf),
         }
     }
 
     /// Decrypts the ciphertext `buf` (tag first) in place; on success the
     /// plaintext is `buf[TAG_LEN..]`. On failure `buf` is left encrypted.
+    #[cfg(feature = "nts")]
     pub fn open(&mut self, ad: &[u8], nonce: &[u8], buf: &mut [u8]) -> Result<(), AeadError> {
-        match self {
-            Cipher::Siv256(c) => open_with(c, ad, nonce, buf),
-            Cipher::Siv512(c) => open_with(c, ad, nonce, buf),
+        match &mut self.0 {
+            Schedule::Siv256(c) => open_with(c, ad, nonce, buf),
+            Schedule::Siv512(c) => open_with(c, ad, nonce, buf),
+        }
+    }
+
+    /// Encrypts in place (see the `nts` build); there is no cipher without it.
+    #[cfg(not(feature = "nts"))]
+    pub fn seal(&mut self, _: &[u8], _: &[u8], _: &mut [u8]) -> Result<(), AeadError> {
+        match self.0 {}
+    }
+
+    /// Decrypts in place (see the `nts` build); there is no cipher without it.
+    #[cfg(not(feature = "nts"))]
+    pub fn open(&mut self, _: &[u8], _: &[u8], _: &mut [u8]) -> Result<(), AeadError> {
+        match self.0 {}
+    }
+}
+
+#[cfg(all(test, not(feature = "nts")))]
+mod without_nts {
+    use super::*;
+
+    #[test]
+    fn no_key_is_made() {
+        for algorithm in AeadAlgorithm::SUPPORTED {
+            assert!(AeadKey::new(algorithm, &[7; 64][..algorithm.key_len()]).is_none());
         }
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "nts"))]
 mod tests {
     use super::*;
 

@@ -60,6 +60,8 @@ pub struct NtsServer {
 impl NtsServer {
     /// A server with `keys`, its nonces prefixed by `nonce_prefix` (random,
     /// different for every server instance sharing the keys).
+    #[cfg(feature = "nts")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "nts")))]
     pub fn new(keys: CookieKeys, nonce_prefix: [u8; 8]) -> Self {
         NtsServer {
             codec: CookieCodec::new(keys),

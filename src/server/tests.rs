@@ -420,6 +420,7 @@ proptest! {
     }
 }
 
+#[cfg(all(feature = "auth", feature = "nts"))]
 mod auth {
     use super::*;
     use crate::auth::{mac, Key, KeyStore, KeyType};

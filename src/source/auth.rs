@@ -335,5 +335,6 @@ fn verify_nts(nts: Option<&mut NtsState>, packet: &[u8]) -> Result<(), ResponseE
     }
 }
 
-#[cfg(test)]
+// Every test here makes a key or an NTS session.
+#[cfg(all(test, feature = "auth", feature = "nts"))]
 mod tests;

@@ -245,6 +245,7 @@ fn leap_table_announces_the_coming_leap_second() {
     }
 }
 
+#[cfg(feature = "nts")]
 /// A session of `cookies` cookies (of 100 bytes, as chronyd's) under
 /// made-up keys.
 fn session(cookies: usize) -> crate::nts::NtsSession {
@@ -260,6 +261,7 @@ fn session(cookies: usize) -> crate::nts::NtsSession {
     session
 }
 
+#[cfg(feature = "nts")]
 #[test]
 fn nts_sources_get_their_sessions_through_nts_ke() {
     let mut system = System::<3, 1>::with_capacity(SystemConfig::default(), None);
@@ -357,6 +359,7 @@ fn nts_sources_get_their_sessions_through_nts_ke() {
     assert_eq!(system.poll_nts_ke(later), Some(other));
 }
 
+#[cfg(feature = "auth")]
 #[test]
 fn keyed_sources_report_their_key() {
     use crate::auth::{Key, KeyType};

@@ -26,6 +26,7 @@
 mod error;
 pub mod ext;
 mod header;
+mod md5;
 mod packet;
 mod refid;
 

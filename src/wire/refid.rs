@@ -10,7 +10,7 @@
 use core::fmt;
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use md5::{Digest, Md5};
+use super::md5;
 
 /// A reference ID, the raw 32-bit field.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -52,7 +52,7 @@ impl ReferenceId {
     /// The ID of an upstream IPv6 server: the first four bytes of the MD5
     /// hash of its address (RFC 5905, as chrony and ntpd compute it).
     pub fn from_ipv6(address: Ipv6Addr) -> Self {
-        let hash = Md5::digest(address.octets());
+        let hash = md5::digest(&address.octets());
         ReferenceId::from_bytes([hash[0], hash[1], hash[2], hash[3]])
     }
 
@@ -251,6 +251,19 @@ impl KissCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ipv6_ids_are_the_md5_prefix() {
+        // Python's hashlib: md5(address.packed)[:4].
+        for (address, bits) in [
+            ("::1", 0xcf40_4dc8),
+            ("2001:db8::1", 0x39ab_9b37),
+            ("fd00::123", 0xe146_3790),
+        ] {
+            let ip: IpAddr = address.parse().unwrap();
+            assert_eq!(ReferenceId::from_ip(ip).to_bits(), bits, "{address}");
+        }
+    }
 
     #[test]
     fn ascii_ids() {

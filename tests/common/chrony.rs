@@ -199,6 +199,10 @@ pub fn example(name: &str) -> PathBuf {
     if !path.exists() {
         let features: Vec<&str> = [
             ("std", cfg!(feature = "std")),
+            ("auth", cfg!(feature = "auth")),
+            ("nts", cfg!(feature = "nts")),
+            ("chrony", cfg!(feature = "chrony")),
+            ("linux", cfg!(feature = "linux")),
             ("json", cfg!(feature = "json")),
             ("sim", cfg!(feature = "sim")),
             ("serde", cfg!(feature = "serde")),

@@ -171,7 +171,7 @@ pub(super) fn glob(env: &dyn Environment, pattern: &str) -> Result<Vec<PathBuf>,
 /// Whether listing a folder failed because it is a file: glob(3) passes
 /// over that even with `GLOB_ERR`.
 fn not_a_directory(e: &io::Error) -> bool {
-    e.raw_os_error() == Some(libc::ENOTDIR)
+    e.kind() == io::ErrorKind::NotADirectory
 }
 
 /// The paths matching a pattern, component by component, as glob(3)
