@@ -11,7 +11,9 @@
 //! medians of each scenario. The figures are chrony's test suite's: sync
 //! time, RMS and max offset and frequency error over the window after the
 //! scenario's sync limit, requests sent, and the mean interval between the
-//! client's wakeups. `--json` prints one JSON object per seed instead;
+//! client's wakeups; and the node's error bound (`Node::error_bound`, what
+//! the async clock hands out): its median, and the seconds (and runs) in
+//! which the true offset was outside it. `--json` prints one JSON object per seed instead;
 //! `--check` fails when a seed breaks its scenario's limits.
 
 use clap::Parser;
@@ -102,12 +104,14 @@ fn main() -> ExitCode {
                     "max_freq_ppm": f.max_freq_ppm,
                     "rms_freq_ppm": f.rms_freq_ppm,
                     "wakeup_interval_s": f.wakeup_interval_s,
+                    "median_bound_s": f.median_bound_s(),
+                    "bound_misses": f.bound_misses().len(),
                     "limits": limit.unwrap_or("ok"),
                 });
                 println!("{object}");
             } else {
                 println!(
-                    "{} {seed} ntpkit-sim requests={} sync={} max_off={:.3e} rms_off={:.3e} max_freq={:.3e} rms_freq={:.3e} wakeup={:.3e} limits={}",
+                    "{} {seed} ntpkit-sim requests={} sync={} max_off={:.3e} rms_off={:.3e} max_freq={:.3e} rms_freq={:.3e} wakeup={:.3e} bound={:.3e} bound_misses={} limits={}",
                     scenario.name,
                     f.requests,
                     f.sync_s,
@@ -116,6 +120,8 @@ fn main() -> ExitCode {
                     f.max_freq_ppm * 1e-6,
                     f.rms_freq_ppm * 1e-6,
                     f.wakeup_interval_s,
+                    f.median_bound_s().unwrap_or(f64::NAN),
+                    f.bound_misses().len(),
                     limit.map_or("ok".to_string(), |l| format!("FAIL:{l}")),
                 );
             }
@@ -125,7 +131,7 @@ fn main() -> ExitCode {
     }
     if !options.json {
         println!(
-            "\n{:<20} {:<10} {:>8} {:>8} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} outside limits",
+            "\n{:<20} {:<10} {:>8} {:>8} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>12} outside limits",
             "scenario",
             "who",
             "requests",
@@ -135,7 +141,9 @@ fn main() -> ExitCode {
             "worst_max",
             "rms_freq",
             "max_freq",
-            "wakeup"
+            "wakeup",
+            "bound",
+            "bound_misses"
         );
         for (name, runs, failed) in &table {
             let m = |f: fn(&Figures) -> f64| median(runs.iter().map(f).collect());
@@ -147,7 +155,7 @@ fn main() -> ExitCode {
                 format!("seeds {}", seeds.join(","))
             };
             println!(
-                "{:<20} {:<10} {:>8.1} {:>8.1} {:>10.3e} {:>10.3e} {:>10.3e} {:>10.3e} {:>10.3e} {:>10.3e} {}",
+                "{:<20} {:<10} {:>8.1} {:>8.1} {:>10.3e} {:>10.3e} {:>10.3e} {:>10.3e} {:>10.3e} {:>10.3e} {:>10.3e} {:>12} {}",
                 name,
                 "ntpkit-sim",
                 m(|f| f64::from(f.requests)),
@@ -158,6 +166,12 @@ fn main() -> ExitCode {
                 m(|f| f.rms_freq_ppm * 1e-6),
                 m(|f| f.max_freq_ppm * 1e-6),
                 m(|f| f.wakeup_interval_s),
+                m(|f| f.median_bound_s().unwrap_or(f64::NAN)),
+                format!(
+                    "{} s/{} runs",
+                    runs.iter().map(|f| f.bound_misses().len()).sum::<usize>(),
+                    runs.iter().filter(|f| !f.bound_misses().is_empty()).count()
+                ),
                 failed
             );
         }

@@ -131,6 +131,15 @@ impl StepWatch {
         moved.filter(|m| m.abs() > JUMP_THRESHOLD)
     }
 
+    /// Whether the wall clock was stepped since the last reading, judged as
+    /// [`observe`](Self::observe) judges it, without taking the reading
+    /// in: what a reader of the time between two wakeups of the shell
+    /// checks before trusting the node's error bound.
+    pub fn jumped(&self, wall: f64, monotonic: f64) -> bool {
+        self.base
+            .is_some_and(|base| (wall - monotonic - base).abs() > JUMP_THRESHOLD)
+    }
+
     /// Takes a reading after a step of the shell's own: it is not a jump.
     pub fn rebase(&mut self, wall: f64, monotonic: f64) {
         self.base = Some(wall - monotonic);
@@ -148,6 +157,8 @@ mod tests {
         // A leap second (1 s back) is an offset like any other: taken in.
         assert_eq!(watch.observe(5063.0, 64.0), None);
         assert_eq!(watch.observe(5127.0, 128.0), None, "the new base");
+        assert!(!watch.jumped(5200.0, 201.0));
+        assert!(watch.jumped(5117.0, 128.0 + 0.5), "seen, not taken in");
         assert_eq!(watch.observe(5117.0, 128.0 + 0.5), Some(-10.5));
         // A step of the shell's own is no jump.
         watch.rebase(6117.0, 129.0);

@@ -462,6 +462,12 @@ impl<'a, const N: usize, const S: usize> Node<'a, N, S> {
         tracking
     }
 
+    /// How far the clock may be from true time at `now`, seconds (see
+    /// [`System::error_bound`]); `None` while unsynchronised.
+    pub fn error_bound(&self, now: NtpTimestamp) -> Option<f64> {
+        self.system.error_bound(now)
+    }
+
     /// What the server did so far (none when not serving).
     pub fn server_counters(&self) -> Option<&Counters> {
         self.server.as_ref().map(Server::counters)

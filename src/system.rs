@@ -41,6 +41,7 @@ use crate::report::{AuthMode, AuthReport, TimestampSource};
 use crate::report::{
     SelectOptions, SelectReport, SourceMode, SourceReport, SourceStatsReport, TrackingReport,
 };
+use crate::sample::MAX_CLOCK_ERROR;
 pub use crate::select::AuthSelectMode;
 use crate::select::{self, Candidate, Outcome, Settings, SourceState};
 pub use crate::source::{
@@ -1484,6 +1485,46 @@ impl<const N: usize, const S: usize> System<N, S> {
             update_interval: self.discipline.update_interval(),
             leap: reference.leap,
         }
+    }
+
+    /// How far the clock may be from true time at `now`, seconds: `None`
+    /// until it follows a source with a measured frequency.
+    ///
+    /// Each sample of the source the clock follows says where true time
+    /// was when it was taken: within half its round trip (plus the
+    /// server's own root distance) of its offset, which the statistics
+    /// keep as if every correction made since had been in effect. From
+    /// then to `now` the clock can only have drifted by the source's
+    /// residual frequency, three standard errors of it, and the clock's
+    /// own instability ([`MAX_CLOCK_ERROR`](crate::sample::MAX_CLOCK_ERROR));
+    /// three standard deviations of the regression's residuals cover what
+    /// the straight line does not model (wander). The bound is the
+    /// tightest of the samples'. It holds as far as the server is truthful
+    /// and the clock is not stepped from outside (a shell that notices
+    /// such a step says so with [`clock_jumped`](Self::clock_jumped)).
+    ///
+    /// This is ClockBound's idea over chronyd's tracking values, taken
+    /// from the samples themselves: in every simulated world it contains
+    /// the true time (see README).
+    pub fn error_bound(&self, now: NtpTimestamp) -> Option<f64> {
+        self.own_reference(now)?;
+        if self.discipline.state() != DisciplineState::Tracking {
+            return None;
+        }
+        let source = self.source(self.reference_source()?)?;
+        let info = source.info()?;
+        let fit = source.stats().fit()?;
+        let drift_rate = fit.frequency.abs() + 3.0 * fit.skew + MAX_CLOCK_ERROR;
+        let floor = info.root_delay / 2.0 + info.root_dispersion + 3.0 * fit.std_dev;
+        let bound = source
+            .stats()
+            .samples()
+            .map(|s| {
+                let age = (now - s.time).to_seconds_f64().max(0.0);
+                s.offset.abs() + s.delay / 2.0 + floor + drift_rate * age
+            })
+            .fold(f64::INFINITY, f64::min);
+        bound.is_finite().then_some(bound)
     }
 
     /// The drift to save (chrony's driftfile values).

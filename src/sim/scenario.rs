@@ -168,6 +168,31 @@ pub struct Figures {
     pub freqs: Vec<f64>,
     /// When the client sent its requests, true seconds.
     pub request_times: Vec<f64>,
+    /// The client's error bound ([`crate::sim::Host::error_bound`]) each
+    /// second, seconds (index i: at i + 1 s; `None`: not known).
+    pub bounds: Vec<Option<f64>>,
+}
+
+impl Figures {
+    /// The seconds at which the true offset was outside the error bound
+    /// (the second of an inserted leap second left out).
+    pub fn bound_misses(&self) -> Vec<usize> {
+        self.offsets
+            .iter()
+            .zip(&self.bounds)
+            .enumerate()
+            .filter(|(i, _)| !self.leap_applied || *i != LEAP_AT as usize - 1)
+            .filter(|(_, (offset, bound))| bound.is_some_and(|b| offset.abs() > b))
+            .map(|(i, _)| i + 1)
+            .collect()
+    }
+
+    /// The median error bound over the seconds the client was synchronised.
+    pub fn median_bound_s(&self) -> Option<f64> {
+        let mut bounds: Vec<f64> = self.bounds.iter().flatten().copied().collect();
+        bounds.sort_by(f64::total_cmp);
+        bounds.get(bounds.len() / 2).copied()
+    }
 }
 
 /// When a scenario's leap second is inserted, seconds from the start
@@ -580,6 +605,7 @@ impl Scenario {
         let seconds = self.duration as usize + 1;
         let mut offsets = Vec::with_capacity(seconds);
         let mut freqs = Vec::with_capacity(seconds);
+        let mut bounds = Vec::with_capacity(seconds);
         let mut ever_synchronized = false;
         let mut last = None;
         let mut observe = |world: &World| {
@@ -594,6 +620,7 @@ impl Scenario {
             }
             last = Some((clock_offset, stepped));
             offsets.push(offset);
+            bounds.push(host.error_bound());
             ever_synchronized |= !kernel.unsynchronized();
         };
         if let Some((at, by)) = self.external_step {
@@ -659,6 +686,7 @@ impl Scenario {
             offsets,
             freqs,
             request_times: host.request_times.clone(),
+            bounds,
         }
     }
 }

@@ -169,6 +169,18 @@ impl Host {
         (wall, wall - kernel.stepped())
     }
 
+    /// How far the clock may be from true time now, as a reader of the
+    /// time between wakeups sees it: the node's
+    /// [`error_bound`](crate::node::Node::error_bound), or `None` when the
+    /// clock was stepped from outside since the node last looked.
+    pub fn error_bound(&self) -> Option<f64> {
+        let (wall, monotonic) = self.readings();
+        if self.jumps.jumped(wall, monotonic) {
+            return None;
+        }
+        self.node.error_bound(self.now())
+    }
+
     /// Tells the node when its clock was stepped from outside since it
     /// last woke, as the Linux shell does after every wait.
     fn watch_for_jumps(&mut self) {
