@@ -47,3 +47,24 @@ pub(crate) mod logs {
         LINES.with(|lines| std::mem::take(&mut *lines.borrow_mut()))
     }
 }
+
+/// A time source a test moves by hand.
+#[cfg(feature = "std")]
+pub(crate) mod manual_time {
+    use std::cell::Cell;
+    use std::rc::Rc;
+
+    use crate::time::{NtpDuration, NtpTimestamp};
+
+    /// The time, and a source reading it.
+    pub(crate) fn manual() -> (Rc<Cell<NtpTimestamp>>, impl Fn() -> NtpTimestamp) {
+        let time = Rc::new(Cell::new(NtpTimestamp::from_parts(3_900_000_000, 0)));
+        let source = time.clone();
+        (time, move || source.get())
+    }
+
+    /// Moves the time on by `seconds`.
+    pub(crate) fn advance(time: &Cell<NtpTimestamp>, seconds: f64) {
+        time.set(time.get() + NtpDuration::from_seconds_f64(seconds));
+    }
+}

@@ -15,7 +15,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use common::chrony::{chrony_dir, free_port, start_example_server, Chronyd};
-use ntpkit::linux::clock::VirtualClock;
+use ntpkit::clock::VirtualClock;
 use ntpkit::linux::driver::Driver;
 use ntpkit::linux::settings::{Settings, Upstream, UpstreamAuth};
 use ntpkit::report::SourceState;

@@ -26,7 +26,7 @@ use common::certs::make_pki;
 use common::chrony::{chronyd_server, free_port, free_tcp_port, start_example_server, KEYS};
 use common::{need, temp_dir};
 use ntpkit::chrony::config::Config;
-use ntpkit::linux::clock::VirtualClock;
+use ntpkit::clock::VirtualClock;
 use ntpkit::linux::driver::Driver;
 use ntpkit::linux::settings::Settings;
 use ntpkit::report::AuthMode;

@@ -1,14 +1,12 @@
 //! The system clock's exact `timex` values (through a recorder: the kernel
 //! is never called) and the virtual clock's arithmetic.
 
-use std::cell::Cell;
 use std::io;
-use std::rc::Rc;
 use std::string::ToString;
 use std::vec::Vec;
 
 use super::*;
-use crate::report::TimedatectlReport;
+use crate::test_util::manual_time::{advance, manual};
 
 /// What one call passed, and what the recorder answers.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -198,61 +196,6 @@ fn state_reads_frequency_with_the_tick() {
     assert_eq!(state.frequency_ppm, 280.0);
     assert_eq!(state.max_error, 16.0);
     assert_eq!(state.status, libc::STA_UNSYNC);
-}
-
-/// A time source the test moves by hand.
-fn manual() -> (Rc<Cell<NtpTimestamp>>, impl Fn() -> NtpTimestamp) {
-    let time = Rc::new(Cell::new(NtpTimestamp::from_parts(3_900_000_000, 0)));
-    let source = time.clone();
-    (time, move || source.get())
-}
-
-fn advance(time: &Cell<NtpTimestamp>, seconds: f64) {
-    time.set(time.get() + NtpDuration::from_seconds_f64(seconds));
-}
-
-#[test]
-fn virtual_clock_runs_at_its_frequency() {
-    let (time, source) = manual();
-    let mut clock = VirtualClock::with_source(source);
-    assert_eq!(clock.now().unwrap(), time.get());
-    clock.set_frequency(100.0).unwrap();
-    advance(&time, 1000.0);
-    assert!((clock.offset().to_seconds_f64() - 0.1).abs() < 1e-9);
-    clock.set_frequency(-50.0).unwrap();
-    advance(&time, 1000.0);
-    assert!((clock.offset().to_seconds_f64() - 0.05).abs() < 1e-9);
-}
-
-#[test]
-fn virtual_clock_steps() {
-    let (time, source) = manual();
-    let mut clock = VirtualClock::with_source(source);
-    clock.step(NtpDuration::from_seconds(-100)).unwrap();
-    assert_eq!(
-        clock.now().unwrap(),
-        time.get() - NtpDuration::from_seconds(100)
-    );
-}
-
-#[test]
-fn virtual_clock_status_grows_like_the_kernel() {
-    let (time, source) = manual();
-    let mut clock = VirtualClock::with_source(source);
-    // What `timedatectl` would say about the clock.
-    let timedatectl = |clock: &VirtualClock<_>| {
-        TimedatectlReport::from_status(&clock.sync_status(), clock.now().ok())
-    };
-    assert!(!timedatectl(&clock).synchronized());
-    clock
-        .set_status(&status(true, LeapIndicator::NoWarning))
-        .unwrap();
-    assert!(timedatectl(&clock).synchronized());
-    advance(&time, 1000.0);
-    assert!((clock.sync_status().max_error - 0.5155).abs() < 1e-9);
-    advance(&time, 40_000.0);
-    assert_eq!(clock.sync_status().max_error, 16.0);
-    assert!(!timedatectl(&clock).synchronized());
 }
 
 #[test]

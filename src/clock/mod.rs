@@ -5,11 +5,21 @@
 //! [`ClockAction`]s; the caller hands them to a [`Clock`] (the Linux
 //! adjtimex clock, a virtual clock in software, or a simulated one).
 //!
+//! With `std`, [`VirtualClock`] is that clock in software, on any OS: the
+//! system time (or any [`TimeSource`]) plus the offset and frequency the
+//! discipline sets. It never touches the system clock.
+//!
 //! Signs follow RFC 5905: a positive offset means the clock is *behind*
 //! and must be advanced; a positive frequency makes the clock run faster.
 
 use crate::time::{NtpDuration, NtpTimestamp};
 use crate::wire::LeapIndicator;
+
+#[cfg(feature = "std")]
+mod soft;
+#[cfg(feature = "std")]
+#[cfg_attr(docsrs, doc(cfg(feature = "std")))]
+pub use soft::{SystemTimeSource, TimeSource, VirtualClock};
 
 /// The largest maximum error a clock holds, seconds: Linux's
 /// `NTP_PHASE_LIMIT` (16 s). The kernel grows `maxerror` towards it
