@@ -4,7 +4,11 @@
 //! core and thin `std` adapters.
 //!
 //! - `query` (with `std`): ask a server the time in one call,
-//!   `ntpkit::query("pool.ntp.org:123")`, with every check the daemon makes.
+//!   `ntpkit::query("pool.ntp.org:123")`, with every check the daemon makes
+//!   (and `query_async` with `tokio`).
+//! - `keeper` (with `std`): a disciplined clock of the program's own, on a
+//!   thread or (with `tokio`) a task, read with its error bound; it never
+//!   touches the system clock.
 //! - [`time`]: NTP timestamps that stay right across eras (the 32-bit
 //!   seconds field wraps on 2036-02-07), signed durations, the 16.16 short
 //!   format, and conversion to and from Unix time.
@@ -68,6 +72,7 @@
 //!   and NTS-KE over rustls.
 //! - `json` (default, implies `chrony` and `serde`): the control socket's
 //!   `--json` answers.
+//! - `tokio` (implies `std`): the keeper as a tokio task and the async query.
 //! - `sim` (implies `linux`): the simulator.
 //! - `serde`: `Serialize`/`Deserialize` on the public value types.
 //! - `bytes`: `bytes::Buf`/`BufMut` helpers on [`wire::Header`].
@@ -133,6 +138,9 @@ pub mod cmdmon;
 #[allow(clippy::unnecessary_map_or)]
 pub mod discipline;
 pub mod filter;
+#[cfg(feature = "std")]
+#[cfg_attr(docsrs, doc(cfg(feature = "std")))]
+pub mod keeper;
 pub mod leap;
 #[cfg(all(feature = "linux", target_os = "linux"))]
 #[cfg_attr(docsrs, doc(cfg(all(feature = "linux", target_os = "linux"))))]
@@ -168,6 +176,6 @@ mod xoshiro;
 mod test_util;
 
 // README's Rust example is compiled as a doctest, so that it stays true.
-#[cfg(all(doctest, feature = "linux", target_os = "linux"))]
+#[cfg(all(doctest, feature = "linux", feature = "tokio", target_os = "linux"))]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;

@@ -135,12 +135,7 @@ pub fn query_with_timeout(
         .to_socket_addrs()?
         .next()
         .ok_or(QueryError::NoAddress)?;
-    let local: SocketAddr = if address.is_ipv4() {
-        ([0, 0, 0, 0], 0).into()
-    } else {
-        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
-    };
-    let socket = UdpSocket::bind(local)?;
+    let socket = UdpSocket::bind(wildcard(address))?;
     socket.connect(address)?;
     let mut source = new_source(address);
     let mut buf = [0u8; 1024];
@@ -155,6 +150,63 @@ pub fn query_with_timeout(
         if let Some(answer) = take(&mut source, address, &buf[..n]) {
             return answer;
         }
+    }
+}
+
+/// [`query`] on tokio: asks `server` the time once, waiting up to
+/// [`DEFAULT_TIMEOUT`] without blocking the runtime.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), ntpkit::query::QueryError> {
+/// let answer = ntpkit::query::query_async("pool.ntp.org:123").await?;
+/// println!("{:+.6} s off", answer.offset);
+/// # Ok(())
+/// # }
+/// ```
+#[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+pub async fn query_async(
+    server: impl tokio::net::ToSocketAddrs,
+) -> Result<QueryAnswer, QueryError> {
+    query_async_with_timeout(server, DEFAULT_TIMEOUT).await
+}
+
+/// [`query_async`], waiting up to `timeout` for the answer. The first
+/// address the name resolves to is asked.
+#[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+pub async fn query_async_with_timeout(
+    server: impl tokio::net::ToSocketAddrs,
+    timeout: Duration,
+) -> Result<QueryAnswer, QueryError> {
+    let address = tokio::net::lookup_host(server)
+        .await?
+        .next()
+        .ok_or(QueryError::NoAddress)?;
+    let socket = tokio::net::UdpSocket::bind(wildcard(address)).await?;
+    socket.connect(address).await?;
+    let mut source = new_source(address);
+    let mut buf = [0u8; 1024];
+    let len = first_request(&mut source, &mut buf);
+    socket.send(&buf[..len]).await?;
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let Ok(received) = tokio::time::timeout_at(deadline, socket.recv(&mut buf)).await else {
+            return Err(QueryError::Timeout(timeout));
+        };
+        if let Some(answer) = take(&mut source, address, &buf[..received?]) {
+            return answer;
+        }
+    }
+}
+
+/// The wildcard address of `server`'s family, any port: where to ask it
+/// from.
+fn wildcard(server: SocketAddr) -> SocketAddr {
+    if server.is_ipv4() {
+        ([0, 0, 0, 0], 0).into()
+    } else {
+        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
     }
 }
 

@@ -1496,7 +1496,7 @@ impl<const N: usize, const S: usize> System<N, S> {
     /// keep as if every correction made since had been in effect. From
     /// then to `now` the clock can only have drifted by the source's
     /// residual frequency, three standard errors of it, and the clock's
-    /// own instability ([`MAX_CLOCK_ERROR`](crate::sample::MAX_CLOCK_ERROR));
+    /// own instability ([`MAX_CLOCK_ERROR`]);
     /// three standard deviations of the regression's residuals cover what
     /// the straight line does not model (wander). The bound is the
     /// tightest of the samples'. It holds as far as the server is truthful

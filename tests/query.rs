@@ -179,3 +179,37 @@ fn query_many_rejects_the_falseticker() {
     assert_eq!(states[4], None);
     assert!(consensus.servers[4].0.is_err());
 }
+
+/// The async query measures as the blocking one, refuses as it refuses,
+/// and times out without blocking the runtime.
+#[cfg(feature = "tokio")]
+#[tokio::test]
+async fn the_async_query_measures_refuses_and_times_out() {
+    use ntpkit::query::query_async_with_timeout;
+    let stop = Arc::new(AtomicBool::new(false));
+    let (ahead, server) = spawn_server(stop.clone(), AHEAD, |now| Reference::local(3, now));
+    let (unsynced, other) = spawn_server(stop.clone(), AHEAD, |now| Reference {
+        leap: LeapIndicator::Unsynchronized,
+        ..Reference::local(3, now)
+    });
+    let answer = query_async_with_timeout(ahead, Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert!((answer.offset - AHEAD).abs() < 0.01, "{answer:?}");
+    assert_eq!((answer.server, answer.stratum), (ahead, 3));
+    let refused = query_async_with_timeout(unsynced, Duration::from_secs(5)).await;
+    assert!(
+        matches!(
+            refused,
+            Err(QueryError::Rejected(ResponseError::Unsynchronized))
+        ),
+        "{refused:?}"
+    );
+    let silent = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let address = silent.local_addr().unwrap();
+    let result = query_async_with_timeout(address, Duration::from_millis(300)).await;
+    assert!(matches!(result, Err(QueryError::Timeout(_))), "{result:?}");
+    stop.store(true, Ordering::Relaxed);
+    server.join().unwrap();
+    other.join().unwrap();
+}

@@ -90,7 +90,7 @@ impl<S: TimeSource> VirtualClock<S> {
     }
 
     /// The offset (virtual minus underlying) at underlying time `now`.
-    pub(crate) fn offset_at(&self, now: NtpTimestamp) -> NtpDuration {
+    fn offset_at(&self, now: NtpTimestamp) -> NtpDuration {
         let elapsed = (now - self.anchor).to_seconds_f64();
         self.offset + NtpDuration::from_seconds_f64(elapsed * self.frequency_ppm * 1e-6)
     }
@@ -100,6 +100,12 @@ impl<S: TimeSource> VirtualClock<S> {
         let now = self.source.now();
         self.offset = self.offset_at(now);
         self.anchor = now;
+    }
+
+    /// The virtual clock's time when its time source read `underlying`
+    /// (a timestamp taken of the underlying time, mapped onto this clock).
+    pub fn at(&self, underlying: NtpTimestamp) -> NtpTimestamp {
+        underlying + self.offset_at(underlying)
     }
 
     /// The virtual clock's offset from the underlying time now.

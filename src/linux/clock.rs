@@ -36,8 +36,8 @@
 
 use std::io;
 
-pub use crate::clock::{SystemTimeSource, TimeSource, VirtualClock};
 use crate::clock::{Clock, SyncStatus, MAX_ERROR_LIMIT};
+pub use crate::clock::{SystemTimeSource, TimeSource, VirtualClock};
 use crate::time::{NtpDuration, NtpTimestamp};
 use crate::wire::LeapIndicator;
 
@@ -297,7 +297,7 @@ impl<K: Kernel> DriverClock for SystemClock<K> {
 /// of the system's seconds per second.
 impl<S: TimeSource> DriverClock for VirtualClock<S> {
     fn at_system_time(&self, system: NtpTimestamp) -> NtpTimestamp {
-        system + self.offset_at(system)
+        self.at(system)
     }
 
     fn system_interval(&self, seconds: f64) -> f64 {

@@ -56,4 +56,3 @@ fn virtual_clock_status_grows_like_the_kernel() {
     assert_eq!(clock.sync_status().max_error, 16.0);
     assert!(!timedatectl(&clock).synchronized());
 }
-

@@ -1,0 +1,144 @@
+//! The disciplined clock of one's own (`ntpkit::keeper`), on threads and on
+//! tokio, against ntpkit's own responder on loopback with a clock 0.25 s
+//! ahead of the system's: once synchronised, its time is the server's
+//! within its error bound; it serves that time to others; stopping it
+//! frees its sockets.
+
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, SystemTime};
+
+use ntpkit::access::AccessControl;
+use ntpkit::keeper::{BoundedTime, Keeper};
+use ntpkit::reference::Reference;
+use ntpkit::server::{Server, ServerConfig};
+use ntpkit::time::{NtpDuration, NtpTimestamp};
+use ntpkit::wire::set_transmit_timestamp;
+
+const AHEAD: f64 = 0.25;
+
+/// How long a keeper may take to know its bound: iburst's samples, then
+/// the frequency measured over a few more.
+const SYNC_WITHIN: Duration = Duration::from_secs(120);
+
+/// A loopback stratum-1 server whose clock is `AHEAD` of the system's,
+/// until `stop`.
+fn spawn_server(stop: Arc<AtomicBool>) -> (SocketAddr, thread::JoinHandle<()>) {
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_millis(50)))
+        .unwrap();
+    let address = socket.local_addr().unwrap();
+    let handle = thread::spawn(move || {
+        let config = ServerConfig {
+            access: AccessControl::allow_everyone(),
+            ..ServerConfig::default()
+        };
+        let mut server = Server::without_client_log(config).unwrap();
+        let now = || {
+            NtpTimestamp::from_system_time(SystemTime::now()) + NtpDuration::from_seconds_f64(AHEAD)
+        };
+        let mut buf = [0u8; 1024];
+        while !stop.load(Ordering::Relaxed) {
+            let Ok((len, from)) = socket.recv_from(&mut buf) else {
+                continue;
+            };
+            let received = now();
+            let mut reply = [0u8; 1024];
+            let reference = Reference::local(1, received);
+            if let Some(n) = server.respond(&buf[..len], from, received, &reference, &mut reply) {
+                set_transmit_timestamp(&mut reply[..n], now());
+                socket.send_to(&reply[..n], from).unwrap();
+            }
+        }
+    });
+    (address, handle)
+}
+
+/// Seconds from `a` to `b`.
+fn seconds(a: SystemTime, b: SystemTime) -> f64 {
+    match b.duration_since(a) {
+        Ok(d) => d.as_secs_f64(),
+        Err(e) => -e.duration().as_secs_f64(),
+    }
+}
+
+/// The reading is the server's time (the system's plus AHEAD, read just
+/// after it) within its bound, and the bound is tight on loopback.
+fn check_reading(now: BoundedTime) {
+    let server = SystemTime::now() + Duration::from_secs_f64(AHEAD);
+    let error = now.error.expect("synchronised").as_secs_f64();
+    let off = seconds(server, now.time);
+    assert!(off.abs() <= error + 1e-3, "{off} s off, bound {error} s");
+    assert!(error < 0.01, "bound {error} s on loopback");
+    assert!(now.earliest().unwrap() < now.time && now.time < now.latest().unwrap());
+}
+
+#[test]
+fn a_thread_follows_the_server_serves_it_and_stops() {
+    let stop = Arc::new(AtomicBool::new(false));
+    let (address, server) = spawn_server(stop.clone());
+    let clock = Keeper::new([address.to_string()])
+        .serve("127.0.0.1:0".parse().unwrap())
+        .spawn_thread()
+        .unwrap();
+    assert_eq!(clock.now().error, None, "not synchronised at the start");
+    assert!(
+        clock.wait_synchronized(SYNC_WITHIN),
+        "{:?}",
+        clock.tracking()
+    );
+    check_reading(clock.now());
+    let tracking = clock.tracking();
+    assert_eq!(tracking.stratum, 2);
+    // Its clients get the server's time too.
+    let serving = clock.serving_on().unwrap();
+    let answer = ntpkit::query::query_with_timeout(serving, Duration::from_secs(5)).unwrap();
+    assert!((answer.offset - AHEAD).abs() < 0.01, "{answer:?}");
+    assert_eq!(answer.stratum, 2);
+    // A clone is the same clock; the last one dropped stops the node,
+    // which frees the serving port.
+    let other = clock.clone();
+    drop(clock);
+    check_reading(other.now());
+    drop(other);
+    let mut freed = false;
+    for _ in 0..50 {
+        if UdpSocket::bind(serving).is_ok() {
+            freed = true;
+            break;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    assert!(freed, "the serving socket is still held");
+    stop.store(true, Ordering::Relaxed);
+    server.join().unwrap();
+}
+
+#[cfg(feature = "tokio")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_follows_the_server() {
+    let stop = Arc::new(AtomicBool::new(false));
+    let (address, server) = spawn_server(stop.clone());
+    let clock = Keeper::new([address.to_string()]).spawn().await.unwrap();
+    let synchronized = tokio::time::timeout(SYNC_WITHIN, clock.synchronized()).await;
+    assert_eq!(synchronized, Ok(true), "{:?}", clock.tracking());
+    check_reading(clock.now());
+    // Stopped, the clock still reads (it runs free).
+    clock.shutdown();
+    check_reading(clock.now());
+    stop.store(true, Ordering::Relaxed);
+    server.join().unwrap();
+}
+
+#[test]
+fn a_name_that_does_not_resolve_is_an_error_naming_it() {
+    let err = Keeper::new(["no-port-given"]).spawn_thread().unwrap_err();
+    assert!(err.to_string().contains("server no-port-given"), "{err}");
+    let err = Keeper::new(Vec::<String>::new())
+        .spawn_thread()
+        .unwrap_err();
+    assert!(err.to_string().contains("no server"), "{err}");
+}
