@@ -12,8 +12,10 @@
 //! time, RMS and max offset and frequency error over the window after the
 //! scenario's sync limit, requests sent, and the mean interval between the
 //! client's wakeups; and the node's error bound (`Node::error_bound`, what
-//! the async clock hands out): its median, and the seconds (and runs) in
-//! which the true offset was outside it. `--json` prints one JSON object per seed instead;
+//! the keeper hands out): its median, and the seconds (and runs) in which
+//! the true offset was outside it; and the same for ClockBound's reading
+//! of the tracking values (root delay / 2 + root dispersion + the
+//! correction still to come). `--json` prints one JSON object per seed instead;
 //! `--check` fails when a seed breaks its scenario's limits.
 
 use clap::Parser;
@@ -47,6 +49,14 @@ fn parse_seeds(text: &str) -> Result<(u64, u64), String> {
         return Err(bad());
     }
     Ok((a, b))
+}
+
+/// The seconds outside a bound over all runs, and the runs with any:
+/// "seconds/runs".
+fn misses(runs: &[Figures], of: fn(&Figures) -> Vec<usize>) -> String {
+    let seconds: usize = runs.iter().map(|f| of(f).len()).sum();
+    let with_any = runs.iter().filter(|f| !of(f).is_empty()).count();
+    format!("{seconds}/{with_any}")
 }
 
 fn median(mut values: Vec<f64>) -> f64 {
@@ -131,7 +141,7 @@ fn main() -> ExitCode {
     }
     if !options.json {
         println!(
-            "\n{:<20} {:<10} {:>8} {:>8} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>12} outside limits",
+            "\n{:<20} {:<10} {:>8} {:>8} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>12} {:>10} {:>12} outside limits",
             "scenario",
             "who",
             "requests",
@@ -143,7 +153,9 @@ fn main() -> ExitCode {
             "max_freq",
             "wakeup",
             "bound",
-            "bound_misses"
+            "bound_misses",
+            "root_dist",
+            "rd_misses"
         );
         for (name, runs, failed) in &table {
             let m = |f: fn(&Figures) -> f64| median(runs.iter().map(f).collect());
@@ -155,7 +167,7 @@ fn main() -> ExitCode {
                 format!("seeds {}", seeds.join(","))
             };
             println!(
-                "{:<20} {:<10} {:>8.1} {:>8.1} {:>10.3e} {:>10.3e} {:>10.3e} {:>10.3e} {:>10.3e} {:>10.3e} {:>10.3e} {:>12} {}",
+                "{:<20} {:<10} {:>8.1} {:>8.1} {:>10.3e} {:>10.3e} {:>10.3e} {:>10.3e} {:>10.3e} {:>10.3e} {:>10.3e} {:>12} {:>10.3e} {:>12} {}",
                 name,
                 "ntpkit-sim",
                 m(|f| f64::from(f.requests)),
@@ -167,11 +179,9 @@ fn main() -> ExitCode {
                 m(|f| f.max_freq_ppm * 1e-6),
                 m(|f| f.wakeup_interval_s),
                 m(|f| f.median_bound_s().unwrap_or(f64::NAN)),
-                format!(
-                    "{} s/{} runs",
-                    runs.iter().map(|f| f.bound_misses().len()).sum::<usize>(),
-                    runs.iter().filter(|f| !f.bound_misses().is_empty()).count()
-                ),
+                misses(runs, Figures::bound_misses),
+                m(|f| f.median_root_distance_s().unwrap_or(f64::NAN)),
+                misses(runs, Figures::root_distance_misses),
                 failed
             );
         }

@@ -21,6 +21,7 @@ use crate::node::NodeConfig;
 use crate::server::RateLimit;
 use crate::system::{SourceConfig, SystemConfig};
 use crate::time::{NtpTimestamp, UnixTime};
+use crate::wire::LeapIndicator;
 use std::string::{String, ToString};
 use std::vec::Vec;
 
@@ -171,15 +172,35 @@ pub struct Figures {
     /// The client's error bound ([`crate::sim::Host::error_bound`]) each
     /// second, seconds (index i: at i + 1 s; `None`: not known).
     pub bounds: Vec<Option<f64>>,
+    /// What ClockBound makes of chronyd's tracking values each second:
+    /// half the root delay, the root dispersion and the correction still
+    /// to come (`chronyc tracking`'s system time), seconds (`None`:
+    /// unsynchronised). The bound the node's own is compared with.
+    pub root_distances: Vec<Option<f64>>,
 }
 
 impl Figures {
     /// The seconds at which the true offset was outside the error bound
     /// (the second of an inserted leap second left out).
     pub fn bound_misses(&self) -> Vec<usize> {
+        self.misses(&self.bounds)
+    }
+
+    /// The seconds at which the true offset was outside the root distance
+    /// bound (as [`bound_misses`](Self::bound_misses)).
+    pub fn root_distance_misses(&self) -> Vec<usize> {
+        self.misses(&self.root_distances)
+    }
+
+    /// The median root distance bound over the seconds synchronised.
+    pub fn median_root_distance_s(&self) -> Option<f64> {
+        median_of(&self.root_distances)
+    }
+
+    fn misses(&self, bounds: &[Option<f64>]) -> Vec<usize> {
         self.offsets
             .iter()
-            .zip(&self.bounds)
+            .zip(bounds)
             .enumerate()
             .filter(|(i, _)| !self.leap_applied || *i != LEAP_AT as usize - 1)
             .filter(|(_, (offset, bound))| bound.is_some_and(|b| offset.abs() > b))
@@ -187,12 +208,16 @@ impl Figures {
             .collect()
     }
 
-    /// The median error bound over the seconds the client was synchronised.
+    /// The median error bound over the seconds it was known.
     pub fn median_bound_s(&self) -> Option<f64> {
-        let mut bounds: Vec<f64> = self.bounds.iter().flatten().copied().collect();
-        bounds.sort_by(f64::total_cmp);
-        bounds.get(bounds.len() / 2).copied()
+        median_of(&self.bounds)
     }
+}
+
+fn median_of(values: &[Option<f64>]) -> Option<f64> {
+    let mut known: Vec<f64> = values.iter().flatten().copied().collect();
+    known.sort_by(f64::total_cmp);
+    known.get(known.len() / 2).copied()
 }
 
 /// When a scenario's leap second is inserted, seconds from the start
@@ -606,6 +631,7 @@ impl Scenario {
         let mut offsets = Vec::with_capacity(seconds);
         let mut freqs = Vec::with_capacity(seconds);
         let mut bounds = Vec::with_capacity(seconds);
+        let mut root_distances = Vec::with_capacity(seconds);
         let mut ever_synchronized = false;
         let mut last = None;
         let mut observe = |world: &World| {
@@ -621,6 +647,10 @@ impl Scenario {
             last = Some((clock_offset, stepped));
             offsets.push(offset);
             bounds.push(host.error_bound());
+            let tracking = host.node.tracking(host.now());
+            root_distances.push((tracking.leap != LeapIndicator::Unsynchronized).then(|| {
+                tracking.root_delay / 2.0 + tracking.root_dispersion + tracking.system_offset.abs()
+            }));
             ever_synchronized |= !kernel.unsynchronized();
         };
         if let Some((at, by)) = self.external_step {
@@ -687,6 +717,7 @@ impl Scenario {
             freqs,
             request_times: host.request_times.clone(),
             bounds,
+            root_distances,
         }
     }
 }
