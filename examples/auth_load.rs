@@ -49,9 +49,9 @@ use ntpkit::chrony::keyfile::KeyFile;
 use ntpkit::linux::nts::ke_client::{KeClient, KeClientError, NtsClientConfig};
 use ntpkit::nts::ef::{self, NtsFields};
 use ntpkit::nts::{AeadKey, NtsSession};
+use ntpkit::random::OsRandom;
 use ntpkit::time::NtpTimestamp;
 use ntpkit::wire::{Header, Mode, Packet};
-use rand_core::OsRng;
 
 const POOL: usize = 1024;
 
@@ -196,7 +196,7 @@ fn pool(options: &Options, tag: u32) -> Result<Pool, Box<dyn Error>> {
                 let cookie = session.iter_cookies().next().ok_or("no cookie")?.to_vec();
                 let mut buf = vec![0u8; ntpkit::nts::client::MAX_REQUEST_LEN];
                 buf[..48].copy_from_slice(&header(tag, i, 4));
-                let n = session.write_request(&mut buf, &mut OsRng)?;
+                let n = session.write_request(&mut buf, &mut OsRandom)?;
                 session.add_cookie(&cookie)?;
                 buf.truncate(n);
                 requests.push(buf);

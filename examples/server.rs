@@ -51,8 +51,8 @@ use ntpkit::linux::serve::{client_log_table, Serving, ServingAuth};
 use ntpkit::linux::settings::{ServeSettings, Settings};
 use ntpkit::linux::socket::measure_precision;
 use ntpkit::node::NodeConfig;
+use ntpkit::random::{OsRandom, Random};
 use ntpkit::server::Counters;
-use rand_core::{OsRng, RngCore};
 
 /// Any error, as the serving threads hand theirs back.
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -102,7 +102,7 @@ fn bind<'a>(
     reuse_port: bool,
     auth: &'a ServingAuth,
 ) -> Result<Serving<'a>, BoxError> {
-    let seed = [OsRng.next_u64(), OsRng.next_u64()];
+    let seed = [OsRandom.next_u64(), OsRandom.next_u64()];
     let (mut serving, skipped) = Serving::bind(serve, precision, table, seed, reuse_port)?;
     for e in skipped {
         eprintln!("warning: not serving IPv6: {e}");

@@ -20,6 +20,8 @@
 //! - [`nts`]: Network Time Security (RFC 8915): the NTP extension fields,
 //!   AES-SIV, cookies, client sessions and the server side, and the NTS-KE
 //!   record codec.
+//! - [`random`]: the randomness the core is given (it reads none of its
+//!   own).
 //! - [`sample`]: offset, delay and dispersion from the four timestamps of an
 //!   exchange.
 //! - [`clock`]: the actions a discipline asks of a clock, and the trait that
@@ -151,6 +153,7 @@ pub mod nts;
 #[cfg(feature = "std")]
 #[cfg_attr(docsrs, doc(cfg(feature = "std")))]
 pub mod query;
+pub mod random;
 pub mod reference;
 pub mod report;
 pub mod sample;

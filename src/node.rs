@@ -40,6 +40,7 @@ use crate::filter::StoredSample;
 use crate::leap::LeapTable;
 use crate::manual::ManualError;
 use crate::nts::{CookieKeys, NtsSession};
+use crate::random::Random;
 use crate::reference::Reference;
 use crate::report::{SourceStatsReport, TimestampSource, TrackingReport};
 use crate::server::{served_reference, Counters, LocalReference, Server};
@@ -51,7 +52,6 @@ use crate::system::{
 };
 use crate::time::{NtpDuration, NtpTimestamp};
 use crate::wire::{LeapIndicator, ReferenceId};
-use rand_core::RngCore;
 
 /// How often the drift is saved while synchronised, seconds (chronyd:
 /// hourly).
@@ -513,7 +513,7 @@ impl<'a, const N: usize, const S: usize> Node<'a, N, S> {
     pub fn poll_transmit<'b>(
         &mut self,
         now: NtpTimestamp,
-        rng: &mut impl RngCore,
+        rng: &mut impl Random,
         buf: &'b mut [u8],
     ) -> Option<Transmit<'b>> {
         let polled = self.system.poll_transmit(now, rng, buf);

@@ -225,7 +225,7 @@ fn first_request(source: &mut Source, buf: &mut [u8]) -> usize {
     let now = ntp_now();
     source.burst(1, now);
     source
-        .poll_transmit(now, &mut rand_core::OsRng, buf, None)
+        .poll_transmit(now, &mut crate::random::OsRandom, buf, None)
         .map_or(0, |(len, _)| len)
 }
 

@@ -20,6 +20,7 @@ pub use history::{RestoreError, SourceHistory};
 use crate::auth::MacError;
 use crate::filter::Stats;
 use crate::nts::NtsError;
+use crate::random::Random;
 use crate::report::TimestampSource;
 use crate::sample::MAX_CLOCK_ERROR;
 use crate::sample::{Sample, Timestamps};
@@ -29,7 +30,6 @@ use crate::wire::{Header, KissCode, LeapIndicator, Mode, ReferenceId};
 use delays::DelayQuantile;
 use median::{MedianFilter, Pending};
 use num_traits::Float;
-use rand_core::RngCore;
 
 /// Delay before the first request after a source is added, seconds.
 const FIRST_POLL_DELAY: f64 = 0.2;
@@ -718,7 +718,7 @@ impl Source {
     pub fn poll_transmit(
         &mut self,
         now: NtpTimestamp,
-        rng: &mut impl RngCore,
+        rng: &mut impl Random,
         buf: &mut [u8],
         nts: Option<&mut NtsState>,
     ) -> Option<(usize, RequestNumber)> {

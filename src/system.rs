@@ -36,6 +36,7 @@ pub use crate::discipline::{Drift, MakeStep};
 use crate::leap::LeapTable;
 use crate::manual::{Manual, ManualCorrection, ManualError};
 use crate::nts::NtsSession;
+use crate::random::Random;
 use crate::reference::Reference;
 use crate::report::{AuthMode, AuthReport, TimestampSource};
 use crate::report::{
@@ -50,7 +51,6 @@ pub use crate::source::{
 use crate::source::{Exchange, ResponseCounts, ResponseError, Source};
 use crate::time::{NtpDuration, NtpShort, NtpTimestamp};
 use crate::wire::{LeapIndicator, ReferenceId};
-use rand_core::RngCore;
 
 /// An upper bound of the size of one source's whole state (association,
 /// statistics of up to 64 samples of 24 bytes, the last 64 delays for
@@ -658,7 +658,7 @@ impl<const N: usize, const S: usize> System<N, S> {
     pub fn poll_transmit(
         &mut self,
         now: NtpTimestamp,
-        rng: &mut impl RngCore,
+        rng: &mut impl Random,
         buf: &mut [u8],
     ) -> Option<(SourceId, usize, RequestNumber)> {
         let nts = &mut self.nts;

@@ -3,7 +3,7 @@
 //! Never for what an attacker must not guess (request cookies, keys):
 //! those come from the caller's generator.
 
-use rand_core::{impls, Error, RngCore};
+use crate::random::Random;
 
 /// The generator: deterministic for a seed.
 #[derive(Debug, Clone)]
@@ -28,7 +28,7 @@ impl Xoshiro256 {
     }
 }
 
-impl RngCore for Xoshiro256 {
+impl Random for Xoshiro256 {
     fn next_u32(&mut self) -> u32 {
         (self.next_u64() >> 32) as u32
     }
@@ -46,13 +46,19 @@ impl RngCore for Xoshiro256 {
         result
     }
 
+    /// Eight bytes of each `next_u64`, little-endian; the rest from one
+    /// more `next_u64` (over four bytes) or `next_u32`.
     fn fill_bytes(&mut self, dest: &mut [u8]) {
-        impls::fill_bytes_via_next(self, dest)
-    }
-
-    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), Error> {
-        self.fill_bytes(dest);
-        Ok(())
+        let mut chunks = dest.chunks_exact_mut(8);
+        for chunk in &mut chunks {
+            chunk.copy_from_slice(&self.next_u64().to_le_bytes());
+        }
+        let rest = chunks.into_remainder();
+        if rest.len() > 4 {
+            rest.copy_from_slice(&self.next_u64().to_le_bytes()[..rest.len()]);
+        } else if !rest.is_empty() {
+            rest.copy_from_slice(&self.next_u32().to_le_bytes()[..rest.len()]);
+        }
     }
 }
 

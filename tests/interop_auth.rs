@@ -22,9 +22,9 @@ use common::need;
 use ntpkit::auth::{mac, Key, KeyType};
 use ntpkit::linux::nts::ke_client::{KeClient, NtsClientConfig};
 use ntpkit::nts::{NtsError, NtsSession};
+use ntpkit::random::OsRandom;
 use ntpkit::time::NtpTimestamp;
 use ntpkit::wire::Header;
-use rand_core::OsRng;
 
 fn keys() -> Vec<Key> {
     ntpkit::chrony::keyfile::KeyFile::parse(KEYS, "keys")
@@ -232,7 +232,7 @@ fn establish(client: &KeClient, ntsport: u16) -> ntpkit::linux::nts::ke_client::
 fn nts_request(session: &mut NtsSession, t1: NtpTimestamp) -> Vec<u8> {
     let mut buf = [0u8; 2048];
     Header::client_request(0, t1).emit(&mut buf).unwrap();
-    let n = session.write_request(&mut buf, &mut OsRng).unwrap();
+    let n = session.write_request(&mut buf, &mut OsRandom).unwrap();
     buf[..n].to_vec()
 }
 

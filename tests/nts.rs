@@ -16,11 +16,11 @@ use ntpkit::access::AccessControl;
 use ntpkit::linux::nts::ke_client::{self, KeClient, KeClientError, NtsClientConfig};
 use ntpkit::linux::nts::ke_server::{KeServer, NtsServerConfig};
 use ntpkit::nts::{AeadAlgorithm, NtsError, NtsServer};
+use ntpkit::random::OsRandom;
 use ntpkit::reference::Reference;
 use ntpkit::server::{ClientRecord, Server, ServerConfig};
 use ntpkit::time::NtpTimestamp;
 use ntpkit::wire::Header;
-use rand_core::OsRng;
 
 fn ke_server(pki: &common::certs::TestPki, tweak: impl FnOnce(&mut NtsServerConfig)) -> KeServer {
     let mut config = NtsServerConfig {
@@ -58,7 +58,7 @@ fn exchange(
     let mut request = [0u8; 2048];
     let t1 = NtpTimestamp::from_bits(0x1234);
     Header::client_request(6, t1).emit(&mut request).unwrap();
-    let n = session.write_request(&mut request, &mut OsRng)?;
+    let n = session.write_request(&mut request, &mut OsRandom)?;
     let now = NtpTimestamp::from_parts(0xeeb2_be21, 0);
     let mut response = [0u8; 2048];
     let len = server

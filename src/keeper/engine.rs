@@ -152,9 +152,9 @@ impl Engine {
         let mut buf = [0u8; MAX_REQUEST_LEN];
         loop {
             let now = self.clock_now();
-            let Some(transmit) = self
-                .node
-                .poll_transmit(now, &mut rand_core::OsRng, &mut buf)
+            let Some(transmit) =
+                self.node
+                    .poll_transmit(now, &mut crate::random::OsRandom, &mut buf)
             else {
                 break;
             };

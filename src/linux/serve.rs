@@ -17,9 +17,9 @@ use super::socket::{bind_each, NtpSocket, SocketError, SocketOptions};
 use crate::auth::KeyStore;
 use crate::chrony::keyfile::KeyFile;
 use crate::nts::NtsServer;
+use crate::random::Random;
 use crate::server::{ClientRecord, Server};
 use core::mem::size_of;
-use rand_core::RngCore;
 
 /// The most client log records a server keeps (2^20 × 36 bytes = 36 MiB,
 /// whatever `clientloglimit` says; chronyd's default limit holds 14563).
@@ -160,7 +160,7 @@ impl ServingAuth {
         }
         if let Some(server) = &self.ke_server {
             let mut prefix = [0u8; 8];
-            rand_core::OsRng.fill_bytes(&mut prefix);
+            crate::random::OsRandom.fill_bytes(&mut prefix);
             serving.set_nts(server.shared_keys(), prefix);
         }
     }

@@ -24,15 +24,8 @@
 //! use ntpkit::nts::{AeadAlgorithm, AeadKey, CookieCodec, CookieKey, CookieKeys, NtsServer, NtsSession};
 //! use ntpkit::nts::SessionKeys;
 //! use ntpkit::wire::{Header, Packet};
-//! # use rand_core::{RngCore, impls, Error};
-//! # struct Counter(u64);
-//! # impl RngCore for Counter {
-//! #     fn next_u32(&mut self) -> u32 { self.next_u64() as u32 }
-//! #     fn next_u64(&mut self) -> u64 { self.0 += 1; self.0 }
-//! #     fn fill_bytes(&mut self, d: &mut [u8]) { impls::fill_bytes_via_next(self, d) }
-//! #     fn try_fill_bytes(&mut self, d: &mut [u8]) -> Result<(), Error> { self.fill_bytes(d); Ok(()) }
-//! # }
-//! # let mut rng = Counter(0);
+//! # let mut count = 0u8;
+//! # let mut rng = |buf: &mut [u8]| buf.fill_with(|| { count = count.wrapping_add(1); count });
 //! // NTS-KE gave both ends the keys; the server made the cookies.
 //! let keys = SessionKeys {
 //!     c2s: AeadKey::new(AeadAlgorithm::AesSivCmac256, &[1; 32]).unwrap(),
@@ -66,7 +59,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use rand_core::RngCore;
+use crate::random::Random;
 
 use super::aead::TAG_LEN;
 use super::ef::{
@@ -197,7 +190,7 @@ impl NtsSession {
     pub fn write_request(
         &mut self,
         buf: &mut [u8],
-        rng: &mut impl RngCore,
+        rng: &mut impl Random,
     ) -> Result<usize, NtsError> {
         let needed = self.request_len().ok_or(NtsError::MissingCookie)?;
         if buf.len() < needed {

@@ -427,7 +427,7 @@ mod auth {
     use crate::nts::{
         AeadAlgorithm, AeadKey, CookieKey, CookieKeys, NtsError, NtsServer, NtsSession, SessionKeys,
     };
-    use rand_core::{OsRng, RngCore};
+    use crate::random::{OsRandom, Random};
 
     fn key(id: u32, key_type: KeyType, fill: u8) -> Key {
         let len = key_type.required_key_len().unwrap_or(20);
@@ -594,8 +594,8 @@ mod auth {
     fn session_keys() -> SessionKeys {
         let mut c2s = [0u8; 32];
         let mut s2c = [0u8; 32];
-        OsRng.fill_bytes(&mut c2s);
-        OsRng.fill_bytes(&mut s2c);
+        OsRandom.fill_bytes(&mut c2s);
+        OsRandom.fill_bytes(&mut s2c);
         SessionKeys {
             c2s: AeadKey::new(AeadAlgorithm::AesSivCmac256, &c2s).unwrap(),
             s2c: AeadKey::new(AeadAlgorithm::AesSivCmac256, &s2c).unwrap(),
@@ -627,7 +627,7 @@ mod auth {
     fn nts_request(session: &mut NtsSession) -> ([u8; 2048], usize) {
         let mut buf = [0u8; 2048];
         buf[..48].copy_from_slice(&request(4, 3, 6));
-        let n = session.write_request(&mut buf, &mut OsRng).unwrap();
+        let n = session.write_request(&mut buf, &mut OsRandom).unwrap();
         (buf, n)
     }
 

@@ -1,7 +1,7 @@
 //! The simulator's random numbers: the crate's seeded generator with the
 //! distributions the simulated world needs.
 
-use rand_core::{Error, RngCore};
+use crate::random::Random;
 
 use crate::xoshiro::Xoshiro256;
 
@@ -49,7 +49,7 @@ impl SimRng {
     }
 }
 
-impl RngCore for SimRng {
+impl Random for SimRng {
     fn next_u32(&mut self) -> u32 {
         self.core.next_u32()
     }
@@ -60,10 +60,6 @@ impl RngCore for SimRng {
 
     fn fill_bytes(&mut self, dest: &mut [u8]) {
         self.core.fill_bytes(dest)
-    }
-
-    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), Error> {
-        self.core.try_fill_bytes(dest)
     }
 }
 

@@ -35,13 +35,13 @@ use crate::node::{Datagram, Event, Node, NodeConfig};
 use crate::nts::{
     AeadAlgorithm, AeadKey, CookieKey, CookieKeys, NtsServer, NtsSession, SessionKeys,
 };
+use crate::random::Random;
 use crate::reference::Reference;
 use crate::report::TimestampSource;
 use crate::server::{ClientRecord, RateLimit, Server, ServerConfig};
 use crate::system::{Drift, SourceConfig, SourceId, MAX_REQUEST_LEN};
 use crate::time::NtpTimestamp;
 use crate::wire::{set_transmit_timestamp, LeapIndicator, ReferenceId};
-use rand_core::RngCore;
 
 use super::{SimKernel, SimRng};
 

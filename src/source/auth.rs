@@ -4,7 +4,7 @@
 //!
 //! See [`SourceAuth`].
 
-use rand_core::RngCore;
+use crate::random::Random;
 
 use crate::auth::{mac, Key, MacError};
 use crate::nts::client::{KeBackoff, MAX_REQUEST_LEN};
@@ -256,7 +256,7 @@ impl SourceAuth {
         nts: Option<&mut NtsState>,
         buf: &mut [u8],
         header_len: usize,
-        rng: &mut impl RngCore,
+        rng: &mut impl Random,
     ) -> Option<usize> {
         match self {
             SourceAuth::None => Some(header_len),

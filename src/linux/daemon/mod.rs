@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use std::vec::Vec;
 
-use rand_core::{OsRng, RngCore};
+use crate::random::{OsRandom, Random};
 
 use crate::chrony::config::{Config, ConfigError};
 use crate::linux::clock::{DriverClock, SystemClock, VirtualClock};
@@ -420,7 +420,7 @@ impl Running {
         let mut table = serve.as_ref().map(client_log_table).unwrap_or_default();
         let serving = match &serve {
             Some(serve) => {
-                let seed = [OsRng.next_u64(), OsRng.next_u64()];
+                let seed = [OsRandom.next_u64(), OsRandom.next_u64()];
                 match Serving::bind(serve, self.precision, &mut table, seed, false) {
                     Ok((mut serving, skipped)) => {
                         for e in skipped {

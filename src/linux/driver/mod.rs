@@ -74,7 +74,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use std::vec::Vec;
 
-use rand_core::OsRng;
+use crate::random::OsRandom;
 
 use crate::chrony::config::DEFAULT_LOGCHANGE;
 use crate::clock::{ClockAction, StepWatch};
@@ -350,7 +350,7 @@ impl<'a, C: DriverClock> Driver<'a, C> {
             // T1 is the clock read just before the send, until the kernel's
             // transmit timestamp replaces it.
             let now = self.now()?;
-            let Some(transmit) = self.node.poll_transmit(now, &mut OsRng, &mut buf) else {
+            let Some(transmit) = self.node.poll_transmit(now, &mut OsRandom, &mut buf) else {
                 return Ok(());
             };
             let Some(peer) = self.peers.iter_mut().find(|p| p.id == transmit.source) else {

@@ -23,7 +23,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 use std::vec::Vec;
 
-use rand_core::{OsRng, RngCore};
+use crate::random::{OsRandom, Random};
 use rustls::ServerConnection;
 
 use super::server_keys::{ServerKeys, SharedKeys, DEFAULT_ROTATE};
@@ -253,7 +253,7 @@ impl Drop for KeServer {
 }
 
 fn nonce_prefix() -> [u8; 8] {
-    OsRng.next_u64().to_be_bytes()
+    OsRandom.next_u64().to_be_bytes()
 }
 
 struct Connection {

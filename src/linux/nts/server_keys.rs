@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use std::vec::Vec;
 
-use rand_core::{OsRng, RngCore};
+use crate::random::{OsRandom, Random};
 
 use crate::chrony::hex;
 use crate::linux::files::write_atomically;
@@ -65,7 +65,7 @@ impl SharedKeys {
 
 fn random_key(id: u32) -> CookieKey {
     let mut key = [0u8; COOKIE_KEY_LEN];
-    OsRng.fill_bytes(&mut key);
+    OsRandom.fill_bytes(&mut key);
     CookieKey { id, key }
 }
 
@@ -113,7 +113,7 @@ impl ServerKeys {
             },
             None => {
                 let keys = ServerKeys {
-                    keys: CookieKeys::new(random_key(OsRng.next_u32())),
+                    keys: CookieKeys::new(random_key(OsRandom.next_u32())),
                     rotated: now,
                     rotate,
                     dump,
