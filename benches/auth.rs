@@ -38,10 +38,7 @@ fn bench(c: &mut Criterion) {
     let client: SocketAddr = "127.0.0.1:40000".parse().unwrap();
     let keys = [Key::new(1, KeyType::Sha256, &[0x42; 32]).unwrap()];
     let mut table = [ClientRecord::EMPTY; 0];
-    let config = ServerConfig {
-        access: AccessControl::allow_everyone(),
-        ..ServerConfig::default()
-    };
+    let config = ServerConfig::default().with_access(AccessControl::allow_everyone());
     let cookie_keys = CookieKeys::new(CookieKey {
         id: 7,
         key: [9; 32],

@@ -30,18 +30,17 @@ fn config() -> ServerConfig {
             access.deny(subnet).unwrap();
         }
     }
-    ServerConfig {
-        access,
+    ServerConfig::default()
+        .with_access(access)
         // Loose enough that a client at full speed is never limited, so
         // the benchmark measures the answered path.
-        rate_limit: Some(RateLimit {
+        .with_rate_limit(Some(RateLimit {
             interval: -19,
             burst: 255,
             ..RateLimit::default()
-        }),
-        precision: -25,
-        deny_kod: false,
-    }
+        }))
+        .with_precision(-25)
+        .with_deny_kod(false)
 }
 
 fn bench(c: &mut Criterion) {

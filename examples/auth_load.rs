@@ -155,10 +155,9 @@ fn header(tag: u32, index: usize, version: u8) -> [u8; 48] {
 }
 
 fn ke_client(options: &Options) -> Result<KeClient, KeClientError> {
-    KeClient::new(&NtsClientConfig {
-        trusted_certs: options.ca.iter().cloned().collect(),
-        ..NtsClientConfig::default()
-    })
+    KeClient::new(
+        &NtsClientConfig::default().with_trusted_certs(options.ca.iter().cloned().collect()),
+    )
 }
 
 fn pool(options: &Options, tag: u32) -> Result<Pool, Box<dyn Error>> {

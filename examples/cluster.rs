@@ -133,12 +133,10 @@ fn main() -> ExitCode {
                 offset,
                 ..SimServer::default()
             });
-            let link = LinkConfig {
-                base_delay: *delay,
-                jitter: delay / 20.0,
-                asymmetry: delay / 50.0,
-                ..LinkConfig::default()
-            };
+            let link = LinkConfig::default()
+                .with_base_delay(*delay)
+                .with_jitter(delay / 20.0)
+                .with_asymmetry(delay / 50.0);
             world.connect(serving, Target::Server(server), upstream, link);
             upstream_names.push(*name);
         }

@@ -163,10 +163,7 @@ fn serve_only(
         per_thread.push(bind(serve, precision, table, options.threads > 1, auth)?);
     }
     announce(config, options, &per_thread[0], precision);
-    let node = NodeConfig {
-        local: settings.node.local,
-        ..NodeConfig::default()
-    };
+    let node = NodeConfig::default().with_local(settings.node.local);
     // The first thread answers chronyc too.
     let mut command = settings.command.clone();
     std::thread::scope(|scope| {

@@ -148,6 +148,7 @@ impl fmt::Display for Drift {
 /// How the discipline corrects the clock. The default is chrony's.
 #[derive(Debug, Clone, Copy, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
 pub struct DisciplineConfig {
     /// Step instead of slewing (default: never).
     pub makestep: Option<MakeStep>,
@@ -172,6 +173,18 @@ pub struct DisciplineConfig {
     /// `fallbackdrift` (default: none).
     pub fallbackdrift: Option<FallbackDrift>,
 }
+
+setters!(impl [] DisciplineConfig {
+    with_makestep => makestep: Option<MakeStep>,
+    with_maxupdateskew_ppm => maxupdateskew_ppm: f64,
+    with_maxdrift_ppm => maxdrift_ppm: f64,
+    with_maxslewrate_ppm => maxslewrate_ppm: f64,
+    with_corrtimeratio => corrtimeratio: f64,
+    with_max_frequency_ppm => max_frequency_ppm: f64,
+    with_panic_threshold => panic_threshold: Option<f64>,
+    with_maxchange => maxchange: Option<MaxChange>,
+    with_fallbackdrift => fallbackdrift: Option<FallbackDrift>,
+});
 
 /// chrony's `fallbackdrift MIN MAX`: while synchronised, the frequency is
 /// averaged over 2^MIN to 2^MAX seconds (log2 seconds, each a moving

@@ -126,6 +126,9 @@
 #[cfg(any(feature = "std", test))]
 extern crate std;
 
+#[macro_use]
+mod setters;
+
 pub mod access;
 pub mod auth;
 #[cfg(feature = "chrony")]

@@ -296,6 +296,7 @@ pub enum Event {
 
 /// What a node runs.
 #[derive(Debug, Clone, PartialEq, Default)]
+#[non_exhaustive]
 pub struct NodeConfig {
     /// The client engine's settings.
     pub system: SystemConfig,
@@ -305,6 +306,12 @@ pub struct NodeConfig {
     /// `leapsectz`'s leap seconds (see [`System::set_leap_table`]).
     pub leap_table: Option<LeapTable>,
 }
+
+setters!(impl [] NodeConfig {
+    with_system => system: SystemConfig,
+    with_local => local: Option<LocalReference>,
+    with_leap_table => leap_table: Option<LeapTable>,
+});
 
 /// A fixed ring of events.
 #[derive(Debug, Clone)]

@@ -66,9 +66,20 @@ const MAX_RATE_POLL: i8 = 17;
 const MAX_ROOT_DISTANCE: f64 = 16.0;
 
 /// How a source is polled and used (chrony's `server` options). The
-/// default is chrony's.
+/// default is chrony's; outside the crate it is built from the default
+/// with the `with_` setters (the struct is `#[non_exhaustive]`, so options
+/// can be added without breaking anyone):
+///
+/// ```
+/// use ntpkit::source::SourceConfig;
+///
+/// let config = SourceConfig::default().with_minpoll(4).with_maxpoll(6).with_iburst(true);
+/// assert_eq!((config.minpoll, config.maxpoll, config.iburst), (4, 6, true));
+/// assert_eq!(config.maxdelay, SourceConfig::default().maxdelay);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
 pub struct SourceConfig {
     /// Shortest polling interval, log2 seconds (-7..=24; default 6).
     pub minpoll: i8,
@@ -150,6 +161,32 @@ pub struct SourceConfig {
     /// take it (chrony's `filter`; 0 or 1: every sample as it comes).
     pub filter: u8,
 }
+
+setters!(impl [] SourceConfig {
+    with_minpoll => minpoll: i8,
+    with_maxpoll => maxpoll: i8,
+    with_iburst => iburst: bool,
+    with_burst => burst: bool,
+    with_prefer => prefer: bool,
+    with_noselect => noselect: bool,
+    with_trust => trust: bool,
+    with_maxdelay => maxdelay: f64,
+    with_maxdelaydevratio => maxdelaydevratio: f64,
+    with_poll_target => poll_target: u8,
+    with_min_samples => min_samples: u8,
+    with_max_samples => max_samples: u8,
+    with_copy => copy: bool,
+    with_offline => offline: bool,
+    with_require => require: bool,
+    with_maxdelayratio => maxdelayratio: f64,
+    with_min_stratum => min_stratum: u8,
+    with_offset => offset: f64,
+    with_mindelay => mindelay: f64,
+    with_asymmetry => asymmetry: f64,
+    with_maxdelayquant => maxdelayquant: f64,
+    with_presend => presend: Option<i8>,
+    with_filter => filter: u8,
+});
 
 impl Default for SourceConfig {
     fn default() -> Self {

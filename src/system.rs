@@ -69,6 +69,7 @@ pub struct SourceId(pub usize);
 /// No room for another source.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("no room for another source (capacity {capacity})")]
+#[non_exhaustive]
 pub struct CapacityError {
     /// How many sources the system holds.
     pub capacity: usize,
@@ -259,6 +260,7 @@ fn mode_samples(source: &Source) -> usize {
 /// System-wide settings. The default is chrony's.
 #[derive(Debug, Clone, Copy, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
 pub struct SystemConfig {
     /// How the clock is corrected.
     pub discipline: DisciplineConfig,
@@ -287,6 +289,20 @@ pub struct SystemConfig {
     /// Manual time input on from the start (chrony's `manual`).
     pub manual: bool,
 }
+
+setters!(impl [] SystemConfig {
+    with_discipline => discipline: DisciplineConfig,
+    with_minsources => minsources: usize,
+    with_stratumweight => stratumweight: f64,
+    with_reselect_distance => reselect_distance: f64,
+    with_maxdistance => maxdistance: f64,
+    with_maxjitter => maxjitter: f64,
+    with_precision => precision: i8,
+    with_auth_select => auth_select: AuthSelectMode,
+    with_nts_refresh => nts_refresh: f64,
+    with_mode => mode: ReferenceMode,
+    with_manual => manual: bool,
+});
 
 impl Default for SystemConfig {
     fn default() -> Self {

@@ -33,10 +33,7 @@ fn chronyds_macs_verify_and_are_answered_alike() {
     let vectors = vectors();
     assert_eq!(vectors.len(), 8);
     let mut table = [ClientRecord::EMPTY; 0];
-    let config = ServerConfig {
-        access: AccessControl::allow_everyone(),
-        ..ServerConfig::default()
-    };
+    let config = ServerConfig::default().with_access(AccessControl::allow_everyone());
     let mut server = Server::new(config, &mut table, [1, 2]);
     server.set_keys(store);
     for (id, request) in &vectors {

@@ -31,10 +31,7 @@ fn world_with_client(seed: u64, system: SystemConfig) -> (World, usize) {
     let epoch = Scenario::default().epoch;
     let mut world = World::new(seed, epoch);
     let node = world.add_host(
-        NodeConfig {
-            system,
-            ..NodeConfig::default()
-        },
+        NodeConfig::default().with_system(system),
         None,
         SimKernel::new(epoch, 0.1, 1e-4, 1e-9),
         false,
@@ -73,16 +70,12 @@ fn sources_line(world: &World, node: usize, id: SourceId, name: &str) -> String 
 }
 
 fn makestep(limit: i32) -> SystemConfig {
-    SystemConfig {
-        discipline: DisciplineConfig {
-            makestep: Some(MakeStep {
-                threshold: 0.1,
-                limit,
-            }),
-            ..DisciplineConfig::default()
+    SystemConfig::default().with_discipline(DisciplineConfig::default().with_makestep(Some(
+        MakeStep {
+            threshold: 0.1,
+            limit,
         },
-        ..SystemConfig::default()
-    }
+    )))
 }
 
 /// `makestep 0.1 -1` steps whenever the offset is over 0.1 s, however many
@@ -137,15 +130,9 @@ fn noselect_source_is_measured_never_selected() {
 fn noselect_source_is_measured_never_selected_with(seed: u64) {
     let (mut world, node) = world_with_client(seed, SystemConfig::default());
     // The selectable source is the worse one: 2 ms farther away.
-    let far = LinkConfig {
-        base_delay: 2e-3,
-        ..LinkConfig::default()
-    };
+    let far = LinkConfig::default().with_base_delay(2e-3);
     let selectable = follow(&mut world, node, SourceConfig::default(), far);
-    let noselect = SourceConfig {
-        noselect: true,
-        ..SourceConfig::default()
-    };
+    let noselect = SourceConfig::default().with_noselect(true);
     let measured = follow(&mut world, node, noselect, LinkConfig::default());
     let mut selected = [0u32; 2];
     world.run_until(
@@ -186,11 +173,7 @@ fn stratumweight_prefers_the_lower_stratum_when_distances_are_close_with(seed: u
         let server = world.add_server(SimServer::default());
         // Every source is polled every 16 s, so that the dispersion samples
         // and served references gain with age stays a fraction of the gap.
-        let polled = SourceConfig {
-            minpoll: 4,
-            maxpoll: 4,
-            ..SourceConfig::default()
-        };
+        let polled = SourceConfig::default().with_minpoll(4).with_maxpoll(4);
         // A stratum-2 node next to the server, serving...
         let relay = world.add_host(
             NodeConfig::default(),
@@ -198,28 +181,18 @@ fn stratumweight_prefers_the_lower_stratum_when_distances_are_close_with(seed: u
             SimKernel::new(epoch, 0.0, 1e-5, 1e-9),
             true,
         );
-        let lan = LinkConfig {
-            base_delay: 5e-5,
-            jitter: 1e-5,
-            ..LinkConfig::default()
-        };
+        let lan = LinkConfig::default()
+            .with_base_delay(5e-5)
+            .with_jitter(1e-5);
         world.connect(relay, Target::Server(server), polled, lan);
         // ...and a client near the relay, 0.5 ms farther from the server.
         let (client_config, client_clock) = (
-            NodeConfig {
-                system: SystemConfig {
-                    stratumweight,
-                    ..SystemConfig::default()
-                },
-                ..NodeConfig::default()
-            },
+            NodeConfig::default()
+                .with_system(SystemConfig::default().with_stratumweight(stratumweight)),
             SimKernel::new(epoch, 0.0, 1e-5, 1e-9),
         );
         let client = world.add_host(client_config, None, client_clock, false);
-        let direct = LinkConfig {
-            base_delay: 5.5e-4,
-            ..lan
-        };
+        let direct = lan.with_base_delay(5.5e-4);
         let stratum_1 = world.connect(client, Target::Server(server), polled, direct);
         let stratum_2 = world.connect(client, Target::Host(relay), polled, lan);
         let mut chosen = [0u32; 2];
@@ -261,19 +234,10 @@ fn a_source_more_variable_than_maxjitter_is_too_variable() {
 
 fn a_source_more_variable_than_maxjitter_is_too_variable_with(seed: u64) {
     for (maxjitter, too_variable) in [(1e-4, true), (1.0, false)] {
-        let system = SystemConfig {
-            maxjitter,
-            ..SystemConfig::default()
-        };
+        let system = SystemConfig::default().with_maxjitter(maxjitter);
         let (mut world, node) = world_with_client(seed, system);
-        let steady = LinkConfig {
-            jitter: 1e-5,
-            ..LinkConfig::default()
-        };
-        let noisy = LinkConfig {
-            jitter: 2e-3,
-            ..LinkConfig::default()
-        };
+        let steady = LinkConfig::default().with_jitter(1e-5);
+        let noisy = LinkConfig::default().with_jitter(2e-3);
         let good = follow(&mut world, node, SourceConfig::default(), steady);
         let jittery = follow(&mut world, node, SourceConfig::default(), noisy);
         world.run_until(3000.0, &mut |_| {});
@@ -373,14 +337,8 @@ fn sources_with_a_large_asymmetric_delay_are_not_followed() {
 
 fn sources_with_a_large_asymmetric_delay_are_not_followed_with(seed: u64) {
     let (mut world, node) = world_with_client(seed, SystemConfig::default());
-    let quick = LinkConfig {
-        base_delay: 1e-3,
-        ..LinkConfig::default()
-    };
-    let slow = LinkConfig {
-        asymmetry: 1.0,
-        ..quick
-    };
+    let quick = LinkConfig::default().with_base_delay(1e-3);
+    let slow = quick.with_asymmetry(1.0);
     let good = follow(&mut world, node, SourceConfig::default(), quick);
     let ids = [
         good,
@@ -432,12 +390,10 @@ fn presend_doubles_each_poll_and_keeps_time() {
 fn presend_doubles_each_poll_and_keeps_time_with(seed: u64) {
     let requests = |presend: Option<i8>| {
         let (mut world, node) = world_with_client(seed, SystemConfig::default());
-        let config = SourceConfig {
-            minpoll: 6,
-            maxpoll: 6,
-            presend,
-            ..SourceConfig::default()
-        };
+        let config = SourceConfig::default()
+            .with_minpoll(6)
+            .with_maxpoll(6)
+            .with_presend(presend);
         follow(&mut world, node, config, LinkConfig::default());
         stays_synchronised(&mut world, node, 600.0, 3000.0);
         world.host(node).requests
@@ -462,12 +418,10 @@ fn filter_takes_one_sample_per_span() {
 
 fn filter_takes_one_sample_per_span_with(seed: u64) {
     let (mut world, node) = world_with_client(seed, SystemConfig::default());
-    let config = SourceConfig {
-        minpoll: 4,
-        maxpoll: 4,
-        filter: 4,
-        ..SourceConfig::default()
-    };
+    let config = SourceConfig::default()
+        .with_minpoll(4)
+        .with_maxpoll(4)
+        .with_filter(4);
     let id = follow(&mut world, node, config, LinkConfig::default());
     stays_synchronised(&mut world, node, 1200.0, 3000.0);
     let host = world.host(node);
@@ -489,12 +443,10 @@ fn maxdelayquant_keeps_the_quickest_fifth() {
 
 fn maxdelayquant_keeps_the_quickest_fifth_with(seed: u64) {
     let (mut world, node) = world_with_client(seed, SystemConfig::default());
-    let config = SourceConfig {
-        minpoll: 2,
-        maxpoll: 2,
-        maxdelayquant: 0.2,
-        ..SourceConfig::default()
-    };
+    let config = SourceConfig::default()
+        .with_minpoll(2)
+        .with_maxpoll(2)
+        .with_maxdelayquant(0.2);
     let id = follow(&mut world, node, config, LinkConfig::default());
     stays_synchronised(&mut world, node, 600.0, 3000.0);
     let (_, counts) = world.host(node).node.system().exchange(id).unwrap();

@@ -40,12 +40,10 @@ fn follow(port: u16, label: &str) {
         upstreams: vec![Upstream {
             name: "127.0.0.1".into(),
             address: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
-            config: SourceConfig {
-                minpoll: -2,
-                maxpoll: 0,
-                iburst: true,
-                ..SourceConfig::default()
-            },
+            config: SourceConfig::default()
+                .with_minpoll(-2)
+                .with_maxpoll(0)
+                .with_iburst(true),
             auth: UpstreamAuth::None,
             from_sourcedir: false,
         }],

@@ -241,11 +241,9 @@ fn nts_request(session: &mut NtsSession, t1: NtpTimestamp) -> Vec<u8> {
 fn our_ke_client_and_session_against_chronyds_nts_server() {
     need::chronyd();
     let (chronyd, pki, port, ntsport) = chronyd_server("nts-chronyd", KEYS);
-    let client = KeClient::new(&NtsClientConfig {
-        trusted_certs: vec![pki.ca.clone()],
-        ..NtsClientConfig::default()
-    })
-    .unwrap();
+    let client =
+        KeClient::new(&NtsClientConfig::default().with_trusted_certs(vec![pki.ca.clone()]))
+            .unwrap();
     let outcome = establish(&client, ntsport);
     assert_eq!(outcome.session.cookies(), 8);
     assert_eq!(outcome.session.keys().algorithm().id(), 15);

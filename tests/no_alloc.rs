@@ -131,10 +131,7 @@ fn mac_and_nts_paths_do_not_allocate() {
         key: [4; 32],
     });
     let mut table = [ClientRecord::EMPTY; 0];
-    let config = ServerConfig {
-        access: AccessControl::allow_everyone(),
-        ..ServerConfig::default()
-    };
+    let config = ServerConfig::default().with_access(AccessControl::allow_everyone());
     let mut server = Server::new(config, &mut table, [1, 2]);
     server.set_keys(store);
     server.set_nts(NtsServer::new(cookie_keys, [5; 8]));
@@ -204,10 +201,7 @@ fn the_engines_authenticated_exchanges_do_not_allocate() {
         key: [4; 32],
     });
     let mut table = [ClientRecord::EMPTY; 0];
-    let config = ServerConfig {
-        access: AccessControl::allow_everyone(),
-        ..ServerConfig::default()
-    };
+    let config = ServerConfig::default().with_access(AccessControl::allow_everyone());
     let mut server = Server::new(config, &mut table, [1, 2]);
     server.set_keys(KeyStore::new(&keys).unwrap());
     server.set_nts(NtsServer::new(cookie_keys, [5; 8]));
@@ -219,11 +213,7 @@ fn the_engines_authenticated_exchanges_do_not_allocate() {
         session.add_cookie(&cookie[..n]).unwrap();
     }
     let start = NtpTimestamp::from_parts(0xeeb2_be21, 0);
-    let fast = SourceConfig {
-        minpoll: 0,
-        maxpoll: 0,
-        ..SourceConfig::default()
-    };
+    let fast = SourceConfig::default().with_minpoll(0).with_maxpoll(0);
     let mut system = System::new(SystemConfig::default(), None);
     let keyed = system.add_source(fast, ReferenceId::NONE, start).unwrap();
     let nts = system.add_source(fast, ReferenceId::NONE, start).unwrap();

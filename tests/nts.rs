@@ -23,23 +23,21 @@ use ntpkit::time::NtpTimestamp;
 use ntpkit::wire::Header;
 
 fn ke_server(pki: &common::certs::TestPki, tweak: impl FnOnce(&mut NtsServerConfig)) -> KeServer {
-    let mut config = NtsServerConfig {
-        certificates: vec![(pki.cert.clone(), pki.key.clone())],
-        addresses: vec!["127.0.0.1".parse().unwrap()],
-        port: 0,
-        ntp_port: 11123,
-        ..NtsServerConfig::default()
-    };
+    let mut config = NtsServerConfig::default()
+        .with_certificates(vec![(pki.cert.clone(), pki.key.clone())])
+        .with_addresses(vec!["127.0.0.1".parse().unwrap()])
+        .with_port(0)
+        .with_ntp_port(11123);
     tweak(&mut config);
     KeServer::start(&config).unwrap()
 }
 
 fn client(ca: &std::path::Path, ignore_time: bool) -> KeClient {
-    KeClient::new(&NtsClientConfig {
-        trusted_certs: vec![ca.to_path_buf()],
-        ignore_cert_time: ignore_time,
-        ..NtsClientConfig::default()
-    })
+    KeClient::new(
+        &NtsClientConfig::default()
+            .with_trusted_certs(vec![ca.to_path_buf()])
+            .with_ignore_cert_time(ignore_time),
+    )
     .unwrap()
 }
 
@@ -49,10 +47,7 @@ fn exchange(
     keys: ntpkit::nts::CookieKeys,
 ) -> Result<usize, NtsError> {
     let mut table = [ClientRecord::EMPTY; 0];
-    let config = ServerConfig {
-        access: AccessControl::allow_everyone(),
-        ..ServerConfig::default()
-    };
+    let config = ServerConfig::default().with_access(AccessControl::allow_everyone());
     let mut server = Server::new(config, &mut table, [1, 2]);
     server.set_nts(NtsServer::new(keys, [9; 8]));
     let mut request = [0u8; 2048];
@@ -128,11 +123,11 @@ fn ke_gives_keys_and_eight_cookies_that_the_ntp_side_accepts() {
         0o600
     );
     // AEAD 17 when the client prefers it.
-    let strong = KeClient::new(&NtsClientConfig {
-        trusted_certs: vec![pki.ca.clone()],
-        algorithms: vec![AeadAlgorithm::AesSivCmac512],
-        ..NtsClientConfig::default()
-    })
+    let strong = KeClient::new(
+        &NtsClientConfig::default()
+            .with_trusted_certs(vec![pki.ca.clone()])
+            .with_algorithms(vec![AeadAlgorithm::AesSivCmac512]),
+    )
     .unwrap();
     let mut outcome = strong.establish("127.0.0.1", addr).unwrap();
     assert_eq!(

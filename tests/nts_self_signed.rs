@@ -43,22 +43,22 @@ fn self_signed(dir: &Path, name: &str, ca: bool, from: i32, until: i32) -> (Path
 }
 
 fn server(cert: &Path, key: &Path) -> KeServer {
-    KeServer::start(&NtsServerConfig {
-        certificates: vec![(cert.to_path_buf(), key.to_path_buf())],
-        addresses: vec!["127.0.0.1".parse().unwrap()],
-        port: 0,
-        ntp_port: 11123,
-        ..NtsServerConfig::default()
-    })
+    KeServer::start(
+        &NtsServerConfig::default()
+            .with_certificates(vec![(cert.to_path_buf(), key.to_path_buf())])
+            .with_addresses(vec!["127.0.0.1".parse().unwrap()])
+            .with_port(0)
+            .with_ntp_port(11123),
+    )
     .unwrap()
 }
 
 fn client(trusted: &[&Path], ignore_time: bool) -> KeClient {
-    KeClient::new(&NtsClientConfig {
-        trusted_certs: trusted.iter().map(|p| p.to_path_buf()).collect(),
-        ignore_cert_time: ignore_time,
-        ..NtsClientConfig::default()
-    })
+    KeClient::new(
+        &NtsClientConfig::default()
+            .with_trusted_certs(trusted.iter().map(|p| p.to_path_buf()).collect())
+            .with_ignore_cert_time(ignore_time),
+    )
     .unwrap()
 }
 

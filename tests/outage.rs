@@ -57,17 +57,12 @@ impl Cluster {
         let (client_node, to_serving) = kubeasz(KUBEASZ_CLIENT, "kubeasz-client.conf");
         let serving = world.add_host(server_node, None, kernel(CLOCKS[0]), true);
         let server = world.add_server(SimServer::default());
-        let internet = LinkConfig {
-            base_delay: 0.02,
-            jitter: 0.001,
-            asymmetry: 0.0004,
-            ..LinkConfig::default()
-        };
+        let internet = LinkConfig::default()
+            .with_base_delay(0.02)
+            .with_jitter(0.001)
+            .with_asymmetry(0.0004);
         world.connect(serving, Target::Server(server), upstream, internet);
-        let lan = LinkConfig {
-            outage: Some((up, period)),
-            ..LinkConfig::default()
-        };
+        let lan = LinkConfig::default().with_outage(Some((up, period)));
         let members = CLOCKS[1..]
             .iter()
             .map(|&c| {

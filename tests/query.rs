@@ -35,10 +35,7 @@ fn spawn_server(
         .unwrap();
     let address = socket.local_addr().unwrap();
     let handle = thread::spawn(move || {
-        let config = ServerConfig {
-            access: AccessControl::allow_everyone(),
-            ..ServerConfig::default()
-        };
+        let config = ServerConfig::default().with_access(AccessControl::allow_everyone());
         let mut server = Server::without_client_log(config).unwrap();
         let now = || {
             NtpTimestamp::from_system_time(SystemTime::now()) + NtpDuration::from_seconds_f64(ahead)

@@ -312,10 +312,7 @@ fn client_of_servers(losses: &[f64]) -> (World, usize) {
     );
     for &loss in losses {
         let server = world.add_server(SimServer::default());
-        let link = LinkConfig {
-            loss,
-            ..LinkConfig::default()
-        };
+        let link = LinkConfig::default().with_loss(loss);
         world.connect(node, Target::Server(server), SourceConfig::default(), link);
     }
     (world, node)
@@ -357,33 +354,26 @@ fn panic_threshold_is_an_error_not_a_correction() {
 #[test]
 fn clients_of_a_node_still_synchronising() {
     let epoch = ntpkit::time::NtpTimestamp::from_parts(3_757_463_511, 0);
-    let kubeasz = NodeConfig {
-        system: SystemConfig {
-            discipline: DisciplineConfig {
-                makestep: Some(MakeStep {
-                    threshold: 1.0,
-                    limit: 3,
-                }),
-                maxupdateskew_ppm: 100.0,
-                ..DisciplineConfig::default()
-            },
-            stratumweight: 0.0,
-            ..SystemConfig::default()
-        },
-        ..NodeConfig::default()
-    };
-    let iburst = SourceConfig {
-        iburst: true,
-        ..SourceConfig::default()
-    };
+    let kubeasz = NodeConfig::default().with_system(
+        SystemConfig::default()
+            .with_discipline(
+                DisciplineConfig::default()
+                    .with_makestep(Some(MakeStep {
+                        threshold: 1.0,
+                        limit: 3,
+                    }))
+                    .with_maxupdateskew_ppm(100.0),
+            )
+            .with_stratumweight(0.0),
+    );
+    let iburst = SourceConfig::default().with_iburst(true);
     let clocks = [(-0.05, 3e-5), (0.3, -2e-5), (1.5, 6e-5)];
     for seed in 1..=4 {
         let mut world = World::new(seed, epoch);
         let serving = world.add_host(
-            NodeConfig {
-                local: Some(LocalReference::new(10, 1.0)),
-                ..kubeasz.clone()
-            },
+            kubeasz
+                .clone()
+                .with_local(Some(LocalReference::new(10, 1.0))),
             None,
             SimKernel::new(epoch, 0.1, 1e-4, 1e-9),
             true,
@@ -399,12 +389,10 @@ fn clients_of_a_node_still_synchronising() {
                 offset,
                 ..SimServer::default()
             });
-            let link = LinkConfig {
-                base_delay: delay,
-                jitter: delay / 20.0,
-                asymmetry: delay / 50.0,
-                ..LinkConfig::default()
-            };
+            let link = LinkConfig::default()
+                .with_base_delay(delay)
+                .with_jitter(delay / 20.0)
+                .with_asymmetry(delay / 50.0);
             world.connect(serving, Target::Server(server), iburst, link);
         }
         let clients: Vec<usize> = clocks

@@ -23,13 +23,7 @@ fn world(seed: u64) -> World {
 
 /// A host 0.1 s off, 100 ppm fast, selecting with `mode`.
 fn host(world: &mut World, mode: AuthSelectMode) -> usize {
-    let config = NodeConfig {
-        system: SystemConfig {
-            auth_select: mode,
-            ..SystemConfig::default()
-        },
-        ..NodeConfig::default()
-    };
+    let config = NodeConfig::default().with_system(SystemConfig::default().with_auth_select(mode));
     world.add_host(
         config,
         None,
@@ -49,10 +43,7 @@ fn follow(
     let id = world.connect(
         host,
         Target::Server(server),
-        SourceConfig {
-            iburst: true,
-            ..SourceConfig::default()
-        },
+        SourceConfig::default().with_iburst(true),
         link,
     );
     world
@@ -129,10 +120,7 @@ fn keyed_sources_are_followed_and_a_wrong_key_or_tampered_path_never_is() {
             offset: 0.5,
             ..SimServer::default()
         });
-        let tampered = LinkConfig {
-            tamper: 1.0,
-            ..LinkConfig::default()
-        };
+        let tampered = LinkConfig::default().with_tamper(1.0);
         let altered = follow(&mut world, h, server, tampered, SourceAuth::Key(sha256(1)));
         let worst = run(&mut world, h);
         assert!(worst < 1e-3, "seed {seed}: {worst}");

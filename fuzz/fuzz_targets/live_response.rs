@@ -43,26 +43,21 @@ fuzz_target!(|data: &[u8]| {
     let Some((&settings, mut rest)) = data.split_first() else {
         return;
     };
-    let config = SystemConfig {
-        discipline: DisciplineConfig {
-            makestep: (settings & 1 != 0).then_some(MakeStep {
+    let config = SystemConfig::default()
+        .with_discipline(
+            DisciplineConfig::default().with_makestep((settings & 1 != 0).then_some(MakeStep {
                 threshold: 0.1,
                 limit: if settings & 2 != 0 { -1 } else { 3 },
-            }),
-            ..DisciplineConfig::default()
-        },
-        minsources: 1 + usize::from(settings >> 2 & 1),
-        maxjitter: if settings & 8 != 0 { 1e-4 } else { 1.0 },
-        ..SystemConfig::default()
-    };
+            })),
+        )
+        .with_minsources(1 + usize::from(settings >> 2 & 1))
+        .with_maxjitter(if settings & 8 != 0 { 1e-4 } else { 1.0 });
     let mut system = System::new(config, None);
     let mut rng = SimRng::new(u64::from(settings));
     let mut now = NtpTimestamp::from_parts(3_900_000_000, 0);
-    let source = SourceConfig {
-        iburst: settings & 16 != 0,
-        minpoll: if settings & 32 != 0 { -2 } else { 6 },
-        ..SourceConfig::default()
-    };
+    let source = SourceConfig::default()
+        .with_iburst(settings & 16 != 0)
+        .with_minpoll(if settings & 32 != 0 { -2 } else { 6 });
     let sources = [
         system
             .add_source(source, ReferenceId::from_bits(0x0a00_0001), now)

@@ -32,17 +32,16 @@ fuzz_target!(|data: &[u8]| {
     } else {
         let _ = access.allow(Subnet::new(ip, head[1] % 33).unwrap_or(Subnet::ALL_V4));
     }
-    let config = ServerConfig {
-        access,
-        rate_limit: (head[0] & 4 != 0).then(|| RateLimit {
+    let config = ServerConfig::default()
+        .with_access(access)
+        .with_rate_limit((head[0] & 4 != 0).then(|| RateLimit {
             interval: (head[2] as i8) % 20,
             burst: head[3],
             leak: head[4],
             kod: head[5],
-        }),
-        precision: head[6] as i8,
-        deny_kod: head[0] & 8 != 0,
-    };
+        }))
+        .with_precision(head[6] as i8)
+        .with_deny_kod(head[0] & 8 != 0);
     let mut table = [ClientRecord::EMPTY; 16];
     let mut server = Server::new(config, &mut table, [1, 2]);
     // With keys and NTS on (a bit of the first byte): their checks too.

@@ -43,6 +43,7 @@ use crate::wire::LeapIndicator;
 
 /// Why a clock operation failed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ClockError {
     /// The process may not change the system clock.
     #[error(

@@ -107,6 +107,7 @@ pub struct ServingAuth {
 
 /// Why authentication could not be set up.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ServingAuthError {
     /// The key file.
     #[error(transparent)]

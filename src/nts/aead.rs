@@ -92,6 +92,7 @@ type Backend = core::convert::Infallible;
 /// associated data), or the ciphertext is shorter than a tag.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("AEAD authentication failed")]
+#[non_exhaustive]
 pub struct AeadError;
 
 impl AeadKey {

@@ -95,6 +95,7 @@ const MIN_LIMIT_INTERVAL: i8 = -19;
 /// How a server treats its clients; `A` is the most access rules it
 /// holds (see [`AccessControl`]).
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ServerConfig<const A: usize = DEFAULT_RULES> {
     /// Who is served (`allow` / `deny`). The default serves nobody.
     pub access: AccessControl<A>,
@@ -108,6 +109,13 @@ pub struct ServerConfig<const A: usize = DEFAULT_RULES> {
     /// by default.
     pub deny_kod: bool,
 }
+
+setters!(impl [const A: usize] ServerConfig<A> {
+    with_access => access: AccessControl<A>,
+    with_rate_limit => rate_limit: Option<RateLimit>,
+    with_precision => precision: i8,
+    with_deny_kod => deny_kod: bool,
+});
 
 impl Default for ServerConfig {
     fn default() -> Self {

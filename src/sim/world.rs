@@ -74,6 +74,7 @@ impl Default for SimServer {
 
 /// How a link behaves.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
 pub struct LinkConfig {
     /// Fixed delay of each direction, seconds (1e-4).
     pub base_delay: f64,
@@ -91,6 +92,15 @@ pub struct LinkConfig {
     /// `period` (none: always).
     pub outage: Option<(f64, f64)>,
 }
+
+setters!(impl [] LinkConfig {
+    with_base_delay => base_delay: f64,
+    with_jitter => jitter: f64,
+    with_tamper => tamper: f64,
+    with_asymmetry => asymmetry: f64,
+    with_loss => loss: f64,
+    with_outage => outage: Option<(f64, f64)>,
+});
 
 impl Default for LinkConfig {
     fn default() -> Self {

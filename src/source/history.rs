@@ -44,6 +44,7 @@ pub struct SourceHistory {
 
 /// Why a history was not restored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum RestoreError {
     /// No source has this id.
     #[error("no such source")]

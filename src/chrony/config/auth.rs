@@ -15,6 +15,7 @@ use crate::server::RateLimit;
 
 /// The authentication directives.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct AuthConfig {
     /// `keyfile`.
     pub keyfile: Option<PathBuf>,

@@ -126,6 +126,7 @@ pub enum SourceKind {
 
 /// A `server`, `pool` or `peer` line.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct SourceConfig {
     /// Server or pool (a `peer` is in [`Config::peers`], as a server).
     pub kind: SourceKind,
@@ -171,6 +172,7 @@ impl SourceConfig {
 
 /// The `local` directive.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
 pub struct LocalConfig {
     /// `stratum N` (1 to 15, default 10).
     pub stratum: u8,
@@ -207,6 +209,7 @@ pub enum LeapSecMode {
 /// `tempcomp`: a temperature sensor read every `interval` seconds, and
 /// the frequency compensation made of its reading.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct TempCompConfig {
     /// The file the sensor's reading is read from (a number, as sysfs
     /// gives it).
@@ -267,6 +270,7 @@ impl LogSet {
 /// chronyc's command access: `cmdport`, `bindcmdaddress`, `cmdallow`,
 /// `cmddeny`, `cmdratelimit`.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct CommandConfig {
     /// `cmdport` (default 323; 0: no UDP command port).
     pub port: u16,
@@ -441,6 +445,7 @@ impl ConfigError {
 
 /// A parsed chrony.conf (with every file it includes).
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Config {
     /// `server` and `pool` lines, in order, then those of `sourcedir`
     /// files.

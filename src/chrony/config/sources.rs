@@ -222,6 +222,7 @@ pub(super) fn parse(
 
 /// A `refclock` line (not acted on).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RefclockConfig {
     /// `PPS`, `SHM`, `SOCK` or `PHC`.
     pub driver: String,

@@ -88,6 +88,7 @@ impl NtsSettings {
 
 /// The client's settings (chrony's `ntstrustedcerts`, `nocerttimecheck`).
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct NtsClientConfig {
     /// `ntstrustedcerts` files or directories of PEM certificates; the
     /// system trust store when empty.
@@ -104,6 +105,14 @@ pub struct NtsClientConfig {
     /// The algorithms offered, preferred first.
     pub algorithms: Vec<AeadAlgorithm>,
 }
+
+setters!(impl [] NtsClientConfig {
+    with_trusted_certs => trusted_certs: Vec<PathBuf>,
+    with_system_certs => system_certs: bool,
+    with_ignore_cert_time => ignore_cert_time: bool,
+    with_timeout => timeout: Duration,
+    with_algorithms => algorithms: Vec<AeadAlgorithm>,
+});
 
 impl Default for NtsClientConfig {
     fn default() -> Self {

@@ -46,6 +46,7 @@ const TICK: Duration = Duration::from_millis(100);
 /// `ntsport`, `ntsrotate`, `ntsdumpdir`, `maxntsconnections`,
 /// `ntsprocesses`).
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct NtsServerConfig {
     /// Certificate chain and private key files (PEM), pairs of
     /// `ntsservercert` and `ntsserverkey`; chosen by the client's SNI.
@@ -70,6 +71,19 @@ pub struct NtsServerConfig {
     /// Time-out of a connection.
     pub timeout: Duration,
 }
+
+setters!(impl [] NtsServerConfig {
+    with_certificates => certificates: Vec<(PathBuf, PathBuf)>,
+    with_addresses => addresses: Vec<IpAddr>,
+    with_port => port: u16,
+    with_ntp_port => ntp_port: u16,
+    with_ntp_server => ntp_server: Option<String>,
+    with_rotate => rotate: Duration,
+    with_dump_dir => dump_dir: Option<PathBuf>,
+    with_max_connections => max_connections: usize,
+    with_processes => processes: usize,
+    with_timeout => timeout: Duration,
+});
 
 impl Default for NtsServerConfig {
     fn default() -> Self {
