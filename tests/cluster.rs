@@ -3,6 +3,9 @@
 //! `sourcestats`, `timedatectl`'s sync status). This runs the example and checks
 //! what a user would look at.
 
+// Needs what the sim feature brings; without it this test is empty.
+#![cfg(feature = "sim")]
+
 use std::path::PathBuf;
 use std::process::Command;
 

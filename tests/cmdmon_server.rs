@@ -2,6 +2,9 @@
 //! socket and held port refused, non-sockets kept), turning them off, and
 //! serving (who is answered, what is counted, what is handed back).
 
+// Needs what the linux feature brings; without it this test is empty.
+#![cfg(feature = "linux")]
+
 use std::fs;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::os::unix::net::UnixDatagram;

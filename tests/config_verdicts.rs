@@ -6,6 +6,9 @@
 //! installed chronyd's `-p` parse and its full `-Q -x` start-up). ntpkit
 //! must agree on every line but its one extension.
 
+// Needs what the linux feature brings; without it this test is empty.
+#![cfg(feature = "linux")]
+
 use ntpkit::chrony::config::{Config, Rooted};
 
 const VERDICTS: &str = include_str!("data/chronyd-4.3-verdicts.tsv");

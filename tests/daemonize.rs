@@ -5,6 +5,9 @@
 //! `main` (the library never ends the process itself). Virtual clock,
 //! loopback, files in the test's own folder.
 
+// Needs what the linux feature brings; without it this test is empty.
+#![cfg(feature = "linux")]
+
 #![cfg(all(target_os = "linux", feature = "std"))]
 
 mod common;

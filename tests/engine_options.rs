@@ -5,6 +5,9 @@
 //! source options `presend`, `filter` and `maxdelayquant`, and sources
 //! behind a large one-sided delay.
 
+// Needs what the sim feature brings; without it this test is empty.
+#![cfg(feature = "sim")]
+
 use ntpkit::discipline::{DisciplineConfig, MakeStep};
 use ntpkit::node::NodeConfig;
 use ntpkit::report::chronyc::{Sources, Style};

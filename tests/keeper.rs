@@ -4,6 +4,9 @@
 //! within its error bound; it serves that time to others; stopping it
 //! frees its sockets.
 
+// Needs what the std feature brings; without it this test is empty.
+#![cfg(feature = "std")]
+
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

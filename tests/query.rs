@@ -4,6 +4,9 @@
 //! server that never answers times out; of several servers, the one that
 //! disagrees with the others is a falseticker.
 
+// Needs what the std feature brings; without it this test is empty.
+#![cfg(feature = "std")]
+
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

@@ -4,6 +4,9 @@
 //! own), for every seed of 1–20. `scripts/clknetsim.sh` runs the presets
 //! in chrony's simulator itself, beside chronyd.
 
+// Needs what the sim feature brings; without it this test is empty.
+#![cfg(feature = "sim")]
+
 use ntpkit::discipline::{DisciplineConfig, MakeStep};
 use ntpkit::node::NodeConfig;
 use ntpkit::server::LocalReference;

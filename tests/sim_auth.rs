@@ -4,6 +4,9 @@
 //! NTS cookie keys, and chrony's `authselectmode` against two agreeing
 //! unauthenticated liars.
 
+// Needs what the sim feature brings; without it this test is empty.
+#![cfg(feature = "sim")]
+
 use ntpkit::auth::{Key, KeyType};
 use ntpkit::node::NodeConfig;
 use ntpkit::report::{AuthMode, SourceState};
