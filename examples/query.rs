@@ -2,13 +2,16 @@
 //! its answer; several, the daemon's selection over their answers (which
 //! one is followed, which are falsetickers).
 //!
-//! Run: `cargo run --example query -- SERVER[:PORT]...` (port 123 by default).
+//! Run: `cargo run --example query -- SERVER[:PORT]...` (port 123 by default),
+//! or `-- --nts SERVER[:PORT]` for an NTS server (NTS-KE on port 4460 by
+//! default, checked against the system's trusted certificates).
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
 use clap::Parser;
-use ntpkit::query::{query_many, query_with_timeout, QueryAnswer};
+use ntpkit::linux::nts::ke_client::NtsClientConfig;
+use ntpkit::query::{query_many, query_nts_with, query_with_timeout, QueryAnswer};
 
 /// Ask NTP servers the time once.
 #[derive(Parser)]
@@ -19,6 +22,9 @@ struct Options {
     /// Seconds to wait for the answers.
     #[arg(long, default_value_t = 3.0)]
     timeout: f64,
+    /// Ask one NTS server (NTS-KE, then an authenticated exchange).
+    #[arg(long)]
+    nts: bool,
 }
 
 /// `host:port` or `[v6]:port` as given; else port 123.
@@ -56,6 +62,16 @@ fn main() -> std::process::ExitCode {
 
 fn run(options: Options) -> Result<(), Box<dyn std::error::Error>> {
     let timeout = Duration::from_secs_f64(options.timeout);
+    if options.nts {
+        let [server] = options.servers.as_slice() else {
+            return Err("--nts asks one server".into());
+        };
+        let config = NtsClientConfig::default().with_system_certs(true);
+        let answer =
+            query_nts_with(server, &config, timeout).map_err(|e| format!("{server}: {e}"))?;
+        println!("{} (NTS): {}", answer.server, line(&answer));
+        return Ok(());
+    }
     let addresses = options
         .servers
         .iter()

@@ -36,7 +36,7 @@ use std::vec::Vec;
 
 use crate::report::TimestampSource;
 use crate::select::{self, Candidate, Outcome, Settings, SourceState};
-use crate::source::{Measurement, ResponseError, Source, SourceConfig};
+use crate::source::{Measurement, NtsState, ResponseError, Source, SourceConfig};
 use crate::system::SystemConfig;
 use crate::time::NtpTimestamp;
 use crate::wire::{LeapIndicator, ReferenceId};
@@ -98,6 +98,11 @@ pub enum QueryError {
     /// [`query_many`]: no server gave a usable answer.
     #[error("no server gave a usable answer")]
     NoAnswer,
+    /// [`query_nts`]: NTS-KE failed (the certificate, TLS, the server's
+    /// records).
+    #[cfg(all(feature = "linux", target_os = "linux"))]
+    #[error(transparent)]
+    NtsKe(#[from] crate::linux::nts::ke_client::KeClientError),
 }
 
 /// What [`query_many`] made of several servers.
@@ -139,7 +144,7 @@ pub fn query_with_timeout(
     socket.connect(address)?;
     let mut source = new_source(address);
     let mut buf = [0u8; 1024];
-    let len = first_request(&mut source, &mut buf);
+    let len = first_request(&mut source, &mut buf, None);
     socket.send(&buf[..len])?;
     let deadline = Instant::now() + timeout;
     loop {
@@ -147,7 +152,7 @@ pub fn query_with_timeout(
         let Some((n, _)) = receive_within(&socket, &mut buf, left)? else {
             return Err(QueryError::Timeout(timeout));
         };
-        if let Some(answer) = take(&mut source, address, &buf[..n]) {
+        if let Some(answer) = take(&mut source, address, &buf[..n], None) {
             return answer;
         }
     }
@@ -187,14 +192,14 @@ pub async fn query_async_with_timeout(
     socket.connect(address).await?;
     let mut source = new_source(address);
     let mut buf = [0u8; 1024];
-    let len = first_request(&mut source, &mut buf);
+    let len = first_request(&mut source, &mut buf, None);
     socket.send(&buf[..len]).await?;
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
         let Ok(received) = tokio::time::timeout_at(deadline, socket.recv(&mut buf)).await else {
             return Err(QueryError::Timeout(timeout));
         };
-        if let Some(answer) = take(&mut source, address, &buf[..received?]) {
+        if let Some(answer) = take(&mut source, address, &buf[..received?], None) {
             return answer;
         }
     }
@@ -210,6 +215,76 @@ fn wildcard(server: SocketAddr) -> SocketAddr {
     }
 }
 
+/// Asks the NTS server `server` the time once, authenticated: NTS-KE with
+/// `server` (`"host"`, on port 4460, or `"host:port"`; `host` is the name
+/// its certificate must carry), checked against the system's trusted
+/// certificates, then one NTP exchange with the cookie it gave, with every
+/// check [`query`] makes. A response that does not authenticate is
+/// ignored while the timeout runs (a forgery cannot end the query).
+///
+/// ```no_run
+/// let answer = ntpkit::query::query_nts("time.cloudflare.com")?;
+/// println!("{:+.6} s off (NTS)", answer.offset);
+/// # Ok::<(), ntpkit::query::QueryError>(())
+/// ```
+#[cfg(all(feature = "linux", target_os = "linux"))]
+#[cfg_attr(docsrs, doc(cfg(all(feature = "linux", target_os = "linux"))))]
+pub fn query_nts(server: &str) -> Result<QueryAnswer, QueryError> {
+    use crate::linux::nts::ke_client::NtsClientConfig;
+    query_nts_with(
+        server,
+        &NtsClientConfig::default().with_system_certs(true),
+        DEFAULT_TIMEOUT,
+    )
+}
+
+/// [`query_nts`] trusting what `config` says (certificates, algorithms,
+/// NTS-KE's own time-out), waiting up to `timeout` for the NTP answer.
+#[cfg(all(feature = "linux", target_os = "linux"))]
+#[cfg_attr(docsrs, doc(cfg(all(feature = "linux", target_os = "linux"))))]
+pub fn query_nts_with(
+    server: &str,
+    config: &crate::linux::nts::ke_client::NtsClientConfig,
+    timeout: Duration,
+) -> Result<QueryAnswer, QueryError> {
+    use crate::linux::nts::ke_client::KeClient;
+    let (host, port) = match server.rsplit_once(':') {
+        Some((host, port)) if !host.contains(':') || host.ends_with(']') => {
+            let port = port.parse().map_err(|_| QueryError::NoAddress)?;
+            (host.trim_start_matches('[').trim_end_matches(']'), port)
+        }
+        _ => (server, crate::nts::ke::DEFAULT_PORT),
+    };
+    let ke_address = (host, port)
+        .to_socket_addrs()?
+        .next()
+        .ok_or(QueryError::NoAddress)?;
+    let outcome = KeClient::new(config)?.establish(host, ke_address)?;
+    let address = (outcome.ntp_server.as_str(), outcome.ntp_port)
+        .to_socket_addrs()?
+        .next()
+        .ok_or(QueryError::NoAddress)?;
+    let socket = UdpSocket::bind(wildcard(address))?;
+    socket.connect(address)?;
+    let mut source = new_source(address);
+    source.set_auth(crate::source::SourceAuth::Nts);
+    let mut nts = NtsState::new();
+    nts.established(outcome.session, ntp_now(), f64::INFINITY);
+    let mut buf = [0u8; 2048];
+    let len = first_request(&mut source, &mut buf, Some(&mut nts));
+    socket.send(&buf[..len])?;
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let Some((n, _)) = receive_within(&socket, &mut buf, left)? else {
+            return Err(QueryError::Timeout(timeout));
+        };
+        if let Some(answer) = take(&mut source, address, &buf[..n], Some(&mut nts)) {
+            return answer;
+        }
+    }
+}
+
 /// A fresh association with the server at `address`.
 fn new_source(address: SocketAddr) -> Source {
     Source::new(
@@ -220,12 +295,12 @@ fn new_source(address: SocketAddr) -> Source {
 }
 
 /// Writes `source`'s request into `buf` at once (T1 is read right before
-/// it leaves); its length.
-fn first_request(source: &mut Source, buf: &mut [u8]) -> usize {
+/// it leaves), with the NTS fields of `nts`'s session if given; its length.
+fn first_request(source: &mut Source, buf: &mut [u8], nts: Option<&mut NtsState>) -> usize {
     let now = ntp_now();
     source.burst(1, now);
     source
-        .poll_transmit(now, &mut crate::random::OsRandom, buf, None)
+        .poll_transmit(now, &mut crate::random::OsRandom, buf, nts)
         .map_or(0, |(len, _)| len)
 }
 
@@ -260,13 +335,14 @@ fn take(
     source: &mut Source,
     address: SocketAddr,
     packet: &[u8],
+    nts: Option<&mut NtsState>,
 ) -> Option<Result<QueryAnswer, QueryError>> {
     let received = ntp_now();
     let response = source.handle_response(
         received,
         packet,
         CLOCK_PRECISION,
-        None,
+        nts,
         TimestampSource::Daemon,
     );
     settle(address, received, response.result)
@@ -274,7 +350,8 @@ fn take(
 
 /// What a response to `address` received at `received` ends in: an
 /// answer, a refusal, or nothing yet (not an answer to our request:
-/// another origin, a duplicate, not a server packet).
+/// another origin, a duplicate, not a server packet, NTS fields that do not
+/// authenticate).
 fn settle(
     address: SocketAddr,
     received: NtpTimestamp,
@@ -285,7 +362,8 @@ fn settle(
         Err(
             ResponseError::BogusOrigin
             | ResponseError::NotServerMode(_)
-            | ResponseError::Malformed(_),
+            | ResponseError::Malformed(_)
+            | ResponseError::Nts(_),
         ) => None,
         Err(e) => Some(Err(QueryError::Rejected(e))),
     }
@@ -362,7 +440,7 @@ pub fn query_many<A: ToSocketAddrs>(
             }
             (true, None) => continue,
         };
-        let len = first_request(source, &mut buf);
+        let len = first_request(source, &mut buf, None);
         if let Err(e) = socket.send_to(&buf[..len], *address) {
             *outcome = Some(Err(e.into()));
         }
@@ -389,7 +467,7 @@ pub fn query_many<A: ToSocketAddrs>(
                 continue;
             };
             if let Some((address, source)) = entry {
-                *outcome = take(source, *address, &buf[..n]);
+                *outcome = take(source, *address, &buf[..n], None);
             }
         }
     }

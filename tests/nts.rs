@@ -281,3 +281,79 @@ fn several_certificates_are_chosen_by_the_name_asked() {
     assert!(client(&a.ca, false).establish("other.test", addr).is_err());
     assert!(client(&b.ca, false).establish("localhost", addr).is_err());
 }
+
+/// `query_nts`: NTS-KE with a loopback server (its certificate checked
+/// against the test CA), then one authenticated exchange with the NTP
+/// server its records name, a responder 0.25 s ahead: measured 0.25 s
+/// ahead. Forged answers (plain, without NTS fields) are ignored while it
+/// waits; a certificate for another name is refused.
+#[test]
+fn query_nts_measures_through_nts_ke_and_ignores_forgeries() {
+    use ntpkit::query::{query_nts_with, QueryError};
+    use ntpkit::time::NtpDuration;
+    use ntpkit::wire::set_transmit_timestamp;
+    use std::net::UdpSocket;
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Arc;
+    use std::time::SystemTime;
+
+    let tmp = temp_dir("query-nts");
+    let pki = make_pki(tmp.path(), "a", 2020, 2100);
+    let ntp = UdpSocket::bind("127.0.0.1:0").unwrap();
+    ntp.set_read_timeout(Some(Duration::from_millis(50)))
+        .unwrap();
+    let ntp_port = ntp.local_addr().unwrap().port();
+    let ke = ke_server(&pki, |c| {
+        c.ntp_port = ntp_port;
+        c.ntp_server = Some("127.0.0.1".to_string());
+    });
+    let keys = ke.shared_keys();
+    let stop = Arc::new(AtomicBool::new(false));
+    let stopped = stop.clone();
+    let responder = std::thread::spawn(move || {
+        let config = ServerConfig::default().with_access(AccessControl::allow_everyone());
+        let mut server = Server::without_client_log(config).unwrap();
+        server.set_nts(NtsServer::new(keys.get(), [5; 8]));
+        let now = || {
+            NtpTimestamp::from_system_time(SystemTime::now()) + NtpDuration::from_seconds_f64(0.25)
+        };
+        let mut buf = [0u8; 2048];
+        while !stopped.load(Ordering::Relaxed) {
+            let Ok((len, from)) = ntp.recv_from(&mut buf) else {
+                continue;
+            };
+            let received = now();
+            // A forgery first: a plain stratum-3 answer with the request's
+            // origin and a time 5 s off.
+            let lie = (received + NtpDuration::from_seconds(5)).to_bits();
+            let mut forged = [0u8; 48];
+            forged[0] = 0x24;
+            forged[1] = 3;
+            forged[24..32].copy_from_slice(&buf[40..48]);
+            forged[32..40].copy_from_slice(&lie.to_be_bytes());
+            forged[40..48].copy_from_slice(&lie.to_be_bytes());
+            ntp.send_to(&forged, from).unwrap();
+            let mut reply = [0u8; 2048];
+            let reference = Reference::local(1, received);
+            if let Some(n) = server.respond(&buf[..len], from, received, &reference, &mut reply) {
+                set_transmit_timestamp(&mut reply[..n], now());
+                ntp.send_to(&reply[..n], from).unwrap();
+            }
+        }
+    });
+    let config = NtsClientConfig::default().with_trusted_certs(vec![pki.ca.clone()]);
+    let ke_addr = ke.local_addrs()[0];
+    let server = format!("localhost:{}", ke_addr.port());
+    let answer = query_nts_with(&server, &config, Duration::from_secs(5)).unwrap();
+    assert!((answer.offset - 0.25).abs() < 0.01, "{answer:?}");
+    assert_eq!((answer.server.port(), answer.stratum), (ntp_port, 1));
+    // A server whose certificate names another host is refused.
+    let elsewhere = make_pki_for(tmp.path(), "b", &["time.example"], 2020, 2100);
+    let other = ke_server(&elsewhere, |_| {});
+    let config = NtsClientConfig::default().with_trusted_certs(vec![elsewhere.ca.clone()]);
+    let server = format!("localhost:{}", other.local_addrs()[0].port());
+    let refused = query_nts_with(&server, &config, Duration::from_secs(5));
+    assert!(matches!(refused, Err(QueryError::NtsKe(_))), "{refused:?}");
+    stop.store(true, Ordering::Relaxed);
+    responder.join().unwrap();
+}

@@ -9,7 +9,6 @@
 
 // Needs what the linux feature brings; without it this test is empty.
 #![cfg(feature = "linux")]
-
 #![cfg(all(target_os = "linux", feature = "std"))]
 
 mod common;
