@@ -5,6 +5,7 @@ use std::io;
 use std::string::String;
 
 use super::MAX_SOURCES;
+use crate::linux::cmdmon::CmdmonError;
 
 /// Why the driver stopped.
 #[derive(Debug, thiserror::Error)]
@@ -18,6 +19,10 @@ pub enum DriverError<E: fmt::Debug + fmt::Display> {
         /// The system's error.
         source: io::Error,
     },
+    /// chronyc's command sockets could not be opened (typed: a live
+    /// chronyd on the path, a directory other users can reach, ...).
+    #[error("chronyc's command sockets: {0}")]
+    CommandSockets(#[from] CmdmonError),
     /// The clock refused an action.
     #[error("clock: {0}")]
     Clock(E),

@@ -2,8 +2,6 @@
 //! chronyc's sockets opened, the log files, the histories restored.
 
 use std::boxed::Box;
-use std::io;
-use std::string::ToString;
 use std::time::Instant;
 use std::vec::Vec;
 
@@ -73,10 +71,7 @@ impl<'a, C: DriverClock> Driver<'a, C> {
         let (peers, ke) =
             peers::open_peers(&mut node, first, &settings.nts, now, &mut client, &serving)?;
         let cmdmon = match &settings.command {
-            Some(command) => Some(CmdmonServer::bind(command).map_err(|e| DriverError::Io {
-                what: "chronyc's command sockets".into(),
-                source: io::Error::other(e.to_string()),
-            })?),
+            Some(command) => Some(CmdmonServer::bind(command)?),
             None => None,
         };
         for warning in cmdmon.iter().flat_map(CmdmonServer::warnings) {

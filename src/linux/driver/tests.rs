@@ -20,7 +20,7 @@ use crate::access::AccessControl;
 use crate::chrony::logs::LogSettings;
 use crate::discipline::{DisciplineConfig, Drift, MakeStep};
 use crate::linux::clock::{Kernel, SystemClock, VirtualClock};
-use crate::linux::cmdmon::{Client, CmdmonSettings, Target};
+use crate::linux::cmdmon::{Client, CmdmonError, CmdmonSettings, Target};
 use crate::linux::settings::{Upstream, UpstreamAuth};
 use crate::linux::socket::{realtime_now, SocketOptions};
 use crate::node::NodeConfig;
@@ -1182,4 +1182,30 @@ fn measuring_driver(
     settings.measure_only = true;
     let driver = Driver::new(settings, VirtualClock::new(), None).unwrap();
     (driver, socket)
+}
+
+/// A command socket that cannot be opened stops the driver with the typed
+/// reason (another daemon's live socket at the path), not a string.
+#[test]
+fn command_socket_errors_keep_their_type() {
+    let tmp = temp_dir("live-socket");
+    let path = tmp.path().join("chronyd.sock");
+    let _live = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
+    let config = Settings {
+        command: Some(CmdmonSettings {
+            socket: Some(path.clone()),
+            port: 0,
+            ..CmdmonSettings::default()
+        }),
+        ..Settings::default()
+    };
+    let err = Driver::new(config, VirtualClock::new(), None).unwrap_err();
+    assert!(
+        matches!(&err, DriverError::CommandSockets(CmdmonError::SocketInUse { path: p }) if *p == path),
+        "{err}"
+    );
+    assert!(
+        err.to_string().starts_with("chronyc's command sockets: "),
+        "{err}"
+    );
 }
