@@ -4,6 +4,7 @@ use crate::clock::ClockAction;
 use crate::discipline::{DisciplineConfig, MakeStep};
 use crate::report::TimestampSource;
 use crate::server::ServerConfig;
+use crate::source::ResponseError;
 use crate::test_util::TestRng;
 use crate::wire::{Header, LeapIndicator};
 
@@ -304,5 +305,55 @@ fn a_restored_history_is_selected_at_once() {
     assert_eq!(
         fresh.restore_source(plain, &unsynchronised, samples.iter().copied(), later),
         Err(RestoreError::Unsynchronised)
+    );
+}
+
+/// A response that is not used says why, to the caller and in the events:
+/// an unsynchronised server's answer, a replay, a source unknown.
+#[test]
+fn a_rejected_response_says_why() {
+    let mut node: Node<'_> = Node::new(NodeConfig::default(), None, None);
+    let source = node
+        .add_source(SourceConfig::default(), ReferenceId::NONE, at(0.0))
+        .unwrap();
+    let mut rng = TestRng::new(7);
+    let mut buf = [0u8; 48];
+    let now = at(10.0);
+    let transmit = node.poll_transmit(now, &mut rng, &mut buf).unwrap();
+    assert_eq!(transmit.source, source);
+    let unsynced = Reference {
+        leap: LeapIndicator::Unsynchronized,
+        ..Reference::local(3, now)
+    };
+    let reply = crate::server::reply_to(&buf, now, &unsynced);
+    let datagram = |bytes| Datagram {
+        source,
+        bytes,
+        receive: TimestampSource::Daemon,
+    };
+    let rx = now + NtpDuration::from_seconds_f64(0.01);
+    assert_eq!(
+        node.handle(rx, datagram(&reply)),
+        DatagramEvent::Rejected(HandleError::Response(ResponseError::Unsynchronized))
+    );
+    let told = core::iter::from_fn(|| node.poll_event()).any(|e| {
+        e == Event::Rejected {
+            source,
+            reason: HandleError::Response(ResponseError::Unsynchronized),
+        }
+    });
+    assert!(told);
+    // Answered already: the same packet again is a replay.
+    assert_eq!(
+        node.handle(rx, datagram(&reply)),
+        DatagramEvent::Rejected(HandleError::Response(ResponseError::BogusOrigin))
+    );
+    let unknown = Datagram {
+        source: SourceId(9),
+        ..datagram(&reply)
+    };
+    assert_eq!(
+        node.handle(rx, unknown),
+        DatagramEvent::Rejected(HandleError::UnknownSource)
     );
 }
