@@ -471,7 +471,103 @@ pub fn query_many<A: ToSocketAddrs>(
             }
         }
     }
-    // Selection over those that answered, as the daemon selects.
+    consensus(asked, timeout)
+}
+
+/// [`query_many`] on tokio: every server asked at once, their answers
+/// awaited up to `timeout` without blocking the runtime, and the daemon's
+/// selection over them.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), ntpkit::query::QueryError> {
+/// let servers = ["0.pool.ntp.org:123", "1.pool.ntp.org:123", "2.pool.ntp.org:123"];
+/// let consensus = ntpkit::query::query_many_async(servers, ntpkit::query::DEFAULT_TIMEOUT).await?;
+/// println!("{:+.6} s, following {}", consensus.offset, consensus.selected);
+/// # Ok(())
+/// # }
+/// ```
+#[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+pub async fn query_many_async<A: tokio::net::ToSocketAddrs>(
+    servers: impl IntoIterator<Item = A>,
+    timeout: Duration,
+) -> Result<Consensus, QueryError> {
+    use tokio::net::UdpSocket;
+    let mut asked: Vec<Asked> = Vec::new();
+    for server in servers {
+        match tokio::net::lookup_host(server).await.map(|mut a| a.next()) {
+            Ok(Some(address)) => asked.push((Some((address, new_source(address))), None)),
+            Ok(None) => asked.push((None, Some(Err(QueryError::NoAddress)))),
+            Err(e) => asked.push((None, Some(Err(e.into())))),
+        }
+    }
+    let v4 = UdpSocket::bind(("0.0.0.0", 0)).await?;
+    let v6 = match asked
+        .iter()
+        .any(|(s, _)| s.as_ref().is_some_and(|(a, _)| a.is_ipv6()))
+    {
+        true => Some(UdpSocket::bind((std::net::Ipv6Addr::UNSPECIFIED, 0)).await),
+        false => None,
+    };
+    let mut buf = [0u8; 1024];
+    for (entry, outcome) in &mut asked {
+        let Some((address, source)) = entry else {
+            continue;
+        };
+        let socket = match (address.is_ipv6(), &v6) {
+            (false, _) => &v4,
+            (true, Some(Ok(socket))) => socket,
+            (true, Some(Err(e))) => {
+                *outcome = Some(Err(io::Error::new(e.kind(), e.to_string()).into()));
+                continue;
+            }
+            (true, None) => continue,
+        };
+        let len = first_request(source, &mut buf, None);
+        if let Err(e) = socket.send_to(&buf[..len], *address).await {
+            *outcome = Some(Err(e.into()));
+        }
+    }
+    let v6 = v6.and_then(Result::ok);
+    let deadline = tokio::time::Instant::now() + timeout;
+    let waiting = |asked: &[Asked]| asked.iter().any(|(s, o)| s.is_some() && o.is_none());
+    let mut buf6 = [0u8; 1024];
+    while waiting(&asked) {
+        let v6_receive = async {
+            match &v6 {
+                Some(socket) => socket.recv_from(&mut buf6).await.map(|got| (got, true)),
+                None => std::future::pending().await,
+            }
+        };
+        let received = tokio::time::timeout_at(deadline, async {
+            tokio::select! {
+                got = v4.recv_from(&mut buf) => got.map(|got| (got, false)),
+                got = v6_receive => got,
+            }
+        })
+        .await;
+        let Ok(received) = received else {
+            break;
+        };
+        // A receive error (an ICMP unreachable) ends no wait.
+        let Ok(((n, from), on_v6)) = received else {
+            continue;
+        };
+        let packet = if on_v6 { &buf6[..n] } else { &buf[..n] };
+        if let Some((Some((address, source)), outcome)) = asked
+            .iter_mut()
+            .find(|(s, o)| o.is_none() && s.as_ref().is_some_and(|(a, _)| *a == from))
+        {
+            *outcome = take(source, *address, packet, None);
+        }
+    }
+    consensus(asked, timeout)
+}
+
+/// The daemon's selection over the servers that answered, with every
+/// server's own answer or why there is none (a timeout for those still
+/// waiting).
+fn consensus(asked: Vec<Asked>, timeout: Duration) -> Result<Consensus, QueryError> {
     let config = SystemConfig::default();
     let now = ntp_now();
     let mut candidates: Vec<Candidate> = Vec::new();

@@ -14,7 +14,7 @@ use std::thread;
 use std::time::{Duration, SystemTime};
 
 use ntpkit::access::AccessControl;
-use ntpkit::query::{query_many, query_with_timeout, QueryError};
+use ntpkit::query::{query_many, query_with_timeout, Consensus, QueryError};
 use ntpkit::reference::Reference;
 use ntpkit::select::SourceState;
 use ntpkit::server::{Server, ServerConfig};
@@ -154,19 +154,33 @@ fn a_silent_server_times_out() {
 #[test]
 fn query_many_rejects_the_falseticker() {
     let stop = Arc::new(AtomicBool::new(false));
+    let (servers, addresses) = four_servers_one_false(&stop);
+    let consensus = query_many(&addresses, Duration::from_secs(5));
+    stop.store(true, Ordering::Relaxed);
+    for (_, handle) in servers {
+        handle.join().unwrap();
+    }
+    check_falseticker(consensus, &addresses);
+}
+
+/// Three servers `AHEAD` and one 3 s ahead, and a name refused before any
+/// lookup (no DNS: tests stay on loopback).
+fn four_servers_one_false(
+    stop: &Arc<AtomicBool>,
+) -> (Vec<(SocketAddr, thread::JoinHandle<()>)>, Vec<String>) {
     let local = |now| Reference::local(2, now);
     let servers: Vec<_> = [AHEAD, AHEAD, AHEAD, 3.0]
         .into_iter()
         .map(|ahead| spawn_server(stop.clone(), ahead, local))
         .collect();
     let mut addresses: Vec<String> = servers.iter().map(|(a, _)| a.to_string()).collect();
-    // Refused before any lookup (no DNS: tests stay on loopback).
     addresses.push("127.0.0.1:no-port".into());
-    let consensus = query_many(&addresses, Duration::from_secs(5));
-    stop.store(true, Ordering::Relaxed);
-    for (_, handle) in servers {
-        handle.join().unwrap();
-    }
+    (servers, addresses)
+}
+
+/// The selection followed the three, marked the fourth a falseticker and
+/// reported the name that did not resolve.
+fn check_falseticker(consensus: Result<Consensus, QueryError>, addresses: &[String]) {
     let consensus = consensus.unwrap();
     assert!((consensus.offset - AHEAD).abs() < 0.01, "{consensus:?}");
     assert_ne!(consensus.selected.to_string(), addresses[3]);
@@ -178,6 +192,21 @@ fn query_many_rejects_the_falseticker() {
     )));
     assert_eq!(states[4], None);
     assert!(consensus.servers[4].0.is_err());
+}
+
+/// The same on tokio.
+#[cfg(feature = "tokio")]
+#[tokio::test]
+async fn query_many_async_rejects_the_falseticker() {
+    let stop = Arc::new(AtomicBool::new(false));
+    let (servers, addresses) = four_servers_one_false(&stop);
+    let consensus =
+        ntpkit::query::query_many_async(addresses.clone(), Duration::from_secs(5)).await;
+    stop.store(true, Ordering::Relaxed);
+    for (_, handle) in servers {
+        handle.join().unwrap();
+    }
+    check_falseticker(consensus, &addresses);
 }
 
 /// The async query measures as the blocking one, refuses as it refuses,
