@@ -49,7 +49,7 @@
 //! use ntpkit::wire::{set_transmit_timestamp, Header, Mode};
 //!
 //! let mut table = [ClientRecord::EMPTY; 64];
-//! let config = ServerConfig { access: AccessControl::allow_everyone(), ..ServerConfig::default() };
+//! let config = ServerConfig::default().with_access(AccessControl::allow_everyone());
 //! let mut server = Server::new(config, &mut table, [1, 2]);
 //!
 //! let now = NtpTimestamp::from_parts(0xeeb2_be21, 0);

@@ -39,7 +39,7 @@
 //! use ntpkit::system::SourceConfig;
 //!
 //! let settings = Settings {
-//!     upstreams: vec![Upstream::resolve("pool.ntp.org", 123, SourceConfig { iburst: true, ..Default::default() })?],
+//!     upstreams: vec![Upstream::resolve("pool.ntp.org", 123, SourceConfig::default().with_iburst(true))?],
 //!     ..Settings::default()
 //! };
 //! let mut driver = Driver::new(settings, VirtualClock::new(), None)?;

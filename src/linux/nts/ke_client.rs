@@ -6,10 +6,9 @@
 //! ```no_run
 //! use ntpkit::linux::nts::ke_client::{KeClient, NtsClientConfig};
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let client = KeClient::new(&NtsClientConfig {
-//!     trusted_certs: vec!["/etc/ntp/ca.pem".into()],
-//!     ..NtsClientConfig::default()
-//! })?;
+//! let client = KeClient::new(
+//!     &NtsClientConfig::default().with_trusted_certs(vec!["/etc/ntp/ca.pem".into()]),
+//! )?;
 //! let outcome = client.establish("ntp.example", "127.0.0.1:4460".parse()?)?;
 //! println!("{} cookies for {}:{}", outcome.session.cookies(), outcome.ntp_server, outcome.ntp_port);
 //! # Ok(())
