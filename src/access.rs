@@ -1,7 +1,7 @@
 //! Access control: chrony's `allow` and `deny` over IPv4 and IPv6 subnets.
 //! The NTP [server](crate::server) answers by these rules, and the command
-//! port by its own set (`cmdallow`/`cmddeny`, see
-//! [`CommandAccess`](crate::cmdmon::CommandAccess)).
+//! port by its own set (`cmdallow`/`cmddeny`, see `cmdmon::CommandAccess`
+//! with the `chrony` feature).
 //!
 //! Nothing is served until a rule allows it. For a client address the most
 //! specific matching subnet (longest prefix) decides; between rules of the

@@ -41,11 +41,11 @@
 //!   in fixed memory: who the server and the command port answer.
 //! - [`server`]: the NTP server: responses as chrony sends them, access
 //!   control and rate limiting in fixed memory.
-//! - [`cmdmon`]: chronyc's command protocol (version 6, as chronyd 4.3
-//!   speaks it): codec and sans-IO responder.
+//! - `cmdmon` (feature `chrony`): chronyc's command protocol (version 6,
+//!   as chronyd 4.3 speaks it): codec and sans-IO responder.
 //! - [`report`]: the values of `chronyc sources`, `sourcestats`,
-//!   `tracking` and `timedatectl`'s sync status, printed in chronyc 4.3's
-//!   exact layouts (text, `-v`, `-c` CSV).
+//!   `tracking` and `timedatectl`'s sync status; with `chrony`, printed in
+//!   chronyc 4.3's exact layouts (text, `-v`, `-c` CSV).
 //! - `chrony` (feature `chrony`): the chrony.conf parser (every chrony 4.3
 //!   directive, `include`/`confdir`/`sourcedir`, `chronyd -p`), the
 //!   keyfile and chrony's log files.
@@ -67,8 +67,8 @@
 //!   be made ([`auth::KeyError::Unsupported`]).
 //! - `nts` (default): AES-SIV for NTS. Without it no [`nts::AeadKey`] can
 //!   be made.
-//! - `chrony` (default, implies `std`): chrony.conf, the keyfile and
-//!   chrony's log files.
+//! - `chrony` (default, implies `std`): chrony.conf, the keyfile,
+//!   chrony's log files, chronyc's command protocol and report layouts.
 //! - `linux` (default, implies `std`, `chrony`, `auth` and `nts`): the Linux
 //!   shell: sockets with kernel timestamps, clocks, the driver, the daemon
 //!   and NTS-KE over rustls.
@@ -135,6 +135,8 @@ pub mod auth;
 #[cfg_attr(docsrs, doc(cfg(feature = "chrony")))]
 pub mod chrony;
 pub mod clock;
+#[cfg(feature = "chrony")]
+#[cfg_attr(docsrs, doc(cfg(feature = "chrony")))]
 pub mod cmdmon;
 // With rust-version 1.84 clippy asks for `Option::is_none_or` (Rust 1.82) in
 // place of `map_or(true, ..)`; these three modules are being changed on main

@@ -32,9 +32,10 @@
 
 use core::net::SocketAddr;
 
+mod setting;
+
 use crate::access::{AccessError, Subnet};
 use crate::clock::ClockAction;
-use crate::cmdmon::{SourceFlags, SourceSetting};
 use crate::discipline::{DisciplineError, Drift, MakeStep};
 use crate::filter::StoredSample;
 use crate::leap::LeapTable;
@@ -52,6 +53,7 @@ use crate::system::{
 };
 use crate::time::{NtpDuration, NtpTimestamp};
 use crate::wire::{LeapIndicator, ReferenceId};
+pub use setting::{SourceFlags, SourceSetting};
 
 /// How often the drift is saved while synchronised, seconds (chronyd:
 /// hourly).

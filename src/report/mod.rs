@@ -1,14 +1,17 @@
 //! The values behind `chronyc sources`, `sourcestats` and `tracking`, and
 //! `timedatectl`'s synchronisation line.
 //!
-//! The engine fills these; [`chronyc`] prints them in chronyc 4.3's layouts
+//! The engine fills these; `chronyc` (feature `chrony`) prints them in chronyc 4.3's layouts
 //! (text, `-v`, `-c` CSV); with the `serde` feature they serialise (the std
 //! control socket answers JSON with them). Every offset here uses
 //! **chronyc's sign: positive means the local clock is ahead** of the
 //! source (the opposite of a sample's θ).
 
+#[cfg(feature = "chrony")]
+#[cfg_attr(docsrs, doc(cfg(feature = "chrony")))]
 pub mod chronyc;
 
+#[cfg(feature = "chrony")]
 use core::fmt;
 use core::net::IpAddr;
 
@@ -456,6 +459,8 @@ impl TimedatectlReport {
     }
 }
 
+/// `timedatectl`'s lines (with `{:#}`, its maximum error too).
+#[cfg(feature = "chrony")]
 impl fmt::Display for TimedatectlReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if let Some(now) = self.universal_time {
