@@ -1209,3 +1209,11 @@ fn command_socket_errors_keep_their_type() {
         "{err}"
     );
 }
+
+/// A driver moves to a thread of its own (its clock and server too).
+#[test]
+fn a_driver_is_send() {
+    fn send<T: Send>() {}
+    send::<Driver<'static, VirtualClock>>();
+    send::<Driver<'static, SystemClock>>();
+}
