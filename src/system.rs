@@ -372,6 +372,23 @@ pub const DEFAULT_CAPACITY: usize = 8;
 /// [`System::poll_transmit`] needs for any source.
 pub const MAX_REQUEST_LEN: usize = crate::nts::client::MAX_REQUEST_LEN;
 
+/// Student's t quantile with the coverage of three standard deviations of
+/// a normal law (99.73 %, two-sided) for `dof` degrees of freedom; `None`
+/// for none. Tabulated to 30 (computed to four places); beyond, the
+/// first Cornish-Fisher term, fitted to meet the table at 30.
+fn three_sigma(dof: usize) -> Option<f64> {
+    const T: [f64; 30] = [
+        235.799, 19.207, 9.219, 6.620, 5.507, 4.904, 4.530, 4.277, 4.094, 3.957, 3.850, 3.764,
+        3.694, 3.636, 3.586, 3.544, 3.507, 3.475, 3.447, 3.422, 3.400, 3.380, 3.361, 3.345, 3.330,
+        3.316, 3.303, 3.291, 3.280, 3.270,
+    ];
+    match dof {
+        0 => None,
+        1..=30 => Some(T[dof - 1]),
+        _ => Some(3.0 + 8.1 / dof as f64),
+    }
+}
+
 /// The NTS state in `slot`, if the source has one.
 fn nts_slot<const S: usize>(
     nts: &mut [Option<NtsState>; S],
@@ -1514,7 +1531,10 @@ impl<const N: usize, const S: usize> System<N, S> {
     /// residual frequency, three standard errors of it, and the clock's
     /// own instability ([`MAX_CLOCK_ERROR`]);
     /// three standard deviations of the regression's residuals cover what
-    /// the straight line does not model (wander). The bound is the
+    /// the straight line does not model (wander). "Three" is the coverage
+    /// of three standard deviations (99.73 %), taken from Student's t for
+    /// the regression's degrees of freedom: a fit of few samples knows its
+    /// own error poorly (with 3 samples the factor is 236). The bound is the
     /// tightest of the samples'. It holds as far as the server is truthful
     /// and the clock is not stepped from outside (a shell that notices
     /// such a step says so with [`clock_jumped`](Self::clock_jumped)).
@@ -1530,8 +1550,9 @@ impl<const N: usize, const S: usize> System<N, S> {
         let source = self.source(self.reference_source()?)?;
         let info = source.info()?;
         let fit = source.stats().fit()?;
-        let drift_rate = fit.frequency.abs() + 3.0 * fit.skew + MAX_CLOCK_ERROR;
-        let floor = info.root_delay / 2.0 + info.root_dispersion + 3.0 * fit.std_dev;
+        let k = three_sigma(usize::from(fit.samples).checked_sub(2)?)?;
+        let drift_rate = fit.frequency.abs() + k * fit.skew + MAX_CLOCK_ERROR;
+        let floor = info.root_delay / 2.0 + info.root_dispersion + k * fit.std_dev;
         let bound = source
             .stats()
             .samples()

@@ -625,3 +625,14 @@ fn manual_time_input_corrects_offset_then_frequency() {
     system.reset_manual();
     assert!(system.manual().samples().is_empty());
 }
+
+#[test]
+fn three_sigma_widens_for_few_samples_and_tends_to_three() {
+    assert_eq!(super::three_sigma(0), None);
+    let factors: Vec<f64> = (1..200)
+        .map(|dof| super::three_sigma(dof).unwrap())
+        .collect();
+    assert!(factors.windows(2).all(|w| w[0] > w[1]), "{factors:?}");
+    assert!(factors[0] > 200.0 && factors[29] < 3.3);
+    assert!((factors[198] - 3.0).abs() < 0.05);
+}
