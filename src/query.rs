@@ -285,6 +285,43 @@ pub fn query_nts_with(
     }
 }
 
+/// [`query_nts`] on tokio: NTS-KE and the exchange run on the runtime's
+/// blocking pool, so the caller's task only awaits.
+#[cfg(all(feature = "tokio", feature = "linux", target_os = "linux"))]
+#[cfg_attr(
+    docsrs,
+    doc(cfg(all(feature = "tokio", feature = "linux", target_os = "linux")))
+)]
+pub async fn query_nts_async(server: &str) -> Result<QueryAnswer, QueryError> {
+    let server = server.to_string();
+    blocking(move || query_nts(&server)).await
+}
+
+/// [`query_nts_with`] on tokio (see [`query_nts_async`]).
+#[cfg(all(feature = "tokio", feature = "linux", target_os = "linux"))]
+#[cfg_attr(
+    docsrs,
+    doc(cfg(all(feature = "tokio", feature = "linux", target_os = "linux")))
+)]
+pub async fn query_nts_async_with(
+    server: &str,
+    config: &crate::linux::nts::ke_client::NtsClientConfig,
+    timeout: Duration,
+) -> Result<QueryAnswer, QueryError> {
+    let (server, config) = (server.to_string(), config.clone());
+    blocking(move || query_nts_with(&server, &config, timeout)).await
+}
+
+/// Runs `query` on tokio's blocking pool.
+#[cfg(all(feature = "tokio", feature = "linux", target_os = "linux"))]
+async fn blocking(
+    query: impl FnOnce() -> Result<QueryAnswer, QueryError> + Send + 'static,
+) -> Result<QueryAnswer, QueryError> {
+    tokio::task::spawn_blocking(query)
+        .await
+        .map_err(|e| QueryError::Io(io::Error::other(e)))?
+}
+
 /// A fresh association with the server at `address`.
 fn new_source(address: SocketAddr) -> Source {
     Source::new(

@@ -282,78 +282,130 @@ fn several_certificates_are_chosen_by_the_name_asked() {
     assert!(client(&b.ca, false).establish("localhost", addr).is_err());
 }
 
+/// An NTS-KE server on loopback whose records name an NTP responder 0.25 s
+/// ahead of the system clock, which first sends a forgery (a plain
+/// stratum-3 answer 5 s off) and then its NTS answer; until `stop`.
+struct NtsWorld {
+    tmp: tempfile::TempDir,
+    ke: KeServer,
+    ntp_port: u16,
+    pki: common::certs::TestPki,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    responder: Option<std::thread::JoinHandle<()>>,
+}
+
+impl NtsWorld {
+    fn start() -> NtsWorld {
+        use ntpkit::time::NtpDuration;
+        use ntpkit::wire::set_transmit_timestamp;
+        use std::net::UdpSocket;
+        use std::time::SystemTime;
+
+        let tmp = temp_dir("query-nts");
+        let pki = make_pki(tmp.path(), "a", 2020, 2100);
+        let ntp = UdpSocket::bind("127.0.0.1:0").unwrap();
+        ntp.set_read_timeout(Some(Duration::from_millis(50)))
+            .unwrap();
+        let ntp_port = ntp.local_addr().unwrap().port();
+        let ke = ke_server(&pki, |c| {
+            c.ntp_port = ntp_port;
+            c.ntp_server = Some("127.0.0.1".to_string());
+        });
+        let keys = ke.shared_keys();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopped = stop.clone();
+        let responder = std::thread::spawn(move || {
+            let config = ServerConfig::default().with_access(AccessControl::allow_everyone());
+            let mut server = Server::without_client_log(config).unwrap();
+            server.set_nts(NtsServer::new(keys.get(), [5; 8]));
+            let now = || {
+                NtpTimestamp::from_system_time(SystemTime::now())
+                    + NtpDuration::from_seconds_f64(0.25)
+            };
+            let mut buf = [0u8; 2048];
+            while !stopped.load(Ordering::Relaxed) {
+                let Ok((len, from)) = ntp.recv_from(&mut buf) else {
+                    continue;
+                };
+                let received = now();
+                let lie = (received + NtpDuration::from_seconds(5)).to_bits();
+                let mut forged = [0u8; 48];
+                forged[0] = 0x24;
+                forged[1] = 3;
+                forged[24..32].copy_from_slice(&buf[40..48]);
+                forged[32..40].copy_from_slice(&lie.to_be_bytes());
+                forged[40..48].copy_from_slice(&lie.to_be_bytes());
+                ntp.send_to(&forged, from).unwrap();
+                let mut reply = [0u8; 2048];
+                let reference = Reference::local(1, received);
+                if let Some(n) = server.respond(&buf[..len], from, received, &reference, &mut reply)
+                {
+                    set_transmit_timestamp(&mut reply[..n], now());
+                    ntp.send_to(&reply[..n], from).unwrap();
+                }
+            }
+        });
+        NtsWorld {
+            tmp,
+            ke,
+            ntp_port,
+            pki,
+            stop,
+            responder: Some(responder),
+        }
+    }
+
+    /// What a client trusting the test CA asks: the server, and the config.
+    fn client(&self) -> (String, NtsClientConfig) {
+        let server = format!("localhost:{}", self.ke.local_addrs()[0].port());
+        let config = NtsClientConfig::default().with_trusted_certs(vec![self.pki.ca.clone()]);
+        (server, config)
+    }
+
+    /// The answer is the NTS one: 0.25 s ahead, stratum 1, from the
+    /// responder the records named.
+    fn check(&self, answer: &ntpkit::query::QueryAnswer) {
+        assert!((answer.offset - 0.25).abs() < 0.01, "{answer:?}");
+        assert_eq!((answer.server.port(), answer.stratum), (self.ntp_port, 1));
+    }
+}
+
+impl Drop for NtsWorld {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(responder) = self.responder.take() {
+            let _ = responder.join();
+        }
+    }
+}
+
 /// `query_nts`: NTS-KE with a loopback server (its certificate checked
 /// against the test CA), then one authenticated exchange with the NTP
-/// server its records name, a responder 0.25 s ahead: measured 0.25 s
-/// ahead. Forged answers (plain, without NTS fields) are ignored while it
-/// waits; a certificate for another name is refused.
+/// server its records name: measured 0.25 s ahead, the forgery ignored. A
+/// certificate for another name is refused.
 #[test]
 fn query_nts_measures_through_nts_ke_and_ignores_forgeries() {
     use ntpkit::query::{query_nts_with, QueryError};
-    use ntpkit::time::NtpDuration;
-    use ntpkit::wire::set_transmit_timestamp;
-    use std::net::UdpSocket;
-    use std::sync::atomic::AtomicBool;
-    use std::sync::Arc;
-    use std::time::SystemTime;
-
-    let tmp = temp_dir("query-nts");
-    let pki = make_pki(tmp.path(), "a", 2020, 2100);
-    let ntp = UdpSocket::bind("127.0.0.1:0").unwrap();
-    ntp.set_read_timeout(Some(Duration::from_millis(50)))
-        .unwrap();
-    let ntp_port = ntp.local_addr().unwrap().port();
-    let ke = ke_server(&pki, |c| {
-        c.ntp_port = ntp_port;
-        c.ntp_server = Some("127.0.0.1".to_string());
-    });
-    let keys = ke.shared_keys();
-    let stop = Arc::new(AtomicBool::new(false));
-    let stopped = stop.clone();
-    let responder = std::thread::spawn(move || {
-        let config = ServerConfig::default().with_access(AccessControl::allow_everyone());
-        let mut server = Server::without_client_log(config).unwrap();
-        server.set_nts(NtsServer::new(keys.get(), [5; 8]));
-        let now = || {
-            NtpTimestamp::from_system_time(SystemTime::now()) + NtpDuration::from_seconds_f64(0.25)
-        };
-        let mut buf = [0u8; 2048];
-        while !stopped.load(Ordering::Relaxed) {
-            let Ok((len, from)) = ntp.recv_from(&mut buf) else {
-                continue;
-            };
-            let received = now();
-            // A forgery first: a plain stratum-3 answer with the request's
-            // origin and a time 5 s off.
-            let lie = (received + NtpDuration::from_seconds(5)).to_bits();
-            let mut forged = [0u8; 48];
-            forged[0] = 0x24;
-            forged[1] = 3;
-            forged[24..32].copy_from_slice(&buf[40..48]);
-            forged[32..40].copy_from_slice(&lie.to_be_bytes());
-            forged[40..48].copy_from_slice(&lie.to_be_bytes());
-            ntp.send_to(&forged, from).unwrap();
-            let mut reply = [0u8; 2048];
-            let reference = Reference::local(1, received);
-            if let Some(n) = server.respond(&buf[..len], from, received, &reference, &mut reply) {
-                set_transmit_timestamp(&mut reply[..n], now());
-                ntp.send_to(&reply[..n], from).unwrap();
-            }
-        }
-    });
-    let config = NtsClientConfig::default().with_trusted_certs(vec![pki.ca.clone()]);
-    let ke_addr = ke.local_addrs()[0];
-    let server = format!("localhost:{}", ke_addr.port());
+    let world = NtsWorld::start();
+    let (server, config) = world.client();
     let answer = query_nts_with(&server, &config, Duration::from_secs(5)).unwrap();
-    assert!((answer.offset - 0.25).abs() < 0.01, "{answer:?}");
-    assert_eq!((answer.server.port(), answer.stratum), (ntp_port, 1));
-    // A server whose certificate names another host is refused.
-    let elsewhere = make_pki_for(tmp.path(), "b", &["time.example"], 2020, 2100);
+    world.check(&answer);
+    let elsewhere = make_pki_for(world.tmp.path(), "b", &["time.example"], 2020, 2100);
     let other = ke_server(&elsewhere, |_| {});
     let config = NtsClientConfig::default().with_trusted_certs(vec![elsewhere.ca.clone()]);
     let server = format!("localhost:{}", other.local_addrs()[0].port());
     let refused = query_nts_with(&server, &config, Duration::from_secs(5));
     assert!(matches!(refused, Err(QueryError::NtsKe(_))), "{refused:?}");
-    stop.store(true, Ordering::Relaxed);
-    responder.join().unwrap();
+}
+
+/// The same on tokio.
+#[cfg(feature = "tokio")]
+#[tokio::test]
+async fn query_nts_async_measures_through_nts_ke() {
+    let world = NtsWorld::start();
+    let (server, config) = world.client();
+    let answer = ntpkit::query::query_nts_async_with(&server, &config, Duration::from_secs(5))
+        .await
+        .unwrap();
+    world.check(&answer);
 }
