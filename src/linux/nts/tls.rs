@@ -53,6 +53,12 @@ fn file_error(path: &Path, message: impl ToString) -> TlsSetupError {
 }
 
 /// The ring provider rustls is used with.
+///
+/// rustls 0.23.48 deprecates it because ring has no post-quantum key
+/// exchange (X25519MLKEM768): NTS-KE keeps X25519, P-256 and P-384, as
+/// chronyd's GnuTLS offers them, rather than bring aws-lc-rs's C and CMake
+/// build into every daemon build.
+#[allow(deprecated)]
 pub fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
