@@ -4,7 +4,9 @@
 //!
 //! Run: `cargo run --example query -- SERVER[:PORT]...` (port 123 by default),
 //! or `-- --nts SERVER[:PORT]` for an NTS server (NTS-KE on port 4460 by
-//! default, checked against the system's trusted certificates).
+//! default, checked against the system's trusted certificates). With
+//! `--async` (and `--features tokio`) the same through the async queries,
+//! on a tokio runtime.
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
@@ -25,6 +27,9 @@ struct Options {
     /// Ask one NTS server (NTS-KE, then an authenticated exchange).
     #[arg(long)]
     nts: bool,
+    /// Use the async queries on a tokio runtime (needs `--features tokio`).
+    #[arg(long = "async")]
+    on_tokio: bool,
 }
 
 /// `host:port` or `[v6]:port` as given; else port 123.
@@ -61,6 +66,9 @@ fn main() -> std::process::ExitCode {
 }
 
 fn run(options: Options) -> Result<(), Box<dyn std::error::Error>> {
+    if options.on_tokio {
+        return run_async(options);
+    }
     let timeout = Duration::from_secs_f64(options.timeout);
     if options.nts {
         let [server] = options.servers.as_slice() else {
@@ -96,4 +104,52 @@ fn run(options: Options) -> Result<(), Box<dyn std::error::Error>> {
         consensus.selected, consensus.offset, consensus.root_distance
     );
     Ok(())
+}
+
+/// `--async`: the same queries through `query_async`, `query_nts_async` and
+/// `query_many_async`.
+#[cfg(feature = "tokio")]
+fn run_async(options: Options) -> Result<(), Box<dyn std::error::Error>> {
+    use ntpkit::query::{query_async_with_timeout, query_many_async, query_nts_async_with};
+    let timeout = Duration::from_secs_f64(options.timeout);
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        let servers: Vec<String> = options.servers.iter().map(|s| with_port(s)).collect();
+        if options.nts {
+            let [server] = options.servers.as_slice() else {
+                return Err("--nts asks one server".into());
+            };
+            let config = NtsClientConfig::default().with_system_certs(true);
+            let answer = query_nts_async_with(server, &config, timeout).await?;
+            println!("{} (NTS): {}", answer.server, line(&answer));
+        } else if let [one] = servers.as_slice() {
+            let answer = query_async_with_timeout(one.as_str(), timeout).await?;
+            println!("{}: {}", answer.server, line(&answer));
+        } else {
+            let consensus = query_many_async(servers, timeout).await?;
+            println!(
+                "selected {}: offset {:+.6} s, root distance {:.6} s",
+                consensus.selected, consensus.offset, consensus.root_distance
+            );
+        }
+        Ok(())
+    })
+}
+
+#[cfg(not(feature = "tokio"))]
+fn run_async(_: Options) -> Result<(), Box<dyn std::error::Error>> {
+    Err("--async needs the example built with --features tokio".into())
+}
+
+/// `host:port` as given, else `host:123`.
+#[cfg(feature = "tokio")]
+fn with_port(server: &str) -> String {
+    let host = server.trim_start_matches('[').trim_end_matches(']');
+    if server.to_socket_addrs().is_ok() {
+        server.to_string()
+    } else if host.contains(':') {
+        format!("[{host}]:123")
+    } else {
+        format!("{host}:123")
+    }
 }

@@ -142,3 +142,11 @@ fn a_name_that_does_not_resolve_is_an_error_naming_it() {
         .unwrap_err();
     assert!(err.to_string().contains("no server"), "{err}");
 }
+
+/// The handle goes anywhere: `Send + Sync`, cloned cheaply (checked at
+/// compile time).
+#[test]
+fn the_handle_is_send_sync_and_clone() {
+    fn shareable<T: Send + Sync + Clone + 'static>() {}
+    shareable::<ntpkit::keeper::ClockHandle>();
+}
