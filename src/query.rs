@@ -248,13 +248,7 @@ pub fn query_nts_with(
     timeout: Duration,
 ) -> Result<QueryAnswer, QueryError> {
     use crate::linux::nts::ke_client::KeClient;
-    let (host, port) = match server.rsplit_once(':') {
-        Some((host, port)) if !host.contains(':') || host.ends_with(']') => {
-            let port = port.parse().map_err(|_| QueryError::NoAddress)?;
-            (host.trim_start_matches('[').trim_end_matches(']'), port)
-        }
-        _ => (server, crate::nts::ke::DEFAULT_PORT),
-    };
+    let (host, port) = host_and_port(server, crate::nts::ke::DEFAULT_PORT)?;
     let ke_address = (host, port)
         .to_socket_addrs()?
         .next()
@@ -320,6 +314,35 @@ async fn blocking(
     tokio::task::spawn_blocking(query)
         .await
         .map_err(|e| QueryError::Io(io::Error::other(e)))?
+}
+
+/// `server`'s host and port: `host:port`, `[v6]:port`; `host`, `v6` or
+/// `[v6]` on port `default`. A port that is not a number is an error.
+#[cfg(any(test, all(feature = "linux", target_os = "linux")))]
+fn host_and_port(server: &str, default: u16) -> io::Result<(&str, u16)> {
+    let (host, port) = if let Some(rest) = server.strip_prefix('[') {
+        match rest.split_once(']') {
+            Some((host, "")) => (host, None),
+            Some((host, port)) => (host, Some(port.strip_prefix(':').unwrap_or(port))),
+            None => (server, None),
+        }
+    } else {
+        match server.split_once(':') {
+            // One colon: host and port; more: an IPv6 address.
+            Some((host, port)) if !port.contains(':') => (host, Some(port)),
+            _ => (server, None),
+        }
+    };
+    let port = match port {
+        None => default,
+        Some(port) => port.parse().map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                std::format!("{server}: the port `{port}` is not a number"),
+            )
+        })?,
+    };
+    Ok((host, port))
 }
 
 /// A fresh association with the server at `address`.
@@ -494,7 +517,9 @@ pub fn query_many<A: ToSocketAddrs>(
             }
             // Both families share the wait: a short slice each.
             let wait = left.min(Duration::from_millis(20));
-            let Some((n, from)) = receive_within(socket, &mut buf, wait)? else {
+            // A receive error (an ICMP unreachable) ends no wait, as in
+            // query_many_async.
+            let Ok(Some((n, from))) = receive_within(socket, &mut buf, wait) else {
                 continue;
             };
             let Some((entry, outcome)) = asked
@@ -660,4 +685,26 @@ fn consensus(asked: Vec<Asked>, timeout: Duration) -> Result<Consensus, QueryErr
 /// The system clock's time now.
 fn ntp_now() -> NtpTimestamp {
     NtpTimestamp::from_system_time(SystemTime::now())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::host_and_port;
+    use std::string::ToString;
+
+    #[test]
+    fn hosts_ports_and_ipv6_literals() {
+        for (given, host, port) in [
+            ("time.example", "time.example", 4460),
+            ("time.example:1234", "time.example", 1234),
+            ("192.0.2.1:123", "192.0.2.1", 123),
+            ("::1", "::1", 4460),
+            ("[::1]", "::1", 4460),
+            ("[2001:db8::1]:4461", "2001:db8::1", 4461),
+        ] {
+            assert_eq!(host_and_port(given, 4460).unwrap(), (host, port), "{given}");
+        }
+        let err = host_and_port("time.example:ntske", 4460).unwrap_err();
+        assert!(err.to_string().contains("`ntske` is not a number"), "{err}");
+    }
 }

@@ -1524,8 +1524,9 @@ impl<const N: usize, const S: usize> System<N, S> {
     /// until it follows a source with a measured frequency.
     ///
     /// Each sample of the source the clock follows says where true time
-    /// was when it was taken: within half its round trip (plus the
-    /// server's own root distance) of its offset, which the statistics
+    /// was when it was taken: within half its round trip plus the
+    /// server's own root distance (half its root delay, its root
+    /// dispersion) of its offset, which the statistics
     /// keep as if every correction made since had been in effect. From
     /// then to `now` the clock can only have drifted by the source's
     /// residual frequency, three standard errors of it, and the clock's
@@ -1552,7 +1553,9 @@ impl<const N: usize, const S: usize> System<N, S> {
         let fit = source.stats().fit()?;
         let k = three_sigma(usize::from(fit.samples).checked_sub(2)?)?;
         let drift_rate = fit.frequency.abs() + k * fit.skew + MAX_CLOCK_ERROR;
-        let floor = info.root_delay / 2.0 + info.root_dispersion + k * fit.std_dev;
+        // A stored delay is the round trip plus twice the server's root
+        // dispersion (`Measurement::filter_delay`): half of it holds both.
+        let floor = info.root_delay / 2.0 + k * fit.std_dev;
         let bound = source
             .stats()
             .samples()

@@ -66,13 +66,15 @@ fn seconds(a: SystemTime, b: SystemTime) -> f64 {
 }
 
 /// The reading is the server's time (the system's plus AHEAD, read just
-/// after it) within its bound, and the bound is tight on loopback.
+/// after it) within its bound, and the bound is under 0.1 s on loopback
+/// (just synchronised, a fit of a few samples knows its frequency poorly:
+/// tens of milliseconds).
 fn check_reading(now: BoundedTime) {
     let server = SystemTime::now() + Duration::from_secs_f64(AHEAD);
     let error = now.error.expect("synchronised").as_secs_f64();
     let off = seconds(server, now.time);
     assert!(off.abs() <= error + 1e-3, "{off} s off, bound {error} s");
-    assert!(error < 0.01, "bound {error} s on loopback");
+    assert!(error < 0.1, "bound {error} s on loopback");
     assert!(now.earliest().unwrap() < now.time && now.time < now.latest().unwrap());
 }
 
@@ -104,30 +106,40 @@ fn a_thread_follows_the_server_serves_it_and_stops() {
     drop(clock);
     check_reading(other.now());
     drop(other);
-    let mut freed = false;
-    for _ in 0..50 {
-        if UdpSocket::bind(serving).is_ok() {
-            freed = true;
-            break;
-        }
-        thread::sleep(Duration::from_millis(20));
-    }
-    assert!(freed, "the serving socket is still held");
+    assert!(freed(serving), "the serving socket is still held");
     stop.store(true, Ordering::Relaxed);
     server.join().unwrap();
 }
 
+/// Whether `address` can be bound again within 2 s (its socket closed).
+fn freed(address: SocketAddr) -> bool {
+    (0..100).any(|_| {
+        let free = UdpSocket::bind(address).is_ok();
+        if !free {
+            thread::sleep(Duration::from_millis(20));
+        }
+        free
+    })
+}
+
 #[cfg(feature = "tokio")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_task_follows_the_server() {
+async fn a_task_follows_the_server_and_stops() {
     let stop = Arc::new(AtomicBool::new(false));
     let (address, server) = spawn_server(stop.clone());
-    let clock = Keeper::new([address.to_string()]).spawn().await.unwrap();
+    let clock = Keeper::new([address.to_string()])
+        .serve("127.0.0.1:0".parse().unwrap())
+        .spawn()
+        .await
+        .unwrap();
     let synchronized = tokio::time::timeout(SYNC_WITHIN, clock.synchronized()).await;
     assert_eq!(synchronized, Ok(true), "{:?}", clock.tracking());
     check_reading(clock.now());
-    // Stopped, the clock still reads (it runs free).
+    // Stopped, the task ends and frees its sockets; the clock still reads
+    // (it runs free).
+    let serving = clock.serving_on().unwrap();
     clock.shutdown();
+    assert!(freed(serving), "the serving socket is still held");
     check_reading(clock.now());
     stop.store(true, Ordering::Relaxed);
     server.join().unwrap();

@@ -35,6 +35,33 @@ fn check(name: &str, seed: u64, f: &Figures) {
     if let Some(limit) = limits.broken(f) {
         panic!("{limit}: {context}");
     }
+    check_bound(name, seed, f);
+}
+
+/// The keeper's error bound (`Node::error_bound`) holds the true offset
+/// every second it is known. The one exception measured (README): in
+/// large-wander, whose clock wanders 100× faster than chrony's test
+/// default, a few seconds of a few seeds fall outside it (up to 27 s of a
+/// run, by at most 13 %, over seeds 1–50); there, at most 1 % of a run's
+/// seconds and 20 %.
+fn check_bound(name: &str, seed: u64, f: &Figures) {
+    let misses = f.bound_misses();
+    let worst = misses
+        .iter()
+        .map(|&t| f.offsets[t - 1].abs() / f.bounds[t - 1].unwrap())
+        .fold(0.0, f64::max);
+    if name == "large-wander" {
+        assert!(
+            misses.len() * 100 <= f.offsets.len() && worst <= 1.2,
+            "{name} seed {seed}: {} s outside the error bound, worst {worst:.2}×",
+            misses.len()
+        );
+    } else {
+        assert!(
+            misses.is_empty(),
+            "{name} seed {seed}: outside the error bound at {misses:?} s (worst {worst:.2}×)"
+        );
+    }
 }
 
 fn check_seeds(name: &str) {
@@ -93,7 +120,8 @@ fn high_jitter() {
     let limits = Scenario::named("high-jitter").unwrap().limits;
     let outside = runs.iter().filter(|f| limits.broken(f).is_some()).count();
     assert!(outside <= 13, "{outside} of 40 seeds outside the limits");
-    for f in &runs {
+    for (f, seed) in runs.iter().zip(1..) {
+        check_bound("high-jitter", seed, f);
         assert!(
             f.max_freq_ppm * 1e-6 <= limits.max_freq,
             "{}",

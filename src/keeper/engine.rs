@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime};
 use std::vec::Vec;
 
+use super::base::Base;
 use super::BoundedTime;
 use crate::access::AccessControl;
 use crate::clock::{Clock, ClockAction, StepWatch, VirtualClock};
@@ -26,8 +27,10 @@ const MAX_WAIT: Duration = Duration::from_secs(64);
 #[derive(Debug)]
 pub(super) struct Engine {
     node: Node<'static>,
-    clock: VirtualClock,
-    /// Steps of the system clock (the software clock's base) by others.
+    clock: VirtualClock<Base>,
+    /// What the software clock counts from.
+    base: Base,
+    /// Steps of the system clock by others, where the base follows it.
     jumps: StepWatch,
     /// The monotonic clock's origin, for `jumps`.
     origin: Instant,
@@ -35,8 +38,6 @@ pub(super) struct Engine {
     sources: Vec<(SourceId, SocketAddr)>,
     /// Where the node serves, once bound.
     pub(super) serving_on: Option<SocketAddr>,
-    /// Set once to stop the thread or task.
-    pub(super) stopped: bool,
 }
 
 /// What a keeper's node runs: chrony's defaults for servers with `iburst`,
@@ -69,15 +70,15 @@ impl Engine {
             })
             .expect("no rate limit, so no client log is needed")
         });
-        let clock = VirtualClock::new();
+        let base = Base::new();
         let mut engine = Engine {
             node: Node::new(node_config(), None, server),
-            clock,
+            clock: VirtualClock::with_source(base),
+            base,
             jumps: StepWatch::default(),
             origin: Instant::now(),
             sources: Vec::new(),
             serving_on: None,
-            stopped: false,
         };
         let now = engine.clock_now();
         for &address in servers {
@@ -102,14 +103,18 @@ impl Engine {
         now
     }
 
-    /// The software clock's time when the system clock read `system`.
-    fn clock_at(&self, system: SystemTime) -> NtpTimestamp {
-        self.clock.at(NtpTimestamp::from_system_time(system))
+    /// What a datagram's arrival is stamped with: the base time now (it
+    /// becomes the software clock's time when the node takes it in).
+    pub(super) fn base(&self) -> Base {
+        self.base
     }
 
-    /// Tells the node when the system clock (the software clock's base) was
-    /// stepped by someone else since it last looked.
+    /// Tells the node when the system clock was stepped by someone else
+    /// since it last looked, where the base follows the system clock.
     fn watch_jumps(&mut self) {
+        if !Base::follows_system_clock() {
+            return;
+        }
         let (wall, monotonic) = self.readings();
         if let Some(jump) = self.jumps.observe(wall, monotonic) {
             log::warn!("System clock stepped by {jump:+.3} seconds by another process");
@@ -167,13 +172,13 @@ impl Engine {
         out
     }
 
-    /// A datagram from `from`, received when the system clock read
-    /// `received`, on a source's socket.
-    pub(super) fn response(&mut self, from: SocketAddr, bytes: &[u8], received: SystemTime) {
+    /// A datagram from `from`, received at base time `received`, on a
+    /// source's socket.
+    pub(super) fn response(&mut self, from: SocketAddr, bytes: &[u8], received: NtpTimestamp) {
         let Some(&(source, _)) = self.sources.iter().find(|(_, a)| *a == from) else {
             return;
         };
-        let now = self.clock_at(received);
+        let now = self.clock.at(received);
         let datagram = Datagram {
             source,
             bytes,
@@ -185,16 +190,16 @@ impl Engine {
         self.settle();
     }
 
-    /// A request from `from`, received when the system clock read
-    /// `received`, on the serving socket: the answer, if any (its transmit
-    /// time is read as it is written).
+    /// A request from `from`, received at base time `received`, on the
+    /// serving socket: the answer, if any (its transmit time is read as it
+    /// is written).
     pub(super) fn request(
         &mut self,
         from: SocketAddr,
         bytes: &[u8],
-        received: SystemTime,
+        received: NtpTimestamp,
     ) -> Option<Vec<u8>> {
-        let now = self.clock_at(received);
+        let now = self.clock.at(received);
         let mut reply = [0u8; 1024];
         let clock = &self.clock;
         let len = self.node.serve(now, from, bytes, &mut reply, || {

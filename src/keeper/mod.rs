@@ -27,19 +27,24 @@
 //!
 //! - **What it runs.** One [`Node`](crate::node::Node), as the daemon and the
 //!   simulator run it: chrony's defaults for each server with `iburst`,
-//!   `makestep 1 3`, the same response checks, filter, selection and
-//!   discipline. The software clock starts at the system time and is then
-//!   the node's alone: the system clock is never changed, and a step of the
-//!   system clock by someone else is noticed (see below).
+//!   `makestep 1 -1` (the software clock is stepped whenever it is more
+//!   than a second off: nobody else is stepped), the same response checks,
+//!   filter, selection and discipline. The software clock starts at the
+//!   system time and is then the node's alone: the system clock is never
+//!   changed. On Linux it counts the oscillator's raw time (and time
+//!   suspended), so another daemon stepping or slewing the system clock
+//!   cannot move it; elsewhere it rides on the system clock and notices
+//!   steps of it over 10 s.
 //! - **The error bound** ([`BoundedTime::error`]) is the node's
 //!   [`error_bound`](crate::node::Node::error_bound): from the followed
 //!   server's own samples, half their round trip, the server's root
 //!   distance, and what the clock can have drifted since, at three standard
-//!   errors. `None` until the clock follows a server with a measured
-//!   frequency (a minute or two after the start), after losing every
-//!   server, and when the system clock was stepped since the node last
-//!   looked. In every world and seed of the simulator the true time lies
-//!   within it, except the rare seconds README lists.
+//!   errors (wide while few samples are in: Student's t). `None` until the
+//!   clock follows a server with a measured frequency (seconds to a minute
+//!   after the start) and while no majority of the servers agrees; it
+//!   grows while they do not answer. In every world and seed of the
+//!   simulator the true time lies within it, except the rare seconds
+//!   README lists.
 //! - **Serving.** [`Keeper::serve`] also answers NTP clients on an address
 //!   with the disciplined time, as chronyd would (everyone is allowed: put
 //!   it behind the firewall you need).
@@ -49,6 +54,7 @@
 //! - Dropping the last [`ClockHandle`] stops the node (its thread or task
 //!   ends), as does [`ClockHandle::shutdown`].
 
+mod base;
 mod engine;
 #[cfg(feature = "tokio")]
 mod task;
@@ -57,6 +63,7 @@ mod thread;
 use std::io;
 use std::net::SocketAddr;
 use std::string::String;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 use std::vec::Vec;
@@ -181,32 +188,55 @@ struct Shared {
     changed: Condvar,
     #[cfg(feature = "tokio")]
     notify: tokio::sync::Notify,
-    /// How the node's thread or task is told to stop.
-    stop: Stopper,
-}
-
-/// How [`ClockHandle::shutdown`] reaches the node.
-#[derive(Debug)]
-enum Stopper {
-    /// Wake the thread's receivers with a datagram to each of its sockets.
-    Thread(Vec<SocketAddr>),
-    /// The task waits on this.
+    /// Set once: the node's thread or task is to end.
+    stopping: AtomicBool,
+    /// Wakes the task to end.
     #[cfg(feature = "tokio")]
-    Task(tokio::sync::Notify),
+    stop: tokio::sync::Notify,
 }
 
 impl Shared {
+    fn new(engine: Engine) -> Shared {
+        Shared {
+            engine: Mutex::new(engine),
+            changed: Condvar::new(),
+            #[cfg(feature = "tokio")]
+            notify: tokio::sync::Notify::new(),
+            stopping: AtomicBool::new(false),
+            #[cfg(feature = "tokio")]
+            stop: tokio::sync::Notify::new(),
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, Engine> {
         // The engine holds no invariant a panic elsewhere could break
         // halfway (every call leaves it whole), so a poisoned lock is used.
         self.engine.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::Acquire)
+    }
+
     /// Tells the readers that the node took something in.
     fn changed(&self) {
+        // Taken and let go, so that a reader between its check and its
+        // wait cannot miss the signal.
+        drop(self.lock());
         self.changed.notify_all();
         #[cfg(feature = "tokio")]
         self.notify.notify_waiters();
+    }
+
+    /// Ends the node's thread or task (soon after: a thread's receivers
+    /// look every [`thread::RECEIVE_WAIT`]).
+    fn stop(&self) {
+        if self.stopping.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        #[cfg(feature = "tokio")]
+        self.stop.notify_one();
+        self.changed();
     }
 }
 
@@ -225,24 +255,8 @@ struct Owner(Arc<Shared>);
 
 impl Drop for Owner {
     fn drop(&mut self) {
-        stop(&self.0);
+        self.0.stop();
     }
-}
-
-fn stop(shared: &Shared) {
-    {
-        let mut engine = shared.lock();
-        if engine.stopped {
-            return;
-        }
-        engine.stopped = true;
-    }
-    match &shared.stop {
-        Stopper::Thread(sockets) => thread::wake(sockets),
-        #[cfg(feature = "tokio")]
-        Stopper::Task(notify) => notify.notify_one(),
-    }
-    shared.changed();
 }
 
 impl ClockHandle {
@@ -272,7 +286,7 @@ impl ClockHandle {
                 return true;
             }
             let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() || engine.stopped {
+            if left.is_zero() || self.shared.stopping() {
                 return false;
             }
             engine = self
@@ -292,11 +306,10 @@ impl ClockHandle {
         loop {
             let changed = self.shared.notify.notified();
             {
-                let mut engine = self.shared.lock();
-                if engine.now().error.is_some() {
+                if self.shared.lock().now().error.is_some() {
                     return true;
                 }
-                if engine.stopped {
+                if self.shared.stopping() {
                     return false;
                 }
             }
@@ -318,6 +331,6 @@ impl ClockHandle {
     /// Stops the node now (its thread or task ends soon after); the
     /// handles keep reading the clock, which then runs free.
     pub fn shutdown(&self) {
-        stop(&self.shared);
+        self.shared.stop();
     }
 }

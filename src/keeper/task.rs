@@ -4,14 +4,16 @@
 use std::future::pending;
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::sync::{Arc, Condvar, Mutex};
-use std::time::SystemTime;
+use std::sync::Arc;
 use std::vec::Vec;
 
 use tokio::net::UdpSocket;
 
+use super::base::Base;
 use super::engine::Engine;
-use super::{ClockHandle, Shared, Stopper};
+use super::{ClockHandle, Shared};
+use crate::clock::TimeSource;
+use crate::time::NtpTimestamp;
 
 /// Binds the sockets and spawns the task on the current runtime.
 pub(super) async fn spawn(
@@ -32,46 +34,39 @@ pub(super) async fn spawn(
     };
     let mut engine = Engine::new(&servers, server.is_some());
     engine.serving_on = server.as_ref().map(UdpSocket::local_addr).transpose()?;
-    let shared = Arc::new(Shared {
-        engine: Mutex::new(engine),
-        changed: Condvar::new(),
-        notify: tokio::sync::Notify::new(),
-        stop: Stopper::Task(tokio::sync::Notify::new()),
-    });
-    tokio::spawn(run(shared.clone(), v4, v6, server));
+    let base = engine.base();
+    let shared = Arc::new(Shared::new(engine));
+    tokio::spawn(run(shared.clone(), base, v4, v6, server));
     Ok(ClockHandle::new(shared))
 }
 
-/// A datagram on `socket`, and the system time right after it was read;
+/// A datagram on `socket`, and the base time right after it was read;
 /// never, without a socket.
 async fn receive(
     socket: Option<&UdpSocket>,
+    base: Base,
     buf: &mut [u8],
-) -> io::Result<(usize, SocketAddr, SystemTime)> {
+) -> io::Result<(usize, SocketAddr, NtpTimestamp)> {
     let Some(socket) = socket else {
         return pending().await;
     };
     let (len, from) = socket.recv_from(buf).await?;
-    Ok((len, from, SystemTime::now()))
+    Ok((len, from, base.now()))
 }
 
 /// The node's task: requests out, datagrams in, timers, until stopped.
 async fn run(
     shared: Arc<Shared>,
+    base: Base,
     v4: Option<UdpSocket>,
     v6: Option<UdpSocket>,
     server: Option<UdpSocket>,
 ) {
-    let Stopper::Task(stop) = &shared.stop else {
-        return;
-    };
     let (mut buf4, mut buf6, mut bufs) = ([0u8; 2048], [0u8; 2048], [0u8; 2048]);
-    loop {
+    while !shared.stopping() {
         let (transmits, wait) = {
             let mut engine = shared.lock();
-            if engine.stopped {
-                return;
-            }
+            engine.wake();
             let transmits = engine.transmits();
             (transmits, engine.wait())
         };
@@ -84,10 +79,10 @@ async fn run(
             }
         }
         tokio::select! {
-            () = stop.notified() => return,
-            got = receive(v4.as_ref(), &mut buf4) => response(&shared, got, &buf4),
-            got = receive(v6.as_ref(), &mut buf6) => response(&shared, got, &buf6),
-            got = receive(server.as_ref(), &mut bufs) => {
+            () = shared.stop.notified() => return,
+            got = receive(v4.as_ref(), base, &mut buf4) => response(&shared, got, &buf4),
+            got = receive(v6.as_ref(), base, &mut buf6) => response(&shared, got, &buf6),
+            got = receive(server.as_ref(), base, &mut bufs) => {
                 if let Ok((len, from, at)) = got {
                     let reply = shared.lock().request(from, &bufs[..len], at);
                     if let (Some(reply), Some(server)) = (reply, &server) {
@@ -97,14 +92,14 @@ async fn run(
                     }
                 }
             }
-            () = tokio::time::sleep(wait) => shared.lock().wake(),
+            () = tokio::time::sleep(wait) => {}
         }
         shared.changed();
     }
 }
 
 /// A server's response, to the node.
-fn response(shared: &Shared, got: io::Result<(usize, SocketAddr, SystemTime)>, buf: &[u8]) {
+fn response(shared: &Shared, got: io::Result<(usize, SocketAddr, NtpTimestamp)>, buf: &[u8]) {
     match got {
         Ok((len, from, at)) => shared.lock().response(from, &buf[..len], at),
         // ICMP errors (a port unreachable) end no receive loop.
