@@ -140,11 +140,22 @@ pub fn query_with_timeout(
         .to_socket_addrs()?
         .next()
         .ok_or(QueryError::NoAddress)?;
+    exchange(address, new_source(address), None, timeout)
+}
+
+/// One exchange with `address` through `source` (and `nts`'s session, if
+/// given) over a socket connected to it: the answer, or why none came
+/// within `timeout`.
+fn exchange(
+    address: SocketAddr,
+    mut source: Source,
+    mut nts: Option<&mut NtsState>,
+    timeout: Duration,
+) -> Result<QueryAnswer, QueryError> {
     let socket = UdpSocket::bind(wildcard(address))?;
     socket.connect(address)?;
-    let mut source = new_source(address);
-    let mut buf = [0u8; 1024];
-    let len = first_request(&mut source, &mut buf, None);
+    let mut buf = [0u8; 2048];
+    let len = first_request(&mut source, &mut buf, nts.as_deref_mut());
     socket.send(&buf[..len])?;
     let deadline = Instant::now() + timeout;
     loop {
@@ -152,7 +163,7 @@ pub fn query_with_timeout(
         let Some((n, _)) = receive_within(&socket, &mut buf, left)? else {
             return Err(QueryError::Timeout(timeout));
         };
-        if let Some(answer) = take(&mut source, address, &buf[..n], None) {
+        if let Some(answer) = take(&mut source, address, &buf[..n], nts.as_deref_mut()) {
             return answer;
         }
     }
@@ -258,25 +269,11 @@ pub fn query_nts_with(
         .to_socket_addrs()?
         .next()
         .ok_or(QueryError::NoAddress)?;
-    let socket = UdpSocket::bind(wildcard(address))?;
-    socket.connect(address)?;
     let mut source = new_source(address);
     source.set_auth(crate::source::SourceAuth::Nts);
     let mut nts = NtsState::new();
     nts.established(outcome.session, ntp_now(), f64::INFINITY);
-    let mut buf = [0u8; 2048];
-    let len = first_request(&mut source, &mut buf, Some(&mut nts));
-    socket.send(&buf[..len])?;
-    let deadline = Instant::now() + timeout;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let Some((n, _)) = receive_within(&socket, &mut buf, left)? else {
-            return Err(QueryError::Timeout(timeout));
-        };
-        if let Some(answer) = take(&mut source, address, &buf[..n], Some(&mut nts)) {
-            return answer;
-        }
-    }
+    exchange(address, source, Some(&mut nts), timeout)
 }
 
 /// [`query_nts`] on tokio: NTS-KE and the exchange run on the runtime's
@@ -473,11 +470,7 @@ pub fn query_many<A: ToSocketAddrs>(
 ) -> Result<Consensus, QueryError> {
     let mut asked: Vec<Asked> = Vec::new();
     for server in servers {
-        match server.to_socket_addrs().map(|mut a| a.next()) {
-            Ok(Some(address)) => asked.push((Some((address, new_source(address))), None)),
-            Ok(None) => asked.push((None, Some(Err(QueryError::NoAddress)))),
-            Err(e) => asked.push((None, Some(Err(e.into())))),
-        }
+        asked.push(to_ask(server.to_socket_addrs().map(|mut a| a.next())));
     }
     let v4 = UdpSocket::bind(("0.0.0.0", 0))?;
     // An IPv6 socket only when a server needs one; if the host has no
@@ -487,22 +480,12 @@ pub fn query_many<A: ToSocketAddrs>(
         .any(|(s, _)| s.as_ref().is_some_and(|(a, _)| a.is_ipv6()))
         .then(|| UdpSocket::bind((std::net::Ipv6Addr::UNSPECIFIED, 0)));
     let mut buf = [0u8; 1024];
-    for (entry, outcome) in &mut asked {
-        let Some((address, source)) = entry else {
+    for ask in &mut asked {
+        let Some((socket, address, len)) = request_for(ask, &v4, v6.as_ref(), &mut buf) else {
             continue;
         };
-        let socket = match (address.is_ipv6(), &v6) {
-            (false, _) => &v4,
-            (true, Some(Ok(socket))) => socket,
-            (true, Some(Err(e))) => {
-                *outcome = Some(Err(io::Error::new(e.kind(), e.to_string()).into()));
-                continue;
-            }
-            (true, None) => continue,
-        };
-        let len = first_request(source, &mut buf, None);
-        if let Err(e) = socket.send_to(&buf[..len], *address) {
-            *outcome = Some(Err(e.into()));
+        if let Err(e) = socket.send_to(&buf[..len], address) {
+            ask.1 = Some(Err(e.into()));
         }
     }
     let v6 = v6.and_then(Result::ok);
@@ -557,11 +540,9 @@ pub async fn query_many_async<A: tokio::net::ToSocketAddrs>(
     use tokio::net::UdpSocket;
     let mut asked: Vec<Asked> = Vec::new();
     for server in servers {
-        match tokio::net::lookup_host(server).await.map(|mut a| a.next()) {
-            Ok(Some(address)) => asked.push((Some((address, new_source(address))), None)),
-            Ok(None) => asked.push((None, Some(Err(QueryError::NoAddress)))),
-            Err(e) => asked.push((None, Some(Err(e.into())))),
-        }
+        asked.push(to_ask(
+            tokio::net::lookup_host(server).await.map(|mut a| a.next()),
+        ));
     }
     let v4 = UdpSocket::bind(("0.0.0.0", 0)).await?;
     let v6 = match asked
@@ -572,22 +553,12 @@ pub async fn query_many_async<A: tokio::net::ToSocketAddrs>(
         false => None,
     };
     let mut buf = [0u8; 1024];
-    for (entry, outcome) in &mut asked {
-        let Some((address, source)) = entry else {
+    for ask in &mut asked {
+        let Some((socket, address, len)) = request_for(ask, &v4, v6.as_ref(), &mut buf) else {
             continue;
         };
-        let socket = match (address.is_ipv6(), &v6) {
-            (false, _) => &v4,
-            (true, Some(Ok(socket))) => socket,
-            (true, Some(Err(e))) => {
-                *outcome = Some(Err(io::Error::new(e.kind(), e.to_string()).into()));
-                continue;
-            }
-            (true, None) => continue,
-        };
-        let len = first_request(source, &mut buf, None);
-        if let Err(e) = socket.send_to(&buf[..len], *address).await {
-            *outcome = Some(Err(e.into()));
+        if let Err(e) = socket.send_to(&buf[..len], address).await {
+            ask.1 = Some(Err(e.into()));
         }
     }
     let v6 = v6.and_then(Result::ok);
@@ -624,6 +595,46 @@ pub async fn query_many_async<A: tokio::net::ToSocketAddrs>(
         }
     }
     consensus(asked, timeout)
+}
+
+/// A server to ask, from what its name resolved to: its association, or
+/// why it is not asked.
+fn to_ask(found: io::Result<Option<SocketAddr>>) -> Asked {
+    match found {
+        Ok(Some(address)) => (Some((address, new_source(address))), None),
+        Ok(None) => (None, Some(Err(QueryError::NoAddress))),
+        Err(e) => (None, Some(Err(e.into()))),
+    }
+}
+
+/// What to send to one server to ask: the socket of its family (`v4`, or
+/// `v6`, bound only when a server needed it), its address, and its
+/// request written into `buf` now (T1 is read right before it leaves).
+/// `None` when it is not asked: no address, or no socket of its family
+/// (the host has no IPv6: then that is its outcome).
+fn request_for<'s, S>(
+    ask: &mut Asked,
+    v4: &'s S,
+    v6: Option<&'s io::Result<S>>,
+    buf: &mut [u8],
+) -> Option<(&'s S, SocketAddr, usize)> {
+    let (Some((address, source)), outcome) = ask else {
+        return None;
+    };
+    let socket = match (address.is_ipv6(), v6) {
+        (false, _) => v4,
+        (true, Some(Ok(socket))) => socket,
+        (true, Some(Err(e))) => {
+            *outcome = Some(Err(io::Error::new(e.kind(), e.to_string()).into()));
+            return None;
+        }
+        (true, None) => {
+            let e = io::Error::new(io::ErrorKind::Unsupported, "no IPv6 socket");
+            *outcome = Some(Err(e.into()));
+            return None;
+        }
+    };
+    Some((socket, *address, first_request(source, buf, None)))
 }
 
 /// The daemon's selection over the servers that answered, with every

@@ -48,13 +48,26 @@ pub(crate) mod logs {
     }
 }
 
-/// A time source a test moves by hand.
+/// A time source a test moves by hand, and a status to set.
 #[cfg(feature = "std")]
 pub(crate) mod manual_time {
     use std::cell::Cell;
     use std::rc::Rc;
 
+    use crate::clock::SyncStatus;
     use crate::time::{NtpDuration, NtpTimestamp};
+    use crate::wire::LeapIndicator;
+
+    /// A status to set on a clock: 15.5 ms maximum error, 0.25 ms
+    /// estimated.
+    pub(crate) fn status(synchronized: bool, leap: LeapIndicator) -> SyncStatus {
+        SyncStatus {
+            synchronized,
+            max_error: 0.015_5,
+            est_error: 0.000_25,
+            leap,
+        }
+    }
 
     /// The time, and a source reading it.
     pub(crate) fn manual() -> (Rc<Cell<NtpTimestamp>>, impl Fn() -> NtpTimestamp) {

@@ -7,55 +7,23 @@
 // Needs what the std feature brings; without it this test is empty.
 #![cfg(feature = "std")]
 
+mod loopback;
+
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, SystemTime};
 
-use ntpkit::access::AccessControl;
+use loopback::spawn_server;
 use ntpkit::keeper::{BoundedTime, Keeper};
 use ntpkit::reference::Reference;
-use ntpkit::server::{Server, ServerConfig};
-use ntpkit::time::{NtpDuration, NtpTimestamp};
-use ntpkit::wire::set_transmit_timestamp;
 
 const AHEAD: f64 = 0.25;
 
 /// How long a keeper may take to know its bound: iburst's samples, then
 /// the frequency measured over a few more.
 const SYNC_WITHIN: Duration = Duration::from_secs(120);
-
-/// A loopback stratum-1 server whose clock is `AHEAD` of the system's,
-/// until `stop`.
-fn spawn_server(stop: Arc<AtomicBool>) -> (SocketAddr, thread::JoinHandle<()>) {
-    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-    socket
-        .set_read_timeout(Some(Duration::from_millis(50)))
-        .unwrap();
-    let address = socket.local_addr().unwrap();
-    let handle = thread::spawn(move || {
-        let config = ServerConfig::default().with_access(AccessControl::allow_everyone());
-        let mut server = Server::without_client_log(config).unwrap();
-        let now = || {
-            NtpTimestamp::from_system_time(SystemTime::now()) + NtpDuration::from_seconds_f64(AHEAD)
-        };
-        let mut buf = [0u8; 1024];
-        while !stop.load(Ordering::Relaxed) {
-            let Ok((len, from)) = socket.recv_from(&mut buf) else {
-                continue;
-            };
-            let received = now();
-            let mut reply = [0u8; 1024];
-            let reference = Reference::local(1, received);
-            if let Some(n) = server.respond(&buf[..len], from, received, &reference, &mut reply) {
-                set_transmit_timestamp(&mut reply[..n], now());
-                socket.send_to(&reply[..n], from).unwrap();
-            }
-        }
-    });
-    (address, handle)
-}
 
 /// Seconds from `a` to `b`.
 fn seconds(a: SystemTime, b: SystemTime) -> f64 {
@@ -81,7 +49,7 @@ fn check_reading(now: BoundedTime) {
 #[test]
 fn a_thread_follows_the_server_serves_it_and_stops() {
     let stop = Arc::new(AtomicBool::new(false));
-    let (address, server) = spawn_server(stop.clone());
+    let (address, server) = spawn_server(stop.clone(), AHEAD, |now| Reference::local(1, now));
     let clock = Keeper::new([address.to_string()])
         .serve("127.0.0.1:0".parse().unwrap())
         .spawn_thread()
@@ -126,7 +94,7 @@ fn freed(address: SocketAddr) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_task_follows_the_server_and_stops() {
     let stop = Arc::new(AtomicBool::new(false));
-    let (address, server) = spawn_server(stop.clone());
+    let (address, server) = spawn_server(stop.clone(), AHEAD, |now| Reference::local(1, now));
     let clock = Keeper::new([address.to_string()])
         .serve("127.0.0.1:0".parse().unwrap())
         .spawn()

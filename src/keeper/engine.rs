@@ -151,7 +151,7 @@ impl Engine {
     }
 
     /// The requests due now, each with its server's address.
-    pub(super) fn transmits(&mut self) -> Vec<(SocketAddr, Vec<u8>)> {
+    fn transmits(&mut self) -> Vec<(SocketAddr, Vec<u8>)> {
         self.watch_jumps();
         let mut out = Vec::new();
         let mut buf = [0u8; MAX_REQUEST_LEN];
@@ -209,8 +209,17 @@ impl Engine {
         Some(reply[..len].to_vec())
     }
 
+    /// One turn of the runtimes' loop: the timers that are due first (also
+    /// while datagrams keep coming), then the requests due, and how long
+    /// to wait for the next datagram.
+    pub(super) fn turn(&mut self) -> (Vec<(SocketAddr, Vec<u8>)>, Duration) {
+        self.wake();
+        let transmits = self.transmits();
+        (transmits, self.wait())
+    }
+
     /// Runs the node's timers that are due.
-    pub(super) fn wake(&mut self) {
+    fn wake(&mut self) {
         self.watch_jumps();
         let now = self.clock_now();
         if self.node.poll_timeout().is_some_and(|due| due <= now) {
@@ -221,7 +230,7 @@ impl Engine {
 
     /// How long to wait before the node wants to be woken (at most
     /// [`MAX_WAIT`]).
-    pub(super) fn wait(&self) -> Duration {
+    fn wait(&self) -> Duration {
         let now = self.clock_now();
         self.node.poll_timeout().map_or(MAX_WAIT, |due| {
             let seconds = (due - now)

@@ -64,12 +64,7 @@ async fn run(
 ) {
     let (mut buf4, mut buf6, mut bufs) = ([0u8; 2048], [0u8; 2048], [0u8; 2048]);
     while !shared.stopping() {
-        let (transmits, wait) = {
-            let mut engine = shared.lock();
-            engine.wake();
-            let transmits = engine.transmits();
-            (transmits, engine.wait())
-        };
+        let (transmits, wait) = shared.lock().turn();
         for (to, bytes) in transmits {
             let socket = if to.is_ipv4() { &v4 } else { &v6 };
             if let Some(socket) = socket {

@@ -94,13 +94,7 @@ fn run(
     server: Option<&UdpSocket>,
 ) {
     while !shared.stopping() {
-        let (transmits, wait) = {
-            let mut engine = shared.lock();
-            // The timers first, also while datagrams keep coming.
-            engine.wake();
-            let transmits = engine.transmits();
-            (transmits, engine.wait())
-        };
+        let (transmits, wait) = shared.lock().turn();
         for (to, bytes) in transmits {
             send(to, &bytes);
         }

@@ -2,16 +2,7 @@
 
 use super::*;
 use crate::report::TimedatectlReport;
-use crate::test_util::manual_time::{advance, manual};
-
-fn status(synchronized: bool, leap: LeapIndicator) -> SyncStatus {
-    SyncStatus {
-        synchronized,
-        max_error: 0.015_5,
-        est_error: 0.000_25,
-        leap,
-    }
-}
+use crate::test_util::manual_time::{advance, manual, status};
 
 #[test]
 fn virtual_clock_runs_at_its_frequency() {

@@ -6,7 +6,7 @@ use std::string::ToString;
 use std::vec::Vec;
 
 use super::*;
-use crate::test_util::manual_time::{advance, manual};
+use crate::test_util::manual_time::{advance, manual, status};
 
 /// What one call passed, and what the recorder answers.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -116,15 +116,6 @@ fn step_sets_offset_in_nanoseconds() {
     assert_eq!((log[0].sec, log[0].usec), (1, 500_000_000));
     // Negative: seconds rounded down, nanoseconds non-negative.
     assert_eq!((log[1].sec, log[1].usec), (-2, 500_000_000));
-}
-
-fn status(synchronized: bool, leap: LeapIndicator) -> SyncStatus {
-    SyncStatus {
-        synchronized,
-        max_error: 0.015_5,
-        est_error: 0.000_25,
-        leap,
-    }
 }
 
 #[test]
