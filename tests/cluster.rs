@@ -4,7 +4,7 @@
 //! what a user would look at.
 
 // Needs what the sim feature brings; without it this test is empty.
-#![cfg(feature = "sim")]
+#![cfg(all(feature = "sim", target_os = "linux"))]
 
 use std::path::PathBuf;
 use std::process::Command;

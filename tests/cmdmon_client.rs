@@ -5,7 +5,7 @@
 //! `serverstats` included (asked in 4.4's format, answered in 4.3's).
 
 // Needs what the linux feature brings; without it this test is empty.
-#![cfg(feature = "linux")]
+#![cfg(all(feature = "linux", target_os = "linux"))]
 
 mod common;
 

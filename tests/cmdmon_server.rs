@@ -3,7 +3,7 @@
 //! serving (who is answered, what is counted, what is handed back).
 
 // Needs what the linux feature brings; without it this test is empty.
-#![cfg(feature = "linux")]
+#![cfg(all(feature = "linux", target_os = "linux"))]
 
 use std::fs;
 use std::net::{IpAddr, SocketAddr, UdpSocket};

@@ -14,7 +14,7 @@
 //! They are `#[ignore]`d for that; CI runs them with the package installed.
 
 // Needs what the linux feature brings; without it this test is empty.
-#![cfg(feature = "linux")]
+#![cfg(all(feature = "linux", target_os = "linux"))]
 
 mod common;
 

@@ -7,7 +7,7 @@
 //! must agree on every line but its one extension.
 
 // Needs what the linux feature brings; without it this test is empty.
-#![cfg(feature = "linux")]
+#![cfg(all(feature = "linux", target_os = "linux"))]
 
 use ntpkit::chrony::config::{Config, Rooted};
 

@@ -6,7 +6,7 @@
 //! loopback, files in the test's own folder.
 
 // Needs what the linux feature brings; without it this test is empty.
-#![cfg(feature = "linux")]
+#![cfg(all(feature = "linux", target_os = "linux"))]
 #![cfg(all(target_os = "linux", feature = "std"))]
 
 mod common;

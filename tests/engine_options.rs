@@ -6,7 +6,7 @@
 //! behind a large one-sided delay.
 
 // Needs what the sim feature brings; without it this test is empty.
-#![cfg(feature = "sim")]
+#![cfg(all(feature = "sim", target_os = "linux"))]
 
 use ntpkit::discipline::{DisciplineConfig, MakeStep};
 use ntpkit::node::NodeConfig;

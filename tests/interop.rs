@@ -10,7 +10,7 @@
 //! virtual clock's offset from the system clock is the client's error.
 
 // Needs what the linux feature brings; without it this test is empty.
-#![cfg(feature = "linux")]
+#![cfg(all(feature = "linux", target_os = "linux"))]
 
 mod common;
 

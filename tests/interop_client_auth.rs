@@ -13,7 +13,7 @@
 //! `scripts/interop-auth.sh test` installs chronyd and runs them).
 
 // Needs what the linux feature brings; without it this test is empty.
-#![cfg(feature = "linux")]
+#![cfg(all(feature = "linux", target_os = "linux"))]
 
 mod common;
 

@@ -9,7 +9,7 @@
 //! socket on loopback.
 
 // Needs what the linux feature brings; without it this test is empty.
-#![cfg(feature = "linux")]
+#![cfg(all(feature = "linux", target_os = "linux"))]
 
 mod common;
 

@@ -7,7 +7,7 @@
 //! certificates still need a chain to a trusted one. NTS-KE on loopback.
 
 // Needs what the linux feature brings; without it this test is empty.
-#![cfg(feature = "linux")]
+#![cfg(all(feature = "linux", target_os = "linux"))]
 
 mod common;
 

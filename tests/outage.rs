@@ -12,7 +12,7 @@
 //! 16 s, about 32000 s (8.9 h) after the last update.
 
 // Needs what the sim feature brings; without it this test is empty.
-#![cfg(feature = "sim")]
+#![cfg(all(feature = "sim", target_os = "linux"))]
 
 use ntpkit::chrony::config::Config;
 use ntpkit::linux::settings;

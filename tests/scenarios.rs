@@ -5,7 +5,7 @@
 //! in chrony's simulator itself, beside chronyd.
 
 // Needs what the sim feature brings; without it this test is empty.
-#![cfg(feature = "sim")]
+#![cfg(all(feature = "sim", target_os = "linux"))]
 
 use ntpkit::discipline::{DisciplineConfig, MakeStep};
 use ntpkit::node::NodeConfig;

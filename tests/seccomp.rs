@@ -8,7 +8,7 @@
 //! writing its logs and drift file, and exits as it should.
 
 // Needs what the linux feature brings; without it this test is empty.
-#![cfg(feature = "linux")]
+#![cfg(all(feature = "linux", target_os = "linux"))]
 #![cfg(all(target_os = "linux", feature = "std"))]
 
 mod common;

@@ -5,7 +5,7 @@
 //! unauthenticated liars.
 
 // Needs what the sim feature brings; without it this test is empty.
-#![cfg(feature = "sim")]
+#![cfg(all(feature = "sim", target_os = "linux"))]
 
 use ntpkit::auth::{Key, KeyType};
 use ntpkit::node::NodeConfig;
