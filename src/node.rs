@@ -315,6 +315,12 @@ setters!(impl [] NodeConfig {
     with_leap_table => leap_table: Option<LeapTable>,
 });
 
+/// The stratum at and above which sources are orphans, with `local
+/// ... orphan`.
+fn orphan_stratum(local: &Option<LocalReference>) -> Option<u8> {
+    local.filter(LocalReference::is_orphan).map(|l| l.stratum())
+}
+
 /// A fixed ring of events.
 #[derive(Debug, Clone)]
 struct Events {
@@ -376,6 +382,7 @@ impl<'a, const N: usize, const S: usize> Node<'a, N, S> {
     pub fn new(config: NodeConfig, drift: Option<Drift>, server: Option<Server<'a>>) -> Self {
         let mut system = System::with_capacity(config.system, drift);
         system.set_leap_table(config.leap_table);
+        system.set_orphan_stratum(orphan_stratum(&config.local));
         Node {
             system,
             server,
@@ -730,7 +737,10 @@ impl<'a, const N: usize, const S: usize> Node<'a, N, S> {
             Command::SetMakeStep(makestep) => self.system.set_makestep(makestep),
             Command::SetMaxUpdateSkew(ppm) => self.system.set_maxupdateskew(ppm),
             Command::SetReselectDistance(d) => self.system.set_reselect_distance(d),
-            Command::SetLocal(local) => self.local = local,
+            Command::SetLocal(local) => {
+                self.system.set_orphan_stratum(orphan_stratum(&local));
+                self.local = local;
+            }
             Command::Access { subnet, allow, all } => self
                 .server
                 .as_mut()

@@ -602,6 +602,11 @@ impl Source {
         self.own_reference_id = Some(own);
     }
 
+    /// Our reference ID as this source sees it, when known.
+    pub(crate) fn own_reference_id(&self) -> Option<ReferenceId> {
+        self.own_reference_id
+    }
+
     /// Its statistics: the samples taken and their regression.
     pub fn stats(&self) -> &Stats {
         &self.stats

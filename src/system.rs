@@ -354,6 +354,9 @@ pub struct System<const N: usize = DEFAULT_CAPACITY, const S: usize = N> {
     first_sample: Option<NtpTimestamp>,
     /// `leapsectz`'s leap seconds, if given.
     leap_table: Option<LeapTable>,
+    /// `local ... orphan`: the local stratum (see
+    /// [`set_orphan_stratum`](Self::set_orphan_stratum)).
+    orphan_stratum: Option<u8>,
     /// Manual time input (`chronyc settime`).
     manual: Manual,
 }
@@ -425,6 +428,7 @@ impl<const N: usize, const S: usize> System<N, S> {
             mode_end: None,
             first_sample: None,
             leap_table: None,
+            orphan_stratum: None,
             manual: Manual::new(config.manual),
         }
     }
@@ -435,6 +439,67 @@ impl<const N: usize, const S: usize> System<N, S> {
     /// sources' vote stands.
     pub fn set_leap_table(&mut self, table: Option<LeapTable>) {
         self.leap_table = table;
+    }
+
+    /// chrony's orphan mode with this local stratum (`local stratum N
+    /// orphan`), or none: sources of stratum `N` or above are taken to
+    /// serve no real time and are not selected, except those of stratum
+    /// `N` whose reference ID is smaller than ours (our address as they
+    /// see it, [`set_own_reference_id`](Self::set_own_reference_id)),
+    /// and only while no other source is selectable.
+    pub fn set_orphan_stratum(&mut self, stratum: Option<u8>) {
+        self.orphan_stratum = stratum;
+    }
+
+    /// Whether orphan mode never follows `source`: its stratum is the
+    /// local one or above, and (at the local one) its reference ID is not
+    /// smaller than ours.
+    fn is_lesser_orphan(&self, source: &Source) -> bool {
+        let (Some(orphan), Some(info)) = (self.orphan_stratum, source.info()) else {
+            return false;
+        };
+        info.stratum >= orphan && !(info.stratum == orphan && Self::has_smaller_id(source))
+    }
+
+    /// Whether `source`'s reference ID is smaller than ours as it sees us.
+    fn has_smaller_id(source: &Source) -> bool {
+        source
+            .own_reference_id()
+            .is_some_and(|own| source.reference_id().to_bits() < own.to_bits())
+    }
+
+    /// Orphan mode's rule over the candidates (`index` by slot): those it
+    /// rules out are removed (their state is unusable); returns how many
+    /// remain.
+    fn orphan_filter(&mut self, candidates: &mut [Candidate], index: &mut [usize]) -> usize {
+        let n = candidates.len();
+        let Some(orphan) = self.orphan_stratum else {
+            return n;
+        };
+        // 0: ruled out; 1: an orphan of a smaller ID; 2: a real source.
+        let rank = |system: &Self, k: usize| -> u8 {
+            if candidates[k].stratum < orphan {
+                return 2;
+            }
+            let Some(source) = system.sources[index[k]].as_ref() else {
+                return 0;
+            };
+            u8::from(candidates[k].stratum == orphan && Self::has_smaller_id(source))
+        };
+        let ranks: [u8; N] = core::array::from_fn(|k| if k < n { rank(self, k) } else { 0 });
+        let wanted = if ranks[..n].contains(&2) { 2 } else { 1 };
+        let mut kept = 0;
+        for k in 0..n {
+            if ranks[k] == wanted {
+                candidates[kept] = candidates[k];
+                index[kept] = index[k];
+                kept += 1;
+            } else {
+                self.states[index[k]] = SourceState::Unusable;
+                self.intervals[index[k]] = None;
+            }
+        }
+        kept
     }
 
     /// The leap second to announce at `now` for the sources' `vote`.
@@ -1057,6 +1122,7 @@ impl<const N: usize, const S: usize> System<N, S> {
                 }
             }
         }
+        let n = self.orphan_filter(&mut candidates[..n], &mut index[..n]);
         // In a reference mode, a source still gathering its samples is
         // waited for like one that has not answered yet.
         let gathering = |s: &Source| {
@@ -1232,9 +1298,17 @@ impl<const N: usize, const S: usize> System<N, S> {
             self.discipline.state(),
             DisciplineState::Unset | DisciplineState::MeasuringFrequency
         );
+        // In orphan mode, an answer only from orphans we cannot follow
+        // (the servers that follow us, or ourselves) is no sign of a
+        // source to come: the local reference is served at once.
         let answered = self
             .first_sample
-            .is_some_and(|t| (now - t).to_seconds_f64() < ACQUIRE_LIMIT);
+            .is_some_and(|t| (now - t).to_seconds_f64() < ACQUIRE_LIMIT)
+            && self
+                .sources
+                .iter()
+                .flatten()
+                .any(|s| s.info().is_some() && !self.is_lesser_orphan(s));
         let waiting = self
             .sources
             .iter()

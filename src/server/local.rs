@@ -15,6 +15,7 @@ const LOCAL_REF_UPDATE_SECONDS: i64 = 64;
 pub struct LocalReference {
     stratum: u8,
     distance: f64,
+    orphan: bool,
     reference_time: NtpTimestamp,
 }
 
@@ -25,8 +26,28 @@ impl LocalReference {
         LocalReference {
             stratum: stratum.clamp(1, 15),
             distance,
+            orphan: false,
             reference_time: NtpTimestamp::ZERO,
         }
+    }
+
+    /// The same in chrony's orphan mode (`local ... orphan`): sources of
+    /// this stratum or above serve no real time and are not followed,
+    /// except one of this very stratum with a smaller reference ID than
+    /// ours when nothing else can be (see
+    /// [`System::set_orphan_stratum`](crate::system::System::set_orphan_stratum)).
+    /// Servers configured alike, polling one another, so agree on one of
+    /// them (the smallest reference ID) to serve its local reference and
+    /// the others follow it.
+    #[must_use]
+    pub fn orphan(mut self) -> LocalReference {
+        self.orphan = true;
+        self
+    }
+
+    /// Whether in orphan mode.
+    pub fn is_orphan(&self) -> bool {
+        self.orphan
     }
 
     /// The stratum served.

@@ -636,3 +636,98 @@ fn three_sigma_widens_for_few_samples_and_tends_to_three() {
     assert!(factors[0] > 200.0 && factors[29] < 3.3);
     assert!((factors[198] - 3.0).abs() < 0.05);
 }
+
+/// Polls every source due until `until`, each answered by a server of its
+/// stratum in `strata` (0: no answer), 10 ms away and on time.
+fn serve_strata(
+    system: &mut System,
+    rng: &mut TestRng,
+    mut now: NtpTimestamp,
+    until: NtpTimestamp,
+    strata: &[(SourceId, u8)],
+) -> NtpTimestamp {
+    while let Some(due) = system.poll_timeout().filter(|&due| due < until) {
+        if due > now {
+            now = due;
+        }
+        system.handle_timeout(now);
+        let mut buf = [0u8; 48];
+        while let Some((id, len, _)) = system.poll_transmit(now, rng, &mut buf) {
+            let stratum = strata.iter().find(|(s, _)| *s == id).map_or(0, |(_, n)| *n);
+            if stratum == 0 {
+                continue;
+            }
+            let server_time = now + NtpDuration::from_seconds_f64(0.005);
+            let reply = crate::server::reply_to(
+                &buf[..len],
+                server_time,
+                &Reference::local(stratum, server_time),
+            );
+            let rx = now + NtpDuration::from_seconds_f64(0.01);
+            let _ = system.handle_response(rx, id, &reply, TimestampSource::Kernel);
+        }
+    }
+    if until > now {
+        until
+    } else {
+        now
+    }
+}
+
+/// `local stratum 5 orphan`: of two orphans (stratum 5), only the one
+/// with a smaller reference ID than ours is followed, and only while no
+/// real source is selectable; a source of a lower stratum wins over it.
+#[test]
+fn orphan_mode_follows_a_smaller_orphan_only_without_a_real_source() {
+    let mut system: System = System::new(SystemConfig::default(), None);
+    system.set_orphan_stratum(Some(5));
+    let start = NtpTimestamp::from_parts(3_900_000_000, 0);
+    let id = |last: u8| ReferenceId::from_ip([10, 0, 0, last].into());
+    let smaller = system
+        .add_source(SourceConfig::default(), id(1), start)
+        .unwrap();
+    let larger = system
+        .add_source(SourceConfig::default(), id(3), start)
+        .unwrap();
+    let real = system
+        .add_source(SourceConfig::default(), id(9), start)
+        .unwrap();
+    for source in [smaller, larger, real] {
+        system.set_own_reference_id(source, id(2));
+    }
+    let mut rng = TestRng::new(3);
+    let orphans = [(smaller, 5), (larger, 5)];
+    let now = serve_strata(
+        &mut system,
+        &mut rng,
+        start,
+        start + NtpDuration::from_seconds(600),
+        &orphans,
+    );
+    assert_eq!(system.selected(), Some(smaller));
+    // The larger orphan alone is never followed.
+    let mut alone: System = System::new(SystemConfig::default(), None);
+    alone.set_orphan_stratum(Some(5));
+    let only = alone
+        .add_source(SourceConfig::default(), id(3), start)
+        .unwrap();
+    alone.set_own_reference_id(only, id(2));
+    serve_strata(
+        &mut alone,
+        &mut rng,
+        start,
+        start + NtpDuration::from_seconds(600),
+        &[(only, 5)],
+    );
+    assert_eq!(alone.selected(), None);
+    // A real source (stratum 2) takes over from the orphan.
+    let all = [(smaller, 5), (larger, 5), (real, 2)];
+    serve_strata(
+        &mut system,
+        &mut rng,
+        now,
+        now + NtpDuration::from_seconds(1200),
+        &all,
+    );
+    assert_eq!(system.selected(), Some(real));
+}

@@ -618,12 +618,6 @@ fn local(r: &mut Reader<'_>, a: &mut Args<'_>, _: &Location) -> Result<(), LineE
             _ => return Err(a.unknown(option)),
         }
     }
-    if local.orphan {
-        r.note(
-            "`local` option `orphan` is not acted on: orphan mode is not implemented (the local reference is served as without it)"
-                .to_string(),
-        );
-    }
     r.config.local = Some(local);
     Ok(())
 }

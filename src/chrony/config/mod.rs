@@ -179,15 +179,19 @@ pub struct LocalConfig {
     /// `distance D`: the root distance in seconds above which the local
     /// reference takes over from the system's (default 1).
     pub distance: f64,
-    /// `orphan`: chrony's orphan mode (accepted; ntpkit serves the local
-    /// reference the same way).
+    /// `orphan`: chrony's orphan mode ([`LocalReference::orphan`]).
     pub orphan: bool,
 }
 
 impl LocalConfig {
     /// The reference state that serves this directive.
     pub fn reference(&self) -> LocalReference {
-        LocalReference::new(self.stratum, self.distance)
+        let local = LocalReference::new(self.stratum, self.distance);
+        if self.orphan {
+            local.orphan()
+        } else {
+            local
+        }
     }
 }
 

@@ -369,23 +369,21 @@ fn matching(peers: &[Peer], selector: &SourceSelector) -> Vec<SourceId> {
         .collect()
 }
 
-/// What `local` asks to serve (`None`: `local off`); `orphan`, `activate`
-/// and the waits are not acted on (a warning).
+/// What `local` asks to serve (`None`: `local off`); `activate` and the
+/// waits are not acted on (a warning).
 fn local_reference(local: &LocalSetting) -> Option<LocalReference> {
     if !local.on {
         return None;
     }
-    if local.orphan
-        || local.activate != 0.0
-        || local.wait_synced != 0.0
-        || local.wait_unsynced != 0.0
-    {
-        log::warn!("chronyc local: orphan, activate, waitsynced and waitunsynced are not acted on");
+    if local.activate != 0.0 || local.wait_synced != 0.0 || local.wait_unsynced != 0.0 {
+        log::warn!("chronyc local: activate, waitsynced and waitunsynced are not acted on");
     }
-    Some(LocalReference::new(
-        local.stratum.clamp(1, 15) as u8,
-        local.distance,
-    ))
+    let reference = LocalReference::new(local.stratum.clamp(1, 15) as u8, local.distance);
+    Some(if local.orphan {
+        reference.orphan()
+    } else {
+        reference
+    })
 }
 
 /// Whether the system has a route to `address` (what `onoffline` asks): a
