@@ -28,6 +28,8 @@
 //! shell runs NTS-KE when [`System::poll_nts_ke`] says so and hands the
 //! session back with [`System::set_nts_session`].
 
+use num_traits::Float;
+
 use crate::clock::{ClockAction, SyncStatus};
 use crate::discipline::{
     Correction, Discipline, DisciplineConfig, DisciplineError, DisciplineState, Estimate,
@@ -357,6 +359,9 @@ pub struct System<const N: usize = DEFAULT_CAPACITY, const S: usize = N> {
     /// `local ... orphan`: the local stratum (see
     /// [`set_orphan_stratum`](Self::set_orphan_stratum)).
     orphan_stratum: Option<u8>,
+    /// The clock's frequency after its last updates (local time, s/s),
+    /// oldest first: how fast it wanders ([`error_bound`](Self::error_bound)).
+    frequencies: FrequencyHistory,
     /// Manual time input (`chronyc settime`).
     manual: Manual,
 }
@@ -374,6 +379,46 @@ pub const DEFAULT_CAPACITY: usize = 8;
 /// cookies of the longest length kept): the buffer
 /// [`System::poll_transmit`] needs for any source.
 pub const MAX_REQUEST_LEN: usize = crate::nts::client::MAX_REQUEST_LEN;
+
+/// The clock's frequency at its last updates, in a fixed ring.
+#[derive(Debug, Clone, Copy, Default)]
+struct FrequencyHistory {
+    entries: [(NtpTimestamp, f64); FREQUENCY_HISTORY],
+    len: usize,
+}
+
+/// Updates whose frequencies measure the wander.
+const FREQUENCY_HISTORY: usize = 16;
+
+impl FrequencyHistory {
+    fn push(&mut self, time: NtpTimestamp, frequency: f64) {
+        if self.len == FREQUENCY_HISTORY {
+            self.entries.copy_within(1.., 0);
+            self.len -= 1;
+        }
+        self.entries[self.len] = (time, frequency);
+        self.len += 1;
+    }
+
+    /// The random walk of the frequency, s/s per √s: the frequency's
+    /// changes between updates, squared, over the time they took (the
+    /// estimate's own noise counts as wander: the bound only widens).
+    fn wander(&self) -> f64 {
+        let (squares, seconds) = self.entries[..self.len]
+            .windows(2)
+            .map(|w| {
+                let change = w[1].1 - w[0].1;
+                (change * change, (w[1].0 - w[0].0).to_seconds_f64())
+            })
+            .filter(|&(_, dt)| dt > 0.0)
+            .fold((0.0, 0.0), |(a, b), (c, d)| (a + c, b + d));
+        if seconds > 0.0 {
+            Float::sqrt(squares / seconds)
+        } else {
+            0.0
+        }
+    }
+}
 
 /// Student's t quantile with the coverage of three standard deviations of
 /// a normal law (99.73 %, two-sided) for `dof` degrees of freedom; `None`
@@ -429,6 +474,7 @@ impl<const N: usize, const S: usize> System<N, S> {
             first_sample: None,
             leap_table: None,
             orphan_stratum: None,
+            frequencies: FrequencyHistory::default(),
             manual: Manual::new(config.manual),
         }
     }
@@ -1219,6 +1265,8 @@ impl<const N: usize, const S: usize> System<N, S> {
         }
         let reference = Self::reference_of(source).map(|(id, stratum)| (selected, id, stratum));
         let correction = self.discipline.update(now, &estimate)?;
+        self.frequencies
+            .push(now, self.discipline.drift().frequency_ppm * 1e-6);
         self.last_reference = reference;
         self.correct(now, &correction);
         Ok(true)
@@ -1606,7 +1654,9 @@ impl<const N: usize, const S: usize> System<N, S> {
     /// residual frequency, three standard errors of it, and the clock's
     /// own instability ([`MAX_CLOCK_ERROR`]);
     /// three standard deviations of the regression's residuals cover what
-    /// the straight line does not model (wander). "Three" is the coverage
+    /// the straight line does not model, and the random walk of the
+    /// clock's frequency, measured over its last updates, grows with
+    /// `age^1.5` (wander a straight line cannot foresee). "Three" is the coverage
     /// of three standard deviations (99.73 %), taken from Student's t for
     /// the regression's degrees of freedom: a fit of few samples knows its
     /// own error poorly (with 3 samples the factor is 236). The bound is the
@@ -1630,12 +1680,17 @@ impl<const N: usize, const S: usize> System<N, S> {
         // A stored delay is the round trip plus twice the server's root
         // dispersion (`Measurement::filter_delay`): half of it holds both.
         let floor = info.root_delay / 2.0 + k * fit.std_dev;
+        // A frequency that walks at random (variance `wander²` a second)
+        // moves the time by `wander · age^1.5 / √3` (one deviation) after
+        // `age` seconds, which no straight line foresees.
+        let wander = k * self.frequencies.wander() / Float::sqrt(3.0);
         let bound = source
             .stats()
             .samples()
             .map(|s| {
                 let age = (now - s.time).to_seconds_f64().max(0.0);
-                s.offset.abs() + s.delay / 2.0 + floor + drift_rate * age
+                let walk = wander * Float::powf(age, 1.5);
+                s.offset.abs() + s.delay / 2.0 + floor + drift_rate * age + walk
             })
             .fold(f64::INFINITY, f64::min);
         bound.is_finite().then_some(bound)

@@ -41,9 +41,8 @@ fn check(name: &str, seed: u64, f: &Figures) {
 /// The keeper's error bound (`Node::error_bound`) holds the true offset
 /// every second it is known. The one exception measured (README): in
 /// large-wander, whose clock wanders 100× faster than chrony's test
-/// default, a few seconds of a few seeds fall outside it (up to 27 s of a
-/// run, by at most 13 %, over seeds 1–50); there, at most 1 % of a run's
-/// seconds and 20 %.
+/// default, a few seconds of one seed in 50 fall outside it (9 s, by 2 %);
+/// there, at most 1 % of a run's seconds and 20 %.
 fn check_bound(name: &str, seed: u64, f: &Figures) {
     let misses = f.bound_misses();
     let worst = misses

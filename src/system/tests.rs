@@ -731,3 +731,28 @@ fn orphan_mode_follows_a_smaller_orphan_only_without_a_real_source() {
     );
     assert_eq!(system.selected(), Some(real));
 }
+
+/// The wander is the frequency's changes squared over the time they took:
+/// none for a steady frequency; steps of 1 ppb every 100 s give
+/// 1e-9/√100 s/s per √s; only the last 16 updates count.
+#[test]
+fn frequency_history_measures_the_wander() {
+    let start = NtpTimestamp::from_parts(3_900_000_000, 0);
+    let at = |i: u32| start + NtpDuration::from_seconds(i64::from(i) * 100);
+    let mut steady = FrequencyHistory::default();
+    for i in 0..20 {
+        steady.push(at(i), 5e-6);
+    }
+    assert_eq!(steady.wander(), 0.0);
+    let mut walking = FrequencyHistory::default();
+    for i in 0..40 {
+        let sign = if i % 2 == 0 { 1.0 } else { -1.0 };
+        walking.push(at(i), 5e-6 + sign * 0.5e-9);
+    }
+    assert!((walking.wander() - 1e-10).abs() < 1e-15, "{}", walking.wander());
+    for i in 40..56 {
+        walking.push(at(i), 7e-6);
+    }
+    assert_eq!(walking.wander(), 0.0, "the walk has left the ring");
+    assert_eq!(FrequencyHistory::default().wander(), 0.0);
+}
