@@ -12,7 +12,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
 use clap::Parser;
-use ntpkit::linux::nts::ke_client::NtsClientConfig;
+use ntpkit::nts::ke_client::NtsClientConfig;
 use ntpkit::query::{query_many, query_nts_with, query_with_timeout, QueryAnswer};
 
 /// Ask NTP servers the time once.

@@ -67,11 +67,13 @@
 //!   be made ([`auth::KeyError::Unsupported`]).
 //! - `nts` (default): AES-SIV for NTS. Without it no [`nts::AeadKey`] can
 //!   be made.
+//! - `nts-ke` (default, implies `std` and `nts`): the NTS-KE client over
+//!   rustls (`nts::ke_client`) and `query::query_nts`.
 //! - `chrony` (default, implies `std`): chrony.conf, the keyfile,
 //!   chrony's log files, chronyc's command protocol and report layouts.
-//! - `linux` (default, implies `std`, `chrony`, `auth` and `nts`): the Linux
-//!   shell: sockets with kernel timestamps, clocks, the driver, the daemon
-//!   and NTS-KE over rustls.
+//! - `linux` (default, implies `std`, `chrony`, `auth`, `nts` and
+//!   `nts-ke`): the Linux shell: sockets with kernel timestamps, clocks,
+//!   the driver, the daemon and the NTS-KE server.
 //! - `json` (default, implies `chrony` and `serde`): the control socket's
 //!   `--json` answers.
 //! - `tokio` (implies `std`): the keeper as a tokio task and the async query.

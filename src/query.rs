@@ -100,9 +100,9 @@ pub enum QueryError {
     NoAnswer,
     /// [`query_nts`]: NTS-KE failed (the certificate, TLS, the server's
     /// records).
-    #[cfg(all(feature = "linux", target_os = "linux"))]
+    #[cfg(feature = "nts-ke")]
     #[error(transparent)]
-    NtsKe(#[from] crate::linux::nts::ke_client::KeClientError),
+    NtsKe(#[from] crate::nts::ke_client::KeClientError),
 }
 
 /// What [`query_many`] made of several servers.
@@ -238,10 +238,10 @@ fn wildcard(server: SocketAddr) -> SocketAddr {
 /// println!("{:+.6} s off (NTS)", answer.offset);
 /// # Ok::<(), ntpkit::query::QueryError>(())
 /// ```
-#[cfg(all(feature = "linux", target_os = "linux"))]
-#[cfg_attr(docsrs, doc(cfg(all(feature = "linux", target_os = "linux"))))]
+#[cfg(feature = "nts-ke")]
+#[cfg_attr(docsrs, doc(cfg(feature = "nts-ke")))]
 pub fn query_nts(server: &str) -> Result<QueryAnswer, QueryError> {
-    use crate::linux::nts::ke_client::NtsClientConfig;
+    use crate::nts::ke_client::NtsClientConfig;
     query_nts_with(
         server,
         &NtsClientConfig::default().with_system_certs(true),
@@ -251,14 +251,14 @@ pub fn query_nts(server: &str) -> Result<QueryAnswer, QueryError> {
 
 /// [`query_nts`] trusting what `config` says (certificates, algorithms,
 /// NTS-KE's own time-out), waiting up to `timeout` for the NTP answer.
-#[cfg(all(feature = "linux", target_os = "linux"))]
-#[cfg_attr(docsrs, doc(cfg(all(feature = "linux", target_os = "linux"))))]
+#[cfg(feature = "nts-ke")]
+#[cfg_attr(docsrs, doc(cfg(feature = "nts-ke")))]
 pub fn query_nts_with(
     server: &str,
-    config: &crate::linux::nts::ke_client::NtsClientConfig,
+    config: &crate::nts::ke_client::NtsClientConfig,
     timeout: Duration,
 ) -> Result<QueryAnswer, QueryError> {
-    use crate::linux::nts::ke_client::KeClient;
+    use crate::nts::ke_client::KeClient;
     let (host, port) = host_and_port(server, crate::nts::ke::DEFAULT_PORT)?;
     let ke_address = (host, port)
         .to_socket_addrs()?
@@ -278,25 +278,19 @@ pub fn query_nts_with(
 
 /// [`query_nts`] on tokio: NTS-KE and the exchange run on the runtime's
 /// blocking pool, so the caller's task only awaits.
-#[cfg(all(feature = "tokio", feature = "linux", target_os = "linux"))]
-#[cfg_attr(
-    docsrs,
-    doc(cfg(all(feature = "tokio", feature = "linux", target_os = "linux")))
-)]
+#[cfg(all(feature = "tokio", feature = "nts-ke"))]
+#[cfg_attr(docsrs, doc(cfg(all(feature = "tokio", feature = "nts-ke"))))]
 pub async fn query_nts_async(server: &str) -> Result<QueryAnswer, QueryError> {
     let server = server.to_string();
     blocking(move || query_nts(&server)).await
 }
 
 /// [`query_nts_with`] on tokio (see [`query_nts_async`]).
-#[cfg(all(feature = "tokio", feature = "linux", target_os = "linux"))]
-#[cfg_attr(
-    docsrs,
-    doc(cfg(all(feature = "tokio", feature = "linux", target_os = "linux")))
-)]
+#[cfg(all(feature = "tokio", feature = "nts-ke"))]
+#[cfg_attr(docsrs, doc(cfg(all(feature = "tokio", feature = "nts-ke"))))]
 pub async fn query_nts_async_with(
     server: &str,
-    config: &crate::linux::nts::ke_client::NtsClientConfig,
+    config: &crate::nts::ke_client::NtsClientConfig,
     timeout: Duration,
 ) -> Result<QueryAnswer, QueryError> {
     let (server, config) = (server.to_string(), config.clone());
@@ -304,7 +298,7 @@ pub async fn query_nts_async_with(
 }
 
 /// Runs `query` on tokio's blocking pool.
-#[cfg(all(feature = "tokio", feature = "linux", target_os = "linux"))]
+#[cfg(all(feature = "tokio", feature = "nts-ke"))]
 async fn blocking(
     query: impl FnOnce() -> Result<QueryAnswer, QueryError> + Send + 'static,
 ) -> Result<QueryAnswer, QueryError> {
@@ -315,7 +309,7 @@ async fn blocking(
 
 /// `server`'s host and port: `host:port`, `[v6]:port`; `host`, `v6` or
 /// `[v6]` on port `default`. A port that is not a number is an error.
-#[cfg(any(test, all(feature = "linux", target_os = "linux")))]
+#[cfg(any(test, feature = "nts-ke"))]
 fn host_and_port(server: &str, default: u16) -> io::Result<(&str, u16)> {
     let (host, port) = if let Some(rest) = server.strip_prefix('[') {
         match rest.split_once(']') {

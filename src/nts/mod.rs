@@ -8,15 +8,22 @@
 //! - [`cookie`] and [`server`]: the server side: cookies encrypted under
 //!   rotating server keys, request checks, authenticated responses and NTS
 //!   NAKs.
-//! - [`ke`]: the NTS-KE record codec (RFC 8915 §4) for both ends; the TLS
-//!   connection itself is the `std` side's.
+//! - [`ke`]: the NTS-KE record codec (RFC 8915 §4) for both ends.
+//! - `ke_client` and `tls` (feature `nts-ke`): the NTS-KE client over
+//!   std's TCP and rustls, and the TLS configurations both ends use.
 
 pub mod aead;
 pub mod client;
 pub mod cookie;
 pub mod ef;
 pub mod ke;
+#[cfg(feature = "nts-ke")]
+#[cfg_attr(docsrs, doc(cfg(feature = "nts-ke")))]
+pub mod ke_client;
 pub mod server;
+#[cfg(feature = "nts-ke")]
+#[cfg_attr(docsrs, doc(cfg(feature = "nts-ke")))]
+pub mod tls;
 
 pub use aead::{AeadAlgorithm, AeadKey};
 pub use client::{NtsSession, MAX_COOKIES, MAX_COOKIE_LEN};

@@ -749,7 +749,11 @@ fn frequency_history_measures_the_wander() {
         let sign = if i % 2 == 0 { 1.0 } else { -1.0 };
         walking.push(at(i), 5e-6 + sign * 0.5e-9);
     }
-    assert!((walking.wander() - 1e-10).abs() < 1e-15, "{}", walking.wander());
+    assert!(
+        (walking.wander() - 1e-10).abs() < 1e-15,
+        "{}",
+        walking.wander()
+    );
     for i in 40..56 {
         walking.push(at(i), 7e-6);
     }

@@ -27,12 +27,12 @@ use crate::random::{OsRandom, Random};
 use rustls::ServerConnection;
 
 use super::server_keys::{ServerKeys, SharedKeys, DEFAULT_ROTATE};
-use super::tls::{self, TlsSetupError};
 use crate::nts::aead::{AeadKey, MAX_KEY_LEN};
 use crate::nts::cookie::MAX_SERVER_COOKIE_LEN;
 use crate::nts::ke::{
     self, exporter_context, MessageWriter, EXPORTER_LABEL, MAX_MESSAGE_LEN, NTPV4,
 };
+use crate::nts::tls::{self, TlsSetupError};
 use crate::nts::{NtsServer, SessionKeys, MAX_COOKIES};
 
 /// chrony's default `maxntsconnections`.
