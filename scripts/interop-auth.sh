@@ -16,7 +16,15 @@
 # the processes it started (by PID). Needs root (apt, _chrony-owned directories).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-WORK=${WORK:-${TMPDIR:-/tmp}/ntpkit-auth-interop}
+# The run's files: WORK if given (kept), else a folder of its own, removed
+# on the way out.
+if [ -n "${WORK:-}" ]; then
+  KEEP_WORK=1
+else
+  KEEP_WORK=
+  WORK=$(mktemp -d "${TMPDIR:-/tmp}/ntpkit-auth-interop.XXXXXX")
+  chmod 755 "$WORK"   # chronyd (user _chrony) reaches its files below
+fi
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-5}
 STARTED=()
@@ -28,6 +36,7 @@ cleanup() {
     kill "$pid" 2>/dev/null || true
     for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
   done
+  [ -n "$KEEP_WORK" ] || rm -rf "$WORK"
 }
 trap cleanup EXIT
 

@@ -97,7 +97,10 @@ step "start chronyd -x on 127.0.0.1:$PEER_PORT"
 scripts/chrony-peer.sh start
 
 step "start our server on 127.0.0.1:$SERVER_PORT"
-"$BIN"/server -f tests/data/loopback-server.conf --port "$SERVER_PORT" \
+# The example configuration, with its command socket in this run's folder
+# (not /tmp/ntpkit-server, which would outlive the run).
+sed "s|/tmp/ntpkit-server/|$WORK/server-cmd/|" tests/data/loopback-server.conf >"$WORK/server.conf"
+"$BIN"/server -f "$WORK/server.conf" --port "$SERVER_PORT" \
   >"$WORK/server.log" 2>&1 &
 PIDS+=($!)
 sleep 0.5
