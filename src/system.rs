@@ -1668,7 +1668,6 @@ impl<const N: usize, const S: usize> System<N, S> {
     /// from the samples themselves: in every simulated world it contains
     /// the true time (see README).
     pub fn error_bound(&self, now: NtpTimestamp) -> Option<f64> {
-        self.own_reference(now)?;
         if self.discipline.state() != DisciplineState::Tracking {
             return None;
         }

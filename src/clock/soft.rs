@@ -102,6 +102,11 @@ impl<S: TimeSource> VirtualClock<S> {
         self.anchor = now;
     }
 
+    /// The time source it counts from.
+    pub fn source(&self) -> &S {
+        &self.source
+    }
+
     /// The virtual clock's time when its time source read `underlying`
     /// (a timestamp taken of the underlying time, mapped onto this clock).
     pub fn at(&self, underlying: NtpTimestamp) -> NtpTimestamp {

@@ -28,8 +28,6 @@ const MAX_WAIT: Duration = Duration::from_secs(64);
 pub(super) struct Engine {
     node: Node<'static>,
     clock: VirtualClock<Base>,
-    /// What the software clock counts from.
-    base: Base,
     /// Steps of the system clock by others, where the base follows it.
     jumps: StepWatch,
     /// The monotonic clock's origin, for `jumps`.
@@ -74,7 +72,6 @@ impl Engine {
         let mut engine = Engine {
             node: Node::new(node_config(), None, server),
             clock: VirtualClock::with_source(base),
-            base,
             jumps: StepWatch::default(),
             origin: Instant::now(),
             sources: Vec::new(),
@@ -106,7 +103,7 @@ impl Engine {
     /// What a datagram's arrival is stamped with: the base time now (it
     /// becomes the software clock's time when the node takes it in).
     pub(super) fn base(&self) -> Base {
-        self.base
+        *self.clock.source()
     }
 
     /// Tells the node when the system clock was stepped by someone else
@@ -152,7 +149,6 @@ impl Engine {
 
     /// The requests due now, each with its server's address.
     fn transmits(&mut self) -> Vec<(SocketAddr, Vec<u8>)> {
-        self.watch_jumps();
         let mut out = Vec::new();
         let mut buf = [0u8; MAX_REQUEST_LEN];
         loop {
@@ -213,6 +209,7 @@ impl Engine {
     /// while datagrams keep coming), then the requests due, and how long
     /// to wait for the next datagram.
     pub(super) fn turn(&mut self) -> (Vec<(SocketAddr, Vec<u8>)>, Duration) {
+        self.watch_jumps();
         self.wake();
         let transmits = self.transmits();
         (transmits, self.wait())
@@ -220,7 +217,6 @@ impl Engine {
 
     /// Runs the node's timers that are due.
     fn wake(&mut self) {
-        self.watch_jumps();
         let now = self.clock_now();
         if self.node.poll_timeout().is_some_and(|due| due <= now) {
             self.node.handle_timeout(now);
