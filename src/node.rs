@@ -44,7 +44,7 @@ use crate::nts::{CookieKeys, NtsSession};
 use crate::random::Random;
 use crate::reference::Reference;
 use crate::report::{SourceStatsReport, TimestampSource, TrackingReport};
-use crate::server::{served_reference, Counters, LocalReference, Server};
+use crate::server::{current_reference, served_reference, Counters, LocalReference, Server};
 use crate::source::Exchange;
 pub use crate::system::Timer;
 use crate::system::{
@@ -561,9 +561,16 @@ impl<'a, const N: usize, const S: usize> Node<'a, N, S> {
             .system
             .source_stats(source, now)
             .filter(|stats| stats.samples > 0);
-        let handled = self
-            .system
-            .handle_response(now, source, datagram.bytes, datagram.receive);
+        // What this node's own responses say, if it answers any (a node
+        // that serves nobody cannot be polling itself, as chrony reasons).
+        let ours = self.server.is_some().then(|| self.reference_now(now));
+        let handled = self.system.handle_response(
+            now,
+            source,
+            datagram.bytes,
+            datagram.receive,
+            ours.as_ref(),
+        );
         if let Some(exchange) = handled.exchange {
             let poll = self.system.poll(source).unwrap_or(0);
             self.events.push(Event::Measured {
@@ -779,6 +786,14 @@ impl<'a, const N: usize, const S: usize> Node<'a, N, S> {
         let system = self.system.reference(now);
         let acquiring = self.system.is_acquiring(now);
         served_reference(self.local.as_mut(), &system, acquiring, now)
+    }
+
+    /// What [`served`](Self::served) would give at `now`, without
+    /// refreshing the local reference's time.
+    fn reference_now(&self, now: NtpTimestamp) -> Reference {
+        let system = self.system.reference(now);
+        let acquiring = self.system.is_acquiring(now);
+        current_reference(self.local.as_ref(), &system, acquiring, now)
     }
 
     /// The time to put in a reply's transmit timestamp when it leaves at

@@ -21,6 +21,7 @@ use crate::auth::MacError;
 use crate::filter::Stats;
 use crate::nts::NtsError;
 use crate::random::Random;
+use crate::reference::Reference;
 use crate::report::TimestampSource;
 use crate::sample::MAX_CLOCK_ERROR;
 use crate::sample::{Sample, Timestamps};
@@ -374,6 +375,16 @@ const TEST_DELAY_RATIO: u16 = 1 << 2;
 const TEST_DELAY_DEV_RATIO: u16 = 1 << 1;
 const TEST_LOOP: u16 = 1;
 
+/// Whether a response with `header` says what this node's own responses
+/// say (`ours`): it is this node's (chrony's second loop test).
+fn is_ours(header: &Header, ours: &Reference) -> bool {
+    header.stratum == ours.stratum
+        && header.reference_id == ours.reference_id
+        && header.root_delay == ours.root_delay
+        && !header.reference_timestamp.is_zero()
+        && header.reference_timestamp == ours.reference_time
+}
+
 /// The test bit (of [`ALL_TESTS`]) a response fails with `error`.
 fn test_bit(error: &ResponseError) -> u16 {
     match error {
@@ -411,6 +422,18 @@ pub struct Exchange {
     pub transmit: TimestampSource,
     /// Where the response's receive timestamp (T4) came from.
     pub receive: TimestampSource,
+}
+
+impl Exchange {
+    /// Whether it passed tests 1 to 7 (its timestamps, authentication and
+    /// the server's synchronisation), whatever the delay and loop tests
+    /// made of it: chrony's "synchronised packet", which `log
+    /// measurements` records.
+    pub fn is_synchronized(&self) -> bool {
+        let header_tests =
+            ALL_TESTS & !(TEST_MAX_DELAY | TEST_DELAY_RATIO | TEST_DELAY_DEV_RATIO | TEST_LOOP);
+        self.tests & header_tests == header_tests
+    }
 }
 
 /// Names one request of one source: handed out with it, and back with its
@@ -927,6 +950,23 @@ impl Source {
         nts: Option<&mut NtsState>,
         receive: TimestampSource,
     ) -> Response {
+        self.handle_response_serving(now, packet, local_precision, nts, receive, None)
+    }
+
+    /// [`handle_response`](Self::handle_response) on a node that serves
+    /// `ours` (what its own responses say now): a response that says the
+    /// same (stratum, reference ID, root delay and a reference time, all
+    /// equal) came from this very node, polling itself (an address of its
+    /// own configured as a server), and is refused as a loop.
+    pub(crate) fn handle_response_serving(
+        &mut self,
+        now: NtpTimestamp,
+        packet: &[u8],
+        local_precision: i8,
+        nts: Option<&mut NtsState>,
+        receive: TimestampSource,
+        ours: Option<&Reference>,
+    ) -> Response {
         let header = match Header::decode(packet) {
             Ok(header) => header,
             Err(e) => {
@@ -940,7 +980,12 @@ impl Source {
             .outstanding
             .map_or(TimestampSource::Daemon, |request| request.transmit);
         let presend = self.outstanding.is_some_and(|request| request.presend);
-        let checked = self.check_response(now, &header, packet, local_precision, nts);
+        let checked = self
+            .check_response(now, &header, packet, local_precision, nts)
+            .and_then(|measurement| match ours {
+                Some(ours) if is_ours(&header, ours) => Err(ResponseError::Loop),
+                _ => Ok(measurement),
+            });
         let sample = checked.as_ref().ok().map(|m| m.sample);
         let result = checked.and_then(|measurement| {
             if presend {
@@ -2002,5 +2047,38 @@ mod tests {
         // (Seven unanswered requests: 1.75 steps of back-off, one taken.)
         gaps[7] = 128.0;
         assert_gaps(&poll_gaps(config, 8, &[0, 1, 2, 3, 4, 5, 6, 7]), &gaps);
+    }
+
+    /// `log measurements` records what chrony calls a synchronised
+    /// packet: a response refused only by a delay or loop test is one, a
+    /// response from an unsynchronised server or with bad timestamps is
+    /// not.
+    #[test]
+    fn a_synchronized_exchange_is_one_whatever_tests_a_to_d_said() {
+        let exchange = |failed: u16| Exchange {
+            header: Header::client_request(6, NtpTimestamp::from_bits(1)),
+            tests: ALL_TESTS & !failed,
+            sample: None,
+            transmit: TimestampSource::Daemon,
+            receive: TimestampSource::Daemon,
+        };
+        for failed in [
+            0,
+            TEST_LOOP,
+            TEST_MAX_DELAY,
+            TEST_DELAY_RATIO,
+            TEST_DELAY_DEV_RATIO,
+        ] {
+            assert!(exchange(failed).is_synchronized(), "{failed:#x}");
+        }
+        for failed in [
+            TEST_TIMESTAMPS,
+            TEST_AUTHENTICATED,
+            TEST_SYNCHRONIZED,
+            TEST_ROOT_DISTANCE,
+            1 << 9,
+        ] {
+            assert!(!exchange(failed).is_synchronized(), "{failed:#x}");
+        }
     }
 }

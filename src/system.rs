@@ -838,12 +838,17 @@ impl<const N: usize, const S: usize> System<N, S> {
     /// [`HandleError::PanicThreshold`] means the response was good but
     /// the offset it shows is over the panic threshold: the clock was left
     /// alone, and the caller decides what to do.
+    ///
+    /// `ours`, on a node that serves, is what its own responses say now: a
+    /// response saying the same came from this node itself and is refused
+    /// as a loop ([`ResponseError::Loop`]).
     pub fn handle_response(
         &mut self,
         now: NtpTimestamp,
         source: SourceId,
         packet: &[u8],
         receive: TimestampSource,
+        ours: Option<&Reference>,
     ) -> Handled {
         let precision = self.config.precision;
         let Some(src) = self.sources.get_mut(source.0).and_then(Option::as_mut) else {
@@ -853,7 +858,7 @@ impl<const N: usize, const S: usize> System<N, S> {
             };
         };
         let slot = nts_slot(&mut self.nts, src.nts_slot());
-        let response = src.handle_response(now, packet, precision, slot, receive);
+        let response = src.handle_response_serving(now, packet, precision, slot, receive, ours);
         let result = match response.result {
             Ok(_) => {
                 self.first_sample.get_or_insert(now);

@@ -613,8 +613,9 @@ impl Logs {
     }
 
     /// A response of a source: logged when it was `valid` (passed tests 1
-    /// to 7) with `log measurements`, and always with `log
-    /// rawmeasurements`.
+    /// to 7, whatever tests A to D made of it: see
+    /// [`Exchange::is_synchronized`](crate::source::Exchange::is_synchronized))
+    /// with `log measurements`, and always with `log rawmeasurements`.
     pub fn measurement(&mut self, line: &Measurement, valid: bool) -> io::Result<()> {
         if valid || self.raw {
             write_to(&mut self.measurements, line)

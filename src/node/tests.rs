@@ -357,3 +357,75 @@ fn a_rejected_response_says_why() {
         DatagramEvent::Rejected(HandleError::UnknownSource)
     );
 }
+
+/// A serving node configured with an address of its own as a server (an
+/// easy mistake in a cluster's shared configuration) gets its own
+/// answers: they say what it serves, and are refused as a loop (chrony's
+/// test D), so it never follows itself. The same answer reaching a node
+/// that serves something else is used.
+#[test]
+fn a_node_polling_itself_refuses_its_own_answers() {
+    let mut table = [];
+    let config = NodeConfig {
+        local: Some(LocalReference::new(1, 1.0)),
+        ..NodeConfig::default()
+    };
+    let mut node: Node<'_> = Node::new(config, None, Some(open_server(&mut table)));
+    let me: SocketAddr = "10.0.0.1:123".parse().unwrap();
+    let source = node
+        .add_source(SourceConfig::default(), ReferenceId::NONE, at(0.0))
+        .unwrap();
+    let mut rng = TestRng::new(7);
+    let mut request = [0u8; 48];
+    let mut reply = [0u8; 48];
+    // Past its first polls, no source answered: it serves stratum 1.
+    let mut now = at(0.0);
+    let (mut exchanges, mut refused) = (0, 0);
+    while exchanges < 8 {
+        let Some(transmit) = node.poll_transmit(now, &mut rng, &mut request) else {
+            // (On to its next poll.)
+            now = now + NtpDuration::from_seconds(1);
+            continue;
+        };
+        assert_eq!(transmit.source, source);
+        exchanges += 1;
+        let len = node.serve(now, me, &request, &mut reply, || now).unwrap();
+        let datagram = Datagram {
+            source,
+            bytes: &reply[..len],
+            receive: TimestampSource::Kernel,
+        };
+        let rx = now + NtpDuration::from_seconds_f64(0.0001);
+        match node.handle(rx, datagram) {
+            DatagramEvent::Rejected(HandleError::Response(ResponseError::Loop)) => refused += 1,
+            // (While it acquires, it serves nothing: stratum 0, leap 3.)
+            DatagramEvent::Rejected(HandleError::Response(ResponseError::Kiss(_))) => {}
+            other => panic!("its own answer was taken: {other:?}"),
+        }
+        now = rx;
+    }
+    assert!(
+        refused >= 4,
+        "{refused} of its own answers refused as a loop"
+    );
+    assert_eq!(node.system().selected(), None);
+    assert_eq!(node.served(now).stratum, 1);
+    // The same kind of answer to a node serving nothing is a stratum-1
+    // server's, used.
+    let mut other: Node<'_> = Node::new(NodeConfig::default(), None, None);
+    other
+        .add_source(SourceConfig::default(), ReferenceId::NONE, at(0.0))
+        .unwrap();
+    let transmit = other.poll_transmit(now, &mut rng, &mut request).unwrap();
+    let source = transmit.source;
+    let len = node.serve(now, me, &request, &mut reply, || now).unwrap();
+    let datagram = Datagram {
+        source,
+        bytes: &reply[..len],
+        receive: TimestampSource::Kernel,
+    };
+    assert!(matches!(
+        other.handle(now + NtpDuration::from_seconds_f64(0.0001), datagram),
+        DatagramEvent::Used(_)
+    ));
+}

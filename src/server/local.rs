@@ -66,10 +66,16 @@ impl LocalReference {
     /// chrony does, so the transmit time never comes before it).
     pub fn serve(&mut self, system: &Reference, now: NtpTimestamp) -> Reference {
         let reference = self.reference(system, now);
+        self.note_served(&reference);
+        reference
+    }
+
+    /// `reference` was served: a local one's time is kept until it is
+    /// refreshed again.
+    fn note_served(&mut self, reference: &Reference) {
         if reference.reference_id == ReferenceId::LOCAL {
             self.reference_time = reference.reference_time;
         }
-        reference
     }
 
     /// What [`serve`](Self::serve) would serve at `now`, without
@@ -108,11 +114,26 @@ pub fn served_reference(
     acquiring: bool,
     now: NtpTimestamp,
 ) -> Reference {
+    let reference = current_reference(local.as_deref(), system, acquiring, now);
+    if let Some(local) = local {
+        local.note_served(&reference);
+    }
+    reference
+}
+
+/// What [`served_reference`] would serve at `now`, without refreshing the
+/// local reference's time.
+pub fn current_reference(
+    local: Option<&LocalReference>,
+    system: &Reference,
+    acquiring: bool,
+    now: NtpTimestamp,
+) -> Reference {
     if acquiring {
         return Reference::UNSYNCHRONIZED;
     }
     match local {
-        Some(local) => local.serve(system, now),
+        Some(local) => local.reference(system, now),
         None => *system,
     }
 }

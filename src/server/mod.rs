@@ -72,7 +72,7 @@ mod clientlog;
 mod local;
 
 pub use clientlog::{ClientEntry, ClientLog, ClientRecord, RateLimit, Verdict, WAYS};
-pub use local::{served_reference, LocalReference};
+pub use local::{current_reference, served_reference, LocalReference};
 
 use core::net::SocketAddr;
 

@@ -81,9 +81,10 @@ impl LogFiles {
                 let Some(peer) = find(peers, source) else {
                     return Ok(());
                 };
-                let valid = exchange.tests == crate::source::ALL_TESTS;
-                self.logs
-                    .measurement(&measurement(exchange, peer, poll, now), valid)
+                self.logs.measurement(
+                    &measurement(exchange, peer, poll, now),
+                    exchange.is_synchronized(),
+                )
             }
             Event::Sampled {
                 source,
