@@ -532,7 +532,9 @@ impl<'a, const N: usize, const S: usize> Node<'a, N, S> {
         rng: &mut impl Random,
         buf: &'b mut [u8],
     ) -> Option<Transmit<'b>> {
-        let polled = self.system.poll_transmit(now, rng, buf);
+        // A symmetric peer's packets say what this node serves.
+        let ours = self.served(now);
+        let polled = self.system.poll_transmit_as(now, rng, buf, &ours);
         // A poll may find a source unreachable: select again at once.
         self.system.reselect_if_due(now);
         self.note_state(now);
@@ -561,16 +563,11 @@ impl<'a, const N: usize, const S: usize> Node<'a, N, S> {
             .system
             .source_stats(source, now)
             .filter(|stats| stats.samples > 0);
-        // What this node's own responses say, if it answers any (a node
-        // that serves nobody cannot be polling itself, as chrony reasons).
-        let ours = self.server.is_some().then(|| self.reference_now(now));
-        let handled = self.system.handle_response(
-            now,
-            source,
-            datagram.bytes,
-            datagram.receive,
-            ours.as_ref(),
-        );
+        // What this node's own responses say (the loop test).
+        let ours = self.reference_now(now);
+        let handled =
+            self.system
+                .handle_response_as(now, source, datagram.bytes, datagram.receive, &ours);
         if let Some(exchange) = handled.exchange {
             let poll = self.system.poll(source).unwrap_or(0);
             self.events.push(Event::Measured {

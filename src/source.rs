@@ -161,6 +161,13 @@ pub struct SourceConfig {
     /// become one, the one with the median offset, before the statistics
     /// take it (chrony's `filter`; 0 or 1: every sample as it comes).
     pub filter: u8,
+    /// A symmetric peer (chrony's `peer`): the requests are symmetric
+    /// active packets (mode 1) carrying what this node serves, and the
+    /// peer's own packets (mode 1 or 2) are its answers. Its requests must
+    /// leave from the port it sends to (the node's NTP port), and a
+    /// packet from the peer that answers none of ours still gives the
+    /// timestamps the next one echoes.
+    pub peer: bool,
 }
 
 setters!(impl [] SourceConfig {
@@ -187,6 +194,7 @@ setters!(impl [] SourceConfig {
     with_maxdelayquant => maxdelayquant: f64,
     with_presend => presend: Option<i8>,
     with_filter => filter: u8,
+    with_peer => peer: bool,
 });
 
 impl Default for SourceConfig {
@@ -215,6 +223,7 @@ impl Default for SourceConfig {
             maxdelayquant: 0.0,
             presend: None,
             filter: 0,
+            peer: false,
         }
     }
 }
@@ -436,6 +445,28 @@ impl Exchange {
     }
 }
 
+/// What a node says of itself at a moment (`time`, its clock's time as it
+/// serves it): put in the packets to its symmetric peers, and what the
+/// loop test compares responses with.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Ourselves<'r> {
+    /// What it serves.
+    pub reference: &'r Reference,
+    /// Its time, as its responses give it.
+    pub time: NtpTimestamp,
+    /// Its clock's precision, log2 seconds.
+    pub precision: i8,
+}
+
+/// A symmetric peer's last packet, as our next packet to it echoes it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct PeerPacket {
+    /// Its transmit timestamp: our origin timestamp.
+    transmit: NtpTimestamp,
+    /// When it arrived, our time as we serve it: our receive timestamp.
+    received: NtpTimestamp,
+}
+
 /// Names one request of one source: handed out with it, and back with its
 /// transmit timestamp (see [`Source::set_transmit_time`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -511,6 +542,10 @@ pub struct Source {
     last_sent: Option<NtpTimestamp>,
     /// The request waiting for its answer.
     outstanding: Option<Outstanding>,
+    /// A peer's last packet: what our next packet echoes.
+    peer_packet: Option<PeerPacket>,
+    /// A peer's polling interval, as its last packet gave it.
+    remote_poll: Option<i8>,
     /// The burst in progress.
     burst: Burst,
     reach: u8,
@@ -564,6 +599,8 @@ impl Source {
             next_poll: now + NtpDuration::from_seconds_f64(FIRST_POLL_DELAY),
             last_sent: None,
             outstanding: None,
+            peer_packet: None,
+            remote_poll: None,
             burst: if config.iburst {
                 Burst::Initial {
                     good: BURST_MAX,
@@ -674,7 +711,16 @@ impl Source {
 
     /// Log2 of the regular polling interval now in use, seconds.
     pub fn poll(&self) -> i8 {
-        let poll = self.poll.clamp(self.poll_floor, self.longest_poll());
+        let mut poll = self.poll.clamp(self.poll_floor, self.longest_poll());
+        // A symmetric peer that answers is polled at the shorter of the
+        // two peers' intervals (but not below our `minpoll`), as chronyd
+        // does, so that neither runs short of samples.
+        if let Some(remote) = self
+            .remote_poll
+            .filter(|_| self.config.peer && self.reach != 0)
+        {
+            poll = poll.min(remote.max(self.minpoll()));
+        }
         let quick = self
             .info
             .is_some_and(|info| info.delay < SUBSECOND_MAX_DELAY);
@@ -759,6 +805,39 @@ impl Source {
         self.offline = !online;
     }
 
+    /// A symmetric active packet to the peer from a node that is `ours`
+    /// says: its reference, and the timestamps of the peer's last packet
+    /// (zero before one came). Its transmit time is the node's, as its
+    /// responses give it: the peer measures with it.
+    fn peer_packet(&self, ours: &Ourselves<'_>) -> Header {
+        let reference = ours.reference;
+        let (origin, receive) = self
+            .peer_packet
+            .map_or((NtpTimestamp::ZERO, NtpTimestamp::ZERO), |p| {
+                (p.transmit, p.received)
+            });
+        Header {
+            leap: reference.leap,
+            version: 4,
+            mode: Mode::SymmetricActive,
+            stratum: reference.stratum,
+            poll: self.poll(),
+            precision: ours.precision,
+            root_delay: reference.root_delay,
+            root_dispersion: reference.root_dispersion,
+            reference_id: reference.reference_id,
+            reference_timestamp: reference.reference_time,
+            origin_timestamp: origin,
+            receive_timestamp: receive,
+            // (Never zero: that is no time.)
+            transmit_timestamp: if ours.time.is_zero() {
+                NtpTimestamp::from_bits(1)
+            } else {
+                ours.time
+            },
+        }
+    }
+
     /// A burst of `total` requests 2 s apart from `now` on (`chronyc
     /// burst`), whatever the answers: chrony's `burst GOOD/TOTAL`, with
     /// GOOD left to the statistics.
@@ -780,6 +859,10 @@ impl Source {
     /// send (an NTS source without a cookie, or `buf` too small for the
     /// authentication) is missed: nothing is written, the reachability
     /// register shifts, and the next poll is scheduled as usual.
+    ///
+    /// A symmetric peer's packet ([`SourceConfig::peer`]) says the node is
+    /// not synchronised and gives `now` as its transmit time; a node's
+    /// [`System`](crate::system::System) fills in what it serves.
     pub fn poll_transmit(
         &mut self,
         now: NtpTimestamp,
@@ -787,17 +870,41 @@ impl Source {
         buf: &mut [u8],
         nts: Option<&mut NtsState>,
     ) -> Option<(usize, RequestNumber)> {
+        let ours = Ourselves {
+            reference: &Reference::UNSYNCHRONIZED,
+            time: now,
+            precision: -20,
+        };
+        self.poll_transmit_as(now, rng, buf, nts, ours)
+    }
+
+    /// [`poll_transmit`](Self::poll_transmit) on a node that is `ours`
+    /// says: what a symmetric peer's packets carry.
+    pub(crate) fn poll_transmit_as(
+        &mut self,
+        now: NtpTimestamp,
+        rng: &mut impl Random,
+        buf: &mut [u8],
+        nts: Option<&mut NtsState>,
+        ours: Ourselves<'_>,
+    ) -> Option<(usize, RequestNumber)> {
         if self.stopped || self.offline || now < self.next_poll {
             return None;
         }
-        // Zero would be an origin no request has (a server's "none").
-        let cookie = loop {
-            let bits = rng.next_u64();
-            if bits != 0 {
-                break NtpTimestamp::from_bits(bits);
-            }
+        let (header, cookie) = if self.config.peer {
+            let header = self.peer_packet(&ours);
+            (header, header.transmit_timestamp)
+        } else {
+            // Zero would be an origin no request has (a server's "none").
+            let cookie = loop {
+                let bits = rng.next_u64();
+                if bits != 0 {
+                    break NtpTimestamp::from_bits(bits);
+                }
+            };
+            (Header::client_request(self.poll(), cookie), cookie)
         };
-        let mut header = Header::client_request(self.poll(), cookie);
+        let mut header = header;
         header.version = self.auth.request_version();
         let len = header
             .emit(buf)
@@ -953,11 +1060,12 @@ impl Source {
         self.handle_response_serving(now, packet, local_precision, nts, receive, None)
     }
 
-    /// [`handle_response`](Self::handle_response) on a node that serves
-    /// `ours` (what its own responses say now): a response that says the
-    /// same (stratum, reference ID, root delay and a reference time, all
-    /// equal) came from this very node, polling itself (an address of its
-    /// own configured as a server), and is refused as a loop.
+    /// [`handle_response`](Self::handle_response) on a node that is `ours`
+    /// says now: a response that says what it serves (stratum, reference
+    /// ID, root delay and a reference time, all equal) came from this very
+    /// node, polling itself (an address of its own configured as a
+    /// server), and is refused as a loop; a symmetric peer's packet is
+    /// noted at `ours`' time, for our next packet to echo.
     pub(crate) fn handle_response_serving(
         &mut self,
         now: NtpTimestamp,
@@ -965,7 +1073,7 @@ impl Source {
         local_precision: i8,
         nts: Option<&mut NtsState>,
         receive: TimestampSource,
-        ours: Option<&Reference>,
+        ours: Option<Ourselves<'_>>,
     ) -> Response {
         let header = match Header::decode(packet) {
             Ok(header) => header,
@@ -980,10 +1088,11 @@ impl Source {
             .outstanding
             .map_or(TimestampSource::Daemon, |request| request.transmit);
         let presend = self.outstanding.is_some_and(|request| request.presend);
+        let received = ours.map_or(now, |ours| ours.time);
         let checked = self
-            .check_response(now, &header, packet, local_precision, nts)
+            .check_response(now, received, &header, packet, local_precision, nts)
             .and_then(|measurement| match ours {
-                Some(ours) if is_ours(&header, ours) => Err(ResponseError::Loop),
+                Some(ours) if is_ours(&header, ours.reference) => Err(ResponseError::Loop),
                 _ => Ok(measurement),
             });
         let sample = checked.as_ref().ok().map(|m| m.sample);
@@ -1145,15 +1254,21 @@ impl Source {
         self.counts
     }
 
+    /// `received`: when it came, on the node's time as it serves it.
     fn check_response(
         &mut self,
         now: NtpTimestamp,
+        received: NtpTimestamp,
         header: &Header,
         packet: &[u8],
         local_precision: i8,
         nts: Option<&mut NtsState>,
     ) -> Result<Measurement, ResponseError> {
-        if header.mode != Mode::Server {
+        let expected = matches!(
+            (self.config.peer, header.mode),
+            (false, Mode::Server) | (true, Mode::SymmetricActive | Mode::SymmetricPassive)
+        );
+        if !expected {
             return Err(ResponseError::NotServerMode(header.mode));
         }
         if self.stopped {
@@ -1169,6 +1284,9 @@ impl Source {
                 self.outstanding = None;
             }
             return Err(e);
+        }
+        if self.config.peer {
+            self.note_peer_packet(header, received)?;
         }
         let sent = match self.outstanding {
             Some(request) if header.origin_timestamp == request.cookie => request.sent,
@@ -1231,6 +1349,34 @@ impl Source {
             root_delay,
             root_dispersion,
         })
+    }
+
+    /// A symmetric peer's authentic packet, received at `received` (the
+    /// node's time as it serves it): the same packet again is refused as
+    /// a duplicate; a newer one gives the timestamps our next packet
+    /// echoes, whether or not it answers ours (the peers' first packets
+    /// cross), and its polling interval.
+    fn note_peer_packet(
+        &mut self,
+        header: &Header,
+        received: NtpTimestamp,
+    ) -> Result<(), ResponseError> {
+        let transmit = header.transmit_timestamp;
+        if transmit.is_zero() {
+            return Ok(());
+        }
+        if let Some(last) = self.peer_packet {
+            if transmit == last.transmit {
+                return Err(ResponseError::BogusOrigin);
+            }
+            // An older packet (reordered or replayed) changes nothing.
+            if (transmit - last.transmit) < NtpDuration::ZERO {
+                return Ok(());
+            }
+        }
+        self.peer_packet = Some(PeerPacket { transmit, received });
+        self.remote_poll = Some(header.poll);
+        Ok(())
     }
 
     /// A kiss-o'-death for the request sent at `sent`.
@@ -1361,6 +1507,9 @@ impl Source {
         if let Some(sent) = &mut self.last_sent {
             *sent = *sent + shift;
         }
+        if let Some(packet) = &mut self.peer_packet {
+            packet.received = packet.received + shift;
+        }
     }
 
     /// The local clock was stepped by about `offset` seconds by someone
@@ -1445,9 +1594,15 @@ impl Source {
     /// Whether the source has not answered yet but still may: none of its
     /// first 4 polls answered yet, not stopped. (A dead server, or an NTS
     /// server whose NTS-KE fails, delays the first selection by at most 4
-    /// polls.)
+    /// polls.) A symmetric peer that sends packets is not waited for: it is
+    /// there, and whether it is synchronised is its own affair (two peers
+    /// starting together would otherwise wait for each other).
     pub fn is_waiting(&self) -> bool {
-        self.info.is_none() && self.polls < 4 && !self.stopped && !self.offline
+        self.info.is_none()
+            && self.polls < 4
+            && !self.stopped
+            && !self.offline
+            && self.peer_packet.is_none()
     }
 
     /// How the exchanges are authenticated.

@@ -50,7 +50,7 @@ use crate::select::{self, Candidate, Outcome, Settings, SourceState};
 pub use crate::source::{
     AuthCounters, NtsState, RequestNumber, RestoreError, SourceAuth, SourceConfig, SourceHistory,
 };
-use crate::source::{Exchange, ResponseCounts, ResponseError, Source};
+use crate::source::{Exchange, Ourselves, ResponseCounts, ResponseError, Source};
 use crate::time::{NtpDuration, NtpShort, NtpTimestamp};
 use crate::wire::{LeapIndicator, ReferenceId};
 
@@ -61,7 +61,7 @@ use crate::wire::{LeapIndicator, ReferenceId};
 /// counters), bytes: 2776 on 64-bit targets today. A test checks it; nothing is on the
 /// heap. An NTS source's session is kept apart (see the [module
 /// documentation](self)).
-pub const SOURCE_STATE_BYTES: usize = 2800;
+pub const SOURCE_STATE_BYTES: usize = 2816;
 
 /// Identifies a source of a [`System`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -799,19 +799,41 @@ impl<const N: usize, const S: usize> System<N, S> {
     /// source. Call until `None`. `buf` needs 48 bytes for a plain request,
     /// [`MAX_REQUEST_LEN`] for any (a MAC or the NTS fields); a poll whose
     /// request does not fit is missed.
+    ///
+    /// A symmetric peer's packet carries the system's own
+    /// [`reference`](Self::reference); a node serving another (its local
+    /// reference) uses [`poll_transmit_as`](Self::poll_transmit_as).
     pub fn poll_transmit(
         &mut self,
         now: NtpTimestamp,
         rng: &mut impl Random,
         buf: &mut [u8],
     ) -> Option<(SourceId, usize, RequestNumber)> {
+        let ours = self.reference(now);
+        self.poll_transmit_as(now, rng, buf, &ours)
+    }
+
+    /// [`poll_transmit`](Self::poll_transmit) on a node that serves `ours`:
+    /// what its packets to symmetric peers say of it.
+    pub fn poll_transmit_as(
+        &mut self,
+        now: NtpTimestamp,
+        rng: &mut impl Random,
+        buf: &mut [u8],
+        ours: &Reference,
+    ) -> Option<(SourceId, usize, RequestNumber)> {
+        let ourselves = Ourselves {
+            reference: ours,
+            time: self.corrected_time(now),
+            precision: self.config.precision,
+        };
         let nts = &mut self.nts;
         let reselect_due = &mut self.reselect_due;
         let sent = self.sources.iter_mut().enumerate().find_map(|(i, s)| {
             let source = s.as_mut()?;
             let slot = nts_slot(nts, source.nts_slot());
             let before = (source.is_unreachable(), source.is_waiting());
-            let sent = source.poll_transmit(now, rng, buf, slot);
+            let sent = source.poll_transmit_as(now, rng, buf, slot, ourselves);
             if (source.is_unreachable(), source.is_waiting()) != before {
                 *reselect_due = true;
             }
@@ -839,18 +861,36 @@ impl<const N: usize, const S: usize> System<N, S> {
     /// the offset it shows is over the panic threshold: the clock was left
     /// alone, and the caller decides what to do.
     ///
-    /// `ours`, on a node that serves, is what its own responses say now: a
-    /// response saying the same came from this node itself and is refused
-    /// as a loop ([`ResponseError::Loop`]).
+    /// A response that says what the system's own
+    /// [`reference`](Self::reference) says came from this node itself and
+    /// is refused as a loop ([`ResponseError::Loop`]); a node serving
+    /// another (its local reference) uses
+    /// [`handle_response_as`](Self::handle_response_as).
     pub fn handle_response(
         &mut self,
         now: NtpTimestamp,
         source: SourceId,
         packet: &[u8],
         receive: TimestampSource,
-        ours: Option<&Reference>,
+    ) -> Handled {
+        let ours = self.reference(now);
+        self.handle_response_as(now, source, packet, receive, &ours)
+    }
+
+    /// [`handle_response`](Self::handle_response) on a node that serves
+    /// `ours`: a response saying the same came from this node itself. (A
+    /// symmetric peer's packet is noted at the time the node serves: see
+    /// [`corrected_time`](Self::corrected_time).)
+    pub fn handle_response_as(
+        &mut self,
+        now: NtpTimestamp,
+        source: SourceId,
+        packet: &[u8],
+        receive: TimestampSource,
+        ours: &Reference,
     ) -> Handled {
         let precision = self.config.precision;
+        let corrected = self.corrected_time(now);
         let Some(src) = self.sources.get_mut(source.0).and_then(Option::as_mut) else {
             return Handled {
                 exchange: None,
@@ -858,7 +898,13 @@ impl<const N: usize, const S: usize> System<N, S> {
             };
         };
         let slot = nts_slot(&mut self.nts, src.nts_slot());
-        let response = src.handle_response_serving(now, packet, precision, slot, receive, ours);
+        let ourselves = Some(Ourselves {
+            reference: ours,
+            time: corrected,
+            precision,
+        });
+        let response =
+            src.handle_response_serving(now, packet, precision, slot, receive, ourselves);
         let result = match response.result {
             Ok(_) => {
                 self.first_sample.get_or_insert(now);

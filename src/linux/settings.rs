@@ -166,6 +166,7 @@ pub fn upstreams_from_add(
         min_stratum: add.min_stratum.min(15) as u8,
         offset: add.offset,
         mindelay: add.min_delay.max(0.0),
+        peer: matches!(add.kind, Some(AddKind::Peer)),
         filter: add.filter.clamp(0, 16) as u8,
         // chronyc sends 100 for "no presend".
         presend: (-7..=24)
@@ -437,6 +438,7 @@ impl Settings {
             ..NtsSettings::default()
         };
         let upstreams = upstreams(config, &nts, family, &mut unresolved, &mut warnings);
+        let has_peers = upstreams.iter().any(|u| u.config.peer);
         let init_sources = init_sources(config, family, &mut unresolved);
         let leap_table = match leap_table(config, Path::new(ZONEINFO)) {
             Some(Ok(table)) => Some(table),
@@ -480,9 +482,11 @@ impl Settings {
             family,
             node,
             upstreams,
-            // Requests that leave from the server's sockets need them open,
-            // whoever is served.
-            serve: ((serve.serves_anybody() || client_sockets == ClientSockets::Server)
+            // Requests that leave from the server's sockets (all of them,
+            // or a peer's) need them open, whoever is served.
+            serve: ((serve.serves_anybody()
+                || client_sockets == ClientSockets::Server
+                || has_peers)
                 && !serve.addresses.is_empty())
             .then_some(serve),
             client_sockets,
@@ -548,7 +552,11 @@ fn upstreams(
     unresolved: &mut Vec<io::Error>,
     warnings: &mut Vec<String>,
 ) -> Vec<Upstream> {
-    let keyed = config.sources.iter().any(|s| s.auth.key.is_some());
+    let keyed = config
+        .sources
+        .iter()
+        .chain(&config.peers)
+        .any(|s| s.auth.key.is_some());
     let keys = match (&config.auth.keyfile, keyed) {
         (Some(path), true) => {
             Some(KeyFile::load(path).inspect(|file| warnings.extend(file.warnings.iter().cloned())))
@@ -556,7 +564,7 @@ fn upstreams(
         _ => None,
     };
     let mut upstreams = Vec::new();
-    for source in &config.sources {
+    for source in config.sources.iter().chain(&config.peers) {
         let auth = match upstream_auth(source, keys.as_ref(), config, nts) {
             Ok(auth) => auth,
             Err(e) => {

@@ -6,7 +6,7 @@ use crate::report::TimestampSource;
 use crate::server::ServerConfig;
 use crate::source::ResponseError;
 use crate::test_util::TestRng;
-use crate::wire::{Header, LeapIndicator};
+use crate::wire::{Header, LeapIndicator, Mode};
 
 fn at(seconds: f64) -> NtpTimestamp {
     NtpTimestamp::from_parts(3_900_000_000, 0) + NtpDuration::from_seconds_f64(seconds)
@@ -428,4 +428,101 @@ fn a_node_polling_itself_refuses_its_own_answers() {
         other.handle(now + NtpDuration::from_seconds_f64(0.0001), datagram),
         DatagramEvent::Used(_)
     ));
+}
+
+/// Two nodes, each the other's symmetric peer (chrony's `peer`), 5 ms
+/// apart each way; B's clock is 0.3 s behind A's, and A serves its local
+/// stratum 5 (B nothing). Their packets are symmetric active ones, each
+/// echoing the other's last; each side measures the other from them. B
+/// finds A 0.3 s ahead and follows it. A refuses B once B follows it (B's
+/// reference ID is A's address: a loop). A packet seen twice is refused.
+#[test]
+fn symmetric_peers_measure_each_other_and_the_lower_stratum_leads() {
+    let (mut table_a, mut table_b) = ([], []);
+    let a_config = NodeConfig {
+        local: Some(LocalReference::new(5, 1.0)),
+        ..NodeConfig::default()
+    };
+    let mut a: Node<'_> = Node::new(a_config, None, Some(open_server(&mut table_a)));
+    let mut b: Node<'_> = Node::new(NodeConfig::default(), None, Some(open_server(&mut table_b)));
+    let (a_id, b_id) = (
+        ReferenceId::from_bits(0x0a00_0001),
+        ReferenceId::from_bits(0x0a00_0002),
+    );
+    let peer = SourceConfig::default()
+        .with_peer(true)
+        .with_minpoll(4)
+        .with_maxpoll(4);
+    let b_on_a = a.add_source(peer, b_id, at(0.0)).unwrap();
+    a.set_own_reference_id(b_on_a, a_id);
+    let a_on_b = b.add_source(peer, a_id, at(0.0)).unwrap();
+    b.set_own_reference_id(a_on_b, b_id);
+    let behind = NtpDuration::from_seconds_f64(0.3);
+    let path = NtpDuration::from_seconds_f64(0.005);
+    let mut rng = TestRng::new(3);
+    let mut buf = [0u8; 48];
+    let (mut b_measured, mut a_refused, mut last_to_a) = (0, 0, None);
+    // A's time, every 0.5 s for 10 minutes.
+    for step in 0..1200 {
+        let now = at(f64::from(step) * 0.5);
+        if let Some(transmit) = a.poll_transmit(now, &mut rng, &mut buf) {
+            let header = Header::decode(transmit.bytes).unwrap();
+            assert_eq!(header.mode, Mode::SymmetricActive);
+            // (Its local stratum once its first polls are past.)
+            assert!(matches!(header.stratum, 0 | 5), "{header:?}");
+            let bytes = buf;
+            let datagram = Datagram {
+                source: a_on_b,
+                bytes: &bytes,
+                receive: TimestampSource::Kernel,
+            };
+            if let DatagramEvent::Used(_) = b.handle(now + path - behind, datagram) {
+                b_measured += 1;
+            }
+            // Seen again: a duplicate.
+            let again = Datagram {
+                source: a_on_b,
+                bytes: &bytes,
+                receive: TimestampSource::Kernel,
+            };
+            assert_eq!(
+                b.handle(now + path - behind, again),
+                DatagramEvent::Rejected(HandleError::Response(ResponseError::BogusOrigin))
+            );
+        }
+        if let Some(transmit) = b.poll_transmit(now - behind, &mut rng, &mut buf) {
+            assert_eq!(
+                Header::decode(transmit.bytes).unwrap().mode,
+                Mode::SymmetricActive
+            );
+            let bytes = buf;
+            let datagram = Datagram {
+                source: b_on_a,
+                bytes: &bytes,
+                receive: TimestampSource::Kernel,
+            };
+            match a.handle(now + path, datagram) {
+                DatagramEvent::Rejected(HandleError::Response(ResponseError::Loop)) => {
+                    a_refused += 1
+                }
+                DatagramEvent::Used(_) => panic!("A took a sample of B"),
+                _ => {}
+            }
+            last_to_a = Some(Header::decode(&bytes).unwrap());
+        }
+        // (The clocks are left where they are: B's samples keep showing
+        // A 0.3 s ahead.)
+        while a.poll_action().is_some() || b.poll_action().is_some() {}
+        while a.poll_event().is_some() || b.poll_event().is_some() {}
+    }
+    assert!(b_measured >= 20, "B measured A {b_measured} times");
+    let stats = b.system().source_stats(a_on_b, at(600.0) - behind).unwrap();
+    // (chrony's sign: our clock is behind by it.)
+    assert!((stats.offset + 0.3).abs() < 0.01, "{stats:?}");
+    assert_eq!(b.system().selected(), Some(a_on_b));
+    assert!(a_refused >= 10, "A refused B {a_refused} times");
+    assert_eq!(a.system().selected(), None);
+    // B, following A, says so to A.
+    let last = last_to_a.unwrap();
+    assert_eq!((last.stratum, last.reference_id), (6, a_id));
 }

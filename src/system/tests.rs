@@ -93,13 +93,13 @@ fn synchronises_and_serves() {
         // The server runs 0.25 s ahead of our clock, less what we stepped.
         let (reply, rx) = answer(&buf, now, 0.25 - steps);
         system
-            .handle_response(rx, id, &reply, TimestampSource::Kernel, None)
+            .handle_response(rx, id, &reply, TimestampSource::Kernel)
             .result
             .unwrap();
         // A second copy is refused.
         assert_eq!(
             system
-                .handle_response(rx, id, &reply, TimestampSource::Kernel, None)
+                .handle_response(rx, id, &reply, TimestampSource::Kernel)
                 .result,
             Err(HandleError::Response(ResponseError::BogusOrigin))
         );
@@ -170,7 +170,7 @@ fn samples_follow_the_frequency_actually_applied() {
     system.poll_transmit(now, &mut rng, &mut buf).unwrap();
     let (reply, rx) = answer(&buf, now, 0.01);
     system
-        .handle_response(rx, id, &reply, TimestampSource::Kernel, None)
+        .handle_response(rx, id, &reply, TimestampSource::Kernel)
         .result
         .unwrap();
     let end = system.discipline.poll_timeout().expect("a slew");
@@ -232,7 +232,7 @@ fn leap_table_announces_the_coming_leap_second() {
             if system.poll_transmit(now, &mut rng, &mut buf).is_some() {
                 let (reply, rx) = answer(&buf, now, 0.0);
                 system
-                    .handle_response(rx, id, &reply, TimestampSource::Kernel, None)
+                    .handle_response(rx, id, &reply, TimestampSource::Kernel)
                     .result
                     .unwrap();
                 now = rx;
@@ -414,7 +414,7 @@ fn a_step_from_outside_drops_the_samples_and_keeps_the_schedule() {
         let (_, len, _) = system.poll_transmit(now, &mut rng, &mut buf).unwrap();
         let (reply, rx) = answer(&buf[..len], now, ahead);
         system
-            .handle_response(rx, id, &reply, TimestampSource::Kernel, None)
+            .handle_response(rx, id, &reply, TimestampSource::Kernel)
             .result
             .unwrap();
         while system.poll_action().is_some() {}
@@ -469,7 +469,7 @@ fn exchanges(
         let (id, len, _) = system.poll_transmit(now, rng, &mut buf).unwrap();
         if let Some(ahead) = ahead {
             let (reply, rx) = answer(&buf[..len], now, ahead);
-            let _ = system.handle_response(rx, id, &reply, TimestampSource::Kernel, None);
+            let _ = system.handle_response(rx, id, &reply, TimestampSource::Kernel);
             now = rx;
         }
     }
@@ -664,7 +664,7 @@ fn serve_strata(
                 &Reference::local(stratum, server_time),
             );
             let rx = now + NtpDuration::from_seconds_f64(0.01);
-            let _ = system.handle_response(rx, id, &reply, TimestampSource::Kernel, None);
+            let _ = system.handle_response(rx, id, &reply, TimestampSource::Kernel);
         }
     }
     if until > now {

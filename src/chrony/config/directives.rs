@@ -324,8 +324,9 @@ pub const DIRECTIVES: &[Directive] = &[
     acted("ntsservercert", auth::ntsservercert),
     acted("ntsserverkey", auth::ntsserverkey),
     acted("ntstrustedcerts", auth::ntstrustedcerts),
-    not_acted("peer", "symmetric peers are not supported", |r, a, at| {
-        let parsed = sources::parse("peer", a.rest(), at)?;
+    acted("peer", |r, a, at| {
+        let mut parsed = sources::parse("peer", a.rest(), at)?;
+        parsed.source.engine.peer = true;
         r.add_source("peer", parsed, at, Origin::Configuration);
         Ok(())
     }),
@@ -715,12 +716,6 @@ impl Reader<'_> {
             (_, Origin::Configuration) => self.config.sources.push(source),
         }
         if origin == Origin::SourcesFile {
-            if kind == "peer" {
-                self.notes.insert(
-                    0,
-                    "`peer` is not acted on: symmetric peers are not supported".into(),
-                );
-            }
             self.flush(kind, at);
         }
     }

@@ -454,7 +454,8 @@ pub struct Config {
     /// `server` and `pool` lines, in order, then those of `sourcedir`
     /// files.
     pub sources: Vec<SourceConfig>,
-    /// `peer` lines (not acted on: symmetric mode is not supported).
+    /// `peer` lines: symmetric peers, each with
+    /// [`engine.peer`](crate::source::SourceConfig::peer) set.
     pub peers: Vec<SourceConfig>,
     /// `refclock` lines (not acted on).
     pub refclocks: Vec<RefclockConfig>,

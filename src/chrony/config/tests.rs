@@ -215,13 +215,14 @@ fn source_options_not_acted_on_warn_once_per_line() {
     assert!(s.options.xleave && s.engine.offline);
     assert_eq!(s.engine.presend, Some(9));
     assert_eq!(s.options.extfields, [0xf323]);
+    // A peer is acted on: a symmetric peer.
     assert_eq!(config.peers.len(), 1);
+    assert!(config.peers[0].engine.peer && !s.engine.peer);
     assert_eq!(
         warned(&config),
         [
             "warning: t:1: `server` option `xleave` is not acted on: the interleaved mode is not implemented; \
              `server` option `extfield` is not acted on: NTP extension fields are not sent",
-            "warning: t:2: `peer` is not acted on: symmetric peers are not supported",
         ]
     );
 }

@@ -200,12 +200,38 @@ impl ClientPorts {
     /// from: on the shared socket of its family or the serving socket of
     /// its family, as the mode says, else on a socket of its own (also
     /// when the server's sockets have none of its family: a warning says
-    /// so).
+    /// so). A symmetric `peer`'s always leave from the serving socket (the
+    /// peer sends its own packets to the NTP port, and takes ours only
+    /// from there), whose local address is then the one the system routes
+    /// to the peer from.
     pub fn route(
         &mut self,
         server: SocketAddr,
         serving: &ServeSockets,
+        peer: bool,
     ) -> io::Result<(Route, Option<SocketAddr>)> {
+        if peer {
+            let found = serving.live().find_map(|(i, socket)| {
+                let local = socket.local_addr().ok()?;
+                (local.is_ipv4() == server.is_ipv4()).then_some((i, local))
+            });
+            let Some((i, mut local)) = found else {
+                return Err(io::Error::new(
+                    io::ErrorKind::NotFound,
+                    format!("no NTP server socket of the family of peer {server}"),
+                ));
+            };
+            if local.ip().is_unspecified() {
+                // (A connected socket's address is the route's source.)
+                let probe = std::net::UdpSocket::bind(SocketAddr::new(local.ip(), 0))
+                    .and_then(|probe| probe.connect(server).map(|()| probe))
+                    .and_then(|probe| probe.local_addr());
+                if let Ok(routed) = probe {
+                    local.set_ip(routed.ip());
+                }
+            }
+            return Ok((Route::Server(i), Some(local)));
+        }
         match self.mode {
             ClientSockets::Shared { port } => {
                 let local = self.shared_socket(server, port)?.socket.local_addr().ok();

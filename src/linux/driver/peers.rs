@@ -62,7 +62,7 @@ impl Peer {
         client: &mut ClientPorts,
         serving: &ServeSockets,
     ) -> std::io::Result<()> {
-        let (route, local) = client.route(address, serving)?;
+        let (route, local) = client.route(address, serving, self.upstream.config.peer)?;
         self.route = route;
         self.local = local;
         self.address = address;
@@ -168,7 +168,7 @@ pub(super) fn open_peers<E: std::fmt::Debug + std::fmt::Display>(
             }
         };
         let (route, local) = client
-            .route(address, serving)
+            .route(address, serving, upstream.config.peer)
             .map_err(|source| DriverError::Io {
                 what: std::format!("socket for {address}"),
                 source,
