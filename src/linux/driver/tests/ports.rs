@@ -323,3 +323,70 @@ fn a_socket_of_its_own_per_server_by_default() {
     assert_eq!(seen_a.answers, 0);
     assert_eq!(from_a[0].ip().to_string(), "127.0.0.1");
 }
+
+/// Two daemons on loopback, each the other's symmetric `peer` (their own
+/// NTP ports): A serves `local stratum 1` on a clock `AHEAD` of the
+/// system's, B nothing of its own. Their packets leave from their NTP
+/// ports, symmetric active both ways, and B follows A to within
+/// loopback's delays. (The loop test, which keeps A from following B
+/// back, needs addresses that tell the nodes apart: not loopback's. The
+/// core's tests check it.)
+#[test]
+fn symmetric_peers_on_loopback() {
+    let (port_a, port_b) = (free_port(), free_port());
+    let peer_line = |port: u16| format!("peer 127.0.0.1 port {port} minpoll -3 maxpoll -2\n");
+    let text_a = format!(
+        "{}port {port_a}\nbindaddress 127.0.0.1\nlocal stratum 1\n",
+        peer_line(port_b)
+    );
+    let text_b = format!(
+        "{}port {port_b}\nbindaddress 127.0.0.1\n",
+        peer_line(port_a)
+    );
+    let settings: Vec<Settings> = [text_a, text_b].iter().map(|t| settings_of(t)).collect();
+    let mut tables = Vec::new();
+    for s in &settings {
+        let serve = s
+            .serve
+            .as_ref()
+            .expect("a peer's packets need the NTP port open");
+        assert!(s.upstreams[0].config.peer);
+        tables.push(client_log_table(serve));
+    }
+    let mut drivers = Vec::new();
+    for (i, (s, table)) in settings.into_iter().zip(tables.iter_mut()).enumerate() {
+        let serve = s.serve.clone().unwrap();
+        let (serving, _) = Serving::bind(&serve, -20, table, [1, 2], false).unwrap();
+        let mut clock = VirtualClock::new();
+        if i == 0 {
+            crate::clock::Clock::step(&mut clock, NtpDuration::from_seconds_f64(AHEAD)).unwrap();
+        }
+        drivers.push(Driver::new(s, clock, Some(serving)).unwrap());
+    }
+    let mut b = drivers.pop().unwrap();
+    let mut a = drivers.pop().unwrap();
+    // What the last packet a driver took from its peer was, if one came
+    // that answered its own.
+    let last_mode = |d: &Driver<'_, VirtualClock>| {
+        let (_, _, id) = d.sources().next().unwrap();
+        let (exchange, _) = d.node().system().exchange(id).unwrap();
+        exchange.map(|e| e.header.mode)
+    };
+    let deadline = Deadline::after_seconds(30);
+    let done = |a: &Driver<'_, VirtualClock>, b: &Driver<'_, VirtualClock>| {
+        b.has_synchronised()
+            && (b.clock().offset().to_seconds_f64() - AHEAD).abs() < 1e-2
+            && last_mode(a).is_some()
+    };
+    while !done(&a, &b) {
+        a.run_once(Some(Duration::from_millis(2))).unwrap();
+        b.run_once(Some(Duration::from_millis(2))).unwrap();
+        deadline.check(|| format!("B at {:?}", b.clock().offset()));
+    }
+    for driver in [&a, &b] {
+        assert_eq!(last_mode(driver), Some(Mode::SymmetricActive));
+        // None went to the server's side: each came from the peer's port.
+        assert_eq!(driver.node().server_counters().unwrap().received, 0);
+    }
+    assert_eq!(b.node().tracking(realtime_now()).stratum, 2);
+}
