@@ -1441,7 +1441,11 @@ impl<const N: usize, const S: usize> System<N, S> {
         let source = self.source(id)?;
         let info = source.info().unwrap_or_default();
         Some(SourceReport {
-            mode: SourceMode::Server,
+            mode: if source.config().peer {
+                SourceMode::Peer
+            } else {
+                SourceMode::Server
+            },
             state: self.states[id.0],
             stratum: info.stratum,
             poll: source.poll(),

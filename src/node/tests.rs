@@ -520,6 +520,9 @@ fn symmetric_peers_measure_each_other_and_the_lower_stratum_leads() {
     // (chrony's sign: our clock is behind by it.)
     assert!((stats.offset + 0.3).abs() < 0.01, "{stats:?}");
     assert_eq!(b.system().selected(), Some(a_on_b));
+    // `chronyc sources` shows a peer as one ('=').
+    let report = b.system().source_report(a_on_b, at(600.0)).unwrap();
+    assert_eq!(report.mode, crate::report::SourceMode::Peer);
     assert!(a_refused >= 10, "A refused B {a_refused} times");
     assert_eq!(a.system().selected(), None);
     // B, following A, says so to A.
