@@ -185,7 +185,15 @@ impl<C: DriverClock> Driver<'_, C> {
             .filter(|u| !self.peers.iter().any(|p| p.server() == u.address))
             .take(room)
             .collect();
-        self.follow(now, &fresh)
+        // A source whose socket cannot be had is not followed; the node
+        // goes on with the others.
+        match self.follow(now, &fresh) {
+            Err(DriverError::Io { what, source }) => {
+                log::warn!("chronyc add: not following it: {what}: {source}");
+                Ok(())
+            }
+            other => other,
+        }
     }
 
     /// Follows `upstreams` from `now` on (their sockets opened), each

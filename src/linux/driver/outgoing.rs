@@ -218,7 +218,10 @@ impl ClientPorts {
             let Some((i, mut local)) = found else {
                 return Err(io::Error::new(
                     io::ErrorKind::NotFound,
-                    format!("no NTP server socket of the family of peer {server}"),
+                    format!(
+                        "no NTP server socket of the family of peer {server} (the NTP port is \
+                         opened at start for chrony.conf's peers, or an `allow`)"
+                    ),
                 ));
             };
             if local.ip().is_unspecified() {

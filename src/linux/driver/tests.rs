@@ -799,7 +799,8 @@ fn histories_are_saved_on_the_way_out_and_restored_with_reload() {
 mod ports;
 
 /// chronyc's commands that change the node, carried out by the running
-/// driver: `add server`, `minpoll`, `makestep`, `reselectdist`, `local`,
+/// driver: `add server` (and `add peer`, refused without the NTP port),
+/// `minpoll`, `makestep`, `reselectdist`, `local`,
 /// `cmdallow`, `delete`, `allow` (refused: the node does not serve), and
 /// `shutdown`, which ends `run`.
 #[test]
@@ -843,6 +844,17 @@ fn chronyc_commands_change_the_running_node() {
     // The same address and port again, as chronyd: already there.
     let again = ask(&mut driver, RequestBody::AddSource(add));
     assert_eq!(again, Status::SOURCE_ALREADY_KNOWN);
+    // A peer needs the NTP port, which a node that serves nobody has not
+    // opened: it is not followed, and the node goes on.
+    let nobody = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut peer = AddSource::new(AddKind::Peer, "127.0.0.1");
+    peer.port = u32::from(nobody.local_addr().unwrap().port());
+    assert_eq!(
+        ask(&mut driver, RequestBody::AddSource(peer)),
+        Status::SUCCESS
+    );
+    assert_eq!(driver.sources().count(), 2);
+    driver.run_once(Some(Duration::from_millis(1))).unwrap();
 
     let minpoll = RequestBody::ModifySource {
         source: by(second),
