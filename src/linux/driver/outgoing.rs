@@ -226,9 +226,8 @@ impl ClientPorts {
             };
             if local.ip().is_unspecified() {
                 // (A connected socket's address is the route's source.)
-                let probe = std::net::UdpSocket::bind(SocketAddr::new(local.ip(), 0))
-                    .and_then(|probe| probe.connect(server).map(|()| probe))
-                    .and_then(|probe| probe.local_addr());
+                let probe =
+                    ClientSocket::connect_from(None, server).and_then(|probe| probe.local_addr());
                 if let Ok(routed) = probe {
                     local.set_ip(routed.ip());
                 }

@@ -390,3 +390,22 @@ fn symmetric_peers_on_loopback() {
     }
     assert_eq!(b.node().tracking(realtime_now()).stratum, 2);
 }
+
+/// A peer's packets leave from the NTP port, here bound to the wildcard
+/// address: the address they leave from, as the peer sees it (what the
+/// loop test and orphan mode compare reference IDs with), is the one the
+/// system routes to the peer from, not the wildcard.
+#[test]
+fn a_peer_on_a_wildcard_socket_knows_its_address() {
+    let port = free_port();
+    let settings = settings_of(&format!(
+        "peer 127.0.0.1 port {} minpoll 4\nport {port}\nbindaddress 0.0.0.0\n",
+        free_port()
+    ));
+    let serve = settings.serve.clone().unwrap();
+    let mut table = client_log_table(&serve);
+    let (serving, _) = Serving::bind(&serve, -20, &mut table, [1, 2], false).unwrap();
+    let driver = Driver::new(settings, VirtualClock::new(), Some(serving)).unwrap();
+    let local = driver.peers[0].local.unwrap();
+    assert_eq!(local, SocketAddr::from(([127, 0, 0, 1], port)));
+}
