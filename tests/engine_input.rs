@@ -1,4 +1,5 @@
-//! No network input makes the engine panic, and junk never moves the clock.
+//! No network input makes the engine panic, and junk never moves the clock,
+//! from a server or a symmetric peer.
 
 // Needs what the sim feature brings; without it this test is empty.
 #![cfg(all(feature = "sim", target_os = "linux"))]
@@ -15,12 +16,13 @@ proptest! {
     fn arbitrary_responses_never_panic_nor_move_the_clock(
         packets in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..120), 1..20),
         echo_cookie in any::<bool>(),
+        peer in any::<bool>(),
     ) {
         let mut system = System::new(SystemConfig::default(), None);
         let mut rng = SimRng::new(9);
         let mut now = NtpTimestamp::from_parts(3_900_000_000, 0);
         let id = system
-            .add_source(SourceConfig::default(), ReferenceId::NONE, now)
+            .add_source(SourceConfig::default().with_peer(peer), ReferenceId::NONE, now)
             .unwrap();
         // Construction sets the frequency (0 ppm without a drift file), and
         // nothing else.
@@ -38,6 +40,10 @@ proptest! {
                 // Even with the right cookie, junk fields must not panic.
                 let cookie = Packet::new_header(&request[..]).unwrap().transmit_timestamp();
                 Packet::new_header(&mut packet[..]).unwrap().set_origin_timestamp(cookie);
+                // A symmetric peer takes symmetric packets (mode 1) only.
+                if peer {
+                    packet[0] = (packet[0] & !0x07) | 1;
+                }
             }
             accepted |= system.handle_response(now, id, &packet, ntpkit::report::TimestampSource::Kernel).result.is_ok();
             while let Some(action) = system.poll_action() {

@@ -1,6 +1,6 @@
 //! Arbitrary responses to the engine's requests: a plain source, a source
-//! with a key and an NTS source (8 cookies) each get the fuzzer's bytes as
-//! the answer to the request they just sent. Never a panic, and never an
+//! with a key, an NTS source (8 cookies) and a symmetric peer each get the
+//! fuzzer's bytes as the answer to the request they just sent. Never a panic, and never an
 //! authenticated answer accepted: the fuzzer knows neither the key nor the
 //! session's keys, nor the request's cookie and unique identifier.
 #![no_main]
@@ -17,7 +17,7 @@ use ntpkit::wire::ReferenceId;
 
 fuzz_target!(|data: &[u8]| {
     let now = NtpTimestamp::from_parts(3_900_000_000, 0);
-    let mut system = System::<3, 1>::with_capacity(SystemConfig::default(), None);
+    let mut system = System::<4, 1>::with_capacity(SystemConfig::default(), None);
     let ids: Vec<_> = (0..3)
         .map(|_| {
             system
@@ -25,6 +25,13 @@ fuzz_target!(|data: &[u8]| {
                 .unwrap()
         })
         .collect();
+    let peer = system
+        .add_source(
+            SourceConfig::default().with_peer(true),
+            ReferenceId::NONE,
+            now,
+        )
+        .unwrap();
     let key = Key::new(1, KeyType::Sha256, &[7; 20]).unwrap();
     system
         .set_source_auth(ids[1], SourceAuth::Key(key))
@@ -56,9 +63,9 @@ fuzz_target!(|data: &[u8]| {
     while system.poll_transmit(due, &mut rng, &mut buf).is_some() {
         sent += 1;
     }
-    assert_eq!(sent, 3);
+    assert_eq!(sent, 4);
     let rx = due + NtpDuration::from_seconds_f64(0.01);
-    for &id in &ids {
+    for &id in ids.iter().chain([&peer]) {
         let _ = system
             .handle_response(rx, id, data, ntpkit::report::TimestampSource::Kernel)
             .result;
