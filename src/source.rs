@@ -861,8 +861,9 @@ impl Source {
     /// register shifts, and the next poll is scheduled as usual.
     ///
     /// A symmetric peer's packet ([`SourceConfig::peer`]) says the node is
-    /// not synchronised and gives `now` as its transmit time; a node's
-    /// [`System`](crate::system::System) fills in what it serves.
+    /// not synchronised, with a precision of 2^-20 s, and gives `now` as
+    /// its transmit time; a node's [`System`](crate::system::System) fills
+    /// in what it serves.
     pub fn poll_transmit(
         &mut self,
         now: NtpTimestamp,
@@ -1057,7 +1058,7 @@ impl Source {
         nts: Option<&mut NtsState>,
         receive: TimestampSource,
     ) -> Response {
-        self.handle_response_serving(now, packet, local_precision, nts, receive, None)
+        self.handle_response_as(now, packet, local_precision, nts, receive, None)
     }
 
     /// [`handle_response`](Self::handle_response) on a node that is `ours`
@@ -1066,7 +1067,7 @@ impl Source {
     /// node, polling itself (an address of its own configured as a
     /// server), and is refused as a loop; a symmetric peer's packet is
     /// noted at `ours`' time, for our next packet to echo.
-    pub(crate) fn handle_response_serving(
+    pub(crate) fn handle_response_as(
         &mut self,
         now: NtpTimestamp,
         packet: &[u8],
