@@ -793,6 +793,32 @@ impl<'a, const N: usize, const S: usize> Node<'a, N, S> {
         current_reference(self.local.as_ref(), &system, acquiring, now)
     }
 
+    /// A broadcast packet (NTP mode 5, chrony's `broadcast`) of what this
+    /// node serves at `now`, for clients that hear one every 2^`poll` s,
+    /// written into `buf` (48 bytes); its length, or `None` when `buf` is
+    /// too short. Like a plain reply, it carries `now` as its transmit
+    /// time: stamp it with [`transmit_time`](Self::transmit_time) right
+    /// before it leaves.
+    pub fn broadcast(&mut self, now: NtpTimestamp, poll: i8, buf: &mut [u8]) -> Option<usize> {
+        let reference = self.served(now);
+        let header = crate::wire::Header {
+            leap: reference.leap,
+            version: 4,
+            mode: crate::wire::Mode::Broadcast,
+            stratum: reference.stratum,
+            poll,
+            precision: self.system.config().precision,
+            root_delay: reference.root_delay,
+            root_dispersion: reference.root_dispersion,
+            reference_id: reference.reference_id,
+            reference_timestamp: reference.reference_time,
+            origin_timestamp: NtpTimestamp::ZERO,
+            receive_timestamp: NtpTimestamp::ZERO,
+            transmit_timestamp: self.system.corrected_time(now),
+        };
+        header.emit(buf).ok()
+    }
+
     /// The time to put in a reply's transmit timestamp when it leaves at
     /// `now` (the clock's time): with the correction still being slewed
     /// applied, as chrony's "cooked" time.

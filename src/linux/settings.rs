@@ -405,6 +405,17 @@ pub struct Settings {
     pub config_path: Option<PathBuf>,
     /// The key file (`keyfile`), which `chronyc rekey` reads again.
     pub keyfile: Option<PathBuf>,
+    /// `broadcast`: where the node broadcasts its time, and how often.
+    pub broadcasts: Vec<Broadcast>,
+}
+
+/// A `broadcast` destination.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Broadcast {
+    /// Where the packets go.
+    pub to: SocketAddr,
+    /// Seconds between them (at least 1).
+    pub interval: u32,
 }
 
 impl Settings {
@@ -483,10 +494,11 @@ impl Settings {
             node,
             upstreams,
             // Requests that leave from the server's sockets (all of them,
-            // or a peer's) need them open, whoever is served.
+            // or a peer's) and broadcasts need them open, whoever is served.
             serve: ((serve.serves_anybody()
                 || client_sockets == ClientSockets::Server
-                || has_peers)
+                || has_peers
+                || !config.broadcasts.is_empty())
                 && !serve.addresses.is_empty())
             .then_some(serve),
             client_sockets,
@@ -505,6 +517,14 @@ impl Settings {
             dumpdir: config.dumpdir.clone(),
             reload: false,
             warnings,
+            broadcasts: config
+                .broadcasts
+                .iter()
+                .map(|b| Broadcast {
+                    to: SocketAddr::new(b.address, b.port),
+                    interval: b.interval,
+                })
+                .collect(),
         };
         (settings, unresolved)
     }

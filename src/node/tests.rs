@@ -529,3 +529,28 @@ fn symmetric_peers_measure_each_other_and_the_lower_stratum_leads() {
     let last = last_to_a.unwrap();
     assert_eq!((last.stratum, last.reference_id), (6, a_id));
 }
+
+/// chrony's `broadcast`: a mode-5 packet of what the node serves, with the
+/// interval it comes at, no origin or receive time, and the node's time
+/// as its transmit time; nothing in a buffer too short for a header.
+#[test]
+fn a_broadcast_packet_says_what_the_node_serves() {
+    let config = NodeConfig {
+        local: Some(LocalReference::new(3, 1.0)),
+        ..NodeConfig::default()
+    };
+    let mut node: Node<'_> = Node::new(config, None, None);
+    let mut buf = [0u8; 48];
+    let len = node.broadcast(at(100.0), 6, &mut buf).unwrap();
+    assert_eq!(len, 48);
+    let header = Header::decode(&buf).unwrap();
+    assert_eq!(header.mode, Mode::Broadcast);
+    assert_eq!(
+        (header.stratum, header.reference_id, header.poll),
+        (3, ReferenceId::LOCAL, 6)
+    );
+    assert_eq!(header.leap, LeapIndicator::NoWarning);
+    assert!(header.origin_timestamp.is_zero() && header.receive_timestamp.is_zero());
+    assert_eq!(header.transmit_timestamp, at(100.0));
+    assert_eq!(node.broadcast(at(100.0), 6, &mut [0u8; 47]), None);
+}

@@ -98,7 +98,7 @@ pub const DIRECTIVES: &[Directive] = &[
     acted("bindcmdaddress", bindcmdaddress),
     not_acted("bindcmddevice", DEVICE, |_, a, _| a.string().map(drop)),
     not_acted("binddevice", DEVICE, |_, a, _| a.string().map(drop)),
-    not_acted("broadcast", "broadcast mode is not supported", broadcast),
+    acted("broadcast", broadcast),
     acted("clientloglimit", |r, a, _| {
         a.expect(1, "a number")?;
         let bytes = Cursor::new(a.rest())
@@ -563,18 +563,24 @@ fn bindcmdaddress(r: &mut Reader<'_>, a: &mut Args<'_>, _: &Location) -> Result<
     Ok(())
 }
 
-fn broadcast(_: &mut Reader<'_>, a: &mut Args<'_>, _: &Location) -> Result<(), LineError> {
+fn broadcast(r: &mut Reader<'_>, a: &mut Args<'_>, _: &Location) -> Result<(), LineError> {
     let mut words = scan::words(a.rest());
     let interval = words.next().unwrap_or_default();
-    Cursor::new(interval)
+    let interval = Cursor::new(interval)
         .int()
+        .and_then(|n| u32::try_from(n).ok())
+        .filter(|&n| n >= 1)
         .ok_or_else(|| a.bad(interval, "interval"))?;
     let address = words.next().unwrap_or_default();
-    address
+    let address = address
         .parse::<IpAddr>()
         .map_err(|_| a.bad(address, "address"))?;
-    if let Some(port) = words.next() {
-        Cursor::new(port).int().ok_or_else(|| a.bad(port, "port"))?;
+    let mut port = crate::server::NTP_PORT;
+    if let Some(word) = words.next() {
+        port = Cursor::new(word)
+            .int()
+            .and_then(|n| u16::try_from(n).ok())
+            .ok_or_else(|| a.bad(word, "port"))?;
         if let Some(extra) = words.next() {
             return Err(LineError::Extra {
                 directive: a.directive,
@@ -582,6 +588,11 @@ fn broadcast(_: &mut Reader<'_>, a: &mut Args<'_>, _: &Location) -> Result<(), L
             });
         }
     }
+    r.config.broadcasts.push(super::BroadcastConfig {
+        interval,
+        address,
+        port,
+    });
     Ok(())
 }
 

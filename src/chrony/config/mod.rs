@@ -197,6 +197,19 @@ impl LocalConfig {
 
 pub use crate::discipline::{MakeStep, MaxChange};
 
+/// A `broadcast INTERVAL ADDRESS [PORT]` line: the node sends its time in
+/// broadcast packets (NTP mode 5) to ADDRESS every INTERVAL seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BroadcastConfig {
+    /// Seconds between packets (at least 1).
+    pub interval: u32,
+    /// Where they go (a broadcast or multicast address, or a host's).
+    pub address: IpAddr,
+    /// The port they go to (default 123).
+    pub port: u16,
+}
+
 /// `leapsecmode`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LeapSecMode {
@@ -459,6 +472,9 @@ pub struct Config {
     pub peers: Vec<SourceConfig>,
     /// `refclock` lines (not acted on).
     pub refclocks: Vec<RefclockConfig>,
+    /// `broadcast` lines: where the node broadcasts its time, and how
+    /// often.
+    pub broadcasts: Vec<BroadcastConfig>,
     /// `local`.
     pub local: Option<LocalConfig>,
     /// `allow` and `deny`, in order (nobody is served without an `allow`;
@@ -569,6 +585,7 @@ impl Default for Config {
             sources: Vec::new(),
             peers: Vec::new(),
             refclocks: Vec::new(),
+            broadcasts: Vec::new(),
             local: None,
             access: Box::new(AccessControl::DENY_ALL),
             rate_limit: None,

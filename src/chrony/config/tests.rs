@@ -694,3 +694,26 @@ fn sched_priority_and_lock_all_are_kept_for_the_daemon() {
     let config = Config::parse("", "p.conf").unwrap();
     assert_eq!((config.sched_priority, config.lock_all), (0, false));
 }
+
+#[test]
+fn broadcast_lines_are_read_and_bad_ones_named() {
+    let config = parse("broadcast 64 192.168.123.255\nbroadcast 1 ff02::101 11123\n");
+    assert!(warned(&config).is_empty(), "{:?}", warned(&config));
+    let b = &config.broadcasts;
+    assert_eq!(b.len(), 2);
+    assert_eq!(
+        (b[0].interval, b[0].address, b[0].port),
+        (64, "192.168.123.255".parse().unwrap(), 123)
+    );
+    assert_eq!((b[1].interval, b[1].port), (1, 11123));
+    for line in [
+        "broadcast 0 10.0.0.255",
+        "broadcast x 10.0.0.255",
+        "broadcast 64 nowhere",
+        "broadcast 64 10.0.0.255 70000",
+        "broadcast 64 10.0.0.255 123 more",
+    ] {
+        let error = error_of(&format!("{line}\n"));
+        assert!(error.starts_with("test.conf:1: "), "{line}: {error}");
+    }
+}

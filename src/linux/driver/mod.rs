@@ -47,6 +47,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod broadcast;
 mod commands;
 mod error;
 mod events;
@@ -126,6 +127,8 @@ pub struct Driver<'a, C: DriverClock> {
     log_files: Option<LogFiles>,
     /// `tempcomp`'s sensor and compensation.
     tempcomp: Option<TempComp>,
+    /// `broadcast`'s destinations.
+    broadcasts: broadcast::Broadcasts,
     /// The frequency the node set last, ppm (the clock runs at it with
     /// `tempcomp`'s compensation on top).
     node_frequency: f64,
@@ -186,7 +189,8 @@ impl<'a, C: DriverClock> Driver<'a, C> {
             .tempcomp
             .as_ref()
             .map(|t| t.due().saturating_duration_since(Instant::now()));
-        let wait = [until_due, max_wait, until_temperature]
+        let until_broadcast = self.broadcasts.until_due(Instant::now());
+        let wait = [until_due, max_wait, until_temperature, until_broadcast]
             .into_iter()
             .flatten()
             .min();
@@ -226,6 +230,8 @@ impl<'a, C: DriverClock> Driver<'a, C> {
             .collect();
         poller.wait(wait).map_err(io_error("poll"))?;
         self.watch_for_jumps()?;
+        self.broadcasts
+            .send_due(Instant::now(), &mut self.node, &self.clock, &self.serving);
         for (id, index) in own {
             if poller.has_error_queue(index) {
                 let clock = &self.clock;

@@ -5,6 +5,7 @@ use std::boxed::Box;
 use std::time::Instant;
 use std::vec::Vec;
 
+use super::broadcast::Broadcasts;
 use super::*;
 
 impl<'a, C: DriverClock> Driver<'a, C> {
@@ -88,8 +89,19 @@ impl<'a, C: DriverClock> Driver<'a, C> {
             Some(config) => Some(TempComp::new(config).map_err(io_error("tempcomp"))?),
             None => None,
         };
+        // Broadcasts leave from the serving sockets, which may send to a
+        // broadcast address only when told so.
+        if !settings.broadcasts.is_empty() {
+            for socket in serving.sockets() {
+                if let Err(e) = socket.enable_broadcast() {
+                    log::warn!("Could not enable broadcasts on the NTP socket: {e}");
+                }
+            }
+        }
+        let broadcasts = Broadcasts::new(&settings.broadcasts, Instant::now());
         let mut driver = Driver {
             node,
+            broadcasts,
             peers,
             client,
             clock,

@@ -273,6 +273,12 @@ impl AsRawFd for NtpSocket {
 }
 
 impl NtpSocket {
+    /// Lets the socket send to broadcast addresses (`SO_BROADCAST`: chrony's
+    /// `broadcast`).
+    pub fn enable_broadcast(&self) -> io::Result<()> {
+        set_option(self.fd.as_raw_fd(), libc::SOL_SOCKET, libc::SO_BROADCAST, 1)
+    }
+
     /// Opens a non-blocking UDP socket bound to `addr` (IPv6 sockets take
     /// IPv6 only, so an IPv4 socket can bind the same port beside them).
     pub fn bind(addr: SocketAddr, options: &SocketOptions) -> Result<NtpSocket, SocketError> {

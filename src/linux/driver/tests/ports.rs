@@ -409,3 +409,60 @@ fn a_peer_on_a_wildcard_socket_knows_its_address() {
     let local = driver.peers[0].local.unwrap();
     assert_eq!(local, SocketAddr::from(([127, 0, 0, 1], port)));
 }
+
+/// `broadcast 1 127.0.0.1 PORT`: every second a mode-5 packet of what the
+/// node serves (its `local stratum 3`), with poll 0 (log2 of the interval)
+/// and the node's time as its transmit time, leaves from the NTP port,
+/// opened for it although nobody is served; the first an interval after
+/// the start.
+#[test]
+fn broadcasts_leave_every_interval() {
+    let listener = UdpSocket::bind("127.0.0.1:0").unwrap();
+    listener
+        .set_read_timeout(Some(Duration::from_millis(5)))
+        .unwrap();
+    let to = listener.local_addr().unwrap();
+    let port = free_port();
+    let settings = settings_of(&format!(
+        "broadcast 1 127.0.0.1 {}\nport {port}\nbindaddress 127.0.0.1\nlocal stratum 3\n",
+        to.port()
+    ));
+    assert_eq!(settings.broadcasts[0].to, to);
+    let serve = settings
+        .serve
+        .clone()
+        .expect("broadcasts need the NTP port");
+    let mut table = client_log_table(&serve);
+    let (serving, _) = Serving::bind(&serve, -20, &mut table, [1, 2], false).unwrap();
+    let started = Instant::now();
+    let mut driver = Driver::new(settings, VirtualClock::new(), Some(serving)).unwrap();
+    let deadline = Deadline::after_seconds(10);
+    let mut arrivals = Vec::new();
+    let mut buf = [0u8; 128];
+    while arrivals.len() < 2 {
+        driver.run_once(Some(Duration::from_millis(20))).unwrap();
+        deadline.check(|| format!("{} broadcasts", arrivals.len()));
+        let Ok((len, from)) = listener.recv_from(&mut buf) else {
+            continue;
+        };
+        let now = realtime_now();
+        assert_eq!(from, SocketAddr::from(([127, 0, 0, 1], port)));
+        let header = Header::decode(&buf[..len]).unwrap();
+        assert_eq!(len, 48);
+        assert_eq!(header.mode, Mode::Broadcast);
+        assert_eq!((header.stratum, header.poll), (3, 0));
+        assert!(header.origin_timestamp.is_zero());
+        let age = (now - header.transmit_timestamp).to_seconds_f64();
+        assert!((0.0..0.5).contains(&age), "sent {age} s before it came");
+        arrivals.push(Instant::now());
+    }
+    // The first an interval after the start, the next an interval later
+    // (within this loop's and a loaded machine's slack).
+    let first = arrivals[0] - started;
+    let gap = arrivals[1] - arrivals[0];
+    assert!(first >= Duration::from_millis(900), "{first:?}");
+    assert!(
+        gap >= Duration::from_millis(900) && gap < Duration::from_secs(3),
+        "{gap:?}"
+    );
+}
