@@ -58,10 +58,18 @@ fuzz_target!(|data: &[u8]| {
     system.set_nts_session(ids[2], session, now).unwrap();
     let mut rng = SimRng::new(u64::from(data.first().copied().unwrap_or(0)));
     let mut buf = [0u8; MAX_REQUEST_LEN];
-    let due = system.poll_timeout().unwrap();
+    // Each source's first request, at its time (the engine keeps its
+    // sources' requests apart).
+    let mut due = system.poll_timeout().unwrap();
     let mut sent = 0;
-    while system.poll_transmit(due, &mut rng, &mut buf).is_some() {
-        sent += 1;
+    for _ in 0..64 {
+        if sent == 4 {
+            break;
+        }
+        match system.poll_transmit(due, &mut rng, &mut buf) {
+            Some(_) => sent += 1,
+            None => due = system.poll_timeout().unwrap(),
+        }
     }
     assert_eq!(sent, 4);
     let rx = due + NtpDuration::from_seconds_f64(0.01);
