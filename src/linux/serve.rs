@@ -31,6 +31,8 @@ pub const MAX_CLIENT_RECORDS: usize = 1 << 20;
 pub struct Serving<'a> {
     /// The sockets to answer on.
     pub sockets: Vec<NtpSocket>,
+    /// The sockets at `ptpport` (NTP over PTP: see [`crate::wire::ptp`]).
+    pub ptp_sockets: Vec<NtpSocket>,
     /// The server.
     pub server: Server<'a>,
     /// The NTS-KE server's cookie keys, which it rotates (see
@@ -67,12 +69,26 @@ impl<'a> Serving<'a> {
             receive_buffer: Some(4 << 20),
             ..SocketOptions::default()
         };
-        let (sockets, skipped) = bind_each(&settings.addresses, &options)?;
+        let (sockets, mut skipped) = bind_each(&settings.addresses, &options)?;
+        let ptp_sockets = match settings.ptp_port {
+            Some(port) => {
+                let addresses: Vec<std::net::SocketAddr> = settings
+                    .addresses
+                    .iter()
+                    .map(|a| std::net::SocketAddr::new(a.ip(), port))
+                    .collect();
+                let (ptp, ptp_skipped) = bind_each(&addresses, &options)?;
+                skipped.extend(ptp_skipped);
+                ptp
+            }
+            None => Vec::new(),
+        };
         let mut config = settings.server.clone();
         config.precision = precision;
         let server = Server::new(*config, table, seed);
         let serving = Serving {
             sockets,
+            ptp_sockets,
             server,
             nts_keys: None,
         };

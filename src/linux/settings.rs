@@ -306,6 +306,9 @@ pub struct ServeSettings {
     /// The client log's memory, bytes (`clientloglimit`; 0 with
     /// `noclientlog`).
     pub client_log_bytes: u64,
+    /// `ptpport`: the same addresses at this port, where NTP goes over PTP
+    /// (see [`crate::wire::ptp`]).
+    pub ptp_port: Option<u16>,
 }
 
 /// chronyd's default `clientloglimit`, bytes.
@@ -498,7 +501,8 @@ impl Settings {
             serve: ((serve.serves_anybody()
                 || client_sockets == ClientSockets::Server
                 || has_peers
-                || !config.broadcasts.is_empty())
+                || !config.broadcasts.is_empty()
+                || config.ptpport.is_some())
                 && !serve.addresses.is_empty())
             .then_some(serve),
             client_sockets,
@@ -793,6 +797,7 @@ fn serve_settings(config: &Config) -> ServeSettings {
         }),
         keyfile: auth.keyfile.clone(),
         nts,
+        ptp_port: config.ptpport,
     }
 }
 

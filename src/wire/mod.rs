@@ -28,6 +28,7 @@ pub mod ext;
 mod header;
 mod md5;
 mod packet;
+pub mod ptp;
 mod refid;
 
 pub use error::Error;

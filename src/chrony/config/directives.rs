@@ -345,8 +345,12 @@ pub const DIRECTIVES: &[Directive] = &[
         }
         Ok(())
     }),
-    not_acted("ptpport", "NTP over PTP is not supported", |_, a, _| {
-        a.int().map(drop)
+    acted("ptpport", |r, a, _| {
+        // (0, chronyd's default, is none.)
+        let port = a.int()?;
+        let port = u16::try_from(port).map_err(|_| a.bad(&port.to_string(), "port"))?;
+        r.config.ptpport = (port != 0).then_some(port);
+        Ok(())
     }),
     acted("ratelimit", |r, a, at| {
         r.config.rate_limit = Some(a.rate_limit(RateOptions::WithKod)?);

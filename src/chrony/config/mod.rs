@@ -475,6 +475,9 @@ pub struct Config {
     /// `broadcast` lines: where the node broadcasts its time, and how
     /// often.
     pub broadcasts: Vec<BroadcastConfig>,
+    /// `ptpport`: NTP over PTP's event port (see [`crate::wire::ptp`]),
+    /// for the sources whose `port` it is and the clients that ask there.
+    pub ptpport: Option<u16>,
     /// `local`.
     pub local: Option<LocalConfig>,
     /// `allow` and `deny`, in order (nobody is served without an `allow`;
@@ -586,6 +589,7 @@ impl Default for Config {
             peers: Vec::new(),
             refclocks: Vec::new(),
             broadcasts: Vec::new(),
+            ptpport: None,
             local: None,
             access: Box::new(AccessControl::DENY_ALL),
             rate_limit: None,

@@ -83,7 +83,7 @@ impl Broadcasts {
             let Some(len) = node.broadcast(time, destination.poll, &mut buf) else {
                 continue;
             };
-            let socket = serving.live().find(|(_, s)| {
+            let socket = serving.live_ntp().find(|(_, s)| {
                 s.local_addr()
                     .is_ok_and(|a| a.is_ipv4() == destination.to.is_ipv4())
             });

@@ -120,6 +120,20 @@ pub(super) fn is_request(packet: &[u8]) -> bool {
     packet.first().is_some_and(|&byte| byte & 0x07 == 3)
 }
 
+/// `local`, a serving socket's address, with the address the system routes
+/// to `remote` from in place of a wildcard (a connected client socket's
+/// address is the route's source).
+fn routed_from(mut local: SocketAddr, remote: SocketAddr) -> SocketAddr {
+    if local.ip().is_unspecified() {
+        if let Ok(routed) =
+            ClientSocket::connect_from(None, remote).and_then(|probe| probe.local_addr())
+        {
+            local.set_ip(routed.ip());
+        }
+    }
+    local
+}
+
 /// The client side's sockets: how the requests leave, and the shared
 /// sockets when they are shared.
 #[derive(Debug)]
@@ -202,20 +216,24 @@ impl ClientPorts {
     /// when the server's sockets have none of its family: a warning says
     /// so). A symmetric `peer`'s always leave from the serving socket (the
     /// peer sends its own packets to the NTP port, and takes ours only
-    /// from there), whose local address is then the one the system routes
-    /// to the peer from.
+    /// from there), and a server's or peer's at `ptpport` from the socket
+    /// there (NTP over PTP); the local address is then the one the system
+    /// routes to them from.
     pub fn route(
         &mut self,
         server: SocketAddr,
         serving: &ServeSockets,
         peer: bool,
     ) -> io::Result<(Route, Option<SocketAddr>)> {
+        if let Some((i, local)) = serving.ptp_for(server) {
+            return Ok((Route::Server(i), Some(routed_from(local, server))));
+        }
         if peer {
-            let found = serving.live().find_map(|(i, socket)| {
+            let found = serving.live_ntp().find_map(|(i, socket)| {
                 let local = socket.local_addr().ok()?;
                 (local.is_ipv4() == server.is_ipv4()).then_some((i, local))
             });
-            let Some((i, mut local)) = found else {
+            let Some((i, local)) = found else {
                 return Err(io::Error::new(
                     io::ErrorKind::NotFound,
                     format!(
@@ -224,15 +242,7 @@ impl ClientPorts {
                     ),
                 ));
             };
-            if local.ip().is_unspecified() {
-                // (A connected socket's address is the route's source.)
-                let probe =
-                    ClientSocket::connect_from(None, server).and_then(|probe| probe.local_addr());
-                if let Ok(routed) = probe {
-                    local.set_ip(routed.ip());
-                }
-            }
-            return Ok((Route::Server(i), Some(local)));
+            return Ok((Route::Server(i), Some(routed_from(local, server))));
         }
         match self.mode {
             ClientSockets::Shared { port } => {
@@ -240,7 +250,7 @@ impl ClientPorts {
                 return Ok((Route::Shared(family(server)), local));
             }
             ClientSockets::Server => {
-                let found = serving.live().find_map(|(i, socket)| {
+                let found = serving.live_ntp().find_map(|(i, socket)| {
                     let local = socket.local_addr().ok()?;
                     (local.is_ipv4() == server.is_ipv4()).then_some((i, local))
                 });

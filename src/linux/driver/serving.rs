@@ -21,11 +21,14 @@ use crate::linux::socket::{realtime_now, Batch, NtpSocket, BATCH};
 use crate::node::{Command, Datagram, Node};
 use crate::report::TimestampSource;
 use crate::system::SourceId;
+use crate::wire::ptp;
 
 /// A serving socket.
 #[derive(Debug)]
 struct ServeSocket {
     socket: NtpSocket,
+    /// At `ptpport`: NTP over PTP, every message behind the PTP prefix.
+    ptp: bool,
     /// Set after the socket failed: it is no longer waited on.
     failed: bool,
 }
@@ -40,12 +43,20 @@ pub(super) struct ServeSockets {
 }
 
 impl ServeSockets {
-    pub fn new(sockets: Vec<NtpSocket>, nts_keys: Option<Arc<SharedKeys>>) -> Self {
+    /// `sockets` for plain NTP, `ptp_sockets` at `ptpport`.
+    pub fn new(
+        sockets: Vec<NtpSocket>,
+        ptp_sockets: Vec<NtpSocket>,
+        nts_keys: Option<Arc<SharedKeys>>,
+    ) -> Self {
+        let plain = sockets.into_iter().map(|socket| (socket, false));
+        let ptp = ptp_sockets.into_iter().map(|socket| (socket, true));
         ServeSockets {
-            sockets: sockets
-                .into_iter()
-                .map(|socket| ServeSocket {
+            sockets: plain
+                .chain(ptp)
+                .map(|(socket, ptp)| ServeSocket {
                     socket,
+                    ptp,
                     failed: false,
                 })
                 .collect(),
@@ -66,17 +77,41 @@ impl ServeSockets {
             .map(|(i, s)| (i, &s.socket))
     }
 
+    /// The plain NTP sockets still served on, with their index.
+    pub fn live_ntp(&self) -> impl Iterator<Item = (usize, &NtpSocket)> {
+        self.live().filter(|&(i, _)| !self.sockets[i].ptp)
+    }
+
+    /// The live socket at `ptpport` that talks to `remote`: one of its
+    /// family whose port is `remote`'s.
+    pub fn ptp_for(&self, remote: SocketAddr) -> Option<(usize, SocketAddr)> {
+        self.live().find_map(|(i, socket)| {
+            let local = socket.local_addr().ok()?;
+            (self.sockets[i].ptp
+                && local.port() == remote.port()
+                && local.is_ipv4() == remote.is_ipv4())
+            .then_some((i, local))
+        })
+    }
+
     /// Every socket.
     pub fn sockets(&self) -> impl Iterator<Item = &NtpSocket> {
         self.sockets.iter().map(|s| &s.socket)
     }
 
-    /// Sends a source's request to `server` from socket `index`.
+    /// Sends a source's request to `server` from socket `index` (behind
+    /// the PTP prefix on a `ptpport` socket).
     pub fn send_to(&self, index: usize, bytes: &[u8], server: SocketAddr) -> io::Result<()> {
         let serve = self
             .sockets
             .get(index)
             .ok_or_else(|| io::Error::other("no such serving socket"))?;
+        if serve.ptp {
+            let mut wrapped = [0u8; ptp::PREFIX_LEN + crate::system::MAX_REQUEST_LEN];
+            let len = ptp::wrap(bytes, &mut wrapped)
+                .ok_or_else(|| io::Error::other("too long for NTP over PTP"))?;
+            return serve.socket.send_to(&wrapped[..len], server).map(drop);
+        }
         serve.socket.send_to(bytes, server).map(drop)
     }
 
@@ -109,6 +144,8 @@ impl ServeSockets {
         };
         let mut responses = false;
         let batch = &mut self.batch;
+        // On a `ptpport` socket every message is behind the PTP prefix.
+        let prefix = if serve.ptp { ptp::PREFIX_LEN } else { 0 };
         let result = loop {
             let received = match serve.socket.recv_batch(batch) {
                 Ok(0) => break Ok(()),
@@ -116,11 +153,16 @@ impl ServeSockets {
                 Err(e) => break Err(e),
             };
             batch.answer(|datagram, reply| {
+                let data = if prefix > 0 {
+                    ptp::unwrap(datagram.data)?
+                } else {
+                    datagram.data
+                };
                 let now = clock.at_system_time(datagram.receive);
                 let source = sources
                     .iter()
                     .find(|(address, _)| same_endpoint(*address, datagram.from));
-                if let (Some(&(_, source)), false) = (source, is_request(datagram.data)) {
+                if let (Some(&(_, source)), false) = (source, is_request(data)) {
                     let receive = if datagram.kernel_timestamp {
                         TimestampSource::Kernel
                     } else {
@@ -128,7 +170,7 @@ impl ServeSockets {
                     };
                     let response = Datagram {
                         source,
-                        bytes: datagram.data,
+                        bytes: data,
                         receive,
                     };
                     let _ = node.handle(now, response);
@@ -138,9 +180,17 @@ impl ServeSockets {
                 // An authenticated reply is sealed in the node with its
                 // transmit time; plain ones get theirs just before sending.
                 let transmit = || clock.at_system_time(realtime_now());
-                node.serve(now, datagram.from, datagram.data, reply, transmit)
+                let (head, body) = reply.split_at_mut(prefix);
+                let len = node.serve(now, datagram.from, data, body, transmit)?;
+                if prefix > 0 {
+                    ptp::write_prefix(head, len)?;
+                }
+                Some(prefix + len)
             });
-            batch.set_transmit_timestamps(node.transmit_time(clock.at_system_time(realtime_now())));
+            batch.set_transmit_timestamps_after(
+                prefix,
+                node.transmit_time(clock.at_system_time(realtime_now())),
+            );
             if let Err(e) = serve.socket.send_replies(batch) {
                 break Err(e);
             }

@@ -40,13 +40,14 @@ impl<'a, C: DriverClock> Driver<'a, C> {
         if let Some(zone) = &settings.leap_zone {
             log::info!("Using {zone} timezone to obtain leap second data");
         }
-        let (sockets, server, nts_keys) = match serving {
+        let (sockets, ptp_sockets, server, nts_keys) = match serving {
             Some(Serving {
                 sockets,
+                ptp_sockets,
                 server,
                 nts_keys,
-            }) => (sockets, Some(server), nts_keys),
-            None => (Vec::new(), None, None),
+            }) => (sockets, ptp_sockets, Some(server), nts_keys),
+            None => (Vec::new(), Vec::new(), None, None),
         };
         let mut node = Box::new(Node::new(settings.node.clone(), drift, server));
         let now = clock.now().map_err(DriverError::Clock)?;
@@ -61,7 +62,7 @@ impl<'a, C: DriverClock> Driver<'a, C> {
         } else {
             (&settings.upstreams, Vec::new())
         };
-        let serving = ServeSockets::new(sockets, nts_keys);
+        let serving = ServeSockets::new(sockets, ptp_sockets, nts_keys);
         let mut client = ClientPorts::new(settings.client_sockets, settings.client_addresses);
         // Every shared socket the sources will need, bound now: a port
         // under 1024 cannot be once the privileges are dropped.

@@ -373,6 +373,7 @@ fn loopback_serving(table: &mut [crate::server::ClientRecord]) -> (Serving<'_>, 
     let address = socket.local_addr().unwrap();
     let serving = Serving {
         sockets: vec![socket],
+        ptp_sockets: Vec::new(),
         server: open_server(table),
         nts_keys: None,
     };

@@ -751,9 +751,15 @@ impl Batch {
     /// Writes `transmit` into every reply: call it right before
     /// [`NtpSocket::send_replies`].
     pub fn set_transmit_timestamps(&mut self, transmit: NtpTimestamp) {
+        self.set_transmit_timestamps_after(0, transmit);
+    }
+
+    /// [`set_transmit_timestamps`](Self::set_transmit_timestamps) for
+    /// replies whose NTP message starts `prefix` bytes in (NTP over PTP).
+    pub fn set_transmit_timestamps_after(&mut self, prefix: usize, transmit: NtpTimestamp) {
         for i in 0..self.count {
-            if self.reply_lengths[i] > 0 {
-                set_transmit_timestamp(&mut self.replies[i][..self.reply_lengths[i]], transmit);
+            if let Some(message) = self.replies[i].get_mut(prefix..self.reply_lengths[i]) {
+                set_transmit_timestamp(message, transmit);
             }
         }
     }

@@ -466,3 +466,94 @@ fn broadcasts_leave_every_interval() {
         "{gap:?}"
     );
 }
+
+/// `ptpport P` (NTP over PTP's event port, here a port above 1024), on
+/// 127.0.0.2: the requests to a server at port P leave from the node's
+/// socket at P behind the PTP prefix, and the server's wrapped answers are
+/// taken (the node follows it); a client's wrapped request to the node's
+/// port P gets a wrapped answer of the same length, and a bare NTP
+/// request there gets none.
+#[test]
+fn ntp_over_ptp_both_ways() {
+    use crate::wire::ptp;
+    let port = free_port();
+    let server = UdpSocket::bind(("127.0.0.1", port)).unwrap();
+    server
+        .set_read_timeout(Some(Duration::from_millis(20)))
+        .unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let answering = {
+        let stop = stop.clone();
+        thread::spawn(move || {
+            let mut table = [];
+            let mut responder = open_server(&mut table);
+            let (mut wrapped, mut bare) = (0, 0);
+            let mut buf = [0u8; 256];
+            while !stop.load(Ordering::Relaxed) {
+                let Ok((len, from)) = server.recv_from(&mut buf) else {
+                    continue;
+                };
+                let Some(request) = ptp::unwrap(&buf[..len]) else {
+                    bare += 1;
+                    continue;
+                };
+                wrapped += 1;
+                let now = realtime_now() + NtpDuration::from_seconds_f64(AHEAD);
+                let mut reply = [0u8; 48];
+                let reference = Reference::local(1, now);
+                if let Some(n) = responder.respond(request, from, now, &reference, &mut reply) {
+                    let mut out = [0u8; 96];
+                    let len = ptp::wrap(&reply[..n], &mut out).unwrap();
+                    let _ = server.send_to(&out[..len], from);
+                }
+            }
+            (wrapped, bare)
+        })
+    };
+    let own = free_port();
+    let settings = settings_of(&format!(
+        "{}ptpport {port}\nport {own}\nbindaddress 127.0.0.2\nallow 127.0.0.0/8\n",
+        server_line(SocketAddr::from(([127, 0, 0, 1], port)))
+    ));
+    let serve = settings.serve.clone().unwrap();
+    let mut table = client_log_table(&serve);
+    let (serving, _) = Serving::bind(&serve, -20, &mut table, [1, 2], false).unwrap();
+    assert_eq!(serving.ptp_sockets.len(), 1);
+    let mut driver = Driver::new(settings, VirtualClock::new(), Some(serving)).unwrap();
+    run_until(&mut driver, "following the server over PTP", |d| {
+        d.has_synchronised() && (d.clock().offset().to_seconds_f64() - AHEAD).abs() < 1e-2
+    });
+    // The node's own PTP port answers a wrapped request, wrapped.
+    let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+    client.set_nonblocking(true).unwrap();
+    let node_ptp = SocketAddr::from(([127, 0, 0, 2], port));
+    let mut request = [0u8; 48];
+    Header::client_request(4, NtpTimestamp::from_bits(77))
+        .emit(&mut request)
+        .unwrap();
+    let mut wrapped = [0u8; 96];
+    ptp::wrap(&request, &mut wrapped).unwrap();
+    client.send_to(&request, node_ptp).unwrap();
+    client.send_to(&wrapped, node_ptp).unwrap();
+    let deadline = Deadline::after_seconds(10);
+    let mut buf = [0u8; 256];
+    let len = loop {
+        driver.run_once(Some(Duration::from_millis(5))).unwrap();
+        deadline.check(|| "an answer on the PTP port".into());
+        if let Ok((len, _)) = client.recv_from(&mut buf) {
+            break len;
+        }
+    };
+    assert_eq!(len, 96, "as long as the request");
+    let answer = Header::decode(ptp::unwrap(&buf[..len]).unwrap()).unwrap();
+    assert_eq!(answer.mode, Mode::Server);
+    assert_eq!(answer.origin_timestamp, NtpTimestamp::from_bits(77));
+    // The bare request got nothing.
+    for _ in 0..10 {
+        driver.run_once(Some(Duration::from_millis(5))).unwrap();
+    }
+    assert!(client.recv_from(&mut buf).is_err());
+    stop.store(true, Ordering::Relaxed);
+    let (wrapped, bare) = answering.join().unwrap();
+    assert!(wrapped >= 1 && bare == 0, "{wrapped} wrapped, {bare} bare");
+}
