@@ -805,6 +805,29 @@ impl Source {
         self.offline = !online;
     }
 
+    /// Times our next packet to a peer whose packet (of `stratum`) just
+    /// answered ours, at `now`, as chronyd does, so that the peer that
+    /// follows the other measures with little time between the other's
+    /// receive and transmit: of two peers, the one of lower stratum waits
+    /// a tenth of a polling interval longer than usual, for the other's
+    /// next packet, and then answers it at once; peers of the same stratum
+    /// spread their packets evenly; the one of higher stratum keeps its
+    /// interval. (Stratum 0, not synchronised, counts as 16.)
+    fn time_next_to_peer(&mut self, now: NtpTimestamp, stratum: u8, our_stratum: u8) {
+        const ADJUST: f64 = 1.1;
+        let Some(last_sent) = self.last_sent else {
+            return;
+        };
+        let level = |s: u8| if s == 0 { 16 } else { i16::from(s.min(16)) };
+        let above = level(stratum) - level(our_stratum);
+        let since = (now - last_sent).to_seconds_f64().max(0.0);
+        let mut delay = self.regular_interval();
+        if (above > 0 && since * ADJUST < delay) || (above == 0 && since / delay > ADJUST - 0.5) {
+            delay *= ADJUST;
+        }
+        self.next_poll = now + NtpDuration::from_seconds_f64((delay - since).max(0.0));
+    }
+
     /// A symmetric active packet to the peer from a node that is `ours`
     /// says: its reference, and the timestamps of the peer's last packet
     /// (zero before one came). Its transmit time is the node's, as its
@@ -1089,13 +1112,18 @@ impl Source {
             .outstanding
             .map_or(TimestampSource::Daemon, |request| request.transmit);
         let presend = self.outstanding.is_some_and(|request| request.presend);
+        let waiting = self.outstanding.is_some();
         let received = ours.map_or(now, |ours| ours.time);
-        let checked = self
-            .check_response(now, received, &header, packet, local_precision, nts)
-            .and_then(|measurement| match ours {
-                Some(ours) if is_ours(&header, ours.reference) => Err(ResponseError::Loop),
-                _ => Ok(measurement),
-            });
+        let checked = self.check_response(now, received, &header, packet, local_precision, nts);
+        // A peer's packet that answered ours: our next one is timed to it.
+        if self.config.peer && waiting && self.outstanding.is_none() {
+            let our_stratum = ours.map_or(0, |ours| ours.reference.stratum);
+            self.time_next_to_peer(now, header.stratum, our_stratum);
+        }
+        let checked = checked.and_then(|measurement| match ours {
+            Some(ours) if is_ours(&header, ours.reference) => Err(ResponseError::Loop),
+            _ => Ok(measurement),
+        });
         let sample = checked.as_ref().ok().map(|m| m.sample);
         let result = checked.and_then(|measurement| {
             if presend {

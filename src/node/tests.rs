@@ -431,11 +431,12 @@ fn a_node_polling_itself_refuses_its_own_answers() {
 }
 
 /// Two nodes, each the other's symmetric peer (chrony's `peer`), 5 ms
-/// apart each way; B's clock is 0.3 s behind A's, and A serves its local
-/// stratum 5 (B nothing). Their packets are symmetric active ones, each
-/// echoing the other's last; each side measures the other from them. B
-/// finds A 0.3 s ahead and follows it. A refuses B once B follows it (B's
-/// reference ID is A's address: a loop). A packet seen twice is refused.
+/// apart each way; B's clock starts 0.3 s behind A's, and A serves its
+/// local stratum 5 (B nothing). Their packets are symmetric active ones,
+/// each echoing the other's last; each side measures the other from them.
+/// B finds A 0.3 s ahead, steps to it and follows it. A refuses B once B
+/// follows it (B's reference ID is A's address: a loop). A packet seen
+/// twice is refused.
 #[test]
 fn symmetric_peers_measure_each_other_and_the_lower_stratum_leads() {
     let (mut table_a, mut table_b) = ([], []);
@@ -444,7 +445,20 @@ fn symmetric_peers_measure_each_other_and_the_lower_stratum_leads() {
         ..NodeConfig::default()
     };
     let mut a: Node<'_> = Node::new(a_config, None, Some(open_server(&mut table_a)));
-    let mut b: Node<'_> = Node::new(NodeConfig::default(), None, Some(open_server(&mut table_b)));
+    let stepping = NodeConfig {
+        system: SystemConfig {
+            discipline: DisciplineConfig {
+                makestep: Some(MakeStep {
+                    threshold: 0.1,
+                    limit: -1,
+                }),
+                ..DisciplineConfig::default()
+            },
+            ..SystemConfig::default()
+        },
+        ..NodeConfig::default()
+    };
+    let mut b: Node<'_> = Node::new(stepping, None, Some(open_server(&mut table_b)));
     let (a_id, b_id) = (
         ReferenceId::from_bits(0x0a00_0001),
         ReferenceId::from_bits(0x0a00_0002),
@@ -457,7 +471,9 @@ fn symmetric_peers_measure_each_other_and_the_lower_stratum_leads() {
     a.set_own_reference_id(b_on_a, a_id);
     let a_on_b = b.add_source(peer, a_id, at(0.0)).unwrap();
     b.set_own_reference_id(a_on_b, b_id);
-    let behind = NtpDuration::from_seconds_f64(0.3);
+    // How far B's clock is behind A's (B's steps move it; its frequency
+    // corrections are left out: the clocks run at the same rate).
+    let mut behind = NtpDuration::from_seconds_f64(0.3);
     let path = NtpDuration::from_seconds_f64(0.005);
     let mut rng = TestRng::new(3);
     let mut buf = [0u8; 48];
@@ -510,15 +526,19 @@ fn symmetric_peers_measure_each_other_and_the_lower_stratum_leads() {
             }
             last_to_a = Some(Header::decode(&bytes).unwrap());
         }
-        // (The clocks are left where they are: B's samples keep showing
-        // A 0.3 s ahead.)
-        while a.poll_action().is_some() || b.poll_action().is_some() {}
+        while a.poll_action().is_some() {}
+        while let Some(action) = b.poll_action() {
+            if let ClockAction::Step { offset } = action {
+                behind = behind - offset;
+            }
+        }
         while a.poll_event().is_some() || b.poll_event().is_some() {}
     }
     assert!(b_measured >= 20, "B measured A {b_measured} times");
+    // B stepped to A's time, and its measurements of A agree.
+    assert!(behind.to_seconds_f64().abs() < 0.01, "{behind:?}");
     let stats = b.system().source_stats(a_on_b, at(600.0) - behind).unwrap();
-    // (chrony's sign: our clock is behind by it.)
-    assert!((stats.offset + 0.3).abs() < 0.01, "{stats:?}");
+    assert!(stats.offset.abs() < 0.01, "{stats:?}");
     assert_eq!(b.system().selected(), Some(a_on_b));
     // `chronyc sources` shows a peer as one ('=').
     let report = b.system().source_report(a_on_b, at(600.0)).unwrap();

@@ -346,10 +346,8 @@ pub const DIRECTIVES: &[Directive] = &[
         Ok(())
     }),
     acted("ptpport", |r, a, _| {
-        // (0, chronyd's default, is none.)
-        let port = a.int()?;
-        let port = u16::try_from(port).map_err(|_| a.bad(&port.to_string(), "port"))?;
-        r.config.ptpport = (port != 0).then_some(port);
+        // (0, chronyd's default, is none; so is what no port can be.)
+        r.config.ptpport = r.port(a)?.filter(|&port| port != 0);
         Ok(())
     }),
     acted("ratelimit", |r, a, at| {
@@ -572,19 +570,14 @@ fn broadcast(r: &mut Reader<'_>, a: &mut Args<'_>, _: &Location) -> Result<(), L
     let interval = words.next().unwrap_or_default();
     let interval = Cursor::new(interval)
         .int()
-        .and_then(|n| u32::try_from(n).ok())
-        .filter(|&n| n >= 1)
         .ok_or_else(|| a.bad(interval, "interval"))?;
     let address = words.next().unwrap_or_default();
     let address = address
         .parse::<IpAddr>()
         .map_err(|_| a.bad(address, "address"))?;
-    let mut port = crate::server::NTP_PORT;
+    let mut port = i32::from(crate::server::NTP_PORT);
     if let Some(word) = words.next() {
-        port = Cursor::new(word)
-            .int()
-            .and_then(|n| u16::try_from(n).ok())
-            .ok_or_else(|| a.bad(word, "port"))?;
+        port = Cursor::new(word).int().ok_or_else(|| a.bad(word, "port"))?;
         if let Some(extra) = words.next() {
             return Err(LineError::Extra {
                 directive: a.directive,
@@ -592,8 +585,20 @@ fn broadcast(r: &mut Reader<'_>, a: &mut Args<'_>, _: &Location) -> Result<(), L
             });
         }
     }
+    // chronyd takes any interval, kept within 1 s and 2^24 s.
+    let kept = interval.clamp(1, 1 << 24);
+    if kept != interval {
+        r.out_of_range("broadcast", interval, "1..16777216 s", &format!("{kept} s"));
+    }
+    let Ok(port) = u16::try_from(port) else {
+        r.note(format!(
+            "`broadcast` to port {port}, which no port can be: not sent"
+        ));
+        return Ok(());
+    };
     r.config.broadcasts.push(super::BroadcastConfig {
-        interval,
+        // (Within 1..2^24: fits.)
+        interval: kept as u32,
         address,
         port,
     });

@@ -695,6 +695,10 @@ fn sched_priority_and_lock_all_are_kept_for_the_daemon() {
     assert_eq!((config.sched_priority, config.lock_all), (0, false));
 }
 
+/// `broadcast` as chronyd 4.3 reads it: an interval outside 1 s to 2^24 s
+/// is kept within them, and a port no port can be sends nothing, each
+/// with a warning; what is not a number or an address is an error naming
+/// the line.
 #[test]
 fn broadcast_lines_are_read_and_bad_ones_named() {
     let config = parse("broadcast 64 192.168.123.255\nbroadcast 1 ff02::101 11123\n");
@@ -706,11 +710,14 @@ fn broadcast_lines_are_read_and_bad_ones_named() {
         (64, "192.168.123.255".parse().unwrap(), 123)
     );
     assert_eq!((b[1].interval, b[1].port), (1, 11123));
+    let config = parse("broadcast 0 10.0.0.255\nbroadcast 64 10.0.0.255 70000\n");
+    assert_eq!(config.broadcasts.len(), 1);
+    assert_eq!(config.broadcasts[0].interval, 1);
+    assert_eq!(warned(&config).len(), 2, "{:?}", warned(&config));
     for line in [
-        "broadcast 0 10.0.0.255",
         "broadcast x 10.0.0.255",
         "broadcast 64 nowhere",
-        "broadcast 64 10.0.0.255 70000",
+        "broadcast 64 10.0.0.255 x",
         "broadcast 64 10.0.0.255 123 more",
     ] {
         let error = error_of(&format!("{line}\n"));
