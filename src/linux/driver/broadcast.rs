@@ -54,25 +54,35 @@ impl Broadcasts {
         Broadcasts { destinations }
     }
 
-    /// How long until the next packet is due, if any is configured.
-    pub fn until_due(&self, now: Instant) -> Option<Duration> {
+    /// How long until the next packet is due, if any is configured (`now`
+    /// is read only then).
+    pub fn until_due(&self, now: impl FnOnce() -> Instant) -> Option<Duration> {
+        if self.destinations.is_empty() {
+            return None;
+        }
+        let now = now();
         self.destinations
             .iter()
             .map(|d| d.next.saturating_duration_since(now))
             .min()
     }
 
-    /// Sends the packets due at `now` (monotonic), each from the first
+    /// Sends the packets due at `now` (monotonic; read only when a
+    /// destination is configured), each from the first
     /// serving socket of its destination's family, stamped with `clock`'s
     /// time right before it leaves. A destination that cannot be sent to is
     /// logged, and tried again at its next interval.
     pub fn send_due<C: DriverClock>(
         &mut self,
-        now: Instant,
+        now: impl FnOnce() -> Instant,
         node: &mut Node<'_, MAX_SOURCES>,
         clock: &C,
         serving: &ServeSockets,
     ) {
+        if self.destinations.is_empty() {
+            return;
+        }
+        let now = now();
         for destination in self.destinations.iter_mut().filter(|d| d.next <= now) {
             // chrony requeues from the send: the schedule may drift.
             destination.next = now + destination.interval;

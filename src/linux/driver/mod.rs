@@ -189,7 +189,8 @@ impl<'a, C: DriverClock> Driver<'a, C> {
             .tempcomp
             .as_ref()
             .map(|t| t.due().saturating_duration_since(Instant::now()));
-        let until_broadcast = self.broadcasts.until_due(Instant::now());
+        // (The monotonic clock is read only when there is a broadcast.)
+        let until_broadcast = self.broadcasts.until_due(Instant::now);
         let wait = [until_due, max_wait, until_temperature, until_broadcast]
             .into_iter()
             .flatten()
@@ -231,7 +232,7 @@ impl<'a, C: DriverClock> Driver<'a, C> {
         poller.wait(wait).map_err(io_error("poll"))?;
         self.watch_for_jumps()?;
         self.broadcasts
-            .send_due(Instant::now(), &mut self.node, &self.clock, &self.serving);
+            .send_due(Instant::now, &mut self.node, &self.clock, &self.serving);
         for (id, index) in own {
             if poller.has_error_queue(index) {
                 let clock = &self.clock;
