@@ -35,8 +35,13 @@ pub(super) struct Broadcasts {
 }
 
 impl Broadcasts {
-    /// The destinations of `list`, each due an interval from `start`.
-    pub fn new(list: &[Broadcast], start: Instant) -> Broadcasts {
+    /// The destinations of `list`, each due an interval from `start` (read
+    /// only when there is one).
+    pub fn new(list: &[Broadcast], start: impl FnOnce() -> Instant) -> Broadcasts {
+        if list.is_empty() {
+            return Broadcasts::default();
+        }
+        let start = start();
         let destinations = list
             .iter()
             .map(|b| {

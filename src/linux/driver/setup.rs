@@ -99,7 +99,7 @@ impl<'a, C: DriverClock> Driver<'a, C> {
                 }
             }
         }
-        let broadcasts = Broadcasts::new(&settings.broadcasts, Instant::now());
+        let broadcasts = Broadcasts::new(&settings.broadcasts, Instant::now);
         let mut driver = Driver {
             node,
             broadcasts,
