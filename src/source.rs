@@ -394,6 +394,21 @@ fn is_ours(header: &Header, ours: &Reference) -> bool {
         && header.reference_timestamp == ours.reference_time
 }
 
+/// `time` with its bits below `precision` (log2 seconds) random, and never
+/// zero.
+fn fuzz_below(time: NtpTimestamp, precision: i8, rng: &mut impl Random) -> NtpTimestamp {
+    // A second is 2^32 units: the bits below 2^precision s are the lowest
+    // 32 + precision (none at 2^-32 s or finer, all 32 at 1 s or coarser).
+    let bits = (32 + i32::from(precision)).clamp(0, 32) as u32;
+    let mask = if bits == 0 {
+        0
+    } else {
+        u64::MAX >> (64 - bits)
+    };
+    let fuzzed = (time.to_bits() & !mask) | (rng.next_u64() & mask);
+    NtpTimestamp::from_bits(fuzzed.max(1))
+}
+
 /// The test bit (of [`ALL_TESTS`]) a response fails with `error`.
 fn test_bit(error: &ResponseError) -> u16 {
     match error {
@@ -831,7 +846,8 @@ impl Source {
     /// A symmetric active packet to the peer from a node that is `ours`
     /// says: its reference, and the timestamps of the peer's last packet
     /// (zero before one came). Its transmit time is the node's, as its
-    /// responses give it: the peer measures with it.
+    /// responses give it: the peer measures with it (its bits below the
+    /// precision are made random when it is sent).
     fn peer_packet(&self, ours: &Ourselves<'_>) -> Header {
         let reference = ours.reference;
         let (origin, receive) = self
@@ -852,12 +868,7 @@ impl Source {
             reference_timestamp: reference.reference_time,
             origin_timestamp: origin,
             receive_timestamp: receive,
-            // (Never zero: that is no time.)
-            transmit_timestamp: if ours.time.is_zero() {
-                NtpTimestamp::from_bits(1)
-            } else {
-                ours.time
-            },
+            transmit_timestamp: ours.time,
         }
     }
 
@@ -916,7 +927,11 @@ impl Source {
             return None;
         }
         let (header, cookie) = if self.config.peer {
-            let header = self.peer_packet(&ours);
+            let mut header = self.peer_packet(&ours);
+            // Below the clock's precision the transmit time is random, as
+            // chronyd's: the peer's answer must echo bits nobody could
+            // know from our clock alone.
+            header.transmit_timestamp = fuzz_below(header.transmit_timestamp, ours.precision, rng);
             (header, header.transmit_timestamp)
         } else {
             // Zero would be an origin no request has (a server's "none").
@@ -2264,5 +2279,23 @@ mod tests {
         ] {
             assert!(!exchange(failed).is_synchronized(), "{failed:#x}");
         }
+    }
+
+    /// A peer's transmit time keeps the clock's time down to the
+    /// precision and is random below it (never zero); at 2^-32 s nothing
+    /// is left to randomise.
+    #[test]
+    fn a_peer_transmit_time_is_random_below_the_precision() {
+        let mut rng = TestRng::new(5);
+        let time = NtpTimestamp::from_bits(0x1234_5678_9abc_def0);
+        let mut low_bits = 0u64;
+        for _ in 0..64 {
+            let fuzzed = fuzz_below(time, -20, &mut rng).to_bits();
+            assert_eq!(fuzzed >> 12, time.to_bits() >> 12);
+            low_bits |= fuzzed & 0xfff;
+        }
+        assert_eq!(low_bits, 0xfff, "every bit below 2^-20 s varies");
+        assert_eq!(fuzz_below(time, -32, &mut rng), time);
+        assert!(!fuzz_below(NtpTimestamp::ZERO, -32, &mut rng).is_zero());
     }
 }
