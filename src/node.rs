@@ -801,20 +801,10 @@ impl<'a, const N: usize, const S: usize> Node<'a, N, S> {
     /// before it leaves.
     pub fn broadcast(&mut self, now: NtpTimestamp, poll: i8, buf: &mut [u8]) -> Option<usize> {
         let reference = self.served(now);
+        let precision = self.system.config().precision;
         let header = crate::wire::Header {
-            leap: reference.leap,
-            version: 4,
-            mode: crate::wire::Mode::Broadcast,
-            stratum: reference.stratum,
-            poll,
-            precision: self.system.config().precision,
-            root_delay: reference.root_delay,
-            root_dispersion: reference.root_dispersion,
-            reference_id: reference.reference_id,
-            reference_timestamp: reference.reference_time,
-            origin_timestamp: NtpTimestamp::ZERO,
-            receive_timestamp: NtpTimestamp::ZERO,
             transmit_timestamp: self.system.corrected_time(now),
+            ..reference.header(crate::wire::Mode::Broadcast, poll, precision)
         };
         header.emit(buf).ok()
     }

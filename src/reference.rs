@@ -7,7 +7,7 @@
 //! serves [`Reference::UNSYNCHRONIZED`].
 
 use crate::time::{NtpShort, NtpTimestamp};
-use crate::wire::{LeapIndicator, ReferenceId};
+use crate::wire::{Header, LeapIndicator, Mode, ReferenceId};
 
 /// What a server's responses say about its synchronisation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -57,5 +57,27 @@ impl Reference {
     /// Whether clients can synchronise to this reference.
     pub const fn is_synchronized(&self) -> bool {
         !matches!(self.leap, LeapIndicator::Unsynchronized) && self.stratum > 0 && self.stratum < 16
+    }
+
+    /// A packet header of `mode` that says this reference (leap, stratum,
+    /// reference ID and time, root delay and dispersion), with `poll` and
+    /// `precision`, version 4 and no timestamps yet: a server's answer,
+    /// a peer's packet and a broadcast start from it.
+    pub const fn header(&self, mode: Mode, poll: i8, precision: i8) -> Header {
+        Header {
+            leap: self.leap,
+            version: 4,
+            mode,
+            stratum: self.stratum,
+            poll,
+            precision,
+            root_delay: self.root_delay,
+            root_dispersion: self.root_dispersion,
+            reference_id: self.reference_id,
+            reference_timestamp: self.reference_time,
+            origin_timestamp: NtpTimestamp::ZERO,
+            receive_timestamp: NtpTimestamp::ZERO,
+            transmit_timestamp: NtpTimestamp::ZERO,
+        }
     }
 }

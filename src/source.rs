@@ -849,26 +849,18 @@ impl Source {
     /// responses give it: the peer measures with it (its bits below the
     /// precision are made random when it is sent).
     fn peer_packet(&self, ours: &Ourselves<'_>) -> Header {
-        let reference = ours.reference;
         let (origin, receive) = self
             .peer_packet
             .map_or((NtpTimestamp::ZERO, NtpTimestamp::ZERO), |p| {
                 (p.transmit, p.received)
             });
         Header {
-            leap: reference.leap,
-            version: 4,
-            mode: Mode::SymmetricActive,
-            stratum: reference.stratum,
-            poll: self.poll(),
-            precision: ours.precision,
-            root_delay: reference.root_delay,
-            root_dispersion: reference.root_dispersion,
-            reference_id: reference.reference_id,
-            reference_timestamp: reference.reference_time,
             origin_timestamp: origin,
             receive_timestamp: receive,
             transmit_timestamp: ours.time,
+            ..ours
+                .reference
+                .header(Mode::SymmetricActive, self.poll(), ours.precision)
         }
     }
 

@@ -470,19 +470,11 @@ impl<'a, const A: usize> Server<'a, A> {
             },
         };
         let header = Header {
-            leap: served.leap,
             version: packet.version(),
-            mode,
-            stratum: served.stratum,
-            poll: packet.poll().max(self.min_poll),
-            precision: self.precision,
-            root_delay: served.root_delay,
-            root_dispersion: served.root_dispersion,
-            reference_id: served.reference_id,
-            reference_timestamp: served.reference_time,
             origin_timestamp: packet.transmit_timestamp(),
             receive_timestamp: receive,
             transmit_timestamp: transmit,
+            ..served.header(mode, packet.poll().max(self.min_poll), self.precision)
         };
         // Never longer than the request.
         let room = response.len().min(request.len());

@@ -98,11 +98,7 @@ impl Broadcasts {
             let Some(len) = node.broadcast(time, destination.poll, &mut buf) else {
                 continue;
             };
-            let socket = serving.live_ntp().find(|(_, s)| {
-                s.local_addr()
-                    .is_ok_and(|a| a.is_ipv4() == destination.to.is_ipv4())
-            });
-            let Some((index, _)) = socket else {
+            let Some((index, _)) = serving.ntp_for(destination.to) else {
                 log::warn!(
                     "Could not broadcast to {}: no NTP server socket of its family",
                     destination.to

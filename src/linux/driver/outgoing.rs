@@ -229,11 +229,7 @@ impl ClientPorts {
             return Ok((Route::Server(i), Some(routed_from(local, server))));
         }
         if peer {
-            let found = serving.live_ntp().find_map(|(i, socket)| {
-                let local = socket.local_addr().ok()?;
-                (local.is_ipv4() == server.is_ipv4()).then_some((i, local))
-            });
-            let Some((i, local)) = found else {
+            let Some((i, local)) = serving.ntp_for(server) else {
                 return Err(io::Error::new(
                     io::ErrorKind::NotFound,
                     format!(
@@ -250,11 +246,7 @@ impl ClientPorts {
                 return Ok((Route::Shared(family(server)), local));
             }
             ClientSockets::Server => {
-                let found = serving.live_ntp().find_map(|(i, socket)| {
-                    let local = socket.local_addr().ok()?;
-                    (local.is_ipv4() == server.is_ipv4()).then_some((i, local))
-                });
-                if let Some((i, local)) = found {
+                if let Some((i, local)) = serving.ntp_for(server) {
                     return Ok((Route::Server(i), Some(local)));
                 }
                 log::warn!(

@@ -77,20 +77,29 @@ impl ServeSockets {
             .map(|(i, s)| (i, &s.socket))
     }
 
-    /// The plain NTP sockets still served on, with their index.
-    pub fn live_ntp(&self) -> impl Iterator<Item = (usize, &NtpSocket)> {
-        self.live().filter(|&(i, _)| !self.sockets[i].ptp)
+    /// The first live plain NTP socket of `remote`'s family, with its
+    /// index and address.
+    pub fn ntp_for(&self, remote: SocketAddr) -> Option<(usize, SocketAddr)> {
+        self.find(remote, |ptp, _| !ptp)
     }
 
     /// The live socket at `ptpport` that talks to `remote`: one of its
     /// family whose port is `remote`'s.
     pub fn ptp_for(&self, remote: SocketAddr) -> Option<(usize, SocketAddr)> {
+        self.find(remote, |ptp, local| ptp && local.port() == remote.port())
+    }
+
+    /// The first live socket of `remote`'s family that `wanted` (whether it
+    /// is at `ptpport`, its address) takes.
+    fn find(
+        &self,
+        remote: SocketAddr,
+        wanted: impl Fn(bool, SocketAddr) -> bool,
+    ) -> Option<(usize, SocketAddr)> {
         self.live().find_map(|(i, socket)| {
             let local = socket.local_addr().ok()?;
-            (self.sockets[i].ptp
-                && local.port() == remote.port()
-                && local.is_ipv4() == remote.is_ipv4())
-            .then_some((i, local))
+            (local.is_ipv4() == remote.is_ipv4() && wanted(self.sockets[i].ptp, local))
+                .then_some((i, local))
         })
     }
 
