@@ -161,6 +161,7 @@ pub mod nts;
 #[cfg_attr(docsrs, doc(cfg(feature = "std")))]
 pub mod query;
 pub mod random;
+pub mod refclock;
 pub mod reference;
 pub mod report;
 pub mod sample;

@@ -42,14 +42,15 @@ use crate::leap::LeapTable;
 use crate::manual::ManualError;
 use crate::nts::{CookieKeys, NtsSession};
 use crate::random::Random;
+use crate::refclock::{Accepted, Filtered, Reading, ReadingError, RefclockConfig};
 use crate::reference::Reference;
 use crate::report::{SourceStatsReport, TimestampSource, TrackingReport};
 use crate::server::{current_reference, served_reference, Counters, LocalReference, Server};
 use crate::source::Exchange;
 pub use crate::system::Timer;
 use crate::system::{
-    AuthError, CapacityError, HandleError, ModeEnd, RequestNumber, RestoreError, SourceAuth,
-    SourceConfig, SourceHistory, SourceId, System, SystemConfig, Unselected, Used,
+    AuthError, CapacityError, HandleError, ModeEnd, RefclockPolled, RequestNumber, RestoreError,
+    SourceAuth, SourceConfig, SourceHistory, SourceId, System, SystemConfig, Unselected, Used,
 };
 use crate::time::{NtpDuration, NtpTimestamp};
 use crate::wire::{LeapIndicator, ReferenceId};
@@ -237,6 +238,23 @@ pub enum Event {
         /// Our polling interval of the source, log2 seconds.
         poll: i8,
     },
+    /// A reference clock's reading was taken into its filter (chronyd's
+    /// `refclocks` log prints one line for each).
+    RefclockReading {
+        /// The reference clock.
+        source: SourceId,
+        /// The reading as taken.
+        accepted: Accepted,
+    },
+    /// A reference clock's polling interval made a sample (a line with
+    /// `-` in chronyd's `refclocks` log); what it did follows as for a
+    /// response.
+    RefclockSample {
+        /// The reference clock.
+        source: SourceId,
+        /// The sample.
+        sample: Filtered,
+    },
     /// A response was not used (the reason is typed; a forged one counts).
     Rejected {
         /// The source whose socket it came on.
@@ -362,10 +380,16 @@ impl Events {
 }
 
 /// A time daemon's whole state: `N` sources, up to `S` of them NTS
-/// sources (see [`System`]). See the [module documentation](self).
+/// sources and `R` reference clocks (see [`System`]). See the [module
+/// documentation](self).
 #[derive(Debug)]
-pub struct Node<'a, const N: usize = { crate::system::DEFAULT_CAPACITY }, const S: usize = N> {
-    system: System<N, S>,
+pub struct Node<
+    'a,
+    const N: usize = { crate::system::DEFAULT_CAPACITY },
+    const S: usize = N,
+    const R: usize = { crate::system::DEFAULT_REFCLOCKS },
+> {
+    system: System<N, S, R>,
     server: Option<Server<'a>>,
     local: Option<LocalReference>,
     events: Events,
@@ -376,7 +400,7 @@ pub struct Node<'a, const N: usize = { crate::system::DEFAULT_CAPACITY }, const 
     drift_due: Option<NtpTimestamp>,
 }
 
-impl<'a, const N: usize, const S: usize> Node<'a, N, S> {
+impl<'a, const N: usize, const S: usize, const R: usize> Node<'a, N, S, R> {
     /// A node with `config`, starting from a saved drift (or none), serving
     /// with `server` (or not serving).
     pub fn new(config: NodeConfig, drift: Option<Drift>, server: Option<Server<'a>>) -> Self {
@@ -448,7 +472,7 @@ impl<'a, const N: usize, const S: usize> Node<'a, N, S> {
     }
 
     /// The client engine (for reports).
-    pub fn system(&self) -> &System<N, S> {
+    pub fn system(&self) -> &System<N, S, R> {
         &self.system
     }
 
@@ -576,7 +600,24 @@ impl<'a, const N: usize, const S: usize> Node<'a, N, S> {
                 poll,
             });
         }
-        let event = match handled.result {
+        let event = match self.note_result(now, source, before, handled.result) {
+            Ok(used) => DatagramEvent::Used(used),
+            Err(reason) => DatagramEvent::Rejected(reason),
+        };
+        self.note_state(now);
+        event
+    }
+
+    /// The events of what a source's sample did (or why it was not
+    /// used); `before`: its regression before the sample.
+    fn note_result(
+        &mut self,
+        now: NtpTimestamp,
+        source: SourceId,
+        before: Option<SourceStatsReport>,
+        result: Result<Used, HandleError>,
+    ) -> Result<Used, HandleError> {
+        match result {
             Ok(used) => {
                 if let Some(after) = self.system.source_stats(source, now) {
                     self.events.push(Event::Sampled {
@@ -592,7 +633,6 @@ impl<'a, const N: usize, const S: usize> Node<'a, N, S> {
                         offset: self.system.last_offset(),
                     });
                 }
-                DatagramEvent::Used(used)
             }
             Err(reason) => {
                 self.events.push(match reason {
@@ -604,11 +644,64 @@ impl<'a, const N: usize, const S: usize> Node<'a, N, S> {
                     },
                     reason => Event::Rejected { source, reason },
                 });
-                DatagramEvent::Rejected(reason)
             }
-        };
+        }
+        result
+    }
+
+    /// Adds a reference clock (see [`System::add_refclock`]).
+    pub fn add_refclock(
+        &mut self,
+        config: SourceConfig,
+        refclock: RefclockConfig,
+        reference_id: ReferenceId,
+        now: NtpTimestamp,
+    ) -> Result<SourceId, CapacityError> {
+        self.system
+            .add_refclock(config, refclock, reference_id, now)
+    }
+
+    /// A reference clock whose driver is due to be read at `now` (see
+    /// [`System::poll_refclock`]). Call until `None`; for each, read the
+    /// driver, give what it read to
+    /// [`handle_refclock_reading`](Self::handle_refclock_reading), then
+    /// call [`refclock_polled`](Self::refclock_polled).
+    pub fn poll_refclock(&mut self, now: NtpTimestamp) -> Option<SourceId> {
+        self.system.poll_refclock(now)
+    }
+
+    /// A reading of reference clock `source`, taken before `now` (see
+    /// [`System::refclock_reading`]); one taken is told by
+    /// [`Event::RefclockReading`].
+    pub fn handle_refclock_reading(
+        &mut self,
+        now: NtpTimestamp,
+        source: SourceId,
+        reading: &Reading,
+    ) -> Result<Accepted, ReadingError> {
+        let accepted = self.system.refclock_reading(now, source, reading)?;
+        self.events
+            .push(Event::RefclockReading { source, accepted });
+        Ok(accepted)
+    }
+
+    /// Reference clock `source`'s driver poll at `now` is over (see
+    /// [`System::refclock_polled`]); its interval's sample is told by
+    /// [`Event::RefclockSample`], and what it did as a server's response
+    /// is told.
+    pub fn refclock_polled(&mut self, now: NtpTimestamp, source: SourceId) -> RefclockPolled {
+        let before = self
+            .system
+            .source_stats(source, now)
+            .filter(|stats| stats.samples > 0);
+        let polled = self.system.refclock_polled(now, source);
+        if let RefclockPolled::Sample(sample, result) = polled {
+            self.events.push(Event::RefclockSample { source, sample });
+            let _ = self.note_result(now, source, before, result);
+        }
+        self.system.reselect_if_due(now);
         self.note_state(now);
-        event
+        polled
     }
 
     /// A source's history to save on the way out (chronyd's `dumpdir`),
@@ -705,7 +798,7 @@ impl<'a, const N: usize, const S: usize> Node<'a, N, S> {
         now: NtpTimestamp,
         command: Command,
     ) -> Result<(), CommandError> {
-        let known = |system: &System<N, S>, source: SourceId| {
+        let known = |system: &System<N, S, R>, source: SourceId| {
             system
                 .sources()
                 .any(|id| id == source)

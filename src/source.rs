@@ -585,6 +585,9 @@ pub struct Source {
     presend_done: bool,
     /// The samples waiting for `filter`.
     median: MedianFilter,
+    /// Where the system keeps this reference clock's readings; `None` for
+    /// a server or peer.
+    refclock_slot: Option<usize>,
 }
 
 impl Source {
@@ -637,7 +640,79 @@ impl Source {
             delays: DelayQuantile::default(),
             presend_done: false,
             median: MedianFilter::default(),
+            refclock_slot: None,
         }
+    }
+
+    /// A reference clock's source, its readings in the system's slot
+    /// `slot`: it sends nothing; its driver is first read at `now`, and
+    /// it takes one sample each polling interval (`2^poll` s).
+    pub(crate) fn new_refclock(
+        config: SourceConfig,
+        reference_id: ReferenceId,
+        poll: i8,
+        slot: usize,
+        now: NtpTimestamp,
+    ) -> Source {
+        let config = SourceConfig {
+            minpoll: poll,
+            maxpoll: poll,
+            iburst: false,
+            burst: false,
+            ..config
+        };
+        let mut source = Source::new(config, reference_id, now);
+        source.next_poll = now;
+        source.refclock_slot = Some(slot);
+        source
+    }
+
+    /// Where the system keeps this reference clock's readings, if it is
+    /// one.
+    pub(crate) fn refclock_slot(&self) -> Option<usize> {
+        self.refclock_slot
+    }
+
+    /// A reference clock's driver was read at `now` (it was due at the
+    /// timer): the next reading is due `2^dpoll` s after the last was.
+    pub(crate) fn refclock_polled(&mut self, now: NtpTimestamp, dpoll: i8) {
+        let interval = NtpDuration::from_seconds_f64(log2_to_seconds(dpoll));
+        let next = self.next_poll + interval;
+        self.next_poll = if next <= now { now + interval } else { next };
+    }
+
+    /// A reference clock's polling interval ended, with the sample its
+    /// readings made (if they made one) and what the reference says of
+    /// itself: the sample enters the statistics as a server's would.
+    pub(crate) fn refclock_interval_done(
+        &mut self,
+        sample: Option<&crate::refclock::Filtered>,
+        stratum: u8,
+        delay: f64,
+    ) {
+        self.polls = self.polls.saturating_add(1);
+        self.reach = (self.reach << 1) | u8::from(sample.is_some());
+        let Some(sample) = sample else {
+            return;
+        };
+        self.counts.received = self.counts.received.saturating_add(1);
+        self.counts.valid = self.counts.valid.saturating_add(1);
+        self.counts.used = self.counts.used.saturating_add(1);
+        if self.stats.is_jump(sample.time, sample.offset, delay) {
+            self.stats.clear();
+        }
+        self.stats.add(sample.time, sample.offset, delay);
+        self.info = Some(ServerInfo {
+            leap: sample.leap,
+            stratum,
+            reference_id: self.reference_id,
+            root_delay: 0.0,
+            root_dispersion: 0.0,
+            time: sample.time,
+            measured_offset: sample.offset,
+            delay,
+            dispersion: sample.dispersion,
+        });
     }
 
     /// How it is polled and used.
@@ -726,6 +801,9 @@ impl Source {
 
     /// Log2 of the regular polling interval now in use, seconds.
     pub fn poll(&self) -> i8 {
+        if self.refclock_slot.is_some() {
+            return self.poll;
+        }
         let mut poll = self.poll.clamp(self.poll_floor, self.longest_poll());
         // A symmetric peer that answers is polled at the shorter of the
         // two peers' intervals (but not below our `minpoll`), as chronyd
@@ -793,7 +871,7 @@ impl Source {
     /// Moves the next request to `until` if it is due earlier: requests
     /// to different servers keep [`separation`](Self::separation) apart.
     pub(crate) fn defer_poll(&mut self, until: NtpTimestamp) {
-        if self.next_poll < until {
+        if self.next_poll < until && self.refclock_slot.is_none() {
             self.next_poll = until;
         }
     }
@@ -915,7 +993,7 @@ impl Source {
         nts: Option<&mut NtsState>,
         ours: Ourselves<'_>,
     ) -> Option<(usize, RequestNumber)> {
-        if self.stopped || self.offline || now < self.next_poll {
+        if self.stopped || self.offline || now < self.next_poll || self.refclock_slot.is_some() {
             return None;
         }
         let (header, cookie) = if self.config.peer {

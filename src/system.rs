@@ -39,6 +39,8 @@ use crate::leap::LeapTable;
 use crate::manual::{Manual, ManualCorrection, ManualError};
 use crate::nts::NtsSession;
 use crate::random::Random;
+use crate::refclock::Refclock;
+pub use crate::refclock::{Accepted, Filtered, Reading, ReadingError, RefclockConfig};
 use crate::reference::Reference;
 use crate::report::{AuthMode, AuthReport, TimestampSource};
 use crate::report::{
@@ -169,12 +171,31 @@ pub struct SelectionInterval {
 pub enum Timer {
     /// A source's next request.
     Poll(SourceId),
+    /// A reference clock's next reading
+    /// ([`poll_refclock`](System::poll_refclock)).
+    Refclock(SourceId),
     /// An NTS source's next NTS-KE.
     NtsKe(SourceId),
     /// The end of the slew in progress (the discipline's timer).
     Discipline,
     /// The hourly save of the drift (a [`crate::node::Node`]'s).
     SaveDrift,
+}
+
+/// What the end of a reference clock's driver poll made
+/// ([`System::refclock_polled`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[must_use]
+pub enum RefclockPolled {
+    /// No reference clock has that id.
+    Unknown,
+    /// Its polling interval goes on.
+    Polling,
+    /// The interval ended without a sample (too few readings, or too
+    /// spread).
+    NoSample,
+    /// The interval's sample, and what it did.
+    Sample(Filtered, Result<Used, HandleError>),
 }
 
 /// What a response that was used changed.
@@ -325,13 +346,19 @@ impl Default for SystemConfig {
 }
 
 /// The client engine: sources, selection and discipline; `N` sources of
-/// which up to `S` use NTS.
+/// which up to `S` use NTS and up to `R` are reference clocks.
 #[derive(Debug, Clone)]
-pub struct System<const N: usize = DEFAULT_CAPACITY, const S: usize = N> {
+pub struct System<
+    const N: usize = DEFAULT_CAPACITY,
+    const S: usize = N,
+    const R: usize = DEFAULT_REFCLOCKS,
+> {
     config: SystemConfig,
     sources: [Option<Source>; N],
     /// The NTS sources' sessions, in the slots their sources name.
     nts: [Option<NtsState>; S],
+    /// The reference clocks' filters, in the slots their sources name.
+    refclocks: [Option<Refclock>; R],
     states: [SourceState; N],
     discipline: Discipline,
     selected: Option<usize>,
@@ -374,6 +401,11 @@ pub const ACQUIRE_LIMIT: f64 = 1024.0;
 
 /// How many sources a [`System`] holds unless told otherwise.
 pub const DEFAULT_CAPACITY: usize = 8;
+
+/// How many of them may be reference clocks unless told otherwise (each
+/// takes a filter of [`MAX_FILTER`](crate::refclock::MAX_FILTER) readings,
+/// 1.5 KiB).
+pub const DEFAULT_REFCLOCKS: usize = 2;
 
 /// The longest request a source writes (an NTS request asking for 7
 /// cookies of the longest length kept): the buffer
@@ -453,15 +485,17 @@ impl System {
     }
 }
 
-impl<const N: usize, const S: usize> System<N, S> {
+impl<const N: usize, const S: usize, const R: usize> System<N, S, R> {
     /// A system for up to `N` sources (`System::<16>::with_capacity(..)`),
-    /// `S` of them NTS sources, starting from a saved drift (or none).
+    /// `S` of them NTS sources and `R` reference clocks, starting from a
+    /// saved drift (or none).
     pub fn with_capacity(config: SystemConfig, drift: Option<Drift>) -> Self {
         System {
             discipline: Discipline::new(drift, config.discipline),
             config,
             sources: core::array::from_fn(|_| None),
             nts: core::array::from_fn(|_| None),
+            refclocks: core::array::from_fn(|_| None),
             states: [SourceState::Unusable; N],
             selected: None,
             last_reference: None,
@@ -583,6 +617,128 @@ impl<const N: usize, const S: usize> System<N, S> {
         Ok(SourceId(slot))
     }
 
+    /// Adds a reference clock (chrony's `refclock`) known by
+    /// `reference_id` (its `refid`): `config` gives its selection options
+    /// and sample limits, `refclock` how it is polled. Its driver is due
+    /// to be read at `now` ([`poll_refclock`](Self::poll_refclock)).
+    pub fn add_refclock(
+        &mut self,
+        config: SourceConfig,
+        refclock: RefclockConfig,
+        reference_id: ReferenceId,
+        now: NtpTimestamp,
+    ) -> Result<SourceId, CapacityError> {
+        let slot = self
+            .sources
+            .iter()
+            .position(Option::is_none)
+            .ok_or(CapacityError { capacity: N })?;
+        let clock_slot = self
+            .refclocks
+            .iter()
+            .position(Option::is_none)
+            .ok_or(CapacityError { capacity: R })?;
+        let precision = crate::time::log2_to_seconds(self.config.precision);
+        self.refclocks[clock_slot] = Some(Refclock::new(refclock, precision));
+        self.sources[slot] = Some(Source::new_refclock(
+            config,
+            reference_id,
+            refclock.poll,
+            clock_slot,
+            now,
+        ));
+        self.states[slot] = SourceState::Unusable;
+        Ok(SourceId(slot))
+    }
+
+    /// A reference clock whose driver is due to be read at `now`, if any
+    /// ([`Timer::Refclock`]); its next reading is then timed. The shell
+    /// reads it, gives the reading to
+    /// [`refclock_reading`](Self::refclock_reading) (if it had one), then
+    /// calls [`refclock_polled`](Self::refclock_polled). (A driver whose
+    /// samples arrive by themselves, chrony's SOCK, is "read" on this
+    /// timer too: its readings are given as they come.)
+    pub fn poll_refclock(&mut self, now: NtpTimestamp) -> Option<SourceId> {
+        let (index, source) = self.sources.iter_mut().enumerate().find(|(_, s)| {
+            s.as_ref().is_some_and(|s| {
+                s.refclock_slot().is_some() && s.next_poll().is_some_and(|due| due <= now)
+            })
+        })?;
+        let source = source.as_mut()?;
+        let dpoll = source
+            .refclock_slot()
+            .and_then(|slot| self.refclocks.get(slot)?.as_ref())
+            .map_or(0, |clock| clock.config.driver_poll());
+        source.refclock_polled(now, dpoll);
+        Some(SourceId(index))
+    }
+
+    /// A reading of reference clock `id`'s driver, taken at `now` (local
+    /// time, read after the driver): checked and put in its filter. What
+    /// was taken is what chrony's `refclocks` log prints.
+    pub fn refclock_reading(
+        &mut self,
+        now: NtpTimestamp,
+        id: SourceId,
+        reading: &Reading,
+    ) -> Result<Accepted, ReadingError> {
+        let slot = self
+            .source(id)
+            .and_then(Source::refclock_slot)
+            .ok_or(ReadingError::UnknownRefclock)?;
+        let clock = self
+            .refclocks
+            .get_mut(slot)
+            .and_then(Option::as_mut)
+            .ok_or(ReadingError::UnknownRefclock)?;
+        let table = self.leap_table.as_ref();
+        let lookup = |time: NtpTimestamp| {
+            let unix = time.to_unix(NtpTimestamp::DEFAULT_PIVOT).secs;
+            table.map(|table| table.tai_offset(unix))
+        };
+        let lookup: Option<&dyn Fn(NtpTimestamp) -> Option<i32>> =
+            table.is_some().then_some(&lookup);
+        clock.read(now, reading, lookup)
+    }
+
+    /// Reference clock `id`'s driver poll at `now` is over. At the end of
+    /// its polling interval the readings make a sample, which enters its
+    /// statistics, selection and the discipline as a server's would.
+    pub fn refclock_polled(&mut self, now: NtpTimestamp, id: SourceId) -> RefclockPolled {
+        let Some(source) = self.sources.get_mut(id.0).and_then(Option::as_mut) else {
+            return RefclockPolled::Unknown;
+        };
+        let Some(clock) = source
+            .refclock_slot()
+            .and_then(|slot| self.refclocks.get_mut(slot)?.as_mut())
+        else {
+            return RefclockPolled::Unknown;
+        };
+        let Some(sample) = clock.poll_done() else {
+            return RefclockPolled::Polling;
+        };
+        let (stratum, delay) = (clock.config.stratum, clock.config.delay);
+        let reachable = !source.is_unreachable();
+        source.refclock_interval_done(sample.as_ref(), stratum, delay);
+        let result = match sample {
+            Some(sample) => RefclockPolled::Sample(sample, self.use_sample(now, id)),
+            None => {
+                if reachable == source.is_unreachable() {
+                    self.reselect_due = true;
+                }
+                RefclockPolled::NoSample
+            }
+        };
+        self.check_mode_sources();
+        result
+    }
+
+    /// A reference clock's configuration, if `id` is one.
+    pub fn refclock_config(&self, id: SourceId) -> Option<&RefclockConfig> {
+        let slot = self.source(id)?.refclock_slot()?;
+        Some(&self.refclocks.get(slot)?.as_ref()?.config)
+    }
+
     /// Stops following `source` (its id may be given to a source added
     /// later): if it was selected, nothing is until selection is made
     /// again, at the next timeout or poll, and the clock keeps its
@@ -593,6 +749,12 @@ impl<const N: usize, const S: usize> System<N, S> {
         };
         if let Some(state) = removed.nts_slot().and_then(|slot| self.nts.get_mut(slot)) {
             *state = None;
+        }
+        if let Some(clock) = removed
+            .refclock_slot()
+            .and_then(|slot| self.refclocks.get_mut(slot))
+        {
+            *clock = None;
         }
         self.states[source.0] = SourceState::Unusable;
         if self.selected == Some(source.0) {
@@ -905,25 +1067,29 @@ impl<const N: usize, const S: usize> System<N, S> {
         });
         let response = src.handle_response_as(now, packet, precision, slot, receive, ourselves);
         let result = match response.result {
-            Ok(_) => {
-                self.first_sample.get_or_insert(now);
-                match self.reselect(now, Some(source.0)) {
-                    Ok(true) => Ok(Used::ClockUpdated),
-                    Ok(false) => Ok(Used::Sampled),
-                    Err(DisciplineError::PanicThreshold { offset }) => {
-                        Err(HandleError::PanicThreshold(offset))
-                    }
-                    Err(DisciplineError::MaxChange { offset, give_up }) => {
-                        Err(HandleError::MaxChange { offset, give_up })
-                    }
-                }
-            }
+            Ok(_) => self.use_sample(now, source),
             Err(e) => Err(HandleError::Response(e)),
         };
         self.check_mode_sources();
         Handled {
             exchange: response.exchange,
             result,
+        }
+    }
+
+    /// A sample of `source` entered its statistics at `now`: selection is
+    /// made again and the clock updated from it.
+    fn use_sample(&mut self, now: NtpTimestamp, source: SourceId) -> Result<Used, HandleError> {
+        self.first_sample.get_or_insert(now);
+        match self.reselect(now, Some(source.0)) {
+            Ok(true) => Ok(Used::ClockUpdated),
+            Ok(false) => Ok(Used::Sampled),
+            Err(DisciplineError::PanicThreshold { offset }) => {
+                Err(HandleError::PanicThreshold(offset))
+            }
+            Err(DisciplineError::MaxChange { offset, give_up }) => {
+                Err(HandleError::MaxChange { offset, give_up })
+            }
         }
     }
 
@@ -1000,11 +1166,15 @@ impl<const N: usize, const S: usize> System<N, S> {
     /// Each timer that is set, and when it is due (local time): a source's
     /// next request, an NTS source's next NTS-KE, the discipline's.
     pub fn timers(&self) -> impl Iterator<Item = (Timer, NtpTimestamp)> + '_ {
-        let polls = self
-            .sources
-            .iter()
-            .enumerate()
-            .filter_map(|(i, s)| Some((Timer::Poll(SourceId(i)), s.as_ref()?.next_poll()?)));
+        let polls = self.sources.iter().enumerate().filter_map(|(i, s)| {
+            let source = s.as_ref()?;
+            let timer = if source.refclock_slot().is_some() {
+                Timer::Refclock(SourceId(i))
+            } else {
+                Timer::Poll(SourceId(i))
+            };
+            Some((timer, source.next_poll()?))
+        });
         let ke = self.sources.iter().enumerate().filter_map(|(i, s)| {
             let slot = s.as_ref()?.nts_slot()?;
             let due = self.nts.get(slot)?.as_ref()?.ke_timeout()?;
@@ -1096,6 +1266,12 @@ impl<const N: usize, const S: usize> System<N, S> {
             source.correct(now, correction.rate);
             if let Some(step) = correction.step {
                 source.clock_stepped(step);
+            }
+        }
+        for clock in self.refclocks.iter_mut().flatten() {
+            clock.correct(now, correction.rate);
+            if let Some(step) = correction.step {
+                clock.step(step);
             }
         }
         if let Some(step) = correction.step {
@@ -1440,7 +1616,9 @@ impl<const N: usize, const S: usize> System<N, S> {
         let source = self.source(id)?;
         let info = source.info().unwrap_or_default();
         Some(SourceReport {
-            mode: if source.config().peer {
+            mode: if source.refclock_slot().is_some() {
+                SourceMode::LocalClock
+            } else if source.config().peer {
                 SourceMode::Peer
             } else {
                 SourceMode::Server
@@ -1596,6 +1774,9 @@ impl<const N: usize, const S: usize> System<N, S> {
     pub fn reset_sources(&mut self, now: NtpTimestamp) {
         for source in self.sources.iter_mut().flatten() {
             source.reset_samples();
+        }
+        for clock in self.refclocks.iter_mut().flatten() {
+            clock.clear();
         }
         self.reselect_due = true;
         self.reselect_if_due(now);
@@ -1794,6 +1975,9 @@ impl<const N: usize, const S: usize> System<N, S> {
         self.shift_nts(offset);
         for source in self.sources.iter_mut().flatten() {
             source.clock_jumped(offset);
+        }
+        for clock in self.refclocks.iter_mut().flatten() {
+            clock.clear();
         }
         // The clock is no longer known to be right (chronyd: an unknown
         // step unsynchronises it).

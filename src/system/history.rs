@@ -7,7 +7,7 @@ use crate::filter::StoredSample;
 use crate::source::{RestoreError, SourceHistory};
 use crate::time::NtpTimestamp;
 
-impl<const N: usize, const S: usize> System<N, S> {
+impl<const N: usize, const S: usize, const R: usize> System<N, S, R> {
     /// A source's history to save (see [`SourceHistory`]), while it has
     /// samples.
     pub fn source_history(&self, id: SourceId) -> Option<SourceHistory> {

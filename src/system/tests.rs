@@ -760,3 +760,97 @@ fn frequency_history_measures_the_wander() {
     assert_eq!(walking.wander(), 0.0, "the walk has left the ring");
     assert_eq!(FrequencyHistory::default().wander(), 0.0);
 }
+
+/// A reference clock read every second on a local clock 20 ms behind and
+/// 50 ppm slow: one sample each 16 s, selected as a stratum-1 source, and
+/// the discipline brings the clock to it; readings never leave a packet.
+#[test]
+fn a_reference_clock_is_followed_through_its_filtered_samples() {
+    let mut system = System::new(SystemConfig::default(), None);
+    let mut rng = TestRng::new(3);
+    let mut truth = NtpTimestamp::from_parts(3_900_000_000, 0);
+    let (mut offset, mut ppm, natural) = (-0.02_f64, 0.0_f64, -50e-6);
+    let gps = ReferenceId::from_bits(0x4750_5300);
+    let refclock = RefclockConfig {
+        delay: 1e-3,
+        stratum: 0,
+        ..RefclockConfig::default()
+    };
+    let id = system
+        .add_refclock(SourceConfig::default(), refclock, gps, truth)
+        .unwrap();
+    let local = |truth: NtpTimestamp, offset: f64| truth + NtpDuration::from_seconds_f64(offset);
+    let (mut samples, mut updates, mut readings) = (0, 0, 0);
+    while readings < 1200 {
+        // Time passes to the next timer (the local clock runs 1 + rate).
+        let now = local(truth, offset);
+        let rate = natural + ppm * 1e-6;
+        let wait = (system.poll_timeout().unwrap() - now)
+            .to_seconds_f64()
+            .max(0.0)
+            / (1.0 + rate);
+        let wait = wait + 1e-9;
+        offset += rate * wait;
+        truth = truth + NtpDuration::from_seconds_f64(wait);
+        let now = local(truth, offset);
+        assert!(system
+            .poll_transmit(now, &mut rng, &mut [0u8; 48])
+            .is_none());
+        if let Some(due) = system.poll_refclock(now) {
+            assert_eq!(due, id);
+            let noise = if readings % 2 == 0 { 2e-6 } else { -2e-6 };
+            let reading = Reading {
+                time: now,
+                reference: truth + NtpDuration::from_seconds_f64(noise),
+                leap: LeapIndicator::NoWarning,
+                error: 0.0,
+            };
+            let accepted = system.refclock_reading(now, id, &reading).unwrap();
+            assert!((accepted.raw_offset + offset - noise).abs() < 1e-8);
+            assert_eq!(accepted.polled, readings % 16);
+            readings += 1;
+            match system.refclock_polled(now, id) {
+                RefclockPolled::Sample(_, Ok(used)) => {
+                    samples += 1;
+                    updates += u32::from(used == Used::ClockUpdated);
+                }
+                RefclockPolled::Polling | RefclockPolled::NoSample => {}
+                other => panic!("{other:?}"),
+            }
+            if readings == 16 {
+                assert_eq!(samples, 1, "one sample of the first 16 readings");
+            }
+        }
+        system.handle_timeout(now);
+        while let Some(action) = system.poll_action() {
+            match action {
+                ClockAction::SetFrequency { ppm: p } => ppm = p,
+                ClockAction::Step { offset: step } => offset += step.to_seconds_f64(),
+                ClockAction::SetStatus(_) => {}
+            }
+        }
+    }
+    assert_eq!(samples, 1200 / 16);
+    assert!(updates > 60, "{updates}");
+    assert_eq!(system.selected(), Some(id));
+    let now = local(truth, offset);
+    let report = system.source_report(id, now).unwrap();
+    assert_eq!(report.mode, SourceMode::LocalClock);
+    assert_eq!((report.stratum, report.poll, report.reach), (0, 4, 0xff));
+    let reference = system.reference(now);
+    assert_eq!((reference.reference_id, reference.stratum), (gps, 1));
+    assert!(offset.abs() < 1e-4, "{offset}");
+    assert!((ppm - 50.0).abs() < 1.0, "{ppm}");
+    // Without readings the intervals give no sample and reach drains.
+    let mut now = now;
+    for _ in 0..16 * 8 {
+        now = now + NtpDuration::from_seconds(1);
+        if system.poll_refclock(now).is_some() {
+            assert!(matches!(
+                system.refclock_polled(now, id),
+                RefclockPolled::Polling | RefclockPolled::NoSample
+            ));
+        }
+    }
+    assert_eq!(system.source_report(id, now).unwrap().reach, 0);
+}
