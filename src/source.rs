@@ -587,7 +587,7 @@ pub struct Source {
     median: MedianFilter,
     /// Where the system keeps this reference clock's readings; `None` for
     /// a server or peer.
-    refclock_slot: Option<usize>,
+    refclock_slot: Option<u8>,
 }
 
 impl Source {
@@ -663,14 +663,14 @@ impl Source {
         };
         let mut source = Source::new(config, reference_id, now);
         source.next_poll = now;
-        source.refclock_slot = Some(slot);
+        source.refclock_slot = u8::try_from(slot).ok();
         source
     }
 
     /// Where the system keeps this reference clock's readings, if it is
     /// one.
     pub(crate) fn refclock_slot(&self) -> Option<usize> {
-        self.refclock_slot
+        self.refclock_slot.map(usize::from)
     }
 
     /// A reference clock's driver was read at `now` (it was due at the
@@ -1668,7 +1668,7 @@ impl Source {
         }
         let (offset, offset_sd) = fit.predict(now);
         let age = (now - info.time).to_seconds_f64().max(0.0);
-        let min_delay = self.stats.min_delay().unwrap_or(info.delay) / (1.0 + slew);
+        let min_delay = self.path_delay(info) / (1.0 + slew);
         // Uncertainty grows with the frequency error the statistics cannot
         // rule out, plus the clock's own instability: the model the served
         // root dispersion grows by too (`Discipline::dispersion_rate`), not
@@ -1694,6 +1694,17 @@ impl Source {
             require: false,
             was_selected: false,
         })
+    }
+
+    /// The delay of the path to the source, seconds: the smallest its
+    /// statistics keep, or a reference clock's configured `delay` (which
+    /// the local clock does not measure).
+    pub(crate) fn path_delay(&self, info: ServerInfo) -> f64 {
+        if self.refclock_slot.is_some() {
+            info.delay
+        } else {
+            self.stats.min_delay().unwrap_or(info.delay)
+        }
     }
 
     /// Whether the source may still hold `samples` samples within its

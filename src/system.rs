@@ -633,11 +633,15 @@ impl<const N: usize, const S: usize, const R: usize> System<N, S, R> {
             .iter()
             .position(Option::is_none)
             .ok_or(CapacityError { capacity: N })?;
+        // (A source names its slot in a byte.)
         let clock_slot = self
             .refclocks
             .iter()
+            .take(256)
             .position(Option::is_none)
-            .ok_or(CapacityError { capacity: R })?;
+            .ok_or(CapacityError {
+                capacity: R.min(256),
+            })?;
         let precision = crate::time::log2_to_seconds(self.config.precision);
         self.refclocks[clock_slot] = Some(Refclock::new(refclock, precision));
         self.sources[slot] = Some(Source::new_refclock(
@@ -1474,7 +1478,7 @@ impl<const N: usize, const S: usize, const R: usize> System<N, S, R> {
         let Some(info) = source.info() else {
             return Ok(false);
         };
-        let min_delay = source.stats().min_delay().unwrap_or(info.delay);
+        let min_delay = source.path_delay(info);
         let estimate = Estimate {
             offset: combined.offset,
             offset_sd: combined.offset_sd,

@@ -220,6 +220,31 @@ pub struct TempComp {
     pub compensation: f64,
 }
 
+/// A line of refclocks.log: a reference clock's reading taken into its
+/// filter, or the sample a polling interval made of them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Refclock {
+    /// When (the reading's or the sample's local time), POSIX seconds.
+    pub time: i64,
+    /// And microseconds.
+    pub micros: u32,
+    /// The reference clock's name (its reference ID).
+    pub name: String,
+    /// A reading: the driver polls of its interval before it; `None`: an
+    /// interval's sample.
+    pub polled: Option<u32>,
+    /// The leap second announced.
+    pub leap: LeapIndicator,
+    /// The reading was a pulse (PPS).
+    pub pulse: bool,
+    /// Reference minus local time as read, seconds (readings only).
+    pub raw_offset: f64,
+    /// The offset used (positive: the local clock is slow), seconds.
+    pub offset: f64,
+    /// Its dispersion, seconds.
+    pub dispersion: f64,
+}
+
 /// A kind of log line: its file name and column names.
 pub trait LogLine: fmt::Display {
     /// The file in `logdir`.
@@ -247,6 +272,12 @@ impl LogLine for Selection {
     const FILE: &'static str = "selection.log";
     const HEADER: &'static str =
         "   Date (UTC) Time     IP Address   S EOpts Reach Score Last sample  Low end   High end";
+}
+
+impl LogLine for Refclock {
+    const FILE: &'static str = "refclocks.log";
+    const HEADER: &'static str =
+        "   Date (UTC) Time         Refid  DP L P  Raw offset   Cooked offset      Disp.";
 }
 
 impl LogLine for TempComp {
@@ -435,6 +466,25 @@ impl fmt::Display for Selection {
     }
 }
 
+impl fmt::Display for Refclock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        date(f, self.time)?;
+        write!(f, ".{:06} {:<5} ", self.micros.min(999_999), self.name)?;
+        let leap = leap_letter(self.leap);
+        match self.polled {
+            Some(polled) => {
+                write!(f, "{polled:>3} {leap} {} ", u8::from(self.pulse))?;
+                exp(f, self.raw_offset, 13, 6)?;
+                f.write_char(' ')?;
+            }
+            None => write!(f, "  - {leap} -       -       ")?,
+        }
+        exp(f, self.offset, 13, 6)?;
+        f.write_char(' ')?;
+        exp(f, self.dispersion, 10, 3)
+    }
+}
+
 impl fmt::Display for TempComp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         date(f, self.time)?;
@@ -549,9 +599,8 @@ pub struct LogSettings {
     /// too).
     pub dir: PathBuf,
     /// The files (`log measurements rawmeasurements statistics tracking
-    /// selection tempcomp`; `refclocks` and `rtc` get no line: there is
-    /// no reference clock nor RTC tracking, and chronyd makes no file
-    /// without a line).
+    /// selection tempcomp refclocks`; `rtc` gets no line: there is no RTC
+    /// tracking, and chronyd makes no file without a line).
     pub log: LogSet,
     /// A banner every this many lines (0: none).
     pub banner: u32,
@@ -575,6 +624,7 @@ pub struct Logs {
     tracking: Option<LogFile<Tracking>>,
     selection: Option<LogFile<Selection>>,
     tempcomp: Option<LogFile<TempComp>>,
+    refclocks: Option<LogFile<Refclock>>,
 }
 
 /// Writes `line` to `file` if it is kept; a file that fails is given up.
@@ -609,6 +659,7 @@ impl Logs {
             tracking: file(log.tracking, dir, every),
             selection: file(log.selection, dir, every),
             tempcomp: file(log.tempcomp, dir, every),
+            refclocks: file(log.refclocks, dir, every),
         })
     }
 
@@ -644,6 +695,11 @@ impl Logs {
         self.selection.is_some()
     }
 
+    /// A reference clock's reading or sample (`log refclocks`).
+    pub fn refclock(&mut self, line: &Refclock) -> io::Result<()> {
+        write_to(&mut self.refclocks, line)
+    }
+
     /// A temperature compensation (`log tempcomp`).
     pub fn tempcomp(&mut self, line: &TempComp) -> io::Result<()> {
         write_to(&mut self.tempcomp, line)
@@ -666,6 +722,9 @@ impl Logs {
             f.close();
         }
         if let Some(f) = &mut self.tempcomp {
+            f.close();
+        }
+        if let Some(f) = &mut self.refclocks {
             f.close();
         }
     }

@@ -237,6 +237,11 @@ pub trait Provider {
     fn source_address(&self, index: usize) -> Option<IpAddr>;
     /// The name a source was configured with (`server NAME`).
     fn source_name(&self, index: usize) -> Option<&str>;
+    /// A reference clock's reference ID (default: none, every source is a
+    /// server): chronyc names it by this.
+    fn refclock_id(&self, _index: usize) -> Option<ReferenceId> {
+        None
+    }
     /// A source's `sources` line.
     fn source(&self, index: usize) -> Option<SourceReport>;
     /// A source's `sourcestats` line.
@@ -270,7 +275,8 @@ pub trait Provider {
             unresolved: self.unresolved_sources(),
             ..ActivityReport::default()
         };
-        for i in 0..self.source_count() {
+        // As chronyd's: of the NTP sources only.
+        for i in (0..self.source_count()).filter(|&i| self.refclock_id(i).is_none()) {
             report.count(self.source_activity(i));
         }
         report
@@ -627,8 +633,12 @@ fn execute<'n>(
 /// `sources`: source `i`'s line.
 fn source_data<'n>(data: &impl Provider, i: usize) -> Result<ReplyBody<'n>, Status> {
     let report = data.source(i).ok_or(Status::NO_SUCH_SOURCE)?;
+    // A reference clock's address is its ID, as chronyd gives it.
+    let address = data
+        .source_address(i)
+        .or_else(|| Some(IpAddr::V4(data.refclock_id(i)?.to_ipv4())));
     Ok(ReplyBody::SourceData(SourceData {
-        address: data.source_address(i).into(),
+        address: address.into(),
         report,
     }))
 }
@@ -657,13 +667,15 @@ fn select_data<'n>(data: &impl Provider, i: usize) -> Result<ReplyBody<'n>, Stat
 }
 
 /// Source `i`'s reference ID and address as the per-source replies carry
-/// them (a reference clock's: none).
+/// them (a reference clock: its ID, and no address).
 fn identity(data: &impl Provider, i: usize) -> (ReferenceId, Address) {
     let address = data.source_address(i);
-    (
-        address.map_or(ReferenceId::NONE, ReferenceId::from_ip),
-        address.into(),
-    )
+    let id = match (address, data.refclock_id(i)) {
+        (Some(ip), _) => ReferenceId::from_ip(ip),
+        (None, Some(id)) => id,
+        (None, None) => ReferenceId::NONE,
+    };
+    (id, address.into())
 }
 
 /// `tracking`, with the address of the source it names.

@@ -2,7 +2,8 @@
 //! timestamps and batched I/O ([`socket`]), the adjtimex and virtual clocks
 //! ([`clock`]), chronyc's command sockets ([`cmdmon`]), NTS-KE over TLS
 //! ([`nts`]), what a chrony.conf sets them to ([`settings`]), serving on a
-//! set of sockets ([`serve`]) and the loop that ties them ([`driver`]).
+//! set of sockets ([`serve`]), the reference clocks chronyd reads
+//! ([`refclock`]) and the loop that ties them ([`driver`]).
 
 pub mod clock;
 pub mod cmdmon;
@@ -12,6 +13,7 @@ pub mod driver;
 pub mod files;
 pub mod logger;
 pub mod nts;
+pub mod refclock;
 pub mod serve;
 pub mod settings;
 pub mod socket;

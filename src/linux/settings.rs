@@ -26,8 +26,10 @@ use crate::linux::cmdmon::CmdmonSettings;
 use crate::linux::nts::ke_client::NtsSettings;
 use crate::linux::nts::ke_server::NtsServerConfig;
 use crate::node::NodeConfig;
+use crate::refclock::RefclockConfig;
 use crate::server::{ServerConfig, NTP_PORT};
 use crate::system::{ReferenceMode, SourceConfig, SystemConfig};
+use crate::wire::ReferenceId;
 
 /// How an upstream's exchanges are authenticated.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -410,6 +412,25 @@ pub struct Settings {
     pub keyfile: Option<PathBuf>,
     /// `broadcast`: where the node broadcasts its time, and how often.
     pub broadcasts: Vec<Broadcast>,
+    /// `refclock`: the reference clocks to follow.
+    pub refclocks: Vec<Refclock>,
+}
+
+/// A reference clock to follow (a `refclock` line).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Refclock {
+    /// The driver: `PHC`, `SHM`, `SOCK` or `PPS`.
+    pub driver: String,
+    /// Its parameter as written (`/dev/ptp0:nocrossts`, `0`, a path).
+    pub parameter: String,
+    /// Its reference ID (`refid`), also its name in reports and logs.
+    pub reference_id: ReferenceId,
+    /// Its selection options and sample limits.
+    pub config: SourceConfig,
+    /// How the engine polls and filters it.
+    pub refclock: RefclockConfig,
+    /// Where it was configured (`file:line`), for errors.
+    pub origin: String,
 }
 
 /// A `broadcast` destination.
@@ -529,6 +550,7 @@ impl Settings {
                     interval: b.interval,
                 })
                 .collect(),
+            refclocks: refclocks(config),
         };
         (settings, unresolved)
     }
@@ -647,6 +669,34 @@ fn upstreams(
         }));
     }
     upstreams
+}
+
+/// The `refclock` lines, with `minsamples` and `maxsamples` defaulting to
+/// the directives'. (PPS lines are left out: pulses are not carried out,
+/// and the configuration said so when it was read.)
+fn refclocks(config: &Config) -> Vec<Refclock> {
+    config
+        .refclocks
+        .iter()
+        .filter(|line| line.driver != "PPS")
+        .map(|line| {
+            let mut source = line.source;
+            if source.max_samples == 0 {
+                source.max_samples = config.maxsamples.unwrap_or(0);
+            }
+            if source.min_samples == 0 {
+                source.min_samples = config.minsamples.unwrap_or(0);
+            }
+            Refclock {
+                driver: line.driver.clone(),
+                parameter: line.parameter.clone(),
+                reference_id: line.reference_id,
+                config: source,
+                refclock: line.refclock,
+                origin: line.location.to_string(),
+            }
+        })
+        .collect()
 }
 
 /// A source line's authentication, before its addresses are known.

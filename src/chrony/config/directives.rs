@@ -355,15 +355,15 @@ pub const DIRECTIVES: &[Directive] = &[
         r.ratelimit_at = Some(at.clone());
         Ok(())
     }),
-    not_acted(
-        "refclock",
-        "reference clocks are not supported",
-        |r, a, at| {
-            let refclock = sources::refclock(a.rest(), at)?;
-            r.config.refclocks.push(refclock);
-            Ok(())
-        },
-    ),
+    acted("refclock", |r, a, at| {
+        let index = r.config.refclocks.len();
+        let (refclock, notes) = sources::refclock(a.rest(), index, at)?;
+        for note in notes {
+            r.note(note);
+        }
+        r.config.refclocks.push(refclock);
+        Ok(())
+    }),
     acted("reselectdist", |r, a, _| {
         r.config.reselectdist = Some(a.double()?);
         Ok(())

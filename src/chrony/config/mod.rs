@@ -74,7 +74,7 @@ use crate::system::SourceConfig as EngineSourceConfig;
 pub use auth::{AuthConfig, AuthSelectMode, SourceAuth};
 pub use directives::{Directive, DIRECTIVES};
 pub use include::{Environment, Isolated, Rooted, SystemEnvironment};
-pub use sources::{RefclockConfig, SourceOptions, SOURCE_OPTIONS};
+pub use sources::{RefclockLine, SourceOptions, SOURCE_OPTIONS};
 
 /// chrony's default command port (`cmdport`).
 pub const DEFAULT_CMD_PORT: u16 = 323;
@@ -470,8 +470,8 @@ pub struct Config {
     /// `peer` lines: symmetric peers, each with
     /// [`engine.peer`](crate::source::SourceConfig::peer) set.
     pub peers: Vec<SourceConfig>,
-    /// `refclock` lines (not acted on).
-    pub refclocks: Vec<RefclockConfig>,
+    /// `refclock` lines.
+    pub refclocks: Vec<RefclockLine>,
     /// `broadcast` lines: where the node broadcasts its time, and how
     /// often.
     pub broadcasts: Vec<BroadcastConfig>,

@@ -1,4 +1,4 @@
-//! `server`, `pool` and `peer` lines and their options; `refclock` and
+//! `server`, `pool` and `peer` lines and their options; `refclock`; and
 //! `hwtimestamp` (read to accept and refuse what chronyd does; not acted
 //! on).
 //!
@@ -13,6 +13,9 @@ use std::vec::Vec;
 
 use super::scan::Cursor;
 use super::{LineError, Location, SourceConfig, SourceKind};
+use crate::refclock::{RefclockConfig as EngineRefclock, MAX_FILTER};
+use crate::system::SourceConfig as EngineSource;
+use crate::wire::ReferenceId;
 
 /// Every option of `server`, `pool` and `peer` in chrony 4.3.
 pub const SOURCE_OPTIONS: &[&str] = &[
@@ -220,14 +223,24 @@ pub(super) fn parse(
     Ok(SourceLine { source, notes })
 }
 
-/// A `refclock` line (not acted on).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A `refclock` line: which driver reads the reference clock, and how the
+/// engine follows it.
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
-pub struct RefclockConfig {
+pub struct RefclockLine {
     /// `PPS`, `SHM`, `SOCK` or `PHC`.
     pub driver: String,
     /// The driver's parameter, with its `:option`s.
     pub parameter: String,
+    /// `refid` (or chronyd's default: the driver's first three letters
+    /// and the line's index among the `refclock` lines).
+    pub reference_id: ReferenceId,
+    /// How the engine polls and filters it (`poll`, `dpoll`, `filter`,
+    /// `offset`, `delay`, `precision`, `maxdispersion`, `stratum`, `tai`).
+    pub refclock: EngineRefclock,
+    /// Its selection options and sample limits (`prefer`, `noselect`,
+    /// `trust`, `require`, `minsamples`, `maxsamples`; 0: the default).
+    pub source: EngineSource,
     /// Where the line is.
     pub location: Location,
 }
@@ -235,8 +248,29 @@ pub struct RefclockConfig {
 /// chronyd 4.3's refclock drivers (it refuses to start with another).
 const DRIVERS: &[&str] = &["PPS", "SHM", "SOCK", "PHC"];
 
-/// `refclock DRIVER PARAMETER [OPTION]...`.
-pub(super) fn refclock(rest: &str, at: &Location) -> Result<RefclockConfig, LineError> {
+/// The `refclock` options ntpkit reads but does not act on, and why.
+const REFCLOCK_NOT_ACTED_ON: &[(&str, &str)] = &[
+    ("lock", PULSES),
+    ("rate", PULSES),
+    ("maxlockage", PULSES),
+    ("pps", PULSES),
+    ("width", PULSES),
+    (
+        "local",
+        "following a free-running reference clock's frequency is not carried out; \
+         its samples are taken as the time",
+    ),
+];
+
+const PULSES: &str = "pulse (PPS) samples are not carried out";
+
+/// `refclock DRIVER PARAMETER [OPTION]...`, the `index`th `refclock` line;
+/// with the notes of what is read but not acted on.
+pub(super) fn refclock(
+    rest: &str,
+    index: usize,
+    at: &Location,
+) -> Result<(RefclockLine, Vec<String>), LineError> {
     let directive = "refclock";
     let mut c = Cursor::new(rest);
     let missing = |what| LineError::Missing { directive, what };
@@ -249,21 +283,66 @@ pub(super) fn refclock(rest: &str, at: &Location) -> Result<RefclockConfig, Line
             value: driver.to_string(),
         });
     }
+    let mut refclock = EngineRefclock {
+        polled: driver != "SOCK",
+        ..EngineRefclock::default()
+    };
+    let mut source = EngineSource::default();
+    let mut reference_id = None;
+    let mut notes = Vec::new();
     while let Some(word) = c.word() {
         let option = word.to_ascii_lowercase();
-        let bad = |c: &Cursor<'_>| LineError::BadValue {
+        // The value as written, for the error.
+        let value = c
+            .rest()
+            .split(' ')
+            .find(|w| !w.is_empty())
+            .unwrap_or_default();
+        let bad = || LineError::BadValue {
             directive,
             what: "option value",
-            value: format!("{word} {}", c.rest().split(' ').next().unwrap_or_default()),
+            value: format!("{word} {value}"),
         };
         let ok = match option.as_str() {
-            "refid" | "lock" => c.chars(4).is_some(),
-            "poll" | "dpoll" | "filter" | "rate" | "minsamples" | "maxsamples" | "maxlockage" => {
-                c.int().is_some()
+            "refid" => c.chars(4).map(|id| reference_id = Some(id)).is_some(),
+            "lock" => c.chars(4).is_some(),
+            "poll" => c.int().map(|v| refclock.poll = clamp_i8(v)).is_some(),
+            "dpoll" => c.int().map(|v| refclock.dpoll = clamp_i8(v)).is_some(),
+            "filter" => c.int().map(|v| refclock.filter = clamp_u8(v)).is_some(),
+            "minsamples" => c.int().map(|v| source.min_samples = clamp_u8(v)).is_some(),
+            "maxsamples" => c.int().map(|v| source.max_samples = clamp_u8(v)).is_some(),
+            "rate" | "maxlockage" => c.int().is_some(),
+            "stratum" => c
+                .int()
+                .filter(|s| (0..=15).contains(s))
+                .map(|s| refclock.stratum = s as u8)
+                .is_some(),
+            "offset" => c.double().map(|v| refclock.offset = v).is_some(),
+            "delay" => c.double().map(|v| refclock.delay = v).is_some(),
+            "precision" => c.double().map(|v| refclock.precision = v).is_some(),
+            "maxdispersion" => c.double().map(|v| refclock.max_dispersion = v).is_some(),
+            "width" => c.double().is_some(),
+            "tai" => {
+                refclock.tai = true;
+                true
             }
-            "stratum" => c.int().is_some_and(|s| (0..=15).contains(&s)),
-            "offset" | "delay" | "precision" | "maxdispersion" | "width" => c.double().is_some(),
-            "local" | "pps" | "tai" | "prefer" | "noselect" | "trust" | "require" => true,
+            "prefer" => {
+                source.prefer = true;
+                true
+            }
+            "noselect" => {
+                source.noselect = true;
+                true
+            }
+            "trust" => {
+                source.trust = true;
+                true
+            }
+            "require" => {
+                source.require = true;
+                true
+            }
+            "local" | "pps" => true,
             _ => {
                 return Err(LineError::UnknownOption {
                     directive,
@@ -272,14 +351,70 @@ pub(super) fn refclock(rest: &str, at: &Location) -> Result<RefclockConfig, Line
             }
         };
         if !ok {
-            return Err(bad(&c));
+            return Err(bad());
+        }
+        if let Some((_, why)) = REFCLOCK_NOT_ACTED_ON
+            .iter()
+            .find(|(name, _)| *name == option)
+        {
+            notes.push(format!(
+                "`refclock` option `{option}` is not acted on: {why}"
+            ));
         }
     }
-    Ok(RefclockConfig {
+    if usize::from(refclock.filter) > MAX_FILTER {
+        notes.push(format!(
+            "`refclock ... filter {}` is longer than ntpkit keeps: {MAX_FILTER} readings are used",
+            refclock.filter
+        ));
+    }
+    if driver == "PPS" {
+        notes.push(format!(
+            "`refclock PPS`: {PULSES}; its samples are not used"
+        ));
+    }
+    let reference_id = reference_id.map_or_else(|| default_refid(driver, index), refid_of);
+    let line = RefclockLine {
         driver: driver.to_string(),
         parameter: parameter.to_string(),
+        reference_id,
+        refclock,
+        source,
         location: at.clone(),
-    })
+    };
+    Ok((line, notes))
+}
+
+/// A `refid` as written: up to four characters, the rest zero.
+fn refid_of(text: &str) -> ReferenceId {
+    let mut bytes = [0u8; 4];
+    for (b, c) in bytes.iter_mut().zip(text.bytes()) {
+        *b = c;
+    }
+    ReferenceId::from_bits(u32::from_be_bytes(bytes))
+}
+
+/// chronyd's reference ID for the `index`th refclock without a `refid`:
+/// the driver's first three letters then the index's last digit (with 10
+/// or more refclocks, its tens digit in the third place).
+fn default_refid(driver: &str, index: usize) -> ReferenceId {
+    let mut bytes = [0u8; 4];
+    for (b, c) in bytes.iter_mut().zip(driver.bytes().take(3)) {
+        *b = c;
+    }
+    bytes[3] = b'0' + (index % 10) as u8;
+    if index >= 10 {
+        bytes[2] = b'0' + ((index / 10) % 10) as u8;
+    }
+    ReferenceId::from_bits(u32::from_be_bytes(bytes))
+}
+
+fn clamp_i8(v: i32) -> i8 {
+    v.clamp(i32::from(i8::MIN), i32::from(i8::MAX)) as i8
+}
+
+fn clamp_u8(v: i32) -> u8 {
+    v.clamp(0, i32::from(u8::MAX)) as u8
 }
 
 /// `hwtimestamp INTERFACE [OPTION]...` (chrony 4.3's options).

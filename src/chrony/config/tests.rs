@@ -724,3 +724,59 @@ fn broadcast_lines_are_read_and_bad_ones_named() {
         assert!(error.starts_with("test.conf:1: "), "{line}: {error}");
     }
 }
+
+/// `refclock` as chronyd 4.3 reads it: its options go to the engine, its
+/// reference ID is `refid` or the driver's first letters and the line's
+/// index, and what is read but not carried out (pulses, `local`) is
+/// warned of, naming the line.
+#[test]
+fn refclock_lines_carry_their_options() {
+    let config = parse(
+        "refclock SHM 0 refid GPS stratum 3 delay 1e-3 offset 0.35 poll 3 dpoll -2 filter 8 prefer\n\
+         refclock PHC /dev/ptp0:nocrossts tai maxdispersion 1e-4 noselect minsamples 6\n\
+         refclock SOCK /run/chrony.sock trust require precision 1e-7 maxsamples 20\n",
+    );
+    assert!(config.warnings.is_empty(), "{:?}", config.warnings);
+    let [shm, phc, sock] = &config.refclocks[..] else {
+        panic!("{:?}", config.refclocks);
+    };
+    assert_eq!((shm.driver.as_str(), shm.parameter.as_str()), ("SHM", "0"));
+    assert_eq!(shm.reference_id.to_bytes(), *b"GPS\0");
+    assert_eq!(
+        (shm.refclock.stratum, shm.refclock.poll, shm.refclock.dpoll),
+        (3, 3, -2)
+    );
+    assert_eq!(
+        (shm.refclock.delay, shm.refclock.offset, shm.refclock.filter),
+        (1e-3, 0.35, 8)
+    );
+    assert!(shm.source.prefer && shm.refclock.polled);
+    assert_eq!(phc.reference_id.to_bytes(), *b"PHC1");
+    assert!(phc.refclock.tai && phc.source.noselect);
+    assert_eq!(
+        (phc.refclock.max_dispersion, phc.source.min_samples),
+        (1e-4, 6)
+    );
+    assert_eq!(sock.reference_id.to_bytes(), *b"SOC2");
+    assert!(!sock.refclock.polled && sock.source.trust && sock.source.require);
+    assert_eq!(
+        (sock.refclock.precision, sock.source.max_samples),
+        (1e-7, 20)
+    );
+
+    let config =
+        parse("refclock PPS /dev/pps0 lock NMEA width 0.1\nrefclock PHC /dev/ptp0 local\n");
+    let warned = warned(&config);
+    assert_eq!(warned.len(), 2, "{warned:?}");
+    assert!(warned[0].starts_with("warning: t:1: ") && warned[0].contains("`lock`"));
+    assert!(warned[0].contains("`width`") && warned[0].contains("`refclock PPS`"));
+    assert!(warned[1].starts_with("warning: t:2: ") && warned[1].contains("`local`"));
+    assert_eq!(
+        error_of("refclock SHM 0 stratum 16\n"),
+        "test.conf:1: `refclock`: bad option value `stratum 16`"
+    );
+    assert_eq!(
+        error_of("refclock SHM 0 wobble\n"),
+        "test.conf:1: `refclock` has no option `wobble`"
+    );
+}

@@ -131,7 +131,7 @@ pub use crate::linux::settings::Family;
 
 /// What this build does of chronyd's features, in chronyd's notation.
 pub const FEATURES: &str =
-    "+CMDMON +NTP -REFCLOCK -RTC +PRIVDROP +SCFILTER -SIGND +ASYNCDNS +NTS +SECHASH +IPV6 -DEBUG";
+    "+CMDMON +NTP +REFCLOCK -RTC +PRIVDROP +SCFILTER -SIGND +ASYNCDNS +NTS +SECHASH +IPV6 -DEBUG";
 
 /// `-v`: ntpkit's version and features, as chronyd prints its own.
 pub fn version() -> String {

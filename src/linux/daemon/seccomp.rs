@@ -145,6 +145,8 @@ const ALLOWED: &[libc::c_long] = &[
     libc::SYS_epoll_create1,
     libc::SYS_epoll_ctl,
     libc::SYS_epoll_pwait,
+    // A reference clock's shared memory (SHM), detached on the way out.
+    libc::SYS_shmdt,
     // Miscellaneous.
     libc::SYS_getrandom,
     libc::SYS_sysinfo,

@@ -4,16 +4,15 @@
 //! the interval's log2 as the packet's poll. Nothing is received: a
 //! broadcast client is not part of chrony 4.3 either.
 
+use super::DriverNode;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use std::vec::Vec;
 
 use super::serving::ServeSockets;
-use super::MAX_SOURCES;
 use crate::linux::clock::DriverClock;
 use crate::linux::settings::Broadcast;
 use crate::linux::socket::realtime_now;
-use crate::node::Node;
 use crate::wire::set_transmit_timestamp;
 
 /// The longest interval, seconds (chrony's: 2^24).
@@ -80,7 +79,7 @@ impl Broadcasts {
     pub fn send_due<C: DriverClock>(
         &mut self,
         now: impl FnOnce() -> Instant,
-        node: &mut Node<'_, MAX_SOURCES>,
+        node: &mut DriverNode<'_>,
         clock: &C,
         serving: &ServeSockets,
     ) {

@@ -3,6 +3,7 @@
 //! [`Command`]s, the rest (sources added and removed, sockets, files,
 //! command access, the way out) are the shell's.
 
+use super::DriverNode;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs, UdpSocket};
 use std::vec::Vec;
 
@@ -14,7 +15,7 @@ use crate::cmdmon::{AccessTable, Action, AddSource, LocalSetting, ManualMode, So
 use crate::discipline::MakeStep;
 use crate::linux::clock::DriverClock;
 use crate::linux::settings::{sourcedir_upstreams, upstreams_from_add, Upstream, UpstreamAuth};
-use crate::node::{Command, Node};
+use crate::node::Command;
 use crate::server::LocalReference;
 use crate::system::{SourceAuth, SourceId};
 use crate::time::NtpTimestamp;
@@ -56,7 +57,7 @@ impl<C: DriverClock> Driver<'_, C> {
         now: NtpTimestamp,
         action: &Action,
     ) -> Result<(), DriverError<C::Error>> {
-        let command = |node: &mut Node<'_, MAX_SOURCES>, command| {
+        let command = |node: &mut DriverNode<'_>, command| {
             if let Err(e) = node.handle_command(now, command) {
                 log::warn!("chronyc command not carried out: {e}");
             }

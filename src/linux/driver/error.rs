@@ -36,6 +36,17 @@ pub enum DriverError<E: fmt::Debug + fmt::Display> {
     /// More servers than [`MAX_SOURCES`].
     #[error("too many servers (at most {MAX_SOURCES})")]
     TooManySources,
+    /// A reference clock could not be opened (chronyd exits too).
+    #[error("{origin}: {source}")]
+    Refclock {
+        /// Where it was configured (`file:line`).
+        origin: String,
+        /// Why.
+        source: crate::linux::refclock::RefclockError,
+    },
+    /// More reference clocks than [`MAX_REFCLOCKS`](super::MAX_REFCLOCKS).
+    #[error("too many reference clocks (at most {})", super::MAX_REFCLOCKS)]
+    TooManyRefclocks,
 }
 
 pub(super) fn io_error<E: fmt::Debug + fmt::Display>(

@@ -1,6 +1,7 @@
 //! What a driver shows of itself: its node, its sources, the sockets
 //! it serves on, its clock, how its reference mode ended.
 
+use super::DriverNode;
 use std::net::SocketAddr;
 
 use super::*;
@@ -14,7 +15,7 @@ impl<'a, C: DriverClock> Driver<'a, C> {
     }
 
     /// The node (engine, server counters).
-    pub fn node(&self) -> &Node<'a, MAX_SOURCES> {
+    pub fn node(&self) -> &DriverNode<'a> {
         &self.node
     }
 

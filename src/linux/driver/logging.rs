@@ -12,16 +12,16 @@
 //! written as zero, and selection.log's score as 1.00 (as good as the
 //! selected source: there is no reselection score).
 
+use super::DriverNode;
 use std::io;
 use std::string::ToString;
 
 use super::peers::{find, Peer};
 use super::tempcomp::Reading;
-use super::MAX_SOURCES;
 use crate::chrony::logs::{
-    LogSettings, Logs, Measurement, Selection, Statistics, TempComp, Tracking,
+    LogSettings, Logs, Measurement, Refclock, Selection, Statistics, TempComp, Tracking,
 };
-use crate::node::{Event, Node};
+use crate::node::Event;
 use crate::select::SourceState;
 use crate::source::Exchange;
 use crate::time::{NtpDuration, NtpTimestamp};
@@ -30,6 +30,12 @@ use crate::wire::LeapIndicator;
 /// POSIX seconds of a clock time.
 fn unix(now: NtpTimestamp) -> i64 {
     now.to_unix(NtpTimestamp::DEFAULT_PIVOT).secs
+}
+
+/// POSIX seconds and microseconds of a clock time.
+fn unix_micros(time: NtpTimestamp) -> (i64, u32) {
+    let unix = time.to_unix(NtpTimestamp::DEFAULT_PIVOT);
+    (unix.secs, unix.nanos / 1000)
 }
 
 /// The log files.
@@ -68,7 +74,7 @@ impl LogFiles {
     pub(super) fn write<'a>(
         &mut self,
         event: &Event,
-        node: &Node<'a, MAX_SOURCES>,
+        node: &DriverNode<'a>,
         peers: &[Peer],
         now: NtpTimestamp,
     ) -> io::Result<()> {
@@ -97,7 +103,7 @@ impl LogFiles {
                 let before = before.filter(|b| b.skew_ppm > 0.0);
                 self.logs.statistics(&Statistics {
                     time: unix(now),
-                    address: peer.server().ip().to_string(),
+                    address: peer.log_address(),
                     std_dev: after.std_dev,
                     offset: after.offset,
                     offset_sd: after.offset_error,
@@ -114,6 +120,40 @@ impl LogFiles {
                 })
             }
             Event::ClockUpdated { .. } => self.logs.tracking(&tracking(node, peers, now)),
+            Event::RefclockReading { source, accepted } => {
+                let Some(peer) = find(peers, source) else {
+                    return Ok(());
+                };
+                let (time, micros) = unix_micros(accepted.time);
+                self.logs.refclock(&Refclock {
+                    time,
+                    micros,
+                    name: peer.name.clone(),
+                    polled: Some(accepted.polled),
+                    leap: accepted.leap,
+                    pulse: false,
+                    raw_offset: accepted.raw_offset,
+                    offset: accepted.offset,
+                    dispersion: accepted.dispersion,
+                })
+            }
+            Event::RefclockSample { source, sample } => {
+                let Some(peer) = find(peers, source) else {
+                    return Ok(());
+                };
+                let (time, micros) = unix_micros(sample.time);
+                self.logs.refclock(&Refclock {
+                    time,
+                    micros,
+                    name: peer.name.clone(),
+                    polled: None,
+                    leap: sample.leap,
+                    pulse: false,
+                    raw_offset: 0.0,
+                    offset: sample.offset,
+                    dispersion: sample.dispersion,
+                })
+            }
             Event::SelectionMade if self.logs.logs_selection() => {
                 for peer in peers {
                     if let Some(line) = selection(node, peer, now) {
@@ -136,7 +176,7 @@ fn measurement(exchange: &Exchange, peer: &Peer, poll: i8, now: NtpTimestamp) ->
     let bit = |n: u16| exchange.tests & (1 << n) != 0;
     Measurement {
         time: unix(now),
-        address: peer.server().ip().to_string(),
+        address: peer.log_address(),
         leap: header.leap,
         stratum: header.stratum,
         tests_123: [bit(9), bit(8), bit(7)],
@@ -159,7 +199,7 @@ fn measurement(exchange: &Exchange, peer: &Peer, poll: i8, now: NtpTimestamp) ->
 }
 
 /// tracking.log's line for the update just made at `now`.
-fn tracking(node: &Node<'_, MAX_SOURCES>, peers: &[Peer], now: NtpTimestamp) -> Tracking {
+fn tracking(node: &DriverNode<'_>, peers: &[Peer], now: NtpTimestamp) -> Tracking {
     let system = node.system();
     let tracking = system.tracking(now);
     let status = system.sync_status(now);
@@ -167,7 +207,7 @@ fn tracking(node: &Node<'_, MAX_SOURCES>, peers: &[Peer], now: NtpTimestamp) -> 
     let reference = system
         .selected()
         .and_then(|id| find(peers, id))
-        .map_or_else(|| "0.0.0.0".to_string(), |p| p.server().ip().to_string());
+        .map_or_else(|| "0.0.0.0".to_string(), Peer::log_address);
     let combined = system
         .sources()
         .filter_map(|id| system.source_report(id, now))
@@ -192,7 +232,7 @@ fn tracking(node: &Node<'_, MAX_SOURCES>, peers: &[Peer], now: NtpTimestamp) -> 
 
 /// selection.log's line for `peer` after the selection just made at
 /// `now`.
-fn selection(node: &Node<'_, MAX_SOURCES>, peer: &Peer, now: NtpTimestamp) -> Option<Selection> {
+fn selection(node: &DriverNode<'_>, peer: &Peer, now: NtpTimestamp) -> Option<Selection> {
     let system = node.system();
     let report = system.source_report(peer.id, now)?;
     let config = system.source_config(peer.id)?;
@@ -221,7 +261,7 @@ fn selection(node: &Node<'_, MAX_SOURCES>, peer: &Peer, now: NtpTimestamp) -> Op
     });
     Some(Selection {
         time: unix(now),
-        address: peer.server().ip().to_string(),
+        address: peer.log_address(),
         state,
         noselect: config.noselect,
         prefer: config.prefer,

@@ -60,6 +60,7 @@ mod nts;
 mod outgoing;
 mod peers;
 mod receiving;
+mod refclocks;
 mod serving;
 mod setup;
 mod tempcomp;
@@ -100,9 +101,16 @@ use tempcomp::TempComp;
 /// How many servers a driver follows at most.
 pub const MAX_SOURCES: usize = 64;
 
+/// How many of its sources may be reference clocks.
+pub const MAX_REFCLOCKS: usize = 8;
+
+/// The node a driver runs: [`MAX_SOURCES`] sources (each may use NTS), up
+/// to [`MAX_REFCLOCKS`] of them reference clocks.
+pub type DriverNode<'a> = Node<'a, MAX_SOURCES, MAX_SOURCES, MAX_REFCLOCKS>;
+
 /// The Linux shell. See the [module documentation](self).
 pub struct Driver<'a, C: DriverClock> {
-    node: Box<Node<'a, MAX_SOURCES>>,
+    node: Box<DriverNode<'a>>,
     peers: Vec<Peer>,
     /// Where the requests leave from, and the shared client sockets.
     client: ClientPorts,
@@ -180,6 +188,7 @@ impl<'a, C: DriverClock> Driver<'a, C> {
     /// out the clock actions and answer chronyc's commands.
     pub fn run_once(&mut self, max_wait: Option<Duration>) -> Result<(), DriverError<C::Error>> {
         self.transmit()?;
+        self.read_refclocks()?;
         let now = self.now()?;
         let until_due = self.node.poll_timeout().map(|due| {
             let seconds = self.clock.system_interval((due - now).to_seconds_f64());
@@ -229,6 +238,11 @@ impl<'a, C: DriverClock> Driver<'a, C> {
             .live()
             .map(|(socket, s)| (socket, poller.add(s)))
             .collect();
+        let refclocks: Vec<(SourceId, usize)> = self
+            .refclock_fds()
+            .into_iter()
+            .map(|(id, fd)| (id, poller.add(&fd)))
+            .collect();
         poller.wait(wait).map_err(io_error("poll"))?;
         self.watch_for_jumps()?;
         self.broadcasts
@@ -274,6 +288,11 @@ impl<'a, C: DriverClock> Driver<'a, C> {
                 {
                     self.settle()?;
                 }
+            }
+        }
+        for (id, index) in refclocks {
+            if poller.is_ready(index) {
+                self.receive_refclock(id)?;
             }
         }
         let now = self.now()?;
@@ -371,6 +390,8 @@ impl<'a, C: DriverClock> Driver<'a, C> {
                     None => Err(io::Error::other("no client socket")),
                 },
                 Route::Server(index) => self.serving.send_to(*index, bytes, to),
+                // The node sends nothing to a reference clock.
+                Route::Refclock(_) => continue,
             };
             if let Err(e) = sent {
                 log::warn!("Could not send to {}: {e}", peer.name);

@@ -6,6 +6,7 @@
 //! this module runs them, resolves where NTP goes afterwards, and names the
 //! `ntsdumpdir` files the cookies are kept in across restarts.
 
+use super::DriverNode;
 use std::collections::HashMap;
 use std::format;
 use std::io::{self, Read, Write};
@@ -16,14 +17,13 @@ use std::string::String;
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::vec::Vec;
 
+use super::files;
 use super::outgoing::ClientPorts;
 use super::peers::Peer;
 use super::serving::ServeSockets;
-use super::{files, MAX_SOURCES};
 use crate::linux::nts::ke_client::{
     KeClient, KeClientError, KeOutcome, NtsClientConfig, NtsSettings,
 };
-use crate::node::Node;
 use crate::time::NtpTimestamp;
 
 /// An NTS source of the driver: where its NTS-KE server is and what NTP
@@ -209,7 +209,7 @@ impl KeRunner {
 /// node, the peer's socket moved to the NTP server they name) and starts,
 /// in helper threads, those the node wants at `now`.
 pub(super) fn run_handshakes(
-    node: &mut Node<'_, MAX_SOURCES>,
+    node: &mut DriverNode<'_>,
     peers: &mut [Peer],
     ke: &mut KeRunner,
     now: NtpTimestamp,
@@ -269,7 +269,7 @@ pub(super) fn run_handshakes(
 }
 
 /// Saves the NTS sources' cookies in `ntsdumpdir` (on the way out).
-pub(super) fn save_cookies(node: &Node<'_, MAX_SOURCES>, peers: &[Peer], ke: &KeRunner) {
+pub(super) fn save_cookies(node: &DriverNode<'_>, peers: &[Peer], ke: &KeRunner) {
     let Some(dir) = &ke.settings().dump_dir else {
         return;
     };

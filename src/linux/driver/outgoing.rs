@@ -7,6 +7,7 @@
 //! without the packet (`SOF_TIMESTAMPING_OPT_TSONLY`), are matched to the
 //! requests in the order they were sent.
 
+use std::boxed::Box;
 use std::collections::VecDeque;
 use std::format;
 use std::io;
@@ -101,6 +102,8 @@ pub(super) enum Route {
     Shared(usize),
     /// The serving socket of this index.
     Server(usize),
+    /// None: a reference clock, read through its device.
+    Refclock(Box<crate::linux::refclock::Driver>),
 }
 
 /// The index of `address`'s family: 0 for IPv4, 1 for IPv6.

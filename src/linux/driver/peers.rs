@@ -1,6 +1,7 @@
 //! The servers a driver follows: the node's id for each, the address its
 //! requests go to and the socket they leave from (see [`super::outgoing`]).
 
+use super::DriverNode;
 use std::net::SocketAddr;
 use std::string::{String, ToString};
 use std::vec::Vec;
@@ -8,11 +9,10 @@ use std::vec::Vec;
 use super::nts::{KeRunner, PeerNts};
 use super::outgoing::{ClientPorts, Route};
 use super::serving::ServeSockets;
-use super::{files, DriverError, MAX_SOURCES};
+use super::{files, DriverError};
 use crate::linux::nts::ke_client;
 use crate::linux::nts::ke_client::NtsSettings;
 use crate::linux::settings::{Upstream, UpstreamAuth};
-use crate::node::Node;
 use crate::system::SourceAuth;
 use crate::system::SourceId;
 use crate::time::NtpTimestamp;
@@ -41,6 +41,21 @@ impl Peer {
     /// The address its requests go to.
     pub fn server(&self) -> SocketAddr {
         self.address
+    }
+
+    /// Whether it is a reference clock.
+    pub fn is_refclock(&self) -> bool {
+        matches!(self.route, Route::Refclock(_))
+    }
+
+    /// How chronyd's log files name it: its address, or a reference
+    /// clock's name.
+    pub fn log_address(&self) -> String {
+        if self.is_refclock() {
+            self.name.clone()
+        } else {
+            self.address.ip().to_string()
+        }
     }
 
     /// Whether its requests leave from the shared client socket of family
@@ -96,7 +111,7 @@ pub(super) fn log_name(peers: &[Peer], id: SourceId) -> String {
 /// sources, the runner of their handshakes (`nts`' settings), and the
 /// cookies saved in `ntsdumpdir` given to the node.
 pub(super) fn open_peers<E: std::fmt::Debug + std::fmt::Display>(
-    node: &mut Node<'_, MAX_SOURCES>,
+    node: &mut DriverNode<'_>,
     upstreams: &[Upstream],
     nts_settings: &NtsSettings,
     now: NtpTimestamp,

@@ -5,6 +5,7 @@
 //! these sockets too (`acquisitionport` equal to `port`), their responses
 //! arrive here: they go to the node as its sources'.
 
+use super::DriverNode;
 use std::boxed::Box;
 use std::string::ToString;
 use std::sync::Arc;
@@ -14,11 +15,10 @@ use std::io;
 use std::net::SocketAddr;
 
 use super::outgoing::{is_request, same_endpoint};
-use super::MAX_SOURCES;
 use crate::linux::clock::DriverClock;
 use crate::linux::nts::server_keys::SharedKeys;
 use crate::linux::socket::{realtime_now, Batch, NtpSocket, BATCH};
-use crate::node::{Command, Datagram, Node};
+use crate::node::{Command, Datagram};
 use crate::report::TimestampSource;
 use crate::system::SourceId;
 use crate::wire::ptp;
@@ -133,7 +133,7 @@ impl ServeSockets {
     pub fn answer<C: DriverClock>(
         &mut self,
         index: usize,
-        node: &mut Node<'_, MAX_SOURCES>,
+        node: &mut DriverNode<'_>,
         clock: &C,
         sources: &[(SocketAddr, SourceId)],
     ) -> bool {

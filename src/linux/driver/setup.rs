@@ -70,8 +70,11 @@ impl<'a, C: DriverClock> Driver<'a, C> {
         client
             .open_for(addresses.map(|u| u.address))
             .map_err(io_error("acquisitionport"))?;
-        let (peers, ke) =
+        // Reference clocks first, as chronyd lists them.
+        let mut peers = refclocks::open_refclocks(&mut node, &settings.refclocks, now)?;
+        let (ntp, ke) =
             peers::open_peers(&mut node, first, &settings.nts, now, &mut client, &serving)?;
+        peers.extend(ntp);
         let cmdmon = match &settings.command {
             Some(command) => Some(CmdmonServer::bind(command)?),
             None => None,

@@ -1,6 +1,7 @@
 //! The node as chronyc sees it at one moment: the [`Provider`] the command
 //! sockets answer from, and the [`Snapshot`] of `client --ctl`.
 
+use super::DriverNode;
 use std::net::IpAddr;
 use std::string::String;
 use std::vec::Vec;
@@ -11,7 +12,6 @@ use crate::chrony::control::{Snapshot, SourceSnapshot};
 use crate::cmdmon::{AccessTable, Action, ManualList, ManualTimestamp, Provider, Status};
 use crate::linux::settings::{add_refusal, Family};
 use crate::manual::ManualError;
-use crate::node::Node;
 use crate::report::{
     AuthReport, ClientReport, NtpDataReport, SelectReport, ServerStatsReport, SourceActivity,
     SourceReport, SourceStatsReport, TimedatectlReport, TrackingReport,
@@ -23,7 +23,7 @@ use crate::wire::{LeapIndicator, ReferenceId};
 
 /// The node and its peers at `now`.
 pub(super) struct NodeView<'d, 'a> {
-    pub node: &'d Node<'a, MAX_SOURCES>,
+    pub node: &'d DriverNode<'a>,
     pub peers: &'d [Peer],
     pub now: NtpTimestamp,
     /// Measuring only: `makestep` is refused.
@@ -48,7 +48,7 @@ impl NodeView<'_, '_> {
             .iter()
             .find(|p| ReferenceId::from_ip(p.server().ip()) == tracking.reference_id)
             .map_or((String::new(), None), |p| {
-                (p.name.clone(), Some(p.server().ip()))
+                (p.name.clone(), (!p.is_refclock()).then(|| p.server().ip()))
             });
         Snapshot {
             sources: (0..self.peers.len())
@@ -103,7 +103,14 @@ impl Provider for NodeView<'_, '_> {
     }
 
     fn source_address(&self, index: usize) -> Option<IpAddr> {
-        Some(self.peer(index)?.server().ip())
+        let peer = self.peer(index)?;
+        (!peer.is_refclock()).then(|| peer.server().ip())
+    }
+
+    fn refclock_id(&self, index: usize) -> Option<ReferenceId> {
+        let peer = self.peer(index)?;
+        peer.is_refclock()
+            .then(|| ReferenceId::from_ip(peer.server().ip()))
     }
 
     fn source_name(&self, index: usize) -> Option<&str> {
@@ -278,9 +285,11 @@ impl Provider for NodeView<'_, '_> {
             return None;
         }
         let id = self.node.system().reference_source()?;
+        // A reference clock has no address: chronyc names it by its ID.
         self.peers
             .iter()
             .find(|p| p.id == id)
+            .filter(|p| !p.is_refclock())
             .map(|p| p.server().ip())
     }
 
