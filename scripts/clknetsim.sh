@@ -35,7 +35,7 @@ set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
 scenarios_help="default low-jitter high-jitter step iburst large-jitter falsetickers freq-fast freq-slow
-wander minpoll fixed-poll loss-free-asymmetry custom"
+wander minpoll fixed-poll loss-free-asymmetry refclock-phc refclock-shm custom"
 
 seeds=1-20 check=0 jobs=${JOBS:-2} only=""
 args=()
@@ -83,7 +83,8 @@ world() {
   : "${SERVERS:=1}" "${FALSETICKERS:=0}" "${BASE_DELAY:=1e-4}" "${JITTER:=1e-4}" "${FREQ_OFFSET:=1e-4}"
   : "${WANDER:=1e-9}" "${TIME_OFFSET:=1e-1}" "${LIMIT:=10000}" "${CLIENT_SERVER_OPTIONS:=}" "${CLIENT_CONF:=}"
   : "${MIN_SYNC:=0}" "${MAX_SYNC:=210}" "${TIME_MAX_LIMIT:=1e-3}" "${FREQ_MAX_LIMIT:=5e-4}"
-  : "${TIME_RMS_LIMIT:=3e-4}" "${FREQ_RMS_LIMIT:=1e-5}" "${ASYMMETRY:=0}"
+  : "${TIME_RMS_LIMIT:=3e-4}" "${FREQ_RMS_LIMIT:=1e-5}" "${ASYMMETRY:=0}" "${REFCLOCK_JITTER:=}"
+  : "${REFCLOCK_OFFSET:=0.0}" "${PHC_DELAY:=}" "${PHC_JITTER:=}"
   local makestep="makestep 1 3"
   case $scen in
     default) ;;
@@ -101,6 +102,13 @@ world() {
     minpoll) CLIENT_SERVER_OPTIONS="minpoll 4 maxpoll 8 $CLIENT_SERVER_OPTIONS" ;;
     fixed-poll) CLIENT_SERVER_OPTIONS="minpoll 6 maxpoll 6 $CLIENT_SERVER_OPTIONS" ;;
     loss-free-asymmetry) ASYMMETRY=1e-4 ;;
+    # A cloud VM's PTP hardware clock (ptp_kvm, ptp_ena, ptp_hyperv) as the only source: the PHC is 1 us off
+    # true time (normal), read in 1 us +/- 0.1 us.
+    refclock-phc) SERVERS=0; REFCLOCK_JITTER=1e-6; PHC_DELAY=1e-6; PHC_JITTER=1e-7
+      CLIENT_CONF="refclock PHC /dev/ptp0${CLIENT_CONF:+$'\n'$CLIENT_CONF}" ;;
+    # gpsd's shared memory (a GPS receiver's time, 100 us of jitter) as the only source.
+    refclock-shm) SERVERS=0; REFCLOCK_JITTER=1e-4
+      CLIENT_CONF="refclock SHM 0${CLIENT_CONF:+$'\n'$CLIENT_CONF}" ;;
     custom) ;;
     *) echo "unknown scenario $scen (--list)" >&2; return 2 ;;
   esac
@@ -111,6 +119,8 @@ world() {
     CLKNETSIM_TMPDIR=tmp
     . "$CLKNETSIM_PATH/clknetsim.bash"
     export CLKNETSIM_RANDOM_SEED=$seed CLKNETSIM_IP_FAMILY=4 CLKNETSIM_UNIX_SUBNET=2
+    [ -n "$PHC_DELAY" ] && export CLKNETSIM_PHC_DELAY=$PHC_DELAY
+    [ -n "$PHC_JITTER" ] && export CLKNETSIM_PHC_JITTER=$PHC_JITTER
     local client=$((SERVERS + 1)) i j offset conf
     for i in $(seq 1 $client); do
       echo "node${i}_shift_pll = 2"
@@ -128,6 +138,9 @@ world() {
     done
     printf 'node%s_freq = (+ %s (sum (* %s (normal))))\nnode%s_offset = %s\nnode%s_start = 0.0\n' \
       "$client" "$FREQ_OFFSET" "$WANDER" "$client" "$TIME_OFFSET" "$client" >> tmp/conf
+    # The client's reference clock (PHC, SHM): true time plus this error.
+    [ -n "$REFCLOCK_JITTER" ] && \
+      echo "node${client}_refclock = (+ $REFCLOCK_OFFSET (* $REFCLOCK_JITTER (normal)))" >> tmp/conf
     conf="deny"
     for i in $(seq 1 "$SERVERS"); do conf+=$'\n'"server 192.168.123.$i $CLIENT_SERVER_OPTIONS"; done
     [ -n "$CLIENT_CONF" ] && conf+=$'\n'"$CLIENT_CONF"

@@ -129,6 +129,9 @@ pub struct Stats {
     fixed_min_delay: f64,
     /// The jitter's asymmetry (chrony's `asymmetry`, −0.5..=0.5).
     asymmetry: f64,
+    /// The samples' errors are unbounded (a reference clock's, normal):
+    /// their delays give their spread, but bound nothing.
+    unbounded: bool,
 }
 
 /// Samples the runs test keeps at least, unless told otherwise (see
@@ -145,6 +148,7 @@ impl Default for Stats {
             max_samples: MAX_SAMPLES as u8,
             fixed_min_delay: 0.0,
             asymmetry: 0.0,
+            unbounded: false,
         }
     }
 }
@@ -201,6 +205,26 @@ impl Stats {
             0.0
         };
         self.refit();
+    }
+
+    /// Takes the samples' errors as unbounded, as a reference clock's are
+    /// (normal, of the spread their delays' excess gives: see
+    /// [`set_delay_model`](Stats::set_delay_model)): the regression
+    /// stands, no line is pinned within the delays.
+    pub fn set_unbounded_errors(&mut self, unbounded: bool) {
+        self.unbounded = unbounded;
+        self.refit();
+    }
+
+    /// The variance every sample has at least: the timestamps' noise, or
+    /// none beyond what its delay gives for unbounded errors (a reference
+    /// clock's dispersion says it all).
+    fn floor(&self) -> f64 {
+        if self.unbounded {
+            0.0
+        } else {
+            MIN_VARIANCE
+        }
     }
 
     /// `offset` of a sample with this `delay`, corrected for the jitter's
@@ -311,7 +335,12 @@ impl Stats {
         let min_delay = self.min_delay().unwrap_or(0.0);
         let mut start = 0;
         let fit = loop {
-            let fit = regress(&self.entries[start..n], min_delay, self.asymmetry);
+            let fit = regress(
+                &self.entries[start..n],
+                min_delay,
+                self.asymmetry,
+                self.floor(),
+            );
             let m = n - start;
             if m <= usize::from(self.min_samples).max(MIN_SAMPLES)
                 || fit.runs as usize >= critical_runs(m)
@@ -329,7 +358,11 @@ impl Stats {
         } else {
             MinDelay::Smallest
         };
-        let fit = bound(fit, self.entries(), (min_delay, doubt), self.asymmetry);
+        let fit = if self.unbounded {
+            fit
+        } else {
+            bound(fit, self.entries(), (min_delay, doubt), self.asymmetry)
+        };
         self.fit = Some(fit);
     }
 
@@ -660,7 +693,7 @@ fn critical_runs(n: usize) -> usize {
 
 /// Weighted least squares of offset against time over `entries`, relative
 /// to the newest entry's time.
-fn regress(entries: &[Entry], min_delay: f64, asymmetry: f64) -> Fit {
+fn regress(entries: &[Entry], min_delay: f64, asymmetry: f64, floor_variance: f64) -> Fit {
     let newest = entries[entries.len() - 1].time;
     let x_of = |e: &Entry| (e.time - newest).to_seconds_f64();
     // The offset corrected for the jitter's asymmetry; the error left is
@@ -678,7 +711,7 @@ fn regress(entries: &[Entry], min_delay: f64, asymmetry: f64) -> Fit {
     let weight_of = |e: &Entry| {
         let excess = ((e.delay as f64 - min_delay).max(0.0) + floor) * spread;
         let age = -x_of(e);
-        1.0 / (excess * excess / 12.0 + MIN_VARIANCE + WANDER * age * age * age / 3.0)
+        1.0 / (excess * excess / 12.0 + floor_variance + WANDER * age * age * age / 3.0)
     };
     let (mut w, mut sx, mut sy, mut sxx, mut sxy) = (0.0, 0.0, 0.0, 0.0, 0.0);
     for e in entries {
@@ -872,6 +905,34 @@ mod tests {
         assert!(stats.len() < 30, "kept {}", stats.len());
         let fit = stats.fit().unwrap();
         assert!((fit.frequency - 1e-6).abs() < 2e-8, "{}", fit.frequency);
+    }
+
+    /// A reference clock's samples, 100 ns apart from a line: with
+    /// unbounded errors their spread alone weighs them (no 1 µs floor of
+    /// timestamping noise), so the line is known to what they say.
+    #[test]
+    fn unbounded_errors_are_weighed_by_their_spread_alone() {
+        let fit_of = |unbounded: bool| {
+            let mut stats = Stats::default();
+            stats.set_delay_model(1e-9, 0.0);
+            stats.set_unbounded_errors(unbounded);
+            for i in 0..16 {
+                let noise = if i % 2 == 0 { 1e-7 } else { -1e-7 };
+                // A spread of 1e-7 as a delay excess of the same variance.
+                stats.add(at(f64::from(i) * 16.0), noise, 1e-9 + 3.464e-7);
+            }
+            *stats.fit().unwrap()
+        };
+        let (unbounded, bounded) = (fit_of(true), fit_of(false));
+        let sd = |fit: &Fit| Float::sqrt(fit.offset_var);
+        assert!(sd(&unbounded) < 2e-7, "{}", sd(&unbounded));
+        assert!(
+            sd(&bounded) > 2.0 * sd(&unbounded),
+            "{} {}",
+            sd(&bounded),
+            sd(&unbounded)
+        );
+        assert!(unbounded.offset.abs() < 1e-7 && unbounded.frequency.abs() < 1e-8);
     }
 
     #[test]

@@ -355,6 +355,10 @@ pub(crate) struct ServerInfo {
     pub dispersion: f64,
 }
 
+/// √12: an error spread evenly over a width `w` has the standard deviation
+/// `w/√12`.
+const SQRT_12: f64 = 3.464_101_615_137_754_6;
+
 /// A burst of requests 2 s apart.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Burst {
@@ -650,7 +654,7 @@ impl Source {
     pub(crate) fn new_refclock(
         config: SourceConfig,
         reference_id: ReferenceId,
-        poll: i8,
+        (poll, delay): (i8, f64),
         slot: usize,
         now: NtpTimestamp,
     ) -> Source {
@@ -659,9 +663,14 @@ impl Source {
             maxpoll: poll,
             iburst: false,
             burst: false,
+            // The delay is the configured one, exactly (see
+            // `refclock_interval_done`).
+            mindelay: delay,
+            asymmetry: 0.0,
             ..config
         };
         let mut source = Source::new(config, reference_id, now);
+        source.stats.set_unbounded_errors(true);
         source.next_poll = now;
         source.refclock_slot = u8::try_from(slot).ok();
         source
@@ -698,10 +707,15 @@ impl Source {
         self.counts.received = self.counts.received.saturating_add(1);
         self.counts.valid = self.counts.valid.saturating_add(1);
         self.counts.used = self.counts.used.saturating_add(1);
-        if self.stats.is_jump(sample.time, sample.offset, delay) {
+        // The statistics weigh a sample by its delay's excess over the
+        // minimum, an error spread evenly over it (variance excess²/12):
+        // the filter's dispersion, a standard deviation, is given as the
+        // excess of the same variance over the configured delay.
+        let weighed = delay + SQRT_12 * sample.dispersion;
+        if self.stats.is_jump(sample.time, sample.offset, weighed) {
             self.stats.clear();
         }
-        self.stats.add(sample.time, sample.offset, delay);
+        self.stats.add(sample.time, sample.offset, weighed);
         self.info = Some(ServerInfo {
             leap: sample.leap,
             stratum,

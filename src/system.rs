@@ -647,7 +647,7 @@ impl<const N: usize, const S: usize, const R: usize> System<N, S, R> {
         self.sources[slot] = Some(Source::new_refclock(
             config,
             reference_id,
-            refclock.poll,
+            (refclock.poll, refclock.delay),
             clock_slot,
             now,
         ));
