@@ -366,6 +366,8 @@ pub struct Discipline {
     update_interval: f64,
     last_offset: f64,
     mean_square_offset: f64,
+    /// The offsets have grown once: their mean square moves.
+    rms_moving: bool,
     root_delay: f64,
     root_dispersion: f64,
     est_error: f64,
@@ -404,6 +406,7 @@ impl Discipline {
             update_interval: 0.0,
             last_offset: 0.0,
             mean_square_offset: 0.0,
+            rms_moving: false,
             root_delay: 0.0,
             root_dispersion: 0.0,
             est_error: 0.0,
@@ -735,11 +738,18 @@ impl Discipline {
         }
         self.last_update = Some(now);
         self.last_offset = offset;
-        self.mean_square_offset = if self.updates == 1 {
-            offset * offset
+        // As chronyd's: while the offsets fall (the first correction
+        // being made), the latest one is the RMS; from the first that
+        // grows, a moving average of their squares.
+        let square = offset * offset;
+        if self.rms_moving {
+            self.mean_square_offset += 0.1 * (square - self.mean_square_offset);
         } else {
-            0.9 * self.mean_square_offset + 0.1 * offset * offset
-        };
+            if self.mean_square_offset > 0.0 && self.mean_square_offset < square {
+                self.rms_moving = true;
+            }
+            self.mean_square_offset = square;
+        }
         self.root_delay = estimate.root_delay;
         self.root_dispersion = estimate.root_dispersion;
         self.est_error = estimate.offset_sd;

@@ -171,6 +171,7 @@ pub mod server;
 #[cfg(all(feature = "sim", target_os = "linux"))]
 #[cfg_attr(docsrs, doc(cfg(all(feature = "sim", target_os = "linux"))))]
 pub mod sim;
+pub mod smooth;
 #[allow(clippy::unnecessary_map_or)]
 pub mod source;
 pub mod system;

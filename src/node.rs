@@ -379,6 +379,10 @@ impl Events {
     }
 }
 
+/// The reference ID of a server whose served time smoothing holds back:
+/// 127.127.1.255.
+pub const SMOOTHING_REFID: u32 = 0x7f7f_01ff;
+
 /// A time daemon's whole state: `N` sources, up to `S` of them NTS
 /// sources and `R` reference clocks (see [`System`]). See the [module
 /// documentation](self).
@@ -782,10 +786,11 @@ impl<'a, const N: usize, const S: usize, const R: usize> Node<'a, N, S, R> {
         reply: &mut [u8],
         clock_now: impl FnOnce() -> NtpTimestamp,
     ) -> Option<usize> {
-        let reference = self.served(now);
-        let receive = self.system.corrected_time(now);
+        let served = self.served(now);
+        let reference = self.smoothed(served, now);
+        let receive = self.system.served_time(now);
         let system = &self.system;
-        let transmit = || system.corrected_time(clock_now());
+        let transmit = || system.served_time(clock_now());
         self.server
             .as_mut()?
             .respond_with_transmit(request, client, receive, &reference, reply, transmit)
@@ -893,20 +898,50 @@ impl<'a, const N: usize, const S: usize, const R: usize> Node<'a, N, S, R> {
     /// time: stamp it with [`transmit_time`](Self::transmit_time) right
     /// before it leaves.
     pub fn broadcast(&mut self, now: NtpTimestamp, poll: i8, buf: &mut [u8]) -> Option<usize> {
-        let reference = self.served(now);
+        let served = self.served(now);
+        let reference = self.smoothed(served, now);
         let precision = self.system.config().precision;
         let header = crate::wire::Header {
-            transmit_timestamp: self.system.corrected_time(now),
+            transmit_timestamp: self.system.served_time(now),
             ..reference.header(crate::wire::Mode::Broadcast, poll, precision)
         };
         header.emit(buf).ok()
     }
 
-    /// The time to put in a reply's transmit timestamp when it leaves at
-    /// `now` (the clock's time): with the correction still being slewed
-    /// applied, as chrony's "cooked" time.
+    /// The time to put in a reply's (or a broadcast's) transmit timestamp
+    /// when it leaves at `now` (the clock's time): with the correction
+    /// still being slewed applied, as chrony's "cooked" time, and what
+    /// `smoothtime` holds back ([`System::served_time`]).
     pub fn transmit_time(&self, now: NtpTimestamp) -> NtpTimestamp {
-        self.system.corrected_time(now)
+        self.system.served_time(now)
+    }
+
+    /// What a client is told of `reference` at `now` while smoothing holds
+    /// the served time back by more than the clock's precision: its
+    /// reference time moved as much, and reference ID 127.127.1.255
+    /// (chronyd's), so that clients can tell.
+    fn smoothed(&self, reference: Reference, now: NtpTimestamp) -> Reference {
+        let offset = self.system.smoothing_offset(now);
+        let precision = crate::time::log2_to_seconds(self.system.config().precision);
+        if offset.abs() <= precision || reference.reference_time.is_zero() {
+            return reference;
+        }
+        Reference {
+            reference_id: ReferenceId::from_bits(SMOOTHING_REFID),
+            reference_time: reference.reference_time + NtpDuration::from_seconds_f64(offset),
+            ..reference
+        }
+    }
+
+    /// `chronyc smoothing` at `now` (none without `smoothtime`).
+    pub fn smoothing(&self, now: NtpTimestamp) -> Option<crate::smooth::SmoothingReport> {
+        self.system.smoothing_report(now)
+    }
+
+    /// `chronyc smoothtime reset|activate` at `now`; whether smoothing is
+    /// configured.
+    pub fn smoothtime(&mut self, now: NtpTimestamp, activate: bool) -> bool {
+        self.system.smoothtime(now, activate)
     }
 
     /// Handles the passing of time (call when [`poll_timeout`](Self::poll_timeout) is due,

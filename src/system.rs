@@ -49,6 +49,8 @@ use crate::report::{
 use crate::sample::MAX_CLOCK_ERROR;
 pub use crate::select::AuthSelectMode;
 use crate::select::{self, Candidate, Outcome, Settings, SourceState};
+use crate::smooth::Smoother;
+pub use crate::smooth::{SmoothConfig, SmoothingReport};
 pub use crate::source::{
     AuthCounters, NtsState, RequestNumber, RestoreError, SourceAuth, SourceConfig, SourceHistory,
 };
@@ -311,6 +313,9 @@ pub struct SystemConfig {
     pub mode: ReferenceMode,
     /// Manual time input on from the start (chrony's `manual`).
     pub manual: bool,
+    /// Smoothing of the time served (chrony's `smoothtime`; none: the
+    /// clock's time is served as it is corrected).
+    pub smoothing: Option<SmoothConfig>,
 }
 
 setters!(impl [] SystemConfig {
@@ -325,6 +330,7 @@ setters!(impl [] SystemConfig {
     with_nts_refresh => nts_refresh: f64,
     with_mode => mode: ReferenceMode,
     with_manual => manual: bool,
+    with_smoothing => smoothing: Option<SmoothConfig>,
 });
 
 impl Default for SystemConfig {
@@ -341,6 +347,7 @@ impl Default for SystemConfig {
             nts_refresh: 2_419_200.0,
             mode: ReferenceMode::Normal,
             manual: false,
+            smoothing: None,
         }
     }
 }
@@ -391,6 +398,8 @@ pub struct System<
     frequencies: FrequencyHistory,
     /// Manual time input (`chronyc settime`).
     manual: Manual,
+    /// The smoothing of the time served (`smoothtime`).
+    smoother: Option<Smoother>,
 }
 
 /// How long, from its first good response, a node withholds its time
@@ -510,6 +519,7 @@ impl<const N: usize, const S: usize, const R: usize> System<N, S, R> {
             orphan_stratum: None,
             frequencies: FrequencyHistory::default(),
             manual: Manual::new(config.manual),
+            smoother: config.smoothing.and_then(Smoother::new),
         }
     }
 
@@ -1129,8 +1139,10 @@ impl<const N: usize, const S: usize, const R: usize> System<N, S, R> {
             ReferenceMode::InitStepSlew { threshold } => offset.abs() >= threshold,
         };
         if mode != ReferenceMode::PrintOnce {
+            let before = self.served_state(now);
             let correction = self.discipline.correct_once(now, offset, stepped);
             self.correct(now, &correction);
+            self.smooth(now, before, &correction);
         }
         self.mode = ReferenceMode::Normal;
         self.mode_end = Some(ModeEnd::Updated {
@@ -1281,6 +1293,35 @@ impl<const N: usize, const S: usize, const R: usize> System<N, S, R> {
         if let Some(step) = correction.step {
             self.shift_first_sample(step);
             self.shift_nts(step);
+            if let Some(smoother) = &mut self.smoother {
+                smoother.clock_stepped(now, step);
+            }
+        }
+    }
+
+    /// The corrected time's state at `now` before a correction: what it
+    /// is still to be corrected by, and the frequency estimate (ppm).
+    fn served_state(&self, now: NtpTimestamp) -> (f64, f64) {
+        (
+            self.discipline.pending(now),
+            self.discipline.drift().frequency_ppm,
+        )
+    }
+
+    /// The corrected time changed at `now` from `before`
+    /// ([`served_state`](Self::served_state)): the smoothing of the time
+    /// served takes the change (a step resets it instead).
+    fn smooth(&mut self, now: NtpTimestamp, before: (f64, f64), correction: &Correction) {
+        if correction.step.is_some() {
+            return;
+        }
+        let after = self.served_state(now);
+        let skew = self.discipline.drift().skew_ppm * 1e-6;
+        if let Some(smoother) = &mut self.smoother {
+            // The estimate is the clock's error (positive: fast): the
+            // corrected time runs faster by what it fell.
+            let rate = -(after.1 - before.1) * 1e-6;
+            smoother.clock_corrected(now, after.0 - before.0, rate, skew);
         }
     }
 
@@ -1494,11 +1535,13 @@ impl<const N: usize, const S: usize, const R: usize> System<N, S, R> {
             return Ok(false);
         }
         let reference = Self::reference_of(source).map(|(id, stratum)| (selected, id, stratum));
+        let before = self.served_state(now);
         let correction = self.discipline.update(now, &estimate)?;
         self.frequencies
             .push(now, self.discipline.drift().frequency_ppm * 1e-6);
         self.last_reference = reference;
         self.correct(now, &correction);
+        self.smooth(now, before, &correction);
         Ok(true)
     }
 
@@ -1613,6 +1656,38 @@ impl<const N: usize, const S: usize, const R: usize> System<N, S, R> {
     /// chrony's "cooked" time).
     pub fn corrected_time(&self, now: NtpTimestamp) -> NtpTimestamp {
         now + NtpDuration::from_seconds_f64(self.discipline.pending(now))
+    }
+
+    /// The time served at `now` (local time): the
+    /// [`corrected_time`](Self::corrected_time), plus what smoothing
+    /// holds back.
+    pub fn served_time(&self, now: NtpTimestamp) -> NtpTimestamp {
+        self.corrected_time(now) + NtpDuration::from_seconds_f64(self.smoothing_offset(now))
+    }
+
+    /// What smoothing adds to the corrected time at `now`, seconds (0
+    /// without `smoothtime`).
+    pub fn smoothing_offset(&self, now: NtpTimestamp) -> f64 {
+        self.smoother.as_ref().map_or(0.0, |s| s.offset(now))
+    }
+
+    /// `chronyc smoothing` at `now` (none without `smoothtime`).
+    pub fn smoothing_report(&self, now: NtpTimestamp) -> Option<SmoothingReport> {
+        Some(self.smoother.as_ref()?.report(now))
+    }
+
+    /// `chronyc smoothtime reset` (`activate`: `smoothtime activate`) at
+    /// `now`; whether smoothing is configured.
+    pub fn smoothtime(&mut self, now: NtpTimestamp, activate: bool) -> bool {
+        let Some(smoother) = &mut self.smoother else {
+            return false;
+        };
+        if activate {
+            smoother.activate(now);
+        } else {
+            smoother.reset(now);
+        }
+        true
     }
 
     /// The `chronyc sources` line of a source at `now`.
@@ -1740,12 +1815,14 @@ impl<const N: usize, const S: usize, const R: usize> System<N, S, R> {
         true_time: NtpTimestamp,
     ) -> Result<ManualCorrection, ManualError> {
         let correction = self.manual.accept(now, true_time)?;
+        let before = self.served_state(now);
         // The offset is the clock's (positive: fast): corrected backwards.
         let change =
             self.discipline
                 .correct_manually(now, -correction.offset, correction.dfreq_ppm);
         self.discipline.lose_sync(now);
         self.correct(now, &change);
+        self.smooth(now, before, &change);
         Ok(correction)
     }
 
@@ -1982,6 +2059,9 @@ impl<const N: usize, const S: usize, const R: usize> System<N, S, R> {
         }
         for clock in self.refclocks.iter_mut().flatten() {
             clock.clear();
+        }
+        if let Some(smoother) = &mut self.smoother {
+            smoother.clock_stepped(now, offset);
         }
         // The clock is no longer known to be right (chronyd: an unknown
         // step unsynchronises it).

@@ -424,6 +424,8 @@ impl ReplyKind {
     pub const SERVER_STATS4: ReplyKind = ReplyKind(25);
     /// The result of `settime` (`RPY_MANUAL_TIMESTAMP2`).
     pub const MANUAL_TIMESTAMP: ReplyKind = ReplyKind(17);
+    /// `smoothing` (`RPY_SMOOTHING`).
+    pub const SMOOTHING: ReplyKind = ReplyKind(13);
     /// One source's `selectdata` line.
     pub const SELECT_DATA: ReplyKind = ReplyKind(23);
     /// `ntpdata` as chronyd 4.6 and later send it (with the kernel and

@@ -25,6 +25,7 @@ use crate::report::{
     ServerStatsReport, SourceMode, SourceReport, SourceState, SourceStatsReport, TimestampSource,
     TrackingReport,
 };
+pub use crate::smooth::SmoothingReport;
 use crate::time::{NtpTimestamp, UnixTime};
 use crate::wire::{LeapIndicator, ReferenceId};
 
@@ -177,6 +178,8 @@ pub enum ReplyBody<'a> {
     /// What `settime` did: the offset corrected, the frequency change and
     /// the frequency now.
     ManualTimestamp(ManualTimestamp),
+    /// `smoothing`.
+    Smoothing(SmoothingReport),
 }
 
 impl ReplyBody<'_> {
@@ -199,6 +202,7 @@ impl ReplyBody<'_> {
             ReplyBody::ClientAccesses(_) => ReplyKind::CLIENT_ACCESSES,
             ReplyBody::ManualList(_) => ReplyKind::MANUAL_LIST,
             ReplyBody::ManualTimestamp(_) => ReplyKind::MANUAL_TIMESTAMP,
+            ReplyBody::Smoothing(_) => ReplyKind::SMOOTHING,
         }
     }
 
@@ -222,6 +226,7 @@ impl ReplyBody<'_> {
                 ReplyBody::ClientAccesses(_) => 12 + 60 * MAX_CLIENTS_PER_REPLY,
                 ReplyBody::ManualList(_) => 4 + 24 * MAX_MANUAL_SAMPLES,
                 ReplyBody::ManualTimestamp(_) => 12,
+                ReplyBody::Smoothing(_) => 24,
             }
     }
 }
@@ -429,6 +434,18 @@ impl<'a> Reply<'a> {
                 dfreq_ppm: r.float()?,
                 new_afreq_ppm: r.float()?,
             }),
+            ReplyKind::SMOOTHING => {
+                let flags = r.u32()?;
+                ReplyBody::Smoothing(SmoothingReport {
+                    active: flags & SMOOTHING_ACTIVE != 0,
+                    leap_only: flags & SMOOTHING_LEAP_ONLY != 0,
+                    offset: r.float()?,
+                    freq_ppm: r.float()?,
+                    wander_ppm: r.float()?,
+                    last_update_ago: r.float()?,
+                    remaining_time: r.float()?,
+                })
+            }
             kind => return Err(Error::UnexpectedReply { command, kind }),
         };
         Ok(Reply {
@@ -488,6 +505,20 @@ impl<'a> Reply<'a> {
                 w.float(t.offset)?;
                 w.float(t.dfreq_ppm)?;
                 w.float(t.new_afreq_ppm)?;
+            }
+            ReplyBody::Smoothing(s) => {
+                let flags = if s.active { SMOOTHING_ACTIVE } else { 0 }
+                    | if s.leap_only { SMOOTHING_LEAP_ONLY } else { 0 };
+                w.u32(flags)?;
+                for value in [
+                    s.offset,
+                    s.freq_ppm,
+                    s.wander_ppm,
+                    s.last_update_ago,
+                    s.remaining_time,
+                ] {
+                    w.float(value)?;
+                }
             }
             ReplyBody::NSources(n) => w.u32(*n)?,
             ReplyBody::SourceData(s) => emit_source_data(&mut w, s)?,
@@ -887,6 +918,10 @@ impl ManualList {
         &self.samples[..self.len]
     }
 }
+
+/// `smoothing`'s flags: smoothing has started; leap seconds only.
+const SMOOTHING_ACTIVE: u32 = 0x1;
+const SMOOTHING_LEAP_ONLY: u32 = 0x2;
 
 /// What `settime` did (`RPY_MANUAL_TIMESTAMP2`).
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -134,6 +134,12 @@ pub enum RequestBody {
     Reselect,
     /// `smoothing`.
     Smoothing,
+    /// `smoothtime reset` (`activate: false`) or `smoothtime activate`;
+    /// `None`: an option chronyc does not send.
+    SmoothTime {
+        /// Activate (else reset).
+        activate: Option<bool>,
+    },
     /// `serverstats`; `v4` when the request is long enough for chrony
     /// 4.4's reply (164 bytes), which is then sent.
     ServerStats {
@@ -275,6 +281,7 @@ impl RequestBody {
             RequestBody::Activity => Command::ACTIVITY,
             RequestBody::Reselect => Command::RESELECT,
             RequestBody::Smoothing => Command::SMOOTHING,
+            RequestBody::SmoothTime { .. } => Command::SMOOTHTIME,
             RequestBody::ServerStats { .. } => Command::SERVER_STATS,
             RequestBody::NtpData { .. } => Command::NTP_DATA,
             RequestBody::NtpSourceName { .. } => Command::NTP_SOURCE_NAME,
@@ -373,6 +380,13 @@ impl RequestBody {
             Command::ACTIVITY => RequestBody::Activity,
             Command::RESELECT => RequestBody::Reselect,
             Command::SMOOTHING => RequestBody::Smoothing,
+            Command::SMOOTHTIME => RequestBody::SmoothTime {
+                activate: match r.i32()? {
+                    0 => Some(false),
+                    1 => Some(true),
+                    _ => None,
+                },
+            },
             Command::SERVER_STATS => RequestBody::ServerStats {
                 v4: len >= SERVER_STATS4_REQUEST_LEN,
             },
@@ -539,6 +553,11 @@ impl RequestBody {
             | RequestBody::SourceStats { index }
             | RequestBody::SelectData { index }
             | RequestBody::ManualDelete { index } => w.u32(*index as u32),
+            RequestBody::SmoothTime { activate } => w.u32(match activate {
+                Some(false) => 0,
+                Some(true) => 1,
+                None => u32::MAX,
+            }),
             RequestBody::NtpData { address, .. }
             | RequestBody::NtpSourceName { address }
             | RequestBody::AuthData { address }

@@ -30,6 +30,7 @@
 //! `trimrtc` `NORTC`; the withdrawn `logon` `FAILED`. `smoothing` is
 //! `NOTENABLED`, as from chronyd without smoothing.
 
+use crate::smooth::SmoothingReport;
 use core::net::IpAddr;
 
 use super::change::{AccessRule, AccessTable, AddSource, LocalSetting, ManualMode, SourceSetting};
@@ -219,6 +220,11 @@ pub enum Action {
     SetTime(NtpTimestamp),
     /// `manual delete INDEX`.
     ManualDelete(usize),
+    /// `smoothtime activate` (`activate`) or `smoothtime reset`.
+    SmoothTime {
+        /// Activate (else reset).
+        activate: bool,
+    },
 }
 
 /// The values the replies are built from, taken from the node at the
@@ -295,6 +301,11 @@ pub trait Provider {
     /// `NOTENABLED`, as without manual input).
     fn settime(&self, _time: NtpTimestamp) -> Result<ManualTimestamp, Status> {
         Err(Status::NOT_ENABLED)
+    }
+    /// `smoothing` (default: none, answered `505 Facility not enabled`,
+    /// as chronyd without `smoothtime`).
+    fn smoothing(&self) -> Option<SmoothingReport> {
+        None
     }
     /// A source's `selectdata` line (default: none, answered `505
     /// Facility not enabled`).
@@ -562,7 +573,19 @@ fn execute<'n>(
             ))
         }
         RequestBody::RtcReport => Err(Status::NO_RTC),
-        RequestBody::Smoothing => Err(Status::NOT_ENABLED),
+        RequestBody::Smoothing => data
+            .smoothing()
+            .map(|report| (ReplyBody::Smoothing(report), None))
+            .ok_or(Status::NOT_ENABLED),
+        RequestBody::SmoothTime { activate: None } => Err(Status::INVALID),
+        RequestBody::SmoothTime {
+            activate: Some(activate),
+        } => {
+            if data.smoothing().is_none() {
+                return Err(Status::NOT_ENABLED);
+            }
+            act(data, Action::SmoothTime { activate })
+        }
         RequestBody::MakeStep => act(data, Action::MakeStep),
         RequestBody::Reselect => act(data, Action::Reselect),
         RequestBody::Online(sources) => act_on(data, &sources, Action::Online(sources)),

@@ -794,6 +794,7 @@ pub fn system_config(config: &Config, precision: i8) -> SystemConfig {
         // `initstepslew` is [`Settings::resolve`]'s to set: it needs its
         // hosts resolved.
         mode: ReferenceMode::Normal,
+        smoothing: config.smoothtime,
     }
 }
 
@@ -920,7 +921,8 @@ mod tests {
         let config = parse(
             "makestep 0.1 -1\nmaxupdateskew 50\nminsources 2\nstratumweight 0.01\nmaxdrift 100\n\
              maxslewrate 1000\nmaxdistance 16\nmaxjitter 0.5\nlocal stratum 7\nmaxchange 10 2 -1\n\
-             authselectmode prefer\nntsrefresh 3600\nreselectdist 0.002\n",
+             authselectmode prefer\nntsrefresh 3600\nreselectdist 0.002\n\
+             smoothtime 400 0.001 leaponly\n",
         );
         let system = system_config(&config, -23);
         assert_eq!(
@@ -951,6 +953,11 @@ mod tests {
                 auth_select: crate::system::AuthSelectMode::Prefer,
                 nts_refresh: 3600.0,
                 mode: ReferenceMode::Normal,
+                smoothing: Some(crate::smooth::SmoothConfig {
+                    max_freq_ppm: 400.0,
+                    max_wander_ppm: 0.001,
+                    leap_only: true,
+                }),
             }
         );
         let (settings, _) = Settings::resolve(&config, -23);

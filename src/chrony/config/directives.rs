@@ -396,11 +396,7 @@ pub const DIRECTIVES: &[Directive] = &[
         r.add_source("server", parsed, at, Origin::Configuration);
         Ok(())
     }),
-    not_acted(
-        "smoothtime",
-        "server time smoothing is not supported",
-        smoothtime,
-    ),
+    acted("smoothtime", smoothtime),
     files("sourcedir"),
     acted("stratumweight", |r, a, _| {
         r.config.stratumweight = Some(a.double()?);
@@ -666,18 +662,31 @@ fn log(r: &mut Reader<'_>, a: &mut Args<'_>, _: &Location) -> Result<(), LineErr
     Ok(())
 }
 
-fn smoothtime(_: &mut Reader<'_>, a: &mut Args<'_>, _: &Location) -> Result<(), LineError> {
+fn smoothtime(r: &mut Reader<'_>, a: &mut Args<'_>, _: &Location) -> Result<(), LineError> {
     if a.count() != 3 {
         a.expect(2, "a frequency and a wander")?;
     }
     let mut c = Cursor::new(a.rest());
-    if c.double().is_none() || c.double().is_none() {
+    let (Some(max_freq_ppm), Some(max_wander_ppm)) = (c.double(), c.double()) else {
         return Err(a.bad(a.rest(), "frequency and wander"));
+    };
+    let leap_only = match scan::words(a.rest()).nth(2) {
+        Some(third) if !third.eq_ignore_ascii_case("leaponly") => return Err(a.unknown(third)),
+        Some(_) => true,
+        None => false,
+    };
+    if max_freq_ppm <= 0.0 || max_wander_ppm <= 0.0 {
+        r.note(format!(
+            "`smoothtime {max_freq_ppm} {max_wander_ppm}`: limits that are not positive \
+             smooth nothing (as chronyd)"
+        ));
     }
-    match scan::words(a.rest()).nth(2) {
-        Some(third) if !third.eq_ignore_ascii_case("leaponly") => Err(a.unknown(third)),
-        _ => Ok(()),
-    }
+    r.config.smoothtime = Some(crate::smooth::SmoothConfig {
+        max_freq_ppm,
+        max_wander_ppm,
+        leap_only,
+    });
+    Ok(())
 }
 
 /// `tempcomp FILE INTERVAL T0 K0 K1 K2` or `tempcomp FILE INTERVAL

@@ -541,6 +541,8 @@ pub struct Config {
     pub minsources: Option<usize>,
     /// `maxslewrate`, in ppm.
     pub maxslewrate: Option<f64>,
+    /// `smoothtime`: the smoothing of the time served.
+    pub smoothtime: Option<crate::smooth::SmoothConfig>,
     /// `maxdrift`, in ppm.
     pub maxdrift: Option<f64>,
     /// `rtcsync`.
@@ -616,6 +618,7 @@ impl Default for Config {
             maxjitter: None,
             minsources: None,
             maxslewrate: None,
+            smoothtime: None,
             maxdrift: None,
             rtcsync: false,
             leapsectz: None,

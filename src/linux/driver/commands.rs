@@ -153,6 +153,9 @@ impl<C: DriverClock> Driver<'_, C> {
             ),
             Action::ManualDelete(index) => command(&mut self.node, Command::ManualDelete(index)),
             Action::SetTime(true_time) => command(&mut self.node, Command::SetTime(true_time)),
+            Action::SmoothTime { activate } => {
+                self.node.smoothtime(now, activate);
+            }
             Action::Rekey => self.rekey(),
         }
         Ok(())

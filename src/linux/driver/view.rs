@@ -256,6 +256,10 @@ impl Provider for NodeView<'_, '_> {
         }
     }
 
+    fn smoothing(&self) -> Option<crate::smooth::SmoothingReport> {
+        self.node.smoothing(self.now)
+    }
+
     fn select_data(&self, index: usize) -> Option<SelectReport> {
         let id = self.peer(index)?.id;
         self.node.system().select_report(id, self.now)
