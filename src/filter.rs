@@ -425,6 +425,18 @@ impl Stats {
         }
     }
 
+    /// Moves every offset by `shift` seconds (the reference's time scale
+    /// moved against the clock: a leap second), the fit with them.
+    pub fn shift_offsets(&mut self, shift: f64) {
+        let n = self.len as usize;
+        for entry in &mut self.entries[..n] {
+            entry.offset += shift;
+        }
+        if let Some(fit) = &mut self.fit {
+            fit.offset += shift;
+        }
+    }
+
     /// The samples kept, oldest first.
     pub fn samples(&self) -> impl Iterator<Item = StoredSample> + '_ {
         self.entries().iter().map(|e| StoredSample {

@@ -37,10 +37,61 @@
 use crate::wire::LeapIndicator;
 
 /// Seconds in a UTC day (without its leap second).
-const DAY: i64 = 86_400;
+pub(crate) const DAY: i64 = 86_400;
 
 /// TAI − UTC before the first leap second (from 1972-01-01).
 const TAI_OFFSET_1972: i32 = 10;
+
+/// A leap second announced for the end of the current UTC day, and
+/// whether it was made yet.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct PendingLeap {
+    /// The midnight it comes at, POSIX seconds.
+    pub at: i64,
+    /// +1 for an inserted second (the clock goes back), −1 for a deleted
+    /// one.
+    pub seconds: i8,
+    /// When it was made, on the local clock (POSIX seconds), if it was.
+    pub made: Option<f64>,
+}
+
+impl PendingLeap {
+    /// The leap second `leap` announces at POSIX time `unix`, at the end
+    /// of that day; none for no leap.
+    pub fn announced(leap: LeapIndicator, unix: i64) -> Option<PendingLeap> {
+        let seconds = match leap {
+            LeapIndicator::InsertSecond => 1,
+            LeapIndicator::DeleteSecond => -1,
+            _ => return None,
+        };
+        Some(PendingLeap {
+            at: (unix.div_euclid(DAY) + 1) * DAY,
+            seconds,
+            made: None,
+        })
+    }
+}
+
+/// Who makes a leap second (chrony's `leapsecmode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum LeapMode {
+    /// The kernel inserts or deletes it at midnight, told by the leap bits
+    /// of the status (chronyd's default).
+    #[default]
+    System,
+    /// The node steps the clock back (or forward) by the second at
+    /// midnight.
+    Step,
+    /// The node slews the clock by the second from midnight on, as fast
+    /// as `maxslewrate` allows: the clock never steps (with `smoothtime
+    /// ... leaponly` or the leap smear, the time served never does
+    /// either).
+    Slew,
+    /// Nothing is done at midnight: the clock is a second off, which the
+    /// next updates correct as any offset.
+    Ignore,
+}
 
 /// One leap second.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

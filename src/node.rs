@@ -916,11 +916,20 @@ impl<'a, const N: usize, const S: usize, const R: usize> Node<'a, N, S, R> {
         self.system.served_time(now)
     }
 
-    /// What a client is told of `reference` at `now` while smoothing holds
-    /// the served time back by more than the clock's precision: its
-    /// reference time moved as much, and reference ID 127.127.1.255
-    /// (chronyd's), so that clients can tell.
-    fn smoothed(&self, reference: Reference, now: NtpTimestamp) -> Reference {
+    /// What a client is told of `reference` at `now`: no leap second when
+    /// the served time takes it slowly ([`System::hides_leap`]); while
+    /// smoothing holds the served time back by more than the clock's
+    /// precision, its reference time moved as much, and reference ID
+    /// 127.127.1.255 (chronyd's), so that clients can tell.
+    fn smoothed(&self, mut reference: Reference, now: NtpTimestamp) -> Reference {
+        if self.system.hides_leap()
+            && matches!(
+                reference.leap,
+                LeapIndicator::InsertSecond | LeapIndicator::DeleteSecond
+            )
+        {
+            reference.leap = LeapIndicator::NoWarning;
+        }
         let offset = self.system.smoothing_offset(now);
         let precision = crate::time::log2_to_seconds(self.system.config().precision);
         if offset.abs() <= precision || reference.reference_time.is_zero() {

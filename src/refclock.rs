@@ -550,6 +550,13 @@ impl Refclock {
         self.filter.correct(at, rate);
     }
 
+    /// Moves the readings' offsets by `shift` seconds (a leap second).
+    pub fn shift_offsets(&mut self, shift: f64) {
+        for e in &mut self.filter.entries[..self.filter.len] {
+            e.offset += shift;
+        }
+    }
+
     /// Forgets the readings (the clock was stepped by someone else).
     pub fn clear(&mut self) {
         self.filter.clear();

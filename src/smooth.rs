@@ -21,6 +21,7 @@
 
 use num_traits::Float;
 
+use crate::leap::{PendingLeap, DAY};
 use crate::time::{NtpDuration, NtpTimestamp};
 
 /// The clock's skew, in seconds of `max_wander`, under which smoothing
@@ -298,6 +299,29 @@ impl Smoother {
     }
 }
 
+/// The 24-hour linear leap smear, beyond chrony (as public smearing
+/// servers serve a leap second): the served time runs `1/86 400` slow
+/// (11.6 ppm; fast for a deleted second) from the noon before the leap to
+/// the noon after, so that it never steps and is half a second off UTC at
+/// midnight. `now`: the local clock's POSIX time. Seconds to add to the
+/// served time (the clock's own second is made at midnight, and the smear
+/// then takes it back).
+pub(crate) fn leap_smear(leap: &PendingLeap, now: f64) -> f64 {
+    let half = (DAY / 2) as f64;
+    let start = (leap.at as f64) - half;
+    let seconds = f64::from(leap.seconds);
+    let day = DAY as f64;
+    match leap.made {
+        None if now >= start => -seconds * ((now - start) / day).min(0.5),
+        None => 0.0,
+        // The clock's time went back by the second when it was made.
+        Some(made) => {
+            let elapsed = half + (now - made).max(0.0);
+            seconds * (1.0 - elapsed / day).max(0.0)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -387,6 +411,40 @@ mod tests {
         let (offset, freq, _) = s.at(t(done + 1.0));
         assert!(offset.abs() < 1e-6 && freq.abs() < 1e-9, "{offset} {freq}");
         walk(&s, 300.0, done + 10.0, 500e-6, 0.01e-6);
+    }
+
+    #[test]
+    fn the_leap_smear_runs_from_noon_to_noon() {
+        let midnight = 1_483_228_800;
+        let inserted = PendingLeap {
+            at: midnight,
+            seconds: 1,
+            made: None,
+        };
+        let at = |h: f64| midnight as f64 + h * 3600.0;
+        assert_eq!(leap_smear(&inserted, at(-13.0)), 0.0);
+        assert!((leap_smear(&inserted, at(-6.0)) + 0.25).abs() < 1e-9);
+        assert!((leap_smear(&inserted, at(-1e-6)) + 0.5).abs() < 1e-6);
+        // Made at midnight: the clock went back a second, the served time
+        // did not (from −0.5 to +0.5), then on to zero at noon.
+        let made = PendingLeap {
+            made: Some(at(0.0)),
+            ..inserted
+        };
+        assert!((leap_smear(&made, at(0.0)) - 0.5).abs() < 1e-9);
+        assert!((leap_smear(&made, at(6.0)) - 0.25).abs() < 1e-9);
+        assert_eq!(leap_smear(&made, at(13.0)), 0.0);
+        // A deleted second the other way.
+        let deleted = PendingLeap {
+            seconds: -1,
+            ..inserted
+        };
+        assert!((leap_smear(&deleted, at(-6.0)) - 0.25).abs() < 1e-9);
+        let made = PendingLeap {
+            made: Some(at(0.0)),
+            ..deleted
+        };
+        assert!((leap_smear(&made, at(6.0)) + 0.25).abs() < 1e-9);
     }
 
     #[test]

@@ -1640,6 +1640,17 @@ impl Source {
         }
     }
 
+    /// The reference's time scale moved by `shift` seconds against the
+    /// clock (a leap second the node makes itself): what was measured
+    /// before moves with it.
+    pub(crate) fn shift_offsets(&mut self, shift: f64) {
+        self.stats.shift_offsets(shift);
+        self.median.shift_offsets(shift);
+        if let Some(info) = &mut self.info {
+            info.measured_offset += shift;
+        }
+    }
+
     /// The local clock was stepped by about `offset` seconds by someone
     /// else: timers and requests in flight move with it, and the samples,
     /// which say nothing of the clock now, are dropped.

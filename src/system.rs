@@ -35,7 +35,7 @@ use crate::discipline::{
     Correction, Discipline, DisciplineConfig, DisciplineError, DisciplineState, Estimate,
 };
 pub use crate::discipline::{Drift, MakeStep};
-use crate::leap::LeapTable;
+use crate::leap::{LeapMode, LeapTable, PendingLeap, DAY};
 use crate::manual::{Manual, ManualCorrection, ManualError};
 use crate::nts::NtsSession;
 use crate::random::Random;
@@ -55,7 +55,7 @@ pub use crate::source::{
     AuthCounters, NtsState, RequestNumber, RestoreError, SourceAuth, SourceConfig, SourceHistory,
 };
 use crate::source::{Exchange, Ourselves, ResponseCounts, ResponseError, Source};
-use crate::time::{NtpDuration, NtpShort, NtpTimestamp};
+use crate::time::{NtpDuration, NtpShort, NtpTimestamp, UnixTime};
 use crate::wire::{LeapIndicator, ReferenceId};
 
 /// An upper bound of the size of one source's whole state (association,
@@ -180,6 +180,9 @@ pub enum Timer {
     NtsKe(SourceId),
     /// The end of the slew in progress (the discipline's timer).
     Discipline,
+    /// Midnight, when a leap second is made (see
+    /// [`SystemConfig::leap_mode`]).
+    Leap,
     /// The hourly save of the drift (a [`crate::node::Node`]'s).
     SaveDrift,
 }
@@ -316,6 +319,13 @@ pub struct SystemConfig {
     /// Smoothing of the time served (chrony's `smoothtime`; none: the
     /// clock's time is served as it is corrected).
     pub smoothing: Option<SmoothConfig>,
+    /// Who makes a leap second (chrony's `leapsecmode`).
+    pub leap_mode: LeapMode,
+    /// Serve a leap second smeared linearly over the 24 hours around it
+    /// (beyond chrony: see [`served_time`](System::served_time)). The
+    /// node then makes the second itself by slewing, whatever
+    /// `leap_mode` says, and tells its clients of no leap.
+    pub leap_smear: bool,
 }
 
 setters!(impl [] SystemConfig {
@@ -331,6 +341,8 @@ setters!(impl [] SystemConfig {
     with_mode => mode: ReferenceMode,
     with_manual => manual: bool,
     with_smoothing => smoothing: Option<SmoothConfig>,
+    with_leap_mode => leap_mode: LeapMode,
+    with_leap_smear => leap_smear: bool,
 });
 
 impl Default for SystemConfig {
@@ -348,6 +360,8 @@ impl Default for SystemConfig {
             mode: ReferenceMode::Normal,
             manual: false,
             smoothing: None,
+            leap_mode: LeapMode::System,
+            leap_smear: false,
         }
     }
 }
@@ -400,6 +414,9 @@ pub struct System<
     manual: Manual,
     /// The smoothing of the time served (`smoothtime`).
     smoother: Option<Smoother>,
+    /// The leap second announced for the end of the day, until it is made
+    /// (and, with the smear, until the smear is over).
+    leap: Option<PendingLeap>,
 }
 
 /// How long, from its first good response, a node withholds its time
@@ -520,6 +537,7 @@ impl<const N: usize, const S: usize, const R: usize> System<N, S, R> {
             frequencies: FrequencyHistory::default(),
             manual: Manual::new(config.manual),
             smoother: config.smoothing.and_then(Smoother::new),
+            leap: None,
         }
     }
 
@@ -1112,6 +1130,7 @@ impl<const N: usize, const S: usize, const R: usize> System<N, S, R> {
     /// chronyd makes it, not as time passes: a source whose uncertainty
     /// grows between its polls is judged with its next sample.)
     pub fn handle_timeout(&mut self, now: NtpTimestamp) {
+        self.check_leap(now);
         let correction = self.discipline.handle_timeout(now);
         self.correct(now, &correction);
         self.reselect_if_due(now);
@@ -1196,7 +1215,21 @@ impl<const N: usize, const S: usize, const R: usize> System<N, S, R> {
             let due = self.nts.get(slot)?.as_ref()?.ke_timeout()?;
             Some((Timer::NtsKe(SourceId(i)), due))
         });
-        polls.chain(ke).chain(
+        // Midnight, when the node makes the leap second or serves it
+        // slowly (the kernel's own needs no wake-up).
+        let leap = self
+            .leap
+            .filter(|leap| {
+                leap.made.is_none()
+                    && (self.leap_mode() != LeapMode::System || self.smoother.is_some())
+            })
+            .map(|leap| {
+                (
+                    Timer::Leap,
+                    NtpTimestamp::from_unix(UnixTime::new(leap.at, 0)),
+                )
+            });
+        polls.chain(ke).chain(leap).chain(
             self.discipline
                 .poll_timeout()
                 .map(|due| (Timer::Discipline, due)),
@@ -1221,7 +1254,109 @@ impl<const N: usize, const S: usize, const R: usize> System<N, S, R> {
     /// The next action for the clock. Drain after every call.
     #[must_use]
     pub fn poll_action(&mut self) -> Option<ClockAction> {
-        self.discipline.poll_action()
+        match self.discipline.poll_action()? {
+            // A leap second the node makes itself is not the kernel's.
+            ClockAction::SetStatus(status) if self.leap_mode() != LeapMode::System => {
+                Some(ClockAction::SetStatus(SyncStatus {
+                    leap: LeapIndicator::NoWarning,
+                    ..status
+                }))
+            }
+            action => Some(action),
+        }
+    }
+
+    /// Who makes a leap second: the configured mode, or the node by
+    /// slewing when it smears the leap for its clients.
+    fn leap_mode(&self) -> LeapMode {
+        match self.config.leap_mode {
+            LeapMode::System if self.config.leap_smear => LeapMode::Slew,
+            mode => mode,
+        }
+    }
+
+    /// Whether the leap second is kept from clients: the served time takes
+    /// it slowly (`smoothtime` with a leap the node makes, or the smear),
+    /// so clients must not make it themselves.
+    pub fn hides_leap(&self) -> bool {
+        self.config.leap_smear
+            || (self.smoother.is_some()
+                && matches!(self.leap_mode(), LeapMode::Slew | LeapMode::Step))
+    }
+
+    /// Notes the leap second announced for the end of the day at `now`,
+    /// and makes it when midnight has come (as [`leap_mode`] says).
+    fn check_leap(&mut self, now: NtpTimestamp) {
+        let unix = now.to_unix(NtpTimestamp::DEFAULT_PIVOT);
+        let secs = unix.secs;
+        let local = secs as f64 + f64::from(unix.nanos) * 1e-9;
+        match self.leap {
+            Some(leap) if leap.made.is_none() && secs >= leap.at => {
+                self.make_leap(now, leap, local)
+            }
+            Some(leap)
+                if leap
+                    .made
+                    .is_some_and(|made| local >= made + (DAY / 2) as f64) =>
+            {
+                self.leap = None;
+            }
+            Some(leap) if leap.made.is_none() => {
+                // Withdrawn before midnight.
+                let announced = self.discipline.sync_status(now).leap;
+                if PendingLeap::announced(announced, secs).map(|l| (l.at, l.seconds))
+                    != Some((leap.at, leap.seconds))
+                {
+                    self.leap = None;
+                }
+            }
+            Some(_) => {}
+            None => {
+                let announced = self.discipline.sync_status(now).leap;
+                self.leap = PendingLeap::announced(announced, secs);
+            }
+        }
+    }
+
+    /// Makes `leap` at `now` (`local`: POSIX seconds on the clock).
+    fn make_leap(&mut self, now: NtpTimestamp, leap: PendingLeap, local: f64) {
+        let seconds = f64::from(leap.seconds);
+        let mode = self.leap_mode();
+        match mode {
+            // The kernel made it, on the same time scale as the sources.
+            LeapMode::System => {}
+            LeapMode::Step | LeapMode::Slew => {
+                let before = self.served_state(now);
+                let correction =
+                    self.discipline
+                        .correct_once(now, -seconds, mode == LeapMode::Step);
+                self.correct(now, &correction);
+                self.leap_sources(seconds);
+                self.smooth(now, before, &correction);
+            }
+            LeapMode::Ignore => self.leap_sources(seconds),
+        }
+        if let Some(smoother) = &mut self.smoother {
+            // Unless the smoothing took it as the correction it is.
+            if smoother.config().leap_only || mode != LeapMode::Slew {
+                smoother.leap(now, -seconds);
+            }
+        }
+        self.leap = Some(PendingLeap {
+            made: Some(local),
+            ..leap
+        });
+    }
+
+    /// UTC went back by `seconds` (forward for −1) against the clock: what
+    /// the sources measured before is moved with it.
+    fn leap_sources(&mut self, seconds: f64) {
+        for source in self.sources.iter_mut().flatten() {
+            source.shift_offsets(-seconds);
+        }
+        for clock in self.refclocks.iter_mut().flatten() {
+            clock.shift_offsets(-seconds);
+        }
     }
 
     /// Ends the slew in progress at `now` and leaves the clock running at
@@ -1661,14 +1796,27 @@ impl<const N: usize, const S: usize, const R: usize> System<N, S, R> {
     /// The time served at `now` (local time): the
     /// [`corrected_time`](Self::corrected_time), plus what smoothing
     /// holds back.
+    ///
+    /// With the leap smear, a leap second is served over the 24 hours
+    /// around it (from noon to noon UTC, 11.6 ppm slow for an inserted
+    /// second), as public smearing servers serve it: the served time is
+    /// half a second behind UTC at midnight, and never steps.
     pub fn served_time(&self, now: NtpTimestamp) -> NtpTimestamp {
         self.corrected_time(now) + NtpDuration::from_seconds_f64(self.smoothing_offset(now))
     }
 
-    /// What smoothing adds to the corrected time at `now`, seconds (0
-    /// without `smoothtime`).
+    /// What smoothing and the leap smear add to the corrected time at
+    /// `now`, seconds (0 without either).
     pub fn smoothing_offset(&self, now: NtpTimestamp) -> f64 {
-        self.smoother.as_ref().map_or(0.0, |s| s.offset(now))
+        let spline = self.smoother.as_ref().map_or(0.0, |s| s.offset(now));
+        let smear = match (&self.leap, self.config.leap_smear) {
+            (Some(leap), true) => {
+                let unix = now.to_unix(NtpTimestamp::DEFAULT_PIVOT);
+                crate::smooth::leap_smear(leap, unix.secs as f64 + f64::from(unix.nanos) * 1e-9)
+            }
+            _ => 0.0,
+        };
+        spline + smear
     }
 
     /// `chronyc smoothing` at `now` (none without `smoothtime`).

@@ -277,6 +277,32 @@ fn leap_second_is_inserted() {
     }
 }
 
+/// A host that smears the leap second over the 24 hours around it
+/// (beyond chrony): the client following it never steps and never makes
+/// the leap itself; through the smear and across midnight it stays on the
+/// smeared time within 1 ms, as a chain of hosts stays on UTC (the offsets
+/// are against the smeared time), and only the
+/// smear's frequency steps at noon (11.6 ppm) cost it a few ms for a poll
+/// or two. Its frequency never changes faster than a slew.
+#[test]
+fn a_cluster_follows_a_smeared_leap_second_without_a_step() {
+    for seed in SEEDS {
+        let f = run("leap-smear", seed);
+        assert!(!f.leap_applied && f.stepped_s == 0.0, "seed {seed}");
+        assert_eq!(Scenario::named("leap-smear").unwrap().broken(&f), None);
+        // From an hour into the smear until its end, midnight included
+        // (index i holds second i + 1; noon is at 3600 s, midnight at
+        // 46 800 s, the next noon at 90 000 s).
+        let smear = &f.offsets[7200..89_999];
+        let max = smear.iter().fold(0.0f64, |m, o| m.max(o.abs()));
+        let at = smear
+            .iter()
+            .position(|o| o.abs() == max)
+            .map_or(0, |i| i + 7201);
+        assert!(max < 1e-3, "seed {seed}: {max} at {at} s");
+    }
+}
+
 #[test]
 fn chain_of_ntpkit_hosts() {
     for seed in SEEDS {

@@ -16,12 +16,12 @@ use std::time::Duration;
 use std::vec::Vec;
 
 use crate::auth::Key;
-use crate::chrony::config::{Config, SourceKind, TempCompConfig, ZONEINFO};
+use crate::chrony::config::{Config, LeapSecMode, SourceKind, TempCompConfig, ZONEINFO};
 use crate::chrony::keyfile::{KeyFile, KeyFileError};
 use crate::chrony::logs::LogSettings;
 use crate::cmdmon::{AddKind, AddSource, CommandAccess, SourceFlags, Status};
 use crate::discipline::{DisciplineConfig, MakeStep, MaxChange};
-use crate::leap::LeapTable;
+use crate::leap::{LeapMode, LeapTable};
 use crate::linux::cmdmon::CmdmonSettings;
 use crate::linux::nts::ke_client::NtsSettings;
 use crate::linux::nts::ke_server::NtsServerConfig;
@@ -795,6 +795,13 @@ pub fn system_config(config: &Config, precision: i8) -> SystemConfig {
         // hosts resolved.
         mode: ReferenceMode::Normal,
         smoothing: config.smoothtime,
+        leap_mode: match config.leapsecmode {
+            None | Some(LeapSecMode::System) => LeapMode::System,
+            Some(LeapSecMode::Step) => LeapMode::Step,
+            Some(LeapSecMode::Slew) => LeapMode::Slew,
+            Some(LeapSecMode::Ignore) => LeapMode::Ignore,
+        },
+        leap_smear: config.leapsmear,
     }
 }
 
@@ -922,7 +929,7 @@ mod tests {
             "makestep 0.1 -1\nmaxupdateskew 50\nminsources 2\nstratumweight 0.01\nmaxdrift 100\n\
              maxslewrate 1000\nmaxdistance 16\nmaxjitter 0.5\nlocal stratum 7\nmaxchange 10 2 -1\n\
              authselectmode prefer\nntsrefresh 3600\nreselectdist 0.002\n\
-             smoothtime 400 0.001 leaponly\n",
+             smoothtime 400 0.001 leaponly\nleapsecmode slew\nleapsmear\n",
         );
         let system = system_config(&config, -23);
         assert_eq!(
@@ -958,6 +965,8 @@ mod tests {
                     max_wander_ppm: 0.001,
                     leap_only: true,
                 }),
+                leap_mode: LeapMode::Slew,
+                leap_smear: true,
             }
         );
         let (settings, _) = Settings::resolve(&config, -23);

@@ -81,6 +81,11 @@ pub enum Expect {
     /// The leap second inserted; the limits hold outside the second it
     /// is inserted in.
     LeapInserted,
+    /// The leap second smeared by the host followed: the client never
+    /// makes it nor steps, and its frequency stays within the limits
+    /// throughout (the smear's 11.6 ppm included), its offset from UTC
+    /// within half a second and the limit.
+    LeapSmeared,
 }
 
 /// A scenario: the world and the client's configuration.
@@ -112,8 +117,12 @@ pub struct Scenario {
     pub drift: Option<Drift>,
     /// `(when, by)`: the client's clock is stepped from outside.
     pub external_step: Option<(f64, f64)>,
-    /// A leap second is inserted at 3600 s (the run starts at 23:00 UTC).
+    /// A leap second is inserted at 3600 s (the run starts at 23:00 UTC),
+    /// or with `leap_smear` at 46 800 s (from 11:00 UTC).
     pub leap_second: bool,
+    /// The host followed (`chain`) smears the leap second over the 24
+    /// hours around it ([`SystemConfig::leap_smear`]).
+    pub leap_smear: bool,
     /// The client follows an ntpkit host that follows the servers.
     pub chain: bool,
     /// UTC at the start.
@@ -163,6 +172,8 @@ pub struct Figures {
     pub request_spacing: (f64, f64),
     /// Whether the clock inserted a leap second.
     pub leap_applied: bool,
+    /// The sum of the clock's steps, seconds (a leap second included).
+    pub stepped_s: f64,
     /// The offset each second, seconds (index i: at i + 1 s).
     pub offsets: Vec<f64>,
     /// The frequency error each second, s/s (index i: over second i + 1).
@@ -224,6 +235,32 @@ fn median_of(values: &[Option<f64>]) -> Option<f64> {
 /// (which is 23:00 UTC then).
 const LEAP_AT: f64 = 3600.0;
 
+/// When a smeared leap second is inserted, seconds from the start (which
+/// is 11:00 UTC then: the smear starts at noon).
+const SMEAR_LEAP_AT: f64 = 46_800.0;
+
+/// The smeared time against UTC `t` seconds from the start of the smear
+/// scenario, and its rate against true time over the second before `t`:
+/// 1/86 400 slow from noon to noon (half a second behind UTC at
+/// midnight, half ahead after UTC's inserted second).
+fn smeared(t: f64) -> (f64, f64) {
+    let day = 86_400.0;
+    let (noon, midnight) = (SMEAR_LEAP_AT - day / 2.0, SMEAR_LEAP_AT);
+    let offset = if t < noon || t >= midnight + day / 2.0 {
+        0.0
+    } else if t < midnight {
+        -(t - noon) / day
+    } else {
+        0.5 - (t - midnight) / day
+    };
+    let rate = if t > noon && t <= midnight + day / 2.0 {
+        -1.0 / day
+    } else {
+        0.0
+    };
+    (offset, rate)
+}
+
 /// The length of chrony's test runs (`limit`), seconds.
 pub const DURATION: f64 = 10_000.0;
 
@@ -244,6 +281,7 @@ impl Default for Scenario {
             drift: None,
             external_step: None,
             leap_second: false,
+            leap_smear: false,
             chain: false,
             epoch: NtpTimestamp::from_unix(UnixTime::new(1_795_651_200, 0)),
             limits: Limits::DEFAULT,
@@ -323,6 +361,7 @@ impl Scenario {
         names.extend(
             [
                 "leap-second",
+                "leap-smear",
                 "chain",
                 "era-2036",
                 "external-step+100",
@@ -497,6 +536,29 @@ impl Scenario {
                 expect: Expect::LeapInserted,
                 ..base
             },
+            "leap-smear" => Scenario {
+                leap_second: true,
+                leap_smear: true,
+                chain: true,
+                epoch: NtpTimestamp::from_unix(UnixTime::new(
+                    1_483_228_800 - SMEAR_LEAP_AT as i64,
+                    0,
+                )),
+                duration: SMEAR_LEAP_AT + 14.0 * 3600.0,
+                expect: Expect::LeapSmeared,
+                // Against the smeared time (which is what is followed):
+                // its frequency steps by 11.6 ppm at each noon, which a
+                // client polling every 1024 s learns a poll or two late
+                // (2 × 1024 s × 11.6 ppm = 24 ms), and then slews away.
+                limits: Limits {
+                    max_offset: 24e-3,
+                    rms_offset: 2e-3,
+                    max_freq: 5e-3,
+                    rms_freq: 5e-5,
+                    ..Limits::DEFAULT
+                },
+                ..base
+            },
             "chain" => Scenario {
                 chain: true,
                 ..base
@@ -591,7 +653,7 @@ impl Scenario {
     pub fn run(&self, seed: u64) -> Figures {
         let mut world = World::new(seed, self.epoch);
         if self.leap_second {
-            world.set_leap_second(Some(LEAP_AT));
+            world.set_leap_second(Some(self.leap_at()));
         }
         let mut servers = Vec::new();
         for _ in 0..self.servers {
@@ -618,7 +680,16 @@ impl Scenario {
             system: self.system,
             ..NodeConfig::default()
         };
-        let mut client = world.add_host(config.clone(), self.drift, kernel(), self.chain);
+        // The host followed smears the leap second (it then makes it
+        // itself, slewing).
+        let upstream_config = NodeConfig {
+            system: SystemConfig {
+                leap_smear: self.leap_smear,
+                ..self.system
+            },
+            ..config.clone()
+        };
+        let mut client = world.add_host(upstream_config, self.drift, kernel(), self.chain);
         let upstream = client;
         for &server in &servers {
             world.connect(upstream, Target::Server(server), self.source, self.link);
@@ -637,12 +708,18 @@ impl Scenario {
         let mut observe = |world: &World| {
             let host = world.host(client);
             let kernel = host.clock.kernel();
-            let offset = world.true_offset(client);
+            // With the smear, against the smeared time: the time followed.
+            let (smear, smear_rate) = if self.leap_smear {
+                smeared(world.time())
+            } else {
+                (0.0, 0.0)
+            };
+            let offset = world.true_offset(client) - smear;
             let (clock_offset, stepped) = (kernel.offset(), kernel.stepped());
             if let Some((last_offset, last_stepped)) = last {
-                freqs.push((clock_offset - last_offset) - (stepped - last_stepped));
+                freqs.push((clock_offset - last_offset) - (stepped - last_stepped) - smear_rate);
             } else {
-                freqs.push(kernel.rate_error());
+                freqs.push(kernel.rate_error() - smear_rate);
             }
             last = Some((clock_offset, stepped));
             offsets.push(offset);
@@ -662,7 +739,7 @@ impl Scenario {
         let limits = &self.limits;
         // The second a leap second is inserted in is left out (the offset
         // is 1 s for that second, as it is for every clock).
-        let leap = self.leap_second.then_some(LEAP_AT as usize - 1);
+        let leap = (self.leap_second && !self.leap_smear).then_some(self.leap_at() as usize - 1);
         let sync_s = offsets
             .iter()
             .zip(&freqs)
@@ -713,6 +790,7 @@ impl Scenario {
             panics: host.panics,
             request_spacing: spacing,
             leap_applied: host.clock.kernel().leap_applied(),
+            stepped_s: host.clock.kernel().stepped(),
             offsets,
             freqs,
             request_times: host.request_times.clone(),
@@ -723,6 +801,15 @@ impl Scenario {
 }
 
 impl Scenario {
+    /// When its leap second comes, seconds from the start.
+    fn leap_at(&self) -> f64 {
+        if self.leap_smear {
+            SMEAR_LEAP_AT
+        } else {
+            LEAP_AT
+        }
+    }
+
     /// What `figures` break of how this scenario must end, or `None`.
     pub fn broken(&self, figures: &Figures) -> Option<&'static str> {
         match self.expect {
@@ -733,6 +820,9 @@ impl Scenario {
             Expect::NoSync => None,
             Expect::LeapInserted if !figures.leap_applied => Some("no leap second"),
             Expect::LeapInserted => self.limits.broken(figures),
+            Expect::LeapSmeared if figures.leap_applied => Some("made the leap second"),
+            Expect::LeapSmeared if figures.stepped_s != 0.0 => Some("stepped"),
+            Expect::LeapSmeared => self.limits.broken(figures),
         }
     }
 }

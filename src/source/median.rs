@@ -78,6 +78,13 @@ impl MedianFilter {
         }
     }
 
+    /// Moves the collected samples' offsets by `shift` seconds.
+    pub(crate) fn shift_offsets(&mut self, shift: f64) {
+        for s in &mut self.samples[..usize::from(self.len)] {
+            s.offset += shift;
+        }
+    }
+
     /// Moves the collected samples with a step of the local clock.
     pub(crate) fn step(&mut self, offset: f64) {
         let shift = crate::time::NtpDuration::from_seconds_f64(offset);

@@ -190,13 +190,15 @@ pub const DIRECTIVES: &[Directive] = &[
         Ok(())
     }),
     acted("keyfile", auth::keyfile),
-    not_acted(
-        "leapsecmode",
-        "leap seconds are left to the kernel (chronyd's `leapsecmode system`)",
-        leapsecmode,
-    ),
+    acted("leapsecmode", leapsecmode),
     acted("leapsectz", |r, a, _| {
         r.config.leapsectz = Some(a.string()?.to_string());
+        Ok(())
+    }),
+    // ntpkit's own (chronyd refuses it): the 24-hour linear leap smear.
+    acted("leapsmear", |r, a, _| {
+        a.expect(0, "no arguments")?;
+        r.config.leapsmear = true;
         Ok(())
     }),
     not_acted("linux_freq_scale", OBSOLETE, |_, _, _| Ok(())),

@@ -552,6 +552,9 @@ pub struct Config {
     pub leapsectz: Option<String>,
     /// `leapsecmode`.
     pub leapsecmode: Option<LeapSecMode>,
+    /// `leapsmear` (ntpkit's own directive: chronyd refuses it): serve
+    /// leap seconds smeared over the 24 hours around them.
+    pub leapsmear: bool,
     /// `tempcomp`.
     pub tempcomp: Option<TempCompConfig>,
     /// `dumpdir`.
@@ -623,6 +626,7 @@ impl Default for Config {
             rtcsync: false,
             leapsectz: None,
             leapsecmode: None,
+            leapsmear: false,
             tempcomp: None,
             dumpdir: None,
             dumponexit: false,
