@@ -1334,7 +1334,9 @@ impl<const N: usize, const S: usize, const R: usize> System<N, S, R> {
                 self.leap_sources(seconds);
                 self.smooth(now, before, &correction);
             }
-            LeapMode::Ignore => self.leap_sources(seconds),
+            // The sources' next samples show the second, and the updates
+            // correct it as any offset (as chronyd).
+            LeapMode::Ignore => {}
         }
         if let Some(smoother) = &mut self.smoother {
             // Unless the smoothing took it as the correction it is.
