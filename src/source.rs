@@ -168,6 +168,13 @@ pub struct SourceConfig {
     /// packet from the peer that answers none of ours still gives the
     /// timestamps the next one echoes.
     pub peer: bool,
+    /// The interleaved mode (chrony's `xleave`, RFC 9769): each request
+    /// asks the server for the transmit time of its previous response (a
+    /// kernel or hardware timestamp taken as it left), and the sample is
+    /// made of the previous exchange with it and the request's own
+    /// transmit timestamp; a server that does not answer so is measured
+    /// as before.
+    pub xleave: bool,
 }
 
 setters!(impl [] SourceConfig {
@@ -195,6 +202,7 @@ setters!(impl [] SourceConfig {
     with_presend => presend: Option<i8>,
     with_filter => filter: u8,
     with_peer => peer: bool,
+    with_xleave => xleave: bool,
 });
 
 impl Default for SourceConfig {
@@ -224,6 +232,7 @@ impl Default for SourceConfig {
             presend: None,
             filter: 0,
             peer: false,
+            xleave: false,
         }
     }
 }
@@ -265,6 +274,11 @@ pub enum ResponseError {
     /// The round-trip delay exceeds `maxdelay`.
     #[error("delay {0} s exceeds maxdelay")]
     DelayTooLarge(f64),
+    /// An interleaved answer measures an exchange a basic answer already
+    /// measured (the first after basic ones): not a new sample (chrony
+    /// fails its test A).
+    #[error("the interleaved answer measures an exchange already measured")]
+    Remeasured,
     /// The delay is more than `maxdelayratio` times the smallest delay
     /// kept, seconds.
     #[error("delay {0} s exceeds maxdelayratio times the minimum")]
@@ -422,7 +436,9 @@ fn test_bit(error: &ResponseError) -> u16 {
         | ResponseError::Unsynchronized
         | ResponseError::BadStratum(_) => TEST_SYNCHRONIZED,
         ResponseError::RootDistance(_) => TEST_ROOT_DISTANCE,
-        ResponseError::DelayTooLarge(_) | ResponseError::Presend => TEST_MAX_DELAY,
+        ResponseError::DelayTooLarge(_) | ResponseError::Presend | ResponseError::Remeasured => {
+            TEST_MAX_DELAY
+        }
         ResponseError::Filtered => 0,
         ResponseError::DelayRatio(_) => TEST_DELAY_RATIO,
         ResponseError::DelayOutlier(_) | ResponseError::DelayAboveQuantile(_) => {
@@ -450,6 +466,9 @@ pub struct Exchange {
     pub transmit: TimestampSource,
     /// Where the response's receive timestamp (T4) came from.
     pub receive: TimestampSource,
+    /// An interleaved response: its sample is the previous exchange's,
+    /// with the server's transmit time of its previous answer.
+    pub interleaved: bool,
 }
 
 impl Exchange {
@@ -494,8 +513,13 @@ pub struct RequestNumber(pub u32);
 /// The request waiting for its answer.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Outstanding {
-    /// Its transmit timestamp, a random cookie the answer must echo.
+    /// Its transmit timestamp, a random cookie the answer must echo (in
+    /// the interleaved mode, the previous request's transmit time, its
+    /// bits below the clock's precision random).
     cookie: NtpTimestamp,
+    /// In the interleaved mode, its receive timestamp: what an
+    /// interleaved answer echoes.
+    interleaved: Option<NtpTimestamp>,
     /// When it left (local time): T1.
     sent: NtpTimestamp,
     /// Where `sent` came from.
@@ -505,6 +529,28 @@ struct Outstanding {
     /// A `presend` request: its answer is not measured.
     presend: bool,
 }
+
+/// What the interleaved mode keeps of the last exchange answered: the
+/// next interleaved answer completes it.
+#[derive(Debug, Clone, Copy)]
+struct LastExchange {
+    /// Its request: which, when it left (T1) and where that came from.
+    number: RequestNumber,
+    sent: NtpTimestamp,
+    transmit: TimestampSource,
+    /// The answer's receive timestamp (T2), when the answer arrived (T4)
+    /// and where that came from.
+    remote_receive: NtpTimestamp,
+    received: NtpTimestamp,
+    receive: TimestampSource,
+    /// Its own answer was basic: it was measured already.
+    measured: bool,
+}
+
+/// Requests in a row without an answer after which the interleaved mode
+/// waits for a basic exchange (chrony's limit: a server must not answer
+/// with a transmit time that old).
+const MAX_INTERLEAVED_UNANSWERED: u32 = 4;
 
 /// What a source made of a response.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -592,6 +638,13 @@ pub struct Source {
     /// Where the system keeps this reference clock's readings; `None` for
     /// a server or peer.
     refclock_slot: Option<u8>,
+    /// The interleaved mode's last exchange answered.
+    last_exchange: Option<LastExchange>,
+    /// Requests sent since the last answer.
+    unanswered: u32,
+    /// How the response being handled matched: interleaved, and where
+    /// its sample's T1 and T4 came from.
+    matched: Option<(bool, TimestampSource, TimestampSource)>,
 }
 
 impl Source {
@@ -645,6 +698,9 @@ impl Source {
             presend_done: false,
             median: MedianFilter::default(),
             refclock_slot: None,
+            last_exchange: None,
+            unanswered: 0,
+            matched: None,
         }
     }
 
@@ -790,11 +846,18 @@ impl Source {
     pub(crate) fn correct(&mut self, now: NtpTimestamp, rate: f64) {
         self.stats.correct(now, rate);
         self.median.correct(now, rate);
-        if let Some(request) = &mut self.outstanding {
-            let age = (now - request.sent).to_seconds_f64();
+        let moved = |time: &mut NtpTimestamp| {
+            let age = (now - *time).to_seconds_f64();
             if age > 0.0 {
-                request.sent = request.sent - NtpDuration::from_seconds_f64(rate * age);
+                *time = *time - NtpDuration::from_seconds_f64(rate * age);
             }
+        };
+        if let Some(request) = &mut self.outstanding {
+            moved(&mut request.sent);
+        }
+        if let Some(last) = &mut self.last_exchange {
+            moved(&mut last.sent);
+            moved(&mut last.received);
         }
     }
 
@@ -1010,6 +1073,9 @@ impl Source {
         if self.stopped || self.offline || now < self.next_poll || self.refclock_slot.is_some() {
             return None;
         }
+        let last = self
+            .last_exchange
+            .filter(|_| self.config.xleave && self.unanswered < MAX_INTERLEAVED_UNANSWERED);
         let (header, cookie) = if self.config.peer {
             let mut header = self.peer_packet(&ours);
             // Below the clock's precision the transmit time is random, as
@@ -1017,6 +1083,22 @@ impl Source {
             // know from our clock alone.
             header.transmit_timestamp = fuzz_below(header.transmit_timestamp, ours.precision, rng);
             (header, header.transmit_timestamp)
+        } else if let Some(last) = last {
+            // Interleaved (RFC 9769): the last answer's receive timestamp
+            // as the origin, its arrival as the receive timestamp, and
+            // the last request's departure as the transmit timestamp (each
+            // with random bits below the precision, never equal).
+            let mut header = Header::client_request(self.poll(), NtpTimestamp::ZERO);
+            header.origin_timestamp = last.remote_receive;
+            header.receive_timestamp = fuzz_below(last.received, ours.precision, rng);
+            let transmit = loop {
+                let t = fuzz_below(last.sent, ours.precision, rng);
+                if t != header.receive_timestamp && !t.is_zero() {
+                    break t;
+                }
+            };
+            header.transmit_timestamp = transmit;
+            (header, transmit)
         } else {
             // Zero would be an origin no request has (a server's "none").
             let cookie = loop {
@@ -1047,8 +1129,13 @@ impl Source {
             && !self.presend_done
             && self.config.presend.is_some_and(|p| self.poll() >= p);
         self.presend_done = presend;
+        let interleaved = last
+            .filter(|_| !self.config.peer)
+            .map(|_| header.receive_timestamp);
+        self.unanswered = self.unanswered.saturating_add(1);
         self.outstanding = len.map(|_| Outstanding {
             cookie,
+            interleaved,
             sent: now,
             transmit: TimestampSource::Daemon,
             number,
@@ -1142,13 +1229,22 @@ impl Source {
     /// waits for its answer: a late timestamp of an earlier request never
     /// lands on a later one.
     pub fn set_transmit_time(&mut self, number: RequestNumber, time: NtpTimestamp) -> bool {
-        match &mut self.outstanding {
-            Some(request) if request.number == number => {
+        match (&mut self.outstanding, &mut self.last_exchange) {
+            (Some(request), _) if request.number == number => {
                 request.sent = time;
                 if request.transmit != TimestampSource::Kernel {
                     self.counts.kernel_tx = self.counts.kernel_tx.saturating_add(1);
                 }
                 request.transmit = TimestampSource::Kernel;
+                true
+            }
+            // Answered already: the interleaved mode still wants it.
+            (_, Some(last)) if last.number == number && self.config.xleave => {
+                last.sent = time;
+                if last.transmit != TimestampSource::Kernel {
+                    self.counts.kernel_tx = self.counts.kernel_tx.saturating_add(1);
+                }
+                last.transmit = TimestampSource::Kernel;
                 true
             }
             _ => false,
@@ -1207,13 +1303,24 @@ impl Source {
                 }
             }
         };
-        let transmit = self
-            .outstanding
-            .map_or(TimestampSource::Daemon, |request| request.transmit);
         let presend = self.outstanding.is_some_and(|request| request.presend);
         let waiting = self.outstanding.is_some();
         let received = ours.map_or(now, |ours| ours.time);
+        self.matched = None;
         let checked = self.check_response(now, received, &header, packet, local_precision, nts);
+        // The interleaved mode's next request completes this exchange:
+        // where its T4 came from.
+        if let Some(last) = self.last_exchange.as_mut().filter(|l| l.received == now) {
+            last.receive = receive;
+        }
+        // Where the sample's T1 and T4 came from (an interleaved one's are
+        // the previous exchange's).
+        let (interleaved, transmit, receive) = self
+            .matched
+            .take()
+            .map_or((false, TimestampSource::Daemon, receive), |(i, t, r)| {
+                (i, t, if i { r } else { receive })
+            });
         // A peer's packet that answered ours: our next one is timed to it.
         if self.config.peer && waiting && self.outstanding.is_none() {
             let our_stratum = ours.map_or(0, |ours| ours.reference.stratum);
@@ -1243,7 +1350,8 @@ impl Source {
         {
             self.filter_missed();
         }
-        let exchange = self.note_response(header, &result, sample, (transmit, receive));
+        let exchange =
+            self.note_response(header, &result, sample, (transmit, receive), interleaved);
         Response { exchange, result }
     }
 
@@ -1340,6 +1448,7 @@ impl Source {
         result: &Result<Measurement, ResponseError>,
         sample: Option<Sample>,
         (transmit, receive): (TimestampSource, TimestampSource),
+        interleaved: bool,
     ) -> Option<Exchange> {
         self.counts.received = self.counts.received.saturating_add(1);
         match receive {
@@ -1368,6 +1477,7 @@ impl Source {
             sample,
             transmit,
             receive,
+            interleaved,
         });
         self.exchange
     }
@@ -1416,13 +1526,25 @@ impl Source {
         if self.config.peer {
             self.note_peer_packet(header, received)?;
         }
-        let sent = match self.outstanding {
-            Some(request) if header.origin_timestamp == request.cookie => request.sent,
+        // A basic answer echoes the request's transmit timestamp; an
+        // interleaved one its receive timestamp, and then measures the
+        // previous exchange.
+        let (request, last) = match (self.outstanding, self.last_exchange) {
+            (Some(request), _) if header.origin_timestamp == request.cookie => (request, None),
+            (Some(request), Some(last)) if request.interleaved == Some(header.origin_timestamp) => {
+                (request, Some(last))
+            }
             _ => {
                 self.auth_counters.unmatched = self.auth_counters.unmatched.saturating_add(1);
                 return Err(ResponseError::BogusOrigin);
             }
         };
+        let sent = last.map_or(request.sent, |last| last.sent);
+        self.matched = Some(match last {
+            Some(last) => (true, last.transmit, last.receive),
+            None => (false, request.transmit, TimestampSource::Daemon),
+        });
+        self.unanswered = 0;
         if self.auth.is_authenticated() {
             self.auth_counters.authenticated = self.auth_counters.authenticated.saturating_add(1);
         }
@@ -1435,6 +1557,19 @@ impl Source {
         }
         if header.receive_timestamp.is_zero() || header.transmit_timestamp.is_zero() {
             return Err(ResponseError::ZeroTimestamp);
+        }
+        // What the next interleaved request asks to complete (its T4
+        // source is noted by the caller).
+        if self.config.xleave && !self.config.peer {
+            self.last_exchange = Some(LastExchange {
+                number: request.number,
+                sent: request.sent,
+                transmit: request.transmit,
+                remote_receive: header.receive_timestamp,
+                received: now,
+                receive: TimestampSource::Daemon,
+                measured: last.is_none(),
+            });
         }
         if header.leap == LeapIndicator::Unsynchronized {
             return Err(ResponseError::Unsynchronized);
@@ -1453,12 +1588,16 @@ impl Source {
         if header.stratum > 1 && self.own_reference_id == Some(header.reference_id) {
             return Err(ResponseError::Loop);
         }
+        let (server_receive, client_receive) = match last {
+            Some(last) => (last.remote_receive, last.received),
+            None => (header.receive_timestamp, now),
+        };
         let mut sample = Sample::new(
             &Timestamps {
                 client_transmit: sent,
-                server_receive: header.receive_timestamp,
+                server_receive,
                 server_transmit: header.transmit_timestamp,
-                client_receive: now,
+                client_receive,
             },
             local_precision,
             header.precision,
@@ -1467,6 +1606,9 @@ impl Source {
         let delay = sample.delay.to_seconds_f64();
         if delay > self.config.maxdelay {
             return Err(ResponseError::DelayTooLarge(delay));
+        }
+        if last.is_some_and(|last| last.measured) {
+            return Err(ResponseError::Remeasured);
         }
         Ok(Measurement {
             sample,
@@ -1631,6 +1773,10 @@ impl Source {
         }
         if let Some(request) = &mut self.outstanding {
             request.sent = request.sent + shift;
+        }
+        if let Some(last) = &mut self.last_exchange {
+            last.sent = last.sent + shift;
+            last.received = last.received + shift;
         }
         if let Some(sent) = &mut self.last_sent {
             *sent = *sent + shift;
@@ -1836,6 +1982,132 @@ mod tests {
         (result, sent)
     }
 
+    /// RFC 9769's client: after a basic exchange, each request asks for
+    /// the server's transmit time of its last answer; an interleaved
+    /// answer measures the previous exchange with it (and with the
+    /// request's kernel transmit time, known after the answer came), a
+    /// basic one the current exchange as before. The first interleaved
+    /// answer after a basic one would measure again what the basic one
+    /// measured: it is not a sample (chrony's test A fails).
+    #[test]
+    fn interleaved_answers_measure_the_previous_exchange() {
+        let mut rng = TestRng::new(9);
+        let config = SourceConfig {
+            xleave: true,
+            ..SourceConfig::default()
+        };
+        let mut source = Source::new(config, ReferenceId::NONE, start());
+        let secs = NtpDuration::from_seconds_f64;
+        let d = |a: NtpTimestamp, b: NtpTimestamp| (a - b).to_seconds_f64();
+        let near = |a: NtpTimestamp, b: NtpTimestamp| d(a, b).abs() < 1e-6;
+        // A server 1 ms ahead, 10 ms each way; its answers leave 0.1 ms
+        // after the transmit time they carry (the interleaved mode gets
+        // the true one with the next answer).
+        let (first, sent1) = request(&mut source, &mut rng);
+        assert!(first.origin_timestamp.is_zero() && first.receive_timestamp.is_zero());
+        let basic = reply(&first, sent1 + secs(0.011));
+        let rx1 = sent1 + secs(0.0201);
+        let got = source
+            .handle_response(rx1, &bytes(&basic), -20, None, TimestampSource::Kernel)
+            .result
+            .unwrap();
+        assert!(!source.exchange().unwrap().interleaved);
+        assert!((got.sample.offset.to_seconds_f64() - 0.00095).abs() < 1e-6);
+        // The request's kernel timestamp comes after the answer: kept.
+        assert!(source.set_transmit_time(RequestNumber(0), sent1 + secs(20e-6)));
+
+        // The next request asks for the first answer's transmit time.
+        let (second, sent2) = request(&mut source, &mut rng);
+        assert_eq!(second.origin_timestamp, basic.receive_timestamp);
+        assert!(near(second.receive_timestamp, rx1));
+        assert!(near(second.transmit_timestamp, sent1 + secs(20e-6)));
+        let answer = |request: &Header, sent: NtpTimestamp, previous: &Header| Header {
+            origin_timestamp: request.receive_timestamp,
+            receive_timestamp: sent + secs(0.011),
+            transmit_timestamp: previous.receive_timestamp + secs(1e-4),
+            ..*previous
+        };
+        let second_answer = answer(&second, sent2, &basic);
+        let rx2 = sent2 + secs(0.0201);
+        let result = source
+            .handle_response(
+                rx2,
+                &bytes(&second_answer),
+                -20,
+                None,
+                TimestampSource::Kernel,
+            )
+            .result;
+        assert_eq!(result, Err(ResponseError::Remeasured));
+        let exchange = source.exchange().unwrap();
+        assert!(exchange.interleaved && exchange.tests & TEST_MAX_DELAY == 0);
+        assert!(source.set_transmit_time(RequestNumber(1), sent2 + secs(20e-6)));
+
+        // The third measures the second exchange, with its true T1 and T3.
+        let (third, sent3) = request(&mut source, &mut rng);
+        assert_eq!(third.origin_timestamp, second_answer.receive_timestamp);
+        let third_answer = answer(&third, sent3, &second_answer);
+        let got = source
+            .handle_response(
+                sent3 + secs(0.0201),
+                &bytes(&third_answer),
+                -20,
+                None,
+                TimestampSource::Kernel,
+            )
+            .result
+            .unwrap();
+        let exchange = source.exchange().unwrap();
+        assert!(exchange.interleaved);
+        assert_eq!(exchange.transmit, TimestampSource::Kernel);
+        let (t1, t2) = (sent2 + secs(20e-6), second_answer.receive_timestamp);
+        let (t3, t4) = (third_answer.transmit_timestamp, rx2);
+        let want_offset = (d(t2, t1) + d(t3, t4)) / 2.0;
+        let want_delay = d(t4, t1) - d(t3, t2);
+        let offset = got.sample.offset.to_seconds_f64();
+        let delay = got.sample.delay.to_seconds_f64();
+        assert!(
+            (offset - want_offset).abs() < 1e-8,
+            "{offset} {want_offset}"
+        );
+        assert!((delay - want_delay).abs() < 1e-8, "{delay} {want_delay}");
+        assert!((offset - 0.00099).abs() < 1e-6 && (delay - 0.01998).abs() < 1e-6);
+
+        // A server that answers in basic mode: the current exchange.
+        let (fourth, sent4) = request(&mut source, &mut rng);
+        let plain = reply(&fourth, sent4 + secs(0.011));
+        let got = source
+            .handle_response(
+                sent4 + secs(0.02),
+                &bytes(&plain),
+                -20,
+                None,
+                TimestampSource::Daemon,
+            )
+            .result
+            .unwrap();
+        assert!(!source.exchange().unwrap().interleaved);
+        assert!((got.sample.offset.to_seconds_f64() - 0.001).abs() < 2e-6);
+        // An answer that echoes nothing of ours is refused.
+        let (fifth, sent5) = request(&mut source, &mut rng);
+        let forged = Header {
+            origin_timestamp: fifth.receive_timestamp + secs(1.0),
+            ..reply(&fifth, sent5 + secs(0.011))
+        };
+        assert_eq!(
+            source
+                .handle_response(
+                    sent5 + secs(0.02),
+                    &bytes(&forged),
+                    -20,
+                    None,
+                    TimestampSource::Daemon
+                )
+                .result,
+            Err(ResponseError::BogusOrigin)
+        );
+    }
+
     /// chrony's `offline`: nothing is sent until the source is set online.
     #[test]
     fn offline_sources_wait_for_online() {
@@ -1928,6 +2200,7 @@ mod tests {
         let check = |source: &mut Source, header: Header, local: Option<ReferenceId>| {
             source.outstanding = Some(Outstanding {
                 cookie: req.transmit_timestamp,
+                interleaved: None,
                 sent,
                 transmit: TimestampSource::Daemon,
                 number: RequestNumber(0),
@@ -2366,6 +2639,7 @@ mod tests {
             sample: None,
             transmit: TimestampSource::Daemon,
             receive: TimestampSource::Daemon,
+            interleaved: false,
         };
         for failed in [
             0,

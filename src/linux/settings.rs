@@ -185,6 +185,7 @@ pub fn upstreams_from_add(
         } else {
             0.0
         },
+        xleave: flags.has(SourceFlags::INTERLEAVED),
     };
     for (set, option) in [
         (add.version != 0, "version"),
@@ -194,7 +195,6 @@ pub fn upstreams_from_add(
         ),
         (add.filter > 16, "filter beyond 16 polls (16 used)"),
         (add.max_unreach != 0, "maxunreach"),
-        (flags.has(SourceFlags::INTERLEAVED), "xleave"),
         (flags.has(SourceFlags::AUTO_OFFLINE), "auto_offline"),
         (
             flags.has(SourceFlags::EXT_MONO_ROOT) || flags.has(SourceFlags::EXT_NET_CORRECTION),

@@ -63,7 +63,6 @@ const NOT_ACTED_ON: &[(&str, &str)] = &[
     ("auto_offline", OFFLINE),
     ("extfield", "NTP extension fields are not sent"),
     ("version", "ntpkit always sends NTPv4"),
-    ("xleave", "the interleaved mode is not implemented"),
 ];
 
 const OFFLINE: &str = "sources are not set offline when their requests cannot be sent";
@@ -79,8 +78,6 @@ pub struct SourceOptions {
     pub extfields: Vec<u32>,
     /// `auto_offline`.
     pub auto_offline: bool,
-    /// `xleave`.
-    pub xleave: bool,
 }
 
 /// Where a source line was read.
@@ -143,7 +140,7 @@ pub(super) fn parse(
             "offline" => engine.offline = true,
             "auto_offline" => options.auto_offline = true,
             "require" => engine.require = true,
-            "xleave" => options.xleave = true,
+            "xleave" => engine.xleave = true,
             "copy" => engine.copy = true,
             "minpoll" | "maxpoll" | "polltarget" | "port" | "ntsport" | "maxsources"
             | "minsamples" | "maxsamples" | "filter" | "presend" | "minstratum" | "version" => {

@@ -192,7 +192,7 @@ fn measurement(exchange: &Exchange, peer: &Peer, poll: i8, now: NtpTimestamp) ->
         root_dispersion: header.root_dispersion.to_seconds_f64(),
         reference_id: header.reference_id.to_bits(),
         mode: header.mode as u8,
-        interleaved: false,
+        interleaved: exchange.interleaved,
         tx_timestamp: exchange.transmit,
         rx_timestamp: exchange.receive,
     }

@@ -166,7 +166,7 @@ impl Provider for NodeView<'_, '_> {
             response_time: seconds(header.transmit_timestamp - header.receive_timestamp),
             jitter_asymmetry: 0.0,
             tests: exchange.tests,
-            interleaved: false,
+            interleaved: exchange.interleaved,
             // An authenticating source takes only authenticated responses.
             authenticated: system
                 .source_auth(peer.id)
