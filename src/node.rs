@@ -908,6 +908,27 @@ impl<'a, const N: usize, const S: usize, const R: usize> Node<'a, N, S, R> {
         header.emit(buf).ok()
     }
 
+    /// The reply to `client` (its bytes, as sent) left at `transmit` (the
+    /// time stamped into it, or the kernel's transmit timestamp): the
+    /// client's next interleaved request is answered with it (see
+    /// [`Server::transmitted`]). Whether it was kept.
+    pub fn reply_transmitted(
+        &mut self,
+        client: SocketAddr,
+        reply: &[u8],
+        transmit: NtpTimestamp,
+    ) -> bool {
+        self.server
+            .as_mut()
+            .is_some_and(|server| server.transmitted(client, reply, transmit))
+    }
+
+    /// How many replies' transmit times the server keeps for interleaved
+    /// requests (0 when not serving).
+    pub fn server_timestamps_held(&self) -> usize {
+        self.server.as_ref().map_or(0, Server::timestamps_held)
+    }
+
     /// The time to put in a reply's (or a broadcast's) transmit timestamp
     /// when it leaves at `now` (the clock's time): with the correction
     /// still being slewed applied, as chrony's "cooked" time, and what

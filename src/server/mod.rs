@@ -69,6 +69,7 @@
 //! ```
 
 mod clientlog;
+mod interleave;
 mod local;
 
 pub use clientlog::{ClientEntry, ClientLog, ClientRecord, RateLimit, Verdict, WAYS};
@@ -167,6 +168,8 @@ pub struct Counters {
     /// NTS NAKs sent (a cookie that did not open, or a request that did
     /// not authenticate under its keys).
     pub nts_nak: u64,
+    /// Answers in interleaved mode (RFC 9769).
+    pub interleaved: u64,
 }
 
 impl core::ops::AddAssign for Counters {
@@ -183,6 +186,7 @@ impl core::ops::AddAssign for Counters {
         self.mac_answered += other.mac_answered;
         self.nts_answered += other.nts_answered;
         self.nts_nak += other.nts_nak;
+        self.interleaved += other.interleaved;
     }
 }
 
@@ -278,6 +282,9 @@ pub struct Server<'a, const A: usize = DEFAULT_RULES> {
     counters: Counters,
     keys: KeyStore<'a>,
     nts: Option<NtsServer>,
+    /// The transmit times of recent replies, for interleaved requests
+    /// (kept with the client log only, as chronyd's).
+    transmits: interleave::TransmitLog,
 }
 
 /// [`Server::without_client_log`] was given a `rate_limit`, which needs
@@ -317,6 +324,7 @@ impl<'a, const A: usize> Server<'a, A> {
             counters: Counters::default(),
             keys: KeyStore::default(),
             nts: None,
+            transmits: interleave::TransmitLog::default(),
         }
     }
 
@@ -366,6 +374,33 @@ impl<'a, const A: usize> Server<'a, A> {
     /// The client log, to reset its counts (`chronyc clients -r`).
     pub fn client_log_mut(&mut self) -> &mut ClientLog<'a> {
         &mut self.log
+    }
+
+    /// The reply to `client` that carried the receive timestamp of
+    /// `reply` (as written, the reply itself) left at `transmit` (the
+    /// time stamped into it, or the kernel's transmit timestamp): the
+    /// client's next interleaved request (RFC 9769) is answered with it.
+    /// Until this is told, a plain reply's time is not known and the
+    /// client's next request is answered in basic mode.
+    pub fn transmitted(
+        &mut self,
+        client: SocketAddr,
+        reply: &[u8],
+        transmit: NtpTimestamp,
+    ) -> bool {
+        let Ok(packet) = Packet::new_checked(reply) else {
+            return false;
+        };
+        // As stamped: its lowest bit clear.
+        let transmit = NtpTimestamp::from_bits(transmit.to_bits() & !1);
+        self.transmits
+            .transmitted(client.ip(), packet.receive_timestamp(), transmit)
+    }
+
+    /// How many replies' transmit times are kept for interleaved
+    /// requests (`chronyc serverstats`' "NTP timestamps held").
+    pub fn timestamps_held(&self) -> usize {
+        self.transmits.held()
     }
 
     /// Answers `request`, received from `client` at `receive`, serving
@@ -457,9 +492,27 @@ impl<'a, const A: usize> Server<'a, A> {
             AuthKind::NtsNak => Some(KissCode::Ntsn),
             _ => kiss,
         };
-        let transmit = match kind {
-            AuthKind::Mac | AuthKind::Nts => transmit(),
-            AuthKind::None | AuthKind::NtsNak => receive,
+        // An interleaved request (RFC 9769) echoes the receive timestamp
+        // of our last reply to it as its origin (our receive timestamps
+        // have their lowest bit set, our transmit timestamps clear, as
+        // chronyd's): it is answered with when that reply left, once, and
+        // with its own receive timestamp as origin. Only such a request's
+        // reply is kept for the next (a client starting in basic mode gets
+        // its third answer interleaved, as from chronyd).
+        let asks = kiss.is_none()
+            && self.log.is_active()
+            && packet.version() == 4
+            && packet.origin_timestamp().to_bits() & 1 == 1
+            && packet.receive_timestamp() != packet.transmit_timestamp();
+        let previous = asks
+            .then(|| self.transmits.take(client.ip(), packet.origin_timestamp()))
+            .flatten();
+        let receive = NtpTimestamp::from_bits(receive.to_bits() | 1);
+        let sealed = matches!(kind, AuthKind::Mac | AuthKind::Nts);
+        let transmit = match (previous, sealed) {
+            (Some(previous), _) => previous,
+            (None, true) => NtpTimestamp::from_bits(transmit().to_bits() & !1),
+            (None, false) => receive,
         };
         // A kiss-o'-death says nothing of the server's synchronisation.
         let served = match kiss {
@@ -471,7 +524,10 @@ impl<'a, const A: usize> Server<'a, A> {
         };
         let header = Header {
             version: packet.version(),
-            origin_timestamp: packet.transmit_timestamp(),
+            origin_timestamp: match previous {
+                Some(_) => packet.receive_timestamp(),
+                None => packet.transmit_timestamp(),
+            },
             receive_timestamp: receive,
             transmit_timestamp: transmit,
             ..served.header(mode, packet.poll().max(self.min_poll), self.precision)
@@ -479,7 +535,18 @@ impl<'a, const A: usize> Server<'a, A> {
         // Never longer than the request.
         let room = response.len().min(request.len());
         let len = write_reply(&header, auth, &mut response[..room])?;
-        Ok(Answer { len, kiss, kind })
+        if asks {
+            // A sealed basic reply's transmit time is final; the others'
+            // is told when they leave (`transmitted`).
+            let known = (sealed && previous.is_none()).then_some(transmit);
+            self.transmits.note(client.ip(), receive, known);
+        }
+        Ok(Answer {
+            len,
+            kiss,
+            kind,
+            interleaved: previous.is_some(),
+        })
     }
 
     /// How `packet` asks to be authenticated. NTS fields are looked for
@@ -640,6 +707,7 @@ struct Answer {
     len: usize,
     kiss: Option<KissCode>,
     kind: AuthKind,
+    interleaved: bool,
 }
 
 impl Counters {
@@ -657,6 +725,9 @@ impl Counters {
         }
         if answer.kiss.is_some() {
             self.kod_sent += 1;
+        }
+        if answer.interleaved {
+            self.interleaved += 1;
         }
         // A DENY kiss is an answer to a client that is not served.
         if answer.kiss == Some(KissCode::Deny) {

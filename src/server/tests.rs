@@ -1,6 +1,6 @@
 use super::*;
 use crate::time::NtpDuration;
-use crate::wire::{set_transmit_timestamp, LeapIndicator, ReferenceId};
+use crate::wire::{set_transmit_timestamp, stamp_reply, LeapIndicator, ReferenceId};
 use core::net::{IpAddr, Ipv6Addr};
 use proptest::prelude::*;
 use std::vec;
@@ -96,8 +96,10 @@ fn fields_of_a_response() {
         response.origin_timestamp,
         NtpTimestamp::from_bits(0x0123_4567_89ab_cdef)
     );
-    assert_eq!(response.receive_timestamp, now());
-    assert_eq!(response.transmit_timestamp, now());
+    // Its lowest bit set, as chronyd's: an interleaved request's origin
+    // is known by it. The transmit timestamp waits to be stamped.
+    assert_eq!(response.receive_timestamp.to_bits(), now().to_bits() | 1);
+    assert_eq!(response.transmit_timestamp, response.receive_timestamp);
 }
 
 #[test]
@@ -799,4 +801,89 @@ fn without_client_log_answers_and_refuses_rate_limiting() {
         Server::without_client_log(limited).err(),
         Some(RateLimitNeedsTable)
     );
+}
+
+/// RFC 9769's server: a request whose origin is the receive timestamp of
+/// our last reply to the same client is answered with when that reply
+/// left (once told) and with the request's receive timestamp as origin;
+/// anything else, a reply whose time was never told, another client, or
+/// no client log (`noclientlog`), in basic mode.
+#[test]
+fn interleaved_requests_get_the_transmit_time_of_the_last_reply() {
+    let interleaved_after = |log: bool, tell: bool, from: SocketAddr| -> bool {
+        let mut table = [ClientRecord::EMPTY; 16];
+        let mut server = if log {
+            Server::new(open_config(), &mut table, [7, 7])
+        } else {
+            Server::without_client_log(open_config()).unwrap()
+        };
+        let reference = Reference::local(10, now());
+        let mut out = [0u8; 48];
+        // A request that may be interleaved (its origin one of our receive
+        // timestamps, lowest bit set): its reply is kept for the next. (A
+        // zero origin would not be: a client's third answer is the first
+        // interleaved one.)
+        let mut first = request(4, 3, 6);
+        first[24..32].copy_from_slice(&0x0000_1111_0000_0001u64.to_be_bytes());
+        let len = server
+            .respond(&first, client(), now(), &reference, &mut out)
+            .unwrap();
+        let sent = now() + NtpDuration::from_seconds_f64(30e-6);
+        assert!(stamp_reply(&mut out[..len], sent));
+        if tell {
+            assert_eq!(server.transmitted(client(), &out[..len], sent), log);
+        } else {
+            // Told only of another client's reply: this one's time is not
+            // known.
+            let other: SocketAddr = "127.0.0.9:40000".parse().unwrap();
+            assert!(!server.transmitted(other, &out[..len], sent));
+        }
+        let reply = Header::decode(&out).unwrap();
+        // The client's interleaved request: our receive timestamp as its
+        // origin, its own receive timestamp of our reply.
+        let mut second = Header::decode(&first).unwrap();
+        second.origin_timestamp = reply.receive_timestamp;
+        second.receive_timestamp = NtpTimestamp::from_bits(0x5555);
+        second.transmit_timestamp = NtpTimestamp::from_bits(0x7777);
+        let mut bytes = [0u8; 48];
+        second.emit(&mut bytes).unwrap();
+        let later = now() + NtpDuration::from_seconds_f64(64.0);
+        let len = server
+            .respond(&bytes, from, later, &reference, &mut out)
+            .unwrap();
+        let answer = Header::decode(&out[..len]).unwrap();
+        // An interleaved answer keeps its transmit time when stamped.
+        let interleaved = answer.origin_timestamp == second.receive_timestamp;
+        assert_eq!(stamp_reply(&mut out[..len], later), !interleaved);
+        if interleaved {
+            assert_eq!(answer.transmit_timestamp.to_bits(), sent.to_bits() & !1);
+            assert_eq!(answer.receive_timestamp.to_bits(), later.to_bits() | 1);
+        } else {
+            assert_eq!(answer.origin_timestamp, second.transmit_timestamp);
+        }
+        assert_eq!(server.counters().interleaved, u64::from(interleaved));
+        interleaved
+    };
+    assert!(interleaved_after(true, true, client()));
+    assert!(!interleaved_after(true, false, client()));
+    assert!(!interleaved_after(
+        true,
+        true,
+        "127.0.0.2:40000".parse().unwrap()
+    ));
+    assert!(!interleaved_after(false, true, client()));
+    // A basic request (zero origin) is not kept for the next.
+    let mut table = [ClientRecord::EMPTY; 16];
+    let mut server = Server::new(open_config(), &mut table, [7, 7]);
+    let mut out = [0u8; 48];
+    let len = server
+        .respond(
+            &request(4, 3, 6),
+            client(),
+            now(),
+            &Reference::local(10, now()),
+            &mut out,
+        )
+        .unwrap();
+    assert!(!server.transmitted(client(), &out[..len], now()));
 }

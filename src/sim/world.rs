@@ -41,7 +41,7 @@ use crate::report::TimestampSource;
 use crate::server::{ClientRecord, RateLimit, Server, ServerConfig};
 use crate::system::{Drift, SourceConfig, SourceId, MAX_REQUEST_LEN};
 use crate::time::NtpTimestamp;
-use crate::wire::{set_transmit_timestamp, LeapIndicator, ReferenceId};
+use crate::wire::{stamp_reply, LeapIndicator, ReferenceId};
 
 use super::{SimKernel, SimRng};
 
@@ -560,7 +560,8 @@ impl World {
                 let len = server
                     .server
                     .respond(request, client, now, &reference, reply)?;
-                set_transmit_timestamp(&mut reply[..len], now);
+                stamp_reply(&mut reply[..len], now);
+                server.server.transmitted(client, &reply[..len], now);
                 Some(len)
             }
             Target::Host(i) => {
@@ -569,7 +570,9 @@ impl World {
                 host.watch_for_jumps();
                 let now = host.now();
                 let len = host.node.serve(now, client, request, reply, || now)?;
-                set_transmit_timestamp(&mut reply[..len], host.node.transmit_time(now));
+                let transmit = host.node.transmit_time(now);
+                stamp_reply(&mut reply[..len], transmit);
+                host.node.reply_transmitted(client, &reply[..len], transmit);
                 host.settle();
                 host.schedule(self.t);
                 Some(len)

@@ -34,7 +34,7 @@ mod refid;
 pub use error::Error;
 pub use ext::{ExtensionField, Extensions, Mac};
 pub use header::{Header, LeapIndicator, Mode};
-pub use packet::{set_transmit_timestamp, Packet};
+pub use packet::{set_transmit_timestamp, stamp_reply, Packet};
 pub use refid::{AsciiId, KissCode, ReferenceId, ReferenceKind};
 
 /// Length of the NTP header, the smallest valid packet.

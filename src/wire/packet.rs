@@ -336,13 +336,34 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
 /// `reply` (its bytes 40 to 47), as late as possible before it is sent;
 /// does nothing to a buffer of another length: shorter is no reply, longer
 /// is an authenticated one, whose MAC or NTS authenticator covers the
-/// transmit timestamp it was sealed with.
+/// transmit timestamp it was sealed with. (A server's replies are
+/// stamped with [`stamp_reply`], which leaves interleaved ones alone.)
 pub fn set_transmit_timestamp(reply: &mut [u8], transmit: NtpTimestamp) {
     if reply.len() != HEADER_LEN {
         return;
     }
     if let Ok(mut packet) = Packet::new_header(reply) {
         packet.set_transmit_timestamp(transmit);
+    }
+}
+
+/// [`set_transmit_timestamp`] for a server's reply: a plain basic reply
+/// carries its receive timestamp as a placeholder for its transmit
+/// timestamp, and only such a reply is stamped; an interleaved one (RFC
+/// 9769) carries its previous reply's transmit time, which stays. Whether
+/// it was stamped.
+pub fn stamp_reply(reply: &mut [u8], transmit: NtpTimestamp) -> bool {
+    if reply.len() != HEADER_LEN {
+        return false;
+    }
+    match Packet::new_header(reply) {
+        Ok(mut packet) if packet.transmit_timestamp() == packet.receive_timestamp() => {
+            // Its lowest bit clear: a transmit timestamp never equals a
+            // receive timestamp the server wrote (which have it set).
+            packet.set_transmit_timestamp(NtpTimestamp::from_bits(transmit.to_bits() & !1));
+            true
+        }
+        _ => false,
     }
 }
 

@@ -196,10 +196,12 @@ impl ServeSockets {
                 }
                 Some(prefix + len)
             });
-            batch.set_transmit_timestamps_after(
-                prefix,
-                node.transmit_time(clock.at_system_time(realtime_now())),
-            );
+            let transmit = node.transmit_time(clock.at_system_time(realtime_now()));
+            batch.set_transmit_timestamps_after(prefix, transmit);
+            // Interleaved requests are answered with the time each left.
+            for (client, reply) in batch.replies_after(prefix) {
+                node.reply_transmitted(client, reply, transmit);
+            }
             if let Err(e) = serve.socket.send_replies(batch) {
                 break Err(e);
             }

@@ -196,6 +196,8 @@ impl Provider for NodeView<'_, '_> {
             ntp_hits: counters.received,
             ntp_drops: counters.rate_limited,
             ntp_auth_hits: counters.mac_answered + counters.nts_answered,
+            ntp_interleaved_hits: counters.interleaved,
+            ntp_timestamps: self.node.server_timestamps_held() as u64,
             ..ServerStatsReport::default()
         }
     }

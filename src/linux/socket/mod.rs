@@ -52,7 +52,7 @@ use std::vec::Vec;
 
 use crate::linux::sys::{self, cvt};
 use crate::time::{NtpTimestamp, UnixTime};
-use crate::wire::set_transmit_timestamp;
+use crate::wire::stamp_reply;
 
 pub mod client;
 
@@ -756,12 +756,24 @@ impl Batch {
 
     /// [`set_transmit_timestamps`](Self::set_transmit_timestamps) for
     /// replies whose NTP message starts `prefix` bytes in (NTP over PTP).
+    /// (An interleaved reply keeps its transmit timestamp: see
+    /// [`stamp_reply`].)
     pub fn set_transmit_timestamps_after(&mut self, prefix: usize, transmit: NtpTimestamp) {
         for i in 0..self.count {
             if let Some(message) = self.replies[i].get_mut(prefix..self.reply_lengths[i]) {
-                set_transmit_timestamp(message, transmit);
+                stamp_reply(message, transmit);
             }
         }
+    }
+
+    /// Each reply waiting to be sent: its client and its NTP message
+    /// (`prefix` bytes in).
+    pub fn replies_after(&self, prefix: usize) -> impl Iterator<Item = (SocketAddr, &[u8])> + '_ {
+        (0..self.count).filter_map(move |i| {
+            let message = self.replies[i].get(prefix..self.reply_lengths[i])?;
+            let client = from_sockaddr(&self.received.peers[i])?;
+            (!message.is_empty()).then_some((client, message))
+        })
     }
 
     /// How many replies are waiting to be sent.

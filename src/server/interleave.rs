@@ -1,0 +1,170 @@
+//! What a server keeps for RFC 9769's interleaved mode: for each reply,
+//! its receive timestamp (what an interleaved request echoes as its
+//! origin) and when the reply actually left, so that the client's next
+//! request can be answered with that transmit time.
+//!
+//! The table is fixed (no allocator): a reply's entry goes to a slot
+//! chosen by a hash of the client's address and the receive timestamp,
+//! replacing what was there. A request whose origin is found there, for
+//! the same client, is answered in interleaved mode; one whose entry was
+//! replaced is answered in basic mode, which the client takes as it is.
+
+use core::net::IpAddr;
+
+use crate::time::NtpTimestamp;
+
+/// Replies whose transmit times are kept at most.
+pub const SLOTS: usize = 256;
+
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct Slot {
+    /// A hash of the client's address (0: empty).
+    client: u64,
+    receive: NtpTimestamp,
+    /// When the reply left, once known (none: not yet told).
+    transmit: Option<NtpTimestamp>,
+}
+
+/// The transmit times of recent replies (see the [module
+/// documentation](self)).
+#[derive(Debug, Clone)]
+pub struct TransmitLog {
+    slots: [Slot; SLOTS],
+    held: usize,
+}
+
+impl Default for TransmitLog {
+    fn default() -> Self {
+        TransmitLog {
+            slots: [Slot::default(); SLOTS],
+            held: 0,
+        }
+    }
+}
+
+/// A hash of `client`'s address, never 0.
+fn client_hash(client: IpAddr) -> u64 {
+    let bytes = match client {
+        IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
+        IpAddr::V6(v6) => v6.octets(),
+    };
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h | 1
+}
+
+impl TransmitLog {
+    fn index(client: u64, receive: NtpTimestamp) -> usize {
+        let mut h = client ^ receive.to_bits();
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 33;
+        (h as usize) % SLOTS
+    }
+
+    /// A reply to `client` carried `receive` and left at `transmit` (none:
+    /// not known yet; [`note`](Self::note) it again when it is).
+    pub fn note(&mut self, client: IpAddr, receive: NtpTimestamp, transmit: Option<NtpTimestamp>) {
+        if receive.is_zero() {
+            return;
+        }
+        let client = client_hash(client);
+        let slot = &mut self.slots[Self::index(client, receive)];
+        if slot.client == 0 {
+            self.held += 1;
+        }
+        *slot = Slot {
+            client,
+            receive,
+            transmit,
+        };
+    }
+
+    /// When the reply to `client` that carried `receive` left, if it is
+    /// kept and known.
+    pub fn transmit_of(&self, client: IpAddr, receive: NtpTimestamp) -> Option<NtpTimestamp> {
+        if receive.is_zero() {
+            return None;
+        }
+        let client = client_hash(client);
+        let slot = &self.slots[Self::index(client, receive)];
+        if slot.client == client && slot.receive == receive {
+            slot.transmit
+        } else {
+            None
+        }
+    }
+
+    /// [`transmit_of`](Self::transmit_of), forgetting it: a reply's
+    /// transmit time answers one interleaved request only.
+    pub fn take(&mut self, client: IpAddr, receive: NtpTimestamp) -> Option<NtpTimestamp> {
+        let found = self.transmit_of(client, receive)?;
+        let hash = client_hash(client);
+        self.slots[Self::index(hash, receive)] = Slot::default();
+        self.held -= 1;
+        Some(found)
+    }
+
+    /// The reply to `client` that carried `receive` left at `transmit`,
+    /// if it is still kept; whether it was.
+    pub fn transmitted(
+        &mut self,
+        client: IpAddr,
+        receive: NtpTimestamp,
+        transmit: NtpTimestamp,
+    ) -> bool {
+        let hash = client_hash(client);
+        let slot = &mut self.slots[Self::index(hash, receive)];
+        let kept = slot.client == hash && slot.receive == receive && !receive.is_zero();
+        if kept {
+            slot.transmit = Some(transmit);
+        }
+        kept
+    }
+
+    /// How many replies' times are kept (`chronyc serverstats`' "NTP
+    /// timestamps held").
+    pub fn held(&self) -> usize {
+        self.held
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use core::net::Ipv4Addr;
+
+    #[test]
+    fn a_reply_is_found_by_its_client_and_receive_timestamp_only() {
+        let mut log = TransmitLog::default();
+        let a = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
+        let b = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2));
+        let rx = NtpTimestamp::from_bits(0x1234_5678_9abc_def1);
+        let tx = NtpTimestamp::from_bits(0x1234_5678_9abd_0000);
+        log.note(a, rx, None);
+        assert_eq!(log.transmit_of(a, rx), None);
+        assert!(log.transmitted(a, rx, tx) && !log.transmitted(b, rx, tx));
+        assert_eq!(log.transmit_of(a, rx), Some(tx));
+        assert_eq!(log.transmit_of(b, rx), None);
+        assert_eq!(
+            log.transmit_of(a, NtpTimestamp::from_bits(rx.to_bits() + 2)),
+            None
+        );
+        assert_eq!(log.transmit_of(a, NtpTimestamp::ZERO), None);
+        // A later time for the same reply replaces the earlier.
+        let later = NtpTimestamp::from_bits(tx.to_bits() + 100);
+        log.note(a, rx, Some(later));
+        assert_eq!((log.transmit_of(a, rx), log.held()), (Some(later), 1));
+        // A full table keeps working: old entries are replaced.
+        for i in 0..4 * SLOTS as u64 {
+            log.note(b, NtpTimestamp::from_bits(i + 1), Some(tx));
+        }
+        assert!(log.held() <= SLOTS);
+        assert_eq!(
+            log.transmit_of(b, NtpTimestamp::from_bits(4 * SLOTS as u64)),
+            Some(tx)
+        );
+    }
+}
