@@ -689,6 +689,28 @@ impl<'a, const N: usize, const S: usize, const R: usize> Node<'a, N, S, R> {
         Ok(accepted)
     }
 
+    /// A pulse of reference clock `source` at local time `time` (see
+    /// [`System::refclock_pulse`]); one taken is told by
+    /// [`Event::RefclockReading`].
+    pub fn handle_refclock_pulse(
+        &mut self,
+        now: NtpTimestamp,
+        source: SourceId,
+        time: NtpTimestamp,
+        second: f64,
+    ) -> Result<Accepted, ReadingError> {
+        // Numbered by the system's time, or the local reference standing
+        // in for it (whether or not the node serves it yet).
+        let system = self.system.reference(now);
+        let ours = current_reference(self.local.as_ref(), &system, false, now);
+        let accepted = self
+            .system
+            .refclock_pulse_as(now, source, time, second, &ours)?;
+        self.events
+            .push(Event::RefclockReading { source, accepted });
+        Ok(accepted)
+    }
+
     /// Reference clock `source`'s driver poll at `now` is over (see
     /// [`System::refclock_polled`]); its interval's sample is told by
     /// [`Event::RefclockSample`], and what it did as a server's response

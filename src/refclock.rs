@@ -22,7 +22,7 @@
 use num_traits::Float;
 
 use crate::time::{NtpDuration, NtpTimestamp};
-use crate::wire::LeapIndicator;
+use crate::wire::{LeapIndicator, ReferenceId};
 
 /// Readings a filter keeps at most (chrony's default `filter` length).
 pub const MAX_FILTER: usize = 64;
@@ -67,6 +67,24 @@ pub struct RefclockConfig {
     /// The driver is read on a timer (PHC, SHM, PPS), not as its samples
     /// arrive (SOCK): the filter then keeps one interval's readings.
     pub polled: bool,
+    /// Pulses per second of a pulse source (`rate`, default 1): a pulse
+    /// marks the start of a `1/rate` s interval.
+    pub rate: u32,
+    /// The reference clock a pulse source takes its seconds from (`lock`):
+    /// its last reading must be within `max_lock_age` pulses, and agree
+    /// with the pulse within 0.4 of its interval. Without one, the
+    /// system's own time numbers the pulses, when it is synchronised
+    /// within half an interval.
+    pub lock: Option<ReferenceId>,
+    /// How many pulses old the locked clock's reading may be
+    /// (`maxlockage`, default 2).
+    pub max_lock_age: u32,
+    /// The pulse's width, seconds (`width`; 0: not known): a pulse further
+    /// than half of it (or of the gap) off is taken for the other edge.
+    pub width: f64,
+    /// The driver's readings are pulses (`pps`): only where the reference
+    /// time falls within the second counts.
+    pub pps: bool,
 }
 
 impl Default for RefclockConfig {
@@ -82,6 +100,11 @@ impl Default for RefclockConfig {
             stratum: 0,
             tai: false,
             polled: true,
+            rate: 1,
+            lock: None,
+            max_lock_age: 2,
+            width: 0.0,
+            pps: false,
         }
     }
 }
@@ -146,6 +169,8 @@ pub struct Accepted {
     pub offset: f64,
     /// The reading's dispersion, seconds.
     pub dispersion: f64,
+    /// It was a pulse.
+    pub pulse: bool,
 }
 
 /// The sample an interval's readings make.
@@ -185,6 +210,33 @@ pub enum ReadingError {
     /// The offset is too large to be a clock's (over 2^30 s).
     #[error("the offset is not sane")]
     Insane,
+    /// A pulse, and the clock it is locked to has no reading recent
+    /// enough.
+    #[error("the locked reference clock has no recent reading")]
+    NoLock,
+    /// A pulse that does not agree with the clock it is locked to.
+    #[error("the pulse is too far from the locked reference clock")]
+    LockMismatch,
+    /// A pulse, not locked, and the system is not synchronised within
+    /// half a pulse interval.
+    #[error("the system is not synchronised well enough to number the pulse")]
+    NotSynchronized,
+    /// A pulse further from its second than its `width` allows (the other
+    /// edge).
+    #[error("the pulse is off its edge")]
+    OffEdge,
+}
+
+/// What numbers a pulse: the last reading of the clock it is locked to,
+/// or the system's own time.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum PulseReference {
+    /// The locked clock's last reading: its local time, offset and
+    /// dispersion (its long-run spread included), and its leap second;
+    /// none when it has none.
+    Locked(Option<(NtpTimestamp, f64, f64, LeapIndicator)>),
+    /// The system: its leap indicator and root distance, seconds.
+    System(LeapIndicator, f64),
 }
 
 /// One reading in the filter.
@@ -214,7 +266,13 @@ pub struct SampleFilter {
     max_var: f64,
     /// The time of the last reading taken (readings must come later).
     last: Option<NtpTimestamp>,
+    /// The last reading taken, kept after a sample is made of it.
+    last_entry: Option<Entry>,
 }
+
+/// How far a pulse may be from the locked clock's reading, and its
+/// dispersions added, in pulse intervals.
+const PPS_LOCK_LIMIT: f64 = 0.4;
 
 /// Share of the readings, closest to their median, that make a sample.
 const COMBINE_RATIO: f64 = 0.6;
@@ -236,6 +294,7 @@ impl SampleFilter {
             avg_var_n: 0,
             max_var: max_dispersion * max_dispersion,
             last: None,
+            last_entry: None,
         }
     }
 
@@ -259,13 +318,15 @@ impl SampleFilter {
             self.entries.copy_within(1..self.max, 0);
             self.len -= 1;
         }
-        self.entries[self.len] = Entry {
+        let entry = Entry {
             time,
             offset,
             dispersion,
         };
+        self.entries[self.len] = entry;
         self.len += 1;
         self.last = Some(time);
+        self.last_entry = Some(entry);
         true
     }
 
@@ -412,15 +473,25 @@ impl SampleFilter {
         if let Some(last) = &mut self.last {
             *last = *last + shift;
         }
+        if let Some(e) = &mut self.last_entry {
+            e.time = e.time + shift;
+            e.offset -= offset;
+        }
     }
 
     /// Accounts for a change of the clock's rate at `at` as the
     /// statistics do ([`crate::filter::Stats::correct`]).
     pub fn correct(&mut self, at: NtpTimestamp, rate: f64) {
-        for e in &mut self.entries[..self.len] {
+        let moved = |e: &mut Entry| {
             let age = (at - e.time).to_seconds_f64();
             e.offset += rate * age;
             e.time = e.time - NtpDuration::from_seconds_f64(rate * age);
+        };
+        for e in &mut self.entries[..self.len] {
+            moved(e);
+        }
+        if let Some(e) = &mut self.last_entry {
+            moved(e);
         }
     }
 
@@ -428,6 +499,14 @@ impl SampleFilter {
     pub fn clear(&mut self) {
         self.len = 0;
         self.last = None;
+        self.last_entry = None;
+    }
+
+    /// The last reading taken: local time, offset, dispersion (with the
+    /// readings' long-run spread added).
+    pub fn last_reading(&self) -> Option<(NtpTimestamp, f64, f64)> {
+        self.last_entry
+            .map(|e| (e.time, e.offset, e.dispersion + Float::sqrt(self.avg_var)))
     }
 }
 
@@ -452,6 +531,10 @@ pub(crate) struct Refclock {
     polled: u32,
     /// The leap second of the last reading.
     leap: LeapIndicator,
+    /// The last reading was a pulse numbered by the system's time.
+    free_pulse: bool,
+    /// The stratum such pulses give their samples.
+    free_stratum: u8,
 }
 
 impl Refclock {
@@ -468,6 +551,8 @@ impl Refclock {
             config,
             polled: 0,
             leap: LeapIndicator::NoWarning,
+            free_pulse: false,
+            free_stratum: 0,
         }
     }
 
@@ -510,6 +595,7 @@ impl Refclock {
             return Err(ReadingError::NotIncreasing);
         }
         self.leap = reading.leap;
+        self.free_pulse = false;
         Ok(Accepted {
             time: reading.time,
             polled: self.polled,
@@ -517,6 +603,7 @@ impl Refclock {
             raw_offset,
             offset,
             dispersion,
+            pulse: false,
         })
     }
 
@@ -555,6 +642,112 @@ impl Refclock {
         for e in &mut self.filter.entries[..self.filter.len] {
             e.offset += shift;
         }
+        if let Some(e) = &mut self.filter.last_entry {
+            e.offset += shift;
+        }
+    }
+
+    /// Its last reading: local time, offset, dispersion (with the long-run
+    /// spread) and leap second; what a pulse source locked to it takes.
+    pub fn last_reading(&self) -> Option<(NtpTimestamp, f64, f64, LeapIndicator)> {
+        let (time, offset, dispersion) = self.filter.last_reading()?;
+        Some((time, offset, dispersion, self.leap))
+    }
+
+    /// Whether its last reading was a pulse numbered by the system's own
+    /// time (no `lock`): its samples then take the system's stratum.
+    pub fn is_free_pulse(&self) -> bool {
+        self.free_pulse
+    }
+
+    /// The stratum samples of pulses numbered by the system's time get:
+    /// one below the node's while it follows them or its local reference
+    /// stands in, else 0.
+    pub fn free_stratum(&self) -> u8 {
+        self.free_stratum
+    }
+
+    /// Sets [`free_stratum`](Self::free_stratum).
+    pub fn set_free_stratum(&mut self, stratum: u8) {
+        self.free_stratum = stratum;
+    }
+
+    /// A pulse of the reference at local time `time`, taken at `now`: the
+    /// start of a second (of a `1/rate` s interval), numbered by `by`;
+    /// `second`: how far past the reference's second the local clock read
+    /// at it (a PPS device's pulse: `time`'s fraction of a second). The
+    /// offset is the pulse's distance from the nearest such start (with
+    /// `offset`), moved by whole intervals to agree with the locked clock;
+    /// what was taken is what the `refclocks` log prints.
+    pub fn pulse(
+        &mut self,
+        now: NtpTimestamp,
+        time: NtpTimestamp,
+        second: f64,
+        by: PulseReference,
+    ) -> Result<Accepted, ReadingError> {
+        let age = (now - time).to_seconds_f64();
+        let longest = 2.0 * crate::time::log2_to_seconds(self.config.poll);
+        if !(0.0..=longest).contains(&age) {
+            return Err(ReadingError::NotRecent);
+        }
+        let rate = f64::from(self.config.rate.max(1));
+        let mut offset = -second + self.config.offset;
+        // Into [-0.5/rate, 0.5/rate).
+        offset -= Float::trunc(offset * rate) / rate;
+        if offset < -0.5 / rate {
+            offset += 1.0 / rate;
+        } else if offset >= 0.5 / rate {
+            offset -= 1.0 / rate;
+        }
+        let dispersion = self.config.precision;
+        let (leap, distance_or_diff, free) = match by {
+            PulseReference::Locked(None) => return Err(ReadingError::NoLock),
+            PulseReference::Locked(Some((ref_time, ref_offset, ref_dispersion, leap))) => {
+                let diff = (time - ref_time).to_seconds_f64();
+                if diff.abs() >= f64::from(self.config.max_lock_age) / rate {
+                    return Err(ReadingError::NoLock);
+                }
+                // Whole intervals: the locked clock says which.
+                offset += Float::round((ref_offset - offset) * rate) / rate;
+                if (ref_offset - offset).abs() + ref_dispersion + dispersion > PPS_LOCK_LIMIT / rate
+                {
+                    return Err(ReadingError::LockMismatch);
+                }
+                (leap, ref_offset - offset, false)
+            }
+            PulseReference::System(leap, distance) => {
+                if leap == LeapIndicator::Unsynchronized || distance >= 0.5 / rate {
+                    // What was collected is numbered by a time no longer
+                    // good enough: dropped.
+                    self.filter.len = 0;
+                    return Err(ReadingError::NotSynchronized);
+                }
+                (leap, distance, true)
+            }
+        };
+        if self.config.width > 0.0 {
+            let max_error = 0.5 * self.config.width.min(1.0 / rate - self.config.width);
+            let off = if free { offset } else { distance_or_diff };
+            let distance = if free { distance_or_diff } else { 0.0 };
+            if off.abs() > max_error || distance > max_error {
+                return Err(ReadingError::OffEdge);
+            }
+        }
+        if !self.filter.push(time, offset, dispersion) {
+            return Err(ReadingError::NotIncreasing);
+        }
+        self.leap = leap;
+        self.free_pulse = free;
+        Ok(Accepted {
+            time,
+            polled: self.polled,
+            leap,
+            raw_offset: offset - self.config.offset,
+            offset,
+            dispersion,
+            pulse: true,
+        })
     }
 
     /// Forgets the readings (the clock was stepped by someone else).
@@ -717,6 +910,88 @@ mod tests {
             strict.push(t(f64::from(i)), noise, 1e-6);
         }
         assert!(strict.take().is_none());
+    }
+
+    /// A PPS signal locked to an NMEA clock (gpsd's SHM): the pulse says
+    /// where the second starts, the NMEA clock which second it is.
+    #[test]
+    fn pulses_take_their_second_from_the_locked_clock_or_the_system() {
+        let pps = RefclockConfig {
+            lock: Some(ReferenceId::from_bits(1)),
+            ..RefclockConfig::default()
+        };
+        let mut clock = Refclock::new(pps, 1e-7);
+        // The local clock 1.3 s behind: the true second starts at local
+        // x.7, and NMEA (read 0.2 s earlier) says 1.3 s, give or take.
+        let at = t(10.7);
+        let nmea = |offset: f64| {
+            PulseReference::Locked(Some((t(10.5), offset, 0.01, LeapIndicator::NoWarning)))
+        };
+        let got = clock.pulse(t(10.8), at, 0.7, nmea(1.28)).unwrap();
+        assert!((got.offset - 1.3).abs() < 1e-9, "{}", got.offset);
+        assert!(got.pulse && (got.raw_offset - 1.3).abs() < 1e-9);
+        // NMEA half a second off: which second is not clear.
+        assert_eq!(
+            clock.pulse(t(11.8), t(11.7), 0.7, nmea(1.8)),
+            Err(ReadingError::LockMismatch)
+        );
+        // NMEA's last reading too old (two pulses), or none.
+        let stale = PulseReference::Locked(Some((t(8.0), 1.3, 0.01, LeapIndicator::NoWarning)));
+        assert_eq!(
+            clock.pulse(t(11.8), t(11.7), 0.7, stale),
+            Err(ReadingError::NoLock)
+        );
+        assert_eq!(
+            clock.pulse(t(11.8), t(11.7), 0.7, PulseReference::Locked(None)),
+            Err(ReadingError::NoLock)
+        );
+
+        // Unlocked: the system numbers it when synchronised within 0.5 s.
+        let mut free = Refclock::new(RefclockConfig::default(), 1e-7);
+        assert_eq!(
+            free.pulse(
+                t(1.1),
+                t(1.0),
+                0.001,
+                PulseReference::System(LeapIndicator::Unsynchronized, 0.0)
+            ),
+            Err(ReadingError::NotSynchronized)
+        );
+        assert_eq!(
+            free.pulse(
+                t(1.1),
+                t(1.0),
+                0.001,
+                PulseReference::System(LeapIndicator::NoWarning, 0.6)
+            ),
+            Err(ReadingError::NotSynchronized)
+        );
+        let got = free
+            .pulse(
+                t(1.1),
+                t(1.0),
+                0.001,
+                PulseReference::System(LeapIndicator::NoWarning, 0.01),
+            )
+            .unwrap();
+        assert!((got.offset + 0.001).abs() < 1e-9 && free.is_free_pulse());
+        // A 100 ms pulse: an edge 0.3 s off is the other one.
+        let mut narrow = Refclock::new(
+            RefclockConfig {
+                width: 0.1,
+                ..RefclockConfig::default()
+            },
+            1e-7,
+        );
+        assert_eq!(
+            narrow.pulse(
+                t(1.1),
+                t(1.0),
+                0.3,
+                PulseReference::System(LeapIndicator::NoWarning, 0.01)
+            ),
+            Err(ReadingError::OffEdge)
+        );
     }
 
     #[test]

@@ -40,7 +40,9 @@ use crate::manual::{Manual, ManualCorrection, ManualError};
 use crate::nts::NtsSession;
 use crate::random::Random;
 use crate::refclock::Refclock;
-pub use crate::refclock::{Accepted, Filtered, Reading, ReadingError, RefclockConfig};
+pub use crate::refclock::{
+    Accepted, Filtered, PulseReference, Reading, ReadingError, RefclockConfig,
+};
 use crate::reference::Reference;
 use crate::report::{AuthMode, AuthReport, TimestampSource};
 use crate::report::{
@@ -731,7 +733,93 @@ impl<const N: usize, const S: usize, const R: usize> System<N, S, R> {
         };
         let lookup: Option<&dyn Fn(NtpTimestamp) -> Option<i32>> =
             table.is_some().then_some(&lookup);
+        if clock.config.pps {
+            // Only where the reference's second falls counts.
+            let fraction = |t: NtpTimestamp| f64::from(t.fraction()) / 4_294_967_296.0;
+            let second = fraction(reading.time) - fraction(reading.reference);
+            return self.refclock_pulse(now, id, reading.time, second);
+        }
         clock.read(now, reading, lookup)
+    }
+
+    /// A pulse of reference clock `id` (a PPS signal) at local time `time`,
+    /// taken at `now`; `second`: how far past the reference's second the
+    /// local clock read at it (a PPS device: `time`'s fraction of a
+    /// second). It is numbered by the reference clock it is `lock`ed to,
+    /// or by the system's own time when that is synchronised within half
+    /// a pulse interval, and put in its filter (see
+    /// [`Refclock::pulse`](crate::refclock)).
+    pub fn refclock_pulse(
+        &mut self,
+        now: NtpTimestamp,
+        id: SourceId,
+        time: NtpTimestamp,
+        second: f64,
+    ) -> Result<Accepted, ReadingError> {
+        let ours = self.reference(now);
+        self.refclock_pulse_as(now, id, time, second, &ours)
+    }
+
+    /// [`refclock_pulse`](Self::refclock_pulse) on a node that serves
+    /// `ours` (its local reference, when the system is not synchronised):
+    /// an unlocked pulse source is numbered by it, and takes its stratum
+    /// while followed or while the local reference stands in.
+    pub fn refclock_pulse_as(
+        &mut self,
+        now: NtpTimestamp,
+        id: SourceId,
+        time: NtpTimestamp,
+        second: f64,
+        ours: &Reference,
+    ) -> Result<Accepted, ReadingError> {
+        let own = self.reference(now);
+        let followed = self.last_reference.is_some_and(|(i, _, _)| i == id.0);
+        let local =
+            own.leap == LeapIndicator::Unsynchronized && ours.leap != LeapIndicator::Unsynchronized;
+        let stratum = if followed || local {
+            ours.stratum.saturating_sub(1)
+        } else {
+            0
+        };
+        let slot = self
+            .source(id)
+            .and_then(Source::refclock_slot)
+            .ok_or(ReadingError::UnknownRefclock)?;
+        let lock = self
+            .refclocks
+            .get(slot)
+            .and_then(Option::as_ref)
+            .ok_or(ReadingError::UnknownRefclock)?
+            .config
+            .lock;
+        let by = match lock {
+            Some(lock) => PulseReference::Locked(
+                self.refclock_named(lock)
+                    .and_then(|slot| self.refclocks.get(slot)?.as_ref()?.last_reading()),
+            ),
+            None => {
+                let distance =
+                    ours.root_delay.to_seconds_f64() / 2.0 + ours.root_dispersion.to_seconds_f64();
+                PulseReference::System(ours.leap, distance)
+            }
+        };
+        let clock = self
+            .refclocks
+            .get_mut(slot)
+            .and_then(Option::as_mut)
+            .ok_or(ReadingError::UnknownRefclock)?;
+        let accepted = clock.pulse(now, time, second, by)?;
+        clock.set_free_stratum(stratum);
+        Ok(accepted)
+    }
+
+    /// The filter slot of the reference clock known by `id` (its `refid`).
+    fn refclock_named(&self, id: ReferenceId) -> Option<usize> {
+        self.sources
+            .iter()
+            .flatten()
+            .find(|s| s.refclock_slot().is_some() && s.reference_id() == id)?
+            .refclock_slot()
     }
 
     /// Reference clock `id`'s driver poll at `now` is over. At the end of
@@ -750,7 +838,12 @@ impl<const N: usize, const S: usize, const R: usize> System<N, S, R> {
         let Some(sample) = clock.poll_done() else {
             return RefclockPolled::Polling;
         };
-        let (stratum, delay) = (clock.config.stratum, clock.config.delay);
+        let (mut stratum, delay) = (clock.config.stratum, clock.config.delay);
+        // Pulses numbered by the system's time carry its stratum while it
+        // follows them (or its local reference), else none of their own.
+        if clock.is_free_pulse() {
+            stratum = clock.free_stratum();
+        }
         let reachable = !source.is_unreachable();
         source.refclock_interval_done(sample.as_ref(), stratum, delay);
         let result = match sample {
@@ -1760,19 +1853,20 @@ impl<const N: usize, const S: usize, const R: usize> System<N, S, R> {
         // In orphan mode, an answer only from orphans we cannot follow
         // (the servers that follow us, or ourselves) is no sign of a
         // source to come: the local reference is served at once.
-        let answered = self
-            .first_sample
-            .is_some_and(|t| (now - t).to_seconds_f64() < ACQUIRE_LIMIT)
-            && self
-                .sources
-                .iter()
-                .flatten()
-                .any(|s| s.info().is_some() && !self.is_lesser_orphan(s));
+        // Nor is one from a source never selected, and a reference clock
+        // not heard yet is no reason to wait (a pulse source may need the
+        // local reference served to number its pulses).
+        let answered =
+            self.first_sample
+                .is_some_and(|t| (now - t).to_seconds_f64() < ACQUIRE_LIMIT)
+                && self.sources.iter().flatten().any(|s| {
+                    s.info().is_some() && !s.config().noselect && !self.is_lesser_orphan(s)
+                });
         let waiting = self
             .sources
             .iter()
             .flatten()
-            .any(|s| s.is_waiting() && !s.config().noselect);
+            .any(|s| s.is_waiting() && !s.config().noselect && s.refclock_slot().is_none());
         measuring && (answered || waiting)
     }
 

@@ -492,6 +492,7 @@ impl Settings {
             None => None,
         };
         let leap_zone = leap_table.as_ref().and(config.leapsectz.clone());
+        let refclocks = refclocks(config, &mut warnings);
         let mut serve = serve_settings(config);
         if family.is_some() {
             serve.addresses.retain(|a| in_family(family, a.ip()));
@@ -550,7 +551,7 @@ impl Settings {
                     interval: b.interval,
                 })
                 .collect(),
-            refclocks: refclocks(config),
+            refclocks,
         };
         (settings, unresolved)
     }
@@ -672,13 +673,35 @@ fn upstreams(
 }
 
 /// The `refclock` lines, with `minsamples` and `maxsamples` defaulting to
-/// the directives'. (PPS lines are left out: pulses are not carried out,
-/// and the configuration said so when it was read.)
-fn refclocks(config: &Config) -> Vec<Refclock> {
+/// the directives'; a `lock` that names no other reference clock is warned
+/// of (its pulses are never used), as chronyd warns of it.
+fn refclocks(config: &Config, warnings: &mut Vec<String>) -> Vec<Refclock> {
+    for (i, line) in config.refclocks.iter().enumerate() {
+        let Some(lock) = line.refclock.lock else {
+            continue;
+        };
+        let known = config
+            .refclocks
+            .iter()
+            .enumerate()
+            .any(|(j, other)| j != i && other.reference_id == lock);
+        if !known {
+            let name: String = lock
+                .to_bytes()
+                .iter()
+                .filter(|b| (0x20..0x7f).contains(*b))
+                .map(|&b| char::from(b))
+                .collect();
+            warnings.push(format!(
+                "{}: Invalid lock refid {name}: no other reference clock has it, \
+                 so its pulses are not used",
+                line.location
+            ));
+        }
+    }
     config
         .refclocks
         .iter()
-        .filter(|line| line.driver != "PPS")
         .map(|line| {
             let mut source = line.source;
             if source.max_samples == 0 {

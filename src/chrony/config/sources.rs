@@ -246,20 +246,11 @@ pub struct RefclockLine {
 const DRIVERS: &[&str] = &["PPS", "SHM", "SOCK", "PHC"];
 
 /// The `refclock` options ntpkit reads but does not act on, and why.
-const REFCLOCK_NOT_ACTED_ON: &[(&str, &str)] = &[
-    ("lock", PULSES),
-    ("rate", PULSES),
-    ("maxlockage", PULSES),
-    ("pps", PULSES),
-    ("width", PULSES),
-    (
-        "local",
-        "following a free-running reference clock's frequency is not carried out; \
-         its samples are taken as the time",
-    ),
-];
-
-const PULSES: &str = "pulse (PPS) samples are not carried out";
+const REFCLOCK_NOT_ACTED_ON: &[(&str, &str)] = &[(
+    "local",
+    "following a free-running reference clock's frequency is not carried out; \
+     its samples are taken as the time",
+)];
 
 /// `refclock DRIVER PARAMETER [OPTION]...`, the `index`th `refclock` line;
 /// with the notes of what is read but not acted on.
@@ -302,13 +293,23 @@ pub(super) fn refclock(
         };
         let ok = match option.as_str() {
             "refid" => c.chars(4).map(|id| reference_id = Some(id)).is_some(),
-            "lock" => c.chars(4).is_some(),
+            "lock" => c
+                .chars(4)
+                .map(|id| refclock.lock = Some(refid_of(id)))
+                .is_some(),
             "poll" => c.int().map(|v| refclock.poll = clamp_i8(v)).is_some(),
             "dpoll" => c.int().map(|v| refclock.dpoll = clamp_i8(v)).is_some(),
             "filter" => c.int().map(|v| refclock.filter = clamp_u8(v)).is_some(),
             "minsamples" => c.int().map(|v| source.min_samples = clamp_u8(v)).is_some(),
             "maxsamples" => c.int().map(|v| source.max_samples = clamp_u8(v)).is_some(),
-            "rate" | "maxlockage" => c.int().is_some(),
+            "rate" => c
+                .int()
+                .map(|v| refclock.rate = u32::try_from(v).unwrap_or(0).max(1))
+                .is_some(),
+            "maxlockage" => c
+                .int()
+                .map(|v| refclock.max_lock_age = u32::try_from(v).unwrap_or(0))
+                .is_some(),
             "stratum" => c
                 .int()
                 .filter(|s| (0..=15).contains(s))
@@ -318,7 +319,7 @@ pub(super) fn refclock(
             "delay" => c.double().map(|v| refclock.delay = v).is_some(),
             "precision" => c.double().map(|v| refclock.precision = v).is_some(),
             "maxdispersion" => c.double().map(|v| refclock.max_dispersion = v).is_some(),
-            "width" => c.double().is_some(),
+            "width" => c.double().map(|v| refclock.width = v).is_some(),
             "tai" => {
                 refclock.tai = true;
                 true
@@ -339,7 +340,11 @@ pub(super) fn refclock(
                 source.require = true;
                 true
             }
-            "local" | "pps" => true,
+            "pps" => {
+                refclock.pps = true;
+                true
+            }
+            "local" => true,
             _ => {
                 return Err(LineError::UnknownOption {
                     directive,
@@ -363,11 +368,6 @@ pub(super) fn refclock(
         notes.push(format!(
             "`refclock ... filter {}` is longer than ntpkit keeps: {MAX_FILTER} readings are used",
             refclock.filter
-        ));
-    }
-    if driver == "PPS" {
-        notes.push(format!(
-            "`refclock PPS`: {PULSES}; its samples are not used"
         ));
     }
     let reference_id = reference_id.map_or_else(|| default_refid(driver, index), refid_of);

@@ -764,13 +764,23 @@ fn refclock_lines_carry_their_options() {
         (1e-7, 20)
     );
 
-    let config =
-        parse("refclock PPS /dev/pps0 lock NMEA width 0.1\nrefclock PHC /dev/ptp0 local\n");
+    let config = parse(
+        "refclock SHM 0 refid NMEA noselect\n\
+         refclock PPS /dev/pps0 lock NMEA width 0.1 rate 2 maxlockage 3\n\
+         refclock SOCK /run/gps.sock pps\nrefclock PHC /dev/ptp0 local\n",
+    );
+    let pps = &config.refclocks[1];
+    assert_eq!(
+        pps.refclock.lock,
+        Some(crate::wire::ReferenceId::from_bits(0x4e4d_4541))
+    );
+    assert_eq!((pps.refclock.rate, pps.refclock.max_lock_age), (2, 3));
+    assert_eq!(pps.reference_id.to_bytes(), *b"PPS1");
+    assert!(pps.refclock.width == 0.1 && config.refclocks[2].refclock.pps);
+    // Only `local` is not carried out.
     let warned = warned(&config);
-    assert_eq!(warned.len(), 2, "{warned:?}");
-    assert!(warned[0].starts_with("warning: t:1: ") && warned[0].contains("`lock`"));
-    assert!(warned[0].contains("`width`") && warned[0].contains("`refclock PPS`"));
-    assert!(warned[1].starts_with("warning: t:2: ") && warned[1].contains("`local`"));
+    assert_eq!(warned.len(), 1, "{warned:?}");
+    assert!(warned[0].starts_with("warning: t:4: ") && warned[0].contains("`local`"));
     assert_eq!(
         error_of("refclock SHM 0 stratum 16\n"),
         "test.conf:1: `refclock`: bad option value `stratum 16`"

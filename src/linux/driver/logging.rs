@@ -131,7 +131,7 @@ impl LogFiles {
                     name: peer.name.clone(),
                     polled: Some(accepted.polled),
                     leap: accepted.leap,
-                    pulse: false,
+                    pulse: accepted.pulse,
                     raw_offset: accepted.raw_offset,
                     offset: accepted.offset,
                     dispersion: accepted.dispersion,

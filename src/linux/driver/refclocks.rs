@@ -142,16 +142,21 @@ impl<C: DriverClock> Driver<'_, C> {
     }
 
     /// Gives a reading to the node, its system time on the driver's
-    /// clock. (Pulses are not carried out: the configuration said so.)
+    /// clock (a pulse: where in the second it came).
     fn take_reading(
         &mut self,
         id: SourceId,
         reading: &refclock::Reading,
     ) -> Result<(), DriverError<C::Error>> {
+        let now = self.now()?;
         if reading.pulse {
+            let time = self.clock.at_system_time(reading.system);
+            let second = f64::from(time.fraction()) / 4_294_967_296.0;
+            if let Err(e) = self.node.handle_refclock_pulse(now, id, time, second) {
+                log::debug!("Refclock {} pulse not used: {e}", self.name_of(id));
+            }
             return Ok(());
         }
-        let now = self.now()?;
         let reading = crate::refclock::Reading {
             time: self.clock.at_system_time(reading.system),
             reference: reading.reference,
