@@ -116,6 +116,17 @@ impl RefclockConfig {
         self.dpoll.min(self.poll)
     }
 
+    /// How often its timer runs, log2 seconds: the driver's polling
+    /// interval, or for a driver whose samples arrive by themselves the
+    /// polling interval (each timer then ends one).
+    pub fn timer_poll(&self) -> i8 {
+        if self.polled {
+            self.driver_poll()
+        } else {
+            self.poll
+        }
+    }
+
     /// Readings in the filter: `filter`, within 1 and [`MAX_FILTER`], and
     /// for a polled driver no more than one interval gives.
     pub fn filter_length(&self) -> usize {
@@ -785,6 +796,7 @@ mod tests {
         };
         assert_eq!(sock.filter_length(), 64);
         assert_eq!(sock.polls_per_interval(), 1);
+        assert_eq!((sock.timer_poll(), config.timer_poll()), (4, 0));
         let slow = RefclockConfig {
             poll: 6,
             dpoll: 4,

@@ -703,7 +703,7 @@ impl<const N: usize, const S: usize, const R: usize> System<N, S, R> {
         let dpoll = source
             .refclock_slot()
             .and_then(|slot| self.refclocks.get(slot)?.as_ref())
-            .map_or(0, |clock| clock.config.driver_poll());
+            .map_or(0, |clock| clock.config.timer_poll());
         source.refclock_polled(now, dpoll);
         Some(SourceId(index))
     }
