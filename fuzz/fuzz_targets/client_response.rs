@@ -2,7 +2,11 @@
 //! with a key, an NTS source (8 cookies) and a symmetric peer each get the
 //! fuzzer's bytes as the answer to the request they just sent. Never a panic, and never an
 //! authenticated answer accepted: the fuzzer knows neither the key nor the
-//! session's keys, nor the request's cookie and unique identifier.
+//! session's keys, nor the request's cookie and unique identifier. An
+//! interleaved (`xleave`) source, after a basic exchange with a real
+//! server, gets them as the answer to its interleaved request, once as
+//! they are and once echoing the request's receive timestamp (an
+//! interleaved answer, whatever its other fields say).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -81,4 +85,56 @@ fuzz_target!(|data: &[u8]| {
     for &id in &ids[1..] {
         assert_eq!(system.auth_counters(id).unwrap().authenticated, 0);
     }
+    interleaved(data, &mut rng);
 });
+
+/// The `xleave` source's second request answered with `data`.
+fn interleaved(data: &[u8], rng: &mut SimRng) {
+    let start = NtpTimestamp::from_parts(3_900_000_000, 0);
+    let mut system = System::<1, 0>::with_capacity(SystemConfig::default(), None);
+    let id = system
+        .add_source(
+            SourceConfig::default().with_xleave(true),
+            ReferenceId::NONE,
+            start,
+        )
+        .unwrap();
+    let config = ntpkit::server::ServerConfig::default()
+        .with_access(ntpkit::access::AccessControl::allow_everyone());
+    let mut server = ntpkit::server::Server::without_client_log(config).unwrap();
+    let client: std::net::SocketAddr = "127.0.0.1:40000".parse().unwrap();
+    let mut buf = [0u8; MAX_REQUEST_LEN];
+    let mut request =
+        |system: &mut System<1, 0>, buf: &mut [u8]| -> Option<(usize, NtpTimestamp)> {
+            for _ in 0..8 {
+                let due = system.poll_timeout()?;
+                if let Some((_, len, _)) = system.poll_transmit(due, rng, buf) {
+                    return Some((len, due));
+                }
+            }
+            None
+        };
+    let Some((len, sent)) = request(&mut system, &mut buf) else {
+        return;
+    };
+    let at = sent + NtpDuration::from_seconds_f64(0.005);
+    let reference = ntpkit::reference::Reference::local(2, at);
+    let mut reply = [0u8; 48];
+    let Some(n) = server.respond(&buf[..len], client, at, &reference, &mut reply) else {
+        return;
+    };
+    ntpkit::wire::stamp_reply(&mut reply[..n], at);
+    let rx = sent + NtpDuration::from_seconds_f64(0.01);
+    let _ = system.handle_response(rx, id, &reply[..n], ntpkit::report::TimestampSource::Kernel);
+    let Some((len, sent)) = request(&mut system, &mut buf) else {
+        return;
+    };
+    let rx = sent + NtpDuration::from_seconds_f64(0.01);
+    let _ = system.handle_response(rx, id, data, ntpkit::report::TimestampSource::Kernel);
+    if data.len() >= 48 && len >= 48 {
+        // Echoing our receive timestamp: taken for an interleaved answer.
+        let mut echo = data.to_vec();
+        echo[24..32].copy_from_slice(&buf[32..40]);
+        let _ = system.handle_response(rx, id, &echo, ntpkit::report::TimestampSource::Daemon);
+    }
+}
