@@ -246,8 +246,10 @@ pub enum PulseReference {
     /// dispersion (its long-run spread included), and its leap second;
     /// none when it has none.
     Locked(Option<(NtpTimestamp, f64, f64, LeapIndicator)>),
-    /// The system: its leap indicator and root distance, seconds.
-    System(LeapIndicator, f64),
+    /// The system: its leap indicator, root distance (seconds), and the
+    /// stratum the pulses' samples take (one below the node's while it
+    /// follows them or its local reference stands in, else 0).
+    System(LeapIndicator, f64, u8),
 }
 
 /// One reading in the filter.
@@ -275,9 +277,8 @@ pub struct SampleFilter {
     avg_var_n: u32,
     /// The largest variance a sample may have (0: none).
     max_var: f64,
-    /// The time of the last reading taken (readings must come later).
-    last: Option<NtpTimestamp>,
-    /// The last reading taken, kept after a sample is made of it.
+    /// The last reading taken, kept after a sample is made of it (readings
+    /// must come later).
     last_entry: Option<Entry>,
 }
 
@@ -304,7 +305,6 @@ impl SampleFilter {
             avg_var: precision * precision,
             avg_var_n: 0,
             max_var: max_dispersion * max_dispersion,
-            last: None,
             last_entry: None,
         }
     }
@@ -322,7 +322,7 @@ impl SampleFilter {
     /// Takes a reading; the oldest goes when the filter is full. A
     /// reading not later than the last one taken is refused.
     fn push(&mut self, time: NtpTimestamp, offset: f64, dispersion: f64) -> bool {
-        if self.last.is_some_and(|last| time <= last) {
+        if self.last_entry.is_some_and(|last| time <= last.time) {
             return false;
         }
         if self.len == self.max {
@@ -336,7 +336,6 @@ impl SampleFilter {
         };
         self.entries[self.len] = entry;
         self.len += 1;
-        self.last = Some(time);
         self.last_entry = Some(entry);
         true
     }
@@ -481,9 +480,6 @@ impl SampleFilter {
             e.time = e.time + shift;
             e.offset -= offset;
         }
-        if let Some(last) = &mut self.last {
-            *last = *last + shift;
-        }
         if let Some(e) = &mut self.last_entry {
             e.time = e.time + shift;
             e.offset -= offset;
@@ -509,8 +505,17 @@ impl SampleFilter {
     /// Forgets the readings (their times too).
     pub fn clear(&mut self) {
         self.len = 0;
-        self.last = None;
         self.last_entry = None;
+    }
+
+    /// Moves the readings' offsets by `shift` seconds (a leap second).
+    pub fn shift_offsets(&mut self, shift: f64) {
+        for e in self.entries[..self.len]
+            .iter_mut()
+            .chain(&mut self.last_entry)
+        {
+            e.offset += shift;
+        }
     }
 
     /// The last reading taken: local time, offset, dispersion (with the
@@ -542,10 +547,9 @@ pub(crate) struct Refclock {
     polled: u32,
     /// The leap second of the last reading.
     leap: LeapIndicator,
-    /// The last reading was a pulse numbered by the system's time.
-    free_pulse: bool,
-    /// The stratum such pulses give their samples.
-    free_stratum: u8,
+    /// The last reading was a pulse numbered by the system's time: the
+    /// stratum its samples take.
+    pulse_stratum: Option<u8>,
 }
 
 impl Refclock {
@@ -562,8 +566,7 @@ impl Refclock {
             config,
             polled: 0,
             leap: LeapIndicator::NoWarning,
-            free_pulse: false,
-            free_stratum: 0,
+            pulse_stratum: None,
         }
     }
 
@@ -579,11 +582,7 @@ impl Refclock {
         if !raw_offset.is_finite() || raw_offset.abs() > (1u64 << 30) as f64 {
             return Err(ReadingError::Insane);
         }
-        let age = (now - reading.time).to_seconds_f64();
-        let longest = 2.0 * crate::time::log2_to_seconds(self.config.poll);
-        if !(0.0..=longest).contains(&age) {
-            return Err(ReadingError::NotRecent);
-        }
+        self.check_recent(now, reading.time)?;
         if reading.leap == LeapIndicator::Unsynchronized {
             return Err(ReadingError::Unsynchronized);
         }
@@ -606,7 +605,7 @@ impl Refclock {
             return Err(ReadingError::NotIncreasing);
         }
         self.leap = reading.leap;
-        self.free_pulse = false;
+        self.pulse_stratum = None;
         Ok(Accepted {
             time: reading.time,
             polled: self.polled,
@@ -650,12 +649,7 @@ impl Refclock {
 
     /// Moves the readings' offsets by `shift` seconds (a leap second).
     pub fn shift_offsets(&mut self, shift: f64) {
-        for e in &mut self.filter.entries[..self.filter.len] {
-            e.offset += shift;
-        }
-        if let Some(e) = &mut self.filter.last_entry {
-            e.offset += shift;
-        }
+        self.filter.shift_offsets(shift);
     }
 
     /// Its last reading: local time, offset, dispersion (with the long-run
@@ -665,22 +659,23 @@ impl Refclock {
         Some((time, offset, dispersion, self.leap))
     }
 
-    /// Whether its last reading was a pulse numbered by the system's own
-    /// time (no `lock`): its samples then take the system's stratum.
-    pub fn is_free_pulse(&self) -> bool {
-        self.free_pulse
+    /// When its last reading was a pulse numbered by the system's own
+    /// time (no `lock`), the stratum its samples take (see
+    /// [`PulseReference::System`]).
+    pub fn pulse_stratum(&self) -> Option<u8> {
+        self.pulse_stratum
     }
 
-    /// The stratum samples of pulses numbered by the system's time get:
-    /// one below the node's while it follows them or its local reference
-    /// stands in, else 0.
-    pub fn free_stratum(&self) -> u8 {
-        self.free_stratum
-    }
-
-    /// Sets [`free_stratum`](Self::free_stratum).
-    pub fn set_free_stratum(&mut self, stratum: u8) {
-        self.free_stratum = stratum;
+    /// Whether a reading at local time `time` is recent at `now`: not
+    /// later, and at most two polling intervals old.
+    fn check_recent(&self, now: NtpTimestamp, time: NtpTimestamp) -> Result<(), ReadingError> {
+        let age = (now - time).to_seconds_f64();
+        let longest = 2.0 * crate::time::log2_to_seconds(self.config.poll);
+        if (0.0..=longest).contains(&age) {
+            Ok(())
+        } else {
+            Err(ReadingError::NotRecent)
+        }
     }
 
     /// A pulse of the reference at local time `time`, taken at `now`: the
@@ -697,11 +692,7 @@ impl Refclock {
         second: f64,
         by: PulseReference,
     ) -> Result<Accepted, ReadingError> {
-        let age = (now - time).to_seconds_f64();
-        let longest = 2.0 * crate::time::log2_to_seconds(self.config.poll);
-        if !(0.0..=longest).contains(&age) {
-            return Err(ReadingError::NotRecent);
-        }
+        self.check_recent(now, time)?;
         let rate = f64::from(self.config.rate.max(1));
         let mut offset = -second + self.config.offset;
         // Into [-0.5/rate, 0.5/rate).
@@ -712,7 +703,10 @@ impl Refclock {
             offset -= 1.0 / rate;
         }
         let dispersion = self.config.precision;
-        let (leap, distance_or_diff, free) = match by {
+        // Its leap second, how far off its edge it may be (the offset from
+        // the locked clock, or its own and the system's distance), and
+        // the stratum of a pulse the system numbers.
+        let (leap, off_edge, distance, stratum) = match by {
             PulseReference::Locked(None) => return Err(ReadingError::NoLock),
             PulseReference::Locked(Some((ref_time, ref_offset, ref_dispersion, leap))) => {
                 let diff = (time - ref_time).to_seconds_f64();
@@ -725,23 +719,21 @@ impl Refclock {
                 {
                     return Err(ReadingError::LockMismatch);
                 }
-                (leap, ref_offset - offset, false)
+                (leap, ref_offset - offset, 0.0, None)
             }
-            PulseReference::System(leap, distance) => {
+            PulseReference::System(leap, distance, stratum) => {
                 if leap == LeapIndicator::Unsynchronized || distance >= 0.5 / rate {
                     // What was collected is numbered by a time no longer
                     // good enough: dropped.
                     self.filter.len = 0;
                     return Err(ReadingError::NotSynchronized);
                 }
-                (leap, distance, true)
+                (leap, offset, distance, Some(stratum))
             }
         };
         if self.config.width > 0.0 {
             let max_error = 0.5 * self.config.width.min(1.0 / rate - self.config.width);
-            let off = if free { offset } else { distance_or_diff };
-            let distance = if free { distance_or_diff } else { 0.0 };
-            if off.abs() > max_error || distance > max_error {
+            if off_edge.abs() > max_error || distance > max_error {
                 return Err(ReadingError::OffEdge);
             }
         }
@@ -749,7 +741,7 @@ impl Refclock {
             return Err(ReadingError::NotIncreasing);
         }
         self.leap = leap;
-        self.free_pulse = free;
+        self.pulse_stratum = stratum;
         Ok(Accepted {
             time,
             polled: self.polled,
@@ -965,7 +957,7 @@ mod tests {
                 t(1.1),
                 t(1.0),
                 0.001,
-                PulseReference::System(LeapIndicator::Unsynchronized, 0.0)
+                PulseReference::System(LeapIndicator::Unsynchronized, 0.0, 0)
             ),
             Err(ReadingError::NotSynchronized)
         );
@@ -974,7 +966,7 @@ mod tests {
                 t(1.1),
                 t(1.0),
                 0.001,
-                PulseReference::System(LeapIndicator::NoWarning, 0.6)
+                PulseReference::System(LeapIndicator::NoWarning, 0.6, 0)
             ),
             Err(ReadingError::NotSynchronized)
         );
@@ -983,10 +975,10 @@ mod tests {
                 t(1.1),
                 t(1.0),
                 0.001,
-                PulseReference::System(LeapIndicator::NoWarning, 0.01),
+                PulseReference::System(LeapIndicator::NoWarning, 0.01, 9),
             )
             .unwrap();
-        assert!((got.offset + 0.001).abs() < 1e-9 && free.is_free_pulse());
+        assert!((got.offset + 0.001).abs() < 1e-9 && free.pulse_stratum() == Some(9));
         // A 100 ms pulse: an edge 0.3 s off is the other one.
         let mut narrow = Refclock::new(
             RefclockConfig {
@@ -1000,7 +992,7 @@ mod tests {
                 t(1.1),
                 t(1.0),
                 0.3,
-                PulseReference::System(LeapIndicator::NoWarning, 0.01)
+                PulseReference::System(LeapIndicator::NoWarning, 0.01, 9)
             ),
             Err(ReadingError::OffEdge)
         );

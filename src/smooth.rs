@@ -22,7 +22,7 @@
 use num_traits::Float;
 
 use crate::leap::{PendingLeap, DAY};
-use crate::time::{NtpDuration, NtpTimestamp};
+use crate::time::NtpTimestamp;
 
 /// The clock's skew, in seconds of `max_wander`, under which smoothing
 /// starts by itself.
@@ -247,24 +247,12 @@ impl Smoother {
     }
 
     /// Forgets what is owed (`chronyc smoothtime reset`, or a step of the
-    /// clock).
+    /// clock: what was owed says nothing of the clock then).
     pub fn reset(&mut self, now: NtpTimestamp) {
         self.offset = 0.0;
         self.freq = 0.0;
         self.last_update = Some(now);
         self.stages = [Stage::default(); 3];
-    }
-
-    /// The clock was stepped by `step` seconds: what is owed is dropped,
-    /// and times move with the clock.
-    pub fn clock_stepped(&mut self, now: NtpTimestamp, step: f64) {
-        let _ = step;
-        self.reset(now);
-    }
-
-    /// Whether smoothing has started.
-    pub fn is_active(&self) -> bool {
-        !self.locked
     }
 
     /// `chronyc smoothing` at `now`.
@@ -288,14 +276,6 @@ impl Smoother {
             last_update_ago: ago,
             remaining_time: remaining,
         }
-    }
-
-    /// When what is owed is paid, at the earliest (none while locked or
-    /// with nothing owed).
-    pub fn done_at(&self) -> Option<NtpTimestamp> {
-        let last = self.last_update.filter(|_| !self.locked)?;
-        let length: f64 = self.stages.iter().map(|s| s.length).sum();
-        (length > 0.0).then(|| last + NtpDuration::from_seconds_f64(length))
     }
 }
 
@@ -369,7 +349,7 @@ mod tests {
         let mut s = active(2000.0, 1.0);
         s.clock_corrected(t(0.0), -10.0, 0.0, 0.0);
         assert!((s.offset(t(0.0)) - 10.0).abs() < 1e-9);
-        let done = (s.done_at().unwrap() - t(0.0)).to_seconds_f64();
+        let done = s.report(t(0.0)).remaining_time;
         // 2 × 2000 s of ramps pay 4 s; 6 s at 2000 ppm take 3000 s.
         assert!((done - 7000.0).abs() < 1.0, "{done}");
         let end = walk(&s, 0.0, 8000.0, 2000e-6, 1e-6);
@@ -390,7 +370,7 @@ mod tests {
         let mut s = active(400.0, 0.001);
         s.clock_corrected(t(0.0), 1e-3, 0.0, 0.0);
         // 1 ms at 0.001 ppm/s: two ramps of √(1e-3 / 1e-9) = 1000 s.
-        let done = (s.done_at().unwrap() - t(0.0)).to_seconds_f64();
+        let done = s.report(t(0.0)).remaining_time;
         assert!((done - 2000.0).abs() < 1.0, "{done}");
         assert!(walk(&s, 0.0, 2500.0, 400e-6, 1e-9).abs() < 1e-12);
     }
@@ -407,7 +387,7 @@ mod tests {
         assert!((after.0 - (before.0 + 0.5)).abs() < 1e-9);
         assert!((after.1 - (before.1 + 1e-6)).abs() < 1e-9);
         // Everything owed is paid: the frequency change too.
-        let done = (s.done_at().unwrap() - t(0.0)).to_seconds_f64();
+        let done = 300.0 + s.report(t(300.0)).remaining_time;
         let (offset, freq, _) = s.at(t(done + 1.0));
         assert!(offset.abs() < 1e-6 && freq.abs() < 1e-9, "{offset} {freq}");
         walk(&s, 300.0, done + 10.0, 500e-6, 0.01e-6);
@@ -457,12 +437,12 @@ mod tests {
         .unwrap();
         // A skew of 1e-4: 1e5 s of wander, not yet.
         s.clock_corrected(t(0.0), 1.0, 0.0, 1e-4);
-        assert!(!s.is_active() && s.offset(t(10.0)) == 0.0);
+        assert!(!s.report(t(10.0)).active && s.offset(t(10.0)) == 0.0);
         s.clock_corrected(t(10.0), 1.0, 0.0, 1e-9);
-        assert!(s.is_active() && s.offset(t(20.0)) == 0.0);
+        assert!(s.report(t(20.0)).active && s.offset(t(20.0)) == 0.0);
         s.clock_corrected(t(20.0), 1e-3, 0.0, 1e-9);
         assert!(s.offset(t(20.0)) < 0.0);
-        s.clock_stepped(t(30.0), 1.0);
+        s.reset(t(30.0));
         assert_eq!(s.offset(t(40.0)), 0.0);
 
         let mut leaps = Smoother::new(SmoothConfig {
@@ -472,7 +452,7 @@ mod tests {
         })
         .unwrap();
         leaps.clock_corrected(t(0.0), 1.0, 0.0, 1.0);
-        assert!(leaps.is_active());
+        assert!(leaps.report(t(0.0)).active);
         leaps.clock_corrected(t(1.0), 1.0, 1e-6, 1e-9);
         assert_eq!(leaps.offset(t(2.0)), 0.0);
         // An inserted second: the clock goes back, the served time not.

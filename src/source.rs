@@ -642,9 +642,6 @@ pub struct Source {
     last_exchange: Option<LastExchange>,
     /// Requests sent since the last answer.
     unanswered: u32,
-    /// How the response being handled matched: interleaved, and where
-    /// its sample's T1 and T4 came from.
-    matched: Option<(bool, TimestampSource, TimestampSource)>,
 }
 
 impl Source {
@@ -700,7 +697,6 @@ impl Source {
             refclock_slot: None,
             last_exchange: None,
             unanswered: 0,
-            matched: None,
         }
     }
 
@@ -1091,12 +1087,10 @@ impl Source {
             let mut header = Header::client_request(self.poll(), NtpTimestamp::ZERO);
             header.origin_timestamp = last.remote_receive;
             header.receive_timestamp = fuzz_below(last.received, ours.precision, rng);
-            let transmit = loop {
-                let t = fuzz_below(last.sent, ours.precision, rng);
-                if t != header.receive_timestamp && !t.is_zero() {
-                    break t;
-                }
-            };
+            let mut transmit = fuzz_below(last.sent, ours.precision, rng);
+            if transmit == header.receive_timestamp {
+                transmit = NtpTimestamp::from_bits(transmit.to_bits() ^ 1);
+            }
             header.transmit_timestamp = transmit;
             (header, transmit)
         } else {
@@ -1129,9 +1123,8 @@ impl Source {
             && !self.presend_done
             && self.config.presend.is_some_and(|p| self.poll() >= p);
         self.presend_done = presend;
-        let interleaved = last
-            .filter(|_| !self.config.peer)
-            .map(|_| header.receive_timestamp);
+        // (A peer never has a last exchange: it is kept for clients only.)
+        let interleaved = last.map(|_| header.receive_timestamp);
         self.unanswered = self.unanswered.saturating_add(1);
         self.outstanding = len.map(|_| Outstanding {
             cookie,
@@ -1306,21 +1299,18 @@ impl Source {
         let presend = self.outstanding.is_some_and(|request| request.presend);
         let waiting = self.outstanding.is_some();
         let received = ours.map_or(now, |ours| ours.time);
-        self.matched = None;
-        let checked = self.check_response(now, received, &header, packet, local_precision, nts);
-        // The interleaved mode's next request completes this exchange:
-        // where its T4 came from.
-        if let Some(last) = self.last_exchange.as_mut().filter(|l| l.received == now) {
-            last.receive = receive;
-        }
-        // Where the sample's T1 and T4 came from (an interleaved one's are
-        // the previous exchange's).
-        let (interleaved, transmit, receive) = self
-            .matched
-            .take()
-            .map_or((false, TimestampSource::Daemon, receive), |(i, t, r)| {
-                (i, t, if i { r } else { receive })
-            });
+        // Whether it matched interleaved, and where its sample's T1 and T4
+        // came from (an interleaved one's are the previous exchange's).
+        let mut matched = (false, TimestampSource::Daemon, receive);
+        let checked = self.check_response(
+            (now, received, receive),
+            &header,
+            packet,
+            local_precision,
+            nts,
+            &mut matched,
+        );
+        let (interleaved, transmit, receive) = matched;
         // A peer's packet that answered ours: our next one is timed to it.
         if self.config.peer && waiting && self.outstanding.is_none() {
             let our_stratum = ours.map_or(0, |ours| ours.reference.stratum);
@@ -1492,15 +1482,18 @@ impl Source {
         self.counts
     }
 
-    /// `received`: when it came, on the node's time as it serves it.
+    /// `received`: when it came, on the node's time as it serves it;
+    /// `receive`: where `now` came from. `matched` is set when it answers
+    /// our request: interleaved, and where the sample's T1 and T4 came
+    /// from.
     fn check_response(
         &mut self,
-        now: NtpTimestamp,
-        received: NtpTimestamp,
+        (now, received, receive): (NtpTimestamp, NtpTimestamp, TimestampSource),
         header: &Header,
         packet: &[u8],
         local_precision: i8,
         nts: Option<&mut NtsState>,
+        matched: &mut (bool, TimestampSource, TimestampSource),
     ) -> Result<Measurement, ResponseError> {
         let expected = matches!(
             (self.config.peer, header.mode),
@@ -1540,10 +1533,10 @@ impl Source {
             }
         };
         let sent = last.map_or(request.sent, |last| last.sent);
-        self.matched = Some(match last {
+        *matched = match last {
             Some(last) => (true, last.transmit, last.receive),
-            None => (false, request.transmit, TimestampSource::Daemon),
-        });
+            None => (false, request.transmit, receive),
+        };
         self.unanswered = 0;
         if self.auth.is_authenticated() {
             self.auth_counters.authenticated = self.auth_counters.authenticated.saturating_add(1);
@@ -1558,8 +1551,7 @@ impl Source {
         if header.receive_timestamp.is_zero() || header.transmit_timestamp.is_zero() {
             return Err(ResponseError::ZeroTimestamp);
         }
-        // What the next interleaved request asks to complete (its T4
-        // source is noted by the caller).
+        // What the next interleaved request asks to complete.
         if self.config.xleave && !self.config.peer {
             self.last_exchange = Some(LastExchange {
                 number: request.number,
@@ -1567,7 +1559,7 @@ impl Source {
                 transmit: request.transmit,
                 remote_receive: header.receive_timestamp,
                 received: now,
-                receive: TimestampSource::Daemon,
+                receive,
                 measured: last.is_none(),
             });
         }

@@ -726,6 +726,11 @@ impl<const N: usize, const S: usize, const R: usize> System<N, S, R> {
             .get_mut(slot)
             .and_then(Option::as_mut)
             .ok_or(ReadingError::UnknownRefclock)?;
+        if clock.config.pps {
+            // Only where the reference's second falls counts.
+            let second = reading.time.second_fraction() - reading.reference.second_fraction();
+            return self.refclock_pulse(now, id, reading.time, second);
+        }
         let table = self.leap_table.as_ref();
         let lookup = |time: NtpTimestamp| {
             let unix = time.to_unix(NtpTimestamp::DEFAULT_PIVOT).secs;
@@ -733,12 +738,6 @@ impl<const N: usize, const S: usize, const R: usize> System<N, S, R> {
         };
         let lookup: Option<&dyn Fn(NtpTimestamp) -> Option<i32>> =
             table.is_some().then_some(&lookup);
-        if clock.config.pps {
-            // Only where the reference's second falls counts.
-            let fraction = |t: NtpTimestamp| f64::from(t.fraction()) / 4_294_967_296.0;
-            let second = fraction(reading.time) - fraction(reading.reference);
-            return self.refclock_pulse(now, id, reading.time, second);
-        }
         clock.read(now, reading, lookup)
     }
 
@@ -800,7 +799,7 @@ impl<const N: usize, const S: usize, const R: usize> System<N, S, R> {
             None => {
                 let distance =
                     ours.root_delay.to_seconds_f64() / 2.0 + ours.root_dispersion.to_seconds_f64();
-                PulseReference::System(ours.leap, distance)
+                PulseReference::System(ours.leap, distance, stratum)
             }
         };
         let clock = self
@@ -808,9 +807,7 @@ impl<const N: usize, const S: usize, const R: usize> System<N, S, R> {
             .get_mut(slot)
             .and_then(Option::as_mut)
             .ok_or(ReadingError::UnknownRefclock)?;
-        let accepted = clock.pulse(now, time, second, by)?;
-        clock.set_free_stratum(stratum);
-        Ok(accepted)
+        clock.pulse(now, time, second, by)
     }
 
     /// The filter slot of the reference clock known by `id` (its `refid`).
@@ -841,8 +838,8 @@ impl<const N: usize, const S: usize, const R: usize> System<N, S, R> {
         let (mut stratum, delay) = (clock.config.stratum, clock.config.delay);
         // Pulses numbered by the system's time carry its stratum while it
         // follows them (or its local reference), else none of their own.
-        if clock.is_free_pulse() {
-            stratum = clock.free_stratum();
+        if let Some(pulse_stratum) = clock.pulse_stratum() {
+            stratum = pulse_stratum;
         }
         let reachable = !source.is_unreachable();
         source.refclock_interval_done(sample.as_ref(), stratum, delay);
@@ -1525,7 +1522,7 @@ impl<const N: usize, const S: usize, const R: usize> System<N, S, R> {
             self.shift_first_sample(step);
             self.shift_nts(step);
             if let Some(smoother) = &mut self.smoother {
-                smoother.clock_stepped(now, step);
+                smoother.reset(now);
             }
         }
     }
@@ -2306,7 +2303,7 @@ impl<const N: usize, const S: usize, const R: usize> System<N, S, R> {
             clock.clear();
         }
         if let Some(smoother) = &mut self.smoother {
-            smoother.clock_stepped(now, offset);
+            smoother.reset(now);
         }
         // The clock is no longer known to be right (chronyd: an unknown
         // step unsynchronises it).

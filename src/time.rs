@@ -116,6 +116,11 @@ impl NtpTimestamp {
         self.0 as u32
     }
 
+    /// The fraction field as a part of a second (0 to 1).
+    pub fn second_fraction(self) -> f64 {
+        f64::from(self.fraction()) / FRAC_PER_SECOND_F64
+    }
+
     /// Whether this is the zero ("not set") timestamp.
     pub const fn is_zero(self) -> bool {
         self.0 == 0

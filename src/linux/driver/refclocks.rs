@@ -151,7 +151,7 @@ impl<C: DriverClock> Driver<'_, C> {
         let now = self.now()?;
         if reading.pulse {
             let time = self.clock.at_system_time(reading.system);
-            let second = f64::from(time.fraction()) / 4_294_967_296.0;
+            let second = time.second_fraction();
             if let Err(e) = self.node.handle_refclock_pulse(now, id, time, second) {
                 log::debug!("Refclock {} pulse not used: {e}", self.name_of(id));
             }
