@@ -26,6 +26,8 @@
 //!   exchange.
 //! - [`clock`]: the actions a discipline asks of a clock, and the trait that
 //!   carries them out.
+//! - [`hwclock`]: a network card's clock tracked against the local one, so
+//!   that its packet timestamps read as local time (`hwtimestamp`).
 //! - [`leap`]: leap seconds from a TZif file (the tz database's
 //!   `right/UTC`, as chronyd's `leapsectz` reads it).
 //! - [`manual`]: manual time input (chrony's `manual`, `chronyc settime`).
@@ -147,6 +149,7 @@ pub mod cmdmon;
 #[allow(clippy::unnecessary_map_or)]
 pub mod discipline;
 pub mod filter;
+pub mod hwclock;
 #[cfg(feature = "std")]
 #[cfg_attr(docsrs, doc(cfg(feature = "std")))]
 pub mod keeper;
