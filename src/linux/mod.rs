@@ -3,7 +3,8 @@
 //! ([`clock`]), chronyc's command sockets ([`cmdmon`]), NTS-KE over TLS
 //! ([`nts`]), what a chrony.conf sets them to ([`settings`]), serving on a
 //! set of sockets ([`serve`]), the reference clocks chronyd reads
-//! ([`refclock`]) and the loop that ties them ([`driver`]).
+//! ([`refclock`]), a NIC's hardware timestamping ([`hwts`]) and the loop
+//! that ties them ([`driver`]).
 
 pub mod clock;
 pub mod cmdmon;
@@ -11,6 +12,7 @@ pub mod ctl;
 pub mod daemon;
 pub mod driver;
 pub mod files;
+pub mod hwts;
 pub mod logger;
 pub mod nts;
 pub mod refclock;
