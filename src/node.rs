@@ -14,7 +14,7 @@
 //!     while let Some(t) = node.poll_transmit(now, &mut rng, &mut buf) { send to t.source: t.bytes, remember t.token }
 //!     a response on a source's socket:  node.handle(rx_time, Datagram { source, bytes, receive })
 //!     a request from a client:          node.serve(rx_time, client, bytes, &mut reply, clock_now) → reply
-//!     a kernel transmit timestamp:      node.handle_tx_timestamp(token, time)
+//!     a kernel transmit timestamp:      node.handle_tx_timestamp(token, time, TimestampSource::Kernel)
 //!     what an operator asks:            node.handle_command(now, Command::…)
 //!     the timer:                        node.handle_timeout(now)
 //!     while let Some(action) = node.poll_action() { clock.apply(&action) }   // at once
@@ -575,11 +575,17 @@ impl<'a, const N: usize, const S: usize, const R: usize> Node<'a, N, S, R> {
     }
 
     /// The request `token` names left at `time` on the clock (the kernel's
-    /// transmit timestamp): it becomes the request's T1, if the request
-    /// still waits for its answer. Whether it was taken.
-    pub fn handle_tx_timestamp(&mut self, token: TransmitToken, time: NtpTimestamp) -> bool {
+    /// transmit timestamp, or the network card's: `stamped`): it becomes
+    /// the request's T1, if the request still waits for its answer.
+    /// Whether it was taken.
+    pub fn handle_tx_timestamp(
+        &mut self,
+        token: TransmitToken,
+        time: NtpTimestamp,
+        stamped: TimestampSource,
+    ) -> bool {
         self.system
-            .set_transmit_time(token.source, token.request, time)
+            .set_transmit_time(token.source, token.request, time, stamped)
     }
 
     /// A response arrived at `now` (its receive timestamp, on the clock) on

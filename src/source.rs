@@ -1216,28 +1216,33 @@ impl Source {
         self.maxpoll().max(self.poll_floor)
     }
 
-    /// Request `number` left at `time` (local), as the kernel's transmit
-    /// timestamp says: it becomes T1 instead of the `now` given to
-    /// [`Self::poll_transmit`]. Ignored (false) unless that request still
-    /// waits for its answer: a late timestamp of an earlier request never
-    /// lands on a later one.
-    pub fn set_transmit_time(&mut self, number: RequestNumber, time: NtpTimestamp) -> bool {
+    /// Request `number` left at `time` (local), as the kernel's (or the
+    /// network card's: `source`) transmit timestamp says: it becomes T1
+    /// instead of the `now` given to [`Self::poll_transmit`]. Ignored
+    /// (false) unless that request still waits for its answer: a late
+    /// timestamp of an earlier request never lands on a later one.
+    pub fn set_transmit_time(
+        &mut self,
+        number: RequestNumber,
+        time: NtpTimestamp,
+        source: TimestampSource,
+    ) -> bool {
         match (&mut self.outstanding, &mut self.last_exchange) {
             (Some(request), _) if request.number == number => {
                 request.sent = time;
-                if request.transmit != TimestampSource::Kernel {
+                if request.transmit == TimestampSource::Daemon {
                     self.counts.kernel_tx = self.counts.kernel_tx.saturating_add(1);
                 }
-                request.transmit = TimestampSource::Kernel;
+                request.transmit = source;
                 true
             }
             // Answered already: the interleaved mode still wants it.
             (_, Some(last)) if last.number == number && self.config.xleave => {
                 last.sent = time;
-                if last.transmit != TimestampSource::Kernel {
+                if last.transmit == TimestampSource::Daemon {
                     self.counts.kernel_tx = self.counts.kernel_tx.saturating_add(1);
                 }
-                last.transmit = TimestampSource::Kernel;
+                last.transmit = source;
                 true
             }
             _ => false,
@@ -2006,7 +2011,11 @@ mod tests {
         assert!(!source.exchange().unwrap().interleaved);
         assert!((got.sample.offset.to_seconds_f64() - 0.00095).abs() < 1e-6);
         // The request's kernel timestamp comes after the answer: kept.
-        assert!(source.set_transmit_time(RequestNumber(0), sent1 + secs(20e-6)));
+        assert!(source.set_transmit_time(
+            RequestNumber(0),
+            sent1 + secs(20e-6),
+            TimestampSource::Kernel
+        ));
 
         // The next request asks for the first answer's transmit time.
         let (second, sent2) = request(&mut source, &mut rng);
@@ -2033,7 +2042,11 @@ mod tests {
         assert_eq!(result, Err(ResponseError::Remeasured));
         let exchange = source.exchange().unwrap();
         assert!(exchange.interleaved && exchange.tests & TEST_MAX_DELAY == 0);
-        assert!(source.set_transmit_time(RequestNumber(1), sent2 + secs(20e-6)));
+        assert!(source.set_transmit_time(
+            RequestNumber(1),
+            sent2 + secs(20e-6),
+            TimestampSource::Kernel
+        ));
 
         // The third measures the second exchange, with its true T1 and T3.
         let (third, sent3) = request(&mut source, &mut rng);

@@ -933,19 +933,21 @@ impl<const N: usize, const S: usize, const R: usize> System<N, S, R> {
         }
     }
 
-    /// Request `number` of `source` left at `time` (local; a kernel
-    /// transmit timestamp): it replaces that request's T1, if the request
-    /// still waits for its answer (see [`Source::set_transmit_time`]).
+    /// Request `number` of `source` left at `time` (local; a kernel or
+    /// network card transmit timestamp, as `stamped` says): it replaces
+    /// that request's T1, if the request still waits for its answer (see
+    /// [`Source::set_transmit_time`]).
     pub fn set_transmit_time(
         &mut self,
         source: SourceId,
         number: RequestNumber,
         time: NtpTimestamp,
+        stamped: TimestampSource,
     ) -> bool {
         self.sources
             .get_mut(source.0)
             .and_then(Option::as_mut)
-            .is_some_and(|src| src.set_transmit_time(number, time))
+            .is_some_and(|src| src.set_transmit_time(number, time, stamped))
     }
 
     /// Authenticates source `id`'s exchanges with `auth` from its next

@@ -16,7 +16,9 @@ use std::time::Duration;
 use std::vec::Vec;
 
 use crate::auth::Key;
-use crate::chrony::config::{Config, LeapSecMode, SourceKind, TempCompConfig, ZONEINFO};
+use crate::chrony::config::{
+    Config, HwTimestampLine, LeapSecMode, SourceKind, TempCompConfig, ZONEINFO,
+};
 use crate::chrony::keyfile::{KeyFile, KeyFileError};
 use crate::chrony::logs::LogSettings;
 use crate::cmdmon::{AddKind, AddSource, CommandAccess, SourceFlags, Status};
@@ -414,6 +416,9 @@ pub struct Settings {
     pub broadcasts: Vec<Broadcast>,
     /// `refclock`: the reference clocks to follow.
     pub refclocks: Vec<Refclock>,
+    /// `hwtimestamp`: the interfaces whose network cards timestamp NTP
+    /// packets.
+    pub hwtimestamps: Vec<HwTimestampLine>,
 }
 
 /// A reference clock to follow (a `refclock` line).
@@ -552,6 +557,7 @@ impl Settings {
                 })
                 .collect(),
             refclocks,
+            hwtimestamps: config.hwtimestamps.clone(),
         };
         (settings, unresolved)
     }

@@ -626,7 +626,8 @@ impl World {
             host.request_times.push(self.t);
             let (source, bytes, token) = (transmit.source, transmit.bytes.to_vec(), transmit.token);
             // The kernel's transmit timestamp: the moment it left.
-            host.node.handle_tx_timestamp(token, now);
+            host.node
+                .handle_tx_timestamp(token, now, TimestampSource::Kernel);
             sent.push((source, bytes));
         }
         host.settle();

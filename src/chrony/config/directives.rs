@@ -171,11 +171,11 @@ pub const DIRECTIVES: &[Directive] = &[
     }),
     not_acted("generatecommandkey", OBSOLETE, |_, _, _| Ok(())),
     not_acted("hwclockfile", RTC, |_, a, _| a.string().map(drop)),
-    not_acted(
-        "hwtimestamp",
-        "hardware timestamping is not supported (kernel software timestamps are used)",
-        |_, a, _| sources::hwtimestamp(a.rest()),
-    ),
+    acted("hwtimestamp", |r, a, at| {
+        let line = sources::hwtimestamp(a.rest(), at)?;
+        r.config.hwtimestamps.push(line);
+        Ok(())
+    }),
     files("include"),
     acted("initstepslew", |r, a, _| {
         let mut words = scan::words(a.rest());

@@ -74,7 +74,7 @@ use crate::system::SourceConfig as EngineSourceConfig;
 pub use auth::{AuthConfig, AuthSelectMode, SourceAuth};
 pub use directives::{Directive, DIRECTIVES};
 pub use include::{Environment, Isolated, Rooted, SystemEnvironment};
-pub use sources::{RefclockLine, SourceOptions, SOURCE_OPTIONS};
+pub use sources::{HwTimestampLine, RefclockLine, RxFilterOption, SourceOptions, SOURCE_OPTIONS};
 
 /// chrony's default command port (`cmdport`).
 pub const DEFAULT_CMD_PORT: u16 = 323;
@@ -472,6 +472,8 @@ pub struct Config {
     pub peers: Vec<SourceConfig>,
     /// `refclock` lines.
     pub refclocks: Vec<RefclockLine>,
+    /// `hwtimestamp` lines.
+    pub hwtimestamps: Vec<HwTimestampLine>,
     /// `broadcast` lines: where the node broadcasts its time, and how
     /// often.
     pub broadcasts: Vec<BroadcastConfig>,
@@ -593,6 +595,7 @@ impl Default for Config {
             sources: Vec::new(),
             peers: Vec::new(),
             refclocks: Vec::new(),
+            hwtimestamps: Vec::new(),
             broadcasts: Vec::new(),
             ptpport: None,
             local: None,

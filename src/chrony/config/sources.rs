@@ -13,6 +13,7 @@ use std::vec::Vec;
 
 use super::scan::Cursor;
 use super::{LineError, Location, SourceConfig, SourceKind};
+use crate::hwclock::HwClockConfig;
 use crate::refclock::{RefclockConfig as EngineRefclock, MAX_FILTER};
 use crate::system::SourceConfig as EngineSource;
 use crate::wire::ReferenceId;
@@ -414,24 +415,89 @@ fn clamp_u8(v: i32) -> u8 {
     v.clamp(0, i32::from(u8::MAX)) as u8
 }
 
-/// `hwtimestamp INTERFACE [OPTION]...` (chrony 4.3's options).
-pub(super) fn hwtimestamp(rest: &str) -> Result<(), LineError> {
+/// The receive filter an `hwtimestamp` line asks for (`rxfilter`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RxFilterOption {
+    /// Not given: the most specific filter for NTP the card offers.
+    #[default]
+    Default,
+    /// `all`: every packet.
+    All,
+    /// `ntp`: NTP packets.
+    Ntp,
+    /// `ptp`: PTP packets (NTP over PTP, `ptpport`).
+    Ptp,
+    /// `none`: no received packet (transmit timestamps only).
+    None,
+}
+
+/// An `hwtimestamp` line: an interface (`*`: every one) whose card
+/// timestamps NTP packets, and how its clock is tracked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HwTimestampLine {
+    /// The interface's name, or `*`.
+    pub interface: String,
+    /// `minpoll`, `minsamples`, `maxsamples`, `precision`.
+    pub clock: HwClockConfig,
+    /// `txcomp`: added to the card's transmit timestamps, seconds.
+    pub tx_comp: f64,
+    /// `rxcomp`: taken from its receive timestamps, seconds.
+    pub rx_comp: f64,
+    /// `nocrossts`: the card's clock is not cross-timestamped.
+    pub nocrossts: bool,
+    /// `rxfilter`.
+    pub rxfilter: RxFilterOption,
+    /// Where the line is.
+    pub location: Location,
+}
+
+/// `hwtimestamp INTERFACE [OPTION]...` (chrony 4.3's options and
+/// defaults), found at `at`.
+pub(super) fn hwtimestamp(rest: &str, at: &Location) -> Result<HwTimestampLine, LineError> {
     let directive = "hwtimestamp";
     let mut c = Cursor::new(rest);
-    c.word().ok_or(LineError::Missing {
+    let interface = c.word().ok_or(LineError::Missing {
         directive,
         what: "an interface",
     })?;
+    let mut line = HwTimestampLine {
+        interface: interface.to_string(),
+        clock: HwClockConfig::default(),
+        tx_comp: 0.0,
+        rx_comp: 0.0,
+        nocrossts: false,
+        rxfilter: RxFilterOption::Default,
+        location: at.clone(),
+    };
     while let Some(word) = c.word() {
         let ok = match word.to_ascii_lowercase().as_str() {
-            "minpoll" | "minsamples" | "maxsamples" => c.int().is_some(),
-            "precision" | "txcomp" | "rxcomp" => c.double().is_some(),
-            "nocrossts" => true,
-            "rxfilter" => c.chars(4).is_some_and(|f| {
-                ["all", "ntp", "ptp", "none"]
-                    .iter()
-                    .any(|k| k.eq_ignore_ascii_case(f))
-            }),
+            "minpoll" => c.int().map(|v| line.clock.min_poll = clamp_i8(v)).is_some(),
+            "minsamples" => c
+                .int()
+                .map(|v| line.clock.min_samples = v.max(0) as usize)
+                .is_some(),
+            "maxsamples" => c
+                .int()
+                .map(|v| line.clock.max_samples = v.max(0) as usize)
+                .is_some(),
+            "precision" => c.double().map(|v| line.clock.precision = v).is_some(),
+            "txcomp" => c.double().map(|v| line.tx_comp = v).is_some(),
+            "rxcomp" => c.double().map(|v| line.rx_comp = v).is_some(),
+            "nocrossts" => {
+                line.nocrossts = true;
+                true
+            }
+            "rxfilter" => {
+                let filter = c.chars(4).unwrap_or_default().to_ascii_lowercase();
+                line.rxfilter = match filter.as_str() {
+                    "all" => RxFilterOption::All,
+                    "ntp" => RxFilterOption::Ntp,
+                    "ptp" => RxFilterOption::Ptp,
+                    "none" => RxFilterOption::None,
+                    _ => RxFilterOption::Default,
+                };
+                line.rxfilter != RxFilterOption::Default
+            }
             _ => {
                 return Err(LineError::UnknownOption {
                     directive,
@@ -447,5 +513,6 @@ pub(super) fn hwtimestamp(rest: &str) -> Result<(), LineError> {
             });
         }
     }
-    Ok(())
+    line.clock = line.clock.clamped();
+    Ok(line)
 }

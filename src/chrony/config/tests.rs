@@ -790,3 +790,41 @@ fn refclock_lines_carry_their_options() {
         "test.conf:1: `refclock` has no option `wobble`"
     );
 }
+
+/// `hwtimestamp` as chronyd 4.3 reads it: each line's interface and the
+/// options of its card's clock, with chronyd's defaults, acted on (no
+/// warning).
+#[test]
+fn hwtimestamp_lines_carry_their_options() {
+    let config = parse(
+        "hwtimestamp eth0\n\
+         hwtimestamp eth1 minpoll -2 minsamples 4 maxsamples 8 precision 1e-8 \
+         txcomp 300e-9 rxcomp 645e-9 nocrossts rxfilter ntp\n\
+         hwtimestamp * maxsamples 1000\n",
+    );
+    assert!(config.warnings.is_empty(), "{:?}", config.warnings);
+    let [eth0, eth1, every] = &config.hwtimestamps[..] else {
+        panic!("{:?}", config.hwtimestamps);
+    };
+    assert_eq!(eth0.interface, "eth0");
+    assert_eq!(eth0.clock, crate::hwclock::HwClockConfig::default());
+    assert_eq!((eth0.tx_comp, eth0.rx_comp, eth0.nocrossts), (0.0, 0.0, false));
+    assert_eq!(eth0.rxfilter, RxFilterOption::Default);
+    assert_eq!(
+        (eth1.clock.min_poll, eth1.clock.min_samples, eth1.clock.max_samples),
+        (-2, 4, 8)
+    );
+    assert_eq!(eth1.clock.precision, 1e-8);
+    assert_eq!((eth1.tx_comp, eth1.rx_comp, eth1.nocrossts), (300e-9, 645e-9, true));
+    assert_eq!(eth1.rxfilter, RxFilterOption::Ntp);
+    assert_eq!(eth1.location.to_string(), "t:2");
+    // Brought into range as the tracker keeps it.
+    assert_eq!(
+        (every.interface.as_str(), every.clock.max_samples),
+        ("*", crate::hwclock::MAX_HW_SAMPLES)
+    );
+    assert_eq!(
+        error_of("hwtimestamp eth0 rxfilter some\n"),
+        "test.conf:1: `hwtimestamp`: bad option value `rxfilter`"
+    );
+}

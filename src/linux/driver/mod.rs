@@ -48,6 +48,7 @@
 //! ```
 
 mod broadcast;
+mod cards;
 mod commands;
 mod error;
 mod events;
@@ -86,8 +87,10 @@ use crate::linux::cmdmon::CmdmonServer;
 use crate::linux::nts::ke_client::NtsSettings;
 use crate::linux::serve::Serving;
 use crate::linux::settings::{Family, Settings, Upstream};
+use crate::linux::socket::client::TxStamps;
 use crate::linux::socket::{NtpSocket, Poller};
 use crate::node::{Datagram, Node};
+use crate::report::TimestampSource;
 use crate::system::{ModeEnd, ReferenceMode, SourceId, MAX_REQUEST_LEN};
 use crate::time::NtpTimestamp;
 use error::io_error;
@@ -140,6 +143,11 @@ pub struct Driver<'a, C: DriverClock> {
     /// The frequency the node set last, ppm (the clock runs at it with
     /// `tempcomp`'s compensation on top).
     node_frequency: f64,
+    /// The frequency the clock was last set to, ppm (`tempcomp`'s
+    /// compensation included): how much a change changes its rate.
+    applied_frequency: Option<f64>,
+    /// The network cards timestamping packets (`hwtimestamp`).
+    cards: cards::Cards,
     /// Watches the system clock for steps made by someone else.
     jumps: StepWatch,
     /// Where the monotonic readings the watch takes count from.
@@ -249,11 +257,12 @@ impl<'a, C: DriverClock> Driver<'a, C> {
             .send_due(Instant::now, &mut self.node, &self.clock, &self.serving);
         for (id, index) in own {
             if poller.has_error_queue(index) {
-                let clock = &self.clock;
+                let (clock, cards) = (&self.clock, &mut self.cards);
                 let peer = self.peers.iter_mut().find(|p| p.id == id);
                 if let Some(Route::Own(out)) = peer.map(|p| &mut p.route) {
-                    for (token, time) in out.transmit_timestamps(|t| clock.at_system_time(t)) {
-                        self.node.handle_tx_timestamp(token, time);
+                    let taken = out.transmit_timestamps(|t| transmit_time(t, cards, clock));
+                    for (token, time, source) in taken {
+                        self.node.handle_tx_timestamp(token, time, source);
                     }
                 }
             }
@@ -263,10 +272,11 @@ impl<'a, C: DriverClock> Driver<'a, C> {
         }
         for (f, index) in shared {
             if poller.has_error_queue(index) {
-                let clock = &self.clock;
+                let (clock, cards) = (&self.clock, &mut self.cards);
                 if let Some(out) = self.client.shared_mut(f) {
-                    for (token, time) in out.transmit_timestamps(|t| clock.at_system_time(t)) {
-                        self.node.handle_tx_timestamp(token, time);
+                    let taken = out.transmit_timestamps(|t| transmit_time(t, cards, clock));
+                    for (token, time, source) in taken {
+                        self.node.handle_tx_timestamp(token, time, source);
                     }
                 }
             }
@@ -344,7 +354,7 @@ impl<'a, C: DriverClock> Driver<'a, C> {
                 }
                 action => action,
             };
-            self.clock.apply(&action).map_err(DriverError::Clock)?;
+            self.apply_to_clock(&action)?;
             if let ClockAction::Step { .. } = action {
                 let (wall, monotonic) = self.readings();
                 self.jumps.rebase(wall, monotonic);
@@ -353,6 +363,33 @@ impl<'a, C: DriverClock> Driver<'a, C> {
         let now = self.now()?;
         while let Some(event) = self.node.poll_event() {
             self.handle_event(&event, now)?;
+        }
+        Ok(())
+    }
+
+    /// Carries out `action` on the clock, and tells the cards' trackers
+    /// how it changed the clock's rate or time.
+    fn apply_to_clock(&mut self, action: &ClockAction) -> Result<(), DriverError<C::Error>> {
+        let at = if self.cards.is_empty() {
+            None
+        } else {
+            Some(self.now()?)
+        };
+        self.clock.apply(action).map_err(DriverError::Clock)?;
+        match *action {
+            ClockAction::SetFrequency { ppm } => {
+                if let (Some(at), Some(old)) = (at, self.applied_frequency) {
+                    let change = (1.0 + ppm * 1e-6) / (1.0 + old * 1e-6) - 1.0;
+                    self.cards.clock_changed(at, change, 0.0);
+                }
+                self.applied_frequency = Some(ppm);
+            }
+            ClockAction::Step { offset } => {
+                if let Some(at) = at {
+                    self.cards.clock_changed(at, 0.0, offset.to_seconds_f64());
+                }
+            }
+            ClockAction::SetStatus(_) => {}
         }
         Ok(())
     }
@@ -398,6 +435,25 @@ impl<'a, C: DriverClock> Driver<'a, C> {
             }
         }
     }
+}
+
+/// A request's transmit time on `clock` from the kernel's timestamps of
+/// it: the card's, converted, when it can be; else the kernel's software
+/// one.
+fn transmit_time<C: DriverClock>(
+    stamps: TxStamps,
+    cards: &mut cards::Cards,
+    clock: &C,
+) -> Option<(NtpTimestamp, TimestampSource)> {
+    if let Some(time) = stamps
+        .hardware
+        .and_then(|stamp| cards.convert(&stamp, None, clock))
+    {
+        return Some((time, TimestampSource::Hardware));
+    }
+    stamps
+        .software
+        .map(|time| (clock.at_system_time(time), TimestampSource::Kernel))
 }
 
 impl<C: DriverClock> Drop for Driver<'_, C> {

@@ -16,8 +16,9 @@ use std::vec::Vec;
 
 use super::serving::ServeSockets;
 use crate::linux::settings::ClientSockets;
-use crate::linux::socket::client::ClientSocket;
+use crate::linux::socket::client::{ClientSocket, TxStamps};
 use crate::node::TransmitToken;
+use crate::report::TimestampSource;
 use crate::time::NtpTimestamp;
 
 /// Requests awaiting their transmit timestamp, per socket, at most: an
@@ -61,15 +62,21 @@ impl Outgoing {
         Ok(())
     }
 
-    /// The kernel's transmit timestamps on the error queue, each mapped
-    /// onto the clock by `at_clock`, with the tokens of their requests.
+    /// The kernel's transmit timestamps on the error queue, each turned
+    /// into a time on the clock by `on_clock` (with where it came from:
+    /// the card or the kernel), with the tokens of their requests.
     pub fn transmit_timestamps(
         &mut self,
-        at_clock: impl Fn(NtpTimestamp) -> NtpTimestamp,
-    ) -> Vec<(TransmitToken, NtpTimestamp)> {
+        mut on_clock: impl FnMut(TxStamps) -> Option<(NtpTimestamp, TimestampSource)>,
+    ) -> Vec<(TransmitToken, NtpTimestamp, TimestampSource)> {
         let mut taken = Vec::new();
-        while let Ok(Some(time)) = self.socket.transmit_timestamp() {
-            taken.extend(self.match_timestamp(at_clock(time)));
+        while let Ok(Some(stamps)) = self.socket.transmit_timestamp() {
+            let Some((time, source)) = on_clock(stamps) else {
+                continue;
+            };
+            if let Some((token, time)) = self.match_timestamp(time) {
+                taken.push((token, time, source));
+            }
         }
         taken
     }
@@ -137,6 +144,18 @@ fn routed_from(mut local: SocketAddr, remote: SocketAddr) -> SocketAddr {
     local
 }
 
+/// A socket just opened, asking for the cards' timestamps when `hardware`
+/// (a socket the kernel refuses them keeps its software ones, with a
+/// warning).
+fn prepared(mut socket: ClientSocket, hardware: bool) -> ClientSocket {
+    if hardware {
+        if let Err(e) = socket.enable_hardware_timestamps() {
+            log::warn!("Could not ask for HW timestamps on a client socket: {e}");
+        }
+    }
+    socket
+}
+
 /// The client side's sockets: how the requests leave, and the shared
 /// sockets when they are shared.
 #[derive(Debug)]
@@ -146,6 +165,8 @@ pub(super) struct ClientPorts {
     addresses: Vec<IpAddr>,
     /// The shared sockets, IPv4's and IPv6's, once opened.
     shared: [Option<Outgoing>; 2],
+    /// Whether the sockets ask for the network cards' timestamps.
+    hardware: bool,
 }
 
 impl ClientPorts {
@@ -154,7 +175,15 @@ impl ClientPorts {
             mode,
             addresses,
             shared: [None, None],
+            hardware: false,
         }
+    }
+
+    /// The sockets opened from now on ask for the network cards'
+    /// timestamps too (`hwtimestamp`), when `hardware`.
+    pub fn with_hardware_timestamps(mut self, hardware: bool) -> Self {
+        self.hardware = hardware;
+        self
     }
 
     /// The address requests to `server` leave from (`bindacqaddress`), if
@@ -185,6 +214,7 @@ impl ClientPorts {
         } else {
             IpAddr::V6(Ipv6Addr::UNSPECIFIED)
         });
+        let hardware = self.hardware;
         let slot = &mut self.shared[family(server)];
         if slot.is_none() {
             let local = SocketAddr::new(ip, port);
@@ -194,6 +224,7 @@ impl ClientPorts {
                     format!("cannot bind the shared client socket to {local}: {e}"),
                 )
             })?;
+            let socket = prepared(socket, hardware);
             *slot = Some(Outgoing::new(socket));
         }
         slot.as_ref()
@@ -259,7 +290,10 @@ impl ClientPorts {
             }
             ClientSockets::Separate => {}
         }
-        let socket = ClientSocket::connect_from(self.local_ip(server), server)?;
+        let socket = prepared(
+            ClientSocket::connect_from(self.local_ip(server), server)?,
+            self.hardware,
+        );
         let local = socket.local_addr().ok();
         Ok((Route::Own(Outgoing::new(socket)), local))
     }

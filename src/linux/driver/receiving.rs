@@ -73,11 +73,23 @@ impl<'a, C: DriverClock> Driver<'a, C> {
         bytes: &[u8],
         rx: crate::linux::socket::client::Timestamp,
     ) -> Result<(), DriverError<C::Error>> {
-        let now = self.clock.at_system_time(rx.time);
+        let ipv6 = self
+            .peers
+            .iter()
+            .find(|p| p.id == id)
+            .is_some_and(|p| p.address.is_ipv6());
+        let hardware = rx.hardware.and_then(|stamp| {
+            self.cards
+                .convert(&stamp, Some((bytes.len(), ipv6)), &self.clock)
+        });
+        let (now, receive) = match hardware {
+            Some(time) => (time, TimestampSource::Hardware),
+            None => (self.clock.at_system_time(rx.time), rx.source),
+        };
         let datagram = Datagram {
             source: id,
             bytes,
-            receive: rx.source,
+            receive,
         };
         let _ = self.node.handle(now, datagram);
         self.settle()

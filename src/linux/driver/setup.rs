@@ -63,7 +63,11 @@ impl<'a, C: DriverClock> Driver<'a, C> {
             (&settings.upstreams, Vec::new())
         };
         let serving = ServeSockets::new(sockets, ptp_sockets, nts_keys);
-        let mut client = ClientPorts::new(settings.client_sockets, settings.client_addresses);
+        // The cards first: the client sockets ask for their timestamps.
+        let precision = crate::time::log2_to_seconds(node.system().config().precision);
+        let cards = cards::Cards::open(&settings.hwtimestamps, precision);
+        let mut client = ClientPorts::new(settings.client_sockets, settings.client_addresses)
+            .with_hardware_timestamps(!cards.is_empty());
         // Every shared socket the sources will need, bound now: a port
         // under 1024 cannot be once the privileges are dropped.
         let addresses = settings.upstreams.iter().chain(&settings.init_sources);
@@ -123,6 +127,8 @@ impl<'a, C: DriverClock> Driver<'a, C> {
             log_files,
             tempcomp,
             node_frequency: 0.0,
+            applied_frequency: None,
+            cards,
             jumps: StepWatch::default(),
             started: Instant::now(),
             finished: false,

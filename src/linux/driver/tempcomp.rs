@@ -127,9 +127,7 @@ impl<C: crate::linux::clock::DriverClock> Driver<'_, C> {
         };
         if !self.measure_only {
             let ppm = compensated(self.node_frequency, reading.compensation);
-            self.clock
-                .apply(&ClockAction::SetFrequency { ppm })
-                .map_err(DriverError::Clock)?;
+            self.apply_to_clock(&ClockAction::SetFrequency { ppm })?;
         }
         let now = self.now()?;
         if let Some(log_files) = &mut self.log_files {

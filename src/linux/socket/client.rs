@@ -13,8 +13,14 @@
 //! the send. Where the kernel gives none, the time is read in user space
 //! right after `recv` (or before `send`): [`TimestampSource`] says which.
 //!
-//! All timestamps are the **system** clock's (`CLOCK_REALTIME`); a driver
-//! steering a virtual clock maps them onto it.
+//! With [`ClientSocket::enable_hardware_timestamps`], the network card's
+//! own timestamps come too ([`HwStamp`]): raw times on the card's clock,
+//! which a driver converts through its tracking of that clock
+//! ([`crate::hwclock`]); the software ones stay beside them for when it
+//! cannot.
+//!
+//! All software timestamps are the **system** clock's (`CLOCK_REALTIME`);
+//! a driver steering a virtual clock maps them onto it.
 
 #![allow(unsafe_code)]
 
@@ -30,13 +36,16 @@ use crate::linux::sys;
 pub use crate::report::TimestampSource;
 use crate::time::NtpTimestamp;
 
-/// A time on the system clock and where it came from.
+/// A time on the system clock and where it came from, with the network
+/// card's own timestamp of the same packet when it gave one.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Timestamp {
     /// The system clock's time.
     pub time: NtpTimestamp,
     /// Kernel or user space.
     pub source: TimestampSource,
+    /// The card's timestamp, raw.
+    pub hardware: Option<HwStamp>,
 }
 
 impl Timestamp {
@@ -45,8 +54,31 @@ impl Timestamp {
         Timestamp {
             time: realtime_now(),
             source: TimestampSource::Daemon,
+            hardware: None,
         }
     }
+}
+
+/// A network card's timestamp of a packet, on the card's own clock.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HwStamp {
+    /// The card's clock when the packet left or arrived (for an arrival,
+    /// at the start of the frame).
+    pub raw: NtpTimestamp,
+    /// The interface, when the kernel says.
+    pub if_index: Option<u32>,
+    /// A received packet's length at layer 2, bytes, when the kernel says.
+    pub l2_length: Option<u32>,
+}
+
+/// The kernel's timestamps of a packet sent: the software one (system
+/// clock) and the card's, each when given.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct TxStamps {
+    /// The system clock's time as the packet left the kernel.
+    pub software: Option<NtpTimestamp>,
+    /// The card's timestamp, raw.
+    pub hardware: Option<HwStamp>,
 }
 
 /// A UDP socket connected to one server, or bound to a port for many.
@@ -58,7 +90,7 @@ pub struct ClientSocket {
     kernel_timestamps: bool,
     /// Transmit timestamps taken off the error queue by a receive that
     /// found no packet, oldest first (see [`ClientSocket::recv_from`]).
-    held: Mutex<VecDeque<NtpTimestamp>>,
+    held: Mutex<VecDeque<TxStamps>>,
 }
 
 /// Transmit timestamps held at most (the oldest are dropped beyond).
@@ -137,6 +169,35 @@ impl ClientSocket {
         self.kernel_timestamps
     }
 
+    /// Asks for the network cards' timestamps too (where an interface has
+    /// hardware timestamping switched on: [`crate::linux::hwts`]), with
+    /// the interface each packet used. An error leaves the software
+    /// timestamps as they were.
+    pub fn enable_hardware_timestamps(&mut self) -> io::Result<()> {
+        set_timestamping(&self.socket, HARDWARE_FLAGS)?;
+        self.kernel_timestamps = true;
+        // The interface of a transmit timestamp comes as packet info.
+        let on: libc::c_int = 1;
+        let (level, option) = match self.socket.local_addr()? {
+            SocketAddr::V4(_) => (libc::IPPROTO_IP, libc::IP_PKTINFO),
+            SocketAddr::V6(_) => (libc::IPPROTO_IPV6, libc::IPV6_RECVPKTINFO),
+        };
+        // SAFETY: the option value is a c_int of the stated size.
+        let rc = unsafe {
+            libc::setsockopt(
+                self.socket.as_raw_fd(),
+                level,
+                option,
+                (&on as *const libc::c_int).cast(),
+                mem::size_of_val(&on) as libc::socklen_t,
+            )
+        };
+        if rc < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
     /// Send a request on a connected socket; returns the user-space time
     /// just before the send (the kernel's own transmit time follows on
     /// [`Self::transmit_timestamp`]).
@@ -170,16 +231,16 @@ impl ClientSocket {
     /// [`Poller::has_error_queue`]).
     ///
     /// [`Poller::has_error_queue`]: crate::linux::socket::Poller::has_error_queue
-    pub fn transmit_timestamp(&self) -> io::Result<Option<NtpTimestamp>> {
+    pub fn transmit_timestamp(&self) -> io::Result<Option<TxStamps>> {
         if !self.kernel_timestamps {
             return Ok(None);
         }
-        if let Some(time) = self.held().pop_front() {
-            return Ok(Some(time));
+        if let Some(stamps) = self.held().pop_front() {
+            return Ok(Some(stamps));
         }
         let mut data = [0u8; 64];
         match self.recvmsg(&mut data, libc::MSG_ERRQUEUE) {
-            Ok((_, stamp, _)) => Ok(stamp),
+            Ok((_, stamps, _)) => Ok(stamps.has_any().then_some(stamps)),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
             Err(e) => Err(e),
         }
@@ -228,13 +289,17 @@ impl ClientSocket {
         hold: bool,
     ) -> io::Result<Option<(usize, Timestamp, SocketAddr)>> {
         match self.recvmsg(buf, 0) {
-            Ok((len, stamp, from)) => {
-                let rx = match stamp {
+            Ok((len, stamps, from)) => {
+                let rx = match stamps.software {
                     Some(time) => Timestamp {
                         time,
                         source: TimestampSource::Kernel,
+                        hardware: stamps.hardware,
                     },
-                    None => Timestamp::user_now(),
+                    None => Timestamp {
+                        hardware: stamps.hardware,
+                        ..Timestamp::user_now()
+                    },
                 };
                 // A connected socket hears its server only.
                 match from.or(self.server) {
@@ -259,7 +324,7 @@ impl ClientSocket {
         }
     }
 
-    fn held(&self) -> std::sync::MutexGuard<'_, VecDeque<NtpTimestamp>> {
+    fn held(&self) -> std::sync::MutexGuard<'_, VecDeque<TxStamps>> {
         self.held
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -285,14 +350,14 @@ impl ClientSocket {
             }
             let mut data = [0u8; 64];
             match self.recvmsg(&mut data, libc::MSG_ERRQUEUE) {
-                Ok((_, Some(time), _)) => {
+                Ok((_, stamps, _)) if stamps.has_any() => {
                     let mut held = self.held();
                     if held.len() == HELD_TIMESTAMPS {
                         held.pop_front();
                     }
-                    held.push_back(time);
+                    held.push_back(stamps);
                 }
-                Ok((_, None, _)) => {}
+                Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
                 // A pending socket error (ICMP) is read and cleared here.
                 Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {}
@@ -301,14 +366,14 @@ impl ClientSocket {
         }
     }
 
-    /// `recvmsg(2)` without blocking, returning the length, the software
-    /// timestamp of its `SCM_TIMESTAMPING` message, if any, and the
-    /// address the datagram came from (none on the error queue).
+    /// `recvmsg(2)` without blocking, returning the length, the timestamps
+    /// of its `SCM_TIMESTAMPING` message, if any, and the address the
+    /// datagram came from (none on the error queue).
     fn recvmsg(
         &self,
         buf: &mut [u8],
         flags: libc::c_int,
-    ) -> io::Result<(usize, Option<NtpTimestamp>, Option<SocketAddr>)> {
+    ) -> io::Result<(usize, TxStamps, Option<SocketAddr>)> {
         let mut iov = libc::iovec {
             iov_base: buf.as_mut_ptr().cast(),
             iov_len: buf.len(),
@@ -340,9 +405,42 @@ impl ClientSocket {
         } else {
             None
         };
-        Ok((len as usize, read_control(&msg).timestamp, from))
+        let control = read_control(&msg);
+        let stamps = TxStamps {
+            software: control.timestamp,
+            hardware: control.hardware.map(|raw| HwStamp {
+                raw,
+                if_index: control.if_index,
+                l2_length: control.l2_length,
+            }),
+        };
+        Ok((len as usize, stamps, from))
     }
 }
+
+impl TxStamps {
+    /// Whether either timestamp is there.
+    fn has_any(&self) -> bool {
+        self.software.is_some() || self.hardware.is_some()
+    }
+}
+
+/// The kernel's software receive and transmit timestamps, without the
+/// packet on the error queue.
+const SOFTWARE_FLAGS: libc::c_uint = libc::SOF_TIMESTAMPING_RX_SOFTWARE
+    | libc::SOF_TIMESTAMPING_TX_SOFTWARE
+    | libc::SOF_TIMESTAMPING_SOFTWARE
+    | libc::SOF_TIMESTAMPING_OPT_TSONLY;
+
+/// The software ones and the card's raw ones, with each received packet's
+/// interface and length (`OPT_PKTINFO`) and a transmitted one's interface
+/// (`OPT_CMSG`: packet info on the error queue).
+const HARDWARE_FLAGS: libc::c_uint = SOFTWARE_FLAGS
+    | libc::SOF_TIMESTAMPING_RX_HARDWARE
+    | libc::SOF_TIMESTAMPING_TX_HARDWARE
+    | libc::SOF_TIMESTAMPING_RAW_HARDWARE
+    | libc::SOF_TIMESTAMPING_OPT_PKTINFO
+    | libc::SOF_TIMESTAMPING_OPT_CMSG;
 
 /// Ask the kernel for software receive and transmit timestamps.
 fn enable_timestamping(socket: &UdpSocket) -> io::Result<()> {
@@ -359,10 +457,11 @@ fn enable_timestamping(socket: &UdpSocket) -> io::Result<()> {
             mem::size_of_val(&on) as libc::socklen_t,
         )
     };
-    let flags: libc::c_uint = libc::SOF_TIMESTAMPING_RX_SOFTWARE
-        | libc::SOF_TIMESTAMPING_TX_SOFTWARE
-        | libc::SOF_TIMESTAMPING_SOFTWARE
-        | libc::SOF_TIMESTAMPING_OPT_TSONLY;
+    set_timestamping(socket, SOFTWARE_FLAGS)
+}
+
+/// `SO_TIMESTAMPING` with `flags`.
+fn set_timestamping(socket: &UdpSocket, flags: libc::c_uint) -> io::Result<()> {
     // SAFETY: the option value is a c_uint of the stated size.
     let rc = unsafe {
         libc::setsockopt(
@@ -472,8 +571,9 @@ mod tests {
             let (sent, rx, after) = exchange(&a, &server);
             assert!(rx.time >= sent.time && rx.time <= after);
             let mut tx = None;
-            while let Some(time) = a.transmit_timestamp().unwrap() {
-                tx = Some(time);
+            while let Some(stamps) = a.transmit_timestamp().unwrap() {
+                assert_eq!(stamps.hardware, None, "loopback has no network card");
+                tx = stamps.software;
             }
             if !a.kernel_timestamps() {
                 assert_eq!((rx.source, tx), (TimestampSource::Daemon, None));

@@ -552,13 +552,43 @@ pub(crate) struct Control {
     /// `SCM_TIMESTAMPNS`, or the software time of `SCM_TIMESTAMPING` (also
     /// a transmit time, on the error queue): when the kernel handled it.
     pub(crate) timestamp: Option<NtpTimestamp>,
+    /// The raw hardware time of `SCM_TIMESTAMPING` (its third timespec):
+    /// when the network card sent or received it, on the card's clock.
+    pub(crate) hardware: Option<NtpTimestamp>,
+    /// The interface it came in on (or, on the error queue, left by):
+    /// `SCM_TIMESTAMPING_PKTINFO`, or `IP_PKTINFO` / `IPV6_PKTINFO`.
+    pub(crate) if_index: Option<u32>,
+    /// Its length at layer 2, bytes (`SCM_TIMESTAMPING_PKTINFO`).
+    pub(crate) l2_length: Option<u32>,
     /// `IP_PKTINFO` / `IPV6_PKTINFO`: the address it was sent to.
     destination: Option<IpAddr>,
+}
+
+/// `SCM_TIMESTAMPING_PKTINFO` (asm-generic and x86: 58): the interface and
+/// layer-2 length of a packet the card timestamped on receive.
+const SCM_TIMESTAMPING_PKTINFO: libc::c_int = 58;
+
+/// `struct scm_ts_pktinfo`.
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct ScmTsPktinfo {
+    if_index: u32,
+    pkt_length: u32,
+    reserved: [u32; 2],
+}
+
+/// A timespec's time, none if zero (the kernel's "no timestamp").
+fn nonzero(ts: libc::timespec) -> Option<NtpTimestamp> {
+    (ts.tv_sec != 0 || ts.tv_nsec != 0)
+        .then(|| NtpTimestamp::from_unix(UnixTime::new(ts.tv_sec, ts.tv_nsec as u32)))
 }
 
 pub(crate) fn read_control(header: &libc::msghdr) -> Control {
     let mut control = Control {
         timestamp: None,
+        hardware: None,
+        if_index: None,
+        l2_length: None,
         destination: None,
     };
     // SAFETY: the CMSG_* macros walk the control buffer the kernel filled,
@@ -570,25 +600,38 @@ pub(crate) fn read_control(header: &libc::msghdr) -> Control {
             let data = libc::CMSG_DATA(cmsg);
             match ((*cmsg).cmsg_level, (*cmsg).cmsg_type) {
                 // SCM_TIMESTAMPING holds three timespecs, the software
-                // one first; zero when the kernel has none.
-                (libc::SOL_SOCKET, libc::SCM_TIMESTAMPNS | libc::SCM_TIMESTAMPING) => {
-                    let ts = (data as *const libc::timespec).read_unaligned();
-                    if ts.tv_sec != 0 || ts.tv_nsec != 0 {
-                        control.timestamp = Some(NtpTimestamp::from_unix(UnixTime::new(
-                            ts.tv_sec as i64,
-                            ts.tv_nsec as u32,
-                        )));
-                    }
+                // one first, the raw hardware one third; zero when the
+                // kernel has none.
+                (libc::SOL_SOCKET, libc::SCM_TIMESTAMPNS) => {
+                    control.timestamp = nonzero((data as *const libc::timespec).read_unaligned());
+                }
+                (libc::SOL_SOCKET, libc::SCM_TIMESTAMPING)
+                    if (*cmsg).cmsg_len as usize
+                        >= libc::CMSG_LEN(3 * size_of::<libc::timespec>() as u32) as usize =>
+                {
+                    let ts = data as *const libc::timespec;
+                    control.timestamp = nonzero(ts.read_unaligned());
+                    control.hardware = nonzero(ts.add(2).read_unaligned());
+                }
+                (libc::SOL_SOCKET, libc::SCM_TIMESTAMPING) => {
+                    control.timestamp = nonzero((data as *const libc::timespec).read_unaligned());
+                }
+                (libc::SOL_SOCKET, SCM_TIMESTAMPING_PKTINFO) => {
+                    let info = (data as *const ScmTsPktinfo).read_unaligned();
+                    control.if_index = Some(info.if_index);
+                    control.l2_length = Some(info.pkt_length);
                 }
                 (libc::IPPROTO_IP, libc::IP_PKTINFO) => {
                     let info = (data as *const libc::in_pktinfo).read_unaligned();
                     control.destination = Some(IpAddr::V4(Ipv4Addr::from(
                         info.ipi_addr.s_addr.to_ne_bytes(),
                     )));
+                    control.if_index = control.if_index.or(Some(info.ipi_ifindex as u32));
                 }
                 (libc::IPPROTO_IPV6, libc::IPV6_PKTINFO) => {
                     let info = (data as *const libc::in6_pktinfo).read_unaligned();
                     control.destination = Some(IpAddr::V6(Ipv6Addr::from(info.ipi6_addr.s6_addr)));
+                    control.if_index = control.if_index.or(Some(info.ipi6_ifindex));
                 }
                 _ => {}
             }
@@ -902,6 +945,135 @@ mod tests {
 
     fn loopback() -> SocketAddr {
         "127.0.0.1:0".parse().unwrap()
+    }
+
+    /// Appends a control message of `level`, `kind` and `payload` to
+    /// `buffer` at `at` bytes; returns where the next one goes.
+    fn put_cmsg(buffer: &mut [u64], at: usize, level: i32, kind: i32, payload: &[u8]) -> usize {
+        // SAFETY: the buffer is 8-aligned and large enough for the
+        // messages the test writes (checked by the asserts).
+        unsafe {
+            let space = libc::CMSG_SPACE(payload.len() as u32) as usize;
+            assert!(at + space <= buffer.len() * 8);
+            let base = (buffer.as_mut_ptr() as *mut u8).add(at);
+            let header = base as *mut libc::cmsghdr;
+            (*header).cmsg_level = level;
+            (*header).cmsg_type = kind;
+            (*header).cmsg_len = libc::CMSG_LEN(payload.len() as u32) as _;
+            let data = libc::CMSG_DATA(header);
+            std::ptr::copy_nonoverlapping(payload.as_ptr(), data, payload.len());
+            at + space
+        }
+    }
+
+    fn bytes_of<T>(value: &T) -> &[u8] {
+        // SAFETY: any value's bytes may be read.
+        unsafe { std::slice::from_raw_parts((value as *const T).cast(), size_of::<T>()) }
+    }
+
+    /// What a network card's timestamps look like to `recvmsg`: the
+    /// software and raw hardware times of `SCM_TIMESTAMPING`, the
+    /// interface and layer-2 length of `SCM_TIMESTAMPING_PKTINFO` (taken
+    /// over `IP_PKTINFO`'s interface), as the kernel lays them out.
+    #[test]
+    fn hardware_timestamps_and_their_interface_are_read() {
+        let mut buffer = [0u64; 32];
+        let mut info: libc::in_pktinfo = unsafe { std::mem::zeroed() };
+        info.ipi_ifindex = 7;
+        info.ipi_addr.s_addr = u32::from_ne_bytes([192, 168, 1, 2]);
+        let mut at = put_cmsg(
+            &mut buffer,
+            0,
+            libc::IPPROTO_IP,
+            libc::IP_PKTINFO,
+            bytes_of(&info),
+        );
+        let ts = [
+            libc::timespec {
+                tv_sec: 1_700_000_000,
+                tv_nsec: 5,
+            },
+            libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            },
+            libc::timespec {
+                tv_sec: 1_000,
+                tv_nsec: 250_000_000,
+            },
+        ];
+        at = put_cmsg(
+            &mut buffer,
+            at,
+            libc::SOL_SOCKET,
+            libc::SCM_TIMESTAMPING,
+            bytes_of(&ts),
+        );
+        let pktinfo = ScmTsPktinfo {
+            if_index: 3,
+            pkt_length: 90,
+            reserved: [0; 2],
+        };
+        at = put_cmsg(
+            &mut buffer,
+            at,
+            libc::SOL_SOCKET,
+            SCM_TIMESTAMPING_PKTINFO,
+            bytes_of(&pktinfo),
+        );
+        // SAFETY: all zero is a valid msghdr.
+        let mut header: libc::msghdr = unsafe { std::mem::zeroed() };
+        header.msg_control = buffer.as_mut_ptr().cast();
+        header.msg_controllen = at as _;
+        let control = read_control(&header);
+        let unix = |s, n| Some(NtpTimestamp::from_unix(UnixTime::new(s, n)));
+        assert_eq!(control.timestamp, unix(1_700_000_000, 5));
+        assert_eq!(control.hardware, unix(1_000, 250_000_000));
+        assert_eq!((control.if_index, control.l2_length), (Some(3), Some(90)));
+        assert_eq!(
+            control.destination,
+            Some(IpAddr::V4(Ipv4Addr::new(192, 168, 1, 2)))
+        );
+
+        // Software only (a packet the card did not stamp), on the error
+        // queue with the interface from IP_PKTINFO.
+        let mut buffer = [0u64; 32];
+        let mut at = put_cmsg(
+            &mut buffer,
+            0,
+            libc::IPPROTO_IP,
+            libc::IP_PKTINFO,
+            bytes_of(&info),
+        );
+        let ts = [
+            libc::timespec {
+                tv_sec: 1_700_000_001,
+                tv_nsec: 0,
+            },
+            libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            },
+            libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            },
+        ];
+        at = put_cmsg(
+            &mut buffer,
+            at,
+            libc::SOL_SOCKET,
+            libc::SCM_TIMESTAMPING,
+            bytes_of(&ts),
+        );
+        header.msg_control = buffer.as_mut_ptr().cast();
+        header.msg_controllen = at as _;
+        let control = read_control(&header);
+        assert_eq!(control.timestamp, unix(1_700_000_001, 0));
+        assert_eq!(
+            (control.hardware, control.if_index, control.l2_length),
+            (None, Some(7), None)
+        );
     }
 
     /// Receives into `batch` until it holds `want` datagrams (or 200 ms
