@@ -164,6 +164,12 @@ impl HwClock {
         self.len.checked_sub(1).map(|i| self.pair(i))
     }
 
+    /// Drops every pair: the tracking starts afresh.
+    pub fn clear(&mut self) {
+        self.len = 0;
+        self.line = None;
+    }
+
     /// Whether the card's clock should be read before a timestamp taken at
     /// local time `now` is converted: no pair yet, or the newest at least
     /// `2^min_poll` seconds old (or in the future: the clock was stepped

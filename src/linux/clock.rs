@@ -285,11 +285,21 @@ pub trait DriverClock: Clock {
     fn system_interval(&self, seconds: f64) -> f64 {
         seconds
     }
+
+    /// The frequency correction the clock runs at now, ppm, if it can be
+    /// read (the rate changes the driver makes are measured from it).
+    fn current_frequency_ppm(&mut self) -> Option<f64> {
+        None
+    }
 }
 
 impl<K: Kernel> DriverClock for SystemClock<K> {
     fn at_system_time(&self, system: NtpTimestamp) -> NtpTimestamp {
         system
+    }
+
+    fn current_frequency_ppm(&mut self) -> Option<f64> {
+        self.state().ok().map(|state| state.frequency_ppm)
     }
 }
 
@@ -303,6 +313,10 @@ impl<S: TimeSource> DriverClock for VirtualClock<S> {
 
     fn system_interval(&self, seconds: f64) -> f64 {
         seconds / (1.0 + self.frequency_ppm() * 1e-6)
+    }
+
+    fn current_frequency_ppm(&mut self) -> Option<f64> {
+        Some(self.frequency_ppm())
     }
 }
 

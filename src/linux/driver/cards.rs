@@ -120,13 +120,14 @@ impl Cards {
     /// received (`received`: its NTP length and whether it came over
     /// IPv6), moved from the start of its frame to the end, as the kernel
     /// stamps it, less `rxcomp`; of a packet sent, plus `txcomp`. None if
-    /// the card's clock cannot convert it yet.
+    /// the card's clock cannot convert it yet. With the conversion's
+    /// error, seconds.
     pub fn convert<C: DriverClock>(
         &mut self,
         stamp: &HwStamp,
         received: Option<(usize, bool)>,
         clock: &C,
-    ) -> Option<NtpTimestamp> {
+    ) -> Option<(NtpTimestamp, f64)> {
         let now = clock.now().ok()?;
         let card = self.card(stamp.if_index)?;
         if card.clock.needs_sample(now) {
@@ -146,10 +147,16 @@ impl Cards {
             }
             None => card.tx_comp,
         };
-        let (time, _) = card
-            .clock
-            .cook(stamp.raw + NtpDuration::from_seconds_f64(correction))?;
-        Some(time)
+        card.clock
+            .cook(stamp.raw + NtpDuration::from_seconds_f64(correction))
+    }
+
+    /// Drops what the cards' clocks were read against (the clock changed
+    /// by an amount not known): they are read afresh.
+    pub fn forget(&mut self) {
+        for card in &mut self.cards {
+            card.clock.clear();
+        }
     }
 
     /// The clock the driver steers was changed at `at` (its time): it runs

@@ -378,9 +378,15 @@ impl<'a, C: DriverClock> Driver<'a, C> {
         self.clock.apply(action).map_err(DriverError::Clock)?;
         match *action {
             ClockAction::SetFrequency { ppm } => {
-                if let (Some(at), Some(old)) = (at, self.applied_frequency) {
-                    let change = (1.0 + ppm * 1e-6) / (1.0 + old * 1e-6) - 1.0;
-                    self.cards.clock_changed(at, change, 0.0);
+                match (at, self.applied_frequency) {
+                    (Some(at), Some(old)) => {
+                        let change = (1.0 + ppm * 1e-6) / (1.0 + old * 1e-6) - 1.0;
+                        self.cards.clock_changed(at, change, 0.0);
+                    }
+                    // By how much the rate changed is not known: what the
+                    // cards' clocks were read against no longer holds.
+                    (Some(_), None) => self.cards.forget(),
+                    (None, _) => {}
                 }
                 self.applied_frequency = Some(ppm);
             }
@@ -444,16 +450,22 @@ fn transmit_time<C: DriverClock>(
     stamps: TxStamps,
     cards: &mut cards::Cards,
     clock: &C,
-) -> Option<(NtpTimestamp, TimestampSource)> {
-    if let Some(time) = stamps
+) -> Option<outgoing::Transmitted> {
+    if let Some((time, error)) = stamps
         .hardware
         .and_then(|stamp| cards.convert(&stamp, None, clock))
     {
-        return Some((time, TimestampSource::Hardware));
+        return Some(outgoing::Transmitted {
+            time,
+            source: TimestampSource::Hardware,
+            error,
+        });
     }
-    stamps
-        .software
-        .map(|time| (clock.at_system_time(time), TimestampSource::Kernel))
+    stamps.software.map(|time| outgoing::Transmitted {
+        time: clock.at_system_time(time),
+        source: TimestampSource::Kernel,
+        error: 0.0,
+    })
 }
 
 impl<C: DriverClock> Drop for Driver<'_, C> {

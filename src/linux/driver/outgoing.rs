@@ -19,7 +19,7 @@ use crate::linux::settings::ClientSockets;
 use crate::linux::socket::client::{ClientSocket, TxStamps};
 use crate::node::TransmitToken;
 use crate::report::TimestampSource;
-use crate::time::NtpTimestamp;
+use crate::time::{NtpDuration, NtpTimestamp};
 
 /// Requests awaiting their transmit timestamp, per socket, at most: an
 /// older one's timestamp is taken as lost when another is sent.
@@ -63,41 +63,61 @@ impl Outgoing {
     }
 
     /// The kernel's transmit timestamps on the error queue, each turned
-    /// into a time on the clock by `on_clock` (with where it came from:
-    /// the card or the kernel), with the tokens of their requests.
+    /// into a time on the clock by `on_clock` (with where it came from,
+    /// the card or the kernel, and how far it may be off), with the tokens
+    /// of their requests.
     pub fn transmit_timestamps(
         &mut self,
-        mut on_clock: impl FnMut(TxStamps) -> Option<(NtpTimestamp, TimestampSource)>,
+        mut on_clock: impl FnMut(TxStamps) -> Option<Transmitted>,
     ) -> Vec<(TransmitToken, NtpTimestamp, TimestampSource)> {
         let mut taken = Vec::new();
         while let Ok(Some(stamps)) = self.socket.transmit_timestamp() {
-            let Some((time, source)) = on_clock(stamps) else {
+            let Some(transmitted) = on_clock(stamps) else {
                 continue;
             };
-            if let Some((token, time)) = self.match_timestamp(time) {
-                taken.push((token, time, source));
+            if let Some((token, time)) = self.match_timestamp(transmitted.time, transmitted.error) {
+                taken.push((token, time, transmitted.source));
             }
         }
         taken
     }
 
-    /// The request a transmit timestamp `time` is of. The kernel queues the
-    /// timestamps in the order the requests left, and a request leaves
+    /// The request a transmit timestamp `time` is of, within `error`
+    /// seconds (a card's timestamp converted to the clock's time may read
+    /// a little before the clock was read for the send). The kernel queues
+    /// the timestamps in the order the requests left, and a request leaves
     /// after the clock was read for it: a timestamp no earlier than the
     /// next request's send is that one's (or a later one's), so the
     /// requests before it lost theirs; one earlier than the oldest
     /// request's send is of a request already given up on.
-    fn match_timestamp(&mut self, time: NtpTimestamp) -> Option<(TransmitToken, NtpTimestamp)> {
-        while self.pending.get(1).is_some_and(|&(_, sent)| time >= sent) {
+    fn match_timestamp(
+        &mut self,
+        time: NtpTimestamp,
+        error: f64,
+    ) -> Option<(TransmitToken, NtpTimestamp)> {
+        let latest = time + NtpDuration::from_seconds_f64(error.max(0.0));
+        while self.pending.get(1).is_some_and(|&(_, sent)| latest >= sent) {
             self.pending.pop_front();
         }
         let &(token, sent) = self.pending.front()?;
-        if time < sent {
+        if latest < sent {
             return None;
         }
         self.pending.pop_front();
         Some((token, time))
     }
+}
+
+/// A request's transmit time on the clock, from the kernel's timestamps
+/// of it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct Transmitted {
+    /// The time.
+    pub time: NtpTimestamp,
+    /// Who took it: the network card or the kernel.
+    pub source: TimestampSource,
+    /// How far it may be off, seconds (a card's timestamp is converted).
+    pub error: f64,
 }
 
 /// The socket a server's requests leave from.
@@ -329,15 +349,46 @@ mod tests {
             (token(2), at(1.0)),
             (token(3), at(2.0)),
         ]);
-        assert_eq!(out.match_timestamp(at(0.001)), Some((token(1), at(0.001))));
+        assert_eq!(
+            out.match_timestamp(at(0.001), 0.0),
+            Some((token(1), at(0.001)))
+        );
         // 2's was lost: 3's is taken as 3's, 2 is given up.
-        assert_eq!(out.match_timestamp(at(2.001)), Some((token(3), at(2.001))));
+        assert_eq!(
+            out.match_timestamp(at(2.001), 0.0),
+            Some((token(3), at(2.001)))
+        );
         assert!(out.pending.is_empty());
         out.pending.push_back((token(4), at(3.0)));
         // A late timestamp of a request given up on.
-        assert_eq!(out.match_timestamp(at(1.001)), None);
+        assert_eq!(out.match_timestamp(at(1.001), 0.0), None);
         assert_eq!(out.pending.len(), 1);
-        assert_eq!(out.match_timestamp(at(3.0)), Some((token(4), at(3.0))));
+        assert_eq!(out.match_timestamp(at(3.0), 0.0), Some((token(4), at(3.0))));
+    }
+
+    /// A card's timestamp converted to the clock's time may read a little
+    /// before the clock was read for the send (in a simulation, the two
+    /// are the same instant): within its error it is still that request's,
+    /// not the one before's.
+    #[test]
+    fn a_converted_timestamp_matches_within_its_error() {
+        let socket = ClientSocket::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let mut out = Outgoing::new(socket);
+        out.pending
+            .extend([(token(1), at(0.0)), (token(2), at(1.0))]);
+        // 1's timestamp never came; 2's reads 20 ns early, within 100 ns.
+        assert_eq!(
+            out.match_timestamp(at(1.0 - 20e-9), 100e-9),
+            Some((token(2), at(1.0 - 20e-9)))
+        );
+        assert!(out.pending.is_empty());
+        // Without the error it would have been taken as 1's.
+        out.pending
+            .extend([(token(1), at(0.0)), (token(2), at(1.0))]);
+        assert_eq!(
+            out.match_timestamp(at(1.0 - 20e-9), 0.0),
+            Some((token(1), at(1.0 - 20e-9)))
+        );
     }
 
     #[test]

@@ -83,7 +83,7 @@ impl<'a, C: DriverClock> Driver<'a, C> {
                 .convert(&stamp, Some((bytes.len(), ipv6)), &self.clock)
         });
         let (now, receive) = match hardware {
-            Some(time) => (time, TimestampSource::Hardware),
+            Some((time, _)) => (time, TimestampSource::Hardware),
             None => (self.clock.at_system_time(rx.time), rx.source),
         };
         let datagram = Datagram {

@@ -18,7 +18,7 @@ impl<'a, C: DriverClock> Driver<'a, C> {
     /// on a thread with a few MiB of stack (a main thread's 8 MiB).
     pub fn new(
         settings: Settings,
-        clock: C,
+        mut clock: C,
         serving: Option<Serving<'a>>,
     ) -> Result<Self, DriverError<C::Error>> {
         let drift = match settings.driftfile.as_deref().map(files::read_drift) {
@@ -107,6 +107,7 @@ impl<'a, C: DriverClock> Driver<'a, C> {
             }
         }
         let broadcasts = Broadcasts::new(&settings.broadcasts, Instant::now);
+        let applied_frequency = clock.current_frequency_ppm();
         let mut driver = Driver {
             node,
             broadcasts,
@@ -127,7 +128,7 @@ impl<'a, C: DriverClock> Driver<'a, C> {
             log_files,
             tempcomp,
             node_frequency: 0.0,
-            applied_frequency: None,
+            applied_frequency,
             cards,
             jumps: StepWatch::default(),
             started: Instant::now(),
