@@ -49,7 +49,7 @@ use ntpkit::linux::driver::Driver;
 use ntpkit::linux::logger::{Destination, Logger};
 use ntpkit::linux::serve::{client_log_table, Serving, ServingAuth};
 use ntpkit::linux::settings::{ServeSettings, Settings};
-use ntpkit::linux::socket::measure_precision;
+use ntpkit::linux::socket::clock_precision;
 use ntpkit::node::NodeConfig;
 use ntpkit::random::{OsRandom, Random};
 use ntpkit::server::Counters;
@@ -267,7 +267,7 @@ fn run() -> Result<(), BoxError> {
         .into());
     }
     let port = config.port;
-    let precision = measure_precision();
+    let precision = clock_precision(config.clockprecision);
     let (settings, unresolved) = Settings::resolve(&config, precision);
     for e in unresolved {
         eprintln!("warning: {e}");

@@ -107,11 +107,11 @@ pub const DIRECTIVES: &[Directive] = &[
         r.config.clientloglimit = Some(bytes);
         Ok(())
     }),
-    not_acted(
-        "clockprecision",
-        "the clock's precision is measured at start",
-        |_, a, _| a.double().map(drop),
-    ),
+    acted("clockprecision", |r, a, _| {
+        // chronyd takes 1 ns to 1 s.
+        r.config.clockprecision = Some(a.double()?.clamp(1e-9, 1.0));
+        Ok(())
+    }),
     acted("cmdallow", |r, a, _| {
         access(r, a, Rule::Allow, Table::Command)
     }),

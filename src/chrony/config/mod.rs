@@ -535,6 +535,9 @@ pub struct Config {
     pub stratumweight: Option<f64>,
     /// `reselectdist`, in seconds.
     pub reselectdist: Option<f64>,
+    /// `clockprecision`: the system clock's precision, seconds (none:
+    /// measured at start).
+    pub clockprecision: Option<f64>,
     /// `maxdistance`, in seconds.
     pub maxdistance: Option<f64>,
     /// `maxjitter`, in seconds.
@@ -620,6 +623,7 @@ impl Default for Config {
             maxupdateskew: None,
             stratumweight: None,
             reselectdist: None,
+            clockprecision: None,
             maxdistance: None,
             maxjitter: None,
             minsources: None,

@@ -32,7 +32,7 @@ use crate::linux::driver::{Driver, DriverError};
 use crate::linux::logger::{level_filter, Destination, Logger};
 use crate::linux::serve::{client_log_table, Serving, ServingAuth};
 use crate::linux::settings::{ClientSockets, Settings};
-use crate::linux::socket::measure_precision;
+use crate::linux::socket::clock_precision;
 use crate::system::{ModeEnd, ReferenceMode};
 use process::{stop_on_signals, Background, Keep, StartupPipe};
 
@@ -324,7 +324,7 @@ fn start(options: &Options) -> Result<Running, Fatal> {
     if let Some(path) = &pidfile {
         process::check_pidfile(path).map_err(Fatal)?;
     }
-    let precision = measure_precision();
+    let precision = clock_precision(config.clockprecision);
     log::debug!(
         "Clock precision {:.9} ({precision})",
         2f64.powi(precision.into())

@@ -134,6 +134,22 @@ pub fn measure_precision() -> i8 {
     precision_of(SystemTime::now, clock_resolution_nanos())
 }
 
+/// The clock's precision as a rounded log2 of seconds: `configured`
+/// (chrony's `clockprecision`, seconds) when given, else measured
+/// ([`measure_precision`]).
+pub fn clock_precision(configured: Option<f64>) -> i8 {
+    match configured {
+        Some(seconds) if seconds.is_finite() && seconds > 0.0 => {
+            // Rounded as a measured one is (log2 of seconds·√2, down).
+            (seconds * core::f64::consts::SQRT_2)
+                .log2()
+                .floor()
+                .clamp(-30.0, 0.0) as i8
+        }
+        _ => measure_precision(),
+    }
+}
+
 /// The precision of the clock `read` reads (see [`measure_precision`]),
 /// `resolution` nanoseconds when it shows no step.
 fn precision_of(mut read: impl FnMut() -> SystemTime, resolution: u128) -> i8 {
@@ -1281,6 +1297,21 @@ mod tests {
             t
         };
         assert_eq!(precision_of(ticking, 1), -20);
+    }
+
+    /// `clockprecision` rounds as a measured precision does: 1 ns is
+    /// 2^-30 s, 1 µs 2^-20 s, 100 ns 2^-23 s; 1 s and above is 2^0.
+    #[test]
+    fn a_configured_precision_rounds_as_a_measured_one() {
+        for (seconds, nanos) in [(1e-9, 1), (1e-6, 1_000), (1e-7, 100), (0.3, 300_000_000)] {
+            let frozen = SystemTime::UNIX_EPOCH;
+            assert_eq!(
+                clock_precision(Some(seconds)),
+                precision_of(|| frozen, nanos),
+                "{seconds}"
+            );
+        }
+        assert_eq!(clock_precision(Some(5.0)), 0);
     }
 
     #[test]
