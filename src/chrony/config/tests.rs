@@ -808,14 +808,24 @@ fn hwtimestamp_lines_carry_their_options() {
     };
     assert_eq!(eth0.interface, "eth0");
     assert_eq!(eth0.clock, crate::hwclock::HwClockConfig::default());
-    assert_eq!((eth0.tx_comp, eth0.rx_comp, eth0.nocrossts), (0.0, 0.0, false));
+    assert_eq!(
+        (eth0.tx_comp, eth0.rx_comp, eth0.nocrossts),
+        (0.0, 0.0, false)
+    );
     assert_eq!(eth0.rxfilter, RxFilterOption::Default);
     assert_eq!(
-        (eth1.clock.min_poll, eth1.clock.min_samples, eth1.clock.max_samples),
+        (
+            eth1.clock.min_poll,
+            eth1.clock.min_samples,
+            eth1.clock.max_samples
+        ),
         (-2, 4, 8)
     );
     assert_eq!(eth1.clock.precision, 1e-8);
-    assert_eq!((eth1.tx_comp, eth1.rx_comp, eth1.nocrossts), (300e-9, 645e-9, true));
+    assert_eq!(
+        (eth1.tx_comp, eth1.rx_comp, eth1.nocrossts),
+        (300e-9, 645e-9, true)
+    );
     assert_eq!(eth1.rxfilter, RxFilterOption::Ntp);
     assert_eq!(eth1.location.to_string(), "t:2");
     // Brought into range as the tracker keeps it.
@@ -827,4 +837,16 @@ fn hwtimestamp_lines_carry_their_options() {
         error_of("hwtimestamp eth0 rxfilter some\n"),
         "test.conf:1: `hwtimestamp`: bad option value `rxfilter`"
     );
+}
+
+/// `clockprecision` is acted on, within chronyd's range (1 ns to 1 s).
+#[test]
+fn clockprecision_is_kept_within_range() {
+    assert_eq!(parse("clockprecision 1e-9\n").clockprecision, Some(1e-9));
+    assert_eq!(parse("clockprecision 1e-12\n").clockprecision, Some(1e-9));
+    assert_eq!(parse("clockprecision 3\n").clockprecision, Some(1.0));
+    let config = parse("clockprecision 1e-7\n");
+    assert!(config.warnings.is_empty(), "{:?}", config.warnings);
+    assert_eq!(config.clockprecision, Some(1e-7));
+    assert_eq!(parse("").clockprecision, None);
 }
