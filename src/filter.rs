@@ -43,8 +43,8 @@ pub const MAX_SAMPLES: usize = 64;
 /// Samples needed before the delay-outlier test applies (chrony's 6).
 pub const OUTLIER_MIN_SAMPLES: usize = 6;
 
-/// Variance floor of a sample, s² (the error left in a sample with the
-/// minimum delay: clock reading and timestamping noise).
+/// Variance floor of a sample unless told the clock's precision, s²: a
+/// clock read to 1 µs (see [`Stats::set_timestamp_noise`]).
 const MIN_VARIANCE: f64 = 1e-12;
 
 /// The random walk of frequency assumed for the clock, (s/s)²/s: an old
@@ -132,6 +132,8 @@ pub struct Stats {
     /// The samples' errors are unbounded (a reference clock's, normal):
     /// their delays give their spread, but bound nothing.
     unbounded: bool,
+    /// The variance of the timestamps' own noise, s².
+    noise: f64,
 }
 
 /// Samples the runs test keeps at least, unless told otherwise (see
@@ -149,6 +151,7 @@ impl Default for Stats {
             fixed_min_delay: 0.0,
             asymmetry: 0.0,
             unbounded: false,
+            noise: MIN_VARIANCE,
         }
     }
 }
@@ -216,6 +219,27 @@ impl Stats {
         self.refit();
     }
 
+    /// The error left in a sample with the minimum delay, seconds (its
+    /// standard deviation): the noise of reading the clock, which is the
+    /// clock's precision (chrony's `clockprecision`: "the minimum noise in
+    /// NTP measurements"). Unless told, 1 µs.
+    pub fn set_timestamp_noise(&mut self, seconds: f64) {
+        if !(seconds.is_finite() && seconds > 0.0) {
+            return;
+        }
+        let noise = seconds * seconds;
+        if noise != self.noise {
+            self.noise = noise;
+            self.refit();
+        }
+    }
+
+    /// The timestamps' own noise, seconds (see
+    /// [`set_timestamp_noise`](Stats::set_timestamp_noise)).
+    pub fn timestamp_noise(&self) -> f64 {
+        Float::sqrt(self.noise)
+    }
+
     /// The variance every sample has at least: the timestamps' noise, or
     /// none beyond what its delay gives for unbounded errors (a reference
     /// clock's dispersion says it all).
@@ -223,7 +247,7 @@ impl Stats {
         if self.unbounded {
             0.0
         } else {
-            MIN_VARIANCE
+            self.noise
         }
     }
 
@@ -361,7 +385,14 @@ impl Stats {
         let fit = if self.unbounded {
             fit
         } else {
-            bound(fit, self.entries(), (min_delay, doubt), self.asymmetry)
+            let noise = Float::sqrt(self.noise);
+            bound(
+                fit,
+                self.entries(),
+                (min_delay, doubt),
+                self.asymmetry,
+                noise,
+            )
         };
         self.fit = Some(fit);
     }
@@ -625,7 +656,13 @@ enum MinDelay {
 /// allowed region is the best estimate when every allowed line is as
 /// likely). When no line fits every bound (the clock wandered more, or a
 /// sample lies), the regression stands; its uncertainties are kept.
-fn bound(fit: Fit, entries: &[Entry], (min_delay, doubt): (f64, MinDelay), asymmetry: f64) -> Fit {
+fn bound(
+    fit: Fit,
+    entries: &[Entry],
+    (min_delay, doubt): (f64, MinDelay),
+    asymmetry: f64,
+    noise: f64,
+) -> Fit {
     if entries.len() < 3 || fit.samples < 3 {
         return fit;
     }
@@ -663,10 +700,7 @@ fn bound(fit: Fit, entries: &[Entry], (min_delay, doubt): (f64, MinDelay), asymm
         let offset = e.offset + asymmetry * excess;
         let wander = Float::sqrt(WANDER * age * age * age / 3.0) * 0.5;
         // Never tighter than the timestamps themselves are good for.
-        let h = (0.5 - asymmetry.abs()) * excess
-            + base_doubt / 2.0
-            + wander
-            + Float::sqrt(MIN_VARIANCE);
+        let h = (0.5 - asymmetry.abs()) * excess + base_doubt / 2.0 + wander + noise;
         // |offset - (a + b x)| <= h
         polygon.clip(1.0, x, offset + h);
         polygon.clip(-1.0, -x, h - offset);
@@ -712,14 +746,22 @@ fn regress(entries: &[Entry], min_delay: f64, asymmetry: f64, floor_variance: f6
     // spread over `1 − 2|asymmetry|` of the excess.
     let y_of = |e: &Entry| e.offset + asymmetry * (e.delay as f64 - min_delay).max(0.0);
     let spread = 1.0 - 2.0 * asymmetry.abs();
+    // The smallest delay is itself above the true minimum by about the
+    // excess a sample has on average, over the square root of their
+    // number. Below MIN_SAMPLES the excesses say too little of their
+    // spread: a quarter of the delay itself bounds it.
+    let n = entries.len();
     let mean_excess = entries
         .iter()
         .map(|e| e.delay as f64 - min_delay)
         .sum::<f64>()
-        / entries.len() as f64;
-    // The smallest delay is itself above the true minimum by about this
-    // (with few samples, a part of the delay itself bounds it).
-    let floor = mean_excess.max(min_delay / 4.0) / Float::sqrt(entries.len() as f64);
+        / n as f64;
+    let excess = if n < MIN_SAMPLES {
+        mean_excess.max(min_delay / 4.0)
+    } else {
+        mean_excess
+    };
+    let floor = excess / Float::sqrt(n as f64);
     let weight_of = |e: &Entry| {
         let excess = ((e.delay as f64 - min_delay).max(0.0) + floor) * spread;
         let age = -x_of(e);
@@ -791,6 +833,35 @@ mod tests {
 
     fn at(seconds: f64) -> NtpTimestamp {
         NtpTimestamp::from_seconds_f64(1000.0 + seconds)
+    }
+
+    /// A quiet path (200 µs each way, 10 ns of noise, as a LAN with
+    /// hardware timestamps): once a few samples show how little their
+    /// delays vary, the delay itself no longer bounds the doubt about its
+    /// minimum, and the offset is as sure as the samples and the clock's
+    /// precision say, not microseconds.
+    #[test]
+    fn a_quiet_paths_estimate_is_as_sure_as_its_samples() {
+        let sd_of = |precision: Option<f64>| {
+            let mut stats = Stats::default();
+            if let Some(p) = precision {
+                stats.set_timestamp_noise(p);
+            }
+            let mut state = 7u64;
+            for i in 0..32 {
+                state = state.wrapping_mul(6364136223846793005).wrapping_add(1);
+                let noise = ((state >> 11) as f64 / (1u64 << 53) as f64 - 0.5) * 2e-8;
+                stats.add(at(f64::from(i)), 1e-6 + noise, 400e-6 + noise.abs());
+            }
+            let fit = stats.fit().unwrap();
+            assert!((fit.offset - 1e-6).abs() < 2e-8, "{}", fit.offset);
+            Float::sqrt(fit.offset_var)
+        };
+        let nanosecond = sd_of(Some(1e-9));
+        assert!(nanosecond < 2e-8, "{nanosecond}");
+        // A clock read to 1 µs (the default) is no surer than that.
+        let microsecond = sd_of(None);
+        assert!(microsecond > 1e-7 && microsecond < 1e-6, "{microsecond}");
     }
 
     #[test]

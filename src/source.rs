@@ -857,6 +857,12 @@ impl Source {
         }
     }
 
+    /// The noise of the local clock's timestamps, seconds: its precision
+    /// (see [`Stats::set_timestamp_noise`]).
+    pub(crate) fn set_timestamp_noise(&mut self, seconds: f64) {
+        self.stats.set_timestamp_noise(seconds);
+    }
+
     /// Authenticates the exchanges from the next request on.
     pub(crate) fn set_auth(&mut self, auth: SourceAuth) {
         self.auth = auth;
@@ -1406,12 +1412,14 @@ impl Source {
         }
         let excess = delay - self.stats.min_delay().unwrap_or(delay).min(delay);
         let corrected = self.stats.corrected_offset(offset, delay);
+        let noise = self.stats.timestamp_noise();
         let innovation = self.stats.fit().filter(|fit| fit.samples >= 3).map(|fit| {
             let (predicted, sd) = fit.predict(time);
-            // The sample's own error: uniform within half its excess.
+            // The sample's own error: uniform within half its excess, and
+            // the timestamps' own noise.
             (
                 corrected - predicted,
-                Float::sqrt(sd * sd + excess * excess / 12.0),
+                Float::sqrt(sd * sd + excess * excess / 12.0 + noise * noise),
             )
         });
         self.stats.add(time, offset, delay);
@@ -2409,7 +2417,7 @@ mod tests {
 
     #[test]
     fn warm_up_then_polling_lengthens_with_the_samples_used() {
-        let gaps = poll_gaps(SourceConfig::default(), 60, &[]);
+        let gaps = poll_gaps(SourceConfig::default(), 90, &[]);
         // The first sample, then 8 s doubling up to minpoll.
         assert_gaps(&gaps[..5], &[16.0, 32.0, 64.0, 64.0, 64.0]);
         // Then minpoll while the regression holds fewer samples than the
@@ -2417,7 +2425,7 @@ mod tests {
         let polls: Vec<f64> = gaps.iter().map(|g| g.log2().floor()).collect();
         assert!(polls[2..].windows(2).all(|w| w[1] >= w[0]), "{gaps:?}");
         assert!(polls.contains(&7.0) && polls.contains(&9.0), "{gaps:?}");
-        assert_eq!(*polls.last().unwrap(), 10.0);
+        assert_eq!(*polls.last().unwrap(), 10.0, "{gaps:?}");
         // A lost answer holds the warm-up where it is.
         let gaps = poll_gaps(SourceConfig::default(), 5, &[1]);
         assert_gaps(&gaps, &[16.0, 32.0, 32.0, 64.0, 64.0]);

@@ -643,7 +643,9 @@ impl<const N: usize, const S: usize, const R: usize> System<N, S, R> {
             .iter()
             .position(Option::is_none)
             .ok_or(CapacityError { capacity: N })?;
-        self.sources[slot] = Some(Source::new(config, reference_id, now));
+        let mut source = Source::new(config, reference_id, now);
+        source.set_timestamp_noise(crate::time::log2_to_seconds(self.config.precision));
+        self.sources[slot] = Some(source);
         self.states[slot] = SourceState::Unusable;
         Ok(SourceId(slot))
     }

@@ -138,13 +138,13 @@ fn high_jitter() {
 /// `scripts/clknetsim.sh` (seeds 1–20): default 74.9 us RMS, 36 requests,
 /// sync 132 s; low jitter 16.9 us, 44 requests. The simulator's world
 /// draws other random numbers than clknetsim's, so these are ntpkit's own
-/// regression bounds: RMS at most 0.8 of chronyd's, requests at most one
-/// more, sync well within chronyd's.
+/// regression bounds: RMS at most 0.8 of chronyd's, requests at most 5 %
+/// more (the engine's figure to reach), sync well within chronyd's.
 #[test]
 fn figures_stay_ahead_of_chronyd() {
     for (name, rms, requests) in [
-        ("default", 0.8 * 74.9e-6, 37.0),
-        ("low-jitter", 0.8 * 16.9e-6, 45.0),
+        ("default", 0.8 * 74.9e-6, 1.05 * 36.0),
+        ("low-jitter", 0.8 * 16.9e-6, 1.05 * 44.0),
     ] {
         let runs: Vec<Figures> = SEEDS.map(|seed| run(name, seed)).collect();
         let median_rms = median(runs.iter().map(|f| f.rms_offset_s).collect());
@@ -156,11 +156,12 @@ fn figures_stay_ahead_of_chronyd() {
             median_requests <= requests,
             "{name}: {median_requests} requests"
         );
-        // Wake-ups are for requests and responses, not a timer: at most
-        // three per request.
+        // Wake-ups are for requests, responses and the ends of the slews
+        // they start, not a timer: about three per request (a timer of a
+        // second would make hundreds), at most four.
         let wakeups = median(runs.iter().map(|f| f.wakeup_interval_s).collect());
         assert!(
-            wakeups * median_requests * 3.0 >= 10_000.0,
+            wakeups * median_requests * 4.0 >= 10_000.0,
             "{name}: a wake-up every {wakeups} s"
         );
     }
