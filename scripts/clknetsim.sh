@@ -35,7 +35,7 @@ set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
 scenarios_help="default low-jitter high-jitter step iburst large-jitter falsetickers freq-fast freq-slow
-wander minpoll fixed-poll loss-free-asymmetry refclock-phc refclock-shm custom"
+wander minpoll fixed-poll loss-free-asymmetry refclock-phc refclock-shm hwtimestamp hwtimestamp-nocrossts custom"
 
 seeds=1-20 check=0 jobs=${JOBS:-2} only=""
 args=()
@@ -84,7 +84,8 @@ world() {
   : "${WANDER:=1e-9}" "${TIME_OFFSET:=1e-1}" "${LIMIT:=10000}" "${CLIENT_SERVER_OPTIONS:=}" "${CLIENT_CONF:=}"
   : "${MIN_SYNC:=0}" "${MAX_SYNC:=210}" "${TIME_MAX_LIMIT:=1e-3}" "${FREQ_MAX_LIMIT:=5e-4}"
   : "${TIME_RMS_LIMIT:=3e-4}" "${FREQ_RMS_LIMIT:=1e-5}" "${ASYMMETRY:=0}" "${REFCLOCK_JITTER:=}"
-  : "${REFCLOCK_OFFSET:=0.0}" "${PHC_DELAY:=}" "${PHC_JITTER:=}"
+  : "${REFCLOCK_OFFSET:=0.0}" "${PHC_DELAY:=}" "${PHC_JITTER:=}" "${PHC_JITTER_ASYM:=}" "${TIMESTAMPING:=}"
+  : "${SERVER_CONF:=}"
   local makestep="makestep 1 3"
   case $scen in
     default) ;;
@@ -109,6 +110,16 @@ world() {
     # gpsd's shared memory (a GPS receiver's time, 100 us of jitter) as the only source.
     refclock-shm) SERVERS=0; REFCLOCK_JITTER=1e-4
       CLIENT_CONF="refclock SHM 0${CLIENT_CONF:+$'\n'$CLIENT_CONF}" ;;
+    # chrony's 133-hwtimestamp world: every node's network card timestamps packets on its own clock (10 s off
+    # true time), read against the system clock in 1 us +/- 0.1 us (asymmetrically); 10 ns of network jitter;
+    # server and client with `hwtimestamp eth0` and 1 ns precision, polling every second in interleaved mode.
+    hwtimestamp|hwtimestamp-nocrossts) JITTER=1e-8; FREQ_OFFSET=1e-5; TIMESTAMPING=2; PHC_DELAY=1e-6
+      PHC_JITTER=1e-7; PHC_JITTER_ASYM=0.4; REFCLOCK_OFFSET=10.0; REFCLOCK_JITTER=1e-8; LIMIT=1000; MAX_SYNC=20
+      TIME_RMS_LIMIT=1e-7; FREQ_RMS_LIMIT=3e-8
+      SERVER_CONF=$'clockprecision 1e-9\nhwtimestamp eth0'
+      CLIENT_SERVER_OPTIONS="minpoll 0 maxpoll 0 xleave $CLIENT_SERVER_OPTIONS"
+      local hw="hwtimestamp eth0"; [ "$scen" = hwtimestamp-nocrossts ] && hw+=" nocrossts"
+      CLIENT_CONF="$hw"$'\nclockprecision 1e-9'"${CLIENT_CONF:+$'\n'$CLIENT_CONF}" ;;
     custom) ;;
     *) echo "unknown scenario $scen (--list)" >&2; return 2 ;;
   esac
@@ -121,6 +132,8 @@ world() {
     export CLKNETSIM_RANDOM_SEED=$seed CLKNETSIM_IP_FAMILY=4 CLKNETSIM_UNIX_SUBNET=2
     [ -n "$PHC_DELAY" ] && export CLKNETSIM_PHC_DELAY=$PHC_DELAY
     [ -n "$PHC_JITTER" ] && export CLKNETSIM_PHC_JITTER=$PHC_JITTER
+    [ -n "$PHC_JITTER_ASYM" ] && export CLKNETSIM_PHC_JITTER_ASYM=$PHC_JITTER_ASYM
+    [ -n "$TIMESTAMPING" ] && export CLKNETSIM_TIMESTAMPING=$TIMESTAMPING
     local client=$((SERVERS + 1)) i j offset conf
     for i in $(seq 1 $client); do
       echo "node${i}_shift_pll = 2"
@@ -133,12 +146,15 @@ world() {
     done > tmp/conf
     for i in $(seq 1 "$SERVERS"); do
       offset=0.0; [ "$i" -le "$FALSETICKERS" ] && offset=$i.0
+      # Each node's reference clock (a PHC, SHM, a network card's clock): true time plus this error.
+      [ -n "$REFCLOCK_JITTER" ] && \
+        echo "node${i}_refclock = (+ $REFCLOCK_OFFSET (* $REFCLOCK_JITTER (normal)))" >> tmp/conf
       printf 'node%s_offset = %s\nnode%s_start = 0.0\n' "$i" "$offset" "$i" >> tmp/conf
-      start_client "$i" chronyd "local stratum 1" >/dev/null || exit 3
+      start_client "$i" chronyd "local stratum 1${SERVER_CONF:+$'\n'$SERVER_CONF}" >/dev/null || exit 3
     done
     printf 'node%s_freq = (+ %s (sum (* %s (normal))))\nnode%s_offset = %s\nnode%s_start = 0.0\n' \
       "$client" "$FREQ_OFFSET" "$WANDER" "$client" "$TIME_OFFSET" "$client" >> tmp/conf
-    # The client's reference clock (PHC, SHM): true time plus this error.
+    # The client's reference clock.
     [ -n "$REFCLOCK_JITTER" ] && \
       echo "node${client}_refclock = (+ $REFCLOCK_OFFSET (* $REFCLOCK_JITTER (normal)))" >> tmp/conf
     conf="deny"
