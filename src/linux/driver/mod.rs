@@ -292,10 +292,13 @@ impl<'a, C: DriverClock> Driver<'a, C> {
                     .filter(|p| p.on_server(socket))
                     .map(|p| (p.address, p.id))
                     .collect();
-                if self
-                    .serving
-                    .answer(socket, &mut self.node, &self.clock, &sources)
-                {
+                if self.serving.answer(
+                    socket,
+                    &mut self.node,
+                    &self.clock,
+                    &sources,
+                    &mut self.cards,
+                ) {
                     self.settle()?;
                 }
             }

@@ -14,6 +14,7 @@ use std::vec::Vec;
 use std::io;
 use std::net::SocketAddr;
 
+use super::cards::Cards;
 use super::outgoing::{is_request, same_endpoint};
 use crate::linux::clock::DriverClock;
 use crate::linux::nts::server_keys::SharedKeys;
@@ -103,6 +104,21 @@ impl ServeSockets {
         })
     }
 
+    /// Asks every socket for the network cards' receive timestamps
+    /// (`hwtimestamp`); a socket the kernel refuses them keeps the
+    /// kernel's, with a warning.
+    pub fn enable_hardware_timestamps(&mut self) {
+        for serve in &mut self.sockets {
+            if let Err(e) = serve.socket.enable_hardware_timestamps() {
+                let local = serve.socket.local_addr().map(|a| a.to_string());
+                log::warn!(
+                    "Could not ask for HW timestamps on the server socket {}: {e}",
+                    local.unwrap_or_default()
+                );
+            }
+        }
+    }
+
     /// Every socket.
     pub fn sockets(&self) -> impl Iterator<Item = &NtpSocket> {
         self.sockets.iter().map(|s| &s.socket)
@@ -136,6 +152,7 @@ impl ServeSockets {
         node: &mut DriverNode<'_>,
         clock: &C,
         sources: &[(SocketAddr, SourceId)],
+        cards: &mut Cards,
     ) -> bool {
         // A rotation of the NTS cookie keys, before the batch.
         if let Some((keys, applied)) = &mut self.nts_keys {
@@ -167,16 +184,27 @@ impl ServeSockets {
                 } else {
                     datagram.data
                 };
-                let now = clock.at_system_time(datagram.receive);
+                // The card's receive timestamp when it can be converted,
+                // else the kernel's (or the daemon's).
+                let received = (datagram.data.len(), datagram.from.is_ipv6());
+                let hardware = datagram
+                    .hardware
+                    .and_then(|stamp| cards.convert(&stamp, Some(received), clock));
+                let (now, receive) = match hardware {
+                    Some((time, _)) => (time, TimestampSource::Hardware),
+                    None if datagram.kernel_timestamp => (
+                        clock.at_system_time(datagram.receive),
+                        TimestampSource::Kernel,
+                    ),
+                    None => (
+                        clock.at_system_time(datagram.receive),
+                        TimestampSource::Daemon,
+                    ),
+                };
                 let source = sources
                     .iter()
                     .find(|(address, _)| same_endpoint(*address, datagram.from));
                 if let (Some(&(_, source)), false) = (source, is_request(data)) {
-                    let receive = if datagram.kernel_timestamp {
-                        TimestampSource::Kernel
-                    } else {
-                        TimestampSource::Daemon
-                    };
                     let response = Datagram {
                         source,
                         bytes: data,

@@ -62,10 +62,13 @@ impl<'a, C: DriverClock> Driver<'a, C> {
         } else {
             (&settings.upstreams, Vec::new())
         };
-        let serving = ServeSockets::new(sockets, ptp_sockets, nts_keys);
+        let mut serving = ServeSockets::new(sockets, ptp_sockets, nts_keys);
         // The cards first: the client sockets ask for their timestamps.
         let precision = crate::time::log2_to_seconds(node.system().config().precision);
         let cards = cards::Cards::open(&settings.hwtimestamps, precision);
+        if !cards.is_empty() {
+            serving.enable_hardware_timestamps();
+        }
         let mut client = ClientPorts::new(settings.client_sockets, settings.client_addresses)
             .with_hardware_timestamps(!cards.is_empty());
         // Every shared socket the sources will need, bound now: a port

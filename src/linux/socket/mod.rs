@@ -64,9 +64,10 @@ pub const MAX_REQUEST: usize = 1024;
 /// Replies are never longer than requests (authenticated ones are longer
 /// than 48 bytes).
 const MAX_REPLY: usize = MAX_REQUEST;
-/// Control-message room per received datagram: a `timespec` (32 bytes)
-/// and an IPv6 packet-info message (40 bytes).
-const CMSG_WORDS: usize = 12;
+/// Control-message room per received datagram: a `timespec` (32 bytes),
+/// an IPv6 packet-info message (40 bytes), and with hardware timestamps
+/// `SCM_TIMESTAMPING`'s three timespecs (64) and its packet info (32).
+const CMSG_WORDS: usize = 21;
 /// Control-message room per reply: one packet-info message.
 const SEND_CMSG_WORDS: usize = 6;
 
@@ -358,6 +359,28 @@ impl NtpSocket {
         self.kernel_timestamps
     }
 
+    /// Asks for the network cards' receive timestamps too (where an
+    /// interface has hardware timestamping switched on:
+    /// [`crate::linux::hwts`]), with each datagram's interface and length
+    /// ([`Datagram::hardware`]). Transmit timestamps are not asked for. An
+    /// error leaves the socket as it was.
+    pub fn enable_hardware_timestamps(&mut self) -> io::Result<()> {
+        let raw = self.fd.as_raw_fd();
+        let flags = libc::SOF_TIMESTAMPING_RX_SOFTWARE
+            | libc::SOF_TIMESTAMPING_SOFTWARE
+            | libc::SOF_TIMESTAMPING_RX_HARDWARE
+            | libc::SOF_TIMESTAMPING_RAW_HARDWARE
+            | libc::SOF_TIMESTAMPING_OPT_PKTINFO;
+        set_option(
+            raw,
+            libc::SOL_SOCKET,
+            libc::SO_TIMESTAMPING,
+            flags as libc::c_int,
+        )?;
+        self.kernel_timestamps = true;
+        Ok(())
+    }
+
     /// The address the socket is bound to (with the port the kernel chose
     /// for port 0).
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
@@ -483,6 +506,12 @@ impl NtpSocket {
             let control = read_control(&header.msg_hdr);
             batch.received.receive[i] = control.timestamp.unwrap_or(fallback).to_bits();
             batch.received.kernel[i] = control.timestamp.is_some();
+            // (Kept as plain integers: the batch is zeroed memory. An
+            // interface index or length of 0 is none.)
+            batch.received.hardware[i] = control.hardware.map_or(0, NtpTimestamp::to_bits);
+            batch.received.has_hardware[i] = control.hardware.is_some();
+            batch.received.if_index[i] = control.if_index.unwrap_or(0);
+            batch.received.l2_length[i] = control.l2_length.unwrap_or(0);
             batch.received.has_destination[i] = false;
             if let Some(destination) = control.destination.filter(|_| self.packet_info) {
                 batch.received.destinations[i] = match destination {
@@ -713,6 +742,9 @@ pub struct Datagram<'a> {
     /// Whether `receive` is the kernel's timestamp (else the system clock
     /// read after the receive call).
     pub kernel_timestamp: bool,
+    /// The network card's timestamp, raw, when it gave one (see
+    /// [`NtpSocket::enable_hardware_timestamps`]).
+    pub hardware: Option<client::HwStamp>,
 }
 
 /// Buffers for [`BATCH`] datagrams and their replies (about 140 KiB; keep
@@ -737,6 +769,12 @@ struct Received {
     /// Receive timestamps, as `NtpTimestamp` bits.
     receive: [u64; BATCH],
     kernel: [bool; BATCH],
+    /// The cards' raw receive timestamps, as `NtpTimestamp` bits, and
+    /// whether there is one; the interface and layer-2 length (0: none).
+    hardware: [u64; BATCH],
+    has_hardware: [bool; BATCH],
+    if_index: [u32; BATCH],
+    l2_length: [u32; BATCH],
 }
 
 impl Received {
@@ -747,6 +785,11 @@ impl Received {
             from: from_sockaddr(&self.peers[i])?,
             receive: NtpTimestamp::from_bits(self.receive[i]),
             kernel_timestamp: self.kernel[i],
+            hardware: self.has_hardware[i].then(|| client::HwStamp {
+                raw: NtpTimestamp::from_bits(self.hardware[i]),
+                if_index: Some(self.if_index[i]).filter(|&i| i != 0),
+                l2_length: Some(self.l2_length[i]).filter(|&l| l != 0),
+            }),
         })
     }
 }
@@ -985,6 +1028,30 @@ mod tests {
     fn bytes_of<T>(value: &T) -> &[u8] {
         // SAFETY: any value's bytes may be read.
         unsafe { std::slice::from_raw_parts((value as *const T).cast(), size_of::<T>()) }
+    }
+
+    /// A batch's datagram carries the card's receive timestamp when the
+    /// kernel gave one, with its interface and length when said; the
+    /// zeroed batch holds none.
+    #[test]
+    fn a_batch_keeps_each_datagrams_card_timestamp() {
+        let mut batch = Batch::new();
+        batch.count = 2;
+        for i in 0..2 {
+            let (storage, _) = to_sockaddr("192.0.2.1:123".parse().unwrap());
+            batch.received.peers[i] = storage;
+            batch.received.lengths[i] = 48;
+        }
+        assert_eq!(batch.datagram(0).unwrap().hardware, None);
+        let raw = NtpTimestamp::from_unix(UnixTime::new(1_000, 5));
+        batch.received.hardware[1] = raw.to_bits();
+        batch.received.has_hardware[1] = true;
+        batch.received.if_index[1] = 3;
+        let stamp = batch.datagram(1).unwrap().hardware.unwrap();
+        assert_eq!(
+            (stamp.raw, stamp.if_index, stamp.l2_length),
+            (raw, Some(3), None)
+        );
     }
 
     /// What a network card's timestamps look like to `recvmsg`: the
