@@ -790,7 +790,7 @@ pub fn node_config(config: &Config, precision: i8) -> NodeConfig {
 }
 
 /// The engine settings: `makestep`, `maxupdateskew`, `maxdrift`,
-/// `maxslewrate`, `maxchange`, `minsources`, `stratumweight`, `reselectdist`,
+/// `maxslewrate`, `corrtimeratio`, `maxchange`, `minsources`, `stratumweight`, `reselectdist`,
 /// `maxdistance`, `maxjitter`, `authselectmode` and `ntsrefresh`, with the
 /// clock's `precision` (log2 seconds). What the file does not set keeps
 /// the engine's (chrony's) default.
@@ -806,6 +806,10 @@ pub fn system_config(config: &Config, precision: i8) -> SystemConfig {
             maxupdateskew_ppm: config.maxupdateskew.unwrap_or(discipline.maxupdateskew_ppm),
             maxdrift_ppm: config.maxdrift.unwrap_or(discipline.maxdrift_ppm),
             maxslewrate_ppm: config.maxslewrate.unwrap_or(discipline.maxslewrate_ppm),
+            corrtimeratio: config
+                .corrtimeratio
+                .filter(|r| r.is_finite())
+                .map_or(discipline.corrtimeratio, |r| r.max(0.0)),
             maxchange: config.maxchange,
             fallbackdrift: config.fallbackdrift,
             ..discipline
@@ -957,6 +961,7 @@ mod tests {
         let config = parse(
             "makestep 0.1 -1\nmaxupdateskew 50\nminsources 2\nstratumweight 0.01\nmaxdrift 100\n\
              maxslewrate 1000\nmaxdistance 16\nmaxjitter 0.5\nlocal stratum 7\nmaxchange 10 2 -1\n\
+             corrtimeratio 100\n\
              authselectmode prefer\nntsrefresh 3600\nreselectdist 0.002\n\
              smoothtime 400 0.001 leaponly\nleapsecmode slew\nleapsmear\n",
         );
@@ -972,6 +977,7 @@ mod tests {
                     maxupdateskew_ppm: 50.0,
                     maxdrift_ppm: 100.0,
                     maxslewrate_ppm: 1000.0,
+                    corrtimeratio: 100.0,
                     maxchange: Some(MaxChange {
                         offset: 10.0,
                         start: 2,

@@ -136,7 +136,10 @@ pub const DIRECTIVES: &[Directive] = &[
     not_acted("combinelimit", ENGINE_OWN, |_, a, _| a.double().map(drop)),
     not_acted("commandkey", OBSOLETE, |_, _, _| Ok(())),
     files("confdir"),
-    not_acted("corrtimeratio", ENGINE_OWN, |_, a, _| a.double().map(drop)),
+    acted("corrtimeratio", |r, a, _| {
+        r.config.corrtimeratio = Some(a.double()?);
+        Ok(())
+    }),
     acted("deny", |r, a, _| access(r, a, Rule::Deny, Table::Ntp)),
     acted("driftfile", |r, a, _| {
         r.config.driftfile = Some(a.path()?);

@@ -546,6 +546,9 @@ pub struct Config {
     pub minsources: Option<usize>,
     /// `maxslewrate`, in ppm.
     pub maxslewrate: Option<f64>,
+    /// `corrtimeratio`: how many update intervals an average correction
+    /// is slewed over.
+    pub corrtimeratio: Option<f64>,
     /// `smoothtime`: the smoothing of the time served.
     pub smoothtime: Option<crate::smooth::SmoothConfig>,
     /// `maxdrift`, in ppm.
@@ -628,6 +631,7 @@ impl Default for Config {
             maxjitter: None,
             minsources: None,
             maxslewrate: None,
+            corrtimeratio: None,
             smoothtime: None,
             maxdrift: None,
             rtcsync: false,
