@@ -258,6 +258,17 @@ struct Entry {
     time: NtpTimestamp,
     offset: f64,
     dispersion: f64,
+    /// The correction the clock was still slewing by when it was read
+    /// (its cooked time was ahead of it by this much), moved with the
+    /// clock's rate changes as the offset is.
+    pending: f64,
+}
+
+impl Entry {
+    /// Its offset from the cooked time.
+    fn cooked(&self) -> f64 {
+        self.offset - self.pending
+    }
 }
 
 /// Makes one sample of a polling interval's readings (see the [module
@@ -319,9 +330,10 @@ impl SampleFilter {
         self.len == 0
     }
 
-    /// Takes a reading; the oldest goes when the filter is full. A
-    /// reading not later than the last one taken is refused.
-    fn push(&mut self, time: NtpTimestamp, offset: f64, dispersion: f64) -> bool {
+    /// Takes a reading, made while the clock was still to be slewed by
+    /// `pending`; the oldest goes when the filter is full. A reading not
+    /// later than the last one taken is refused.
+    fn push(&mut self, time: NtpTimestamp, offset: f64, dispersion: f64, pending: f64) -> bool {
         if self.last_entry.is_some_and(|last| time <= last.time) {
             return false;
         }
@@ -333,6 +345,7 @@ impl SampleFilter {
             time,
             offset,
             dispersion,
+            pending: if pending.is_finite() { pending } else { 0.0 },
         };
         self.entries[self.len] = entry;
         self.len += 1;
@@ -376,7 +389,8 @@ impl SampleFilter {
             }
         }
         let entries = &self.entries;
-        order[..chosen].sort_unstable_by(|&a, &b| entries[a].offset.total_cmp(&entries[b].offset));
+        order[..chosen]
+            .sort_unstable_by(|&a, &b| entries[a].cooked().total_cmp(&entries[b].cooked()));
         // Those closest to the median: the middle 60 %, at least one off
         // each end from 3 readings on.
         let from = if chosen > 2 {
@@ -396,7 +410,12 @@ impl SampleFilter {
         let x = |i: usize| (self.entries[i].time - last).to_seconds_f64();
         let nf = n as f64;
         let mean_x = used.iter().map(|&i| x(i)).sum::<f64>() / nf;
-        let mean_y = used.iter().map(|&i| self.entries[i].offset).sum::<f64>() / nf;
+        // Their spread is that of the offsets from the cooked time (what
+        // the clock reads with the slew in progress completed), which a
+        // slew does not move; the sample's offset is their mean.
+        let y = |i: usize| self.entries[i].cooked();
+        let mean_y = used.iter().map(|&i| y(i)).sum::<f64>() / nf;
+        let mean_offset = used.iter().map(|&i| self.entries[i].offset).sum::<f64>() / nf;
         let (mut var, mut disp, dof) = if n >= 4 {
             // A line weighted by the readings' dispersions; the sample's
             // error is that of the line at the mean time.
@@ -411,8 +430,8 @@ impl SampleFilter {
             for &i in used {
                 let w = 1.0 / self.entries[i].dispersion.max(1e-12);
                 let ui = x(i) - mean_x - u;
-                p += self.entries[i].offset * w;
-                q += self.entries[i].offset * ui * w;
+                p += y(i) * w;
+                q += y(i) * ui * w;
                 v += ui * ui * w;
             }
             let slope = if v > 0.0 { q / v } else { 0.0 };
@@ -420,7 +439,7 @@ impl SampleFilter {
             let mut s2 = 0.0;
             for &i in used {
                 let w = 1.0 / self.entries[i].dispersion.max(1e-12);
-                let r = self.entries[i].offset - intercept - slope * (x(i) - mean_x);
+                let r = y(i) - intercept - slope * (x(i) - mean_x);
                 s2 += r * r * w;
             }
             s2 /= nf - 2.0;
@@ -430,7 +449,7 @@ impl SampleFilter {
         } else if n >= 2 {
             let ss: f64 = used
                 .iter()
-                .map(|&i| (self.entries[i].offset - mean_y) * (self.entries[i].offset - mean_y))
+                .map(|&i| (y(i) - mean_y) * (y(i) - mean_y))
                 .sum();
             let var = ss / (nf - 1.0);
             (var, Float::sqrt(var), n - 1)
@@ -469,7 +488,7 @@ impl SampleFilter {
             .sum::<f64>()
             / nf;
         let time = last + NtpDuration::from_seconds_f64(mean_x);
-        Some((time, mean_y, disp.max(mean_disp)))
+        Some((time, mean_offset, disp.max(mean_disp)))
     }
 
     /// Moves the readings with a step of the local clock by `offset`
@@ -492,6 +511,7 @@ impl SampleFilter {
         let moved = |e: &mut Entry| {
             let age = (at - e.time).to_seconds_f64();
             e.offset += rate * age;
+            e.pending += rate * age;
             e.time = e.time - NtpDuration::from_seconds_f64(rate * age);
         };
         for e in &mut self.entries[..self.len] {
@@ -570,13 +590,17 @@ impl Refclock {
         }
     }
 
-    /// Takes a reading at local time `now`. `tai_offset` gives TAI − UTC
-    /// at a Unix time, when a table is known.
+    /// Takes a reading at local time `now`, while the clock is still to be
+    /// slewed by `pending` seconds (the discipline's correction in
+    /// progress: the filter compares readings on the time the clock reads
+    /// with it completed, which a slew does not move). `tai_offset` gives
+    /// TAI − UTC at a Unix time, when a table is known.
     pub fn read(
         &mut self,
         now: NtpTimestamp,
         reading: &Reading,
         tai_offset: Option<&dyn Fn(NtpTimestamp) -> Option<i32>>,
+        pending: f64,
     ) -> Result<Accepted, ReadingError> {
         let raw_offset = (reading.reference - reading.time).to_seconds_f64();
         if !raw_offset.is_finite() || raw_offset.abs() > (1u64 << 30) as f64 {
@@ -601,7 +625,7 @@ impl Refclock {
             offset -= f64::from(tai_utc);
         }
         let dispersion = self.config.precision + reading.error.max(0.0);
-        if !self.filter.push(reading.time, offset, dispersion) {
+        if !self.filter.push(reading.time, offset, dispersion, pending) {
             return Err(ReadingError::NotIncreasing);
         }
         self.leap = reading.leap;
@@ -684,13 +708,15 @@ impl Refclock {
     /// at it (a PPS device's pulse: `time`'s fraction of a second). The
     /// offset is the pulse's distance from the nearest such start (with
     /// `offset`), moved by whole intervals to agree with the locked clock;
-    /// what was taken is what the `refclocks` log prints.
+    /// what was taken is what the `refclocks` log prints. `pending`: as
+    /// for [`read`](Self::read).
     pub fn pulse(
         &mut self,
         now: NtpTimestamp,
         time: NtpTimestamp,
         second: f64,
         by: PulseReference,
+        pending: f64,
     ) -> Result<Accepted, ReadingError> {
         self.check_recent(now, time)?;
         let rate = f64::from(self.config.rate.max(1));
@@ -737,7 +763,7 @@ impl Refclock {
                 return Err(ReadingError::OffEdge);
             }
         }
-        if !self.filter.push(time, offset, dispersion) {
+        if !self.filter.push(time, offset, dispersion, pending) {
             return Err(ReadingError::NotIncreasing);
         }
         self.leap = leap;
@@ -817,7 +843,7 @@ mod tests {
                 9 => -0.1,
                 _ => 0.1 + noise,
             };
-            let accepted = clock.read(t(f64::from(i)), &reading(f64::from(i), offset), None);
+            let accepted = clock.read(t(f64::from(i)), &reading(f64::from(i), offset), None, 0.0);
             assert_eq!(accepted.unwrap().polled, i as u32);
             let done = clock.poll_done();
             if i < 15 {
@@ -843,16 +869,16 @@ mod tests {
     fn readings_must_be_recent_increasing_and_synchronised() {
         let mut clock = Refclock::new(RefclockConfig::default(), 1e-7);
         assert_eq!(
-            clock.read(t(0.0), &reading(1.0, 0.0), None),
+            clock.read(t(0.0), &reading(1.0, 0.0), None, 0.0),
             Err(ReadingError::NotRecent)
         );
         assert_eq!(
-            clock.read(t(40.0), &reading(1.0, 0.0), None),
+            clock.read(t(40.0), &reading(1.0, 0.0), None, 0.0),
             Err(ReadingError::NotRecent)
         );
-        assert!(clock.read(t(2.0), &reading(1.0, 0.0), None).is_ok());
+        assert!(clock.read(t(2.0), &reading(1.0, 0.0), None, 0.0).is_ok());
         assert_eq!(
-            clock.read(t(2.0), &reading(1.0, 0.0), None),
+            clock.read(t(2.0), &reading(1.0, 0.0), None, 0.0),
             Err(ReadingError::NotIncreasing)
         );
         let unsynced = Reading {
@@ -860,11 +886,11 @@ mod tests {
             ..reading(1.5, 0.0)
         };
         assert_eq!(
-            clock.read(t(2.0), &unsynced, None),
+            clock.read(t(2.0), &unsynced, None, 0.0),
             Err(ReadingError::Unsynchronized)
         );
         assert_eq!(
-            clock.read(t(3.0), &reading(3.0, 2e9), None),
+            clock.read(t(3.0), &reading(3.0, 2e9), None, 0.0),
             Err(ReadingError::Insane)
         );
     }
@@ -880,12 +906,12 @@ mod tests {
         // A reference 34 s ahead in TAI, the clock right in UTC.
         let table = |_: NtpTimestamp| Some(34);
         let got = clock
-            .read(t(1.0), &reading(1.0, 34.0), Some(&table))
+            .read(t(1.0), &reading(1.0, 34.0), Some(&table), 0.0)
             .unwrap();
         assert!((got.raw_offset - 34.0).abs() < 1e-9);
         assert!((got.offset - 0.25).abs() < 1e-9);
         assert_eq!(
-            clock.read(t(2.0), &reading(2.0, 34.0), None),
+            clock.read(t(2.0), &reading(2.0, 34.0), None, 0.0),
             Err(ReadingError::UnknownTaiOffset)
         );
     }
@@ -896,13 +922,13 @@ mod tests {
         // First interval: 10 µs of spread sets the average.
         for i in 0..16 {
             let noise = if i % 2 == 0 { 1e-5 } else { -1e-5 };
-            assert!(filter.push(t(f64::from(i)), noise, 1e-6));
+            assert!(filter.push(t(f64::from(i)), noise, 1e-6, 0.0));
         }
         let (_, _, first) = filter.take().unwrap();
         // Second interval: exactly on the line, no spread; the average
         // still speaks for it.
         for i in 16..32 {
-            assert!(filter.push(t(f64::from(i)), 0.0, 1e-6));
+            assert!(filter.push(t(f64::from(i)), 0.0, 1e-6, 0.0));
         }
         let (_, offset, second) = filter.take().unwrap();
         assert!(offset.abs() < 1e-12);
@@ -911,7 +937,7 @@ mod tests {
         let mut strict = SampleFilter::new(16, 1e-6, 1e-6);
         for i in 0..16 {
             let noise = if i % 2 == 0 { 1e-3 } else { -1e-3 };
-            strict.push(t(f64::from(i)), noise, 1e-6);
+            strict.push(t(f64::from(i)), noise, 1e-6, 0.0);
         }
         assert!(strict.take().is_none());
     }
@@ -931,22 +957,22 @@ mod tests {
         let nmea = |offset: f64| {
             PulseReference::Locked(Some((t(10.5), offset, 0.01, LeapIndicator::NoWarning)))
         };
-        let got = clock.pulse(t(10.8), at, 0.7, nmea(1.28)).unwrap();
+        let got = clock.pulse(t(10.8), at, 0.7, nmea(1.28), 0.0).unwrap();
         assert!((got.offset - 1.3).abs() < 1e-9, "{}", got.offset);
         assert!(got.pulse && (got.raw_offset - 1.3).abs() < 1e-9);
         // NMEA half a second off: which second is not clear.
         assert_eq!(
-            clock.pulse(t(11.8), t(11.7), 0.7, nmea(1.8)),
+            clock.pulse(t(11.8), t(11.7), 0.7, nmea(1.8), 0.0),
             Err(ReadingError::LockMismatch)
         );
         // NMEA's last reading too old (two pulses), or none.
         let stale = PulseReference::Locked(Some((t(8.0), 1.3, 0.01, LeapIndicator::NoWarning)));
         assert_eq!(
-            clock.pulse(t(11.8), t(11.7), 0.7, stale),
+            clock.pulse(t(11.8), t(11.7), 0.7, stale, 0.0),
             Err(ReadingError::NoLock)
         );
         assert_eq!(
-            clock.pulse(t(11.8), t(11.7), 0.7, PulseReference::Locked(None)),
+            clock.pulse(t(11.8), t(11.7), 0.7, PulseReference::Locked(None), 0.0),
             Err(ReadingError::NoLock)
         );
 
@@ -957,7 +983,8 @@ mod tests {
                 t(1.1),
                 t(1.0),
                 0.001,
-                PulseReference::System(LeapIndicator::Unsynchronized, 0.0, 0)
+                PulseReference::System(LeapIndicator::Unsynchronized, 0.0, 0),
+                0.0,
             ),
             Err(ReadingError::NotSynchronized)
         );
@@ -966,7 +993,8 @@ mod tests {
                 t(1.1),
                 t(1.0),
                 0.001,
-                PulseReference::System(LeapIndicator::NoWarning, 0.6, 0)
+                PulseReference::System(LeapIndicator::NoWarning, 0.6, 0),
+                0.0,
             ),
             Err(ReadingError::NotSynchronized)
         );
@@ -976,6 +1004,7 @@ mod tests {
                 t(1.0),
                 0.001,
                 PulseReference::System(LeapIndicator::NoWarning, 0.01, 9),
+                0.0,
             )
             .unwrap();
         assert!((got.offset + 0.001).abs() < 1e-9 && free.pulse_stratum() == Some(9));
@@ -992,10 +1021,41 @@ mod tests {
                 t(1.1),
                 t(1.0),
                 0.3,
-                PulseReference::System(LeapIndicator::NoWarning, 0.01, 9)
+                PulseReference::System(LeapIndicator::NoWarning, 0.01, 9),
+                0.0,
             ),
             Err(ReadingError::OffEdge)
         );
+    }
+
+    /// Readings taken while the clock slews toward the reference fall in
+    /// a line (here 1.25 s a reading); on the cooked time (the slew in
+    /// progress completed) they agree, so the interval's sample keeps the
+    /// readings' own small spread, and the long-run spread is not taken
+    /// over by the slew. The sample is their mean offset at their mean
+    /// time, as before.
+    #[test]
+    fn readings_during_a_slew_spread_as_little_as_they_do() {
+        let mut filter = SampleFilter::new(4, 1e-7, 0.0);
+        let offsets = [8.83, 7.58, 6.33, 5.08];
+        for (i, offset) in offsets.iter().enumerate() {
+            let noise = [1e-6, -2e-6, 0.5e-6, 1.5e-6][i];
+            // Cooked: 1 s off, whatever the slew has done.
+            assert!(filter.push(t(16.0 * i as f64), offset + noise, 1e-6, offset - 1.0));
+        }
+        let (time, offset, dispersion) = filter.take().unwrap();
+        // The two nearest the median on the cooked time (by their noise):
+        // their mean offset, on the slew's line at their mean time.
+        let at = (time - t(0.0)).to_seconds_f64();
+        assert!((offset - (8.83 - 1.25 * at / 16.0)).abs() < 1e-5, "{offset} at {at}");
+        assert!(dispersion < 1e-4, "{dispersion}");
+        // Read as if nothing were being slewed, the same readings spread
+        // by a second.
+        let mut blind = SampleFilter::new(4, 1e-7, 0.0);
+        for (i, offset) in offsets.iter().enumerate() {
+            assert!(blind.push(t(16.0 * i as f64), *offset, 1e-6, 0.0));
+        }
+        assert!(blind.take().unwrap().2 > 0.5);
     }
 
     #[test]
@@ -1011,7 +1071,7 @@ mod tests {
     fn steps_move_the_readings() {
         let mut filter = SampleFilter::new(4, 1e-6, 0.0);
         for i in 0..4 {
-            filter.push(t(f64::from(i)), 0.5, 1e-6);
+            filter.push(t(f64::from(i)), 0.5, 1e-6, 0.0);
         }
         filter.step(0.5);
         let (time, offset, _) = filter.take().unwrap();

@@ -740,7 +740,7 @@ impl<const N: usize, const S: usize, const R: usize> System<N, S, R> {
         };
         let lookup: Option<&dyn Fn(NtpTimestamp) -> Option<i32>> =
             table.is_some().then_some(&lookup);
-        clock.read(now, reading, lookup)
+        clock.read(now, reading, lookup, self.discipline.pending(reading.time))
     }
 
     /// A pulse of reference clock `id` (a PPS signal) at local time `time`,
@@ -804,12 +804,13 @@ impl<const N: usize, const S: usize, const R: usize> System<N, S, R> {
                 PulseReference::System(ours.leap, distance, stratum)
             }
         };
+        let pending = self.discipline.pending(time);
         let clock = self
             .refclocks
             .get_mut(slot)
             .and_then(Option::as_mut)
             .ok_or(ReadingError::UnknownRefclock)?;
-        clock.pulse(now, time, second, by)
+        clock.pulse(now, time, second, by, pending)
     }
 
     /// The filter slot of the reference clock known by `id` (its `refid`).
