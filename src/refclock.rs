@@ -1047,7 +1047,10 @@ mod tests {
         // The two nearest the median on the cooked time (by their noise):
         // their mean offset, on the slew's line at their mean time.
         let at = (time - t(0.0)).to_seconds_f64();
-        assert!((offset - (8.83 - 1.25 * at / 16.0)).abs() < 1e-5, "{offset} at {at}");
+        assert!(
+            (offset - (8.83 - 1.25 * at / 16.0)).abs() < 1e-5,
+            "{offset} at {at}"
+        );
         assert!(dispersion < 1e-4, "{dispersion}");
         // Read as if nothing were being slewed, the same readings spread
         // by a second.

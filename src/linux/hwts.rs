@@ -76,33 +76,18 @@ struct EthtoolCmd {
     reserved: [u32; 2],
 }
 
-/// Receive filter asked of the NIC (chronyd's `rxfilter` option).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum RxFilter {
-    /// The most specific filter for NTP the NIC offers (NTP_ALL, else
-    /// ALL, else none).
-    #[default]
-    Default,
-    /// `all`: every received packet (`HWTSTAMP_FILTER_ALL`).
-    All,
-    /// `ntp`: NTP packets (`HWTSTAMP_FILTER_NTP_ALL`).
-    Ntp,
-    /// `ptp`: PTPv2 event packets (`HWTSTAMP_FILTER_PTP_V2_EVENT`).
-    Ptp,
-    /// `none`: no received packet (`HWTSTAMP_FILTER_NONE`).
-    None,
-}
+/// The receive filter asked of the NIC: chronyd's `rxfilter` option, as
+/// chrony.conf's reader gives it.
+pub use crate::chrony::config::RxFilterOption as RxFilter;
 
-impl RxFilter {
-    /// The option's value as written in chrony.conf.
-    fn name(self) -> &'static str {
-        match self {
-            RxFilter::Default => "any",
-            RxFilter::All => "all",
-            RxFilter::Ntp => "ntp",
-            RxFilter::Ptp => "ptp",
-            RxFilter::None => "none",
-        }
+/// The option's value as written in chrony.conf.
+fn filter_name(filter: RxFilter) -> &'static str {
+    match filter {
+        RxFilter::Default => "any",
+        RxFilter::All => "all",
+        RxFilter::Ntp => "ntp",
+        RxFilter::Ptp => "ptp",
+        RxFilter::None => "none",
     }
 }
 
@@ -148,7 +133,7 @@ pub enum HwError {
         phc_index: i32,
     },
     /// The receive filter asked for is not one the NIC offers.
-    #[error("hwtimestamp {interface}: the NIC does not offer rxfilter `{}`", .filter.name())]
+    #[error("hwtimestamp {interface}: the NIC does not offer rxfilter `{}`", filter_name(*.filter))]
     FilterNotOffered {
         /// The interface.
         interface: String,

@@ -12,10 +12,10 @@
 use std::string::String;
 use std::vec::Vec;
 
-use crate::chrony::config::{HwTimestampLine, RxFilterOption};
+use crate::chrony::config::HwTimestampLine;
 use crate::hwclock::{HwClock, SampleOutcome};
 use crate::linux::clock::DriverClock;
-use crate::linux::hwts::{all_interfaces, HwInterface, HwOptions, RxFilter};
+use crate::linux::hwts::{all_interfaces, HwInterface, HwOptions};
 use crate::linux::socket::client::HwStamp;
 use crate::time::{NtpDuration, NtpTimestamp};
 
@@ -64,13 +64,7 @@ impl Cards {
             };
             let options = HwOptions {
                 nocrossts: line.nocrossts,
-                rxfilter: match line.rxfilter {
-                    RxFilterOption::Default => RxFilter::Default,
-                    RxFilterOption::All => RxFilter::All,
-                    RxFilterOption::Ntp => RxFilter::Ntp,
-                    RxFilterOption::Ptp => RxFilter::Ptp,
-                    RxFilterOption::None => RxFilter::None,
-                },
+                rxfilter: line.rxfilter,
             };
             for name in names {
                 if cards.iter().any(|c| c.interface.name == name) {

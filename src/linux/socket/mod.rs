@@ -1054,111 +1054,6 @@ mod tests {
         );
     }
 
-    /// What a network card's timestamps look like to `recvmsg`: the
-    /// software and raw hardware times of `SCM_TIMESTAMPING`, the
-    /// interface and layer-2 length of `SCM_TIMESTAMPING_PKTINFO` (taken
-    /// over `IP_PKTINFO`'s interface), as the kernel lays them out.
-    #[test]
-    fn hardware_timestamps_and_their_interface_are_read() {
-        let mut buffer = [0u64; 32];
-        let mut info: libc::in_pktinfo = unsafe { std::mem::zeroed() };
-        info.ipi_ifindex = 7;
-        info.ipi_addr.s_addr = u32::from_ne_bytes([192, 168, 1, 2]);
-        let mut at = put_cmsg(
-            &mut buffer,
-            0,
-            libc::IPPROTO_IP,
-            libc::IP_PKTINFO,
-            bytes_of(&info),
-        );
-        let ts = [
-            libc::timespec {
-                tv_sec: 1_700_000_000,
-                tv_nsec: 5,
-            },
-            libc::timespec {
-                tv_sec: 0,
-                tv_nsec: 0,
-            },
-            libc::timespec {
-                tv_sec: 1_000,
-                tv_nsec: 250_000_000,
-            },
-        ];
-        at = put_cmsg(
-            &mut buffer,
-            at,
-            libc::SOL_SOCKET,
-            libc::SCM_TIMESTAMPING,
-            bytes_of(&ts),
-        );
-        let pktinfo = ScmTsPktinfo {
-            if_index: 3,
-            pkt_length: 90,
-            reserved: [0; 2],
-        };
-        at = put_cmsg(
-            &mut buffer,
-            at,
-            libc::SOL_SOCKET,
-            SCM_TIMESTAMPING_PKTINFO,
-            bytes_of(&pktinfo),
-        );
-        // SAFETY: all zero is a valid msghdr.
-        let mut header: libc::msghdr = unsafe { std::mem::zeroed() };
-        header.msg_control = buffer.as_mut_ptr().cast();
-        header.msg_controllen = at as _;
-        let control = read_control(&header);
-        let unix = |s, n| Some(NtpTimestamp::from_unix(UnixTime::new(s, n)));
-        assert_eq!(control.timestamp, unix(1_700_000_000, 5));
-        assert_eq!(control.hardware, unix(1_000, 250_000_000));
-        assert_eq!((control.if_index, control.l2_length), (Some(3), Some(90)));
-        assert_eq!(
-            control.destination,
-            Some(IpAddr::V4(Ipv4Addr::new(192, 168, 1, 2)))
-        );
-
-        // Software only (a packet the card did not stamp), on the error
-        // queue with the interface from IP_PKTINFO.
-        let mut buffer = [0u64; 32];
-        let mut at = put_cmsg(
-            &mut buffer,
-            0,
-            libc::IPPROTO_IP,
-            libc::IP_PKTINFO,
-            bytes_of(&info),
-        );
-        let ts = [
-            libc::timespec {
-                tv_sec: 1_700_000_001,
-                tv_nsec: 0,
-            },
-            libc::timespec {
-                tv_sec: 0,
-                tv_nsec: 0,
-            },
-            libc::timespec {
-                tv_sec: 0,
-                tv_nsec: 0,
-            },
-        ];
-        at = put_cmsg(
-            &mut buffer,
-            at,
-            libc::SOL_SOCKET,
-            libc::SCM_TIMESTAMPING,
-            bytes_of(&ts),
-        );
-        header.msg_control = buffer.as_mut_ptr().cast();
-        header.msg_controllen = at as _;
-        let control = read_control(&header);
-        assert_eq!(control.timestamp, unix(1_700_000_001, 0));
-        assert_eq!(
-            (control.hardware, control.if_index, control.l2_length),
-            (None, Some(7), None)
-        );
-    }
-
     /// Receives into `batch` until it holds `want` datagrams (or 200 ms
     /// pass); how many it holds.
     fn receive(socket: &NtpSocket, batch: &mut Batch, want: usize) -> usize {
@@ -1169,6 +1064,81 @@ mod tests {
             std::thread::sleep(Duration::from_millis(2));
         }
         batch.len()
+    }
+
+    /// The control messages `recvmsg` gives with `IP_PKTINFO` (interface
+    /// 7, to 192.168.1.2), `SCM_TIMESTAMPING`'s software and raw hardware
+    /// times (seconds, nanoseconds), and `SCM_TIMESTAMPING_PKTINFO` when
+    /// given (interface, length), as the kernel lays them out, read.
+    fn read_messages(
+        software: (i64, i64),
+        hardware: (i64, i64),
+        pktinfo: Option<(u32, u32)>,
+    ) -> Control {
+        let mut buffer = [0u64; 32];
+        // SAFETY: all zero is a valid in_pktinfo.
+        let mut info: libc::in_pktinfo = unsafe { std::mem::zeroed() };
+        info.ipi_ifindex = 7;
+        info.ipi_addr.s_addr = u32::from_ne_bytes([192, 168, 1, 2]);
+        let mut at = put_cmsg(
+            &mut buffer,
+            0,
+            libc::IPPROTO_IP,
+            libc::IP_PKTINFO,
+            bytes_of(&info),
+        );
+        let spec = |(tv_sec, tv_nsec): (i64, i64)| libc::timespec { tv_sec, tv_nsec };
+        let ts = [spec(software), spec((0, 0)), spec(hardware)];
+        at = put_cmsg(
+            &mut buffer,
+            at,
+            libc::SOL_SOCKET,
+            libc::SCM_TIMESTAMPING,
+            bytes_of(&ts),
+        );
+        if let Some((if_index, pkt_length)) = pktinfo {
+            let pktinfo = ScmTsPktinfo {
+                if_index,
+                pkt_length,
+                reserved: [0; 2],
+            };
+            at = put_cmsg(
+                &mut buffer,
+                at,
+                libc::SOL_SOCKET,
+                SCM_TIMESTAMPING_PKTINFO,
+                bytes_of(&pktinfo),
+            );
+        }
+        // SAFETY: all zero is a valid msghdr.
+        let mut header: libc::msghdr = unsafe { std::mem::zeroed() };
+        header.msg_control = buffer.as_mut_ptr().cast();
+        header.msg_controllen = at as _;
+        read_control(&header)
+    }
+
+    /// A network card's timestamps and their interface are read: the
+    /// software and raw hardware times, `SCM_TIMESTAMPING_PKTINFO`'s
+    /// interface and length taken over `IP_PKTINFO`'s interface; with
+    /// the software time only (a packet the card did not stamp, on the
+    /// error queue), the interface from `IP_PKTINFO`.
+    #[test]
+    fn hardware_timestamps_and_their_interface_are_read() {
+        let unix = |s, n| Some(NtpTimestamp::from_unix(UnixTime::new(s, n)));
+        let control = read_messages((1_700_000_000, 5), (1_000, 250_000_000), Some((3, 90)));
+        assert_eq!(control.timestamp, unix(1_700_000_000, 5));
+        assert_eq!(control.hardware, unix(1_000, 250_000_000));
+        assert_eq!((control.if_index, control.l2_length), (Some(3), Some(90)));
+        assert_eq!(
+            control.destination,
+            Some(IpAddr::V4(Ipv4Addr::new(192, 168, 1, 2)))
+        );
+        let control = read_messages((1_700_000_001, 0), (0, 0), None);
+        assert_eq!(control.timestamp, unix(1_700_000_001, 0));
+        assert_eq!(
+            (control.hardware, control.if_index, control.l2_length),
+            (None, Some(7), None)
+        );
     }
 
     #[test]
