@@ -172,7 +172,9 @@ fn receive_correction(l2_length: u32, link_speed: u32, rx_comp: f64) -> f64 {
 
 impl Card {
     /// Reads the card's clock against the system clock, and takes the
-    /// pair (the system time mapped onto `clock`).
+    /// pair (the system time mapped onto `clock`); then reads the link
+    /// speed again, as chronyd does with each reading (a link renegotiated
+    /// at another speed moves every receive timestamp).
     fn sample<C: DriverClock>(&mut self, clock: &C) {
         let reading = match self.interface.phc.poll() {
             Ok(Some(reading)) => reading,
@@ -193,6 +195,7 @@ impl Card {
                 self.interface.name
             );
         }
+        self.interface.update_link_speed();
     }
 }
 
