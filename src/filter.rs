@@ -385,13 +385,12 @@ impl Stats {
         let fit = if self.unbounded {
             fit
         } else {
-            let noise = Float::sqrt(self.noise);
             bound(
                 fit,
                 self.entries(),
                 (min_delay, doubt),
                 self.asymmetry,
-                noise,
+                self.timestamp_noise(),
             )
         };
         self.fit = Some(fit);

@@ -146,11 +146,6 @@ impl HwClock {
         }
     }
 
-    /// The configuration (in range).
-    pub fn config(&self) -> HwClockConfig {
-        self.config
-    }
-
     /// The pairs held.
     pub fn samples(&self) -> usize {
         self.len

@@ -584,6 +584,21 @@ pub struct ResponseCounts {
     pub hw_rx: u32,
 }
 
+impl ResponseCounts {
+    /// Counts a request's transmit timestamp (`transmit`) or a response's
+    /// receive timestamp taken by `source`: the kernel's or the card's.
+    fn count_timestamp(&mut self, source: TimestampSource, transmit: bool) {
+        let count = match (source, transmit) {
+            (TimestampSource::Daemon, _) => return,
+            (TimestampSource::Kernel, true) => &mut self.kernel_tx,
+            (TimestampSource::Kernel, false) => &mut self.kernel_rx,
+            (TimestampSource::Hardware, true) => &mut self.hw_tx,
+            (TimestampSource::Hardware, false) => &mut self.hw_rx,
+        };
+        *count = count.saturating_add(1);
+    }
+}
+
 /// One server association. Its whole state is in this fixed-size value.
 #[derive(Debug, Clone)]
 pub struct Source {
@@ -1233,26 +1248,23 @@ impl Source {
         time: NtpTimestamp,
         source: TimestampSource,
     ) -> bool {
-        match (&mut self.outstanding, &mut self.last_exchange) {
+        let (sent, transmit) = match (&mut self.outstanding, &mut self.last_exchange) {
             (Some(request), _) if request.number == number => {
-                request.sent = time;
-                if request.transmit == TimestampSource::Daemon {
-                    self.counts.kernel_tx = self.counts.kernel_tx.saturating_add(1);
-                }
-                request.transmit = source;
-                true
+                (&mut request.sent, &mut request.transmit)
             }
             // Answered already: the interleaved mode still wants it.
             (_, Some(last)) if last.number == number && self.config.xleave => {
-                last.sent = time;
-                if last.transmit == TimestampSource::Daemon {
-                    self.counts.kernel_tx = self.counts.kernel_tx.saturating_add(1);
-                }
-                last.transmit = source;
-                true
+                (&mut last.sent, &mut last.transmit)
             }
-            _ => false,
+            _ => return false,
+        };
+        *sent = time;
+        // Counted once per request, by what took it first.
+        if *transmit == TimestampSource::Daemon {
+            self.counts.count_timestamp(source, true);
         }
+        *transmit = source;
+        true
     }
 
     /// Checks a response received at local time `now` and returns its
@@ -1454,13 +1466,7 @@ impl Source {
         interleaved: bool,
     ) -> Option<Exchange> {
         self.counts.received = self.counts.received.saturating_add(1);
-        match receive {
-            TimestampSource::Kernel => {
-                self.counts.kernel_rx = self.counts.kernel_rx.saturating_add(1)
-            }
-            TimestampSource::Hardware => self.counts.hw_rx = self.counts.hw_rx.saturating_add(1),
-            TimestampSource::Daemon => {}
-        }
+        self.counts.count_timestamp(receive, false);
         let failed = match result {
             Ok(_) => 0,
             Err(
@@ -1945,6 +1951,32 @@ mod tests {
             Some(48)
         );
         (Header::decode(&buf).unwrap(), now)
+    }
+
+    /// A request's transmit timestamp is counted once, as the kernel's or
+    /// the card's, by what took it first; a response's receive timestamp
+    /// by what took it.
+    #[test]
+    fn timestamps_are_counted_by_what_took_them() {
+        let mut rng = TestRng::new(3);
+        let mut source = Source::new(SourceConfig::default(), ReferenceId::NONE, start());
+        let (req, sent) = request(&mut source, &mut rng);
+        let card = sent + NtpDuration::from_seconds_f64(1e-6);
+        assert!(source.set_transmit_time(RequestNumber(0), card, TimestampSource::Hardware));
+        assert!(source.set_transmit_time(RequestNumber(0), card, TimestampSource::Kernel));
+        let answer = reply(&req, sent + NtpDuration::from_seconds_f64(0.01));
+        let rx = sent + NtpDuration::from_seconds_f64(0.02);
+        let _ = source.handle_response(rx, &bytes(&answer), -20, None, TimestampSource::Hardware);
+        let counts = source.counts();
+        assert_eq!(
+            (
+                counts.hw_tx,
+                counts.kernel_tx,
+                counts.hw_rx,
+                counts.kernel_rx
+            ),
+            (1, 0, 1, 0)
+        );
     }
 
     /// A stratum-2 server's answer to `request` at its time `at`, through

@@ -161,8 +161,8 @@ impl Cards {
         received: Option<(usize, bool)>,
         clock: &C,
     ) -> Option<(NtpTimestamp, f64)> {
-        let now = clock.now().ok()?;
         let card = self.card(stamp.if_index)?;
+        let now = clock.now().ok()?;
         if card.clock.needs_sample(now) {
             card.sample(clock);
         }

@@ -31,7 +31,7 @@ use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::sync::Mutex;
 
-use crate::linux::socket::{from_sockaddr, read_control, realtime_now, to_sockaddr};
+use crate::linux::socket::{from_sockaddr, read_control, realtime_now, set_option, to_sockaddr};
 use crate::linux::sys;
 pub use crate::report::TimestampSource;
 use crate::time::NtpTimestamp;
@@ -177,25 +177,11 @@ impl ClientSocket {
         set_timestamping(&self.socket, HARDWARE_FLAGS)?;
         self.kernel_timestamps = true;
         // The interface of a transmit timestamp comes as packet info.
-        let on: libc::c_int = 1;
         let (level, option) = match self.socket.local_addr()? {
             SocketAddr::V4(_) => (libc::IPPROTO_IP, libc::IP_PKTINFO),
             SocketAddr::V6(_) => (libc::IPPROTO_IPV6, libc::IPV6_RECVPKTINFO),
         };
-        // SAFETY: the option value is a c_int of the stated size.
-        let rc = unsafe {
-            libc::setsockopt(
-                self.socket.as_raw_fd(),
-                level,
-                option,
-                (&on as *const libc::c_int).cast(),
-                mem::size_of_val(&on) as libc::socklen_t,
-            )
-        };
-        if rc < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(())
+        set_option(self.socket.as_raw_fd(), level, option, 1)
     }
 
     /// Send a request on a connected socket; returns the user-space time
@@ -462,21 +448,12 @@ fn enable_timestamping(socket: &UdpSocket) -> io::Result<()> {
 
 /// `SO_TIMESTAMPING` with `flags`.
 fn set_timestamping(socket: &UdpSocket, flags: libc::c_uint) -> io::Result<()> {
-    // SAFETY: the option value is a c_uint of the stated size.
-    let rc = unsafe {
-        libc::setsockopt(
-            socket.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_TIMESTAMPING,
-            (&flags as *const libc::c_uint).cast(),
-            mem::size_of_val(&flags) as libc::socklen_t,
-        )
-    };
-    if rc < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
+    set_option(
+        socket.as_raw_fd(),
+        libc::SOL_SOCKET,
+        libc::SO_TIMESTAMPING,
+        flags as libc::c_int,
+    )
 }
 
 impl AsFd for ClientSocket {
