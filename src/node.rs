@@ -689,10 +689,21 @@ impl<'a, const N: usize, const S: usize, const R: usize> Node<'a, N, S, R> {
         source: SourceId,
         reading: &Reading,
     ) -> Result<Accepted, ReadingError> {
-        let accepted = self.system.refclock_reading(now, source, reading)?;
+        let ours = self.pulse_reference(now);
+        let accepted = self
+            .system
+            .refclock_reading_as(now, source, reading, &ours)?;
         self.events
             .push(Event::RefclockReading { source, accepted });
         Ok(accepted)
+    }
+
+    /// What numbers a pulse at `now`: the system's time, or the local
+    /// reference standing in for it (whether or not the node serves it
+    /// yet).
+    fn pulse_reference(&self, now: NtpTimestamp) -> Reference {
+        let system = self.system.reference(now);
+        current_reference(self.local.as_ref(), &system, false, now)
     }
 
     /// A pulse of reference clock `source` at local time `time` (see
@@ -705,10 +716,7 @@ impl<'a, const N: usize, const S: usize, const R: usize> Node<'a, N, S, R> {
         time: NtpTimestamp,
         second: f64,
     ) -> Result<Accepted, ReadingError> {
-        // Numbered by the system's time, or the local reference standing
-        // in for it (whether or not the node serves it yet).
-        let system = self.system.reference(now);
-        let ours = current_reference(self.local.as_ref(), &system, false, now);
+        let ours = self.pulse_reference(now);
         let accepted = self
             .system
             .refclock_pulse_as(now, source, time, second, &ours)?;

@@ -719,6 +719,21 @@ impl<const N: usize, const S: usize, const R: usize> System<N, S, R> {
         id: SourceId,
         reading: &Reading,
     ) -> Result<Accepted, ReadingError> {
+        let ours = self.reference(now);
+        self.refclock_reading_as(now, id, reading, &ours)
+    }
+
+    /// [`refclock_reading`](Self::refclock_reading) on a node that serves
+    /// `ours`: a reference clock whose readings are pulses (`pps`) has
+    /// them numbered as [`refclock_pulse_as`](Self::refclock_pulse_as)
+    /// numbers a pulse device's.
+    pub fn refclock_reading_as(
+        &mut self,
+        now: NtpTimestamp,
+        id: SourceId,
+        reading: &Reading,
+        ours: &Reference,
+    ) -> Result<Accepted, ReadingError> {
         let slot = self
             .source(id)
             .and_then(Source::refclock_slot)
@@ -731,7 +746,7 @@ impl<const N: usize, const S: usize, const R: usize> System<N, S, R> {
         if clock.config.pps {
             // Only where the reference's second falls counts.
             let second = reading.time.second_fraction() - reading.reference.second_fraction();
-            return self.refclock_pulse(now, id, reading.time, second);
+            return self.refclock_pulse_as(now, id, reading.time, second, ours);
         }
         let table = self.leap_table.as_ref();
         let lookup = |time: NtpTimestamp| {

@@ -574,3 +574,49 @@ fn a_broadcast_packet_says_what_the_node_serves() {
     assert_eq!(header.transmit_timestamp, at(100.0));
     assert_eq!(node.broadcast(at(100.0), 6, &mut [0u8; 47]), None);
 }
+
+/// A reference clock whose readings are pulses (`pps`: SHM or SOCK) on a
+/// node with `local` and no synchronised source is numbered by the local
+/// reference, as a pulse device's pulses are: both are taken, and take
+/// the local stratum.
+#[test]
+fn pps_readings_and_pulses_are_numbered_alike() {
+    let config = NodeConfig {
+        local: Some(crate::server::LocalReference::new(10, 1.0)),
+        ..NodeConfig::default()
+    };
+    let mut node: Node<'_> = Node::new(config, None, None);
+    let refclock = crate::refclock::RefclockConfig {
+        pps: true,
+        ..crate::refclock::RefclockConfig::default()
+    };
+    let shm = node
+        .add_refclock(
+            SourceConfig::default(),
+            refclock,
+            ReferenceId::NONE,
+            at(0.0),
+        )
+        .unwrap();
+    let pulses = node
+        .add_refclock(
+            SourceConfig::default(),
+            crate::refclock::RefclockConfig::default(),
+            ReferenceId::NONE,
+            at(0.0),
+        )
+        .unwrap();
+    let now = at(10.3);
+    let reading = crate::refclock::Reading {
+        time: at(10.001),
+        reference: at(10.0),
+        leap: LeapIndicator::NoWarning,
+        error: 0.0,
+    };
+    let by_reading = node.handle_refclock_reading(now, shm, &reading).unwrap();
+    let by_pulse = node
+        .handle_refclock_pulse(now, pulses, at(10.001), at(10.001).second_fraction())
+        .unwrap();
+    assert!(by_reading.pulse && by_pulse.pulse);
+    assert!((by_reading.offset - by_pulse.offset).abs() < 1e-9);
+}

@@ -13,12 +13,14 @@
 //!   from the caller.
 //! - The transmit timestamp is taken as late as possible: `respond` writes
 //!   the receive timestamp there, and the adapter overwrites it with
-//!   [`wire::set_transmit_timestamp`][stamp] just before the packet leaves
-//!   (once per batch when it sends a batch). An authenticated response is
-//!   sealed in `respond`, so its transmit timestamp is the one given to
-//!   [`Server::respond_with_transmit`] (the receive timestamp with
-//!   [`Server::respond`]), and [`wire::set_transmit_timestamp`][stamp]
-//!   leaves it alone.
+//!   [`wire::stamp_reply`][stamp] just before the packet leaves (once per
+//!   batch when it sends a batch), then tells [`Server::transmitted`] the
+//!   time, which the client's next interleaved request (RFC 9769) is
+//!   answered with. An interleaved reply carries that earlier time, which
+//!   [`wire::stamp_reply`][stamp] leaves alone, as it does an
+//!   authenticated response, sealed in `respond` with the transmit
+//!   timestamp given to [`Server::respond_with_transmit`] (the receive
+//!   timestamp with [`Server::respond`]).
 //! - A response is never longer than its request: 48 bytes for a plain
 //!   request; requests shorter than 48 bytes or malformed (see
 //!   [`Packet::new_checked`]) are dropped; extension fields are not echoed.
@@ -38,7 +40,7 @@
 //!   often; [`Counters`] count what happened; [`Server::answer`] says why
 //!   a request gets no reply ([`NoReply`]).
 //!
-//! [stamp]: crate::wire::set_transmit_timestamp
+//! [stamp]: crate::wire::stamp_reply
 //!
 //! ```
 //! use core::net::SocketAddr;
@@ -46,7 +48,7 @@
 //! use ntpkit::access::AccessControl;
 //! use ntpkit::server::{ClientRecord, Server, ServerConfig};
 //! use ntpkit::time::NtpTimestamp;
-//! use ntpkit::wire::{set_transmit_timestamp, Header, Mode};
+//! use ntpkit::wire::{stamp_reply, Header, Mode};
 //!
 //! let mut table = [ClientRecord::EMPTY; 64];
 //! let config = ServerConfig::default().with_access(AccessControl::allow_everyone());
@@ -60,7 +62,9 @@
 //! let len = server
 //!     .respond(&request, client, now, &Reference::local(10, now), &mut response)
 //!     .expect("answered");
-//! set_transmit_timestamp(&mut response[..len], now + ntpkit::time::NtpDuration::from_nanos(900));
+//! let sent = now + ntpkit::time::NtpDuration::from_nanos(900);
+//! stamp_reply(&mut response[..len], sent);
+//! server.transmitted(client, &response[..len], sent);
 //! let header = Header::decode(&response[..len])?;
 //! assert_eq!((header.mode, header.stratum), (Mode::Server, 10));
 //! assert_eq!(header.origin_timestamp, NtpTimestamp::from_bits(0x1234_5678));
@@ -410,8 +414,9 @@ impl<'a, const A: usize> Server<'a, A> {
     /// why).
     ///
     /// The transmit timestamp is set to `receive`; overwrite it with
-    /// [`wire::set_transmit_timestamp`](crate::wire::set_transmit_timestamp)
-    /// right before sending (an authenticated response keeps it: see
+    /// [`wire::stamp_reply`](crate::wire::stamp_reply) right before
+    /// sending, and tell [`transmitted`](Self::transmitted) when it left
+    /// (an interleaved or authenticated response keeps its own: see
     /// [`respond_with_transmit`](Self::respond_with_transmit)).
     #[must_use = "a response does nothing until the caller sends it"]
     pub fn respond(
