@@ -62,7 +62,10 @@ const UNKNOWN_SKEW: f64 = 2e-3;
 struct Entry {
     time: NtpTimestamp,
     offset: f64,
+    /// The delay the sample is weighed by (its error bound).
     delay: f32,
+    /// The exchange's round trip alone, what the delay tests compare.
+    round_trip: f32,
 }
 
 /// A sample as the statistics keep it: its local time, its offset
@@ -285,9 +288,25 @@ impl Stats {
             .reduce(f64::min)
     }
 
-    /// Whether a sample with this offset and delay, taken at `time`, is a
-    /// delay outlier (chrony's `maxdelaydevratio` test): half its delay's
-    /// excess over the minimum is more than `ratio` standard deviations of
+    /// The shortest round trip of the samples kept (see
+    /// [`add_measured`](Stats::add_measured)), or the fixed minimum delay
+    /// (`mindelay`), seconds: what chrony's delay tests compare a new
+    /// exchange's round trip with.
+    pub fn min_round_trip(&self) -> Option<f64> {
+        if self.fixed_min_delay > 0.0 {
+            return Some(self.fixed_min_delay);
+        }
+        self.entries()
+            .iter()
+            .map(|e| e.round_trip as f64)
+            .reduce(f64::min)
+    }
+
+    /// Whether a sample with this offset and delay (`round_trip`: the
+    /// exchange's round trip alone, whatever the server's dispersion adds
+    /// to the delay it is weighed by), taken at `time`, is a delay outlier
+    /// (chrony's `maxdelaydevratio` test): half its round trip's excess
+    /// over the shortest is more than `ratio` standard deviations of
     /// the offsets, plus what the frequency's uncertainty allows since the
     /// newest sample, while its offset is not further from the prediction
     /// than that excess explains (that would be a change of the clocks,
@@ -297,10 +316,10 @@ impl Stats {
         &self,
         time: NtpTimestamp,
         offset: f64,
-        delay: f64,
+        (delay, round_trip): (f64, f64),
         ratio: f64,
     ) -> bool {
-        let (Some(fit), Some(min)) = (self.fit, self.min_delay()) else {
+        let (Some(fit), Some(min)) = (self.fit, self.min_round_trip()) else {
             return false;
         };
         if self.len() < OUTLIER_MIN_SAMPLES {
@@ -308,7 +327,7 @@ impl Stats {
         }
         let elapsed = (time - fit.time).to_seconds_f64().max(0.0);
         let allowed = ratio * fit.std_dev + elapsed * (fit.skew + MAX_CLOCK_ERROR);
-        let excess = (delay - min) / 2.0;
+        let excess = (round_trip - min) / 2.0;
         let (predicted, _) = fit.predict(time);
         let offset = self.corrected_offset(offset, delay);
         excess > allowed && (offset - predicted).abs() - excess <= allowed
@@ -333,8 +352,16 @@ impl Stats {
     }
 
     /// Adds a sample and refits, dropping old samples that fail the runs
-    /// test.
+    /// test. `delay` is its error bound, and its round trip too (see
+    /// [`add_measured`](Stats::add_measured)).
     pub fn add(&mut self, time: NtpTimestamp, offset: f64, delay: f64) {
+        self.add_measured(time, offset, delay, delay);
+    }
+
+    /// [`add`](Stats::add) of an exchange whose round trip alone was
+    /// `round_trip` seconds, and whose error bound `delay` counts more (the
+    /// server's own dispersion): the delay tests compare round trips.
+    pub fn add_measured(&mut self, time: NtpTimestamp, offset: f64, delay: f64, round_trip: f64) {
         if self.len >= self.max_samples {
             let n = self.len as usize;
             let drop = n + 1 - usize::from(self.max_samples);
@@ -345,6 +372,7 @@ impl Stats {
             time,
             offset,
             delay: delay as f32,
+            round_trip: round_trip as f32,
         };
         self.len += 1;
         self.refit();
@@ -419,6 +447,7 @@ impl Stats {
             // reads `1 + rate` times as long (8 % during a fast slew,
             // which over a 1 s path is 80 ms).
             entry.delay *= (1.0 + rate) as f32;
+            entry.round_trip *= (1.0 + rate) as f32;
         }
         if n == 2 {
             // Two samples' slope is known no better than its own size (see
@@ -501,6 +530,7 @@ impl Stats {
                 time: sample.time,
                 offset: sample.offset,
                 delay: sample.delay as f32,
+                round_trip: sample.delay as f32,
             };
             len += 1;
         }
@@ -1125,16 +1155,16 @@ mod tests {
             stats.add(at(i as f64 * 64.0), noise, 2e-4);
         }
         let next = at(OUTLIER_MIN_SAMPLES as f64 * 64.0);
-        assert!(!stats.is_delay_outlier(next, 0.0, 3e-4, 10.0));
+        assert!(!stats.is_delay_outlier(next, 0.0, (3e-4, 3e-4), 10.0));
         // 0.5 s of extra delay, offset as predicted: a slow exchange.
-        assert!(stats.is_delay_outlier(next, 1e-5, 1.0, 10.0));
+        assert!(stats.is_delay_outlier(next, 1e-5, (1.0, 1.0), 10.0));
         // ... but 2 s off the prediction: a change of the clocks.
-        assert!(!stats.is_delay_outlier(next, 2.0, 1.0, 10.0));
+        assert!(!stats.is_delay_outlier(next, 2.0, (1.0, 1.0), 10.0));
         // Fewer samples: no test.
         stats.clear();
         for i in 0..OUTLIER_MIN_SAMPLES - 1 {
             stats.add(at(i as f64 * 64.0), 0.0, 2e-4);
         }
-        assert!(!stats.is_delay_outlier(next, 0.0, 1.0, 10.0));
+        assert!(!stats.is_delay_outlier(next, 0.0, (1.0, 1.0), 10.0));
     }
 }

@@ -1375,18 +1375,21 @@ impl Source {
         let time = measurement.midpoint();
         let offset = measurement.sample.offset.to_seconds_f64();
         let delay = measurement.filter_delay();
+        // The delay tests look at the round trip alone, as chronyd's: a
+        // server whose dispersion grew between its updates gives no
+        // slower exchanges for it.
+        let round_trip = measurement.sample.delay.to_seconds_f64();
         // `maxdelayquant` remembers every delay, also of responses another
         // test refuses.
         let quantile = self.config.maxdelayquant;
-        let above_quantile = quantile > 0.0 && self.delays.exceeds(quantile, delay);
-        // chrony's `maxdelayratio`: against the smallest delay kept (the
-        // same measure of it).
+        let above_quantile = quantile > 0.0 && self.delays.exceeds(quantile, round_trip);
+        // chrony's `maxdelayratio`: against the shortest round trip kept.
         let ratio = self.config.maxdelayratio;
         if ratio > 0.0
             && self
                 .stats
-                .min_delay()
-                .is_some_and(|min| min > 0.0 && delay > ratio * min)
+                .min_round_trip()
+                .is_some_and(|min| min > 0.0 && round_trip > ratio * min)
         {
             return Err(ResponseError::DelayRatio(
                 measurement.sample.delay.to_seconds_f64(),
@@ -1398,26 +1401,28 @@ impl Source {
                     measurement.sample.delay.to_seconds_f64(),
                 ));
             }
-        } else if self
-            .stats
-            .is_delay_outlier(time, offset, delay, self.config.maxdelaydevratio)
-        {
+        } else if self.stats.is_delay_outlier(
+            time,
+            offset,
+            (delay, round_trip),
+            self.config.maxdelaydevratio,
+        ) {
             return Err(ResponseError::DelayOutlier(
                 measurement.sample.delay.to_seconds_f64(),
             ));
         }
-        let (time, offset, delay) = if self.config.filter > 1 {
+        let (time, offset, delay, round_trip) = if self.config.filter > 1 {
             let sample = Pending {
                 time,
                 offset,
                 delay,
             };
             match self.median.poll_done(self.config.filter, Some(sample)) {
-                Some(median) => (median.time, median.offset, median.delay),
+                Some(median) => (median.time, median.offset, median.delay, median.delay),
                 None => return Err(ResponseError::Filtered),
             }
         } else {
-            (time, offset, delay)
+            (time, offset, delay, round_trip)
         };
         if self.stats.is_jump(time, offset, delay) {
             self.stats.clear();
@@ -1434,7 +1439,7 @@ impl Source {
                 Float::sqrt(sd * sd + excess * excess / 12.0 + noise * noise),
             )
         });
-        self.stats.add(time, offset, delay);
+        self.stats.add_measured(time, offset, delay, round_trip);
         self.record(&measurement, innovation);
         Ok(measurement)
     }
@@ -2208,12 +2213,12 @@ mod tests {
         assert!((first.sample.offset.to_seconds_f64() - 0.75).abs() < 1e-3);
         assert_eq!(first.stratum, 4);
         assert_eq!(source.info().unwrap().stratum, 4);
-        // With the server's 2 × 0.01 s of root dispersion, the delays the
-        // statistics keep are 0.04 s and up: 0.059 s is within 1.5 × 0.04,
-        // 0.061 s is not.
-        assert!(exchange(&mut source, 0.039).is_ok());
+        // The round trips are compared, whatever the server's root
+        // dispersion adds to the delays the samples are weighed by: 0.029 s
+        // is within 1.5 × 0.02 s, 0.031 s is not.
+        assert!(exchange(&mut source, 0.029).is_ok());
         assert!(matches!(
-            exchange(&mut source, 0.041 + 0.02),
+            exchange(&mut source, 0.031),
             Err(ResponseError::DelayRatio(_))
         ));
         assert_eq!(
