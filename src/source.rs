@@ -18,6 +18,7 @@ pub use auth::{AuthCounters, NtsState, SourceAuth};
 pub use history::{RestoreError, SourceHistory};
 
 use crate::auth::MacError;
+use crate::discipline::Discipline;
 use crate::filter::Stats;
 use crate::nts::NtsError;
 use crate::random::Random;
@@ -279,6 +280,11 @@ pub enum ResponseError {
     /// fails its test A).
     #[error("the interleaved answer measures an exchange already measured")]
     Remeasured,
+    /// A symmetric peer's interleaved packet that completes no exchange to
+    /// measure: the packet it ends was not synchronised, or its times show
+    /// that a packet between was missed (chrony fails its test A).
+    #[error("the interleaved packet completes no exchange to measure")]
+    Unmeasurable,
     /// The delay is more than `maxdelayratio` times the smallest delay
     /// kept, seconds.
     #[error("delay {0} s exceeds maxdelayratio times the minimum")]
@@ -436,9 +442,10 @@ fn test_bit(error: &ResponseError) -> u16 {
         | ResponseError::Unsynchronized
         | ResponseError::BadStratum(_) => TEST_SYNCHRONIZED,
         ResponseError::RootDistance(_) => TEST_ROOT_DISTANCE,
-        ResponseError::DelayTooLarge(_) | ResponseError::Presend | ResponseError::Remeasured => {
-            TEST_MAX_DELAY
-        }
+        ResponseError::DelayTooLarge(_)
+        | ResponseError::Presend
+        | ResponseError::Remeasured
+        | ResponseError::Unmeasurable => TEST_MAX_DELAY,
         ResponseError::Filtered => 0,
         ResponseError::DelayRatio(_) => TEST_DELAY_RATIO,
         ResponseError::DelayOutlier(_) | ResponseError::DelayAboveQuantile(_) => {
@@ -494,16 +501,222 @@ pub(crate) struct Ourselves<'r> {
     pub time: NtpTimestamp,
     /// Its clock's precision, log2 seconds.
     pub precision: i8,
+    /// The slew in progress, if any: an earlier time of the clock (kept
+    /// as if the clock had always run at its present rate) is given with
+    /// what is still to be slewed, as `time` is.
+    pub discipline: Option<&'r Discipline>,
 }
 
-/// A symmetric peer's last packet, as our next packet to it echoes it.
+impl Ourselves<'_> {
+    /// The clock's time `time` (local, kept as if the clock had always
+    /// run at its present rate) as the node gives its times: with the
+    /// correction still to be slewed (chrony's cooked time). Two times so
+    /// given are as far apart as the true times were, whatever the slews
+    /// between them.
+    fn cook(&self, time: NtpTimestamp) -> NtpTimestamp {
+        let pending = self.discipline.map_or(0.0, |d| d.pending(time));
+        time + NtpDuration::from_seconds_f64(pending)
+    }
+}
+
+/// A symmetric peer's packet, as kept: what our next packet echoes, and
+/// what the peer's next interleaved packet completes.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct PeerPacket {
-    /// Its transmit timestamp: our origin timestamp.
+    /// Its receive timestamp: when our packet reached the peer.
+    receive: NtpTimestamp,
+    /// Its transmit timestamp: our next basic packet's origin timestamp.
     transmit: NtpTimestamp,
-    /// When it arrived, our time as we serve it: our receive timestamp.
-    received: NtpTimestamp,
+    /// When it arrived (local time), and where that came from.
+    arrived: NtpTimestamp,
+    arrival: TimestampSource,
+    /// It passed the synchronisation tests (an exchange it ends can be
+    /// measured), with the root delay and dispersion it gave, seconds.
+    synced: bool,
+    root: (f64, f64),
 }
+
+/// One of our packets to a symmetric peer, after it left.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Departure {
+    /// Which request it was.
+    number: RequestNumber,
+    /// When it left (local time), and where that came from.
+    time: NtpTimestamp,
+    source: TimestampSource,
+}
+
+/// What the symmetric mode keeps between packets: RFC 5905's protocol,
+/// with RFC 9769's interleaved mode, as chronyd carries them out.
+///
+/// A basic packet gives as its transmit time when it was sent, read just
+/// before; an interleaved one gives when the peer's previous packet
+/// really left (the kernel's or the network card's timestamp), and echoes
+/// in its origin the receive timestamp of the packet it answers. So each
+/// interleaved packet completes an exchange begun before it: ours that
+/// the peer answers, and the peer's packet before.
+#[derive(Debug, Clone, Copy, Default)]
+struct Symmetric {
+    /// The newest packet that answered our last one (or, once, an earlier
+    /// one): what our next packet echoes.
+    answer: Option<PeerPacket>,
+    /// The newest packet that answered none of ours since our last packet
+    /// left: our next packet echoes it if no answer came (how the peers'
+    /// first packets, which cross, start the protocol).
+    stray: Option<PeerPacket>,
+    /// `stray` came after our last packet left.
+    stray_fresh: bool,
+    /// An answer to our last packet came: only the first one is measured.
+    answered: bool,
+    /// The receive and transmit timestamps our last packet carried: a
+    /// basic answer echoes the transmit one, an interleaved one the
+    /// receive one.
+    sent_receive: NtpTimestamp,
+    sent_transmit: NtpTimestamp,
+    /// Our last packet; and the one before it, when the last answer was
+    /// interleaved (its exchange with the peer's last packet may be the
+    /// shorter to measure).
+    departed: Option<Departure>,
+    departed_before: Option<Departure>,
+    /// Our packets since the last answer, and between the two answers
+    /// before.
+    since_answer: u32,
+    before_answer: u32,
+    /// Our polling interval when the last answer came, log2 seconds.
+    poll_at_answer: i8,
+    /// The stratum the last answer gave.
+    remote_stratum: Option<u8>,
+    /// How late, as a fraction of the interval, our next packet is when
+    /// an answer times it (drawn at random when our last one left, as a
+    /// regular poll's lateness is): peers never stay in step with each
+    /// other's timers.
+    lateness: f64,
+}
+
+/// How a response matched our request, and the exchange it measures.
+#[derive(Debug, Clone, Copy)]
+struct Completed {
+    /// It answered in the interleaved mode.
+    interleaved: bool,
+    /// The exchange's four times (T1 and T4 local) and where T1 and T4
+    /// came from; `None` when a symmetric peer's interleaved packet
+    /// completes an exchange that cannot be measured (the packet it ends
+    /// was not synchronised).
+    times: Option<(Timestamps, TimestampSource, TimestampSource)>,
+    /// The root delay and dispersion the exchange's packets gave, seconds.
+    root: (f64, f64),
+    /// A symmetric peer's interleaved exchange whose times show a packet
+    /// missed between (chrony's test A): not measured.
+    gap: bool,
+    /// A client's interleaved exchange whose basic answer measured it
+    /// already.
+    remeasured: bool,
+}
+
+/// A header's root delay and dispersion, seconds.
+fn header_root(header: &Header) -> (f64, f64) {
+    (
+        header.root_delay.to_seconds_f64(),
+        header.root_dispersion.to_seconds_f64(),
+    )
+}
+
+/// The exchange a symmetric peer's interleaved packet (`header`, kept as
+/// `packet`) completes, from what was kept before it (`symmetric`;
+/// `remote_poll`: the peer's polling interval as its last packet gave
+/// it): our last packet, which it answers, with the peer's packet before,
+/// whose transmit time it gives; or, when that is much the shorter, our
+/// packet before with that packet of the peer's (chronyd's choice).
+///
+/// Its times show a missed packet (`gap`) when its delay is over half the
+/// shorter polling interval, when the peer gives its packet's departure as
+/// later than our packet's arrival, or when the peer's two packets are more
+/// than 1.5 polling intervals apart (chrony's test A).
+fn peer_interleaved_exchange(
+    symmetric: &Symmetric,
+    header: &Header,
+    packet: &PeerPacket,
+    remote_poll: Option<i8>,
+) -> Completed {
+    let unmeasurable = Completed {
+        interleaved: true,
+        times: None,
+        root: packet.root,
+        gap: false,
+        remeasured: false,
+    };
+    let (Some(previous), Some(departed)) = (symmetric.answer, symmetric.departed) else {
+        return unmeasurable;
+    };
+    if !previous.synced {
+        return unmeasurable;
+    }
+    let seconds = |d: NtpDuration| d.to_seconds_f64();
+    let before = symmetric.departed_before.filter(|before| {
+        INTERLEAVED_INTERVAL_RATIO * seconds(departed.time - previous.arrived)
+            > seconds(previous.arrived - before.time)
+    });
+    let (ours, remote_receive, root) = match before {
+        Some(before) => (before, previous.receive, previous.root),
+        None => (
+            departed,
+            header.receive_timestamp,
+            (
+                packet.root.0.max(previous.root.0),
+                packet.root.1.max(previous.root.1),
+            ),
+        ),
+    };
+    let times = Timestamps {
+        client_transmit: ours.time,
+        server_receive: remote_receive,
+        server_transmit: header.transmit_timestamp,
+        client_receive: previous.arrived,
+    };
+    let poll = remote_poll.map_or(symmetric.poll_at_answer, |remote| {
+        remote.min(symmetric.poll_at_answer)
+    });
+    let interval = log2_to_seconds(poll);
+    let delay = (seconds(times.client_receive - times.client_transmit)
+        - seconds(times.server_transmit - times.server_receive))
+    .abs();
+    let gap = delay > 0.5 * interval
+        || header.receive_timestamp - header.transmit_timestamp <= NtpDuration::ZERO
+        || (remote_poll.is_some_and(|remote| remote <= symmetric.poll_at_answer)
+            && seconds(header.transmit_timestamp - previous.transmit) > 1.5 * interval);
+    Completed {
+        interleaved: true,
+        times: Some((times, ours.source, previous.arrival)),
+        root,
+        gap,
+        remeasured: false,
+    }
+}
+
+/// How much longer than its polling interval a symmetric peer of lower
+/// stratum waits for the other's packet (chronyd's factor), so that it
+/// answers the other's packet at once rather than cross it.
+const PEER_WAIT: f64 = 1.1;
+
+/// A random fraction in [0, 1).
+fn random_fraction(rng: &mut impl Random) -> f64 {
+    rng.next_u32() as f64 / (u32::MAX as f64 + 1.0)
+}
+
+/// A stratum as symmetric peers compare them: 0 (not synchronised) as 16.
+fn stratum_level(stratum: u8) -> i16 {
+    if stratum == 0 {
+        16
+    } else {
+        i16::from(stratum.min(16))
+    }
+}
+
+/// Of our intervals between an interleaved exchange's packets, the ratio
+/// under which the exchange before it is measured instead (chrony's
+/// choice: the shorter the interval, the less the clocks' rates enter the
+/// delay).
+const INTERLEAVED_INTERVAL_RATIO: f64 = 0.1;
 
 /// Names one request of one source: handed out with it, and back with its
 /// transmit timestamp (see [`Source::set_transmit_time`]).
@@ -622,8 +835,9 @@ pub struct Source {
     last_sent: Option<NtpTimestamp>,
     /// The request waiting for its answer.
     outstanding: Option<Outstanding>,
-    /// A peer's last packet: what our next packet echoes.
-    peer_packet: Option<PeerPacket>,
+    /// A symmetric peer's packets: what our next one echoes, and what the
+    /// interleaved mode completes.
+    symmetric: Symmetric,
     /// A peer's polling interval, as its last packet gave it.
     remote_poll: Option<i8>,
     /// The burst in progress.
@@ -686,7 +900,7 @@ impl Source {
             next_poll: now + NtpDuration::from_seconds_f64(FIRST_POLL_DELAY),
             last_sent: None,
             outstanding: None,
-            peer_packet: None,
+            symmetric: Symmetric::default(),
             remote_poll: None,
             burst: if config.iburst {
                 Burst::Initial {
@@ -870,6 +1084,19 @@ impl Source {
             moved(&mut last.sent);
             moved(&mut last.received);
         }
+        let symmetric = &mut self.symmetric;
+        for departure in [&mut symmetric.departed, &mut symmetric.departed_before]
+            .into_iter()
+            .flatten()
+        {
+            moved(&mut departure.time);
+        }
+        for packet in [&mut symmetric.answer, &mut symmetric.stray]
+            .into_iter()
+            .flatten()
+        {
+            moved(&mut packet.arrived);
+        }
     }
 
     /// The noise of the local clock's timestamps, seconds: its precision
@@ -1001,39 +1228,177 @@ impl Source {
     /// spread their packets evenly; the one of higher stratum keeps its
     /// interval. (Stratum 0, not synchronised, counts as 16.)
     fn time_next_to_peer(&mut self, now: NtpTimestamp, stratum: u8, our_stratum: u8) {
-        const ADJUST: f64 = 1.1;
         let Some(last_sent) = self.last_sent else {
             return;
         };
-        let level = |s: u8| if s == 0 { 16 } else { i16::from(s.min(16)) };
-        let above = level(stratum) - level(our_stratum);
+        let above = stratum_level(stratum) - stratum_level(our_stratum);
         let since = (now - last_sent).to_seconds_f64().max(0.0);
         let mut delay = self.regular_interval();
-        if (above > 0 && since * ADJUST < delay) || (above == 0 && since / delay > ADJUST - 0.5) {
-            delay *= ADJUST;
+        if (above > 0 && since * PEER_WAIT < delay)
+            || (above == 0 && since / delay > PEER_WAIT - 0.5)
+        {
+            delay *= PEER_WAIT;
         }
+        delay *= 1.0 + self.symmetric.lateness;
         self.next_poll = now + NtpDuration::from_seconds_f64((delay - since).max(0.0));
     }
 
     /// A symmetric active packet to the peer from a node that is `ours`
-    /// says: its reference, and the timestamps of the peer's last packet
-    /// (zero before one came). Its transmit time is the node's, as its
-    /// responses give it: the peer measures with it (its bits below the
-    /// precision are made random when it is sent).
-    fn peer_packet(&self, ours: &Ourselves<'_>) -> Header {
-        let (origin, receive) = self
-            .peer_packet
-            .map_or((NtpTimestamp::ZERO, NtpTimestamp::ZERO), |p| {
-                (p.transmit, p.received)
-            });
+    /// says: its reference, and the timestamps of the peer's packet it
+    /// answers (zero before one came). Its transmit time is the node's as
+    /// its responses give it, or, in the interleaved mode, when our last
+    /// packet really left; the peer measures with it. The bits below the
+    /// precision of the receive and transmit times are random, as
+    /// chronyd's: an answer must echo bits nobody could know from our clock
+    /// alone.
+    ///
+    /// It is interleaved (with `xleave`) only when it is the first packet
+    /// since the peer's last answer and the answer before had just one
+    /// packet of ours to answer: the peer then knows which of its packets
+    /// ours completes (chronyd's rule).
+    fn peer_packet(&mut self, ours: &Ourselves<'_>, rng: &mut impl Random) -> Header {
+        let symmetric = &mut self.symmetric;
+        // No answer since our last packet: the peer's newest packet is
+        // answered instead, and the protocol starts again.
+        let initial = !symmetric.answered && symmetric.stray.is_some();
+        let answered = if initial {
+            if let Some(answer) = &mut symmetric.answer {
+                answer.synced = false;
+            }
+            symmetric.stray
+        } else {
+            symmetric.answer
+        };
+        let departed = symmetric.departed.filter(|_| {
+            self.config.xleave
+                && !initial
+                && answered.is_some()
+                && symmetric.before_answer == 1
+                && symmetric.since_answer == 0
+        });
+        let origin = answered.map_or(NtpTimestamp::ZERO, |p| {
+            if departed.is_some() {
+                p.receive
+            } else {
+                p.transmit
+            }
+        });
+        let receive = answered.map_or(NtpTimestamp::ZERO, |p| {
+            let mut receive = fuzz_below(ours.cook(p.arrived), ours.precision, rng);
+            // Never one an answer could confuse with another timestamp.
+            while receive == origin || receive == symmetric.sent_receive {
+                receive = fuzz_below(receive + NtpDuration::from_bits(1), ours.precision, rng);
+            }
+            receive
+        });
+        let time = departed.map_or(ours.time, |d| ours.cook(d.time));
+        let mut transmit = fuzz_below(time, ours.precision, rng);
+        while transmit == receive || transmit == origin || transmit == symmetric.sent_transmit {
+            transmit = fuzz_below(transmit + NtpDuration::from_bits(1), ours.precision, rng);
+        }
+        symmetric.answered = false;
+        symmetric.stray_fresh = false;
+        symmetric.sent_receive = receive;
+        symmetric.sent_transmit = transmit;
         Header {
             origin_timestamp: origin,
             receive_timestamp: receive,
-            transmit_timestamp: ours.time,
+            transmit_timestamp: transmit,
             ..ours
                 .reference
                 .header(Mode::SymmetricActive, self.poll(), ours.precision)
         }
+    }
+
+    /// A symmetric peer's authentic packet `header`, received at `now`
+    /// (local; `receive` says where that came from): which of our packets
+    /// it answers, and the exchange it measures; or why it measures none.
+    /// Its timestamps are kept for our next packet whether or not it
+    /// answers ours (the peers' first packets cross), but only the first
+    /// answer to our last packet is measured.
+    fn match_peer_packet(
+        &mut self,
+        header: &Header,
+        now: NtpTimestamp,
+        receive: TimestampSource,
+    ) -> Result<Completed, ResponseError> {
+        let xleave = self.config.xleave;
+        let poll = self.poll();
+        let remote_poll = self.remote_poll;
+        let symmetric = &mut self.symmetric;
+        // (The same packet again: replayed or duplicated on the way.)
+        let duplicate = [symmetric.answer, symmetric.stray]
+            .into_iter()
+            .flatten()
+            .any(|a| {
+                a.receive == header.receive_timestamp && a.transmit == header.transmit_timestamp
+            });
+        let basic = header.origin_timestamp == symmetric.sent_transmit;
+        let interleaved = !basic && xleave && header.origin_timestamp == symmetric.sent_receive;
+        let nonzero = !header.origin_timestamp.is_zero()
+            && !header.receive_timestamp.is_zero()
+            && !header.transmit_timestamp.is_zero();
+        let valid = !duplicate && (basic || interleaved) && nonzero;
+        let root = header_root(header);
+        let synced = header.leap != LeapIndicator::Unsynchronized
+            && (1..16).contains(&header.stratum)
+            && root.0 / 2.0 + root.1 < MAX_ROOT_DISTANCE;
+        let packet = PeerPacket {
+            receive: header.receive_timestamp,
+            transmit: header.transmit_timestamp,
+            arrived: now,
+            arrival: receive,
+            synced,
+            root,
+        };
+        // The exchange it measures, from what was kept before it.
+        let exchange = if interleaved {
+            peer_interleaved_exchange(symmetric, header, &packet, remote_poll)
+        } else {
+            Completed {
+                interleaved: false,
+                times: symmetric.departed.map(|d| {
+                    let times = Timestamps {
+                        client_transmit: d.time,
+                        server_receive: header.receive_timestamp,
+                        server_transmit: header.transmit_timestamp,
+                        client_receive: now,
+                    };
+                    (times, d.source, receive)
+                }),
+                root,
+                gap: false,
+                remeasured: false,
+            }
+        };
+        let newer = |kept: Option<PeerPacket>| {
+            kept.is_none_or(|k| header.transmit_timestamp - k.transmit > NtpDuration::ZERO)
+        };
+        if valid && (!symmetric.answered || newer(symmetric.answer)) {
+            symmetric.answer = Some(packet);
+            symmetric.stray = None;
+            // Its exchange is not measured again.
+            symmetric.departed_before = symmetric.departed.filter(|_| interleaved);
+        } else if !duplicate
+            && !header.transmit_timestamp.is_zero()
+            && (!symmetric.stray_fresh || newer(symmetric.stray))
+        {
+            symmetric.stray = Some(packet);
+            symmetric.stray_fresh = true;
+        }
+        if symmetric.answered || duplicate || !(basic || interleaved) {
+            return Err(ResponseError::BogusOrigin);
+        }
+        if !nonzero {
+            return Err(ResponseError::ZeroTimestamp);
+        }
+        symmetric.answered = true;
+        symmetric.before_answer = symmetric.since_answer;
+        symmetric.since_answer = 0;
+        symmetric.poll_at_answer = poll;
+        symmetric.remote_stratum = Some(header.stratum);
+        self.remote_poll = Some(header.poll);
+        Ok(exchange)
     }
 
     /// A burst of `total` requests 2 s apart from `now` on (`chronyc
@@ -1073,6 +1438,7 @@ impl Source {
             reference: &Reference::UNSYNCHRONIZED,
             time: now,
             precision: -20,
+            discipline: None,
         };
         self.poll_transmit_as(now, rng, buf, nts, ours)
     }
@@ -1094,11 +1460,7 @@ impl Source {
             .last_exchange
             .filter(|_| self.config.xleave && self.unanswered < MAX_INTERLEAVED_UNANSWERED);
         let (header, cookie) = if self.config.peer {
-            let mut header = self.peer_packet(&ours);
-            // Below the clock's precision the transmit time is random, as
-            // chronyd's: the peer's answer must echo bits nobody could
-            // know from our clock alone.
-            header.transmit_timestamp = fuzz_below(header.transmit_timestamp, ours.precision, rng);
+            let header = self.peer_packet(&ours, rng);
             (header, header.transmit_timestamp)
         } else if let Some(last) = last {
             // Interleaved (RFC 9769): the last answer's receive timestamp
@@ -1146,6 +1508,16 @@ impl Source {
         self.presend_done = presend;
         // (A peer never has a last exchange: it is kept for clients only.)
         let interleaved = last.map(|_| header.receive_timestamp);
+        if self.config.peer {
+            let symmetric = &mut self.symmetric;
+            symmetric.lateness = random_fraction(rng) * POLL_SPREAD;
+            symmetric.since_answer = symmetric.since_answer.saturating_add(1);
+            symmetric.departed = len.map(|_| Departure {
+                number,
+                time: now,
+                source: TimestampSource::Daemon,
+            });
+        }
         self.unanswered = self.unanswered.saturating_add(1);
         self.outstanding = len.map(|_| Outstanding {
             cookie,
@@ -1200,8 +1572,19 @@ impl Source {
                     retry
                 } else {
                     self.burst = Burst::Off;
-                    let spread = (rng.next_u32() as f64 / (u32::MAX as f64 + 1.0)) * POLL_SPREAD;
-                    self.regular_interval() * (1.0 + spread)
+                    let spread = random_fraction(rng) * POLL_SPREAD;
+                    // A peer of higher stratum is waited for, so that its
+                    // next packet comes first and is answered at once (see
+                    // `time_next_to_peer`): packets that cross would answer
+                    // neither.
+                    let wait = self
+                        .symmetric
+                        .remote_stratum
+                        .filter(|_| self.config.peer)
+                        .is_some_and(|remote| {
+                            stratum_level(remote) > stratum_level(ours.reference.stratum)
+                        });
+                    self.regular_interval() * (1.0 + spread) * if wait { PEER_WAIT } else { 1.0 }
                 }
             }
         };
@@ -1248,12 +1631,25 @@ impl Source {
         time: NtpTimestamp,
         source: TimestampSource,
     ) -> bool {
-        let (sent, transmit) = match (&mut self.outstanding, &mut self.last_exchange) {
-            (Some(request), _) if request.number == number => {
+        let departure = self
+            .symmetric
+            .departed
+            .as_mut()
+            .filter(|d| d.number == number);
+        let (sent, transmit) = match (departure, &mut self.outstanding, &mut self.last_exchange) {
+            // A symmetric peer's packet, answered or not: the interleaved
+            // mode gives its departure next.
+            (Some(departure), request, _) => {
+                if let Some(request) = request.as_mut().filter(|r| r.number == number) {
+                    request.sent = time;
+                }
+                (&mut departure.time, &mut departure.source)
+            }
+            (None, Some(request), _) if request.number == number => {
                 (&mut request.sent, &mut request.transmit)
             }
             // Answered already: the interleaved mode still wants it.
-            (_, Some(last)) if last.number == number && self.config.xleave => {
+            (None, _, Some(last)) if last.number == number && self.config.xleave => {
                 (&mut last.sent, &mut last.transmit)
             }
             _ => return false,
@@ -1321,12 +1717,11 @@ impl Source {
         };
         let presend = self.outstanding.is_some_and(|request| request.presend);
         let waiting = self.outstanding.is_some();
-        let received = ours.map_or(now, |ours| ours.time);
         // Whether it matched interleaved, and where its sample's T1 and T4
         // came from (an interleaved one's are the previous exchange's).
         let mut matched = (false, TimestampSource::Daemon, receive);
         let checked = self.check_response(
-            (now, received, receive),
+            (now, receive),
             &header,
             packet,
             local_precision,
@@ -1506,13 +1901,12 @@ impl Source {
         self.counts
     }
 
-    /// `received`: when it came, on the node's time as it serves it;
     /// `receive`: where `now` came from. `matched` is set when it answers
     /// our request: interleaved, and where the sample's T1 and T4 came
     /// from.
     fn check_response(
         &mut self,
-        (now, received, receive): (NtpTimestamp, NtpTimestamp, TimestampSource),
+        (now, receive): (NtpTimestamp, TimestampSource),
         header: &Header,
         packet: &[u8],
         local_precision: i8,
@@ -1540,33 +1934,69 @@ impl Source {
             }
             return Err(e);
         }
-        if self.config.peer {
-            self.note_peer_packet(header, received)?;
-        }
-        // A basic answer echoes the request's transmit timestamp; an
-        // interleaved one its receive timestamp, and then measures the
-        // previous exchange.
-        let (request, last) = match (self.outstanding, self.last_exchange) {
-            (Some(request), _) if header.origin_timestamp == request.cookie => (request, None),
-            (Some(request), Some(last)) if request.interleaved == Some(header.origin_timestamp) => {
-                (request, Some(last))
-            }
-            _ => {
-                self.auth_counters.unmatched = self.auth_counters.unmatched.saturating_add(1);
-                return Err(ResponseError::BogusOrigin);
+        // Which request it answers, and the exchange it measures: a basic
+        // answer echoes the request's transmit timestamp and measures their
+        // exchange; an interleaved one echoes its receive timestamp, and
+        // measures the exchange before (a peer's: see match_peer_packet).
+        let exchange = if self.config.peer {
+            self.match_peer_packet(header, now, receive)?
+        } else {
+            match (self.outstanding, self.last_exchange) {
+                (Some(request), _) if header.origin_timestamp == request.cookie => Completed {
+                    interleaved: false,
+                    times: Some((
+                        Timestamps {
+                            client_transmit: request.sent,
+                            server_receive: header.receive_timestamp,
+                            server_transmit: header.transmit_timestamp,
+                            client_receive: now,
+                        },
+                        request.transmit,
+                        receive,
+                    )),
+                    root: header_root(header),
+                    gap: false,
+                    remeasured: false,
+                },
+                (Some(request), Some(last))
+                    if request.interleaved == Some(header.origin_timestamp) =>
+                {
+                    Completed {
+                        interleaved: true,
+                        times: Some((
+                            Timestamps {
+                                client_transmit: last.sent,
+                                server_receive: last.remote_receive,
+                                server_transmit: header.transmit_timestamp,
+                                client_receive: last.received,
+                            },
+                            last.transmit,
+                            last.receive,
+                        )),
+                        root: header_root(header),
+                        gap: false,
+                        remeasured: last.measured,
+                    }
+                }
+                _ => {
+                    self.auth_counters.unmatched = self.auth_counters.unmatched.saturating_add(1);
+                    return Err(ResponseError::BogusOrigin);
+                }
             }
         };
-        let sent = last.map_or(request.sent, |last| last.sent);
-        *matched = match last {
-            Some(last) => (true, last.transmit, last.receive),
-            None => (false, request.transmit, receive),
+        let sent = exchange
+            .times
+            .map_or(now, |(times, ..)| times.client_transmit);
+        *matched = match exchange.times {
+            Some((_, transmit, receive)) => (exchange.interleaved, transmit, receive),
+            None => (exchange.interleaved, TimestampSource::Daemon, receive),
         };
         self.unanswered = 0;
         if self.auth.is_authenticated() {
             self.auth_counters.authenticated = self.auth_counters.authenticated.saturating_add(1);
         }
         // At most one response is accepted per request.
-        self.outstanding = None;
+        let request = self.outstanding.take();
         if header.stratum == 0 {
             let code = header.reference_id.kiss_code();
             self.kiss(code, sent);
@@ -1576,7 +2006,7 @@ impl Source {
             return Err(ResponseError::ZeroTimestamp);
         }
         // What the next interleaved request asks to complete.
-        if self.config.xleave && !self.config.peer {
+        if let Some(request) = request.filter(|_| self.config.xleave && !self.config.peer) {
             self.last_exchange = Some(LastExchange {
                 number: request.number,
                 sent: request.sent,
@@ -1584,7 +2014,7 @@ impl Source {
                 remote_receive: header.receive_timestamp,
                 received: now,
                 receive,
-                measured: last.is_none(),
+                measured: !exchange.interleaved,
             });
         }
         if header.leap == LeapIndicator::Unsynchronized {
@@ -1593,8 +2023,7 @@ impl Source {
         if header.stratum >= 16 {
             return Err(ResponseError::BadStratum(header.stratum));
         }
-        let root_delay = header.root_delay.to_seconds_f64();
-        let root_dispersion = header.root_dispersion.to_seconds_f64();
+        let (root_delay, root_dispersion) = header_root(header);
         let root_distance = root_delay / 2.0 + root_dispersion;
         if root_distance >= MAX_ROOT_DISTANCE {
             return Err(ResponseError::RootDistance(root_distance));
@@ -1604,28 +2033,22 @@ impl Source {
         if header.stratum > 1 && self.own_reference_id == Some(header.reference_id) {
             return Err(ResponseError::Loop);
         }
-        let (server_receive, client_receive) = match last {
-            Some(last) => (last.remote_receive, last.received),
-            None => (header.receive_timestamp, now),
+        let Some((times, ..)) = exchange.times else {
+            return Err(ResponseError::Unmeasurable);
         };
-        let mut sample = Sample::new(
-            &Timestamps {
-                client_transmit: sent,
-                server_receive,
-                server_transmit: header.transmit_timestamp,
-                client_receive,
-            },
-            local_precision,
-            header.precision,
-        );
+        let mut sample = Sample::new(&times, local_precision, header.precision);
         sample.offset = sample.offset + NtpDuration::from_seconds_f64(self.config.offset);
         let delay = sample.delay.to_seconds_f64();
         if delay > self.config.maxdelay {
             return Err(ResponseError::DelayTooLarge(delay));
         }
-        if last.is_some_and(|last| last.measured) {
+        if exchange.remeasured {
             return Err(ResponseError::Remeasured);
         }
+        if exchange.gap {
+            return Err(ResponseError::Unmeasurable);
+        }
+        let (root_delay, root_dispersion) = exchange.root;
         Ok(Measurement {
             sample,
             sent,
@@ -1635,34 +2058,6 @@ impl Source {
             root_delay,
             root_dispersion,
         })
-    }
-
-    /// A symmetric peer's authentic packet, received at `received` (the
-    /// node's time as it serves it): the same packet again is refused as
-    /// a duplicate; a newer one gives the timestamps our next packet
-    /// echoes, whether or not it answers ours (the peers' first packets
-    /// cross), and its polling interval.
-    fn note_peer_packet(
-        &mut self,
-        header: &Header,
-        received: NtpTimestamp,
-    ) -> Result<(), ResponseError> {
-        let transmit = header.transmit_timestamp;
-        if transmit.is_zero() {
-            return Ok(());
-        }
-        if let Some(last) = self.peer_packet {
-            if transmit == last.transmit {
-                return Err(ResponseError::BogusOrigin);
-            }
-            // An older packet (reordered or replayed) changes nothing.
-            if (transmit - last.transmit) < NtpDuration::ZERO {
-                return Ok(());
-            }
-        }
-        self.peer_packet = Some(PeerPacket { transmit, received });
-        self.remote_poll = Some(header.poll);
-        Ok(())
     }
 
     /// A kiss-o'-death for the request sent at `sent`.
@@ -1696,7 +2091,9 @@ impl Source {
         // proves to be on the LAN goes sub-second with its first answer.
         let shorter = self.regular_interval();
         if shorter < interval && self.burst == Burst::Off && !self.presend_done {
-            let due = measurement.sent + NtpDuration::from_seconds_f64(shorter);
+            // (An interleaved sample's exchange is the one before.)
+            let sent = self.last_sent.unwrap_or(measurement.sent);
+            let due = sent + NtpDuration::from_seconds_f64(shorter);
             if due < self.next_poll {
                 self.next_poll = due;
             }
@@ -1797,8 +2194,18 @@ impl Source {
         if let Some(sent) = &mut self.last_sent {
             *sent = *sent + shift;
         }
-        if let Some(packet) = &mut self.peer_packet {
-            packet.received = packet.received + shift;
+        let symmetric = &mut self.symmetric;
+        for departure in [&mut symmetric.departed, &mut symmetric.departed_before]
+            .into_iter()
+            .flatten()
+        {
+            departure.time = departure.time + shift;
+        }
+        for packet in [&mut symmetric.answer, &mut symmetric.stray]
+            .into_iter()
+            .flatten()
+        {
+            packet.arrived = packet.arrived + shift;
         }
     }
 
@@ -1914,7 +2321,8 @@ impl Source {
             && self.polls < 4
             && !self.stopped
             && !self.offline
-            && self.peer_packet.is_none()
+            && self.symmetric.answer.is_none()
+            && self.symmetric.stray.is_none()
     }
 
     /// How the exchanges are authenticated.
@@ -1981,6 +2389,139 @@ mod tests {
                 counts.kernel_rx
             ),
             (1, 0, 1, 0)
+        );
+    }
+
+    /// Two symmetric peers at a fixed poll, B `ahead` seconds ahead of A,
+    /// whose packets really leave 3 ms after the time the daemon put in
+    /// them (the kernel's transmit timestamp says when), over 1 ms each
+    /// way, for 20 minutes: what A made of B's packets, and the headers B
+    /// sent, with B's time then.
+    fn peers_exchanging(
+        a_config: SourceConfig,
+        b_config: SourceConfig,
+        ahead: f64,
+    ) -> (Vec<Response>, Vec<(Header, NtpTimestamp)>) {
+        let late = NtpDuration::from_seconds_f64(3e-3);
+        let path = NtpDuration::from_seconds_f64(1e-3);
+        let ahead = NtpDuration::from_seconds_f64(ahead);
+        let mut rng = TestRng::new(7);
+        let (a_id, b_id) = (
+            ReferenceId::from_bits(0x0a00_0001),
+            ReferenceId::from_bits(0x0a00_0002),
+        );
+        let mut a = Source::new(a_config, b_id, start());
+        let mut b = Source::new(b_config, a_id, start() + ahead);
+        let reference = |id| Reference {
+            reference_id: id,
+            ..Reference::local(2, start())
+        };
+        let (a_ref, b_ref) = (reference(a_id), reference(b_id));
+        let ours = |reference, time| Ourselves {
+            reference,
+            time,
+            precision: -20,
+            discipline: None,
+        };
+        let (mut results, mut sent_by_b) = (Vec::new(), Vec::new());
+        let mut buf = [0u8; 48];
+        for step in 0..2400 {
+            let now = start() + NtpDuration::from_seconds_f64(f64::from(step) * 0.5);
+            let a_now = now;
+            if let Some((len, number)) =
+                a.poll_transmit_as(a_now, &mut rng, &mut buf, None, ours(&a_ref, a_now))
+            {
+                assert!(a.set_transmit_time(number, a_now + late, TimestampSource::Kernel));
+                let b_rx = now + late + path + ahead;
+                let _ = b.handle_response_as(
+                    b_rx,
+                    &buf[..len],
+                    -20,
+                    None,
+                    TimestampSource::Kernel,
+                    Some(ours(&b_ref, b_rx)),
+                );
+            }
+            let b_now = now + ahead;
+            if let Some((len, number)) =
+                b.poll_transmit_as(b_now, &mut rng, &mut buf, None, ours(&b_ref, b_now))
+            {
+                sent_by_b.push((Header::decode(&buf[..len]).unwrap(), b_now));
+                assert!(b.set_transmit_time(number, b_now + late, TimestampSource::Kernel));
+                let a_rx = now + late + path;
+                results.push(a.handle_response_as(
+                    a_rx,
+                    &buf[..len],
+                    -20,
+                    None,
+                    TimestampSource::Kernel,
+                    Some(ours(&a_ref, a_rx)),
+                ));
+            }
+        }
+        (results, sent_by_b)
+    }
+
+    /// Symmetric peers in the interleaved mode: once the protocol runs,
+    /// each packet echoes the receive timestamp of the one it answers
+    /// and gives when the peer's previous packet really left, so the
+    /// measurements are exact where the basic mode's are off by half the
+    /// time between the daemon's timestamp and the departure.
+    #[test]
+    fn symmetric_peers_interleave_with_their_true_transmit_times() {
+        let config = SourceConfig::default()
+            .with_peer(true)
+            .with_xleave(true)
+            .with_minpoll(4)
+            .with_maxpoll(4);
+        let (results, sent) = peers_exchanging(config, config, 0.25);
+        let measured: Vec<_> = results
+            .iter()
+            .filter_map(|r| Some((r.exchange?, r.result.ok()?)))
+            .collect();
+        let interleaved = measured.iter().filter(|(e, _)| e.interleaved).count();
+        assert!(interleaved >= 60, "{interleaved} of {}", measured.len());
+        for (exchange, measurement) in &measured {
+            let error = measurement.sample.offset.to_seconds_f64() - 0.25;
+            if exchange.interleaved {
+                assert!(error.abs() < 1e-6, "{error}");
+                assert_eq!(
+                    (exchange.transmit, exchange.receive),
+                    (TimestampSource::Kernel, TimestampSource::Kernel)
+                );
+            } else {
+                // The peer's transmit time was the daemon's, 3 ms early.
+                assert!((error + 1.5e-3).abs() < 1e-6, "{error}");
+            }
+        }
+        // On the wire, an interleaved packet's transmit time is a poll
+        // old: its previous packet's departure.
+        let old = sent.iter().filter(|(header, at)| {
+            let age = (*at - header.transmit_timestamp).to_seconds_f64();
+            (age - 16.0).abs() < 1.0
+        });
+        assert!(old.count() >= 60);
+    }
+
+    /// A peer without `xleave` does not take the other's interleaved
+    /// packets (their origin is not its transmit time): it measures only
+    /// while the other answers in the basic mode, which the other then
+    /// does not (chronyd's behaviour; 122-xleave checks it).
+    #[test]
+    fn a_peer_without_xleave_refuses_interleaved_packets() {
+        let plain = SourceConfig::default()
+            .with_peer(true)
+            .with_minpoll(4)
+            .with_maxpoll(4);
+        let (results, _) = peers_exchanging(plain, plain.with_xleave(true), 0.25);
+        let refused = results
+            .iter()
+            .filter(|r| r.result == Err(ResponseError::BogusOrigin))
+            .count();
+        let measured = results.iter().filter(|r| r.result.is_ok()).count();
+        assert!(
+            refused >= 60 && measured <= 3,
+            "{refused} refused, {measured} measured"
         );
     }
 
