@@ -169,6 +169,9 @@ pub enum Command {
     ManualDelete(usize),
     /// `chronyc settime`: the true time when the clock reads `now`.
     SetTime(NtpTimestamp),
+    /// `chronyc doffset`: slew the clock by this many seconds (positive:
+    /// back), the estimates left alone ([`System::accumulate_offset`]).
+    Doffset(f64),
 }
 
 /// A source's configuration with chronyc's `setting` applied.
@@ -898,6 +901,7 @@ impl<'a, const N: usize, const S: usize, const R: usize> Node<'a, N, S, R> {
                     .settime(now, true_time)
                     .map_err(CommandError::Manual)?;
             }
+            Command::Doffset(offset) => self.system.accumulate_offset(now, offset),
             Command::ResetClients => self
                 .server
                 .as_mut()

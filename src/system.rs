@@ -2090,6 +2090,26 @@ impl<const N: usize, const S: usize, const R: usize> System<N, S, R> {
         Ok(correction)
     }
 
+    /// `chronyc doffset`: the clock is slewed by `offset` seconds more
+    /// (positive: back) than the slew in progress corrects, as fast as
+    /// `maxslewrate` and the clock allow, from `now` on. The estimates are
+    /// left alone: the sources then find the clock that far off and the
+    /// loop corrects it back (how chronyd's is tested).
+    pub fn accumulate_offset(&mut self, now: NtpTimestamp, offset: f64) {
+        if !offset.is_finite() {
+            return;
+        }
+        let before = self.served_state(now);
+        let total = self.discipline.pending(now) - offset;
+        let change = if total == 0.0 {
+            self.discipline.end_slew()
+        } else {
+            self.discipline.correct_once(now, total, false)
+        };
+        self.correct(now, &change);
+        self.smooth(now, before, &change);
+    }
+
     /// How many selections were made so far (wrapping): each one leaves
     /// every source's state as [`source_report`](Self::source_report)
     /// gives it, until the next.

@@ -1025,3 +1025,43 @@ fn later_chronycs_get_the_replies_of_their_version() {
         assert_eq!(kinds.get(&ntp_data.0), Some(&ntp_data.1), "{version}");
     }
 }
+
+/// `doffset` (chronyc's undocumented test command) is carried out by a
+/// node that does (the node is told to slew by the offset) and refused as
+/// not enabled by one that does not; `dfreq` is not enabled.
+#[test]
+fn doffset_is_an_action_and_dfreq_not_enabled() {
+    let responder = Responder::default();
+    let acting = Acting(Snapshot::default(), false);
+    for (body, action, status) in [
+        (
+            RequestBody::Doffset(-0.125),
+            Some(ntpkit::cmdmon::Action::Doffset(-0.125)),
+            Status::SUCCESS,
+        ),
+        (RequestBody::Dfreq(2.5), None, Status::NOT_ENABLED),
+    ] {
+        let request = Request {
+            sequence: 7,
+            attempt: 0,
+            body,
+        };
+        let mut bytes = [0u8; 512];
+        let len = request.emit(&mut bytes).unwrap();
+        let mut out = [0u8; 64];
+        let response = responder
+            .respond(&bytes[..len], Origin::Unix, &acting, &mut out)
+            .unwrap();
+        assert_eq!(response.action, action);
+        assert_eq!(Reply::parse(&out[..response.len]).unwrap().status, status);
+        // A node that does not carry it out says so.
+        let response = responder
+            .respond(&bytes[..len], Origin::Unix, &Snapshot::default(), &mut out)
+            .unwrap();
+        assert_eq!(response.action, None);
+        assert_eq!(
+            Reply::parse(&out[..response.len]).unwrap().status,
+            Status::NOT_ENABLED
+        );
+    }
+}

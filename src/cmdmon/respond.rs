@@ -25,7 +25,7 @@
 //! [`Action::SetTime`], `manual list` from [`Provider::manual_list`].
 //!
 //! What ntpkit does not carry out gets the status chronyd sends when it
-//! lacks the facility: `smoothtime`, `dfreq`, `doffset` `NOTENABLED`
+//! lacks the facility: `smoothtime`, `dfreq` `NOTENABLED`
 //! (`505 Facility not enabled in daemon`); `rtcdata`, `writertc`,
 //! `trimrtc` `NORTC`; the withdrawn `logon` `FAILED`. `smoothing` is
 //! `NOTENABLED`, as from chronyd without smoothing.
@@ -220,6 +220,9 @@ pub enum Action {
     SetTime(NtpTimestamp),
     /// `manual delete INDEX`.
     ManualDelete(usize),
+    /// `doffset SECONDS`: slew the clock by this much (positive: back),
+    /// outside the discipline's estimates.
+    Doffset(f64),
     /// `smoothtime activate` (`activate`) or `smoothtime reset`.
     SmoothTime {
         /// Activate (else reset).
@@ -648,7 +651,8 @@ fn execute<'n>(
         RequestBody::ReloadSources => act(data, Action::ReloadSources),
         RequestBody::Shutdown => act(data, Action::Shutdown),
         RequestBody::SelectData { index: i } => ok(select_data(data, index(i)?)?),
-        RequestBody::Dfreq(_) | RequestBody::Doffset(_) => Err(Status::NOT_ENABLED),
+        RequestBody::Doffset(offset) => act(data, Action::Doffset(offset)),
+        RequestBody::Dfreq(_) => Err(Status::NOT_ENABLED),
         RequestBody::Other(command) => Err(not_carried_out(command)),
     }
 }

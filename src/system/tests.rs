@@ -854,3 +854,34 @@ fn a_reference_clock_is_followed_through_its_filtered_samples() {
     }
     assert_eq!(system.source_report(id, now).unwrap().reach, 0);
 }
+
+#[test]
+fn doffset_slews_the_clock_on_top_of_the_slew_in_progress() {
+    let mut system = System::<2>::with_capacity(SystemConfig::default(), None);
+    let now = NtpTimestamp::from_parts(3_900_000_000, 0);
+    let frequency = system.drift().frequency_ppm;
+    let ahead =
+        |system: &System<2>, at: NtpTimestamp| (system.corrected_time(at) - at).to_seconds_f64();
+    // Negative: the clock is moved forward, so its time as served is
+    // ahead at once, and the clock runs fast until it is.
+    system.accumulate_offset(now, -0.1);
+    assert!(
+        (ahead(&system, now) - 0.1).abs() < 1e-9,
+        "{}",
+        ahead(&system, now)
+    );
+    let Some(ClockAction::SetFrequency { ppm }) = system.poll_action() else {
+        panic!("no slew");
+    };
+    assert!(ppm > frequency + 1000.0, "{ppm}");
+    // A second one adds to what is still to come.
+    let later = now + NtpDuration::from_seconds_f64(0.1);
+    let left = ahead(&system, later);
+    assert!(left > 0.0 && left < 0.1, "{left}");
+    system.accumulate_offset(later, -0.05);
+    assert!((ahead(&system, later) - (left + 0.05)).abs() < 1e-9);
+    // Back by as much: nothing is left to slew, the rate is the estimate's.
+    system.accumulate_offset(later, left + 0.05);
+    assert_eq!(ahead(&system, later), 0.0);
+    assert_eq!(system.drift().frequency_ppm, frequency);
+}
