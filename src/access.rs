@@ -9,13 +9,15 @@
 //! first remove every earlier rule for SUBNET and the subnets inside it, so
 //! they override what came before (chrony's `all` keyword).
 //!
+//! As chrony's, whose rules live in a tree of 16-entry tables (4 bits per
+//! level), a rule whose prefix length is not a multiple of 4 stands for the
+//! subnets of the next multiple of 4 that it covers: `deny 1.2.3.0/27` is
+//! `deny` of 1.2.3.0/28 and 1.2.3.16/28, so written after `allow
+//! 1.2.3.0/28` it overrides it, and written before it does not. The same
+//! lines decide as chronyd decides.
+//!
 //! IPv4-mapped IPv6 addresses (`::ffff:a.b.c.d`) are matched as the IPv4
 //! address they carry.
-//!
-//! chrony keeps its rules in a tree of 16-entry tables (4 bits per level);
-//! there, of two rules whose prefix lengths fall in the same 4-bit level
-//! (say /25 and /28), the one written last can override the other. Here
-//! the longer prefix always wins, whatever the order.
 //!
 //! The rules live in a fixed array of `N` entries (`AccessControl<N>`,
 //! [`DEFAULT_RULES`] unless chosen): no heap, no growth. chrony has no
@@ -53,6 +55,25 @@ impl Family {
             Family::V6 => 128,
         }
     }
+}
+
+/// The subnets a rule for `subnet` stands for (see the [module
+/// documentation](self)): its prefix length rounded up to a multiple of 4,
+/// each of the up to 8 subnets of that length inside it.
+fn aligned(subnet: Subnet) -> impl Iterator<Item = Subnet> {
+    let bits = subnet.family.bits();
+    let prefix = subnet.prefix.next_multiple_of(4).min(bits);
+    let extra = prefix - subnet.prefix;
+    (0..1u128 << extra).map(move |i| Subnet {
+        // (`extra` > 0 only when `prefix` > 0: the shift is within the width.)
+        network: if extra == 0 {
+            subnet.network
+        } else {
+            subnet.network | (i << (bits - prefix))
+        },
+        prefix,
+        ..subnet
+    })
 }
 
 /// Why a subnet or rule was refused.
@@ -378,17 +399,21 @@ impl<const N: usize> AccessControl<N> {
 
     /// `allow SUBNET`.
     pub fn allow(&mut self, subnet: Subnet) -> Result<(), AccessError> {
-        self.put(subnet, true)
+        aligned(subnet).try_for_each(|subnet| self.put(subnet, true))
     }
 
     /// `deny SUBNET`.
     pub fn deny(&mut self, subnet: Subnet) -> Result<(), AccessError> {
-        self.put(subnet, false)
+        aligned(subnet).try_for_each(|subnet| self.put(subnet, false))
     }
 
     /// `allow all SUBNET` (`allow: true`) or `deny all SUBNET`: drops every
     /// earlier rule within `subnet`, then adds this one.
     pub fn set_all(&mut self, subnet: Subnet, allow: bool) -> Result<(), AccessError> {
+        aligned(subnet).try_for_each(|subnet| self.set_all_aligned(subnet, allow))
+    }
+
+    fn set_all_aligned(&mut self, subnet: Subnet, allow: bool) -> Result<(), AccessError> {
         let mut kept = 0;
         let mut starts = [0u16; GROUPS + 1];
         let mut present = [0u64; 3];
@@ -631,6 +656,33 @@ mod tests {
         );
     }
 
+    /// chrony's 110-chronyc case: a /27 stands for its two /28s, so the
+    /// later `deny 1.2.3.0/27` overrides the earlier `allow 1.2.3.0/28`
+    /// (and the /32 inside stays allowed); in the other order the /28
+    /// overrides the /27.
+    #[test]
+    fn rules_stand_for_their_4_bit_aligned_subnets() {
+        let mut access = AccessControl::default();
+        access.deny(net("0.0.0.0/0")).unwrap();
+        access.allow(net("1.2.3.4")).unwrap();
+        access.allow(net("1.2.3.0/28")).unwrap();
+        access.deny(net("1.2.3.0/27")).unwrap();
+        access.allow(net("1.2.4.5")).unwrap();
+        access.set_all(net("1.2.4.0/27"), false).unwrap();
+        assert!(access.allows(ip("1.2.3.4")));
+        assert!(!access.allows(ip("1.2.3.5")));
+        assert!(!access.allows(ip("1.2.4.5")));
+        let mut access = AccessControl::default();
+        access.deny(net("1.2.3.0/27")).unwrap();
+        access.allow(net("1.2.3.0/28")).unwrap();
+        assert!(access.allows(ip("1.2.3.5")));
+        assert!(!access.allows(ip("1.2.3.17")));
+        assert_eq!(
+            std::format!("{access:?}"),
+            "[allow 1.2.3.0/28, deny 1.2.3.16/28]"
+        );
+    }
+
     #[test]
     fn later_rule_for_a_subnet_replaces_the_earlier() {
         let mut access = AccessControl::default();
@@ -644,14 +696,33 @@ mod tests {
     }
 
     /// The most specific matching rule, the later of equals, by brute
-    /// force over the rules in the order given.
+    /// force over the rules in the order given, each taken as chrony's
+    /// tree takes it: as every subnet of the next multiple of 4 bits that
+    /// it covers.
     fn reference(rules: &[(Subnet, bool, bool)], client: IpAddr) -> bool {
         let mut kept: std::vec::Vec<(Subnet, bool)> = std::vec::Vec::new();
         for &(subnet, allow, all) in rules {
-            if all {
-                kept.retain(|(s, _)| !subnet.covers(s));
+            let width = if subnet.address().is_ipv4() { 32 } else { 128 };
+            let prefix = (subnet.prefix().div_ceil(4) * 4).min(width);
+            let parts = 1u32 << (prefix - subnet.prefix());
+            for part in 0..parts {
+                let address = match subnet.address() {
+                    IpAddr::V4(a) => IpAddr::V4(Ipv4Addr::from(
+                        u32::from(a) | part.checked_shl(u32::from(32 - prefix)).unwrap_or(0),
+                    )),
+                    IpAddr::V6(a) => IpAddr::V6(Ipv6Addr::from(
+                        u128::from(a)
+                            | u128::from(part)
+                                .checked_shl(u32::from(128 - prefix))
+                                .unwrap_or(0),
+                    )),
+                };
+                let subnet = Subnet::new(address, prefix).unwrap();
+                if all {
+                    kept.retain(|(s, _)| !subnet.covers(s));
+                }
+                kept.push((subnet, allow));
             }
-            kept.push((subnet, allow));
         }
         let mut best: Option<(Subnet, bool)> = None;
         for (subnet, allow) in kept {
@@ -687,7 +758,7 @@ mod tests {
                     (Subnet::new(address(v6, n), prefix).unwrap(), allow, all)
                 })
                 .collect();
-            let mut access = AccessControl::<64>::DENY_ALL;
+            let mut access = AccessControl::<512>::DENY_ALL;
             for &(subnet, allow, all) in &rules {
                 if all {
                     access.set_all(subnet, allow).unwrap();
