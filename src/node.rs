@@ -172,6 +172,9 @@ pub enum Command {
     /// `chronyc doffset`: slew the clock by this many seconds (positive:
     /// back), the estimates left alone ([`System::accumulate_offset`]).
     Doffset(f64),
+    /// `chronyc dfreq`: the clock's drift estimate grows by this many ppm
+    /// ([`System::accumulate_frequency`]).
+    Dfreq(f64),
 }
 
 /// A source's configuration with chronyc's `setting` applied.
@@ -902,6 +905,7 @@ impl<'a, const N: usize, const S: usize, const R: usize> Node<'a, N, S, R> {
                     .map_err(CommandError::Manual)?;
             }
             Command::Doffset(offset) => self.system.accumulate_offset(now, offset),
+            Command::Dfreq(ppm) => self.system.accumulate_frequency(now, ppm),
             Command::ResetClients => self
                 .server
                 .as_mut()

@@ -2110,6 +2110,21 @@ impl<const N: usize, const S: usize, const R: usize> System<N, S, R> {
         self.smooth(now, before, &change);
     }
 
+    /// `chronyc dfreq`: the estimate of the clock's drift grows by `ppm`
+    /// (within `maxdrift`; positive: the clock is taken to gain more), and
+    /// the clock is corrected for it (slowed by as much), as chronyd's; the
+    /// sources then find the error and correct it back (how chronyd's is
+    /// tested).
+    pub fn accumulate_frequency(&mut self, now: NtpTimestamp, ppm: f64) {
+        if !ppm.is_finite() {
+            return;
+        }
+        let before = self.served_state(now);
+        let change = self.discipline.correct_manually(now, 0.0, ppm);
+        self.correct(now, &change);
+        self.smooth(now, before, &change);
+    }
+
     /// How many selections were made so far (wrapping): each one leaves
     /// every source's state as [`source_report`](Self::source_report)
     /// gives it, until the next.

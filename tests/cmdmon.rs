@@ -1026,11 +1026,12 @@ fn later_chronycs_get_the_replies_of_their_version() {
     }
 }
 
-/// `doffset` (chronyc's undocumented test command) is carried out by a
-/// node that does (the node is told to slew by the offset) and refused as
-/// not enabled by one that does not; `dfreq` is not enabled.
+/// `doffset` and `dfreq` (chronyc's undocumented test commands) are
+/// carried out by a node that does (the node is told to slew by the
+/// offset, to change its frequency) and refused as not enabled by one that
+/// does not.
 #[test]
-fn doffset_is_an_action_and_dfreq_not_enabled() {
+fn doffset_and_dfreq_are_actions() {
     let responder = Responder::default();
     let acting = Acting(Snapshot::default(), false);
     for (body, action, status) in [
@@ -1039,7 +1040,11 @@ fn doffset_is_an_action_and_dfreq_not_enabled() {
             Some(ntpkit::cmdmon::Action::Doffset(-0.125)),
             Status::SUCCESS,
         ),
-        (RequestBody::Dfreq(2.5), None, Status::NOT_ENABLED),
+        (
+            RequestBody::Dfreq(2.5),
+            Some(ntpkit::cmdmon::Action::Dfreq(2.5)),
+            Status::SUCCESS,
+        ),
     ] {
         let request = Request {
             sequence: 7,

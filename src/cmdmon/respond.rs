@@ -25,7 +25,7 @@
 //! [`Action::SetTime`], `manual list` from [`Provider::manual_list`].
 //!
 //! What ntpkit does not carry out gets the status chronyd sends when it
-//! lacks the facility: `smoothtime`, `dfreq` `NOTENABLED`
+//! lacks the facility: `smoothtime` `NOTENABLED`
 //! (`505 Facility not enabled in daemon`); `rtcdata`, `writertc`,
 //! `trimrtc` `NORTC`; the withdrawn `logon` `FAILED`. `smoothing` is
 //! `NOTENABLED`, as from chronyd without smoothing.
@@ -223,6 +223,9 @@ pub enum Action {
     /// `doffset SECONDS`: slew the clock by this much (positive: back),
     /// outside the discipline's estimates.
     Doffset(f64),
+    /// `dfreq PPM`: the clock's drift estimate grows by this much
+    /// (positive: the clock gains more), and the clock is corrected for it.
+    Dfreq(f64),
     /// `smoothtime activate` (`activate`) or `smoothtime reset`.
     SmoothTime {
         /// Activate (else reset).
@@ -652,7 +655,7 @@ fn execute<'n>(
         RequestBody::Shutdown => act(data, Action::Shutdown),
         RequestBody::SelectData { index: i } => ok(select_data(data, index(i)?)?),
         RequestBody::Doffset(offset) => act(data, Action::Doffset(offset)),
-        RequestBody::Dfreq(_) => Err(Status::NOT_ENABLED),
+        RequestBody::Dfreq(ppm) => act(data, Action::Dfreq(ppm)),
         RequestBody::Other(command) => Err(not_carried_out(command)),
     }
 }

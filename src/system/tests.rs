@@ -885,3 +885,21 @@ fn doffset_slews_the_clock_on_top_of_the_slew_in_progress() {
     assert_eq!(ahead(&system, later), 0.0);
     assert_eq!(system.drift().frequency_ppm, frequency);
 }
+
+#[test]
+fn dfreq_raises_the_drift_estimate_and_slows_the_clock() {
+    let mut system = System::<2>::with_capacity(SystemConfig::default(), None);
+    let now = NtpTimestamp::from_parts(3_900_000_000, 0);
+    let drift = system.drift().frequency_ppm;
+    system.accumulate_frequency(now, 2.5);
+    // The clock is taken to gain 2.5 ppm more than thought (the drift is
+    // the uncorrected clock's, as chronyd's frequency), so it is corrected
+    // 2.5 ppm slower.
+    let Some(ClockAction::SetFrequency { ppm }) = system.poll_action() else {
+        panic!("no frequency set");
+    };
+    assert!((ppm - (-drift - 2.5)).abs() < 1e-9, "{ppm}");
+    assert!((system.drift().frequency_ppm - (drift + 2.5)).abs() < 1e-9);
+    // Nothing is slewed.
+    assert_eq!(system.corrected_time(now), now);
+}

@@ -157,6 +157,10 @@ impl<C: DriverClock> Driver<'_, C> {
                 self.node.smoothtime(now, activate);
             }
             Action::Rekey => self.rekey(),
+            Action::Dfreq(ppm) => {
+                log::info!("Accumulated delta freq of {ppm:.3}ppm");
+                command(&mut self.node, Command::Dfreq(ppm));
+            }
             Action::Doffset(offset) => {
                 log::info!("Accumulated delta offset of {offset:.6} seconds");
                 command(&mut self.node, Command::Doffset(offset));

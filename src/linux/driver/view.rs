@@ -205,7 +205,9 @@ impl Provider for NodeView<'_, '_> {
     fn action_status(&self, action: &Action) -> Status {
         match action {
             // Measuring only: the clock is not ours to step.
-            Action::MakeStep | Action::Doffset(_) if self.measure_only => Status::FAILED,
+            Action::MakeStep | Action::Doffset(_) | Action::Dfreq(_) if self.measure_only => {
+                Status::FAILED
+            }
             Action::AddSource(add) => {
                 if let Some(status) = add_refusal(add, self.family) {
                     return status;
