@@ -399,6 +399,11 @@ enum Burst {
 /// acceptable; 3 to 0: `maxdelay`, `maxdelayratio`, `maxdelaydevratio`,
 /// no synchronisation loop.
 pub const ALL_TESTS: u16 = 0x3ff;
+/// The tests a valid response passes (chrony's tests 1 to 3 and 5): an
+/// authentic answer to our request with its timestamps; whether the server
+/// is synchronised, and what the delay and loop tests make of it, is not
+/// its validity.
+const VALID_TESTS: u16 = 0x300 | TEST_TIMESTAMPS | TEST_AUTHENTICATED;
 const TEST_TIMESTAMPS: u16 = 1 << 7;
 const TEST_AUTHENTICATED: u16 = 1 << 6;
 const TEST_SYNCHRONIZED: u16 = 1 << 5;
@@ -783,7 +788,9 @@ pub struct Response {
 pub struct ResponseCounts {
     /// Responses to our requests.
     pub received: u32,
-    /// Those that passed the tests.
+    /// Those that were valid: an authentic answer to our request, with
+    /// valid timestamps (chrony's tests 1 to 3 and 5), whatever the other
+    /// tests made of it.
     pub valid: u32,
     /// Those whose sample was used.
     pub used: u32,
@@ -871,6 +878,9 @@ pub struct Source {
     last_exchange: Option<LastExchange>,
     /// Requests sent since the last answer.
     unanswered: u32,
+    /// The leap indicator of the server's last synchronised answer, used
+    /// or not.
+    announced_leap: LeapIndicator,
 }
 
 impl Source {
@@ -926,6 +936,7 @@ impl Source {
             refclock_slot: None,
             last_exchange: None,
             unanswered: 0,
+            announced_leap: LeapIndicator::Unsynchronized,
         }
     }
 
@@ -1050,6 +1061,19 @@ impl Source {
     /// Our reference ID as this source sees it, when known.
     pub(crate) fn own_reference_id(&self) -> Option<ReferenceId> {
         self.own_reference_id
+    }
+
+    /// The leap indicator of the server's last synchronised answer,
+    /// whatever the delay and loop tests made of it (chronyc
+    /// `selectdata`'s); not synchronised before one came.
+    pub fn announced_leap(&self) -> LeapIndicator {
+        self.announced_leap
+    }
+
+    /// Whether the server is this very node: its address is the one we
+    /// reach it from (an address of our own configured as a server).
+    pub(crate) fn is_ourselves(&self) -> bool {
+        self.refclock_slot.is_none() && self.own_reference_id == Some(self.reference_id)
     }
 
     /// Its statistics: the samples taken and their regression.
@@ -1877,7 +1901,7 @@ impl Source {
             ) => return None,
             Err(error) => test_bit(error),
         };
-        if failed == 0 {
+        if failed & VALID_TESTS == 0 {
             self.counts.valid = self.counts.valid.saturating_add(1);
         }
         self.exchange = Some(Exchange {
@@ -2028,8 +2052,10 @@ impl Source {
         if root_distance >= MAX_ROOT_DISTANCE {
             return Err(ResponseError::RootDistance(root_distance));
         }
-        // The server answered: it is reachable.
+        // The server answered: it is reachable, and what it announces
+        // stands.
         self.reach |= 1;
+        self.announced_leap = header.leap;
         if header.stratum > 1 && self.own_reference_id == Some(header.reference_id) {
             return Err(ResponseError::Loop);
         }

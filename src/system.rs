@@ -1875,17 +1875,23 @@ impl<const N: usize, const S: usize, const R: usize> System<N, S, R> {
         // Nor is one from a source never selected, and a reference clock
         // not heard yet is no reason to wait (a pulse source may need the
         // local reference served to number its pulses).
-        let answered =
-            self.first_sample
-                .is_some_and(|t| (now - t).to_seconds_f64() < ACQUIRE_LIMIT)
-                && self.sources.iter().flatten().any(|s| {
-                    s.info().is_some() && !s.config().noselect && !self.is_lesser_orphan(s)
-                });
-        let waiting = self
-            .sources
-            .iter()
-            .flatten()
-            .any(|s| s.is_waiting() && !s.config().noselect && s.refclock_slot().is_none());
+        // Nor is this node itself, configured as a server: it waits for
+        // nothing but this node's own answers.
+        let answered = self
+            .first_sample
+            .is_some_and(|t| (now - t).to_seconds_f64() < ACQUIRE_LIMIT)
+            && self.sources.iter().flatten().any(|s| {
+                s.info().is_some()
+                    && !s.config().noselect
+                    && !self.is_lesser_orphan(s)
+                    && !s.is_ourselves()
+            });
+        let waiting = self.sources.iter().flatten().any(|s| {
+            s.is_waiting()
+                && !s.config().noselect
+                && s.refclock_slot().is_none()
+                && !s.is_ourselves()
+        });
         measuring && (answered || waiting)
     }
 
@@ -2024,7 +2030,11 @@ impl<const N: usize, const S: usize, const R: usize> System<N, S, R> {
         Some(SelectReport {
             state,
             authenticated: source.auth().is_authenticated(),
-            leap: info.map_or(LeapIndicator::Unsynchronized, |i| i.leap),
+            leap: if source.refclock_slot().is_some() {
+                info.map_or(LeapIndicator::Unsynchronized, |i| i.leap)
+            } else {
+                source.announced_leap()
+            },
             configured,
             effective,
             last_sample_ago: last_sample_ago.map_or(0, |s| s.max(0.0) as u32),

@@ -163,7 +163,9 @@ impl Provider for NodeView<'_, '_> {
             offset: sample.map_or(0.0, |s| seconds(s.offset)),
             peer_delay: sample.map_or(0.0, |s| seconds(s.delay)),
             peer_dispersion: sample.map_or(0.0, |s| seconds(s.dispersion)),
-            response_time: seconds(header.transmit_timestamp - header.receive_timestamp),
+            // (As chronyd's: how long, whichever way the server's clock
+            // read it.)
+            response_time: seconds(header.transmit_timestamp - header.receive_timestamp).abs(),
             jitter_asymmetry: 0.0,
             tests: exchange.tests,
             interleaved: exchange.interleaved,
