@@ -30,14 +30,12 @@ struct Slot {
 #[derive(Debug, Clone)]
 pub struct TransmitLog {
     slots: [Slot; SLOTS],
-    held: usize,
 }
 
 impl Default for TransmitLog {
     fn default() -> Self {
         TransmitLog {
             slots: [Slot::default(); SLOTS],
-            held: 0,
         }
     }
 }
@@ -64,6 +62,17 @@ impl TransmitLog {
         (h as usize) % SLOTS
     }
 
+    /// The slot holding the reply to the client hashed as `client` that
+    /// carried `receive`, if it is kept: each key is hashed once.
+    fn find(&self, client: u64, receive: NtpTimestamp) -> Option<usize> {
+        if receive.is_zero() {
+            return None;
+        }
+        let index = Self::index(client, receive);
+        let slot = &self.slots[index];
+        (slot.client == client && slot.receive == receive).then_some(index)
+    }
+
     /// A reply to `client` carried `receive` and left at `transmit` (none:
     /// not known yet; [`note`](Self::note) it again when it is).
     pub fn note(&mut self, client: IpAddr, receive: NtpTimestamp, transmit: Option<NtpTimestamp>) {
@@ -71,11 +80,7 @@ impl TransmitLog {
             return;
         }
         let client = client_hash(client);
-        let slot = &mut self.slots[Self::index(client, receive)];
-        if slot.client == 0 {
-            self.held += 1;
-        }
-        *slot = Slot {
+        self.slots[Self::index(client, receive)] = Slot {
             client,
             receive,
             transmit,
@@ -84,26 +89,19 @@ impl TransmitLog {
 
     /// When the reply to `client` that carried `receive` left, if it is
     /// kept and known.
+    #[cfg(test)]
     pub fn transmit_of(&self, client: IpAddr, receive: NtpTimestamp) -> Option<NtpTimestamp> {
-        if receive.is_zero() {
-            return None;
-        }
-        let client = client_hash(client);
-        let slot = &self.slots[Self::index(client, receive)];
-        if slot.client == client && slot.receive == receive {
-            slot.transmit
-        } else {
-            None
-        }
+        let index = self.find(client_hash(client), receive)?;
+        self.slots[index].transmit
     }
 
-    /// [`transmit_of`](Self::transmit_of), forgetting it: a reply's
-    /// transmit time answers one interleaved request only.
+    /// When the reply to `client` that carried `receive` left, if it is
+    /// kept and known, forgetting it: a reply's transmit time answers one
+    /// interleaved request only.
     pub fn take(&mut self, client: IpAddr, receive: NtpTimestamp) -> Option<NtpTimestamp> {
-        let found = self.transmit_of(client, receive)?;
-        let hash = client_hash(client);
-        self.slots[Self::index(hash, receive)] = Slot::default();
-        self.held -= 1;
+        let index = self.find(client_hash(client), receive)?;
+        let found = self.slots[index].transmit?;
+        self.slots[index] = Slot::default();
         Some(found)
     }
 
@@ -115,19 +113,17 @@ impl TransmitLog {
         receive: NtpTimestamp,
         transmit: NtpTimestamp,
     ) -> bool {
-        let hash = client_hash(client);
-        let slot = &mut self.slots[Self::index(hash, receive)];
-        let kept = slot.client == hash && slot.receive == receive && !receive.is_zero();
-        if kept {
-            slot.transmit = Some(transmit);
-        }
-        kept
+        let Some(index) = self.find(client_hash(client), receive) else {
+            return false;
+        };
+        self.slots[index].transmit = Some(transmit);
+        true
     }
 
     /// How many replies' times are kept (`chronyc serverstats`' "NTP
-    /// timestamps held").
+    /// timestamps held"): the slots in use (a client's hash is never 0).
     pub fn held(&self) -> usize {
-        self.held
+        self.slots.iter().filter(|slot| slot.client != 0).count()
     }
 }
 
@@ -166,5 +162,24 @@ mod tests {
             log.transmit_of(b, NtpTimestamp::from_bits(4 * SLOTS as u64)),
             Some(tx)
         );
+    }
+
+    #[test]
+    fn held_counts_the_replies_kept_until_taken() {
+        let mut log = TransmitLog::default();
+        let a = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
+        let rx = NtpTimestamp::from_bits(0x1234_5678_9abc_def1);
+        let tx = NtpTimestamp::from_bits(0x1234_5678_9abd_0000);
+        assert_eq!(log.held(), 0);
+        log.note(a, rx, None);
+        assert_eq!(log.held(), 1);
+        // A reply whose time is not known yet is not taken (nor forgotten).
+        assert_eq!((log.take(a, rx), log.held()), (None, 1));
+        assert!(log.transmitted(a, rx, tx));
+        assert_eq!((log.take(a, rx), log.held()), (Some(tx), 0));
+        // Taken once only.
+        assert_eq!(log.take(a, rx), None);
+        assert!(!log.transmitted(a, rx, tx));
+        assert_eq!(log.held(), 0);
     }
 }
