@@ -102,16 +102,11 @@ impl TransmitLog {
         (slot.client == client.0 && slot.receive == receive).then_some(index)
     }
 
-    /// A reply to `client` carried `receive` and left at `transmit` (none:
-    /// not known yet; tell it with [`transmitted`](Self::transmitted) and
-    /// the token returned). No token for a zero `receive`, which is never
+    /// A reply to `client` carried `receive`: it is kept, its transmit
+    /// time unknown until told with [`transmitted`](Self::transmitted) and
+    /// the token returned. No token for a zero `receive`, which is never
     /// kept.
-    pub fn note(
-        &mut self,
-        client: ClientKey,
-        receive: NtpTimestamp,
-        transmit: Option<NtpTimestamp>,
-    ) -> Option<ReplyToken> {
+    pub fn note(&mut self, client: ClientKey, receive: NtpTimestamp) -> Option<ReplyToken> {
         if receive.is_zero() {
             return None;
         }
@@ -119,7 +114,7 @@ impl TransmitLog {
         self.slots[index] = Slot {
             client: client.0,
             receive,
-            transmit,
+            transmit: None,
         };
         Some(ReplyToken {
             index,
@@ -180,7 +175,7 @@ mod tests {
         let (a, b) = (key(1), key(2));
         let rx = NtpTimestamp::from_bits(0x1234_5678_9abc_def1);
         let tx = NtpTimestamp::from_bits(0x1234_5678_9abd_0000);
-        let token = log.note(a, rx, None).unwrap();
+        let token = log.note(a, rx).unwrap();
         assert_eq!(log.transmit_of(a, rx), None);
         assert!(log.transmitted(token, tx));
         assert_eq!(log.transmit_of(a, rx), Some(tx));
@@ -190,14 +185,19 @@ mod tests {
             None
         );
         assert_eq!(log.transmit_of(a, NtpTimestamp::ZERO), None);
-        assert_eq!(log.note(a, NtpTimestamp::ZERO, None), None);
+        assert_eq!(log.note(a, NtpTimestamp::ZERO), None);
         // A later time for the same reply replaces the earlier.
         let later = NtpTimestamp::from_bits(tx.to_bits() + 100);
-        log.note(a, rx, Some(later));
+        assert!(log.transmitted(token, later));
         assert_eq!((log.transmit_of(a, rx), log.held()), (Some(later), 1));
+        // Noted again, it is not known until told again.
+        let again = log.note(a, rx).unwrap();
+        assert_eq!((log.transmit_of(a, rx), log.held()), (None, 1));
+        assert!(log.transmitted(again, tx));
         // A full table keeps working: old entries are replaced.
         for i in 0..4 * SLOTS as u64 {
-            log.note(b, NtpTimestamp::from_bits(i + 1), Some(tx));
+            let token = log.note(b, NtpTimestamp::from_bits(i + 1)).unwrap();
+            assert!(log.transmitted(token, tx));
         }
         assert!(log.held() <= SLOTS);
         assert_eq!(
@@ -212,14 +212,14 @@ mod tests {
         let (a, b) = (key(1), key(2));
         let rx = NtpTimestamp::from_bits(0x1234_5678_9abc_def1);
         let tx = NtpTimestamp::from_bits(0x1234_5678_9abd_0000);
-        let first = log.note(a, rx, None).unwrap();
+        let first = log.note(a, rx).unwrap();
         // Another client's reply in the same slot replaces the first: its
         // token no longer keeps anything.
         let other = (0..)
             .map(|i| NtpTimestamp::from_bits(rx.to_bits() + 2 * i))
             .find(|&other| TransmitLog::index(b.0, other) == first.index)
             .unwrap();
-        let second = log.note(b, other, None).unwrap();
+        let second = log.note(b, other).unwrap();
         assert!(!log.transmitted(first, tx));
         assert_eq!(log.transmit_of(a, rx), None);
         assert!(log.transmitted(second, tx));
@@ -233,7 +233,7 @@ mod tests {
         let rx = NtpTimestamp::from_bits(0x1234_5678_9abc_def1);
         let tx = NtpTimestamp::from_bits(0x1234_5678_9abd_0000);
         assert_eq!(log.held(), 0);
-        let token = log.note(a, rx, None).unwrap();
+        let token = log.note(a, rx).unwrap();
         assert_eq!(log.held(), 1);
         // A reply whose time is not known yet is not taken (nor forgotten).
         assert_eq!((log.take(a, rx), log.held()), (None, 1));

@@ -560,12 +560,10 @@ impl<'a, const A: usize> Server<'a, A> {
         // Never longer than the request.
         let room = response.len().min(request.len());
         let len = write_reply(&header, auth, &mut response[..room])?;
-        // A sealed basic reply's transmit time is final; the others' is
-        // told when they leave (`transmitted`, with the token).
-        let keep = key.and_then(|key| {
-            let known = (sealed && previous.is_none()).then_some(transmit);
-            self.transmits.note(key, receive, known)
-        });
+        // Its transmit time is told once, when it left (`transmitted`,
+        // with the token): a sealed reply's too, whose time sealed here
+        // comes before it leaves.
+        let keep = key.and_then(|key| self.transmits.note(key, receive));
         Ok(Answer {
             len,
             kiss,

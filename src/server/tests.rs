@@ -502,6 +502,57 @@ mod auth {
         );
     }
 
+    /// A sealed reply to a request an interleaved one may follow is kept
+    /// like a plain one: its transmit time is the one told when it left
+    /// (once), not the earlier one sealed in it; until told, the next
+    /// request is answered in basic mode.
+    #[test]
+    fn a_sealed_reply_is_kept_with_the_time_told_when_it_left() {
+        let key = key(1, KeyType::Sha256, 1);
+        let reference = Reference::local(10, now());
+        let sealed = now() + NtpDuration::from_nanos(1500);
+        let left = now() + NtpDuration::from_nanos(40_000);
+        let later = now() + NtpDuration::from_seconds(64);
+        let asking = |origin: NtpTimestamp| {
+            let mut header = Header::decode(&request(4, 3, 6)).unwrap();
+            header.origin_timestamp = origin;
+            header.receive_timestamp = NtpTimestamp::from_bits(0x5555);
+            header.transmit_timestamp = NtpTimestamp::from_bits(0x7777);
+            let mut buf = [0u8; 1024];
+            header.emit(&mut buf).unwrap();
+            let len = mac::append(&key, &mut buf, 48).unwrap();
+            (buf, len)
+        };
+        let second_answer = |tell: bool| {
+            let mut table = [ClientRecord::EMPTY; 16];
+            let mut server = Server::new(open_config(), &mut table, [7, 7]);
+            server.set_keys(KeyStore::new(core::slice::from_ref(&key)).unwrap());
+            let (req, n) = asking(NtpTimestamp::from_bits(0x0000_1111_0000_0001));
+            let mut out = [0u8; 1024];
+            let reply = server
+                .respond_with_transmit(&req[..n], client(), now(), &reference, &mut out, || sealed)
+                .unwrap();
+            let first = Header::decode(&out[..reply.len]).unwrap();
+            assert_eq!(first.transmit_timestamp.to_bits(), sealed.to_bits() & !1);
+            let token = reply.keep.expect("a sealed reply is kept too");
+            if tell {
+                assert!(server.transmitted(token, left));
+            }
+            let (req, n) = asking(first.receive_timestamp);
+            let reply = server
+                .respond_with_transmit(&req[..n], client(), later, &reference, &mut out, || later)
+                .unwrap();
+            mac::verify_with(&key, &out[..reply.len]).unwrap();
+            Header::decode(&out[..reply.len]).unwrap()
+        };
+        let told = second_answer(true);
+        assert_eq!(told.origin_timestamp, NtpTimestamp::from_bits(0x5555));
+        assert_eq!(told.transmit_timestamp.to_bits(), left.to_bits() & !1);
+        let untold = second_answer(false);
+        assert_eq!(untold.origin_timestamp, NtpTimestamp::from_bits(0x7777));
+        assert_eq!(untold.transmit_timestamp.to_bits(), later.to_bits() & !1);
+    }
+
     #[test]
     fn wrong_tampered_and_unknown_keys_are_dropped_and_counted() {
         let mut table = [ClientRecord::EMPTY; 0];
