@@ -692,21 +692,12 @@ impl<'a, const N: usize, const S: usize, const R: usize> Node<'a, N, S, R> {
         source: SourceId,
         reading: &Reading,
     ) -> Result<Accepted, ReadingError> {
-        let ours = self.pulse_reference(now);
-        let accepted = self
-            .system
-            .refclock_reading_as(now, source, reading, &ours)?;
+        let accepted =
+            self.system
+                .refclock_reading_as(now, source, reading, self.local.as_ref())?;
         self.events
             .push(Event::RefclockReading { source, accepted });
         Ok(accepted)
-    }
-
-    /// What numbers a pulse at `now`: the system's time, or the local
-    /// reference standing in for it (whether or not the node serves it
-    /// yet).
-    fn pulse_reference(&self, now: NtpTimestamp) -> Reference {
-        let system = self.system.reference(now);
-        current_reference(self.local.as_ref(), &system, false, now)
     }
 
     /// A pulse of reference clock `source` at local time `time` (see
@@ -719,10 +710,9 @@ impl<'a, const N: usize, const S: usize, const R: usize> Node<'a, N, S, R> {
         time: NtpTimestamp,
         second: f64,
     ) -> Result<Accepted, ReadingError> {
-        let ours = self.pulse_reference(now);
-        let accepted = self
-            .system
-            .refclock_pulse_as(now, source, time, second, &ours)?;
+        let accepted =
+            self.system
+                .refclock_pulse_as(now, source, time, second, self.local.as_ref())?;
         self.events
             .push(Event::RefclockReading { source, accepted });
         Ok(accepted)
