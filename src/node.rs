@@ -14,6 +14,7 @@
 //!     while let Some(t) = node.poll_transmit(now, &mut rng, &mut buf) { send to t.source: t.bytes, remember t.token }
 //!     a response on a source's socket:  node.handle(rx_time, Datagram { source, bytes, receive })
 //!     a request from a client:          node.serve(rx_time, client, bytes, &mut reply, clock_now) → reply
+//!     once it left, if reply.keep:      node.reply_transmitted(token, tx_time)
 //!     a kernel transmit timestamp:      node.handle_tx_timestamp(token, time, TimestampSource::Kernel)
 //!     what an operator asks:            node.handle_command(now, Command::…)
 //!     the timer:                        node.handle_timeout(now)
@@ -45,7 +46,9 @@ use crate::random::Random;
 use crate::refclock::{Accepted, Filtered, Reading, ReadingError, RefclockConfig};
 use crate::reference::Reference;
 use crate::report::{SourceStatsReport, TimestampSource, TrackingReport};
-use crate::server::{current_reference, served_reference, Counters, LocalReference, Server};
+use crate::server::{
+    current_reference, served_reference, Counters, LocalReference, Reply, ReplyToken, Server,
+};
 use crate::source::Exchange;
 pub use crate::system::Timer;
 use crate::system::{
@@ -695,21 +698,12 @@ impl<'a, const N: usize, const S: usize, const R: usize> Node<'a, N, S, R> {
         source: SourceId,
         reading: &Reading,
     ) -> Result<Accepted, ReadingError> {
-        let ours = self.pulse_reference(now);
-        let accepted = self
-            .system
-            .refclock_reading_as(now, source, reading, &ours)?;
+        let accepted =
+            self.system
+                .refclock_reading_as(now, source, reading, self.local.as_ref())?;
         self.events
             .push(Event::RefclockReading { source, accepted });
         Ok(accepted)
-    }
-
-    /// What numbers a pulse at `now`: the system's time, or the local
-    /// reference standing in for it (whether or not the node serves it
-    /// yet).
-    fn pulse_reference(&self, now: NtpTimestamp) -> Reference {
-        let system = self.system.reference(now);
-        current_reference(self.local.as_ref(), &system, false, now)
     }
 
     /// A pulse of reference clock `source` at local time `time` (see
@@ -722,10 +716,9 @@ impl<'a, const N: usize, const S: usize, const R: usize> Node<'a, N, S, R> {
         time: NtpTimestamp,
         second: f64,
     ) -> Result<Accepted, ReadingError> {
-        let ours = self.pulse_reference(now);
-        let accepted = self
-            .system
-            .refclock_pulse_as(now, source, time, second, &ours)?;
+        let accepted =
+            self.system
+                .refclock_pulse_as(now, source, time, second, self.local.as_ref())?;
         self.events
             .push(Event::RefclockReading { source, accepted });
         Ok(accepted)
@@ -817,9 +810,12 @@ impl<'a, const N: usize, const S: usize, const R: usize> Node<'a, N, S, R> {
     /// not serve, or does not answer this request). A plain reply carries
     /// the receive time as its transmit time: stamp it with
     /// [`transmit_time`](Self::transmit_time) right before it leaves
-    /// ([`crate::wire::set_transmit_timestamp`]). An authenticated one is
+    /// ([`crate::wire::stamp_reply`]). An authenticated one is
     /// sealed here, so its transmit time is asked of `clock_now` (the
     /// clock's time at that moment) and corrected as `transmit_time` does.
+    /// When the reply's transmit time is to be kept for the client's next
+    /// interleaved request ([`Reply::keep`]), tell it with
+    /// [`reply_transmitted`](Self::reply_transmitted) once the reply left.
     pub fn serve(
         &mut self,
         now: NtpTimestamp,
@@ -827,7 +823,7 @@ impl<'a, const N: usize, const S: usize, const R: usize> Node<'a, N, S, R> {
         request: &[u8],
         reply: &mut [u8],
         clock_now: impl FnOnce() -> NtpTimestamp,
-    ) -> Option<usize> {
+    ) -> Option<Reply> {
         let served = self.served(now);
         let reference = self.smoothed(served, now);
         let receive = self.system.served_time(now);
@@ -952,19 +948,15 @@ impl<'a, const N: usize, const S: usize, const R: usize> Node<'a, N, S, R> {
         header.emit(buf).ok()
     }
 
-    /// The reply to `client` (its bytes, as sent) left at `transmit` (the
-    /// time stamped into it, or the kernel's transmit timestamp): the
-    /// client's next interleaved request is answered with it (see
-    /// [`Server::transmitted`]). Whether it was kept.
-    pub fn reply_transmitted(
-        &mut self,
-        client: SocketAddr,
-        reply: &[u8],
-        transmit: NtpTimestamp,
-    ) -> bool {
+    /// The reply [`serve`](Self::serve) returned `token` with
+    /// ([`Reply::keep`]) left at `transmit` (the time stamped into it, or
+    /// the kernel's transmit timestamp): the client's next interleaved
+    /// request is answered with it (see [`Server::transmitted`]). Whether
+    /// it was kept.
+    pub fn reply_transmitted(&mut self, token: ReplyToken, transmit: NtpTimestamp) -> bool {
         self.server
             .as_mut()
-            .is_some_and(|server| server.transmitted(client, reply, transmit))
+            .is_some_and(|server| server.transmitted(token, transmit))
     }
 
     /// How many replies' transmit times the server keeps for interleaved

@@ -51,6 +51,7 @@ use crate::report::{
 use crate::sample::MAX_CLOCK_ERROR;
 pub use crate::select::AuthSelectMode;
 use crate::select::{self, Candidate, Outcome, Settings, SourceState};
+use crate::server::{current_reference, LocalReference};
 use crate::smooth::Smoother;
 pub use crate::smooth::{SmoothConfig, SmoothingReport};
 pub use crate::source::{
@@ -719,20 +720,20 @@ impl<const N: usize, const S: usize, const R: usize> System<N, S, R> {
         id: SourceId,
         reading: &Reading,
     ) -> Result<Accepted, ReadingError> {
-        let ours = self.reference(now);
-        self.refclock_reading_as(now, id, reading, &ours)
+        self.refclock_reading_as(now, id, reading, None)
     }
 
-    /// [`refclock_reading`](Self::refclock_reading) on a node that serves
-    /// `ours`: a reference clock whose readings are pulses (`pps`) has
-    /// them numbered as [`refclock_pulse_as`](Self::refclock_pulse_as)
-    /// numbers a pulse device's.
+    /// [`refclock_reading`](Self::refclock_reading) on a node with
+    /// chrony's `local` reference (`local`): a reference clock whose
+    /// readings are pulses (`pps`) has them numbered as
+    /// [`refclock_pulse_as`](Self::refclock_pulse_as) numbers a pulse
+    /// device's.
     pub fn refclock_reading_as(
         &mut self,
         now: NtpTimestamp,
         id: SourceId,
         reading: &Reading,
-        ours: &Reference,
+        local: Option<&LocalReference>,
     ) -> Result<Accepted, ReadingError> {
         let slot = self
             .source(id)
@@ -746,7 +747,7 @@ impl<const N: usize, const S: usize, const R: usize> System<N, S, R> {
         if clock.config.pps {
             // Only where the reference's second falls counts.
             let second = reading.time.second_fraction() - reading.reference.second_fraction();
-            return self.refclock_pulse_as(now, id, reading.time, second, ours);
+            return self.refclock_pulse_as(now, id, reading.time, second, local);
         }
         let table = self.leap_table.as_ref();
         let lookup = |time: NtpTimestamp| {
@@ -772,27 +773,31 @@ impl<const N: usize, const S: usize, const R: usize> System<N, S, R> {
         time: NtpTimestamp,
         second: f64,
     ) -> Result<Accepted, ReadingError> {
-        let ours = self.reference(now);
-        self.refclock_pulse_as(now, id, time, second, &ours)
+        self.refclock_pulse_as(now, id, time, second, None)
     }
 
-    /// [`refclock_pulse`](Self::refclock_pulse) on a node that serves
-    /// `ours` (its local reference, when the system is not synchronised):
-    /// an unlocked pulse source is numbered by it, and takes its stratum
-    /// while followed or while the local reference stands in.
+    /// [`refclock_pulse`](Self::refclock_pulse) on a node with chrony's
+    /// `local` reference (`local`), which stands in for the system's time
+    /// while it is not synchronised (whether or not the node serves it
+    /// yet): an unlocked pulse source is numbered by what the node serves
+    /// then, and takes its stratum while followed or while the local
+    /// reference stands in.
     pub fn refclock_pulse_as(
         &mut self,
         now: NtpTimestamp,
         id: SourceId,
         time: NtpTimestamp,
         second: f64,
-        ours: &Reference,
+        local: Option<&LocalReference>,
     ) -> Result<Accepted, ReadingError> {
+        // The system's reference, worked out once, and what numbers the
+        // pulse.
         let own = self.reference(now);
+        let ours = current_reference(local, &own, false, now);
         let followed = self.last_reference.is_some_and(|(i, _, _)| i == id.0);
-        let local =
+        let standing_in =
             own.leap == LeapIndicator::Unsynchronized && ours.leap != LeapIndicator::Unsynchronized;
-        let stratum = if followed || local {
+        let stratum = if followed || standing_in {
             ours.stratum.saturating_sub(1)
         } else {
             0

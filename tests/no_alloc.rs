@@ -160,7 +160,8 @@ fn mac_and_nts_paths_do_not_allocate() {
                 let n = mac::append(key, &mut request, 48).unwrap();
                 let m = server
                     .respond(&request[..n], client, now, &reference, &mut response)
-                    .unwrap();
+                    .unwrap()
+                    .len;
                 mac::verify_with(key, &response[..m]).unwrap();
             }
             Header::client_request(6, NtpTimestamp::from_bits(round))
@@ -169,7 +170,8 @@ fn mac_and_nts_paths_do_not_allocate() {
             let n = session.write_request(&mut request, &mut rng).unwrap();
             let m = server
                 .respond(&request[..n], client, now, &reference, &mut response)
-                .unwrap();
+                .unwrap()
+                .len;
             let fresh = session.verify_response(&mut response[..m]).unwrap();
             assert_eq!(fresh, if round == 0 { 8 } else { 1 });
         }
@@ -243,7 +245,8 @@ fn the_engines_authenticated_exchanges_do_not_allocate() {
                 let reference = Reference::local(2, at);
                 let m = server
                     .respond(&request[..n], client, at, &reference, &mut response)
-                    .unwrap();
+                    .unwrap()
+                    .len;
                 let rx = now + NtpDuration::from_seconds_f64(0.002);
                 let _ = system
                     .handle_response(

@@ -67,7 +67,8 @@ fn exchange(
             &Reference::local(9, now),
             &mut response,
         )
-        .expect("an answer");
+        .expect("an answer")
+        .len;
     assert!(len <= n);
     let fresh = session.verify_response(&mut response[..len])?;
     assert_eq!(
@@ -338,7 +339,9 @@ impl NtsWorld {
                 ntp.send_to(&forged, from).unwrap();
                 let mut reply = [0u8; 2048];
                 let reference = Reference::local(1, received);
-                if let Some(n) = server.respond(&buf[..len], from, received, &reference, &mut reply)
+                if let Some(n) = server
+                    .respond(&buf[..len], from, received, &reference, &mut reply)
+                    .map(|reply| reply.len)
                 {
                     set_transmit_timestamp(&mut reply[..n], now());
                     ntp.send_to(&reply[..n], from).unwrap();

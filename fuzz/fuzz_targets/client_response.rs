@@ -120,7 +120,10 @@ fn interleaved(data: &[u8], rng: &mut SimRng) {
     let at = sent + NtpDuration::from_seconds_f64(0.005);
     let reference = ntpkit::reference::Reference::local(2, at);
     let mut reply = [0u8; 48];
-    let Some(n) = server.respond(&buf[..len], client, at, &reference, &mut reply) else {
+    let Some(n) = server
+        .respond(&buf[..len], client, at, &reference, &mut reply)
+        .map(|reply| reply.len)
+    else {
         return;
     };
     ntpkit::wire::stamp_reply(&mut reply[..n], at);

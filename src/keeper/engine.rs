@@ -198,11 +198,11 @@ impl Engine {
         let now = self.clock.at(received);
         let mut reply = [0u8; 1024];
         let clock = &self.clock;
-        let len = self.node.serve(now, from, bytes, &mut reply, || {
+        let answer = self.node.serve(now, from, bytes, &mut reply, || {
             let Ok(now) = clock.now();
             now
         })?;
-        Some(reply[..len].to_vec())
+        Some(reply[..answer.len].to_vec())
     }
 
     /// One turn of the runtimes' loop: the timers that are due first (also

@@ -61,7 +61,8 @@ fn a_local_stratum_is_served_unless_acquiring() {
     // No sources: the local stratum.
     let len = node
         .serve(at(0.0), client, &request(), &mut reply, || at(0.0))
-        .unwrap();
+        .unwrap()
+        .len;
     assert_eq!(len, 48);
     let header = Header::decode(&reply[..len]).unwrap();
     assert_eq!(
@@ -73,7 +74,8 @@ fn a_local_stratum_is_served_unless_acquiring() {
         .unwrap();
     let len = node
         .serve(at(1.0), client, &request(), &mut reply, || at(0.0))
-        .unwrap();
+        .unwrap()
+        .len;
     let header = Header::decode(&reply[..len]).unwrap();
     assert_eq!(
         (header.leap, header.stratum),
@@ -389,7 +391,10 @@ fn a_node_polling_itself_refuses_its_own_answers() {
         };
         assert_eq!(transmit.source, source);
         exchanges += 1;
-        let len = node.serve(now, me, &request, &mut reply, || now).unwrap();
+        let len = node
+            .serve(now, me, &request, &mut reply, || now)
+            .unwrap()
+            .len;
         let datagram = Datagram {
             source,
             bytes: &reply[..len],
@@ -418,7 +423,10 @@ fn a_node_polling_itself_refuses_its_own_answers() {
         .unwrap();
     let transmit = other.poll_transmit(now, &mut rng, &mut request).unwrap();
     let source = transmit.source;
-    let len = node.serve(now, me, &request, &mut reply, || now).unwrap();
+    let len = node
+        .serve(now, me, &request, &mut reply, || now)
+        .unwrap()
+        .len;
     let datagram = Datagram {
         source,
         bytes: &reply[..len],
@@ -619,4 +627,74 @@ fn pps_readings_and_pulses_are_numbered_alike() {
         .unwrap();
     assert!(by_reading.pulse && by_pulse.pulse);
     assert!((by_reading.offset - by_pulse.offset).abs() < 1e-9);
+}
+
+/// The shells' side of RFC 9769's interleaved mode (as the Linux shell and
+/// the simulator do it): a reply that asks for its transmit time to be
+/// kept ([`Reply::keep`]) is stamped and told when it left
+/// ([`Node::reply_transmitted`]), and the client's next interleaved
+/// request is answered with that time. A basic client's replies ask for
+/// nothing, so the shell has nothing to tell.
+#[test]
+fn only_replies_an_interleaved_request_may_follow_are_told_when_they_left() {
+    let mut table = [crate::server::ClientRecord::EMPTY; 16];
+    let config = NodeConfig {
+        local: Some(LocalReference::new(10, 1.0)),
+        ..NodeConfig::default()
+    };
+    let mut server: Node<'_> = Node::new(config, None, Some(open_server(&mut table)));
+    let mut rng = TestRng::new(11);
+    for (xleave, address) in [(false, "10.0.0.1:123"), (true, "10.0.0.2:123")] {
+        let address: SocketAddr = address.parse().unwrap();
+        let mut client: Node<'_> = Node::new(NodeConfig::default(), None, None);
+        let config = SourceConfig {
+            xleave,
+            ..SourceConfig::default()
+        };
+        let source = client
+            .add_source(config, ReferenceId::NONE, at(0.0))
+            .unwrap();
+        let (mut now, mut exchanges, mut kept) = (at(0.0), 0, 0);
+        let mut last_sent = None;
+        while exchanges < 6 {
+            let mut request = [0u8; 48];
+            if client.poll_transmit(now, &mut rng, &mut request).is_none() {
+                now = now + NtpDuration::from_seconds(1);
+                continue;
+            }
+            exchanges += 1;
+            let rx = now + NtpDuration::from_seconds_f64(0.005);
+            let mut reply = [0u8; 48];
+            let answer = server
+                .serve(rx, address, &request, &mut reply, || rx)
+                .unwrap();
+            let header = Header::decode(&reply[..answer.len]).unwrap();
+            // An interleaved answer carries when the previous reply left.
+            if header.origin_timestamp == Header::decode(&request).unwrap().receive_timestamp {
+                assert_eq!(Some(header.transmit_timestamp), last_sent);
+            }
+            let sent = server.transmit_time(rx + NtpDuration::from_seconds_f64(0.0001));
+            crate::wire::stamp_reply(&mut reply[..answer.len], sent);
+            if let Some(token) = answer.keep {
+                kept += 1;
+                assert!(server.reply_transmitted(token, sent));
+                last_sent = Some(NtpTimestamp::from_bits(sent.to_bits() & !1));
+            }
+            let datagram = Datagram {
+                source,
+                bytes: &reply[..answer.len],
+                receive: TimestampSource::Kernel,
+            };
+            now = rx + NtpDuration::from_seconds_f64(0.005);
+            let _ = client.handle(now, datagram);
+        }
+        let interleaved = server.server_counters().unwrap().interleaved;
+        if xleave {
+            // Every request after the first asks for the last reply's time.
+            assert_eq!(kept, exchanges - 1);
+            assert!(interleaved >= 4, "{interleaved} interleaved answers");
+        } else {
+            assert_eq!((kept, interleaved), (0, 0));
+        }
+    }
 }

@@ -14,13 +14,15 @@
 //! - The transmit timestamp is taken as late as possible: `respond` writes
 //!   the receive timestamp there, and the adapter overwrites it with
 //!   [`wire::stamp_reply`][stamp] just before the packet leaves (once per
-//!   batch when it sends a batch), then tells [`Server::transmitted`] the
-//!   time, which the client's next interleaved request (RFC 9769) is
-//!   answered with. An interleaved reply carries that earlier time, which
-//!   [`wire::stamp_reply`][stamp] leaves alone, as it does an
-//!   authenticated response, sealed in `respond` with the transmit
-//!   timestamp given to [`Server::respond_with_transmit`] (the receive
-//!   timestamp with [`Server::respond`]).
+//!   batch when it sends a batch). When the reply asks for it (a
+//!   [`ReplyToken`] in [`Reply::keep`]: only a reply to a request that an
+//!   interleaved one may follow, with a client log), the adapter then
+//!   tells [`Server::transmitted`] the time, which the client's next
+//!   interleaved request (RFC 9769) is answered with. An interleaved reply
+//!   carries that earlier time, which [`wire::stamp_reply`][stamp] leaves
+//!   alone, as it does an authenticated response, sealed in `respond` with
+//!   the transmit timestamp given to [`Server::respond_with_transmit`]
+//!   (the receive timestamp with [`Server::respond`]).
 //! - A response is never longer than its request: 48 bytes for a plain
 //!   request; requests shorter than 48 bytes or malformed (see
 //!   [`Packet::new_checked`]) are dropped; extension fields are not echoed.
@@ -59,12 +61,15 @@
 //! Header::client_request(6, NtpTimestamp::from_bits(0x1234_5678)).emit(&mut request)?;
 //! let client: SocketAddr = "127.0.0.1:40000".parse().unwrap();
 //! let mut response = [0u8; 48];
-//! let len = server
+//! let reply = server
 //!     .respond(&request, client, now, &Reference::local(10, now), &mut response)
 //!     .expect("answered");
+//! let len = reply.len;
 //! let sent = now + ntpkit::time::NtpDuration::from_nanos(900);
 //! stamp_reply(&mut response[..len], sent);
-//! server.transmitted(client, &response[..len], sent);
+//! if let Some(token) = reply.keep {
+//!     server.transmitted(token, sent);
+//! }
 //! let header = Header::decode(&response[..len])?;
 //! assert_eq!((header.mode, header.stratum), (Mode::Server, 10));
 //! assert_eq!(header.origin_timestamp, NtpTimestamp::from_bits(0x1234_5678));
@@ -77,6 +82,7 @@ mod interleave;
 mod local;
 
 pub use clientlog::{ClientEntry, ClientLog, ClientRecord, RateLimit, Verdict, WAYS};
+pub use interleave::ReplyToken;
 pub use local::{current_reference, served_reference, LocalReference};
 
 use core::net::SocketAddr;
@@ -272,6 +278,24 @@ pub enum NoReply {
     TrailerNotWritten,
 }
 
+/// A response written by [`Server::respond`] (or
+/// [`respond_with_transmit`](Server::respond_with_transmit), or
+/// [`answer`](Server::answer)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+#[must_use = "a response does nothing until the caller sends it"]
+pub struct Reply {
+    /// Its length: the response is the first `len` bytes of the buffer
+    /// (48 for a plain response, at most the request's length).
+    pub len: usize,
+    /// Whether the response's transmit time is to be kept, for the
+    /// client's next interleaved request (RFC 9769): `Some` when it is,
+    /// to be handed to [`Server::transmitted`] with the time the response
+    /// left. `None` for most responses (basic-mode requests, a server
+    /// without client log, kiss-o'-death): nothing to tell.
+    pub keep: Option<ReplyToken>,
+}
+
 /// An NTP server's per-client state: the access rules (at most `A`), the
 /// client log (and rate limiting) and the counters. It keeps no reference
 /// to the clock: the caller passes the [`Reference`] to serve and the
@@ -380,25 +404,17 @@ impl<'a, const A: usize> Server<'a, A> {
         &mut self.log
     }
 
-    /// The reply to `client` that carried the receive timestamp of
-    /// `reply` (as written, the reply itself) left at `transmit` (the
-    /// time stamped into it, or the kernel's transmit timestamp): the
-    /// client's next interleaved request (RFC 9769) is answered with it.
-    /// Until this is told, a plain reply's time is not known and the
-    /// client's next request is answered in basic mode.
-    pub fn transmitted(
-        &mut self,
-        client: SocketAddr,
-        reply: &[u8],
-        transmit: NtpTimestamp,
-    ) -> bool {
-        let Ok(packet) = Packet::new_checked(reply) else {
-            return false;
-        };
+    /// The response that returned `token` ([`Reply::keep`]) left at
+    /// `transmit` (the time stamped into it, or the kernel's transmit
+    /// timestamp): the client's next interleaved request (RFC 9769) is
+    /// answered with it. Until this is told, the response's time is not
+    /// known and the client's next request is answered in basic mode.
+    /// Whether it was kept (not when other responses have taken its place
+    /// since).
+    pub fn transmitted(&mut self, token: ReplyToken, transmit: NtpTimestamp) -> bool {
         // As stamped: its lowest bit clear.
         let transmit = NtpTimestamp::from_bits(transmit.to_bits() & !1);
-        self.transmits
-            .transmitted(client.ip(), packet.receive_timestamp(), transmit)
+        self.transmits.transmitted(token, transmit)
     }
 
     /// How many replies' transmit times are kept for interleaved
@@ -409,14 +425,15 @@ impl<'a, const A: usize> Server<'a, A> {
 
     /// Answers `request`, received from `client` at `receive`, serving
     /// `reference`: writes the response at the start of `response` and
-    /// returns its length (48 for a plain response, at most the request's),
-    /// or `None` when nothing is to be sent ([`answer`](Self::answer) says
-    /// why).
+    /// returns its length and whether its transmit time is to be kept
+    /// ([`Reply`]), or `None` when nothing is to be sent
+    /// ([`answer`](Self::answer) says why).
     ///
     /// The transmit timestamp is set to `receive`; overwrite it with
     /// [`wire::stamp_reply`](crate::wire::stamp_reply) right before
-    /// sending, and tell [`transmitted`](Self::transmitted) when it left
-    /// (an interleaved or authenticated response keeps its own: see
+    /// sending, and when the reply asks for it ([`Reply::keep`]), tell
+    /// [`transmitted`](Self::transmitted) when it left (an interleaved or
+    /// authenticated response keeps its own: see
     /// [`respond_with_transmit`](Self::respond_with_transmit)).
     #[must_use = "a response does nothing until the caller sends it"]
     pub fn respond(
@@ -426,7 +443,7 @@ impl<'a, const A: usize> Server<'a, A> {
         receive: NtpTimestamp,
         reference: &Reference,
         response: &mut [u8],
-    ) -> Option<usize> {
+    ) -> Option<Reply> {
         self.answer(request, client, receive, reference, response, || receive)
             .ok()
     }
@@ -443,14 +460,14 @@ impl<'a, const A: usize> Server<'a, A> {
         reference: &Reference,
         response: &mut [u8],
         transmit: impl FnOnce() -> NtpTimestamp,
-    ) -> Option<usize> {
+    ) -> Option<Reply> {
         self.answer(request, client, receive, reference, response, transmit)
             .ok()
     }
 
     /// [`respond_with_transmit`](Self::respond_with_transmit), saying why
-    /// a request gets no reply: the length of the response written, or the
-    /// [`NoReply`] reason (counted in [`Counters`] as that type says).
+    /// a request gets no reply: the response written, or the [`NoReply`]
+    /// reason (counted in [`Counters`] as that type says).
     #[must_use = "a response does nothing until the caller sends it"]
     pub fn answer(
         &mut self,
@@ -460,11 +477,14 @@ impl<'a, const A: usize> Server<'a, A> {
         reference: &Reference,
         response: &mut [u8],
         transmit: impl FnOnce() -> NtpTimestamp,
-    ) -> Result<usize, NoReply> {
+    ) -> Result<Reply, NoReply> {
         self.counters.received += 1;
         let outcome = self.reply(request, client, receive, reference, response, transmit);
         self.counters.count(&outcome);
-        outcome.map(|answer| answer.len)
+        outcome.map(|answer| Reply {
+            len: answer.len,
+            keep: answer.keep,
+        })
     }
 
     /// The steps of [`answer`](Self::answer), in chrony's order: parse,
@@ -509,9 +529,9 @@ impl<'a, const A: usize> Server<'a, A> {
             && packet.version() == 4
             && packet.origin_timestamp().to_bits() & 1 == 1
             && packet.receive_timestamp() != packet.transmit_timestamp();
-        let previous = asks
-            .then(|| self.transmits.take(client.ip(), packet.origin_timestamp()))
-            .flatten();
+        // The client's address is hashed once, for both look-ups.
+        let key = asks.then(|| interleave::ClientKey::of(client.ip()));
+        let previous = key.and_then(|key| self.transmits.take(key, packet.origin_timestamp()));
         let receive = NtpTimestamp::from_bits(receive.to_bits() | 1);
         let sealed = matches!(kind, AuthKind::Mac | AuthKind::Nts);
         let transmit = match (previous, sealed) {
@@ -540,17 +560,16 @@ impl<'a, const A: usize> Server<'a, A> {
         // Never longer than the request.
         let room = response.len().min(request.len());
         let len = write_reply(&header, auth, &mut response[..room])?;
-        if asks {
-            // A sealed basic reply's transmit time is final; the others'
-            // is told when they leave (`transmitted`).
-            let known = (sealed && previous.is_none()).then_some(transmit);
-            self.transmits.note(client.ip(), receive, known);
-        }
+        // Its transmit time is told once, when it left (`transmitted`,
+        // with the token): a sealed reply's too, whose time sealed here
+        // comes before it leaves.
+        let keep = key.and_then(|key| self.transmits.note(key, receive));
         Ok(Answer {
             len,
             kiss,
             kind,
             interleaved: previous.is_some(),
+            keep,
         })
     }
 
@@ -707,12 +726,14 @@ fn write_reply(
     written.map_err(|()| NoReply::TrailerNotWritten)
 }
 
-/// What [`Server::reply`] wrote: what [`Counters`] count of an answer.
+/// What [`Server::reply`] wrote: what [`Counters`] count of an answer,
+/// and what [`Reply`] tells of it.
 struct Answer {
     len: usize,
     kiss: Option<KissCode>,
     kind: AuthKind,
     interleaved: bool,
+    keep: Option<ReplyToken>,
 }
 
 impl Counters {
@@ -774,7 +795,11 @@ pub(crate) fn reply_to(request: &[u8], now: NtpTimestamp, reference: &Reference)
     let client = SocketAddr::from(([127, 0, 0, 1], 40_000));
     let mut reply = [0u8; 48];
     let len = server.respond(request, client, now, reference, &mut reply);
-    assert_eq!(len, Some(48), "the test server refused the request");
+    assert_eq!(
+        len.map(|r| r.len),
+        Some(48),
+        "the test server refused the request"
+    );
     reply
 }
 

@@ -51,6 +51,7 @@ fn answer_with(
     let mut out = [0u8; 1024];
     let response = server
         .respond(request, from, now(), reference, &mut out)
+        .map(|reply| reply.len)
         .map(|len| {
             assert_eq!(len, 48);
             Header::decode(&out[..len]).unwrap()
@@ -77,7 +78,8 @@ fn reproduces_chronyds_response_byte_for_byte() {
             &reference,
             &mut out,
         )
-        .unwrap();
+        .unwrap()
+        .len;
     set_transmit_timestamp(&mut out[..len], expected.transmit_timestamp);
     assert_eq!(&out[..len], CHRONY_RESPONSE);
 }
@@ -320,7 +322,10 @@ fn rate_limit_poll_drops_and_kod() {
     for i in 0..400 {
         let t = now() + NtpDuration::from_seconds_f64(i as f64 * 0.5);
         let poll = if i % 2 == 0 { 0 } else { 10 };
-        if let Some(len) = server.respond(&request(4, 3, poll), client(), t, &reference, &mut out) {
+        if let Some(len) = server
+            .respond(&request(4, 3, poll), client(), t, &reference, &mut out)
+            .map(|reply| reply.len)
+        {
             let header = Header::decode(&out[..len]).unwrap();
             if header.stratum == 0 {
                 assert_eq!(header.reference_id.kiss_code(), KissCode::Rate);
@@ -346,7 +351,9 @@ fn the_reason_for_no_reply_is_typed_and_counted() {
     let mut server = Server::new(open_config(), &mut table, [0, 0]);
     let mut out = [0u8; 128];
     let mut answer = |server: &mut Server<'_>, request: &[u8], room: usize| {
-        server.answer(request, client(), now(), &reference, &mut out[..room], now)
+        server
+            .answer(request, client(), now(), &reference, &mut out[..room], now)
+            .map(|reply| reply.len)
     };
     assert_eq!(
         answer(&mut server, &request(4, 3, 6)[..47], 128),
@@ -412,7 +419,7 @@ proptest! {
         let config = ServerConfig { rate_limit: Some(RateLimit::default()), ..open_config() };
         let mut server = Server::new(config, &mut table, [1, 1]);
         let mut out = [0u8; 256];
-        if let Some(len) = server.respond(&bytes, SocketAddr::new(ip, port), now(), &Reference::local(10, now()), &mut out) {
+        if let Some(len) = server.respond(&bytes, SocketAddr::new(ip, port), now(), &Reference::local(10, now()), &mut out).map(|reply| reply.len) {
             prop_assert!(len <= bytes.len());
             let header = Header::decode(&out[..len]).unwrap();
             prop_assert_eq!(header.version, (bytes[0] >> 3) & 7);
@@ -470,7 +477,8 @@ mod auth {
                         &mut out,
                         || transmit,
                     )
-                    .unwrap();
+                    .unwrap()
+                    .len;
                 answered += 1;
                 assert_eq!(len, n, "{} v{version}", k.key_type());
                 mac::verify_with(k, &out[..len]).unwrap();
@@ -492,6 +500,57 @@ mod auth {
             (c.answered, c.mac_answered, c.auth_failed),
             (answered, answered, 0)
         );
+    }
+
+    /// A sealed reply to a request an interleaved one may follow is kept
+    /// like a plain one: its transmit time is the one told when it left
+    /// (once), not the earlier one sealed in it; until told, the next
+    /// request is answered in basic mode.
+    #[test]
+    fn a_sealed_reply_is_kept_with_the_time_told_when_it_left() {
+        let key = key(1, KeyType::Sha256, 1);
+        let reference = Reference::local(10, now());
+        let sealed = now() + NtpDuration::from_nanos(1500);
+        let left = now() + NtpDuration::from_nanos(40_000);
+        let later = now() + NtpDuration::from_seconds(64);
+        let asking = |origin: NtpTimestamp| {
+            let mut header = Header::decode(&request(4, 3, 6)).unwrap();
+            header.origin_timestamp = origin;
+            header.receive_timestamp = NtpTimestamp::from_bits(0x5555);
+            header.transmit_timestamp = NtpTimestamp::from_bits(0x7777);
+            let mut buf = [0u8; 1024];
+            header.emit(&mut buf).unwrap();
+            let len = mac::append(&key, &mut buf, 48).unwrap();
+            (buf, len)
+        };
+        let second_answer = |tell: bool| {
+            let mut table = [ClientRecord::EMPTY; 16];
+            let mut server = Server::new(open_config(), &mut table, [7, 7]);
+            server.set_keys(KeyStore::new(core::slice::from_ref(&key)).unwrap());
+            let (req, n) = asking(NtpTimestamp::from_bits(0x0000_1111_0000_0001));
+            let mut out = [0u8; 1024];
+            let reply = server
+                .respond_with_transmit(&req[..n], client(), now(), &reference, &mut out, || sealed)
+                .unwrap();
+            let first = Header::decode(&out[..reply.len]).unwrap();
+            assert_eq!(first.transmit_timestamp.to_bits(), sealed.to_bits() & !1);
+            let token = reply.keep.expect("a sealed reply is kept too");
+            if tell {
+                assert!(server.transmitted(token, left));
+            }
+            let (req, n) = asking(first.receive_timestamp);
+            let reply = server
+                .respond_with_transmit(&req[..n], client(), later, &reference, &mut out, || later)
+                .unwrap();
+            mac::verify_with(&key, &out[..reply.len]).unwrap();
+            Header::decode(&out[..reply.len]).unwrap()
+        };
+        let told = second_answer(true);
+        assert_eq!(told.origin_timestamp, NtpTimestamp::from_bits(0x5555));
+        assert_eq!(told.transmit_timestamp.to_bits(), left.to_bits() & !1);
+        let untold = second_answer(false);
+        assert_eq!(untold.origin_timestamp, NtpTimestamp::from_bits(0x7777));
+        assert_eq!(untold.transmit_timestamp.to_bits(), later.to_bits() & !1);
     }
 
     #[test]
@@ -551,7 +610,9 @@ mod auth {
         let reference = Reference::local(10, now());
         let mut out = [0u8; 1024];
         let mut answer = |server: &mut Server<'_>, request: &[u8], room: usize| {
-            server.answer(request, client(), now(), &reference, &mut out[..room], now)
+            server
+                .answer(request, client(), now(), &reference, &mut out[..room], now)
+                .map(|reply| reply.len)
         };
         let mut nak = [0u8; 52];
         nak[..48].copy_from_slice(&request(4, 3, 6));
@@ -646,7 +707,8 @@ mod auth {
             let mut out = [0u8; 2048];
             let len = server
                 .respond(&req[..n], client(), now(), &reference, &mut out)
-                .unwrap();
+                .unwrap()
+                .len;
             assert!(len <= n);
             let mut response = out;
             let fresh = session.verify_response(&mut response[..len]).unwrap();
@@ -674,7 +736,8 @@ mod auth {
         let mut out = [0u8; 2048];
         let len = plain
             .respond(&req[..n], client(), now(), &reference, &mut out)
-            .unwrap();
+            .unwrap()
+            .len;
         assert_eq!(len, 48);
         assert_eq!(
             session.verify_response(&mut out[..len]),
@@ -695,7 +758,8 @@ mod auth {
             let mut out = [0u8; 2048];
             let len = server
                 .respond(&req[..n], client(), now(), &reference, &mut out)
-                .unwrap();
+                .unwrap()
+                .len;
             let header = Header::decode(&out[..len]).unwrap();
             assert_eq!(
                 (header.stratum, header.leap),
@@ -715,7 +779,8 @@ mod auth {
         let mut out = [0u8; 2048];
         let len = server
             .respond(&req[..n], client(), now(), &reference, &mut out)
-            .unwrap();
+            .unwrap()
+            .len;
         assert_eq!(session.verify_response(&mut out[..len]), Err(NtsError::Nak));
         // A tampered header under the authenticator.
         let mut session2 = self::session(&mut maker, 1);
@@ -751,7 +816,8 @@ mod auth {
         let mut out = [0u8; 2048];
         let len = server
             .respond(&req[..n], client(), now(), &reference, &mut out)
-            .unwrap();
+            .unwrap()
+            .len;
         // Every byte of the response is covered: flip any, it is refused.
         for at in [1, 24, 40, 47, 60, len - 20, len - 1] {
             let mut bad = out;
@@ -767,7 +833,8 @@ mod auth {
         let mut out2 = [0u8; 2048];
         let len2 = server
             .respond(&req2[..n2], client(), now(), &reference, &mut out2)
-            .unwrap();
+            .unwrap()
+            .len;
         assert_eq!(
             session.verify_response(&mut out2[..len2]),
             Err(NtsError::UidMismatch)
@@ -791,7 +858,8 @@ fn without_client_log_answers_and_refuses_rate_limiting() {
             &Reference::local(10, now()),
             &mut reply,
         )
-        .unwrap();
+        .unwrap()
+        .len;
     assert_eq!(Header::decode(&reply[..n]).unwrap().stratum, 10);
     let limited = ServerConfig {
         rate_limit: Some(RateLimit::default()),
@@ -825,32 +893,46 @@ fn interleaved_requests_get_the_transmit_time_of_the_last_reply() {
         // interleaved one.)
         let mut first = request(4, 3, 6);
         first[24..32].copy_from_slice(&0x0000_1111_0000_0001u64.to_be_bytes());
-        let len = server
+        let reply = server
             .respond(&first, client(), now(), &reference, &mut out)
             .unwrap();
+        // Kept only with a client log.
+        assert_eq!(reply.keep.is_some(), log);
+        let len = reply.len;
         let sent = now() + NtpDuration::from_seconds_f64(30e-6);
         assert!(stamp_reply(&mut out[..len], sent));
+        let header = Header::decode(&out).unwrap();
         if tell {
-            assert_eq!(server.transmitted(client(), &out[..len], sent), log);
-        } else {
+            if let Some(token) = reply.keep {
+                assert!(server.transmitted(token, sent));
+            }
+        } else if log {
             // Told only of another client's reply: this one's time is not
             // known.
             let other: SocketAddr = "127.0.0.9:40000".parse().unwrap();
-            assert!(!server.transmitted(other, &out[..len], sent));
+            let mut elsewhere = [0u8; 48];
+            let token = server
+                .respond(&first, other, now(), &reference, &mut elsewhere)
+                .unwrap()
+                .keep
+                .unwrap();
+            assert!(server.transmitted(token, sent));
         }
-        let reply = Header::decode(&out).unwrap();
         // The client's interleaved request: our receive timestamp as its
         // origin, its own receive timestamp of our reply.
         let mut second = Header::decode(&first).unwrap();
-        second.origin_timestamp = reply.receive_timestamp;
+        second.origin_timestamp = header.receive_timestamp;
         second.receive_timestamp = NtpTimestamp::from_bits(0x5555);
         second.transmit_timestamp = NtpTimestamp::from_bits(0x7777);
         let mut bytes = [0u8; 48];
         second.emit(&mut bytes).unwrap();
         let later = now() + NtpDuration::from_seconds_f64(64.0);
-        let len = server
+        let reply = server
             .respond(&bytes, from, later, &reference, &mut out)
             .unwrap();
+        // Interleaved or not, its reply is kept for the next (with a log).
+        assert_eq!(reply.keep.is_some(), log);
+        let len = reply.len;
         let answer = Header::decode(&out[..len]).unwrap();
         // An interleaved answer keeps its transmit time when stamped.
         let interleaved = answer.origin_timestamp == second.receive_timestamp;
@@ -872,18 +954,71 @@ fn interleaved_requests_get_the_transmit_time_of_the_last_reply() {
         "127.0.0.2:40000".parse().unwrap()
     ));
     assert!(!interleaved_after(false, true, client()));
-    // A basic request (zero origin) is not kept for the next.
+}
+
+/// Only a reply that an interleaved request may follow asks for its
+/// transmit time to be kept ([`Reply::keep`]): not a basic client's
+/// (zero origin, or an origin that is not one of our receive timestamps),
+/// nor an NTPv3 one's, nor a symmetric peer's echo of its own
+/// timestamps, nor any without a client log, nor a kiss-o'-death. A
+/// token kept is the reply's own: another reply's time does not land in
+/// its place.
+#[test]
+fn only_replies_an_interleaved_request_may_follow_are_kept() {
+    let reference = Reference::local(10, now());
+    let ours = 0x0000_1111_0000_0001u64;
+    let asking = |version: u8, origin: u64| {
+        let mut bytes = request(version, 3, 6);
+        bytes[24..32].copy_from_slice(&origin.to_be_bytes());
+        bytes
+    };
+    let keep = |server: &mut Server<'_>, bytes: &[u8]| {
+        let mut out = [0u8; 48];
+        let reply = server
+            .respond(bytes, client(), now(), &reference, &mut out)
+            .unwrap();
+        assert_eq!(reply.len, 48);
+        reply.keep
+    };
     let mut table = [ClientRecord::EMPTY; 16];
     let mut server = Server::new(open_config(), &mut table, [7, 7]);
-    let mut out = [0u8; 48];
-    let len = server
-        .respond(
-            &request(4, 3, 6),
-            client(),
-            now(),
-            &Reference::local(10, now()),
-            &mut out,
-        )
-        .unwrap();
-    assert!(!server.transmitted(client(), &out[..len], now()));
+    assert_eq!(keep(&mut server, &request(4, 3, 6)), None);
+    assert_eq!(keep(&mut server, &asking(4, ours & !1)), None);
+    assert_eq!(keep(&mut server, &asking(3, ours)), None);
+    // Receive and transmit timestamps alike: a basic request.
+    let mut echo = asking(4, ours);
+    echo.copy_within(40..48, 32);
+    assert_eq!(keep(&mut server, &echo), None);
+    assert_eq!(server.timestamps_held(), 0);
+    let token = keep(&mut server, &asking(4, ours)).expect("kept");
+    assert_eq!(server.timestamps_held(), 1);
+    assert!(server.transmitted(token, now()));
+    let mut none = Server::without_client_log(open_config()).unwrap();
+    assert_eq!(keep(&mut none, &asking(4, ours)), None);
+    assert_eq!(none.timestamps_held(), 0);
+    // A RATE kiss-o'-death is not kept either.
+    let mut table = [ClientRecord::EMPTY; 16];
+    let limited = ServerConfig {
+        rate_limit: Some(RateLimit {
+            kod: 1,
+            ..RateLimit::default()
+        }),
+        ..open_config()
+    };
+    let mut limited = Server::new(limited, &mut table, [3, 4]);
+    let mut kisses = 0;
+    for i in 0..400 {
+        let mut out = [0u8; 48];
+        let at = now() + NtpDuration::from_seconds_f64(f64::from(i) * 0.5);
+        if let Some(reply) = limited.respond(&asking(4, ours), client(), at, &reference, &mut out) {
+            let header = Header::decode(&out[..reply.len]).unwrap();
+            if header.stratum == 0 {
+                kisses += 1;
+                assert_eq!(reply.keep, None);
+            } else {
+                assert!(reply.keep.is_some());
+            }
+        }
+    }
+    assert!(kisses > 0, "no kiss-o'-death to check");
 }

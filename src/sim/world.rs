@@ -557,25 +557,29 @@ impl World {
                     leap,
                     ..Reference::local(1, now)
                 };
-                let len = server
+                let answer = server
                     .server
                     .respond(request, client, now, &reference, reply)?;
-                stamp_reply(&mut reply[..len], now);
-                server.server.transmitted(client, &reply[..len], now);
-                Some(len)
+                stamp_reply(&mut reply[..answer.len], now);
+                if let Some(token) = answer.keep {
+                    server.server.transmitted(token, now);
+                }
+                Some(answer.len)
             }
             Target::Host(i) => {
                 let host = &mut self.hosts[i];
                 host.wakeups += 1;
                 host.watch_for_jumps();
                 let now = host.now();
-                let len = host.node.serve(now, client, request, reply, || now)?;
+                let answer = host.node.serve(now, client, request, reply, || now)?;
                 let transmit = host.node.transmit_time(now);
-                stamp_reply(&mut reply[..len], transmit);
-                host.node.reply_transmitted(client, &reply[..len], transmit);
+                stamp_reply(&mut reply[..answer.len], transmit);
+                if let Some(token) = answer.keep {
+                    host.node.reply_transmitted(token, transmit);
+                }
                 host.settle();
                 host.schedule(self.t);
-                Some(len)
+                Some(answer.len)
             }
         }
     }

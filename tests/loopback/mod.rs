@@ -40,13 +40,16 @@ pub fn spawn_server(
             };
             let received = now();
             let mut reply = [0u8; 1024];
-            if let Some(n) = server.respond(
-                &buf[..len],
-                from,
-                received,
-                &reference(received),
-                &mut reply,
-            ) {
+            if let Some(n) = server
+                .respond(
+                    &buf[..len],
+                    from,
+                    received,
+                    &reference(received),
+                    &mut reply,
+                )
+                .map(|reply| reply.len)
+            {
                 set_transmit_timestamp(&mut reply[..n], now());
                 socket.send_to(&reply[..n], from).unwrap();
             }

@@ -170,6 +170,9 @@ impl ServeSockets {
         };
         let mut responses = false;
         let batch = &mut self.batch;
+        // The replies whose transmit times the node keeps (for interleaved
+        // requests), told when the batch leaves: most replies keep none.
+        let mut kept = [None; BATCH];
         // On a `ptpport` socket every message is behind the PTP prefix.
         let prefix = if serve.ptp { ptp::PREFIX_LEN } else { 0 };
         let result = loop {
@@ -178,6 +181,7 @@ impl ServeSockets {
                 Ok(n) => n,
                 Err(e) => break Err(e),
             };
+            let mut keeping = 0;
             batch.answer(|datagram, reply| {
                 let data = if prefix > 0 {
                     ptp::unwrap(datagram.data)?
@@ -218,17 +222,24 @@ impl ServeSockets {
                 // transmit time; plain ones get theirs just before sending.
                 let transmit = || clock.at_system_time(realtime_now());
                 let (head, body) = reply.split_at_mut(prefix);
-                let len = node.serve(now, datagram.from, data, body, transmit)?;
+                let answer = node.serve(now, datagram.from, data, body, transmit)?;
                 if prefix > 0 {
-                    ptp::write_prefix(head, len)?;
+                    ptp::write_prefix(head, answer.len)?;
                 }
-                Some(prefix + len)
+                if let Some(token) = answer.keep {
+                    // One reply per datagram: `kept` has room.
+                    if let Some(slot) = kept.get_mut(keeping) {
+                        *slot = Some(token);
+                        keeping += 1;
+                    }
+                }
+                Some(prefix + answer.len)
             });
             let transmit = node.transmit_time(clock.at_system_time(realtime_now()));
             batch.set_transmit_timestamps_after(prefix, transmit);
             // Interleaved requests are answered with the time each left.
-            for (client, reply) in batch.replies_after(prefix) {
-                node.reply_transmitted(client, reply, transmit);
+            for token in kept[..keeping].iter().flatten() {
+                node.reply_transmitted(*token, transmit);
             }
             if let Err(e) = serve.socket.send_replies(batch) {
                 break Err(e);

@@ -62,7 +62,10 @@ fn spawn_server(stop: Arc<AtomicBool>) -> (SocketAddr, thread::JoinHandle<u64>) 
             let now = realtime_now() + NtpDuration::from_seconds_f64(AHEAD);
             let mut reply = [0u8; 48];
             let reference = Reference::local(1, now);
-            if let Some(n) = server.respond(&buf[..len], from, now, &reference, &mut reply) {
+            if let Some(n) = server
+                .respond(&buf[..len], from, now, &reference, &mut reply)
+                .map(|reply| reply.len)
+            {
                 set_transmit_timestamp(
                     &mut reply,
                     realtime_now() + NtpDuration::from_seconds_f64(AHEAD),

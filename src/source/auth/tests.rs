@@ -39,7 +39,9 @@ fn answer(server: &mut Server<'_>, request: &[u8], at: NtpTimestamp) -> Option<V
         ..Reference::local(2, at)
     };
     let mut out = vec![0u8; request.len()];
-    let len = server.respond(request, client, at, &reference, &mut out)?;
+    let len = server
+        .respond(request, client, at, &reference, &mut out)?
+        .len;
     out.truncate(len);
     Some(out)
 }

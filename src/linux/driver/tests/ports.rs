@@ -55,7 +55,10 @@ fn spawn_recording_server(
             let now = realtime_now() + NtpDuration::from_seconds_f64(AHEAD);
             let mut reply = [0u8; 48];
             let reference = Reference::local(1, now);
-            if let Some(n) = server.respond(&buf[..len], from, now, &reference, &mut reply) {
+            if let Some(n) = server
+                .respond(&buf[..len], from, now, &reference, &mut reply)
+                .map(|reply| reply.len)
+            {
                 set_transmit_timestamp(
                     &mut reply,
                     realtime_now() + NtpDuration::from_seconds_f64(AHEAD),
@@ -206,7 +209,8 @@ allow 127.0.0.1
             let reference = Reference::local(1, now);
             let n = server
                 .respond(request, from, now, &reference, &mut reply)
-                .unwrap();
+                .unwrap()
+                .len;
             reply[..n].to_vec()
         };
         let send = |socket: &UdpSocket, mut reply: Vec<u8>, to: SocketAddr, ahead: f64| {
@@ -501,7 +505,10 @@ fn ntp_over_ptp_both_ways() {
                 let now = realtime_now() + NtpDuration::from_seconds_f64(AHEAD);
                 let mut reply = [0u8; 48];
                 let reference = Reference::local(1, now);
-                if let Some(n) = responder.respond(request, from, now, &reference, &mut reply) {
+                if let Some(n) = responder
+                    .respond(request, from, now, &reference, &mut reply)
+                    .map(|reply| reply.len)
+                {
                     let mut out = [0u8; 96];
                     let len = ptp::wrap(&reply[..n], &mut out).unwrap();
                     let _ = server.send_to(&out[..len], from);
