@@ -868,16 +868,6 @@ impl Batch {
         }
     }
 
-    /// Each reply waiting to be sent: its client and its NTP message
-    /// (`prefix` bytes in).
-    pub fn replies_after(&self, prefix: usize) -> impl Iterator<Item = (SocketAddr, &[u8])> + '_ {
-        (0..self.count).filter_map(move |i| {
-            let message = self.replies[i].get(prefix..self.reply_lengths[i])?;
-            let client = from_sockaddr(&self.received.peers[i])?;
-            (!message.is_empty()).then_some((client, message))
-        })
-    }
-
     /// How many replies are waiting to be sent.
     pub fn replies(&self) -> usize {
         self.reply_lengths[..self.count]
