@@ -66,9 +66,9 @@ use crate::wire::{LeapIndicator, ReferenceId};
 /// `maxdelayquant`, up to 16 samples waiting in `filter`, server values,
 /// the last response for `chronyc ntpdata`, the last exchange the
 /// interleaved mode completes, a symmetric peer's last packets, its key
-/// and authentication counters), bytes: 3016 on 64-bit targets today. A test checks it; nothing is on the
-/// heap. An NTS source's session is kept apart (see the [module
-/// documentation](self)).
+/// and authentication counters), bytes: 3016 on 64-bit targets today. A
+/// test checks it; nothing is on the heap. An NTS source's session is kept
+/// apart (see the [module documentation](self)).
 pub const SOURCE_STATE_BYTES: usize = 3024;
 
 /// Identifies a source of a [`System`].
