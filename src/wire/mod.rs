@@ -24,6 +24,7 @@
 //! ```
 
 mod error;
+pub mod exp1;
 pub mod ext;
 mod header;
 mod md5;
@@ -32,6 +33,7 @@ pub mod ptp;
 mod refid;
 
 pub use error::Error;
+pub use exp1::Exp1;
 pub use ext::{ExtensionField, Extensions, Mac};
 pub use header::{Header, LeapIndicator, Mode};
 pub use packet::{set_transmit_timestamp, stamp_reply, Packet};
