@@ -377,6 +377,12 @@ pub struct Discipline {
     fallback: [Average; FALLBACK_MAX as usize + 1],
     /// The fallback drift the clock runs at (none while updates come).
     fallback_active: Option<u8>,
+    /// How far the slews planned so far moved the corrected time (each
+    /// planned correction at once, as [`pending`](Self::pending) shows
+    /// it), seconds: what the monotonic scale leaves out.
+    offset_corrections: f64,
+    /// Steps of the clock so far (ours and others'), wrapping.
+    steps: u32,
 }
 
 impl Discipline {
@@ -414,6 +420,8 @@ impl Discipline {
             actions: Actions::default(),
             fallback: [Average::default(); FALLBACK_MAX as usize + 1],
             fallback_active: None,
+            offset_corrections: 0.0,
+            steps: 0,
         };
         discipline.actions.frequency = Some(frequency_ppm);
         discipline
@@ -422,6 +430,30 @@ impl Discipline {
     /// The configuration.
     pub fn config(&self) -> &DisciplineConfig {
         &self.config
+    }
+
+    /// Puts `slew` in place of the slew in progress at `now`, counting how
+    /// far that moves the corrected time.
+    fn set_slew(&mut self, now: NtpTimestamp, slew: Option<Slew>) {
+        let before = self.pending(now);
+        self.slew = slew;
+        self.offset_corrections += self.pending(now) - before;
+    }
+
+    /// Queues a step of the clock by `offset` seconds.
+    fn queue_step(&mut self, offset: f64) {
+        *self.actions.step.get_or_insert(0.0) += offset;
+        self.steps = self.steps.wrapping_add(1);
+    }
+
+    /// The monotonic time scale (what chrony's `extfield F323` gives): the
+    /// corrected time ([`pending`](Self::pending) added to the clock's)
+    /// less every offset correction made so far, so that it runs on
+    /// through them, at the corrected frequency. Returns what to add to
+    /// the corrected time for it, seconds, and how many steps the clock
+    /// made (the scale starts again at each: its epoch).
+    pub fn monotonic(&self) -> (f64, u32) {
+        (-self.offset_corrections, self.steps)
     }
 
     /// The next action for the clock: a step, then the frequency, then the
@@ -589,27 +621,29 @@ impl Discipline {
         let late = (now - slew.end).to_seconds_f64();
         let one = 1.0 + self.base();
         let overshoot = late * slew.rate / (one + slew.rate);
-        self.slew = None;
+        let mut back = None;
         if overshoot.abs() > MIN_OVERSHOOT {
             let max_rate = slew.rate.abs();
             let duration = (overshoot.abs() * (one + max_rate) / max_rate).max(MIN_SLEW_TIME);
             // Running at base + rate for `duration` gains `duration · rate
             // / (1 + base + rate)`: that gain is `-overshoot`.
             let rate = -overshoot * one / (duration + overshoot);
-            self.slew = Some(Slew {
+            back = Some(Slew {
                 end: now + NtpDuration::from_seconds_f64(duration),
                 rate,
             });
         }
+        self.set_slew(now, back);
         self.actions.frequency = Some(self.applied() * 1e6);
     }
 
-    /// Ends the slew in progress now, leaving the clock at the frequency
-    /// estimate (as chronyd does on its way out).
-    pub fn end_slew(&mut self) -> Correction {
-        let Some(slew) = self.slew.take() else {
+    /// Ends the slew in progress at `now`, leaving the clock at the
+    /// frequency estimate (as chronyd does on its way out).
+    pub fn end_slew(&mut self, now: NtpTimestamp) -> Correction {
+        let Some(slew) = self.slew else {
             return Correction::default();
         };
+        self.set_slew(now, None);
         let before = self.base() + slew.rate;
         self.actions.frequency = Some(self.base_ppm);
         Correction {
@@ -623,9 +657,9 @@ impl Discipline {
     /// made (nothing without a slew).
     pub fn step_remaining(&mut self, now: NtpTimestamp) -> Correction {
         let remaining = self.pending(now);
-        let mut correction = self.end_slew();
+        let mut correction = self.end_slew(now);
         if remaining != 0.0 {
-            *self.actions.step.get_or_insert(0.0) += remaining;
+            self.queue_step(remaining);
             correction.step = Some(remaining);
             if let Some(t) = &mut self.last_update {
                 *t = *t + NtpDuration::from_seconds_f64(remaining);
@@ -722,11 +756,12 @@ impl Discipline {
         self.fallback_active = None;
         let mut correction = Correction::default();
         if may_step {
-            self.slew = None;
-            *self.actions.step.get_or_insert(0.0) += offset;
+            self.set_slew(now, None);
+            self.queue_step(offset);
             correction.step = Some(offset);
         } else {
-            self.slew = self.plan_slew(now, offset, estimate);
+            let slew = self.plan_slew(now, offset, estimate);
+            self.set_slew(now, slew);
         }
         let after = self.applied();
         self.actions.frequency = Some(after * 1e6);
@@ -837,7 +872,7 @@ impl Discipline {
             return Correction::default();
         }
         if step {
-            *self.actions.step.get_or_insert(0.0) += offset;
+            self.queue_step(offset);
             if let Some(t) = &mut self.last_update {
                 *t = *t + NtpDuration::from_seconds_f64(offset);
             }
@@ -858,10 +893,11 @@ impl Discipline {
         // Running at base + rate for `duration` gains `duration · rate /
         // (1 + base + rate)`.
         let duration = offset * (one + rate) / rate;
-        self.slew = Some(Slew {
+        let slew = Slew {
             end: now + NtpDuration::from_seconds_f64(duration),
             rate,
-        });
+        };
+        self.set_slew(now, Some(slew));
         let after = self.applied();
         self.actions.frequency = Some(after * 1e6);
         Correction {
@@ -883,6 +919,7 @@ impl Discipline {
     /// The clock was stepped by `offset` seconds by someone else: the
     /// reference times move with it.
     pub fn clock_stepped(&mut self, offset: f64) {
+        self.steps = self.steps.wrapping_add(1);
         let shift = NtpDuration::from_seconds_f64(offset);
         if let Some(t) = &mut self.last_update {
             *t = *t + shift;

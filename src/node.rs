@@ -562,7 +562,7 @@ impl<'a, const N: usize, const S: usize, const R: usize> Node<'a, N, S, R> {
     /// Writes into `buf` a request that is due at `now`, and says for which
     /// source. Call until `None`. `buf` needs
     /// [`MAX_REQUEST_LEN`](crate::system::MAX_REQUEST_LEN) bytes for an
-    /// authenticated source (48 for plain ones).
+    /// authenticated source (48 for plain ones, 76 with `extfield F323`).
     pub fn poll_transmit<'b>(
         &mut self,
         now: NtpTimestamp,
@@ -829,9 +829,9 @@ impl<'a, const N: usize, const S: usize, const R: usize> Node<'a, N, S, R> {
         let receive = self.system.served_time(now);
         let system = &self.system;
         let transmit = || system.served_time(clock_now());
-        self.server
-            .as_mut()?
-            .respond_with_transmit(request, client, receive, &reference, reply, transmit)
+        let server = self.server.as_mut()?;
+        server.set_monotonic(system.monotonic(now));
+        server.respond_with_transmit(request, client, receive, &reference, reply, transmit)
     }
 
     /// Carries out what an operator asks, at `now`; drain the actions and

@@ -28,7 +28,7 @@ use crate::sample::MAX_CLOCK_ERROR;
 use crate::sample::{Sample, Timestamps};
 use crate::select::{Candidate, SourceState};
 use crate::time::{log2_to_seconds, NtpDuration, NtpTimestamp};
-use crate::wire::{Header, KissCode, LeapIndicator, Mode, ReferenceId};
+use crate::wire::{Exp1, Header, KissCode, LeapIndicator, Mode, Packet, ReferenceId};
 use delays::DelayQuantile;
 use median::{MedianFilter, Pending};
 use num_traits::Float;
@@ -176,6 +176,12 @@ pub struct SourceConfig {
     /// transmit timestamp; a server that does not answer so is measured
     /// as before.
     pub xleave: bool,
+    /// chrony's experimental extension field F323 (`extfield F323`, see
+    /// [`crate::wire::exp1`]): requests carry it; from an answer that
+    /// does, the root delay and dispersion are taken at its finer
+    /// resolution, and the samples kept move with the offset corrections
+    /// the server made between its answers.
+    pub exp1: bool,
 }
 
 setters!(impl [] SourceConfig {
@@ -204,6 +210,7 @@ setters!(impl [] SourceConfig {
     with_filter => filter: u8,
     with_peer => peer: bool,
     with_xleave => xleave: bool,
+    with_exp1 => exp1: bool,
 });
 
 impl Default for SourceConfig {
@@ -234,6 +241,7 @@ impl Default for SourceConfig {
             filter: 0,
             peer: false,
             xleave: false,
+            exp1: false,
         }
     }
 }
@@ -510,6 +518,10 @@ pub(crate) struct Ourselves<'r> {
     /// as if the clock had always run at its present rate) is given with
     /// what is still to be slewed, as `time` is.
     pub discipline: Option<&'r Discipline>,
+    /// Its monotonic time scale, for the F323 fields of its packets to
+    /// symmetric peers: what to add to its time for it, and the scale's
+    /// epoch (`None`: none given).
+    pub mono: Option<(f64, u32)>,
 }
 
 impl Ourselves<'_> {
@@ -616,6 +628,9 @@ struct Completed {
     /// A client's interleaved exchange whose basic answer measured it
     /// already.
     remeasured: bool,
+    /// The exchange's T2 is the previous packet's: taken, as T3, before
+    /// the server's latest offset correction.
+    earlier_receive: bool,
 }
 
 /// A header's root delay and dispersion, seconds.
@@ -649,6 +664,7 @@ fn peer_interleaved_exchange(
         root: packet.root,
         gap: false,
         remeasured: false,
+        earlier_receive: false,
     };
     let (Some(previous), Some(departed)) = (symmetric.answer, symmetric.departed) else {
         return unmeasurable;
@@ -695,6 +711,7 @@ fn peer_interleaved_exchange(
         root,
         gap,
         remeasured: false,
+        earlier_receive: before.is_some(),
     }
 }
 
@@ -881,7 +898,26 @@ pub struct Source {
     /// The leap indicator of the server's last synchronised answer, used
     /// or not.
     announced_leap: LeapIndicator,
+    /// The last answer's F323 monotonic receive timestamp (`exp1`).
+    remote_mono: Option<RemoteMono>,
+    /// The offset corrections the server made since the samples kept were
+    /// taken (the F323 fields tell), seconds: the samples move with them
+    /// before the next enters.
+    mono_doffset: f64,
 }
+
+/// An answer's receive timestamp on the server's monotonic scale, with the
+/// plain one (chrony's F323 field).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct RemoteMono {
+    epoch: u32,
+    mono_receive: NtpTimestamp,
+    receive: NtpTimestamp,
+}
+
+/// The largest offset correction of a server's, between two answers, that
+/// the samples follow, seconds (chrony's limit).
+const MAX_MONO_CORRECTION: f64 = 16.0;
 
 impl Source {
     /// A new association with the server whose address has this reference
@@ -937,6 +973,8 @@ impl Source {
             last_exchange: None,
             unanswered: 0,
             announced_leap: LeapIndicator::Unsynchronized,
+            remote_mono: None,
+            mono_doffset: 0.0,
         }
     }
 
@@ -1267,6 +1305,36 @@ impl Source {
         self.next_poll = now + NtpDuration::from_seconds_f64((delay - since).max(0.0));
     }
 
+    /// With `exp1`, appends chrony's F323 field to the `len` bytes of the
+    /// packet in `buf` (`header`): a client's asks for the server's; a
+    /// symmetric peer's gives our root delay and dispersion, and our
+    /// receive timestamp on our monotonic scale. The packet's new length;
+    /// `None` when the field does not fit.
+    fn add_exp1(
+        &self,
+        header: &Header,
+        ours: &Ourselves<'_>,
+        buf: &mut [u8],
+        len: usize,
+    ) -> Option<usize> {
+        if !self.config.exp1 {
+            return Some(len);
+        }
+        let field = self.config.peer.then(|| Exp1 {
+            root_delay: ours.reference.root_delay.to_seconds_f64(),
+            root_dispersion: ours.reference.root_dispersion.to_seconds_f64(),
+            mono_receive: match ours.mono {
+                Some((offset, _)) if !header.receive_timestamp.is_zero() => {
+                    header.receive_timestamp + NtpDuration::from_seconds_f64(offset)
+                }
+                _ => NtpTimestamp::ZERO,
+            },
+            mono_epoch: ours.mono.map_or(0, |(_, epoch)| epoch),
+        });
+        let added = Exp1::emit(field.as_ref(), buf.get_mut(len..)?).ok()?;
+        Some(len + added)
+    }
+
     /// A symmetric active packet to the peer from a node that is `ours`
     /// says: its reference, and the timestamps of the peer's packet it
     /// answers (zero before one came). Its transmit time is the node's as
@@ -1343,8 +1411,8 @@ impl Source {
     fn match_peer_packet(
         &mut self,
         header: &Header,
-        now: NtpTimestamp,
-        receive: TimestampSource,
+        (now, receive): (NtpTimestamp, TimestampSource),
+        root: (f64, f64),
     ) -> Result<Completed, ResponseError> {
         let xleave = self.config.xleave;
         let poll = self.poll();
@@ -1363,7 +1431,6 @@ impl Source {
             && !header.receive_timestamp.is_zero()
             && !header.transmit_timestamp.is_zero();
         let valid = !duplicate && (basic || interleaved) && nonzero;
-        let root = header_root(header);
         let synced = header.leap != LeapIndicator::Unsynchronized
             && (1..16).contains(&header.stratum)
             && root.0 / 2.0 + root.1 < MAX_ROOT_DISTANCE;
@@ -1393,6 +1460,7 @@ impl Source {
                 root,
                 gap: false,
                 remeasured: false,
+                earlier_receive: false,
             }
         };
         let newer = |kept: Option<PeerPacket>| {
@@ -1441,11 +1509,13 @@ impl Source {
     /// length. The transmit timestamp is a random 64-bit cookie: it
     /// reveals nothing of our clock, and a response must echo it. An
     /// authenticated request carries its MAC or NTS fields (`nts`: the NTS
-    /// source's session), so `buf` needs up to
-    /// [`crate::nts::client::MAX_REQUEST_LEN`] bytes. A poll that cannot
-    /// send (an NTS source without a cookie, or `buf` too small for the
-    /// authentication) is missed: nothing is written, the reachability
-    /// register shifts, and the next poll is scheduled as usual.
+    /// source's session), and one with [`SourceConfig::exp1`] chrony's
+    /// F323 field, so `buf` needs up to
+    /// [`crate::system::MAX_REQUEST_LEN`] bytes. A poll that cannot send
+    /// (an NTS source without a cookie, or `buf` too small for the
+    /// authentication or the field) is missed: nothing is written, the
+    /// reachability register shifts, and the next poll is scheduled as
+    /// usual.
     ///
     /// A symmetric peer's packet ([`SourceConfig::peer`]) says the node is
     /// not synchronised, with a precision of 2^-20 s, and gives `now` as
@@ -1463,6 +1533,7 @@ impl Source {
             time: now,
             precision: -20,
             discipline: None,
+            mono: None,
         };
         self.poll_transmit_as(now, rng, buf, nts, ours)
     }
@@ -1515,6 +1586,7 @@ impl Source {
         let len = header
             .emit(buf)
             .ok()
+            .and_then(|n| self.add_exp1(&header, &ours, buf, n))
             .and_then(|n| self.auth.seal_request(nts, buf, n, rng));
         let number = RequestNumber(self.requests);
         // The last request went unanswered: poll less often (chronyd's
@@ -1843,6 +1915,13 @@ impl Source {
         } else {
             (time, offset, delay, round_trip)
         };
+        // The server corrected its clock since the samples kept were
+        // taken: they move with it (an offset of ours is the server's
+        // time less ours).
+        if self.mono_doffset != 0.0 {
+            self.stats.shift_offsets(-self.mono_doffset);
+            self.mono_doffset = 0.0;
+        }
         if self.stats.is_jump(time, offset, delay) {
             self.stats.clear();
         }
@@ -1962,8 +2041,20 @@ impl Source {
         // answer echoes the request's transmit timestamp and measures their
         // exchange; an interleaved one echoes its receive timestamp, and
         // measures the exchange before (a peer's: see match_peer_packet).
-        let exchange = if self.config.peer {
-            self.match_peer_packet(header, now, receive)?
+        // chrony's F323 field, when asked for.
+        let exp1 = if self.config.exp1 {
+            Packet::new_checked(packet)
+                .ok()
+                .and_then(|p| Exp1::find(&p))
+        } else {
+            None
+        };
+        let root = exp1.map_or_else(
+            || header_root(header),
+            |e| (e.root_delay, e.root_dispersion),
+        );
+        let mut exchange = if self.config.peer {
+            self.match_peer_packet(header, (now, receive), root)?
         } else {
             match (self.outstanding, self.last_exchange) {
                 (Some(request), _) if header.origin_timestamp == request.cookie => Completed {
@@ -1978,9 +2069,10 @@ impl Source {
                         request.transmit,
                         receive,
                     )),
-                    root: header_root(header),
+                    root,
                     gap: false,
                     remeasured: false,
+                    earlier_receive: false,
                 },
                 (Some(request), Some(last))
                     if request.interleaved == Some(header.origin_timestamp) =>
@@ -1997,9 +2089,10 @@ impl Source {
                             last.transmit,
                             last.receive,
                         )),
-                        root: header_root(header),
+                        root,
                         gap: false,
                         remeasured: last.measured,
+                        earlier_receive: true,
                     }
                 }
                 _ => {
@@ -2008,6 +2101,18 @@ impl Source {
                 }
             }
         };
+        // How far the server corrected its clock since its last answer:
+        // the samples kept move with it, and the times of an interleaved
+        // exchange taken before it are moved too.
+        let correction = self.note_monotonic(header, exp1.as_ref());
+        if let Some((times, ..)) = exchange.times.as_mut().filter(|_| exchange.interleaved) {
+            let shift = NtpDuration::from_seconds_f64(correction);
+            times.server_transmit = times.server_transmit - shift;
+            if exchange.earlier_receive {
+                times.server_receive = times.server_receive - shift;
+            }
+        }
+        self.mono_doffset += correction;
         let sent = exchange
             .times
             .map_or(now, |(times, ..)| times.client_transmit);
@@ -2047,7 +2152,7 @@ impl Source {
         if header.stratum >= 16 {
             return Err(ResponseError::BadStratum(header.stratum));
         }
-        let (root_delay, root_dispersion) = header_root(header);
+        let (root_delay, root_dispersion) = root;
         let root_distance = root_delay / 2.0 + root_dispersion;
         if root_distance >= MAX_ROOT_DISTANCE {
             return Err(ResponseError::RootDistance(root_distance));
@@ -2084,6 +2189,35 @@ impl Source {
             root_delay,
             root_dispersion,
         })
+    }
+
+    /// The server's F323 field of an answer to our request, `exp1` (if
+    /// any): how far the server corrected its clock since the answer
+    /// before, seconds (the change of its monotonic receive timestamps
+    /// against its plain ones; 0 unless both answers gave them on one
+    /// monotonic scale, and 0 for a change over 16 s, as chronyd takes
+    /// it). The answer's timestamps are kept for the next.
+    fn note_monotonic(&mut self, header: &Header, exp1: Option<&Exp1>) -> f64 {
+        let mono = exp1.filter(|e| !e.mono_receive.is_zero());
+        let correction = match (mono, self.remote_mono) {
+            (Some(e), Some(previous)) if e.mono_epoch == previous.epoch => {
+                let seconds = |d: NtpDuration| d.to_seconds_f64();
+                let change = seconds(e.mono_receive - previous.mono_receive)
+                    - seconds(header.receive_timestamp - previous.receive);
+                if change.abs() > MAX_MONO_CORRECTION {
+                    0.0
+                } else {
+                    change
+                }
+            }
+            _ => 0.0,
+        };
+        self.remote_mono = mono.map(|e| RemoteMono {
+            epoch: e.mono_epoch,
+            mono_receive: e.mono_receive,
+            receive: header.receive_timestamp,
+        });
+        correction
     }
 
     /// A kiss-o'-death for the request sent at `sent`.
@@ -2448,6 +2582,7 @@ mod tests {
             time,
             precision: -20,
             discipline: None,
+            mono: None,
         };
         let (mut results, mut sent_by_b) = (Vec::new(), Vec::new());
         let mut buf = [0u8; 48];
@@ -2589,6 +2724,62 @@ mod tests {
             .handle_response(rx, &packet, -20, None, TimestampSource::Daemon)
             .result;
         (result, sent)
+    }
+
+    /// chrony's `extfield F323`: the requests carry the field; when the
+    /// server's answers give its monotonic receive timestamps, a
+    /// correction of its clock between two answers moves the samples kept
+    /// with it, where without the field it looks like a jump that throws
+    /// them away.
+    #[test]
+    fn exp1_answers_move_the_samples_with_the_servers_corrections() {
+        let run = |exp1: bool| -> (usize, f64) {
+            let mut rng = TestRng::new(5);
+            let config = SourceConfig::default()
+                .with_exp1(exp1)
+                .with_minpoll(4)
+                .with_maxpoll(4);
+            let mut source = Source::new(config, ReferenceId::NONE, start());
+            let mut buf = [0u8; 128];
+            for i in 0..10 {
+                let now = source.next_poll().unwrap();
+                let (len, _) = source.poll_transmit(now, &mut rng, &mut buf, None).unwrap();
+                assert_eq!(len, if exp1 { 76 } else { 48 });
+                let request = Header::decode(&buf[..len]).unwrap();
+                assert_eq!(
+                    Exp1::find(&Packet::new_checked(&buf[..len]).unwrap()).is_some(),
+                    exp1
+                );
+                // A server 0.3 s ahead that corrects its clock by -0.3 s
+                // before its seventh answer: its monotonic scale runs on.
+                let ahead = if i < 6 { 0.3 } else { 0.0 };
+                let at = now + NtpDuration::from_seconds_f64(0.001 + ahead);
+                let mono = at + NtpDuration::from_seconds_f64(0.3 - ahead);
+                let mut answer = reply(&request, at);
+                answer.receive_timestamp = at;
+                let mut packet = [0u8; 76];
+                answer.emit(&mut packet).unwrap();
+                let field = Exp1 {
+                    root_delay: 0.01,
+                    root_dispersion: 0.01,
+                    mono_receive: mono,
+                    mono_epoch: 7,
+                };
+                Exp1::emit(Some(&field), &mut packet[48..]).unwrap();
+                let rx = now + NtpDuration::from_seconds_f64(0.002);
+                let response =
+                    source.handle_response(rx, &packet, -20, None, TimestampSource::Daemon);
+                response.result.unwrap();
+            }
+            let fit = source.stats().fit().unwrap();
+            (source.stats().len(), fit.offset)
+        };
+        let (kept, offset) = run(true);
+        assert_eq!(kept, 10);
+        assert!(offset.abs() < 1e-6, "{offset}");
+        // Without the field, the correction starts the statistics again.
+        let (kept, _) = run(false);
+        assert!(kept < 10, "{kept}");
     }
 
     /// RFC 9769's client: after a basic exchange, each request asks for

@@ -66,10 +66,11 @@ use crate::wire::{LeapIndicator, ReferenceId};
 /// `maxdelayquant`, up to 16 samples waiting in `filter`, server values,
 /// the last response for `chronyc ntpdata`, the last exchange the
 /// interleaved mode completes, a symmetric peer's last packets, its key
-/// and authentication counters), bytes: 3016 on 64-bit targets today. A
-/// test checks it; nothing is on the heap. An NTS source's session is kept
-/// apart (see the [module documentation](self)).
-pub const SOURCE_STATE_BYTES: usize = 3024;
+/// and authentication counters, the F323 field's last monotonic
+/// timestamp), bytes: 3056 on 64-bit targets today. A test checks it;
+/// nothing is on the heap. An NTS source's session is kept apart (see the
+/// [module documentation](self)).
+pub const SOURCE_STATE_BYTES: usize = 3072;
 
 /// Identifies a source of a [`System`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -395,6 +396,9 @@ pub struct System<
     unselected: Option<Unselected>,
     /// A source's reachability changed since the last selection.
     reselect_due: bool,
+    /// Mixed into the monotonic scale's epoch in our packets to symmetric
+    /// peers (drawn with the first), so that a restart gives another.
+    epoch_seed: Option<u32>,
     /// Selections made so far (wrapping): a shell logging each one
     /// (chronyd's selection.log) compares it.
     selections: u32,
@@ -438,9 +442,10 @@ pub const DEFAULT_CAPACITY: usize = 8;
 pub const DEFAULT_REFCLOCKS: usize = 2;
 
 /// The longest request a source writes (an NTS request asking for 7
-/// cookies of the longest length kept): the buffer
-/// [`System::poll_transmit`] needs for any source.
-pub const MAX_REQUEST_LEN: usize = crate::nts::client::MAX_REQUEST_LEN;
+/// cookies of the longest length kept, with chrony's F323 field): the
+/// buffer [`System::poll_transmit`] needs for any source.
+pub const MAX_REQUEST_LEN: usize =
+    crate::nts::client::MAX_REQUEST_LEN + crate::wire::exp1::WIRE_LEN;
 
 /// The clock's frequency at its last updates, in a fixed ring.
 #[derive(Debug, Clone, Copy, Default)]
@@ -531,6 +536,7 @@ impl<const N: usize, const S: usize, const R: usize> System<N, S, R> {
             last_reference: None,
             unselected: None,
             reselect_due: false,
+            epoch_seed: None,
             selections: 0,
             intervals: [None; N],
             mode: config.mode,
@@ -1106,8 +1112,9 @@ impl<const N: usize, const S: usize, const R: usize> System<N, S, R> {
     }
 
     /// Writes into `buf` a request that is due at `now`, and says for which
-    /// source. Call until `None`. `buf` needs 48 bytes for a plain request,
-    /// [`MAX_REQUEST_LEN`] for any (a MAC or the NTS fields); a poll whose
+    /// source. Call until `None`. `buf` needs 48 bytes for a plain request
+    /// (76 with `extfield F323`), [`MAX_REQUEST_LEN`] for any (a MAC or
+    /// the NTS fields); a poll whose
     /// request does not fit is missed.
     ///
     /// A symmetric peer's packet carries the system's own
@@ -1132,11 +1139,16 @@ impl<const N: usize, const S: usize, const R: usize> System<N, S, R> {
         buf: &mut [u8],
         ours: &Reference,
     ) -> Option<(SourceId, usize, RequestNumber)> {
+        let seed = *self.epoch_seed.get_or_insert_with(|| rng.next_u32());
+        let mono = self
+            .monotonic(now)
+            .map(|(offset, steps)| (offset, steps ^ seed));
         let ourselves = Ourselves {
             reference: ours,
             time: self.corrected_time(now),
             precision: self.config.precision,
             discipline: Some(&self.discipline),
+            mono,
         };
         let nts = &mut self.nts;
         let reselect_due = &mut self.reselect_due;
@@ -1214,6 +1226,7 @@ impl<const N: usize, const S: usize, const R: usize> System<N, S, R> {
             time: corrected,
             precision,
             discipline: Some(&self.discipline),
+            mono: None,
         });
         let response = src.handle_response_as(now, packet, precision, slot, receive, ourselves);
         let result = match response.result {
@@ -1484,7 +1497,7 @@ impl<const N: usize, const S: usize, const R: usize> System<N, S, R> {
     /// the kernel is not left slewing (the actions come out of
     /// [`poll_action`](Self::poll_action)).
     pub fn shutdown(&mut self, now: NtpTimestamp) {
-        let correction = self.discipline.end_slew();
+        let correction = self.discipline.end_slew(now);
         self.correct(now, &correction);
     }
 
@@ -1932,6 +1945,15 @@ impl<const N: usize, const S: usize, const R: usize> System<N, S, R> {
         self.corrected_time(now) + NtpDuration::from_seconds_f64(self.smoothing_offset(now))
     }
 
+    /// The served time's monotonic scale at `now` (what chrony's
+    /// `extfield F323` answers give): what to add to the served time for
+    /// it, and the clock's steps so far (each starts another); `None`
+    /// while smoothing or the leap smear move the served time, as chronyd
+    /// gives none then (see [`Discipline::monotonic`]).
+    pub fn monotonic(&self, now: NtpTimestamp) -> Option<(f64, u32)> {
+        (self.smoothing_offset(now) == 0.0).then(|| self.discipline.monotonic())
+    }
+
     /// What smoothing and the leap smear add to the corrected time at
     /// `now`, seconds (0 without either).
     pub fn smoothing_offset(&self, now: NtpTimestamp) -> f64 {
@@ -2117,7 +2139,7 @@ impl<const N: usize, const S: usize, const R: usize> System<N, S, R> {
         let before = self.served_state(now);
         let total = self.discipline.pending(now) - offset;
         let change = if total == 0.0 {
-            self.discipline.end_slew()
+            self.discipline.end_slew(now)
         } else {
             self.discipline.correct_once(now, total, false)
         };

@@ -421,3 +421,30 @@ fn fallback_drifts_take_over_when_updates_stop() {
     d.update(at(t + 300.0), &estimate(0.0, 0.0, 1e-9)).unwrap();
     assert_eq!(d.poll_timeout(), Some(at(t + 364.0)));
 }
+
+/// The monotonic scale (F323's) runs on through the offset corrections
+/// and starts again (another epoch) at each step.
+#[test]
+fn the_monotonic_scale_leaves_out_offset_corrections() {
+    let mut d = Discipline::new(None, DisciplineConfig::default());
+    // The monotonic time at `t`, as seconds from `at(0)`, and its epoch.
+    let mono = |d: &Discipline, t: NtpTimestamp| {
+        let (offset, steps) = d.monotonic();
+        (
+            (t - at(0.0)).to_seconds_f64() + d.pending(t) + offset,
+            steps,
+        )
+    };
+    let now = at(100.0);
+    let (before, steps) = mono(&d, now);
+    d.update(now, &estimate(0.05, 0.0, 1e-6)).unwrap();
+    // The corrected time jumped by 0.05 s; the monotonic one did not.
+    assert!((d.pending(now) - 0.05).abs() < 1e-9);
+    let (after, same) = mono(&d, now);
+    assert!((after - before).abs() < 1e-9 && same == steps);
+    // A correction back (the slew replaced by none) leaves it as well.
+    d.end_slew(now);
+    assert!((mono(&d, now).0 - before).abs() < 1e-9);
+    d.clock_stepped(1.0);
+    assert_ne!(d.monotonic().1, steps);
+}

@@ -188,6 +188,7 @@ pub fn upstreams_from_add(
             0.0
         },
         xleave: flags.has(SourceFlags::INTERLEAVED),
+        exp1: flags.has(SourceFlags::EXT_MONO_ROOT),
     };
     for (set, option) in [
         (add.version != 0, "version"),
@@ -198,10 +199,7 @@ pub fn upstreams_from_add(
         (add.filter > 16, "filter beyond 16 polls (16 used)"),
         (add.max_unreach != 0, "maxunreach"),
         (flags.has(SourceFlags::AUTO_OFFLINE), "auto_offline"),
-        (
-            flags.has(SourceFlags::EXT_MONO_ROOT) || flags.has(SourceFlags::EXT_NET_CORRECTION),
-            "extfield",
-        ),
+        (flags.has(SourceFlags::EXT_NET_CORRECTION), "extfield F324"),
     ] {
         if set {
             ignored.push(option);

@@ -92,8 +92,8 @@ use crate::auth::mac::{self, MacError};
 use crate::auth::{Key, KeyStore};
 use crate::nts::{ef, NtsError, NtsReject, NtsRequest, NtsServer};
 use crate::reference::Reference;
-use crate::time::NtpTimestamp;
-use crate::wire::{Error as WireError, Header, KissCode, Mac, Mode, Packet, HEADER_LEN};
+use crate::time::{NtpDuration, NtpTimestamp};
+use crate::wire::{Error as WireError, Exp1, Header, KissCode, Mac, Mode, Packet, HEADER_LEN};
 
 /// The well-known NTP port. An NTPv1 request in mode 0 is answered only
 /// from another port (from port 123 it could be a server's reply).
@@ -313,6 +313,13 @@ pub struct Server<'a, const A: usize = DEFAULT_RULES> {
     /// The transmit times of recent replies, for interleaved requests
     /// (kept with the client log only, as chronyd's).
     transmits: interleave::TransmitLog,
+    /// The served time's monotonic scale, for `extfield F323` answers:
+    /// what to add to a receive timestamp, and the clock's steps so far;
+    /// `None`: none given (or the served time is smoothed).
+    monotonic: Option<(f64, u32)>,
+    /// Mixed into the monotonic scale's epoch, so that another server (or
+    /// this one restarted) does not give the same.
+    epoch_seed: u32,
 }
 
 /// [`Server::without_client_log`] was given a `rate_limit`, which needs
@@ -353,7 +360,19 @@ impl<'a, const A: usize> Server<'a, A> {
             keys: KeyStore::default(),
             nts: None,
             transmits: interleave::TransmitLog::default(),
+            monotonic: None,
+            epoch_seed: (seed[0] ^ seed[1] >> 32) as u32,
         }
+    }
+
+    /// The served time's monotonic scale from now on (see
+    /// [`crate::wire::exp1`]): what to add to a receive timestamp for it,
+    /// and how many steps the clock made (each starts another scale); or
+    /// `None` (the default) to give no monotonic timestamp, as while the
+    /// served time is smoothed. Requests carrying chrony's `extfield F323`
+    /// are answered with it, and with the root delay and dispersion.
+    pub fn set_monotonic(&mut self, scale: Option<(f64, u32)>) {
+        self.monotonic = scale;
     }
 
     /// Answers requests authenticated with these symmetric keys (chrony's
@@ -557,9 +576,20 @@ impl<'a, const A: usize> Server<'a, A> {
             transmit_timestamp: transmit,
             ..served.header(mode, packet.poll().max(self.min_poll), self.precision)
         };
+        // chrony's `extfield F323`, answered when asked for.
+        let exp1 = Exp1::is_in(&packet).then(|| Exp1 {
+            root_delay: served.root_delay.to_seconds_f64(),
+            root_dispersion: served.root_dispersion.to_seconds_f64(),
+            mono_receive: self.monotonic.map_or(NtpTimestamp::ZERO, |(offset, _)| {
+                receive + NtpDuration::from_seconds_f64(offset)
+            }),
+            mono_epoch: self
+                .monotonic
+                .map_or(0, |(_, steps)| steps ^ self.epoch_seed),
+        });
         // Never longer than the request.
         let room = response.len().min(request.len());
-        let len = write_reply(&header, auth, &mut response[..room])?;
+        let len = write_reply(&header, exp1, auth, &mut response[..room])?;
         // Its transmit time is told once, when it left (`transmitted`,
         // with the token): a sealed reply's too, whose time sealed here
         // comes before it leaves.
@@ -707,16 +737,22 @@ fn authenticate<'k, 's, 'p>(
     }
 }
 
-/// Writes `header` into `response` (at least 48 bytes), then the trailer
-/// `auth` asks for; returns the response's length. A trailer that does not
-/// fit is no answer at all.
+/// Writes `header` into `response` (at least 48 bytes), then the F323
+/// field when asked for (`exp1`), then the trailer `auth` asks for;
+/// returns the response's length. A field or trailer that does not fit is
+/// no answer at all.
 fn write_reply(
     header: &Header,
+    exp1: Option<Exp1>,
     auth: Auth<'_, '_, '_>,
     response: &mut [u8],
 ) -> Result<usize, NoReply> {
     // Cannot fail: the version is 1–4 and the buffer holds 48 bytes.
-    let len = header.emit(response).map_err(|_| NoReply::NoRoom)?;
+    let mut len = header.emit(response).map_err(|_| NoReply::NoRoom)?;
+    if let Some(exp1) = exp1 {
+        len += Exp1::emit(Some(&exp1), &mut response[len..])
+            .map_err(|_| NoReply::TrailerNotWritten)?;
+    }
     let written = match auth {
         Auth::None => Ok(len),
         Auth::Mac(key) => mac::append(key, response, len).map_err(|_| ()),

@@ -1022,3 +1022,55 @@ fn only_replies_an_interleaved_request_may_follow_are_kept() {
     }
     assert!(kisses > 0, "no kiss-o'-death to check");
 }
+
+/// chrony's `extfield F323`: a request carrying it is answered with it,
+/// filled in (the root delay and dispersion, the receive timestamp on the
+/// monotonic scale given, its epoch), the reply as long as the request; a
+/// request without it gets a plain reply; no scale given, no monotonic
+/// timestamp.
+#[test]
+fn an_exp1_request_gets_the_field_filled_in() {
+    let mut base = request(4, 3, 6).to_vec();
+    base.resize(48 + crate::wire::exp1::WIRE_LEN, 0);
+    Exp1::emit(None, &mut base[48..]).unwrap();
+    let reference = Reference {
+        root_delay: crate::time::NtpShort::from_seconds_f64(0.25),
+        root_dispersion: crate::time::NtpShort::from_seconds_f64(0.5),
+        ..Reference::local(2, now())
+    };
+    let mut table = [ClientRecord::EMPTY; 16];
+    let mut server = Server::new(open_config(), &mut table, [7, 9]);
+    let mut out = [0u8; 128];
+    for (scale, mono) in [
+        (None, NtpTimestamp::ZERO),
+        (
+            Some((-0.125, 3)),
+            now() - NtpDuration::from_seconds_f64(0.125),
+        ),
+    ] {
+        server.set_monotonic(scale);
+        let reply = server
+            .respond(&base, client(), now(), &reference, &mut out)
+            .unwrap();
+        assert_eq!(reply.len, base.len());
+        let packet = Packet::new_checked(&out[..reply.len]).unwrap();
+        let field = Exp1::find(&packet).unwrap();
+        assert_eq!((field.root_delay, field.root_dispersion), (0.25, 0.5));
+        // (The receive timestamp's lowest bit is set, as in the header.)
+        let receive = packet.receive_timestamp();
+        let expected = if scale.is_some() {
+            receive - (now() - mono)
+        } else {
+            NtpTimestamp::ZERO
+        };
+        assert_eq!(field.mono_receive, expected);
+        if let Some((_, steps)) = scale {
+            // Another server's epochs are others.
+            assert_ne!(field.mono_epoch, steps);
+        }
+    }
+    let reply = server
+        .respond(&request(4, 3, 6), client(), now(), &reference, &mut out)
+        .unwrap();
+    assert_eq!(reply.len, 48);
+}

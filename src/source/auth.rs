@@ -311,7 +311,7 @@ fn verify_nts(nts: Option<&mut NtsState>, packet: &[u8]) -> Result<(), ResponseE
     let no_request = ResponseError::Nts(NtsError::NoPendingRequest);
     let nts = nts.ok_or(no_request)?;
     let session = nts.session.as_mut().ok_or(no_request)?;
-    let mut copy = [0u8; MAX_REQUEST_LEN];
+    let mut copy = [0u8; MAX_REQUEST_LEN + crate::wire::exp1::WIRE_LEN];
     // A response is never longer than its request.
     let copy = copy
         .get_mut(..packet.len())

@@ -62,7 +62,6 @@ const NOT_ACTED_ON: &[(&str, &str)] = &[
         "outside -0.5..0.5 chronyd estimates the asymmetry; ntpkit does not, and corrects nothing",
     ),
     ("auto_offline", OFFLINE),
-    ("extfield", "NTP extension fields are not sent"),
     ("version", "ntpkit always sends NTPv4"),
 ];
 
@@ -75,8 +74,6 @@ pub struct SourceOptions {
     pub asymmetry: Option<f64>,
     /// `version N`.
     pub version: Option<i32>,
-    /// `extfield TYPE` (each; chrony 4.3 knows only F323).
-    pub extfields: Vec<u32>,
     /// `auto_offline`.
     pub auto_offline: bool,
 }
@@ -178,9 +175,10 @@ pub(super) fn parse(
                 source.auth.key = Some(key);
             }
             "certset" => source.auth.certset = c.uint32().ok_or_else(|| bad(&c))?,
+            // (chrony 4.3 knows only F323.)
             "extfield" => {
-                let field = c.hex().filter(|&f| f == 0xf323).ok_or_else(|| bad(&c))?;
-                options.extfields.push(field);
+                c.hex().filter(|&f| f == 0xf323).ok_or_else(|| bad(&c))?;
+                engine.exp1 = true;
             }
             _ => {
                 let value = c.double().ok_or_else(|| bad(&c))?;

@@ -198,9 +198,11 @@ fn options_are_a_stream_as_in_chronyd() {
 
 #[test]
 fn source_options_not_acted_on_warn_once_per_line() {
-    // (`key`, `nts`, `ntsport` and `certset` are acted on: no warning.)
+    // (`key`, `nts`, `ntsport`, `certset` and `extfield` are acted on: no
+    // warning.)
     let config = parse(
-        "server a xleave key 5 nts ntsport 123 certset 2 offline presend 9 extfield F323 xleave\n\
+        "server a xleave key 5 nts ntsport 123 certset 2 offline presend 9 extfield F323 xleave \
+         auto_offline auto_offline\n\
          peer b\n",
     );
     let s = &config.sources[0];
@@ -215,14 +217,15 @@ fn source_options_not_acted_on_warn_once_per_line() {
     );
     assert!(s.engine.xleave && s.engine.offline);
     assert_eq!(s.engine.presend, Some(9));
-    assert_eq!(s.options.extfields, [0xf323]);
+    assert!(s.engine.exp1);
+    assert!(s.options.auto_offline);
     // A peer is acted on: a symmetric peer.
     assert_eq!(config.peers.len(), 1);
     assert!(config.peers[0].engine.peer && !s.engine.peer);
     assert_eq!(
         warned(&config),
         [
-            "warning: t:1: `server` option `extfield` is not acted on: NTP extension fields are not sent",
+            "warning: t:1: `server` option `auto_offline` is not acted on: sources are not set offline when their requests cannot be sent",
         ]
     );
 }
