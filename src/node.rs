@@ -572,6 +572,10 @@ impl<'a, const N: usize, const S: usize, const R: usize> Node<'a, N, S, R> {
         // A symmetric peer's packets say what this node serves.
         let ours = self.served(now);
         let polled = self.system.poll_transmit_as(now, rng, buf, &ours);
+        // A poll may end a `filter` span with its median: a sample used.
+        if let Some((source, used)) = self.system.take_filtered_use() {
+            let _ = self.note_result(now, source, None, used);
+        }
         // A poll may find a source unreachable: select again at once.
         self.system.reselect_if_due(now);
         self.note_state(now);

@@ -900,6 +900,9 @@ pub struct Source {
     announced_leap: LeapIndicator,
     /// The last answer's F323 monotonic receive timestamp (`exp1`).
     remote_mono: Option<RemoteMono>,
+    /// A `filter` span ended without a sample put its median into the
+    /// statistics, not used yet.
+    filtered: bool,
     /// The offset corrections the server made since the samples kept were
     /// taken (the F323 fields tell), seconds: the samples move with them
     /// before the next enters.
@@ -974,6 +977,7 @@ impl Source {
             unanswered: 0,
             announced_leap: LeapIndicator::Unsynchronized,
             remote_mono: None,
+            filtered: false,
             mono_doffset: 0.0,
         }
     }
@@ -1943,17 +1947,31 @@ impl Source {
     }
 
     /// A poll of the `filter`'s span gave no sample; when it ends the
-    /// span, the median of what was collected enters the statistics.
+    /// span, the median of what was collected enters the statistics, to be
+    /// used as any sample is ([`take_filtered`](Self::take_filtered)).
     fn filter_missed(&mut self) {
         if self.config.filter <= 1 {
             return;
         }
         if let Some(median) = self.median.poll_done(self.config.filter, None) {
+            if self.mono_doffset != 0.0 {
+                self.stats.shift_offsets(-self.mono_doffset);
+                self.mono_doffset = 0.0;
+            }
             if self.stats.is_jump(median.time, median.offset, median.delay) {
                 self.stats.clear();
             }
             self.stats.add(median.time, median.offset, median.delay);
+            self.filtered = true;
         }
+    }
+
+    /// Whether a `filter` span that ended with a poll giving no sample (no
+    /// answer, or one a test refused) put its median into the statistics
+    /// since asked last: a sample to select and update the clock with, as
+    /// chronyd does (once).
+    pub(crate) fn take_filtered(&mut self) -> bool {
+        core::mem::take(&mut self.filtered)
     }
 
     /// Notes a response to our last request (one whose origin matched and

@@ -399,6 +399,9 @@ pub struct System<
     /// Mixed into the monotonic scale's epoch in our packets to symmetric
     /// peers (drawn with the first), so that a restart gives another.
     epoch_seed: Option<u32>,
+    /// What a `filter` median used at a poll did (see
+    /// [`take_filtered_use`](Self::take_filtered_use)).
+    filtered_use: Option<(SourceId, Result<Used, HandleError>)>,
     /// Selections made so far (wrapping): a shell logging each one
     /// (chronyd's selection.log) compares it.
     selections: u32,
@@ -537,6 +540,7 @@ impl<const N: usize, const S: usize, const R: usize> System<N, S, R> {
             unselected: None,
             reselect_due: false,
             epoch_seed: None,
+            filtered_use: None,
             selections: 0,
             intervals: [None; N],
             mode: config.mode,
@@ -1171,9 +1175,29 @@ impl<const N: usize, const S: usize, const R: usize> System<N, S, R> {
                 }
             }
         }
+        // A poll whose request went unanswered may end a `filter` span:
+        // its median is used now (see take_filtered_use).
+        let filtered = (0..self.sources.len()).find(|&i| {
+            self.sources[i]
+                .as_mut()
+                .is_some_and(|source| source.take_filtered())
+        });
+        if let Some(i) = filtered {
+            let used = self.use_sample(now, SourceId(i));
+            self.filtered_use = Some((SourceId(i), used));
+        }
         // A poll settles the request before it.
         self.check_mode_sources();
         sent
+    }
+
+    /// What came of a sample used at the last
+    /// [`poll_transmit`](Self::poll_transmit): the median a source's
+    /// `filter` made when a poll found the request before unanswered and
+    /// so ended its span, used as any sample is (selection, the clock's
+    /// update). `None` when there was none; taken once.
+    pub fn take_filtered_use(&mut self) -> Option<(SourceId, Result<Used, HandleError>)> {
+        self.filtered_use.take()
     }
 
     /// Handles a response from `source` received at local time `now`
@@ -1229,8 +1253,11 @@ impl<const N: usize, const S: usize, const R: usize> System<N, S, R> {
             mono: None,
         });
         let response = src.handle_response_as(now, packet, precision, slot, receive, ourselves);
+        // A refused answer may end a `filter` span: its median is used.
+        let filtered = src.take_filtered();
         let result = match response.result {
             Ok(_) => self.use_sample(now, source),
+            Err(_) if filtered => self.use_sample(now, source),
             Err(e) => Err(HandleError::Response(e)),
         };
         self.check_mode_sources();

@@ -903,3 +903,58 @@ fn dfreq_raises_the_drift_estimate_and_slows_the_clock() {
     // Nothing is slewed.
     assert_eq!(system.corrected_time(now), now);
 }
+
+/// A `filter` span that ends with a poll whose request went unanswered,
+/// or with an answer a test refused, still puts its median into the
+/// statistics, and that sample is used at once (selection, the clock's
+/// update), as chronyd uses it: not left until a later good answer.
+#[test]
+fn a_filter_span_ended_without_a_sample_is_used() {
+    let mut system = System::new(SystemConfig::default(), None);
+    let mut rng = TestRng::new(4);
+    let mut now = NtpTimestamp::from_parts(3_900_000_000, 0);
+    let config = SourceConfig::default()
+        .with_minpoll(4)
+        .with_maxpoll(4)
+        .with_filter(2)
+        .with_maxdelay(0.015);
+    let id = system
+        .add_source(config, ReferenceId::from_bits(0xc0a8_0001), now)
+        .unwrap();
+    let (mut at_poll, mut at_refusal) = (0, 0);
+    for poll in 0..16 {
+        now = system.poll_timeout().unwrap();
+        system.handle_timeout(now);
+        let mut buf = [0u8; 48];
+        let Some((source, _, _)) = system.poll_transmit(now, &mut rng, &mut buf) else {
+            continue;
+        };
+        if let Some((filtered, result)) = system.take_filtered_use() {
+            assert_eq!(filtered, id);
+            result.unwrap();
+            at_poll += 1;
+        }
+        // Each span of 2 polls: a good answer, then a lost one (spans
+        // 0, 2, ...) or one too slow for `maxdelay` (spans 1, 3, ...).
+        let lost = poll % 4 == 1;
+        if lost {
+            continue;
+        }
+        let (reply, mut rx) = answer(&buf, now, 0.01);
+        let slow = poll % 4 == 3;
+        if slow {
+            rx = rx + NtpDuration::from_seconds_f64(0.01);
+        }
+        let handled = system.handle_response(rx, source, &reply, TimestampSource::Kernel);
+        if slow {
+            // Refused itself, it ended the span: the median was used.
+            let tests = handled.exchange.unwrap().tests;
+            assert_ne!(tests, crate::source::ALL_TESTS);
+            handled.result.unwrap();
+            at_refusal += 1;
+        }
+        while system.poll_action().is_some() {}
+    }
+    assert!(at_poll >= 3 && at_refusal >= 3, "{at_poll} {at_refusal}");
+    assert!(system.source_stats(id, now).unwrap().samples >= 6);
+}
