@@ -20,7 +20,8 @@
 //!    (`-`); when a `prefer` source survived, only `prefer` sources are
 //!    combined (as chronyd: the others are not preferred). Offsets are
 //!    averaged with weights 1/distance, frequencies with weights 1/skew².
-//! 7. The leap indicator is what more than half of the survivors announce.
+//! 7. The leap indicator is what more than half of the survivors announce
+//!    (of the trusted survivors, when there are some).
 //!
 //! Authentication weighs in through [`AuthSelectMode`] (chrony's
 //! `authselectmode`): the system turns it into `noselect`, `trust` and
@@ -350,11 +351,19 @@ fn choose(
 
 /// Step 7: the leap indicator more than half of the survivors announce
 /// (the candidates still [`SourceState::NotCombined`]: call it before
-/// [`combine`]).
+/// [`combine`]); when trusted sources survive, only they vote, as
+/// chronyd's (a trusted server announcing a leap second outvotes a
+/// reference clock that knows of none).
 fn leap_vote(candidates: &[Candidate], states: &[SourceState]) -> LeapIndicator {
+    let survives = |(_, state): &(&Candidate, &SourceState)| **state == SourceState::NotCombined;
+    let trusted_only = candidates
+        .iter()
+        .zip(states.iter())
+        .filter(survives)
+        .any(|(c, _)| c.trust);
     let (mut votes, mut inserts, mut deletes) = (0, 0, 0);
     for (c, state) in candidates.iter().zip(states.iter()) {
-        if *state != SourceState::NotCombined {
+        if *state != SourceState::NotCombined || (trusted_only && !c.trust) {
             continue;
         }
         votes += 1;
@@ -506,6 +515,29 @@ mod tests {
             panic!("nothing selected");
         };
         assert_eq!(combined.leap, LeapIndicator::InsertSecond);
+    }
+
+    /// With a trusted survivor, only the trusted ones vote on the leap
+    /// second: a trusted server announcing one outvotes a reference clock
+    /// that knows of none (113-leapsecond), where untrusted they tie and
+    /// no leap second is made.
+    #[test]
+    fn trusted_sources_alone_vote_on_leap_seconds() {
+        let mut server = candidate(0.0);
+        server.leap = LeapIndicator::InsertSecond;
+        let clock = candidate(1e-4);
+        let mut states = [SourceState::Unusable; 2];
+        let leap = |server: Candidate, states: &mut [SourceState]| match select(
+            &[server, clock],
+            &SETTINGS,
+            states,
+        ) {
+            Outcome::Selected(combined) => combined.leap,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(leap(server, &mut states), LeapIndicator::NoWarning);
+        server.trust = true;
+        assert_eq!(leap(server, &mut states), LeapIndicator::InsertSecond);
     }
 
     #[test]
