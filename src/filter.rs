@@ -279,12 +279,18 @@ impl Stats {
     /// The smallest delay kept, seconds, or the fixed one (`mindelay`,
     /// see [`set_delay_model`](Stats::set_delay_model)).
     pub fn min_delay(&self) -> Option<f64> {
+        self.smallest(|e| e.delay)
+    }
+
+    /// The fixed minimum delay (`mindelay`), else the smallest `of` the
+    /// samples kept.
+    fn smallest(&self, of: impl Fn(&Entry) -> f32) -> Option<f64> {
         if self.fixed_min_delay > 0.0 {
             return Some(self.fixed_min_delay);
         }
         self.entries()
             .iter()
-            .map(|e| e.delay as f64)
+            .map(|e| f64::from(of(e)))
             .reduce(f64::min)
     }
 
@@ -293,13 +299,7 @@ impl Stats {
     /// (`mindelay`), seconds: what chrony's delay tests compare a new
     /// exchange's round trip with.
     pub fn min_round_trip(&self) -> Option<f64> {
-        if self.fixed_min_delay > 0.0 {
-            return Some(self.fixed_min_delay);
-        }
-        self.entries()
-            .iter()
-            .map(|e| e.round_trip as f64)
-            .reduce(f64::min)
+        self.smallest(|e| e.round_trip)
     }
 
     /// Whether a sample with this offset and delay (`round_trip`: the

@@ -1919,13 +1919,7 @@ impl Source {
         } else {
             (time, offset, delay, round_trip)
         };
-        // The server corrected its clock since the samples kept were
-        // taken: they move with it (an offset of ours is the server's
-        // time less ours).
-        if self.mono_doffset != 0.0 {
-            self.stats.shift_offsets(-self.mono_doffset);
-            self.mono_doffset = 0.0;
-        }
+        self.follow_server_corrections();
         if self.stats.is_jump(time, offset, delay) {
             self.stats.clear();
         }
@@ -1954,15 +1948,23 @@ impl Source {
             return;
         }
         if let Some(median) = self.median.poll_done(self.config.filter, None) {
-            if self.mono_doffset != 0.0 {
-                self.stats.shift_offsets(-self.mono_doffset);
-                self.mono_doffset = 0.0;
-            }
+            self.follow_server_corrections();
             if self.stats.is_jump(median.time, median.offset, median.delay) {
                 self.stats.clear();
             }
             self.stats.add(median.time, median.offset, median.delay);
             self.filtered = true;
+        }
+    }
+
+    /// The server corrected its clock since the samples kept were taken
+    /// (its F323 fields said by how much): they move with it, before the
+    /// next sample enters (an offset of ours is the server's time less
+    /// ours).
+    fn follow_server_corrections(&mut self) {
+        if self.mono_doffset != 0.0 {
+            self.stats.shift_offsets(-self.mono_doffset);
+            self.mono_doffset = 0.0;
         }
     }
 
