@@ -1143,10 +1143,20 @@ impl<const N: usize, const S: usize, const R: usize> System<N, S, R> {
         buf: &mut [u8],
         ours: &Reference,
     ) -> Option<(SourceId, usize, RequestNumber)> {
-        let seed = *self.epoch_seed.get_or_insert_with(|| rng.next_u32());
-        let mono = self
-            .monotonic(now)
-            .map(|(offset, steps)| (offset, steps ^ seed));
+        // (Drawn only for a peer that sends the F323 field: other nodes'
+        // random numbers go on as before.)
+        let gives_mono = self
+            .sources
+            .iter()
+            .flatten()
+            .any(|s| s.config().peer && s.config().exp1);
+        let mono = if gives_mono {
+            let seed = *self.epoch_seed.get_or_insert_with(|| rng.next_u32());
+            self.monotonic(now)
+                .map(|(offset, steps)| (offset, steps ^ seed))
+        } else {
+            None
+        };
         let ourselves = Ourselves {
             reference: ours,
             time: self.corrected_time(now),
