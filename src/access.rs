@@ -397,20 +397,49 @@ impl<const N: usize> AccessControl<N> {
         Ok(())
     }
 
-    /// `allow SUBNET`.
+    /// `allow SUBNET`. A rule takes up to 8 entries of the table (see
+    /// the [module documentation](self)); one that does not fit changes
+    /// nothing.
     pub fn allow(&mut self, subnet: Subnet) -> Result<(), AccessError> {
+        self.check_room(subnet, false)?;
         aligned(subnet).try_for_each(|subnet| self.put(subnet, true))
     }
 
-    /// `deny SUBNET`.
+    /// `deny SUBNET` (as [`allow`](Self::allow) takes room).
     pub fn deny(&mut self, subnet: Subnet) -> Result<(), AccessError> {
+        self.check_room(subnet, false)?;
         aligned(subnet).try_for_each(|subnet| self.put(subnet, false))
     }
 
     /// `allow all SUBNET` (`allow: true`) or `deny all SUBNET`: drops every
-    /// earlier rule within `subnet`, then adds this one.
+    /// earlier rule within `subnet`, then adds this one (as
+    /// [`allow`](Self::allow) takes room).
     pub fn set_all(&mut self, subnet: Subnet, allow: bool) -> Result<(), AccessError> {
+        self.check_room(subnet, true)?;
         aligned(subnet).try_for_each(|subnet| self.set_all_aligned(subnet, allow))
+    }
+
+    /// Whether a rule for `subnet` fits (`all`: the rules within it go
+    /// first), so that one that does not is refused before it changes
+    /// anything.
+    fn check_room(&self, subnet: Subnet, all: bool) -> Result<(), AccessError> {
+        let kept = (0..GROUPS)
+            .flat_map(|g| self.range(g).map(move |i| (g, i)))
+            .filter(|&(g, i)| {
+                let rule = self.subnet_of(g, &self.rules[i]);
+                let covered = subnet.covers(&rule);
+                // (A rule for one of its own subnets is replaced, not added.)
+                let same = aligned(subnet).any(|part| part == rule);
+                !(same || all && covered)
+            })
+            .count();
+        let needed = kept + aligned(subnet).count();
+        if needed > self.capacity() {
+            return Err(AccessError::TooManyRules {
+                max: self.capacity(),
+            });
+        }
+        Ok(())
     }
 
     fn set_all_aligned(&mut self, subnet: Subnet, allow: bool) -> Result<(), AccessError> {
@@ -653,6 +682,25 @@ mod tests {
         assert_eq!(
             small.deny(net("10.0.0.0/8")).unwrap_err().to_string(),
             "too many allow/deny rules (at most 2 subnets)"
+        );
+    }
+
+    /// A rule that needs more entries than are free changes nothing.
+    #[test]
+    fn a_rule_that_does_not_fit_changes_nothing() {
+        let mut access = AccessControl::<2>::DENY_ALL;
+        access.allow(net("10.0.0.0/8")).unwrap();
+        // A /27 takes two entries: one is free.
+        assert_eq!(
+            access.deny(net("10.0.0.0/27")),
+            Err(AccessError::TooManyRules { max: 2 })
+        );
+        assert_eq!(std::format!("{access:?}"), "[allow 10.0.0.0/8]");
+        // `all` frees what it replaces first.
+        access.set_all(net("10.0.0.0/7"), false).unwrap();
+        assert_eq!(
+            std::format!("{access:?}"),
+            "[deny 10.0.0.0/8, deny 11.0.0.0/8]"
         );
     }
 
