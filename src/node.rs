@@ -457,6 +457,11 @@ impl<'a, const N: usize, const S: usize, const R: usize> Node<'a, N, S, R> {
         self.system.set_own_reference_id(source, own);
     }
 
+    /// `source` is this node itself (see [`System::set_ourselves`]).
+    pub fn set_ourselves(&mut self, source: SourceId) {
+        self.system.set_ourselves(source);
+    }
+
     /// Authenticates `source`'s exchanges (see
     /// [`System::set_source_auth`]).
     pub fn set_source_auth(&mut self, source: SourceId, auth: SourceAuth) -> Result<(), AuthError> {

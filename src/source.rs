@@ -903,6 +903,8 @@ pub struct Source {
     /// A `filter` span ended without a sample put its median into the
     /// statistics, not used yet.
     filtered: bool,
+    /// The server is this node itself (see `set_ourselves`).
+    ourselves: bool,
     /// The offset corrections the server made since the samples kept were
     /// taken (the F323 fields tell), seconds: the samples move with them
     /// before the next enters.
@@ -978,6 +980,7 @@ impl Source {
             announced_leap: LeapIndicator::Unsynchronized,
             remote_mono: None,
             filtered: false,
+            ourselves: false,
             mono_doffset: 0.0,
         }
     }
@@ -1087,6 +1090,9 @@ impl Source {
         self.stats.clear();
         self.delays.clear();
         self.median.clear();
+        self.filtered = false;
+        self.remote_mono = None;
+        self.mono_doffset = 0.0;
     }
 
     /// The reference ID of the server's address.
@@ -1112,10 +1118,17 @@ impl Source {
         self.announced_leap
     }
 
-    /// Whether the server is this very node: its address is the one we
-    /// reach it from (an address of our own configured as a server).
+    /// The server is this very node: an address and port it serves at
+    /// (see [`is_ourselves`](Self::is_ourselves)).
+    pub fn set_ourselves(&mut self) {
+        self.ourselves = true;
+    }
+
+    /// Whether the server is this very node, as the shell found (an
+    /// address of its own configured as a server, at its NTP port): no
+    /// upstream to wait for.
     pub(crate) fn is_ourselves(&self) -> bool {
-        self.refclock_slot.is_none() && self.own_reference_id == Some(self.reference_id)
+        self.ourselves
     }
 
     /// Its statistics: the samples taken and their regression.
@@ -1281,6 +1294,9 @@ impl Source {
     pub fn set_online(&mut self, online: bool, now: NtpTimestamp) {
         if online && self.offline {
             self.next_poll = now;
+            // (What the server's F323 fields said before is stale now.)
+            self.remote_mono = None;
+            self.mono_doffset = 0.0;
         }
         self.offline = !online;
     }
@@ -1911,9 +1927,10 @@ impl Source {
                 time,
                 offset,
                 delay,
+                round_trip,
             };
             match self.median.poll_done(self.config.filter, Some(sample)) {
-                Some(median) => (median.time, median.offset, median.delay, median.delay),
+                Some(median) => (median.time, median.offset, median.delay, median.round_trip),
                 None => return Err(ResponseError::Filtered),
             }
         } else {
@@ -1952,7 +1969,8 @@ impl Source {
             if self.stats.is_jump(median.time, median.offset, median.delay) {
                 self.stats.clear();
             }
-            self.stats.add(median.time, median.offset, median.delay);
+            self.stats
+                .add_measured(median.time, median.offset, median.delay, median.round_trip);
             self.filtered = true;
         }
     }
@@ -1962,9 +1980,9 @@ impl Source {
     /// next sample enters (an offset of ours is the server's time less
     /// ours).
     fn follow_server_corrections(&mut self) {
-        if self.mono_doffset != 0.0 {
-            self.stats.shift_offsets(-self.mono_doffset);
-            self.mono_doffset = 0.0;
+        let correction = core::mem::take(&mut self.mono_doffset);
+        if correction != 0.0 && correction.abs() <= MAX_MONO_CORRECTION {
+            self.stats.shift_offsets(-correction);
         }
     }
 
@@ -2237,6 +2255,11 @@ impl Source {
             mono_receive: e.mono_receive,
             receive: header.receive_timestamp,
         });
+        // An answer without the monotonic timestamp breaks the chain:
+        // what was gathered no longer says where the samples stand.
+        if self.remote_mono.is_none() {
+            self.mono_doffset = 0.0;
+        }
         correction
     }
 
@@ -2682,6 +2705,78 @@ mod tests {
             (age - 16.0).abs() < 1.0
         });
         assert!(old.count() >= 60);
+    }
+
+    /// Of a symmetric peer's packets, only the first answer to our last
+    /// packet is measured (a second one, sent before ours came, answers
+    /// it too: chronyd's rule), and the same packet again is refused.
+    #[test]
+    fn a_peer_answer_is_measured_once_and_a_replay_refused() {
+        let mut rng = TestRng::new(2);
+        let config = SourceConfig::default()
+            .with_peer(true)
+            .with_minpoll(4)
+            .with_maxpoll(4);
+        let (a_id, b_id) = (
+            ReferenceId::from_bits(0x0a00_0001),
+            ReferenceId::from_bits(0x0a00_0002),
+        );
+        let reference = |id| Reference {
+            reference_id: id,
+            ..Reference::local(2, start())
+        };
+        let (a_ref, b_ref) = (reference(a_id), reference(b_id));
+        fn ours(reference: &Reference, time: NtpTimestamp) -> Ourselves<'_> {
+            Ourselves {
+                reference,
+                time,
+                precision: -20,
+                discipline: None,
+                mono: None,
+            }
+        }
+        let mut a = Source::new(config, b_id, start());
+        let mut b = Source::new(config, a_id, start());
+        let secs = NtpDuration::from_seconds_f64;
+        let mut buf = [0u8; 48];
+        let mut send = |s: &mut Source, r: &Reference, at: NtpTimestamp| {
+            let (len, _) = s
+                .poll_transmit_as(at, &mut rng, &mut buf, None, ours(r, at))
+                .unwrap();
+            let mut packet = [0u8; 48];
+            packet.copy_from_slice(&buf[..len]);
+            packet
+        };
+        let take = |s: &mut Source, r: &Reference, packet: &[u8], at: NtpTimestamp| {
+            s.handle_response_as(
+                at,
+                packet,
+                -20,
+                None,
+                TimestampSource::Kernel,
+                Some(ours(r, at)),
+            )
+            .result
+        };
+        // A's first packet starts it; B answers it, twice.
+        let first = a.next_poll().unwrap();
+        let p1 = send(&mut a, &a_ref, first);
+        let t = start() + secs(1.0);
+        let _ = take(&mut b, &b_ref, &p1, t);
+        let q1 = send(&mut b, &b_ref, t);
+        let next = b.next_poll().unwrap();
+        let q2 = send(&mut b, &b_ref, next);
+        let first_answer = take(&mut a, &a_ref, &q1, t + secs(0.01));
+        assert!(first_answer.is_ok(), "{first_answer:?}");
+        assert_eq!(
+            take(&mut a, &a_ref, &q2, next + secs(0.01)),
+            Err(ResponseError::BogusOrigin)
+        );
+        assert_eq!(
+            take(&mut a, &a_ref, &q1, next + secs(0.02)),
+            Err(ResponseError::BogusOrigin)
+        );
+        assert_eq!(a.stats().len(), 1);
     }
 
     /// A peer without `xleave` does not take the other's interleaved

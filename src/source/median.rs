@@ -7,12 +7,15 @@ use crate::time::NtpTimestamp;
 /// Polls a filter spans at most.
 pub(crate) const MAX_FILTER: u8 = 16;
 
-/// A sample waiting in the filter: local time, offset, delay (seconds).
+/// A sample waiting in the filter: local time, offset, delay (what it is
+/// weighed by) and the round trip alone (what the delay tests compare),
+/// seconds.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Pending {
     pub time: NtpTimestamp,
     pub offset: f64,
     pub delay: f64,
+    pub round_trip: f64,
 }
 
 /// The samples of the polls so far.
@@ -74,6 +77,7 @@ impl MedianFilter {
             let age = (at - s.time).to_seconds_f64();
             s.offset += rate * age;
             s.delay *= 1.0 + rate;
+            s.round_trip *= 1.0 + rate;
             s.time = s.time - crate::time::NtpDuration::from_seconds_f64(rate * age);
         }
     }
@@ -104,6 +108,7 @@ mod tests {
             time: NtpTimestamp::from_seconds_f64(100.0),
             offset,
             delay: 1e-3,
+            round_trip: 1e-3,
         })
     }
 

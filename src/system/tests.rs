@@ -958,3 +958,24 @@ fn a_filter_span_ended_without_a_sample_is_used() {
     assert!(at_poll >= 3 && at_refusal >= 3, "{at_poll} {at_refusal}");
     assert!(system.source_stats(id, now).unwrap().samples >= 6);
 }
+
+#[test]
+fn doffset_steps_a_clock_that_cannot_slew() {
+    let config = SystemConfig {
+        discipline: DisciplineConfig {
+            maxslewrate_ppm: 0.0,
+            ..DisciplineConfig::default()
+        },
+        ..SystemConfig::default()
+    };
+    let mut system = System::<2>::with_capacity(config, None);
+    let now = NtpTimestamp::from_parts(3_900_000_000, 0);
+    while system.poll_action().is_some() {}
+    system.accumulate_offset(now, 0.25);
+    assert_eq!(
+        system.poll_action(),
+        Some(ClockAction::Step {
+            offset: NtpDuration::from_seconds_f64(-0.25)
+        })
+    );
+}

@@ -194,6 +194,13 @@ pub(super) fn open_peers<E: std::fmt::Debug + std::fmt::Display>(
         if let Some(local) = local.filter(|a| !a.ip().is_loopback() && !a.ip().is_unspecified()) {
             node.set_own_reference_id(id, ReferenceId::from_ip(local.ip()));
         }
+        // Our own address at the port we serve NTP at: this node itself.
+        let own_port = serving
+            .ntp_for(address)
+            .is_some_and(|(_, serving)| serving.port() == address.port());
+        if own_port && local.is_some_and(|l| l.ip() == address.ip()) {
+            node.set_ourselves(id);
+        }
         peers.push(Peer {
             name: upstream.name.clone(),
             id,
