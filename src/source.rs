@@ -1118,8 +1118,8 @@ impl Source {
         self.announced_leap
     }
 
-    /// The server is this very node: an address and port it serves at
-    /// (see [`is_ourselves`](Self::is_ourselves)).
+    /// The server is this very node: an address and port it serves at.
+    /// While acquiring, the node does not wait for it to answer.
     pub fn set_ourselves(&mut self) {
         self.ourselves = true;
     }
