@@ -610,6 +610,22 @@ struct Symmetric {
     lateness: f64,
 }
 
+impl Symmetric {
+    /// The local times it keeps (our departures, the peer's arrivals),
+    /// which follow the clock's corrections.
+    fn local_times(&mut self) -> impl Iterator<Item = &mut NtpTimestamp> {
+        let departures = [&mut self.departed, &mut self.departed_before]
+            .into_iter()
+            .flatten()
+            .map(|d| &mut d.time);
+        let arrivals = [&mut self.answer, &mut self.stray]
+            .into_iter()
+            .flatten()
+            .map(|p| &mut p.arrived);
+        departures.chain(arrivals)
+    }
+}
+
 /// How a response matched our request, and the exchange it measures.
 #[derive(Debug, Clone, Copy)]
 struct Completed {
@@ -1163,19 +1179,7 @@ impl Source {
             moved(&mut last.sent);
             moved(&mut last.received);
         }
-        let symmetric = &mut self.symmetric;
-        for departure in [&mut symmetric.departed, &mut symmetric.departed_before]
-            .into_iter()
-            .flatten()
-        {
-            moved(&mut departure.time);
-        }
-        for packet in [&mut symmetric.answer, &mut symmetric.stray]
-            .into_iter()
-            .flatten()
-        {
-            moved(&mut packet.arrived);
-        }
+        self.symmetric.local_times().for_each(moved);
     }
 
     /// The noise of the local clock's timestamps, seconds: its precision
@@ -2397,18 +2401,8 @@ impl Source {
         if let Some(sent) = &mut self.last_sent {
             *sent = *sent + shift;
         }
-        let symmetric = &mut self.symmetric;
-        for departure in [&mut symmetric.departed, &mut symmetric.departed_before]
-            .into_iter()
-            .flatten()
-        {
-            departure.time = departure.time + shift;
-        }
-        for packet in [&mut symmetric.answer, &mut symmetric.stray]
-            .into_iter()
-            .flatten()
-        {
-            packet.arrived = packet.arrived + shift;
+        for time in self.symmetric.local_times() {
+            *time = *time + shift;
         }
     }
 
