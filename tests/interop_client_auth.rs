@@ -546,3 +546,68 @@ fn our_client_follows_our_server_with_keys_and_nts() {
     // Our server refused the wrong key's requests and counted them.
     assert!(printed.contains("auth-failed"), "{printed}");
 }
+
+/// An NTS-KE server that takes connections and never answers: the
+/// handshake is timed out by the driver's loop (5 s, then a retry 2 s
+/// later), and the loop goes on polling and selecting its other source
+/// meanwhile (with `authselectmode ignore`: chronyd's default `mix` would
+/// wait for the NTS source it requires).
+#[test]
+fn an_nts_ke_server_that_never_answers_is_timed_out_while_ntp_goes_on() {
+    let tmp = temp_dir("client-ke-hang");
+    let dir = tmp.path();
+    let (_server, port, _ntsport, ca) = our_server(dir);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let hang_port = listener.local_addr().unwrap().port();
+    let stop = Arc::new(AtomicBool::new(false));
+    let holder = {
+        let stop = stop.clone();
+        thread::spawn(move || {
+            let mut held = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((stream, _)) => held.push(stream),
+                    Err(_) => thread::sleep(Duration::from_millis(10)),
+                }
+            }
+            held.len()
+        })
+    };
+    let body = format!(
+        "ntstrustedcerts {}\nauthselectmode ignore\nserver 127.0.0.1 port {port} {FAST}\n\
+         server 127.0.0.1 port {} nts ntsport {hang_port} {FAST}\n",
+        ca.display(),
+        free_port()
+    );
+    let mut driver = client(dir, &body);
+    let ids = ids(&driver);
+    let (plain, nts) = (ids[0], ids[1]);
+    let attempts = |d: &Driver<'_, VirtualClock>| {
+        d.node()
+            .system()
+            .nts_state(nts)
+            .map_or(0, |state| state.attempts())
+    };
+    let started = Instant::now();
+    let mut selected = Vec::new();
+    let retried = run(&mut driver, Duration::from_secs(20), &mut selected, |d| {
+        attempts(d) >= 2
+    });
+    let took = started.elapsed();
+    // Time for the holder to take the second connection.
+    run_for(&mut driver, Duration::from_millis(500), &mut selected);
+    stop.store(true, Ordering::Relaxed);
+    let connections = holder.join().unwrap();
+    assert!(retried, "no second NTS-KE attempt in 20 s");
+    // The first attempt ends at its 5 s time-out, the next 2 s later.
+    assert!(took >= Duration::from_secs(7), "retried after {took:?}");
+    assert!(connections >= 2, "{connections} connections");
+    assert!(common::logs::lines()
+        .iter()
+        .any(|l| l.contains("NTS-KE with") && l.contains("no answer within 5s")));
+    // The loop was never held up: the other source answered all along.
+    assert_eq!(reach(&driver, plain), 0xff);
+    assert_eq!(counters(&driver, nts), AuthCounters::default());
+    assert_eq!(selected, vec![plain]);
+}

@@ -139,6 +139,64 @@ pub(crate) fn connect(fd: RawFd, addr: SocketAddr) -> io::Result<()> {
         .map(drop)
 }
 
+/// A non-blocking TCP connection to `addr`, under way: `connect(2)`
+/// returns at once, and the socket turns writable when the connection is
+/// made or failed (then `take_error` says which).
+pub(crate) fn tcp_connecting(addr: SocketAddr) -> io::Result<std::net::TcpStream> {
+    let domain = match addr {
+        SocketAddr::V4(_) => libc::AF_INET,
+        SocketAddr::V6(_) => libc::AF_INET6,
+    };
+    let fd = socket(domain, libc::SOCK_STREAM)?;
+    match connect(fd.as_raw_fd(), addr) {
+        Ok(()) => {}
+        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+        Err(e) => return Err(e),
+    }
+    Ok(std::net::TcpStream::from(fd))
+}
+
+/// A connected stream socket read with `recv(2)` and written with
+/// `send(2)` (never `read(2)`/`write(2)`, which std's `TcpStream` writes
+/// with and a simulated socket layer may not see).
+#[derive(Debug)]
+pub(crate) struct StreamIo<'a>(pub &'a std::net::TcpStream);
+
+impl io::Read for StreamIo<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        // SAFETY: `buf` is writable for its length.
+        let n = unsafe { libc::recv(self.0.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+        if n < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(n as usize)
+        }
+    }
+}
+
+impl io::Write for StreamIo<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        // SAFETY: `buf` is readable for its length.
+        let n = unsafe {
+            libc::send(
+                self.0.as_raw_fd(),
+                buf.as_ptr().cast(),
+                buf.len(),
+                libc::MSG_NOSIGNAL,
+            )
+        };
+        if n < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(n as usize)
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Sends `headers` on `fd` as one `sendmmsg(2)` where it reaches the
 /// descriptor, else one `sendmsg(2)` each (stopping at the first that
 /// fails); returns how many went, or the error of the first that did not.

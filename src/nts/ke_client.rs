@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use std::vec::Vec;
 
 use rustls::pki_types::ServerName;
-use rustls::{ClientConnection, StreamOwned};
+use rustls::ClientConnection;
 
 use super::aead::{AeadAlgorithm, AeadKey, MAX_KEY_LEN};
 use super::ke::{self, exporter_context, KeError, EXPORTER_LABEL, MAX_MESSAGE_LEN};
@@ -134,35 +134,24 @@ impl KeClient {
     }
 
     /// Runs NTS-KE with the server `host` (the name its certificate must
-    /// have) at `addr`.
+    /// have) at `addr`, blocking until it is done or the time-out passes.
+    /// (An event loop drives a [`KeHandshake`] instead.)
     pub fn establish(&self, host: &str, addr: SocketAddr) -> Result<KeOutcome, KeClientError> {
         let deadline = Instant::now() + self.timeout;
-        let name = ServerName::try_from(host.to_string())
-            .map_err(|_| KeClientError::BadName(host.to_string()))?;
-        let stream = TcpStream::connect_timeout(&addr, self.timeout)?;
+        let mut handshake = self.handshake(host)?;
+        let mut stream = TcpStream::connect_timeout(&addr, self.timeout)?;
         stream.set_nodelay(true)?;
-        let tls = ClientConnection::new(self.tls.clone(), name)?;
-        let mut stream = StreamOwned::new(tls, stream);
-        let mut request = [0u8; 64];
-        let n = ke::write_request(&mut request, &self.algorithms)?;
-        stream.sock.set_write_timeout(Some(self.timeout))?;
-        stream.write_all(&request[..n]).map_err(unwrap_tls)?;
-        let mut input = Vec::new();
-        let mut chunk = [0u8; 4096];
-        let len = loop {
-            if let Some(len) = ke::message_len(&input)? {
-                break len;
-            }
+        loop {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return Err(timed_out().into());
             }
-            stream.sock.set_read_timeout(Some(left))?;
-            match stream.read(&mut chunk) {
-                Ok(0) => return Err(KeError::Truncated.into()),
-                Ok(n) if input.len() + n <= MAX_MESSAGE_LEN => input.extend_from_slice(&chunk[..n]),
-                Ok(_) => return Err(KeError::TooLong.into()),
-                Err(e)
+            stream.set_read_timeout(Some(left))?;
+            stream.set_write_timeout(Some(left))?;
+            match handshake.advance(&mut stream, true) {
+                Ok(Some(outcome)) => return Ok(outcome),
+                Ok(None) => {}
+                Err(KeClientError::Io(e))
                     if matches!(
                         e.kind(),
                         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
@@ -170,18 +159,138 @@ impl KeClient {
                 {
                     return Err(timed_out().into())
                 }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// A handshake with the server `host` (the name its certificate must
+    /// have), its request written, for the caller to drive over a TCP
+    /// connection of its own (see [`KeHandshake::advance`]).
+    pub fn handshake(&self, host: &str) -> Result<KeHandshake, KeClientError> {
+        let name = ServerName::try_from(host.to_string())
+            .map_err(|_| KeClientError::BadName(host.to_string()))?;
+        let mut tls = ClientConnection::new(self.tls.clone(), name)?;
+        let mut request = [0u8; 64];
+        let n = ke::write_request(&mut request, &self.algorithms)?;
+        // Kept by rustls until the TLS handshake is done.
+        tls.writer().write_all(&request[..n])?;
+        Ok(KeHandshake {
+            tls,
+            host: host.to_string(),
+            algorithms: self.algorithms.clone(),
+            input: Vec::new(),
+        })
+    }
+}
+
+/// One NTS-KE exchange in progress, for an event loop: the caller owns the
+/// TCP connection and the time-out, and calls [`advance`](Self::advance)
+/// whenever the connection is readable, or writable while
+/// [`wants_write`](Self::wants_write).
+#[derive(Debug)]
+pub struct KeHandshake {
+    tls: ClientConnection,
+    host: String,
+    algorithms: Vec<AeadAlgorithm>,
+    /// The server's message so far.
+    input: Vec<u8>,
+}
+
+impl KeHandshake {
+    /// Whether TLS has bytes to send (wait for the connection to be
+    /// writable).
+    pub fn wants_write(&self) -> bool {
+        self.tls.wants_write()
+    }
+
+    /// Sends what TLS has to send over `io` until it would block; then,
+    /// if `readable`, reads once and takes in what came. The session when
+    /// the server's whole message has come; `None` while it has not. On a
+    /// non-blocking connection a `WouldBlock` is no error; on a blocking
+    /// one, a read or write time-out is returned as the `Io` error.
+    pub fn advance(
+        &mut self,
+        io: &mut (impl Read + Write),
+        readable: bool,
+    ) -> Result<Option<KeOutcome>, KeClientError> {
+        self.flush(io)?;
+        if !readable {
+            return Ok(None);
+        }
+        match self.tls.read_tls(io) {
+            Ok(0) => {
+                // The connection closed: what came is all there is.
+                self.take_plaintext()?;
+                return match self.finish()? {
+                    Some(outcome) => Ok(Some(outcome)),
+                    None => Err(KeError::Truncated.into()),
+                };
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
+            Err(e) => return Err(e.into()),
+        }
+        if let Err(e) = self.tls.process_new_packets() {
+            // The alert that says why goes out first.
+            let _ = self.flush(io);
+            return Err(e.into());
+        }
+        self.take_plaintext()?;
+        // The handshake's last flight, or an alert.
+        self.flush(io)?;
+        let outcome = self.finish()?;
+        if outcome.is_some() {
+            // Best effort: the session is the server's already.
+            self.tls.send_close_notify();
+            let _ = self.flush(io);
+        }
+        Ok(outcome)
+    }
+
+    /// Writes what TLS has to send until it would block.
+    fn flush(&mut self, io: &mut impl Write) -> Result<(), KeClientError> {
+        while self.tls.wants_write() {
+            match self.tls.write_tls(io) {
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves the plaintext TLS decrypted into the message so far.
+    fn take_plaintext(&mut self) -> Result<(), KeClientError> {
+        let mut chunk = [0u8; 4096];
+        loop {
+            match self.tls.reader().read(&mut chunk) {
+                Ok(0) => return Ok(()),
+                Ok(n) if self.input.len() + n <= MAX_MESSAGE_LEN => {
+                    self.input.extend_from_slice(&chunk[..n])
+                }
+                Ok(_) => return Err(KeError::TooLong.into()),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
                 Err(e) => return Err(unwrap_tls(e)),
             }
+        }
+    }
+
+    /// The outcome once the server's message is whole.
+    fn finish(&mut self) -> Result<Option<KeOutcome>, KeClientError> {
+        let Some(len) = ke::message_len(&self.input)? else {
+            return Ok(None);
         };
-        if stream.conn.alpn_protocol() != Some(ke::ALPN) {
+        if self.tls.alpn_protocol() != Some(ke::ALPN) {
             return Err(KeClientError::Alpn);
         }
-        let response = ke::parse_response(&input[..len], &self.algorithms)?;
+        let response = ke::parse_response(&self.input[..len], &self.algorithms)?;
         let algorithm = response.algorithm;
+        let tls = &self.tls;
         let export = |s2c| -> Result<AeadKey, KeClientError> {
             let n = algorithm.key_len();
             let mut bytes = [0u8; MAX_KEY_LEN];
-            stream.conn.export_keying_material(
+            tls.export_keying_material(
                 &mut bytes[..n],
                 EXPORTER_LABEL.as_bytes(),
                 Some(&exporter_context(algorithm, s2c)),
@@ -198,14 +307,11 @@ impl KeClient {
             // Lengths were checked by the parser.
             session.add_cookie(cookie).map_err(|_| KeError::NoCookies)?;
         }
-        let outcome = KeOutcome {
+        Ok(Some(KeOutcome {
             session,
-            ntp_server: response.server.unwrap_or(host).to_string(),
+            ntp_server: response.server.unwrap_or(&self.host).to_string(),
             ntp_port: response.port.unwrap_or(123),
-        };
-        stream.conn.send_close_notify();
-        let _ = stream.flush();
-        Ok(outcome)
+        }))
     }
 }
 

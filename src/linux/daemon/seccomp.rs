@@ -3,9 +3,10 @@
 //!
 //! - Level 0: no filter.
 //! - Level 1: only the system calls the daemon makes after starting are
-//!   allowed (its loop, NTS-KE threads, name resolution through the C
-//!   library, the files it writes, the command sockets), with `socket`
-//!   kept to the AF_UNIX, AF_INET, AF_INET6 and AF_NETLINK domains.
+//!   allowed (its loop, the NTS-KE server's thread, name resolution
+//!   through the C library, the files it writes, the command sockets),
+//!   with `socket` kept to the AF_UNIX, AF_INET, AF_INET6 and AF_NETLINK
+//!   domains.
 //! - Level 2: everything is allowed except a few calls a time daemon has
 //!   no use for: `execve`, `execveat`, `fork`, `vfork` and `ptrace`.
 //! - A positive level kills the whole process on a blocked call

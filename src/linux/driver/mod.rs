@@ -23,8 +23,9 @@
 //! - On every way out (a stop, an error, a panic unwinding through it) the
 //!   node ends the slew in progress and the clock is left at the frequency
 //!   estimate, as chronyd leaves it ([`Driver::finish`]).
-//! - NTS sources get their NTS-KE in helper threads when the node asks,
-//!   and keep their cookies in `ntsdumpdir` across restarts.
+//! - NTS sources get their NTS-KE when the node asks, over non-blocking
+//!   connections this loop waits on, and keep their cookies in
+//!   `ntsdumpdir` across restarts.
 //! - With `dumpdir`, the sources' measurement histories are saved on the
 //!   way out and (with `-r`, [`Settings::reload`]) restored at start, so
 //!   that a restarted node corrects the clock at once.
@@ -208,10 +209,17 @@ impl<'a, C: DriverClock> Driver<'a, C> {
             .map(|t| t.due().saturating_duration_since(Instant::now()));
         // (The monotonic clock is read only when there is a broadcast.)
         let until_broadcast = self.broadcasts.until_due(Instant::now);
-        let wait = [until_due, max_wait, until_temperature, until_broadcast]
-            .into_iter()
-            .flatten()
-            .min();
+        let until_handshake = self.ke.as_ref().and_then(|ke| ke.until_due(Instant::now()));
+        let wait = [
+            until_due,
+            max_wait,
+            until_temperature,
+            until_broadcast,
+            until_handshake,
+        ]
+        .into_iter()
+        .flatten()
+        .min();
         let mut poller = Poller::new();
         // Each socket a source's requests leave from: its own (by the
         // source's id, which a source started meanwhile does not have), and
@@ -237,10 +245,13 @@ impl<'a, C: DriverClock> Driver<'a, C> {
             .flat_map(|c| c.fds())
             .map(|fd| poller.add(&fd))
             .collect();
-        // A handshake that finishes wakes the loop (handled in transmit()).
-        if let Some(ke) = &self.ke {
-            poller.add(&ke.wake_fd());
-        }
+        // The NTS-KE connections (their handshakes finish in transmit()).
+        let handshakes: Vec<usize> = self
+            .ke
+            .iter()
+            .flat_map(|ke| ke.fds())
+            .map(|(fd, output)| poller.add_with_output(&fd, output))
+            .collect();
         let served: Vec<(usize, usize)> = self
             .serving
             .live()
@@ -252,6 +263,13 @@ impl<'a, C: DriverClock> Driver<'a, C> {
             .map(|(id, fd)| (id, poller.add(&fd)))
             .collect();
         poller.wait(wait).map_err(io_error("poll"))?;
+        if let Some(ke) = &mut self.ke {
+            let ready: Vec<(bool, bool)> = handshakes
+                .iter()
+                .map(|&i| (poller.is_ready(i), poller.is_writable(i)))
+                .collect();
+            ke.advance(&ready, Instant::now());
+        }
         self.watch_for_jumps()?;
         self.broadcasts
             .send_due(Instant::now, &mut self.node, &self.clock, &self.serving);

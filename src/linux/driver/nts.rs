@@ -1,20 +1,23 @@
-//! NTS-KE for the driver's NTS sources, off the NTP path: each handshake
-//! (TLS over TCP, blocking, bounded by its time-out) runs in a helper
-//! thread of its own, which sends the outcome back on a channel and wakes
-//! the driver's `poll(2)` through a socket pair. The node decides when a
-//! source needs one ([`crate::node::Node::poll_nts_ke`]) and paces failures;
+//! NTS-KE for the driver's NTS sources, in the driver's own loop as
+//! chronyd runs it: each handshake is a non-blocking TCP connection whose
+//! descriptor the loop's `poll(2)` watches beside the NTP sockets, and a
+//! [`KeHandshake`] that moves TLS forward whenever it is ready, bounded by
+//! its time-out. Nothing blocks the NTP path but the name lookup of a
+//! Server record naming another host. The node decides when a source needs
+//! a handshake ([`crate::node::Node::poll_nts_ke`]) and paces failures;
 //! this module runs them, resolves where NTP goes afterwards, and names the
 //! `ntsdumpdir` files the cookies are kept in across restarts.
 
 use super::DriverNode;
 use std::collections::HashMap;
 use std::format;
-use std::io::{self, Read, Write};
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::io;
+use std::iter;
+use std::mem;
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::os::fd::{AsFd, BorrowedFd};
-use std::os::unix::net::UnixStream;
 use std::string::String;
-use std::sync::mpsc::{self, Receiver, Sender};
+use std::time::{Duration, Instant};
 use std::vec::Vec;
 
 use super::files;
@@ -22,8 +25,9 @@ use super::outgoing::ClientPorts;
 use super::peers::Peer;
 use super::serving::ServeSockets;
 use crate::linux::nts::ke_client::{
-    KeClient, KeClientError, KeOutcome, NtsClientConfig, NtsSettings,
+    KeClient, KeClientError, KeHandshake, KeOutcome, NtsClientConfig, NtsSettings,
 };
+use crate::linux::sys;
 use crate::time::NtpTimestamp;
 
 /// An NTS source of the driver: where its NTS-KE server is and what NTP
@@ -78,12 +82,17 @@ pub(super) enum KeFailure {
     /// The client could not be set up, or the handshake failed.
     #[error(transparent)]
     Client(#[from] KeClientError),
-    /// The driver's wake-up socket could not be shared with the thread.
-    #[error(transparent)]
-    Wake(io::Error),
-    /// The helper thread could not be started.
-    #[error("NTS-KE thread: {0}")]
-    Thread(io::Error),
+    /// The TCP connection to the NTS-KE server could not be made.
+    #[error("connection to {address}: {source}")]
+    Connect {
+        /// The NTS-KE server.
+        address: SocketAddr,
+        /// Why.
+        source: io::Error,
+    },
+    /// The handshake took longer than its time-out.
+    #[error("no answer within {0:?}")]
+    TimedOut(Duration),
     /// The NTP server the handshake named has no address.
     #[error(transparent)]
     NtpAddress(io::Error),
@@ -106,39 +115,123 @@ pub(super) struct KeDone {
     pub result: Result<(KeOutcome, SocketAddr), KeFailure>,
 }
 
-/// Runs handshakes in helper threads.
+/// A handshake under way.
+struct Running {
+    /// The peer's index.
+    peer: usize,
+    /// The peer's NTS settings (where NTP goes afterwards).
+    nts: PeerNts,
+    stream: TcpStream,
+    /// Whether the connection was made (it is writable once it is).
+    connected: bool,
+    handshake: KeHandshake,
+    deadline: Instant,
+}
+
+impl Running {
+    /// Whether to wait for the connection to be writable: until it is
+    /// made, and while TLS has something to send.
+    fn wants_write(&self) -> bool {
+        !self.connected || self.handshake.wants_write()
+    }
+
+    /// Moves the handshake on after its connection was `readable` or
+    /// `writable`: `None` while it is under way.
+    fn advance(
+        &mut self,
+        readable: bool,
+        writable: bool,
+    ) -> Option<Result<(KeOutcome, SocketAddr), KeFailure>> {
+        if !self.connected {
+            if !writable {
+                return None;
+            }
+            let failed = match self.stream.take_error() {
+                Ok(None) => None,
+                Ok(Some(e)) | Err(e) => Some(e),
+            };
+            if let Some(source) = failed {
+                let address = self.nts.ke_address;
+                return Some(Err(KeFailure::Connect { address, source }));
+            }
+            self.connected = true;
+        }
+        match self
+            .handshake
+            .advance(&mut sys::StreamIo(&self.stream), readable)
+        {
+            Ok(None) => None,
+            Ok(Some(outcome)) => Some(
+                self.nts
+                    .ntp_address(&outcome)
+                    .map(|address| (outcome, address))
+                    .map_err(KeFailure::NtpAddress),
+            ),
+            Err(e) => Some(Err(KeFailure::Client(e))),
+        }
+    }
+}
+
+/// Runs the handshakes, in the driver's loop.
 pub(super) struct KeRunner {
     settings: NtsSettings,
     /// NTS-KE clients by certificate set and whether times are checked.
     clients: HashMap<(u32, bool), KeClient>,
-    done_tx: Sender<KeDone>,
-    done_rx: Receiver<KeDone>,
-    wake_rx: UnixStream,
-    wake_tx: UnixStream,
+    running: Vec<Running>,
+    done: Vec<KeDone>,
 }
 
 impl KeRunner {
-    pub fn new(settings: NtsSettings) -> io::Result<KeRunner> {
-        let (wake_rx, wake_tx) = UnixStream::pair()?;
-        wake_rx.set_nonblocking(true)?;
-        let (done_tx, done_rx) = mpsc::channel();
-        Ok(KeRunner {
+    pub fn new(settings: NtsSettings) -> KeRunner {
+        KeRunner {
             settings,
             clients: HashMap::new(),
-            done_tx,
-            done_rx,
-            wake_rx,
-            wake_tx,
-        })
+            running: Vec::new(),
+            done: Vec::new(),
+        }
     }
 
     pub fn settings(&self) -> &NtsSettings {
         &self.settings
     }
 
-    /// Readable when a handshake finished.
-    pub fn wake_fd(&self) -> BorrowedFd<'_> {
-        self.wake_rx.as_fd()
+    /// The connections of the handshakes under way, each with whether to
+    /// wait for it to be writable too (see [`Self::advance`]).
+    pub fn fds(&self) -> impl Iterator<Item = (BorrowedFd<'_>, bool)> {
+        self.running
+            .iter()
+            .map(|running| (running.stream.as_fd(), running.wants_write()))
+    }
+
+    /// How long until the first handshake times out.
+    pub fn until_due(&self, now: Instant) -> Option<Duration> {
+        self.running
+            .iter()
+            .map(|running| running.deadline.saturating_duration_since(now))
+            .min()
+    }
+
+    /// Moves the handshakes on, after a wait that found the connections
+    /// [`fds`](Self::fds) gave `ready` (readable, writable; in that
+    /// order); those finished, failed or timed out at `now` are kept for
+    /// [`finished`](Self::finished).
+    pub fn advance(&mut self, ready: &[(bool, bool)], now: Instant) {
+        let timeout = self.settings.timeout;
+        let readiness = ready.iter().copied().chain(iter::repeat((false, false)));
+        for (mut running, (readable, writable)) in
+            mem::take(&mut self.running).into_iter().zip(readiness)
+        {
+            let result = match running.advance(readable, writable) {
+                None if now >= running.deadline => Err(KeFailure::TimedOut(timeout)),
+                None => {
+                    self.running.push(running);
+                    continue;
+                }
+                Some(result) => result,
+            };
+            let peer = running.peer;
+            self.done.push(KeDone { peer, result });
+        }
     }
 
     /// The client for certificate set `set`, checking certificate times
@@ -162,52 +255,45 @@ impl KeRunner {
         Ok(client)
     }
 
-    /// Starts NTS-KE for peer `index` in a helper thread; `clock_updates`
-    /// says whether `nocerttimecheck` still applies. An error (no trusted
-    /// certificate, no thread) is the failed handshake's.
+    /// Starts NTS-KE for peer `index` at `now`: connects to its NTS-KE
+    /// server and readies the handshake; `clock_updates` says whether
+    /// `nocerttimecheck` still applies. An error (no trusted certificate,
+    /// no connection) is the failed handshake's.
     pub fn start(
         &mut self,
         index: usize,
         peer: &PeerNts,
         clock_updates: u32,
+        now: Instant,
     ) -> Result<(), KeFailure> {
         let ignore_time = clock_updates < self.settings.no_cert_time_check;
-        let client = self.client(peer.certset, ignore_time)?;
-        let peer = peer.clone();
-        let done = self.done_tx.clone();
-        let mut wake = self.wake_tx.try_clone().map_err(KeFailure::Wake)?;
-        std::thread::Builder::new()
-            .name("ntpkit-nts-ke".into())
-            .spawn(move || {
-                let result = client
-                    .establish(&peer.host, peer.ke_address)
-                    .map_err(KeFailure::Client)
-                    .and_then(|outcome| {
-                        let address = peer.ntp_address(&outcome).map_err(KeFailure::NtpAddress)?;
-                        Ok((outcome, address))
-                    });
-                // The driver may be gone: then nobody waits for this.
-                let _ = done.send(KeDone {
-                    peer: index,
-                    result,
-                });
-                let _ = wake.write_all(&[1]);
-            })
-            .map_err(KeFailure::Thread)?;
+        let handshake = self
+            .client(peer.certset, ignore_time)?
+            .handshake(&peer.host)?;
+        let address = peer.ke_address;
+        let connect = |source| KeFailure::Connect { address, source };
+        let stream = sys::tcp_connecting(address).map_err(connect)?;
+        stream.set_nodelay(true).map_err(connect)?;
+        self.running.push(Running {
+            peer: index,
+            nts: peer.clone(),
+            stream,
+            connected: false,
+            handshake,
+            deadline: now + self.settings.timeout,
+        });
         Ok(())
     }
 
     /// The handshakes that finished since the last call.
     pub fn finished(&mut self) -> Vec<KeDone> {
-        let mut drain = [0u8; 64];
-        while matches!(self.wake_rx.read(&mut drain), Ok(n) if n > 0) {}
-        self.done_rx.try_iter().collect()
+        mem::take(&mut self.done)
     }
 }
 
 /// Takes in the NTS-KE handshakes that finished (the session for the
 /// node, the peer's socket moved to the NTP server they name) and starts,
-/// in helper threads, those the node wants at `now`.
+/// those the node wants at `now`.
 pub(super) fn run_handshakes(
     node: &mut DriverNode<'_>,
     peers: &mut [Peer],
@@ -258,7 +344,7 @@ pub(super) fn run_handshakes(
         let Some(nts) = &peer.nts else {
             continue;
         };
-        if let Err(error) = ke.start(index, nts, updates) {
+        if let Err(error) = ke.start(index, nts, updates, Instant::now()) {
             let retry_in = node.nts_ke_failed(id, now).unwrap_or(0);
             log::warn!(
                 "NTS-KE with {} failed: {error}; next attempt in {retry_in} s",

@@ -121,16 +121,7 @@ pub(super) fn open_peers<E: std::fmt::Debug + std::fmt::Display>(
     let nts_sources = upstreams
         .iter()
         .any(|u| matches!(u.auth, UpstreamAuth::Nts { .. }));
-    let ke = if nts_sources {
-        Some(
-            KeRunner::new(nts_settings.clone()).map_err(|source| DriverError::Io {
-                what: "NTS-KE wake-up socket".into(),
-                source,
-            })?,
-        )
-    } else {
-        None
-    };
+    let ke = nts_sources.then(|| KeRunner::new(nts_settings.clone()));
     let mut peers = Vec::new();
     for upstream in upstreams {
         let id = node

@@ -15,7 +15,7 @@ use crate::chrony::hex;
 use crate::linux::files::write_atomically;
 use crate::nts::aead::{AeadAlgorithm, AeadKey};
 pub use crate::nts::ke_client::{
-    KeClient, KeClientError, KeOutcome, NtsClientConfig, DEFAULT_TIMEOUT,
+    KeClient, KeClientError, KeHandshake, KeOutcome, NtsClientConfig, DEFAULT_TIMEOUT,
 };
 use crate::nts::{NtsSession, SessionKeys};
 

@@ -902,6 +902,18 @@ impl Poller {
         self.add_events(source, libc::POLLIN | libc::POLLPRI)
     }
 
+    /// Watches `source` for input, and with `output` for room to write
+    /// (`POLLOUT`: a connection made, or failed); returns its index. See
+    /// [`Self::is_writable`].
+    pub fn add_with_output(&mut self, source: &impl AsRawFd, output: bool) -> usize {
+        let events = if output {
+            libc::POLLIN | libc::POLLOUT
+        } else {
+            libc::POLLIN
+        };
+        self.add_events(source, events)
+    }
+
     fn add_events(&mut self, source: &impl AsRawFd, events: libc::c_short) -> usize {
         self.fds.push(libc::pollfd {
             fd: source.as_raw_fd(),
@@ -954,6 +966,14 @@ impl Poller {
         self.fds
             .get(index)
             .is_some_and(|fd| fd.revents & (libc::POLLPRI | libc::POLLERR) != 0)
+    }
+
+    /// Whether the `index`th descriptor could be written (or was in error)
+    /// at the last wait.
+    pub fn is_writable(&self, index: usize) -> bool {
+        self.fds
+            .get(index)
+            .is_some_and(|fd| fd.revents & (libc::POLLOUT | libc::POLLERR | libc::POLLHUP) != 0)
     }
 
     /// Whether the `index`th descriptor had a datagram to read at the last
