@@ -20,8 +20,8 @@
 //!     the timer:                        node.handle_timeout(now)
 //!     while let Some(action) = node.poll_action() { clock.apply(&action) }   // at once
 //!     while let Some(event) = node.poll_event() { log it, write files }
-//!     while let Some(source) = node.poll_nts_ke(now) { start NTS-KE for it }
-//!     an NTS-KE finished: node.set_nts_session(source, session, now) or node.nts_ke_failed(source, now)
+//!     while let Some(source) = node.poll_nts_ke() { start NTS-KE for it }   // after the polls
+//!     an NTS-KE finished: node.set_nts_session(source, session, now) or node.nts_ke_failed(source, now, ending)
 //!     sleep until node.poll_timeout(), or a datagram
 //! }
 //! on the way out: node.shutdown(now), then the actions and events once more
@@ -41,6 +41,7 @@ use crate::discipline::{DisciplineError, Drift, MakeStep};
 use crate::filter::StoredSample;
 use crate::leap::LeapTable;
 use crate::manual::ManualError;
+use crate::nts::client::KeEnding;
 use crate::nts::{CookieKeys, NtsSession};
 use crate::random::Random;
 use crate::refclock::{Accepted, Filtered, Reading, ReadingError, RefclockConfig};
@@ -469,12 +470,13 @@ impl<'a, const N: usize, const S: usize, const R: usize> Node<'a, N, S, R> {
     }
 
     /// An NTS source to run NTS-KE for now (see [`System::poll_nts_ke`]).
-    /// Call until `None` after every call.
-    pub fn poll_nts_ke(&mut self, now: NtpTimestamp) -> Option<SourceId> {
-        self.system.poll_nts_ke(now)
+    /// Call until `None` after every [`poll_transmit`](Self::poll_transmit)
+    /// (a poll wants it).
+    pub fn poll_nts_ke(&mut self) -> Option<SourceId> {
+        self.system.poll_nts_ke()
     }
 
-    /// NTS-KE for `source` (or a saved dump) gave `session` at `now`.
+    /// NTS-KE for `source` gave `session` at `now`.
     pub fn set_nts_session(
         &mut self,
         source: SourceId,
@@ -484,9 +486,26 @@ impl<'a, const N: usize, const S: usize, const R: usize> Node<'a, N, S, R> {
         self.system.set_nts_session(source, session, now)
     }
 
-    /// NTS-KE for `source` failed at `now`: seconds until the next try.
-    pub fn nts_ke_failed(&mut self, source: SourceId, now: NtpTimestamp) -> Result<u64, AuthError> {
-        self.system.nts_ke_failed(source, now)
+    /// A session `source` saved in an earlier run, made at `made` (see
+    /// [`System::restore_nts_session`]).
+    pub fn restore_nts_session(
+        &mut self,
+        source: SourceId,
+        session: NtsSession,
+        made: NtpTimestamp,
+    ) -> Result<(), AuthError> {
+        self.system.restore_nts_session(source, session, made)
+    }
+
+    /// NTS-KE for `source` failed at `now`, ending as `ending`: seconds
+    /// until the next attempt may start.
+    pub fn nts_ke_failed(
+        &mut self,
+        source: SourceId,
+        now: NtpTimestamp,
+        ending: KeEnding,
+    ) -> Result<u64, AuthError> {
+        self.system.nts_ke_failed(source, now, ending)
     }
 
     /// The client engine (for reports).

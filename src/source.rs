@@ -446,6 +446,20 @@ fn fuzz_below(time: NtpTimestamp, precision: i8, rng: &mut impl Random) -> NtpTi
     NtpTimestamp::from_bits(fuzzed.max(1))
 }
 
+/// The tests on a response's header alone that it fails: whether the
+/// server is synchronised with a valid stratum, and its root distance.
+fn header_failures(header: &Header) -> u16 {
+    let (root_delay, root_dispersion) = header_root(header);
+    let mut failed = 0;
+    if header.leap == LeapIndicator::Unsynchronized || header.stratum == 0 || header.stratum >= 16 {
+        failed |= TEST_SYNCHRONIZED;
+    }
+    if root_delay / 2.0 + root_dispersion >= MAX_ROOT_DISTANCE {
+        failed |= TEST_ROOT_DISTANCE;
+    }
+    failed
+}
+
 /// The test bit (of [`ALL_TESTS`]) a response fails with `error`.
 fn test_bit(error: &ResponseError) -> u16 {
     match error {
@@ -1611,7 +1625,7 @@ impl Source {
             .emit(buf)
             .ok()
             .and_then(|n| self.add_exp1(&header, &ours, buf, n))
-            .and_then(|n| self.auth.seal_request(nts, buf, n, rng));
+            .and_then(|n| self.auth.seal_request(nts, buf, n, rng, now));
         let number = RequestNumber(self.requests);
         // The last request went unanswered: poll less often (chronyd's
         // back-off), so that a dead server is not asked at the rate of a
@@ -1619,6 +1633,11 @@ impl Source {
         if self.outstanding.is_some_and(|request| !request.presend) {
             self.back_off();
             self.filter_missed();
+        }
+        // A poll that sends nothing (an NTS source waiting for NTS-KE)
+        // counts toward a longer poll as an unanswered one, as chronyd's.
+        if len.is_none() {
+            self.back_off();
         }
         // `presend`: a regular poll at a long enough interval goes out
         // twice, first to warm the path.
@@ -2022,9 +2041,20 @@ impl Source {
             ) => return None,
             Err(error) => test_bit(error),
         };
-        if failed & VALID_TESTS == 0 {
+        let failed = if failed & VALID_TESTS == 0 {
             self.counts.valid = self.counts.valid.saturating_add(1);
-        }
+            failed
+        } else {
+            // Not valid (an NTS NAK, a zero timestamp): as chronyd, the
+            // header's own tests are still made, and the sample's (A to
+            // D) are not, so they fail.
+            failed
+                | header_failures(&header)
+                | TEST_MAX_DELAY
+                | TEST_DELAY_RATIO
+                | TEST_DELAY_DEV_RATIO
+                | TEST_LOOP
+        };
         self.exchange = Some(Exchange {
             header,
             tests: ALL_TESTS & !failed,

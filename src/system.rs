@@ -37,6 +37,7 @@ use crate::discipline::{
 pub use crate::discipline::{Drift, MakeStep};
 use crate::leap::{LeapMode, LeapTable, PendingLeap, DAY};
 use crate::manual::{Manual, ManualCorrection, ManualError};
+use crate::nts::client::KeEnding;
 use crate::nts::NtsSession;
 use crate::random::Random;
 use crate::refclock::Refclock;
@@ -181,8 +182,6 @@ pub enum Timer {
     /// A reference clock's next reading
     /// ([`poll_refclock`](System::poll_refclock)).
     Refclock(SourceId),
-    /// An NTS source's next NTS-KE.
-    NtsKe(SourceId),
     /// The end of the slew in progress (the discipline's timer).
     Discipline,
     /// Midnight, when a leap second is made (see
@@ -994,9 +993,9 @@ impl<const N: usize, const S: usize, const R: usize> System<N, S, R> {
 
     /// Authenticates source `id`'s exchanges with `auth` from its next
     /// request on: a symmetric key, or NTS (the source then sends nothing
-    /// until [`set_nts_session`](Self::set_nts_session) gives it a session,
-    /// and [`poll_nts_ke`](Self::poll_nts_ke) hands it out for NTS-KE at
-    /// once). Leaving NTS frees the source's NTS slot.
+    /// until [`set_nts_session`](Self::set_nts_session) gives it a session:
+    /// its first poll wants NTS-KE, which [`poll_nts_ke`](Self::poll_nts_ke)
+    /// hands out). Leaving NTS frees the source's NTS slot.
     pub fn set_source_auth(&mut self, id: SourceId, auth: SourceAuth) -> Result<(), AuthError> {
         let source = self
             .sources
@@ -1041,28 +1040,26 @@ impl<const N: usize, const S: usize, const R: usize> System<N, S, R> {
         self.nts.get(slot)?.as_ref()
     }
 
-    /// An NTS source that wants NTS-KE at `now` (no session, no cookie
-    /// left, a NAK, or the refresh is due, and a failed attempt's backoff
-    /// is over), now marked as being in NTS-KE; call until `None` after
-    /// every call that may change it (as for
-    /// [`poll_transmit`](Self::poll_transmit)). Answer each with
+    /// An NTS source whose poll wanted NTS-KE (no session, no cookie left,
+    /// a NAK, or the refresh due; see [`NtsState`]), now marked as being in
+    /// NTS-KE; call until `None` after every call that may change it (as
+    /// for [`poll_transmit`](Self::poll_transmit)). Answer each with
     /// [`set_nts_session`](Self::set_nts_session) or
     /// [`nts_ke_failed`](Self::nts_ke_failed).
-    pub fn poll_nts_ke(&mut self, now: NtpTimestamp) -> Option<SourceId> {
+    pub fn poll_nts_ke(&mut self) -> Option<SourceId> {
         let nts = &mut self.nts;
         self.sources.iter().enumerate().find_map(|(i, s)| {
             let state = nts_slot(nts, s.as_ref()?.nts_slot())?;
-            state.wants_ke(now).then(|| {
+            state.wants_ke().then(|| {
                 state.start();
                 SourceId(i)
             })
         })
     }
 
-    /// NTS-KE for source `id` (or a saved dump) gave `session` at `now`:
-    /// the source uses it from its next request on, and wants NTS-KE again
-    /// when its cookies run out, after a NAK, or `nts_refresh` seconds
-    /// later.
+    /// NTS-KE for source `id` gave `session` at `now`: the source uses it
+    /// from its next poll on, and wants NTS-KE again when its cookies run
+    /// out, after a NAK, or `nts_refresh` seconds after its first request.
     pub fn set_nts_session(
         &mut self,
         id: SourceId,
@@ -1074,11 +1071,32 @@ impl<const N: usize, const S: usize, const R: usize> System<N, S, R> {
         Ok(())
     }
 
-    /// NTS-KE for source `id` failed at `now`: the next attempt comes
-    /// after the backoff's wait, in seconds, which is returned (2, 4, …
-    /// 1024).
-    pub fn nts_ke_failed(&mut self, id: SourceId, now: NtpTimestamp) -> Result<u64, AuthError> {
-        Ok(self.nts_state_mut(id)?.failed(now))
+    /// A session source `id` saved in an earlier run (made at `made`,
+    /// local time) is in use again: its refresh is due `nts_refresh`
+    /// seconds after `made`.
+    pub fn restore_nts_session(
+        &mut self,
+        id: SourceId,
+        session: NtsSession,
+        made: NtpTimestamp,
+    ) -> Result<(), AuthError> {
+        let refresh = self.config.nts_refresh;
+        self.nts_state_mut(id)?.restored(session, made, refresh);
+        Ok(())
+    }
+
+    /// NTS-KE for source `id` failed at `now`, ending as `ending`: the
+    /// next attempt comes with a poll after the [`KeBackoff`]'s wait, in
+    /// seconds, which is returned.
+    ///
+    /// [`KeBackoff`]: crate::nts::client::KeBackoff
+    pub fn nts_ke_failed(
+        &mut self,
+        id: SourceId,
+        now: NtpTimestamp,
+        ending: KeEnding,
+    ) -> Result<u64, AuthError> {
+        Ok(self.nts_state_mut(id)?.failed(now, ending))
     }
 
     fn nts_state_mut(&mut self, id: SourceId) -> Result<&mut NtsState, AuthError> {
@@ -1387,11 +1405,6 @@ impl<const N: usize, const S: usize, const R: usize> System<N, S, R> {
             };
             Some((timer, source.next_poll()?))
         });
-        let ke = self.sources.iter().enumerate().filter_map(|(i, s)| {
-            let slot = s.as_ref()?.nts_slot()?;
-            let due = self.nts.get(slot)?.as_ref()?.ke_timeout()?;
-            Some((Timer::NtsKe(SourceId(i)), due))
-        });
         // Midnight, when the node makes the leap second or serves it
         // slowly (the kernel's own needs no wake-up).
         let leap = self
@@ -1406,7 +1419,7 @@ impl<const N: usize, const S: usize, const R: usize> System<N, S, R> {
                     NtpTimestamp::from_unix(UnixTime::new(leap.at, 0)),
                 )
             });
-        polls.chain(ke).chain(leap).chain(
+        polls.chain(leap).chain(
             self.discipline
                 .poll_timeout()
                 .map(|due| (Timer::Discipline, due)),

@@ -13,7 +13,7 @@
 //!    drop the response (count it) before the NTP tests; on success run
 //!    the usual tests on the header.
 //! 4. Run NTS-KE again when [`NtsSession::cookies`] is 0 or a response was
-//!    [`NtsError::Nak`], pacing failed handshakes with a [`KeBackoff`].
+//!    [`NtsError::Nak`], pacing attempts with a [`KeBackoff`].
 //!
 //! Each request spends one cookie and asks, with placeholders, for as many
 //! new ones as bring the session back to 8; the response carries them,
@@ -277,58 +277,82 @@ impl NtsSession {
     }
 }
 
-/// When to run NTS-KE again, sans-IO: at once when a session is needed
-/// (none yet, its cookies ran out, or an NTS NAK), then, while handshakes
-/// fail, after waits that double from [`KeBackoff::MIN_WAIT`] to
-/// [`KeBackoff::MAX_WAIT`] seconds. The caller adds its own jitter and
-/// keeps the time: it asks [`wait`](Self::wait) after a failure.
+/// How an NTS-KE attempt ended, for the wait before the next
+/// ([`KeBackoff::wait`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeEnding {
+    /// No TLS handshake was made: the connection failed or timed out, or
+    /// the server closed it. Worth trying again soon.
+    Connection,
+    /// The TLS handshake was made (the exchange succeeded, or failed on
+    /// the records after it), or TLS refused it (a certificate that does
+    /// not verify): the server would answer the same again soon.
+    Handshake,
+}
+
+/// When to run NTS-KE again, sans-IO, as chronyd paces it: after `n`
+/// attempts since the server last answered an authenticated NTP request,
+/// the next waits 2^(f + n − 1) s, with f = 4 after an attempt that made
+/// no TLS handshake (16 s, 32 s, …) and f = 10 after one that did (1024
+/// s, 2048 s, …), at most 2^19 s (6 days). A handshake that succeeded
+/// counts too: a server whose sessions never bring an authenticated
+/// answer is not asked for new ones more often than that. The caller
+/// keeps the time.
 ///
 /// ```
-/// use ntpkit::nts::client::KeBackoff;
+/// use ntpkit::nts::client::{KeBackoff, KeEnding};
 /// let mut backoff = KeBackoff::new();
-/// assert_eq!(backoff.failed(), 2);
-/// assert_eq!(backoff.failed(), 4);
-/// backoff.succeeded();
-/// assert_eq!(backoff.failed(), 2);
+/// backoff.started();
+/// assert_eq!(backoff.wait(KeEnding::Connection), 16);
+/// backoff.started();
+/// assert_eq!(backoff.wait(KeEnding::Connection), 32);
+/// assert_eq!(backoff.wait(KeEnding::Handshake), 2048);
+/// backoff.answered();
+/// backoff.started();
+/// assert_eq!(backoff.wait(KeEnding::Handshake), 1024);
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct KeBackoff {
-    failures: u32,
+    attempts: u32,
 }
 
 impl KeBackoff {
-    /// The first wait after a failure, in seconds.
-    pub const MIN_WAIT: u64 = 2;
-    /// The longest wait, in seconds.
-    pub const MAX_WAIT: u64 = 1024;
+    /// log2 of the first wait after an attempt that made no TLS handshake.
+    pub const CONNECTION_WAIT_LOG2: u32 = 4;
+    /// log2 of the first wait after an attempt that made one.
+    pub const HANDSHAKE_WAIT_LOG2: u32 = 10;
+    /// log2 of the longest wait.
+    pub const MAX_WAIT_LOG2: u32 = 19;
 
-    /// No failure yet.
+    /// No attempt yet.
     pub const fn new() -> Self {
-        KeBackoff { failures: 0 }
+        KeBackoff { attempts: 0 }
     }
 
-    /// A handshake failed: how many seconds to wait before the next.
-    pub fn failed(&mut self) -> u64 {
-        self.failures = self.failures.saturating_add(1);
-        self.wait()
+    /// An attempt starts.
+    pub fn started(&mut self) {
+        self.attempts = self.attempts.saturating_add(1);
     }
 
-    /// The wait after the failures so far (0 without any).
-    pub fn wait(&self) -> u64 {
-        if self.failures == 0 {
-            return 0;
-        }
-        let shift = (self.failures - 1).min(20);
-        (Self::MIN_WAIT << shift).min(Self::MAX_WAIT)
+    /// Seconds to wait before the next attempt, after the last ended as
+    /// `ending`.
+    pub fn wait(&self, ending: KeEnding) -> u64 {
+        let first = match ending {
+            KeEnding::Connection => Self::CONNECTION_WAIT_LOG2,
+            KeEnding::Handshake => Self::HANDSHAKE_WAIT_LOG2,
+        };
+        let log2 = (first + self.attempts.max(1) - 1).min(Self::MAX_WAIT_LOG2);
+        1 << log2
     }
 
-    /// A handshake succeeded: the next failure waits the least again.
-    pub fn succeeded(&mut self) {
-        self.failures = 0;
+    /// The server answered an authenticated NTP request: the next attempt
+    /// may come at once, and waits the least if it fails.
+    pub fn answered(&mut self) {
+        self.attempts = 0;
     }
 
-    /// Failures in a row.
-    pub fn failures(&self) -> u32 {
-        self.failures
+    /// Attempts since the server last answered (chronyc's `Atmp`).
+    pub fn attempts(&self) -> u32 {
+        self.attempts
     }
 }

@@ -198,6 +198,11 @@ pub struct KeHandshake {
 }
 
 impl KeHandshake {
+    /// Whether the TLS handshake is done.
+    pub fn is_handshake_done(&self) -> bool {
+        !self.tls.is_handshaking()
+    }
+
     /// Whether TLS has bytes to send (wait for the connection to be
     /// writable).
     pub fn wants_write(&self) -> bool {

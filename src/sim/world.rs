@@ -32,6 +32,7 @@ use crate::auth::{Key, KeyStore};
 use crate::clock::{Clock, ClockAction, StepWatch};
 use crate::linux::clock::{Kernel, SystemClock};
 use crate::node::{Datagram, Event, Node, NodeConfig};
+use crate::nts::client::KeEnding;
 use crate::nts::{
     AeadAlgorithm, AeadKey, CookieKey, CookieKeys, NtsServer, NtsSession, SessionKeys,
 };
@@ -621,8 +622,6 @@ impl World {
         let now = host.now();
         host.node.handle_timeout(now);
         host.settle();
-        self.nts_ke(index, now);
-        let host = &mut self.hosts[index];
         let mut buf = [0u8; MAX_REQUEST_LEN];
         let mut sent = Vec::new();
         while let Some(transmit) = host.node.poll_transmit(now, &mut self.rng, &mut buf) {
@@ -634,6 +633,9 @@ impl World {
                 .handle_tx_timestamp(token, now, TimestampSource::Kernel);
             sent.push((source, bytes));
         }
+        // The polls that wanted NTS-KE instead of a request.
+        self.nts_ke(index, now);
+        let host = &mut self.hosts[index];
         host.settle();
         host.schedule(self.t);
         for (source, bytes) in sent {
@@ -654,7 +656,7 @@ impl World {
     /// which makes 8 cookies for fresh session keys; a server without NTS
     /// (or a host) fails it.
     fn nts_ke(&mut self, index: usize, now: NtpTimestamp) {
-        while let Some(source) = self.hosts[index].node.poll_nts_ke(now) {
+        while let Some(source) = self.hosts[index].node.poll_nts_ke() {
             let target = self.link_of(index, source).map(|l| self.links[l].target);
             let session = match target {
                 Some(Target::Server(i)) => self.make_session(i),
@@ -665,7 +667,9 @@ impl World {
             // NTS.
             let _ = match session {
                 Some(session) => node.set_nts_session(source, session, now),
-                None => node.nts_ke_failed(source, now).map(|_| ()),
+                None => node
+                    .nts_ke_failed(source, now, KeEnding::Connection)
+                    .map(|_| ()),
             };
         }
     }

@@ -7,7 +7,7 @@
 use crate::random::Random;
 
 use crate::auth::{mac, Key, MacError};
-use crate::nts::client::{KeBackoff, MAX_REQUEST_LEN};
+use crate::nts::client::{KeBackoff, KeEnding, MAX_REQUEST_LEN};
 use crate::nts::{NtsError, NtsSession};
 use crate::time::{NtpDuration, NtpTimestamp};
 
@@ -24,12 +24,12 @@ use super::ResponseError;
 ///   source's [`NtsSession`] and asks for refills; a response counts only
 ///   when its unique identifier is the request's and its authenticator
 ///   opens under the session's S2C key; the cookies it carries are kept.
-///   NTS-KE is wanted when the session has no cookie left (or there is none
-///   yet), after an NTS NAK (the session is dropped: the server no longer
-///   opens its cookies), and `ntsrefresh` seconds after the last one.
-///   Failed handshakes are paced by a [`KeBackoff`]. Without a cookie the
-///   source sends nothing: its poll is missed (the reachability register
-///   shows it).
+///   A poll wants NTS-KE instead of a request when the session has no
+///   cookie left (or there is none yet), after an NTS NAK (the server no
+///   longer opens its cookies), and `ntsrefresh` seconds after the
+///   session's first request, as chronyd's does; attempts are paced by a
+///   [`KeBackoff`] (see [`NtsState`]). A poll that sends nothing is missed
+///   (the reachability register shows it).
 ///
 /// A response that fails is dropped before it touches the source (its
 /// request stays outstanding, so a forgery cannot consume the genuine
@@ -78,23 +78,35 @@ pub struct AuthCounters {
 /// [`crate::source::Source::poll_transmit`] and
 /// [`handle_response`](crate::source::Source::handle_response) use for an
 /// NTS source ([`crate::system::System`] keeps one per NTS source).
+///
+/// NTS-KE is started by a poll, as chronyd starts it: a poll that finds
+/// no session, no cookie left, a NAK to the last request, or the session
+/// due for its refresh (`ntsrefresh` seconds after its first request)
+/// sends nothing and wants NTS-KE instead, unless the last attempt's
+/// [`KeBackoff`] wait is not over. A refresh that cannot start or fails
+/// keeps the session in use.
 #[derive(Debug, Clone)]
 pub struct NtsState {
-    /// The session in use (none before the first NTS-KE, after a NAK).
+    /// The session in use (none before the first NTS-KE, nor after a NAK
+    /// once a new one is wanted).
     session: Option<NtsSession>,
     backoff: KeBackoff,
-    /// The session is missing or out of cookies: NTS-KE is wanted.
+    /// A poll wants NTS-KE: [`crate::system::System::poll_nts_ke`] hands
+    /// it out.
     wanted: bool,
-    /// After a failed NTS-KE, not before this time.
-    retry_at: Option<NtpTimestamp>,
-    /// The session is refreshed (NTS-KE again) at this time.
+    /// The next NTS-KE not before this time.
+    next_attempt: Option<NtpTimestamp>,
+    /// Seconds from a session's first request to its refresh.
+    refresh: f64,
+    /// When the session in use is refreshed; set by its first request.
     refresh_at: Option<NtpTimestamp>,
+    /// The refresh is due: the session goes on while it cannot start or
+    /// fails, and its answers do not shorten the backoff.
+    refreshing: bool,
     /// The shell is running NTS-KE for this source.
     in_progress: bool,
-    /// When the session in use was installed.
+    /// When the session in use was made (local time).
     last_ke: Option<NtpTimestamp>,
-    /// NTS-KE attempts since the last success.
-    attempts: u16,
     /// Sessions installed so far.
     sessions: u32,
     /// An NTS NAK came since the last good response.
@@ -108,17 +120,18 @@ impl Default for NtsState {
 }
 
 impl NtsState {
-    /// No session yet: NTS-KE is wanted at once.
+    /// No session yet: the first poll wants NTS-KE.
     pub const fn new() -> Self {
         NtsState {
             session: None,
             backoff: KeBackoff::new(),
-            wanted: true,
-            retry_at: None,
+            wanted: false,
+            next_attempt: None,
+            refresh: f64::INFINITY,
             refresh_at: None,
+            refreshing: false,
             in_progress: false,
             last_ke: None,
-            attempts: 0,
             sessions: 0,
             nak: false,
         }
@@ -134,14 +147,15 @@ impl NtsState {
         self.session.as_ref().map_or(0, NtsSession::cookies)
     }
 
-    /// When the session in use was installed (local time).
+    /// When the session in use was made (local time).
     pub fn last_ke(&self) -> Option<NtpTimestamp> {
         self.last_ke
     }
 
-    /// NTS-KE attempts since the last success (chronyc's `Atmp`).
+    /// NTS-KE attempts since the server last answered an authenticated
+    /// request (chronyc's `Atmp`).
     pub fn attempts(&self) -> u16 {
-        self.attempts
+        self.backoff.attempts().min(u16::MAX as u32) as u16
     }
 
     /// Sessions installed so far (chronyc's `KeyID` column for NTS).
@@ -159,79 +173,117 @@ impl NtsState {
         self.in_progress
     }
 
-    /// Whether NTS-KE should start at `now`: the session is missing or
-    /// out of cookies (and a failed attempt's backoff is over), or due for
-    /// its refresh; never while one runs.
-    pub fn wants_ke(&self, now: NtpTimestamp) -> bool {
-        if self.in_progress {
-            return false;
-        }
-        let retry = self.wanted && self.retry_at.map_or(true, |at| now >= at);
-        retry || self.refresh_at.is_some_and(|at| now >= at)
+    /// Whether a poll wants NTS-KE to start now.
+    pub fn wants_ke(&self) -> bool {
+        self.wanted && !self.in_progress
     }
 
-    /// When NTS-KE becomes due later (a retry after a failure, or the
-    /// refresh); `None` while one runs. A handshake wanted at once is not
-    /// here: [`crate::system::System::poll_nts_ke`] hands it out.
-    pub fn ke_timeout(&self) -> Option<NtpTimestamp> {
-        if self.in_progress {
-            return None;
-        }
-        let retry = self.retry_at.filter(|_| self.wanted);
-        [retry, self.refresh_at]
-            .into_iter()
-            .flatten()
-            .reduce(|a, b| if b < a { b } else { a })
+    /// When the next NTS-KE may start at the earliest (after a failure, or
+    /// a session that brought no authenticated answer yet).
+    pub fn next_attempt(&self) -> Option<NtpTimestamp> {
+        self.next_attempt
+    }
+
+    /// When the session in use is due for its refresh (once it was used).
+    pub fn refresh_at(&self) -> Option<NtpTimestamp> {
+        self.refresh_at
     }
 
     /// NTS-KE started: until [`established`](Self::established) or
     /// [`failed`](Self::failed), no other is wanted.
     pub fn start(&mut self) {
         self.in_progress = true;
-        self.attempts = self.attempts.saturating_add(1);
+        self.wanted = false;
+        self.backoff.started();
     }
 
-    /// NTS-KE (or a saved dump) gave `session` at `now`; the next refresh
-    /// is `refresh` seconds later.
+    /// NTS-KE gave `session` at `now`; it is refreshed `refresh` seconds
+    /// after its first request. Until the server answers an authenticated
+    /// request, another NTS-KE waits as after a failed handshake.
     pub fn established(&mut self, session: NtsSession, now: NtpTimestamp, refresh: f64) {
-        self.wanted = session.cookies() == 0;
+        let wait = self.backoff.wait(KeEnding::Handshake);
+        self.install(session, now, refresh);
+        self.next_attempt = Some(now + NtpDuration::from_seconds(wait as i64));
+    }
+
+    /// A session saved by an earlier run, made at `made` (local time),
+    /// is in use again: its refresh is due `refresh` seconds after that.
+    pub fn restored(&mut self, session: NtsSession, made: NtpTimestamp, refresh: f64) {
+        self.install(session, made, refresh);
+        self.refresh_at = Some(made + NtpDuration::from_seconds_f64(refresh));
+    }
+
+    fn install(&mut self, session: NtsSession, made: NtpTimestamp, refresh: f64) {
         self.session = Some(session);
-        self.backoff.succeeded();
-        self.retry_at = None;
-        self.refresh_at = Some(now + NtpDuration::from_seconds_f64(refresh));
+        self.refresh = refresh;
+        self.refresh_at = None;
+        self.refreshing = false;
         self.in_progress = false;
-        self.last_ke = Some(now);
-        self.attempts = 0;
+        self.wanted = false;
+        self.last_ke = Some(made);
         self.sessions = self.sessions.saturating_add(1);
         self.nak = false;
     }
 
-    /// NTS-KE failed at `now`: the next attempt waits the seconds
-    /// returned (the backoff's).
-    pub fn failed(&mut self, now: NtpTimestamp) -> u64 {
-        let wait = self.backoff.failed();
+    /// NTS-KE failed at `now`, ending as `ending`: the next attempt waits
+    /// the seconds returned.
+    pub fn failed(&mut self, now: NtpTimestamp, ending: KeEnding) -> u64 {
+        let wait = self.backoff.wait(ending);
         self.in_progress = false;
-        let at = Some(now + NtpDuration::from_seconds(wait as i64));
-        if self.wanted {
-            self.retry_at = at;
-        } else {
-            // A refresh failed: the session is kept, the refresh retried.
-            self.refresh_at = at;
-        }
+        self.next_attempt = Some(now + NtpDuration::from_seconds(wait as i64));
         wait
     }
 
-    /// The session ran out of cookies, or was refused: NTS-KE is wanted
-    /// (at once unless a failed one is still waiting its backoff).
-    fn want(&mut self) {
-        self.wanted = true;
+    /// A poll at `now`: whether its request can go with the session. When
+    /// NTS-KE is needed and may start, it is wanted and the poll sends
+    /// nothing; a refresh that has to wait leaves the session in use.
+    fn ready_to_send(&mut self, now: NtpTimestamp) -> bool {
+        let usable = !self.nak && self.cookies() > 0;
+        let refresh_due = self.refresh_at.is_some_and(|at| now >= at);
+        if usable && !refresh_due {
+            return true;
+        }
+        self.refreshing = refresh_due;
+        let may_start = !self.in_progress && self.next_attempt.map_or(true, |at| now >= at);
+        if may_start {
+            self.wanted = true;
+            if self.nak {
+                // The server no longer opens these cookies.
+                self.session = None;
+            }
+            return false;
+        }
+        usable
+    }
+
+    /// The session's first request at `now` starts its refresh period.
+    fn used(&mut self, now: NtpTimestamp) {
+        if self.refresh_at.is_none() {
+            self.refresh_at = Some(now + NtpDuration::from_seconds_f64(self.refresh));
+        }
+    }
+
+    /// The server answered an authenticated request: a new NTS-KE may
+    /// start at once when one is needed (unless the answer came on a
+    /// session kept while its refresh fails: then the refresh's attempts
+    /// go on backing off).
+    fn answered(&mut self) {
+        self.nak = false;
+        if !self.refreshing {
+            self.backoff.answered();
+            self.next_attempt = None;
+        }
     }
 
     /// The clock was stepped by `shift`: the schedule moves with it.
     pub fn step(&mut self, shift: NtpDuration) {
-        for time in [&mut self.retry_at, &mut self.refresh_at, &mut self.last_ke]
-            .into_iter()
-            .flatten()
+        for time in [
+            &mut self.next_attempt,
+            &mut self.refresh_at,
+            &mut self.last_ke,
+        ]
+        .into_iter()
+        .flatten()
         {
             *time = *time + shift;
         }
@@ -257,17 +309,19 @@ impl SourceAuth {
         buf: &mut [u8],
         header_len: usize,
         rng: &mut impl Random,
+        now: NtpTimestamp,
     ) -> Option<usize> {
         match self {
             SourceAuth::None => Some(header_len),
             SourceAuth::Key(key) => mac::append(key, buf, header_len).ok(),
             SourceAuth::Nts => {
                 let nts = nts?;
-                let Some(session) = nts.session.as_mut().filter(|s| s.cookies() > 0) else {
-                    nts.want();
+                if !nts.ready_to_send(now) {
                     return None;
-                };
-                session.write_request(buf, rng).ok()
+                }
+                let len = nts.session.as_mut()?.write_request(buf, rng).ok()?;
+                nts.used(now);
+                Some(len)
             }
         }
     }
@@ -305,8 +359,8 @@ fn verify_mac(key: &Key, packet: &[u8]) -> Result<(), ResponseError> {
 }
 
 /// Checks an NTS response on a copy (the session decrypts in place, and
-/// the caller's bytes stay as they came); its new cookies are kept. A NAK
-/// drops the session: NTS-KE is wanted.
+/// the caller's bytes stay as they came); its new cookies are kept. After
+/// a NAK the next poll wants NTS-KE.
 fn verify_nts(nts: Option<&mut NtsState>, packet: &[u8]) -> Result<(), ResponseError> {
     let no_request = ResponseError::Nts(NtsError::NoPendingRequest);
     let nts = nts.ok_or(no_request)?;
@@ -319,16 +373,12 @@ fn verify_nts(nts: Option<&mut NtsState>, packet: &[u8]) -> Result<(), ResponseE
     copy.copy_from_slice(packet);
     match session.verify_response(copy) {
         Ok(_) => {
-            nts.nak = false;
-            if session.cookies() == 0 {
-                nts.want();
-            }
+            nts.answered();
             Ok(())
         }
         Err(NtsError::Nak) => {
+            // The next poll wants a new session.
             nts.nak = true;
-            nts.session = None;
-            nts.want();
             Err(ResponseError::NtsNak)
         }
         Err(e) => Err(ResponseError::Nts(e)),

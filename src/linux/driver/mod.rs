@@ -424,24 +424,15 @@ impl<'a, C: DriverClock> Driver<'a, C> {
     /// Sends every request that is due (after taking in the NTS-KE
     /// handshakes that finished and starting those the node wants).
     fn transmit(&mut self) -> Result<(), DriverError<C::Error>> {
-        if let Some(ke) = &mut self.ke {
-            let now = self.clock.now().map_err(DriverError::Clock)?;
-            nts::run_handshakes(
-                &mut self.node,
-                &mut self.peers,
-                ke,
-                now,
-                &mut self.client,
-                &self.serving,
-            );
-        }
+        self.run_handshakes()?;
         let mut buf = [0u8; MAX_REQUEST_LEN];
         loop {
             // T1 is the clock read just before the send, until the kernel's
             // transmit timestamp replaces it.
             let now = self.now()?;
             let Some(transmit) = self.node.poll_transmit(now, &mut OsRandom, &mut buf) else {
-                return Ok(());
+                // The polls that wanted NTS-KE instead of a request.
+                return self.run_handshakes();
             };
             let Some(peer) = self.peers.iter_mut().find(|p| p.id == transmit.source) else {
                 continue;
@@ -461,6 +452,25 @@ impl<'a, C: DriverClock> Driver<'a, C> {
                 log::warn!("Could not send to {}: {e}", peer.name);
             }
         }
+    }
+}
+
+impl<C: DriverClock> Driver<'_, C> {
+    /// Takes in the NTS-KE handshakes that finished and starts those the
+    /// node's polls want.
+    fn run_handshakes(&mut self) -> Result<(), DriverError<C::Error>> {
+        if let Some(ke) = &mut self.ke {
+            let now = self.clock.now().map_err(DriverError::Clock)?;
+            nts::run_handshakes(
+                &mut self.node,
+                &mut self.peers,
+                ke,
+                now,
+                &mut self.client,
+                &self.serving,
+            );
+        }
+        Ok(())
     }
 }
 

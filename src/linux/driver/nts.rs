@@ -28,6 +28,7 @@ use crate::linux::nts::ke_client::{
     KeClient, KeClientError, KeHandshake, KeOutcome, NtsClientConfig, NtsSettings,
 };
 use crate::linux::sys;
+use crate::nts::client::KeEnding;
 use crate::time::NtpTimestamp;
 
 /// An NTS source of the driver: where its NTS-KE server is and what NTP
@@ -107,12 +108,29 @@ pub(super) enum KeFailure {
 }
 
 /// A finished NTS-KE: the outcome and the NTP address it leads to, or why
-/// it failed.
+/// it failed and how it ended.
 pub(super) struct KeDone {
     /// The peer's index.
     pub peer: usize,
     /// The session and where NTP goes.
-    pub result: Result<(KeOutcome, SocketAddr), KeFailure>,
+    pub result: Result<(KeOutcome, SocketAddr), (KeFailure, KeEnding)>,
+}
+
+impl KeFailure {
+    /// How the attempt ended, for the wait before the next: after a TLS
+    /// handshake, or one TLS refused, or a configuration that cannot
+    /// work, as a handshake; otherwise (no connection, no answer, the
+    /// server closing it) as a connection.
+    fn ending(&self, handshake_made: bool) -> KeEnding {
+        match self {
+            KeFailure::NoTrustedCertificate(_)
+            | KeFailure::Client(
+                KeClientError::Tls(_) | KeClientError::Setup(_) | KeClientError::BadName(_),
+            ) => KeEnding::Handshake,
+            _ if handshake_made => KeEnding::Handshake,
+            _ => KeEnding::Connection,
+        }
+    }
 }
 
 /// A handshake under way.
@@ -133,6 +151,11 @@ impl Running {
     /// made, and while TLS has something to send.
     fn wants_write(&self) -> bool {
         !self.connected || self.handshake.wants_write()
+    }
+
+    /// How a failure of this handshake ended (see [`KeFailure::ending`]).
+    fn ending(&self, failure: &KeFailure) -> KeEnding {
+        failure.ending(self.connected && self.handshake.is_handshake_done())
     }
 
     /// Moves the handshake on after its connection was `readable` or
@@ -229,6 +252,10 @@ impl KeRunner {
                 }
                 Some(result) => result,
             };
+            let result = result.map_err(|failure| {
+                let ending = running.ending(&failure);
+                (failure, ending)
+            });
             let peer = running.peer;
             self.done.push(KeDone { peer, result });
         }
@@ -308,8 +335,9 @@ pub(super) fn run_handshakes(
         };
         let moved = done.result.and_then(|(outcome, address)| {
             if address != peer.server() {
-                peer.move_to(address, client, serving)
-                    .map_err(|source| KeFailure::Socket { address, source })?;
+                peer.move_to(address, client, serving).map_err(|source| {
+                    (KeFailure::Socket { address, source }, KeEnding::Handshake)
+                })?;
             }
             if let Some(nts) = &mut peer.nts {
                 nts.ntp_server = outcome.ntp_server;
@@ -327,17 +355,17 @@ pub(super) fn run_handshakes(
                 // The node asked for this source's handshake: it uses NTS.
                 let _ = node.set_nts_session(peer.id, session, now);
             }
-            Err(error) => {
-                let retry_in = node.nts_ke_failed(peer.id, now).unwrap_or(0);
+            Err((error, ending)) => {
+                let retry_in = node.nts_ke_failed(peer.id, now, ending).unwrap_or(0);
                 log::warn!(
-                    "NTS-KE with {} failed: {error}; next attempt in {retry_in} s",
+                    "NTS-KE with {} failed: {error}; next attempt in {retry_in} s at the earliest",
                     peer.name
                 );
             }
         }
     }
     let updates = node.system().clock_updates();
-    while let Some(id) = node.poll_nts_ke(now) {
+    while let Some(id) = node.poll_nts_ke() {
         let Some((index, peer)) = peers.iter().enumerate().find(|(_, p)| p.id == id) else {
             continue;
         };
@@ -345,9 +373,10 @@ pub(super) fn run_handshakes(
             continue;
         };
         if let Err(error) = ke.start(index, nts, updates, Instant::now()) {
-            let retry_in = node.nts_ke_failed(id, now).unwrap_or(0);
+            let ending = error.ending(false);
+            let retry_in = node.nts_ke_failed(id, now, ending).unwrap_or(0);
             log::warn!(
-                "NTS-KE with {} failed: {error}; next attempt in {retry_in} s",
+                "NTS-KE with {} failed: {error}; next attempt in {retry_in} s at the earliest",
                 peer.name
             );
         }

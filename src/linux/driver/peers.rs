@@ -160,7 +160,7 @@ pub(super) fn open_peers<E: std::fmt::Debug + std::fmt::Display>(
                                 outcome.session.cookies(),
                                 ke_client::dump_path(dir, &nts.dump_name()).display()
                             );
-                            let _ = node.set_nts_session(id, outcome.session, now);
+                            let _ = node.restore_nts_session(id, outcome.session, now);
                             address = ntp;
                         }
                         Ok(None) => {}

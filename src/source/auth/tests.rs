@@ -197,10 +197,19 @@ fn nts_source(session: NtsSession) -> (Source, NtsState) {
     let mut source = Source::new(SourceConfig::default(), ReferenceId::NONE, start());
     source.auth = SourceAuth::Nts;
     let mut state = NtsState::new();
-    assert!(state.wants_ke(start()));
+    // The first poll finds no session: it wants NTS-KE and sends nothing.
+    let mut buf = [0u8; MAX_REQUEST_LEN];
+    let mut rng = TestRng::new(1);
+    assert!(!state.wants_ke());
+    let first = source.next_poll().unwrap();
+    assert_eq!(
+        source.poll_transmit(first, &mut rng, &mut buf, Some(&mut state)),
+        None
+    );
+    assert!(state.wants_ke());
     state.start();
-    state.established(session, start(), 3600.0);
-    assert!(!state.wants_ke(start()));
+    state.established(session, first, 3600.0);
+    assert!(!state.wants_ke());
     (source, state)
 }
 
@@ -300,47 +309,64 @@ fn an_nts_source_refuses_tampered_missing_and_replayed_answers() {
     );
 }
 
+/// The next poll of `source` at its time, which sends nothing; returns
+/// its time.
+fn missed_poll(source: &mut Source, state: &mut NtsState, rng: &mut TestRng) -> NtpTimestamp {
+    let now = source.next_poll().unwrap();
+    let requests = source.requests();
+    let mut buf = [0u8; MAX_REQUEST_LEN];
+    assert_eq!(source.poll_transmit(now, rng, &mut buf, Some(state)), None);
+    assert_eq!(source.requests(), requests);
+    assert_eq!(source.reach() & 1, 0, "a missed poll shows in the register");
+    assert!(
+        source.next_poll().unwrap() > now,
+        "the next poll is scheduled"
+    );
+    now
+}
+
 #[test]
-fn a_nak_drops_the_session_and_wants_nts_ke() {
+fn a_nak_makes_the_next_poll_want_nts_ke() {
     // The server's cookie key is not the one our cookies were made under
     // (it rotated them out, or it is another server).
-    let (_, session) = nts_pair([7; 32]);
+    let (mut server, session) = nts_pair([7; 32]);
     let (mut other_server, _) = nts_pair([8; 32]);
     let (mut source, mut state) = nts_source(session);
     let mut rng = TestRng::new(5);
+    // The server answers once (else a new NTS-KE would wait 2^10 s, as
+    // after any handshake whose session brought no answer).
+    let (req, sent) = request(&mut source, Some(&mut state), &mut rng);
+    let reply = answer(&mut server, &req, ms(sent, 5.0)).unwrap();
+    let rx = ms(sent, 10.0);
+    let response =
+        source.handle_response(rx, &reply, -20, Some(&mut state), TimestampSource::Daemon);
+    assert!(response.result.is_ok());
     let (req, sent) = request(&mut source, Some(&mut state), &mut rng);
     let nak = answer(&mut other_server, &req, ms(sent, 5.0)).expect("a NAK");
     assert_eq!(other_server.counters().nts_nak, 1);
     let header = Header::decode(&nak).unwrap();
     assert_eq!(header.reference_id.kiss_code(), KissCode::Ntsn);
-    assert_eq!(
-        source
-            .handle_response(
-                ms(sent, 10.0),
-                &nak,
-                -20,
-                Some(&mut state),
-                TimestampSource::Daemon
-            )
-            .result,
-        Err(ResponseError::NtsNak)
+    let response = source.handle_response(
+        ms(sent, 10.0),
+        &nak,
+        -20,
+        Some(&mut state),
+        TimestampSource::Daemon,
     );
+    assert_eq!(response.result, Err(ResponseError::NtsNak));
+    // As chronyd's measurements show a NAK: tests 1 to 3 pass, the
+    // authentication and the (kiss) stratum fail, the root distance
+    // passes, and the sample's tests are not made.
+    let exchange = response.exchange.expect("a NAK is an exchange");
+    // (chronyc prints bit 9 first: "111 001 0000".)
+    assert_eq!(exchange.tests, 0b11_1001_0000);
     assert_eq!(source.auth_counters().naks, 1);
     assert!(!source.is_stopped(), "a NAK is no DENY");
-    assert!(state.session().is_none() && state.nak());
-    assert!(state.wants_ke(ms(sent, 10.0)));
-    // Without a session the next poll is missed: nothing is sent, the
-    // register shows it, and the poll after is scheduled.
-    let now = source.next_poll().unwrap();
-    let requests = source.requests();
-    let mut buf = [0u8; MAX_REQUEST_LEN];
-    assert_eq!(
-        source.poll_transmit(now, &mut rng, &mut buf, Some(&mut state)),
-        None
-    );
-    assert_eq!(source.requests(), requests);
-    assert_eq!(source.reach(), 0);
-    assert!(source.next_poll().unwrap() > now);
+    assert!(state.nak() && !state.wants_ke());
+    // The next poll sends nothing and wants NTS-KE: the NAK's session is
+    // dropped.
+    let now = missed_poll(&mut source, &mut state, &mut rng);
+    assert!(state.wants_ke() && state.session().is_none());
     // A new session: requests again, and the NAK is forgotten.
     let (_, fresh) = nts_pair([8; 32]);
     state.start();
@@ -350,52 +376,148 @@ fn a_nak_drops_the_session_and_wants_nts_ke() {
 }
 
 #[test]
-fn running_out_of_cookies_wants_nts_ke_with_backoff_on_failure() {
-    let (_, mut session) = nts_pair([7; 32]);
+fn running_out_of_cookies_wants_nts_ke_paced_as_chronyd() {
+    let (mut server, mut session) = nts_pair([7; 32]);
     // Keep one cookie.
     let one = session.iter_cookies().next().unwrap().to_vec();
     let mut single = NtsSession::new(*session.keys());
     single.add_cookie(&one).unwrap();
     session = single;
     let (mut source, mut state) = nts_source(session);
+    assert_eq!(state.attempts(), 1);
     let mut rng = TestRng::new(6);
-    let (_, sent) = request(&mut source, Some(&mut state), &mut rng);
+    request(&mut source, Some(&mut state), &mut rng);
     assert_eq!(state.cookies(), 0);
-    // The answer is lost; the next poll finds no cookie.
-    let now = source.next_poll().unwrap();
-    assert!(!state.wants_ke(sent));
+    // The answer is lost; the next poll finds no cookie, but the server
+    // has not answered an authenticated request since the handshake: a
+    // new one waits as after a handshake (2^10 s), and the polls until
+    // then are missed.
+    assert!(!state.wants_ke());
+    let handshake = state.last_ke().unwrap();
+    assert_eq!(
+        state.next_attempt(),
+        Some(handshake + NtpDuration::from_seconds(1024))
+    );
+    let now = missed_poll(&mut source, &mut state, &mut rng);
+    assert!(now < handshake + NtpDuration::from_seconds(1024));
+    assert!(!state.wants_ke());
+    let late = handshake + NtpDuration::from_seconds(1024);
     let mut buf = [0u8; MAX_REQUEST_LEN];
     assert_eq!(
-        source.poll_transmit(now, &mut rng, &mut buf, Some(&mut state)),
+        source.poll_transmit(late, &mut rng, &mut buf, Some(&mut state)),
         None
     );
-    assert!(state.wants_ke(now));
-    // NTS-KE fails: 2 s, then 4 s, before the next attempt.
+    assert!(state.wants_ke());
+    // It fails to connect: 2^(4 + 2 - 1) s before the next; it fails the
+    // TLS handshake: 2^(10 + 3 - 1) s.
     state.start();
-    assert!(!state.wants_ke(now) && state.ke_timeout().is_none());
-    assert_eq!(state.failed(now), 2);
-    assert_eq!(state.ke_timeout(), Some(now + NtpDuration::from_seconds(2)));
-    assert!(!state.wants_ke(ms(now, 1999.0)));
-    assert!(state.wants_ke(ms(now, 2000.0)));
+    assert!(!state.wants_ke());
+    assert_eq!(state.failed(late, KeEnding::Connection), 32);
+    assert_eq!(
+        state.next_attempt(),
+        Some(late + NtpDuration::from_seconds(32))
+    );
     state.start();
-    assert_eq!(state.failed(ms(now, 2000.0)), 4);
-    assert_eq!(state.attempts(), 2);
-    // Success resets the backoff; the refresh is due an hour later.
+    assert_eq!(state.failed(late, KeEnding::Handshake), 4096);
+    assert_eq!(state.attempts(), 3);
+    // A session that the server answers: the attempts start again, and a
+    // new handshake may come at once.
     let (_, fresh) = nts_pair([7; 32]);
     state.start();
-    state.established(fresh, ms(now, 6000.0), 3600.0);
-    assert_eq!((state.attempts(), state.sessions()), (0, 2));
-    let refresh = ms(now, 6000.0) + NtpDuration::from_seconds(3600);
-    assert_eq!(state.ke_timeout(), Some(refresh));
-    assert!(state.wants_ke(refresh) && state.cookies() == 8);
-    // A failed refresh keeps the session and retries after the backoff.
+    state.established(fresh, late, 3600.0);
+    assert_eq!((state.attempts(), state.sessions()), (4, 2));
+    let (req, sent) = request(&mut source, Some(&mut state), &mut rng);
+    let reply = answer(&mut server, &req, ms(sent, 5.0)).unwrap();
+    let result = source
+        .handle_response(
+            ms(sent, 10.0),
+            &reply,
+            -20,
+            Some(&mut state),
+            TimestampSource::Daemon,
+        )
+        .result;
+    assert!(result.is_ok(), "{result:?}");
+    assert_eq!((state.attempts(), state.next_attempt()), (0, None));
+}
+
+#[test]
+fn the_refresh_comes_with_a_poll_ntsrefresh_after_the_first_request() {
+    let (mut server, session) = nts_pair([7; 32]);
+    let (mut source, mut state) = nts_source(session);
+    let mut rng = TestRng::new(7);
+    assert_eq!(state.refresh_at(), None, "not before the first request");
+    let (req, first) = request(&mut source, Some(&mut state), &mut rng);
+    let refresh = first + NtpDuration::from_seconds(3600);
+    assert_eq!(state.refresh_at(), Some(refresh));
+    let reply = answer(&mut server, &req, ms(first, 5.0)).unwrap();
+    assert!(source
+        .handle_response(
+            ms(first, 10.0),
+            &reply,
+            -20,
+            Some(&mut state),
+            TimestampSource::Daemon
+        )
+        .result
+        .is_ok());
+    // Every poll before the refresh sends; the first at or after it
+    // sends nothing and wants NTS-KE; the session is kept meanwhile.
+    // (Each request answered, so that the cookies never run out.)
+    let mut poll = |source: &mut Source, state: &mut NtsState| {
+        let now = source.next_poll().unwrap();
+        let mut buf = [0u8; MAX_REQUEST_LEN];
+        let Some((len, _)) = source.poll_transmit(now, &mut rng, &mut buf, Some(state)) else {
+            return (now, false);
+        };
+        let reply = answer(&mut server, &buf[..len], ms(now, 5.0)).unwrap();
+        let rx = ms(now, 10.0);
+        let result = source.handle_response(rx, &reply, -20, Some(state), TimestampSource::Daemon);
+        assert!(result.result.is_ok());
+        (now, true)
+    };
+    let at = loop {
+        let (now, sent) = poll(&mut source, &mut state);
+        assert_eq!(sent, now < refresh, "at {now:?}");
+        if now >= refresh {
+            break now;
+        }
+    };
+    assert!(state.wants_ke() && state.cookies() > 0);
+    // The refresh fails: the polls go on with the session in use until
+    // the next attempt may start.
     state.start();
-    assert_eq!(state.failed(refresh), 2);
-    assert_eq!(state.cookies(), 8);
+    assert_eq!(state.failed(at, KeEnding::Connection), 16);
+    let (now, sent) = poll(&mut source, &mut state);
+    assert!(now >= at + NtpDuration::from_seconds(16));
+    assert!(!sent && state.wants_ke());
+    // The failures go on: the waits grow past the polling interval, and
+    // the polls in between send with the session in use, their answers
+    // shortening nothing.
+    let mut now = now;
+    for wait in [32, 64, 128, 256] {
+        state.start();
+        assert_eq!(state.failed(now, KeEnding::Connection), wait);
+        let retry = now + NtpDuration::from_seconds(wait as i64);
+        loop {
+            let (at, sent) = poll(&mut source, &mut state);
+            assert_eq!(sent, at < retry, "{wait} s");
+            if !sent {
+                now = at;
+                break;
+            }
+        }
+    }
+    assert_eq!(state.attempts(), 5);
+    // A restored session is refreshed `ntsrefresh` after it was made.
+    let (_, saved) = nts_pair([7; 32]);
+    let mut restored = NtsState::new();
+    restored.restored(saved, first, 600.0);
     assert_eq!(
-        state.ke_timeout(),
-        Some(refresh + NtpDuration::from_seconds(2))
+        restored.refresh_at(),
+        Some(first + NtpDuration::from_seconds(600))
     );
+    assert!(!restored.wants_ke());
 }
 
 #[test]
