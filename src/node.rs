@@ -493,8 +493,10 @@ impl<'a, const N: usize, const S: usize, const R: usize> Node<'a, N, S, R> {
         source: SourceId,
         session: NtsSession,
         made: NtpTimestamp,
+        number: u32,
     ) -> Result<(), AuthError> {
-        self.system.restore_nts_session(source, session, made)
+        self.system
+            .restore_nts_session(source, session, made, number)
     }
 
     /// NTS-KE for `source` failed at `now`, ending as `ending`: seconds

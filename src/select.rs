@@ -46,8 +46,11 @@ pub enum SourceState {
     /// `~`: too variable to use.
     TooVariable,
     /// `?`: unusable (unreachable, too few samples, unsynchronised, bad
-    /// stratum or distance).
+    /// stratum).
     Unusable,
+    /// `?`: its root distance is over `maxdistance` (`d` in `chronyc
+    /// selectdata`).
+    TooDistant,
 }
 
 /// How much better another source must be to replace the selected one,

@@ -1276,6 +1276,11 @@ impl Source {
         self.stopped
     }
 
+    /// Polls so far, whether or not they sent a request.
+    pub fn polls(&self) -> u32 {
+        self.polls
+    }
+
     /// Requests sent so far.
     pub fn requests(&self) -> u32 {
         self.requests
@@ -2500,7 +2505,7 @@ impl Source {
             + offset_sd
             + (fit.skew + MAX_CLOCK_ERROR) * age;
         if distance > maxdistance {
-            return Err(SourceState::Unusable);
+            return Err(SourceState::TooDistant);
         }
         Ok(Candidate {
             offset,

@@ -1071,17 +1071,19 @@ impl<const N: usize, const S: usize, const R: usize> System<N, S, R> {
         Ok(())
     }
 
-    /// A session source `id` saved in an earlier run (made at `made`,
-    /// local time) is in use again: its refresh is due `nts_refresh`
-    /// seconds after `made`.
+    /// A session source `id` saved in an earlier run (its `number`th,
+    /// made at `made`, local time) is in use again: its refresh is due
+    /// `nts_refresh` seconds after `made`.
     pub fn restore_nts_session(
         &mut self,
         id: SourceId,
         session: NtsSession,
         made: NtpTimestamp,
+        number: u32,
     ) -> Result<(), AuthError> {
         let refresh = self.config.nts_refresh;
-        self.nts_state_mut(id)?.restored(session, made, refresh);
+        self.nts_state_mut(id)?
+            .restored(session, made, refresh, number);
         Ok(())
     }
 
@@ -2071,6 +2073,49 @@ impl<const N: usize, const S: usize, const R: usize> System<N, S, R> {
         })
     }
 
+    /// The state `chronyc selectdata` shows for source `id` after the last
+    /// selection, given its `effective` options.
+    fn select_state(&self, id: SourceId, effective: SelectOptions) -> Option<char> {
+        let source = self.source(id)?;
+        let info = source.info();
+        Some(match self.states[id.0] {
+            SourceState::Selected => '*',
+            SourceState::Combined => '+',
+            SourceState::NotCombined => 'D',
+            SourceState::Falseticker => 'x',
+            SourceState::TooVariable => '~',
+            SourceState::TooDistant => 'd',
+            SourceState::Unusable if effective.0 & SelectOptions::NOSELECT != 0 => 'N',
+            SourceState::Unusable
+                if info.is_some_and(|i| i.leap == LeapIndicator::Unsynchronized) =>
+            {
+                's'
+            }
+            SourceState::Unusable if source.stats().fit().is_none() => 'M',
+            SourceState::Unusable if source.reach() == 0 => 'S',
+            SourceState::Unusable => 'd',
+        })
+    }
+
+    /// Whether server or peer `id` is one to replace, as chronyd replaces
+    /// such a source by looking its name up again: no answer to its last
+    /// 8 polls, or found by the last selection a falseticker (`x`), too
+    /// variable (`~`) or too distant (`d`). A reference clock never is.
+    pub fn wants_replacement(&self, id: SourceId) -> bool {
+        let Some(source) = self.source(id) else {
+            return false;
+        };
+        if source.refclock_slot().is_some() {
+            return false;
+        }
+        let unreachable = source.reach() == 0 && source.polls() >= 8;
+        unreachable
+            || matches!(
+                self.states[id.0],
+                SourceState::Falseticker | SourceState::TooVariable | SourceState::TooDistant
+            )
+    }
+
     /// How the last selection saw a source (`chronyc selectdata`), at
     /// `now`.
     pub fn select_report(&self, id: SourceId, now: NtpTimestamp) -> Option<SelectReport> {
@@ -2091,22 +2136,7 @@ impl<const N: usize, const S: usize, const R: usize> System<N, S, R> {
                 | option(!selectable, SelectOptions::NOSELECT)
                 | option(required, SelectOptions::TRUST | SelectOptions::REQUIRE),
         );
-        let state = match self.states[id.0] {
-            SourceState::Selected => '*',
-            SourceState::Combined => '+',
-            SourceState::NotCombined => 'D',
-            SourceState::Falseticker => 'x',
-            SourceState::TooVariable => '~',
-            SourceState::Unusable if effective.0 & SelectOptions::NOSELECT != 0 => 'N',
-            SourceState::Unusable
-                if info.is_some_and(|i| i.leap == LeapIndicator::Unsynchronized) =>
-            {
-                's'
-            }
-            SourceState::Unusable if source.stats().fit().is_none() => 'M',
-            SourceState::Unusable if source.reach() == 0 => 'S',
-            SourceState::Unusable => 'd',
-        };
+        let state = self.select_state(id, effective)?;
         let last_sample_ago = interval
             .map(|i| i.last_sample_ago)
             .or_else(|| info.map(|i| (now - i.time).to_seconds_f64()));

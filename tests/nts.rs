@@ -98,27 +98,62 @@ fn ke_gives_keys_and_eight_cookies_that_the_ntp_side_accepts() {
     let mut session = outcome.session.clone();
     assert_eq!(exchange(&mut session, server.shared_keys().get()), Ok(1));
     assert_eq!(session.cookies(), 8);
-    // Saved and loaded: the same session, usable after a restart.
-    let path = ke_client::save(
-        dir,
-        "localhost",
-        &ke_client::KeOutcome {
-            session: session.clone(),
-            ..outcome.clone()
-        },
-    )
-    .unwrap();
+    // Saved and loaded (in chronyd's file): the same session, usable
+    // after a restart; the file is gone once loaded.
+    let server_ip = addr.ip();
+    let made = std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+    let saved = ke_client::SavedSession {
+        name: "localhost".into(),
+        made,
+        ntp_address: SocketAddr::new(server_ip, 11123),
+        number: 3,
+        session: session.clone(),
+    };
+    let path = ke_client::save(dir, server_ip, &saved).unwrap();
+    assert_eq!(path, dir.join(format!("{server_ip}.nts")));
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(
         std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
         0o600
     );
-    let mut loaded = ke_client::load(dir, "localhost").unwrap().unwrap();
+    let text = std::fs::read_to_string(&path).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[..4],
+        [
+            "NNC0",
+            "localhost",
+            "1800000000.0",
+            &format!("{server_ip} 11123")
+        ]
+    );
+    assert!(lines[4].starts_with("3 15 "), "{}", lines[4]);
+    assert_eq!(lines.len(), 5 + 8);
+    // Saved for another name: not loaded, and said so.
+    let other = ke_client::load(dir, server_ip, "elsewhere").unwrap_err();
+    assert!(other.to_string().contains("saved for localhost"), "{other}");
+    ke_client::save(dir, server_ip, &saved).unwrap();
+    let mut loaded = ke_client::load(dir, server_ip, "localhost")
+        .unwrap()
+        .unwrap();
+    assert!(!path.exists());
     assert_eq!(loaded.session.cookies(), 8);
-    assert_eq!(loaded.ntp_port, 11123);
+    assert_eq!(
+        (loaded.ntp_address, loaded.number, loaded.made),
+        (saved.ntp_address, 3, made)
+    );
     assert_eq!(
         exchange(&mut loaded.session, server.shared_keys().get()),
         Ok(1)
+    );
+    // A damaged line is named.
+    std::fs::write(&path, text.replace("NNC0", "NNC9")).unwrap();
+    let damaged = ke_client::load(dir, server_ip, "localhost").unwrap_err();
+    assert!(
+        damaged
+            .to_string()
+            .ends_with(".nts:1: not an NTS cookie dump line"),
+        "{damaged}"
     );
     // The server's cookie keys were kept (mode 0600) in its dump directory.
     let keys = dir.join(ntpkit::linux::nts::server_keys::FILE_NAME);

@@ -247,7 +247,7 @@ pub struct Reply<'a> {
 fn state_code(state: SourceState) -> u16 {
     match state {
         SourceState::Selected => 0,
-        SourceState::Unusable => 1,
+        SourceState::Unusable | SourceState::TooDistant => 1,
         SourceState::Falseticker => 2,
         SourceState::TooVariable => 3,
         SourceState::Combined => 4,

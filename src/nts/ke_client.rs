@@ -14,6 +14,7 @@
 //! # }
 //! ```
 
+use std::format;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
@@ -84,8 +85,9 @@ pub enum KeClientError {
     #[error("NTS-KE connection: {0}")]
     Io(#[from] io::Error),
     /// TLS failed; a certificate that does not verify is
-    /// `rustls::Error::InvalidCertificate`.
-    #[error("NTS-KE TLS: {0}")]
+    /// `rustls::Error::InvalidCertificate` (said in words, with rustls'
+    /// own text after).
+    #[error("NTS-KE TLS: {}", describe_tls(.0))]
     Tls(#[from] rustls::Error),
     /// The server did not agree on ALPN `ntske/1`.
     #[error("the server did not negotiate ALPN ntske/1")]
@@ -318,6 +320,27 @@ impl KeHandshake {
             ntp_port: response.port.unwrap_or(123),
         }))
     }
+}
+
+/// What a TLS failure says to an operator: a certificate's fault in
+/// words, then rustls' own text.
+fn describe_tls(error: &rustls::Error) -> String {
+    use rustls::CertificateError as E;
+    let what = match error {
+        rustls::Error::InvalidCertificate(cert) => match cert {
+            E::Expired | E::ExpiredContext { .. } => "the server sent an expired certificate",
+            E::NotValidYet | E::NotValidYetContext { .. } => {
+                "the server sent a certificate not valid yet"
+            }
+            E::UnknownIssuer => "the server's certificate is signed by no trusted CA",
+            E::NotValidForName | E::NotValidForNameContext { .. } => {
+                "the server's certificate is for another name"
+            }
+            _ => "the server's certificate does not verify",
+        },
+        _ => return error.to_string(),
+    };
+    format!("{what} ({error})")
 }
 
 /// A rustls error carried in an `io::Error`, as its own variant.

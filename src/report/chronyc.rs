@@ -140,7 +140,7 @@ impl SourceState {
             SourceState::NotCombined => '-',
             SourceState::Falseticker => 'x',
             SourceState::TooVariable => '~',
-            SourceState::Unusable => '?',
+            SourceState::Unusable | SourceState::TooDistant => '?',
         }
     }
 }

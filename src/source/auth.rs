@@ -206,10 +206,12 @@ impl NtsState {
         self.next_attempt = Some(now + NtpDuration::from_seconds(wait as i64));
     }
 
-    /// A session saved by an earlier run, made at `made` (local time),
-    /// is in use again: its refresh is due `refresh` seconds after that.
-    pub fn restored(&mut self, session: NtsSession, made: NtpTimestamp, refresh: f64) {
+    /// A session saved by an earlier run, the `number`th the source made,
+    /// at `made` (local time), is in use again: its refresh is due
+    /// `refresh` seconds after that.
+    pub fn restored(&mut self, session: NtsSession, made: NtpTimestamp, refresh: f64, number: u32) {
         self.install(session, made, refresh);
+        self.sessions = number;
         self.refresh_at = Some(made + NtpDuration::from_seconds_f64(refresh));
     }
 

@@ -992,3 +992,46 @@ fn doffset_steps_a_clock_that_cannot_slew() {
         })
     );
 }
+
+#[test]
+fn a_source_wants_replacement_after_8_unanswered_polls_or_as_a_falseticker() {
+    let mut rng = TestRng::new(9);
+    let start = NtpTimestamp::from_parts(3_900_000_000, 0);
+    let fast = SourceConfig::default().with_minpoll(0).with_maxpoll(0);
+    let mut buf = [0u8; 48];
+    // A server that never answers: from its 8th poll on.
+    let mut system = System::<1>::with_capacity(SystemConfig::default(), None);
+    let silent = system.add_source(fast, ReferenceId::NONE, start).unwrap();
+    for polls in 1..=10 {
+        let now = system.poll_timeout().unwrap();
+        system.handle_timeout(now);
+        assert!(system.poll_transmit(now, &mut rng, &mut buf).is_some());
+        assert_eq!(
+            system.wants_replacement(silent),
+            polls >= 8,
+            "{polls} polls"
+        );
+    }
+    // Three agree (5 ms ahead), one is 1 s off: the falseticker only.
+    let mut system = System::<4>::with_capacity(SystemConfig::default(), None);
+    let ahead = [0.005, 0.005, 0.005, 1.0];
+    let ids: Vec<SourceId> = ahead
+        .iter()
+        .map(|_| system.add_source(fast, ReferenceId::NONE, start).unwrap())
+        .collect();
+    let mut now = start;
+    while now < start + NtpDuration::from_seconds(20) {
+        now = system.poll_timeout().unwrap();
+        system.handle_timeout(now);
+        while let Some((source, len, _)) = system.poll_transmit(now, &mut rng, &mut buf) {
+            let i = ids.iter().position(|&id| id == source).unwrap();
+            let (reply, rx) = answer(&buf[..len], now, ahead[i]);
+            let _ = system.handle_response(rx, source, &reply, TimestampSource::Kernel);
+        }
+    }
+    assert_eq!(system.select_report(ids[3], now).unwrap().state, 'x');
+    assert!(system.wants_replacement(ids[3]));
+    for &id in &ids[..3] {
+        assert!(!system.wants_replacement(id));
+    }
+}

@@ -4,7 +4,7 @@
 //! command access, the way out) are the shell's.
 
 use super::DriverNode;
-use std::net::{IpAddr, SocketAddr, ToSocketAddrs, UdpSocket};
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::vec::Vec;
 
 use super::peers::{log_name, open_peers, Peer};
@@ -317,8 +317,7 @@ impl<C: DriverClock> Driver<'_, C> {
     /// Stops following a source and closes its socket.
     fn remove_peer(&mut self, now: NtpTimestamp, id: SourceId) {
         log::info!("Removed source {}", log_name(&self.peers, id));
-        self.node.remove_source(id, now);
-        self.peers.retain(|p| p.id != id);
+        self.forget_peer(id, now);
     }
 
     /// `refresh`: every source named by a host name is looked up again,
@@ -354,18 +353,13 @@ impl<C: DriverClock> Driver<'_, C> {
                 address,
                 ..old.upstream.clone()
             };
-            log::info!("Source {} replaced with {}", upstream.name, address.ip());
-            self.node.remove_source(id, now);
-            self.peers.retain(|p| p.id != id);
-            let (peers, _) = open_peers(
-                &mut self.node,
-                &[upstream],
-                &self.nts_settings,
-                now,
-                &mut self.client,
-                &self.serving,
-            )?;
-            self.peers.extend(peers);
+            log::info!(
+                "Source {} replaced with {} ({})",
+                old.server().ip(),
+                address.ip(),
+                upstream.name
+            );
+            self.replace_peer(id, upstream, now)?;
         }
         Ok(())
     }
@@ -408,12 +402,9 @@ fn local_reference(local: &LocalSetting) -> Option<LocalReference> {
 
 /// Whether the system has a route to `address` (what `onoffline` asks): a
 /// UDP socket can be connected to it.
-fn has_route(address: SocketAddr) -> bool {
-    let any: SocketAddr = match address {
-        SocketAddr::V4(_) => (std::net::Ipv4Addr::UNSPECIFIED, 0).into(),
-        SocketAddr::V6(_) => (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
-    };
-    UdpSocket::bind(any)
-        .and_then(|s| s.connect(address))
+pub(super) fn has_route(address: SocketAddr) -> bool {
+    use std::os::fd::AsRawFd;
+    crate::linux::sys::udp_socket(address)
+        .and_then(|socket| crate::linux::sys::connect(socket.as_raw_fd(), address))
         .is_ok()
 }

@@ -12,8 +12,9 @@ impl<C: DriverClock> Driver<'_, C> {
     /// `initstepslew` is done: its hosts are dropped and the configured
     /// sources start (as chronyd starts them then).
     fn start_sources(&mut self, now: NtpTimestamp) -> Result<(), DriverError<C::Error>> {
-        for peer in std::mem::take(&mut self.peers) {
-            self.node.remove_source(peer.id, now);
+        let ids: std::vec::Vec<crate::system::SourceId> = self.peers.iter().map(|p| p.id).collect();
+        for id in ids {
+            self.forget_peer(id, now);
         }
         let later = std::mem::take(&mut self.later);
         let (peers, ke) = super::peers::open_peers(

@@ -25,7 +25,7 @@
 
 use std::format;
 use std::io;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::string::{String, ToString};
 use std::vec::Vec;
@@ -34,7 +34,7 @@ use super::nts::PeerNts;
 use crate::discipline::Drift;
 use crate::filter::{StoredSample, MAX_SAMPLES};
 use crate::linux::files::write_atomically;
-use crate::linux::nts::ke_client::{self, KeOutcome};
+use crate::linux::nts::ke_client::{self, SavedSession};
 use crate::source::SourceHistory;
 use crate::time::{NtpTimestamp, UnixTime};
 use crate::wire::LeapIndicator;
@@ -60,29 +60,18 @@ pub(super) fn save_drift(path: &Path, drift: &Drift) -> io::Result<()> {
     write_atomically(path, format!("{drift}\n").as_bytes(), 0o644)
 }
 
-/// The cookies saved for `nts` in `dir`, and the NTP address they are for
-/// (`nts` learns its NTP server); the file is removed once read, so that
-/// no cookie is sent twice (the way out saves those left).
-pub(super) fn load_cookies(
-    dir: &Path,
-    nts: &mut PeerNts,
-) -> io::Result<Option<(KeOutcome, SocketAddr)>> {
-    let name = nts.dump_name();
-    let Some(outcome) = ke_client::load(dir, &name)? else {
-        return Ok(None);
-    };
-    std::fs::remove_file(ke_client::dump_path(dir, &name))?;
-    let address = nts.ntp_address(&outcome)?;
-    nts.ntp_server = outcome.ntp_server.clone();
-    nts.ntp_port = outcome.ntp_port;
-    Ok(Some((outcome, address)))
+/// The session saved for `nts` in `dir` (chronyd's file), if any; the
+/// file is removed once read, so that no cookie is sent twice (the way
+/// out saves those left).
+pub(super) fn load_cookies(dir: &Path, nts: &PeerNts) -> io::Result<Option<SavedSession>> {
+    ke_client::load(dir, nts.ke_address.ip(), &nts.host)
 }
 
-/// Saves `outcome` (a session's cookies) for `nts` in `dir`, which is
-/// made if missing.
-pub(super) fn save_cookies(dir: &Path, nts: &PeerNts, outcome: &KeOutcome) -> io::Result<()> {
+/// Saves `saved` (a session's cookies) for `nts` in `dir`, which is made
+/// if missing.
+pub(super) fn save_cookies(dir: &Path, nts: &PeerNts, saved: &SavedSession) -> io::Result<()> {
     std::fs::create_dir_all(dir)?;
-    ke_client::save(dir, &nts.dump_name(), outcome).map(drop)
+    ke_client::save(dir, nts.ke_address.ip(), saved).map(drop)
 }
 
 /// The first line of ntpkit's history files (its version: 1).

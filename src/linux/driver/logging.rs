@@ -247,6 +247,7 @@ fn selection(node: &DriverNode<'_>, peer: &Peer, now: NtpTimestamp) -> Option<Se
         SourceState::NotCombined => 'D',
         SourceState::Falseticker => 'x',
         SourceState::TooVariable => '~',
+        SourceState::TooDistant => 'd',
         SourceState::Unusable if config.noselect => 'N',
         SourceState::Unusable if unsynchronised => 's',
         SourceState::Unusable if interval.is_none() => 'M',

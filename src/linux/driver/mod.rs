@@ -63,6 +63,7 @@ mod outgoing;
 mod peers;
 mod receiving;
 mod refclocks;
+mod replace;
 mod serving;
 mod setup;
 mod tempcomp;
@@ -151,6 +152,8 @@ pub struct Driver<'a, C: DriverClock> {
     cards: cards::Cards,
     /// Watches the system clock for steps made by someone else.
     jumps: StepWatch,
+    /// When a bad source was last looked up for a replacement.
+    last_replacement: Option<Instant>,
     /// Where the monotonic readings the watch takes count from.
     started: Instant,
     finished: bool,
@@ -329,6 +332,7 @@ impl<'a, C: DriverClock> Driver<'a, C> {
         let now = self.now()?;
         self.node.handle_timeout(now);
         self.settle()?;
+        self.replace_bad_sources(now)?;
         self.read_temperature()?;
         let ready: Vec<bool> = commands.iter().map(|&i| poller.is_ready(i)).collect();
         if ready.contains(&true) {
@@ -350,7 +354,7 @@ impl<'a, C: DriverClock> Driver<'a, C> {
         let now = self.now()?;
         self.node.shutdown(now);
         if let Some(ke) = &self.ke {
-            nts::save_cookies(&self.node, &self.peers, ke);
+            nts::save_cookies(&self.node, &self.peers, ke, now);
         }
         let settled = self.settle();
         // The samples as the clock is left: at its frequency estimate.

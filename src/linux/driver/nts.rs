@@ -17,7 +17,7 @@ use std::mem;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::string::String;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 use std::vec::Vec;
 
 use super::files;
@@ -25,10 +25,11 @@ use super::outgoing::ClientPorts;
 use super::peers::Peer;
 use super::serving::ServeSockets;
 use crate::linux::nts::ke_client::{
-    KeClient, KeClientError, KeHandshake, KeOutcome, NtsClientConfig, NtsSettings,
+    KeClient, KeClientError, KeHandshake, KeOutcome, NtsClientConfig, NtsSettings, SavedSession,
 };
 use crate::linux::sys;
 use crate::nts::client::KeEnding;
+use crate::system::SourceId;
 use crate::time::NtpTimestamp;
 
 /// An NTS source of the driver: where its NTS-KE server is and what NTP
@@ -41,20 +42,9 @@ pub(super) struct PeerNts {
     pub ke_address: SocketAddr,
     /// The trusted certificate set (`certset`).
     pub certset: u32,
-    /// The NTP server the last NTS-KE named (kept in the dump).
-    pub ntp_server: String,
-    /// Its NTP port.
-    pub ntp_port: u16,
 }
 
 impl PeerNts {
-    /// The name of this source's `ntsdumpdir` file: the NTS-KE server's
-    /// address and port (chronyd names its own files by the address
-    /// alone; the prefix keeps them apart in a shared directory).
-    pub fn dump_name(&self) -> String {
-        format!("ntpkit-{}-{}", self.ke_address.ip(), self.ke_address.port())
-    }
-
     /// Where NTP goes after `outcome`: its Server record's address (the
     /// NTS-KE server's when it names none) at its Port record's port.
     pub fn ntp_address(&self, outcome: &KeOutcome) -> io::Result<SocketAddr> {
@@ -110,8 +100,8 @@ pub(super) enum KeFailure {
 /// A finished NTS-KE: the outcome and the NTP address it leads to, or why
 /// it failed and how it ended.
 pub(super) struct KeDone {
-    /// The peer's index.
-    pub peer: usize,
+    /// The source.
+    pub id: SourceId,
     /// The session and where NTP goes.
     pub result: Result<(KeOutcome, SocketAddr), (KeFailure, KeEnding)>,
 }
@@ -135,8 +125,8 @@ impl KeFailure {
 
 /// A handshake under way.
 struct Running {
-    /// The peer's index.
-    peer: usize,
+    /// The source.
+    id: SourceId,
     /// The peer's NTS settings (where NTP goes afterwards).
     nts: PeerNts,
     stream: TcpStream,
@@ -256,8 +246,8 @@ impl KeRunner {
                 let ending = running.ending(&failure);
                 (failure, ending)
             });
-            let peer = running.peer;
-            self.done.push(KeDone { peer, result });
+            let id = running.id;
+            self.done.push(KeDone { id, result });
         }
     }
 
@@ -282,13 +272,13 @@ impl KeRunner {
         Ok(client)
     }
 
-    /// Starts NTS-KE for peer `index` at `now`: connects to its NTS-KE
+    /// Starts NTS-KE for source `id` at `now`: connects to its NTS-KE
     /// server and readies the handshake; `clock_updates` says whether
     /// `nocerttimecheck` still applies. An error (no trusted certificate,
     /// no connection) is the failed handshake's.
     pub fn start(
         &mut self,
-        index: usize,
+        id: SourceId,
         peer: &PeerNts,
         clock_updates: u32,
         now: Instant,
@@ -302,7 +292,7 @@ impl KeRunner {
         let stream = sys::tcp_connecting(address).map_err(connect)?;
         stream.set_nodelay(true).map_err(connect)?;
         self.running.push(Running {
-            peer: index,
+            id,
             nts: peer.clone(),
             stream,
             connected: false,
@@ -315,6 +305,13 @@ impl KeRunner {
     /// The handshakes that finished since the last call.
     pub fn finished(&mut self) -> Vec<KeDone> {
         mem::take(&mut self.done)
+    }
+
+    /// Source `id` is no longer followed: its handshake, running or
+    /// finished, is dropped (its id may be given to another source).
+    pub fn cancel(&mut self, id: SourceId) {
+        self.running.retain(|running| running.id != id);
+        self.done.retain(|done| done.id != id);
     }
 }
 
@@ -330,18 +327,30 @@ pub(super) fn run_handshakes(
     serving: &ServeSockets,
 ) {
     for done in ke.finished() {
-        let Some(peer) = peers.get_mut(done.peer) else {
+        let Some(peer) = peers.iter_mut().find(|p| p.id == done.id) else {
             continue;
         };
         let moved = done.result.and_then(|(outcome, address)| {
-            if address != peer.server() {
+            let old = peer.server();
+            if address != old {
                 peer.move_to(address, client, serving).map_err(|source| {
                     (KeFailure::Socket { address, source }, KeEnding::Handshake)
                 })?;
-            }
-            if let Some(nts) = &mut peer.nts {
-                nts.ntp_server = outcome.ntp_server;
-                nts.ntp_port = outcome.ntp_port;
+                if address.ip() == old.ip() {
+                    log::info!(
+                        "Source {} ({}) changed port to {}",
+                        address.ip(),
+                        peer.name,
+                        address.port()
+                    );
+                } else {
+                    log::info!(
+                        "Source {} changed to {} ({})",
+                        old.ip(),
+                        address.ip(),
+                        peer.name
+                    );
+                }
             }
             Ok(outcome.session)
         });
@@ -366,13 +375,13 @@ pub(super) fn run_handshakes(
     }
     let updates = node.system().clock_updates();
     while let Some(id) = node.poll_nts_ke() {
-        let Some((index, peer)) = peers.iter().enumerate().find(|(_, p)| p.id == id) else {
+        let Some(peer) = peers.iter().find(|p| p.id == id) else {
             continue;
         };
         let Some(nts) = &peer.nts else {
             continue;
         };
-        if let Err(error) = ke.start(index, nts, updates, Instant::now()) {
+        if let Err(error) = ke.start(id, nts, updates, Instant::now()) {
             let ending = error.ending(false);
             let retry_in = node.nts_ke_failed(id, now, ending).unwrap_or(0);
             log::warn!(
@@ -383,28 +392,39 @@ pub(super) fn run_handshakes(
     }
 }
 
-/// Saves the NTS sources' cookies in `ntsdumpdir` (on the way out).
-pub(super) fn save_cookies(node: &DriverNode<'_>, peers: &[Peer], ke: &KeRunner) {
+/// Saves the NTS sources' sessions in `ntsdumpdir` at `now` (on the way
+/// out).
+pub(super) fn save_cookies(
+    node: &DriverNode<'_>,
+    peers: &[Peer],
+    ke: &KeRunner,
+    now: NtpTimestamp,
+) {
     let Some(dir) = &ke.settings().dump_dir else {
         return;
     };
     let system = node.system();
+    let wall = SystemTime::now();
     for peer in peers {
-        let (Some(nts), Some(session)) = (
-            &peer.nts,
-            system.nts_state(peer.id).and_then(|s| s.session()),
-        ) else {
+        let (Some(nts), Some(state)) = (&peer.nts, system.nts_state(peer.id)) else {
             continue;
         };
-        if session.cookies() == 0 {
+        let Some(session) = state.session().filter(|s| s.cookies() > 0) else {
             continue;
-        }
-        let outcome = KeOutcome {
+        };
+        let age = state
+            .last_ke()
+            .map_or(0.0, |made| (now - made).to_seconds_f64().max(0.0));
+        let saved = SavedSession {
+            name: nts.host.clone(),
+            made: wall
+                .checked_sub(Duration::from_secs_f64(age))
+                .unwrap_or(wall),
+            ntp_address: peer.server(),
+            number: state.sessions(),
             session: session.clone(),
-            ntp_server: nts.ntp_server.clone(),
-            ntp_port: nts.ntp_port,
         };
-        if let Err(e) = files::save_cookies(dir, nts, &outcome) {
+        if let Err(e) = files::save_cookies(dir, nts, &saved) {
             log::warn!(
                 "Could not save the NTS cookies of {} in {}: {e}",
                 peer.name,

@@ -4,6 +4,7 @@
 use super::DriverNode;
 use std::net::SocketAddr;
 use std::string::{String, ToString};
+use std::time::SystemTime;
 use std::vec::Vec;
 
 use super::nts::{KeRunner, PeerNts};
@@ -15,7 +16,7 @@ use crate::linux::nts::ke_client::NtsSettings;
 use crate::linux::settings::{Upstream, UpstreamAuth};
 use crate::system::SourceAuth;
 use crate::system::SourceId;
-use crate::time::NtpTimestamp;
+use crate::time::{NtpDuration, NtpTimestamp};
 use crate::wire::ReferenceId;
 
 /// One followed server.
@@ -144,24 +145,27 @@ pub(super) fn open_peers<E: std::fmt::Debug + std::fmt::Display>(
                 certset,
             } => {
                 let _ = node.set_source_auth(id, SourceAuth::Nts);
-                let mut nts = PeerNts {
+                let nts = PeerNts {
                     host: upstream.name.clone(),
                     ke_address,
                     certset,
-                    ntp_server: upstream.name.clone(),
-                    ntp_port: upstream.address.port(),
                 };
                 if let Some(dir) = &nts_settings.dump_dir {
-                    match files::load_cookies(dir, &mut nts) {
-                        Ok(Some((outcome, ntp))) => {
+                    match files::load_cookies(dir, &nts) {
+                        Ok(Some(saved)) => {
                             log::info!(
                                 "NTS session with {}: {} cookies from {}",
                                 upstream.name,
-                                outcome.session.cookies(),
-                                ke_client::dump_path(dir, &nts.dump_name()).display()
+                                saved.session.cookies(),
+                                ke_client::dump_path(dir, ke_address.ip()).display()
                             );
-                            let _ = node.restore_nts_session(id, outcome.session, now);
-                            address = ntp;
+                            // Made that long ago (never later than now).
+                            let age = SystemTime::now()
+                                .duration_since(saved.made)
+                                .map_or(0.0, |age| age.as_secs_f64());
+                            let made = now - NtpDuration::from_seconds_f64(age);
+                            let _ = node.restore_nts_session(id, saved.session, made, saved.number);
+                            address = saved.ntp_address;
                         }
                         Ok(None) => {}
                         Err(e) => log::warn!(

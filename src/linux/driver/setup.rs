@@ -134,6 +134,7 @@ impl<'a, C: DriverClock> Driver<'a, C> {
             applied_frequency,
             cards,
             jumps: StepWatch::default(),
+            last_replacement: None,
             started: Instant::now(),
             finished: false,
             family: settings.family,

@@ -512,11 +512,12 @@ fn the_refresh_comes_with_a_poll_ntsrefresh_after_the_first_request() {
     // A restored session is refreshed `ntsrefresh` after it was made.
     let (_, saved) = nts_pair([7; 32]);
     let mut restored = NtsState::new();
-    restored.restored(saved, first, 600.0);
+    restored.restored(saved, first, 600.0, 5);
     assert_eq!(
         restored.refresh_at(),
         Some(first + NtpDuration::from_seconds(600))
     );
+    assert_eq!(restored.sessions(), 5, "the saved session's number");
     assert!(!restored.wants_ke());
 }
 

@@ -1,0 +1,144 @@
+//! Bad sources replaced, as chronyd replaces them: a server, peer or pool
+//! member that the node finds unreachable through its last 8 polls, a
+//! falseticker, too variable or too distant
+//! ([`crate::system::System::wants_replacement`]) is replaced by another
+//! address of the name it was configured with, looked up again. One
+//! lookup at most every [`MIN_INTERVAL`] (chronyd's 7 × 2^8 s), whatever
+//! it found. A source configured by its address is never replaced, unless
+//! NTS-KE moved it to another address. An NTS source's replacement runs
+//! NTS-KE with the new address.
+
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::time::{Duration, Instant};
+use std::vec::Vec;
+
+use super::peers::open_peers;
+use super::*;
+use crate::linux::settings::UpstreamAuth;
+use crate::random::Random;
+
+/// The shortest time between two lookups for a replacement.
+pub(super) const MIN_INTERVAL: Duration = Duration::from_secs(7 << 8);
+
+impl<C: DriverClock> Driver<'_, C> {
+    /// Replaces the first bad source at `now`, if the last lookup was
+    /// long enough ago (see the [module documentation](self)).
+    pub(super) fn replace_bad_sources(
+        &mut self,
+        now: NtpTimestamp,
+    ) -> Result<(), DriverError<C::Error>> {
+        let due = self
+            .last_replacement
+            .is_none_or(|last| last.elapsed() >= MIN_INTERVAL);
+        if !due {
+            return Ok(());
+        }
+        let system = self.node.system();
+        let Some(bad) = self
+            .peers
+            .iter()
+            .find(|p| replaceable(p) && system.wants_replacement(p.id))
+        else {
+            return Ok(());
+        };
+        self.last_replacement = Some(Instant::now());
+        let (id, name, current) = (bad.id, bad.name.clone(), bad.server());
+        let port = bad.upstream.address.port();
+        let family = self.family;
+        let mut found: Vec<SocketAddr> = match (name.as_str(), port).to_socket_addrs() {
+            Ok(found) => found
+                .filter(|a| family.is_none_or(|f| f.has(a.ip())))
+                .collect(),
+            Err(e) => {
+                log::warn!("Could not look up {name} to replace {}: {e}", current.ip());
+                return Ok(());
+            }
+        };
+        // A source that never answered starts anywhere in the list, so
+        // that the resolver's order cannot keep it on the same dead pair.
+        let answered = system
+            .exchange(id)
+            .is_some_and(|(_, counts)| counts.valid > 0);
+        if !answered && !found.is_empty() {
+            let first = (OsRandom.next_u64() % found.len() as u64) as usize;
+            found.rotate_left(first);
+        }
+        let in_use = |address: &SocketAddr| {
+            self.peers
+                .iter()
+                .any(|p| !p.is_refclock() && p.server().ip() == address.ip())
+        };
+        let Some(address) = found
+            .into_iter()
+            .find(|a| !in_use(a) && commands::has_route(*a))
+        else {
+            return Ok(());
+        };
+        let Some(old) = self.peers.iter().find(|p| p.id == id) else {
+            return Ok(());
+        };
+        // As configured (what chronyc changed since is not carried over),
+        // its NTS-KE server at the new address.
+        let upstream = Upstream {
+            address,
+            auth: match old.upstream.auth {
+                UpstreamAuth::Nts {
+                    ke_address,
+                    certset,
+                } => UpstreamAuth::Nts {
+                    ke_address: SocketAddr::new(address.ip(), ke_address.port()),
+                    certset,
+                },
+                ref auth => auth.clone(),
+            },
+            ..old.upstream.clone()
+        };
+        log::info!(
+            "Source {} replaced with {} ({name})",
+            current.ip(),
+            address.ip()
+        );
+        self.replace_peer(id, upstream, now)
+    }
+
+    /// Stops following source `id` and follows `upstream` instead.
+    pub(super) fn replace_peer(
+        &mut self,
+        id: SourceId,
+        upstream: Upstream,
+        now: NtpTimestamp,
+    ) -> Result<(), DriverError<C::Error>> {
+        self.forget_peer(id, now);
+        let (peers, ke) = open_peers(
+            &mut self.node,
+            &[upstream],
+            &self.nts_settings,
+            now,
+            &mut self.client,
+            &self.serving,
+        )?;
+        if self.ke.is_none() {
+            self.ke = ke;
+        }
+        self.peers.extend(peers);
+        Ok(())
+    }
+}
+
+impl<C: DriverClock> Driver<'_, C> {
+    /// Stops following source `id` at `now`: the node forgets it, its
+    /// socket is closed and its NTS-KE dropped.
+    pub(super) fn forget_peer(&mut self, id: SourceId, now: NtpTimestamp) {
+        self.node.remove_source(id, now);
+        self.peers.retain(|p| p.id != id);
+        if let Some(ke) = &mut self.ke {
+            ke.cancel(id);
+        }
+    }
+}
+
+/// Whether `peer` may be replaced: not a reference clock, and configured
+/// by a name, or by an address NTS-KE moved it from.
+fn replaceable(peer: &Peer) -> bool {
+    !peer.is_refclock() && peer.name.parse::<IpAddr>().ok() != Some(peer.server().ip())
+}
