@@ -2700,6 +2700,204 @@ mod tests {
     /// and gives when the peer's previous packet really left, so the
     /// measurements are exact where the basic mode's are off by half the
     /// time between the daemon's timestamp and the departure.
+    /// chronyd's rules for a symmetric peer's interleaved packet, on the
+    /// times alone. We sent at 0 s and 16 s; the peer's previous packet
+    /// (which our 16 s packet answered) left at 10 s (its clock 1 s ahead
+    /// of ours) and arrived at 10.01 s; its new packet answers ours of
+    /// 16 s, which reached it at 16.01 s, and gives 10 s as the true
+    /// transmit time of its previous one. Polls of 16 s on both sides.
+    mod symmetric_rules {
+        use super::*;
+
+        fn at(seconds: f64) -> NtpTimestamp {
+            start() + NtpDuration::from_seconds_f64(seconds)
+        }
+
+        /// The peer's clock, 1 s ahead.
+        fn remote(seconds: f64) -> NtpTimestamp {
+            at(seconds + 1.0)
+        }
+
+        fn departure(number: u32, seconds: f64) -> Departure {
+            Departure {
+                number: RequestNumber(number),
+                time: at(seconds),
+                source: TimestampSource::Kernel,
+            }
+        }
+
+        /// What we kept: the peer's previous packet (sent `previous_sent`,
+        /// arrived 10 ms later), our packets at `ours` (the last, and the
+        /// one before it).
+        fn kept(previous_sent: f64, synced: bool, ours: (f64, Option<f64>)) -> Symmetric {
+            Symmetric {
+                answer: Some(PeerPacket {
+                    // When our packet before reached the peer.
+                    receive: remote(ours.1.unwrap_or(0.0) + 0.01),
+                    transmit: remote(previous_sent),
+                    arrived: at(previous_sent + 0.01),
+                    arrival: TimestampSource::Kernel,
+                    synced,
+                    root: (0.001, 0.002),
+                }),
+                departed: Some(departure(2, ours.0)),
+                departed_before: ours.1.map(|t| departure(1, t)),
+                poll_at_answer: 4,
+                ..Symmetric::default()
+            }
+        }
+
+        /// The peer's interleaved packet: it received our last packet at
+        /// `received` (our time), sent its own at `sent` (our time), and
+        /// gives `previous_sent` as its previous packet's departure.
+        fn interleaved(received: f64, sent: f64, previous_sent: f64) -> (Header, PeerPacket) {
+            let header = Header {
+                receive_timestamp: remote(received),
+                transmit_timestamp: remote(previous_sent),
+                ..Header::client_request(4, NtpTimestamp::ZERO)
+            };
+            let packet = PeerPacket {
+                receive: remote(received),
+                transmit: remote(sent),
+                arrived: at(sent + 0.01),
+                arrival: TimestampSource::Kernel,
+                synced: true,
+                root: (0.003, 0.001),
+            };
+            (header, packet)
+        }
+
+        #[test]
+        fn the_exchange_completed_is_our_last_packet_with_the_peers_previous_one() {
+            let symmetric = kept(10.0, true, (16.0, Some(0.0)));
+            let (header, packet) = interleaved(16.01, 20.0, 10.0);
+            let completed = peer_interleaved_exchange(&symmetric, &header, &packet, Some(4));
+            let (times, transmit, arrival) = completed.times.unwrap();
+            // Ours of 16 s, answered at 16.01 s; the peer's of 10 s,
+            // arrived at 10.01 s (the exchange before ours of 0 s, with
+            // it, would be the longer: 10 s against 6 s).
+            assert_eq!(times.client_transmit, at(16.0));
+            assert_eq!(times.server_receive, remote(16.01));
+            assert_eq!(times.server_transmit, remote(10.0));
+            assert_eq!(times.client_receive, at(10.01));
+            assert_eq!(
+                (transmit, arrival),
+                (TimestampSource::Kernel, TimestampSource::Kernel)
+            );
+            assert!(!completed.gap && !completed.earlier_receive);
+            // The larger of the two packets' root delay and dispersion.
+            assert_eq!(completed.root, (0.003, 0.002));
+            // Its offset is the peer's 1 s, its delay the 20 ms of the
+            // two one-way trips.
+            let sample = Sample::new(&times, -20, -20);
+            assert!((sample.offset.to_seconds_f64() - 1.0).abs() < 1e-6);
+            assert!((sample.delay.to_seconds_f64() - 0.02).abs() < 1e-6);
+        }
+
+        #[test]
+        fn a_much_shorter_exchange_before_is_chosen_instead() {
+            // Ours before left at 10 s, 30 ms before the peer's previous
+            // packet arrived, and ours of 16 s 5.97 s after it: the
+            // exchange before is over ten times shorter, and is measured
+            // with the receive time the peer's previous packet gave.
+            // (The peer's previous packet answered ours before at once:
+            // it left at 10.02 s, and arrived at 10.03 s.)
+            let symmetric = kept(10.02, true, (16.0, Some(10.0)));
+            let (header, packet) = interleaved(16.01, 20.0, 10.02);
+            let completed = peer_interleaved_exchange(&symmetric, &header, &packet, Some(4));
+            let (times, ..) = completed.times.unwrap();
+            assert_eq!(times.client_transmit, at(10.0));
+            assert_eq!(times.server_receive, remote(10.01));
+            assert_eq!(times.server_transmit, remote(10.02));
+            assert_eq!(times.client_receive, at(10.03));
+            assert!(completed.earlier_receive);
+            assert_eq!(completed.root, (0.001, 0.002), "the previous packet's");
+            let sample = Sample::new(&times, -20, -20);
+            assert!((sample.offset.to_seconds_f64() - 1.0).abs() < 1e-6);
+            assert!((sample.delay.to_seconds_f64() - 0.02).abs() < 1e-6);
+            // Not ten times shorter: our last packet.
+            let symmetric = kept(10.02, true, (16.0, Some(9.0)));
+            let completed = peer_interleaved_exchange(&symmetric, &header, &packet, Some(4));
+            assert_eq!(completed.times.unwrap().0.client_transmit, at(16.0));
+        }
+
+        #[test]
+        fn an_unsynchronised_previous_packet_completes_nothing() {
+            let symmetric = kept(10.0, false, (16.0, None));
+            let (header, packet) = interleaved(16.01, 20.0, 10.0);
+            let completed = peer_interleaved_exchange(&symmetric, &header, &packet, Some(4));
+            assert!(completed.times.is_none());
+            // Nor does a packet when we kept no previous one.
+            let symmetric = Symmetric {
+                answer: None,
+                ..kept(10.0, true, (16.0, None))
+            };
+            assert!(
+                peer_interleaved_exchange(&symmetric, &header, &packet, Some(4))
+                    .times
+                    .is_none()
+            );
+        }
+
+        #[test]
+        fn times_that_show_a_missed_packet_are_a_gap() {
+            // The peer's packet we kept was sent (by its own timestamp) 30
+            // s before the departure this one gives: at a 16 s interval, a
+            // packet of the peer's went missing (over 1.5 intervals).
+            let mut symmetric = kept(10.0, true, (16.0, None));
+            if let Some(answer) = &mut symmetric.answer {
+                answer.transmit = remote(-20.0);
+            }
+            let (header, packet) = interleaved(16.01, 20.0, 10.0);
+            assert!(peer_interleaved_exchange(&symmetric, &header, &packet, Some(4)).gap);
+            // Not when the peer polls more slowly than we do: the spacing
+            // is then no sign.
+            assert!(!peer_interleaved_exchange(&symmetric, &header, &packet, Some(6)).gap);
+            let symmetric = kept(10.0, true, (16.0, None));
+            // A delay over half the shorter interval.
+            let (header, packet) = interleaved(16.0 + 9.0, 30.0, 10.0);
+            assert!(peer_interleaved_exchange(&symmetric, &header, &packet, Some(4)).gap);
+            // A departure given as later than our packet's arrival there.
+            let (header, packet) = interleaved(16.01, 20.0, 17.0);
+            assert!(peer_interleaved_exchange(&symmetric, &header, &packet, Some(4)).gap);
+            // The good one is no gap.
+            let (header, packet) = interleaved(16.01, 20.0, 10.0);
+            assert!(!peer_interleaved_exchange(&symmetric, &header, &packet, Some(4)).gap);
+        }
+
+        #[test]
+        fn the_peer_of_lower_stratum_waits_a_tenth_longer_for_the_others_packet() {
+            let config = SourceConfig {
+                peer: true,
+                minpoll: 4,
+                maxpoll: 4,
+                ..SourceConfig::default()
+            };
+            let mut source = Source::new(config, ReferenceId::NONE, start());
+            source.last_sent = Some(at(0.0));
+            // An answer 1 s after our packet: a peer of higher stratum (3
+            // to our 2) is waited for 1.1 intervals from our packet.
+            source.time_next_to_peer(at(1.0), 3, 2);
+            assert_eq!(source.next_poll(), Some(at(16.0 * 1.1)));
+            // A peer of lower stratum: our usual interval.
+            source.time_next_to_peer(at(1.0), 1, 2);
+            assert_eq!(source.next_poll(), Some(at(16.0)));
+            // The same stratum, answered late in our interval (over 0.6 of
+            // it): the next waits 1.1 intervals, so the packets spread.
+            source.time_next_to_peer(at(10.0), 2, 2);
+            assert_eq!(source.next_poll(), Some(at(16.0 * 1.1)));
+            source.time_next_to_peer(at(5.0), 2, 2);
+            assert_eq!(source.next_poll(), Some(at(16.0)));
+            // Unsynchronised (stratum 0) counts as 16: above ours.
+            source.time_next_to_peer(at(1.0), 0, 2);
+            assert_eq!(source.next_poll(), Some(at(16.0 * 1.1)));
+            // And the random lateness drawn at the last send is added.
+            source.symmetric.lateness = 0.5;
+            source.time_next_to_peer(at(1.0), 1, 2);
+            assert_eq!(source.next_poll(), Some(at(24.0)));
+        }
+    }
+
     #[test]
     fn symmetric_peers_interleave_with_their_true_transmit_times() {
         let config = SourceConfig::default()
