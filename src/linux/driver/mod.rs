@@ -154,6 +154,8 @@ pub struct Driver<'a, C: DriverClock> {
     jumps: StepWatch,
     /// When a bad source was last looked up for a replacement.
     last_replacement: Option<Instant>,
+    /// The lookup of a bad source's name under way.
+    lookup: Option<replace::Lookup>,
     /// Where the monotonic readings the watch takes count from.
     started: Instant,
     finished: bool,
@@ -213,12 +215,14 @@ impl<'a, C: DriverClock> Driver<'a, C> {
         // (The monotonic clock is read only when there is a broadcast.)
         let until_broadcast = self.broadcasts.until_due(Instant::now);
         let until_handshake = self.ke.as_ref().and_then(|ke| ke.until_due(Instant::now()));
+        let until_lookup = self.lookup.as_ref().map(|_| replace::LOOKUP_CHECK);
         let wait = [
             until_due,
             max_wait,
             until_temperature,
             until_broadcast,
             until_handshake,
+            until_lookup,
         ]
         .into_iter()
         .flatten()

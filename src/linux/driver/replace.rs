@@ -2,13 +2,17 @@
 //! member that the node finds unreachable through its last 8 polls, a
 //! falseticker, too variable or too distant
 //! ([`crate::system::System::wants_replacement`]) is replaced by another
-//! address of the name it was configured with, looked up again. One
-//! lookup at most every [`MIN_INTERVAL`] (chronyd's 7 × 2^8 s), whatever
-//! it found. A source configured by its address is never replaced, unless
+//! address of the name it was configured with, looked up again in a
+//! helper thread (the loop goes on, and looks for its end every
+//! [`LOOKUP_CHECK`]). One lookup at most every [`MIN_INTERVAL`] (chronyd's
+//! 7 × 2^8 s), whatever it found. A source configured by its address is never replaced, unless
 //! NTS-KE moved it to another address. An NTS source's replacement runs
 //! NTS-KE with the new address.
 
+use std::io;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::string::String;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use std::vec::Vec;
 
@@ -20,16 +24,41 @@ use crate::random::Random;
 /// The shortest time between two lookups for a replacement.
 pub(super) const MIN_INTERVAL: Duration = Duration::from_secs(7 << 8);
 
+/// How often the loop looks for the end of a lookup under way.
+pub(super) const LOOKUP_CHECK: Duration = Duration::from_millis(100);
+
+/// A bad source's name being looked up again, in a helper thread (the
+/// loop goes on serving meanwhile: a resolver that does not answer holds
+/// up nothing but the replacement).
+pub(super) struct Lookup {
+    id: SourceId,
+    name: String,
+    /// The address being replaced.
+    current: SocketAddr,
+    thread: JoinHandle<io::Result<Vec<SocketAddr>>>,
+}
+
 impl<C: DriverClock> Driver<'_, C> {
-    /// Replaces the first bad source at `now`, if the last lookup was
-    /// long enough ago (see the [module documentation](self)).
+    /// Looks up the first bad source's name again at `now`, if the last
+    /// lookup was long enough ago, and replaces it once the lookup is done
+    /// (see the [module documentation](self)).
     pub(super) fn replace_bad_sources(
         &mut self,
         now: NtpTimestamp,
     ) -> Result<(), DriverError<C::Error>> {
-        let due = self
-            .last_replacement
-            .is_none_or(|last| last.elapsed() >= MIN_INTERVAL);
+        if self.lookup.as_ref().is_some_and(|l| l.thread.is_finished()) {
+            if let Some(lookup) = self.lookup.take() {
+                let found = lookup
+                    .thread
+                    .join()
+                    .unwrap_or_else(|_| Err(io::Error::other("the lookup thread panicked")));
+                return self.replace(lookup.id, &lookup.name, lookup.current, found, now);
+            }
+        }
+        let due = self.lookup.is_none()
+            && self
+                .last_replacement
+                .is_none_or(|last| last.elapsed() >= MIN_INTERVAL);
         if !due {
             return Ok(());
         }
@@ -42,11 +71,46 @@ impl<C: DriverClock> Driver<'_, C> {
             return Ok(());
         };
         self.last_replacement = Some(Instant::now());
-        let (id, name, current) = (bad.id, bad.name.clone(), bad.server());
-        let port = bad.upstream.address.port();
+        let (name, port) = (bad.name.clone(), bad.upstream.address.port());
+        let thread = {
+            let name = name.clone();
+            std::thread::Builder::new()
+                .name("ntpkit-lookup".into())
+                .spawn(move || {
+                    (name.as_str(), port)
+                        .to_socket_addrs()
+                        .map(Iterator::collect)
+                })
+        };
+        match thread {
+            Ok(thread) => {
+                self.lookup = Some(Lookup {
+                    id: bad.id,
+                    name,
+                    current: bad.server(),
+                    thread,
+                })
+            }
+            Err(e) => log::warn!("Could not look up {name}: {e}"),
+        }
+        Ok(())
+    }
+
+    /// Replaces source `id` (`name`, at `current`) with the first address
+    /// of those the lookup `found` that no other source uses and that can
+    /// be reached.
+    fn replace(
+        &mut self,
+        id: SourceId,
+        name: &str,
+        current: SocketAddr,
+        found: io::Result<Vec<SocketAddr>>,
+        now: NtpTimestamp,
+    ) -> Result<(), DriverError<C::Error>> {
         let family = self.family;
-        let mut found: Vec<SocketAddr> = match (name.as_str(), port).to_socket_addrs() {
+        let mut found: Vec<SocketAddr> = match found {
             Ok(found) => found
+                .into_iter()
                 .filter(|a| family.is_none_or(|f| f.has(a.ip())))
                 .collect(),
             Err(e) => {
@@ -54,9 +118,19 @@ impl<C: DriverClock> Driver<'_, C> {
                 return Ok(());
             }
         };
+        // Gone meanwhile (removed, or moved by NTS-KE or chronyc).
+        if !self
+            .peers
+            .iter()
+            .any(|p| p.id == id && p.server() == current)
+        {
+            return Ok(());
+        }
         // A source that never answered starts anywhere in the list, so
         // that the resolver's order cannot keep it on the same dead pair.
-        let answered = system
+        let answered = self
+            .node
+            .system()
             .exchange(id)
             .is_some_and(|(_, counts)| counts.valid > 0);
         if !answered && !found.is_empty() {

@@ -135,6 +135,7 @@ impl<'a, C: DriverClock> Driver<'a, C> {
             cards,
             jumps: StepWatch::default(),
             last_replacement: None,
+            lookup: None,
             started: Instant::now(),
             finished: false,
             family: settings.family,
