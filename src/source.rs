@@ -2695,11 +2695,6 @@ mod tests {
         (results, sent_by_b)
     }
 
-    /// Symmetric peers in the interleaved mode: once the protocol runs,
-    /// each packet echoes the receive timestamp of the one it answers
-    /// and gives when the peer's previous packet really left, so the
-    /// measurements are exact where the basic mode's are off by half the
-    /// time between the daemon's timestamp and the departure.
     /// chronyd's rules for a symmetric peer's interleaved packet, on the
     /// times alone. We sent at 0 s and 16 s; the peer's previous packet
     /// (which our 16 s packet answered) left at 10 s (its clock 1 s ahead
@@ -2898,6 +2893,11 @@ mod tests {
         }
     }
 
+    /// Symmetric peers in the interleaved mode: once the protocol runs,
+    /// each packet echoes the receive timestamp of the one it answers
+    /// and gives when the peer's previous packet really left, so the
+    /// measurements are exact where the basic mode's are off by half the
+    /// time between the daemon's timestamp and the departure.
     #[test]
     fn symmetric_peers_interleave_with_their_true_transmit_times() {
         let config = SourceConfig::default()

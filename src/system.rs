@@ -277,6 +277,11 @@ pub enum ModeEnd {
 /// register less the request in flight).
 pub const MODE_POLLS: u32 = 7;
 
+/// Selections in a row after a source's own samples that must find it a
+/// falseticker, too variable or too distant before it is to be replaced
+/// ([`System::wants_replacement`]; chronyd's threshold).
+pub const BAD_SELECTIONS: u8 = 4;
+
 /// Samples a source needs to be selected in a [`ReferenceMode`] other
 /// than normal (chronyd's, for every selection), unless it keeps fewer
 /// (`maxsamples`): its one correction is never corrected later, so it is
@@ -385,6 +390,9 @@ pub struct System<
     /// The reference clocks' filters, in the slots their sources name.
     refclocks: [Option<Refclock>; R],
     states: [SourceState; N],
+    /// Selections in a row, each after the source's own sample, that found
+    /// it a falseticker, too variable or too distant.
+    bad_selections: [u8; N],
     discipline: Discipline,
     selected: Option<usize>,
     /// The source, reference ID and stratum of the last update: what the
@@ -534,6 +542,7 @@ impl<const N: usize, const S: usize, const R: usize> System<N, S, R> {
             nts: core::array::from_fn(|_| None),
             refclocks: core::array::from_fn(|_| None),
             states: [SourceState::Unusable; N],
+            bad_selections: [0; N],
             selected: None,
             last_reference: None,
             unselected: None,
@@ -657,6 +666,7 @@ impl<const N: usize, const S: usize, const R: usize> System<N, S, R> {
         source.set_timestamp_noise(crate::time::log2_to_seconds(self.config.precision));
         self.sources[slot] = Some(source);
         self.states[slot] = SourceState::Unusable;
+        self.bad_selections[slot] = 0;
         Ok(SourceId(slot))
     }
 
@@ -695,6 +705,7 @@ impl<const N: usize, const S: usize, const R: usize> System<N, S, R> {
             now,
         ));
         self.states[slot] = SourceState::Unusable;
+        self.bad_selections[slot] = 0;
         Ok(SourceId(slot))
     }
 
@@ -912,6 +923,7 @@ impl<const N: usize, const S: usize, const R: usize> System<N, S, R> {
             *clock = None;
         }
         self.states[source.0] = SourceState::Unusable;
+        self.bad_selections[source.0] = 0;
         if self.selected == Some(source.0) {
             self.selected = None;
             self.unselected = Some(if self.sources.iter().all(Option::is_none) {
@@ -1724,8 +1736,30 @@ impl<const N: usize, const S: usize, const R: usize> System<N, S, R> {
     }
 
     /// Selects at `now` after source `updated` took a sample (if any);
-    /// whether the clock was updated.
+    /// whether the clock was updated. The updated source's bad selections
+    /// in a row are counted (see [`wants_replacement`](Self::wants_replacement)).
     fn reselect(
+        &mut self,
+        now: NtpTimestamp,
+        updated: Option<usize>,
+    ) -> Result<bool, DisciplineError> {
+        let result = self.select_and_update(now, updated);
+        if let Some(i) = updated {
+            let bad = matches!(
+                self.states[i],
+                SourceState::Falseticker | SourceState::TooVariable | SourceState::TooDistant
+            );
+            self.bad_selections[i] = if bad {
+                self.bad_selections[i].saturating_add(1)
+            } else {
+                0
+            };
+        }
+        result
+    }
+
+    /// [`reselect`](Self::reselect)'s selection and clock update.
+    fn select_and_update(
         &mut self,
         now: NtpTimestamp,
         updated: Option<usize>,
@@ -2099,8 +2133,10 @@ impl<const N: usize, const S: usize, const R: usize> System<N, S, R> {
 
     /// Whether server or peer `id` is one to replace, as chronyd replaces
     /// such a source by looking its name up again: no answer to its last
-    /// 8 polls, or found by the last selection a falseticker (`x`), too
-    /// variable (`~`) or too distant (`d`). A reference clock never is.
+    /// 8 polls, or found a falseticker (`x`), too variable (`~`) or too
+    /// distant (`d`) by the last [`BAD_SELECTIONS`] selections made after
+    /// its own samples (chronyd's newer rule: one such selection may be a
+    /// passing one). A reference clock never is.
     pub fn wants_replacement(&self, id: SourceId) -> bool {
         let Some(source) = self.source(id) else {
             return false;
@@ -2109,11 +2145,7 @@ impl<const N: usize, const S: usize, const R: usize> System<N, S, R> {
             return false;
         }
         let unreachable = source.reach() == 0 && source.polls() >= 8;
-        unreachable
-            || matches!(
-                self.states[id.0],
-                SourceState::Falseticker | SourceState::TooVariable | SourceState::TooDistant
-            )
+        unreachable || self.bad_selections[id.0] >= BAD_SELECTIONS
     }
 
     /// How the last selection saw a source (`chronyc selectdata`), at

@@ -679,3 +679,52 @@ fn a_source_moved_by_nts_ke_to_a_dead_server_is_replaced_by_its_own_address() {
         ["127.0.0.2".parse::<std::net::IpAddr>().unwrap()]
     );
 }
+
+/// A saved session (chronyd's file) whose NTP server cannot be used here
+/// (of another family than the source's) is not taken: NTS-KE runs
+/// instead, and the source is followed.
+#[test]
+fn a_saved_session_with_an_unusable_ntp_server_is_not_taken() {
+    use ntpkit::linux::nts::ke_client;
+    use ntpkit::nts::{AeadAlgorithm, AeadKey, NtsSession, SessionKeys};
+    let tmp = temp_dir("client-bad-dump");
+    let dir = tmp.path();
+    let (_server, port, ntsport, ca) = our_server(dir);
+    let dump = dir.join("dump");
+    std::fs::create_dir_all(&dump).unwrap();
+    let key = |byte| AeadKey::new(AeadAlgorithm::AesSivCmac256, &[byte; 32]).unwrap();
+    let mut session = NtsSession::new(SessionKeys {
+        c2s: key(1),
+        s2c: key(2),
+    });
+    session.add_cookie(&[7; 100]).unwrap();
+    let saved = ke_client::SavedSession {
+        name: "127.0.0.1".into(),
+        made: std::time::SystemTime::now(),
+        ntp_address: SocketAddr::new("::1".parse().unwrap(), port),
+        number: 1,
+        session,
+    };
+    ke_client::save(&dump, "127.0.0.1".parse().unwrap(), &saved).unwrap();
+    let body = format!(
+        "ntstrustedcerts {}\nntsdumpdir {}\nserver 127.0.0.1 port {port} nts ntsport {ntsport} {FAST}\n",
+        ca.display(),
+        dump.display()
+    );
+    let mut driver = client(dir, &body);
+    let id = ids(&driver)[0];
+    let mut selected = Vec::new();
+    let followed = run(&mut driver, Duration::from_secs(30), &mut selected, |d| {
+        counters(d, id).authenticated >= 2
+    });
+    let lines = common::logs::lines();
+    assert!(followed, "{lines:#?}");
+    assert!(lines
+        .iter()
+        .any(|l| l.contains("their NTP server [::1]:") && l.contains("NTS-KE instead")));
+    assert!(lines.iter().any(|l| l.contains("cookies from NTS-KE")));
+    assert_eq!(
+        driver.sources().map(|(_, a, _)| a.ip()).collect::<Vec<_>>(),
+        ["127.0.0.1".parse::<std::net::IpAddr>().unwrap()]
+    );
+}

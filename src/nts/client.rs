@@ -341,7 +341,9 @@ impl KeBackoff {
             KeEnding::Connection => Self::CONNECTION_WAIT_LOG2,
             KeEnding::Handshake => Self::HANDSHAKE_WAIT_LOG2,
         };
-        let log2 = (first + self.attempts.max(1) - 1).min(Self::MAX_WAIT_LOG2);
+        let log2 = first
+            .saturating_add(self.attempts.max(1) - 1)
+            .min(Self::MAX_WAIT_LOG2);
         1 << log2
     }
 

@@ -213,9 +213,9 @@ impl KeHandshake {
 
     /// Sends what TLS has to send over `io` until it would block; then,
     /// if `readable`, reads once and takes in what came. The session when
-    /// the server's whole message has come; `None` while it has not. On a
-    /// non-blocking connection a `WouldBlock` is no error; on a blocking
-    /// one, a read or write time-out is returned as the `Io` error.
+    /// the server's whole message has come; `None` while it has not (a
+    /// read that would block, or that timed out on a blocking connection,
+    /// is no error: the caller keeps the time-out).
     pub fn advance(
         &mut self,
         io: &mut (impl Read + Write),

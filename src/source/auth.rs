@@ -81,8 +81,9 @@ pub struct AuthCounters {
 ///
 /// NTS-KE is started by a poll, as chronyd starts it: a poll that finds
 /// no session, no cookie left, a NAK to the last request, or the session
-/// due for its refresh (`ntsrefresh` seconds after its first request)
-/// sends nothing and wants NTS-KE instead, unless the last attempt's
+/// due for its refresh (`ntsrefresh` seconds after its first request:
+/// chronyd too counts from the poll that takes up a finished NTS-KE's
+/// session) sends nothing and wants NTS-KE instead, unless the last attempt's
 /// [`KeBackoff`] wait is not over. A refresh that cannot start or fails
 /// keeps the session in use.
 #[derive(Debug, Clone)]

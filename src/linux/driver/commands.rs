@@ -137,7 +137,7 @@ impl<C: DriverClock> Driver<'_, C> {
                     );
                 }
             }
-            Action::Refresh => self.refresh(now)?,
+            Action::Refresh => self.refresh(now),
             Action::Shutdown => {
                 log::info!("Shutdown requested with chronyc");
                 self.shutdown = true;
@@ -323,7 +323,7 @@ impl<C: DriverClock> Driver<'_, C> {
     /// `refresh`: every source named by a host name is looked up again,
     /// and follows the name's new address if it moved (with its
     /// configuration, samples dropped).
-    fn refresh(&mut self, now: NtpTimestamp) -> Result<(), DriverError<C::Error>> {
+    fn refresh(&mut self, now: NtpTimestamp) {
         let mut moved = Vec::new();
         for peer in &self.peers {
             if peer.name.parse::<IpAddr>().is_ok() || peer.nts.is_some() {
@@ -353,15 +353,9 @@ impl<C: DriverClock> Driver<'_, C> {
                 address,
                 ..old.upstream.clone()
             };
-            log::info!(
-                "Source {} replaced with {} ({})",
-                old.server().ip(),
-                address.ip(),
-                upstream.name
-            );
-            self.replace_peer(id, upstream, now)?;
+            let current = old.server();
+            self.replace_peer(id, upstream, current, now);
         }
-        Ok(())
     }
 }
 

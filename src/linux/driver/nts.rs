@@ -5,8 +5,8 @@
 //! its time-out. Nothing blocks the NTP path but the name lookup of a
 //! Server record naming another host. The node decides when a source needs
 //! a handshake ([`crate::node::Node::poll_nts_ke`]) and paces failures;
-//! this module runs them, resolves where NTP goes afterwards, and names the
-//! `ntsdumpdir` files the cookies are kept in across restarts.
+//! this module runs them, resolves where NTP goes afterwards, and saves
+//! the sessions in `ntsdumpdir` on the way out.
 
 use super::DriverNode;
 use std::collections::HashMap;
@@ -32,8 +32,8 @@ use crate::nts::client::KeEnding;
 use crate::system::SourceId;
 use crate::time::NtpTimestamp;
 
-/// An NTS source of the driver: where its NTS-KE server is and what NTP
-/// address the last handshake gave.
+/// An NTS source of the driver: its NTS-KE server, and the certificates
+/// it is checked against.
 #[derive(Debug, Clone)]
 pub(super) struct PeerNts {
     /// The name the server's certificate must carry (the configured host).
@@ -375,10 +375,14 @@ pub(super) fn run_handshakes(
     }
     let updates = node.system().clock_updates();
     while let Some(id) = node.poll_nts_ke() {
-        let Some(peer) = peers.iter().find(|p| p.id == id) else {
-            continue;
-        };
-        let Some(nts) = &peer.nts else {
+        let Some((peer, nts)) = peers
+            .iter()
+            .find(|p| p.id == id)
+            .and_then(|p| Some((p, p.nts.as_ref()?)))
+        else {
+            // Not a source of ours to run NTS-KE for: it is answered, so
+            // that it is not left waiting for a handshake.
+            let _ = node.nts_ke_failed(id, now, KeEnding::Connection);
             continue;
         };
         if let Err(error) = ke.start(id, nts, updates, Instant::now()) {
@@ -409,7 +413,8 @@ pub(super) fn save_cookies(
         let (Some(nts), Some(state)) = (&peer.nts, system.nts_state(peer.id)) else {
             continue;
         };
-        let Some(session) = state.session().filter(|s| s.cookies() > 0) else {
+        // (Not a session the server refused: its cookies are of no use.)
+        let Some(session) = state.session().filter(|s| s.cookies() > 0 && !state.nak()) else {
             continue;
         };
         let age = state

@@ -151,7 +151,20 @@ pub(super) fn open_peers<E: std::fmt::Debug + std::fmt::Display>(
                     certset,
                 };
                 if let Some(dir) = &nts_settings.dump_dir {
+                    // A saved NTP server of another family than the
+                    // source's, or one out of reach, is not used: NTS-KE
+                    // instead.
+                    let usable = |address: SocketAddr| {
+                        address.is_ipv4() == upstream.address.is_ipv4()
+                            && super::commands::has_route(address)
+                    };
                     match files::load_cookies(dir, &nts) {
+                        Ok(Some(saved)) if !usable(saved.ntp_address) => log::warn!(
+                            "Could not load the NTS cookies of {}: their NTP server {} \
+                             cannot be used here; NTS-KE instead",
+                            upstream.name,
+                            saved.ntp_address
+                        ),
                         Ok(Some(saved)) => {
                             log::info!(
                                 "NTS session with {}: {} cookies from {}",

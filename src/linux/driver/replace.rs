@@ -167,35 +167,49 @@ impl<C: DriverClock> Driver<'_, C> {
             },
             ..old.upstream.clone()
         };
-        log::info!(
-            "Source {} replaced with {} ({name})",
-            current.ip(),
-            address.ip()
-        );
-        self.replace_peer(id, upstream, now)
+        self.replace_peer(id, upstream, current, now);
+        Ok(())
     }
 
-    /// Stops following source `id` and follows `upstream` instead.
+    /// Follows `upstream` instead of source `id` (`name`, at `current`),
+    /// and says so in chronyd's words; if the new one cannot be followed
+    /// (no socket for it, no room), the old one stays, and the error is a
+    /// warning: the daemon goes on.
     pub(super) fn replace_peer(
         &mut self,
         id: SourceId,
         upstream: Upstream,
+        current: SocketAddr,
         now: NtpTimestamp,
-    ) -> Result<(), DriverError<C::Error>> {
-        self.forget_peer(id, now);
-        let (peers, ke) = open_peers(
+    ) {
+        let (name, address) = (upstream.name.clone(), upstream.address);
+        let opened = open_peers::<C::Error>(
             &mut self.node,
             &[upstream],
             &self.nts_settings,
             now,
             &mut self.client,
             &self.serving,
-        )?;
-        if self.ke.is_none() {
-            self.ke = ke;
+        );
+        match opened {
+            Ok((peers, ke)) => {
+                self.forget_peer(id, now);
+                if self.ke.is_none() {
+                    self.ke = ke;
+                }
+                self.peers.extend(peers);
+                log::info!(
+                    "Source {} replaced with {} ({name})",
+                    current.ip(),
+                    address.ip()
+                );
+            }
+            Err(e) => log::warn!(
+                "Could not replace {} ({name}) with {}: {e}",
+                current.ip(),
+                address.ip()
+            ),
         }
-        self.peers.extend(peers);
-        Ok(())
     }
 }
 
@@ -207,6 +221,11 @@ impl<C: DriverClock> Driver<'_, C> {
         self.peers.retain(|p| p.id != id);
         if let Some(ke) = &mut self.ke {
             ke.cancel(id);
+        }
+        // Its id may be given to another source: its lookup is dropped
+        // (the thread ends on its own).
+        if self.lookup.as_ref().is_some_and(|lookup| lookup.id == id) {
+            self.lookup = None;
         }
     }
 }
