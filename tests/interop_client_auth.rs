@@ -728,3 +728,28 @@ fn a_saved_session_with_an_unusable_ntp_server_is_not_taken() {
         ["127.0.0.1".parse::<std::net::IpAddr>().unwrap()]
     );
 }
+
+/// An NTS-KE whose Server record names a host (our server's `ntsntpserver
+/// localhost`) has it looked up (in a helper thread), and NTP follows.
+#[test]
+fn an_ntp_server_named_by_nts_ke_is_looked_up_and_followed() {
+    let tmp = temp_dir("client-named");
+    let dir = tmp.path();
+    let (_server, port, ntsport, ca) = our_server_with(dir, "ntsntpserver localhost\n");
+    let body = format!(
+        "ntstrustedcerts {}\nserver 127.0.0.1 port {port} nts ntsport {ntsport} {FAST}\n",
+        ca.display()
+    );
+    let mut driver = client(dir, &body);
+    let id = ids(&driver)[0];
+    let mut selected = Vec::new();
+    let followed = run(&mut driver, Duration::from_secs(30), &mut selected, |d| {
+        counters(d, id).authenticated >= 2
+    });
+    let lines = common::logs::lines();
+    assert!(followed, "{lines:#?}");
+    assert!(!lines
+        .iter()
+        .any(|l| l.contains("NTS-KE with") && l.contains("failed")));
+    assert_eq!(selected, vec![id]);
+}

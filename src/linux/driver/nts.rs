@@ -2,21 +2,23 @@
 //! chronyd runs it: each handshake is a non-blocking TCP connection whose
 //! descriptor the loop's `poll(2)` watches beside the NTP sockets, and a
 //! [`KeHandshake`] that moves TLS forward whenever it is ready, bounded by
-//! its time-out. Nothing blocks the NTP path but the name lookup of a
-//! Server record naming another host. The node decides when a source needs
+//! its time-out; a Server record naming another host is looked up in a
+//! helper thread. Nothing blocks the NTP path. The node decides when a source needs
 //! a handshake ([`crate::node::Node::poll_nts_ke`]) and paces failures;
 //! this module runs them, resolves where NTP goes afterwards, and saves
 //! the sessions in `ntsdumpdir` on the way out.
 
+use super::replace::LOOKUP_CHECK;
 use super::DriverNode;
 use std::collections::HashMap;
 use std::format;
 use std::io;
 use std::iter;
 use std::mem;
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::string::String;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 use std::vec::Vec;
 
@@ -45,22 +47,34 @@ pub(super) struct PeerNts {
 }
 
 impl PeerNts {
-    /// Where NTP goes after `outcome`: its Server record's address (the
-    /// NTS-KE server's when it names none) at its Port record's port.
-    pub fn ntp_address(&self, outcome: &KeOutcome) -> io::Result<SocketAddr> {
+    /// Where NTP goes after `outcome`, when no lookup is needed: the
+    /// NTS-KE server's address when its Server record names no other host,
+    /// or the address the record gives; at its Port record's port.
+    fn known_ntp_address(&self, outcome: &KeOutcome) -> Option<SocketAddr> {
+        let port = outcome.ntp_port;
         if outcome.ntp_server == self.host {
-            return Ok(SocketAddr::new(self.ke_address.ip(), outcome.ntp_port));
+            return Some(SocketAddr::new(self.ke_address.ip(), port));
         }
-        (outcome.ntp_server.as_str(), outcome.ntp_port)
-            .to_socket_addrs()?
-            .next()
-            .ok_or_else(|| {
-                io::Error::new(
-                    io::ErrorKind::NotFound,
-                    format!("{}: no address", outcome.ntp_server),
-                )
-            })
+        let ip: IpAddr = outcome.ntp_server.parse().ok()?;
+        Some(SocketAddr::new(ip, port))
     }
+}
+
+/// The first address of the host `name` at `port` (a lookup, which may
+/// take the resolver's time-outs: run in a helper thread).
+fn look_up(name: &str, port: u16) -> io::Result<SocketAddr> {
+    (name, port)
+        .to_socket_addrs()?
+        .next()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("{name}: no address")))
+}
+
+/// A finished handshake whose Server record names another host, being
+/// looked up in a helper thread.
+struct Resolving {
+    id: SourceId,
+    outcome: KeOutcome,
+    thread: JoinHandle<io::Result<SocketAddr>>,
 }
 
 /// Why an NTS-KE for a source failed or could not start (logged with the
@@ -150,11 +164,7 @@ impl Running {
 
     /// Moves the handshake on after its connection was `readable` or
     /// `writable`: `None` while it is under way.
-    fn advance(
-        &mut self,
-        readable: bool,
-        writable: bool,
-    ) -> Option<Result<(KeOutcome, SocketAddr), KeFailure>> {
+    fn advance(&mut self, readable: bool, writable: bool) -> Option<Result<KeOutcome, KeFailure>> {
         if !self.connected {
             if !writable {
                 return None;
@@ -174,12 +184,7 @@ impl Running {
             .advance(&mut sys::StreamIo(&self.stream), readable)
         {
             Ok(None) => None,
-            Ok(Some(outcome)) => Some(
-                self.nts
-                    .ntp_address(&outcome)
-                    .map(|address| (outcome, address))
-                    .map_err(KeFailure::NtpAddress),
-            ),
+            Ok(Some(outcome)) => Some(Ok(outcome)),
             Err(e) => Some(Err(KeFailure::Client(e))),
         }
     }
@@ -191,6 +196,8 @@ pub(super) struct KeRunner {
     /// NTS-KE clients by certificate set and whether times are checked.
     clients: HashMap<(u32, bool), KeClient>,
     running: Vec<Running>,
+    /// Finished handshakes whose NTP server is being looked up.
+    resolving: Vec<Resolving>,
     done: Vec<KeDone>,
 }
 
@@ -200,6 +207,7 @@ impl KeRunner {
             settings,
             clients: HashMap::new(),
             running: Vec::new(),
+            resolving: Vec::new(),
             done: Vec::new(),
         }
     }
@@ -218,9 +226,11 @@ impl KeRunner {
 
     /// How long until the first handshake times out.
     pub fn until_due(&self, now: Instant) -> Option<Duration> {
+        let lookups = (!self.resolving.is_empty()).then_some(LOOKUP_CHECK);
         self.running
             .iter()
             .map(|running| running.deadline.saturating_duration_since(now))
+            .chain(lookups)
             .min()
     }
 
@@ -242,12 +252,59 @@ impl KeRunner {
                 }
                 Some(result) => result,
             };
-            let result = result.map_err(|failure| {
-                let ending = running.ending(&failure);
-                (failure, ending)
-            });
             let id = running.id;
+            let result = match result {
+                Ok(outcome) => match running.nts.known_ntp_address(&outcome) {
+                    Some(address) => Ok((outcome, address)),
+                    None => {
+                        self.resolve(id, outcome);
+                        continue;
+                    }
+                },
+                Err(failure) => {
+                    let ending = running.ending(&failure);
+                    Err((failure, ending))
+                }
+            };
             self.done.push(KeDone { id, result });
+        }
+        for resolving in mem::take(&mut self.resolving) {
+            if !resolving.thread.is_finished() {
+                self.resolving.push(resolving);
+                continue;
+            }
+            let found = resolving
+                .thread
+                .join()
+                .unwrap_or_else(|_| Err(io::Error::other("the lookup thread panicked")));
+            let result = found
+                .map(|address| (resolving.outcome, address))
+                .map_err(|e| (KeFailure::NtpAddress(e), KeEnding::Handshake));
+            self.done.push(KeDone {
+                id: resolving.id,
+                result,
+            });
+        }
+    }
+
+    /// Looks up the NTP server `outcome` names for source `id`, in a
+    /// helper thread (the loop goes on; [`advance`](Self::advance) takes
+    /// the result in).
+    fn resolve(&mut self, id: SourceId, outcome: KeOutcome) {
+        let (name, port) = (outcome.ntp_server.clone(), outcome.ntp_port);
+        let thread = std::thread::Builder::new()
+            .name("ntpkit-lookup".into())
+            .spawn(move || look_up(&name, port));
+        match thread {
+            Ok(thread) => self.resolving.push(Resolving {
+                id,
+                outcome,
+                thread,
+            }),
+            Err(e) => self.done.push(KeDone {
+                id,
+                result: Err((KeFailure::NtpAddress(e), KeEnding::Handshake)),
+            }),
         }
     }
 
@@ -311,6 +368,7 @@ impl KeRunner {
     /// finished, is dropped (its id may be given to another source).
     pub fn cancel(&mut self, id: SourceId) {
         self.running.retain(|running| running.id != id);
+        self.resolving.retain(|resolving| resolving.id != id);
         self.done.retain(|done| done.id != id);
     }
 }
