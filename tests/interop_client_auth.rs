@@ -497,6 +497,20 @@ fn our_server(dir: &Path) -> (common::chrony::Running, u16, u16, PathBuf) {
     our_server_with(dir, "")
 }
 
+/// Our server with `extra` lines in its configuration, and our client
+/// following it with NTS alone.
+fn nts_client_of_our_server(
+    dir: &Path,
+    extra: &str,
+) -> (common::chrony::Running, Driver<'static, VirtualClock>) {
+    let (server, port, ntsport, ca) = our_server_with(dir, extra);
+    let body = format!(
+        "ntstrustedcerts {}\nserver 127.0.0.1 port {port} nts ntsport {ntsport} {FAST}\n",
+        ca.display()
+    );
+    (server, client(dir, &body))
+}
+
 /// [`our_server`] with `extra` lines in its configuration.
 fn our_server_with(dir: &Path, extra: &str) -> (common::chrony::Running, u16, u16, PathBuf) {
     let pki = make_pki(dir, "ours", 2020, 2100);
@@ -643,13 +657,7 @@ fn an_nts_ke_server_that_never_answers_is_timed_out_while_ntp_goes_on() {
 #[test]
 fn a_source_moved_by_nts_ke_to_a_dead_server_is_replaced_by_its_own_address() {
     let tmp = temp_dir("client-replaced");
-    let dir = tmp.path();
-    let (_server, port, ntsport, ca) = our_server_with(dir, "ntsntpserver 127.0.0.2\n");
-    let body = format!(
-        "ntstrustedcerts {}\nserver 127.0.0.1 port {port} nts ntsport {ntsport} {FAST}\n",
-        ca.display()
-    );
-    let mut driver = client(dir, &body);
+    let (_server, mut driver) = nts_client_of_our_server(tmp.path(), "ntsntpserver 127.0.0.2\n");
     let changed = "Source 127.0.0.1 changed to 127.0.0.2 (127.0.0.1)";
     let replaced = "Source 127.0.0.2 replaced with 127.0.0.1 (127.0.0.1)";
     let count = |text: &str| {
@@ -734,13 +742,7 @@ fn a_saved_session_with_an_unusable_ntp_server_is_not_taken() {
 #[test]
 fn an_ntp_server_named_by_nts_ke_is_looked_up_and_followed() {
     let tmp = temp_dir("client-named");
-    let dir = tmp.path();
-    let (_server, port, ntsport, ca) = our_server_with(dir, "ntsntpserver localhost\n");
-    let body = format!(
-        "ntstrustedcerts {}\nserver 127.0.0.1 port {port} nts ntsport {ntsport} {FAST}\n",
-        ca.display()
-    );
-    let mut driver = client(dir, &body);
+    let (_server, mut driver) = nts_client_of_our_server(tmp.path(), "ntsntpserver localhost\n");
     let id = ids(&driver)[0];
     let mut selected = Vec::new();
     let followed = run(&mut driver, Duration::from_secs(30), &mut selected, |d| {

@@ -22,10 +22,10 @@ use crate::chrony::logs::{
     LogSettings, Logs, Measurement, Refclock, Selection, Statistics, TempComp, Tracking,
 };
 use crate::node::Event;
+use crate::report::SelectOptions;
 use crate::select::SourceState;
 use crate::source::Exchange;
 use crate::time::{NtpDuration, NtpTimestamp};
-use crate::wire::LeapIndicator;
 
 /// POSIX seconds of a clock time.
 fn unix(now: NtpTimestamp) -> i64 {
@@ -235,24 +235,10 @@ fn tracking(node: &DriverNode<'_>, peers: &[Peer], now: NtpTimestamp) -> Trackin
 fn selection(node: &DriverNode<'_>, peer: &Peer, now: NtpTimestamp) -> Option<Selection> {
     let system = node.system();
     let report = system.source_report(peer.id, now)?;
-    let config = system.source_config(peer.id)?;
+    // The state and options as `chronyc selectdata` shows them.
+    let select = system.select_report(peer.id, now)?;
+    let option = |flag: u16| select.configured.0 & flag != 0;
     let interval = system.selection_interval(peer.id);
-    let unsynchronised = system
-        .exchange(peer.id)
-        .and_then(|(exchange, _)| exchange)
-        .is_some_and(|e| e.header.leap == LeapIndicator::Unsynchronized);
-    let state = match report.state {
-        SourceState::Selected => '*',
-        SourceState::Combined => '+',
-        SourceState::NotCombined => 'D',
-        SourceState::Falseticker => 'x',
-        SourceState::TooVariable => '~',
-        SourceState::TooDistant => 'd',
-        SourceState::Unusable if config.noselect => 'N',
-        SourceState::Unusable if unsynchronised => 's',
-        SourceState::Unusable if interval.is_none() => 'M',
-        SourceState::Unusable => 'd',
-    };
     let (ago, low, high) = interval.map_or((0.0, 0.0, 0.0), |i| {
         (
             i.last_sample_ago,
@@ -263,12 +249,11 @@ fn selection(node: &DriverNode<'_>, peer: &Peer, now: NtpTimestamp) -> Option<Se
     Some(Selection {
         time: unix(now),
         address: peer.log_address(),
-        state,
-        noselect: config.noselect,
-        prefer: config.prefer,
-        trust: config.trust,
-        // ntpkit has no `require` option.
-        require: false,
+        state: select.state,
+        noselect: option(SelectOptions::NOSELECT),
+        prefer: option(SelectOptions::PREFER),
+        trust: option(SelectOptions::TRUST),
+        require: option(SelectOptions::REQUIRE),
         reach: report.reach,
         score: 1.0,
         last_sample_ago: ago,

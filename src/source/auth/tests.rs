@@ -64,6 +64,21 @@ fn ms(t: NtpTimestamp, ms: f64) -> NtpTimestamp {
     t + NtpDuration::from_seconds_f64(ms / 1e3)
 }
 
+/// The source's next request, `server`'s answer 5 ms later, and what the
+/// source made of it 10 ms after the request.
+fn exchange(
+    source: &mut Source,
+    mut nts: Option<&mut NtsState>,
+    server: &mut Server<'_>,
+    rng: &mut TestRng,
+) -> Result<crate::source::Measurement, ResponseError> {
+    let (req, sent) = request(source, nts.as_deref_mut(), rng);
+    let reply = answer(server, &req, ms(sent, 5.0)).unwrap();
+    source
+        .handle_response(ms(sent, 10.0), &reply, -20, nts, TimestampSource::Daemon)
+        .result
+}
+
 fn key(key_type: KeyType, byte: u8) -> Key {
     let len = key_type.required_key_len().unwrap_or(20);
     Key::new(7, key_type, &[byte; 32][..len]).unwrap()
@@ -335,12 +350,8 @@ fn a_nak_makes_the_next_poll_want_nts_ke() {
     let mut rng = TestRng::new(5);
     // The server answers once (else a new NTS-KE would wait 2^10 s, as
     // after any handshake whose session brought no answer).
-    let (req, sent) = request(&mut source, Some(&mut state), &mut rng);
-    let reply = answer(&mut server, &req, ms(sent, 5.0)).unwrap();
-    let rx = ms(sent, 10.0);
-    let response =
-        source.handle_response(rx, &reply, -20, Some(&mut state), TimestampSource::Daemon);
-    assert!(response.result.is_ok());
+    let answered = exchange(&mut source, Some(&mut state), &mut server, &mut rng);
+    assert!(answered.is_ok(), "{answered:?}");
     let (req, sent) = request(&mut source, Some(&mut state), &mut rng);
     let nak = answer(&mut other_server, &req, ms(sent, 5.0)).expect("a NAK");
     assert_eq!(other_server.counters().nts_nak, 1);
@@ -426,17 +437,7 @@ fn running_out_of_cookies_wants_nts_ke_paced_as_chronyd() {
     state.start();
     state.established(fresh, late, 3600.0);
     assert_eq!((state.attempts(), state.sessions()), (4, 2));
-    let (req, sent) = request(&mut source, Some(&mut state), &mut rng);
-    let reply = answer(&mut server, &req, ms(sent, 5.0)).unwrap();
-    let result = source
-        .handle_response(
-            ms(sent, 10.0),
-            &reply,
-            -20,
-            Some(&mut state),
-            TimestampSource::Daemon,
-        )
-        .result;
+    let result = exchange(&mut source, Some(&mut state), &mut server, &mut rng);
     assert!(result.is_ok(), "{result:?}");
     assert_eq!((state.attempts(), state.next_attempt()), (0, None));
 }
@@ -447,20 +448,10 @@ fn the_refresh_comes_with_a_poll_ntsrefresh_after_the_first_request() {
     let (mut source, mut state) = nts_source(session);
     let mut rng = TestRng::new(7);
     assert_eq!(state.refresh_at(), None, "not before the first request");
-    let (req, first) = request(&mut source, Some(&mut state), &mut rng);
+    let first = source.next_poll().unwrap();
+    assert!(exchange(&mut source, Some(&mut state), &mut server, &mut rng).is_ok());
     let refresh = first + NtpDuration::from_seconds(3600);
     assert_eq!(state.refresh_at(), Some(refresh));
-    let reply = answer(&mut server, &req, ms(first, 5.0)).unwrap();
-    assert!(source
-        .handle_response(
-            ms(first, 10.0),
-            &reply,
-            -20,
-            Some(&mut state),
-            TimestampSource::Daemon
-        )
-        .result
-        .is_ok());
     // Every poll before the refresh sends; the first at or after it
     // sends nothing and wants NTS-KE; the session is kept meanwhile.
     // (Each request answered, so that the cookies never run out.)
