@@ -1134,6 +1134,11 @@ impl<const N: usize, const S: usize, const R: usize> System<N, S, R> {
                 key_length: (key.bytes().len() * 8) as u16,
                 ..AuthReport::default()
             },
+            &SourceAuth::MissingKey(key_id) => AuthReport {
+                mode: AuthMode::SymmetricKey,
+                key_id,
+                ..AuthReport::default()
+            },
             SourceAuth::Nts => {
                 let state = self.nts_state(id)?;
                 let session = state.session();
@@ -2391,6 +2396,12 @@ impl<const N: usize, const S: usize, const R: usize> System<N, S, R> {
     /// Requests sent to a source so far.
     pub fn requests(&self, id: SourceId) -> Option<u32> {
         Some(self.source(id)?.requests())
+    }
+
+    /// A source's polls so far, whether or not they sent a request (an
+    /// NTS source waiting for NTS-KE, a missing key send nothing).
+    pub fn polls(&self, id: SourceId) -> Option<u32> {
+        Some(self.source(id)?.polls())
     }
 
     /// The `chronyc tracking` values at `now`.

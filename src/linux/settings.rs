@@ -41,6 +41,10 @@ pub enum UpstreamAuth {
     None,
     /// A MAC under this key (`key ID`).
     Key(Key),
+    /// `key ID` of a key the key file does not have (or with no key file):
+    /// the source is kept, as chronyd keeps it, and sends nothing until
+    /// chronyc's `rekey` finds the key.
+    MissingKey(u32),
     /// NTS (`nts`): NTS-KE with the server at `ke_address`, whose
     /// certificate must be valid for the upstream's name and signed by a
     /// CA of certificate set `certset` ([`NtsSettings::trust`]).
@@ -450,8 +454,10 @@ impl Settings {
     /// (log2 seconds). A `server`/`pool` name that does not resolve is left
     /// out, and a `leapsectz` zone that cannot be read is not used, their
     /// errors returned beside (chronyd starts without them too, and serves
-    /// meanwhile); so is a source whose key is not in the key file (or
-    /// whose certificate set holds nothing), its error naming the line.
+    /// meanwhile); so is an NTS source whose certificate set holds
+    /// nothing, its error naming the line. A source whose key the key file
+    /// does not have is kept and sends nothing (a warning naming the line),
+    /// as chronyd keeps it, until chronyc's `rekey` finds the key.
     pub fn resolve(config: &Config, precision: i8) -> (Settings, Vec<io::Error>) {
         Settings::resolve_in(config, precision, None)
     }
@@ -616,7 +622,7 @@ fn upstreams(
     };
     let mut upstreams = Vec::new();
     for source in config.sources.iter().chain(&config.peers) {
-        let auth = match upstream_auth(source, keys.as_ref(), config, nts) {
+        let auth = match upstream_auth(source, keys.as_ref(), config, nts, warnings) {
             Ok(auth) => auth,
             Err(e) => {
                 unresolved.push(e);
@@ -665,6 +671,7 @@ fn upstreams(
             auth: match auth {
                 ConfiguredAuth::None => UpstreamAuth::None,
                 ConfiguredAuth::Key(key) => UpstreamAuth::Key(key),
+                ConfiguredAuth::MissingKey(id) => UpstreamAuth::MissingKey(id),
                 // The NTS-KE server is the host's address, `ntsport`.
                 ConfiguredAuth::Nts { certset } => UpstreamAuth::Nts {
                     ke_address: SocketAddr::new(address.ip(), source.auth.nts_port),
@@ -731,16 +738,20 @@ fn refclocks(config: &Config, warnings: &mut Vec<String>) -> Vec<Refclock> {
 enum ConfiguredAuth {
     None,
     Key(Key),
+    MissingKey(u32),
     Nts { certset: u32 },
 }
 
 /// The authentication of `source`: its key from `keys` (the key file, if
-/// one was read), or NTS with a certificate set that holds something.
+/// one was read; a key it does not have is kept as missing, as chronyd
+/// keeps it, with a warning in `warnings`), or NTS with a certificate set
+/// that holds something.
 fn upstream_auth(
     source: &crate::chrony::config::SourceConfig,
     keys: Option<&Result<KeyFile, KeyFileError>>,
     config: &Config,
     nts: &NtsSettings,
+    warnings: &mut Vec<String>,
 ) -> io::Result<ConfiguredAuth> {
     let refused = |why: String| {
         io::Error::new(
@@ -749,20 +760,24 @@ fn upstream_auth(
         )
     };
     if let Some(id) = source.auth.key {
-        let keys = match keys {
-            Some(Ok(file)) => file,
-            Some(Err(e)) => return Err(refused(format!("key {id}: {e}"))),
-            None => return Err(refused(format!("key {id}, but there is no keyfile"))),
-        };
         let path = config
             .auth
             .keyfile
             .as_ref()
             .map_or_else(String::new, |p| p.display().to_string());
-        return match keys.keys.iter().find(|k| k.id() == id) {
-            Some(key) => Ok(ConfiguredAuth::Key(*key)),
-            None => Err(refused(format!("key {id} is not in {path}"))),
+        let why = match keys {
+            Some(Ok(file)) => match file.keys.iter().find(|k| k.id() == id) {
+                Some(key) => return Ok(ConfiguredAuth::Key(*key)),
+                None => format!("key {id} is not in {path}"),
+            },
+            Some(Err(e)) => format!("key {id}: {e}"),
+            None => format!("key {id}, but there is no keyfile"),
         };
+        warnings.push(format!(
+            "{}: {}: {why}: it sends nothing until the key is there (chronyc rekey)",
+            source.location, source.host
+        ));
+        return Ok(ConfiguredAuth::MissingKey(id));
     }
     if source.auth.nts {
         let certset = source.auth.certset;
@@ -1342,6 +1357,11 @@ mod tests {
                         certset: 0
                     }
                 ),
+                // A key the file does not hold: kept, as chronyd keeps it.
+                (
+                    "127.0.0.3:123".parse().unwrap(),
+                    UpstreamAuth::MissingKey(5)
+                ),
                 (
                     "127.0.0.5:123".parse().unwrap(),
                     UpstreamAuth::Nts {
@@ -1351,21 +1371,24 @@ mod tests {
                 ),
             ]
         );
-        // A key the file does not hold, a certificate set that holds nothing:
-        // left out, the line named.
+        // A certificate set that holds nothing: left out, the line named.
         let errors: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
-        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert_eq!(errors.len(), 1, "{errors:?}");
         assert!(
-            errors[0].starts_with("t.conf:4: not following 127.0.0.3: key 5 is not in "),
+            errors[0].starts_with("t.conf:5: not following 127.0.0.4: certset 3 holds no"),
             "{errors:?}"
         );
-        assert!(
-            errors[1].starts_with("t.conf:5: not following 127.0.0.4: certset 3 holds no"),
-            "{errors:?}"
-        );
-        // The key file is readable by others: a warning.
-        assert_eq!(driver.warnings.len(), 1, "{:?}", driver.warnings);
+        // The key file is readable by others, and the missing key: warnings
+        // naming the line.
+        assert_eq!(driver.warnings.len(), 2, "{:?}", driver.warnings);
         assert!(driver.warnings[0].contains("readable by other users"));
+        assert!(
+            driver.warnings[1].starts_with("t.conf:4: 127.0.0.3: key 5 is not in ")
+                && driver.warnings[1]
+                    .ends_with("it sends nothing until the key is there (chronyc rekey)"),
+            "{:?}",
+            driver.warnings
+        );
         assert_eq!(
             driver.nts,
             NtsSettings {
@@ -1375,10 +1398,16 @@ mod tests {
                 ..NtsSettings::default()
             }
         );
-        // Without a key file, a keyed source is refused too.
+        // Without a key file, a keyed source is kept as missing its key.
         let config = Config::parse("server 127.0.0.1 key 2\n", "u.conf").unwrap();
-        let (_, errors) = Settings::resolve(&config, -20);
-        assert!(errors[0].to_string().contains("no keyfile"), "{errors:?}");
+        let (settings, errors) = Settings::resolve(&config, -20);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(settings.upstreams[0].auth, UpstreamAuth::MissingKey(2));
+        assert!(
+            settings.warnings[0].starts_with("u.conf:1: 127.0.0.1: key 2, but there is no keyfile"),
+            "{:?}",
+            settings.warnings
+        );
         // A key ID given twice: a warning, and the source is followed
         // with the first key (chronyd warns and keeps the source).
         std::fs::write(

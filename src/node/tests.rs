@@ -308,6 +308,24 @@ fn a_restored_history_is_selected_at_once() {
         fresh.restore_source(plain, &unsynchronised, samples.iter().copied(), later),
         Err(RestoreError::Unsynchronised)
     );
+    // A stratum of 16 is no synchronised server's; 0 is a reference
+    // clock's, which chronyd's dumps hold too.
+    let unsynchronised = SourceHistory {
+        stratum: 16,
+        ..history
+    };
+    assert_eq!(
+        fresh.restore_source(plain, &unsynchronised, samples.iter().copied(), later),
+        Err(RestoreError::Unsynchronised)
+    );
+    let refclock = SourceHistory {
+        stratum: 0,
+        ..history
+    };
+    assert_eq!(
+        fresh.restore_source(plain, &refclock, samples.iter().copied(), later),
+        Ok(())
+    );
 }
 
 /// A response that is not used says why, to the caller and in the events:

@@ -41,6 +41,10 @@ pub enum SourceAuth {
     None,
     /// A MAC under this symmetric key (chrony's `key ID`).
     Key(Key),
+    /// A key ID the key file does not have: as chronyd keeps such a
+    /// source, it sends nothing and takes no answer until the key is there
+    /// (chronyc's `rekey` gives it, a [`SourceAuth::Key`]).
+    MissingKey(u32),
     /// NTS (chrony's `nts`): the sessions come from NTS-KE, which the
     /// shell runs when [`crate::system::System::poll_nts_ke`] says so.
     Nts,
@@ -304,8 +308,8 @@ impl SourceAuth {
 
     /// Authenticates the request whose 48-byte header is at the start of
     /// `buf`: returns its length, or `None` when it cannot be sent (an NTS
-    /// source without a cookie, which then wants NTS-KE; a buffer too
-    /// small for the MAC or the NTS fields).
+    /// source without a cookie, which then wants NTS-KE; a missing key; a
+    /// buffer too small for the MAC or the NTS fields).
     pub(crate) fn seal_request(
         &self,
         nts: Option<&mut NtsState>,
@@ -317,6 +321,7 @@ impl SourceAuth {
         match self {
             SourceAuth::None => Some(header_len),
             SourceAuth::Key(key) => mac::append(key, buf, header_len).ok(),
+            SourceAuth::MissingKey(_) => None,
             SourceAuth::Nts => {
                 let nts = nts?;
                 if !nts.ready_to_send(now) {
@@ -340,6 +345,9 @@ impl SourceAuth {
         let result = match self {
             SourceAuth::None => return Ok(()),
             SourceAuth::Key(key) => verify_mac(key, packet),
+            &SourceAuth::MissingKey(key_id) => {
+                Err(ResponseError::Mac(MacError::UnknownKey { key_id }))
+            }
             SourceAuth::Nts => verify_nts(nts, packet),
         };
         let counter = match result {

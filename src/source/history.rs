@@ -106,7 +106,8 @@ impl Source {
         if self.auth.is_authenticated() && !history.authenticated {
             return Err(RestoreError::Unauthenticated);
         }
-        if history.leap == LeapIndicator::Unsynchronized || !(1..16).contains(&history.stratum) {
+        // (A reference clock's stratum is 0, as chronyd's dump has it.)
+        if history.leap == LeapIndicator::Unsynchronized || history.stratum >= 16 {
             return Err(RestoreError::Unsynchronised);
         }
         if history.last_time > now {

@@ -274,7 +274,8 @@ impl<C: DriverClock> Driver<'_, C> {
 
     /// `rekey`: the key file read again; each source with a key takes the
     /// key of its ID as the file has it now (one the file no longer has is
-    /// kept, with a warning). The server's keys are read at start only
+    /// kept, with a warning), and one whose key was missing starts using
+    /// it. The server's keys are read at start only
     /// (a warning says so when it has some).
     fn rekey(&mut self) {
         let Some(path) = &self.keyfile else {
@@ -291,19 +292,25 @@ impl<C: DriverClock> Driver<'_, C> {
             log::warn!("{warning}");
         }
         for peer in &mut self.peers {
-            let UpstreamAuth::Key(old) = peer.upstream.auth else {
-                continue;
+            let (id, had) = match peer.upstream.auth {
+                UpstreamAuth::Key(old) => (old.id(), true),
+                UpstreamAuth::MissingKey(id) => (id, false),
+                _ => continue,
             };
-            match file.keys.iter().find(|k| k.id() == old.id()) {
+            match file.keys.iter().find(|k| k.id() == id) {
                 Some(key) => {
                     peer.upstream.auth = UpstreamAuth::Key(*key);
                     if let Err(e) = self.node.set_source_auth(peer.id, SourceAuth::Key(*key)) {
                         log::warn!("Key {} of {}: {e}", key.id(), peer.name);
                     }
                 }
+                None if had => log::warn!(
+                    "Key {id} of {} is no longer in {}: the old key is kept",
+                    peer.name,
+                    path.display()
+                ),
                 None => log::warn!(
-                    "Key {} of {} is no longer in {}: the old key is kept",
-                    old.id(),
+                    "Key {id} of {} is still not in {}: it sends nothing",
                     peer.name,
                     path.display()
                 ),

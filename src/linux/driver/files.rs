@@ -77,10 +77,11 @@ pub(super) fn save_cookies(dir: &Path, nts: &PeerNts, saved: &SavedSession) -> i
 /// The first line of ntpkit's history files (its version: 1).
 const HISTORY_HEADER: &str = "ntpkit source history 1";
 
-/// The history file of the source at `address` in `dir`: `ADDRESS.dat`,
-/// chronyd's name.
-pub(super) fn history_path(dir: &Path, address: IpAddr) -> PathBuf {
-    dir.join(format!("{address}.dat"))
+/// The history file of the source `named` (its address, or a reference
+/// clock's `refid:XXXXXXXX`: see `Peer::dump_name`) in `dir`, chronyd's
+/// name with `.dat`.
+pub(super) fn history_path(dir: &Path, named: &str) -> PathBuf {
+    dir.join(format!("{named}.dat"))
 }
 
 /// A source's history read back: the name it was configured with, what
@@ -269,7 +270,7 @@ pub(super) fn parse_history(text: &str) -> Result<SavedHistory, String> {
 /// [`history_path`] names it, replacing the file whole.
 pub(super) fn save_history(
     dir: &Path,
-    address: IpAddr,
+    named: &str,
     name: &str,
     history: &SourceHistory,
     samples: impl Iterator<Item = StoredSample>,
@@ -277,7 +278,7 @@ pub(super) fn save_history(
     std::fs::create_dir_all(dir)
         .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", dir.display())))?;
     let text = format_history(name, history, samples);
-    write_atomically(&history_path(dir, address), text.as_bytes(), 0o644)
+    write_atomically(&history_path(dir, named), text.as_bytes(), 0o644)
 }
 
 /// Removes the history files in `dir`, as chronyd removes its dump files
@@ -437,10 +438,16 @@ mod history_tests {
         let dir = std::env::temp_dir().join(format!("ntpkit-histories-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let (history, samples) = history();
-        let address: IpAddr = "192.168.123.1".parse().unwrap();
-        save_history(&dir, address, "a", &history, samples.iter().copied()).unwrap();
+        save_history(
+            &dir,
+            "192.168.123.1",
+            "a",
+            &history,
+            samples.iter().copied(),
+        )
+        .unwrap();
         let path = dir.join("192.168.123.1.dat");
-        assert_eq!(history_path(&dir, address), path);
+        assert_eq!(history_path(&dir, "192.168.123.1"), path);
         assert_eq!(
             parse_history(&std::fs::read_to_string(&path).unwrap())
                 .unwrap()

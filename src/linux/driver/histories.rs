@@ -25,8 +25,9 @@ impl<C: DriverClock> Driver<'_, C> {
                 continue;
             };
             let samples = self.node.source_samples(peer.id);
-            let address = peer.server().ip();
-            if let Err(e) = files::save_history(dir, address, &peer.name, &history, samples) {
+            if let Err(e) =
+                files::save_history(dir, &peer.dump_name(), &peer.name, &history, samples)
+            {
                 log::warn!(
                     "Could not save dump file for {} : {e}",
                     log_name(&self.peers, peer.id)
@@ -48,7 +49,7 @@ impl<C: DriverClock> Driver<'_, C> {
         if reload {
             let mut restored = false;
             for peer in &self.peers {
-                let path = files::history_path(&dir, peer.server().ip());
+                let path = files::history_path(&dir, &peer.dump_name());
                 let name = log_name(&self.peers, peer.id);
                 let loaded = match std::fs::read_to_string(&path) {
                     Ok(text) => files::parse_history(&text),

@@ -2,7 +2,7 @@
 //! requests go to and the socket they leave from (see [`super::outgoing`]).
 
 use super::DriverNode;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::string::{String, ToString};
 use std::time::SystemTime;
 use std::vec::Vec;
@@ -59,6 +59,17 @@ impl Peer {
         }
     }
 
+    /// chronyd's name for its dump file: its address, or a reference
+    /// clock's `refid:` and its reference ID in hexadecimal.
+    pub fn dump_name(&self) -> String {
+        match self.address.ip() {
+            IpAddr::V4(refid) if self.is_refclock() => {
+                std::format!("refid:{:08x}", u32::from(refid))
+            }
+            ip => ip.to_string(),
+        }
+    }
+
     /// Whether its requests leave from the shared client socket of family
     /// `f`.
     pub fn on_shared(&self, f: usize) -> bool {
@@ -92,9 +103,11 @@ pub(super) fn find(peers: &[Peer], id: SourceId) -> Option<&Peer> {
 }
 
 /// chronyd's name for a source in its log lines: the address, and the
-/// configured name in parentheses when it differs.
+/// configured name in parentheses when it differs; a reference clock's
+/// name.
 pub(super) fn log_name(peers: &[Peer], id: SourceId) -> String {
     match find(peers, id) {
+        Some(peer) if peer.is_refclock() => peer.name.clone(),
         Some(peer) => {
             let address = peer.server().ip().to_string();
             if peer.name == address {
@@ -138,6 +151,10 @@ pub(super) fn open_peers<E: std::fmt::Debug + std::fmt::Display>(
             UpstreamAuth::Key(key) => {
                 // Every source fits: MAX_SOURCES of each kind.
                 let _ = node.set_source_auth(id, SourceAuth::Key(*key));
+                None
+            }
+            &UpstreamAuth::MissingKey(key_id) => {
+                let _ = node.set_source_auth(id, SourceAuth::MissingKey(key_id));
                 None
             }
             &UpstreamAuth::Nts {

@@ -1178,6 +1178,64 @@ fn rekey_reads_the_key_file_again() {
     assert_eq!(key_of(&driver), after);
 }
 
+/// A source whose key the key file does not have is kept, as chronyd
+/// keeps it: it sends nothing (its polls are missed) until `chronyc
+/// rekey` finds the key, and then polls with it.
+#[test]
+fn a_source_missing_its_key_sends_nothing_until_rekey_finds_it() {
+    use crate::cmdmon::{RequestBody, Status};
+    use crate::system::SourceAuth;
+    let tmp = temp_dir("missing-key");
+    let dir = tmp.path();
+    let keys = dir.join("chrony.keys");
+    let write_keys = |text: &str| {
+        std::fs::write(&keys, text).unwrap();
+        std::fs::set_permissions(&keys, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .unwrap();
+    };
+    write_keys("1 SHA1 HEX:ffffffffffffffffffffffffffffffffffffffff\n");
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let (mut driver, socket) = measuring_driver(
+        dir,
+        &format!(
+            "keyfile {}\nserver 127.0.0.1 port {port} key 9 iburst minpoll 0 maxpoll 0\n",
+            keys.display()
+        ),
+    );
+    let id = driver.sources().next().unwrap().2;
+    let report = driver
+        .node()
+        .system()
+        .auth_report(id, NtpTimestamp::ZERO)
+        .unwrap();
+    assert_eq!((report.key_id, report.key_length), (9, 0));
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_millis(2500) {
+        driver.run_once(Some(Duration::from_millis(20))).unwrap();
+    }
+    let system = driver.node().system();
+    assert!(system.polls(id) >= Some(3), "{:?} polls", system.polls(id));
+    assert_eq!(system.requests(id), Some(0), "nothing sent without the key");
+    write_keys("9 SHA1 HEX:0102030405060708090a0b0c0d0e0f1011121314\n");
+    assert_eq!(
+        command(&mut driver, &socket, RequestBody::Rekey),
+        Status::SUCCESS
+    );
+    assert!(matches!(
+        driver.node().system().source_auth(id),
+        Some(SourceAuth::Key(key)) if key.id() == 9
+    ));
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_millis(2500)
+        && driver.node().system().requests(id) == Some(0)
+    {
+        driver.run_once(Some(Duration::from_millis(20))).unwrap();
+    }
+    assert!(driver.node().system().requests(id) > Some(0));
+    drop(silent);
+}
+
 /// A measuring-only driver of the chrony.conf `body` (written in `dir`,
 /// with its command socket there, which is returned), every source of it
 /// resolved, knowing its configuration file.
