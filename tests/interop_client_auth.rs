@@ -755,3 +755,58 @@ fn an_ntp_server_named_by_nts_ke_is_looked_up_and_followed() {
         .any(|l| l.contains("NTS-KE with") && l.contains("failed")));
     assert_eq!(selected, vec![id]);
 }
+
+/// An NTS source whose certificate set holds nothing (`nosystemcert`, no
+/// `ntstrustedcerts`) is kept with a warning, and its NTS-KE connects and
+/// fails at the server's certificate, as chronyd's does; the next attempt
+/// waits 2^10 s.
+#[test]
+fn an_nts_source_trusting_nothing_connects_and_fails_at_the_certificate() {
+    common::logs::capture();
+    let tmp = temp_dir("client-trusts-nothing");
+    let dir = tmp.path();
+    let (_server, port, ntsport, _ca) = our_server(dir);
+    let conf = dir.join("client.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "nosystemcert\nserver 127.0.0.1 port {port} nts ntsport {ntsport} {FAST}\n\
+             bindcmdaddress /\ncmdport 0\n"
+        ),
+    )
+    .unwrap();
+    let config = Config::load(&conf).unwrap();
+    let (settings, unresolved) = Settings::resolve(&config, -20);
+    assert!(unresolved.is_empty(), "{unresolved:?}");
+    assert!(
+        settings
+            .warnings
+            .iter()
+            .any(|w| w.contains("certset 0 holds no trusted certificate")),
+        "{:?}",
+        settings.warnings
+    );
+    let mut driver = Driver::new(settings, VirtualClock::new(), None).unwrap();
+    let id = ids(&driver)[0];
+    let failed = |_: &Driver<'_, VirtualClock>| {
+        common::logs::lines()
+            .iter()
+            .any(|l| l.contains("NTS-KE with 127.0.0.1 failed"))
+    };
+    let mut selected = Vec::new();
+    assert!(run(
+        &mut driver,
+        Duration::from_secs(10),
+        &mut selected,
+        failed
+    ));
+    let lines = common::logs::lines();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("signed by no trusted CA") && l.contains("next attempt in 1024 s")),
+        "{lines:#?}"
+    );
+    assert_eq!(driver.node().system().requests(id), Some(0));
+    assert!(selected.is_empty());
+}

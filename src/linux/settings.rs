@@ -454,10 +454,11 @@ impl Settings {
     /// (log2 seconds). A `server`/`pool` name that does not resolve is left
     /// out, and a `leapsectz` zone that cannot be read is not used, their
     /// errors returned beside (chronyd starts without them too, and serves
-    /// meanwhile); so is an NTS source whose certificate set holds
-    /// nothing, its error naming the line. A source whose key the key file
-    /// does not have is kept and sends nothing (a warning naming the line),
-    /// as chronyd keeps it, until chronyc's `rekey` finds the key.
+    /// meanwhile). A source whose key the key file does not have is kept
+    /// and sends nothing (a warning naming the line), as chronyd keeps it,
+    /// until chronyc's `rekey` finds the key; an NTS source whose
+    /// certificate set holds nothing is kept too (a warning): its
+    /// handshakes fail at the server's certificate, as chronyd's do.
     pub fn resolve(config: &Config, precision: i8) -> (Settings, Vec<io::Error>) {
         Settings::resolve_in(config, precision, None)
     }
@@ -622,13 +623,7 @@ fn upstreams(
     };
     let mut upstreams = Vec::new();
     for source in config.sources.iter().chain(&config.peers) {
-        let auth = match upstream_auth(source, keys.as_ref(), config, nts, warnings) {
-            Ok(auth) => auth,
-            Err(e) => {
-                unresolved.push(e);
-                continue;
-            }
-        };
+        let auth = upstream_auth(source, keys.as_ref(), config, nts, warnings);
         let addresses = match (source.host.as_str(), source.port).to_socket_addrs() {
             Ok(addresses) => addresses,
             Err(e) => {
@@ -744,21 +739,15 @@ enum ConfiguredAuth {
 
 /// The authentication of `source`: its key from `keys` (the key file, if
 /// one was read; a key it does not have is kept as missing, as chronyd
-/// keeps it, with a warning in `warnings`), or NTS with a certificate set
-/// that holds something.
+/// keeps it, with a warning in `warnings`), or NTS (a certificate set that
+/// holds nothing is warned about: its handshakes fail, as chronyd's).
 fn upstream_auth(
     source: &crate::chrony::config::SourceConfig,
     keys: Option<&Result<KeyFile, KeyFileError>>,
     config: &Config,
     nts: &NtsSettings,
     warnings: &mut Vec<String>,
-) -> io::Result<ConfiguredAuth> {
-    let refused = |why: String| {
-        io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("{}: not following {}: {why}", source.location, source.host),
-        )
-    };
+) -> ConfiguredAuth {
     if let Some(id) = source.auth.key {
         let path = config
             .auth
@@ -767,7 +756,7 @@ fn upstream_auth(
             .map_or_else(String::new, |p| p.display().to_string());
         let why = match keys {
             Some(Ok(file)) => match file.keys.iter().find(|k| k.id() == id) {
-                Some(key) => return Ok(ConfiguredAuth::Key(*key)),
+                Some(key) => return ConfiguredAuth::Key(*key),
                 None => format!("key {id} is not in {path}"),
             },
             Some(Err(e)) => format!("key {id}: {e}"),
@@ -777,18 +766,20 @@ fn upstream_auth(
             "{}: {}: {why}: it sends nothing until the key is there (chronyc rekey)",
             source.location, source.host
         ));
-        return Ok(ConfiguredAuth::MissingKey(id));
+        return ConfiguredAuth::MissingKey(id);
     }
     if source.auth.nts {
         let certset = source.auth.certset;
         if nts.trust(certset).is_none() {
-            return Err(refused(format!(
-                "certset {certset} holds no trusted certificate (ntstrustedcerts {certset} …)"
-            )));
+            warnings.push(format!(
+                "{}: {}: certset {certset} holds no trusted certificate (ntstrustedcerts \
+                 {certset} …): its NTS-KE fails until it does",
+                source.location, source.host
+            ));
         }
-        return Ok(ConfiguredAuth::Nts { certset });
+        return ConfiguredAuth::Nts { certset };
     }
-    Ok(ConfiguredAuth::None)
+    ConfiguredAuth::None
 }
 
 /// The node's settings from `config` with the clock's `precision` (log2
@@ -1357,10 +1348,18 @@ mod tests {
                         certset: 0
                     }
                 ),
-                // A key the file does not hold: kept, as chronyd keeps it.
+                // A key the file does not hold, a certificate set that holds
+                // nothing: kept, as chronyd keeps them.
                 (
                     "127.0.0.3:123".parse().unwrap(),
                     UpstreamAuth::MissingKey(5)
+                ),
+                (
+                    "127.0.0.4:123".parse().unwrap(),
+                    UpstreamAuth::Nts {
+                        ke_address: "127.0.0.4:4460".parse().unwrap(),
+                        certset: 3
+                    }
                 ),
                 (
                     "127.0.0.5:123".parse().unwrap(),
@@ -1371,21 +1370,21 @@ mod tests {
                 ),
             ]
         );
-        // A certificate set that holds nothing: left out, the line named.
-        let errors: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
-        assert_eq!(errors.len(), 1, "{errors:?}");
-        assert!(
-            errors[0].starts_with("t.conf:5: not following 127.0.0.4: certset 3 holds no"),
-            "{errors:?}"
-        );
-        // The key file is readable by others, and the missing key: warnings
-        // naming the line.
-        assert_eq!(driver.warnings.len(), 2, "{:?}", driver.warnings);
+        assert!(errors.is_empty(), "{errors:?}");
+        // The key file is readable by others, the missing key and the
+        // empty certificate set: warnings naming the line.
+        assert_eq!(driver.warnings.len(), 3, "{:?}", driver.warnings);
         assert!(driver.warnings[0].contains("readable by other users"));
         assert!(
             driver.warnings[1].starts_with("t.conf:4: 127.0.0.3: key 5 is not in ")
                 && driver.warnings[1]
                     .ends_with("it sends nothing until the key is there (chronyc rekey)"),
+            "{:?}",
+            driver.warnings
+        );
+        assert!(
+            driver.warnings[2].starts_with("t.conf:5: 127.0.0.4: certset 3 holds no trusted")
+                && driver.warnings[2].ends_with("its NTS-KE fails until it does"),
             "{:?}",
             driver.warnings
         );

@@ -135,6 +135,21 @@ impl KeClient {
         })
     }
 
+    /// A client that trusts no certificate (an empty certificate set: what
+    /// chronyd does with one, it connects, and the handshake fails at the
+    /// server's certificate, saying why).
+    pub(crate) fn trusting_nothing(config: &NtsClientConfig) -> Result<KeClient, KeClientError> {
+        Ok(KeClient {
+            tls: tls::client_config(
+                rustls::RootCertStore::empty(),
+                Vec::new(),
+                config.ignore_cert_time,
+            )?,
+            timeout: config.timeout,
+            algorithms: config.algorithms.clone(),
+        })
+    }
+
     /// Runs NTS-KE with the server `host` (the name its certificate must
     /// have) at `addr`, blocking until it is done or the time-out passes.
     /// (An event loop drives a [`KeHandshake`] instead.)

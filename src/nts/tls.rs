@@ -277,11 +277,17 @@ fn validity(cert: &[u8]) -> Option<(i64, i64)> {
 /// marked as a CA (webpki refuses a CA as an end entity, gnutls and so
 /// chronyd accept it): its name and, unless `ignore_time`, its validity
 /// period are still checked.
+///
+/// With no CA at all (`inner` is `None`), only a `trusted` certificate
+/// verifies: with none of those either, every handshake fails at
+/// verification, as chronyd's with an empty certificate set.
 #[derive(Debug)]
 struct Verifier {
-    inner: Arc<WebPkiServerVerifier>,
+    inner: Option<Arc<WebPkiServerVerifier>>,
     trusted: Vec<CertificateDer<'static>>,
     ignore_time: bool,
+    /// The signature algorithms, for the handshake's signatures.
+    algorithms: rustls::crypto::WebPkiSupportedAlgorithms,
 }
 
 impl Verifier {
@@ -333,13 +339,15 @@ impl ServerCertVerifier for Verifier {
         {
             return self.verify_trusted(end_entity, server_name, now);
         }
+        let Some(inner) = &self.inner else {
+            return Err(rustls::Error::InvalidCertificate(
+                CertificateError::UnknownIssuer,
+            ));
+        };
         let mut at = now;
         // Each retry moves into one more certificate's validity.
         for _ in 0..=intermediates.len() + 1 {
-            match self
-                .inner
-                .verify_server_cert(end_entity, intermediates, server_name, ocsp, at)
-            {
+            match inner.verify_server_cert(end_entity, intermediates, server_name, ocsp, at) {
                 Err(rustls::Error::InvalidCertificate(CertificateError::ExpiredContext {
                     not_after,
                     ..
@@ -360,7 +368,7 @@ impl ServerCertVerifier for Verifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls12_signature(message, cert, dss)
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
     }
 
     fn verify_tls13_signature(
@@ -369,11 +377,11 @@ impl ServerCertVerifier for Verifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls13_signature(message, cert, dss)
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.inner.supported_verify_schemes()
+        self.algorithms.supported_schemes()
     }
 }
 
@@ -381,16 +389,24 @@ impl ServerCertVerifier for Verifier {
 /// a server whose certificate is one of `trusted` (see
 /// [`trusted_certificates`]) for the names it holds; with `ignore_time`,
 /// certificate validity times are not checked against the clock
-/// (`nocerttimecheck`).
+/// (`nocerttimecheck`). With no root and no trusted certificate, nothing
+/// verifies: a handshake fails at the server's certificate.
 pub fn client_config(
     roots: RootCertStore,
     trusted: Vec<CertificateDer<'static>>,
     ignore_time: bool,
 ) -> Result<Arc<rustls::ClientConfig>, TlsSetupError> {
     let provider = provider();
-    let inner = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-        .build()
-        .map_err(|e| TlsSetupError::Tls(rustls::Error::General(e.to_string())))?;
+    let algorithms = provider.signature_verification_algorithms;
+    let inner = if roots.is_empty() {
+        None
+    } else {
+        Some(
+            WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+                .build()
+                .map_err(|e| TlsSetupError::Tls(rustls::Error::General(e.to_string())))?,
+        )
+    };
     let mut config = rustls::ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .dangerous()
@@ -398,6 +414,7 @@ pub fn client_config(
             inner,
             trusted,
             ignore_time,
+            algorithms,
         }))
         .with_no_client_auth();
     config.alpn_protocols = std::vec![ALPN.to_vec()];

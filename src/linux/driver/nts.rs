@@ -81,9 +81,6 @@ struct Resolving {
 /// source's name, and retried as the node paces it).
 #[derive(Debug, thiserror::Error)]
 pub(super) enum KeFailure {
-    /// The source's certificate set (`certset`) has nothing to trust.
-    #[error("certificate set {0} holds no trusted certificate")]
-    NoTrustedCertificate(u32),
     /// The client could not be set up, or the handshake failed.
     #[error(transparent)]
     Client(#[from] KeClientError),
@@ -127,8 +124,7 @@ impl KeFailure {
     /// server closing it) as a connection.
     fn ending(&self, handshake_made: bool) -> KeEnding {
         match self {
-            KeFailure::NoTrustedCertificate(_)
-            | KeFailure::Client(
+            KeFailure::Client(
                 KeClientError::Tls(_) | KeClientError::Setup(_) | KeClientError::BadName(_),
             ) => KeEnding::Handshake,
             _ if handshake_made => KeEnding::Handshake,
@@ -309,30 +305,34 @@ impl KeRunner {
     }
 
     /// The client for certificate set `set`, checking certificate times
-    /// unless `ignore_time` (built once each).
+    /// unless `ignore_time` (built once each). A set that holds nothing
+    /// gives a client that trusts nothing: it connects, as chronyd's does,
+    /// and the handshake fails at the server's certificate.
     fn client(&mut self, set: u32, ignore_time: bool) -> Result<KeClient, KeFailure> {
         if let Some(client) = self.clients.get(&(set, ignore_time)) {
             return Ok(client.clone());
         }
-        let (trusted_certs, system_certs) = self
-            .settings
-            .trust(set)
-            .ok_or(KeFailure::NoTrustedCertificate(set))?;
-        let client = KeClient::new(&NtsClientConfig {
-            trusted_certs,
-            system_certs,
+        let config = NtsClientConfig {
             ignore_cert_time: ignore_time,
             timeout: self.settings.timeout,
             ..NtsClientConfig::default()
-        })?;
+        };
+        let client = match self.settings.trust(set) {
+            Some((trusted_certs, system_certs)) => KeClient::new(&NtsClientConfig {
+                trusted_certs,
+                system_certs,
+                ..config
+            })?,
+            None => KeClient::trusting_nothing(&config)?,
+        };
         self.clients.insert((set, ignore_time), client.clone());
         Ok(client)
     }
 
     /// Starts NTS-KE for source `id` at `now`: connects to its NTS-KE
     /// server and readies the handshake; `clock_updates` says whether
-    /// `nocerttimecheck` still applies. An error (no trusted certificate,
-    /// no connection) is the failed handshake's.
+    /// `nocerttimecheck` still applies. An error (the client cannot be
+    /// set up, no connection) is the failed handshake's.
     pub fn start(
         &mut self,
         id: SourceId,
