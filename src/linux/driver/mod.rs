@@ -336,7 +336,7 @@ impl<'a, C: DriverClock> Driver<'a, C> {
         let now = self.now()?;
         self.node.handle_timeout(now);
         self.settle()?;
-        self.replace_bad_sources(now)?;
+        self.replace_bad_sources(now);
         self.read_temperature()?;
         let ready: Vec<bool> = commands.iter().map(|&i| poller.is_ready(i)).collect();
         if ready.contains(&true) {

@@ -5,9 +5,10 @@
 //! address of the name it was configured with, looked up again in a
 //! helper thread (the loop goes on, and looks for its end every
 //! [`LOOKUP_CHECK`]). One lookup at most every [`MIN_INTERVAL`] (chronyd's
-//! 7 × 2^8 s), whatever it found. A source configured by its address is never replaced, unless
-//! NTS-KE moved it to another address. An NTS source's replacement runs
-//! NTS-KE with the new address.
+//! 7 × 2^8 s), whatever it found. A source configured by its address is
+//! never replaced, unless NTS-KE moved it to another address. An NTS
+//! source's replacement runs NTS-KE with the new address. Nothing here
+//! fails the driver: what cannot be done is a warning.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
@@ -42,10 +43,7 @@ impl<C: DriverClock> Driver<'_, C> {
     /// Looks up the first bad source's name again at `now`, if the last
     /// lookup was long enough ago, and replaces it once the lookup is done
     /// (see the [module documentation](self)).
-    pub(super) fn replace_bad_sources(
-        &mut self,
-        now: NtpTimestamp,
-    ) -> Result<(), DriverError<C::Error>> {
+    pub(super) fn replace_bad_sources(&mut self, now: NtpTimestamp) {
         if self.lookup.as_ref().is_some_and(|l| l.thread.is_finished()) {
             if let Some(lookup) = self.lookup.take() {
                 let found = lookup
@@ -60,7 +58,7 @@ impl<C: DriverClock> Driver<'_, C> {
                 .last_replacement
                 .is_none_or(|last| last.elapsed() >= MIN_INTERVAL);
         if !due {
-            return Ok(());
+            return;
         }
         let system = self.node.system();
         let Some(bad) = self
@@ -68,7 +66,7 @@ impl<C: DriverClock> Driver<'_, C> {
             .iter()
             .find(|p| replaceable(p) && system.wants_replacement(p.id))
         else {
-            return Ok(());
+            return;
         };
         self.last_replacement = Some(Instant::now());
         let (name, port) = (bad.name.clone(), bad.upstream.address.port());
@@ -93,7 +91,6 @@ impl<C: DriverClock> Driver<'_, C> {
             }
             Err(e) => log::warn!("Could not look up {name}: {e}"),
         }
-        Ok(())
     }
 
     /// Replaces source `id` (`name`, at `current`) with the first address
@@ -106,7 +103,7 @@ impl<C: DriverClock> Driver<'_, C> {
         current: SocketAddr,
         found: io::Result<Vec<SocketAddr>>,
         now: NtpTimestamp,
-    ) -> Result<(), DriverError<C::Error>> {
+    ) {
         let family = self.family;
         let mut found: Vec<SocketAddr> = match found {
             Ok(found) => found
@@ -115,7 +112,7 @@ impl<C: DriverClock> Driver<'_, C> {
                 .collect(),
             Err(e) => {
                 log::warn!("Could not look up {name} to replace {}: {e}", current.ip());
-                return Ok(());
+                return;
             }
         };
         // Gone meanwhile (removed, or moved by NTS-KE or chronyc).
@@ -124,7 +121,7 @@ impl<C: DriverClock> Driver<'_, C> {
             .iter()
             .any(|p| p.id == id && p.server() == current)
         {
-            return Ok(());
+            return;
         }
         // A source that never answered starts anywhere in the list, so
         // that the resolver's order cannot keep it on the same dead pair.
@@ -146,10 +143,10 @@ impl<C: DriverClock> Driver<'_, C> {
             .into_iter()
             .find(|a| !in_use(a) && commands::has_route(*a))
         else {
-            return Ok(());
+            return;
         };
         let Some(old) = self.peers.iter().find(|p| p.id == id) else {
-            return Ok(());
+            return;
         };
         // As configured (what chronyc changed since is not carried over),
         // its NTS-KE server at the new address.
@@ -168,7 +165,6 @@ impl<C: DriverClock> Driver<'_, C> {
             ..old.upstream.clone()
         };
         self.replace_peer(id, upstream, current, now);
-        Ok(())
     }
 
     /// Follows `upstream` instead of source `id` (`name`, at `current`),
