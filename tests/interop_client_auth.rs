@@ -55,6 +55,16 @@ fn client_with(
     body: &str,
     change: impl FnOnce(&mut Settings),
 ) -> Driver<'static, VirtualClock> {
+    let mut settings = client_settings(dir, body);
+    assert!(settings.warnings.is_empty(), "{:?}", settings.warnings);
+    change(&mut settings);
+    Driver::new(settings, VirtualClock::new(), None).unwrap()
+}
+
+/// The settings of our client configured by `body` (written to `dir`),
+/// every source resolved (warnings are the caller's to check); its log
+/// lines go to [`common::logs`].
+fn client_settings(dir: &Path, body: &str) -> Settings {
     common::logs::capture();
     let conf = dir.join("client.conf");
     // No command sockets: the reports are read in-process.
@@ -63,10 +73,7 @@ fn client_with(
     assert!(config.warnings.is_empty(), "{:?}", config.warnings);
     let (settings, unresolved) = Settings::resolve(&config, -20);
     assert!(unresolved.is_empty(), "{unresolved:?}");
-    assert!(settings.warnings.is_empty(), "{:?}", settings.warnings);
-    let mut settings = settings;
-    change(&mut settings);
-    Driver::new(settings, VirtualClock::new(), None).unwrap()
+    settings
 }
 
 /// A key file of ours (mode 0600: no warning).
@@ -762,22 +769,13 @@ fn an_ntp_server_named_by_nts_ke_is_looked_up_and_followed() {
 /// waits 2^10 s.
 #[test]
 fn an_nts_source_trusting_nothing_connects_and_fails_at_the_certificate() {
-    common::logs::capture();
     let tmp = temp_dir("client-trusts-nothing");
     let dir = tmp.path();
     let (_server, port, ntsport, _ca) = our_server(dir);
-    let conf = dir.join("client.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "nosystemcert\nserver 127.0.0.1 port {port} nts ntsport {ntsport} {FAST}\n\
-             bindcmdaddress /\ncmdport 0\n"
-        ),
-    )
-    .unwrap();
-    let config = Config::load(&conf).unwrap();
-    let (settings, unresolved) = Settings::resolve(&config, -20);
-    assert!(unresolved.is_empty(), "{unresolved:?}");
+    let settings = client_settings(
+        dir,
+        &format!("nosystemcert\nserver 127.0.0.1 port {port} nts ntsport {ntsport} {FAST}\n"),
+    );
     assert!(
         settings
             .warnings
