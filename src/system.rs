@@ -2112,30 +2112,6 @@ impl<const N: usize, const S: usize, const R: usize> System<N, S, R> {
         })
     }
 
-    /// The state `chronyc selectdata` shows for source `id` after the last
-    /// selection, given its `effective` options.
-    fn select_state(&self, id: SourceId, effective: SelectOptions) -> Option<char> {
-        let source = self.source(id)?;
-        let info = source.info();
-        Some(match self.states[id.0] {
-            SourceState::Selected => '*',
-            SourceState::Combined => '+',
-            SourceState::NotCombined => 'D',
-            SourceState::Falseticker => 'x',
-            SourceState::TooVariable => '~',
-            SourceState::TooDistant => 'd',
-            SourceState::Unusable if effective.0 & SelectOptions::NOSELECT != 0 => 'N',
-            SourceState::Unusable
-                if info.is_some_and(|i| i.leap == LeapIndicator::Unsynchronized) =>
-            {
-                's'
-            }
-            SourceState::Unusable if source.stats().fit().is_none() => 'M',
-            SourceState::Unusable if source.reach() == 0 => 'S',
-            SourceState::Unusable => 'd',
-        })
-    }
-
     /// Whether server or peer `id` is one to replace, as chronyd replaces
     /// such a source by looking its name up again: no answer to its last
     /// 8 polls, or found a falseticker (`x`), too variable (`~`) or too
@@ -2173,7 +2149,23 @@ impl<const N: usize, const S: usize, const R: usize> System<N, S, R> {
                 | option(!selectable, SelectOptions::NOSELECT)
                 | option(required, SelectOptions::TRUST | SelectOptions::REQUIRE),
         );
-        let state = self.select_state(id, effective)?;
+        let state = match self.states[id.0] {
+            SourceState::Selected => '*',
+            SourceState::Combined => '+',
+            SourceState::NotCombined => 'D',
+            SourceState::Falseticker => 'x',
+            SourceState::TooVariable => '~',
+            SourceState::TooDistant => 'd',
+            SourceState::Unusable if effective.0 & SelectOptions::NOSELECT != 0 => 'N',
+            SourceState::Unusable
+                if info.is_some_and(|i| i.leap == LeapIndicator::Unsynchronized) =>
+            {
+                's'
+            }
+            SourceState::Unusable if source.stats().fit().is_none() => 'M',
+            SourceState::Unusable if source.reach() == 0 => 'S',
+            SourceState::Unusable => 'd',
+        };
         let last_sample_ago = interval
             .map(|i| i.last_sample_ago)
             .or_else(|| info.map(|i| (now - i.time).to_seconds_f64()));

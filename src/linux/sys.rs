@@ -156,6 +156,15 @@ pub(crate) fn tcp_connecting(addr: SocketAddr) -> io::Result<std::net::TcpStream
     Ok(std::net::TcpStream::from(fd))
 }
 
+/// Whether the system has a route to `address` (what chronyc's
+/// `onoffline` asks, and a replacement source needs): a UDP socket can be
+/// connected to it.
+pub(crate) fn has_route(address: SocketAddr) -> bool {
+    udp_socket(address)
+        .and_then(|socket| connect(socket.as_raw_fd(), address))
+        .is_ok()
+}
+
 /// A connected stream socket read with `recv(2)` and written with
 /// `send(2)` (never `read(2)`/`write(2)`, which std's `TcpStream` writes
 /// with and a simulated socket layer may not see).

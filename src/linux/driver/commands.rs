@@ -133,7 +133,7 @@ impl<C: DriverClock> Driver<'_, C> {
                 for peer in &self.peers {
                     command(
                         &mut self.node,
-                        set_online(peer.id, has_route(peer.server())),
+                        set_online(peer.id, crate::linux::sys::has_route(peer.server())),
                     );
                 }
             }
@@ -399,13 +399,4 @@ fn local_reference(local: &LocalSetting) -> Option<LocalReference> {
     } else {
         reference
     })
-}
-
-/// Whether the system has a route to `address` (what `onoffline` asks): a
-/// UDP socket can be connected to it.
-pub(super) fn has_route(address: SocketAddr) -> bool {
-    use std::os::fd::AsRawFd;
-    crate::linux::sys::udp_socket(address)
-        .and_then(|socket| crate::linux::sys::connect(socket.as_raw_fd(), address))
-        .is_ok()
 }

@@ -58,6 +58,7 @@ mod histories;
 mod inspect;
 mod jumps;
 mod logging;
+mod lookup;
 mod nts;
 mod outgoing;
 mod peers;
@@ -155,7 +156,7 @@ pub struct Driver<'a, C: DriverClock> {
     /// When a bad source was last looked up for a replacement.
     last_replacement: Option<Instant>,
     /// The lookup of a bad source's name under way.
-    lookup: Option<replace::Lookup>,
+    replacement: Option<replace::Replacement>,
     /// Where the monotonic readings the watch takes count from.
     started: Instant,
     finished: bool,
@@ -215,7 +216,7 @@ impl<'a, C: DriverClock> Driver<'a, C> {
         // (The monotonic clock is read only when there is a broadcast.)
         let until_broadcast = self.broadcasts.until_due(Instant::now);
         let until_handshake = self.ke.as_ref().and_then(|ke| ke.until_due(Instant::now()));
-        let until_lookup = self.lookup.as_ref().map(|_| replace::LOOKUP_CHECK);
+        let until_lookup = self.replacement.as_ref().map(|_| lookup::CHECK);
         let wait = [
             until_due,
             max_wait,

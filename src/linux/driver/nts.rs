@@ -8,17 +8,15 @@
 //! this module runs them, resolves where NTP goes afterwards, and saves
 //! the sessions in `ntsdumpdir` on the way out.
 
-use super::replace::LOOKUP_CHECK;
+use super::lookup::{self, Lookup};
 use super::DriverNode;
 use std::collections::HashMap;
-use std::format;
 use std::io;
 use std::iter;
 use std::mem;
-use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::string::String;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 use std::vec::Vec;
 
@@ -60,21 +58,12 @@ impl PeerNts {
     }
 }
 
-/// The first address of the host `name` at `port` (a lookup, which may
-/// take the resolver's time-outs: run in a helper thread).
-fn look_up(name: &str, port: u16) -> io::Result<SocketAddr> {
-    (name, port)
-        .to_socket_addrs()?
-        .next()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("{name}: no address")))
-}
-
 /// A finished handshake whose Server record names another host, being
-/// looked up in a helper thread.
+/// looked up.
 struct Resolving {
     id: SourceId,
     outcome: KeOutcome,
-    thread: JoinHandle<io::Result<SocketAddr>>,
+    lookup: Lookup,
 }
 
 /// Why an NTS-KE for a source failed or could not start (logged with the
@@ -222,7 +211,7 @@ impl KeRunner {
 
     /// How long until the first handshake times out.
     pub fn until_due(&self, now: Instant) -> Option<Duration> {
-        let lookups = (!self.resolving.is_empty()).then_some(LOOKUP_CHECK);
+        let lookups = (!self.resolving.is_empty()).then_some(lookup::CHECK);
         self.running
             .iter()
             .map(|running| running.deadline.saturating_duration_since(now))
@@ -265,16 +254,14 @@ impl KeRunner {
             self.done.push(KeDone { id, result });
         }
         for resolving in mem::take(&mut self.resolving) {
-            if !resolving.thread.is_finished() {
+            if !resolving.lookup.is_done() {
                 self.resolving.push(resolving);
                 continue;
             }
-            let found = resolving
-                .thread
-                .join()
-                .unwrap_or_else(|_| Err(io::Error::other("the lookup thread panicked")));
-            let result = found
-                .map(|address| (resolving.outcome, address))
+            let result = resolving
+                .lookup
+                .finish()
+                .map(|found| (resolving.outcome, found[0]))
                 .map_err(|e| (KeFailure::NtpAddress(e), KeEnding::Handshake));
             self.done.push(KeDone {
                 id: resolving.id,
@@ -283,19 +270,14 @@ impl KeRunner {
         }
     }
 
-    /// Looks up the NTP server `outcome` names for source `id`, in a
-    /// helper thread (the loop goes on; [`advance`](Self::advance) takes
-    /// the result in).
+    /// Looks up the NTP server `outcome` names for source `id` (the loop
+    /// goes on; [`advance`](Self::advance) takes the result in).
     fn resolve(&mut self, id: SourceId, outcome: KeOutcome) {
-        let (name, port) = (outcome.ntp_server.clone(), outcome.ntp_port);
-        let thread = std::thread::Builder::new()
-            .name("ntpkit-lookup".into())
-            .spawn(move || look_up(&name, port));
-        match thread {
-            Ok(thread) => self.resolving.push(Resolving {
+        match Lookup::start(&outcome.ntp_server, outcome.ntp_port) {
+            Ok(lookup) => self.resolving.push(Resolving {
                 id,
                 outcome,
-                thread,
+                lookup,
             }),
             Err(e) => self.done.push(KeDone {
                 id,

@@ -173,7 +173,7 @@ pub(super) fn open_peers<E: std::fmt::Debug + std::fmt::Display>(
                     // instead.
                     let usable = |address: SocketAddr| {
                         address.is_ipv4() == upstream.address.is_ipv4()
-                            && super::commands::has_route(address)
+                            && crate::linux::sys::has_route(address)
                     };
                     match files::load_cookies(dir, &nts) {
                         Ok(Some(saved)) if !usable(saved.ntp_address) => log::warn!(

@@ -3,20 +3,19 @@
 //! falseticker, too variable or too distant
 //! ([`crate::system::System::wants_replacement`]) is replaced by another
 //! address of the name it was configured with, looked up again in a
-//! helper thread (the loop goes on, and looks for its end every
-//! [`LOOKUP_CHECK`]). One lookup at most every [`MIN_INTERVAL`] (chronyd's
+//! helper thread ([`super::lookup`]). One lookup at most every [`MIN_INTERVAL`] (chronyd's
 //! 7 × 2^8 s), whatever it found. A source configured by its address is
 //! never replaced, unless NTS-KE moved it to another address. An NTS
 //! source's replacement runs NTS-KE with the new address. Nothing here
 //! fails the driver: what cannot be done is a warning.
 
 use std::io;
-use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr};
 use std::string::String;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use std::vec::Vec;
 
+use super::lookup::Lookup;
 use super::peers::open_peers;
 use super::*;
 use crate::linux::settings::UpstreamAuth;
@@ -25,18 +24,12 @@ use crate::random::Random;
 /// The shortest time between two lookups for a replacement.
 pub(super) const MIN_INTERVAL: Duration = Duration::from_secs(7 << 8);
 
-/// How often the loop looks for the end of a lookup under way.
-pub(super) const LOOKUP_CHECK: Duration = Duration::from_millis(100);
-
-/// A bad source's name being looked up again, in a helper thread (the
-/// loop goes on serving meanwhile: a resolver that does not answer holds
-/// up nothing but the replacement).
-pub(super) struct Lookup {
+/// A bad source whose name is being looked up again.
+pub(super) struct Replacement {
     id: SourceId,
-    name: String,
     /// The address being replaced.
     current: SocketAddr,
-    thread: JoinHandle<io::Result<Vec<SocketAddr>>>,
+    lookup: Lookup,
 }
 
 impl<C: DriverClock> Driver<'_, C> {
@@ -44,16 +37,18 @@ impl<C: DriverClock> Driver<'_, C> {
     /// lookup was long enough ago, and replaces it once the lookup is done
     /// (see the [module documentation](self)).
     pub(super) fn replace_bad_sources(&mut self, now: NtpTimestamp) {
-        if self.lookup.as_ref().is_some_and(|l| l.thread.is_finished()) {
-            if let Some(lookup) = self.lookup.take() {
-                let found = lookup
-                    .thread
-                    .join()
-                    .unwrap_or_else(|_| Err(io::Error::other("the lookup thread panicked")));
-                return self.replace(lookup.id, &lookup.name, lookup.current, found, now);
+        if self
+            .replacement
+            .as_ref()
+            .is_some_and(|r| r.lookup.is_done())
+        {
+            if let Some(pending) = self.replacement.take() {
+                let name = String::from(pending.lookup.name());
+                let found = pending.lookup.finish();
+                return self.replace(pending.id, &name, pending.current, found, now);
             }
         }
-        let due = self.lookup.is_none()
+        let due = self.replacement.is_none()
             && self
                 .last_replacement
                 .is_none_or(|last| last.elapsed() >= MIN_INTERVAL);
@@ -69,27 +64,15 @@ impl<C: DriverClock> Driver<'_, C> {
             return;
         };
         self.last_replacement = Some(Instant::now());
-        let (name, port) = (bad.name.clone(), bad.upstream.address.port());
-        let thread = {
-            let name = name.clone();
-            std::thread::Builder::new()
-                .name("ntpkit-lookup".into())
-                .spawn(move || {
-                    (name.as_str(), port)
-                        .to_socket_addrs()
-                        .map(Iterator::collect)
-                })
-        };
-        match thread {
-            Ok(thread) => {
-                self.lookup = Some(Lookup {
+        match Lookup::start(&bad.name, bad.upstream.address.port()) {
+            Ok(lookup) => {
+                self.replacement = Some(Replacement {
                     id: bad.id,
-                    name,
                     current: bad.server(),
-                    thread,
+                    lookup,
                 })
             }
-            Err(e) => log::warn!("Could not look up {name}: {e}"),
+            Err(e) => log::warn!("Could not look up {}: {e}", bad.name),
         }
     }
 
@@ -141,7 +124,7 @@ impl<C: DriverClock> Driver<'_, C> {
         };
         let Some(address) = found
             .into_iter()
-            .find(|a| !in_use(a) && commands::has_route(*a))
+            .find(|a| !in_use(a) && crate::linux::sys::has_route(*a))
         else {
             return;
         };
@@ -220,8 +203,8 @@ impl<C: DriverClock> Driver<'_, C> {
         }
         // Its id may be given to another source: its lookup is dropped
         // (the thread ends on its own).
-        if self.lookup.as_ref().is_some_and(|lookup| lookup.id == id) {
-            self.lookup = None;
+        if self.replacement.as_ref().is_some_and(|r| r.id == id) {
+            self.replacement = None;
         }
     }
 }

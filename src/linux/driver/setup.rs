@@ -135,7 +135,7 @@ impl<'a, C: DriverClock> Driver<'a, C> {
             cards,
             jumps: StepWatch::default(),
             last_replacement: None,
-            lookup: None,
+            replacement: None,
             started: Instant::now(),
             finished: false,
             family: settings.family,

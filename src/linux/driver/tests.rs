@@ -1138,11 +1138,7 @@ fn rekey_reads_the_key_file_again() {
     let tmp = temp_dir("rekey");
     let dir = tmp.path();
     let keys = dir.join("chrony.keys");
-    let write_keys = |hex: &str| {
-        std::fs::write(&keys, format!("9 SHA1 HEX:{hex}\n")).unwrap();
-        std::fs::set_permissions(&keys, std::os::unix::fs::PermissionsExt::from_mode(0o600))
-            .unwrap();
-    };
+    let write_keys = |hex: &str| write_key_file(&keys, &format!("9 SHA1 HEX:{hex}\n"));
     write_keys("0000000000000000000000000000000000000000");
     let (mut driver, socket) = measuring_driver(
         dir,
@@ -1188,12 +1184,10 @@ fn a_source_missing_its_key_sends_nothing_until_rekey_finds_it() {
     let tmp = temp_dir("missing-key");
     let dir = tmp.path();
     let keys = dir.join("chrony.keys");
-    let write_keys = |text: &str| {
-        std::fs::write(&keys, text).unwrap();
-        std::fs::set_permissions(&keys, std::os::unix::fs::PermissionsExt::from_mode(0o600))
-            .unwrap();
-    };
-    write_keys("1 SHA1 HEX:ffffffffffffffffffffffffffffffffffffffff\n");
+    write_key_file(
+        &keys,
+        "1 SHA1 HEX:ffffffffffffffffffffffffffffffffffffffff\n",
+    );
     let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     let port = silent.local_addr().unwrap().port();
     let (mut driver, socket) = measuring_driver(
@@ -1217,7 +1211,10 @@ fn a_source_missing_its_key_sends_nothing_until_rekey_finds_it() {
     let system = driver.node().system();
     assert!(system.polls(id) >= Some(3), "{:?} polls", system.polls(id));
     assert_eq!(system.requests(id), Some(0), "nothing sent without the key");
-    write_keys("9 SHA1 HEX:0102030405060708090a0b0c0d0e0f1011121314\n");
+    write_key_file(
+        &keys,
+        "9 SHA1 HEX:0102030405060708090a0b0c0d0e0f1011121314\n",
+    );
     assert_eq!(
         command(&mut driver, &socket, RequestBody::Rekey),
         Status::SUCCESS
@@ -1234,6 +1231,12 @@ fn a_source_missing_its_key_sends_nothing_until_rekey_finds_it() {
     }
     assert!(driver.node().system().requests(id) > Some(0));
     drop(silent);
+}
+
+/// Writes the key file `path` (mode 0600: no warning).
+fn write_key_file(path: &std::path::Path, text: &str) {
+    std::fs::write(path, text).unwrap();
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
 }
 
 /// A measuring-only driver of the chrony.conf `body` (written in `dir`,
