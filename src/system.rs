@@ -68,9 +68,10 @@ use crate::wire::{LeapIndicator, ReferenceId};
 /// the last response for `chronyc ntpdata`, the last exchange the
 /// interleaved mode completes, a symmetric peer's last packets, its key
 /// and authentication counters, the F323 field's last monotonic
-/// timestamp), bytes: 3184 on 64-bit targets today. A test checks it;
-/// nothing is on the heap. An NTS source's session is kept apart (see the
-/// [module documentation](self)).
+/// timestamp, the scores of its wander models), bytes: 3200 on 64-bit
+/// targets today. A test checks it; nothing is on the heap. An NTS
+/// source's session is kept apart (see the [module
+/// documentation](self)).
 pub const SOURCE_STATE_BYTES: usize = 3200;
 
 /// Identifies a source of a [`System`].
