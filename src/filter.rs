@@ -428,8 +428,9 @@ impl Stats {
         self.refit();
     }
 
-    /// The random walk of frequency the fit assumes now, (s/s)²/s (see
-    /// [`WANDERS`]).
+    /// The random walk of frequency the fit assumes now, (s/s)²/s: one of
+    /// 1e-17, 1e-16, 1e-15 and 1e-14, whichever foretold the samples best
+    /// (1e-17 until 16 samples have been scored).
     pub fn wander(&self) -> f64 {
         WANDERS[usize::from(self.wander)]
     }
