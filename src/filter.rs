@@ -70,6 +70,14 @@ const MIN_VARIANCE: f64 = 1e-12;
 /// most, a clock in a VM whose host's load and temperature swing.
 const WANDERS: [f64; 4] = [1e-17, 1e-16, 1e-15, 1e-14];
 
+/// How clear one estimate of the jitter's asymmetry must be to count
+/// toward its use (chronyd's: all the jitter is one way at 0.5).
+pub const MIN_ASYMMETRY: f64 = 0.45;
+
+/// Estimates in a row, clear and of one sign, before the asymmetry is
+/// corrected for (chronyd's).
+pub const MIN_ASYMMETRY_RUN: i8 = 10;
+
 /// The wander used until the samples tell (see [`WANDERS`]).
 const INITIAL_WANDER: usize = 0;
 
@@ -169,8 +177,16 @@ pub struct Stats {
     max_samples: u8,
     /// The fixed minimum delay (chrony's `mindelay`; 0: the smallest kept).
     fixed_min_delay: f64,
-    /// The jitter's asymmetry (chrony's `asymmetry`, −0.5..=0.5).
+    /// The jitter's asymmetry in use (chrony's `asymmetry`, −0.5..=0.5):
+    /// the operator's, or estimated (see [`Stats::set_delay_model`]).
     asymmetry: f64,
+    /// The asymmetry is estimated from the samples.
+    estimate_asymmetry: bool,
+    /// Consecutive estimates of a clear asymmetry of one sign (negative:
+    /// the requests' delays vary more), counted up to 127 (chronyd counts
+    /// to 1000; only reaching [`MIN_ASYMMETRY_RUN`] matters, and the run
+    /// only ends by a reset).
+    asymmetry_run: i8,
     /// The samples' errors are unbounded (a reference clock's, normal):
     /// their delays give their spread, but bound nothing.
     unbounded: bool,
@@ -199,6 +215,8 @@ impl Default for Stats {
             max_samples: MAX_SAMPLES as u8,
             fixed_min_delay: 0.0,
             asymmetry: 0.0,
+            estimate_asymmetry: false,
+            asymmetry_run: 0,
             unbounded: false,
             noise: MIN_VARIANCE,
             wander: INITIAL_WANDER as u8,
@@ -242,24 +260,140 @@ impl Stats {
     /// The network's delays as the operator knows them (chrony's
     /// `mindelay` and `asymmetry`): `min_delay` > 0 is the round trip's
     /// true minimum, used instead of the smallest delay kept (in the
-    /// weights, the bounds and the delay tests); `asymmetry` (−0.5..=0.5,
-    /// clamped) is how the delay's excess over that minimum splits between
-    /// the two directions, positive when the responses are the more
-    /// variable: each offset is corrected by `asymmetry` times its delay's
-    /// excess, and the error left in it is bounded by the rest,
-    /// `(0.5 − |asymmetry|)` times the excess.
+    /// weights, the bounds and the delay tests); `asymmetry` (−0.5..=0.5)
+    /// is how the delay's excess over that minimum splits between the two
+    /// directions, positive when the responses are the more variable: each
+    /// offset is corrected by `asymmetry` times its delay's excess, and the
+    /// error left in it is bounded by the rest, `(0.5 − |asymmetry|)` times
+    /// the excess.
+    ///
+    /// An `asymmetry` outside −0.5..=0.5 (chronyd's default, 1.0) has it
+    /// estimated as chronyd estimates it: at each sample, the slope of the
+    /// offsets against the delays' excess in a regression on both time and
+    /// excess; once [`MIN_ASYMMETRY_RUN`] estimates in a row were at least
+    /// [`MIN_ASYMMETRY`] one way (and, beyond chronyd's rule, three standard
+    /// errors from zero), the estimate (clamped to ±0.5) corrects the
+    /// offsets, until one comes the other way. The weights and bounds stay
+    /// those of an uncorrected sample: an estimate may be wrong. See
+    /// [`asymmetry`](Stats::asymmetry).
     pub fn set_delay_model(&mut self, min_delay: f64, asymmetry: f64) {
         self.fixed_min_delay = if min_delay.is_finite() {
             min_delay.max(0.0)
         } else {
             0.0
         };
-        self.asymmetry = if asymmetry.is_finite() {
-            asymmetry.clamp(-0.5, 0.5)
-        } else {
-            0.0
-        };
+        let estimate = !(asymmetry.is_finite() && asymmetry.abs() <= 0.5);
+        if estimate != self.estimate_asymmetry || !estimate {
+            self.asymmetry = if estimate { 0.0 } else { asymmetry };
+            self.asymmetry_run = 0;
+        }
+        self.estimate_asymmetry = estimate;
         self.refit();
+    }
+
+    /// The jitter's model: an operator's asymmetry is exact (the error left
+    /// spreads over `1 − 2|a|` of the excess, and is at most `½ − |a|` of
+    /// it either way); an estimated one may be wrong, so it corrects the
+    /// offsets but leaves the weights as they were, and the bound must
+    /// hold whatever the split: `½ + |a|` of the excess.
+    fn jitter(&self) -> Jitter {
+        let a = self.asymmetry;
+        if self.estimate_asymmetry {
+            Jitter {
+                asymmetry: a,
+                spread: 1.0,
+                reach: 0.5 + a.abs(),
+            }
+        } else {
+            Jitter {
+                asymmetry: a,
+                spread: 1.0 - 2.0 * a.abs(),
+                reach: 0.5 - a.abs(),
+            }
+        }
+    }
+
+    /// The jitter's asymmetry the offsets are corrected for: the
+    /// operator's, or the estimate in use (0 until one is clear), as
+    /// `chronyc ntpdata` and statistics.log show it.
+    pub fn asymmetry(&self) -> f64 {
+        self.asymmetry
+    }
+
+    /// Estimates the jitter's asymmetry over the samples kept (see
+    /// [`set_delay_model`](Stats::set_delay_model)).
+    fn estimate_asymmetry(&mut self) {
+        let entries = self.entries();
+        let n = entries.len();
+        let slope = (n >= 4)
+            .then(|| {
+                let newest = entries[n - 1].time;
+                let min_delay = self.min_delay().unwrap_or(0.0);
+                let point = |e: &Entry| {
+                    (
+                        (e.time - newest).to_seconds_f64(),
+                        (f64::from(e.delay) - min_delay).max(0.0),
+                        e.offset,
+                    )
+                };
+                let nf = n as f64;
+                let (mut m1, mut m2, mut my) = (0.0, 0.0, 0.0);
+                for e in entries {
+                    let (x1, x2, y) = point(e);
+                    m1 += x1 / nf;
+                    m2 += x2 / nf;
+                    my += y / nf;
+                }
+                let (mut s11, mut s12, mut s22, mut s1y, mut s2y) = (0.0, 0.0, 0.0, 0.0, 0.0);
+                for e in entries {
+                    let (x1, x2, y) = point(e);
+                    let (d1, d2, dy) = (x1 - m1, x2 - m2, y - my);
+                    s11 += d1 * d1;
+                    s12 += d1 * d2;
+                    s22 += d2 * d2;
+                    s1y += d1 * dy;
+                    s2y += d2 * dy;
+                }
+                let det = s11 * s22 - s12 * s12;
+                if n < 5 || det <= 1e-10 * s11 * s22 {
+                    return None;
+                }
+                // (The offsets' slope against the excess: positive when the
+                // requests' delays vary more, which is the negative
+                // asymmetry.)
+                let b1 = (s22 * s1y - s12 * s2y) / det;
+                let b2 = (s11 * s2y - s12 * s1y) / det;
+                let residuals: f64 = entries
+                    .iter()
+                    .map(|e| {
+                        let (x1, x2, y) = point(e);
+                        let r = (y - my) - b1 * (x1 - m1) - b2 * (x2 - m2);
+                        r * r
+                    })
+                    .sum();
+                let error = Float::sqrt(residuals / (nf - 3.0) * s11 / det);
+                Some((-b2, error))
+            })
+            .flatten();
+        let Some((a, error)) = slope.filter(|(a, _)| a * f64::from(self.asymmetry_run) >= 0.0)
+        else {
+            self.asymmetry = 0.0;
+            self.asymmetry_run = 0;
+            return;
+        };
+        // A clear estimate is one of at least MIN_ASYMMETRY that is also
+        // three standard errors from zero: consecutive estimates share
+        // most of their samples, so a run of them alone proves little
+        // where the delays vary little beside the offsets' noise.
+        let clear = a.abs() >= 3.0 * error;
+        if a <= -MIN_ASYMMETRY && clear {
+            self.asymmetry_run = self.asymmetry_run.saturating_sub(1).max(-i8::MAX);
+        } else if a >= MIN_ASYMMETRY && clear {
+            self.asymmetry_run = self.asymmetry_run.saturating_add(1);
+        }
+        if self.asymmetry_run.abs() >= MIN_ASYMMETRY_RUN {
+            self.asymmetry = a.clamp(-0.5, 0.5);
+        }
     }
 
     /// Takes the samples' errors as unbounded, as a reference clock's are
@@ -319,6 +453,10 @@ impl Stats {
     pub fn clear(&mut self) {
         self.len = 0;
         self.fit = None;
+        if self.estimate_asymmetry {
+            self.asymmetry = 0.0;
+            self.asymmetry_run = 0;
+        }
     }
 
     fn entries(&self) -> &[Entry] {
@@ -425,6 +563,9 @@ impl Stats {
             round_trip: round_trip as f32,
         };
         self.len += 1;
+        if self.estimate_asymmetry {
+            self.estimate_asymmetry();
+        }
         self.refit();
     }
 
@@ -454,13 +595,14 @@ impl Stats {
             .sum::<f64>()
             / n as f64;
         let excess = ((delay - min_delay).max(0.0) + mean_excess / Float::sqrt(n as f64))
-            * (1.0 - 2.0 * self.asymmetry.abs());
+            * self.jitter().spread;
         let own = excess * excess / 12.0 + self.floor();
         let y = offset + self.asymmetry * (delay - min_delay).max(0.0);
         let ahead = (time - entries[n - 1].time).to_seconds_f64().max(0.0);
         let floor = self.floor();
+        let jitter = self.jitter();
         for (wander, score) in WANDERS.iter().zip(self.scores.iter_mut()) {
-            let (fit, scale) = regress(entries, min_delay, self.asymmetry, floor, *wander);
+            let (fit, scale) = regress(entries, min_delay, jitter, floor, *wander);
             let (predicted, sd) = fit.predict(time);
             let var = own * scale + sd * sd + wander * ahead * ahead * ahead / 3.0;
             let error = y - predicted;
@@ -497,7 +639,7 @@ impl Stats {
             let (fit, _) = regress(
                 &self.entries[start..n],
                 min_delay,
-                self.asymmetry,
+                self.jitter(),
                 self.floor(),
                 self.wander(),
             );
@@ -525,7 +667,7 @@ impl Stats {
                 fit,
                 self.entries(),
                 (min_delay, doubt),
-                self.asymmetry,
+                self.jitter(),
                 self.timestamp_noise(),
                 self.wander(),
             )
@@ -774,6 +916,19 @@ impl Polygon {
     }
 }
 
+/// How a sample's error relates to its delay's excess over the minimum,
+/// once corrected for the jitter's asymmetry.
+#[derive(Debug, Clone, Copy)]
+struct Jitter {
+    /// The asymmetry the offsets are corrected by (times the excess).
+    asymmetry: f64,
+    /// The width of the error's spread, in excesses: what the weights take.
+    spread: f64,
+    /// The most the error can be either way, in excesses: what the bounds
+    /// take.
+    reach: f64,
+}
+
 /// Where the minimum delay the bounds start from comes from.
 #[derive(Debug, Clone, Copy)]
 enum MinDelay {
@@ -798,7 +953,7 @@ fn bound(
     fit: Fit,
     entries: &[Entry],
     (min_delay, doubt): (f64, MinDelay),
-    asymmetry: f64,
+    jitter: Jitter,
     noise: f64,
     wander: f64,
 ) -> Fit {
@@ -836,10 +991,10 @@ fn bound(
         let x = x_of(e) / span;
         let age = -x_of(e);
         let excess = (e.delay as f64 - min_delay).max(0.0);
-        let offset = e.offset + asymmetry * excess;
+        let offset = e.offset + jitter.asymmetry * excess;
         let walk = Float::sqrt(wander * age * age * age / 3.0) * 0.5;
         // Never tighter than the timestamps themselves are good for.
-        let h = (0.5 - asymmetry.abs()) * excess + base_doubt / 2.0 + walk + noise;
+        let h = jitter.reach * excess + base_doubt / 2.0 + walk + noise;
         // |offset - (a + b x)| <= h
         polygon.clip(1.0, x, offset + h);
         polygon.clip(-1.0, -x, h - offset);
@@ -883,16 +1038,16 @@ fn critical_runs(n: usize) -> usize {
 fn regress(
     entries: &[Entry],
     min_delay: f64,
-    asymmetry: f64,
+    jitter: Jitter,
     floor_variance: f64,
     wander: f64,
 ) -> (Fit, f64) {
     let newest = entries[entries.len() - 1].time;
     let x_of = |e: &Entry| (e.time - newest).to_seconds_f64();
     // The offset corrected for the jitter's asymmetry; the error left is
-    // spread over `1 − 2|asymmetry|` of the excess.
-    let y_of = |e: &Entry| e.offset + asymmetry * (e.delay as f64 - min_delay).max(0.0);
-    let spread = 1.0 - 2.0 * asymmetry.abs();
+    // spread over `jitter.spread` of the excess.
+    let y_of = |e: &Entry| e.offset + jitter.asymmetry * (e.delay as f64 - min_delay).max(0.0);
+    let spread = jitter.spread;
     // The smallest delay is itself above the true minimum by about the
     // excess a sample has on average, over the square root of their
     // number. Below MIN_SAMPLES the excesses say too little of their
@@ -1061,6 +1216,60 @@ mod tests {
             let fast = chosen_wander(1e-7, seed);
             assert!(fast >= 1e-15, "seed {seed}: {fast:e}");
         }
+    }
+
+    /// Stats fed 40 polls of a clock 1 ms behind over a path with
+    /// exponential jitter of 100 µs in the requests' direction and
+    /// `back` of it in the responses'.
+    fn one_sided(stats: &mut Stats, back: f64) {
+        let mut state = 11u64;
+        let mut exp = || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            -1e-4 * Float::ln(((state >> 11) as f64 + 0.5) / (1u64 << 53) as f64)
+        };
+        for i in 0..40 {
+            let (up, down) = (exp(), back * exp());
+            // The offset of a clock behind by 1 ms, as the exchange shows it.
+            stats.add(
+                at(f64::from(i) * 64.0),
+                1e-3 + (up - down) / 2.0,
+                2e-4 + up + down,
+            );
+        }
+    }
+
+    /// chronyd's default: the jitter's asymmetry is estimated. Requests
+    /// that alone take the jitter show as a negative asymmetry once ten
+    /// estimates agree, and the offset is then corrected to the path's
+    /// minimum delay; a symmetric path, or one the operator says is
+    /// symmetric (`asymmetry 0`), is not corrected.
+    #[test]
+    fn the_jitter_asymmetry_is_estimated_as_chronyd_does() {
+        let mut estimated = Stats::default();
+        estimated.set_delay_model(0.0, 1.0);
+        one_sided(&mut estimated, 0.0);
+        let a = estimated.asymmetry();
+        assert!((-0.5..=-0.45).contains(&a), "{a}");
+        let fit = estimated.fit().unwrap();
+        assert!((fit.offset - 1e-3).abs() < 5e-6, "{}", fit.offset);
+
+        let mut symmetric = Stats::default();
+        symmetric.set_delay_model(0.0, 1.0);
+        one_sided(&mut symmetric, 1.0);
+        assert_eq!(symmetric.asymmetry(), 0.0);
+
+        let mut fixed = Stats::default();
+        fixed.set_delay_model(0.0, 0.0);
+        one_sided(&mut fixed, 0.0);
+        assert_eq!(fixed.asymmetry(), 0.0);
+        // Uncorrected, the one-sided jitter biases the line.
+        let biased = fixed.fit().unwrap().offset;
+        assert!(
+            (biased - 1e-3).abs() > (fit.offset - 1e-3).abs(),
+            "{biased}"
+        );
     }
 
     #[test]

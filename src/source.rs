@@ -147,7 +147,10 @@ pub struct SourceConfig {
     /// How the delay's variation splits between the two directions
     /// (chrony's `asymmetry`, −0.5..=0.5; positive: the responses vary
     /// more): offsets are corrected by this times their delay's excess
-    /// over the minimum (0: not corrected; chronyd would estimate it).
+    /// over the minimum (0: not corrected). Outside −0.5..=0.5 (the
+    /// default, 1.0, as chronyd's) it is estimated from the samples, as
+    /// chronyd estimates it (see
+    /// [`Stats::set_delay_model`](crate::filter::Stats::set_delay_model)).
     pub asymmetry: f64,
     /// Responses whose delay is above this quantile (0.05..=0.95) of the
     /// last 64 responses' delays are refused, in place of the
@@ -235,7 +238,7 @@ impl Default for SourceConfig {
             min_stratum: 0,
             offset: 0.0,
             mindelay: 0.0,
-            asymmetry: 0.0,
+            asymmetry: 1.0,
             maxdelayquant: 0.0,
             presend: None,
             filter: 0,

@@ -2391,6 +2391,12 @@ impl<const N: usize, const S: usize, const R: usize> System<N, S, R> {
         Some(self.source(id)?.requests())
     }
 
+    /// The jitter asymmetry a source's offsets are corrected for, estimated
+    /// or configured (`chronyc ntpdata`, statistics.log).
+    pub fn jitter_asymmetry(&self, id: SourceId) -> Option<f64> {
+        Some(self.source(id)?.stats().asymmetry())
+    }
+
     /// A source's polls so far, whether or not they sent a request (an
     /// NTS source waiting for NTS-KE, a missing key send nothing).
     pub fn polls(&self, id: SourceId) -> Option<u32> {

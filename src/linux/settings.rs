@@ -153,7 +153,6 @@ pub fn upstreams_from_add(
     let port = u16::try_from(add.port)
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "bad port"))?;
     let flags = add.flags;
-    let defaults = AddSource::new(AddKind::Server, "");
     let config = SourceConfig {
         minpoll: add.minpoll.clamp(-7, 24) as i8,
         maxpoll: add.maxpoll.clamp(-7, 24) as i8,
@@ -185,21 +184,13 @@ pub fn upstreams_from_add(
         } else {
             0.0
         },
-        // Outside ±0.5, chronyd estimates it (its default, 1.0).
-        asymmetry: if add.asymmetry.abs() <= 0.5 {
-            add.asymmetry
-        } else {
-            0.0
-        },
+        // Outside ±0.5 (chronyc's default, 1.0), estimated.
+        asymmetry: add.asymmetry,
         xleave: flags.has(SourceFlags::INTERLEAVED),
         exp1: flags.has(SourceFlags::EXT_MONO_ROOT),
     };
     for (set, option) in [
         (add.version != 0, "version"),
-        (
-            add.asymmetry != defaults.asymmetry && add.asymmetry.abs() > 0.5,
-            "asymmetry",
-        ),
         (add.filter > 16, "filter beyond 16 polls (16 used)"),
         (add.max_unreach != 0, "maxunreach"),
         (flags.has(SourceFlags::AUTO_OFFLINE), "auto_offline"),
@@ -1473,7 +1464,8 @@ mod tests {
         assert_eq!((config.presend, config.filter), (Some(9), 8));
         assert!(ignored.is_empty(), "{ignored:?}");
         // chronyc's "none" for presend, chronyd's "estimate" for the
-        // asymmetry, and a filter longer than ntpkit keeps.
+        // asymmetry (carried to the statistics, which estimate it), and a
+        // filter longer than ntpkit keeps.
         add.presend = 100;
         add.asymmetry = 1.0;
         add.filter = 20;
@@ -1481,7 +1473,7 @@ mod tests {
         let config = &upstreams[0].config;
         assert_eq!(
             (config.presend, config.asymmetry, config.filter),
-            (None, 0.0, 16)
+            (None, 1.0, 16)
         );
         assert_eq!(ignored, ["filter beyond 16 polls (16 used)"]);
     }

@@ -57,10 +57,6 @@ pub const SOURCE_OPTIONS: &[&str] = &[
 
 /// The options ntpkit does not act on, and why.
 const NOT_ACTED_ON: &[(&str, &str)] = &[
-    (
-        "asymmetry",
-        "outside -0.5..0.5 chronyd estimates the asymmetry; ntpkit does not, and corrects nothing",
-    ),
     ("auto_offline", OFFLINE),
     ("version", "ntpkit always sends NTPv4"),
 ];
@@ -70,8 +66,6 @@ const OFFLINE: &str = "sources are not set offline when their requests cannot be
 /// Options of a source that ntpkit parses but does not act on.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SourceOptions {
-    /// `asymmetry R` outside −0.5..=0.5 (chronyd's "estimate it").
-    pub asymmetry: Option<f64>,
     /// `version N`.
     pub version: Option<i32>,
     /// `auto_offline`.
@@ -196,14 +190,12 @@ pub(super) fn parse(
                         }
                     }
                     "mindelay" => engine.mindelay = value.max(0.0),
-                    "asymmetry" if value.abs() <= 0.5 => engine.asymmetry = value,
-                    "asymmetry" => options.asymmetry = Some(value),
+                    "asymmetry" => engine.asymmetry = value,
                     _ => engine.offset = value,
                 }
             }
         }
-        let acted = option == "asymmetry" && options.asymmetry.is_none();
-        let not_acted = !acted && NOT_ACTED_ON.iter().any(|(name, _)| *name == option);
+        let not_acted = NOT_ACTED_ON.iter().any(|(name, _)| *name == option);
         if not_acted && !ignored.contains(&option) {
             ignored.push(option);
         }

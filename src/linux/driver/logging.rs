@@ -6,11 +6,10 @@
 //! for each source when a selection was made ([`Event::SelectionMade`]);
 //! and a tempcomp line for each compensation `tempcomp` applies.
 //!
-//! Three columns have no counterpart in ntpkit's engine: measurements.log's
-//! polling score (the poll policy has no score) and statistics.log's
-//! jitter asymmetry (not estimated; `chronyc ntpdata` shows 0 too) are
-//! written as zero, and selection.log's score as 1.00 (as good as the
-//! selected source: there is no reselection score).
+//! Two columns have no counterpart in ntpkit's engine: measurements.log's
+//! polling score (the poll policy has no score) is written as zero, and
+//! selection.log's score as 1.00 (as good as the selected source: there is
+//! no reselection score).
 
 use super::DriverNode;
 use std::io;
@@ -116,7 +115,7 @@ impl LogFiles {
                     // Samples dropped from the regression by this one.
                     start: before.map_or(0, |b| (b.samples + 1).saturating_sub(after.samples)),
                     runs: after.runs,
-                    asymmetry: 0.0,
+                    asymmetry: node.system().jitter_asymmetry(source).unwrap_or(0.0),
                 })
             }
             Event::ClockUpdated { .. } => self.logs.tracking(&tracking(node, peers, now)),

@@ -166,7 +166,7 @@ impl Provider for NodeView<'_, '_> {
             // (As chronyd's: how long, whichever way the server's clock
             // read it.)
             response_time: seconds(header.transmit_timestamp - header.receive_timestamp).abs(),
-            jitter_asymmetry: 0.0,
+            jitter_asymmetry: system.jitter_asymmetry(peer.id).unwrap_or(0.0),
             tests: exchange.tests,
             interleaved: exchange.interleaved,
             // An authenticating source takes only authenticated responses.
