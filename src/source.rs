@@ -354,6 +354,21 @@ pub struct Measurement {
     pub root_dispersion: f64,
 }
 
+/// What a source's last good answer says of the server and of itself.
+fn server_info(measurement: &Measurement) -> ServerInfo {
+    ServerInfo {
+        leap: measurement.leap,
+        stratum: measurement.stratum,
+        reference_id: measurement.reference_id,
+        root_delay: measurement.root_delay,
+        root_dispersion: measurement.root_dispersion,
+        time: measurement.sample.time,
+        measured_offset: measurement.sample.offset.to_seconds_f64(),
+        delay: measurement.sample.delay.to_seconds_f64(),
+        dispersion: measurement.sample.dispersion.to_seconds_f64(),
+    }
+}
+
 impl Measurement {
     /// The local time the offset refers to: halfway between the request's
     /// departure and the response's arrival.
@@ -1962,7 +1977,13 @@ impl Source {
             };
             match self.median.poll_done(self.config.filter, Some(sample)) {
                 Some(median) => (median.time, median.offset, median.delay, median.round_trip),
-                None => return Err(ResponseError::Filtered),
+                None => {
+                    // What the server says of itself is known now: a span
+                    // that ends with a poll giving no sample is used with
+                    // it ([`filter_missed`](Self::filter_missed)).
+                    self.info = Some(server_info(&measurement));
+                    return Err(ResponseError::Filtered);
+                }
             }
         } else {
             (time, offset, delay, round_trip)
@@ -2347,17 +2368,7 @@ impl Source {
 
     fn record_sample(&mut self, measurement: &Measurement, innovation: Option<(f64, f64)>) {
         self.counts.used = self.counts.used.saturating_add(1);
-        self.info = Some(ServerInfo {
-            leap: measurement.leap,
-            stratum: measurement.stratum,
-            reference_id: measurement.reference_id,
-            root_delay: measurement.root_delay,
-            root_dispersion: measurement.root_dispersion,
-            time: measurement.sample.time,
-            measured_offset: measurement.sample.offset.to_seconds_f64(),
-            delay: measurement.sample.delay.to_seconds_f64(),
-            dispersion: measurement.sample.dispersion.to_seconds_f64(),
-        });
+        self.info = Some(server_info(measurement));
         let in_burst = match self.burst {
             Burst::Off => false,
             Burst::Initial { good, total } => {
@@ -3753,6 +3764,34 @@ mod tests {
         assert_eq!(source.stats().len(), 1);
         let fit = source.stats().fit().unwrap();
         assert!((fit.offset - 0.002).abs() < 1e-6, "{}", fit.offset);
+    }
+
+    /// A span that ends with a refused answer enters its median, and the
+    /// source is selectable with it: what the server said of itself in the
+    /// answers taken is known (127-filter, seed 5: four spans in a row
+    /// ended so, and the node waited 20 minutes instead of 12).
+    #[test]
+    fn a_span_ending_with_a_refused_answer_is_selectable() {
+        let config = SourceConfig {
+            minpoll: 4,
+            maxpoll: 4,
+            filter: 3,
+            maxdelay: 0.002,
+            ..SourceConfig::default()
+        };
+        let mut rng = TestRng::new(12);
+        let mut source = Source::new(config, ReferenceId::NONE, start());
+        for (offset, delay) in [(0.003, 0.001), (0.002, 0.001), (-0.001, 0.003)] {
+            poll_and_answer(&mut source, &mut rng, offset, delay);
+        }
+        assert_eq!(source.stats().len(), 1);
+        let now = source.next_poll().unwrap();
+        let candidate = source.candidate(now, 0.0, (1.0, 3.0)).unwrap();
+        assert!(
+            (candidate.offset - 0.0025).abs() < 1e-3,
+            "{}",
+            candidate.offset
+        );
     }
 
     #[test]
