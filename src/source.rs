@@ -3781,9 +3781,12 @@ mod tests {
         };
         let mut rng = TestRng::new(12);
         let mut source = Source::new(config, ReferenceId::NONE, start());
+        let mut used = Vec::new();
         for (offset, delay) in [(0.003, 0.001), (0.002, 0.001), (-0.001, 0.003)] {
-            poll_and_answer(&mut source, &mut rng, offset, delay);
+            let (result, _) = poll_and_answer(&mut source, &mut rng, offset, delay);
+            used.push(result.is_ok());
         }
+        assert_eq!(used, [false, false, false]);
         assert_eq!(source.stats().len(), 1);
         let now = source.next_poll().unwrap();
         let candidate = source.candidate(now, 0.0, (1.0, 3.0)).unwrap();
