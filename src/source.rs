@@ -3744,8 +3744,10 @@ mod tests {
     /// An answer refused by `maxdelay` counts as a poll of the span (a
     /// missing sample, as chronyd counts it): the span still ends after
     /// three polls, with the median of the two samples it has.
-    #[test]
-    fn filter_counts_a_refused_answer_as_a_poll() {
+    /// A source polled every 16 s with `filter 3` and `maxdelay 2 ms`,
+    /// after three polls answered with these (offset, delay): which
+    /// answers were used on their own.
+    fn filtered_span(answers: [(f64, f64); 3]) -> (Source, Vec<bool>) {
         let config = SourceConfig {
             minpoll: 4,
             maxpoll: 4,
@@ -3755,12 +3757,18 @@ mod tests {
         };
         let mut rng = TestRng::new(12);
         let mut source = Source::new(config, ReferenceId::NONE, start());
-        let mut results = Vec::new();
-        for (offset, delay) in [(0.003, 0.001), (-0.001, 0.003), (0.002, 0.001)] {
+        let mut used = Vec::new();
+        for (offset, delay) in answers {
             let (result, _) = poll_and_answer(&mut source, &mut rng, offset, delay);
-            results.push(result.is_ok());
+            used.push(result.is_ok());
         }
-        assert_eq!(results, [false, false, true]);
+        (source, used)
+    }
+
+    #[test]
+    fn filter_counts_a_refused_answer_as_a_poll() {
+        let (source, used) = filtered_span([(0.003, 0.001), (-0.001, 0.003), (0.002, 0.001)]);
+        assert_eq!(used, [false, false, true]);
         assert_eq!(source.stats().len(), 1);
         let fit = source.stats().fit().unwrap();
         assert!((fit.offset - 0.002).abs() < 1e-6, "{}", fit.offset);
@@ -3772,20 +3780,7 @@ mod tests {
     /// ended so, and the node waited 20 minutes instead of 12).
     #[test]
     fn a_span_ending_with_a_refused_answer_is_selectable() {
-        let config = SourceConfig {
-            minpoll: 4,
-            maxpoll: 4,
-            filter: 3,
-            maxdelay: 0.002,
-            ..SourceConfig::default()
-        };
-        let mut rng = TestRng::new(12);
-        let mut source = Source::new(config, ReferenceId::NONE, start());
-        let mut used = Vec::new();
-        for (offset, delay) in [(0.003, 0.001), (0.002, 0.001), (-0.001, 0.003)] {
-            let (result, _) = poll_and_answer(&mut source, &mut rng, offset, delay);
-            used.push(result.is_ok());
-        }
+        let (source, used) = filtered_span([(0.003, 0.001), (0.002, 0.001), (-0.001, 0.003)]);
         assert_eq!(used, [false, false, false]);
         assert_eq!(source.stats().len(), 1);
         let now = source.next_poll().unwrap();
