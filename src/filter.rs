@@ -96,7 +96,7 @@ const MAX_SURPRISE: f64 = 9.0;
 const MIN_SCORED: usize = 16;
 
 /// How much of a wander's score each new sample keeps: the scores
-/// remember about the last 16 samples.
+/// remember about the last 64 samples.
 const SCORE_MEMORY: f64 = 1.0 - 1.0 / 64.0;
 
 /// Skew reported while the frequency is unknown (one sample), s/s: more
@@ -325,7 +325,9 @@ impl Stats {
     fn estimate_asymmetry(&mut self) {
         let entries = self.entries();
         let n = entries.len();
-        let slope = (n >= 4)
+        // (Five samples at least: the error of the slope needs two degrees
+        // of freedom left to mean anything.)
+        let slope = (n >= 5)
             .then(|| {
                 let newest = entries[n - 1].time;
                 let min_delay = self.min_delay().unwrap_or(0.0);
@@ -355,7 +357,7 @@ impl Stats {
                     s2y += d2 * dy;
                 }
                 let det = s11 * s22 - s12 * s12;
-                if n < 5 || det <= 1e-10 * s11 * s22 {
+                if det <= 1e-10 * s11 * s22 {
                     return None;
                 }
                 // (The offsets' slope against the excess: positive when the
@@ -577,9 +579,12 @@ impl Stats {
     }
 
     /// Scores every wander by how likely the fit it gives over the samples
-    /// kept made this new one, then uses the best. The sample's variance
-    /// is its own (its delay's excess, as the weights take it), the fit's
-    /// at `time`, and the wander's since the newest sample.
+    /// kept made this new one, and moves to the best scored once
+    /// [`MIN_SCORED`] samples were scored and it is better by
+    /// [`SWITCH_EVIDENCE`]. The sample's variance is its own (its delay's
+    /// excess, as the weights take it, times how much more the fit's
+    /// residuals spread), the fit's at `time`, and the wander's since the
+    /// newest sample.
     fn score_wanders(&mut self, time: NtpTimestamp, offset: f64, delay: f64) {
         let n = self.len as usize;
         if n < OUTLIER_MIN_SAMPLES || self.unbounded {
@@ -594,13 +599,12 @@ impl Stats {
             .map(|e| (f64::from(e.delay) - min_delay).max(0.0))
             .sum::<f64>()
             / n as f64;
-        let excess = ((delay - min_delay).max(0.0) + mean_excess / Float::sqrt(n as f64))
-            * self.jitter().spread;
-        let own = excess * excess / 12.0 + self.floor();
-        let y = offset + self.asymmetry * (delay - min_delay).max(0.0);
+        let (floor, jitter) = (self.floor(), self.jitter());
+        let excess =
+            ((delay - min_delay).max(0.0) + mean_excess / Float::sqrt(n as f64)) * jitter.spread;
+        let own = excess * excess / 12.0 + floor;
+        let y = offset + jitter.asymmetry * (delay - min_delay).max(0.0);
         let ahead = (time - entries[n - 1].time).to_seconds_f64().max(0.0);
-        let floor = self.floor();
-        let jitter = self.jitter();
         for (wander, score) in WANDERS.iter().zip(self.scores.iter_mut()) {
             let (fit, scale) = regress(entries, min_delay, jitter, floor, *wander);
             let (predicted, sd) = fit.predict(time);
