@@ -3741,9 +3741,6 @@ mod tests {
         assert!((newest - 0.011).abs() < 1e-6, "{newest}");
     }
 
-    /// An answer refused by `maxdelay` counts as a poll of the span (a
-    /// missing sample, as chronyd counts it): the span still ends after
-    /// three polls, with the median of the two samples it has.
     /// A source polled every 16 s with `filter 3` and `maxdelay 2 ms`,
     /// after three polls answered with these (offset, delay): which
     /// answers were used on their own.
@@ -3765,6 +3762,9 @@ mod tests {
         (source, used)
     }
 
+    /// An answer refused by `maxdelay` counts as a poll of the span (a
+    /// missing sample, as chronyd counts it): the span still ends after
+    /// three polls, with the median of the two samples it has.
     #[test]
     fn filter_counts_a_refused_answer_as_a_poll() {
         let (source, used) = filtered_span([(0.003, 0.001), (-0.001, 0.003), (0.002, 0.001)]);
