@@ -283,9 +283,11 @@ impl Stats {
             0.0
         };
         let estimate = !(asymmetry.is_finite() && asymmetry.abs() <= 0.5);
-        if estimate != self.estimate_asymmetry || !estimate {
-            self.asymmetry = if estimate { 0.0 } else { asymmetry };
-            self.asymmetry_run = 0;
+        if !estimate {
+            (self.asymmetry, self.asymmetry_run) = (asymmetry, 0);
+        } else if !self.estimate_asymmetry {
+            // Estimated afresh; an estimate already running goes on.
+            (self.asymmetry, self.asymmetry_run) = (0.0, 0);
         }
         self.estimate_asymmetry = estimate;
         self.refit();
@@ -323,60 +325,7 @@ impl Stats {
     /// Estimates the jitter's asymmetry over the samples kept (see
     /// [`set_delay_model`](Stats::set_delay_model)).
     fn estimate_asymmetry(&mut self) {
-        let entries = self.entries();
-        let n = entries.len();
-        // (Five samples at least: the error of the slope needs two degrees
-        // of freedom left to mean anything.)
-        let slope = (n >= 5)
-            .then(|| {
-                let newest = entries[n - 1].time;
-                let min_delay = self.min_delay().unwrap_or(0.0);
-                let point = |e: &Entry| {
-                    (
-                        (e.time - newest).to_seconds_f64(),
-                        (f64::from(e.delay) - min_delay).max(0.0),
-                        e.offset,
-                    )
-                };
-                let nf = n as f64;
-                let (mut m1, mut m2, mut my) = (0.0, 0.0, 0.0);
-                for e in entries {
-                    let (x1, x2, y) = point(e);
-                    m1 += x1 / nf;
-                    m2 += x2 / nf;
-                    my += y / nf;
-                }
-                let (mut s11, mut s12, mut s22, mut s1y, mut s2y) = (0.0, 0.0, 0.0, 0.0, 0.0);
-                for e in entries {
-                    let (x1, x2, y) = point(e);
-                    let (d1, d2, dy) = (x1 - m1, x2 - m2, y - my);
-                    s11 += d1 * d1;
-                    s12 += d1 * d2;
-                    s22 += d2 * d2;
-                    s1y += d1 * dy;
-                    s2y += d2 * dy;
-                }
-                let det = s11 * s22 - s12 * s12;
-                if det <= 1e-10 * s11 * s22 {
-                    return None;
-                }
-                // (The offsets' slope against the excess: positive when the
-                // requests' delays vary more, which is the negative
-                // asymmetry.)
-                let b1 = (s22 * s1y - s12 * s2y) / det;
-                let b2 = (s11 * s2y - s12 * s1y) / det;
-                let residuals: f64 = entries
-                    .iter()
-                    .map(|e| {
-                        let (x1, x2, y) = point(e);
-                        let r = (y - my) - b1 * (x1 - m1) - b2 * (x2 - m2);
-                        r * r
-                    })
-                    .sum();
-                let error = Float::sqrt(residuals / (nf - 3.0) * s11 / det);
-                Some((-b2, error))
-            })
-            .flatten();
+        let slope = asymmetry_slope(self.entries(), self.min_delay().unwrap_or(0.0));
         let Some((a, error)) = slope.filter(|(a, _)| a * f64::from(self.asymmetry_run) >= 0.0)
         else {
             self.asymmetry = 0.0;
@@ -1033,6 +982,61 @@ fn critical_runs(n: usize) -> usize {
     let mean = half + 1.0;
     let sd = Float::sqrt((half * (half - 1.0) / (n as f64 - 1.0)).max(0.0));
     Float::floor(mean - 1.645 * sd).max(0.0) as usize
+}
+
+/// The jitter's asymmetry as `entries` show it, and its standard error:
+/// the slope of the offsets against the delays' excess over `min_delay` in
+/// an ordinary regression on both time and excess, negated (offsets that
+/// grow with the delay mean the requests' delays vary more: a negative
+/// asymmetry). None for fewer than five samples (the error needs two
+/// degrees of freedom left to mean anything) or when time and excess move
+/// together.
+fn asymmetry_slope(entries: &[Entry], min_delay: f64) -> Option<(f64, f64)> {
+    let n = entries.len();
+    if n < 5 {
+        return None;
+    }
+    let newest = entries[n - 1].time;
+    let point = |e: &Entry| {
+        (
+            (e.time - newest).to_seconds_f64(),
+            (f64::from(e.delay) - min_delay).max(0.0),
+            e.offset,
+        )
+    };
+    let nf = n as f64;
+    let (mut m1, mut m2, mut my) = (0.0, 0.0, 0.0);
+    for e in entries {
+        let (x1, x2, y) = point(e);
+        m1 += x1 / nf;
+        m2 += x2 / nf;
+        my += y / nf;
+    }
+    let (mut s11, mut s12, mut s22, mut s1y, mut s2y) = (0.0, 0.0, 0.0, 0.0, 0.0);
+    for e in entries {
+        let (x1, x2, y) = point(e);
+        let (d1, d2, dy) = (x1 - m1, x2 - m2, y - my);
+        s11 += d1 * d1;
+        s12 += d1 * d2;
+        s22 += d2 * d2;
+        s1y += d1 * dy;
+        s2y += d2 * dy;
+    }
+    let det = s11 * s22 - s12 * s12;
+    if det <= 1e-10 * s11 * s22 {
+        return None;
+    }
+    let b1 = (s22 * s1y - s12 * s2y) / det;
+    let b2 = (s11 * s2y - s12 * s1y) / det;
+    let residuals: f64 = entries
+        .iter()
+        .map(|e| {
+            let (x1, x2, y) = point(e);
+            let r = (y - my) - b1 * (x1 - m1) - b2 * (x2 - m2);
+            r * r
+        })
+        .sum();
+    Some((-b2, Float::sqrt(residuals / (nf - 3.0) * s11 / det)))
 }
 
 /// Weighted least squares of offset against time over `entries`, relative

@@ -126,6 +126,20 @@ fn run(
     false
 }
 
+/// Runs `driver` until its first source has had two authenticated answers
+/// (30 s at most), asserting that they came; the sources ever selected and
+/// the log lines so far.
+fn follow_first(driver: &mut Driver<'_, VirtualClock>) -> (Vec<SourceId>, Vec<String>) {
+    let id = ids(driver)[0];
+    let mut selected = Vec::new();
+    let followed = run(driver, Duration::from_secs(30), &mut selected, |d| {
+        counters(d, id).authenticated >= 2
+    });
+    let lines = common::logs::lines();
+    assert!(followed, "{lines:#?}");
+    (selected, lines)
+}
+
 /// Runs `driver` for `time`, whatever happens.
 fn run_for(driver: &mut Driver<'_, VirtualClock>, time: Duration, selected: &mut Vec<SourceId>) {
     run(driver, time, selected, |_| false);
@@ -727,13 +741,7 @@ fn a_saved_session_with_an_unusable_ntp_server_is_not_taken() {
         dump.display()
     );
     let mut driver = client(dir, &body);
-    let id = ids(&driver)[0];
-    let mut selected = Vec::new();
-    let followed = run(&mut driver, Duration::from_secs(30), &mut selected, |d| {
-        counters(d, id).authenticated >= 2
-    });
-    let lines = common::logs::lines();
-    assert!(followed, "{lines:#?}");
+    let (_, lines) = follow_first(&mut driver);
     assert!(lines
         .iter()
         .any(|l| l.contains("their NTP server [::1]:") && l.contains("NTS-KE instead")));
@@ -751,12 +759,7 @@ fn an_ntp_server_named_by_nts_ke_is_looked_up_and_followed() {
     let tmp = temp_dir("client-named");
     let (_server, mut driver) = nts_client_of_our_server(tmp.path(), "ntsntpserver localhost\n");
     let id = ids(&driver)[0];
-    let mut selected = Vec::new();
-    let followed = run(&mut driver, Duration::from_secs(30), &mut selected, |d| {
-        counters(d, id).authenticated >= 2
-    });
-    let lines = common::logs::lines();
-    assert!(followed, "{lines:#?}");
+    let (selected, lines) = follow_first(&mut driver);
     assert!(!lines
         .iter()
         .any(|l| l.contains("NTS-KE with") && l.contains("failed")));
