@@ -362,6 +362,13 @@ pub struct Discipline {
     /// The frequency is a saved drift no measurement has beaten yet.
     prior: bool,
     slew: Option<Slew>,
+    /// The slew that makes the clock follow a `local` reference clock's
+    /// changes ([`follow`](Self::follow)), beside the updates' slew.
+    follow: Option<Slew>,
+    /// When the clock last followed one.
+    last_follow: Option<NtpTimestamp>,
+    /// How many times it followed one since the last update.
+    follows: u32,
     last_update: Option<NtpTimestamp>,
     update_interval: f64,
     last_offset: f64,
@@ -408,6 +415,9 @@ impl Discipline {
             residual_frequency: 0.0,
             prior: drift.is_some(),
             slew: None,
+            follow: None,
+            last_follow: None,
+            follows: 0,
             last_update: None,
             update_interval: 0.0,
             last_offset: 0.0,
@@ -432,11 +442,20 @@ impl Discipline {
         &self.config
     }
 
-    /// Puts `slew` in place of the slew in progress at `now`, counting how
-    /// far that moves the corrected time.
+    /// Puts `slew` in place of the updates' slew in progress at `now`,
+    /// counting how far that moves the corrected time.
     fn set_slew(&mut self, now: NtpTimestamp, slew: Option<Slew>) {
         let before = self.pending(now);
         self.slew = slew;
+        self.offset_corrections += self.pending(now) - before;
+    }
+
+    /// Puts `follow` in place of the following slew in progress at `now`
+    /// (see [`follow`](Self::follow)), counting as
+    /// [`set_slew`](Self::set_slew) does.
+    fn set_follow(&mut self, now: NtpTimestamp, follow: Option<Slew>) {
+        let before = self.pending(now);
+        self.follow = follow;
         self.offset_corrections += self.pending(now) - before;
     }
 
@@ -444,6 +463,19 @@ impl Discipline {
     fn queue_step(&mut self, offset: f64) {
         *self.actions.step.get_or_insert(0.0) += offset;
         self.steps = self.steps.wrapping_add(1);
+        self.follow_stepped(offset);
+    }
+
+    /// The clock was stepped by `offset` seconds: the following slew's
+    /// times move with it.
+    fn follow_stepped(&mut self, offset: f64) {
+        let shift = NtpDuration::from_seconds_f64(offset);
+        if let Some(t) = &mut self.last_follow {
+            *t = *t + shift;
+        }
+        if let Some(follow) = &mut self.follow {
+            follow.end = follow.end + shift;
+        }
     }
 
     /// The monotonic time scale (what chrony's `extfield F323` gives): the
@@ -516,19 +548,30 @@ impl Discipline {
         self.base_ppm * 1e-6
     }
 
-    /// The frequency the clock runs at now, slew included.
+    /// The frequency the clock runs at now, slews included.
     fn applied(&self) -> f64 {
+        self.updated() + self.follow.map_or(0.0, |s| s.rate)
+    }
+
+    /// The frequency the updates set: the clock's, less a `local`
+    /// reference clock's following slew (which the sources' statistics
+    /// are not told of).
+    fn updated(&self) -> f64 {
         self.base() + self.slew.map_or(0.0, |s| s.rate)
     }
 
-    /// When the discipline must be called again (the end of the slew in
+    /// When the discipline must be called again (the end of a slew in
     /// progress, the next fallback drift), on the clock's time.
     pub fn poll_timeout(&self) -> Option<NtpTimestamp> {
         let fallback = self.next_fallback().map(|(at, _)| at);
-        match (self.slew.map(|s| s.end), fallback) {
-            (Some(a), Some(b)) => Some(if a < b { a } else { b }),
-            (a, b) => a.or(b),
-        }
+        [
+            self.slew.map(|s| s.end),
+            self.follow.map(|s| s.end),
+            fallback,
+        ]
+        .into_iter()
+        .flatten()
+        .reduce(|a, b| if b < a { b } else { a })
     }
 
     /// Takes the frequency of this update (the correction without a slew)
@@ -609,54 +652,97 @@ impl Discipline {
         }
     }
 
-    /// Ends the slew in progress if it is due by `now` (see
+    /// Ends the updates' slew in progress if it is due by `now` (see
     /// [`handle_timeout`](Self::handle_timeout)).
     fn end_due_slew(&mut self, now: NtpTimestamp) {
-        let Some(slew) = self.slew else {
+        let Some(slew) = self.slew.filter(|s| now >= s.end) else {
             return;
         };
-        if now < slew.end {
-            return;
-        }
+        let back = self.taken_back(now, slew);
+        self.set_slew(now, back);
+        self.actions.frequency = Some(self.applied() * 1e6);
+    }
+
+    /// What takes back the overshoot of `slew`, ended late at `now`: a
+    /// slew the other way, as gently as the shortest slew allows (none
+    /// when the overshoot is under [`MIN_OVERSHOOT`]).
+    fn taken_back(&self, now: NtpTimestamp, slew: Slew) -> Option<Slew> {
         let late = (now - slew.end).to_seconds_f64();
         let one = 1.0 + self.base();
         let overshoot = late * slew.rate / (one + slew.rate);
-        let mut back = None;
-        if overshoot.abs() > MIN_OVERSHOOT {
-            let max_rate = slew.rate.abs();
-            let duration = (overshoot.abs() * (one + max_rate) / max_rate).max(MIN_SLEW_TIME);
-            // Running at base + rate for `duration` gains `duration · rate
-            // / (1 + base + rate)`: that gain is `-overshoot`.
-            let rate = -overshoot * one / (duration + overshoot);
-            back = Some(Slew {
-                end: now + NtpDuration::from_seconds_f64(duration),
-                rate,
-            });
+        if overshoot.abs() <= MIN_OVERSHOOT {
+            return None;
         }
-        self.set_slew(now, back);
+        let max_rate = slew.rate.abs();
+        let duration = (overshoot.abs() * (one + max_rate) / max_rate).max(MIN_SLEW_TIME);
+        // Running at base + rate for `duration` gains `duration · rate
+        // / (1 + base + rate)`: that gain is `-overshoot`.
+        let rate = -overshoot * one / (duration + overshoot);
+        Some(Slew {
+            end: now + NtpDuration::from_seconds_f64(duration),
+            rate,
+        })
+    }
+
+    /// Ends the following slew (see [`follow`](Self::follow)) if it is due
+    /// by `now`, its overshoot taken back as the updates' is. Returns the
+    /// change made, which only the followed reference clock's samples
+    /// take.
+    pub fn end_due_follow(&mut self, now: NtpTimestamp) -> Correction {
+        let Some(follow) = self.follow.filter(|s| now >= s.end) else {
+            return Correction::default();
+        };
+        let before = self.applied();
+        let back = self.taken_back(now, follow);
+        self.set_follow(now, back);
         self.actions.frequency = Some(self.applied() * 1e6);
+        Correction {
+            rate: rate_change(before, self.applied()),
+            step: None,
+        }
     }
 
     /// Ends the slew in progress at `now`, leaving the clock at the
     /// frequency estimate (as chronyd does on its way out).
     pub fn end_slew(&mut self, now: NtpTimestamp) -> Correction {
-        let Some(slew) = self.slew else {
+        if self.slew.is_none() {
             return Correction::default();
-        };
+        }
+        let before = self.applied();
         self.set_slew(now, None);
-        let before = self.base() + slew.rate;
-        self.actions.frequency = Some(self.base_ppm);
+        // (The estimate exactly, as the drift file keeps it, when nothing
+        // else is slewed.)
+        self.actions.frequency = Some(match self.follow {
+            None => self.base_ppm,
+            Some(_) => self.applied() * 1e6,
+        });
         Correction {
-            rate: rate_change(before, self.base()),
+            rate: rate_change(before, self.applied()),
             step: None,
         }
     }
 
-    /// Steps the clock by what the slew in progress has still to correct
-    /// at `now`, and ends the slew (`chronyc makestep`). Returns the change
-    /// made (nothing without a slew).
+    /// Ends the following slew in progress at `now` (see
+    /// [`follow`](Self::follow)), on the way out. Returns the change made,
+    /// which only the followed reference clock's samples take.
+    pub fn end_follow(&mut self, now: NtpTimestamp) -> Correction {
+        if self.follow.is_none() {
+            return Correction::default();
+        }
+        let before = self.applied();
+        self.set_follow(now, None);
+        self.actions.frequency = Some(self.applied() * 1e6);
+        Correction {
+            rate: rate_change(before, self.applied()),
+            step: None,
+        }
+    }
+
+    /// Steps the clock by what the updates' slew in progress has still to
+    /// correct at `now`, and ends the slew (`chronyc makestep`). Returns
+    /// the change made (nothing without a slew).
     pub fn step_remaining(&mut self, now: NtpTimestamp) -> Correction {
-        let remaining = self.pending(now);
+        let remaining = self.update_pending(now);
         let mut correction = self.end_slew(now);
         if remaining != 0.0 {
             self.queue_step(remaining);
@@ -668,10 +754,22 @@ impl Discipline {
         correction
     }
 
-    /// The part of the slew in progress still to come at `now`, seconds
+    /// The part of the slews in progress still to come at `now`, seconds
     /// (positive: the clock will be advanced).
     pub fn pending(&self, now: NtpTimestamp) -> f64 {
-        let Some(slew) = self.slew else {
+        self.left(self.slew, now) + self.left(self.follow, now)
+    }
+
+    /// The part of the updates' slew in progress still to come at `now`,
+    /// seconds: [`pending`](Self::pending) less what a `local` reference
+    /// clock's following still has to slew.
+    pub fn update_pending(&self, now: NtpTimestamp) -> f64 {
+        self.left(self.slew, now)
+    }
+
+    /// The part of `slew` still to come at `now`, seconds.
+    fn left(&self, slew: Option<Slew>, now: NtpTimestamp) -> f64 {
+        let Some(slew) = slew else {
             return 0.0;
         };
         let left = (slew.end - now).to_seconds_f64().max(0.0);
@@ -710,8 +808,10 @@ impl Discipline {
         }
         let before = self.applied();
         // The frequency that would hold the offset still, from the rate it
-        // grows at on the clock as it runs now (slew included).
-        let wanted = before + estimate.frequency * (1.0 + before);
+        // grows at on the clock as it runs now (the updates' slew included;
+        // a following slew is a passing change the sources do not see).
+        let updated = self.updated();
+        let wanted = updated + estimate.frequency * (1.0 + updated);
         let limit = config
             .maxdrift_ppm
             .abs()
@@ -754,6 +854,7 @@ impl Discipline {
             self.update_fallback(interval, previous_interval);
         }
         self.fallback_active = None;
+        self.follows = 0;
         let mut correction = Correction::default();
         if may_step {
             self.set_slew(now, None);
@@ -807,8 +908,17 @@ impl Discipline {
         let since = self.last_update.map_or(0.0, |t| (now - t).to_seconds_f64());
         let interval = estimate.interval.max(since).max(MIN_SLEW_TIME);
         let sd = estimate.offset_sd.max(1e-9);
-        let mut duration =
-            (0.5 * config.corrtimeratio * interval * sd / offset.abs()).max(MIN_SLEW_TIME);
+        let duration = 0.5 * config.corrtimeratio * interval * sd / offset.abs();
+        self.slew_over(now, offset, duration)
+    }
+
+    /// The slew that corrects `offset` from `now` on in about `duration`
+    /// seconds (at least [`MIN_SLEW_TIME`], longer when `maxslewrate` or
+    /// the clock's reach cannot make it that fast; none when the clock
+    /// cannot slew).
+    fn slew_over(&self, now: NtpTimestamp, offset: f64, duration: f64) -> Option<Slew> {
+        let config = &self.config;
+        let mut duration = duration.max(MIN_SLEW_TIME);
         // Running at base + rate for `duration` gains `duration · rate /
         // (1 + base + rate)` on the clock at base.
         let one = 1.0 + self.base();
@@ -827,6 +937,55 @@ impl Discipline {
             end: now + NtpDuration::from_seconds_f64(duration),
             rate,
         })
+    }
+
+    /// The clock follows a `local` reference clock at `now` (chrony's
+    /// `refclock ... local`): the line through its samples moved by
+    /// `offset` seconds (positive: the clock fell behind it) and its
+    /// frequency by `frequency` s/s (positive: the clock runs slow against
+    /// it) with its last sample. The frequency estimate takes the change at
+    /// once; the offset is slewed beside the updates' slew, over about
+    /// `corrtimeratio` halves of the time since the clock last followed it
+    /// (longer when it is small against the offset error of the last
+    /// update, shared among the times it followed since). Returns the
+    /// change made: only the reference clock's samples take it, so that
+    /// the other sources find it in their next samples (as chronyd's
+    /// do), and the updates keep the time.
+    pub fn follow(&mut self, now: NtpTimestamp, offset: f64, frequency: f64) -> Correction {
+        if !offset.is_finite() || !frequency.is_finite() {
+            return Correction::default();
+        }
+        let before = self.applied();
+        let limit = self
+            .config
+            .maxdrift_ppm
+            .abs()
+            .min(self.config.max_frequency_ppm.abs())
+            * 1e-6;
+        let base = self.base();
+        self.base_ppm = (base + frequency * (1.0 + base)).clamp(-limit, limit) * 1e6;
+        let since = self
+            .last_follow
+            .map_or(0.0, |t| (now - t).to_seconds_f64().max(0.0));
+        self.last_follow = Some(now);
+        self.follows = self.follows.saturating_add(1);
+        let total = self.left(self.follow, now) + offset;
+        let follow = if total == 0.0 {
+            None
+        } else {
+            // chronyd's measure of a correction's haste: the offset times
+            // the time taken to correct it, which the total shares.
+            let own = offset.abs() * since;
+            let updates = self.est_error * self.update_interval / f64::from(self.follows);
+            let duration = 0.5 * self.config.corrtimeratio * own.max(updates) / total.abs();
+            self.slew_over(now, total, duration)
+        };
+        self.set_follow(now, follow);
+        self.actions.frequency = Some(self.applied() * 1e6);
+        Correction {
+            rate: rate_change(before, self.applied()),
+            step: None,
+        }
     }
 
     /// Whether `makestep` allows a step of `offset` seconds now.
@@ -927,6 +1086,7 @@ impl Discipline {
         if let Some(slew) = &mut self.slew {
             slew.end = slew.end + shift;
         }
+        self.follow_stepped(offset);
     }
 
     /// Root dispersion at `now`: the one at the last update grown by the

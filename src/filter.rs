@@ -199,6 +199,9 @@ pub struct Stats {
     scores: [f32; WANDERS.len()],
     /// How many samples the scores have seen.
     scored: u8,
+    /// The clock is held to a steady standard: the least wander is used,
+    /// whatever the scores say (see [`Stats::set_steady`]).
+    steady: bool,
 }
 
 /// Samples the runs test keeps at least, unless told otherwise (see
@@ -222,6 +225,7 @@ impl Default for Stats {
             wander: INITIAL_WANDER as u8,
             scores: [0.0; WANDERS.len()],
             scored: 0,
+            steady: false,
         }
     }
 }
@@ -522,9 +526,35 @@ impl Stats {
 
     /// The random walk of frequency the fit assumes now, (s/s)²/s: one of
     /// 1e-17, 1e-16, 1e-15 and 1e-14, whichever foretold the samples best
-    /// (1e-17 until 16 samples have been scored).
+    /// (1e-17 until 16 samples have been scored, and while the clock is
+    /// [steady](Stats::set_steady)).
     pub fn wander(&self) -> f64 {
-        WANDERS[usize::from(self.wander)]
+        if self.steady {
+            WANDERS[0]
+        } else {
+            WANDERS[usize::from(self.wander)]
+        }
+    }
+
+    /// Whether the clock is held to a steady standard (it follows a
+    /// `local` reference clock, an oscillator the operator says is more
+    /// stable than its own): then it wanders as little as the least model
+    /// says, whatever the samples score. What remains of the clock's own
+    /// wander in them is what the following did not catch, which comes
+    /// and goes around the standard, and fitting it as a walk would take
+    /// its passing slope for the frequency, which a long memory averages
+    /// away. The scores go on, for when the standard is lost.
+    pub fn set_steady(&mut self, steady: bool) {
+        if self.steady != steady {
+            self.steady = steady;
+            self.refit();
+        }
+    }
+
+    /// Whether the clock is held to a steady standard (see
+    /// [`set_steady`](Stats::set_steady)).
+    pub fn is_steady(&self) -> bool {
+        self.steady
     }
 
     /// Scores every wander by how likely the fit it gives over the samples
@@ -1183,6 +1213,11 @@ mod tests {
     /// clock whose frequency walks at random by `walk` s/s per √s, over a
     /// path with 100 µs of exponential jitter each way.
     fn chosen_wander(walk: f64, seed: u64) -> f64 {
+        walked(walk, seed).wander()
+    }
+
+    /// The statistics of [`chosen_wander`]'s polls.
+    fn walked(walk: f64, seed: u64) -> Stats {
         let mut state = seed;
         let mut uniform = || {
             state = state
@@ -1208,7 +1243,7 @@ mod tests {
                 2e-4 + up + down,
             );
         }
-        stats.wander()
+        stats
     }
 
     /// The fit's model of the clock's wander comes from how well each
@@ -1223,6 +1258,15 @@ mod tests {
             assert!(walking >= 1e-16, "seed {seed}: {walking:e}");
             let fast = chosen_wander(1e-7, seed);
             assert!(fast >= 1e-15, "seed {seed}: {fast:e}");
+            // Held to a steady standard, the clock takes the least, and
+            // the fit with it; let go, the scores' choice again.
+            let mut stats = walked(1e-7, seed);
+            let free = *stats.fit().unwrap();
+            stats.set_steady(true);
+            assert_eq!(stats.wander(), WANDERS[0], "seed {seed}");
+            assert_ne!(*stats.fit().unwrap(), free, "seed {seed}");
+            stats.set_steady(false);
+            assert_eq!((stats.wander(), *stats.fit().unwrap()), (fast, free));
         }
     }
 

@@ -85,7 +85,22 @@ pub struct RefclockConfig {
     /// The driver's readings are pulses (`pps`): only where the reference
     /// time falls within the second counts.
     pub pps: bool,
+    /// The reference is a free-running clock steadier than the system's
+    /// (`local`: a TCXO, an OCXO, an atomic clock), kept as a local
+    /// standard: its readings count within the second, as pulses locked
+    /// to its own last reading (one more than [`LOCAL_LOCK_AGE`] pulses
+    /// after it, the lock is lost and its samples dropped); it is never
+    /// selected (its leap indicator is unsynchronised), and the system
+    /// clock follows the changes of its offset and frequency between its
+    /// samples (see
+    /// [`System::refclock_polled`](crate::system::System::refclock_polled)),
+    /// while the other sources set its time.
+    pub local: bool,
 }
+
+/// How many pulses old a `local` reference clock's last reading may be
+/// for the next to be numbered by it, at least.
+pub const LOCAL_LOCK_AGE: u32 = 3;
 
 impl Default for RefclockConfig {
     fn default() -> Self {
@@ -105,6 +120,7 @@ impl Default for RefclockConfig {
             max_lock_age: 2,
             width: 0.0,
             pps: false,
+            local: false,
         }
     }
 }
@@ -236,6 +252,11 @@ pub enum ReadingError {
     /// edge).
     #[error("the pulse is off its edge")]
     OffEdge,
+    /// A `local` reference clock's reading came too long after its last
+    /// one to be numbered by it: its readings and samples are dropped,
+    /// and the next reading starts it again.
+    #[error("the local reference clock lost lock; its samples are dropped")]
+    LostLock,
 }
 
 /// What numbers a pulse: the last reading of the clock it is locked to,
@@ -250,6 +271,10 @@ pub enum PulseReference {
     /// stratum the pulses' samples take (one below the node's while it
     /// follows them or its local reference stands in, else 0).
     System(LeapIndicator, f64, u8),
+    /// The pulse source's own last reading (a `local` reference clock,
+    /// see [`RefclockConfig::local`]): the first reading is numbered by
+    /// itself.
+    Own,
 }
 
 /// One reading in the filter.
@@ -733,10 +758,39 @@ impl Refclock {
         // the locked clock, or its own and the system's distance), and
         // the stratum of a pulse the system numbers.
         let (leap, off_edge, distance, stratum) = match by {
-            PulseReference::Locked(None) => return Err(ReadingError::NoLock),
-            PulseReference::Locked(Some((ref_time, ref_offset, ref_dispersion, leap))) => {
+            PulseReference::System(leap, distance, stratum) => {
+                if leap == LeapIndicator::Unsynchronized || distance >= 0.5 / rate {
+                    // What was collected is numbered by a time no longer
+                    // good enough: dropped.
+                    self.filter.len = 0;
+                    return Err(ReadingError::NotSynchronized);
+                }
+                (leap, offset, distance, Some(stratum))
+            }
+            by => {
+                // The reading that numbers the pulse, and how many pulses
+                // old it may be.
+                let ((ref_time, ref_offset, ref_dispersion, leap), max_lock_age) = match by {
+                    PulseReference::Own => {
+                        // The first reading is numbered by itself.
+                        let own = self.last_reading().unwrap_or((
+                            time,
+                            offset,
+                            0.0,
+                            LeapIndicator::Unsynchronized,
+                        ));
+                        let age = self.config.max_lock_age.max(LOCAL_LOCK_AGE);
+                        if (time - own.0).to_seconds_f64().abs() >= f64::from(age) / rate {
+                            self.clear();
+                            return Err(ReadingError::LostLock);
+                        }
+                        (own, age)
+                    }
+                    PulseReference::Locked(Some(reading)) => (reading, self.config.max_lock_age),
+                    _ => return Err(ReadingError::NoLock),
+                };
                 let diff = (time - ref_time).to_seconds_f64();
-                if diff.abs() >= f64::from(self.config.max_lock_age) / rate {
+                if diff.abs() >= f64::from(max_lock_age) / rate {
                     return Err(ReadingError::NoLock);
                 }
                 // Whole intervals: the locked clock says which.
@@ -746,15 +800,6 @@ impl Refclock {
                     return Err(ReadingError::LockMismatch);
                 }
                 (leap, ref_offset - offset, 0.0, None)
-            }
-            PulseReference::System(leap, distance, stratum) => {
-                if leap == LeapIndicator::Unsynchronized || distance >= 0.5 / rate {
-                    // What was collected is numbered by a time no longer
-                    // good enough: dropped.
-                    self.filter.len = 0;
-                    return Err(ReadingError::NotSynchronized);
-                }
-                (leap, offset, distance, Some(stratum))
             }
         };
         if self.config.width > 0.0 {

@@ -1143,6 +1143,21 @@ impl Source {
         self.mono_doffset = 0.0;
     }
 
+    /// A `local` reference clock lost its lock: its samples, reach and
+    /// what it said of itself are forgotten (as chronyd resets it), and it
+    /// starts again from its next reading.
+    pub(crate) fn lost_lock(&mut self) {
+        self.reset_samples();
+        self.reach = 0;
+        self.info = None;
+    }
+
+    /// Whether the clock is held to a steady standard (see
+    /// [`Stats::set_steady`]).
+    pub(crate) fn set_steady(&mut self, steady: bool) {
+        self.stats.set_steady(steady);
+    }
+
     /// The reference ID of the server's address.
     pub fn reference_id(&self) -> ReferenceId {
         self.reference_id

@@ -35,6 +35,7 @@ use crate::discipline::{
     Correction, Discipline, DisciplineConfig, DisciplineError, DisciplineState, Estimate,
 };
 pub use crate::discipline::{Drift, MakeStep};
+use crate::filter::Fit;
 use crate::leap::{LeapMode, LeapTable, PendingLeap, DAY};
 use crate::manual::{Manual, ManualCorrection, ManualError};
 use crate::nts::client::KeEnding;
@@ -68,11 +69,11 @@ use crate::wire::{LeapIndicator, ReferenceId};
 /// the last response for `chronyc ntpdata`, the last exchange the
 /// interleaved mode completes, a symmetric peer's last packets, its key
 /// and authentication counters, the F323 field's last monotonic
-/// timestamp, the scores of its wander models), bytes: 3200 on 64-bit
-/// targets today. A test checks it; nothing is on the heap. An NTS
-/// source's session is kept apart (see the [module
-/// documentation](self)).
-pub const SOURCE_STATE_BYTES: usize = 3200;
+/// timestamp, the scores of its wander models and whether the clock is
+/// held to a steady standard), bytes: 3208 on 64-bit targets today. A
+/// test checks it; nothing is on the heap. An NTS source's session is
+/// kept apart (see the [module documentation](self)).
+pub const SOURCE_STATE_BYTES: usize = 3208;
 
 /// Identifies a source of a [`System`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -293,6 +294,22 @@ pub const MODE_SAMPLES: usize = 3;
 /// fewer if it keeps fewer (`maxsamples`).
 fn mode_samples(source: &Source) -> usize {
     MODE_SAMPLES.min(source.stats().max_samples())
+}
+
+/// Samples a `local` reference clock's statistics need before the clock
+/// follows the line through them, unless its `minsamples` says otherwise
+/// (chronyd's default `minsamples`, which it waits for there).
+pub const FOLLOW_SAMPLES: usize = 6;
+
+/// The line through a `local` reference clock's samples, once it has
+/// enough to follow ([`FOLLOW_SAMPLES`], or its `minsamples`).
+fn follow_fit(source: &Source) -> Option<Fit> {
+    let wanted = match usize::from(source.config().min_samples) {
+        0 => FOLLOW_SAMPLES,
+        set => set,
+    };
+    let stats = source.stats();
+    stats.fit().copied().filter(|_| stats.len() >= wanted)
 }
 
 /// System-wide settings. The default is chrony's.
@@ -668,6 +685,7 @@ impl<const N: usize, const S: usize, const R: usize> System<N, S, R> {
         self.sources[slot] = Some(source);
         self.states[slot] = SourceState::Unusable;
         self.bad_selections[slot] = 0;
+        self.note_steadiness();
         Ok(SourceId(slot))
     }
 
@@ -765,7 +783,7 @@ impl<const N: usize, const S: usize, const R: usize> System<N, S, R> {
             .get_mut(slot)
             .and_then(Option::as_mut)
             .ok_or(ReadingError::UnknownRefclock)?;
-        if clock.config.pps {
+        if clock.config.pps || clock.config.local {
             // Only where the reference's second falls counts.
             let second = reading.time.second_fraction() - reading.reference.second_fraction();
             return self.refclock_pulse_as(now, id, reading.time, second, local);
@@ -827,14 +845,14 @@ impl<const N: usize, const S: usize, const R: usize> System<N, S, R> {
             .source(id)
             .and_then(Source::refclock_slot)
             .ok_or(ReadingError::UnknownRefclock)?;
-        let lock = self
+        let config = self
             .refclocks
             .get(slot)
             .and_then(Option::as_ref)
             .ok_or(ReadingError::UnknownRefclock)?
-            .config
-            .lock;
-        let by = match lock {
+            .config;
+        let by = match config.lock {
+            _ if config.local => PulseReference::Own,
             Some(lock) => PulseReference::Locked(
                 self.refclock_named(lock)
                     .and_then(|slot| self.refclocks.get(slot)?.as_ref()?.last_reading()),
@@ -851,7 +869,16 @@ impl<const N: usize, const S: usize, const R: usize> System<N, S, R> {
             .get_mut(slot)
             .and_then(Option::as_mut)
             .ok_or(ReadingError::UnknownRefclock)?;
-        clock.pulse(now, time, second, by, pending)
+        let taken = clock.pulse(now, time, second, by, pending);
+        if taken == Err(ReadingError::LostLock) {
+            // A local reference clock starts again from its next reading.
+            if let Some(source) = self.sources.get_mut(id.0).and_then(Option::as_mut) {
+                source.lost_lock();
+            }
+            self.note_steadiness();
+            self.reselect_due = true;
+        }
+        taken
     }
 
     /// The filter slot of the reference clock known by `id` (its `refid`).
@@ -886,11 +913,18 @@ impl<const N: usize, const S: usize, const R: usize> System<N, S, R> {
             stratum = pulse_stratum;
         }
         let reachable = !source.is_unreachable();
+        let local = clock.config.local;
+        let before = follow_fit(source);
         source.refclock_interval_done(sample.as_ref(), stratum, delay);
+        let reach_changed = reachable == source.is_unreachable();
+        if local {
+            self.follow_local(now, id, before);
+            self.note_steadiness();
+        }
         let result = match sample {
             Some(sample) => RefclockPolled::Sample(sample, self.use_sample(now, id)),
             None => {
-                if reachable == source.is_unreachable() {
+                if reach_changed {
                     self.reselect_due = true;
                 }
                 RefclockPolled::NoSample
@@ -898,6 +932,81 @@ impl<const N: usize, const S: usize, const R: usize> System<N, S, R> {
         };
         self.check_mode_sources();
         result
+    }
+
+    /// The clock follows `local` reference clock `id` at `now` (chrony's
+    /// `refclock ... local`): the change of the line through its samples
+    /// since `before` (the line before its last sample), once both have
+    /// [`follow_fit`]'s samples, is made to the clock (see
+    /// [`Discipline::follow`]); its own samples and readings take the
+    /// change, the other sources find it in theirs. Its offset is kept
+    /// within a second by whole seconds (the readings count within the
+    /// second).
+    fn follow_local(&mut self, now: NtpTimestamp, id: SourceId, before: Option<Fit>) {
+        let Some(source) = self.sources.get_mut(id.0).and_then(Option::as_mut) else {
+            return;
+        };
+        let (Some(before), Some(after)) = (before, follow_fit(source)) else {
+            return;
+        };
+        let (predicted, _) = before.predict(after.time);
+        let whole = -Float::round(after.offset);
+        if whole != 0.0 {
+            source.shift_offsets(whole);
+            if let Some(clock) = source
+                .refclock_slot()
+                .and_then(|slot| self.refclocks.get_mut(slot)?.as_mut())
+            {
+                clock.shift_offsets(whole);
+            }
+        }
+        let correction = self.discipline.follow(
+            now,
+            after.offset - predicted,
+            after.frequency - before.frequency,
+        );
+        self.correct_followed(now, &correction);
+    }
+
+    /// Tells the other sources' statistics whether the clock follows a
+    /// `local` reference clock now (one whose line it follows, see
+    /// [`follow_fit`]): it then wanders as little as that standard (see
+    /// [`Stats::set_steady`](crate::filter::Stats::set_steady)).
+    fn note_steadiness(&mut self) {
+        let steady = self.sources.iter().flatten().any(|source| {
+            source
+                .refclock_slot()
+                .and_then(|slot| self.refclocks.get(slot)?.as_ref())
+                .is_some_and(|clock| clock.config.local)
+                && source.reach() != 0
+                && follow_fit(source).is_some()
+        });
+        for source in self.sources.iter_mut().flatten() {
+            if source.refclock_slot().is_none() {
+                source.set_steady(steady);
+            }
+        }
+    }
+
+    /// Keeps the samples and readings of the `local` reference clocks (one,
+    /// as chrony's documentation asks) as if the clock had always run as
+    /// a following slew's `correction` leaves it at `now`; the other
+    /// sources are not told (see [`Discipline::follow`]).
+    fn correct_followed(&mut self, now: NtpTimestamp, correction: &Correction) {
+        if correction.is_none() {
+            return;
+        }
+        for source in self.sources.iter_mut().flatten() {
+            let Some(clock) = source
+                .refclock_slot()
+                .and_then(|slot| self.refclocks.get_mut(slot)?.as_mut())
+                .filter(|clock| clock.config.local)
+            else {
+                continue;
+            };
+            clock.correct(now, correction.rate);
+            source.correct(now, correction.rate);
+        }
     }
 
     /// A reference clock's configuration, if `id` is one.
@@ -936,6 +1045,7 @@ impl<const N: usize, const S: usize, const R: usize> System<N, S, R> {
         // The others are judged again at the next turn (several may go
         // at once).
         self.reselect_due = true;
+        self.note_steadiness();
         true
     }
 
@@ -1348,6 +1458,8 @@ impl<const N: usize, const S: usize, const R: usize> System<N, S, R> {
         self.check_leap(now);
         let correction = self.discipline.handle_timeout(now);
         self.correct(now, &correction);
+        let followed = self.discipline.end_due_follow(now);
+        self.correct_followed(now, &followed);
         self.reselect_if_due(now);
     }
 
@@ -1578,6 +1690,8 @@ impl<const N: usize, const S: usize, const R: usize> System<N, S, R> {
     pub fn shutdown(&mut self, now: NtpTimestamp) {
         let correction = self.discipline.end_slew(now);
         self.correct(now, &correction);
+        let followed = self.discipline.end_follow(now);
+        self.correct_followed(now, &followed);
     }
 
     /// `chronyc makestep`: steps the clock at `now` by what the slew in
@@ -2258,13 +2372,13 @@ impl<const N: usize, const S: usize, const R: usize> System<N, S, R> {
             return;
         }
         let before = self.served_state(now);
-        let total = self.discipline.pending(now) - offset;
+        let total = self.discipline.update_pending(now) - offset;
         let change = if total == 0.0 {
             self.discipline.end_slew(now)
         } else {
             let slewed = self.discipline.correct_once(now, total, false);
             // (A slew that could not be planned left the one before.)
-            if (self.discipline.pending(now) - total).abs() > 1e-9 {
+            if (self.discipline.update_pending(now) - total).abs() > 1e-9 {
                 // (What was still pending is stepped first.)
                 let remaining = self.discipline.step_remaining(now);
                 self.correct(now, &remaining);

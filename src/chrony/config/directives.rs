@@ -363,6 +363,16 @@ pub const DIRECTIVES: &[Directive] = &[
     acted("refclock", |r, a, at| {
         let index = r.config.refclocks.len();
         let (refclock, notes) = sources::refclock(a.rest(), index, at)?;
+        if let Some(first) = r
+            .config
+            .refclocks
+            .iter()
+            .find(|other| refclock.refclock.local && other.refclock.local)
+        {
+            return Err(LineError::SecondLocalRefclock {
+                first: first.location.to_string(),
+            });
+        }
         for note in notes {
             r.note(note);
         }

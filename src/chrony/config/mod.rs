@@ -398,6 +398,13 @@ pub enum LineError {
         /// The name.
         host: String,
     },
+    /// A second `refclock ... local`: chrony's documentation allows one,
+    /// and two would each pull the clock their own way.
+    #[error("only one `refclock` can be `local`; the one at {first} is")]
+    SecondLocalRefclock {
+        /// Where the first one is.
+        first: String,
+    },
     /// A line too long for chronyd (2047 bytes or more).
     #[error("line too long (chronyd reads at most 2046 bytes)")]
     TooLong,

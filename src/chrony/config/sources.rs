@@ -236,15 +236,8 @@ pub struct RefclockLine {
 /// chronyd 4.3's refclock drivers (it refuses to start with another).
 const DRIVERS: &[&str] = &["PPS", "SHM", "SOCK", "PHC"];
 
-/// The `refclock` options ntpkit reads but does not act on, and why.
-const REFCLOCK_NOT_ACTED_ON: &[(&str, &str)] = &[(
-    "local",
-    "following a free-running reference clock's frequency is not carried out; \
-     its samples are taken as the time",
-)];
-
 /// `refclock DRIVER PARAMETER [OPTION]...`, the `index`th `refclock` line;
-/// with the notes of what is read but not acted on.
+/// with notes on what is not used as written.
 pub(super) fn refclock(
     rest: &str,
     index: usize,
@@ -335,7 +328,10 @@ pub(super) fn refclock(
                 refclock.pps = true;
                 true
             }
-            "local" => true,
+            "local" => {
+                refclock.local = true;
+                true
+            }
             _ => {
                 return Err(LineError::UnknownOption {
                     directive,
@@ -346,14 +342,11 @@ pub(super) fn refclock(
         if !ok {
             return Err(bad());
         }
-        if let Some((_, why)) = REFCLOCK_NOT_ACTED_ON
-            .iter()
-            .find(|(name, _)| *name == option)
-        {
-            notes.push(format!(
-                "`refclock` option `{option}` is not acted on: {why}"
-            ));
-        }
+    }
+    if refclock.local && refclock.lock.is_some() {
+        notes.push(
+            "`refclock ... local` locks to its own readings: its `lock` is not used".to_string(),
+        );
     }
     if usize::from(refclock.filter) > MAX_FILTER {
         notes.push(format!(

@@ -780,10 +780,21 @@ fn refclock_lines_carry_their_options() {
     assert_eq!((pps.refclock.rate, pps.refclock.max_lock_age), (2, 3));
     assert_eq!(pps.reference_id.to_bytes(), *b"PPS1");
     assert!(pps.refclock.width == 0.1 && config.refclocks[2].refclock.pps);
-    // Only `local` is not carried out.
+    assert!(config.refclocks[3].refclock.local && !pps.refclock.local);
+    assert!(config.warnings.is_empty(), "{:?}", config.warnings);
+    // A local reference clock locks to itself: a `lock` is not used.
+    let config = parse(
+        "refclock SHM 0
+refclock PHC /dev/ptp0 local lock SHM0
+",
+    );
     let warned = warned(&config);
     assert_eq!(warned.len(), 1, "{warned:?}");
-    assert!(warned[0].starts_with("warning: t:4: ") && warned[0].contains("`local`"));
+    assert!(warned[0].starts_with("warning: t:2: ") && warned[0].contains("`lock` is not used"));
+    assert_eq!(
+        error_of("refclock PHC /dev/ptp0 local\nrefclock SHM 0 local\n"),
+        "test.conf:2: only one `refclock` can be `local`; the one at test.conf:1 is"
+    );
     assert_eq!(
         error_of("refclock SHM 0 stratum 16\n"),
         "test.conf:1: `refclock`: bad option value `stratum 16`"

@@ -15,7 +15,7 @@ use super::{Driver, DriverError, DriverNode};
 use crate::linux::clock::DriverClock;
 use crate::linux::refclock::{self, Driver as Device};
 use crate::linux::settings::{Refclock, Upstream, UpstreamAuth};
-use crate::system::SourceId;
+use crate::system::{ReadingError, SourceId};
 use crate::time::NtpTimestamp;
 use crate::wire::ReferenceId;
 
@@ -163,8 +163,11 @@ impl<C: DriverClock> Driver<'_, C> {
             leap: reading.leap,
             error: reading.error,
         };
-        if let Err(e) = self.node.handle_refclock_reading(now, id, &reading) {
-            log::debug!("Refclock {} reading not used: {e}", self.name_of(id));
+        match self.node.handle_refclock_reading(now, id, &reading) {
+            // (chronyd warns of it too.)
+            Err(e @ ReadingError::LostLock) => log::warn!("Refclock {}: {e}", self.name_of(id)),
+            Err(e) => log::debug!("Refclock {} reading not used: {e}", self.name_of(id)),
+            Ok(_) => {}
         }
         Ok(())
     }
