@@ -70,6 +70,21 @@ const MIN_VARIANCE: f64 = 1e-12;
 /// most, a clock in a VM whose host's load and temperature swing.
 const WANDERS: [f64; 4] = [1e-17, 1e-16, 1e-15, 1e-14];
 
+/// How many times the samples in use the runs test of a line the clock
+/// follows counts the residuals of (see [`Stats::set_followed`]), keeping
+/// those the regression dropped for it, and passing only above the
+/// critical number of runs (chronyd's `REGRESS_RUNS_RATIO` and test, for
+/// every source): a line that fits its own samples but not those just
+/// before them has left a clock that changed its course.
+const RUNS_RATIO: usize = 2;
+
+/// The wander of a clock held to a steady standard (see
+/// [`Stats::set_steady`]): none. A crystal oven's walks orders of
+/// magnitude below the least of [`WANDERS`] (about 1e-25 (s/s)²/s for an
+/// Allan deviation of 1e-11 at 1000 s), so the samples weigh by their own
+/// errors alone, as chronyd weighs every source's.
+const STEADY_WANDER: f64 = 0.0;
+
 /// How clear one estimate of the jitter's asymmetry must be to count
 /// toward its use (chronyd's: all the jitter is one way at 0.5).
 pub const MIN_ASYMMETRY: f64 = 0.45;
@@ -170,6 +185,9 @@ impl Fit {
 pub struct Stats {
     entries: [Entry; MAX_SAMPLES],
     len: u8,
+    /// How many of the oldest entries the regression no longer uses: kept
+    /// for the runs test only (see [`RUNS_RATIO`]).
+    extra: u8,
     fit: Option<Fit>,
     /// The runs test drops no sample below this many.
     min_samples: u8,
@@ -199,9 +217,12 @@ pub struct Stats {
     scores: [f32; WANDERS.len()],
     /// How many samples the scores have seen.
     scored: u8,
-    /// The clock is held to a steady standard: the least wander is used,
+    /// The clock is held to a steady standard: no wander is assumed,
     /// whatever the scores say (see [`Stats::set_steady`]).
     steady: bool,
+    /// The clock follows this line's changes (see
+    /// [`Stats::set_followed`]).
+    followed: bool,
 }
 
 /// Samples the runs test keeps at least, unless told otherwise (see
@@ -213,6 +234,7 @@ impl Default for Stats {
         Stats {
             entries: [Entry::default(); MAX_SAMPLES],
             len: 0,
+            extra: 0,
             fit: None,
             min_samples: MIN_SAMPLES as u8,
             max_samples: MAX_SAMPLES as u8,
@@ -226,6 +248,7 @@ impl Default for Stats {
             scores: [0.0; WANDERS.len()],
             scored: 0,
             steady: false,
+            followed: false,
         }
     }
 }
@@ -236,14 +259,14 @@ impl Stats {
         self.fit.as_ref()
     }
 
-    /// Samples kept.
+    /// Samples the regression uses.
     pub fn len(&self) -> usize {
-        self.len as usize
+        usize::from(self.len - self.extra)
     }
 
     /// Whether no sample is kept.
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.len == self.extra
     }
 
     /// Keeps at most `max` samples (chrony's `maxsamples`; 0: the most,
@@ -407,6 +430,7 @@ impl Stats {
     /// Forgets every sample.
     pub fn clear(&mut self) {
         self.len = 0;
+        self.extra = 0;
         self.fit = None;
         if self.estimate_asymmetry {
             self.asymmetry = 0.0;
@@ -414,8 +438,9 @@ impl Stats {
         }
     }
 
+    /// The samples the regression uses.
     fn entries(&self) -> &[Entry] {
-        &self.entries[..self.len as usize]
+        &self.entries[usize::from(self.extra)..usize::from(self.len)]
     }
 
     /// The smallest delay kept, seconds, or the fixed one (`mindelay`,
@@ -505,11 +530,15 @@ impl Stats {
     /// server's own dispersion): the delay tests compare round trips.
     pub fn add_measured(&mut self, time: NtpTimestamp, offset: f64, delay: f64, round_trip: f64) {
         self.score_wanders(time, offset, delay);
-        if self.len >= self.max_samples {
-            let n = self.len as usize;
-            let drop = n + 1 - usize::from(self.max_samples);
-            self.entries.copy_within(drop..n, 0);
-            self.len -= drop as u8;
+        // The regression's oldest goes to the runs test's (as chronyd
+        // moves it), and the oldest of all makes room.
+        if self.len() >= usize::from(self.max_samples) {
+            self.extra += (self.len() + 1 - usize::from(self.max_samples)) as u8;
+        }
+        if usize::from(self.len) == MAX_SAMPLES {
+            self.entries.copy_within(1..MAX_SAMPLES, 0);
+            self.len -= 1;
+            self.extra = self.extra.saturating_sub(1);
         }
         self.entries[self.len as usize] = Entry {
             time,
@@ -526,11 +555,11 @@ impl Stats {
 
     /// The random walk of frequency the fit assumes now, (s/s)²/s: one of
     /// 1e-17, 1e-16, 1e-15 and 1e-14, whichever foretold the samples best
-    /// (1e-17 until 16 samples have been scored, and while the clock is
-    /// [steady](Stats::set_steady)).
+    /// (1e-17 until 16 samples have been scored), or none while the clock
+    /// is [steady](Stats::set_steady).
     pub fn wander(&self) -> f64 {
         if self.steady {
-            WANDERS[0]
+            STEADY_WANDER
         } else {
             WANDERS[usize::from(self.wander)]
         }
@@ -538,12 +567,12 @@ impl Stats {
 
     /// Whether the clock is held to a steady standard (it follows a
     /// `local` reference clock, an oscillator the operator says is more
-    /// stable than its own): then it wanders as little as the least model
-    /// says, whatever the samples score. What remains of the clock's own
-    /// wander in them is what the following did not catch, which comes
-    /// and goes around the standard, and fitting it as a walk would take
-    /// its passing slope for the frequency, which a long memory averages
-    /// away. The scores go on, for when the standard is lost.
+    /// stable than its own): then it is taken not to wander (see
+    /// [`STEADY_WANDER`]), whatever the samples score. What remains of the
+    /// clock's own wander in them is what the following did not catch,
+    /// which comes and goes around the standard, and fitting it as a walk
+    /// would take its passing slope for the frequency, which a long memory
+    /// averages away. The scores go on, for when the standard is lost.
     pub fn set_steady(&mut self, steady: bool) {
         if self.steady != steady {
             self.steady = steady;
@@ -557,6 +586,19 @@ impl Stats {
         self.steady
     }
 
+    /// Whether the clock follows the changes of this line (a `local`
+    /// reference clock's): its runs test is then chronyd's (see
+    /// [`RUNS_RATIO`]), which lets go of the past as soon as it shows the
+    /// clock's course changed; a line followed through a longer past lags
+    /// the clock it corrects. (Selected sources keep the lenient test
+    /// within their own samples: at the same number of requests it
+    /// measured better, chronyd's made the simulator's `fixed-poll` worlds
+    /// 1.12-1.45 times as far off.)
+    pub fn set_followed(&mut self, followed: bool) {
+        self.followed = followed;
+        self.refit();
+    }
+
     /// Scores every wander by how likely the fit it gives over the samples
     /// kept made this new one, and moves to the best scored once
     /// [`MIN_SCORED`] samples were scored and it is better by
@@ -565,11 +607,11 @@ impl Stats {
     /// residuals spread), the fit's at `time`, and the wander's since the
     /// newest sample.
     fn score_wanders(&mut self, time: NtpTimestamp, offset: f64, delay: f64) {
-        let n = self.len as usize;
+        let n = self.len();
         if n < OUTLIER_MIN_SAMPLES || self.unbounded {
             return;
         }
-        let entries = &self.entries[..n];
+        let entries = &self.entries[usize::from(self.extra)..usize::from(self.len)];
         let min_delay = self.min_delay().unwrap_or(0.0).min(delay);
         // As the regression weighs it: the smallest delay kept is itself
         // above the true minimum by about the mean excess over √n.
@@ -612,32 +654,48 @@ impl Stats {
 
     fn refit(&mut self) {
         let n = self.len as usize;
-        if n == 0 {
+        if n == usize::from(self.extra) {
             self.fit = None;
             return;
         }
         let min_delay = self.min_delay().unwrap_or(0.0);
-        let mut start = 0;
+        let jitter = self.jitter();
+        let ratio = if self.followed { RUNS_RATIO } else { 1 };
+        let mut start = usize::from(self.extra);
         let fit = loop {
             let (fit, _) = regress(
                 &self.entries[start..n],
                 min_delay,
-                self.jitter(),
+                jitter,
                 self.floor(),
                 self.wander(),
             );
             let m = n - start;
-            if m <= usize::from(self.min_samples).max(MIN_SAMPLES)
-                || fit.runs as usize >= critical_runs(m)
-            {
+            if m <= usize::from(self.min_samples).max(MIN_SAMPLES) {
+                break fit;
+            }
+            let random = if ratio == 1 {
+                fit.runs as usize >= critical_runs(m)
+            } else {
+                // The runs of the residuals over up to `ratio` times the
+                // samples in use, those dropped before them included.
+                let from = n.saturating_sub(ratio * m);
+                runs_about(&fit, &self.entries[from..n], min_delay, jitter)
+                    > critical_runs(n - from)
+            };
+            if random {
                 break fit;
             }
             start += 1;
         };
-        if start > 0 {
-            self.entries.copy_within(start..n, 0);
-            self.len = (n - start) as u8;
+        // Those dropped stay for the runs test, at most `ratio - 1` times
+        // as many as are in use.
+        let kept = start.min((n - start) * (ratio - 1));
+        if start > kept {
+            self.entries.copy_within(start - kept..n, 0);
+            self.len = (n - (start - kept)) as u8;
         }
+        self.extra = kept as u8;
         let doubt = if self.fixed_min_delay > 0.0 {
             MinDelay::Known
         } else {
@@ -683,7 +741,7 @@ impl Stats {
             entry.delay *= (1.0 + rate) as f32;
             entry.round_trip *= (1.0 + rate) as f32;
         }
-        if n == 2 {
+        if self.len() == 2 {
             // Two samples' slope is known no better than its own size (see
             // `regress`): that size is the slope against the clock as it
             // runs now, so the fit is made again.
@@ -773,6 +831,7 @@ impl Stats {
         }
         self.entries = entries;
         self.len = len as u8;
+        self.extra = 0;
         self.refit();
         Ok(())
     }
@@ -1012,6 +1071,23 @@ fn critical_runs(n: usize) -> usize {
     let mean = half + 1.0;
     let sd = Float::sqrt((half * (half - 1.0) / (n as f64 - 1.0)).max(0.0));
     Float::floor(mean - 1.645 * sd).max(0.0) as usize
+}
+
+/// The runs of the signs of `entries`' residuals about `fit` (their
+/// offsets corrected for the jitter's asymmetry, as the regression takes
+/// them).
+fn runs_about(fit: &Fit, entries: &[Entry], min_delay: f64, jitter: Jitter) -> usize {
+    let mut runs = 0;
+    let mut last = 0i8;
+    for e in entries {
+        let y = e.offset + jitter.asymmetry * (f64::from(e.delay) - min_delay).max(0.0);
+        let sign = if y >= fit.predict(e.time).0 { 1 } else { -1 };
+        if sign != last {
+            runs += 1;
+            last = sign;
+        }
+    }
+    runs
 }
 
 /// The jitter's asymmetry as `entries` show it, and its standard error:
@@ -1263,7 +1339,7 @@ mod tests {
             let mut stats = walked(1e-7, seed);
             let free = *stats.fit().unwrap();
             stats.set_steady(true);
-            assert_eq!(stats.wander(), WANDERS[0], "seed {seed}");
+            assert_eq!(stats.wander(), STEADY_WANDER, "seed {seed}");
             assert_ne!(*stats.fit().unwrap(), free, "seed {seed}");
             stats.set_steady(false);
             assert_eq!((stats.wander(), *stats.fit().unwrap()), (fast, free));
@@ -1448,6 +1524,37 @@ mod tests {
         assert!(stats.len() < 30, "kept {}", stats.len());
         let fit = stats.fit().unwrap();
         assert!((fit.frequency - 1e-6).abs() < 2e-8, "{}", fit.frequency);
+    }
+
+    /// A line the clock follows lets go of the past as chronyd's does: a
+    /// clock whose frequency ramps (offsets on a parabola, 4 s apart, 10
+    /// ns of noise) keeps the few samples the runs over twice them allow
+    /// (6 where the lenient test keeps 11), so the line's newest offset
+    /// lags the clock less; those dropped stay for the test and are
+    /// counted out of `len`.
+    #[test]
+    fn a_followed_line_lets_go_of_a_changed_past() {
+        let run = |followed: bool| {
+            let mut stats = Stats::default();
+            stats.set_limits(6, 0);
+            stats.set_followed(followed);
+            let mut lag = 0.0_f64;
+            for i in 0..60 {
+                let t = f64::from(i) * 4.0;
+                let noise = if i % 2 == 0 { 1e-8 } else { -1e-8 };
+                stats.add(at(t), 1e-7 * t * t + noise, 1e-6);
+                if i >= 30 {
+                    lag = lag.max((stats.fit().unwrap().offset - 1e-7 * t * t).abs());
+                }
+            }
+            (stats.len(), usize::from(stats.len), lag)
+        };
+        let (followed, kept, lag) = run(true);
+        let (free, kept_free, free_lag) = run(false);
+        assert!(followed < free, "{followed} {free}");
+        assert!(kept > followed && kept <= 2 * followed, "{kept} {followed}");
+        assert_eq!(kept_free, free);
+        assert!(lag < free_lag / 2.0, "{lag:e} {free_lag:e}");
     }
 
     /// A reference clock's samples, 100 ns apart from a line: with

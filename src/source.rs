@@ -1158,6 +1158,12 @@ impl Source {
         self.stats.set_steady(steady);
     }
 
+    /// Whether the clock follows the changes of this source's line (see
+    /// [`Stats::set_followed`]).
+    pub(crate) fn set_followed(&mut self, followed: bool) {
+        self.stats.set_followed(followed);
+    }
+
     /// The reference ID of the server's address.
     pub fn reference_id(&self) -> ReferenceId {
         self.reference_id

@@ -296,19 +296,17 @@ fn mode_samples(source: &Source) -> usize {
     MODE_SAMPLES.min(source.stats().max_samples())
 }
 
-/// Samples a `local` reference clock's statistics need before the clock
-/// follows the line through them, unless its `minsamples` says otherwise
-/// (chronyd's default `minsamples`, which it waits for there).
+/// Samples a `local` reference clock keeps at least, unless its
+/// `minsamples` says otherwise: the clock follows the line through them
+/// once it has them (chronyd's default `minsamples`, which it waits for
+/// there).
 pub const FOLLOW_SAMPLES: usize = 6;
 
 /// The line through a `local` reference clock's samples, once it has
-/// enough to follow ([`FOLLOW_SAMPLES`], or its `minsamples`).
+/// enough to follow (its `minsamples`, [`FOLLOW_SAMPLES`] unless set).
 fn follow_fit(source: &Source) -> Option<Fit> {
-    let wanted = match usize::from(source.config().min_samples) {
-        0 => FOLLOW_SAMPLES,
-        set => set,
-    };
     let stats = source.stats();
+    let wanted = usize::from(source.config().min_samples).max(1);
     stats.fit().copied().filter(|_| stats.len() >= wanted)
 }
 
@@ -716,13 +714,23 @@ impl<const N: usize, const S: usize, const R: usize> System<N, S, R> {
             })?;
         let precision = crate::time::log2_to_seconds(self.config.precision);
         self.refclocks[clock_slot] = Some(Refclock::new(refclock, precision));
-        self.sources[slot] = Some(Source::new_refclock(
+        // A local standard's line is made of at least FOLLOW_SAMPLES.
+        let config = match config.min_samples {
+            0 if refclock.local => SourceConfig {
+                min_samples: FOLLOW_SAMPLES as u8,
+                ..config
+            },
+            _ => config,
+        };
+        let mut source = Source::new_refclock(
             config,
             reference_id,
             (refclock.poll, refclock.delay),
             clock_slot,
             now,
-        ));
+        );
+        source.set_followed(refclock.local);
+        self.sources[slot] = Some(source);
         self.states[slot] = SourceState::Unusable;
         self.bad_selections[slot] = 0;
         Ok(SourceId(slot))
