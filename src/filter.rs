@@ -114,6 +114,11 @@ const MIN_SCORED: usize = 16;
 /// remember about the last 64 samples.
 const SCORE_MEMORY: f64 = 1.0 - 1.0 / 64.0;
 
+/// Variance floor of a sample with unbounded errors, s²: a picosecond's,
+/// far below any reference clock's spread, so that samples of one spread
+/// (a minimum excess of zero) still weigh something finite.
+const UNBOUNDED_FLOOR: f64 = 1e-24;
+
 /// Skew reported while the frequency is unknown (one sample), s/s: more
 /// than any update accepts (`maxupdateskew`), and what bounds the error
 /// of a single sample as it ages.
@@ -409,7 +414,7 @@ impl Stats {
     /// clock's dispersion says it all).
     fn floor(&self) -> f64 {
         if self.unbounded {
-            0.0
+            UNBOUNDED_FLOOR
         } else {
             self.noise
         }
@@ -1555,6 +1560,21 @@ mod tests {
         assert!(kept > followed && kept <= 2 * followed, "{kept} {followed}");
         assert_eq!(kept_free, free);
         assert!(lag < free_lag / 2.0, "{lag:e} {free_lag:e}");
+    }
+
+    /// Samples with unbounded errors that all have the same spread (none
+    /// above the least) still make a line: their weights stay finite.
+    #[test]
+    fn unbounded_samples_of_one_spread_make_a_line() {
+        let mut stats = Stats::default();
+        stats.set_unbounded_errors(true);
+        for i in 0..12 {
+            let t = f64::from(i) * 4.0;
+            stats.add(at(t), 1e-3 + 1e-6 * t, 1e-6);
+        }
+        let fit = stats.fit().unwrap();
+        assert!((fit.offset - (1e-3 + 44e-6)).abs() < 1e-12, "{fit:?}");
+        assert!((fit.frequency - 1e-6).abs() < 1e-12, "{fit:?}");
     }
 
     /// A reference clock's samples, 100 ns apart from a line: with
