@@ -448,3 +448,36 @@ fn the_monotonic_scale_leaves_out_offset_corrections() {
     d.clock_stepped(1.0);
     assert_ne!(d.monotonic().1, steps);
 }
+
+/// Following a `local` reference clock: its frequency change is made at
+/// once, its offset in a slew of its own that an update's slew does not
+/// replace, and that slew's end is told apart from the updates'.
+#[test]
+fn following_slews_beside_the_updates() {
+    let mut d = Discipline::new(None, DisciplineConfig::default());
+    let _ = drain(&mut d);
+    // The line moved by 10 µs and 1 ppm (the clock fell behind, slow).
+    let c = d.follow(at(0.0), 10e-6, 1e-6);
+    assert!(c.step.is_none() && c.rate > 1e-6, "{c:?}");
+    assert!(
+        (d.drift().frequency_ppm + 1.0).abs() < 1e-9,
+        "{:?}",
+        d.drift()
+    );
+    assert!((d.pending(at(0.0)) - 10e-6).abs() < 1e-12);
+    assert_eq!(d.update_pending(at(0.0)), 0.0);
+    let ends = d.poll_timeout().unwrap();
+    // An update slews its own offset; the following's is still to come.
+    let _ = d.update(at(0.5), &estimate(1e-3, 0.0, 1e-7)).unwrap();
+    let (all, update) = (d.pending(at(0.5)), d.update_pending(at(0.5)));
+    assert!(update > 0.9e-3 && all - update > 0.0 && all - update < 10e-6);
+    assert!(d.poll_timeout().unwrap() <= ends);
+    // Its end is the following's change alone: the updates' slew runs on.
+    assert_eq!(d.handle_timeout(ends), Correction::default());
+    let c = d.end_due_follow(ends);
+    assert!(c.rate < 0.0, "{c:?}");
+    assert!((d.pending(ends) - d.update_pending(ends)).abs() < 1e-12);
+    // Nothing to follow: no change.
+    assert_eq!(d.end_due_follow(ends), Correction::default());
+    assert_eq!(d.follow(at(2.0), f64::NAN, 0.0), Correction::default());
+}
