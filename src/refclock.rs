@@ -88,8 +88,9 @@ pub struct RefclockConfig {
     /// The reference is a free-running clock steadier than the system's
     /// (`local`: a TCXO, an OCXO, an atomic clock), kept as a local
     /// standard: its readings count within the second, as pulses locked
-    /// to its own last reading (one more than [`LOCAL_LOCK_AGE`] pulses
-    /// after it, the lock is lost and its samples dropped); it is never
+    /// to its own last reading (a reading `max_lock_age` pulses after it,
+    /// at least [`LOCAL_LOCK_AGE`], finds the lock lost: its samples are
+    /// dropped and it starts again); it is never
     /// selected (its leap indicator is unsynchronised), and the system
     /// clock follows the changes of its offset and frequency between its
     /// samples (see

@@ -977,8 +977,8 @@ impl<const N: usize, const S: usize, const R: usize> System<N, S, R> {
     }
 
     /// Tells the other sources' statistics whether the clock follows a
-    /// `local` reference clock now (one whose line it follows, see
-    /// [`follow_fit`]): it then wanders as little as that standard (see
+    /// `local` reference clock now (one heard from, whose line it follows,
+    /// see [`follow_fit`]): it is then taken not to wander (see
     /// [`Stats::set_steady`](crate::filter::Stats::set_steady)).
     fn note_steadiness(&mut self) {
         let steady = self.sources.iter().flatten().any(|source| {

@@ -153,7 +153,7 @@ impl<C: DriverClock> Driver<'_, C> {
             let time = self.clock.at_system_time(reading.system);
             let second = time.second_fraction();
             if let Err(e) = self.node.handle_refclock_pulse(now, id, time, second) {
-                log::debug!("Refclock {} pulse not used: {e}", self.name_of(id));
+                self.not_used(id, "pulse", e);
             }
             return Ok(());
         }
@@ -163,13 +163,20 @@ impl<C: DriverClock> Driver<'_, C> {
             leap: reading.leap,
             error: reading.error,
         };
-        match self.node.handle_refclock_reading(now, id, &reading) {
-            // (chronyd warns of it too.)
-            Err(e @ ReadingError::LostLock) => log::warn!("Refclock {}: {e}", self.name_of(id)),
-            Err(e) => log::debug!("Refclock {} reading not used: {e}", self.name_of(id)),
-            Ok(_) => {}
+        if let Err(e) = self.node.handle_refclock_reading(now, id, &reading) {
+            self.not_used(id, "reading", e);
         }
         Ok(())
+    }
+
+    /// Logs why reference clock `id`'s `what` was not used: a local
+    /// reference clock's lost lock as a warning (as chronyd warns of it),
+    /// the rest for debugging.
+    fn not_used(&self, id: SourceId, what: &str, e: ReadingError) {
+        match e {
+            ReadingError::LostLock => log::warn!("Refclock {}: {e}", self.name_of(id)),
+            _ => log::debug!("Refclock {} {what} not used: {e}", self.name_of(id)),
+        }
     }
 
     fn name_of(&self, id: SourceId) -> std::string::String {
