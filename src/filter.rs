@@ -572,8 +572,9 @@ impl Stats {
 
     /// Whether the clock is held to a steady standard (it follows a
     /// `local` reference clock, an oscillator the operator says is more
-    /// stable than its own): then it is taken not to wander (see
-    /// [`STEADY_WANDER`]), whatever the samples score. What remains of the
+    /// stable than its own): then it is taken not to wander at all (a
+    /// crystal oven walks orders of magnitude below the least model),
+    /// whatever the samples score. What remains of the
     /// clock's own wander in them is what the following did not catch,
     /// which comes and goes around the standard, and fitting it as a walk
     /// would take its passing slope for the frequency, which a long memory
@@ -592,9 +593,11 @@ impl Stats {
     }
 
     /// Whether the clock follows the changes of this line (a `local`
-    /// reference clock's): its runs test is then chronyd's (see
-    /// [`RUNS_RATIO`]), which lets go of the past as soon as it shows the
-    /// clock's course changed; a line followed through a longer past lags
+    /// reference clock's): its runs test is then chronyd's (the runs of
+    /// the residuals over twice the samples in use, those dropped kept for
+    /// it, and passing only above the critical number), which lets go of
+    /// the past as soon as it shows the clock's course changed; a line
+    /// followed through a longer past lags
     /// the clock it corrects. (Selected sources keep the lenient test
     /// within their own samples: at the same number of requests it
     /// measured better, chronyd's made the simulator's `fixed-poll` worlds
