@@ -692,9 +692,15 @@ impl Discipline {
         let Some(follow) = self.follow.filter(|s| now >= s.end) else {
             return Correction::default();
         };
-        let before = self.applied();
         let back = self.taken_back(now, follow);
-        self.set_follow(now, back);
+        self.replace_follow(now, back)
+    }
+
+    /// Puts `follow` in place of the following slew at `now` and sets the
+    /// clock's frequency for it. Returns the change made.
+    fn replace_follow(&mut self, now: NtpTimestamp, follow: Option<Slew>) -> Correction {
+        let before = self.applied();
+        self.set_follow(now, follow);
         self.actions.frequency = Some(self.applied() * 1e6);
         Correction {
             rate: rate_change(before, self.applied()),
@@ -729,13 +735,7 @@ impl Discipline {
         if self.follow.is_none() {
             return Correction::default();
         }
-        let before = self.applied();
-        self.set_follow(now, None);
-        self.actions.frequency = Some(self.applied() * 1e6);
-        Correction {
-            rate: rate_change(before, self.applied()),
-            step: None,
-        }
+        self.replace_follow(now, None)
     }
 
     /// Steps the clock by what the updates' slew in progress has still to
