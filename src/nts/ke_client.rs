@@ -137,7 +137,8 @@ impl KeClient {
 
     /// A client that trusts no certificate (an empty certificate set: what
     /// chronyd does with one, it connects, and the handshake fails at the
-    /// server's certificate, saying why).
+    /// server's certificate, saying why). Only the Linux shell uses it.
+    #[cfg(all(feature = "linux", target_os = "linux"))]
     pub(crate) fn trusting_nothing(config: &NtsClientConfig) -> Result<KeClient, KeClientError> {
         Ok(KeClient {
             tls: tls::client_config(
