@@ -18,7 +18,9 @@
 use std::time::SystemTime;
 
 use crate::clock::TimeSource;
-use crate::time::{NtpDuration, NtpTimestamp};
+#[cfg(target_os = "linux")]
+use crate::time::NtpDuration;
+use crate::time::NtpTimestamp;
 
 /// The base time (see the [module documentation](self)).
 #[derive(Debug, Clone, Copy)]
