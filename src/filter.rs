@@ -1081,15 +1081,23 @@ fn critical_runs(n: usize) -> usize {
     Float::floor(mean - 1.645 * sd).max(0.0) as usize
 }
 
+/// An entry's offset corrected for the jitter's asymmetry (its delay's
+/// excess over `min_delay` times it), as the regression takes it.
+fn corrected(e: &Entry, min_delay: f64, jitter: Jitter) -> f64 {
+    e.offset + jitter.asymmetry * (f64::from(e.delay) - min_delay).max(0.0)
+}
+
 /// The runs of the signs of `entries`' residuals about `fit` (their
-/// offsets corrected for the jitter's asymmetry, as the regression takes
-/// them).
+/// offsets [`corrected`]).
 fn runs_about(fit: &Fit, entries: &[Entry], min_delay: f64, jitter: Jitter) -> usize {
     let mut runs = 0;
     let mut last = 0i8;
     for e in entries {
-        let y = e.offset + jitter.asymmetry * (f64::from(e.delay) - min_delay).max(0.0);
-        let sign = if y >= fit.predict(e.time).0 { 1 } else { -1 };
+        let sign = if corrected(e, min_delay, jitter) >= fit.predict(e.time).0 {
+            1
+        } else {
+            -1
+        };
         if sign != last {
             runs += 1;
             last = sign;
@@ -1168,7 +1176,7 @@ fn regress(
     let x_of = |e: &Entry| (e.time - newest).to_seconds_f64();
     // The offset corrected for the jitter's asymmetry; the error left is
     // spread over `jitter.spread` of the excess.
-    let y_of = |e: &Entry| e.offset + jitter.asymmetry * (e.delay as f64 - min_delay).max(0.0);
+    let y_of = |e: &Entry| corrected(e, min_delay, jitter);
     let spread = jitter.spread;
     // The smallest delay is itself above the true minimum by about the
     // excess a sample has on average, over the square root of their
@@ -1210,16 +1218,11 @@ fn regress(
     } else {
         (sy / w, 0.0, 1.0 / w, UNKNOWN_SKEW * UNKNOWN_SKEW, 0.0)
     };
-    let (mut chi2, mut sum_sq, mut runs, mut last_sign) = (0.0, 0.0, 0u8, 0i8);
+    let (mut chi2, mut sum_sq) = (0.0, 0.0);
     for e in entries {
         let r = y_of(e) - (offset + frequency * x_of(e));
         chi2 += weight_of(e) * r * r;
         sum_sq += r * r;
-        let sign = if r >= 0.0 { 1 } else { -1 };
-        if sign != last_sign {
-            runs = runs.saturating_add(1);
-            last_sign = sign;
-        }
     }
     let scale = if m > 2 {
         (chi2 / (m - 2) as f64).max(1.0)
@@ -1250,10 +1253,11 @@ fn regress(
         skew: Float::sqrt(var_b),
         std_dev,
         samples: m as u8,
-        runs,
+        runs: 0,
         span: -x_of(&entries[0]),
     };
-    (fit, scale)
+    let runs = runs_about(&fit, entries, min_delay, jitter).min(usize::from(u8::MAX)) as u8;
+    (Fit { runs, ..fit }, scale)
 }
 
 #[cfg(test)]

@@ -922,7 +922,7 @@ impl<const N: usize, const S: usize, const R: usize> System<N, S, R> {
         }
         let reachable = !source.is_unreachable();
         let local = clock.config.local;
-        let before = follow_fit(source);
+        let before = local.then(|| follow_fit(source)).flatten();
         source.refclock_interval_done(sample.as_ref(), stratum, delay);
         let reach_changed = reachable == source.is_unreachable();
         if local {
