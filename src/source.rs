@@ -49,10 +49,6 @@ const BURST_MAX: u8 = 4;
 /// Requests an `iburst` sends at most while answers are missing
 /// (chronyd's too: 4 good answers, or 8 requests).
 const IBURST_TOTAL: u8 = 8;
-/// The first interval of the warm-up after the first sample, log2
-/// seconds (16 s); it doubles with every sample until it reaches the
-/// polling interval.
-const WARMUP_FIRST_POLL: i8 = 4;
 /// What an unanswered request adds to the evidence for a longer poll (four
 /// make one step, as chronyd's).
 const MISSED_POLL_SCORE: f32 = 0.25;
@@ -900,8 +896,6 @@ pub struct Source {
     poll_floor: i8,
     /// Evidence for a longer (positive) or shorter (negative) poll.
     poll_score: f32,
-    /// The warm-up's next interval, log2 seconds, until it reaches `poll`.
-    warmup: Option<i8>,
     next_poll: NtpTimestamp,
     /// When the last request was sent (local time).
     last_sent: Option<NtpTimestamp>,
@@ -977,7 +971,6 @@ impl Source {
     /// ID, first polled shortly after `now`.
     pub fn new(config: SourceConfig, reference_id: ReferenceId, now: NtpTimestamp) -> Source {
         let minpoll = config.minpoll.clamp(-7, 24);
-        let maxpoll = config.maxpoll.clamp(-7, 24);
         let mut stats = Stats::default();
         stats.set_limits(
             usize::from(config.min_samples),
@@ -993,9 +986,6 @@ impl Source {
             poll: minpoll,
             poll_floor: minpoll,
             poll_score: 0.0,
-            // Fixed polling (maxpoll = minpoll) is the operator's exact
-            // rate: no warm-up then.
-            warmup: (maxpoll > minpoll && minpoll > WARMUP_FIRST_POLL).then_some(WARMUP_FIRST_POLL),
             next_poll: now + NtpDuration::from_seconds_f64(FIRST_POLL_DELAY),
             last_sent: None,
             outstanding: None,
@@ -1281,17 +1271,12 @@ impl Source {
         }
     }
 
-    /// The interval to the next regular request, seconds: the warm-up's
-    /// while it lasts, else the polling interval.
+    /// The interval to the next regular request, seconds: the polling
+    /// interval. There is no warm-up below `minpoll`: chrony.conf(5) makes
+    /// it the least interval between requests outside a burst, and a
+    /// quicker start is what `iburst` is for.
     pub(crate) fn regular_interval(&self) -> f64 {
-        let poll = self.poll();
-        // The warm-up is for a server that answers (or may still answer
-        // its first polls): one that never does is polled at the polling
-        // interval, not the warm-up's.
-        let warmup = self
-            .warmup
-            .filter(|_| self.info.is_some() || self.is_waiting());
-        log2_to_seconds(warmup.map_or(poll, |w| w.min(poll)))
+        log2_to_seconds(self.poll())
     }
 
     /// A request went unanswered: a quarter of a step towards a polling
@@ -2356,13 +2341,12 @@ impl Source {
             self.poll_floor = poll;
             self.poll = poll;
             self.burst = Burst::Off;
-            self.warmup = None;
             self.next_poll = sent + NtpDuration::from_seconds_f64(log2_to_seconds(poll));
         }
     }
 
     /// Records a good measurement (one the statistics took): its values
-    /// for reports; it ends a burst, moves the warm-up on, and adapts the
+    /// for reports; it ends a burst and adapts the
     /// polling interval: longer while the statistics use more samples than
     /// the target, shorter while they use fewer; and at once shorter when
     /// the sample missed the prediction made before it (`innovation`: the
@@ -2418,10 +2402,6 @@ impl Source {
         };
         if in_burst {
             return;
-        }
-        if let Some(warmup) = self.warmup {
-            let next = warmup + 1;
-            self.warmup = (next < self.poll()).then_some(next);
         }
         // The error bound of the sample, or three times what the
         // prediction and the sample's delay excess lead one to expect when
@@ -3588,29 +3568,29 @@ mod tests {
     }
 
     #[test]
-    fn warm_up_then_polling_lengthens_with_the_samples_used() {
+    fn minpoll_from_the_first_request_then_longer_with_the_samples_used() {
         let gaps = poll_gaps(SourceConfig::default(), 90, &[]);
-        // The first sample, then 8 s doubling up to minpoll.
-        assert_gaps(&gaps[..5], &[16.0, 32.0, 64.0, 64.0, 64.0]);
+        // No request sooner than minpoll after the last (chrony.conf(5)'s
+        // meaning of minpoll; a quick start is iburst's).
+        assert_gaps(&gaps[..5], &[64.0; 5]);
         // Then minpoll while the regression holds fewer samples than the
         // target, longer and longer polls as it holds more, up to maxpoll.
         let polls: Vec<f64> = gaps.iter().map(|g| g.log2().floor()).collect();
         assert!(polls[2..].windows(2).all(|w| w[1] >= w[0]), "{gaps:?}");
         assert!(polls.contains(&7.0) && polls.contains(&9.0), "{gaps:?}");
         assert_eq!(*polls.last().unwrap(), 10.0, "{gaps:?}");
-        // A lost answer holds the warm-up where it is.
+        // A lost answer does not shorten the next interval.
         let gaps = poll_gaps(SourceConfig::default(), 5, &[1]);
-        assert_gaps(&gaps, &[16.0, 32.0, 32.0, 64.0, 64.0]);
+        assert_gaps(&gaps, &[64.0; 5]);
     }
 
     #[test]
     fn an_unanswering_server_is_polled_ever_less_often() {
-        // The warm-up's interval only while the first polls may still be
-        // answered, and every four misses double the interval (chronyd's
-        // back-off), up to maxpoll.
+        // Every four misses double the interval (chronyd's back-off), up
+        // to maxpoll.
         let lost: Vec<usize> = (0..30).collect();
         let gaps = poll_gaps(SourceConfig::default(), 30, &lost);
-        let mut expected = std::vec![16.0, 16.0, 16.0, 64.0];
+        let mut expected = std::vec![64.0; 4];
         expected.extend([128.0; 4]);
         expected.extend([256.0; 4]);
         expected.extend([512.0; 4]);
@@ -3619,7 +3599,7 @@ mod tests {
     }
 
     #[test]
-    fn no_warm_up_with_fixed_or_short_polling() {
+    fn fixed_or_short_polling_keeps_its_interval() {
         for (minpoll, maxpoll) in [(6, 6), (3, 10), (-2, 0)] {
             let config = SourceConfig {
                 minpoll,
@@ -3679,7 +3659,7 @@ mod tests {
             ..config
         };
         let mut source = Source::new(config, ReferenceId::NONE, start());
-        (source.poll, source.warmup) = (6, None);
+        source.poll = 6;
         let answered = [true, false, true, false, false, false, true];
         let gaps = gaps(&mut source, &mut rng, &answered);
         // Retries 2 s apart; each regular poll 64 s (and its spread) after
@@ -3824,12 +3804,12 @@ mod tests {
             source.next_poll(),
             Some(start() + NtpDuration::from_seconds_f64(0.2))
         );
-        // Requests 2 s apart until four answers, then the warm-up.
+        // Requests 2 s apart until four answers, then minpoll.
         assert_gaps(
             &poll_gaps(config, 6, &[]),
-            &[2.0, 2.0, 2.0, 16.0, 32.0, 64.0],
+            &[2.0, 2.0, 2.0, 64.0, 64.0, 64.0],
         );
-        assert_gaps(&poll_gaps(config, 5, &[1]), &[2.0, 2.0, 2.0, 2.0, 16.0]);
+        assert_gaps(&poll_gaps(config, 5, &[1]), &[2.0, 2.0, 2.0, 2.0, 64.0]);
         // Eight at most when the answers are missing, then the polling
         // interval, longer for the missed answers.
         let mut gaps = [2.0; 8];
