@@ -937,6 +937,9 @@ pub struct Source {
     last_exchange: Option<LastExchange>,
     /// Requests sent since the last answer.
     unanswered: u32,
+    /// A response passed the checks of origin and authentication: the
+    /// server is there, synchronised or not.
+    heard: bool,
     /// The leap indicator of the server's last synchronised answer, used
     /// or not.
     announced_leap: LeapIndicator,
@@ -1015,6 +1018,7 @@ impl Source {
             refclock_slot: None,
             last_exchange: None,
             unanswered: 0,
+            heard: false,
             announced_leap: LeapIndicator::Unsynchronized,
             remote_mono: None,
             filtered: false,
@@ -2228,6 +2232,7 @@ impl Source {
             None => (exchange.interleaved, TimestampSource::Daemon, receive),
         };
         self.unanswered = 0;
+        self.heard = true;
         if self.auth.is_authenticated() {
             self.auth_counters.authenticated = self.auth_counters.authenticated.saturating_add(1);
         }
@@ -2560,11 +2565,14 @@ impl Source {
     /// Whether the source has not answered yet but still may: none of its
     /// first 4 polls answered yet, not stopped. (A dead server, or an NTS
     /// server whose NTS-KE fails, delays the first selection by at most 4
-    /// polls.) A symmetric peer that sends packets is not waited for: it is
-    /// there, and whether it is synchronised is its own affair (two peers
-    /// starting together would otherwise wait for each other).
+    /// polls.) A server that answers, even unsynchronised, and a symmetric
+    /// peer that sends packets, are not waited for: they are there, and
+    /// whether they are synchronised is their own affair (two nodes
+    /// starting together and following each other, as chrony's loop and
+    /// orphan setups do, would otherwise wait for each other).
     pub fn is_waiting(&self) -> bool {
         self.info.is_none()
+            && !self.heard
             && self.polls < 4
             && !self.stopped
             && !self.offline
@@ -3484,6 +3492,27 @@ mod tests {
             assert!(source.is_unreachable());
         }
         assert!(!source.is_waiting());
+
+        // A server answering unsynchronised is there: not waited for, but
+        // not reachable either (its answers give no sample).
+        let mut source = Source::new(SourceConfig::default(), ReferenceId::NONE, start());
+        let (request_header, sent) = request(&mut source, &mut rng);
+        assert!(source.is_waiting());
+        let mut unsynchronised = reply(&request_header, sent);
+        unsynchronised.leap = LeapIndicator::Unsynchronized;
+        assert_eq!(
+            source
+                .handle_response(
+                    sent,
+                    &bytes(&unsynchronised),
+                    -20,
+                    None,
+                    TimestampSource::Daemon
+                )
+                .result,
+            Err(ResponseError::Unsynchronized)
+        );
+        assert!(!source.is_waiting() && source.is_unreachable());
     }
 
     #[test]
