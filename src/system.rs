@@ -614,9 +614,11 @@ impl<const N: usize, const S: usize, const R: usize> System<N, S, R> {
             .is_some_and(|own| source.reference_id().to_bits() < own.to_bits())
     }
 
-    /// Orphan mode's rule over the candidates (`index` by slot): those it
-    /// rules out are removed (their state is unusable); returns how many
-    /// remain.
+    /// Orphan mode's rule over the candidates (`index` by slot): real
+    /// sources (below the local stratum) if there are any, else the orphan
+    /// (at the local stratum) with the smallest reference ID, if smaller
+    /// than ours. Those it rules out are removed (their state is
+    /// unusable); returns how many remain.
     fn orphan_filter(&mut self, candidates: &mut [Candidate], index: &mut [usize]) -> usize {
         let n = candidates.len();
         let Some(orphan) = self.orphan_stratum else {
@@ -632,8 +634,24 @@ impl<const N: usize, const S: usize, const R: usize> System<N, S, R> {
             };
             u8::from(candidates[k].stratum == orphan && Self::has_smaller_id(source))
         };
-        let ranks: [u8; N] = core::array::from_fn(|k| if k < n { rank(self, k) } else { 0 });
+        let mut ranks: [u8; N] = core::array::from_fn(|k| if k < n { rank(self, k) } else { 0 });
         let wanted = if ranks[..n].contains(&2) { 2 } else { 1 };
+        if wanted == 1 {
+            // Of the orphans, only the one with the smallest reference ID
+            // (as chronyd): two orphans each serving its own local time
+            // would disagree, and the group would not settle on one root.
+            let id = |k: usize| {
+                self.sources[index[k]]
+                    .as_ref()
+                    .map_or(u32::MAX, |s| s.reference_id().to_bits())
+            };
+            let root = (0..n).filter(|&k| ranks[k] == 1).min_by_key(|&k| id(k));
+            for (k, r) in ranks[..n].iter_mut().enumerate() {
+                if *r == 1 && Some(k) != root {
+                    *r = 0;
+                }
+            }
+        }
         let mut kept = 0;
         for k in 0..n {
             if ranks[k] == wanted {

@@ -733,6 +733,30 @@ fn orphan_mode_follows_a_smaller_orphan_only_without_a_real_source() {
         &[(only, 5)],
     );
     assert_eq!(alone.selected(), None);
+    // Of two orphans with smaller IDs, only the smallest is a candidate
+    // (as chronyd): each serves its own time, and the group settles on
+    // one root.
+    let mut third: System = System::new(SystemConfig::default(), None);
+    third.set_orphan_stratum(Some(5));
+    let root = third
+        .add_source(SourceConfig::default(), id(1), start)
+        .unwrap();
+    let middle = third
+        .add_source(SourceConfig::default(), id(2), start)
+        .unwrap();
+    for source in [root, middle] {
+        third.set_own_reference_id(source, id(3));
+    }
+    serve_strata(
+        &mut third,
+        &mut rng,
+        start,
+        start + NtpDuration::from_seconds(600),
+        &[(root, 5), (middle, 5)],
+    );
+    assert_eq!(third.selected(), Some(root));
+    assert!(third.selection_interval(root).is_some());
+    assert!(third.selection_interval(middle).is_none());
     // A real source (stratum 2) takes over from the orphan.
     let all = [(smaller, 5), (larger, 5), (real, 2)];
     serve_strata(
