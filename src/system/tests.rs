@@ -692,22 +692,27 @@ fn serve_strata(
 /// real source is selectable; a source of a lower stratum wins over it.
 #[test]
 fn orphan_mode_follows_a_smaller_orphan_only_without_a_real_source() {
-    let mut system: System = System::new(SystemConfig::default(), None);
-    system.set_orphan_stratum(Some(5));
     let start = NtpTimestamp::from_parts(3_900_000_000, 0);
     let id = |last: u8| ReferenceId::from_ip([10, 0, 0, last].into());
-    let smaller = system
-        .add_source(SourceConfig::default(), id(1), start)
-        .unwrap();
-    let larger = system
-        .add_source(SourceConfig::default(), id(3), start)
-        .unwrap();
-    let real = system
-        .add_source(SourceConfig::default(), id(9), start)
-        .unwrap();
-    for source in [smaller, larger, real] {
-        system.set_own_reference_id(source, id(2));
-    }
+    // A node at 10.0.0.`own`, in orphan mode at stratum 5, with servers
+    // at 10.0.0.`servers`.
+    let orphan_node = |own: u8, servers: &[u8]| {
+        let mut system: System = System::new(SystemConfig::default(), None);
+        system.set_orphan_stratum(Some(5));
+        let ids: Vec<SourceId> = servers
+            .iter()
+            .map(|&last| {
+                let source = system
+                    .add_source(SourceConfig::default(), id(last), start)
+                    .unwrap();
+                system.set_own_reference_id(source, id(own));
+                source
+            })
+            .collect();
+        (system, ids)
+    };
+    let (mut system, ids) = orphan_node(2, &[1, 3, 9]);
+    let (smaller, larger, real) = (ids[0], ids[1], ids[2]);
     let mut rng = TestRng::new(3);
     let orphans = [(smaller, 5), (larger, 5)];
     let now = serve_strata(
@@ -719,12 +724,8 @@ fn orphan_mode_follows_a_smaller_orphan_only_without_a_real_source() {
     );
     assert_eq!(system.selected(), Some(smaller));
     // The larger orphan alone is never followed.
-    let mut alone: System = System::new(SystemConfig::default(), None);
-    alone.set_orphan_stratum(Some(5));
-    let only = alone
-        .add_source(SourceConfig::default(), id(3), start)
-        .unwrap();
-    alone.set_own_reference_id(only, id(2));
+    let (mut alone, ids) = orphan_node(2, &[3]);
+    let only = ids[0];
     serve_strata(
         &mut alone,
         &mut rng,
@@ -736,17 +737,8 @@ fn orphan_mode_follows_a_smaller_orphan_only_without_a_real_source() {
     // Of two orphans with smaller IDs, only the smallest is a candidate
     // (as chronyd): each serves its own time, and the group settles on
     // one root.
-    let mut third: System = System::new(SystemConfig::default(), None);
-    third.set_orphan_stratum(Some(5));
-    let root = third
-        .add_source(SourceConfig::default(), id(1), start)
-        .unwrap();
-    let middle = third
-        .add_source(SourceConfig::default(), id(2), start)
-        .unwrap();
-    for source in [root, middle] {
-        third.set_own_reference_id(source, id(3));
-    }
+    let (mut third, ids) = orphan_node(3, &[1, 2]);
+    let (root, middle) = (ids[0], ids[1]);
     serve_strata(
         &mut third,
         &mut rng,
