@@ -570,6 +570,32 @@ impl Stats {
         }
     }
 
+    /// How many samples the fit is worth, for choosing the poll (chronyd
+    /// lengthens it while the regression uses more than `polltarget`
+    /// samples): those in use, times the share of what they would tell of
+    /// the offset now were the clock quiet (the least of the
+    /// [`wander`](Stats::wander) models) that the wander in use leaves: the
+    /// ratio of the offset's variances the two weightings give. A quiet
+    /// clock's samples count in full, so it is polled as chronyd polls it;
+    /// of a clock that wanders, old samples tell little of now, and it is
+    /// polled more often, as chronyd polls a clock whose runs test drops
+    /// old samples.
+    pub fn samples_worth(&self) -> f64 {
+        let Some(fit) = self.fit else {
+            return 0.0;
+        };
+        let entries = self.entries();
+        if entries.is_empty() {
+            return 0.0;
+        }
+        let variance = |wander| {
+            let (min_delay, jitter) = (self.min_delay().unwrap_or(0.0), self.jitter());
+            Weights::new(entries, min_delay, jitter, self.floor(), wander).offset_variance(entries)
+        };
+        let share = variance(WANDERS[0]) / variance(self.wander());
+        f64::from(fit.samples) * share.min(1.0)
+    }
+
     /// Whether the clock is held to a steady standard (it follows a
     /// `local` reference clock, an oscillator the operator says is more
     /// stable than its own): then it is taken not to wander at all (a
@@ -1161,6 +1187,115 @@ fn asymmetry_slope(entries: &[Entry], min_delay: f64) -> Option<(f64, f64)> {
     Some((-b2, Float::sqrt(residuals / (nf - 3.0) * s11 / det)))
 }
 
+/// How [`regress`] weighs an entry: by the inverse of its variance, which
+/// its delay's excess over the minimum gives (the excess's spread over
+/// twelve, the square of a uniform error's width) and, with its age, the
+/// clock's wander.
+#[derive(Debug, Clone, Copy)]
+struct Weights {
+    /// The newest entry's time, which ages count from.
+    newest: NtpTimestamp,
+    min_delay: f64,
+    /// What the smallest delay itself is above the true minimum.
+    floor: f64,
+    spread: f64,
+    floor_variance: f64,
+    wander: f64,
+}
+
+impl Weights {
+    fn new(
+        entries: &[Entry],
+        min_delay: f64,
+        jitter: Jitter,
+        floor_variance: f64,
+        wander: f64,
+    ) -> Self {
+        // The smallest delay is itself above the true minimum by about the
+        // excess a sample has on average, over the square root of their
+        // number. Below MIN_SAMPLES the excesses say too little of their
+        // spread: a quarter of the delay itself bounds it.
+        let n = entries.len();
+        let mean_excess = entries
+            .iter()
+            .map(|e| e.delay as f64 - min_delay)
+            .sum::<f64>()
+            / n as f64;
+        let excess = if n < MIN_SAMPLES {
+            mean_excess.max(min_delay / 4.0)
+        } else {
+            mean_excess
+        };
+        Weights {
+            newest: entries[n - 1].time,
+            min_delay,
+            floor: excess / Float::sqrt(n as f64),
+            spread: jitter.spread,
+            floor_variance,
+            wander,
+        }
+    }
+
+    /// The entry's time relative to the newest, seconds (not positive).
+    fn x_of(&self, e: &Entry) -> f64 {
+        (e.time - self.newest).to_seconds_f64()
+    }
+
+    fn of(&self, e: &Entry) -> f64 {
+        let excess = ((e.delay as f64 - self.min_delay).max(0.0) + self.floor) * self.spread;
+        let age = -self.x_of(e);
+        1.0 / (excess * excess / 12.0 + self.floor_variance + self.wander * age * age * age / 3.0)
+    }
+
+    /// The variance of the offset a line through `entries` gives at the
+    /// newest, as these weights say (unscaled by the residuals).
+    fn offset_variance(&self, entries: &[Entry]) -> f64 {
+        let sums = Sums::of(self, entries, |_| 0.0);
+        if sums.fitted(entries.len()) {
+            sums.sxx / sums.det()
+        } else {
+            1.0 / sums.w
+        }
+    }
+}
+
+/// The weighted sums a line through entries is drawn from: of the weights,
+/// the times (`x`, relative to the newest), the offsets (`y`) and their
+/// products.
+#[derive(Debug, Clone, Copy, Default)]
+struct Sums {
+    w: f64,
+    sx: f64,
+    sy: f64,
+    sxx: f64,
+    sxy: f64,
+}
+
+impl Sums {
+    fn of(weights: &Weights, entries: &[Entry], y_of: impl Fn(&Entry) -> f64) -> Self {
+        let mut sums = Sums::default();
+        for e in entries {
+            let (wi, x, y) = (weights.of(e), weights.x_of(e), y_of(e));
+            sums.w += wi;
+            sums.sx += wi * x;
+            sums.sy += wi * y;
+            sums.sxx += wi * x * x;
+            sums.sxy += wi * x * y;
+        }
+        sums
+    }
+
+    fn det(&self) -> f64 {
+        self.w * self.sxx - self.sx * self.sx
+    }
+
+    /// Whether `m` entries with these sums make a line: at least two, at
+    /// times far enough apart.
+    fn fitted(&self, m: usize) -> bool {
+        m >= 2 && self.det() > 1e-12 * self.w * self.sxx
+    }
+}
+
 /// Weighted least squares of offset against time over `entries`, relative
 /// to the newest entry's time, and how much more the residuals spread than
 /// the weights say (χ² over the degrees of freedom, at least 1), by which
@@ -1172,45 +1307,23 @@ fn regress(
     floor_variance: f64,
     wander: f64,
 ) -> (Fit, f64) {
-    let newest = entries[entries.len() - 1].time;
-    let x_of = |e: &Entry| (e.time - newest).to_seconds_f64();
+    let weights = Weights::new(entries, min_delay, jitter, floor_variance, wander);
+    let x_of = |e: &Entry| weights.x_of(e);
     // The offset corrected for the jitter's asymmetry; the error left is
     // spread over `jitter.spread` of the excess.
     let y_of = |e: &Entry| corrected(e, min_delay, jitter);
-    let spread = jitter.spread;
-    // The smallest delay is itself above the true minimum by about the
-    // excess a sample has on average, over the square root of their
-    // number. Below MIN_SAMPLES the excesses say too little of their
-    // spread: a quarter of the delay itself bounds it.
-    let n = entries.len();
-    let mean_excess = entries
-        .iter()
-        .map(|e| e.delay as f64 - min_delay)
-        .sum::<f64>()
-        / n as f64;
-    let excess = if n < MIN_SAMPLES {
-        mean_excess.max(min_delay / 4.0)
-    } else {
-        mean_excess
-    };
-    let floor = excess / Float::sqrt(n as f64);
-    let weight_of = |e: &Entry| {
-        let excess = ((e.delay as f64 - min_delay).max(0.0) + floor) * spread;
-        let age = -x_of(e);
-        1.0 / (excess * excess / 12.0 + floor_variance + wander * age * age * age / 3.0)
-    };
-    let (mut w, mut sx, mut sy, mut sxx, mut sxy) = (0.0, 0.0, 0.0, 0.0, 0.0);
-    for e in entries {
-        let (wi, x, y) = (weight_of(e), x_of(e), y_of(e));
-        w += wi;
-        sx += wi * x;
-        sy += wi * y;
-        sxx += wi * x * x;
-        sxy += wi * x * y;
-    }
+    let weight_of = |e: &Entry| weights.of(e);
+    let sums = Sums::of(&weights, entries, y_of);
+    let Sums {
+        w,
+        sx,
+        sy,
+        sxx,
+        sxy,
+    } = sums;
     let m = entries.len();
-    let det = w * sxx - sx * sx;
-    let fitted = m >= 2 && det > 1e-12 * w * sxx;
+    let det = sums.det();
+    let fitted = sums.fitted(m);
     let (offset, frequency, mut var_a, mut var_b, mut cov) = if fitted {
         let b = (w * sxy - sx * sy) / det;
         let a = (sy - b * sx) / w;
@@ -1245,7 +1358,7 @@ fn regress(
     }
     let std_dev = Float::sqrt(sum_sq / (m.max(2) - 1) as f64);
     let fit = Fit {
-        time: newest,
+        time: weights.newest,
         offset,
         frequency,
         offset_var: var_a,
@@ -1356,6 +1469,33 @@ mod tests {
             stats.set_steady(false);
             assert_eq!((stats.wander(), *stats.fit().unwrap()), (fast, free));
         }
+    }
+
+    /// What the poll is chosen by: a quiet clock's samples are worth
+    /// their number, as chronyd counts them; the same samples, of a clock
+    /// the scores found to wander 100 times more, are worth less than half
+    /// as many (the runs test may keep fewer, and those that are kept tell
+    /// of now only what a few would), so the poll shortens; held to a
+    /// steady standard, those in use count in full again.
+    #[test]
+    fn samples_of_a_wandering_clock_are_worth_fewer() {
+        for seed in 1..4 {
+            let mut stats = walked(1e-10, seed);
+            let used = f64::from(stats.fit().unwrap().samples);
+            assert!(used >= 16.0, "seed {seed}: {used}");
+            assert_eq!(stats.samples_worth(), used, "seed {seed}");
+            stats.wander = 2;
+            stats.refit();
+            let worth = stats.samples_worth();
+            assert!(
+                worth > 1.0 && worth < used / 2.0,
+                "seed {seed}: {worth} of {used}"
+            );
+            stats.set_steady(true);
+            let used = f64::from(stats.fit().unwrap().samples);
+            assert_eq!(stats.samples_worth(), used, "seed {seed}");
+        }
+        assert_eq!(Stats::default().samples_worth(), 0.0);
     }
 
     /// Stats fed 40 polls of a clock 1 ms behind over a path with

@@ -107,7 +107,9 @@ pub struct SourceConfig {
     pub maxdelaydevratio: f64,
     /// Samples the regression should use: the polling interval grows while
     /// it uses more, and shrinks while it uses fewer (chrony's
-    /// `polltarget`, default 8).
+    /// `polltarget`, default 8). Those of a clock that wanders count for
+    /// what they tell of the offset now ([`Stats::samples_worth`]), so it
+    /// is polled more often.
     pub poll_target: u8,
     /// The regression keeps at least this many samples (chrony's
     /// `minsamples`; 0: the engine's [`MIN_SAMPLES`](crate::filter::MIN_SAMPLES)).
@@ -2419,9 +2421,9 @@ impl Source {
         if missed > bound && bound > 0.0 {
             self.poll_score -= Float::log2(missed / bound) as f32;
         } else {
-            let used = self.stats.fit().map_or(0, |fit| fit.samples);
+            let worth = self.stats.samples_worth() as f32;
             let target = f32::from(self.config.poll_target.max(2));
-            self.poll_score += (f32::from(used) / target - 1.0) / target;
+            self.poll_score += (worth / target - 1.0) / target;
         }
         if self.poll_score >= 1.0 {
             self.poll = (self.poll + 1).min(self.maxpoll());
