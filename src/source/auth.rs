@@ -88,8 +88,10 @@ pub struct AuthCounters {
 /// due for its refresh (`ntsrefresh` seconds after its first request:
 /// chronyd too counts from the poll that takes up a finished NTS-KE's
 /// session) sends nothing and wants NTS-KE instead, unless the last attempt's
-/// [`KeBackoff`] wait is not over. A refresh that cannot start or fails
-/// keeps the session in use.
+/// [`KeBackoff`] wait is not over. A session due for its refresh is not
+/// used again (chronyd drops its cookies then): until NTS-KE gives a new
+/// one, the source sends nothing, so the refresh bounds how long one
+/// session's keys serve, as `ntsrefresh` says.
 #[derive(Debug, Clone)]
 pub struct NtsState {
     /// The session in use (none before the first NTS-KE, nor after a NAK
@@ -105,9 +107,6 @@ pub struct NtsState {
     refresh: f64,
     /// When the session in use is refreshed; set by its first request.
     refresh_at: Option<NtpTimestamp>,
-    /// The refresh is due: the session goes on while it cannot start or
-    /// fails, and its answers do not shorten the backoff.
-    refreshing: bool,
     /// The shell is running NTS-KE for this source.
     in_progress: bool,
     /// When the session in use was made (local time).
@@ -134,7 +133,6 @@ impl NtsState {
             next_attempt: None,
             refresh: f64::INFINITY,
             refresh_at: None,
-            refreshing: false,
             in_progress: false,
             last_ke: None,
             sessions: 0,
@@ -224,7 +222,6 @@ impl NtsState {
         self.session = Some(session);
         self.refresh = refresh;
         self.refresh_at = None;
-        self.refreshing = false;
         self.in_progress = false;
         self.wanted = false;
         self.last_ke = Some(made);
@@ -242,15 +239,17 @@ impl NtsState {
     }
 
     /// A poll at `now`: whether its request can go with the session. When
-    /// NTS-KE is needed and may start, it is wanted and the poll sends
-    /// nothing; a refresh that has to wait leaves the session in use.
+    /// NTS-KE is needed and may start, it is wanted; either way the poll
+    /// sends nothing. A session due for its refresh is dropped.
     fn ready_to_send(&mut self, now: NtpTimestamp) -> bool {
-        let usable = !self.nak && self.cookies() > 0;
-        let refresh_due = self.refresh_at.is_some_and(|at| now >= at);
-        if usable && !refresh_due {
+        if self.refresh_at.is_some_and(|at| now >= at) {
+            // Its keys have served their time.
+            self.session = None;
+            self.refresh_at = None;
+        }
+        if !self.nak && self.cookies() > 0 {
             return true;
         }
-        self.refreshing = refresh_due;
         let may_start = !self.in_progress && self.next_attempt.map_or(true, |at| now >= at);
         if may_start {
             self.wanted = true;
@@ -258,9 +257,8 @@ impl NtsState {
                 // The server no longer opens these cookies.
                 self.session = None;
             }
-            return false;
         }
-        usable
+        false
     }
 
     /// The session's first request at `now` starts its refresh period.
@@ -271,15 +269,11 @@ impl NtsState {
     }
 
     /// The server answered an authenticated request: a new NTS-KE may
-    /// start at once when one is needed (unless the answer came on a
-    /// session kept while its refresh fails: then the refresh's attempts
-    /// go on backing off).
+    /// start at once when one is needed.
     fn answered(&mut self) {
         self.nak = false;
-        if !self.refreshing {
-            self.backoff.answered();
-            self.next_attempt = None;
-        }
+        self.backoff.answered();
+        self.next_attempt = None;
     }
 
     /// The clock was stepped by `shift`: the schedule moves with it.

@@ -443,7 +443,7 @@ fn running_out_of_cookies_wants_nts_ke_paced_as_chronyd() {
 }
 
 #[test]
-fn the_refresh_comes_with_a_poll_ntsrefresh_after_the_first_request() {
+fn a_refresh_drops_the_session_ntsrefresh_after_its_first_request() {
     let (mut server, session) = nts_pair([7; 32]);
     let (mut source, mut state) = nts_source(session);
     let mut rng = TestRng::new(7);
@@ -453,8 +453,9 @@ fn the_refresh_comes_with_a_poll_ntsrefresh_after_the_first_request() {
     let refresh = first + NtpDuration::from_seconds(3600);
     assert_eq!(state.refresh_at(), Some(refresh));
     // Every poll before the refresh sends; the first at or after it
-    // sends nothing and wants NTS-KE; the session is kept meanwhile.
-    // (Each request answered, so that the cookies never run out.)
+    // sends nothing and wants NTS-KE, its session dropped (as chronyd
+    // drops its cookies). (Each request answered, so that the cookies
+    // never run out before.)
     let mut poll = |source: &mut Source, state: &mut NtsState| {
         let now = source.next_poll().unwrap();
         let mut buf = [0u8; MAX_REQUEST_LEN];
@@ -474,32 +475,37 @@ fn the_refresh_comes_with_a_poll_ntsrefresh_after_the_first_request() {
             break now;
         }
     };
-    assert!(state.wants_ke() && state.cookies() > 0);
-    // The refresh fails: the polls go on with the session in use until
-    // the next attempt may start.
-    state.start();
-    assert_eq!(state.failed(at, KeEnding::Connection), 16);
-    let (now, sent) = poll(&mut source, &mut state);
-    assert!(now >= at + NtpDuration::from_seconds(16));
-    assert!(!sent && state.wants_ke());
-    // The failures go on: the waits grow past the polling interval, and
-    // the polls in between send with the session in use, their answers
-    // shortening nothing.
-    let mut now = now;
-    for wait in [32, 64, 128, 256] {
+    assert!(state.wants_ke());
+    assert_eq!((state.cookies(), state.refresh_at()), (0, None));
+    // The refresh fails: no poll sends until a new session comes, the
+    // attempts backing off as chronyd's.
+    let mut now = at;
+    for wait in [16, 32, 64, 128] {
         state.start();
         assert_eq!(state.failed(now, KeEnding::Connection), wait);
         let retry = now + NtpDuration::from_seconds(wait as i64);
         loop {
             let (at, sent) = poll(&mut source, &mut state);
-            assert_eq!(sent, at < retry, "{wait} s");
-            if !sent {
+            assert!(!sent, "{wait} s");
+            if state.wants_ke() {
+                assert!(at >= retry, "{wait} s");
                 now = at;
                 break;
             }
         }
     }
-    assert_eq!(state.attempts(), 5);
+    assert_eq!(state.attempts(), 4);
+    // A new session: the polls send again, its refresh counted from the
+    // first of them.
+    let (_, fresh) = nts_pair([7; 32]);
+    state.start();
+    state.established(fresh, now, 3600.0);
+    let (sent_at, sent) = poll(&mut source, &mut state);
+    assert!(sent);
+    assert_eq!(
+        state.refresh_at(),
+        Some(sent_at + NtpDuration::from_seconds(3600))
+    );
     // A restored session is refreshed `ntsrefresh` after it was made.
     let (_, saved) = nts_pair([7; 32]);
     let mut restored = NtsState::new();
