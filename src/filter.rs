@@ -1188,9 +1188,9 @@ fn asymmetry_slope(entries: &[Entry], min_delay: f64) -> Option<(f64, f64)> {
 }
 
 /// How [`regress`] weighs an entry: by the inverse of its variance, which
-/// its delay's excess over the minimum gives (the excess's spread over
-/// twelve, the square of a uniform error's width) and, with its age, the
-/// clock's wander.
+/// its delay's excess over the minimum gives (an error spread evenly over
+/// the excess has a twelfth of its square) and, with its age, the clock's
+/// wander.
 #[derive(Debug, Clone, Copy)]
 struct Weights {
     /// The newest entry's time, which ages count from.
