@@ -95,7 +95,7 @@ pub struct AuthCounters {
 #[derive(Debug, Clone)]
 pub struct NtsState {
     /// The session in use (none before the first NTS-KE, nor after a NAK
-    /// once a new one is wanted).
+    /// once a new one is wanted, nor once its refresh was due).
     session: Option<NtsSession>,
     backoff: KeBackoff,
     /// A poll wants NTS-KE: [`crate::system::System::poll_nts_ke`] hands
