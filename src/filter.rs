@@ -584,16 +584,17 @@ impl Stats {
         let Some(fit) = self.fit else {
             return 0.0;
         };
-        let entries = self.entries();
-        if entries.is_empty() {
-            return 0.0;
+        let (used, wander, entries) = (f64::from(fit.samples), self.wander(), self.entries());
+        // The quietest model (or none, held steady) leaves them all.
+        if wander <= WANDERS[0] || entries.is_empty() {
+            return used;
         }
+        let (min_delay, jitter, floor) =
+            (self.min_delay().unwrap_or(0.0), self.jitter(), self.floor());
         let variance = |wander| {
-            let (min_delay, jitter) = (self.min_delay().unwrap_or(0.0), self.jitter());
-            Weights::new(entries, min_delay, jitter, self.floor(), wander).offset_variance(entries)
+            Weights::new(entries, min_delay, jitter, floor, wander).offset_variance(entries)
         };
-        let share = variance(WANDERS[0]) / variance(self.wander());
-        f64::from(fit.samples) * share.min(1.0)
+        used * (variance(WANDERS[0]) / variance(wander)).min(1.0)
     }
 
     /// Whether the clock is held to a steady standard (it follows a
