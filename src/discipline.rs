@@ -1182,7 +1182,7 @@ impl Discipline {
 
 /// How much faster, as a fraction of its old rate, a clock runs at
 /// frequency `after` than at `before`.
-fn rate_change(before: f64, after: f64) -> f64 {
+pub(crate) fn rate_change(before: f64, after: f64) -> f64 {
     (after - before) / (1.0 + before)
 }
 

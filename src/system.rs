@@ -1806,8 +1806,11 @@ impl<const N: usize, const S: usize, const R: usize> System<N, S, R> {
         let skew = self.discipline.drift().skew_ppm * 1e-6;
         if let Some(smoother) = &mut self.smoother {
             // The estimate is the clock's error (positive: fast): the
-            // corrected time runs faster by what it fell.
-            let rate = -(after.1 - before.1) * 1e-6;
+            // corrected time runs faster by what it fell, as a fraction
+            // of its old rate (owed as the bare difference, swings of the
+            // frequency to and fro would leave the served time off its
+            // rate by their products).
+            let rate = crate::discipline::rate_change(-before.1 * 1e-6, -after.1 * 1e-6);
             smoother.clock_corrected(now, after.0 - before.0, rate, skew);
         }
     }
