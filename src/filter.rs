@@ -119,6 +119,11 @@ const SCORE_MEMORY: f64 = 1.0 - 1.0 / 64.0;
 /// (a minimum excess of zero) still weigh something finite.
 const UNBOUNDED_FLOOR: f64 = 1e-24;
 
+/// The least share of the model's variances that residuals narrower than
+/// it leave (see [`regress`]): samples on a line to the last bit still
+/// have a spread.
+const MIN_SHRINK: f64 = 1e-6;
+
 /// Skew reported while the frequency is unknown (one sample), s/s: more
 /// than any update accepts (`maxupdateskew`), and what bounds the error
 /// of a single sample as it ages.
@@ -662,7 +667,7 @@ impl Stats {
         let y = offset + jitter.asymmetry * (delay - min_delay).max(0.0);
         let ahead = (time - entries[n - 1].time).to_seconds_f64().max(0.0);
         for (wander, score) in WANDERS.iter().zip(self.scores.iter_mut()) {
-            let (fit, scale) = regress(entries, min_delay, jitter, floor, *wander);
+            let (fit, scale) = regress(entries, min_delay, jitter, floor, *wander, false);
             let (predicted, sd) = fit.predict(time);
             let var = own * scale + sd * sd + wander * ahead * ahead * ahead / 3.0;
             let error = y - predicted;
@@ -704,6 +709,7 @@ impl Stats {
                 jitter,
                 self.floor(),
                 self.wander(),
+                self.unbounded,
             );
             let m = n - start;
             if m <= usize::from(self.min_samples).max(MIN_SAMPLES) {
@@ -1307,6 +1313,7 @@ fn regress(
     jitter: Jitter,
     floor_variance: f64,
     wander: f64,
+    shrink: bool,
 ) -> (Fit, f64) {
     let weights = Weights::new(entries, min_delay, jitter, floor_variance, wander);
     let x_of = |e: &Entry| weights.x_of(e);
@@ -1338,8 +1345,18 @@ fn regress(
         chi2 += weight_of(e) * r * r;
         sum_sq += r * r;
     }
+    // Residuals wider than the model widen the variances. Narrower ones
+    // narrow them only for errors the model does not bound (`shrink`: a
+    // reference clock's, whose dispersion is its precision and whose
+    // wander is the least assumed): chronyd's slope error is its
+    // residuals' alone, so a clock read to 1 ns is known to that.
     let scale = if m > 2 {
-        (chi2 / (m - 2) as f64).max(1.0)
+        let scale = chi2 / (m - 2) as f64;
+        if shrink {
+            scale.max(MIN_SHRINK)
+        } else {
+            scale.max(1.0)
+        }
     } else {
         1.0
     };
@@ -1751,6 +1768,30 @@ mod tests {
             sd(&unbounded)
         );
         assert!(unbounded.offset.abs() < 1e-7 && unbounded.frequency.abs() < 1e-8);
+    }
+
+    /// A reference clock read to 1 ns (4 samples 64 s apart, each
+    /// weighed as the clock's precision, 119 ns): its frequency is known
+    /// as well as the samples' residuals say, chronyd's way, not as the
+    /// least wander assumed would have it (0.01 ppm). Samples over an
+    /// NTP path keep the model's variances as their floor.
+    #[test]
+    fn a_reference_clocks_residuals_narrow_its_skew() {
+        let fit_of = |unbounded: bool| {
+            let mut stats = Stats::default();
+            stats.set_delay_model(1e-9, 0.0);
+            stats.set_unbounded_errors(unbounded);
+            for i in 0..4 {
+                let noise = if i % 2 == 0 { 1e-9 } else { -1e-9 };
+                let t = f64::from(i) * 64.0;
+                stats.add(at(t), 1e-3 + 1e-7 * t + noise, 1e-9 + 3.464 * 119e-9);
+            }
+            *stats.fit().unwrap()
+        };
+        let (clock, path) = (fit_of(true), fit_of(false));
+        assert!((clock.frequency - 1e-7).abs() < 1e-10, "{clock:?}");
+        assert!(clock.skew < 1e-10, "{}", clock.skew);
+        assert!(path.skew > 1e-9, "{}", path.skew);
     }
 
     #[test]
