@@ -1686,10 +1686,11 @@ impl<const N: usize, const S: usize, const R: usize> System<N, S, R> {
             // correct it as any offset (as chronyd).
             LeapMode::Ignore => {}
         }
+        let at = self.smoothing_time(now);
         if let Some(smoother) = &mut self.smoother {
             // Unless the smoothing took it as the correction it is.
             if smoother.config().leap_only || mode != LeapMode::Slew {
-                smoother.leap(now, -seconds);
+                smoother.leap(at, -seconds);
             }
         }
         self.leap = Some(PendingLeap {
@@ -1780,8 +1781,9 @@ impl<const N: usize, const S: usize, const R: usize> System<N, S, R> {
         if let Some(step) = correction.step {
             self.shift_first_sample(step);
             self.shift_nts(step);
+            let at = self.smoothing_time(now);
             if let Some(smoother) = &mut self.smoother {
-                smoother.reset(now);
+                smoother.reset(at);
             }
         }
     }
@@ -1804,6 +1806,7 @@ impl<const N: usize, const S: usize, const R: usize> System<N, S, R> {
         }
         let after = self.served_state(now);
         let skew = self.discipline.drift().skew_ppm * 1e-6;
+        let at = self.smoothing_time(now);
         if let Some(smoother) = &mut self.smoother {
             // The estimate is the clock's error (positive: fast): the
             // corrected time runs faster by what it fell, as a fraction
@@ -1811,8 +1814,17 @@ impl<const N: usize, const S: usize, const R: usize> System<N, S, R> {
             // frequency to and fro would leave the served time off its
             // rate by their products).
             let rate = crate::discipline::rate_change(-before.1 * 1e-6, -after.1 * 1e-6);
-            smoother.clock_corrected(now, after.0 - before.0, rate, skew);
+            smoother.clock_corrected(at, after.0 - before.0, rate, skew);
         }
+    }
+
+    /// The time scale smoothing runs on at `now`: the monotonic one (the
+    /// corrected time less every offset correction: see
+    /// [`Discipline::monotonic`]), which a slew does not speed up. On the
+    /// clock's own time, a slew 8 % fast would pay a frequency owed 8 %
+    /// faster while it lasts, and the served time would jump by that.
+    fn smoothing_time(&self, now: NtpTimestamp) -> NtpTimestamp {
+        self.corrected_time(now) + NtpDuration::from_seconds_f64(self.discipline.monotonic().0)
     }
 
     /// Whether any source is authenticated, and whether any is not.
@@ -2201,7 +2213,8 @@ impl<const N: usize, const S: usize, const R: usize> System<N, S, R> {
     /// What smoothing and the leap smear add to the corrected time at
     /// `now`, seconds (0 without either).
     pub fn smoothing_offset(&self, now: NtpTimestamp) -> f64 {
-        let spline = self.smoother.as_ref().map_or(0.0, |s| s.offset(now));
+        let at = self.smoothing_time(now);
+        let spline = self.smoother.as_ref().map_or(0.0, |s| s.offset(at));
         let smear = match (&self.leap, self.config.leap_smear) {
             (Some(leap), true) => {
                 let unix = now.to_unix(NtpTimestamp::DEFAULT_PIVOT);
@@ -2214,19 +2227,20 @@ impl<const N: usize, const S: usize, const R: usize> System<N, S, R> {
 
     /// `chronyc smoothing` at `now` (none without `smoothtime`).
     pub fn smoothing_report(&self, now: NtpTimestamp) -> Option<SmoothingReport> {
-        Some(self.smoother.as_ref()?.report(now))
+        Some(self.smoother.as_ref()?.report(self.smoothing_time(now)))
     }
 
     /// `chronyc smoothtime reset` (`activate`: `smoothtime activate`) at
     /// `now`; whether smoothing is configured.
     pub fn smoothtime(&mut self, now: NtpTimestamp, activate: bool) -> bool {
+        let at = self.smoothing_time(now);
         let Some(smoother) = &mut self.smoother else {
             return false;
         };
         if activate {
-            smoother.activate(now);
+            smoother.activate(at);
         } else {
-            smoother.reset(now);
+            smoother.reset(at);
         }
         true
     }
@@ -2681,8 +2695,9 @@ impl<const N: usize, const S: usize, const R: usize> System<N, S, R> {
         for clock in self.refclocks.iter_mut().flatten() {
             clock.clear();
         }
+        let at = self.smoothing_time(now);
         if let Some(smoother) = &mut self.smoother {
-            smoother.reset(now);
+            smoother.reset(at);
         }
         // The clock is no longer known to be right (chronyd: an unknown
         // step unsynchronises it).

@@ -1249,3 +1249,54 @@ fn smoothing_keeps_the_served_rate_through_frequency_swings() {
         served - true_elapsed
     );
 }
+
+/// A served time smoothed while it owes a frequency (800 ppm) runs on at
+/// its rate through a fast slew of the clock (0.1 s): the smoothing pays
+/// on the monotonic time scale, which the slew does not speed up. (On the
+/// clock's own time it paid the 800 ppm faster while the slew lasted: 80
+/// µs off after it.)
+#[test]
+fn smoothing_keeps_the_served_rate_through_a_slew() {
+    let config = SystemConfig {
+        smoothing: Some(SmoothConfig {
+            max_freq_ppm: 1e4,
+            max_wander_ppm: 1e-6,
+            leap_only: false,
+        }),
+        ..SystemConfig::default()
+    };
+    let mut system = System::<2>::with_capacity(config, None);
+    let start = NtpTimestamp::from_parts(3_900_000_000, 0);
+    assert!(system.smoothtime(start, true));
+    let served_at_start = system.served_time(start);
+    system.accumulate_frequency(start, 800.0);
+    system.accumulate_offset(start, -0.1);
+    // The clock's correction (ppm) as the system sets it, and the clock's
+    // reading (kept in seconds: 20 000 roundings to 2⁻³² s would be a
+    // microsecond).
+    let mut ppm = 0.0;
+    let mut slewed = false;
+    let (mut clock, mut clock_elapsed, mut true_elapsed) = (start, 0.0, 0.0);
+    for _ in 0..20_000 {
+        while let Some(action) = system.poll_action() {
+            if let ClockAction::SetFrequency { ppm: set } = action {
+                ppm = set;
+            }
+        }
+        slewed |= ppm > 1000.0;
+        clock_elapsed += 0.01 * (1.0 + ppm * 1e-6);
+        clock = start + NtpDuration::from_seconds_f64(clock_elapsed);
+        true_elapsed += 0.01;
+        if system.poll_timeout().is_some_and(|due| due <= clock) {
+            system.handle_timeout(clock);
+        }
+    }
+    assert!(slewed);
+    assert!((ppm + 800.0).abs() < 1e-6, "{ppm}");
+    let served = (system.served_time(clock) - served_at_start).to_seconds_f64();
+    assert!(
+        (served - true_elapsed).abs() < 1e-6,
+        "{:e}",
+        served - true_elapsed
+    );
+}
