@@ -1104,6 +1104,21 @@ fn bound(
     }
 }
 
+/// The standard normal point that 90 % of draws fall below.
+pub(crate) const Z90: f64 = 1.281_551_565_5;
+
+/// The point of the chi-square distribution with `dof` degrees of freedom
+/// that the standard normal point `z` maps to (Wilson and Hilferty's
+/// approximation): `Z90` gives the 90 % point, `-Z90` the 10 % one. The
+/// 10 % point is below the tables' at few degrees (a third at 1), so a
+/// bound on a variance drawn from it is wider, never narrower.
+pub(crate) fn chi2_point(dof: f64, z: f64) -> f64 {
+    let k = dof.max(1.0);
+    let a = 2.0 / (9.0 * k);
+    let c = (1.0 - a + z * Float::sqrt(a)).max(0.0);
+    k * c * c * c
+}
+
 /// The fewest runs of residual signs that `n` random residuals show with
 /// 95 % probability (normal approximation of the runs distribution with
 /// equal numbers of each sign, one-sided).
@@ -1351,9 +1366,13 @@ fn regress(
     // wander is the least assumed): chronyd's slope error is its
     // residuals' alone, so a clock read to 1 ns is known to that.
     let scale = if m > 2 {
-        let scale = chi2 / (m - 2) as f64;
+        let dof = (m - 2) as f64;
+        let scale = chi2 / dof;
         if shrink {
-            scale.max(MIN_SHRINK)
+            // Only as far as the residuals show it clearly: the 90 %
+            // upper bound of the variance they give.
+            let bound = (chi2 / chi2_point(dof, -Z90)).min(1.0);
+            scale.max(bound).max(MIN_SHRINK)
         } else {
             scale.max(1.0)
         }
@@ -1768,6 +1787,18 @@ mod tests {
             sd(&unbounded)
         );
         assert!(unbounded.offset.abs() < 1e-7 && unbounded.frequency.abs() < 1e-8);
+    }
+
+    #[test]
+    fn chi_square_10_percent_points_are_close_to_the_table_or_below() {
+        for (dof, point) in [(10.0, 4.865), (30.0, 20.599)] {
+            let got = chi2_point(dof, -Z90);
+            assert!((got / point - 1.0).abs() < 0.03, "{dof}: {got}");
+        }
+        for (dof, point) in [(1.0, 0.0158), (2.0, 0.211)] {
+            let got = chi2_point(dof, -Z90);
+            assert!(got < point && got > point / 4.0, "{dof}: {got}");
+        }
     }
 
     /// A reference clock read to 1 ns (4 samples 64 s apart, each

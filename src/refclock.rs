@@ -21,6 +21,7 @@
 
 use num_traits::Float;
 
+use crate::filter::{chi2_point, Z90};
 use crate::time::{NtpDuration, NtpTimestamp};
 use crate::wire::{LeapIndicator, ReferenceId};
 
@@ -573,14 +574,9 @@ impl SampleFilter {
 }
 
 /// The 90 % point of the chi-square distribution with `dof` degrees of
-/// freedom (Wilson and Hilferty's approximation, within 3 % from 1 degree
-/// and closer beyond).
+/// freedom (within 3 % of the tables from 1 degree, closer beyond).
 fn chi2_90(dof: f64) -> f64 {
-    const Z90: f64 = 1.281_551_565_5;
-    let k = dof.max(1.0);
-    let a = 2.0 / (9.0 * k);
-    let c = 1.0 - a + Z90 * Float::sqrt(a);
-    k * c * c * c
+    chi2_point(dof, Z90)
 }
 
 /// A reference clock's state in the engine: its configuration, filter and
