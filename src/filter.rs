@@ -119,9 +119,9 @@ const SCORE_MEMORY: f64 = 1.0 - 1.0 / 64.0;
 /// (a minimum excess of zero) still weigh something finite.
 const UNBOUNDED_FLOOR: f64 = 1e-24;
 
-/// The least share of the model's variances that residuals narrower than
-/// it leave (see [`regress`]): samples on a line to the last bit still
-/// have a spread.
+/// The least share of the model's slope variance that residuals narrower
+/// than it leave (see [`regress`]): samples on a line to the last bit
+/// still have a spread.
 const MIN_SHRINK: f64 = 1e-6;
 
 /// Skew reported while the frequency is unknown (one sample), s/s: more
@@ -1320,8 +1320,8 @@ impl Sums {
 
 /// Weighted least squares of offset against time over `entries`, relative
 /// to the newest entry's time, and how much more the residuals spread than
-/// the weights say (χ² over the degrees of freedom, at least 1), by which
-/// the uncertainties are scaled.
+/// the weights say (χ² over the degrees of freedom, at least 1; below 1
+/// with `shrink`), by which the uncertainties are scaled.
 fn regress(
     entries: &[Entry],
     min_delay: f64,
@@ -1361,10 +1361,10 @@ fn regress(
         sum_sq += r * r;
     }
     // Residuals wider than the model widen the variances. Narrower ones
-    // narrow them only for errors the model does not bound (`shrink`: a
-    // reference clock's, whose dispersion is its precision and whose
-    // wander is the least assumed): chronyd's slope error is its
-    // residuals' alone, so a clock read to 1 ns is known to that.
+    // narrow the slope's only for errors the model does not bound
+    // (`shrink`: a reference clock's, whose dispersion is its precision
+    // and whose wander is the least assumed): chronyd's slope error is
+    // its residuals' alone, so a clock read to 1 ns is known to that.
     let scale = if m > 2 {
         let dof = (m - 2) as f64;
         let scale = chi2 / dof;
@@ -1380,7 +1380,11 @@ fn regress(
         1.0
     };
     if m > 2 {
-        var_a *= scale;
+        // The offset is known no better than the model's floor (the
+        // clock's precision): narrower residuals narrow its slope alone.
+        // (A narrower offset would slew faster: chronyd's slew time
+        // follows the offset's deviation.)
+        var_a *= scale.max(1.0);
         if fitted {
             var_b *= scale;
         }
@@ -1804,8 +1808,9 @@ mod tests {
     /// A reference clock read to 1 ns (4 samples 64 s apart, each
     /// weighed as the clock's precision, 119 ns): its frequency is known
     /// as well as the samples' residuals say, chronyd's way, not as the
-    /// least wander assumed would have it (0.01 ppm). Samples over an
-    /// NTP path keep the model's variances as their floor.
+    /// least wander assumed would have it (0.01 ppm); its offset, as
+    /// well as the precision says. Samples over an NTP path keep the
+    /// model's variances as their floor.
     #[test]
     fn a_reference_clocks_residuals_narrow_its_skew() {
         let fit_of = |unbounded: bool| {
@@ -1823,6 +1828,9 @@ mod tests {
         assert!((clock.frequency - 1e-7).abs() < 1e-10, "{clock:?}");
         assert!(clock.skew < 1e-10, "{}", clock.skew);
         assert!(path.skew > 1e-9, "{}", path.skew);
+        // The offset stays as sure as the precision says (no surer).
+        let sd = Float::sqrt(clock.offset_var);
+        assert!(sd > 5e-8 && sd < 2e-7, "{sd}");
     }
 
     #[test]
