@@ -375,9 +375,9 @@ impl Measurement {
         self.sent + NtpDuration::from_bits(half)
     }
 
-    /// The error bound the statistics keep with the sample, seconds: the
-    /// round-trip delay plus twice the server's root dispersion. (They
-    /// weigh it by the round trip alone.)
+    /// The error bound the statistics weigh the sample by, seconds: the
+    /// round-trip delay plus twice the server's root dispersion (a server
+    /// unsure of its own clock counts like a slow exchange).
     pub fn filter_delay(&self) -> f64 {
         self.sample.delay.to_seconds_f64() + 2.0 * self.root_dispersion
     }
@@ -1957,7 +1957,7 @@ impl Source {
         if ratio > 0.0
             && self
                 .stats
-                .min_delay()
+                .min_round_trip()
                 .is_some_and(|min| min > 0.0 && round_trip > ratio * min)
         {
             return Err(ResponseError::DelayRatio(
@@ -1973,7 +1973,7 @@ impl Source {
         } else if self.stats.is_delay_outlier(
             time,
             offset,
-            round_trip,
+            (delay, round_trip),
             self.config.maxdelaydevratio,
         ) {
             return Err(ResponseError::DelayOutlier(
@@ -2004,8 +2004,8 @@ impl Source {
         if self.stats.is_jump(time, offset, delay) {
             self.stats.clear();
         }
-        let excess = round_trip - self.stats.min_delay().unwrap_or(round_trip).min(round_trip);
-        let corrected = self.stats.corrected_offset(offset, round_trip);
+        let excess = delay - self.stats.min_delay().unwrap_or(delay).min(delay);
+        let corrected = self.stats.corrected_offset(offset, delay);
         let noise = self.stats.timestamp_noise();
         let innovation = self.stats.fit().filter(|fit| fit.samples >= 3).map(|fit| {
             let (predicted, sd) = fit.predict(time);
