@@ -1211,15 +1211,9 @@ fn off_a_line(points: &[(f64, f64)]) -> (f64, f64) {
     (rms, residuals.fold(0.0_f64, |m, r| m.max(r.abs())))
 }
 
-/// A served time smoothed (`smoothtime 1e4 1e-6`, active) runs on at the
-/// rate it had while the clock's frequency swings ±400 ppm every 250 s
-/// (a reference clock that swings, as chrony's 119-smoothtime's last
-/// case): each change is owed as the fraction of the old rate it is, so
-/// the swings cancel. (Owed as the bare difference, each pair of swings
-/// left the served rate 4·0.0004² = 0.64 ppm further off: 14 ms in
-/// 5000 s.)
-#[test]
-fn smoothing_keeps_the_served_rate_through_frequency_swings() {
+/// A system whose served time is smoothed as `smoothtime 1e4 1e-6`
+/// (119-smoothtime's last case), smoothing from `start` on.
+fn smoothing_from(start: NtpTimestamp) -> System<2> {
     let config = SystemConfig {
         smoothing: Some(SmoothConfig {
             max_freq_ppm: 1e4,
@@ -1229,10 +1223,23 @@ fn smoothing_keeps_the_served_rate_through_frequency_swings() {
         ..SystemConfig::default()
     };
     let mut system = System::<2>::with_capacity(config, None);
+    assert!(system.smoothtime(start, true));
+    system
+}
+
+/// A served time smoothed (`smoothtime 1e4 1e-6`, active) runs on at the
+/// rate it had while the clock's frequency swings ±400 ppm every 250 s
+/// (a reference clock that swings, as chrony's 119-smoothtime's last
+/// case): each change is owed as the fraction of the old rate it is, so
+/// the swings cancel. (Owed as the bare difference, each pair of swings
+/// left the served rate 4·0.0004² = 0.64 ppm further off: 14 ms in
+/// 5000 s.)
+#[test]
+fn smoothing_keeps_the_served_rate_through_frequency_swings() {
     // The clock's reading (it runs at 1 + its correction) and true time.
     let mut clock = NtpTimestamp::from_parts(3_900_000_000, 0);
+    let mut system = smoothing_from(clock);
     let mut true_elapsed = 0.0;
-    assert!(system.smoothtime(clock, true));
     let served_at_start = system.served_time(clock);
     let mut change = 400.0;
     for _ in 0..20 {
@@ -1257,17 +1264,8 @@ fn smoothing_keeps_the_served_rate_through_frequency_swings() {
 /// µs off after it.)
 #[test]
 fn smoothing_keeps_the_served_rate_through_a_slew() {
-    let config = SystemConfig {
-        smoothing: Some(SmoothConfig {
-            max_freq_ppm: 1e4,
-            max_wander_ppm: 1e-6,
-            leap_only: false,
-        }),
-        ..SystemConfig::default()
-    };
-    let mut system = System::<2>::with_capacity(config, None);
     let start = NtpTimestamp::from_parts(3_900_000_000, 0);
-    assert!(system.smoothtime(start, true));
+    let mut system = smoothing_from(start);
     let served_at_start = system.served_time(start);
     system.accumulate_frequency(start, 800.0);
     system.accumulate_offset(start, -0.1);
