@@ -2213,8 +2213,12 @@ impl<const N: usize, const S: usize, const R: usize> System<N, S, R> {
     /// What smoothing and the leap smear add to the corrected time at
     /// `now`, seconds (0 without either).
     pub fn smoothing_offset(&self, now: NtpTimestamp) -> f64 {
-        let at = self.smoothing_time(now);
-        let spline = self.smoother.as_ref().map_or(0.0, |s| s.offset(at));
+        // Every answer served asks for this: the time scale is worked out
+        // only when there is a smoothing.
+        let spline = self
+            .smoother
+            .as_ref()
+            .map_or(0.0, |s| s.offset(self.smoothing_time(now)));
         let smear = match (&self.leap, self.config.leap_smear) {
             (Some(leap), true) => {
                 let unix = now.to_unix(NtpTimestamp::DEFAULT_PIVOT);
