@@ -30,7 +30,8 @@
 //!   discipline asks to be woken when the correction is done
 //!   ([`poll_timeout`](Discipline::poll_timeout)). How long a slew takes is
 //!   chrony's `corrtimeratio` rule as chronyd carries it out: an offset as
-//!   large as the estimate's own error is spread over half `corrtimeratio`
+//!   large as its own error as measured ([`Estimate::sample_sd`], not grown
+//!   with the samples' age) is spread over half `corrtimeratio`
 //!   update intervals (chronyd's correction rate is `corrtimeratio` × ½ ×
 //!   error × interval, and a slew lasts that rate over the offset), larger
 //!   ones over proportionally less time, smaller ones over more; never faster
@@ -287,6 +288,10 @@ pub struct Estimate {
     pub offset: f64,
     /// Its standard deviation, seconds.
     pub offset_sd: f64,
+    /// Its standard deviation as measured, before the frequency's error
+    /// grows it with the samples' age, seconds: what a slew's haste
+    /// weighs the offset against (chronyd's rule).
+    pub sample_sd: f64,
     /// Rate at which the offset grows on the clock as it runs now, s/s
     /// (positive: the clock is slow).
     pub frequency: f64,
@@ -907,7 +912,9 @@ impl Discipline {
         // outage, what accumulated is not corrected in a hurry).
         let since = self.last_update.map_or(0.0, |t| (now - t).to_seconds_f64());
         let interval = estimate.interval.max(since).max(MIN_SLEW_TIME);
-        let sd = estimate.offset_sd.max(1e-9);
+        // The offset's error as measured: what its age adds is the
+        // frequency's error, which the frequency's update answers.
+        let sd = estimate.sample_sd.max(1e-9);
         let duration = 0.5 * config.corrtimeratio * interval * sd / offset.abs();
         self.slew_over(now, offset, duration)
     }

@@ -94,6 +94,10 @@ pub struct Candidate {
     pub skew: f64,
     /// Standard deviation of the offset estimate, seconds.
     pub offset_sd: f64,
+    /// Standard deviation of the offset estimate at the source's newest
+    /// sample, seconds: `offset_sd` before the frequency's error grows it
+    /// with the sample's age.
+    pub sample_sd: f64,
     /// The source's stratum.
     pub stratum: u8,
     /// The leap indicator the source announces.
@@ -137,6 +141,9 @@ pub struct Combined {
     pub offset: f64,
     /// Combined standard deviation of the offset, seconds.
     pub offset_sd: f64,
+    /// The same of the survivors' `sample_sd`, seconds: the error of the
+    /// offsets as measured, not grown with their age.
+    pub sample_sd: f64,
     /// Combined frequency error, s/s.
     pub frequency: f64,
     /// Combined skew, s/s.
@@ -398,6 +405,7 @@ fn combine(
 ) -> Combined {
     let limit = candidates[selected].distance * COMBINE_LIMIT;
     let (mut w_sum, mut offset, mut var, mut fw_sum, mut frequency) = (0.0, 0.0, 0.0, 0.0, 0.0);
+    let mut sample_var = 0.0;
     for (i, c) in candidates.iter().enumerate() {
         let left_out = c.distance > limit || (any_prefer && !c.prefer);
         if states[i] != SourceState::NotCombined || (i != selected && left_out) {
@@ -412,6 +420,7 @@ fn combine(
         w_sum += w;
         offset += w * c.offset;
         var += w * c.offset_sd * c.offset_sd;
+        sample_var += w * c.sample_sd * c.sample_sd;
         let fw = 1.0 / (c.skew * c.skew).max(1e-24);
         fw_sum += fw;
         frequency += fw * c.frequency;
@@ -420,6 +429,7 @@ fn combine(
         selected,
         offset: offset / w_sum,
         offset_sd: Float::sqrt(var / w_sum),
+        sample_sd: Float::sqrt(sample_var / w_sum),
         frequency: frequency / fw_sum,
         skew: Float::sqrt(1.0 / fw_sum),
         leap,
@@ -437,6 +447,7 @@ mod tests {
             frequency: 0.0,
             skew: 1e-8,
             offset_sd: 1e-5,
+            sample_sd: 1e-5,
             stratum: 1,
             leap: LeapIndicator::NoWarning,
             prefer: false,

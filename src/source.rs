@@ -2535,6 +2535,7 @@ impl Source {
             frequency: fit.frequency,
             skew: fit.skew,
             offset_sd,
+            sample_sd: Float::sqrt(fit.offset_var.max(0.0)),
             stratum: info.stratum,
             leap: info.leap,
             prefer: self.config.prefer,

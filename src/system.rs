@@ -1932,6 +1932,7 @@ impl<const N: usize, const S: usize, const R: usize> System<N, S, R> {
             frequency: 0.0,
             skew: 0.0,
             offset_sd: 0.0,
+            sample_sd: 0.0,
             stratum: 0,
             leap: LeapIndicator::NoWarning,
             prefer: false,
@@ -2047,6 +2048,7 @@ impl<const N: usize, const S: usize, const R: usize> System<N, S, R> {
         let estimate = Estimate {
             offset: combined.offset,
             offset_sd: combined.offset_sd,
+            sample_sd: combined.sample_sd,
             frequency: combined.frequency,
             skew: combined.skew,
             root_delay: info.root_delay + min_delay,

@@ -8,6 +8,7 @@ fn estimate(offset: f64, frequency: f64, skew: f64) -> Estimate {
     Estimate {
         offset,
         offset_sd: 1e-5,
+        sample_sd: 1e-5,
         frequency,
         skew,
         root_delay: 1e-3,
@@ -155,6 +156,28 @@ fn slews_take_longer_for_smaller_offsets() {
     // Never shorter than a second, never faster than maxslewrate.
     assert!((slew_time(1e-3) - 1.0).abs() < 1e-3);
     assert!((slew_time(0.1) - 0.1 * (1.0 + 83_333.333e-6) / 83_333.333e-6).abs() < 1e-6);
+}
+
+/// A slew's haste weighs the offset against its error as measured, not
+/// as the frequency's error grows it with the samples' age (chronyd's
+/// rule): a reference clock's one sample after its history was dropped,
+/// 8 s old and of unknown frequency (2000 ppm), is still known to 1 µs.
+#[test]
+fn slews_weigh_the_offset_against_its_error_as_measured() {
+    let mut d = Discipline::new(None, DisciplineConfig::default());
+    d.update(at(0.0), &estimate(1e-6, 0.0, 1e-9)).unwrap();
+    let aged = Estimate {
+        offset_sd: 2e-3 * 8.0,
+        sample_sd: 1e-6,
+        interval: 16.0,
+        ..estimate(0.1, 0.0, 1e-9)
+    };
+    d.update(at(16.0), &aged).unwrap();
+    let slew_time = (d.poll_timeout().unwrap() - at(16.0)).to_seconds_f64();
+    // At maxslewrate: 0.1 s in 1.2 s. (The aged error would have made
+    // it 3.8 s, at a third of the rate.)
+    let fastest = 0.1 * (1.0 + 83_333.333e-6) / 83_333.333e-6;
+    assert!((slew_time - fastest).abs() < 1e-3, "{slew_time}");
 }
 
 /// The clock can only run so fast (Linux: ±10 % of the tick): a slew on
