@@ -2260,6 +2260,16 @@ impl Source {
         // At most one response is accepted per request.
         let request = self.outstanding.take();
         if header.stratum == 0 {
+            // A kiss code is four ASCII letters (RFC 5905); a stratum 0
+            // without one (a zero reference ID: chronyd's, or a peer's,
+            // before it synchronised) only says the sender is not
+            // synchronised.
+            if header.reference_id.to_ascii().is_none() {
+                return Err(match header.leap {
+                    LeapIndicator::Unsynchronized => ResponseError::Unsynchronized,
+                    _ => ResponseError::BadStratum(0),
+                });
+            }
             let code = header.reference_id.kiss_code();
             self.kiss(code, sent);
             return Err(ResponseError::Kiss(code));
@@ -3535,6 +3545,27 @@ mod tests {
             Err(ResponseError::Unsynchronized)
         );
         assert!(!source.is_waiting() && source.is_unreachable());
+        // So is one whose stratum is 0 with no kiss code (a zero
+        // reference ID, as chronyd sends before it synchronised): no kiss,
+        // and the poll is not touched.
+        for (leap, error) in [
+            (LeapIndicator::Unsynchronized, ResponseError::Unsynchronized),
+            (LeapIndicator::NoWarning, ResponseError::BadStratum(0)),
+        ] {
+            let (request_header, sent) = request(&mut source, &mut rng);
+            let mut zero = reply(&request_header, sent);
+            zero.stratum = 0;
+            zero.reference_id = ReferenceId::NONE;
+            zero.leap = leap;
+            let poll = source.poll();
+            assert_eq!(
+                source
+                    .handle_response(sent, &bytes(&zero), -20, None, TimestampSource::Daemon)
+                    .result,
+                Err(error)
+            );
+            assert!(!source.is_stopped() && source.poll() == poll);
+        }
     }
 
     #[test]
