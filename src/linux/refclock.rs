@@ -4,9 +4,12 @@
 //!
 //! - [`Phc`]: a PTP hardware clock (`/dev/ptp0`), read against the system
 //!   clock with `PTP_SYS_OFFSET_PRECISE`, `_EXTENDED` or plain
-//!   `PTP_SYS_OFFSET` (the first that works, remembered). Not `extpps`
-//!   (timestamps of a pulse on a PHC pin): their conversion to system time
-//!   is chronyd's clock tracking, not I/O, and [`Driver::open`] refuses it.
+//!   `PTP_SYS_OFFSET` (the first that works, remembered). With `extpps` the
+//!   PHC timestamps a pulse-per-second signal on one of its pins
+//!   (`PTP_PIN_SETFUNC`, `PTP_EXTTS_REQUEST`): the readings then only track
+//!   the PHC against the system clock ([`HwClock`]), and each pulse's
+//!   timestamp, read from the device, is turned into system time through
+//!   that line, as chronyd does.
 //! - [`Shm`]: ntpd's shared-memory segment (key `0x4e545030 + unit`), as
 //!   gpsd writes it.
 //! - [`Sock`]: a Unix datagram socket that gpsd or another program sends
@@ -22,6 +25,7 @@
 // it is sound.
 #![allow(unsafe_code)]
 
+use std::boxed::Box;
 use std::ffi::CString;
 use std::format;
 use std::io;
@@ -33,6 +37,7 @@ use std::sync::atomic::{fence, Ordering};
 use std::vec::Vec;
 
 use super::sys::{cvt, unix_datagram_bound};
+use crate::hwclock::{HwClock, HwClockConfig};
 use crate::time::{NtpTimestamp, UnixTime};
 use crate::wire::LeapIndicator;
 
@@ -114,8 +119,8 @@ fn pulse(system: i128) -> Reading {
 pub struct Options {
     /// PHC: never use cross timestamps (`PTP_SYS_OFFSET_PRECISE`).
     pub nocrossts: bool,
-    /// PHC: timestamp an external pulse on a pin of the PHC (refused by
-    /// [`Phc::open`]: not supported).
+    /// PHC: timestamp an external pulse-per-second signal on a pin of the
+    /// PHC, and take the pulses as the samples.
     pub extpps: bool,
     /// PHC `extpps`: the pin the pulse is on (chronyd: 0; negative: leave
     /// the pin functions as they are).
@@ -250,21 +255,48 @@ impl Driver {
         }
     }
 
-    /// SOCK: the descriptor to wait on (`poll(2)` readable), else `None`.
+    /// SOCK, PHC with `extpps`: the descriptor to wait on (`poll(2)`
+    /// readable), else `None`.
     pub fn fd(&self) -> Option<BorrowedFd<'_>> {
         match self {
             Driver::Sock(sock) => Some(sock.fd.as_fd()),
+            Driver::Phc(phc) if phc.extpps.is_some() => Some(phc.fd.as_fd()),
             _ => None,
         }
     }
 
     /// SOCK: the samples that arrived (at most 256 a call; more stay
-    /// readable); malformed datagrams are counted and skipped. Never
-    /// blocks. Others: none.
+    /// readable); malformed datagrams are counted and skipped. PHC with
+    /// `extpps`: the pulses timestamped since (see [`Phc::receive`]).
+    /// Never blocks. Others: none.
     pub fn receive(&mut self) -> Result<Vec<Reading>, RefclockError> {
         match self {
             Driver::Sock(sock) => sock.receive(),
+            Driver::Phc(phc) => phc.receive(),
             _ => Ok(Vec::new()),
+        }
+    }
+
+    /// Whether the driver tracks a clock against the system clock (PHC
+    /// with `extpps`), and so must be told how the system clock changes
+    /// ([`clock_changed`](Self::clock_changed)).
+    pub fn tracks_system_clock(&self) -> bool {
+        matches!(self, Driver::Phc(phc) if phc.extpps.is_some())
+    }
+
+    /// The system clock was changed at its time `at`: from then on it runs
+    /// `rate_change` faster (a fraction), and it jumped by `step` seconds
+    /// (see [`HwClock::clock_changed`]). `None`: changed by an amount not
+    /// known, so what was tracked is dropped.
+    pub fn clock_changed(&mut self, change: Option<(NtpTimestamp, f64, f64)>) {
+        if let Driver::Phc(Phc {
+            extpps: Some(ext), ..
+        }) = self
+        {
+            match change {
+                Some((at, rate_change, step)) => ext.clock.clock_changed(at, rate_change, step),
+                None => ext.clock.clear(),
+            }
         }
     }
 }
@@ -338,21 +370,119 @@ pub struct Phc {
     /// Readings whose windows are this close to the shortest are
     /// averaged, nanoseconds: the system clock's precision.
     tolerance: i128,
+    /// With `extpps`: the pulses' channel and the PHC's tracking (boxed:
+    /// the tracking's readings are a kilobyte and a half).
+    extpps: Option<Box<ExtPps>>,
+}
+
+/// `PTP_ENABLE_FEATURE`, `PTP_RISING_EDGE` and `PTP_FALLING_EDGE` of
+/// `linux/ptp_clock.h`: the flags of a `PTP_EXTTS_REQUEST`.
+const PTP_ENABLE_FEATURE: libc::c_uint = 1 << 0;
+const PTP_RISING_EDGE: libc::c_uint = 1 << 1;
+const PTP_FALLING_EDGE: libc::c_uint = 1 << 2;
+
+/// The size of the kernel's `struct ptp_extts_event`: a `ptp_clock_time`
+/// (seconds as an `i64`, nanoseconds and a reserved word as `u32`s), then
+/// the channel, the flags and two reserved words (`u32`s).
+const EXTTS_EVENT_LEN: usize = 32;
+
+/// What `extpps` keeps: where the pulses come in, and the PHC's time
+/// tracked against the system clock, which turns a pulse's PHC timestamp
+/// into the system time it happened at.
+#[derive(Debug)]
+struct ExtPps {
+    /// The pin set to timestamp the pulses; `None` when the options left
+    /// the pin functions alone (a negative `pin`).
+    pin: Option<u32>,
+    /// The timestamping channel the pulses are reported on.
+    channel: u32,
+    /// The PHC against the system clock, from the polls' readings.
+    clock: HwClock,
+}
+
+impl ExtPps {
+    /// The pulse of an event (`nanos`: its PHC time since the epoch, on
+    /// `channel`), as a reading on the system clock: none for another
+    /// channel, or before the PHC is tracked (two readings).
+    fn pulse(&self, nanos: i128, channel: u32) -> Option<Reading> {
+        if channel != self.channel {
+            log::debug!(
+                "PHC: an event of channel {channel} skipped (pulses come on {})",
+                self.channel
+            );
+            return None;
+        }
+        let (system, error) = self.clock.cook(timestamp(nanos))?;
+        Some(Reading {
+            system,
+            reference: system,
+            leap: LeapIndicator::NoWarning,
+            pulse: true,
+            error,
+        })
+    }
+}
+
+/// An extts event's PHC time (nanoseconds since the epoch) and channel,
+/// from its bytes as the kernel writes them.
+fn extts_event(bytes: &[u8; EXTTS_EVENT_LEN]) -> (i128, u32) {
+    let word =
+        |at: usize| u32::from_ne_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
+    let mut sec = [0u8; 8];
+    sec.copy_from_slice(&bytes[..8]);
+    let sec = i64::from_ne_bytes(sec);
+    (sec as i128 * NANOS + i128::from(word(8)), word(16))
+}
+
+/// Turns the timestamping of a pulse on `pin` (unless `None`), reported on
+/// `channel`, on (at the `clear` edge or the assert one) or off, as
+/// chronyd does.
+fn set_extts(fd: RawFd, pin: Option<u32>, channel: u32, clear: bool, on: bool) -> io::Result<()> {
+    if let Some(pin) = pin {
+        // SAFETY: all zero is a valid ptp_pin_desc.
+        let mut desc: libc::ptp_pin_desc = unsafe { std::mem::zeroed() };
+        desc.index = pin;
+        desc.func = if on {
+            libc::PTP_PF_EXTTS
+        } else {
+            libc::PTP_PF_NONE
+        };
+        desc.chan = channel;
+        // SAFETY: PTP_PIN_SETFUNC reads a ptp_pin_desc.
+        unsafe { ioctl(fd, libc::PTP_PIN_SETFUNC, &mut desc) }?;
+    }
+    // SAFETY: all zero is a valid ptp_extts_request.
+    let mut request: libc::ptp_extts_request = unsafe { std::mem::zeroed() };
+    request.index = channel;
+    request.flags = if on {
+        PTP_ENABLE_FEATURE
+            | if clear {
+                PTP_FALLING_EDGE
+            } else {
+                PTP_RISING_EDGE
+            }
+    } else {
+        0
+    };
+    // SAFETY: PTP_EXTTS_REQUEST reads a ptp_extts_request.
+    unsafe { ioctl(fd, libc::PTP_EXTTS_REQUEST, &mut request) }
 }
 
 impl Phc {
     /// Opens the PHC at `path` read-only, as chronyd does (a symlink such
     /// as `/dev/ptp_kvm` is followed), and checks it is one
-    /// (`PTP_CLOCK_GETCAPS`). `extpps` is refused. `precision`: the
-    /// system clock's, seconds (see [`Driver::open`]).
+    /// (`PTP_CLOCK_GETCAPS`). With `extpps`, sets its `pin` (0 unless
+    /// given; a negative one is left as it is) to timestamp a pulse on
+    /// `channel` (0 unless given), at the assert edge or the `clear` one.
+    /// `precision`: the system clock's, seconds (see [`Driver::open`]).
     pub fn open(path: &Path, options: &Options, precision: f64) -> Result<Phc, RefclockError> {
-        if options.extpps {
-            return Err(RefclockError::Unsupported(format!(
-                "PHC extpps is not supported ({})",
-                path.display()
-            )));
-        }
-        let fd = open_device(path, libc::O_RDONLY, "PHC")?;
+        // (The pulses' events are read when they come, never waited for.)
+        let flags = if options.extpps {
+            libc::O_RDONLY | libc::O_NONBLOCK
+        } else {
+            libc::O_RDONLY
+        };
+        let fd = open_device(path, flags, "PHC")?;
         // SAFETY: all zero is a valid ptp_clock_caps.
         let mut caps: libc::ptp_clock_caps = unsafe { std::mem::zeroed() };
         // SAFETY: PTP_CLOCK_GETCAPS writes a ptp_clock_caps.
@@ -362,21 +492,96 @@ impl Phc {
         );
         unsafe { ioctl(fd.as_raw_fd(), libc::PTP_CLOCK_GETCAPS, &mut caps) }
             .map_err(io_error(context))?;
+        let extpps = if options.extpps {
+            let pin = u32::try_from(options.pin.unwrap_or(0)).ok();
+            let channel = options.channel.unwrap_or(0);
+            set_extts(fd.as_raw_fd(), pin, channel, options.clear, true).map_err(io_error(
+                format!(
+                    "PHC: timestamping pulses on {} (pin {}, channel {channel})",
+                    path.display(),
+                    options.pin.unwrap_or(0)
+                ),
+            ))?;
+            Some(Box::new(ExtPps {
+                pin,
+                channel,
+                clock: HwClock::new(HwClockConfig {
+                    precision: precision.clamp(1e-9, 1.0),
+                    ..HwClockConfig::default()
+                }),
+            }))
+        } else {
+            None
+        };
         Ok(Phc {
             fd,
             path: path.to_path_buf(),
             nocrossts: options.nocrossts,
             method: None,
             tolerance: (precision.clamp(1e-9, 1.0) * 1e9).round() as i128,
+            extpps,
         })
     }
 
+    /// With `extpps`: the pulses timestamped since the last call (at most
+    /// 256; more stay readable), each on the system clock through the
+    /// PHC's tracking; events of another channel, and those before the
+    /// PHC is tracked (its first two polls), are skipped. Never blocks.
+    /// Without: none.
+    pub fn receive(&mut self) -> Result<Vec<Reading>, RefclockError> {
+        let Some(ext) = self.extpps.as_ref() else {
+            return Ok(Vec::new());
+        };
+        let mut pulses = Vec::new();
+        let mut event = [0u8; EXTTS_EVENT_LEN];
+        for _ in 0..MAX_RECEIVE {
+            // SAFETY: `event` is a writable buffer of the length given.
+            let n = unsafe {
+                libc::read(
+                    self.fd.as_raw_fd(),
+                    event.as_mut_ptr().cast(),
+                    EXTTS_EVENT_LEN,
+                )
+            };
+            if n < 0 {
+                let e = io::Error::last_os_error();
+                match e.kind() {
+                    io::ErrorKind::WouldBlock => break,
+                    io::ErrorKind::Interrupted => continue,
+                    _ => {
+                        return Err(io_error(format!(
+                            "PHC: reading pulses from {}",
+                            self.path.display()
+                        ))(e))
+                    }
+                }
+            }
+            // (The kernel writes whole events; anything else ends the read.)
+            if n as usize != EXTTS_EVENT_LEN {
+                break;
+            }
+            let (nanos, channel) = extts_event(&event);
+            pulses.extend(ext.pulse(nanos, channel));
+        }
+        Ok(pulses)
+    }
+
     /// The PHC's time against the system's now (see [`Driver::poll`]).
+    /// With `extpps` the reading only tracks the PHC, and none is returned:
+    /// the pulses are the samples ([`receive`](Self::receive)).
     pub fn poll(&mut self) -> Result<Option<Reading>, RefclockError> {
         let readings = self.readings()?;
         let Some(choice) = select_reading(&readings, self.tolerance) else {
             return Ok(None);
         };
+        if let Some(ext) = self.extpps.as_mut() {
+            ext.clock.add_sample(
+                timestamp(choice.reference),
+                timestamp(choice.system),
+                choice.error,
+            );
+            return Ok(None);
+        }
         Ok(Some(Reading {
             system: timestamp(choice.system),
             reference: timestamp(choice.reference),
@@ -420,6 +625,15 @@ impl Phc {
             "PHC: reading {} ({name})",
             self.path.display()
         ))(source))
+    }
+}
+
+impl Drop for Phc {
+    /// With `extpps`, turns the timestamping off again, as chronyd does.
+    fn drop(&mut self) {
+        if let Some(ext) = &self.extpps {
+            let _ = set_extts(self.fd.as_raw_fd(), ext.pin, ext.channel, false, false);
+        }
     }
 }
 

@@ -400,7 +400,7 @@ impl<'a, C: DriverClock> Driver<'a, C> {
     /// Carries out `action` on the clock, and tells the cards' trackers
     /// how it changed the clock's rate or time.
     fn apply_to_clock(&mut self, action: &ClockAction) -> Result<(), DriverError<C::Error>> {
-        let at = if self.cards.is_empty() {
+        let at = if self.cards.is_empty() && !self.refclocks_track_clock() {
             None
         } else {
             Some(self.now()?)
@@ -412,17 +412,23 @@ impl<'a, C: DriverClock> Driver<'a, C> {
                     (Some(at), Some(old)) => {
                         let change = (1.0 + ppm * 1e-6) / (1.0 + old * 1e-6) - 1.0;
                         self.cards.clock_changed(at, change, 0.0);
+                        self.refclocks_clock_changed(Some((at, change, 0.0)));
                     }
                     // By how much the rate changed is not known: what the
                     // cards' clocks were read against no longer holds.
-                    (Some(_), None) => self.cards.forget(),
+                    (Some(_), None) => {
+                        self.cards.forget();
+                        self.refclocks_clock_changed(None);
+                    }
                     (None, _) => {}
                 }
                 self.applied_frequency = Some(ppm);
             }
             ClockAction::Step { offset } => {
                 if let Some(at) = at {
-                    self.cards.clock_changed(at, 0.0, offset.to_seconds_f64());
+                    let step = offset.to_seconds_f64();
+                    self.cards.clock_changed(at, 0.0, step);
+                    self.refclocks_clock_changed(Some((at, 0.0, step)));
                 }
             }
             ClockAction::SetStatus(_) => {}

@@ -84,6 +84,25 @@ impl<C: DriverClock> Driver<'_, C> {
         self.peers.iter().any(Peer::is_refclock)
     }
 
+    /// Whether a reference clock tracks its clock against the system
+    /// clock (a PHC with `extpps`), and so must hear of its changes.
+    pub(super) fn refclocks_track_clock(&self) -> bool {
+        self.peers.iter().any(|p| match &p.route {
+            Route::Refclock(device) => device.tracks_system_clock(),
+            _ => false,
+        })
+    }
+
+    /// Tells the reference clocks that track the system clock how it
+    /// changed (see [`Device::clock_changed`]).
+    pub(super) fn refclocks_clock_changed(&mut self, change: Option<(NtpTimestamp, f64, f64)>) {
+        for peer in &mut self.peers {
+            if let Route::Refclock(device) = &mut peer.route {
+                device.clock_changed(change);
+            }
+        }
+    }
+
     /// Reads each reference clock whose driver poll is due (a driver
     /// whose samples arrive by themselves counts its polls only), and
     /// carries out what their samples do. (The clock is read here only

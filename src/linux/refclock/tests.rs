@@ -117,9 +117,142 @@ fn phc_missing_or_not_a_phc_is_an_error_naming_the_path() {
     let error = Driver::open("PHC", "/dev/null", 1e-9).unwrap_err();
     let text = error.to_string();
     assert!(text.contains("/dev/null is not a PTP clock"), "{text}");
-    let error = Driver::open("PHC", "/dev/ptp0:extpps:pin=1", 1e-9).unwrap_err();
-    assert!(matches!(error, RefclockError::Unsupported(_)));
-    assert!(error.to_string().contains("PHC extpps is not supported"));
+    // With extpps the device is checked before any pin is touched.
+    let error = Driver::open("PHC", "/dev/null:extpps:pin=1", 1e-9).unwrap_err();
+    let text = error.to_string();
+    assert!(text.contains("/dev/null is not a PTP clock"), "{text}");
+}
+
+// --- PHC extpps ------------------------------------------------------------
+
+/// The bytes of a `struct ptp_extts_event` at `secs` + `nanos` of the PHC's
+/// time, on `channel`.
+fn extts_bytes(secs: i64, nanos: u32, channel: u32) -> [u8; EXTTS_EVENT_LEN] {
+    let mut bytes = [0u8; EXTTS_EVENT_LEN];
+    bytes[..8].copy_from_slice(&secs.to_ne_bytes());
+    bytes[8..12].copy_from_slice(&nanos.to_ne_bytes());
+    bytes[16..20].copy_from_slice(&channel.to_ne_bytes());
+    // (The flags the kernel reports: the assert edge.)
+    bytes[20..24].copy_from_slice(&PTP_RISING_EDGE.to_ne_bytes());
+    bytes
+}
+
+/// `extpps` on `channel`, its PHC tracked from two readings 1 s apart: the
+/// PHC runs 37 s ahead of the system clock (TAI against UTC) and 10 ppm
+/// fast.
+fn tracked(channel: u32) -> ExtPps {
+    let mut clock = HwClock::new(HwClockConfig {
+        precision: 1e-9,
+        ..HwClockConfig::default()
+    });
+    for s in 0..2i64 {
+        let phc = at(s + 37, 0) + crate::time::NtpDuration::from_seconds_f64(s as f64 * 10e-6);
+        assert_eq!(
+            clock.add_sample(phc, at(s, 0), 0.0),
+            crate::hwclock::SampleOutcome::Accepted
+        );
+    }
+    ExtPps {
+        pin: None,
+        channel,
+        clock,
+    }
+}
+
+#[test]
+fn an_extts_event_is_read_as_the_kernel_writes_it() {
+    let (nanos, channel) = extts_event(&extts_bytes(T0 + 5, 250_000_000, 3));
+    assert_eq!(channel, 3);
+    assert_eq!(unix(nanos), UnixTime::new(T0 + 5, 250_000_000));
+    // A PHC never set (1970) is no trouble either.
+    let (nanos, _) = extts_event(&extts_bytes(0, 7, 0));
+    assert_eq!(nanos, 7);
+}
+
+#[test]
+fn a_pulse_on_the_phc_is_a_pulse_on_the_system_clock() {
+    let ext = tracked(1);
+    // The PHC stamped the pulse at 47 s (and 100 µs at 10 ppm): the system
+    // clock read 10 s then.
+    let phc = (T0 as i128 + 47) * NANOS + 100_000;
+    let pulse = ext.pulse(phc, 1).unwrap();
+    assert!(pulse.pulse && pulse.leap == LeapIndicator::NoWarning);
+    let off = (pulse.system - at(10, 0)).to_seconds_f64();
+    assert!(off.abs() < 1e-8, "{off}");
+    assert_eq!(pulse.reference, pulse.system);
+    // Another channel's event is not ours; nor is anything before the PHC
+    // is tracked.
+    assert_eq!(ext.pulse(phc, 0), None);
+    let untracked = ExtPps {
+        clock: HwClock::new(HwClockConfig::default()),
+        ..tracked(1)
+    };
+    assert_eq!(untracked.pulse(phc, 1), None);
+}
+
+/// A PHC with `extpps` whose descriptor is the reading end of a pipe: what
+/// is written to the other end is what the kernel would report.
+fn phc_on_pipe(ext: ExtPps) -> (Driver, OwnedFd) {
+    let mut fds = [0; 2];
+    // SAFETY: `fds` has room for the two descriptors pipe2 writes.
+    cvt(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC) }).unwrap();
+    // SAFETY: fresh descriptors nobody else owns.
+    let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    let phc = Phc {
+        fd: read,
+        path: PathBuf::from("/dev/ptp-test"),
+        nocrossts: false,
+        method: None,
+        tolerance: 1,
+        extpps: Some(Box::new(ext)),
+    };
+    (Driver::Phc(phc), write)
+}
+
+fn write_all(fd: &OwnedFd, bytes: &[u8]) {
+    // SAFETY: `bytes` is readable for its length.
+    let n = unsafe { libc::write(fd.as_raw_fd(), bytes.as_ptr().cast(), bytes.len()) };
+    assert_eq!(n, bytes.len() as isize);
+}
+
+#[test]
+fn extpps_pulses_are_read_when_they_come_and_never_waited_for() {
+    let (mut driver, events) = phc_on_pipe(tracked(1));
+    assert!(driver.is_polled() && driver.fd().is_some() && driver.tracks_system_clock());
+    // Nothing yet: none, at once.
+    assert!(driver.receive().unwrap().is_empty());
+    // Two pulses on its channel, one on another.
+    let mut bytes = std::vec::Vec::new();
+    bytes.extend(extts_bytes(T0 + 47, 0, 1));
+    bytes.extend(extts_bytes(T0 + 47, 500_000_000, 0));
+    bytes.extend(extts_bytes(T0 + 48, 0, 1));
+    write_all(&events, &bytes);
+    let pulses = driver.receive().unwrap();
+    assert_eq!(pulses.len(), 2, "{pulses:?}");
+    // A second of the PHC, which runs 10 ppm fast, on the system clock.
+    let gap = (pulses[1].system - pulses[0].system).to_seconds_f64();
+    assert!((gap - 1.0 / (1.0 + 10e-6)).abs() < 1e-9, "{gap}");
+    assert!(driver.receive().unwrap().is_empty());
+}
+
+#[test]
+fn extpps_tracking_follows_the_system_clock_s_changes() {
+    let (mut driver, events) = phc_on_pipe(tracked(0));
+    let pulse_at = |driver: &mut Driver| {
+        write_all(&events, &extts_bytes(T0 + 47, 0, 0));
+        driver.receive().unwrap()
+    };
+    let before = pulse_at(&mut driver)[0].system;
+    // The system clock stepped 0.5 s forward at 2 s: the same PHC time is
+    // 0.5 s later on it.
+    driver.clock_changed(Some((at(2, 0), 0.0, 0.5)));
+    let after = pulse_at(&mut driver)[0].system;
+    let moved = (after - before).to_seconds_f64();
+    assert!((moved - 0.5).abs() < 1e-9, "{moved}");
+    // Changed by an amount not known: nothing is converted until the PHC
+    // is read again.
+    driver.clock_changed(None);
+    assert!(pulse_at(&mut driver).is_empty());
 }
 
 // --- PPS -------------------------------------------------------------------
