@@ -52,7 +52,7 @@ const IBURST_TOTAL: u8 = 8;
 /// What an unanswered request adds to the evidence for a longer poll (four
 /// make one step, as chronyd's).
 const MISSED_POLL_SCORE: f32 = 0.25;
-/// The same for the source the clock follows (a tenth of a step, as
+/// The same for the source the clock follows (ten make one step, as
 /// chronyd's for its sync peer): the one source that keeps the time is
 /// not given up on as fast, so that it is asked again soon enough to catch
 /// a link that is up only now and then.
@@ -3690,9 +3690,8 @@ mod tests {
 
     #[test]
     fn the_source_the_clock_follows_is_given_up_on_more_slowly() {
-        // Ten misses double its interval (a tenth of a step each, chronyd's
-        // back-off for its sync peer), so that a link up only now and then
-        // is still caught.
+        // Ten misses double its interval (chronyd's back-off for its sync
+        // peer), so that a link up only now and then is still caught.
         let mut source = Source::new(SourceConfig::default(), ReferenceId::NONE, start());
         source.set_selected(true);
         let lost: Vec<usize> = (0..25).collect();
