@@ -52,11 +52,6 @@ const IBURST_TOTAL: u8 = 8;
 /// What an unanswered request adds to the evidence for a longer poll (four
 /// make one step, as chronyd's).
 const MISSED_POLL_SCORE: f32 = 0.25;
-/// The same for the source the clock follows (ten make one step, as
-/// chronyd's for its sync peer): the one source that keeps the time is
-/// not given up on as fast, so that it is asked again soon enough to catch
-/// a link that is up only now and then.
-const SELECTED_MISSED_POLL_SCORE: f32 = 0.1;
 /// Regular polls come up to this fraction of the interval late, at
 /// random (as chronyd's do), so that clients started together do not
 /// stay in step.
@@ -903,8 +898,6 @@ pub struct Source {
     poll_floor: i8,
     /// Evidence for a longer (positive) or shorter (negative) poll.
     poll_score: f32,
-    /// The clock follows this source (the system's selected one).
-    selected: bool,
     next_poll: NtpTimestamp,
     /// When the last request was sent (local time).
     last_sent: Option<NtpTimestamp>,
@@ -998,7 +991,6 @@ impl Source {
             poll: minpoll,
             poll_floor: minpoll,
             poll_score: 0.0,
-            selected: false,
             next_poll: now + NtpDuration::from_seconds_f64(FIRST_POLL_DELAY),
             last_sent: None,
             outstanding: None,
@@ -1162,12 +1154,6 @@ impl Source {
         self.stats.set_steady(steady);
     }
 
-    /// Whether the clock follows this source (the system's selected one):
-    /// its unanswered requests back off more slowly.
-    pub(crate) fn set_selected(&mut self, selected: bool) {
-        self.selected = selected;
-    }
-
     /// Whether the clock follows the changes of this source's line (see
     /// [`Stats::set_followed`]).
     pub(crate) fn set_followed(&mut self, followed: bool) {
@@ -1300,14 +1286,9 @@ impl Source {
     }
 
     /// A request went unanswered: a quarter of a step towards a polling
-    /// interval twice as long, a tenth while the clock follows this source
-    /// (chronyd's rates), up to `maxpoll`.
+    /// interval twice as long (chronyd's rate), up to `maxpoll`.
     fn back_off(&mut self) {
-        self.poll_score += if self.selected {
-            SELECTED_MISSED_POLL_SCORE
-        } else {
-            MISSED_POLL_SCORE
-        };
+        self.poll_score += MISSED_POLL_SCORE;
         if self.poll_score >= 1.0 {
             self.poll = (self.poll + 1).min(self.maxpoll());
             self.poll_score = 0.0;
@@ -3610,19 +3591,11 @@ mod tests {
     /// at all) `count` times, storing every sample as the system would,
     /// and returns the gaps to the next request.
     fn poll_gaps(config: SourceConfig, count: usize, lost: &[usize]) -> Vec<f64> {
-        poll_gaps_of(
-            &mut Source::new(config, ReferenceId::NONE, start()),
-            count,
-            lost,
-        )
-    }
-
-    /// [`poll_gaps`] of a source made already.
-    fn poll_gaps_of(source: &mut Source, count: usize, lost: &[usize]) -> Vec<f64> {
         let mut rng = TestRng::new(7);
+        let mut source = Source::new(config, ReferenceId::NONE, start());
         (0..count)
             .map(|i| {
-                let (req, sent) = request(source, &mut rng);
+                let (req, sent) = request(&mut source, &mut rng);
                 if !lost.contains(&i) {
                     // Noise that keeps every sample in the regression,
                     // well within the 1 ms delay's error bound.
@@ -3685,20 +3658,6 @@ mod tests {
         expected.extend([256.0; 4]);
         expected.extend([512.0; 4]);
         expected.extend([1024.0; 14]);
-        assert_gaps(&gaps, &expected);
-    }
-
-    #[test]
-    fn the_source_the_clock_follows_is_given_up_on_more_slowly() {
-        // Ten misses double its interval (chronyd's back-off for its sync
-        // peer), so that a link up only now and then is still caught.
-        let mut source = Source::new(SourceConfig::default(), ReferenceId::NONE, start());
-        source.set_selected(true);
-        let lost: Vec<usize> = (0..25).collect();
-        let gaps = poll_gaps_of(&mut source, 25, &lost);
-        let mut expected = std::vec![64.0; 10];
-        expected.extend([128.0; 10]);
-        expected.extend([256.0; 5]);
         assert_gaps(&gaps, &expected);
     }
 

@@ -1349,10 +1349,8 @@ impl<const N: usize, const S: usize, const R: usize> System<N, S, R> {
         };
         let nts = &mut self.nts;
         let reselect_due = &mut self.reselect_due;
-        let selected = self.selected;
         let sent = self.sources.iter_mut().enumerate().find_map(|(i, s)| {
             let source = s.as_mut()?;
-            source.set_selected(selected == Some(i));
             let slot = nts_slot(nts, source.nts_slot());
             let before = (source.is_unreachable(), source.is_waiting());
             let sent = source.poll_transmit_as(now, rng, buf, slot, ourselves);
